@@ -1,0 +1,2 @@
+# phx, the user command.
+$(if $(wildcard cli/*.c),$(eval $(call phx_prog,phx,cli)))

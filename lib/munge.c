@@ -1,0 +1,160 @@
+#include "lib/munge.h"
+
+#include <errno.h>
+#include <munge.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct phx_munge {
+    munge_ctx_t ctx;
+    char *socket;
+};
+
+phx_munge_t *phx_munge_create(const char *socket, phx_error_t *err)
+{
+    phx_munge_t *m = calloc(1, sizeof(*m));
+    if (!m)
+        goto oom;
+    if (!(m->ctx = munge_ctx_create()))
+        goto oom;
+    if (socket) {
+        if (!(m->socket = strdup(socket)))
+            goto oom;
+        if (munge_ctx_set(m->ctx, MUNGE_OPT_SOCKET, m->socket) != EMUNGE_SUCCESS) {
+            phx_error_set(err, "could not set munge socket \"%s\": %s", socket,
+                          munge_ctx_strerror(m->ctx));
+            phx_munge_destroy(m);
+            errno = EINVAL;
+            return NULL;
+        }
+    }
+    return m;
+oom:
+    phx_munge_destroy(m);
+    errno = ENOMEM;
+    phx_error_set(err, "out of memory");
+    return NULL;
+}
+
+void phx_munge_destroy(phx_munge_t *m)
+{
+    int saved = errno;
+    if (m) {
+        if (m->ctx)
+            munge_ctx_destroy(m->ctx);
+        free(m->socket);
+        free(m);
+    }
+    errno = saved;
+}
+
+int phx_munge_encode(phx_munge_t *m, const void *payload, size_t len, int ttl,
+                     char **cred, phx_error_t *err)
+{
+    if (len > PHX_MUNGE_CRED_MAX / 2) {
+        errno = EMSGSIZE;
+        return phx_error_set(err, "munge payload of %zu bytes is too large", len);
+    }
+    if (munge_ctx_set(m->ctx, MUNGE_OPT_TTL, ttl) != EMUNGE_SUCCESS) {
+        errno = EINVAL;
+        return phx_error_set(err, "could not set munge ttl %d", ttl);
+    }
+    char *c = NULL;
+    munge_err_t e = munge_encode(&c, m->ctx, payload, (int)len);
+    if (e != EMUNGE_SUCCESS) {
+        free(c);
+        errno = EIO;
+        return phx_error_set(err, "could not encode munge credential: %s",
+                             munge_ctx_strerror(m->ctx));
+    }
+    *cred = c;
+    return 0;
+}
+
+static bool uid_allowed(const phx_munge_policy_t *p, uid_t uid)
+{
+    if (!p || !p->uids || p->nuids == 0)
+        return true;
+    for (size_t i = 0; i < p->nuids; i++)
+        if (p->uids[i] == uid)
+            return true;
+    return false;
+}
+
+int phx_munge_decode(phx_munge_t *m, const char *cred, const phx_munge_policy_t *policy,
+                     time_t now, phx_munge_cred_t *out, phx_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    errno = EACCES;
+    if (!cred || !*cred)
+        return phx_error_set(err, "missing munge credential");
+    if (strnlen(cred, PHX_MUNGE_CRED_MAX + 1) > PHX_MUNGE_CRED_MAX)
+        return phx_error_set(err, "munge credential too long");
+
+    void *buf = NULL;
+    int len = 0;
+    uid_t uid;
+    gid_t gid;
+    munge_err_t e = munge_decode(cred, m->ctx, &buf, &len, &uid, &gid);
+    if (e != EMUNGE_SUCCESS) {
+        free(buf);
+        errno = EACCES;
+        switch (e) {
+        case EMUNGE_CRED_EXPIRED: return phx_error_set(err, "munge credential expired");
+        case EMUNGE_CRED_REPLAYED:
+            return phx_error_set(err, "munge credential replayed");
+        case EMUNGE_CRED_REWOUND:
+            return phx_error_set(err, "munge credential from the future (clock skew)");
+        case EMUNGE_CRED_INVALID:
+            return phx_error_set(err,
+                                 "munge credential invalid (another key, or forged)");
+        case EMUNGE_BAD_CRED: return phx_error_set(err, "munge credential malformed");
+        default:
+            errno = e == EMUNGE_SOCKET ? ECONNREFUSED : EACCES;
+            return phx_error_set(err, "could not decode munge credential: %s",
+                                 munge_ctx_strerror(m->ctx));
+        }
+    }
+    time_t encoded = 0;
+    munge_ctx_get(m->ctx, MUNGE_OPT_ENCODE_TIME, &encoded);
+
+    /* munge_decode NUL-terminates a non-empty payload; make it so for an
+     * empty one too so callers may treat it as text. */
+    if (!buf && !(buf = calloc(1, 1))) {
+        errno = ENOMEM;
+        return phx_error_set(err, "out of memory");
+    }
+    errno = EACCES;
+    if (!uid_allowed(policy, uid)) {
+        free(buf);
+        return phx_error_set(err, "munge credential from uid %u, which is not allowed",
+                             (unsigned)uid);
+    }
+    if (policy && policy->max_age > 0 && now - encoded > policy->max_age) {
+        free(buf);
+        return phx_error_set(err, "munge credential is %lld s old, more than %d s",
+                             (long long)(now - encoded), policy->max_age);
+    }
+    if (policy && policy->expect &&
+        ((size_t)len != policy->expect_len ||
+         memcmp(buf, policy->expect, (size_t)len))) {
+        free(buf);
+        return phx_error_set(err,
+                             "munge credential payload does not match the request");
+    }
+    out->uid = uid;
+    out->gid = gid;
+    out->encoded = encoded;
+    out->payload = buf;
+    out->len = (size_t)len;
+    errno = 0;
+    return 0;
+}
+
+void phx_munge_cred_clear(phx_munge_cred_t *c)
+{
+    if (c) {
+        free(c->payload);
+        memset(c, 0, sizeof(*c));
+    }
+}
