@@ -1,0 +1,66 @@
+/* HTTP helpers over libevent's evhttp: replies in JSON, bounded request
+ * bodies, munge authentication of requests, and a blocking client for the
+ * CLI and tools.
+ *
+ * Requests are authenticated with `Authorization: Munge <credential>`; the
+ * credential's payload must be "<METHOD> <PATH>" of the request it rides on,
+ * so a credential captured from one request cannot authorise another, and
+ * munged refuses its replay. */
+#ifndef PHX_HTTP_H
+#define PHX_HTTP_H
+
+#include <event2/http.h>
+#include <jansson.h>
+#include <stddef.h>
+
+#include "lib/error.h"
+#include "lib/munge.h"
+
+#define PHX_HTTP_BODY_MAX (4u << 20)
+
+/* --- server side --- */
+
+/* The request body as a NUL-terminated copy (caller frees); -1 if larger
+ * than max. */
+int phx_http_body(struct evhttp_request *req, size_t max, char **out, size_t *len,
+                  phx_error_t *err);
+/* The body parsed as a JSON object (caller decrefs), or NULL with err. */
+json_t *phx_http_body_json(struct evhttp_request *req, size_t max, phx_error_t *err);
+
+/* Reply with a JSON body; steals the reference to body. */
+void phx_http_reply_json(struct evhttp_request *req, int code, json_t *body);
+/* Reply {"error": "..."} with the given status. */
+void phx_http_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void phx_http_reply_text(struct evhttp_request *req, int code, const char *content_type,
+                         const char *text);
+
+/* The request's method name ("GET", "POST", ...). */
+const char *phx_http_method(struct evhttp_request *req);
+
+/* Check the request's munge credential under policy; *out as for
+ * phx_munge_decode.  The payload must be "<METHOD> <PATH>". */
+int phx_http_auth(struct evhttp_request *req, phx_munge_t *m,
+                  const phx_munge_policy_t *p, phx_munge_cred_t *out, phx_error_t *err);
+
+/* --- client side (blocking) --- */
+
+typedef struct phx_http_response {
+    int status;
+    char *body; /* NUL-terminated, caller frees (phx_http_response_clear) */
+    size_t len;
+} phx_http_response_t;
+
+/* One request to http://host:port/path.  munge: if not NULL, a credential
+ * over "<METHOD> <PATH>" is attached.  body may be NULL.  0 once any HTTP
+ * answer arrived (check resp->status), -1 with err if none did. */
+int phx_http_call(const char *host, int port, const char *method, const char *path,
+                  const char *body, phx_munge_t *munge, double timeout_s,
+                  phx_http_response_t *resp, phx_error_t *err);
+void phx_http_response_clear(phx_http_response_t *resp);
+
+/* Split "host:port" (port required); host is copied into host (hostlen). */
+int phx_http_parse_addr(const char *addr, char *host, size_t hostlen, int *port,
+                        phx_error_t *err);
+
+#endif
