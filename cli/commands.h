@@ -1,0 +1,8 @@
+/* phx subcommands: each lives in cli/cmd_<name>.c and is listed in main.c.
+ * A command gets argv starting at its own name and returns the exit code. */
+#ifndef PHX_CLI_COMMANDS_H
+#define PHX_CLI_COMMANDS_H
+
+int phx_cmd_topo(int argc, char **argv);
+
+#endif
