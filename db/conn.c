@@ -1,5 +1,6 @@
 /* Synchronous connection, results and PostgreSQL error text. */
 #include "db/pq_internal.h"
+#include "lib/log.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -128,6 +129,12 @@ PGconn *phx_db_pq_connect(const char *dsn, const char *app, phx_error_t *err)
     return pg;
 }
 
+static void log_notice(void *arg, const char *message)
+{
+    (void)arg;
+    phx_log_debug("database: %.*s", (int)strcspn(message, "\n"), message);
+}
+
 phx_db_conn_t *phx_db_connect(const char *dsn, phx_error_t *err)
 {
     phx_db_conn_t *conn = calloc(1, sizeof(*conn));
@@ -140,6 +147,7 @@ phx_db_conn_t *phx_db_connect(const char *dsn, phx_error_t *err)
         free(conn);
         return NULL;
     }
+    PQsetNoticeProcessor(conn->pg, log_notice, NULL);
     return conn;
 }
 

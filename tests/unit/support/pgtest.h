@@ -1,0 +1,26 @@
+/* A private PostgreSQL for a test binary: initdb in a temporary directory
+ * owned by the postgres user (the server refuses root), unix socket in that
+ * directory, no TCP.  Stopped (-m immediate) and removed by
+ * phx_test_pg_stop, or at exit if the test did not get there. */
+#ifndef PHX_TEST_PGTEST_H
+#define PHX_TEST_PGTEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+typedef struct phx_test_pg {
+    char dir[128];    /* socket directory; data in dir/data */
+    char bindir[256]; /* PostgreSQL server binaries */
+    int port;
+    bool running;
+} phx_test_pg_t;
+
+/* settings: NULL or a NULL-terminated list of "name=value" server settings
+ * added after the defaults (fsync=off unless overridden).  0 when the server
+ * accepts connections, -1 (message on stderr) otherwise. */
+int phx_test_pg_start(phx_test_pg_t *pg, const char *const *settings);
+/* Create database name and write its DSN into dsn.  0 or -1. */
+int phx_test_pg_createdb(phx_test_pg_t *pg, const char *name, char *dsn, size_t len);
+void phx_test_pg_stop(phx_test_pg_t *pg);
+
+#endif
