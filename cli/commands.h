@@ -4,5 +4,6 @@
 #define PHX_CLI_COMMANDS_H
 
 int phx_cmd_topo(int argc, char **argv);
+int phx_cmd_nodes(int argc, char **argv);
 
 #endif

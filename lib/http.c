@@ -132,6 +132,45 @@ int phx_http_auth(struct evhttp_request *req, phx_munge_t *m,
     return phx_munge_decode(m, h + 6, &bound, time(NULL), out, err);
 }
 
+struct phx_http_deferred {
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;
+};
+
+static void deferred_conn_closed(struct evhttp_connection *conn, void *arg)
+{
+    (void)conn;
+    phx_http_deferred_t *d = arg;
+    d->req = NULL;
+    d->conn = NULL;
+}
+
+phx_http_deferred_t *phx_http_defer(struct evhttp_request *req)
+{
+    phx_http_deferred_t *d = calloc(1, sizeof(*d));
+    if (!d)
+        return NULL;
+    d->req = req;
+    d->conn = evhttp_request_get_connection(req);
+    if (d->conn)
+        evhttp_connection_set_closecb(d->conn, deferred_conn_closed, d);
+    return d;
+}
+
+struct evhttp_request *phx_http_deferred_req(const phx_http_deferred_t *d)
+{
+    return d->req;
+}
+
+void phx_http_deferred_free(phx_http_deferred_t *d)
+{
+    if (!d)
+        return;
+    if (d->conn)
+        evhttp_connection_set_closecb(d->conn, NULL, NULL);
+    free(d);
+}
+
 /* --- blocking client --- */
 
 typedef struct call_state {

@@ -43,6 +43,17 @@ const char *phx_http_method(struct evhttp_request *req);
 int phx_http_auth(struct evhttp_request *req, phx_munge_t *m,
                   const phx_munge_policy_t *p, phx_munge_cred_t *out, phx_error_t *err);
 
+/* A reply that waits (for a database commit, say).  evhttp frees a request
+ * whose client went away; a deferred reply notices and then yields NULL.
+ * One deferred reply per connection at a time (evhttp serves a connection's
+ * requests one after another). */
+typedef struct phx_http_deferred phx_http_deferred_t;
+phx_http_deferred_t *phx_http_defer(struct evhttp_request *req);
+/* The request, or NULL if the client is gone. */
+struct evhttp_request *phx_http_deferred_req(const phx_http_deferred_t *d);
+/* Forget the request (call after replying or when the client is gone). */
+void phx_http_deferred_free(phx_http_deferred_t *d);
+
 /* --- client side (blocking) --- */
 
 typedef struct phx_http_response {

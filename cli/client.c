@@ -1,0 +1,119 @@
+/* Locating the daemons: PHX_MASTER / PHX_BATCHD (host:port) in the
+ * environment, else client.master / client.batchd in the configuration file
+ * (PHX_CONFIG, else /etc/phalanx/phalanx.conf if it exists), else the
+ * defaults 127.0.0.1:6050 and 127.0.0.1:6060.  The munge socket likewise:
+ * PHX_MUNGE_SOCKET, client.munge_socket, munge's default. */
+#include "cli/client.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/config.h"
+#include "lib/http.h"
+#include "lib/json.h"
+
+static const phx_conf_key_t client_schema[] = {
+    {"client.master", PHX_CONF_STRING, "127.0.0.1:6050", 0, 0, false,
+     "host:port of the master's HTTP API"},
+    {"client.batchd", PHX_CONF_STRING, "127.0.0.1:6060", 0, 0, false,
+     "host:port of batchd's HTTP API"},
+    {"client.munge_socket", PHX_CONF_STRING, NULL, 0, 0, false, "munged socket"},
+    {"client.timeout", PHX_CONF_DOUBLE, "30", 1, 3600, false, "seconds per request"},
+    {"master", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
+    {"agent", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
+    {"batchd", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
+    {NULL, 0, NULL, 0, 0, false, NULL},
+};
+
+static phx_conf_t *client_conf(void)
+{
+    static phx_conf_t *conf;
+    if (conf)
+        return conf;
+    const char *file = getenv("PHX_CONFIG");
+    if (!file && access("/etc/phalanx/phalanx.conf", R_OK) == 0)
+        file = "/etc/phalanx/phalanx.conf";
+    phx_error_t err;
+    conf = phx_conf_load(client_schema, file, &err);
+    if (!conf) {
+        fprintf(stderr, "phx: %s\n", err.text);
+        exit(1);
+    }
+    return conf;
+}
+
+json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *path,
+                     const json_t *body, bool authenticated, int *status)
+{
+    const phx_conf_t *conf = client_conf();
+    const char *env = getenv(target == PHX_CLI_MASTER ? "PHX_MASTER" : "PHX_BATCHD");
+    const char *addr =
+        env ? env
+            : phx_conf_str(conf, target == PHX_CLI_MASTER ? "client.master"
+                                                          : "client.batchd");
+    const char *who = target == PHX_CLI_MASTER ? "master" : "batchd";
+    char host[256];
+    int port;
+    phx_error_t err;
+    if (status)
+        *status = 0;
+    if (phx_http_parse_addr(addr, host, sizeof(host), &port, &err) < 0) {
+        fprintf(stderr, "phx: %s address: %s\n", who, err.text);
+        return NULL;
+    }
+    phx_munge_t *munge = NULL;
+    if (authenticated) {
+        const char *sock = getenv("PHX_MUNGE_SOCKET");
+        if (!sock)
+            sock = phx_conf_str(conf, "client.munge_socket");
+        if (!(munge = phx_munge_create(sock, &err))) {
+            fprintf(stderr, "phx: %s\n", err.text);
+            return NULL;
+        }
+    }
+    char *text = body ? phx_json_dump(body) : NULL;
+    phx_http_response_t resp;
+    int rc = phx_http_call(host, port, method, path, text, munge,
+                           phx_conf_double(conf, "client.timeout"), &resp, &err);
+    free(text);
+    phx_munge_destroy(munge);
+    if (rc < 0) {
+        fprintf(stderr, "phx: %s (is phx-%s running? set PHX_%s=host:port)\n", err.text,
+                who, target == PHX_CLI_MASTER ? "MASTER" : "BATCHD");
+        return NULL;
+    }
+    if (status)
+        *status = resp.status;
+    json_error_t jerr;
+    json_t *v = json_loadb(resp.body, resp.len, 0, &jerr);
+    if (resp.status < 200 || resp.status >= 300) {
+        const char *msg = NULL;
+        if (v)
+            phx_json_str(v, "error", false, &msg, NULL);
+        fprintf(stderr, "phx: %s: %s\n", who, msg ? msg : resp.body);
+        json_decref(v);
+        phx_http_response_clear(&resp);
+        return NULL;
+    }
+    if (!v)
+        fprintf(stderr, "phx: %s sent invalid JSON: %s\n", who, jerr.text);
+    phx_http_response_clear(&resp);
+    return v;
+}
+
+void phx_cli_format_bytes(unsigned long long bytes, char *buf, size_t len)
+{
+    static const char units[] = "KMGTP";
+    double v = (double)bytes / 1024.0;
+    int u = 0;
+    while (v >= 1024.0 && u < 4) {
+        v /= 1024.0;
+        u++;
+    }
+    if (v >= 100 || v == (double)(long long)v)
+        snprintf(buf, len, "%.0f%c", v, units[u]);
+    else
+        snprintf(buf, len, "%.1f%c", v, units[u]);
+}

@@ -1,0 +1,26 @@
+/* What every phx command needs: where the daemons are, a munge context,
+ * and HTTP calls that turn failures into one clear line on stderr. */
+#ifndef PHX_CLI_CLIENT_H
+#define PHX_CLI_CLIENT_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "lib/munge.h"
+
+typedef enum phx_cli_target {
+    PHX_CLI_MASTER,
+    PHX_CLI_BATCHD,
+} phx_cli_target_t;
+
+/* Call a daemon; the JSON answer (a new reference) or NULL after printing
+ * why (unreachable, HTTP error with the daemon's message, bad JSON).
+ * authenticated: attach a munge credential.  *status gets the HTTP status
+ * (0 if none arrived) when status is not NULL. */
+json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *path,
+                     const json_t *body, bool authenticated, int *status);
+
+/* Human sizes: "512M", "15.6G". */
+void phx_cli_format_bytes(unsigned long long bytes, char *buf, size_t len);
+
+#endif

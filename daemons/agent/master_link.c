@@ -1,0 +1,245 @@
+/* The agent's link to the master: connect, REGISTER with a munge credential,
+ * heartbeat, and reconnect with exponential backoff (with jitter) when the
+ * master goes away or stops answering. */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+#include "daemons/agent/agent.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+static void schedule_reconnect(phx_agentd_t *a);
+
+static void drop(phx_agentd_t *a, const char *why)
+{
+    if (a->bev) {
+        bufferevent_free(a->bev);
+        a->bev = NULL;
+    }
+    phx_wire_decoder_destroy(a->dec);
+    a->dec = NULL;
+    event_del(a->heartbeat_ev);
+    if (a->link == PHX_LINK_REGISTERED)
+        phx_log_warnx("lost the master at %s:%d: %s", a->master_host, a->master_port,
+                      why);
+    else
+        phx_log_warnx("could not register with the master at %s:%d: %s", a->master_host,
+                      a->master_port, why);
+    a->link = PHX_LINK_IDLE;
+    schedule_reconnect(a);
+}
+
+int phx_agentd_send(phx_agentd_t *a, json_t *hdr, const void *attach, size_t attach_len)
+{
+    if (!a->bev) {
+        json_decref(hdr);
+        errno = ENOTCONN;
+        return -1;
+    }
+    uint8_t *buf;
+    size_t len;
+    phx_error_t err;
+    int rc = phx_wire_encode(hdr, attach, attach_len, a->max_frame, &buf, &len, &err);
+    json_decref(hdr);
+    if (rc < 0) {
+        phx_log_errx("could not send to the master: %s", err.text);
+        return -1;
+    }
+    rc = bufferevent_write(a->bev, buf, len);
+    free(buf);
+    return rc;
+}
+
+static void on_heartbeat(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_agentd_t *a = arg;
+    phx_agentd_send(a,
+                    json_pack("{s:s, s:I}", "type", "HEARTBEAT", "seq",
+                              (json_int_t)++a->heartbeat_seq),
+                    NULL, 0);
+}
+
+static void on_registered(phx_agentd_t *a, const json_t *hdr)
+{
+    phx_error_t err;
+    long long id = 0, missed = 5;
+    double interval = 1.0;
+    if (phx_json_int(hdr, "agent_id", true, 1, INT64_MAX, &id, &err) < 0 ||
+        phx_json_num(hdr, "heartbeat_interval", true, 0.01, 3600, &interval, &err) <
+            0 ||
+        phx_json_int(hdr, "heartbeat_missed", false, 1, 1000, &missed, &err) < 0) {
+        drop(a, err.text);
+        return;
+    }
+    a->agent_id = id;
+    a->heartbeat_interval = interval;
+    a->heartbeat_missed = (int)missed;
+    a->link = PHX_LINK_REGISTERED;
+    a->backoff = 0.1;
+    phx_log_notice("registered with the master at %s:%d as agent %lld", a->master_host,
+                   a->master_port, id);
+    struct timeval tv = {(time_t)interval,
+                         (suseconds_t)((interval - (time_t)interval) * 1e6)};
+    event_add(a->heartbeat_ev, &tv);
+    /* The master answers every heartbeat: silence means it is gone. */
+    double limit = interval * (missed + 1);
+    struct timeval rt = {(time_t)limit, (suseconds_t)((limit - (time_t)limit) * 1e6)};
+    bufferevent_set_timeouts(a->bev, &rt, NULL);
+}
+
+static void dispatch(phx_agentd_t *a, const phx_frame_t *f)
+{
+    if (strcmp(f->type, "ERROR") == 0) {
+        const char *msg = "(no message)";
+        phx_json_str(f->header, "message", false, &msg, NULL);
+        char why[512];
+        snprintf(why, sizeof(why), "master refused: %s", msg);
+        drop(a, why);
+    } else if (strcmp(f->type, "REGISTERED") == 0 && a->link == PHX_LINK_REGISTERING) {
+        on_registered(a, f->header);
+    } else if (strcmp(f->type, "HEARTBEAT_ACK") == 0 &&
+               a->link == PHX_LINK_REGISTERED) {
+        /* Arrival alone resets the read timeout. */
+    } else {
+        phx_log_warnx("unexpected frame \"%s\" from the master, ignored", f->type);
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    phx_agentd_t *a = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    phx_error_t err;
+    while (a->bev == bev && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        if (phx_wire_decoder_feed(a->dec, v.iov_base, v.iov_len, &err) < 0) {
+            drop(a, err.text);
+            return;
+        }
+        evbuffer_drain(in, v.iov_len);
+        phx_frame_t f;
+        int r;
+        while (a->bev == bev && (r = phx_wire_decoder_next(a->dec, &f, &err)) == 1) {
+            dispatch(a, &f);
+            phx_frame_clear(&f);
+        }
+        if (a->bev == bev && r < 0) {
+            drop(a, err.text);
+            return;
+        }
+    }
+}
+
+static int send_register(phx_agentd_t *a, phx_error_t *err)
+{
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        return phx_error_set(err, "could not make a nonce: %s", strerror(errno));
+    char nonce[2 * sizeof(raw) + 1];
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
+    char payload[256];
+    snprintf(payload, sizeof(payload), "phx-register %s %s", a->name, nonce);
+    char *cred;
+    if (phx_munge_encode(a->munge, payload, strlen(payload), 0, &cred, err) < 0)
+        return -1;
+    json_t *hdr = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s}", "type", "REGISTER",
+                            "name", a->name, "nonce", nonce, "cred", cred, "topology",
+                            a->topo_json, "version", PHX_VERSION);
+    free(cred);
+    if (!hdr || phx_agentd_send(a, hdr, NULL, 0) < 0)
+        return phx_error_set(err, "could not send REGISTER");
+    a->link = PHX_LINK_REGISTERING;
+    return 0;
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    phx_agentd_t *a = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        int one = 1;
+        setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        phx_error_t err;
+        if (send_register(a, &err) < 0)
+            drop(a, err.text);
+        return;
+    }
+    if (what & BEV_EVENT_EOF)
+        drop(a, "connection closed by the master");
+    else if (what & BEV_EVENT_TIMEOUT)
+        drop(a, "the master stopped answering");
+    else if (what & BEV_EVENT_ERROR)
+        drop(a, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+}
+
+static void connect_now(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_agentd_t *a = arg;
+    a->dec = phx_wire_decoder_create(a->max_frame);
+    a->bev = bufferevent_socket_new(a->base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!a->dec || !a->bev) {
+        drop(a, "out of memory");
+        return;
+    }
+    bufferevent_setcb(a->bev, on_read, NULL, on_event, a);
+    bufferevent_enable(a->bev, EV_READ | EV_WRITE);
+    /* Registration must complete within a bounded time too. */
+    struct timeval rt = {10, 0};
+    bufferevent_set_timeouts(a->bev, &rt, NULL);
+    a->link = PHX_LINK_CONNECTING;
+    /* Resolves without a DNS base (blocking, but only names from the
+     * configuration, usually addresses). */
+    if (bufferevent_socket_connect_hostname(a->bev, NULL, AF_INET, a->master_host,
+                                            a->master_port) < 0)
+        drop(a, "could not start connecting");
+}
+
+static void schedule_reconnect(phx_agentd_t *a)
+{
+    unsigned r = 0;
+    getrandom(&r, sizeof(r), GRND_NONBLOCK);
+    double delay = a->backoff * (0.75 + 0.5 * (r % 1000) / 1000.0);
+    a->backoff = a->backoff * 2 > a->backoff_max ? a->backoff_max : a->backoff * 2;
+    struct timeval tv = {(time_t)delay, (suseconds_t)((delay - (time_t)delay) * 1e6)};
+    event_add(a->reconnect_ev, &tv);
+}
+
+int phx_agentd_link_start(phx_agentd_t *a, phx_error_t *err)
+{
+    a->backoff = 0.1;
+    a->reconnect_ev = event_new(a->base, -1, 0, connect_now, a);
+    a->heartbeat_ev = event_new(a->base, -1, EV_PERSIST, on_heartbeat, a);
+    if (!a->reconnect_ev || !a->heartbeat_ev)
+        return phx_error_set(err, "out of memory");
+    struct timeval now = {0, 0};
+    event_add(a->reconnect_ev, &now);
+    return 0;
+}
+
+void phx_agentd_link_stop(phx_agentd_t *a)
+{
+    if (a->bev)
+        bufferevent_free(a->bev);
+    a->bev = NULL;
+    phx_wire_decoder_destroy(a->dec);
+    a->dec = NULL;
+    if (a->reconnect_ev)
+        event_free(a->reconnect_ev);
+    if (a->heartbeat_ev)
+        event_free(a->heartbeat_ev);
+    a->reconnect_ev = a->heartbeat_ev = NULL;
+}

@@ -1,0 +1,356 @@
+/* The agent wire on the master side: accept connections, decode frames,
+ * dispatch them from a table, send frames, close cleanly.  A connection is
+ * freed only from a deferred event, never inside its own callback. */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "daemons/master/master.h"
+#include "lib/http.h"
+#include "lib/log.h"
+#include "lib/wire.h"
+
+struct phx_master_conn {
+    phx_master_t *m;
+    struct bufferevent *bev;
+    phx_wire_decoder_t *dec;
+    char peer[64];
+    uint64_t serial;
+    phx_master_agent_t *agent; /* once registered */
+    bool registering;
+    bool closed;
+    bool free_scheduled;
+    int refs;
+    LIST_ENTRY(phx_master_conn) link;
+};
+
+typedef void (*frame_handler_f)(phx_master_conn_t *c, const phx_frame_t *f);
+
+static void on_heartbeat(phx_master_conn_t *c, const phx_frame_t *f);
+
+/* Frames a registered agent may send.  REGISTER is handled before this. */
+static const struct {
+    const char *type;
+    frame_handler_f handler;
+} handlers[] = {
+    {"HEARTBEAT", on_heartbeat},
+};
+
+const char *phx_master_conn_peer(const phx_master_conn_t *c)
+{
+    return c->peer;
+}
+
+static void conn_free(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_master_conn_t *c = arg;
+    if (c->refs > 0) {
+        c->free_scheduled = false; /* the last release frees it */
+        return;
+    }
+    LIST_REMOVE(c, link);
+    if (c->bev)
+        bufferevent_free(c->bev);
+    phx_wire_decoder_destroy(c->dec);
+    free(c);
+}
+
+static void schedule_free(phx_master_conn_t *c)
+{
+    if (c->free_scheduled)
+        return;
+    c->free_scheduled = true;
+    struct timeval zero = {0, 0};
+    if (event_base_once(c->m->base, -1, EV_TIMEOUT, conn_free, c, &zero) < 0)
+        phx_log_err("could not schedule freeing connection from %s", c->peer);
+}
+
+void phx_master_conn_hold(phx_master_conn_t *c)
+{
+    c->refs++;
+}
+
+void phx_master_conn_release(phx_master_conn_t *c)
+{
+    if (--c->refs == 0 && c->closed &&
+        (!c->bev || evbuffer_get_length(bufferevent_get_output(c->bev)) == 0))
+        schedule_free(c);
+}
+
+bool phx_master_conn_closed(const phx_master_conn_t *c)
+{
+    return c->closed;
+}
+
+void phx_master_conn_set_registering(phx_master_conn_t *c, bool on)
+{
+    c->registering = on;
+}
+
+bool phx_master_conn_registering(const phx_master_conn_t *c)
+{
+    return c->registering;
+}
+
+void phx_master_conn_attach(phx_master_conn_t *c, phx_master_agent_t *a)
+{
+    c->agent = a;
+    a->conn = c;
+}
+
+static void on_drained(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    phx_master_conn_t *c = arg;
+    if (c->refs == 0)
+        schedule_free(c);
+}
+
+static void on_closing_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    phx_master_conn_t *c = arg;
+    if (c->refs == 0)
+        schedule_free(c);
+}
+
+/* Detach from the agent; the connection's memory goes once written out. */
+void phx_master_conn_close(phx_master_conn_t *c, const char *why)
+{
+    if (c->closed)
+        return;
+    c->closed = true;
+    phx_master_agent_t *a = c->agent;
+    if (a) {
+        phx_log_notice("agent \"%s\" (%s) disconnected: %s", a->name, c->peer, why);
+        a->conn = NULL;
+        c->agent = NULL;
+        if (a->state == PHX_AGENT_UP)
+            phx_master_agent_set_state(c->m, a, PHX_AGENT_UNREACHABLE, why);
+    } else {
+        phx_log_warnx("closing connection from %s: %s", c->peer, why);
+    }
+    if (c->bev) {
+        /* Let a final ERROR frame go out first: free once the output
+         * drained, the peer went away, or a short write timeout passed. */
+        bufferevent_disable(c->bev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+            struct timeval tv = {2, 0};
+            bufferevent_set_timeouts(c->bev, NULL, &tv);
+            bufferevent_setcb(c->bev, NULL, on_drained, on_closing_event, c);
+            return;
+        }
+    }
+    if (c->refs == 0)
+        schedule_free(c);
+}
+
+int phx_master_conn_send(phx_master_conn_t *c, json_t *hdr, const void *attach,
+                         size_t attach_len)
+{
+    if (c->closed) {
+        json_decref(hdr);
+        errno = ENOTCONN;
+        return -1;
+    }
+    uint8_t *buf;
+    size_t len;
+    phx_error_t err;
+    int rc =
+        phx_wire_encode(hdr, attach, attach_len, c->m->max_frame, &buf, &len, &err);
+    json_decref(hdr);
+    if (rc < 0) {
+        phx_log_errx("could not send to %s: %s", c->peer, err.text);
+        return -1;
+    }
+    rc = bufferevent_write(c->bev, buf, len);
+    free(buf);
+    if (rc < 0)
+        phx_master_conn_close(c, "could not queue a frame");
+    return rc;
+}
+
+/* Tell the peer why, then close. */
+static void refuse(phx_master_conn_t *c, const char *why)
+{
+    phx_master_conn_send(c, json_pack("{s:s, s:s}", "type", "ERROR", "message", why),
+                         NULL, 0);
+    phx_master_conn_close(c, why);
+}
+
+static void on_heartbeat(phx_master_conn_t *c, const phx_frame_t *f)
+{
+    (void)f;
+    c->agent->last_seen = phx_master_now();
+    phx_master_conn_send(c, json_pack("{s:s}", "type", "HEARTBEAT_ACK"), NULL, 0);
+}
+
+static void dispatch(phx_master_conn_t *c, const phx_frame_t *f)
+{
+    if (!c->agent) {
+        if (c->registering) {
+            refuse(c, "frame before registration completed");
+        } else if (strcmp(f->type, "REGISTER") != 0) {
+            char why[128];
+            snprintf(why, sizeof(why), "first frame must be REGISTER, not \"%.40s\"",
+                     f->type);
+            refuse(c, why);
+        } else {
+            phx_master_register(c, c->m, f->header);
+        }
+        return;
+    }
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(handlers[0]); i++) {
+        if (strcmp(f->type, handlers[i].type) == 0) {
+            handlers[i].handler(c, f);
+            return;
+        }
+    }
+    char why[128];
+    snprintf(why, sizeof(why), "unknown frame type \"%.40s\"", f->type);
+    refuse(c, why);
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    phx_master_conn_t *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    phx_error_t err;
+    while (!c->closed && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        if (phx_wire_decoder_feed(c->dec, v.iov_base, v.iov_len, &err) < 0) {
+            refuse(c, err.text);
+            return;
+        }
+        evbuffer_drain(in, v.iov_len);
+        phx_frame_t f;
+        int r;
+        while (!c->closed && (r = phx_wire_decoder_next(c->dec, &f, &err)) == 1) {
+            dispatch(c, &f);
+            phx_frame_clear(&f);
+        }
+        if (!c->closed && r < 0) {
+            refuse(c, err.text);
+            return;
+        }
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    phx_master_conn_t *c = arg;
+    if (what & BEV_EVENT_EOF) {
+        if (phx_wire_decoder_pending(c->dec) > 0)
+            phx_master_conn_close(c, "connection closed inside a frame (truncated)");
+        else
+            phx_master_conn_close(c, "connection closed");
+    } else if (what & BEV_EVENT_ERROR) {
+        phx_master_conn_close(c, evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
+    } else if (what & BEV_EVENT_TIMEOUT) {
+        phx_master_conn_close(c, "no frame within the heartbeat timeout");
+    }
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    (void)l;
+    (void)salen;
+    phx_master_t *m = arg;
+    phx_master_conn_t *c = calloc(1, sizeof(*c));
+    if (!c || !(c->dec = phx_wire_decoder_create(m->max_frame))) {
+        phx_log_err("could not accept an agent connection");
+        free(c);
+        evutil_closesocket(fd);
+        return;
+    }
+    c->m = m;
+    c->serial = ++m->next_conn_serial;
+    char host[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (sa->sa_family == AF_INET) {
+        struct sockaddr_in *in = (struct sockaddr_in *)sa;
+        evutil_inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)sa;
+        evutil_inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->bev = bufferevent_socket_new(m->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        phx_log_err("could not accept connection from %s", c->peer);
+        phx_wire_decoder_destroy(c->dec);
+        free(c);
+        evutil_closesocket(fd);
+        return;
+    }
+    LIST_INSERT_HEAD(&m->conns, c, link);
+    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    /* A peer silent for the whole heartbeat allowance is gone. */
+    double limit = m->heartbeat_interval * (m->heartbeat_missed + 1);
+    struct timeval tv = {(time_t)limit, (suseconds_t)((limit - (time_t)limit) * 1e6)};
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    phx_log_debug("connection from %s", c->peer);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+    (void)l;
+    (void)arg;
+    phx_log_err("could not accept an agent connection");
+}
+
+int phx_master_conn_listen(phx_master_t *m, const char *addr, phx_error_t *err)
+{
+    char host[256];
+    int port;
+    if (phx_http_parse_addr(addr, host, sizeof(host), &port, err) < 0)
+        return -1;
+    struct sockaddr_storage ss;
+    int sslen = sizeof(ss);
+    char spec[300];
+    snprintf(spec, sizeof(spec), "%s:%d", host, port);
+    if (evutil_parse_sockaddr_port(spec, (struct sockaddr *)&ss, &sslen) < 0)
+        return phx_error_set(err, "could not parse agent address \"%s\"", addr);
+    m->agent_listener = evconnlistener_new_bind(
+        m->base, on_accept, m, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 128,
+        (struct sockaddr *)&ss, sslen);
+    if (!m->agent_listener)
+        return phx_error_set(err, "could not listen for agents on %s: %s", addr,
+                             strerror(errno));
+    evconnlistener_set_error_cb(m->agent_listener, on_accept_error);
+    return 0;
+}
+
+void phx_master_conns_destroy(phx_master_t *m)
+{
+    if (m->agent_listener)
+        evconnlistener_free(m->agent_listener);
+    m->agent_listener = NULL;
+    phx_master_conn_t *c;
+    while ((c = LIST_FIRST(&m->conns))) {
+        LIST_REMOVE(c, link);
+        if (c->agent)
+            c->agent->conn = NULL;
+        if (c->bev)
+            bufferevent_free(c->bev);
+        phx_wire_decoder_destroy(c->dec);
+        free(c);
+    }
+}

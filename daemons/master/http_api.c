@@ -1,0 +1,205 @@
+/* The master's HTTP endpoints: GET /health, GET /state, and the operator
+ * API POST /api/v1/operator (DRAIN_AGENT, REACTIVATE_AGENT), shaped after
+ * Mesos' operator calls and authenticated with munge. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/master/master.h"
+#include "lib/http.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+typedef void (*route_f)(phx_master_t *m, struct evhttp_request *req);
+
+static void get_health(phx_master_t *m, struct evhttp_request *req)
+{
+    (void)m;
+    phx_http_reply_json(req, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void get_state(phx_master_t *m, struct evhttp_request *req)
+{
+    json_t *agents = json_array();
+    for (size_t i = 0; i < m->nagents; i++)
+        json_array_append_new(agents, phx_master_agent_json(m->agents[i]));
+    phx_http_reply_json(req, 200,
+                        json_pack("{s:s, s:I, s:o}", "version", PHX_VERSION, "time",
+                                  (json_int_t)phx_master_wall(), "agents", agents));
+}
+
+typedef struct drain_op {
+    phx_http_deferred_t *reply;
+    char *name;
+    bool drain;
+} drain_op_t;
+
+static void drain_written(const phx_error_t *err, phx_db_result_t *const *res, int nres,
+                          void *arg)
+{
+    (void)res;
+    (void)nres;
+    drain_op_t *op = arg;
+    struct evhttp_request *req = phx_http_deferred_req(op->reply);
+    if (err)
+        phx_log_errx("could not record %s of agent \"%s\": %s",
+                     op->drain ? "drain" : "resume", op->name, err->text);
+    if (req) {
+        if (err)
+            phx_http_reply_error(req, 503, "could not record the change: %s",
+                                 err->text);
+        else
+            phx_http_reply_json(
+                req, 200,
+                json_pack("{s:s, s:b}", "name", op->name, "drained", op->drain));
+    }
+    phx_http_deferred_free(op->reply);
+    free(op->name);
+    free(op);
+}
+
+static bool is_operator(const phx_master_t *m, uid_t uid)
+{
+    for (size_t i = 0; i < m->noperator_uids; i++)
+        if (m->operator_uids[i] == uid)
+            return true;
+    return false;
+}
+
+static void post_operator(phx_master_t *m, struct evhttp_request *req)
+{
+    phx_error_t err;
+    phx_munge_cred_t cred;
+    if (phx_http_auth(req, m->munge, NULL, &cred, &err) < 0) {
+        phx_log_warnx("operator call refused: %s", err.text);
+        phx_http_reply_error(req, 401, "%s", err.text);
+        return;
+    }
+    uid_t uid = cred.uid;
+    phx_munge_cred_clear(&cred);
+    json_t *body = phx_http_body_json(req, PHX_HTTP_BODY_MAX, &err);
+    const char *type = NULL, *name = NULL, *reason = NULL;
+    if (!body || phx_json_str(body, "type", true, &type, &err) < 0) {
+        phx_http_reply_error(req, 400, "%s", err.text);
+        json_decref(body);
+        return;
+    }
+    bool drain = strcmp(type, "DRAIN_AGENT") == 0;
+    if (!drain && strcmp(type, "REACTIVATE_AGENT") != 0) {
+        phx_http_reply_error(req, 400, "unknown operator call \"%s\"", type);
+        json_decref(body);
+        return;
+    }
+    if (phx_json_str(body, "name", true, &name, &err) < 0 ||
+        phx_json_str(body, "reason", false, &reason, &err) < 0) {
+        phx_http_reply_error(req, 400, "%s: %s", type, err.text);
+        json_decref(body);
+        return;
+    }
+    if (!is_operator(m, uid)) {
+        phx_log_warnx("%s of \"%s\" refused: uid %u is not an operator", type, name,
+                      (unsigned)uid);
+        phx_http_reply_error(req, 403, "%s: uid %u is not an operator", type,
+                             (unsigned)uid);
+        json_decref(body);
+        return;
+    }
+    phx_master_agent_t *a = phx_master_agent_find(m, name);
+    if (!a) {
+        phx_http_reply_error(req, 404, "%s: no agent named \"%s\"", type, name);
+        json_decref(body);
+        return;
+    }
+    if (drain && (!reason || !*reason)) {
+        phx_http_reply_error(req, 400, "DRAIN_AGENT: a reason is required");
+        json_decref(body);
+        return;
+    }
+    drain_op_t *op = calloc(1, sizeof(*op));
+    if (!op || !(op->name = strdup(name)) || !(op->reply = phx_http_defer(req))) {
+        if (op)
+            free(op->name);
+        free(op);
+        phx_http_reply_error(req, 500, "out of memory");
+        json_decref(body);
+        return;
+    }
+    op->drain = drain;
+    char uidtext[16];
+    snprintf(uidtext, sizeof(uidtext), "%u", (unsigned)uid);
+    const char *params[] = {name, drain ? "t" : "f", drain ? reason : NULL,
+                            drain ? uidtext : NULL};
+    if (phx_db_store_write(
+            m->store,
+            "UPDATE agents SET drained = $2::boolean, drain_reason = $3, "
+            "drained_by = $4::integer, drained_at = CASE WHEN $2::boolean "
+            "THEN now() END WHERE name = $1",
+            4, params, drain_written, op, &err) < 0) {
+        phx_http_deferred_free(op->reply);
+        free(op->name);
+        free(op);
+        phx_http_reply_error(req, 503, "%s", err.text);
+        json_decref(body);
+        return;
+    }
+    /* The allocator reads this at once; the reply waits for the commit. */
+    a->drained = drain;
+    free(a->drain_reason);
+    a->drain_reason = drain ? strdup(reason) : NULL;
+    phx_log_notice("agent \"%s\" %s by uid %u%s%s", name, drain ? "drained" : "resumed",
+                   (unsigned)uid, drain ? ": " : "", drain ? reason : "");
+    json_decref(body);
+}
+
+static const struct {
+    enum evhttp_cmd_type method;
+    const char *path;
+    route_f handler;
+} routes[] = {
+    {EVHTTP_REQ_GET, "/health", get_health},
+    {EVHTTP_REQ_GET, "/state", get_state},
+    {EVHTTP_REQ_POST, "/api/v1/operator", post_operator},
+};
+
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    phx_master_t *m = arg;
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
+    if (!path) {
+        phx_http_reply_error(req, 400, "bad request URI");
+        return;
+    }
+    bool path_known = false;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (strcmp(path, routes[i].path) != 0)
+            continue;
+        path_known = true;
+        if (evhttp_request_get_command(req) == routes[i].method) {
+            routes[i].handler(m, req);
+            return;
+        }
+    }
+    if (path_known)
+        phx_http_reply_error(req, 405, "method not allowed on %s", path);
+    else
+        phx_http_reply_error(req, 404, "no such endpoint: %s", path);
+}
+
+int phx_master_http_start(phx_master_t *m, const char *addr, phx_error_t *err)
+{
+    char host[256];
+    int port;
+    if (phx_http_parse_addr(addr, host, sizeof(host), &port, err) < 0)
+        return -1;
+    if (!(m->http = evhttp_new(m->base)))
+        return phx_error_set(err, "out of memory");
+    evhttp_set_max_body_size(m->http, PHX_HTTP_BODY_MAX);
+    evhttp_set_max_headers_size(m->http, 128 * 1024);
+    evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    evhttp_set_gencb(m->http, on_request, m);
+    if (!evhttp_bind_socket_with_handle(m->http, host, (unsigned short)port))
+        return phx_error_set(err, "could not listen for HTTP on %s: %s", addr,
+                             strerror(errno ? errno : EADDRINUSE));
+    return 0;
+}

@@ -1,0 +1,214 @@
+/* phx-master: the cluster's resource manager.
+ *
+ * main() is an init ladder mirrored by a teardown ladder: configuration,
+ * logging, database (migrations, agents), munge, the event loop, the agent
+ * listener, HTTP, timers and signals. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/master/master.h"
+#include "db/db.h"
+#include "db/migrate.h"
+#include "lib/log.h"
+
+static void usage(FILE *out)
+{
+    fprintf(
+        out,
+        "usage: phx-master [options]\n"
+        "  -c, --config FILE     configuration file (libconfig; see phalanx.conf(5))\n"
+        "  -s, --set KEY=VALUE   override one setting (repeatable)\n"
+        "      --check-config    check the configuration, print it and exit\n"
+        "      --init-db         apply database migrations and exit\n"
+        "  -v, --verbose         log at debug level\n"
+        "  -h, --help            this text\n");
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_master_agents_check(arg, phx_master_now());
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    phx_master_t *m = arg;
+    phx_log_notice("caught signal %d, shutting down", (int)sig);
+    event_base_loopexit(m->base, NULL);
+}
+
+static int migrate(const phx_conf_t *conf, phx_error_t *err)
+{
+    char dir[4096];
+    const char *d = phx_conf_str(conf, "master.migrations_dir");
+    if (!d) {
+        if (phx_db_migrations_dir(dir, sizeof(dir), err) < 0)
+            return -1;
+        d = dir;
+    }
+    phx_db_conn_t *db = phx_db_connect(phx_conf_str(conf, "master.dsn"), err);
+    if (!db)
+        return -1;
+    int rc = phx_db_migrate(db, d, err);
+    phx_db_conn_close(db);
+    return rc;
+}
+
+static int start(phx_master_t *m, phx_error_t *err)
+{
+    const phx_conf_t *conf = m->conf;
+    m->heartbeat_interval = phx_conf_double(conf, "master.heartbeat_interval");
+    m->heartbeat_missed = (int)phx_conf_int(conf, "master.heartbeat_missed");
+    m->max_frame = (size_t)phx_conf_int(conf, "master.max_frame");
+    LIST_INIT(&m->conns);
+    if (phx_master_uid_list(conf, "master.agent_users", &m->agent_uids, &m->nagent_uids,
+                            err) < 0 ||
+        phx_master_uid_list(conf, "master.operators", &m->operator_uids,
+                            &m->noperator_uids, err) < 0)
+        return -1;
+    if (migrate(conf, err) < 0)
+        return phx_error_prefix(err, "could not migrate the database");
+    if (!(m->munge = phx_munge_create(phx_conf_str(conf, "master.munge_socket"), err)))
+        return -1;
+    if (!(m->base = event_base_new()))
+        return phx_error_set(err, "could not create the event loop");
+    if (phx_master_agents_load(m, phx_conf_str(conf, "master.dsn"), err) < 0)
+        return phx_error_prefix(err, "could not load agents");
+    if (!(m->store = phx_db_store_create(m->base, phx_conf_str(conf, "master.dsn"),
+                                         NULL, err)))
+        return -1;
+    if (phx_master_conn_listen(m, phx_conf_str(conf, "master.agent_listen"), err) < 0 ||
+        phx_master_http_start(m, phx_conf_str(conf, "master.http_listen"), err) < 0)
+        return -1;
+    m->tick = event_new(m->base, -1, EV_PERSIST, on_tick, m);
+    m->sigint = evsignal_new(m->base, SIGINT, on_signal, m);
+    m->sigterm = evsignal_new(m->base, SIGTERM, on_signal, m);
+    double t = m->heartbeat_interval / 2;
+    struct timeval tv = {(time_t)t, (suseconds_t)((t - (time_t)t) * 1e6)};
+    if (!m->tick || !m->sigint || !m->sigterm || event_add(m->tick, &tv) < 0 ||
+        event_add(m->sigint, NULL) < 0 || event_add(m->sigterm, NULL) < 0)
+        return phx_error_set(err, "could not set up timers and signals");
+    return 0;
+}
+
+static void stop(phx_master_t *m)
+{
+    if (m->tick)
+        event_free(m->tick);
+    if (m->sigint)
+        event_free(m->sigint);
+    if (m->sigterm)
+        event_free(m->sigterm);
+    if (m->http)
+        evhttp_free(m->http);
+    /* The store delivers its last callbacks, which may touch connections. */
+    phx_db_store_destroy(m->store);
+    phx_master_conns_destroy(m);
+    phx_master_agents_destroy(m);
+    if (m->base)
+        event_base_free(m->base);
+    phx_munge_destroy(m->munge);
+    free(m->agent_uids);
+    free(m->operator_uids);
+    phx_conf_destroy(m->conf);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"set", required_argument, NULL, 's'},
+        {"check-config", no_argument, NULL, 'C'},
+        {"init-db", no_argument, NULL, 'I'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *file = getenv("PHX_CONFIG");
+    char **sets = calloc((size_t)argc + 1, sizeof(*sets));
+    int nsets = 0, check = 0, init_db = 0, verbose = 0, c;
+    while ((c = getopt_long(argc, argv, "c:s:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': file = optarg; break;
+        case 's': sets[nsets++] = optarg; break;
+        case 'C': check = 1; break;
+        case 'I': init_db = 1; break;
+        case 'v': verbose = 1; break;
+        case 'h':
+            usage(stdout);
+            free(sets);
+            return 0;
+        default:
+            usage(stderr);
+            free(sets);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "phx-master: unexpected argument \"%s\"\n", argv[optind]);
+        free(sets);
+        return 2;
+    }
+    phx_log_init("phx-master", PHX_LOG_STDERR, LOG_INFO);
+    phx_master_t m = {0};
+    phx_error_t err;
+    if (!(m.conf = phx_conf_load(phx_master_schema, file, &err))) {
+        fprintf(stderr, "phx-master: %s\n", err.text);
+        free(sets);
+        return 1;
+    }
+    for (int i = 0; i < nsets; i++) {
+        if (phx_conf_set(m.conf, sets[i], &err) < 0) {
+            fprintf(stderr, "phx-master: %s\n", err.text);
+            phx_conf_destroy(m.conf);
+            free(sets);
+            return 1;
+        }
+    }
+    free(sets);
+    int level = phx_log_level_parse(phx_conf_str(m.conf, "master.log_level"));
+    if (level < 0) {
+        fprintf(stderr, "phx-master: master.log_level: unknown level \"%s\"\n",
+                phx_conf_str(m.conf, "master.log_level"));
+        phx_conf_destroy(m.conf);
+        return 1;
+    }
+    phx_log_set_level(verbose ? LOG_DEBUG : level);
+    if (check) {
+        phx_conf_dump(m.conf, stdout);
+        printf("configuration OK\n");
+        phx_conf_destroy(m.conf);
+        return 0;
+    }
+    if (init_db) {
+        int rc = migrate(m.conf, &err);
+        if (rc < 0)
+            phx_log_errx("could not migrate the database: %s", err.text);
+        else
+            phx_log_notice("database schema is current");
+        phx_conf_destroy(m.conf);
+        return rc < 0 ? 1 : 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    int rc = 0;
+    if (start(&m, &err) < 0) {
+        phx_log_errx("%s", err.text);
+        rc = 1;
+    } else {
+        phx_log_notice("phx-master %s: agents on %s, HTTP on %s", PHX_VERSION,
+                       phx_conf_str(m.conf, "master.agent_listen"),
+                       phx_conf_str(m.conf, "master.http_listen"));
+        if (event_base_dispatch(m.base) < 0) {
+            phx_log_errx("event loop failed");
+            rc = 1;
+        }
+    }
+    stop(&m);
+    return rc;
+}

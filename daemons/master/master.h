@@ -1,0 +1,121 @@
+/* phx-master: shared state of the daemon's files.  Everything here is touched
+ * on the loop thread only. */
+#ifndef PHX_MASTER_H
+#define PHX_MASTER_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/listener.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/types.h>
+
+#include "db/store.h"
+#include "lib/config.h"
+#include "lib/munge.h"
+#include "topology/free.h"
+#include "topology/topo.h"
+
+typedef enum phx_agent_state {
+    PHX_AGENT_UP,
+    PHX_AGENT_UNREACHABLE, /* connection gone, within the re-register grace */
+    PHX_AGENT_LOST,
+} phx_agent_state_t;
+
+typedef struct phx_master phx_master_t;
+typedef struct phx_master_conn phx_master_conn_t;
+
+/* One agent known to the master: registered now or once (from the database). */
+typedef struct phx_master_agent {
+    int64_t id;
+    char *name;
+    char *address; /* peer address of its connection */
+    phx_agent_state_t state;
+    bool drained;
+    char *drain_reason;
+    phx_topo_t *topo;      /* NULL until it registered with this master */
+    phx_topo_free_t *free; /* free cores and memory */
+    double last_seen;      /* monotonic seconds */
+    int64_t registered_at; /* wall clock, seconds */
+    int64_t state_changed_at;
+    phx_master_conn_t *conn; /* NULL when not connected */
+} phx_master_agent_t;
+
+struct phx_master {
+    struct event_base *base;
+    phx_conf_t *conf;
+    phx_munge_t *munge;
+    phx_db_store_t *store;
+    struct evconnlistener *agent_listener;
+    struct evhttp *http;
+    struct event *tick;
+    struct event *sigint, *sigterm;
+
+    uid_t *agent_uids; /* uids trusted to register agents */
+    size_t nagent_uids;
+    uid_t *operator_uids;
+    size_t noperator_uids;
+    double heartbeat_interval;
+    int heartbeat_missed;
+    size_t max_frame;
+
+    phx_master_agent_t **agents; /* owned */
+    size_t nagents, cap_agents;
+    LIST_HEAD(conn_list, phx_master_conn) conns;
+    uint64_t next_conn_serial;
+};
+
+/* Clock (monotonic seconds; wall-clock seconds). */
+double phx_master_now(void);
+int64_t phx_master_wall(void);
+
+/* conf.c */
+extern const phx_conf_key_t phx_master_schema[];
+/* Resolve a list of user names or numeric uids; -1 naming the bad entry. */
+int phx_master_uid_list(const phx_conf_t *conf, const char *key, uid_t **uids,
+                        size_t *n, phx_error_t *err);
+
+/* agents.c: the registry. */
+phx_master_agent_t *phx_master_agent_find(phx_master_t *m, const char *name);
+phx_master_agent_t *phx_master_agent_add(phx_master_t *m, const char *name);
+void phx_master_agents_destroy(phx_master_t *m);
+const char *phx_master_agent_state_name(phx_agent_state_t s);
+/* Change state in memory and persist it; logs the transition. */
+void phx_master_agent_set_state(phx_master_t *m, phx_master_agent_t *a,
+                                phx_agent_state_t s, const char *why);
+/* Load every agent from the database at start-up (blocking, before the loop
+ * runs); agents not lost become unreachable with a fresh grace period. */
+int phx_master_agents_load(phx_master_t *m, const char *dsn, phx_error_t *err);
+/* Mark agents that missed their heartbeats as lost. */
+void phx_master_agents_check(phx_master_t *m, double now);
+json_t *phx_master_agent_json(const phx_master_agent_t *a);
+
+/* agent_conn.c: the agent wire. */
+int phx_master_conn_listen(phx_master_t *m, const char *addr, phx_error_t *err);
+void phx_master_conn_close(phx_master_conn_t *c, const char *why);
+void phx_master_conns_destroy(phx_master_t *m);
+const char *phx_master_conn_peer(const phx_master_conn_t *c);
+/* Queue a frame; steals hdr.  A failure closes the connection. */
+int phx_master_conn_send(phx_master_conn_t *c, json_t *hdr, const void *attach,
+                         size_t attach_len);
+/* Registration progress: hold a reference across an asynchronous step so
+ * the connection outlives it; a closed connection stays allocated (and
+ * reports closed) until the last reference goes. */
+void phx_master_conn_hold(phx_master_conn_t *c);
+void phx_master_conn_release(phx_master_conn_t *c);
+bool phx_master_conn_closed(const phx_master_conn_t *c);
+void phx_master_conn_set_registering(phx_master_conn_t *c, bool on);
+bool phx_master_conn_registering(const phx_master_conn_t *c);
+/* Attach the registered agent: from now on frames other than REGISTER are
+ * accepted. */
+void phx_master_conn_attach(phx_master_conn_t *c, phx_master_agent_t *a);
+
+/* register.c: REGISTER handling. */
+void phx_master_register(phx_master_conn_t *c, phx_master_t *m, const json_t *hdr);
+
+/* http_api.c: operator API and /state. */
+int phx_master_http_start(phx_master_t *m, const char *addr, phx_error_t *err);
+
+#endif

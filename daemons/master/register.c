@@ -1,0 +1,228 @@
+/* REGISTER: the first frame of every agent connection.
+ *
+ *   {"type":"REGISTER", "name":"n01", "nonce":"<hex>", "cred":"MUNGE:...",
+ *    "topology":{...}, "version":"0.1.0"}
+ *
+ * The munge credential must come from a trusted uid and its payload must be
+ * "phx-register <name> <nonce>"; munged refuses a replayed credential.  The
+ * agent row is upserted (a known name keeps its id), then REGISTERED goes
+ * back with the id and the heartbeat interval. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/master/master.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+#define NAME_MAX_LEN 63
+#define CRED_MAX_AGE 60
+
+typedef struct reg_op {
+    phx_master_t *m;
+    phx_master_conn_t *conn;
+    char *name;
+    phx_topo_t *topo;
+} reg_op_t;
+
+static bool valid_name(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > NAME_MAX_LEN)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+              (*p >= '0' && *p <= '9') || *p == '-' || *p == '_' || *p == '.'))
+            return false;
+    return true;
+}
+
+static void refuse(phx_master_conn_t *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void refuse(phx_master_conn_t *c, const char *fmt, ...)
+{
+    char why[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    phx_log_warnx("registration from %s refused: %s", phx_master_conn_peer(c), why);
+    phx_master_conn_send(c, json_pack("{s:s, s:s}", "type", "ERROR", "message", why),
+                         NULL, 0);
+    phx_master_conn_close(c, "registration refused");
+}
+
+static void reg_op_free(reg_op_t *op)
+{
+    free(op->name);
+    phx_topo_destroy(op->topo);
+    free(op);
+}
+
+static void registered(const phx_error_t *err, phx_db_result_t *const *res, int nres,
+                       void *arg)
+{
+    reg_op_t *op = arg;
+    phx_master_t *m = op->m;
+    phx_master_conn_t *c = op->conn;
+    phx_master_conn_set_registering(c, false);
+    if (err || nres < 1 || phx_db_result_rows(res[0]) != 1) {
+        phx_log_errx("could not record agent \"%s\": %s", op->name,
+                     err ? err->text : "no row returned");
+        if (!phx_master_conn_closed(c))
+            refuse(c, "could not record the registration; try again");
+        goto out;
+    }
+    phx_master_agent_t *a = phx_master_agent_find(m, op->name);
+    if (!a && !(a = phx_master_agent_add(m, op->name))) {
+        phx_log_err("could not add agent \"%s\"", op->name);
+        if (!phx_master_conn_closed(c))
+            refuse(c, "master out of memory");
+        goto out;
+    }
+    a->id = strtoll(phx_db_result_get(res[0], 0, 0), NULL, 10);
+    a->drained = strcmp(phx_db_result_get(res[0], 0, 1), "t") == 0;
+    free(a->drain_reason);
+    a->drain_reason = phx_db_result_isnull(res[0], 0, 2)
+                          ? NULL
+                          : strdup(phx_db_result_get(res[0], 0, 2));
+    free(a->address);
+    a->address = strdup(phx_master_conn_peer(c));
+    phx_topo_free_t *fr = phx_topo_free_create(op->topo);
+    if (!fr) {
+        phx_log_err("could not track resources of agent \"%s\"", op->name);
+        if (!phx_master_conn_closed(c))
+            refuse(c, "master out of memory");
+        goto out;
+    }
+    phx_topo_free_destroy(a->free);
+    phx_topo_destroy(a->topo);
+    a->topo = op->topo;
+    a->free = fr;
+    op->topo = NULL;
+    a->last_seen = phx_master_now();
+    a->registered_at = phx_master_wall();
+    if (phx_master_conn_closed(c)) {
+        /* It went away while we were writing: it has the grace period. */
+        a->state = PHX_AGENT_UP;
+        phx_master_agent_set_state(m, a, PHX_AGENT_UNREACHABLE,
+                                   "disconnected during registration");
+        goto out;
+    }
+    a->state = PHX_AGENT_UP;
+    a->state_changed_at = a->registered_at;
+    phx_master_conn_attach(c, a);
+    phx_log_notice(
+        "agent \"%s\" registered from %s as id %lld: %d sockets, %d NUMA, %d "
+        "cores, %llu MiB",
+        a->name, a->address, (long long)a->id, phx_topo_nsockets(a->topo),
+        phx_topo_nnumas(a->topo), phx_topo_ncores(a->topo),
+        (unsigned long long)(phx_topo_memory(a->topo) >> 20));
+    phx_master_conn_send(c,
+                         json_pack("{s:s, s:I, s:f, s:i}", "type", "REGISTERED",
+                                   "agent_id", (json_int_t)a->id, "heartbeat_interval",
+                                   m->heartbeat_interval, "heartbeat_missed",
+                                   m->heartbeat_missed),
+                         NULL, 0);
+out:
+    phx_master_conn_release(c);
+    reg_op_free(op);
+}
+
+static const char upsert_sql[] =
+    "INSERT INTO agents (name, address, state, topology, sockets, numas, cores, pus, "
+    "memory_bytes) VALUES ($1, $2, 'up', $3::jsonb, $4, $5, $6, $7, $8) "
+    "ON CONFLICT (name) DO UPDATE SET address = EXCLUDED.address, state = 'up', "
+    "topology = EXCLUDED.topology, sockets = EXCLUDED.sockets, numas = EXCLUDED.numas, "
+    "cores = EXCLUDED.cores, pus = EXCLUDED.pus, memory_bytes = EXCLUDED.memory_bytes, "
+    "registered_at = now(), last_seen = now(), state_changed_at = now() "
+    "RETURNING id, drained, drain_reason";
+
+void phx_master_register(phx_master_conn_t *c, phx_master_t *m, const json_t *hdr)
+{
+    phx_error_t err;
+    const char *name = NULL, *nonce = NULL, *cred = NULL;
+    json_t *topo_json = NULL;
+    if (phx_json_str(hdr, "name", true, &name, &err) < 0 ||
+        phx_json_str(hdr, "nonce", true, &nonce, &err) < 0 ||
+        phx_json_str(hdr, "cred", true, &cred, &err) < 0 ||
+        phx_json_obj(hdr, "topology", true, &topo_json, &err) < 0) {
+        refuse(c, "REGISTER: %s", err.text);
+        return;
+    }
+    if (!valid_name(name)) {
+        refuse(c, "REGISTER: agent name must be 1-%d characters of [A-Za-z0-9._-]",
+               NAME_MAX_LEN);
+        return;
+    }
+    size_t nlen = strlen(nonce);
+    if (nlen < 8 || nlen > 128) {
+        refuse(c, "REGISTER: nonce must be 8-128 characters");
+        return;
+    }
+    char expect[256];
+    snprintf(expect, sizeof(expect), "phx-register %s %s", name, nonce);
+    phx_munge_policy_t policy = {
+        .uids = m->agent_uids,
+        .nuids = m->nagent_uids,
+        .max_age = CRED_MAX_AGE,
+        .expect = expect,
+        .expect_len = strlen(expect),
+    };
+    phx_munge_cred_t mc;
+    if (phx_munge_decode(m->munge, cred, &policy, phx_master_wall(), &mc, &err) < 0) {
+        refuse(c, "agent \"%s\": %s", name, err.text);
+        return;
+    }
+    phx_munge_cred_clear(&mc);
+
+    phx_master_agent_t *a = phx_master_agent_find(m, name);
+    if (a && a->conn) {
+        refuse(c, "agent \"%s\" is already connected from %s", name,
+               phx_master_conn_peer(a->conn));
+        return;
+    }
+    phx_topo_t *topo = phx_topo_from_json(topo_json, &err);
+    if (!topo) {
+        refuse(c, "agent \"%s\": bad topology: %s", name, err.text);
+        return;
+    }
+    reg_op_t *op = calloc(1, sizeof(*op));
+    /* Store the canonical form, not the agent's text. */
+    json_t *canon = phx_topo_to_json(topo);
+    char *topo_text = canon ? json_dumps(canon, JSON_COMPACT) : NULL;
+    json_decref(canon);
+    if (!op || !(op->name = strdup(name)) || !topo_text) {
+        free(topo_text);
+        if (op)
+            free(op->name);
+        free(op);
+        phx_topo_destroy(topo);
+        refuse(c, "master out of memory");
+        return;
+    }
+    op->m = m;
+    op->conn = c;
+    op->topo = topo;
+    char sockets[16], numas[16], cores[16], pus[16], mem[32];
+    snprintf(sockets, sizeof(sockets), "%d", phx_topo_nsockets(topo));
+    snprintf(numas, sizeof(numas), "%d", phx_topo_nnumas(topo));
+    snprintf(cores, sizeof(cores), "%d", phx_topo_ncores(topo));
+    snprintf(pus, sizeof(pus), "%d", phx_topo_npus(topo));
+    snprintf(mem, sizeof(mem), "%llu", (unsigned long long)phx_topo_memory(topo));
+    const char *params[] = {
+        name, phx_master_conn_peer(c), topo_text, sockets, numas, cores, pus, mem};
+    int rc = phx_db_store_write(m->store, upsert_sql, 8, params, registered, op, &err);
+    free(topo_text);
+    if (rc < 0) {
+        reg_op_free(op);
+        phx_log_errx("could not record agent \"%s\": %s", name, err.text);
+        refuse(c, "master busy; try again");
+        return;
+    }
+    phx_master_conn_hold(c);
+    phx_master_conn_set_registering(c, true);
+}

@@ -1,0 +1,77 @@
+# tests/e2e/phx.sh: Phalanx daemons for end-to-end tests, on top of lib.sh.
+#
+#   phx_setup                write $PHX_TEST_DIR/phalanx.conf (private PG, munged,
+#                            free ports); exports PHX_CONFIG, PHX_MASTER, PHX_MUNGE_SOCKET
+#   start_master             start phx-master and wait for /health
+#   start_agent NAME SPEC    start phx-agent NAME with topology SPEC (synthetic:...)
+#   node_field NAME FIELD    a field of NAME in `phx nodes --json` (jq-like path a.b)
+#   wait_node NAME STATE [S] wait until NAME's state is STATE (S seconds, default 20)
+#   psql_q SQL               run SQL in the test database, print unaligned rows
+
+phx_setup() {
+    [[ -n ${PHX_DSN:-} ]] || start_postgres
+    [[ -n ${PHX_MUNGE_SOCKET:-} ]] || start_munged
+    PHX_AGENT_PORT=$(free_port)
+    PHX_HTTP_PORT=$(free_port)
+    export PHX_MASTER="127.0.0.1:$PHX_HTTP_PORT"
+    export PHX_CONFIG="$PHX_TEST_DIR/phalanx.conf"
+    cat >"$PHX_CONFIG" <<CONF
+master: {
+    agent_listen = "127.0.0.1:$PHX_AGENT_PORT";
+    http_listen = "127.0.0.1:$PHX_HTTP_PORT";
+    dsn = "$PHX_DSN";
+    migrations_dir = "$PHX_SRC/db/migrations";
+    munge_socket = "$PHX_MUNGE_SOCKET";
+    heartbeat_interval = ${PHX_HEARTBEAT:-0.2};
+    heartbeat_missed = 5;
+};
+agent: {
+    master = "127.0.0.1:$PHX_AGENT_PORT";
+    munge_socket = "$PHX_MUNGE_SOCKET";
+    reconnect_max = 1.0;
+};
+client: {
+    master = "127.0.0.1:$PHX_HTTP_PORT";
+    munge_socket = "$PHX_MUNGE_SOCKET";
+};
+CONF
+}
+
+start_master() {
+    start_daemon master phx-master -c "$PHX_CONFIG" "$@"
+    wait_for 30 curl -sf "http://$PHX_MASTER/health" -o /dev/null
+}
+
+start_agent() {
+    local name=$1 spec=$2
+    shift 2
+    mkdir -p "$PHX_TEST_DIR/agent-$name"
+    start_daemon "agent-$name" phx-agent -c "$PHX_CONFIG" -n "$name" -t "$spec" \
+        -d "$PHX_TEST_DIR/agent-$name" "$@"
+}
+
+node_field() {
+    phx nodes --json | python3 -c '
+import json, sys
+name, path = sys.argv[1], sys.argv[2].split(".")
+for a in json.load(sys.stdin):
+    if a["name"] == name:
+        v = a
+        for p in path:
+            v = v[p]
+        print(v)
+        break
+' "$1" "$2"
+}
+
+node_state_is() {
+    [[ $(node_field "$1" state 2>/dev/null) == "$2" ]]
+}
+
+wait_node() {
+    wait_for "${3:-20}" node_state_is "$1" "$2"
+}
+
+psql_q() {
+    "$(pg_bindir)/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$PHX_DSN" -c "$1"
+}
