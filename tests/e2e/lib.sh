@@ -26,8 +26,13 @@ esac
 export PHX_SRC PHX_BUILD
 export PATH="$PHX_BUILD/bin:$PATH"
 
-PHX_TIMEOUT=$(sed -n 's/^# *timeout: *\([0-9][0-9]*\).*/\1/p' "$0" | head -n 1)
+PHX_TIMEOUT=""
+if [[ -f $0 ]]; then
+    PHX_TIMEOUT=$(sed -n 's/^# *timeout: *\([0-9][0-9]*\).*/\1/p' "$0" | head -n 1)
+fi
 PHX_TIMEOUT=${PHX_TIMEOUT:-300}
+# after the timeout, how long the test's own cleanup may take
+PHX_WATCHDOG_GRACE=${PHX_WATCHDOG_GRACE:-60}
 
 # ---------------------------------------------------------------------------
 # Messages and assertions
@@ -44,7 +49,7 @@ fail() {
 # assert_eq EXPECTED ACTUAL [WHAT]
 assert_eq() {
     if [[ "$1" != "$2" ]]; then
-        printf 'FAIL: assert_eq%s\n  expected: %q\n  actual:   %q\n' \
+        printf 'FAIL: assert_eq%s\n  expected: [%s]\n  actual:   [%s]\n' \
             "${3:+: $3}" "$1" "$2" >&2
         exit 1
     fi
@@ -53,7 +58,7 @@ assert_eq() {
 # assert_contains HAYSTACK NEEDLE [WHAT]   (fixed string, not a pattern)
 assert_contains() {
     if [[ "$1" != *"$2"* ]]; then
-        printf 'FAIL: assert_contains%s\n  expected to find: %q\n  in:\n%s\n' \
+        printf 'FAIL: assert_contains%s\n  expected to find: [%s]\n  in:\n%s\n' \
             "${3:+: $3}" "$2" "$(printf '%s\n' "$1" | tail -n 30 | sed 's/^/    | /')" >&2
         exit 1
     fi
@@ -62,7 +67,7 @@ assert_contains() {
 # assert_not_contains HAYSTACK NEEDLE [WHAT]
 assert_not_contains() {
     if [[ "$1" == *"$2"* ]]; then
-        printf 'FAIL: assert_not_contains%s\n  did not expect: %q\n  in:\n%s\n' \
+        printf 'FAIL: assert_not_contains%s\n  did not expect: [%s]\n  in:\n%s\n' \
             "${3:+: $3}" "$2" "$(printf '%s\n' "$1" | tail -n 30 | sed 's/^/    | /')" >&2
         exit 1
     fi
@@ -267,9 +272,9 @@ start_postgres() {
         chown postgres: "$dir" "$PHX_TEST_DIR/$name.log"
     fi
     as_pg "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C \
-        --no-sync >"$PHX_TEST_DIR/$name-initdb.log" 2>&1 ||
+        --no-sync >"$PHX_TEST_DIR/$name-initdb.out" 2>&1 ||
         {
-            cat "$PHX_TEST_DIR/$name-initdb.log" >&2
+            cat "$PHX_TEST_DIR/$name-initdb.out" >&2
             fail "initdb failed"
         }
     cat >>"$dir/data/postgresql.conf" <<EOF
@@ -365,7 +370,7 @@ dump_logs() {
         [[ -s $f ]] || continue
         printf -- '----- %s (last 40 lines) -----\n' "${f#"$PHX_TEST_DIR"/}" >&2
         tail -n 40 "$f" >&2
-    done < <(find "$PHX_TEST_DIR" -maxdepth 2 -name '*.log' -type f 2>/dev/null | sort)
+    done < <(find "$PHX_TEST_DIR" -maxdepth 1 -name '*.log' -type f 2>/dev/null | sort)
 }
 
 # kill_everything: stop what this test started.  Used by cleanup and by the
@@ -408,12 +413,13 @@ phx_watchdog() {
     for c in $(pgrep -P "$PHX_MAIN_PID"); do
         [[ $c == "$BASHPID" ]] || kill -TERM "$c" 2>/dev/null
     done
-    sleep 60 &
+    sleep "$PHX_WATCHDOG_GRACE" &
     sp=$!
     wait "$sp"
     if kill -0 "$PHX_MAIN_PID" 2>/dev/null; then
-        echo "TIMEOUT: cleanup did not finish in 60s, killing everything" >&2
+        echo "TIMEOUT: cleanup did not finish in ${PHX_WATCHDOG_GRACE}s, killing everything" >&2
         kill_everything
+        echo "test dir kept: $PHX_TEST_DIR" >&2
         kill -KILL "$PHX_MAIN_PID" 2>/dev/null
     fi
     exit 0
@@ -451,10 +457,10 @@ phx_cleanup() {
         kill -TERM "$PHX_WATCHDOG_PID" 2>/dev/null
         wait "$PHX_WATCHDOG_PID" 2>/dev/null
     fi
+    kill_everything
     if ((rc != 0)); then
         dump_logs
     fi
-    kill_everything
     if ((rc != 0)) || [[ -n ${PHX_KEEP:-} ]]; then
         echo "test dir kept: $PHX_TEST_DIR" >&2
     else

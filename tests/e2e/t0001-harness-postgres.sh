@@ -34,7 +34,7 @@ pid=$(postgres_pid)
 children=$(pgrep -P "$pid" | wc -l)
 ((children >= 3)) || fail "expected postgres background processes, found $children"
 stop_postgres
-alive "$pid" && fail "postmaster $pid still alive after stop_postgres"
+if alive "$pid"; then fail "postmaster $pid still alive after stop_postgres"; fi
 left=$(ps -eo args= | grep -F -- "$PHX_TEST_DIR/pg" | grep -v grep || true)
 assert_eq "" "$left" "processes of the stopped cluster"
 expect_fail psql -X -At "$PHX_DSN" -c 'SELECT 1'

@@ -14,8 +14,9 @@ for name in munge other; do
     key=$PHX_TEST_DIR/$name/munge.key
     assert_eq "400 1024" "$(stat -c '%a %s' "$key")" "mode and size of $key"
 done
-cmp -s "$PHX_TEST_DIR/munge/munge.key" "$PHX_TEST_DIR/other/munge.key" &&
+if cmp -s "$PHX_TEST_DIR/munge/munge.key" "$PHX_TEST_DIR/other/munge.key"; then
     fail "the two munged share a key"
+fi
 
 # Encode on the first; decode on it once.
 munge -S "$PHX_MUNGE_SOCKET" -s "phalanx payload" -o cred
@@ -43,6 +44,6 @@ assert_contains "$PHX_OUT" "other payload"
 pid=$(daemon_pid other)
 [[ -n $pid ]] || fail "daemon_pid other is empty"
 stop_daemon other
-alive "$pid" && fail "munged other ($pid) survived stop_daemon"
+if alive "$pid"; then fail "munged other ($pid) survived stop_daemon"; fi
 expect_fail munge -S "$other" -n
 [[ -n $(daemon_pid munge) ]] || fail "stopping 'other' stopped 'munge' too"
