@@ -126,11 +126,17 @@ bool phx_db_session_check(db_session_t *s)
 {
     if (!s->pg)
         return false;
-    struct pollfd p = {.fd = PQsocket(s->pg), .events = POLLIN};
-    if (poll(&p, 1, 0) > 0 &&
-        (!PQconsumeInput(s->pg) || PQstatus(s->pg) != CONNECTION_OK)) {
-        phx_log_warnx("database connection closed while idle: %.*s",
-                      (int)strcspn(PQerrorMessage(s->pg), "\n"), PQerrorMessage(s->pg));
+    /* A server that ended the session (restart, pg_terminate_backend) sent
+     * an error and closed its end: reconnect now rather than fail a batch. */
+    struct pollfd p = {.fd = PQsocket(s->pg), .events = POLLIN | POLLRDHUP};
+    bool dead = false;
+    if (poll(&p, 1, 0) > 0) {
+        dead = (p.revents & (POLLHUP | POLLRDHUP | POLLERR | POLLNVAL)) != 0;
+        if (!dead && (p.revents & POLLIN))
+            dead = !PQconsumeInput(s->pg) || PQstatus(s->pg) != CONNECTION_OK;
+    }
+    if (dead) {
+        phx_log_warnx("database connection closed while idle; reconnecting");
         phx_db_session_close(s);
         return false;
     }
