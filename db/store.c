@@ -462,11 +462,11 @@ int phx_db_store_txn(phx_db_store_t *store, phx_db_txn_t *txn, phx_db_done_f cb,
                      void *arg, phx_error_t *err)
 {
     if (!store || !txn || !cb || txn->nstmts == 0) {
+        bool empty = txn && txn->nstmts == 0;
         request_free(txn);
         errno = EINVAL;
         return phx_error_set(err, "invalid transaction: %s",
-                             txn && txn->nstmts == 0 ? "no statements"
-                                                     : "bad arguments");
+                             empty ? "no statements" : "bad arguments");
     }
     if (enqueue(store, txn, cb, arg, err) < 0) {
         request_free(txn);

@@ -98,6 +98,41 @@ static int rm_one(const char *path, const struct stat *st, int flag, struct FTW 
     return remove(path);
 }
 
+static void stop_server(const phx_test_pg_t *pg);
+
+/* A child that outlives a crashed test: it waits for EOF on a pipe whose
+ * write end only the test holds, then stops the server and removes the
+ * directory, unless told "done" first. */
+static void start_watchdog(phx_test_pg_t *pg)
+{
+    int fds[2];
+    pg->watchdog_fd = -1;
+    if (pipe2(fds, O_CLOEXEC) < 0)
+        return;
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return;
+    }
+    if (pid == 0) {
+        close(fds[1]);
+        setsid(); /* out of the test's process group and its signals */
+        char c;
+        ssize_t n;
+        while ((n = read(fds[0], &c, 1)) < 0 && errno == EINTR)
+            ;
+        if (n <= 0) {
+            stop_server(pg);
+            nftw(pg->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+        }
+        _exit(0);
+    }
+    close(fds[0]);
+    pg->watchdog_fd = fds[1];
+    pg->watchdog_pid = pid;
+}
+
 static void stop_all_at_exit(void)
 {
     for (int i = 0; i < PGTEST_MAX; i++)
@@ -109,6 +144,7 @@ int phx_test_pg_start(phx_test_pg_t *pg, const char *const *settings)
 {
     static bool registered;
     memset(pg, 0, sizeof(*pg));
+    pg->watchdog_fd = -1;
     pg->port = 5432; /* the socket lives in our private directory */
     if (find_bindir(pg->bindir, sizeof(pg->bindir)) < 0) {
         fprintf(stderr, "pgtest: no PostgreSQL server under /usr/lib/postgresql\n");
@@ -158,6 +194,7 @@ int phx_test_pg_start(phx_test_pg_t *pg, const char *const *settings)
     snprintf(logfile, sizeof(logfile), "%s/postgres.log", pg->dir);
     char *const start_argv[] = {pg_ctl, "-D", data, "-l", logfile, "-o",
                                 opts,   "-w", "-t", "60", "start", NULL};
+    start_watchdog(pg);
     if (run_as_postgres(pg, "pg_ctl.log", start_argv) < 0) {
         fprintf(stderr, "pgtest: postgres did not start\n");
         show_log(pg, "pg_ctl.log");
@@ -187,6 +224,21 @@ int phx_test_pg_createdb(phx_test_pg_t *pg, const char *name, char *dsn, size_t 
     return 0;
 }
 
+static void stop_server(const phx_test_pg_t *pg)
+{
+    char pg_ctl[320], data[160], pid_file[192];
+    snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", pg->bindir);
+    snprintf(data, sizeof(data), "%s/data", pg->dir);
+    snprintf(pid_file, sizeof(pid_file), "%s/postmaster.pid", data);
+    struct stat st;
+    if (stat(pid_file, &st) == 0) {
+        char *const argv[] = {pg_ctl,      "-D", data,   "-m",
+                              "immediate", "-w", "stop", NULL};
+        if (run_as_postgres(pg, "pg_ctl.log", argv) < 0)
+            fprintf(stderr, "pgtest: could not stop postgres in %s\n", pg->dir);
+    }
+}
+
 void phx_test_pg_stop(phx_test_pg_t *pg)
 {
     for (int i = 0; i < PGTEST_MAX; i++)
@@ -195,17 +247,13 @@ void phx_test_pg_stop(phx_test_pg_t *pg)
     if (!pg->running)
         return;
     pg->running = false;
-    char pg_ctl[320], data[160];
-    snprintf(pg_ctl, sizeof(pg_ctl), "%s/pg_ctl", pg->bindir);
-    snprintf(data, sizeof(data), "%s/data", pg->dir);
-    struct stat st;
-    char pid_file[192];
-    snprintf(pid_file, sizeof(pid_file), "%s/postmaster.pid", data);
-    if (stat(pid_file, &st) == 0) {
-        char *const argv[] = {pg_ctl,      "-D", data,   "-m",
-                              "immediate", "-w", "stop", NULL};
-        if (run_as_postgres(pg, "pg_ctl.log", argv) < 0)
-            fprintf(stderr, "pgtest: could not stop postgres in %s\n", pg->dir);
-    }
+    stop_server(pg);
     nftw(pg->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+    if (pg->watchdog_fd >= 0) {
+        if (write(pg->watchdog_fd, "d", 1) != 1)
+            perror("pgtest: watchdog");
+        close(pg->watchdog_fd);
+        pg->watchdog_fd = -1;
+        waitpid(pg->watchdog_pid, NULL, 0);
+    }
 }

@@ -1,7 +1,8 @@
 /* A private PostgreSQL for a test binary: initdb in a temporary directory
  * owned by the postgres user (the server refuses root), unix socket in that
  * directory, no TCP.  Stopped (-m immediate) and removed by
- * phx_test_pg_stop, or at exit if the test did not get there. */
+ * phx_test_pg_stop, at exit if the test did not get there, and by a watchdog
+ * process if the test dies without exiting (crash, sanitizer abort, kill). */
 #ifndef PHX_TEST_PGTEST_H
 #define PHX_TEST_PGTEST_H
 
@@ -13,6 +14,8 @@ typedef struct phx_test_pg {
     char bindir[256]; /* PostgreSQL server binaries */
     int port;
     bool running;
+    int watchdog_fd; /* write end; its EOF tells the watchdog to clean up */
+    int watchdog_pid;
 } phx_test_pg_t;
 
 /* settings: NULL or a NULL-terminated list of "name=value" server settings
