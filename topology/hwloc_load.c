@@ -230,8 +230,6 @@ static int fill_devs(struct build *b, phx_topo_t *t, hwloc_obj_t *keys)
                 return -1;
         }
         const char *model = hwloc_obj_get_info_by_name(o, "GPUModel");
-        if (!model && key != o)
-            model = hwloc_obj_get_info_by_name(key, "PCIDevice");
         if (!d->model || (!d->model[0] && model)) {
             free(d->model);
             if (!(d->model = dup_or_empty(model)))
@@ -246,6 +244,17 @@ static int fill_devs(struct build *b, phx_topo_t *t, hwloc_obj_t *keys)
             if (!(d->pci = strdup(bus)))
                 return -1;
             locate(b, t, key, &d->numa, &d->socket);
+        }
+    }
+    /* No OS device named a model: fall back to the PCI device name. */
+    for (int i = 0; i < t->ndevs; i++) {
+        const char *pcidev = keys[i]->type == HWLOC_OBJ_PCI_DEVICE
+                                 ? hwloc_obj_get_info_by_name(keys[i], "PCIDevice")
+                                 : NULL;
+        if (!t->devs[i].model[0] && pcidev) {
+            free(t->devs[i].model);
+            if (!(t->devs[i].model = strdup(pcidev)))
+                return -1;
         }
     }
     return 0;

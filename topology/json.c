@@ -385,6 +385,7 @@ phx_topo_t *phx_topo_from_json(const json_t *obj, phx_error_t *err)
 {
     long long version;
     bool emulated = false;
+    const char *source = NULL;
     json_t *sockets, *devs = NULL;
     if (!json_is_object(obj)) {
         bad(err, "topology must be a JSON object");
@@ -392,6 +393,7 @@ phx_topo_t *phx_topo_from_json(const json_t *obj, phx_error_t *err)
     }
     if (phx_json_int(obj, "version", true, 0, INT32_MAX, &version, err) < 0 ||
         phx_json_bool(obj, "emulated", false, &emulated, err) < 0 ||
+        phx_json_str(obj, "source", false, &source, err) < 0 ||
         phx_json_arr(obj, "sockets", true, &sockets, err) < 0 ||
         phx_json_arr(obj, "devices", false, &devs, err) < 0) {
         errno = EINVAL;
@@ -413,6 +415,10 @@ phx_topo_t *phx_topo_from_json(const json_t *obj, phx_error_t *err)
         return NULL;
     }
     t->source = "json";
+    static const char *const known[] = {"local", "xml", "synthetic", "json", NULL};
+    for (int i = 0; source && known[i]; i++)
+        if (strcmp(source, known[i]) == 0)
+            t->source = known[i];
     t->emulated = emulated;
     return t;
 }

@@ -50,7 +50,8 @@ void phx_topo_destroy(phx_topo_t *topo);
 json_t *phx_topo_to_json(const phx_topo_t *topo);
 phx_topo_t *phx_topo_from_json(const json_t *obj, phx_error_t *err);
 
-/* Where the model came from: "local", "xml", "synthetic" or "json". */
+/* Where the model came from: "local", "xml" or "synthetic" (kept through
+ * JSON), or "json" when the JSON did not say. */
 const char *phx_topo_source(const phx_topo_t *topo);
 /* Emulated models (synthetic or XML, or JSON of either) do not describe the
  * machine we run on; binding maps their PUs onto real ones (see bind.h). */
