@@ -6,6 +6,7 @@
  * spans several packages becomes one domain per package, its memory shared
  * evenly; machines without Core objects get one core per PU; NUMA nodes
  * without cores (HBM, CXL) are not modelled. */
+#include <ctype.h>
 #include <errno.h>
 #include <hwloc.h>
 #include <stdio.h>
@@ -434,6 +435,13 @@ static int check_synthetic(const char *desc, phx_error_t *err)
                                      "object type \"%s\"",
                                      desc, tok);
             }
+        }
+        if (!colon && !isdigit((unsigned char)tok[0])) {
+            errno = EINVAL;
+            return phx_error_set(err,
+                                 "synthetic description \"%s\": level \"%s\" is "
+                                 "not TYPE:COUNT",
+                                 desc, tok);
         }
         char *end;
         long count = strtol(num, &end, 10);
