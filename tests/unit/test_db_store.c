@@ -536,6 +536,45 @@ static void test_destroy_delivers_everything_once(void **state)
     env_free(e);
 }
 
+static void test_destroy_fails_work_when_database_unreachable(void **state)
+{
+    (void)state;
+    env_t *e = env_new(&(phx_db_store_opts_t){.reconnect_min_ms = 10});
+    char sql[512];
+    const char *db = strstr(e->dsn, "dbname=") + 7;
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %.*s ALLOW_CONNECTIONS false",
+             (int)strcspn(db, " "), db);
+    char admin_dsn[300];
+    snprintf(admin_dsn, sizeof(admin_dsn),
+             "host=%s port=%d dbname=postgres user=postgres", pg.dir, pg.port);
+    phx_error_t err = {{0}};
+    phx_db_conn_t *admin = phx_db_connect(admin_dsn, &err);
+    assert_non_null(admin);
+    assert_int_equal(phx_db_query(admin, sql, 0, NULL, NULL, &err), 0);
+    phx_db_conn_close(admin);
+    exec_sync(e, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                 "WHERE application_name = 'phalanx-store'");
+    usleep(100000);
+    enum { N = 50 };
+    rec_t r[N] = {{0}};
+    int done = 0;
+    for (int i = 0; i < N; i++) {
+        r[i].done = &done;
+        assert_int_equal(write_kv(e, i, "never", &r[i]), 0);
+    }
+    phx_db_store_destroy(e->store);
+    e->store = NULL;
+    assert_int_equal(done, N);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_true(r[i].failed);
+        assert_true(strcmp(r[i].sqlstate, "08001") == 0 ||
+                    strcmp(r[i].sqlstate, "08003") == 0);
+    }
+    assert_int_equal(count_sync(e, "SELECT count(*) FROM t"), 0);
+    env_free(e);
+}
+
 static void destroy_from_callback(const phx_error_t *err,
                                   phx_db_result_t *const *results, int n, void *arg)
 {
@@ -610,6 +649,7 @@ int main(void)
         cmocka_unit_test(test_queue_bound_and_bad_calls),
         cmocka_unit_test(test_reconnect),
         cmocka_unit_test(test_destroy_delivers_everything_once),
+        cmocka_unit_test(test_destroy_fails_work_when_database_unreachable),
         cmocka_unit_test(test_destroy_from_callback),
         cmocka_unit_test(test_create_fails_cleanly),
     };
