@@ -133,12 +133,14 @@ group_alive() {
     ps -eo pgid=,stat= | awk -v g="$1" '$1 == g && $2 !~ /^[ZX]/ { f = 1 } END { exit !f }'
 }
 
-# descendants PID: every descendant of PID, children first listed after parents.
+# descendants PID [SKIP]: every descendant of PID, parents before children,
+# leaving out SKIP and its descendants.
 descendants() {
     local c
     for c in $(pgrep -P "$1" || true); do
+        [[ $c != "${2:-}" ]] || continue
         echo "$c"
-        descendants "$c"
+        descendants "$c" "${2:-}"
     done
 }
 
@@ -393,8 +395,8 @@ kill_everything() {
         done <"$PHX_STATE/postgres"
     fi
     # whatever else the test shell started (background jobs, stray children)
-    for c in $(descendants "$PHX_MAIN_PID"); do
-        [[ $c == "$BASHPID" || $c == "${PHX_WATCHDOG_PID:-}" ]] && continue
+    for c in $(descendants "$PHX_MAIN_PID" "${PHX_WATCHDOG_PID:-}"); do
+        [[ $c != "$BASHPID" ]] || continue
         kill -KILL "$c" 2>/dev/null || true
     done
 }
@@ -402,16 +404,19 @@ kill_everything() {
 phx_watchdog() {
     set +eu
     trap - ERR
-    trap 'kill "$sp" 2>/dev/null; exit 0' TERM
+    PHX_WATCHDOG_PID=$BASHPID
+    # on TERM also end the sleep, even one started but not yet in $sp
+    trap 'kill $(pgrep -P "$PHX_WATCHDOG_PID") 2>/dev/null; exit 0' TERM
     sleep "$PHX_TIMEOUT" &
     sp=$!
     wait "$sp"
     echo "$PHX_TIMEOUT" >"$PHX_STATE/timed-out"
     printf 'TIMEOUT: %s exceeded its %ss timeout\n' "$PHX_TEST_NAME" "$PHX_TIMEOUT" >&2
     kill -TERM "$PHX_MAIN_PID" 2>/dev/null
-    # the shell runs its trap only once its foreground command ends
-    for c in $(pgrep -P "$PHX_MAIN_PID"); do
-        [[ $c == "$BASHPID" ]] || kill -TERM "$c" 2>/dev/null
+    # the shell runs its trap only once its foreground command ends: end it,
+    # and whatever that command started (a nested pipeline, a sub-test)
+    for c in $(descendants "$PHX_MAIN_PID" "$PHX_WATCHDOG_PID"); do
+        kill -TERM "$c" 2>/dev/null
     done
     sleep "$PHX_WATCHDOG_GRACE" &
     sp=$!
@@ -448,7 +453,8 @@ phx_on_error() {
 
 phx_cleanup() {
     local rc=$?
-    trap - EXIT ERR INT TERM HUP
+    trap - EXIT ERR
+    trap '' INT TERM HUP # a second signal must not cut the cleanup short
     set +eu
     if [[ -f $PHX_STATE/timed-out ]]; then
         rc=124

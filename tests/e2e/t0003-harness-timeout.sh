@@ -63,3 +63,11 @@ assert_eq 2 "$(wc -l <hang.pids)" "pids recorded by the stubborn command"
 for pid in $(cat hang.pids); do
     if alive "$pid"; then fail "the stubborn command's process $pid survived: $(ps -o args= -p "$pid")"; fi
 done
+
+note "case 3: the hanging command is a shell that waits for its own child"
+# (like a nested test: it runs its TERM trap only once its child has ended)
+HANG_CMD="bash -c 'trap \"echo nested shell got SIGTERM; exit 5\" TERM; sleep 1005; :'" run_inner
+assert_eq 124 "$inner_rc" "exit status of a timed-out test"
+((inner_secs >= 3 && inner_secs <= 15)) || fail "timed out after ${inner_secs}s, expected ~3s"
+assert_contains "$inner_out" "nested shell got SIGTERM"
+assert_gone
