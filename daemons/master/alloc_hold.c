@@ -1,0 +1,512 @@
+/* Allocator: gang requests.  The head request (highest role weight, then
+ * oldest) is served: the planner predicts from task end times when enough
+ * bundles of its shape will be free (T*), chooses the agents that will
+ * provide them (the hold set), holds their free resources, lends what is
+ * held with release_by = T* when T* is known, and offers the held resources
+ * to the requester, all in one pass, once they make up the gang. */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/master/alloc_impl.h"
+
+struct point {
+    double t;
+    struct alloc_agent *ag;
+    int fit; /* the agent's bundles from t on */
+};
+
+struct event {
+    double t;
+    const struct alloc_res *res;
+};
+
+void alloc_request_free(struct alloc_request *r)
+{
+    if (!r)
+        return;
+    free(r->id);
+    free(r);
+}
+
+static bool req_before(const struct alloc_request *x, const struct alloc_request *y)
+{
+    if (x->fw->role->weight != y->fw->role->weight)
+        return x->fw->role->weight > y->fw->role->weight;
+    if (x->added_at != y->added_at)
+        return x->added_at < y->added_at;
+    return x->seq < y->seq;
+}
+
+static int cmp_req(const void *x, const void *y)
+{
+    const struct alloc_request *rx = *(struct alloc_request *const *)x;
+    const struct alloc_request *ry = *(struct alloc_request *const *)y;
+    return req_before(rx, ry) ? -1 : req_before(ry, rx) ? 1 : 0;
+}
+
+static void request_remove(phx_alloc_t *a, size_t i, bool tell,
+                           phx_alloc_request_end_t why)
+{
+    struct alloc_request *r = a->reqs[i];
+    memmove(&a->reqs[i], &a->reqs[i + 1], (a->nreqs - i - 1) * sizeof(*a->reqs));
+    a->nreqs--;
+    r->fw->nrequests--;
+    if (a->head == r)
+        a->head = NULL;
+    a->plan_dirty = true;
+    if (tell && a->req_cb)
+        a->req_cb(r->fw->id, r->id, why, a->req_arg);
+    alloc_request_free(r);
+}
+
+void alloc_requests_drop_fw(phx_alloc_t *a, struct alloc_fw *fw)
+{
+    for (size_t i = 0; i < a->nreqs;)
+        if (a->reqs[i]->fw == fw)
+            request_remove(a, i, false, PHX_ALLOC_REQUEST_EXPIRED);
+        else
+            i++;
+}
+
+void alloc_requests_expire(phx_alloc_t *a, double now)
+{
+    for (size_t i = 0; i < a->nreqs;) {
+        struct alloc_request *r = a->reqs[i];
+        if (r->expires_at > 0 && r->expires_at <= now) {
+            request_remove(a, i, true, PHX_ALLOC_REQUEST_EXPIRED);
+            continue;
+        }
+        alloc_note_expiry(a, r->expires_at);
+        i++;
+    }
+}
+
+void alloc_hold_release(phx_alloc_t *a, struct alloc_agent *ag)
+{
+    if (ag->holding) {
+        ag->holding = false;
+        a->nholding--;
+    }
+    if (!ag->held.cores || alloc_res_empty(&ag->held))
+        return;
+    phx_topo_grant_t *g = phx_topo_grant_create(ag->topo);
+    if (!g)
+        return; /* stays held; retried at the next release */
+    alloc_res_to_grant(&ag->held, ag->topo, g);
+    phx_topo_free_release(ag->free, g, NULL);
+    phx_topo_grant_destroy(g);
+    alloc_res_clear(&ag->held, ag->topo);
+    alloc_mark(a, ag);
+}
+
+/* Move the agent's free resources into its hold. */
+static void hold_take(struct alloc_agent *ag)
+{
+    if (phx_topo_free_ncores(ag->free) == 0 && phx_topo_free_memory(ag->free) == 0)
+        return;
+    phx_topo_grant_t *g = phx_topo_grant_create(ag->topo);
+    if (!g)
+        return;
+    alloc_grant_from_free(g, ag->free);
+    if (phx_topo_free_alloc(ag->free, g, NULL) == 0)
+        alloc_res_add(&ag->held, ag->topo, g);
+    phx_topo_grant_destroy(g);
+}
+
+int alloc_fit_empty(const phx_topo_t *t, const phx_alloc_shape_t *s, phx_alloc_t *a)
+{
+    for (int n = 0; n < phx_topo_nnumas(t); n++) {
+        a->numa_cores[n] = phx_topo_numa_ncores(t, n);
+        a->numa_mem[n] = phx_topo_numa_memory(t, n);
+    }
+    return alloc_fit(t, s, a->numa_cores, a->numa_mem, a->sock_cores, a->sock_mem);
+}
+
+/* ---- the planner ---- */
+
+static int cmp_event(const void *x, const void *y)
+{
+    double tx = ((const struct event *)x)->t, ty = ((const struct event *)y)->t;
+    return tx < ty ? -1 : tx > ty;
+}
+
+static int cmp_point(const void *x, const void *y)
+{
+    const struct point *px = x, *py = y;
+    if (px->t != py->t)
+        return px->t < py->t ? -1 : 1;
+    if (px->ag->id != py->ag->id)
+        return px->ag->id < py->ag->id ? -1 : 1;
+    return px->fit - py->fit;
+}
+
+static int cmp_cand(const void *x, const void *y)
+{
+    const struct alloc_agent *ax = *(struct alloc_agent *const *)x;
+    const struct alloc_agent *ay = *(struct alloc_agent *const *)y;
+    if (ax->fit_t != ay->fit_t)
+        return ax->fit_t > ay->fit_t ? -1 : 1;
+    if (ax->t_reach != ay->t_reach)
+        return ax->t_reach < ay->t_reach ? -1 : 1;
+    if (ax->holding != ay->holding)
+        return ax->holding ? -1 : 1;
+    return ax->id < ay->id ? -1 : ax->id > ay->id;
+}
+
+static int cmp_agent_id(const void *x, const void *y)
+{
+    int64_t ix = (*(struct alloc_agent *const *)x)->id;
+    int64_t iy = (*(struct alloc_agent *const *)y)->id;
+    return ix < iy ? -1 : ix > iy;
+}
+
+static int grow_scratch(void **arr, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return 0;
+    size_t n = *cap ? *cap * 2 : 64;
+    while (n < need)
+        n *= 2;
+    void *p = realloc(*arr, n * size);
+    if (!p) {
+        errno = ENOMEM;
+        return -1;
+    }
+    *arr = p;
+    *cap = n;
+    return 0;
+}
+
+static double event_time(double t, double now)
+{
+    if (t <= 0)
+        return INFINITY;      /* unknown */
+    return t < now ? now : t; /* overdue: any moment now */
+}
+
+/* The agent's bundles now (free + held) and, as points, whenever the end of
+ * tasks and offers will raise that number.  -1 on ENOMEM. */
+static int agent_timeline(phx_alloc_t *a, struct alloc_agent *ag,
+                          const phx_alloc_shape_t *s, double now, size_t *npoints)
+{
+    const phx_topo_t *t = ag->topo;
+    int nn = phx_topo_nnumas(t);
+    int *nc = a->numa_cores;
+    uint64_t *nm = a->numa_mem;
+    for (int n = 0; n < nn; n++) {
+        nc[n] = phx_topo_free_numa_ncores(ag->free, n);
+        nm[n] = phx_topo_free_numa_memory(ag->free, n);
+    }
+    alloc_res_count(&ag->held, t, nc, nm);
+    ag->fit_now = ag->fit_t = alloc_fit(t, s, nc, nm, a->sock_cores, a->sock_mem);
+    ag->t_reach = now;
+
+    size_t nev = 0, need = (size_t)ag->ntasks + (size_t)ag->nslots;
+    if (grow_scratch(&a->events, &a->cap_events, need, sizeof(struct event)) < 0)
+        return -1;
+    struct event *ev = a->events;
+    for (int i = 0; i < ag->ntasks; i++)
+        ev[nev++] =
+            (struct event){event_time(ag->tasks[i]->end, now), &ag->tasks[i]->res};
+    for (int i = 0; i < ag->nslots; i++)
+        if (ag->slots[i].fw && !alloc_res_empty(&ag->slots[i].offered))
+            ev[nev++] = (struct event){event_time(ag->slots[i].release_by, now),
+                                       &ag->slots[i].offered};
+    qsort(ev, nev, sizeof(*ev), cmp_event);
+    int prev = ag->fit_now;
+    for (size_t i = 0; i < nev;) {
+        double when = ev[i].t;
+        for (; i < nev && ev[i].t == when; i++)
+            alloc_res_count(ev[i].res, t, nc, nm);
+        int f = alloc_fit(t, s, nc, nm, a->sock_cores, a->sock_mem);
+        if (f <= prev)
+            continue;
+        if (grow_scratch(&a->points, &a->cap_points, *npoints + 1, sizeof(struct point)) < 0)
+            return -1;
+        ((struct point *)a->points)[(*npoints)++] = (struct point){when, ag, f};
+        prev = f;
+    }
+    return 0;
+}
+
+/* Plan for r: returns T* (now when satisfiable at once, INFINITY when only
+ * tasks of unknown end stand in the way, -1 when the available agents
+ * cannot hold it) and marks the chosen agents. */
+static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
+{
+    int k = r->shape.nbundles, total = 0;
+    size_t npoints = 0, ncands = 0;
+    for (size_t i = 0; i < a->nagents; i++) {
+        struct alloc_agent *ag = a->agents[i];
+        ag->chosen = false;
+        ag->fit_now = ag->fit_t = 0;
+        if (!ag->available)
+            continue;
+        if (agent_timeline(a, ag, &r->shape, now, &npoints) < 0)
+            return -1;
+        total += ag->fit_now;
+    }
+    double when = total >= k ? now : -1;
+    struct point *p = a->points;
+    if (when < 0) {
+        qsort(p, npoints, sizeof(*p), cmp_point);
+        for (size_t i = 0; i < npoints && when < 0;) {
+            double t = p[i].t;
+            for (; i < npoints && p[i].t == t; i++) {
+                total += p[i].fit - p[i].ag->fit_t;
+                p[i].ag->fit_t = p[i].fit;
+                p[i].ag->t_reach = t;
+            }
+            if (total >= k)
+                when = t;
+        }
+    }
+    r->satisfiable_at = isfinite(when) && when >= 0 ? when : 0;
+    r->held_bundles = r->hold_agents = 0;
+    if (when < 0)
+        return -1;
+    if (grow_scratch((void **)&a->cands, &a->cap_cands, a->nagents, sizeof(*a->cands)) < 0)
+        return -1;
+    for (size_t i = 0; i < a->nagents; i++)
+        if (a->agents[i]->available && a->agents[i]->fit_t > 0)
+            a->cands[ncands++] = a->agents[i];
+    qsort(a->cands, ncands, sizeof(*a->cands), cmp_cand);
+    for (size_t i = 0, sum = 0; i < ncands && sum < (size_t)k; i++) {
+        a->cands[i]->chosen = true;
+        sum += (size_t)a->cands[i]->fit_t;
+        r->held_bundles += a->cands[i]->fit_now;
+        r->hold_agents++;
+    }
+    return when;
+}
+
+/* Release the agents that left the hold set, hold the free resources of
+ * the chosen ones. */
+static void apply_holds(phx_alloc_t *a)
+{
+    for (size_t i = 0; i < a->nagents; i++) {
+        struct alloc_agent *ag = a->agents[i];
+        if (!ag->chosen) {
+            if (ag->holding || !alloc_res_empty(&ag->held))
+                alloc_hold_release(a, ag);
+            continue;
+        }
+        if (!ag->holding) {
+            ag->holding = true;
+            a->nholding++;
+        }
+        hold_take(ag);
+    }
+}
+
+static int satisfy(phx_alloc_t *a, struct alloc_request *r, phx_alloc_offer_f cb,
+                   void *arg)
+{
+    size_t n = 0;
+    int offers = 0;
+    for (size_t i = 0; i < a->nagents; i++)
+        if (a->agents[i]->chosen)
+            a->cands[n++] = a->agents[i];
+    qsort(a->cands, n, sizeof(*a->cands), cmp_agent_id);
+    for (size_t i = 0; i < n; i++) {
+        struct alloc_agent *ag = a->cands[i];
+        ag->chosen = false;
+        if (!alloc_res_empty(&ag->held) &&
+            alloc_offer(ag, r->fw, true, 0, r->id, cb, arg) > 0)
+            offers++;
+        alloc_hold_release(a, ag); /* whatever a refusal left */
+    }
+    return offers;
+}
+
+static int lend(phx_alloc_t *a, double until, double now, phx_alloc_offer_f cb,
+                void *arg)
+{
+    int offers = 0;
+    for (size_t i = 0; i < a->nagents; i++) {
+        struct alloc_agent *ag = a->agents[i];
+        if (!ag->chosen || ag->held.ncores == 0)
+            continue;
+        struct alloc_fw *fw = alloc_drf_pick(a, ag, now);
+        if (!fw)
+            continue;
+        if (alloc_offer(ag, fw, true, until, NULL, cb, arg) > 0)
+            offers++;
+        alloc_drf_push(a, fw);
+    }
+    return offers;
+}
+
+static void release_all(phx_alloc_t *a)
+{
+    for (size_t i = 0; a->nholding > 0 && i < a->nagents; i++)
+        if (a->agents[i]->holding)
+            alloc_hold_release(a, a->agents[i]);
+}
+
+int alloc_hold_pass(phx_alloc_t *a, double now, phx_alloc_offer_f cb, void *arg)
+{
+    int offers = 0;
+    a->plan_dirty = false;
+    a->head = NULL;
+    if (a->nreqs == 0) {
+        release_all(a);
+        return 0;
+    }
+    qsort(a->reqs, a->nreqs, sizeof(*a->reqs), cmp_req);
+    for (size_t i = 0; i < a->nreqs;) {
+        struct alloc_request *r = a->reqs[i];
+        r->position = (int)i;
+        if (!r->fw->active) {
+            i++;
+            continue;
+        }
+        double when = plan(a, r, now);
+        if (when < 0) {
+            i++; /* cannot be held on what is available now: serve the next */
+            continue;
+        }
+        apply_holds(a);
+        if (when <= now && r->held_bundles >= r->shape.nbundles) {
+            offers += satisfy(a, r, cb, arg);
+            request_remove(a, i, true, PHX_ALLOC_REQUEST_SATISFIED);
+            continue;
+        }
+        a->head = r;
+        if (isfinite(when) && when > now)
+            offers += lend(a, when, now, cb, arg);
+        break;
+    }
+    for (size_t i = 0; i < a->nreqs; i++)
+        a->reqs[i]->position = (int)i;
+    if (!a->head)
+        release_all(a);
+    a->plan_dirty = false;
+    return offers;
+}
+
+/* ---- API ---- */
+
+static int shape_ok(const phx_alloc_shape_t *s, phx_error_t *err)
+{
+    if (s->nbundles < 1 || s->cores < 1) {
+        errno = EINVAL;
+        return phx_error_set(err, "gang request needs at least 1 bundle of 1 core");
+    }
+    if (s->kind != PHX_ALLOC_BUNDLE_NUMA && s->kind != PHX_ALLOC_BUNDLE_SOCKET &&
+        s->kind != PHX_ALLOC_BUNDLE_ANY) {
+        errno = EINVAL;
+        return phx_error_set(err, "gang request has an unknown bundle kind");
+    }
+    return 0;
+}
+
+static struct alloc_request *request_find(const phx_alloc_t *a,
+                                          const struct alloc_fw *fw, const char *id,
+                                          size_t *index)
+{
+    for (size_t i = 0; i < a->nreqs; i++)
+        if (a->reqs[i]->fw == fw && strcmp(a->reqs[i]->id, id) == 0) {
+            if (index)
+                *index = i;
+            return a->reqs[i];
+        }
+    return NULL;
+}
+
+int phx_alloc_request_add(phx_alloc_t *a, const char *framework, const char *request_id,
+                          const phx_alloc_shape_t *shape, double duration,
+                          double expires_at, double now, phx_error_t *err)
+{
+    struct alloc_fw *fw = alloc_fw_find(a, framework);
+    if (!fw) {
+        errno = ENOENT;
+        return phx_error_set(err, "unknown framework %s", framework ? framework : "");
+    }
+    if (!request_id || !*request_id) {
+        errno = EINVAL;
+        return phx_error_set(err, "gang request id is empty");
+    }
+    if (shape_ok(shape, err) < 0)
+        return phx_error_prefix(err, "gang request %s", request_id);
+    if (request_find(a, fw, request_id, NULL)) {
+        errno = EEXIST;
+        return phx_error_set(err, "gang request %s of framework %s already exists",
+                             request_id, framework);
+    }
+    long capacity = 0;
+    for (size_t i = 0; i < a->nagents; i++)
+        if (a->agents[i]->available)
+            capacity += alloc_fit_empty(a->agents[i]->topo, shape, a);
+    if (capacity < shape->nbundles) {
+        errno = ENOSPC;
+        return phx_error_set(err,
+                             "gang request %s needs %d %s bundles of %d cores and %llu "
+                             "bytes but the available cluster can hold at most %ld",
+                             request_id, shape->nbundles,
+                             phx_alloc_bundle_kind_name(shape->kind), shape->cores,
+                             (unsigned long long)shape->mem, capacity);
+    }
+    struct alloc_request *r = calloc(1, sizeof(*r));
+    struct alloc_request **reqs = realloc(a->reqs, (a->nreqs + 1) * sizeof(*reqs));
+    if (reqs)
+        a->reqs = reqs;
+    if (!r || !reqs || !(r->id = strdup(request_id))) {
+        free(r);
+        errno = ENOMEM;
+        return phx_error_set(err, "could not add gang request %s: out of memory",
+                             request_id);
+    }
+    r->fw = fw;
+    r->shape = *shape;
+    r->added_at = now;
+    r->duration = duration;
+    r->expires_at = expires_at > 0 ? expires_at : 0;
+    r->seq = a->next_seq++;
+    r->position = (int)a->nreqs;
+    a->reqs[a->nreqs++] = r;
+    fw->nrequests++;
+    alloc_note_expiry(a, r->expires_at);
+    a->plan_dirty = true;
+    return 0;
+}
+
+int phx_alloc_request_cancel(phx_alloc_t *a, const char *framework,
+                             const char *request_id)
+{
+    struct alloc_fw *fw = alloc_fw_find(a, framework);
+    size_t i;
+    if (!fw || !request_id || !request_find(a, fw, request_id, &i)) {
+        errno = ENOENT;
+        return -1;
+    }
+    request_remove(a, i, false, PHX_ALLOC_REQUEST_EXPIRED);
+    return 0;
+}
+
+int phx_alloc_request_info(const phx_alloc_t *a, const char *framework,
+                           const char *request_id, phx_alloc_request_info_t *out)
+{
+    const struct alloc_fw *fw = alloc_fw_find(a, framework);
+    const struct alloc_request *r =
+        fw && request_id ? request_find(a, fw, request_id, NULL) : NULL;
+    if (!r) {
+        errno = ENOENT;
+        return -1;
+    }
+    bool head = a->head == r;
+    *out = (phx_alloc_request_info_t){
+        .state = head ? PHX_ALLOC_REQUEST_HOLDING : PHX_ALLOC_REQUEST_WAITING,
+        .shape = r->shape,
+        .added_at = r->added_at,
+        .duration = r->duration,
+        .expires_at = r->expires_at,
+        .position = r->position,
+        .held_bundles = head ? r->held_bundles : 0,
+        .hold_agents = head ? r->hold_agents : 0,
+        .satisfiable_at = head ? r->satisfiable_at : 0,
+    };
+    return 0;
+}

@@ -1,0 +1,191 @@
+/* Private to the allocator (alloc*.c): its structs and the helpers shared by
+ * its files.  Nothing else includes this. */
+#ifndef PHX_MASTER_ALLOC_IMPL_H
+#define PHX_MASTER_ALLOC_IMPL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemons/master/alloc.h"
+#include "topology/coreset.h"
+#include "topology/free.h"
+#include "topology/topo.h"
+
+/* A set of cores and memory per NUMA domain of one agent. */
+struct alloc_res {
+    phx_topo_coreset_t *cores; /* NULL until first used */
+    uint64_t *mem;             /* [nnumas] */
+    int ncores;
+    uint64_t total_mem;
+};
+
+struct alloc_role {
+    char *name;
+    double weight;
+};
+
+struct alloc_fw {
+    char *id;
+    struct alloc_role *role;
+    bool suppressed, active;
+    int offered_cores, used_cores;
+    uint64_t offered_mem, used_mem;
+    int nfilters, nrequests;
+    /* Scratch of a pass. */
+    int rank;       /* position in id order */
+    double share;   /* weighted dominant share */
+    uint64_t stamp; /* == a->stamp: not eligible for the agent at hand */
+    bool refused;   /* refused an offer in this pass */
+    bool in_heap;
+};
+
+/* One framework's standing on one agent: what is offered to it there (not
+ * yet returned or used) and its DECLINE filter.  fw NULL: unused slot. */
+struct alloc_slot {
+    struct alloc_fw *fw;
+    struct alloc_res offered;
+    double release_by;   /* > 0: everything offered here is lent until then */
+    double filter_until; /* > 0: no offers before then */
+};
+
+struct alloc_task {
+    char *id;
+    struct alloc_fw *fw;
+    struct alloc_res res;
+    double end; /* expected end, 0: unknown */
+    bool lent;  /* launched in lent resources */
+};
+
+struct alloc_agent {
+    int64_t id;
+    phx_topo_free_t *free; /* borrowed */
+    const phx_topo_t *topo;
+    int ncores;
+    uint64_t mem;
+    bool available;
+    bool dirty;   /* in a->dirty */
+    bool holding; /* in the head request's hold set */
+    struct alloc_res held;
+    struct alloc_slot *slots;
+    int nslots, cap_slots;
+    struct alloc_task **tasks;
+    int ntasks, cap_tasks;
+    size_t index; /* in a->agents */
+    /* Scratch of the hold planner. */
+    int fit_now, fit_t;
+    double t_reach;
+    bool chosen;
+};
+
+struct alloc_request {
+    char *id;
+    struct alloc_fw *fw;
+    phx_alloc_shape_t shape;
+    double added_at, duration, expires_at;
+    uint64_t seq;
+    /* As of the last pass. */
+    int position, held_bundles, hold_agents;
+    double satisfiable_at;
+};
+
+/* Open addressing, linear probing; keys are int64 agent ids or strings. */
+struct alloc_map {
+    void **slot;
+    uint64_t *hash;
+    size_t cap, n;
+};
+
+struct phx_alloc {
+    struct alloc_agent **agents;
+    size_t nagents, cap_agents;
+    struct alloc_map agent_map;
+    struct alloc_fw **fws;
+    size_t nfws, cap_fws;
+    struct alloc_map fw_map;
+    struct alloc_role **roles;
+    size_t nroles;
+    struct alloc_request **reqs;
+    size_t nreqs, cap_reqs;
+    uint64_t next_seq;
+    struct alloc_request *head; /* served by the last pass, or NULL */
+    size_t nholding;            /* agents with holding set */
+
+    struct alloc_agent **dirty;
+    size_t ndirty, cap_dirty;
+    bool all_dirty;  /* visit every agent (a framework came or revived) */
+    bool plan_dirty; /* the request queue changed */
+    bool ranks_stale;
+
+    int64_t total_cores; /* over available agents */
+    uint64_t total_mem;
+    double next_expiry; /* 0: none */
+
+    /* Scratch of a pass. */
+    struct alloc_fw **heap;
+    size_t nheap, cap_heap;
+    uint64_t stamp;
+    int max_nnumas, max_nsockets;
+    int *numa_cores, *sock_cores;
+    uint64_t *numa_mem, *sock_mem;
+    void *points; /* the planner's timeline */
+    size_t cap_points;
+    void *events;
+    size_t cap_events;
+    struct alloc_agent **cands;
+    size_t cap_cands;
+
+    phx_alloc_request_f req_cb;
+    void *req_arg;
+};
+
+/* alloc_res.c */
+int alloc_res_init(struct alloc_res *r, const phx_topo_t *t);
+void alloc_res_fini(struct alloc_res *r);
+void alloc_res_clear(struct alloc_res *r, const phx_topo_t *t);
+bool alloc_res_empty(const struct alloc_res *r);
+/* Grant ⊆ r (cores and memory per domain). */
+bool alloc_res_contains(const struct alloc_res *r, const phx_topo_t *t,
+                        const phx_topo_grant_t *g);
+void alloc_res_add(struct alloc_res *r, const phx_topo_t *t, const phx_topo_grant_t *g);
+void alloc_res_sub(struct alloc_res *r, const phx_topo_t *t, const phx_topo_grant_t *g);
+/* Fill g (cleared first) with r / with the tracker's free resources. */
+void alloc_res_to_grant(const struct alloc_res *r, const phx_topo_t *t,
+                        phx_topo_grant_t *g);
+void alloc_grant_from_free(phx_topo_grant_t *g, const phx_topo_free_t *f);
+/* Add r's cores per NUMA domain and memory per domain into nc / nm. */
+void alloc_res_count(const struct alloc_res *r, const phx_topo_t *t, int *nc,
+                     uint64_t *nm);
+/* Bundles of a shape that fit in nc / nm (per NUMA domain of t); sc, sm are
+ * scratch [nsockets]. */
+int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
+              const uint64_t *nm, int *sc, uint64_t *sm);
+
+/* alloc.c */
+struct alloc_fw *alloc_fw_find(const phx_alloc_t *a, const char *id);
+struct alloc_agent *alloc_agent_find(const phx_alloc_t *a, int64_t id);
+void alloc_mark(phx_alloc_t *a, struct alloc_agent *ag);
+double alloc_share(const phx_alloc_t *a, const struct alloc_fw *fw);
+/* Offer resources of ag to fw: from the tracker (held false) or the hold.
+ * 1 when taken, 0 when refused or empty, -1 on ENOMEM. */
+int alloc_offer(struct alloc_agent *ag, struct alloc_fw *fw, bool held,
+                double release_by, const char *request_id, phx_alloc_offer_f cb,
+                void *arg);
+void alloc_note_expiry(phx_alloc_t *a, double t);
+
+/* alloc_drf.c */
+/* The eligible framework with the lowest share for ag (popped from the
+ * heap; push it back with alloc_drf_push), or NULL. */
+struct alloc_fw *alloc_drf_pick(phx_alloc_t *a, struct alloc_agent *ag, double now);
+void alloc_drf_push(phx_alloc_t *a, struct alloc_fw *fw);
+
+/* alloc_hold.c */
+/* Serve the head request: hold, satisfy, lend.  Returns offers made. */
+int alloc_hold_pass(phx_alloc_t *a, double now, phx_alloc_offer_f cb, void *arg);
+void alloc_hold_release(phx_alloc_t *a, struct alloc_agent *ag);
+void alloc_request_free(struct alloc_request *r);
+void alloc_requests_drop_fw(phx_alloc_t *a, struct alloc_fw *fw);
+void alloc_requests_expire(phx_alloc_t *a, double now);
+int alloc_fit_empty(const phx_topo_t *t, const phx_alloc_shape_t *s, phx_alloc_t *a);
+
+#endif

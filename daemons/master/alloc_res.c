@@ -1,0 +1,174 @@
+/* Allocator: resource sets (cores + memory per NUMA domain of one agent) and
+ * counting how many bundles of a shape fit in some free resources. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/master/alloc_impl.h"
+
+int alloc_res_init(struct alloc_res *r, const phx_topo_t *t)
+{
+    r->cores = phx_topo_coreset_create(phx_topo_ncores(t));
+    r->mem = calloc((size_t)phx_topo_nnumas(t), sizeof(uint64_t));
+    r->ncores = 0;
+    r->total_mem = 0;
+    if (!r->cores || !r->mem) {
+        alloc_res_fini(r);
+        errno = ENOMEM;
+        return -1;
+    }
+    return 0;
+}
+
+void alloc_res_fini(struct alloc_res *r)
+{
+    phx_topo_coreset_destroy(r->cores);
+    free(r->mem);
+    r->cores = NULL;
+    r->mem = NULL;
+}
+
+void alloc_res_clear(struct alloc_res *r, const phx_topo_t *t)
+{
+    if (!r->cores)
+        return;
+    phx_topo_coreset_clear(r->cores);
+    memset(r->mem, 0, (size_t)phx_topo_nnumas(t) * sizeof(uint64_t));
+    r->ncores = 0;
+    r->total_mem = 0;
+}
+
+bool alloc_res_empty(const struct alloc_res *r)
+{
+    return r->ncores == 0 && r->total_mem == 0;
+}
+
+bool alloc_res_contains(const struct alloc_res *r, const phx_topo_t *t,
+                        const phx_topo_grant_t *g)
+{
+    const phx_topo_coreset_t *gc = phx_topo_grant_cores(g);
+    if (phx_topo_coreset_size(gc) != phx_topo_ncores(t))
+        return false;
+    for (int c = phx_topo_coreset_next(gc, -1); c >= 0;
+         c = phx_topo_coreset_next(gc, c))
+        if (!r->cores || !phx_topo_coreset_has(r->cores, c))
+            return false;
+    for (int n = 0; n < phx_topo_nnumas(t); n++) {
+        uint64_t m = phx_topo_grant_memory(g, n);
+        if (m && (!r->mem || m > r->mem[n]))
+            return false;
+    }
+    return true;
+}
+
+void alloc_res_add(struct alloc_res *r, const phx_topo_t *t, const phx_topo_grant_t *g)
+{
+    const phx_topo_coreset_t *gc = phx_topo_grant_cores(g);
+    for (int c = phx_topo_coreset_next(gc, -1); c >= 0;
+         c = phx_topo_coreset_next(gc, c)) {
+        if (!phx_topo_coreset_has(r->cores, c)) {
+            phx_topo_coreset_add(r->cores, c);
+            r->ncores++;
+        }
+    }
+    for (int n = 0; n < phx_topo_nnumas(t); n++) {
+        uint64_t m = phx_topo_grant_memory(g, n);
+        r->mem[n] += m;
+        r->total_mem += m;
+    }
+}
+
+void alloc_res_sub(struct alloc_res *r, const phx_topo_t *t, const phx_topo_grant_t *g)
+{
+    const phx_topo_coreset_t *gc = phx_topo_grant_cores(g);
+    for (int c = phx_topo_coreset_next(gc, -1); c >= 0;
+         c = phx_topo_coreset_next(gc, c)) {
+        if (phx_topo_coreset_has(r->cores, c)) {
+            phx_topo_coreset_remove(r->cores, c);
+            r->ncores--;
+        }
+    }
+    for (int n = 0; n < phx_topo_nnumas(t); n++) {
+        uint64_t m = phx_topo_grant_memory(g, n);
+        if (m > r->mem[n])
+            m = r->mem[n];
+        r->mem[n] -= m;
+        r->total_mem -= m;
+    }
+}
+
+void alloc_res_to_grant(const struct alloc_res *r, const phx_topo_t *t,
+                        phx_topo_grant_t *g)
+{
+    phx_topo_grant_clear(g);
+    for (int c = phx_topo_coreset_next(r->cores, -1); c >= 0;
+         c = phx_topo_coreset_next(r->cores, c))
+        phx_topo_grant_add_core(g, c);
+    for (int n = 0; n < phx_topo_nnumas(t); n++)
+        phx_topo_grant_set_memory(g, n, r->mem[n]);
+}
+
+void alloc_grant_from_free(phx_topo_grant_t *g, const phx_topo_free_t *f)
+{
+    const phx_topo_t *t = phx_topo_free_topo(f);
+    const phx_topo_coreset_t *fc = phx_topo_free_cores(f);
+    phx_topo_grant_clear(g);
+    for (int c = phx_topo_coreset_next(fc, -1); c >= 0;
+         c = phx_topo_coreset_next(fc, c))
+        phx_topo_grant_add_core(g, c);
+    for (int n = 0; n < phx_topo_nnumas(t); n++)
+        phx_topo_grant_set_memory(g, n, phx_topo_free_numa_memory(f, n));
+}
+
+void alloc_res_count(const struct alloc_res *r, const phx_topo_t *t, int *nc,
+                     uint64_t *nm)
+{
+    if (!r->cores)
+        return;
+    for (int c = phx_topo_coreset_next(r->cores, -1); c >= 0;
+         c = phx_topo_coreset_next(r->cores, c))
+        nc[phx_topo_core_numa(t, c)]++;
+    for (int n = 0; n < phx_topo_nnumas(t); n++)
+        nm[n] += r->mem[n];
+}
+
+static int bundles(int cores, uint64_t mem, const phx_alloc_shape_t *s)
+{
+    int by_cores = cores / s->cores;
+    if (s->mem == 0)
+        return by_cores;
+    uint64_t by_mem = mem / s->mem;
+    return by_mem < (uint64_t)by_cores ? (int)by_mem : by_cores;
+}
+
+int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
+              const uint64_t *nm, int *sc, uint64_t *sm)
+{
+    int nnumas = phx_topo_nnumas(t), nsockets = phx_topo_nsockets(t), fit = 0;
+    int cores = 0;
+    uint64_t mem = 0;
+    switch (s->kind) {
+    case PHX_ALLOC_BUNDLE_NUMA:
+        for (int n = 0; n < nnumas; n++)
+            fit += bundles(nc[n], nm[n], s);
+        return fit;
+    case PHX_ALLOC_BUNDLE_SOCKET:
+        memset(sc, 0, (size_t)nsockets * sizeof(int));
+        memset(sm, 0, (size_t)nsockets * sizeof(uint64_t));
+        for (int n = 0; n < nnumas; n++) {
+            int so = phx_topo_numa_socket(t, n);
+            sc[so] += nc[n];
+            sm[so] += nm[n];
+        }
+        for (int so = 0; so < nsockets; so++)
+            fit += bundles(sc[so], sm[so], s);
+        return fit;
+    case PHX_ALLOC_BUNDLE_ANY:
+        for (int n = 0; n < nnumas; n++) {
+            cores += nc[n];
+            mem += nm[n];
+        }
+        return bundles(cores, mem, s);
+    }
+    return 0;
+}
