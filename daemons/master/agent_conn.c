@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "daemons/master/master.h"
+#include "daemons/master/sched.h"
 #include "lib/http.h"
 #include "lib/log.h"
 #include "lib/wire.h"
@@ -32,6 +33,7 @@ struct phx_master_conn {
 typedef void (*frame_handler_f)(phx_master_conn_t *c, const phx_frame_t *f);
 
 static void on_heartbeat(phx_master_conn_t *c, const phx_frame_t *f);
+static void on_status(phx_master_conn_t *c, const phx_frame_t *f);
 
 /* Frames a registered agent may send.  REGISTER is handled before this. */
 static const struct {
@@ -39,6 +41,7 @@ static const struct {
     frame_handler_f handler;
 } handlers[] = {
     {"HEARTBEAT", on_heartbeat},
+    {"STATUS", on_status},
 };
 
 const char *phx_master_conn_peer(const phx_master_conn_t *c)
@@ -191,6 +194,12 @@ static void on_heartbeat(phx_master_conn_t *c, const phx_frame_t *f)
     (void)f;
     c->agent->last_seen = phx_master_now();
     phx_master_conn_send(c, json_pack("{s:s}", "type", "HEARTBEAT_ACK"), NULL, 0);
+}
+
+static void on_status(phx_master_conn_t *c, const phx_frame_t *f)
+{
+    c->agent->last_seen = phx_master_now();
+    phx_tasks_on_status(c->m, c->agent, f->header);
 }
 
 static void dispatch(phx_master_conn_t *c, const phx_frame_t *f)

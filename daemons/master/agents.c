@@ -6,7 +6,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "daemons/master/alloc.h"
 #include "daemons/master/master.h"
+#include "daemons/master/sched.h"
+#include "lib/hmap.h"
 #include "db/db.h"
 #include "lib/log.h"
 
@@ -20,6 +23,57 @@ double phx_master_now(void)
 int64_t phx_master_wall(void)
 {
     return (int64_t)time(NULL);
+}
+
+double phx_master_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+phx_master_agent_t *phx_master_agent_by_id(phx_master_t *m, int64_t id)
+{
+    char key[32];
+    snprintf(key, sizeof(key), "%lld", (long long)id);
+    return phx_hmap_get(m->agents_by_id, key);
+}
+
+int phx_master_agent_set_id(phx_master_t *m, phx_master_agent_t *a, int64_t id)
+{
+    char key[32];
+    snprintf(key, sizeof(key), "%lld", (long long)a->id);
+    if (a->id && phx_hmap_get(m->agents_by_id, key) == a)
+        phx_hmap_del(m->agents_by_id, key);
+    a->id = id;
+    snprintf(key, sizeof(key), "%lld", (long long)id);
+    return phx_hmap_put(m->agents_by_id, key, a);
+}
+
+void phx_master_agent_sync_alloc(phx_master_t *m, phx_master_agent_t *a)
+{
+    if (!a->in_alloc) {
+        if (!a->free || a->id == 0)
+            return;
+        phx_error_t err;
+        if (phx_alloc_agent_add(m->alloc, a->id, a->free, &err) < 0) {
+            phx_log_errx("agent \"%s\": %s", a->name, err.text);
+            return;
+        }
+        a->in_alloc = true;
+    }
+    bool available = a->state == PHX_AGENT_UP && !a->drained;
+    phx_alloc_agent_set_available(m->alloc, a->id, available);
+    if (!available) { /* its offers go back */
+        size_t pos = 0;
+        void *v;
+        while (phx_hmap_next(m->offers, &pos, NULL, &v)) {
+            phx_offer_t *o = v;
+            if (o->agent == a)
+                phx_offer_drop(m, o, true);
+        }
+    }
+    phx_sched_dirty(m);
 }
 
 const char *phx_master_agent_state_name(phx_agent_state_t s)
@@ -51,7 +105,9 @@ phx_master_agent_t *phx_master_agent_add(phx_master_t *m, const char *name)
         m->cap_agents = cap;
     }
     phx_master_agent_t *a = calloc(1, sizeof(*a));
-    if (!a || !(a->name = strdup(name))) {
+    if (!a || !(a->name = strdup(name)) || !(a->tasks = phx_hmap_create())) {
+        if (a)
+            free(a->name);
         free(a);
         errno = ENOMEM;
         return NULL;
@@ -63,6 +119,7 @@ phx_master_agent_t *phx_master_agent_add(phx_master_t *m, const char *name)
 
 static void agent_free(phx_master_agent_t *a)
 {
+    phx_hmap_destroy(a->tasks);
     phx_topo_free_destroy(a->free);
     phx_topo_destroy(a->topo);
     free(a->name);
@@ -76,19 +133,10 @@ void phx_master_agents_destroy(phx_master_t *m)
     for (size_t i = 0; i < m->nagents; i++)
         agent_free(m->agents[i]);
     free(m->agents);
+    phx_hmap_destroy(m->agents_by_id);
+    m->agents_by_id = NULL;
     m->agents = NULL;
     m->nagents = m->cap_agents = 0;
-}
-
-static void state_written(const phx_error_t *err, phx_db_result_t *const *res, int nres,
-                          void *arg)
-{
-    (void)res;
-    (void)nres;
-    char *name = arg;
-    if (err)
-        phx_log_errx("could not record the state of agent \"%s\": %s", name, err->text);
-    free(name);
 }
 
 void phx_master_agent_set_state(phx_master_t *m, phx_master_agent_t *a,
@@ -101,18 +149,16 @@ void phx_master_agent_set_state(phx_master_t *m, phx_master_agent_t *a,
                    phx_master_agent_state_name(s), why);
     a->state = s;
     a->state_changed_at = phx_master_wall();
+    phx_master_agent_sync_alloc(m, a);
+    if (s == PHX_AGENT_LOST)
+        phx_tasks_agent_lost(m, a);
     const char *params[] = {a->name, phx_master_agent_state_name(s)};
-    char *name = strdup(a->name);
-    phx_error_t err;
-    if (!name ||
-        phx_db_store_write(m->store,
-                           "UPDATE agents SET state = $2, state_changed_at = now() "
-                           "WHERE name = $1",
-                           2, params, state_written, name, &err) < 0) {
-        phx_log_errx("could not record the state of agent \"%s\": %s", a->name,
-                     name ? err.text : "out of memory");
-        free(name);
-    }
+    char what[128];
+    snprintf(what, sizeof(what), "the state of agent \"%s\"", a->name);
+    phx_master_write(
+        m, what,
+        "UPDATE agents SET state = $2, state_changed_at = now() WHERE name = $1", 2,
+        params);
 }
 
 void phx_master_agents_check(phx_master_t *m, double now)
@@ -158,7 +204,11 @@ int phx_master_agents_load(phx_master_t *m, const char *dsn, phx_error_t *err)
             phx_error_set(err, "out of memory loading agents");
             goto out;
         }
-        a->id = strtoll(phx_db_result_get(res, r, 0), NULL, 10);
+        if (phx_master_agent_set_id(
+                m, a, strtoll(phx_db_result_get(res, r, 0), NULL, 10)) < 0) {
+            phx_error_set(err, "out of memory loading agents");
+            goto out;
+        }
         a->address = strdup(phx_db_result_get(res, r, 2));
         a->state = strcmp(phx_db_result_get(res, r, 3), "lost") == 0
                        ? PHX_AGENT_LOST
@@ -174,8 +224,8 @@ int phx_master_agents_load(phx_master_t *m, const char *dsn, phx_error_t *err)
         phx_error_t terr;
         a->topo = tj ? phx_topo_from_json(tj, &terr) : NULL;
         json_decref(tj);
-        if (a->topo)
-            a->free = phx_topo_free_create(a->topo);
+        if (a->topo && (a->free = phx_topo_free_create(a->topo)))
+            phx_master_agent_sync_alloc(m, a);
         else
             phx_log_warnx("agent \"%s\": stored topology unreadable; waiting for it to "
                           "register",

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "daemons/master/master.h"
+#include "daemons/master/sched.h"
 #include "lib/http.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -146,6 +147,7 @@ static void post_operator(phx_master_t *m, struct evhttp_request *req)
     a->drained = drain;
     free(a->drain_reason);
     a->drain_reason = drain ? strdup(reason) : NULL;
+    phx_master_agent_sync_alloc(m, a);
     phx_log_notice("agent \"%s\" %s by uid %u%s%s", name, drain ? "drained" : "resumed",
                    (unsigned)uid, drain ? ": " : "", drain ? reason : "");
     json_decref(body);
@@ -159,6 +161,7 @@ static const struct {
     {EVHTTP_REQ_GET, "/health", get_health},
     {EVHTTP_REQ_GET, "/state", get_state},
     {EVHTTP_REQ_POST, "/api/v1/operator", post_operator},
+    {EVHTTP_REQ_POST, "/api/v1/scheduler", phx_sched_http},
 };
 
 static void on_request(struct evhttp_request *req, void *arg)

@@ -10,7 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemons/master/alloc.h"
 #include "daemons/master/master.h"
+#include "daemons/master/sched.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "lib/log.h"
@@ -32,7 +34,16 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    phx_master_agents_check(arg, phx_master_now());
+    phx_master_t *m = arg;
+    double now = phx_master_now();
+    phx_master_agents_check(m, now);
+    phx_offers_expire(m, now);
+    if (now - m->last_heartbeat >= m->framework_heartbeat) {
+        m->last_heartbeat = now;
+        phx_stream_heartbeat_all(m);
+    }
+    if (phx_alloc_pending(m->alloc, phx_master_clock()))
+        phx_sched_dirty(m);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -66,7 +77,19 @@ static int start(phx_master_t *m, phx_error_t *err)
     m->heartbeat_interval = phx_conf_double(conf, "master.heartbeat_interval");
     m->heartbeat_missed = (int)phx_conf_int(conf, "master.heartbeat_missed");
     m->max_frame = (size_t)phx_conf_int(conf, "master.max_frame");
+    m->offer_timeout = phx_conf_double(conf, "master.offer_timeout");
+    m->framework_heartbeat = phx_conf_double(conf, "master.framework_heartbeat");
+    m->allow_unauthenticated = phx_conf_bool(conf, "master.allow_unauthenticated");
+    m->last_heartbeat = phx_master_now();
+    snprintf(m->master_id, sizeof(m->master_id), "%llx",
+             (unsigned long long)phx_master_clock() * 1000ULL);
     LIST_INIT(&m->conns);
+    if (!(m->frameworks = phx_hmap_create()) || !(m->offers = phx_hmap_create()) ||
+        !(m->agents_by_id = phx_hmap_create()) || !(m->alloc = phx_alloc_create()))
+        return phx_error_set(err, "out of memory");
+    if (phx_master_uid_list(conf, "master.open_users", &m->open_uids, &m->nopen_uids,
+                            err) < 0)
+        return -1;
     if (phx_master_uid_list(conf, "master.agent_users", &m->agent_uids, &m->nagent_uids,
                             err) < 0 ||
         phx_master_uid_list(conf, "master.operators", &m->operator_uids,
@@ -89,7 +112,7 @@ static int start(phx_master_t *m, phx_error_t *err)
     m->tick = event_new(m->base, -1, EV_PERSIST, on_tick, m);
     m->sigint = evsignal_new(m->base, SIGINT, on_signal, m);
     m->sigterm = evsignal_new(m->base, SIGTERM, on_signal, m);
-    double t = m->heartbeat_interval / 2;
+    double t = m->heartbeat_interval / 2 < 0.5 ? m->heartbeat_interval / 2 : 0.5;
     struct timeval tv = {(time_t)t, (suseconds_t)((t - (time_t)t) * 1e6)};
     if (!m->tick || !m->sigint || !m->sigterm || event_add(m->tick, &tv) < 0 ||
         event_add(m->sigint, NULL) < 0 || event_add(m->sigterm, NULL) < 0)
@@ -107,14 +130,28 @@ static void stop(phx_master_t *m)
         event_free(m->sigterm);
     if (m->http)
         evhttp_free(m->http);
-    /* The store delivers its last callbacks, which may touch connections. */
+    /* The store delivers its last callbacks, which may touch connections,
+     * frameworks and tasks. */
     phx_db_store_destroy(m->store);
+    phx_fws_destroy(m);
+    if (m->offers) {
+        size_t pos = 0;
+        void *v;
+        while (phx_hmap_next(m->offers, &pos, NULL, &v))
+            phx_offer_free(v);
+        phx_hmap_destroy(m->offers);
+    }
+    if (m->alloc_ev)
+        event_free(m->alloc_ev);
+    /* The allocator releases holds into the agents' trackers: before them. */
+    phx_alloc_destroy(m->alloc);
     phx_master_conns_destroy(m);
     phx_master_agents_destroy(m);
     if (m->base)
         event_base_free(m->base);
     phx_munge_destroy(m->munge);
     free(m->agent_uids);
+    free(m->open_uids);
     free(m->operator_uids);
     phx_conf_destroy(m->conf);
 }

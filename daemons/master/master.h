@@ -13,6 +13,9 @@
 #include <sys/types.h>
 
 #include "db/store.h"
+
+struct phx_hmap;
+struct phx_alloc;
 #include "lib/config.h"
 #include "lib/munge.h"
 #include "topology/free.h"
@@ -41,6 +44,8 @@ typedef struct phx_master_agent {
     int64_t registered_at; /* wall clock, seconds */
     int64_t state_changed_at;
     phx_master_conn_t *conn; /* NULL when not connected */
+    struct phx_hmap *tasks;  /* "framework/task" → phx_task_t (borrowed) */
+    bool in_alloc;           /* known to the allocator */
 } phx_master_agent_t;
 
 struct phx_master {
@@ -61,15 +66,38 @@ struct phx_master {
     int heartbeat_missed;
     size_t max_frame;
 
-    phx_master_agent_t **agents; /* owned */
+    phx_master_agent_t **agents;   /* owned */
+    struct phx_hmap *agents_by_id; /* decimal id → agent (borrowed) */
     size_t nagents, cap_agents;
     LIST_HEAD(conn_list, phx_master_conn) conns;
     uint64_t next_conn_serial;
+
+    /* The scheduler (sched.h). */
+    struct phx_hmap *frameworks; /* id → phx_fw_t (owned) */
+    struct phx_hmap *offers;     /* id → phx_offer_t (owned) */
+    struct phx_alloc *alloc;
+    struct event *alloc_ev;   /* one allocation pass per loop iteration */
+    struct event *sched_tick; /* offer expiry, heartbeats, update resends */
+    bool alloc_pending;
+    double offer_timeout;
+    double framework_heartbeat;
+    double last_heartbeat;
+    char master_id[24]; /* prefix of offer ids */
+    uint64_t next_offer;
+    bool allow_unauthenticated;
+    uid_t *open_uids; /* users unauthenticated frameworks may run as */
+    size_t nopen_uids;
 };
 
-/* Clock (monotonic seconds; wall-clock seconds). */
+/* Clocks: monotonic seconds (timeouts); wall-clock seconds, whole and
+ * fractional (the allocator's clock: filters, task ends, release_by). */
 double phx_master_now(void);
 int64_t phx_master_wall(void);
+double phx_master_clock(void);
+
+/* dbwrite.c: a write nobody waits on; a failure is logged naming `what`. */
+void phx_master_write(phx_master_t *m, const char *what, const char *sql, int nparams,
+                      const char *const *params);
 
 /* conf.c */
 extern const phx_conf_key_t phx_master_schema[];
@@ -80,6 +108,11 @@ int phx_master_uid_list(const phx_conf_t *conf, const char *key, uid_t **uids,
 /* agents.c: the registry. */
 phx_master_agent_t *phx_master_agent_find(phx_master_t *m, const char *name);
 phx_master_agent_t *phx_master_agent_add(phx_master_t *m, const char *name);
+phx_master_agent_t *phx_master_agent_by_id(phx_master_t *m, int64_t id);
+/* Record the agent's id (from the database) in the id index. */
+int phx_master_agent_set_id(phx_master_t *m, phx_master_agent_t *a, int64_t id);
+/* Tell the allocator whether the agent may receive work (up, not drained). */
+void phx_master_agent_sync_alloc(phx_master_t *m, phx_master_agent_t *a);
 void phx_master_agents_destroy(phx_master_t *m);
 const char *phx_master_agent_state_name(phx_agent_state_t s);
 /* Change state in memory and persist it; logs the transition. */

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemons/master/alloc.h"
 #include "daemons/master/master.h"
+#include "daemons/master/sched.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -25,6 +27,7 @@ typedef struct reg_op {
     phx_master_conn_t *conn;
     char *name;
     phx_topo_t *topo;
+    json_t *tasks; /* what the agent says it runs */
 } reg_op_t;
 
 static bool valid_name(const char *s)
@@ -59,7 +62,45 @@ static void reg_op_free(reg_op_t *op)
 {
     free(op->name);
     phx_topo_destroy(op->topo);
+    json_decref(op->tasks);
     free(op);
+}
+
+static bool same_topology(const phx_topo_t *a, const phx_topo_t *b)
+{
+    if (!a || !b)
+        return false;
+    json_t *ja = phx_topo_to_json(a), *jb = phx_topo_to_json(b);
+    bool same = ja && jb && json_equal(ja, jb);
+    json_decref(ja);
+    json_decref(jb);
+    return same;
+}
+
+/* A new or changed node: a new free tracker.  Tasks on the old shape are
+ * lost (the allocator forgets the agent and its usage). */
+static int replace_topology(phx_master_t *m, phx_master_agent_t *a, reg_op_t *op)
+{
+    phx_topo_free_t *fr = phx_topo_free_create(op->topo);
+    if (!fr)
+        return -1;
+    if (a->in_alloc) {
+        phx_log_warnx("agent \"%s\" registered with a different topology", a->name);
+        phx_tasks_agent_lost(m, a);
+        size_t pos = 0;
+        void *v;
+        while (phx_hmap_next(m->offers, &pos, NULL, &v))
+            if (((phx_offer_t *)v)->agent == a)
+                phx_offer_drop(m, v, true);
+        phx_alloc_agent_remove(m->alloc, a->id);
+        a->in_alloc = false;
+    }
+    phx_topo_free_destroy(a->free);
+    phx_topo_destroy(a->topo);
+    a->topo = op->topo;
+    a->free = fr;
+    op->topo = NULL;
+    return 0;
 }
 
 static void registered(const phx_error_t *err, phx_db_result_t *const *res, int nres,
@@ -83,7 +124,12 @@ static void registered(const phx_error_t *err, phx_db_result_t *const *res, int 
             refuse(c, "master out of memory");
         goto out;
     }
-    a->id = strtoll(phx_db_result_get(res[0], 0, 0), NULL, 10);
+    if (phx_master_agent_set_id(
+            m, a, strtoll(phx_db_result_get(res[0], 0, 0), NULL, 10)) < 0) {
+        if (!phx_master_conn_closed(c))
+            refuse(c, "master out of memory");
+        goto out;
+    }
     a->drained = strcmp(phx_db_result_get(res[0], 0, 1), "t") == 0;
     free(a->drain_reason);
     a->drain_reason = phx_db_result_isnull(res[0], 0, 2)
@@ -91,18 +137,11 @@ static void registered(const phx_error_t *err, phx_db_result_t *const *res, int 
                           : strdup(phx_db_result_get(res[0], 0, 2));
     free(a->address);
     a->address = strdup(phx_master_conn_peer(c));
-    phx_topo_free_t *fr = phx_topo_free_create(op->topo);
-    if (!fr) {
-        phx_log_err("could not track resources of agent \"%s\"", op->name);
+    if (!same_topology(a->topo, op->topo) && replace_topology(m, a, op) < 0) {
         if (!phx_master_conn_closed(c))
             refuse(c, "master out of memory");
         goto out;
     }
-    phx_topo_free_destroy(a->free);
-    phx_topo_destroy(a->topo);
-    a->topo = op->topo;
-    a->free = fr;
-    op->topo = NULL;
     a->last_seen = phx_master_now();
     a->registered_at = phx_master_wall();
     if (phx_master_conn_closed(c)) {
@@ -115,6 +154,7 @@ static void registered(const phx_error_t *err, phx_db_result_t *const *res, int 
     a->state = PHX_AGENT_UP;
     a->state_changed_at = a->registered_at;
     phx_master_conn_attach(c, a);
+    phx_master_agent_sync_alloc(m, a);
     phx_log_notice(
         "agent \"%s\" registered from %s as id %lld: %d sockets, %d NUMA, %d "
         "cores, %llu MiB",
@@ -127,6 +167,7 @@ static void registered(const phx_error_t *err, phx_db_result_t *const *res, int 
                                    m->heartbeat_interval, "heartbeat_missed",
                                    m->heartbeat_missed),
                          NULL, 0);
+    phx_tasks_reconcile_agent(m, a, op->tasks);
 out:
     phx_master_conn_release(c);
     reg_op_free(op);
@@ -207,6 +248,8 @@ void phx_master_register(phx_master_conn_t *c, phx_master_t *m, const json_t *hd
     op->m = m;
     op->conn = c;
     op->topo = topo;
+    json_t *tasks = json_object_get(hdr, "tasks");
+    op->tasks = json_is_array(tasks) ? json_incref(tasks) : json_array();
     char sockets[16], numas[16], cores[16], pus[16], mem[32];
     snprintf(sockets, sizeof(sockets), "%d", phx_topo_nsockets(topo));
     snprintf(numas, sizeof(numas), "%d", phx_topo_nnumas(topo));

@@ -1,0 +1,30 @@
+/* Writes nobody waits on: queued through the store, failures logged. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/master/master.h"
+#include "lib/log.h"
+
+static void written(const phx_error_t *err, phx_db_result_t *const *res, int nres,
+                    void *arg)
+{
+    (void)res;
+    (void)nres;
+    char *what = arg;
+    if (err)
+        phx_log_errx("could not record %s: %s", what, err->text);
+    free(what);
+}
+
+void phx_master_write(phx_master_t *m, const char *what, const char *sql, int nparams,
+                      const char *const *params)
+{
+    char *copy = strdup(what);
+    phx_error_t err;
+    if (!copy ||
+        phx_db_store_write(m->store, sql, nparams, params, written, copy, &err) < 0) {
+        phx_log_errx("could not record %s: %s", what,
+                     copy ? err.text : "out of memory");
+        free(copy);
+    }
+}

@@ -1,0 +1,100 @@
+/* Event streams of the scheduler API: the answer to SUBSCRIBE stays open
+ * and carries RecordIO records ("<length>\n<json>"), one record per HTTP
+ * chunk, JSON with non-ASCII escaped (what Mesos' v1 clients read). */
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/master/sched.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+struct phx_stream {
+    phx_master_t *m;
+    phx_fw_t *fw;
+    struct evhttp_request *req;
+    struct evhttp_connection *conn;
+    bool closed;
+};
+
+static void stream_closed(struct evhttp_connection *conn, void *arg)
+{
+    (void)conn;
+    phx_stream_t *s = arg;
+    s->closed = true;
+    s->req = NULL;
+    s->conn = NULL;
+    phx_fw_t *fw = s->fw;
+    if (fw && fw->stream == s) {
+        phx_log_notice("framework %s (%s): event stream closed", fw->id, fw->name);
+        fw->stream = NULL;
+        phx_fw_disconnected(s->m, fw);
+    }
+    free(s);
+}
+
+phx_stream_t *phx_stream_open(phx_master_t *m, phx_fw_t *fw, struct evhttp_request *req)
+{
+    phx_stream_t *s = calloc(1, sizeof(*s));
+    if (!s)
+        return NULL;
+    s->m = m;
+    s->fw = fw;
+    s->req = req;
+    s->conn = evhttp_request_get_connection(req);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Mesos-Stream-Id", fw->stream_id);
+    evhttp_add_header(h, "Cache-Control", "no-cache");
+    evhttp_send_reply_start(req, 200, "OK");
+    evhttp_connection_set_closecb(s->conn, stream_closed, s);
+    return s;
+}
+
+void phx_stream_send(phx_stream_t *s, json_t *event)
+{
+    if (!s || s->closed || !event) {
+        json_decref(event);
+        return;
+    }
+    char *text = phx_json_dump(event);
+    json_decref(event);
+    if (!text)
+        return;
+    struct evbuffer *buf = evbuffer_new();
+    if (buf) {
+        evbuffer_add_printf(buf, "%zu\n", strlen(text));
+        evbuffer_add(buf, text, strlen(text));
+        evhttp_send_reply_chunk(s->req, buf);
+        evbuffer_free(buf);
+    }
+    free(text);
+}
+
+/* Detach the stream from its framework and end the HTTP answer; the memory
+ * goes when the connection closes. */
+void phx_stream_close(phx_stream_t *s)
+{
+    if (!s)
+        return;
+    s->fw = NULL;
+    if (!s->closed && s->req) {
+        evhttp_send_reply_end(s->req);
+        /* Close the connection so that the client sees the end at once. */
+        if (s->conn)
+            evhttp_connection_free_on_completion(s->conn);
+    }
+}
+
+void phx_stream_heartbeat_all(phx_master_t *m)
+{
+    size_t pos = 0;
+    void *v;
+    while (phx_hmap_next(m->frameworks, &pos, NULL, &v)) {
+        phx_fw_t *fw = v;
+        if (fw->stream)
+            phx_stream_send(fw->stream, json_pack("{s:s}", "type", "HEARTBEAT"));
+    }
+}
