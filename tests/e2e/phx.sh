@@ -37,9 +37,15 @@ client: {
 CONF
 }
 
+# Ready when /health answers; fails at once if the daemon died.
+daemon_ready() {
+    alive "$1" || fail "$2 exited; see $PHX_TEST_DIR/$2.log"
+    curl -sf "$3" -o /dev/null
+}
+
 start_master() {
     start_daemon master phx-master -c "$PHX_CONFIG" "$@"
-    wait_for 30 curl -sf "http://$PHX_MASTER/health" -o /dev/null
+    wait_for 30 daemon_ready "$PHX_LAST_PID" master "http://$PHX_MASTER/health"
 }
 
 start_agent() {
