@@ -21,7 +21,8 @@ static uint8_t *make_raw(uint32_t hlen, uint32_t alen, const char *hdr, const vo
     uint32_t h = htonl(hlen), a = htonl(alen);
     memcpy(b, &h, 4);
     memcpy(b + 4, &a, 4);
-    memcpy(b + 8, hdr, hl);
+    if (hdr)
+        memcpy(b + 8, hdr, hl);
     if (att)
         memcpy(b + 8 + hl, att, alen);
     *len = 8 + hl + (att ? alen : 0);

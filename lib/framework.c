@@ -1,0 +1,444 @@
+#include "lib/framework.h"
+
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/munge.h"
+
+#define RECORD_MAX (64u << 20)
+
+struct phx_fwc {
+    struct event_base *base;
+    phx_fwc_opts_t opts;
+    phx_fwc_callbacks_t cbs;
+    void *arg;
+    char *framework_id;
+    char stream_id[64];
+    struct evhttp_connection *stream_conn;
+    struct evhttp_request *stream_req;
+    struct evbuffer *pending; /* RecordIO bytes not yet parsed */
+    struct evhttp_connection *call_conn;
+    struct event *retry_ev;
+    double backoff;
+    bool subscribed;
+    bool destroyed;
+};
+
+typedef struct call_ctx {
+    phx_fwc_t *c;
+    phx_fwc_done_f done;
+    void *arg;
+} call_ctx_t;
+
+static void schedule_resubscribe(phx_fwc_t *c, const char *why);
+
+static char *dup_or_null(const char *s)
+{
+    return s ? strdup(s) : NULL;
+}
+
+phx_fwc_t *phx_fwc_create(struct event_base *base, const phx_fwc_opts_t *opts,
+                          const phx_fwc_callbacks_t *cbs, void *arg, phx_error_t *err)
+{
+    phx_fwc_t *c = calloc(1, sizeof(*c));
+    if (!c)
+        goto oom;
+    c->base = base;
+    c->opts = *opts;
+    c->cbs = *cbs;
+    c->arg = arg;
+    c->backoff = 0.1;
+    c->opts.host = dup_or_null(opts->host);
+    c->opts.name = dup_or_null(opts->name ? opts->name : "phx-framework");
+    c->opts.user = dup_or_null(opts->user ? opts->user : "root");
+    c->opts.role = dup_or_null(opts->role ? opts->role : "*");
+    c->opts.munge_socket = dup_or_null(opts->munge_socket);
+    c->framework_id = dup_or_null(opts->framework_id);
+    c->pending = evbuffer_new();
+    c->retry_ev = event_new(base, -1, 0, NULL, NULL);
+    if (!c->opts.host || !c->opts.name || !c->opts.user || !c->opts.role ||
+        !c->pending || !c->retry_ev || (opts->framework_id && !c->framework_id))
+        goto oom;
+    return c;
+oom:
+    phx_fwc_destroy(c);
+    phx_error_set(err, "out of memory");
+    errno = ENOMEM;
+    return NULL;
+}
+
+void phx_fwc_destroy(phx_fwc_t *c)
+{
+    if (!c)
+        return;
+    c->destroyed = true;
+    if (c->stream_conn)
+        evhttp_connection_free(c->stream_conn);
+    if (c->call_conn)
+        evhttp_connection_free(c->call_conn);
+    if (c->retry_ev)
+        event_free(c->retry_ev);
+    if (c->pending)
+        evbuffer_free(c->pending);
+    free((char *)c->opts.host);
+    free((char *)c->opts.name);
+    free((char *)c->opts.user);
+    free((char *)c->opts.role);
+    free((char *)c->opts.munge_socket);
+    free(c->framework_id);
+    free(c);
+}
+
+const char *phx_fwc_id(const phx_fwc_t *c)
+{
+    return c->subscribed ? c->framework_id : NULL;
+}
+
+static void handle_event(phx_fwc_t *c, const json_t *ev)
+{
+    const char *type = json_string_value(json_object_get(ev, "type"));
+    if (!type)
+        return;
+    if (strcmp(type, "SUBSCRIBED") == 0) {
+        const char *id = json_string_value(json_object_get(
+            json_object_get(json_object_get(ev, "subscribed"), "framework_id"),
+            "value"));
+        if (!id)
+            return;
+        free(c->framework_id);
+        c->framework_id = strdup(id);
+        c->subscribed = true;
+        c->backoff = 0.1;
+        if (c->cbs.subscribed)
+            c->cbs.subscribed(c, id, c->arg);
+    } else if (strcmp(type, "OFFERS") == 0) {
+        json_t *offers = json_object_get(json_object_get(ev, "offers"), "offers");
+        if (json_is_array(offers) && c->cbs.offers)
+            c->cbs.offers(c, offers, c->arg);
+    } else if (strcmp(type, "RESCIND") == 0) {
+        const char *id = json_string_value(json_object_get(
+            json_object_get(json_object_get(ev, "rescind"), "offer_id"), "value"));
+        if (id && c->cbs.rescind)
+            c->cbs.rescind(c, id, c->arg);
+    } else if (strcmp(type, "UPDATE") == 0) {
+        json_t *st = json_object_get(json_object_get(ev, "update"), "status");
+        if (!json_is_object(st))
+            return;
+        if (c->cbs.update)
+            c->cbs.update(c, st, c->arg);
+        if (!c->destroyed && c->opts.auto_ack && json_object_get(st, "uuid"))
+            phx_fwc_acknowledge(c, st);
+    } else if (strcmp(type, "ERROR") == 0) {
+        const char *msg =
+            json_string_value(json_object_get(json_object_get(ev, "error"), "message"));
+        if (c->cbs.error)
+            c->cbs.error(c, msg ? msg : "(no message)", c->arg);
+    }
+}
+
+/* Parse every complete "<length>\n<json>" record. */
+static int parse_records(phx_fwc_t *c)
+{
+    for (;;) {
+        size_t avail = evbuffer_get_length(c->pending);
+        struct evbuffer_ptr nl = evbuffer_search(c->pending, "\n", 1, NULL);
+        if (nl.pos < 0)
+            return avail > 20 ? -1 : 0; /* a length has at most 20 digits */
+        char len_text[24];
+        if (nl.pos == 0 || nl.pos > 20)
+            return -1;
+        evbuffer_copyout(c->pending, len_text, (size_t)nl.pos);
+        len_text[nl.pos] = '\0';
+        char *end;
+        unsigned long long len = strtoull(len_text, &end, 10);
+        if (*end || len > RECORD_MAX)
+            return -1;
+        if (avail < (size_t)nl.pos + 1 + len)
+            return 0;
+        evbuffer_drain(c->pending, (size_t)nl.pos + 1);
+        char *text = malloc(len + 1);
+        if (!text)
+            return -1;
+        evbuffer_remove(c->pending, text, len);
+        json_t *ev = json_loadb(text, len, 0, NULL);
+        free(text);
+        if (!ev)
+            return -1;
+        handle_event(c, ev);
+        json_decref(ev);
+        if (c->destroyed)
+            return 0;
+    }
+}
+
+static void on_chunk(struct evhttp_request *req, void *arg)
+{
+    phx_fwc_t *c = arg;
+    evbuffer_add_buffer(c->pending, evhttp_request_get_input_buffer(req));
+    if (parse_records(c) < 0)
+        schedule_resubscribe(c, "malformed event stream");
+}
+
+static int on_headers(struct evhttp_request *req, void *arg)
+{
+    phx_fwc_t *c = arg;
+    const char *sid =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Mesos-Stream-Id");
+    if (sid)
+        snprintf(c->stream_id, sizeof(c->stream_id), "%s", sid);
+    return 0;
+}
+
+static void on_stream_done(struct evhttp_request *req, void *arg)
+{
+    phx_fwc_t *c = arg;
+    c->stream_req = NULL;
+    if (c->destroyed)
+        return;
+    char why[256];
+    if (!req || evhttp_request_get_response_code(req) == 0)
+        snprintf(why, sizeof(why), "could not reach the master");
+    else if (evhttp_request_get_response_code(req) != 200) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t n = evbuffer_get_length(in);
+        char body[200] = "";
+        evbuffer_copyout(in, body, n < sizeof(body) - 1 ? n : sizeof(body) - 1);
+        snprintf(why, sizeof(why), "SUBSCRIBE answered %d: %s",
+                 evhttp_request_get_response_code(req), body);
+    } else
+        snprintf(why, sizeof(why), "event stream ended");
+    schedule_resubscribe(c, why);
+}
+
+static int subscribe(phx_fwc_t *c, phx_error_t *err)
+{
+    if (c->stream_conn)
+        evhttp_connection_free(c->stream_conn);
+    evbuffer_drain(c->pending, evbuffer_get_length(c->pending));
+    c->subscribed = false;
+    c->stream_id[0] = '\0';
+    c->stream_conn = evhttp_connection_base_new(c->base, NULL, c->opts.host,
+                                                (unsigned short)c->opts.port);
+    struct evhttp_request *req =
+        c->stream_conn ? evhttp_request_new(on_stream_done, c) : NULL;
+    if (!req)
+        return phx_error_set(err, "out of memory");
+    evhttp_request_set_chunked_cb(req, on_chunk);
+    evhttp_request_set_header_cb(req, on_headers);
+    json_t *info =
+        json_pack("{s:s, s:s, s:[s], s:f}", "user", c->opts.user, "name", c->opts.name,
+                  "roles", c->opts.role, "failover_timeout", c->opts.failover_timeout);
+    if (c->framework_id)
+        json_object_set_new(info, "id", json_pack("{s:s}", "value", c->framework_id));
+    json_t *call = json_pack("{s:s, s:{s:o}}", "type", "SUBSCRIBE", "subscribe",
+                             "framework_info", info);
+    char *body = phx_json_dump(call);
+    json_decref(call);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", c->opts.host);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Accept", "application/json");
+    if (c->opts.authenticate) {
+        phx_munge_t *m = phx_munge_create(c->opts.munge_socket, err);
+        char *cred = NULL;
+        const char *payload = "POST /api/v1/scheduler";
+        if (!m || phx_munge_encode(m, payload, strlen(payload), 0, &cred, err) < 0) {
+            phx_munge_destroy(m);
+            free(body);
+            evhttp_request_free(req);
+            return -1;
+        }
+        phx_munge_destroy(m);
+        char auth[PHX_MUNGE_CRED_MAX + 16];
+        snprintf(auth, sizeof(auth), "Munge %s", cred);
+        free(cred);
+        evhttp_add_header(h, "Authorization", auth);
+    }
+    evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
+    free(body);
+    if (evhttp_make_request(c->stream_conn, req, EVHTTP_REQ_POST, "/api/v1/scheduler") <
+        0)
+        return phx_error_set(err, "could not send SUBSCRIBE");
+    c->stream_req = req;
+    return 0;
+}
+
+static void retry(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_fwc_t *c = arg;
+    phx_error_t err;
+    if (subscribe(c, &err) < 0)
+        schedule_resubscribe(c, err.text);
+}
+
+static void schedule_resubscribe(phx_fwc_t *c, const char *why)
+{
+    c->subscribed = false;
+    if (c->cbs.disconnected)
+        c->cbs.disconnected(c, why, c->arg);
+    if (c->destroyed)
+        return;
+    double d = c->backoff;
+    c->backoff = c->backoff * 2 > 5 ? 5 : c->backoff * 2;
+    struct timeval tv = {(time_t)d, (suseconds_t)((d - (time_t)d) * 1e6)};
+    event_assign(c->retry_ev, c->base, -1, 0, retry, c);
+    event_add(c->retry_ev, &tv);
+}
+
+int phx_fwc_start(phx_fwc_t *c, phx_error_t *err)
+{
+    return subscribe(c, err);
+}
+
+static void on_call_done(struct evhttp_request *req, void *arg)
+{
+    call_ctx_t *ctx = arg;
+    phx_fwc_t *c = ctx->c;
+    int status = req ? evhttp_request_get_response_code(req) : 0;
+    char *body = NULL;
+    if (req) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        size_t n = evbuffer_get_length(in);
+        if ((body = malloc(n + 1))) {
+            evbuffer_copyout(in, body, n);
+            body[n] = '\0';
+        }
+    }
+    if (ctx->done)
+        ctx->done(c, status, body ? body : "", ctx->arg);
+    else if (status != 202 && c->cbs.error) {
+        char msg[600];
+        snprintf(msg, sizeof(msg), "call answered %d: %s", status, body ? body : "");
+        c->cbs.error(c, msg, c->arg);
+    }
+    free(body);
+    free(ctx);
+}
+
+int phx_fwc_call(phx_fwc_t *c, json_t *call, phx_fwc_done_f done, void *arg)
+{
+    if (!c->subscribed || !call) {
+        json_decref(call);
+        errno = ENOTCONN;
+        return -1;
+    }
+    json_object_set_new(call, "framework_id",
+                        json_pack("{s:s}", "value", c->framework_id));
+    if (!c->call_conn &&
+        !(c->call_conn = evhttp_connection_base_new(c->base, NULL, c->opts.host,
+                                                    (unsigned short)c->opts.port))) {
+        json_decref(call);
+        return -1;
+    }
+    call_ctx_t *ctx = calloc(1, sizeof(*ctx));
+    struct evhttp_request *req = ctx ? evhttp_request_new(on_call_done, ctx) : NULL;
+    char *body = phx_json_dump(call);
+    json_decref(call);
+    if (!req || !body) {
+        if (req)
+            evhttp_request_free(req);
+        free(ctx);
+        free(body);
+        return -1;
+    }
+    ctx->c = c;
+    ctx->done = done;
+    ctx->arg = arg;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", c->opts.host);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Mesos-Stream-Id", c->stream_id);
+    evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
+    free(body);
+    if (evhttp_make_request(c->call_conn, req, EVHTTP_REQ_POST, "/api/v1/scheduler") <
+        0) {
+        free(ctx); /* the request was freed by libevent */
+        return -1;
+    }
+    return 0;
+}
+
+int phx_fwc_accept(phx_fwc_t *c, const json_t *offer_ids, const json_t *operations,
+                   phx_fwc_done_f done, void *arg)
+{
+    return phx_fwc_call(c,
+                        json_pack("{s:s, s:{s:O, s:O, s:{s:f}}}", "type", "ACCEPT",
+                                  "accept", "offer_ids", offer_ids, "operations",
+                                  operations, "filters", "refuse_seconds", 0.0),
+                        done, arg);
+}
+
+int phx_fwc_decline(phx_fwc_t *c, const json_t *offer_ids, double refuse_seconds)
+{
+    return phx_fwc_call(c,
+                        json_pack("{s:s, s:{s:O, s:{s:f}}}", "type", "DECLINE",
+                                  "decline", "offer_ids", offer_ids, "filters",
+                                  "refuse_seconds", refuse_seconds),
+                        NULL, NULL);
+}
+
+int phx_fwc_kill(phx_fwc_t *c, const char *task_id, const char *agent_id)
+{
+    json_t *k = json_pack("{s:{s:s}}", "task_id", "value", task_id);
+    if (agent_id)
+        json_object_set_new(k, "agent_id", json_pack("{s:s}", "value", agent_id));
+    return phx_fwc_call(c, json_pack("{s:s, s:o}", "type", "KILL", "kill", k), NULL,
+                        NULL);
+}
+
+int phx_fwc_acknowledge(phx_fwc_t *c, const json_t *status)
+{
+    json_t *task = json_object_get(status, "task_id");
+    json_t *agent = json_object_get(status, "agent_id");
+    json_t *uuid = json_object_get(status, "uuid");
+    if (!task || !uuid)
+        return -1;
+    json_t *ack = json_pack("{s:O, s:O}", "task_id", task, "uuid", uuid);
+    if (agent)
+        json_object_set(ack, "agent_id", agent);
+    return phx_fwc_call(
+        c, json_pack("{s:s, s:o}", "type", "ACKNOWLEDGE", "acknowledge", ack), NULL,
+        NULL);
+}
+
+int phx_fwc_reconcile(phx_fwc_t *c, const json_t *task_ids)
+{
+    json_t *tasks = json_array();
+    size_t i;
+    json_t *id;
+    json_array_foreach(task_ids, i, id)
+        json_array_append_new(tasks, json_pack("{s:{s:O}}", "task_id", "value", id));
+    return phx_fwc_call(
+        c,
+        json_pack("{s:s, s:{s:o}}", "type", "RECONCILE", "reconcile", "tasks", tasks),
+        NULL, NULL);
+}
+
+static int simple(phx_fwc_t *c, const char *type)
+{
+    return phx_fwc_call(c, json_pack("{s:s}", "type", type), NULL, NULL);
+}
+
+int phx_fwc_revive(phx_fwc_t *c)
+{
+    return simple(c, "REVIVE");
+}
+
+int phx_fwc_suppress(phx_fwc_t *c)
+{
+    return simple(c, "SUPPRESS");
+}
+
+int phx_fwc_teardown(phx_fwc_t *c)
+{
+    return simple(c, "TEARDOWN");
+}

@@ -1,0 +1,73 @@
+/* A C client for the master's scheduler API (Mesos v1 shaped, JSON), on the
+ * caller's libevent loop: subscribe (with a munge credential), receive
+ * events through callbacks, make calls, resubscribe with backoff when the
+ * stream breaks (keeping the framework id, so running tasks survive within
+ * the failover timeout).  Loop thread only. */
+#ifndef PHX_FRAMEWORK_H
+#define PHX_FRAMEWORK_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "lib/error.h"
+
+typedef struct phx_fwc phx_fwc_t;
+
+/* Borrowed arguments live for the callback's duration only. */
+typedef struct phx_fwc_callbacks {
+    void (*subscribed)(phx_fwc_t *c, const char *framework_id, void *arg);
+    /* offers: the "offers" array of an OFFERS event */
+    void (*offers)(phx_fwc_t *c, const json_t *offers, void *arg);
+    void (*rescind)(phx_fwc_t *c, const char *offer_id, void *arg);
+    /* status: a TaskStatus; acknowledged after the callback returns when
+     * it carries a uuid and auto_ack is set */
+    void (*update)(phx_fwc_t *c, const json_t *status, void *arg);
+    void (*error)(phx_fwc_t *c, const char *message, void *arg);
+    /* The stream broke; the client resubscribes by itself. */
+    void (*disconnected)(phx_fwc_t *c, const char *why, void *arg);
+} phx_fwc_callbacks_t;
+
+typedef struct phx_fwc_opts {
+    const char *host; /* the master's HTTP address */
+    int port;
+    const char *name, *user, *role;
+    double failover_timeout;  /* seconds */
+    const char *framework_id; /* resume this framework (NULL: a new one) */
+    const char *munge_socket; /* NULL: munge's default */
+    bool authenticate;        /* send a munge credential with SUBSCRIBE */
+    bool auto_ack;
+} phx_fwc_opts_t;
+
+/* Strings of opts are copied.  NULL with err on failure. */
+phx_fwc_t *phx_fwc_create(struct event_base *base, const phx_fwc_opts_t *opts,
+                          const phx_fwc_callbacks_t *cbs, void *arg, phx_error_t *err);
+/* Subscribe now (and again after every break, with backoff). */
+int phx_fwc_start(phx_fwc_t *c, phx_error_t *err);
+/* NULL is a no-op.  No callback fires afterwards. */
+void phx_fwc_destroy(phx_fwc_t *c);
+/* The framework id once subscribed, else NULL. */
+const char *phx_fwc_id(const phx_fwc_t *c);
+
+/* Completion of a call: status is the HTTP status (202 on success, 0 if no
+ * answer came), body the answer's text. */
+typedef void (*phx_fwc_done_f)(phx_fwc_t *c, int status, const char *body, void *arg);
+
+/* Send a call: `call` (stolen) gets "framework_id" filled in.  done may be
+ * NULL; then failures are reported through the error callback.  -1 if not
+ * subscribed. */
+int phx_fwc_call(phx_fwc_t *c, json_t *call, phx_fwc_done_f done, void *arg);
+
+/* Convenience calls.  offer_ids and operations are borrowed. */
+int phx_fwc_accept(phx_fwc_t *c, const json_t *offer_ids, const json_t *operations,
+                   phx_fwc_done_f done, void *arg);
+int phx_fwc_decline(phx_fwc_t *c, const json_t *offer_ids, double refuse_seconds);
+int phx_fwc_kill(phx_fwc_t *c, const char *task_id, const char *agent_id);
+int phx_fwc_acknowledge(phx_fwc_t *c, const json_t *status);
+/* tasks: array of task id strings, or NULL for implicit reconciliation. */
+int phx_fwc_reconcile(phx_fwc_t *c, const json_t *task_ids);
+int phx_fwc_revive(phx_fwc_t *c);
+int phx_fwc_suppress(phx_fwc_t *c);
+int phx_fwc_teardown(phx_fwc_t *c);
+
+#endif
