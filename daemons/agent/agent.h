@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/config.h"
 #include "lib/munge.h"
@@ -43,6 +44,20 @@ typedef struct phx_agentd {
     int64_t agent_id;
     uint64_t heartbeat_seq;
     struct event *sigint, *sigterm;
+
+    /* Task execution (task.c and friends). */
+    char records_dir[512]; /* <state_dir>/run: one folder of records per task */
+    char outputs_dir[512]; /* <state_dir>/tasks: default stdout/stderr */
+    struct phx_cg *cg;     /* cgroup flavour detected at start */
+    uid_t *master_uids;    /* agent.master_users, resolved */
+    size_t nmaster_uids;
+    bool allow_root;
+    double status_retry;
+    double default_grace;
+    struct phx_task *tasks; /* doubly linked, newest first */
+    struct event *resend_ev;
+    char recent[64][129]; /* ids of tasks finished and acknowledged */
+    unsigned nrecent;
 } phx_agentd_t;
 
 extern const phx_conf_key_t phx_agentd_schema[];
@@ -53,5 +68,21 @@ void phx_agentd_link_stop(phx_agentd_t *a);
 /* Queue a frame to the master; steals hdr. */
 int phx_agentd_send(phx_agentd_t *a, json_t *hdr, const void *attach,
                     size_t attach_len);
+
+/* True when frames may be sent to the master (REGISTERED). */
+bool phx_agentd_link_ready(const phx_agentd_t *a);
+
+/* task.c: the task subsystem, started before the link (recovery first). */
+int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err);
+/* Forget tasks without touching them: they keep running for the next agent. */
+void phx_agentd_tasks_stop(phx_agentd_t *a);
+void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f);
+void phx_agentd_on_kill(phx_agentd_t *a, const phx_frame_t *f);
+/* status.c */
+void phx_agentd_on_status_ack(phx_agentd_t *a, const phx_frame_t *f);
+/* REGISTER's "tasks": new reference. */
+json_t *phx_agentd_tasks_json(phx_agentd_t *a);
+/* Send every unacknowledged status (after REGISTERED, and by the retry timer). */
+void phx_agentd_status_resend(phx_agentd_t *a);
 
 #endif

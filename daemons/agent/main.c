@@ -86,12 +86,16 @@ static int start(phx_agentd_t *a, phx_error_t *err)
     if (!a->sigint || !a->sigterm || event_add(a->sigint, NULL) < 0 ||
         event_add(a->sigterm, NULL) < 0)
         return phx_error_set(err, "could not set up signals");
+    /* Recover the tasks first: REGISTER lists them. */
+    if (phx_agentd_tasks_start(a, err) < 0)
+        return -1;
     return phx_agentd_link_start(a, err);
 }
 
 static void stop(phx_agentd_t *a)
 {
     phx_agentd_link_stop(a);
+    phx_agentd_tasks_stop(a); /* tasks keep running, for the next agent */
     if (a->sigint)
         event_free(a->sigint);
     if (a->sigterm)

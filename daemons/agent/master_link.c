@@ -96,22 +96,59 @@ static void on_registered(phx_agentd_t *a, const json_t *hdr)
     bufferevent_set_timeouts(a->bev, &rt, NULL);
 }
 
+static void on_error_frame(phx_agentd_t *a, const phx_frame_t *f)
+{
+    const char *msg = "(no message)";
+    phx_json_str(f->header, "message", false, &msg, NULL);
+    char why[512];
+    snprintf(why, sizeof(why), "master refused: %s", msg);
+    drop(a, why);
+}
+
+static void on_registered_frame(phx_agentd_t *a, const phx_frame_t *f)
+{
+    on_registered(a, f->header);
+    /* Statuses the master has not acknowledged, in order, after a failover
+     * or a restart too. */
+    if (a->link == PHX_LINK_REGISTERED)
+        phx_agentd_status_resend(a);
+}
+
+static void on_heartbeat_ack(phx_agentd_t *a, const phx_frame_t *f)
+{
+    (void)a;
+    (void)f; /* arrival alone resets the read timeout */
+}
+
+static const struct {
+    const char *type;
+    phx_agent_link_state_t state; /* the frame is accepted only in this state */
+    void (*handler)(phx_agentd_t *a, const phx_frame_t *f);
+} handlers[] = {
+    {"ERROR", PHX_LINK_IDLE, on_error_frame}, /* IDLE: any state */
+    {"REGISTERED", PHX_LINK_REGISTERING, on_registered_frame},
+    {"HEARTBEAT_ACK", PHX_LINK_REGISTERED, on_heartbeat_ack},
+    {"LAUNCH", PHX_LINK_REGISTERED, phx_agentd_on_launch},
+    {"KILL", PHX_LINK_REGISTERED, phx_agentd_on_kill},
+    {"STATUS_ACK", PHX_LINK_REGISTERED, phx_agentd_on_status_ack},
+};
+
 static void dispatch(phx_agentd_t *a, const phx_frame_t *f)
 {
-    if (strcmp(f->type, "ERROR") == 0) {
-        const char *msg = "(no message)";
-        phx_json_str(f->header, "message", false, &msg, NULL);
-        char why[512];
-        snprintf(why, sizeof(why), "master refused: %s", msg);
-        drop(a, why);
-    } else if (strcmp(f->type, "REGISTERED") == 0 && a->link == PHX_LINK_REGISTERING) {
-        on_registered(a, f->header);
-    } else if (strcmp(f->type, "HEARTBEAT_ACK") == 0 &&
-               a->link == PHX_LINK_REGISTERED) {
-        /* Arrival alone resets the read timeout. */
-    } else {
-        phx_log_warnx("unexpected frame \"%s\" from the master, ignored", f->type);
+    for (size_t i = 0; i < sizeof(handlers) / sizeof(*handlers); i++) {
+        if (strcmp(f->type, handlers[i].type) != 0)
+            continue;
+        if (handlers[i].state != PHX_LINK_IDLE && handlers[i].state != a->link)
+            break;
+        handlers[i].handler(a, f);
+        return;
     }
+    phx_log_warnx("unexpected frame \"%.40s\" from the master, ignored", f->type);
+}
+
+bool phx_agentd_link_ready(const phx_agentd_t *a)
+{
+    return a->bev && a->link == PHX_LINK_REGISTERED;
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -154,9 +191,12 @@ static int send_register(phx_agentd_t *a, phx_error_t *err)
     char *cred;
     if (phx_munge_encode(a->munge, payload, strlen(payload), 0, &cred, err) < 0)
         return -1;
-    json_t *hdr = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s}", "type", "REGISTER",
-                            "name", a->name, "nonce", nonce, "cred", cred, "topology",
-                            a->topo_json, "version", PHX_VERSION);
+    /* Our tasks (running, or with statuses not yet acknowledged), so that a
+     * new leader can reconcile. */
+    json_t *hdr =
+        json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:o}", "type", "REGISTER", "name",
+                  a->name, "nonce", nonce, "cred", cred, "topology", a->topo_json,
+                  "version", PHX_VERSION, "tasks", phx_agentd_tasks_json(a));
     free(cred);
     if (!hdr || phx_agentd_send(a, hdr, NULL, 0) < 0)
         return phx_error_set(err, "could not send REGISTER");

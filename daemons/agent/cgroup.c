@@ -1,0 +1,218 @@
+/* phx-agent: cgroup detection and what both versions share (see cgroup.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "daemons/agent/cgroup.h"
+#include "lib/log.h"
+
+const char *phx_cg_mode_name(phx_cg_mode_t mode)
+{
+    switch (mode) {
+    case PHX_CG_V1: return "v1";
+    case PHX_CG_V2: return "v2";
+    default: return "none";
+    }
+}
+
+static bool name_ok(const char *s)
+{
+    if (!*s || strcmp(s, ".") == 0 || strcmp(s, "..") == 0)
+        return false;
+    for (; *s; s++)
+        if (*s == '/')
+            return false;
+    return true;
+}
+
+phx_cg_t *phx_cg_detect(const char *prefer, const char *root, const char *agent,
+                        phx_error_t *err)
+{
+    bool any = strcmp(prefer, "auto") == 0;
+    if (!any && strcmp(prefer, "v1") && strcmp(prefer, "v2") &&
+        strcmp(prefer, "none")) {
+        phx_error_set(err, "agent.cgroup must be auto, v1, v2 or none, not \"%s\"",
+                      prefer);
+        errno = EINVAL;
+        return NULL;
+    }
+    /* The root may have levels ("slurm/phalanx") but no "." or ".." parts. */
+    if (!*root || root[0] == '/' || strstr(root, "..") || strlen(root) >= 256 ||
+        !name_ok(agent) || strlen(agent) >= 256) {
+        phx_error_set(err, "agent.cgroup_root \"%s\" must be a relative path", root);
+        errno = EINVAL;
+        return NULL;
+    }
+    phx_cg_t *cg = calloc(1, sizeof(*cg));
+    if (!cg) {
+        phx_error_set(err, "out of memory");
+        return NULL;
+    }
+    snprintf(cg->root, sizeof(cg->root), "%s", root);
+    snprintf(cg->agent, sizeof(cg->agent), "%s", agent);
+    if (strcmp(prefer, "none") == 0)
+        return cg;
+    static const struct {
+        const char *name;
+        phx_cg_mode_t mode;
+        const phx_cg_ops_t *ops;
+    } order[] = {{"v2", PHX_CG_V2, &phx_cg_v2_ops}, {"v1", PHX_CG_V1, &phx_cg_v1_ops}};
+    char why[2][PHX_ERROR_TEXT_MAX] = {"", ""};
+    for (size_t i = 0; i < 2; i++) {
+        if (!any && strcmp(prefer, order[i].name) != 0)
+            continue;
+        phx_error_t e;
+        cg->nmounts = 0;
+        if (order[i].ops->probe(cg, &e) == 0) {
+            cg->mode = order[i].mode;
+            cg->ops = order[i].ops;
+            return cg;
+        }
+        snprintf(why[i], sizeof(why[i]), "%s", e.text);
+        if (!any) {
+            phx_error_set(err, "cgroup %s is not usable: %s", prefer, e.text);
+            free(cg);
+            errno = ENOTSUP;
+            return NULL;
+        }
+    }
+    cg->nmounts = 0;
+    phx_log_warnx("no usable cgroup (v2: %s; v1: %s): tasks are only bound with hwloc, "
+                  "without memory limits or reliable killing of their process trees",
+                  why[0], why[1]);
+    return cg;
+}
+
+void phx_cg_destroy(phx_cg_t *cg)
+{
+    int e = errno;
+    free(cg);
+    errno = e;
+}
+
+int phx_cg_write(const char *dir, const char *file, const char *value)
+{
+    char path[PHX_CG_PATH];
+    if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(value);
+    ssize_t n = write(fd, value, len);
+    int e = errno;
+    close(fd);
+    if (n != (ssize_t)len) {
+        errno = n < 0 ? e : EIO;
+        return -1;
+    }
+    return 0;
+}
+
+int phx_cg_read(const char *dir, const char *file, char *buf, size_t len)
+{
+    char path[PHX_CG_PATH];
+    if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t got = 0;
+    while (got + 1 < len) {
+        ssize_t n = read(fd, buf + got, len - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    buf[got] = '\0';
+    close(fd);
+    return 0;
+}
+
+int phx_cg_mkdirs(const char *base, const char *rel)
+{
+    char path[PHX_CG_PATH];
+    if (snprintf(path, sizeof(path), "%s/%s", base, rel) >= (int)sizeof(path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    for (char *p = path + strlen(base) + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            if (mkdir(path, 0755) < 0 && errno != EEXIST)
+                return -1;
+            if (!(*p = c))
+                break;
+        }
+    }
+    return 0;
+}
+
+int phx_cg_pids(const phx_cg_t *cg, const char *id, pid_t *pids, int max)
+{
+    if (cg->mode == PHX_CG_NONE)
+        return 0;
+    char path[PHX_CG_PATH];
+    cg->ops->procs_path(cg, id, path, sizeof(path));
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return errno == ENOENT ? 0 : -1;
+    int n = 0;
+    long p;
+    while (n < max && fscanf(f, "%ld", &p) == 1)
+        pids[n++] = (pid_t)p;
+    fclose(f);
+    return n;
+}
+
+int phx_cg_signal(const phx_cg_t *cg, const char *id, int sig)
+{
+    pid_t pids[4096];
+    int n = phx_cg_pids(cg, id, pids, 4096);
+    for (int i = 0; i < n; i++)
+        kill(pids[i], sig);
+    return n;
+}
+
+int phx_cg_list(const phx_cg_t *cg, char ***ids, int *n)
+{
+    *ids = NULL;
+    *n = 0;
+    if (cg->mode == PHX_CG_NONE)
+        return 0;
+    char dir[PHX_CG_PATH];
+    snprintf(dir, sizeof(dir), "%s/%s/%s", cg->mounts[0].path, cg->root, cg->agent);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : -1;
+    struct dirent *de;
+    int cap = 0;
+    while ((de = readdir(d))) {
+        if (de->d_type != DT_DIR || de->d_name[0] == '.')
+            continue;
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 16;
+            char **m = realloc(*ids, (size_t)cap * sizeof(*m));
+            if (!m)
+                break;
+            *ids = m;
+        }
+        if (((*ids)[*n] = strdup(de->d_name)))
+            (*n)++;
+    }
+    closedir(d);
+    return 0;
+}

@@ -1,0 +1,97 @@
+/* phx-agent: one cgroup per task, under a per-agent subtree:
+ *
+ *   v1: <mount of ctrl>/<agent.cgroup_root>/<agent name>/<task id>
+ *       for ctrl in cpuset, memory, freezer (required) and cpuacct, pids
+ *   v2: <cgroup2 mount>/<agent.cgroup_root>/<agent name>/<task id>
+ *       with cpuset, memory (required) and pids enabled in subtree_control
+ *
+ * The flavour is detected once at start (phx_cg_detect).  Mode NONE means
+ * no usable cgroup: tasks are only bound with hwloc. */
+#ifndef PHX_AGENT_CGROUP_H
+#define PHX_AGENT_CGROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/error.h"
+
+typedef enum phx_cg_mode {
+    PHX_CG_NONE,
+    PHX_CG_V1,
+    PHX_CG_V2,
+} phx_cg_mode_t;
+
+typedef struct phx_cg_usage {
+    double user_s, system_s;
+    bool have_cpu;
+    uint64_t max_rss; /* bytes */
+    bool have_rss;
+    uint64_t oom_kills; /* OOM kills inside the cgroup */
+} phx_cg_usage_t;
+
+typedef struct phx_cg phx_cg_t;
+
+/* Flavour operations, one table per cgroup version (cgroup_v1.c, cgroup_v2.c). */
+typedef struct phx_cg_ops {
+    /* Detect: fill cg's mounts; 0 if usable, -1 with err saying why not. */
+    int (*probe)(phx_cg_t *cg, phx_error_t *err);
+    int (*create)(phx_cg_t *cg, const char *id, const char *cpus, const char *mems,
+                  long long memory, phx_error_t *err);
+    /* Move pid into every hierarchy of the task (async-signal-safe enough
+     * for a forked child: open, write, close). */
+    int (*join)(const phx_cg_t *cg, const char *id, pid_t pid);
+    /* Path of the task's cgroup.procs that lists every process. */
+    void (*procs_path)(const phx_cg_t *cg, const char *id, char *buf, size_t len);
+    /* Freeze (1) or thaw (0); frozen() is 1 once frozen, 0 if not yet. */
+    int (*freeze)(const phx_cg_t *cg, const char *id, bool frozen);
+    int (*frozen)(const phx_cg_t *cg, const char *id);
+    /* Kill every process at once (v2 cgroup.kill); -1 with ENOTSUP if absent. */
+    int (*kill_all)(const phx_cg_t *cg, const char *id);
+    int (*usage)(const phx_cg_t *cg, const char *id, phx_cg_usage_t *u);
+    int (*destroy)(const phx_cg_t *cg, const char *id);
+    /* The memory nodes a child may use, list format (caller frees). */
+    char *(*allowed_mems)(const phx_cg_t *cg);
+} phx_cg_ops_t;
+
+#define PHX_CG_MAX_HIER 6
+#define PHX_CG_PATH     1200 /* mount + root + agent + task id + file */
+struct phx_cg {
+    phx_cg_mode_t mode;
+    const phx_cg_ops_t *ops;
+    char root[256];  /* agent.cgroup_root */
+    char agent[256]; /* agent name */
+    /* v1: one mount per controller, NULL name ends; v2: mounts[0]. */
+    struct {
+        char ctrl[16];
+        char path[256];
+    } mounts[PHX_CG_MAX_HIER];
+    int nmounts;
+    bool has_kill; /* v2 cgroup.kill */
+};
+
+extern const phx_cg_ops_t phx_cg_v1_ops;
+extern const phx_cg_ops_t phx_cg_v2_ops;
+
+/* prefer: "auto", "v1", "v2" or "none".  NULL with err on a bad preference
+ * or when a forced flavour is not usable. */
+phx_cg_t *phx_cg_detect(const char *prefer, const char *root, const char *agent,
+                        phx_error_t *err);
+void phx_cg_destroy(phx_cg_t *cg);
+const char *phx_cg_mode_name(phx_cg_mode_t mode);
+
+/* Pids listed in the task's cgroup.procs: count (≥ 0) or -1. */
+int phx_cg_pids(const phx_cg_t *cg, const char *id, pid_t *pids, int max);
+/* Send sig to every process of the task; the number signalled or -1. */
+int phx_cg_signal(const phx_cg_t *cg, const char *id, int sig);
+/* Ids of the task cgroups that exist under the agent's subtree. */
+int phx_cg_list(const phx_cg_t *cg, char ***ids, int *n);
+
+/* Shared by the flavours. */
+int phx_cg_write(const char *dir, const char *file, const char *value);
+/* Read a small file into buf (NUL-terminated, trailing newline kept). */
+int phx_cg_read(const char *dir, const char *file, char *buf, size_t len);
+/* mkdir -p below base (base must exist). */
+int phx_cg_mkdirs(const char *base, const char *rel);
+
+#endif

@@ -1,0 +1,287 @@
+/* phx-agent: cgroup v1.  One directory per task in each of the cpuset,
+ * memory, freezer (required), cpuacct and pids (when mounted) hierarchies.
+ * The freezer hierarchy is the one whose cgroup.procs lists the processes. */
+#include <errno.h>
+#include <mntent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemons/agent/cgroup.h"
+
+static const char *const controllers[] = {"freezer", "cpuset", "memory", "cpuacct",
+                                          "pids"};
+
+static int mount_index(const phx_cg_t *cg, const char *ctrl)
+{
+    for (int i = 0; i < cg->nmounts; i++)
+        if (strcmp(cg->mounts[i].ctrl, ctrl) == 0)
+            return i;
+    return -1;
+}
+
+/* <mount of ctrl>/<root>/<agent>[/<id>] into buf; -1 if ctrl is not mounted. */
+static int dir_of(const phx_cg_t *cg, const char *ctrl, const char *id, char *buf,
+                  size_t len)
+{
+    int i = mount_index(cg, ctrl);
+    if (i < 0)
+        return -1;
+    snprintf(buf, len, "%s/%s/%s%s%s", cg->mounts[i].path, cg->root, cg->agent,
+             id ? "/" : "", id ? id : "");
+    return 0;
+}
+
+static bool has_opt(const char *opts, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = opts; (p = strstr(p, name)); p += n)
+        if ((p == opts || p[-1] == ',') && (p[n] == ',' || p[n] == '\0'))
+            return true;
+    return false;
+}
+
+static int probe(phx_cg_t *cg, phx_error_t *err)
+{
+    FILE *f = setmntent("/proc/self/mounts", "re");
+    if (!f)
+        return phx_error_set(err, "could not read /proc/self/mounts: %s",
+                             strerror(errno));
+    struct mntent *m;
+    while ((m = getmntent(f))) {
+        if (strcmp(m->mnt_type, "cgroup") != 0)
+            continue;
+        for (size_t c = 0; c < sizeof(controllers) / sizeof(*controllers); c++) {
+            if (!has_opt(m->mnt_opts, controllers[c]) ||
+                mount_index(cg, controllers[c]) >= 0 || cg->nmounts >= PHX_CG_MAX_HIER)
+                continue;
+            snprintf(cg->mounts[cg->nmounts].ctrl, sizeof(cg->mounts[0].ctrl), "%s",
+                     controllers[c]);
+            snprintf(cg->mounts[cg->nmounts].path, sizeof(cg->mounts[0].path), "%s",
+                     m->mnt_dir);
+            cg->nmounts++;
+        }
+    }
+    endmntent(f);
+    /* The freezer first: phx_cg_list and procs_path read mounts[0]. */
+    for (int r = 0; r < 3; r++) {
+        int i = mount_index(cg, controllers[r]);
+        if (i < 0)
+            return phx_error_set(err, "no %s hierarchy mounted", controllers[r]);
+        if (access(cg->mounts[i].path, W_OK) < 0)
+            return phx_error_set(err, "%s is not writable: %s", cg->mounts[i].path,
+                                 strerror(errno));
+        if (r == 0 && i != 0) {
+            __typeof__(cg->mounts[0]) tmp = cg->mounts[0];
+            cg->mounts[0] = cg->mounts[i];
+            cg->mounts[i] = tmp;
+        }
+    }
+    return 0;
+}
+
+/* A new cpuset child is empty: copy cpus and mems down from its parent. */
+static int cpuset_inherit(const char *parent, const char *child)
+{
+    char buf[4096];
+    static const char *const files[] = {"cpuset.cpus", "cpuset.mems"};
+    for (int i = 0; i < 2; i++) {
+        if (phx_cg_read(child, files[i], buf, sizeof(buf)) < 0)
+            return -1;
+        if (buf[0] != '\n' && buf[0] != '\0')
+            continue;
+        if (phx_cg_read(parent, files[i], buf, sizeof(buf)) < 0 ||
+            phx_cg_write(child, files[i], buf) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Create <root>/<agent> in the cpuset hierarchy with inherited cpus/mems. */
+static int cpuset_base(const phx_cg_t *cg)
+{
+    int i = mount_index(cg, "cpuset");
+    char rel[520], parent[PHX_CG_PATH], child[PHX_CG_PATH];
+    snprintf(rel, sizeof(rel), "%s/%s", cg->root, cg->agent);
+    if (phx_cg_mkdirs(cg->mounts[i].path, rel) < 0)
+        return -1;
+    snprintf(parent, sizeof(parent), "%s", cg->mounts[i].path);
+    for (char *p = rel;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char c = *p;
+            *p = '\0';
+            snprintf(child, sizeof(child), "%s/%s", cg->mounts[i].path, rel);
+            if (cpuset_inherit(parent, child) < 0)
+                return -1;
+            snprintf(parent, sizeof(parent), "%s", child);
+            if (!(*p = c))
+                break;
+        }
+    }
+    return 0;
+}
+
+static int destroy(const phx_cg_t *cg, const char *id)
+{
+    int rc = 0;
+    char dir[PHX_CG_PATH];
+    for (int i = 0; i < cg->nmounts; i++) {
+        if (dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir)) == 0 &&
+            rmdir(dir) < 0 && errno != ENOENT)
+            rc = -1;
+    }
+    return rc;
+}
+
+static int create(phx_cg_t *cg, const char *id, const char *cpus, const char *mems,
+                  long long memory, phx_error_t *err)
+{
+    char dir[PHX_CG_PATH], rel[PHX_CG_PATH];
+    if (cpuset_base(cg) < 0)
+        return phx_error_set(err, "could not prepare the cpuset hierarchy: %s",
+                             strerror(errno));
+    for (int i = 0; i < cg->nmounts; i++) {
+        snprintf(rel, sizeof(rel), "%s/%s/%s", cg->root, cg->agent, id);
+        if (phx_cg_mkdirs(cg->mounts[i].path, rel) < 0) {
+            int e = errno;
+            destroy(cg, id);
+            errno = e;
+            return phx_error_set(err, "could not create cgroup %s/%s: %s",
+                                 cg->mounts[i].path, rel, strerror(e));
+        }
+    }
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", memory);
+    const char *what = NULL, *value = NULL;
+    dir_of(cg, "cpuset", id, dir, sizeof(dir));
+    if (phx_cg_write(dir, "cpuset.cpus", cpus) < 0)
+        what = "cpuset.cpus", value = cpus;
+    else if (phx_cg_write(dir, "cpuset.mems", mems) < 0)
+        what = "cpuset.mems", value = mems;
+    if (!what && memory > 0) {
+        dir_of(cg, "memory", id, dir, sizeof(dir));
+        /* No swap for the task either, where the kernel accounts it. */
+        if (phx_cg_write(dir, "memory.limit_in_bytes", num) < 0)
+            what = "memory.limit_in_bytes", value = num;
+        else
+            phx_cg_write(dir, "memory.memsw.limit_in_bytes", num);
+    }
+    if (what) {
+        int e = errno;
+        destroy(cg, id);
+        errno = e;
+        return phx_error_set(err, "could not write \"%s\" to %s of cgroup %s: %s",
+                             value, what, id, strerror(e));
+    }
+    return 0;
+}
+
+static int join(const phx_cg_t *cg, const char *id, pid_t pid)
+{
+    char dir[PHX_CG_PATH], num[32];
+    snprintf(num, sizeof(num), "%d", (int)pid);
+    for (int i = 0; i < cg->nmounts; i++) {
+        dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir));
+        if (phx_cg_write(dir, "cgroup.procs", num) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void procs_path(const phx_cg_t *cg, const char *id, char *buf, size_t len)
+{
+    char dir[PHX_CG_PATH];
+    dir_of(cg, "freezer", id, dir, sizeof(dir));
+    snprintf(buf, len, "%s/cgroup.procs", dir);
+}
+
+static int freeze(const phx_cg_t *cg, const char *id, bool frozen)
+{
+    char dir[PHX_CG_PATH];
+    dir_of(cg, "freezer", id, dir, sizeof(dir));
+    return phx_cg_write(dir, "freezer.state", frozen ? "FROZEN" : "THAWED");
+}
+
+static int is_frozen(const phx_cg_t *cg, const char *id)
+{
+    char dir[PHX_CG_PATH], buf[64];
+    dir_of(cg, "freezer", id, dir, sizeof(dir));
+    if (phx_cg_read(dir, "freezer.state", buf, sizeof(buf)) < 0)
+        return -1;
+    return strncmp(buf, "FROZEN", 6) == 0;
+}
+
+static int kill_all(const phx_cg_t *cg, const char *id)
+{
+    (void)cg;
+    (void)id;
+    errno = ENOTSUP;
+    return -1;
+}
+
+/* "key value" lines: the value of key, or -1. */
+static long long field(const char *text, const char *key)
+{
+    size_t n = strlen(key);
+    for (const char *p = text; p && *p;
+         p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+        if (strncmp(p, key, n) == 0 && p[n] == ' ')
+            return strtoll(p + n + 1, NULL, 10);
+    return -1;
+}
+
+static int usage(const phx_cg_t *cg, const char *id, phx_cg_usage_t *u)
+{
+    char dir[PHX_CG_PATH], buf[4096];
+    memset(u, 0, sizeof(*u));
+    if (dir_of(cg, "cpuacct", id, dir, sizeof(dir)) == 0 &&
+        phx_cg_read(dir, "cpuacct.stat", buf, sizeof(buf)) == 0) {
+        long hz = sysconf(_SC_CLK_TCK);
+        long long user = field(buf, "user"), sys = field(buf, "system");
+        if (user >= 0 && sys >= 0 && hz > 0) {
+            u->user_s = (double)user / (double)hz;
+            u->system_s = (double)sys / (double)hz;
+            u->have_cpu = true;
+        }
+    }
+    dir_of(cg, "memory", id, dir, sizeof(dir));
+    if (phx_cg_read(dir, "memory.max_usage_in_bytes", buf, sizeof(buf)) == 0 &&
+        buf[0] >= '0' && buf[0] <= '9') {
+        u->max_rss = strtoull(buf, NULL, 10);
+        u->have_rss = true;
+    }
+    if (phx_cg_read(dir, "memory.oom_control", buf, sizeof(buf)) == 0) {
+        long long kills = field(buf, "oom_kill");
+        if (kills > 0)
+            u->oom_kills = (uint64_t)kills;
+        else if (field(buf, "under_oom") > 0)
+            u->oom_kills = 1;
+    }
+    return 0;
+}
+
+static char *allowed_mems(const phx_cg_t *cg)
+{
+    char buf[4096];
+    int i = mount_index(cg, "cpuset");
+    if (phx_cg_read(cg->mounts[i].path, "cpuset.effective_mems", buf, sizeof(buf)) <
+            0 &&
+        phx_cg_read(cg->mounts[i].path, "cpuset.mems", buf, sizeof(buf)) < 0)
+        return NULL;
+    buf[strcspn(buf, "\n")] = '\0';
+    return strdup(buf);
+}
+
+const phx_cg_ops_t phx_cg_v1_ops = {
+    .probe = probe,
+    .create = create,
+    .join = join,
+    .procs_path = procs_path,
+    .freeze = freeze,
+    .frozen = is_frozen,
+    .kill_all = kill_all,
+    .usage = usage,
+    .destroy = destroy,
+    .allowed_mems = allowed_mems,
+};

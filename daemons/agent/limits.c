@@ -1,0 +1,184 @@
+/* phx-agent: time limits and kills.
+ *
+ * A kill (time limit or KILL frame) sends SIGTERM to every process of the
+ * task and, after the grace period, sweeps: freeze the cgroup, SIGKILL every
+ * process listed, thaw, and again until the shim is gone and the cgroup is
+ * empty (v2 with cgroup.kill: write it instead).  The sweep also runs when a
+ * task ends on its own, to kill what its program left behind.  It is driven
+ * by a timer on the loop: never a blocking wait.  The kill's reason and
+ * deadline are recorded ("kill") so a restarted agent carries on. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "daemons/agent/cgroup.h"
+#include "daemons/agent/task.h"
+#include "lib/log.h"
+
+static void tv_of(double s, struct timeval *tv)
+{
+    if (s < 0)
+        s = 0;
+    tv->tv_sec = (time_t)s;
+    tv->tv_usec = (suseconds_t)((s - (double)tv->tv_sec) * 1e6);
+}
+
+static void later(phx_task_t *t, double s)
+{
+    struct timeval tv;
+    tv_of(s, &tv);
+    evtimer_add(t->kill_ev, &tv);
+}
+
+static void signal_all(phx_task_t *t, int sig)
+{
+    if (t->has_cgroup)
+        phx_cg_signal(t->a->cg, t->id, sig);
+    else if (t->child > 0)
+        kill(-t->child, sig);
+}
+
+static void sweep_tick(phx_task_t *t)
+{
+    phx_cg_t *cg = t->a->cg;
+    if (++t->sweep_ticks == 500)
+        phx_log_warnx("task %s: processes still alive after many SIGKILLs "
+                      "(stuck in the kernel?), still trying",
+                      t->id);
+    if (!t->has_cgroup) {
+        if (t->child > 0) {
+            kill(-t->child, SIGKILL);
+            kill(t->child, SIGKILL);
+        }
+        if (t->phase == PHX_TASK_ENDING)
+            phx_task_finish(t);
+        else
+            later(t, 0.2);
+        return;
+    }
+    pid_t pids[8];
+    int n = phx_cg_pids(cg, t->id, pids, 8);
+    if (n <= 0 && t->sweep_step == 0) {
+        if (t->phase == PHX_TASK_ENDING)
+            phx_task_finish(t);
+        else
+            later(t, 0.1);
+        return;
+    }
+    if (cg->ops->kill_all(cg, t->id) == 0) {
+        later(t, 0.05);
+        return;
+    }
+    if (t->sweep_step == 0) {
+        /* Frozen, nobody forks while we read the list and kill it. */
+        cg->ops->freeze(cg, t->id, true);
+        t->sweep_step = 1;
+        later(t, 0.005);
+        return;
+    }
+    if (cg->ops->frozen(cg, t->id) == 1 || t->sweep_step++ > 40) {
+        phx_cg_signal(cg, t->id, SIGKILL);
+        cg->ops->freeze(cg, t->id, false);
+        t->sweep_step = 0;
+        later(t, 0.02);
+        return;
+    }
+    later(t, 0.005);
+}
+
+static void on_kill_ev(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_task_t *t = arg;
+    if (!t->sweeping) {
+        phx_log_info("task %s: grace period over, killing every process", t->id);
+        t->sweeping = true;
+    }
+    sweep_tick(t);
+}
+
+static void on_limit(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_task_t *t = arg;
+    phx_log_notice("task %s: time limit of %lld s reached, terminating it", t->id,
+                   t->time_limit);
+    phx_limits_kill(t, PHX_KILL_TIMEOUT, (double)t->kill_grace);
+}
+
+int phx_limits_arm(phx_task_t *t)
+{
+    if (!t->limit_ev && !(t->limit_ev = evtimer_new(t->a->base, on_limit, t)))
+        return -1;
+    if (!t->kill_ev && !(t->kill_ev = evtimer_new(t->a->base, on_kill_ev, t)))
+        return -1;
+    if (t->time_limit <= 0 || t->kill != PHX_KILL_NONE)
+        return 0;
+    struct timeval tv;
+    tv_of(t->started_at + (double)t->time_limit - phx_rec_now(), &tv);
+    return evtimer_add(t->limit_ev, &tv);
+}
+
+void phx_limits_kill(phx_task_t *t, phx_task_kill_t why, double grace)
+{
+    if (t->phase >= PHX_TASK_ENDING)
+        return;
+    if (t->kill != PHX_KILL_NONE) {
+        /* Already dying: a shorter grace may still hurry it. */
+        double deadline = phx_rec_now() + grace;
+        if (!t->sweeping && deadline < t->kill_deadline) {
+            t->kill_deadline = deadline;
+            later(t, grace);
+        }
+        return;
+    }
+    t->kill = why;
+    t->kill_deadline = phx_rec_now() + grace;
+    evtimer_del(t->limit_ev);
+    json_t *rec =
+        json_pack("{s:s, s:f}", "why", why == PHX_KILL_TIMEOUT ? "timeout" : "kill",
+                  "deadline", t->kill_deadline);
+    phx_error_t err;
+    if (!rec || phx_rec_write(t->dir, "kill", rec, &err) < 0)
+        phx_log_warnx("task %s: could not record the kill: %s", t->id,
+                      rec ? err.text : "out of memory");
+    json_decref(rec);
+    signal_all(t, SIGTERM);
+    signal_all(t, SIGCONT);
+    later(t, grace);
+}
+
+void phx_limits_sweep(phx_task_t *t)
+{
+    t->sweeping = true;
+    evtimer_del(t->limit_ev);
+    evtimer_del(t->kill_ev);
+    sweep_tick(t);
+}
+
+void phx_limits_clear(phx_task_t *t)
+{
+    if (t->limit_ev)
+        evtimer_del(t->limit_ev);
+    if (t->kill_ev)
+        evtimer_del(t->kill_ev);
+    if (t->has_cgroup && t->sweep_step != 0)
+        t->a->cg->ops->freeze(t->a->cg, t->id, false);
+    t->sweep_step = 0;
+}
+
+int phx_limits_load_kill(phx_task_t *t)
+{
+    json_t *rec = phx_rec_read(t->dir, "kill");
+    if (!rec)
+        return 0;
+    const char *why = json_string_value(json_object_get(rec, "why"));
+    t->kill = why && strcmp(why, "timeout") == 0 ? PHX_KILL_TIMEOUT : PHX_KILL_MASTER;
+    t->kill_deadline = json_number_value(json_object_get(rec, "deadline"));
+    json_decref(rec);
+    if (t->phase < PHX_TASK_ENDING)
+        later(t, t->kill_deadline - phx_rec_now());
+    return 1;
+}

@@ -1,0 +1,189 @@
+/* phx-agent: start and stop the task subsystem, and adopt the tasks of a
+ * previous incarnation from the records directory.
+ *
+ * Records of a task (<state_dir>/run/<id>/):
+ *   task    {"task": the launch's task object, "started_at": wall clock}
+ *   status  {"pending": [unacknowledged STATUS...], "last": latest STATUS}
+ *   shim    {"pid", "start" (ticks since boot), "child", "exec"}   by the shim
+ *   exit    {"status": wait status, usage} or {"error": text}       by the shim
+ *   kill    {"why": "kill"|"timeout", "deadline": wall clock}
+ *
+ * A shim is recognised by its pid and start time (no pid reuse can fool
+ * us); the agent is not its parent any more, so it is watched with a pidfd.
+ * A task whose shim ended while the agent was away is finished from the
+ * shim's exit record: its true exit status. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "daemons/agent/cgroup.h"
+#include "daemons/agent/task.h"
+#include "lib/log.h"
+
+static void adopt(phx_agentd_t *a, const char *id, json_t *rec)
+{
+    json_t *spec = json_object_get(rec, "task");
+    const char *fw = json_string_value(json_object_get(spec, "framework_id"));
+    phx_task_t *t = phx_task_new(a, id, fw ? fw : "");
+    if (!t)
+        return;
+    t->spec = json_incref(spec);
+    t->started_at = json_number_value(json_object_get(rec, "started_at"));
+    json_t *st = phx_rec_read(t->dir, "status");
+    if (json_is_array(json_object_get(st, "pending"))) {
+        json_array_extend(t->pending, json_object_get(st, "pending"));
+        t->last = json_incref(json_object_get(st, "last"));
+    }
+    json_decref(st);
+    t->has_cgroup = a->cg->mode != PHX_CG_NONE;
+    if (phx_status_is_terminal(phx_status_state(t))) {
+        t->phase = PHX_TASK_DONE;
+        if (t->has_cgroup)
+            a->cg->ops->destroy(a->cg, t->id);
+        phx_log_info("task %s: %s, waiting for the master's acknowledgement", id,
+                     phx_status_state(t));
+        return;
+    }
+    phx_error_t err;
+    if (phx_task_parse(t, &err) < 0) {
+        phx_status_emit(t, "TASK_ERROR", "REASON_TASK_INVALID", err.text, -1, -1, NULL);
+        return;
+    }
+    json_t *shim = phx_rec_read(t->dir, "shim");
+    t->shim = (pid_t)json_integer_value(json_object_get(shim, "pid"));
+    t->shim_start =
+        (unsigned long long)json_integer_value(json_object_get(shim, "start"));
+    t->child = (pid_t)json_integer_value(json_object_get(shim, "child"));
+    bool exec = json_is_true(json_object_get(shim, "exec"));
+    json_decref(shim);
+    bool alive = t->shim > 0 && t->shim_start != 0 &&
+                 phx_exec_proc_start(t->shim) == t->shim_start;
+    phx_limits_arm(t);
+    phx_limits_load_kill(t);
+    if (alive && !phx_rec_exists(t->dir, "exit")) {
+        t->phase = exec ? PHX_TASK_RUNNING : PHX_TASK_STARTING;
+        if (exec && strcmp(phx_status_state(t), "TASK_RUNNING") != 0)
+            phx_status_emit(t, "TASK_RUNNING", NULL, NULL, -1, -1, NULL);
+        if (phx_task_watch_shim(t) < 0)
+            phx_log_errx("task %s: could not watch its shim (pid %d)", id,
+                         (int)t->shim);
+        phx_log_notice("task %s: adopted, running (shim pid %d)", id, (int)t->shim);
+        return;
+    }
+    phx_log_notice("task %s: ended while the agent was away", id);
+    if (exec && strcmp(phx_status_state(t), "TASK_RUNNING") != 0)
+        phx_status_emit(t, "TASK_RUNNING", NULL, NULL, -1, -1, NULL);
+    phx_task_shim_gone(t);
+}
+
+int phx_recover_tasks(phx_agentd_t *a, phx_error_t *err)
+{
+    DIR *d = opendir(a->records_dir);
+    if (!d)
+        return phx_error_set(err, "could not open \"%s\": %s", a->records_dir,
+                             strerror(errno));
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || !phx_task_id_valid(de->d_name))
+            continue;
+        char dir[PATH_MAX];
+        snprintf(dir, sizeof(dir), "%s/%s", a->records_dir, de->d_name);
+        json_t *rec = phx_rec_read(dir, "task");
+        if (!json_is_object(json_object_get(rec, "task"))) {
+            phx_log_warnx("\"%s\" has no task record, removed", dir);
+            phx_rec_remove_dir(dir);
+        } else {
+            adopt(a, de->d_name, rec);
+        }
+        json_decref(rec);
+    }
+    closedir(d);
+    return 0;
+}
+
+/* Cgroups of tasks we have no records of: kill what is in them, remove them. */
+static void sweep_strays(phx_agentd_t *a)
+{
+    char **ids;
+    int n;
+    if (phx_cg_list(a->cg, &ids, &n) < 0)
+        return;
+    for (int i = 0; i < n; i++) {
+        if (!phx_task_find(a, ids[i])) {
+            for (int k = 0; k < 50 && phx_cg_signal(a->cg, ids[i], SIGKILL) > 0; k++) {
+                struct timespec ts = {0, 20 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+            }
+            if (a->cg->ops->destroy(a->cg, ids[i]) == 0)
+                phx_log_notice("removed the cgroup of unknown task %s", ids[i]);
+            else
+                phx_log_warn("could not remove the cgroup of unknown task %s", ids[i]);
+        }
+        free(ids[i]);
+    }
+    free(ids);
+}
+
+static void on_resend(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_agentd_status_resend(arg);
+}
+
+int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
+{
+    const phx_conf_t *conf = a->conf;
+    const char *state = phx_conf_str(conf, "agent.state_dir");
+    a->allow_root = phx_conf_bool(conf, "agent.allow_root");
+    a->status_retry = phx_conf_double(conf, "agent.status_retry");
+    a->default_grace = phx_conf_double(conf, "agent.kill_grace");
+    if (snprintf(a->records_dir, sizeof(a->records_dir), "%s/run", state) >=
+            (int)sizeof(a->records_dir) ||
+        snprintf(a->outputs_dir, sizeof(a->outputs_dir), "%s/tasks", state) >=
+            (int)sizeof(a->outputs_dir))
+        return phx_error_set(err, "agent.state_dir \"%s\" is too long", state);
+    /* Users must get through the state dir to their default output files. */
+    if (phx_rec_mkdir(state, 0755, err) < 0 ||
+        phx_rec_mkdir(a->records_dir, 0700, err) < 0 ||
+        phx_rec_mkdir(a->outputs_dir, 0755, err) < 0)
+        return -1;
+    if (phx_launch_auth_init(a, err) < 0)
+        return -1;
+    if (!(a->cg = phx_cg_detect(phx_conf_str(conf, "agent.cgroup"),
+                                phx_conf_str(conf, "agent.cgroup_root"), a->name, err)))
+        return -1;
+    if (a->cg->mode != PHX_CG_NONE)
+        phx_log_info("tasks run in cgroup %s, under %s/%s/%s",
+                     phx_cg_mode_name(a->cg->mode), a->cg->mounts[0].path, a->cg->root,
+                     a->cg->agent);
+    if (phx_recover_tasks(a, err) < 0)
+        return -1;
+    sweep_strays(a);
+    double r = a->status_retry;
+    struct timeval tv = {(time_t)r, (suseconds_t)((r - (time_t)r) * 1e6)};
+    if (!(a->resend_ev = event_new(a->base, -1, EV_PERSIST, on_resend, a)) ||
+        event_add(a->resend_ev, &tv) < 0)
+        return phx_error_set(err, "out of memory");
+    return 0;
+}
+
+void phx_agentd_tasks_stop(phx_agentd_t *a)
+{
+    while (a->tasks) {
+        phx_limits_clear(a->tasks);
+        phx_task_free(a->tasks);
+    }
+    if (a->resend_ev)
+        event_free(a->resend_ev);
+    a->resend_ev = NULL;
+    phx_cg_destroy(a->cg);
+    a->cg = NULL;
+    free(a->master_uids);
+    a->master_uids = NULL;
+}

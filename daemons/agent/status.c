@@ -1,0 +1,188 @@
+/* phx-agent: reliable task statuses.
+ *
+ * Each STATUS gets a fresh uuid, is appended to the task's unacknowledged
+ * list and written to its records ("status": {"pending": [...], "last": {...}},
+ * fsync'd) before it is sent.  Unacknowledged statuses are sent again every
+ * agent.status_retry seconds and after each registration, until the master
+ * answers STATUS_ACK with their uuid.  A task makes at most one terminal
+ * status; once it is acknowledged the task's records are removed. */
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+
+#include "daemons/agent/cgroup.h"
+#include "daemons/agent/task.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+bool phx_status_is_terminal(const char *state)
+{
+    static const char *const terminal[] = {"TASK_FINISHED", "TASK_FAILED",
+                                           "TASK_KILLED", "TASK_ERROR", "TASK_LOST"};
+    for (size_t i = 0; state && i < sizeof(terminal) / sizeof(*terminal); i++)
+        if (strcmp(state, terminal[i]) == 0)
+            return true;
+    return false;
+}
+
+const char *phx_status_state(const phx_task_t *t)
+{
+    const char *s = json_string_value(json_object_get(t->last, "state"));
+    return s ? s : "TASK_STARTING";
+}
+
+static void make_uuid(char out[33])
+{
+    unsigned char raw[16];
+    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
+        memset(raw, 0, sizeof(raw)); /* not reached on Linux ≥ 3.17 */
+    /* RFC 4122 version 4 bits, written as 32 hex digits. */
+    raw[6] = (unsigned char)((raw[6] & 0x0f) | 0x40);
+    raw[8] = (unsigned char)((raw[8] & 0x3f) | 0x80);
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(out + 2 * i, 3, "%02x", raw[i]);
+}
+
+static void send_copy(phx_agentd_t *a, json_t *status)
+{
+    if (phx_agentd_link_ready(a))
+        phx_agentd_send(a, json_deep_copy(status), NULL, 0);
+}
+
+static int persist(phx_task_t *t)
+{
+    json_t *rec = json_pack("{s:O, s:O?}", "pending", t->pending, "last", t->last);
+    phx_error_t err;
+    int rc = rec ? phx_rec_write(t->dir, "status", rec, &err)
+                 : phx_error_set(&err, "out of memory");
+    json_decref(rec);
+    if (rc < 0)
+        phx_log_errx("task %s: could not record its status: %s", t->id, err.text);
+    return rc;
+}
+
+int phx_status_emit(phx_task_t *t, const char *state, const char *reason,
+                    const char *message, int exit_code, int sig, json_t *usage)
+{
+    if (phx_status_is_terminal(phx_status_state(t))) {
+        phx_log_errx("task %s: %s after %s refused (one outcome per task)", t->id,
+                     state, phx_status_state(t));
+        json_decref(usage);
+        errno = EALREADY;
+        return -1;
+    }
+    char uuid[33];
+    make_uuid(uuid);
+    json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s, s:f}", "type", "STATUS", "task_id",
+                          t->id, "framework_id", t->framework_id, "state", state,
+                          "uuid", uuid, "timestamp", phx_rec_now());
+    if (!s) {
+        json_decref(usage);
+        errno = ENOMEM;
+        return -1;
+    }
+    json_object_set_new(s, "message", json_string(message ? message : ""));
+    if (reason)
+        json_object_set_new(s, "reason", json_string(reason));
+    json_object_set_new(s, "exit_code",
+                        exit_code >= 0 ? json_integer(exit_code) : json_null());
+    json_object_set_new(s, "signal", sig >= 0 ? json_integer(sig) : json_null());
+    if (usage)
+        json_object_set_new(s, "usage", usage);
+    json_array_append(t->pending, s);
+    json_decref(t->last);
+    t->last = s;
+    if (phx_status_is_terminal(state))
+        t->phase = PHX_TASK_DONE;
+    persist(t);
+    int level = phx_status_is_terminal(state) ? LOG_NOTICE : LOG_INFO;
+    phx_log(level, false, "task %s: %s%s%s%s%s%s", t->id, state, reason ? " (" : "",
+            reason ? reason : "", reason ? ")" : "", message && *message ? ": " : "",
+            message ? message : "");
+    send_copy(t->a, s);
+    return 0;
+}
+
+void phx_status_send_unrecorded(phx_agentd_t *a, const char *id,
+                                const char *framework_id, const char *state,
+                                const char *reason, const char *message)
+{
+    char uuid[33];
+    make_uuid(uuid);
+    phx_log_warnx("task \"%.*s\": %s: %s", PHX_TASK_ID_MAX, id, state, message);
+    json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:n, s:n}", "type",
+                          "STATUS", "task_id", id, "framework_id", framework_id,
+                          "state", state, "reason", reason, "message", message, "uuid",
+                          uuid, "timestamp", phx_rec_now(), "exit_code", "signal");
+    if (s && phx_agentd_link_ready(a))
+        phx_agentd_send(a, s, NULL, 0);
+    else
+        json_decref(s);
+}
+
+void phx_status_send_task(phx_task_t *t)
+{
+    size_t i;
+    json_t *s;
+    json_array_foreach(t->pending, i, s) send_copy(t->a, s);
+}
+
+void phx_agentd_status_resend(phx_agentd_t *a)
+{
+    for (phx_task_t *t = a->tasks; t; t = t->next)
+        phx_status_send_task(t);
+}
+
+/* The end of a task's story: its terminal status is acknowledged. */
+static void forget(phx_task_t *t)
+{
+    phx_agentd_t *a = t->a;
+    if (t->has_cgroup && a->cg->mode != PHX_CG_NONE)
+        a->cg->ops->destroy(a->cg, t->id);
+    if (phx_rec_remove_dir(t->dir) < 0)
+        phx_log_warn("task %s: could not remove its records \"%s\"", t->id, t->dir);
+    phx_log_debug("task %s: terminal status acknowledged, records removed", t->id);
+    phx_task_remember_done(a, t->id);
+    phx_task_free(t);
+}
+
+void phx_agentd_on_status_ack(phx_agentd_t *a, const phx_frame_t *f)
+{
+    const char *id = NULL, *uuid = NULL;
+    phx_error_t err;
+    if (phx_json_str(f->header, "task_id", true, &id, &err) < 0 ||
+        phx_json_str(f->header, "uuid", true, &uuid, &err) < 0) {
+        phx_log_warnx("STATUS_ACK ignored: %s", err.text);
+        return;
+    }
+    phx_task_t *t = phx_task_find(a, id);
+    if (!t) {
+        phx_log_debug("STATUS_ACK for unknown task \"%.*s\" ignored", PHX_TASK_ID_MAX,
+                      id);
+        return;
+    }
+    size_t i;
+    json_t *s;
+    json_array_foreach(t->pending, i, s)
+    {
+        if (strcmp(json_string_value(json_object_get(s, "uuid")), uuid) != 0)
+            continue;
+        json_array_remove(t->pending, i);
+        if (t->phase == PHX_TASK_DONE && json_array_size(t->pending) == 0)
+            forget(t);
+        else
+            persist(t);
+        return;
+    }
+    phx_log_debug("task %s: STATUS_ACK for unknown uuid %s ignored", id, uuid);
+}
+
+json_t *phx_agentd_tasks_json(phx_agentd_t *a)
+{
+    json_t *arr = json_array();
+    for (phx_task_t *t = a->tasks; arr && t; t = t->next)
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s}", "task_id", t->id,
+                                             "framework_id", t->framework_id, "state",
+                                             phx_status_state(t)));
+    return arr;
+}

@@ -1,0 +1,512 @@
+/* phx-agent: the task table and the lifecycle of a task (see task.h):
+ * LAUNCH and KILL from the master, the shim's news, the end of a task. */
+#include <errno.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemons/agent/cgroup.h"
+#include "daemons/agent/task.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "topology/bind.h"
+
+bool phx_task_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > PHX_TASK_ID_MAX || strcmp(id, ".") == 0 || strcmp(id, "..") == 0)
+        return false;
+    return strspn(
+               id,
+               "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-") ==
+           n;
+}
+
+phx_task_t *phx_task_new(phx_agentd_t *a, const char *id, const char *framework_id)
+{
+    phx_task_t *t = calloc(1, sizeof(*t));
+    if (!t)
+        return NULL;
+    t->a = a;
+    snprintf(t->id, sizeof(t->id), "%s", id);
+    snprintf(t->framework_id, sizeof(t->framework_id), "%s", framework_id);
+    snprintf(t->dir, sizeof(t->dir), "%s/%s", a->records_dir, id);
+    t->pidfd = t->notify_fd = -1;
+    if (!(t->pending = json_array()) || phx_limits_arm(t) < 0) {
+        phx_task_free(t);
+        return NULL;
+    }
+    t->next = a->tasks;
+    if (a->tasks)
+        a->tasks->prev = t;
+    a->tasks = t;
+    return t;
+}
+
+void phx_task_free(phx_task_t *t)
+{
+    if (!t)
+        return;
+    phx_agentd_t *a = t->a;
+    if (t->prev)
+        t->prev->next = t->next;
+    else if (a->tasks == t)
+        a->tasks = t->next;
+    if (t->next)
+        t->next->prev = t->prev;
+    if (t->limit_ev)
+        event_free(t->limit_ev);
+    if (t->kill_ev)
+        event_free(t->kill_ev);
+    if (t->shim_ev)
+        event_free(t->shim_ev);
+    if (t->notify_ev)
+        event_free(t->notify_ev);
+    if (t->pidfd >= 0)
+        close(t->pidfd);
+    if (t->notify_fd >= 0)
+        close(t->notify_fd);
+    json_decref(t->spec);
+    json_decref(t->pending);
+    json_decref(t->last);
+    phx_topo_coreset_destroy(t->cores);
+    free(t->cpus);
+    free(t->mems);
+    free(t);
+}
+
+phx_task_t *phx_task_find(phx_agentd_t *a, const char *id)
+{
+    for (phx_task_t *t = a->tasks; t; t = t->next)
+        if (strcmp(t->id, id) == 0)
+            return t;
+    return NULL;
+}
+
+void phx_task_remember_done(phx_agentd_t *a, const char *id)
+{
+    size_t n = sizeof(a->recent) / sizeof(a->recent[0]);
+    snprintf(a->recent[a->nrecent++ % n], sizeof(a->recent[0]), "%s", id);
+}
+
+bool phx_task_recently_done(const phx_agentd_t *a, const char *id)
+{
+    size_t n = sizeof(a->recent) / sizeof(a->recent[0]);
+    for (size_t i = 0; i < n && i < a->nrecent; i++)
+        if (strcmp(a->recent[i], id) == 0)
+            return true;
+    return false;
+}
+
+/* The real memory nodes of the task's NUMA domains.  A model of this machine
+ * uses the domains' OS indexes; an emulated one maps logical domain L onto
+ * the L mod R-th memory node allowed to the agent (R of them), like binding
+ * maps emulated PUs (doc/agent.md). */
+static char *real_mems(phx_task_t *t, const int *numas, int n)
+{
+    phx_agentd_t *a = t->a;
+    char *allowed = a->cg->mode != PHX_CG_NONE ? a->cg->ops->allowed_mems(a->cg) : NULL;
+    int *ids = NULL, nids = 0, *out = calloc((size_t)n + 1, sizeof(int)), nout = 0;
+    if (!allowed || phx_rec_parse_list(allowed, 1 << 16, &ids, &nids) < 0 ||
+        nids == 0) {
+        free(ids);
+        ids = calloc(1, sizeof(int)), nids = ids ? 1 : 0; /* node 0 */
+    }
+    free(allowed);
+    if (!out || nids == 0) {
+        free(ids);
+        free(out);
+        return NULL;
+    }
+    for (int i = 0; i < n; i++) {
+        int os = phx_topo_numa_os_index(a->topo, numas[i]), node = -1;
+        for (int k = 0; !phx_topo_emulated(a->topo) && k < nids; k++)
+            if (ids[k] == os)
+                node = os;
+        if (node < 0)
+            node = ids[numas[i] % nids];
+        bool dup = false;
+        for (int k = 0; k < nout; k++)
+            dup = dup || out[k] == node;
+        if (!dup)
+            out[nout++] = node;
+    }
+    for (int i = 1; i < nout; i++) /* tiny insertion sort */
+        for (int k = i; k > 0 && out[k - 1] > out[k]; k--) {
+            int x = out[k];
+            out[k] = out[k - 1];
+            out[k - 1] = x;
+        }
+    char *s = phx_rec_format_list(out, nout);
+    free(ids);
+    free(out);
+    return s;
+}
+
+static int parse_cores(phx_task_t *t, phx_error_t *err)
+{
+    const phx_topo_t *topo = t->a->topo;
+    const char *list = json_string_value(json_object_get(t->spec, "cores"));
+    int *ids, n;
+    if (!list || phx_rec_parse_list(list, phx_topo_ncores(topo), &ids, &n) < 0)
+        return phx_error_set(err,
+                             "cores \"%s\" are not a list of this node's cores (0-%d)",
+                             list ? list : "(missing)", phx_topo_ncores(topo) - 1);
+    if (!(t->cores = phx_topo_coreset_create(phx_topo_ncores(topo)))) {
+        free(ids);
+        return phx_error_set(err, "out of memory");
+    }
+    for (int i = 0; i < n; i++)
+        phx_topo_coreset_add(t->cores, ids[i]);
+    free(ids);
+    if (!(t->cpus = phx_topo_bind_cpuset_str(topo, t->cores, err)))
+        return phx_error_prefix(err, "cores \"%s\"", list);
+    /* NUMA domains: as given, or those of the cores. */
+    const char *numas = json_string_value(json_object_get(t->spec, "numas"));
+    int nn = phx_topo_nnumas(topo), *nids = NULL, nnids = 0;
+    if (numas && phx_rec_parse_list(numas, nn, &nids, &nnids) < 0)
+        return phx_error_set(err,
+                             "numas \"%s\" are not a list of this node's NUMA "
+                             "domains (0-%d)",
+                             numas, nn - 1);
+    if (!numas) {
+        if (!(nids = calloc((size_t)nn, sizeof(int))))
+            return phx_error_set(err, "out of memory");
+        for (int c = phx_topo_coreset_next(t->cores, -1); c >= 0;
+             c = phx_topo_coreset_next(t->cores, c)) {
+            int d = phx_topo_core_numa(topo, c);
+            bool seen = false;
+            for (int k = 0; k < nnids; k++)
+                seen = seen || nids[k] == d;
+            if (!seen && d >= 0)
+                nids[nnids++] = d;
+        }
+    }
+    t->mems = real_mems(t, nids, nnids);
+    free(nids);
+    return t->mems ? 0 : phx_error_set(err, "out of memory");
+}
+
+int phx_task_parse(phx_task_t *t, phx_error_t *err)
+{
+    const json_t *s = t->spec;
+    const char *user, *str;
+    long long uid, gid, gang = 0, grace = (long long)t->a->default_grace;
+    json_t *argv, *env = NULL, *v;
+    if (phx_json_str(s, "user", true, &user, err) < 0 ||
+        phx_json_int(s, "uid", true, 0, UINT32_MAX - 1, &uid, err) < 0 ||
+        phx_json_int(s, "gid", true, 0, UINT32_MAX - 1, &gid, err) < 0 ||
+        phx_json_int(s, "gang_id", false, INT64_MIN, INT64_MAX, &gang, err) < 0 ||
+        phx_json_arr(s, "argv", true, &argv, err) < 0 ||
+        phx_json_obj(s, "env", false, &env, err) < 0 ||
+        phx_json_str(s, "cwd", false, &str, err) < 0 ||
+        phx_json_int(s, "memory", false, 0, INT64_MAX, &t->memory, err) < 0 ||
+        phx_json_int(s, "time_limit", false, 0, 100LL * 365 * 86400, &t->time_limit,
+                     err) < 0 ||
+        phx_json_int(s, "kill_grace", false, 0, 86400, &grace, err) < 0)
+        return -1;
+    t->uid = (uid_t)uid;
+    t->gid = (gid_t)gid;
+    t->kill_grace = grace;
+    size_t i;
+    if (json_array_size(argv) == 0)
+        return phx_error_set(err, "argv is empty");
+    json_array_foreach(argv, i, v) if (!json_is_string(v)) return phx_error_set(
+        err, "argv[%zu] is not a string", i);
+    const char *key;
+    json_object_foreach(env, key, v)
+    {
+        if (!json_is_string(v) || !*key || strchr(key, '='))
+            return phx_error_set(err, "env \"%s\" is not NAME: string", key);
+    }
+    static const char *const outputs[] = {"stdout", "stderr"};
+    for (int k = 0; k < 2; k++) {
+        str = NULL;
+        if (phx_json_str(s, outputs[k], false, &str, err) < 0)
+            return -1;
+        if (str && (str[0] != '/' || strlen(str) >= PATH_MAX))
+            return phx_error_set(err, "%s \"%s\" is not an absolute path", outputs[k],
+                                 str);
+    }
+    return parse_cores(t, err);
+}
+
+/* The user must exist here with the uid the master gave. */
+static int check_user(phx_task_t *t, struct passwd *pw, char *buf, size_t len,
+                      const char **reason, phx_error_t *err)
+{
+    const char *user = json_string_value(json_object_get(t->spec, "user"));
+    struct passwd *res = NULL;
+    *reason = "REASON_TASK_INVALID";
+    int e = getpwnam_r(user, pw, buf, len, &res);
+    if (!res)
+        return phx_error_set(err, "user \"%s\" does not exist on node \"%s\"%s%s", user,
+                             t->a->name, e ? ": " : "", e ? strerror(e) : "");
+    if (pw->pw_uid != t->uid)
+        return phx_error_set(err, "user \"%s\" has uid %u on node \"%s\", not %u", user,
+                             (unsigned)pw->pw_uid, t->a->name, (unsigned)t->uid);
+    if (t->uid == 0 && !t->a->allow_root) {
+        *reason = "REASON_TASK_UNAUTHORIZED";
+        return phx_error_set(err,
+                             "tasks may not run as root on node \"%s\" "
+                             "(agent.allow_root is false)",
+                             t->a->name);
+    }
+    return 0;
+}
+
+static void read_notify(phx_task_t *t)
+{
+    char buf[64];
+    ssize_t n;
+    while (t->notify_fd >= 0 && (n = read(t->notify_fd, buf, sizeof(buf) - 1)) != 0) {
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN)
+                return;
+            break;
+        }
+        buf[n] = '\0';
+        int pid;
+        if (sscanf(buf, "R %d", &pid) == 1 && t->phase == PHX_TASK_STARTING) {
+            t->child = (pid_t)pid;
+            t->phase = PHX_TASK_RUNNING;
+            phx_status_emit(t, "TASK_RUNNING", NULL, NULL, -1, -1, NULL);
+        }
+    }
+    if (t->notify_ev) {
+        event_free(t->notify_ev);
+        t->notify_ev = NULL;
+    }
+    if (t->notify_fd >= 0)
+        close(t->notify_fd);
+    t->notify_fd = -1;
+}
+
+static void on_notify(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    read_notify(arg);
+}
+
+static void on_shim(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_task_t *t = arg;
+    if (t->pidfd < 0 && phx_exec_proc_start(t->shim) == t->shim_start)
+        return; /* polling: still there */
+    int st;
+    waitpid(t->shim, &st, WNOHANG); /* ours: reap it; adopted: ECHILD */
+    event_free(t->shim_ev);
+    t->shim_ev = NULL;
+    if (t->pidfd >= 0)
+        close(t->pidfd);
+    t->pidfd = -1;
+    phx_task_shim_gone(t);
+}
+
+int phx_task_watch_shim(phx_task_t *t)
+{
+    t->pidfd = (int)syscall(SYS_pidfd_open, t->shim, 0);
+    if (t->pidfd >= 0) {
+        t->shim_ev = event_new(t->a->base, t->pidfd, EV_READ, on_shim, t);
+        return t->shim_ev && event_add(t->shim_ev, NULL) == 0 ? 0 : -1;
+    }
+    /* No pidfd (Linux < 5.3): look at /proc twice a second. */
+    struct timeval tv = {0, 500000};
+    t->shim_ev = event_new(t->a->base, -1, EV_PERSIST, on_shim, t);
+    return t->shim_ev && event_add(t->shim_ev, &tv) == 0 ? 0 : -1;
+}
+
+void phx_task_shim_gone(phx_task_t *t)
+{
+    read_notify(t);
+    if (t->phase >= PHX_TASK_ENDING)
+        return;
+    t->phase = PHX_TASK_ENDING;
+    phx_limits_sweep(t);
+}
+
+static json_t *usage_json(phx_task_t *t, const json_t *exit, phx_cg_usage_t *u)
+{
+    memset(u, 0, sizeof(*u));
+    if (t->has_cgroup)
+        t->a->cg->ops->usage(t->a->cg, t->id, u);
+    double user = json_number_value(json_object_get(exit, "user_cpu_s"));
+    double sys = json_number_value(json_object_get(exit, "system_cpu_s"));
+    json_int_t rss = json_integer_value(json_object_get(exit, "max_rss_bytes"));
+    return json_pack("{s:f, s:f, s:I}", "user_cpu_s", u->have_cpu ? u->user_s : user,
+                     "system_cpu_s", u->have_cpu ? u->system_s : sys, "max_rss_bytes",
+                     u->have_rss ? (json_int_t)u->max_rss : rss);
+}
+
+void phx_task_finish(phx_task_t *t)
+{
+    if (t->phase != PHX_TASK_ENDING)
+        return;
+    phx_limits_clear(t);
+    json_t *exit = phx_rec_read(t->dir, "exit");
+    phx_cg_usage_t u;
+    json_t *usage = usage_json(t, exit, &u);
+    const char *error = json_string_value(json_object_get(exit, "error"));
+    json_t *stv = json_object_get(exit, "status");
+    int st = (int)json_integer_value(stv);
+    int code = json_is_integer(stv) && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    int sig = json_is_integer(stv) && WIFSIGNALED(st) ? WTERMSIG(st) : -1;
+    char msg[PHX_ERROR_TEXT_MAX];
+    const char *state = "TASK_FAILED", *reason = NULL;
+    if (code >= 0)
+        snprintf(msg, sizeof(msg), "exited with status %d", code);
+    else
+        snprintf(msg, sizeof(msg), "killed by signal %d (%s)", sig, strsignal(sig));
+    if (!exit || (!error && !json_is_integer(stv))) {
+        reason = "REASON_EXECUTOR_TERMINATED";
+        snprintf(msg, sizeof(msg),
+                 "the task's supervisor died without recording how "
+                 "the task ended");
+    } else if (error) {
+        state = "TASK_ERROR";
+        reason = "REASON_COMMAND_EXECUTOR_FAILED";
+        snprintf(msg, sizeof(msg), "could not start: %s", error);
+    } else if (t->kill == PHX_KILL_MASTER) {
+        state = "TASK_KILLED";
+        reason = "REASON_TASK_KILLED";
+        snprintf(msg + strlen(msg), sizeof(msg) - strlen(msg), " after a kill");
+    } else if (t->kill == PHX_KILL_TIMEOUT) {
+        reason = "REASON_MAX_COMPLETION_TIME_REACHED";
+        snprintf(msg, sizeof(msg), "time limit of %lld s reached (%s)", t->time_limit,
+                 code >= 0 ? "it exited during the grace period" : "terminated");
+    } else if (u.oom_kills > 0) {
+        reason = "REASON_CONTAINER_LIMITATION_MEMORY";
+        snprintf(msg, sizeof(msg),
+                 "memory limit of %lld bytes reached (%llu OOM kill%s)", t->memory,
+                 (unsigned long long)u.oom_kills, u.oom_kills > 1 ? "s" : "");
+    } else if (code == 0) {
+        state = "TASK_FINISHED";
+    }
+    if (error)
+        json_decref(usage), usage = NULL;
+    phx_status_emit(t, state, reason, msg, code, sig, usage);
+    json_decref(exit);
+    if (t->has_cgroup && t->a->cg->ops->destroy(t->a->cg, t->id) < 0)
+        phx_log_warn("task %s: could not remove its cgroup", t->id);
+}
+
+/* Launch checks, in order; a refusal is a TASK_ERROR, durable like any status. */
+static void launch(phx_task_t *t, const char *cred)
+{
+    phx_agentd_t *a = t->a;
+    phx_error_t err;
+    const char *reason = "REASON_TASK_INVALID";
+    char pwbuf[4096];
+    struct passwd pw;
+    if (phx_launch_auth_check(a, t->spec, cred, &err) < 0) {
+        phx_log_warnx("task %s: launch refused: %s", t->id, err.text);
+        phx_status_emit(t, "TASK_ERROR", "REASON_TASK_UNAUTHORIZED", err.text, -1, -1,
+                        NULL);
+        return;
+    }
+    if (phx_task_parse(t, &err) < 0 ||
+        check_user(t, &pw, pwbuf, sizeof(pwbuf), &reason, &err) < 0)
+        goto refuse;
+    reason = "REASON_COMMAND_EXECUTOR_FAILED";
+    if (a->cg->mode != PHX_CG_NONE) {
+        if (a->cg->ops->create(a->cg, t->id, t->cpus, t->mems, t->memory, &err) < 0)
+            goto refuse;
+        t->has_cgroup = true;
+    }
+    if (phx_exec_spawn(t, &pw, &err) < 0) {
+        if (t->has_cgroup)
+            a->cg->ops->destroy(a->cg, t->id);
+        goto refuse;
+    }
+    phx_log_info(
+        "task %s: started as %s (uid %u) on cores %s (PUs %s, memory nodes %s), "
+        "shim pid %d",
+        t->id, pw.pw_name, (unsigned)t->uid,
+        json_string_value(json_object_get(t->spec, "cores")), t->cpus, t->mems,
+        (int)t->shim);
+    evutil_make_socket_nonblocking(t->notify_fd);
+    t->notify_ev = event_new(a->base, t->notify_fd, EV_READ | EV_PERSIST, on_notify, t);
+    if (!t->notify_ev || event_add(t->notify_ev, NULL) < 0 ||
+        phx_task_watch_shim(t) < 0 || phx_limits_arm(t) < 0)
+        phx_log_errx("task %s: could not watch its shim", t->id);
+    return;
+refuse:
+    phx_status_emit(t, "TASK_ERROR", reason, err.text, -1, -1, NULL);
+}
+
+void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
+{
+    json_t *task = json_object_get(f->header, "task");
+    const char *cred = json_string_value(json_object_get(f->header, "cred"));
+    const char *id = json_string_value(json_object_get(task, "task_id"));
+    const char *fw = json_string_value(json_object_get(task, "framework_id"));
+    if (!json_is_object(task) || !id || !phx_task_id_valid(id) || !fw ||
+        strlen(fw) > PHX_TASK_ID_MAX * 2) {
+        phx_status_send_unrecorded(
+            a, id ? id : "", fw ? fw : "", "TASK_ERROR", "REASON_TASK_INVALID",
+            "LAUNCH needs a task object with a task_id of 1 to 128 "
+            "characters [A-Za-z0-9._:-] and a framework_id");
+        return;
+    }
+    phx_task_t *t = phx_task_find(a, id);
+    if (t || phx_task_recently_done(a, id)) {
+        phx_log_info("task %s: duplicate launch ignored", id);
+        if (t && t->last && phx_agentd_link_ready(a))
+            phx_agentd_send(a, json_deep_copy(t->last), NULL, 0);
+        return;
+    }
+    if (!(t = phx_task_new(a, id, fw))) {
+        phx_log_errx("task %s: out of memory", id);
+        return;
+    }
+    t->spec = json_incref(task);
+    t->started_at = phx_rec_now();
+    phx_error_t err;
+    json_t *rec = json_pack("{s:O, s:f}", "task", task, "started_at", t->started_at);
+    if (phx_rec_mkdir(t->dir, 0700, &err) < 0 || !rec ||
+        phx_rec_write(t->dir, "task", rec, &err) < 0) {
+        json_decref(rec);
+        phx_log_errx("task %s: %s", id, err.text);
+        phx_status_send_unrecorded(a, id, fw, "TASK_ERROR",
+                                   "REASON_COMMAND_EXECUTOR_FAILED", err.text);
+        phx_rec_remove_dir(t->dir);
+        phx_task_free(t);
+        return;
+    }
+    json_decref(rec);
+    launch(t, cred);
+}
+
+void phx_agentd_on_kill(phx_agentd_t *a, const phx_frame_t *f)
+{
+    const char *id = NULL;
+    double grace = -1;
+    phx_error_t err;
+    if (phx_json_str(f->header, "task_id", true, &id, &err) < 0 ||
+        phx_json_num(f->header, "grace", false, 0, 86400, &grace, &err) < 0) {
+        phx_log_warnx("KILL ignored: %s", err.text);
+        return;
+    }
+    phx_task_t *t = phx_task_find(a, id);
+    if (!t) {
+        if (!phx_task_recently_done(a, id))
+            phx_status_send_unrecorded(a, id, "", "TASK_LOST", "REASON_TASK_UNKNOWN",
+                                       "no such task on this node");
+        return;
+    }
+    if (t->phase == PHX_TASK_DONE) {
+        phx_status_send_task(t);
+        return;
+    }
+    phx_log_notice("task %s: kill requested by the master", t->id);
+    phx_limits_kill(t, PHX_KILL_MASTER, grace >= 0 ? grace : (double)t->kill_grace);
+}

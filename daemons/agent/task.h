@@ -1,0 +1,153 @@
+/* phx-agent: one task launched by the master, and the functions the task
+ * files share.  Loop thread only.
+ *
+ * Life of a task (see doc/agent.md):
+ *
+ *   LAUNCH ─▶ STARTING ──exec ok──▶ RUNNING ──shim exits──▶ ENDING ──▶ DONE
+ *                │                                            ▲        (terminal status
+ *                └──────────── refused / could not start ─────┘         sent until
+ * acked)
+ *
+ * A task runs under a supervisor, the shim (exec.c): a child of the agent in
+ * its own session that forks and execs the user's program, waits for it and
+ * writes its exit status into the task's records.  The agent may die and
+ * come back: the records and the shim are enough to finish the story
+ * (recover.c). */
+#ifndef PHX_AGENT_TASK_H
+#define PHX_AGENT_TASK_H
+
+#include <event2/event.h>
+#include <jansson.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "daemons/agent/agent.h"
+#include "topology/coreset.h"
+
+#define PHX_TASK_ID_MAX 128
+
+typedef enum phx_task_phase {
+    PHX_TASK_STARTING, /* shim forked, user program not exec'd yet */
+    PHX_TASK_RUNNING,
+    PHX_TASK_ENDING, /* shim gone: killing leftovers, reading usage */
+    PHX_TASK_DONE,   /* terminal status made; records kept until acked */
+} phx_task_phase_t;
+
+typedef enum phx_task_kill {
+    PHX_KILL_NONE,
+    PHX_KILL_MASTER,  /* KILL frame: TASK_KILLED */
+    PHX_KILL_TIMEOUT, /* time limit: TASK_FAILED, max completion time */
+} phx_task_kill_t;
+
+typedef struct phx_task {
+    phx_agentd_t *a;
+    struct phx_task *prev, *next;
+    char id[PHX_TASK_ID_MAX + 1];
+    char framework_id[PHX_TASK_ID_MAX * 2 + 1];
+    char dir[PATH_MAX]; /* records: <state_dir>/run/<id> */
+    json_t *spec;       /* the task object as received (owned) */
+    phx_task_phase_t phase;
+
+    /* From the spec (valid once parsed). */
+    uid_t uid;
+    gid_t gid;
+    long long time_limit, kill_grace, memory;
+    phx_topo_coreset_t *cores;
+    char *cpus;        /* real PUs, list format (cgroup cpuset.cpus) */
+    char *mems;        /* real memory nodes (cgroup cpuset.mems) */
+    double started_at; /* wall clock, seconds */
+    bool has_cgroup;
+
+    /* Processes. */
+    pid_t shim;
+    unsigned long long shim_start; /* /proc/<pid>/stat start time, ticks */
+    pid_t child;                   /* the user's program, once exec'd */
+    int pidfd;
+    struct event *shim_ev; /* pidfd readable, or a /proc polling timer */
+    int notify_fd;         /* shim → agent: "R <pid>" once exec'd */
+    struct event *notify_ev;
+
+    /* Limits and kills (limits.c). */
+    phx_task_kill_t kill;
+    double kill_deadline; /* wall clock of the SIGKILL phase */
+    bool sweeping;        /* SIGKILL phase: kill everything, repeatedly */
+    int sweep_step;
+    int sweep_ticks;
+    struct event *limit_ev; /* time limit */
+    struct event *kill_ev;  /* grace expiry, then sweep ticks */
+
+    /* Statuses (status.c). */
+    json_t *pending; /* array of unacknowledged STATUS objects, oldest first */
+    json_t *last;    /* the latest STATUS made (a reference) */
+} phx_task_t;
+
+/* task.c */
+phx_task_t *phx_task_new(phx_agentd_t *a, const char *id, const char *framework_id);
+void phx_task_free(phx_task_t *t); /* unlinks; processes untouched */
+phx_task_t *phx_task_find(phx_agentd_t *a, const char *id);
+bool phx_task_id_valid(const char *id);
+/* Parse the spec's execution fields into t; -1 with err (a REASON_TASK_INVALID). */
+int phx_task_parse(phx_task_t *t, phx_error_t *err);
+/* The shim ended (or was found dead): sweep the cgroup, then finish. */
+void phx_task_shim_gone(phx_task_t *t);
+/* Called by the sweep once the cgroup is empty in phase ENDING. */
+void phx_task_finish(phx_task_t *t);
+/* Watch an existing shim (ours or adopted); 0 or -1. */
+int phx_task_watch_shim(phx_task_t *t);
+void phx_task_remember_done(phx_agentd_t *a, const char *id);
+bool phx_task_recently_done(const phx_agentd_t *a, const char *id);
+
+/* exec.c: fork the shim.  0 with t->shim, t->notify_fd set, or -1 with err. */
+int phx_exec_spawn(phx_task_t *t, const struct passwd *pw, phx_error_t *err);
+/* Start time of a process (field 22 of /proc/<pid>/stat), 0 if it is gone. */
+unsigned long long phx_exec_proc_start(pid_t pid);
+
+/* limits.c */
+int phx_limits_arm(phx_task_t *t); /* the time limit timer, from started_at */
+void phx_limits_kill(phx_task_t *t, phx_task_kill_t why, double grace);
+/* Start (or continue) killing everything of the task, repeatedly. */
+void phx_limits_sweep(phx_task_t *t);
+void phx_limits_clear(phx_task_t *t);
+/* Persisted kill intent (records/kill), for recovery. */
+int phx_limits_load_kill(phx_task_t *t);
+
+/* status.c: make a status, write it to the records (fsync), then send it.
+ * exit_code/sig < 0 mean null; usage may be NULL (stolen otherwise). */
+int phx_status_emit(phx_task_t *t, const char *state, const char *reason,
+                    const char *message, int exit_code, int sig, json_t *usage);
+/* A status for a launch that cannot even be recorded (invalid task id). */
+void phx_status_send_unrecorded(phx_agentd_t *a, const char *id,
+                                const char *framework_id, const char *state,
+                                const char *reason, const char *message);
+bool phx_status_is_terminal(const char *state);
+/* The latest state of a task ("TASK_STARTING" if none made yet). */
+const char *phx_status_state(const phx_task_t *t);
+void phx_status_send_task(phx_task_t *t);
+
+/* records.c: small durable files. */
+int phx_rec_mkdir(const char *path, mode_t mode, phx_error_t *err);
+/* Write JSON to dir/name atomically (tmp, fsync, rename, fsync dir). */
+int phx_rec_write(const char *dir, const char *name, const json_t *v, phx_error_t *err);
+json_t *phx_rec_read(const char *dir, const char *name); /* NULL if absent/bad */
+bool phx_rec_exists(const char *dir, const char *name);
+int phx_rec_unlink(const char *dir, const char *name);
+int phx_rec_remove_dir(const char *dir); /* the files in it, then it */
+double phx_rec_now(void);                /* wall clock, seconds */
+/* Parse a Linux list ("0-3,8") of ids below max into a sorted array
+ * (caller frees); -1 on a malformed list or an id out of range. */
+int phx_rec_parse_list(const char *list, int max, int **ids, int *n);
+/* Format ascending ids as a list; caller frees. */
+char *phx_rec_format_list(const int *ids, int n);
+
+/* launch_auth.c */
+int phx_launch_auth_init(phx_agentd_t *a, phx_error_t *err);
+/* 0 if cred is the master's signature over task, else -1 with err. */
+int phx_launch_auth_check(phx_agentd_t *a, const json_t *task, const char *cred,
+                          phx_error_t *err);
+
+/* recover.c: adopt the tasks of the records directory. */
+int phx_recover_tasks(phx_agentd_t *a, phx_error_t *err);
+
+#endif

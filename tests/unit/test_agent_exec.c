@@ -1,0 +1,680 @@
+/* Task execution by the real phx-agent binary ($BUILD/bin/phx-agent), driven
+ * by a fake master in this test (a loopback listener speaking the wire):
+ * real processes, real cgroups v1, a real user (phxtest2, created if
+ * missing), real munge credentials from a private munged.  Needs root.
+ *
+ * The fake master answers REGISTER and heartbeats, sends LAUNCH and KILL,
+ * records every STATUS and acknowledges it (unless told not to). */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "lib/munge.h"
+#include "lib/wire.h"
+#include "tests/unit/support/mungetest.h"
+#include "topology/bind.h"
+#include "topology/topo.h"
+
+#define TOPO    "pack:1 numa:2 core:2 pu:1" /* 4 emulated cores, 2 NUMA domains */
+#define USER    "phxtest2"
+#define CGROOT  "phx-unit"
+#define AGENTNM "ux1"
+
+static struct {
+    phx_test_munged_t munged;
+    phx_munge_t *munge;
+    char dir[128], state[192], shared[192], bin[4096];
+    int lfd, cfd, port;
+    pid_t agent;
+    phx_wire_decoder_t *dec;
+    json_t *statuses; /* every STATUS received */
+    json_t *reg;      /* the last REGISTER */
+    bool autoack;
+    uid_t uid;
+    gid_t gid;
+} F;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void send_frame(json_t *hdr)
+{
+    uint8_t *buf;
+    size_t len;
+    phx_error_t err;
+    assert_int_equal(phx_wire_encode(hdr, NULL, 0, 1 << 20, &buf, &len, &err), 0);
+    json_decref(hdr);
+    size_t off = 0;
+    while (off < len) {
+        ssize_t n = write(F.cfd, buf + off, len - off);
+        assert_true(n > 0);
+        off += (size_t)n;
+    }
+    free(buf);
+}
+
+/* The next frame other than a heartbeat (answered), or NULL after timeout s. */
+static json_t *next_frame(double timeout)
+{
+    double end = now() + timeout;
+    for (;;) {
+        phx_frame_t f;
+        phx_error_t err;
+        int r = phx_wire_decoder_next(F.dec, &f, &err);
+        assert_true(r >= 0);
+        if (r == 1) {
+            json_t *h = json_incref(f.header);
+            phx_frame_clear(&f);
+            const char *type = json_string_value(json_object_get(h, "type"));
+            if (strcmp(type, "HEARTBEAT") == 0) {
+                json_decref(h);
+                send_frame(json_pack("{s:s}", "type", "HEARTBEAT_ACK"));
+                continue;
+            }
+            return h;
+        }
+        double left = end - now();
+        if (left <= 0)
+            return NULL;
+        struct pollfd p = {F.cfd, POLLIN, 0};
+        if (poll(&p, 1, (int)(left * 1000) + 1) <= 0)
+            continue;
+        char buf[65536];
+        ssize_t n = read(F.cfd, buf, sizeof(buf));
+        if (n <= 0)
+            return NULL;
+        assert_int_equal(phx_wire_decoder_feed(F.dec, buf, (size_t)n, &err), 0);
+    }
+}
+
+static void agent_start(void)
+{
+    char master[64];
+    snprintf(master, sizeof(master), "127.0.0.1:%d", F.port);
+    F.agent = fork();
+    assert_true(F.agent >= 0);
+    if (F.agent == 0) {
+        char log[256];
+        snprintf(log, sizeof(log), "%s/agent.log", F.dir);
+        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        dup2(fd, 1);
+        dup2(fd, 2);
+        setsid(); /* like the e2e harness: killing its group must spare tasks */
+        execl(F.bin, "phx-agent", "-n", AGENTNM, "-m", master, "-t", "synthetic:" TOPO,
+              "-d", F.state, "--munge-socket", F.munged.socket, "-s",
+              "agent.status_retry=0.3", "-s", "agent.cgroup_root=" CGROOT, "-v",
+              (char *)NULL);
+        _exit(127);
+    }
+    struct pollfd p = {F.lfd, POLLIN, 0};
+    assert_int_equal(poll(&p, 1, 15000), 1);
+    F.cfd = accept(F.lfd, NULL, NULL);
+    assert_true(F.cfd >= 0);
+    F.dec = phx_wire_decoder_create(1 << 20);
+    json_t *reg = next_frame(10);
+    assert_non_null(reg);
+    assert_string_equal(json_string_value(json_object_get(reg, "type")), "REGISTER");
+    json_decref(F.reg);
+    F.reg = reg;
+    send_frame(json_pack("{s:s, s:i, s:f, s:i}", "type", "REGISTERED", "agent_id", 1,
+                         "heartbeat_interval", 1.0, "heartbeat_missed", 5));
+}
+
+static void agent_kill9(void)
+{
+    if (F.agent > 0) {
+        kill(F.agent, SIGKILL);
+        waitpid(F.agent, NULL, 0);
+        F.agent = 0;
+    }
+    if (F.cfd >= 0)
+        close(F.cfd);
+    F.cfd = -1;
+    phx_wire_decoder_destroy(F.dec);
+    F.dec = NULL;
+}
+
+/* Wait for a STATUS of task id (any state if state is NULL, else that one). */
+static json_t *wait_status(const char *id, const char *state, double timeout)
+{
+    double end = now() + timeout;
+    for (;;) {
+        json_t *h = next_frame(end - now());
+        if (!h)
+            fail_msg("no %s status for task %s within %.0f s", state ? state : "", id,
+                     timeout);
+        if (strcmp(json_string_value(json_object_get(h, "type")), "STATUS") != 0) {
+            json_decref(h);
+            continue;
+        }
+        json_array_append(F.statuses, h);
+        if (F.autoack)
+            send_frame(json_pack("{s:s, s:O, s:O}", "type", "STATUS_ACK", "task_id",
+                                 json_object_get(h, "task_id"), "uuid",
+                                 json_object_get(h, "uuid")));
+        const char *tid = json_string_value(json_object_get(h, "task_id"));
+        const char *st = json_string_value(json_object_get(h, "state"));
+        if (strcmp(tid, id) == 0 && (!state || strcmp(st, state) == 0))
+            return h;
+        json_decref(h);
+    }
+}
+
+/* Drain frames for s seconds (recording and acking statuses). */
+static void drain(double s)
+{
+    double end = now() + s;
+    json_t *h;
+    while ((h = next_frame(end - now()))) {
+        if (strcmp(json_string_value(json_object_get(h, "type")), "STATUS") == 0) {
+            json_array_append(F.statuses, h);
+            if (F.autoack)
+                send_frame(json_pack("{s:s, s:O, s:O}", "type", "STATUS_ACK", "task_id",
+                                     json_object_get(h, "task_id"), "uuid",
+                                     json_object_get(h, "uuid")));
+        }
+        json_decref(h);
+    }
+}
+
+static int count_states(const char *id, const char *state)
+{
+    int n = 0;
+    size_t i;
+    json_t *s;
+    json_array_foreach(F.statuses, i, s)
+    {
+        if (strcmp(json_string_value(json_object_get(s, "task_id")), id) == 0 &&
+            strcmp(json_string_value(json_object_get(s, "state")), state) == 0)
+            n++;
+    }
+    return n;
+}
+
+static json_t *task_new(const char *id, const char *script)
+{
+    return json_pack(
+        "{s:s, s:s, s:i, s:s, s:i, s:i, s:[s,s,s], s:{s:s}, s:s, s:n, s:n, "
+        "s:s, s:I, s:s, s:i, s:i}",
+        "task_id", id, "framework_id", "fw-1", "gang_id", 7, "user", USER, "uid",
+        (int)F.uid, "gid", (int)F.gid, "argv", "/bin/sh", "-c", script, "env", "FOO",
+        "bar baz", "cwd", F.shared, "stdout", "stderr", "cores", "1", "memory",
+        (json_int_t)256 << 20, "numas", "0", "time_limit", 0, "kill_grace", 1);
+}
+
+typedef enum { SIGNED, UNSIGNED, TAMPERED } how_t;
+
+static void launch(json_t *task, how_t how)
+{
+    char *payload = json_dumps(task, JSON_COMPACT | JSON_SORT_KEYS);
+    char *cred = NULL;
+    phx_error_t err;
+    if (how == TAMPERED)
+        payload[strlen(payload) / 2] ^= 1;
+    if (how != UNSIGNED)
+        assert_int_equal(
+            phx_munge_encode(F.munge, payload, strlen(payload), 0, &cred, &err), 0);
+    json_t *hdr = json_pack("{s:s, s:o}", "type", "LAUNCH", "task", task);
+    if (cred)
+        json_object_set_new(hdr, "cred", json_string(cred));
+    send_frame(hdr);
+    free(cred);
+    free(payload);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return NULL;
+    char *buf = calloc(1, 65536);
+    size_t n = fread(buf, 1, 65535, f);
+    buf[n] = '\0';
+    fclose(f);
+    return buf;
+}
+
+static bool records_exist(const char *id)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/run/%s", F.state, id);
+    return access(p, F_OK) == 0;
+}
+
+static bool cgroup_exists(const char *ctrl, const char *id)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/" CGROOT "/" AGENTNM "/%s", ctrl, id);
+    return access(p, F_OK) == 0;
+}
+
+static bool pid_alive(pid_t pid)
+{
+    char p[64], buf[512];
+    snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return false;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *c = strrchr(buf, ')');
+    return c && c[2] != 'Z' && c[2] != 'X';
+}
+
+/* ------------------------------------------------------------------------- */
+
+static void test_runs_as_user_in_its_cpuset(void **state)
+{
+    (void)state;
+    launch(
+        task_new("t-user",
+                 "id -u; id -g; pwd; echo \"$PHX_TASK_ID $PHX_NODE $PHX_CPUS_ON_NODE "
+                 "FOO=$FOO HOME=$HOME\"; grep -E '^(Cpus|Mems)_allowed_list' "
+                 "/proc/self/status; grep -c " CGROOT "/" AGENTNM
+                 "/t-user /proc/self/cgroup; echo oops >&2"),
+        SIGNED);
+    json_t *s = wait_status("t-user", "TASK_RUNNING", 10);
+    json_decref(s);
+    s = wait_status("t-user", NULL, 10);
+    assert_string_equal(json_string_value(json_object_get(s, "state")),
+                        "TASK_FINISHED");
+    assert_int_equal(json_integer_value(json_object_get(s, "exit_code")), 0);
+    assert_true(json_is_null(json_object_get(s, "signal")));
+    assert_string_equal(json_string_value(json_object_get(s, "framework_id")), "fw-1");
+    json_t *u = json_object_get(s, "usage");
+    assert_true(json_is_object(u));
+    assert_true(json_integer_value(json_object_get(u, "max_rss_bytes")) > 0);
+    assert_true(json_is_number(json_object_get(u, "user_cpu_s")));
+    assert_true(json_is_number(json_object_get(u, "system_cpu_s")));
+    json_decref(s);
+
+    /* The PUs binding gives emulated core 1 on this machine. */
+    phx_error_t err;
+    phx_topo_t *topo = phx_topo_load_synthetic(TOPO, &err);
+    assert_non_null(topo);
+    phx_topo_coreset_t *cores = phx_topo_coreset_create(phx_topo_ncores(topo));
+    phx_topo_coreset_add(cores, 1);
+    char *cpus = phx_topo_bind_cpuset_str(topo, cores, &err);
+    assert_non_null(cpus);
+    char expect[1024];
+    snprintf(expect, sizeof(expect),
+             "%u\n%u\n%s\nt-user " AGENTNM " 1 FOO=bar baz HOME=%s\n"
+             "Cpus_allowed_list:\t%s\nMems_allowed_list:\t0\n",
+             (unsigned)F.uid, (unsigned)F.gid, F.shared, getpwnam(USER)->pw_dir, cpus);
+    free(cpus);
+    phx_topo_coreset_destroy(cores);
+    phx_topo_destroy(topo);
+
+    char path[512];
+    snprintf(path, sizeof(path), "%s/tasks/t-user/stdout", F.state);
+    char *out = slurp(path);
+    assert_non_null(out);
+    /* The cgroup line count (last line) is that of the hierarchies joined. */
+    if (strncmp(out, expect, strlen(expect)) != 0)
+        fail_msg("stdout:\n%s\nexpected to start with:\n%s", out, expect);
+    assert_true(atoi(out + strlen(expect)) >= 4);
+    free(out);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_uid, F.uid);
+    snprintf(path, sizeof(path), "%s/tasks/t-user/stderr", F.state);
+    out = slurp(path);
+    assert_string_equal(out, "oops\n");
+    free(out);
+    /* Acknowledged: records and cgroups gone. */
+    drain(0.3);
+    assert_false(records_exist("t-user"));
+    assert_false(cgroup_exists("cpuset", "t-user"));
+    assert_false(cgroup_exists("memory", "t-user"));
+    assert_false(cgroup_exists("freezer", "t-user"));
+}
+
+static void expect_error(const char *id, json_t *task, how_t how, const char *reason,
+                         const char *needle)
+{
+    char marker[512];
+    snprintf(marker, sizeof(marker), "%s/ran-%s", F.shared, id);
+    json_object_set_new(task, "task_id", json_string(id));
+    launch(task, how);
+    json_t *s = wait_status(id, NULL, 10);
+    assert_string_equal(json_string_value(json_object_get(s, "state")), "TASK_ERROR");
+    assert_string_equal(json_string_value(json_object_get(s, "reason")), reason);
+    const char *msg = json_string_value(json_object_get(s, "message"));
+    if (!strstr(msg, needle))
+        fail_msg("task %s: message \"%s\" lacks \"%s\"", id, msg, needle);
+    json_decref(s);
+    assert_int_equal(access(marker, F_OK), -1);
+}
+
+static void test_refused_launches(void **state)
+{
+    (void)state;
+    char script[512];
+    json_t *t;
+#define MARK(id)                                                                       \
+    (snprintf(script, sizeof(script), "touch %s/ran-%s", F.shared, id), script)
+    expect_error("r-unsigned", task_new("r-unsigned", MARK("r-unsigned")), UNSIGNED,
+                 "REASON_TASK_UNAUTHORIZED", "not signed");
+    expect_error("r-tampered", task_new("r-tampered", MARK("r-tampered")), TAMPERED,
+                 "REASON_TASK_UNAUTHORIZED", "munge credential payload does not match");
+    /* Signed, then changed in flight. */
+    {
+        json_t *task = task_new("r-changed", MARK("r-changed"));
+        char *payload = json_dumps(task, JSON_COMPACT | JSON_SORT_KEYS), *cred;
+        phx_error_t err;
+        assert_int_equal(
+            phx_munge_encode(F.munge, payload, strlen(payload), 0, &cred, &err), 0);
+        json_object_set_new(task, "uid", json_integer(0));
+        json_object_set_new(task, "user", json_string("root"));
+        send_frame(
+            json_pack("{s:s, s:o, s:s}", "type", "LAUNCH", "task", task, "cred", cred));
+        free(cred);
+        free(payload);
+        json_t *s = wait_status("r-changed", NULL, 10);
+        assert_string_equal(json_string_value(json_object_get(s, "reason")),
+                            "REASON_TASK_UNAUTHORIZED");
+        json_decref(s);
+    }
+    t = task_new("x", MARK("r-nouser"));
+    json_object_set_new(t, "user", json_string("no-such-user-phx"));
+    expect_error("r-nouser", t, SIGNED, "REASON_TASK_INVALID",
+                 "user \"no-such-user-phx\" does not exist on node \"" AGENTNM "\"");
+    t = task_new("x", MARK("r-uid"));
+    json_object_set_new(t, "uid", json_integer((json_int_t)F.uid + 1));
+    expect_error("r-uid", t, SIGNED, "REASON_TASK_INVALID", "has uid");
+    t = task_new("x", MARK("r-root"));
+    json_object_set_new(t, "user", json_string("root"));
+    json_object_set_new(t, "uid", json_integer(0));
+    expect_error("r-root", t, SIGNED, "REASON_TASK_UNAUTHORIZED", "agent.allow_root");
+    t = task_new("x", MARK("r-cores"));
+    json_object_set_new(t, "cores", json_string("2-9"));
+    expect_error("r-cores", t, SIGNED, "REASON_TASK_INVALID", "cores \"2-9\"");
+    t = task_new("x", MARK("r-out"));
+    json_object_set_new(t, "stdout", json_string("/root/phx-not-yours/out"));
+    expect_error("r-out", t, SIGNED, "REASON_COMMAND_EXECUTOR_FAILED",
+                 "could not open stdout \"/root/phx-not-yours/out\"");
+    t = task_new("x", MARK("r-exec"));
+    json_object_set_new(t, "argv", json_pack("[s]", "/nonexistent/program"));
+    expect_error("r-exec", t, SIGNED, "REASON_COMMAND_EXECUTOR_FAILED",
+                 "could not execute \"/nonexistent/program\"");
+    t = task_new("x", MARK("r-cwd"));
+    json_object_set_new(t, "cwd", json_string("/root"));
+    expect_error("r-cwd", t, SIGNED, "REASON_COMMAND_EXECUTOR_FAILED",
+                 "could not change to directory \"/root\"");
+    /* An id that cannot name records: refused without records. */
+    t = task_new("bad/id", "true");
+    launch(t, SIGNED);
+    json_t *s = wait_status("bad/id", "TASK_ERROR", 10);
+    json_decref(s);
+    /* The agent is still there and runs good tasks. */
+    launch(task_new("r-after", "exit 0"), SIGNED);
+    s = wait_status("r-after", "TASK_FINISHED", 10);
+    json_decref(s);
+#undef MARK
+}
+
+static void test_duplicate_launch_ignored(void **state)
+{
+    (void)state;
+    launch(task_new("d-1", "sleep 1"), SIGNED);
+    json_decref(wait_status("d-1", "TASK_RUNNING", 10));
+    launch(task_new("d-1", "sleep 1"), SIGNED);
+    json_decref(wait_status("d-1", "TASK_FINISHED", 10));
+    drain(0.5);
+    assert_int_equal(count_states("d-1", "TASK_FINISHED"), 1);
+    assert_int_equal(count_states("d-1", "TASK_ERROR"), 0);
+}
+
+static void test_memory_hog_is_oom(void **state)
+{
+    (void)state;
+    json_t *t = task_new("m-hog", "exec tail /dev/zero");
+    json_object_set_new(t, "memory", json_integer(64 << 20));
+    launch(t, SIGNED);
+    json_t *s = wait_status("m-hog", NULL, 20);
+    while (strcmp(json_string_value(json_object_get(s, "state")), "TASK_RUNNING") ==
+           0) {
+        json_decref(s);
+        s = wait_status("m-hog", NULL, 20);
+    }
+    assert_string_equal(json_string_value(json_object_get(s, "state")), "TASK_FAILED");
+    assert_string_equal(json_string_value(json_object_get(s, "reason")),
+                        "REASON_CONTAINER_LIMITATION_MEMORY");
+    assert_int_equal(json_integer_value(json_object_get(s, "signal")), SIGKILL);
+    json_int_t rss = json_integer_value(
+        json_object_get(json_object_get(s, "usage"), "max_rss_bytes"));
+    assert_true(rss > (32 << 20) && rss <= (64 << 20) + (1 << 20));
+    json_decref(s);
+}
+
+static void test_time_limit(void **state)
+{
+    (void)state;
+    json_t *t = task_new("l-sleep", "trap '' TERM; sleep 30; exit 0");
+    json_object_set_new(t, "time_limit", json_integer(1));
+    json_object_set_new(t, "kill_grace", json_integer(1));
+    double t0 = now();
+    launch(t, SIGNED);
+    json_t *s = wait_status("l-sleep", "TASK_FAILED", 15);
+    double took = now() - t0;
+    assert_string_equal(json_string_value(json_object_get(s, "reason")),
+                        "REASON_MAX_COMPLETION_TIME_REACHED");
+    assert_int_equal(json_integer_value(json_object_get(s, "signal")), SIGKILL);
+    json_decref(s);
+    if (took < 1.9 || took > 4.0)
+        fail_msg("time limit 1 s + grace 1 s ended after %.2f s", took);
+}
+
+static void test_kill_leaves_nothing(void **state)
+{
+    (void)state;
+    char script[2048], pidfile[256];
+    snprintf(pidfile, sizeof(pidfile), "%s/escapee.pid", F.shared);
+    unlink(pidfile);
+    /* A double-forked, new-session child: it must die with the task. */
+    snprintf(script, sizeof(script),
+             "setsid sh -c 'sleep 300 & echo $! > %s.tmp; mv %s.tmp %s; wait' & "
+             "trap '' TERM; sleep 300",
+             pidfile, pidfile, pidfile);
+    launch(task_new("k-tree", script), SIGNED);
+    json_decref(wait_status("k-tree", "TASK_RUNNING", 10));
+    char *txt = NULL;
+    for (int i = 0; i < 100 && !(txt = slurp(pidfile)); i++)
+        usleep(50000);
+    assert_non_null(txt);
+    pid_t escapee = atoi(txt);
+    free(txt);
+    assert_true(escapee > 0 && pid_alive(escapee));
+    send_frame(json_pack("{s:s, s:s, s:f}", "type", "KILL", "task_id", "k-tree",
+                         "grace", 0.5));
+    json_t *s = wait_status("k-tree", NULL, 10);
+    assert_string_equal(json_string_value(json_object_get(s, "state")), "TASK_KILLED");
+    assert_string_equal(json_string_value(json_object_get(s, "reason")),
+                        "REASON_TASK_KILLED");
+    json_decref(s);
+    for (int i = 0; i < 20 && pid_alive(escapee); i++)
+        usleep(50000);
+    assert_false(pid_alive(escapee));
+    drain(0.3);
+    assert_false(cgroup_exists("freezer", "k-tree"));
+    /* KILL of a finished task: nothing; of an unknown task: TASK_LOST. */
+    send_frame(json_pack("{s:s, s:s}", "type", "KILL", "task_id", "k-tree"));
+    send_frame(json_pack("{s:s, s:s}", "type", "KILL", "task_id", "k-nosuch"));
+    json_decref(wait_status("k-nosuch", "TASK_LOST", 5));
+}
+
+static void test_agent_killed_task_survives(void **state)
+{
+    (void)state;
+    launch(task_new("v-run", "sleep 2; exit 7"), SIGNED);
+    json_decref(wait_status("v-run", "TASK_RUNNING", 10));
+    launch(task_new("v-down", "sleep 0.5; exit 3"), SIGNED);
+    json_decref(wait_status("v-down", "TASK_RUNNING", 10));
+    agent_kill9();
+    usleep(1200 * 1000); /* v-down ends while no agent runs */
+    agent_start();
+    json_t *tasks = json_object_get(F.reg, "tasks");
+    assert_int_equal(json_array_size(tasks), 2);
+    json_t *s = wait_status("v-down", "TASK_FAILED", 10);
+    assert_int_equal(json_integer_value(json_object_get(s, "exit_code")), 3);
+    json_decref(s);
+    s = wait_status("v-run", "TASK_FAILED", 10);
+    assert_int_equal(json_integer_value(json_object_get(s, "exit_code")), 7);
+    assert_true(json_is_null(json_object_get(s, "signal")));
+    json_decref(s);
+    drain(1.0);
+    assert_int_equal(count_states("v-run", "TASK_FAILED"), 1);
+    assert_int_equal(count_states("v-down", "TASK_FAILED"), 1);
+    assert_false(records_exist("v-run"));
+}
+
+static void test_unacked_status_resent(void **state)
+{
+    (void)state;
+    F.autoack = false;
+    launch(task_new("u-1", "exit 0"), SIGNED);
+    json_t *s = wait_status("u-1", "TASK_FINISHED", 10);
+    const char *uuid = json_string_value(json_object_get(s, "uuid"));
+    json_t *again = wait_status("u-1", "TASK_FINISHED", 3); /* status_retry 0.3 s */
+    assert_string_equal(json_string_value(json_object_get(again, "uuid")), uuid);
+    json_decref(again);
+    /* Across a restart too, listed in REGISTER. */
+    agent_kill9();
+    agent_start();
+    json_t *tasks = json_object_get(F.reg, "tasks");
+    assert_int_equal(json_array_size(tasks), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(tasks, 0), "state")),
+        "TASK_FINISHED");
+    again = wait_status("u-1", "TASK_FINISHED", 3);
+    assert_string_equal(json_string_value(json_object_get(again, "uuid")), uuid);
+    json_decref(again);
+    send_frame(json_pack("{s:s, s:s, s:s}", "type", "STATUS_ACK", "task_id", "u-1",
+                         "uuid", uuid));
+    json_decref(s);
+    F.autoack = true;
+    drain(0.5);
+    assert_false(records_exist("u-1"));
+}
+
+/* ------------------------------------------------------------------------- */
+
+static void ensure_user(void)
+{
+    if (!getpwnam(USER) && system("useradd --system --no-create-home " USER) != 0)
+        fail_msg("could not create user " USER);
+    struct passwd *pw = getpwnam(USER);
+    F.uid = pw->pw_uid;
+    F.gid = pw->pw_gid;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_agent_exec needs root\n");
+        return -1;
+    }
+    ensure_user();
+    snprintf(F.dir, sizeof(F.dir), "/tmp/phx-agent-XXXXXX");
+    if (!mkdtemp(F.dir) || chmod(F.dir, 0711) < 0)
+        return -1;
+    snprintf(F.state, sizeof(F.state), "%s/state", F.dir);
+    snprintf(F.shared, sizeof(F.shared), "%s/shared", F.dir);
+    if (mkdir(F.shared, 0777) < 0 || chmod(F.shared, 01777) < 0)
+        return -1;
+    ssize_t n = readlink("/proc/self/exe", F.bin, sizeof(F.bin) - 32);
+    if (n <= 0)
+        return -1;
+    F.bin[n] = '\0';
+    /* $BUILD/tests/unit/test_agent_exec → $BUILD/bin/phx-agent */
+    for (int i = 0; i < 3; i++)
+        *strrchr(F.bin, '/') = '\0';
+    strcat(F.bin, "/bin/phx-agent");
+    if (phx_test_munged_start(&F.munged) < 0)
+        return -1;
+    phx_error_t err;
+    if (!(F.munge = phx_munge_create(F.munged.socket, &err)))
+        return -1;
+    F.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(sa);
+    if (bind(F.lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(F.lfd, 4) < 0 ||
+        getsockname(F.lfd, (struct sockaddr *)&sa, &len) < 0)
+        return -1;
+    F.port = ntohs(sa.sin_port);
+    F.cfd = -1;
+    F.statuses = json_array();
+    F.autoack = true;
+    signal(SIGPIPE, SIG_IGN);
+    agent_start();
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    agent_kill9();
+    /* Whatever a failed test left: kill it, remove the cgroups. */
+    char cmd[1024];
+    snprintf(
+        cmd, sizeof(cmd),
+        "for d in /sys/fs/cgroup/*/" CGROOT "/" AGENTNM "/*/; do "
+        "[ -d \"$d\" ] || continue; echo THAWED > \"$d/freezer.state\" 2>/dev/null; "
+        "for p in $(cat \"$d/cgroup.procs\"); do kill -9 $p; done; done; sleep 0.2; "
+        "for d in /sys/fs/cgroup/*/" CGROOT "/" AGENTNM "/*/ /sys/fs/cgroup/*/" CGROOT
+        "/" AGENTNM "/ /sys/fs/cgroup/*/" CGROOT "/; do rmdir \"$d\" 2>/dev/null; "
+        "done; true");
+    if (system(cmd) != 0)
+        fprintf(stderr, "teardown: cleanup failed\n");
+    if (getenv("PHX_KEEP"))
+        fprintf(stderr, "kept %s\n", F.dir);
+    else {
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", F.dir);
+        if (system(cmd) != 0)
+            fprintf(stderr, "teardown: could not remove %s\n", F.dir);
+    }
+    phx_munge_destroy(F.munge);
+    phx_test_munged_stop(&F.munged);
+    close(F.lfd);
+    json_decref(F.statuses);
+    json_decref(F.reg);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_runs_as_user_in_its_cpuset),
+        cmocka_unit_test(test_refused_launches),
+        cmocka_unit_test(test_duplicate_launch_ignored),
+        cmocka_unit_test(test_memory_hog_is_oom),
+        cmocka_unit_test(test_time_limit),
+        cmocka_unit_test(test_kill_leaves_nothing),
+        cmocka_unit_test(test_agent_killed_task_survives),
+        cmocka_unit_test(test_unacked_status_resent),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
