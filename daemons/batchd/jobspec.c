@@ -464,10 +464,14 @@ static int fill_shape(phx_jobspec_t *s, const phx_jobspec_limits_t *lim,
                       phx_error_t *err)
 {
     if (s->nodes_min == PHX_UNSET) {
-        if (s->ntasks_per_node != PHX_UNSET && s->ntasks != PHX_UNSET)
+        if (s->ntasks_per_node != PHX_UNSET && s->ntasks != PHX_UNSET) {
             s->nodes_min = (s->ntasks + s->ntasks_per_node - 1) / s->ntasks_per_node;
-        else
+        } else {
+            /* -n alone: as few nodes as hold the tasks, at most one per task */
             s->nodes_min = 1;
+            if (s->ntasks != PHX_UNSET)
+                s->nodes_max = s->ntasks;
+        }
     }
     if (s->nodes_max == PHX_UNSET || s->nodes_max < s->nodes_min) {
         if (s->nodes_max != PHX_UNSET)

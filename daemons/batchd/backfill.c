@@ -1,0 +1,376 @@
+#include "daemons/batchd/backfill.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Resources per node that a placement may use. */
+typedef struct caps {
+    uint32_t *cores;
+    uint64_t *mem;
+} caps_t;
+
+typedef struct cand {
+    uint32_t node;
+    uint32_t k; /* tasks it can take */
+} cand_t;
+
+typedef struct planner {
+    const phx_bf_input_t *in;
+    caps_t free, spare, tmp;
+    cand_t *cands;
+    phx_bf_share_t *shares; /* scratch, nnodes */
+} planner_t;
+
+static bool request_sane(const phx_bf_request_t *r)
+{
+    return r->nodes_min >= 1 && r->nodes_max >= r->nodes_min && r->cpus_per_task >= 1 &&
+           r->ntasks >= r->nodes_min &&
+           (r->ntasks_per_node == 0 ||
+            (uint64_t)r->ntasks <= (uint64_t)r->ntasks_per_node * r->nodes_max);
+}
+
+/* Tasks of r that node i can take within caps c. */
+static uint32_t node_capacity(const planner_t *p, const phx_bf_request_t *r,
+                              const caps_t *c, uint32_t i)
+{
+    const phx_bf_node_t *n = &p->in->nodes[i];
+    if (!n->usable)
+        return 0;
+    uint64_t cores = c->cores[i], mem = c->mem[i];
+    bool whole = cores >= n->cores_total && mem >= n->mem_total;
+    if ((r->exclusive || r->mem_whole_node) && mem < n->mem_total)
+        return 0;
+    if (r->exclusive && !whole)
+        return 0;
+    uint64_t k = cores / r->cpus_per_task;
+    if (r->mem_per_cpu) {
+        uint64_t per_task = r->mem_per_cpu * r->cpus_per_task;
+        uint64_t km = mem / per_task;
+        if (km < k)
+            k = km;
+    }
+    if (r->mem_per_node && mem < r->mem_per_node)
+        return 0;
+    if (r->ntasks_per_node && k > r->ntasks_per_node)
+        k = r->ntasks_per_node;
+    if (k > r->ntasks)
+        k = r->ntasks;
+    return (uint32_t)k;
+}
+
+static int cmp_cand(const void *a, const void *b)
+{
+    const cand_t *x = a, *y = b;
+    if (x->k != y->k)
+        return x->k < y->k ? -1 : 1;
+    return (x->node > y->node) - (x->node < y->node);
+}
+
+/* Place r within caps c: the nodes that can take the fewest tasks while
+ * still fitting (best fit); exact: fails only when no placement exists.
+ * Fills p->shares and returns how many, or 0. */
+static size_t fit(planner_t *p, const phx_bf_request_t *r, const caps_t *c)
+{
+    size_t n = 0;
+    for (uint32_t i = 0; i < p->in->nnodes; i++) {
+        uint32_t k = node_capacity(p, r, c, i);
+        if (k > 0)
+            p->cands[n++] = (cand_t){i, k};
+    }
+    if (n < r->nodes_min)
+        return 0;
+    qsort(p->cands, n, sizeof(*p->cands), cmp_cand);
+    /* The fewest nodes that can hold ntasks: the largest capacities first. */
+    uint64_t sum = 0;
+    size_t fewest = 0;
+    while (fewest < n && sum < r->ntasks)
+        sum += p->cands[n - 1 - fewest++].k;
+    if (sum < r->ntasks)
+        return 0;
+    size_t use = fewest > r->nodes_min ? fewest : r->nodes_min;
+    if (use > r->nodes_max || use > r->ntasks)
+        return 0;
+    /* Window sums over sorted capacities grow with the start: the first
+     * window of `use` nodes that holds ntasks is the tightest fit. */
+    sum = 0;
+    size_t start = SIZE_MAX;
+    for (size_t j = 0; j < n; j++) {
+        sum += p->cands[j].k;
+        if (j + 1 > use)
+            sum -= p->cands[j - use].k;
+        if (j + 1 >= use && sum >= r->ntasks) {
+            start = j + 1 - use;
+            break;
+        }
+    }
+    if (start == SIZE_MAX)
+        return 0;
+    uint32_t left = r->ntasks - (uint32_t)use;
+    for (size_t j = 0; j < use; j++) {
+        const cand_t *cd = &p->cands[start + use - 1 - j]; /* largest first */
+        const phx_bf_node_t *node = &p->in->nodes[cd->node];
+        uint32_t extra = cd->k - 1 < left ? cd->k - 1 : left;
+        uint32_t tasks = 1 + extra;
+        left -= extra;
+        phx_bf_share_t *s = &p->shares[j];
+        s->node = cd->node;
+        s->tasks = tasks;
+        s->cores = r->exclusive ? node->cores_total : tasks * r->cpus_per_task;
+        if (r->exclusive || r->mem_whole_node)
+            s->mem = node->mem_total;
+        else if (r->mem_per_cpu)
+            s->mem = r->mem_per_cpu * s->cores;
+        else
+            s->mem = r->mem_per_node;
+    }
+    return use;
+}
+
+static void take(caps_t *c, const phx_bf_share_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        c->cores[s[i].node] -=
+            s[i].cores < c->cores[s[i].node] ? s[i].cores : c->cores[s[i].node];
+        c->mem[s[i].node] -=
+            s[i].mem < c->mem[s[i].node] ? s[i].mem : c->mem[s[i].node];
+    }
+}
+
+static void give(const planner_t *p, caps_t *c, const phx_bf_share_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const phx_bf_node_t *node = &p->in->nodes[s[i].node];
+        uint64_t cores = (uint64_t)c->cores[s[i].node] + s[i].cores;
+        uint64_t mem = c->mem[s[i].node] + s[i].mem;
+        c->cores[s[i].node] =
+            cores > node->cores_total ? node->cores_total : (uint32_t)cores;
+        c->mem[s[i].node] = mem > node->mem_total ? node->mem_total : mem;
+    }
+}
+
+/* A release of resources at a time, for the reservation's forecast. */
+typedef struct event {
+    int64_t at;
+    const phx_bf_share_t *shares;
+    size_t nshares;
+} event_t;
+
+static int cmp_event(const void *a, const void *b)
+{
+    const event_t *x = a, *y = b;
+    return (x->at > y->at) - (x->at < y->at);
+}
+
+static int record(phx_bf_decision_t *d, phx_bf_verdict_t v, int64_t at,
+                  const phx_bf_share_t *shares, size_t n)
+{
+    d->verdict = v;
+    d->start_time = at;
+    if (n) {
+        d->shares = malloc(n * sizeof(*shares));
+        if (!d->shares)
+            return -1;
+        memcpy(d->shares, shares, n * sizeof(*shares));
+        d->nshares = n;
+    }
+    return 0;
+}
+
+/* The earliest time r fits once running jobs and jobs started in this pass
+ * end.  Leaves p->shares holding the placement; -1 when never. */
+static int64_t find_shadow(planner_t *p, const phx_bf_request_t *r,
+                           const phx_bf_plan_t *plan, event_t *ev, size_t *nsh)
+{
+    const phx_bf_input_t *in = p->in;
+    size_t n = 0;
+    for (size_t i = 0; i < in->nrunning; i++)
+        if (in->running[i].end_time != PHX_BF_NO_END)
+            ev[n++] = (event_t){in->running[i].end_time, in->running[i].shares,
+                                in->running[i].nshares};
+    for (size_t i = 0; i < plan->count; i++) {
+        const phx_bf_decision_t *d = &plan->decisions[i];
+        if ((d->verdict == PHX_BF_START || d->verdict == PHX_BF_BACKFILL) &&
+            in->pending[i].time_limit > 0)
+            ev[n++] =
+                (event_t){in->now + in->pending[i].time_limit, d->shares, d->nshares};
+    }
+    qsort(ev, n, sizeof(*ev), cmp_event);
+    memcpy(p->tmp.cores, p->free.cores, in->nnodes * sizeof(*p->tmp.cores));
+    memcpy(p->tmp.mem, p->free.mem, in->nnodes * sizeof(*p->tmp.mem));
+    for (size_t i = 0; i < n;) {
+        int64_t at = ev[i].at;
+        for (; i < n && ev[i].at == at; i++)
+            give(p, &p->tmp, ev[i].shares, ev[i].nshares);
+        if ((*nsh = fit(p, r, &p->tmp)))
+            return at > in->now ? at : in->now;
+    }
+    return -1;
+}
+
+static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
+{
+    for (size_t i = 0; i < p->in->nnodes; i++) {
+        p->tmp.cores[i] = p->in->nodes[i].cores_total;
+        p->tmp.mem[i] = p->in->nodes[i].mem_total;
+    }
+    return fit(p, r, &p->tmp) > 0;
+}
+
+static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t *plan,
+                     event_t *ev)
+{
+    const phx_bf_input_t *in = p->in;
+    bool reserved = false, blocked = false;
+    int64_t shadow = -1;
+    for (size_t i = 0; i < in->npending; i++) {
+        const phx_bf_request_t *r = &in->pending[i];
+        phx_bf_decision_t *d = &plan->decisions[i];
+        d->start_time = -1;
+        if (params->max_job_test && plan->tested >= params->max_job_test)
+            break; /* the rest stay NOT_TESTED */
+        plan->tested++;
+        if (!request_sane(r) || !fits_empty(p, r)) {
+            d->verdict = PHX_BF_NEVER;
+            continue;
+        }
+        size_t nsh;
+        if (!reserved && !blocked) {
+            if ((nsh = fit(p, r, &p->free))) {
+                take(&p->free, p->shares, nsh);
+                if (record(d, PHX_BF_START, in->now, p->shares, nsh) < 0)
+                    return -1;
+                continue;
+            }
+            shadow = find_shadow(p, r, plan, ev, &nsh);
+            if (shadow < 0) {
+                /* Only jobs without a time limit stand in its way: no
+                 * reservation can be promised; later jobs start if they fit. */
+                d->verdict = PHX_BF_WAIT;
+                blocked = true;
+                continue;
+            }
+            /* spare = free at the shadow time minus the reservation */
+            memcpy(p->spare.cores, p->tmp.cores, in->nnodes * sizeof(*p->spare.cores));
+            memcpy(p->spare.mem, p->tmp.mem, in->nnodes * sizeof(*p->spare.mem));
+            take(&p->spare, p->shares, nsh);
+            if (record(d, PHX_BF_RESERVED, shadow, p->shares, nsh) < 0)
+                return -1;
+            reserved = true;
+            plan->reserved = (ssize_t)i;
+            plan->shadow_time = shadow;
+            continue;
+        }
+        d->verdict = PHX_BF_WAIT;
+        if (params->window > 0 &&
+            (r->time_limit == 0 || r->time_limit > params->window))
+            continue;
+        if (blocked) {
+            if ((nsh = fit(p, r, &p->free))) {
+                take(&p->free, p->shares, nsh);
+                if (record(d, PHX_BF_BACKFILL, in->now, p->shares, nsh) < 0)
+                    return -1;
+            }
+            continue;
+        }
+        bool ends_first = r->time_limit > 0 && in->now + r->time_limit <= shadow;
+        if (ends_first) {
+            nsh = fit(p, r, &p->free);
+        } else {
+            for (size_t j = 0; j < in->nnodes; j++) {
+                p->tmp.cores[j] = p->free.cores[j] < p->spare.cores[j]
+                                      ? p->free.cores[j]
+                                      : p->spare.cores[j];
+                p->tmp.mem[j] =
+                    p->free.mem[j] < p->spare.mem[j] ? p->free.mem[j] : p->spare.mem[j];
+            }
+            nsh = fit(p, r, &p->tmp);
+        }
+        if (!nsh)
+            continue;
+        take(&p->free, p->shares, nsh);
+        if (!ends_first)
+            take(&p->spare, p->shares, nsh);
+        if (record(d, PHX_BF_BACKFILL, in->now, p->shares, nsh) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
+                      phx_bf_plan_t *plan, phx_error_t *err)
+{
+    static const phx_bf_params_t no_params = {0};
+    size_t nn = in->nnodes ? in->nnodes : 1;
+    planner_t p = {.in = in};
+    event_t *ev = NULL;
+    int rc = -1;
+    *plan = (phx_bf_plan_t){.reserved = -1, .shadow_time = -1, .count = in->npending};
+    if (!params)
+        params = &no_params;
+    for (size_t i = 0; i < in->nrunning; i++)
+        for (size_t j = 0; j < in->running[i].nshares; j++)
+            if (in->running[i].shares[j].node >= in->nnodes)
+                return phx_error_set(
+                    err, "running job %" PRIu64 " names node %" PRIu32 " of %zu",
+                    in->running[i].job_id, in->running[i].shares[j].node, in->nnodes);
+    plan->decisions = calloc(in->npending ? in->npending : 1, sizeof(*plan->decisions));
+    p.free.cores = calloc(nn, sizeof(uint32_t));
+    p.spare.cores = calloc(nn, sizeof(uint32_t));
+    p.tmp.cores = calloc(nn, sizeof(uint32_t));
+    p.free.mem = calloc(nn, sizeof(uint64_t));
+    p.spare.mem = calloc(nn, sizeof(uint64_t));
+    p.tmp.mem = calloc(nn, sizeof(uint64_t));
+    p.cands = calloc(nn, sizeof(*p.cands));
+    p.shares = calloc(nn, sizeof(*p.shares));
+    ev = calloc(in->nrunning + in->npending + 1, sizeof(*ev));
+    if (!plan->decisions || !p.free.cores || !p.spare.cores || !p.tmp.cores ||
+        !p.free.mem || !p.spare.mem || !p.tmp.mem || !p.cands || !p.shares || !ev) {
+        phx_error_set(err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < in->nnodes; i++) {
+        const phx_bf_node_t *n = &in->nodes[i];
+        p.free.cores[i] =
+            n->cores_free < n->cores_total ? n->cores_free : n->cores_total;
+        p.free.mem[i] = n->mem_free < n->mem_total ? n->mem_free : n->mem_total;
+    }
+    if (plan_pass(&p, params, plan, ev) < 0) {
+        phx_error_set(err, "out of memory");
+        goto out;
+    }
+    rc = 0;
+out:
+    if (rc < 0)
+        phx_backfill_plan_clear(plan);
+    free(p.free.cores);
+    free(p.spare.cores);
+    free(p.tmp.cores);
+    free(p.free.mem);
+    free(p.spare.mem);
+    free(p.tmp.mem);
+    free(p.cands);
+    free(p.shares);
+    free(ev);
+    return rc;
+}
+
+void phx_backfill_plan_clear(phx_bf_plan_t *plan)
+{
+    if (!plan)
+        return;
+    int saved = errno;
+    for (size_t i = 0; plan->decisions && i < plan->count; i++)
+        free(plan->decisions[i].shares);
+    free(plan->decisions);
+    *plan = (phx_bf_plan_t){.reserved = -1, .shadow_time = -1};
+    errno = saved;
+}
+
+const char *phx_backfill_verdict_name(phx_bf_verdict_t v)
+{
+    static const char *const names[] = {"not-tested", "start", "backfill",
+                                        "reserved",   "wait",  "never"};
+    return (unsigned)v < sizeof(names) / sizeof(names[0]) ? names[v] : NULL;
+}

@@ -1,0 +1,109 @@
+/* EASY backfill planner: a pure function from the cluster's free resources,
+ * the running jobs' expected ends and the pending jobs (in priority order)
+ * to what starts now, and the reservation of the first job that cannot.
+ *
+ * Pending jobs start in priority order while they fit.  The first that does
+ * not fit gets a reservation: the earliest time (the "shadow time") at which
+ * it fits once running jobs end at their time limits, on concrete nodes.
+ * A later job may then start now only if it fits now and either ends by the
+ * shadow time or uses only resources the reservation leaves free at the
+ * shadow time; so backfill never delays the reserved start.  Placement here
+ * is by cores and memory per node; topology-aware packing happens later
+ * against offers. */
+#ifndef PHX_BATCHD_BACKFILL_H
+#define PHX_BATCHD_BACKFILL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/error.h"
+
+#define PHX_BF_NO_END INT64_MAX /* a job without a time limit */
+
+typedef struct phx_bf_node {
+    uint32_t cores_total;
+    uint32_t cores_free;
+    uint64_t mem_total; /* MiB */
+    uint64_t mem_free;
+    bool usable; /* false (drained, down): nothing is placed there */
+} phx_bf_node_t;
+
+/* A job's part of one node. */
+typedef struct phx_bf_share {
+    uint32_t node; /* index into the input's nodes */
+    uint32_t tasks;
+    uint32_t cores;
+    uint64_t mem;
+} phx_bf_share_t;
+
+typedef struct phx_bf_running {
+    uint64_t job_id;
+    int64_t end_time; /* start + time limit; PHX_BF_NO_END when none */
+    const phx_bf_share_t *shares;
+    size_t nshares;
+} phx_bf_running_t;
+
+typedef struct phx_bf_request {
+    uint64_t job_id;
+    uint32_t nodes_min; /* node count range; each node gets >= 1 task; */
+    uint32_t nodes_max; /* the fewest nodes that fit are used */
+    uint32_t ntasks;
+    uint32_t cpus_per_task;
+    uint32_t ntasks_per_node; /* 0: any; else at most this many per node */
+    uint64_t mem_per_node;    /* MiB; 0: none (see mem_whole_node) */
+    uint64_t mem_per_cpu;     /* MiB; 0: none */
+    bool mem_whole_node;      /* --mem=0: all of each node's memory */
+    bool exclusive;           /* whole nodes */
+    int64_t time_limit;       /* seconds; 0: none */
+} phx_bf_request_t;
+
+typedef struct phx_bf_params {
+    int64_t window;        /* bf_window, seconds: longer jobs are not backfilled;
+                              0: no bound */
+    uint32_t max_job_test; /* bf_max_job_test: pending jobs examined; 0: all */
+} phx_bf_params_t;
+
+typedef enum phx_bf_verdict {
+    PHX_BF_NOT_TESTED, /* beyond max_job_test */
+    PHX_BF_START,      /* starts now, in priority order */
+    PHX_BF_BACKFILL,   /* starts now, past the reserved job */
+    PHX_BF_RESERVED,   /* the top blocked job: start_time is the shadow time */
+    PHX_BF_WAIT,       /* waits (reason Priority, or Resources when no reservation) */
+    PHX_BF_NEVER,      /* cannot fit even on the empty cluster */
+} phx_bf_verdict_t;
+
+typedef struct phx_bf_decision {
+    phx_bf_verdict_t verdict;
+    int64_t start_time;     /* START, BACKFILL: now; RESERVED: shadow; else -1 */
+    phx_bf_share_t *shares; /* START, BACKFILL, RESERVED: the nodes */
+    size_t nshares;
+} phx_bf_decision_t;
+
+typedef struct phx_bf_input {
+    int64_t now;
+    const phx_bf_node_t *nodes;
+    size_t nnodes;
+    const phx_bf_running_t *running;
+    size_t nrunning;
+    const phx_bf_request_t *pending; /* highest priority first */
+    size_t npending;
+} phx_bf_input_t;
+
+typedef struct phx_bf_plan {
+    phx_bf_decision_t *decisions; /* npending, in the same order */
+    size_t count;
+    ssize_t reserved;    /* index of the reserved job, -1 when none */
+    int64_t shadow_time; /* its start, -1 when none */
+    size_t tested;
+} phx_bf_plan_t;
+
+/* Plan one pass.  0 with plan filled (release with phx_backfill_plan_clear),
+ * or -1 with err (ENOMEM, or a running share naming a node out of range). */
+int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
+                      phx_bf_plan_t *plan, phx_error_t *err);
+void phx_backfill_plan_clear(phx_bf_plan_t *plan);
+const char *phx_backfill_verdict_name(phx_bf_verdict_t verdict);
+
+#endif
