@@ -160,6 +160,8 @@ static void agent_free(struct alloc_agent *ag)
         task_free(ag->tasks[i]);
     free(ag->tasks);
     alloc_res_fini(&ag->held);
+    for (int i = 0; i < ag->nspare; i++)
+        phx_topo_grant_destroy(ag->spare[i]);
     free(ag);
 }
 
@@ -292,43 +294,66 @@ static void slot_tidy(struct alloc_agent *ag, struct alloc_slot *s)
     }
 }
 
+phx_topo_grant_t *alloc_grant_get(struct alloc_agent *ag)
+{
+    if (ag->nspare > 0) /* not cleared: every filler clears, or reuses it whole */
+        return ag->spare[--ag->nspare];
+    return phx_topo_grant_create(ag->topo);
+}
+
+void alloc_grant_put(struct alloc_agent *ag, phx_topo_grant_t *g)
+{
+    if (g && ag->nspare < ALLOC_SPARE_GRANTS)
+        ag->spare[ag->nspare++] = g;
+    else
+        phx_topo_grant_destroy(g);
+}
+
+/* Fill g with the tracker's free resources and allocate them.  A recycled
+ * grant made for another topology object is replaced by a fresh one. */
+static int take_free(struct alloc_agent *ag, phx_topo_grant_t **g)
+{
+    alloc_grant_from_free(*g, ag->free);
+    if (phx_topo_free_alloc(ag->free, *g, NULL) == 0)
+        return 0;
+    phx_topo_grant_destroy(*g);
+    if (!(*g = phx_topo_grant_create(ag->topo)))
+        return -1;
+    alloc_grant_from_free(*g, ag->free);
+    return phx_topo_free_alloc(ag->free, *g, NULL);
+}
+
 int alloc_offer(struct alloc_agent *ag, struct alloc_fw *fw, bool held,
                 double release_by, const char *request_id, phx_alloc_offer_f cb,
                 void *arg)
 {
     struct alloc_slot *s = slot_get(ag, fw);
-    phx_topo_grant_t *g = phx_topo_grant_create(ag->topo);
-    if (!s || !g) {
-        phx_topo_grant_destroy(g);
+    phx_topo_grant_t *g = s ? alloc_grant_get(ag) : NULL;
+    if (!g) {
         errno = ENOMEM;
         return -1;
     }
     if (held) {
         alloc_res_to_grant(&ag->held, ag->topo, g);
-    } else {
-        alloc_grant_from_free(g, ag->free);
-        if (phx_topo_free_alloc(ag->free, g, NULL) < 0) { /* cannot happen */
-            phx_topo_grant_destroy(g);
-            slot_tidy(ag, s);
-            return -1;
-        }
+    } else if (take_free(ag, &g) < 0) { /* cannot happen */
+        alloc_grant_put(ag, g);
+        slot_tidy(ag, s);
+        return -1;
     }
     phx_alloc_offer_t o = {
         .framework = fw->id,
         .agent_id = ag->id,
         .grant = g,
         .cores = phx_topo_coreset_count(phx_topo_grant_cores(g)),
-        .mem = held ? ag->held.total_mem : 0,
         .release_by = release_by,
         .request_id = request_id,
     };
-    if (!held)
-        for (int n = 0; n < phx_topo_nnumas(ag->topo); n++)
-            o.mem += phx_topo_grant_memory(g, n);
+    for (int n = 0; n < phx_topo_nnumas(ag->topo); n++)
+        o.mem += phx_topo_grant_memory(g, n);
     if (cb(&o, arg) < 0) {
         if (!held)
             phx_topo_free_release(ag->free, g, NULL);
-        phx_topo_grant_destroy(g);
+        alloc_grant_put(ag, g);
         fw->refused = true;
         slot_tidy(ag, s);
         return 0;
@@ -348,6 +373,18 @@ int alloc_offer(struct alloc_agent *ag, struct alloc_fw *fw, bool held,
     fw->offered_cores += o.cores;
     fw->offered_mem += o.mem;
     return 1;
+}
+
+int phx_alloc_grant_recycle(phx_alloc_t *a, int64_t agent_id, phx_topo_grant_t *grant)
+{
+    struct alloc_agent *ag = alloc_agent_find(a, agent_id);
+    if (!ag) {
+        phx_topo_grant_destroy(grant);
+        errno = ENOENT;
+        return -1;
+    }
+    alloc_grant_put(ag, grant);
+    return 0;
 }
 
 /* ---- agents ---- */
@@ -721,6 +758,16 @@ static struct alloc_slot *offered_part(struct alloc_agent *ag, struct alloc_fw *
     return s;
 }
 
+static bool grant_empty(const struct alloc_agent *ag, const phx_topo_grant_t *g)
+{
+    if (phx_topo_coreset_next(phx_topo_grant_cores(g), -1) >= 0)
+        return false;
+    for (int n = 0; n < phx_topo_nnumas(ag->topo); n++)
+        if (phx_topo_grant_memory(g, n))
+            return false;
+    return true;
+}
+
 int phx_alloc_offer_return(phx_alloc_t *a, int64_t agent_id, const char *framework,
                            const phx_topo_grant_t *part, phx_error_t *err)
 {
@@ -728,6 +775,8 @@ int phx_alloc_offer_return(phx_alloc_t *a, int64_t agent_id, const char *framewo
     struct alloc_fw *fw;
     if (lookup(a, agent_id, framework, &ag, &fw, err) < 0)
         return -1;
+    if (grant_empty(ag, part))
+        return 0; /* nothing left of an offer used whole */
     struct alloc_slot *s = offered_part(ag, fw, part, err);
     if (!s)
         return -1;
@@ -803,6 +852,10 @@ int phx_alloc_offer_used(phx_alloc_t *a, int64_t agent_id, const char *framework
     if (lookup(a, agent_id, framework, &ag, &fw, err) < 0 ||
         task_id_ok(ag, fw, task_id, end_time, err) < 0)
         return -1;
+    if (grant_empty(ag, part)) {
+        errno = EINVAL;
+        return phx_error_set(err, "task %s has no resources", task_id);
+    }
     struct alloc_slot *s = offered_part(ag, fw, part, err);
     if (!s)
         return -1;
@@ -861,12 +914,12 @@ int phx_alloc_usage_sub(phx_alloc_t *a, int64_t agent_id, const char *framework,
         errno = ENOENT;
         return -1;
     }
-    phx_topo_grant_t *g = phx_topo_grant_create(ag->topo);
+    phx_topo_grant_t *g = alloc_grant_get(ag);
     if (!g)
         return -1;
     alloc_res_to_grant(&t->res, ag->topo, g);
     phx_topo_free_release(ag->free, g, NULL);
-    phx_topo_grant_destroy(g);
+    alloc_grant_put(ag, g);
     fw->used_cores -= t->res.ncores;
     fw->used_mem -= t->res.total_mem;
     ag->tasks[i] = ag->tasks[--ag->ntasks];
@@ -886,7 +939,8 @@ int phx_alloc_framework_info(const phx_alloc_t *a, const char *framework,
         return -1;
     }
     *out = (phx_alloc_framework_info_t){
-        .share = alloc_share(a, fw),
+        .share = alloc_share(a, fw) * fw->role->weight,
+        .weighted_share = alloc_share(a, fw),
         .weight = fw->role->weight,
         .suppressed = fw->suppressed,
         .active = fw->active,

@@ -91,12 +91,12 @@ void alloc_hold_release(phx_alloc_t *a, struct alloc_agent *ag)
     }
     if (!ag->held.cores || alloc_res_empty(&ag->held))
         return;
-    phx_topo_grant_t *g = phx_topo_grant_create(ag->topo);
+    phx_topo_grant_t *g = alloc_grant_get(ag);
     if (!g)
         return; /* stays held; retried at the next release */
     alloc_res_to_grant(&ag->held, ag->topo, g);
     phx_topo_free_release(ag->free, g, NULL);
-    phx_topo_grant_destroy(g);
+    alloc_grant_put(ag, g);
     alloc_res_clear(&ag->held, ag->topo);
     alloc_mark(a, ag);
 }
@@ -106,13 +106,13 @@ static void hold_take(struct alloc_agent *ag)
 {
     if (phx_topo_free_ncores(ag->free) == 0 && phx_topo_free_memory(ag->free) == 0)
         return;
-    phx_topo_grant_t *g = phx_topo_grant_create(ag->topo);
+    phx_topo_grant_t *g = alloc_grant_get(ag);
     if (!g)
         return;
     alloc_grant_from_free(g, ag->free);
     if (phx_topo_free_alloc(ag->free, g, NULL) == 0)
         alloc_res_add(&ag->held, ag->topo, g);
-    phx_topo_grant_destroy(g);
+    alloc_grant_put(ag, g);
 }
 
 int alloc_fit_empty(const phx_topo_t *t, const phx_alloc_shape_t *s, phx_alloc_t *a)
@@ -223,7 +223,8 @@ static int agent_timeline(phx_alloc_t *a, struct alloc_agent *ag,
         int f = alloc_fit(t, s, nc, nm, a->sock_cores, a->sock_mem);
         if (f <= prev)
             continue;
-        if (grow_scratch(&a->points, &a->cap_points, *npoints + 1, sizeof(struct point)) < 0)
+        if (grow_scratch(&a->points, &a->cap_points, *npoints + 1,
+                         sizeof(struct point)) < 0)
             return -1;
         ((struct point *)a->points)[(*npoints)++] = (struct point){when, ag, f};
         prev = f;
@@ -267,7 +268,8 @@ static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
     r->held_bundles = r->hold_agents = 0;
     if (when < 0)
         return -1;
-    if (grow_scratch((void **)&a->cands, &a->cap_cands, a->nagents, sizeof(*a->cands)) < 0)
+    if (grow_scratch((void **)&a->cands, &a->cap_cands, a->nagents, sizeof(*a->cands)) <
+        0)
         return -1;
     for (size_t i = 0; i < a->nagents; i++)
         if (a->agents[i]->available && a->agents[i]->fit_t > 0)

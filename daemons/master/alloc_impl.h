@@ -12,6 +12,8 @@
 #include "topology/free.h"
 #include "topology/topo.h"
 
+#define ALLOC_SPARE_GRANTS 2
+
 /* A set of cores and memory per NUMA domain of one agent. */
 struct alloc_res {
     phx_topo_coreset_t *cores; /* NULL until first used */
@@ -67,6 +69,8 @@ struct alloc_agent {
     bool dirty;   /* in a->dirty */
     bool holding; /* in the head request's hold set */
     struct alloc_res held;
+    phx_topo_grant_t *spare[ALLOC_SPARE_GRANTS]; /* recycled, for offers */
+    int nspare;
     struct alloc_slot *slots;
     int nslots, cap_slots;
     struct alloc_task **tasks;
@@ -165,6 +169,9 @@ int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
 struct alloc_fw *alloc_fw_find(const phx_alloc_t *a, const char *id);
 struct alloc_agent *alloc_agent_find(const phx_alloc_t *a, int64_t id);
 void alloc_mark(phx_alloc_t *a, struct alloc_agent *ag);
+/* A cleared grant for ag's topology (a spare one if any) / give it back. */
+phx_topo_grant_t *alloc_grant_get(struct alloc_agent *ag);
+void alloc_grant_put(struct alloc_agent *ag, phx_topo_grant_t *g);
 double alloc_share(const phx_alloc_t *a, const struct alloc_fw *fw);
 /* Offer resources of ag to fw: from the tracker (held false) or the hold.
  * 1 when taken, 0 when refused or empty, -1 on ENOMEM. */

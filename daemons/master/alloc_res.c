@@ -49,10 +49,13 @@ bool alloc_res_contains(const struct alloc_res *r, const phx_topo_t *t,
     const phx_topo_coreset_t *gc = phx_topo_grant_cores(g);
     if (phx_topo_coreset_size(gc) != phx_topo_ncores(t))
         return false;
+    if (r->cores && phx_topo_coreset_equal(r->cores, gc))
+        goto memory; /* the common case: all of it */
     for (int c = phx_topo_coreset_next(gc, -1); c >= 0;
          c = phx_topo_coreset_next(gc, c))
         if (!r->cores || !phx_topo_coreset_has(r->cores, c))
             return false;
+memory:
     for (int n = 0; n < phx_topo_nnumas(t); n++) {
         uint64_t m = phx_topo_grant_memory(g, n);
         if (m && (!r->mem || m > r->mem[n]))
@@ -61,16 +64,39 @@ bool alloc_res_contains(const struct alloc_res *r, const phx_topo_t *t,
     return true;
 }
 
-void alloc_res_add(struct alloc_res *r, const phx_topo_t *t, const phx_topo_grant_t *g)
+static void add_cores(struct alloc_res *r, const phx_topo_coreset_t *gc)
 {
-    const phx_topo_coreset_t *gc = phx_topo_grant_cores(g);
+    if (r->ncores == 0) { /* the common case: a whole offer into an empty set */
+        phx_topo_coreset_copy(r->cores, gc);
+        r->ncores = phx_topo_coreset_count(gc);
+        return;
+    }
     for (int c = phx_topo_coreset_next(gc, -1); c >= 0;
-         c = phx_topo_coreset_next(gc, c)) {
+         c = phx_topo_coreset_next(gc, c))
         if (!phx_topo_coreset_has(r->cores, c)) {
             phx_topo_coreset_add(r->cores, c);
             r->ncores++;
         }
+}
+
+static void sub_cores(struct alloc_res *r, const phx_topo_coreset_t *gc)
+{
+    if (phx_topo_coreset_equal(r->cores, gc)) { /* all of it */
+        phx_topo_coreset_clear(r->cores);
+        r->ncores = 0;
+        return;
     }
+    for (int c = phx_topo_coreset_next(gc, -1); c >= 0;
+         c = phx_topo_coreset_next(gc, c))
+        if (phx_topo_coreset_has(r->cores, c)) {
+            phx_topo_coreset_remove(r->cores, c);
+            r->ncores--;
+        }
+}
+
+void alloc_res_add(struct alloc_res *r, const phx_topo_t *t, const phx_topo_grant_t *g)
+{
+    add_cores(r, phx_topo_grant_cores(g));
     for (int n = 0; n < phx_topo_nnumas(t); n++) {
         uint64_t m = phx_topo_grant_memory(g, n);
         r->mem[n] += m;
@@ -80,14 +106,7 @@ void alloc_res_add(struct alloc_res *r, const phx_topo_t *t, const phx_topo_gran
 
 void alloc_res_sub(struct alloc_res *r, const phx_topo_t *t, const phx_topo_grant_t *g)
 {
-    const phx_topo_coreset_t *gc = phx_topo_grant_cores(g);
-    for (int c = phx_topo_coreset_next(gc, -1); c >= 0;
-         c = phx_topo_coreset_next(gc, c)) {
-        if (phx_topo_coreset_has(r->cores, c)) {
-            phx_topo_coreset_remove(r->cores, c);
-            r->ncores--;
-        }
-    }
+    sub_cores(r, phx_topo_grant_cores(g));
     for (int n = 0; n < phx_topo_nnumas(t); n++) {
         uint64_t m = phx_topo_grant_memory(g, n);
         if (m > r->mem[n])
@@ -108,10 +127,26 @@ void alloc_res_to_grant(const struct alloc_res *r, const phx_topo_t *t,
         phx_topo_grant_set_memory(g, n, r->mem[n]);
 }
 
+/* Whether g already holds exactly the free resources (a recycled grant of
+ * an offer that came back whole): then it need not be rebuilt. */
+static bool grant_is_free(const phx_topo_grant_t *g, const phx_topo_free_t *f)
+{
+    const phx_topo_t *t = phx_topo_free_topo(f);
+    if (phx_topo_grant_ntasks(g) != 0 ||
+        !phx_topo_coreset_equal(phx_topo_grant_cores(g), phx_topo_free_cores(f)))
+        return false;
+    for (int n = 0; n < phx_topo_nnumas(t); n++)
+        if (phx_topo_grant_memory(g, n) != phx_topo_free_numa_memory(f, n))
+            return false;
+    return true;
+}
+
 void alloc_grant_from_free(phx_topo_grant_t *g, const phx_topo_free_t *f)
 {
     const phx_topo_t *t = phx_topo_free_topo(f);
     const phx_topo_coreset_t *fc = phx_topo_free_cores(f);
+    if (grant_is_free(g, f))
+        return;
     phx_topo_grant_clear(g);
     for (int c = phx_topo_coreset_next(fc, -1); c >= 0;
          c = phx_topo_coreset_next(fc, c))

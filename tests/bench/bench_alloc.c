@@ -46,7 +46,7 @@ static int take(const phx_alloc_offer_t *o, void *arg)
 }
 
 /* Return the offers of every agent (step 1) or of every 100th (step 100). */
-static void give_back(phx_alloc_t *a, struct bench *b, size_t step)
+static void give_back(phx_alloc_t *a, struct bench *b, size_t step, bool recycle)
 {
     size_t kept = 0;
     for (size_t i = 0; i < b->n; i++) {
@@ -60,7 +60,10 @@ static void give_back(phx_alloc_t *a, struct bench *b, size_t step)
             fprintf(stderr, "bench_alloc: %s\n", err.text);
             exit(1);
         }
-        phx_topo_grant_destroy(h->grant);
+        if (recycle)
+            phx_alloc_grant_recycle(a, h->agent, h->grant);
+        else
+            phx_topo_grant_destroy(h->grant);
     }
     b->n = kept;
 }
@@ -84,7 +87,7 @@ static double median(double *v, int n)
     return v[n / 2];
 }
 
-static void run(const phx_topo_t *t, phx_topo_free_t **trackers, int nfws)
+static void run(const phx_topo_t *t, phx_topo_free_t **trackers, int nfws, bool recycle)
 {
     phx_alloc_t *a = phx_alloc_create();
     phx_error_t err;
@@ -110,21 +113,22 @@ static void run(const phx_topo_t *t, phx_topo_free_t **trackers, int nfws)
         double t0 = now_ms();
         offers = phx_alloc_cycle(a, now++, take, &b);
         full[p] = now_ms() - t0;
-        give_back(a, &b, 1);
+        give_back(a, &b, 1, recycle);
     }
     /* Steady state: everything offered, then 1% of the agents come back. */
     phx_alloc_cycle(a, now++, take, &b);
     for (int p = 0; p < NPASSES; p++) {
-        give_back(a, &b, 100);
+        give_back(a, &b, 100, recycle);
         double t0 = now_ms();
         steady_offers = phx_alloc_cycle(a, now++, take, &b);
         steady[p] = now_ms() - t0;
     }
-    printf("alloc: %d agents (%d cores each) x %4d frameworks: full pass %7.3f ms "
-           "(%d offers), 1%% changed %6.3f ms (%d offers); median of %d\n",
-           NAGENTS, phx_topo_ncores(t), nfws, median(full, NPASSES), offers,
-           median(steady, NPASSES), steady_offers, NPASSES);
-    give_back(a, &b, 1);
+    printf("alloc: %d agents (%d cores) x %4d frameworks, grants %-8s: full pass "
+           "%7.3f ms (%d offers), 1%% changed %6.3f ms (%d offers); median of %d\n",
+           NAGENTS, phx_topo_ncores(t), nfws, recycle ? "recycled" : "new",
+           median(full, NPASSES), offers, median(steady, NPASSES), steady_offers,
+           NPASSES);
+    give_back(a, &b, 1, false);
     free(b.offers);
     phx_alloc_destroy(a);
 }
@@ -143,8 +147,10 @@ int main(void)
             return 1;
     if (!trackers)
         return 1;
-    run(t, trackers, 1000);
-    run(t, trackers, 50);
+    run(t, trackers, 1000, true);
+    run(t, trackers, 50, true);
+    run(t, trackers, 1000, false);
+    run(t, trackers, 50, false);
     for (int i = 0; i < NAGENTS; i++)
         phx_topo_free_destroy(trackers[i]);
     free(trackers);
