@@ -276,6 +276,7 @@ void phx_hostlist_free(char **names, size_t count)
 typedef struct split {
     size_t plen; /* prefix length */
     int width;   /* digits; 0 when the name has none */
+    int eff;     /* width printed in brackets, see assign_widths */
     long long num;
     const char *tail;
     const char *name;
@@ -292,6 +293,7 @@ static void split_name(const char *name, split_t *s)
         start--;
     s->name = name;
     s->tail = name + end;
+    s->eff = 0;
     if (end == start || end - start > 18) {
         s->plen = len;
         s->width = 0;
@@ -304,10 +306,40 @@ static void split_name(const char *name, split_t *s)
     s->num = strtoll(name + start, NULL, 10);
 }
 
+static bool same_stem(const split_t *a, const split_t *b)
+{
+    return a->width && b->width && a->plen == b->plen &&
+           !strncmp(a->name, b->name, a->plen) && !strcmp(a->tail, b->tail);
+}
+
+static bool padded(const split_t *s)
+{
+    return s->width > 1 && s->name[s->plen] == '0';
+}
+
+/* The width a name is printed at inside brackets: its own when zero-padded;
+ * for an unpadded number, the widest padding among its stem's padded names
+ * that it still fills (n10 joins n[01-09]), else 0 (natural width). */
+static void assign_widths(split_t *sp, size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (!sp[i].width || padded(&sp[i]))
+            continue;
+        int eff = 0;
+        for (size_t j = 0; j < count; j++)
+            if (padded(&sp[j]) && same_stem(&sp[i], &sp[j]) &&
+                sp[j].width <= sp[i].width && sp[j].width > eff)
+                eff = sp[j].width;
+        sp[i].eff = eff;
+    }
+    for (size_t i = 0; i < count; i++)
+        if (padded(&sp[i]))
+            sp[i].eff = sp[i].width;
+}
+
 static bool same_group(const split_t *a, const split_t *b)
 {
-    return a->width && b->width && a->width == b->width && a->plen == b->plen &&
-           !strncmp(a->name, b->name, a->plen) && !strcmp(a->tail, b->tail);
+    return same_stem(a, b) && a->eff == b->eff;
 }
 
 static int cmp_ll(const void *a, const void *b)
@@ -379,6 +411,7 @@ char *phx_hostlist_compress(const char *const *names, size_t count)
     }
     for (size_t i = 0; i < count; i++)
         split_name(names[i], &sp[i]);
+    assign_widths(sp, count);
     bool first = true;
     for (size_t i = 0; i < count; i++) {
         if (done[i])
@@ -407,7 +440,7 @@ char *phx_hostlist_compress(const char *const *names, size_t count)
         for (size_t j = 0; j < n; j++)
             if (u == 0 || nums[j] != nums[u - 1])
                 nums[u++] = nums[j];
-        int w = sp[i].width;
+        int w = sp[i].eff;
         if (u == 1) {
             sbuf_add(&b, "%.*s%0*lld%s", (int)sp[i].plen, names[i], w, nums[0],
                      sp[i].tail);
