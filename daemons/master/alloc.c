@@ -115,7 +115,7 @@ static void map_fini(struct alloc_map *m)
     free(m->hash);
 }
 
-static int grow(void **arr, size_t *cap, size_t need, size_t size)
+int alloc_grow(void **arr, size_t *cap, size_t need, size_t size)
 {
     if (need <= *cap)
         return 0;
@@ -142,22 +142,13 @@ phx_alloc_t *phx_alloc_create(void)
     return a;
 }
 
-static void task_free(struct alloc_task *t)
-{
-    if (!t)
-        return;
-    free(t->id);
-    alloc_res_fini(&t->res);
-    free(t);
-}
-
 static void agent_free(struct alloc_agent *ag)
 {
     for (int i = 0; i < ag->nslots; i++)
         alloc_res_fini(&ag->slots[i].offered);
     free(ag->slots);
     for (int i = 0; i < ag->ntasks; i++)
-        task_free(ag->tasks[i]);
+        alloc_task_free(ag->tasks[i]);
     free(ag->tasks);
     alloc_res_fini(&ag->held);
     for (int i = 0; i < ag->nspare; i++)
@@ -225,7 +216,8 @@ void alloc_mark(phx_alloc_t *a, struct alloc_agent *ag)
 {
     if (ag->dirty)
         return;
-    if (grow((void **)&a->dirty, &a->cap_dirty, a->ndirty + 1, sizeof(*a->dirty)) < 0) {
+    if (alloc_grow((void **)&a->dirty, &a->cap_dirty, a->ndirty + 1,
+                   sizeof(*a->dirty)) < 0) {
         a->all_dirty = true; /* still visited, by the slow road */
         return;
     }
@@ -248,143 +240,6 @@ void alloc_note_expiry(phx_alloc_t *a, double t)
 {
     if (t > 0 && (a->next_expiry == 0 || t < a->next_expiry))
         a->next_expiry = t;
-}
-
-static struct alloc_slot *slot_find(struct alloc_agent *ag, const struct alloc_fw *fw)
-{
-    for (int i = 0; i < ag->nslots; i++)
-        if (ag->slots[i].fw == fw)
-            return &ag->slots[i];
-    return NULL;
-}
-
-/* fw's slot on ag, made if missing (reusing an unused one); NULL on ENOMEM. */
-static struct alloc_slot *slot_get(struct alloc_agent *ag, struct alloc_fw *fw)
-{
-    struct alloc_slot *s = slot_find(ag, fw);
-    if (s)
-        return s;
-    s = slot_find(ag, NULL);
-    if (!s) {
-        size_t cap = (size_t)ag->cap_slots;
-        if (grow((void **)&ag->slots, &cap, (size_t)ag->nslots + 1, sizeof(*s)) < 0)
-            return NULL;
-        ag->cap_slots = (int)cap;
-        s = &ag->slots[ag->nslots];
-        memset(s, 0, sizeof(*s));
-        if (alloc_res_init(&s->offered, ag->topo) < 0)
-            return NULL;
-        ag->nslots++;
-    }
-    s->fw = fw;
-    s->release_by = 0;
-    s->filter_until = 0;
-    return s;
-}
-
-/* Unused once nothing is offered and no filter is set. */
-static void slot_tidy(struct alloc_agent *ag, struct alloc_slot *s)
-{
-    if (alloc_res_empty(&s->offered)) {
-        s->release_by = 0;
-        if (s->filter_until == 0) {
-            alloc_res_clear(&s->offered, ag->topo);
-            s->fw = NULL;
-        }
-    }
-}
-
-phx_topo_grant_t *alloc_grant_get(struct alloc_agent *ag)
-{
-    if (ag->nspare > 0) /* not cleared: every filler clears, or reuses it whole */
-        return ag->spare[--ag->nspare];
-    return phx_topo_grant_create(ag->topo);
-}
-
-void alloc_grant_put(struct alloc_agent *ag, phx_topo_grant_t *g)
-{
-    if (g && ag->nspare < ALLOC_SPARE_GRANTS)
-        ag->spare[ag->nspare++] = g;
-    else
-        phx_topo_grant_destroy(g);
-}
-
-/* Fill g with the tracker's free resources and allocate them.  A recycled
- * grant made for another topology object is replaced by a fresh one. */
-static int take_free(struct alloc_agent *ag, phx_topo_grant_t **g)
-{
-    alloc_grant_from_free(*g, ag->free);
-    if (phx_topo_free_alloc(ag->free, *g, NULL) == 0)
-        return 0;
-    phx_topo_grant_destroy(*g);
-    if (!(*g = phx_topo_grant_create(ag->topo)))
-        return -1;
-    alloc_grant_from_free(*g, ag->free);
-    return phx_topo_free_alloc(ag->free, *g, NULL);
-}
-
-int alloc_offer(struct alloc_agent *ag, struct alloc_fw *fw, bool held,
-                double release_by, const char *request_id, phx_alloc_offer_f cb,
-                void *arg)
-{
-    struct alloc_slot *s = slot_get(ag, fw);
-    phx_topo_grant_t *g = s ? alloc_grant_get(ag) : NULL;
-    if (!g) {
-        errno = ENOMEM;
-        return -1;
-    }
-    if (held) {
-        alloc_res_to_grant(&ag->held, ag->topo, g);
-    } else if (take_free(ag, &g) < 0) { /* cannot happen */
-        alloc_grant_put(ag, g);
-        slot_tidy(ag, s);
-        return -1;
-    }
-    phx_alloc_offer_t o = {
-        .framework = fw->id,
-        .agent_id = ag->id,
-        .grant = g,
-        .cores = phx_topo_coreset_count(phx_topo_grant_cores(g)),
-        .release_by = release_by,
-        .request_id = request_id,
-    };
-    for (int n = 0; n < phx_topo_nnumas(ag->topo); n++)
-        o.mem += phx_topo_grant_memory(g, n);
-    if (cb(&o, arg) < 0) {
-        if (!held)
-            phx_topo_free_release(ag->free, g, NULL);
-        alloc_grant_put(ag, g);
-        fw->refused = true;
-        slot_tidy(ag, s);
-        return 0;
-    }
-    bool was_empty = alloc_res_empty(&s->offered);
-    alloc_res_add(&s->offered, ag->topo, g);
-    if (held)
-        alloc_res_clear(&ag->held, ag->topo);
-    /* Lent only if everything offered here is lent (the earliest deadline
-     * cannot be told apart once merged, so keep the latest). */
-    if (was_empty)
-        s->release_by = release_by;
-    else if (s->release_by > 0 && release_by > 0)
-        s->release_by = s->release_by > release_by ? s->release_by : release_by;
-    else
-        s->release_by = 0;
-    fw->offered_cores += o.cores;
-    fw->offered_mem += o.mem;
-    return 1;
-}
-
-int phx_alloc_grant_recycle(phx_alloc_t *a, int64_t agent_id, phx_topo_grant_t *grant)
-{
-    struct alloc_agent *ag = alloc_agent_find(a, agent_id);
-    if (!ag) {
-        phx_topo_grant_destroy(grant);
-        errno = ENOENT;
-        return -1;
-    }
-    alloc_grant_put(ag, grant);
-    return 0;
 }
 
 /* ---- agents ---- */
@@ -436,7 +291,8 @@ int phx_alloc_agent_add(phx_alloc_t *a, int64_t agent_id, phx_topo_free_t *free_
     const phx_topo_t *t = phx_topo_free_topo(free_res);
     struct alloc_agent *ag = calloc(1, sizeof(*ag));
     if (!ag || alloc_res_init(&ag->held, t) < 0 || scratch_fit(a, t) < 0 ||
-        grow((void **)&a->agents, &a->cap_agents, a->nagents + 1, sizeof(ag)) < 0 ||
+        alloc_grow((void **)&a->agents, &a->cap_agents, a->nagents + 1, sizeof(ag)) <
+            0 ||
         map_put(&a->agent_map, hash_id(agent_id), ag) < 0) {
         if (ag)
             agent_free(ag);
@@ -595,7 +451,7 @@ int phx_alloc_framework_add(phx_alloc_t *a, const char *framework, const char *r
     struct alloc_fw *fw = calloc(1, sizeof(*fw));
     if (!fw || !(fw->id = strdup(framework)) ||
         !(fw->role = role_get(a, role && *role ? role : "*")) ||
-        grow((void **)&a->fws, &a->cap_fws, a->nfws + 1, sizeof(fw)) < 0 ||
+        alloc_grow((void **)&a->fws, &a->cap_fws, a->nfws + 1, sizeof(fw)) < 0 ||
         map_put(&a->fw_map, hash_str(framework), fw) < 0) {
         if (fw)
             free(fw->id);
@@ -621,14 +477,14 @@ int phx_alloc_framework_remove(phx_alloc_t *a, const char *framework)
     alloc_requests_drop_fw(a, fw);
     for (size_t i = 0; i < a->nagents; i++) {
         struct alloc_agent *ag = a->agents[i];
-        struct alloc_slot *s = slot_find(ag, fw);
+        struct alloc_slot *s = alloc_slot_find(ag, fw);
         if (s) {
             alloc_res_clear(&s->offered, ag->topo);
             s->fw = NULL;
         }
         for (int j = 0; j < ag->ntasks;)
             if (ag->tasks[j]->fw == fw) {
-                task_free(ag->tasks[j]);
+                alloc_task_free(ag->tasks[j]);
                 ag->tasks[j] = ag->tasks[--ag->ntasks];
             } else {
                 j++;
@@ -692,11 +548,11 @@ int phx_alloc_revive(phx_alloc_t *a, const char *framework)
     fw->suppressed = false;
     for (size_t i = 0; fw->nfilters > 0 && i < a->nagents; i++) {
         struct alloc_agent *ag = a->agents[i];
-        struct alloc_slot *s = slot_find(ag, fw);
+        struct alloc_slot *s = alloc_slot_find(ag, fw);
         if (s && s->filter_until > 0) {
             s->filter_until = 0;
             fw->nfilters--;
-            slot_tidy(ag, s);
+            alloc_slot_tidy(ag, s);
         }
     }
     fw->nfilters = 0;
@@ -717,214 +573,13 @@ int phx_alloc_filter(phx_alloc_t *a, const char *framework, int64_t agent_id,
         errno = EINVAL;
         return -1;
     }
-    struct alloc_slot *s = slot_get(ag, fw);
+    struct alloc_slot *s = alloc_slot_get(ag, fw);
     if (!s)
         return -1;
     if (s->filter_until == 0)
         fw->nfilters++;
     s->filter_until = until;
     alloc_note_expiry(a, until);
-    return 0;
-}
-
-/* ---- offers coming back, tasks ---- */
-
-static int lookup(phx_alloc_t *a, int64_t agent_id, const char *framework,
-                  struct alloc_agent **ag, struct alloc_fw **fw, phx_error_t *err)
-{
-    *ag = alloc_agent_find(a, agent_id);
-    *fw = alloc_fw_find(a, framework);
-    if (!*ag) {
-        errno = ENOENT;
-        return phx_error_set(err, "unknown agent %lld", (long long)agent_id);
-    }
-    if (!*fw) {
-        errno = ENOENT;
-        return phx_error_set(err, "unknown framework %s", framework ? framework : "");
-    }
-    return 0;
-}
-
-static struct alloc_slot *offered_part(struct alloc_agent *ag, struct alloc_fw *fw,
-                                       const phx_topo_grant_t *part, phx_error_t *err)
-{
-    struct alloc_slot *s = slot_find(ag, fw);
-    if (!s || !alloc_res_contains(&s->offered, ag->topo, part)) {
-        errno = EINVAL;
-        phx_error_set(err, "resources not offered to framework %s on agent %lld",
-                      fw->id, (long long)ag->id);
-        return NULL;
-    }
-    return s;
-}
-
-static bool grant_empty(const struct alloc_agent *ag, const phx_topo_grant_t *g)
-{
-    if (phx_topo_coreset_next(phx_topo_grant_cores(g), -1) >= 0)
-        return false;
-    for (int n = 0; n < phx_topo_nnumas(ag->topo); n++)
-        if (phx_topo_grant_memory(g, n))
-            return false;
-    return true;
-}
-
-int phx_alloc_offer_return(phx_alloc_t *a, int64_t agent_id, const char *framework,
-                           const phx_topo_grant_t *part, phx_error_t *err)
-{
-    struct alloc_agent *ag;
-    struct alloc_fw *fw;
-    if (lookup(a, agent_id, framework, &ag, &fw, err) < 0)
-        return -1;
-    if (grant_empty(ag, part))
-        return 0; /* nothing left of an offer used whole */
-    struct alloc_slot *s = offered_part(ag, fw, part, err);
-    if (!s)
-        return -1;
-    if (phx_topo_free_release(ag->free, part, err) < 0)
-        return phx_error_prefix(err, "could not return an offer of agent %lld",
-                                (long long)agent_id);
-    int before = s->offered.ncores;
-    uint64_t mem_before = s->offered.total_mem;
-    alloc_res_sub(&s->offered, ag->topo, part);
-    fw->offered_cores -= before - s->offered.ncores;
-    fw->offered_mem -= mem_before - s->offered.total_mem;
-    slot_tidy(ag, s);
-    alloc_mark(a, ag);
-    return 0;
-}
-
-static struct alloc_task *task_find(struct alloc_agent *ag, const struct alloc_fw *fw,
-                                    const char *id, int *index)
-{
-    for (int i = 0; i < ag->ntasks; i++)
-        if (ag->tasks[i]->fw == fw && strcmp(ag->tasks[i]->id, id) == 0) {
-            if (index)
-                *index = i;
-            return ag->tasks[i];
-        }
-    return NULL;
-}
-
-static struct alloc_task *task_new(struct alloc_agent *ag, struct alloc_fw *fw,
-                                   const char *id, const phx_topo_grant_t *g,
-                                   double end, phx_error_t *err)
-{
-    size_t cap = (size_t)ag->cap_tasks;
-    struct alloc_task *t = calloc(1, sizeof(*t));
-    if (!t || !(t->id = strdup(id)) || alloc_res_init(&t->res, ag->topo) < 0 ||
-        grow((void **)&ag->tasks, &cap, (size_t)ag->ntasks + 1, sizeof(t)) < 0) {
-        task_free(t);
-        errno = ENOMEM;
-        phx_error_set(err, "could not record task %s: out of memory", id);
-        return NULL;
-    }
-    ag->cap_tasks = (int)cap;
-    t->fw = fw;
-    t->end = end;
-    alloc_res_add(&t->res, ag->topo, g);
-    ag->tasks[ag->ntasks++] = t;
-    fw->used_cores += t->res.ncores;
-    fw->used_mem += t->res.total_mem;
-    return t;
-}
-
-static int task_id_ok(struct alloc_agent *ag, struct alloc_fw *fw, const char *task_id,
-                      double end_time, phx_error_t *err)
-{
-    if (!task_id || !*task_id || !(end_time >= 0) || !isfinite(end_time)) {
-        errno = EINVAL;
-        return phx_error_set(err, "task id or end time is invalid");
-    }
-    if (task_find(ag, fw, task_id, NULL)) {
-        errno = EEXIST;
-        return phx_error_set(err, "task %s of framework %s is already on agent %lld",
-                             task_id, fw->id, (long long)ag->id);
-    }
-    return 0;
-}
-
-int phx_alloc_offer_used(phx_alloc_t *a, int64_t agent_id, const char *framework,
-                         const char *task_id, const phx_topo_grant_t *part,
-                         double end_time, phx_error_t *err)
-{
-    struct alloc_agent *ag;
-    struct alloc_fw *fw;
-    if (lookup(a, agent_id, framework, &ag, &fw, err) < 0 ||
-        task_id_ok(ag, fw, task_id, end_time, err) < 0)
-        return -1;
-    if (grant_empty(ag, part)) {
-        errno = EINVAL;
-        return phx_error_set(err, "task %s has no resources", task_id);
-    }
-    struct alloc_slot *s = offered_part(ag, fw, part, err);
-    if (!s)
-        return -1;
-    bool lent = s->release_by > 0;
-    if (lent && (end_time == 0 || end_time > s->release_by)) {
-        errno = EINVAL;
-        return phx_error_set(err,
-                             "task %s must end by %.0f, the release time of its lent "
-                             "resources on agent %lld",
-                             task_id, s->release_by, (long long)agent_id);
-    }
-    struct alloc_task *t = task_new(ag, fw, task_id, part, end_time, err);
-    if (!t)
-        return -1;
-    t->lent = lent;
-    int before = s->offered.ncores;
-    uint64_t mem_before = s->offered.total_mem;
-    alloc_res_sub(&s->offered, ag->topo, part);
-    fw->offered_cores -= before - s->offered.ncores;
-    fw->offered_mem -= mem_before - s->offered.total_mem;
-    slot_tidy(ag, s);
-    alloc_mark(a, ag);
-    return 0;
-}
-
-int phx_alloc_usage_add(phx_alloc_t *a, int64_t agent_id, const char *framework,
-                        const char *task_id, const phx_topo_grant_t *grant,
-                        double end_time, phx_error_t *err)
-{
-    struct alloc_agent *ag;
-    struct alloc_fw *fw;
-    if (lookup(a, agent_id, framework, &ag, &fw, err) < 0 ||
-        task_id_ok(ag, fw, task_id, end_time, err) < 0)
-        return -1;
-    if (phx_topo_free_alloc(ag->free, grant, err) < 0)
-        return phx_error_prefix(err, "could not record task %s on agent %lld", task_id,
-                                (long long)agent_id);
-    if (!task_new(ag, fw, task_id, grant, end_time, err)) {
-        phx_topo_free_release(ag->free, grant, NULL);
-        return -1;
-    }
-    a->plan_dirty = true;
-    return 0;
-}
-
-int phx_alloc_usage_sub(phx_alloc_t *a, int64_t agent_id, const char *framework,
-                        const char *task_id)
-{
-    struct alloc_agent *ag;
-    struct alloc_fw *fw;
-    int i;
-    if (lookup(a, agent_id, framework, &ag, &fw, NULL) < 0)
-        return -1;
-    struct alloc_task *t = task_id ? task_find(ag, fw, task_id, &i) : NULL;
-    if (!t) {
-        errno = ENOENT;
-        return -1;
-    }
-    phx_topo_grant_t *g = alloc_grant_get(ag);
-    if (!g)
-        return -1;
-    alloc_res_to_grant(&t->res, ag->topo, g);
-    phx_topo_free_release(ag->free, g, NULL);
-    alloc_grant_put(ag, g);
-    fw->used_cores -= t->res.ncores;
-    fw->used_mem -= t->res.total_mem;
-    ag->tasks[i] = ag->tasks[--ag->ntasks];
-    task_free(t);
-    alloc_mark(a, ag);
     return 0;
 }
 

@@ -87,7 +87,8 @@ static int build_heap(phx_alloc_t *a)
     }
     if (a->ranks_stale) {
         memcpy(a->heap, a->fws, a->nfws * sizeof(*a->heap));
-        qsort(a->heap, a->nfws, sizeof(*a->heap), cmp_fw_id);
+        if (a->nfws > 1)
+            qsort(a->heap, a->nfws, sizeof(*a->heap), cmp_fw_id);
         for (size_t i = 0; i < a->nfws; i++)
             a->heap[i]->rank = (int)i;
         a->ranks_stale = false;

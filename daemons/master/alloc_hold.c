@@ -162,23 +162,6 @@ static int cmp_agent_id(const void *x, const void *y)
     return ix < iy ? -1 : ix > iy;
 }
 
-static int grow_scratch(void **arr, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap)
-        return 0;
-    size_t n = *cap ? *cap * 2 : 64;
-    while (n < need)
-        n *= 2;
-    void *p = realloc(*arr, n * size);
-    if (!p) {
-        errno = ENOMEM;
-        return -1;
-    }
-    *arr = p;
-    *cap = n;
-    return 0;
-}
-
 static double event_time(double t, double now)
 {
     if (t <= 0)
@@ -204,7 +187,7 @@ static int agent_timeline(phx_alloc_t *a, struct alloc_agent *ag,
     ag->t_reach = now;
 
     size_t nev = 0, need = (size_t)ag->ntasks + (size_t)ag->nslots;
-    if (grow_scratch(&a->events, &a->cap_events, need, sizeof(struct event)) < 0)
+    if (alloc_grow(&a->events, &a->cap_events, need, sizeof(struct event)) < 0)
         return -1;
     struct event *ev = a->events;
     for (int i = 0; i < ag->ntasks; i++)
@@ -214,7 +197,8 @@ static int agent_timeline(phx_alloc_t *a, struct alloc_agent *ag,
         if (ag->slots[i].fw && !alloc_res_empty(&ag->slots[i].offered))
             ev[nev++] = (struct event){event_time(ag->slots[i].release_by, now),
                                        &ag->slots[i].offered};
-    qsort(ev, nev, sizeof(*ev), cmp_event);
+    if (nev > 1)
+        qsort(ev, nev, sizeof(*ev), cmp_event);
     int prev = ag->fit_now;
     for (size_t i = 0; i < nev;) {
         double when = ev[i].t;
@@ -223,8 +207,8 @@ static int agent_timeline(phx_alloc_t *a, struct alloc_agent *ag,
         int f = alloc_fit(t, s, nc, nm, a->sock_cores, a->sock_mem);
         if (f <= prev)
             continue;
-        if (grow_scratch(&a->points, &a->cap_points, *npoints + 1,
-                         sizeof(struct point)) < 0)
+        if (alloc_grow(&a->points, &a->cap_points, *npoints + 1, sizeof(struct point)) <
+            0)
             return -1;
         ((struct point *)a->points)[(*npoints)++] = (struct point){when, ag, f};
         prev = f;
@@ -252,7 +236,8 @@ static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
     double when = total >= k ? now : -1;
     struct point *p = a->points;
     if (when < 0) {
-        qsort(p, npoints, sizeof(*p), cmp_point);
+        if (npoints > 1)
+            qsort(p, npoints, sizeof(*p), cmp_point);
         for (size_t i = 0; i < npoints && when < 0;) {
             double t = p[i].t;
             for (; i < npoints && p[i].t == t; i++) {
@@ -268,13 +253,14 @@ static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
     r->held_bundles = r->hold_agents = 0;
     if (when < 0)
         return -1;
-    if (grow_scratch((void **)&a->cands, &a->cap_cands, a->nagents, sizeof(*a->cands)) <
+    if (alloc_grow((void **)&a->cands, &a->cap_cands, a->nagents, sizeof(*a->cands)) <
         0)
         return -1;
     for (size_t i = 0; i < a->nagents; i++)
         if (a->agents[i]->available && a->agents[i]->fit_t > 0)
             a->cands[ncands++] = a->agents[i];
-    qsort(a->cands, ncands, sizeof(*a->cands), cmp_cand);
+    if (ncands > 1)
+        qsort(a->cands, ncands, sizeof(*a->cands), cmp_cand);
     for (size_t i = 0, sum = 0; i < ncands && sum < (size_t)k; i++) {
         a->cands[i]->chosen = true;
         sum += (size_t)a->cands[i]->fit_t;
@@ -311,7 +297,8 @@ static int satisfy(phx_alloc_t *a, struct alloc_request *r, phx_alloc_offer_f cb
     for (size_t i = 0; i < a->nagents; i++)
         if (a->agents[i]->chosen)
             a->cands[n++] = a->agents[i];
-    qsort(a->cands, n, sizeof(*a->cands), cmp_agent_id);
+    if (n > 1)
+        qsort(a->cands, n, sizeof(*a->cands), cmp_agent_id);
     for (size_t i = 0; i < n; i++) {
         struct alloc_agent *ag = a->cands[i];
         ag->chosen = false;

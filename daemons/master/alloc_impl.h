@@ -166,19 +166,29 @@ int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
               const uint64_t *nm, int *sc, uint64_t *sm);
 
 /* alloc.c */
+/* Grow *arr (of *cap items of size) to hold need; -1 ENOMEM. */
+int alloc_grow(void **arr, size_t *cap, size_t need, size_t size);
 struct alloc_fw *alloc_fw_find(const phx_alloc_t *a, const char *id);
 struct alloc_agent *alloc_agent_find(const phx_alloc_t *a, int64_t id);
 void alloc_mark(phx_alloc_t *a, struct alloc_agent *ag);
-/* A cleared grant for ag's topology (a spare one if any) / give it back. */
-phx_topo_grant_t *alloc_grant_get(struct alloc_agent *ag);
-void alloc_grant_put(struct alloc_agent *ag, phx_topo_grant_t *g);
 double alloc_share(const phx_alloc_t *a, const struct alloc_fw *fw);
+void alloc_note_expiry(phx_alloc_t *a, double t);
+
+/* alloc_offer.c */
+struct alloc_slot *alloc_slot_find(struct alloc_agent *ag, const struct alloc_fw *fw);
+/* fw's slot on ag, made if missing; NULL on ENOMEM. */
+struct alloc_slot *alloc_slot_get(struct alloc_agent *ag, struct alloc_fw *fw);
+/* Mark the slot unused once nothing is offered and no filter is set. */
+void alloc_slot_tidy(struct alloc_agent *ag, struct alloc_slot *s);
+void alloc_task_free(struct alloc_task *t);
 /* Offer resources of ag to fw: from the tracker (held false) or the hold.
  * 1 when taken, 0 when refused or empty, -1 on ENOMEM. */
 int alloc_offer(struct alloc_agent *ag, struct alloc_fw *fw, bool held,
                 double release_by, const char *request_id, phx_alloc_offer_f cb,
                 void *arg);
-void alloc_note_expiry(phx_alloc_t *a, double t);
+/* A grant for ag's topology (a spare one if any) / give it back. */
+phx_topo_grant_t *alloc_grant_get(struct alloc_agent *ag);
+void alloc_grant_put(struct alloc_agent *ag, phx_topo_grant_t *g);
 
 /* alloc_drf.c */
 /* The eligible framework with the lowest share for ag (popped from the

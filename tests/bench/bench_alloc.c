@@ -8,6 +8,7 @@
 #include "daemons/master/alloc.c"
 #include "daemons/master/alloc_drf.c"
 #include "daemons/master/alloc_hold.c"
+#include "daemons/master/alloc_offer.c"
 #include "daemons/master/alloc_res.c"
 
 #include <stdio.h>
