@@ -129,6 +129,24 @@ static void run(const phx_topo_t *t, phx_topo_free_t **trackers, int nfws, bool 
            NAGENTS, phx_topo_ncores(t), nfws, recycle ? "recycled" : "new",
            median(full, NPASSES), offers, median(steady, NPASSES), steady_offers,
            NPASSES);
+    if (nfws == 50 && recycle) {
+        /* A queued gang request on a busy cluster: the planner looks at
+         * every agent in every pass. */
+        phx_alloc_shape_t sh = {20000, 16, 0, PHX_ALLOC_BUNDLE_NUMA};
+        if (phx_alloc_request_add(a, "fw-0001", "gang", &sh, 3600, 0, now, &err) < 0) {
+            fprintf(stderr, "bench_alloc: %s\n", err.text);
+            exit(1);
+        }
+        double plan[NPASSES];
+        for (int p = 0; p < NPASSES; p++) {
+            give_back(a, &b, 100, recycle);
+            double t0 = now_ms();
+            phx_alloc_cycle(a, now++, take, &b);
+            plan[p] = now_ms() - t0;
+        }
+        printf("alloc: same, with a queued gang request, 1%% changed: %.3f ms\n",
+               median(plan, NPASSES));
+    }
     give_back(a, &b, 1, false);
     free(b.offers);
     phx_alloc_destroy(a);
