@@ -947,6 +947,9 @@ static void test_agents_lifecycle(void **state)
 
 int main(void)
 {
+    /* Deterministic by default; PHX_TEST_SEED explores other sequences. */
+    if (getenv("PHX_TEST_SEED"))
+        rng = (unsigned)strtoul(getenv("PHX_TEST_SEED"), NULL, 10);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_drf_weights_converge),
         cmocka_unit_test(test_drf_order_and_ties),
