@@ -216,3 +216,16 @@ int phx_cg_list(const phx_cg_t *cg, char ***ids, int *n)
     closedir(d);
     return 0;
 }
+
+void phx_cg_remove_base(const phx_cg_t *cg)
+{
+    char dir[PHX_CG_PATH];
+    for (int i = 0; i < cg->nmounts; i++) {
+        snprintf(dir, sizeof(dir), "%s/%s/%s", cg->mounts[i].path, cg->root, cg->agent);
+        if (rmdir(dir) < 0)
+            continue; /* tasks still there, for the next agent */
+        /* The shared root too, when this was its last agent. */
+        snprintf(dir, sizeof(dir), "%s/%s", cg->mounts[i].path, cg->root);
+        rmdir(dir);
+    }
+}

@@ -87,6 +87,9 @@ int phx_cg_signal(const phx_cg_t *cg, const char *id, int sig);
 /* Ids of the task cgroups that exist under the agent's subtree. */
 int phx_cg_list(const phx_cg_t *cg, char ***ids, int *n);
 
+/* Remove the agent's folder (and the root) where empty: at a clean stop. */
+void phx_cg_remove_base(const phx_cg_t *cg);
+
 /* Shared by the flavours. */
 int phx_cg_write(const char *dir, const char *file, const char *value);
 /* Read a small file into buf (NUL-terminated, trailing newline kept). */

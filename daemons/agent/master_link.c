@@ -166,7 +166,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         }
         evbuffer_drain(in, v.iov_len);
         phx_frame_t f;
-        int r;
+        int r = 0;
         while (a->bev == bev && (r = phx_wire_decoder_next(a->dec, &f, &err)) == 1) {
             dispatch(a, &f);
             phx_frame_clear(&f);

@@ -182,6 +182,8 @@ void phx_agentd_tasks_stop(phx_agentd_t *a)
     if (a->resend_ev)
         event_free(a->resend_ev);
     a->resend_ev = NULL;
+    if (a->cg && a->cg->mode != PHX_CG_NONE)
+        phx_cg_remove_base(a->cg);
     phx_cg_destroy(a->cg);
     a->cg = NULL;
     free(a->master_uids);

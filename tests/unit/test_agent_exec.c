@@ -578,6 +578,29 @@ static void test_unacked_status_resent(void **state)
     assert_false(records_exist("u-1"));
 }
 
+/* SIGTERM stops the agent cleanly (exit 0: no leak under ASan) and leaves
+ * its task running; the next agent reports it. */
+static void test_agent_sigterm_keeps_tasks(void **state)
+{
+    (void)state;
+    launch(task_new("s-1", "sleep 1.5; exit 5"), SIGNED);
+    json_decref(wait_status("s-1", "TASK_RUNNING", 10));
+    kill(F.agent, SIGTERM);
+    int st;
+    assert_int_equal(waitpid(F.agent, &st, 0), F.agent);
+    F.agent = 0;
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_true(cgroup_exists("freezer", "s-1"));
+    agent_kill9(); /* closes the connection */
+    agent_start();
+    json_t *s = wait_status("s-1", "TASK_FAILED", 10);
+    assert_int_equal(json_integer_value(json_object_get(s, "exit_code")), 5);
+    json_decref(s);
+    drain(0.5);
+    assert_false(records_exist("s-1"));
+}
+
 /* ------------------------------------------------------------------------- */
 
 static void ensure_user(void)
@@ -675,6 +698,7 @@ int main(void)
         cmocka_unit_test(test_kill_leaves_nothing),
         cmocka_unit_test(test_agent_killed_task_survives),
         cmocka_unit_test(test_unacked_status_resent),
+        cmocka_unit_test(test_agent_sigterm_keeps_tasks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
