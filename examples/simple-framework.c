@@ -123,6 +123,16 @@ static void kill_all(evutil_socket_t fd, short what, void *arg)
     fflush(stdout);
 }
 
+static void finish(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    app_t *app = arg;
+    phx_fwc_teardown(app->fwc);
+    struct timeval tv = {0, 200000}; /* let the TEARDOWN go out */
+    event_base_loopexit(app->base, &tv);
+}
+
 static void on_update(phx_fwc_t *c, const json_t *st, void *arg)
 {
     (void)c;
@@ -155,9 +165,10 @@ static void on_update(phx_fwc_t *c, const json_t *st, void *arg)
             printf("%s ran on %s (agent %s): %s\n", app->tasks[i].id,
                    app->tasks[i].host, app->tasks[i].agent_id, app->tasks[i].state);
         app->rc = app->ok == app->want ? 0 : 1;
-        phx_fwc_teardown(app->fwc);
-        struct timeval tv = {0, 200000}; /* let the TEARDOWN and last acks go out */
-        event_base_loopexit(app->base, &tv);
+        /* After this callback the client acknowledges the update; tear
+         * down only then. */
+        struct timeval now = {0, 0};
+        event_base_once(app->base, -1, EV_TIMEOUT, finish, app, &now);
     }
 }
 

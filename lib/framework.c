@@ -38,6 +38,7 @@ typedef struct call_ctx {
 } call_ctx_t;
 
 static void schedule_resubscribe(phx_fwc_t *c, const char *why);
+static void retry(evutil_socket_t fd, short what, void *arg);
 
 static char *dup_or_null(const char *s)
 {
@@ -62,7 +63,7 @@ phx_fwc_t *phx_fwc_create(struct event_base *base, const phx_fwc_opts_t *opts,
     c->opts.munge_socket = dup_or_null(opts->munge_socket);
     c->framework_id = dup_or_null(opts->framework_id);
     c->pending = evbuffer_new();
-    c->retry_ev = event_new(base, -1, 0, NULL, NULL);
+    c->retry_ev = event_new(base, -1, 0, retry, c);
     if (!c->opts.host || !c->opts.name || !c->opts.user || !c->opts.role ||
         !c->pending || !c->retry_ev || (opts->framework_id && !c->framework_id))
         goto oom;
@@ -290,8 +291,8 @@ static void schedule_resubscribe(phx_fwc_t *c, const char *why)
     double d = c->backoff;
     c->backoff = c->backoff * 2 > 5 ? 5 : c->backoff * 2;
     struct timeval tv = {(time_t)d, (suseconds_t)((d - (time_t)d) * 1e6)};
-    event_assign(c->retry_ev, c->base, -1, 0, retry, c);
-    event_add(c->retry_ev, &tv);
+    if (!event_pending(c->retry_ev, EV_TIMEOUT, NULL))
+        event_add(c->retry_ev, &tv);
 }
 
 int phx_fwc_start(phx_fwc_t *c, phx_error_t *err)

@@ -272,6 +272,8 @@ static void ack_after_commit(phx_master_t *m, phx_master_agent_t *a,
 {
     ack_op_t *op = calloc(1, sizeof(*op));
     phx_error_t err;
+    if (op)
+        op->m = m;
     if (!op || !(op->agent = strdup(a->name)) || !(op->task_id = strdup(task_id)) ||
         !(op->uuid = strdup(uuid)) ||
         phx_db_store_write(m->store, "SELECT 1", 0, NULL, status_recorded, op, &err) <

@@ -7,6 +7,8 @@
 #   node_field NAME FIELD    a field of NAME in `phx nodes --json` (jq-like path a.b)
 #   wait_node NAME STATE [S] wait until NAME's state is STATE (S seconds, default 20)
 #   psql_q SQL               run SQL in the test database, print unaligned rows
+#
+# PHX_MASTER_EXTRA / PHX_AGENT_EXTRA: more settings for the master / agent groups.
 
 phx_setup() {
     [[ -n ${PHX_DSN:-} ]] || start_postgres
@@ -24,11 +26,14 @@ master: {
     munge_socket = "$PHX_MUNGE_SOCKET";
     heartbeat_interval = ${PHX_HEARTBEAT:-0.2};
     heartbeat_missed = 5;
+${PHX_MASTER_EXTRA:-}
 };
 agent: {
     master = "127.0.0.1:$PHX_AGENT_PORT";
     munge_socket = "$PHX_MUNGE_SOCKET";
     reconnect_max = 1.0;
+    cgroup_root = "phx-test-$(basename "$PHX_TEST_DIR")";
+${PHX_AGENT_EXTRA:-}
 };
 client: {
     master = "127.0.0.1:$PHX_HTTP_PORT";

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""A framework written only against Mesos' v1 HTTP scheduler API in JSON, as
+third-party frameworks are: no munge, no Phalanx extensions.  It talks to the
+master like it would talk to Mesos, for the end-to-end tests.
+
+  mesos_fw.py MASTER launch CMD         run CMD as one task; print its states
+  mesos_fw.py MASTER sleeper STATEFILE  launch `sleep 600`, save ids, exit
+                                        without TEARDOWN (a crashed scheduler)
+  mesos_fw.py MASTER resume STATEFILE   resubscribe with the saved id; print
+                                        the RECONCILE answers for the task and
+                                        for an unknown task, then exit
+
+Every event line is checked to be ASCII (non-ASCII must arrive escaped)."""
+import http.client
+import json
+import sys
+import time
+
+
+class Stream:
+    def __init__(self, master, framework_id=None, failover=0.0):
+        host, port = master.split(":")
+        self.host, self.port = host, int(port)
+        self.conn = http.client.HTTPConnection(host, self.port, timeout=30)
+        info = {"user": "root", "name": "mesos-json-fw \u00e9t\u00e9",
+                "roles": ["*"], "failover_timeout": failover,
+                "hostname": None, "webui_url": None}
+        if framework_id:
+            info["id"] = {"value": framework_id}
+        else:
+            info["id"] = None  # explicit null = absent
+        body = json.dumps({"type": "SUBSCRIBE", "subscribe": {"framework_info": info}})
+        self.conn.request("POST", "/api/v1/scheduler", body,
+                          {"Content-Type": "application/json",
+                           "Accept": "application/json"})
+        self.resp = self.conn.getresponse()
+        if self.resp.status != 200:
+            raise SystemExit(f"SUBSCRIBE answered {self.resp.status}: {self.resp.read()!r}")
+        self.stream_id = self.resp.getheader("Mesos-Stream-Id")
+        self.framework_id = None
+
+    def event(self):
+        line = b""
+        while not line.endswith(b"\n"):
+            c = self.resp.read(1)
+            if not c:
+                raise SystemExit("event stream closed")
+            line += c
+        data = self.resp.read(int(line))
+        data.decode("ascii")  # raises if the master sent raw non-ASCII
+        ev = json.loads(data)
+        if ev["type"] == "SUBSCRIBED":
+            self.framework_id = ev["subscribed"]["framework_id"]["value"]
+        return ev
+
+    def call(self, call, expect=202):
+        call["framework_id"] = {"value": self.framework_id}
+        c = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        c.request("POST", "/api/v1/scheduler", json.dumps(call),
+                  {"Content-Type": "application/json", "Mesos-Stream-Id": self.stream_id})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        if r.status != expect:
+            raise SystemExit(f"{call['type']} answered {r.status}: {body!r}")
+        return body.decode()
+
+    def ack(self, status):
+        if "uuid" in status:
+            self.call({"type": "ACKNOWLEDGE", "acknowledge": {
+                "agent_id": status["agent_id"], "task_id": status["task_id"],
+                "uuid": status["uuid"]}})
+
+
+def task_info(offer, task_id, cmd):
+    return {"name": task_id, "task_id": {"value": task_id},
+            "agent_id": offer["agent_id"],
+            "resources": [
+                {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0}, "role": "*"},
+                {"name": "mem", "type": "SCALAR", "scalar": {"value": 64.0}, "role": "*"}],
+            "command": {"shell": True, "value": cmd}}
+
+
+def launch_one(s, task_id, cmd):
+    while True:
+        ev = s.event()
+        if ev["type"] == "OFFERS":
+            offers = ev["offers"]["offers"]
+            first = offers[0]
+            s.call({"type": "ACCEPT", "accept": {
+                "offer_ids": [first["id"]],
+                "operations": [{"type": "LAUNCH", "launch": {
+                    "task_infos": [task_info(first, task_id, cmd)]}}],
+                "filters": {"refuse_seconds": 5.0}}})
+            if len(offers) > 1:
+                s.call({"type": "DECLINE", "decline": {
+                    "offer_ids": [o["id"] for o in offers[1:]],
+                    "filters": {"refuse_seconds": 60.0}}})
+            return first
+
+
+def main():
+    master, mode = sys.argv[1], sys.argv[2]
+    if mode == "launch":
+        s = Stream(master)
+        launch_one(s, "mesos-task-1", sys.argv[3])
+        while True:
+            ev = s.event()
+            if ev["type"] == "UPDATE":
+                st = ev["update"]["status"]
+                print(st["task_id"]["value"], st["state"], st.get("message", ""), flush=True)
+                s.ack(st)
+                if st["state"] not in ("TASK_STAGING", "TASK_STARTING", "TASK_RUNNING"):
+                    s.call({"type": "TEARDOWN"})
+                    return 0 if st["state"] == "TASK_FINISHED" else 1
+    if mode == "sleeper":
+        s = Stream(master, failover=float(sys.argv[4]) if len(sys.argv) > 4 else 30.0)
+        launch_one(s, "sleeper-1", "sleep 600")
+        while True:
+            ev = s.event()
+            if ev["type"] == "UPDATE":
+                st = ev["update"]["status"]
+                s.ack(st)
+                if st["state"] == "TASK_RUNNING":
+                    json.dump({"framework_id": s.framework_id}, open(sys.argv[3], "w"))
+                    print("running", s.framework_id, flush=True)
+                    return 0  # exits without TEARDOWN: a scheduler crash
+    if mode == "resume":
+        saved = json.load(open(sys.argv[3]))
+        s = Stream(master, framework_id=saved["framework_id"], failover=30.0)
+        while s.event()["type"] != "SUBSCRIBED":
+            pass
+        s.call({"type": "RECONCILE", "reconcile": {"tasks": [
+            {"task_id": {"value": "sleeper-1"}}, {"task_id": {"value": "no-such-task"}}]}})
+        seen = {}
+        deadline = time.time() + 20
+        while len(seen) < 2 and time.time() < deadline:
+            ev = s.event()
+            if ev["type"] == "UPDATE":
+                st = ev["update"]["status"]
+                seen[st["task_id"]["value"]] = st["state"]
+        for k in sorted(seen):
+            print(k, seen[k], flush=True)
+        if len(sys.argv) > 4 and sys.argv[4] == "teardown":
+            s.call({"type": "TEARDOWN"})
+        return 0
+    if mode == "badgang":
+        # Offers of two agents; one task fits, the other asks for too much:
+        # the whole ACCEPT is refused and nothing runs.
+        s = Stream(master)
+        offers = []
+        while len(offers) < 2:
+            ev = s.event()
+            if ev["type"] == "OFFERS":
+                offers += ev["offers"]["offers"]
+        good = task_info(offers[0], "gang-a", "sleep 30")
+        bad = task_info(offers[1], "gang-b", "sleep 30")
+        bad["resources"][0]["scalar"]["value"] = 999.0
+        ids = [offers[0]["id"], offers[1]["id"]]
+        accept = {"type": "ACCEPT", "accept": {"offer_ids": ids, "operations": [
+            {"type": "LAUNCH", "launch": {"task_infos": [good, bad]}}]}}
+        print("invalid gang:", s.call(accept, 400), flush=True)
+        print("accepted twice:", s.call(accept, 400), flush=True)
+        junk = {"type": "ACCEPT", "accept": {"offer_ids": "nope"}}
+        print("wrong type:", s.call(junk, 400), flush=True)
+        neg = {"type": "DECLINE", "decline": {"offer_ids": [], "filters": {"refuse_seconds": -1}}}
+        print("negative:", s.call(neg, 400), flush=True)
+        # No update may arrive for gang-a: wait for one more offer round.
+        deadline = time.time() + 3
+        while time.time() < deadline:
+            ev = s.event()
+            if ev["type"] == "UPDATE":
+                print("UNEXPECTED", json.dumps(ev), flush=True)
+            if ev["type"] == "OFFERS":
+                break
+        s.call({"type": "TEARDOWN"})
+        return 0
+    raise SystemExit("unknown mode " + mode)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
