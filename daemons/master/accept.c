@@ -488,7 +488,7 @@ int phx_accept(phx_master_t *m, phx_fw_t *fw, const json_t *accept, phx_error_t 
                 t->in_alloc = true;
         }
         phx_topo_grant_t *rest = rest_of(of->agent->topo, g.offers[i].view);
-        phx_topo_grant_destroy(of->grant);
+        phx_alloc_grant_recycle(m->alloc, of->agent->id, of->grant);
         of->grant = rest; /* NULL (out of memory) leaks the rest until restart */
         phx_offer_drop(m, of, false);
     }
