@@ -92,33 +92,6 @@ static int list(bool as_json)
     return 0;
 }
 
-/* Fill set from a core list such as "0-3,8"; -1 on a malformed list. */
-static int parse_core_list(phx_topo_coreset_t *set, const char *list)
-{
-    const char *p = list;
-    while (*p) {
-        char *end;
-        long lo = strtol(p, &end, 10), hi = lo;
-        if (end == p)
-            return -1;
-        p = end;
-        if (*p == '-') {
-            hi = strtol(p + 1, &end, 10);
-            if (end == p + 1 || hi < lo)
-                return -1;
-            p = end;
-        }
-        for (long c = lo; c <= hi; c++)
-            if (phx_topo_coreset_add(set, (int)c) < 0)
-                return -1;
-        if (*p == ',')
-            p++;
-        else if (*p)
-            return -1;
-    }
-    return 0;
-}
-
 static void draw_cores(const phx_topo_t *t, int numa,
                        const phx_topo_coreset_t *free_set)
 {
@@ -174,7 +147,7 @@ static int show(const char *node, bool as_json)
         return 0;
     }
     phx_topo_coreset_t *free_set = phx_topo_coreset_create(phx_topo_ncores(t));
-    if (free_set && parse_core_list(free_set, free_list) < 0) {
+    if (free_set && phx_topo_coreset_parse(free_set, free_list, &err) < 0) {
         phx_topo_coreset_destroy(free_set);
         free_set = NULL;
     }

@@ -196,9 +196,11 @@ static int parse_uint(const char **p, int *out)
     return 0;
 }
 
-/* Mark every PU of the list in seen[] (indexed by OS index < topo->pu_end). */
-static int parse_pus(const phx_topo_t *topo, const char *list, unsigned char *seen,
-                     phx_error_t *err)
+/* Walk a list such as "0-3,8": mark(v, ctx) for every value, -1 if mark
+ * refuses one (it set err).  what names the list in messages. */
+static int parse_list(const char *list, const char *what,
+                      int (*mark)(int, void *, phx_error_t *), void *ctx,
+                      phx_error_t *err)
 {
     const char *p = list;
     while (*p) {
@@ -215,20 +217,65 @@ static int parse_pus(const phx_topo_t *topo, const char *list, unsigned char *se
             p++;
         else if (*p != '\0')
             goto malformed;
-        for (int pu = lo; pu <= hi; pu++) {
-            if (phx_topo_pu_core(topo, pu) < 0) {
-                errno = EINVAL;
-                return phx_error_set(err, "cpuset \"%s\": PU %d is not in the topology",
-                                     list, pu);
-            }
-            seen[pu] = 1;
-        }
+        for (int v = lo; v <= hi; v++)
+            if (mark(v, ctx, err) < 0)
+                return -1;
     }
     return 0;
 malformed:
     errno = EINVAL;
-    return phx_error_set(err, "malformed cpuset \"%s\" at offset %d", list,
+    return phx_error_set(err, "malformed %s \"%s\" at offset %d", what, list,
                          (int)(p - list));
+}
+
+typedef struct pu_ctx {
+    const phx_topo_t *topo;
+    const char *list;
+    unsigned char *seen;
+} pu_ctx_t;
+
+static int mark_pu(int pu, void *arg, phx_error_t *err)
+{
+    pu_ctx_t *c = arg;
+    if (phx_topo_pu_core(c->topo, pu) < 0) {
+        errno = EINVAL;
+        return phx_error_set(err, "cpuset \"%s\": PU %d is not in the topology",
+                             c->list, pu);
+    }
+    c->seen[pu] = 1;
+    return 0;
+}
+
+/* Mark every PU of the list in seen[] (indexed by OS index < topo->pu_end). */
+static int parse_pus(const phx_topo_t *topo, const char *list, unsigned char *seen,
+                     phx_error_t *err)
+{
+    pu_ctx_t c = {topo, list, seen};
+    return parse_list(list, "cpuset", mark_pu, &c, err);
+}
+
+static int mark_core(int core, void *arg, phx_error_t *err)
+{
+    phx_topo_coreset_t *set = arg;
+    if (core >= set->ncores) {
+        errno = EINVAL;
+        return phx_error_set(err, "core %d is out of range (the node has %d)", core,
+                             set->ncores);
+    }
+    bit_set(set->w, core);
+    return 0;
+}
+
+int phx_topo_coreset_parse(phx_topo_coreset_t *set, const char *list, phx_error_t *err)
+{
+    phx_topo_coreset_t *tmp = phx_topo_coreset_create(set->ncores);
+    if (!tmp)
+        return phx_error_set(err, "out of memory");
+    int rc = parse_list(list, "core list", mark_core, tmp, err);
+    if (rc == 0)
+        phx_topo_coreset_copy(set, tmp);
+    phx_topo_coreset_destroy(tmp);
+    return rc;
 }
 
 int phx_topo_cpuset_parse(const phx_topo_t *topo, const char *list,

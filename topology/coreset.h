@@ -32,6 +32,10 @@ bool phx_topo_coreset_intersects(const phx_topo_coreset_t *a,
 
 /* Cores as a list of core ids, e.g. "0-3,8" (caller frees). */
 char *phx_topo_coreset_str(const phx_topo_coreset_t *set);
+/* Replace set with the core ids of a list such as "0-3,8" (the format of
+ * phx_topo_coreset_str); -1 with err, set unchanged, on a malformed list or a
+ * core out of range. */
+int phx_topo_coreset_parse(phx_topo_coreset_t *set, const char *list, phx_error_t *err);
 
 /* The cpuset of a core set: the PU OS indexes of its cores in list format,
  * "" for an empty set.  Caller frees; NULL with errno on failure. */

@@ -162,6 +162,33 @@ static void test_bind(void **state)
     phx_topo_destroy(t);
 }
 
+/* Core lists round-trip through phx_topo_coreset_str and bad ones leave the
+ * set alone. */
+static void test_coreset_parse(void **state)
+{
+    (void)state;
+    phx_topo_coreset_t *set = phx_topo_coreset_create(16);
+    phx_error_t err;
+    assert_int_equal(phx_topo_coreset_parse(set, "0-3,8,10-11", &err), 0);
+    assert_int_equal(phx_topo_coreset_count(set), 7);
+    assert_true(phx_topo_coreset_has(set, 8));
+    assert_false(phx_topo_coreset_has(set, 9));
+    char *s = phx_topo_coreset_str(set);
+    assert_string_equal(s, "0-3,8,10-11");
+    free(s);
+    const char *bad[] = {"3-1", "1,", "a", "16", "0-16", "1;2", "-1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        err.text[0] = '\0';
+        assert_int_equal(phx_topo_coreset_parse(set, bad[i], &err), -1);
+        assert_true(err.text[0] != '\0');
+        assert_int_equal(phx_topo_coreset_count(set), 7); /* unchanged */
+    }
+    assert_non_null(strstr(err.text, "malformed core list"));
+    assert_int_equal(phx_topo_coreset_parse(set, "", &err), 0);
+    assert_int_equal(phx_topo_coreset_count(set), 0);
+    phx_topo_coreset_destroy(set);
+}
+
 static void test_coreset_ops(void **state)
 {
     (void)state;
@@ -198,6 +225,7 @@ int main(void)
         cmocka_unit_test(test_emulated_mapping),
         cmocka_unit_test(test_bind),
         cmocka_unit_test(test_coreset_ops),
+        cmocka_unit_test(test_coreset_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
