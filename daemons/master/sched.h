@@ -123,6 +123,11 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
  * (nothing launched, every offer's resources back in the pool). */
 int phx_accept(phx_master_t *m, phx_fw_t *fw, const json_t *accept, phx_error_t *err);
 
+/* recover.c: frameworks and live tasks from the database (start-up, before
+ * the loop runs); then failover timers for the frameworks. */
+int phx_master_recover(phx_master_t *m, const char *dsn, phx_error_t *err);
+void phx_master_recover_start_timers(phx_master_t *m);
+
 /* gang.c */
 /* Register tasks (resources already allocated) as one gang and queue its
  * commit; launches follow the commit.  Takes the tasks on success. */
