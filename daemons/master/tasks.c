@@ -195,28 +195,25 @@ void phx_task_kill(phx_master_t *m, phx_task_t *t, const char *why)
 {
     if (phx_task_state_terminal(t->state))
         return;
-    if (!t->gang || t->gang->id == 0) { /* not committed yet: never launched */
-        t->gang ? (void)(t->gang->failing = true) : (void)0;
-        if (!t->gang)
-            phx_task_update(m, t, "TASK_KILLED", "REASON_TASK_KILLED_DURING_LAUNCH",
-                            why, NULL);
+    if (t->gang && t->gang->id == 0) {
+        /* Not committed yet: the commit's callback ends the whole gang. */
+        t->gang->failing = true;
         return;
     }
-    if (t->launch) { /* committed but never sent */
-        phx_task_update(m, t, "TASK_KILLED", "REASON_TASK_KILLED_DURING_LAUNCH", why,
-                        NULL);
+    if (!t->gang || t->launch) { /* never sent to its agent */
+        phx_task_update(m, t, "TASK_KILLED", "REASON_TASK_KILLED_DURING_LAUNCH", why, NULL);
         return;
     }
+    if (!t->killing)
+        t->gang->failing = true;
     if (t->agent->conn)
         phx_master_conn_send(t->agent->conn,
-                             json_pack("{s:s, s:s, s:s, s:s}", "type", "KILL",
-                                       "task_id", t->id, "framework_id", t->fw->id,
-                                       "reason", why),
+                             json_pack("{s:s, s:s, s:s, s:s}", "type", "KILL", "task_id",
+                                       t->id, "framework_id", t->fw->id, "reason", why),
                              NULL, 0);
     else
         phx_log_info("task %s: agent \"%s\" unreachable; it is killed when it returns",
                      t->id, t->agent->name);
-    t->gang->failing |= !t->killing;
 }
 
 static phx_task_t **agent_tasks(phx_master_agent_t *a, size_t *n)
