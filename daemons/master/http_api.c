@@ -236,6 +236,7 @@ static const struct {
     const char *path;
     route_f handler;
 } routes[] = {
+    {EVHTTP_REQ_GET, "/", phx_master_webui},
     {EVHTTP_REQ_GET, "/health", get_health},
     {EVHTTP_REQ_GET, "/state", get_state},
     {EVHTTP_REQ_GET, "/metrics", get_metrics},

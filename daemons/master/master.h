@@ -148,6 +148,9 @@ void phx_master_conn_attach(phx_master_conn_t *c, phx_master_agent_t *a);
 /* register.c: REGISTER handling. */
 void phx_master_register(phx_master_conn_t *c, phx_master_t *m, const json_t *hdr);
 
+/* webui.c: GET / */
+void phx_master_webui(phx_master_t *m, struct evhttp_request *req);
+
 /* http_api.c: operator API and /state. */
 int phx_master_http_start(phx_master_t *m, const char *addr, phx_error_t *err);
 

@@ -1,0 +1,52 @@
+/* GET /: the web UI.  One static page that polls /state and draws every node
+ * as sockets → NUMA domains → cores, coloured by allocation, plus the
+ * frameworks and their tasks.  No external assets. */
+#include "daemons/master/master.h"
+#include "lib/http.h"
+
+static const char page[] =
+    "<!doctype html><html><head><meta charset=\"utf-8\"><title>Phalanx</title><style>"
+    "body{font:14px system-ui,sans-serif;margin:1em;background:#f6f7f9;color:#222}"
+    "h1{font-size:20px;margin:0 0 .5em}h2{font-size:16px;margin:1em 0 .3em}"
+    ".node{display:inline-block;vertical-align:top;background:#fff;border:1px solid #ccd;"
+    "border-radius:6px;margin:4px;padding:6px}.node.lost,.node.unreachable{opacity:.5}"
+    ".sock{border:1px dashed #99a;margin:3px;padding:3px;display:inline-block;"
+    "vertical-align:top}.numa{border:1px solid #bbc;margin:2px;padding:2px;display:"
+    "inline-block}.core{display:inline-block;width:12px;height:12px;margin:1px;"
+    "border-radius:2px;background:#8c8}.core.used{background:#d55}small{color:#667}"
+    "table{border-collapse:collapse;background:#fff}td,th{border:1px solid #ccd;"
+    "padding:2px 6px;text-align:left}</style></head><body><h1>Phalanx</h1>"
+    "<div id=\"sum\"></div><h2>Nodes</h2><div id=\"nodes\"></div><h2>Frameworks</h2>"
+    "<div id=\"fws\"></div><script>"
+    "function esc(s){return String(s).replace(/[&<>\"]/g,c=>({'&':'&amp;','<':'&lt;',"
+    "'>':'&gt;','\"':'&quot;'}[c]))}"
+    "function parse(l){const s=new Set();if(!l)return s;for(const p of l.split(',')){"
+    "const [a,b]=p.split('-').map(Number);for(let i=a;i<=(b===undefined?a:b);i++)"
+    "s.add(i)}return s}"
+    "function node(a){const t=a.topology,free=parse(a.free_cores);let h='<div class=\"'+"
+    "'node '+esc(a.state)+'\"><b>'+esc(a.name)+'</b> <small>'+esc(a.state)+"
+    "(a.drained?' drained: '+esc(a.drain_reason||''):'')+'</small><br>';"
+    "if(t&&t.sockets){for(const s of t.sockets){h+='<div class=\"sock\"><small>socket '+"
+    "s.id+'</small><br>';for(const n of s.numa){"
+    "h+='<div class=\"numa\"><small>numa '+n.id+'</small><br>';for(const c of n.cores){"
+    "h+='<span class=\"core'+(free.has(c.id)?'':' used')+"
+    "'\" title=\"core '+c.id+'\"></span>'}h+='</div>'}h+='</div>'}}return h+'</div>'}"
+    "async function tick(){try{const r=await fetch('state');const st=await r.json();"
+    "let c=0,f=0;for(const a of st.agents){if(a.resources&&a.state==='up'){"
+    "c+=a.resources.cores;f+=a.resources.cores_free}}"
+    "document.getElementById('sum').textContent=st.agents.length+' nodes, '+(c-f)+'/'+c+"
+    "' cores in use';document.getElementById('nodes').innerHTML=st.agents.map(node)"
+    ".join('');let h='<table><tr><th>framework</th><th>user</th><th>role</th><th>share"
+    "</th><th>tasks</th></tr>';for(const w of st.frameworks||[]){h+='<tr><td>'+esc(w.name)"
+    "+' <small>'+esc(w.id.slice(0,8))+(w.connected?'':' (disconnected)')+'</small></td><td>'"
+    "+esc(w.user)+'</td><td>'+esc(w.role)+'</td><td>'+w.share.toFixed(3)+'</td><td>'+"
+    "w.tasks.map(t=>esc(t.id)+'@'+esc(t.agent)+' '+esc(t.state.replace('TASK_','')))"
+    ".join('<br>')+'</td></tr>'}document.getElementById('fws').innerHTML=h+'</table>'}"
+    "catch(e){document.getElementById('sum').textContent='master unreachable'}}"
+    "tick();setInterval(tick,2000)</script></body></html>";
+
+void phx_master_webui(phx_master_t *m, struct evhttp_request *req)
+{
+    (void)m;
+    phx_http_reply_text(req, 200, "text/html; charset=utf-8", page);
+}
