@@ -30,6 +30,12 @@ assert_contains "$show" "socket 1"
 assert_contains "$show" "numa 3  16G"
 assert_contains "$show" "cores: 12 13 14 15"
 
+# The operator endpoints: metrics and the web UI.
+metrics=$(curl -sf "http://$PHX_MASTER/metrics")
+assert_contains "$metrics" 'phx_agents{state="up"} 3'
+assert_contains "$metrics" 'phx_cores{kind="total"} 40'
+assert_contains "$(curl -sf "http://$PHX_MASTER/")" "<title>Phalanx</title>"
+
 # The database holds the same.
 assert_eq "n1|2|4|16|up" "$(psql_q "SELECT name, sockets, numas, cores, state FROM agents WHERE name = 'n1'")"
 id2=$(node_field n2 id)
