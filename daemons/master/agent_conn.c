@@ -12,6 +12,7 @@
 
 #include "daemons/master/master.h"
 #include "daemons/master/sched.h"
+#include "daemons/master/step.h"
 #include "lib/http.h"
 #include "lib/log.h"
 #include "lib/wire.h"
@@ -34,14 +35,24 @@ typedef void (*frame_handler_f)(phx_master_conn_t *c, const phx_frame_t *f);
 
 static void on_heartbeat(phx_master_conn_t *c, const phx_frame_t *f);
 static void on_status(phx_master_conn_t *c, const phx_frame_t *f);
+static void on_step(phx_master_conn_t *c, const phx_frame_t *f);
 
 /* Frames a registered agent may send.  REGISTER is handled before this. */
 static const struct {
     const char *type;
     frame_handler_f handler;
 } handlers[] = {
+    /* clang-format off */
     {"HEARTBEAT", on_heartbeat},
     {"STATUS", on_status},
+    {"STEP_REQUEST", on_step},
+    {"STEP_EXIT", on_step},
+    {"STEP_ABORT", on_step},
+    {"STEP_OUTPUT", on_step},
+    {"FENCE", on_step},
+    {"DMODEX", on_step},
+    {"DMODEX_DATA", on_step},
+    /* clang-format on */
 };
 
 const char *phx_master_conn_peer(const phx_master_conn_t *c)
@@ -200,6 +211,13 @@ static void on_status(phx_master_conn_t *c, const phx_frame_t *f)
 {
     c->agent->last_seen = phx_master_now();
     phx_tasks_on_status(c->m, c->agent, f->header);
+}
+
+/* Step frames: step.h. */
+static void on_step(phx_master_conn_t *c, const phx_frame_t *f)
+{
+    c->agent->last_seen = phx_master_now();
+    phx_step_on_frame(c->m, c->agent, f);
 }
 
 static void dispatch(phx_master_conn_t *c, const phx_frame_t *f)

@@ -1,0 +1,385 @@
+/* Steps in the master: a request from the agent of a job's task, the
+ * layout over the gang's agents, launches, exits, aborts and kills.
+ *
+ * The steps live in a file-local index (step id → step): the master's
+ * struct belongs to other files, and steps are transient (in memory only;
+ * a master restart loses them and their agents kill them). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/master/sched.h"
+#include "daemons/master/step.h"
+#include "lib/hmap.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "topology/free.h"
+
+static phx_hmap_t *steps; /* decimal id → phx_step_t (owned); NULL when empty */
+static uint64_t next_step;
+
+static void step_free(phx_step_t *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->nparts; i++) {
+        phx_step_part_t *p = &s->parts[i];
+        free(p->agent);
+        free(p->task_id);
+        free(p->ranks);
+        for (int k = 0; p->cores && k < p->nranks; k++)
+            free(p->cores[k]);
+        free(p->cores);
+        free(p->fence);
+    }
+    free(s->parts);
+    free(s->origin);
+    free(s->fw_id);
+    json_decref(s->req);
+    free(s);
+}
+
+static void step_forget(phx_step_t *s)
+{
+    char key[24];
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)s->id);
+    if (steps)
+        phx_hmap_del(steps, key);
+    step_free(s);
+    if (steps && phx_hmap_count(steps) == 0) {
+        phx_hmap_destroy(steps);
+        steps = NULL;
+    }
+}
+
+phx_step_t *phx_step_find(const json_t *hdr)
+{
+    json_t *id = json_object_get(hdr, "step");
+    if (!steps || !json_is_integer(id))
+        return NULL;
+    char key[24];
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)json_integer_value(id));
+    return phx_hmap_get(steps, key);
+}
+
+int phx_step_send(phx_master_t *m, const char *agent, json_t *hdr, const void *attach,
+                  size_t len)
+{
+    phx_master_agent_t *a = phx_master_agent_find(m, agent);
+    if (!a || !a->conn) {
+        json_decref(hdr);
+        errno = ENOTCONN;
+        return -1;
+    }
+    return phx_master_conn_send(a->conn, hdr, attach, len);
+}
+
+static void refuse(phx_master_agent_t *a, const json_t *req, const char *why)
+{
+    phx_log_info("agent \"%s\": step refused: %s", a->name, why);
+    if (a->conn)
+        phx_master_conn_send(a->conn,
+                             json_pack("{s:s, s:O?, s:s}", "type", "STEP_REFUSED",
+                                       "req", req, "message", why),
+                             NULL, 0);
+}
+
+static int parse_req(const json_t *h, phx_step_req_t *r, phx_error_t *err)
+{
+    long long nodes = 0, ntasks = 0, ntpn = 0, cpt = 1;
+    const char *bind = NULL, *dist = NULL;
+    if (phx_json_int(h, "nodes", false, 0, 65536, &nodes, err) < 0 ||
+        phx_json_int(h, "ntasks", false, 0, 1 << 20, &ntasks, err) < 0 ||
+        phx_json_int(h, "ntasks_per_node", false, 0, 65536, &ntpn, err) < 0 ||
+        phx_json_int(h, "cpus_per_task", false, 1, 65536, &cpt, err) < 0 ||
+        phx_json_str(h, "cpu_bind", false, &bind, err) < 0 ||
+        phx_json_str(h, "distribution", false, &dist, err) < 0)
+        return -1;
+    r->nodes = (int)nodes;
+    r->ntasks = (int)ntasks;
+    r->ntasks_per_node = (int)ntpn;
+    r->cpus_per_task = (int)cpt;
+    if (dist && strcmp(dist, "block") != 0 && strcmp(dist, "cyclic") != 0)
+        return phx_error_set(err, "unknown distribution \"%s\"", dist);
+    r->cyclic = dist && strcmp(dist, "cyclic") == 0;
+    if (bind && strcmp(bind, "cores") != 0 && strcmp(bind, "sockets") != 0 &&
+        strcmp(bind, "none") != 0)
+        return phx_error_set(err, "unknown cpu binding \"%s\"", bind);
+    r->bind_cores = !bind || strcmp(bind, "cores") == 0;
+    return 0;
+}
+
+/* The gang's live tasks, the caller's first. */
+static phx_task_t **gang_nodes(phx_task_t *caller, int *n)
+{
+    phx_gang_t *g = caller->gang;
+    phx_task_t **list = calloc((size_t)g->ntasks + 1, sizeof(*list));
+    if (!list)
+        return NULL;
+    list[0] = caller;
+    *n = 1;
+    for (int i = 0; i < g->ntasks; i++) {
+        phx_task_t *t = g->tasks[i];
+        if (t && t != caller && !phx_task_state_terminal(t->state) && t->grant)
+            list[(*n)++] = t;
+    }
+    return list;
+}
+
+static int *task_cores(const phx_task_t *t, int *n)
+{
+    const phx_topo_coreset_t *set = phx_topo_grant_cores(t->grant);
+    *n = phx_topo_coreset_count(set);
+    int *v = calloc((size_t)*n + 1, sizeof(*v));
+    int i = 0;
+    for (int c = phx_topo_coreset_next(set, -1); v && c >= 0 && i < *n;
+         c = phx_topo_coreset_next(set, c))
+        v[i++] = c;
+    return v;
+}
+
+/* Fill the parts from the layout. */
+static int build_parts(phx_step_t *s, phx_task_t **nodes, int nnodes, const int *counts,
+                       const int *rank_node, const phx_step_req_t *r)
+{
+    s->parts = calloc((size_t)nnodes, sizeof(*s->parts));
+    if (!s->parts)
+        return -1;
+    for (int i = 0; i < nnodes && counts[i] > 0; i++) {
+        phx_step_part_t *p = &s->parts[s->nparts++];
+        p->agent = strdup(nodes[i]->agent->name);
+        p->task_id = strdup(nodes[i]->id);
+        p->ranks = calloc((size_t)counts[i], sizeof(*p->ranks));
+        if (!p->agent || !p->task_id || !p->ranks)
+            return -1;
+        for (int rank = 0; rank < s->size; rank++)
+            if (rank_node[rank] == i)
+                p->ranks[p->nranks++] = rank;
+        int ncores;
+        int *cores = task_cores(nodes[i], &ncores);
+        if (!cores)
+            return -1;
+        p->oversubscribed = ncores < 1 || p->nranks * r->cpus_per_task > ncores;
+        if (r->bind_cores && ncores > 0 &&
+            (p->cores = calloc((size_t)p->nranks, sizeof(*p->cores)))) {
+            for (int k = 0; k < p->nranks; k++) {
+                p->cores[k] = calloc((size_t)r->cpus_per_task, sizeof(int));
+                for (int j = 0; p->cores[k] && j < r->cpus_per_task; j++)
+                    p->cores[k][j] = cores[(k * r->cpus_per_task + j) % ncores];
+            }
+        }
+        free(cores);
+    }
+    return 0;
+}
+
+static json_t *int_array(const int *v, int n)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < n; i++)
+        json_array_append_new(a, json_integer(v[i]));
+    return a;
+}
+
+static json_t *launch_frame(const phx_step_t *s, int i, const json_t *h)
+{
+    const phx_step_part_t *p = &s->parts[i];
+    json_t *nodes = json_array(), *ranks = json_array(), *cores = json_null();
+    for (int k = 0; k < s->nparts; k++) {
+        json_array_append_new(nodes, json_string(s->parts[k].agent));
+        json_array_append_new(ranks, int_array(s->parts[k].ranks, s->parts[k].nranks));
+    }
+    if (p->cores) {
+        cores = json_array();
+        for (int k = 0; k < p->nranks; k++)
+            json_array_append_new(cores, int_array(p->cores[k], s->cpus_per_task));
+    }
+    return json_pack(
+        "{s:s, s:I, s:s, s:s, s:O?, s:s, s:s, s:O, s:O?, s:O?, s:b, s:i, "
+        "s:i, s:o, s:o, s:o, s:b}",
+        "type", "STEP_LAUNCH", "step", (json_int_t)s->id, "nspace", s->nspace, "origin",
+        s->origin, "req", strcmp(p->agent, s->origin) == 0 ? s->req : NULL,
+        "framework_id", s->fw_id, "task_id", p->task_id, "argv",
+        json_object_get(h, "argv"), "env", json_object_get(h, "env"), "cwd",
+        json_object_get(h, "cwd"), "label", json_is_true(json_object_get(h, "label")),
+        "size", s->size, "node", i, "nodes", nodes, "ranks", ranks, "cores", cores,
+        "oversubscribed", p->oversubscribed);
+}
+
+static phx_task_t *caller_task(phx_master_t *m, phx_master_agent_t *a, const json_t *h,
+                               phx_error_t *err)
+{
+    const char *fw_id, *task_id;
+    json_t *argv;
+    if (phx_json_str(h, "framework_id", true, &fw_id, err) < 0 ||
+        phx_json_str(h, "task_id", true, &task_id, err) < 0 ||
+        phx_json_arr(h, "argv", true, &argv, err) < 0)
+        return NULL;
+    if (json_array_size(argv) == 0) {
+        phx_error_set(err, "no program to run");
+        return NULL;
+    }
+    phx_fw_t *fw = phx_fw_find(m, fw_id);
+    phx_task_t *t = fw ? phx_task_find(fw, task_id) : NULL;
+    if (!t || t->agent != a || !t->gang || t->gang->id <= 0 || !t->grant ||
+        phx_task_state_terminal(t->state)) {
+        phx_error_set(err, "task %s of framework %s is not a running job task here",
+                      task_id, fw_id);
+        return NULL;
+    }
+    return t;
+}
+
+void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+{
+    const json_t *h = f->header;
+    json_t *req = json_object_get(h, "req");
+    phx_error_t err;
+    phx_step_req_t r;
+    phx_task_t *t = caller_task(m, a, h, &err);
+    if (!t || parse_req(h, &r, &err) < 0) {
+        refuse(a, req, err.text);
+        return;
+    }
+    int nnodes = 0, n = -1, *rank_node = NULL;
+    phx_task_t **nodes = gang_nodes(t, &nnodes);
+    int *counts = calloc((size_t)nnodes + 1, sizeof(int));
+    phx_step_t *s = calloc(1, sizeof(*s));
+    char key[24];
+    if (!nodes || !counts || !s) {
+        phx_error_set(&err, "out of memory");
+        goto refused;
+    }
+    if ((n = phx_step_layout(&r, nnodes, NULL, counts, &rank_node, &err)) < 0)
+        goto refused;
+    s->id = ++next_step;
+    s->size = n;
+    s->cpus_per_task = r.cpus_per_task;
+    s->gang_id = t->gang->id;
+    s->req = json_incref(req);
+    snprintf(s->nspace, sizeof(s->nspace), "phx.%lld.%llu", (long long)s->gang_id,
+             (unsigned long long)s->id);
+    if (!(s->origin = strdup(a->name)) || !(s->fw_id = strdup(t->fw->id)) ||
+        build_parts(s, nodes, nnodes, counts, rank_node, &r) < 0) {
+        phx_error_set(&err, "out of memory");
+        goto refused;
+    }
+    for (int i = 0; i < s->nparts; i++) {
+        phx_master_agent_t *pa = phx_master_agent_find(m, s->parts[i].agent);
+        if (!pa || !pa->conn) {
+            phx_error_set(&err, "agent \"%s\" of the job is not connected",
+                          s->parts[i].agent);
+            goto refused;
+        }
+    }
+    snprintf(key, sizeof(key), "%llu", (unsigned long long)s->id);
+    if ((!steps && !(steps = phx_hmap_create())) || phx_hmap_put(steps, key, s) < 0) {
+        phx_error_set(&err, "out of memory");
+        goto refused;
+    }
+    phx_log_info("step %s: %d ranks on %d agents for task %s of gang %lld", s->nspace,
+                 s->size, s->nparts, t->id, (long long)s->gang_id);
+    for (int i = 0; i < s->nparts; i++)
+        phx_step_send(m, s->parts[i].agent, launch_frame(s, i, h), NULL, 0);
+    free(nodes);
+    free(counts);
+    free(rank_node);
+    return;
+refused:
+    refuse(a, req, err.text);
+    step_free(s);
+    free(nodes);
+    free(counts);
+    free(rank_node);
+}
+
+static phx_step_part_t *part_of(phx_step_t *s, const phx_master_agent_t *a)
+{
+    for (int i = 0; i < s->nparts; i++)
+        if (strcmp(s->parts[i].agent, a->name) == 0)
+            return &s->parts[i];
+    return NULL;
+}
+
+void phx_step_kill(phx_master_t *m, phx_step_t *s, int code, const char *why)
+{
+    if (s->aborted)
+        return;
+    s->aborted = true;
+    s->abort_code = code;
+    phx_log_notice("step %s: %s; killing it on %d agents", s->nspace, why, s->nparts);
+    for (int i = 0; i < s->nparts; i++)
+        if (!s->parts[i].exited)
+            phx_step_send(m, s->parts[i].agent,
+                          json_pack("{s:s, s:I, s:s}", "type", "STEP_KILL", "step",
+                                    (json_int_t)s->id, "reason", why),
+                          NULL, 0);
+}
+
+void phx_step_on_abort(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+{
+    phx_step_t *s = phx_step_find(f->header);
+    if (!s || !part_of(s, a))
+        return;
+    long long status = 1;
+    const char *msg = NULL;
+    phx_error_t err;
+    phx_json_int(f->header, "status", false, -1000000, 1000000, &status, &err);
+    phx_json_str(f->header, "message", false, &msg, &err);
+    char why[300];
+    snprintf(why, sizeof(why), "%s on agent \"%s\" (status %lld)",
+             msg && *msg ? msg : "a rank aborted", a->name, status);
+    phx_step_kill(m, s, (int)status, why);
+}
+
+void phx_step_on_exit(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+{
+    phx_step_t *s = phx_step_find(f->header);
+    phx_step_part_t *p = s ? part_of(s, a) : NULL;
+    if (!p || p->exited)
+        return;
+    p->exited = true;
+    s->exited++;
+    size_t i;
+    json_t *e;
+    json_array_foreach(json_object_get(f->header, "ranks"), i, e)
+    {
+        int code = (int)json_integer_value(json_object_get(e, "exit_code"));
+        int sig = (int)json_integer_value(json_object_get(e, "signal"));
+        int c = sig > 0 ? 128 + sig : code;
+        if (c > s->exit_code)
+            s->exit_code = c;
+    }
+    if (s->exited < s->nparts)
+        return;
+    int code = s->aborted ? s->abort_code : s->exit_code;
+    phx_log_info("step %s: ended with exit code %d", s->nspace, code);
+    phx_step_send(m, s->origin,
+                  json_pack("{s:s, s:I, s:O?, s:i, s:b}", "type", "STEP_DONE", "step",
+                            (json_int_t)s->id, "req", s->req, "exit_code", code,
+                            "aborted", s->aborted),
+                  NULL, 0);
+    step_forget(s);
+}
+
+void phx_step_on_frame(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+{
+    static const struct {
+        const char *type;
+        void (*fn)(phx_master_t *, phx_master_agent_t *, const phx_frame_t *);
+    } table[] = {
+        {"STEP_REQUEST", phx_step_on_request},
+        {"STEP_EXIT", phx_step_on_exit},
+        {"STEP_ABORT", phx_step_on_abort},
+        {"STEP_OUTPUT", phx_step_on_output},
+        {"FENCE", phx_step_on_fence},
+        {"DMODEX", phx_step_on_dmodex},
+        {"DMODEX_DATA", phx_step_on_dmodex_data},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (strcmp(f->type, table[i].type) == 0) {
+            table[i].fn(m, a, f);
+            return;
+        }
+}

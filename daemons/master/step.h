@@ -1,0 +1,92 @@
+/* MPI steps in the master: a step runs ranks across the agents of one gang.
+ * The master lays the ranks out, orders the launches and routes what the
+ * agents of a step exchange: fences (a star today: every agent sends its
+ * contribution here and gets the concatenation back; FENCE carries a seq so
+ * that a tree can replace the star), direct-modex requests, rank output to
+ * the agent that asked for the step, exits and kills.  Loop thread only.
+ *
+ * Agent → master frames: STEP_REQUEST, FENCE, DMODEX, DMODEX_DATA,
+ * STEP_OUTPUT, STEP_EXIT, STEP_ABORT.  Master → agent: STEP_LAUNCH,
+ * STEP_REFUSED, FENCE_DONE, DMODEX_REQ, DMODEX_DONE, STEP_OUTPUT,
+ * STEP_DONE, STEP_KILL.  See doc/steps.md. */
+#ifndef PHX_MASTER_STEP_H
+#define PHX_MASTER_STEP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "daemons/master/master.h"
+#include "lib/error.h"
+#include "lib/wire.h"
+
+typedef struct phx_step phx_step_t;
+
+/* The ranks of a step on one agent. */
+typedef struct phx_step_part {
+    char *agent;   /* agent name */
+    char *task_id; /* the gang's task on that agent */
+    int nranks;    /* ranks it hosts */
+    int *ranks;    /* ascending */
+    int **cores;   /* per local rank: cpus_per_task core ids, or NULL */
+    bool oversubscribed;
+    bool fenced;    /* contributed to the current fence */
+    uint8_t *fence; /* its contribution */
+    size_t fence_len;
+    bool exited; /* STEP_EXIT received */
+} phx_step_part_t;
+
+struct phx_step {
+    uint64_t id;
+    char nspace[64];
+    char *origin; /* agent that asked (name) */
+    json_t *req;  /* the origin's request id */
+    char *fw_id;
+    int64_t gang_id;
+    int size;
+    int cpus_per_task;
+    int nparts;
+    phx_step_part_t *parts;
+    uint64_t fence_seq;
+    int fenced;
+    int exited;
+    int exit_code; /* highest rank code or 128+signal */
+    bool aborted;
+    int abort_code;
+};
+
+/* The step request of a job's task, as the agent forwarded it. */
+typedef struct phx_step_req {
+    int nodes, ntasks, ntasks_per_node, cpus_per_task;
+    bool cyclic;
+    bool bind_cores; /* --cpu-bind=cores; otherwise a rank gets the task's cores */
+} phx_step_req_t;
+
+/* step_layout.c: pure: lay ranks out over nnodes nodes of ncores[i] cores.
+ * Returns the number of ranks n; counts[i] gets the ranks of node i and
+ * *rank_node (malloc'd, n entries, caller frees) the node of each rank.
+ * -1 with err when the request cannot fit its shape. */
+int phx_step_layout(const phx_step_req_t *req, int nnodes, const int *ncores,
+                    int *counts, int **rank_node, phx_error_t *err);
+
+/* step.c: the agent frames, dispatched by type. */
+void phx_step_on_frame(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
+void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
+void phx_step_on_exit(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
+void phx_step_on_abort(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
+phx_step_t *phx_step_find(const json_t *hdr);
+/* Send a frame to a part's agent (steals hdr). */
+int phx_step_send(phx_master_t *m, const char *agent, json_t *hdr, const void *attach,
+                  size_t len);
+/* Kill the step everywhere (once). */
+void phx_step_kill(phx_master_t *m, phx_step_t *s, int code, const char *why);
+
+/* step_route.c */
+void phx_step_on_fence(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
+void phx_step_on_dmodex(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
+void phx_step_on_dmodex_data(phx_master_t *m, phx_master_agent_t *a,
+                             const phx_frame_t *f);
+void phx_step_on_output(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
+
+#endif

@@ -1,0 +1,135 @@
+/* What the agents of a step exchange through the master: fences (a star:
+ * every agent's contribution in, their plain concatenation out to all),
+ * direct-modex requests and answers, and rank output. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/master/step.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+static phx_step_part_t *part_named(phx_step_t *s, const char *name)
+{
+    for (int i = 0; i < s->nparts; i++)
+        if (strcmp(s->parts[i].agent, name) == 0)
+            return &s->parts[i];
+    return NULL;
+}
+
+static void fence_release(phx_master_t *m, phx_step_t *s)
+{
+    size_t total = 0;
+    for (int i = 0; i < s->nparts; i++)
+        total += s->parts[i].fence_len;
+    uint8_t *all = malloc(total ? total : 1);
+    if (!all) {
+        phx_step_kill(m, s, 1, "out of memory in a fence");
+        return;
+    }
+    size_t off = 0;
+    for (int i = 0; i < s->nparts; i++) {
+        phx_step_part_t *p = &s->parts[i];
+        if (p->fence_len)
+            memcpy(all + off, p->fence, p->fence_len);
+        off += p->fence_len;
+        free(p->fence);
+        p->fence = NULL;
+        p->fence_len = 0;
+        p->fenced = false;
+    }
+    s->fenced = 0;
+    uint64_t seq = s->fence_seq++;
+    for (int i = 0; i < s->nparts; i++)
+        phx_step_send(m, s->parts[i].agent,
+                      json_pack("{s:s, s:I, s:I}", "type", "FENCE_DONE", "step",
+                                (json_int_t)s->id, "seq", (json_int_t)seq),
+                      all, total);
+    free(all);
+}
+
+void phx_step_on_fence(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+{
+    phx_step_t *s = phx_step_find(f->header);
+    phx_step_part_t *p = s ? part_named(s, a->name) : NULL;
+    if (!p) {
+        phx_log_info("agent \"%s\": fence of an unknown step ignored", a->name);
+        return;
+    }
+    long long seq = -1;
+    phx_error_t err;
+    if (phx_json_int(f->header, "seq", true, 0, INT64_MAX, &seq, &err) < 0 ||
+        (uint64_t)seq != s->fence_seq || p->fenced) {
+        char why[200];
+        snprintf(why, sizeof(why),
+                 "agent \"%s\" sent fence %lld out of order (at %llu)", a->name, seq,
+                 (unsigned long long)s->fence_seq);
+        phx_step_kill(m, s, 1, why);
+        return;
+    }
+    p->fenced = true;
+    s->fenced++;
+    if (f->attach_len > 0 && (p->fence = malloc(f->attach_len))) {
+        memcpy(p->fence, f->attach, f->attach_len);
+        p->fence_len = f->attach_len;
+    }
+    if (s->fenced == s->nparts)
+        fence_release(m, s);
+}
+
+/* DMODEX {step, rank, id}: ask the agent hosting rank. */
+void phx_step_on_dmodex(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+{
+    phx_step_t *s = phx_step_find(f->header);
+    long long rank = -1, id = 0;
+    phx_error_t err;
+    if (!s || phx_json_int(f->header, "rank", true, 0, INT32_MAX, &rank, &err) < 0 ||
+        phx_json_int(f->header, "id", true, 0, INT64_MAX, &id, &err) < 0)
+        return;
+    for (int i = 0; i < s->nparts; i++)
+        for (int k = 0; k < s->parts[i].nranks; k++)
+            if (s->parts[i].ranks[k] == rank) {
+                phx_step_send(m, s->parts[i].agent,
+                              json_pack("{s:s, s:I, s:I, s:I, s:s}", "type",
+                                        "DMODEX_REQ", "step", (json_int_t)s->id, "rank",
+                                        (json_int_t)rank, "id", (json_int_t)id, "to",
+                                        a->name),
+                              NULL, 0);
+                return;
+            }
+    phx_step_send(m, a->name,
+                  json_pack("{s:s, s:I, s:I, s:i}", "type", "DMODEX_DONE", "step",
+                            (json_int_t)s->id, "id", (json_int_t)id, "status", -1),
+                  NULL, 0);
+}
+
+/* DMODEX_DATA {step, id, to, status} + blob: back to the asking agent. */
+void phx_step_on_dmodex_data(phx_master_t *m, phx_master_agent_t *a,
+                             const phx_frame_t *f)
+{
+    (void)a;
+    phx_step_t *s = phx_step_find(f->header);
+    const char *to = NULL;
+    long long id = 0, status = -1;
+    phx_error_t err;
+    if (!s || phx_json_str(f->header, "to", true, &to, &err) < 0 ||
+        phx_json_int(f->header, "id", true, 0, INT64_MAX, &id, &err) < 0 ||
+        !part_named(s, to))
+        return;
+    phx_json_int(f->header, "status", false, -1000, 1000, &status, &err);
+    phx_step_send(m, to,
+                  json_pack("{s:s, s:I, s:I, s:i}", "type", "DMODEX_DONE", "step",
+                            (json_int_t)s->id, "id", (json_int_t)id, "status",
+                            (int)status),
+                  f->attach, f->attach_len);
+}
+
+/* STEP_OUTPUT {step, rank, stream} + bytes: to the agent of `phx run`. */
+void phx_step_on_output(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+{
+    (void)a;
+    phx_step_t *s = phx_step_find(f->header);
+    if (!s)
+        return;
+    phx_step_send(m, s->origin, json_copy(f->header), f->attach, f->attach_len);
+}
