@@ -15,6 +15,7 @@
 #include "daemons/master/sched.h"
 #include "db/db.h"
 #include "db/migrate.h"
+#include "lib/daemon.h"
 #include "lib/log.h"
 
 static void usage(FILE *out)
@@ -195,31 +196,13 @@ int main(int argc, char **argv)
     phx_log_init("phx-master", PHX_LOG_STDERR, LOG_INFO);
     phx_master_t m = {0};
     phx_error_t err;
-    if (!(m.conf = phx_conf_load(phx_master_schema, file, &err))) {
-        fprintf(stderr, "phx-master: %s\n", err.text);
-        free(sets);
-        return 1;
-    }
-    for (int i = 0; i < nsets; i++) {
-        if (phx_conf_set(m.conf, sets[i], &err) < 0) {
-            fprintf(stderr, "phx-master: %s\n", err.text);
-            phx_conf_destroy(m.conf);
-            free(sets);
-            return 1;
-        }
-    }
+    m.conf = phx_daemon_conf("phx-master", phx_master_schema, file, sets, nsets,
+                             "master.log_level", verbose);
     free(sets);
-    int level = phx_log_level_parse(phx_conf_str(m.conf, "master.log_level"));
-    if (level < 0) {
-        fprintf(stderr, "phx-master: master.log_level: unknown level \"%s\"\n",
-                phx_conf_str(m.conf, "master.log_level"));
-        phx_conf_destroy(m.conf);
+    if (!m.conf)
         return 1;
-    }
-    phx_log_set_level(verbose ? LOG_DEBUG : level);
     if (check) {
-        phx_conf_dump(m.conf, stdout);
-        printf("configuration OK\n");
+        phx_daemon_check_config(m.conf);
         phx_conf_destroy(m.conf);
         return 0;
     }

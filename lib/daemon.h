@@ -1,0 +1,20 @@
+/* What every daemon's main() does with its configuration: load the file,
+ * apply command-line "key=value" overrides, set the log level. */
+#ifndef PHX_DAEMON_H
+#define PHX_DAEMON_H
+
+#include <stdbool.h>
+
+#include "lib/config.h"
+
+/* Load file (NULL: defaults only) against schema, apply the nsets overrides,
+ * and set the log level from the string key level_key (debug if verbose).
+ * On failure print "prog: message" on stderr and return NULL. */
+phx_conf_t *phx_daemon_conf(const char *prog, const phx_conf_key_t *schema,
+                            const char *file, char *const *sets, int nsets,
+                            const char *level_key, bool verbose);
+
+/* --check-config: print every setting, then "configuration OK".  Returns 0. */
+int phx_daemon_check_config(const phx_conf_t *conf);
+
+#endif
