@@ -2,7 +2,8 @@
  * environment, else client.master / client.batchd in the configuration file
  * (PHX_CONFIG, else /etc/phalanx/phalanx.conf if it exists), else the
  * defaults 127.0.0.1:6050 and 127.0.0.1:6060.  The munge socket likewise:
- * PHX_MUNGE_SOCKET, client.munge_socket, munge's default. */
+ * PHX_MUNGE_SOCKET, client.munge_socket, munge's default.  The accounting
+ * database (phx acct): PHX_DSN, else client.dsn, else "dbname=phalanx". */
 #include "cli/client.h"
 
 #include <stdio.h>
@@ -21,6 +22,8 @@ static const phx_conf_key_t client_schema[] = {
      "host:port of batchd's HTTP API"},
     {"client.munge_socket", PHX_CONF_STRING, NULL, 0, 0, false, "munged socket"},
     {"client.timeout", PHX_CONF_DOUBLE, "30", 1, 3600, false, "seconds per request"},
+    {"client.dsn", PHX_CONF_STRING, "dbname=phalanx", 0, 0, false,
+     "libpq connection string of the accounting database (phx acct)"},
     {"master", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
     {"agent", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
     {"batchd", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
@@ -101,6 +104,12 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
         fprintf(stderr, "phx: %s sent invalid JSON: %s\n", who, jerr.text);
     phx_http_response_clear(&resp);
     return v;
+}
+
+const char *phx_cli_dsn(void)
+{
+    const char *env = getenv("PHX_DSN");
+    return env && *env ? env : phx_conf_str(client_conf(), "client.dsn");
 }
 
 void phx_cli_format_bytes(unsigned long long bytes, char *buf, size_t len)

@@ -11,6 +11,7 @@ typedef struct command {
 } command_t;
 
 static const command_t commands[] = {
+    {"acct", phx_cmd_acct, "accounting records of jobs and steps, like sacct"},
     {"nodes", phx_cmd_nodes, "list nodes, show one, drain or resume (operators)"},
     {"topo", phx_cmd_topo, "print a node topology (local, synthetic or XML)"},
     {NULL, NULL, NULL},
