@@ -1,9 +1,423 @@
-/* phx-batchd: placeholder until the daemon (HTTP, store, offers) is written
- * on top of the pure core in this folder. */
+/* phx-batchd: the batch framework daemon.
+ *
+ * main() is an init ladder mirrored by a teardown ladder: configuration,
+ * logging, munge, the event loop, the database (queue and nodes loaded
+ * synchronously once, then the asynchronous store), the user HTTP API, the
+ * framework client (resubscribing with the framework id the master keeps),
+ * timers and signals. */
+#include <errno.h>
+#include <getopt.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
-int main(void)
+#include "daemons/batchd/batchd.h"
+#include "daemons/batchd/timefmt.h"
+#include "db/db.h"
+#include "lib/http.h"
+#include "lib/log.h"
+
+static const phx_conf_key_t schema[] = {
+    {"batchd.http_listen", PHX_CONF_STRING, "127.0.0.1:6060", 0, 0, false,
+     "host:port of the user API"},
+    {"batchd.master", PHX_CONF_STRING, "127.0.0.1:6050", 0, 0, false,
+     "host:port of the master's HTTP API"},
+    {"batchd.dsn", PHX_CONF_STRING, "dbname=phalanx", 0, 0, false,
+     "libpq connection string of the database"},
+    {"batchd.munge_socket", PHX_CONF_STRING, NULL, 0, 0, false,
+     "munged socket (default: munge's own)"},
+    {"batchd.operators", PHX_CONF_STRLIST, "root", 0, 0, true,
+     "users (names or uids) who may see and cancel every job"},
+    {"batchd.max_script_size", PHX_CONF_INT, "1048576", 64, 1572864, false,
+     "largest job script in bytes"},
+    {"batchd.default_time_limit", PHX_CONF_STRING, "1:00:00", 0, 0, false,
+     "time limit of jobs that give none (Slurm format; 0 = none)"},
+    {"batchd.max_time_limit", PHX_CONF_STRING, "0", 0, 0, false,
+     "largest time limit accepted (0 = no bound)"},
+    {"batchd.default_mem_per_cpu", PHX_CONF_INT, "512", 0, 1 << 30, false,
+     "MiB per core of jobs that ask no memory"},
+    {"batchd.partition", PHX_CONF_STRING, "batch", 0, 0, false,
+     "the partition's name (one partition)"},
+    {"batchd.kill_grace", PHX_CONF_INT, "30", 0, 3600, false,
+     "seconds between SIGTERM and SIGKILL (cancel, time limit)"},
+    {"batchd.requeue_count", PHX_CONF_INT, "1", 0, 100, false,
+     "times a job is requeued after NODE_FAIL"},
+    {"batchd.failover_timeout", PHX_CONF_DOUBLE, "86400", 1, 31536000, false,
+     "seconds the master keeps our tasks while batchd is away"},
+    {"batchd.refuse_seconds", PHX_CONF_DOUBLE, "1", 0.01, 3600, false,
+     "decline filter of unused offers"},
+    {"batchd.keep_ended", PHX_CONF_INT, "86400", 0, 31536000, false,
+     "seconds a finished job is kept in memory (queue, dependencies)"},
+    {"batchd.max_array_index", PHX_CONF_INT, "100000", 1, 4000000, false,
+     "highest array index"},
+    {"batchd.max_array_tasks", PHX_CONF_INT, "10000", 1, 1000000, false,
+     "most tasks in one array"},
+    {"batchd.compat_dir", PHX_CONF_STRING, NULL, 0, 0, false,
+     "directory put first on jobs' PATH (sbatch, squeue, scancel wrappers)"},
+    {"batchd.priority_weight_age", PHX_CONF_INT, "1000", 0, 1000000, true, NULL},
+    {"batchd.priority_weight_fairshare", PHX_CONF_INT, "1000", 0, 1000000, true, NULL},
+    {"batchd.priority_weight_job_size", PHX_CONF_INT, "0", 0, 1000000, true, NULL},
+    {"batchd.priority_max_age", PHX_CONF_INT, "604800", 1, 1e9, true,
+     "seconds after which age stops growing"},
+    {"batchd.priority_favor_small", PHX_CONF_BOOL, "false", 0, 0, true, NULL},
+    {"batchd.fairshare_half_life", PHX_CONF_INT, "604800", 0, 1e9, true,
+     "seconds of usage decay (0: none)"},
+    {"batchd.bf_window", PHX_CONF_INT, "86400", 0, 1e9, true,
+     "seconds: longer jobs are not backfilled (0: no bound)"},
+    {"batchd.bf_max_job_test", PHX_CONF_INT, "500", 0, 1e6, true,
+     "pending jobs examined per pass (0: all)"},
+    {"batchd.log_level", PHX_CONF_STRING, "info", 0, 0, true,
+     "error, warning, notice, info or debug"},
+    {"master", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
+    {"agent", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
+    {"client", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
+    {"acct", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
+    {NULL, 0, NULL, 0, 0, false, NULL},
+};
+
+int64_t batchd_now(void)
 {
-    fprintf(stderr, "phx-batchd: not yet implemented\n");
-    return 1;
+    return (int64_t)time(NULL);
+}
+
+bool batchd_is_operator(const batchd_t *b, uid_t uid)
+{
+    if (uid == 0)
+        return true;
+    for (size_t i = 0; i < b->noperators; i++)
+        if (b->operators[i] == uid)
+            return true;
+    return false;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: phx-batchd [options]\n"
+                 "  -c, --config FILE     configuration file (group \"batchd\")\n"
+                 "  -s, --set KEY=VALUE   override one setting (repeatable)\n"
+                 "      --check-config    check the configuration, print it and exit\n"
+                 "  -v, --verbose         log at debug level\n"
+                 "  -h, --help            this text\n");
+}
+
+static int operators(batchd_t *b, phx_error_t *err)
+{
+    size_t n = phx_conf_list_len(b->conf, "batchd.operators");
+    b->operators = calloc(n ? n : 1, sizeof(uid_t));
+    if (!b->operators)
+        return phx_error_set(err, "out of memory");
+    for (size_t i = 0; i < n; i++) {
+        const char *name = phx_conf_list_get(b->conf, "batchd.operators", i);
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(name, &end, 10);
+        if (*name && !*end && !errno) {
+            b->operators[b->noperators++] = (uid_t)v;
+            continue;
+        }
+        struct passwd *pw = getpwnam(name);
+        if (!pw)
+            return phx_error_set(err, "batchd.operators: unknown user \"%s\"", name);
+        b->operators[b->noperators++] = pw->pw_uid;
+    }
+    return 0;
+}
+
+static int settings(batchd_t *b, phx_error_t *err)
+{
+    const phx_conf_t *c = b->conf;
+    b->max_script = (size_t)phx_conf_int(c, "batchd.max_script_size");
+    if (phx_time_parse(phx_conf_str(c, "batchd.default_time_limit"), &b->default_time,
+                       err) < 0)
+        return phx_error_prefix(err, "batchd.default_time_limit");
+    if (phx_time_parse(phx_conf_str(c, "batchd.max_time_limit"), &b->max_time, err) < 0)
+        return phx_error_prefix(err, "batchd.max_time_limit");
+    b->default_mem_per_cpu = phx_conf_int(c, "batchd.default_mem_per_cpu");
+    b->kill_grace = (int)phx_conf_int(c, "batchd.kill_grace");
+    b->max_requeue = (int)phx_conf_int(c, "batchd.requeue_count");
+    b->keep_ended = phx_conf_int(c, "batchd.keep_ended");
+    b->refuse_seconds = phx_conf_double(c, "batchd.refuse_seconds");
+    b->compat_dir = phx_conf_str(c, "batchd.compat_dir");
+    b->partition = phx_conf_str(c, "batchd.partition");
+    phx_prio_weights_default(&b->weights);
+    b->weights.age = (uint32_t)phx_conf_int(c, "batchd.priority_weight_age");
+    b->weights.fairshare =
+        (uint32_t)phx_conf_int(c, "batchd.priority_weight_fairshare");
+    b->weights.job_size = (uint32_t)phx_conf_int(c, "batchd.priority_weight_job_size");
+    b->weights.max_age = phx_conf_int(c, "batchd.priority_max_age");
+    b->weights.favor_small = phx_conf_bool(c, "batchd.priority_favor_small");
+    b->weights.half_life = phx_conf_int(c, "batchd.fairshare_half_life");
+    b->bf.window = phx_conf_int(c, "batchd.bf_window");
+    b->bf.max_job_test = (uint32_t)phx_conf_int(c, "batchd.bf_max_job_test");
+    b->limits.max_array_index = (uint32_t)phx_conf_int(c, "batchd.max_array_index");
+    b->limits.max_array_tasks = (uint32_t)phx_conf_int(c, "batchd.max_array_tasks");
+    return operators(b, err);
+}
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    batchd_t *b = arg;
+    int64_t now = batchd_now();
+    batchd_queue_expire(b, now);
+    if (now - b->nodes_loaded >= 5)
+        batchd_nodes_refresh(b);
+    if (b->npending > 0)
+        batchd_sched_dirty(b);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    (void)what;
+    batchd_t *b = arg;
+    phx_log_notice("caught signal %d, shutting down", (int)sig);
+    event_base_loopexit(b->base, NULL);
+}
+
+/* The framework id the master keeps for us, to resubscribe with. */
+static char *framework_id(const char *dsn, phx_error_t *err)
+{
+    phx_db_conn_t *db = phx_db_connect(dsn, err);
+    if (!db)
+        return NULL;
+    phx_db_result_t *res = NULL;
+    const char *p[] = {BATCHD_FRAMEWORK_NAME};
+    char *id = NULL;
+    if (phx_db_query(db,
+                     "SELECT id FROM frameworks WHERE name = $1 AND state <> 'removed' "
+                     "ORDER BY registered_at DESC LIMIT 1",
+                     1, p, &res, err) == 0) {
+        if (phx_db_result_rows(res) == 1)
+            id = strdup(phx_db_result_get(res, 0, 0));
+        phx_db_result_destroy(res);
+    }
+    phx_db_conn_close(db);
+    return id;
+}
+
+static void fw_subscribed(phx_fwc_t *c, const char *id, void *arg)
+{
+    (void)c;
+    batchd_t *b = arg;
+    phx_log_notice("subscribed to the master as framework %s", id);
+    b->subscribed = true;
+    batchd_sched_subscribed(b);
+}
+
+static void fw_offers(phx_fwc_t *c, const json_t *offers, void *arg)
+{
+    (void)c;
+    batchd_sched_offers(arg, offers);
+}
+
+static void fw_update(phx_fwc_t *c, const json_t *status, void *arg)
+{
+    (void)c;
+    batchd_on_update(arg, status);
+}
+
+static void fw_error(phx_fwc_t *c, const char *msg, void *arg)
+{
+    (void)c;
+    (void)arg;
+    phx_log_warnx("master: %s", msg);
+}
+
+static void fw_disconnected(phx_fwc_t *c, const char *why, void *arg)
+{
+    (void)c;
+    batchd_t *b = arg;
+    b->subscribed = false;
+    b->suppressed = false;
+    phx_log_warnx("lost the master's event stream (%s); resubscribing", why);
+}
+
+static int framework_start(batchd_t *b, phx_error_t *err)
+{
+    char host[256];
+    int port;
+    if (phx_http_parse_addr(phx_conf_str(b->conf, "batchd.master"), host, sizeof(host),
+                            &port, err) < 0)
+        return phx_error_prefix(err, "batchd.master");
+    phx_error_t ferr;
+    char *id = framework_id(b->dsn, &ferr);
+    if (id)
+        phx_log_notice("resuming framework %s", id);
+    phx_fwc_opts_t o = {.host = host,
+                        .port = port,
+                        .name = BATCHD_FRAMEWORK_NAME,
+                        .user = "root",
+                        .role = "batch",
+                        .failover_timeout =
+                            phx_conf_double(b->conf, "batchd.failover_timeout"),
+                        .framework_id = id,
+                        .munge_socket = phx_conf_str(b->conf, "batchd.munge_socket"),
+                        .authenticate = true,
+                        .auto_ack = true};
+    phx_fwc_callbacks_t cbs = {.subscribed = fw_subscribed,
+                               .offers = fw_offers,
+                               .update = fw_update,
+                               .error = fw_error,
+                               .disconnected = fw_disconnected};
+    b->fwc = phx_fwc_create(b->base, &o, &cbs, b, err);
+    free(id);
+    if (!b->fwc || phx_fwc_start(b->fwc, err) < 0)
+        return -1;
+    return 0;
+}
+
+static int start(batchd_t *b, phx_error_t *err)
+{
+    if (settings(b, err) < 0)
+        return -1;
+    if (!(b->dsn = strdup(phx_conf_str(b->conf, "batchd.dsn"))) ||
+        !(b->jobs = phx_hmap_create()) || !(b->tasks = phx_hmap_create()) ||
+        !(b->usage = phx_hmap_create()))
+        return phx_error_set(err, "out of memory");
+    if (!(b->munge =
+              phx_munge_create(phx_conf_str(b->conf, "batchd.munge_socket"), err)))
+        return -1;
+    if (!(b->base = event_base_new()))
+        return phx_error_set(err, "could not create the event loop");
+    if (batchd_nodes_load_sync(b, err) < 0)
+        return phx_error_prefix(err, "could not load the nodes");
+    if (batchd_queue_load(b, err) < 0)
+        return phx_error_prefix(err, "could not load the queue");
+    phx_db_store_opts_t so = {.max_queue = 200000, .max_batch = 2000};
+    if (!(b->store = phx_db_store_create(b->base, b->dsn, &so, err)))
+        return -1;
+    if (batchd_api_start(b, phx_conf_str(b->conf, "batchd.http_listen"), err) < 0)
+        return -1;
+    if (framework_start(b, err) < 0)
+        return -1;
+    b->tick = event_new(b->base, -1, EV_PERSIST, on_tick, b);
+    b->sigint = evsignal_new(b->base, SIGINT, on_signal, b);
+    b->sigterm = evsignal_new(b->base, SIGTERM, on_signal, b);
+    struct timeval tv = {1, 0};
+    if (!b->tick || !b->sigint || !b->sigterm || event_add(b->tick, &tv) < 0 ||
+        event_add(b->sigint, NULL) < 0 || event_add(b->sigterm, NULL) < 0)
+        return phx_error_set(err, "could not set up timers and signals");
+    return 0;
+}
+
+static void stop(batchd_t *b)
+{
+    if (b->tick)
+        event_free(b->tick);
+    if (b->sigint)
+        event_free(b->sigint);
+    if (b->sigterm)
+        event_free(b->sigterm);
+    if (b->sched_ev)
+        event_free(b->sched_ev);
+    phx_fwc_destroy(b->fwc);
+    if (b->http)
+        evhttp_free(b->http);
+    /* The store delivers its last callbacks, which touch jobs. */
+    phx_db_store_destroy(b->store);
+    batchd_queue_destroy(b);
+    if (b->usage) {
+        size_t pos = 0;
+        void *v;
+        while (phx_hmap_next(b->usage, &pos, NULL, &v))
+            free(v);
+        phx_hmap_destroy(b->usage);
+    }
+    phx_hmap_destroy(b->tasks);
+    phx_hmap_destroy(b->jobs);
+    free(b->nodes);
+    if (b->base)
+        event_base_free(b->base);
+    phx_munge_destroy(b->munge);
+    free(b->operators);
+    free(b->dsn);
+    phx_conf_destroy(b->conf);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"set", required_argument, NULL, 's'},
+        {"check-config", no_argument, NULL, 'C'}, {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    const char *file = getenv("PHX_CONFIG");
+    char **sets = calloc((size_t)argc + 1, sizeof(*sets));
+    int nsets = 0, check = 0, verbose = 0, c;
+    while ((c = getopt_long(argc, argv, "c:s:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': file = optarg; break;
+        case 's': sets[nsets++] = optarg; break;
+        case 'C': check = 1; break;
+        case 'v': verbose = 1; break;
+        case 'h':
+            usage(stdout);
+            free(sets);
+            return 0;
+        default:
+            usage(stderr);
+            free(sets);
+            return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "phx-batchd: unexpected argument \"%s\"\n", argv[optind]);
+        free(sets);
+        return 2;
+    }
+    phx_log_init("phx-batchd", PHX_LOG_STDERR, LOG_INFO);
+    batchd_t b = {0};
+    phx_error_t err;
+    if (!(b.conf = phx_conf_load(schema, file, &err))) {
+        fprintf(stderr, "phx-batchd: %s\n", err.text);
+        free(sets);
+        return 1;
+    }
+    for (int i = 0; i < nsets; i++) {
+        if (phx_conf_set(b.conf, sets[i], &err) < 0) {
+            fprintf(stderr, "phx-batchd: %s\n", err.text);
+            phx_conf_destroy(b.conf);
+            free(sets);
+            return 1;
+        }
+    }
+    free(sets);
+    int level = phx_log_level_parse(phx_conf_str(b.conf, "batchd.log_level"));
+    int64_t t;
+    if (level < 0 ||
+        phx_time_parse(phx_conf_str(b.conf, "batchd.default_time_limit"), &t, &err) <
+            0 ||
+        phx_time_parse(phx_conf_str(b.conf, "batchd.max_time_limit"), &t, &err) < 0) {
+        fprintf(stderr, "phx-batchd: %s\n",
+                level < 0 ? "batchd.log_level: unknown level" : err.text);
+        phx_conf_destroy(b.conf);
+        return 1;
+    }
+    phx_log_set_level(verbose ? LOG_DEBUG : level);
+    if (check) {
+        phx_conf_dump(b.conf, stdout);
+        printf("configuration OK\n");
+        phx_conf_destroy(b.conf);
+        return 0;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    int rc = 0;
+    if (start(&b, &err) < 0) {
+        phx_log_errx("%s", err.text);
+        rc = 1;
+    } else {
+        phx_log_notice("phx-batchd %s: users on %s, master at %s, %zu jobs loaded",
+                       PHX_VERSION, phx_conf_str(b.conf, "batchd.http_listen"),
+                       phx_conf_str(b.conf, "batchd.master"), b.njobs);
+        if (event_base_dispatch(b.base) < 0) {
+            phx_log_errx("event loop failed");
+            rc = 1;
+        }
+    }
+    stop(&b);
+    return rc;
 }

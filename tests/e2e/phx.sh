@@ -7,14 +7,20 @@
 #   node_field NAME FIELD    a field of NAME in `phx nodes --json` (jq-like path a.b)
 #   wait_node NAME STATE [S] wait until NAME's state is STATE (S seconds, default 20)
 #   psql_q SQL               run SQL in the test database, print unaligned rows
+#   start_batchd             start phx-batchd and wait until it subscribed
+#   wait_job ID STATE [S]    wait until job ID is in STATE; job_field ID FIELD
+#   test_user NAME           useradd --create-home NAME unless it exists
 #
-# PHX_MASTER_EXTRA / PHX_AGENT_EXTRA: more settings for the master / agent groups.
+# PHX_MASTER_EXTRA / PHX_AGENT_EXTRA / PHX_BATCHD_EXTRA: more settings for the
+# master / agent / batchd groups.
 
 phx_setup() {
     [[ -n ${PHX_DSN:-} ]] || start_postgres
     [[ -n ${PHX_MUNGE_SOCKET:-} ]] || start_munged
     PHX_AGENT_PORT=$(free_port)
     PHX_HTTP_PORT=$(free_port)
+    PHX_BATCHD_PORT=$(free_port)
+    export PHX_BATCHD="127.0.0.1:$PHX_BATCHD_PORT"
     export PHX_MASTER="127.0.0.1:$PHX_HTTP_PORT"
     export PHX_CONFIG="$PHX_TEST_DIR/phalanx.conf"
     cat >"$PHX_CONFIG" <<CONF
@@ -37,9 +43,20 @@ ${PHX_AGENT_EXTRA:-}
 };
 client: {
     master = "127.0.0.1:$PHX_HTTP_PORT";
+    batchd = "127.0.0.1:$PHX_BATCHD_PORT";
     munge_socket = "$PHX_MUNGE_SOCKET";
 };
+batchd: {
+    http_listen = "127.0.0.1:$PHX_BATCHD_PORT";
+    master = "127.0.0.1:$PHX_HTTP_PORT";
+    dsn = "$PHX_DSN";
+    munge_socket = "$PHX_MUNGE_SOCKET";
+    compat_dir = "$PHX_SRC/scripts/compat";
+    refuse_seconds = 0.5;
+${PHX_BATCHD_EXTRA:-}
+};
 CONF
+    chmod a+r "$PHX_CONFIG"
 }
 
 # Ready when /health answers; fails at once if the daemon died.
@@ -51,6 +68,36 @@ daemon_ready() {
 start_master() {
     start_daemon master phx-master -c "$PHX_CONFIG" "$@"
     wait_for 30 daemon_ready "$PHX_LAST_PID" master "http://$PHX_MASTER/health"
+}
+
+# start_batchd [ARGS]: start phx-batchd and wait until it is subscribed.
+start_batchd() {
+    start_daemon batchd phx-batchd -c "$PHX_CONFIG" "$@"
+    wait_for 30 batchd_subscribed "$PHX_LAST_PID"
+}
+
+batchd_subscribed() {
+    alive "$1" || fail "batchd exited; see $PHX_TEST_DIR/batchd.log"
+    curl -sf "http://$PHX_BATCHD/health" | grep -q '"subscribed": *true'
+}
+
+# job_field ID FIELD: a field of `phx show ID --json`.
+job_field() {
+    phx show "$1" --json | python3 -c 'import json,sys; v=json.load(sys.stdin).get(sys.argv[1]); print("" if v is None else v)' "$2"
+}
+
+job_state_is() {
+    [[ $(job_field "$1" state 2>/dev/null) == "$2" ]]
+}
+
+# wait_job ID STATE [S]: wait until job ID is in STATE.
+wait_job() {
+    wait_for "${3:-30}" job_state_is "$1" "$2"
+}
+
+# test_user NAME: create NAME (with a home) if missing.
+test_user() {
+    id -u "$1" >/dev/null 2>&1 || useradd --create-home "$1"
 }
 
 start_agent() {

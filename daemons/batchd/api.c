@@ -1,0 +1,220 @@
+/* The user API (HTTP, JSON, munge-authenticated; doc/batchd.md):
+ *
+ *   POST /api/v1/jobs              submit (submit.c)
+ *   GET  /api/v1/jobs[?user=U&state=S]   the queue
+ *   GET  /api/v1/jobs/ID           one job
+ *   POST /api/v1/jobs/ID/cancel    cancel one job (or every task of an array)
+ *   POST /api/v1/jobs/cancel       {"user": U}: cancel U's active jobs
+ *   GET  /health                   unauthenticated liveness
+ *
+ * Users see and cancel their own jobs; operators (batchd.operators) all. */
+#include <event2/buffer.h>
+#include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/batchd/batchd.h"
+#include "lib/http.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+#define PREFIX "/api/v1/jobs"
+
+static bool may_see(const batchd_t *b, uid_t uid, const bjob_t *j)
+{
+    return j->uid == uid || batchd_is_operator(b, uid);
+}
+
+static void list(batchd_t *b, struct evhttp_request *req, uid_t uid)
+{
+    struct evkeyvalq q;
+    const char *uri = evhttp_request_get_uri(req), *qs = strchr(uri, '?');
+    const char *user = NULL, *state = NULL;
+    TAILQ_INIT(&q);
+    if (qs && evhttp_parse_query_str(qs + 1, &q) == 0) {
+        user = evhttp_find_header(&q, "user");
+        state = evhttp_find_header(&q, "state");
+    }
+    int want_state = -1;
+    if (state && *state && (want_state = phx_job_state_parse(state)) < 0) {
+        phx_http_reply_error(req, 400, "unknown state \"%s\"", state);
+        evhttp_clear_headers(&q);
+        return;
+    }
+    json_t *jobs = json_array();
+    for (size_t i = 0; jobs && i < b->njobs; i++) {
+        const bjob_t *j = b->order[i];
+        if (!may_see(b, uid, j) || (user && *user && strcmp(user, j->user) != 0))
+            continue;
+        if (want_state >= 0 ? (int)j->state != want_state
+                            : phx_job_state_is_final(j->state) && j->end_time >= 0 &&
+                                  batchd_now() - j->end_time > 300)
+            continue;
+        json_array_append_new(jobs, batchd_job_json(b, j, false));
+    }
+    evhttp_clear_headers(&q);
+    phx_http_reply_json(req, 200, json_pack("{s:o}", "jobs", jobs));
+}
+
+static bjob_t *job_of(batchd_t *b, struct evhttp_request *req, uid_t uid,
+                      const char *idtext)
+{
+    char *end;
+    uint64_t id = strtoull(idtext, &end, 10);
+    bjob_t *j = (*idtext && (*end == 0 || *end == '/')) ? batchd_job_find(b, id) : NULL;
+    if (!j || !may_see(b, uid, j)) {
+        phx_http_reply_error(req, 404, "invalid job id %.*s", (int)strcspn(idtext, "/"),
+                             idtext);
+        return NULL;
+    }
+    return j;
+}
+
+/* Cancel j, or with an array job id every task of the array. */
+static int cancel_tree(batchd_t *b, bjob_t *j, uid_t uid)
+{
+    int n = 0;
+    if (j->array_job_id && j->array_job_id == j->id) {
+        for (size_t i = 0; i < b->njobs; i++) {
+            bjob_t *x = b->order[i];
+            if (x->array_job_id == j->id && !phx_job_state_is_final(x->state)) {
+                batchd_job_cancel(b, x, uid);
+                n++;
+            }
+        }
+        return n;
+    }
+    if (!phx_job_state_is_final(j->state)) {
+        batchd_job_cancel(b, j, uid);
+        n++;
+    }
+    return n;
+}
+
+static void cancel_one(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j)
+{
+    if (j->uid != uid && !batchd_is_operator(b, uid)) {
+        phx_http_reply_error(req, 403, "job %" PRIu64 " belongs to %s: access denied",
+                             j->id, j->user);
+        return;
+    }
+    if (phx_job_state_is_final(j->state) && !(j->array_job_id == j->id)) {
+        phx_http_reply_error(req, 409, "job %" PRIu64 " has already finished (%s)",
+                             j->id, phx_job_state_name(j->state));
+        return;
+    }
+    int n = cancel_tree(b, j, uid);
+    phx_log_info("job %" PRIu64 ": cancel by uid %u (%d jobs)", j->id, (unsigned)uid,
+                 n);
+    phx_http_reply_json(
+        req, 200, json_pack("{s:I, s:i}", "job_id", (json_int_t)j->id, "cancelled", n));
+}
+
+static void cancel_user(batchd_t *b, struct evhttp_request *req, uid_t uid)
+{
+    phx_error_t err;
+    json_t *body = phx_http_body_json(req, 65536, &err);
+    const char *user = NULL;
+    if (!body || phx_json_str(body, "user", true, &user, &err) < 0) {
+        phx_http_reply_error(req, 400, "%s", err.text);
+        json_decref(body);
+        return;
+    }
+    struct passwd pw, *pwp = NULL;
+    char buf[4096];
+    if (getpwnam_r(user, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp) {
+        phx_http_reply_error(req, 400, "unknown user \"%s\"", user);
+        json_decref(body);
+        return;
+    }
+    if (pw.pw_uid != uid && !batchd_is_operator(b, uid)) {
+        phx_http_reply_error(req, 403,
+                             "only %s or an operator may cancel %s's jobs: "
+                             "access denied",
+                             user, user);
+        json_decref(body);
+        return;
+    }
+    int n = 0;
+    for (size_t i = 0; i < b->njobs; i++) {
+        bjob_t *j = b->order[i];
+        if (j->uid == pw.pw_uid && !phx_job_state_is_final(j->state)) {
+            batchd_job_cancel(b, j, uid);
+            n++;
+        }
+    }
+    json_decref(body);
+    phx_http_reply_json(req, 200, json_pack("{s:i}", "cancelled", n));
+}
+
+static void route(struct evhttp_request *req, void *arg)
+{
+    batchd_t *b = arg;
+    const char *uri = evhttp_request_get_uri(req);
+    const char *method = phx_http_method(req);
+    if (strcmp(uri, "/health") == 0) {
+        phx_http_reply_json(req, 200,
+                            json_pack("{s:s, s:b, s:I, s:I}", "status", "ok",
+                                      "subscribed", b->subscribed, "pending",
+                                      (json_int_t)b->npending, "running",
+                                      (json_int_t)b->nrunning));
+        return;
+    }
+    if (strncmp(uri, PREFIX, strlen(PREFIX)) != 0) {
+        phx_http_reply_error(req, 404, "no such resource %s", uri);
+        return;
+    }
+    phx_munge_cred_t cred;
+    phx_error_t err;
+    if (phx_http_auth(req, b->munge, NULL, &cred, &err) < 0) {
+        phx_http_reply_error(req, 401, "%s", err.text);
+        return;
+    }
+    uid_t uid = cred.uid;
+    gid_t gid = cred.gid;
+    phx_munge_cred_clear(&cred);
+    const char *rest = uri + strlen(PREFIX);
+    bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
+    if ((*rest == 0 || *rest == '?') && get) {
+        list(b, req, uid);
+    } else if (*rest == 0 && post) {
+        batchd_api_submit(b, req, uid, gid);
+    } else if (strcmp(rest, "/cancel") == 0 && post) {
+        cancel_user(b, req, uid);
+    } else if (rest[0] == '/') {
+        const char *id = rest + 1, *tail = id + strspn(id, "0123456789");
+        if (*tail == 0 && get) {
+            bjob_t *j = job_of(b, req, uid, id);
+            if (j)
+                phx_http_reply_json(req, 200, batchd_job_json(b, j, true));
+        } else if (strcmp(tail, "/cancel") == 0 && post) {
+            bjob_t *j = job_of(b, req, uid, id);
+            if (j)
+                cancel_one(b, req, uid, j);
+        } else {
+            phx_http_reply_error(req, 404, "no such resource %s %s", method, uri);
+        }
+    } else {
+        phx_http_reply_error(req, 404, "no such resource %s %s", method, uri);
+    }
+}
+
+int batchd_api_start(batchd_t *b, const char *listen, phx_error_t *err)
+{
+    char host[256];
+    int port;
+    if (phx_http_parse_addr(listen, host, sizeof(host), &port, err) < 0)
+        return phx_error_prefix(err, "batchd.http_listen");
+    if (!(b->http = evhttp_new(b->base)))
+        return phx_error_set(err, "out of memory");
+    evhttp_set_max_body_size(b->http, PHX_HTTP_BODY_MAX);
+    evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
+    evhttp_set_gencb(b->http, route, b);
+    if (evhttp_bind_socket(b->http, host, (ev_uint16_t)port) < 0)
+        return phx_error_set(err, "could not listen on %s", listen);
+    return 0;
+}

@@ -1,0 +1,219 @@
+/* phx-batchd: the daemon's state, shared by its files (loop thread only).
+ *
+ *   main.c     configuration, init and teardown ladders, timers, signals
+ *   cluster.c  the nodes (agents table), for checks at submit and the planner
+ *   queue.c    the in-memory queue, loaded from the database; transitions
+ *   submit.c   POST /api/v1/jobs: parse, check, insert, answer after commit
+ *   api.c      the other user calls (list, show, cancel)
+ *   sched.c    offers → plan (priority, EASY backfill) → ACCEPT, REQUEST
+ *   place.c    topology-aware packing of one job's share into one offer
+ *   launch.c   TaskInfos of a job (batch step, holders), environment
+ *   end.c      status updates → job end, requeue, accounting */
+#ifndef PHX_BATCHD_BATCHD_H
+#define PHX_BATCHD_BATCHD_H
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemons/batchd/backfill.h"
+#include "daemons/batchd/depend.h"
+#include "daemons/batchd/jobspec.h"
+#include "daemons/batchd/priority.h"
+#include "db/store.h"
+#include "lib/config.h"
+#include "lib/framework.h"
+#include "lib/hmap.h"
+#include "lib/munge.h"
+
+#define BATCHD_FRAMEWORK_NAME "phx-batchd"
+
+/* One task of a running job: one per node, index 0 runs the script. */
+typedef struct bj_task {
+    char id[64];
+    char agent_id[32];
+    char host[128];
+    uint32_t cpus;  /* cores granted */
+    uint32_t tasks; /* job tasks (ranks) on this node */
+    uint64_t mem;   /* MiB */
+    bool ended;
+} bj_task_t;
+
+typedef struct bjob {
+    uint64_t id;
+    uint64_t array_job_id;  /* 0: not an array task */
+    int64_t array_task_id;  /* -1: not an array task */
+    uint32_t array_max_run; /* the %N throttle of its array, 0: none */
+    phx_jobspec_t spec;
+    uid_t uid;
+    gid_t gid;
+    char *user;
+    char *script;
+    json_t *env;  /* object NAME → value (the submitter's), may be NULL */
+    json_t *args; /* array of the script's arguments, may be NULL */
+    char *submit_dir, *submit_host, *submit_line;
+    phx_depend_t dep;
+    phx_job_state_t state;
+    phx_job_reason_t reason;
+    uint32_t priority;
+    int64_t submit_time, eligible_time, start_time, end_time; /* -1: none */
+    int exit_code, exit_signal;
+    int requeue_count;
+    bool cancel_requested;
+    bool ending; /* the batch step ended; waiting for the holders */
+    bool node_fail;
+    phx_job_state_t end_state;
+    /* the allocation of the current run */
+    bj_task_t *tasks;
+    size_t ntasks;
+    size_t tasks_live;
+    char *node_list;
+    char *stdout_path, *stderr_path;
+    int64_t alloc_cpus;
+    /* gang request outstanding for it ("" when none) */
+    char request_id[48];
+    int64_t request_until;
+} bjob_t;
+
+/* A node, from the agents table. */
+typedef struct bnode {
+    char agent_id[32];
+    char name[128];
+    uint32_t cores;
+    uint32_t sockets;
+    uint64_t mem; /* MiB */
+    bool usable;
+} bnode_t;
+
+/* An offer while a pass uses it. */
+typedef struct boffer {
+    char id[96];
+    char agent_id[32];
+    char host[128];
+    json_t *topology; /* "numa" array (borrowed from the event while used) */
+    uint32_t cpus;
+    uint64_t mem;        /* MiB */
+    double release_by;   /* seconds since the epoch, 0: none */
+    char request_id[48]; /* "" when none */
+    bool used;
+    /* free cores per NUMA domain while packing: cores[] ids, nfree */
+    struct bo_numa {
+        int numa, socket;
+        int *cores;
+        int ncores;
+        int64_t mem; /* MiB */
+    } * numas;
+    int nnumas;
+} boffer_t;
+
+typedef struct batchd {
+    phx_conf_t *conf;
+    struct event_base *base;
+    phx_db_store_t *store;
+    phx_munge_t *munge;
+    struct evhttp *http;
+    phx_fwc_t *fwc;
+    char *dsn;
+    struct event *tick, *sigint, *sigterm, *sched_ev;
+    /* settings */
+    uid_t *operators;
+    size_t noperators;
+    size_t max_script;
+    int64_t default_time, max_time;
+    int64_t default_mem_per_cpu; /* MiB */
+    int kill_grace;
+    int max_requeue;
+    int64_t keep_ended; /* seconds a finished job stays in memory */
+    double refuse_seconds;
+    const char *compat_dir;
+    const char *partition;
+    phx_prio_weights_t weights;
+    phx_bf_params_t bf;
+    phx_jobspec_limits_t limits;
+    /* the queue */
+    phx_hmap_t *jobs; /* id text → bjob_t */
+    bjob_t **order;   /* every job, by id */
+    size_t njobs, cap;
+    phx_hmap_t *tasks; /* task id → bjob_t */
+    phx_hmap_t *usage; /* user name → phx_usage_t (decayed cpu-seconds) */
+    size_t npending, nrunning;
+    /* the cluster */
+    bnode_t *nodes;
+    size_t nnodes;
+    int64_t nodes_loaded;
+    bool nodes_loading;
+    /* scheduling */
+    bool subscribed, suppressed, sched_pending;
+    bool declined, want_revive; /* filters set since the last REVIVE */
+    double last_revive;
+    uint64_t request_seq;
+    uint64_t launched, ended;
+} batchd_t;
+
+/* main.c */
+int64_t batchd_now(void);
+bool batchd_is_operator(const batchd_t *b, uid_t uid);
+
+/* cluster.c */
+int batchd_nodes_load_sync(batchd_t *b, phx_error_t *err);
+void batchd_nodes_refresh(batchd_t *b);
+const bnode_t *batchd_node_by_agent(const batchd_t *b, const char *agent_id);
+/* Refuse a spec the cluster can never run.  0 or -1 with err. */
+int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *spec,
+                         phx_error_t *err);
+int64_t batchd_cluster_cpus(const batchd_t *b);
+
+/* queue.c */
+bjob_t *batchd_job_new(void);
+void batchd_job_free(bjob_t *j);
+int batchd_queue_add(batchd_t *b, bjob_t *j);
+bjob_t *batchd_job_find(const batchd_t *b, uint64_t id);
+int batchd_queue_load(batchd_t *b, phx_error_t *err);
+void batchd_queue_destroy(batchd_t *b);
+void batchd_queue_expire(batchd_t *b, int64_t now);
+/* The job as JSON for the API (new reference). */
+json_t *batchd_job_json(const batchd_t *b, const bjob_t *j, bool full);
+/* Persist the job's state, reason, times, allocation and exit. */
+void batchd_job_persist(batchd_t *b, bjob_t *j);
+void batchd_job_set_state(batchd_t *b, bjob_t *j, phx_job_state_t st,
+                          phx_job_reason_t why);
+/* Fill the job's dependency environment for depend.c. */
+void batchd_dep_env(batchd_t *b, bjob_t *j, phx_dep_env_t *env);
+/* Cancel: pending → CANCELLED now; running → kill its tasks. */
+void batchd_job_cancel(batchd_t *b, bjob_t *j, uid_t by);
+/* Number of running tasks of an array. */
+uint32_t batchd_array_running(const batchd_t *b, uint64_t array_job_id);
+void batchd_usage_add(batchd_t *b, const char *user, double cpu_s, int64_t now);
+double batchd_usage_get(batchd_t *b, const char *user, int64_t now);
+
+/* submit.c / api.c */
+void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid);
+int batchd_api_start(batchd_t *b, const char *listen, phx_error_t *err);
+
+/* sched.c */
+void batchd_sched_dirty(batchd_t *b);
+void batchd_sched_offers(batchd_t *b, const json_t *offers);
+void batchd_sched_subscribed(batchd_t *b);
+void batchd_sched_job_done(batchd_t *b, bjob_t *j);
+
+/* place.c: pack `tasks` tasks of `cpt` cores (ntasks_per_socket: 0 any) into
+ * the offer; the cores chosen go to cores[] (room for tasks*cpt), removed
+ * from the offer's free lists.  whole: take every core.  0 or -1 (no room). */
+int batchd_place(boffer_t *o, uint32_t tasks, uint32_t cpt, uint32_t per_socket,
+                 bool cyclic, bool whole, int *cores, uint32_t *ncores);
+int batchd_offer_parse(boffer_t *o, const json_t *offer);
+void batchd_offer_clear(boffer_t *o);
+
+/* launch.c: the ACCEPT operations for a placed job (new reference). */
+json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
+                          const uint32_t *ncores);
+
+/* end.c */
+void batchd_on_update(batchd_t *b, const json_t *status);
+void batchd_job_finish(batchd_t *b, bjob_t *j, phx_job_state_t st,
+                       phx_job_reason_t why);
+
+#endif

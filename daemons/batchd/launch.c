@@ -1,0 +1,236 @@
+/* The tasks of a placed job, as one LAUNCH of the gang: node 0 runs the
+ * batch script as the user with the PHX_* environment; the other nodes hold
+ * their share (`exec sleep`) for later steps and are killed when the script
+ * ends.
+ *
+ * The script travels in the environment, in chunks of at most CHUNK bytes
+ * (__PHX_SCRIPT_0, _1, ...: one environment string may not exceed 128 KiB),
+ * and a small sh launcher writes it to a private temporary file, runs it with
+ * the job's arguments, removes it and ends with the script's status (a
+ * signal is raised again so that the agent reports it as a signal). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/batchd/batchd.h"
+#include "daemons/batchd/outpath.h"
+#include "daemons/batchd/timefmt.h"
+#include "lib/log.h"
+
+#define CHUNK 100000
+
+static const char launcher[] =
+    "m=$(umask); umask 077\n"
+    "f=$(mktemp \"${TMPDIR:-/tmp}/phx-job-${PHX_JOB_ID}.XXXXXX\") || exit 1\n"
+    "trap 'rm -f \"$f\"; trap - TERM; kill -TERM $$' TERM\n"
+    "i=0\n"
+    "while eval \"test \\\"\\${__PHX_SCRIPT_$i+x}\\\" = x\"; do\n"
+    "  eval \"printf '%s' \\\"\\$__PHX_SCRIPT_$i\\\"\" >>\"$f\" || exit 1\n"
+    "  unset \"__PHX_SCRIPT_$i\"; i=$((i + 1))\n"
+    "done\n"
+    "chmod 700 \"$f\"; umask \"$m\"\n"
+    "\"$f\" \"$@\"; rc=$?\n"
+    "rm -f \"$f\"; trap - TERM\n"
+    "if [ $rc -gt 128 ] && [ $rc -lt 160 ]; then kill -$((rc - 128)) $$; fi\n"
+    "exit $rc\n";
+
+static void var(json_t *vars, const char *name, const char *value)
+{
+    if (value)
+        json_array_append_new(vars,
+                              json_pack("{s:s, s:s}", "name", name, "value", value));
+}
+
+static void vari(json_t *vars, const char *name, long long v)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", v);
+    var(vars, name, buf);
+}
+
+/* The user's environment per --export, without SLURM_* and our own. */
+static void user_env(batchd_t *b, const bjob_t *j, json_t *vars)
+{
+    const char *exp = j->spec.export_env;
+    bool all = !exp || strncmp(exp, "ALL", 3) == 0;
+    const char *k;
+    json_t *v;
+    const char *path = NULL;
+    if (all && j->env) {
+        json_object_foreach(j->env, k, v)
+        {
+            if (strncmp(k, "SLURM_", 6) == 0 || strncmp(k, "PHX_", 4) == 0 ||
+                strncmp(k, "__PHX_", 6) == 0)
+                continue;
+            if (strcmp(k, "PATH") == 0) {
+                path = json_string_value(v);
+                continue;
+            }
+            var(vars, k, json_string_value(v));
+        }
+    }
+    /* --export=[ALL,]NAME[=value],... */
+    if (exp && strcmp(exp, "ALL") != 0 && strcmp(exp, "NONE") != 0) {
+        char *copy = strdup(exp), *save = NULL;
+        for (char *w = copy ? strtok_r(copy, ",", &save) : NULL; w;
+             w = strtok_r(NULL, ",", &save)) {
+            if (strcmp(w, "ALL") == 0)
+                continue;
+            char *eq = strchr(w, '=');
+            if (eq) {
+                *eq = 0;
+                var(vars, w, eq + 1);
+            } else if (!all && j->env) {
+                var(vars, w, json_string_value(json_object_get(j->env, w)));
+            }
+        }
+        free(copy);
+    }
+    if (!path)
+        path = "/usr/local/bin:/usr/bin:/bin";
+    char *p = NULL;
+    if (b->compat_dir && asprintf(&p, "%s:%s", b->compat_dir, path) > 0) {
+        var(vars, "PATH", p);
+        free(p);
+    } else {
+        var(vars, "PATH", path);
+    }
+}
+
+static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
+{
+    json_t *vars = json_array();
+    if (!vars)
+        return NULL;
+    user_env(b, j, vars);
+    const phx_jobspec_t *s = &j->spec;
+    vari(vars, "PHX_JOB_ID", (long long)j->id);
+    var(vars, "PHX_JOB_NAME", s->job_name);
+    var(vars, "PHX_JOB_USER", j->user);
+    var(vars, "PHX_JOB_NODELIST", j->node_list);
+    vari(vars, "PHX_JOB_NUM_NODES", (long long)j->ntasks);
+    vari(vars, "PHX_NNODES", (long long)j->ntasks);
+    vari(vars, "PHX_NTASKS", (long long)s->ntasks);
+    if (s->ntasks_per_node != PHX_UNSET)
+        vari(vars, "PHX_NTASKS_PER_NODE", (long long)s->ntasks_per_node);
+    vari(vars, "PHX_CPUS_PER_TASK", (long long)s->cpus_per_task);
+    vari(vars, "PHX_CPUS_ON_NODE", (long long)j->tasks[node].cpus);
+    uint32_t *counts = calloc(j->ntasks, sizeof(*counts));
+    for (size_t i = 0; counts && i < j->ntasks; i++)
+        counts[i] = j->tasks[i].tasks;
+    char *tpn = counts ? phx_tasks_per_node_format(counts, j->ntasks) : NULL;
+    var(vars, "PHX_TASKS_PER_NODE", tpn);
+    free(tpn);
+    free(counts);
+    vari(vars, "PHX_MEM_PER_NODE", (long long)j->tasks[node].mem);
+    var(vars, "PHX_SUBMIT_DIR", j->submit_dir);
+    var(vars, "PHX_SUBMIT_HOST", j->submit_host);
+    var(vars, "PHX_JOB_ACCOUNT", s->account);
+    var(vars, "PHX_JOB_PARTITION", b->partition);
+    var(vars, "PHX_CLUSTER_NAME", "phalanx");
+    vari(vars, "PHX_NODEID", (long long)node);
+    var(vars, "PHX_TOPOLOGY_ADDR", j->tasks[node].host);
+    if (j->array_job_id) {
+        vari(vars, "PHX_ARRAY_JOB_ID", (long long)j->array_job_id);
+        vari(vars, "PHX_ARRAY_TASK_ID", (long long)j->array_task_id);
+    }
+    if (node == 0) {
+        vari(vars, "PHX_PROCID", 0);
+        vari(vars, "PHX_LOCALID", 0);
+        size_t len = strlen(j->script);
+        for (size_t off = 0, k = 0; off < len; off += CHUNK, k++) {
+            char name[32];
+            snprintf(name, sizeof(name), "__PHX_SCRIPT_%zu", k);
+            size_t n = len - off < CHUNK ? len - off : CHUNK;
+            json_array_append_new(vars, json_pack("{s:s, s:s%}", "name", name, "value",
+                                                  j->script + off, n));
+        }
+    }
+    return vars;
+}
+
+static int out_paths(bjob_t *j)
+{
+    phx_outpath_ctx_t ctx = {.job_id = j->id,
+                             .array_job_id = j->array_job_id,
+                             .array_task_id = j->array_task_id,
+                             .job_name = j->spec.job_name,
+                             .user = j->user,
+                             .first_node = j->tasks[0].host,
+                             .work_dir = j->spec.work_dir};
+    char buf[4096];
+    phx_error_t err;
+    const char *out = j->spec.output;
+    if (!out)
+        out = j->array_job_id ? "phx-%A_%a.out" : "phx-%j.out";
+    free(j->stdout_path);
+    free(j->stderr_path);
+    j->stdout_path = j->stderr_path = NULL;
+    if (phx_outpath_expand(out, &ctx, buf, sizeof(buf), &err) < 0)
+        return -1;
+    j->stdout_path = strdup(buf);
+    if (j->spec.error) {
+        if (phx_outpath_expand(j->spec.error, &ctx, buf, sizeof(buf), &err) < 0)
+            return -1;
+        j->stderr_path = strdup(buf);
+    }
+    return j->stdout_path ? 0 : -1;
+}
+
+json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
+                          const uint32_t *ncores)
+{
+    if (out_paths(j) < 0)
+        return NULL;
+    json_t *tis = json_array();
+    int64_t tl = j->spec.time_limit;
+    for (size_t i = 0; tis && i < j->ntasks; i++) {
+        const bj_task_t *t = &j->tasks[i];
+        json_t *cl = json_array();
+        for (uint32_t k = 0; k < ncores[i]; k++)
+            json_array_append_new(cl, json_integer(cores[i][k]));
+        json_t *env = job_env(b, j, i);
+        json_t *cmd;
+        if (i == 0) {
+            json_t *args =
+                json_pack("[s, s, s, s]", "/bin/sh", "-c", launcher, "phx-batch");
+            size_t k;
+            json_t *a;
+            json_array_foreach(j->args, k, a) json_array_append(args, a);
+            cmd = json_pack("{s:b, s:s, s:o, s:s, s:{s:o}}", "shell", 0, "value",
+                            "/bin/sh", "arguments", args, "user", j->user,
+                            "environment", "variables", env);
+        } else {
+            cmd = json_pack("{s:b, s:s, s:s, s:{s:o}}", "shell", 1, "value",
+                            "exec sleep 2147483647", "user", j->user, "environment",
+                            "variables", env);
+        }
+        json_t *phx =
+            i == 0 ? json_pack("{s:s, s:s, s:s, s:i}", "cwd", j->spec.work_dir,
+                               "stdout", j->stdout_path, "stderr",
+                               j->stderr_path ? j->stderr_path : j->stdout_path,
+                               "kill_grace", b->kill_grace)
+                   : json_pack("{s:s, s:s, s:s, s:i}", "cwd", "/", "stdout",
+                               "/dev/null", "stderr", "/dev/null", "kill_grace", 1);
+        char name[64];
+        snprintf(name, sizeof(name), "job %" PRIu64 "%s", j->id,
+                 i == 0 ? " batch" : "");
+        json_t *ti = json_pack(
+            "{s:s, s:{s:s}, s:{s:s}, s:[{s:s, s:s, s:{s:i}}, {s:s, s:s, s:{s:I}}], "
+            "s:o, s:o, s:o}",
+            "name", name, "task_id", "value", t->id, "agent_id", "value", t->agent_id,
+            "resources", "name", "cpus", "type", "SCALAR", "scalar", "value",
+            (int)t->cpus, "name", "mem", "type", "SCALAR", "scalar", "value",
+            (json_int_t)t->mem, "cores", cl, "command", cmd, "phx", phx);
+        if (ti && tl > 0)
+            json_object_set_new(
+                ti, "max_completion_time",
+                json_pack("{s:I}", "nanoseconds", (json_int_t)tl * 1000000000LL));
+        if (!ti || json_array_append_new(tis, ti) < 0) {
+            json_decref(tis);
+            return NULL;
+        }
+    }
+    return json_pack("[{s:s, s:{s:o}}]", "type", "LAUNCH", "launch", "task_infos", tis);
+}

@@ -1,0 +1,664 @@
+/* Scheduling: offers → placement → ACCEPT, one job per ACCEPT (a job is one
+ * gang: its tasks launch together or not at all).
+ *
+ * A pass (on every OFFERS event, and coalesced after submissions and job
+ * ends): pending jobs become eligible (begin time, dependencies, the array
+ * throttle), eligible jobs are ordered by multifactor priority, the EASY
+ * planner (backfill.c) finds the top job that cannot start and its reserved
+ * start (the shadow time).  Jobs then take offers in priority order.  The
+ * first job that no offer set can hold is the reserved job: batchd sends a
+ * gang REQUEST for it (its nodes' shapes), so that the master holds nodes for
+ * it as they free up, and later jobs start only if they end before the
+ * shadow time, or within a lent offer's release_by, or on nodes the
+ * reservation does not use.  Unused offers are declined with a short filter;
+ * with nothing pending batchd SUPPRESSes offers, and REVIVEs when work comes. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "daemons/batchd/batchd.h"
+#include "daemons/batchd/timefmt.h"
+#include "lib/log.h"
+
+typedef struct pass {
+    batchd_t *b;
+    int64_t now;
+    boffer_t *offers;
+    size_t noffers;
+    const json_t *raw; /* the event's offers, for re-parsing after a failed try */
+    bjob_t *reserved;
+    int64_t shadow;
+    const phx_bf_decision_t *rdec; /* the planner's decision for it, or NULL */
+    const phx_bf_input_t *in;
+    const bnode_t *const *pnodes; /* planner node i → node */
+} pass_t;
+
+static double mono(void)
+{
+    struct timeval tv;
+    gettimeofday(&tv, NULL);
+    return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
+}
+
+/* MiB a job takes on a node of `cores` cores holding `total` MiB. */
+static uint64_t job_mem(const batchd_t *b, const bjob_t *j, uint32_t cores,
+                        uint64_t total)
+{
+    const phx_jobspec_t *s = &j->spec;
+    if (s->mem_per_node != PHX_UNSET)
+        return s->mem_per_node == 0 ? total : (uint64_t)s->mem_per_node;
+    int64_t per = s->mem_per_cpu != PHX_UNSET ? s->mem_per_cpu : b->default_mem_per_cpu;
+    return (uint64_t)per * cores;
+}
+
+/* --- eligibility --- */
+
+static bool eligible(batchd_t *b, bjob_t *j, int64_t now, uint32_t *arr_running)
+{
+    phx_job_reason_t was = j->reason;
+    if (j->spec.begin_time != PHX_UNSET && j->spec.begin_time > now) {
+        j->reason = PHX_REASON_BEGIN_TIME;
+        goto wait;
+    }
+    if (j->dep.count > 0) {
+        phx_dep_env_t env;
+        batchd_dep_env(b, j, &env);
+        phx_dep_result_t r = phx_depend_eval(&j->dep, &env, now);
+        if (r == PHX_DEP_NEVER) {
+            j->end_time = now;
+            batchd_job_set_state(b, j, PHX_JOB_CANCELLED, PHX_REASON_DEPENDENCY_NEVER);
+            phx_log_info("job %" PRIu64 ": dependency never satisfied; cancelled",
+                         j->id);
+            return false;
+        }
+        if (r == PHX_DEP_WAITING) {
+            j->reason = PHX_REASON_DEPENDENCY;
+            goto wait;
+        }
+    }
+    if (j->eligible_time < 0) {
+        j->eligible_time = now;
+        j->reason = PHX_REASON_PRIORITY;
+        batchd_job_persist(b, j);
+    }
+    if (j->array_job_id && j->array_max_run) {
+        if (*arr_running == UINT32_MAX)
+            *arr_running = batchd_array_running(b, j->array_job_id);
+        if (*arr_running >= j->array_max_run) {
+            j->reason = PHX_REASON_JOB_ARRAY_TASK_LIMIT;
+            goto wait;
+        }
+    }
+    return true;
+wait:
+    if (j->reason != was)
+        batchd_job_persist(b, j);
+    return false;
+}
+
+/* --- the planner's view: nodes with our running jobs --- */
+
+static void bf_request(const batchd_t *b, const bjob_t *j, phx_bf_request_t *r)
+{
+    const phx_jobspec_t *s = &j->spec;
+    memset(r, 0, sizeof(*r));
+    r->job_id = j->id;
+    r->nodes_min = (uint32_t)s->nodes_min;
+    r->nodes_max = (uint32_t)s->nodes_max;
+    r->ntasks = (uint32_t)s->ntasks;
+    r->cpus_per_task = (uint32_t)s->cpus_per_task;
+    r->ntasks_per_node =
+        s->ntasks_per_node != PHX_UNSET ? (uint32_t)s->ntasks_per_node : 0;
+    if (s->mem_per_node != PHX_UNSET) {
+        r->mem_whole_node = s->mem_per_node == 0;
+        r->mem_per_node = (uint64_t)(s->mem_per_node > 0 ? s->mem_per_node : 0);
+    } else {
+        r->mem_per_cpu =
+            (uint64_t)(s->mem_per_cpu != PHX_UNSET ? s->mem_per_cpu
+                                                   : b->default_mem_per_cpu);
+    }
+    r->exclusive = s->exclusive == 1;
+    r->time_limit = s->time_limit;
+}
+
+static int64_t end_of(const bjob_t *j, int64_t start)
+{
+    return j->spec.time_limit > 0 ? start + j->spec.time_limit : PHX_BF_NO_END;
+}
+
+/* --- placing one job on the pass's offers --- */
+
+typedef struct choice {
+    size_t offer;
+    uint32_t tasks;
+} choice_t;
+
+static bool offer_allows(pass_t *p, const boffer_t *o, const bjob_t *j)
+{
+    int64_t end = end_of(j, p->now);
+    if (o->used)
+        return false;
+    if (o->request_id[0] &&
+        (!p->reserved || strcmp(o->request_id, p->reserved->request_id) != 0 ||
+         p->reserved != j))
+        return p->reserved != NULL && p->reserved == j;
+    if (o->release_by > 0 && (end == PHX_BF_NO_END || (double)end > o->release_by))
+        return false;
+    if (!p->reserved || p->reserved == j || o->release_by > 0)
+        return true;
+    /* behind the reserved job: end before its start, or keep off its nodes */
+    if (end != PHX_BF_NO_END && end <= p->shadow)
+        return true;
+    if (!p->rdec)
+        return false;
+    for (size_t i = 0; i < p->rdec->nshares; i++)
+        if (strcmp(p->pnodes[p->rdec->shares[i].node]->agent_id, o->agent_id) == 0)
+            return false;
+    return true;
+}
+
+/* Tasks of j the offer can hold, capped by cap. */
+static uint32_t capacity(pass_t *p, const boffer_t *o, const bjob_t *j, uint32_t cap)
+{
+    const phx_jobspec_t *s = &j->spec;
+    const bnode_t *n = batchd_node_by_agent(p->b, o->agent_id);
+    uint32_t cpt = (uint32_t)s->cpus_per_task;
+    if (s->exclusive == 1)
+        return n && o->cpus >= n->cores && o->cpus >= cpt
+                   ? (o->cpus / cpt < cap ? o->cpus / cpt : cap)
+                   : 0;
+    uint32_t t = o->cpus / cpt;
+    if (t > cap)
+        t = cap;
+    while (t > 0 && job_mem(p->b, j, t * cpt, n ? n->mem : o->mem) > o->mem)
+        t--;
+    if (s->mem_per_node == 0 && n && o->mem < n->mem)
+        return 0;
+    return t;
+}
+
+static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
+{
+    const phx_jobspec_t *s = &j->spec;
+    uint32_t left = (uint32_t)s->ntasks, nodes_min = (uint32_t)s->nodes_min,
+             nodes_max = (uint32_t)s->nodes_max;
+    uint32_t per =
+        s->ntasks_per_node != PHX_UNSET ? (uint32_t)s->ntasks_per_node : left;
+    /* with exactly N nodes and no per-node count, spread evenly (block) */
+    if (s->ntasks_per_node == PHX_UNSET && nodes_min == nodes_max && nodes_min > 1)
+        per = (left + nodes_min - 1) / nodes_min;
+    *nch = 0;
+    /* best fit: the offers with the fewest free cores that hold a share */
+    bool *taken = calloc(p->noffers + 1, sizeof(bool));
+    if (!taken)
+        return -1;
+    while (left > 0 && *nch < nodes_max) {
+        uint32_t remaining_nodes =
+            nodes_min > *nch + 1 ? nodes_min - (uint32_t)*nch - 1 : 0;
+        uint32_t cap = per < left - remaining_nodes ? per : left - remaining_nodes;
+        if (cap == 0)
+            break;
+        ssize_t best = -1;
+        uint32_t best_t = 0;
+        for (size_t i = 0; i < p->noffers; i++) {
+            boffer_t *o = &p->offers[i];
+            if (taken[i] || !offer_allows(p, o, j))
+                continue;
+            uint32_t t = capacity(p, o, j, cap);
+            if (t == 0)
+                continue;
+            if (best < 0 || t > best_t ||
+                (t == best_t && o->cpus < p->offers[best].cpus))
+                best = (ssize_t)i, best_t = t;
+        }
+        if (best < 0)
+            break;
+        taken[best] = true;
+        ch[*nch].offer = (size_t)best;
+        ch[*nch].tasks = best_t;
+        (*nch)++;
+        left -= best_t;
+    }
+    free(taken);
+    return left == 0 && *nch >= nodes_min ? 0 : -1;
+}
+
+static void accepted(phx_fwc_t *c, int status, const char *body, void *arg)
+{
+    (void)c;
+    batchd_t *b = NULL;
+    bjob_t *j = arg;
+    (void)b;
+    if (status == 202)
+        return;
+    phx_log_errx("job %" PRIu64 ": the master refused its launch (HTTP %d): %s", j->id,
+                 status, body ? body : "");
+}
+
+static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
+{
+    batchd_t *b = p->b;
+    const phx_jobspec_t *s = &j->spec;
+    uint32_t cpt = (uint32_t)s->cpus_per_task;
+    uint32_t per_sock =
+        s->ntasks_per_socket != PHX_UNSET ? (uint32_t)s->ntasks_per_socket : 0;
+    bool cyclic = s->distribution && strstr(s->distribution, ":cyclic") != NULL;
+    bj_task_t *tasks = calloc(nch, sizeof(*tasks));
+    int **cores = calloc(nch, sizeof(*cores));
+    uint32_t *ncores = calloc(nch, sizeof(*ncores));
+    const char **hosts = calloc(nch, sizeof(*hosts));
+    int rc = -1;
+    if (!tasks || !cores || !ncores || !hosts)
+        goto out;
+    int64_t cpus = 0;
+    for (size_t i = 0; i < nch; i++) {
+        boffer_t *o = &p->offers[ch[i].offer];
+        const bnode_t *n = batchd_node_by_agent(b, o->agent_id);
+        if (!(cores[i] = calloc(o->cpus + 1, sizeof(int))) ||
+            batchd_place(o, ch[i].tasks, cpt, per_sock, cyclic, s->exclusive == 1,
+                         cores[i], &ncores[i]) < 0)
+            goto out;
+        bj_task_t *t = &tasks[i];
+        if (j->requeue_count)
+            snprintf(t->id, sizeof(t->id), "%" PRIu64 ".r%d.%zu", j->id,
+                     j->requeue_count, i);
+        else
+            snprintf(t->id, sizeof(t->id), "%" PRIu64 ".%zu", j->id, i);
+        snprintf(t->agent_id, sizeof(t->agent_id), "%s", o->agent_id);
+        snprintf(t->host, sizeof(t->host), "%s", o->host);
+        t->cpus = ncores[i];
+        t->tasks = ch[i].tasks;
+        t->mem = job_mem(b, j, ncores[i], n ? n->mem : o->mem);
+        if (t->mem > o->mem)
+            t->mem = o->mem;
+        hosts[i] = t->host;
+        cpus += ncores[i];
+    }
+    free(j->tasks);
+    j->tasks = tasks;
+    j->ntasks = nch;
+    tasks = NULL;
+    free(j->node_list);
+    j->node_list = phx_hostlist_compress(hosts, nch);
+    j->alloc_cpus = cpus;
+    json_t *ops = batchd_launch_ops(b, j, cores, ncores);
+    json_t *ids = json_array();
+    for (size_t i = 0; i < nch; i++)
+        json_array_append_new(ids,
+                              json_pack("{s:s}", "value", p->offers[ch[i].offer].id));
+    if (!ops || !ids || phx_fwc_accept(b->fwc, ids, ops, accepted, j) < 0) {
+        json_decref(ops);
+        json_decref(ids);
+        free(j->tasks);
+        j->tasks = NULL;
+        j->ntasks = 0;
+        goto out;
+    }
+    json_decref(ops);
+    json_decref(ids);
+    for (size_t i = 0; i < nch; i++) {
+        p->offers[ch[i].offer].used = true;
+        j->tasks[i].ended = false;
+        phx_hmap_put(b->tasks, j->tasks[i].id, j);
+    }
+    j->tasks_live = nch;
+    j->start_time = p->now;
+    j->end_time = -1;
+    j->ending = j->cancel_requested = j->node_fail = false;
+    j->exit_code = j->exit_signal = 0;
+    batchd_job_set_state(b, j, PHX_JOB_RUNNING, PHX_REASON_NONE);
+    b->launched++;
+    phx_log_debug("job %" PRIu64 ": started on %s", j->id, j->node_list);
+    rc = 0;
+out:
+    for (size_t i = 0; cores && i < nch; i++)
+        free(cores[i]);
+    free(cores);
+    free(ncores);
+    free(hosts);
+    free(tasks);
+    return rc;
+}
+
+/* --- gang requests --- */
+
+static void send_request(pass_t *p, bjob_t *j)
+{
+    batchd_t *b = p->b;
+    if (j->request_id[0] && p->now < j->request_until)
+        return;
+    json_t *cancel = json_array();
+    for (size_t i = 0; i < b->njobs; i++) {
+        bjob_t *x = b->order[i];
+        if (x != j && x->request_id[0]) {
+            json_array_append_new(cancel, json_string(x->request_id));
+            x->request_id[0] = 0;
+        }
+    }
+    const phx_jobspec_t *s = &j->spec;
+    uint32_t nodes = (uint32_t)s->nodes_min, per_node = 0;
+    uint64_t mem = 0;
+    if (p->rdec && p->rdec->nshares > 0) {
+        nodes = (uint32_t)p->rdec->nshares;
+        for (size_t i = 0; i < p->rdec->nshares; i++) {
+            if (p->rdec->shares[i].cores > per_node)
+                per_node = p->rdec->shares[i].cores;
+            if (p->rdec->shares[i].mem > mem)
+                mem = p->rdec->shares[i].mem;
+        }
+    } else {
+        per_node = (uint32_t)((s->ntasks + nodes - 1) / nodes * s->cpus_per_task);
+        mem = job_mem(b, j, per_node, 0);
+    }
+    /* one bundle per node: a bundle larger than half of the smallest node */
+    uint32_t smallest = UINT32_MAX;
+    for (size_t i = 0; i < b->nnodes; i++)
+        if (b->nodes[i].cores < smallest)
+            smallest = b->nodes[i].cores;
+    if (nodes > 1 && smallest != UINT32_MAX && per_node <= smallest / 2)
+        per_node = smallest / 2 + 1;
+    snprintf(j->request_id, sizeof(j->request_id), "job-%" PRIu64 "-%" PRIu64, j->id,
+             ++b->request_seq);
+    j->request_until = p->now + 300;
+    json_t *call = json_pack(
+        "{s:s, s:{s:[{s:s, s:i, s:s, s:i, s:I, s:I, s:i}], s:o}}", "type", "REQUEST",
+        "request", "requests", "id", j->request_id, "bundles", (int)nodes, "kind",
+        "any", "cpus", (int)per_node, "mem", (json_int_t)mem, "duration_seconds",
+        (json_int_t)(s->time_limit > 0 ? s->time_limit : 0), "expires_in_seconds", 300,
+        "cancel", cancel);
+    phx_log_info("job %" PRIu64 ": gang request %s for %u nodes of %u cores", j->id,
+                 j->request_id, nodes, per_node);
+    if (call)
+        phx_fwc_call(b->fwc, call, NULL, NULL);
+}
+
+/* --- the pass --- */
+
+static int cmp_prio(const void *a, const void *b)
+{
+    return phx_priority_cmp(a, b);
+}
+
+static void pass_run(pass_t *p)
+{
+    batchd_t *b = p->b;
+    int64_t now = p->now;
+    size_t n = 0;
+    bjob_t **cand = calloc(b->npending + 1, sizeof(*cand));
+    phx_prio_job_t *prio = calloc(b->npending + 1, sizeof(*prio));
+    if (!cand || !prio)
+        goto out;
+    uint64_t last_array = 0;
+    uint32_t arr_running = UINT32_MAX;
+    for (size_t i = 0; i < b->njobs && n < b->npending; i++) {
+        bjob_t *j = b->order[i];
+        if (j->state != PHX_JOB_PENDING)
+            continue;
+        if (j->array_job_id != last_array) {
+            last_array = j->array_job_id;
+            arr_running = UINT32_MAX;
+        }
+        if (!eligible(b, j, now, &arr_running))
+            continue;
+        if (j->array_job_id && j->array_max_run && arr_running != UINT32_MAX)
+            arr_running++; /* counted as if it started; it may */
+        cand[n] = j;
+        prio[n].id = n;
+        prio[n].submit_time = j->submit_time;
+        prio[n].eligible_time = j->eligible_time;
+        prio[n].cpus = phx_jobspec_cpus(&j->spec);
+        prio[n].nice = j->spec.nice == PHX_UNSET ? 0 : j->spec.nice;
+        double u = batchd_usage_get(b, j->user, now), total = 0;
+        size_t pos = 0;
+        void *v;
+        while (phx_hmap_next(b->usage, &pos, NULL, &v))
+            total += phx_usage_value(v, now, b->weights.half_life);
+        size_t users = phx_hmap_count(b->usage) ? phx_hmap_count(b->usage) : 1;
+        prio[n].fairshare =
+            phx_fairshare_factor(total > 0 ? u / total : 0, 1.0 / (double)users);
+        n++;
+    }
+    int64_t ccpus = batchd_cluster_cpus(b);
+    for (size_t i = 0; i < n; i++)
+        prio[i].priority = phx_priority_compute(&b->weights, &prio[i], ccpus, now);
+    qsort(prio, n, sizeof(*prio), cmp_prio);
+    size_t test = b->bf.max_job_test && n > b->bf.max_job_test ? b->bf.max_job_test : n;
+    /* the planner: free = what our running jobs leave of each usable node */
+    phx_bf_node_t *nodes = calloc(b->nnodes + 1, sizeof(*nodes));
+    const bnode_t **pnodes = calloc(b->nnodes + 1, sizeof(*pnodes));
+    phx_bf_request_t *reqs = calloc(test + 1, sizeof(*reqs));
+    phx_bf_running_t *run = calloc(b->nrunning + 1, sizeof(*run));
+    phx_bf_share_t *shares = NULL;
+    size_t nshares = 0, nrun = 0, sharecap = 0;
+    phx_bf_plan_t plan = {0};
+    if (!nodes || !pnodes || !reqs || !run)
+        goto out_plan;
+    for (size_t i = 0; i < b->nnodes; i++) {
+        pnodes[i] = &b->nodes[i];
+        nodes[i] =
+            (phx_bf_node_t){b->nodes[i].cores, b->nodes[i].cores, b->nodes[i].mem,
+                            b->nodes[i].mem, b->nodes[i].usable};
+    }
+    for (size_t i = 0; i < b->njobs; i++) {
+        bjob_t *j = b->order[i];
+        if (j->state == PHX_JOB_RUNNING)
+            sharecap += j->ntasks;
+    }
+    shares = calloc(sharecap + 1, sizeof(*shares));
+    if (!shares)
+        goto out_plan;
+    for (size_t i = 0; i < b->njobs && nrun < b->nrunning; i++) {
+        bjob_t *j = b->order[i];
+        if (j->state != PHX_JOB_RUNNING)
+            continue;
+        size_t first = nshares;
+        for (size_t k = 0; k < j->ntasks; k++) {
+            for (size_t x = 0; x < b->nnodes; x++) {
+                if (strcmp(b->nodes[x].agent_id, j->tasks[k].agent_id) != 0)
+                    continue;
+                uint32_t c = j->tasks[k].cpus;
+                uint64_t m = j->tasks[k].mem;
+                nodes[x].cores_free -=
+                    c < nodes[x].cores_free ? c : nodes[x].cores_free;
+                nodes[x].mem_free -= m < nodes[x].mem_free ? m : nodes[x].mem_free;
+                shares[nshares++] =
+                    (phx_bf_share_t){(uint32_t)x, j->tasks[k].tasks, c, m};
+            }
+        }
+        /* it frees what it holds at its end (shares were already taken) */
+        for (size_t k = first; k < nshares; k++) {
+            nodes[shares[k].node].cores_free += shares[k].cores;
+            nodes[shares[k].node].mem_free += shares[k].mem;
+        }
+        int64_t end = end_of(j, j->start_time);
+        run[nrun++] =
+            (phx_bf_running_t){j->id, end < now && end != PHX_BF_NO_END ? now : end,
+                               shares + first, nshares - first};
+    }
+    for (size_t i = 0; i < test; i++)
+        bf_request(b, cand[prio[i].id], &reqs[i]);
+    phx_bf_input_t in = {now, nodes, b->nnodes, run, nrun, reqs, test};
+    phx_error_t err;
+    p->in = &in;
+    p->pnodes = pnodes;
+    p->shadow = INT64_MAX;
+    if (phx_backfill_plan(&in, &b->bf, &plan, &err) < 0) {
+        phx_log_errx("backfill plan failed: %s", err.text);
+        goto out_plan;
+    }
+    choice_t *ch = calloc(b->nnodes + 1, sizeof(*ch));
+    size_t unused = p->noffers;
+    for (size_t i = 0; ch && i < test; i++) {
+        bjob_t *j = cand[prio[i].id];
+        j->priority = prio[i].priority;
+        const phx_bf_decision_t *d = &plan.decisions[i];
+        if (j->array_job_id && j->array_max_run &&
+            batchd_array_running(b, j->array_job_id) >= j->array_max_run) {
+            j->reason = PHX_REASON_JOB_ARRAY_TASK_LIMIT;
+            continue;
+        }
+        size_t nch = 0;
+        if (unused > 0 && d->verdict != PHX_BF_NEVER && try_job(p, j, ch, &nch) == 0 &&
+            start_job(p, j, ch, nch) == 0) {
+            unused -= nch;
+            if (j->request_id[0]) {
+                json_t *call =
+                    json_pack("{s:s, s:{s:[], s:[s]}}", "type", "REQUEST", "request",
+                              "requests", "cancel", j->request_id);
+                if (call)
+                    phx_fwc_call(b->fwc, call, NULL, NULL);
+                j->request_id[0] = 0;
+            }
+            continue;
+        }
+        /* re-read offers a failed placement may have touched */
+        for (size_t k = 0; k < p->noffers; k++)
+            if (!p->offers[k].used)
+                batchd_offer_parse(&p->offers[k], json_array_get(p->raw, k));
+        phx_job_reason_t why = p->reserved ? PHX_REASON_PRIORITY : PHX_REASON_RESOURCES;
+        if (!p->reserved && d->verdict != PHX_BF_NEVER) {
+            p->reserved = j;
+            p->rdec = d->nshares ? d : NULL;
+            p->shadow = d->verdict == PHX_BF_RESERVED ? d->start_time
+                        : plan.shadow_time > 0        ? plan.shadow_time
+                                                      : now;
+            if (j->spec.nodes_min > 1 || d->verdict == PHX_BF_RESERVED)
+                send_request(p, j);
+        }
+        if (j->reason != why) {
+            j->reason = why;
+            batchd_job_persist(b, j);
+        }
+    }
+    free(ch);
+out_plan:
+    phx_backfill_plan_clear(&plan);
+    free(nodes);
+    free(pnodes);
+    free(reqs);
+    free(run);
+    free(shares);
+out:
+    free(cand);
+    free(prio);
+}
+
+static void decline_unused(pass_t *p)
+{
+    batchd_t *b = p->b;
+    json_t *ids = json_array();
+    for (size_t i = 0; i < p->noffers; i++)
+        if (!p->offers[i].used)
+            json_array_append_new(ids, json_pack("{s:s}", "value", p->offers[i].id));
+    if (json_array_size(ids) > 0) {
+        phx_fwc_decline(b->fwc, ids, b->refuse_seconds);
+        b->declined = true;
+    }
+    json_decref(ids);
+}
+
+static void suppress_or_revive(batchd_t *b)
+{
+    if (!b->subscribed)
+        return;
+    if (b->npending == 0 && !b->suppressed) {
+        phx_fwc_suppress(b->fwc);
+        b->suppressed = true;
+        return;
+    }
+    double t = mono();
+    if (b->npending > 0 && (b->suppressed || (b->declined && b->want_revive)) &&
+        t - b->last_revive > 0.2) {
+        phx_fwc_revive(b->fwc);
+        b->suppressed = b->declined = b->want_revive = false;
+        b->last_revive = t;
+    }
+}
+
+void batchd_sched_offers(batchd_t *b, const json_t *offers)
+{
+    pass_t p = {.b = b, .now = batchd_now(), .raw = offers};
+    size_t n = json_array_size(offers);
+    p.offers = calloc(n + 1, sizeof(*p.offers));
+    if (!p.offers)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = json_array_get(offers, i);
+        if (batchd_offer_parse(&p.offers[p.noffers], o) < 0)
+            phx_log_warnx("offer %zu of an OFFERS event is malformed", i);
+        p.noffers++;
+        if (p.offers[i].request_id[0]) {
+            for (size_t k = 0; k < b->njobs; k++)
+                if (strcmp(b->order[k]->request_id, p.offers[i].request_id) == 0)
+                    b->order[k]->request_until = 0; /* satisfied: ask again if unused */
+        }
+        if (!batchd_node_by_agent(b, p.offers[i].agent_id))
+            batchd_nodes_refresh(b);
+    }
+    b->sched_pending = false;
+    if (b->npending > 0)
+        pass_run(&p);
+    decline_unused(&p);
+    for (size_t i = 0; i < p.noffers; i++)
+        batchd_offer_clear(&p.offers[i]);
+    free(p.offers);
+    suppress_or_revive(b);
+}
+
+static void on_sched(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    batchd_t *b = arg;
+    b->sched_pending = false;
+    pass_t p = {.b = b, .now = batchd_now()};
+    if (b->npending > 0)
+        pass_run(&p);
+    suppress_or_revive(b);
+}
+
+void batchd_sched_dirty(batchd_t *b)
+{
+    b->want_revive = true;
+    if (b->sched_pending)
+        return;
+    if (!b->sched_ev && !(b->sched_ev = event_new(b->base, -1, 0, on_sched, b)))
+        return;
+    b->sched_pending = true;
+    event_active(b->sched_ev, 0, 0);
+}
+
+void batchd_sched_subscribed(batchd_t *b)
+{
+    /* explicit reconciliation of every task we believe live */
+    json_t *ids = json_array();
+    for (size_t i = 0; i < b->njobs; i++) {
+        bjob_t *j = b->order[i];
+        for (size_t k = 0; k < j->ntasks; k++)
+            if (!j->tasks[k].ended)
+                json_array_append_new(ids, json_string(j->tasks[k].id));
+    }
+    if (json_array_size(ids) > 0) {
+        phx_log_info("reconciling %zu tasks", json_array_size(ids));
+        phx_fwc_reconcile(b->fwc, ids);
+    }
+    json_decref(ids);
+    b->suppressed = true; /* forces a REVIVE when work is pending */
+    b->last_revive = 0;
+    batchd_sched_dirty(b);
+}
+
+void batchd_sched_job_done(batchd_t *b, bjob_t *j)
+{
+    if (j->request_id[0] && b->fwc && b->subscribed) {
+        json_t *call = json_pack("{s:s, s:{s:[], s:[s]}}", "type", "REQUEST", "request",
+                                 "requests", "cancel", j->request_id);
+        if (call)
+            phx_fwc_call(b->fwc, call, NULL, NULL);
+    }
+    j->request_id[0] = 0;
+    batchd_sched_dirty(b);
+}

@@ -1,0 +1,395 @@
+/* POST /api/v1/jobs: a submission.
+ *
+ * Body: {"script": text, "filename": name, "argv": [options...], "args":
+ * [script arguments], "cwd": dir, "env": {NAME: value}, "submit_line": text,
+ * "submit_host": name}.  The script's directives, then argv over them, are
+ * read by phx_script_build; any error refuses the whole submission with the
+ * parser's file:line message and nothing is stored.  The answer,
+ * {"job_id": N, "warnings": [...]}, leaves only after the job's rows are
+ * committed (an array: every task's row, N = the array job id). */
+#include <grp.h>
+#include <inttypes.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/batchd/array.h"
+#include "daemons/batchd/batchd.h"
+#include "daemons/batchd/timefmt.h"
+#include "daemons/batchd/script.h"
+#include "lib/http.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+#define MAX_ARGV 256
+
+typedef struct submission {
+    batchd_t *b;
+    phx_http_deferred_t *reply;
+    bjob_t *proto; /* the job; copied per array task */
+    phx_array_t array;
+    json_t *warnings;
+} submission_t;
+
+static void warn_cb(void *arg, const char *msg)
+{
+    json_array_append_new(arg, json_string(msg));
+}
+
+static void submission_free(submission_t *s)
+{
+    phx_http_deferred_free(s->reply);
+    batchd_job_free(s->proto);
+    phx_array_clear(&s->array);
+    json_decref(s->warnings);
+    free(s);
+}
+
+static bjob_t *job_copy(const bjob_t *p)
+{
+    bjob_t *j = batchd_job_new();
+    if (!j || phx_jobspec_copy(&j->spec, &p->spec) < 0) {
+        batchd_job_free(j);
+        return NULL;
+    }
+    j->uid = p->uid;
+    j->gid = p->gid;
+    j->user = strdup(p->user);
+    j->script = strdup(p->script);
+    j->env = json_incref(p->env);
+    j->args = json_incref(p->args);
+    j->submit_dir = strdup(p->submit_dir);
+    j->submit_host = p->submit_host ? strdup(p->submit_host) : NULL;
+    j->submit_line = strdup(p->submit_line);
+    j->state = p->state;
+    j->reason = p->reason;
+    j->submit_time = p->submit_time;
+    j->eligible_time = p->eligible_time;
+    j->array_max_run = p->array_max_run;
+    if (!j->user || !j->script || !j->submit_dir || !j->submit_line ||
+        (p->spec.dependency &&
+         phx_depend_parse(p->spec.dependency, &j->dep, NULL) < 0)) {
+        batchd_job_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+static void inserted(const phx_error_t *err, phx_db_result_t *const *res, int n,
+                     void *arg)
+{
+    submission_t *s = arg;
+    batchd_t *b = s->b;
+    struct evhttp_request *req = phx_http_deferred_req(s->reply);
+    if (err || n < 1) {
+        phx_log_errx("could not store a job of %s: %s", s->proto->user,
+                     err ? err->text : "no result");
+        if (req)
+            phx_http_reply_error(req, 503, "could not store the job: %s",
+                                 err ? err->text : "no result");
+        submission_free(s);
+        return;
+    }
+    const phx_db_result_t *r = res[0];
+    uint64_t first = 0;
+    for (int i = 0; i < phx_db_result_rows(r); i++) {
+        bjob_t *j = job_copy(s->proto);
+        if (!j) {
+            phx_log_errx("out of memory loading a new job");
+            continue;
+        }
+        j->id = strtoull(phx_db_result_get(r, i, 0), NULL, 10);
+        if (!phx_db_result_isnull(r, i, 1)) {
+            j->array_job_id = strtoull(phx_db_result_get(r, i, 1), NULL, 10);
+            j->array_task_id = strtoll(phx_db_result_get(r, i, 2), NULL, 10);
+        }
+        if (!first || j->id < first)
+            first = j->array_job_id ? j->array_job_id : j->id;
+        if (batchd_queue_add(b, j) < 0)
+            batchd_job_free(j);
+    }
+    if (req) {
+        json_t *o = json_pack("{s:I, s:O}", "job_id", (json_int_t)first, "warnings",
+                              s->warnings);
+        phx_http_reply_json(req, 200, o);
+    }
+    phx_log_debug("job %" PRIu64 " of %s submitted", first, s->proto->user);
+    batchd_sched_dirty(b);
+    submission_free(s);
+}
+
+static int argv_of(const json_t *arr, char **argv, int *argc, phx_error_t *err)
+{
+    *argc = 0;
+    if (!arr)
+        return 0;
+    if (!json_is_array(arr) || json_array_size(arr) > MAX_ARGV)
+        return phx_error_set(err, "\"argv\" must be an array of at most %d strings",
+                             MAX_ARGV);
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v)
+    {
+        if (!json_is_string(v))
+            return phx_error_set(err, "argv[%zu] must be a string", i);
+        argv[(*argc)++] = (char *)json_string_value(v);
+    }
+    return 0;
+}
+
+static int check_env(const json_t *env, phx_error_t *err)
+{
+    if (!env)
+        return 0;
+    if (!json_is_object(env))
+        return phx_error_set(err, "\"env\" must be an object of strings");
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)env, k, v)
+    {
+        if (!json_is_string(v) || !*k || strchr(k, '='))
+            return phx_error_set(err, "env: malformed variable \"%s\"", k);
+    }
+    return 0;
+}
+
+/* Read and check the submission into s->proto.  -1 with err (a 400). */
+static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submission_t *s,
+                 phx_error_t *err)
+{
+    const char *script = NULL, *filename = "script", *cwd = NULL, *line = NULL,
+               *host = NULL;
+    json_t *env = NULL, *args = NULL;
+    if (phx_json_str(body, "script", true, &script, err) < 0 ||
+        phx_json_str(body, "filename", false, &filename, err) < 0 ||
+        phx_json_str(body, "cwd", true, &cwd, err) < 0 ||
+        phx_json_str(body, "submit_line", false, &line, err) < 0 ||
+        phx_json_str(body, "submit_host", false, &host, err) < 0 ||
+        phx_json_obj(body, "env", false, &env, err) < 0 ||
+        phx_json_arr(body, "args", false, &args, err) < 0 || check_env(env, err) < 0)
+        return -1;
+    if (cwd[0] != '/')
+        return phx_error_set(err, "cwd \"%s\" must be an absolute path", cwd);
+    size_t len = json_string_length(json_object_get(body, "script"));
+    char *argv[MAX_ARGV];
+    int argc;
+    if (argv_of(json_object_get(body, "argv"), argv, &argc, err) < 0)
+        return -1;
+    for (size_t i = 0; i < json_array_size(args); i++)
+        if (!json_is_string(json_array_get(args, i)))
+            return phx_error_set(err, "args[%zu] must be a string", i);
+    struct passwd pw, *pwp = NULL;
+    char pwbuf[4096];
+    if (getpwuid_r(uid, &pw, pwbuf, sizeof(pwbuf), &pwp) != 0 || !pwp)
+        return phx_error_set(err, "uid %u has no user name", (unsigned)uid);
+    const char *base = strrchr(filename, '/');
+    base = base ? base + 1 : filename;
+    int64_t now = batchd_now();
+    phx_script_opts_t o = {.filename = filename,
+                           .now = now,
+                           .max_bytes = b->max_script,
+                           .warn = warn_cb,
+                           .warn_arg = s->warnings};
+    phx_jobspec_defaults_t def = {.job_name = *base ? base : "phx",
+                                  .work_dir = cwd,
+                                  .time_limit = b->default_time};
+    bjob_t *j = s->proto;
+    if (phx_script_build(script, len, argc, argv, &o, &def, &b->limits, &j->spec, err) <
+        0)
+        return -1;
+    phx_jobspec_t *sp = &j->spec;
+    if (b->max_time > 0 && (sp->time_limit == 0 || sp->time_limit > b->max_time)) {
+        char t[32];
+        phx_time_format(b->max_time, t, sizeof(t));
+        return phx_error_set(err, "time limit exceeds the partition's maximum (%s)", t);
+    }
+    if (sp->partition && strcmp(sp->partition, b->partition) != 0)
+        return phx_error_set(err, "invalid partition \"%s\" (the partition is \"%s\")",
+                             sp->partition, b->partition);
+    if (batchd_cluster_check(b, sp, err) < 0)
+        return -1;
+    if (sp->array &&
+        phx_array_parse(sp->array, b->limits.max_array_index, &s->array, err) < 0)
+        return phx_error_prefix(err, "invalid array specification");
+    if (sp->dependency) {
+        if (phx_depend_parse(sp->dependency, &j->dep, err) < 0)
+            return phx_error_prefix(err, "invalid dependency");
+        phx_dep_env_t denv;
+        batchd_dep_env(b, j, &denv);
+        if (phx_depend_check(&j->dep, &denv, err) < 0)
+            return phx_error_prefix(err, "invalid dependency");
+    }
+    j->uid = uid;
+    j->gid = gid;
+    j->user = strdup(pw.pw_name);
+    j->script = strndup(script, len);
+    j->env = json_incref(env);
+    j->args = json_incref(args);
+    j->submit_dir = strdup(cwd);
+    j->submit_host = host ? strdup(host) : NULL;
+    j->submit_line = strdup(line ? line : "phx submit");
+    j->array_max_run = s->array.max_running;
+    j->submit_time = now;
+    j->state = PHX_JOB_PENDING;
+    if (sp->dependency)
+        j->reason = PHX_REASON_DEPENDENCY;
+    else if (sp->begin_time != PHX_UNSET && sp->begin_time > now)
+        j->reason = PHX_REASON_BEGIN_TIME;
+    else {
+        j->reason = PHX_REASON_PRIORITY;
+        j->eligible_time = now;
+    }
+    if (!j->user || !j->script || !j->submit_dir || !j->submit_line)
+        return phx_error_set(err, "out of memory");
+    return 0;
+}
+
+static char *int_text(int64_t v, char *buf, size_t len)
+{
+    if (v == PHX_UNSET)
+        return NULL;
+    snprintf(buf, len, "%lld", (long long)v);
+    return buf;
+}
+
+#define INSERT_COLS                                                                    \
+    "name, uid, gid, user_name, group_name, account, partition, qos, state, reason, "  \
+    "nice, spec, script, work_dir, submit_dir, submit_line, submit_host, dependency, " \
+    "time_limit, nodes_min, nodes_max, ntasks, ntasks_per_node, cpus_per_task, "       \
+    "mem_per_node, mem_per_cpu, exclusive, requeue, begin_time, eligible_time, "       \
+    "submit_time, array_spec"
+#define INSERT_VALS                                                                    \
+    "$1, $2::int, $3::int, $4, $5, $6, $7, $8, 'PENDING', $9, $10::int, $11::jsonb, "  \
+    "$12, $13, $14, $15, $16, $17, $18::int, $19::int, $20::int, $21::int, $22::int, " \
+    "$23::int, $24::bigint, $25::bigint, $26::boolean, $27::boolean, "                 \
+    "to_timestamp($28::bigint), to_timestamp($29::bigint), "                           \
+    "to_timestamp($30::bigint), "                                                      \
+    "$31"
+
+static int insert(batchd_t *b, submission_t *s, phx_error_t *err)
+{
+    bjob_t *j = s->proto;
+    phx_jobspec_t *sp = &j->spec;
+    json_t *spec = phx_jobspec_to_json(sp);
+    if (!spec)
+        return phx_error_set(err, "out of memory");
+    json_object_set_new(spec, "batchd",
+                        json_pack("{s:O, s:O, s:i, s:[]}", "env",
+                                  j->env ? j->env : json_object(), "args",
+                                  j->args ? j->args : json_array(), "max_run",
+                                  (int)j->array_max_run, "tasks"));
+    char *spec_text = json_dumps(spec, JSON_COMPACT);
+    json_decref(spec);
+    struct group gr, *grp = NULL;
+    char grbuf[4096];
+    getgrgid_r(j->gid, &gr, grbuf, sizeof(grbuf), &grp);
+    char uid[16], gid[16], nice[24], tl[24], nmin[24], nmax[24], nt[24], tpn[24],
+        cpt[24], mpn[24], mpc[24], bt[24], el[24], sub[24];
+    snprintf(uid, sizeof(uid), "%u", (unsigned)j->uid);
+    snprintf(gid, sizeof(gid), "%u", (unsigned)j->gid);
+    snprintf(sub, sizeof(sub), "%lld", (long long)j->submit_time);
+    const char *p[32] = {
+        sp->job_name,
+        uid,
+        gid,
+        j->user,
+        grp ? gr.gr_name : NULL,
+        sp->account,
+        b->partition,
+        sp->qos,
+        phx_job_reason_name(j->reason),
+        int_text(sp->nice == PHX_UNSET ? 0 : sp->nice, nice, sizeof(nice)),
+        spec_text,
+        j->script,
+        sp->work_dir,
+        j->submit_dir,
+        j->submit_line,
+        j->submit_host,
+        sp->dependency,
+        sp->time_limit > 0 ? int_text(sp->time_limit, tl, sizeof(tl)) : NULL,
+        int_text(sp->nodes_min, nmin, sizeof(nmin)),
+        int_text(sp->nodes_max, nmax, sizeof(nmax)),
+        int_text(sp->ntasks, nt, sizeof(nt)),
+        int_text(sp->ntasks_per_node, tpn, sizeof(tpn)),
+        int_text(sp->cpus_per_task, cpt, sizeof(cpt)),
+        int_text(sp->mem_per_node, mpn, sizeof(mpn)),
+        int_text(sp->mem_per_cpu, mpc, sizeof(mpc)),
+        sp->exclusive == 1 ? "true" : "false",
+        sp->requeue == 0 ? "false" : "true",
+        sp->begin_time != PHX_UNSET ? int_text(sp->begin_time, bt, sizeof(bt)) : NULL,
+        j->eligible_time >= 0 ? int_text(j->eligible_time, el, sizeof(el)) : NULL,
+        sub,
+        sp->array,
+        NULL,
+    };
+    int rc;
+    if (!spec_text) {
+        rc = phx_error_set(err, "out of memory");
+    } else if (!sp->array) {
+        rc =
+            phx_db_store_write(b->store,
+                               "INSERT INTO jobs (" INSERT_COLS ") VALUES (" INSERT_VALS
+                               ") RETURNING id, array_job_id, array_task_id",
+                               31, p, inserted, s, err);
+    } else {
+        /* every task in one statement; the array job id is the first task's */
+        size_t cap = s->array.count * 12 + 3, off = 0;
+        char *ids = malloc(cap);
+        for (size_t i = 0; ids && i < s->array.count; i++)
+            off += (size_t)snprintf(ids + off, cap - off, "%s%u", i ? "," : "{",
+                                    s->array.ids[i]);
+        if (ids)
+            snprintf(ids + off, cap - off, "}");
+        p[31] = ids;
+        rc = !ids
+                 ? phx_error_set(err, "out of memory")
+                 : phx_db_store_write(
+                       b->store,
+                       "WITH a AS (SELECT nextval('jobs_id_seq') AS first) "
+                       "INSERT INTO jobs (id, array_job_id, array_task_id, " INSERT_COLS
+                       ") SELECT CASE WHEN t.ord = 1 THEN a.first ELSE "
+                       "nextval('jobs_id_seq') END, a.first, t.task, " INSERT_VALS
+                       " FROM a, unnest($32::int[]) WITH ORDINALITY AS t(task, ord) "
+                       "ORDER BY t.ord RETURNING id, array_job_id, array_task_id",
+                       32, p, inserted, s, err);
+        free(ids);
+    }
+    free(spec_text);
+    return rc;
+}
+
+void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid)
+{
+    phx_error_t err;
+    json_t *body = phx_http_body_json(req, PHX_HTTP_BODY_MAX, &err);
+    if (!body) {
+        phx_http_reply_error(req, 400, "%s", err.text);
+        return;
+    }
+    submission_t *s = calloc(1, sizeof(*s));
+    if (!s || !(s->proto = batchd_job_new()) || !(s->warnings = json_array())) {
+        json_decref(body);
+        if (s)
+            submission_free(s);
+        phx_http_reply_error(req, 500, "out of memory");
+        return;
+    }
+    s->b = b;
+    if (build(b, body, uid, gid, s, &err) < 0) {
+        json_decref(body);
+        submission_free(s);
+        phx_http_reply_error(req, 400, "%s", err.text);
+        return;
+    }
+    json_decref(body);
+    if (!(s->reply = phx_http_defer(req))) {
+        submission_free(s);
+        phx_http_reply_error(req, 500, "out of memory");
+        return;
+    }
+    if (insert(b, s, &err) < 0) {
+        phx_http_reply_error(req, 503, "%s", err.text);
+        submission_free(s);
+    }
+}

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# timeout: 90
+# phx-batchd end to end: a script runs as its user and its output file holds
+# what it printed (with the PHX_* environment); queue and show; bad
+# submissions are refused with clear messages and store nothing; another
+# user's cancel is refused; a restarted batchd keeps its framework and jobs.
+. "$(dirname "$0")/lib.sh"
+. "$PHX_SRC/tests/e2e/phx.sh"
+
+test_user phxu1
+test_user phxu2
+phx_setup
+chmod a+x "$PHX_TEST_DIR"
+start_master
+start_agent n1 "synthetic:pack:2 numa:2 core:2 pu:1"
+start_agent n2 "synthetic:pack:2 numa:2 core:2 pu:1"
+wait_node n1 up
+wait_node n2 up
+start_batchd
+
+as() {
+    local u=$1
+    shift
+    runuser -u "$u" -- env PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" PHX_BATCHD="$PHX_BATCHD" \
+        PHX_MUNGE_SOCKET="$PHX_MUNGE_SOCKET" bash -c "cd ~ && $*"
+}
+home1=$(getent passwd phxu1 | cut -d: -f6)
+
+cat >"$home1/hello.sh" <<'S'
+#!/bin/bash
+#SBATCH -J hello
+#PHX --time=5
+echo "hello from $(id -un) on job $PHX_JOB_ID ($PHX_JOB_NAME) nodes=$PHX_JOB_NODELIST ntasks=$PHX_NTASKS cpus=$PHX_CPUS_ON_NODE args=$*"
+env | grep -c '^SLURM_' || true
+echo "to stderr" >&2
+S
+chown phxu1 "$home1/hello.sh"
+out=$(as phxu1 phx submit hello.sh a1 a2)
+note "$out"
+[[ $out =~ ^Submitted\ job\ ([0-9]+)$ ]] || fail "unexpected answer: $out"
+id1=${BASH_REMATCH[1]}
+wait_job "$id1" COMPLETED 30
+body=$(cat "$home1/phx-$id1.out")
+note "$body"
+assert_contains "$body" "hello from phxu1 on job $id1 (hello) nodes=n"
+assert_contains "$body" "ntasks=1 cpus=1 args=a1 a2"
+assert_contains "$body" "to stderr"
+assert_eq 0 "$(sed -n 2p "$home1/phx-$id1.out")" "no SLURM_ variables"
+assert_eq phxu1 "$(stat -c %U "$home1/phx-$id1.out")"
+assert_eq "COMPLETED|0|0" "$(psql_q "SELECT state, exit_code, exit_signal FROM jobs WHERE id = $id1")"
+assert_eq "batch|COMPLETED" "$(psql_q "SELECT step_id, state FROM job_steps WHERE job_id = $id1")"
+assert_contains "$(psql_q "SELECT string_agg(to_state, ',' ORDER BY id) FROM job_events WHERE job_id = $id1")" "PENDING,RUNNING,COMPLETED"
+show=$(as phxu1 phx show "$id1")
+note "$show"
+assert_contains "$show" "JobState=COMPLETED"
+assert_contains "$show" "ExitCode=0:0"
+
+# A failing script: FAILED with its exit code.
+printf '#!/bin/sh\nexit 3\n' >"$home1/fail.sh"
+id2=$(as phxu1 phx submit --parsable fail.sh)
+wait_job "$id2" FAILED 30
+assert_eq "3:0" "$(job_field "$id2" exit_code)"
+
+# Bad submissions: refused with file:line, nothing stored.
+before=$(psql_q "SELECT count(*) FROM jobs")
+printf '#!/bin/sh\n#SBATCH -N 1\n#SBATCH --tiem=10\necho x\n' >"$home1/bad.sh"
+expect_fail as phxu1 phx submit bad.sh
+note "$PHX_OUT"
+assert_contains "$PHX_OUT" "bad.sh:3:"
+assert_contains "$PHX_OUT" "tiem"
+printf '#!/bin/sh\n#SBATCH --time=1:75:00\n' >"$home1/bad2.sh"
+expect_fail as phxu1 phx submit bad2.sh
+assert_contains "$PHX_OUT" "bad2.sh:2:"
+head -c 3000 /dev/urandom >"$home1/junk.bin"
+expect_fail as phxu1 phx submit junk.bin
+note "$PHX_OUT"
+assert_contains "$PHX_OUT" "junk.bin"
+{ echo '#!/bin/sh'; head -c 1200000 /dev/zero | tr '\0' '#'; echo; } >"$home1/big.sh"
+expect_fail as phxu1 phx submit big.sh
+note "$PHX_OUT"
+assert_contains "$PHX_OUT" "big.sh"
+expect_fail as phxu1 phx submit -N 3 hello.sh
+note "$PHX_OUT"
+assert_contains "$PHX_OUT" "requested node configuration is not available"
+expect_fail as phxu1 phx submit -c 9 hello.sh
+assert_contains "$PHX_OUT" "requested node configuration is not available"
+expect_fail as phxu1 phx submit -d afterok:999999 hello.sh
+note "$PHX_OUT"
+assert_contains "$PHX_OUT" "999999"
+expect_fail as phxu1 phx submit --array=0-999999999 hello.sh
+note "$PHX_OUT"
+assert_contains "$PHX_OUT" "array"
+assert_eq "$before" "$(psql_q "SELECT count(*) FROM jobs")" "nothing stored"
+
+# Another user's cancel is refused; the owner's works.
+printf '#!/bin/sh\nsleep 300\n' >"$home1/long.sh"
+id3=$(as phxu1 phx submit --parsable long.sh)
+wait_job "$id3" RUNNING 30
+expect_fail as phxu2 phx cancel "$id3"
+note "$PHX_OUT"
+assert_contains "$PHX_OUT" "invalid job id $id3"
+expect_fail as phxu2 phx cancel --user phxu1
+assert_contains "$PHX_OUT" "access denied"
+assert_eq RUNNING "$(job_field "$id3" state)"
+q=$(as phxu1 phx queue --me)
+note "$q"
+assert_contains "$q" "JOBID PARTITION       NAME     USER  ST       TIME NODES NODELIST(REASON)"
+assert_contains "$q" " long.sh    phxu1   R "
+
+# batchd restarts: the running job survives, is reconciled, then cancelled.
+stop_daemon batchd
+start_batchd
+assert_contains "$(cat "$PHX_TEST_DIR/batchd.log")" "resuming framework"
+assert_eq RUNNING "$(job_field "$id3" state)"
+pgrep -u phxu1 -f "sleep 300" >/dev/null || fail "the job's process should survive"
+as phxu1 phx cancel "$id3"
+wait_job "$id3" CANCELLED 30
+wait_for 10 sh -c '! pgrep -u phxu1 -f "sleep 300" >/dev/null'
+note ok
