@@ -5,6 +5,7 @@
 
 int phx_cmd_topo(int argc, char **argv);
 int phx_cmd_nodes(int argc, char **argv);
+int phx_cmd_run(int argc, char **argv);
 int phx_cmd_acct(int argc, char **argv);
 
 #endif

@@ -13,6 +13,7 @@ typedef struct command {
 static const command_t commands[] = {
     {"acct", phx_cmd_acct, "accounting records of jobs and steps, like sacct"},
     {"nodes", phx_cmd_nodes, "list nodes, show one, drain or resume (operators)"},
+    {"run", phx_cmd_run, "run an MPI step inside a job, like srun"},
     {"topo", phx_cmd_topo, "print a node topology (local, synthetic or XML)"},
     {NULL, NULL, NULL},
 };

@@ -1,0 +1,274 @@
+/* phx run: an MPI step inside a job.
+ *
+ *   phx run [-N nodes] [-n ntasks] [--ntasks-per-node N] [-c cpus-per-task]
+ *           [--cpu-bind=cores|sockets|none] [--distribution=block|cyclic]
+ *           [--label] prog args...
+ *
+ * It asks the agent of its node (PHX_AGENT_SOCKET, set in every task's
+ * environment) to launch the step over the job's nodes, streams the ranks'
+ * output and exits with the highest rank exit code, or 128+signal. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "lib/wire.h"
+
+extern char **environ;
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: phx run [-N nodes] [-n ntasks] [--ntasks-per-node N] "
+               "[-c cpus-per-task]\n"
+               "               [--cpu-bind=cores|sockets|none] "
+               "[--distribution=block|cyclic] [--label]\n"
+               "               prog [args...]\n");
+}
+
+static int connect_agent(const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sun.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Output state per (rank, stream) under --label: at the start of a line? */
+typedef struct labels {
+    int size;
+    unsigned char *mid; /* 2 per rank */
+} labels_t;
+
+static void output(labels_t *lb, bool label, int rank, int stream, const uint8_t *data,
+                   size_t len)
+{
+    int fd = stream == 2 ? 2 : 1;
+    if (!label) {
+        write_all(fd, data, len);
+        return;
+    }
+    unsigned char *mid = NULL;
+    if (rank >= 0 && rank < lb->size && lb->mid)
+        mid = &lb->mid[2 * rank + (fd == 2)];
+    char prefix[24];
+    int plen = snprintf(prefix, sizeof(prefix), "%d: ", rank);
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!mid || !*mid) {
+            write_all(fd, prefix, (size_t)plen);
+            if (mid)
+                *mid = 1;
+        }
+        if (data[i] == '\n') {
+            write_all(fd, data + start, i + 1 - start);
+            start = i + 1;
+            if (mid)
+                *mid = 0;
+        }
+    }
+    if (start < len)
+        write_all(fd, data + start, len - start);
+}
+
+static json_t *request(int argc, char **argv, int first, long nodes, long ntasks,
+                       long ntpn, long cpt, const char *bind, const char *dist,
+                       bool label)
+{
+    json_t *args = json_array(), *env = json_object();
+    for (int i = first; i < argc; i++)
+        json_array_append_new(args, json_string(argv[i]));
+    for (char **e = environ; *e; e++) {
+        char *eq = strchr(*e, '=');
+        if (!eq)
+            continue;
+        char key[256];
+        size_t klen = (size_t)(eq - *e);
+        if (klen == 0 || klen >= sizeof(key))
+            continue;
+        memcpy(key, *e, klen);
+        key[klen] = '\0';
+        json_object_set_new(env, key, json_string(eq + 1));
+    }
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof(cwd)))
+        snprintf(cwd, sizeof(cwd), "/");
+    return json_pack("{s:s, s:s?, s:s?, s:i, s:i, s:i, s:i, s:s, s:s, s:b, s:o, s:o, "
+                     "s:s}",
+                     "type", "STEP_REQUEST", "framework_id", getenv("PHX_FRAMEWORK_ID"),
+                     "task_id", getenv("PHX_TASK_ID"), "nodes", (int)nodes, "ntasks",
+                     (int)ntasks, "ntasks_per_node", (int)ntpn, "cpus_per_task",
+                     (int)cpt, "cpu_bind", bind, "distribution", dist, "label", label,
+                     "argv", args, "env", env, "cwd", cwd);
+}
+
+static bool parse_long(const char *s, long min, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Read frames until DONE or ERROR; the exit code. */
+static int serve(int fd, bool label)
+{
+    phx_wire_decoder_t *dec = phx_wire_decoder_create(PHX_WIRE_DEFAULT_MAX);
+    labels_t lb = {0};
+    phx_error_t err;
+    int rc = -1;
+    uint8_t buf[65536];
+    while (dec && rc < 0) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            fprintf(stderr, "phx run: lost the connection to the agent\n");
+            rc = 1;
+            break;
+        }
+        if (phx_wire_decoder_feed(dec, buf, (size_t)n, &err) < 0) {
+            fprintf(stderr, "phx run: %s\n", err.text);
+            rc = 1;
+            break;
+        }
+        phx_frame_t f;
+        while (rc < 0 && phx_wire_decoder_next(dec, &f, &err) == 1) {
+            json_t *h = f.header;
+            if (strcmp(f.type, "OUTPUT") == 0) {
+                output(&lb, label, (int)json_integer_value(json_object_get(h, "rank")),
+                       (int)json_integer_value(json_object_get(h, "stream")), f.attach,
+                       f.attach_len);
+            } else if (strcmp(f.type, "STEP_STARTED") == 0) {
+                lb.size = (int)json_integer_value(json_object_get(h, "size"));
+                lb.mid = calloc((size_t)lb.size * 2 + 2, 1);
+            } else if (strcmp(f.type, "DONE") == 0) {
+                rc = (int)json_integer_value(json_object_get(h, "exit_code"));
+                rc = rc < 0 ? 1 : rc > 255 ? 255 : rc;
+            } else if (strcmp(f.type, "ERROR") == 0) {
+                const char *msg = json_string_value(json_object_get(h, "message"));
+                fprintf(stderr, "phx run: %s\n", msg ? msg : "step failed");
+                rc = 1;
+            }
+            phx_frame_clear(&f);
+        }
+    }
+    free(lb.mid);
+    phx_wire_decoder_destroy(dec);
+    return rc < 0 ? 1 : rc;
+}
+
+int phx_cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"nodes", required_argument, NULL, 'N'},
+        {"ntasks", required_argument, NULL, 'n'},
+        {"ntasks-per-node", required_argument, NULL, 'T'},
+        {"cpus-per-task", required_argument, NULL, 'c'},
+        {"cpu-bind", required_argument, NULL, 'B'},
+        {"distribution", required_argument, NULL, 'm'},
+        {"label", no_argument, NULL, 'l'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    long nodes = 0, ntasks = 0, ntpn = 0, cpt = 1;
+    const char *bind = "cores", *dist = "block";
+    bool label = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "+N:n:c:m:lh", opts, NULL)) != -1) {
+        bool ok = true;
+        switch (c) {
+        case 'N': ok = parse_long(optarg, 1, &nodes); break;
+        case 'n': ok = parse_long(optarg, 1, &ntasks); break;
+        case 'T': ok = parse_long(optarg, 1, &ntpn); break;
+        case 'c': ok = parse_long(optarg, 1, &cpt); break;
+        case 'B': bind = optarg; break;
+        case 'm': dist = optarg; break;
+        case 'l': label = true; break;
+        case 'h': usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+        if (!ok) {
+            fprintf(stderr, "phx run: invalid number \"%s\"\n", optarg);
+            return 2;
+        }
+    }
+    if (strcmp(bind, "cores") && strcmp(bind, "sockets") && strcmp(bind, "none")) {
+        fprintf(stderr, "phx run: --cpu-bind must be cores, sockets or none\n");
+        return 2;
+    }
+    if (strcmp(dist, "block") && strcmp(dist, "cyclic")) {
+        fprintf(stderr, "phx run: --distribution must be block or cyclic\n");
+        return 2;
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    const char *path = getenv("PHX_AGENT_SOCKET");
+    if (!path || !*path || !getenv("PHX_TASK_ID") || !getenv("PHX_FRAMEWORK_ID")) {
+        fprintf(stderr, "phx run: not inside a job (PHX_AGENT_SOCKET is not set); "
+                        "interactive allocations are not supported yet: submit a job "
+                        "script that calls phx run\n");
+        return 1;
+    }
+    int fd = connect_agent(path);
+    if (fd < 0) {
+        fprintf(stderr, "phx run: could not connect to the agent at \"%s\": %s\n", path,
+                strerror(errno));
+        return 1;
+    }
+    json_t *req =
+        request(argc, argv, optind, nodes, ntasks, ntpn, cpt, bind, dist, label);
+    uint8_t *buf = NULL;
+    size_t len;
+    phx_error_t err;
+    int rc = 1;
+    if (!req ||
+        phx_wire_encode(req, NULL, 0, PHX_WIRE_DEFAULT_MAX, &buf, &len, &err) < 0)
+        fprintf(stderr, "phx run: %s\n", req ? err.text : "out of memory");
+    else if (write_all(fd, buf, len) < 0)
+        fprintf(stderr, "phx run: could not write to the agent: %s\n", strerror(errno));
+    else
+        rc = serve(fd, label);
+    json_decref(req);
+    free(buf);
+    close(fd);
+    return rc;
+}
