@@ -14,6 +14,12 @@
 #include "lib/wire.h"
 #include "topology/topo.h"
 
+/* A task is known by (framework_id, task_id): task ids are unique only per
+ * framework.  On the node it is named by a local key (task.c). */
+#define PHX_TASK_ID_MAX  128 /* task ids: [A-Za-z0-9._:-], not "." or ".." */
+#define PHX_TASK_FW_MAX  256 /* framework ids accepted (the master makes <= 128) */
+#define PHX_TASK_KEY_MAX 255 /* NAME_MAX: a file and cgroup name */
+
 typedef enum phx_agent_link_state {
     PHX_LINK_IDLE, /* waiting to (re)connect */
     PHX_LINK_CONNECTING,
@@ -56,7 +62,10 @@ typedef struct phx_agentd {
     double default_grace;
     struct phx_task *tasks; /* doubly linked, newest first */
     struct event *resend_ev;
-    char recent[64][129]; /* ids of tasks finished and acknowledged */
+    struct phx_agent_done {
+        char framework_id[PHX_TASK_FW_MAX + 1];
+        char task_id[PHX_TASK_ID_MAX + 1];
+    } recent[64]; /* tasks finished and acknowledged, a ring */
     unsigned nrecent;
 } phx_agentd_t;
 

@@ -1,8 +1,8 @@
 /* phx-agent: one cgroup per task, under a per-agent subtree:
  *
- *   v1: <mount of ctrl>/<agent.cgroup_root>/<agent name>/<task id>
+ *   v1: <mount of ctrl>/<agent.cgroup_root>/<agent name>/<task key>
  *       for ctrl in cpuset, memory, freezer (required) and cpuacct, pids
- *   v2: <cgroup2 mount>/<agent.cgroup_root>/<agent name>/<task id>
+ *   v2: <cgroup2 mount>/<agent.cgroup_root>/<agent name>/<task key>
  *       with cpuset, memory (required) and pids enabled in subtree_control
  *
  * The flavour is detected once at start (phx_cg_detect).  Mode NONE means
@@ -55,7 +55,7 @@ typedef struct phx_cg_ops {
 } phx_cg_ops_t;
 
 #define PHX_CG_MAX_HIER 6
-#define PHX_CG_PATH     1200 /* mount + root + agent + task id + file */
+#define PHX_CG_PATH     1200 /* mount + root + agent + task key + file */
 struct phx_cg {
     phx_cg_mode_t mode;
     const phx_cg_ops_t *ops;

@@ -149,7 +149,7 @@ static int plan_env(plan_t *pl, const struct passwd *pw)
     return rc;
 }
 
-/* Output paths: null means <state_dir>/tasks/<id>/{stdout,stderr}, in a
+/* Output paths: null means <state_dir>/tasks/<key>/{stdout,stderr}, in a
  * folder the agent makes for the user. */
 static int plan_outputs(plan_t *pl, const struct passwd *pw, phx_error_t *err)
 {
@@ -158,7 +158,7 @@ static int plan_outputs(plan_t *pl, const struct passwd *pw, phx_error_t *err)
     const char *errp = json_string_value(json_object_get(t->spec, "stderr"));
     if (!out || !errp) {
         char dir[PATH_MAX - 16];
-        snprintf(dir, sizeof(dir), "%s/%s", t->a->outputs_dir, t->id);
+        snprintf(dir, sizeof(dir), "%s/%s", t->a->outputs_dir, t->key);
         if (phx_rec_mkdir(dir, 0700, err) < 0)
             return -1;
         if (chown(dir, t->uid, t->gid) < 0)
@@ -227,8 +227,8 @@ static void run_child(plan_t *pl, int errfd)
         signal(s, SIG_DFL);
     sigprocmask(SIG_SETMASK, &none, NULL);
     setpgid(0, 0);
-    if (t->has_cgroup && t->a->cg->ops->join(t->a->cg, t->id, getpid()) < 0)
-        fail(errfd, "could not join cgroup %s: %s", t->id, strerror(errno));
+    if (t->has_cgroup && t->a->cg->ops->join(t->a->cg, t->key, getpid()) < 0)
+        fail(errfd, "could not join cgroup %s: %s", t->key, strerror(errno));
     phx_error_t err;
     if (phx_topo_bind(t->a->topo, t->cores, &err) < 0)
         fail(errfd, "could not bind to cores: %s", err.text);

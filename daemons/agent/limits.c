@@ -33,7 +33,7 @@ static void later(phx_task_t *t, double s)
 static void signal_all(phx_task_t *t, int sig)
 {
     if (t->has_cgroup)
-        phx_cg_signal(t->a->cg, t->id, sig);
+        phx_cg_signal(t->a->cg, t->key, sig);
     else if (t->child > 0)
         kill(-t->child, sig);
 }
@@ -44,7 +44,7 @@ static void sweep_tick(phx_task_t *t)
     if (++t->sweep_ticks == 500)
         phx_log_warnx("task %s: processes still alive after many SIGKILLs "
                       "(stuck in the kernel?), still trying",
-                      t->id);
+                      t->label);
     if (!t->has_cgroup) {
         if (t->child > 0) {
             kill(-t->child, SIGKILL);
@@ -57,7 +57,7 @@ static void sweep_tick(phx_task_t *t)
         return;
     }
     pid_t pids[8];
-    int n = phx_cg_pids(cg, t->id, pids, 8);
+    int n = phx_cg_pids(cg, t->key, pids, 8);
     if (n <= 0 && t->sweep_step == 0) {
         if (t->phase == PHX_TASK_ENDING)
             phx_task_finish(t);
@@ -65,20 +65,20 @@ static void sweep_tick(phx_task_t *t)
             later(t, 0.1);
         return;
     }
-    if (cg->ops->kill_all(cg, t->id) == 0) {
+    if (cg->ops->kill_all(cg, t->key) == 0) {
         later(t, 0.05);
         return;
     }
     if (t->sweep_step == 0) {
         /* Frozen, nobody forks while we read the list and kill it. */
-        cg->ops->freeze(cg, t->id, true);
+        cg->ops->freeze(cg, t->key, true);
         t->sweep_step = 1;
         later(t, 0.005);
         return;
     }
-    if (cg->ops->frozen(cg, t->id) == 1 || t->sweep_step++ > 40) {
-        phx_cg_signal(cg, t->id, SIGKILL);
-        cg->ops->freeze(cg, t->id, false);
+    if (cg->ops->frozen(cg, t->key) == 1 || t->sweep_step++ > 40) {
+        phx_cg_signal(cg, t->key, SIGKILL);
+        cg->ops->freeze(cg, t->key, false);
         t->sweep_step = 0;
         later(t, 0.02);
         return;
@@ -92,7 +92,7 @@ static void on_kill_ev(evutil_socket_t fd, short what, void *arg)
     (void)what;
     phx_task_t *t = arg;
     if (!t->sweeping) {
-        phx_log_info("task %s: grace period over, killing every process", t->id);
+        phx_log_info("task %s: grace period over, killing every process", t->label);
         t->sweeping = true;
     }
     sweep_tick(t);
@@ -103,7 +103,7 @@ static void on_limit(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     phx_task_t *t = arg;
-    phx_log_notice("task %s: time limit of %lld s reached, terminating it", t->id,
+    phx_log_notice("task %s: time limit of %lld s reached, terminating it", t->label,
                    t->time_limit);
     phx_limits_kill(t, PHX_KILL_TIMEOUT, (double)t->kill_grace);
 }
@@ -142,7 +142,7 @@ void phx_limits_kill(phx_task_t *t, phx_task_kill_t why, double grace)
                   "deadline", t->kill_deadline);
     phx_error_t err;
     if (!rec || phx_rec_write(t->dir, "kill", rec, &err) < 0)
-        phx_log_warnx("task %s: could not record the kill: %s", t->id,
+        phx_log_warnx("task %s: could not record the kill: %s", t->label,
                       rec ? err.text : "out of memory");
     json_decref(rec);
     signal_all(t, SIGTERM);
@@ -165,7 +165,7 @@ void phx_limits_clear(phx_task_t *t)
     if (t->kill_ev)
         evtimer_del(t->kill_ev);
     if (t->has_cgroup && t->sweep_step != 0)
-        t->a->cg->ops->freeze(t->a->cg, t->id, false);
+        t->a->cg->ops->freeze(t->a->cg, t->key, false);
     t->sweep_step = 0;
 }
 

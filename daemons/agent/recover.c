@@ -1,8 +1,9 @@
 /* phx-agent: start and stop the task subsystem, and adopt the tasks of a
  * previous incarnation from the records directory.
  *
- * Records of a task (<state_dir>/run/<id>/):
- *   task    {"task": the launch's task object, "started_at": wall clock}
+ * Records of a task (<state_dir>/run/<key>/, key from phx_task_key):
+ *   task    {"task": the launch's task object (framework_id, task_id...),
+ *            "started_at": wall clock}
  *   status  {"pending": [unacknowledged STATUS...], "last": latest STATUS}
  *   shim    {"pid", "start" (ticks since boot), "child", "exec"}   by the shim
  *   exit    {"status": wait status, usage} or {"error": text}       by the shim
@@ -25,11 +26,10 @@
 #include "daemons/agent/task.h"
 #include "lib/log.h"
 
-static void adopt(phx_agentd_t *a, const char *id, json_t *rec)
+static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec)
 {
     json_t *spec = json_object_get(rec, "task");
-    const char *fw = json_string_value(json_object_get(spec, "framework_id"));
-    phx_task_t *t = phx_task_new(a, id, fw ? fw : "");
+    phx_task_t *t = phx_task_new(a, fw, id);
     if (!t)
         return;
     t->spec = json_incref(spec);
@@ -44,8 +44,8 @@ static void adopt(phx_agentd_t *a, const char *id, json_t *rec)
     if (phx_status_is_terminal(phx_status_state(t))) {
         t->phase = PHX_TASK_DONE;
         if (t->has_cgroup)
-            a->cg->ops->destroy(a->cg, t->id);
-        phx_log_info("task %s: %s, waiting for the master's acknowledgement", id,
+            a->cg->ops->destroy(a->cg, t->key);
+        phx_log_info("task %s: %s, waiting for the master's acknowledgement", t->label,
                      phx_status_state(t));
         return;
     }
@@ -70,12 +70,13 @@ static void adopt(phx_agentd_t *a, const char *id, json_t *rec)
         if (exec && strcmp(phx_status_state(t), "TASK_RUNNING") != 0)
             phx_status_emit(t, "TASK_RUNNING", NULL, NULL, -1, -1, NULL);
         if (phx_task_watch_shim(t) < 0)
-            phx_log_errx("task %s: could not watch its shim (pid %d)", id,
+            phx_log_errx("task %s: could not watch its shim (pid %d)", t->label,
                          (int)t->shim);
-        phx_log_notice("task %s: adopted, running (shim pid %d)", id, (int)t->shim);
+        phx_log_notice("task %s: adopted, running (shim pid %d)", t->label,
+                       (int)t->shim);
         return;
     }
-    phx_log_notice("task %s: ended while the agent was away", id);
+    phx_log_notice("task %s: ended while the agent was away", t->label);
     if (exec && strcmp(phx_status_state(t), "TASK_RUNNING") != 0)
         phx_status_emit(t, "TASK_RUNNING", NULL, NULL, -1, -1, NULL);
     phx_task_shim_gone(t);
@@ -89,16 +90,26 @@ int phx_recover_tasks(phx_agentd_t *a, phx_error_t *err)
                              strerror(errno));
     struct dirent *de;
     while ((de = readdir(d))) {
-        if (de->d_name[0] == '.' || !phx_task_id_valid(de->d_name))
+        if (de->d_name[0] == '.')
             continue;
-        char dir[PATH_MAX];
+        char dir[PATH_MAX], key[PHX_TASK_KEY_MAX + 1] = "";
         snprintf(dir, sizeof(dir), "%s/%s", a->records_dir, de->d_name);
         json_t *rec = phx_rec_read(dir, "task");
-        if (!json_is_object(json_object_get(rec, "task"))) {
+        json_t *spec = json_object_get(rec, "task");
+        const char *fw = json_string_value(json_object_get(spec, "framework_id"));
+        const char *id = json_string_value(json_object_get(spec, "task_id"));
+        if (fw && id && phx_task_id_valid(id) && strlen(fw) <= PHX_TASK_FW_MAX)
+            phx_task_key(fw, id, key);
+        if (!json_is_object(spec)) {
             phx_log_warnx("\"%s\" has no task record, removed", dir);
             phx_rec_remove_dir(dir);
+        } else if (strcmp(key, de->d_name) != 0) {
+            /* Not named by its ids' key (an older layout?): its cgroup, if
+             * any, goes with the strays. */
+            phx_log_warnx("\"%s\" is not named after its task's ids, removed", dir);
+            phx_rec_remove_dir(dir);
         } else {
-            adopt(a, de->d_name, rec);
+            adopt(a, fw, id, rec);
         }
         json_decref(rec);
     }
@@ -114,15 +125,16 @@ static void sweep_strays(phx_agentd_t *a)
     if (phx_cg_list(a->cg, &ids, &n) < 0)
         return;
     for (int i = 0; i < n; i++) {
-        if (!phx_task_find(a, ids[i])) {
+        if (!phx_task_find_key(a, ids[i])) {
             for (int k = 0; k < 50 && phx_cg_signal(a->cg, ids[i], SIGKILL) > 0; k++) {
                 struct timespec ts = {0, 20 * 1000 * 1000};
                 nanosleep(&ts, NULL);
             }
             if (a->cg->ops->destroy(a->cg, ids[i]) == 0)
-                phx_log_notice("removed the cgroup of unknown task %s", ids[i]);
+                phx_log_notice("removed the cgroup %s of an unknown task", ids[i]);
             else
-                phx_log_warn("could not remove the cgroup of unknown task %s", ids[i]);
+                phx_log_warn("could not remove the cgroup %s of an unknown task",
+                             ids[i]);
         }
         free(ids[i]);
     }

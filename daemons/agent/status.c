@@ -57,7 +57,7 @@ static int persist(phx_task_t *t)
                  : phx_error_set(&err, "out of memory");
     json_decref(rec);
     if (rc < 0)
-        phx_log_errx("task %s: could not record its status: %s", t->id, err.text);
+        phx_log_errx("task %s: could not record its status: %s", t->label, err.text);
     return rc;
 }
 
@@ -65,7 +65,7 @@ int phx_status_emit(phx_task_t *t, const char *state, const char *reason,
                     const char *message, int exit_code, int sig, json_t *usage)
 {
     if (phx_status_is_terminal(phx_status_state(t))) {
-        phx_log_errx("task %s: %s after %s refused (one outcome per task)", t->id,
+        phx_log_errx("task %s: %s after %s refused (one outcome per task)", t->label,
                      state, phx_status_state(t));
         json_decref(usage);
         errno = EALREADY;
@@ -96,20 +96,21 @@ int phx_status_emit(phx_task_t *t, const char *state, const char *reason,
         t->phase = PHX_TASK_DONE;
     persist(t);
     int level = phx_status_is_terminal(state) ? LOG_NOTICE : LOG_INFO;
-    phx_log(level, false, "task %s: %s%s%s%s%s%s", t->id, state, reason ? " (" : "",
+    phx_log(level, false, "task %s: %s%s%s%s%s%s", t->label, state, reason ? " (" : "",
             reason ? reason : "", reason ? ")" : "", message && *message ? ": " : "",
             message ? message : "");
     send_copy(t->a, s);
     return 0;
 }
 
-void phx_status_send_unrecorded(phx_agentd_t *a, const char *id,
-                                const char *framework_id, const char *state,
-                                const char *reason, const char *message)
+void phx_status_send_unrecorded(phx_agentd_t *a, const char *framework_id,
+                                const char *id, const char *state, const char *reason,
+                                const char *message)
 {
     char uuid[33];
     make_uuid(uuid);
-    phx_log_warnx("task \"%.*s\": %s: %s", PHX_TASK_ID_MAX, id, state, message);
+    phx_log_warnx("task \"%.*s/%.*s\": %s: %s", PHX_TASK_FW_MAX, framework_id,
+                  PHX_TASK_ID_MAX, id, state, message);
     json_t *s = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:f, s:n, s:n}", "type",
                           "STATUS", "task_id", id, "framework_id", framework_id,
                           "state", state, "reason", reason, "message", message, "uuid",
@@ -138,43 +139,55 @@ static void forget(phx_task_t *t)
 {
     phx_agentd_t *a = t->a;
     if (t->has_cgroup && a->cg->mode != PHX_CG_NONE)
-        a->cg->ops->destroy(a->cg, t->id);
+        a->cg->ops->destroy(a->cg, t->key);
     if (phx_rec_remove_dir(t->dir) < 0)
-        phx_log_warn("task %s: could not remove its records \"%s\"", t->id, t->dir);
-    phx_log_debug("task %s: terminal status acknowledged, records removed", t->id);
-    phx_task_remember_done(a, t->id);
+        phx_log_warn("task %s: could not remove its records \"%s\"", t->label, t->dir);
+    phx_log_debug("task %s: terminal status acknowledged, records removed", t->label);
+    phx_task_remember_done(t);
     phx_task_free(t);
 }
 
-void phx_agentd_on_status_ack(phx_agentd_t *a, const phx_frame_t *f)
+/* Index of the pending status with this uuid, or -1. */
+static ssize_t pending_index(const phx_task_t *t, const char *uuid)
 {
-    const char *id = NULL, *uuid = NULL;
-    phx_error_t err;
-    if (phx_json_str(f->header, "task_id", true, &id, &err) < 0 ||
-        phx_json_str(f->header, "uuid", true, &uuid, &err) < 0) {
-        phx_log_warnx("STATUS_ACK ignored: %s", err.text);
-        return;
-    }
-    phx_task_t *t = phx_task_find(a, id);
-    if (!t) {
-        phx_log_debug("STATUS_ACK for unknown task \"%.*s\" ignored", PHX_TASK_ID_MAX,
-                      id);
-        return;
-    }
     size_t i;
     json_t *s;
     json_array_foreach(t->pending, i, s)
     {
-        if (strcmp(json_string_value(json_object_get(s, "uuid")), uuid) != 0)
+        if (strcmp(json_string_value(json_object_get(s, "uuid")), uuid) == 0)
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+/* STATUS_ACK names the task by task_id and, when framework_id is missing
+ * (the master does not send it), by the status uuid: uuids are random, so
+ * task_id + uuid designate one task even when frameworks share task ids. */
+void phx_agentd_on_status_ack(phx_agentd_t *a, const phx_frame_t *f)
+{
+    const char *id = NULL, *fw = NULL, *uuid = NULL;
+    phx_error_t err;
+    if (phx_json_str(f->header, "task_id", true, &id, &err) < 0 ||
+        phx_json_str(f->header, "framework_id", false, &fw, &err) < 0 ||
+        phx_json_str(f->header, "uuid", true, &uuid, &err) < 0) {
+        phx_log_warnx("STATUS_ACK ignored: %s", err.text);
+        return;
+    }
+    for (phx_task_t *t = a->tasks; t; t = t->next) {
+        if (strcmp(t->id, id) != 0 || (fw && strcmp(t->framework_id, fw) != 0))
             continue;
-        json_array_remove(t->pending, i);
+        ssize_t i = pending_index(t, uuid);
+        if (i < 0)
+            continue;
+        json_array_remove(t->pending, (size_t)i);
         if (t->phase == PHX_TASK_DONE && json_array_size(t->pending) == 0)
             forget(t);
         else
             persist(t);
         return;
     }
-    phx_log_debug("task %s: STATUS_ACK for unknown uuid %s ignored", id, uuid);
+    phx_log_debug("STATUS_ACK for unknown task \"%.*s/%.*s\" or uuid %s ignored",
+                  PHX_TASK_FW_MAX, fw ? fw : "?", PHX_TASK_ID_MAX, id, uuid);
 }
 
 json_t *phx_agentd_tasks_json(phx_agentd_t *a)

@@ -2,6 +2,7 @@
  * LAUNCH and KILL from the master, the shim's news, the end of a task. */
 #include <errno.h>
 #include <pwd.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,41 @@ bool phx_task_id_valid(const char *id)
            n;
 }
 
-phx_task_t *phx_task_new(phx_agentd_t *a, const char *id, const char *framework_id)
+/* Two 64-bit FNV-1a lanes with different bases over "<fw>\0<id>". */
+static void hash_ids(const char *framework_id, const char *id, uint64_t h[2])
+{
+    h[0] = 0xcbf29ce484222325ULL;
+    h[1] = 0x84222325cbf29ce4ULL;
+    const char *parts[2] = {framework_id, id};
+    for (int p = 0; p < 2; p++) {
+        const unsigned char *c = (const unsigned char *)parts[p];
+        for (size_t i = 0; i == 0 || c[i - 1]; i++)
+            for (int k = 0; k < 2; k++) {
+                h[k] ^= c[i];
+                h[k] *= 0x100000001b3ULL;
+                h[k] ^= h[k] >> (29 + k);
+            }
+    }
+}
+
+void phx_task_key(const char *framework_id, const char *id,
+                  char key[PHX_TASK_KEY_MAX + 1])
+{
+    size_t nf = strlen(framework_id), ni = strlen(id);
+    if (phx_task_id_valid(framework_id) && framework_id[0] != '.' &&
+        phx_task_id_valid(id) && nf + 1 + ni <= PHX_TASK_KEY_MAX) {
+        memcpy(key, framework_id, nf);
+        key[nf] = '+';
+        memcpy(key + nf + 1, id, ni + 1);
+        return;
+    }
+    uint64_t h[2];
+    hash_ids(framework_id, id, h);
+    snprintf(key, PHX_TASK_KEY_MAX + 1, "h-%016llx%016llx", (unsigned long long)h[0],
+             (unsigned long long)h[1]);
+}
+
+phx_task_t *phx_task_new(phx_agentd_t *a, const char *framework_id, const char *id)
 {
     phx_task_t *t = calloc(1, sizeof(*t));
     if (!t)
@@ -34,7 +69,9 @@ phx_task_t *phx_task_new(phx_agentd_t *a, const char *id, const char *framework_
     t->a = a;
     snprintf(t->id, sizeof(t->id), "%s", id);
     snprintf(t->framework_id, sizeof(t->framework_id), "%s", framework_id);
-    snprintf(t->dir, sizeof(t->dir), "%s/%s", a->records_dir, id);
+    phx_task_key(t->framework_id, t->id, t->key);
+    snprintf(t->label, sizeof(t->label), "%s/%s", t->framework_id, t->id);
+    snprintf(t->dir, sizeof(t->dir), "%s/%s", a->records_dir, t->key);
     t->pidfd = t->notify_fd = -1;
     if (!(t->pending = json_array()) || phx_limits_arm(t) < 0) {
         phx_task_free(t);
@@ -79,25 +116,38 @@ void phx_task_free(phx_task_t *t)
     free(t);
 }
 
-phx_task_t *phx_task_find(phx_agentd_t *a, const char *id)
+phx_task_t *phx_task_find(phx_agentd_t *a, const char *framework_id, const char *id)
 {
     for (phx_task_t *t = a->tasks; t; t = t->next)
-        if (strcmp(t->id, id) == 0)
+        if (strcmp(t->id, id) == 0 && strcmp(t->framework_id, framework_id) == 0)
             return t;
     return NULL;
 }
 
-void phx_task_remember_done(phx_agentd_t *a, const char *id)
+phx_task_t *phx_task_find_key(phx_agentd_t *a, const char *key)
 {
-    size_t n = sizeof(a->recent) / sizeof(a->recent[0]);
-    snprintf(a->recent[a->nrecent++ % n], sizeof(a->recent[0]), "%s", id);
+    for (phx_task_t *t = a->tasks; t; t = t->next)
+        if (strcmp(t->key, key) == 0)
+            return t;
+    return NULL;
 }
 
-bool phx_task_recently_done(const phx_agentd_t *a, const char *id)
+void phx_task_remember_done(phx_task_t *t)
+{
+    phx_agentd_t *a = t->a;
+    size_t n = sizeof(a->recent) / sizeof(a->recent[0]);
+    struct phx_agent_done *d = &a->recent[a->nrecent++ % n];
+    snprintf(d->framework_id, sizeof(d->framework_id), "%s", t->framework_id);
+    snprintf(d->task_id, sizeof(d->task_id), "%s", t->id);
+}
+
+bool phx_task_recently_done(const phx_agentd_t *a, const char *framework_id,
+                            const char *id)
 {
     size_t n = sizeof(a->recent) / sizeof(a->recent[0]);
     for (size_t i = 0; i < n && i < a->nrecent; i++)
-        if (strcmp(a->recent[i], id) == 0)
+        if (strcmp(a->recent[i].task_id, id) == 0 &&
+            strcmp(a->recent[i].framework_id, framework_id) == 0)
             return true;
     return false;
 }
@@ -338,7 +388,7 @@ static json_t *usage_json(phx_task_t *t, const json_t *exit, phx_cg_usage_t *u)
 {
     memset(u, 0, sizeof(*u));
     if (t->has_cgroup)
-        t->a->cg->ops->usage(t->a->cg, t->id, u);
+        t->a->cg->ops->usage(t->a->cg, t->key, u);
     double user = json_number_value(json_object_get(exit, "user_cpu_s"));
     double sys = json_number_value(json_object_get(exit, "system_cpu_s"));
     json_int_t rss = json_integer_value(json_object_get(exit, "max_rss_bytes"));
@@ -395,8 +445,8 @@ void phx_task_finish(phx_task_t *t)
         json_decref(usage), usage = NULL;
     phx_status_emit(t, state, reason, msg, code, sig, usage);
     json_decref(exit);
-    if (t->has_cgroup && t->a->cg->ops->destroy(t->a->cg, t->id) < 0)
-        phx_log_warn("task %s: could not remove its cgroup", t->id);
+    if (t->has_cgroup && t->a->cg->ops->destroy(t->a->cg, t->key) < 0)
+        phx_log_warn("task %s: could not remove its cgroup", t->label);
 }
 
 /* Launch checks, in order; a refusal is a TASK_ERROR, durable like any status. */
@@ -408,7 +458,7 @@ static void launch(phx_task_t *t, const char *cred)
     char pwbuf[4096];
     struct passwd pw;
     if (phx_launch_auth_check(a, t->spec, cred, &err) < 0) {
-        phx_log_warnx("task %s: launch refused: %s", t->id, err.text);
+        phx_log_warnx("task %s: launch refused: %s", t->label, err.text);
         phx_status_emit(t, "TASK_ERROR", "REASON_TASK_UNAUTHORIZED", err.text, -1, -1,
                         NULL);
         return;
@@ -418,26 +468,26 @@ static void launch(phx_task_t *t, const char *cred)
         goto refuse;
     reason = "REASON_COMMAND_EXECUTOR_FAILED";
     if (a->cg->mode != PHX_CG_NONE) {
-        if (a->cg->ops->create(a->cg, t->id, t->cpus, t->mems, t->memory, &err) < 0)
+        if (a->cg->ops->create(a->cg, t->key, t->cpus, t->mems, t->memory, &err) < 0)
             goto refuse;
         t->has_cgroup = true;
     }
     if (phx_exec_spawn(t, &pw, &err) < 0) {
         if (t->has_cgroup)
-            a->cg->ops->destroy(a->cg, t->id);
+            a->cg->ops->destroy(a->cg, t->key);
         goto refuse;
     }
     phx_log_info(
         "task %s: started as %s (uid %u) on cores %s (PUs %s, memory nodes %s), "
         "shim pid %d",
-        t->id, pw.pw_name, (unsigned)t->uid,
+        t->label, pw.pw_name, (unsigned)t->uid,
         json_string_value(json_object_get(t->spec, "cores")), t->cpus, t->mems,
         (int)t->shim);
     evutil_make_socket_nonblocking(t->notify_fd);
     t->notify_ev = event_new(a->base, t->notify_fd, EV_READ | EV_PERSIST, on_notify, t);
     if (!t->notify_ev || event_add(t->notify_ev, NULL) < 0 ||
         phx_task_watch_shim(t) < 0 || phx_limits_arm(t) < 0)
-        phx_log_errx("task %s: could not watch its shim", t->id);
+        phx_log_errx("task %s: could not watch its shim", t->label);
     return;
 refuse:
     phx_status_emit(t, "TASK_ERROR", reason, err.text, -1, -1, NULL);
@@ -449,23 +499,33 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
     const char *cred = json_string_value(json_object_get(f->header, "cred"));
     const char *id = json_string_value(json_object_get(task, "task_id"));
     const char *fw = json_string_value(json_object_get(task, "framework_id"));
-    if (!json_is_object(task) || !id || !phx_task_id_valid(id) || !fw ||
-        strlen(fw) > PHX_TASK_ID_MAX * 2) {
+    if (!json_is_object(task) || !id || !phx_task_id_valid(id) || !fw || !*fw ||
+        strlen(fw) > PHX_TASK_FW_MAX) {
         phx_status_send_unrecorded(
-            a, id ? id : "", fw ? fw : "", "TASK_ERROR", "REASON_TASK_INVALID",
+            a, fw ? fw : "", id ? id : "", "TASK_ERROR", "REASON_TASK_INVALID",
             "LAUNCH needs a task object with a task_id of 1 to 128 "
             "characters [A-Za-z0-9._:-] and a framework_id");
         return;
     }
-    phx_task_t *t = phx_task_find(a, id);
-    if (t || phx_task_recently_done(a, id)) {
-        phx_log_info("task %s: duplicate launch ignored", id);
+    phx_task_t *t = phx_task_find(a, fw, id);
+    if (t || phx_task_recently_done(a, fw, id)) {
+        phx_log_info("task %s/%s: duplicate launch ignored", fw, id);
         if (t && t->last && phx_agentd_link_ready(a))
             phx_agentd_send(a, json_deep_copy(t->last), NULL, 0);
         return;
     }
-    if (!(t = phx_task_new(a, id, fw))) {
-        phx_log_errx("task %s: out of memory", id);
+    char key[PHX_TASK_KEY_MAX + 1];
+    phx_task_key(fw, id, key);
+    if ((t = phx_task_find_key(a, key))) { /* a hash collision: astronomically rare */
+        phx_error_t err;
+        phx_error_set(&err, "its local key %s is that of task %s on node \"%s\"", key,
+                      t->label, a->name);
+        phx_status_send_unrecorded(a, fw, id, "TASK_ERROR",
+                                   "REASON_COMMAND_EXECUTOR_FAILED", err.text);
+        return;
+    }
+    if (!(t = phx_task_new(a, fw, id))) {
+        phx_log_errx("task %s/%s: out of memory", fw, id);
         return;
     }
     t->spec = json_incref(task);
@@ -475,8 +535,8 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
     if (phx_rec_mkdir(t->dir, 0700, &err) < 0 || !rec ||
         phx_rec_write(t->dir, "task", rec, &err) < 0) {
         json_decref(rec);
-        phx_log_errx("task %s: %s", id, err.text);
-        phx_status_send_unrecorded(a, id, fw, "TASK_ERROR",
+        phx_log_errx("task %s: %s", t->label, err.text);
+        phx_status_send_unrecorded(a, fw, id, "TASK_ERROR",
                                    "REASON_COMMAND_EXECUTOR_FAILED", err.text);
         phx_rec_remove_dir(t->dir);
         phx_task_free(t);
@@ -486,20 +546,22 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
     launch(t, cred);
 }
 
+/* KILL names the task by framework_id and task_id, both required. */
 void phx_agentd_on_kill(phx_agentd_t *a, const phx_frame_t *f)
 {
-    const char *id = NULL;
+    const char *id = NULL, *fw = NULL;
     double grace = -1;
     phx_error_t err;
     if (phx_json_str(f->header, "task_id", true, &id, &err) < 0 ||
+        phx_json_str(f->header, "framework_id", true, &fw, &err) < 0 ||
         phx_json_num(f->header, "grace", false, 0, 86400, &grace, &err) < 0) {
         phx_log_warnx("KILL ignored: %s", err.text);
         return;
     }
-    phx_task_t *t = phx_task_find(a, id);
+    phx_task_t *t = phx_task_find(a, fw, id);
     if (!t) {
-        if (!phx_task_recently_done(a, id))
-            phx_status_send_unrecorded(a, id, "", "TASK_LOST", "REASON_TASK_UNKNOWN",
+        if (!phx_task_recently_done(a, fw, id))
+            phx_status_send_unrecorded(a, fw, id, "TASK_LOST", "REASON_TASK_UNKNOWN",
                                        "no such task on this node");
         return;
     }
@@ -507,6 +569,6 @@ void phx_agentd_on_kill(phx_agentd_t *a, const phx_frame_t *f)
         phx_status_send_task(t);
         return;
     }
-    phx_log_notice("task %s: kill requested by the master", t->id);
+    phx_log_notice("task %s: kill requested by the master", t->label);
     phx_limits_kill(t, PHX_KILL_MASTER, grace >= 0 ? grace : (double)t->kill_grace);
 }

@@ -26,8 +26,6 @@
 #include "daemons/agent/agent.h"
 #include "topology/coreset.h"
 
-#define PHX_TASK_ID_MAX 128
-
 typedef enum phx_task_phase {
     PHX_TASK_STARTING, /* shim forked, user program not exec'd yet */
     PHX_TASK_RUNNING,
@@ -44,9 +42,11 @@ typedef enum phx_task_kill {
 typedef struct phx_task {
     phx_agentd_t *a;
     struct phx_task *prev, *next;
-    char id[PHX_TASK_ID_MAX + 1];
-    char framework_id[PHX_TASK_ID_MAX * 2 + 1];
-    char dir[PATH_MAX]; /* records: <state_dir>/run/<id> */
+    char id[PHX_TASK_ID_MAX + 1]; /* the framework's task id */
+    char framework_id[PHX_TASK_FW_MAX + 1];
+    char key[PHX_TASK_KEY_MAX + 1]; /* local name: records, cgroup, outputs */
+    char label[PHX_TASK_FW_MAX + PHX_TASK_ID_MAX + 2]; /* "<fw>/<id>", for logs */
+    char dir[PATH_MAX]; /* records: <state_dir>/run/<key> */
     json_t *spec;       /* the task object as received (owned) */
     phx_task_phase_t phase;
 
@@ -84,9 +84,16 @@ typedef struct phx_task {
 } phx_task_t;
 
 /* task.c */
-phx_task_t *phx_task_new(phx_agentd_t *a, const char *id, const char *framework_id);
+/* The local key of a task: "<framework_id>+<task_id>" when that is a safe
+ * name of at most PHX_TASK_KEY_MAX characters ('+' is in no id, so the key
+ * is unambiguous), else "h-" and 32 hex digits of a hash of both ids.  The
+ * ids themselves are kept in the task's records. */
+void phx_task_key(const char *framework_id, const char *id,
+                  char key[PHX_TASK_KEY_MAX + 1]);
+phx_task_t *phx_task_new(phx_agentd_t *a, const char *framework_id, const char *id);
 void phx_task_free(phx_task_t *t); /* unlinks; processes untouched */
-phx_task_t *phx_task_find(phx_agentd_t *a, const char *id);
+phx_task_t *phx_task_find(phx_agentd_t *a, const char *framework_id, const char *id);
+phx_task_t *phx_task_find_key(phx_agentd_t *a, const char *key);
 bool phx_task_id_valid(const char *id);
 /* Parse the spec's execution fields into t; -1 with err (a REASON_TASK_INVALID). */
 int phx_task_parse(phx_task_t *t, phx_error_t *err);
@@ -96,8 +103,9 @@ void phx_task_shim_gone(phx_task_t *t);
 void phx_task_finish(phx_task_t *t);
 /* Watch an existing shim (ours or adopted); 0 or -1. */
 int phx_task_watch_shim(phx_task_t *t);
-void phx_task_remember_done(phx_agentd_t *a, const char *id);
-bool phx_task_recently_done(const phx_agentd_t *a, const char *id);
+void phx_task_remember_done(phx_task_t *t);
+bool phx_task_recently_done(const phx_agentd_t *a, const char *framework_id,
+                            const char *id);
 
 /* exec.c: fork the shim.  0 with t->shim, t->notify_fd set, or -1 with err. */
 int phx_exec_spawn(phx_task_t *t, const struct passwd *pw, phx_error_t *err);
@@ -118,9 +126,9 @@ int phx_limits_load_kill(phx_task_t *t);
 int phx_status_emit(phx_task_t *t, const char *state, const char *reason,
                     const char *message, int exit_code, int sig, json_t *usage);
 /* A status for a launch that cannot even be recorded (invalid task id). */
-void phx_status_send_unrecorded(phx_agentd_t *a, const char *id,
-                                const char *framework_id, const char *state,
-                                const char *reason, const char *message);
+void phx_status_send_unrecorded(phx_agentd_t *a, const char *framework_id,
+                                const char *id, const char *state, const char *reason,
+                                const char *message);
 bool phx_status_is_terminal(const char *state);
 /* The latest state of a task ("TASK_STARTING" if none made yet). */
 const char *phx_status_state(const phx_task_t *t);

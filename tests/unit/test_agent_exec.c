@@ -35,6 +35,7 @@
 #define USER    "phxtest2"
 #define CGROOT  "phx-unit"
 #define AGENTNM "ux1"
+#define IDMAX   128 /* longest task and framework ids */
 
 static struct {
     phx_test_munged_t munged;
@@ -154,15 +155,17 @@ static void agent_kill9(void)
     F.dec = NULL;
 }
 
-/* Wait for a STATUS of task id (any state if state is NULL, else that one). */
-static json_t *wait_status(const char *id, const char *state, double timeout)
+/* Wait for a STATUS of task id of framework fw (any framework if NULL), in
+ * any state if state is NULL, else that one. */
+static json_t *wait_fw_status(const char *fw, const char *id, const char *state,
+                              double timeout)
 {
     double end = now() + timeout;
     for (;;) {
         json_t *h = next_frame(end - now());
         if (!h)
-            fail_msg("no %s status for task %s within %.0f s", state ? state : "", id,
-                     timeout);
+            fail_msg("no %s status for task %s/%s within %.0f s", state ? state : "",
+                     fw ? fw : "*", id, timeout);
         if (strcmp(json_string_value(json_object_get(h, "type")), "STATUS") != 0) {
             json_decref(h);
             continue;
@@ -173,11 +176,37 @@ static json_t *wait_status(const char *id, const char *state, double timeout)
                                  json_object_get(h, "task_id"), "uuid",
                                  json_object_get(h, "uuid")));
         const char *tid = json_string_value(json_object_get(h, "task_id"));
+        const char *fid = json_string_value(json_object_get(h, "framework_id"));
         const char *st = json_string_value(json_object_get(h, "state"));
-        if (strcmp(tid, id) == 0 && (!state || strcmp(st, state) == 0))
+        if (strcmp(tid, id) == 0 && (!fw || strcmp(fid, fw) == 0) &&
+            (!state || strcmp(st, state) == 0))
             return h;
         json_decref(h);
     }
+}
+
+static json_t *wait_status(const char *id, const char *state, double timeout)
+{
+    return wait_fw_status(NULL, id, state, timeout);
+}
+
+/* The first status past TASK_RUNNING: an acknowledged TASK_RUNNING may still
+ * be sent again, when the agent's resend timer beats the ack. */
+static json_t *wait_fw_end(const char *fw, const char *id, double timeout)
+{
+    double end = now() + timeout;
+    json_t *s = wait_fw_status(fw, id, NULL, timeout);
+    while (strcmp(json_string_value(json_object_get(s, "state")), "TASK_RUNNING") ==
+           0) {
+        json_decref(s);
+        s = wait_fw_status(fw, id, NULL, end - now());
+    }
+    return s;
+}
+
+static json_t *wait_end(const char *id, double timeout)
+{
+    return wait_fw_end(NULL, id, timeout);
 }
 
 /* Drain frames for s seconds (recording and acking statuses). */
@@ -197,18 +226,34 @@ static void drain(double s)
     }
 }
 
-static int count_states(const char *id, const char *state)
+/* Statuses of a task in a state, each counted once: a status resent
+ * before its ack arrived comes again with the same uuid. */
+static int count_fw_states(const char *fw, const char *id, const char *state)
 {
     int n = 0;
     size_t i;
     json_t *s;
     json_array_foreach(F.statuses, i, s)
     {
-        if (strcmp(json_string_value(json_object_get(s, "task_id")), id) == 0 &&
+        const char *uuid = json_string_value(json_object_get(s, "uuid"));
+        bool again = false;
+        for (size_t k = 0; k < i && !again; k++)
+            again = strcmp(json_string_value(
+                               json_object_get(json_array_get(F.statuses, k), "uuid")),
+                           uuid) == 0;
+        if (!again &&
+            strcmp(json_string_value(json_object_get(s, "task_id")), id) == 0 &&
+            (!fw ||
+             strcmp(json_string_value(json_object_get(s, "framework_id")), fw) == 0) &&
             strcmp(json_string_value(json_object_get(s, "state")), state) == 0)
             n++;
     }
     return n;
+}
+
+static int count_states(const char *id, const char *state)
+{
+    return count_fw_states(NULL, id, state);
 }
 
 static json_t *task_new(const char *id, const char *script)
@@ -254,17 +299,20 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static bool records_exist(const char *id)
+/* The agent's local name of task id of framework fw-1 (doc/agent.md). */
+#define KEY(id) "fw-1+" id
+
+static bool records_exist(const char *key)
 {
     char p[512];
-    snprintf(p, sizeof(p), "%s/run/%s", F.state, id);
+    snprintf(p, sizeof(p), "%s/run/%s", F.state, key);
     return access(p, F_OK) == 0;
 }
 
-static bool cgroup_exists(const char *ctrl, const char *id)
+static bool cgroup_exists(const char *ctrl, const char *key)
 {
     char p[512];
-    snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/" CGROOT "/" AGENTNM "/%s", ctrl, id);
+    snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/" CGROOT "/" AGENTNM "/%s", ctrl, key);
     return access(p, F_OK) == 0;
 }
 
@@ -292,11 +340,11 @@ static void test_runs_as_user_in_its_cpuset(void **state)
                  "id -u; id -g; pwd; echo \"$PHX_TASK_ID $PHX_NODE $PHX_CPUS_ON_NODE "
                  "FOO=$FOO HOME=$HOME\"; grep -E '^(Cpus|Mems)_allowed_list' "
                  "/proc/self/status; grep -c " CGROOT "/" AGENTNM
-                 "/t-user /proc/self/cgroup; echo oops >&2"),
+                 "/" KEY("t-user") " /proc/self/cgroup; echo oops >&2"),
         SIGNED);
     json_t *s = wait_status("t-user", "TASK_RUNNING", 10);
     json_decref(s);
-    s = wait_status("t-user", NULL, 10);
+    s = wait_end("t-user", 10);
     assert_string_equal(json_string_value(json_object_get(s, "state")),
                         "TASK_FINISHED");
     assert_int_equal(json_integer_value(json_object_get(s, "exit_code")), 0);
@@ -327,7 +375,7 @@ static void test_runs_as_user_in_its_cpuset(void **state)
     phx_topo_destroy(topo);
 
     char path[512];
-    snprintf(path, sizeof(path), "%s/tasks/t-user/stdout", F.state);
+    snprintf(path, sizeof(path), "%s/tasks/" KEY("t-user") "/stdout", F.state);
     char *out = slurp(path);
     assert_non_null(out);
     /* The cgroup line count (last line) is that of the hierarchies joined. */
@@ -338,16 +386,16 @@ static void test_runs_as_user_in_its_cpuset(void **state)
     struct stat st;
     assert_int_equal(stat(path, &st), 0);
     assert_int_equal(st.st_uid, F.uid);
-    snprintf(path, sizeof(path), "%s/tasks/t-user/stderr", F.state);
+    snprintf(path, sizeof(path), "%s/tasks/" KEY("t-user") "/stderr", F.state);
     out = slurp(path);
     assert_string_equal(out, "oops\n");
     free(out);
     /* Acknowledged: records and cgroups gone. */
     drain(0.3);
-    assert_false(records_exist("t-user"));
-    assert_false(cgroup_exists("cpuset", "t-user"));
-    assert_false(cgroup_exists("memory", "t-user"));
-    assert_false(cgroup_exists("freezer", "t-user"));
+    assert_false(records_exist(KEY("t-user")));
+    assert_false(cgroup_exists("cpuset", KEY("t-user")));
+    assert_false(cgroup_exists("memory", KEY("t-user")));
+    assert_false(cgroup_exists("freezer", KEY("t-user")));
 }
 
 static void expect_error(const char *id, json_t *task, how_t how, const char *reason,
@@ -452,12 +500,7 @@ static void test_memory_hog_is_oom(void **state)
     json_t *t = task_new("m-hog", "exec tail /dev/zero");
     json_object_set_new(t, "memory", json_integer(64 << 20));
     launch(t, SIGNED);
-    json_t *s = wait_status("m-hog", NULL, 20);
-    while (strcmp(json_string_value(json_object_get(s, "state")), "TASK_RUNNING") ==
-           0) {
-        json_decref(s);
-        s = wait_status("m-hog", NULL, 20);
-    }
+    json_t *s = wait_end("m-hog", 20);
     assert_string_equal(json_string_value(json_object_get(s, "state")), "TASK_FAILED");
     assert_string_equal(json_string_value(json_object_get(s, "reason")),
                         "REASON_CONTAINER_LIMITATION_MEMORY");
@@ -506,9 +549,9 @@ static void test_kill_leaves_nothing(void **state)
     pid_t escapee = atoi(txt);
     free(txt);
     assert_true(escapee > 0 && pid_alive(escapee));
-    send_frame(json_pack("{s:s, s:s, s:f}", "type", "KILL", "task_id", "k-tree",
-                         "grace", 0.5));
-    json_t *s = wait_status("k-tree", NULL, 10);
+    send_frame(json_pack("{s:s, s:s, s:s, s:f}", "type", "KILL", "framework_id", "fw-1",
+                         "task_id", "k-tree", "grace", 0.5));
+    json_t *s = wait_end("k-tree", 10);
     assert_string_equal(json_string_value(json_object_get(s, "state")), "TASK_KILLED");
     assert_string_equal(json_string_value(json_object_get(s, "reason")),
                         "REASON_TASK_KILLED");
@@ -517,11 +560,18 @@ static void test_kill_leaves_nothing(void **state)
         usleep(50000);
     assert_false(pid_alive(escapee));
     drain(0.3);
-    assert_false(cgroup_exists("freezer", "k-tree"));
-    /* KILL of a finished task: nothing; of an unknown task: TASK_LOST. */
-    send_frame(json_pack("{s:s, s:s}", "type", "KILL", "task_id", "k-tree"));
-    send_frame(json_pack("{s:s, s:s}", "type", "KILL", "task_id", "k-nosuch"));
-    json_decref(wait_status("k-nosuch", "TASK_LOST", 5));
+    assert_false(cgroup_exists("freezer", KEY("k-tree")));
+    /* KILL of a finished task: nothing; of an unknown task (or of a known
+     * task id of another framework): TASK_LOST. */
+    send_frame(json_pack("{s:s, s:s, s:s}", "type", "KILL", "framework_id", "fw-1",
+                         "task_id", "k-tree"));
+    send_frame(json_pack("{s:s, s:s, s:s}", "type", "KILL", "framework_id", "fw-9",
+                         "task_id", "k-tree"));
+    send_frame(json_pack("{s:s, s:s, s:s}", "type", "KILL", "framework_id", "fw-1",
+                         "task_id", "k-nosuch"));
+    json_decref(wait_fw_status("fw-9", "k-tree", "TASK_LOST", 5));
+    json_decref(wait_fw_status("fw-1", "k-nosuch", "TASK_LOST", 5));
+    assert_int_equal(count_fw_states("fw-1", "k-tree", "TASK_LOST"), 0);
 }
 
 static void test_agent_killed_task_survives(void **state)
@@ -546,7 +596,7 @@ static void test_agent_killed_task_survives(void **state)
     drain(1.0);
     assert_int_equal(count_states("v-run", "TASK_FAILED"), 1);
     assert_int_equal(count_states("v-down", "TASK_FAILED"), 1);
-    assert_false(records_exist("v-run"));
+    assert_false(records_exist(KEY("v-run")));
 }
 
 static void test_unacked_status_resent(void **state)
@@ -570,12 +620,13 @@ static void test_unacked_status_resent(void **state)
     again = wait_status("u-1", "TASK_FINISHED", 3);
     assert_string_equal(json_string_value(json_object_get(again, "uuid")), uuid);
     json_decref(again);
-    send_frame(json_pack("{s:s, s:s, s:s}", "type", "STATUS_ACK", "task_id", "u-1",
-                         "uuid", uuid));
+    /* This ack names the framework too (the master's do not). */
+    send_frame(json_pack("{s:s, s:s, s:s, s:s}", "type", "STATUS_ACK", "framework_id",
+                         "fw-1", "task_id", "u-1", "uuid", uuid));
     json_decref(s);
     F.autoack = true;
     drain(0.5);
-    assert_false(records_exist("u-1"));
+    assert_false(records_exist(KEY("u-1")));
 }
 
 /* SIGTERM stops the agent cleanly (exit 0: no leak under ASan) and leaves
@@ -591,14 +642,111 @@ static void test_agent_sigterm_keeps_tasks(void **state)
     F.agent = 0;
     assert_true(WIFEXITED(st));
     assert_int_equal(WEXITSTATUS(st), 0);
-    assert_true(cgroup_exists("freezer", "s-1"));
+    assert_true(cgroup_exists("freezer", KEY("s-1")));
     agent_kill9(); /* closes the connection */
     agent_start();
     json_t *s = wait_status("s-1", "TASK_FAILED", 10);
     assert_int_equal(json_integer_value(json_object_get(s, "exit_code")), 5);
     json_decref(s);
     drain(0.5);
-    assert_false(records_exist("s-1"));
+    assert_false(records_exist(KEY("s-1")));
+}
+
+/* Task ids are unique per framework only: two frameworks' "c-0" run side by
+ * side, report separately (acks name no framework, like the master's),
+ * survive an agent restart as two tasks, and a KILL of one spares the other. */
+static json_t *fw_task(const char *fw, const char *id, const char *script)
+{
+    json_t *t = task_new(id, script);
+    json_object_set_new(t, "framework_id", json_string(fw));
+    return t;
+}
+
+static void test_same_task_id_two_frameworks(void **state)
+{
+    (void)state;
+    char script[512], go[256], path[512];
+    snprintf(go, sizeof(go), "%s/go-c0", F.shared);
+    unlink(go);
+    snprintf(script, sizeof(script),
+             "echo \"$PHX_FRAMEWORK_ID $PHX_TASK_ID\"; "
+             "while [ ! -e %s ]; do sleep 0.05; done; exit 0",
+             go);
+    launch(fw_task("fw-a", "c-0", script), SIGNED);
+    json_decref(wait_fw_status("fw-a", "c-0", "TASK_RUNNING", 10));
+    launch(fw_task("fw-b", "c-0", script), SIGNED);
+    json_decref(wait_fw_status("fw-b", "c-0", "TASK_RUNNING", 10));
+    assert_true(cgroup_exists("freezer", "fw-a+c-0"));
+    assert_true(cgroup_exists("freezer", "fw-b+c-0"));
+
+    /* Both are reported after a restart, each with its framework. */
+    agent_kill9();
+    agent_start();
+    json_t *tasks = json_object_get(F.reg, "tasks"), *e;
+    assert_int_equal(json_array_size(tasks), 2);
+    int seen = 0;
+    size_t i;
+    json_array_foreach(tasks, i, e)
+    {
+        const char *fw = json_string_value(json_object_get(e, "framework_id"));
+        assert_string_equal(json_string_value(json_object_get(e, "task_id")), "c-0");
+        assert_string_equal(json_string_value(json_object_get(e, "state")),
+                            "TASK_RUNNING");
+        seen |= strcmp(fw, "fw-a") == 0 ? 1 : strcmp(fw, "fw-b") == 0 ? 2 : 4;
+    }
+    assert_int_equal(seen, 3);
+
+    /* KILL fw-a's c-0: fw-b's keeps running. */
+    send_frame(json_pack("{s:s, s:s, s:s, s:f}", "type", "KILL", "framework_id", "fw-a",
+                         "task_id", "c-0", "grace", 0.2));
+    json_t *s = wait_fw_end("fw-a", "c-0", 10);
+    assert_string_equal(json_string_value(json_object_get(s, "state")), "TASK_KILLED");
+    json_decref(s);
+    drain(0.5);
+    assert_false(records_exist("fw-a+c-0"));
+    assert_false(cgroup_exists("freezer", "fw-a+c-0"));
+    assert_true(records_exist("fw-b+c-0"));
+    assert_true(cgroup_exists("freezer", "fw-b+c-0"));
+    assert_int_equal(count_fw_states("fw-b", "c-0", "TASK_KILLED"), 0);
+    assert_int_equal(count_fw_states("fw-b", "c-0", "TASK_FINISHED"), 0);
+
+    /* fw-b's ends on its own, with its own outcome. */
+    int fd = open(go, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    s = wait_fw_status("fw-b", "c-0", "TASK_FINISHED", 10);
+    assert_int_equal(json_integer_value(json_object_get(s, "exit_code")), 0);
+    json_decref(s);
+    drain(0.5);
+    assert_false(records_exist("fw-b+c-0"));
+    assert_int_equal(count_fw_states("fw-a", "c-0", "TASK_KILLED"), 1);
+    assert_int_equal(count_fw_states("fw-a", "c-0", "TASK_FINISHED"), 0);
+    assert_int_equal(count_fw_states("fw-b", "c-0", "TASK_FINISHED"), 1);
+    const char *fws[] = {"fw-a", "fw-b"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof(path), "%s/tasks/%s+c-0/stdout", F.state, fws[k]);
+        char *out = slurp(path), expect[64];
+        snprintf(expect, sizeof(expect), "%s c-0\n", fws[k]);
+        assert_non_null(out);
+        assert_string_equal(out, expect);
+        free(out);
+    }
+
+    /* A third framework's c-0 is not a duplicate of the two done ones. */
+    launch(fw_task("fw-c", "c-0", "exit 0"), SIGNED);
+    json_decref(wait_fw_status("fw-c", "c-0", "TASK_FINISHED", 10));
+
+    /* Ids too long together for a file name: a hashed key, same story. */
+    char longfw[IDMAX + 1], longid[IDMAX + 1];
+    memset(longfw, 'f', IDMAX);
+    memset(longid, 'i', IDMAX);
+    longfw[IDMAX] = longid[IDMAX] = '\0';
+    snprintf(script, sizeof(script), "test \"$PHX_TASK_ID\" = %s", longid);
+    launch(fw_task(longfw, longid, script), SIGNED);
+    s = wait_fw_end(longfw, longid, 10);
+    assert_string_equal(json_string_value(json_object_get(s, "state")),
+                        "TASK_FINISHED");
+    json_decref(s);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -699,6 +847,7 @@ int main(void)
         cmocka_unit_test(test_agent_killed_task_survives),
         cmocka_unit_test(test_unacked_status_resent),
         cmocka_unit_test(test_agent_sigterm_keeps_tasks),
+        cmocka_unit_test(test_same_task_id_two_frameworks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
