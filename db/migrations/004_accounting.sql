@@ -89,10 +89,30 @@ COMMENT ON COLUMN usage_daily.total_cpu_s IS 'User + system CPU seconds of the s
 
 -- Add (sign +1) or take out (-1) the charge of one run.  Runs with the
 -- privileges of its caller: only the trigger functions below call it.
+-- PL/pgSQL, not SQL: its statement's plan is kept for the session, where a
+-- SQL function's body would be planned again at every job end.
 CREATE FUNCTION acct_usage_add(p_user text, p_account text, p_start timestamptz,
                                p_end timestamptz, p_sign integer, p_cpus integer,
                                p_total_cpu double precision, p_count boolean)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    s timestamptz := date_trunc('second', p_start);
+    e timestamptz := date_trunc('second', p_end);
+BEGIN
+    IF (s AT TIME ZONE 'UTC')::date = (e AT TIME ZONE 'UTC')::date THEN
+        -- most runs: within one day (the same figures as acct_split_days)
+        INSERT INTO usage_daily AS u (day, user_name, account, jobs, cpu_seconds,
+                                      total_cpu_s)
+        VALUES ((e AT TIME ZONE 'UTC')::date, p_user, coalesce(p_account, ''),
+                CASE WHEN p_count THEN p_sign ELSE 0 END,
+                p_sign * extract(epoch FROM e - s)::bigint * p_cpus,
+                p_sign * p_total_cpu)
+        ON CONFLICT (day, user_name, account) DO UPDATE
+            SET jobs = u.jobs + excluded.jobs,
+                cpu_seconds = u.cpu_seconds + excluded.cpu_seconds,
+                total_cpu_s = u.total_cpu_s + excluded.total_cpu_s;
+        RETURN;
+    END IF;
     INSERT INTO usage_daily AS u (day, user_name, account, jobs, cpu_seconds, total_cpu_s)
     SELECT d.day, p_user, coalesce(p_account, ''),
            CASE WHEN p_count AND d.last THEN p_sign ELSE 0 END,
@@ -102,7 +122,8 @@ RETURNS void LANGUAGE sql AS $$
     ON CONFLICT (day, user_name, account) DO UPDATE
         SET jobs = u.jobs + excluded.jobs,
             cpu_seconds = u.cpu_seconds + excluded.cpu_seconds,
-            total_cpu_s = u.total_cpu_s + excluded.total_cpu_s
+            total_cpu_s = u.total_cpu_s + excluded.total_cpu_s;
+END
 $$;
 
 -- A run is charged once its job is in a final state and has started.
@@ -112,9 +133,11 @@ RETURNS boolean LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 CREATE FUNCTION acct_job_cpu(p_job bigint) RETURNS double precision
-LANGUAGE sql STABLE AS $$
-    SELECT coalesce(sum(coalesce(user_cpu_s, 0) + coalesce(system_cpu_s, 0)), 0)
-    FROM job_steps WHERE job_id = p_job
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT coalesce(sum(coalesce(user_cpu_s, 0) + coalesce(system_cpu_s, 0)), 0)
+            FROM job_steps WHERE job_id = p_job);
+END
 $$;
 
 -- jobs: charge a run when it ends; a correction of a finished job (times,
