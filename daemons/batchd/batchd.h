@@ -99,6 +99,7 @@ typedef struct boffer {
     double release_by;   /* seconds since the epoch, 0: none */
     char request_id[48]; /* "" when none */
     bool used;
+    const struct bjob *owner; /* the job whose gang request it satisfies */
     /* free cores per NUMA domain while packing: cores[] ids, nfree */
     struct bo_numa {
         int numa, socket;

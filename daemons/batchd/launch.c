@@ -49,6 +49,18 @@ static void vari(json_t *vars, const char *name, long long v)
     var(vars, name, buf);
 }
 
+/* PHX_ variables of the submitter that are not a job's: where the daemons
+ * are (a job's own PHX_JOB_ID etc. must not leak into the jobs it submits). */
+static bool passed_through(const char *name)
+{
+    static const char *const keep[] = {"PHX_CONFIG",       "PHX_MASTER", "PHX_BATCHD",
+                                       "PHX_MUNGE_SOCKET", "PHX_DSN",    NULL};
+    for (const char *const *k = keep; *k; k++)
+        if (strcmp(name, *k) == 0)
+            return true;
+    return false;
+}
+
 /* The user's environment per --export, without SLURM_* and our own. */
 static void user_env(batchd_t *b, const bjob_t *j, json_t *vars)
 {
@@ -60,8 +72,8 @@ static void user_env(batchd_t *b, const bjob_t *j, json_t *vars)
     if (all && j->env) {
         json_object_foreach(j->env, k, v)
         {
-            if (strncmp(k, "SLURM_", 6) == 0 || strncmp(k, "PHX_", 4) == 0 ||
-                strncmp(k, "__PHX_", 6) == 0)
+            if (strncmp(k, "SLURM_", 6) == 0 || strncmp(k, "__PHX_", 6) == 0 ||
+                (strncmp(k, "PHX_", 4) == 0 && !passed_through(k)))
                 continue;
             if (strcmp(k, "PATH") == 0) {
                 path = json_string_value(v);

@@ -30,6 +30,8 @@ typedef struct pass {
     size_t noffers;
     const json_t *raw; /* the event's offers, for re-parsing after a failed try */
     bjob_t *reserved;
+    bool blocked;                 /* a job in priority order could not start */
+    const phx_bf_decision_t *cur; /* the planner's decision for the job placed */
     int64_t shadow;
     const phx_bf_decision_t *rdec; /* the planner's decision for it, or NULL */
     const phx_bf_input_t *in;
@@ -141,23 +143,23 @@ static bool offer_allows(pass_t *p, const boffer_t *o, const bjob_t *j)
     int64_t end = end_of(j, p->now);
     if (o->used)
         return false;
-    if (o->request_id[0] &&
-        (!p->reserved || strcmp(o->request_id, p->reserved->request_id) != 0 ||
-         p->reserved != j))
-        return p->reserved != NULL && p->reserved == j;
+    if (o->owner && o->owner != j)
+        return false; /* held for another job's gang request */
+    if (o->owner == j)
+        return true;
     if (o->release_by > 0 && (end == PHX_BF_NO_END || (double)end > o->release_by))
         return false;
-    if (!p->reserved || p->reserved == j || o->release_by > 0)
+    if (!p->blocked || o->release_by > 0)
         return true;
-    /* behind the reserved job: end before its start, or keep off its nodes */
-    if (end != PHX_BF_NO_END && end <= p->shadow)
-        return true;
-    if (!p->rdec)
+    /* behind a blocked job: only where the planner put this job, which it
+     * checked does not delay the reservation */
+    if (!p->cur ||
+        (p->cur->verdict != PHX_BF_START && p->cur->verdict != PHX_BF_BACKFILL))
         return false;
-    for (size_t i = 0; i < p->rdec->nshares; i++)
-        if (strcmp(p->pnodes[p->rdec->shares[i].node]->agent_id, o->agent_id) == 0)
-            return false;
-    return true;
+    for (size_t i = 0; i < p->cur->nshares; i++)
+        if (strcmp(p->pnodes[p->cur->shares[i].node]->agent_id, o->agent_id) == 0)
+            return true;
+    return false;
 }
 
 /* Tasks of j the offer can hold, capped by cap. */
@@ -492,6 +494,8 @@ static void pass_run(pass_t *p)
     choice_t *ch = calloc(b->nnodes + 1, sizeof(*ch));
     size_t unused = p->noffers;
     for (size_t i = 0; ch && i < test; i++) {
+        if (p->noffers > 0 && unused == 0)
+            break; /* the no-offer passes keep the reasons */
         bjob_t *j = cand[prio[i].id];
         j->priority = prio[i].priority;
         const phx_bf_decision_t *d = &plan.decisions[i];
@@ -501,32 +505,35 @@ static void pass_run(pass_t *p)
             continue;
         }
         size_t nch = 0;
-        if (unused > 0 && d->verdict != PHX_BF_NEVER && try_job(p, j, ch, &nch) == 0 &&
-            start_job(p, j, ch, nch) == 0) {
-            unused -= nch;
-            if (j->request_id[0]) {
-                json_t *call =
-                    json_pack("{s:s, s:{s:[], s:[s]}}", "type", "REQUEST", "request",
-                              "requests", "cancel", j->request_id);
-                if (call)
-                    phx_fwc_call(b->fwc, call, NULL, NULL);
-                j->request_id[0] = 0;
+        p->cur = d;
+        if (unused > 0 && d->verdict != PHX_BF_NEVER && try_job(p, j, ch, &nch) == 0) {
+            if (start_job(p, j, ch, nch) == 0) {
+                unused -= nch;
+                if (j->request_id[0]) {
+                    json_t *call =
+                        json_pack("{s:s, s:{s:[], s:[s]}}", "type", "REQUEST",
+                                  "request", "requests", "cancel", j->request_id);
+                    if (call)
+                        phx_fwc_call(b->fwc, call, NULL, NULL);
+                    j->request_id[0] = 0;
+                }
+                continue;
             }
-            continue;
+            /* re-read offers the failed placement touched */
+            for (size_t k = 0; k < p->noffers; k++)
+                if (!p->offers[k].used)
+                    batchd_offer_parse(&p->offers[k], json_array_get(p->raw, k));
         }
-        /* re-read offers a failed placement may have touched */
-        for (size_t k = 0; k < p->noffers; k++)
-            if (!p->offers[k].used)
-                batchd_offer_parse(&p->offers[k], json_array_get(p->raw, k));
-        phx_job_reason_t why = p->reserved ? PHX_REASON_PRIORITY : PHX_REASON_RESOURCES;
-        if (!p->reserved && d->verdict != PHX_BF_NEVER) {
+        phx_job_reason_t why = p->blocked ? PHX_REASON_PRIORITY : PHX_REASON_RESOURCES;
+        if (d->verdict != PHX_BF_NEVER && (unused > 0 || p->noffers == 0))
+            p->blocked = true;
+        /* the gang request: the planner's reserved job, or a multi-node job
+         * that fits but whose nodes are not all offered at once */
+        if (!p->reserved && (d->verdict == PHX_BF_RESERVED ||
+                             (d->verdict == PHX_BF_START && j->spec.nodes_min > 1))) {
             p->reserved = j;
             p->rdec = d->nshares ? d : NULL;
-            p->shadow = d->verdict == PHX_BF_RESERVED ? d->start_time
-                        : plan.shadow_time > 0        ? plan.shadow_time
-                                                      : now;
-            if (j->spec.nodes_min > 1 || d->verdict == PHX_BF_RESERVED)
-                send_request(p, j);
+            send_request(p, j);
         }
         if (j->reason != why) {
             j->reason = why;
@@ -592,8 +599,12 @@ void batchd_sched_offers(batchd_t *b, const json_t *offers)
         p.noffers++;
         if (p.offers[i].request_id[0]) {
             for (size_t k = 0; k < b->njobs; k++)
-                if (strcmp(b->order[k]->request_id, p.offers[i].request_id) == 0)
-                    b->order[k]->request_until = 0; /* satisfied: ask again if unused */
+                if (strcmp(b->order[k]->request_id, p.offers[i].request_id) == 0 &&
+                    b->order[k]->state == PHX_JOB_PENDING) {
+                    p.offers[i].owner = b->order[k];
+                    /* satisfied: ask again soon if it cannot use them */
+                    b->order[k]->request_until = p.now + 2;
+                }
         }
         if (!batchd_node_by_agent(b, p.offers[i].agent_id))
             batchd_nodes_refresh(b);

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# timeout: 90
+# An array of 10 with %2 never runs more than 2 tasks at once (times
+# recorded from inside the jobs); every task completes with its own output.
+. "$(dirname "$0")/lib.sh"
+. "$PHX_SRC/tests/e2e/phx.sh"
+
+test_user phxu1
+phx_setup
+chmod a+x "$PHX_TEST_DIR"
+start_master
+start_agent n1 "synthetic:pack:1 numa:2 core:4 pu:1"
+start_agent n2 "synthetic:pack:1 numa:2 core:4 pu:1"
+wait_node n1 up
+wait_node n2 up
+start_batchd
+home=$(getent passwd phxu1 | cut -d: -f6)
+rm -f "$home/times.log"
+cat >"$home/arr.sh" <<'S'
+#!/bin/bash
+#SBATCH --array=0-9%2
+#SBATCH -t 2
+echo "$PHX_ARRAY_TASK_ID start $(date +%s.%N)" >>"$HOME/times.log"
+sleep 1
+echo "$PHX_ARRAY_TASK_ID end $(date +%s.%N)" >>"$HOME/times.log"
+echo "task $PHX_ARRAY_TASK_ID of $PHX_ARRAY_JOB_ID"
+S
+chown phxu1 "$home/arr.sh"
+out=$(runuser -u phxu1 -- env PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" bash -c "cd ~ && phx submit arr.sh")
+note "$out"
+id=${out##* }
+wait_for 60 sh -c "[ \"\$(grep -c ' end ' '$home/times.log' 2>/dev/null)\" = 10 ]"
+for t in 0 1 2 3 4 5 6 7 8 9; do
+    assert_eq "task $t of $id" "$(cat "$home/phx-${id}_$t.out")"
+done
+wait_for 10 sh -c "[ \"\$($(pg_bindir)/psql -X -A -t '$PHX_DSN' -c \"SELECT count(*) FROM jobs WHERE array_job_id = $id AND state = 'COMPLETED'\")\" = 10 ]"
+max=$(python3 - "$home/times.log" <<'P'
+import sys
+ev = []
+for line in open(sys.argv[1]):
+    t, kind, when = line.split()
+    ev.append((float(when), 1 if kind == "start" else -1))
+ev.sort(key=lambda e: (e[0], e[1]))
+cur = best = 0
+for _, d in ev:
+    cur += d
+    best = max(best, cur)
+print(best)
+P
+)
+note "most tasks running at once: $max"
+assert_eq 2 "$max"
+note ok
