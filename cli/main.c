@@ -12,8 +12,12 @@ typedef struct command {
 
 static const command_t commands[] = {
     {"acct", phx_cmd_acct, "accounting records of jobs and steps, like sacct"},
+    {"cancel", phx_cmd_cancel, "cancel jobs, like scancel"},
     {"nodes", phx_cmd_nodes, "list nodes, show one, drain or resume (operators)"},
+    {"queue", phx_cmd_queue, "list the job queue, like squeue"},
     {"run", phx_cmd_run, "run an MPI step inside a job, like srun"},
+    {"show", phx_cmd_show, "show one job, like scontrol show job"},
+    {"submit", phx_cmd_submit, "submit a job script, like sbatch"},
     {"topo", phx_cmd_topo, "print a node topology (local, synthetic or XML)"},
     {NULL, NULL, NULL},
 };

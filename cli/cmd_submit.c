@@ -1,0 +1,224 @@
+/* phx submit [sbatch options] script [args...]: send a job script to batchd.
+ * Options are passed as they are (batchd reads them with the directive
+ * parser, over the script's #PHX/#SBATCH lines); this command only finds
+ * where they end: the first word that is not an option, nor the value of
+ * one, is the script ("-" or none: standard input). */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+#include "lib/json.h"
+
+extern char **environ;
+
+#define SCRIPT_MAX (16u << 20)
+
+/* Options that take no value (all others do, unless given with '='). */
+static const char *const flags[] = {
+    "--exclusive",
+    "--requeue",
+    "--no-requeue",
+    "-W",
+    "--wait",
+    "--parsable",
+    "-Q",
+    "--quiet",
+    "-v",
+    "--verbose",
+    "-H",
+    "--hold",
+    "-s",
+    "--oversubscribe",
+    "-O",
+    "--overcommit",
+    "--contiguous",
+    "--spread-job",
+    "--use-min-nodes",
+    "--nice",
+    "--test-only",
+    "--ignore-pbs",
+    "--get-user-env",
+    "-k",
+    "--no-kill",
+    "--no-requeue",
+    NULL,
+};
+
+static bool is_flag(const char *a)
+{
+    if (strchr(a, '='))
+        return true;
+    for (const char *const *f = flags; *f; f++)
+        if (strcmp(a, *f) == 0)
+            return true;
+    /* -N2: a short option with its value attached */
+    return a[1] != '-' && a[2] != 0;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: phx submit [sbatch options] [script [args...]]\n"
+            "  options are sbatch's (doc/jobs.md); --parsable prints the id only;\n"
+            "  -W/--wait waits for the job to end and exits with its code\n");
+}
+
+static char *read_all(FILE *f, size_t *len)
+{
+    size_t cap = 65536, n = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+        if (n == cap) {
+            if (cap >= SCRIPT_MAX) {
+                free(buf);
+                errno = EFBIG;
+                return NULL;
+            }
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+    }
+    *len = n;
+    return buf;
+}
+
+static int wait_for(long long id)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/api/v1/jobs/%lld", id);
+    for (;;) {
+        json_t *j = phx_cli_call(PHX_CLI_BATCHD, "GET", path, NULL, true, NULL);
+        if (!j)
+            return 1;
+        const char *st = json_string_value(json_object_get(j, "state"));
+        const char *ec = json_string_value(json_object_get(j, "exit_code"));
+        if (st && strcmp(st, "PENDING") != 0 && strcmp(st, "RUNNING") != 0) {
+            int code = ec ? atoi(ec) : 1;
+            printf("job %lld ended %s (exit %s)\n", id, st, ec ? ec : "?");
+            json_decref(j);
+            return strcmp(st, "COMPLETED") == 0 ? 0 : (code ? code : 1);
+        }
+        json_decref(j);
+        usleep(500000);
+    }
+}
+
+int phx_cmd_submit(int argc, char **argv)
+{
+    int i = 1;
+    bool parsable = false, wait = false;
+    json_t *opts = json_array();
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            json_decref(opts);
+            return 0;
+        }
+        if (strcmp(a, "--") == 0) {
+            i++;
+            break;
+        }
+        if (a[0] != '-' || a[1] == 0)
+            break;
+        if (strcmp(a, "--parsable") == 0)
+            parsable = true;
+        if (strcmp(a, "-W") == 0 || strcmp(a, "--wait") == 0)
+            wait = true;
+        json_array_append_new(opts, json_string(a));
+        if (!is_flag(a) && i + 1 < argc)
+            json_array_append_new(opts, json_string(argv[++i]));
+    }
+    const char *file = i < argc ? argv[i++] : "-";
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    if (!f) {
+        fprintf(stderr, "phx submit: could not open \"%s\": %s\n", file,
+                strerror(errno));
+        json_decref(opts);
+        return 1;
+    }
+    size_t len = 0;
+    char *script = read_all(f, &len);
+    if (f != stdin)
+        fclose(f);
+    if (!script) {
+        fprintf(stderr, "phx submit: could not read \"%s\": %s\n", file,
+                strerror(errno == EFBIG ? EFBIG : errno));
+        json_decref(opts);
+        return 1;
+    }
+    json_t *text = json_stringn(script, len);
+    free(script);
+    if (!text || memchr(json_string_value(text), 0, len)) {
+        fprintf(stderr,
+                "phx submit: %s: not a job script (binary data: NUL bytes or invalid "
+                "UTF-8)\n",
+                file);
+        json_decref(text);
+        json_decref(opts);
+        return 1;
+    }
+    json_t *args = json_array(), *env = json_object();
+    for (; i < argc; i++)
+        json_array_append_new(args, json_string(argv[i]));
+    for (char **e = environ; *e; e++) {
+        const char *eq = strchr(*e, '=');
+        if (!eq || eq == *e)
+            continue;
+        char name[256];
+        size_t n = (size_t)(eq - *e);
+        if (n >= sizeof(name))
+            continue;
+        memcpy(name, *e, n);
+        name[n] = 0;
+        json_t *v = json_string(eq + 1);
+        if (v)
+            json_object_set_new(env, name, v);
+    }
+    char cwd[4096], host[256] = "", line[8192] = "";
+    if (!getcwd(cwd, sizeof(cwd))) {
+        fprintf(stderr, "phx submit: could not read the current directory: %s\n",
+                strerror(errno));
+        return 1;
+    }
+    gethostname(host, sizeof(host) - 1);
+    size_t off = 0;
+    snprintf(line, sizeof(line), "phx");
+    off = strlen(line);
+    for (int k = 0; k < argc && off < sizeof(line) - 1; k++)
+        off += (size_t)snprintf(line + off, sizeof(line) - off, " %s", argv[k]);
+    json_t *body = json_pack("{s:o, s:s, s:o, s:o, s:s, s:o, s:s, s:s}", "script", text,
+                             "filename", strcmp(file, "-") == 0 ? "stdin" : file,
+                             "argv", opts, "args", args, "cwd", cwd, "env", env,
+                             "submit_line", line, "submit_host", host);
+    json_t *r = phx_cli_call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, true, NULL);
+    json_decref(body);
+    if (!r)
+        return 1;
+    json_t *w;
+    size_t k;
+    json_array_foreach(json_object_get(r, "warnings"), k, w)
+        fprintf(stderr, "phx submit: warning: %s\n", json_string_value(w));
+    long long id = json_integer_value(json_object_get(r, "job_id"));
+    json_decref(r);
+    if (parsable)
+        printf("%lld\n", id);
+    else
+        printf("Submitted job %lld\n", id);
+    fflush(stdout);
+    return wait ? wait_for(id) : 0;
+}
