@@ -89,6 +89,11 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f);
 void phx_agentd_on_kill(phx_agentd_t *a, const phx_frame_t *f);
 /* status.c */
 void phx_agentd_on_status_ack(phx_agentd_t *a, const phx_frame_t *f);
+/* step.c: MPI steps (step.h); the local step socket, "" when disabled. */
+int phx_agentd_steps_start(phx_agentd_t *a, phx_error_t *err);
+void phx_agentd_steps_stop(phx_agentd_t *a);
+void phx_agentd_on_step(phx_agentd_t *a, const phx_frame_t *f);
+const char *phx_agentd_step_socket(void);
 /* REGISTER's "tasks": new reference. */
 json_t *phx_agentd_tasks_json(phx_agentd_t *a);
 /* Send every unacknowledged status (after REGISTERED, and by the retry timer). */

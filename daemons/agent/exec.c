@@ -142,7 +142,9 @@ static int plan_env(plan_t *pl, const struct passwd *pw)
                      env_set(pl, "PHX_CPUSET", t->cpus) < 0 ||
                      env_set(pl, "PHX_NUMAS", numas ? numas : "") < 0 ||
                      env_setf(pl, "PHX_MEM_LIMIT", "%lld", t->memory) < 0 ||
-                     env_setf(pl, "PHX_TIME_LIMIT", "%lld", t->time_limit) < 0
+                     env_setf(pl, "PHX_TIME_LIMIT", "%lld", t->time_limit) < 0 ||
+                     (*phx_agentd_step_socket() &&
+                      env_set(pl, "PHX_AGENT_SOCKET", phx_agentd_step_socket()) < 0)
                  ? -1
                  : 0;
     free(cores);

@@ -89,12 +89,15 @@ static int start(phx_agentd_t *a, phx_error_t *err)
     /* Recover the tasks first: REGISTER lists them. */
     if (phx_agentd_tasks_start(a, err) < 0)
         return -1;
+    if (phx_agentd_steps_start(a, err) < 0)
+        return -1;
     return phx_agentd_link_start(a, err);
 }
 
 static void stop(phx_agentd_t *a)
 {
     phx_agentd_link_stop(a);
+    phx_agentd_steps_stop(a);
     phx_agentd_tasks_stop(a); /* tasks keep running, for the next agent */
     if (a->sigint)
         event_free(a->sigint);

@@ -131,6 +131,14 @@ static const struct {
     {"LAUNCH", PHX_LINK_REGISTERED, phx_agentd_on_launch},
     {"KILL", PHX_LINK_REGISTERED, phx_agentd_on_kill},
     {"STATUS_ACK", PHX_LINK_REGISTERED, phx_agentd_on_status_ack},
+    {"STEP_LAUNCH", PHX_LINK_REGISTERED, phx_agentd_on_step},
+    {"STEP_KILL", PHX_LINK_REGISTERED, phx_agentd_on_step},
+    {"STEP_REFUSED", PHX_LINK_REGISTERED, phx_agentd_on_step},
+    {"STEP_DONE", PHX_LINK_REGISTERED, phx_agentd_on_step},
+    {"STEP_OUTPUT", PHX_LINK_REGISTERED, phx_agentd_on_step},
+    {"FENCE_DONE", PHX_LINK_REGISTERED, phx_agentd_on_step},
+    {"DMODEX_REQ", PHX_LINK_REGISTERED, phx_agentd_on_step},
+    {"DMODEX_DONE", PHX_LINK_REGISTERED, phx_agentd_on_step},
 };
 
 static void dispatch(phx_agentd_t *a, const phx_frame_t *f)

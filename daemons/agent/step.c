@@ -1,0 +1,569 @@
+/* phx-agent: the steps hosted here: STEP_LAUNCH registers the namespace and
+ * forks the local ranks inside the job task's cgroup, as its user, bound to
+ * their cores; exits are collected and reported; STEP_KILL kills. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemons/agent/cgroup.h"
+#include "daemons/agent/step.h"
+#include "daemons/agent/task.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "topology/bind.h"
+
+static struct {
+    phx_agentd_t *a;
+    phx_pmix_t *pmix;
+    phx_lstep_t *steps;
+    char socket[1024];
+} st;
+
+phx_agentd_t *phx_step_agent(void)
+{
+    return st.a;
+}
+
+phx_pmix_t *phx_step_pmix(void)
+{
+    return st.pmix;
+}
+
+const char *phx_agentd_step_socket(void)
+{
+    return st.socket;
+}
+
+phx_lstep_t *phx_lstep_by_id(uint64_t id)
+{
+    for (phx_lstep_t *s = st.steps; s; s = s->next)
+        if (s->id == id)
+            return s;
+    return NULL;
+}
+
+phx_lstep_t *phx_lstep_by_nspace(const char *nspace)
+{
+    for (phx_lstep_t *s = st.steps; s; s = s->next)
+        if (strcmp(s->nspace, nspace) == 0)
+            return s;
+    return NULL;
+}
+
+static void lstep_free(phx_lstep_t *s)
+{
+    for (phx_lstep_t **pp = &st.steps; *pp; pp = &(*pp)->next)
+        if (*pp == s) {
+            *pp = s->next;
+            break;
+        }
+    if (s->watch_ev)
+        event_free(s->watch_ev);
+    if (s->registered && st.pmix)
+        phx_pmix_step_deregister(st.pmix, s->nspace);
+    for (int i = 0; s->local && i < s->nlocal; i++) {
+        phx_step_rank_t *r = &s->local[i];
+        if (r->exit_ev)
+            event_free(r->exit_ev);
+        if (r->pidfd >= 0)
+            close(r->pidfd);
+        for (int k = 0; k < 2; k++) {
+            if (r->out_ev[k])
+                event_free(r->out_ev[k]);
+            if (r->fds[k] >= 0)
+                close(r->fds[k]);
+        }
+    }
+    free(s->local);
+    for (int i = 0; i < s->map.nnodes; i++) {
+        free(s->nodes ? s->nodes[i] : NULL);
+        free(s->ranks ? s->ranks[i] : NULL);
+    }
+    free(s->nodes);
+    free(s->nranks);
+    free(s->ranks);
+    free(s);
+}
+
+void phx_lstep_abort(phx_lstep_t *s, int status, const char *why)
+{
+    if (s->abort_sent)
+        return;
+    s->abort_sent = true;
+    phx_log_notice("step %s: %s", s->nspace, why);
+    phx_agentd_send(st.a,
+                    json_pack("{s:s, s:I, s:i, s:s}", "type", "STEP_ABORT", "step",
+                              (json_int_t)s->id, "status", status, "message", why),
+                    NULL, 0);
+}
+
+/* Every local rank is gone: report, clean up. */
+static void lstep_end(phx_lstep_t *s)
+{
+    if (s->fences > 0)
+        phx_log_info("step %s: %d cross-agent fences, round trip min %.3f ms, mean "
+                     "%.3f ms, max %.3f ms",
+                     s->nspace, s->fences, s->fence_min * 1e3,
+                     s->fence_sum * 1e3 / s->fences, s->fence_max * 1e3);
+    json_t *ranks = json_array();
+    for (int i = 0; i < s->nlocal; i++) {
+        phx_step_rank_t *r = &s->local[i];
+        int code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 0;
+        int sig = WIFSIGNALED(r->status) ? WTERMSIG(r->status) : 0;
+        json_array_append_new(ranks, json_pack("{s:i, s:i, s:i}", "rank", r->rank,
+                                               "exit_code", code, "signal", sig));
+    }
+    phx_agentd_send(st.a,
+                    json_pack("{s:s, s:I, s:o}", "type", "STEP_EXIT", "step",
+                              (json_int_t)s->id, "ranks", ranks),
+                    NULL, 0);
+    lstep_free(s);
+}
+
+static void deliver(phx_lstep_t *s, int rank, int stream, const void *buf, size_t n)
+{
+    if (strcmp(s->origin, st.a->name) == 0) {
+        phx_step_svc_output(s->id, rank, stream, buf, n);
+        return;
+    }
+    phx_agentd_send(st.a,
+                    json_pack("{s:s, s:I, s:i, s:i}", "type", "STEP_OUTPUT", "step",
+                              (json_int_t)s->id, "rank", rank, "stream", stream),
+                    buf, n);
+}
+
+/* Read what is there; false once the pipe is closed. */
+static bool read_output(phx_step_rank_t *r, int k)
+{
+    char buf[65536];
+    for (;;) {
+        ssize_t n = read(r->fds[k], buf, sizeof(buf));
+        if (n > 0) {
+            deliver(r->step, r->rank, k + 1, buf, (size_t)n);
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return true;
+        event_del(r->out_ev[k]);
+        close(r->fds[k]);
+        r->fds[k] = -1;
+        return false;
+    }
+}
+
+static void on_output(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_step_rank_t *r = arg;
+    read_output(r, r->fds[0] == fd ? 0 : 1);
+}
+
+static void on_rank_exit(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_step_rank_t *r = arg;
+    phx_lstep_t *s = r->step;
+    int status;
+    pid_t got = waitpid(r->pid, &status, WNOHANG);
+    if (got == 0)
+        return;
+    phx_pmix_drain(st.pmix); /* a finalize comes before the exit it preceded */
+    event_del(r->exit_ev);
+    r->exited = true;
+    r->status = got == r->pid ? status : 0;
+    for (int k = 0; k < 2; k++)
+        if (r->fds[k] >= 0 && read_output(r, k)) {
+            event_del(r->out_ev[k]);
+            close(r->fds[k]);
+            r->fds[k] = -1;
+        }
+    s->live--;
+    if (!s->killed && r->connected && !r->finalized) {
+        char why[160];
+        snprintf(why, sizeof(why), "rank %d exited without MPI_Finalize", r->rank);
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        phx_lstep_abort(s, code ? code : 1, why);
+    }
+    if (s->live == 0)
+        lstep_end(s);
+}
+
+/* The rank's process, from fork to exec; never returns. */
+static void run_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
+                     phx_topo_coreset_t *cores, char **argv, char **env,
+                     const char *cwd, const gid_t *groups, int ngroups, int out[2],
+                     int err[2])
+{
+    (void)s;
+    sigset_t none;
+    sigemptyset(&none);
+    for (int sig = 1; sig < NSIG; sig++)
+        signal(sig, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setpgid(0, 0);
+    close(out[0]);
+    close(err[0]);
+    int in = open("/dev/null", O_RDONLY);
+    if (in < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
+        _exit(127);
+    phx_agentd_t *a = st.a;
+    if (t->has_cgroup && a->cg->ops->join(a->cg, t->key, getpid()) < 0) {
+        dprintf(2, "phx: rank %d: could not join the job's cgroup: %s\n", r->rank,
+                strerror(errno));
+        _exit(127);
+    }
+    phx_error_t e;
+    if (phx_topo_bind(a->topo, cores ? cores : t->cores, &e) < 0) {
+        dprintf(2, "phx: rank %d: could not bind: %s\n", r->rank, e.text);
+        _exit(127);
+    }
+    if (setgroups((size_t)ngroups, groups) < 0 || setgid(t->gid) < 0 ||
+        setuid(t->uid) < 0 || (t->uid != 0 && setuid(0) == 0)) {
+        dprintf(2, "phx: rank %d: could not become uid %d\n", r->rank, (int)t->uid);
+        _exit(127);
+    }
+    if (cwd && *cwd && chdir(cwd) < 0)
+        dprintf(2, "phx: rank %d: could not change to \"%s\": %s\n", r->rank, cwd,
+                strerror(errno));
+    execvpe(argv[0], argv, env);
+    dprintf(2, "phx: rank %d: could not execute \"%s\": %s\n", r->rank, argv[0],
+            strerror(errno));
+    _exit(127);
+}
+
+static char **env_of(phx_lstep_t *s, const phx_task_t *t, const json_t *launch,
+                     int rank, int *n, phx_error_t *err)
+{
+    char **env = calloc(1, sizeof(*env));
+    *n = 0;
+    const char *k;
+    json_t *v;
+    json_object_foreach(json_object_get(launch, "env"), k, v)
+    {
+        if (json_is_string(v) && strncmp(k, "PMIX_", 5) != 0 &&
+            strncmp(k, "OMPI_", 5) != 0 && strncmp(k, "PHX_", 4) != 0 &&
+            phx_pmix_env_set(&env, n, k, json_string_value(v)) < 0)
+            goto error;
+    }
+    /* The caller's PHX_* describe its node: these describe this one. */
+    if (phx_pmix_env_set(&env, n, "PHX_NODE", st.a->name) < 0 ||
+        phx_pmix_env_set(&env, n, "PHX_TASK_ID", t->id) < 0 ||
+        phx_pmix_env_set(&env, n, "PHX_FRAMEWORK_ID", t->framework_id) < 0 ||
+        phx_pmix_env_set(&env, n, "PHX_AGENT_SOCKET", st.socket) < 0)
+        goto error;
+    if (phx_pmix_rank_env(st.pmix, &s->map, rank, &env, n, err) < 0)
+        goto error;
+    return env;
+error:
+    for (int i = 0; env && i < *n; i++)
+        free(env[i]);
+    free(env);
+    return NULL;
+}
+
+static int spawn_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
+                      const json_t *launch, const json_t *cores, phx_error_t *err)
+{
+    json_t *jargv = json_object_get(launch, "argv");
+    size_t argc = json_array_size(jargv);
+    char **argv = calloc(argc + 1, sizeof(*argv));
+    int nenv = 0, out[2] = {-1, -1}, errp[2] = {-1, -1}, rc = -1;
+    char **env = argv ? env_of(s, t, launch, r->rank, &nenv, err) : NULL;
+    phx_topo_coreset_t *set = NULL;
+    struct passwd *pw = getpwuid(t->uid);
+    gid_t groups[1024];
+    int ngroups = 1024;
+    groups[0] = t->gid;
+    if (!pw || getgrouplist(pw->pw_name, t->gid, groups, &ngroups) < 0)
+        ngroups = 1;
+    if (!argv || !env)
+        goto out;
+    for (size_t i = 0; i < argc; i++)
+        argv[i] = (char *)json_string_value(json_array_get(jargv, i));
+    if (json_array_size(cores) > 0) {
+        set = phx_topo_coreset_create(phx_topo_coreset_size(t->cores));
+        size_t i;
+        json_t *c;
+        json_array_foreach(cores, i, c) if (set)
+            phx_topo_coreset_add(set, (int)json_integer_value(c));
+    }
+    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+        phx_error_set(err, "could not make a pipe: %s", strerror(errno));
+        goto out;
+    }
+    const char *cwd = json_string_value(json_object_get(launch, "cwd"));
+    pid_t pid = fork();
+    if (pid < 0) {
+        phx_error_set(err, "could not fork: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0)
+        run_rank(s, r, t, set, argv, env, cwd, groups, ngroups, out, errp);
+    r->pid = pid;
+    r->fds[0] = out[0];
+    r->fds[1] = errp[0];
+    out[0] = errp[0] = -1;
+    r->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    for (int k = 0; k < 2; k++) {
+        fcntl(r->fds[k], F_SETFL, O_NONBLOCK);
+        r->out_ev[k] =
+            event_new(st.a->base, r->fds[k], EV_READ | EV_PERSIST, on_output, r);
+        event_add(r->out_ev[k], NULL);
+    }
+    r->exit_ev = event_new(st.a->base, r->pidfd, EV_READ | EV_PERSIST, on_rank_exit, r);
+    if (r->pidfd < 0 || !r->exit_ev || event_add(r->exit_ev, NULL) < 0) {
+        phx_error_set(err, "could not watch rank %d: %s", r->rank, strerror(errno));
+        kill(pid, SIGKILL);
+        waitpid(pid, &r->status, 0);
+        r->exited = true;
+        goto out;
+    }
+    rc = 0;
+out:
+    for (int i = 0; i < 2; i++) {
+        if (out[i] >= 0)
+            close(out[i]);
+        if (errp[i] >= 0)
+            close(errp[i]);
+    }
+    phx_topo_coreset_destroy(set);
+    for (int i = 0; env && i < nenv; i++)
+        free(env[i]);
+    free(env);
+    free(argv);
+    return rc;
+}
+
+/* The map from STEP_LAUNCH: nodes, ranks per node, this node. */
+static int parse_map(phx_lstep_t *s, const json_t *h, const phx_task_t *t,
+                     phx_error_t *err)
+{
+    json_t *nodes = json_object_get(h, "nodes"), *ranks = json_object_get(h, "ranks");
+    int nn = (int)json_array_size(nodes);
+    long long node = -1, size = 0;
+    if (nn < 1 || (int)json_array_size(ranks) != nn ||
+        phx_json_int(h, "node", true, 0, nn - 1, &node, err) < 0 ||
+        phx_json_int(h, "size", true, 1, 1 << 20, &size, err) < 0)
+        return phx_error_set(err, "malformed step map");
+    s->nodes = calloc((size_t)nn, sizeof(char *));
+    s->nranks = calloc((size_t)nn, sizeof(int));
+    s->ranks = calloc((size_t)nn, sizeof(int *));
+    if (!s->nodes || !s->nranks || !s->ranks)
+        return phx_error_set(err, "out of memory");
+    s->map.nnodes = nn;
+    for (int i = 0; i < nn; i++) {
+        json_t *rl = json_array_get(ranks, (size_t)i);
+        s->nodes[i] = strdup(json_string_value(json_array_get(nodes, (size_t)i)) ?: "");
+        s->nranks[i] = (int)json_array_size(rl);
+        s->ranks[i] = calloc((size_t)s->nranks[i] + 1, sizeof(int));
+        if (!s->nodes[i] || !s->ranks[i])
+            return phx_error_set(err, "out of memory");
+        for (int k = 0; k < s->nranks[i]; k++)
+            s->ranks[i][k] = (int)json_integer_value(json_array_get(rl, (size_t)k));
+    }
+    s->map.nspace = s->nspace;
+    s->map.size = (int)size;
+    s->map.nodes = (const char *const *)s->nodes;
+    s->map.nranks = s->nranks;
+    s->map.ranks = (const int *const *)s->ranks;
+    s->map.node = (int)node;
+    s->map.uid = t->uid;
+    s->map.gid = t->gid;
+    s->map.oversubscribed = json_is_true(json_object_get(h, "oversubscribed"));
+    s->nlocal = s->nranks[node];
+    return 0;
+}
+
+static void kill_ranks(phx_lstep_t *s)
+{
+    s->killed = true;
+    for (int i = 0; i < s->nlocal; i++)
+        if (!s->local[i].exited && s->local[i].pid > 0) {
+            kill(-s->local[i].pid, SIGKILL);
+            kill(s->local[i].pid, SIGKILL);
+        }
+}
+
+void phx_lstep_kill(phx_agentd_t *a, const phx_frame_t *f)
+{
+    (void)a;
+    phx_lstep_t *s = phx_lstep_by_id(
+        (uint64_t)json_integer_value(json_object_get(f->header, "step")));
+    if (s)
+        kill_ranks(s);
+}
+
+/* Ranks outside the task's cgroup (no cgroups here) would outlive it. */
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_lstep_t *s = arg;
+    phx_task_t *t = phx_task_find(st.a, s->framework_id, s->task_id);
+    if (s->killed || (t && t->phase <= PHX_TASK_RUNNING))
+        return;
+    phx_lstep_abort(s, 137, "the job's task ended");
+    kill_ranks(s);
+}
+
+/* A launch that cannot run here: every local rank failed. */
+static void launch_failed(phx_agentd_t *a, uint64_t id, const json_t *h,
+                          const char *why)
+{
+    phx_log_warnx("step %llu: %s", (unsigned long long)id, why);
+    json_t *rl = json_array_get(json_object_get(h, "ranks"),
+                                (size_t)json_integer_value(json_object_get(h, "node")));
+    json_t *ranks = json_array();
+    size_t i;
+    json_t *v;
+    json_array_foreach(rl, i, v) json_array_append_new(
+        ranks, json_pack("{s:O, s:i, s:i}", "rank", v, "exit_code", 127, "signal", 0));
+    phx_agentd_send(a,
+                    json_pack("{s:s, s:I, s:i, s:s}", "type", "STEP_ABORT", "step",
+                              (json_int_t)id, "status", 127, "message", why),
+                    NULL, 0);
+    phx_agentd_send(a,
+                    json_pack("{s:s, s:I, s:o}", "type", "STEP_EXIT", "step",
+                              (json_int_t)id, "ranks", ranks),
+                    NULL, 0);
+}
+
+void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
+{
+    const json_t *h = f->header;
+    phx_error_t err;
+    long long id = 0;
+    const char *nspace, *origin, *fw_id, *task_id;
+    if (phx_json_int(h, "step", true, 1, INT64_MAX, &id, &err) < 0 ||
+        phx_json_str(h, "nspace", true, &nspace, &err) < 0 ||
+        phx_json_str(h, "origin", true, &origin, &err) < 0 ||
+        phx_json_str(h, "framework_id", true, &fw_id, &err) < 0 ||
+        phx_json_str(h, "task_id", true, &task_id, &err) < 0) {
+        phx_log_warnx("malformed STEP_LAUNCH ignored: %s", err.text);
+        return;
+    }
+    phx_task_t *t = phx_task_find(a, fw_id, task_id);
+    if (!st.pmix || !t || t->phase > PHX_TASK_RUNNING) {
+        launch_failed(a, (uint64_t)id, h,
+                      !st.pmix ? "this agent has no PMIx server"
+                               : "the job's task does not run here");
+        return;
+    }
+    phx_lstep_t *s = calloc(1, sizeof(*s));
+    if (!s) {
+        launch_failed(a, (uint64_t)id, h, "out of memory");
+        return;
+    }
+    s->id = (uint64_t)id;
+    snprintf(s->nspace, sizeof(s->nspace), "%s", nspace);
+    snprintf(s->origin, sizeof(s->origin), "%s", origin);
+    snprintf(s->framework_id, sizeof(s->framework_id), "%s", fw_id);
+    snprintf(s->task_id, sizeof(s->task_id), "%s", task_id);
+    s->next = st.steps;
+    st.steps = s;
+    struct timeval sec = {1, 0};
+    if ((s->watch_ev = event_new(a->base, -1, EV_PERSIST, on_watch, s)))
+        event_add(s->watch_ev, &sec);
+    if (parse_map(s, h, t, &err) < 0 ||
+        !(s->local = calloc((size_t)s->nlocal + 1, sizeof(*s->local))) ||
+        phx_pmix_step_register(st.pmix, &s->map, &err) < 0) {
+        launch_failed(a, s->id, h, s->local ? err.text : "out of memory");
+        lstep_free(s);
+        return;
+    }
+    s->registered = true;
+    if (json_integer_value(json_object_get(h, "req")) > 0 &&
+        strcmp(origin, a->name) == 0)
+        phx_step_on_started(a, (uint64_t)json_integer_value(json_object_get(h, "req")),
+                            s->id, s->map.size);
+    json_t *cores = json_object_get(h, "cores");
+    for (int k = 0; k < s->nlocal; k++) {
+        phx_step_rank_t *r = &s->local[k];
+        r->step = s;
+        r->rank = s->ranks[s->map.node][k];
+        r->local = k;
+        r->pidfd = r->fds[0] = r->fds[1] = -1;
+        if (spawn_rank(s, r, t, h, json_array_get(cores, (size_t)k), &err) < 0) {
+            r->exited = true;
+            r->status = 127 << 8;
+            char why[PHX_ERROR_TEXT_MAX + 40];
+            snprintf(why, sizeof(why), "rank %d: %s", r->rank, err.text);
+            phx_lstep_abort(s, 127, why);
+            continue;
+        }
+        s->live++;
+    }
+    phx_log_info("step %s: %d local ranks started for %s", s->nspace, s->live, origin);
+    if (s->live == 0)
+        lstep_end(s);
+}
+
+void phx_agentd_on_step(phx_agentd_t *a, const phx_frame_t *f)
+{
+    static const struct {
+        const char *type;
+        void (*fn)(phx_agentd_t *, const phx_frame_t *);
+    } table[] = {
+        {"STEP_LAUNCH", phx_lstep_launch},
+        {"STEP_KILL", phx_lstep_kill},
+        {"STEP_REFUSED", phx_step_on_refused},
+        {"STEP_DONE", phx_step_on_done},
+        {"STEP_OUTPUT", phx_step_on_output},
+        {"FENCE_DONE", phx_step_on_fence_done},
+        {"DMODEX_REQ", phx_step_on_dmodex_req},
+        {"DMODEX_DONE", phx_step_on_dmodex_done},
+    };
+    for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+        if (strcmp(f->type, table[i].type) == 0) {
+            table[i].fn(a, f);
+            return;
+        }
+}
+
+int phx_agentd_steps_start(phx_agentd_t *a, phx_error_t *err)
+{
+    st.a = a;
+    const char *dir = phx_conf_str(a->conf, "agent.state_dir");
+    char tmp[1024];
+    snprintf(tmp, sizeof(tmp), "%s/pmix", dir);
+    snprintf(st.socket, sizeof(st.socket), "%s/step.sock", dir);
+    if (!(st.pmix = phx_pmix_create(a->base, a->name, tmp, &phx_step_pmix_ops, a, err)))
+        phx_log_warnx("MPI steps are disabled on this agent: %s", err->text);
+    if (phx_step_svc_start(a, st.socket, err) < 0) {
+        phx_pmix_destroy(st.pmix);
+        st.pmix = NULL;
+        st.socket[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+void phx_agentd_steps_stop(phx_agentd_t *a)
+{
+    (void)a;
+    phx_step_svc_stop();
+    while (st.steps) {
+        phx_lstep_t *s = st.steps;
+        for (int i = 0; i < s->nlocal; i++)
+            if (!s->local[i].exited && s->local[i].pid > 0)
+                kill(-s->local[i].pid, SIGKILL);
+        lstep_free(s);
+    }
+    phx_step_pmix_clear();
+    phx_pmix_destroy(st.pmix);
+    st.pmix = NULL;
+    st.socket[0] = '\0';
+}

@@ -1,0 +1,89 @@
+/* phx-agent: MPI steps (doc/steps.md).  Loop thread only.
+ *
+ *   phx run ──unix socket (step.sock, SO_PEERCRED)──▶ agent ──STEP_REQUEST──▶ master
+ *   master ──STEP_LAUNCH──▶ every agent of the step: register the PMIx
+ *   namespace, fork the local ranks as the job's user inside the job task's
+ *   cgroup, bound to their cores; serve PMIx; report exits.
+ *
+ * The step state is file-local to the step files (one agent per process). */
+#ifndef PHX_AGENT_STEP_H
+#define PHX_AGENT_STEP_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "daemons/agent/agent.h"
+#include "lib/wire.h"
+#include "pmix/pmix.h"
+
+/* One local rank of a step. */
+typedef struct phx_step_rank {
+    struct phx_lstep *step;
+    int rank, local;
+    pid_t pid;
+    int pidfd;
+    struct event *exit_ev;
+    int fds[2]; /* stdout, stderr read ends, -1 once closed */
+    struct event *out_ev[2];
+    bool exited, connected, finalized;
+    int status; /* wait status */
+} phx_step_rank_t;
+
+/* A step with ranks on this agent. */
+typedef struct phx_lstep {
+    struct phx_lstep *next;
+    uint64_t id;
+    char nspace[64];
+    char origin[256];                       /* the agent of `phx run` */
+    char framework_id[PHX_TASK_FW_MAX + 1]; /* the job's task here */
+    char task_id[PHX_TASK_ID_MAX + 1];
+    struct event *watch_ev; /* the ranks go when the task goes */
+    phx_pmix_map_t map;
+    char **nodes; /* map storage */
+    int *nranks;
+    int **ranks;
+    int nlocal;
+    phx_step_rank_t *local;
+    int live;             /* local ranks not yet exited */
+    uint64_t fence_seq;   /* next fence sent */
+    uint64_t fence_token; /* PMIx's pending fence */
+    double fence_t0;      /* when the pending fence went to the master */
+    int fences;           /* completed cross-agent fences, and their */
+    double fence_sum, fence_min, fence_max; /* round trips, seconds */
+    bool registered;                        /* namespace registered */
+    bool killed, abort_sent;
+} phx_lstep_t;
+
+/* step.c */
+phx_agentd_t *phx_step_agent(void);
+phx_pmix_t *phx_step_pmix(void);
+phx_lstep_t *phx_lstep_by_id(uint64_t id);
+phx_lstep_t *phx_lstep_by_nspace(const char *nspace);
+/* Ask the master to kill the step everywhere (once). */
+void phx_lstep_abort(phx_lstep_t *s, int status, const char *why);
+void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f);
+void phx_lstep_kill(phx_agentd_t *a, const phx_frame_t *f);
+
+/* step_pmix.c: PMIx callbacks and the fence/dmodex frames. */
+extern const phx_pmix_ops_t phx_step_pmix_ops;
+void phx_step_on_fence_done(phx_agentd_t *a, const phx_frame_t *f);
+void phx_step_on_dmodex_req(phx_agentd_t *a, const phx_frame_t *f);
+void phx_step_on_dmodex_done(phx_agentd_t *a, const phx_frame_t *f);
+void phx_step_pmix_clear(void);
+
+/* step_svc.c: the local service of `phx run`. */
+int phx_step_svc_start(phx_agentd_t *a, const char *path, phx_error_t *err);
+void phx_step_svc_stop(void);
+/* Output of a rank for the step's `phx run` (origin side). */
+void phx_step_svc_output(uint64_t step, int rank, int stream, const void *data,
+                         size_t len);
+void phx_step_on_refused(phx_agentd_t *a, const phx_frame_t *f);
+void phx_step_on_started(phx_agentd_t *a, uint64_t req, uint64_t step, int size);
+void phx_step_on_done(phx_agentd_t *a, const phx_frame_t *f);
+void phx_step_on_output(phx_agentd_t *a, const phx_frame_t *f);
+
+/* The entry points the daemon calls are in agent.h. */
+
+#endif

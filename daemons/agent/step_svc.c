@@ -1,0 +1,363 @@
+/* phx-agent: the local step service.  `phx run` connects to a unix socket
+ * in the agent's state directory (PHX_AGENT_SOCKET in every task's
+ * environment) and sends one STEP_REQUEST frame naming its job task.  The
+ * agent checks the caller with SO_PEERCRED: its pid must be in that task's
+ * cgroup (or, without cgroups, descend from the task's processes) and its
+ * uid must be the task's user.  The request goes to the master; the client
+ * then gets STEP_STARTED, OUTPUT frames (rank, stream + bytes) and one DONE
+ * {exit_code}, or ERROR {message}.  A client that goes away kills its step. */
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/listener.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "daemons/agent/cgroup.h"
+#include "daemons/agent/step.h"
+#include "daemons/agent/task.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+typedef struct client {
+    struct client *next;
+    struct bufferevent *bev;
+    phx_wire_decoder_t *dec;
+    pid_t pid;
+    uid_t uid;
+    uint64_t req;  /* 0 until forwarded */
+    uint64_t step; /* 0 until started */
+    bool done;     /* DONE or ERROR sent: close once written */
+    bool freeing;
+} client_t;
+
+static struct {
+    phx_agentd_t *a;
+    struct evconnlistener *lst;
+    client_t *clients;
+    uint64_t next_req;
+    char path[1024];
+} svc;
+
+static void client_free(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    client_t *c = arg;
+    for (client_t **pp = &svc.clients; *pp; pp = &(*pp)->next)
+        if (*pp == c) {
+            *pp = c->next;
+            break;
+        }
+    if (c->bev)
+        bufferevent_free(c->bev);
+    phx_wire_decoder_destroy(c->dec);
+    free(c);
+}
+
+static void client_close(client_t *c)
+{
+    if (c->freeing)
+        return;
+    c->freeing = true;
+    if (c->step && !c->done) /* `phx run` went away: the step goes too */
+        phx_agentd_send(svc.a,
+                        json_pack("{s:s, s:I, s:i, s:s}", "type", "STEP_ABORT", "step",
+                                  (json_int_t)c->step, "status", 130, "message",
+                                  "phx run went away"),
+                        NULL, 0);
+    struct timeval zero = {0, 0};
+    event_base_once(svc.a->base, -1, EV_TIMEOUT, client_free, c, &zero);
+}
+
+static void on_drained(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    client_t *c = arg;
+    if (c->done)
+        client_close(c);
+}
+
+static void client_send(client_t *c, json_t *hdr, const void *data, size_t len)
+{
+    uint8_t *buf;
+    size_t n;
+    phx_error_t err;
+    if (c->freeing ||
+        phx_wire_encode(hdr, data, len, PHX_WIRE_DEFAULT_MAX, &buf, &n, &err) < 0) {
+        json_decref(hdr);
+        return;
+    }
+    json_decref(hdr);
+    bufferevent_write(c->bev, buf, n);
+    free(buf);
+}
+
+static void client_finish(client_t *c, json_t *hdr)
+{
+    client_send(c, hdr, NULL, 0);
+    c->done = true;
+    bufferevent_setcb(c->bev, NULL, on_drained, NULL, c);
+    bufferevent_enable(c->bev, EV_WRITE);
+    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+        client_close(c);
+}
+
+static void client_error(client_t *c, const char *msg)
+{
+    client_finish(c, json_pack("{s:s, s:s}", "type", "ERROR", "message", msg));
+}
+
+static client_t *by_req(uint64_t req)
+{
+    for (client_t *c = svc.clients; c; c = c->next)
+        if (c->req == req && !c->freeing)
+            return c;
+    return NULL;
+}
+
+static client_t *by_step(uint64_t step)
+{
+    for (client_t *c = svc.clients; c; c = c->next)
+        if (c->step == step && !c->freeing)
+            return c;
+    return NULL;
+}
+
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')');
+    int ppid = 0;
+    if (!p || sscanf(p + 2, "%*c %d", &ppid) != 1)
+        return 0;
+    return (pid_t)ppid;
+}
+
+/* Is pid one of the task's processes? */
+static bool pid_in_task(const phx_task_t *t, pid_t pid)
+{
+    phx_agentd_t *a = svc.a;
+    if (t->has_cgroup) {
+        char path[PHX_CG_PATH];
+        a->cg->ops->procs_path(a->cg, t->key, path, sizeof(path));
+        FILE *f = fopen(path, "re");
+        int p;
+        bool found = false;
+        while (f && !found && fscanf(f, "%d", &p) == 1)
+            found = p == (int)pid;
+        if (f)
+            fclose(f);
+        return found;
+    }
+    for (pid_t p = pid; p > 1; p = parent_of(p))
+        if (p == t->shim || p == t->child)
+            return true;
+    return false;
+}
+
+static void on_request(client_t *c, const phx_frame_t *f)
+{
+    const json_t *h = f->header;
+    const char *fw_id, *task_id;
+    phx_error_t err;
+    if (strcmp(f->type, "STEP_REQUEST") != 0 || c->req) {
+        client_error(c, "expected one STEP_REQUEST");
+        return;
+    }
+    if (phx_json_str(h, "framework_id", true, &fw_id, &err) < 0 ||
+        phx_json_str(h, "task_id", true, &task_id, &err) < 0) {
+        client_error(c, err.text);
+        return;
+    }
+    phx_task_t *t = phx_task_find(svc.a, fw_id, task_id);
+    if (!t || t->phase > PHX_TASK_RUNNING) {
+        client_error(c, "no such running job task on this node");
+        return;
+    }
+    if (c->uid != t->uid || !pid_in_task(t, c->pid)) {
+        phx_log_notice("step request from pid %d uid %d refused: not a process of task "
+                       "%s",
+                       (int)c->pid, (int)c->uid, t->label);
+        client_error(c, "permission denied: the caller is not a process of that job");
+        return;
+    }
+    if (!phx_agentd_link_ready(svc.a)) {
+        client_error(c, "the agent is not connected to the master");
+        return;
+    }
+    json_t *fwd = json_deep_copy(h);
+    c->req = ++svc.next_req;
+    json_object_set_new(fwd, "type", json_string("STEP_REQUEST"));
+    json_object_set_new(fwd, "req", json_integer((json_int_t)c->req));
+    if (phx_agentd_send(svc.a, fwd, NULL, 0) < 0)
+        client_error(c, "could not reach the master");
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    client_t *c = arg;
+    struct evbuffer *in = bufferevent_get_input(bev);
+    phx_error_t err;
+    while (!c->done && !c->freeing && evbuffer_get_length(in) > 0) {
+        struct evbuffer_iovec v;
+        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            break;
+        if (phx_wire_decoder_feed(c->dec, v.iov_base, v.iov_len, &err) < 0) {
+            client_error(c, err.text);
+            return;
+        }
+        evbuffer_drain(in, v.iov_len);
+        phx_frame_t f;
+        int r;
+        while (!c->done && (r = phx_wire_decoder_next(c->dec, &f, &err)) == 1) {
+            on_request(c, &f);
+            phx_frame_clear(&f);
+        }
+        if (r < 0 && !c->done)
+            client_error(c, err.text);
+    }
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    (void)bev;
+    (void)what;
+    client_close(arg);
+}
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    (void)l;
+    (void)sa;
+    (void)salen;
+    (void)arg;
+    struct ucred cred;
+    socklen_t len = sizeof(cred);
+    client_t *c = calloc(1, sizeof(*c));
+    if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
+        !(c->dec = phx_wire_decoder_create(PHX_WIRE_DEFAULT_MAX)) ||
+        !(c->bev = bufferevent_socket_new(svc.a->base, fd, BEV_OPT_CLOSE_ON_FREE))) {
+        phx_log_err("could not accept a step client");
+        if (c)
+            phx_wire_decoder_destroy(c->dec);
+        free(c);
+        evutil_closesocket(fd);
+        return;
+    }
+    c->pid = cred.pid;
+    c->uid = cred.uid;
+    c->next = svc.clients;
+    svc.clients = c;
+    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+void phx_step_on_refused(phx_agentd_t *a, const phx_frame_t *f)
+{
+    (void)a;
+    client_t *c =
+        by_req((uint64_t)json_integer_value(json_object_get(f->header, "req")));
+    const char *msg = json_string_value(json_object_get(f->header, "message"));
+    if (c)
+        client_error(c, msg ? msg : "step refused");
+}
+
+void phx_step_on_started(phx_agentd_t *a, uint64_t req, uint64_t step, int size)
+{
+    (void)a;
+    client_t *c = by_req(req);
+    if (!c) { /* asked and gone already */
+        phx_agentd_send(svc.a,
+                        json_pack("{s:s, s:I, s:i, s:s}", "type", "STEP_ABORT", "step",
+                                  (json_int_t)step, "status", 130, "message",
+                                  "phx run went away"),
+                        NULL, 0);
+        return;
+    }
+    c->step = step;
+    client_send(c,
+                json_pack("{s:s, s:I, s:i}", "type", "STEP_STARTED", "step",
+                          (json_int_t)step, "size", size),
+                NULL, 0);
+}
+
+void phx_step_svc_output(uint64_t step, int rank, int stream, const void *data,
+                         size_t len)
+{
+    client_t *c = by_step(step);
+    if (c)
+        client_send(c,
+                    json_pack("{s:s, s:i, s:i}", "type", "OUTPUT", "rank", rank,
+                              "stream", stream),
+                    data, len);
+}
+
+void phx_step_on_output(phx_agentd_t *a, const phx_frame_t *f)
+{
+    (void)a;
+    const json_t *h = f->header;
+    phx_step_svc_output((uint64_t)json_integer_value(json_object_get(h, "step")),
+                        (int)json_integer_value(json_object_get(h, "rank")),
+                        (int)json_integer_value(json_object_get(h, "stream")),
+                        f->attach, f->attach_len);
+}
+
+void phx_step_on_done(phx_agentd_t *a, const phx_frame_t *f)
+{
+    (void)a;
+    client_t *c =
+        by_step((uint64_t)json_integer_value(json_object_get(f->header, "step")));
+    if (c)
+        client_finish(c, json_pack("{s:s, s:O, s:O?}", "type", "DONE", "exit_code",
+                                   json_object_get(f->header, "exit_code"), "aborted",
+                                   json_object_get(f->header, "aborted")));
+}
+
+int phx_step_svc_start(phx_agentd_t *a, const char *path, phx_error_t *err)
+{
+    svc.a = a;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof(sun.sun_path))
+        return phx_error_set(err, "step socket path \"%s\" is too long", path);
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    snprintf(svc.path, sizeof(svc.path), "%s", path);
+    unlink(path);
+    svc.lst = evconnlistener_new_bind(a->base, on_accept, NULL,
+                                      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64,
+                                      (struct sockaddr *)&sun, sizeof(sun));
+    if (!svc.lst)
+        return phx_error_set(err, "could not listen on \"%s\": %s", path,
+                             strerror(errno));
+    chmod(path, 0777); /* callers are checked with SO_PEERCRED */
+    return 0;
+}
+
+void phx_step_svc_stop(void)
+{
+    while (svc.clients) {
+        client_t *c = svc.clients;
+        svc.clients = c->next;
+        if (c->bev)
+            bufferevent_free(c->bev);
+        phx_wire_decoder_destroy(c->dec);
+        free(c);
+    }
+    if (svc.lst) {
+        evconnlistener_free(svc.lst);
+        svc.lst = NULL;
+        unlink(svc.path);
+    }
+}

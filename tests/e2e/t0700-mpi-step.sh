@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# timeout: 300
+# MPI steps: a job of 2 agents (made by the example framework) whose task on
+# n1 runs `phx run -N2 -n4`: real OpenMPI ranks wired up by the agents' PMIx
+# servers, fences routed through the master.  Also mpi4py, MPI_Abort, a rank
+# without MPI_Finalize, and five steps in a row leaving nothing behind.
+. "$(dirname "$0")/lib.sh"
+. "$PHX_SRC/tests/e2e/phx.sh"
+
+PHX_MASTER_EXTRA='allow_unauthenticated = true; offer_timeout = 30.0;'
+PHX_AGENT_EXTRA='allow_root = true;'
+phx_setup
+start_master
+start_agent n1 "synthetic:pack:1 numa:1 core:2 pu:1"
+start_agent n2 "synthetic:pack:1 numa:1 core:2 pu:1"
+wait_node n1 up
+wait_node n2 up
+fw="$PHX_BUILD/examples/simple-framework"
+phx="$PHX_BUILD/bin/phx"
+progs="$PHX_BUILD/tests/progs"
+D=$PHX_TEST_DIR
+
+# A job on both agents: the task on n1 runs SCRIPT (its output in $D/out,
+# its exit code in $D/rc); the task on n2 holds its share until n1 is done.
+job() {
+    rm -f "$D/done" "$D/rc" "$D/out"
+    cat >"$D/step.sh" <<SH
+if [ "\$PHX_NODE" = n1 ]; then
+    ( $1 ) >"$D/out" 2>&1
+    echo \$? >"$D/rc"
+    touch "$D/done"
+else
+    while [ ! -e "$D/done" ]; do sleep 0.1; done
+fi
+SH
+    "$fw" --agents 2 --cmd "sh $D/step.sh" >"$D/fw.out" 2>&1 || true
+    note "$(cat "$D/out" 2>/dev/null)"
+}
+
+leftovers() {
+    ls -d /dev/shm/vader_segment.* /dev/shm/phx-n[12]-phx.* /tmp/ompi.*/jf.* \
+        "$D"/agent-n*/pmix/*phx.* 2>/dev/null | grep -v '^$' || true
+}
+
+# 2 agents × 2 ranks: every rank sees size 4 and the sum 1+2+3+4.
+job "$phx run -N2 -n4 $progs/mpi_hello"
+assert_eq 0 "$(cat "$D/rc")" "mpi_hello exit code"
+for r in 0 1 2 3; do
+    assert_contains "$(cat "$D/out")" "rank $r of 4 sum 10"
+done
+assert_eq 2 "$(grep -c 'node n1' "$D/out")" "ranks on n1"
+assert_eq 2 "$(grep -c 'node n2' "$D/out")" "ranks on n2"
+
+# --label and cyclic distribution.
+job "$phx run -N2 -n4 --label --distribution=cyclic $progs/mpi_hello"
+assert_eq 0 "$(cat "$D/rc")"
+assert_contains "$(cat "$D/out")" "1: rank 1 of 4 sum 10 node n2"
+assert_contains "$(cat "$D/out")" "2: rank 2 of 4 sum 10 node n1"
+
+# Not MPI: the highest rank exit code, 128+signal, a missing program.
+job "$phx run -N2 -n3 sh -c 'echo on \$PHX_NODE; exit \$((PHX_PROCID + 3))'"
+assert_eq 5 "$(cat "$D/rc")" "highest rank exit code"
+assert_contains "$(cat "$D/out")" "on n2"
+job "$phx run -N2 -n2 sh -c 'kill -TERM \$\$'"
+assert_eq 143 "$(cat "$D/rc")" "128+SIGTERM"
+job "$phx run -N2 -n2 /no/such/program"
+assert_eq 127 "$(cat "$D/rc")"
+assert_contains "$(cat "$D/out")" "could not execute"
+
+# mpi4py across 2 agents.
+if /usr/bin/python3 -c 'import mpi4py' 2>/dev/null; then
+    cat >"$D/allreduce.py" <<'PY'
+from mpi4py import MPI
+c = MPI.COMM_WORLD
+print("py rank %d of %d sum %d" % (c.rank, c.size, c.allreduce(c.rank + 1)))
+PY
+    job "$phx run -N2 -n4 /usr/bin/python3 $D/allreduce.py"
+    assert_eq 0 "$(cat "$D/rc")" "mpi4py exit code"
+    assert_eq 4 "$(grep -c 'of 4 sum 10' "$D/out")" "mpi4py ranks with the right sum"
+else
+    fail "python3-mpi4py is not installed"
+fi
+
+# MPI_Abort(..., 7): every rank on both agents gone within seconds, code 7.
+start=$(date +%s)
+job "$phx run -N2 -n4 $progs/mpi_abort"
+assert_eq 7 "$(cat "$D/rc")" "exit code of an MPI_Abort(7) step"
+[ $(($(date +%s) - start)) -lt 30 ] || fail "the aborted step took too long"
+wait_for 5 sh -c '! pgrep -f progs/[m]pi_abort >/dev/null'
+
+# A rank exiting without MPI_Finalize fails the step; nothing is left.
+job "$phx run -N2 -n4 $progs/mpi_nofinalize"
+rc=$(cat "$D/rc")
+[ "$rc" -ne 0 ] || fail "a step with a rank that did not finalize succeeded"
+wait_for 5 sh -c '! pgrep -f progs/[m]pi_nofinalize >/dev/null'
+
+# Five steps in a row in one job leave no segment or session dir behind.
+job "for i in 1 2 3 4 5; do $phx run -N2 -n4 $progs/mpi_hello || exit 1; done"
+assert_eq 0 "$(cat "$D/rc")"
+assert_eq 20 "$(grep -c 'of 4 sum 10' "$D/out")"
+assert_eq "" "$(leftovers)" "leftovers of OpenMPI"
+
+# The job ends while its step runs: no rank outlives it, on either node.
+job "$phx run -N2 -n2 sleep 313 & sleep 2; pgrep -f '^sleep 313' | wc -l"
+assert_eq 2 "$(tail -n 1 "$D/out")" "ranks of the step running"
+wait_for 10 sh -c '! pgrep -f "^sleep 313" >/dev/null'
+
+# Outside a job: a clear error.
+out=$(env -u PHX_AGENT_SOCKET "$phx" run -n2 true 2>&1) && fail "phx run outside a job succeeded"
+assert_contains "$out" "not inside a job"
+note ok
