@@ -157,11 +157,14 @@ static void route(struct evhttp_request *req, void *arg)
     const char *uri = evhttp_request_get_uri(req);
     const char *method = phx_http_method(req);
     if (strcmp(uri, "/health") == 0) {
-        phx_http_reply_json(req, 200,
-                            json_pack("{s:s, s:b, s:I, s:I}", "status", "ok",
-                                      "subscribed", b->subscribed, "pending",
-                                      (json_int_t)b->npending, "running",
-                                      (json_int_t)b->nrunning));
+        phx_http_reply_json(
+            req, 200,
+            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:f}", "status", "ok",
+                      "subscribed", b->subscribed, "pending", (json_int_t)b->npending,
+                      "running", (json_int_t)b->nrunning, "launched",
+                      (json_int_t)b->launched, "ended", (json_int_t)b->ended,
+                      "offer_passes", (json_int_t)b->passes, "offer_pass_seconds",
+                      b->pass_time));
         return;
     }
     if (strncmp(uri, PREFIX, strlen(PREFIX)) != 0) {

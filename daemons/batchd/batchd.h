@@ -151,7 +151,8 @@ typedef struct batchd {
     bool declined, want_revive; /* filters set since the last REVIVE */
     double last_revive;
     uint64_t request_seq;
-    uint64_t launched, ended;
+    uint64_t launched, ended, passes;
+    double pass_time; /* seconds spent in passes with offers */
 } batchd_t;
 
 /* main.c */

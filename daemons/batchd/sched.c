@@ -610,8 +610,15 @@ void batchd_sched_offers(batchd_t *b, const json_t *offers)
             batchd_nodes_refresh(b);
     }
     b->sched_pending = false;
+    double t0 = mono();
     if (b->npending > 0)
         pass_run(&p);
+    double dt = mono() - t0;
+    b->pass_time += dt;
+    b->passes++;
+    if (dt > 0.05)
+        phx_log_info("slow scheduling pass: %.0f ms for %zu offers, %zu pending",
+                     dt * 1e3, p.noffers, b->npending);
     decline_unused(&p);
     for (size_t i = 0; i < p.noffers; i++)
         batchd_offer_clear(&p.offers[i]);

@@ -36,4 +36,5 @@ print(f"end to end: {n} jobs from first submission to last end in {t1 - t0:.1f} 
 P
 psql_q "SELECT 'execution (first start to last end): ' || round(count(*) / greatest(extract(epoch FROM max(end_time) - min(start_time)), 0.001)) || ' jobs/s' FROM jobs"
 psql_q "SELECT 'mean wait submit->start: ' || round(avg(extract(epoch FROM start_time - submit_time))::numeric, 2) || ' s' FROM jobs"
+echo "batchd: $(curl -s "http://$PHX_BATCHD/health")"
 note ok
