@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# timeout: 180
+# MPI steps in a batch job of a real user: phx-batchd places a 2-node job,
+# its script runs `phx run -N2 -n4 mpi_hello` (ranks as the user, on both
+# agents) and srun through scripts/compat; another user cannot start a step
+# in that job with its ids.
+. "$(dirname "$0")/lib.sh"
+. "$PHX_SRC/tests/e2e/phx.sh"
+
+test_user phxu1
+test_user phxu2
+phx_setup
+chmod a+x "$PHX_TEST_DIR"
+start_master
+start_agent n1 "synthetic:pack:1 numa:1 core:2 pu:1"
+start_agent n2 "synthetic:pack:1 numa:1 core:2 pu:1"
+wait_node n1 up
+wait_node n2 up
+start_batchd
+
+as() {
+    local u=$1
+    shift
+    runuser -u "$u" -- env PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" PHX_BATCHD="$PHX_BATCHD" \
+        PHX_MUNGE_SOCKET="$PHX_MUNGE_SOCKET" bash -c "cd ~ && $*"
+}
+home1=$(getent passwd phxu1 | cut -d: -f6)
+bin=$PHX_BUILD/bin
+hello=$PHX_BUILD/tests/progs/mpi_hello
+
+cat >"$home1/mpi.sh" <<S
+#!/bin/bash
+#PHX -N 2
+#PHX -n 4
+#PHX --time=2
+export PATH=$bin:\$PATH
+echo "ids \$PHX_FRAMEWORK_ID \$PHX_TASK_ID \$PHX_AGENT_SOCKET"
+phx run -N2 -n4 $hello
+echo "phx run rc=\$?"
+$PHX_SRC/scripts/compat/srun --mpi=pmix -N 2 -n 4 -l $hello
+echo "srun rc=\$?"
+sleep 5
+S
+chown phxu1 "$home1/mpi.sh"
+id=$(as phxu1 phx submit --parsable mpi.sh)
+wait_job "$id" RUNNING 30
+wait_for 30 grep -q "srun rc=" "$home1/phx-$id.out"
+body=$(cat "$home1/phx-$id.out")
+note "$body"
+assert_eq 8 "$(grep -c 'of 4 sum 10' <<<"$body")" "ranks with size 4 and the right sum"
+assert_contains "$body" "phx run rc=0"
+assert_contains "$body" "srun rc=0"
+assert_contains "$body" "3: rank 3 of 4 sum 10"
+assert_eq 2 "$(grep -c '^rank .* node n2' <<<"$body")" "ranks on n2 under phx run"
+
+# Another user, with the job's ids and socket: refused.
+read -r fw task sock < <(sed -n 's/^ids //p' "$home1/phx-$id.out")
+out=$(runuser -u phxu2 -- env PHX_FRAMEWORK_ID="$fw" PHX_TASK_ID="$task" \
+    PHX_AGENT_SOCKET="$sock" "$bin/phx" run -n1 true 2>&1) && fail "phxu2 ran a step in phxu1's job"
+note "$out"
+assert_contains "$out" "permission denied"
+# The job's own user, but from outside the job: refused too.
+out=$(runuser -u phxu1 -- env PHX_FRAMEWORK_ID="$fw" PHX_TASK_ID="$task" \
+    PHX_AGENT_SOCKET="$sock" "$bin/phx" run -n1 true 2>&1) && fail "a step from outside the job ran"
+assert_contains "$out" "permission denied"
+wait_job "$id" COMPLETED 30
+note ok
