@@ -104,9 +104,12 @@ static int start(phx_master_t *m, phx_error_t *err)
         return phx_error_set(err, "could not create the event loop");
     if (phx_master_agents_load(m, phx_conf_str(conf, "master.dsn"), err) < 0)
         return phx_error_prefix(err, "could not load agents");
+    if (phx_master_recover(m, phx_conf_str(conf, "master.dsn"), err) < 0)
+        return phx_error_prefix(err, "could not recover frameworks and tasks");
     if (!(m->store = phx_db_store_create(m->base, phx_conf_str(conf, "master.dsn"),
                                          NULL, err)))
         return -1;
+    phx_master_recover_start_timers(m);
     if (phx_master_conn_listen(m, phx_conf_str(conf, "master.agent_listen"), err) < 0 ||
         phx_master_http_start(m, phx_conf_str(conf, "master.http_listen"), err) < 0)
         return -1;

@@ -132,12 +132,14 @@ static void subscribed(const phx_error_t *err, phx_db_result_t *const *res, int 
     if (phx_alloc_role_set_weight(m->alloc, fw->role, fw->weight, &werr) < 0)
         phx_log_errx("role %s: %s", fw->role, werr.text);
     random_hex(fw->stream_id, 16);
+    /* The stream owns the request now: drop the deferred reply (and its
+     * close callback) before the stream sets its own. */
+    phx_http_deferred_free(op->reply);
+    op->reply = NULL;
     if (!(fw->stream = phx_stream_open(m, fw, req))) {
         phx_http_reply_error(req, 500, "out of memory");
         goto out;
     }
-    phx_http_deferred_free(op->reply); /* the stream owns the request now */
-    op->reply = NULL;
     phx_log_notice("framework %s (%s) %s: user %s, role %s, weight %g%s", fw->id,
                    fw->name, failover ? "resubscribed" : "subscribed", fw->user,
                    fw->role, fw->weight, fw->authenticated ? "" : ", unauthenticated");

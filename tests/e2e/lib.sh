@@ -377,6 +377,24 @@ dump_logs() {
 
 # kill_everything: stop what this test started.  Used by cleanup and by the
 # watchdog as a last resort.
+# Tasks that agents started live in the test's own cgroup subtree (phx.sh
+# sets agent.cgroup_root to phx-test-<test dir>); they survive their agent by
+# design, so they are killed here and the subtree removed.
+kill_test_cgroups() {
+    local root pids i
+    for root in /sys/fs/cgroup/*/"phx-test-$(basename "$PHX_TEST_DIR")"; do
+        [[ -d $root ]] || continue
+        for ((i = 0; i < 20; i++)); do
+            pids=$(find "$root" -name cgroup.procs -exec cat {} + 2>/dev/null)
+            [[ -n $pids ]] || break
+            # shellcheck disable=SC2086
+            kill -KILL $pids 2>/dev/null
+            sleep 0.1
+        done
+        find "$root" -depth -type d -exec rmdir {} \; 2>/dev/null
+    done
+}
+
 kill_everything() {
     local pid name data c
     local -a pids=()
@@ -399,6 +417,7 @@ kill_everything() {
         [[ $c != "$BASHPID" ]] || continue
         kill -KILL "$c" 2>/dev/null || true
     done
+    kill_test_cgroups
 }
 
 phx_watchdog() {

@@ -13,6 +13,7 @@ master like it would talk to Mesos, for the end-to-end tests.
 Every event line is checked to be ASCII (non-ASCII must arrive escaped)."""
 import http.client
 import json
+import os
 import sys
 import time
 
@@ -22,7 +23,7 @@ class Stream:
         host, port = master.split(":")
         self.host, self.port = host, int(port)
         self.conn = http.client.HTTPConnection(host, self.port, timeout=30)
-        info = {"user": "root", "name": "mesos-json-fw \u00e9t\u00e9",
+        info = {"user": os.environ.get("FW_USER", "root"), "name": "mesos-json-fw \u00e9t\u00e9",
                 "roles": ["*"], "failover_timeout": failover,
                 "hostname": None, "webui_url": None}
         if framework_id:
@@ -127,7 +128,7 @@ def main():
                     return 0  # exits without TEARDOWN: a scheduler crash
     if mode == "resume":
         saved = json.load(open(sys.argv[3]))
-        s = Stream(master, framework_id=saved["framework_id"], failover=30.0)
+        s = Stream(master, framework_id=saved["framework_id"], failover=6.0)
         while s.event()["type"] != "SUBSCRIBED":
             pass
         s.call({"type": "RECONCILE", "reconcile": {"tasks": [
