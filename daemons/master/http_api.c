@@ -35,19 +35,21 @@ static json_t *frameworks_json(phx_master_t *m)
         while (phx_hmap_next(fw->tasks, &tp, NULL, &tv)) {
             phx_task_t *t = tv;
             char *cores = phx_topo_coreset_str(phx_topo_grant_cores(t->grant));
-            json_array_append_new(
-                tasks, json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", t->id, "state", t->state,
-                                 "agent", t->agent->name, "cores", cores ? cores : "",
-                                 "gang", (json_int_t)(t->gang ? t->gang->id : 0)));
+            json_array_append_new(tasks,
+                                  json_pack("{s:s, s:s, s:s, s:s, s:I}", "id", t->id,
+                                            "state", t->state, "agent", t->agent->name,
+                                            "cores", cores ? cores : "", "gang",
+                                            (json_int_t)(t->gang ? t->gang->id : 0)));
             free(cores);
         }
         json_array_append_new(
-            list, json_pack("{s:s, s:s?, s:s?, s:s?, s:f, s:f, s:b, s:b, s:i, s:i, s:o}", "id",
-                            fw->id, "name", fw->name, "user", fw->user, "role", fw->role,
-                            "weight", fw->weight, "share", info.share, "connected",
-                            fw->stream != NULL, "removed", fw->removed, "offers",
-                            (int)phx_hmap_count(fw->offers), "used_cores", info.used_cores,
-                            "tasks", tasks));
+            list,
+            json_pack("{s:s, s:s?, s:s?, s:s?, s:f, s:f, s:b, s:b, s:i, s:i, s:o}",
+                      "id", fw->id, "name", fw->name, "user", fw->user, "role",
+                      fw->role, "weight", fw->weight, "share", info.share, "connected",
+                      fw->stream != NULL, "removed", fw->removed, "offers",
+                      (int)phx_hmap_count(fw->offers), "used_cores", info.used_cores,
+                      "tasks", tasks));
     }
     return list;
 }
@@ -58,9 +60,9 @@ static void get_state(phx_master_t *m, struct evhttp_request *req)
     for (size_t i = 0; i < m->nagents; i++)
         json_array_append_new(agents, phx_master_agent_json(m->agents[i]));
     phx_http_reply_json(req, 200,
-                        json_pack("{s:s, s:I, s:o, s:o}", "version", PHX_VERSION, "time",
-                                  (json_int_t)phx_master_wall(), "agents", agents,
-                                  "frameworks", frameworks_json(m)));
+                        json_pack("{s:s, s:I, s:o, s:o}", "version", PHX_VERSION,
+                                  "time", (json_int_t)phx_master_wall(), "agents",
+                                  agents, "frameworks", frameworks_json(m)));
 }
 
 static void get_metrics(phx_master_t *m, struct evhttp_request *req)
@@ -84,26 +86,28 @@ static void get_metrics(phx_master_t *m, struct evhttp_request *req)
     phx_db_store_stats_t st;
     phx_db_store_stats(m->store, &st);
     char text[4096];
-    snprintf(text, sizeof(text),
-             "# HELP phx_agents Agents by state.\n# TYPE phx_agents gauge\n"
-             "phx_agents{state=\"up\"} %d\nphx_agents{state=\"unreachable\"} %d\n"
-             "phx_agents{state=\"lost\"} %d\n"
-             "# TYPE phx_agents_drained gauge\nphx_agents_drained %d\n"
-             "# HELP phx_cores Cores of agents that are up.\n# TYPE phx_cores gauge\n"
-             "phx_cores{kind=\"total\"} %lld\nphx_cores{kind=\"free\"} %lld\n"
-             "# TYPE phx_memory_bytes gauge\nphx_memory_bytes{kind=\"total\"} %llu\n"
-             "phx_memory_bytes{kind=\"free\"} %llu\n"
-             "# TYPE phx_frameworks gauge\nphx_frameworks %zu\n"
-             "# TYPE phx_offers gauge\nphx_offers %zu\n"
-             "# TYPE phx_tasks gauge\nphx_tasks %zu\n"
-             "# TYPE phx_db_transactions_total counter\nphx_db_transactions_total %llu\n"
-             "# TYPE phx_db_writes_total counter\nphx_db_writes_total %llu\n"
-             "# TYPE phx_db_failures_total counter\nphx_db_failures_total %llu\n"
-             "# TYPE phx_db_queued gauge\nphx_db_queued %zu\n",
-             by_state[PHX_AGENT_UP], by_state[PHX_AGENT_UNREACHABLE], by_state[PHX_AGENT_LOST],
-             drained, cores, cores_free, mem, mem_free, phx_hmap_count(m->frameworks),
-             phx_hmap_count(m->offers), tasks, (unsigned long long)st.transactions,
-             (unsigned long long)st.committed, (unsigned long long)st.failed, st.queued);
+    snprintf(
+        text, sizeof(text),
+        "# HELP phx_agents Agents by state.\n# TYPE phx_agents gauge\n"
+        "phx_agents{state=\"up\"} %d\nphx_agents{state=\"unreachable\"} %d\n"
+        "phx_agents{state=\"lost\"} %d\n"
+        "# TYPE phx_agents_drained gauge\nphx_agents_drained %d\n"
+        "# HELP phx_cores Cores of agents that are up.\n# TYPE phx_cores gauge\n"
+        "phx_cores{kind=\"total\"} %lld\nphx_cores{kind=\"free\"} %lld\n"
+        "# TYPE phx_memory_bytes gauge\nphx_memory_bytes{kind=\"total\"} %llu\n"
+        "phx_memory_bytes{kind=\"free\"} %llu\n"
+        "# TYPE phx_frameworks gauge\nphx_frameworks %zu\n"
+        "# TYPE phx_offers gauge\nphx_offers %zu\n"
+        "# TYPE phx_tasks gauge\nphx_tasks %zu\n"
+        "# TYPE phx_db_transactions_total counter\nphx_db_transactions_total %llu\n"
+        "# TYPE phx_db_writes_total counter\nphx_db_writes_total %llu\n"
+        "# TYPE phx_db_failures_total counter\nphx_db_failures_total %llu\n"
+        "# TYPE phx_db_queued gauge\nphx_db_queued %zu\n",
+        by_state[PHX_AGENT_UP], by_state[PHX_AGENT_UNREACHABLE],
+        by_state[PHX_AGENT_LOST], drained, cores, cores_free, mem, mem_free,
+        phx_hmap_count(m->frameworks), phx_hmap_count(m->offers), tasks,
+        (unsigned long long)st.transactions, (unsigned long long)st.committed,
+        (unsigned long long)st.failed, st.queued);
     phx_http_reply_text(req, 200, "text/plain; version=0.0.4", text);
 }
 

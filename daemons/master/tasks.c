@@ -201,15 +201,17 @@ void phx_task_kill(phx_master_t *m, phx_task_t *t, const char *why)
         return;
     }
     if (!t->gang || t->launch) { /* never sent to its agent */
-        phx_task_update(m, t, "TASK_KILLED", "REASON_TASK_KILLED_DURING_LAUNCH", why, NULL);
+        phx_task_update(m, t, "TASK_KILLED", "REASON_TASK_KILLED_DURING_LAUNCH", why,
+                        NULL);
         return;
     }
     if (!t->killing)
         t->gang->failing = true;
     if (t->agent->conn)
         phx_master_conn_send(t->agent->conn,
-                             json_pack("{s:s, s:s, s:s, s:s}", "type", "KILL", "task_id",
-                                       t->id, "framework_id", t->fw->id, "reason", why),
+                             json_pack("{s:s, s:s, s:s, s:s}", "type", "KILL",
+                                       "task_id", t->id, "framework_id", t->fw->id,
+                                       "reason", why),
                              NULL, 0);
     else
         phx_log_info("task %s: agent \"%s\" unreachable; it is killed when it returns",
