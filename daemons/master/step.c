@@ -18,6 +18,9 @@
 
 static phx_hmap_t *steps; /* decimal id → phx_step_t (owned); NULL when empty */
 static uint64_t next_step;
+static struct event *check_ev; /* lost agents, while there are steps */
+
+static void check_steps(evutil_socket_t fd, short what, void *arg);
 
 static void step_free(phx_step_t *s)
 {
@@ -50,6 +53,9 @@ static void step_forget(phx_step_t *s)
     if (steps && phx_hmap_count(steps) == 0) {
         phx_hmap_destroy(steps);
         steps = NULL;
+        if (check_ev)
+            event_free(check_ev);
+        check_ev = NULL;
     }
 }
 
@@ -278,6 +284,9 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
         phx_error_set(&err, "out of memory");
         goto refused;
     }
+    struct timeval sec = {1, 0};
+    if (!check_ev && (check_ev = event_new(m->base, -1, EV_PERSIST, check_steps, m)))
+        event_add(check_ev, &sec);
     phx_log_info("step %s: %d ranks on %d agents for task %s of gang %lld", s->nspace,
                  s->size, s->nparts, t->id, (long long)s->gang_id);
     for (int i = 0; i < s->nparts; i++)
@@ -333,6 +342,8 @@ void phx_step_on_abort(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t
     phx_step_kill(m, s, (int)status, why);
 }
 
+static void step_maybe_done(phx_master_t *m, phx_step_t *s);
+
 void phx_step_on_exit(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
 {
     phx_step_t *s = phx_step_find(f->header);
@@ -351,6 +362,11 @@ void phx_step_on_exit(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t 
         if (c > s->exit_code)
             s->exit_code = c;
     }
+    step_maybe_done(m, s);
+}
+
+static void step_maybe_done(phx_master_t *m, phx_step_t *s)
+{
     if (s->exited < s->nparts)
         return;
     int code = s->aborted ? s->abort_code : s->exit_code;
@@ -361,6 +377,36 @@ void phx_step_on_exit(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t 
                             "aborted", s->aborted),
                   NULL, 0);
     step_forget(s);
+}
+
+/* An agent whose connection went away takes its ranks' story with it: the
+ * step is killed everywhere else and ends without it. */
+static void check_steps(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_master_t *m = arg;
+    size_t n = steps ? phx_hmap_count(steps) : 0, pos = 0, i = 0;
+    phx_step_t **list = calloc(n + 1, sizeof(*list));
+    void *v;
+    while (list && steps && i < n && phx_hmap_next(steps, &pos, NULL, &v))
+        list[i++] = v;
+    for (size_t k = 0; k < i; k++) {
+        phx_step_t *s = list[k];
+        for (int p = 0; p < s->nparts; p++) {
+            phx_step_part_t *part = &s->parts[p];
+            phx_master_agent_t *a = phx_master_agent_find(m, part->agent);
+            if (part->exited || (a && a->conn))
+                continue;
+            part->exited = true;
+            s->exited++;
+            char why[300];
+            snprintf(why, sizeof(why), "agent \"%s\" was lost", part->agent);
+            phx_step_kill(m, s, 128 + 9, why);
+        }
+        step_maybe_done(m, s);
+    }
+    free(list);
 }
 
 void phx_step_on_frame(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)

@@ -108,4 +108,11 @@ wait_for 10 sh -c '! pgrep -f "^sleep 313" >/dev/null'
 # Outside a job: a clear error.
 out=$(env -u PHX_AGENT_SOCKET "$phx" run -n2 true 2>&1) && fail "phx run outside a job succeeded"
 assert_contains "$out" "not inside a job"
+# An agent lost during a step: the step ends on the others, code 137.
+job "$phx run -N2 -n2 sleep 314" &
+wait_for 20 sh -c '[ "$(pgrep -f "^sleep 314" | wc -l)" = 2 ]'
+stop_daemon agent-n2
+wait_for 20 test -e "$D/rc"
+assert_eq 137 "$(cat "$D/rc")" "exit code of a step that lost an agent"
+assert_contains "$(cat "$PHX_TEST_DIR/master.log")" 'agent "n2" was lost'
 note ok
