@@ -6,7 +6,8 @@
  *
  * It asks the agent of its node (PHX_AGENT_SOCKET, set in every task's
  * environment) to launch the step over the job's nodes, streams the ranks'
- * output and exits with the highest rank exit code, or 128+signal. */
+ * output and exits with the highest rank exit code, or 128+signal.  Outside a
+ * job it asks phx-batchd for an allocation first (run_alloc.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdbool.h>
@@ -18,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/commands.h"
+#include "cli/run.h"
 #include "lib/wire.h"
 
 extern char **environ;
@@ -243,10 +245,9 @@ int phx_cmd_run(int argc, char **argv)
     }
     const char *path = getenv("PHX_AGENT_SOCKET");
     if (!path || !*path || !getenv("PHX_TASK_ID") || !getenv("PHX_FRAMEWORK_ID")) {
-        fprintf(stderr, "phx run: not inside a job (PHX_AGENT_SOCKET is not set); "
-                        "interactive allocations are not supported yet: submit a job "
-                        "script that calls phx run\n");
-        return 1;
+        /* Not inside a job: an allocation from batchd for this step. */
+        phx_run_opts_t o = {nodes, ntasks, ntpn, cpt};
+        return phx_run_alloc(&o, argc, argv);
     }
     int fd = connect_agent(path);
     if (fd < 0) {

@@ -3,7 +3,7 @@
 # MPI steps in a batch job of a real user: phx-batchd places a 2-node job,
 # its script runs `phx run -N2 -n4 mpi_hello` (ranks as the user, on both
 # agents) and srun through scripts/compat; another user cannot start a step
-# in that job with its ids.
+# in that job with its ids; outside a job phx run gets its own allocation.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -64,4 +64,14 @@ out=$(runuser -u phxu1 -- env PHX_FRAMEWORK_ID="$fw" PHX_TASK_ID="$task" \
     PHX_AGENT_SOCKET="$sock" "$bin/phx" run -n1 true 2>&1) && fail "a step from outside the job ran"
 assert_contains "$out" "permission denied"
 wait_job "$id" COMPLETED 30
+
+# Outside a job: phx run gets an allocation from batchd for the step.
+out=$(as phxu1 phx run -N2 -n4 --label $hello 2>&1) || fail "phx run outside a job: $out"
+note "$out"
+assert_eq 4 "$(grep -c 'of 4 sum 10' <<<"$out")" "ranks of an allocated step"
+assert_contains "$out" "holds the allocation of this step"
+rc=0
+as phxu1 phx run -N2 -n4 $PHX_BUILD/tests/progs/mpi_abort >/dev/null 2>&1 || rc=$?
+assert_eq 7 "$rc" "exit code of MPI_Abort(7) in an allocated step"
+assert_eq "" "$(ls -A "$home1" | grep '^.phx-run-' || true)" "temporary output files"
 note ok
