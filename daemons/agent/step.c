@@ -297,8 +297,11 @@ static int spawn_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
         set = phx_topo_coreset_create(phx_topo_coreset_size(t->cores));
         size_t i;
         json_t *c;
-        json_array_foreach(cores, i, c) if (set)
-            phx_topo_coreset_add(set, (int)json_integer_value(c));
+        json_array_foreach(cores, i, c)
+        {
+            if (set)
+                phx_topo_coreset_add(set, (int)json_integer_value(c));
+        }
     }
     if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
         phx_error_set(err, "could not make a pipe: %s", strerror(errno));
@@ -429,8 +432,11 @@ static void launch_failed(phx_agentd_t *a, uint64_t id, const json_t *h,
     json_t *ranks = json_array();
     size_t i;
     json_t *v;
-    json_array_foreach(rl, i, v) json_array_append_new(
-        ranks, json_pack("{s:O, s:i, s:i}", "rank", v, "exit_code", 127, "signal", 0));
+    json_array_foreach(rl, i, v)
+    {
+        json_array_append_new(ranks, json_pack("{s:O, s:i, s:i}", "rank", v,
+                                               "exit_code", 127, "signal", 0));
+    }
     phx_agentd_send(a,
                     json_pack("{s:s, s:I, s:i, s:s}", "type", "STEP_ABORT", "step",
                               (json_int_t)id, "status", 127, "message", why),
