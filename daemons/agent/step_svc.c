@@ -220,7 +220,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         }
         evbuffer_drain(in, v.iov_len);
         phx_frame_t f;
-        int r;
+        int r = 0;
         while (!c->done && (r = phx_wire_decoder_next(c->dec, &f, &err)) == 1) {
             on_request(c, &f);
             phx_frame_clear(&f);
