@@ -39,12 +39,14 @@ phx run -N2 -n4 $hello
 echo "phx run rc=\$?"
 $PHX_SRC/scripts/compat/srun --mpi=pmix -N 2 -n 4 -l $hello
 echo "srun rc=\$?"
+phx run -N1 -n2 --label sh -c 'echo bound \$(grep Cpus_allowed_list /proc/self/status | cut -f2)'
+phx run -N1 -n2 --label --cpu-bind=none sh -c 'echo unbound \$(grep Cpus_allowed_list /proc/self/status | cut -f2)'
 sleep 5
 S
 chown phxu1 "$home1/mpi.sh"
 id=$(as phxu1 phx submit --parsable mpi.sh)
 wait_job "$id" RUNNING 30
-wait_for 30 grep -q "srun rc=" "$home1/phx-$id.out"
+wait_for 30 grep -q "unbound" "$home1/phx-$id.out"
 body=$(cat "$home1/phx-$id.out")
 note "$body"
 assert_eq 8 "$(grep -c 'of 4 sum 10' <<<"$body")" "ranks with size 4 and the right sum"
@@ -52,6 +54,13 @@ assert_contains "$body" "phx run rc=0"
 assert_contains "$body" "srun rc=0"
 assert_contains "$body" "3: rank 3 of 4 sum 10"
 assert_eq 2 "$(grep -c '^rank .* node n2' <<<"$body")" "ranks on n2 under phx run"
+# Bound to one core each, inside the job's cpuset (2 cores on this node).
+b0=$(sed -n 's/^0: bound //p' <<<"$body")
+b1=$(sed -n 's/^1: bound //p' <<<"$body")
+[[ -n $b0 && -n $b1 && $b0 != "$b1" && $b0 != *[,-]* && $b1 != *[,-]* ]] ||
+    fail "ranks not bound to distinct single CPUs: '$b0' '$b1'"
+assert_eq "$(sed -n 's/^0: unbound //p' <<<"$body")" "$(sed -n 's/^1: unbound //p' <<<"$body")"
+[[ $(sed -n 's/^0: unbound //p' <<<"$body") == *[,-]* ]] || fail "--cpu-bind=none should leave the job's cpuset"
 
 # Another user, with the job's ids and socket: refused.
 read -r fw task sock < <(sed -n 's/^ids //p' "$home1/phx-$id.out")
