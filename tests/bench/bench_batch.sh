@@ -35,6 +35,7 @@ print(f"end to end: {n} jobs from first submission to last end in {t1 - t0:.1f} 
       f"{n / (t1 - t0):.0f} jobs/s")
 P
 psql_q "SELECT 'execution (first start to last end): ' || round(count(*) / greatest(extract(epoch FROM max(end_time) - min(start_time)), 0.001)) || ' jobs/s' FROM jobs"
+psql_q "SELECT state, coalesce(reason, '-'), left(coalesce(message, '-'), 120), count(*) FROM tasks WHERE state <> 'TASK_FINISHED' GROUP BY 1, 2, 3" | sed 's/^/  unfinished tasks: /'
 psql_q "SELECT 'mean wait submit->start: ' || round(avg(extract(epoch FROM start_time - submit_time))::numeric, 2) || ' s' FROM jobs"
 echo "batchd: $(curl -s "http://$PHX_BATCHD/health")"
 note ok
