@@ -114,6 +114,8 @@ static void lstep_end(phx_lstep_t *s)
                      "%.3f ms, max %.3f ms",
                      s->nspace, s->fences, s->fence_min * 1e3,
                      s->fence_sum * 1e3 / s->fences, s->fence_max * 1e3);
+    if (s->dmodex > 0)
+        phx_log_info("step %s: %d direct-modex requests", s->nspace, s->dmodex);
     json_t *ranks = json_array();
     for (int i = 0; i < s->nlocal; i++) {
         phx_step_rank_t *r = &s->local[i];
@@ -253,8 +255,9 @@ static char **env_of(phx_lstep_t *s, const phx_task_t *t, const json_t *launch,
     json_t *v;
     json_object_foreach(json_object_get(launch, "env"), k, v)
     {
+        /* The caller's OMPI_MCA_* pass (ours override theirs below). */
         if (json_is_string(v) && strncmp(k, "PMIX_", 5) != 0 &&
-            strncmp(k, "OMPI_", 5) != 0 && strncmp(k, "PHX_", 4) != 0 &&
+            strncmp(k, "OMPI_COMM_WORLD_", 16) != 0 && strncmp(k, "PHX_", 4) != 0 &&
             phx_pmix_env_set(&env, n, k, json_string_value(v)) < 0)
             goto error;
     }

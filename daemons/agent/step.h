@@ -50,6 +50,7 @@ typedef struct phx_lstep {
     uint64_t fence_seq;   /* next fence sent */
     uint64_t fence_token; /* PMIx's pending fence */
     double fence_t0;      /* when the pending fence went to the master */
+    int dmodex;           /* direct-modex requests sent */
     int fences;           /* completed cross-agent fences, and their */
     double fence_sum, fence_min, fence_max; /* round trips, seconds */
     bool registered;                        /* namespace registered */

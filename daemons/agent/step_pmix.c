@@ -80,6 +80,8 @@ static void op_dmodex(void *arg, const char *nspace, int rank, uint64_t token)
 {
     phx_agentd_t *a = arg;
     phx_lstep_t *s = phx_lstep_by_nspace(nspace);
+    if (s)
+        s->dmodex++;
     if (!s || rank < 0 ||
         phx_agentd_send(a,
                         json_pack("{s:s, s:I, s:i, s:I}", "type", "DMODEX", "step",

@@ -51,6 +51,13 @@ done
 assert_eq 2 "$(grep -c 'node n1' "$D/out")" "ranks on n1"
 assert_eq 2 "$(grep -c 'node n2' "$D/out")" "ranks on n2"
 
+# Data-less fences: every rank's data comes by direct modex, routed by the
+# master to the agent hosting the rank.
+job "OMPI_MCA_pmix_base_collect_data=0 $phx run -N2 -n4 $progs/mpi_hello"
+assert_eq 0 "$(cat "$D/rc")" "mpi_hello with direct modex"
+assert_eq 4 "$(grep -c 'of 4 sum 10' "$D/out")"
+grep -q "direct-modex requests" "$D"/agent-n*.log || fail "no direct-modex request was made"
+
 # --label and cyclic distribution.
 job "$phx run -N2 -n4 --label --distribution=cyclic $progs/mpi_hello"
 assert_eq 0 "$(cat "$D/rc")"
