@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # timeout: 180
-# The appliance: phx-up brings up PostgreSQL, munged, the master and three
-# agents under a private state dir; a job runs; phx-down stops exactly what
-# phx-up started and frees every port.
+# The appliance: phx-up brings up PostgreSQL, munged, the master, batchd and
+# three agents under a private state dir; the demo's MPI job runs; phx-down
+# stops exactly what phx-up started and frees every port.
 . "$(dirname "$0")/lib.sh"
 
 state=$PHX_TEST_DIR/state
@@ -26,10 +26,18 @@ done
 "$PHX_SRC/scripts/phx-up" --state "$state" --agents 3 --port-base "$base" >up2.log 2>&1
 assert_contains "$(cat up2.log)" "master already running"
 
-# A job: a 3-node gang through the scheduler API.
+# The main job: examples/hello-mpi.sh through batchd, MPI over 2 nodes,
+# then its queue, accounting and SQL records.
+out=$(timeout 120 "$PHX_SRC/scripts/demo-job" "$state" 2>&1) || { echo "$out"; fail "demo job failed"; }
+note "$out"
+assert_eq 4 "$(grep -c 'of 4 sum 10' <<<"$out")" "four ranks with the right sum"
+assert_contains "$out" "phx run exited with 0"
+assert_contains "$out" "COMPLETED      0:0"
+assert_contains "$out" "(1 row)"
+
+# A gang through the scheduler API on all three agents.
 out=$(PHX_MUNGE_SOCKET=$state/munge/socket timeout 60 "$PHX_BUILD/examples/simple-framework" \
     --master "127.0.0.1:$base" --agents 3 --cmd true)
-note "$out"
 assert_eq 3 "$(printf '%s\n' "$out" | grep -c ': TASK_FINISHED$')"
 
 # A taken port is named.
