@@ -34,6 +34,7 @@ static void step_free(phx_step_t *s)
         for (int k = 0; p->cores && k < p->nranks; k++)
             free(p->cores[k]);
         free(p->cores);
+        free(p->ncores);
         free(p->fence);
     }
     free(s->parts);
@@ -112,7 +113,8 @@ static int parse_req(const json_t *h, phx_step_req_t *r, phx_error_t *err)
     if (bind && strcmp(bind, "cores") != 0 && strcmp(bind, "sockets") != 0 &&
         strcmp(bind, "none") != 0)
         return phx_error_set(err, "unknown cpu binding \"%s\"", bind);
-    r->bind_cores = !bind || strcmp(bind, "cores") == 0;
+    r->bind_cores = !bind || strcmp(bind, "none") != 0;
+    r->bind_sockets = bind && strcmp(bind, "sockets") == 0;
     return 0;
 }
 
@@ -145,6 +147,39 @@ static int *task_cores(const phx_task_t *t, int *n)
     return v;
 }
 
+/* Local rank k's cores: cpus_per_task of the task's cores in turn (wrapping
+ * when oversubscribed); under --cpu-bind=sockets, every core of the task on
+ * the sockets of those. */
+static void rank_cores(phx_step_part_t *p, int k, const int *cores, int ncores,
+                       const phx_step_req_t *r, const phx_topo_t *topo)
+{
+    int cpt = r->cpus_per_task;
+    int *mine = calloc((size_t)(cpt > ncores ? cpt : ncores), sizeof(int));
+    if (!mine)
+        return;
+    int n = 0;
+    for (int j = 0; j < cpt; j++)
+        mine[n++] = cores[(k * cpt + j) % ncores];
+    if (r->bind_sockets && topo) {
+        int *all = calloc((size_t)ncores, sizeof(int)), m = 0;
+        for (int c = 0; all && c < ncores; c++) {
+            bool same = false;
+            for (int j = 0; j < n && !same; j++)
+                same = phx_topo_core_socket(topo, cores[c]) ==
+                       phx_topo_core_socket(topo, mine[j]);
+            if (same)
+                all[m++] = cores[c];
+        }
+        if (all) {
+            free(mine);
+            mine = all;
+            n = m;
+        }
+    }
+    p->cores[k] = mine;
+    p->ncores[k] = n;
+}
+
 /* Fill the parts from the layout. */
 static int build_parts(phx_step_t *s, phx_task_t **nodes, int nnodes, const int *counts,
                        const int *rank_node, const phx_step_req_t *r)
@@ -168,12 +203,11 @@ static int build_parts(phx_step_t *s, phx_task_t **nodes, int nnodes, const int 
             return -1;
         p->oversubscribed = ncores < 1 || p->nranks * r->cpus_per_task > ncores;
         if (r->bind_cores && ncores > 0 &&
-            (p->cores = calloc((size_t)p->nranks, sizeof(*p->cores)))) {
-            for (int k = 0; k < p->nranks; k++) {
-                p->cores[k] = calloc((size_t)r->cpus_per_task, sizeof(int));
-                for (int j = 0; p->cores[k] && j < r->cpus_per_task; j++)
-                    p->cores[k][j] = cores[(k * r->cpus_per_task + j) % ncores];
-            }
+            (p->cores = calloc((size_t)p->nranks, sizeof(*p->cores))) &&
+            (p->ncores = calloc((size_t)p->nranks, sizeof(int)))) {
+            const phx_topo_t *topo = nodes[i]->agent->topo;
+            for (int k = 0; k < p->nranks; k++)
+                rank_cores(p, k, cores, ncores, r, topo);
         }
         free(cores);
     }
@@ -199,7 +233,7 @@ static json_t *launch_frame(const phx_step_t *s, int i, const json_t *h)
     if (p->cores) {
         cores = json_array();
         for (int k = 0; k < p->nranks; k++)
-            json_array_append_new(cores, int_array(p->cores[k], s->cpus_per_task));
+            json_array_append_new(cores, int_array(p->cores[k], p->ncores[k]));
     }
     return json_pack(
         "{s:s, s:I, s:s, s:s, s:O?, s:s, s:s, s:O, s:O?, s:O?, s:b, s:i, "

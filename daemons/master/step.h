@@ -29,7 +29,8 @@ typedef struct phx_step_part {
     char *task_id; /* the gang's task on that agent */
     int nranks;    /* ranks it hosts */
     int *ranks;    /* ascending */
-    int **cores;   /* per local rank: cpus_per_task core ids, or NULL */
+    int **cores;   /* per local rank: its core ids, or NULL (the task's) */
+    int *ncores;   /* per local rank: how many */
     bool oversubscribed;
     bool fenced;    /* contributed to the current fence */
     uint8_t *fence; /* its contribution */
@@ -60,7 +61,9 @@ struct phx_step {
 typedef struct phx_step_req {
     int nodes, ntasks, ntasks_per_node, cpus_per_task;
     bool cyclic;
-    bool bind_cores; /* --cpu-bind=cores; otherwise a rank gets the task's cores */
+    bool bind_cores;   /* --cpu-bind=cores (or sockets); none: the task's cores */
+    bool bind_sockets; /* --cpu-bind=sockets: the task's cores on the sockets
+                          of the rank's cores */
 } phx_step_req_t;
 
 /* step_layout.c: pure: lay ranks out over nnodes nodes of ncores[i] cores.

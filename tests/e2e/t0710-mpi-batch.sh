@@ -40,6 +40,7 @@ echo "phx run rc=\$?"
 $PHX_SRC/scripts/compat/srun --mpi=pmix -N 2 -n 4 -l $hello
 echo "srun rc=\$?"
 phx run -N1 -n2 --label sh -c 'echo bound \$(grep Cpus_allowed_list /proc/self/status | cut -f2)'
+phx run -N1 -n2 --label --cpu-bind=sockets sh -c 'echo socket \$(grep Cpus_allowed_list /proc/self/status | cut -f2)'
 phx run -N1 -n2 --label --cpu-bind=none sh -c 'echo unbound \$(grep Cpus_allowed_list /proc/self/status | cut -f2)'
 sleep 5
 S
@@ -61,6 +62,8 @@ b1=$(sed -n 's/^1: bound //p' <<<"$body")
     fail "ranks not bound to distinct single CPUs: '$b0' '$b1'"
 assert_eq "$(sed -n 's/^0: unbound //p' <<<"$body")" "$(sed -n 's/^1: unbound //p' <<<"$body")"
 [[ $(sed -n 's/^0: unbound //p' <<<"$body") == *[,-]* ]] || fail "--cpu-bind=none should leave the job's cpuset"
+# One socket here: --cpu-bind=sockets binds each rank to both cores of it.
+assert_eq "$(sed -n 's/^0: unbound //p' <<<"$body")" "$(sed -n 's/^1: socket //p' <<<"$body")"
 
 # Another user, with the job's ids and socket: refused.
 read -r fw task sock < <(sed -n 's/^ids //p' "$home1/phx-$id.out")
