@@ -85,7 +85,8 @@ static void step_dir(const phx_pmix_t *p, const char *nspace, char *buf, size_t 
 {
     struct stat st;
     const char *base = stat("/dev/shm", &st) == 0 ? "/dev/shm" : p->tmpdir;
-    snprintf(buf, len, "%s/phx-%s-%s", base, p->node, nspace);
+    /* the agent's pid: emulated agents of several test clusters share a host */
+    snprintf(buf, len, "%s/phx-%s-%d-%s", base, p->node, (int)getpid(), nspace);
 }
 
 /* "a,b,c" of the local ranks, or of the whole node list. */

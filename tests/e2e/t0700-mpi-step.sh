@@ -37,9 +37,12 @@ SH
     note "$(cat "$D/out" 2>/dev/null)"
 }
 
+# Shared-memory segments, OpenMPI session dirs and our per-step dirs (other
+# test clusters may run on this host: what existed before is not ours).
 leftovers() {
-    ls -d /dev/shm/vader_segment.* /dev/shm/phx-n[12]-phx.* /tmp/ompi.*/jf.* \
-        "$D"/agent-n*/pmix/*phx.* 2>/dev/null | grep -v '^$' || true
+    ls -d /dev/shm/vader_segment.* /tmp/ompi.*/jf.* /tmp/ompi.*/pid.* \
+        "/dev/shm/phx-n1-$(daemon_pid agent-n1)-"* "/dev/shm/phx-n2-$(daemon_pid agent-n2)-"* \
+        "$D"/agent-n*/pmix/*phx.* 2>/dev/null | sort || true
 }
 
 # 2 agents × 2 ranks: every rank sees size 4 and the sum 1+2+3+4.
@@ -102,10 +105,12 @@ rc=$(cat "$D/rc")
 wait_for 5 sh -c '! pgrep -f progs/[m]pi_nofinalize >/dev/null'
 
 # Five steps in a row in one job leave no segment or session dir behind.
+before=$(leftovers)
 job "for i in 1 2 3 4 5; do $phx run -N2 -n4 $progs/mpi_hello || exit 1; done"
 assert_eq 0 "$(cat "$D/rc")"
 assert_eq 20 "$(grep -c 'of 4 sum 10' "$D/out")"
-assert_eq "" "$(leftovers)" "leftovers of OpenMPI"
+assert_eq "" "$(comm -13 <(echo "$before") <(leftovers))" "leftovers of OpenMPI"
+ls /dev/shm/phx-n1-$(daemon_pid agent-n1)-* >/dev/null 2>&1 && fail "a step directory is left"
 
 # The job ends while its step runs: no rank outlives it, on either node.
 job "$phx run -N2 -n2 sleep 313 & sleep 2; pgrep -f '^sleep 313' | wc -l"
