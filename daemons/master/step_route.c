@@ -83,7 +83,8 @@ void phx_step_on_dmodex(phx_master_t *m, phx_master_agent_t *a, const phx_frame_
     phx_step_t *s = phx_step_find(f->header);
     long long rank = -1, id = 0;
     phx_error_t err;
-    if (!s || phx_json_int(f->header, "rank", true, 0, INT32_MAX, &rank, &err) < 0 ||
+    if (!s || !part_named(s, a->name) ||
+        phx_json_int(f->header, "rank", true, 0, INT32_MAX, &rank, &err) < 0 ||
         phx_json_int(f->header, "id", true, 0, INT64_MAX, &id, &err) < 0)
         return;
     for (int i = 0; i < s->nparts; i++)
@@ -107,8 +108,9 @@ void phx_step_on_dmodex(phx_master_t *m, phx_master_agent_t *a, const phx_frame_
 void phx_step_on_dmodex_data(phx_master_t *m, phx_master_agent_t *a,
                              const phx_frame_t *f)
 {
-    (void)a;
     phx_step_t *s = phx_step_find(f->header);
+    if (s && !part_named(s, a->name))
+        return;
     const char *to = NULL;
     long long id = 0, status = -1;
     phx_error_t err;
@@ -127,9 +129,8 @@ void phx_step_on_dmodex_data(phx_master_t *m, phx_master_agent_t *a,
 /* STEP_OUTPUT {step, rank, stream} + bytes: to the agent of `phx run`. */
 void phx_step_on_output(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
 {
-    (void)a;
     phx_step_t *s = phx_step_find(f->header);
-    if (!s)
-        return;
+    if (!s || !part_named(s, a->name))
+        return; /* only the step's agents speak for its ranks */
     phx_step_send(m, s->origin, json_copy(f->header), f->attach, f->attach_len);
 }
