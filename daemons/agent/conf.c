@@ -24,6 +24,8 @@ const phx_conf_key_t phx_agentd_schema[] = {
      "auto (v2 if its controllers are there, else v1, else none), v1, v2 or none"},
     {"agent.cgroup_root", PHX_CONF_STRING, "phalanx", 0, 0, false,
      "cgroup subtree of the agents: tasks go to <root>/<agent name>/<task id>"},
+    {"agent.sync_records", PHX_CONF_BOOL, "false", 0, 0, false,
+     "fsync task records and statuses (survive a power loss, not only a crash)"},
     {"agent.status_retry", PHX_CONF_DOUBLE, "5", 0.05, 3600, false,
      "seconds between resends of task statuses the master has not acknowledged"},
     {"agent.kill_grace", PHX_CONF_DOUBLE, "10", 0, 86400, false,

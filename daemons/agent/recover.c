@@ -154,6 +154,7 @@ int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
     const char *state = phx_conf_str(conf, "agent.state_dir");
     a->allow_root = phx_conf_bool(conf, "agent.allow_root");
     a->status_retry = phx_conf_double(conf, "agent.status_retry");
+    phx_rec_set_sync(phx_conf_bool(conf, "agent.sync_records"));
     a->default_grace = phx_conf_double(conf, "agent.kill_grace");
     if (snprintf(a->records_dir, sizeof(a->records_dir), "%s/run", state) >=
             (int)sizeof(a->records_dir) ||

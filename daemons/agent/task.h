@@ -137,6 +137,8 @@ void phx_status_send_task(phx_task_t *t);
 /* records.c: small durable files. */
 int phx_rec_mkdir(const char *path, mode_t mode, phx_error_t *err);
 /* Write JSON to dir/name atomically (tmp, fsync, rename, fsync dir). */
+/* fsync records and their directories (agent.sync_records). */
+void phx_rec_set_sync(bool on);
 int phx_rec_write(const char *dir, const char *name, const json_t *v, phx_error_t *err);
 json_t *phx_rec_read(const char *dir, const char *name); /* NULL if absent/bad */
 bool phx_rec_exists(const char *dir, const char *name);

@@ -251,6 +251,7 @@ static const struct {
 static void on_request(struct evhttp_request *req, void *arg)
 {
     phx_master_t *m = arg;
+    phx_http_nodelay(req);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path) {

@@ -37,5 +37,9 @@ P
 psql_q "SELECT 'execution (first start to last end): ' || round(count(*) / greatest(extract(epoch FROM max(end_time) - min(start_time)), 0.001)) || ' jobs/s' FROM jobs"
 psql_q "SELECT state, coalesce(reason, '-'), left(coalesce(message, '-'), 120), count(*) FROM tasks WHERE state <> 'TASK_FINISHED' GROUP BY 1, 2, 3" | sed 's/^/  unfinished tasks: /'
 psql_q "SELECT 'mean wait submit->start: ' || round(avg(extract(epoch FROM start_time - submit_time))::numeric, 2) || ' s' FROM jobs"
+# Where a job's time goes, from the master's task records.
+psql_q "SELECT 'task: gang commit -> RUNNING ' || round(avg(extract(epoch FROM started_at - created_at)) * 1000, 1) || ' ms, RUNNING -> end ' || round(avg(extract(epoch FROM ended_at - started_at)) * 1000, 1) || ' ms' FROM tasks"
+psql_q "SELECT 'gangs committed per second (busiest second): ' || max(n) FROM (SELECT count(*) n FROM tasks GROUP BY date_trunc('second', created_at)) x"
+psql_q "SELECT 'job: end -> next start on the freed slot, mean submit -> start ' || round(avg(extract(epoch FROM start_time - submit_time)) * 1000) || ' ms' FROM jobs"
 echo "batchd: $(curl -s "http://$PHX_BATCHD/health")"
 note ok
