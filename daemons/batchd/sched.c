@@ -484,6 +484,8 @@ static void pass_run(pass_t *p)
         bf_request(b, cand[prio[i].id], &reqs[i]);
     phx_bf_input_t in = {now, nodes, b->nnodes, run, nrun, reqs, test};
     phx_error_t err;
+    /* Reset at out_plan, before this frame goes. */
+    // cppcheck-suppress autoVariables
     p->in = &in;
     p->pnodes = pnodes;
     p->shadow = INT64_MAX;
@@ -542,6 +544,7 @@ static void pass_run(pass_t *p)
     }
     free(ch);
 out_plan:
+    p->in = NULL; /* it pointed into this frame */
     phx_backfill_plan_clear(&plan);
     free(nodes);
     free(pnodes);
