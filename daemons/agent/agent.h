@@ -93,6 +93,8 @@ void phx_agentd_on_status_ack(phx_agentd_t *a, const phx_frame_t *f);
 int phx_agentd_steps_start(phx_agentd_t *a, phx_error_t *err);
 void phx_agentd_steps_stop(phx_agentd_t *a);
 void phx_agentd_on_step(phx_agentd_t *a, const phx_frame_t *f);
+/* The master link went down: steps end here. */
+void phx_agentd_steps_link_lost(phx_agentd_t *a);
 const char *phx_agentd_step_socket(void);
 /* REGISTER's "tasks": new reference. */
 json_t *phx_agentd_tasks_json(phx_agentd_t *a);

@@ -26,12 +26,14 @@ static void drop(phx_agentd_t *a, const char *why)
     phx_wire_decoder_destroy(a->dec);
     a->dec = NULL;
     event_del(a->heartbeat_ev);
-    if (a->link == PHX_LINK_REGISTERED)
+    if (a->link == PHX_LINK_REGISTERED) {
         phx_log_warnx("lost the master at %s:%d: %s", a->master_host, a->master_port,
                       why);
-    else
+        phx_agentd_steps_link_lost(a);
+    } else {
         phx_log_warnx("could not register with the master at %s:%d: %s", a->master_host,
                       a->master_port, why);
+    }
     a->link = PHX_LINK_IDLE;
     schedule_reconnect(a);
 }

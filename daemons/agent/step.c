@@ -542,6 +542,20 @@ void phx_agentd_on_step(phx_agentd_t *a, const phx_frame_t *f)
         }
 }
 
+/* Without the master a step can neither fence nor end: kill it, tell its
+ * `phx run`. */
+void phx_agentd_steps_link_lost(phx_agentd_t *a)
+{
+    (void)a;
+    for (phx_lstep_t *s = st.steps; s; s = s->next)
+        if (!s->killed) {
+            phx_log_notice("step %s: lost the master; killing its local ranks",
+                           s->nspace);
+            kill_ranks(s);
+        }
+    phx_step_svc_fail_all("lost the master during the step");
+}
+
 int phx_agentd_steps_start(phx_agentd_t *a, phx_error_t *err)
 {
     st.a = a;

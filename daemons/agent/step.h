@@ -80,6 +80,8 @@ void phx_step_svc_stop(void);
 /* Output of a rank for the step's `phx run` (origin side). */
 void phx_step_svc_output(uint64_t step, int rank, int stream, const void *data,
                          size_t len);
+/* ERROR to every client that asked for a step. */
+void phx_step_svc_fail_all(const char *why);
 void phx_step_on_refused(phx_agentd_t *a, const phx_frame_t *f);
 void phx_step_on_started(phx_agentd_t *a, uint64_t req, uint64_t step, int size);
 void phx_step_on_done(phx_agentd_t *a, const phx_frame_t *f);

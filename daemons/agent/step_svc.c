@@ -265,6 +265,13 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+void phx_step_svc_fail_all(const char *why)
+{
+    for (client_t *c = svc.clients; c; c = c->next)
+        if (c->req && !c->done && !c->freeing)
+            client_error(c, why);
+}
+
 void phx_step_on_refused(phx_agentd_t *a, const phx_frame_t *f)
 {
     (void)a;

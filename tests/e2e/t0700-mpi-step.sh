@@ -9,6 +9,7 @@
 
 PHX_MASTER_EXTRA='allow_unauthenticated = true; offer_timeout = 30.0;'
 PHX_AGENT_EXTRA='allow_root = true;'
+PHX_HEARTBEAT=0.5 # a loaded host must not lose the agents mid-step
 phx_setup
 start_master
 start_agent n1 "synthetic:pack:1 numa:1 core:2 pu:1"
@@ -116,6 +117,21 @@ ls /dev/shm/phx-n1-$(daemon_pid agent-n1)-* >/dev/null 2>&1 && fail "a step dire
 job "$phx run -N2 -n2 sleep 313 & sleep 2; pgrep -f '^sleep 313' | wc -l"
 assert_eq 2 "$(tail -n 1 "$D/out")" "ranks of the step running"
 wait_for 10 sh -c '! pgrep -f "^sleep 313" >/dev/null'
+
+# A master restart during a step: the agents end it, phx run fails.
+job "$phx run -N2 -n2 sleep 315" &
+jobpid=$!
+wait_for 20 sh -c '[ "$(pgrep -f "^sleep 315" | wc -l)" = 2 ]'
+stop_daemon master
+wait_for 20 test -e "$D/rc"
+[ "$(cat "$D/rc")" -ne 0 ] || fail "a step that lost its master succeeded"
+assert_contains "$(cat "$D/out")" "lost the master during the step"
+wait_for 10 sh -c '! pgrep -f "^sleep 315" >/dev/null'
+start_master
+wait_node n1 up
+wait_node n2 up
+wait_for 30 sh -c "! kill -0 $jobpid 2>/dev/null"
+rm -f "$D/done"
 
 # An agent lost during a step: the step ends on the others, code 137.
 job "$phx run -N2 -n2 sleep 314" &
