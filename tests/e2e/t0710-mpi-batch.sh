@@ -9,6 +9,7 @@
 
 test_user phxu1
 test_user phxu2
+PHX_HEARTBEAT=0.5 # a loaded host must not lose the agents mid-step
 phx_setup
 chmod a+x "$PHX_TEST_DIR"
 start_master
