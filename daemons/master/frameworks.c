@@ -141,8 +141,11 @@ void phx_fws_destroy(phx_master_t *m)
         phx_fw_t *fw = v;
         size_t tp = 0;
         void *tv;
-        while (phx_hmap_next(fw->tasks, &tp, NULL, &tv))
-            phx_task_free(tv);
+        while (phx_hmap_next(fw->tasks, &tp, NULL, &tv)) {
+            phx_task_t *t = tv;
+            phx_gang_release(t->gang, t); /* the gang goes with its last task */
+            phx_task_free(t);
+        }
         if (fw->stream)
             phx_stream_close(fw->stream);
         phx_fw_free(fw);
