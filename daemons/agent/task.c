@@ -197,6 +197,80 @@ static char *real_mems(phx_task_t *t, const int *numas, int n)
     return s;
 }
 
+/* The real PUs binding a core set uses.  phx_topo_bind_cpuset_str loads this
+ * machine's topology with hwloc, tens of milliseconds of sysfs reads on the
+ * agent's loop for every launch; the PUs of a set are the union of its
+ * cores' PUs, so each core's are computed once and kept for the agent's life
+ * (the PUs the agent may use, onto which emulated PUs map, do not change
+ * while it runs).  One agent topology per process; another resets the
+ * cache. */
+static const phx_topo_t *pus_topo;
+static char **core_pus;
+
+static int cmp_int(const void *x, const void *y)
+{
+    int a = *(const int *)x, b = *(const int *)y;
+    return (a > b) - (a < b);
+}
+
+static char *cpuset_str(const phx_topo_t *topo, const phx_topo_coreset_t *cores,
+                        phx_error_t *err)
+{
+    int ncores = phx_topo_ncores(topo);
+    if (phx_topo_coreset_count(cores) == 0)
+        return phx_topo_bind_cpuset_str(topo, cores, err); /* its error */
+    if (pus_topo != topo) {
+        for (int c = 0; core_pus && c < ncores; c++)
+            free(core_pus[c]);
+        free(core_pus);
+        pus_topo = NULL;
+        if (!(core_pus = calloc((size_t)ncores, sizeof(*core_pus))))
+            return phx_error_set(err, "out of memory"), NULL;
+        pus_topo = topo;
+    }
+    int *all = NULL, nall = 0;
+    for (int c = phx_topo_coreset_next(cores, -1); c >= 0;
+         c = phx_topo_coreset_next(cores, c)) {
+        if (!core_pus[c]) {
+            phx_topo_coreset_t *one = phx_topo_coreset_create(ncores);
+            if (!one || phx_topo_coreset_add(one, c) < 0) {
+                phx_topo_coreset_destroy(one);
+                free(all);
+                return phx_error_set(err, "out of memory"), NULL;
+            }
+            core_pus[c] = phx_topo_bind_cpuset_str(topo, one, err);
+            phx_topo_coreset_destroy(one);
+            if (!core_pus[c]) {
+                free(all);
+                return NULL;
+            }
+        }
+        int *ids = NULL, n = 0;
+        int *grown = NULL;
+        if (phx_rec_parse_list(core_pus[c], 1 << 20, &ids, &n) < 0 ||
+            !(grown = realloc(all, (size_t)(nall + n) * sizeof(*all)))) {
+            free(ids);
+            free(all);
+            return phx_error_set(err, "bad PU list \"%s\" of core %d", core_pus[c], c),
+                   NULL;
+        }
+        all = grown;
+        memcpy(all + nall, ids, (size_t)n * sizeof(*ids));
+        nall += n;
+        free(ids);
+    }
+    qsort(all, (size_t)nall, sizeof(*all), cmp_int);
+    int k = 0;
+    for (int i = 0; i < nall; i++) /* a PU shared by cores counts once */
+        if (k == 0 || all[k - 1] != all[i])
+            all[k++] = all[i];
+    char *s = phx_rec_format_list(all, k);
+    free(all);
+    if (!s)
+        phx_error_set(err, "out of memory");
+    return s;
+}
+
 static int parse_cores(phx_task_t *t, phx_error_t *err)
 {
     const phx_topo_t *topo = t->a->topo;
@@ -213,7 +287,7 @@ static int parse_cores(phx_task_t *t, phx_error_t *err)
     for (int i = 0; i < n; i++)
         phx_topo_coreset_add(t->cores, ids[i]);
     free(ids);
-    if (!(t->cpus = phx_topo_bind_cpuset_str(topo, t->cores, err)))
+    if (!(t->cpus = cpuset_str(topo, t->cores, err)))
         return phx_error_prefix(err, "cores \"%s\"", list);
     /* NUMA domains: as given, or those of the cores. */
     const char *numas = json_string_value(json_object_get(t->spec, "numas"));
