@@ -13,6 +13,14 @@
 #include "lib/munge.h"
 
 #define RECORD_MAX (64u << 20)
+/* Connections for ACKNOWLEDGE calls.  libevent's HTTP client sends one request
+ * at a time per connection and waits for its answer, so every call used to
+ * queue behind every other: at a few hundred tasks a second the two
+ * acknowledgements per task kept ACCEPTs waiting.  Calls whose order matters
+ * (ACCEPT, KILL after ACCEPT, SUPPRESS/REVIVE, REQUEST...) keep one
+ * connection; acknowledgements, which the master takes in any order (an
+ * older update's uuid is ignored), go to the least busy of these. */
+#define ACK_CONNS 4
 
 struct phx_fwc {
     struct event_base *base;
@@ -25,6 +33,8 @@ struct phx_fwc {
     struct evhttp_request *stream_req;
     struct evbuffer *pending; /* RecordIO bytes not yet parsed */
     struct evhttp_connection *call_conn;
+    struct evhttp_connection *ack_conn[ACK_CONNS];
+    int ack_busy[ACK_CONNS]; /* requests made and not yet answered */
     struct event *retry_ev;
     double backoff;
     bool subscribed;
@@ -35,6 +45,7 @@ typedef struct call_ctx {
     phx_fwc_t *c;
     phx_fwc_done_f done;
     void *arg;
+    int ack_slot; /* index into ack_conn, or -1 */
 } call_ctx_t;
 
 static void schedule_resubscribe(phx_fwc_t *c, const char *why);
@@ -84,6 +95,9 @@ void phx_fwc_destroy(phx_fwc_t *c)
         evhttp_connection_free(c->stream_conn);
     if (c->call_conn)
         evhttp_connection_free(c->call_conn);
+    for (int i = 0; i < ACK_CONNS; i++)
+        if (c->ack_conn[i])
+            evhttp_connection_free(c->ack_conn[i]);
     if (c->retry_ev)
         event_free(c->retry_ev);
     if (c->pending)
@@ -304,6 +318,8 @@ static void on_call_done(struct evhttp_request *req, void *arg)
 {
     call_ctx_t *ctx = arg;
     phx_fwc_t *c = ctx->c;
+    if (ctx->ack_slot >= 0)
+        c->ack_busy[ctx->ack_slot]--;
     int status = req ? evhttp_request_get_response_code(req) : 0;
     char *body = NULL;
     if (req) {
@@ -325,7 +341,26 @@ static void on_call_done(struct evhttp_request *req, void *arg)
     free(ctx);
 }
 
-int phx_fwc_call(phx_fwc_t *c, json_t *call, phx_fwc_done_f done, void *arg)
+/* The connection for a call, made on first use; its ack slot or -1. */
+static struct evhttp_connection *conn_for(phx_fwc_t *c, bool ack, int *slot)
+{
+    struct evhttp_connection **conn = &c->call_conn;
+    *slot = -1;
+    if (ack) {
+        *slot = 0;
+        for (int i = 1; i < ACK_CONNS; i++)
+            if (c->ack_busy[i] < c->ack_busy[*slot])
+                *slot = i;
+        conn = &c->ack_conn[*slot];
+    }
+    if (!*conn)
+        *conn = evhttp_connection_base_new(c->base, NULL, c->opts.host,
+                                           (unsigned short)c->opts.port);
+    return *conn;
+}
+
+static int send_call(phx_fwc_t *c, json_t *call, bool ack, phx_fwc_done_f done,
+                     void *arg)
 {
     if (!c->subscribed || !call) {
         json_decref(call);
@@ -334,9 +369,9 @@ int phx_fwc_call(phx_fwc_t *c, json_t *call, phx_fwc_done_f done, void *arg)
     }
     json_object_set_new(call, "framework_id",
                         json_pack("{s:s}", "value", c->framework_id));
-    if (!c->call_conn &&
-        !(c->call_conn = evhttp_connection_base_new(c->base, NULL, c->opts.host,
-                                                    (unsigned short)c->opts.port))) {
+    int slot;
+    struct evhttp_connection *conn = conn_for(c, ack, &slot);
+    if (!conn) {
         json_decref(call);
         return -1;
     }
@@ -354,18 +389,25 @@ int phx_fwc_call(phx_fwc_t *c, json_t *call, phx_fwc_done_f done, void *arg)
     ctx->c = c;
     ctx->done = done;
     ctx->arg = arg;
+    ctx->ack_slot = slot;
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Host", c->opts.host);
     evhttp_add_header(h, "Content-Type", "application/json");
     evhttp_add_header(h, "Mesos-Stream-Id", c->stream_id);
     evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
     free(body);
-    if (evhttp_make_request(c->call_conn, req, EVHTTP_REQ_POST, "/api/v1/scheduler") <
-        0) {
+    if (evhttp_make_request(conn, req, EVHTTP_REQ_POST, "/api/v1/scheduler") < 0) {
         free(ctx); /* the request was freed by libevent */
         return -1;
     }
+    if (slot >= 0)
+        c->ack_busy[slot]++;
     return 0;
+}
+
+int phx_fwc_call(phx_fwc_t *c, json_t *json, phx_fwc_done_f done, void *arg)
+{
+    return send_call(c, json, false, done, arg);
 }
 
 int phx_fwc_accept(phx_fwc_t *c, const json_t *offer_ids, const json_t *operations,
@@ -406,9 +448,9 @@ int phx_fwc_acknowledge(phx_fwc_t *c, const json_t *status)
     json_t *ack = json_pack("{s:O, s:O}", "task_id", task, "uuid", uuid);
     if (agent)
         json_object_set(ack, "agent_id", agent);
-    return phx_fwc_call(
-        c, json_pack("{s:s, s:o}", "type", "ACKNOWLEDGE", "acknowledge", ack), NULL,
-        NULL);
+    return send_call(c,
+                     json_pack("{s:s, s:o}", "type", "ACKNOWLEDGE", "acknowledge", ack),
+                     true, NULL, NULL);
 }
 
 int phx_fwc_reconcile(phx_fwc_t *c, const json_t *task_ids)

@@ -53,7 +53,11 @@ const char *phx_fwc_id(const phx_fwc_t *c);
  * answer came), body the answer's text. */
 typedef void (*phx_fwc_done_f)(phx_fwc_t *c, int status, const char *body, void *arg);
 
-/* Send a call: `call` (stolen) gets "framework_id" filled in.  done may be
+/* Calls go out in order on one connection, each after the previous one's
+ * answer; acknowledgements travel on connections of their own (in any order
+ * with respect to other calls), so that they never hold up an ACCEPT.
+ *
+ * Send a call: `call` (stolen) gets "framework_id" filled in.  done may be
  * NULL; then failures are reported through the error callback.  -1 if not
  * subscribed. */
 int phx_fwc_call(phx_fwc_t *c, json_t *call, phx_fwc_done_f done, void *arg);
