@@ -30,7 +30,8 @@ typedef struct gang_build {
     size_t noffers;
     phx_task_t **tasks;
     size_t ntasks;
-    json_t *rows; /* for the database */
+    size_t nalloc; /* tasks[0..nalloc) hold resources of the offers' views */
+    json_t *rows;  /* for the database */
 } gang_build_t;
 
 static bool valid_task_id(const char *s)
@@ -330,8 +331,11 @@ static int build_task(gang_build_t *g, const json_t *ti, size_t index, phx_error
         phx_topo_free_alloc(uo->view, t->grant, &perr) < 0)
         return phx_error_set(err, "task %s on agent \"%s\": %s", task_id,
                              of->agent->name, perr.text);
-    if (!(t->launch = launch_object(g->fw, t, ti, &pw, err)))
+    if (!(t->launch = launch_object(g->fw, t, ti, &pw, err))) {
+        phx_topo_free_release(uo->view, t->grant, NULL);
         return phx_error_prefix(err, "task %s", task_id);
+    }
+    g->nalloc++;
     char *cores = phx_topo_coreset_str(phx_topo_grant_cores(t->grant));
     json_t *name = json_object_get(ti, "name");
     json_array_append_new(
@@ -406,11 +410,8 @@ static int collect_offers(gang_build_t *g, const json_t *accept, phx_error_t *er
     return 0;
 }
 
-static int collect_tasks(gang_build_t *g, const json_t *accept, phx_error_t *err)
+static int collect_tasks(gang_build_t *g, const json_t *ops, phx_error_t *err)
 {
-    json_t *ops = NULL;
-    if (phx_json_arr(accept, "operations", true, &ops, err) < 0)
-        return -1;
     size_t total = 0, i;
     json_t *op;
     json_array_foreach(ops, i, op)
@@ -456,42 +457,182 @@ static int collect_tasks(gang_build_t *g, const json_t *accept, phx_error_t *err
     return 0;
 }
 
-int phx_accept(phx_master_t *m, phx_fw_t *fw, const json_t *accept, phx_error_t *err)
+/* The offers' resources move to the launched tasks; the rest of every offer
+ * goes back to the pool. */
+static void settle_offers(gang_build_t *g, phx_task_t **tasks, size_t n)
 {
-    gang_build_t g = {.m = m, .fw = fw};
-    if (collect_offers(&g, accept, err) < 0 || collect_tasks(&g, accept, err) < 0) {
-        phx_error_prefix(err, "ACCEPT");
-        for (size_t i = 0; i < g.noffers; i++)
-            phx_offer_drop(m, g.offers[i].offer, false);
-        gang_build_free(&g, true);
-        return -1;
-    }
-    if (phx_gang_start(m, fw, g.tasks, g.ntasks, g.rows, err) < 0) {
-        for (size_t i = 0; i < g.noffers; i++)
-            phx_offer_drop(m, g.offers[i].offer, false);
-        gang_build_free(&g, true);
-        return -1;
-    }
-    /* The tasks' resources move from the offers to the tasks; the rest of
-     * every offer goes back to the pool. */
-    for (size_t i = 0; i < g.noffers; i++) {
-        phx_offer_t *of = g.offers[i].offer;
+    phx_master_t *m = g->m;
+    for (size_t i = 0; i < g->noffers; i++) {
+        phx_offer_t *of = g->offers[i].offer;
         phx_error_t aerr;
-        for (size_t k = 0; k < g.ntasks; k++) {
-            phx_task_t *t = g.tasks[k];
+        for (size_t k = 0; k < n; k++) {
+            phx_task_t *t = tasks[k];
             if (t->agent != of->agent)
                 continue;
-            if (phx_alloc_offer_used(m->alloc, of->agent->id, fw->id, t->id, t->grant,
-                                     t->end_by, &aerr) < 0)
+            if (phx_alloc_offer_used(m->alloc, of->agent->id, g->fw->id, t->id,
+                                     t->grant, t->end_by, &aerr) < 0)
                 phx_log_errx("task %s: %s", t->id, aerr.text);
             else
                 t->in_alloc = true;
         }
-        phx_topo_grant_t *rest = rest_of(of->agent->topo, g.offers[i].view);
+        phx_topo_grant_t *rest = rest_of(of->agent->topo, g->offers[i].view);
         phx_alloc_grant_recycle(m->alloc, of->agent->id, of->grant);
         of->grant = rest; /* NULL (out of memory) leaks the rest until restart */
         phx_offer_drop(m, of, false);
     }
+}
+
+static void drop_offers(gang_build_t *g)
+{
+    for (size_t i = 0; i < g->noffers; i++)
+        phx_offer_drop(g->m, g->offers[i].offer, false);
+}
+
+/* One gang: its tasks, then its commit; on failure nothing of it stays. */
+static int one_gang(gang_build_t *g, const json_t *ops, phx_error_t *err)
+{
+    int rc = -1;
+    if (collect_tasks(g, ops, err) == 0) {
+        if (phx_gang_start(g->m, g->fw, g->tasks, g->ntasks, g->rows, err) == 0)
+            return 0;
+        rc = -2; /* could not be recorded */
+    }
+    for (size_t i = 0; i < g->nalloc; i++) {
+        used_offer_t *uo = NULL;
+        for (size_t k = 0; k < g->noffers && !uo; k++)
+            if (g->offers[k].offer->agent == g->tasks[i]->agent)
+                uo = &g->offers[k];
+        if (uo)
+            phx_topo_free_release(uo->view, g->tasks[i]->grant, NULL);
+    }
+    return rc;
+}
+
+static void gang_reset(gang_build_t *g, bool free_tasks)
+{
+    for (size_t i = 0; free_tasks && i < g->ntasks; i++)
+        phx_task_free(g->tasks[i]);
+    free(g->tasks);
+    json_decref(g->rows);
+    g->tasks = NULL;
+    g->rows = NULL;
+    g->ntasks = g->nalloc = 0;
+}
+
+static const json_t *op_tasks(const json_t *op)
+{
+    json_t *tis = json_object_get(json_object_get(op, "launch"), "task_infos");
+    if (!tis)
+        tis = json_object_get(
+            json_object_get(json_object_get(op, "launch_group"), "task_group"),
+            "tasks");
+    return tis;
+}
+
+/* A gang of one operation failed: the framework hears of it through an ERROR
+ * event and a TASK_ERROR update for each of its tasks (ids not in use). */
+static void report_failed(gang_build_t *g, const json_t *op, const char *why)
+{
+    phx_fw_send(g->fw,
+                json_pack("{s:s, s:{s:s}}", "type", "ERROR", "error", "message", why));
+    size_t i;
+    json_t *ti;
+    json_array_foreach(op_tasks(op), i, ti)
+    {
+        const char *id = id_of(ti, "task_id");
+        if (!id || !valid_task_id(id) || phx_task_find(g->fw, id))
+            continue;
+        json_t *st = json_pack("{s:{s:s}, s:s, s:s, s:s, s:s, s:f}", "task_id", "value",
+                               id, "state", "TASK_ERROR", "source", "SOURCE_MASTER",
+                               "reason", "REASON_TASK_INVALID", "message", why,
+                               "timestamp", (double)phx_master_wall());
+        const char *agent = id_of(ti, "agent_id");
+        if (st && agent)
+            json_object_set_new(st, "agent_id", json_pack("{s:s}", "value", agent));
+        phx_fw_send(g->fw, json_pack("{s:s, s:{s:o}}", "type", "UPDATE", "update",
+                                     "status", st));
+    }
+}
+
+/* "phx": {"gang_per_operation": true}: every operation is a gang of its own
+ * (doc/scheduler-api.md). */
+static int per_operation(const json_t *accept, bool *out, phx_error_t *err)
+{
+    json_t *phx = NULL;
+    *out = false;
+    if (phx_json_obj(accept, "phx", false, &phx, err) < 0 ||
+        phx_json_bool(phx, "gang_per_operation", false, out, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* Each operation its own gang: validated and committed on its own, so one
+ * invalid job does not hold back the others of the ACCEPT.  -1 only when no
+ * gang could start. */
+static int accept_gangs(gang_build_t *g, const json_t *ops, phx_error_t *err)
+{
+    size_t cap = 0, nlaunched = 0, nfailed = 0, i;
+    json_t *op;
+    json_array_foreach(ops, i, op) cap += json_array_size(op_tasks(op));
+    if (cap == 0)
+        return phx_error_set(err, "ACCEPT: no task to launch");
+    phx_task_t **launched = calloc(cap, sizeof(*launched));
+    if (!launched)
+        return phx_error_set(err, "out of memory");
+    json_array_foreach(ops, i, op)
+    {
+        json_t *one = json_pack("[O]", op);
+        phx_error_t gerr;
+        int rc = one ? one_gang(g, one, &gerr) : phx_error_set(&gerr, "out of memory");
+        json_decref(one);
+        if (rc < 0) {
+            phx_error_prefix(&gerr, "ACCEPT: operations[%zu]", i);
+            if (nfailed++ == 0)
+                *err = gerr;
+            report_failed(g, op, gerr.text);
+            gang_reset(g, true);
+            continue;
+        }
+        memcpy(launched + nlaunched, g->tasks, g->ntasks * sizeof(*g->tasks));
+        nlaunched += g->ntasks;
+        gang_reset(g, false);
+    }
+    if (nlaunched == 0)
+        drop_offers(g);
+    else
+        settle_offers(g, launched, nlaunched);
+    free(launched);
+    return nlaunched > 0 ? 0 : -1;
+}
+
+int phx_accept(phx_master_t *m, phx_fw_t *fw, const json_t *accept, phx_error_t *err)
+{
+    gang_build_t g = {.m = m, .fw = fw};
+    json_t *ops = NULL;
+    bool per_op = false;
+    int rc;
+    if (collect_offers(&g, accept, err) < 0 ||
+        phx_json_arr(accept, "operations", true, &ops, err) < 0 ||
+        per_operation(accept, &per_op, err) < 0) {
+        phx_error_prefix(err, "ACCEPT");
+        drop_offers(&g);
+        gang_build_free(&g, true);
+        return -1;
+    }
+    if (per_op) {
+        rc = accept_gangs(&g, ops, err);
+        gang_build_free(&g, true);
+        return rc;
+    }
+    rc = one_gang(&g, ops, err);
+    if (rc < 0) {
+        if (rc == -1)
+            phx_error_prefix(err, "ACCEPT");
+        drop_offers(&g);
+        gang_build_free(&g, true);
+        return -1;
+    }
+    settle_offers(&g, g.tasks, g.ntasks);
     gang_build_free(&g, false);
     return 0;
 }
