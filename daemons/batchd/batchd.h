@@ -95,10 +95,11 @@ typedef struct boffer {
     char host[128];
     json_t *topology; /* "numa" array (borrowed from the event while used) */
     uint32_t cpus;
-    uint64_t mem;        /* MiB */
-    double release_by;   /* seconds since the epoch, 0: none */
-    char request_id[48]; /* "" when none */
-    bool used;
+    uint64_t mem;             /* MiB */
+    double release_by;        /* seconds since the epoch, 0: none */
+    char request_id[48];      /* "" when none */
+    bool used;                /* takes no more jobs in this pass */
+    bool accepted;            /* holds jobs of this pass: part of its ACCEPT */
     const struct bjob *owner; /* the job whose gang request it satisfies */
     /* free cores per NUMA domain while packing: cores[] ids, nfree */
     struct bo_numa {

@@ -36,6 +36,11 @@ typedef struct pass {
     const phx_bf_decision_t *rdec; /* the planner's decision for it, or NULL */
     const phx_bf_input_t *in;
     const bnode_t *const *pnodes; /* planner node i → node */
+    /* the pass's ACCEPT: every job started is one operation (one gang) */
+    json_t *acc_ops;
+    bjob_t **acc_jobs;
+    size_t nacc, acc_cap;
+    json_t *after; /* calls to make once the ACCEPT is sent (REQUEST cancels) */
 } pass_t;
 
 static double mono(void)
@@ -231,13 +236,12 @@ static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
 static void accepted(phx_fwc_t *c, int status, const char *body, void *arg)
 {
     (void)c;
-    batchd_t *b = NULL;
-    bjob_t *j = arg;
-    (void)b;
+    size_t n = (size_t)(uintptr_t)arg;
     if (status == 202)
         return;
-    phx_log_errx("job %" PRIu64 ": the master refused its launch (HTTP %d): %s", j->id,
-                 status, body ? body : "");
+    /* the master reported each refused job's tasks as TASK_ERROR updates */
+    phx_log_errx("the master refused the launch of %zu job%s (HTTP %d): %s", n,
+                 n == 1 ? "" : "s", status, body ? body : "");
 }
 
 static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
@@ -287,22 +291,31 @@ static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
     j->node_list = phx_hostlist_compress(hosts, nch);
     j->alloc_cpus = cpus;
     json_t *ops = batchd_launch_ops(b, j, cores, ncores);
-    json_t *ids = json_array();
-    for (size_t i = 0; i < nch; i++)
-        json_array_append_new(ids,
-                              json_pack("{s:s}", "value", p->offers[ch[i].offer].id));
-    if (!ops || !ids || phx_fwc_accept(b->fwc, ids, ops, accepted, j) < 0) {
+    if (p->nacc == p->acc_cap) {
+        size_t cap = p->acc_cap ? 2 * p->acc_cap : 16;
+        bjob_t **m = realloc(p->acc_jobs, cap * sizeof(*m));
+        if (m) {
+            p->acc_jobs = m;
+            p->acc_cap = cap;
+        }
+    }
+    if (!ops || p->nacc == p->acc_cap || json_array_extend(p->acc_ops, ops) < 0) {
         json_decref(ops);
-        json_decref(ids);
         free(j->tasks);
         j->tasks = NULL;
         j->ntasks = 0;
         goto out;
     }
     json_decref(ops);
-    json_decref(ids);
+    p->acc_jobs[p->nacc++] = j;
+    /* the offers keep what the job left for the next jobs of the pass */
     for (size_t i = 0; i < nch; i++) {
-        p->offers[ch[i].offer].used = true;
+        boffer_t *o = &p->offers[ch[i].offer];
+        o->accepted = true;
+        o->cpus -= j->tasks[i].cpus < o->cpus ? j->tasks[i].cpus : o->cpus;
+        o->mem -= j->tasks[i].mem < o->mem ? j->tasks[i].mem : o->mem;
+        if (o->cpus == 0 || s->exclusive == 1 || o->owner)
+            o->used = true;
         j->tasks[i].ended = false;
         phx_hmap_put(b->tasks, j->tasks[i].id, j);
     }
@@ -510,21 +523,29 @@ static void pass_run(pass_t *p)
         p->cur = d;
         if (unused > 0 && d->verdict != PHX_BF_NEVER && try_job(p, j, ch, &nch) == 0) {
             if (start_job(p, j, ch, nch) == 0) {
-                unused -= nch;
+                unused = 0;
+                for (size_t k = 0; k < p->noffers; k++)
+                    unused += !p->offers[k].used;
                 if (j->request_id[0]) {
                     json_t *call =
                         json_pack("{s:s, s:{s:[], s:[s]}}", "type", "REQUEST",
                                   "request", "requests", "cancel", j->request_id);
                     if (call)
-                        phx_fwc_call(b->fwc, call, NULL, NULL);
+                        json_array_append_new(p->after, call);
                     j->request_id[0] = 0;
                 }
                 continue;
             }
-            /* re-read offers the failed placement touched */
-            for (size_t k = 0; k < p->noffers; k++)
-                if (!p->offers[k].used)
+            /* re-read offers the failed placement touched; one that already
+             * holds jobs of this pass cannot be re-read: it takes no more */
+            for (size_t k = 0; k < p->noffers; k++) {
+                if (p->offers[k].used)
+                    continue;
+                if (p->offers[k].accepted)
+                    p->offers[k].used = true, unused--;
+                else
                     batchd_offer_parse(&p->offers[k], json_array_get(p->raw, k));
+            }
         }
         phx_job_reason_t why = p->blocked ? PHX_REASON_PRIORITY : PHX_REASON_RESOURCES;
         if (d->verdict != PHX_BF_NEVER && (unused > 0 || p->noffers == 0))
@@ -556,12 +577,55 @@ out:
     free(prio);
 }
 
+/* The jobs the pass started, in one ACCEPT whose every operation is a gang of
+ * its own (doc/scheduler-api.md): one round trip and one allocation pass of
+ * the master start as many jobs as the offers hold.  If the call cannot even
+ * be sent, the jobs go back to pending. */
+static void send_accept(pass_t *p)
+{
+    batchd_t *b = p->b;
+    if (p->nacc > 0) {
+        json_t *ids = json_array();
+        for (size_t i = 0; ids && i < p->noffers; i++)
+            if (p->offers[i].accepted)
+                json_array_append_new(ids,
+                                      json_pack("{s:s}", "value", p->offers[i].id));
+        json_t *call =
+            ids ? json_pack("{s:s, s:{s:o, s:O, s:{s:f}, s:{s:b}}}", "type", "ACCEPT",
+                            "accept", "offer_ids", ids, "operations", p->acc_ops,
+                            "filters", "refuse_seconds", 0.0, "phx",
+                            "gang_per_operation", 1)
+                : NULL;
+        if (phx_fwc_call(b->fwc, call, accepted, (void *)(uintptr_t)p->nacc) < 0) {
+            phx_log_errx("could not send the launch of %zu jobs; they stay pending",
+                         p->nacc);
+            for (size_t i = 0; i < p->nacc; i++) {
+                bjob_t *j = p->acc_jobs[i];
+                for (size_t k = 0; k < j->ntasks; k++)
+                    phx_hmap_del(b->tasks, j->tasks[k].id);
+                free(j->tasks);
+                j->tasks = NULL;
+                j->ntasks = 0;
+                j->tasks_live = 0;
+                j->start_time = -1;
+                batchd_job_set_state(b, j, PHX_JOB_PENDING, PHX_REASON_RESOURCES);
+                b->launched--;
+            }
+            for (size_t i = 0; i < p->noffers; i++)
+                p->offers[i].accepted = false; /* declined instead */
+        }
+    }
+    size_t i;
+    json_t *c;
+    json_array_foreach(p->after, i, c) phx_fwc_call(b->fwc, json_incref(c), NULL, NULL);
+}
+
 static void decline_unused(pass_t *p)
 {
     batchd_t *b = p->b;
     json_t *ids = json_array();
     for (size_t i = 0; i < p->noffers; i++)
-        if (!p->offers[i].used)
+        if (!p->offers[i].accepted)
             json_array_append_new(ids, json_pack("{s:s}", "value", p->offers[i].id));
     if (json_array_size(ids) > 0) {
         phx_fwc_decline(b->fwc, ids, b->refuse_seconds);
@@ -590,11 +654,19 @@ static void suppress_or_revive(batchd_t *b)
 
 void batchd_sched_offers(batchd_t *b, const json_t *offers)
 {
-    pass_t p = {.b = b, .now = batchd_now(), .raw = offers};
+    pass_t p = {.b = b,
+                .now = batchd_now(),
+                .raw = offers,
+                .acc_ops = json_array(),
+                .after = json_array()};
     size_t n = json_array_size(offers);
     p.offers = calloc(n + 1, sizeof(*p.offers));
-    if (!p.offers)
+    if (!p.offers || !p.acc_ops || !p.after) {
+        free(p.offers);
+        json_decref(p.acc_ops);
+        json_decref(p.after);
         return;
+    }
     for (size_t i = 0; i < n; i++) {
         json_t *o = json_array_get(offers, i);
         if (batchd_offer_parse(&p.offers[p.noffers], o) < 0)
@@ -622,10 +694,14 @@ void batchd_sched_offers(batchd_t *b, const json_t *offers)
     if (dt > 0.05)
         phx_log_info("slow scheduling pass: %.0f ms for %zu offers, %zu pending",
                      dt * 1e3, p.noffers, b->npending);
+    send_accept(&p);
     decline_unused(&p);
     for (size_t i = 0; i < p.noffers; i++)
         batchd_offer_clear(&p.offers[i]);
     free(p.offers);
+    free(p.acc_jobs);
+    json_decref(p.acc_ops);
+    json_decref(p.after);
     suppress_or_revive(b);
 }
 
