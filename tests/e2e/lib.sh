@@ -33,6 +33,11 @@ fi
 PHX_TIMEOUT=${PHX_TIMEOUT:-300}
 # after the timeout, how long the test's own cleanup may take
 PHX_WATCHDOG_GRACE=${PHX_WATCHDOG_GRACE:-60}
+# For the harness's own tests (t0003): when set, the timeout counts from when
+# this file exists (the test's command is ready to be timed out), not from
+# the start.  Not passed on to nested tests.
+PHX_WATCHDOG_START=${PHX_WATCHDOG_START_FILE:-}
+unset PHX_WATCHDOG_START_FILE
 
 # ---------------------------------------------------------------------------
 # Messages and assertions
@@ -426,6 +431,11 @@ phx_watchdog() {
     PHX_WATCHDOG_PID=$BASHPID
     # on TERM also end the sleep, even one started but not yet in $sp
     trap 'kill $(pgrep -P "$PHX_WATCHDOG_PID") 2>/dev/null; exit 0' TERM
+    while [[ -n $PHX_WATCHDOG_START && ! -e $PHX_WATCHDOG_START ]]; do
+        sleep 0.05 &
+        sp=$!
+        wait "$sp"
+    done
     sleep "$PHX_TIMEOUT" &
     sp=$!
     wait "$sp"
@@ -441,6 +451,10 @@ phx_watchdog() {
     sp=$!
     wait "$sp"
     if kill -0 "$PHX_MAIN_PID" 2>/dev/null; then
+        # From here on the test shell has no say: once kill_everything ends
+        # its foreground command, it runs its traps and its cleanup, whose
+        # SIGTERM must not stop us before we kill it.
+        trap '' TERM
         echo "TIMEOUT: cleanup did not finish in ${PHX_WATCHDOG_GRACE}s, killing everything" >&2
         kill_everything
         echo "test dir kept: $PHX_TEST_DIR" >&2

@@ -14,15 +14,20 @@ echo "\$PHX_LAST_PID" >"$PHX_TEST_DIR/daemon.pid"
 sleep 1001 &
 echo "\$!" >"$PHX_TEST_DIR/job.pid"
 echo "\$PHX_TEST_DIR" >"$PHX_TEST_DIR/inner.dir"
-eval "\${HANG_CMD:-sleep 1002}"
+eval "\${HANG_CMD:-: >$PHX_TEST_DIR/ready; sleep 1002}"
 echo "not reached"
 EOF_INNER
 
+# The inner test's timeout counts from when its hanging command is ready: it
+# creates "ready" once it is (a signal trap set, say).  Counted from the
+# inner test's start, it could expire first on a loaded machine: a SIGTERM
+# before the command's trap is not the case being tested.
 run_inner() {
-    rm -f daemon.pid job.pid inner.dir
+    rm -f daemon.pid job.pid inner.dir ready
     local t0=$SECONDS
     inner_rc=0
-    PHX_TMPDIR=$PHX_TEST_DIR bash t9003-inner.sh >inner.out 2>&1 || inner_rc=$?
+    PHX_TMPDIR=$PHX_TEST_DIR PHX_WATCHDOG_START_FILE=$PHX_TEST_DIR/ready \
+        bash t9003-inner.sh >inner.out 2>&1 || inner_rc=$?
     inner_secs=$((SECONDS - t0))
     inner_out=$(cat inner.out)
     printf '%s\n' "$inner_out" | sed 's/^/  inner| /' >&2
@@ -53,7 +58,8 @@ assert_contains "$inner_out" "sleeper is up" "dump_logs on failure"
 
 note "case 2: the foreground command ignores SIGTERM, the watchdog kills it all"
 HANG_CMD="sh -c 'trap \"\" TERM; echo \$\$ >$PHX_TEST_DIR/hang.pids; sleep 1003 &
-    echo \$! >>$PHX_TEST_DIR/hang.pids; wait; sleep 1004'" PHX_WATCHDOG_GRACE=2 run_inner
+    echo \$! >>$PHX_TEST_DIR/hang.pids; : >$PHX_TEST_DIR/ready; wait; sleep 1004'" \
+    PHX_WATCHDOG_GRACE=2 run_inner
 assert_eq 137 "$inner_rc" "exit status of a test killed by the watchdog"
 ((inner_secs >= 5 && inner_secs <= 20)) || fail "killed after ${inner_secs}s, expected ~5s"
 assert_contains "$inner_out" "cleanup did not finish in 2s, killing everything"
@@ -66,7 +72,8 @@ done
 
 note "case 3: the hanging command is a shell that waits for its own child"
 # (like a nested test: it runs its TERM trap only once its child has ended)
-HANG_CMD="bash -c 'trap \"echo nested shell got SIGTERM; exit 5\" TERM; sleep 1005; :'" run_inner
+HANG_CMD="bash -c 'trap \"echo nested shell got SIGTERM; exit 5\" TERM;
+    : >$PHX_TEST_DIR/ready; sleep 1005; :'" run_inner
 assert_eq 124 "$inner_rc" "exit status of a timed-out test"
 ((inner_secs >= 3 && inner_secs <= 15)) || fail "timed out after ${inner_secs}s, expected ~3s"
 assert_contains "$inner_out" "nested shell got SIGTERM"
