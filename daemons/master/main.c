@@ -132,8 +132,22 @@ static void stop(phx_master_t *m)
         event_free(m->sigint);
     if (m->sigterm)
         event_free(m->sigterm);
-    if (m->http)
+    if (m->http) {
+        /* End open event streams and let the loop write their last chunk
+         * and free them: evhttp_free leaks a reply still in progress. */
+        if (m->frameworks) {
+            size_t pos = 0;
+            void *v;
+            while (phx_hmap_next(m->frameworks, &pos, NULL, &v)) {
+                phx_fw_t *fw = v;
+                phx_stream_close(fw->stream);
+                fw->stream = NULL;
+            }
+            for (int i = 0; i < 3; i++)
+                event_base_loop(m->base, EVLOOP_NONBLOCK);
+        }
         evhttp_free(m->http);
+    }
     /* The store delivers its last callbacks, which may touch connections,
      * frameworks and tasks. */
     phx_db_store_destroy(m->store);

@@ -23,6 +23,11 @@ static void stream_closed(struct evhttp_connection *conn, void *arg)
 {
     (void)conn;
     phx_stream_t *s = arg;
+    /* A client that goes away in the middle of the reply leaves the request
+     * detached from its connection, to be freed by us (libevent frees an
+     * attached one itself). */
+    if (s->req && !evhttp_request_get_connection(s->req))
+        evhttp_send_reply_end(s->req);
     s->closed = true;
     s->req = NULL;
     s->conn = NULL;
@@ -81,7 +86,9 @@ void phx_stream_close(phx_stream_t *s)
         return;
     s->fw = NULL;
     if (!s->closed && s->req) {
-        evhttp_send_reply_end(s->req);
+        struct evhttp_request *req = s->req;
+        s->req = NULL; /* finished: libevent frees it */
+        evhttp_send_reply_end(req);
         /* Close the connection so that the client sees the end at once. */
         if (s->conn)
             evhttp_connection_free_on_completion(s->conn);
