@@ -42,4 +42,26 @@ psql_q "SELECT 'task: gang commit -> RUNNING ' || round(avg(extract(epoch FROM s
 psql_q "SELECT 'gangs committed per second (busiest second): ' || max(n) FROM (SELECT count(*) n FROM tasks GROUP BY date_trunc('second', created_at)) x"
 psql_q "SELECT 'job: end -> next start on the freed slot, mean submit -> start ' || round(avg(extract(epoch FROM start_time - submit_time)) * 1000) || ' ms' FROM jobs"
 echo "batchd: $(curl -s "http://$PHX_BATCHD/health")"
+# CPU each daemon used (its own threads; for agents also their reaped shims
+# and tasks), in ms per job: where the machine's two cores went.
+cpu_ms() { # PID FIELDS...: sum of /proc/PID/stat fields, in ms
+    local pid=$1
+    shift
+    awk -v hz="$(getconf CLK_TCK)" -v f="$*" \
+        '{n = split(f, k, " "); t = 0; for (i = 1; i <= n; i++) t += $k[i]; print t * 1000 / hz}' \
+        "/proc/$pid/stat" 2>/dev/null || echo 0
+}
+per_job() { python3 -c "import sys; print(f'{sum(map(float, sys.argv[2:])) / int(sys.argv[1]):.2f}')" "$jobs" "$@"; }
+pm=$(head -n 1 "$PHX_TEST_DIR/pg/data/postmaster.pid" 2>/dev/null)
+pg=()
+[[ -n $pm ]] && for p in $pm $(pgrep -P "$pm"); do pg+=("$(cpu_ms "$p" 14 15 16 17)"); done
+ag=() sh=()
+for n in n1 n2 n3 n4; do
+    p=$(daemon_pid "agent-$n")
+    ag+=("$(cpu_ms "$p" 14 15)") sh+=("$(cpu_ms "$p" 16 17)")
+done
+echo "cpu ms per job: master $(per_job "$(cpu_ms "$(daemon_pid master)" 14 15)")," \
+    "batchd $(per_job "$(cpu_ms "$(daemon_pid batchd)" 14 15)")," \
+    "agents $(per_job "${ag[@]}") (+ shims and tasks $(per_job "${sh[@]}"))," \
+    "postgres $(per_job "${pg[@]}")"
 note ok
