@@ -10,6 +10,7 @@
 
 #include "daemons/agent/agent.h"
 #include "lib/http.h"
+#include "lib/daemon.h"
 #include "lib/log.h"
 
 static void usage(FILE *out)
@@ -168,27 +169,11 @@ int main(int argc, char **argv)
         goto out;
     }
     phx_log_init("phx-agent", PHX_LOG_STDERR, LOG_INFO);
-    if (!(a.conf = phx_conf_load(phx_agentd_schema, file, &err))) {
-        fprintf(stderr, "phx-agent: %s\n", err.text);
+    if (!(a.conf = phx_daemon_conf("phx-agent", phx_agentd_schema, file, sets, nsets,
+                                   "agent.log_level", verbose)))
         goto out;
-    }
-    for (int i = 0; i < nsets; i++) {
-        if (!sets[i] || phx_conf_set(a.conf, sets[i], &err) < 0) {
-            fprintf(stderr, "phx-agent: %s\n", sets[i] ? err.text : "out of memory");
-            goto out;
-        }
-    }
-    int level = phx_log_level_parse(phx_conf_str(a.conf, "agent.log_level"));
-    if (level < 0) {
-        fprintf(stderr, "phx-agent: agent.log_level: unknown level \"%s\"\n",
-                phx_conf_str(a.conf, "agent.log_level"));
-        goto out;
-    }
-    phx_log_set_level(verbose ? LOG_DEBUG : level);
     if (check) {
-        phx_conf_dump(a.conf, stdout);
-        printf("configuration OK\n");
-        rc = 0;
+        rc = phx_daemon_check_config(a.conf);
         goto out;
     }
     signal(SIGPIPE, SIG_IGN);
