@@ -214,10 +214,45 @@ static void fw_offers(phx_fwc_t *c, const json_t *offers, void *arg)
     batchd_sched_offers(arg, offers);
 }
 
+typedef struct ack {
+    batchd_t *b;
+    json_t *status;
+} ack_t;
+
+static void acked_after_commit(const phx_error_t *err, phx_db_result_t *const *r, int n,
+                               void *arg)
+{
+    (void)r;
+    (void)n;
+    ack_t *a = arg;
+    /* Without the commit the master resends the update: no ack then. */
+    if (!err && a->b->fwc)
+        phx_fwc_acknowledge(a->b->fwc, a->status);
+    json_decref(a->status);
+    free(a);
+}
+
+/* An update is acknowledged only once what it changed is committed: the
+ * store runs writes in order, so a write queued after the job's changes
+ * completes after them. */
 static void fw_update(phx_fwc_t *c, const json_t *status, void *arg)
 {
-    (void)c;
-    batchd_on_update(arg, status);
+    batchd_t *b = arg;
+    batchd_on_update(b, status);
+    if (!json_object_get(status, "uuid"))
+        return;
+    ack_t *a = calloc(1, sizeof(*a));
+    phx_error_t err;
+    if (!a)
+        return;
+    a->b = b;
+    a->status = json_deep_copy(status);
+    if (!a->status || phx_db_store_write(b->store, "SELECT 1", 0, NULL,
+                                         acked_after_commit, a, &err) < 0) {
+        json_decref(a->status);
+        free(a);
+        phx_fwc_acknowledge(c, status); /* the master would resend forever */
+    }
 }
 
 static void fw_error(phx_fwc_t *c, const char *msg, void *arg)
@@ -257,7 +292,7 @@ static int framework_start(batchd_t *b, phx_error_t *err)
                         .framework_id = id,
                         .munge_socket = phx_conf_str(b->conf, "batchd.munge_socket"),
                         .authenticate = true,
-                        .auto_ack = true};
+                        .auto_ack = false};
     phx_fwc_callbacks_t cbs = {.subscribed = fw_subscribed,
                                .offers = fw_offers,
                                .update = fw_update,
@@ -315,6 +350,7 @@ static void stop(batchd_t *b)
     if (b->sched_ev)
         event_free(b->sched_ev);
     phx_fwc_destroy(b->fwc);
+    b->fwc = NULL; /* the store's last callbacks acknowledge nothing now */
     if (b->http)
         evhttp_free(b->http);
     /* The store delivers its last callbacks, which touch jobs. */
