@@ -42,6 +42,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     if (now - m->last_heartbeat >= m->framework_heartbeat) {
         m->last_heartbeat = now;
         phx_stream_heartbeat_all(m);
+        phx_sched_resend_updates(m); /* until acknowledged */
     }
     if (phx_alloc_pending(m->alloc, phx_master_clock()))
         phx_sched_dirty(m);

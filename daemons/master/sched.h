@@ -152,6 +152,8 @@ bool phx_task_state_terminal(const char *state);
 void phx_task_kill(phx_master_t *m, phx_task_t *t, const char *why);
 /* Send the task's LAUNCH to its agent (signed). */
 int phx_task_send_launch(phx_master_t *m, phx_task_t *t);
+/* Send again every update not acknowledged yet (each heartbeat interval). */
+void phx_sched_resend_updates(phx_master_t *m);
 /* Every task of an agent that was lost becomes TASK_LOST. */
 void phx_tasks_agent_lost(phx_master_t *m, phx_master_agent_t *a);
 /* Free a task that is terminal and acknowledged (or whose framework went). */

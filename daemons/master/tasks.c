@@ -371,3 +371,22 @@ void phx_tasks_reconcile_agent(phx_master_t *m, phx_master_agent_t *a,
         }
     }
 }
+
+void phx_sched_resend_updates(phx_master_t *m)
+{
+    size_t pos = 0;
+    void *v;
+    while (phx_hmap_next(m->frameworks, &pos, NULL, &v)) {
+        phx_fw_t *fw = v;
+        if (!fw->stream)
+            continue;
+        size_t tp = 0;
+        void *tv;
+        while (phx_hmap_next(fw->tasks, &tp, NULL, &tv)) {
+            phx_task_t *t = tv;
+            if (t->pending)
+                phx_fw_send(fw, json_pack("{s:s, s:{s:O}}", "type", "UPDATE", "update",
+                                          "status", t->pending));
+        }
+    }
+}
