@@ -18,6 +18,7 @@
 #include "daemons/batchd/timefmt.h"
 #include "db/db.h"
 #include "lib/http.h"
+#include "lib/daemon.h"
 #include "lib/log.h"
 
 static const phx_conf_key_t schema[] = {
@@ -408,35 +409,21 @@ int main(int argc, char **argv)
     phx_log_init("phx-batchd", PHX_LOG_STDERR, LOG_INFO);
     batchd_t b = {0};
     phx_error_t err;
-    if (!(b.conf = phx_conf_load(schema, file, &err))) {
-        fprintf(stderr, "phx-batchd: %s\n", err.text);
-        free(sets);
-        return 1;
-    }
-    for (int i = 0; i < nsets; i++) {
-        if (phx_conf_set(b.conf, sets[i], &err) < 0) {
-            fprintf(stderr, "phx-batchd: %s\n", err.text);
-            phx_conf_destroy(b.conf);
-            free(sets);
-            return 1;
-        }
-    }
+    b.conf = phx_daemon_conf("phx-batchd", schema, file, sets, nsets,
+                             "batchd.log_level", verbose);
     free(sets);
-    int level = phx_log_level_parse(phx_conf_str(b.conf, "batchd.log_level"));
+    if (!b.conf)
+        return 1;
     int64_t t;
-    if (level < 0 ||
-        phx_time_parse(phx_conf_str(b.conf, "batchd.default_time_limit"), &t, &err) <
+    if (phx_time_parse(phx_conf_str(b.conf, "batchd.default_time_limit"), &t, &err) <
             0 ||
         phx_time_parse(phx_conf_str(b.conf, "batchd.max_time_limit"), &t, &err) < 0) {
-        fprintf(stderr, "phx-batchd: %s\n",
-                level < 0 ? "batchd.log_level: unknown level" : err.text);
+        fprintf(stderr, "phx-batchd: %s\n", err.text);
         phx_conf_destroy(b.conf);
         return 1;
     }
-    phx_log_set_level(verbose ? LOG_DEBUG : level);
     if (check) {
-        phx_conf_dump(b.conf, stdout);
-        printf("configuration OK\n");
+        phx_daemon_check_config(b.conf);
         phx_conf_destroy(b.conf);
         return 0;
     }
