@@ -12,6 +12,10 @@
 
 #include "lib/error.h"
 
+/* TaskInfo "phx": {"script": …}: the most bytes of a script the agent runs
+ * from memory (see doc/scheduler-api.md); Slurm's default limit too. */
+#define PHX_TASK_SCRIPT_MAX (4 << 20)
+
 typedef struct phx_fwc phx_fwc_t;
 
 /* Borrowed arguments live for the callback's duration only. */

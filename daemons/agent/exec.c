@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -38,6 +39,7 @@ typedef struct plan {
     char **argv, **envp;
     int nenv, capenv;
     const char *cwd;
+    const char *script; /* or NULL: execvp argv[0] */
     char out[PATH_MAX], err[PATH_MAX];
     gid_t groups[4096];
     int ngroups;
@@ -220,6 +222,7 @@ static int plan_make(plan_t *pl, phx_task_t *t, const struct passwd *pw,
         return phx_error_set(err, "out of memory");
     for (size_t i = 0; i < n; i++)
         pl->argv[i] = (char *)json_string_value(json_array_get(argv, i));
+    pl->script = json_string_value(json_object_get(t->spec, "script"));
     pl->cwd = json_string_value(json_object_get(t->spec, "cwd"));
     if (!pl->cwd || !*pl->cwd)
         pl->cwd = pw->pw_dir;
@@ -252,6 +255,39 @@ static void fail(int fd, const char *fmt, ...)
 static int open_output(const char *path)
 {
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+}
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+/* A read-only descriptor of a memfd holding script, for fexecve; it stays
+ * open across the exec (the interpreter opens /dev/fd/N). */
+static int script_fd(const char *script)
+{
+    int fd = memfd_create("phx-script", MFD_CLOEXEC | MFD_EXEC);
+    if (fd < 0 && errno == EINVAL) /* kernels before 6.3 */
+        fd = memfd_create("phx-script", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(script), off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, script + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    int ro = open(path, O_RDONLY);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return ro;
 }
 
 /* The task's process, from fork to exec; never returns. */
@@ -293,6 +329,13 @@ static void run_child(plan_t *pl, int errfd)
     if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errout, 2) < 0)
         fail(errfd, "could not set up standard streams: %s", strerror(errno));
     extern char **environ;
+    if (pl->script) {
+        int sfd = script_fd(pl->script);
+        if (sfd < 0)
+            fail(errfd, "could not hold the script in memory: %s", strerror(errno));
+        fexecve(sfd, pl->argv, pl->envp);
+        fail(errfd, "could not execute the script: %s", strerror(errno));
+    }
     environ = pl->envp;
     execvp(pl->argv[0], pl->argv);
     fail(errfd, "could not execute \"%s\": %s", pl->argv[0], strerror(errno));

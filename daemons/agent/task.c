@@ -12,6 +12,7 @@
 
 #include "daemons/agent/cgroup.h"
 #include "daemons/agent/task.h"
+#include "lib/framework.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "topology/bind.h"
@@ -347,6 +348,12 @@ int phx_task_parse(phx_task_t *t, phx_error_t *err)
         if (!json_is_string(v) || !*key || strchr(key, '='))
             return phx_error_set(err, "env \"%s\" is not NAME: string", key);
     }
+    str = NULL;
+    if (phx_json_str(s, "script", false, &str, err) < 0)
+        return -1;
+    if (str && (strncmp(str, "#!", 2) != 0 || strlen(str) > PHX_TASK_SCRIPT_MAX))
+        return phx_error_set(err, "script must start with #! and hold at most %d bytes",
+                             PHX_TASK_SCRIPT_MAX);
     static const char *const outputs[] = {"stdout", "stderr"};
     for (int k = 0; k < 2; k++) {
         str = NULL;

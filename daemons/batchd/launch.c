@@ -3,11 +3,9 @@
  * their share (`exec sleep`) for later steps and are killed when the script
  * ends.
  *
- * The script travels in the environment, in chunks of at most CHUNK bytes
- * (__PHX_SCRIPT_0, _1, ...: one environment string may not exceed 128 KiB),
- * and a small sh launcher writes it to a private temporary file, runs it with
- * the job's arguments, removes it and ends with the script's status (a
- * signal is raised again so that the agent reports it as a signal). */
+ * The script travels in the task ("phx": {"script": …}); the agent runs it
+ * from memory as the user, with the job's arguments, so that its exit status
+ * and any signal that ended it are the task's. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,23 +15,6 @@
 #include "daemons/batchd/outpath.h"
 #include "daemons/batchd/timefmt.h"
 #include "lib/log.h"
-
-#define CHUNK 100000
-
-static const char launcher[] =
-    "m=$(umask); umask 077\n"
-    "f=$(mktemp \"${TMPDIR:-/tmp}/phx-job-${PHX_JOB_ID}.XXXXXX\") || exit 1\n"
-    "trap 'rm -f \"$f\"; trap - TERM; kill -TERM $$' TERM\n"
-    "i=0\n"
-    "while eval \"test \\\"\\${__PHX_SCRIPT_$i+x}\\\" = x\"; do\n"
-    "  eval \"printf '%s' \\\"\\$__PHX_SCRIPT_$i\\\"\" >>\"$f\" || exit 1\n"
-    "  unset \"__PHX_SCRIPT_$i\"; i=$((i + 1))\n"
-    "done\n"
-    "chmod 700 \"$f\"; umask \"$m\"\n"
-    "\"$f\" \"$@\"; rc=$?\n"
-    "rm -f \"$f\"; trap - TERM\n"
-    "if [ $rc -gt 128 ] && [ $rc -lt 160 ]; then kill -$((rc - 128)) $$; fi\n"
-    "exit $rc\n";
 
 static void var(json_t *vars, const char *name, const char *value)
 {
@@ -150,14 +131,6 @@ static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
     if (node == 0) {
         vari(vars, "PHX_PROCID", 0);
         vari(vars, "PHX_LOCALID", 0);
-        size_t len = strlen(j->script);
-        for (size_t off = 0, k = 0; off < len; off += CHUNK, k++) {
-            char name[32];
-            snprintf(name, sizeof(name), "__PHX_SCRIPT_%zu", k);
-            size_t n = len - off < CHUNK ? len - off : CHUNK;
-            json_array_append_new(vars, json_pack("{s:s, s:s%}", "name", name, "value",
-                                                  j->script + off, n));
-        }
     }
     return vars;
 }
@@ -205,13 +178,12 @@ json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
         json_t *env = job_env(b, j, i);
         json_t *cmd;
         if (i == 0) {
-            json_t *args =
-                json_pack("[s, s, s, s]", "/bin/sh", "-c", launcher, "phx-batch");
+            json_t *args = json_pack("[s]", "phx-batch");
             size_t k;
             json_t *a;
             json_array_foreach(j->args, k, a) json_array_append(args, a);
             cmd = json_pack("{s:b, s:s, s:o, s:s, s:{s:o}}", "shell", 0, "value",
-                            "/bin/sh", "arguments", args, "user", j->user,
+                            "phx-batch", "arguments", args, "user", j->user,
                             "environment", "variables", env);
         } else {
             cmd = json_pack("{s:b, s:s, s:s, s:{s:o}}", "shell", 1, "value",
@@ -219,10 +191,10 @@ json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
                             "variables", env);
         }
         json_t *phx =
-            i == 0 ? json_pack("{s:s, s:s, s:s, s:i}", "cwd", j->spec.work_dir,
+            i == 0 ? json_pack("{s:s, s:s, s:s, s:i, s:s}", "cwd", j->spec.work_dir,
                                "stdout", j->stdout_path, "stderr",
                                j->stderr_path ? j->stderr_path : j->stdout_path,
-                               "kill_grace", b->kill_grace)
+                               "kill_grace", b->kill_grace, "script", j->script)
                    : json_pack("{s:s, s:s, s:s, s:i}", "cwd", "/", "stdout",
                                "/dev/null", "stderr", "/dev/null", "kill_grace", 1);
         char name[64];

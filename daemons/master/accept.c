@@ -12,6 +12,7 @@
 
 #include "daemons/master/alloc.h"
 #include "daemons/master/sched.h"
+#include "lib/framework.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -232,13 +233,20 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
                    NULL;
         json_object_set_new(env, n, json_string(val));
     }
-    const char *cwd = pw->pw_dir, *out = NULL, *errp = NULL;
+    const char *cwd = pw->pw_dir, *out = NULL, *errp = NULL, *script = NULL;
     long long grace = 30;
     if (phx && (phx_json_str(phx, "cwd", false, &cwd, err) < 0 ||
                 phx_json_str(phx, "stdout", false, &out, err) < 0 ||
                 phx_json_str(phx, "stderr", false, &errp, err) < 0 ||
+                phx_json_str(phx, "script", false, &script, err) < 0 ||
                 phx_json_int(phx, "kill_grace", false, 0, 86400, &grace, err) < 0))
         return json_decref(argv), json_decref(env), phx_error_prefix(err, "phx"), NULL;
+    if (script && (strncmp(script, "#!", 2) != 0 || strlen(script) > PHX_TASK_SCRIPT_MAX))
+        return json_decref(argv), json_decref(env),
+               phx_error_set(err, "phx.script must start with #! and hold at most %d "
+                                  "bytes",
+                             PHX_TASK_SCRIPT_MAX),
+               NULL;
     const phx_topo_t *topo = t->agent->topo;
     char *cores = phx_topo_coreset_str(phx_topo_grant_cores(t->grant));
     phx_topo_coreset_t *numas = phx_topo_coreset_create(phx_topo_nnumas(topo));
@@ -263,6 +271,8 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
         "kill_grace", (json_int_t)grace);
     free(cores);
     free(numa_list);
+    if (o && script && json_object_set_new(o, "script", json_string(script)) < 0)
+        json_decref(o), o = NULL;
     if (!o)
         phx_error_set(err, "out of memory");
     return o;

@@ -61,6 +61,15 @@ id2=$(as phxu1 phx submit --parsable fail.sh)
 wait_job "$id2" FAILED 30
 assert_eq "3:0" "$(job_field "$id2" exit_code)"
 
+# A script that a signal ends: FAILED with that signal, as the task's own.
+# The script runs from memory: its $0 is /dev/fd/N and it leaves no file.
+printf '#!/usr/bin/env python3\nimport os, signal, sys\nprint(sys.argv)\nos.kill(os.getpid(), signal.SIGUSR1)\n' >"$home1/sig.py"
+id3=$(as phxu1 phx submit --parsable sig.py x)
+wait_job "$id3" FAILED 30
+assert_eq "0:10" "$(job_field "$id3" exit_code)"
+assert_contains "$(cat "$home1/phx-$id3.out")" "['/dev/fd/"
+assert_contains "$(cat "$home1/phx-$id3.out")" "', 'x']"
+
 # Bad submissions: refused with file:line, nothing stored.
 before=$(psql_q "SELECT count(*) FROM jobs")
 printf '#!/bin/sh\n#SBATCH -N 1\n#SBATCH --tiem=10\necho x\n' >"$home1/bad.sh"
