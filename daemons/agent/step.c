@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -103,15 +104,16 @@ static void lstep_free(phx_lstep_t *s)
     free(s);
 }
 
-void phx_lstep_abort(phx_lstep_t *s, int status, const char *why)
+void phx_lstep_abort(phx_lstep_t *s, int status, bool cancel, const char *why)
 {
     if (s->abort_sent)
         return;
     s->abort_sent = true;
     phx_log_notice("step %s: %s", s->nspace, why);
     phx_agentd_send(st.a,
-                    json_pack("{s:s, s:I, s:i, s:s}", "type", "STEP_ABORT", "step",
-                              (json_int_t)s->id, "status", status, "message", why),
+                    json_pack("{s:s, s:I, s:i, s:s, s:b}", "type", "STEP_ABORT", "step",
+                              (json_int_t)s->id, "status", status, "message", why,
+                              "cancel", cancel),
                     NULL, 0);
 }
 
@@ -134,8 +136,10 @@ static void lstep_end(phx_lstep_t *s)
                                                "exit_code", code, "signal", sig));
     }
     phx_agentd_send(st.a,
-                    json_pack("{s:s, s:I, s:o}", "type", "STEP_EXIT", "step",
-                              (json_int_t)s->id, "ranks", ranks),
+                    json_pack("{s:s, s:I, s:o, s:f, s:f, s:I}", "type", "STEP_EXIT",
+                              "step", (json_int_t)s->id, "ranks", ranks, "user_cpu_s",
+                              s->user_s, "system_cpu_s", s->system_s, "max_rss_bytes",
+                              (json_int_t)s->max_rss),
                     NULL, 0);
     lstep_free(s);
 }
@@ -181,6 +185,26 @@ static void on_output(evutil_socket_t fd, short what, void *arg)
     read_output(r, r->fds[0] == fd ? 0 : 1);
 }
 
+/* A rank's CPU times count for its step and, since the rank ran in the job
+ * task's cgroup, are taken out of that task's own (task.c): the batch step's
+ * TotalCPU is then the script's, as Slurm's, and a job's sum of steps counts
+ * every second once. */
+static void add_usage(phx_lstep_t *s, const struct rusage *ru)
+{
+    double user = (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6;
+    double sys = (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
+    int64_t rss = (int64_t)ru->ru_maxrss * 1024;
+    s->user_s += user;
+    s->system_s += sys;
+    if (rss > s->max_rss)
+        s->max_rss = rss;
+    phx_task_t *t = phx_task_find(st.a, s->framework_id, s->task_id);
+    if (t) {
+        t->step_user_s += user;
+        t->step_system_s += sys;
+    }
+}
+
 static void on_rank_exit(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -188,9 +212,12 @@ static void on_rank_exit(evutil_socket_t fd, short what, void *arg)
     phx_step_rank_t *r = arg;
     phx_lstep_t *s = r->step;
     int status;
-    pid_t got = waitpid(r->pid, &status, WNOHANG);
+    struct rusage ru;
+    pid_t got = wait4(r->pid, &status, WNOHANG, &ru);
     if (got == 0)
         return;
+    if (got == r->pid)
+        add_usage(s, &ru);
     phx_pmix_drain(st.pmix); /* a finalize comes before the exit it preceded */
     event_del(r->exit_ev);
     r->exited = true;
@@ -206,7 +233,7 @@ static void on_rank_exit(evutil_socket_t fd, short what, void *arg)
         char why[160];
         snprintf(why, sizeof(why), "rank %d exited without MPI_Finalize", r->rank);
         int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        phx_lstep_abort(s, code ? code : 1, why);
+        phx_lstep_abort(s, code ? code : 1, false, why);
     }
     if (s->live == 0)
         lstep_end(s);
@@ -275,6 +302,10 @@ static char **env_of(phx_lstep_t *s, const phx_task_t *t, const json_t *launch,
         phx_pmix_env_set(&env, n, "PHX_TASK_ID", t->id) < 0 ||
         phx_pmix_env_set(&env, n, "PHX_FRAMEWORK_ID", t->framework_id) < 0 ||
         phx_pmix_env_set(&env, n, "PHX_AGENT_SOCKET", st.socket) < 0)
+        goto error;
+    char num[16];
+    snprintf(num, sizeof(num), "%d", s->number);
+    if (s->number >= 0 && phx_pmix_env_set(&env, n, "PHX_STEP_ID", num) < 0)
         goto error;
     if (phx_pmix_rank_env(st.pmix, &s->map, rank, &env, n, err) < 0)
         goto error;
@@ -430,7 +461,7 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
     phx_task_t *t = phx_task_find(st.a, s->framework_id, s->task_id);
     if (s->killed || (t && t->phase <= PHX_TASK_RUNNING))
         return;
-    phx_lstep_abort(s, 137, "the job's task ended");
+    phx_lstep_abort(s, 137, true, "the job's task ended");
     kill_ranks(s);
 }
 
@@ -486,6 +517,9 @@ void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
         return;
     }
     s->id = (uint64_t)id;
+    s->number = -1;
+    if (json_is_integer(json_object_get(h, "number")))
+        s->number = (int)json_integer_value(json_object_get(h, "number"));
     snprintf(s->nspace, sizeof(s->nspace), "%s", nspace);
     snprintf(s->origin, sizeof(s->origin), "%s", origin);
     snprintf(s->framework_id, sizeof(s->framework_id), "%s", fw_id);
@@ -506,7 +540,7 @@ void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
     if (json_integer_value(json_object_get(h, "req")) > 0 &&
         strcmp(origin, a->name) == 0)
         phx_step_on_started(a, (uint64_t)json_integer_value(json_object_get(h, "req")),
-                            s->id, s->map.size);
+                            s->id, s->number, s->map.size);
     json_t *cores = json_object_get(h, "cores");
     for (int k = 0; k < s->nlocal; k++) {
         phx_step_rank_t *r = &s->local[k];
@@ -519,7 +553,7 @@ void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
             r->status = 127 << 8;
             char why[PHX_ERROR_TEXT_MAX + 40];
             snprintf(why, sizeof(why), "rank %d: %s", r->rank, err.text);
-            phx_lstep_abort(s, 127, why);
+            phx_lstep_abort(s, 127, false, why);
             continue;
         }
         s->live++;

@@ -35,6 +35,7 @@ typedef struct phx_step_rank {
 typedef struct phx_lstep {
     struct phx_lstep *next;
     uint64_t id;
+    int number; /* the step's number in its job (PHX_STEP_ID), -1 if unknown */
     char nspace[64];
     char origin[256];                       /* the agent of `phx run` */
     char framework_id[PHX_TASK_FW_MAX + 1]; /* the job's task here */
@@ -53,7 +54,9 @@ typedef struct phx_lstep {
     int dmodex;           /* direct-modex requests sent */
     int fences;           /* completed cross-agent fences, and their */
     double fence_sum, fence_min, fence_max; /* round trips, seconds */
-    bool registered;                        /* namespace registered */
+    double user_s, system_s; /* CPU times of the exited local ranks */
+    int64_t max_rss;         /* the highest max RSS of one of them, bytes */
+    bool registered;         /* namespace registered */
     bool killed, abort_sent;
 } phx_lstep_t;
 
@@ -62,8 +65,9 @@ phx_agentd_t *phx_step_agent(void);
 phx_pmix_t *phx_step_pmix(void);
 phx_lstep_t *phx_lstep_by_id(uint64_t id);
 phx_lstep_t *phx_lstep_by_nspace(const char *nspace);
-/* Ask the master to kill the step everywhere (once). */
-void phx_lstep_abort(phx_lstep_t *s, int status, const char *why);
+/* Ask the master to kill the step everywhere (once); cancel: not the step's
+ * own failure (its `phx run` or its job went away). */
+void phx_lstep_abort(phx_lstep_t *s, int status, bool cancel, const char *why);
 void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f);
 void phx_lstep_kill(phx_agentd_t *a, const phx_frame_t *f);
 
@@ -83,7 +87,8 @@ void phx_step_svc_output(uint64_t step, int rank, int stream, const void *data,
 /* ERROR to every client that asked for a step. */
 void phx_step_svc_fail_all(const char *why);
 void phx_step_on_refused(phx_agentd_t *a, const phx_frame_t *f);
-void phx_step_on_started(phx_agentd_t *a, uint64_t req, uint64_t step, int size);
+void phx_step_on_started(phx_agentd_t *a, uint64_t req, uint64_t step, int number,
+                         int size);
 void phx_step_on_done(phx_agentd_t *a, const phx_frame_t *f);
 void phx_step_on_output(phx_agentd_t *a, const phx_frame_t *f);
 

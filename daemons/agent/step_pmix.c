@@ -53,7 +53,7 @@ static void op_fence(void *arg, const char *nspace, uint64_t token, const void *
                                   (json_int_t)s->id, "seq", (json_int_t)s->fence_seq++),
                         data, len) < 0) {
         phx_pmix_fence_done(phx_step_pmix(), token, -1, NULL, 0);
-        phx_lstep_abort(s, 1, "could not send a fence to the master");
+        phx_lstep_abort(s, 1, false, "could not send a fence to the master");
     }
 }
 
@@ -166,7 +166,7 @@ static void op_abort(void *arg, const char *nspace, int rank, int status,
     char why[300];
     snprintf(why, sizeof(why), "rank %d called MPI_Abort (%d)%s%s", rank, status,
              msg && *msg ? ": " : "", msg ? msg : "");
-    phx_lstep_abort(s, status, why);
+    phx_lstep_abort(s, status, false, why);
 }
 
 static void op_connected(void *arg, const char *nspace, int rank)
@@ -194,7 +194,7 @@ static void op_lost(void *arg, const char *nspace, int rank)
     char why[160];
     snprintf(why, sizeof(why), "rank %d lost its PMIx connection without MPI_Finalize",
              rank);
-    phx_lstep_abort(r->step, 1, why);
+    phx_lstep_abort(r->step, 1, false, why);
 }
 
 void phx_step_pmix_clear(void)

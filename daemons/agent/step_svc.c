@@ -66,9 +66,9 @@ static void client_close(client_t *c)
     c->freeing = true;
     if (c->step && !c->done) /* `phx run` went away: the step goes too */
         phx_agentd_send(svc.a,
-                        json_pack("{s:s, s:I, s:i, s:s}", "type", "STEP_ABORT", "step",
-                                  (json_int_t)c->step, "status", 130, "message",
-                                  "phx run went away"),
+                        json_pack("{s:s, s:I, s:i, s:s, s:b}", "type", "STEP_ABORT",
+                                  "step", (json_int_t)c->step, "status", 130,
+                                  "message", "phx run went away", "cancel", 1),
                         NULL, 0);
     struct timeval zero = {0, 0};
     event_base_once(svc.a->base, -1, EV_TIMEOUT, client_free, c, &zero);
@@ -282,22 +282,23 @@ void phx_step_on_refused(phx_agentd_t *a, const phx_frame_t *f)
         client_error(c, msg ? msg : "step refused");
 }
 
-void phx_step_on_started(phx_agentd_t *a, uint64_t req, uint64_t step, int size)
+void phx_step_on_started(phx_agentd_t *a, uint64_t req, uint64_t step, int number,
+                         int size)
 {
     (void)a;
     client_t *c = by_req(req);
     if (!c) { /* asked and gone already */
         phx_agentd_send(svc.a,
-                        json_pack("{s:s, s:I, s:i, s:s}", "type", "STEP_ABORT", "step",
-                                  (json_int_t)step, "status", 130, "message",
-                                  "phx run went away"),
+                        json_pack("{s:s, s:I, s:i, s:s, s:b}", "type", "STEP_ABORT",
+                                  "step", (json_int_t)step, "status", 130, "message",
+                                  "phx run went away", "cancel", 1),
                         NULL, 0);
         return;
     }
     c->step = step;
     client_send(c,
-                json_pack("{s:s, s:I, s:i}", "type", "STEP_STARTED", "step",
-                          (json_int_t)step, "size", size),
+                json_pack("{s:s, s:I, s:i, s:i}", "type", "STEP_STARTED", "step",
+                          (json_int_t)step, "number", number, "size", size),
                 NULL, 0);
 }
 

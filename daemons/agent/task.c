@@ -473,9 +473,12 @@ static json_t *usage_json(phx_task_t *t, const json_t *exit, phx_cg_usage_t *u)
     double user = json_number_value(json_object_get(exit, "user_cpu_s"));
     double sys = json_number_value(json_object_get(exit, "system_cpu_s"));
     json_int_t rss = json_integer_value(json_object_get(exit, "max_rss_bytes"));
-    return json_pack("{s:f, s:f, s:I}", "user_cpu_s", u->have_cpu ? u->user_s : user,
-                     "system_cpu_s", u->have_cpu ? u->system_s : sys, "max_rss_bytes",
-                     u->have_rss ? (json_int_t)u->max_rss : rss);
+    if (u->have_cpu) { /* the cgroup counted the step ranks too */
+        user = u->user_s - t->step_user_s > 0 ? u->user_s - t->step_user_s : 0;
+        sys = u->system_s - t->step_system_s > 0 ? u->system_s - t->step_system_s : 0;
+    }
+    return json_pack("{s:f, s:f, s:I}", "user_cpu_s", user, "system_cpu_s", sys,
+                     "max_rss_bytes", u->have_rss ? (json_int_t)u->max_rss : rss);
 }
 
 void phx_task_finish(phx_task_t *t)

@@ -81,6 +81,10 @@ typedef struct phx_task {
     /* Statuses (status.c). */
     json_t *pending; /* array of unacknowledged STATUS objects, oldest first */
     json_t *last;    /* the latest STATUS made (a reference) */
+
+    /* CPU times of MPI step ranks that ran in its cgroup (step.c): they are
+     * the steps', taken out of the task's own usage. */
+    double step_user_s, step_system_s;
 } phx_task_t;
 
 /* task.c */
@@ -136,6 +140,8 @@ void phx_status_send_task(phx_task_t *t);
 
 /* records.c: small durable files. */
 int phx_rec_mkdir(const char *path, mode_t mode, phx_error_t *err);
+/* mkdir -p: the missing parents get 0755, path itself mode. */
+int phx_rec_mkdirs(const char *path, mode_t mode, phx_error_t *err);
 /* Write JSON to dir/name atomically (tmp, fsync, rename, fsync dir). */
 /* fsync records and their directories (agent.sync_records). */
 void phx_rec_set_sync(bool on);

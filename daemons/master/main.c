@@ -13,6 +13,7 @@
 #include "daemons/master/alloc.h"
 #include "daemons/master/master.h"
 #include "daemons/master/sched.h"
+#include "daemons/master/step.h"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "lib/daemon.h"
@@ -152,6 +153,7 @@ static void stop(phx_master_t *m)
     /* The store delivers its last callbacks, which may touch connections,
      * frameworks and tasks. */
     phx_db_store_destroy(m->store);
+    phx_step_acct_clear(); /* step records that were waiting for a retry */
     phx_fws_destroy(m);
     if (m->offers) {
         size_t pos = 0;

@@ -98,7 +98,9 @@ static int load_tasks(phx_master_t *m, phx_db_conn_t *db, phx_error_t *err)
     if (phx_db_query(
             db,
             "SELECT t.framework_id, t.task_id, t.gang_id, t.agent_id, t.cores, "
-            "t.cpus, t.memory_bytes, t.state, g.ntasks FROM tasks t "
+            "t.cpus, t.memory_bytes, t.state, g.ntasks, (SELECT coalesce(max("
+            "s.step_id::bigint) + 1, 0) FROM job_steps s WHERE s.gang_id = t.gang_id "
+            "AND s.step_id ~ '^[0-9]+$') FROM tasks t "
             "JOIN gangs g ON g.id = t.gang_id WHERE t.ended_at IS NULL "
             "ORDER BY t.gang_id",
             0, NULL, &res, err) < 0)
@@ -134,6 +136,7 @@ static int load_tasks(phx_master_t *m, phx_db_conn_t *db, phx_error_t *err)
         t->cpus = cpus;
         t->memory = memory;
         t->gang = g;
+        g->next_step = atoi(phx_db_result_get(res, r, 9)); /* numbered steps go on */
         /* A task that never reported counts as running: it was launched. */
         const char *state = phx_db_result_get(res, r, 7);
         t->state = strcmp(state, "TASK_STAGING") == 0 ? "TASK_STAGING" : "TASK_RUNNING";

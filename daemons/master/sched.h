@@ -70,6 +70,7 @@ struct phx_gang {
     int ntasks;
     int live; /* tasks not yet terminal */
     bool failing;
+    int next_step; /* number of its next MPI step: 0, 1, ... (step.c) */
     phx_task_t **tasks;
 };
 

@@ -202,6 +202,10 @@ static int build_parts(phx_step_t *s, phx_task_t **nodes, int nnodes, const int 
         if (!cores)
             return -1;
         p->oversubscribed = ncores < 1 || p->nranks * r->cpus_per_task > ncores;
+        /* the cores its ranks occupy: at most the job's cores on that node */
+        s->rec.alloc_cpus += p->oversubscribed ? (ncores > 0 ? ncores : p->nranks)
+                                               : p->nranks * r->cpus_per_task;
+        phx_step_rec_add_node(&s->rec, p->agent);
         if (r->bind_cores && ncores > 0 &&
             (p->cores = calloc((size_t)p->nranks, sizeof(*p->cores))) &&
             (p->ncores = calloc((size_t)p->nranks, sizeof(int)))) {
@@ -236,9 +240,10 @@ static json_t *launch_frame(const phx_step_t *s, int i, const json_t *h)
             json_array_append_new(cores, int_array(p->cores[k], p->ncores[k]));
     }
     return json_pack(
-        "{s:s, s:I, s:s, s:s, s:O?, s:s, s:s, s:O, s:O?, s:O?, s:b, s:i, "
+        "{s:s, s:I, s:i, s:s, s:s, s:O?, s:s, s:s, s:O, s:O?, s:O?, s:b, s:i, "
         "s:i, s:o, s:o, s:o, s:b}",
-        "type", "STEP_LAUNCH", "step", (json_int_t)s->id, "nspace", s->nspace, "origin",
+        "type", "STEP_LAUNCH", "step", (json_int_t)s->id, "number", s->rec.number,
+        "nspace", s->nspace, "origin",
         s->origin, "req", strcmp(p->agent, s->origin) == 0 ? s->req : NULL,
         "framework_id", s->fw_id, "task_id", p->task_id, "argv",
         json_object_get(h, "argv"), "env", json_object_get(h, "env"), "cwd",
@@ -298,6 +303,13 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
     s->cpus_per_task = r.cpus_per_task;
     s->gang_id = t->gang->id;
     s->req = json_incref(req);
+    s->rec.gang_id = s->gang_id;
+    s->rec.ntasks = n;
+    s->rec.start = phx_master_clock();
+    s->rec.end = -1;
+    s->rec.state = "RUNNING";
+    phx_step_rec_set_name(&s->rec,
+                          json_string_value(json_array_get(json_object_get(h, "argv"), 0)));
     snprintf(s->nspace, sizeof(s->nspace), "phx.%lld.%llu", (long long)s->gang_id,
              (unsigned long long)s->id);
     if (!(s->origin = strdup(a->name)) || !(s->fw_id = strdup(t->fw->id)) ||
@@ -318,13 +330,18 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
         phx_error_set(&err, "out of memory");
         goto refused;
     }
+    /* numbered once it is sure to start: the numbers have no gaps */
+    s->rec.number = t->gang->next_step++;
+    s->rec.nnodes = s->nparts;
     struct timeval sec = {1, 0};
     if (!check_ev && (check_ev = event_new(m->base, -1, EV_PERSIST, check_steps, m)))
         event_add(check_ev, &sec);
-    phx_log_info("step %s: %d ranks on %d agents for task %s of gang %lld", s->nspace,
-                 s->size, s->nparts, t->id, (long long)s->gang_id);
+    phx_log_info("step %s: step %d of gang %lld, %d ranks on %d agents for task %s",
+                 s->nspace, s->rec.number, (long long)s->gang_id, s->size, s->nparts,
+                 t->id);
     for (int i = 0; i < s->nparts; i++)
         phx_step_send(m, s->parts[i].agent, launch_frame(s, i, h), NULL, 0);
+    phx_step_acct_write(m, &s->rec);
     free(nodes);
     free(counts);
     free(rank_node);
@@ -370,6 +387,8 @@ void phx_step_on_abort(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t
     phx_error_t err;
     phx_json_int(f->header, "status", false, -1000000, 1000000, &status, &err);
     phx_json_str(f->header, "message", false, &msg, &err);
+    if (!s->aborted && json_is_true(json_object_get(f->header, "cancel")))
+        s->cause = PHX_STEP_CAUSE_CANCEL;
     char why[300];
     snprintf(why, sizeof(why), "%s on agent \"%s\" (status %lld)",
              msg && *msg ? msg : "a rank aborted", a->name, status);
@@ -377,6 +396,22 @@ void phx_step_on_abort(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t
 }
 
 static void step_maybe_done(phx_master_t *m, phx_step_t *s);
+
+/* A part's CPU times (summed) and max RSS (the highest) of its ranks. */
+static void add_usage(phx_step_t *s, const json_t *h)
+{
+    json_t *u = json_object_get(h, "user_cpu_s"), *y = json_object_get(h, "system_cpu_s");
+    json_t *rss = json_object_get(h, "max_rss_bytes");
+    if (!json_is_number(u) || !json_is_number(y))
+        return;
+    if (!s->rec.have_usage)
+        s->rec.max_rss = -1;
+    s->rec.have_usage = true;
+    s->rec.user_s += json_number_value(u) > 0 ? json_number_value(u) : 0;
+    s->rec.system_s += json_number_value(y) > 0 ? json_number_value(y) : 0;
+    if (json_is_integer(rss) && json_integer_value(rss) > s->rec.max_rss)
+        s->rec.max_rss = json_integer_value(rss);
+}
 
 void phx_step_on_exit(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
 {
@@ -395,7 +430,12 @@ void phx_step_on_exit(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t 
         int c = sig > 0 ? 128 + sig : code;
         if (c > s->exit_code)
             s->exit_code = c;
+        if (code > s->max_code)
+            s->max_code = code;
+        if (sig > s->max_signal)
+            s->max_signal = sig;
     }
+    add_usage(s, f->header);
     step_maybe_done(m, s);
 }
 
@@ -404,12 +444,18 @@ static void step_maybe_done(phx_master_t *m, phx_step_t *s)
     if (s->exited < s->nparts)
         return;
     int code = s->aborted ? s->abort_code : s->exit_code;
-    phx_log_info("step %s: ended with exit code %d", s->nspace, code);
+    s->rec.end = phx_master_clock();
+    s->rec.state = phx_step_rec_outcome(
+        s->max_code, s->max_signal, s->aborted && s->cause == PHX_STEP_CAUSE_NONE,
+        s->abort_code, s->cause, &s->rec.exit_code, &s->rec.exit_signal);
+    phx_log_info("step %s: ended with exit code %d (%s %d:%d)", s->nspace, code,
+                 s->rec.state, s->rec.exit_code, s->rec.exit_signal);
     phx_step_send(m, s->origin,
                   json_pack("{s:s, s:I, s:O?, s:i, s:b}", "type", "STEP_DONE", "step",
                             (json_int_t)s->id, "req", s->req, "exit_code", code,
                             "aborted", s->aborted),
                   NULL, 0);
+    phx_step_acct_write(m, &s->rec);
     step_forget(s);
 }
 
@@ -434,6 +480,8 @@ static void check_steps(evutil_socket_t fd, short what, void *arg)
                 continue;
             part->exited = true;
             s->exited++;
+            if (!s->aborted)
+                s->cause = PHX_STEP_CAUSE_NODE_FAIL;
             char why[300];
             snprintf(why, sizeof(why), "agent \"%s\" was lost", part->agent);
             phx_step_kill(m, s, 128 + 9, why);

@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "daemons/master/master.h"
+#include "daemons/master/step_record.h"
 #include "lib/error.h"
 #include "lib/wire.h"
 
@@ -53,8 +54,12 @@ struct phx_step {
     int fenced;
     int exited;
     int exit_code; /* highest rank code or 128+signal */
+    int max_code;  /* highest rank exit code */
+    int max_signal; /* highest signal that killed a rank */
     bool aborted;
     int abort_code;
+    phx_step_cause_t cause; /* why the master killed it, if it did */
+    phx_step_rec_t rec;     /* its accounting record (job_steps) */
 };
 
 /* The step request of a job's task, as the agent forwarded it. */
@@ -84,6 +89,11 @@ int phx_step_send(phx_master_t *m, const char *agent, json_t *hdr, const void *a
                   size_t len);
 /* Kill the step everywhere (once). */
 void phx_step_kill(phx_master_t *m, phx_step_t *s, int code, const char *why);
+
+/* step_acct.c: record the step in job_steps (rec is copied), retried until
+ * its job is visible; clear frees what is still pending (at exit). */
+void phx_step_acct_write(phx_master_t *m, const phx_step_rec_t *rec);
+void phx_step_acct_clear(void);
 
 /* step_route.c */
 void phx_step_on_fence(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);

@@ -1,0 +1,101 @@
+/* The accounting record of a numbered step: outcome, name, node list and
+ * the statement's parameters.  Pure. */
+#include <stdio.h>
+#include <string.h>
+
+#include "daemons/master/step_record.h"
+
+const char phx_step_rec_sql[] =
+    "WITH job AS (SELECT j.id FROM tasks t JOIN jobs j ON j.framework_id = "
+    "t.framework_id AND j.batch_task_id = t.task_id WHERE t.gang_id = $1::bigint "
+    "ORDER BY j.id LIMIT 1), "
+    "rec AS (INSERT INTO job_steps AS s (job_id, step_id, name, state, start_time, "
+    "end_time, ntasks, nnodes, node_list, alloc_cpus, exit_code, exit_signal, "
+    "user_cpu_s, system_cpu_s, max_rss_bytes, gang_id) "
+    "SELECT job.id, $2, $3, $4, to_timestamp($5::float8), to_timestamp($6::float8), "
+    "$7::int, $8::int, $9, $10::int, $11::int, $12::int, $13::float8, $14::float8, "
+    "$15::bigint, $1::bigint FROM job "
+    "ON CONFLICT (job_id, step_id) DO UPDATE SET name = EXCLUDED.name, "
+    "state = EXCLUDED.state, start_time = EXCLUDED.start_time, "
+    "end_time = EXCLUDED.end_time, ntasks = EXCLUDED.ntasks, nnodes = EXCLUDED.nnodes, "
+    "node_list = EXCLUDED.node_list, alloc_cpus = EXCLUDED.alloc_cpus, "
+    "exit_code = EXCLUDED.exit_code, exit_signal = EXCLUDED.exit_signal, "
+    "user_cpu_s = EXCLUDED.user_cpu_s, system_cpu_s = EXCLUDED.system_cpu_s, "
+    "max_rss_bytes = EXCLUDED.max_rss_bytes, gang_id = EXCLUDED.gang_id "
+    "WHERE s.end_time IS NULL OR s.gang_id IS DISTINCT FROM EXCLUDED.gang_id) "
+    "SELECT (SELECT id FROM job)";
+
+const char *phx_step_rec_outcome(int max_code, int max_signal, bool aborted,
+                                 int abort_code, phx_step_cause_t cause,
+                                 int *exit_code, int *exit_signal)
+{
+    *exit_code = max_code < 0 ? 0 : max_code > 255 ? 255 : max_code;
+    *exit_signal = max_signal < 0 ? 0 : max_signal > 127 ? 127 : max_signal;
+    if (cause == PHX_STEP_CAUSE_CANCEL)
+        return "CANCELLED";
+    if (cause == PHX_STEP_CAUSE_NODE_FAIL)
+        return "NODE_FAIL";
+    if (aborted) {
+        /* the status the rank gave (MPI_Abort's, or its exit code); the
+         * signal is the master's kill of the others, not the step's */
+        *exit_code = abort_code & 255;
+        *exit_signal = 0;
+        return "FAILED";
+    }
+    return max_code != 0 || max_signal != 0 ? "FAILED" : "COMPLETED";
+}
+
+void phx_step_rec_set_name(phx_step_rec_t *r, const char *argv0)
+{
+    const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+    const char *base = slash ? slash + 1 : argv0 ? argv0 : "";
+    snprintf(r->name, sizeof(r->name), "%s", base);
+}
+
+void phx_step_rec_add_node(phx_step_rec_t *r, const char *node)
+{
+    size_t len = strlen(r->node_list), cap = sizeof(r->node_list);
+    if (len > 0 && r->node_list[len - 1] == '+')
+        return;
+    size_t need = strlen(node) + (len ? 1 : 0);
+    if (len + need + 2 > cap) { /* room for "+" and the NUL */
+        snprintf(r->node_list + len, cap - len, "%s+", len ? "," : "");
+        return;
+    }
+    snprintf(r->node_list + len, cap - len, "%s%s", len ? "," : "", node);
+}
+
+static const char *num(phx_step_rec_params_t *o, int i, double v)
+{
+    snprintf(o->buf[i], sizeof(o->buf[i]), "%.6f", v);
+    return o->buf[i];
+}
+
+static const char *inum(phx_step_rec_params_t *o, int i, long long v)
+{
+    snprintf(o->buf[i], sizeof(o->buf[i]), "%lld", v);
+    return o->buf[i];
+}
+
+void phx_step_rec_params(const phx_step_rec_t *r, phx_step_rec_params_t *o)
+{
+    bool ended = r->end >= 0;
+    memset(o->p, 0, sizeof(o->p));
+    o->p[0] = inum(o, 0, (long long)r->gang_id);
+    o->p[1] = inum(o, 1, r->number);
+    o->p[2] = r->name;
+    o->p[3] = r->state ? r->state : "RUNNING";
+    o->p[4] = num(o, 4, r->start);
+    o->p[5] = ended ? num(o, 5, r->end < r->start ? r->start : r->end) : NULL;
+    o->p[6] = inum(o, 6, r->ntasks > 0 ? r->ntasks : 1);
+    o->p[7] = inum(o, 7, r->nnodes > 0 ? r->nnodes : 1);
+    o->p[8] = r->node_list[0] ? r->node_list : "?";
+    o->p[9] = inum(o, 9, r->alloc_cpus > 0 ? r->alloc_cpus : 1);
+    o->p[10] = ended ? inum(o, 10, r->exit_code & 255) : NULL;
+    o->p[11] = ended ? inum(o, 11, r->exit_signal & 127) : NULL;
+    if (r->have_usage) {
+        o->p[12] = num(o, 12, r->user_s < 0 ? 0 : r->user_s);
+        o->p[13] = num(o, 13, r->system_s < 0 ? 0 : r->system_s);
+        o->p[14] = r->max_rss >= 0 ? inum(o, 14, (long long)r->max_rss) : NULL;
+    }
+}
