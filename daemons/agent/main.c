@@ -23,6 +23,7 @@ static void usage(FILE *out)
             "  -m, --master HOST:PORT  master's agent listener (agent.master)\n"
             "  -t, --topology SPEC     synthetic:DESC or xml:FILE (agent.topology)\n"
             "  -d, --state-dir DIR     state directory (agent.state_dir)\n"
+            "  -r, --run-dir DIR       records of running tasks (agent.run_dir)\n"
             "      --munge-socket PATH munged socket (agent.munge_socket)\n"
             "      --check-config      check the configuration, print it and exit\n"
             "  -v, --verbose           log at debug level\n"
@@ -131,6 +132,7 @@ int main(int argc, char **argv)
         {"master", required_argument, NULL, 'm'},
         {"topology", required_argument, NULL, 't'},
         {"state-dir", required_argument, NULL, 'd'},
+        {"run-dir", required_argument, NULL, 'r'},
         {"munge-socket", required_argument, NULL, 'M'},
         {"check-config", no_argument, NULL, 'C'},
         {"verbose", no_argument, NULL, 'v'},
@@ -142,7 +144,7 @@ int main(int argc, char **argv)
     int nsets = 0, check = 0, verbose = 0, c, rc = 1;
     phx_agentd_t a = {0};
     phx_error_t err;
-    while ((c = getopt_long(argc, argv, "c:s:n:m:t:d:vh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:s:n:m:t:d:r:vh", opts, NULL)) != -1) {
         switch (c) {
         case 'c': file = optarg; break;
         case 's': sets[nsets++] = strdup(optarg); break;
@@ -150,6 +152,7 @@ int main(int argc, char **argv)
         case 'm': sets[nsets++] = shortcut("agent.master", optarg); break;
         case 't': sets[nsets++] = shortcut("agent.topology", optarg); break;
         case 'd': sets[nsets++] = shortcut("agent.state_dir", optarg); break;
+        case 'r': sets[nsets++] = shortcut("agent.run_dir", optarg); break;
         case 'M': sets[nsets++] = shortcut("agent.munge_socket", optarg); break;
         case 'C': check = 1; break;
         case 'v': verbose = 1; break;

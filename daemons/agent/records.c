@@ -19,6 +19,21 @@ int phx_rec_mkdir(const char *path, mode_t mode, phx_error_t *err)
     return 0;
 }
 
+int phx_rec_mkdirs(const char *path, mode_t mode, phx_error_t *err)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
+        return phx_error_set(err, "path \"%s\" is too long", path);
+    for (char *p = strchr(buf + 1, '/'); p; p = strchr(p + 1, '/')) {
+        *p = '\0';
+        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+            return phx_error_set(err, "could not create directory \"%s\": %s", buf,
+                                 strerror(errno));
+        *p = '/';
+    }
+    return phx_rec_mkdir(buf, mode, err);
+}
+
 /* Records are written to a temporary file and renamed into place, so a
  * crash of the agent (kill -9) never leaves a torn one.  fsync also
  * protects them against a crash of the node, at some milliseconds per

@@ -156,14 +156,16 @@ int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
     a->status_retry = phx_conf_double(conf, "agent.status_retry");
     phx_rec_set_sync(phx_conf_bool(conf, "agent.sync_records"));
     a->default_grace = phx_conf_double(conf, "agent.kill_grace");
-    if (snprintf(a->records_dir, sizeof(a->records_dir), "%s/run", state) >=
-            (int)sizeof(a->records_dir) ||
-        snprintf(a->outputs_dir, sizeof(a->outputs_dir), "%s/tasks", state) >=
-            (int)sizeof(a->outputs_dir))
+    const char *run = phx_conf_str(conf, "agent.run_dir");
+    if (snprintf(a->records_dir, sizeof(a->records_dir), "%s", run) >=
+        (int)sizeof(a->records_dir))
+        return phx_error_set(err, "agent.run_dir \"%s\" is too long", run);
+    if (snprintf(a->outputs_dir, sizeof(a->outputs_dir), "%s/tasks", state) >=
+        (int)sizeof(a->outputs_dir))
         return phx_error_set(err, "agent.state_dir \"%s\" is too long", state);
     /* Users must get through the state dir to their default output files. */
     if (phx_rec_mkdir(state, 0755, err) < 0 ||
-        phx_rec_mkdir(a->records_dir, 0700, err) < 0 ||
+        phx_rec_mkdirs(a->records_dir, 0700, err) < 0 ||
         phx_rec_mkdir(a->outputs_dir, 0755, err) < 0)
         return -1;
     if (phx_launch_auth_init(a, err) < 0)

@@ -497,6 +497,7 @@ phx_cleanup() {
         wait "$PHX_WATCHDOG_PID" 2>/dev/null
     fi
     kill_everything
+    [[ -n ${PHX_RUN_DIR:-} ]] && rm -rf "$PHX_RUN_DIR"
     if ((rc != 0)); then
         dump_logs
     fi
@@ -522,7 +523,15 @@ PHX_TEST_DIR=$(mktemp -d "$PHX_TMPROOT/${PHX_TEST_NAME%%-*}.XXXXXX")
 chmod 0711 "$PHX_TEST_DIR" # PostgreSQL runs as postgres and must get through
 PHX_STATE=$PHX_TEST_DIR/.phx
 mkdir "$PHX_STATE"
-export PHX_TEST_DIR
+# Records of running tasks belong on a tmpfs, as /run is on a real node
+# (agent.run_dir); /dev/shm when it is one, else inside the test dir.
+if [[ $(stat -f -c %T /dev/shm 2>/dev/null) == tmpfs && -w /dev/shm ]]; then
+    PHX_RUN_DIR=$(mktemp -d "/dev/shm/phx-${PHX_TEST_NAME%%-*}.XXXXXX")
+else
+    PHX_RUN_DIR=$PHX_TEST_DIR/run
+    mkdir "$PHX_RUN_DIR"
+fi
+export PHX_TEST_DIR PHX_RUN_DIR
 unset PHX_DSN PHX_MUNGE_SOCKET PHX_PG_DIR PGHOST PGPORT PGUSER PGDATABASE
 
 trap phx_cleanup EXIT

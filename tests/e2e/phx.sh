@@ -105,7 +105,7 @@ start_agent() {
     shift 2
     mkdir -p "$PHX_TEST_DIR/agent-$name"
     start_daemon "agent-$name" phx-agent -c "$PHX_CONFIG" -n "$name" -t "$spec" \
-        -d "$PHX_TEST_DIR/agent-$name" "$@"
+        -d "$PHX_TEST_DIR/agent-$name" -r "$PHX_RUN_DIR/agent-$name" "$@"
 }
 
 node_field() {
