@@ -131,8 +131,9 @@ static json_t *next_frame(double timeout)
 
 static void agent_start(void)
 {
-    char master[64], cgroot[128];
+    char master[64], cgroot[128], run[300];
     snprintf(master, sizeof(master), "127.0.0.1:%d", F.port);
+    snprintf(run, sizeof(run), "%s/run", F.state);
     snprintf(cgroot, sizeof(cgroot), "agent.cgroup_root=%s", F.cgroot);
     /* What the last agent sent stays with it: a wait after a restart sees
      * what the new agent sends. */
@@ -147,7 +148,7 @@ static void agent_start(void)
         dup2(fd, 2);
         setsid(); /* like the e2e harness: killing its group must spare tasks */
         execl(F.bin, "phx-agent", "-n", AGENTNM, "-m", master, "-t", "synthetic:" TOPO,
-              "-d", F.state, "--munge-socket", F.munged.socket, "-s",
+              "-d", F.state, "-r", run, "--munge-socket", F.munged.socket, "-s",
               "agent.status_retry=0.3", "-s", cgroot, "-v", (char *)NULL);
         _exit(127);
     }
