@@ -388,7 +388,7 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
         tpn = counts ? phx_tasks_per_node_format(counts, j->ntasks) : NULL;
         free(counts);
     }
-    const char *p[16] = {id, phx_job_state_name(j->state),
+    const char *p[18] = {id, phx_job_state_name(j->state),
                          phx_job_reason_name(j->reason), prio};
     tparam(el, sizeof(el), j->eligible_time, &p[4]);
     tparam(st, sizeof(st), j->start_time, &p[5]);
@@ -402,6 +402,10 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
     p[13] = alloc ? mem : NULL;
     p[14] = tpn;
     p[15] = tasks ? tasks : "[]";
+    /* the job's link to its gang, for the master's records of its steps
+     * (db/migrations/005_numbered_steps.sql) */
+    p[16] = alloc && j->state == PHX_JOB_RUNNING && b->fwc ? phx_fwc_id(b->fwc) : NULL;
+    p[17] = alloc && p[16] ? j->tasks[0].id : NULL;
     phx_error_t err;
     const char *sql =
         "UPDATE jobs SET state = $2, reason = $3, priority = $4, "
@@ -413,9 +417,11 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
         "alloc_nodes = coalesce($13::int, alloc_nodes), "
         "alloc_mem = coalesce($14::bigint, alloc_mem), "
         "tasks_per_node = coalesce($15, tasks_per_node), "
-        "spec = jsonb_set(spec, '{batchd,tasks}', $16::jsonb), updated_at = now() "
+        "spec = jsonb_set(spec, '{batchd,tasks}', $16::jsonb), "
+        "framework_id = coalesce($17, framework_id), "
+        "batch_task_id = coalesce($18, batch_task_id), updated_at = now() "
         "WHERE id = $1";
-    if (phx_db_store_write(b->store, sql, 16, p, persisted, (void *)(uintptr_t)j->id,
+    if (phx_db_store_write(b->store, sql, 18, p, persisted, (void *)(uintptr_t)j->id,
                            &err) < 0)
         phx_log_errx("job %" PRIu64 ": could not queue its state: %s", j->id, err.text);
     if (j->stdout_path && j->start_time >= 0 && j->state == PHX_JOB_RUNNING) {

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "daemons/master/step_record.c"
 #include "db/db.h"
 #include "db/migrate.h"
 #include "tests/unit/support/pgtest.h"
@@ -872,6 +873,212 @@ static void test_doc_examples(void **state)
     free(doc);
 }
 
+/* ------------------------------------------------------------------------- */
+/* Numbered steps as phx-master records them (daemons/master/step_record.c). */
+
+static void test_step_outcome(void **state)
+{
+    (void)state;
+    int code, sig;
+    const struct {
+        int max_code, max_sig;
+        bool aborted;
+        int abort_code;
+        phx_step_cause_t cause;
+        const char *state;
+        int code, sig;
+    } cases[] = {
+        {0, 0, false, 0, PHX_STEP_CAUSE_NONE, "COMPLETED", 0, 0},
+        {3, 0, false, 0, PHX_STEP_CAUSE_NONE, "FAILED", 3, 0},
+        {0, 9, false, 0, PHX_STEP_CAUSE_NONE, "FAILED", 0, 9},
+        {1, 9, true, 42, PHX_STEP_CAUSE_NONE, "FAILED", 42, 0},  /* MPI_Abort(42) */
+        {0, 9, true, 300, PHX_STEP_CAUSE_NONE, "FAILED", 44, 0}, /* as exit() */
+        {0, 9, true, 130, PHX_STEP_CAUSE_CANCEL, "CANCELLED", 0, 9},
+        {0, 15, true, 137, PHX_STEP_CAUSE_NODE_FAIL, "NODE_FAIL", 0, 15},
+        {999, 999, false, 0, PHX_STEP_CAUSE_NONE, "FAILED", 255, 127},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *st = phx_step_rec_outcome(cases[i].max_code, cases[i].max_sig,
+                                              cases[i].aborted, cases[i].abort_code,
+                                              cases[i].cause, &code, &sig);
+        assert_string_equal(st, cases[i].state);
+        assert_int_equal(code, cases[i].code);
+        assert_int_equal(sig, cases[i].sig);
+    }
+    phx_step_rec_t r = {0};
+    phx_step_rec_set_name(&r, "/usr/bin/python3");
+    assert_string_equal(r.name, "python3");
+    phx_step_rec_set_name(&r, "lmp");
+    assert_string_equal(r.name, "lmp");
+    phx_step_rec_set_name(&r, NULL);
+    assert_string_equal(r.name, "");
+    phx_step_rec_add_node(&r, "n01");
+    phx_step_rec_add_node(&r, "n02");
+    assert_string_equal(r.node_list, "n01,n02");
+    for (int i = 0; i < 400; i++) /* bounded: a cut list ends in "+" */
+        phx_step_rec_add_node(&r, "node1234");
+    size_t len = strlen(r.node_list);
+    assert_true(len < sizeof(r.node_list));
+    assert_int_equal(r.node_list[len - 1], '+');
+    /* Running: no end, exit or usage; ended: all of them. */
+    phx_step_rec_params_t p;
+    r.gang_id = 7;
+    r.number = 2;
+    r.start = 100.5;
+    r.end = -1;
+    phx_step_rec_params(&r, &p);
+    assert_string_equal(p.p[0], "7");
+    assert_string_equal(p.p[1], "2");
+    assert_string_equal(p.p[3], "RUNNING");
+    assert_null(p.p[5]);
+    assert_null(p.p[10]);
+    assert_null(p.p[12]);
+    r.end = 99; /* a clock step back: never before the start */
+    r.state = "FAILED";
+    r.exit_code = 3;
+    r.have_usage = true;
+    r.user_s = 1.25;
+    r.max_rss = 4096;
+    phx_step_rec_params(&r, &p);
+    assert_string_equal(p.p[5], "100.500000");
+    assert_string_equal(p.p[10], "3");
+    assert_string_equal(p.p[11], "0");
+    assert_string_equal(p.p[12], "1.250000");
+    assert_string_equal(p.p[14], "4096");
+}
+
+/* Record a step as the master does; the job id it found, "" for none. */
+static const char *record_step(phx_db_conn_t *c, int64_t gang, int number,
+                               const char *state, double user_s, char *buf,
+                               size_t len)
+{
+    phx_step_rec_t r = {.gang_id = gang, .number = number, .ntasks = 4, .nnodes = 2,
+                        .alloc_cpus = 4, .state = state};
+    phx_step_rec_set_name(&r, "/opt/lmp");
+    phx_step_rec_add_node(&r, "n01");
+    phx_step_rec_add_node(&r, "n02");
+    r.start = 1709290800; /* 2024-03-01 11:00 UTC */
+    r.end = strcmp(state, "RUNNING") == 0 ? -1 : r.start + 60;
+    if (r.end >= 0) {
+        r.have_usage = true;
+        r.user_s = user_s;
+        r.system_s = 0.5;
+        r.max_rss = 1 << 20;
+    }
+    phx_step_rec_params_t p;
+    phx_step_rec_params(&r, &p);
+    phx_db_result_t *res = query(c, phx_step_rec_sql, PHX_STEP_REC_NPARAMS, p.p);
+    assert_int_equal(phx_db_result_rows(res), 1);
+    snprintf(buf, len, "%s", phx_db_result_get(res, 0, 0));
+    phx_db_result_destroy(res);
+    return buf;
+}
+
+static void test_step_records(void **state)
+{
+    (void)state;
+    char buf[1024];
+    phx_db_conn_t *c = loaded_db();
+    /* Job 10 (bob) runs in gang 1 of phx-batchd's framework; a framework of
+     * another user has a task of the same id in its gang 2. */
+    exec_ok(c, "INSERT INTO agents (name, topology, sockets, numas, cores, pus, "
+               "memory_bytes) VALUES ('n01', '{}', 1, 1, 4, 4, 0)");
+    exec_ok(c, "INSERT INTO frameworks (id, name, user_name) VALUES "
+               "('fw-b', 'phx-batchd', 'root'), ('fw-m', 'phx-batchd', 'mallory')");
+    exec_ok(c, "INSERT INTO gangs (id, framework_id, ntasks, nagents) VALUES "
+               "(1, 'fw-b', 2, 2), (2, 'fw-m', 1, 1), (4, 'fw-b', 1, 1)");
+    exec_ok(c, "INSERT INTO tasks (framework_id, task_id, gang_id, agent_id, user_name, "
+               "uid, cores, cpus, memory_bytes, command) SELECT f, t, g, a.id, 'bob', "
+               "1001, '0', 1, 0, '{}' FROM agents a, (VALUES ('fw-b', '10.0', 1), "
+               "('fw-b', '10.1', 1), ('fw-m', '10.0', 2), ('fw-b', '10.r1.0', 4)) "
+               "v (f, t, g)");
+    exec_ok(c, "UPDATE jobs SET state = 'RUNNING', start_time = '" BASE "'::timestamptz "
+               "+ interval '10:59', node_list = 'n[01-02]', alloc_nodes = 2, "
+               "alloc_cpus = 4, framework_id = 'fw-b', batch_task_id = '10.0' "
+               "WHERE id = 10");
+    as_role(c, "phx_daemon");
+    assert_string_equal(record_step(c, 1, 0, "RUNNING", 0, buf, sizeof(buf)), "10");
+    assert_string_equal(rows(c,
+                             "SELECT concat_ws('|', jobid, job_name, state, exit_code, "
+                             "ntasks, alloc_nodes, node_list, alloc_cpus, \"end\" IS "
+                             "NULL, user_name) FROM acct_steps WHERE job_id = 10",
+                             buf, sizeof(buf)),
+                        "10.0|lmp|RUNNING|0:0|4|2|n01,n02|4|t|bob");
+    /* Not the job's: the other framework's gang, or no gang at all. */
+    assert_string_equal(record_step(c, 2, 1, "RUNNING", 0, buf, sizeof(buf)), "");
+    assert_string_equal(record_step(c, 3, 1, "RUNNING", 0, buf, sizeof(buf)), "");
+    /* The end; a late RUNNING record of the same run changes nothing. */
+    assert_string_equal(record_step(c, 1, 0, "FAILED", 2.0, buf, sizeof(buf)), "10");
+    assert_string_equal(record_step(c, 1, 0, "RUNNING", 0, buf, sizeof(buf)), "10");
+    assert_string_equal(rows(c,
+                             "SELECT concat_ws('|', jobid, state, exit_code, elapsed_s, "
+                             "cpu_time_s, total_cpu_s, max_rss_bytes) FROM acct_steps "
+                             "WHERE job_id = 10",
+                             buf, sizeof(buf)),
+                        "10.0|FAILED|0:0|60|240|2.5|1048576");
+    assert_string_equal(rows(c,
+                             "SELECT concat_ws('|', nsteps, total_cpu_s) FROM acct_jobs "
+                             "WHERE job_id = 10",
+                             buf, sizeof(buf)),
+                        "1|2.5");
+    assert_string_equal(record_step(c, 1, 1, "COMPLETED", 1.0, buf, sizeof(buf)), "10");
+    /* Requeued: the new run (gang 4) replaces the old run's step 0; the old
+     * gang is not the job's any more. */
+    as_role(c, NULL);
+    exec_ok(c, "UPDATE jobs SET batch_task_id = '10.r1.0' WHERE id = 10");
+    as_role(c, "phx_daemon");
+    assert_string_equal(record_step(c, 4, 0, "RUNNING", 0, buf, sizeof(buf)), "10");
+    assert_string_equal(record_step(c, 1, 2, "RUNNING", 0, buf, sizeof(buf)), "");
+    assert_string_equal(rows(c,
+                             "SELECT string_agg(concat_ws('|', jobid, state), ' ' ORDER "
+                             "BY step_order) FROM acct_steps WHERE job_id = 10",
+                             buf, sizeof(buf)),
+                        "10.0|RUNNING 10.1|COMPLETED");
+    assert_string_equal(rows(c,
+                             "SELECT string_agg(gang_id::text, ' ' ORDER BY step_id) "
+                             "FROM job_steps WHERE job_id = 10",
+                             buf, sizeof(buf)),
+                        "4 1");
+    as_role(c, NULL);
+    /* The job's end charges its steps' CPU (step 1's; the new step 0 has
+     * reported none yet). */
+    exec_ok(c, "CREATE TEMP TABLE before AS SELECT total_cpu_s FROM usage_daily "
+               "WHERE user_name = 'bob' AND day = '2024-03-01'");
+    exec_ok(c, "UPDATE jobs SET state = 'COMPLETED', end_time = start_time + interval "
+               "'2 minutes', exit_code = 0, exit_signal = 0 WHERE id = 10");
+    assert_string_equal(rows(c,
+                             "SELECT u.total_cpu_s - b.total_cpu_s FROM usage_daily u, "
+                             "before b WHERE u.user_name = 'bob' AND u.day = "
+                             "'2024-03-01'",
+                             buf, sizeof(buf)),
+                        "1.5");
+    /* Row-level security: the owner's steps only. */
+    exec_ok(c, "SELECT phx_acct_grant_user('alice')");
+    exec_ok(c, "SELECT phx_acct_grant_user('bob')");
+    as_role(c, "alice");
+    assert_string_equal(rows(c,
+                             "SELECT (SELECT count(*) FROM acct_steps WHERE job_id = "
+                             "10) || '/' || (SELECT count(*) FROM job_steps WHERE "
+                             "job_id = 10)",
+                             buf, sizeof(buf)),
+                        "0/0");
+    exec_refused(c, "UPDATE job_steps SET state = 'COMPLETED' WHERE job_id = 10",
+                 "42501");
+    as_role(c, "bob");
+    assert_string_equal(rows(c,
+                             "SELECT string_agg(jobid, ' ' ORDER BY step_order) FROM "
+                             "acct_steps WHERE job_id = 10",
+                             buf, sizeof(buf)),
+                        "10.0 10.1");
+    as_role(c, "phx_accountant");
+    assert_string_equal(
+        rows(c, "SELECT count(*) FROM acct_steps WHERE job_id = 10", buf, sizeof(buf)),
+        "2");
+    exec_refused(c, "DELETE FROM job_steps WHERE job_id = 10", "42501");
+    as_role(c, NULL);
+    phx_db_conn_close(c);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -903,6 +1110,8 @@ int main(void)
         cmocka_unit_test(test_accountant_reads_all_writes_nothing),
         cmocka_unit_test(test_daemon_role),
         cmocka_unit_test(test_doc_examples),
+        cmocka_unit_test(test_step_outcome),
+        cmocka_unit_test(test_step_records),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
