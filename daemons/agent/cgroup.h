@@ -32,6 +32,9 @@ typedef struct phx_cg_usage {
 
 typedef struct phx_cg phx_cg_t;
 
+#define PHX_CG_MAX_HIER 6
+#define PHX_CG_PATH     1200 /* mount + root + agent + task key + file */
+
 /* Flavour operations, one table per cgroup version (cgroup_v1.c, cgroup_v2.c). */
 typedef struct phx_cg_ops {
     /* Detect: fill cg's mounts; 0 if usable, -1 with err saying why not. */
@@ -41,6 +44,10 @@ typedef struct phx_cg_ops {
     /* Move pid into every hierarchy of the task (async-signal-safe enough
      * for a forked child: open, write, close). */
     int (*join)(const phx_cg_t *cg, const char *id, pid_t pid);
+    /* The cgroup.procs files a process writes its pid to, to join the
+     * task's cgroups (one per hierarchy): their number, at most max. */
+    int (*procs_files)(const phx_cg_t *cg, const char *id, char (*files)[PHX_CG_PATH],
+                       int max);
     /* Path of the task's cgroup.procs that lists every process. */
     void (*procs_path)(const phx_cg_t *cg, const char *id, char *buf, size_t len);
     /* Freeze (1) or thaw (0); frozen() is 1 once frozen, 0 if not yet. */
@@ -54,8 +61,6 @@ typedef struct phx_cg_ops {
     char *(*allowed_mems)(const phx_cg_t *cg);
 } phx_cg_ops_t;
 
-#define PHX_CG_MAX_HIER 6
-#define PHX_CG_PATH     1200 /* mount + root + agent + task key + file */
 struct phx_cg {
     phx_cg_mode_t mode;
     const phx_cg_ops_t *ops;

@@ -189,6 +189,19 @@ static int join(const phx_cg_t *cg, const char *id, pid_t pid)
     return 0;
 }
 
+static int procs_files(const phx_cg_t *cg, const char *id, char (*files)[PHX_CG_PATH],
+                       int max)
+{
+    char dir[PHX_CG_PATH];
+    int n = 0;
+    for (int i = 0; i < cg->nmounts && n < max; i++) {
+        dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir));
+        if (snprintf(files[n], PHX_CG_PATH, "%s/cgroup.procs", dir) < PHX_CG_PATH)
+            n++;
+    }
+    return n;
+}
+
 static void procs_path(const phx_cg_t *cg, const char *id, char *buf, size_t len)
 {
     char dir[PHX_CG_PATH];
@@ -277,6 +290,7 @@ const phx_cg_ops_t phx_cg_v1_ops = {
     .probe = probe,
     .create = create,
     .join = join,
+    .procs_files = procs_files,
     .procs_path = procs_path,
     .freeze = freeze,
     .frozen = is_frozen,

@@ -147,6 +147,17 @@ static int join(const phx_cg_t *cg, const char *id, pid_t pid)
     return phx_cg_write(dir, "cgroup.procs", num);
 }
 
+static int procs_files(const phx_cg_t *cg, const char *id, char (*files)[PHX_CG_PATH],
+                       int max)
+{
+    char dir[PHX_CG_PATH];
+    dir_of(cg, id, dir, sizeof(dir));
+    return max > 0 && snprintf(files[0], PHX_CG_PATH, "%s/cgroup.procs", dir) <
+                          PHX_CG_PATH
+               ? 1
+               : 0;
+}
+
 static void procs_path(const phx_cg_t *cg, const char *id, char *buf, size_t len)
 {
     char dir[PHX_CG_PATH];
@@ -232,6 +243,7 @@ const phx_cg_ops_t phx_cg_v2_ops = {
     .probe = probe,
     .create = create,
     .join = join,
+    .procs_files = procs_files,
     .procs_path = procs_path,
     .freeze = freeze,
     .frozen = is_frozen,

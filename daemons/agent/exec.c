@@ -1,37 +1,30 @@
 /* phx-agent: start a task under its shim.
  *
- * The agent forks the shim: a copy of the agent (no exec: it runs the code
- * below and nothing else) in its own session, so that neither a kill of the
- * agent's process group nor the agent's death touches it.  The shim writes
- * its pid and start time into the task's records ("shim"), forks the task's
- * process, which joins the task's cgroup, binds itself with hwloc, becomes
- * the user and execs the program.  Set-up errors come back to the shim over
- * a close-on-exec pipe.  The shim tells the agent "R <pid>" once the exec
- * succeeded, waits for the program and writes its wait status and resource
- * usage to the records ("exit", atomically) before it exits: the exit status
- * survives the agent's death.  The agent watches the shim with a pidfd. */
+ * The shim (daemons/agent/shim/shim.c, the phx-shim program next to
+ * phx-agent) supervises one task: it forks the task's process, records its
+ * exit and outlives the agent.  The agent makes the plan here (argv, the
+ * clean environment, the user's groups, PUs, cgroup files, output paths, a
+ * script), writes it to a memfd and posix_spawns the shim in its own session
+ * with the plan on fd 3 and a notify pipe on fd 4.  posix_spawn does not
+ * copy the agent's address space, which a fork did for every task (half of
+ * the agent's CPU under load).  The shim tells the agent "R <pid>" once the
+ * task's exec succeeded; the agent watches the shim with a pidfd. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
-#include <sched.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemons/agent/cgroup.h"
 #include "daemons/agent/task.h"
 #include "lib/json.h"
-#include "topology/bind.h"
 
 /* Everything the forked processes need, made before fork. */
 typedef struct plan {
@@ -43,8 +36,6 @@ typedef struct plan {
     char out[PATH_MAX], err[PATH_MAX];
     gid_t groups[4096];
     int ngroups;
-    cpu_set_t *pus; /* t->cpus, for sched_setaffinity in the child */
-    size_t pus_size;
 } plan_t;
 
 unsigned long long phx_exec_proc_start(pid_t pid)
@@ -118,36 +109,6 @@ static void plan_clear(plan_t *pl)
         free(pl->envp[i]);
     free(pl->envp);
     free(pl->argv);
-    if (pl->pus)
-        CPU_FREE(pl->pus);
-}
-
-/* The PUs the task binds to, from the list the agent computed for its cgroup
- * (the same mapping phx_topo_bind applies): binding with it in the child
- * costs one system call, where phx_topo_bind would load this machine's
- * topology again in every task. */
-static int plan_pus(plan_t *pl, phx_error_t *err)
-{
-    int *ids = NULL, n = 0, max = 0;
-    if (!pl->t->cpus)
-        return 0; /* the child falls back on phx_topo_bind */
-    if (phx_rec_parse_list(pl->t->cpus, 1 << 20, &ids, &n) < 0 || n == 0) {
-        free(ids);
-        return phx_error_set(err, "bad PU list \"%s\"", pl->t->cpus);
-    }
-    for (int i = 0; i < n; i++)
-        if (ids[i] > max)
-            max = ids[i];
-    if (!(pl->pus = CPU_ALLOC(max + 1))) {
-        free(ids);
-        return phx_error_set(err, "out of memory");
-    }
-    pl->pus_size = CPU_ALLOC_SIZE(max + 1);
-    CPU_ZERO_S(pl->pus_size, pl->pus);
-    for (int i = 0; i < n; i++)
-        CPU_SET_S(ids[i], pl->pus_size, pl->pus);
-    free(ids);
-    return 0;
 }
 
 /* Clean environment: the user's basics, the task's variables, then ours. */
@@ -231,229 +192,164 @@ static int plan_make(plan_t *pl, phx_task_t *t, const struct passwd *pw,
     pl->ngroups = (int)(sizeof(pl->groups) / sizeof(*pl->groups));
     if (getgrouplist(pw->pw_name, t->gid, pl->groups, &pl->ngroups) < 0)
         return phx_error_set(err, "user %s is in too many groups", pw->pw_name);
-    if (plan_pus(pl, err) < 0)
-        return -1;
     return plan_outputs(pl, pw, err);
 }
 
-static void fail(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void fail(int fd, const char *fmt, ...)
+/* The plan as the shim reads it: NUL-terminated key and value strings. */
+typedef struct planbuf {
+    char *data;
+    size_t len, cap;
+    bool failed;
+} planbuf_t;
+
+static void put(planbuf_t *b, const char *key, const char *value)
 {
-    char buf[PHX_ERROR_TEXT_MAX];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    if (n > 0) {
-        ssize_t w =
-            write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
-        (void)w;
+    size_t kl = strlen(key) + 1, vl = strlen(value) + 1;
+    if (b->failed)
+        return;
+    if (b->len + kl + vl > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->len + kl + vl)
+            cap *= 2;
+        char *m = realloc(b->data, cap);
+        if (!m) {
+            b->failed = true;
+            return;
+        }
+        b->data = m;
+        b->cap = cap;
     }
-    _exit(127);
+    memcpy(b->data + b->len, key, kl);
+    memcpy(b->data + b->len + kl, value, vl);
+    b->len += kl + vl;
 }
 
-static int open_output(const char *path)
+static void putf(planbuf_t *b, const char *key, long long v)
 {
-    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+    char num[32];
+    snprintf(num, sizeof(num), "%lld", v);
+    put(b, key, num);
 }
 
-#ifndef MFD_EXEC
-#define MFD_EXEC 0x0010U
-#endif
-
-/* A read-only descriptor of a memfd holding script, for fexecve; it stays
- * open across the exec (the interpreter opens /dev/fd/N). */
-static int script_fd(const char *script)
+static int plan_encode(const plan_t *pl, planbuf_t *b)
 {
-    int fd = memfd_create("phx-script", MFD_CLOEXEC | MFD_EXEC);
-    if (fd < 0 && errno == EINVAL) /* kernels before 6.3 */
-        fd = memfd_create("phx-script", MFD_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    size_t len = strlen(script), off = 0;
-    while (off < len) {
-        ssize_t n = write(fd, script + off, len - off);
+    phx_task_t *t = pl->t;
+    put(b, "dir", t->dir);
+    put(b, "sync", phx_rec_get_sync() ? "1" : "0");
+    putf(b, "uid", (long long)t->uid);
+    putf(b, "gid", (long long)t->gid);
+    for (int i = 0; i < pl->ngroups; i++)
+        putf(b, "group", (long long)pl->groups[i]);
+    if (t->cpus)
+        put(b, "cpus", t->cpus);
+    if (t->has_cgroup) {
+        static char files[PHX_CG_MAX_HIER][PHX_CG_PATH];
+        int n = t->a->cg->ops->procs_files(t->a->cg, t->key, files, PHX_CG_MAX_HIER);
+        for (int i = 0; i < n; i++)
+            put(b, "cgroup", files[i]);
+    }
+    if (pl->cwd)
+        put(b, "cwd", pl->cwd);
+    put(b, "out", pl->out);
+    put(b, "err", pl->err);
+    if (pl->script)
+        put(b, "script", pl->script);
+    for (int i = 0; pl->argv[i]; i++)
+        put(b, "arg", pl->argv[i]);
+    for (int i = 0; i < pl->nenv; i++)
+        put(b, "env", pl->envp[i]);
+    return b->failed ? -1 : 0;
+}
+
+/* A memfd holding the plan, at offset 0. */
+static int plan_fd(const plan_t *pl, phx_error_t *err)
+{
+    planbuf_t b = {0};
+    if (plan_encode(pl, &b) < 0) {
+        free(b.data);
+        return phx_error_set(err, "out of memory");
+    }
+    int fd = memfd_create("phx-plan", MFD_CLOEXEC);
+    size_t off = 0;
+    while (fd >= 0 && off < b.len) {
+        ssize_t n = pwrite(fd, b.data + off, b.len - off, (off_t)off);
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            close(fd);
-            return -1;
-        }
+        if (n <= 0)
+            break;
         off += (size_t)n;
     }
-    char path[64];
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    int ro = open(path, O_RDONLY);
-    int e = errno;
-    close(fd);
-    errno = e;
-    return ro;
-}
-
-/* The task's process, from fork to exec; never returns. */
-static void run_child(plan_t *pl, int errfd)
-{
-    phx_task_t *t = pl->t;
-    sigset_t none;
-    sigemptyset(&none);
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    setpgid(0, 0);
-    if (t->has_cgroup && t->a->cg->ops->join(t->a->cg, t->key, getpid()) < 0)
-        fail(errfd, "could not join cgroup %s: %s", t->key, strerror(errno));
-    phx_error_t err;
-    if (pl->pus ? sched_setaffinity(0, pl->pus_size, pl->pus) < 0
-                : phx_topo_bind(t->a->topo, t->cores, &err) < 0)
-        fail(errfd, "could not bind to cores: %s",
-             pl->pus ? strerror(errno) : err.text);
-    if (setgroups((size_t)pl->ngroups, pl->groups) < 0)
-        fail(errfd, "could not set the supplementary groups: %s", strerror(errno));
-    if (setgid(t->gid) < 0)
-        fail(errfd, "could not set gid %d: %s", (int)t->gid, strerror(errno));
-    if (setuid(t->uid) < 0)
-        fail(errfd, "could not set uid %d: %s", (int)t->uid, strerror(errno));
-    if (t->uid != 0 && setuid(0) == 0)
-        fail(errfd, "could regain root after dropping it");
-    umask(022);
-    if (pl->cwd && chdir(pl->cwd) < 0)
-        fail(errfd, "could not change to directory \"%s\": %s", pl->cwd,
-             strerror(errno));
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int out = open_output(pl->out);
-    if (out < 0)
-        fail(errfd, "could not open stdout \"%s\": %s", pl->out, strerror(errno));
-    int errout = strcmp(pl->out, pl->err) == 0 ? out : open_output(pl->err);
-    if (errout < 0)
-        fail(errfd, "could not open stderr \"%s\": %s", pl->err, strerror(errno));
-    if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errout, 2) < 0)
-        fail(errfd, "could not set up standard streams: %s", strerror(errno));
-    extern char **environ;
-    if (pl->script) {
-        int sfd = script_fd(pl->script);
-        if (sfd < 0)
-            fail(errfd, "could not hold the script in memory: %s", strerror(errno));
-        fexecve(sfd, pl->argv, pl->envp);
-        fail(errfd, "could not execute the script: %s", strerror(errno));
-    }
-    environ = pl->envp;
-    execvp(pl->argv[0], pl->argv);
-    fail(errfd, "could not execute \"%s\": %s", pl->argv[0], strerror(errno));
-}
-
-static void write_record(const char *dir, const char *name, json_t *v)
-{
-    if (v)
-        phx_rec_write(dir, name, v, NULL);
-    json_decref(v);
-}
-
-/* The shim, from fork to _exit. */
-static void run_shim(plan_t *pl, int notify)
-{
-    phx_task_t *t = pl->t;
-    setsid();
-    prctl(PR_SET_NAME, "phx-shim", 0, 0, 0);
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL);
-    /* Only SIGKILL ends the shim: a task's end is what it waits for. */
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGPIPE, SIG_IGN);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    int null = open("/dev/null", O_RDWR);
-    if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
-    }
-    if (notify != 3) {
-        dup2(notify, 3);
-        notify = 3;
-    }
-    if (syscall(SYS_close_range, 4U, ~0U, 0U) < 0)
-        for (int fd = 4; fd < 1024; fd++)
+    free(b.data);
+    if (fd < 0 || off < b.len) {
+        int e = errno;
+        if (fd >= 0)
             close(fd);
-    unsigned long long start = phx_exec_proc_start(getpid());
-    write_record(
-        t->dir, "shim",
-        json_pack("{s:i, s:I}", "pid", (int)getpid(), "start", (json_int_t)start));
-    int ep[2];
-    if (pipe2(ep, O_CLOEXEC) < 0) {
-        write_record(t->dir, "exit",
-                     json_pack("{s:s}", "error", "could not make a pipe"));
-        _exit(0);
+        return phx_error_set(err, "could not write the shim's plan: %s", strerror(e));
     }
-    pid_t child = fork();
-    if (child == 0) {
-        close(ep[0]);
-        close(notify);
-        run_child(pl, ep[1]);
-    }
-    close(ep[1]);
-    char msg[PHX_ERROR_TEXT_MAX] = "";
-    size_t got = 0;
-    ssize_t n;
-    while (child > 0 && got + 1 < sizeof(msg) &&
-           ((n = read(ep[0], msg + got, sizeof(msg) - 1 - got)) > 0 ||
-            (n < 0 && errno == EINTR)))
-        got += n > 0 ? (size_t)n : 0;
-    msg[got] = '\0';
-    close(ep[0]);
-    if (child < 0 || got > 0) {
-        int st;
-        if (child > 0)
-            while (waitpid(child, &st, 0) < 0 && errno == EINTR)
-                ;
-        write_record(
-            t->dir, "exit",
-            json_pack("{s:s}", "error", child < 0 ? "could not fork the task" : msg));
-        _exit(0);
-    }
-    write_record(t->dir, "shim",
-                 json_pack("{s:i, s:I, s:i, s:b}", "pid", (int)getpid(), "start",
-                           (json_int_t)start, "child", (int)child, "exec", 1));
-    dprintf(notify, "R %d\n", (int)child);
-    close(notify);
-    int st = 0;
-    struct rusage ru;
-    memset(&ru, 0, sizeof(ru));
-    while (wait4(child, &st, 0, &ru) < 0 && errno == EINTR)
-        ;
-    write_record(
-        t->dir, "exit",
-        json_pack("{s:i, s:f, s:f, s:I, s:f}", "status", st, "user_cpu_s",
-                  (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6,
-                  "system_cpu_s",
-                  (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,
-                  "max_rss_bytes", (json_int_t)ru.ru_maxrss * 1024, "ended_at",
-                  phx_rec_now()));
-    _exit(0);
+    return fd;
+}
+
+/* phx-shim next to our own executable. */
+static const char *shim_path(phx_error_t *err)
+{
+    static char path[PATH_MAX];
+    if (*path)
+        return path;
+    char self[PATH_MAX - 16];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+    if (n <= 0)
+        return phx_error_set(err, "could not read /proc/self/exe: %s", strerror(errno)),
+               NULL;
+    self[n] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0';
+    snprintf(path, sizeof(path), "%s/phx-shim", self);
+    return path;
+}
+
+static int spawn_shim(const char *shim, int planfd, int notify, pid_t *pid,
+                      phx_error_t *err)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t at;
+    sigset_t none, all;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawnattr_init(&at);
+    /* dup2 clears close-on-exec on the copies: the shim gets fds 3 and 4. */
+    posix_spawn_file_actions_adddup2(&fa, planfd, 3);
+    posix_spawn_file_actions_adddup2(&fa, notify, 4);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
+                                      POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setsigdefault(&at, &all);
+    char *argv[] = {"phx-shim", NULL}, *envp[] = {NULL};
+    int rc = posix_spawn(pid, shim, &fa, &at, argv, envp);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    if (rc != 0)
+        return phx_error_set(err, "could not start the shim %s: %s", shim, strerror(rc));
+    return 0;
 }
 
 int phx_exec_spawn(phx_task_t *t, const struct passwd *pw, phx_error_t *err)
 {
-    plan_t pl;
-    int nfd[2] = {-1, -1};
-    if (plan_make(&pl, t, pw, err) < 0)
+    plan_t pl = {0};
+    int nfd[2] = {-1, -1}, planfd = -1;
+    const char *shim = shim_path(err);
+    pid_t pid;
+    if (!shim || plan_make(&pl, t, pw, err) < 0 || (planfd = plan_fd(&pl, err)) < 0)
         goto error;
     if (pipe2(nfd, O_CLOEXEC) < 0) {
         phx_error_set(err, "could not make a pipe: %s", strerror(errno));
         goto error;
     }
-    pid_t pid = fork();
-    if (pid < 0) {
-        phx_error_set(err, "could not fork: %s", strerror(errno));
+    if (spawn_shim(shim, planfd, nfd[1], &pid, err) < 0)
         goto error;
-    }
-    if (pid == 0) {
-        close(nfd[0]);
-        run_shim(&pl, nfd[1]);
-    }
     close(nfd[1]);
+    close(planfd);
     plan_clear(&pl);
     t->shim = pid;
     t->shim_start = phx_exec_proc_start(pid);
@@ -464,6 +360,8 @@ error:
         close(nfd[0]);
         close(nfd[1]);
     }
+    if (planfd >= 0)
+        close(planfd);
     plan_clear(&pl);
     return -1;
 }

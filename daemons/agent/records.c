@@ -46,6 +46,11 @@ void phx_rec_set_sync(bool on)
     sync_records = on;
 }
 
+bool phx_rec_get_sync(void)
+{
+    return sync_records;
+}
+
 static int fsync_dir(const char *dir)
 {
     if (!sync_records)

@@ -145,6 +145,7 @@ int phx_rec_mkdirs(const char *path, mode_t mode, phx_error_t *err);
 /* Write JSON to dir/name atomically (tmp, fsync, rename, fsync dir). */
 /* fsync records and their directories (agent.sync_records). */
 void phx_rec_set_sync(bool on);
+bool phx_rec_get_sync(void);
 int phx_rec_write(const char *dir, const char *name, const json_t *v, phx_error_t *err);
 json_t *phx_rec_read(const char *dir, const char *name); /* NULL if absent/bad */
 bool phx_rec_exists(const char *dir, const char *name);

@@ -1,0 +1,499 @@
+/* phx-shim: the supervisor of one task, started by phx-agent.
+ *
+ *   phx-shim        (fd 3: the plan, fd 4: the agent's notify pipe)
+ *
+ * The agent spawns it (posix_spawn: no copy of the agent's address space)
+ * in its own session, so that neither a kill of the agent's process group
+ * nor the agent's death touches it.  The shim writes its pid and start time
+ * into the task's records ("shim"), forks the task's process, which joins
+ * the task's cgroups, binds itself to its PUs, becomes the user and execs
+ * the program.  Set-up errors come back to the shim over a close-on-exec
+ * pipe.  The shim tells the agent "R <pid>" once the exec succeeded, waits
+ * for the program and writes its wait status and resource usage to the
+ * records ("exit", atomically) before it exits: the exit status survives
+ * the agent's death.  Only SIGKILL ends the shim.
+ *
+ * A task with a script runs it from memory: the child writes it to a memfd,
+ * reopens that read-only (a file open for writing cannot be executed) and
+ * execs it, so the interpreter reads /dev/fd/N, the script's $0, and
+ * nothing is written to or removed from a file system.
+ *
+ * The plan (daemons/agent/exec.c writes it) is a sequence of NUL-terminated
+ * key and value strings: dir, sync, uid, gid, group*, cpus, cgroup*, cwd,
+ * out, err, script?, arg+, env*.  The shim uses libc only and is linked
+ * statically: it starts in a fraction of a millisecond. */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PLAN_FD   3
+#define NOTIFY_FD 4
+#define PLAN_MAX  (64u << 20)
+#define MSG_MAX   1024
+#define MAX_GROUPS 65536
+
+#ifndef MFD_EXEC
+#define MFD_EXEC 0x0010U
+#endif
+
+typedef struct plan {
+    const char *dir, *cwd, *out, *err, *script, *cpus;
+    int sync;
+    uid_t uid;
+    gid_t gid;
+    gid_t *groups;
+    int ngroups;
+    const char **cgroups, **argv, **envp;
+    int ncgroups, nargv, nenvp;
+} plan_t;
+
+/* ------------------------------------------------------------------------ */
+/* Records: JSON written to a temporary file and renamed into place. */
+
+static void record(const plan_t *p, const char *name, const char *json)
+{
+    char path[4200], tmp[4200];
+    snprintf(path, sizeof(path), "%s/%s", p->dir, name);
+    snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", p->dir, name, (int)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    size_t len = strlen(json), off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, json + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    if (off < len || (p->sync && fsync(fd) < 0)) {
+        close(fd);
+        unlink(tmp);
+        return;
+    }
+    close(fd);
+    if (rename(tmp, path) < 0) {
+        unlink(tmp);
+        return;
+    }
+    if (p->sync) {
+        int d = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (d >= 0) {
+            fsync(d);
+            close(d);
+        }
+    }
+}
+
+/* "{"error":"<msg, JSON-escaped>"}" */
+static void record_error(const plan_t *p, const char *msg)
+{
+    char json[MSG_MAX * 6 + 32];
+    size_t n = (size_t)snprintf(json, sizeof(json), "{\"error\":\"");
+    for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+        if (n + 8 >= sizeof(json))
+            break;
+        if (*c == '"' || *c == '\\')
+            n += (size_t)snprintf(json + n, sizeof(json) - n, "\\%c", *c);
+        else if (*c < 0x20)
+            n += (size_t)snprintf(json + n, sizeof(json) - n, "\\u%04x", *c);
+        else
+            json[n++] = (char)*c;
+    }
+    snprintf(json + n, sizeof(json) - n, "\"}");
+    record(p, "exit", json);
+}
+
+static unsigned long long proc_start(pid_t pid)
+{
+    char path[64], buf[1024];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    char *s = strrchr(buf, ')');
+    for (int field = 2; field < 22 && s; field++)
+        s = strchr(s + 1, ' ');
+    return s ? strtoull(s + 1, NULL, 10) : 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The plan */
+
+static char *read_all(int fd, size_t *len)
+{
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap + 1);
+    for (;;) {
+        if (!buf)
+            return NULL;
+        ssize_t r = read(fd, buf + n, cap - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            free(buf);
+            return NULL;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+        if (n == cap) {
+            if (cap >= PLAN_MAX) {
+                free(buf);
+                return NULL;
+            }
+            char *m = realloc(buf, 2 * cap + 1);
+            if (!m)
+                free(buf);
+            buf = m;
+            cap *= 2;
+        }
+    }
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+static int push(const char ***v, int *n, const char *s)
+{
+    const char **m = realloc(*v, (size_t)(*n + 2) * sizeof(*m));
+    if (!m)
+        return -1;
+    m[(*n)++] = s;
+    m[*n] = NULL;
+    *v = m;
+    return 0;
+}
+
+static long long number(const char *s, long long max)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    return errno || *end || end == s || v < 0 || v > max ? -1 : v;
+}
+
+/* 0, or -1 with why set. */
+static int plan_parse(plan_t *p, char *buf, size_t len, const char **why)
+{
+    memset(p, 0, sizeof(*p));
+    long long uid = -1, gid = -1;
+    if (!(p->groups = calloc(MAX_GROUPS, sizeof(gid_t))))
+        return *why = "out of memory", -1;
+    for (size_t off = 0; off < len;) {
+        const char *key = buf + off;
+        size_t kl = strlen(key);
+        if (off + kl + 1 >= len)
+            return *why = "plan: a key without a value", -1;
+        const char *val = key + kl + 1;
+        off += kl + 1 + strlen(val) + 1;
+        int rc = 0;
+        if (strcmp(key, "dir") == 0)
+            p->dir = val;
+        else if (strcmp(key, "sync") == 0)
+            p->sync = strcmp(val, "1") == 0;
+        else if (strcmp(key, "uid") == 0)
+            uid = number(val, (long long)UINT32_MAX - 1);
+        else if (strcmp(key, "gid") == 0)
+            gid = number(val, (long long)UINT32_MAX - 1);
+        else if (strcmp(key, "group") == 0) {
+            long long g = number(val, (long long)UINT32_MAX - 1);
+            if (g < 0 || p->ngroups >= MAX_GROUPS)
+                return *why = "plan: bad supplementary group", -1;
+            p->groups[p->ngroups++] = (gid_t)g;
+        } else if (strcmp(key, "cpus") == 0)
+            p->cpus = val;
+        else if (strcmp(key, "cgroup") == 0)
+            rc = push(&p->cgroups, &p->ncgroups, val);
+        else if (strcmp(key, "cwd") == 0)
+            p->cwd = val;
+        else if (strcmp(key, "out") == 0)
+            p->out = val;
+        else if (strcmp(key, "err") == 0)
+            p->err = val;
+        else if (strcmp(key, "script") == 0)
+            p->script = val;
+        else if (strcmp(key, "arg") == 0)
+            rc = push(&p->argv, &p->nargv, val);
+        else if (strcmp(key, "env") == 0)
+            rc = push(&p->envp, &p->nenvp, val);
+        else
+            return *why = "plan: unknown key", -1;
+        if (rc < 0)
+            return *why = "out of memory", -1;
+    }
+    if (!p->dir || !p->out || !p->err || !p->nargv || uid < 0 || gid < 0)
+        return *why = "plan: dir, out, err, arg, uid or gid missing", -1;
+    if (!p->envp && push(&p->envp, &p->nenvp, "PATH=/usr/bin:/bin") < 0)
+        return *why = "out of memory", -1;
+    p->uid = (uid_t)uid;
+    p->gid = (gid_t)gid;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The task's process, from fork to exec */
+
+static void fail(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(int fd, const char *fmt, ...)
+{
+    char buf[MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    if (n > 0) {
+        ssize_t w = write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+        (void)w;
+    }
+    _exit(127);
+}
+
+static int write_file(const char *path, const char *text)
+{
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n = write(fd, text, strlen(text));
+    int e = errno;
+    close(fd);
+    errno = e;
+    return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* "0-3,8,10-11" into set; -1 on a malformed list. */
+static int parse_cpus(const char *list, cpu_set_t *set)
+{
+    CPU_ZERO(set);
+    const char *s = list;
+    while (*s) {
+        char *end;
+        long a = strtol(s, &end, 10), b = a;
+        if (end == s || a < 0 || a >= CPU_SETSIZE)
+            return -1;
+        if (*end == '-') {
+            s = end + 1;
+            b = strtol(s, &end, 10);
+            if (end == s || b < a || b >= CPU_SETSIZE)
+                return -1;
+        }
+        for (long c = a; c <= b; c++)
+            CPU_SET((int)c, set);
+        if (*end == ',')
+            end++;
+        else if (*end)
+            return -1;
+        s = end;
+    }
+    return CPU_COUNT(set) > 0 ? 0 : -1;
+}
+
+/* A read-only descriptor of a memfd holding script, for fexecve; it stays
+ * open across the exec (the interpreter opens /dev/fd/N). */
+static int script_fd(const char *script)
+{
+    int fd = memfd_create("phx-script", MFD_CLOEXEC | MFD_EXEC);
+    if (fd < 0 && errno == EINVAL) /* kernels before 6.3 */
+        fd = memfd_create("phx-script", MFD_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = strlen(script), off = 0;
+    while (off < len) {
+        ssize_t n = write(fd, script + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+    int ro = open(path, O_RDONLY);
+    int e = errno;
+    close(fd);
+    errno = e;
+    return ro;
+}
+
+static int open_output(const char *path)
+{
+    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+}
+
+static void run_child(const plan_t *p, int errfd)
+{
+    sigset_t none;
+    sigemptyset(&none);
+    for (int s = 1; s < NSIG; s++)
+        signal(s, SIG_DFL);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    setpgid(0, 0);
+    char pid[32];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    for (int i = 0; i < p->ncgroups; i++)
+        if (write_file(p->cgroups[i], pid) < 0)
+            fail(errfd, "could not join cgroup %s: %s", p->cgroups[i], strerror(errno));
+    if (p->cpus) {
+        cpu_set_t set;
+        if (parse_cpus(p->cpus, &set) < 0)
+            fail(errfd, "bad PU list \"%s\"", p->cpus);
+        if (sched_setaffinity(0, sizeof(set), &set) < 0)
+            fail(errfd, "could not bind to cores: %s", strerror(errno));
+    }
+    if (setgroups((size_t)p->ngroups, p->groups) < 0)
+        fail(errfd, "could not set the supplementary groups: %s", strerror(errno));
+    if (setgid(p->gid) < 0)
+        fail(errfd, "could not set gid %d: %s", (int)p->gid, strerror(errno));
+    if (setuid(p->uid) < 0)
+        fail(errfd, "could not set uid %d: %s", (int)p->uid, strerror(errno));
+    if (p->uid != 0 && setuid(0) == 0)
+        fail(errfd, "could regain root after dropping it");
+    umask(022);
+    if (p->cwd && chdir(p->cwd) < 0)
+        fail(errfd, "could not change to directory \"%s\": %s", p->cwd, strerror(errno));
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    int out = open_output(p->out);
+    if (out < 0)
+        fail(errfd, "could not open stdout \"%s\": %s", p->out, strerror(errno));
+    int errout = strcmp(p->out, p->err) == 0 ? out : open_output(p->err);
+    if (errout < 0)
+        fail(errfd, "could not open stderr \"%s\": %s", p->err, strerror(errno));
+    if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errout, 2) < 0)
+        fail(errfd, "could not set up standard streams: %s", strerror(errno));
+    char *const *argv = (char *const *)p->argv;
+    char *const *envp = (char *const *)p->envp;
+    if (p->script) {
+        int sfd = script_fd(p->script);
+        if (sfd < 0)
+            fail(errfd, "could not hold the script in memory: %s", strerror(errno));
+        fexecve(sfd, argv, envp);
+        fail(errfd, "could not execute the script: %s", strerror(errno));
+    }
+    extern char **environ;
+    environ = (char **)envp; /* execvp searches the task's PATH */
+    execvp(argv[0], argv);
+    fail(errfd, "could not execute \"%s\": %s", argv[0], strerror(errno));
+}
+
+/* ------------------------------------------------------------------------ */
+
+int main(void)
+{
+    setsid(); /* posix_spawn made the session already; harmless if so */
+    prctl(PR_SET_NAME, "phx-shim", 0, 0, 0);
+    for (int s = 1; s < NSIG; s++)
+        signal(s, SIG_DFL);
+    signal(SIGTERM, SIG_IGN);
+    signal(SIGINT, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGPIPE, SIG_IGN);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+
+    size_t len = 0;
+    char *buf = read_all(PLAN_FD, &len);
+    close(PLAN_FD);
+    int null = open("/dev/null", O_RDWR);
+    if (null >= 0) {
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(null, 2);
+        if (null > 2)
+            close(null);
+    }
+    if (syscall(SYS_close_range, NOTIFY_FD + 1U, ~0U, 0U) < 0)
+        for (int fd = NOTIFY_FD + 1; fd < 1024; fd++)
+            close(fd);
+    plan_t p = {0};
+    const char *why = "could not read the plan";
+    if (!buf || plan_parse(&p, buf, len, &why) < 0) {
+        /* Without a records dir there is nowhere to say it: the agent sees
+         * the shim end without "R" and reports the task failed. */
+        if (buf && p.dir)
+            record_error(&p, why);
+        return 0;
+    }
+
+    char json[512];
+    unsigned long long start = proc_start(getpid());
+    snprintf(json, sizeof(json), "{\"pid\":%d,\"start\":%llu}", (int)getpid(), start);
+    record(&p, "shim", json);
+    int ep[2];
+    if (pipe2(ep, O_CLOEXEC) < 0) {
+        record_error(&p, "could not make a pipe");
+        return 0;
+    }
+    pid_t child = fork();
+    if (child == 0) {
+        close(ep[0]);
+        close(NOTIFY_FD);
+        run_child(&p, ep[1]);
+    }
+    close(ep[1]);
+    char msg[MSG_MAX] = "";
+    size_t got = 0;
+    ssize_t n;
+    while (child > 0 && got + 1 < sizeof(msg) &&
+           ((n = read(ep[0], msg + got, sizeof(msg) - 1 - got)) > 0 ||
+            (n < 0 && errno == EINTR)))
+        got += n > 0 ? (size_t)n : 0;
+    msg[got] = '\0';
+    close(ep[0]);
+    if (child < 0 || got > 0) {
+        int st;
+        if (child > 0)
+            while (waitpid(child, &st, 0) < 0 && errno == EINTR)
+                ;
+        record_error(&p, child < 0 ? "could not fork the task" : msg);
+        return 0;
+    }
+    snprintf(json, sizeof(json), "{\"child\":%d,\"exec\":true,\"pid\":%d,\"start\":%llu}",
+             (int)child, (int)getpid(), start);
+    record(&p, "shim", json);
+    dprintf(NOTIFY_FD, "R %d\n", (int)child);
+    close(NOTIFY_FD);
+    int st = 0;
+    struct rusage ru;
+    memset(&ru, 0, sizeof(ru));
+    while (wait4(child, &st, 0, &ru) < 0 && errno == EINTR)
+        ;
+    snprintf(json, sizeof(json),
+             "{\"ended_at\":%.6f,\"max_rss_bytes\":%lld,\"status\":%d,"
+             "\"system_cpu_s\":%.6f,\"user_cpu_s\":%.6f}",
+             now(), (long long)ru.ru_maxrss * 1024, st,
+             (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,
+             (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6);
+    record(&p, "exit", json);
+    return 0;
+}
