@@ -127,6 +127,11 @@ static void lstep_end(phx_lstep_t *s)
                      s->fence_sum * 1e3 / s->fences, s->fence_max * 1e3);
     if (s->dmodex > 0)
         phx_log_info("step %s: %d direct-modex requests", s->nspace, s->dmodex);
+    /* Ranks killed with the job's task (cancel, time limit, end of the
+     * script): the step was cancelled, it did not fail. */
+    phx_task_t *t = phx_task_find(st.a, s->framework_id, s->task_id);
+    if (!t || t->phase > PHX_TASK_RUNNING || t->kill != PHX_KILL_NONE)
+        phx_lstep_abort(s, 137, true, "the job's task ended");
     json_t *ranks = json_array();
     for (int i = 0; i < s->nlocal; i++) {
         phx_step_rank_t *r = &s->local[i];

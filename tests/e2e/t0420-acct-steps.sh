@@ -2,7 +2,8 @@
 # timeout: 180
 # Accounting of numbered steps (issue 9): a 2-node batch job runs a CPU
 # burner with phx run (N.0, 4 ranks on both nodes), a failing srun (N.1,
-# exit 3) and a rank killed by a signal (N.2); acct_steps then holds
+# exit 3) and a rank killed by a signal (N.2); a step outlived by its job's
+# time limit is CANCELLED; acct_steps then holds
 # N.batch, N.0, N.1 and N.2 with their tasks, nodes, exit codes, states,
 # TotalCPU (the burner's, and no longer in the batch step's), times inside
 # the job's; PHX_STEP_ID agrees with the record; a master restart numbers
@@ -117,6 +118,26 @@ assert_eq 0 "$(psql_q "SELECT count(*) FROM acct_steps s JOIN acct_jobs j USING 
 assert_eq "t" "$(step batch "total_cpu_s < 1.0")"
 assert_eq "5|t" "$(psql_q "SELECT concat_ws('|', nsteps, total_cpu_s >= 2.2)
     FROM acct_jobs WHERE job_id = $id")"
+
+# A step running when its job hits its time limit was cancelled.
+cat >"$home1/limit.sh" <<S
+#!/bin/bash
+#PHX -N 2
+#PHX -n 2
+#PHX --time=0:04
+export PATH=$bin:\$PATH
+phx run -N2 -n2 sleep 60
+S
+chown phxst1 "$home1/limit.sh"
+lim=$(as phxst1 phx submit --parsable limit.sh)
+wait_job "$lim" TIMEOUT 40
+step_ended() {
+    [[ -n $(psql_q "SELECT 1 FROM acct_steps WHERE job_id = $1 AND step_id = '0'
+        AND \"end\" IS NOT NULL") ]]
+}
+wait_for 10 step_ended "$lim"
+assert_eq "CANCELLED|2|2" "$(psql_q "SELECT concat_ws('|', state, ntasks, alloc_nodes)
+    FROM acct_steps WHERE job_id = $lim AND step_id = '0'")"
 
 # phx acct: the steps under their job, for their owner only.
 psql_q "SELECT phx_acct_grant_user('phxst1'), phx_acct_grant_user('phxst2')" >/dev/null
