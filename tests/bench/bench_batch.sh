@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # timeout: 900
 # bench_batch: phx-batchd on an appliance of 4 emulated agents (32 cores
-# each), 5,000 `/bin/true` jobs submitted through the HTTP API by many
-# concurrent clients (bench_batch_client).  Prints the durable submission
-# rate and the end-to-end throughput to COMPLETED.  No pass/fail.
+# each), `/bin/true` jobs submitted through the HTTP API by many concurrent
+# clients (bench_batch_client).  No pass/fail.  Two phases:
+#   1. queue: every node is held by an exclusive job; BENCH_JOBS jobs are
+#      submitted (the durable submission rate, scheduler passes included),
+#      then the holders are cancelled and the queue drains (execution
+#      throughput: holders' cancel to the last job's end);
+#   2. stream: BENCH_JOBS more jobs submitted while they run (end to end,
+#      first submission to last end).
 #   BENCH_JOBS (5000), BENCH_CLIENTS (32)
 . "$PHX_SRC/tests/e2e/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
@@ -20,28 +25,42 @@ for n in n1 n2 n3 n4; do wait_node $n up; done
 start_batchd
 printf '#!/bin/sh\n#SBATCH -t 5 -o /dev/null\n/bin/true\n' >"$PHX_TEST_DIR/true.sh"
 cd "$PHX_TEST_DIR"
-t0=$(date +%s.%N)
-"$PHX_BUILD/tests/bench/bench_batch_client" "$PHX_BATCHD" "$jobs" "$clients" true.sh
-done_count() {
-    [[ $(psql_q "SELECT count(*) FROM jobs WHERE state <> 'PENDING' AND state <> 'RUNNING'") -ge $jobs ]]
+cd "$PHX_TEST_DIR"
+finished() { # N: at least N jobs ended
+    [[ $(psql_q "SELECT count(*) FROM jobs WHERE state NOT IN ('PENDING', 'RUNNING')") -ge $1 ]]
 }
-wait_for 800 done_count
+rate() { python3 -c "import sys; print(f'{int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2])):.0f}')" "$@"; }
+
+echo "== phase 1: a queue of $jobs jobs behind 4 exclusive holders, then drained"
+printf '#!/bin/sh\n#SBATCH -N 1 --exclusive -t 10 -o /dev/null\nexec sleep 600\n' >"$PHX_TEST_DIR/hold.sh"
+holders=()
+for n in 1 2 3 4; do holders+=("$(phx submit --parsable hold.sh)"); done
+running_holders() { [[ $(psql_q "SELECT count(*) FROM jobs WHERE state = 'RUNNING'") -eq 4 ]]; }
+wait_for 30 running_holders
+"$PHX_BUILD/tests/bench/bench_batch_client" "$PHX_BATCHD" "$jobs" "$clients" true.sh |
+    sed 's/^/  queue: /'
+psql_q "SELECT '  queue: pending ' || count(*) || ', reason ' || min(reason) FROM jobs WHERE state = 'PENDING'"
+t0=$(date +%s.%N)
+phx cancel "${holders[@]}"
+wait_for 800 finished $((jobs + 4))
 t1=$(date +%s.%N)
+echo "  drain: $jobs jobs in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s from the holders' cancel: $(rate "$jobs" "$t0" "$t1") jobs/s"
+
+echo "== phase 2: $jobs jobs submitted while they run"
+t0=$(date +%s.%N)
+"$PHX_BUILD/tests/bench/bench_batch_client" "$PHX_BATCHD" "$jobs" "$clients" true.sh |
+    sed 's/^/  stream: /'
+wait_for 800 finished $((2 * jobs + 4))
+t1=$(date +%s.%N)
+echo "  end to end: $jobs jobs from first submission to last end in $(python3 -c "print(f'{$t1 - $t0:.1f}')") s: $(rate "$jobs" "$t0" "$t1") jobs/s"
 psql_q "SELECT state, count(*) FROM jobs GROUP BY state ORDER BY 1" | sed 's/^/  jobs: /'
-python3 - "$t0" "$t1" "$jobs" <<'P'
-import sys
-t0, t1, n = float(sys.argv[1]), float(sys.argv[2]), int(sys.argv[3])
-print(f"end to end: {n} jobs from first submission to last end in {t1 - t0:.1f} s: "
-      f"{n / (t1 - t0):.0f} jobs/s")
-P
-psql_q "SELECT 'execution (first start to last end): ' || round(count(*) / greatest(extract(epoch FROM max(end_time) - min(start_time)), 0.001)) || ' jobs/s' FROM jobs"
-psql_q "SELECT state, coalesce(reason, '-'), left(coalesce(message, '-'), 120), count(*) FROM tasks WHERE state <> 'TASK_FINISHED' GROUP BY 1, 2, 3" | sed 's/^/  unfinished tasks: /'
-psql_q "SELECT 'mean wait submit->start: ' || round(avg(extract(epoch FROM start_time - submit_time))::numeric, 2) || ' s' FROM jobs"
-# Where a job's time goes, from the master's task records.
-psql_q "SELECT 'task: gang commit -> RUNNING ' || round(avg(extract(epoch FROM started_at - created_at)) * 1000, 1) || ' ms, RUNNING -> end ' || round(avg(extract(epoch FROM ended_at - started_at)) * 1000, 1) || ' ms' FROM tasks"
-psql_q "SELECT 'gangs committed per second (busiest second): ' || max(n) FROM (SELECT count(*) n FROM tasks GROUP BY date_trunc('second', created_at)) x"
-psql_q "SELECT 'job: end -> next start on the freed slot, mean submit -> start ' || round(avg(extract(epoch FROM start_time - submit_time)) * 1000) || ' ms' FROM jobs"
+psql_q "SELECT state, coalesce(reason, '-'), left(coalesce(message, '-'), 120), count(*) FROM tasks WHERE state NOT IN ('TASK_FINISHED', 'TASK_KILLED') GROUP BY 1, 2, 3" | sed 's/^/  unfinished tasks: /'
+# Where a job's time goes, from the master's task records (phase 2).
+psql_q "SELECT '  phase 2 task: gang commit -> RUNNING ' || round(avg(extract(epoch FROM started_at - created_at)) * 1000, 1) || ' ms, RUNNING -> end ' || round(avg(extract(epoch FROM ended_at - started_at)) * 1000, 1) || ' ms' FROM tasks WHERE created_at >= to_timestamp($t0)"
+psql_q "SELECT '  phase 2 mean wait submit -> start: ' || round(avg(extract(epoch FROM start_time - submit_time)) * 1000) || ' ms' FROM jobs WHERE submit_time >= to_timestamp($t0)"
 echo "batchd: $(curl -s "http://$PHX_BATCHD/health")"
+# Rows written per job (both phases), by table: what PostgreSQL's CPU pays for.
+psql_q "SELECT relname || ': ' || round(n_tup_ins::numeric / $((2 * jobs)), 2) || ' inserts, ' || round(n_tup_upd::numeric / $((2 * jobs)), 2) || ' updates (' || n_tup_hot_upd * 100 / greatest(n_tup_upd, 1) || '% HOT)' FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd > 0 ORDER BY n_tup_ins + n_tup_upd DESC" | sed 's/^/  rows per job: /'
 # CPU each daemon used (its own threads; for agents also their reaped shims
 # and tasks), in ms per job: where the machine's two cores went.
 cpu_ms() { # PID FIELDS...: sum of /proc/PID/stat fields, in ms
@@ -51,7 +70,7 @@ cpu_ms() { # PID FIELDS...: sum of /proc/PID/stat fields, in ms
         '{n = split(f, k, " "); t = 0; for (i = 1; i <= n; i++) t += $k[i]; print t * 1000 / hz}' \
         "/proc/$pid/stat" 2>/dev/null || echo 0
 }
-per_job() { python3 -c "import sys; print(f'{sum(map(float, sys.argv[2:])) / int(sys.argv[1]):.2f}')" "$jobs" "$@"; }
+per_job() { python3 -c "import sys; print(f'{sum(map(float, sys.argv[2:])) / int(sys.argv[1]):.2f}')" "$((2 * jobs))" "$@"; }
 pm=$(head -n 1 "$PHX_TEST_DIR/pg/data/postmaster.pid" 2>/dev/null)
 pg=()
 [[ -n $pm ]] && for p in $pm $(pgrep -P "$pm"); do pg+=("$(cpu_ms "$p" 14 15 16 17)"); done
@@ -60,7 +79,7 @@ for n in n1 n2 n3 n4; do
     p=$(daemon_pid "agent-$n")
     ag+=("$(cpu_ms "$p" 14 15)") sh+=("$(cpu_ms "$p" 16 17)")
 done
-echo "cpu ms per job: master $(per_job "$(cpu_ms "$(daemon_pid master)" 14 15)")," \
+echo "cpu ms per job (both phases): master $(per_job "$(cpu_ms "$(daemon_pid master)" 14 15)")," \
     "batchd $(per_job "$(cpu_ms "$(daemon_pid batchd)" 14 15)")," \
     "agents $(per_job "${ag[@]}") (+ shims and tasks $(per_job "${sh[@]}"))," \
     "postgres $(per_job "${pg[@]}")"
