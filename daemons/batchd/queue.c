@@ -388,7 +388,7 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
         tpn = counts ? phx_tasks_per_node_format(counts, j->ntasks) : NULL;
         free(counts);
     }
-    const char *p[18] = {id, phx_job_state_name(j->state),
+    const char *p[20] = {id, phx_job_state_name(j->state),
                          phx_job_reason_name(j->reason), prio};
     tparam(el, sizeof(el), j->eligible_time, &p[4]);
     tparam(st, sizeof(st), j->start_time, &p[5]);
@@ -406,6 +406,11 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
      * (db/migrations/005_numbered_steps.sql) */
     p[16] = alloc && j->state == PHX_JOB_RUNNING && b->fwc ? phx_fwc_id(b->fwc) : NULL;
     p[17] = alloc && p[16] ? j->tasks[0].id : NULL;
+    /* output paths, expanded at start (NULL $19: unchanged; NULL $20: with
+     * stdout) */
+    bool outputs = j->stdout_path && j->start_time >= 0 && j->state == PHX_JOB_RUNNING;
+    p[18] = outputs ? j->stdout_path : NULL;
+    p[19] = outputs ? j->stderr_path : NULL;
     phx_error_t err;
     const char *sql =
         "UPDATE jobs SET state = $2, reason = $3, priority = $4, "
@@ -419,18 +424,13 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
         "tasks_per_node = coalesce($15, tasks_per_node), "
         "spec = jsonb_set(spec, '{batchd,tasks}', $16::jsonb), "
         "framework_id = coalesce($17, framework_id), "
-        "batch_task_id = coalesce($18, batch_task_id), updated_at = now() "
-        "WHERE id = $1";
-    if (phx_db_store_write(b->store, sql, 18, p, persisted, (void *)(uintptr_t)j->id,
+        "batch_task_id = coalesce($18, batch_task_id), "
+        "stdout_path = coalesce($19, stdout_path), "
+        "stderr_path = CASE WHEN $19::text IS NULL THEN stderr_path ELSE $20 END, "
+        "updated_at = now() WHERE id = $1";
+    if (phx_db_store_write(b->store, sql, 20, p, persisted, (void *)(uintptr_t)j->id,
                            &err) < 0)
         phx_log_errx("job %" PRIu64 ": could not queue its state: %s", j->id, err.text);
-    if (j->stdout_path && j->start_time >= 0 && j->state == PHX_JOB_RUNNING) {
-        const char *q[] = {id, j->stdout_path, j->stderr_path};
-        phx_db_store_write(b->store,
-                           "UPDATE jobs SET stdout_path = $2, stderr_path = $3 "
-                           "WHERE id = $1",
-                           3, q, persisted, (void *)(uintptr_t)j->id, &err);
-    }
     free(tasks);
     free(tpn);
 }

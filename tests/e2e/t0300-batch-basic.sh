@@ -48,6 +48,7 @@ assert_contains "$body" "to stderr"
 assert_eq 0 "$(sed -n 2p "$home1/phx-$id1.out")" "no SLURM_ variables"
 assert_eq phxu1 "$(stat -c %U "$home1/phx-$id1.out")"
 assert_eq "COMPLETED|0|0" "$(psql_q "SELECT state, exit_code, exit_signal FROM jobs WHERE id = $id1")"
+assert_eq "$home1/phx-$id1.out|" "$(psql_q "SELECT stdout_path, stderr_path FROM jobs WHERE id = $id1")"
 assert_eq "batch|COMPLETED" "$(psql_q "SELECT step_id, state FROM job_steps WHERE job_id = $id1")"
 assert_contains "$(psql_q "SELECT string_agg(to_state, ',' ORDER BY id) FROM job_events WHERE job_id = $id1")" "PENDING,RUNNING,COMPLETED"
 show=$(as phxu1 phx show "$id1")
