@@ -54,9 +54,9 @@ typedef struct phx_lstep {
     int dmodex;           /* direct-modex requests sent */
     int fences;           /* completed cross-agent fences, and their */
     double fence_sum, fence_min, fence_max; /* round trips, seconds */
-    double user_s, system_s; /* CPU times of the exited local ranks */
-    int64_t max_rss;         /* the highest max RSS of one of them, bytes */
-    bool registered;         /* namespace registered */
+    double user_s, system_s;                /* CPU times of the exited local ranks */
+    int64_t max_rss; /* the highest max RSS of one of them, bytes */
+    bool registered; /* namespace registered */
     bool killed, abort_sent;
 } phx_lstep_t;
 

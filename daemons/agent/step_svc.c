@@ -67,8 +67,8 @@ static void client_close(client_t *c)
     if (c->step && !c->done) /* `phx run` went away: the step goes too */
         phx_agentd_send(svc.a,
                         json_pack("{s:s, s:I, s:i, s:s, s:b}", "type", "STEP_ABORT",
-                                  "step", (json_int_t)c->step, "status", 130,
-                                  "message", "phx run went away", "cancel", 1),
+                                  "step", (json_int_t)c->step, "status", 130, "message",
+                                  "phx run went away", "cancel", 1),
                         NULL, 0);
     struct timeval zero = {0, 0};
     event_base_once(svc.a->base, -1, EV_TIMEOUT, client_free, c, &zero);

@@ -243,13 +243,12 @@ static json_t *launch_frame(const phx_step_t *s, int i, const json_t *h)
         "{s:s, s:I, s:i, s:s, s:s, s:O?, s:s, s:s, s:O, s:O?, s:O?, s:b, s:i, "
         "s:i, s:o, s:o, s:o, s:b}",
         "type", "STEP_LAUNCH", "step", (json_int_t)s->id, "number", s->rec.number,
-        "nspace", s->nspace, "origin",
-        s->origin, "req", strcmp(p->agent, s->origin) == 0 ? s->req : NULL,
-        "framework_id", s->fw_id, "task_id", p->task_id, "argv",
-        json_object_get(h, "argv"), "env", json_object_get(h, "env"), "cwd",
-        json_object_get(h, "cwd"), "label", json_is_true(json_object_get(h, "label")),
-        "size", s->size, "node", i, "nodes", nodes, "ranks", ranks, "cores", cores,
-        "oversubscribed", p->oversubscribed);
+        "nspace", s->nspace, "origin", s->origin, "req",
+        strcmp(p->agent, s->origin) == 0 ? s->req : NULL, "framework_id", s->fw_id,
+        "task_id", p->task_id, "argv", json_object_get(h, "argv"), "env",
+        json_object_get(h, "env"), "cwd", json_object_get(h, "cwd"), "label",
+        json_is_true(json_object_get(h, "label")), "size", s->size, "node", i, "nodes",
+        nodes, "ranks", ranks, "cores", cores, "oversubscribed", p->oversubscribed);
 }
 
 static phx_task_t *caller_task(phx_master_t *m, phx_master_agent_t *a, const json_t *h,
@@ -308,8 +307,8 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
     s->rec.start = phx_master_clock();
     s->rec.end = -1;
     s->rec.state = "RUNNING";
-    phx_step_rec_set_name(&s->rec,
-                          json_string_value(json_array_get(json_object_get(h, "argv"), 0)));
+    phx_step_rec_set_name(
+        &s->rec, json_string_value(json_array_get(json_object_get(h, "argv"), 0)));
     snprintf(s->nspace, sizeof(s->nspace), "phx.%lld.%llu", (long long)s->gang_id,
              (unsigned long long)s->id);
     if (!(s->origin = strdup(a->name)) || !(s->fw_id = strdup(t->fw->id)) ||
@@ -400,7 +399,8 @@ static void step_maybe_done(phx_master_t *m, phx_step_t *s);
 /* A part's CPU times (summed) and max RSS (the highest) of its ranks. */
 static void add_usage(phx_step_t *s, const json_t *h)
 {
-    json_t *u = json_object_get(h, "user_cpu_s"), *y = json_object_get(h, "system_cpu_s");
+    json_t *u = json_object_get(h, "user_cpu_s"),
+           *y = json_object_get(h, "system_cpu_s");
     json_t *rss = json_object_get(h, "max_rss_bytes");
     if (!json_is_number(u) || !json_is_number(y))
         return;

@@ -53,8 +53,8 @@ struct phx_step {
     uint64_t fence_seq;
     int fenced;
     int exited;
-    int exit_code; /* highest rank code or 128+signal */
-    int max_code;  /* highest rank exit code */
+    int exit_code;  /* highest rank code or 128+signal */
+    int max_code;   /* highest rank exit code */
     int max_signal; /* highest signal that killed a rank */
     bool aborted;
     int abort_code;

@@ -81,7 +81,8 @@ static void written(const phx_error_t *err, phx_db_result_t *const *res, int nre
         later(p, err->text);
         return;
     }
-    if (nres < 1 || phx_db_result_rows(res[0]) < 1 || phx_db_result_isnull(res[0], 0, 0)) {
+    if (nres < 1 || phx_db_result_rows(res[0]) < 1 ||
+        phx_db_result_isnull(res[0], 0, 0)) {
         if (p->dirty) { /* newer values: they may find the job now */
             p->dirty = false;
             send_rec(p);

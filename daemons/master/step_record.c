@@ -26,8 +26,8 @@ const char phx_step_rec_sql[] =
     "SELECT (SELECT id FROM job)";
 
 const char *phx_step_rec_outcome(int max_code, int max_signal, bool aborted,
-                                 int abort_code, phx_step_cause_t cause,
-                                 int *exit_code, int *exit_signal)
+                                 int abort_code, phx_step_cause_t cause, int *exit_code,
+                                 int *exit_signal)
 {
     *exit_code = max_code < 0 ? 0 : max_code > 255 ? 255 : max_code;
     *exit_signal = max_signal < 0 ? 0 : max_signal > 127 ? 127 : max_signal;

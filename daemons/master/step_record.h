@@ -39,8 +39,8 @@ typedef struct phx_step_rec {
  * step (MPI_Abort, or an exit without MPI_Finalize) and its status, and why
  * the master killed it.  Returns a static state name. */
 const char *phx_step_rec_outcome(int max_code, int max_signal, bool aborted,
-                                 int abort_code, phx_step_cause_t cause,
-                                 int *exit_code, int *exit_signal);
+                                 int abort_code, phx_step_cause_t cause, int *exit_code,
+                                 int *exit_signal);
 
 /* The step's name: the program's base name, as sacct shows on step lines. */
 void phx_step_rec_set_name(phx_step_rec_t *r, const char *argv0);

@@ -898,9 +898,9 @@ static void test_step_outcome(void **state)
         {999, 999, false, 0, PHX_STEP_CAUSE_NONE, "FAILED", 255, 127},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-        const char *st = phx_step_rec_outcome(cases[i].max_code, cases[i].max_sig,
-                                              cases[i].aborted, cases[i].abort_code,
-                                              cases[i].cause, &code, &sig);
+        const char *st =
+            phx_step_rec_outcome(cases[i].max_code, cases[i].max_sig, cases[i].aborted,
+                                 cases[i].abort_code, cases[i].cause, &code, &sig);
         assert_string_equal(st, cases[i].state);
         assert_int_equal(code, cases[i].code);
         assert_int_equal(sig, cases[i].sig);
@@ -949,11 +949,14 @@ static void test_step_outcome(void **state)
 
 /* Record a step as the master does; the job id it found, "" for none. */
 static const char *record_step(phx_db_conn_t *c, int64_t gang, int number,
-                               const char *state, double user_s, char *buf,
-                               size_t len)
+                               const char *state, double user_s, char *buf, size_t len)
 {
-    phx_step_rec_t r = {.gang_id = gang, .number = number, .ntasks = 4, .nnodes = 2,
-                        .alloc_cpus = 4, .state = state};
+    phx_step_rec_t r = {.gang_id = gang,
+                        .number = number,
+                        .ntasks = 4,
+                        .nnodes = 2,
+                        .alloc_cpus = 4,
+                        .state = state};
     phx_step_rec_set_name(&r, "/opt/lmp");
     phx_step_rec_add_node(&r, "n01");
     phx_step_rec_add_node(&r, "n02");
@@ -987,15 +990,17 @@ static void test_step_records(void **state)
                "('fw-b', 'phx-batchd', 'root'), ('fw-m', 'phx-batchd', 'mallory')");
     exec_ok(c, "INSERT INTO gangs (id, framework_id, ntasks, nagents) VALUES "
                "(1, 'fw-b', 2, 2), (2, 'fw-m', 1, 1), (4, 'fw-b', 1, 1)");
-    exec_ok(c, "INSERT INTO tasks (framework_id, task_id, gang_id, agent_id, user_name, "
-               "uid, cores, cpus, memory_bytes, command) SELECT f, t, g, a.id, 'bob', "
-               "1001, '0', 1, 0, '{}' FROM agents a, (VALUES ('fw-b', '10.0', 1), "
-               "('fw-b', '10.1', 1), ('fw-m', '10.0', 2), ('fw-b', '10.r1.0', 4)) "
-               "v (f, t, g)");
-    exec_ok(c, "UPDATE jobs SET state = 'RUNNING', start_time = '" BASE "'::timestamptz "
-               "+ interval '10:59', node_list = 'n[01-02]', alloc_nodes = 2, "
-               "alloc_cpus = 4, framework_id = 'fw-b', batch_task_id = '10.0' "
-               "WHERE id = 10");
+    exec_ok(c,
+            "INSERT INTO tasks (framework_id, task_id, gang_id, agent_id, user_name, "
+            "uid, cores, cpus, memory_bytes, command) SELECT f, t, g, a.id, 'bob', "
+            "1001, '0', 1, 0, '{}' FROM agents a, (VALUES ('fw-b', '10.0', 1), "
+            "('fw-b', '10.1', 1), ('fw-m', '10.0', 2), ('fw-b', '10.r1.0', 4)) "
+            "v (f, t, g)");
+    exec_ok(c,
+            "UPDATE jobs SET state = 'RUNNING', start_time = '" BASE "'::timestamptz "
+            "+ interval '10:59', node_list = 'n[01-02]', alloc_nodes = 2, "
+            "alloc_cpus = 4, framework_id = 'fw-b', batch_task_id = '10.0' "
+            "WHERE id = 10");
     as_role(c, "phx_daemon");
     assert_string_equal(record_step(c, 1, 0, "RUNNING", 0, buf, sizeof(buf)), "10");
     assert_string_equal(rows(c,
@@ -1010,17 +1015,19 @@ static void test_step_records(void **state)
     /* The end; a late RUNNING record of the same run changes nothing. */
     assert_string_equal(record_step(c, 1, 0, "FAILED", 2.0, buf, sizeof(buf)), "10");
     assert_string_equal(record_step(c, 1, 0, "RUNNING", 0, buf, sizeof(buf)), "10");
-    assert_string_equal(rows(c,
-                             "SELECT concat_ws('|', jobid, state, exit_code, elapsed_s, "
-                             "cpu_time_s, total_cpu_s, max_rss_bytes) FROM acct_steps "
-                             "WHERE job_id = 10",
-                             buf, sizeof(buf)),
-                        "10.0|FAILED|0:0|60|240|2.5|1048576");
-    assert_string_equal(rows(c,
-                             "SELECT concat_ws('|', nsteps, total_cpu_s) FROM acct_jobs "
-                             "WHERE job_id = 10",
-                             buf, sizeof(buf)),
-                        "1|2.5");
+    assert_string_equal(
+        rows(c,
+             "SELECT concat_ws('|', jobid, state, exit_code, elapsed_s, "
+             "cpu_time_s, total_cpu_s, max_rss_bytes) FROM acct_steps "
+             "WHERE job_id = 10",
+             buf, sizeof(buf)),
+        "10.0|FAILED|0:0|60|240|2.5|1048576");
+    assert_string_equal(
+        rows(c,
+             "SELECT concat_ws('|', nsteps, total_cpu_s) FROM acct_jobs "
+             "WHERE job_id = 10",
+             buf, sizeof(buf)),
+        "1|2.5");
     assert_string_equal(record_step(c, 1, 1, "COMPLETED", 1.0, buf, sizeof(buf)), "10");
     /* Requeued: the new run (gang 4) replaces the old run's step 0; the old
      * gang is not the job's any more. */
@@ -1029,11 +1036,12 @@ static void test_step_records(void **state)
     as_role(c, "phx_daemon");
     assert_string_equal(record_step(c, 4, 0, "RUNNING", 0, buf, sizeof(buf)), "10");
     assert_string_equal(record_step(c, 1, 2, "RUNNING", 0, buf, sizeof(buf)), "");
-    assert_string_equal(rows(c,
-                             "SELECT string_agg(concat_ws('|', jobid, state), ' ' ORDER "
-                             "BY step_order) FROM acct_steps WHERE job_id = 10",
-                             buf, sizeof(buf)),
-                        "10.0|RUNNING 10.1|COMPLETED");
+    assert_string_equal(
+        rows(c,
+             "SELECT string_agg(concat_ws('|', jobid, state), ' ' ORDER "
+             "BY step_order) FROM acct_steps WHERE job_id = 10",
+             buf, sizeof(buf)),
+        "10.0|RUNNING 10.1|COMPLETED");
     assert_string_equal(rows(c,
                              "SELECT string_agg(gang_id::text, ' ' ORDER BY step_id) "
                              "FROM job_steps WHERE job_id = 10",
