@@ -4,10 +4,10 @@
  * A step is recorded when it starts (RUNNING) and again when it ends.  Its
  * job is found in SQL from the gang; phx-batchd writes the link when it
  * starts the job, asynchronously, so a step started at once may find no job
- * yet: the write is then retried (0.5 s, doubling, about two minutes in all)
- * with the step's latest values.  One write per step is in flight at a time;
- * a newer record of the same step waits for it and replaces what it sends.
- * Loop thread only. */
+ * yet: the write is then retried with the step's latest values (after
+ * 0.5 s, doubling to 32 s: 8 retries over about 95 s).  One write per step
+ * is in flight at a time; a newer record of the same step waits for it and
+ * replaces what it sends.  Loop thread only. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
