@@ -145,6 +145,7 @@ typedef struct batchd {
     /* the cluster */
     bnode_t *nodes;
     size_t nnodes;
+    phx_hmap_t *node_index; /* agent id → &nodes[i] */
     int64_t nodes_loaded;
     bool nodes_loading;
     /* scheduling */

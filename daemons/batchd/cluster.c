@@ -27,9 +27,21 @@ static int nodes_from(batchd_t *b, const phx_db_result_t *res)
         n->mem = strtoull(phx_db_result_get(res, i, 4), NULL, 10);
         n->usable = strcmp(phx_db_result_get(res, i, 5), "t") == 0;
     }
+    phx_hmap_t *index = phx_hmap_create();
+    for (int i = 0; index && i < rows; i++)
+        if (phx_hmap_put(index, nodes[i].agent_id, &nodes[i]) < 0) {
+            phx_hmap_destroy(index);
+            index = NULL;
+        }
+    if (!index) {
+        free(nodes);
+        return -1;
+    }
+    phx_hmap_destroy(b->node_index);
     free(b->nodes);
     b->nodes = nodes;
     b->nnodes = (size_t)rows;
+    b->node_index = index;
     b->nodes_loaded = batchd_now();
     return 0;
 }
@@ -74,10 +86,7 @@ void batchd_nodes_refresh(batchd_t *b)
 
 const bnode_t *batchd_node_by_agent(const batchd_t *b, const char *agent_id)
 {
-    for (size_t i = 0; i < b->nnodes; i++)
-        if (strcmp(b->nodes[i].agent_id, agent_id) == 0)
-            return &b->nodes[i];
-    return NULL;
+    return b->node_index && agent_id ? phx_hmap_get(b->node_index, agent_id) : NULL;
 }
 
 int64_t batchd_cluster_cpus(const batchd_t *b)

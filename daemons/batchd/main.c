@@ -366,6 +366,7 @@ static void stop(batchd_t *b)
     }
     phx_hmap_destroy(b->tasks);
     phx_hmap_destroy(b->jobs);
+    phx_hmap_destroy(b->node_index);
     free(b->nodes);
     if (b->base)
         event_base_free(b->base);

@@ -408,6 +408,15 @@ static void pass_run(pass_t *p)
         goto out;
     uint64_t last_array = 0;
     uint32_t arr_running = UINT32_MAX;
+    /* fair share: every user's decayed usage against the total, once per
+     * pass and once per run of jobs of the same user */
+    double total = 0, fairshare = 0;
+    size_t pos = 0;
+    void *v;
+    while (phx_hmap_next(b->usage, &pos, NULL, &v))
+        total += phx_usage_value(v, now, b->weights.half_life);
+    size_t users = phx_hmap_count(b->usage) ? phx_hmap_count(b->usage) : 1;
+    const char *last_user = NULL;
     for (size_t i = 0; i < b->njobs && n < b->npending; i++) {
         bjob_t *j = b->order[i];
         if (j->state != PHX_JOB_PENDING)
@@ -426,14 +435,13 @@ static void pass_run(pass_t *p)
         prio[n].eligible_time = j->eligible_time;
         prio[n].cpus = phx_jobspec_cpus(&j->spec);
         prio[n].nice = j->spec.nice == PHX_UNSET ? 0 : j->spec.nice;
-        double u = batchd_usage_get(b, j->user, now), total = 0;
-        size_t pos = 0;
-        void *v;
-        while (phx_hmap_next(b->usage, &pos, NULL, &v))
-            total += phx_usage_value(v, now, b->weights.half_life);
-        size_t users = phx_hmap_count(b->usage) ? phx_hmap_count(b->usage) : 1;
-        prio[n].fairshare =
-            phx_fairshare_factor(total > 0 ? u / total : 0, 1.0 / (double)users);
+        if (!last_user || strcmp(last_user, j->user) != 0) {
+            double u = batchd_usage_get(b, j->user, now);
+            fairshare =
+                phx_fairshare_factor(total > 0 ? u / total : 0, 1.0 / (double)users);
+            last_user = j->user;
+        }
+        prio[n].fairshare = fairshare;
         n++;
     }
     int64_t ccpus = batchd_cluster_cpus(b);
@@ -471,9 +479,9 @@ static void pass_run(pass_t *p)
             continue;
         size_t first = nshares;
         for (size_t k = 0; k < j->ntasks; k++) {
-            for (size_t x = 0; x < b->nnodes; x++) {
-                if (strcmp(b->nodes[x].agent_id, j->tasks[k].agent_id) != 0)
-                    continue;
+            const bnode_t *bn = batchd_node_by_agent(b, j->tasks[k].agent_id);
+            if (bn) {
+                size_t x = (size_t)(bn - b->nodes);
                 uint32_t c = j->tasks[k].cpus;
                 uint64_t m = j->tasks[k].mem;
                 nodes[x].cores_free -=
