@@ -275,7 +275,6 @@ static json_t *time_json(int64_t t)
 
 json_t *batchd_job_json(const batchd_t *b, const bjob_t *j, bool full)
 {
-    (void)b;
     char tl[32], ec[32];
     phx_time_format(j->spec.time_limit, tl, sizeof(tl));
     snprintf(ec, sizeof(ec), "%d:%d", j->exit_code, j->exit_signal);
@@ -297,7 +296,7 @@ json_t *batchd_job_json(const batchd_t *b, const bjob_t *j, bool full)
         "time_limit_text", tl, "elapsed", (json_int_t)elapsed, "nodes",
         (json_int_t)j->spec.nodes_min, "ntasks", (json_int_t)j->spec.ntasks,
         "cpus_per_task", (json_int_t)j->spec.cpus_per_task, "node_list", j->node_list,
-        "exit_code", ec, "partition", j->spec.partition ?: "", "account",
+        "exit_code", ec, "partition", j->spec.partition ?: b->partition, "account",
         j->spec.account, "work_dir", j->spec.work_dir ?: "", "stdout", j->stdout_path,
         "stderr", j->stderr_path, "dependency", j->spec.dependency, "alloc_cpus",
         (json_int_t)j->alloc_cpus, "requeue_count", (json_int_t)j->requeue_count,

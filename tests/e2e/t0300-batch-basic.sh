@@ -65,11 +65,11 @@ assert_eq "3:0" "$(job_field "$id2" exit_code)"
 # A script that a signal ends: FAILED with that signal, as the task's own.
 # The script runs from memory: its $0 is /dev/fd/N and it leaves no file.
 printf '#!/usr/bin/env python3\nimport os, signal, sys\nprint(sys.argv)\nos.kill(os.getpid(), signal.SIGUSR1)\n' >"$home1/sig.py"
-id3=$(as phxu1 phx submit --parsable sig.py x)
-wait_job "$id3" FAILED 30
-assert_eq "0:10" "$(job_field "$id3" exit_code)"
-assert_contains "$(cat "$home1/phx-$id3.out")" "['/dev/fd/"
-assert_contains "$(cat "$home1/phx-$id3.out")" "', 'x']"
+idsig=$(as phxu1 phx submit --parsable sig.py x)
+wait_job "$idsig" FAILED 30
+assert_eq "0:10" "$(job_field "$idsig" exit_code)"
+assert_contains "$(cat "$home1/phx-$idsig.out")" "['/dev/fd/"
+assert_contains "$(cat "$home1/phx-$idsig.out")" "', 'x']"
 
 # Bad submissions: refused with file:line, nothing stored.
 before=$(psql_q "SELECT count(*) FROM jobs")
@@ -116,6 +116,7 @@ q=$(as phxu1 phx queue --me)
 note "$q"
 assert_contains "$q" "JOBID PARTITION       NAME     USER  ST       TIME NODES NODELIST(REASON)"
 assert_contains "$q" " long.sh    phxu1   R "
+[[ $q =~ $id3\ +batch\ +long.sh ]] || fail "the queue should show partition batch"
 
 # batchd restarts: the running job survives, is reconciled, then cancelled.
 stop_daemon batchd
