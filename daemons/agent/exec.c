@@ -330,7 +330,8 @@ static int spawn_shim(const char *shim, int planfd, int notify, pid_t *pid,
     posix_spawn_file_actions_destroy(&fa);
     posix_spawnattr_destroy(&at);
     if (rc != 0)
-        return phx_error_set(err, "could not start the shim %s: %s", shim, strerror(rc));
+        return phx_error_set(err, "could not start the shim %s: %s", shim,
+                             strerror(rc));
     return 0;
 }
 

@@ -241,10 +241,12 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
                 phx_json_str(phx, "script", false, &script, err) < 0 ||
                 phx_json_int(phx, "kill_grace", false, 0, 86400, &grace, err) < 0))
         return json_decref(argv), json_decref(env), phx_error_prefix(err, "phx"), NULL;
-    if (script && (strncmp(script, "#!", 2) != 0 || strlen(script) > PHX_TASK_SCRIPT_MAX))
+    if (script &&
+        (strncmp(script, "#!", 2) != 0 || strlen(script) > PHX_TASK_SCRIPT_MAX))
         return json_decref(argv), json_decref(env),
-               phx_error_set(err, "phx.script must start with #! and hold at most %d "
-                                  "bytes",
+               phx_error_set(err,
+                             "phx.script must start with #! and hold at most %d "
+                             "bytes",
                              PHX_TASK_SCRIPT_MAX),
                NULL;
     const phx_topo_t *topo = t->agent->topo;

@@ -41,10 +41,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PLAN_FD   3
-#define NOTIFY_FD 4
-#define PLAN_MAX  (64u << 20)
-#define MSG_MAX   1024
+#define PLAN_FD    3
+#define NOTIFY_FD  4
+#define PLAN_MAX   (64u << 20)
+#define MSG_MAX    1024
 #define MAX_GROUPS 65536
 
 #ifndef MFD_EXEC
@@ -271,7 +271,8 @@ static void fail(int fd, const char *fmt, ...)
     int n = vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
     if (n > 0) {
-        ssize_t w = write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
+        ssize_t w =
+            write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1);
         (void)w;
     }
     _exit(127);
@@ -380,7 +381,8 @@ static void run_child(const plan_t *p, int errfd)
         fail(errfd, "could regain root after dropping it");
     umask(022);
     if (p->cwd && chdir(p->cwd) < 0)
-        fail(errfd, "could not change to directory \"%s\": %s", p->cwd, strerror(errno));
+        fail(errfd, "could not change to directory \"%s\": %s", p->cwd,
+             strerror(errno));
     int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
     int out = open_output(p->out);
     if (out < 0)
@@ -478,8 +480,9 @@ int main(void)
         record_error(&p, child < 0 ? "could not fork the task" : msg);
         return 0;
     }
-    snprintf(json, sizeof(json), "{\"child\":%d,\"exec\":true,\"pid\":%d,\"start\":%llu}",
-             (int)child, (int)getpid(), start);
+    snprintf(json, sizeof(json),
+             "{\"child\":%d,\"exec\":true,\"pid\":%d,\"start\":%llu}", (int)child,
+             (int)getpid(), start);
     record(&p, "shim", json);
     dprintf(NOTIFY_FD, "R %d\n", (int)child);
     close(NOTIFY_FD);
