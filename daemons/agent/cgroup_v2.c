@@ -152,8 +152,8 @@ static int procs_files(const phx_cg_t *cg, const char *id, char (*files)[PHX_CG_
 {
     char dir[PHX_CG_PATH];
     dir_of(cg, id, dir, sizeof(dir));
-    return max > 0 && snprintf(files[0], PHX_CG_PATH, "%s/cgroup.procs", dir) <
-                          PHX_CG_PATH
+    return max > 0 &&
+                   snprintf(files[0], PHX_CG_PATH, "%s/cgroup.procs", dir) < PHX_CG_PATH
                ? 1
                : 0;
 }
