@@ -27,9 +27,8 @@ printf '#!/bin/sh\n#SBATCH -t 5 -o /dev/null\n/bin/true\n' >"$PHX_TEST_DIR/true.
 cd "$PHX_TEST_DIR"
 cd "$PHX_TEST_DIR"
 finished() { # N: at least N jobs ended (batchd's counter: no SQL while measuring)
-    local ended
-    ended=$(curl -sf "http://$PHX_BATCHD/health" | python3 -c 'import json, sys; print(json.load(sys.stdin)["ended"])') &&
-        ((ended >= $1))
+    [[ $(curl -sf "http://$PHX_BATCHD/health") =~ \"ended\":([0-9]+) ]] &&
+        ((BASH_REMATCH[1] >= $1))
 }
 rate() { python3 -c "import sys; print(f'{int(sys.argv[1]) / (float(sys.argv[3]) - float(sys.argv[2])):.0f}')" "$@"; }
 
