@@ -60,6 +60,7 @@ phx run -n1 sh -c 'echo after=\$PHX_STEP_ID'
 echo "after rc=\$?"
 S
 chown phxst1 "$home1/steps.sh"
+rm -f "$home1/go" # left by an earlier run that failed
 t0=$(date +%s.%N)
 id=$(as phxst1 phx submit --parsable steps.sh)
 wait_job "$id" RUNNING 30
