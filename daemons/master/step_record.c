@@ -1,9 +1,11 @@
 /* The accounting record of a numbered step: outcome, name, node list and
  * the statement's parameters.  Pure. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemons/master/step_record.h"
+#include "lib/hostlist.h"
 
 const char phx_step_rec_sql[] =
     "WITH job AS (SELECT j.id FROM tasks t JOIN jobs j ON j.framework_id = "
@@ -77,6 +79,30 @@ static const char *inum(phx_step_rec_params_t *o, int i, long long v)
     return o->buf[i];
 }
 
+/* The list compressed into o->nodes; the list as it is when it was cut
+ * ("+") or cannot be compressed. */
+static const char *compressed(const phx_step_rec_t *r, phx_step_rec_params_t *o)
+{
+    size_t len = strlen(r->node_list);
+    if (len == 0 || r->node_list[len - 1] == '+')
+        return r->node_list;
+    char copy[sizeof(r->node_list)];
+    const char *names[sizeof(r->node_list) / 2 + 1];
+    size_t n = 0;
+    memcpy(copy, r->node_list, len + 1);
+    for (char *save = NULL, *t = strtok_r(copy, ",", &save); t;
+         t = strtok_r(NULL, ",", &save))
+        names[n++] = t;
+    char *c = phx_hostlist_compress(names, n);
+    const char *out = r->node_list;
+    if (c && strlen(c) < sizeof(o->nodes)) {
+        memcpy(o->nodes, c, strlen(c) + 1);
+        out = o->nodes;
+    }
+    free(c);
+    return out;
+}
+
 void phx_step_rec_params(const phx_step_rec_t *r, phx_step_rec_params_t *o)
 {
     bool ended = r->end >= 0;
@@ -89,7 +115,8 @@ void phx_step_rec_params(const phx_step_rec_t *r, phx_step_rec_params_t *o)
     o->p[5] = ended ? num(o, 5, r->end < r->start ? r->start : r->end) : NULL;
     o->p[6] = inum(o, 6, r->ntasks > 0 ? r->ntasks : 1);
     o->p[7] = inum(o, 7, r->nnodes > 0 ? r->nnodes : 1);
-    o->p[8] = r->node_list[0] ? r->node_list : "?";
+    const char *nodes = compressed(r, o);
+    o->p[8] = nodes[0] ? nodes : "?";
     o->p[9] = inum(o, 9, r->alloc_cpus > 0 ? r->alloc_cpus : 1);
     o->p[10] = ended ? inum(o, 10, r->exit_code & 255) : NULL;
     o->p[11] = ended ? inum(o, 11, r->exit_signal & 127) : NULL;

@@ -44,7 +44,9 @@ const char *phx_step_rec_outcome(int max_code, int max_signal, bool aborted,
 
 /* The step's name: the program's base name, as sacct shows on step lines. */
 void phx_step_rec_set_name(phx_step_rec_t *r, const char *argv0);
-/* Append a node to the list (bounded; a list too long ends in "+"). */
+/* Append a node to the list (bounded; a list too long ends in "+").  The
+ * record's list is compressed as Slurm writes it ("n[01-04]") by
+ * phx_step_rec_params. */
 void phx_step_rec_add_node(phx_step_rec_t *r, const char *node);
 
 /* The upsert: $1 gang, $2 step number, $3 name, $4 state, $5 start, $6 end,
@@ -59,6 +61,7 @@ extern const char phx_step_rec_sql[];
 
 typedef struct phx_step_rec_params {
     char buf[PHX_STEP_REC_NPARAMS][32];
+    char nodes[1024];                    /* the node list, compressed */
     const char *p[PHX_STEP_REC_NPARAMS]; /* may point into the record */
 } phx_step_rec_params_t;
 

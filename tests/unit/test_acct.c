@@ -945,6 +945,15 @@ static void test_step_outcome(void **state)
     assert_string_equal(p.p[11], "0");
     assert_string_equal(p.p[12], "1.250000");
     assert_string_equal(p.p[14], "4096");
+    /* the cut list goes as it is; a whole one compressed as Slurm does */
+    assert_int_equal(p.p[8][strlen(p.p[8]) - 1], '+');
+    phx_step_rec_t q = {0};
+    phx_step_rec_add_node(&q, "n03");
+    phx_step_rec_add_node(&q, "n01");
+    phx_step_rec_add_node(&q, "n02");
+    phx_step_rec_add_node(&q, "login1");
+    phx_step_rec_params(&q, &p);
+    assert_string_equal(p.p[8], "n[01-03],login1");
 }
 
 /* Record a step as the master does; the job id it found, "" for none. */
@@ -1008,7 +1017,7 @@ static void test_step_records(void **state)
                              "ntasks, alloc_nodes, node_list, alloc_cpus, \"end\" IS "
                              "NULL, user_name) FROM acct_steps WHERE job_id = 10",
                              buf, sizeof(buf)),
-                        "10.0|lmp|RUNNING|0:0|4|2|n01,n02|4|t|bob");
+                        "10.0|lmp|RUNNING|0:0|4|2|n[01-02]|4|t|bob");
     /* Not the job's: the other framework's gang, or no gang at all. */
     assert_string_equal(record_step(c, 2, 1, "RUNNING", 0, buf, sizeof(buf)), "");
     assert_string_equal(record_step(c, 3, 1, "RUNNING", 0, buf, sizeof(buf)), "");
