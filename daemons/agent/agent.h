@@ -52,7 +52,7 @@ typedef struct phx_agentd {
     struct event *sigint, *sigterm;
 
     /* Task execution (task.c and friends). */
-    char records_dir[512]; /* <state_dir>/run: one folder of records per task */
+    char records_dir[512]; /* agent.run_dir: one folder of records per task */
     char outputs_dir[512]; /* <state_dir>/tasks: default stdout/stderr */
     struct phx_cg *cg;     /* cgroup flavour detected at start */
     uid_t *master_uids;    /* agent.master_users, resolved */

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemons/agent/cgroup.h"
@@ -245,6 +246,8 @@ static int plan_encode(const plan_t *pl, planbuf_t *b)
     if (t->has_cgroup) {
         static char files[PHX_CG_MAX_HIER][PHX_CG_PATH];
         int n = t->a->cg->ops->procs_files(t->a->cg, t->key, files, PHX_CG_MAX_HIER);
+        if (n != (t->a->cg->mode == PHX_CG_V1 ? t->a->cg->nmounts : 1))
+            return -2; /* a path too long: never run outside the cgroups */
         for (int i = 0; i < n; i++)
             put(b, "cgroup", files[i]);
     }
@@ -265,9 +268,11 @@ static int plan_encode(const plan_t *pl, planbuf_t *b)
 static int plan_fd(const plan_t *pl, phx_error_t *err)
 {
     planbuf_t b = {0};
-    if (plan_encode(pl, &b) < 0) {
+    int rc = plan_encode(pl, &b);
+    if (rc < 0) {
         free(b.data);
-        return phx_error_set(err, "out of memory");
+        return phx_error_set(err, rc == -2 ? "a cgroup path of the task is too long"
+                                           : "out of memory");
     }
     int fd = memfd_create("phx-plan", MFD_CLOEXEC);
     size_t off = 0;
@@ -304,31 +309,56 @@ static const char *shim_path(phx_error_t *err)
     char *slash = strrchr(self, '/');
     if (slash)
         *slash = '\0';
-    snprintf(path, sizeof(path), "%s/phx-shim", self);
+    char found[PATH_MAX];
+    snprintf(found, sizeof(found), "%s/phx-shim", self);
+    /* it runs as root with every task's plan: ours, and only ours to change */
+    struct stat st;
+    if (stat(found, &st) < 0)
+        return phx_error_set(err, "no shim %s: %s", found, strerror(errno)), NULL;
+    if (!S_ISREG(st.st_mode) || (st.st_uid != 0 && st.st_uid != geteuid()) ||
+        (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return phx_error_set(
+                   err,
+                   "shim %s must be a file owned by root (or the agent's user) "
+                   "that no one else may write",
+                   found),
+               NULL;
+    memcpy(path, found, sizeof(path));
     return path;
 }
 
 static int spawn_shim(const char *shim, int planfd, int notify, pid_t *pid,
                       phx_error_t *err)
 {
+    /* Both above 2..4 first, so that neither dup2 below overwrites the other
+     * (dup2 clears close-on-exec on the copies: the shim gets fds 3 and 4). */
+    int p = fcntl(planfd, F_DUPFD_CLOEXEC, 10), n = fcntl(notify, F_DUPFD_CLOEXEC, 10);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     sigset_t none, all;
     sigemptyset(&none);
     sigfillset(&all);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawnattr_init(&at);
-    /* dup2 clears close-on-exec on the copies: the shim gets fds 3 and 4. */
-    posix_spawn_file_actions_adddup2(&fa, planfd, 3);
-    posix_spawn_file_actions_adddup2(&fa, notify, 4);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setsigdefault(&at, &all);
-    char *argv[] = {"phx-shim", NULL}, *envp[] = {NULL};
-    int rc = posix_spawn(pid, shim, &fa, &at, argv, envp);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
+    int rc = p < 0 || n < 0 ? errno : 0;
+    if (rc == 0 && (rc = posix_spawn_file_actions_init(&fa)) == 0) {
+        if ((rc = posix_spawnattr_init(&at)) == 0) {
+            if ((rc = posix_spawn_file_actions_adddup2(&fa, p, 3)) == 0 &&
+                (rc = posix_spawn_file_actions_adddup2(&fa, n, 4)) == 0 &&
+                (rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
+                                                        POSIX_SPAWN_SETSIGMASK |
+                                                        POSIX_SPAWN_SETSIGDEF)) == 0 &&
+                (rc = posix_spawnattr_setsigmask(&at, &none)) == 0 &&
+                (rc = posix_spawnattr_setsigdefault(&at, &all)) == 0) {
+                char *argv[] = {"phx-shim", NULL}, *envp[] = {NULL};
+                rc = posix_spawn(pid, shim, &fa, &at, argv, envp);
+            }
+            posix_spawnattr_destroy(&at);
+        }
+        posix_spawn_file_actions_destroy(&fa);
+    }
+    if (p >= 0)
+        close(p);
+    if (n >= 0)
+        close(n);
     if (rc != 0)
         return phx_error_set(err, "could not start the shim %s: %s", shim,
                              strerror(rc));

@@ -1,7 +1,9 @@
 /* phx-agent: start and stop the task subsystem, and adopt the tasks of a
  * previous incarnation from the records directory.
  *
- * Records of a task (<state_dir>/run/<key>/, key from phx_task_key):
+ * Records of a task (<run_dir>/<key>/, key from phx_task_key; versions
+ * before agent.run_dir kept them in <state_dir>/run/, which is still read
+ * so that an upgrade adopts the tasks started before it):
  *   task    {"task": the launch's task object (framework_id, task_id...),
  *            "started_at": wall clock}
  *   status  {"pending": [unacknowledged STATUS...], "last": latest STATUS}
@@ -21,17 +23,20 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemons/agent/cgroup.h"
 #include "daemons/agent/task.h"
 #include "lib/log.h"
 
-static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec)
+static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec,
+                  const char *dir)
 {
     json_t *spec = json_object_get(rec, "task");
     phx_task_t *t = phx_task_new(a, fw, id);
     if (!t)
         return;
+    snprintf(t->dir, sizeof(t->dir), "%s", dir); /* where its shim writes */
     t->spec = json_incref(spec);
     t->started_at = json_number_value(json_object_get(rec, "started_at"));
     json_t *st = phx_rec_read(t->dir, "status");
@@ -82,18 +87,18 @@ static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec)
     phx_task_shim_gone(t);
 }
 
-int phx_recover_tasks(phx_agentd_t *a, phx_error_t *err)
+static int recover_from(phx_agentd_t *a, const char *records, phx_error_t *err)
 {
-    DIR *d = opendir(a->records_dir);
+    DIR *d = opendir(records);
     if (!d)
-        return phx_error_set(err, "could not open \"%s\": %s", a->records_dir,
+        return phx_error_set(err, "could not open \"%s\": %s", records,
                              strerror(errno));
     struct dirent *de;
     while ((de = readdir(d))) {
         if (de->d_name[0] == '.')
             continue;
         char dir[PATH_MAX], key[PHX_TASK_KEY_MAX + 1] = "";
-        snprintf(dir, sizeof(dir), "%s/%s", a->records_dir, de->d_name);
+        snprintf(dir, sizeof(dir), "%s/%s", records, de->d_name);
         json_t *rec = phx_rec_read(dir, "task");
         json_t *spec = json_object_get(rec, "task");
         const char *fw = json_string_value(json_object_get(spec, "framework_id"));
@@ -108,12 +113,33 @@ int phx_recover_tasks(phx_agentd_t *a, phx_error_t *err)
              * any, goes with the strays. */
             phx_log_warnx("\"%s\" is not named after its task's ids, removed", dir);
             phx_rec_remove_dir(dir);
+        } else if (phx_task_find_key(a, key)) {
+            phx_log_warnx("\"%s\": task %s/%s is known already, ignored", dir, fw, id);
         } else {
-            adopt(a, fw, id, rec);
+            adopt(a, fw, id, rec, dir);
         }
         json_decref(rec);
     }
     closedir(d);
+    return 0;
+}
+
+int phx_recover_tasks(phx_agentd_t *a, phx_error_t *err)
+{
+    if (recover_from(a, a->records_dir, err) < 0)
+        return -1;
+    char legacy[PATH_MAX];
+    struct stat st;
+    snprintf(legacy, sizeof(legacy), "%s/run",
+             phx_conf_str(a->conf, "agent.state_dir"));
+    if (strcmp(legacy, a->records_dir) == 0 || lstat(legacy, &st) < 0 ||
+        !S_ISDIR(st.st_mode))
+        return 0;
+    phx_log_notice("adopting the tasks recorded in %s (before agent.run_dir)", legacy);
+    if (recover_from(a, legacy, err) < 0)
+        return -1;
+    if (rmdir(legacy) == 0) /* empty: nothing left to adopt there */
+        phx_log_info("removed %s", legacy);
     return 0;
 }
 
@@ -168,6 +194,16 @@ int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
         phx_rec_mkdirs(a->records_dir, 0700, err) < 0 ||
         phx_rec_mkdir(a->outputs_dir, 0755, err) < 0)
         return -1;
+    /* The records hold every task's environment and drive what the agent
+     * kills and reports: a folder only the agent's user may change. */
+    struct stat st;
+    if (lstat(a->records_dir, &st) < 0 || !S_ISDIR(st.st_mode) ||
+        st.st_uid != geteuid() || (st.st_mode & (S_IWGRP | S_IWOTH)))
+        return phx_error_set(
+            err,
+            "agent.run_dir \"%s\" must be a directory (not a symbolic "
+            "link) owned by the agent's user that no one else may write",
+            a->records_dir);
     if (phx_launch_auth_init(a, err) < 0)
         return -1;
     if (!(a->cg = phx_cg_detect(phx_conf_str(conf, "agent.cgroup"),

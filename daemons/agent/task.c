@@ -615,7 +615,15 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
     t->spec = json_incref(task);
     t->started_at = phx_rec_now();
     phx_error_t err;
-    json_t *rec = json_pack("{s:O, s:f}", "task", task, "started_at", t->started_at);
+    /* the record without a script (up to 4 MiB, on a tmpfs): an adopted
+     * task never starts again */
+    json_t *spec =
+        json_object_get(task, "script") ? json_copy(task) : json_incref(task);
+    if (spec)
+        json_object_del(spec, "script");
+    json_t *rec =
+        spec ? json_pack("{s:o, s:f}", "task", spec, "started_at", t->started_at)
+             : NULL;
     if (phx_rec_mkdir(t->dir, 0700, &err) < 0 || !rec ||
         phx_rec_write(t->dir, "task", rec, &err) < 0) {
         json_decref(rec);

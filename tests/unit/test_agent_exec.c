@@ -41,6 +41,7 @@ static struct {
     phx_test_munged_t munged;
     phx_munge_t *munge;
     char dir[128], state[192], shared[192], bin[4096];
+    const char *run_sub; /* the agent's run dir under state; NULL: "run" */
     /* phx-unit-<our pid>: an agent sweeps every cgroup of its folder it has
      * no records of, so two runs of this test (two build dirs, at the same
      * time) must not share one, or each kills the other's tasks. */
@@ -133,7 +134,7 @@ static void agent_start(void)
 {
     char master[64], cgroot[128], run[300];
     snprintf(master, sizeof(master), "127.0.0.1:%d", F.port);
-    snprintf(run, sizeof(run), "%s/run", F.state);
+    snprintf(run, sizeof(run), "%s/%s", F.state, F.run_sub ? F.run_sub : "run");
     snprintf(cgroot, sizeof(cgroot), "agent.cgroup_root=%s", F.cgroot);
     /* What the last agent sent stays with it: a wait after a restart sees
      * what the new agent sends. */
@@ -729,6 +730,29 @@ static void test_agent_killed_task_survives(void **state)
     assert_int_equal(count_states("v-down", "TASK_FAILED"), 1);
 }
 
+/* An agent of a version that kept its records in <state_dir>/run (the
+ * default run_dir is elsewhere now) is replaced while a task runs: the new
+ * agent adopts the task from there and reports its true end. */
+static void test_upgrade_adopts_old_records(void **state)
+{
+    (void)state;
+    char script[512];
+    launch(task_new("g-old", wait_go(script, sizeof(script), "g-old", 5)), SIGNED);
+    json_decref(wait_status("g-old", "TASK_RUNNING", 10));
+    agent_kill9();
+    F.run_sub = "run-new";
+    agent_start();
+    assert_int_equal(json_array_size(json_object_get(F.reg, "tasks")), 1);
+    go("g-old");
+    json_t *s = wait_status("g-old", "TASK_FAILED", 10);
+    assert_exit(s, "TASK_FAILED", 5);
+    json_decref(s);
+    wait_forgotten(KEY("g-old"), 10); /* removed from <state>/run */
+    agent_kill9();
+    F.run_sub = NULL;
+    agent_start();
+}
+
 static void test_unacked_status_resent(void **state)
 {
     (void)state;
@@ -1029,6 +1053,7 @@ int main(void)
         TEST(test_time_limit),
         TEST(test_kill_leaves_nothing),
         TEST(test_agent_killed_task_survives),
+        TEST(test_upgrade_adopts_old_records),
         TEST(test_unacked_status_resent),
         TEST(test_agent_sigterm_keeps_tasks),
         TEST(test_same_task_id_two_frameworks),

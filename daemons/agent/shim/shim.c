@@ -20,14 +20,17 @@
  *
  * The plan (daemons/agent/exec.c writes it) is a sequence of NUL-terminated
  * key and value strings: dir, sync, uid, gid, group*, cpus, cgroup*, cwd,
- * out, err, script?, arg+, env*.  The shim uses libc only and is linked
- * statically: it starts in a fraction of a millisecond. */
+ * out, err, script?, arg+, env*, and interpreter=1 to run a script through
+ * its "#!" interpreter (what the shim does by itself when a memfd may not
+ * be executed, vm.memfd_noexec = 2; tests use it to reach that path).  The shim uses
+ * libc only and is linked statically: it starts in a fraction of a millisecond. */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +57,7 @@
 typedef struct plan {
     const char *dir, *cwd, *out, *err, *script, *cpus;
     int sync;
+    bool via_interpreter; /* run a script through its "#!" interpreter */
     uid_t uid;
     gid_t gid;
     gid_t *groups;
@@ -101,20 +105,45 @@ static void record(const plan_t *p, const char *name, const char *json)
     }
 }
 
-/* "{"error":"<msg, JSON-escaped>"}" */
+/* The length of the valid UTF-8 sequence at c (1-4), 0 if invalid or cut. */
+static int utf8_len(const unsigned char *c)
+{
+    int n = c[0] < 0x80             ? 1
+            : (c[0] & 0xe0) == 0xc0 ? 2
+            : (c[0] & 0xf0) == 0xe0 ? 3
+            : (c[0] & 0xf8) == 0xf0 ? 4
+                                    : 0;
+    if (n == 2 && c[0] < 0xc2)
+        return 0; /* overlong */
+    for (int i = 1; i < n; i++)
+        if ((c[i] & 0xc0) != 0x80)
+            return 0;
+    return n;
+}
+
+/* "{"error":"<msg, JSON-escaped>"}": bytes that are not UTF-8 (a path
+ * needs not be, a message may be cut) become '?'. */
 static void record_error(const plan_t *p, const char *msg)
 {
     char json[MSG_MAX * 6 + 32];
     size_t n = (size_t)snprintf(json, sizeof(json), "{\"error\":\"");
-    for (const unsigned char *c = (const unsigned char *)msg; *c; c++) {
+    for (const unsigned char *c = (const unsigned char *)msg; *c;) {
+        int len = utf8_len(c);
         if (n + 8 >= sizeof(json))
             break;
+        if (len == 0) {
+            json[n++] = '?';
+            c++;
+            continue;
+        }
         if (*c == '"' || *c == '\\')
             n += (size_t)snprintf(json + n, sizeof(json) - n, "\\%c", *c);
         else if (*c < 0x20)
             n += (size_t)snprintf(json + n, sizeof(json) - n, "\\u%04x", *c);
         else
-            json[n++] = (char)*c;
+            for (int i = 0; i < len; i++)
+                json[n++] = (char)c[i];
+        c += len;
     }
     snprintf(json + n, sizeof(json) - n, "\"}");
     record(p, "exit", json);
@@ -220,6 +249,8 @@ static int plan_parse(plan_t *p, char *buf, size_t len, const char **why)
             p->dir = val;
         else if (strcmp(key, "sync") == 0)
             p->sync = strcmp(val, "1") == 0;
+        else if (strcmp(key, "interpreter") == 0)
+            p->via_interpreter = strcmp(val, "1") == 0;
         else if (strcmp(key, "uid") == 0)
             uid = number(val, (long long)UINT32_MAX - 1);
         else if (strcmp(key, "gid") == 0)
@@ -290,40 +321,65 @@ static int write_file(const char *path, const char *text)
     return n == (ssize_t)strlen(text) ? 0 : -1;
 }
 
-/* "0-3,8,10-11" into set; -1 on a malformed list. */
-static int parse_cpus(const char *list, cpu_set_t *set)
+#define PU_MAX (1 << 20)
+
+/* "0-3,8,10-11" into a set of *size bytes (CPU_FREE it); NULL on a malformed
+ * list or without memory. */
+static cpu_set_t *parse_cpus(const char *list, size_t *size)
 {
-    CPU_ZERO(set);
+    long max = -1;
+    for (const char *s = list; *s;) { /* the highest id, to size the set */
+        char *end;
+        long v = strtol(s, &end, 10);
+        if (end == s || v < 0 || v >= PU_MAX)
+            return NULL;
+        max = v > max ? v : max;
+        s = *end ? end + 1 : end;
+    }
+    if (max < 0)
+        return NULL;
+    cpu_set_t *set = CPU_ALLOC((int)max + 1);
+    if (!set)
+        return NULL;
+    *size = CPU_ALLOC_SIZE((int)max + 1);
+    CPU_ZERO_S(*size, set);
     const char *s = list;
     while (*s) {
         char *end;
         long a = strtol(s, &end, 10), b = a;
-        if (end == s || a < 0 || a >= CPU_SETSIZE)
-            return -1;
         if (*end == '-') {
             s = end + 1;
             b = strtol(s, &end, 10);
-            if (end == s || b < a || b >= CPU_SETSIZE)
-                return -1;
+            if (end == s || b < a)
+                break;
         }
         for (long c = a; c <= b; c++)
-            CPU_SET((int)c, set);
+            CPU_SET_S((int)c, *size, set);
         if (*end == ',')
             end++;
         else if (*end)
-            return -1;
+            break;
         s = end;
     }
-    return CPU_COUNT(set) > 0 ? 0 : -1;
+    if (*s || CPU_COUNT_S(*size, set) == 0) {
+        CPU_FREE(set);
+        return NULL;
+    }
+    return set;
 }
 
 /* A read-only descriptor of a memfd holding script, for fexecve; it stays
  * open across the exec (the interpreter opens /dev/fd/N). */
-static int script_fd(const char *script)
+static int script_fd(const char *script, bool *exec_ok)
 {
+    *exec_ok = true;
     int fd = memfd_create("phx-script", MFD_CLOEXEC | MFD_EXEC);
     if (fd < 0 && errno == EINVAL) /* kernels before 6.3 */
         fd = memfd_create("phx-script", MFD_CLOEXEC);
+    if (fd < 0 && errno == EACCES) { /* vm.memfd_noexec = 2 */
+        *exec_ok = false;
+        fd = memfd_create("phx-script", MFD_CLOEXEC);
+    }
     if (fd < 0)
         return -1;
     size_t len = strlen(script), off = 0;
@@ -346,6 +402,46 @@ static int script_fd(const char *script)
     return ro;
 }
 
+/* Run the script the way the kernel would, for a memfd that may not be
+ * executed: the interpreter of its "#!" line (at most one argument, as
+ * Linux splits it), then /dev/fd/N, then the task's arguments.  Never
+ * returns. */
+static void run_interpreter(const plan_t *p, int sfd, int errfd)
+{
+    char line[256];
+    size_t i = 0;
+    for (const char *c = p->script + 2; *c && *c != '\n' && i + 1 < sizeof(line); c++)
+        line[i++] = *c;
+    line[i] = '\0';
+    char *interp = line + strspn(line, " \t"), *arg = NULL;
+    char *sp = interp + strcspn(interp, " \t");
+    if (*sp) {
+        *sp++ = '\0';
+        arg = sp + strspn(sp, " \t");
+        for (char *e = arg + strlen(arg); e > arg && (e[-1] == ' ' || e[-1] == '\t');)
+            *--e = '\0';
+        if (!*arg)
+            arg = NULL;
+    }
+    if (!*interp)
+        fail(errfd, "the script's first line names no interpreter");
+    char dev[32];
+    snprintf(dev, sizeof(dev), "/dev/fd/%d", sfd);
+    const char **argv = calloc((size_t)p->nargv + 3, sizeof(*argv));
+    if (!argv)
+        fail(errfd, "out of memory");
+    int n = 0;
+    argv[n++] = interp;
+    if (arg)
+        argv[n++] = arg;
+    argv[n++] = dev;
+    for (int k = 1; k < p->nargv; k++)
+        argv[n++] = p->argv[k];
+    execve(interp, (char *const *)argv, (char *const *)p->envp);
+    fail(errfd, "could not execute the script's interpreter \"%s\": %s", interp,
+         strerror(errno));
+}
+
 static int open_output(const char *path)
 {
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
@@ -365,11 +461,13 @@ static void run_child(const plan_t *p, int errfd)
         if (write_file(p->cgroups[i], pid) < 0)
             fail(errfd, "could not join cgroup %s: %s", p->cgroups[i], strerror(errno));
     if (p->cpus) {
-        cpu_set_t set;
-        if (parse_cpus(p->cpus, &set) < 0)
+        size_t size;
+        cpu_set_t *set = parse_cpus(p->cpus, &size);
+        if (!set)
             fail(errfd, "bad PU list \"%s\"", p->cpus);
-        if (sched_setaffinity(0, sizeof(set), &set) < 0)
+        if (sched_setaffinity(0, size, set) < 0)
             fail(errfd, "could not bind to cores: %s", strerror(errno));
+        CPU_FREE(set);
     }
     if (setgroups((size_t)p->ngroups, p->groups) < 0)
         fail(errfd, "could not set the supplementary groups: %s", strerror(errno));
@@ -395,11 +493,16 @@ static void run_child(const plan_t *p, int errfd)
     char *const *argv = (char *const *)p->argv;
     char *const *envp = (char *const *)p->envp;
     if (p->script) {
-        int sfd = script_fd(p->script);
+        bool exec_ok;
+        int sfd = script_fd(p->script, &exec_ok);
         if (sfd < 0)
             fail(errfd, "could not hold the script in memory: %s", strerror(errno));
-        fexecve(sfd, argv, envp);
-        fail(errfd, "could not execute the script: %s", strerror(errno));
+        if (exec_ok && !p->via_interpreter) {
+            fexecve(sfd, argv, envp);
+            if (errno != EACCES) /* EACCES: a noexec memfd or /proc */
+                fail(errfd, "could not execute the script: %s", strerror(errno));
+        }
+        run_interpreter(p, sfd, errfd);
     }
     extern char **environ;
     environ = (char **)envp; /* execvp searches the task's PATH */
@@ -434,9 +537,10 @@ int main(void)
         if (null > 2)
             close(null);
     }
-    if (syscall(SYS_close_range, NOTIFY_FD + 1U, ~0U, 0U) < 0)
-        for (int fd = NOTIFY_FD + 1; fd < 1024; fd++)
-            close(fd);
+    long open_max = sysconf(_SC_OPEN_MAX);
+    if (syscall(SYS_close_range, NOTIFY_FD + 1U, ~0U, 0U) < 0) /* before Linux 5.9 */
+        for (long fd = NOTIFY_FD + 1; fd < (open_max > 0 ? open_max : 1 << 20); fd++)
+            close((int)fd);
     plan_t p = {0};
     const char *why = "could not read the plan";
     if (!buf || plan_parse(&p, buf, len, &why) < 0) {

@@ -1,0 +1,262 @@
+/* phx-shim ($BUILD/bin/phx-shim) run directly with hand-made plans, as the
+ * agent runs it (daemons/agent/exec.c): the plan on fd 3, the notify pipe on
+ * fd 4, its records in a temporary folder.  Real processes, as user nobody;
+ * needs root. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+static char shim[PATH_MAX], dir[PATH_MAX];
+
+/* dir/name, in a static buffer */
+static const char *at(const char *name)
+{
+    static char path[PATH_MAX + 64];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    return path;
+}
+
+typedef struct plan {
+    char buf[65536];
+    size_t len;
+} plan_t;
+
+static void put(plan_t *p, const char *key, const char *value)
+{
+    size_t kl = strlen(key) + 1, vl = strlen(value) + 1;
+    assert_true(p->len + kl + vl <= sizeof(p->buf));
+    memcpy(p->buf + p->len, key, kl);
+    memcpy(p->buf + p->len + kl, value, vl);
+    p->len += kl + vl;
+}
+
+/* A plan for user nobody writing into out (under dir); then the caller
+ * adds script/arg/env entries. */
+static void plan_base(plan_t *p, const char *out)
+{
+    p->len = 0;
+    put(p, "dir", dir);
+    put(p, "sync", "0");
+    put(p, "uid", "65534");
+    put(p, "gid", "65534");
+    put(p, "group", "65534");
+    put(p, "cwd", "/");
+    put(p, "out", at(out));
+    put(p, "err", at(out));
+    put(p, "env", "PATH=/usr/bin:/bin");
+}
+
+/* Run the shim on the plan; its notify line into note (may be empty); its
+ * exit record, parsed. */
+static json_t *run(const plan_t *p, char *note, size_t len)
+{
+    unlink(at("exit"));
+    int pfd = memfd_create("plan", 0), nfd[2];
+    assert_true(pfd >= 0);
+    assert_int_equal(write(pfd, p->buf, p->len), (ssize_t)p->len);
+    assert_int_equal(lseek(pfd, 0, SEEK_SET), 0);
+    assert_int_equal(pipe(nfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int a = fcntl(pfd, F_DUPFD, 10), b = fcntl(nfd[1], F_DUPFD, 10);
+        dup2(a, 3);
+        dup2(b, 4);
+        execl(shim, "phx-shim", (char *)NULL);
+        _exit(127);
+    }
+    close(pfd);
+    close(nfd[1]);
+    size_t got = 0;
+    ssize_t n;
+    while (got + 1 < len && (n = read(nfd[0], note + got, len - 1 - got)) > 0)
+        got += (size_t)n;
+    note[got] = '\0';
+    close(nfd[0]);
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    json_error_t je;
+    json_t *rec = json_load_file(at("exit"), 0, &je);
+    if (!rec)
+        fail_msg("exit record %s: %s", at("exit"), je.text);
+    return rec;
+}
+
+static char *slurp(const char *name)
+{
+    static char text[4096];
+    FILE *f = fopen(at(name), "r");
+    assert_non_null(f);
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    return text;
+}
+
+static int status_of(json_t *rec)
+{
+    json_t *s = json_object_get(rec, "status");
+    if (!json_is_integer(s))
+        fail_msg("no status in the exit record: %s",
+                 json_string_value(json_object_get(rec, "error")));
+    return (int)json_integer_value(s);
+}
+
+static void test_program_as_nobody(void **state)
+{
+    (void)state;
+    plan_t p;
+    char note[64];
+    plan_base(&p, "prog.out");
+    put(&p, "cpus", "0,1500"); /* ids past CPU_SETSIZE: 1024 */
+    put(&p, "arg", "/bin/sh");
+    put(&p, "arg", "-c");
+    put(&p, "arg", "id -u; grep Cpus_allowed_list /proc/self/status; exit 3");
+    json_t *rec = run(&p, note, sizeof(note));
+    assert_int_equal(strncmp(note, "R ", 2), 0);
+    int st = status_of(rec);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 3);
+    assert_true(json_is_number(json_object_get(rec, "user_cpu_s")));
+    char *out = slurp("prog.out");
+    assert_non_null(strstr(out, "65534\n"));
+    assert_non_null(strstr(out, "Cpus_allowed_list:\t0\n"));
+    json_decref(rec);
+    json_t *shim_rec = json_load_file(at("shim"), 0, NULL);
+    assert_non_null(shim_rec);
+    assert_true(json_is_true(json_object_get(shim_rec, "exec")));
+    json_decref(shim_rec);
+}
+
+/* The script from memory, by fexecve and by its interpreter: $0 is
+ * /dev/fd/N, the arguments follow, the "#!" line's argument is passed. */
+static void script_case(bool interpreter)
+{
+    plan_t p;
+    char note[64];
+    plan_base(&p, "script.out");
+    if (interpreter)
+        put(&p, "interpreter", "1");
+    put(&p, "script", "#!/bin/sh -u\necho \"0=$0 1=$1 2=$2 u=$-\"\nkill -USR1 $$\n");
+    put(&p, "arg", "ignored-argv0");
+    put(&p, "arg", "a b");
+    put(&p, "arg", "c");
+    json_t *rec = run(&p, note, sizeof(note));
+    int st = status_of(rec);
+    assert_true(WIFSIGNALED(st));
+    assert_int_equal(WTERMSIG(st), SIGUSR1);
+    char *out = slurp("script.out");
+    assert_non_null(strstr(out, "0=/dev/fd/"));
+    assert_non_null(strstr(out, " 1=a b 2=c u="));
+    assert_non_null(strchr(strstr(out, " u="), 'u')); /* sh ran with -u */
+    json_decref(rec);
+}
+
+static void test_script_fexecve(void **state)
+{
+    (void)state;
+    script_case(false);
+}
+
+static void test_script_interpreter(void **state)
+{
+    (void)state;
+    script_case(true);
+}
+
+/* Errors before exec: in the exit record, as valid JSON even when the
+ * message holds bytes that are not UTF-8. */
+static void test_errors(void **state)
+{
+    (void)state;
+    plan_t p;
+    char note[64];
+    p.len = 0; /* a cwd that does not exist and is not UTF-8 */
+    put(&p, "dir", dir);
+    put(&p, "uid", "65534");
+    put(&p, "gid", "65534");
+    put(&p, "cwd", "/nonexistent-\xff\xfe-d\xc3\xa9j\xc3");
+    put(&p, "out", "/dev/null");
+    put(&p, "err", "/dev/null");
+    put(&p, "arg", "/bin/true");
+    json_t *rec = run(&p, note, sizeof(note));
+    assert_string_equal(note, "");
+    const char *e = json_string_value(json_object_get(rec, "error"));
+    assert_non_null(e);
+    assert_non_null(strstr(e, "could not change to directory \"/nonexistent-?"
+                              "?-d\xc3\xa9j?\""));
+    json_decref(rec);
+
+    plan_base(&p, "err.out");
+    put(&p, "cpus", "0-x");
+    put(&p, "arg", "/bin/true");
+    rec = run(&p, note, sizeof(note));
+    assert_non_null(
+        strstr(json_string_value(json_object_get(rec, "error")), "bad PU list"));
+    json_decref(rec);
+
+    plan_base(&p, "err.out");
+    put(&p, "frobnicate", "1");
+    put(&p, "arg", "/bin/true");
+    rec = run(&p, note, sizeof(note));
+    assert_string_equal(json_string_value(json_object_get(rec, "error")),
+                        "plan: unknown key");
+    json_decref(rec);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        fprintf(stderr, "test_shim: needs root (to become user nobody)\n");
+        return -1;
+    }
+    ssize_t n = readlink("/proc/self/exe", shim, sizeof(shim) - 32);
+    if (n < 0)
+        return -1;
+    shim[n] = '\0';
+    for (int i = 0; i < 3; i++) /* <build>/tests/unit/test_shim */
+        *strrchr(shim, '/') = '\0';
+    strcat(shim, "/bin/phx-shim");
+    snprintf(dir, sizeof(dir), "%s/phx-test-shim.XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    if (!mkdtemp(dir) || chmod(dir, 0777) < 0) /* nobody writes its output here */
+        return -1;
+    return access(shim, X_OK);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[PATH_MAX + 16];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_program_as_nobody),
+        cmocka_unit_test(test_script_fexecve),
+        cmocka_unit_test(test_script_interpreter),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
