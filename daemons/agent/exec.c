@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "daemons/agent/cgroup.h"
+#include "daemons/agent/shim/proc_start.h"
 #include "daemons/agent/task.h"
 #include "lib/json.h"
 
@@ -41,27 +42,7 @@ typedef struct plan {
 
 unsigned long long phx_exec_proc_start(pid_t pid)
 {
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return 0;
-    /* After "pid (comm)": state is field 3, starttime field 22. */
-    char state = p[2];
-    if (state == 'Z' || state == 'X')
-        return 0;
-    p += 2;
-    for (int field = 3; field < 22 && p; field++)
-        p = strchr(p + 1, ' ');
-    return p ? strtoull(p + 1, NULL, 10) : 0;
+    return phx_proc_start(pid);
 }
 
 static int env_set(plan_t *pl, const char *key, const char *value)

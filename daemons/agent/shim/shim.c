@@ -44,6 +44,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemons/agent/shim/proc_start.h"
+
 #define PLAN_FD    3
 #define NOTIFY_FD  4
 #define PLAN_MAX   (64u << 20)
@@ -147,24 +149,6 @@ static void record_error(const plan_t *p, const char *msg)
     }
     snprintf(json + n, sizeof(json) - n, "\"}");
     record(p, "exit", json);
-}
-
-static unsigned long long proc_start(pid_t pid)
-{
-    char path[64], buf[1024];
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return 0;
-    ssize_t n = read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    char *s = strrchr(buf, ')');
-    for (int field = 2; field < 22 && s; field++)
-        s = strchr(s + 1, ' ');
-    return s ? strtoull(s + 1, NULL, 10) : 0;
 }
 
 static double now(void)
@@ -552,7 +536,7 @@ int main(void)
     }
 
     char json[512];
-    unsigned long long start = proc_start(getpid());
+    unsigned long long start = phx_proc_start(getpid());
     snprintf(json, sizeof(json), "{\"pid\":%d,\"start\":%llu}", (int)getpid(), start);
     record(&p, "shim", json);
     int ep[2];
