@@ -496,6 +496,18 @@ static void run_child(const plan_t *p, int errfd)
 
 /* ------------------------------------------------------------------------ */
 
+/* The end of the shim: what it allocated freed (for the sanitizers' leak
+ * check), exit status 0 (the task's status is in the records). */
+static int done(plan_t *p, char *buf)
+{
+    free(p->groups);
+    free(p->cgroups);
+    free(p->argv);
+    free(p->envp);
+    free(buf);
+    return 0;
+}
+
 int main(void)
 {
     setsid(); /* posix_spawn made the session already; harmless if so */
@@ -532,7 +544,7 @@ int main(void)
          * the shim end without "R" and reports the task failed. */
         if (buf && p.dir)
             record_error(&p, why);
-        return 0;
+        return done(&p, buf);
     }
 
     char json[512];
@@ -542,7 +554,7 @@ int main(void)
     int ep[2];
     if (pipe2(ep, O_CLOEXEC) < 0) {
         record_error(&p, "could not make a pipe");
-        return 0;
+        return done(&p, buf);
     }
     pid_t child = fork();
     if (child == 0) {
@@ -566,7 +578,7 @@ int main(void)
             while (waitpid(child, &st, 0) < 0 && errno == EINTR)
                 ;
         record_error(&p, child < 0 ? "could not fork the task" : msg);
-        return 0;
+        return done(&p, buf);
     }
     snprintf(json, sizeof(json),
              "{\"child\":%d,\"exec\":true,\"pid\":%d,\"start\":%llu}", (int)child,
@@ -586,5 +598,5 @@ int main(void)
              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,
              (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6);
     record(&p, "exit", json);
-    return 0;
+    return done(&p, buf);
 }
