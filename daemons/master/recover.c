@@ -2,13 +2,16 @@
  * from the database before agents re-register, so that a restarted (or newly
  * elected) master kills nothing that runs.  Frameworks come back
  * disconnected, with their failover timeout counted from now; each task's
- * resources are allocated again in its agent's tracker. */
+ * resources are allocated again in its agent's tracker.  Numbered steps
+ * that were running are closed CANCELLED: a step lives in the master's
+ * memory only, and the agents killed its ranks when they lost the master. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemons/master/alloc.h"
 #include "daemons/master/sched.h"
+#include "daemons/master/step_record.h"
 #include "db/db.h"
 #include "lib/log.h"
 
@@ -160,11 +163,29 @@ static int load_tasks(phx_master_t *m, phx_db_conn_t *db, phx_error_t *err)
     return 0;
 }
 
+/* Not fatal: a master that cannot close them still schedules. */
+static void close_steps(phx_db_conn_t *db)
+{
+    const char *p[] = {"CANCELLED"};
+    phx_db_result_t *res = NULL;
+    phx_error_t err;
+    if (phx_db_query(db, phx_step_rec_close_sql, 1, p, &res, &err) < 0) {
+        phx_log_errx("could not close the steps left running: %s", err.text);
+        return;
+    }
+    long n = phx_db_result_affected(res);
+    phx_db_result_destroy(res);
+    phx_log(n > 0 ? LOG_NOTICE : LOG_INFO, false,
+            "closed %ld numbered steps left running by the previous master (CANCELLED)",
+            n);
+}
+
 int phx_master_recover(phx_master_t *m, const char *dsn, phx_error_t *err)
 {
     phx_db_conn_t *db = phx_db_connect(dsn, err);
     if (!db)
         return -1;
+    close_steps(db);
     int rc = load_frameworks(m, db, err) < 0 || load_tasks(m, db, err) < 0 ? -1 : 0;
     phx_db_conn_close(db);
     return rc;

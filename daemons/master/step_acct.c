@@ -7,12 +7,16 @@
  * yet: the write is then retried with the step's latest values (after
  * 0.5 s, doubling to 32 s: 8 retries over about 95 s).  One write per step
  * is in flight at a time; a newer record of the same step waits for it and
- * replaces what it sends.  Loop thread only. */
+ * replaces what it sends.  A step of a gang whose framework never ran a
+ * batch job (any framework's task may run `phx run`) has no job to wait for
+ * and is not retried; nor is a record the database refuses for its values
+ * (SQLSTATE classes 22 and 23): it is logged once.  Loop thread only. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemons/master/step.h"
+#include "db/db.h"
 #include "lib/log.h"
 
 #define MAX_ATTEMPTS 9
@@ -76,7 +80,21 @@ static void written(const phx_error_t *err, phx_db_result_t *const *res, int nre
                     void *arg)
 {
     pending_t *p = arg;
+    char sqlstate[6];
     p->inflight = false;
+    if (err && phx_db_error_sqlstate(err, sqlstate) &&
+        phx_step_rec_permanent(sqlstate)) {
+        phx_log_errx("could not record step %d of gang %lld (\"%s\", %s): %s",
+                     p->rec.number, (long long)p->rec.gang_id, p->rec.name,
+                     p->rec.state ? p->rec.state : "RUNNING", err->text);
+        if (p->dirty) { /* newer values may be accepted */
+            p->dirty = false;
+            send_rec(p);
+            return;
+        }
+        pending_free(p);
+        return;
+    }
     if (err) {
         later(p, err->text);
         return;
@@ -86,6 +104,14 @@ static void written(const phx_error_t *err, phx_db_result_t *const *res, int nre
         if (p->dirty) { /* newer values: they may find the job now */
             p->dirty = false;
             send_rec(p);
+            return;
+        }
+        const char *linkable = nres < 1 ? NULL : phx_db_result_get(res[0], 0, 1);
+        if (linkable && strcmp(linkable, "f") == 0) {
+            phx_log_debug("step %d of gang %lld: the gang's framework runs no batch "
+                          "jobs; not recorded",
+                          p->rec.number, (long long)p->rec.gang_id);
+            pending_free(p);
             return;
         }
         phx_log_debug("step %d of gang %lld: no job yet; retrying", p->rec.number,

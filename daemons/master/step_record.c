@@ -25,7 +25,20 @@ const char phx_step_rec_sql[] =
     "user_cpu_s = EXCLUDED.user_cpu_s, system_cpu_s = EXCLUDED.system_cpu_s, "
     "max_rss_bytes = EXCLUDED.max_rss_bytes, gang_id = EXCLUDED.gang_id "
     "WHERE s.end_time IS NULL OR s.gang_id IS DISTINCT FROM EXCLUDED.gang_id) "
-    "SELECT (SELECT id FROM job)";
+    "SELECT (SELECT id FROM job), coalesce((SELECT f.name = '" PHX_STEP_REC_BATCHD
+    "' OR EXISTS (SELECT 1 FROM jobs j WHERE j.framework_id = f.id AND "
+    "j.batch_task_id IS NOT NULL) FROM gangs g JOIN frameworks f ON f.id = "
+    "g.framework_id WHERE g.id = $1::bigint), true)";
+
+const char phx_step_rec_close_sql[] =
+    "UPDATE job_steps SET state = $1, end_time = greatest(start_time, now()) "
+    "WHERE gang_id IS NOT NULL AND end_time IS NULL AND step_id ~ '^[0-9]+$'";
+
+bool phx_step_rec_permanent(const char *sqlstate)
+{
+    return sqlstate &&
+           (strncmp(sqlstate, "22", 2) == 0 || strncmp(sqlstate, "23", 2) == 0);
+}
 
 const char *phx_step_rec_outcome(int max_code, int max_signal, bool aborted,
                                  int abort_code, phx_step_cause_t cause, int *exit_code,
@@ -47,11 +60,54 @@ const char *phx_step_rec_outcome(int max_code, int max_signal, bool aborted,
     return max_code != 0 || max_signal != 0 ? "FAILED" : "COMPLETED";
 }
 
+/* The length of the well-formed UTF-8 sequence at s (RFC 3629: no overlong
+ * forms, surrogates or code points past U+10FFFF), 0 if it is not one. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        n = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        n = 3;
+        lo = s[0] == 0xE0 ? 0xA0 : 0x80;
+        hi = s[0] == 0xED ? 0x9F : 0xBF;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        n = 4;
+        lo = s[0] == 0xF0 ? 0x90 : 0x80;
+        hi = s[0] == 0xF4 ? 0x8F : 0xBF;
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF) /* also stops at the NUL */
+            return 0;
+    return n;
+}
+
 void phx_step_rec_set_name(phx_step_rec_t *r, const char *argv0)
 {
     const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
     const char *base = slash ? slash + 1 : argv0 ? argv0 : "";
-    snprintf(r->name, sizeof(r->name), "%s", base);
+    const unsigned char *in = (const unsigned char *)base;
+    size_t used = 0;
+    while (*in) {
+        size_t n = utf8_len(in);
+        if (used + (n ? n : 1) >= sizeof(r->name))
+            break; /* never half a character */
+        if (n) {
+            memcpy(r->name + used, in, n);
+            used += n;
+            in += n;
+        } else {
+            r->name[used++] = '?';
+            in++;
+        }
+    }
+    r->name[used] = '\0';
 }
 
 void phx_step_rec_add_node(phx_step_rec_t *r, const char *node)

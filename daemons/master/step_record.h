@@ -42,20 +42,41 @@ const char *phx_step_rec_outcome(int max_code, int max_signal, bool aborted,
                                  int abort_code, phx_step_cause_t cause, int *exit_code,
                                  int *exit_signal);
 
-/* The step's name: the program's base name, as sacct shows on step lines. */
+/* The step's name: the program's base name, as sacct shows on step lines.
+ * Program names are bytes: each byte that is not part of well-formed UTF-8
+ * becomes '?', and a long name is cut between characters (PostgreSQL
+ * refuses text that is not UTF-8). */
 void phx_step_rec_set_name(phx_step_rec_t *r, const char *argv0);
 /* Append a node to the list (bounded; a list too long ends in "+").  The
  * record's list is compressed as Slurm writes it ("n[01-04]") by
  * phx_step_rec_params. */
 void phx_step_rec_add_node(phx_step_rec_t *r, const char *node);
 
+/* phx-batchd's framework name (daemons/batchd/batchd.h). */
+#define PHX_STEP_REC_BATCHD "phx-batchd"
+
 /* The upsert: $1 gang, $2 step number, $3 name, $4 state, $5 start, $6 end,
  * $7 ntasks, $8 nnodes, $9 node list, $10 alloc cpus, $11 exit code, $12
  * exit signal, $13 user CPU s, $14 system CPU s, $15 max RSS bytes.  Returns
- * one row: the job's id, NULL when no job of the gang is visible yet.  A
- * record that ended is not overwritten by a late RUNNING one of the same
- * run; a later run (requeue) replaces the earlier run's step of that number. */
+ * one row: the job's id, NULL when no job of the gang is visible yet; and
+ * whether a job may still be linked to the gang: "f" when the gang's
+ * framework has never run a batch job (no jobs row names it) and is not
+ * named phx-batchd (its first job's link may still be on its way), "t"
+ * otherwise (also when the gang is not visible).  A record that ended is
+ * not overwritten by a late RUNNING one of the same run; a later run
+ * (requeue) replaces the earlier run's step of that number. */
 extern const char phx_step_rec_sql[];
+
+/* Closes the numbered steps left running by a master that stopped: $1 the
+ * state (CANCELLED), end = now, never before the start.  Batch and extern
+ * steps are not touched.  The master runs it when it recovers at start:
+ * steps live in its memory only, and the agents kill the ranks of the steps
+ * when they lose the master. */
+extern const char phx_step_rec_close_sql[];
+
+/* Whether a write that failed with sqlstate fails again whatever the retry:
+ * classes 22 (data exception) and 23 (integrity constraint violation). */
+bool phx_step_rec_permanent(const char *sqlstate);
 
 #define PHX_STEP_REC_NPARAMS 15
 

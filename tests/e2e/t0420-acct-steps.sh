@@ -6,9 +6,11 @@
 # time limit is CANCELLED; acct_steps then holds
 # N.batch, N.0, N.1 and N.2 with their tasks, nodes, exit codes, states,
 # TotalCPU (the burner's, and no longer in the batch step's), times inside
-# the job's; PHX_STEP_ID agrees with the record; a master restart numbers
-# the next step after the last; phx acct lists the steps under the job for
-# their owner and shows nothing of them to another user (row-level security).
+# the job's; PHX_STEP_ID agrees with the record; a step still running when
+# the master stops (N.3) is CANCELLED when it comes back, with an end after
+# the restart; a master restart numbers the next step after the last; phx
+# acct lists the steps under the job for their owner and shows nothing of
+# them to another user (row-level security).
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -36,8 +38,10 @@ as() {
 home1=$(getent passwd phxst1 | cut -d: -f6)
 bin=$PHX_BUILD/bin
 
-# Step 0 burns 0.6 s of CPU in each of its 4 ranks; the script waits for
-# the file "go" before its last step (after the master's restart).
+# Step 0 burns 0.6 s of CPU in each of its 4 ranks; step 3 sleeps through
+# the master's restart (the agents kill its rank when they lose the master);
+# the script waits for the file "go" before its last step (after the
+# master's restart).
 cat >"$home1/steps.sh" <<S
 #!/bin/bash
 #PHX -N 2
@@ -55,7 +59,10 @@ srun -N 2 -n 2 sh -c 'exit 3'
 echo "srun rc=\$?"
 phx run -N1 -n1 sh -c 'kill -9 \$\$'
 echo "kill rc=\$?"
+phx run -n1 sleep 60 &
 while [ ! -e go ]; do sleep 0.2; done
+wait \$!
+echo "sleep rc=\$?"
 phx run -n1 sh -c 'echo after=\$PHX_STEP_ID'
 echo "after rc=\$?"
 S
@@ -73,21 +80,31 @@ assert_contains "$body" "burn rc=0"
 assert_contains "$body" "srun rc=3"
 assert_contains "$body" "kill rc=137"
 
-# A restarted master goes on numbering the running job's steps.
+# Step 3 is running when the master stops: the restarted master closes
+# it, and goes on numbering the running job's steps.
+step_running() {
+    [[ -n $(psql_q "SELECT 1 FROM job_steps WHERE job_id = $id AND step_id = '3'
+        AND state = 'RUNNING' AND end_time IS NULL") ]]
+}
+wait_for 30 step_running
+t_stop=$(psql_q "SELECT now()")
 stop_daemon master
 start_master
+assert_contains "$(cat "$PHX_TEST_DIR/master.log")" \
+    "closed 1 numbered steps left running by the previous master"
 wait_node n1 up 30
 wait_node n2 up 30
 touch "$home1/go"
 wait_job "$id" COMPLETED 60
 t1=$(date +%s.%N)
-assert_contains "$(cat "$out")" "after=3"
+assert_contains "$(cat "$out")" "after=4"
 assert_contains "$(cat "$out")" "after rc=0"
+note "$(grep '^sleep rc=' "$out")"
 
 step() {
     psql_q "SELECT concat_ws('|', $2) FROM acct_steps WHERE job_id = $id AND step_id = '$1'"
 }
-assert_eq "$id.batch $id.0 $id.1 $id.2 $id.3" "$(psql_q "SELECT string_agg(jobid, ' '
+assert_eq "$id.batch $id.0 $id.1 $id.2 $id.3 $id.4" "$(psql_q "SELECT string_agg(jobid, ' '
     ORDER BY step_order) FROM acct_steps WHERE job_id = $id")"
 batch_node=$(step batch node_list)
 other=n1
@@ -106,7 +123,10 @@ assert_eq "sh|FAILED|3:0|2|2|n[1-2]|3|0" \
 # step 2: a rank killed by SIGKILL, on the caller's node
 assert_eq "FAILED|0:9|1|1|$batch_node" \
     "$(step 2 "state, exit_code, ntasks, alloc_nodes, node_list")"
-assert_eq "COMPLETED|0:0|1" "$(step 3 "state, exit_code, ntasks")"
+# step 3: running at the master's stop, closed when it came back
+assert_eq "sleep|CANCELLED|0:0|1|t" \
+    "$(step 3 "job_name, state, exit_code, ntasks, \"end\" > '$t_stop'::timestamptz")"
+assert_eq "COMPLETED|0:0|1" "$(step 4 "state, exit_code, ntasks")"
 # Times: inside the job's run; CPUTime = Elapsed x AllocCPUS.
 wall=$(python3 -c "print(int($t1 - $t0) + 1)")
 assert_eq 0 "$(psql_q "SELECT count(*) FROM acct_steps s JOIN acct_jobs j USING (job_id)
@@ -117,7 +137,7 @@ assert_eq 0 "$(psql_q "SELECT count(*) FROM acct_steps s JOIN acct_jobs j USING 
 # The ranks' CPU is the steps', not the batch step's: the script itself
 # burnt little, and the job's TotalCPU is the sum of its steps'.
 assert_eq "t" "$(step batch "total_cpu_s < 1.0")"
-assert_eq "5|t" "$(psql_q "SELECT concat_ws('|', nsteps, total_cpu_s >= 2.2)
+assert_eq "6|t" "$(psql_q "SELECT concat_ws('|', nsteps, total_cpu_s >= 2.2)
     FROM acct_jobs WHERE job_id = $id")"
 
 # A step running when its job hits its time limit was cancelled.
@@ -152,10 +172,11 @@ $id.batch|batch|COMPLETED|0:0|1
 $id.0|python3|COMPLETED|0:0|4
 $id.1|sh|FAILED|3:0|2
 $id.2|sh|FAILED|0:9|1
-$id.3|sh|COMPLETED|0:0|1" "$out"
+$id.3|sleep|CANCELLED|0:0|1
+$id.4|sh|COMPLETED|0:0|1" "$out"
 assert_eq "" "$(as phxst2 phx acct -j "$id" -P --format JobID --dsn "\"$udsn\"" | tail -n +2)"
 user_q() {
     as "$1" "$(pg_bindir)/psql" -X -q -A -t -v ON_ERROR_STOP=1 "\"$udsn\"" -c "\"$2\""
 }
 assert_eq 0 "$(user_q phxst2 "SELECT count(*) FROM job_steps WHERE job_id = $id")"
-assert_eq 5 "$(user_q phxst1 "SELECT count(*) FROM job_steps WHERE job_id = $id")"
+assert_eq 6 "$(user_q phxst1 "SELECT count(*) FROM job_steps WHERE job_id = $id")"

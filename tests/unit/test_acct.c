@@ -876,6 +876,15 @@ static void test_doc_examples(void **state)
 /* ------------------------------------------------------------------------- */
 /* Numbered steps as phx-master records them (daemons/master/step_record.c). */
 
+#define E2     "\xc3\xa9\xc3\xa9" /* "éé" */
+#define E10    E2 E2 E2 E2 E2
+#define E30    E10 E10 E10
+#define E31    E30 "\xc3\xa9"
+#define CLEF   "\xf0\x9d\x84\x9e" /* U+1D11E */
+#define CLEF5  CLEF CLEF CLEF CLEF CLEF
+#define CLEF15 CLEF5 CLEF5 CLEF5
+#define CLEF16 CLEF15 CLEF
+
 static void test_step_outcome(void **state)
 {
     (void)state;
@@ -912,6 +921,27 @@ static void test_step_outcome(void **state)
     assert_string_equal(r.name, "lmp");
     phx_step_rec_set_name(&r, NULL);
     assert_string_equal(r.name, "");
+    /* Names are bytes: cut between UTF-8 characters, bad bytes become '?'. */
+    const struct {
+        const char *argv0, *name;
+    } names[] = {
+        {"/bin/\xe2\x82\xac", "\xe2\x82\xac"},
+        {"ab" E31, "ab" E30}, /* 64 bytes: the last é does not fit */
+        {"a\xff"
+         "b" E31,
+         "a?b" E30},                  /* 63 bytes once the 0xff is a '?' */
+        {CLEF16, CLEF15},             /* 4-byte characters */
+        {"x\xc0\xafy", "x??y"},       /* overlong '/' */
+        {"\xed\xa0\x80", "???"},      /* a UTF-16 surrogate */
+        {"\xf4\x90\x80\x80", "????"}, /* past U+10FFFF */
+        {"ok\xe2\x82", "ok??"},       /* cut short */
+        {"\x80z\xfe", "?z?"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        phx_step_rec_set_name(&r, names[i].argv0);
+        if (strcmp(r.name, names[i].name) != 0)
+            fail_msg("name %zu: \"%s\", want \"%s\"", i, r.name, names[i].name);
+    }
     phx_step_rec_add_node(&r, "n01");
     phx_step_rec_add_node(&r, "n02");
     assert_string_equal(r.node_list, "n01,n02");
@@ -956,9 +986,11 @@ static void test_step_outcome(void **state)
     assert_string_equal(p.p[8], "n[01-03],login1");
 }
 
-/* Record a step as the master does; the job id it found, "" for none. */
-static const char *record_step(phx_db_conn_t *c, int64_t gang, int number,
-                               const char *state, double user_s, char *buf, size_t len)
+/* Record a step of argv0 as the master does: "job|linkable", the job id it
+ * found ("" for none) and whether a job may still come (t/f). */
+static const char *record_named(phx_db_conn_t *c, int64_t gang, int number,
+                                const char *state, double user_s, const char *argv0,
+                                char *buf, size_t len)
 {
     phx_step_rec_t r = {.gang_id = gang,
                         .number = number,
@@ -966,7 +998,7 @@ static const char *record_step(phx_db_conn_t *c, int64_t gang, int number,
                         .nnodes = 2,
                         .alloc_cpus = 4,
                         .state = state};
-    phx_step_rec_set_name(&r, "/opt/lmp");
+    phx_step_rec_set_name(&r, argv0);
     phx_step_rec_add_node(&r, "n01");
     phx_step_rec_add_node(&r, "n02");
     r.start = 1709290800; /* 2024-03-01 11:00 UTC */
@@ -981,9 +1013,96 @@ static const char *record_step(phx_db_conn_t *c, int64_t gang, int number,
     phx_step_rec_params(&r, &p);
     phx_db_result_t *res = query(c, phx_step_rec_sql, PHX_STEP_REC_NPARAMS, p.p);
     assert_int_equal(phx_db_result_rows(res), 1);
-    snprintf(buf, len, "%s", phx_db_result_get(res, 0, 0));
+    snprintf(buf, len, "%s|%s", phx_db_result_get(res, 0, 0),
+             phx_db_result_get(res, 0, 1));
     phx_db_result_destroy(res);
     return buf;
+}
+
+/* The job id the record found, "" for none. */
+static const char *record_step(phx_db_conn_t *c, int64_t gang, int number,
+                               const char *state, double user_s, char *buf, size_t len)
+{
+    record_named(c, gang, number, state, user_s, "/opt/lmp", buf, len);
+    *strchr(buf, '|') = '\0';
+    return buf;
+}
+
+/* A restarted master closes the numbered steps left running (CANCELLED, end
+ * now, never before the start), nothing else.  Job 10 has step 0 of gang 4
+ * running and step 1 ended; phx_daemon. */
+static void test_step_close(phx_db_conn_t *c)
+{
+    char buf[1024];
+    const char *p[] = {"CANCELLED"};
+    assert_string_equal(record_step(c, 4, 2, "RUNNING", 0, buf, sizeof(buf)), "10");
+    as_role(c, NULL);
+    exec_ok(c, "UPDATE job_steps SET start_time = now() + interval '1 day' "
+               "WHERE job_id = 10 AND step_id = '2'"); /* a clock ahead */
+    /* not the master's: phx-batchd's batch step, a numbered step without a
+     * gang (written by hand), an extern step */
+    exec_ok(c, "INSERT INTO job_steps (job_id, step_id, name, state, start_time, "
+               "ntasks, nnodes, node_list, alloc_cpus, gang_id) SELECT 10, s, s, "
+               "'RUNNING', now() - interval '1 hour', 1, 1, 'n01', 1, g FROM (VALUES "
+               "('batch', NULL), ('7', NULL), ('extern', 4)) v (s, g)");
+    as_role(c, "phx_daemon");
+    phx_db_result_t *res = query(c, phx_step_rec_close_sql, 1, p);
+    assert_int_equal(phx_db_result_affected(res), 2);
+    phx_db_result_destroy(res);
+    assert_string_equal(
+        rows(c,
+             "SELECT string_agg(concat_ws('|', step_id, state, CASE WHEN end_time IS "
+             "NULL THEN 'open' WHEN end_time = start_time THEN 'start' WHEN end_time "
+             "BETWEEN now() - interval '1 minute' AND now() THEN 'now' ELSE 'before' "
+             "END), ' ' ORDER BY step_id) FROM job_steps WHERE job_id = 10",
+             buf, sizeof(buf)),
+        "0|CANCELLED|now 1|COMPLETED|before 2|CANCELLED|start 7|RUNNING|open "
+        "batch|RUNNING|open extern|RUNNING|open");
+    res = query(c, phx_step_rec_close_sql, 1, p); /* nothing left */
+    assert_int_equal(phx_db_result_affected(res), 0);
+    phx_db_result_destroy(res);
+    as_role(c, NULL);
+    exec_ok(c, "DELETE FROM job_steps WHERE job_id = 10 AND step_id IN ('2', '7', "
+               "'batch', 'extern')");
+    as_role(c, "phx_daemon");
+}
+
+/* A long program name of multibyte characters and a byte that is not
+ * UTF-8: recorded (cut between characters, the byte a '?'), where the bytes
+ * as they came are refused for good (SQLSTATE 22021: no retry). */
+static void test_step_bad_names(phx_db_conn_t *c)
+{
+    char buf[1024];
+    assert_string_equal(record_named(c, 4, 5, "COMPLETED", 1.0,
+                                     "/opt/a\xff"
+                                     "b" E31,
+                                     buf, sizeof(buf)),
+                        "10|t");
+    assert_string_equal(
+        rows(c,
+             "SELECT concat_ws('|', job_name = 'a?b' || repeat('\xc3\xa9', 30), "
+             "octet_length(job_name), state) FROM acct_steps WHERE job_id = 10 AND "
+             "step_id = '5'",
+             buf, sizeof(buf)),
+        "t|63|COMPLETED");
+    phx_step_rec_t r = {.gang_id = 4, .number = 5, .state = "RUNNING", .end = -1};
+    phx_step_rec_params_t p;
+    phx_error_t err = {{0}};
+    char st[6];
+    phx_step_rec_params(&r, &p);
+    p.p[2] = "ab" E30 "\xc3"; /* what a cut in a character left */
+    assert_int_equal(
+        phx_db_query(c, phx_step_rec_sql, PHX_STEP_REC_NPARAMS, p.p, NULL, &err), -1);
+    assert_true(phx_db_error_sqlstate(&err, st));
+    assert_string_equal(st, "22021");
+    assert_true(phx_step_rec_permanent(st));
+    assert_true(phx_step_rec_permanent("23505"));
+    assert_false(phx_step_rec_permanent("40001")); /* serialization: retried */
+    assert_false(phx_step_rec_permanent("08006")); /* connection lost: retried */
+    assert_false(phx_step_rec_permanent(NULL));
+    as_role(c, NULL);
+    exec_ok(c, "DELETE FROM job_steps WHERE job_id = 10 AND step_id = '5'");
+    as_role(c, "phx_daemon");
 }
 
 static void test_step_records(void **state)
@@ -996,15 +1115,20 @@ static void test_step_records(void **state)
     exec_ok(c, "INSERT INTO agents (name, topology, sockets, numas, cores, pus, "
                "memory_bytes) VALUES ('n01', '{}', 1, 1, 4, 4, 0)");
     exec_ok(c, "INSERT INTO frameworks (id, name, user_name) VALUES "
-               "('fw-b', 'phx-batchd', 'root'), ('fw-m', 'phx-batchd', 'mallory')");
+               "('fw-b', 'phx-batchd', 'root'), ('fw-m', 'phx-batchd', 'mallory'), "
+               "('fw-s', 'spark', 'carol'), ('fw-o', 'old-batch', 'root')");
     exec_ok(c, "INSERT INTO gangs (id, framework_id, ntasks, nagents) VALUES "
-               "(1, 'fw-b', 2, 2), (2, 'fw-m', 1, 1), (4, 'fw-b', 1, 1)");
+               "(1, 'fw-b', 2, 2), (2, 'fw-m', 1, 1), (4, 'fw-b', 1, 1), "
+               "(5, 'fw-s', 1, 1), (6, 'fw-o', 1, 1)");
     exec_ok(c,
             "INSERT INTO tasks (framework_id, task_id, gang_id, agent_id, user_name, "
             "uid, cores, cpus, memory_bytes, command) SELECT f, t, g, a.id, 'bob', "
             "1001, '0', 1, 0, '{}' FROM agents a, (VALUES ('fw-b', '10.0', 1), "
-            "('fw-b', '10.1', 1), ('fw-m', '10.0', 2), ('fw-b', '10.r1.0', 4)) "
-            "v (f, t, g)");
+            "('fw-b', '10.1', 1), ('fw-m', '10.0', 2), ('fw-b', '10.r1.0', 4), "
+            "('fw-s', '10.0', 5), ('fw-o', 'w1', 6)) v (f, t, g)");
+    /* fw-o ran job 6 once (under another name): it runs batch jobs */
+    exec_ok(c, "UPDATE jobs SET framework_id = 'fw-o', batch_task_id = 'w0' "
+               "WHERE id = 6");
     exec_ok(c,
             "UPDATE jobs SET state = 'RUNNING', start_time = '" BASE "'::timestamptz "
             "+ interval '10:59', node_list = 'n[01-02]', alloc_nodes = 2, "
@@ -1021,6 +1145,17 @@ static void test_step_records(void **state)
     /* Not the job's: the other framework's gang, or no gang at all. */
     assert_string_equal(record_step(c, 2, 1, "RUNNING", 0, buf, sizeof(buf)), "");
     assert_string_equal(record_step(c, 3, 1, "RUNNING", 0, buf, sizeof(buf)), "");
+    /* No job will ever come (no retries) only for a gang, visible, of a
+     * framework that never ran a batch job and is not named phx-batchd
+     * (whose first job's link may still be on its way). */
+    const struct {
+        int64_t gang;
+        const char *want;
+    } links[] = {{1, "10|t"}, {2, "|t"}, {3, "|t"}, {5, "|f"}, {6, "|t"}};
+    for (size_t i = 0; i < sizeof(links) / sizeof(links[0]); i++)
+        assert_string_equal(
+            record_named(c, links[i].gang, 0, "RUNNING", 0, "lmp", buf, sizeof(buf)),
+            links[i].want);
     /* The end; a late RUNNING record of the same run changes nothing. */
     assert_string_equal(record_step(c, 1, 0, "FAILED", 2.0, buf, sizeof(buf)), "10");
     assert_string_equal(record_step(c, 1, 0, "RUNNING", 0, buf, sizeof(buf)), "10");
@@ -1056,6 +1191,8 @@ static void test_step_records(void **state)
                              "FROM job_steps WHERE job_id = 10",
                              buf, sizeof(buf)),
                         "4 1");
+    test_step_close(c);
+    test_step_bad_names(c);
     as_role(c, NULL);
     /* The job's end charges its steps' CPU (step 1's; the new step 0 has
      * reported none yet). */
