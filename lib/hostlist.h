@@ -21,7 +21,6 @@ void phx_hostlist_free(char **names, size_t count);
  * malloc'd string the caller frees, or NULL (errno ENOMEM). */
 char *phx_hostlist_compress(const char *const *names, size_t count);
 
-
 /* Format per-node task counts: {2,2,2,1} -> "2(x3),1".  Malloc'd or NULL. */
 char *phx_tasks_per_node_format(const uint32_t *counts, size_t count);
 /* Parse "2(x3),1" back into a malloc'd array.  0 or -1 with err. */

@@ -10,7 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
-#define NUMBER_MAX           1000000000LL /* one field of a time or size */
+#define NUMBER_MAX 1000000000LL /* one field of a time or size */
 
 /* Digits only, at most NUMBER_MAX; advances *p.  false if no digit. */
 static bool read_number(const char **p, long long *out)
