@@ -277,7 +277,8 @@ static int plan_parse(plan_t *p, char *buf, size_t len, const char **why)
 /* ------------------------------------------------------------------------ */
 /* The task's process, from fork to exec */
 
-static void fail(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void fail(int fd, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3), noreturn));
 static void fail(int fd, const char *fmt, ...)
 {
     char buf[MSG_MAX];
