@@ -68,10 +68,10 @@ note "TIMEOUT after $elapsed s (limit 3 s, grace 2 s)"
 script fork.sh $'#PHX -t 2\nsetsid sh -c "sleep 777 & echo forked" &\nsleep 120'
 id=$(as phx submit --parsable fork.sh)
 wait_job "$id" RUNNING 30
-wait_for 10 pgrep -f "[s]leep 777"
+wait_for 10 pgrep -u phxu1 -f "[s]leep 777"
 as phx cancel "$id"
 wait_job "$id" CANCELLED 30
-wait_for 10 sh -c '! pgrep -f "[s]leep 777" && ! pgrep -f "[s]leep 120"'
+wait_for 10 sh -c '! pgrep -u phxu1 -f "[s]leep 777" && ! pgrep -u phxu1 -f "[s]leep 120"'
 
 # kill -9 the agent while a task runs; the task goes on, the restarted agent
 # adopts it and it is reported once, with its real exit code.
@@ -79,7 +79,7 @@ script seven.sh $'#PHX -t 2\nsleep 4\nexit 7'
 id=$(as phx submit --parsable seven.sh)
 wait_job "$id" RUNNING 30
 stop_daemon agent-n1 KILL || true
-pgrep -f "[s]leep 4" >/dev/null || fail "the task died with its agent"
+pgrep -u phxu1 -f "^sleep 4$" >/dev/null || fail "the task died with its agent"
 start_agent n1 "synthetic:pack:1 numa:1 core:4 pu:1"
 wait_job "$id" FAILED 40
 assert_eq "7|0" "$(psql_q "SELECT exit_code, exit_signal FROM jobs WHERE id = $id")"
