@@ -139,6 +139,7 @@ typedef struct batchd {
     phx_hmap_t *jobs; /* id text → bjob_t */
     bjob_t **order;   /* every job, by id */
     size_t njobs, cap;
+    size_t live_from;  /* order[0 .. live_from) are all final (batchd_live_from) */
     phx_hmap_t *tasks; /* task id → bjob_t */
     phx_hmap_t *usage; /* user name → phx_usage_t (decayed cpu-seconds) */
     size_t npending, nrunning;
@@ -175,6 +176,8 @@ bjob_t *batchd_job_new(void);
 void batchd_job_free(bjob_t *j);
 int batchd_queue_add(batchd_t *b, bjob_t *j);
 bjob_t *batchd_job_find(const batchd_t *b, uint64_t id);
+/* The index in order of the first job that is not final. */
+size_t batchd_live_from(batchd_t *b);
 int batchd_queue_load(batchd_t *b, phx_error_t *err);
 void batchd_queue_destroy(batchd_t *b);
 void batchd_queue_expire(batchd_t *b, int64_t now);

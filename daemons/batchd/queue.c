@@ -76,6 +76,8 @@ int batchd_queue_add(batchd_t *b, bjob_t *j)
     }
     b->order[i] = j;
     b->njobs++;
+    if (i < b->live_from)
+        b->live_from = i;
     if (j->state == PHX_JOB_PENDING)
         b->npending++;
     else if (j->state == PHX_JOB_RUNNING)
@@ -109,6 +111,32 @@ void batchd_queue_expire(batchd_t *b, int64_t now)
         b->order[out++] = j;
     }
     b->njobs = out;
+    b->live_from = 0;
+}
+
+/* Jobs end in about the order they were submitted: a pass starts after the
+ * leading ended ones, which a queue kept for keep_ended holds by thousands. */
+size_t batchd_live_from(batchd_t *b)
+{
+    while (b->live_from < b->njobs &&
+           phx_job_state_is_final(b->order[b->live_from]->state))
+        b->live_from++;
+    return b->live_from;
+}
+
+/* A job no longer final (requeued) may lie before live_from. */
+static void live_again(batchd_t *b, const bjob_t *j)
+{
+    size_t lo = 0, hi = b->live_from;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->order[mid]->id < j->id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < b->live_from)
+        b->live_from = lo;
 }
 
 void batchd_queue_destroy(batchd_t *b)
@@ -445,6 +473,8 @@ void batchd_job_set_state(batchd_t *b, bjob_t *j, phx_job_state_t st,
         b->npending++;
     else if (st == PHX_JOB_RUNNING)
         b->nrunning++;
+    if (phx_job_state_is_final(j->state) && !phx_job_state_is_final(st))
+        live_again(b, j);
     j->state = st;
     j->reason = why;
     batchd_job_persist(b, j);

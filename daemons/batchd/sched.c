@@ -416,8 +416,10 @@ static void pass_run(pass_t *p)
     while (phx_hmap_next(b->usage, &pos, NULL, &v))
         total += phx_usage_value(v, now, b->weights.half_life);
     size_t users = phx_hmap_count(b->usage) ? phx_hmap_count(b->usage) : 1;
-    const char *last_user = NULL;
-    for (size_t i = 0; i < b->njobs && n < b->npending; i++) {
+    uid_t last_uid = 0;
+    bool have_last = false;
+    size_t live = batchd_live_from(b);
+    for (size_t i = live; i < b->njobs && n < b->npending; i++) {
         bjob_t *j = b->order[i];
         if (j->state != PHX_JOB_PENDING)
             continue;
@@ -435,11 +437,13 @@ static void pass_run(pass_t *p)
         prio[n].eligible_time = j->eligible_time;
         prio[n].cpus = phx_jobspec_cpus(&j->spec);
         prio[n].nice = j->spec.nice == PHX_UNSET ? 0 : j->spec.nice;
-        if (!last_user || strcmp(last_user, j->user) != 0) {
+        /* by uid, not name: a pass reads every pending job */
+        if (!have_last || j->uid != last_uid) {
             double u = batchd_usage_get(b, j->user, now);
             fairshare =
                 phx_fairshare_factor(total > 0 ? u / total : 0, 1.0 / (double)users);
-            last_user = j->user;
+            last_uid = j->uid;
+            have_last = true;
         }
         prio[n].fairshare = fairshare;
         n++;
@@ -465,7 +469,7 @@ static void pass_run(pass_t *p)
             (phx_bf_node_t){b->nodes[i].cores, b->nodes[i].cores, b->nodes[i].mem,
                             b->nodes[i].mem, b->nodes[i].usable};
     }
-    for (size_t i = 0; i < b->njobs; i++) {
+    for (size_t i = live; i < b->njobs; i++) {
         bjob_t *j = b->order[i];
         if (j->state == PHX_JOB_RUNNING)
             sharecap += j->ntasks;
@@ -473,7 +477,7 @@ static void pass_run(pass_t *p)
     shares = calloc(sharecap + 1, sizeof(*shares));
     if (!shares)
         goto out_plan;
-    for (size_t i = 0; i < b->njobs && nrun < b->nrunning; i++) {
+    for (size_t i = live; i < b->njobs && nrun < b->nrunning; i++) {
         bjob_t *j = b->order[i];
         if (j->state != PHX_JOB_RUNNING)
             continue;
@@ -680,8 +684,8 @@ void batchd_sched_offers(batchd_t *b, const json_t *offers)
         if (batchd_offer_parse(&p.offers[p.noffers], o) < 0)
             phx_log_warnx("offer %zu of an OFFERS event is malformed", i);
         p.noffers++;
-        if (p.offers[i].request_id[0]) {
-            for (size_t k = 0; k < b->njobs; k++)
+        if (p.offers[i].request_id[0]) { /* a pending job's request */
+            for (size_t k = batchd_live_from(b); k < b->njobs; k++)
                 if (strcmp(b->order[k]->request_id, p.offers[i].request_id) == 0 &&
                     b->order[k]->state == PHX_JOB_PENDING) {
                     p.offers[i].owner = b->order[k];
