@@ -139,7 +139,13 @@ typedef struct batchd {
     phx_hmap_t *jobs; /* id text → bjob_t */
     bjob_t **order;   /* every job, by id */
     size_t njobs, cap;
-    size_t live_from;  /* order[0 .. live_from) are all final (batchd_live_from) */
+    size_t live_from; /* order[0 .. live_from) are all final (batchd_live_from) */
+    /* the eligible pending jobs in priority order (sched.c), when made */
+    bjob_t **prio_order;
+    uint32_t *prio_value;
+    size_t prio_n;
+    int64_t prio_at;
+    bool prio_dirty;   /* jobs became pending since */
     phx_hmap_t *tasks; /* task id → bjob_t */
     phx_hmap_t *usage; /* user name → phx_usage_t (decayed cpu-seconds) */
     size_t npending, nrunning;

@@ -79,6 +79,8 @@ int batchd_queue_add(batchd_t *b, bjob_t *j)
     if (i < b->live_from)
         b->live_from = i;
     if (j->state == PHX_JOB_PENDING)
+        b->prio_dirty = true;
+    if (j->state == PHX_JOB_PENDING)
         b->npending++;
     else if (j->state == PHX_JOB_RUNNING)
         b->nrunning++;
@@ -110,6 +112,8 @@ void batchd_queue_expire(batchd_t *b, int64_t now)
         }
         b->order[out++] = j;
     }
+    if (out < b->njobs)
+        b->prio_n = 0; /* the priority order may point at freed jobs */
     b->njobs = out;
     b->live_from = 0;
 }
@@ -146,6 +150,11 @@ void batchd_queue_destroy(batchd_t *b)
     free(b->order);
     b->order = NULL;
     b->njobs = 0;
+    free(b->prio_order);
+    free(b->prio_value);
+    b->prio_order = NULL;
+    b->prio_value = NULL;
+    b->prio_n = 0;
 }
 
 static int64_t num(const phx_db_result_t *r, int row, int col, int64_t dflt)
@@ -475,6 +484,8 @@ void batchd_job_set_state(batchd_t *b, bjob_t *j, phx_job_state_t st,
         b->nrunning++;
     if (phx_job_state_is_final(j->state) && !phx_job_state_is_final(st))
         live_again(b, j);
+    if (st == PHX_JOB_PENDING && j->state != PHX_JOB_PENDING)
+        b->prio_dirty = true; /* requeued */
     j->state = st;
     j->reason = why;
     batchd_job_persist(b, j);

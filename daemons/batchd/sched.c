@@ -397,6 +397,50 @@ static int cmp_prio(const void *a, const void *b)
     return phx_priority_cmp(a, b);
 }
 
+/* The pending jobs in priority order, computed at most once per second
+ * (Slurm recomputes every PriorityCalcPeriod, 5 minutes by default): a pass
+ * over a queue of thousands then reads the first jobs of the order instead
+ * of prioritising and sorting them all.  A pass rebuilds it when it is older,
+ * or when it runs dry while jobs were queued since (batchd->prio_dirty).
+ * Pointers into it never outlive their jobs: an expiry empties it. */
+static void prio_cache_store(batchd_t *b, bjob_t **cand, const phx_prio_job_t *prio,
+                             size_t n, int64_t now)
+{
+    bjob_t **order = realloc(b->prio_order, (n + 1) * sizeof(*order));
+    uint32_t *value = realloc(b->prio_value, (n + 1) * sizeof(*value));
+    if (order)
+        b->prio_order = order;
+    if (value)
+        b->prio_value = value;
+    b->prio_n = 0;
+    if (!order || !value)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        order[i] = cand[prio[i].id];
+        value[i] = prio[i].priority;
+    }
+    b->prio_n = n;
+    b->prio_at = now;
+    b->prio_dirty = false;
+}
+
+/* Up to want eligible jobs from the cached order into cand/prio, in order. */
+static size_t prio_cache_take(batchd_t *b, int64_t now, bjob_t **cand,
+                              phx_prio_job_t *prio, size_t want)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < b->prio_n && n < want; i++) {
+        bjob_t *j = b->prio_order[i];
+        uint32_t arr_running = UINT32_MAX;
+        if (j->state != PHX_JOB_PENDING || !eligible(b, j, now, &arr_running))
+            continue;
+        cand[n] = j;
+        prio[n] = (phx_prio_job_t){.id = n, .priority = b->prio_value[i]};
+        n++;
+    }
+    return n;
+}
+
 static void pass_run(pass_t *p)
 {
     batchd_t *b = p->b;
@@ -406,6 +450,15 @@ static void pass_run(pass_t *p)
     phx_prio_job_t *prio = calloc(b->npending + 1, sizeof(*prio));
     if (!cand || !prio)
         goto out;
+    size_t live = batchd_live_from(b);
+    size_t want = b->bf.max_job_test ? b->bf.max_job_test : b->npending;
+    if (b->prio_n > 0 && now - b->prio_at < 1) {
+        n = prio_cache_take(b, now, cand, prio, want);
+        if (n < want && b->prio_dirty)
+            n = 0; /* dry, and newer jobs wait: prioritise again */
+        else
+            goto prioritised;
+    }
     uint64_t last_array = 0;
     uint32_t arr_running = UINT32_MAX;
     /* fair share: every user's decayed usage against the total, once per
@@ -418,7 +471,6 @@ static void pass_run(pass_t *p)
     size_t users = phx_hmap_count(b->usage) ? phx_hmap_count(b->usage) : 1;
     uid_t last_uid = 0;
     bool have_last = false;
-    size_t live = batchd_live_from(b);
     for (size_t i = live; i < b->njobs && n < b->npending; i++) {
         bjob_t *j = b->order[i];
         if (j->state != PHX_JOB_PENDING)
@@ -452,6 +504,8 @@ static void pass_run(pass_t *p)
     for (size_t i = 0; i < n; i++)
         prio[i].priority = phx_priority_compute(&b->weights, &prio[i], ccpus, now);
     qsort(prio, n, sizeof(*prio), cmp_prio);
+    prio_cache_store(b, cand, prio, n, now);
+prioritised:;
     size_t test = b->bf.max_job_test && n > b->bf.max_job_test ? b->bf.max_job_test : n;
     /* the planner: free = what our running jobs leave of each usable node */
     phx_bf_node_t *nodes = calloc(b->nnodes + 1, sizeof(*nodes));
