@@ -1,0 +1,256 @@
+/* Survival and recovery of tasks across restarts of the real phx-agent
+ * binary ($BUILD/bin/phx-agent), driven by the fake master of
+ * tests/unit/support/agentharness.h: real processes, real cgroups v1, a real
+ * user, real munge credentials.  Needs root.
+ *
+ * Tasks outlive an agent killed with SIGKILL, and the next agent reports how
+ * they ended, also the end of one that ended while no agent ran; an agent
+ * adopts the tasks of an older one that kept its records elsewhere; a
+ * status is sent again until acknowledged, also by the next agent; SIGTERM
+ * stops the agent and leaves its tasks running; the same task id in two
+ * frameworks is two tasks, across a restart too.  Task execution:
+ * test_agent_exec.c. */
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tests/unit/support/agentharness.h"
+
+#define IDMAX 128 /* longest task and framework ids */
+
+static phx_agentharness_t *const H = &phx_agentharness;
+
+static void test_agent_killed_task_survives(void **state)
+{
+    (void)state;
+    phx_agentharness_launch(phx_agentharness_go_task("v-run", 7),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_status("v-run", "TASK_RUNNING", 10));
+    phx_agentharness_launch(phx_agentharness_go_task("v-down", 3),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_status("v-down", "TASK_RUNNING", 10));
+    phx_agentharness_agent_kill9();
+    phx_agentharness_go("v-down"); /* v-down ends while no agent runs */
+    phx_agentharness_wait_exit_record(PHX_AGENTHARNESS_KEY("v-down"), 20);
+    phx_agentharness_agent_start();
+    json_t *tasks = json_object_get(H->reg, "tasks");
+    assert_int_equal(json_array_size(tasks), 2);
+    phx_agentharness_go("v-run"); /* v-run ends under the new agent */
+    json_t *s = phx_agentharness_wait_status("v-down", "TASK_FAILED", 10);
+    phx_agentharness_assert_exit(s, "TASK_FAILED", 3);
+    json_decref(s);
+    s = phx_agentharness_wait_status("v-run", "TASK_FAILED", 10);
+    phx_agentharness_assert_exit(s, "TASK_FAILED", 7);
+    json_decref(s);
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("v-run"), 10);
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("v-down"), 10);
+    phx_agentharness_drain(0.3);
+    assert_int_equal(phx_agentharness_count_states("v-run", "TASK_FAILED"), 1);
+    assert_int_equal(phx_agentharness_count_states("v-down", "TASK_FAILED"), 1);
+}
+
+/* An agent of a version that kept its records in <state_dir>/run (the
+ * default run_dir is elsewhere now) is replaced while a task runs: the new
+ * agent adopts the task from there and reports its true end. */
+static void test_upgrade_adopts_old_records(void **state)
+{
+    (void)state;
+    phx_agentharness_launch(phx_agentharness_go_task("g-old", 5),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_status("g-old", "TASK_RUNNING", 10));
+    phx_agentharness_agent_kill9();
+    H->run_sub = "run-new";
+    phx_agentharness_agent_start();
+    assert_int_equal(json_array_size(json_object_get(H->reg, "tasks")), 1);
+    phx_agentharness_go("g-old");
+    json_t *s = phx_agentharness_wait_status("g-old", "TASK_FAILED", 10);
+    phx_agentharness_assert_exit(s, "TASK_FAILED", 5);
+    json_decref(s);
+    /* Removed from <state>/run. */
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("g-old"), 10);
+    phx_agentharness_agent_kill9();
+    H->run_sub = NULL;
+    phx_agentharness_agent_start();
+}
+
+static void test_unacked_status_resent(void **state)
+{
+    (void)state;
+    H->autoack = false;
+    phx_agentharness_launch(phx_agentharness_task_new("u-1", "exit 0"),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_t *s = phx_agentharness_wait_status("u-1", "TASK_FINISHED", 10);
+    const char *uuid = json_string_value(json_object_get(s, "uuid"));
+    /* Sent again after status_retry (0.3 s). */
+    json_t *again = phx_agentharness_wait_status("u-1", "TASK_FINISHED", 3);
+    assert_string_equal(json_string_value(json_object_get(again, "uuid")), uuid);
+    json_decref(again);
+    /* Across a restart too, listed in REGISTER. */
+    phx_agentharness_agent_kill9();
+    phx_agentharness_agent_start();
+    json_t *tasks = json_object_get(H->reg, "tasks");
+    assert_int_equal(json_array_size(tasks), 1);
+    assert_string_equal(
+        json_string_value(json_object_get(json_array_get(tasks, 0), "state")),
+        "TASK_FINISHED");
+    again = phx_agentharness_wait_status("u-1", "TASK_FINISHED", 3);
+    assert_string_equal(json_string_value(json_object_get(again, "uuid")), uuid);
+    json_decref(again);
+    /* This ack names the framework too (the master's do not). */
+    phx_agentharness_send(json_pack("{s:s, s:s, s:s, s:s}", "type", "STATUS_ACK",
+                                    "framework_id", "fw-1", "task_id", "u-1", "uuid",
+                                    uuid));
+    json_decref(s);
+    H->autoack = true;
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("u-1"), 10);
+}
+
+/* SIGTERM stops the agent cleanly (exit 0: no leak under ASan) and leaves
+ * its task running; the next agent reports it. */
+static void test_agent_sigterm_keeps_tasks(void **state)
+{
+    (void)state;
+    phx_agentharness_launch(phx_agentharness_go_task("s-1", 5),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_status("s-1", "TASK_RUNNING", 10));
+    kill(H->agent, SIGTERM);
+    int st;
+    assert_int_equal(waitpid(H->agent, &st, 0), H->agent);
+    H->agent = 0;
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+    assert_true(phx_agentharness_cgroup_exists("freezer", PHX_AGENTHARNESS_KEY("s-1")));
+    phx_agentharness_agent_kill9(); /* closes the connection */
+    phx_agentharness_agent_start();
+    json_t *tasks = json_object_get(H->reg, "tasks");
+    assert_int_equal(json_array_size(tasks), 1);
+    assert_string_equal(phx_agentharness_jstr(json_array_get(tasks, 0), "state"),
+                        "TASK_RUNNING");
+    phx_agentharness_go("s-1"); /* it ends under the new agent, which adopted it */
+    json_t *s = phx_agentharness_wait_status("s-1", "TASK_FAILED", 10);
+    phx_agentharness_assert_exit(s, "TASK_FAILED", 5);
+    json_decref(s);
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("s-1"), 10);
+}
+
+/* Task ids are unique per framework only: two frameworks' "c-0" run side by
+ * side, report separately (acks name no framework, like the master's),
+ * survive an agent restart as two tasks, and a KILL of one spares the other. */
+static json_t *fw_task(const char *fw, const char *id, const char *script)
+{
+    json_t *t = phx_agentharness_task_new(id, script);
+    json_object_set_new(t, "framework_id", json_string(fw));
+    return t;
+}
+
+static void test_same_task_id_two_frameworks(void **state)
+{
+    (void)state;
+    char script[512], go[256], path[512];
+    snprintf(go, sizeof(go), "%s/go-c0", H->shared);
+    unlink(go);
+    snprintf(script, sizeof(script),
+             "echo \"$PHX_FRAMEWORK_ID $PHX_TASK_ID\"; "
+             "while [ ! -e %s ]; do sleep 0.05; done; exit 0",
+             go);
+    phx_agentharness_launch(fw_task("fw-a", "c-0", script), PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_fw_status("fw-a", "c-0", "TASK_RUNNING", 10));
+    phx_agentharness_launch(fw_task("fw-b", "c-0", script), PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_fw_status("fw-b", "c-0", "TASK_RUNNING", 10));
+    assert_true(phx_agentharness_cgroup_exists("freezer", "fw-a+c-0"));
+    assert_true(phx_agentharness_cgroup_exists("freezer", "fw-b+c-0"));
+
+    /* Both are reported after a restart, each with its framework. */
+    phx_agentharness_agent_kill9();
+    phx_agentharness_agent_start();
+    json_t *tasks = json_object_get(H->reg, "tasks"), *e;
+    assert_int_equal(json_array_size(tasks), 2);
+    int seen = 0;
+    size_t i;
+    json_array_foreach(tasks, i, e)
+    {
+        const char *fw = json_string_value(json_object_get(e, "framework_id"));
+        assert_string_equal(json_string_value(json_object_get(e, "task_id")), "c-0");
+        assert_string_equal(json_string_value(json_object_get(e, "state")),
+                            "TASK_RUNNING");
+        seen |= strcmp(fw, "fw-a") == 0 ? 1 : strcmp(fw, "fw-b") == 0 ? 2 : 4;
+    }
+    assert_int_equal(seen, 3);
+
+    /* KILL fw-a's c-0: fw-b's keeps running. */
+    phx_agentharness_send(json_pack("{s:s, s:s, s:s, s:f}", "type", "KILL",
+                                    "framework_id", "fw-a", "task_id", "c-0", "grace",
+                                    0.2));
+    json_t *s = phx_agentharness_wait_fw_end("fw-a", "c-0", 10);
+    assert_string_equal(json_string_value(json_object_get(s, "state")), "TASK_KILLED");
+    json_decref(s);
+    phx_agentharness_wait_forgotten("fw-a+c-0", 10);
+    assert_false(phx_agentharness_cgroup_exists("freezer", "fw-a+c-0"));
+    assert_true(phx_agentharness_records_exist("fw-b+c-0"));
+    assert_true(phx_agentharness_cgroup_exists("freezer", "fw-b+c-0"));
+    assert_int_equal(phx_agentharness_count_fw_states("fw-b", "c-0", "TASK_KILLED"), 0);
+    assert_int_equal(phx_agentharness_count_fw_states("fw-b", "c-0", "TASK_FINISHED"),
+                     0);
+
+    /* fw-b's ends on its own, with its own outcome. */
+    int fd = open(go, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    s = phx_agentharness_wait_fw_status("fw-b", "c-0", "TASK_FINISHED", 10);
+    assert_int_equal(json_integer_value(json_object_get(s, "exit_code")), 0);
+    json_decref(s);
+    phx_agentharness_wait_forgotten("fw-b+c-0", 10);
+    phx_agentharness_drain(0.3);
+    assert_int_equal(phx_agentharness_count_fw_states("fw-a", "c-0", "TASK_KILLED"), 1);
+    assert_int_equal(phx_agentharness_count_fw_states("fw-a", "c-0", "TASK_FINISHED"),
+                     0);
+    assert_int_equal(phx_agentharness_count_fw_states("fw-b", "c-0", "TASK_FINISHED"),
+                     1);
+    const char *fws[] = {"fw-a", "fw-b"};
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof(path), "%s/tasks/%s+c-0/stdout", H->state, fws[k]);
+        char *out = phx_agentharness_slurp(path), expect[64];
+        snprintf(expect, sizeof(expect), "%s c-0\n", fws[k]);
+        assert_non_null(out);
+        assert_string_equal(out, expect);
+        free(out);
+    }
+
+    /* A third framework's c-0 is not a duplicate of the two done ones. */
+    phx_agentharness_launch(fw_task("fw-c", "c-0", "exit 0"), PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_fw_status("fw-c", "c-0", "TASK_FINISHED", 10));
+
+    /* Ids too long together for a file name: a hashed key, same story. */
+    char longfw[IDMAX + 1], longid[IDMAX + 1];
+    memset(longfw, 'f', IDMAX);
+    memset(longid, 'i', IDMAX);
+    longfw[IDMAX] = longid[IDMAX] = '\0';
+    snprintf(script, sizeof(script), "test \"$PHX_TASK_ID\" = %s", longid);
+    phx_agentharness_launch(fw_task(longfw, longid, script), PHX_AGENTHARNESS_SIGNED);
+    s = phx_agentharness_wait_fw_end(longfw, longid, 10);
+    assert_string_equal(json_string_value(json_object_get(s, "state")),
+                        "TASK_FINISHED");
+    json_decref(s);
+}
+
+#define TEST(f) cmocka_unit_test_teardown(f, phx_agentharness_reset)
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        TEST(test_agent_killed_task_survives),  TEST(test_upgrade_adopts_old_records),
+        TEST(test_unacked_status_resent),       TEST(test_agent_sigterm_keeps_tasks),
+        TEST(test_same_task_id_two_frameworks),
+    };
+    return cmocka_run_group_tests(tests, phx_agentharness_setup,
+                                  phx_agentharness_teardown);
+}
