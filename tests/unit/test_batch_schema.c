@@ -18,6 +18,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "tests/unit/support/pgtest.h"
+#include "tests/unit/support/paths.h"
 
 static phx_test_pg_t pg;
 static char repo[1024];
@@ -306,14 +307,8 @@ static int prepare_migrations(void)
 static int setup(void **state)
 {
     (void)state;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n < 0)
+    if (phx_test_repo_dir(repo, sizeof(repo)) < 0)
         return -1;
-    exe[n] = '\0';
-    for (int i = 0; i < 4; i++) /* <repo>/<build>/tests/unit/test_x */
-        *strrchr(exe, '/') = '\0';
-    snprintf(repo, sizeof(repo), "%.1000s", exe);
     if (prepare_migrations() < 0) {
         fprintf(stderr, "could not prepare the migrations\n");
         return -1;

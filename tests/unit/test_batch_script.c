@@ -9,6 +9,7 @@
 #include "daemons/batchd/outpath.c"
 #include "daemons/batchd/script.c"
 #include "daemons/batchd/timefmt.c"
+#include "tests/unit/support/paths.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -909,15 +910,10 @@ static void test_begin_formats(void **state)
 static int setup(void **state)
 {
     (void)state;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n < 0)
+    char repo[PATH_MAX - 32];
+    if (phx_test_repo_dir(repo, sizeof(repo)) < 0)
         return -1;
-    exe[n] = '\0';
-    /* <repo>/<build>/tests/unit/test_x -> <repo>/tests/unit/fixtures */
-    for (int i = 0; i < 4; i++)
-        *strrchr(exe, '/') = '\0';
-    snprintf(fixtures, sizeof(fixtures), "%.900s/tests/unit/fixtures", exe);
+    snprintf(fixtures, sizeof(fixtures), "%.900s/tests/unit/fixtures", repo);
     setenv("TZ", "UTC", 1);
     tzset();
     return 0;

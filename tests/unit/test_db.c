@@ -15,6 +15,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "tests/unit/support/pgtest.h"
+#include "tests/unit/support/paths.h"
 
 static phx_test_pg_t pg;
 static char fixtures[1024];
@@ -366,15 +367,10 @@ static void test_migrations_dir(void **state)
 static int setup(void **state)
 {
     (void)state;
-    char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-    if (n < 0)
+    char repo[PATH_MAX - 32];
+    if (phx_test_repo_dir(repo, sizeof(repo)) < 0)
         return -1;
-    exe[n] = '\0';
-    /* <repo>/<build>/tests/unit/test_db -> <repo>/tests/unit/fixtures */
-    for (int i = 0; i < 4; i++)
-        *strrchr(exe, '/') = '\0';
-    snprintf(fixtures, sizeof(fixtures), "%.900s/tests/unit/fixtures", exe);
+    snprintf(fixtures, sizeof(fixtures), "%.900s/tests/unit/fixtures", repo);
     return phx_test_pg_start(&pg, NULL);
 }
 

@@ -22,6 +22,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "tests/unit/support/paths.h"
+
 static char shim[PATH_MAX], dir[PATH_MAX];
 
 /* dir/name, in a static buffer */
@@ -228,13 +230,10 @@ static int setup(void **state)
         fprintf(stderr, "test_shim: needs root (to become user nobody)\n");
         return -1;
     }
-    ssize_t n = readlink("/proc/self/exe", shim, sizeof(shim) - 32);
-    if (n < 0)
+    char build[PATH_MAX - 32];
+    if (phx_test_build_dir(build, sizeof(build)) < 0)
         return -1;
-    shim[n] = '\0';
-    for (int i = 0; i < 3; i++) /* <build>/tests/unit/test_shim */
-        *strrchr(shim, '/') = '\0';
-    strcat(shim, "/bin/phx-shim");
+    snprintf(shim, sizeof(shim), "%s/bin/phx-shim", build);
     snprintf(dir, sizeof(dir), "%s/phx-test-shim.XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (!mkdtemp(dir) || chmod(dir, 0777) < 0) /* nobody writes its output here */

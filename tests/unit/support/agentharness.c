@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "tests/unit/support/paths.h"
+
 phx_agentharness_t phx_agentharness;
 static phx_agentharness_t *const H = &phx_agentharness;
 
@@ -405,14 +407,10 @@ int phx_agentharness_setup(void **state)
     snprintf(H->shared, sizeof(H->shared), "%s/shared", H->dir);
     if (mkdir(H->shared, 0777) < 0 || chmod(H->shared, 01777) < 0)
         return -1;
-    ssize_t n = readlink("/proc/self/exe", H->bin, sizeof(H->bin) - 32);
-    if (n <= 0)
+    char build[sizeof(H->bin) - 32];
+    if (phx_test_build_dir(build, sizeof(build)) < 0)
         return -1;
-    H->bin[n] = '\0';
-    /* $BUILD/tests/unit/test_agent_<name> → $BUILD/bin/phx-agent */
-    for (int i = 0; i < 3; i++)
-        *strrchr(H->bin, '/') = '\0';
-    strcat(H->bin, "/bin/phx-agent");
+    snprintf(H->bin, sizeof(H->bin), "%s/bin/phx-agent", build);
     if (phx_test_munged_start(&H->munged) < 0)
         return -1;
     phx_error_t err;
