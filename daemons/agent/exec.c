@@ -177,6 +177,10 @@ static int plan_make(plan_t *pl, phx_task_t *t, const struct passwd *pw,
     return plan_outputs(pl, pw, err);
 }
 
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+
 /* The plan as the shim reads it: NUL-terminated key and value strings. */
 typedef struct planbuf {
     char *data;
@@ -255,7 +259,11 @@ static int plan_fd(const plan_t *pl, phx_error_t *err)
         return phx_error_set(err, rc == -2 ? "a cgroup path of the task is too long"
                                            : "out of memory");
     }
-    int fd = memfd_create("phx-plan", MFD_CLOEXEC);
+    /* data, never code: sealed non-executable where the kernel knows how
+     * (6.3+, which otherwise logs a warning about the missing flag) */
+    int fd = memfd_create("phx-plan", MFD_CLOEXEC | MFD_NOEXEC_SEAL);
+    if (fd < 0 && errno == EINVAL)
+        fd = memfd_create("phx-plan", MFD_CLOEXEC);
     size_t off = 0;
     while (fd >= 0 && off < b.len) {
         ssize_t n = pwrite(fd, b.data + off, b.len - off, (off_t)off);
