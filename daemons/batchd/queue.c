@@ -99,7 +99,7 @@ bjob_t *batchd_job_find(const batchd_t *b, uint64_t id)
 
 void batchd_queue_expire(batchd_t *b, int64_t now)
 {
-    size_t out = 0;
+    size_t out = 0, before_live = 0;
     for (size_t i = 0; i < b->njobs; i++) {
         bjob_t *j = b->order[i];
         if (phx_job_state_is_final(j->state) && j->tasks_live == 0 &&
@@ -107,15 +107,18 @@ void batchd_queue_expire(batchd_t *b, int64_t now)
             char key[24];
             key_of(j->id, key, sizeof(key));
             phx_hmap_del(b->jobs, key);
+            /* the priority order holds jobs pending when it was made: one
+             * that ended since may be in it */
+            if (b->prio_n > 0 && j->end_time >= b->prio_at - 1)
+                b->prio_n = 0;
+            before_live += i < b->live_from;
             batchd_job_free(j);
             continue;
         }
         b->order[out++] = j;
     }
-    if (out < b->njobs)
-        b->prio_n = 0; /* the priority order may point at freed jobs */
     b->njobs = out;
-    b->live_from = 0;
+    b->live_from -= before_live;
 }
 
 /* Jobs end in about the order they were submitted: a pass starts after the
@@ -571,7 +574,7 @@ void batchd_dep_env(batchd_t *b, bjob_t *j, phx_dep_env_t *env)
 uint32_t batchd_array_running(const batchd_t *b, uint64_t array_job_id)
 {
     uint32_t n = 0;
-    for (size_t i = 0; i < b->njobs; i++)
+    for (size_t i = b->live_from; i < b->njobs; i++) /* none running before */
         if (b->order[i]->array_job_id == array_job_id &&
             b->order[i]->state == PHX_JOB_RUNNING)
             n++;

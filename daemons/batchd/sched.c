@@ -429,11 +429,20 @@ static size_t prio_cache_take(batchd_t *b, int64_t now, bjob_t **cand,
                               phx_prio_job_t *prio, size_t want)
 {
     size_t n = 0;
+    uint64_t last_array = 0;
+    uint32_t arr_running = UINT32_MAX;
     for (size_t i = 0; i < b->prio_n && n < want; i++) {
         bjob_t *j = b->prio_order[i];
-        uint32_t arr_running = UINT32_MAX;
-        if (j->state != PHX_JOB_PENDING || !eligible(b, j, now, &arr_running))
+        if (j->state != PHX_JOB_PENDING)
             continue;
+        if (j->array_job_id != last_array) { /* count an array's running once */
+            last_array = j->array_job_id;
+            arr_running = UINT32_MAX;
+        }
+        if (!eligible(b, j, now, &arr_running))
+            continue;
+        if (j->array_job_id && j->array_max_run && arr_running != UINT32_MAX)
+            arr_running++; /* counted as if it started; it may */
         cand[n] = j;
         prio[n] = (phx_prio_job_t){.id = n, .priority = b->prio_value[i]};
         n++;
@@ -452,7 +461,8 @@ static void pass_run(pass_t *p)
         goto out;
     size_t live = batchd_live_from(b);
     size_t want = b->bf.max_job_test ? b->bf.max_job_test : b->npending;
-    if (b->prio_n > 0 && now - b->prio_at < 1) {
+    /* a clock stepped back rebuilds the order too */
+    if (b->prio_n > 0 && now >= b->prio_at && now - b->prio_at < 1) {
         n = prio_cache_take(b, now, cand, prio, want);
         if (n < want && b->prio_dirty)
             n = 0; /* dry, and newer jobs wait: prioritise again */
@@ -823,5 +833,8 @@ void batchd_sched_job_done(batchd_t *b, bjob_t *j)
             phx_fwc_call(b->fwc, call, NULL, NULL);
     }
     j->request_id[0] = 0;
+    /* its end may make jobs eligible (dependencies, an array's %N) that
+     * the priority order left out */
+    b->prio_dirty = true;
     batchd_sched_dirty(b);
 }
