@@ -1,7 +1,8 @@
 /* Job ends, from the master's task status updates.
  *
  * The batch step (task 0) decides the job's end: TASK_FINISHED → COMPLETED;
- * TASK_FAILED → TIMEOUT (REASON_MAX_COMPLETION_TIME_REACHED), OUT_OF_MEMORY
+ * TASK_FAILED → TIMEOUT (REASON_MAX_COMPLETION_TIME_REACHED, or killed
+ * once the job has run its time limit: killed_at_limit), OUT_OF_MEMORY
  * (REASON_CONTAINER_LIMITATION_MEMORY) or FAILED with its exit code or
  * signal; TASK_KILLED → CANCELLED after a cancel, else NODE_FAIL when a node
  * of the job was lost, else FAILED; TASK_LOST/TASK_DROPPED or an agent
@@ -128,6 +129,17 @@ void batchd_job_finish(batchd_t *b, bjob_t *j, phx_job_state_t st, phx_job_reaso
     batchd_sched_job_done(b, j);
 }
 
+/* Every task of a job has the job's time limit, and the first to reach it
+ * may end the others before their own limit does: a batch step killed by a
+ * signal (or ending as a killed command's 128+n) once the job has run its
+ * time limit, within a second, is the job's TIMEOUT, as in Slurm. */
+static bool killed_at_limit(const bjob_t *j, long long code, long long sig)
+{
+    int64_t limit = j->spec.time_limit;
+    return limit > 0 && j->start_time >= 0 && (sig != 0 || code > 128) &&
+           batchd_now() - j->start_time >= limit - 1;
+}
+
 /* The batch step ended: the job's state from its status. */
 static void batch_ended(batchd_t *b, bjob_t *j, const char *state, const char *reason,
                         const json_t *phx)
@@ -147,6 +159,8 @@ static void batch_ended(batchd_t *b, bjob_t *j, const char *state, const char *r
         st = PHX_JOB_CANCELLED;
     } else if (j->node_fail || node_lost(state, reason)) {
         st = PHX_JOB_NODE_FAIL;
+    } else if (!j->cancel_requested && killed_at_limit(j, code, sig)) {
+        st = PHX_JOB_TIMEOUT;
     } else {
         st = j->cancel_requested ? PHX_JOB_CANCELLED : PHX_JOB_FAILED;
         if (st == PHX_JOB_FAILED && code == 0 && sig == 0)
