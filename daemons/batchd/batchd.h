@@ -182,6 +182,10 @@ bjob_t *batchd_job_new(void);
 void batchd_job_free(bjob_t *j);
 int batchd_queue_add(batchd_t *b, bjob_t *j);
 bjob_t *batchd_job_find(const batchd_t *b, uint64_t id);
+/* order.c: the eligible pending jobs, best first, into cand (npending + 1
+ * entries) and prio (prio[i].id indexes cand; priority set): their number.
+ * Updates the jobs' pending reasons and eligible times on the way. */
+size_t batchd_order(batchd_t *b, int64_t now, bjob_t **cand, phx_prio_job_t *prio);
 /* The index in order of the first job that is not final. */
 size_t batchd_live_from(batchd_t *b);
 int batchd_queue_load(batchd_t *b, phx_error_t *err);
