@@ -81,6 +81,18 @@ batchd_subscribed() {
     curl -sf "http://$PHX_BATCHD/health" | grep -q '"subscribed": *true'
 }
 
+# as_user USER CMD...: run the shell command line CMD as USER in their home,
+# with the appliance's settings (PATH, PHX_CONFIG, PHX_BATCHD, munged) and
+# without the test's PostgreSQL ones (PGUSER & co, PHX_DSN: libpq's default
+# user is then the Unix user, as for a real user), in UTC.
+as_user() {
+    local u=$1
+    shift
+    runuser -u "$u" -- env -u PGUSER -u PGHOST -u PGPORT -u PGDATABASE -u PHX_DSN \
+        PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" PHX_BATCHD="$PHX_BATCHD" \
+        PHX_MUNGE_SOCKET="$PHX_MUNGE_SOCKET" TZ=UTC bash -c "cd ~ && $*"
+}
+
 # job_field ID FIELD: a field of `phx show ID --json`.
 job_field() {
     phx show "$1" --json | python3 -c 'import json,sys; v=json.load(sys.stdin).get(sys.argv[1]); print("" if v is None else v)' "$2"

@@ -20,10 +20,7 @@ wait_node n1 up
 start_batchd
 cg=phx-test-$(basename "$PHX_TEST_DIR")
 
-as() {
-    runuser -u phxu1 -- env PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" PHX_BATCHD="$PHX_BATCHD" \
-        PHX_MUNGE_SOCKET="$PHX_MUNGE_SOCKET" bash -c "cd ~ && $*"
-}
+as() { as_user phxu1 "$@"; }
 home=$(getent passwd phxu1 | cut -d: -f6)
 script() { # NAME BODY: a job script in the user's home
     printf '#!/bin/bash\n%s\n' "$2" >"$home/$1"

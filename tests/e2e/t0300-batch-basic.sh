@@ -18,12 +18,7 @@ wait_node n1 up
 wait_node n2 up
 start_batchd
 
-as() {
-    local u=$1
-    shift
-    runuser -u "$u" -- env PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" PHX_BATCHD="$PHX_BATCHD" \
-        PHX_MUNGE_SOCKET="$PHX_MUNGE_SOCKET" bash -c "cd ~ && $*"
-}
+as() { as_user "$@"; }
 home1=$(getent passwd phxu1 | cut -d: -f6)
 
 cat >"$home1/hello.sh" <<'S'

@@ -15,7 +15,7 @@ wait_node n1 up
 start_batchd
 home=$(getent passwd phxu1 | cut -d: -f6)
 rm -f "$home/order.log"
-as() { runuser -u phxu1 -- env PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" bash -c "cd ~ && $*"; }
+as() { as_user phxu1 "$@"; }
 printf '#!/bin/sh\necho "$PHX_JOB_NAME start $(date +%%s.%%N)" >>"$HOME/order.log"\nsleep 1\necho "$PHX_JOB_NAME end $(date +%%s.%%N)" >>"$HOME/order.log"\nexit ${RC:-0}\n' >"$home/step.sh"
 chown phxu1 "$home/step.sh"
 a=$(as phx submit --parsable -J A step.sh)

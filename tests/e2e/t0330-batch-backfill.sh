@@ -13,7 +13,7 @@ for n in n1 n2 n3 n4; do start_agent $n "synthetic:pack:1 numa:1 core:2 pu:1"; d
 for n in n1 n2 n3 n4; do wait_node $n up; done
 start_batchd
 home=$(getent passwd phxu1 | cut -d: -f6)
-as() { runuser -u phxu1 -- env PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" bash -c "cd ~ && $*"; }
+as() { as_user phxu1 "$@"; }
 printf '#!/bin/sh\n#SBATCH -t 1\nsleep 5\n' >"$home/small.sh"
 printf '#!/bin/sh\n#SBATCH -N 4 --ntasks-per-node=2 -t 2\necho "big on $PHX_JOB_NODELIST $PHX_TASKS_PER_NODE"\n' >"$home/big.sh"
 chown phxu1 "$home/small.sh" "$home/big.sh"

@@ -17,7 +17,7 @@ wait_node n1 up
 wait_node n2 up
 start_batchd
 home=$(getent passwd phxu1 | cut -d: -f6)
-as() { runuser -u phxu1 -- env PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" bash -c "cd ~ && $*"; }
+as() { as_user phxu1 "$@"; }
 printf '#!/bin/sh\n#SBATCH -N 2 -t 5\nsleep 307\n' >"$home/two.sh"
 chown phxu1 "$home/two.sh"
 id=$(as phx submit --parsable two.sh)

@@ -20,14 +20,7 @@ start_agent n1 "synthetic:pack:1 numa:1 core:4 pu:1"
 wait_node n1 up
 start_batchd
 
-as() {
-    local u=$1
-    shift
-    # without PGUSER & co: libpq's default user is then the Unix user
-    runuser -u "$u" -- env -u PGUSER -u PGHOST -u PGPORT -u PGDATABASE -u PHX_DSN \
-        PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" PHX_BATCHD="$PHX_BATCHD" \
-        PHX_MUNGE_SOCKET="$PHX_MUNGE_SOCKET" TZ=UTC bash -c "cd ~ && $*"
-}
+as() { as_user "$@"; }
 home1=$(getent passwd phxacct1 | cut -d: -f6)
 home2=$(getent passwd phxacct2 | cut -d: -f6)
 

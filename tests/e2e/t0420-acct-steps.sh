@@ -27,14 +27,7 @@ wait_node n1 up
 wait_node n2 up
 start_batchd
 
-as() {
-    local u=$1
-    shift
-    # without PGUSER & co: libpq's default user is then the Unix user
-    runuser -u "$u" -- env -u PGUSER -u PGHOST -u PGPORT -u PGDATABASE -u PHX_DSN \
-        PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" PHX_BATCHD="$PHX_BATCHD" \
-        PHX_MUNGE_SOCKET="$PHX_MUNGE_SOCKET" TZ=UTC bash -c "cd ~ && $*"
-}
+as() { as_user "$@"; }
 home1=$(getent passwd phxst1 | cut -d: -f6)
 bin=$PHX_BUILD/bin
 
