@@ -191,6 +191,7 @@ static void merge_stats(phx_db_store_stats_t *to, phx_db_store_stats_t *delta)
     to->failed += delta->failed;
     to->reads += delta->reads;
     to->group_retries += delta->group_retries;
+    to->rows_merged += delta->rows_merged;
     if (delta->max_group > to->max_group)
         to->max_group = delta->max_group;
     memset(delta, 0, sizeof(*delta));
@@ -360,6 +361,8 @@ static void deliver(phx_db_store_t *store, request_t *list)
         list = r->next;
         if (r->failed)
             r->cb(&r->err, NULL, 0, r->arg);
+        else if (r->rows)
+            r->cb(NULL, NULL, 0, r->arg);
         else
             r->cb(NULL, r->results, r->nstmts, r->arg);
         request_free(r);
@@ -449,6 +452,32 @@ int phx_db_store_write(phx_db_store_t *store, const char *sql, int nparams,
                        phx_error_t *err)
 {
     return queue_one(store, REQ_WRITE, sql, nparams, params, cb, arg, err);
+}
+
+int phx_db_store_write_row(phx_db_store_t *store, const phx_db_rows_t *kind,
+                           const char *const *params, phx_db_done_f cb, void *arg,
+                           phx_error_t *err)
+{
+    if (!kind || !kind->one || !kind->many || kind->nparams < 1 ||
+        kind->nparams > PHX_DB_ROWS_MAX_PARAMS || kind->nkeys < 1 ||
+        kind->nkeys > kind->nparams) {
+        errno = EINVAL;
+        return phx_error_set(err, "invalid row statement");
+    }
+    if (!store || !cb) {
+        errno = EINVAL;
+        return phx_error_set(err, "invalid store arguments");
+    }
+    request_t *req = phx_db_txn_create();
+    if (!req)
+        return phx_error_set(err, "out of memory");
+    req->rows = kind;
+    if (phx_db_txn_add(req, kind->one, kind->nparams, params, err) < 0 ||
+        enqueue(store, req, cb, arg, err) < 0) {
+        request_free(req);
+        return -1;
+    }
+    return 0;
 }
 
 int phx_db_store_read(phx_db_store_t *store, const char *sql, int nparams,

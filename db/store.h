@@ -50,6 +50,7 @@ typedef struct phx_db_store_stats {
     uint64_t group_retries; /* groups re-run after one of their statements failed */
     uint64_t reconnects;    /* connections made after the first */
     uint64_t max_group;     /* most requests committed in one transaction */
+    uint64_t rows_merged;   /* row writes committed by a many-row statement */
     size_t queued;          /* requests queued or running now */
 } phx_db_store_stats_t;
 
@@ -80,6 +81,39 @@ int phx_db_store_set_fence(phx_db_store_t *store, const char *sql, int nparams,
 int phx_db_store_write(phx_db_store_t *store, const char *sql, int nparams,
                        const char *const *params, phx_db_done_f cb, void *arg,
                        phx_error_t *err);
+
+/* Rows: one statement that can be written for many rows at once.
+ *
+ * A row write is one execution of `one` with its nparams parameters.  Row
+ * writes of the same kind (the same phx_db_rows_t) that meet in a group
+ * commit are written by one execution of `many` instead, whose parameter $k
+ * is a PostgreSQL array literal of the rows' $k values in queue order (SQL
+ * NULL elements for NULL), read with unnest($1::bigint[], $2::text[], ...).
+ * Rows whose first nkeys parameters are equal never share an execution: the
+ * later one goes in a later one, so one key's rows are written in order.
+ *
+ * Ordering: the rows of one execution are written at the place of the last
+ * of them in the group.  A row write may thus run after writes queued after
+ * it, never before writes queued before it: use it for writes that nothing
+ * queued later depends on having run first.  A group commits as a whole, so
+ * a write queued later still commits with it (barriers keep working).
+ *
+ * If `many` fails, its rows are retried one by one with `one`: a bad row
+ * fails alone, as with phx_db_store_write.  The callback runs after the
+ * commit with no results (nresults 0).  kind is kept by pointer: it must
+ * outlive the store (make it static const). */
+typedef struct phx_db_rows {
+    const char *one;
+    const char *many;
+    int nparams; /* 1..PHX_DB_ROWS_MAX_PARAMS */
+    int nkeys;   /* 1..nparams: the leading parameters that name the row */
+} phx_db_rows_t;
+
+#define PHX_DB_ROWS_MAX_PARAMS 64
+
+int phx_db_store_write_row(phx_db_store_t *store, const phx_db_rows_t *kind,
+                           const char *const *params, phx_db_done_f cb, void *arg,
+                           phx_error_t *err);
 
 /* Queue one query run outside any write transaction (its own implicit
  * transaction, after the writes taken with it).  Same rules as write. */

@@ -120,6 +120,9 @@ void phx_db_session_close(db_session_t *s)
     s->pg = NULL;
     if (s->cache)
         cache_clear(s->cache);
+    phx_db_rows_plan_clear(&s->plan);
+    free(s->plan.runs);
+    s->plan = (row_plan_t){0};
 }
 
 bool phx_db_session_check(db_session_t *s)
@@ -158,6 +161,7 @@ typedef struct op {
     request_t *req; /* OP_STMT, OP_PREPARE (the statement that needs it) */
     int stmt;
     cache_entry_t *entry; /* OP_PREPARE */
+    int run;              /* OP_STMT of a many-row statement: its run, else -1 */
 } op_t;
 
 typedef struct pipeline {
@@ -179,7 +183,7 @@ static void push_op(pipeline_t *p, op_kind_t kind, request_t *req, int stmt,
         p->ops = ops;
         p->cap = cap;
     }
-    p->ops[p->n++] = (op_t){kind, req, stmt, entry};
+    p->ops[p->n++] = (op_t){kind, req, stmt, entry, -1};
 }
 
 static void send_plain(db_session_t *s, pipeline_t *p, const char *sql, op_kind_t kind)
@@ -246,6 +250,7 @@ typedef enum seg_status {
     SEG_OK,
     SEG_ALL_FAIL, /* begin or fence failed: every request fails, no retry */
     SEG_REQ_FAIL, /* one request failed: fail it, retry the others */
+    SEG_RUN_FAIL, /* a many-row statement failed: retry its rows alone */
     SEG_COMMIT_FAIL,
     SEG_LOST,
 } seg_status_t;
@@ -253,6 +258,8 @@ typedef enum seg_status {
 typedef struct outcome {
     seg_status_t status;
     request_t *culprit; /* SEG_REQ_FAIL */
+    int run;            /* SEG_RUN_FAIL */
+    size_t merged;      /* rows written by many-row statements */
     phx_error_t err;
 } outcome_t;
 
@@ -308,8 +315,17 @@ static bool read_results(db_session_t *s, pipeline_t *p, outcome_t *o)
             else
                 cache_remove(s->cache, op->entry);
         }
-        if (st == PGRES_FATAL_ERROR && o->status == SEG_OK)
+        if (st == PGRES_FATAL_ERROR && o->status == SEG_OK) {
             describe_failure(o, op, r, s->fence);
+            if (op->run >= 0) {
+                o->status = SEG_RUN_FAIL;
+                o->run = op->run;
+            }
+        }
+        if (op->run >= 0 && op->kind == OP_STMT) {
+            PQclear(r); /* the rows' callbacks get no results */
+            continue;
+        }
         if (op->kind == OP_FENCE && ok && PQntuples(r) == 0 && o->status == SEG_OK) {
             char excerpt[72];
             o->status = SEG_ALL_FAIL;
@@ -371,6 +387,28 @@ static void finish_txn(db_session_t *s, pipeline_t *p, outcome_t *o)
     }
 }
 
+/* The many-row statement of a run, written where its last row is. */
+static void send_run(db_session_t *s, pipeline_t *p, int run, outcome_t *o)
+{
+    const row_run_t *r = &s->plan.runs[run];
+    request_t *last = r->rows[r->n - 1];
+    if (r->n == 1) {
+        send_stmt(s, p, &last->stmts[0], OP_STMT, last, 0);
+        return;
+    }
+    stmt_t many;
+    if (phx_db_rows_stmt(r, &many) < 0) {
+        p->send_failed = true; /* out of memory: as a lost connection */
+        return;
+    }
+    size_t first = p->n;
+    send_stmt(s, p, &many, OP_STMT, last, 0);
+    for (size_t i = first; i < p->n; i++)
+        p->ops[i].run = run; /* its PREPARE too: a failure is the run's */
+    phx_db_stmt_free(&many); /* libpq has copied it */
+    o->merged += r->n;
+}
+
 /* One write transaction over reqs: BEGIN, fence, statements, Sync; then,
  * having seen every result, COMMIT or ROLLBACK.  Two round trips whatever
  * the group size. */
@@ -379,12 +417,20 @@ static void run_write_txn(db_session_t *s, pipeline_t *p, request_t **reqs, size
 {
     memset(o, 0, sizeof(*o));
     reset_pipeline(p);
+    phx_db_rows_plan(&s->plan, reqs, n); /* on ENOMEM every row goes alone */
     send_plain(s, p, "BEGIN", OP_BEGIN);
     if (s->fence)
         send_stmt(s, p, s->fence, OP_FENCE, NULL, 0);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
+        int run = reqs[i]->run;
+        if (run >= 0) {
+            if (s->plan.runs[run].last == i)
+                send_run(s, p, run, o);
+            continue;
+        }
         for (int j = 0; j < reqs[i]->nstmts; j++)
             send_stmt(s, p, &reqs[i]->stmts[j], OP_STMT, reqs[i], j);
+    }
     send_sync(s, p);
     if (!round_trip(s, p, o))
         return;
@@ -406,10 +452,11 @@ static void lost(db_session_t *s, request_t **reqs, size_t n, const outcome_t *o
     phx_db_session_close(s);
 }
 
-static void committed(db_session_t *s, size_t n)
+static void committed(db_session_t *s, size_t n, const outcome_t *o)
 {
     s->delta.transactions++;
     s->delta.committed += n;
+    s->delta.rows_merged += o->merged;
     if (n > s->delta.max_group)
         s->delta.max_group = n;
 }
@@ -424,8 +471,19 @@ static int run_writes(db_session_t *s, pipeline_t *p, request_t **live, size_t n
     for (int round = 0; n > 0 && round < SPLIT_ROUNDS; round++) {
         run_write_txn(s, p, live, n, &o);
         if (o.status == SEG_OK) {
-            committed(s, n);
+            committed(s, n, &o);
             return 0;
+        }
+        if (o.status == SEG_RUN_FAIL) {
+            /* Not a round: each such failure takes rows out of merging. */
+            const row_run_t *run = &s->plan.runs[o.run];
+            for (size_t i = 0; i < run->n; i++)
+                run->rows[i]->unmerged = true;
+            for (size_t i = 0; i < n; i++)
+                phx_db_request_clear_results(live[i]);
+            s->delta.group_retries++;
+            round--;
+            continue;
         }
         if (o.status == SEG_LOST) {
             lost(s, live, n, &o);
@@ -459,7 +517,7 @@ static int run_writes(db_session_t *s, pipeline_t *p, request_t **live, size_t n
             return -1;
         }
         if (o.status == SEG_OK) {
-            committed(s, 1);
+            committed(s, 1, &o);
         } else {
             fail_request(live[i], &o.err);
             s->delta.failed++;

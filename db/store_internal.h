@@ -36,10 +36,38 @@ struct phx_db_txn {
     phx_error_t err;
     phx_db_done_f cb;
     void *arg;
+    /* Row writes (phx_db_store_write_row): stmts[0] is kind->one. */
+    const phx_db_rows_t *rows;
+    bool unmerged; /* DB thread: its many-row statement failed; write it alone */
+    int run;       /* DB thread: its run in the current plan, -1 if none */
 };
 typedef struct phx_db_txn request_t;
 
 typedef struct stmt_cache stmt_cache_t;
+
+/* ---- row writes merged into many-row statements (store_rows.c) ---- */
+
+typedef struct row_run {
+    const phx_db_rows_t *kind;
+    request_t **rows;
+    size_t n, cap;
+    size_t bytes; /* of the rows' parameters */
+    size_t last;  /* the group index of its last row: where it is written */
+    bool open;
+} row_run_t;
+
+typedef struct row_plan {
+    row_run_t *runs;
+    size_t n, cap;
+} row_plan_t;
+
+/* Sort the row writes of reqs[0..n) into runs (every request's run set, -1
+ * for requests written alone).  -1 on ENOMEM: then every row is alone. */
+int phx_db_rows_plan(row_plan_t *plan, request_t **reqs, size_t n);
+void phx_db_rows_plan_clear(row_plan_t *plan);
+/* The many-row statement of run (its params are array literals); -1 on
+ * ENOMEM.  Free with phx_db_stmt_free. */
+int phx_db_rows_stmt(const row_run_t *run, stmt_t *out);
 
 /* The DB thread's connection and everything tied to it. */
 typedef struct db_session {
@@ -47,6 +75,7 @@ typedef struct db_session {
     stmt_cache_t *cache;
     stmt_t *fence;              /* owned copy, NULL: none */
     phx_db_store_stats_t delta; /* counters to merge into the store's */
+    row_plan_t plan;            /* of the write transaction being run */
 } db_session_t;
 
 void phx_db_stmt_free(stmt_t *s);

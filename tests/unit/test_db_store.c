@@ -16,113 +16,11 @@
 
 #include "db/db.h"
 #include "db/store.h"
-#include "tests/unit/support/pgtest.h"
+#include "tests/unit/support/storetest.h"
 
 static phx_test_pg_t pg;
 
-typedef struct env {
-    char dsn[256];
-    phx_db_conn_t *conn; /* synchronous, for set-up and checks */
-    struct event_base *base;
-    phx_db_store_t *store;
-} env_t;
-
-/* What one callback saw. */
-typedef struct rec {
-    int calls;
-    bool failed;
-    char sqlstate[6];
-    char text[PHX_ERROR_TEXT_MAX];
-    int nresults;
-    char value[64]; /* results[0] row 0 col 0 */
-    int rows;
-    bool committed_when_called; /* checked from another connection */
-    int *done;                  /* incremented on each call */
-    env_t *env;
-} rec_t;
-
-static void on_done(const phx_error_t *err, phx_db_result_t *const *results, int n,
-                    void *arg)
-{
-    rec_t *r = arg;
-    r->calls++;
-    if (r->done)
-        (*r->done)++;
-    r->failed = err != NULL;
-    r->nresults = n;
-    if (err) {
-        snprintf(r->text, sizeof(r->text), "%s", err->text);
-        if (!phx_db_error_sqlstate(err, r->sqlstate))
-            r->sqlstate[0] = '\0';
-        assert_null(results);
-        return;
-    }
-    r->rows = phx_db_result_rows(results[0]);
-    if (r->rows > 0 && phx_db_result_cols(results[0]) > 0)
-        snprintf(r->value, sizeof(r->value), "%s", phx_db_result_get(results[0], 0, 0));
-}
-
-static void exec_sync(env_t *e, const char *sql)
-{
-    phx_error_t err = {{0}};
-    if (phx_db_query(e->conn, sql, 0, NULL, NULL, &err) < 0)
-        fail_msg("%s: %s", sql, err.text);
-}
-
-static long count_sync(env_t *e, const char *sql)
-{
-    phx_error_t err = {{0}};
-    phx_db_result_t *res = NULL;
-    if (phx_db_query(e->conn, sql, 0, NULL, &res, &err) < 0)
-        fail_msg("%s: %s", sql, err.text);
-    long n = strtol(phx_db_result_get(res, 0, 0), NULL, 10);
-    phx_db_result_destroy(res);
-    return n;
-}
-
-/* Run the loop until *counter reaches target (10 s at most). */
-static void run_until(env_t *e, int *counter, int target)
-{
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
-    while (*counter < target) {
-        event_base_loop(e->base, EVLOOP_NONBLOCK);
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        if (now.tv_sec - start.tv_sec > 10)
-            fail_msg("timed out: %d of %d callbacks", *counter, target);
-        if (*counter < target)
-            usleep(500);
-    }
-}
-
-static env_t *env_new(const phx_db_store_opts_t *opts)
-{
-    static int serial;
-    env_t *e = calloc(1, sizeof(*e));
-    char name[32];
-    snprintf(name, sizeof(name), "s%d", ++serial);
-    assert_int_equal(phx_test_pg_createdb(&pg, name, e->dsn, sizeof(e->dsn)), 0);
-    phx_error_t err = {{0}};
-    e->conn = phx_db_connect(e->dsn, &err);
-    assert_non_null(e->conn);
-    exec_sync(e, "CREATE TABLE t (id serial PRIMARY KEY, k int UNIQUE, v text, "
-                 "tx bigint DEFAULT txid_current())");
-    e->base = event_base_new();
-    e->store = phx_db_store_create(e->base, e->dsn, opts, &err);
-    if (!e->store)
-        fail_msg("store: %s", err.text);
-    return e;
-}
-
-static void env_free(env_t *e)
-{
-    phx_db_store_destroy(e->store);
-    event_base_free(e->base);
-    phx_db_conn_close(e->conn);
-    free(e);
-}
-
-static int write_kv(env_t *e, int k, const char *v, rec_t *r)
+static int write_kv(store_env_t *e, int k, const char *v, store_rec_t *r)
 {
     char key[16];
     snprintf(key, sizeof(key), "%d", k);
@@ -130,25 +28,14 @@ static int write_kv(env_t *e, int k, const char *v, rec_t *r)
     phx_error_t err = {{0}};
     return phx_db_store_write(e->store,
                               "INSERT INTO t (k, v) VALUES ($1, $2) RETURNING id", 2, p,
-                              on_done, r, &err);
-}
-
-/* A write that keeps the DB thread busy so the next ones queue up. */
-static void hold_db_thread(env_t *e, rec_t *r, const char *seconds)
-{
-    const char *p[] = {seconds};
-    phx_error_t err = {{0}};
-    assert_int_equal(phx_db_store_write(e->store, "SELECT pg_sleep($1::float8)", 1, p,
-                                        on_done, r, &err),
-                     0);
-    usleep(50000); /* let the DB thread take it alone */
+                              store_rec_done, r, &err);
 }
 
 static void check_committed(const phx_error_t *err, phx_db_result_t *const *results,
                             int n, void *arg)
 {
-    rec_t *r = arg;
-    on_done(err, results, n, arg);
+    store_rec_t *r = arg;
+    store_rec_done(err, results, n, arg);
     /* Another connection must already see the row: the callback came after
      * COMMIT. */
     const char *p[] = {r->value};
@@ -164,9 +51,9 @@ static void check_committed(const phx_error_t *err, phx_db_result_t *const *resu
 static void test_write_callback_after_commit(void **state)
 {
     (void)state;
-    env_t *e = env_new(NULL);
+    store_env_t *e = store_env_new(&pg, NULL);
     int done = 0;
-    rec_t r = {.done = &done, .env = e};
+    store_rec_t r = {.done = &done, .env = e};
     const char *p[] = {"1", "it's \"quoted\"; DROP TABLE t; --"};
     phx_error_t err = {{0}};
     assert_int_equal(phx_db_store_write(
@@ -174,39 +61,39 @@ static void test_write_callback_after_commit(void **state)
                          2, p, check_committed, &r, &err),
                      0);
     assert_int_equal(r.calls, 0); /* never from inside the queuing call */
-    run_until(e, &done, 1);
+    store_run_until(e, &done, 1);
     assert_false(r.failed);
     assert_int_equal(r.nresults, 1);
     assert_int_equal(r.rows, 1);
     assert_string_equal(r.value, "1");
     assert_true(r.committed_when_called);
-    assert_int_equal(count_sync(e, "SELECT count(*) FROM t WHERE v = "
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t WHERE v = "
                                    "'it''s \"quoted\"; DROP TABLE t; --'"),
                      1);
     /* A second loop pass delivers nothing more. */
     event_base_loop(e->base, EVLOOP_NONBLOCK);
     assert_int_equal(r.calls, 1);
-    env_free(e);
+    store_env_free(e);
 }
 
 static void test_group_commit_batches(void **state)
 {
     (void)state;
-    env_t *e = env_new(NULL);
+    store_env_t *e = store_env_new(&pg, NULL);
     enum { N = 1000 };
-    rec_t *r = calloc(N, sizeof(*r));
+    store_rec_t *r = calloc(N, sizeof(*r));
     int done = 0;
     for (int i = 0; i < N; i++) {
         r[i].done = &done;
         assert_int_equal(write_kv(e, i, "x", &r[i]), 0);
     }
-    run_until(e, &done, N);
+    store_run_until(e, &done, N);
     for (int i = 0; i < N; i++) {
         assert_int_equal(r[i].calls, 1);
         assert_false(r[i].failed);
     }
-    long txs = count_sync(e, "SELECT count(DISTINCT tx) FROM t");
-    assert_int_equal(count_sync(e, "SELECT count(*) FROM t"), N);
+    long txs = store_count(e, "SELECT count(DISTINCT tx) FROM t");
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t"), N);
     assert_true(txs >= 1 && txs <= 20);
     phx_db_store_stats_t st;
     phx_db_store_stats(e->store, &st);
@@ -215,76 +102,76 @@ static void test_group_commit_batches(void **state)
     assert_true(st.max_group >= 50);
     assert_int_equal(st.queued, 0);
     /* RETURNING rows reach their own callback. */
-    assert_int_equal(count_sync(e, "SELECT id FROM t WHERE k = 500"),
+    assert_int_equal(store_count(e, "SELECT id FROM t WHERE k = 500"),
                      strtol(r[500].value, NULL, 10));
     free(r);
-    env_free(e);
+    store_env_free(e);
 }
 
 static void test_failing_statement_fails_alone(void **state)
 {
     (void)state;
-    env_t *e = env_new(NULL);
-    exec_sync(e, "INSERT INTO t (k, v) VALUES (5, 'already there')");
+    store_env_t *e = store_env_new(&pg, NULL);
+    store_exec(e, "INSERT INTO t (k, v) VALUES (5, 'already there')");
     int done = 0;
-    rec_t hold = {.done = &done};
-    hold_db_thread(e, &hold, "0.3");
+    store_rec_t hold = {.done = &done};
+    store_hold_thread(e, &hold, "0.3");
     enum { N = 10 };
-    rec_t r[N] = {{0}};
+    store_rec_t r[N] = {{0}};
     for (int i = 0; i < N; i++) {
         r[i].done = &done;
         assert_int_equal(write_kv(e, i, "new", &r[i]), 0);
     }
-    run_until(e, &done, N + 1);
+    store_run_until(e, &done, N + 1);
     for (int i = 0; i < N; i++) {
         assert_int_equal(r[i].calls, 1);
         assert_int_equal(r[i].failed, i == 5);
     }
     assert_string_equal(r[5].sqlstate, "23505");
     assert_non_null(strstr(r[5].text, "INSERT INTO t"));
-    assert_int_equal(count_sync(e, "SELECT count(*) FROM t WHERE v = 'new'"), N - 1);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t WHERE v = 'new'"), N - 1);
     /* The nine others still committed together, in one transaction. */
-    assert_int_equal(count_sync(e, "SELECT count(DISTINCT tx) FROM t WHERE v = 'new'"),
+    assert_int_equal(store_count(e, "SELECT count(DISTINCT tx) FROM t WHERE v = 'new'"),
                      1);
     phx_db_store_stats_t st;
     phx_db_store_stats(e->store, &st);
     assert_int_equal(st.group_retries, 1);
     assert_int_equal(st.failed, 1);
-    env_free(e);
+    store_env_free(e);
 }
 
 static void test_many_failures_fall_back_to_single(void **state)
 {
     (void)state;
-    env_t *e = env_new(NULL);
+    store_env_t *e = store_env_new(&pg, NULL);
     int done = 0;
-    rec_t hold = {.done = &done};
-    hold_db_thread(e, &hold, "0.3");
+    store_rec_t hold = {.done = &done};
+    store_hold_thread(e, &hold, "0.3");
     enum { N = 40 };
-    rec_t r[N] = {{0}};
+    store_rec_t r[N] = {{0}};
     for (int i = 0; i < N; i++) {
         r[i].done = &done;
         /* Every third key collides with an earlier write in the same group. */
         assert_int_equal(write_kv(e, i % 3 == 2 ? i - 1 : i, "v", &r[i]), 0);
     }
-    run_until(e, &done, N + 1);
+    store_run_until(e, &done, N + 1);
     int failed = 0;
     for (int i = 0; i < N; i++) {
         assert_int_equal(r[i].calls, 1);
         assert_int_equal(r[i].failed, i % 3 == 2);
         failed += r[i].failed;
     }
-    assert_int_equal(count_sync(e, "SELECT count(*) FROM t"), N - failed);
-    env_free(e);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t"), N - failed);
+    store_env_free(e);
 }
 
 static void test_txn_is_atomic(void **state)
 {
     (void)state;
-    env_t *e = env_new(NULL);
+    store_env_t *e = store_env_new(&pg, NULL);
     int done = 0;
     phx_error_t err = {{0}};
-    rec_t bad = {.done = &done}, good = {.done = &done};
+    store_rec_t bad = {.done = &done}, good = {.done = &done};
     phx_db_txn_t *txn = phx_db_txn_create();
     const char *k1[] = {"1"}, *k2[] = {"2"};
     assert_int_equal(phx_db_txn_add(txn, "INSERT INTO t (k) VALUES ($1)", 1, k1, &err),
@@ -293,7 +180,7 @@ static void test_txn_is_atomic(void **state)
                      0);
     assert_int_equal(phx_db_txn_add(txn, "INSERT INTO t (k) VALUES ($1)", 1, k1, &err),
                      0);
-    assert_int_equal(phx_db_store_txn(e->store, txn, on_done, &bad, &err), 0);
+    assert_int_equal(phx_db_store_txn(e->store, txn, store_rec_done, &bad, &err), 0);
 
     txn = phx_db_txn_create();
     assert_int_equal(
@@ -302,8 +189,8 @@ static void test_txn_is_atomic(void **state)
     assert_int_equal(
         phx_db_txn_add(txn, "INSERT INTO t (k) VALUES ($1) RETURNING k", 1, k2, &err),
         0);
-    assert_int_equal(phx_db_store_txn(e->store, txn, on_done, &good, &err), 0);
-    run_until(e, &done, 2);
+    assert_int_equal(phx_db_store_txn(e->store, txn, store_rec_done, &good, &err), 0);
+    store_run_until(e, &done, 2);
 
     assert_true(bad.failed);
     assert_string_equal(bad.sqlstate, "23505");
@@ -312,58 +199,58 @@ static void test_txn_is_atomic(void **state)
     assert_int_equal(good.nresults, 2);
     assert_string_equal(good.value, "1");
     /* Only the good transaction's rows. */
-    assert_int_equal(count_sync(e, "SELECT count(*) FROM t"), 2);
-    assert_int_equal(count_sync(e, "SELECT count(DISTINCT tx) FROM t"), 1);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t"), 2);
+    assert_int_equal(store_count(e, "SELECT count(DISTINCT tx) FROM t"), 1);
 
     /* An empty transaction is refused and consumed. */
     assert_int_equal(
-        phx_db_store_txn(e->store, phx_db_txn_create(), on_done, &bad, &err), -1);
+        phx_db_store_txn(e->store, phx_db_txn_create(), store_rec_done, &bad, &err), -1);
     assert_int_equal(errno, EINVAL);
-    env_free(e);
+    store_env_free(e);
 }
 
 static void test_txn_results_in_order(void **state)
 {
     (void)state;
-    env_t *e = env_new(NULL);
+    store_env_t *e = store_env_new(&pg, NULL);
     int done = 0;
     phx_error_t err = {{0}};
-    rec_t r = {.done = &done};
+    store_rec_t r = {.done = &done};
     phx_db_txn_t *txn = phx_db_txn_create();
     const char *a[] = {"10"}, *b[] = {"20"};
     phx_db_txn_add(txn, "INSERT INTO t (k) VALUES ($1) RETURNING k", 1, a, &err);
     phx_db_txn_add(txn, "INSERT INTO t (k) VALUES ($1) RETURNING k", 1, b, &err);
     phx_db_txn_add(txn, "SELECT count(*) FROM t", 0, NULL, &err);
-    assert_int_equal(phx_db_store_txn(e->store, txn, on_done, &r, &err), 0);
-    run_until(e, &done, 1);
+    assert_int_equal(phx_db_store_txn(e->store, txn, store_rec_done, &r, &err), 0);
+    store_run_until(e, &done, 1);
     assert_false(r.failed);
     assert_int_equal(r.nresults, 3);
     assert_string_equal(r.value, "10");
-    env_free(e);
+    store_env_free(e);
 }
 
 static void test_fence(void **state)
 {
     (void)state;
-    env_t *e = env_new(NULL);
-    exec_sync(e, "CREATE TABLE leader (epoch int)");
-    exec_sync(e, "INSERT INTO leader VALUES (7)");
+    store_env_t *e = store_env_new(&pg, NULL);
+    store_exec(e, "CREATE TABLE leader (epoch int)");
+    store_exec(e, "INSERT INTO leader VALUES (7)");
     const char *fence = "SELECT 1 FROM leader WHERE epoch = $1 FOR SHARE";
     phx_error_t err = {{0}};
     int done = 0;
-    rec_t ok = {.done = &done}, deposed = {.done = &done}, broken = {.done = &done},
+    store_rec_t ok = {.done = &done}, deposed = {.done = &done}, broken = {.done = &done},
           cleared = {.done = &done};
 
     const char *seven[] = {"7"};
     assert_int_equal(phx_db_store_set_fence(e->store, fence, 1, seven, &err), 0);
     assert_int_equal(write_kv(e, 1, "epoch 7", &ok), 0);
-    run_until(e, &done, 1);
+    store_run_until(e, &done, 1);
     assert_false(ok.failed);
 
     const char *six[] = {"6"};
     assert_int_equal(phx_db_store_set_fence(e->store, fence, 1, six, &err), 0);
     assert_int_equal(write_kv(e, 2, "epoch 6", &deposed), 0);
-    run_until(e, &done, 2);
+    store_run_until(e, &done, 2);
     assert_true(deposed.failed);
     assert_string_equal(deposed.sqlstate, PHX_DB_SQLSTATE_FENCE);
     assert_non_null(strstr(deposed.text, "fence"));
@@ -371,37 +258,37 @@ static void test_fence(void **state)
     assert_int_equal(
         phx_db_store_set_fence(e->store, "SELECT 1 FROM no_leader", 0, NULL, &err), 0);
     assert_int_equal(write_kv(e, 3, "broken fence", &broken), 0);
-    run_until(e, &done, 3);
+    store_run_until(e, &done, 3);
     assert_true(broken.failed);
     assert_string_equal(broken.sqlstate, "42P01");
 
     assert_int_equal(phx_db_store_set_fence(e->store, NULL, 0, NULL, &err), 0);
     assert_int_equal(write_kv(e, 4, "no fence", &cleared), 0);
-    run_until(e, &done, 4);
+    store_run_until(e, &done, 4);
     assert_false(cleared.failed);
-    assert_int_equal(count_sync(e, "SELECT count(*) FROM t"), 2);
-    assert_int_equal(count_sync(e, "SELECT count(*) FROM t WHERE k IN (2, 3)"), 0);
-    env_free(e);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t"), 2);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t WHERE k IN (2, 3)"), 0);
+    store_env_free(e);
 }
 
 static void test_reads(void **state)
 {
     (void)state;
-    env_t *e = env_new(NULL);
-    exec_sync(e, "INSERT INTO t (k, v) VALUES (1, 'one'), (2, 'two')");
+    store_env_t *e = store_env_new(&pg, NULL);
+    store_exec(e, "INSERT INTO t (k, v) VALUES (1, 'one'), (2, 'two')");
     phx_error_t err = {{0}};
     int done = 0;
-    rec_t r[3] = {{.done = &done}, {.done = &done}, {.done = &done}};
+    store_rec_t r[3] = {{.done = &done}, {.done = &done}, {.done = &done}};
     const char *p[] = {"2"};
     assert_int_equal(phx_db_store_read(e->store, "SELECT v FROM t WHERE k = $1", 1, p,
-                                       on_done, &r[0], &err),
+                                       store_rec_done, &r[0], &err),
                      0);
     assert_int_equal(
-        phx_db_store_read(e->store, "SELECT 1/0", 0, NULL, on_done, &r[1], &err), 0);
+        phx_db_store_read(e->store, "SELECT 1/0", 0, NULL, store_rec_done, &r[1], &err), 0);
     assert_int_equal(phx_db_store_read(e->store, "SELECT count(*) FROM t", 0, NULL,
-                                       on_done, &r[2], &err),
+                                       store_rec_done, &r[2], &err),
                      0);
-    run_until(e, &done, 3);
+    store_run_until(e, &done, 3);
     assert_false(r[0].failed);
     assert_string_equal(r[0].value, "two");
     assert_true(r[1].failed);
@@ -411,16 +298,16 @@ static void test_reads(void **state)
     phx_db_store_stats_t st;
     phx_db_store_stats(e->store, &st);
     assert_int_equal(st.reads, 2);
-    env_free(e);
+    store_env_free(e);
 }
 
 static void test_queue_bound_and_bad_calls(void **state)
 {
     (void)state;
     phx_db_store_opts_t opts = {.max_queue = 5};
-    env_t *e = env_new(&opts);
+    store_env_t *e = store_env_new(&pg, &opts);
     int done = 0;
-    rec_t r[6] = {{0}};
+    store_rec_t r[6] = {{0}};
     for (int i = 0; i < 6; i++)
         r[i].done = &done;
     for (int i = 0; i < 5; i++)
@@ -429,58 +316,58 @@ static void test_queue_bound_and_bad_calls(void **state)
     const char *p[] = {"99", "q"};
     assert_int_equal(phx_db_store_write(e->store,
                                         "INSERT INTO t (k, v) VALUES ($1, $2)", 2, p,
-                                        on_done, &r[5], &err),
+                                        store_rec_done, &r[5], &err),
                      -1);
     assert_int_equal(errno, EAGAIN);
     assert_non_null(strstr(err.text, "queue is full"));
-    assert_int_equal(phx_db_store_write(e->store, NULL, 0, NULL, on_done, &r[5], &err),
+    assert_int_equal(phx_db_store_write(e->store, NULL, 0, NULL, store_rec_done, &r[5], &err),
                      -1);
     assert_int_equal(errno, EINVAL);
-    run_until(e, &done, 5);
+    store_run_until(e, &done, 5);
     usleep(100000);
     event_base_loop(e->base, EVLOOP_NONBLOCK);
     assert_int_equal(r[5].calls, 0); /* failed calls never call back */
     assert_int_equal(done, 5);
     /* Room again once the callbacks ran. */
     assert_int_equal(write_kv(e, 100, "q", &r[5]), 0);
-    run_until(e, &done, 6);
+    store_run_until(e, &done, 6);
     assert_false(r[5].failed);
-    env_free(e);
+    store_env_free(e);
 }
 
 static void test_reconnect(void **state)
 {
     (void)state;
-    env_t *e = env_new(&(phx_db_store_opts_t){.reconnect_min_ms = 10});
+    store_env_t *e = store_env_new(&pg, &(phx_db_store_opts_t){.reconnect_min_ms = 10});
     int done = 0;
-    rec_t killed = {.done = &done}, after = {.done = &done}, idle = {.done = &done};
+    store_rec_t killed = {.done = &done}, after = {.done = &done}, idle = {.done = &done};
     phx_error_t err = {{0}};
     /* In flight: the statement kills its own backend. */
     assert_int_equal(phx_db_store_write(e->store,
                                         "SELECT pg_terminate_backend(pg_backend_pid())",
-                                        0, NULL, on_done, &killed, &err),
+                                        0, NULL, store_rec_done, &killed, &err),
                      0);
-    run_until(e, &done, 1);
+    store_run_until(e, &done, 1);
     assert_true(killed.failed);
     assert_non_null(strstr(killed.text, "connection to the database was lost"));
     assert_true(strcmp(killed.sqlstate, "57P01") == 0 ||
                 strncmp(killed.sqlstate, "08", 2) == 0);
     assert_int_equal(write_kv(e, 1, "after", &after), 0);
-    run_until(e, &done, 2);
+    store_run_until(e, &done, 2);
     assert_false(after.failed);
 
     /* Killed while idle: noticed before the next batch, which succeeds. */
-    exec_sync(e, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    store_exec(e, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                  "WHERE application_name = 'phalanx-store'");
     usleep(100000);
     assert_int_equal(write_kv(e, 2, "idle", &idle), 0);
-    run_until(e, &done, 3);
+    store_run_until(e, &done, 3);
     assert_false(idle.failed);
     phx_db_store_stats_t st;
     phx_db_store_stats(e->store, &st);
     assert_int_equal(st.reconnects, 2);
-    assert_int_equal(count_sync(e, "SELECT count(*) FROM t"), 2);
-    env_free(e);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t"), 2);
+    store_env_free(e);
 }
 
 /* Callbacks that try to queue more work while the store is being destroyed. */
@@ -488,12 +375,12 @@ static int refused;
 static void requeue_on_done(const phx_error_t *err, phx_db_result_t *const *results,
                             int n, void *arg)
 {
-    rec_t *r = arg;
-    on_done(err, results, n, arg);
+    store_rec_t *r = arg;
+    store_rec_done(err, results, n, arg);
     phx_error_t e2 = {{0}};
     const char *p[] = {"-1", "late"};
     if (phx_db_store_write(r->env->store, "INSERT INTO t (k, v) VALUES ($1, $2)", 2, p,
-                           on_done, r, &e2) < 0 &&
+                           store_rec_done, r, &e2) < 0 &&
         errno == ESHUTDOWN)
         refused++;
 }
@@ -501,9 +388,9 @@ static void requeue_on_done(const phx_error_t *err, phx_db_result_t *const *resu
 static void test_destroy_delivers_everything_once(void **state)
 {
     (void)state;
-    env_t *e = env_new(NULL);
+    store_env_t *e = store_env_new(&pg, NULL);
     enum { N = 300 };
-    rec_t *r = calloc(N, sizeof(*r));
+    store_rec_t *r = calloc(N, sizeof(*r));
     int done = 0;
     phx_error_t err = {{0}};
     refused = 0;
@@ -531,15 +418,15 @@ static void test_destroy_delivers_everything_once(void **state)
         assert_false(r[i].failed);
     }
     assert_int_equal(refused, N);
-    assert_int_equal(count_sync(e, "SELECT count(*) FROM t"), N - N / 10);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t"), N - N / 10);
     free(r);
-    env_free(e);
+    store_env_free(e);
 }
 
 static void test_destroy_fails_work_when_database_unreachable(void **state)
 {
     (void)state;
-    env_t *e = env_new(&(phx_db_store_opts_t){.reconnect_min_ms = 10});
+    store_env_t *e = store_env_new(&pg, &(phx_db_store_opts_t){.reconnect_min_ms = 10});
     char sql[512];
     const char *db = strstr(e->dsn, "dbname=") + 7;
     snprintf(sql, sizeof(sql), "ALTER DATABASE %.*s ALLOW_CONNECTIONS false",
@@ -552,11 +439,11 @@ static void test_destroy_fails_work_when_database_unreachable(void **state)
     assert_non_null(admin);
     assert_int_equal(phx_db_query(admin, sql, 0, NULL, NULL, &err), 0);
     phx_db_conn_close(admin);
-    exec_sync(e, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+    store_exec(e, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                  "WHERE application_name = 'phalanx-store'");
     usleep(100000);
     enum { N = 50 };
-    rec_t r[N] = {{0}};
+    store_rec_t r[N] = {{0}};
     int done = 0;
     for (int i = 0; i < N; i++) {
         r[i].done = &done;
@@ -571,26 +458,26 @@ static void test_destroy_fails_work_when_database_unreachable(void **state)
         assert_true(strcmp(r[i].sqlstate, "08001") == 0 ||
                     strcmp(r[i].sqlstate, "08003") == 0);
     }
-    assert_int_equal(count_sync(e, "SELECT count(*) FROM t"), 0);
-    env_free(e);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t"), 0);
+    store_env_free(e);
 }
 
 static void destroy_from_callback(const phx_error_t *err,
                                   phx_db_result_t *const *results, int n, void *arg)
 {
-    rec_t *r = arg;
-    on_done(err, results, n, arg);
+    store_rec_t *r = arg;
+    store_rec_done(err, results, n, arg);
     phx_db_store_destroy(r->env->store);
 }
 
 static void test_destroy_from_callback(void **state)
 {
     (void)state;
-    env_t *e = env_new(NULL);
+    store_env_t *e = store_env_new(&pg, NULL);
     int done = 0;
     phx_error_t err = {{0}};
-    rec_t first = {.done = &done, .env = e};
-    rec_t rest[20] = {{0}};
+    store_rec_t first = {.done = &done, .env = e};
+    store_rec_t rest[20] = {{0}};
     const char *p[] = {"1"};
     assert_int_equal(phx_db_store_write(e->store, "INSERT INTO t (k) VALUES ($1)", 1, p,
                                         destroy_from_callback, &first, &err),
@@ -599,12 +486,12 @@ static void test_destroy_from_callback(void **state)
         rest[i].done = &done;
         assert_int_equal(write_kv(e, 100 + i, "rest", &rest[i]), 0);
     }
-    run_until(e, &done, 21);
+    store_run_until(e, &done, 21);
     for (int i = 0; i < 20; i++)
         assert_int_equal(rest[i].calls, 1);
     assert_int_equal(first.calls, 1);
     e->store = NULL; /* destroyed by the callback */
-    env_free(e);
+    store_env_free(e);
 }
 
 static void test_create_fails_cleanly(void **state)

@@ -1,0 +1,236 @@
+/* db/store row writes: rows of one kind that meet in a group commit are
+ * written by one many-row statement, in order per key, never before what was
+ * queued ahead of them, with a bad row failing alone; against a private
+ * PostgreSQL. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db/db.h"
+#include "db/store.h"
+#include "tests/unit/support/storetest.h"
+
+static phx_test_pg_t pg;
+
+static const phx_db_rows_t insert_kv = {
+    .one = "INSERT INTO t (k, v) VALUES ($1::int, $2)",
+    .many = "INSERT INTO t (k, v) SELECT * FROM unnest($1::int[], $2::text[])",
+    .nparams = 2,
+    .nkeys = 1,
+};
+
+static const phx_db_rows_t update_kv = {
+    .one = "UPDATE t SET v = $2 WHERE k = $1::int",
+    .many = "UPDATE t SET v = u.v FROM unnest($1::int[], $2::text[]) AS u (k, v) "
+            "WHERE t.k = u.k",
+    .nparams = 2,
+    .nkeys = 1,
+};
+
+static void row(store_env_t *e, const phx_db_rows_t *kind, int k, const char *v,
+                store_rec_t *r)
+{
+    char key[16];
+    snprintf(key, sizeof(key), "%d", k);
+    const char *p[] = {key, v};
+    phx_error_t err = {{0}};
+    assert_int_equal(
+        phx_db_store_write_row(e->store, kind, p, store_rec_done, r, &err), 0);
+}
+
+/* v of key k, or "<null>" / "<none>". */
+static void value_of(store_env_t *e, int k, char *buf, size_t len)
+{
+    char key[16];
+    snprintf(key, sizeof(key), "%d", k);
+    const char *p[] = {key};
+    phx_db_result_t *res = NULL;
+    phx_error_t err = {{0}};
+    assert_int_equal(phx_db_query(e->conn, "SELECT coalesce(v, '<null>') FROM t WHERE k = $1::int", 1, p,
+                                  &res, &err),
+                     0);
+    if (phx_db_result_rows(res) == 0)
+        snprintf(buf, len, "<none>");
+    else
+        snprintf(buf, len, "%s", phx_db_result_get(res, 0, 0));
+    phx_db_result_destroy(res);
+}
+
+static void test_rows_meet_in_one_statement(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_new(&pg, NULL);
+    /* Texts an array literal must carry exactly. */
+    static const char *const values[] = {
+        "plain", "it's \"quoted\"", "back\\slash\\", "a,b", "{braces}", "NULL", "",
+        "  spaced  ", "new\nline", "ünïcødé €", "\\\"", NULL,
+    };
+    enum { NV = sizeof(values) / sizeof(*values), N = 60 };
+    int done = 0;
+    store_rec_t hold = {.done = &done};
+    store_hold_thread(e, &hold, "0.3");
+    store_rec_t r[N] = {{0}};
+    for (int i = 0; i < N; i++) {
+        r[i].done = &done;
+        r[i].nresults = -1;
+        row(e, &insert_kv, i, values[i % NV], &r[i]);
+    }
+    store_run_until(e, &done, N + 1);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_false(r[i].failed);
+        assert_int_equal(r[i].nresults, 0);
+    }
+    char got[128];
+    for (int i = 0; i < N; i++) {
+        value_of(e, i, got, sizeof(got));
+        assert_string_equal(got, values[i % NV] ? values[i % NV] : "<null>");
+    }
+    /* One transaction, one statement for all of them. */
+    assert_int_equal(store_count(e, "SELECT count(DISTINCT tx) FROM t"), 1);
+    phx_db_store_stats_t st;
+    phx_db_store_stats(e->store, &st);
+    assert_int_equal(st.rows_merged, N);
+    assert_int_equal(st.committed, N + 1);
+    assert_int_equal(st.failed, 0);
+    store_env_free(e);
+}
+
+static void test_rows_of_one_key_in_order(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_new(&pg, NULL);
+    store_exec(e, "INSERT INTO t (k, v) VALUES (1, '-'), (2, '-'), (3, '-')");
+    int done = 0;
+    store_rec_t hold = {.done = &done};
+    store_hold_thread(e, &hold, "0.3");
+    store_rec_t r[8] = {{0}};
+    for (int i = 0; i < 8; i++)
+        r[i].done = &done;
+    row(e, &update_kv, 1, "a", &r[0]);
+    row(e, &update_kv, 2, "b", &r[1]);
+    row(e, &update_kv, 1, "c", &r[2]); /* key 1 again: a later statement */
+    row(e, &update_kv, 3, "d", &r[3]);
+    row(e, &update_kv, 1, "e", &r[4]);
+    row(e, &update_kv, 2, "f", &r[5]);
+    /* A plain write queued before a row: the row is never written before it
+     * (the run of key 4 ends after the insert). */
+    const char *p[] = {"4", "plain"};
+    phx_error_t err = {{0}};
+    assert_int_equal(phx_db_store_write(e->store, "INSERT INTO t (k, v) VALUES ($1, $2)",
+                                        2, p, store_rec_done, &r[6], &err),
+                     0);
+    row(e, &update_kv, 4, "row", &r[7]);
+    store_run_until(e, &done, 9);
+    char got[64];
+    const char *want[] = {"e", "f", "d", "row"};
+    for (int k = 1; k <= 4; k++) {
+        value_of(e, k, got, sizeof(got));
+        assert_string_equal(got, want[k - 1]);
+    }
+    for (int i = 0; i < 8; i++)
+        assert_false(r[i].failed);
+    phx_db_store_stats_t st;
+    phx_db_store_stats(e->store, &st);
+    assert_true(st.rows_merged >= 4);
+    store_env_free(e);
+}
+
+static void test_rows_bad_row_fails_alone(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_new(&pg, NULL);
+    store_exec(e, "INSERT INTO t (k, v) VALUES (7, 'already there')");
+    int done = 0;
+    store_rec_t hold = {.done = &done};
+    store_hold_thread(e, &hold, "0.3");
+    enum { N = 20 };
+    store_rec_t r[N] = {{0}};
+    for (int i = 0; i < N; i++) {
+        r[i].done = &done;
+        row(e, &insert_kv, i, "new", &r[i]);
+    }
+    store_run_until(e, &done, N + 1);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].failed, i == 7);
+    }
+    /* The error is the row's own statement's, not the many-row one's. */
+    assert_string_equal(r[7].sqlstate, "23505");
+    assert_non_null(strstr(r[7].text, "INSERT INTO t (k, v) VALUES"));
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t WHERE v = 'new'"), N - 1);
+    assert_int_equal(store_count(e, "SELECT count(DISTINCT tx) FROM t WHERE v = 'new'"),
+                     1);
+    phx_db_store_stats_t st;
+    phx_db_store_stats(e->store, &st);
+    assert_int_equal(st.failed, 1);
+    assert_int_equal(st.rows_merged, 0); /* they were committed one by one */
+    /* Later rows merge again. */
+    hold = (store_rec_t){.done = &done};
+    store_hold_thread(e, &hold, "0.2");
+    store_rec_t more[3] = {{0}};
+    for (int i = 0; i < 3; i++) {
+        more[i].done = &done;
+        row(e, &insert_kv, 100 + i, "later", &more[i]);
+    }
+    store_run_until(e, &done, N + 1 + 4);
+    phx_db_store_stats(e->store, &st);
+    assert_int_equal(st.rows_merged, 3);
+    store_env_free(e);
+}
+
+static void test_rows_bad_calls(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_new(&pg, NULL);
+    store_rec_t r = {0};
+    const char *p[] = {"1", "x"};
+    phx_error_t err = {{0}};
+    phx_db_rows_t bad = insert_kv;
+    bad.nkeys = 0;
+    errno = 0;
+    assert_int_equal(phx_db_store_write_row(e->store, &bad, p, store_rec_done, &r, &err),
+                     -1);
+    assert_int_equal(errno, EINVAL);
+    assert_non_null(strstr(err.text, "row statement"));
+    bad = insert_kv;
+    bad.many = NULL;
+    assert_int_equal(phx_db_store_write_row(e->store, &bad, p, store_rec_done, &r, &err),
+                     -1);
+    assert_int_equal(phx_db_store_write_row(e->store, NULL, p, store_rec_done, &r, &err),
+                     -1);
+    assert_int_equal(phx_db_store_write_row(e->store, &insert_kv, p, NULL, &r, &err), -1);
+    assert_int_equal(r.calls, 0);
+    store_env_free(e);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return phx_test_pg_start(&pg, NULL);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    phx_test_pg_stop(&pg);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_rows_meet_in_one_statement),
+        cmocka_unit_test(test_rows_of_one_key_in_order),
+        cmocka_unit_test(test_rows_bad_row_fails_alone),
+        cmocka_unit_test(test_rows_bad_calls),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
