@@ -1,12 +1,24 @@
 /* bench_batch_client: the load client of tests/bench/bench_batch.sh.
  *
  *   bench_batch_client HOST:PORT JOBS CLIENTS SCRIPT_FILE
+ *   bench_batch_client --wait-ended HOST:PORT N TIMEOUT_S
  *
  * CLIENTS threads submit JOBS jobs in all through batchd's HTTP API (POST
  * /api/v1/jobs, a fresh munge credential per request, one connection per
  * request as the phx command does) and print the durable submission rate:
- * batchd answers only after the job's row is committed.  Run alone (no
- * arguments, as scripts/run-bench does) it says so and exits 0. */
+ * batchd answers only after the job's row is committed.
+ *
+ * --wait-ended polls GET /health (no credential) every 20 ms over one
+ * kept-alive connection until its "ended" counter reaches N: exit 0 then, 1
+ * with a message on timeout or error.  The script waited with a curl every
+ * 0.1 s before, which cost ~2 % of the machine's CPU during the measurement.
+ *
+ * Run alone (no arguments, as scripts/run-bench does) it says so and exits
+ * 0. */
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -60,8 +72,153 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* --- --wait-ended --- */
+
+#define POLL_INTERVAL_US 20000
+
+typedef struct waiter {
+    struct event_base *base;
+    struct evhttp_connection *conn;
+    struct event *tick;
+    long long want;
+    long long ended; /* last value seen, -1 before the first answer */
+    int rc;          /* -1 while waiting */
+} waiter_t;
+
+static void waiter_stop(waiter_t *w, int rc)
+{
+    w->rc = rc;
+    event_base_loopbreak(w->base);
+}
+
+static void health_done(struct evhttp_request *req, void *arg);
+
+static void poll_health(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    waiter_t *w = arg;
+    struct evhttp_request *req = evhttp_request_new(health_done, w);
+    if (!req) {
+        fprintf(stderr, "bench_batch_client: out of memory\n");
+        waiter_stop(w, 1);
+        return;
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
+    if (evhttp_make_request(w->conn, req, EVHTTP_REQ_GET, "/health") < 0) {
+        fprintf(stderr, "bench_batch_client: could not send GET /health to %s:%d\n",
+                host, port);
+        waiter_stop(w, 1);
+    }
+}
+
+static void health_done(struct evhttp_request *req, void *arg)
+{
+    waiter_t *w = arg;
+    int code = req ? evhttp_request_get_response_code(req) : 0;
+    if (code != 200) {
+        if (code == 0)
+            fprintf(stderr, "bench_batch_client: could not reach %s:%d\n", host, port);
+        else
+            fprintf(stderr, "bench_batch_client: GET /health: HTTP %d\n", code);
+        waiter_stop(w, 1);
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t n = evbuffer_get_length(in);
+    const char *text = n ? (const char *)evbuffer_pullup(in, -1) : "";
+    json_error_t jerr;
+    json_t *h = json_loadb(text, n, 0, &jerr);
+    json_t *ended = json_object_get(h, "ended");
+    if (!json_is_integer(ended)) {
+        fprintf(stderr,
+                "bench_batch_client: GET /health: no \"ended\" counter in \"%.*s\"\n",
+                (int)(n < 200 ? n : 200), text);
+        json_decref(h);
+        waiter_stop(w, 1);
+        return;
+    }
+    w->ended = json_integer_value(ended);
+    json_decref(h);
+    if (w->ended >= w->want) {
+        waiter_stop(w, 0);
+        return;
+    }
+    const struct timeval interval = {0, POLL_INTERVAL_US};
+    evtimer_add(w->tick, &interval);
+}
+
+static void deadline_passed(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    waiter_t *w = arg;
+    if (w->ended < 0)
+        fprintf(stderr,
+                "bench_batch_client: timed out waiting for an answer to GET "
+                "/health from %s:%d\n",
+                host, port);
+    else
+        fprintf(stderr, "bench_batch_client: timed out: %lld of %lld jobs ended\n",
+                w->ended, w->want);
+    waiter_stop(w, 1);
+}
+
+/* Until batchd's /health says at least want jobs ended: 0, or 1 on timeout or
+ * error (said on stderr). */
+static int wait_ended(long long want, int timeout_s)
+{
+    waiter_t w = {.want = want, .ended = -1, .rc = -1};
+    struct event *deadline = NULL;
+    w.base = event_base_new();
+    w.conn = w.base
+                 ? evhttp_connection_base_new(w.base, NULL, host, (unsigned short)port)
+                 : NULL;
+    w.tick = w.conn ? evtimer_new(w.base, poll_health, &w) : NULL;
+    deadline = w.tick ? evtimer_new(w.base, deadline_passed, &w) : NULL;
+    if (!deadline) {
+        fprintf(stderr, "bench_batch_client: out of memory\n");
+        w.rc = 1;
+        goto out;
+    }
+    evhttp_connection_set_timeout(w.conn, timeout_s);
+    const struct timeval limit = {timeout_s, 0};
+    evtimer_add(deadline, &limit);
+    poll_health(-1, 0, &w);
+    while (w.rc < 0 && event_base_dispatch(w.base) == 0)
+        ;
+    if (w.rc < 0) {
+        fprintf(stderr, "bench_batch_client: event loop ended early\n");
+        w.rc = 1;
+    }
+out:
+    if (deadline)
+        event_free(deadline);
+    if (w.tick)
+        event_free(w.tick);
+    if (w.conn)
+        evhttp_connection_free(w.conn);
+    if (w.base)
+        event_base_free(w.base);
+    return w.rc;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 5 && strcmp(argv[1], "--wait-ended") == 0) {
+        phx_error_t err;
+        if (phx_http_parse_addr(argv[2], host, sizeof(host), &port, &err) < 0) {
+            fprintf(stderr, "bench_batch_client: %s\n", err.text);
+            return 2;
+        }
+        long long want = atoll(argv[3]);
+        int timeout_s = atoi(argv[4]);
+        if (want < 0 || timeout_s < 1) {
+            fprintf(stderr, "bench_batch_client: bad arguments\n");
+            return 2;
+        }
+        return wait_ended(want, timeout_s);
+    }
     if (argc != 5) {
         printf("bench_batch_client: the load client of tests/bench/bench_batch.sh; "
                "nothing to measure alone\n");
