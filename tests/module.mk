@@ -1,14 +1,25 @@
 # Unit tests: tests/unit/test_<module>.c, one cmocka binary each, linked with
 # tests/unit/support/*.c.  Benchmarks: tests/bench/bench_<name>.c.
+#
+# The support files go in an archive, so a test binary gets only those it
+# uses: a support file may then call daemon code that is in no library and
+# that only its tests compile in (allocsim.c calls the allocator, which
+# test_alloc*.c include).
 UNIT_SUPPORT_SRCS := $(sort $(wildcard tests/unit/support/*.c))
 UNIT_SUPPORT_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(UNIT_SUPPORT_SRCS))
+UNIT_SUPPORT_LIB := $(BUILD)/tests/libunitsupport.a
 UNIT_SRCS := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%,$(UNIT_SRCS))
 
-$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_SUPPORT_OBJS) $(LINK_LIBS)
+$(UNIT_SUPPORT_LIB): $(UNIT_SUPPORT_OBJS)
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/tests/unit/%: $(BUILD)/tests/unit/%.o $(UNIT_SUPPORT_LIB) $(LINK_LIBS)
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LINK    $@")
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(UNIT_SUPPORT_OBJS) $(LINK_LIBS) $(CMOCKA_LIBS) $(LIBS_ALL)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(UNIT_SUPPORT_LIB) $(LINK_LIBS) $(CMOCKA_LIBS) $(LIBS_ALL)
 
 $(BUILD)/tests/unit/%.o: ALL_CFLAGS += $(CMOCKA_CFLAGS)
 

@@ -1,0 +1,342 @@
+/* The master's allocator: gang requests (hold, lend with release_by,
+ * satisfy, cancel, expiry, oversize), over the simulated cluster of
+ * tests/unit/support/allocsim.h.
+ *
+ * The allocator's sources are compiled into this test directly: the
+ * makefile links the master's sources into phx-master only, not into a
+ * library, and the allocator depends on nothing but lib/ and topology/. */
+#include "daemons/master/alloc.c"
+#include "daemons/master/alloc_drf.c"
+#include "daemons/master/alloc_hold.c"
+#include "daemons/master/alloc_offer.c"
+#include "daemons/master/alloc_res.c"
+#include "tests/unit/support/allocsim.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#define GiB (1ULL << 30)
+
+/* ---- gang requests ---- */
+
+/* Framework b keeps the 8 agents of 8 cores busy with 1-core tasks of 3 to
+ * 10 s; framework g (suppressed: it only wants its gang) asks for 4 whole
+ * agents (4 NUMA bundles of 8 cores).  The request must be satisfied within
+ * 12 passes (a pass per second; the longest task is 10 s), with 4 offers in
+ * one pass flagged with the request id, while b keeps getting offers in
+ * nearly every pass and backfills lent resources with tasks ending by
+ * release_by.  Every lent offer's release_by is the request's expected
+ * satisfiable time, in the future. */
+static void test_gang_request_no_starvation(void **state)
+{
+    (void)state;
+    phx_allocsim_t *s =
+        phx_allocsim_create(8, "pack:1 numa:1(memory=16GiB) core:8 pu:1");
+    phx_allocsim_framework(s, "b", NULL);
+    phx_allocsim_framework(s, "g", NULL);
+    phx_alloc_suppress(s->a, "g");
+    for (int p = 0; p < 20; p++) { /* fill the cluster */
+        phx_allocsim_end_tasks(s);
+        size_t first = phx_allocsim_cycle(s);
+        for (size_t i = first; i < s->noffers; i++) {
+            while (phx_allocsim_launch(s, &s->offers[i], 1, GiB,
+                                       s->now + 3 + phx_allocsim_rnd(8)))
+                ;
+            phx_allocsim_finish(s, &s->offers[i]);
+        }
+        s->now += 1;
+    }
+    phx_alloc_framework_info_t fi;
+    assert_int_equal(phx_alloc_framework_info(s->a, "b", &fi), 0);
+    assert_true(fi.used_cores >= 56); /* busy: a gang of whole agents must wait */
+
+    phx_alloc_shape_t sh = {4, 8, 4 * GiB, PHX_ALLOC_BUNDLE_NUMA};
+    phx_error_t err;
+    assert_int_equal(
+        phx_alloc_request_add(s->a, "g", "gang1", &sh, 30, 0, s->now, &err), 0);
+    double t0 = s->now;
+    int satisfied_pass = -1, b_passes = 0, passes = 0, lent = 0;
+    for (passes = 1; passes <= 14 && satisfied_pass < 0; passes++) {
+        phx_allocsim_end_tasks(s);
+        size_t first = phx_allocsim_cycle(s);
+        phx_alloc_request_info_t ri;
+        bool holding = phx_alloc_request_info(s->a, "g", "gang1", &ri) == 0;
+        int gang = 0, to_b = 0;
+        for (size_t i = first; i < s->noffers; i++) {
+            phx_allocsim_offer_t *o = &s->offers[i];
+            if (strcmp(o->req, "gang1") == 0) {
+                assert_string_equal(o->fw, "g");
+                assert_int_equal(phx_topo_coreset_count(phx_topo_grant_cores(o->grant)),
+                                 8);
+                gang++;
+                continue;
+            }
+            assert_string_equal(o->fw, "b");
+            to_b++;
+            if (o->release_by > 0) {
+                /* Lent: only while the request waits, and until the time
+                 * it expects to be satisfiable. */
+                assert_true(holding);
+                assert_int_equal(ri.state, PHX_ALLOC_REQUEST_HOLDING);
+                assert_true(o->release_by > s->now);
+                assert_true(o->release_by == ri.satisfiable_at);
+                lent++;
+            }
+            /* b backfills everything it gets, with tasks short enough. */
+            for (;;) {
+                double end = s->now + 3 + phx_allocsim_rnd(8);
+                if (o->release_by > 0 && end > o->release_by)
+                    end = o->release_by;
+                if (!phx_allocsim_launch(s, o, 1, GiB, end))
+                    break;
+            }
+            phx_allocsim_finish(s, o);
+        }
+        if (gang) {
+            assert_int_equal(gang, 4);
+            assert_false(holding); /* satisfied requests leave the queue */
+            assert_int_equal(s->nended, 1);
+            assert_int_equal(s->why, PHX_ALLOC_REQUEST_SATISFIED);
+            satisfied_pass = passes;
+            for (size_t i = first; i < s->noffers; i++)
+                if (s->offers[i].live && strcmp(s->offers[i].fw, "g") == 0)
+                    assert_true(
+                        phx_allocsim_use(s, &s->offers[i], 8, GiB / 2, s->now + 30));
+        } else {
+            assert_true(holding);
+            assert_int_equal(ri.hold_agents, 4);
+            assert_true(ri.satisfiable_at > 0 && ri.satisfiable_at <= t0 + 11);
+        }
+        b_passes += to_b > 0;
+        s->now += 1;
+    }
+    print_message(
+        "gang satisfied after %d passes; b got offers in %d of them, %d lent\n",
+        satisfied_pass, b_passes, lent);
+    assert_true(satisfied_pass > 0 && satisfied_pass <= 12);
+    assert_true(b_passes >= satisfied_pass - 1); /* b was never starved */
+    assert_true(lent > 0);                       /* and it backfilled */
+    assert_int_equal(phx_alloc_framework_info(s->a, "g", &fi), 0);
+    assert_int_equal(fi.used_cores, 32);
+    assert_int_equal(fi.nrequests, 0);
+    phx_allocsim_destroy(s);
+}
+
+/* Every offer of a pass becomes 1-core tasks ending at `end` (0: unknown). */
+static void fill(phx_allocsim_t *s, double end)
+{
+    size_t first = phx_allocsim_cycle(s);
+    for (size_t i = first; i < s->noffers; i++) {
+        while (phx_allocsim_launch(s, &s->offers[i], 1, 0, end))
+            ;
+        phx_allocsim_finish(s, &s->offers[i]);
+    }
+}
+
+/* With end times unknown nothing held is lent; held resources grow as tasks
+ * end; a lent offer cannot carry a task past its release_by. */
+static void test_release_by_unknown_and_enforced(void **state)
+{
+    (void)state;
+    phx_allocsim_t *s = phx_allocsim_create(4, "pack:1 numa:1 core:4 pu:1");
+    phx_allocsim_framework(s, "b", NULL);
+    phx_allocsim_framework(s, "g", NULL);
+    phx_alloc_suppress(s->a, "g");
+    fill(s, 0); /* unknown ends */
+    phx_alloc_shape_t sh = {2, 4, 0, PHX_ALLOC_BUNDLE_ANY};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "r", &sh, 10, 0, s->now, NULL),
+                     0);
+    phx_allocsim_cycle(s);
+    phx_alloc_request_info_t ri;
+    assert_int_equal(phx_alloc_request_info(s->a, "g", "r", &ri), 0);
+    assert_int_equal(ri.state, PHX_ALLOC_REQUEST_HOLDING);
+    assert_true(ri.satisfiable_at == 0); /* unknown */
+    assert_int_equal(ri.hold_agents, 2);
+    /* End one task on every agent: held agents keep the core, the others
+     * offer it to b; nothing is lent. */
+    for (int ag = 0; ag < 4; ag++)
+        for (size_t i = 0; i < s->ntasks; i++)
+            if (s->tasks[i].live && s->tasks[i].agent == ag) {
+                phx_allocsim_end_task(s, &s->tasks[i]);
+                break;
+            }
+    size_t first = phx_allocsim_cycle(s);
+    int held = 0;
+    for (int ag = 0; ag < 4; ag++) {
+        phx_alloc_agent_info_t ai;
+        assert_int_equal(phx_alloc_agent_info(s->a, ag, &ai), 0);
+        if (ai.holding) {
+            assert_int_equal(ai.held_cores, 1);
+            assert_int_equal(ai.lent_cores, 0);
+            held++;
+        }
+    }
+    assert_int_equal(held, 2);
+    assert_int_equal(s->noffers - first, 2);
+    for (size_t i = first; i < s->noffers; i++) {
+        assert_true(s->offers[i].release_by == 0);
+        phx_alloc_agent_info_t ai;
+        phx_alloc_agent_info(s->a, s->offers[i].agent, &ai);
+        assert_false(ai.holding);
+        phx_allocsim_decline(s, &s->offers[i], 0);
+    }
+    phx_allocsim_destroy(s);
+
+    /* Known ends: lent offers carry release_by; a task past it is refused. */
+    s = phx_allocsim_create(2, "pack:1 numa:1 core:4 pu:1");
+    phx_allocsim_framework(s, "b", NULL);
+    phx_allocsim_framework(s, "g", NULL);
+    phx_alloc_suppress(s->a, "g");
+    fill(s, 1010);
+    sh = (phx_alloc_shape_t){1, 4, 0, PHX_ALLOC_BUNDLE_NUMA};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "r", &sh, 10, 0, s->now, NULL),
+                     0);
+    phx_allocsim_end_task(s, &s->tasks[0]); /* agent 0: one core free early */
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(s->noffers - first, 1);
+    phx_allocsim_offer_t *o = &s->offers[first];
+    assert_string_equal(o->fw, "b");
+    assert_true(o->release_by == 1010);
+    phx_topo_grant_t *part = phx_allocsim_part(s, o->grant, 1, 0);
+    phx_error_t err;
+    assert_int_equal(
+        phx_alloc_offer_used(s->a, o->agent, "b", "long", part, 1011, &err), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_non_null(strstr(err.text, "must end by 1010"));
+    assert_int_equal(
+        phx_alloc_offer_used(s->a, o->agent, "b", "unknown", part, 0, &err), -1);
+    phx_topo_grant_destroy(part);
+    assert_true(phx_allocsim_use(s, o, 1, 0, 1009));
+    phx_alloc_agent_info_t ai;
+    assert_int_equal(phx_alloc_agent_info(s->a, 0, &ai), 0);
+    assert_int_equal(ai.lent_cores, 1);
+    /* At 1010 everything on agent 0 has ended: the gang gets it. */
+    s->now = 1010;
+    phx_allocsim_end_tasks(s);
+    first = phx_allocsim_cycle(s);
+    int gang = 0;
+    for (size_t i = first; i < s->noffers; i++)
+        if (strcmp(s->offers[i].req, "r") == 0)
+            gang++;
+    assert_int_equal(gang, 1);
+    phx_allocsim_destroy(s);
+}
+
+static void test_request_cancel_and_expiry(void **state)
+{
+    (void)state;
+    phx_allocsim_t *s = phx_allocsim_create(2, "pack:1 numa:1 core:4 pu:1");
+    phx_allocsim_framework(s, "b", NULL);
+    phx_allocsim_framework(s, "g", NULL);
+    phx_alloc_suppress(s->a, "g");
+    fill(s, 0);
+    phx_alloc_shape_t sh = {1, 4, 0, PHX_ALLOC_BUNDLE_NUMA};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "r1", &sh, 10, 0, s->now, NULL),
+                     0);
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "r1", &sh, 10, 0, s->now, NULL),
+                     -1);
+    assert_int_equal(errno, EEXIST);
+    assert_int_equal(
+        phx_alloc_request_add(s->a, "g", "r2", &sh, 10, s->now + 3, s->now + 1, NULL),
+        0);
+    phx_allocsim_cycle(s);
+    phx_alloc_request_info_t ri;
+    assert_int_equal(phx_alloc_request_info(s->a, "g", "r2", &ri), 0);
+    assert_int_equal(ri.state, PHX_ALLOC_REQUEST_WAITING);
+    assert_int_equal(ri.position, 1);
+    phx_allocsim_end_task(s, &s->tasks[0]); /* a core frees on agent 0 */
+    phx_allocsim_cycle(s);
+    phx_alloc_agent_info_t ai;
+    int holder = -1;
+    for (int ag = 0; ag < 2; ag++) {
+        phx_alloc_agent_info(s->a, ag, &ai);
+        if (ai.holding)
+            holder = ag;
+    }
+    assert_int_equal(holder, 0); /* the agent closest to holding a bundle */
+    phx_alloc_agent_info(s->a, 0, &ai);
+    assert_int_equal(ai.held_cores, 1);
+
+    /* Cancel r1: r2 becomes the head and holds the same core. */
+    assert_int_equal(phx_alloc_request_cancel(s->a, "g", "r1"), 0);
+    assert_true(phx_alloc_pending(s->a, s->now));
+    phx_allocsim_cycle(s);
+    assert_int_equal(phx_alloc_request_info(s->a, "g", "r1", &ri), -1);
+    assert_int_equal(phx_alloc_request_info(s->a, "g", "r2", &ri), 0);
+    assert_int_equal(ri.state, PHX_ALLOC_REQUEST_HOLDING);
+    assert_int_equal(ri.held_bundles, 0);
+    /* r2 expires at 1003: the hold is released and b gets the core. */
+    assert_true(phx_alloc_next_expiry(s->a) == 1003);
+    s->now = 1003;
+    assert_true(phx_alloc_pending(s->a, s->now));
+    size_t first = phx_allocsim_cycle(s);
+    assert_int_equal(s->nended, 1);
+    assert_string_equal(s->ended, "r2");
+    assert_int_equal(s->why, PHX_ALLOC_REQUEST_EXPIRED);
+    assert_int_equal(s->noffers - first, 1);
+    assert_string_equal(s->offers[first].fw, "b");
+    assert_int_equal(s->offers[first].agent, 0);
+    phx_alloc_agent_info(s->a, 0, &ai);
+    assert_false(ai.holding);
+    assert_int_equal(ai.held_cores, 0);
+    phx_alloc_framework_info_t fi;
+    assert_int_equal(phx_alloc_framework_info(s->a, "g", &fi), 0);
+    assert_int_equal(fi.nrequests, 0);
+    phx_allocsim_destroy(s);
+}
+
+static void test_request_oversize_refused(void **state)
+{
+    (void)state;
+    phx_allocsim_t *s = phx_allocsim_create(2, "pack:2 numa:2 core:4 pu:1");
+    phx_allocsim_framework(s, "g", NULL);
+    phx_error_t err = {{0}};
+    /* 2 agents × 4 domains × 4 cores: 8 NUMA bundles of 4, 4 socket bundles
+     * of 8, no bundle of 9 cores anywhere. */
+    phx_alloc_shape_t sh = {9, 4, 0, PHX_ALLOC_BUNDLE_NUMA};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "big", &sh, 1, 0, s->now, &err),
+                     -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_non_null(strstr(err.text, "at most 8"));
+    sh = (phx_alloc_shape_t){1, 5, 0, PHX_ALLOC_BUNDLE_NUMA};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "wide", &sh, 1, 0, s->now, &err),
+                     -1);
+    sh = (phx_alloc_shape_t){4, 8, 0, PHX_ALLOC_BUNDLE_SOCKET};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "ok", &sh, 1, 0, s->now, &err),
+                     0);
+    sh = (phx_alloc_shape_t){1, 17, 0, PHX_ALLOC_BUNDLE_ANY};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "any", &sh, 1, 0, s->now, &err),
+                     -1);
+    sh = (phx_alloc_shape_t){1, 1, 17 * GiB * 4, PHX_ALLOC_BUNDLE_ANY};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "mem", &sh, 1, 0, s->now, &err),
+                     -1);
+    sh = (phx_alloc_shape_t){0, 1, 0, PHX_ALLOC_BUNDLE_ANY};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "zero", &sh, 1, 0, s->now, &err),
+                     -1);
+    assert_int_equal(errno, EINVAL);
+    /* The empty cluster satisfies "ok" in the first pass: 4 socket bundles
+     * on 2 agents, one offer per agent. */
+    size_t first = phx_allocsim_cycle(s);
+    assert_int_equal(s->noffers - first, 2);
+    assert_string_equal(s->offers[first].req, "ok");
+    assert_string_equal(s->offers[first + 1].req, "ok");
+    phx_allocsim_destroy(s);
+}
+
+int main(void)
+{
+    /* Deterministic by default; PHX_TEST_SEED explores other sequences. */
+    if (getenv("PHX_TEST_SEED"))
+        phx_allocsim_seed((unsigned)strtoul(getenv("PHX_TEST_SEED"), NULL, 10));
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gang_request_no_starvation),
+        cmocka_unit_test(test_release_by_unknown_and_enforced),
+        cmocka_unit_test(test_request_cancel_and_expiry),
+        cmocka_unit_test(test_request_oversize_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
