@@ -193,12 +193,14 @@ static void send_plain(db_session_t *s, pipeline_t *p, const char *sql, op_kind_
     push_op(p, kind, NULL, 0, NULL);
 }
 
-static void send_stmt(db_session_t *s, pipeline_t *p, const stmt_t *st, op_kind_t kind,
-                      request_t *req, int idx)
+/* Prepared once per SQL text (cached) unless unnamed: then planned at every
+ * execution with its parameters' values. */
+static void send_stmt_as(db_session_t *s, pipeline_t *p, const stmt_t *st,
+                         op_kind_t kind, request_t *req, int idx, bool unnamed)
 {
     const char *const *params = (const char *const *)st->params;
-    cache_entry_t *e = cache_find(s->cache, st->sql);
-    if (!e && (e = cache_add(s->cache, st->sql)) != NULL) {
+    cache_entry_t *e = unnamed ? NULL : cache_find(s->cache, st->sql);
+    if (!e && !unnamed && (e = cache_add(s->cache, st->sql)) != NULL) {
         if (!PQsendPrepare(s->pg, e->name, st->sql, st->nparams, NULL))
             p->send_failed = true;
         push_op(p, OP_PREPARE, req, idx, e);
@@ -209,6 +211,12 @@ static void send_stmt(db_session_t *s, pipeline_t *p, const stmt_t *st, op_kind_
     if (!ok)
         p->send_failed = true;
     push_op(p, kind, req, idx, NULL);
+}
+
+static void send_stmt(db_session_t *s, pipeline_t *p, const stmt_t *st, op_kind_t kind,
+                      request_t *req, int idx)
+{
+    send_stmt_as(s, p, st, kind, req, idx, false);
 }
 
 static void send_sync(db_session_t *s, pipeline_t *p)
@@ -401,8 +409,12 @@ static void send_run(db_session_t *s, pipeline_t *p, int run, outcome_t *o)
         p->send_failed = true; /* out of memory: as a lost connection */
         return;
     }
+    /* Unnamed: a cached generic plan would be made for a guessed number of
+     * rows and for the table's size when first run (a seq scan of a table
+     * that was empty then, kept as it grows); planned with the arrays'
+     * lengths it uses the index, at a cost shared by the rows. */
     size_t first = p->n;
-    send_stmt(s, p, &many, OP_STMT, last, 0);
+    send_stmt_as(s, p, &many, OP_STMT, last, 0, true);
     for (size_t i = first; i < p->n; i++)
         p->ops[i].run = run; /* its PREPARE too: a failure is the run's */
     phx_db_stmt_free(&many); /* libpq has copied it */

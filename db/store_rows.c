@@ -98,7 +98,8 @@ int phx_db_rows_plan(row_plan_t *plan, request_t **reqs, size_t n)
             run->open = false;
             run = NULL;
         }
-        if ((!run && !(run = new_run(plan, r->rows))) || add_row(run, r, i, bytes) < 0) {
+        if ((!run && !(run = new_run(plan, r->rows))) ||
+            add_row(run, r, i, bytes) < 0) {
             phx_db_rows_plan_clear(plan);
             for (size_t k = 0; k < n; k++)
                 reqs[k]->run = -1;

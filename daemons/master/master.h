@@ -98,6 +98,9 @@ double phx_master_clock(void);
 /* dbwrite.c: a write nobody waits on; a failure is logged naming `what`. */
 void phx_master_write(phx_master_t *m, const char *what, const char *sql, int nparams,
                       const char *const *params);
+/* The same for a row write (phx_db_store_write_row: may go with others). */
+void phx_master_write_row(phx_master_t *m, const char *what, const phx_db_rows_t *kind,
+                          const char *const *params);
 
 /* conf.c */
 extern const phx_conf_key_t phx_master_schema[];

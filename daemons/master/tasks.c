@@ -80,6 +80,29 @@ static bool abnormal(const phx_task_t *t, const char *state)
     return true;
 }
 
+/* A task's state, named by $1 (framework) and $2 (task). */
+static const phx_db_rows_t task_state_rows = {
+    .one = "UPDATE tasks SET state = $3, reason = $4, message = $5, "
+           "exit_code = $6::integer, exit_signal = $7::integer, "
+           "user_cpu_s = $8::float8, system_cpu_s = $9::float8, "
+           "max_rss_bytes = $10::bigint, started_at = CASE WHEN $3 = 'TASK_RUNNING' "
+           "THEN coalesce(started_at, now()) ELSE started_at END, "
+           "ended_at = CASE WHEN $11::boolean THEN now() END "
+           "WHERE framework_id = $1 AND task_id = $2",
+    .many = "UPDATE tasks SET state = u.state, reason = u.reason, message = u.message, "
+            "exit_code = u.ec, exit_signal = u.es, user_cpu_s = u.ucpu, "
+            "system_cpu_s = u.scpu, max_rss_bytes = u.rss, "
+            "started_at = CASE WHEN u.state = 'TASK_RUNNING' "
+            "THEN coalesce(tasks.started_at, now()) ELSE tasks.started_at END, "
+            "ended_at = CASE WHEN u.ended THEN now() END "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], "
+            "$6::integer[], $7::integer[], $8::float8[], $9::float8[], $10::bigint[], "
+            "$11::boolean[]) AS u (fw, id, state, reason, message, ec, es, ucpu, scpu, "
+            "rss, ended) WHERE tasks.framework_id = u.fw AND tasks.task_id = u.id",
+    .nparams = 11,
+    .nkeys = 2,
+};
+
 static void persist(phx_master_t *m, phx_task_t *t, const char *state,
                     const char *reason, const char *message, const json_t *extra)
 {
@@ -115,16 +138,12 @@ static void persist(phx_master_t *m, phx_task_t *t, const char *state,
     char what[200];
     snprintf(what, sizeof(what), "task %s of framework %s as %s", t->id, t->fw->id,
              state);
-    phx_master_write(
-        m, what,
-        "UPDATE tasks SET state = $3, reason = $4, message = $5, exit_code = "
-        "$6::integer, "
-        "exit_signal = $7::integer, user_cpu_s = $8::float8, system_cpu_s = "
-        "$9::float8, "
-        "max_rss_bytes = $10::bigint, started_at = CASE WHEN $3 = 'TASK_RUNNING' THEN "
-        "coalesce(started_at, now()) ELSE started_at END, ended_at = CASE WHEN "
-        "$11::boolean THEN now() END WHERE framework_id = $1 AND task_id = $2",
-        11, params);
+    /* Rows go together once the gang's insert has committed (a row write may
+     * be delayed past later writes, never moved before earlier ones). */
+    if (t->gang && t->gang->id > 0)
+        phx_master_write_row(m, what, &task_state_rows, params);
+    else
+        phx_master_write(m, what, task_state_rows.one, 11, params);
 }
 
 void phx_task_update(phx_master_t *m, phx_task_t *t, const char *state,

@@ -41,8 +41,8 @@ static void row(store_env_t *e, const phx_db_rows_t *kind, int k, const char *v,
     snprintf(key, sizeof(key), "%d", k);
     const char *p[] = {key, v};
     phx_error_t err = {{0}};
-    assert_int_equal(
-        phx_db_store_write_row(e->store, kind, p, store_rec_done, r, &err), 0);
+    assert_int_equal(phx_db_store_write_row(e->store, kind, p, store_rec_done, r, &err),
+                     0);
 }
 
 /* v of key k, or "<null>" / "<none>". */
@@ -53,9 +53,10 @@ static void value_of(store_env_t *e, int k, char *buf, size_t len)
     const char *p[] = {key};
     phx_db_result_t *res = NULL;
     phx_error_t err = {{0}};
-    assert_int_equal(phx_db_query(e->conn, "SELECT coalesce(v, '<null>') FROM t WHERE k = $1::int", 1, p,
-                                  &res, &err),
-                     0);
+    assert_int_equal(
+        phx_db_query(e->conn, "SELECT coalesce(v, '<null>') FROM t WHERE k = $1::int",
+                     1, p, &res, &err),
+        0);
     if (phx_db_result_rows(res) == 0)
         snprintf(buf, len, "<none>");
     else
@@ -69,8 +70,8 @@ static void test_rows_meet_in_one_statement(void **state)
     store_env_t *e = store_env_new(&pg, NULL);
     /* Texts an array literal must carry exactly. */
     static const char *const values[] = {
-        "plain", "it's \"quoted\"", "back\\slash\\", "a,b", "{braces}", "NULL", "",
-        "  spaced  ", "new\nline", "ünïcødé €", "\\\"", NULL,
+        "plain", "it's \"quoted\"", "back\\slash\\", "a,b",       "{braces}", "NULL",
+        "",      "  spaced  ",      "new\nline",     "ünïcødé €", "\\\"",     NULL,
     };
     enum { NV = sizeof(values) / sizeof(*values), N = 60 };
     int done = 0;
@@ -124,8 +125,9 @@ static void test_rows_of_one_key_in_order(void **state)
      * (the run of key 4 ends after the insert). */
     const char *p[] = {"4", "plain"};
     phx_error_t err = {{0}};
-    assert_int_equal(phx_db_store_write(e->store, "INSERT INTO t (k, v) VALUES ($1, $2)",
-                                        2, p, store_rec_done, &r[6], &err),
+    assert_int_equal(phx_db_store_write(e->store,
+                                        "INSERT INTO t (k, v) VALUES ($1, $2)", 2, p,
+                                        store_rec_done, &r[6], &err),
                      0);
     row(e, &update_kv, 4, "row", &r[7]);
     store_run_until(e, &done, 9);
@@ -196,17 +198,18 @@ static void test_rows_bad_calls(void **state)
     phx_db_rows_t bad = insert_kv;
     bad.nkeys = 0;
     errno = 0;
-    assert_int_equal(phx_db_store_write_row(e->store, &bad, p, store_rec_done, &r, &err),
-                     -1);
+    assert_int_equal(
+        phx_db_store_write_row(e->store, &bad, p, store_rec_done, &r, &err), -1);
     assert_int_equal(errno, EINVAL);
     assert_non_null(strstr(err.text, "row statement"));
     bad = insert_kv;
     bad.many = NULL;
-    assert_int_equal(phx_db_store_write_row(e->store, &bad, p, store_rec_done, &r, &err),
+    assert_int_equal(
+        phx_db_store_write_row(e->store, &bad, p, store_rec_done, &r, &err), -1);
+    assert_int_equal(
+        phx_db_store_write_row(e->store, NULL, p, store_rec_done, &r, &err), -1);
+    assert_int_equal(phx_db_store_write_row(e->store, &insert_kv, p, NULL, &r, &err),
                      -1);
-    assert_int_equal(phx_db_store_write_row(e->store, NULL, p, store_rec_done, &r, &err),
-                     -1);
-    assert_int_equal(phx_db_store_write_row(e->store, &insert_kv, p, NULL, &r, &err), -1);
     assert_int_equal(r.calls, 0);
     store_env_free(e);
 }

@@ -68,7 +68,7 @@ static void test_write_callback_after_commit(void **state)
     assert_string_equal(r.value, "1");
     assert_true(r.committed_when_called);
     assert_int_equal(store_count(e, "SELECT count(*) FROM t WHERE v = "
-                                   "'it''s \"quoted\"; DROP TABLE t; --'"),
+                                    "'it''s \"quoted\"; DROP TABLE t; --'"),
                      1);
     /* A second loop pass delivers nothing more. */
     event_base_loop(e->base, EVLOOP_NONBLOCK);
@@ -204,7 +204,8 @@ static void test_txn_is_atomic(void **state)
 
     /* An empty transaction is refused and consumed. */
     assert_int_equal(
-        phx_db_store_txn(e->store, phx_db_txn_create(), store_rec_done, &bad, &err), -1);
+        phx_db_store_txn(e->store, phx_db_txn_create(), store_rec_done, &bad, &err),
+        -1);
     assert_int_equal(errno, EINVAL);
     store_env_free(e);
 }
@@ -238,8 +239,8 @@ static void test_fence(void **state)
     const char *fence = "SELECT 1 FROM leader WHERE epoch = $1 FOR SHARE";
     phx_error_t err = {{0}};
     int done = 0;
-    store_rec_t ok = {.done = &done}, deposed = {.done = &done}, broken = {.done = &done},
-          cleared = {.done = &done};
+    store_rec_t ok = {.done = &done}, deposed = {.done = &done},
+                broken = {.done = &done}, cleared = {.done = &done};
 
     const char *seven[] = {"7"};
     assert_int_equal(phx_db_store_set_fence(e->store, fence, 1, seven, &err), 0);
@@ -284,7 +285,8 @@ static void test_reads(void **state)
                                        store_rec_done, &r[0], &err),
                      0);
     assert_int_equal(
-        phx_db_store_read(e->store, "SELECT 1/0", 0, NULL, store_rec_done, &r[1], &err), 0);
+        phx_db_store_read(e->store, "SELECT 1/0", 0, NULL, store_rec_done, &r[1], &err),
+        0);
     assert_int_equal(phx_db_store_read(e->store, "SELECT count(*) FROM t", 0, NULL,
                                        store_rec_done, &r[2], &err),
                      0);
@@ -320,8 +322,8 @@ static void test_queue_bound_and_bad_calls(void **state)
                      -1);
     assert_int_equal(errno, EAGAIN);
     assert_non_null(strstr(err.text, "queue is full"));
-    assert_int_equal(phx_db_store_write(e->store, NULL, 0, NULL, store_rec_done, &r[5], &err),
-                     -1);
+    assert_int_equal(
+        phx_db_store_write(e->store, NULL, 0, NULL, store_rec_done, &r[5], &err), -1);
     assert_int_equal(errno, EINVAL);
     store_run_until(e, &done, 5);
     usleep(100000);
@@ -340,7 +342,8 @@ static void test_reconnect(void **state)
     (void)state;
     store_env_t *e = store_env_new(&pg, &(phx_db_store_opts_t){.reconnect_min_ms = 10});
     int done = 0;
-    store_rec_t killed = {.done = &done}, after = {.done = &done}, idle = {.done = &done};
+    store_rec_t killed = {.done = &done}, after = {.done = &done},
+                idle = {.done = &done};
     phx_error_t err = {{0}};
     /* In flight: the statement kills its own backend. */
     assert_int_equal(phx_db_store_write(e->store,
@@ -358,7 +361,7 @@ static void test_reconnect(void **state)
 
     /* Killed while idle: noticed before the next batch, which succeeds. */
     store_exec(e, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                 "WHERE application_name = 'phalanx-store'");
+                  "WHERE application_name = 'phalanx-store'");
     usleep(100000);
     assert_int_equal(write_kv(e, 2, "idle", &idle), 0);
     store_run_until(e, &done, 3);
@@ -440,7 +443,7 @@ static void test_destroy_fails_work_when_database_unreachable(void **state)
     assert_int_equal(phx_db_query(admin, sql, 0, NULL, NULL, &err), 0);
     phx_db_conn_close(admin);
     store_exec(e, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                 "WHERE application_name = 'phalanx-store'");
+                  "WHERE application_name = 'phalanx-store'");
     usleep(100000);
     enum { N = 50 };
     store_rec_t r[N] = {{0}};
