@@ -217,15 +217,47 @@ int phx_cg_list(const phx_cg_t *cg, char ***ids, int *n)
     return 0;
 }
 
+/* rmdir dir and its parent (the shared root, when this was its last agent). */
+static int remove_folder(const char *dir)
+{
+    char parent[PHX_CG_PATH];
+    if (rmdir(dir) < 0)
+        return -1;
+    snprintf(parent, sizeof(parent), "%s", dir);
+    char *slash = strrchr(parent, '/');
+    if (slash) {
+        *slash = '\0';
+        rmdir(parent);
+    }
+    return 0;
+}
+
+void phx_cg_retire(phx_cg_t *cg)
+{
+    if (cg->mode == PHX_CG_NONE || !*cg->retired)
+        return;
+    DIR *d = opendir(cg->retired);
+    if (d) {
+        struct dirent *de;
+        char dir[PHX_CG_PATH];
+        while ((de = readdir(d)))
+            if (de->d_type == DT_DIR && de->d_name[0] != '.' &&
+                snprintf(dir, sizeof(dir), "%s/%s", cg->retired, de->d_name) <
+                    (int)sizeof(dir))
+                rmdir(dir); /* fails while a task runs in it */
+        closedir(d);
+    }
+    if (remove_folder(cg->retired) == 0 || errno == ENOENT)
+        *cg->retired = '\0';
+}
+
 void phx_cg_remove_base(const phx_cg_t *cg)
 {
     char dir[PHX_CG_PATH];
+    if (*cg->retired)
+        remove_folder(cg->retired);
     for (int i = 0; i < cg->nmounts; i++) {
         snprintf(dir, sizeof(dir), "%s/%s/%s", cg->mounts[i].path, cg->root, cg->agent);
-        if (rmdir(dir) < 0)
-            continue; /* tasks still there, for the next agent */
-        /* The shared root too, when this was its last agent. */
-        snprintf(dir, sizeof(dir), "%s/%s", cg->mounts[i].path, cg->root);
-        rmdir(dir);
+        remove_folder(dir); /* fails while tasks are there, for the next agent */
     }
 }

@@ -1,9 +1,12 @@
 /* phx-agent: one cgroup per task, under a per-agent subtree:
  *
  *   v1: <mount of ctrl>/<agent.cgroup_root>/<agent name>/<task key>
- *       for ctrl in cpuset, memory, freezer (required) and cpuacct, pids
+ *       for ctrl in cpuset, memory, freezer (required) and cpuacct
  *   v2: <cgroup2 mount>/<agent.cgroup_root>/<agent name>/<task key>
- *       with cpuset, memory (required) and pids enabled in subtree_control
+ *       with cpuset, memory (required) and cpu enabled in subtree_control
+ *
+ * No pids controller: nothing limits or reads a task's number of processes,
+ * and in v1 its hierarchy cost a mkdir, an rmdir and a join per task.
  *
  * The flavour is detected once at start (phx_cg_detect).  Mode NONE means
  * no usable cgroup: tasks are only bound with hwloc. */
@@ -73,6 +76,10 @@ struct phx_cg {
     } mounts[PHX_CG_MAX_HIER];
     int nmounts;
     bool has_kill; /* v2 cgroup.kill */
+    /* v1: <pids mount>/<root>/<agent>, when an agent before this version
+     * left task cgroups there (it made one per task): each is removed as
+     * its task ends, the empty ones at start (phx_cg_retire), "" if none. */
+    char retired[PHX_CG_PATH];
 };
 
 extern const phx_cg_ops_t phx_cg_v1_ops;
@@ -91,6 +98,11 @@ int phx_cg_pids(const phx_cg_t *cg, const char *id, pid_t *pids, int max);
 int phx_cg_signal(const phx_cg_t *cg, const char *id, int sig);
 /* Ids of the task cgroups that exist under the agent's subtree. */
 int phx_cg_list(const phx_cg_t *cg, char ***ids, int *n);
+
+/* Remove what an older agent left in a hierarchy this one no longer uses
+ * (cg->retired): the empty task cgroups and, once empty, the folder.  At
+ * start, after recovery. */
+void phx_cg_retire(phx_cg_t *cg);
 
 /* Remove the agent's folder (and the root) where empty: at a clean stop. */
 void phx_cg_remove_base(const phx_cg_t *cg);

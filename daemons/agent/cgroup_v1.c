@@ -1,6 +1,11 @@
 /* phx-agent: cgroup v1.  One directory per task in each of the cpuset,
- * memory, freezer (required), cpuacct and pids (when mounted) hierarchies.
- * The freezer hierarchy is the one whose cgroup.procs lists the processes. */
+ * memory, freezer (required) and cpuacct (when mounted) hierarchies.  The
+ * freezer hierarchy is the one whose cgroup.procs lists the processes.
+ *
+ * Not the pids hierarchy: nothing sets pids.max or reads pids.current, and a
+ * directory there cost a mkdir, an rmdir and a join (a write to its
+ * cgroup.procs) per task.  Agents before this version made one; their
+ * task cgroups left there are removed as their tasks end (retire_pids). */
 #include <errno.h>
 #include <mntent.h>
 #include <stdio.h>
@@ -10,8 +15,7 @@
 
 #include "daemons/agent/cgroup.h"
 
-static const char *const controllers[] = {"freezer", "cpuset", "memory", "cpuacct",
-                                          "pids"};
+static const char *const controllers[] = {"freezer", "cpuset", "memory", "cpuacct"};
 
 static int mount_index(const phx_cg_t *cg, const char *ctrl)
 {
@@ -49,9 +53,12 @@ static int probe(phx_cg_t *cg, phx_error_t *err)
         return phx_error_set(err, "could not read /proc/self/mounts: %s",
                              strerror(errno));
     struct mntent *m;
+    char pids[sizeof(cg->mounts[0].path)] = "";
     while ((m = getmntent(f))) {
         if (strcmp(m->mnt_type, "cgroup") != 0)
             continue;
+        if (!*pids && has_opt(m->mnt_opts, "pids"))
+            snprintf(pids, sizeof(pids), "%s", m->mnt_dir);
         for (size_t c = 0; c < sizeof(controllers) / sizeof(*controllers); c++) {
             if (!has_opt(m->mnt_opts, controllers[c]) ||
                 mount_index(cg, controllers[c]) >= 0 || cg->nmounts >= PHX_CG_MAX_HIER)
@@ -78,7 +85,26 @@ static int probe(phx_cg_t *cg, phx_error_t *err)
             cg->mounts[i] = tmp;
         }
     }
+    /* The pids hierarchy on its own, with an older agent's folder in it. */
+    for (int i = 0; *pids && i < cg->nmounts; i++)
+        if (strcmp(cg->mounts[i].path, pids) == 0)
+            *pids = '\0';
+    char dir[PHX_CG_PATH];
+    if (*pids &&
+        snprintf(dir, sizeof(dir), "%s/%s/%s", pids, cg->root, cg->agent) <
+            (int)sizeof(cg->retired) &&
+        access(dir, F_OK) == 0)
+        snprintf(cg->retired, sizeof(cg->retired), "%s", dir);
     return 0;
+}
+
+/* The cgroup an older agent made for task id in the pids hierarchy. */
+static void retire_pids(const phx_cg_t *cg, const char *id)
+{
+    char dir[PHX_CG_PATH];
+    if (*cg->retired &&
+        snprintf(dir, sizeof(dir), "%s/%s", cg->retired, id) < (int)sizeof(dir))
+        rmdir(dir);
 }
 
 /* A new cpuset child is empty: copy cpus and mems down from its parent. */
@@ -131,6 +157,7 @@ static int destroy(const phx_cg_t *cg, const char *id)
             rmdir(dir) < 0 && errno != ENOENT)
             rc = -1;
     }
+    retire_pids(cg, id);
     return rc;
 }
 

@@ -63,14 +63,16 @@ static int probe(phx_cg_t *cg, phx_error_t *err)
     return 0;
 }
 
-/* Let the children of dir use cpuset and memory (required), pids and cpu. */
+/* Let the children of dir use cpuset and memory (required) and cpu.  Not
+ * pids, which nothing limits or reads (an agent before this version enabled
+ * it; it stays enabled where it was, harmless). */
 static int enable_at(const char *dir)
 {
-    static const char *const ctrls[] = {"cpuset", "memory", "pids", "cpu"};
+    static const char *const ctrls[] = {"cpuset", "memory", "cpu"};
     char avail[1024], w[16];
     if (phx_cg_read(dir, "cgroup.controllers", avail, sizeof(avail)) < 0)
         return -1;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 3; i++) {
         snprintf(w, sizeof(w), "+%s", ctrls[i]);
         if (has_word(avail, ctrls[i]) &&
             phx_cg_write(dir, "cgroup.subtree_control", w) < 0 && i < 2)

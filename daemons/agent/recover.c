@@ -216,6 +216,7 @@ int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
     if (phx_recover_tasks(a, err) < 0)
         return -1;
     sweep_strays(a);
+    phx_cg_retire(a->cg);
     double r = a->status_retry;
     struct timeval tv = {(time_t)r, (suseconds_t)((r - (time_t)r) * 1e6)};
     if (!(a->resend_ev = event_new(a->base, -1, EV_PERSIST, on_resend, a)) ||

@@ -8,8 +8,8 @@
  * adopts the tasks of an older one that kept its records elsewhere; a
  * status is sent again until acknowledged, also by the next agent; SIGTERM
  * stops the agent and leaves its tasks running; the same task id in two
- * frameworks is two tasks, across a restart too.  Task execution:
- * test_agent_exec.c. */
+ * frameworks is two tasks, across a restart too; the pids cgroups of an
+ * older agent are removed.  Task execution: test_agent_exec.c. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -242,6 +242,66 @@ static void test_same_task_id_two_frameworks(void **state)
     json_decref(s);
 }
 
+/* The v1 pids hierarchy is not used: a task gets no cgroup there.  The task
+ * cgroups an agent before that change made there go: the empty ones when
+ * the next agent starts, that of a task it adopts when the task ends, the
+ * agent's folder at a clean stop. */
+static void pids_dir(char *buf, size_t len, const char *key)
+{
+    snprintf(buf, len, "/sys/fs/cgroup/pids/%s/" PHX_AGENTHARNESS_NODE "%s%s",
+             H->cgroot, key ? "/" : "", key ? key : "");
+}
+
+static void test_pids_cgroups_retired(void **state)
+{
+    (void)state;
+    char old[512], gone[512], folder[512], procs[600];
+    assert_int_equal(access("/sys/fs/cgroup/pids/cgroup.procs", F_OK), 0);
+    pids_dir(old, sizeof(old), PHX_AGENTHARNESS_KEY("p-old"));
+    pids_dir(gone, sizeof(gone), PHX_AGENTHARNESS_KEY("p-gone"));
+    pids_dir(folder, sizeof(folder), NULL);
+    phx_agentharness_launch(phx_agentharness_go_task("p-old", 0),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_status("p-old", "TASK_RUNNING", 10));
+    assert_false(phx_agentharness_cgroup_exists("pids", PHX_AGENTHARNESS_KEY("p-old")));
+    assert_true(
+        phx_agentharness_cgroup_exists("freezer", PHX_AGENTHARNESS_KEY("p-old")));
+
+    /* What an older agent left: p-old's processes in a pids cgroup of its
+     * own, and the empty one of a task that ended. */
+    phx_agentharness_agent_kill9();
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p '%s' '%s' && for p in $(cat "
+             "/sys/fs/cgroup/freezer/%s/" PHX_AGENTHARNESS_NODE
+             "/" PHX_AGENTHARNESS_KEY("p-old") "/cgroup.procs); do echo $p 2>/dev/null "
+                                               ">'%s/cgroup.procs' || :; done",
+             old, gone, H->cgroot, old);
+    assert_int_equal(system(cmd), 0);
+    snprintf(procs, sizeof(procs), "%s/cgroup.procs", old);
+    char *pids = phx_agentharness_slurp(procs);
+    assert_non_null(pids);
+    assert_true(*pids != '\0');
+    free(pids);
+
+    phx_agentharness_agent_start();
+    assert_int_equal(access(gone, F_OK), -1);
+    assert_int_equal(access(old, F_OK), 0); /* its task still runs */
+    phx_agentharness_go("p-old");
+    json_t *s = phx_agentharness_wait_status("p-old", "TASK_FINISHED", 10);
+    json_decref(s);
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("p-old"), 10);
+    assert_int_equal(access(old, F_OK), -1);
+
+    /* A clean stop removes the agent's folder there too. */
+    kill(H->agent, SIGTERM);
+    assert_int_equal(waitpid(H->agent, NULL, 0), H->agent);
+    H->agent = 0;
+    assert_int_equal(access(folder, F_OK), -1);
+    phx_agentharness_agent_kill9(); /* closes the connection */
+    phx_agentharness_agent_start();
+}
+
 #define TEST(f) cmocka_unit_test_teardown(f, phx_agentharness_reset)
 
 int main(void)
@@ -249,7 +309,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         TEST(test_agent_killed_task_survives),  TEST(test_upgrade_adopts_old_records),
         TEST(test_unacked_status_resent),       TEST(test_agent_sigterm_keeps_tasks),
-        TEST(test_same_task_id_two_frameworks),
+        TEST(test_same_task_id_two_frameworks), TEST(test_pids_cgroups_retired),
     };
     return cmocka_run_group_tests(tests, phx_agentharness_setup,
                                   phx_agentharness_teardown);
