@@ -217,6 +217,66 @@ int phx_cg_list(const phx_cg_t *cg, char ***ids, int *n)
     return 0;
 }
 
+static void pool_name(char *buf, size_t len, unsigned n)
+{
+    snprintf(buf, len, ".pool-%u", n);
+}
+
+int phx_cg_take(phx_cg_t *cg, const char *id, phx_cg_base_t *base)
+{
+    memset(base, 0, sizeof(*base));
+    if (cg->mode == PHX_CG_NONE || !cg->ops->pool_take)
+        return 0;
+    char name[32];
+    while (cg->npool > 0) {
+        pool_name(name, sizeof(name), cg->pool[--cg->npool]);
+        if (cg->ops->pool_take(cg, name, id, base) == 0)
+            return 1;
+        phx_log_warn("could not reuse cgroup %s for %s, removed", name, id);
+        cg->ops->destroy(cg, name);
+        memset(base, 0, sizeof(*base));
+    }
+    return 0;
+}
+
+int phx_cg_release(phx_cg_t *cg, const char *id)
+{
+    if (cg->mode == PHX_CG_NONE)
+        return 0;
+    if (cg->ops->pool_put && cg->npool < PHX_CG_POOL_MAX) {
+        char name[32];
+        unsigned n = cg->pool_next++; /* never again, even if put fails */
+        pool_name(name, sizeof(name), n);
+        if (cg->ops->pool_put(cg, id, name) == 0) {
+            cg->pool[cg->npool++] = n;
+            return 0;
+        }
+    }
+    return cg->ops->destroy(cg, id);
+}
+
+void phx_cg_pool_clear(phx_cg_t *cg)
+{
+    cg->npool = 0;
+    if (cg->mode == PHX_CG_NONE)
+        return;
+    char dir[PHX_CG_PATH], sub[PHX_CG_PATH];
+    for (int i = 0; i < cg->nmounts; i++) {
+        snprintf(dir, sizeof(dir), "%s/%s/%s", cg->mounts[i].path, cg->root, cg->agent);
+        DIR *d = opendir(dir);
+        if (!d)
+            continue;
+        struct dirent *de;
+        while ((de = readdir(d)))
+            if (de->d_type == DT_DIR && strncmp(de->d_name, ".pool-", 6) == 0 &&
+                snprintf(sub, sizeof(sub), "%s/%s", dir, de->d_name) <
+                    (int)sizeof(sub) &&
+                rmdir(sub) < 0)
+                phx_log_warn("could not remove the pooled cgroup %s", sub);
+        closedir(d);
+    }
+}
+
 /* rmdir dir and its parent (the shared root, when this was its last agent). */
 static int remove_folder(const char *dir)
 {

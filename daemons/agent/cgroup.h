@@ -8,6 +8,14 @@
  * No pids controller: nothing limits or reads a task's number of processes,
  * and in v1 its hierarchy cost a mkdir, an rmdir and a join per task.
  *
+ * v1 cgroups are reused (a pool): a task's cgroups, empty once it ended,
+ * are reset and renamed (rename(2), v1 only, within their parent) to
+ * ".pool-<n>", then renamed to the key of a later task, in place of a mkdir
+ * and an rmdir in each hierarchy.  At most PHX_CG_POOL_MAX per agent; the
+ * counters a cgroup cannot reset are read when it is taken (phx_cg_base_t)
+ * and subtracted from its new task's usage.  Keys never begin with ".",
+ * which phx_cg_list skips.
+ *
  * The flavour is detected once at start (phx_cg_detect).  Mode NONE means
  * no usable cgroup: tasks are only bound with hwloc. */
 #ifndef PHX_AGENT_CGROUP_H
@@ -33,8 +41,17 @@ typedef struct phx_cg_usage {
     uint64_t oom_kills; /* OOM kills inside the cgroup */
 } phx_cg_usage_t;
 
+/* What a reused cgroup had counted before its task, in the flavour's raw
+ * units (v1: cpuacct.stat USER_HZ ticks, memory.oom_control oom_kill): all
+ * zero for a new cgroup. */
+typedef struct phx_cg_base {
+    uint64_t user, system;
+    uint64_t oom_kills;
+} phx_cg_base_t;
+
 typedef struct phx_cg phx_cg_t;
 
+#define PHX_CG_POOL_MAX 64 /* reusable cgroups kept per agent */
 #define PHX_CG_MAX_HIER 6
 #define PHX_CG_PATH     1200 /* mount + root + agent + task key + file */
 
@@ -42,8 +59,10 @@ typedef struct phx_cg phx_cg_t;
 typedef struct phx_cg_ops {
     /* Detect: fill cg's mounts; 0 if usable, -1 with err saying why not. */
     int (*probe)(phx_cg_t *cg, phx_error_t *err);
-    int (*create)(phx_cg_t *cg, const char *id, const char *cpus, const char *mems,
-                  long long memory, phx_error_t *err);
+    /* Make the task's cgroups (reused: they exist, taken from the pool)
+     * and write its cpus, mems and memory limit; on failure none is left. */
+    int (*create)(phx_cg_t *cg, const char *id, bool reused, const char *cpus,
+                  const char *mems, long long memory, phx_error_t *err);
     /* Move pid into every hierarchy of the task (async-signal-safe enough
      * for a forked child: open, write, close). */
     int (*join)(const phx_cg_t *cg, const char *id, pid_t pid);
@@ -58,8 +77,18 @@ typedef struct phx_cg_ops {
     int (*frozen)(const phx_cg_t *cg, const char *id);
     /* Kill every process at once (v2 cgroup.kill); -1 with ENOTSUP if absent. */
     int (*kill_all)(const phx_cg_t *cg, const char *id);
-    int (*usage)(const phx_cg_t *cg, const char *id, phx_cg_usage_t *u);
+    /* What the task used: the counters less base (NULL: none). */
+    int (*usage)(const phx_cg_t *cg, const char *id, const phx_cg_base_t *base,
+                 phx_cg_usage_t *u);
     int (*destroy)(const phx_cg_t *cg, const char *id);
+    /* Reuse, NULL where the flavour cannot rename a cgroup (v2).  put:
+     * if no process is left in any hierarchy and nothing needs a reclaim,
+     * reset what the next task must not inherit and rename the cgroups of id
+     * to name; -1 if not (nothing renamed).  take: rename name to id and
+     * read the counters it keeps in base; -1 if not (nothing renamed). */
+    int (*pool_put)(const phx_cg_t *cg, const char *id, const char *name);
+    int (*pool_take)(const phx_cg_t *cg, const char *name, const char *id,
+                     phx_cg_base_t *base);
     /* The memory nodes a child may use, list format (caller frees). */
     char *(*allowed_mems)(const phx_cg_t *cg);
 } phx_cg_ops_t;
@@ -80,6 +109,11 @@ struct phx_cg {
      * left task cgroups there (it made one per task): each is removed as
      * its task ends, the empty ones at start (phx_cg_retire), "" if none. */
     char retired[PHX_CG_PATH];
+    /* Reusable cgroups, ".pool-<n>" for n in pool[], the last put first
+     * taken; pool_next numbers the next one put. */
+    unsigned pool[PHX_CG_POOL_MAX];
+    int npool;
+    unsigned pool_next;
 };
 
 extern const phx_cg_ops_t phx_cg_v1_ops;
@@ -98,6 +132,16 @@ int phx_cg_pids(const phx_cg_t *cg, const char *id, pid_t *pids, int max);
 int phx_cg_signal(const phx_cg_t *cg, const char *id, int sig);
 /* Ids of the task cgroups that exist under the agent's subtree. */
 int phx_cg_list(const phx_cg_t *cg, char ***ids, int *n);
+
+/* Name the task's cgroups id: 1 if a pooled one was renamed (*base: its
+ * counters then), 0 if none (create makes them; *base zeroed). */
+int phx_cg_take(phx_cg_t *cg, const char *id, phx_cg_base_t *base);
+/* The task's cgroups are done with: pooled when reusable and the pool has
+ * room, else removed; 0, or -1 if they could not be removed. */
+int phx_cg_release(phx_cg_t *cg, const char *id);
+/* Remove the pooled cgroups, also those a previous agent left (at start
+ * and at a clean stop). */
+void phx_cg_pool_clear(phx_cg_t *cg);
 
 /* Remove what an older agent left in a hierarchy this one no longer uses
  * (cg->retired): the empty task cgroups and, once empty, the folder.  At

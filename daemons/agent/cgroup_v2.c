@@ -1,6 +1,7 @@
 /* phx-agent: cgroup v2 (the unified hierarchy), used when its root offers
  * the cpuset and memory controllers.  Not exercised on the development
- * machine (its cgroup2 mount has no controllers); see doc/agent.md. */
+ * machine (its cgroup2 mount has no controllers); see doc/agent.md.
+ * Its cgroups are not reused: v2 refuses rename(2) of a cgroup (EPERM). */
 #include <errno.h>
 #include <mntent.h>
 #include <stdio.h>
@@ -110,9 +111,10 @@ static int destroy(const phx_cg_t *cg, const char *id)
     return rmdir(dir) < 0 && errno != ENOENT ? -1 : 0;
 }
 
-static int create(phx_cg_t *cg, const char *id, const char *cpus, const char *mems,
-                  long long memory, phx_error_t *err)
+static int create(phx_cg_t *cg, const char *id, bool reused, const char *cpus,
+                  const char *mems, long long memory, phx_error_t *err)
 {
+    (void)reused; /* never: no pool in v2, whose cgroups cannot be renamed */
     char dir[PHX_CG_PATH], num[32];
     if (enable_subtree(cg) < 0)
         return phx_error_set(err, "could not enable controllers under %s/%s: %s",
@@ -204,9 +206,11 @@ static int kill_all(const phx_cg_t *cg, const char *id)
     return phx_cg_write(dir, "cgroup.kill", "1");
 }
 
-static int usage(const phx_cg_t *cg, const char *id, phx_cg_usage_t *u)
+static int usage(const phx_cg_t *cg, const char *id, const phx_cg_base_t *base,
+                 phx_cg_usage_t *u)
 {
     char dir[PHX_CG_PATH], buf[4096];
+    (void)base; /* never reused */
     memset(u, 0, sizeof(*u));
     dir_of(cg, id, dir, sizeof(dir));
     if (phx_cg_read(dir, "cpu.stat", buf, sizeof(buf)) == 0) {

@@ -5,7 +5,8 @@
  * before agent.run_dir kept them in <state_dir>/run/, which is still read
  * so that an upgrade adopts the tasks started before it):
  *   task    {"task": the launch's task object (framework_id, task_id...),
- *            "started_at": wall clock}
+ *            "started_at": wall clock, "cgroup_base": {"user", "system",
+ *            "oom_kills"} when its cgroup was reused (phx_cg_base_t)}
  *   status  {"pending": [unacknowledged STATUS...], "last": latest STATUS}
  *   shim    {"pid", "start" (ticks since boot), "child", "exec"}   by the shim
  *   exit    {"status": wait status, usage} or {"error": text}       by the shim
@@ -46,10 +47,19 @@ static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec,
     }
     json_decref(st);
     t->has_cgroup = a->cg->mode != PHX_CG_NONE;
+    json_t *base = json_object_get(rec, "cgroup_base");
+    if (json_is_object(base)) {
+        t->cg_reused = true;
+        t->cg_base.user = (uint64_t)json_integer_value(json_object_get(base, "user"));
+        t->cg_base.system =
+            (uint64_t)json_integer_value(json_object_get(base, "system"));
+        t->cg_base.oom_kills =
+            (uint64_t)json_integer_value(json_object_get(base, "oom_kills"));
+    }
     if (phx_status_is_terminal(phx_status_state(t))) {
         t->phase = PHX_TASK_DONE;
-        if (t->has_cgroup)
-            a->cg->ops->destroy(a->cg, t->key);
+        if (t->has_cgroup && phx_cg_release(a->cg, t->key) == 0)
+            t->has_cgroup = false;
         phx_log_info("task %s: %s, waiting for the master's acknowledgement", t->label,
                      phx_status_state(t));
         return;
@@ -213,6 +223,7 @@ int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
         phx_log_info("tasks run in cgroup %s, under %s/%s/%s",
                      phx_cg_mode_name(a->cg->mode), a->cg->mounts[0].path, a->cg->root,
                      a->cg->agent);
+    phx_cg_pool_clear(a->cg); /* a previous agent's: not worth adopting */
     if (phx_recover_tasks(a, err) < 0)
         return -1;
     sweep_strays(a);
@@ -234,8 +245,10 @@ void phx_agentd_tasks_stop(phx_agentd_t *a)
     if (a->resend_ev)
         event_free(a->resend_ev);
     a->resend_ev = NULL;
-    if (a->cg && a->cg->mode != PHX_CG_NONE)
+    if (a->cg && a->cg->mode != PHX_CG_NONE) {
+        phx_cg_pool_clear(a->cg);
         phx_cg_remove_base(a->cg);
+    }
     phx_cg_destroy(a->cg);
     a->cg = NULL;
     free(a->master_uids);

@@ -469,7 +469,7 @@ static json_t *usage_json(phx_task_t *t, const json_t *exit, phx_cg_usage_t *u)
 {
     memset(u, 0, sizeof(*u));
     if (t->has_cgroup)
-        t->a->cg->ops->usage(t->a->cg, t->key, u);
+        t->a->cg->ops->usage(t->a->cg, t->key, &t->cg_base, u);
     double user = json_number_value(json_object_get(exit, "user_cpu_s"));
     double sys = json_number_value(json_object_get(exit, "system_cpu_s"));
     json_int_t rss = json_integer_value(json_object_get(exit, "max_rss_bytes"));
@@ -529,8 +529,10 @@ void phx_task_finish(phx_task_t *t)
         json_decref(usage), usage = NULL;
     phx_status_emit(t, state, reason, msg, code, sig, usage);
     json_decref(exit);
-    if (t->has_cgroup && t->a->cg->ops->destroy(t->a->cg, t->key) < 0)
+    if (t->has_cgroup && phx_cg_release(t->a->cg, t->key) < 0)
         phx_log_warn("task %s: could not remove its cgroup", t->label);
+    else
+        t->has_cgroup = false; /* pooled or removed: another task's now */
 }
 
 /* Launch checks, in order; a refusal is a TASK_ERROR, durable like any status. */
@@ -552,15 +554,15 @@ static void launch(phx_task_t *t, const char *cred)
         goto refuse;
     reason = "REASON_COMMAND_EXECUTOR_FAILED";
     if (a->cg->mode != PHX_CG_NONE) {
-        if (a->cg->ops->create(a->cg, t->key, t->cpus, t->mems, t->memory, &err) < 0)
+        if (a->cg->ops->create(a->cg, t->key, t->cg_reused, t->cpus, t->mems, t->memory,
+                               &err) < 0) {
+            t->cg_reused = false; /* removed */
             goto refuse;
+        }
         t->has_cgroup = true;
     }
-    if (phx_exec_spawn(t, &pw, &err) < 0) {
-        if (t->has_cgroup)
-            a->cg->ops->destroy(a->cg, t->key);
+    if (phx_exec_spawn(t, &pw, &err) < 0)
         goto refuse;
-    }
     phx_log_info(
         "task %s: started as %s (uid %u) on cores %s (PUs %s, memory nodes %s), "
         "shim pid %d",
@@ -574,7 +576,34 @@ static void launch(phx_task_t *t, const char *cred)
         phx_log_errx("task %s: could not watch its shim", t->label);
     return;
 refuse:
+    if (t->has_cgroup || t->cg_reused) /* nothing ran in it */
+        phx_cg_release(a->cg, t->key);
+    t->has_cgroup = t->cg_reused = false;
     phx_status_emit(t, "TASK_ERROR", reason, err.text, -1, -1, NULL);
+}
+
+/* The task record: the task without a script (up to 4 MiB, on a tmpfs: an
+ * adopted task never starts again), its start, what a reused cgroup had
+ * counted (phx_cg_base_t; absent: a new cgroup). */
+static json_t *task_record(const phx_task_t *t)
+{
+    json_t *spec =
+        json_object_get(t->spec, "script") ? json_copy(t->spec) : json_incref(t->spec);
+    if (spec)
+        json_object_del(spec, "script");
+    json_t *rec =
+        spec ? json_pack("{s:o, s:f}", "task", spec, "started_at", t->started_at)
+             : NULL;
+    const phx_cg_base_t *b = &t->cg_base;
+    if (rec && t->cg_reused &&
+        json_object_set_new(rec, "cgroup_base",
+                            json_pack("{s:I, s:I, s:I}", "user", (json_int_t)b->user,
+                                      "system", (json_int_t)b->system, "oom_kills",
+                                      (json_int_t)b->oom_kills)) < 0) {
+        json_decref(rec);
+        return NULL;
+    }
+    return rec;
 }
 
 void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
@@ -614,22 +643,20 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
     }
     t->spec = json_incref(task);
     t->started_at = phx_rec_now();
+    /* A pooled cgroup now, so that the record holds what it had counted. */
+    t->cg_reused = phx_cg_take(a->cg, t->key, &t->cg_base) == 1;
     phx_error_t err;
-    /* the record without a script (up to 4 MiB, on a tmpfs): an adopted
-     * task never starts again */
-    json_t *spec =
-        json_object_get(task, "script") ? json_copy(task) : json_incref(task);
-    if (spec)
-        json_object_del(spec, "script");
-    json_t *rec =
-        spec ? json_pack("{s:o, s:f}", "task", spec, "started_at", t->started_at)
-             : NULL;
-    if (phx_rec_mkdir(t->dir, 0700, &err) < 0 || !rec ||
+    json_t *rec = task_record(t);
+    if (!rec)
+        phx_error_set(&err, "out of memory");
+    if (!rec || phx_rec_mkdir(t->dir, 0700, &err) < 0 ||
         phx_rec_write(t->dir, "task", rec, &err) < 0) {
         json_decref(rec);
         phx_log_errx("task %s: %s", t->label, err.text);
         phx_status_send_unrecorded(a, fw, id, "TASK_ERROR",
                                    "REASON_COMMAND_EXECUTOR_FAILED", err.text);
+        if (t->cg_reused)
+            phx_cg_release(a->cg, t->key);
         phx_rec_remove_dir(t->dir);
         phx_task_free(t);
         return;

@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "daemons/agent/agent.h"
+#include "daemons/agent/cgroup.h"
 #include "topology/coreset.h"
 
 typedef enum phx_task_phase {
@@ -59,6 +60,8 @@ typedef struct phx_task {
     char *mems;        /* real memory nodes (cgroup cpuset.mems) */
     double started_at; /* wall clock, seconds */
     bool has_cgroup;
+    bool cg_reused;        /* its cgroups came from the pool (phx_cg_take) */
+    phx_cg_base_t cg_base; /* what they had counted then (record "task") */
 
     /* Processes. */
     pid_t shim;

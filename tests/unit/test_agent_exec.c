@@ -6,8 +6,9 @@
  * and output files; launches the agent must refuse are refused before
  * anything runs; a duplicate LAUNCH is ignored; a task over its memory is
  * OOM-killed; one past its time limit gets SIGTERM, then SIGKILL after the
- * grace; KILL leaves no process behind.  Survival of tasks across agent
- * restarts: test_agent_recover.c. */
+ * grace; KILL leaves no process behind; a reused cgroup reports its task's
+ * own usage, and one with a process left is not reused.  Survival of tasks
+ * across agent restarts: test_agent_recover.c. */
 #include <pwd.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -318,6 +320,162 @@ static void test_kill_leaves_nothing(void **state)
                      0);
 }
 
+/* The agent's cgroup of task key in hierarchy ctrl. */
+static const char *cg_dir(const char *ctrl, const char *key)
+{
+    static char buf[4][512];
+    static int next;
+    char *b = buf[next++ % 4];
+    snprintf(b, sizeof(buf[0]), "/sys/fs/cgroup/%s/%s/" PHX_AGENTHARNESS_NODE "/%s",
+             ctrl, H->cgroot, key);
+    return b;
+}
+
+/* Run task id (script, memory) to its end; its status (caller owns it) and
+ * the first line of its output, the inode of its memory cgroup. */
+static json_t *run_reused(const char *id, const char *script, long long memory,
+                          unsigned long *ino, char **out)
+{
+    char key[256], full[2048];
+    snprintf(key, sizeof(key), PHX_AGENTHARNESS_KEY("%s"), id);
+    const char *mem = cg_dir("memory", key);
+    snprintf(full, sizeof(full), "stat -c %%i %s; cd %s; %s", mem, mem, script);
+    json_t *t = phx_agentharness_task_new(id, full);
+    json_object_set_new(t, "memory", json_integer(memory));
+    phx_agentharness_launch(t, PHX_AGENTHARNESS_SIGNED);
+    json_t *s = phx_agentharness_wait_end(id, 60);
+    phx_agentharness_wait_forgotten(key, 10);
+    *out = phx_agentharness_stdout(key);
+    assert_non_null(*out);
+    *ino = strtoul(*out, NULL, 10);
+    assert_true(*ino > 0);
+    return s;
+}
+
+static double cpu_of(const json_t *s)
+{
+    const json_t *u = json_object_get(s, "usage");
+    return json_number_value(json_object_get(u, "user_cpu_s")) +
+           json_number_value(json_object_get(u, "system_cpu_s"));
+}
+
+static long long rss_of(const json_t *s)
+{
+    return json_integer_value(
+        json_object_get(json_object_get(s, "usage"), "max_rss_bytes"));
+}
+
+/* A task's cgroups, empty once it ended, are the next task's (the same
+ * directories, renamed), which reports its own usage only: CPU time and OOM
+ * kills less what the cgroup had counted, its own peak, and its own memory
+ * limit, higher than the last or none. */
+static void test_reused_cgroup_counts_own_usage(void **state)
+{
+    (void)state;
+    unsigned long busy, idle, hog, after, none;
+    char *out;
+    json_t *s = run_reused("p-busy",
+                           "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done; "
+                           "dd if=/dev/zero of=/dev/null bs=64M count=1 2>/dev/null",
+                           256 << 20, &busy, &out);
+    free(out);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    double busy_cpu = cpu_of(s);
+    if (busy_cpu < 0.2 || rss_of(s) < (64 << 20))
+        fail_msg("p-busy: expected >= 0.2 s of CPU and a 64 MiB peak, got %s",
+                 json_dumps(s, JSON_COMPACT));
+    json_decref(s);
+    assert_true(phx_agentharness_pool_count("freezer") >= 1);
+
+    s = run_reused("p-idle", "true", 256 << 20, &idle, &out);
+    free(out);
+    assert_int_equal(idle, busy);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    if (cpu_of(s) > 0.1 || rss_of(s) > (16 << 20))
+        fail_msg("p-idle (after %.2f s of CPU in its cgroup): expected its own "
+                 "usage, got %s",
+                 busy_cpu, json_dumps(s, JSON_COMPACT));
+    json_decref(s);
+
+    /* An OOM kill counts for its task only; a higher limit, then none. */
+    s = run_reused("p-hog", "exec tail /dev/zero", 64 << 20, &hog, &out);
+    free(out);
+    assert_int_equal(hog, busy);
+    assert_string_equal(phx_agentharness_jstr(s, "reason"),
+                        "REASON_CONTAINER_LIMITATION_MEMORY");
+    json_decref(s);
+    s = run_reused("p-after", "cat memory.limit_in_bytes", 256 << 20, &after, &out);
+    assert_int_equal(after, busy);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    assert_true(json_object_get(s, "reason") == NULL ||
+                json_is_null(json_object_get(s, "reason")));
+    assert_true(rss_of(s) < (16 << 20));
+    assert_non_null(strstr(out, "\n268435456\n"));
+    free(out);
+    json_decref(s);
+    s = run_reused("p-none", "cat memory.limit_in_bytes memory.memsw.limit_in_bytes", 0,
+                   &none, &out);
+    assert_int_equal(none, busy);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    assert_non_null(strstr(out, "\n9223372036854771712\n9223372036854771712\n"));
+    free(out);
+    json_decref(s);
+
+    /* One that leaves more than 64 pages charged (its 1 MB of output, in
+     * the page cache) is removed, not pooled. */
+    int pooled = phx_agentharness_pool_count("memory");
+    s = run_reused("p-big", "head -c 1000000 /dev/zero", 256 << 20, &none, &out);
+    free(out);
+    assert_int_equal(none, busy);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    json_decref(s);
+    assert_int_equal(phx_agentharness_pool_count("memory"), pooled - 1);
+    assert_false(
+        phx_agentharness_cgroup_exists("memory", PHX_AGENTHARNESS_KEY("p-big")));
+}
+
+/* A cgroup with a process left in it (here one the test moved into the
+ * task's memory cgroup only, which the kill sweep of the freezer's list
+ * does not see) is not given to another task. */
+static void test_leftover_process_not_reused(void **state)
+{
+    (void)state;
+    const char *key = PHX_AGENTHARNESS_KEY("q-left");
+    phx_agentharness_launch(phx_agentharness_go_task("q-left", 0),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_status("q-left", "TASK_RUNNING", 10));
+    int pooled = phx_agentharness_pool_count("memory");
+    pid_t left = fork();
+    assert_true(left >= 0);
+    if (left == 0) {
+        execlp("sleep", "sleep", "300", (char *)NULL);
+        _exit(127);
+    }
+    char path[600], pid[32];
+    snprintf(path, sizeof(path), "%s/cgroup.procs", cg_dir("memory", key));
+    snprintf(pid, sizeof(pid), "%d\n", (int)left);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    assert_true(fputs(pid, f) >= 0);
+    assert_int_equal(fclose(f), 0);
+    phx_agentharness_go("q-left");
+    json_t *s = phx_agentharness_wait_end("q-left", 10);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    json_decref(s);
+    phx_agentharness_wait_forgotten(key, 10);
+    /* Still where it was, under the task's name, not pooled. */
+    assert_true(phx_agentharness_pid_alive(left));
+    char *procs = phx_agentharness_slurp(path);
+    assert_non_null(procs);
+    assert_string_equal(procs, pid);
+    free(procs);
+    assert_int_equal(phx_agentharness_pool_count("memory"), pooled);
+    assert_false(phx_agentharness_cgroup_exists("freezer", key));
+    kill(left, SIGKILL);
+    waitpid(left, NULL, 0);
+    assert_int_equal(rmdir(cg_dir("memory", key)), 0);
+}
+
 #define TEST(f) cmocka_unit_test_teardown(f, phx_agentharness_reset)
 
 int main(void)
@@ -329,6 +487,8 @@ int main(void)
         TEST(test_memory_hog_is_oom),
         TEST(test_time_limit),
         TEST(test_kill_leaves_nothing),
+        TEST(test_reused_cgroup_counts_own_usage),
+        TEST(test_leftover_process_not_reused),
     };
     return cmocka_run_group_tests(tests, phx_agentharness_setup,
                                   phx_agentharness_teardown);

@@ -9,7 +9,8 @@
  * status is sent again until acknowledged, also by the next agent; SIGTERM
  * stops the agent and leaves its tasks running; the same task id in two
  * frameworks is two tasks, across a restart too; the pids cgroups of an
- * older agent are removed.  Task execution: test_agent_exec.c. */
+ * older agent are removed; pooled cgroups outlive no agent, and the
+ * counters of a reused one survive a restart.  Task execution: test_agent_exec.c. */
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -302,14 +303,76 @@ static void test_pids_cgroups_retired(void **state)
     phx_agentharness_agent_start();
 }
 
+/* Pooled cgroups (cgroup.h): what a reused cgroup had counted is in its
+ * task's record, so a task adopted by the next agent reports its own CPU
+ * time; the pool of an agent killed with SIGKILL is removed by the next,
+ * that of an agent stopped with SIGTERM by itself. */
+static void test_pooled_cgroups_across_restarts(void **state)
+{
+    (void)state;
+    static const char *const ctrls[] = {"freezer", "cpuset", "memory", "cpuacct"};
+    phx_agentharness_launch(
+        phx_agentharness_task_new("w-busy",
+                                  "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"),
+        PHX_AGENTHARNESS_SIGNED);
+    json_t *s = phx_agentharness_wait_end("w-busy", 60);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    json_t *u = json_object_get(s, "usage");
+    double busy = json_number_value(json_object_get(u, "user_cpu_s")) +
+                  json_number_value(json_object_get(u, "system_cpu_s"));
+    assert_true(busy >= 0.2);
+    json_decref(s);
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("w-busy"), 10);
+    int pooled = phx_agentharness_pool_count("freezer");
+    assert_true(pooled >= 1);
+
+    phx_agentharness_launch(phx_agentharness_go_task("w-base", 0),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_status("w-base", "TASK_RUNNING", 10));
+    assert_int_equal(phx_agentharness_pool_count("freezer"), pooled - 1);
+    phx_agentharness_agent_kill9();
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(phx_agentharness_pool_count(ctrls[i]), pooled - 1);
+    phx_agentharness_agent_start();
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(phx_agentharness_pool_count(ctrls[i]), 0);
+    phx_agentharness_go("w-base");
+    s = phx_agentharness_wait_status("w-base", "TASK_FINISHED", 10);
+    u = json_object_get(s, "usage");
+    double own = json_number_value(json_object_get(u, "user_cpu_s")) +
+                 json_number_value(json_object_get(u, "system_cpu_s"));
+    if (own > 0.1)
+        fail_msg("w-base, in the cgroup of w-busy (%.2f s): %.2f s of CPU", busy, own);
+    json_decref(s);
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("w-base"), 10);
+    assert_int_equal(phx_agentharness_pool_count("freezer"), 1);
+
+    /* A clean stop leaves no pooled cgroup, nor the agent's folder. */
+    kill(H->agent, SIGTERM);
+    assert_int_equal(waitpid(H->agent, NULL, 0), H->agent);
+    H->agent = 0;
+    for (int i = 0; i < 4; i++) {
+        char dir[512];
+        snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s/%s/" PHX_AGENTHARNESS_NODE,
+                 ctrls[i], H->cgroot);
+        assert_int_equal(access(dir, F_OK), -1);
+    }
+    phx_agentharness_agent_kill9(); /* closes the connection */
+    phx_agentharness_agent_start();
+}
+
 #define TEST(f) cmocka_unit_test_teardown(f, phx_agentharness_reset)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        TEST(test_agent_killed_task_survives),  TEST(test_upgrade_adopts_old_records),
-        TEST(test_unacked_status_resent),       TEST(test_agent_sigterm_keeps_tasks),
-        TEST(test_same_task_id_two_frameworks), TEST(test_pids_cgroups_retired),
+        TEST(test_agent_killed_task_survives),
+        TEST(test_upgrade_adopts_old_records),
+        TEST(test_unacked_status_resent),
+        TEST(test_agent_sigterm_keeps_tasks),
+        TEST(test_same_task_id_two_frameworks),
+        TEST(test_pids_cgroups_retired),
+        TEST(test_pooled_cgroups_across_restarts),
     };
     return cmocka_run_group_tests(tests, phx_agentharness_setup,
                                   phx_agentharness_teardown);

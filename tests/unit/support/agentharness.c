@@ -329,6 +329,29 @@ bool phx_agentharness_cgroup_exists(const char *ctrl, const char *key)
     return access(p, F_OK) == 0;
 }
 
+int phx_agentharness_pool_count(const char *ctrl)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "/sys/fs/cgroup/%s/%s/" PHX_AGENTHARNESS_NODE, ctrl,
+             H->cgroot);
+    DIR *d = opendir(p);
+    if (!d)
+        return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        n += strncmp(de->d_name, ".pool-", 6) == 0;
+    closedir(d);
+    return n;
+}
+
+char *phx_agentharness_stdout(const char *key)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/tasks/%s/stdout", H->state, key);
+    return phx_agentharness_slurp(p);
+}
+
 bool phx_agentharness_pid_alive(pid_t pid)
 {
     char p[64], buf[512];
@@ -446,6 +469,7 @@ int phx_agentharness_teardown(void **state)
              "2>/dev/null; for p in $(cat \"$d/cgroup.procs\"); do kill -9 $p; done; "
              "done; sleep 0.2; for d in /sys/fs/cgroup/*/$r/" PHX_AGENTHARNESS_NODE
              "/*/ /sys/fs/cgroup/*/$r/" PHX_AGENTHARNESS_NODE
+             "/.pool-*/ /sys/fs/cgroup/*/$r/" PHX_AGENTHARNESS_NODE
              "/ /sys/fs/cgroup/*/$r/; do "
              "rmdir \"$d\" 2>/dev/null; done; true",
              H->cgroot);

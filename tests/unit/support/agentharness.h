@@ -119,6 +119,10 @@ void phx_agentharness_wait_forgotten(const char *key, double timeout);
 void phx_agentharness_wait_exit_record(const char *key, double timeout);
 /* Whether the agent's cgroup of task key exists under controller ctrl. */
 bool phx_agentharness_cgroup_exists(const char *ctrl, const char *key);
+/* The agent's pooled cgroups (".pool-<n>", cgroup.h) under controller ctrl. */
+int phx_agentharness_pool_count(const char *ctrl);
+/* The standard output of task key (default outputs); the caller frees it. */
+char *phx_agentharness_stdout(const char *key);
 bool phx_agentharness_pid_alive(pid_t pid);
 
 /* A string member, never NULL (a missing one must fail an assertion, not
