@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define CACHE_BUCKETS 256
 #define CACHE_MAX     4096 /* beyond this, statements run unnamed */
@@ -279,10 +280,14 @@ static void set_lost(db_session_t *s, outcome_t *o, const PGresult *r)
 }
 
 static void describe_failure(outcome_t *o, const op_t *op, const PGresult *r,
-                             const stmt_t *fence)
+                             const stmt_t *fence, const row_plan_t *plan)
 {
     char excerpt[72], prefix[160];
-    if (op->kind == OP_BEGIN) {
+    if (op->run >= 0) {
+        const row_run_t *run = &plan->runs[op->run];
+        snprintf(prefix, sizeof(prefix), "statement for %zu rows \"%s\" failed", run->n,
+                 phx_db_sql_excerpt(run->kind->many, excerpt, sizeof(excerpt)));
+    } else if (op->kind == OP_BEGIN) {
         snprintf(prefix, sizeof(prefix), "could not begin transaction");
     } else if (op->kind == OP_FENCE || !op->req) {
         snprintf(prefix, sizeof(prefix), "fence \"%s\" failed",
@@ -324,7 +329,7 @@ static bool read_results(db_session_t *s, pipeline_t *p, outcome_t *o)
                 cache_remove(s->cache, op->entry);
         }
         if (st == PGRES_FATAL_ERROR && o->status == SEG_OK) {
-            describe_failure(o, op, r, s->fence);
+            describe_failure(o, op, r, s->fence, &s->plan);
             if (op->run >= 0) {
                 o->status = SEG_RUN_FAIL;
                 o->run = op->run;
@@ -473,6 +478,20 @@ static void committed(db_session_t *s, size_t n, const outcome_t *o)
         s->delta.max_group = n;
 }
 
+/* A bad row is expected now and then (it then fails alone); a many-row
+ * statement that fails every time is a bug worth seeing: say so, at most once
+ * a minute. */
+static void warn_run_failed(db_session_t *s, const row_run_t *run,
+                            const phx_error_t *err)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (s->run_warned_at != 0 && now.tv_sec - s->run_warned_at < 60)
+        return;
+    s->run_warned_at = now.tv_sec;
+    phx_log_warnx("database: %s; writing its %zu rows one by one", err->text, run->n);
+}
+
 /* Commit reqs as one group.  When one request fails, deliver its error and
  * re-run the others (so it fails alone); after SPLIT_ROUNDS such rounds, or
  * if COMMIT itself fails, fall back to one transaction per request.
@@ -489,6 +508,7 @@ static int run_writes(db_session_t *s, pipeline_t *p, request_t **live, size_t n
         if (o.status == SEG_RUN_FAIL) {
             /* Not a round: each such failure takes rows out of merging. */
             const row_run_t *run = &s->plan.runs[o.run];
+            warn_run_failed(s, run, &o.err);
             for (size_t i = 0; i < run->n; i++)
                 run->rows[i]->unmerged = true;
             for (size_t i = 0; i < n; i++)

@@ -76,6 +76,7 @@ typedef struct db_session {
     stmt_t *fence;              /* owned copy, NULL: none */
     phx_db_store_stats_t delta; /* counters to merge into the store's */
     row_plan_t plan;            /* of the write transaction being run */
+    long run_warned_at;         /* CLOCK_MONOTONIC s of the last such warning */
 } db_session_t;
 
 void phx_db_stmt_free(stmt_t *s);

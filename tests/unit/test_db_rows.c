@@ -188,6 +188,42 @@ static void test_rows_bad_row_fails_alone(void **state)
     store_env_free(e);
 }
 
+/* A many-row form that can never run (a bug): every row is still written,
+ * one by one, and nothing fails. */
+static void test_rows_broken_many_falls_back(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_new(&pg, NULL);
+    static const phx_db_rows_t broken = {
+        .one = "INSERT INTO t (k, v) VALUES ($1::int, $2)",
+        .many = "INSERT INTO t (k, v) SELECT k, v FROM unnest($1::int[], $2::text[]) "
+                "AS x (k, v) WHERE no_such_column",
+        .nparams = 2,
+        .nkeys = 1,
+    };
+    int done = 0;
+    store_rec_t hold = {.done = &done};
+    store_hold_thread(e, &hold, "0.3");
+    enum { N = 12 };
+    store_rec_t r[N] = {{0}};
+    for (int i = 0; i < N; i++) {
+        r[i].done = &done;
+        row(e, &broken, i, "fallback", &r[i]);
+    }
+    store_run_until(e, &done, N + 1);
+    for (int i = 0; i < N; i++)
+        assert_false(r[i].failed);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t WHERE v = 'fallback'"), N);
+    assert_int_equal(
+        store_count(e, "SELECT count(DISTINCT tx) FROM t WHERE v = 'fallback'"), 1);
+    phx_db_store_stats_t st;
+    phx_db_store_stats(e->store, &st);
+    assert_int_equal(st.rows_merged, 0);
+    assert_int_equal(st.failed, 0);
+    assert_true(st.group_retries >= 1);
+    store_env_free(e);
+}
+
 static void test_rows_bad_calls(void **state)
 {
     (void)state;
@@ -233,6 +269,7 @@ int main(void)
         cmocka_unit_test(test_rows_meet_in_one_statement),
         cmocka_unit_test(test_rows_of_one_key_in_order),
         cmocka_unit_test(test_rows_bad_row_fails_alone),
+        cmocka_unit_test(test_rows_broken_many_falls_back),
         cmocka_unit_test(test_rows_bad_calls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
