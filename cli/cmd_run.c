@@ -68,43 +68,6 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-/* Output state per (rank, stream) under --label: at the start of a line? */
-typedef struct labels {
-    int size;
-    unsigned char *mid; /* 2 per rank */
-} labels_t;
-
-static void output(labels_t *lb, bool label, int rank, int stream, const uint8_t *data,
-                   size_t len)
-{
-    int fd = stream == 2 ? 2 : 1;
-    if (!label) {
-        write_all(fd, data, len);
-        return;
-    }
-    unsigned char *mid = NULL;
-    if (rank >= 0 && rank < lb->size && lb->mid)
-        mid = &lb->mid[2 * rank + (fd == 2)];
-    char prefix[24];
-    int plen = snprintf(prefix, sizeof(prefix), "%d: ", rank);
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!mid || !*mid) {
-            write_all(fd, prefix, (size_t)plen);
-            if (mid)
-                *mid = 1;
-        }
-        if (data[i] == '\n') {
-            write_all(fd, data + start, i + 1 - start);
-            start = i + 1;
-            if (mid)
-                *mid = 0;
-        }
-    }
-    if (start < len)
-        write_all(fd, data + start, len - start);
-}
-
 static json_t *request(int argc, char **argv, int first, long nodes, long ntasks,
                        long ntpn, long cpt, const char *bind, const char *dist,
                        bool label)
@@ -151,11 +114,13 @@ static bool parse_long(const char *s, long min, long *out)
 static int serve(int fd, bool label)
 {
     phx_wire_decoder_t *dec = phx_wire_decoder_create(PHX_WIRE_DEFAULT_MAX);
-    labels_t lb = {0};
+    phx_run_out_t *out = phx_run_out_create(0, label, 1, 2);
     phx_error_t err;
     int rc = -1;
     uint8_t buf[65536];
-    while (dec && rc < 0) {
+    if (!dec || !out)
+        fprintf(stderr, "phx run: out of memory\n");
+    while (dec && out && rc < 0) {
         ssize_t n = read(fd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
             continue;
@@ -173,12 +138,18 @@ static int serve(int fd, bool label)
         while (rc < 0 && phx_wire_decoder_next(dec, &f, &err) == 1) {
             json_t *h = f.header;
             if (strcmp(f.type, "OUTPUT") == 0) {
-                output(&lb, label, (int)json_integer_value(json_object_get(h, "rank")),
-                       (int)json_integer_value(json_object_get(h, "stream")), f.attach,
-                       f.attach_len);
+                phx_run_out_data(out,
+                                 (int)json_integer_value(json_object_get(h, "rank")),
+                                 (int)json_integer_value(json_object_get(h, "stream")),
+                                 f.attach, f.attach_len);
             } else if (strcmp(f.type, "STEP_STARTED") == 0) {
-                lb.size = (int)json_integer_value(json_object_get(h, "size"));
-                lb.mid = calloc((size_t)lb.size * 2 + 2, 1);
+                json_int_t size = json_integer_value(json_object_get(h, "size"));
+                phx_run_out_t *sized = phx_run_out_create(
+                    size > 0 && size <= 1 << 20 ? (int)size : 0, label, 1, 2);
+                if (sized) {
+                    phx_run_out_destroy(out);
+                    out = sized;
+                }
             } else if (strcmp(f.type, "DONE") == 0) {
                 rc = (int)json_integer_value(json_object_get(h, "exit_code"));
                 rc = rc < 0 ? 1 : rc > 255 ? 255 : rc;
@@ -190,7 +161,7 @@ static int serve(int fd, bool label)
             phx_frame_clear(&f);
         }
     }
-    free(lb.mid);
+    phx_run_out_destroy(out); /* what is left of partial lines */
     phx_wire_decoder_destroy(dec);
     return rc < 0 ? 1 : rc;
 }
