@@ -427,9 +427,10 @@ static int enqueue(phx_db_store_t *store, request_t *req, phx_db_done_f cb, void
     return 0;
 }
 
-static int queue_one(phx_db_store_t *store, req_kind_t kind, const char *sql,
-                     int nparams, const char *const *params, phx_db_done_f cb,
-                     void *arg, phx_error_t *err)
+/* rows: the kind of a row write (sql is then its one-row form), else NULL. */
+static int queue_one(phx_db_store_t *store, req_kind_t kind, const phx_db_rows_t *rows,
+                     const char *sql, int nparams, const char *const *params,
+                     phx_db_done_f cb, void *arg, phx_error_t *err)
 {
     if (!store || !cb) {
         errno = EINVAL;
@@ -439,6 +440,7 @@ static int queue_one(phx_db_store_t *store, req_kind_t kind, const char *sql,
     if (!req)
         return phx_error_set(err, "out of memory");
     req->kind = kind;
+    req->rows = rows;
     if (phx_db_txn_add(req, sql, nparams, params, err) < 0 ||
         enqueue(store, req, cb, arg, err) < 0) {
         request_free(req);
@@ -451,7 +453,7 @@ int phx_db_store_write(phx_db_store_t *store, const char *sql, int nparams,
                        const char *const *params, phx_db_done_f cb, void *arg,
                        phx_error_t *err)
 {
-    return queue_one(store, REQ_WRITE, sql, nparams, params, cb, arg, err);
+    return queue_one(store, REQ_WRITE, NULL, sql, nparams, params, cb, arg, err);
 }
 
 int phx_db_store_write_row(phx_db_store_t *store, const phx_db_rows_t *kind,
@@ -464,27 +466,15 @@ int phx_db_store_write_row(phx_db_store_t *store, const phx_db_rows_t *kind,
         errno = EINVAL;
         return phx_error_set(err, "invalid row statement");
     }
-    if (!store || !cb) {
-        errno = EINVAL;
-        return phx_error_set(err, "invalid store arguments");
-    }
-    request_t *req = phx_db_txn_create();
-    if (!req)
-        return phx_error_set(err, "out of memory");
-    req->rows = kind;
-    if (phx_db_txn_add(req, kind->one, kind->nparams, params, err) < 0 ||
-        enqueue(store, req, cb, arg, err) < 0) {
-        request_free(req);
-        return -1;
-    }
-    return 0;
+    return queue_one(store, REQ_WRITE, kind, kind->one, kind->nparams, params, cb, arg,
+                     err);
 }
 
 int phx_db_store_read(phx_db_store_t *store, const char *sql, int nparams,
                       const char *const *params, phx_db_done_f cb, void *arg,
                       phx_error_t *err)
 {
-    return queue_one(store, REQ_READ, sql, nparams, params, cb, arg, err);
+    return queue_one(store, REQ_READ, NULL, sql, nparams, params, cb, arg, err);
 }
 
 int phx_db_store_txn(phx_db_store_t *store, phx_db_txn_t *txn, phx_db_done_f cb,
