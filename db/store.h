@@ -91,6 +91,8 @@ int phx_db_store_write(phx_db_store_t *store, const char *sql, int nparams,
  * NULL elements for NULL), read with unnest($1::bigint[], $2::text[], ...).
  * Rows whose first nkeys parameters are equal never share an execution: the
  * later one goes in a later one, so one key's rows are written in order.
+ * Keys are compared as texts: give them in one canonical form ("1", never
+ * "01" for the same row).
  *
  * Ordering: the rows of one execution are written at the place of the last
  * of them in the group.  A row write may thus run after writes queued after
@@ -98,10 +100,10 @@ int phx_db_store_write(phx_db_store_t *store, const char *sql, int nparams,
  * queued later depends on having run first.  A group commits as a whole, so
  * a write queued later still commits with it (barriers keep working).
  *
- * If `many` fails, its rows are retried one by one with `one`: a bad row
- * fails alone, as with phx_db_store_write.  The callback runs after the
- * commit with no results (nresults 0).  kind is kept by pointer: it must
- * outlive the store (make it static const). */
+ * If `many` fails, the group's rows of its kind are retried one by one with
+ * `one`: a bad row fails alone, as with phx_db_store_write.  The callback runs after
+ * the commit with no results (nresults 0).  kind is kept by pointer: it must outlive
+ * the store (make it static const). */
 typedef struct phx_db_rows {
     const char *one;
     const char *many;

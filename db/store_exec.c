@@ -411,7 +411,9 @@ static void send_run(db_session_t *s, pipeline_t *p, int run, outcome_t *o)
     }
     stmt_t many;
     if (phx_db_rows_stmt(r, &many) < 0) {
-        p->send_failed = true; /* out of memory: as a lost connection */
+        /* Out of memory for the arrays: the rows one by one, here. */
+        for (size_t i = 0; i < r->n; i++)
+            send_stmt(s, p, &r->rows[i]->stmts[0], OP_STMT, r->rows[i], 0);
         return;
     }
     /* Unnamed: a cached generic plan would be made for a guessed number of
@@ -507,10 +509,13 @@ static int run_writes(db_session_t *s, pipeline_t *p, request_t **live, size_t n
         }
         if (o.status == SEG_RUN_FAIL) {
             /* Not a round: each such failure takes rows out of merging. */
+            /* Every row of its kind: so that one kind costs one retry, not
+             * one per run (a many-row form that never works). */
             const row_run_t *run = &s->plan.runs[o.run];
             warn_run_failed(s, run, &o.err);
-            for (size_t i = 0; i < run->n; i++)
-                run->rows[i]->unmerged = true;
+            for (size_t i = 0; i < n; i++)
+                if (live[i]->rows == run->kind)
+                    live[i]->unmerged = true;
             for (size_t i = 0; i < n; i++)
                 phx_db_request_clear_results(live[i]);
             s->delta.group_retries++;

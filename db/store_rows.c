@@ -89,10 +89,17 @@ int phx_db_rows_plan(row_plan_t *plan, request_t **reqs, size_t n)
         reqs[i]->run = -1;
     for (size_t i = 0; i < n; i++) {
         request_t *r = reqs[i];
-        if (!r->rows || r->unmerged)
+        if (!r->rows)
             continue;
-        size_t bytes = row_bytes(r);
         row_run_t *run = open_run_of(plan, r->rows);
+        if (r->unmerged) {
+            /* Written alone, here: no earlier row of its key may come after
+             * it, so the run holding one is closed (ends before it). */
+            if (run && has_key(run, r))
+                run->open = false;
+            continue;
+        }
+        size_t bytes = row_bytes(r);
         if (run && (run->n >= RUN_MAX_ROWS || run->bytes + bytes > RUN_MAX_BYTES ||
                     has_key(run, r))) {
             run->open = false;

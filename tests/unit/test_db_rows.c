@@ -224,6 +224,86 @@ static void test_rows_broken_many_falls_back(void **state)
     store_env_free(e);
 }
 
+/* A failed many-row statement must not let a key's earlier row, merged in
+ * an earlier run, be written after its later row, now written alone. */
+static void test_rows_key_order_after_a_failed_run(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_new(&pg, NULL);
+    store_exec(e, "INSERT INTO t (k, v) VALUES (1, '-'), (2, '-'), (3, '-')");
+    int done = 0;
+    store_rec_t hold = {.done = &done};
+    store_hold_thread(e, &hold, "0.3");
+    store_rec_t r[6] = {{0}};
+    static const char *const rows[6][2] = {
+        {"1", "old"}, /* run A */
+        {"1", "new"}, /* key 1 again: run B */
+        {"2", "b1"},  /* run B */
+        {"x", "bad"}, /* run B: not an integer, fails B */
+        {"2", "b2"},  /* key 2 again: run C */
+        {"3", "c"},   /* run C */
+    };
+    for (int i = 0; i < 6; i++) {
+        r[i].done = &done;
+        phx_error_t err = {{0}};
+        assert_int_equal(phx_db_store_write_row(e->store, &update_kv, rows[i],
+                                                store_rec_done, &r[i], &err),
+                         0);
+    }
+    store_run_until(e, &done, 7);
+    for (int i = 0; i < 6; i++) {
+        assert_int_equal(r[i].calls, 1);
+        assert_int_equal(r[i].failed, i == 3);
+    }
+    char got[64];
+    const char *want[] = {"new", "b2", "c"};
+    for (int k = 1; k <= 3; k++) {
+        value_of(e, k, got, sizeof(got));
+        assert_string_equal(got, want[k - 1]);
+    }
+    store_env_free(e);
+}
+
+/* A many-row form that never works costs one retry of the group, however
+ * many runs its rows make. */
+static void test_rows_broken_many_one_retry(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_new(&pg, NULL);
+    static const phx_db_rows_t broken = {
+        .one = "UPDATE t SET v = $2 WHERE k = $1::int",
+        .many = "UPDATE t SET v = u.v FROM unnest($1::int[], $2::text[]) AS u (k, v) "
+                "WHERE t.k = u.k AND no_such_column",
+        .nparams = 2,
+        .nkeys = 1,
+    };
+    store_exec(e, "INSERT INTO t (k, v) VALUES (0, '-'), (1, '-')");
+    int done = 0;
+    store_rec_t hold = {.done = &done};
+    store_hold_thread(e, &hold, "0.3");
+    enum { N = 200 }; /* keys 0, 1, 0, 1...: 100 runs of 2 */
+    store_rec_t r[N] = {{0}};
+    for (int i = 0; i < N; i++) {
+        char v[16];
+        snprintf(v, sizeof(v), "v%d", i);
+        r[i].done = &done;
+        row(e, &broken, i % 2, v, &r[i]);
+    }
+    store_run_until(e, &done, N + 1);
+    for (int i = 0; i < N; i++)
+        assert_false(r[i].failed);
+    char got[64];
+    value_of(e, 0, got, sizeof(got));
+    assert_string_equal(got, "v198");
+    value_of(e, 1, got, sizeof(got));
+    assert_string_equal(got, "v199");
+    phx_db_store_stats_t st;
+    phx_db_store_stats(e->store, &st);
+    assert_int_equal(st.group_retries, 1);
+    assert_int_equal(st.rows_merged, 0);
+    store_env_free(e);
+}
+
 static void test_rows_bad_calls(void **state)
 {
     (void)state;
@@ -270,6 +350,8 @@ int main(void)
         cmocka_unit_test(test_rows_of_one_key_in_order),
         cmocka_unit_test(test_rows_bad_row_fails_alone),
         cmocka_unit_test(test_rows_broken_many_falls_back),
+        cmocka_unit_test(test_rows_key_order_after_a_failed_run),
+        cmocka_unit_test(test_rows_broken_many_one_retry),
         cmocka_unit_test(test_rows_bad_calls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
