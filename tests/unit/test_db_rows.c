@@ -330,18 +330,7 @@ static void test_rows_bad_calls(void **state)
     store_env_free(e);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return phx_test_pg_start(&pg, NULL);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    phx_test_pg_stop(&pg);
-    return 0;
-}
+PHX_TEST_PG_GROUP_FIXTURES(pg)
 
 int main(void)
 {
@@ -354,5 +343,5 @@ int main(void)
         cmocka_unit_test(test_rows_broken_many_one_retry),
         cmocka_unit_test(test_rows_bad_calls),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
 }

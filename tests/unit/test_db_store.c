@@ -512,18 +512,7 @@ static void test_create_fails_cleanly(void **state)
     event_base_free(base);
 }
 
-static int setup(void **state)
-{
-    (void)state;
-    return phx_test_pg_start(&pg, NULL);
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    phx_test_pg_stop(&pg);
-    return 0;
-}
+PHX_TEST_PG_GROUP_FIXTURES(pg)
 
 int main(void)
 {
@@ -543,5 +532,5 @@ int main(void)
         cmocka_unit_test(test_destroy_from_callback),
         cmocka_unit_test(test_create_fails_cleanly),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
 }

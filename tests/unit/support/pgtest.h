@@ -26,4 +26,19 @@ int phx_test_pg_start(phx_test_pg_t *pg, const char *const *settings);
 int phx_test_pg_createdb(phx_test_pg_t *pg, const char *name, char *dsn, size_t len);
 void phx_test_pg_stop(phx_test_pg_t *pg);
 
+/* The cmocka group set-up and teardown (pg_group_setup, pg_group_teardown)
+ * of a test file whose one server is the phx_test_pg_t variable pg. */
+#define PHX_TEST_PG_GROUP_FIXTURES(pg)                                                 \
+    static int pg_group_setup(void **state)                                            \
+    {                                                                                  \
+        (void)state;                                                                   \
+        return phx_test_pg_start(&(pg), NULL);                                         \
+    }                                                                                  \
+    static int pg_group_teardown(void **state)                                         \
+    {                                                                                  \
+        (void)state;                                                                   \
+        phx_test_pg_stop(&(pg));                                                       \
+        return 0;                                                                      \
+    }
+
 #endif
