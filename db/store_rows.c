@@ -89,16 +89,12 @@ int phx_db_rows_plan(row_plan_t *plan, request_t **reqs, size_t n)
         reqs[i]->run = -1;
     for (size_t i = 0; i < n; i++) {
         request_t *r = reqs[i];
-        if (!r->rows)
+        /* Rows written alone are never behind a run of their key: a failed
+         * many-row statement makes every row of its kind in the group alone
+         * (run_writes), so no run of that kind is left. */
+        if (!r->rows || r->unmerged)
             continue;
         row_run_t *run = open_run_of(plan, r->rows);
-        if (r->unmerged) {
-            /* Written alone, here: no earlier row of its key may come after
-             * it, so the run holding one is closed (ends before it). */
-            if (run && has_key(run, r))
-                run->open = false;
-            continue;
-        }
         size_t bytes = row_bytes(r);
         if (run && (run->n >= RUN_MAX_ROWS || run->bytes + bytes > RUN_MAX_BYTES ||
                     has_key(run, r))) {

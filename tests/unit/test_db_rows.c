@@ -188,42 +188,6 @@ static void test_rows_bad_row_fails_alone(void **state)
     store_env_free(e);
 }
 
-/* A many-row form that can never run (a bug): every row is still written,
- * one by one, and nothing fails. */
-static void test_rows_broken_many_falls_back(void **state)
-{
-    (void)state;
-    store_env_t *e = store_env_new(&pg, NULL);
-    static const phx_db_rows_t broken = {
-        .one = "INSERT INTO t (k, v) VALUES ($1::int, $2)",
-        .many = "INSERT INTO t (k, v) SELECT k, v FROM unnest($1::int[], $2::text[]) "
-                "AS x (k, v) WHERE no_such_column",
-        .nparams = 2,
-        .nkeys = 1,
-    };
-    int done = 0;
-    store_rec_t hold = {.done = &done};
-    store_hold_thread(e, &hold, "0.3");
-    enum { N = 12 };
-    store_rec_t r[N] = {{0}};
-    for (int i = 0; i < N; i++) {
-        r[i].done = &done;
-        row(e, &broken, i, "fallback", &r[i]);
-    }
-    store_run_until(e, &done, N + 1);
-    for (int i = 0; i < N; i++)
-        assert_false(r[i].failed);
-    assert_int_equal(store_count(e, "SELECT count(*) FROM t WHERE v = 'fallback'"), N);
-    assert_int_equal(
-        store_count(e, "SELECT count(DISTINCT tx) FROM t WHERE v = 'fallback'"), 1);
-    phx_db_store_stats_t st;
-    phx_db_store_stats(e->store, &st);
-    assert_int_equal(st.rows_merged, 0);
-    assert_int_equal(st.failed, 0);
-    assert_true(st.group_retries >= 1);
-    store_env_free(e);
-}
-
 /* A failed many-row statement must not let a key's earlier row, merged in
  * an earlier run, be written after its later row, now written alone. */
 static void test_rows_key_order_after_a_failed_run(void **state)
@@ -264,8 +228,9 @@ static void test_rows_key_order_after_a_failed_run(void **state)
     store_env_free(e);
 }
 
-/* A many-row form that never works costs one retry of the group, however
- * many runs its rows make. */
+/* A many-row form that can never run (a bug): every row is still written,
+ * one by one, nothing fails, and it costs one retry of the group however many
+ * runs its rows make. */
 static void test_rows_broken_many_one_retry(void **state)
 {
     (void)state;
@@ -338,7 +303,6 @@ int main(void)
         cmocka_unit_test(test_rows_meet_in_one_statement),
         cmocka_unit_test(test_rows_of_one_key_in_order),
         cmocka_unit_test(test_rows_bad_row_fails_alone),
-        cmocka_unit_test(test_rows_broken_many_falls_back),
         cmocka_unit_test(test_rows_key_order_after_a_failed_run),
         cmocka_unit_test(test_rows_broken_many_one_retry),
         cmocka_unit_test(test_rows_bad_calls),
