@@ -48,16 +48,27 @@ void phx_munge_destroy(phx_munge_t *m)
     errno = saved;
 }
 
-int phx_munge_encode(phx_munge_t *m, const void *payload, size_t len, int ttl,
-                     char **cred, phx_error_t *err)
+/* Every option an encode reads: munge_decode leaves those of the credential
+ * it decoded in the context (a uid restriction too), so set them all. */
+static int encode(phx_munge_t *m, const void *payload, size_t len, int ttl, uid_t uid,
+                  int cipher, char **cred, phx_error_t *err)
 {
     if (len > PHX_MUNGE_CRED_MAX / 2) {
         errno = EMSGSIZE;
         return phx_error_set(err, "munge payload of %zu bytes is too large", len);
     }
-    if (munge_ctx_set(m->ctx, MUNGE_OPT_TTL, ttl) != EMUNGE_SUCCESS) {
+    if (munge_ctx_set(m->ctx, MUNGE_OPT_TTL, ttl) != EMUNGE_SUCCESS ||
+        munge_ctx_set(m->ctx, MUNGE_OPT_UID_RESTRICTION, uid) != EMUNGE_SUCCESS ||
+        munge_ctx_set(m->ctx, MUNGE_OPT_GID_RESTRICTION, MUNGE_GID_ANY) !=
+            EMUNGE_SUCCESS ||
+        munge_ctx_set(m->ctx, MUNGE_OPT_CIPHER_TYPE, cipher) != EMUNGE_SUCCESS ||
+        munge_ctx_set(m->ctx, MUNGE_OPT_MAC_TYPE, MUNGE_MAC_DEFAULT) !=
+            EMUNGE_SUCCESS ||
+        munge_ctx_set(m->ctx, MUNGE_OPT_ZIP_TYPE, MUNGE_ZIP_DEFAULT) !=
+            EMUNGE_SUCCESS) {
         errno = EINVAL;
-        return phx_error_set(err, "could not set munge ttl %d", ttl);
+        return phx_error_set(err, "could not set munge options (ttl %d): %s", ttl,
+                             munge_ctx_strerror(m->ctx));
     }
     char *c = NULL;
     munge_err_t e = munge_encode(&c, m->ctx, payload, (int)len);
@@ -69,6 +80,29 @@ int phx_munge_encode(phx_munge_t *m, const void *payload, size_t len, int ttl,
     }
     *cred = c;
     return 0;
+}
+
+int phx_munge_encode(phx_munge_t *m, const void *payload, size_t len, int ttl,
+                     char **cred, phx_error_t *err)
+{
+    return encode(m, payload, len, ttl, MUNGE_UID_ANY, MUNGE_CIPHER_DEFAULT, cred, err);
+}
+
+int phx_munge_encode_for(phx_munge_t *m, const void *payload, size_t len, int ttl,
+                         uid_t uid, char **cred, phx_error_t *err)
+{
+    if (uid == (uid_t)MUNGE_UID_ANY) {
+        errno = EINVAL;
+        return phx_error_set(err, "a secret munge payload needs a uid to restrict to");
+    }
+    return encode(m, payload, len, ttl, uid, MUNGE_CIPHER_AES128, cred, err);
+}
+
+static void drop_payload(void *buf, int len)
+{
+    if (buf && len > 0)
+        explicit_bzero(buf, (size_t)len);
+    free(buf);
 }
 
 static bool uid_allowed(const phx_munge_policy_t *p, uid_t uid)
@@ -109,6 +143,8 @@ int phx_munge_decode(phx_munge_t *m, const char *cred, const phx_munge_policy_t 
             return phx_error_set(err,
                                  "munge credential invalid (another key, or forged)");
         case EMUNGE_BAD_CRED: return phx_error_set(err, "munge credential malformed");
+        case EMUNGE_CRED_UNAUTHORIZED:
+            return phx_error_set(err, "munge credential is restricted to another user");
         default:
             errno = e == EMUNGE_SOCKET ? ECONNREFUSED : EACCES;
             return phx_error_set(err, "could not decode munge credential: %s",
@@ -117,6 +153,10 @@ int phx_munge_decode(phx_munge_t *m, const char *cred, const phx_munge_policy_t 
     }
     time_t encoded = 0;
     munge_ctx_get(m->ctx, MUNGE_OPT_ENCODE_TIME, &encoded);
+    uid_t restricted_to = (uid_t)MUNGE_UID_ANY;
+    int cipher = MUNGE_CIPHER_NONE;
+    munge_ctx_get(m->ctx, MUNGE_OPT_UID_RESTRICTION, &restricted_to);
+    munge_ctx_get(m->ctx, MUNGE_OPT_CIPHER_TYPE, &cipher);
 
     /* munge_decode NUL-terminates a non-empty payload; make it so for an
      * empty one too so callers may treat it as text. */
@@ -126,25 +166,27 @@ int phx_munge_decode(phx_munge_t *m, const char *cred, const phx_munge_policy_t 
     }
     errno = EACCES;
     if (!uid_allowed(policy, uid)) {
-        free(buf);
+        drop_payload(buf, len);
         return phx_error_set(err, "munge credential from uid %u, which is not allowed",
                              (unsigned)uid);
     }
     if (policy && policy->max_age > 0 && now - encoded > policy->max_age) {
-        free(buf);
+        drop_payload(buf, len);
         return phx_error_set(err, "munge credential is %lld s old, more than %d s",
                              (long long)(now - encoded), policy->max_age);
     }
     if (policy && policy->expect &&
         ((size_t)len != policy->expect_len ||
          memcmp(buf, policy->expect, (size_t)len))) {
-        free(buf);
+        drop_payload(buf, len);
         return phx_error_set(err,
                              "munge credential payload does not match the request");
     }
     out->uid = uid;
     out->gid = gid;
     out->encoded = encoded;
+    out->restricted_to = restricted_to;
+    out->encrypted = cipher != MUNGE_CIPHER_NONE;
     out->payload = buf;
     out->len = (size_t)len;
     errno = 0;
@@ -154,6 +196,8 @@ int phx_munge_decode(phx_munge_t *m, const char *cred, const phx_munge_policy_t 
 void phx_munge_cred_clear(phx_munge_cred_t *c)
 {
     if (c) {
+        if (c->payload)
+            explicit_bzero(c->payload, c->len); /* it may carry a key */
         free(c->payload);
         memset(c, 0, sizeof(*c));
     }

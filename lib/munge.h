@@ -27,7 +27,9 @@ typedef struct phx_munge_cred {
     uid_t uid;
     gid_t gid;
     time_t encoded;
-    void *payload; /* owned: phx_munge_cred_clear frees it; NUL-terminated */
+    uid_t restricted_to; /* the only uid allowed to decode it; (uid_t)-1: any */
+    bool encrypted;      /* its payload was encrypted (cipher other than none) */
+    void *payload; /* owned: phx_munge_cred_clear wipes and frees it; NUL-terminated */
     size_t len;
 } phx_munge_cred_t;
 
@@ -35,9 +37,16 @@ typedef struct phx_munge_cred {
 phx_munge_t *phx_munge_create(const char *socket, phx_error_t *err);
 void phx_munge_destroy(phx_munge_t *m);
 
-/* Encode payload into *cred (caller frees); ttl 0 = munged's default. */
+/* Encode payload into *cred (caller frees); ttl 0 = munged's default.  Any
+ * uid of the realm may decode it. */
 int phx_munge_encode(phx_munge_t *m, const void *payload, size_t len, int ttl,
                      char **cred, phx_error_t *err);
+/* The same for a secret payload: encrypted (AES-128, whatever munged's
+ * default cipher), and only uid may decode it (MUNGE_OPT_UID_RESTRICTION:
+ * munged refuses any other client, root included unless munged was built to
+ * let root decode everything).  That is uid on any host of the realm. */
+int phx_munge_encode_for(phx_munge_t *m, const void *payload, size_t len, int ttl,
+                         uid_t uid, char **cred, phx_error_t *err);
 
 /* Decode cred; 0 and *out filled only if every check of policy passed. */
 int phx_munge_decode(phx_munge_t *m, const char *cred, const phx_munge_policy_t *policy,

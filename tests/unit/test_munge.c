@@ -141,6 +141,44 @@ static void test_policy(void **state)
     assert_non_null(strstr(err.text, "munge credential"));
 }
 
+/* A secret for one uid: encrypted, and munged gives it to that uid only. */
+static void test_restricted(void **state)
+{
+    (void)state;
+    phx_error_t err;
+    phx_munge_t *m = phx_munge_create(key_a.socket, &err);
+    assert_non_null(m);
+    char *cred = NULL;
+    phx_munge_cred_t c;
+    assert_int_equal(phx_munge_encode_for(m, "secret", 6, 0, getuid(), &cred, &err), 0);
+    if (phx_munge_decode(m, cred, NULL, time(NULL), &c, &err) < 0)
+        fail_msg("%s", err.text);
+    assert_int_equal(c.restricted_to, getuid());
+    assert_true(c.encrypted);
+    assert_string_equal(c.payload, "secret");
+    phx_munge_cred_clear(&c);
+    assert_null(c.payload);
+    free(cred);
+
+    /* The decode left the restriction in munge's context: the next plain
+     * encode on the same handle must not inherit it. */
+    assert_int_equal(phx_munge_encode(m, "open", 4, 0, &cred, &err), 0);
+    assert_int_equal(phx_munge_decode(m, cred, NULL, time(NULL), &c, &err), 0);
+    assert_int_equal(c.restricted_to, (uid_t)-1);
+    phx_munge_cred_clear(&c);
+    free(cred);
+
+    uid_t other = getuid() + 4242;
+    assert_int_equal(phx_munge_encode_for(m, "secret", 6, 0, other, &cred, &err), 0);
+    assert_int_equal(phx_munge_decode(m, cred, NULL, time(NULL), &c, &err), -1);
+    assert_string_equal(err.text, "munge credential is restricted to another user");
+    assert_null(c.payload);
+    free(cred);
+
+    assert_int_equal(phx_munge_encode_for(m, "x", 1, 0, (uid_t)-1, &cred, &err), -1);
+    phx_munge_destroy(m);
+}
+
 static void test_no_munged(void **state)
 {
     (void)state;
@@ -159,7 +197,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip),      cmocka_unit_test(test_other_key_refused),
         cmocka_unit_test(test_replay_refused), cmocka_unit_test(test_expired_refused),
-        cmocka_unit_test(test_policy),         cmocka_unit_test(test_no_munged),
+        cmocka_unit_test(test_policy),         cmocka_unit_test(test_restricted),
+        cmocka_unit_test(test_no_munged),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
