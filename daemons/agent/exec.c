@@ -11,8 +11,6 @@
  * task's exec succeeded; the agent watches the shim with a pidfd. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -26,6 +24,7 @@
 #include "daemons/agent/cgroup.h"
 #include "daemons/agent/shim/proc_start.h"
 #include "daemons/agent/task.h"
+#include "daemons/agent/users.h"
 #include "lib/json.h"
 
 /* Everything the forked processes need, made before fork. */
@@ -36,7 +35,7 @@ typedef struct plan {
     const char *cwd;
     const char *script; /* or NULL: execvp argv[0] */
     char out[PATH_MAX], err[PATH_MAX];
-    gid_t groups[4096];
+    const gid_t *groups;
     int ngroups;
 } plan_t;
 
@@ -94,15 +93,15 @@ static void plan_clear(plan_t *pl)
 }
 
 /* Clean environment: the user's basics, the task's variables, then ours. */
-static int plan_env(plan_t *pl, const struct passwd *pw)
+static int plan_env(plan_t *pl, const phx_user_t *pw)
 {
     phx_task_t *t = pl->t;
     json_t *env = json_object_get(t->spec, "env"), *v;
     const char *key;
     if (env_set(pl, "PATH", "/usr/local/bin:/usr/bin:/bin") < 0 ||
-        env_set(pl, "HOME", pw->pw_dir) < 0 || env_set(pl, "USER", pw->pw_name) < 0 ||
-        env_set(pl, "LOGNAME", pw->pw_name) < 0 ||
-        env_set(pl, "SHELL", pw->pw_shell) < 0)
+        env_set(pl, "HOME", pw->dir) < 0 || env_set(pl, "USER", pw->name) < 0 ||
+        env_set(pl, "LOGNAME", pw->name) < 0 ||
+        env_set(pl, "SHELL", pw->shell) < 0)
         return -1;
     json_object_foreach(env, key,
                         v) if (env_set(pl, key, json_string_value(v)) < 0) return -1;
@@ -131,7 +130,7 @@ static int plan_env(plan_t *pl, const struct passwd *pw)
 
 /* Output paths: null means <state_dir>/tasks/<key>/{stdout,stderr}, in a
  * folder the agent makes for the user. */
-static int plan_outputs(plan_t *pl, const struct passwd *pw, phx_error_t *err)
+static int plan_outputs(plan_t *pl, const phx_user_t *pw, phx_error_t *err)
 {
     phx_task_t *t = pl->t;
     const char *out = json_string_value(json_object_get(t->spec, "stdout"));
@@ -143,7 +142,7 @@ static int plan_outputs(plan_t *pl, const struct passwd *pw, phx_error_t *err)
             return -1;
         if (chown(dir, t->uid, t->gid) < 0)
             return phx_error_set(err, "could not give \"%s\" to user %s: %s", dir,
-                                 pw->pw_name, strerror(errno));
+                                 pw->name, strerror(errno));
         snprintf(pl->out, sizeof(pl->out), "%s/stdout", dir);
         snprintf(pl->err, sizeof(pl->err), "%s/stderr", dir);
     }
@@ -154,7 +153,7 @@ static int plan_outputs(plan_t *pl, const struct passwd *pw, phx_error_t *err)
     return 0;
 }
 
-static int plan_make(plan_t *pl, phx_task_t *t, const struct passwd *pw,
+static int plan_make(plan_t *pl, phx_task_t *t, const phx_user_t *pw,
                      phx_error_t *err)
 {
     memset(pl, 0, sizeof(*pl));
@@ -168,12 +167,11 @@ static int plan_make(plan_t *pl, phx_task_t *t, const struct passwd *pw,
     pl->script = json_string_value(json_object_get(t->spec, "script"));
     pl->cwd = json_string_value(json_object_get(t->spec, "cwd"));
     if (!pl->cwd || !*pl->cwd)
-        pl->cwd = pw->pw_dir;
+        pl->cwd = pw->dir;
     if (plan_env(pl, pw) < 0)
         return phx_error_set(err, "out of memory");
-    pl->ngroups = (int)(sizeof(pl->groups) / sizeof(*pl->groups));
-    if (getgrouplist(pw->pw_name, t->gid, pl->groups, &pl->ngroups) < 0)
-        return phx_error_set(err, "user %s is in too many groups", pw->pw_name);
+    pl->groups = pw->groups; /* made for t->gid (check_user) */
+    pl->ngroups = pw->ngroups;
     return plan_outputs(pl, pw, err);
 }
 
@@ -354,7 +352,7 @@ static int spawn_shim(const char *shim, int planfd, int notify, pid_t *pid,
     return 0;
 }
 
-int phx_exec_spawn(phx_task_t *t, const struct passwd *pw, phx_error_t *err)
+int phx_exec_spawn(phx_task_t *t, const phx_user_t *pw, phx_error_t *err)
 {
     plan_t pl = {0};
     int nfd[2] = {-1, -1}, planfd = -1;

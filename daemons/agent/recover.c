@@ -28,6 +28,7 @@
 
 #include "daemons/agent/cgroup.h"
 #include "daemons/agent/task.h"
+#include "daemons/agent/users.h"
 #include "lib/log.h"
 
 static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec,
@@ -214,6 +215,9 @@ int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
             "agent.run_dir \"%s\" must be a directory (not a symbolic "
             "link) owned by the agent's user that no one else may write",
             a->records_dir);
+    if (!(a->users = phx_users_create(phx_conf_double(conf, "agent.user_cache_ttl"),
+                                      NULL, NULL)))
+        return phx_error_set(err, "out of memory");
     if (phx_launch_auth_init(a, err) < 0)
         return -1;
     if (!(a->cg = phx_cg_detect(phx_conf_str(conf, "agent.cgroup"),
@@ -253,4 +257,6 @@ void phx_agentd_tasks_stop(phx_agentd_t *a)
     a->cg = NULL;
     free(a->master_uids);
     a->master_uids = NULL;
+    phx_users_destroy(a->users);
+    a->users = NULL;
 }

@@ -1,7 +1,6 @@
 /* phx-agent: the task table and the lifecycle of a task (see task.h):
  * LAUNCH and KILL from the master, the shim's news, the end of a task. */
 #include <errno.h>
-#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +11,7 @@
 
 #include "daemons/agent/cgroup.h"
 #include "daemons/agent/task.h"
+#include "daemons/agent/users.h"
 #include "lib/framework.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -366,28 +366,38 @@ int phx_task_parse(phx_task_t *t, phx_error_t *err)
     return parse_cores(t, err);
 }
 
-/* The user must exist here with the uid the master gave. */
-static int check_user(phx_task_t *t, struct passwd *pw, char *buf, size_t len,
-                      const char **reason, phx_error_t *err)
+/* The user must exist here with the uid the master gave (a cached lookup:
+ * users.h). */
+static const phx_user_t *check_user(phx_task_t *t, const char **reason,
+                                    phx_error_t *err)
 {
     const char *user = json_string_value(json_object_get(t->spec, "user"));
-    struct passwd *res = NULL;
     *reason = "REASON_TASK_INVALID";
-    int e = getpwnam_r(user, pw, buf, len, &res);
-    if (!res)
-        return phx_error_set(err, "user \"%s\" does not exist on node \"%s\"%s%s", user,
-                             t->a->name, e ? ": " : "", e ? strerror(e) : "");
-    if (pw->pw_uid != t->uid)
-        return phx_error_set(err, "user \"%s\" has uid %u on node \"%s\", not %u", user,
-                             (unsigned)pw->pw_uid, t->a->name, (unsigned)t->uid);
+    const phx_user_t *pw = phx_users_get(t->a->users, user, t->gid, phx_users_now());
+    if (!pw) {
+        int e = errno;
+        if (e == ENOENT)
+            phx_error_set(err, "user \"%s\" does not exist on node \"%s\"", user,
+                          t->a->name);
+        else
+            phx_error_set(err, "could not look up user \"%s\" on node \"%s\": %s",
+                          user, t->a->name, strerror(e));
+        return NULL;
+    }
+    if (pw->uid != t->uid) {
+        phx_error_set(err, "user \"%s\" has uid %u on node \"%s\", not %u", user,
+                      (unsigned)pw->uid, t->a->name, (unsigned)t->uid);
+        return NULL;
+    }
     if (t->uid == 0 && !t->a->allow_root) {
         *reason = "REASON_TASK_UNAUTHORIZED";
-        return phx_error_set(err,
-                             "tasks may not run as root on node \"%s\" "
-                             "(agent.allow_root is false)",
-                             t->a->name);
+        phx_error_set(err,
+                      "tasks may not run as root on node \"%s\" "
+                      "(agent.allow_root is false)",
+                      t->a->name);
+        return NULL;
     }
-    return 0;
+    return pw;
 }
 
 static void read_notify(phx_task_t *t)
@@ -541,16 +551,14 @@ static void launch(phx_task_t *t, const char *cred)
     phx_agentd_t *a = t->a;
     phx_error_t err;
     const char *reason = "REASON_TASK_INVALID";
-    char pwbuf[4096];
-    struct passwd pw;
+    const phx_user_t *pw = NULL;
     if (phx_launch_auth_check(a, t->spec, cred, &err) < 0) {
         phx_log_warnx("task %s: launch refused: %s", t->label, err.text);
         phx_status_emit(t, "TASK_ERROR", "REASON_TASK_UNAUTHORIZED", err.text, -1, -1,
                         NULL);
         return;
     }
-    if (phx_task_parse(t, &err) < 0 ||
-        check_user(t, &pw, pwbuf, sizeof(pwbuf), &reason, &err) < 0)
+    if (phx_task_parse(t, &err) < 0 || !(pw = check_user(t, &reason, &err)))
         goto refuse;
     reason = "REASON_COMMAND_EXECUTOR_FAILED";
     if (a->cg->mode != PHX_CG_NONE) {
@@ -561,12 +569,12 @@ static void launch(phx_task_t *t, const char *cred)
         }
         t->has_cgroup = true;
     }
-    if (phx_exec_spawn(t, &pw, &err) < 0)
+    if (phx_exec_spawn(t, pw, &err) < 0)
         goto refuse;
     phx_log_info(
         "task %s: started as %s (uid %u) on cores %s (PUs %s, memory nodes %s), "
         "shim pid %d",
-        t->label, pw.pw_name, (unsigned)t->uid,
+        t->label, pw->name, (unsigned)t->uid,
         json_string_value(json_object_get(t->spec, "cores")), t->cpus, t->mems,
         (int)t->shim);
     evutil_make_socket_nonblocking(t->notify_fd);

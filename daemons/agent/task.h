@@ -115,7 +115,8 @@ bool phx_task_recently_done(const phx_agentd_t *a, const char *framework_id,
                             const char *id);
 
 /* exec.c: fork the shim.  0 with t->shim, t->notify_fd set, or -1 with err. */
-int phx_exec_spawn(phx_task_t *t, const struct passwd *pw, phx_error_t *err);
+struct phx_user;
+int phx_exec_spawn(phx_task_t *t, const struct phx_user *pw, phx_error_t *err);
 /* Start time of a process (field 22 of /proc/<pid>/stat), 0 if it is gone. */
 unsigned long long phx_exec_proc_start(pid_t pid);
 

@@ -4,6 +4,7 @@
  *   cluster.c  the nodes (agents table), for checks at submit and the planner
  *   queue.c    the in-memory queue, loaded from the database; transitions
  *   submit.c   POST /api/v1/jobs: parse, check, insert, answer after commit
+ *   jobids.c   job ids for submissions, taken from the database in blocks
  *   api.c      the other user calls (list, show, cancel)
  *   sched.c    offers → plan (priority, EASY backfill) → ACCEPT, REQUEST
  *   place.c    topology-aware packing of one job's share into one offer
@@ -111,10 +112,13 @@ typedef struct boffer {
     int nnumas;
 } boffer_t;
 
+typedef struct batchd_jobids batchd_jobids_t;
+
 typedef struct batchd {
     phx_conf_t *conf;
     struct event_base *base;
     phx_db_store_t *store;
+    batchd_jobids_t *jobids;
     phx_munge_t *munge;
     struct evhttp *http;
     phx_fwc_t *fwc;
@@ -176,6 +180,18 @@ const bnode_t *batchd_node_by_agent(const batchd_t *b, const char *agent_id);
 int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *spec,
                          phx_error_t *err);
 int64_t batchd_cluster_cpus(const batchd_t *b);
+
+/* jobids.c */
+/* A job id (err NULL), or err and id 0 when none could be taken. */
+typedef void batchd_jobid_f(batchd_t *b, uint64_t id, const phx_error_t *err,
+                            void *arg);
+int batchd_jobids_init(batchd_t *b);
+/* Call ready with the next job id: before returning when one is at hand (or
+ * none can be asked for), else once the database gave the next block; in
+ * call order.  -1 (ENOMEM) and ready is never called. */
+int batchd_jobid_take(batchd_t *b, batchd_jobid_f *ready, void *arg);
+/* Fail every waiter; after the store is destroyed.  NULL-safe. */
+void batchd_jobids_destroy(batchd_t *b);
 
 /* queue.c */
 bjob_t *batchd_job_new(void);

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "daemons/batchd/batchd.h"
+#include "daemons/batchd/rows.h"
 #include "lib/log.h"
 
 static bool terminal(const char *s)
@@ -44,33 +45,6 @@ static void step_written(const phx_error_t *err, phx_db_result_t *const *r, int 
                      (uint64_t)(uintptr_t)arg, err->text);
 }
 
-#define STEP_SET                                                                       \
-    " ON CONFLICT (job_id, step_id) DO UPDATE SET state = EXCLUDED.state, "            \
-    "start_time = EXCLUDED.start_time, end_time = EXCLUDED.end_time, "                 \
-    "node_list = EXCLUDED.node_list, alloc_cpus = EXCLUDED.alloc_cpus, "               \
-    "exit_code = EXCLUDED.exit_code, exit_signal = EXCLUDED.exit_signal, "             \
-    "user_cpu_s = EXCLUDED.user_cpu_s, system_cpu_s = EXCLUDED.system_cpu_s, "         \
-    "max_rss_bytes = EXCLUDED.max_rss_bytes"
-
-/* The batch step of a job, $1 its id (phx_db_store_write_row). */
-static const phx_db_rows_t batch_step_rows = {
-    .one = "INSERT INTO job_steps (job_id, step_id, name, state, start_time, end_time, "
-           "ntasks, nnodes, node_list, alloc_cpus, exit_code, exit_signal, user_cpu_s, "
-           "system_cpu_s, max_rss_bytes) VALUES ($1, 'batch', 'batch', $2, "
-           "to_timestamp($3::bigint), to_timestamp($4::bigint), 1, 1, $5, $6::int, "
-           "$7::int, $8::int, $9::float8, $10::float8, $11::bigint)" STEP_SET,
-    .many =
-        "INSERT INTO job_steps (job_id, step_id, name, state, start_time, end_time, "
-        "ntasks, nnodes, node_list, alloc_cpus, exit_code, exit_signal, user_cpu_s, "
-        "system_cpu_s, max_rss_bytes) SELECT u.id, 'batch', 'batch', u.state, "
-        "to_timestamp(u.st), to_timestamp(u.en), 1, 1, u.nl, u.cpus, u.ec, u.es, "
-        "u.ucpu, u.scpu, u.rss FROM unnest($1::bigint[], $2::text[], $3::bigint[], "
-        "$4::bigint[], $5::text[], $6::int[], $7::int[], $8::int[], $9::float8[], "
-        "$10::float8[], $11::bigint[]) AS u (id, state, st, en, nl, cpus, ec, es, "
-        "ucpu, scpu, rss)" STEP_SET,
-    .nparams = 11,
-    .nkeys = 1,
-};
 
 static void write_step(batchd_t *b, bjob_t *j, const json_t *phx)
 {
@@ -104,7 +78,7 @@ static void write_step(batchd_t *b, bjob_t *j, const json_t *phx)
         p[10] = rss;
     }
     phx_error_t err;
-    if (phx_db_store_write_row(b->store, &batch_step_rows, p, step_written,
+    if (phx_db_store_write_row(b->store, &batchd_batch_step_rows, p, step_written,
                                (void *)(uintptr_t)j->id, &err) < 0)
         phx_log_errx("job %" PRIu64 ": could not queue its batch step: %s", j->id,
                      err.text);

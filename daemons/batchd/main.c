@@ -326,6 +326,8 @@ static int start(batchd_t *b, phx_error_t *err)
     phx_db_store_opts_t so = {.max_queue = 200000, .max_batch = 2000};
     if (!(b->store = phx_db_store_create(b->base, b->dsn, &so, err)))
         return -1;
+    if (batchd_jobids_init(b) < 0)
+        return phx_error_set(err, "out of memory");
     if (batchd_api_start(b, phx_conf_str(b->conf, "batchd.http_listen"), err) < 0)
         return -1;
     if (framework_start(b, err) < 0)
@@ -356,6 +358,7 @@ static void stop(batchd_t *b)
         evhttp_free(b->http);
     /* The store delivers its last callbacks, which touch jobs. */
     phx_db_store_destroy(b->store);
+    batchd_jobids_destroy(b);
     batchd_queue_destroy(b);
     if (b->usage) {
         size_t pos = 0;

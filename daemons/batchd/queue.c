@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "daemons/batchd/batchd.h"
+#include "daemons/batchd/rows.h"
 #include "daemons/batchd/timefmt.h"
 #include "db/db.h"
 #include "lib/log.h"
@@ -389,48 +390,6 @@ static void persisted(const phx_error_t *err, phx_db_result_t *const *r, int n,
         phx_log_errx("job %" PRIu64 ": could not record its state: %s", id, err->text);
 }
 
-/* A job's state and allocation, $1 its id.  Many jobs' at once when they
- * meet in a group commit (phx_db_store_write_row). */
-static const phx_db_rows_t job_state_rows = {
-    .one = "UPDATE jobs SET state = $2, reason = $3, priority = $4, "
-           "eligible_time = to_timestamp($5::bigint), "
-           "start_time = to_timestamp($6::bigint), "
-           "end_time = to_timestamp($7::bigint), exit_code = $8, exit_signal = $9, "
-           "requeue_count = $10, node_list = coalesce($11, node_list), "
-           "alloc_cpus = coalesce($12::int, alloc_cpus), "
-           "alloc_nodes = coalesce($13::int, alloc_nodes), "
-           "alloc_mem = coalesce($14::bigint, alloc_mem), "
-           "tasks_per_node = coalesce($15, tasks_per_node), "
-           "spec = jsonb_set(spec, '{batchd,tasks}', $16::jsonb), "
-           "framework_id = coalesce($17, framework_id), "
-           "batch_task_id = coalesce($18, batch_task_id), "
-           "stdout_path = coalesce($19, stdout_path), "
-           "stderr_path = CASE WHEN $19::text IS NULL THEN stderr_path ELSE $20 END, "
-           "updated_at = now() WHERE id = $1",
-    .many =
-        "UPDATE jobs SET state = u.state, reason = u.reason, priority = u.priority, "
-        "eligible_time = to_timestamp(u.el), start_time = to_timestamp(u.st), "
-        "end_time = to_timestamp(u.en), exit_code = u.ec, exit_signal = u.es, "
-        "requeue_count = u.rq, node_list = coalesce(u.nl, jobs.node_list), "
-        "alloc_cpus = coalesce(u.cpus, jobs.alloc_cpus), "
-        "alloc_nodes = coalesce(u.nn, jobs.alloc_nodes), "
-        "alloc_mem = coalesce(u.mem, jobs.alloc_mem), "
-        "tasks_per_node = coalesce(u.tpn, jobs.tasks_per_node), "
-        "spec = jsonb_set(jobs.spec, '{batchd,tasks}', u.tasks), "
-        "framework_id = coalesce(u.fw, jobs.framework_id), "
-        "batch_task_id = coalesce(u.bt, jobs.batch_task_id), "
-        "stdout_path = coalesce(u.so, jobs.stdout_path), "
-        "stderr_path = CASE WHEN u.so IS NULL THEN jobs.stderr_path ELSE u.se END, "
-        "updated_at = now() "
-        "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], "
-        "$5::bigint[], $6::bigint[], $7::bigint[], $8::int[], $9::int[], $10::int[], "
-        "$11::text[], $12::int[], $13::int[], $14::bigint[], $15::text[], "
-        "$16::jsonb[], $17::text[], $18::text[], $19::text[], $20::text[]) "
-        "AS u (id, state, reason, priority, el, st, en, ec, es, rq, nl, cpus, nn, "
-        "mem, tpn, tasks, fw, bt, so, se) WHERE jobs.id = u.id",
-    .nparams = 20,
-    .nkeys = 1,
-};
 
 static void tparam(char *buf, size_t len, int64_t t, const char **p)
 {
@@ -494,7 +453,7 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
     p[18] = outputs ? j->stdout_path : NULL;
     p[19] = outputs ? j->stderr_path : NULL;
     phx_error_t err;
-    if (phx_db_store_write_row(b->store, &job_state_rows, p, persisted,
+    if (phx_db_store_write_row(b->store, &batchd_job_state_rows, p, persisted,
                                (void *)(uintptr_t)j->id, &err) < 0)
         phx_log_errx("job %" PRIu64 ": could not queue its state: %s", j->id, err.text);
     free(tasks);

@@ -16,6 +16,7 @@
 
 #include "daemons/batchd/array.h"
 #include "daemons/batchd/batchd.h"
+#include "daemons/batchd/rows.h"
 #include "daemons/batchd/timefmt.h"
 #include "daemons/batchd/script.h"
 #include "lib/http.h"
@@ -53,6 +54,7 @@ static bjob_t *job_copy(const bjob_t *p)
         batchd_job_free(j);
         return NULL;
     }
+    j->id = p->id;
     j->uid = p->uid;
     j->gid = p->gid;
     j->user = strdup(p->user);
@@ -82,7 +84,9 @@ static void inserted(const phx_error_t *err, phx_db_result_t *const *res, int n,
     submission_t *s = arg;
     batchd_t *b = s->b;
     struct evhttp_request *req = phx_http_deferred_req(s->reply);
-    if (err || n < 1) {
+    /* a single job's id is its own (jobids.c); an array's come back */
+    bool single = s->proto->id != 0;
+    if (err || (!single && n < 1)) {
         phx_log_errx("could not store a job of %s: %s", s->proto->user,
                      err ? err->text : "no result");
         if (req)
@@ -91,18 +95,18 @@ static void inserted(const phx_error_t *err, phx_db_result_t *const *res, int n,
         submission_free(s);
         return;
     }
-    const phx_db_result_t *r = res[0];
+    int rows = single ? 1 : phx_db_result_rows(res[0]);
     uint64_t first = 0;
-    for (int i = 0; i < phx_db_result_rows(r); i++) {
+    for (int i = 0; i < rows; i++) {
         bjob_t *j = job_copy(s->proto);
         if (!j) {
             phx_log_errx("out of memory loading a new job");
             continue;
         }
-        j->id = strtoull(phx_db_result_get(r, i, 0), NULL, 10);
-        if (!phx_db_result_isnull(r, i, 1)) {
-            j->array_job_id = strtoull(phx_db_result_get(r, i, 1), NULL, 10);
-            j->array_task_id = strtoll(phx_db_result_get(r, i, 2), NULL, 10);
+        if (!single) {
+            j->id = strtoull(phx_db_result_get(res[0], i, 0), NULL, 10);
+            j->array_job_id = strtoull(phx_db_result_get(res[0], i, 1), NULL, 10);
+            j->array_task_id = strtoll(phx_db_result_get(res[0], i, 2), NULL, 10);
         }
         if (!first || j->id < first)
             first = j->array_job_id ? j->array_job_id : j->id;
@@ -253,24 +257,20 @@ static char *int_text(int64_t v, char *buf, size_t len)
     return buf;
 }
 
-#define INSERT_COLS                                                                    \
-    "name, uid, gid, user_name, group_name, account, partition, qos, state, reason, "  \
-    "nice, spec, script, work_dir, submit_dir, submit_line, submit_host, dependency, " \
-    "time_limit, nodes_min, nodes_max, ntasks, ntasks_per_node, cpus_per_task, "       \
-    "mem_per_node, mem_per_cpu, exclusive, requeue, begin_time, eligible_time, "       \
-    "submit_time, array_spec"
-#define INSERT_VALS                                                                    \
-    "$1, $2::int, $3::int, $4, $5, $6, $7, $8, 'PENDING', $9, $10::int, $11::jsonb, "  \
-    "$12, $13, $14, $15, $16, $17, $18::int, $19::int, $20::int, $21::int, $22::int, " \
-    "$23::int, $24::bigint, $25::bigint, $26::boolean, $27::boolean, "                 \
-    "to_timestamp($28::bigint), to_timestamp($29::bigint), "                           \
-    "to_timestamp($30::bigint), "                                                      \
-    "$31"
+/* The columns a submission writes, as text parameters; p[30] is the array
+ * specification (NULL for a single job). */
+enum { NCOLS = 31 };
+typedef struct cols {
+    const char *p[NCOLS];
+    char *spec_text;
+    char uid[16], gid[16], nice[24], tl[24], nmin[24], nmax[24], nt[24], tpn[24],
+        cpt[24], mpn[24], mpc[24], bt[24], el[24], sub[24];
+    char grbuf[4096];
+} cols_t;
 
-static int insert(batchd_t *b, submission_t *s, phx_error_t *err)
+static int cols_make(batchd_t *b, const bjob_t *j, cols_t *c, phx_error_t *err)
 {
-    bjob_t *j = s->proto;
-    phx_jobspec_t *sp = &j->spec;
+    const phx_jobspec_t *sp = &j->spec;
     json_t *spec = phx_jobspec_to_json(sp);
     if (!spec)
         return phx_error_set(err, "out of memory");
@@ -279,83 +279,132 @@ static int insert(batchd_t *b, submission_t *s, phx_error_t *err)
                                   j->env ? j->env : json_object(), "args",
                                   j->args ? j->args : json_array(), "max_run",
                                   (int)j->array_max_run, "tasks"));
-    char *spec_text = json_dumps(spec, JSON_COMPACT);
+    c->spec_text = json_dumps(spec, JSON_COMPACT);
     json_decref(spec);
+    if (!c->spec_text)
+        return phx_error_set(err, "out of memory");
     struct group gr, *grp = NULL;
-    char grbuf[4096];
-    getgrgid_r(j->gid, &gr, grbuf, sizeof(grbuf), &grp);
-    char uid[16], gid[16], nice[24], tl[24], nmin[24], nmax[24], nt[24], tpn[24],
-        cpt[24], mpn[24], mpc[24], bt[24], el[24], sub[24];
-    snprintf(uid, sizeof(uid), "%u", (unsigned)j->uid);
-    snprintf(gid, sizeof(gid), "%u", (unsigned)j->gid);
-    snprintf(sub, sizeof(sub), "%lld", (long long)j->submit_time);
-    const char *p[32] = {
+    getgrgid_r(j->gid, &gr, c->grbuf, sizeof(c->grbuf), &grp);
+    snprintf(c->uid, sizeof(c->uid), "%u", (unsigned)j->uid);
+    snprintf(c->gid, sizeof(c->gid), "%u", (unsigned)j->gid);
+    snprintf(c->sub, sizeof(c->sub), "%lld", (long long)j->submit_time);
+    const char *p[NCOLS] = {
         sp->job_name,
-        uid,
-        gid,
+        c->uid,
+        c->gid,
         j->user,
         grp ? gr.gr_name : NULL,
         sp->account,
         b->partition,
         sp->qos,
         phx_job_reason_name(j->reason),
-        int_text(sp->nice == PHX_UNSET ? 0 : sp->nice, nice, sizeof(nice)),
-        spec_text,
+        int_text(sp->nice == PHX_UNSET ? 0 : sp->nice, c->nice, sizeof(c->nice)),
+        c->spec_text,
         j->script,
         sp->work_dir,
         j->submit_dir,
         j->submit_line,
         j->submit_host,
         sp->dependency,
-        sp->time_limit > 0 ? int_text(sp->time_limit, tl, sizeof(tl)) : NULL,
-        int_text(sp->nodes_min, nmin, sizeof(nmin)),
-        int_text(sp->nodes_max, nmax, sizeof(nmax)),
-        int_text(sp->ntasks, nt, sizeof(nt)),
-        int_text(sp->ntasks_per_node, tpn, sizeof(tpn)),
-        int_text(sp->cpus_per_task, cpt, sizeof(cpt)),
-        int_text(sp->mem_per_node, mpn, sizeof(mpn)),
-        int_text(sp->mem_per_cpu, mpc, sizeof(mpc)),
+        sp->time_limit > 0 ? int_text(sp->time_limit, c->tl, sizeof(c->tl)) : NULL,
+        int_text(sp->nodes_min, c->nmin, sizeof(c->nmin)),
+        int_text(sp->nodes_max, c->nmax, sizeof(c->nmax)),
+        int_text(sp->ntasks, c->nt, sizeof(c->nt)),
+        int_text(sp->ntasks_per_node, c->tpn, sizeof(c->tpn)),
+        int_text(sp->cpus_per_task, c->cpt, sizeof(c->cpt)),
+        int_text(sp->mem_per_node, c->mpn, sizeof(c->mpn)),
+        int_text(sp->mem_per_cpu, c->mpc, sizeof(c->mpc)),
         sp->exclusive == 1 ? "true" : "false",
         sp->requeue == 0 ? "false" : "true",
-        sp->begin_time != PHX_UNSET ? int_text(sp->begin_time, bt, sizeof(bt)) : NULL,
-        j->eligible_time >= 0 ? int_text(j->eligible_time, el, sizeof(el)) : NULL,
-        sub,
+        sp->begin_time != PHX_UNSET ? int_text(sp->begin_time, c->bt, sizeof(c->bt))
+                                    : NULL,
+        j->eligible_time >= 0 ? int_text(j->eligible_time, c->el, sizeof(c->el)) : NULL,
+        c->sub,
         sp->array,
-        NULL,
     };
-    int rc;
-    if (!spec_text) {
-        rc = phx_error_set(err, "out of memory");
-    } else if (!sp->array) {
-        rc =
-            phx_db_store_write(b->store,
-                               "INSERT INTO jobs (" INSERT_COLS ") VALUES (" INSERT_VALS
-                               ") RETURNING id, array_job_id, array_task_id",
-                               31, p, inserted, s, err);
-    } else {
-        /* every task in one statement; the array job id is the first task's */
-        size_t cap = s->array.count * 12 + 3, off = 0;
-        char *ids = malloc(cap);
-        for (size_t i = 0; ids && i < s->array.count; i++)
-            off += (size_t)snprintf(ids + off, cap - off, "%s%u", i ? "," : "{",
-                                    s->array.ids[i]);
-        if (ids)
-            snprintf(ids + off, cap - off, "}");
-        p[31] = ids;
-        rc = !ids
-                 ? phx_error_set(err, "out of memory")
-                 : phx_db_store_write(
-                       b->store,
-                       "WITH a AS (SELECT nextval('jobs_id_seq') AS first) "
-                       "INSERT INTO jobs (id, array_job_id, array_task_id, " INSERT_COLS
-                       ") SELECT CASE WHEN t.ord = 1 THEN a.first ELSE "
-                       "nextval('jobs_id_seq') END, a.first, t.task, " INSERT_VALS
-                       " FROM a, unnest($32::int[]) WITH ORDINALITY AS t(task, ord) "
-                       "ORDER BY t.ord RETURNING id, array_job_id, array_task_id",
-                       32, p, inserted, s, err);
-        free(ids);
+    memcpy(c->p, p, sizeof(p));
+    return 0;
+}
+
+/* An array: every task in one statement, ids from the sequence there; the
+ * array job id is the first task's. */
+static int insert_array(batchd_t *b, submission_t *s, cols_t *c, phx_error_t *err)
+{
+    size_t cap = s->array.count * 12 + 3, off = 0;
+    char *ids = malloc(cap);
+    if (!ids)
+        return phx_error_set(err, "out of memory");
+    for (size_t i = 0; i < s->array.count; i++)
+        off += (size_t)snprintf(ids + off, cap - off, "%s%u", i ? "," : "{",
+                                s->array.ids[i]);
+    snprintf(ids + off, cap - off, "}");
+    const char *p[NCOLS + 1];
+    memcpy(p, c->p, sizeof(c->p));
+    p[NCOLS] = ids;
+    int rc = phx_db_store_write(
+        b->store,
+        "WITH a AS (SELECT nextval('jobs_id_seq') AS first) "
+        "INSERT INTO jobs (id, array_job_id, array_task_id, " BATCHD_JOB_COLS
+        ", array_spec) SELECT CASE WHEN t.ord = 1 THEN a.first ELSE "
+        "nextval('jobs_id_seq') END, a.first, t.task, "
+        "$1, $2::int, $3::int, $4, $5, $6, $7, $8, 'PENDING', $9, $10::int, "
+        "$11::jsonb, "
+        "$12, $13, $14, $15, $16, $17, $18::int, $19::int, $20::int, $21::int, "
+        "$22::int, "
+        "$23::int, $24::bigint, $25::bigint, $26::boolean, $27::boolean, "
+        "to_timestamp($28::bigint), to_timestamp($29::bigint), "
+        "to_timestamp($30::bigint), $31"
+        " FROM a, unnest($32::int[]) WITH ORDINALITY AS t(task, ord) "
+        "ORDER BY t.ord RETURNING id, array_job_id, array_task_id",
+        NCOLS + 1, p, inserted, s, err);
+    free(ids);
+    return rc;
+}
+
+static void id_taken(batchd_t *b, uint64_t id, const phx_error_t *taken, void *arg)
+{
+    submission_t *s = arg;
+    phx_error_t err;
+    cols_t *c = NULL;
+    if (taken) {
+        err = *taken;
+    } else if (!(c = calloc(1, sizeof(*c)))) {
+        phx_error_set(&err, "out of memory");
+    } else if (cols_make(b, s->proto, c, &err) == 0) {
+        char key[24];
+        snprintf(key, sizeof(key), "%" PRIu64, id);
+        const char *p[NCOLS] = {key};
+        memcpy(p + 1, c->p, (NCOLS - 1) * sizeof(*p)); /* no array_spec */
+        s->proto->id = id;
+        if (phx_db_store_write_row(b->store, &batchd_job_insert_rows, p, inserted, s,
+                                   &err) == 0) {
+            free(c->spec_text);
+            free(c);
+            return;
+        }
     }
-    free(spec_text);
+    if (c)
+        free(c->spec_text);
+    free(c);
+    struct evhttp_request *req = phx_http_deferred_req(s->reply);
+    if (req)
+        phx_http_reply_error(req, 503, "could not store the job: %s", err.text);
+    submission_free(s);
+}
+
+static int insert(batchd_t *b, submission_t *s, phx_error_t *err)
+{
+    if (!s->proto->spec.array)
+        return batchd_jobid_take(b, id_taken, s) < 0
+                   ? phx_error_set(err, "out of memory")
+                   : 0;
+    cols_t *c = calloc(1, sizeof(*c));
+    int rc = !c                                   ? phx_error_set(err, "out of memory")
+             : cols_make(b, s->proto, c, err) < 0 ? -1
+                                                  : insert_array(b, s, c, err);
+    if (c)
+        free(c->spec_text);
+    free(c);
     return rc;
 }
 

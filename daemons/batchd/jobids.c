@@ -1,0 +1,136 @@
+/* Job ids for submissions, taken from jobs_id_seq in blocks.
+ *
+ * A submission's INSERT names its id, so that the INSERTs of submissions that
+ * meet in a group commit are one statement (phx_db_store_write_row): RETURNING
+ * cannot hand each of them its id back.  The ids come from the same sequence
+ * as before, BLOCK at a time, fetched ahead when fewer than LOW are left; a
+ * submission that finds none waits for the block (in arrival order).  Ids
+ * still unused when batchd stops are skipped: job ids keep growing, with a
+ * gap of at most BLOCK after a restart (doc/batchd.md). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/batchd/batchd.h"
+#include "lib/log.h"
+
+#define BLOCK 128
+#define LOW   64
+
+typedef struct waiter {
+    batchd_jobid_f *ready;
+    void *arg;
+    struct waiter *next;
+} waiter_t;
+
+struct batchd_jobids {
+    uint64_t ids[BLOCK + LOW];
+    size_t head, n; /* ids[head .. head + n) are at hand */
+    bool fetching;
+    waiter_t *first, *last;
+};
+
+static const char BLOCK_SQL[] =
+    "SELECT nextval('jobs_id_seq') FROM generate_series(1, $1::int)";
+
+static void fetch(batchd_t *b);
+
+/* Hand ids to the waiters in order, then fetch ahead; or fail them all
+ * with err. */
+static void serve(batchd_t *b, const phx_error_t *err)
+{
+    batchd_jobids_t *p = b->jobids;
+    while (p->first && (err || p->n > 0)) {
+        waiter_t *w = p->first;
+        if (!(p->first = w->next))
+            p->last = NULL;
+        uint64_t id = 0;
+        if (!err) {
+            id = p->ids[p->head++];
+            p->n--;
+        }
+        w->ready(b, id, err, w->arg);
+        free(w);
+    }
+    if (!err && p->n < LOW)
+        fetch(b);
+}
+
+static void fetched(const phx_error_t *err, phx_db_result_t *const *res, int n,
+                    void *arg)
+{
+    batchd_t *b = arg;
+    batchd_jobids_t *p = b->jobids;
+    p->fetching = false;
+    phx_error_t e;
+    if (!err && (n < 1 || phx_db_result_rows(res[0]) < 1)) {
+        phx_error_set(&e, "no job ids from jobs_id_seq");
+        err = &e;
+    }
+    if (err) {
+        phx_log_errx("could not take job ids: %s", err->text);
+        if (p->first)
+            serve(b, err);
+        return;
+    }
+    memmove(p->ids, p->ids + p->head, p->n * sizeof(*p->ids));
+    p->head = 0;
+    for (int i = 0; i < phx_db_result_rows(res[0]) && p->n < BLOCK + LOW; i++)
+        p->ids[p->n++] = strtoull(phx_db_result_get(res[0], i, 0), NULL, 10);
+    serve(b, NULL);
+}
+
+static void fetch(batchd_t *b)
+{
+    batchd_jobids_t *p = b->jobids;
+    if (p->fetching || !b->store)
+        return;
+    char count[16];
+    snprintf(count, sizeof(count), "%d", BLOCK);
+    const char *params[] = {count};
+    phx_error_t err;
+    if (phx_db_store_read(b->store, BLOCK_SQL, 1, params, fetched, b, &err) < 0) {
+        phx_log_errx("could not take job ids: %s", err.text);
+        serve(b, &err);
+        return;
+    }
+    p->fetching = true;
+}
+
+int batchd_jobids_init(batchd_t *b)
+{
+    if (!(b->jobids = calloc(1, sizeof(*b->jobids))))
+        return -1;
+    return 0;
+}
+
+int batchd_jobid_take(batchd_t *b, batchd_jobid_f *ready, void *arg)
+{
+    batchd_jobids_t *p = b->jobids;
+    waiter_t *w = malloc(sizeof(*w));
+    if (!w)
+        return -1;
+    *w = (waiter_t){.ready = ready, .arg = arg};
+    if (p->last)
+        p->last->next = w;
+    else
+        p->first = w;
+    p->last = w;
+    if (p->n > 0)
+        serve(b, NULL);
+    else
+        fetch(b);
+    return 0;
+}
+
+void batchd_jobids_destroy(batchd_t *b)
+{
+    if (!b->jobids)
+        return;
+    phx_error_t err;
+    phx_error_set(&err, "batchd is shutting down");
+    b->jobids->fetching = true; /* no more fetches */
+    serve(b, &err);
+    free(b->jobids);
+    b->jobids = NULL;
+}
