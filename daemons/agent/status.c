@@ -5,7 +5,16 @@
  * fsync'd) before it is sent.  Unacknowledged statuses are sent again every
  * agent.status_retry seconds and after each registration, until the master
  * answers STATUS_ACK with their uuid.  A task makes at most one terminal
- * status; once it is acknowledged the task's records are removed. */
+ * status; once it is acknowledged the task's records are removed.
+ *
+ * The record is written when a status is made, not when one is
+ * acknowledged: a short task's TASK_RUNNING is often acknowledged after its
+ * terminal status was made, and writing the record again for that was a
+ * third write per task.  So a restarted agent may send a status that the
+ * master had acknowledged already; the master acknowledges it again and
+ * ignores it (the status of an ended task, or the uuid it saw last), as it
+ * does when an acknowledgement was lost on the way, which the protocol has
+ * always allowed (statuses are sent at least once). */
 #include <errno.h>
 #include <string.h>
 #include <sys/random.h>
@@ -181,9 +190,7 @@ void phx_agentd_on_status_ack(phx_agentd_t *a, const phx_frame_t *f)
             continue;
         json_array_remove(t->pending, (size_t)i);
         if (t->phase == PHX_TASK_DONE && json_array_size(t->pending) == 0)
-            forget(t);
-        else
-            persist(t);
+            forget(t); /* else the record keeps it: sent again at most */
         return;
     }
     phx_log_debug("STATUS_ACK for unknown task \"%.*s/%.*s\" or uuid %s ignored",

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,6 +114,54 @@ static void test_unacked_status_resent(void **state)
     json_decref(s);
     H->autoack = true;
     phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("u-1"), 10);
+}
+
+/* The status record is written when a status is made, not again when the
+ * master acknowledges it (doc/agent.md, Reliable statuses): the record of
+ * a running task still lists its acknowledged TASK_RUNNING.  After a
+ * kill -9 the next agent sends that TASK_RUNNING again, same uuid, and the
+ * task's end once, with its exit code. */
+static void test_status_written_once_per_state(void **state)
+{
+    (void)state;
+    phx_agentharness_launch(phx_agentharness_go_task("w-once", 4),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_t *run = phx_agentharness_wait_status("w-once", "TASK_RUNNING", 10);
+    char *uuid = strdup(phx_agentharness_jstr(run, "uuid"));
+    json_decref(run);
+    char path[512];
+    snprintf(path, sizeof(path), "%s/run/%s/status", H->state,
+             PHX_AGENTHARNESS_KEY("w-once"));
+    struct stat before, after;
+    assert_int_equal(stat(path, &before), 0);
+    /* The ack went out when TASK_RUNNING came; the agent handles frames in
+     * order, so once it answered a later KILL it has handled the ack. */
+    phx_agentharness_send(json_pack("{s:s, s:s, s:s}", "type", "KILL", "framework_id",
+                                    "fw-1", "task_id", "w-none"));
+    json_decref(phx_agentharness_wait_status("w-none", "TASK_LOST", 10));
+    assert_int_equal(stat(path, &after), 0);
+    assert_int_equal(before.st_ino, after.st_ino); /* not written again */
+    json_t *rec = json_load_file(path, 0, NULL);
+    json_t *pending = json_object_get(rec, "pending");
+    assert_int_equal(json_array_size(pending), 1);
+    assert_string_equal(phx_agentharness_jstr(json_array_get(pending, 0), "uuid"), uuid);
+    json_decref(rec);
+
+    phx_agentharness_agent_kill9();
+    phx_agentharness_go("w-once");
+    phx_agentharness_wait_exit_record(PHX_AGENTHARNESS_KEY("w-once"), 20);
+    phx_agentharness_agent_start();
+    json_t *again = phx_agentharness_wait_status("w-once", "TASK_RUNNING", 10);
+    assert_string_equal(phx_agentharness_jstr(again, "uuid"), uuid);
+    json_decref(again);
+    json_t *s = phx_agentharness_wait_status("w-once", "TASK_FAILED", 10);
+    phx_agentharness_assert_exit(s, "TASK_FAILED", 4);
+    json_decref(s);
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("w-once"), 10);
+    phx_agentharness_drain(0.3);
+    assert_int_equal(phx_agentharness_count_states("w-once", "TASK_RUNNING"), 1);
+    assert_int_equal(phx_agentharness_count_states("w-once", "TASK_FAILED"), 1);
+    free(uuid);
 }
 
 /* SIGTERM stops the agent cleanly (exit 0: no leak under ASan) and leaves
@@ -369,6 +418,7 @@ int main(void)
         TEST(test_agent_killed_task_survives),
         TEST(test_upgrade_adopts_old_records),
         TEST(test_unacked_status_resent),
+        TEST(test_status_written_once_per_state),
         TEST(test_agent_sigterm_keeps_tasks),
         TEST(test_same_task_id_two_frameworks),
         TEST(test_pids_cgroups_retired),
