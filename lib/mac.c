@@ -1,10 +1,12 @@
 #include "lib/mac.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/params.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -79,6 +81,38 @@ bool phx_mac_verify(phx_mac_t *m, const phx_mac_part_t *parts, size_t nparts,
               phx_mac_equal(want, mac, PHX_MAC_LEN);
     phx_mac_wipe(want, sizeof(want));
     return ok;
+}
+
+static int seq_head(const char *label, uint64_t seq, char *buf, size_t size)
+{
+    int n = snprintf(buf, size, "%s %" PRIu64 "\n", label, seq);
+    if (n < 0 || (size_t)n >= size) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    return n;
+}
+
+int phx_mac_compute_seq(phx_mac_t *m, const char *label, uint64_t seq, const void *text,
+                        size_t len, unsigned char out[PHX_MAC_LEN])
+{
+    char head[128];
+    int n = seq_head(label, seq, head, sizeof(head));
+    if (n < 0)
+        return -1;
+    phx_mac_part_t parts[] = {{head, (size_t)n}, {text, len}};
+    return phx_mac_compute(m, parts, 2, out);
+}
+
+bool phx_mac_verify_seq(phx_mac_t *m, const char *label, uint64_t seq, const void *text,
+                        size_t len, const unsigned char mac[PHX_MAC_LEN])
+{
+    char head[128];
+    int n = seq_head(label, seq, head, sizeof(head));
+    if (n < 0)
+        return false;
+    phx_mac_part_t parts[] = {{head, (size_t)n}, {text, len}};
+    return phx_mac_verify(m, parts, 2, mac);
 }
 
 int phx_mac_random(void *buf, size_t len)

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/error.h"
 
@@ -35,6 +36,14 @@ int phx_mac_compute(phx_mac_t *m, const phx_mac_part_t *parts, size_t nparts,
 /* Whether mac is that of the parts, compared in constant time. */
 bool phx_mac_verify(phx_mac_t *m, const phx_mac_part_t *parts, size_t nparts,
                     const unsigned char mac[PHX_MAC_LEN]);
+
+/* The MAC of a numbered message: HMAC-SHA256(key, "<label> <seq>\n" text),
+ * seq in decimal.  The label keeps apart messages of different kinds under
+ * one key (doc/agent.md: "phx-launch"). */
+int phx_mac_compute_seq(phx_mac_t *m, const char *label, uint64_t seq, const void *text,
+                        size_t len, unsigned char out[PHX_MAC_LEN]);
+bool phx_mac_verify_seq(phx_mac_t *m, const char *label, uint64_t seq, const void *text,
+                        size_t len, const unsigned char mac[PHX_MAC_LEN]);
 
 /* len bytes from the kernel's random pool (getrandom); 0 or -1 with errno. */
 int phx_mac_random(void *buf, size_t len);

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "lib/config.h"
+#include "lib/mac.h"
 #include "lib/munge.h"
 #include "lib/wire.h"
 #include "topology/topo.h"
@@ -49,6 +50,12 @@ typedef struct phx_agentd {
     int heartbeat_missed;
     int64_t agent_id;
     uint64_t heartbeat_seq;
+    char nonce[33]; /* of this connection's REGISTER */
+    /* Launch authentication (launch_auth.c): the key the master gave this
+     * connection, NULL before REGISTERED and after a disconnection, and the
+     * sequence number of the last LAUNCH accepted with it. */
+    phx_mac_t *session;
+    uint64_t launch_seq;
     struct event *sigint, *sigterm;
 
     /* Task execution (task.c and friends). */
@@ -81,6 +88,12 @@ int phx_agentd_send(phx_agentd_t *a, json_t *hdr, const void *attach,
 
 /* True when frames may be sent to the master (REGISTERED). */
 bool phx_agentd_link_ready(const phx_agentd_t *a);
+
+/* launch_auth.c: take the session key of REGISTERED's credential (from a
+ * uid of agent.master_users, for our uid only, bound to our name and this
+ * connection's nonce); forget it (wiped) when the connection goes. */
+int phx_launch_auth_session(phx_agentd_t *a, const char *cred, phx_error_t *err);
+void phx_launch_auth_forget(phx_agentd_t *a);
 
 /* task.c: the task subsystem, started before the link (recovery first). */
 int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err);

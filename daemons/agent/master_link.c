@@ -1,6 +1,7 @@
 /* The agent's link to the master: connect, REGISTER with a munge credential,
+ * take the connection's launch session key from REGISTERED (launch_auth.c),
  * heartbeat, and reconnect with exponential backoff (with jitter) when the
- * master goes away or stops answering. */
+ * master goes away or stops answering.  The key goes with the connection. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <netinet/in.h>
@@ -25,6 +26,7 @@ static void drop(phx_agentd_t *a, const char *why)
     }
     phx_wire_decoder_destroy(a->dec);
     a->dec = NULL;
+    phx_launch_auth_forget(a);
     event_del(a->heartbeat_ev);
     if (a->link == PHX_LINK_REGISTERED) {
         phx_log_warnx("lost the master at %s:%d: %s", a->master_host, a->master_port,
@@ -79,6 +81,13 @@ static void on_registered(phx_agentd_t *a, const json_t *hdr)
         phx_json_num(hdr, "heartbeat_interval", true, 0.01, 3600, &interval, &err) <
             0 ||
         phx_json_int(hdr, "heartbeat_missed", false, 1, 1000, &missed, &err) < 0) {
+        drop(a, err.text);
+        return;
+    }
+    /* No key, no link: a master we cannot authenticate gets no node (and a
+     * munged that failed once gets another try at the next connection). */
+    if (phx_launch_auth_session(a, json_string_value(json_object_get(hdr, "session")),
+                                &err) < 0) {
         drop(a, err.text);
         return;
     }
@@ -196,6 +205,8 @@ static int send_register(phx_agentd_t *a, phx_error_t *err)
     char nonce[2 * sizeof(raw) + 1];
     for (size_t i = 0; i < sizeof(raw); i++)
         snprintf(nonce + 2 * i, 3, "%02x", raw[i]);
+    _Static_assert(sizeof(nonce) <= sizeof(a->nonce), "nonce fits");
+    memcpy(a->nonce, nonce, sizeof(nonce)); /* the session key is bound to it */
     char payload[256];
     snprintf(payload, sizeof(payload), "phx-register %s %s", a->name, nonce);
     char *cred;
@@ -285,6 +296,7 @@ void phx_agentd_link_stop(phx_agentd_t *a)
     if (a->bev)
         bufferevent_free(a->bev);
     a->bev = NULL;
+    phx_launch_auth_forget(a);
     phx_wire_decoder_destroy(a->dec);
     a->dec = NULL;
     if (a->reconnect_ev)

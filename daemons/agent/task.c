@@ -546,17 +546,16 @@ void phx_task_finish(phx_task_t *t)
 }
 
 /* Launch checks, in order; a refusal is a TASK_ERROR, durable like any status. */
-static void launch(phx_task_t *t, const char *cred)
+static void launch(phx_task_t *t, const json_t *hdr)
 {
     phx_agentd_t *a = t->a;
     phx_error_t err;
     const char *reason = "REASON_TASK_INVALID";
     const phx_user_t *pw = NULL;
-    if (phx_launch_auth_check(a, t->spec, cred, &err) < 0) {
+    if (phx_launch_auth_check(a, t->spec, hdr, &err) < 0) {
         phx_log_warnx("task %s: launch refused: %s", t->label, err.text);
-        phx_status_emit(t, "TASK_ERROR", "REASON_TASK_UNAUTHORIZED", err.text, -1, -1,
-                        NULL);
-        return;
+        reason = "REASON_TASK_UNAUTHORIZED";
+        goto refuse; /* gives back the pooled cgroup it took */
     }
     if (phx_task_parse(t, &err) < 0 || !(pw = check_user(t, &reason, &err)))
         goto refuse;
@@ -617,7 +616,6 @@ static json_t *task_record(const phx_task_t *t)
 void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
 {
     json_t *task = json_object_get(f->header, "task");
-    const char *cred = json_string_value(json_object_get(f->header, "cred"));
     const char *id = json_string_value(json_object_get(task, "task_id"));
     const char *fw = json_string_value(json_object_get(task, "framework_id"));
     if (!json_is_object(task) || !id || !phx_task_id_valid(id) || !fw || !*fw ||
@@ -670,7 +668,7 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
         return;
     }
     json_decref(rec);
-    launch(t, cred);
+    launch(t, f->header);
 }
 
 /* KILL names the task by framework_id and task_id, both required. */

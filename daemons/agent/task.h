@@ -164,8 +164,10 @@ char *phx_rec_format_list(const int *ids, int n);
 
 /* launch_auth.c */
 int phx_launch_auth_init(phx_agentd_t *a, phx_error_t *err);
-/* 0 if cred is the master's signature over task, else -1 with err. */
-int phx_launch_auth_check(phx_agentd_t *a, const json_t *task, const char *cred,
+/* 0 if the LAUNCH frame hdr is signed with this connection's session key
+ * over task, with a sequence number above the last accepted, else -1 with
+ * err. */
+int phx_launch_auth_check(phx_agentd_t *a, const json_t *task, const json_t *hdr,
                           phx_error_t *err);
 
 /* recover.c: adopt the tasks of the records directory. */

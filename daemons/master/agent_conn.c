@@ -24,6 +24,8 @@ struct phx_master_conn {
     char peer[64];
     uint64_t serial;
     phx_master_agent_t *agent; /* once registered */
+    phx_mac_t *session;        /* the launch key, once registered */
+    uint64_t launch_seq;       /* the last LAUNCH's sequence number */
     bool registering;
     bool closed;
     bool free_scheduled;
@@ -73,6 +75,7 @@ static void conn_free(evutil_socket_t fd, short what, void *arg)
     if (c->bev)
         bufferevent_free(c->bev);
     phx_wire_decoder_destroy(c->dec);
+    phx_mac_destroy(c->session);
     free(c);
 }
 
@@ -119,6 +122,43 @@ void phx_master_conn_attach(phx_master_conn_t *c, phx_master_agent_t *a)
     a->conn = c;
 }
 
+int phx_master_conn_new_session(phx_master_conn_t *c, char key_hex[PHX_MAC_HEX_LEN + 1])
+{
+    unsigned char key[PHX_MAC_KEY_LEN];
+    if (c->closed) {
+        errno = ENOTCONN;
+        return -1;
+    }
+    if (phx_mac_random(key, sizeof(key)) < 0)
+        return -1;
+    phx_mac_t *mac = phx_mac_create(key, sizeof(key), NULL);
+    if (mac)
+        phx_mac_to_hex(key, sizeof(key), key_hex);
+    phx_mac_wipe(key, sizeof(key));
+    if (!mac)
+        return -1;
+    phx_mac_destroy(c->session);
+    c->session = mac;
+    c->launch_seq = 0;
+    return 0;
+}
+
+int phx_master_conn_sign_launch(phx_master_conn_t *c, const char *text, size_t len,
+                                uint64_t *seq, char mac_hex[PHX_MAC_HEX_LEN + 1])
+{
+    unsigned char mac[PHX_MAC_LEN];
+    if (!c->session || c->closed) {
+        errno = ENOTCONN;
+        return -1;
+    }
+    if (phx_mac_compute_seq(c->session, "phx-launch", c->launch_seq + 1, text, len,
+                            mac) < 0)
+        return -1;
+    *seq = ++c->launch_seq;
+    phx_mac_to_hex(mac, sizeof(mac), mac_hex);
+    return 0;
+}
+
 static void on_drained(struct bufferevent *bev, void *arg)
 {
     (void)bev;
@@ -142,6 +182,8 @@ void phx_master_conn_close(phx_master_conn_t *c, const char *why)
     if (c->closed)
         return;
     c->closed = true;
+    phx_mac_destroy(c->session); /* nothing is signed on a closed connection */
+    c->session = NULL;
     phx_master_agent_t *a = c->agent;
     if (a) {
         phx_log_notice("agent \"%s\" (%s) disconnected: %s", a->name, c->peer, why);
@@ -378,6 +420,7 @@ void phx_master_conns_destroy(phx_master_t *m)
         if (c->bev)
             bufferevent_free(c->bev);
         phx_wire_decoder_destroy(c->dec);
+        phx_mac_destroy(c->session);
         free(c);
     }
 }

@@ -17,6 +17,7 @@
 struct phx_hmap;
 struct phx_alloc;
 #include "lib/config.h"
+#include "lib/mac.h"
 #include "lib/munge.h"
 #include "topology/free.h"
 #include "topology/topo.h"
@@ -147,6 +148,17 @@ bool phx_master_conn_registering(const phx_master_conn_t *c);
 /* Attach the registered agent: from now on frames other than REGISTER are
  * accepted. */
 void phx_master_conn_attach(phx_master_conn_t *c, phx_master_agent_t *a);
+
+/* The connection's launch session (doc/agent.md, "Launch authentication"):
+ * a fresh random key, in memory only, wiped when the connection closes.
+ * new_session makes it (replacing any) and gives it in hex for the agent's
+ * credential: the caller wipes key_hex. */
+int phx_master_conn_new_session(phx_master_conn_t *c,
+                                char key_hex[PHX_MAC_HEX_LEN + 1]);
+/* Sign a LAUNCH whose task's canonical JSON is text: the connection's next
+ * sequence number, and the MAC (hex) over it and text; -1 without a key. */
+int phx_master_conn_sign_launch(phx_master_conn_t *c, const char *text, size_t len,
+                                uint64_t *seq, char mac_hex[PHX_MAC_HEX_LEN + 1]);
 
 /* register.c: REGISTER handling. */
 void phx_master_register(phx_master_conn_t *c, phx_master_t *m, const json_t *hdr);

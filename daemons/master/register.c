@@ -6,7 +6,10 @@
  * The munge credential must come from a trusted uid and its payload must be
  * "phx-register <name> <nonce>"; munged refuses a replayed credential.  The
  * agent row is upserted (a known name keeps its id), then REGISTERED goes
- * back with the id and the heartbeat interval. */
+ * back with the id, the heartbeat interval and the connection's launch
+ * session: a fresh random key in a munge credential only the agent's uid
+ * may decode, over "phx-session <name> <nonce> <key, hex>" (doc/agent.md,
+ * "Launch authentication"). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +29,8 @@ typedef struct reg_op {
     phx_master_t *m;
     phx_master_conn_t *conn;
     char *name;
+    char *nonce;
+    uid_t uid; /* the agent's, from its credential: the session's is for it */
     phx_topo_t *topo;
     json_t *tasks; /* what the agent says it runs */
 } reg_op_t;
@@ -61,6 +66,7 @@ static void refuse(phx_master_conn_t *c, const char *fmt, ...)
 static void reg_op_free(reg_op_t *op)
 {
     free(op->name);
+    free(op->nonce);
     phx_topo_destroy(op->topo);
     json_decref(op->tasks);
     free(op);
@@ -101,6 +107,32 @@ static int replace_topology(phx_master_t *m, phx_master_agent_t *a, reg_op_t *op
     a->free = fr;
     op->topo = NULL;
     return 0;
+}
+
+/* The connection's new launch key, in a credential for the agent's uid;
+ * NULL (logged) on a failure.  The key's text is wiped here. */
+static char *session_cred(phx_master_t *m, phx_master_conn_t *c, const reg_op_t *op)
+{
+    char key[PHX_MAC_HEX_LEN + 1], payload[PHX_MAC_HEX_LEN + 256];
+    char *cred = NULL;
+    phx_error_t err;
+    if (phx_master_conn_new_session(c, key) < 0) {
+        phx_log_err("agent \"%s\": could not make a session key", op->name);
+        return NULL;
+    }
+    int n = snprintf(payload, sizeof(payload), "phx-session %s %s %s", op->name,
+                     op->nonce, key);
+    phx_mac_wipe(key, sizeof(key));
+    if (n < 0 || (size_t)n >= sizeof(payload) ||
+        phx_munge_encode_for(m->munge, payload, (size_t)n, 0, op->uid, &cred, &err) <
+            0) {
+        phx_log_errx("agent \"%s\": could not seal its session key: %s", op->name,
+                     n < 0 || (size_t)n >= sizeof(payload) ? "name too long"
+                                                           : err.text);
+        cred = NULL;
+    }
+    phx_mac_wipe(payload, sizeof(payload));
+    return cred;
 }
 
 static void registered(const phx_error_t *err, phx_db_result_t *const *res, int nres,
@@ -151,6 +183,15 @@ static void registered(const phx_error_t *err, phx_db_result_t *const *res, int 
                                    "disconnected during registration");
         goto out;
     }
+    /* Before the agent is attached: no LAUNCH goes out without a key. */
+    char *session = session_cred(m, c, op);
+    if (!session) {
+        a->state = PHX_AGENT_UP;
+        phx_master_agent_set_state(m, a, PHX_AGENT_UNREACHABLE,
+                                   "could not make its session key");
+        refuse(c, "master could not make a session key; try again");
+        goto out;
+    }
     a->state = PHX_AGENT_UP;
     a->state_changed_at = a->registered_at;
     phx_master_conn_attach(c, a);
@@ -162,11 +203,12 @@ static void registered(const phx_error_t *err, phx_db_result_t *const *res, int 
         phx_topo_nnumas(a->topo), phx_topo_ncores(a->topo),
         (unsigned long long)(phx_topo_memory(a->topo) >> 20));
     phx_master_conn_send(c,
-                         json_pack("{s:s, s:I, s:f, s:i}", "type", "REGISTERED",
+                         json_pack("{s:s, s:I, s:f, s:i, s:s}", "type", "REGISTERED",
                                    "agent_id", (json_int_t)a->id, "heartbeat_interval",
                                    m->heartbeat_interval, "heartbeat_missed",
-                                   m->heartbeat_missed),
+                                   m->heartbeat_missed, "session", session),
                          NULL, 0);
+    free(session);
     phx_tasks_reconcile_agent(m, a, op->tasks);
 out:
     phx_master_conn_release(c);
@@ -218,6 +260,7 @@ void phx_master_register(phx_master_conn_t *c, phx_master_t *m, const json_t *hd
         refuse(c, "agent \"%s\": %s", name, err.text);
         return;
     }
+    uid_t agent_uid = mc.uid;
     phx_munge_cred_clear(&mc);
 
     phx_master_agent_t *a = phx_master_agent_find(m, name);
@@ -236,10 +279,13 @@ void phx_master_register(phx_master_conn_t *c, phx_master_t *m, const json_t *hd
     json_t *canon = phx_topo_to_json(topo);
     char *topo_text = canon ? json_dumps(canon, JSON_COMPACT) : NULL;
     json_decref(canon);
-    if (!op || !(op->name = strdup(name)) || !topo_text) {
+    if (!op || !(op->name = strdup(name)) || !(op->nonce = strdup(nonce)) ||
+        !topo_text) {
         free(topo_text);
-        if (op)
+        if (op) {
             free(op->name);
+            free(op->nonce);
+        }
         free(op);
         phx_topo_destroy(topo);
         refuse(c, "master out of memory");
@@ -247,6 +293,7 @@ void phx_master_register(phx_master_conn_t *c, phx_master_t *m, const json_t *hd
     }
     op->m = m;
     op->conn = c;
+    op->uid = agent_uid;
     op->topo = topo;
     json_t *tasks = json_object_get(hdr, "tasks");
     op->tasks = json_is_array(tasks) ? json_incref(tasks) : json_array();

@@ -183,26 +183,30 @@ void phx_task_update(phx_master_t *m, phx_task_t *t, const char *state,
         phx_task_forget(m, t);
 }
 
+/* Signed with the connection's session key (doc/agent.md): the MAC covers
+ * the sequence number and the canonical JSON of the task, which the agent
+ * makes again from the task it receives. */
 int phx_task_send_launch(phx_master_t *m, phx_task_t *t)
 {
+    (void)m;
     if (!t->agent->conn || !t->launch)
         return -1;
     char *payload = json_dumps(t->launch, JSON_COMPACT | JSON_SORT_KEYS);
-    char *cred = NULL;
-    phx_error_t err;
-    if (!payload ||
-        phx_munge_encode(m->munge, payload, strlen(payload), 0, &cred, &err) < 0) {
+    uint64_t seq;
+    char mac[PHX_MAC_HEX_LEN + 1];
+    if (!payload || phx_master_conn_sign_launch(t->agent->conn, payload,
+                                                strlen(payload), &seq, mac) < 0) {
         phx_log_errx("could not sign the launch of task %s: %s", t->id,
-                     payload ? err.text : "out of memory");
+                     payload ? "no session key with its agent" : "out of memory");
         free(payload);
         return -1;
     }
     free(payload);
-    int rc = phx_master_conn_send(
-        t->agent->conn,
-        json_pack("{s:s, s:O, s:s}", "type", "LAUNCH", "task", t->launch, "cred", cred),
-        NULL, 0);
-    free(cred);
+    int rc =
+        phx_master_conn_send(t->agent->conn,
+                             json_pack("{s:s, s:O, s:I, s:s}", "type", "LAUNCH", "task",
+                                       t->launch, "seq", (json_int_t)seq, "mac", mac),
+                             NULL, 0);
     if (rc == 0) {
         json_decref(t->launch);
         t->launch = NULL;

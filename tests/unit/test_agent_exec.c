@@ -117,6 +117,12 @@ static void expect_error(const char *id, json_t *task, phx_agentharness_cred_t h
         fail_msg("task %s: message \"%s\" lacks \"%s\"", id, msg, needle);
     json_decref(s);
     assert_int_equal(access(marker, F_OK), -1);
+    /* Nothing of it stays: not its records, not a cgroup (a pooled one it
+     * took is given back). */
+    char key[256];
+    snprintf(key, sizeof(key), PHX_AGENTHARNESS_KEY("%s"), id);
+    phx_agentharness_wait_forgotten(key, 10);
+    assert_false(phx_agentharness_cgroup_exists("cpuset", key));
 }
 
 static void test_refused_launches(void **state)
@@ -132,25 +138,42 @@ static void test_refused_launches(void **state)
     expect_error("r-tampered",
                  phx_agentharness_task_new("r-tampered", MARK("r-tampered")),
                  PHX_AGENTHARNESS_TAMPERED, "REASON_TASK_UNAUTHORIZED",
-                 "munge credential payload does not match");
+                 "launch signature refused");
+    expect_error("r-wrongkey",
+                 phx_agentharness_task_new("r-wrongkey", MARK("r-wrongkey")),
+                 PHX_AGENTHARNESS_WRONG_KEY, "REASON_TASK_UNAUTHORIZED",
+                 "launch signature refused");
     /* Signed, then changed in flight. */
     {
         json_t *task = phx_agentharness_task_new("r-changed", MARK("r-changed"));
-        char *payload = json_dumps(task, JSON_COMPACT | JSON_SORT_KEYS), *cred;
-        phx_error_t err;
-        assert_int_equal(
-            phx_munge_encode(H->munge, payload, strlen(payload), 0, &cred, &err), 0);
+        char *payload = json_dumps(task, JSON_COMPACT | JSON_SORT_KEYS);
+        unsigned char mac[PHX_MAC_LEN];
+        char hex[PHX_MAC_HEX_LEN + 1];
+        uint64_t seq = ++H->seq;
+        assert_int_equal(phx_mac_compute_seq(H->session, "phx-launch", seq, payload,
+                                             strlen(payload), mac),
+                         0);
+        phx_mac_to_hex(mac, sizeof(mac), hex);
         json_object_set_new(task, "uid", json_integer(0));
         json_object_set_new(task, "user", json_string("root"));
-        phx_agentharness_send(
-            json_pack("{s:s, s:o, s:s}", "type", "LAUNCH", "task", task, "cred", cred));
-        free(cred);
+        phx_agentharness_send(json_pack("{s:s, s:o, s:I, s:s}", "type", "LAUNCH",
+                                        "task", task, "seq", (json_int_t)seq, "mac",
+                                        hex));
         free(payload);
         json_t *s = phx_agentharness_wait_status("r-changed", NULL, 10);
         assert_string_equal(json_string_value(json_object_get(s, "reason")),
                             "REASON_TASK_UNAUTHORIZED");
         json_decref(s);
     }
+    /* Well signed, but with a sequence number already used: a replay.  (The
+     * LAUNCH before it, refused for its task, still used its number.) */
+    t = phx_agentharness_task_new("x", MARK("r-ok"));
+    json_object_set_new(t, "cores", json_string("2-9"));
+    expect_error("r-ok", t, PHX_AGENTHARNESS_SIGNED, "REASON_TASK_INVALID",
+                 "cores \"2-9\"");
+    expect_error("r-replayed",
+                 phx_agentharness_task_new("r-replayed", MARK("r-replayed")),
+                 PHX_AGENTHARNESS_REPLAYED, "REASON_TASK_UNAUTHORIZED", "is not above");
     t = phx_agentharness_task_new("x", MARK("r-nouser"));
     json_object_set_new(t, "user", json_string("no-such-user-phx"));
     expect_error(

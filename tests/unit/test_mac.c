@@ -134,6 +134,36 @@ static void test_wrong_key_or_message(void **state)
     phx_mac_destroy(NULL);
 }
 
+/* A numbered message: "<label> <seq>\n" then the text (python:
+ * hmac.new(bytes(range(1, 33)), b'phx-launch 18446744073709551615\n'
+ * b'{"task_id":"t0"}', hashlib.sha256).hexdigest()). */
+static void test_numbered(void **state)
+{
+    (void)state;
+    unsigned char key[PHX_MAC_KEY_LEN];
+    for (size_t i = 0; i < sizeof(key); i++)
+        key[i] = (unsigned char)(i + 1);
+    phx_mac_t *m = phx_mac_create(key, sizeof(key), NULL);
+    assert_non_null(m);
+    const char *text = "{\"task_id\":\"t0\"}";
+    unsigned char mac[PHX_MAC_LEN];
+    assert_int_equal(
+        phx_mac_compute_seq(m, "phx-launch", UINT64_MAX, text, strlen(text), mac), 0);
+    char hex[PHX_MAC_HEX_LEN + 1];
+    phx_mac_to_hex(mac, sizeof(mac), hex);
+    assert_string_equal(
+        hex, "f4658e4d4c5b701fa827b8c607ada5380c27fb87cd5ecca0a1137a0ec59ec8db");
+    assert_true(
+        phx_mac_verify_seq(m, "phx-launch", UINT64_MAX, text, strlen(text), mac));
+    assert_false(
+        phx_mac_verify_seq(m, "phx-launch", UINT64_MAX - 1, text, strlen(text), mac));
+    assert_false(
+        phx_mac_verify_seq(m, "phx-step", UINT64_MAX, text, strlen(text), mac));
+    assert_false(
+        phx_mac_verify_seq(m, "phx-launch", UINT64_MAX, text, strlen(text) - 1, mac));
+    phx_mac_destroy(m);
+}
+
 static void test_create_refuses_empty_key(void **state)
 {
     (void)state;
@@ -183,6 +213,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rfc4231),
         cmocka_unit_test(test_wrong_key_or_message),
+        cmocka_unit_test(test_numbered),
         cmocka_unit_test(test_create_refuses_empty_key),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_random_equal_wipe),

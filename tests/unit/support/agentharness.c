@@ -131,9 +131,24 @@ void phx_agentharness_agent_start(void)
     assert_string_equal(json_string_value(json_object_get(reg, "type")), "REGISTER");
     json_decref(H->reg);
     H->reg = reg;
-    phx_agentharness_send(json_pack("{s:s, s:i, s:f, s:i}", "type", "REGISTERED",
+    /* A session key for this connection, for the agent's uid (ours). */
+    unsigned char key[PHX_MAC_KEY_LEN];
+    char hex[PHX_MAC_HEX_LEN + 1], payload[512], *cred = NULL;
+    phx_error_t err;
+    assert_int_equal(phx_mac_random(key, sizeof(key)), 0);
+    phx_mac_to_hex(key, sizeof(key), hex);
+    phx_mac_destroy(H->session);
+    assert_non_null(H->session = phx_mac_create(key, sizeof(key), &err));
+    H->seq = 0;
+    snprintf(payload, sizeof(payload), "phx-session %s %s %s", PHX_AGENTHARNESS_NODE,
+             phx_agentharness_jstr(reg, "nonce"), hex);
+    if (phx_munge_encode_for(H->munge, payload, strlen(payload), 0, geteuid(), &cred,
+                             &err) < 0)
+        fail_msg("%s", err.text);
+    phx_agentharness_send(json_pack("{s:s, s:i, s:f, s:i, s:s}", "type", "REGISTERED",
                                     "agent_id", 1, "heartbeat_interval", 1.0,
-                                    "heartbeat_missed", 5));
+                                    "heartbeat_missed", 5, "session", cred));
+    free(cred);
 }
 
 void phx_agentharness_agent_kill9(void)
@@ -276,18 +291,29 @@ json_t *phx_agentharness_task_new(const char *id, const char *script)
 void phx_agentharness_launch(json_t *task, phx_agentharness_cred_t how)
 {
     char *payload = json_dumps(task, JSON_COMPACT | JSON_SORT_KEYS);
-    char *cred = NULL;
-    phx_error_t err;
-    if (how == PHX_AGENTHARNESS_TAMPERED)
-        payload[strlen(payload) / 2] ^= 1;
-    if (how != PHX_AGENTHARNESS_UNSIGNED)
-        assert_int_equal(
-            phx_munge_encode(H->munge, payload, strlen(payload), 0, &cred, &err), 0);
     json_t *hdr = json_pack("{s:s, s:o}", "type", "LAUNCH", "task", task);
-    if (cred)
-        json_object_set_new(hdr, "cred", json_string(cred));
+    if (how != PHX_AGENTHARNESS_UNSIGNED) {
+        phx_mac_t *key = H->session;
+        uint64_t seq = how == PHX_AGENTHARNESS_REPLAYED ? H->seq : ++H->seq;
+        if (how == PHX_AGENTHARNESS_TAMPERED)
+            payload[strlen(payload) / 2] ^= 1;
+        if (how == PHX_AGENTHARNESS_WRONG_KEY) {
+            unsigned char other[PHX_MAC_KEY_LEN];
+            assert_int_equal(phx_mac_random(other, sizeof(other)), 0);
+            key = phx_mac_create(other, sizeof(other), NULL);
+        }
+        unsigned char mac[PHX_MAC_LEN];
+        char hex[PHX_MAC_HEX_LEN + 1];
+        assert_int_equal(
+            phx_mac_compute_seq(key, "phx-launch", seq, payload, strlen(payload), mac),
+            0);
+        if (key != H->session)
+            phx_mac_destroy(key);
+        phx_mac_to_hex(mac, sizeof(mac), hex);
+        json_object_set_new(hdr, "seq", json_integer((json_int_t)seq));
+        json_object_set_new(hdr, "mac", json_string(hex));
+    }
     phx_agentharness_send(hdr);
-    free(cred);
     free(payload);
 }
 
@@ -488,6 +514,7 @@ int phx_agentharness_teardown(void **state)
     json_decref(H->statuses);
     json_decref(H->backlog);
     json_decref(H->reg);
+    phx_mac_destroy(H->session);
     return 0;
 }
 

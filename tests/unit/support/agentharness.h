@@ -1,7 +1,9 @@
 /* A fake master for unit tests that drive the real phx-agent binary
  * ($BUILD/bin/phx-agent): a loopback listener speaking the wire protocol.
  * It answers REGISTER and heartbeats, sends LAUNCH and KILL, records every
- * STATUS and acknowledges it (unless told not to).  The agent runs real
+ * STATUS and acknowledges it (unless told not to).  Like the master, it
+ * gives each connection a session key in REGISTERED and signs LAUNCH frames
+ * with it (doc/agent.md).  The agent runs real
  * processes in real cgroups v1 as a real user (PHX_AGENTHARNESS_USER,
  * created if missing), with real munge credentials from a private munged.
  * Needs root.
@@ -18,6 +20,7 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+#include "lib/mac.h"
 #include "lib/munge.h"
 #include "lib/wire.h"
 #include "tests/unit/support/mungetest.h"
@@ -43,9 +46,11 @@ typedef struct phx_agentharness {
     int lfd, cfd, port;
     pid_t agent;
     phx_wire_decoder_t *dec;
-    json_t *statuses; /* every STATUS received */
-    json_t *backlog;  /* received, not yet returned by a wait (in order) */
-    json_t *reg;      /* the last REGISTER */
+    json_t *statuses;   /* every STATUS received */
+    json_t *backlog;    /* received, not yet returned by a wait (in order) */
+    json_t *reg;        /* the last REGISTER */
+    phx_mac_t *session; /* this connection's launch key */
+    uint64_t seq;       /* the last LAUNCH's sequence number */
     bool autoack;
     uid_t uid;
     gid_t gid;
@@ -72,8 +77,10 @@ void phx_agentharness_send(json_t *hdr);
 
 typedef enum phx_agentharness_cred {
     PHX_AGENTHARNESS_SIGNED,
-    PHX_AGENTHARNESS_UNSIGNED,
-    PHX_AGENTHARNESS_TAMPERED, /* signed, then the payload changed */
+    PHX_AGENTHARNESS_UNSIGNED,  /* no "mac", no "seq" */
+    PHX_AGENTHARNESS_TAMPERED,  /* signed, then the payload changed */
+    PHX_AGENTHARNESS_WRONG_KEY, /* signed with a key of our own */
+    PHX_AGENTHARNESS_REPLAYED,  /* signed, with the last sequence number again */
 } phx_agentharness_cred_t;
 
 /* A task id of framework fw-1 running script under /bin/sh as the test
