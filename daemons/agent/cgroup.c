@@ -92,8 +92,17 @@ phx_cg_t *phx_cg_detect(const char *prefer, const char *root, const char *agent,
 void phx_cg_destroy(phx_cg_t *cg)
 {
     int e = errno;
+    if (cg)
+        free(cg->allowed_mems);
     free(cg);
     errno = e;
+}
+
+const char *phx_cg_allowed_mems(phx_cg_t *cg)
+{
+    if (!cg->allowed_mems && cg->mode != PHX_CG_NONE)
+        cg->allowed_mems = cg->ops->allowed_mems(cg);
+    return cg->allowed_mems;
 }
 
 int phx_cg_write(const char *dir, const char *file, const char *value)

@@ -114,6 +114,8 @@ struct phx_cg {
     unsigned pool[PHX_CG_POOL_MAX];
     int npool;
     unsigned pool_next;
+    /* ops->allowed_mems, read once (phx_cg_allowed_mems) */
+    char *allowed_mems;
 };
 
 extern const phx_cg_ops_t phx_cg_v1_ops;
@@ -124,6 +126,10 @@ extern const phx_cg_ops_t phx_cg_v2_ops;
 phx_cg_t *phx_cg_detect(const char *prefer, const char *root, const char *agent,
                         phx_error_t *err);
 void phx_cg_destroy(phx_cg_t *cg);
+/* The memory nodes tasks may use (ops->allowed_mems), read at the first
+ * call and taken as fixed for the agent's life, like its PUs; NULL in mode
+ * NONE or if unreadable (then read again next time).  Owned by cg. */
+const char *phx_cg_allowed_mems(phx_cg_t *cg);
 const char *phx_cg_mode_name(phx_cg_mode_t mode);
 
 /* Pids listed in the task's cgroup.procs: count (≥ 0) or -1. */

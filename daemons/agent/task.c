@@ -160,14 +160,13 @@ bool phx_task_recently_done(const phx_agentd_t *a, const char *framework_id,
 static char *real_mems(phx_task_t *t, const int *numas, int n)
 {
     phx_agentd_t *a = t->a;
-    char *allowed = a->cg->mode != PHX_CG_NONE ? a->cg->ops->allowed_mems(a->cg) : NULL;
+    const char *allowed = phx_cg_allowed_mems(a->cg);
     int *ids = NULL, nids = 0, *out = calloc((size_t)n + 1, sizeof(int)), nout = 0;
     if (!allowed || phx_rec_parse_list(allowed, 1 << 16, &ids, &nids) < 0 ||
         nids == 0) {
         free(ids);
         ids = calloc(1, sizeof(int)), nids = ids ? 1 : 0; /* node 0 */
     }
-    free(allowed);
     if (!out || nids == 0) {
         free(ids);
         free(out);
