@@ -125,6 +125,28 @@ static void expect_error(const char *id, json_t *task, phx_agentharness_cred_t h
     assert_false(phx_agentharness_cgroup_exists("cpuset", key));
 }
 
+/* The task starts with every signal's default disposition and none
+ * blocked, whatever the agent ignores (SIGPIPE; SIGHUP here, as under
+ * nohup: the harness starts it so) and the shim (SIGTERM, SIGINT, SIGHUP,
+ * SIGPIPE): the agent spawns the shim with all dispositions reset, and the
+ * shim's child resets the four it ignores, and glibc's signals 32 and 33
+ * (ignored by posix_spawn: this failed before the shim reset them). */
+static void test_task_signals_default(void **state)
+{
+    (void)state;
+    phx_agentharness_launch(
+        phx_agentharness_task_new("t-sig", "grep -E '^Sig(Ign|Blk)' /proc/self/status"),
+        PHX_AGENTHARNESS_SIGNED);
+    json_t *s = phx_agentharness_wait_end("t-sig", 10);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    json_decref(s);
+    char *out = phx_agentharness_stdout(PHX_AGENTHARNESS_KEY("t-sig"));
+    assert_non_null(out);
+    assert_string_equal(out, "SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n");
+    free(out);
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("t-sig"), 10);
+}
+
 static void test_refused_launches(void **state)
 {
     (void)state;
@@ -505,6 +527,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         TEST(test_runs_as_user_in_its_cpuset),
+        TEST(test_task_signals_default),
         TEST(test_refused_launches),
         TEST(test_duplicate_launch_ignored),
         TEST(test_memory_hog_is_oom),

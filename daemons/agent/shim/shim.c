@@ -36,7 +36,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -71,11 +70,13 @@ typedef struct plan {
 /* ------------------------------------------------------------------------ */
 /* Records: JSON written to a temporary file and renamed into place. */
 
+static pid_t self; /* getpid(), once: the shim never forks but its child */
+
 static void record(const plan_t *p, const char *name, const char *json)
 {
     char path[4200], tmp[4200];
     snprintf(path, sizeof(path), "%s/%s", p->dir, name);
-    snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", p->dir, name, (int)getpid());
+    snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", p->dir, name, (int)self);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return;
@@ -219,8 +220,7 @@ static int plan_parse(plan_t *p, char *buf, size_t len, const char **why)
 {
     memset(p, 0, sizeof(*p));
     long long uid = -1, gid = -1;
-    if (!(p->groups = calloc(MAX_GROUPS, sizeof(gid_t))))
-        return *why = "out of memory", -1;
+    int cap = 0;
     for (size_t off = 0; off < len;) {
         const char *key = buf + off;
         size_t kl = strlen(key);
@@ -243,6 +243,13 @@ static int plan_parse(plan_t *p, char *buf, size_t len, const char **why)
             long long g = number(val, (long long)UINT32_MAX - 1);
             if (g < 0 || p->ngroups >= MAX_GROUPS)
                 return *why = "plan: bad supplementary group", -1;
+            if (p->ngroups == cap) {
+                cap = cap ? 2 * cap : 32;
+                gid_t *m = realloc(p->groups, (size_t)cap * sizeof(gid_t));
+                if (!m)
+                    return *why = "out of memory", -1;
+                p->groups = m;
+            }
             p->groups[p->ngroups++] = (gid_t)g;
         } else if (strcmp(key, "cpus") == 0)
             p->cpus = val;
@@ -432,16 +439,40 @@ static int open_output(const char *path)
     return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
 }
 
+/* The signals the shim ignores (main), which its child must not: every
+ * other disposition is the default already (the agent spawns the shim with
+ * all signals default, POSIX_SPAWN_SETSIGDEF, exec.c), and exec resets
+ * the caught ones.  Four syscalls instead of one per signal (64). */
+static const int shim_ignores[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE};
+
+/* posix_spawn ignores glibc's own signals (32 and 33, SIGCANCEL and
+ * SIGSETXID) in the child it execs, the shim, and glibc's sigaction
+ * refuses to touch them: the kernel's does.  Left so, every task started
+ * with them ignored (a program of another libc, or one that uses
+ * SIGRTMIN-2.., would see it). */
+static void default_libc_signals(void)
+{
+    struct {
+        void *handler;
+        unsigned long flags;
+        void *restorer;
+        uint64_t mask;
+    } dfl = {0}; /* SIG_DFL, no flags, nothing blocked */
+    for (int sig = 32; sig < SIGRTMIN; sig++)
+        syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
+}
+
 static void run_child(const plan_t *p, int errfd)
 {
     sigset_t none;
     sigemptyset(&none);
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL);
+    for (size_t i = 0; i < sizeof(shim_ignores) / sizeof(*shim_ignores); i++)
+        signal(shim_ignores[i], SIG_DFL);
+    default_libc_signals();
     sigprocmask(SIG_SETMASK, &none, NULL);
     setpgid(0, 0);
     char pid[32];
-    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    snprintf(pid, sizeof(pid), "%d", (int)getpid()); /* the child's */
     for (int i = 0; i < p->ncgroups; i++)
         if (write_file(p->cgroups[i], pid) < 0)
             fail(errfd, "could not join cgroup %s: %s", p->cgroups[i], strerror(errno));
@@ -509,16 +540,18 @@ static int done(plan_t *p, char *buf)
     return 0;
 }
 
+/* The shim starts with every signal's disposition the default and none
+ * blocked: the agent spawns it so (POSIX_SPAWN_SETSIGDEF of all signals,
+ * POSIX_SPAWN_SETSIGMASK empty; exec.c), and so must anyone who runs it
+ * (tests), since the task inherits what the shim does not change.
+ * (Resetting all 64 here, then again in the child, was 128 syscalls per
+ * task.) */
 int main(void)
 {
     setsid(); /* posix_spawn made the session already; harmless if so */
-    prctl(PR_SET_NAME, "phx-shim", 0, 0, 0);
-    for (int s = 1; s < NSIG; s++)
-        signal(s, SIG_DFL);
-    signal(SIGTERM, SIG_IGN);
-    signal(SIGINT, SIG_IGN);
-    signal(SIGHUP, SIG_IGN);
-    signal(SIGPIPE, SIG_IGN);
+    self = getpid();
+    for (size_t i = 0; i < sizeof(shim_ignores) / sizeof(*shim_ignores); i++)
+        signal(shim_ignores[i], SIG_IGN);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -534,10 +567,11 @@ int main(void)
         if (null > 2)
             close(null);
     }
-    long open_max = sysconf(_SC_OPEN_MAX);
-    if (syscall(SYS_close_range, NOTIFY_FD + 1U, ~0U, 0U) < 0) /* before Linux 5.9 */
+    if (syscall(SYS_close_range, NOTIFY_FD + 1U, ~0U, 0U) < 0) { /* before Linux 5.9 */
+        long open_max = sysconf(_SC_OPEN_MAX);
         for (long fd = NOTIFY_FD + 1; fd < (open_max > 0 ? open_max : 1 << 20); fd++)
             close((int)fd);
+    }
     plan_t p = {0};
     const char *why = "could not read the plan";
     if (!buf || plan_parse(&p, buf, len, &why) < 0) {
@@ -549,8 +583,8 @@ int main(void)
     }
 
     char json[512];
-    unsigned long long start = phx_proc_start(getpid());
-    snprintf(json, sizeof(json), "{\"pid\":%d,\"start\":%llu}", (int)getpid(), start);
+    unsigned long long start = phx_proc_start(self);
+    snprintf(json, sizeof(json), "{\"pid\":%d,\"start\":%llu}", (int)self, start);
     record(&p, "shim", json);
     int ep[2];
     if (pipe2(ep, O_CLOEXEC) < 0) {
@@ -583,9 +617,12 @@ int main(void)
     }
     snprintf(json, sizeof(json),
              "{\"child\":%d,\"exec\":true,\"pid\":%d,\"start\":%llu}", (int)child,
-             (int)getpid(), start);
+             (int)self, start);
     record(&p, "shim", json);
-    dprintf(NOTIFY_FD, "R %d\n", (int)child);
+    char note[32];
+    int nn = snprintf(note, sizeof(note), "R %d\n", (int)child);
+    ssize_t w = write(NOTIFY_FD, note, (size_t)nn); /* the agent may be gone */
+    (void)w;
     close(NOTIFY_FD);
     int st = 0;
     struct rusage ru;

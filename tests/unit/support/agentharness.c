@@ -115,6 +115,8 @@ void phx_agentharness_agent_start(void)
         dup2(fd, 1);
         dup2(fd, 2);
         setsid(); /* like the e2e harness: killing its group must spare tasks */
+        /* as nohup would: the agent must not pass it on to its tasks */
+        signal(SIGHUP, SIG_IGN);
         execl(H->bin, "phx-agent", "-n", PHX_AGENTHARNESS_NODE, "-m", master, "-t",
               "synthetic:" PHX_AGENTHARNESS_TOPO, "-d", H->state, "-r", run,
               "--munge-socket", H->munged.socket, "-s", "agent.status_retry=0.3", "-s",
