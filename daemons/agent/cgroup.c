@@ -54,6 +54,8 @@ phx_cg_t *phx_cg_detect(const char *prefer, const char *root, const char *agent,
         phx_error_set(err, "out of memory");
         return NULL;
     }
+    for (int i = 0; i < PHX_CG_MAX_HIER; i++)
+        cg->mounts[i].fd = -1;
     snprintf(cg->root, sizeof(cg->root), "%s", root);
     snprintf(cg->agent, sizeof(cg->agent), "%s", agent);
     if (strcmp(prefer, "none") == 0)
@@ -92,8 +94,12 @@ phx_cg_t *phx_cg_detect(const char *prefer, const char *root, const char *agent,
 void phx_cg_destroy(phx_cg_t *cg)
 {
     int e = errno;
-    if (cg)
+    if (cg) {
         free(cg->allowed_mems);
+        for (int i = 0; i < PHX_CG_MAX_HIER; i++)
+            if (cg->mounts[i].fd >= 0)
+                close(cg->mounts[i].fd);
+    }
     free(cg);
     errno = e;
 }
@@ -107,12 +113,22 @@ const char *phx_cg_allowed_mems(phx_cg_t *cg)
 
 int phx_cg_write(const char *dir, const char *file, const char *value)
 {
+    return phx_cg_write_at(AT_FDCWD, dir, file, value);
+}
+
+int phx_cg_read(const char *dir, const char *file, char *buf, size_t len)
+{
+    return phx_cg_read_at(AT_FDCWD, dir, file, buf, len);
+}
+
+int phx_cg_write_at(int at, const char *dir, const char *file, const char *value)
+{
     char path[PHX_CG_PATH];
     if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path)) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int fd = openat(at, path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     size_t len = strlen(value);
@@ -126,14 +142,14 @@ int phx_cg_write(const char *dir, const char *file, const char *value)
     return 0;
 }
 
-int phx_cg_read(const char *dir, const char *file, char *buf, size_t len)
+int phx_cg_read_at(int at, const char *dir, const char *file, char *buf, size_t len)
 {
     char path[PHX_CG_PATH];
     if (snprintf(path, sizeof(path), "%s/%s", dir, file) >= (int)sizeof(path)) {
         errno = ENAMETOOLONG;
         return -1;
     }
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(at, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     size_t got = 0;
@@ -174,16 +190,41 @@ int phx_cg_pids(const phx_cg_t *cg, const char *id, pid_t *pids, int max)
 {
     if (cg->mode == PHX_CG_NONE)
         return 0;
-    char path[PHX_CG_PATH];
-    cg->ops->procs_path(cg, id, path, sizeof(path));
-    FILE *f = fopen(path, "re");
-    if (!f)
+    int fd;
+    if (cg->ops->procs_open) {
+        fd = cg->ops->procs_open(cg, id);
+    } else {
+        char path[PHX_CG_PATH];
+        cg->ops->procs_path(cg, id, path, sizeof(path));
+        fd = open(path, O_RDONLY | O_CLOEXEC);
+    }
+    if (fd < 0)
         return errno == ENOENT ? 0 : -1;
+    /* Read and parsed in chunks, no stdio: mostly one empty read. */
+    char buf[4096];
     int n = 0;
-    long p;
-    while (n < max && fscanf(f, "%ld", &p) == 1)
+    long p = 0;
+    bool in = false;
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof(buf));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        for (ssize_t k = 0; k < r && n < max; k++) {
+            if (buf[k] >= '0' && buf[k] <= '9') {
+                p = p * 10 + (buf[k] - '0');
+                in = true;
+            } else if (in) {
+                pids[n++] = (pid_t)p;
+                p = 0;
+                in = false;
+            }
+        }
+    }
+    if (in && n < max)
         pids[n++] = (pid_t)p;
-    fclose(f);
+    close(fd);
     return n;
 }
 

@@ -72,6 +72,8 @@ typedef struct phx_cg_ops {
                        int max);
     /* Path of the task's cgroup.procs that lists every process. */
     void (*procs_path)(const phx_cg_t *cg, const char *id, char *buf, size_t len);
+    /* That file opened for reading (NULL: open procs_path). */
+    int (*procs_open)(const phx_cg_t *cg, const char *id);
     /* Freeze (1) or thaw (0); frozen() is 1 once frozen, 0 if not yet. */
     int (*freeze)(const phx_cg_t *cg, const char *id, bool frozen);
     int (*frozen)(const phx_cg_t *cg, const char *id);
@@ -102,6 +104,7 @@ struct phx_cg {
     struct {
         char ctrl[16];
         char path[256];
+        int fd; /* v1: <path>/<root>/<agent>, O_PATH, or -1 (cgroup_v1.c) */
     } mounts[PHX_CG_MAX_HIER];
     int nmounts;
     bool has_kill; /* v2 cgroup.kill */
@@ -161,6 +164,9 @@ void phx_cg_remove_base(const phx_cg_t *cg);
 int phx_cg_write(const char *dir, const char *file, const char *value);
 /* Read a small file into buf (NUL-terminated, trailing newline kept). */
 int phx_cg_read(const char *dir, const char *file, char *buf, size_t len);
+/* The same with dir relative to the directory at (or AT_FDCWD). */
+int phx_cg_write_at(int at, const char *dir, const char *file, const char *value);
+int phx_cg_read_at(int at, const char *dir, const char *file, char *buf, size_t len);
 /* mkdir -p below base (base must exist). */
 int phx_cg_mkdirs(const char *base, const char *rel);
 

@@ -7,6 +7,7 @@
  * cgroup.procs) per task.  Agents before this version made one; their
  * task cgroups left there are removed as their tasks end (retire_pids). */
 #include <errno.h>
+#include <fcntl.h>
 #include <mntent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,16 +26,43 @@ static int mount_index(const phx_cg_t *cg, const char *ctrl)
     return -1;
 }
 
-/* <mount of ctrl>/<root>/<agent>[/<id>] into buf; -1 if ctrl is not mounted. */
+/* The folder of task id (NULL: the agent's) in the hierarchy of ctrl:
+ * <mount of ctrl>/<root>/<agent>[/<id>] into buf, *at AT_FDCWD; or, when
+ * the agent's folder is open (open_bases) and at is not NULL, <id> relative
+ * to it, *at its descriptor: the kernel then walks one component, not
+ * seven (/sys/fs/cgroup/memory/phalanx/<agent>/<id>/...), for each of the
+ * ~25 cgroup file operations of a task.  -1 if ctrl is not mounted. */
 static int dir_of(const phx_cg_t *cg, const char *ctrl, const char *id, char *buf,
-                  size_t len)
+                  size_t len, int *at)
 {
     int i = mount_index(cg, ctrl);
     if (i < 0)
         return -1;
+    if (at && id && cg->mounts[i].fd >= 0) {
+        *at = cg->mounts[i].fd;
+        snprintf(buf, len, "%s", id);
+        return 0;
+    }
+    if (at)
+        *at = AT_FDCWD;
     snprintf(buf, len, "%s/%s/%s%s%s", cg->mounts[i].path, cg->root, cg->agent,
              id ? "/" : "", id ? id : "");
     return 0;
+}
+
+/* (Re)open the agent's folder in each hierarchy, where it exists: at start
+ * (an earlier agent's, with tasks to adopt) and whenever create makes it
+ * (it may have been removed meanwhile: a descriptor would then name a
+ * folder that is gone). */
+static void open_bases(phx_cg_t *cg)
+{
+    char dir[PHX_CG_PATH];
+    for (int i = 0; i < cg->nmounts; i++) {
+        if (cg->mounts[i].fd >= 0)
+            close(cg->mounts[i].fd);
+        snprintf(dir, sizeof(dir), "%s/%s/%s", cg->mounts[i].path, cg->root, cg->agent);
+        cg->mounts[i].fd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    }
 }
 
 static bool has_opt(const char *opts, const char *name)
@@ -95,6 +123,7 @@ static int probe(phx_cg_t *cg, phx_error_t *err)
             (int)sizeof(cg->retired) &&
         access(dir, F_OK) == 0)
         snprintf(cg->retired, sizeof(cg->retired), "%s", dir);
+    open_bases(cg);
     return 0;
 }
 
@@ -152,9 +181,10 @@ static int destroy(const phx_cg_t *cg, const char *id)
 {
     int rc = 0;
     char dir[PHX_CG_PATH];
+    int at;
     for (int i = 0; i < cg->nmounts; i++) {
-        if (dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir)) == 0 &&
-            rmdir(dir) < 0 && errno != ENOENT)
+        if (dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir), &at) == 0 &&
+            unlinkat(at, dir, AT_REMOVEDIR) < 0 && errno != ENOENT)
             rc = -1;
     }
     retire_pids(cg, id);
@@ -164,7 +194,7 @@ static int destroy(const phx_cg_t *cg, const char *id)
 /* The memory limit of a new cgroup (memory > 0), or of a reused one, whose
  * limits are those of its last task: memory.limit_in_bytes may not exceed
  * memory.memsw.limit_in_bytes, so a higher limit writes memsw first. */
-static int memory_limit(const char *dir, long long memory, bool reused,
+static int memory_limit(int at, const char *dir, long long memory, bool reused,
                         const char **what, char *num, size_t len)
 {
     snprintf(num, len, "%lld", memory > 0 ? memory : -1);
@@ -172,17 +202,17 @@ static int memory_limit(const char *dir, long long memory, bool reused,
     if (!reused && memory <= 0)
         return 0;
     if (reused && memory <= 0) {
-        phx_cg_write(dir, "memory.memsw.limit_in_bytes", num);
-        return phx_cg_write(dir, "memory.limit_in_bytes", num);
+        phx_cg_write_at(at, dir, "memory.memsw.limit_in_bytes", num);
+        return phx_cg_write_at(at, dir, "memory.limit_in_bytes", num);
     }
     /* No swap for the task either, where the kernel accounts it. */
-    if (phx_cg_write(dir, "memory.limit_in_bytes", num) < 0) {
+    if (phx_cg_write_at(at, dir, "memory.limit_in_bytes", num) < 0) {
         if (!reused || errno != EINVAL ||
-            phx_cg_write(dir, "memory.memsw.limit_in_bytes", num) < 0)
+            phx_cg_write_at(at, dir, "memory.memsw.limit_in_bytes", num) < 0)
             return -1;
-        return phx_cg_write(dir, "memory.limit_in_bytes", num);
+        return phx_cg_write_at(at, dir, "memory.limit_in_bytes", num);
     }
-    phx_cg_write(dir, "memory.memsw.limit_in_bytes", num);
+    phx_cg_write_at(at, dir, "memory.memsw.limit_in_bytes", num);
     return 0;
 }
 
@@ -203,16 +233,19 @@ static int create(phx_cg_t *cg, const char *id, bool reused, const char *cpus,
                                  cg->mounts[i].path, rel, strerror(e));
         }
     }
+    if (!reused)
+        open_bases(cg);
     char num[32];
     const char *what = NULL, *value = NULL;
-    dir_of(cg, "cpuset", id, dir, sizeof(dir));
-    if (phx_cg_write(dir, "cpuset.cpus", cpus) < 0)
+    int at;
+    dir_of(cg, "cpuset", id, dir, sizeof(dir), &at);
+    if (phx_cg_write_at(at, dir, "cpuset.cpus", cpus) < 0)
         what = "cpuset.cpus", value = cpus;
-    else if (phx_cg_write(dir, "cpuset.mems", mems) < 0)
+    else if (phx_cg_write_at(at, dir, "cpuset.mems", mems) < 0)
         what = "cpuset.mems", value = mems;
     if (!what) {
-        dir_of(cg, "memory", id, dir, sizeof(dir));
-        if (memory_limit(dir, memory, reused, &what, num, sizeof(num)) < 0)
+        dir_of(cg, "memory", id, dir, sizeof(dir), &at);
+        if (memory_limit(at, dir, memory, reused, &what, num, sizeof(num)) < 0)
             value = num;
         else
             what = NULL;
@@ -231,9 +264,10 @@ static int join(const phx_cg_t *cg, const char *id, pid_t pid)
 {
     char dir[PHX_CG_PATH], num[32];
     snprintf(num, sizeof(num), "%d", (int)pid);
+    int at;
     for (int i = 0; i < cg->nmounts; i++) {
-        dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir));
-        if (phx_cg_write(dir, "cgroup.procs", num) < 0)
+        dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir), &at);
+        if (phx_cg_write_at(at, dir, "cgroup.procs", num) < 0)
             return -1;
     }
     return 0;
@@ -245,7 +279,7 @@ static int procs_files(const phx_cg_t *cg, const char *id, char (*files)[PHX_CG_
     char dir[PHX_CG_PATH];
     int n = 0;
     for (int i = 0; i < cg->nmounts && n < max; i++) {
-        dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir));
+        dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir), NULL); /* for the shim */
         if (snprintf(files[n], PHX_CG_PATH, "%s/cgroup.procs", dir) < PHX_CG_PATH)
             n++;
     }
@@ -255,22 +289,33 @@ static int procs_files(const phx_cg_t *cg, const char *id, char (*files)[PHX_CG_
 static void procs_path(const phx_cg_t *cg, const char *id, char *buf, size_t len)
 {
     char dir[PHX_CG_PATH];
-    dir_of(cg, "freezer", id, dir, sizeof(dir));
+    dir_of(cg, "freezer", id, dir, sizeof(dir), NULL);
     snprintf(buf, len, "%s/cgroup.procs", dir);
+}
+
+static int procs_open(const phx_cg_t *cg, const char *id)
+{
+    char dir[PHX_CG_PATH], path[PHX_CG_PATH + 16];
+    int at;
+    dir_of(cg, "freezer", id, dir, sizeof(dir), &at);
+    snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+    return openat(at, path, O_RDONLY | O_CLOEXEC);
 }
 
 static int freeze(const phx_cg_t *cg, const char *id, bool frozen)
 {
     char dir[PHX_CG_PATH];
-    dir_of(cg, "freezer", id, dir, sizeof(dir));
-    return phx_cg_write(dir, "freezer.state", frozen ? "FROZEN" : "THAWED");
+    int at;
+    dir_of(cg, "freezer", id, dir, sizeof(dir), &at);
+    return phx_cg_write_at(at, dir, "freezer.state", frozen ? "FROZEN" : "THAWED");
 }
 
 static int is_frozen(const phx_cg_t *cg, const char *id)
 {
     char dir[PHX_CG_PATH], buf[64];
-    dir_of(cg, "freezer", id, dir, sizeof(dir));
-    if (phx_cg_read(dir, "freezer.state", buf, sizeof(buf)) < 0)
+    int at;
+    dir_of(cg, "freezer", id, dir, sizeof(dir), &at);
+    if (phx_cg_read_at(at, dir, "freezer.state", buf, sizeof(buf)) < 0)
         return -1;
     return strncmp(buf, "FROZEN", 6) == 0;
 }
@@ -308,8 +353,9 @@ static int usage(const phx_cg_t *cg, const char *id, const phx_cg_base_t *base,
     memset(u, 0, sizeof(*u));
     if (!base)
         base = &none;
-    if (dir_of(cg, "cpuacct", id, dir, sizeof(dir)) == 0 &&
-        phx_cg_read(dir, "cpuacct.stat", buf, sizeof(buf)) == 0) {
+    int at;
+    if (dir_of(cg, "cpuacct", id, dir, sizeof(dir), &at) == 0 &&
+        phx_cg_read_at(at, dir, "cpuacct.stat", buf, sizeof(buf)) == 0) {
         long hz = sysconf(_SC_CLK_TCK);
         long long user = field(buf, "user"), sys = field(buf, "system");
         if (user >= 0 && sys >= 0 && hz > 0) {
@@ -318,13 +364,13 @@ static int usage(const phx_cg_t *cg, const char *id, const phx_cg_base_t *base,
             u->have_cpu = true;
         }
     }
-    dir_of(cg, "memory", id, dir, sizeof(dir));
-    if (phx_cg_read(dir, "memory.max_usage_in_bytes", buf, sizeof(buf)) == 0 &&
+    dir_of(cg, "memory", id, dir, sizeof(dir), &at);
+    if (phx_cg_read_at(at, dir, "memory.max_usage_in_bytes", buf, sizeof(buf)) == 0 &&
         buf[0] >= '0' && buf[0] <= '9') {
         u->max_rss = strtoull(buf, NULL, 10);
         u->have_rss = true;
     }
-    if (phx_cg_read(dir, "memory.oom_control", buf, sizeof(buf)) == 0) {
+    if (phx_cg_read_at(at, dir, "memory.oom_control", buf, sizeof(buf)) == 0) {
         u->oom_kills = less(field(buf, "oom_kill"), base->oom_kills);
         if (u->oom_kills == 0 && field(buf, "under_oom") > 0)
             u->oom_kills = 1;
@@ -336,16 +382,17 @@ static int usage(const phx_cg_t *cg, const char *id, const phx_cg_base_t *base,
 static int rename_all(const phx_cg_t *cg, const char *from, const char *to)
 {
     char a[PHX_CG_PATH], b[PHX_CG_PATH];
+    int at, bt;
     for (int i = 0; i < cg->nmounts; i++) {
-        dir_of(cg, cg->mounts[i].ctrl, from, a, sizeof(a));
-        dir_of(cg, cg->mounts[i].ctrl, to, b, sizeof(b));
-        if (rename(a, b) == 0)
+        dir_of(cg, cg->mounts[i].ctrl, from, a, sizeof(a), &at);
+        dir_of(cg, cg->mounts[i].ctrl, to, b, sizeof(b), &bt);
+        if (renameat(at, a, bt, b) == 0)
             continue;
         int e = errno;
         while (i-- > 0) {
-            dir_of(cg, cg->mounts[i].ctrl, from, a, sizeof(a));
-            dir_of(cg, cg->mounts[i].ctrl, to, b, sizeof(b));
-            rename(b, a);
+            dir_of(cg, cg->mounts[i].ctrl, from, a, sizeof(a), &at);
+            dir_of(cg, cg->mounts[i].ctrl, to, b, sizeof(b), &bt);
+            renameat(bt, b, at, a);
         }
         errno = e;
         return -1;
@@ -372,22 +419,23 @@ static int rename_all(const phx_cg_t *cg, const char *from, const char *to)
 static int pool_put(const phx_cg_t *cg, const char *id, const char *name)
 {
     char dir[PHX_CG_PATH], buf[4096];
+    int at;
     for (int i = 0; i < cg->nmounts; i++) {
-        dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir));
-        if (phx_cg_read(dir, "cgroup.procs", buf, sizeof(buf)) < 0 || *buf)
+        dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir), &at);
+        if (phx_cg_read_at(at, dir, "cgroup.procs", buf, sizeof(buf)) < 0 || *buf)
             return -1;
     }
-    dir_of(cg, "freezer", id, dir, sizeof(dir));
-    if (phx_cg_read(dir, "freezer.state", buf, sizeof(buf)) < 0 ||
+    dir_of(cg, "freezer", id, dir, sizeof(dir), &at);
+    if (phx_cg_read_at(at, dir, "freezer.state", buf, sizeof(buf)) < 0 ||
         strcmp(buf, "THAWED\n") != 0)
         return -1;
-    dir_of(cg, "memory", id, dir, sizeof(dir));
-    if (phx_cg_read(dir, "memory.stat", buf, sizeof(buf)) < 0)
+    dir_of(cg, "memory", id, dir, sizeof(dir), &at);
+    if (phx_cg_read_at(at, dir, "memory.stat", buf, sizeof(buf)) < 0)
         return -1;
     long long cache = field(buf, "cache"), rss = field(buf, "rss");
     long long swap = field(buf, "swap"), page = sysconf(_SC_PAGESIZE);
     if (cache < 0 || rss < 0 || cache + rss + (swap > 0 ? swap : 0) > 64 * page ||
-        phx_cg_write(dir, "memory.max_usage_in_bytes", "0") < 0)
+        phx_cg_write_at(at, dir, "memory.max_usage_in_bytes", "0") < 0)
         return -1;
     if (rename_all(cg, id, name) < 0)
         return -1;
@@ -402,14 +450,15 @@ static int pool_take(const phx_cg_t *cg, const char *name, const char *id,
     if (rename_all(cg, name, id) < 0)
         return -1;
     memset(base, 0, sizeof(*base));
-    if (dir_of(cg, "cpuacct", id, dir, sizeof(dir)) == 0 &&
-        phx_cg_read(dir, "cpuacct.stat", buf, sizeof(buf)) == 0) {
+    int at;
+    if (dir_of(cg, "cpuacct", id, dir, sizeof(dir), &at) == 0 &&
+        phx_cg_read_at(at, dir, "cpuacct.stat", buf, sizeof(buf)) == 0) {
         long long user = field(buf, "user"), sys = field(buf, "system");
         base->user = user > 0 ? (uint64_t)user : 0;
         base->system = sys > 0 ? (uint64_t)sys : 0;
     }
-    dir_of(cg, "memory", id, dir, sizeof(dir));
-    if (phx_cg_read(dir, "memory.oom_control", buf, sizeof(buf)) == 0) {
+    dir_of(cg, "memory", id, dir, sizeof(dir), &at);
+    if (phx_cg_read_at(at, dir, "memory.oom_control", buf, sizeof(buf)) == 0) {
         long long kills = field(buf, "oom_kill");
         base->oom_kills = kills > 0 ? (uint64_t)kills : 0;
     }
@@ -434,6 +483,7 @@ const phx_cg_ops_t phx_cg_v1_ops = {
     .join = join,
     .procs_files = procs_files,
     .procs_path = procs_path,
+    .procs_open = procs_open,
     .freeze = freeze,
     .frozen = is_frozen,
     .kill_all = kill_all,

@@ -215,6 +215,9 @@ int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
             "agent.run_dir \"%s\" must be a directory (not a symbolic "
             "link) owned by the agent's user that no one else may write",
             a->records_dir);
+    if (phx_rec_set_base(a->records_dir) < 0 || phx_rec_set_base(a->outputs_dir) < 0)
+        return phx_error_set(err, "could not open \"%s\" or \"%s\": %s",
+                             a->records_dir, a->outputs_dir, strerror(errno));
     if (!(a->users = phx_users_create(phx_conf_double(conf, "agent.user_cache_ttl"),
                                       NULL, NULL)))
         return phx_error_set(err, "out of memory");
@@ -259,4 +262,5 @@ void phx_agentd_tasks_stop(phx_agentd_t *a)
     a->master_uids = NULL;
     phx_users_destroy(a->users);
     a->users = NULL;
+    phx_rec_clear_bases();
 }

@@ -143,6 +143,11 @@ const char *phx_status_state(const phx_task_t *t);
 void phx_status_send_task(phx_task_t *t);
 
 /* records.c: small durable files. */
+/* Keep dir (the records' or the outputs' folder) open: paths below it are
+ * then opened relative to it (one or two components to walk, not the whole
+ * path); 0 or -1.  Two such folders at most; clear closes them. */
+int phx_rec_set_base(const char *dir);
+void phx_rec_clear_bases(void);
 int phx_rec_mkdir(const char *path, mode_t mode, phx_error_t *err);
 /* mkdir -p: the missing parents get 0755, path itself mode. */
 int phx_rec_mkdirs(const char *path, mode_t mode, phx_error_t *err);

@@ -164,6 +164,28 @@ static void test_status_written_once_per_state(void **state)
     free(uuid);
 }
 
+/* The records of an acknowledged task are removed by name ("task" first),
+ * then the folder; anything else in it (the temporary file of a write cut
+ * short) still goes, by a listing. */
+static void test_records_removed_with_strays(void **state)
+{
+    (void)state;
+    phx_agentharness_launch(phx_agentharness_go_task("r-stray", 0),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_status("r-stray", "TASK_RUNNING", 10));
+    char path[512];
+    snprintf(path, sizeof(path), "%s/run/%s/.status.1.tmp", H->state,
+             PHX_AGENTHARNESS_KEY("r-stray"));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fclose(f);
+    phx_agentharness_go("r-stray");
+    json_t *s = phx_agentharness_wait_end("r-stray", 10);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    json_decref(s);
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("r-stray"), 10);
+}
+
 /* SIGTERM stops the agent cleanly (exit 0: no leak under ASan) and leaves
  * its task running; the next agent reports it. */
 static void test_agent_sigterm_keeps_tasks(void **state)
@@ -419,6 +441,7 @@ int main(void)
         TEST(test_upgrade_adopts_old_records),
         TEST(test_unacked_status_resent),
         TEST(test_status_written_once_per_state),
+        TEST(test_records_removed_with_strays),
         TEST(test_agent_sigterm_keeps_tasks),
         TEST(test_same_task_id_two_frameworks),
         TEST(test_pids_cgroups_retired),

@@ -72,12 +72,30 @@ typedef struct plan {
 
 static pid_t self; /* getpid(), once: the shim never forks but its child */
 
+/* The task's records folder, opened at the first record: the records are
+ * then made and renamed relative to it (one path component to walk, not
+ * the whole /run/phalanx/agent/<key>/...).  AT_FDCWD and absolute paths if
+ * it cannot be opened. */
+static int records_at(const plan_t *p, char *buf, size_t len, const char *name)
+{
+    static int fd = -2;
+    if (fd == -2)
+        fd = open(p->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        snprintf(buf, len, "%s", name);
+        return fd;
+    }
+    snprintf(buf, len, "%s/%s", p->dir, name);
+    return AT_FDCWD;
+}
+
 static void record(const plan_t *p, const char *name, const char *json)
 {
-    char path[4200], tmp[4200];
-    snprintf(path, sizeof(path), "%s/%s", p->dir, name);
-    snprintf(tmp, sizeof(tmp), "%s/.%s.%d.tmp", p->dir, name, (int)self);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    char path[4200], tmp[4200], tmpname[300];
+    snprintf(tmpname, sizeof(tmpname), ".%s.%d.tmp", name, (int)self);
+    int at = records_at(p, path, sizeof(path), name);
+    records_at(p, tmp, sizeof(tmp), tmpname);
+    int fd = openat(at, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (fd < 0)
         return;
     size_t len = strlen(json), off = 0;
@@ -91,12 +109,12 @@ static void record(const plan_t *p, const char *name, const char *json)
     }
     if (off < len || (p->sync && fsync(fd) < 0)) {
         close(fd);
-        unlink(tmp);
+        unlinkat(at, tmp, 0);
         return;
     }
     close(fd);
-    if (rename(tmp, path) < 0) {
-        unlink(tmp);
+    if (renameat(at, tmp, at, path) < 0) {
+        unlinkat(at, tmp, 0);
         return;
     }
     if (p->sync) {
