@@ -96,6 +96,8 @@ void phx_cg_destroy(phx_cg_t *cg)
     int e = errno;
     if (cg) {
         free(cg->allowed_mems);
+        for (int i = 0; i < cg->npool; i++)
+            phx_cg_set_clear(&cg->pool_set[i]);
         for (int i = 0; i < PHX_CG_MAX_HIER; i++)
             if (cg->mounts[i].fd >= 0)
                 close(cg->mounts[i].fd);
@@ -272,24 +274,37 @@ static void pool_name(char *buf, size_t len, unsigned n)
     snprintf(buf, len, ".pool-%u", n);
 }
 
-int phx_cg_take(phx_cg_t *cg, const char *id, phx_cg_base_t *base)
+void phx_cg_set_clear(phx_cg_set_t *set)
+{
+    free(set->cpus);
+    free(set->mems);
+    memset(set, 0, sizeof(*set));
+}
+
+int phx_cg_take(phx_cg_t *cg, const char *id, phx_cg_base_t *base, phx_cg_set_t *was)
 {
     memset(base, 0, sizeof(*base));
+    memset(was, 0, sizeof(*was));
     if (cg->mode == PHX_CG_NONE || !cg->ops->pool_take)
         return 0;
     char name[32];
     while (cg->npool > 0) {
-        pool_name(name, sizeof(name), cg->pool[--cg->npool]);
+        int k = --cg->npool;
+        pool_name(name, sizeof(name), cg->pool[k]);
+        *was = cg->pool_set[k]; /* the caller's now */
+        memset(&cg->pool_set[k], 0, sizeof(cg->pool_set[k]));
         if (cg->ops->pool_take(cg, name, id, base) == 0)
             return 1;
         phx_log_warn("could not reuse cgroup %s for %s, removed", name, id);
         cg->ops->destroy(cg, name);
         memset(base, 0, sizeof(*base));
+        phx_cg_set_clear(was);
     }
     return 0;
 }
 
-int phx_cg_release(phx_cg_t *cg, const char *id)
+int phx_cg_release(phx_cg_t *cg, const char *id, const char *cpus, const char *mems,
+                   long long memory)
 {
     if (cg->mode == PHX_CG_NONE)
         return 0;
@@ -298,6 +313,12 @@ int phx_cg_release(phx_cg_t *cg, const char *id)
         unsigned n = cg->pool_next++; /* never again, even if put fails */
         pool_name(name, sizeof(name), n);
         if (cg->ops->pool_put(cg, id, name) == 0) {
+            phx_cg_set_t *set = &cg->pool_set[cg->npool];
+            memset(set, 0, sizeof(*set));
+            if (cpus && mems && (!(set->cpus = strdup(cpus)) ||
+                                 !(set->mems = strdup(mems))))
+                phx_cg_set_clear(set); /* not known: all written next time */
+            set->memory = memory;
             cg->pool[cg->npool++] = n;
             return 0;
         }
@@ -307,6 +328,8 @@ int phx_cg_release(phx_cg_t *cg, const char *id)
 
 void phx_cg_pool_clear(phx_cg_t *cg)
 {
+    for (int i = 0; i < cg->npool; i++)
+        phx_cg_set_clear(&cg->pool_set[i]);
     cg->npool = 0;
     if (cg->mode == PHX_CG_NONE)
         return;

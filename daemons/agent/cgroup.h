@@ -49,6 +49,16 @@ typedef struct phx_cg_base {
     uint64_t oom_kills;
 } phx_cg_base_t;
 
+/* What create wrote to a task's cgroups: a reused cgroup keeps them, so
+ * that the next create writes only what differs (cpuset writes are among
+ * the dearest cgroup operations).  Strings malloc'd; NULL: not known. */
+typedef struct phx_cg_set {
+    char *cpus, *mems;
+    long long memory;
+} phx_cg_set_t;
+
+void phx_cg_set_clear(phx_cg_set_t *set);
+
 typedef struct phx_cg phx_cg_t;
 
 #define PHX_CG_POOL_MAX 64 /* reusable cgroups kept per agent */
@@ -59,10 +69,12 @@ typedef struct phx_cg phx_cg_t;
 typedef struct phx_cg_ops {
     /* Detect: fill cg's mounts; 0 if usable, -1 with err saying why not. */
     int (*probe)(phx_cg_t *cg, phx_error_t *err);
-    /* Make the task's cgroups (reused: they exist, taken from the pool)
-     * and write its cpus, mems and memory limit; on failure none is left. */
-    int (*create)(phx_cg_t *cg, const char *id, bool reused, const char *cpus,
-                  const char *mems, long long memory, phx_error_t *err);
+    /* Make the task's cgroups (reused: they exist, taken from the pool;
+     * was: what they hold, or NULL) and write its cpus, mems and memory
+     * limit; on failure none is left. */
+    int (*create)(phx_cg_t *cg, const char *id, bool reused, const phx_cg_set_t *was,
+                  const char *cpus, const char *mems, long long memory,
+                  phx_error_t *err);
     /* Move pid into every hierarchy of the task (async-signal-safe enough
      * for a forked child: open, write, close). */
     int (*join)(const phx_cg_t *cg, const char *id, pid_t pid);
@@ -115,6 +127,7 @@ struct phx_cg {
     /* Reusable cgroups, ".pool-<n>" for n in pool[], the last put first
      * taken; pool_next numbers the next one put. */
     unsigned pool[PHX_CG_POOL_MAX];
+    phx_cg_set_t pool_set[PHX_CG_POOL_MAX]; /* what each holds */
     int npool;
     unsigned pool_next;
     /* ops->allowed_mems, read once (phx_cg_allowed_mems) */
@@ -143,11 +156,15 @@ int phx_cg_signal(const phx_cg_t *cg, const char *id, int sig);
 int phx_cg_list(const phx_cg_t *cg, char ***ids, int *n);
 
 /* Name the task's cgroups id: 1 if a pooled one was renamed (*base: its
- * counters then), 0 if none (create makes them; *base zeroed). */
-int phx_cg_take(phx_cg_t *cg, const char *id, phx_cg_base_t *base);
+ * counters then, *was: what it holds, the caller's to clear), 0 if none
+ * (create makes them; *base and *was zeroed). */
+int phx_cg_take(phx_cg_t *cg, const char *id, phx_cg_base_t *base, phx_cg_set_t *was);
 /* The task's cgroups are done with: pooled when reusable and the pool has
- * room, else removed; 0, or -1 if they could not be removed. */
-int phx_cg_release(phx_cg_t *cg, const char *id);
+ * room, else removed; 0, or -1 if they could not be removed.  cpus, mems,
+ * memory: what create wrote, to be kept with a pooled cgroup (cpus NULL:
+ * not known). */
+int phx_cg_release(phx_cg_t *cg, const char *id, const char *cpus, const char *mems,
+                   long long memory);
 /* Remove the pooled cgroups, also those a previous agent left (at start
  * and at a clean stop). */
 void phx_cg_pool_clear(phx_cg_t *cg);

@@ -192,14 +192,19 @@ static int destroy(const phx_cg_t *cg, const char *id)
 }
 
 /* The memory limit of a new cgroup (memory > 0), or of a reused one, whose
- * limits are those of its last task: memory.limit_in_bytes may not exceed
+ * limits are those of its last task (was, when known: nothing to write if
+ * the same): memory.limit_in_bytes may not exceed
  * memory.memsw.limit_in_bytes, so a higher limit writes memsw first. */
 static int memory_limit(int at, const char *dir, long long memory, bool reused,
-                        const char **what, char *num, size_t len)
+                        const phx_cg_set_t *was, const char **what, char *num,
+                        size_t len)
 {
     snprintf(num, len, "%lld", memory > 0 ? memory : -1);
     *what = "memory.limit_in_bytes";
     if (!reused && memory <= 0)
+        return 0;
+    if (reused && was && was->cpus &&
+        (was->memory > 0 ? was->memory : -1) == (memory > 0 ? memory : -1))
         return 0;
     if (reused && memory <= 0) {
         phx_cg_write_at(at, dir, "memory.memsw.limit_in_bytes", num);
@@ -216,9 +221,17 @@ static int memory_limit(int at, const char *dir, long long memory, bool reused,
     return 0;
 }
 
-static int create(phx_cg_t *cg, const char *id, bool reused, const char *cpus,
-                  const char *mems, long long memory, phx_error_t *err)
+static bool same(const char *a, const char *b)
 {
+    return a && b && strcmp(a, b) == 0;
+}
+
+static int create(phx_cg_t *cg, const char *id, bool reused, const phx_cg_set_t *was,
+                  const char *cpus, const char *mems, long long memory,
+                  phx_error_t *err)
+{
+    if (!reused)
+        was = NULL;
     char dir[PHX_CG_PATH], rel[PHX_CG_PATH];
     if (!reused && cpuset_base(cg) < 0)
         return phx_error_set(err, "could not prepare the cpuset hierarchy: %s",
@@ -239,13 +252,15 @@ static int create(phx_cg_t *cg, const char *id, bool reused, const char *cpus,
     const char *what = NULL, *value = NULL;
     int at;
     dir_of(cg, "cpuset", id, dir, sizeof(dir), &at);
-    if (phx_cg_write_at(at, dir, "cpuset.cpus", cpus) < 0)
+    if (!same(was ? was->cpus : NULL, cpus) &&
+        phx_cg_write_at(at, dir, "cpuset.cpus", cpus) < 0)
         what = "cpuset.cpus", value = cpus;
-    else if (phx_cg_write_at(at, dir, "cpuset.mems", mems) < 0)
+    else if (!same(was ? was->mems : NULL, mems) &&
+             phx_cg_write_at(at, dir, "cpuset.mems", mems) < 0)
         what = "cpuset.mems", value = mems;
     if (!what) {
         dir_of(cg, "memory", id, dir, sizeof(dir), &at);
-        if (memory_limit(at, dir, memory, reused, &what, num, sizeof(num)) < 0)
+        if (memory_limit(at, dir, memory, reused, was, &what, num, sizeof(num)) < 0)
             value = num;
         else
             what = NULL;

@@ -111,10 +111,12 @@ static int destroy(const phx_cg_t *cg, const char *id)
     return rmdir(dir) < 0 && errno != ENOENT ? -1 : 0;
 }
 
-static int create(phx_cg_t *cg, const char *id, bool reused, const char *cpus,
-                  const char *mems, long long memory, phx_error_t *err)
+static int create(phx_cg_t *cg, const char *id, bool reused, const phx_cg_set_t *was,
+                  const char *cpus, const char *mems, long long memory,
+                  phx_error_t *err)
 {
     (void)reused; /* never: no pool in v2, whose cgroups cannot be renamed */
+    (void)was;
     char dir[PHX_CG_PATH], num[32];
     if (enable_subtree(cg) < 0)
         return phx_error_set(err, "could not enable controllers under %s/%s: %s",

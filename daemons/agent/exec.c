@@ -370,7 +370,7 @@ int phx_exec_spawn(phx_task_t *t, const phx_user_t *pw, phx_error_t *err)
     close(planfd);
     plan_clear(&pl);
     t->shim = pid;
-    t->shim_start = phx_exec_proc_start(pid);
+    t->shim_start = 0; /* read only if it must be polled (phx_task_watch_shim) */
     t->notify_fd = nfd[0];
     return 0;
 error:

@@ -59,7 +59,7 @@ static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec,
     }
     if (phx_status_is_terminal(phx_status_state(t))) {
         t->phase = PHX_TASK_DONE;
-        if (t->has_cgroup && phx_cg_release(a->cg, t->key) == 0)
+        if (t->has_cgroup && phx_cg_release(a->cg, t->key, NULL, NULL, 0) == 0)
             t->has_cgroup = false;
         phx_log_info("task %s: %s, waiting for the master's acknowledgement", t->label,
                      phx_status_state(t));

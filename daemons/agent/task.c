@@ -112,6 +112,7 @@ void phx_task_free(phx_task_t *t)
     json_decref(t->pending);
     json_decref(t->last);
     phx_topo_coreset_destroy(t->cores);
+    phx_cg_set_clear(&t->cg_was);
     free(t->cpus);
     free(t->mems);
     free(t);
@@ -440,8 +441,8 @@ static void on_shim(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     phx_task_t *t = arg;
-    if (t->pidfd < 0 && phx_exec_proc_start(t->shim) == t->shim_start)
-        return; /* polling: still there */
+    if (t->pidfd < 0 && t->shim_start && phx_exec_proc_start(t->shim) == t->shim_start)
+        return; /* polling: still there (a start of 0: it ended before we looked) */
     int st;
     waitpid(t->shim, &st, WNOHANG); /* ours: reap it; adopted: ECHILD */
     event_free(t->shim_ev);
@@ -459,7 +460,11 @@ int phx_task_watch_shim(phx_task_t *t)
         t->shim_ev = event_new(t->a->base, t->pidfd, EV_READ, on_shim, t);
         return t->shim_ev && event_add(t->shim_ev, NULL) == 0 ? 0 : -1;
     }
-    /* No pidfd (Linux < 5.3): look at /proc twice a second. */
+    /* No pidfd (Linux < 5.3): look at /proc twice a second for the process
+     * that started when ours did (an adopted shim's start is its record's;
+     * ours is our child, so no other process has its pid yet). */
+    if (!t->shim_start)
+        t->shim_start = phx_exec_proc_start(t->shim);
     struct timeval tv = {0, 500000};
     t->shim_ev = event_new(t->a->base, -1, EV_PERSIST, on_shim, t);
     return t->shim_ev && event_add(t->shim_ev, &tv) == 0 ? 0 : -1;
@@ -538,7 +543,8 @@ void phx_task_finish(phx_task_t *t)
         json_decref(usage), usage = NULL;
     phx_status_emit(t, state, reason, msg, code, sig, usage);
     json_decref(exit);
-    if (t->has_cgroup && phx_cg_release(t->a->cg, t->key) < 0)
+    if (t->has_cgroup && phx_cg_release(t->a->cg, t->key, t->cg_wrote ? t->cpus : NULL,
+                                        t->mems, t->memory) < 0)
         phx_log_warn("task %s: could not remove its cgroup", t->label);
     else
         t->has_cgroup = false; /* pooled or removed: another task's now */
@@ -560,12 +566,12 @@ static void launch(phx_task_t *t, const json_t *hdr)
         goto refuse;
     reason = "REASON_COMMAND_EXECUTOR_FAILED";
     if (a->cg->mode != PHX_CG_NONE) {
-        if (a->cg->ops->create(a->cg, t->key, t->cg_reused, t->cpus, t->mems, t->memory,
-                               &err) < 0) {
+        if (a->cg->ops->create(a->cg, t->key, t->cg_reused, &t->cg_was, t->cpus, t->mems,
+                               t->memory, &err) < 0) {
             t->cg_reused = false; /* removed */
             goto refuse;
         }
-        t->has_cgroup = true;
+        t->has_cgroup = t->cg_wrote = true;
     }
     if (phx_exec_spawn(t, pw, &err) < 0)
         goto refuse;
@@ -583,7 +589,7 @@ static void launch(phx_task_t *t, const json_t *hdr)
     return;
 refuse:
     if (t->has_cgroup || t->cg_reused) /* nothing ran in it */
-        phx_cg_release(a->cg, t->key);
+        phx_cg_release(a->cg, t->key, NULL, NULL, 0);
     t->has_cgroup = t->cg_reused = false;
     phx_status_emit(t, "TASK_ERROR", reason, err.text, -1, -1, NULL);
 }
@@ -649,7 +655,7 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
     t->spec = json_incref(task);
     t->started_at = phx_rec_now();
     /* A pooled cgroup now, so that the record holds what it had counted. */
-    t->cg_reused = phx_cg_take(a->cg, t->key, &t->cg_base) == 1;
+    t->cg_reused = phx_cg_take(a->cg, t->key, &t->cg_base, &t->cg_was) == 1;
     phx_error_t err;
     json_t *rec = task_record(t);
     if (!rec)
@@ -661,7 +667,7 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
         phx_status_send_unrecorded(a, fw, id, "TASK_ERROR",
                                    "REASON_COMMAND_EXECUTOR_FAILED", err.text);
         if (t->cg_reused)
-            phx_cg_release(a->cg, t->key);
+            phx_cg_release(a->cg, t->key, NULL, NULL, 0);
         phx_rec_remove_dir(t->dir);
         phx_task_free(t);
         return;

@@ -62,6 +62,8 @@ typedef struct phx_task {
     bool has_cgroup;
     bool cg_reused;        /* its cgroups came from the pool (phx_cg_take) */
     phx_cg_base_t cg_base; /* what they had counted then (record "task") */
+    phx_cg_set_t cg_was;   /* what they held then (cpus, mems, memory) */
+    bool cg_wrote;         /* this agent wrote cpus, mems, memory to them */
 
     /* Processes. */
     pid_t shim;

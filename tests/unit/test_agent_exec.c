@@ -397,6 +397,56 @@ static json_t *run_reused(const char *id, const char *script, long long memory,
     return s;
 }
 
+/* A reused cgroup keeps what its last task's create wrote, and the next
+ * create writes only what differs: the same cores and limit twice, then
+ * another core, then no limit, each task sees its own. */
+static void test_reused_cgroup_gets_own_cpus_and_limit(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *id, *core, *numa;
+        long long memory;
+        const char *pus, *limit;
+    } runs[] = {
+        {"k-a", "1", "0", 128 << 20, "1", "134217728"},
+        {"k-b", "1", "0", 128 << 20, "1", "134217728"}, /* nothing written */
+        {"k-c", "2", "1", 128 << 20, "0", "134217728"}, /* cpuset.cpus only */
+        {"k-d", "2", "1", 0, "0", "9223372036854771712"},
+        {"k-e", "1", "0", 128 << 20, "1", "134217728"},
+    };
+    unsigned long first = 0;
+    for (size_t i = 0; i < sizeof(runs) / sizeof(*runs); i++) {
+        char key[256], script[2048], want[256];
+        snprintf(key, sizeof(key), PHX_AGENTHARNESS_KEY("%s"), runs[i].id);
+        const char *mem = cg_dir("memory", key);
+        snprintf(script, sizeof(script),
+                 "stat -c %%i %s; cat %s/memory.limit_in_bytes; "
+                 "grep Cpus_allowed_list /proc/self/status",
+                 mem, mem);
+        json_t *t = phx_agentharness_task_new(runs[i].id, script);
+        json_object_set_new(t, "memory", json_integer(runs[i].memory));
+        json_object_set_new(t, "cores", json_string(runs[i].core));
+        json_object_set_new(t, "numas", json_string(runs[i].numa));
+        phx_agentharness_launch(t, PHX_AGENTHARNESS_SIGNED);
+        json_t *s = phx_agentharness_wait_end(runs[i].id, 60);
+        phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+        json_decref(s);
+        phx_agentharness_wait_forgotten(key, 10);
+        char *out = phx_agentharness_stdout(key);
+        assert_non_null(out);
+        unsigned long ino = strtoul(out, NULL, 10);
+        if (i == 0)
+            first = ino;
+        else if (ino != first) /* a task in between could take it: not here */
+            fail_msg("%s: not the reused cgroup (%lu, not %lu)", runs[i].id, ino, first);
+        snprintf(want, sizeof(want), "\n%s\nCpus_allowed_list:\t%s\n", runs[i].limit,
+                 runs[i].pus);
+        if (!strstr(out, want))
+            fail_msg("%s: expected \"%s\" in \"%s\"", runs[i].id, want, out);
+        free(out);
+    }
+}
+
 static double cpu_of(const json_t *s)
 {
     const json_t *u = json_object_get(s, "usage");
@@ -534,6 +584,7 @@ int main(void)
         TEST(test_time_limit),
         TEST(test_kill_leaves_nothing),
         TEST(test_reused_cgroup_counts_own_usage),
+        TEST(test_reused_cgroup_gets_own_cpus_and_limit),
         TEST(test_leftover_process_not_reused),
     };
     return cmocka_run_group_tests(tests, phx_agentharness_setup,
