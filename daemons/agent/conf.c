@@ -32,8 +32,6 @@ const phx_conf_key_t phx_agentd_schema[] = {
      "seconds between resends of task statuses the master has not acknowledged"},
     {"agent.kill_grace", PHX_CONF_DOUBLE, "10", 0, 86400, false,
      "seconds between SIGTERM and SIGKILL when a launch names no kill_grace"},
-    {"agent.user_cache_ttl", PHX_CONF_DOUBLE, "60", 0, 86400, false,
-     "seconds a user's passwd entry and groups are reused for launches (0: none)"},
     {"agent.log_level", PHX_CONF_STRING, "info", 0, 0, true,
      "error, warning, notice, info or debug"},
     {"master", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},

@@ -4,16 +4,18 @@
  * group list (the task's supplementary groups).  With files in nsswitch
  * that is a stat of /etc/nsswitch.conf per lookup and a read and parse of
  * /etc/passwd and /etc/group per task; with sssd or LDAP, a round trip.
- * The cache keeps an entry per (user name, gid) for agent.user_cache_ttl
- * seconds (60 by default, 0: no cache), as slurmd caches group lists
- * (GroupUpdateTime): a change to a user's groups or home reaches new tasks
- * within the TTL, an edit of a passwd entry's uid too.  A user that does
+ * The cache keeps an entry per (user name, gid) for PHX_USERS_TTL seconds,
+ * as slurmd caches group lists (GroupUpdateTime): a change to a user's
+ * groups or home reaches new tasks within the TTL, an edit of a passwd
+ * entry's uid too.  A user that does
  * not exist is not cached: a new user may run tasks at once. */
 #ifndef PHX_AGENT_USERS_H
 #define PHX_AGENT_USERS_H
 
 #include <stddef.h>
 #include <sys/types.h>
+
+#define PHX_USERS_TTL 60.0 /* seconds */
 
 typedef struct phx_user {
     char *name, *dir, *shell;
