@@ -19,7 +19,7 @@ const phx_conf_key_t phx_agentd_schema[] = {
     {"agent.max_frame", PHX_CONF_INT, "16777216", 1024, 1073741824, false,
      "largest wire frame in bytes"},
     {"agent.master_users", PHX_CONF_STRLIST, "root", 0, 0, false,
-     "users (names or uids) whose munge credentials may sign launches"},
+     "users (names or uids) whose munge credential may hand this agent its launch key"},
     {"agent.allow_root", PHX_CONF_BOOL, "false", 0, 0, false,
      "run tasks whose user is root (uid 0)"},
     {"agent.cgroup", PHX_CONF_STRING, "auto", 0, 0, false,
