@@ -15,6 +15,10 @@
 
 jobs=${BENCH_JOBS:-5000}
 clients=${BENCH_CLIENTS:-32}
+# The default heartbeat (1 s, lost after 5 missed), not the e2e tests' quick
+# 0.2 s: a host loaded by other work lost agents after 1 s of silence
+# (NODE_FAIL requeues in the figures).
+PHX_HEARTBEAT=1.0
 PHX_AGENT_EXTRA='allow_root = true;'
 PHX_BATCHD_EXTRA='log_level = "notice"; bf_max_job_test = 200; keep_ended = 3600;'
 PHX_MASTER_EXTRA='log_level = "notice";'
