@@ -4,9 +4,10 @@
  * records it in job_events with its time).
  *
  * What the jobs table has no column for lives in jobs.spec under the key
- * "batchd": {"env": {...}, "args": [...], "max_run": N, "tasks": [...]}
- * (the submitter's environment, the script's arguments, the array throttle
- * and the tasks of the current run); phx_jobspec_from_json never sees it. */
+ * "batchd": {"env": {...}, "args": [...], "max_run": N} (the submitter's
+ * environment, the script's arguments, the array throttle), written once at
+ * submission; phx_jobspec_from_json never sees it.  The tasks of the current
+ * run are jobs.run_tasks. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -240,8 +241,10 @@ static bjob_t *job_from_row(const phx_db_result_t *r, int i, phx_error_t *err)
     j->env = json_incref(json_object_get(extra, "env"));
     j->args = json_incref(json_object_get(extra, "args"));
     j->array_max_run = (uint32_t)json_integer_value(json_object_get(extra, "max_run"));
-    load_tasks(j, json_object_get(extra, "tasks"));
     json_decref(extra);
+    json_t *tasks = json_loads(phx_db_result_get(r, i, 25), 0, NULL);
+    load_tasks(j, tasks);
+    json_decref(tasks);
     j->script = str(r, i, 10);
     j->submit_dir = str(r, i, 11);
     j->submit_line = str(r, i, 12);
@@ -281,7 +284,8 @@ int batchd_queue_load(batchd_t *b, phx_error_t *err)
         "extract(epoch FROM eligible_time)::bigint, "
         "extract(epoch FROM start_time)::bigint, extract(epoch FROM end_time)::bigint, "
         "exit_code, exit_signal, requeue_count, node_list, alloc_cpus, stdout_path, "
-        "stderr_path FROM jobs WHERE state IN ('PENDING', 'RUNNING') OR end_time > "
+        "stderr_path, run_tasks::text FROM jobs WHERE state IN ('PENDING', 'RUNNING') "
+        "OR end_time > "
         "now() - make_interval(secs => $1::bigint) ORDER BY id",
         1, p, &r, err);
     for (int i = 0; rc == 0 && i < phx_db_result_rows(r); i++) {
@@ -389,7 +393,6 @@ static void persisted(const phx_error_t *err, phx_db_result_t *const *r, int n,
     if (err)
         phx_log_errx("job %" PRIu64 ": could not record its state: %s", id, err->text);
 }
-
 
 static void tparam(char *buf, size_t len, int64_t t, const char **p)
 {

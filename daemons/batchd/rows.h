@@ -28,8 +28,8 @@ extern const phx_db_rows_t batchd_job_insert_rows;
 /* A job's state and allocation: $1 id, $2 state, $3 reason, $4 priority, $5
  * eligible_time, $6 start_time, $7 end_time, $8 exit_code, $9 exit_signal,
  * $10 requeue_count; NULL keeps the value: $11 node_list, $12 alloc_cpus, $13
- * alloc_nodes, $14 alloc_mem, $15 tasks_per_node; $16 the tasks (JSON array,
- * into spec's batchd.tasks); NULL keeps: $17 framework_id, $18 batch_task_id,
+ * alloc_nodes, $14 alloc_mem, $15 tasks_per_node; $16 run_tasks (JSON
+ * array); NULL keeps: $17 framework_id, $18 batch_task_id,
  * $19 stdout_path (with $20 stderr_path, NULL: with stdout). */
 extern const phx_db_rows_t batchd_job_state_rows;
 

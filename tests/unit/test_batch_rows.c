@@ -4,7 +4,8 @@
  * the same jobs, job_events, job_steps and usage_daily behind, for values an
  * array literal must carry exactly (NULLs, quotes, backslashes, commas,
  * braces, newlines, UTF-8, JSON) and for a job's whole life (submission,
- * start with its allocation, end, batch step). */
+ * start with its allocation, end, batch step).  And migration 006 moves the
+ * tasks of a run out of jobs.spec, where batchd wrote them before. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "daemons/batchd/rows.c"
 #include "db/migrate.h"
@@ -283,12 +285,62 @@ static void test_a_jobs_life_same_either_way(void **state)
     store_env_free(b);
 }
 
+/* Migrations up to 005, a job as batchd wrote it then (its run's tasks in
+ * spec.batchd.tasks), then 006: the tasks are in run_tasks, spec keeps the
+ * rest; a job without them gets []. */
+static void test_migration_moves_run_tasks(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_new(&pg, NULL);
+    char repo[1024], dir[] = "/tmp/phx-batch-rows.XXXXXX", from[1500], to[1500];
+    assert_int_equal(phx_test_repo_dir(repo, sizeof(repo)), 0);
+    assert_non_null(mkdtemp(dir));
+    static const char *const before[] = {"001_agents.sql", "002_frameworks_tasks.sql",
+                                         "003_jobs.sql", "004_accounting.sql",
+                                         "005_numbered_steps.sql"};
+    for (size_t i = 0; i < sizeof(before) / sizeof(*before); i++) {
+        snprintf(from, sizeof(from), "%s/db/migrations/%s", repo, before[i]);
+        snprintf(to, sizeof(to), "%s/%s", dir, before[i]);
+        assert_int_equal(symlink(from, to), 0);
+    }
+    phx_error_t err = {{0}};
+    if (phx_db_migrate(e->conn, dir, &err) < 0)
+        fail_msg("migrate to 005: %s", err.text);
+    store_exec(
+        e, "INSERT INTO jobs (id, name, uid, gid, user_name, partition, spec, "
+           "script, work_dir, submit_dir, submit_line, nodes_min, nodes_max, "
+           "ntasks, state, start_time, node_list, alloc_cpus, alloc_nodes) "
+           "VALUES (7, 'j', 0, 0, 'root', 'batch', "
+           "'{\"x\": 1, \"batchd\": {\"env\": {\"A\": \"b\"}, \"max_run\": 0, "
+           "\"tasks\": [{\"id\": \"t7\", \"host\": \"n01\", \"cpus\": 2}]}}', "
+           "'#!/bin/sh', '/', '/', 'x', 1, 1, 1, 'RUNNING', now(), 'n01', 2, 1), "
+           "(8, 'j', 0, 0, 'root', 'batch', '{\"batchd\": {\"env\": {}}}', "
+           "'#!/bin/sh', '/', '/', 'x', 1, 1, 1, 'PENDING', NULL, NULL, NULL, NULL)");
+    snprintf(from, sizeof(from), "%s/db/migrations/006_job_run_tasks.sql", repo);
+    snprintf(to, sizeof(to), "%s/006_job_run_tasks.sql", dir);
+    assert_int_equal(symlink(from, to), 0);
+    if (phx_db_migrate(e->conn, dir, &err) < 0)
+        fail_msg("migrate to 006: %s", err.text);
+    char *got = text_of(e, "SELECT jsonb_agg(jsonb_build_array(id, run_tasks, spec) "
+                           "ORDER BY id) FROM jobs");
+    assert_string_equal(got, "[[7, [{\"id\": \"t7\", \"cpus\": 2, \"host\": \"n01\"}], "
+                             "{\"x\": 1, \"batchd\": {\"env\": {\"A\": \"b\"}, "
+                             "\"max_run\": 0}}], "
+                             "[8, [], {\"batchd\": {\"env\": {}}}]]");
+    free(got);
+    char cmd[64];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    store_env_free(e);
+}
+
 PHX_TEST_PG_GROUP_FIXTURES(pg)
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_jobs_life_same_either_way),
+        cmocka_unit_test(test_migration_moves_run_tasks),
     };
     return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
 }
