@@ -380,8 +380,8 @@ static const phx_user_t *check_user(phx_task_t *t, const char **reason,
             phx_error_set(err, "user \"%s\" does not exist on node \"%s\"", user,
                           t->a->name);
         else
-            phx_error_set(err, "could not look up user \"%s\" on node \"%s\": %s",
-                          user, t->a->name, strerror(e));
+            phx_error_set(err, "could not look up user \"%s\" on node \"%s\": %s", user,
+                          t->a->name, strerror(e));
         return NULL;
     }
     if (pw->uid != t->uid) {
@@ -550,24 +550,20 @@ void phx_task_finish(phx_task_t *t)
         t->has_cgroup = false; /* pooled or removed: another task's now */
 }
 
-/* Launch checks, in order; a refusal is a TASK_ERROR, durable like any status. */
-static void launch(phx_task_t *t, const json_t *hdr)
+/* Launch checks, in order; a refusal is a TASK_ERROR, durable like any status.
+ * The launch's signature was checked before the task was recorded. */
+static void launch(phx_task_t *t)
 {
     phx_agentd_t *a = t->a;
     phx_error_t err;
     const char *reason = "REASON_TASK_INVALID";
     const phx_user_t *pw = NULL;
-    if (phx_launch_auth_check(a, t->spec, hdr, &err) < 0) {
-        phx_log_warnx("task %s: launch refused: %s", t->label, err.text);
-        reason = "REASON_TASK_UNAUTHORIZED";
-        goto refuse; /* gives back the pooled cgroup it took */
-    }
     if (phx_task_parse(t, &err) < 0 || !(pw = check_user(t, &reason, &err)))
         goto refuse;
     reason = "REASON_COMMAND_EXECUTOR_FAILED";
     if (a->cg->mode != PHX_CG_NONE) {
-        if (a->cg->ops->create(a->cg, t->key, t->cg_reused, &t->cg_was, t->cpus, t->mems,
-                               t->memory, &err) < 0) {
+        if (a->cg->ops->create(a->cg, t->key, t->cg_reused, &t->cg_was, t->cpus,
+                               t->mems, t->memory, &err) < 0) {
             t->cg_reused = false; /* removed */
             goto refuse;
         }
@@ -632,7 +628,21 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
         return;
     }
     phx_task_t *t = phx_task_find(a, fw, id);
-    if (t || phx_task_recently_done(a, fw, id)) {
+    bool known = t || phx_task_recently_done(a, fw, id);
+    /* The signature first: an unsigned or forged LAUNCH leaves nothing behind
+     * (no record, no cgroup, no entry among the known tasks), so it cannot
+     * stand in for the master's own launch of that task.  Its refusal is not
+     * recorded; for a task this node knows, not even sent (the master's task
+     * is not the forger's to fail). */
+    phx_error_t auth;
+    if (phx_launch_auth_check(a, task, f->header, &auth) < 0) {
+        phx_log_warnx("task %s/%s: launch refused: %s", fw, id, auth.text);
+        if (!known)
+            phx_status_send_unrecorded(a, fw, id, "TASK_ERROR",
+                                       "REASON_TASK_UNAUTHORIZED", auth.text);
+        return;
+    }
+    if (known) {
         phx_log_info("task %s/%s: duplicate launch ignored", fw, id);
         if (t && t->last && phx_agentd_link_ready(a))
             phx_agentd_send(a, json_deep_copy(t->last), NULL, 0);
@@ -673,7 +683,7 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
         return;
     }
     json_decref(rec);
-    launch(t, f->header);
+    launch(t);
 }
 
 /* KILL names the task by framework_id and task_id, both required. */

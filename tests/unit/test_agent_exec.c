@@ -239,6 +239,43 @@ static void test_refused_launches(void **state)
 #undef MARK
 }
 
+/* A forged LAUNCH leaves nothing behind: the master's own launch of that
+ * task id still runs, and a forgery naming a running task does not fail it
+ * (before, the forgery's task was recorded first: the real launch was then
+ * "duplicate launch ignored" and the task never ran). */
+static void test_forged_launch_leaves_no_trace(void **state)
+{
+    (void)state;
+    char marker[512];
+    snprintf(marker, sizeof(marker), "%s/ran-f-1", H->shared);
+    phx_agentharness_launch(phx_agentharness_task_new("f-1", "exit 3"),
+                            PHX_AGENTHARNESS_UNSIGNED);
+    json_t *s = phx_agentharness_wait_status("f-1", NULL, 10);
+    assert_string_equal(json_string_value(json_object_get(s, "reason")),
+                        "REASON_TASK_UNAUTHORIZED");
+    json_decref(s);
+    assert_false(phx_agentharness_records_exist(PHX_AGENTHARNESS_KEY("f-1")));
+    char script[600];
+    snprintf(script, sizeof(script), "touch %s", marker);
+    phx_agentharness_launch(phx_agentharness_task_new("f-1", script),
+                            PHX_AGENTHARNESS_SIGNED);
+    s = phx_agentharness_wait_end("f-1", 10);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    json_decref(s);
+    assert_int_equal(access(marker, F_OK), 0);
+
+    phx_agentharness_launch(phx_agentharness_task_new("f-2", "sleep 1"),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_status("f-2", "TASK_RUNNING", 10));
+    phx_agentharness_launch(phx_agentharness_task_new("f-2", "exit 9"),
+                            PHX_AGENTHARNESS_WRONG_KEY);
+    s = phx_agentharness_wait_end("f-2", 10);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    json_decref(s);
+    phx_agentharness_drain(0.5);
+    assert_int_equal(phx_agentharness_count_states("f-2", "TASK_ERROR"), 0);
+}
+
 static void test_duplicate_launch_ignored(void **state)
 {
     (void)state;
@@ -438,7 +475,8 @@ static void test_reused_cgroup_gets_own_cpus_and_limit(void **state)
         if (i == 0)
             first = ino;
         else if (ino != first) /* a task in between could take it: not here */
-            fail_msg("%s: not the reused cgroup (%lu, not %lu)", runs[i].id, ino, first);
+            fail_msg("%s: not the reused cgroup (%lu, not %lu)", runs[i].id, ino,
+                     first);
         snprintf(want, sizeof(want), "\n%s\nCpus_allowed_list:\t%s\n", runs[i].limit,
                  runs[i].pus);
         if (!strstr(out, want))
@@ -579,6 +617,7 @@ int main(void)
         TEST(test_runs_as_user_in_its_cpuset),
         TEST(test_task_signals_default),
         TEST(test_refused_launches),
+        TEST(test_forged_launch_leaves_no_trace),
         TEST(test_duplicate_launch_ignored),
         TEST(test_memory_hog_is_oom),
         TEST(test_time_limit),
