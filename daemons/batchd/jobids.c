@@ -6,7 +6,7 @@
  * as before, BLOCK at a time, fetched ahead when fewer than LOW are left; a
  * submission that finds none waits for the block (in arrival order).  Ids
  * still unused when batchd stops are skipped: job ids keep growing, with a
- * gap of at most BLOCK after a restart (doc/batchd.md). */
+ * gap of at most BLOCK + LOW - 1 after a restart (doc/batchd.md). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
