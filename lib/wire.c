@@ -127,6 +127,44 @@ int phx_wire_decoder_feed(phx_wire_decoder_t *dec, const void *data, size_t len,
     return 0;
 }
 
+/* The frame at p, whose lengths were checked and whose bytes are all there,
+ * into *frame; -1 with errno and err (*oom set if memory ran out). */
+static int parse_frame(const uint8_t *p, size_t hlen, size_t alen, phx_frame_t *frame,
+                       int *oom, phx_error_t *err)
+{
+    json_error_t jerr;
+    json_t *hdr = json_loadb((const char *)p + PHX_WIRE_PREFIX, hlen,
+                             JSON_REJECT_DUPLICATES, &jerr);
+    errno = EPROTO;
+    if (!hdr)
+        return phx_error_set(err, "frame header is not valid JSON: %s (at byte %d)",
+                             jerr.text, jerr.position);
+    if (!json_is_object(hdr)) {
+        json_decref(hdr);
+        return phx_error_set(err, "frame header is not a JSON object");
+    }
+    json_t *type = json_object_get(hdr, "type");
+    if (!json_is_string(type) || json_string_length(type) == 0) {
+        json_decref(hdr);
+        return phx_error_set(err, "frame header has no string \"type\"");
+    }
+    uint8_t *attach = NULL;
+    if (alen) {
+        if (!(attach = malloc(alen))) {
+            json_decref(hdr);
+            *oom = 1;
+            errno = ENOMEM;
+            return phx_error_set(err, "out of memory");
+        }
+        memcpy(attach, p + PHX_WIRE_PREFIX + hlen, alen);
+    }
+    frame->header = hdr;
+    frame->type = json_string_value(type);
+    frame->attach = attach;
+    frame->attach_len = alen;
+    return 0;
+}
+
 int phx_wire_decoder_next(phx_wire_decoder_t *dec, phx_frame_t *frame, phx_error_t *err)
 {
     memset(frame, 0, sizeof(*frame));
@@ -143,36 +181,35 @@ int phx_wire_decoder_next(phx_wire_decoder_t *dec, phx_frame_t *frame, phx_error
         return 0;
 
     const uint8_t *p = dec->buf + dec->off;
-    size_t hlen = get_u32(p), alen = get_u32(p + 4);
-    json_error_t jerr;
-    json_t *hdr = json_loadb((const char *)p + PHX_WIRE_PREFIX, hlen,
-                             JSON_REJECT_DUPLICATES, &jerr);
-    if (!hdr)
-        return fail(dec, err, "frame header is not valid JSON: %s (at byte %d)",
-                    jerr.text, jerr.position);
-    if (!json_is_object(hdr)) {
-        json_decref(hdr);
-        return fail(dec, err, "frame header is not a JSON object");
-    }
-    json_t *type = json_object_get(hdr, "type");
-    if (!json_is_string(type) || json_string_length(type) == 0) {
-        json_decref(hdr);
-        return fail(dec, err, "frame header has no string \"type\"");
-    }
-    uint8_t *attach = NULL;
-    if (alen) {
-        if (!(attach = malloc(alen))) {
-            json_decref(hdr);
-            return phx_error_set(err, "out of memory");
-        }
-        memcpy(attach, p + PHX_WIRE_PREFIX + hlen, alen);
+    int oom = 0;
+    if (parse_frame(p, get_u32(p), get_u32(p + 4), frame, &oom, err) < 0) {
+        dec->failed = !oom;
+        return -1;
     }
     dec->off += frame_len;
-    frame->header = hdr;
-    frame->type = json_string_value(type);
-    frame->attach = attach;
-    frame->attach_len = alen;
     return 1;
+}
+
+int phx_wire_decode(const void *buf, size_t len, size_t max_frame, phx_frame_t *frame,
+                    phx_error_t *err)
+{
+    memset(frame, 0, sizeof(*frame));
+    const uint8_t *p = buf;
+    errno = EPROTO;
+    if (len < PHX_WIRE_PREFIX)
+        return phx_error_set(err, "frame of %zu bytes is shorter than its prefix", len);
+    uint64_t hlen = get_u32(p), alen = get_u32(p + 4);
+    uint64_t total = PHX_WIRE_PREFIX + hlen + alen;
+    if (hlen == 0)
+        return phx_error_set(err, "frame with an empty header");
+    if (total > max_frame)
+        return phx_error_set(err, "frame of %llu bytes exceeds the maximum of %zu bytes",
+                             (unsigned long long)total, max_frame);
+    if (total != len)
+        return phx_error_set(err, "frame says %llu bytes but %zu were given",
+                             (unsigned long long)total, len);
+    int oom = 0;
+    return parse_frame(p, (size_t)hlen, (size_t)alen, frame, &oom, err);
 }
 
 int phx_wire_encode(const json_t *header, const void *attach, size_t attach_len,

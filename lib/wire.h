@@ -46,6 +46,12 @@ int phx_wire_decoder_next(phx_wire_decoder_t *dec, phx_frame_t *frame,
 /* Bytes buffered and not yet returned as frames. */
 size_t phx_wire_decoder_pending(const phx_wire_decoder_t *dec);
 
+/* Decode exactly one frame from buf (len bytes: prefix, header and
+ * attachment, nothing more), within max_frame: 0 and *frame filled (caller
+ * owns it), or -1 with errno (EPROTO, ENOMEM) and err. */
+int phx_wire_decode(const void *buf, size_t len, size_t max_frame, phx_frame_t *frame,
+                    phx_error_t *err);
+
 /* Encode one frame into a malloc'd buffer (*out, *out_len: caller frees).
  * header must be an object with a string "type". */
 int phx_wire_encode(const json_t *header, const void *attach, size_t attach_len,

@@ -1,0 +1,118 @@
+/* Sealed frames: lib/wire_seal.h. */
+#include "lib/wire_seal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LABEL_MAX 32
+
+/* "phx-frame <dir>": the label of phx_mac_*_seq, which adds " <seq>\n". */
+static int label(const char *dir, char buf[LABEL_MAX], phx_error_t *err)
+{
+    if (!dir || (strcmp(dir, PHX_SEAL_M2A) != 0 && strcmp(dir, PHX_SEAL_A2M) != 0)) {
+        errno = EINVAL;
+        return phx_error_set(err, "unknown sealing direction");
+    }
+    strcpy(buf, "phx-frame ");
+    strcat(buf, dir);
+    return 0;
+}
+
+int phx_wire_seal(phx_mac_t *key, const char *dir, uint64_t seq, const json_t *header,
+                  const void *attach, size_t attach_len, size_t max_frame,
+                  uint8_t **out, size_t *out_len, phx_error_t *err)
+{
+    char lab[LABEL_MAX];
+    if (label(dir, lab, err) < 0)
+        return -1;
+    if (!key || seq < 1 || seq > INT64_MAX || max_frame <= PHX_WIRE_SEAL_OVERHEAD) {
+        errno = EINVAL;
+        return phx_error_set(err, "cannot seal: no key, or a bad number or maximum");
+    }
+    const char *type = json_string_value(json_object_get(header, "type"));
+    if (type && strcmp(type, "SEALED") == 0) {
+        errno = EINVAL;
+        return phx_error_set(err, "cannot seal a sealed frame");
+    }
+    uint8_t *inner;
+    size_t inner_len;
+    if (phx_wire_encode(header, attach, attach_len, max_frame - PHX_WIRE_SEAL_OVERHEAD,
+                        &inner, &inner_len, err) < 0)
+        return -1;
+    unsigned char mac[PHX_MAC_LEN];
+    char hex[PHX_MAC_HEX_LEN + 1];
+    json_t *outer = NULL;
+    int rc = -1;
+    if (phx_mac_compute_seq(key, lab, seq, inner, inner_len, mac) < 0) {
+        phx_error_set(err, "could not compute a frame MAC");
+        goto out;
+    }
+    phx_mac_to_hex(mac, sizeof(mac), hex);
+    if (!(outer = json_pack("{s:s, s:I, s:s}", "type", "SEALED", "seq", (json_int_t)seq,
+                            "mac", hex))) {
+        errno = ENOMEM;
+        phx_error_set(err, "out of memory");
+        goto out;
+    }
+    rc = phx_wire_encode(outer, inner, inner_len, max_frame, out, out_len, err);
+out:
+    json_decref(outer);
+    free(inner);
+    return rc;
+}
+
+static int refuse(int e, phx_error_t *err, const char *what)
+{
+    errno = e;
+    return phx_error_set(err, "%s", what);
+}
+
+int phx_wire_unseal(phx_mac_t *key, const char *dir, uint64_t *last_seq,
+                    const phx_frame_t *sealed, size_t max_frame, phx_frame_t *inner,
+                    phx_error_t *err)
+{
+    memset(inner, 0, sizeof(*inner));
+    char lab[LABEL_MAX];
+    if (label(dir, lab, err) < 0)
+        return -1;
+    if (!key)
+        return refuse(EINVAL, err, "no session key to check a sealed frame");
+    if (!sealed->type || strcmp(sealed->type, "SEALED") != 0) {
+        errno = EPROTO;
+        return phx_error_set(err, "frame \"%.40s\" is not sealed",
+                             sealed->type ? sealed->type : "?");
+    }
+    json_t *jseq = json_object_get(sealed->header, "seq");
+    const char *hex = json_string_value(json_object_get(sealed->header, "mac"));
+    if (!json_is_integer(jseq) || json_integer_value(jseq) < 1)
+        return refuse(EPROTO, err, "sealed frame without a sequence number (\"seq\" >= 1)");
+    if (!hex)
+        return refuse(EPROTO, err, "sealed frame without a MAC (\"mac\")");
+    unsigned char mac[PHX_MAC_LEN];
+    if (phx_mac_from_hex(hex, mac, sizeof(mac)) < 0)
+        return refuse(EPROTO, err, "sealed frame's MAC is not 64 hex digits");
+    if (sealed->attach_len == 0)
+        return refuse(EPROTO, err, "sealed frame without an inner frame");
+    uint64_t seq = (uint64_t)json_integer_value(jseq);
+    if (!phx_mac_verify_seq(key, lab, seq, sealed->attach, sealed->attach_len, mac))
+        return refuse(EBADMSG, err,
+                      "sealed frame's MAC refused (another key or direction, or the "
+                      "frame or its number changed)");
+    if (seq != *last_seq + 1) {
+        errno = EBADMSG;
+        return phx_error_set(err,
+                             "sealed frame number %llu refused: expected %llu (%s)",
+                             (unsigned long long)seq,
+                             (unsigned long long)(*last_seq + 1),
+                             seq <= *last_seq ? "a replay" : "frames missing");
+    }
+    if (phx_wire_decode(sealed->attach, sealed->attach_len, max_frame, inner, err) < 0)
+        return phx_error_prefix(err, "sealed frame's inner frame");
+    if (strcmp(inner->type, "SEALED") == 0) {
+        phx_frame_clear(inner);
+        return refuse(EPROTO, err, "sealed frame inside a sealed frame");
+    }
+    *last_seq = seq;
+    return 0;
+}
