@@ -315,8 +315,8 @@ int phx_cg_release(phx_cg_t *cg, const char *id, const char *cpus, const char *m
         if (cg->ops->pool_put(cg, id, name) == 0) {
             phx_cg_set_t *set = &cg->pool_set[cg->npool];
             memset(set, 0, sizeof(*set));
-            if (cpus && mems && (!(set->cpus = strdup(cpus)) ||
-                                 !(set->mems = strdup(mems))))
+            if (cpus && mems &&
+                (!(set->cpus = strdup(cpus)) || !(set->mems = strdup(mems))))
                 phx_cg_set_clear(set); /* not known: all written next time */
             set->memory = memory;
             cg->pool[cg->npool++] = n;

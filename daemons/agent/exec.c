@@ -100,8 +100,7 @@ static int plan_env(plan_t *pl, const phx_user_t *pw)
     const char *key;
     if (env_set(pl, "PATH", "/usr/local/bin:/usr/bin:/bin") < 0 ||
         env_set(pl, "HOME", pw->dir) < 0 || env_set(pl, "USER", pw->name) < 0 ||
-        env_set(pl, "LOGNAME", pw->name) < 0 ||
-        env_set(pl, "SHELL", pw->shell) < 0)
+        env_set(pl, "LOGNAME", pw->name) < 0 || env_set(pl, "SHELL", pw->shell) < 0)
         return -1;
     json_object_foreach(env, key,
                         v) if (env_set(pl, key, json_string_value(v)) < 0) return -1;
@@ -153,8 +152,7 @@ static int plan_outputs(plan_t *pl, const phx_user_t *pw, phx_error_t *err)
     return 0;
 }
 
-static int plan_make(plan_t *pl, phx_task_t *t, const phx_user_t *pw,
-                     phx_error_t *err)
+static int plan_make(plan_t *pl, phx_task_t *t, const phx_user_t *pw, phx_error_t *err)
 {
     memset(pl, 0, sizeof(*pl));
     pl->t = t;

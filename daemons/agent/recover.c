@@ -216,8 +216,8 @@ int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
             "link) owned by the agent's user that no one else may write",
             a->records_dir);
     if (phx_rec_set_base(a->records_dir) < 0 || phx_rec_set_base(a->outputs_dir) < 0)
-        return phx_error_set(err, "could not open \"%s\" or \"%s\": %s",
-                             a->records_dir, a->outputs_dir, strerror(errno));
+        return phx_error_set(err, "could not open \"%s\" or \"%s\": %s", a->records_dir,
+                             a->outputs_dir, strerror(errno));
     if (!(a->users = phx_users_create(PHX_USERS_TTL, NULL, NULL)))
         return phx_error_set(err, "out of memory");
     if (phx_launch_auth_init(a, err) < 0)

@@ -138,8 +138,7 @@ static void drop_after(phx_users_t *u, entry_t *prev)
     u->n--;
 }
 
-const phx_user_t *phx_users_get(phx_users_t *u, const char *name, gid_t gid,
-                                double now)
+const phx_user_t *phx_users_get(phx_users_t *u, const char *name, gid_t gid, double now)
 {
     entry_t *prev = NULL;
     for (entry_t *e = u->entries; e; prev = e, e = e->next) {

@@ -45,7 +45,6 @@ static void step_written(const phx_error_t *err, phx_db_result_t *const *r, int 
                      (uint64_t)(uintptr_t)arg, err->text);
 }
 
-
 static void write_step(batchd_t *b, bjob_t *j, const json_t *phx)
 {
     json_t *u = json_object_get(phx, "usage");

@@ -25,12 +25,14 @@ static phx_agentharness_t *const H = &phx_agentharness;
 static char *cgroup_of(const char *text, const char *ctrl)
 {
     static char path[1024];
-    for (const char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+    for (const char *l = text; l && *l;
+         l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
         const char *c = strchr(l, ':'), *p = c ? strchr(c + 1, ':') : NULL;
         if (!p)
             continue;
         size_t n = strlen(ctrl);
-        for (const char *k = c + 1; k < p; k = strchr(k, ',') ? strchr(k, ',') + 1 : p) {
+        for (const char *k = c + 1; k < p;
+             k = strchr(k, ',') ? strchr(k, ',') + 1 : p) {
             if (strncmp(k, ctrl, n) == 0 && (k[n] == ',' || k + n == p)) {
                 size_t len = strcspn(p + 1, "\n");
                 snprintf(path, sizeof(path), "%.*s", (int)len, p + 1);
@@ -51,7 +53,8 @@ static void test_task_cannot_leave_its_cgroups(void **state)
     /* As the task's user: to the agent's folder, and to the root cgroup. */
     snprintf(script, sizeof(script),
              "for h in freezer cpuset memory cpuacct; do "
-             "for d in /sys/fs/cgroup/$h/%s/" PHX_AGENTHARNESS_NODE " /sys/fs/cgroup/$h; do "
+             "for d in /sys/fs/cgroup/$h/%s/" PHX_AGENTHARNESS_NODE
+             " /sys/fs/cgroup/$h; do "
              "if (echo $$ > $d/cgroup.procs) 2>/dev/null; then echo moved $h $d; fi; "
              "done; done; cat /proc/$$/cgroup",
              H->cgroot);

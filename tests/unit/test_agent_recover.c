@@ -144,7 +144,8 @@ static void test_status_written_once_per_state(void **state)
     json_t *rec = json_load_file(path, 0, NULL);
     json_t *pending = json_object_get(rec, "pending");
     assert_int_equal(json_array_size(pending), 1);
-    assert_string_equal(phx_agentharness_jstr(json_array_get(pending, 0), "uuid"), uuid);
+    assert_string_equal(phx_agentharness_jstr(json_array_get(pending, 0), "uuid"),
+                        uuid);
     json_decref(rec);
 
     phx_agentharness_agent_kill9();

@@ -18,9 +18,9 @@
 
 typedef struct fake {
     int calls;
-    uid_t uid;        /* what the "passwd file" says now */
-    int ngroups;      /* supplementary groups besides gid */
-    const char *dir;  /* home */
+    uid_t uid;       /* what the "passwd file" says now */
+    int ngroups;     /* supplementary groups besides gid */
+    const char *dir; /* home */
     bool exists;
 } fake_t;
 
