@@ -203,7 +203,8 @@ int phx_wire_decode(const void *buf, size_t len, size_t max_frame, phx_frame_t *
     if (hlen == 0)
         return phx_error_set(err, "frame with an empty header");
     if (total > max_frame)
-        return phx_error_set(err, "frame of %llu bytes exceeds the maximum of %zu bytes",
+        return phx_error_set(err,
+                             "frame of %llu bytes exceeds the maximum of %zu bytes",
                              (unsigned long long)total, max_frame);
     if (total != len)
         return phx_error_set(err, "frame says %llu bytes but %zu were given",

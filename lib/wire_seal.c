@@ -86,7 +86,8 @@ int phx_wire_unseal(phx_mac_t *key, const char *dir, uint64_t *last_seq,
     json_t *jseq = json_object_get(sealed->header, "seq");
     const char *hex = json_string_value(json_object_get(sealed->header, "mac"));
     if (!json_is_integer(jseq) || json_integer_value(jseq) < 1)
-        return refuse(EPROTO, err, "sealed frame without a sequence number (\"seq\" >= 1)");
+        return refuse(EPROTO, err,
+                      "sealed frame without a sequence number (\"seq\" >= 1)");
     if (!hex)
         return refuse(EPROTO, err, "sealed frame without a MAC (\"mac\")");
     unsigned char mac[PHX_MAC_LEN];
@@ -101,11 +102,10 @@ int phx_wire_unseal(phx_mac_t *key, const char *dir, uint64_t *last_seq,
                       "frame or its number changed)");
     if (seq != *last_seq + 1) {
         errno = EBADMSG;
-        return phx_error_set(err,
-                             "sealed frame number %llu refused: expected %llu (%s)",
-                             (unsigned long long)seq,
-                             (unsigned long long)(*last_seq + 1),
-                             seq <= *last_seq ? "a replay" : "frames missing");
+        return phx_error_set(
+            err, "sealed frame number %llu refused: expected %llu (%s)",
+            (unsigned long long)seq, (unsigned long long)(*last_seq + 1),
+            seq <= *last_seq ? "a replay" : "frames missing");
     }
     if (phx_wire_decode(sealed->attach, sealed->attach_len, max_frame, inner, err) < 0)
         return phx_error_prefix(err, "sealed frame's inner frame");

@@ -56,6 +56,12 @@ typedef struct phx_agentd {
      * sequence number of the last LAUNCH accepted with it. */
     phx_mac_t *session;
     uint64_t launch_seq;
+    /* Channel authentication (master_link.c, lib/wire_seal.h): once the
+     * key is there every frame either way is sealed with it; the numbers
+     * of the last frame sealed and of the last one accepted.  Reset with
+     * the key. */
+    uint64_t seal_sent;
+    uint64_t seal_received;
     struct event *sigint, *sigterm;
 
     /* Task execution (task.c and friends). */

@@ -51,6 +51,7 @@ void phx_launch_auth_forget(phx_agentd_t *a)
     phx_mac_destroy(a->session);
     a->session = NULL;
     a->launch_seq = 0;
+    a->seal_sent = a->seal_received = 0;
 }
 
 int phx_launch_auth_session(phx_agentd_t *a, const char *cred, phx_error_t *err)

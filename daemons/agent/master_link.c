@@ -1,7 +1,13 @@
 /* The agent's link to the master: connect, REGISTER with a munge credential,
- * take the connection's launch session key from REGISTERED (launch_auth.c),
+ * take the connection's session key from REGISTERED (launch_auth.c),
  * heartbeat, and reconnect with exponential backoff (with jitter) when the
- * master goes away or stops answering.  The key goes with the connection. */
+ * master goes away or stops answering.  The key goes with the connection.
+ *
+ * Channel authentication (doc/agent.md): REGISTER, then REGISTERED or an
+ * ERROR, are the only frames that travel unsealed.  Until REGISTERED is
+ * accepted we send nothing else; from then on every frame we send is
+ * sealed with the key (lib/wire_seal.h) and every frame we receive must be
+ * sealed, verified and next in sequence, or the connection is dropped. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <netinet/in.h>
@@ -15,6 +21,7 @@
 #include "daemons/agent/agent.h"
 #include "lib/json.h"
 #include "lib/log.h"
+#include "lib/wire_seal.h"
 
 static void schedule_reconnect(phx_agentd_t *a);
 
@@ -50,7 +57,21 @@ int phx_agentd_send(phx_agentd_t *a, json_t *hdr, const void *attach, size_t att
     uint8_t *buf;
     size_t len;
     phx_error_t err;
-    int rc = phx_wire_encode(hdr, attach, attach_len, a->max_frame, &buf, &len, &err);
+    const char *type = json_string_value(json_object_get(hdr, "type"));
+    bool sealed = a->link == PHX_LINK_REGISTERED && a->session;
+    if (!sealed && !(type && strcmp(type, "REGISTER") == 0)) {
+        /* No key yet: the master would refuse it, and an unsealed frame is
+         * what it must never accept after REGISTER. */
+        phx_log_debug("not registered: \"%.40s\" not sent to the master",
+                      type ? type : "?");
+        json_decref(hdr);
+        errno = ENOTCONN;
+        return -1;
+    }
+    int rc = sealed ? phx_wire_seal(a->session, PHX_SEAL_A2M, a->seal_sent + 1, hdr,
+                                    attach, attach_len, a->max_frame, &buf, &len, &err)
+                    : phx_wire_encode(hdr, attach, attach_len, a->max_frame, &buf, &len,
+                                      &err);
     json_decref(hdr);
     if (rc < 0) {
         phx_log_errx("could not send to the master: %s", err.text);
@@ -58,6 +79,8 @@ int phx_agentd_send(phx_agentd_t *a, json_t *hdr, const void *attach, size_t att
     }
     rc = bufferevent_write(a->bev, buf, len);
     free(buf);
+    if (rc == 0 && sealed)
+        a->seal_sent++; /* a frame not queued uses no number */
     return rc;
 }
 
@@ -154,6 +177,14 @@ static const struct {
 
 static void dispatch(phx_agentd_t *a, const phx_frame_t *f)
 {
+    if (!a->session && strcmp(f->type, "REGISTERED") != 0 &&
+        strcmp(f->type, "ERROR") != 0) {
+        char why[128];
+        snprintf(why, sizeof(why), "unexpected frame \"%.40s\" before registration",
+                 f->type);
+        drop(a, why);
+        return;
+    }
     for (size_t i = 0; i < sizeof(handlers) / sizeof(*handlers); i++) {
         if (strcmp(f->type, handlers[i].type) != 0)
             continue;
@@ -168,6 +199,27 @@ static void dispatch(phx_agentd_t *a, const phx_frame_t *f)
 bool phx_agentd_link_ready(const phx_agentd_t *a)
 {
     return a->bev && a->link == PHX_LINK_REGISTERED;
+}
+
+/* With a key, only a sealed frame, next in sequence, is taken: anything
+ * else may be an attacker's and ends the connection. */
+static void receive(phx_agentd_t *a, const phx_frame_t *f)
+{
+    if (!a->session) {
+        dispatch(a, f);
+        return;
+    }
+    phx_frame_t inner;
+    phx_error_t err;
+    if (phx_wire_unseal(a->session, PHX_SEAL_M2A, &a->seal_received, f, a->max_frame,
+                        &inner, &err) < 0) {
+        char why[PHX_ERROR_TEXT_MAX + 32];
+        snprintf(why, sizeof(why), "frame refused: %s", err.text);
+        drop(a, why);
+        return;
+    }
+    dispatch(a, &inner);
+    phx_frame_clear(&inner);
 }
 
 static void on_read(struct bufferevent *bev, void *arg)
@@ -187,7 +239,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         phx_frame_t f;
         int r = 0;
         while (a->bev == bev && (r = phx_wire_decoder_next(a->dec, &f, &err)) == 1) {
-            dispatch(a, &f);
+            receive(a, &f);
             phx_frame_clear(&f);
         }
         if (a->bev == bev && r < 0) {

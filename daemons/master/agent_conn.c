@@ -1,6 +1,12 @@
 /* The agent wire on the master side: accept connections, decode frames,
  * dispatch them from a table, send frames, close cleanly.  A connection is
- * freed only from a deferred event, never inside its own callback. */
+ * freed only from a deferred event, never inside its own callback.
+ *
+ * Channel authentication (doc/agent.md): before REGISTERED only REGISTER
+ * comes in and only REGISTERED or ERROR goes out, unsealed.  From the frame
+ * after REGISTERED on, every frame sent is sealed with the connection's
+ * session key (lib/wire_seal.h) and every frame received must be sealed,
+ * verified and next in sequence; anything else closes the connection. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -16,6 +22,7 @@
 #include "lib/http.h"
 #include "lib/log.h"
 #include "lib/wire.h"
+#include "lib/wire_seal.h"
 
 struct phx_master_conn {
     phx_master_t *m;
@@ -26,6 +33,9 @@ struct phx_master_conn {
     phx_master_agent_t *agent; /* once registered */
     phx_mac_t *session;        /* the launch key, once registered */
     uint64_t launch_seq;       /* the last LAUNCH's sequence number */
+    bool sealing;              /* REGISTERED sent: every frame sealed */
+    uint64_t seal_sent;        /* number of the last frame sealed */
+    uint64_t seal_received;    /* number of the last sealed frame accepted */
     bool registering;
     bool closed;
     bool free_scheduled;
@@ -140,7 +150,15 @@ int phx_master_conn_new_session(phx_master_conn_t *c, char key_hex[PHX_MAC_HEX_L
     phx_mac_destroy(c->session);
     c->session = mac;
     c->launch_seq = 0;
+    c->sealing = false;
+    c->seal_sent = c->seal_received = 0;
     return 0;
+}
+
+void phx_master_conn_start_sealing(phx_master_conn_t *c)
+{
+    if (!c->closed && c->session)
+        c->sealing = true;
 }
 
 int phx_master_conn_sign_launch(phx_master_conn_t *c, const char *text, size_t len,
@@ -184,6 +202,8 @@ void phx_master_conn_close(phx_master_conn_t *c, const char *why)
     c->closed = true;
     phx_mac_destroy(c->session); /* nothing is signed on a closed connection */
     c->session = NULL;
+    c->sealing = false;
+    c->seal_sent = c->seal_received = 0;
     phx_master_agent_t *a = c->agent;
     if (a) {
         phx_log_notice("agent \"%s\" (%s) disconnected: %s", a->name, c->peer, why);
@@ -220,8 +240,21 @@ int phx_master_conn_send(phx_master_conn_t *c, json_t *hdr, const void *attach,
     uint8_t *buf;
     size_t len;
     phx_error_t err;
-    int rc =
-        phx_wire_encode(hdr, attach, attach_len, c->m->max_frame, &buf, &len, &err);
+    const char *type = json_string_value(json_object_get(hdr, "type"));
+    if (!c->sealing &&
+        !(type && (strcmp(type, "REGISTERED") == 0 || strcmp(type, "ERROR") == 0))) {
+        /* The agent takes nothing else before its key: a bug if reached. */
+        phx_log_errx("not sending \"%.40s\" to %s before REGISTERED", type ? type : "?",
+                     c->peer);
+        json_decref(hdr);
+        errno = ENOTCONN;
+        return -1;
+    }
+    int rc = c->sealing
+                 ? phx_wire_seal(c->session, PHX_SEAL_M2A, c->seal_sent + 1, hdr,
+                                 attach, attach_len, c->m->max_frame, &buf, &len, &err)
+                 : phx_wire_encode(hdr, attach, attach_len, c->m->max_frame, &buf, &len,
+                                   &err);
     json_decref(hdr);
     if (rc < 0) {
         phx_log_errx("could not send to %s: %s", c->peer, err.text);
@@ -231,6 +264,8 @@ int phx_master_conn_send(phx_master_conn_t *c, json_t *hdr, const void *attach,
     free(buf);
     if (rc < 0)
         phx_master_conn_close(c, "could not queue a frame");
+    else if (c->sealing)
+        c->seal_sent++;
     return rc;
 }
 
@@ -288,6 +323,30 @@ static void dispatch(phx_master_conn_t *c, const phx_frame_t *f)
     refuse(c, why);
 }
 
+/* After REGISTERED, only a sealed frame next in sequence is taken: anything
+ * else may be an attacker's, and closes the connection. */
+static void receive(phx_master_conn_t *c, const phx_frame_t *f)
+{
+    if (!c->sealing) {
+        if (c->agent)
+            refuse(c, "frame before the session key was sent");
+        else
+            dispatch(c, f);
+        return;
+    }
+    phx_frame_t inner;
+    phx_error_t err;
+    if (phx_wire_unseal(c->session, PHX_SEAL_A2M, &c->seal_received, f, c->m->max_frame,
+                        &inner, &err) < 0) {
+        char why[PHX_ERROR_TEXT_MAX + 32];
+        snprintf(why, sizeof(why), "frame refused: %s", err.text);
+        refuse(c, why);
+        return;
+    }
+    dispatch(c, &inner);
+    phx_frame_clear(&inner);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     phx_master_conn_t *c = arg;
@@ -305,7 +364,7 @@ static void on_read(struct bufferevent *bev, void *arg)
         phx_frame_t f;
         int r = 0;
         while (!c->closed && (r = phx_wire_decoder_next(c->dec, &f, &err)) == 1) {
-            dispatch(c, &f);
+            receive(c, &f);
             phx_frame_clear(&f);
         }
         if (!c->closed && r < 0) {

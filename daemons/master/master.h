@@ -155,6 +155,9 @@ void phx_master_conn_attach(phx_master_conn_t *c, phx_master_agent_t *a);
  * credential: the caller wipes key_hex. */
 int phx_master_conn_new_session(phx_master_conn_t *c,
                                 char key_hex[PHX_MAC_HEX_LEN + 1]);
+/* REGISTERED (which carries the key) is queued: every frame after it, both
+ * ways, is sealed with the key (lib/wire_seal.h); a no-op without a key. */
+void phx_master_conn_start_sealing(phx_master_conn_t *c);
 /* Sign a LAUNCH whose task's canonical JSON is text: the connection's next
  * sequence number, and the MAC (hex) over it and text; -1 without a key. */
 int phx_master_conn_sign_launch(phx_master_conn_t *c, const char *text, size_t len,

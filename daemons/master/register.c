@@ -9,7 +9,8 @@
  * back with the id, the heartbeat interval and the connection's launch
  * session: a fresh random key in a munge credential only the agent's uid
  * may decode, over "phx-session <name> <nonce> <key, hex>" (doc/agent.md,
- * "Launch authentication"). */
+ * "Launch authentication").  Every later frame, both ways, is sealed with
+ * that key (agent_conn.c, "Channel authentication"). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -209,6 +210,8 @@ static void registered(const phx_error_t *err, phx_db_result_t *const *res, int 
                                    m->heartbeat_missed, "session", session),
                          NULL, 0);
     free(session);
+    /* Every frame after REGISTERED, either way, is sealed with the key. */
+    phx_master_conn_start_sealing(c);
     phx_tasks_reconcile_agent(m, a, op->tasks);
 out:
     phx_master_conn_release(c);

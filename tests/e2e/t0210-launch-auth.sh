@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # timeout: 90
 # Launch authentication against a real agent (doc/agent.md): a test plays
-# the master (tools/fake_master.py).  REGISTERED without a session key: the
+# the master (tools/fake_master.py, which seals every frame after
+# REGISTERED: t0220).  REGISTERED without a session key: the
 # agent drops the connection and registers again.  With a key sealed for
 # the agent's uid: a LAUNCH signed with it runs; one without a MAC, signed
 # with another key, with a sequence number already used, or changed after

@@ -181,9 +181,8 @@ static void test_wrong_direction(void **state)
     expect_refused(fx->a, PHX_SEAL_M2A, 0, buf, len, EBADMSG, "MAC refused");
     free(buf);
     phx_error_t err;
-    assert_int_equal(phx_wire_seal(fx->a, "x2y", 1, NULL, NULL, 0, MAX, &buf, &len,
-                                   &err),
-                     -1);
+    assert_int_equal(
+        phx_wire_seal(fx->a, "x2y", 1, NULL, NULL, 0, MAX, &buf, &len, &err), -1);
     assert_int_equal(errno, EINVAL);
 }
 
@@ -238,8 +237,8 @@ static void test_truncated_inner(void **state)
     outer.attach = inner;
     outer.attach_len = ilen - 1;
     uint64_t last = 0;
-    assert_int_equal(
-        phx_wire_unseal(fx->a, PHX_SEAL_M2A, &last, &outer, MAX, &f, &err), -1);
+    assert_int_equal(phx_wire_unseal(fx->a, PHX_SEAL_M2A, &last, &outer, MAX, &f, &err),
+                     -1);
     assert_int_equal(errno, EPROTO);
     assert_non_null(strstr(err.text, "inner frame"));
     assert_int_equal(last, 0);
@@ -268,13 +267,12 @@ static void test_oversize(void **state)
     size_t len;
     json_t *h = json_pack("{s:s}", "type", "STEP_OUTPUT");
     phx_error_t err;
-    assert_int_equal(phx_wire_seal(fx->a, PHX_SEAL_A2M, 1, h, big, n, MAX, &buf, &len,
-                                   &err),
-                     -1);
+    assert_int_equal(
+        phx_wire_seal(fx->a, PHX_SEAL_A2M, 1, h, big, n, MAX, &buf, &len, &err), -1);
     assert_int_equal(errno, EMSGSIZE);
-    assert_int_equal(phx_wire_seal(fx->a, PHX_SEAL_A2M, 1, h, big, n - 40, MAX, &buf,
-                                   &len, &err),
-                     0);
+    assert_int_equal(
+        phx_wire_seal(fx->a, PHX_SEAL_A2M, 1, h, big, n - 40, MAX, &buf, &len, &err),
+        0);
     assert_true(len <= MAX);
     phx_frame_t outer, f;
     assert_int_equal(phx_wire_decode(buf, len, MAX, &outer, &err), 0);
@@ -298,8 +296,8 @@ static void test_malformed(void **state)
     plain.type = "STEP_LAUNCH";
     uint64_t last = 0;
     phx_error_t err;
-    assert_int_equal(
-        phx_wire_unseal(fx->a, PHX_SEAL_M2A, &last, &plain, MAX, &f, &err), -1);
+    assert_int_equal(phx_wire_unseal(fx->a, PHX_SEAL_M2A, &last, &plain, MAX, &f, &err),
+                     -1);
     assert_string_equal(err.text, "frame \"STEP_LAUNCH\" is not sealed");
     phx_frame_clear(&plain);
 

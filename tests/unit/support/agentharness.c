@@ -52,7 +52,12 @@ void phx_agentharness_send(json_t *hdr)
     uint8_t *buf;
     size_t len;
     phx_error_t err;
-    assert_int_equal(phx_wire_encode(hdr, NULL, 0, 1 << 20, &buf, &len, &err), 0);
+    if (H->sealing)
+        assert_int_equal(phx_wire_seal(H->session, PHX_SEAL_M2A, ++H->seal_sent, hdr,
+                                       NULL, 0, 1 << 20, &buf, &len, &err),
+                         0);
+    else
+        assert_int_equal(phx_wire_encode(hdr, NULL, 0, 1 << 20, &buf, &len, &err), 0);
     json_decref(hdr);
     size_t off = 0;
     while (off < len) {
@@ -72,6 +77,14 @@ static json_t *next_frame(double timeout)
         phx_error_t err;
         int r = phx_wire_decoder_next(H->dec, &f, &err);
         assert_true(r >= 0);
+        if (r == 1 && H->sealing) {
+            phx_frame_t inner;
+            if (phx_wire_unseal(H->session, PHX_SEAL_A2M, &H->seal_received, &f,
+                                1 << 20, &inner, &err) < 0)
+                fail_msg("frame from the agent refused: %s", err.text);
+            phx_frame_clear(&f);
+            f = inner;
+        }
         if (r == 1) {
             json_t *h = json_incref(f.header);
             phx_frame_clear(&f);
@@ -128,6 +141,8 @@ void phx_agentharness_agent_start(void)
     H->cfd = accept(H->lfd, NULL, NULL);
     assert_true(H->cfd >= 0);
     H->dec = phx_wire_decoder_create(1 << 20);
+    H->sealing = false;
+    H->seal_sent = H->seal_received = 0;
     json_t *reg = next_frame(10);
     assert_non_null(reg);
     assert_string_equal(json_string_value(json_object_get(reg, "type")), "REGISTER");
@@ -151,6 +166,7 @@ void phx_agentharness_agent_start(void)
                                     "agent_id", 1, "heartbeat_interval", 1.0,
                                     "heartbeat_missed", 5, "session", cred));
     free(cred);
+    H->sealing = true;
 }
 
 void phx_agentharness_agent_kill9(void)
@@ -163,6 +179,7 @@ void phx_agentharness_agent_kill9(void)
     if (H->cfd >= 0)
         close(H->cfd);
     H->cfd = -1;
+    H->sealing = false;
     phx_wire_decoder_destroy(H->dec);
     H->dec = NULL;
 }

@@ -3,7 +3,8 @@
  * It answers REGISTER and heartbeats, sends LAUNCH and KILL, records every
  * STATUS and acknowledges it (unless told not to).  Like the master, it
  * gives each connection a session key in REGISTERED and signs LAUNCH frames
- * with it (doc/agent.md).  The agent runs real
+ * with it, and seals every frame after REGISTERED (doc/agent.md, "Channel
+ * authentication").  The agent runs real
  * processes in real cgroups v1 as a real user (PHX_AGENTHARNESS_USER,
  * created if missing), with real munge credentials from a private munged.
  * Needs root.
@@ -23,6 +24,7 @@
 #include "lib/mac.h"
 #include "lib/munge.h"
 #include "lib/wire.h"
+#include "lib/wire_seal.h"
 #include "tests/unit/support/mungetest.h"
 
 #define PHX_AGENTHARNESS_TOPO                                                          \
@@ -51,6 +53,10 @@ typedef struct phx_agentharness {
     json_t *reg;        /* the last REGISTER */
     phx_mac_t *session; /* this connection's launch key */
     uint64_t seq;       /* the last LAUNCH's sequence number */
+    /* After REGISTERED every frame is sealed with the key (lib/wire_seal.h):
+     * the numbers of the last frame sealed and of the last one received. */
+    bool sealing;
+    uint64_t seal_sent, seal_received;
     bool autoack;
     uid_t uid;
     gid_t gid;
