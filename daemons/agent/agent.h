@@ -65,11 +65,11 @@ typedef struct phx_agentd {
     struct event *sigint, *sigterm;
 
     /* Task execution (task.c and friends). */
-    char records_dir[512]; /* agent.run_dir: one folder of records per task */
-    char outputs_dir[512]; /* <state_dir>/tasks: default stdout/stderr */
-    struct phx_cg *cg;     /* cgroup flavour detected at start */
+    char records_dir[512];   /* agent.run_dir: one folder of records per task */
+    char outputs_dir[512];   /* <state_dir>/tasks: default stdout/stderr */
+    struct phx_cg *cg;       /* cgroup flavour detected at start */
     struct phx_users *users; /* user lookups, cached PHX_USERS_TTL s (users.h) */
-    uid_t *master_uids;    /* agent.master_users, resolved */
+    uid_t *master_uids;      /* agent.master_users, resolved */
     size_t nmaster_uids;
     bool allow_root;
     double status_retry;
