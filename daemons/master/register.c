@@ -203,13 +203,17 @@ static void registered(const phx_error_t *err, phx_db_result_t *const *res, int 
         a->name, a->address, (long long)a->id, phx_topo_nsockets(a->topo),
         phx_topo_nnumas(a->topo), phx_topo_ncores(a->topo),
         (unsigned long long)(phx_topo_memory(a->topo) >> 20));
-    phx_master_conn_send(c,
-                         json_pack("{s:s, s:I, s:f, s:i, s:s}", "type", "REGISTERED",
-                                   "agent_id", (json_int_t)a->id, "heartbeat_interval",
-                                   m->heartbeat_interval, "heartbeat_missed",
-                                   m->heartbeat_missed, "session", session),
-                         NULL, 0);
+    int sent = phx_master_conn_send(
+        c,
+        json_pack("{s:s, s:I, s:f, s:i, s:s}", "type", "REGISTERED", "agent_id",
+                  (json_int_t)a->id, "heartbeat_interval", m->heartbeat_interval,
+                  "heartbeat_missed", m->heartbeat_missed, "session", session),
+        NULL, 0);
     free(session);
+    if (sent < 0) { /* the agent has no key: nothing after it could reach it */
+        phx_master_conn_close(c, "could not send REGISTERED");
+        goto out;
+    }
     /* Every frame after REGISTERED, either way, is sealed with the key. */
     phx_master_conn_start_sealing(c);
     phx_tasks_reconcile_agent(m, a, op->tasks);
