@@ -10,35 +10,19 @@
 # nothing.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
+. "$PHX_SRC/tests/e2e/fakemaster.sh"
 
-test_user phxla
-phx_setup
-chmod a+x "$PHX_TEST_DIR"
-mkdir -m 1777 "$PHX_TEST_DIR/marks"
-uid=$(id -u phxla)
-gid=$(id -g phxla)
-port=$(sed -n 's/.*master = "127.0.0.1:\([0-9]*\)".*/\1/p' "$PHX_CONFIG" | head -1)
-
-task() { # MODE ID: one line of the tasks file; the task touches marks/ID
-    printf '%s {"task_id":"%s","framework_id":"fw-la","gang_id":1,"user":"phxla","uid":%d,"gid":%d,"argv":["/bin/sh","-c","touch %s/marks/%s"],"env":{"MARK":"%s/marks/%s"},"cwd":"/tmp","stdout":null,"stderr":null,"cores":"0","memory":0,"numas":"0","time_limit":0,"kill_grace":1}\n' \
-        "$1" "$2" "$uid" "$gid" "$PHX_TEST_DIR" "$2" "$PHX_TEST_DIR" "$2"
-}
+fake_master_setup phxla fw-la
 {
-    task good la-good
-    task nomac la-nomac
-    task wrongkey la-wrongkey
-    task replay la-replay
-    task tampered la-tampered
-    task good la-good2
+    fake_master_task good la-good
+    fake_master_task nomac la-nomac
+    fake_master_task wrongkey la-wrongkey
+    fake_master_task replay la-replay
+    fake_master_task tampered la-tampered
+    fake_master_task good la-good2
 } >"$PHX_TEST_DIR/tasks"
 
-python3 "$PHX_SRC/tests/e2e/tools/fake_master.py" "$port" "$PHX_MUNGE_SOCKET" \
-    "$PHX_TEST_DIR/tasks" >"$PHX_TEST_DIR/fake.out" 2>&1 &
-fake=$!
-wait_for 10 port_listening "$port"
-start_agent n1 "synthetic:pack:1 numa:1 core:2 pu:1"
-wait "$fake" || fail "fake master failed: $(cat "$PHX_TEST_DIR/fake.out")"
-out=$(cat "$PHX_TEST_DIR/fake.out")
+fake_master_run
 note "$out"
 
 assert_contains "$out" "DROPPED WITHOUT KEY"

@@ -9,39 +9,23 @@
 # agent sends after REGISTERED is sealed and in sequence.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
+. "$PHX_SRC/tests/e2e/fakemaster.sh"
 
-test_user phxca
-phx_setup
-chmod a+x "$PHX_TEST_DIR"
-mkdir -m 1777 "$PHX_TEST_DIR/marks"
-uid=$(id -u phxca)
-gid=$(id -g phxca)
-port=$(sed -n 's/.*master = "127.0.0.1:\([0-9]*\)".*/\1/p' "$PHX_CONFIG" | head -1)
-
-task() { # MODE ID [SLEEP]: one line of the tasks file; the task touches marks/ID
-    printf '%s {"task_id":"%s","framework_id":"fw-ca","gang_id":1,"user":"phxca","uid":%d,"gid":%d,"argv":["/bin/sh","-c","sleep %s; touch %s/marks/%s"],"env":{"MARK":"%s/marks/%s"},"cwd":"/tmp","stdout":null,"stderr":null,"cores":"0","memory":0,"numas":"0","time_limit":0,"kill_grace":1}\n' \
-        "$1" "$2" "$uid" "$gid" "${3:-0}" "$PHX_TEST_DIR" "$2" "$PHX_TEST_DIR" "$2"
-}
+fake_master_setup phxca fw-ca
 {
-    task good ca-first
-    task good ca-long 4        # still running through the attacks below
-    task unsealed-step ca-long # a rank in ca-long's job: must not run
-    task unsealed-kill ca-long # must not kill it
-    task badmac ca-badmac
-    task good ca-second
-    task oldseq ca-oldseq
-    task good ca-third
-    task replayframe ca-third # the exact frame again: refused before LAUNCH
-    task good ca-last
+    fake_master_task good ca-first
+    fake_master_task good ca-long 4        # still running through the attacks below
+    fake_master_task unsealed-step ca-long # a rank in ca-long's job: must not run
+    fake_master_task unsealed-kill ca-long # must not kill it
+    fake_master_task badmac ca-badmac
+    fake_master_task good ca-second
+    fake_master_task oldseq ca-oldseq
+    fake_master_task good ca-third
+    fake_master_task replayframe ca-third # the exact frame again: refused before LAUNCH
+    fake_master_task good ca-last
 } >"$PHX_TEST_DIR/tasks"
 
-python3 "$PHX_SRC/tests/e2e/tools/fake_master.py" "$port" "$PHX_MUNGE_SOCKET" \
-    "$PHX_TEST_DIR/tasks" >"$PHX_TEST_DIR/fake.out" 2>&1 &
-fake=$!
-wait_for 10 port_listening "$port"
-start_agent n1 "synthetic:pack:1 numa:1 core:2 pu:1"
-wait "$fake" || fail "fake master failed: $(cat "$PHX_TEST_DIR/fake.out")"
-out=$(cat "$PHX_TEST_DIR/fake.out")
+fake_master_run
 note "$out"
 log=$(cat "$PHX_TEST_DIR/agent-n1.log")
 
