@@ -19,6 +19,9 @@ clients=${BENCH_CLIENTS:-32}
 # 0.2 s: a host loaded by other work lost agents after 1 s of silence
 # (NODE_FAIL requeues in the figures).
 PHX_HEARTBEAT=1.0
+# "Durable" means it: PostgreSQL flushes every commit to disk (fsync and
+# synchronous_commit on, as in production), not the tests' fsync = off.
+PHX_PG_DURABLE=1
 PHX_AGENT_EXTRA='allow_root = true;'
 PHX_BATCHD_EXTRA='log_level = "notice"; bf_max_job_test = 200; keep_ended = 3600;'
 PHX_MASTER_EXTRA='log_level = "notice";'
@@ -27,6 +30,7 @@ start_master
 for n in n1 n2 n3 n4; do start_agent $n "synthetic:pack:2 numa:2 core:8 pu:1"; done
 for n in n1 n2 n3 n4; do wait_node $n up; done
 start_batchd
+echo "PostgreSQL: fsync $(psql_q 'SHOW fsync'), synchronous_commit $(psql_q 'SHOW synchronous_commit'), data on $(df --output=fstype "$PHX_TEST_DIR" | tail -n 1)"
 printf '#!/bin/sh\n#SBATCH -t 5 -o /dev/null\n/bin/true\n' >"$PHX_TEST_DIR/true.sh"
 cd "$PHX_TEST_DIR"
 # Until at least N jobs ended: batchd's /health counter (no SQL while

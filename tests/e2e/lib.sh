@@ -266,10 +266,13 @@ as_pg() {
 
 # start_postgres [NAME]: initdb and start a private cluster in
 # $PHX_TEST_DIR/NAME (default "pg"), unix socket only, and create database
-# phalanx.  Exports PHX_DSN ("host=DIR port=5432 dbname=phalanx user=postgres")
+# phalanx.  Tests run it with fsync and synchronous_commit off (a crash of the
+# test machine loses nothing worth keeping); PHX_PG_DURABLE=1 keeps both on,
+# as a production server runs, for benchmarks that claim durable rates.  Exports PHX_DSN ("host=DIR port=5432 dbname=phalanx user=postgres")
 # and PGHOST, PGPORT, PGUSER, PGDATABASE so that plain psql reaches it.
 start_postgres() {
-    local name=${1:-pg} bindir dir port=5432
+    local name=${1:-pg} bindir dir port=5432 durable=off
+    [[ ${PHX_PG_DURABLE:-0} == 1 ]] && durable=on
     bindir=$(pg_bindir)
     dir=$PHX_TEST_DIR/$name
     [[ ! -e $dir ]] || fail "start_postgres: $dir already exists"
@@ -290,9 +293,9 @@ start_postgres() {
 listen_addresses = ''
 unix_socket_directories = '$dir'
 port = $port
-fsync = off
-synchronous_commit = off
-full_page_writes = off
+fsync = $durable
+synchronous_commit = $durable
+full_page_writes = $durable
 shared_buffers = 32MB
 max_connections = 200
 log_min_messages = warning
