@@ -9,7 +9,8 @@
 #      throughput: holders' cancel to the last job's end);
 #   2. stream: BENCH_JOBS more jobs submitted while they run (end to end,
 #      first submission to last end).
-#   BENCH_JOBS (5000), BENCH_CLIENTS (32)
+#   BENCH_JOBS (5000), BENCH_CLIENTS (32); BENCH_PG_STATEMENTS=1 also prints
+#   PostgreSQL's busiest statements (pg_stat_statements; costs a little).
 . "$PHX_SRC/tests/e2e/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -22,6 +23,9 @@ PHX_HEARTBEAT=1.0
 # "Durable" means it: PostgreSQL flushes every commit to disk (fsync and
 # synchronous_commit on, as in production), not the tests' fsync = off.
 PHX_PG_DURABLE=1
+[[ ${BENCH_PG_STATEMENTS:-0} == 1 ]] &&
+    PHX_PG_EXTRA="shared_preload_libraries = 'pg_stat_statements'
+pg_stat_statements.track = all"
 PHX_AGENT_EXTRA='allow_root = true;'
 PHX_BATCHD_EXTRA='log_level = "notice"; bf_max_job_test = 200; keep_ended = 3600;'
 PHX_MASTER_EXTRA='log_level = "notice";'
@@ -29,6 +33,7 @@ phx_setup
 start_master
 for n in n1 n2 n3 n4; do start_agent $n "synthetic:pack:2 numa:2 core:8 pu:1"; done
 for n in n1 n2 n3 n4; do wait_node $n up; done
+[[ ${BENCH_PG_STATEMENTS:-0} == 1 ]] && psql_q "CREATE EXTENSION pg_stat_statements" >/dev/null
 start_batchd
 echo "PostgreSQL: fsync $(psql_q 'SHOW fsync'), synchronous_commit $(psql_q 'SHOW synchronous_commit'), data on $(df --output=fstype "$PHX_TEST_DIR" | tail -n 1)"
 printf '#!/bin/sh\n#SBATCH -t 5 -o /dev/null\n/bin/true\n' >"$PHX_TEST_DIR/true.sh"
@@ -69,6 +74,9 @@ psql_q "SELECT '  phase 2 mean wait submit -> start: ' || round(avg(extract(epoc
 echo "batchd: $(curl -s "http://$PHX_BATCHD/health")"
 # Rows written per job (both phases), by table: what PostgreSQL's CPU pays for.
 psql_q "SELECT relname || ': ' || round(n_tup_ins::numeric / $((2 * jobs)), 2) || ' inserts, ' || round(n_tup_upd::numeric / $((2 * jobs)), 2) || ' updates (' || n_tup_hot_upd * 100 / greatest(n_tup_upd, 1) || '% HOT)' FROM pg_stat_user_tables WHERE n_tup_ins + n_tup_upd > 0 ORDER BY n_tup_ins + n_tup_upd DESC" | sed 's/^/  rows per job: /'
+[[ ${BENCH_PG_STATEMENTS:-0} == 1 ]] &&
+    psql_q "SELECT round(total_exec_time::numeric / $((2 * jobs)), 3) || ' ms/job ' || calls || ' calls ' || left(regexp_replace(query, '\s+', ' ', 'g'), 150) FROM pg_stat_statements ORDER BY total_exec_time DESC LIMIT 25" |
+    sed 's/^/  statement: /'
 # CPU each daemon used (its own threads; for agents also their reaped shims
 # and tasks), in ms per job: where the machine's two cores went.
 cpu_ms() { # PID FIELDS...: sum of /proc/PID/stat fields, in ms

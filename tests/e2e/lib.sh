@@ -268,8 +268,10 @@ as_pg() {
 # $PHX_TEST_DIR/NAME (default "pg"), unix socket only, and create database
 # phalanx.  Tests run it with fsync and synchronous_commit off (a crash of the
 # test machine loses nothing worth keeping); PHX_PG_DURABLE=1 keeps both on,
-# as a production server runs, for benchmarks that claim durable rates.  Exports PHX_DSN ("host=DIR port=5432 dbname=phalanx user=postgres")
-# and PGHOST, PGPORT, PGUSER, PGDATABASE so that plain psql reaches it.
+# as a production server runs, for benchmarks that claim durable rates;
+# PHX_PG_EXTRA is appended to postgresql.conf (e.g. to profile statements).
+# Exports PHX_DSN ("host=DIR port=5432 dbname=phalanx user=postgres") and
+# PGHOST, PGPORT, PGUSER, PGDATABASE so that plain psql reaches it.
 start_postgres() {
     local name=${1:-pg} bindir dir port=5432 durable=off
     [[ ${PHX_PG_DURABLE:-0} == 1 ]] && durable=on
@@ -300,6 +302,7 @@ shared_buffers = 32MB
 max_connections = 200
 log_min_messages = warning
 log_line_prefix = '%m [%p] %q%u@%d '
+${PHX_PG_EXTRA:-}
 EOF
     echo "$dir/data" >>"$PHX_STATE/postgres"
     as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$PHX_TEST_DIR/$name.log" -w -t 60 start \
