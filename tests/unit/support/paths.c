@@ -2,6 +2,7 @@
 
 #include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -19,4 +20,12 @@ int phx_test_dir_up(int up, char *buf, size_t len)
         *slash = '\0';
     }
     return snprintf(buf, len, "%s", exe) < (int)len ? 0 : -1;
+}
+
+int phx_test_repo_dir(char *buf, size_t len)
+{
+    const char *src = getenv("PHX_SRC");
+    if (src && *src)
+        return snprintf(buf, len, "%s", src) < (int)len ? 0 : -1;
+    return phx_test_dir_up(4, buf, len);
 }
