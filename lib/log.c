@@ -57,6 +57,30 @@ int phx_log_level_parse(const char *name)
     return -1;
 }
 
+/* A log record is one line of text: control characters (a peer's newline
+ * forging a record of its own, a terminal escape) become \xNN, truncated
+ * at a whole escape. */
+static void escape_controls(const char *in, char *out, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (; *in; in++) {
+        unsigned char c = (unsigned char)*in;
+        bool ctl = c < 0x20 || c == 0x7f;
+        if (o + (ctl ? 4 : 1) >= len)
+            break;
+        if (ctl) {
+            out[o++] = '\\';
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+}
+
 void phx_log(int level, bool with_errno, const char *fmt, ...)
 {
     int saved = errno;
@@ -75,9 +99,11 @@ void phx_log(int level, bool with_errno, const char *fmt, ...)
         n = sizeof(msg) - 1;
     if (with_errno)
         snprintf(msg + n, sizeof(msg) - (size_t)n, ": %s", strerror(saved));
+    char line[sizeof(msg)];
+    escape_controls(msg, line, sizeof(line));
 
     if (log_dest == PHX_LOG_SYSLOG) {
-        syslog(level, "%s", msg);
+        syslog(level, "%s", line);
     } else {
         struct timeval tv;
         struct tm tm;
@@ -86,7 +112,7 @@ void phx_log(int level, bool with_errno, const char *fmt, ...)
         localtime_r(&tv.tv_sec, &tm);
         strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
         fprintf(stderr, "%s.%03ld %s[%d]: %s: %s\n", stamp, (long)tv.tv_usec / 1000,
-                log_ident, (int)getpid(), level_names[level & 7], msg);
+                log_ident, (int)getpid(), level_names[level & 7], line);
     }
     errno = saved;
 }
