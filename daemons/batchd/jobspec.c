@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,7 @@ static const struct field {
     {"exclusive_mode", F_STR, offsetof(phx_jobspec_t, exclusive_mode), G_EXCL},
     T(requeue),
     T(wait),
+    T(parsable),
     S(hint),
     S(distribution),
     S(cpu_bind),
@@ -304,6 +306,35 @@ fail:
 
 /* ---- finalize ---- */
 
+#define OF(f) offsetof(phx_jobspec_t, f)
+#define NONE  ((size_t)-1)
+
+/* Refuse: err gets the text, blame the fields (offsets, NONE for fewer) whose
+ * values are at fault.  Returns -1. */
+static int fault(phx_jobspec_blame_t *bl, size_t a, size_t b, size_t c,
+                 phx_error_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static int fault(phx_jobspec_blame_t *bl, size_t a, size_t b, size_t c,
+                 phx_error_t *err, const char *fmt, ...)
+{
+    int saved = errno;
+    if (bl) {
+        size_t f[3] = {a, b, c};
+        bl->count = 0;
+        for (int i = 0; i < 3; i++)
+            if (f[i] != NONE)
+                bl->field[bl->count++] = f[i];
+    }
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->text, sizeof(err->text), fmt, ap);
+        va_end(ap);
+    }
+    errno = saved;
+    return -1;
+}
+
 static bool in_list(const char *word, size_t len, const char *const *list)
 {
     for (; *list; list++)
@@ -326,65 +357,91 @@ static bool words_in(const char *text, const char *const *list)
     }
 }
 
-static bool check_distribution(const char *d)
+/* -m: nodes[:sockets]; nodes block|cyclic|*, sockets block|cyclic|*.  What
+ * Slurm has beyond that is refused by name (placement would ignore it). */
+static int check_distribution(const char *d, phx_jobspec_blame_t *bl, phx_error_t *err)
 {
-    static const char *const first[] = {"block", "cyclic", "arbitrary", "*", NULL};
-    static const char *const next[] = {"block", "cyclic", "fcyclic", "*", NULL};
-    static const char *const tail[] = {"pack", "nopack", NULL};
+    static const char *const known_nodes[] = {"block", "cyclic", "*", NULL};
+    static const char *const known_sockets[] = {"block", "cyclic", "*", NULL};
+    static const char *const use =
+        "use block, cyclic or * for nodes, then :block, :cyclic or :* for sockets";
     size_t comma = strcspn(d, ",");
-    if (d[comma] && !in_list(d + comma + 1, strlen(d + comma + 1), tail))
-        return false;
-    const char *p = d;
-    for (int level = 0; p < d + comma; level++) {
-        size_t n = strcspn(p, ":,");
-        if (level > 2)
-            return false;
-        if (level == 0 && !strncmp(p, "plane=", 6)) {
-            char *end;
-            long v = strtol(p + 6, &end, 10);
-            if (!isdigit((unsigned char)p[6]) || v < 1 || end != p + n)
-                return false;
-        } else if (!in_list(p, n, level ? next : first)) {
-            return false;
-        }
-        p += n;
-        if (*p == ':')
-            p++;
-        else
-            break;
+    if (d[comma]) {
+        const char *tail = d + comma + 1;
+        if (in_list(tail, strlen(tail), (const char *const[]){"pack", "nopack", NULL}))
+            return fault(bl, OF(distribution), NONE, NONE, err,
+                         "distribution \"%s\": \",%s\" is not supported (%s)", d, tail,
+                         use);
+        goto invalid;
     }
-    return p == d + comma && comma > 0;
+    size_t n = strcspn(d, ":");
+    if (n == 0)
+        goto invalid;
+    if (!in_list(d, n, known_nodes)) {
+        if (in_list(d, n, (const char *const[]){"arbitrary", NULL}) ||
+            !strncasecmp(d, "plane=", 6))
+            return fault(bl, OF(distribution), NONE, NONE, err,
+                         "distribution \"%s\": \"%.*s\" is not supported (%s)", d,
+                         (int)n, d, use);
+        goto invalid;
+    }
+    if (!d[n])
+        return 0;
+    const char *s = d + n + 1;
+    size_t m = strcspn(s, ":");
+    if (m == 0)
+        goto invalid;
+    if (!in_list(s, m, known_sockets)) {
+        if (in_list(s, m, (const char *const[]){"fcyclic", NULL}))
+            return fault(bl, OF(distribution), NONE, NONE, err,
+                         "distribution \"%s\": \"fcyclic\" is not supported (%s)", d,
+                         use);
+        goto invalid;
+    }
+    if (s[m])
+        return fault(bl, OF(distribution), NONE, NONE, err,
+                     "distribution \"%s\": a core-level distribution (\"%s\") is not "
+                     "supported (%s)",
+                     d, s + m + 1, use);
+    return 0;
+invalid:
+    return fault(bl, OF(distribution), NONE, NONE, err,
+                 "invalid distribution \"%s\" (block|cyclic|*, then :block|cyclic|* "
+                 "for sockets)",
+                 d);
 }
 
-static bool check_cpu_bind(const char *b)
+/* --cpu-bind: [verbose|quiet,]none|cores|sockets; Slurm's other policies
+ * are refused by name (the launch binds tasks to their cores or nothing). */
+static int check_cpu_bind(const char *b, phx_jobspec_blame_t *bl, phx_error_t *err)
 {
-    static const char *const words[] = {
-        "none",      "no",      "sockets", "cores", "threads", "ldoms", "rank",
-        "rank_ldom", "verbose", "v",       "quiet", "q",       NULL};
-    static const char *const maps[] = {"map_cpu", "mask_cpu", "map_ldom", "mask_ldom",
-                                       NULL};
+    static const char *const policies[] = {"none", "no", "sockets", "cores", NULL};
+    static const char *const quiet[] = {"verbose", "v", "quiet", "q", NULL};
+    static const char *const other[] = {"threads",   "ldoms",     "rank",
+                                        "rank_ldom", "map_cpu",   "mask_cpu",
+                                        "map_ldom",  "mask_ldom", NULL};
     const char *p = b;
-    int policies = 0;
+    int n_policies = 0;
     for (;;) {
-        size_t n = strcspn(p, ",");
-        size_t colon = strcspn(p, ":");
-        if (colon < n) {
-            /* map_cpu:0,1,2 takes the rest of the text as its list */
-            if (!in_list(p, colon, maps) || !p[colon + 1])
-                return false;
-            for (const char *q = p + colon + 1; *q; q++)
-                if (!isxdigit((unsigned char)*q) && !strchr(",x*", *q))
-                    return false;
-            return policies == 0;
+        size_t n = strcspn(p, ",:");
+        if (in_list(p, n, other))
+            return fault(bl, OF(cpu_bind), NONE, NONE, err,
+                         "cpu-bind \"%s\": \"%.*s\" is not supported (use none, cores "
+                         "or sockets, optionally after \"verbose,\" or \"quiet,\")",
+                         b, (int)n, p);
+        if (p[n] == ':' || (!in_list(p, n, policies) && !in_list(p, n, quiet)))
+            break;
+        if (in_list(p, n, policies))
+            n_policies++;
+        if (!p[n]) {
+            if (n_policies <= 1)
+                return 0;
+            break;
         }
-        if (!in_list(p, n, words))
-            return false;
-        if (!in_list(p, n, (const char *const[]){"verbose", "v", "quiet", "q", NULL}))
-            policies++;
-        if (!p[n])
-            return policies <= 1;
         p += n + 1;
     }
+    return fault(bl, OF(cpu_bind), NONE, NONE, err,
+                 "invalid cpu-bind \"%s\" ([verbose|quiet,]none|cores|sockets)", b);
 }
 
 static bool check_export(const char *e)
@@ -406,7 +463,8 @@ static bool check_export(const char *e)
     }
 }
 
-static int check_strings(const phx_jobspec_t *spec, phx_error_t *err)
+static int check_strings(const phx_jobspec_t *spec, phx_jobspec_blame_t *bl,
+                         phx_error_t *err)
 {
     for (size_t i = 0; i < NFIELDS; i++) {
         const struct field *f = &fields[i];
@@ -414,54 +472,57 @@ static int check_strings(const phx_jobspec_t *spec, phx_error_t *err)
         if (!s)
             continue;
         if (!*s)
-            return phx_error_set(err, "%s is empty", f->name);
+            return fault(bl, f->off, NONE, NONE, err, "%s is empty", f->name);
         if (strlen(s) > 4096)
-            return phx_error_set(err, "%s is longer than 4096 bytes", f->name);
+            return fault(bl, f->off, NONE, NONE, err, "%s is longer than 4096 bytes",
+                         f->name);
         for (const char *p = s; *p; p++)
             if (iscntrl((unsigned char)*p))
-                return phx_error_set(err, "%s contains a control character", f->name);
+                return fault(bl, f->off, NONE, NONE, err,
+                             "%s contains a control character", f->name);
     }
     return 0;
 }
 
 /* Bounds on the numbers a user gave. */
-static int check_ranges(const phx_jobspec_t *s, phx_error_t *err)
+static int check_ranges(const phx_jobspec_t *s, phx_jobspec_blame_t *bl,
+                        phx_error_t *err)
 {
     static const struct {
         const char *name;
         size_t off;
         int64_t min, max;
     } r[] = {
-        {"nodes", offsetof(phx_jobspec_t, nodes_min), 1, 1000000},
-        {"nodes", offsetof(phx_jobspec_t, nodes_max), 1, 1000000},
-        {"ntasks", offsetof(phx_jobspec_t, ntasks), 1, 100000000},
-        {"ntasks-per-node", offsetof(phx_jobspec_t, ntasks_per_node), 1, 100000},
-        {"cpus-per-task", offsetof(phx_jobspec_t, cpus_per_task), 1, 100000},
-        {"ntasks-per-socket", offsetof(phx_jobspec_t, ntasks_per_socket), 1, 100000},
-        {"sockets-per-node", offsetof(phx_jobspec_t, sockets_per_node), 1, 1024},
-        {"cores-per-socket", offsetof(phx_jobspec_t, cores_per_socket), 1, 100000},
-        {"threads-per-core", offsetof(phx_jobspec_t, threads_per_core), 1, 1024},
-        {"mem", offsetof(phx_jobspec_t, mem_per_node), 0, INT64_C(1) << 40},
-        {"mem-per-cpu", offsetof(phx_jobspec_t, mem_per_cpu), 1, INT64_C(1) << 40},
-        {"time", offsetof(phx_jobspec_t, time_limit), 0, INT64_C(100) * 366 * 86400},
-        {"begin", offsetof(phx_jobspec_t, begin_time), 0, INT64_C(1) << 40},
-        {"nice", offsetof(phx_jobspec_t, nice), -2147483645, 2147483645},
+        {"nodes", OF(nodes_min), 1, 1000000},
+        {"nodes", OF(nodes_max), 1, 1000000},
+        {"ntasks", OF(ntasks), 1, 100000000},
+        {"ntasks-per-node", OF(ntasks_per_node), 1, 100000},
+        {"cpus-per-task", OF(cpus_per_task), 1, 100000},
+        {"ntasks-per-socket", OF(ntasks_per_socket), 1, 100000},
+        {"sockets-per-node", OF(sockets_per_node), 1, 1024},
+        {"cores-per-socket", OF(cores_per_socket), 1, 100000},
+        {"threads-per-core", OF(threads_per_core), 1, 1024},
+        {"mem", OF(mem_per_node), 0, INT64_C(1) << 40},
+        {"mem-per-cpu", OF(mem_per_cpu), 1, INT64_C(1) << 40},
+        {"time", OF(time_limit), 0, INT64_C(100) * 366 * 86400},
+        {"begin", OF(begin_time), 0, INT64_C(1) << 40},
+        {"nice", OF(nice), PHX_NICE_MIN, PHX_NICE_MAX},
     };
     for (size_t i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
         int64_t v = *(const int64_t *)((const char *)s + r[i].off);
         if (v == PHX_UNSET)
             continue;
         if (v < r[i].min || v > r[i].max)
-            return phx_error_set(
-                err, "%s %" PRId64 " is out of range (%" PRId64 "..%" PRId64 ")",
-                r[i].name, v, r[i].min, r[i].max);
+            return fault(bl, r[i].off, NONE, NONE, err,
+                         "%s %" PRId64 " is out of range (%" PRId64 "..%" PRId64 ")",
+                         r[i].name, v, r[i].min, r[i].max);
     }
     return 0;
 }
 
 /* Nodes and tasks: fill the defaults the way sbatch does, then check. */
 static int fill_shape(phx_jobspec_t *s, const phx_jobspec_limits_t *lim,
-                      phx_error_t *err)
+                      phx_jobspec_blame_t *bl, phx_error_t *err)
 {
     if (s->nodes_min == PHX_UNSET) {
         if (s->ntasks_per_node != PHX_UNSET && s->ntasks != PHX_UNSET) {
@@ -475,9 +536,9 @@ static int fill_shape(phx_jobspec_t *s, const phx_jobspec_limits_t *lim,
     }
     if (s->nodes_max == PHX_UNSET || s->nodes_max < s->nodes_min) {
         if (s->nodes_max != PHX_UNSET)
-            return phx_error_set(err,
-                                 "nodes: maximum %" PRId64 " below minimum %" PRId64,
-                                 s->nodes_max, s->nodes_min);
+            return fault(bl, OF(nodes_max), OF(nodes_min), NONE, err,
+                         "nodes: maximum %" PRId64 " below minimum %" PRId64,
+                         s->nodes_max, s->nodes_min);
         s->nodes_max = s->nodes_min;
     }
     if (s->ntasks == PHX_UNSET)
@@ -486,90 +547,107 @@ static int fill_shape(phx_jobspec_t *s, const phx_jobspec_limits_t *lim,
     if (s->cpus_per_task == PHX_UNSET)
         s->cpus_per_task = 1;
     if (s->ntasks < s->nodes_min)
-        return phx_error_set(
-            err, "ntasks %" PRId64 " is less than the minimum node count %" PRId64,
-            s->ntasks, s->nodes_min);
+        return fault(bl, OF(ntasks), OF(nodes_min), NONE, err,
+                     "ntasks %" PRId64 " is less than the minimum node count %" PRId64,
+                     s->ntasks, s->nodes_min);
     if (s->ntasks_per_node != PHX_UNSET &&
         s->ntasks > s->ntasks_per_node * s->nodes_max)
-        return phx_error_set(err,
-                             "ntasks %" PRId64 " exceeds ntasks-per-node %" PRId64
-                             " x nodes %" PRId64,
-                             s->ntasks, s->ntasks_per_node, s->nodes_max);
+        return fault(bl, OF(ntasks), OF(ntasks_per_node), OF(nodes_max), err,
+                     "ntasks %" PRId64 " exceeds ntasks-per-node %" PRId64
+                     " x nodes %" PRId64,
+                     s->ntasks, s->ntasks_per_node, s->nodes_max);
     if (s->ntasks_per_socket != PHX_UNSET && s->ntasks_per_node != PHX_UNSET &&
         s->ntasks_per_socket > s->ntasks_per_node)
-        return phx_error_set(
-            err, "ntasks-per-socket %" PRId64 " exceeds ntasks-per-node %" PRId64,
-            s->ntasks_per_socket, s->ntasks_per_node);
+        return fault(bl, OF(ntasks_per_socket), OF(ntasks_per_node), NONE, err,
+                     "ntasks-per-socket %" PRId64 " exceeds ntasks-per-node %" PRId64,
+                     s->ntasks_per_socket, s->ntasks_per_node);
     if (s->ntasks_per_socket != PHX_UNSET && s->sockets_per_node != PHX_UNSET &&
         s->ntasks_per_node != PHX_UNSET &&
         s->ntasks_per_node > s->ntasks_per_socket * s->sockets_per_node)
-        return phx_error_set(
-            err,
-            "ntasks-per-node %" PRId64 " exceeds ntasks-per-socket %" PRId64
-            " x sockets-per-node %" PRId64,
-            s->ntasks_per_node, s->ntasks_per_socket, s->sockets_per_node);
+        return fault(bl, OF(ntasks_per_node), OF(ntasks_per_socket),
+                     OF(sockets_per_node), err,
+                     "ntasks-per-node %" PRId64 " exceeds ntasks-per-socket %" PRId64
+                     " x sockets-per-node %" PRId64,
+                     s->ntasks_per_node, s->ntasks_per_socket, s->sockets_per_node);
     if (lim && lim->max_nodes > 0 && s->nodes_min > lim->max_nodes)
-        return phx_error_set(err,
-                             "%" PRId64 " nodes requested, at most %" PRId64 " allowed",
-                             s->nodes_min, lim->max_nodes);
+        return fault(bl, OF(nodes_min), NONE, NONE, err,
+                     "%" PRId64 " nodes requested, at most %" PRId64 " allowed",
+                     s->nodes_min, lim->max_nodes);
     if (lim && lim->max_tasks > 0 && s->ntasks > lim->max_tasks)
-        return phx_error_set(err,
-                             "%" PRId64 " tasks requested, at most %" PRId64 " allowed",
-                             s->ntasks, lim->max_tasks);
+        return fault(bl, OF(ntasks), NONE, NONE, err,
+                     "%" PRId64 " tasks requested, at most %" PRId64 " allowed",
+                     s->ntasks, lim->max_tasks);
     return 0;
 }
 
-static int check_words(const phx_jobspec_t *s, phx_error_t *err)
+static int check_hint(const phx_jobspec_t *s, phx_jobspec_blame_t *bl, phx_error_t *err)
 {
-    static const char *const hints[] = {"compute_bound", "memory_bound", "multithread",
-                                        "nomultithread", NULL};
-    static const char *const modes[] = {"append", "truncate", NULL};
+    static const char *const hints[] = {"compute_bound", "nomultithread", NULL};
+    static const char *const refused[] = {"memory_bound", "multithread", NULL};
+    if (!s->hint)
+        return 0;
+    if (in_list(s->hint, strlen(s->hint), refused))
+        return fault(bl, OF(hint), NONE, NONE, err,
+                     "--hint=%s is not supported (use --hint=compute_bound or "
+                     "--hint=nomultithread, or give the shape with -B)",
+                     s->hint);
+    if (!in_list(s->hint, strlen(s->hint), hints))
+        return fault(bl, OF(hint), NONE, NONE, err,
+                     "invalid hint \"%s\" (compute_bound, nomultithread)", s->hint);
+    size_t shape[] = {OF(sockets_per_node), OF(cores_per_socket), OF(threads_per_core)};
+    for (int i = 0; i < 3; i++)
+        if (*(const int64_t *)((const char *)s + shape[i]) != PHX_UNSET)
+            return fault(bl, OF(hint), shape[i], NONE, err,
+                         "--hint cannot be combined with -B or "
+                         "--sockets-per-node/--cores-per-socket");
+    if (s->cpu_bind && strcasecmp(s->cpu_bind, "verbose") &&
+        strcasecmp(s->cpu_bind, "v"))
+        return fault(bl, OF(hint), OF(cpu_bind), NONE, err,
+                     "--hint cannot be combined with --cpu-bind");
+    return 0;
+}
+
+static int check_words(const phx_jobspec_t *s, phx_jobspec_blame_t *bl,
+                       phx_error_t *err)
+{
     static const char *const excl[] = {"user", "mcs", "topo", NULL};
     static const char *const mail[] = {
         "NONE",          "BEGIN",          "END",         "FAIL",       "REQUEUE",
         "ALL",           "INVALID_DEPEND", "STAGE_OUT",   "TIME_LIMIT", "TIME_LIMIT_90",
         "TIME_LIMIT_80", "TIME_LIMIT_50",  "ARRAY_TASKS", NULL};
-    if (s->hint && !in_list(s->hint, strlen(s->hint), hints))
-        return phx_error_set(err,
-                             "invalid hint \"%s\" (compute_bound, memory_bound, "
-                             "multithread, nomultithread)",
-                             s->hint);
-    if (s->hint &&
-        (s->sockets_per_node != PHX_UNSET || s->cores_per_socket != PHX_UNSET ||
-         s->threads_per_core != PHX_UNSET))
-        return phx_error_set(err, "--hint cannot be combined with -B or "
-                                  "--sockets-per-node/--cores-per-socket");
-    if (s->distribution && !check_distribution(s->distribution))
-        return phx_error_set(err,
-                             "invalid distribution \"%s\" (block|cyclic|arbitrary|"
-                             "plane=N, then :block|cyclic|fcyclic for sockets)",
-                             s->distribution);
-    if (s->cpu_bind && !check_cpu_bind(s->cpu_bind))
-        return phx_error_set(err,
-                             "invalid cpu-bind \"%s\" (none, sockets, cores, threads, "
-                             "ldoms, rank, map_cpu:LIST, mask_cpu:LIST)",
-                             s->cpu_bind);
-    if (s->hint && s->cpu_bind && strcasecmp(s->cpu_bind, "verbose") &&
-        strcasecmp(s->cpu_bind, "v"))
-        return phx_error_set(err, "--hint cannot be combined with --cpu-bind");
-    if (s->open_mode && !in_list(s->open_mode, strlen(s->open_mode), modes))
-        return phx_error_set(err, "invalid open-mode \"%s\" (append, truncate)",
-                             s->open_mode);
+    if (check_hint(s, bl, err) < 0)
+        return -1;
+    if (s->distribution && check_distribution(s->distribution, bl, err) < 0)
+        return -1;
+    if (s->cpu_bind && check_cpu_bind(s->cpu_bind, bl, err) < 0)
+        return -1;
+    if (s->open_mode && !strcasecmp(s->open_mode, "append"))
+        return fault(bl, OF(open_mode), NONE, NONE, err,
+                     "--open-mode=append is not supported (output files are "
+                     "truncated; write to a new file per job with %%j)");
+    if (s->open_mode && strcasecmp(s->open_mode, "truncate"))
+        return fault(bl, OF(open_mode), NONE, NONE, err,
+                     "invalid open-mode \"%s\" (truncate)", s->open_mode);
     if (s->exclusive_mode &&
         !in_list(s->exclusive_mode, strlen(s->exclusive_mode), excl))
-        return phx_error_set(err, "invalid exclusive mode \"%s\" (user, mcs, topo)",
-                             s->exclusive_mode);
+        return fault(bl, OF(exclusive_mode), NONE, NONE, err,
+                     "invalid exclusive mode \"%s\" (user, mcs, topo)",
+                     s->exclusive_mode);
     if (s->mail_type && !words_in(s->mail_type, mail))
-        return phx_error_set(err, "invalid mail-type \"%s\"", s->mail_type);
+        return fault(bl, OF(mail_type), NONE, NONE, err, "invalid mail-type \"%s\"",
+                     s->mail_type);
     if (s->export_env && !check_export(s->export_env))
-        return phx_error_set(err,
-                             "invalid export \"%s\" (ALL, NONE or NAME[=value],...)",
-                             s->export_env);
+        return fault(bl, OF(export_env), NONE, NONE, err,
+                     "invalid export \"%s\" (ALL, NONE or NAME[=value],...)",
+                     s->export_env);
     const char *pats[] = {s->output, s->error, s->input};
     const char *names[] = {"output", "error", "input"};
+    size_t offs[] = {OF(output), OF(error), OF(input)};
     for (int i = 0; i < 3; i++)
-        if (pats[i] && phx_outpath_check(pats[i], err) < 0)
+        if (pats[i] && phx_outpath_check(pats[i], err) < 0) {
+            fault(bl, offs[i], NONE, NONE, NULL, "-");
             return phx_error_prefix(err, "%s", names[i]);
+        }
     return 0;
 }
 
@@ -584,10 +662,11 @@ static int set_str(char **field, const char *value, phx_error_t *err)
 }
 
 static int canon_array_dep(phx_jobspec_t *s, const phx_jobspec_limits_t *lim,
-                           phx_error_t *err)
+                           phx_jobspec_blame_t *bl, phx_error_t *err)
 {
     if (s->array) {
         phx_array_t a;
+        fault(bl, OF(array), NONE, NONE, NULL, "-");
         if (phx_array_parse(s->array, lim ? lim->max_array_index : 1000, &a, err) < 0)
             return -1;
         if (lim && lim->max_array_tasks && a.count > lim->max_array_tasks) {
@@ -605,6 +684,7 @@ static int canon_array_dep(phx_jobspec_t *s, const phx_jobspec_limits_t *lim,
     }
     if (s->dependency) {
         phx_depend_t d;
+        fault(bl, OF(dependency), NONE, NONE, NULL, "-");
         if (phx_depend_parse(s->dependency, &d, err) < 0)
             return -1;
         char *text = phx_depend_format(&d);
@@ -614,21 +694,27 @@ static int canon_array_dep(phx_jobspec_t *s, const phx_jobspec_limits_t *lim,
         free(s->dependency);
         s->dependency = text;
     }
+    if (bl)
+        bl->count = 0;
     return 0;
 }
 
-int phx_jobspec_finalize(phx_jobspec_t *s, const phx_jobspec_defaults_t *def,
-                         const phx_jobspec_limits_t *lim, phx_error_t *err)
+int phx_jobspec_finalize_blame(phx_jobspec_t *s, const phx_jobspec_defaults_t *def,
+                               const phx_jobspec_limits_t *lim, phx_jobspec_blame_t *bl,
+                               phx_error_t *err)
 {
-    if (check_strings(s, err) < 0 || check_ranges(s, err) < 0)
+    if (bl)
+        bl->count = 0;
+    if (check_strings(s, bl, err) < 0 || check_ranges(s, bl, err) < 0)
         return -1;
     if (s->mem_per_node != PHX_UNSET && s->mem_per_cpu != PHX_UNSET)
-        return phx_error_set(err, "--mem and --mem-per-cpu are mutually exclusive");
+        return fault(bl, OF(mem_per_node), OF(mem_per_cpu), NONE, err,
+                     "--mem and --mem-per-cpu are mutually exclusive");
     if (s->exclusive_mode && s->exclusive != 1)
-        return phx_error_set(err, "exclusive mode \"%s\" without --exclusive",
-                             s->exclusive_mode);
-    if (fill_shape(s, lim, err) < 0 || check_words(s, err) < 0 ||
-        canon_array_dep(s, lim, err) < 0)
+        return fault(bl, OF(exclusive_mode), NONE, NONE, err,
+                     "exclusive mode \"%s\" without --exclusive", s->exclusive_mode);
+    if (fill_shape(s, lim, bl, err) < 0 || check_words(s, bl, err) < 0 ||
+        canon_array_dep(s, lim, bl, err) < 0)
         return -1;
     if (!s->job_name &&
         set_str(&s->job_name, def && def->job_name ? def->job_name : "phx", err) < 0)
@@ -653,6 +739,12 @@ int phx_jobspec_finalize(phx_jobspec_t *s, const phx_jobspec_defaults_t *def,
     if (s->exclusive == -1)
         s->exclusive = 0;
     return 0;
+}
+
+int phx_jobspec_finalize(phx_jobspec_t *s, const phx_jobspec_defaults_t *def,
+                         const phx_jobspec_limits_t *lim, phx_error_t *err)
+{
+    return phx_jobspec_finalize_blame(s, def, lim, NULL, err);
 }
 
 int64_t phx_jobspec_cpus(const phx_jobspec_t *spec)

@@ -11,12 +11,17 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lib/error.h"
 
 /* An integer field the user did not give. */
 #define PHX_UNSET INT64_MIN
+
+/* --nice bounds (Slurm's); below 0 only for operators (submit.c). */
+#define PHX_NICE_MIN (-2147483645)
+#define PHX_NICE_MAX 2147483645
 
 typedef enum phx_job_state {
     PHX_JOB_PENDING,
@@ -83,17 +88,18 @@ typedef struct phx_jobspec {
     int64_t nice;
     int exclusive;        /* tri-state: -1 unset, 0, 1 */
     int requeue;          /* tri-state */
-    int wait;             /* sbatch -W: 0/1 (stored; the CLI waits) */
+    int wait;             /* sbatch -W: tri-state (stored; the CLI waits) */
+    int parsable;         /* sbatch --parsable: tri-state (the CLI prints the id) */
     char *exclusive_mode; /* "user", "mcs", "topo" when --exclusive=MODE */
-    char *hint;           /* compute_bound | memory_bound | [no]multithread */
-    char *distribution;   /* block|cyclic|arbitrary|plane=N[:block|cyclic|fcyclic] */
-    char *cpu_bind; /* none|sockets|cores|threads|ldoms|rank|map_cpu:..|mask_cpu:.. */
+    char *hint;           /* compute_bound | nomultithread */
+    char *distribution;   /* block|cyclic|*[:block|cyclic|*] */
+    char *cpu_bind;       /* [verbose|quiet,]none|cores|sockets */
     /* files and environment */
     char *work_dir; /* -D/--chdir; default: the submit directory */
     char *output;   /* patterns, see outpath.c */
     char *error;
-    char *input;
-    char *open_mode;  /* truncate | append */
+    char *input;      /* no option sets it (-i is refused); old rows may */
+    char *open_mode;  /* truncate (append is refused) */
     char *export_env; /* ALL | NONE | [ALL,]NAME[=value],... */
     char *mail_type;
     char *mail_user;
@@ -134,6 +140,20 @@ int phx_jobspec_merge(phx_jobspec_t *base, const phx_jobspec_t *over);
  * dependency.  0 or -1 with err (spec may then be partly filled). */
 int phx_jobspec_finalize(phx_jobspec_t *spec, const phx_jobspec_defaults_t *defaults,
                          const phx_jobspec_limits_t *limits, phx_error_t *err);
+
+/* Which options a failed finalize refused: offsetof(phx_jobspec_t, field) of
+ * the fields whose values are at fault (count 0: none in particular, e.g.
+ * out of memory), so that the caller can say where they were given. */
+typedef struct phx_jobspec_blame {
+    size_t field[3];
+    int count;
+} phx_jobspec_blame_t;
+
+/* phx_jobspec_finalize that also fills blame (may be NULL) on failure. */
+int phx_jobspec_finalize_blame(phx_jobspec_t *spec,
+                               const phx_jobspec_defaults_t *defaults,
+                               const phx_jobspec_limits_t *limits,
+                               phx_jobspec_blame_t *blame, phx_error_t *err);
 /* Total cpus requested: ntasks * cpus_per_task (of a finalized spec). */
 int64_t phx_jobspec_cpus(const phx_jobspec_t *spec);
 

@@ -19,6 +19,8 @@
 typedef struct parse_ctx {
     const phx_script_opts_t *opts;
     phx_jobspec_t *spec;
+    phx_script_origin_t *origin; /* NULL: not recorded */
+    int line;                    /* of the directive, or PHX_SCRIPT_CMDLINE */
 } parse_ctx_t;
 
 typedef int handler_f(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err);
@@ -27,6 +29,13 @@ typedef enum argkind { A_NONE, A_REQ, A_OPT } argkind_t;
 
 #define FIELD(spec, off, type) ((type *)((char *)(spec) + (off)))
 
+/* The field at offset off was set by the option being applied. */
+static void mark(parse_ctx_t *c, size_t off)
+{
+    if (c->origin && off < sizeof(c->origin->line) / sizeof(c->origin->line[0]))
+        c->origin->line[off] = c->line;
+}
+
 static int h_str(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
 {
     char *s = strdup(val);
@@ -34,6 +43,7 @@ static int h_str(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
         return phx_error_set(err, "out of memory");
     free(*FIELD(c->spec, off, char *));
     *FIELD(c->spec, off, char *) = s;
+    mark(c, off);
     return 0;
 }
 
@@ -50,7 +60,10 @@ static int read_count(const char *val, int64_t *out, phx_error_t *err)
 
 static int h_count(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
 {
-    return read_count(val, FIELD(c->spec, off, int64_t), err);
+    if (read_count(val, FIELD(c->spec, off, int64_t), err) < 0)
+        return -1;
+    mark(c, off);
+    return 0;
 }
 
 static int h_nodes(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
@@ -68,6 +81,8 @@ static int h_nodes(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err
         return phx_error_set(err, "node range \"%s\" is decreasing", val);
     c->spec->nodes_min = min;
     c->spec->nodes_max = max;
+    mark(c, offsetof(phx_jobspec_t, nodes_min));
+    mark(c, offsetof(phx_jobspec_t, nodes_max));
     return 0;
 }
 
@@ -77,6 +92,9 @@ static int h_extra(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err
     (void)off;
     int64_t *dst[3] = {&c->spec->sockets_per_node, &c->spec->cores_per_socket,
                        &c->spec->threads_per_core};
+    size_t offs[3] = {offsetof(phx_jobspec_t, sockets_per_node),
+                      offsetof(phx_jobspec_t, cores_per_socket),
+                      offsetof(phx_jobspec_t, threads_per_core)};
     const char *p = val;
     for (int i = 0; i < 3; i++) {
         size_t n = strcspn(p, ":");
@@ -88,6 +106,8 @@ static int h_extra(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err
         if (strcmp(word, "*") && read_count(word, dst[i], err) < 0)
             return phx_error_set(err, "expected sockets[:cores[:threads]], not \"%s\"",
                                  val);
+        if (strcmp(word, "*"))
+            mark(c, offs[i]);
         if (!p[n])
             return 0;
         p += n + 1;
@@ -109,30 +129,41 @@ static int h_mem(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
     if (mib > (UINT64_C(1) << 40))
         return phx_error_set(err, "memory size \"%s\" is too large", val);
     *FIELD(c->spec, off, int64_t) = (int64_t)mib;
+    mark(c, off);
     return 0;
 }
 
 static int h_time(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
 {
-    return phx_time_parse(val, FIELD(c->spec, off, int64_t), err);
+    if (phx_time_parse(val, FIELD(c->spec, off, int64_t), err) < 0)
+        return -1;
+    mark(c, off);
+    return 0;
 }
 
 static int h_begin(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
 {
-    return phx_script_parse_begin(val, c->opts->now, FIELD(c->spec, off, int64_t), err);
+    int64_t now = c->opts ? c->opts->now : 0;
+    if (phx_script_parse_begin(val, now, FIELD(c->spec, off, int64_t), err) < 0)
+        return -1;
+    mark(c, off);
+    return 0;
 }
 
 static int h_nice(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
 {
     char *end;
+    mark(c, off);
     if (!val) {
         *FIELD(c->spec, off, int64_t) = 100; /* sbatch --nice without a value */
         return 0;
     }
     errno = 0;
     long long v = strtoll(val, &end, 10);
-    if (!*val || *end || errno || v < -2147483645 || v > 2147483645)
-        return phx_error_set(err, "expected an integer adjustment, not \"%s\"", val);
+    if (!*val || *end || errno || v < PHX_NICE_MIN || v > PHX_NICE_MAX)
+        return phx_error_set(err,
+                             "expected an integer adjustment from %d to %d, not \"%s\"",
+                             PHX_NICE_MIN, PHX_NICE_MAX, val);
     *FIELD(c->spec, off, int64_t) = v;
     return 0;
 }
@@ -143,6 +174,8 @@ static int h_exclusive(parse_ctx_t *c, size_t off, const char *val, phx_error_t 
     c->spec->exclusive = 1;
     free(c->spec->exclusive_mode);
     c->spec->exclusive_mode = NULL;
+    mark(c, offsetof(phx_jobspec_t, exclusive));
+    mark(c, offsetof(phx_jobspec_t, exclusive_mode));
     return val ? h_str(c, offsetof(phx_jobspec_t, exclusive_mode), val, err) : 0;
 }
 
@@ -151,6 +184,7 @@ static int h_true(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
     (void)val;
     (void)err;
     *FIELD(c->spec, off, int) = 1;
+    mark(c, off);
     return 0;
 }
 
@@ -159,6 +193,7 @@ static int h_false(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err
     (void)val;
     (void)err;
     *FIELD(c->spec, off, int) = 0;
+    mark(c, off);
     return 0;
 }
 
@@ -193,7 +228,6 @@ static const struct option_def {
     {"job-name", 'J', A_REQ, h_str, OFF(job_name)},
     {"output", 'o', A_REQ, h_str, OFF(output)},
     {"error", 'e', A_REQ, h_str, OFF(error)},
-    {"input", 'i', A_REQ, h_str, OFF(input)},
     {"account", 'A', A_REQ, h_str, OFF(account)},
     {"partition", 'p', A_REQ, h_str, OFF(partition)},
     {"qos", 'q', A_REQ, h_str, OFF(qos)},
@@ -216,8 +250,8 @@ static const struct option_def {
     {"no-requeue", 0, A_NONE, h_false, OFF(requeue)},
     {"open-mode", 0, A_REQ, h_str, OFF(open_mode)},
     {"wait", 'W', A_NONE, h_true, OFF(wait)},
+    {"parsable", 0, A_NONE, h_true, OFF(parsable)},
     /* Only change what sbatch prints: accepted, nothing to store. */
-    {"parsable", 0, A_NONE, h_ignore, 0},
     {"quiet", 'Q', A_NONE, h_ignore, 0},
     {"verbose", 'v', A_NONE, h_ignore, 0},
 };
@@ -259,6 +293,9 @@ static const struct refused {
     {"switches", 0, "--switches is not supported"},
     {"tmp", 0, "--tmp is not supported"},
     {"contiguous", 0, "--contiguous is not supported"},
+    {"input", 'i',
+     "a batch job's standard input is /dev/null; redirect inside "
+     "the script (cmd < file)"},
 };
 #define NREFUSED (sizeof(refused) / sizeof(refused[0]))
 
@@ -437,6 +474,7 @@ static int parse_directive(parse_ctx_t *c, const char *line, size_t len, int lin
     if (split_words(line, len, buf, words, &n, &why) < 0)
         return phx_error_set(err, "%s:%d: malformed directive \"%.*s\": %s",
                              fname(c->opts), lineno, (int)len, line, why.text);
+    c->line = lineno;
     for (int i = 0; i < n; i++) {
         int rc = apply_option(c, n, words, &i, &why);
         if (rc == 1)
@@ -449,11 +487,12 @@ static int parse_directive(parse_ctx_t *c, const char *line, size_t len, int lin
     return 0;
 }
 
-int phx_script_parse(const char *text, size_t len, const phx_script_opts_t *opts,
-                     phx_jobspec_t *spec, phx_error_t *err)
+static int parse_script(const char *text, size_t len, const phx_script_opts_t *opts,
+                        phx_script_origin_t *origin, phx_jobspec_t *spec,
+                        phx_error_t *err)
 {
     size_t max = opts && opts->max_bytes ? opts->max_bytes : PHX_SCRIPT_MAX_DEFAULT;
-    parse_ctx_t c = {.opts = opts, .spec = spec};
+    parse_ctx_t c = {.opts = opts, .spec = spec, .origin = origin};
     phx_jobspec_init(spec);
     if (len > max)
         return phx_error_set(err, "%s: script is larger than %zu bytes", fname(opts),
@@ -506,10 +545,18 @@ int phx_script_parse(const char *text, size_t len, const phx_script_opts_t *opts
     return 0;
 }
 
-int phx_script_parse_argv(int argc, char *const argv[], const phx_script_opts_t *opts,
-                          phx_jobspec_t *spec, int *next, phx_error_t *err)
+int phx_script_parse(const char *text, size_t len, const phx_script_opts_t *opts,
+                     phx_jobspec_t *spec, phx_error_t *err)
 {
-    parse_ctx_t c = {.opts = opts, .spec = spec};
+    return parse_script(text, len, opts, NULL, spec, err);
+}
+
+static int parse_argv(int argc, char *const argv[], const phx_script_opts_t *opts,
+                      phx_script_origin_t *origin, phx_jobspec_t *spec, int *next,
+                      phx_error_t *err)
+{
+    parse_ctx_t c = {
+        .opts = opts, .spec = spec, .origin = origin, .line = PHX_SCRIPT_CMDLINE};
     phx_error_t why = {{0}};
     phx_jobspec_init(spec);
     int i;
@@ -531,16 +578,79 @@ int phx_script_parse_argv(int argc, char *const argv[], const phx_script_opts_t 
     return 0;
 }
 
+int phx_script_parse_argv(int argc, char *const argv[], const phx_script_opts_t *opts,
+                          phx_jobspec_t *spec, int *next, phx_error_t *err)
+{
+    return parse_argv(argc, argv, opts, NULL, spec, next, err);
+}
+
+static int origin_of(const phx_script_origin_t *origin, size_t field)
+{
+    return origin && field < sizeof(origin->line) / sizeof(origin->line[0])
+               ? origin->line[field]
+               : 0;
+}
+
+/* "job.sh:3" or "command line". */
+static void where(const phx_script_opts_t *opts, int line, char *buf, size_t size)
+{
+    if (line == PHX_SCRIPT_CMDLINE)
+        snprintf(buf, size, "command line");
+    else
+        snprintf(buf, size, "%s:%d", fname(opts), line);
+}
+
+int phx_script_blame(const phx_script_opts_t *opts, const phx_script_origin_t *origin,
+                     const phx_jobspec_blame_t *blame, phx_error_t *err)
+{
+    /* The latest of the blamed options heads the message (the command line
+     * comes after every line); the others follow as "see also". */
+    int lines[3], n = 0, last = 0;
+    for (int i = 0; blame && i < blame->count && i < 3; i++) {
+        int l = origin_of(origin, blame->field[i]);
+        bool seen = false;
+        for (int k = 0; k < n; k++)
+            seen |= lines[k] == l;
+        if (l && !seen)
+            lines[n++] = l;
+    }
+    for (int k = 1; k < n; k++)
+        if (lines[k] == PHX_SCRIPT_CMDLINE ||
+            (lines[last] != PHX_SCRIPT_CMDLINE && lines[k] > lines[last]))
+            last = k;
+    if (n == 0)
+        return phx_error_prefix(err, "%s", fname(opts));
+    char head[PHX_ERROR_TEXT_MAX], also[PHX_ERROR_TEXT_MAX] = "", w[300];
+    where(opts, lines[last], head, sizeof(head));
+    for (int k = 0; k < n; k++) {
+        if (k == last)
+            continue;
+        size_t used = strlen(also);
+        where(opts, lines[k], w, sizeof(w));
+        snprintf(also + used, sizeof(also) - used, "%s%s", used ? ", " : " (see also ",
+                 w);
+    }
+    if (*also && err) {
+        size_t used = strlen(err->text);
+        snprintf(err->text + used, sizeof(err->text) - used, "%s)", also);
+    }
+    return phx_error_prefix(err, "%s", head);
+}
+
 int phx_script_build(const char *text, size_t len, int argc, char *const argv[],
                      const phx_script_opts_t *opts, const phx_jobspec_defaults_t *def,
                      const phx_jobspec_limits_t *limits, phx_jobspec_t *spec,
                      phx_error_t *err)
 {
+    phx_script_origin_t own;
+    phx_script_origin_t *origin = opts && opts->origin ? opts->origin : &own;
+    phx_jobspec_blame_t blame;
     phx_jobspec_t cli;
     int next;
-    if (phx_script_parse(text, len, opts, spec, err) < 0)
+    memset(origin, 0, sizeof(*origin));
+    if (parse_script(text, len, opts, origin, spec, err) < 0)
         return -1;
-    if (phx_script_parse_argv(argc, argv, opts, &cli, &next, err) < 0)
+    if (parse_argv(argc, argv, opts, origin, &cli, &next, err) < 0)
         goto fail;
     if (next < argc) {
         phx_jobspec_clear(&cli);
@@ -553,8 +663,8 @@ int phx_script_build(const char *text, size_t len, int argc, char *const argv[],
         phx_error_set(err, "out of memory");
         goto fail;
     }
-    if (phx_jobspec_finalize(spec, def, limits, err) < 0) {
-        phx_error_prefix(err, "%s", fname(opts));
+    if (phx_jobspec_finalize_blame(spec, def, limits, &blame, err) < 0) {
+        phx_script_blame(opts, origin, &blame, err);
         goto fail;
     }
     return 0;

@@ -22,12 +22,23 @@
 /* A non-fatal remark ("file:line: ...") for the submitter. */
 typedef void phx_script_warn_f(void *arg, const char *msg);
 
+/* An origin line of an option given on the command line. */
+#define PHX_SCRIPT_CMDLINE (-1)
+
+/* Where each field of a spec was set, by offsetof(phx_jobspec_t, field): the
+ * script line of its directive, PHX_SCRIPT_CMDLINE, or 0 (not given: a
+ * default or a value finalize derived). */
+typedef struct phx_script_origin {
+    int line[sizeof(phx_jobspec_t)];
+} phx_script_origin_t;
+
 typedef struct phx_script_opts {
     const char *filename;    /* in messages; NULL: "script" */
     int64_t now;             /* seconds since the epoch, for --begin */
     size_t max_bytes;        /* 0: PHX_SCRIPT_MAX_DEFAULT */
     phx_script_warn_f *warn; /* NULL: warnings dropped */
     void *warn_arg;
+    phx_script_origin_t *origin; /* NULL, or filled by phx_script_build */
 } phx_script_opts_t;
 
 /* Read the directives of a script (len bytes, need not be NUL-terminated)
@@ -45,11 +56,19 @@ int phx_script_parse_argv(int argc, char *const argv[], const phx_script_opts_t 
 
 /* The whole submission: directives of the script, then argv options over
  * them (argc may be 0), then phx_jobspec_finalize.  Fills an uninitialised
- * spec; on failure it is cleared and err says why. */
+ * spec; on failure it is cleared and err says why: "file:line: ..." naming
+ * the directive (or "command line: ...") whose value is refused. */
 int phx_script_build(const char *text, size_t len, int argc, char *const argv[],
                      const phx_script_opts_t *opts, const phx_jobspec_defaults_t *def,
                      const phx_jobspec_limits_t *limits, phx_jobspec_t *spec,
                      phx_error_t *err);
+
+/* Say where the options that blame names were given: err's text gets the
+ * prefix "file:line: " of the latest of them ("command line: " when given
+ * there, "file: " when none was given) and a "(see also file:line)" for the
+ * others.  Returns -1. */
+int phx_script_blame(const phx_script_opts_t *opts, const phx_script_origin_t *origin,
+                     const phx_jobspec_blame_t *blame, phx_error_t *err);
 
 /* sbatch --begin: "now[+N[seconds|minutes|hours|days|weeks]]",
  * "YYYY-MM-DD[THH:MM[:SS]]", "HH:MM[:SS]" (next such time), "midnight",

@@ -253,7 +253,7 @@ static void test_fixture_chdir_export(void **state)
     phx_scripttest_build_ok("17_chdir_export.sh", &s, &w);
     assert_string_equal(s.work_dir, "/scratch/alice/run42");
     assert_string_equal(s.export_env, "ALL,OMP_NUM_THREADS=4,MODE=fast");
-    assert_string_equal(s.input, "/dev/null");
+    assert_null(s.input);
     phx_jobspec_clear(&s);
 }
 
@@ -265,7 +265,7 @@ static void test_fixture_mail_requeue(void **state)
     phx_scripttest_build_ok("18_mail_requeue.sh", &s, &w);
     assert_string_equal(s.mail_type, "END,FAIL");
     assert_string_equal(s.mail_user, "alice@example.org");
-    assert_string_equal(s.open_mode, "append");
+    assert_string_equal(s.open_mode, "truncate");
     assert_int_equal(s.requeue, 1);
     assert_string_equal(s.output, "/home/alice/logs/job.log");
     phx_jobspec_clear(&s);
@@ -354,7 +354,8 @@ static void test_fixture_exclusive_user(void **state)
     assert_int_equal(s.exclusive, 1);
     assert_string_equal(s.exclusive_mode, "user");
     assert_int_equal(s.wait, 1);
-    assert_string_equal(s.distribution, "plane=4");
+    assert_int_equal(s.parsable, 1);
+    assert_string_equal(s.distribution, "cyclic:cyclic");
     assert_string_equal(s.work_dir, "/home/alice/sub/relative/dir");
     phx_jobspec_clear(&s);
 }

@@ -26,7 +26,7 @@ static void expect_refused(const char *name, const char *where, const char *what
     phx_scripttest_warnings_t w = {0};
     phx_error_t err = {{0}};
     assert_int_equal(phx_scripttest_build(name, 0, NULL, &s, &w, &err), -1);
-    if (!strstr(err.text, where) || !strstr(err.text, what))
+    if (strncmp(err.text, where, strlen(where)) || !strstr(err.text, what))
         fail_msg("%s: expected \"%s\" and \"%s\" in \"%s\"", name, where, what,
                  err.text);
     assert_null(s.job_name);
@@ -46,11 +46,12 @@ static void test_refused_scripts(void **state)
     expect_refused("bad_gres.sh", "bad_gres.sh:3: ", "\"--gres\" is not supported");
     expect_refused("bad_dos.sh", "bad_dos.sh: ", "DOS line breaks");
     expect_refused("bad_no_shebang.sh", "bad_no_shebang.sh:1: ", "#!");
-    expect_refused("bad_ntasks_nodes.sh", "bad_ntasks_nodes.sh: ",
-                   "ntasks 2 is less than the minimum node count 4");
+    expect_refused("bad_ntasks_nodes.sh", "bad_ntasks_nodes.sh:3: ",
+                   "ntasks 2 is less than the minimum node count 4 (see also "
+                   "bad_ntasks_nodes.sh:2)");
     expect_refused("bad_quote.sh", "bad_quote.sh:2: ", "unterminated \" quote");
-    expect_refused("bad_array_range.sh",
-                   "bad_array_range.sh: ", "index 200000 is above the maximum 100000");
+    expect_refused("bad_array_range.sh", "bad_array_range.sh:2: ",
+                   "index 200000 is above the maximum 100000");
 }
 
 static int parse_text(const char *text, phx_jobspec_t *s, phx_error_t *err)
@@ -150,6 +151,7 @@ static int finalize_text(const char *text, phx_jobspec_t *s, phx_error_t *err)
                             &phx_scripttest_limits, s, err);
 }
 
+/* directives is line 2 of the script: the error must say so. */
 static void expect_finalize_error(const char *directives, const char *what)
 {
     char text[512];
@@ -157,8 +159,9 @@ static void expect_finalize_error(const char *directives, const char *what)
     phx_jobspec_t s;
     phx_error_t err = {{0}};
     assert_int_equal(finalize_text(text, &s, &err), -1);
-    if (!strstr(err.text, what))
-        fail_msg("%s: expected \"%s\" in \"%s\"", directives, what, err.text);
+    if (strncmp(err.text, "t.sh:2: ", 8) || !strstr(err.text, what))
+        fail_msg("%s: expected \"t.sh:2: ...%s...\", not \"%s\"", directives, what,
+                 err.text);
 }
 
 static void test_finalize_consistency(void **state)
@@ -179,9 +182,12 @@ static void test_finalize_consistency(void **state)
     expect_finalize_error("#SBATCH --hint=fast", "invalid hint \"fast\"");
     expect_finalize_error("#SBATCH --cpu-bind=everything", "invalid cpu-bind");
     expect_finalize_error("#SBATCH --cpu-bind=cores,sockets", "invalid cpu-bind");
-    expect_finalize_error("#SBATCH -m plane=0", "invalid distribution \"plane=0\"");
-    expect_finalize_error("#SBATCH -m block:block:block:block", "invalid distribution");
+    expect_finalize_error("#SBATCH -m plane=0", "\"plane=0\" is not supported");
+    expect_finalize_error("#SBATCH -m block:block:block:block",
+                          "a core-level distribution (\"block:block\") is not "
+                          "supported");
     expect_finalize_error("#SBATCH -m diagonal", "invalid distribution");
+    expect_finalize_error("#SBATCH -m block:", "invalid distribution");
     expect_finalize_error("#SBATCH --open-mode=overwrite", "invalid open-mode");
     expect_finalize_error("#SBATCH --exclusive=node", "invalid exclusive mode");
     expect_finalize_error("#SBATCH --mail-type=END,SOMETIMES", "invalid mail-type");
@@ -203,18 +209,175 @@ static void test_finalize_consistency(void **state)
                           "range");
     expect_finalize_error("#SBATCH -J \"\"", "needs a value");
     expect_finalize_error("#SBATCH --mem-per-cpu=0", "--mem-per-cpu must be above 0");
+    expect_finalize_error("#SBATCH --array=abc", "invalid array");
+    expect_finalize_error("#SBATCH -d afterok:x", "afterok");
+    expect_finalize_error("#SBATCH -N 3-2", "decreasing");
+    expect_finalize_error("#SBATCH --nice=-2147483646", "integer adjustment from "
+                                                        "-2147483645 to 2147483645");
+    expect_finalize_error("#SBATCH --nice=2147483646", "integer adjustment");
 
     /* And the valid neighbours of those. */
     phx_jobspec_t s;
     phx_error_t err = {{0}};
-    assert_int_equal(finalize_text("#!/bin/sh\n#SBATCH -m plane=4:fcyclic,pack "
-                                   "--cpu-bind=map_cpu:0,2,4 --mail-type=ALL "
-                                   "--export=NONE -e err-%4j-%%.log\n",
+    assert_int_equal(finalize_text("#!/bin/sh\n#SBATCH -m cyclic:cyclic "
+                                   "--cpu-bind=verbose,sockets --mail-type=ALL "
+                                   "--export=NONE -e err-%4j-%%.log "
+                                   "--nice=-2147483645\n",
                                    &s, &err),
                      0);
-    assert_string_equal(s.cpu_bind, "map_cpu:0,2,4");
+    assert_string_equal(s.cpu_bind, "verbose,sockets");
+    assert_int_equal(s.nice, -2147483645);
     assert_int_equal(s.time_limit, 60); /* the partition default */
     assert_string_equal(s.job_name, "phx");
+    phx_jobspec_clear(&s);
+}
+
+/* What Phalanx does not implement is refused by name, with what to use. */
+static void test_unsupported_values(void **state)
+{
+    (void)state;
+    static const char *const binds[] = {"threads",    "ldoms",       "rank",
+                                        "rank_ldom",  "map_cpu:0,1", "mask_cpu:0x3",
+                                        "map_ldom:0", "mask_ldom:1", "verbose,threads"};
+    char line[128], what[128];
+    for (size_t i = 0; i < sizeof(binds) / sizeof(binds[0]); i++) {
+        snprintf(line, sizeof(line), "#SBATCH --cpu-bind=%s", binds[i]);
+        expect_finalize_error(line, "is not supported (use none, cores or sockets");
+    }
+    static const char *const dists[] = {"arbitrary",     "plane=4",
+                                        "block:fcyclic", "cyclic:block:block",
+                                        "block,pack",    "cyclic,nopack"};
+    for (size_t i = 0; i < sizeof(dists) / sizeof(dists[0]); i++) {
+        snprintf(line, sizeof(line), "#SBATCH --distribution=%s", dists[i]);
+        expect_finalize_error(line, "is not supported (use block, cyclic or *");
+    }
+    static const char *const hints[] = {"memory_bound", "multithread"};
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(line, sizeof(line), "#SBATCH --hint=%s", hints[i]);
+        snprintf(what, sizeof(what),
+                 "--hint=%s is not supported (use --hint=compute_bound", hints[i]);
+        expect_finalize_error(line, what);
+    }
+    expect_finalize_error("#SBATCH --open-mode=append",
+                          "--open-mode=append is not supported");
+    expect_text_error("#!/bin/sh\n#SBATCH --input=in.txt\n",
+                      "t.sh:2: invalid directive \"--input\" is not supported: a batch "
+                      "job's standard input is /dev/null");
+    expect_text_error("#!/bin/sh\n#SBATCH -i in.txt\n",
+                      "t.sh:2: invalid directive \"-i\" (--input) is not supported");
+
+    /* What is accepted. */
+    static const char *const ok[] = {"--cpu-bind=none",
+                                     "--cpu-bind=no",
+                                     "--cpu-bind=cores",
+                                     "--cpu-bind=sockets",
+                                     "--cpu-bind=quiet,cores",
+                                     "--cpu-bind=v,none",
+                                     "-m block",
+                                     "-m cyclic",
+                                     "-m *",
+                                     "-m block:cyclic",
+                                     "-m cyclic:block",
+                                     "-m *:cyclic",
+                                     "-m block:*",
+                                     "--hint=compute_bound",
+                                     "--hint=nomultithread",
+                                     "--open-mode=truncate"};
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        phx_jobspec_t s;
+        phx_error_t err = {{0}};
+        snprintf(line, sizeof(line), "#!/bin/sh\n#SBATCH %s\n", ok[i]);
+        if (finalize_text(line, &s, &err) < 0)
+            fail_msg("%s: %s", ok[i], err.text);
+        phx_jobspec_clear(&s);
+    }
+}
+
+static int build_argv(const char *text, int argc, char *const argv[], phx_jobspec_t *s,
+                      phx_error_t *err)
+{
+    phx_script_opts_t opts = {.filename = "job.sh", .now = PHX_SCRIPTTEST_NOW};
+    phx_jobspec_defaults_t def = {.work_dir = "/w", .time_limit = 60};
+    return phx_script_build(text, strlen(text), argc, argv, &opts, &def,
+                            &phx_scripttest_limits, s, err);
+}
+
+static void expect_build_error(const char *text, int argc, char *const argv[],
+                               const char *exact)
+{
+    phx_jobspec_t s;
+    phx_error_t err = {{0}};
+    assert_int_equal(build_argv(text, argc, argv, &s, &err), -1);
+    assert_string_equal(err.text, exact);
+    assert_null(s.job_name);
+}
+
+/* Every value finalize refuses is located: the line of its directive, the
+ * later (and the other) of two at odds, or the command line. */
+static void test_finalize_error_lines(void **state)
+{
+    (void)state;
+    expect_build_error(
+        "#!/bin/sh\n#SBATCH -J x\n\n#SBATCH --array=abc\n", 0, NULL,
+        "job.sh:4: invalid array \"abc\": expected indices like 0-15, 0,6,16-32, "
+        "0-15:4, optionally followed by %N");
+    expect_build_error("#!/bin/sh\n#SBATCH -N 2\n#SBATCH --ntasks-per-node=2\n"
+                       "#SBATCH -t 5\n#SBATCH -n 5\n",
+                       0, NULL,
+                       "job.sh:5: ntasks 5 exceeds ntasks-per-node 2 x nodes 2 (see "
+                       "also job.sh:3, job.sh:2)");
+    expect_build_error("#!/bin/sh\n#SBATCH --mail-type=END,SOMETIMES\n"
+                       "#SBATCH --export=1BAD\n",
+                       0, NULL, "job.sh:2: invalid mail-type \"END,SOMETIMES\"");
+    expect_build_error("#!/bin/sh\n#SBATCH -t 5\n#SBATCH --export=1BAD\n", 0, NULL,
+                       "job.sh:3: invalid export \"1BAD\" (ALL, NONE or "
+                       "NAME[=value],...)");
+    expect_build_error("#!/bin/sh\n#SBATCH -t 5\n#SBATCH --exclusive=node\n", 0, NULL,
+                       "job.sh:3: invalid exclusive mode \"node\" (user, mcs, topo)");
+    expect_build_error("#!/bin/sh\n#SBATCH -t 5\n#SBATCH -o out-%q.log\n", 0, NULL,
+                       "job.sh:3: output: invalid pattern \"out-%q.log\": unknown "
+                       "escape \"%q\"");
+    expect_build_error(
+        "#!/bin/sh\n#SBATCH -t 5\n\n#SBATCH -e err-%\n", 0, NULL,
+        "job.sh:4: error: invalid pattern \"err-%\": unknown escape \"%\"");
+    expect_build_error("#!/bin/sh\n#SBATCH --hint=nomultithread\n#SBATCH -t 5\n"
+                       "#SBATCH -B 2:4\n",
+                       0, NULL,
+                       "job.sh:4: --hint cannot be combined with -B or "
+                       "--sockets-per-node/--cores-per-socket (see also job.sh:2)");
+    expect_build_error(
+        "#!/bin/sh\n#SBATCH -t 5\n#SBATCH -d afterok\n", 0, NULL,
+        "job.sh:3: invalid dependency \"afterok\": dependency \"afterok\" needs at "
+        "least one job id");
+    expect_build_error("#!/bin/sh\n#SBATCH --cpu-bind=threads\n", 0, NULL,
+                       "job.sh:2: cpu-bind \"threads\": \"threads\" is not supported "
+                       "(use none, cores or sockets, optionally after \"verbose,\" or "
+                       "\"quiet,\")");
+
+    /* The command line: its values say so, and still override. */
+    char *bad_array[] = {"-t", "5", "--array=1-3%0"};
+    expect_build_error("#!/bin/sh\n#SBATCH --array=1-3\n", 3, bad_array,
+                       "command line: invalid array \"1-3%0\": expected indices like "
+                       "0-15, 0,6,16-32, 0-15:4, optionally followed by %N");
+    char *more_tasks[] = {"-n", "9"};
+    expect_build_error("#!/bin/sh\n#SBATCH -N 2\n#SBATCH --ntasks-per-node=2\n", 2,
+                       more_tasks,
+                       "command line: ntasks 9 exceeds ntasks-per-node 2 x nodes 2 "
+                       "(see also job.sh:3, job.sh:2)");
+    char *bind[] = {"--cpu-bind=rank"};
+    expect_build_error("#!/bin/sh\n#SBATCH --cpu-bind=cores\n", 1, bind,
+                       "command line: cpu-bind \"rank\": \"rank\" is not supported "
+                       "(use none, cores or sockets, optionally after \"verbose,\" or "
+                       "\"quiet,\")");
+    phx_jobspec_t s;
+    phx_error_t err = {{0}};
+    char *fix[] = {"--cpu-bind=sockets", "-n", "4"};
+    assert_int_equal(build_argv("#!/bin/sh\n#SBATCH --cpu-bind=threads\n#SBATCH -n "
+                                "99 -N 2 --ntasks-per-node=2\n",
+                                3, fix, &s, &err),
+                     0);
+    assert_string_equal(s.cpu_bind, "sockets");
+    assert_int_equal(s.ntasks, 4);
     phx_jobspec_clear(&s);
 }
 
@@ -265,6 +428,8 @@ int main(void)
         cmocka_unit_test(test_malformed_directives),
         cmocka_unit_test(test_directive_forms),
         cmocka_unit_test(test_finalize_consistency),
+        cmocka_unit_test(test_unsupported_values),
+        cmocka_unit_test(test_finalize_error_lines),
         cmocka_unit_test(test_finalize_limits_and_strings),
     };
     return cmocka_run_group_tests(tests, phx_scripttest_setup, NULL);
