@@ -2,7 +2,9 @@
  * Options are passed as they are (batchd reads them with the directive
  * parser, over the script's #PHX/#SBATCH lines); this command only finds
  * where they end: the first word that is not an option, nor the value of
- * one, is the script ("-" or none: standard input). */
+ * one, is the script ("-" or none: standard input).  --parsable and -W/--wait
+ * count from the script's directives too: batchd's answer says whether the
+ * submission (script and options) had them. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -214,6 +216,10 @@ int phx_cmd_submit(int argc, char **argv)
     json_array_foreach(json_object_get(r, "warnings"), k, w)
         fprintf(stderr, "phx submit: warning: %s\n", json_string_value(w));
     long long id = json_integer_value(json_object_get(r, "job_id"));
+    if (json_is_true(json_object_get(r, "parsable")))
+        parsable = true;
+    if (json_is_true(json_object_get(r, "wait")))
+        wait = true;
     json_decref(r);
     if (parsable)
         printf("%lld\n", id);

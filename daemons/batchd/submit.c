@@ -4,9 +4,11 @@
  * [script arguments], "cwd": dir, "env": {NAME: value}, "submit_line": text,
  * "submit_host": name}.  The script's directives, then argv over them, are
  * read by phx_script_build; any error refuses the whole submission with the
- * parser's file:line message and nothing is stored.  The answer,
- * {"job_id": N, "warnings": [...]}, leaves only after the job's rows are
- * committed (an array: every task's row, N = the array job id). */
+ * parser's file:line message and nothing is stored.  A negative --nice (a
+ * higher priority) is refused unless the submitter is an operator.  The answer,
+ * {"job_id": N, "warnings": [...], "wait": bool, "parsable": bool} (the
+ * submission's -W and --parsable, from the script or argv), leaves only after the job's
+ * rows are committed (an array: every task's row, N = the array job id). */
 #include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -114,8 +116,10 @@ static void inserted(const phx_error_t *err, phx_db_result_t *const *res, int n,
             batchd_job_free(j);
     }
     if (req) {
-        json_t *o = json_pack("{s:I, s:O}", "job_id", (json_int_t)first, "warnings",
-                              s->warnings);
+        /* wait and parsable: phx submit honours them from the script too */
+        json_t *o = json_pack("{s:I, s:O, s:b, s:b}", "job_id", (json_int_t)first,
+                              "warnings", s->warnings, "wait", s->proto->spec.wait == 1,
+                              "parsable", s->proto->spec.parsable == 1);
         phx_http_reply_json(req, 200, o);
     }
     phx_log_debug("job %" PRIu64 " of %s submitted", first, s->proto->user);
@@ -158,6 +162,13 @@ static int check_env(const json_t *env, phx_error_t *err)
     return 0;
 }
 
+/* err's text, prefixed with where the option of field was given. */
+static int located(const phx_script_opts_t *o, size_t field, phx_error_t *err)
+{
+    phx_jobspec_blame_t bl = {.field = {field}, .count = 1};
+    return phx_script_blame(o, o->origin, &bl, err);
+}
+
 /* Read and check the submission into s->proto.  -1 with err (a 400). */
 static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submission_t *s,
                  phx_error_t *err)
@@ -190,11 +201,13 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
     const char *base = strrchr(filename, '/');
     base = base ? base + 1 : filename;
     int64_t now = batchd_now();
+    phx_script_origin_t origin;
     phx_script_opts_t o = {.filename = filename,
                            .now = now,
                            .max_bytes = b->max_script,
                            .warn = warn_cb,
-                           .warn_arg = s->warnings};
+                           .warn_arg = s->warnings,
+                           .origin = &origin};
     phx_jobspec_defaults_t def = {.job_name = *base ? base : "phx",
                                   .work_dir = cwd,
                                   .time_limit = b->default_time};
@@ -203,26 +216,42 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
         0)
         return -1;
     phx_jobspec_t *sp = &j->spec;
+    if (sp->nice != PHX_UNSET && sp->nice < 0 && !batchd_is_operator(b, uid)) {
+        phx_error_set(err,
+                      "--nice=%" PRId64 ": only an operator may raise a job's priority "
+                      "(a negative nice); use --nice=0 or above",
+                      sp->nice);
+        return located(&o, offsetof(phx_jobspec_t, nice), err);
+    }
     if (b->max_time > 0 && (sp->time_limit == 0 || sp->time_limit > b->max_time)) {
         char t[32];
         phx_time_format(b->max_time, t, sizeof(t));
-        return phx_error_set(err, "time limit exceeds the partition's maximum (%s)", t);
+        phx_error_set(err, "time limit exceeds the partition's maximum (%s)", t);
+        return located(&o, offsetof(phx_jobspec_t, time_limit), err);
     }
-    if (sp->partition && strcmp(sp->partition, b->partition) != 0)
-        return phx_error_set(err, "invalid partition \"%s\" (the partition is \"%s\")",
-                             sp->partition, b->partition);
+    if (sp->partition && strcmp(sp->partition, b->partition) != 0) {
+        phx_error_set(err, "invalid partition \"%s\" (the partition is \"%s\")",
+                      sp->partition, b->partition);
+        return located(&o, offsetof(phx_jobspec_t, partition), err);
+    }
     if (batchd_cluster_check(b, sp, err) < 0)
         return -1;
     if (sp->array &&
-        phx_array_parse(sp->array, b->limits.max_array_index, &s->array, err) < 0)
-        return phx_error_prefix(err, "invalid array specification");
+        phx_array_parse(sp->array, b->limits.max_array_index, &s->array, err) < 0) {
+        phx_error_prefix(err, "invalid array specification");
+        return located(&o, offsetof(phx_jobspec_t, array), err);
+    }
     if (sp->dependency) {
-        if (phx_depend_parse(sp->dependency, &j->dep, err) < 0)
-            return phx_error_prefix(err, "invalid dependency");
         phx_dep_env_t denv;
+        if (phx_depend_parse(sp->dependency, &j->dep, err) < 0) {
+            phx_error_prefix(err, "invalid dependency");
+            return located(&o, offsetof(phx_jobspec_t, dependency), err);
+        }
         batchd_dep_env(b, j, &denv);
-        if (phx_depend_check(&j->dep, &denv, err) < 0)
-            return phx_error_prefix(err, "invalid dependency");
+        if (phx_depend_check(&j->dep, &denv, err) < 0) {
+            phx_error_prefix(err, "invalid dependency");
+            return located(&o, offsetof(phx_jobspec_t, dependency), err);
+        }
     }
     j->uid = uid;
     j->gid = gid;

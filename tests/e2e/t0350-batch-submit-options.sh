@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# timeout: 90
+# phx submit's options end to end: a negative --nice (a higher priority) is
+# refused for users and stores nothing, operators may give one; --parsable
+# and -W/--wait in a script work as on the command line; a value Phalanx does
+# not implement is refused by name with its file:line, or "command line".
+. "$(dirname "$0")/lib.sh"
+. "$PHX_SRC/tests/e2e/phx.sh"
+
+test_user phxu1
+test_user phxu2
+PHX_BATCHD_EXTRA='operators = ["root", "phxu2"];'
+phx_setup
+chmod a+x "$PHX_TEST_DIR"
+start_master
+start_agent n1 "synthetic:pack:1 numa:1 core:2 pu:1"
+wait_node n1 up
+start_batchd
+
+home1=$(getent passwd phxu1 | cut -d: -f6)
+home2=$(getent passwd phxu2 | cut -d: -f6)
+jobs() { psql_q "SELECT count(*) FROM jobs"; }
+
+# A negative nice from a user: refused where it was given, nothing stored.
+printf '#!/bin/sh\n#SBATCH -t 5\n#SBATCH --nice=-10\ntrue\n' >"$home1/nice.sh"
+chown phxu1 "$home1/nice.sh"
+before=$(jobs)
+expect_fail as_user phxu1 phx submit nice.sh
+assert_contains "$PHX_OUT" "nice.sh:3: --nice=-10: only an operator may raise a job's priority"
+expect_fail as_user phxu1 phx submit --nice=-1 --parsable nice.sh
+assert_contains "$PHX_OUT" "command line: --nice=-1: only an operator may raise"
+expect_fail as_user phxu1 phx submit --nice=-2147483646 nice.sh
+assert_contains "$PHX_OUT" "integer adjustment from -2147483645 to 2147483645"
+assert_eq "$before" "$(jobs)" "no job stored"
+# A positive one is anyone's; a user's nice=0 over the script's -10 too.
+id=$(as_user phxu1 phx submit --parsable --nice=0 nice.sh)
+assert_eq 0 "$(psql_q "SELECT nice FROM jobs WHERE id = $id")"
+wait_job "$id" COMPLETED 30
+
+# An operator (batchd.operators) may.
+cp "$home1/nice.sh" "$home2/nice.sh"
+chown phxu2 "$home2/nice.sh"
+id=$(as_user phxu2 phx submit --parsable nice.sh)
+assert_eq -10 "$(psql_q "SELECT nice FROM jobs WHERE id = $id")"
+wait_job "$id" COMPLETED 30
+
+# --parsable and -W from the script.
+printf '#!/bin/sh\n#SBATCH --parsable\n#SBATCH -t 5\ntrue\n' >"$home1/parsable.sh"
+printf '#!/bin/sh\n#SBATCH -W\n#SBATCH -t 5\nsleep 1; exit 3\n' >"$home1/wait.sh"
+chown phxu1 "$home1/parsable.sh" "$home1/wait.sh"
+out=$(as_user phxu1 phx submit parsable.sh)
+note "$out"
+[[ $out =~ ^[0-9]+$ ]] || fail "--parsable in the script: expected only the id, not \"$out\""
+wait_job "$out" COMPLETED 30
+expect_fail as_user phxu1 phx submit wait.sh
+note "$PHX_OUT"
+assert_eq 3 "$PHX_RC" "phx submit waits and exits with the job's code"
+[[ $PHX_OUT =~ job\ ([0-9]+)\ ended\ FAILED ]] || fail "-W in the script: no end reported"
+assert_eq FAILED "$(job_field "${BASH_REMATCH[1]}" state)"
+
+# Unsupported values: refused by name, located.
+printf '#!/bin/sh\n#SBATCH -t 5\n#SBATCH --cpu-bind=threads\ntrue\n' >"$home1/bind.sh"
+chown phxu1 "$home1/bind.sh"
+before=$(jobs)
+expect_fail as_user phxu1 phx submit bind.sh
+assert_contains "$PHX_OUT" "bind.sh:3: cpu-bind \"threads\": \"threads\" is not supported (use none, cores or sockets"
+expect_fail as_user phxu1 phx submit --cpu-bind=cores --distribution=plane=2 bind.sh
+assert_contains "$PHX_OUT" "command line: distribution \"plane=2\": \"plane=2\" is not supported"
+expect_fail as_user phxu1 phx submit --cpu-bind=cores --open-mode=append bind.sh
+assert_contains "$PHX_OUT" "command line: --open-mode=append is not supported"
+expect_fail as_user phxu1 phx submit --cpu-bind=cores -i in.txt bind.sh
+assert_contains "$PHX_OUT" "\"-i\" (--input) is not supported"
+assert_eq "$before" "$(jobs)" "no job stored"
+note ok
