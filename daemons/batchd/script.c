@@ -604,27 +604,27 @@ int phx_script_blame(const phx_script_opts_t *opts, const phx_script_origin_t *o
                      const phx_jobspec_blame_t *blame, phx_error_t *err)
 {
     /* The latest of the blamed options heads the message (the command line
-     * comes after every line); the others follow as "see also". */
-    int lines[3], n = 0, last = 0;
+     * comes after every line); the others follow in order as "see also". */
+    int lines[3], n = 0;
     for (int i = 0; blame && i < blame->count && i < 3; i++) {
         int l = origin_of(origin, blame->field[i]);
+        unsigned key = (unsigned)l; /* PHX_SCRIPT_CMDLINE sorts last */
+        int k = n;
         bool seen = false;
-        for (int k = 0; k < n; k++)
-            seen |= lines[k] == l;
-        if (l && !seen)
-            lines[n++] = l;
+        for (int m = 0; m < n; m++)
+            seen |= lines[m] == l;
+        if (!l || seen)
+            continue;
+        for (; k > 0 && (unsigned)lines[k - 1] > key; k--)
+            lines[k] = lines[k - 1];
+        lines[k] = l;
+        n++;
     }
-    for (int k = 1; k < n; k++)
-        if (lines[k] == PHX_SCRIPT_CMDLINE ||
-            (lines[last] != PHX_SCRIPT_CMDLINE && lines[k] > lines[last]))
-            last = k;
     if (n == 0)
         return phx_error_prefix(err, "%s", fname(opts));
     char head[PHX_ERROR_TEXT_MAX], also[PHX_ERROR_TEXT_MAX] = "", w[300];
-    where(opts, lines[last], head, sizeof(head));
-    for (int k = 0; k < n; k++) {
-        if (k == last)
-            continue;
+    where(opts, lines[n - 1], head, sizeof(head));
+    for (int k = 0; k < n - 1; k++) {
         size_t used = strlen(also);
         where(opts, lines[k], w, sizeof(w));
         snprintf(also + used, sizeof(also) - used, "%s%s", used ? ", " : " (see also ",

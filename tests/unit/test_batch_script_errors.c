@@ -325,7 +325,7 @@ static void test_finalize_error_lines(void **state)
                        "#SBATCH -t 5\n#SBATCH -n 5\n",
                        0, NULL,
                        "job.sh:5: ntasks 5 exceeds ntasks-per-node 2 x nodes 2 (see "
-                       "also job.sh:3, job.sh:2)");
+                       "also job.sh:2, job.sh:3)");
     expect_build_error("#!/bin/sh\n#SBATCH --mail-type=END,SOMETIMES\n"
                        "#SBATCH --export=1BAD\n",
                        0, NULL, "job.sh:2: invalid mail-type \"END,SOMETIMES\"");
@@ -363,7 +363,7 @@ static void test_finalize_error_lines(void **state)
     expect_build_error("#!/bin/sh\n#SBATCH -N 2\n#SBATCH --ntasks-per-node=2\n", 2,
                        more_tasks,
                        "command line: ntasks 9 exceeds ntasks-per-node 2 x nodes 2 "
-                       "(see also job.sh:3, job.sh:2)");
+                       "(see also job.sh:2, job.sh:3)");
     char *bind[] = {"--cpu-bind=rank"};
     expect_build_error("#!/bin/sh\n#SBATCH --cpu-bind=cores\n", 1, bind,
                        "command line: cpu-bind \"rank\": \"rank\" is not supported "
