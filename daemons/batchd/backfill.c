@@ -21,7 +21,33 @@ typedef struct planner {
     caps_t free, spare, tmp;
     cand_t *cands;
     phx_bf_share_t *shares; /* scratch, nnodes */
+    uint32_t *sockets;      /* scratch, the most sockets of a node */
 } planner_t;
+
+uint32_t phx_bf_socket_tasks(const uint32_t *free, size_t nsockets,
+                             uint32_t cpus_per_task, uint32_t per_socket, bool spread)
+{
+    uint64_t within = 0, total = 0;
+    if (cpus_per_task == 0)
+        return 0;
+    for (size_t s = 0; s < nsockets; s++) {
+        uint32_t k = free[s] / cpus_per_task;
+        within += per_socket && k > per_socket ? per_socket : k;
+        total += free[s];
+    }
+    if (spread && !per_socket)
+        within = total / cpus_per_task;
+    return within > UINT32_MAX ? UINT32_MAX : (uint32_t)within;
+}
+
+bool phx_bf_node_qualifies(const phx_bf_request_t *r, uint32_t sockets, uint32_t cores,
+                           uint32_t threads_per_core)
+{
+    sockets = sockets ? sockets : 1;
+    threads_per_core = threads_per_core ? threads_per_core : 1;
+    return sockets >= r->min_sockets && cores / sockets >= r->min_cores_per_socket &&
+           threads_per_core >= r->min_threads_per_core;
+}
 
 static bool request_sane(const phx_bf_request_t *r)
 {
@@ -38,13 +64,24 @@ static uint32_t node_capacity(const planner_t *p, const phx_bf_request_t *r,
     const phx_bf_node_t *n = &p->in->nodes[i];
     if (!n->usable)
         return 0;
+    if (!phx_bf_node_qualifies(r, n->sockets, n->cores_total, n->threads_per_core))
+        return 0;
     uint64_t cores = c->cores[i], mem = c->mem[i];
     bool whole = cores >= n->cores_total && mem >= n->mem_total;
     if ((r->exclusive || r->mem_whole_node) && mem < n->mem_total)
         return 0;
     if (r->exclusive && !whole)
         return 0;
+    /* which cores are free is not known here: the most the sockets of the
+     * empty node hold, at most what the free cores hold */
+    uint32_t ns = n->sockets ? n->sockets : 1;
+    for (uint32_t s = 0; s < ns; s++)
+        p->sockets[s] = n->cores_total / ns + (s < n->cores_total % ns);
     uint64_t k = cores / r->cpus_per_task;
+    uint32_t ks = phx_bf_socket_tasks(p->sockets, ns, r->cpus_per_task,
+                                      r->ntasks_per_socket, true);
+    if (ks < k)
+        k = ks;
     if (r->mem_per_cpu) {
         uint64_t per_task = r->mem_per_cpu * r->cpus_per_task;
         uint64_t km = mem / per_task;
@@ -324,9 +361,15 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
     p.tmp.mem = calloc(nn, sizeof(uint64_t));
     p.cands = calloc(nn, sizeof(*p.cands));
     p.shares = calloc(nn, sizeof(*p.shares));
+    uint32_t most = 1;
+    for (size_t i = 0; i < in->nnodes; i++)
+        if (in->nodes[i].sockets > most)
+            most = in->nodes[i].sockets;
+    p.sockets = calloc(most, sizeof(*p.sockets));
     ev = calloc(in->nrunning + in->npending + 1, sizeof(*ev));
     if (!plan->decisions || !p.free.cores || !p.spare.cores || !p.tmp.cores ||
-        !p.free.mem || !p.spare.mem || !p.tmp.mem || !p.cands || !p.shares || !ev) {
+        !p.free.mem || !p.spare.mem || !p.tmp.mem || !p.cands || !p.shares ||
+        !p.sockets || !ev) {
         phx_error_set(err, "out of memory");
         goto out;
     }
@@ -352,6 +395,7 @@ out:
     free(p.tmp.mem);
     free(p.cands);
     free(p.shares);
+    free(p.sockets);
     free(ev);
     return rc;
 }

@@ -8,8 +8,10 @@
  * A later job may then start now only if it fits now and either ends by the
  * shadow time or uses only resources the reservation leaves free at the
  * shadow time; so backfill never delays the reserved start.  Placement here
- * is by cores and memory per node; topology-aware packing happens later
- * against offers. */
+ * is by cores and memory per node, and by sockets as far as the planner can
+ * tell (phx_bf_socket_tasks): it knows how many cores of a node are free,
+ * not which, and counts them as favourably split over the sockets as they
+ * could be; topology-aware packing happens later against offers. */
 #ifndef PHX_BATCHD_BACKFILL_H
 #define PHX_BATCHD_BACKFILL_H
 
@@ -27,7 +29,9 @@ typedef struct phx_bf_node {
     uint32_t cores_free;
     uint64_t mem_total; /* MiB */
     uint64_t mem_free;
-    bool usable; /* false (drained, down): nothing is placed there */
+    bool usable;               /* false (drained, down): nothing is placed there */
+    uint32_t sockets;          /* 0: one; cores split evenly over them */
+    uint32_t threads_per_core; /* 0: one */
 } phx_bf_node_t;
 
 /* A job's part of one node. */
@@ -51,12 +55,17 @@ typedef struct phx_bf_request {
     uint32_t nodes_max; /* the fewest nodes that fit are used */
     uint32_t ntasks;
     uint32_t cpus_per_task;
-    uint32_t ntasks_per_node; /* 0: any; else at most this many per node */
-    uint64_t mem_per_node;    /* MiB; 0: none (see mem_whole_node) */
-    uint64_t mem_per_cpu;     /* MiB; 0: none */
-    bool mem_whole_node;      /* --mem=0: all of each node's memory */
-    bool exclusive;           /* whole nodes */
-    int64_t time_limit;       /* seconds; 0: none */
+    uint32_t ntasks_per_node;   /* 0: any; else at most this many per node */
+    uint32_t ntasks_per_socket; /* 0: any; else at most this many per socket */
+    /* node constraints (-B S:C:T): at least this many, 0: any */
+    uint32_t min_sockets;
+    uint32_t min_cores_per_socket;
+    uint32_t min_threads_per_core;
+    uint64_t mem_per_node; /* MiB; 0: none (see mem_whole_node) */
+    uint64_t mem_per_cpu;  /* MiB; 0: none */
+    bool mem_whole_node;   /* --mem=0: all of each node's memory */
+    bool exclusive;        /* whole nodes */
+    int64_t time_limit;    /* seconds; 0: none */
 } phx_bf_request_t;
 
 typedef struct phx_bf_params {
@@ -98,6 +107,20 @@ typedef struct phx_bf_plan {
     int64_t shadow_time; /* its start, -1 when none */
     size_t tested;
 } phx_bf_plan_t;
+
+/* Tasks of cpus_per_task cores that sockets with free[s] free cores hold
+ * (nsockets of them), as batchd_place packs them: each task inside one
+ * socket, at most per_socket tasks on a socket (0: no cap).  With spread,
+ * and no per_socket, a task may also span sockets once no socket can hold
+ * one more (place.c does so): then it is total free / cpus_per_task.  The
+ * one count of tasks per node of batchd: the offers' (sched.c), the
+ * cluster's at submit (cluster.c) and the planner's. */
+uint32_t phx_bf_socket_tasks(const uint32_t *free, size_t nsockets,
+                             uint32_t cpus_per_task, uint32_t per_socket, bool spread);
+/* Does a node of this many sockets, cores and threads per core (0: one)
+ * meet r's node constraints (-B S:C:T)?  Cores per socket: cores / sockets. */
+bool phx_bf_node_qualifies(const phx_bf_request_t *r, uint32_t sockets, uint32_t cores,
+                           uint32_t threads_per_core);
 
 /* Plan one pass.  0 with plan filled (release with phx_backfill_plan_clear),
  * or -1 with err (ENOMEM, or a running share naming a node out of range). */

@@ -85,7 +85,8 @@ typedef struct bnode {
     char name[128];
     uint32_t cores;
     uint32_t sockets;
-    uint64_t mem; /* MiB */
+    uint32_t threads; /* per core (PUs / cores) */
+    uint64_t mem;     /* MiB */
     bool usable;
 } bnode_t;
 
@@ -237,6 +238,15 @@ void batchd_sched_job_done(batchd_t *b, bjob_t *j);
  * from the offer's free lists.  whole: take every core.  0 or -1 (no room). */
 int batchd_place(boffer_t *o, uint32_t tasks, uint32_t cpt, uint32_t per_socket,
                  bool cyclic, bool whole, int *cores, uint32_t *ncores);
+/* The tasks batchd_place can put in the offer (phx_bf_socket_tasks over its
+ * free cores per socket): spread false counts only tasks inside one socket. */
+uint32_t batchd_offer_tasks(const boffer_t *o, uint32_t cpt, uint32_t per_socket,
+                            bool spread);
+/* The job's cap of tasks per socket: --ntasks-per-socket, 1 for
+ * --hint=memory_bound, else 0 (none). */
+uint32_t batchd_job_per_socket(const phx_jobspec_t *s);
+/* The job's request to the planner (also the submit check's). */
+void batchd_bf_request(const batchd_t *b, const phx_jobspec_t *s, phx_bf_request_t *r);
 int batchd_offer_parse(boffer_t *o, const json_t *offer);
 void batchd_offer_clear(boffer_t *o);
 

@@ -10,7 +10,7 @@
 
 #define NODES_SQL                                                                      \
     "SELECT id::text, name, cores, sockets, memory_bytes / 1048576, "                  \
-    "state = 'up' AND NOT drained FROM agents WHERE state <> 'lost' ORDER BY id"
+    "state = 'up' AND NOT drained, pus FROM agents WHERE state <> 'lost' ORDER BY id"
 
 static int nodes_from(batchd_t *b, const phx_db_result_t *res)
 {
@@ -26,6 +26,8 @@ static int nodes_from(batchd_t *b, const phx_db_result_t *res)
         n->sockets = (uint32_t)strtoul(phx_db_result_get(res, i, 3), NULL, 10);
         n->mem = strtoull(phx_db_result_get(res, i, 4), NULL, 10);
         n->usable = strcmp(phx_db_result_get(res, i, 5), "t") == 0;
+        uint32_t pus = (uint32_t)strtoul(phx_db_result_get(res, i, 6), NULL, 10);
+        n->threads = n->cores && pus > n->cores ? pus / n->cores : 1;
     }
     phx_hmap_t *index = phx_hmap_create();
     for (int i = 0; index && i < rows; i++)
@@ -97,80 +99,138 @@ int64_t batchd_cluster_cpus(const batchd_t *b)
     return n;
 }
 
+/* Tasks of r an empty node holds (its cores split evenly over its sockets,
+ * as batchd_place would pack them), by cores only: memory is the caller's. */
+static uint32_t node_tasks(const bnode_t *n, const phx_bf_request_t *r)
+{
+    uint32_t few[16], *sizes = few, ns = n->sockets ? n->sockets : 1;
+    if (ns > sizeof(few) / sizeof(few[0]) && !(sizes = calloc(ns, sizeof(*sizes))))
+        return 0;
+    for (uint32_t i = 0; i < ns; i++)
+        sizes[i] = n->cores / ns + (i < n->cores % ns);
+    uint32_t t =
+        phx_bf_socket_tasks(sizes, ns, r->cpus_per_task, r->ntasks_per_socket, true);
+    if (sizes != few)
+        free(sizes);
+    return t;
+}
+
+/* No known node has the shape asked (-B, --sockets-per-node,
+ * --cores-per-socket, --threads-per-core): the message names the option. */
+static int shape_refused(const batchd_t *b, const phx_bf_request_t *r, phx_error_t *err)
+{
+    static const char *const what[] = {"sockets", "cores per socket",
+                                       "threads per core"};
+    static const char *const opt[] = {"--sockets-per-node", "--cores-per-socket",
+                                      "--threads-per-core"};
+    uint32_t want[3] = {r->min_sockets, r->min_cores_per_socket,
+                        r->min_threads_per_core};
+    for (int k = 0; k < 3; k++) {
+        phx_bf_request_t one = {0};
+        uint32_t *f[3] = {&one.min_sockets, &one.min_cores_per_socket,
+                          &one.min_threads_per_core};
+        *f[k] = want[k];
+        bool any = false;
+        for (size_t i = 0; i < b->nnodes && !any; i++)
+            any = phx_bf_node_qualifies(&one, b->nodes[i].sockets, b->nodes[i].cores,
+                                        b->nodes[i].threads);
+        if (!any)
+            return phx_error_set(err,
+                                 "requested node configuration is not available: no "
+                                 "node has %u %s (%s or -B)",
+                                 want[k], what[k], opt[k]);
+    }
+    char b_opt[3][16];
+    for (int k = 0; k < 3; k++)
+        snprintf(b_opt[k], sizeof(b_opt[k]), want[k] ? "%u" : "*", want[k]);
+    return phx_error_set(err,
+                         "requested node configuration is not available: no node "
+                         "has all of -B %s:%s:%s (sockets, cores per socket, threads "
+                         "per core)",
+                         b_opt[0], b_opt[1], b_opt[2]);
+}
+
+static int cmp_desc(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x < y) - (x > y);
+}
+
 /* Refused at submit: what no set of the known nodes could ever hold, even
- * empty (doc/batchd.md).  Drained nodes count: they come back. */
+ * empty (doc/batchd.md).  Drained nodes count: they come back.  Tasks per
+ * node are counted as the scheduler counts them in offers
+ * (phx_bf_socket_tasks), so that a job accepted here can be placed. */
 int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t *err)
 {
     if (b->nnodes == 0)
         return phx_error_set(err, "the cluster has no nodes yet");
+    phx_bf_request_t r;
+    batchd_bf_request(b, s, &r);
     int64_t cpt = s->cpus_per_task, nodes = s->nodes_min;
-    if (nodes > (int64_t)b->nnodes)
-        return phx_error_set(err,
-                             "requested node configuration is not available: %lld "
-                             "nodes asked, the cluster has %zu",
-                             (long long)nodes, b->nnodes);
+    int64_t *tasks = calloc(b->nnodes, sizeof(*tasks));
+    if (!tasks)
+        return phx_error_set(err, "out of memory");
+    size_t fit = 0, shaped = 0;
+    int64_t biggest = 0, biggest_socket = 0;
     /* tasks per node on the fullest node, when spread over nodes_max nodes */
     int64_t nmax =
         s->nodes_max < (int64_t)b->nnodes ? s->nodes_max : (int64_t)b->nnodes;
     int64_t per_node = (s->ntasks + nmax - 1) / nmax;
     if (s->ntasks_per_node != PHX_UNSET && s->ntasks_per_node > 0)
         per_node = s->ntasks_per_node < s->ntasks ? s->ntasks_per_node : s->ntasks;
-    /* the largest nodes, in decreasing order, must hold it */
-    uint32_t *cores = calloc(b->nnodes, sizeof(*cores));
-    uint64_t *mem = calloc(b->nnodes, sizeof(*mem));
-    if (!cores || !mem) {
-        free(cores);
-        free(mem);
-        return phx_error_set(err, "out of memory");
-    }
     for (size_t i = 0; i < b->nnodes; i++) {
-        cores[i] = b->nodes[i].cores;
-        mem[i] = b->nodes[i].mem;
-    }
-    int64_t cpus_left = s->ntasks * cpt, fit_nodes = 0;
-    int rc = 0;
-    for (size_t i = 0; i < b->nnodes && cpus_left > 0 && fit_nodes < nmax; i++) {
-        size_t best = i;
-        for (size_t k = i + 1; k < b->nnodes; k++)
-            if (cores[k] > cores[best])
-                best = k;
-        uint32_t tc = cores[best];
-        uint64_t tm = mem[best];
-        cores[best] = cores[i];
-        mem[best] = mem[i];
-        int64_t tasks = tc / cpt;
-        if (tasks > per_node)
-            tasks = per_node;
-        if (tasks < 1)
+        const bnode_t *n = &b->nodes[i];
+        if (!phx_bf_node_qualifies(&r, n->sockets, n->cores, n->threads))
             continue;
-        if (s->mem_per_node > 0 && (uint64_t)s->mem_per_node > tm)
+        shaped++;
+        if (n->cores > biggest)
+            biggest = n->cores;
+        if (n->cores / (n->sockets ? n->sockets : 1) > biggest_socket)
+            biggest_socket = n->cores / (n->sockets ? n->sockets : 1);
+        int64_t t = node_tasks(n, &r);
+        if (t > per_node)
+            t = per_node;
+        if (s->mem_per_node > 0 && (uint64_t)s->mem_per_node > n->mem)
             continue;
         if (s->mem_per_cpu != PHX_UNSET && s->mem_per_cpu > 0 &&
-            (uint64_t)(s->mem_per_cpu * tasks * cpt) > tm)
-            tasks = (int64_t)(tm / (uint64_t)(s->mem_per_cpu * cpt));
-        if (tasks < 1)
-            continue;
-        cpus_left -= tasks * cpt;
-        fit_nodes++;
+            (uint64_t)(s->mem_per_cpu * t * cpt) > n->mem)
+            t = (int64_t)(n->mem / (uint64_t)(s->mem_per_cpu * cpt));
+        if (t >= 1)
+            tasks[fit++] = t;
     }
-    int64_t biggest = 0;
-    for (size_t i = 0; i < b->nnodes; i++)
-        if (b->nodes[i].cores > biggest)
-            biggest = b->nodes[i].cores;
+    /* the nodes holding the most tasks must hold them all */
+    qsort(tasks, fit, sizeof(*tasks), cmp_desc);
+    int64_t left = s->ntasks, used = 0;
+    for (size_t i = 0; i < fit && left > 0 && used < nmax; i++, used++)
+        left -= tasks[i];
+    free(tasks);
+    if (shaped == 0)
+        return shape_refused(b, &r, err);
+    if (nodes > (int64_t)shaped)
+        return phx_error_set(err,
+                             "requested node configuration is not available: %lld "
+                             "nodes asked, the cluster has %zu%s",
+                             (long long)nodes, shaped,
+                             shaped < b->nnodes ? " of the shape asked" : "");
     if (cpt > biggest)
-        rc = phx_error_set(err,
-                           "requested node configuration is not available: %lld cpus "
-                           "per task, the largest node has %lld cores",
-                           (long long)cpt, (long long)biggest);
-    else if (cpus_left > 0 || fit_nodes < nodes)
-        rc = phx_error_set(err,
-                           "requested node configuration is not available: %lld tasks "
-                           "of %lld cpus on %lld-%lld nodes do not fit the cluster's "
-                           "%zu nodes (%lld cores)",
-                           (long long)s->ntasks, (long long)cpt,
-                           (long long)s->nodes_min, (long long)s->nodes_max, b->nnodes,
-                           (long long)batchd_cluster_cpus(b));
-    free(cores);
-    free(mem);
-    return rc;
+        return phx_error_set(err,
+                             "requested node configuration is not available: %lld cpus "
+                             "per task, the largest node has %lld cores",
+                             (long long)cpt, (long long)biggest);
+    if (r.ntasks_per_socket && cpt > biggest_socket)
+        return phx_error_set(err,
+                             "requested node configuration is not available: %lld cpus "
+                             "per task, the largest socket has %lld cores (a task "
+                             "stays in one socket with --ntasks-per-socket)",
+                             (long long)cpt, (long long)biggest_socket);
+    if (left > 0 || (int64_t)fit < nodes)
+        return phx_error_set(
+            err,
+            "requested node configuration is not available: %lld tasks "
+            "of %lld cpus%s on %lld-%lld nodes do not fit the cluster's "
+            "%zu nodes (%lld cores)",
+            (long long)s->ntasks, (long long)cpt,
+            r.ntasks_per_socket ? " (few per socket)" : "", (long long)s->nodes_min,
+            (long long)s->nodes_max, b->nnodes, (long long)batchd_cluster_cpus(b));
+    return 0;
 }

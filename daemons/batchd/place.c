@@ -3,10 +3,15 @@
  * The offer's "topology" lists its free cores per NUMA domain.  Each task
  * gets cpus_per_task cores: inside one NUMA domain when one has room (the
  * fullest domain that still fits, so domains fill before new ones are
- * opened), else inside one socket, else anywhere (a task larger than a
- * socket).  --ntasks-per-socket caps the tasks of one socket; a cyclic
+ * opened), else inside one socket, else anywhere (a task larger than any
+ * socket's free cores; sched.c chooses offers where that happens only as
+ * the last resort).  --ntasks-per-socket caps the tasks of one socket; a cyclic
  * socket distribution starts each task on the socket with the fewest tasks.
- * Exclusive jobs take every core of the node. */
+ * Exclusive jobs take every core of the node.
+ *
+ * A task goes into a socket whenever one has room, so the tasks an offer
+ * holds are those phx_bf_socket_tasks counts over its free cores per socket
+ * (batchd_offer_tasks): sched.c chooses offers by that count. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -76,7 +81,7 @@ int batchd_offer_parse(boffer_t *o, const json_t *offer)
     return 0;
 }
 
-static void take(struct bo_numa *bn, uint32_t count, int *cores, uint32_t *n)
+static void take_cores(struct bo_numa *bn, uint32_t count, int *cores, uint32_t *n)
 {
     for (uint32_t i = 0; i < count && bn->ncores > 0; i++) {
         cores[(*n)++] = bn->cores[0];
@@ -103,6 +108,28 @@ static uint32_t socket_free(const boffer_t *o, int s)
     return n;
 }
 
+uint32_t batchd_job_per_socket(const phx_jobspec_t *s)
+{
+    if (s->ntasks_per_socket != PHX_UNSET && s->ntasks_per_socket > 0)
+        return (uint32_t)s->ntasks_per_socket;
+    return s->hint && strcmp(s->hint, "memory_bound") == 0 ? 1 : 0;
+}
+
+uint32_t batchd_offer_tasks(const boffer_t *o, uint32_t cpt, uint32_t per_socket,
+                            bool spread)
+{
+    uint32_t few[16], *sf = few;
+    size_t n = (size_t)max_socket(o) + 1;
+    if (n > sizeof(few) / sizeof(few[0]) && !(sf = calloc(n, sizeof(*sf))))
+        return 0;
+    for (size_t s = 0; s < n; s++)
+        sf[s] = socket_free(o, (int)s);
+    uint32_t t = phx_bf_socket_tasks(sf, n, cpt, per_socket, spread);
+    if (sf != few)
+        free(sf);
+    return t;
+}
+
 /* One task: its cores into cores[*n...]; the socket used, or -1. */
 static int place_task(boffer_t *o, uint32_t cpt, const uint32_t *per_sock, uint32_t cap,
                       bool cyclic, int *cores, uint32_t *n)
@@ -125,7 +152,7 @@ static int place_task(boffer_t *o, uint32_t cpt, const uint32_t *per_sock, uint3
         }
     }
     if (best >= 0) {
-        take(&o->numas[best], cpt, cores, n);
+        take_cores(&o->numas[best], cpt, cores, n);
         return o->numas[best].socket;
     }
     int sockets = max_socket(o) + 1, bs = -1;
@@ -142,7 +169,7 @@ static int place_task(boffer_t *o, uint32_t cpt, const uint32_t *per_sock, uint3
             continue;
         uint32_t k =
             (uint32_t)o->numas[i].ncores < need ? (uint32_t)o->numas[i].ncores : need;
-        take(&o->numas[i], k, cores, n);
+        take_cores(&o->numas[i], k, cores, n);
         need -= k;
     }
     if (bs >= 0)
@@ -158,7 +185,7 @@ static int place_task(boffer_t *o, uint32_t cpt, const uint32_t *per_sock, uint3
     for (int i = 0; i < o->nnumas && need > 0; i++) {
         uint32_t k =
             (uint32_t)o->numas[i].ncores < need ? (uint32_t)o->numas[i].ncores : need;
-        take(&o->numas[i], k, cores, n);
+        take_cores(&o->numas[i], k, cores, n);
         need -= k;
     }
     return o->numas[0].socket;
@@ -170,7 +197,7 @@ int batchd_place(boffer_t *o, uint32_t tasks, uint32_t cpt, uint32_t per_socket,
     *ncores = 0;
     if (whole) {
         for (int i = 0; i < o->nnumas; i++)
-            take(&o->numas[i], (uint32_t)o->numas[i].ncores, cores, ncores);
+            take_cores(&o->numas[i], (uint32_t)o->numas[i].ncores, cores, ncores);
         return *ncores >= tasks * cpt ? 0 : -1;
     }
     int sockets = max_socket(o) + 1;

@@ -63,17 +63,21 @@ static uint64_t job_mem(const batchd_t *b, const bjob_t *j, uint32_t cores,
 
 /* --- the planner's view: nodes with our running jobs --- */
 
-static void bf_request(const batchd_t *b, const bjob_t *j, phx_bf_request_t *r)
+void batchd_bf_request(const batchd_t *b, const phx_jobspec_t *s, phx_bf_request_t *r)
 {
-    const phx_jobspec_t *s = &j->spec;
     memset(r, 0, sizeof(*r));
-    r->job_id = j->id;
     r->nodes_min = (uint32_t)s->nodes_min;
     r->nodes_max = (uint32_t)s->nodes_max;
     r->ntasks = (uint32_t)s->ntasks;
     r->cpus_per_task = (uint32_t)s->cpus_per_task;
     r->ntasks_per_node =
         s->ntasks_per_node != PHX_UNSET ? (uint32_t)s->ntasks_per_node : 0;
+    r->ntasks_per_socket = batchd_job_per_socket(s);
+    r->min_sockets = s->sockets_per_node > 0 ? (uint32_t)s->sockets_per_node : 0;
+    r->min_cores_per_socket =
+        s->cores_per_socket > 0 ? (uint32_t)s->cores_per_socket : 0;
+    r->min_threads_per_core =
+        s->threads_per_core > 0 ? (uint32_t)s->threads_per_core : 0;
     if (s->mem_per_node != PHX_UNSET) {
         r->mem_whole_node = s->mem_per_node == 0;
         r->mem_per_node = (uint64_t)(s->mem_per_node > 0 ? s->mem_per_node : 0);
@@ -122,27 +126,37 @@ static bool offer_allows(pass_t *p, const boffer_t *o, const bjob_t *j)
     return false;
 }
 
-/* Tasks of j the offer can hold, capped by cap. */
-static uint32_t capacity(pass_t *p, const boffer_t *o, const bjob_t *j, uint32_t cap)
+/* Tasks of j (its request r) the offer can hold, capped by cap: as many as
+ * batchd_place can put there (batchd_offer_tasks), each inside one socket
+ * unless spread. */
+static uint32_t capacity(pass_t *p, const boffer_t *o, const bjob_t *j,
+                         const phx_bf_request_t *r, uint32_t cap, bool spread)
 {
     const phx_jobspec_t *s = &j->spec;
     const bnode_t *n = batchd_node_by_agent(p->b, o->agent_id);
-    uint32_t cpt = (uint32_t)s->cpus_per_task;
-    if (s->exclusive == 1)
-        return n && o->cpus >= n->cores && o->cpus >= cpt
-                   ? (o->cpus / cpt < cap ? o->cpus / cpt : cap)
-                   : 0;
-    uint32_t t = o->cpus / cpt;
+    if (n ? !phx_bf_node_qualifies(r, n->sockets, n->cores, n->threads)
+          : r->min_sockets > 1 || r->min_cores_per_socket > 1 ||
+                r->min_threads_per_core > 1)
+        return 0; /* an unknown node: its shape too */
+    uint32_t t = batchd_offer_tasks(o, r->cpus_per_task, r->ntasks_per_socket, spread);
     if (t > cap)
         t = cap;
-    while (t > 0 && job_mem(p->b, j, t * cpt, n ? n->mem : o->mem) > o->mem)
+    if (s->exclusive == 1)
+        return n && o->cpus >= n->cores ? t : 0;
+    while (t > 0 &&
+           job_mem(p->b, j, t * r->cpus_per_task, n ? n->mem : o->mem) > o->mem)
         t--;
     if (s->mem_per_node == 0 && n && o->mem < n->mem)
         return 0;
     return t;
 }
 
-static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
+/* The offers for j, best fit: the offer that holds the most of the share
+ * still to place, the one with the fewest free cores among equals.  spread:
+ * tasks may span sockets; the offers holding more tasks inside sockets go
+ * first among equals. */
+static int choose(pass_t *p, bjob_t *j, const phx_bf_request_t *r, bool spread,
+                  choice_t *ch, size_t *nch)
 {
     const phx_jobspec_t *s = &j->spec;
     uint32_t left = (uint32_t)s->ntasks, nodes_min = (uint32_t)s->nodes_min,
@@ -153,7 +167,6 @@ static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
     if (s->ntasks_per_node == PHX_UNSET && nodes_min == nodes_max && nodes_min > 1)
         per = (left + nodes_min - 1) / nodes_min;
     *nch = 0;
-    /* best fit: the offers with the fewest free cores that hold a share */
     bool *taken = calloc(p->noffers + 1, sizeof(bool));
     if (!taken)
         return -1;
@@ -164,17 +177,18 @@ static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
         if (cap == 0)
             break;
         ssize_t best = -1;
-        uint32_t best_t = 0;
+        uint32_t best_t = 0, best_in = 0;
         for (size_t i = 0; i < p->noffers; i++) {
             boffer_t *o = &p->offers[i];
             if (taken[i] || !offer_allows(p, o, j))
                 continue;
-            uint32_t t = capacity(p, o, j, cap);
+            uint32_t t = capacity(p, o, j, r, cap, spread);
             if (t == 0)
                 continue;
-            if (best < 0 || t > best_t ||
-                (t == best_t && o->cpus < p->offers[best].cpus))
-                best = (ssize_t)i, best_t = t;
+            uint32_t in = spread ? capacity(p, o, j, r, cap, false) : t;
+            if (best < 0 || t > best_t || (t == best_t && in > best_in) ||
+                (t == best_t && in == best_in && o->cpus < p->offers[best].cpus))
+                best = (ssize_t)i, best_t = t, best_in = in;
         }
         if (best < 0)
             break;
@@ -186,6 +200,20 @@ static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
     }
     free(taken);
     return left == 0 && *nch >= nodes_min ? 0 : -1;
+}
+
+/* Each task's cores inside one socket when the offers allow; a task spans
+ * sockets only when no choice of offers holds the job otherwise (possible
+ * only with tasks of several cores and no per-socket cap). */
+static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
+{
+    phx_bf_request_t r;
+    batchd_bf_request(p->b, &j->spec, &r);
+    if (choose(p, j, &r, false, ch, nch) == 0)
+        return 0;
+    if (r.cpus_per_task == 1 || r.ntasks_per_socket)
+        return -1;
+    return choose(p, j, &r, true, ch, nch);
 }
 
 static void accepted(phx_fwc_t *c, int status, const char *body, void *arg)
@@ -204,8 +232,7 @@ static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
     batchd_t *b = p->b;
     const phx_jobspec_t *s = &j->spec;
     uint32_t cpt = (uint32_t)s->cpus_per_task;
-    uint32_t per_sock =
-        s->ntasks_per_socket != PHX_UNSET ? (uint32_t)s->ntasks_per_socket : 0;
+    uint32_t per_sock = batchd_job_per_socket(s);
     bool cyclic = s->distribution && strstr(s->distribution, ":cyclic") != NULL;
     bj_task_t *tasks = calloc(nch, sizeof(*tasks));
     int **cores = calloc(nch, sizeof(*cores));
@@ -371,9 +398,9 @@ static void pass_run(pass_t *p)
         goto out_plan;
     for (size_t i = 0; i < b->nnodes; i++) {
         pnodes[i] = &b->nodes[i];
-        nodes[i] =
-            (phx_bf_node_t){b->nodes[i].cores, b->nodes[i].cores, b->nodes[i].mem,
-                            b->nodes[i].mem, b->nodes[i].usable};
+        const bnode_t *bn = &b->nodes[i];
+        nodes[i] = (phx_bf_node_t){bn->cores,  bn->cores,   bn->mem,    bn->mem,
+                                   bn->usable, bn->sockets, bn->threads};
     }
     for (size_t i = live; i < b->njobs; i++) {
         bjob_t *j = b->order[i];
@@ -411,8 +438,10 @@ static void pass_run(pass_t *p)
             (phx_bf_running_t){j->id, end < now && end != PHX_BF_NO_END ? now : end,
                                shares + first, nshares - first};
     }
-    for (size_t i = 0; i < test; i++)
-        bf_request(b, cand[prio[i].id], &reqs[i]);
+    for (size_t i = 0; i < test; i++) {
+        batchd_bf_request(b, &cand[prio[i].id]->spec, &reqs[i]);
+        reqs[i].job_id = cand[prio[i].id]->id;
+    }
     phx_bf_input_t in = {now, nodes, b->nnodes, run, nrun, reqs, test};
     phx_error_t err;
     /* Reset at out_plan, before this frame goes. */

@@ -19,7 +19,11 @@
 static phx_bf_node_t node(uint32_t cores, uint32_t free, uint64_t mem,
                           uint64_t mem_free)
 {
-    return (phx_bf_node_t){cores, free, mem, mem_free, true};
+    return (phx_bf_node_t){.cores_total = cores,
+                           .cores_free = free,
+                           .mem_total = mem,
+                           .mem_free = mem_free,
+                           .usable = true};
 }
 
 static phx_bf_request_t req(uint64_t id, uint32_t nodes, uint32_t ntasks, int64_t limit)
@@ -255,6 +259,52 @@ static void test_flexible_node_count(void **state)
     assert_int_equal(plan.decisions[1].start_time, 60);
     assert_int_equal(plan.decisions[1].nshares, 3);
     phx_backfill_plan_clear(&plan);
+}
+
+/* Sockets: nodes 0 and 1 have 2 sockets of 4 cores, node 2 one socket of 8.
+ * 4 tasks at one per socket take nodes 0 and 1, 2 tasks each (by cores
+ * alone one node would do); a job asking 2 sockets per node does not go on
+ * node 2, the emptiest; one asking 4 sockets can never run, nor can 2
+ * tasks of 5 cores at one per socket (only node 2's socket holds one; by
+ * cores, each node would hold one spanning its sockets). */
+static void test_sockets_and_shapes(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[3] = {node(8, 8, 1000, 1000), node(8, 8, 1000, 1000),
+                              node(8, 8, 1000, 1000)};
+    nodes[0].sockets = nodes[1].sockets = 2;
+    nodes[2].sockets = 1;
+    phx_bf_request_t pend[4] = {req(1, 1, 4, 60), req(2, 1, 1, 60), req(3, 1, 1, 60),
+                                req(4, 1, 1, 60)};
+    pend[0].nodes_max = 4;
+    pend[0].ntasks_per_socket = 1;
+    pend[1].min_sockets = 2;
+    pend[2].min_sockets = 4;
+    pend[3].ntasks = pend[3].nodes_max = 2;
+    pend[3].cpus_per_task = 5;
+    pend[3].ntasks_per_socket = 1;
+    phx_bf_input_t in = {
+        .now = 100, .nodes = nodes, .nnodes = 3, .pending = pend, .npending = 4};
+    phx_bf_plan_t plan;
+    plan_ok(&in, NULL, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_START);
+    assert_int_equal(plan.decisions[0].nshares, 2);
+    assert_int_equal(share_nodes_mask(&plan.decisions[0]), 3);
+    assert_int_equal(plan.decisions[0].shares[0].tasks, 2);
+    assert_int_equal(plan.decisions[0].shares[1].tasks, 2);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_START);
+    assert_int_equal(plan.decisions[1].shares[0].node, 0);
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_NEVER);
+    assert_int_equal(plan.decisions[3].verdict, PHX_BF_NEVER);
+    phx_backfill_plan_clear(&plan);
+    /* the count itself: sockets of 4 and 2 free cores, 2-core tasks */
+    uint32_t free2[2] = {4, 3};
+    assert_int_equal(phx_bf_socket_tasks(free2, 2, 2, 0, false), 3);
+    assert_int_equal(phx_bf_socket_tasks(free2, 2, 2, 1, false), 2);
+    assert_int_equal(phx_bf_socket_tasks(free2, 2, 4, 0, false), 1);
+    assert_int_equal(phx_bf_socket_tasks(free2, 2, 3, 0, true), 2); /* 7 / 3 */
+    assert_int_equal(phx_bf_socket_tasks(free2, 2, 3, 1, true), 2);
+    assert_int_equal(phx_bf_socket_tasks(free2, 2, 5, 1, true), 0);
 }
 
 static void test_unlimited_blocker_and_bad_input(void **state)
@@ -499,6 +549,7 @@ int main(void)
         cmocka_unit_test(test_backfill_on_spare_nodes),
         cmocka_unit_test(test_memory_exclusive_never),
         cmocka_unit_test(test_flexible_node_count),
+        cmocka_unit_test(test_sockets_and_shapes),
         cmocka_unit_test(test_unlimited_blocker_and_bad_input),
         cmocka_unit_test(test_easy_never_delays_reserved_job),
     };

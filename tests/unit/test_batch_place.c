@@ -2,6 +2,7 @@
  * tasks stay in one NUMA domain when they fit, else one socket; domains fill
  * before new ones open; --ntasks-per-socket caps; cyclic alternates sockets;
  * exclusive takes every core; no room fails. */
+#include "daemons/batchd/backfill.c"
 #include "daemons/batchd/place.c"
 
 #include <setjmp.h>
@@ -85,6 +86,39 @@ static void whole_and_full(void **state)
     check(0x03, 3, 1, 0, false, false, -1, NULL, 0);
 }
 
+/* The count sched.c chooses offers by (batchd_offer_tasks) is exactly what
+ * batchd_place can put there: for every free-core set of the offer, task
+ * size and per-socket cap, the count places and one more does not; within
+ * sockets only, the count places with no task spanning two sockets. */
+static void count_is_what_places(void **state)
+{
+    (void)state;
+    for (unsigned free = 0; free < 256; free++)
+        for (uint32_t cpt = 1; cpt <= 5; cpt++)
+            for (uint32_t cap = 0; cap <= 2; cap++)
+                for (int spread = 0; spread <= 1; spread++) {
+                    boffer_t o = {0};
+                    json_t *j = offer(free);
+                    assert_int_equal(batchd_offer_parse(&o, j), 0);
+                    uint32_t t = batchd_offer_tasks(&o, cpt, cap, spread);
+                    int cores[16];
+                    uint32_t n = 0;
+                    assert_int_equal(
+                        batchd_place(&o, t, cpt, cap, false, false, cores, &n), 0);
+                    for (uint32_t k = 0; !spread && k < n; k += cpt)
+                        for (uint32_t c = k; c < k + cpt; c++)
+                            assert_int_equal(cores[c] / 4, cores[k] / 4);
+                    batchd_offer_clear(&o);
+                    assert_int_equal(batchd_offer_parse(&o, j), 0);
+                    if (spread || cap)
+                        assert_int_equal(
+                            batchd_place(&o, t + 1, cpt, cap, false, false, cores, &n),
+                            -1);
+                    batchd_offer_clear(&o);
+                    json_decref(j);
+                }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -92,6 +126,7 @@ int main(void)
         cmocka_unit_test(socket_when_no_domain_fits),
         cmocka_unit_test(per_socket_and_cyclic),
         cmocka_unit_test(whole_and_full),
+        cmocka_unit_test(count_is_what_places),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,458 @@
+/* batchd's choice of nodes (daemons/batchd/sched.c) and the submit check
+ * (cluster.c) over offer JSON, with the real packing (place.c) and planner
+ * count (backfill.c): a job goes where batchd_place can put it.
+ *
+ *   - --ntasks-per-socket spreads a job over nodes when one node's sockets
+ *     cannot hold it, and a job no set of nodes can hold is refused;
+ *   - a task keeps its cores on one socket when some offer allows it, and
+ *     spans sockets only as the last resort;
+ *   - --sockets-per-node, --cores-per-socket, --threads-per-core choose
+ *     nodes, and refuse at submit when no node qualifies;
+ *   - --hint=memory_bound puts one task per socket.
+ *
+ * Unit tests cannot link daemon objects, so the sources are included; the
+ * daemon functions they call from other files are stubbed below. */
+#include "daemons/batchd/backfill.c"
+#include "daemons/batchd/cluster.c"
+#include "daemons/batchd/place.c"
+#include "daemons/batchd/sched.c"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+/* --- stubs of the daemon's other files --- */
+
+static int launched_cores[8][16]; /* the cores of the last job started, per node */
+static uint32_t launched_n[8];
+
+int64_t batchd_now(void)
+{
+    return 1000;
+}
+
+json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
+                          const uint32_t *ncores)
+{
+    (void)b;
+    for (size_t i = 0; i < j->ntasks && i < 8; i++) {
+        launched_n[i] = ncores[i];
+        for (uint32_t k = 0; k < ncores[i] && k < 16; k++)
+            launched_cores[i][k] = cores[i][k];
+    }
+    return json_array();
+}
+
+void batchd_job_set_state(batchd_t *b, bjob_t *j, phx_job_state_t st,
+                          phx_job_reason_t why)
+{
+    (void)b;
+    j->state = st;
+    j->reason = why;
+}
+
+void batchd_job_persist(batchd_t *b, bjob_t *j)
+{
+    (void)b;
+    (void)j;
+}
+
+size_t batchd_live_from(batchd_t *b)
+{
+    (void)b;
+    return 0;
+}
+
+size_t batchd_order(batchd_t *b, int64_t now, bjob_t **cand, phx_prio_job_t *prio)
+{
+    (void)b;
+    (void)now;
+    (void)cand;
+    (void)prio;
+    return 0;
+}
+
+uint32_t batchd_array_running(const batchd_t *b, uint64_t array_job_id)
+{
+    (void)b;
+    (void)array_job_id;
+    return 0;
+}
+
+/* --- a cluster and its offers --- */
+
+typedef struct shape {
+    const char *agent;
+    uint32_t sockets, cores_per_socket, threads;
+    uint64_t free; /* bit c: core c is free (cores numbered socket by socket) */
+} shape_t;
+
+/* An offer: one NUMA domain per socket holding its free cores. */
+static json_t *offer_json(const shape_t *s)
+{
+    json_t *numas = json_array();
+    for (uint32_t k = 0; k < s->sockets; k++) {
+        json_t *cores = json_array();
+        for (uint32_t c = k * s->cores_per_socket; c < (k + 1) * s->cores_per_socket;
+             c++)
+            if (s->free & (1ull << c))
+                json_array_append_new(cores, json_integer(c));
+        if (json_array_size(cores) == 0) {
+            json_decref(cores);
+            continue; /* the master offers non-empty bundles only */
+        }
+        json_array_append_new(numas,
+                              json_pack("{s:i, s:i, s:o, s:I}", "socket", k, "numa", k,
+                                        "cores", cores, "mem", (json_int_t)(1 << 30)));
+    }
+    char id[32];
+    snprintf(id, sizeof(id), "o-%s", s->agent);
+    return json_pack("{s:{s:s}, s:{s:s}, s:s, s:[{s:s, s:{s:i}}], s:{s:o}}", "id",
+                     "value", id, "agent_id", "value", s->agent, "hostname", s->agent,
+                     "resources", "name", "mem", "scalar", "value", 65536, "topology",
+                     "numa", numas);
+}
+
+typedef struct world {
+    batchd_t b;
+    pass_t p;
+    json_t *raw;
+} world_t;
+
+static void world_init(world_t *w, const shape_t *nodes, size_t n)
+{
+    memset(w, 0, sizeof(*w));
+    w->b.nodes = calloc(n, sizeof(*w->b.nodes));
+    w->b.nnodes = n;
+    w->b.node_index = phx_hmap_create();
+    w->b.tasks = phx_hmap_create();
+    assert_non_null(w->b.nodes);
+    for (size_t i = 0; i < n; i++) {
+        bnode_t *bn = &w->b.nodes[i];
+        snprintf(bn->agent_id, sizeof(bn->agent_id), "%s", nodes[i].agent);
+        snprintf(bn->name, sizeof(bn->name), "%s", nodes[i].agent);
+        bn->sockets = nodes[i].sockets;
+        bn->cores = nodes[i].sockets * nodes[i].cores_per_socket;
+        bn->threads = nodes[i].threads ? nodes[i].threads : 1;
+        bn->mem = 65536;
+        bn->usable = true;
+        assert_int_equal(phx_hmap_put(w->b.node_index, bn->agent_id, bn), 0);
+    }
+    w->raw = json_array();
+    w->p.b = &w->b;
+    w->p.now = 1000;
+    w->p.raw = w->raw;
+    w->p.acc_ops = json_array();
+    w->p.after = json_array();
+    w->p.offers = calloc(n + 1, sizeof(*w->p.offers));
+    for (size_t i = 0; i < n; i++) {
+        json_t *o = offer_json(&nodes[i]);
+        json_array_append_new(w->raw, o);
+        assert_int_equal(batchd_offer_parse(&w->p.offers[i], o), 0);
+        w->p.noffers++;
+    }
+}
+
+static void world_clear(world_t *w)
+{
+    for (size_t i = 0; i < w->p.noffers; i++)
+        batchd_offer_clear(&w->p.offers[i]);
+    free(w->p.offers);
+    free(w->p.acc_jobs);
+    json_decref(w->p.acc_ops);
+    json_decref(w->p.after);
+    json_decref(w->raw);
+    phx_hmap_destroy(w->b.node_index);
+    phx_hmap_destroy(w->b.tasks);
+    free(w->b.nodes);
+}
+
+/* A finalized-looking spec: ntasks of cpt cores on 1..nodes_max nodes. */
+static void spec(bjob_t *j, int64_t ntasks, int64_t cpt, int64_t nodes_max)
+{
+    memset(j, 0, sizeof(*j));
+    phx_jobspec_t *s = &j->spec;
+    j->id = 42;
+    s->nodes_min = 1;
+    s->nodes_max = nodes_max;
+    s->ntasks = ntasks;
+    s->cpus_per_task = cpt;
+    s->ntasks_per_node = s->ntasks_per_socket = PHX_UNSET;
+    s->sockets_per_node = s->cores_per_socket = s->threads_per_core = PHX_UNSET;
+    s->mem_per_node = s->mem_per_cpu = s->begin_time = s->nice = PHX_UNSET;
+    s->exclusive = s->requeue = -1;
+    s->time_limit = 60;
+}
+
+/* try_job then start_job: 0 and the nodes' agents (comma-joined) in got. */
+static int start(world_t *w, bjob_t *j, char *got, size_t size)
+{
+    choice_t ch[8];
+    size_t nch = 0;
+    got[0] = 0;
+    memset(launched_n, 0, sizeof(launched_n));
+    if (try_job(&w->p, j, ch, &nch) < 0 || start_job(&w->p, j, ch, nch) < 0)
+        return -1;
+    for (size_t i = 0; i < j->ntasks; i++)
+        snprintf(got + strlen(got), size - strlen(got), "%s%s:%u", i ? "," : "",
+                 j->tasks[i].agent_id, j->tasks[i].tasks);
+    return 0;
+}
+
+static void job_clear(world_t *w, bjob_t *j)
+{
+    for (size_t i = 0; i < j->ntasks; i++)
+        phx_hmap_del(w->b.tasks, j->tasks[i].id);
+    free(j->tasks);
+    free(j->node_list);
+}
+
+static void cores_are(size_t node, const int *want, uint32_t n)
+{
+    assert_int_equal(launched_n[node], n);
+    for (uint32_t i = 0; i < n; i++)
+        assert_int_equal(launched_cores[node][i], want[i]);
+}
+
+/* --- --ntasks-per-socket --- */
+
+/* Two nodes of 2 sockets x 4 cores, all free: -n 4 --ntasks-per-socket=1
+ * holds 2 tasks per node, so it takes both nodes (one core per socket);
+ * the old count (8 free cores: 4 tasks) chose one node and could not place. */
+static void per_socket_spreads_over_nodes(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 4, 1, 0xFF}, {"a2", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    bjob_t j;
+    spec(&j, 4, 1, 4);
+    j.spec.ntasks_per_socket = 1;
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a1:2,a2:2");
+    cores_are(0, (int[]){0, 4}, 2);
+    cores_are(1, (int[]){0, 4}, 2);
+    assert_int_equal(j.state, PHX_JOB_RUNNING);
+    job_clear(&w, &j);
+    world_clear(&w);
+}
+
+/* With socket 1 of a1 busy, a1 holds one task: a 2-task job at one per
+ * socket goes to a2, which holds both. */
+static void per_socket_counts_free_sockets(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 4, 1, 0x0F}, {"a2", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    bjob_t j;
+    spec(&j, 2, 2, 1);
+    j.spec.ntasks_per_socket = 1;
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a2:2");
+    cores_are(0, (int[]){0, 1, 4, 5}, 4);
+    job_clear(&w, &j);
+    world_clear(&w);
+}
+
+/* At submit: 4 tasks at one per socket need 2 nodes of 2 sockets; one node
+ * refuses it, two accept it; a task larger than a socket cannot stay in one. */
+static void per_socket_submit_check(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 4, 1, 0xFF}, {"a2", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    bjob_t j;
+    spec(&j, 4, 1, 4);
+    j.spec.ntasks_per_socket = 1;
+    phx_error_t err = {{0}};
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    w.b.nnodes = 1;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_non_null(strstr(err.text, "requested node configuration is not available"));
+    assert_non_null(strstr(err.text, "per socket"));
+    w.b.nnodes = 2;
+    spec(&j, 2, 5, 2);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0); /* spans */
+    j.spec.ntasks_per_socket = 1;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_non_null(strstr(err.text, "largest socket has 4 cores"));
+    world_clear(&w);
+}
+
+/* --- a task's cores on one socket --- */
+
+/* a1 has 3 + 3 free cores, a2 a whole free socket: a 4-core task goes to
+ * a2, inside socket 0, although a1 is the tighter fit by core count. */
+static void task_stays_in_a_socket(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 4, 1, 0x77}, {"a2", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    bjob_t j;
+    spec(&j, 1, 4, 1);
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a2:1");
+    cores_are(0, (int[]){0, 1, 2, 3}, 4);
+    job_clear(&w, &j);
+    world_clear(&w);
+}
+
+/* Only a1 (3 + 3 free): the task spans its sockets, the last resort. */
+static void task_spans_sockets_last(void **state)
+{
+    (void)state;
+    shape_t nodes[1] = {{"a1", 2, 4, 1, 0x77}};
+    world_t w;
+    world_init(&w, nodes, 1);
+    bjob_t j;
+    spec(&j, 1, 4, 1);
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a1:1");
+    cores_are(0, (int[]){0, 1, 2, 4}, 4);
+    job_clear(&w, &j);
+    /* with --ntasks-per-socket a task never spans: no room */
+    spec(&j, 1, 4, 1);
+    j.spec.ntasks_per_socket = 1;
+    assert_int_equal(start(&w, &j, got, sizeof(got)), -1);
+    world_clear(&w);
+}
+
+/* 2 tasks of 3 cores, -N 1-2: a1 (3 + 3 free) holds both inside sockets;
+ * a2 (4 + 2 free) only one: a1 wins although it has as many free cores. */
+static void prefers_tasks_inside_sockets(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a2", 2, 4, 1, 0x3F}, {"a1", 2, 4, 1, 0x77}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    bjob_t j;
+    spec(&j, 2, 3, 2);
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a1:2");
+    cores_are(0, (int[]){0, 1, 2, 4, 5, 6}, 6);
+    job_clear(&w, &j);
+    world_clear(&w);
+}
+
+/* --- node constraints and hints --- */
+
+static void node_constraints_choose_nodes(void **state)
+{
+    (void)state;
+    /* s1: 1 socket of 4 cores, 1 thread; s2: 2 sockets of 4, 2 threads;
+     * c8: 1 socket of 8 cores, 1 thread.  s1 is the tightest fit. */
+    shape_t nodes[3] = {
+        {"s1", 1, 4, 1, 0x0F}, {"s2", 2, 4, 2, 0xFF}, {"c8", 1, 8, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 3);
+    bjob_t j;
+    char got[128];
+    spec(&j, 1, 1, 1);
+    j.spec.sockets_per_node = 2;
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "s2:1");
+    job_clear(&w, &j);
+    spec(&j, 1, 1, 1);
+    j.spec.threads_per_core = 2;
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "s2:1");
+    job_clear(&w, &j);
+    spec(&j, 1, 1, 1);
+    j.spec.cores_per_socket = 8;
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "c8:1");
+    job_clear(&w, &j);
+    spec(&j, 1, 1, 1);
+    j.spec.sockets_per_node = 2;
+    j.spec.cores_per_socket = 8;
+    assert_int_equal(start(&w, &j, got, sizeof(got)), -1);
+    world_clear(&w);
+}
+
+static void node_constraints_at_submit(void **state)
+{
+    (void)state;
+    shape_t nodes[3] = {
+        {"s1", 1, 4, 1, 0x0F}, {"s2", 2, 4, 2, 0xFF}, {"c8", 1, 8, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 3);
+    bjob_t j;
+    phx_error_t err = {{0}};
+    spec(&j, 1, 1, 1);
+    j.spec.sockets_per_node = 2;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    j.spec.sockets_per_node = 4;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_non_null(strstr(err.text, "no node has 4 sockets (--sockets-per-node"));
+    spec(&j, 1, 1, 1);
+    j.spec.cores_per_socket = 16;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_non_null(strstr(err.text, "16 cores per socket (--cores-per-socket"));
+    spec(&j, 1, 1, 1);
+    j.spec.threads_per_core = 4;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_non_null(strstr(err.text, "4 threads per core (--threads-per-core"));
+    spec(&j, 1, 1, 1);
+    j.spec.sockets_per_node = 2;
+    j.spec.cores_per_socket = 8;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_non_null(strstr(err.text, "all of -B 2:8:* (sockets"));
+    /* two nodes of 2 sockets asked, one qualifies */
+    spec(&j, 2, 1, 2);
+    j.spec.nodes_min = 2;
+    j.spec.sockets_per_node = 2;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_non_null(strstr(err.text, "the cluster has 1 of the shape asked"));
+    world_clear(&w);
+}
+
+/* --hint=memory_bound: one task per socket (Slurm: one core per socket). */
+static void hint_memory_bound(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 4, 1, 0xFF}, {"a2", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    bjob_t j;
+    spec(&j, 3, 1, 3);
+    j.spec.hint = (char *)"memory_bound";
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a1:2,a2:1");
+    cores_are(0, (int[]){0, 4}, 2);
+    job_clear(&w, &j);
+    spec(&j, 3, 1, 3);
+    j.spec.hint = (char *)"compute_bound";
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a1:3"); /* the fewest free cores: 6, a2 has 7 */
+    cores_are(0, (int[]){1, 2, 3}, 3);
+    job_clear(&w, &j);
+    world_clear(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(per_socket_spreads_over_nodes),
+        cmocka_unit_test(per_socket_counts_free_sockets),
+        cmocka_unit_test(per_socket_submit_check),
+        cmocka_unit_test(task_stays_in_a_socket),
+        cmocka_unit_test(task_spans_sockets_last),
+        cmocka_unit_test(prefers_tasks_inside_sockets),
+        cmocka_unit_test(node_constraints_choose_nodes),
+        cmocka_unit_test(node_constraints_at_submit),
+        cmocka_unit_test(hint_memory_bound),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
