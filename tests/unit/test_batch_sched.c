@@ -345,6 +345,27 @@ static void prefers_tasks_inside_sockets(void **state)
     world_clear(&w);
 }
 
+/* 2 tasks of 4 cores, -N 1-2, sockets of 6 cores: a1 has 5 + 3 free (both
+ * tasks by core count, one of them spanning its sockets), a2 4 + 0.  Each
+ * node holds one task inside a socket: the job takes both rather than
+ * split a task on a1. */
+static void two_nodes_rather_than_span(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 6, 1, 0x1DF}, {"a2", 2, 6, 1, 0x0F}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    bjob_t j;
+    spec(&j, 2, 4, 2);
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a2:1,a1:1");
+    cores_are(0, (int[]){0, 1, 2, 3}, 4);
+    cores_are(1, (int[]){0, 1, 2, 3}, 4);
+    job_clear(&w, &j);
+    world_clear(&w);
+}
+
 /* --- node constraints and hints --- */
 
 static void node_constraints_choose_nodes(void **state)
@@ -450,6 +471,7 @@ int main(void)
         cmocka_unit_test(task_stays_in_a_socket),
         cmocka_unit_test(task_spans_sockets_last),
         cmocka_unit_test(prefers_tasks_inside_sockets),
+        cmocka_unit_test(two_nodes_rather_than_span),
         cmocka_unit_test(node_constraints_choose_nodes),
         cmocka_unit_test(node_constraints_at_submit),
         cmocka_unit_test(hint_memory_bound),
