@@ -582,18 +582,21 @@ static int fill_shape(phx_jobspec_t *s, const phx_jobspec_limits_t *lim,
 
 static int check_hint(const phx_jobspec_t *s, phx_jobspec_blame_t *bl, phx_error_t *err)
 {
-    static const char *const hints[] = {"compute_bound", "nomultithread", NULL};
-    static const char *const refused[] = {"memory_bound", "multithread", NULL};
+    static const char *const hints[] = {"compute_bound", "nomultithread",
+                                        "memory_bound", NULL};
+    static const char *const refused[] = {"multithread", NULL};
     if (!s->hint)
         return 0;
     if (in_list(s->hint, strlen(s->hint), refused))
         return fault(bl, OF(hint), NONE, NONE, err,
-                     "--hint=%s is not supported (use --hint=compute_bound or "
-                     "--hint=nomultithread, or give the shape with -B)",
+                     "--hint=%s is not supported (use --hint=compute_bound, "
+                     "--hint=nomultithread or --hint=memory_bound, or give the shape "
+                     "with -B)",
                      s->hint);
     if (!in_list(s->hint, strlen(s->hint), hints))
         return fault(bl, OF(hint), NONE, NONE, err,
-                     "invalid hint \"%s\" (compute_bound, nomultithread)", s->hint);
+                     "invalid hint \"%s\" (compute_bound, nomultithread, memory_bound)",
+                     s->hint);
     size_t shape[] = {OF(sockets_per_node), OF(cores_per_socket), OF(threads_per_core)};
     for (int i = 0; i < 3; i++)
         if (*(const int64_t *)((const char *)s + shape[i]) != PHX_UNSET)
