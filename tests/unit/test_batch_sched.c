@@ -462,6 +462,77 @@ static void hint_memory_bound(void **state)
     world_clear(&w);
 }
 
+/* --- EASY backfill on the offers (sched.c offer_allows) --- */
+
+/* Behind a blocked top job, a later job starts only where the planner put
+ * it (the nodes it checked do not delay the reservation), on a lent offer
+ * only if its time limit ends by the offer's release_by, and never on an
+ * offer held for another job's gang request; nothing is blocked: anywhere. */
+static void easy_offers_never_delay_the_reservation(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 1, 4, 1, 0x7}, {"a2", 1, 4, 1, 0xF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    const bnode_t *pn[2] = {&w.b.nodes[0], &w.b.nodes[1]};
+    phx_bf_share_t on_a2 = {.node = 1, .tasks = 1, .cores = 1};
+    phx_bf_decision_t d = {.verdict = PHX_BF_BACKFILL, .shares = &on_a2, .nshares = 1};
+    w.p.pnodes = pn;
+    w.p.cur = &d;
+    bjob_t j, other;
+    spec(&j, 1, 1, 1);
+    spec(&other, 1, 1, 1);
+    boffer_t *o1 = &w.p.offers[0], *o2 = &w.p.offers[1];
+
+    /* Not blocked: both, and the best fit (a1, fewer free cores) wins. */
+    assert_true(offer_allows(&w.p, o1, &j) && offer_allows(&w.p, o2, &j));
+    /* Blocked: only the planner's node, even though a1 fits better. */
+    w.p.blocked = true;
+    assert_false(offer_allows(&w.p, o1, &j));
+    assert_true(offer_allows(&w.p, o2, &j));
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a2:1");
+    job_clear(&w, &j);
+    o2->used = false;
+    o2->accepted = false;
+    /* The planner's verdict is not START or BACKFILL: nowhere. */
+    static const phx_bf_verdict_t no[] = {PHX_BF_RESERVED, PHX_BF_WAIT, PHX_BF_NEVER,
+                                          PHX_BF_NOT_TESTED};
+    for (size_t i = 0; i < sizeof(no) / sizeof(no[0]); i++) {
+        d.verdict = no[i];
+        assert_false(offer_allows(&w.p, o1, &j));
+        assert_false(offer_allows(&w.p, o2, &j));
+    }
+    spec(&j, 1, 1, 1);
+    assert_int_not_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "");
+    /* A lent offer (release_by): a job that ends by then, whatever the
+     * planner said; one that ends later or has no limit, never. */
+    o1->release_by = (double)w.p.now + 60;
+    j.spec.time_limit = 60;
+    assert_true(offer_allows(&w.p, o1, &j));
+    j.spec.time_limit = 61;
+    assert_false(offer_allows(&w.p, o1, &j));
+    j.spec.time_limit = 0; /* UNLIMITED */
+    assert_false(offer_allows(&w.p, o1, &j));
+    w.p.blocked = false;
+    assert_false(offer_allows(&w.p, o1, &j));
+    /* Held for a gang request: only its job, release_by or not. */
+    o1->owner = &other;
+    j.spec.time_limit = 10;
+    assert_false(offer_allows(&w.p, o1, &j));
+    assert_true(offer_allows(&w.p, o1, &other));
+    w.p.blocked = true;
+    assert_true(offer_allows(&w.p, o1, &other));
+    /* Used by this pass already: nobody. */
+    o1->used = true;
+    assert_false(offer_allows(&w.p, o1, &other));
+    w.p.cur = NULL;
+    w.p.pnodes = NULL;
+    world_clear(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -475,6 +546,7 @@ int main(void)
         cmocka_unit_test(node_constraints_choose_nodes),
         cmocka_unit_test(node_constraints_at_submit),
         cmocka_unit_test(hint_memory_bound),
+        cmocka_unit_test(easy_offers_never_delay_the_reservation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
