@@ -642,7 +642,7 @@ int phx_script_build(const char *text, size_t len, int argc, char *const argv[],
                      const phx_jobspec_limits_t *limits, phx_jobspec_t *spec,
                      phx_error_t *err)
 {
-    phx_script_origin_t own;
+    phx_script_origin_t own = {{0}};
     phx_script_origin_t *origin = opts && opts->origin ? opts->origin : &own;
     phx_jobspec_blame_t blame;
     phx_jobspec_t cli;
