@@ -4,6 +4,9 @@
  *           [--cpu-bind=cores|sockets|none] [--distribution=block|cyclic]
  *           [--label] prog args...
  *
+ * Inside a batch job, PHX_CPU_BIND and PHX_DISTRIBUTION (the job's --cpu-bind
+ * and -m) are the defaults of the two options, as sbatch's are srun's.
+ *
  * It asks the agent of its node (PHX_AGENT_SOCKET, set in every task's
  * environment) to launch the step over the job's nodes, streams the ranks'
  * output and exits with the highest rank exit code, or 128+signal.  Outside a
@@ -110,6 +113,51 @@ static bool parse_long(const char *s, long min, long *out)
     return true;
 }
 
+/* The job's --cpu-bind ([verbose|quiet,]none|cores|sockets) as phx run's
+ * value; NULL with a warning for anything else (a job submitted before such
+ * values were refused). */
+static const char *job_cpu_bind(void)
+{
+    const char *v = getenv("PHX_CPU_BIND");
+    if (!v || !*v)
+        return NULL;
+    const char *t = v;
+    if (strncmp(t, "verbose,", 8) == 0)
+        t += 8;
+    else if (strncmp(t, "quiet,", 6) == 0)
+        t += 6;
+    if (strcmp(t, "none") == 0 || strcmp(t, "no") == 0)
+        return "none";
+    if (strcmp(t, "cores") == 0 || strcmp(t, "sockets") == 0)
+        return t;
+    fprintf(stderr,
+            "phx run: warning: ignoring the job's --cpu-bind=%s (phx run binds "
+            "to cores, sockets or none)\n",
+            v);
+    return NULL;
+}
+
+/* The node-level part of the job's -m (block|cyclic[:block|cyclic], "*" for
+ * the default); NULL with a warning for anything else. */
+static const char *job_distribution(void)
+{
+    const char *v = getenv("PHX_DISTRIBUTION");
+    if (!v || !*v)
+        return NULL;
+    size_t n = strcspn(v, ":");
+    if (n == 1 && v[0] == '*')
+        return NULL;
+    if (n == 5 && strncmp(v, "block", 5) == 0)
+        return "block";
+    if (n == 6 && strncmp(v, "cyclic", 6) == 0)
+        return "cyclic";
+    fprintf(stderr,
+            "phx run: warning: ignoring the job's --distribution=%s (phx run "
+            "distributes block or cyclic)\n",
+            v);
+    return NULL;
+}
+
 /* Read frames until DONE or ERROR; the exit code. */
 static int serve(int fd, bool label)
 {
@@ -180,7 +228,7 @@ int phx_cmd_run(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     long nodes = 0, ntasks = 0, ntpn = 0, cpt = 1;
-    const char *bind = "cores", *dist = "block";
+    const char *bind = NULL, *dist = NULL;
     bool label = false;
     int c;
     optind = 1;
@@ -202,6 +250,10 @@ int phx_cmd_run(int argc, char **argv)
             return 2;
         }
     }
+    if (!bind && !(bind = job_cpu_bind()))
+        bind = "cores";
+    if (!dist && !(dist = job_distribution()))
+        dist = "block";
     if (strcmp(bind, "cores") && strcmp(bind, "sockets") && strcmp(bind, "none")) {
         fprintf(stderr, "phx run: --cpu-bind must be cores, sockets or none\n");
         return 2;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemons/batchd/array.h"
 #include "daemons/batchd/batchd.h"
 #include "daemons/batchd/outpath.h"
 #include "daemons/batchd/timefmt.h"
@@ -28,6 +29,29 @@ static void vari(json_t *vars, const char *name, long long v)
     char buf[32];
     snprintf(buf, sizeof(buf), "%lld", v);
     var(vars, name, buf);
+}
+
+/* Slurm's SLURM_ARRAY_TASK_COUNT/MIN/MAX/STEP from the array's canonical text:
+ * STEP is the stride when the indices are evenly spaced, else 1. */
+static void array_env(const batchd_t *b, const bjob_t *j, json_t *vars)
+{
+    phx_array_t a = {0};
+    phx_error_t err;
+    if (!j->spec.array ||
+        phx_array_parse(j->spec.array, b->limits.max_array_index, &a, &err) < 0 ||
+        a.count == 0) {
+        phx_array_clear(&a);
+        return;
+    }
+    uint32_t step = a.count > 1 ? a.ids[1] - a.ids[0] : 1;
+    for (size_t i = 2; i < a.count && step != 1; i++)
+        if (a.ids[i] - a.ids[i - 1] != step)
+            step = 1;
+    vari(vars, "PHX_ARRAY_TASK_COUNT", (long long)a.count);
+    vari(vars, "PHX_ARRAY_TASK_MIN", (long long)a.ids[0]);
+    vari(vars, "PHX_ARRAY_TASK_MAX", (long long)a.ids[a.count - 1]);
+    vari(vars, "PHX_ARRAY_TASK_STEP", (long long)step);
+    phx_array_clear(&a);
 }
 
 /* PHX_ variables of the submitter that are not a job's: where the daemons
@@ -117,6 +141,11 @@ static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
     free(tpn);
     free(counts);
     vari(vars, "PHX_MEM_PER_NODE", (long long)j->tasks[node].mem);
+    if (s->mem_per_cpu != PHX_UNSET && s->mem_per_cpu > 0)
+        vari(vars, "PHX_MEM_PER_CPU", (long long)s->mem_per_cpu);
+    /* sbatch's --cpu-bind and -m are srun's defaults in the job (phx run) */
+    var(vars, "PHX_CPU_BIND", s->cpu_bind);
+    var(vars, "PHX_DISTRIBUTION", s->distribution);
     var(vars, "PHX_SUBMIT_DIR", j->submit_dir);
     var(vars, "PHX_SUBMIT_HOST", j->submit_host);
     var(vars, "PHX_JOB_ACCOUNT", s->account);
@@ -127,6 +156,7 @@ static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
     if (j->array_job_id) {
         vari(vars, "PHX_ARRAY_JOB_ID", (long long)j->array_job_id);
         vari(vars, "PHX_ARRAY_TASK_ID", (long long)j->array_task_id);
+        array_env(b, j, vars);
     }
     if (node == 0) {
         vari(vars, "PHX_PROCID", 0);

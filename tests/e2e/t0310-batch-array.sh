@@ -2,6 +2,8 @@
 # timeout: 90
 # An array of 10 with %2 never runs more than 2 tasks at once (times
 # recorded from inside the jobs); every task completes with its own output.
+# Array tasks see PHX_ARRAY_TASK_COUNT/MIN/MAX/STEP, and PHX_MEM_PER_CPU when
+# --mem-per-cpu was asked.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -24,6 +26,7 @@ echo "$PHX_ARRAY_TASK_ID start $(date +%s.%N)" >>"$HOME/times.log"
 sleep 1
 echo "$PHX_ARRAY_TASK_ID end $(date +%s.%N)" >>"$HOME/times.log"
 echo "task $PHX_ARRAY_TASK_ID of $PHX_ARRAY_JOB_ID"
+echo "count $PHX_ARRAY_TASK_COUNT min $PHX_ARRAY_TASK_MIN max $PHX_ARRAY_TASK_MAX step $PHX_ARRAY_TASK_STEP mem ${PHX_MEM_PER_CPU-unset}"
 S
 chown phxu1 "$home/arr.sh"
 out=$(runuser -u phxu1 -- env PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" bash -c "cd ~ && phx submit arr.sh")
@@ -31,7 +34,8 @@ note "$out"
 id=${out##* }
 wait_for 60 sh -c "[ \"\$(grep -c ' end ' '$home/times.log' 2>/dev/null)\" = 10 ]"
 for t in 0 1 2 3 4 5 6 7 8 9; do
-    assert_eq "task $t of $id" "$(cat "$home/phx-${id}_$t.out")"
+    assert_eq "task $t of $id
+count 10 min 0 max 9 step 1 mem unset" "$(cat "$home/phx-${id}_$t.out")"
 done
 wait_for 10 sh -c "[ \"\$($(pg_bindir)/psql -X -A -t '$PHX_DSN' -c \"SELECT count(*) FROM jobs WHERE array_job_id = $id AND state = 'COMPLETED'\")\" = 10 ]"
 max=$(python3 - "$home/times.log" <<'P'
@@ -50,4 +54,22 @@ P
 )
 note "most tasks running at once: $max"
 assert_eq 2 "$max"
+
+# A strided array with --mem-per-cpu.
+cat >"$home/step.sh" <<'S'
+#!/bin/bash
+#SBATCH --array=1-7:3 -c 2 --mem-per-cpu=100 -t 1
+env | grep -E '^PHX_(ARRAY_TASK_(COUNT|MIN|MAX|STEP)|MEM_PER_(CPU|NODE))=' | sort
+S
+chown phxu1 "$home/step.sh"
+id=$(runuser -u phxu1 -- env PATH="$PATH" PHX_CONFIG="$PHX_CONFIG" bash -c "cd ~ && phx submit --parsable step.sh")
+wait_for 30 sh -c "[ \"\$($(pg_bindir)/psql -X -A -t '$PHX_DSN' -c \"SELECT count(*) FROM jobs WHERE array_job_id = $id AND state = 'COMPLETED'\")\" = 3 ]"
+for t in 1 4 7; do
+    assert_eq "PHX_ARRAY_TASK_COUNT=3
+PHX_ARRAY_TASK_MAX=7
+PHX_ARRAY_TASK_MIN=1
+PHX_ARRAY_TASK_STEP=3
+PHX_MEM_PER_CPU=100
+PHX_MEM_PER_NODE=200" "$(cat "$home/phx-${id}_$t.out")" "task $t's environment"
+done
 note ok
