@@ -135,7 +135,7 @@ typedef struct batchd {
     int max_requeue;
     int64_t keep_ended; /* seconds a finished job stays in memory */
     double refuse_seconds;
-    const char *compat_dir;
+    char *compat_dir; /* NULL: none; owned */
     const char *partition;
     phx_prio_weights_t weights;
     phx_bf_params_t bf;

@@ -7,12 +7,15 @@
  * timers and signals. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "daemons/batchd/batchd.h"
 #include "daemons/batchd/timefmt.h"
@@ -57,7 +60,9 @@ static const phx_conf_key_t schema[] = {
     {"batchd.max_array_tasks", PHX_CONF_INT, "10000", 1, 1000000, false,
      "most tasks in one array"},
     {"batchd.compat_dir", PHX_CONF_STRING, NULL, 0, 0, false,
-     "directory put first on jobs' PATH (sbatch, squeue, scancel wrappers)"},
+     "directory put first on jobs' PATH (srun, sbatch, squeue, scancel wrappers); "
+     "default: the installed libexec/phalanx/compat, or the source tree's "
+     "scripts/compat; \"\" for none"},
     {"batchd.priority_weight_age", PHX_CONF_INT, "1000", 0, 1000000, true, NULL},
     {"batchd.priority_weight_fairshare", PHX_CONF_INT, "1000", 0, 1000000, true, NULL},
     {"batchd.priority_weight_job_size", PHX_CONF_INT, "0", 0, 1000000, true, NULL},
@@ -127,6 +132,55 @@ static int operators(batchd_t *b, phx_error_t *err)
     return 0;
 }
 
+static bool has_srun(const char *dir)
+{
+    char path[PATH_MAX];
+    struct stat st;
+    return (size_t)snprintf(path, sizeof(path), "%s/srun", dir) < sizeof(path) &&
+           stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* The Slurm wrappers put first on jobs' PATH.  Unset: next to the program,
+ * installed (<prefix>/sbin/../libexec/phalanx/compat) or in the source tree
+ * of a build (<src>/<build...>/bin/../scripts/compat, up to 4 levels up). */
+static int compat_dir(batchd_t *b, phx_error_t *err)
+{
+    const char *set = phx_conf_str(b->conf, "batchd.compat_dir");
+    if (set) {
+        if (!*set)
+            return 0; /* "": none */
+        if (!has_srun(set))
+            return phx_error_set(err,
+                                 "batchd.compat_dir: \"%s\" has no srun wrapper "
+                                 "(install scripts/compat there, or set \"\" for none)",
+                                 set);
+        return (b->compat_dir = strdup(set)) ? 0 : phx_error_set(err, "out of memory");
+    }
+    char exe[PATH_MAX], cand[PATH_MAX + 64];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash)
+            *slash = '\0';
+        snprintf(cand, sizeof(cand), "%s/../libexec/phalanx/compat", exe);
+        for (int up = 1; !has_srun(cand) && up <= 4; up++) {
+            size_t off = (size_t)snprintf(cand, sizeof(cand), "%s", exe);
+            for (int i = 0; i < up && off < sizeof(cand); i++)
+                off += (size_t)snprintf(cand + off, sizeof(cand) - off, "/..");
+            if (off < sizeof(cand))
+                snprintf(cand + off, sizeof(cand) - off, "/scripts/compat");
+        }
+        if (has_srun(cand) && (b->compat_dir = realpath(cand, NULL))) {
+            phx_log_info("batchd.compat_dir: %s", b->compat_dir);
+            return 0;
+        }
+    }
+    phx_log_warnx("batchd.compat_dir: no srun/sbatch wrappers found near the program; "
+                  "jobs' PATH gets none (set batchd.compat_dir)");
+    return 0;
+}
+
 static int settings(batchd_t *b, phx_error_t *err)
 {
     const phx_conf_t *c = b->conf;
@@ -141,7 +195,6 @@ static int settings(batchd_t *b, phx_error_t *err)
     b->max_requeue = (int)phx_conf_int(c, "batchd.requeue_count");
     b->keep_ended = phx_conf_int(c, "batchd.keep_ended");
     b->refuse_seconds = phx_conf_double(c, "batchd.refuse_seconds");
-    b->compat_dir = phx_conf_str(c, "batchd.compat_dir");
     b->partition = phx_conf_str(c, "batchd.partition");
     phx_prio_weights_default(&b->weights);
     b->weights.age = (uint32_t)phx_conf_int(c, "batchd.priority_weight_age");
@@ -155,6 +208,8 @@ static int settings(batchd_t *b, phx_error_t *err)
     b->bf.max_job_test = (uint32_t)phx_conf_int(c, "batchd.bf_max_job_test");
     b->limits.max_array_index = (uint32_t)phx_conf_int(c, "batchd.max_array_index");
     b->limits.max_array_tasks = (uint32_t)phx_conf_int(c, "batchd.max_array_tasks");
+    if (compat_dir(b, err) < 0)
+        return -1;
     return operators(b, err);
 }
 
@@ -375,6 +430,7 @@ static void stop(batchd_t *b)
         event_base_free(b->base);
     phx_munge_destroy(b->munge);
     free(b->operators);
+    free(b->compat_dir);
     free(b->dsn);
     phx_conf_destroy(b->conf);
 }
