@@ -1,6 +1,9 @@
-/* phx cancel ID... | --user USER: cancel jobs (an array job id cancels
- * every task of the array).  Users cancel their own jobs; operators any. */
+/* phx cancel ID... | [--user USER] [--name NAME]: cancel jobs.  ID is a job
+ * id (an array job id A: every task of the array), A_T (task T of array A
+ * alone) or A_[1-3,5] (those tasks; Slurm's syntax).  Users cancel their own
+ * jobs; operators any. */
 #include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,33 +13,64 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: phx cancel ID...\n       phx cancel --user USER\n");
+    fprintf(out, "usage: phx cancel ID|ARRAY_TASK|ARRAY_[LIST]...\n"
+                 "       phx cancel [--user USER] [--name NAME]\n");
+}
+
+/* "/api/v1/jobs/<id>/cancel" for N, A_T, A_[list] (brackets dropped); -1
+ * for anything else. */
+static int job_path(const char *arg, char *path, size_t len)
+{
+    char id[256];
+    size_t n = strspn(arg, "0123456789");
+    if (n == 0 || n > 20)
+        return -1;
+    if (arg[n] == '\0') {
+        snprintf(path, len, "/api/v1/jobs/%s/cancel", arg);
+        return 0;
+    }
+    if (arg[n] != '_')
+        return -1;
+    const char *t = arg + n + 1;
+    size_t tl = strlen(t);
+    if (tl >= 2 && t[0] == '[' && t[tl - 1] == ']') {
+        t++;
+        tl -= 2;
+    }
+    if (tl == 0 || strspn(t, "0123456789-,:") < tl ||
+        (size_t)snprintf(id, sizeof(id), "%.*s_%.*s", (int)n, arg, (int)tl, t) >=
+            sizeof(id))
+        return -1;
+    return (size_t)snprintf(path, len, "/api/v1/jobs/%s/cancel", id) < len ? 0 : -1;
 }
 
 int phx_cmd_cancel(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"user", required_argument, NULL, 'u'},
+        {"name", required_argument, NULL, 'n'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *user = NULL;
+    const char *user = NULL, *name = NULL;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:n:h", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
+        case 'n': name = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
     }
-    if ((user != NULL) == (optind < argc)) {
+    bool filter = user || name;
+    if (filter == (optind < argc)) {
         usage(stderr);
         return 2;
     }
     int rc = 0;
-    if (user) {
-        json_t *body = json_pack("{s:s}", "user", user);
+    if (filter) {
+        json_t *body = json_pack("{s:s?, s:s?}", "user", user, "name", name);
         json_t *r = phx_cli_call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs/cancel", body,
                                  true, NULL);
         json_decref(body);
@@ -46,15 +80,12 @@ int phx_cmd_cancel(int argc, char **argv)
         return 0;
     }
     for (int i = optind; i < argc; i++) {
-        char *end;
-        unsigned long long id = strtoull(argv[i], &end, 10);
-        if (!*argv[i] || *end) {
+        char path[320];
+        if (job_path(argv[i], path, sizeof(path)) < 0) {
             fprintf(stderr, "phx cancel: invalid job id \"%s\"\n", argv[i]);
             rc = 1;
             continue;
         }
-        char path[64];
-        snprintf(path, sizeof(path), "/api/v1/jobs/%llu/cancel", id);
         json_t *r = phx_cli_call(PHX_CLI_BATCHD, "POST", path, NULL, true, NULL);
         if (!r)
             rc = 1;

@@ -1,5 +1,5 @@
 /* phx queue: the queue like squeue (JOBID PARTITION NAME USER ST TIME NODES
- * NODELIST(REASON)); --me, -u USER, -t STATE, --json. */
+ * NODELIST(REASON)); --me, -u USER, -t STATE, --json, --noheader. */
 #include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -12,7 +12,8 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: phx queue [--me] [-u USER] [-t STATE] [--json]\n");
+    fprintf(out,
+            "usage: phx queue [--me] [-u USER] [-t STATE] [--json] [--noheader]\n");
 }
 
 static void elapsed(long long s, char *buf, size_t len)
@@ -35,12 +36,16 @@ static const char *str(const json_t *o, const char *k)
 int phx_cmd_queue(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"me", no_argument, NULL, 'm'},          {"user", required_argument, NULL, 'u'},
-        {"state", required_argument, NULL, 't'}, {"json", no_argument, NULL, 'j'},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+        {"me", no_argument, NULL, 'm'},
+        {"user", required_argument, NULL, 'u'},
+        {"state", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, 'j'},
+        {"noheader", no_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *user = NULL, *state = NULL;
-    bool as_json = false;
+    bool as_json = false, header = true;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "u:t:h", opts, NULL)) != -1) {
@@ -53,6 +58,7 @@ int phx_cmd_queue(int argc, char **argv)
         case 'u': user = optarg; break;
         case 't': state = optarg; break;
         case 'j': as_json = true; break;
+        case 'H': header = false; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -75,8 +81,9 @@ int phx_cmd_queue(int argc, char **argv)
         json_decref(r);
         return 0;
     }
-    printf("%12s %9s %10s %8s %3s %10s %5s %s\n", "JOBID", "PARTITION", "NAME", "USER",
-           "ST", "TIME", "NODES", "NODELIST(REASON)");
+    if (header)
+        printf("%12s %9s %10s %8s %3s %10s %5s %s\n", "JOBID", "PARTITION", "NAME",
+               "USER", "ST", "TIME", "NODES", "NODELIST(REASON)");
     size_t i;
     json_t *j;
     json_array_foreach(jobs, i, j)

@@ -1,4 +1,5 @@
-/* phx show ID [--json]: one job, like `scontrol show job`. */
+/* phx show ID [--json]: one job, like `scontrol show job`; ID is a job id
+ * or A_T, task T of array A (as phx queue prints it). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,18 @@ static long long n(const json_t *o, const char *k)
     return json_integer_value(json_object_get(o, k));
 }
 
+/* N or A_T, digits only. */
+static bool valid_id(const char *a)
+{
+    size_t d = strspn(a, "0123456789");
+    if (d == 0 || d > 20)
+        return false;
+    if (!a[d])
+        return true;
+    size_t t = strspn(a + d + 1, "0123456789");
+    return a[d] == '_' && t > 0 && t <= 10 && !a[d + 1 + t];
+}
+
 int phx_cmd_show(int argc, char **argv)
 {
     bool as_json = argc == 3 && strcmp(argv[2], "--json") == 0;
@@ -38,14 +51,12 @@ int phx_cmd_show(int argc, char **argv)
         fprintf(argc < 2 ? stderr : stdout, "usage: phx show ID [--json]\n");
         return argc < 2 ? 2 : (strcmp(argv[1], "--help") == 0 ? 0 : 2);
     }
-    char *end;
-    unsigned long long id = strtoull(argv[1], &end, 10);
-    if (!*argv[1] || *end) {
+    if (!valid_id(argv[1])) {
         fprintf(stderr, "phx show: invalid job id \"%s\"\n", argv[1]);
         return 2;
     }
     char path[64];
-    snprintf(path, sizeof(path), "/api/v1/jobs/%llu", id);
+    snprintf(path, sizeof(path), "/api/v1/jobs/%s", argv[1]);
     json_t *j = phx_cli_call(PHX_CLI_BATCHD, "GET", path, NULL, true, NULL);
     if (!j)
         return 1;

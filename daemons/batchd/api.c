@@ -2,12 +2,19 @@
  *
  *   POST /api/v1/jobs              submit (submit.c)
  *   GET  /api/v1/jobs[?user=U&state=S]   the queue
- *   GET  /api/v1/jobs/ID           one job
- *   POST /api/v1/jobs/ID/cancel    cancel one job (or every task of an array)
- *   POST /api/v1/jobs/cancel       {"user": U}: cancel U's active jobs
+ *   GET  /api/v1/jobs/ID           one job (ID, or A_T: task T of array A)
+ *   POST /api/v1/jobs/ID/cancel    cancel one job (an array job id A: every
+ *                                  task of the array)
+ *   POST /api/v1/jobs/A_T/cancel   cancel tasks of array A: T is one index or
+ *                                  indices like 1-3,5 or 0-15:4
+ *   POST /api/v1/jobs/cancel       {"user": U, "name": N}: cancel U's active
+ *                                  jobs (named N; without U the caller's, or
+ *                                  everyone's for an operator)
  *   GET  /health                   unauthenticated liveness
  *
- * Users see and cancel their own jobs; operators (batchd.operators) all. */
+ * Users see and cancel their own jobs; operators (batchd.operators) all.
+ * Another user's job is answered as if it did not exist (404), as the queue
+ * does not show it either. */
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
@@ -17,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemons/batchd/array.h"
 #include "daemons/batchd/batchd.h"
 #include "lib/http.h"
 #include "lib/json.h"
@@ -60,15 +68,26 @@ static void list(batchd_t *b, struct evhttp_request *req, uid_t uid)
     phx_http_reply_json(req, 200, json_pack("{s:o}", "jobs", jobs));
 }
 
+/* A job id, or "A_T" (A the array job id, T a task index): the job, or NULL
+ * after answering 404 (also for another user's job). */
 static bjob_t *job_of(batchd_t *b, struct evhttp_request *req, uid_t uid,
-                      const char *idtext)
+                      const char *idtext, size_t len)
 {
     char *end;
     uint64_t id = strtoull(idtext, &end, 10);
-    bjob_t *j = (*idtext && (*end == 0 || *end == '/')) ? batchd_job_find(b, id) : NULL;
+    bjob_t *j = NULL;
+    if (len > 0 && end == idtext + len) {
+        j = batchd_job_find(b, id);
+    } else if (end > idtext && *end == '_' && end[1] >= '0' && end[1] <= '9') {
+        char *tend;
+        unsigned long long t = strtoull(end + 1, &tend, 10);
+        for (size_t i = 0; tend == idtext + len && i < b->njobs && !j; i++)
+            if (b->order[i]->array_job_id == id &&
+                b->order[i]->array_task_id == (int64_t)t)
+                j = b->order[i];
+    }
     if (!j || !may_see(b, uid, j)) {
-        phx_http_reply_error(req, 404, "invalid job id %.*s", (int)strcspn(idtext, "/"),
-                             idtext);
+        phx_http_reply_error(req, 404, "invalid job id %.*s", (int)len, idtext);
         return NULL;
     }
     return j;
@@ -97,11 +116,6 @@ static int cancel_tree(batchd_t *b, bjob_t *j, uid_t uid)
 
 static void cancel_one(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j)
 {
-    if (j->uid != uid && !batchd_is_operator(b, uid)) {
-        phx_http_reply_error(req, 403, "job %" PRIu64 " belongs to %s: access denied",
-                             j->id, j->user);
-        return;
-    }
     if (phx_job_state_is_final(j->state) && !(j->array_job_id == j->id)) {
         phx_http_reply_error(req, 409, "job %" PRIu64 " has already finished (%s)",
                              j->id, phx_job_state_name(j->state));
@@ -114,35 +128,112 @@ static void cancel_one(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
         req, 200, json_pack("{s:I, s:i}", "job_id", (json_int_t)j->id, "cancelled", n));
 }
 
+static bool has_index(const phx_array_t *a, int64_t t)
+{
+    size_t lo = 0, hi = a->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((int64_t)a->ids[mid] == t)
+            return true;
+        if ((int64_t)a->ids[mid] < t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return false;
+}
+
+/* "A_SPEC" (SPEC in --array syntax, without a throttle): those tasks of
+ * array A alone, never the whole array, even for the task whose id is A. */
+static void cancel_tasks(batchd_t *b, struct evhttp_request *req, uid_t uid,
+                         const char *idtext, size_t len)
+{
+    char text[256], *end;
+    if (len >= sizeof(text)) {
+        phx_http_reply_error(req, 400, "job id too long");
+        return;
+    }
+    memcpy(text, idtext, len);
+    text[len] = '\0';
+    uint64_t array_id = strtoull(text, &end, 10);
+    phx_array_t a = {0};
+    phx_error_t err;
+    if (end == text || *end != '_' || strchr(end, '%') ||
+        phx_array_parse(end + 1, b->limits.max_array_index, &a, &err) < 0) {
+        phx_http_reply_error(req, 400, "invalid job id %s: expected A_T or A_[1-3,5]",
+                             text);
+        return;
+    }
+    int matched = 0, n = 0;
+    for (size_t i = 0; i < b->njobs; i++) {
+        bjob_t *x = b->order[i];
+        if (x->array_job_id != array_id || !may_see(b, uid, x) ||
+            !has_index(&a, x->array_task_id))
+            continue;
+        matched++;
+        if (!phx_job_state_is_final(x->state)) {
+            batchd_job_cancel(b, x, uid);
+            n++;
+        }
+    }
+    phx_array_clear(&a);
+    if (matched == 0) {
+        phx_http_reply_error(req, 404, "invalid job id %s", text);
+        return;
+    }
+    if (n == 0) {
+        phx_http_reply_error(req, 409, "job %s has already finished", text);
+        return;
+    }
+    phx_log_info("job %s: cancel by uid %u (%d jobs)", text, (unsigned)uid, n);
+    phx_http_reply_json(
+        req, 200,
+        json_pack("{s:I, s:i}", "job_id", (json_int_t)array_id, "cancelled", n));
+}
+
+/* {"user": U, "name": N}: the active jobs of U (every user's for an
+ * operator, the caller's for others when U is not given) named N if given. */
 static void cancel_user(batchd_t *b, struct evhttp_request *req, uid_t uid)
 {
     phx_error_t err;
     json_t *body = phx_http_body_json(req, 65536, &err);
-    const char *user = NULL;
-    if (!body || phx_json_str(body, "user", true, &user, &err) < 0) {
+    const char *user = NULL, *name = NULL;
+    if (!body || phx_json_str(body, "user", false, &user, &err) < 0 ||
+        phx_json_str(body, "name", false, &name, &err) < 0) {
         phx_http_reply_error(req, 400, "%s", err.text);
+        json_decref(body);
+        return;
+    }
+    if (!user && !name) {
+        phx_http_reply_error(req, 400, "\"user\" or \"name\" is required");
         json_decref(body);
         return;
     }
     struct passwd pw, *pwp = NULL;
     char buf[4096];
-    if (getpwnam_r(user, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp) {
-        phx_http_reply_error(req, 400, "unknown user \"%s\"", user);
-        json_decref(body);
-        return;
-    }
-    if (pw.pw_uid != uid && !batchd_is_operator(b, uid)) {
-        phx_http_reply_error(req, 403,
-                             "only %s or an operator may cancel %s's jobs: "
-                             "access denied",
-                             user, user);
-        json_decref(body);
-        return;
+    bool any_user = !user && batchd_is_operator(b, uid);
+    uid_t whose = uid;
+    if (user) {
+        if (getpwnam_r(user, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp) {
+            phx_http_reply_error(req, 400, "unknown user \"%s\"", user);
+            json_decref(body);
+            return;
+        }
+        if (pw.pw_uid != uid && !batchd_is_operator(b, uid)) {
+            phx_http_reply_error(req, 403,
+                                 "only %s or an operator may cancel %s's jobs: "
+                                 "access denied",
+                                 user, user);
+            json_decref(body);
+            return;
+        }
+        whose = pw.pw_uid;
     }
     int n = 0;
     for (size_t i = 0; i < b->njobs; i++) {
         bjob_t *j = b->order[i];
-        if (j->uid == pw.pw_uid && !phx_job_state_is_final(j->state)) {
+        if ((any_user || j->uid == whose) && !phx_job_state_is_final(j->state) &&
+            (!name || (j->spec.job_name && strcmp(j->spec.job_name, name) == 0))) {
             batchd_job_cancel(b, j, uid);
             n++;
         }
@@ -190,13 +281,17 @@ static void route(struct evhttp_request *req, void *arg)
     } else if (strcmp(rest, "/cancel") == 0 && post) {
         cancel_user(b, req, uid);
     } else if (rest[0] == '/') {
-        const char *id = rest + 1, *tail = id + strspn(id, "0123456789");
+        const char *id = rest + 1;
+        size_t len = strspn(id, "0123456789_-,:");
+        const char *tail = id + len, *task = memchr(id, '_', len);
         if (*tail == 0 && get) {
-            bjob_t *j = job_of(b, req, uid, id);
+            bjob_t *j = job_of(b, req, uid, id, len);
             if (j)
                 phx_http_reply_json(req, 200, batchd_job_json(b, j, true));
+        } else if (strcmp(tail, "/cancel") == 0 && post && task) {
+            cancel_tasks(b, req, uid, id, len);
         } else if (strcmp(tail, "/cancel") == 0 && post) {
-            bjob_t *j = job_of(b, req, uid, id);
+            bjob_t *j = job_of(b, req, uid, id, len);
             if (j)
                 cancel_one(b, req, uid, j);
         } else {

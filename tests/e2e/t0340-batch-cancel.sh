@@ -2,11 +2,15 @@
 # timeout: 90
 # Cancelling a running 2-node job kills its processes on every node (the
 # script on the first, the holder on the second); the time limit ends a job
-# as TIMEOUT; the sbatch/squeue/scancel wrappers work inside a job.
+# as TIMEOUT; the sbatch/squeue/scancel wrappers work inside a job
+# (squeue -h, scancel -n NAME, sbatch --wrap refused); array tasks are
+# cancelled and shown by A_T and A_[list] (phx and scancel), the array by A,
+# and not by another user.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
 test_user phxu1
+test_user phxu2
 PHX_BATCHD_EXTRA='kill_grace = 1;'
 phx_setup
 chmod a+x "$PHX_TEST_DIR"
@@ -41,13 +45,19 @@ wait_for 10 sh -c '! pgrep -u phxu1 -f "sleep 308" >/dev/null'
 cat >"$home/wrap.sh" <<'S'
 #!/bin/sh
 #SBATCH -t 1
-inner=$(sbatch --wrap 2>&1 | head -1)
+echo "bare wrap: $(sbatch --wrap 2>&1 | head -1)"
+echo "wrap: $(sbatch -t 1 --wrap='echo wrapped $PHX_JOB_ID' 2>&1 | head -1)"
 printf '#!/bin/sh\nsleep 30\n' > "$HOME/inner.sh"
 out=$(sbatch "$HOME/inner.sh")
 echo "$out"
 id=${out##* }
 squeue --me | grep -q " $id " && echo "squeue sees $id"
+lines=$(squeue --me | wc -l) noheader=$(squeue -h --me | wc -l)
+echo "header lines $((lines - noheader)) long $(squeue -l --noheader --me | wc -l) of $noheader"
 scancel "$id" && echo "scancel ok"
+named=$(sbatch --parsable -J byname "$HOME/inner.sh")
+scancel -n byname && echo "scancel -n ok"
+echo "named $named"
 S
 chown phxu1 "$home/wrap.sh"
 id3=$(as phx submit --parsable wrap.sh)
@@ -57,4 +67,45 @@ note "$out"
 assert_contains "$out" "Submitted batch job"
 assert_contains "$out" "squeue sees"
 assert_contains "$out" "scancel ok"
+assert_contains "$out" "bare wrap: sbatch: --wrap needs a command"
+[[ $out =~ wrap:\ Submitted\ batch\ job\ ([0-9]+) ]] || fail "sbatch --wrap did not submit"
+wid=${BASH_REMATCH[1]}
+wait_job "$wid" COMPLETED 20
+assert_eq "wrapped $wid" "$(cat "$home/phx-$wid.out")"
+n=$(sed -n 's/^header lines 1 long \([0-9]*\) of \1$/\1/p' <<<"$out")
+[[ -n $n ]] || fail "squeue -h should drop the header line alone, -l change nothing"
+assert_contains "$out" "scancel -n ok"
+named=$(sed -n 's/^named //p' <<<"$out")
+wait_job "$named" CANCELLED 10
+
+# Array tasks: A_T and A_[list] are those tasks alone, A the whole array.
+printf '#!/bin/sh\n#SBATCH --array=0-3 -t 5\nsleep 309\n' >"$home/arr.sh"
+chown phxu1 "$home/arr.sh"
+a=$(as phx submit --parsable arr.sh)
+wait_job "${a}_3" RUNNING 30
+assert_eq RUNNING "$(job_field "${a}_0" state)"
+assert_eq 3 "$(job_field "${a}_3" array_task_id)"
+as "$PHX_SRC/scripts/compat/scancel" "${a}_0"
+wait_job "${a}_0" CANCELLED 20
+as phx cancel "'${a}_[1-2]'"
+wait_job "${a}_1" CANCELLED 20
+wait_job "${a}_2" CANCELLED 20
+assert_eq RUNNING "$(job_field "${a}_3" state)"
+assert_contains "$(as phx show "${a}_3")" "ArrayJobId=$a ArrayTaskId=3"
+expect_fail as phx cancel "${a}_0"
+assert_contains "$PHX_OUT" "has already finished"
+expect_fail as phx cancel "${a}_9"
+assert_contains "$PHX_OUT" "invalid job id ${a}_9"
+expect_fail as phx cancel "${a}_x"
+assert_contains "$PHX_OUT" "invalid job id"
+# Another user: as if the tasks did not exist.
+expect_fail as_user phxu2 phx cancel "${a}_3"
+assert_contains "$PHX_OUT" "invalid job id ${a}_3"
+expect_fail as_user phxu2 phx show "${a}_3"
+assert_contains "$PHX_OUT" "invalid job id ${a}_3"
+as_user phxu2 "$PHX_SRC/scripts/compat/scancel" -n arr.sh # phxu2 has none
+assert_eq RUNNING "$(job_field "${a}_3" state)"
+as "$PHX_SRC/scripts/compat/scancel" "$a"
+wait_job "${a}_3" CANCELLED 20
+wait_for 15 sh -c '! pgrep -u phxu1 -f "sleep 309" >/dev/null'
 note ok
