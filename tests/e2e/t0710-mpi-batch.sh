@@ -106,6 +106,10 @@ srun -N2 -n4 --label sh -c 'echo srun \$PHX_NODEID \$(grep Cpus_allowed_list /pr
 srun -N2 -n4 --label -m block --cpu-bind=cores sh -c 'echo given \$PHX_NODEID \$(grep Cpus_allowed_list /proc/self/status | cut -f2)'
 PHX_CPU_BIND=map_cpu:1 PHX_DISTRIBUTION=plane=2 phx run -N1 -n1 true 2>&1
 echo "old rc=\$?"
+srun -u --export=ALL,T_EXPORT_A=a1,T_EXPORT_B -n1 sh -c 'echo "export \$T_EXPORT_A"'
+srun --export=NONE -n1 true 2>&1
+srun --exclusive -n1 true 2>&1
+echo "exclusive rc=\$?"
 S
 chown phxu1 "$home1/inherit.sh"
 id=$(as phxu1 phx submit --parsable inherit.sh)
@@ -129,6 +133,12 @@ done
 assert_contains "$body" "ignoring the job's --cpu-bind=map_cpu:1"
 assert_contains "$body" "ignoring the job's --distribution=plane=2"
 assert_contains "$body" "old rc=0"
+# srun -u: nothing to change; --export=ALL,NAME=value; --export=NONE and
+# --exclusive refused with a reason.
+assert_contains "$body" "export a1"
+assert_contains "$body" "srun: --export=NONE is not supported"
+assert_contains "$body" "srun: --exclusive is not supported"
+assert_contains "$body" "exclusive rc=2"
 
 # Outside a job: phx run gets an allocation from batchd for the step.
 out=$(as phxu1 phx run -N2 -n4 --label $hello 2>&1) || fail "phx run outside a job: $out"
