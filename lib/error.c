@@ -5,16 +5,21 @@
 #include <stdio.h>
 #include <string.h>
 
-int phx_error_set(phx_error_t *err, const char *fmt, ...)
+int phx_error_vset(phx_error_t *err, const char *fmt, va_list ap)
 {
     int saved = errno;
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
+    if (err)
         vsnprintf(err->text, sizeof(err->text), fmt, ap);
-        va_end(ap);
-    }
     errno = saved;
+    return -1;
+}
+
+int phx_error_set(phx_error_t *err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    phx_error_vset(err, fmt, ap);
+    va_end(ap);
     return -1;
 }
 

@@ -317,7 +317,6 @@ static int fault(phx_jobspec_blame_t *bl, size_t a, size_t b, size_t c,
 static int fault(phx_jobspec_blame_t *bl, size_t a, size_t b, size_t c,
                  phx_error_t *err, const char *fmt, ...)
 {
-    int saved = errno;
     if (bl) {
         size_t f[3] = {a, b, c};
         bl->count = 0;
@@ -325,13 +324,10 @@ static int fault(phx_jobspec_blame_t *bl, size_t a, size_t b, size_t c,
             if (f[i] != NONE)
                 bl->field[bl->count++] = f[i];
     }
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->text, sizeof(err->text), fmt, ap);
-        va_end(ap);
-    }
-    errno = saved;
+    va_list ap;
+    va_start(ap, fmt);
+    phx_error_vset(err, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
