@@ -172,12 +172,15 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
         return phx_error_set(err, "out of memory");
     size_t fit = 0, shaped = 0;
     int64_t biggest = 0, biggest_socket = 0;
-    /* tasks per node on the fullest node, when spread over nodes_max nodes */
-    int64_t nmax =
-        s->nodes_max < (int64_t)b->nnodes ? s->nodes_max : (int64_t)b->nnodes;
-    int64_t per_node = (s->ntasks + nmax - 1) / nmax;
+    /* tasks per node at most, as the scheduler's choice of nodes caps them:
+     * --ntasks-per-node, or an even spread over exactly N nodes; a node
+     * range takes on each node what it holds */
+    int64_t nmax = s->nodes_max;
+    int64_t per_node = s->ntasks;
     if (s->ntasks_per_node != PHX_UNSET && s->ntasks_per_node > 0)
         per_node = s->ntasks_per_node < s->ntasks ? s->ntasks_per_node : s->ntasks;
+    else if (s->nodes_min == s->nodes_max && s->nodes_min > 1)
+        per_node = (s->ntasks + s->nodes_min - 1) / s->nodes_min;
     for (size_t i = 0; i < b->nnodes; i++) {
         const bnode_t *n = &b->nodes[i];
         if (!phx_bf_node_qualifies(&r, n->sockets, n->cores, n->threads))
@@ -185,8 +188,10 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
         shaped++;
         if (n->cores > biggest)
             biggest = n->cores;
-        if (n->cores / (n->sockets ? n->sockets : 1) > biggest_socket)
-            biggest_socket = n->cores / (n->sockets ? n->sockets : 1);
+        /* the largest socket: cores split over sockets, first ones fuller */
+        uint32_t ns = n->sockets ? n->sockets : 1;
+        if ((int64_t)((n->cores + ns - 1) / ns) > biggest_socket)
+            biggest_socket = (n->cores + ns - 1) / ns;
         int64_t t = node_tasks(n, &r);
         if (t > per_node)
             t = per_node;

@@ -533,6 +533,52 @@ static void easy_offers_never_delay_the_reservation(void **state)
     world_clear(&w);
 }
 
+/* The submit check caps tasks per node only as the choice of nodes does:
+ * a node range takes on one node all it holds (the cap used to be spread
+ * over every known node, refusing this job that starts on one node); an
+ * exact -N spreads evenly.  The largest socket of 7 cores over 2 is 4. */
+static void submit_check_node_range(void **state)
+{
+    (void)state;
+    shape_t nodes[4] = {{"a", 2, 4, 1, 0xFF},
+                        {"b", 2, 4, 1, 0xFF},
+                        {"c", 1, 8, 1, 0xFF},
+                        {"d", 1, 8, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 4);
+    bjob_t j;
+    char got[128];
+    phx_error_t err = {{0}};
+    spec(&j, 8, 1, 4);
+    j.spec.sockets_per_node = 2;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a:8");
+    job_clear(&w, &j);
+    spec(&j, 16, 1, 2);
+    j.spec.nodes_min = 2;
+    j.spec.sockets_per_node = 2;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    spec(&j, 18, 1, 2);
+    j.spec.nodes_min = 2;
+    j.spec.sockets_per_node = 2;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_non_null(strstr(err.text, "do not fit"));
+    world_clear(&w);
+
+    shape_t odd[1] = {{"o", 2, 4, 1, 0x7F}};
+    world_init(&w, odd, 1);
+    w.b.nodes[0].cores = 7;
+    spec(&j, 1, 4, 1);
+    j.spec.ntasks_per_socket = 1;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    spec(&j, 1, 5, 1);
+    j.spec.ntasks_per_socket = 1;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_non_null(strstr(err.text, "largest socket has 4 cores"));
+    world_clear(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +593,7 @@ int main(void)
         cmocka_unit_test(node_constraints_at_submit),
         cmocka_unit_test(hint_memory_bound),
         cmocka_unit_test(easy_offers_never_delay_the_reservation),
+        cmocka_unit_test(submit_check_node_range),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
