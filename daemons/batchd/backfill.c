@@ -292,6 +292,13 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
             memcpy(p->spare.cores, p->tmp.cores, in->nnodes * sizeof(*p->spare.cores));
             memcpy(p->spare.mem, p->tmp.mem, in->nnodes * sizeof(*p->spare.mem));
             take(&p->spare, p->shares, nsh);
+            /* The reservation is counted in cores, not which: with tasks
+             * capped per socket it needs room in given sockets, which a
+             * job running past the shadow time could take while leaving as
+             * many cores.  Its nodes are then kept for jobs ending first. */
+            if (r->ntasks_per_socket)
+                for (size_t k = 0; k < nsh; k++)
+                    p->spare.cores[p->shares[k].node] = 0;
             if (record(d, PHX_BF_RESERVED, shadow, p->shares, nsh) < 0)
                 return -1;
             reserved = true;

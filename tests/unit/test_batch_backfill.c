@@ -541,10 +541,52 @@ static void test_easy_never_delays_reserved_job(void **state)
     assert_true(st.checked > 100);
 }
 
+/* A reservation capped per socket: one node of 2 sockets x 4 cores; R1 holds
+ * socket 0 until 100, R2 2 cores of socket 1 until 10000.  H (-n 2 -c 2
+ * --ntasks-per-socket=1) is reserved at 100, when socket 0 frees.  X (one
+ * 2-core task, running past 100) fits the 2 free cores, which leave the
+ * reservation's count intact; but they are socket 1's, the one H needs
+ * besides socket 0: X must wait.  A job ending by 100 may still go there. */
+static void test_reservation_by_sockets(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[1] = {node(8, 2, 1000, 1000)};
+    nodes[0].sockets = 2;
+    phx_bf_share_t s1 = {0, 1, 4, 0}, s2 = {0, 1, 2, 0};
+    phx_bf_running_t run[2] = {{1, 100, &s1, 1}, {2, 10000, &s2, 1}};
+    phx_bf_request_t pend[3] = {req(10, 1, 2, 100), req(11, 1, 1, 10000),
+                                req(12, 1, 1, 50)};
+    pend[0].cpus_per_task = 2;
+    pend[0].ntasks_per_socket = 1;
+    pend[1].cpus_per_task = 2;
+    pend[2].cpus_per_task = 2;
+    phx_bf_input_t in = {.now = 10,
+                         .nodes = nodes,
+                         .nnodes = 1,
+                         .running = run,
+                         .nrunning = 2,
+                         .pending = pend,
+                         .npending = 3};
+    phx_bf_plan_t plan;
+    plan_ok(&in, NULL, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[0].start_time, 100);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_WAIT);
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_BACKFILL);
+    phx_backfill_plan_clear(&plan);
+    /* Without the per-socket cap the count is all there is: X backfills. */
+    pend[0].ntasks_per_socket = 0;
+    plan_ok(&in, NULL, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_BACKFILL);
+    phx_backfill_plan_clear(&plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_starts_in_order),
+        cmocka_unit_test(test_reservation_by_sockets),
         cmocka_unit_test(test_reservation_and_backfill),
         cmocka_unit_test(test_backfill_on_spare_nodes),
         cmocka_unit_test(test_memory_exclusive_never),
