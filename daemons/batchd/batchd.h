@@ -232,6 +232,16 @@ void batchd_sched_dirty(batchd_t *b);
 void batchd_sched_offers(batchd_t *b, const json_t *offers);
 void batchd_sched_subscribed(batchd_t *b);
 void batchd_sched_job_done(batchd_t *b, bjob_t *j);
+/* The memory (MiB) of the job's share of `cores` cores on a node of
+ * `total` MiB (--mem, --mem=0, --mem-per-cpu or the default per core). */
+uint64_t batchd_job_mem(const batchd_t *b, const bjob_t *j, uint32_t cores,
+                        uint64_t total);
+
+/* gang.c: the REQUEST item asking the master to hold for j what it can use
+ * (new reference; NULL on ENOMEM); d: the planner's decision (its nodes),
+ * or NULL. */
+json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
+                            const phx_bf_decision_t *d, const char *id);
 
 /* place.c: pack `tasks` tasks of `cpt` cores (ntasks_per_socket: 0 any) into
  * the offer; the cores chosen go to cores[] (room for tasks*cpt), removed

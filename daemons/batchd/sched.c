@@ -51,7 +51,7 @@ static double mono(void)
 }
 
 /* MiB a job takes on a node of `cores` cores holding `total` MiB. */
-static uint64_t job_mem(const batchd_t *b, const bjob_t *j, uint32_t cores,
+uint64_t batchd_job_mem(const batchd_t *b, const bjob_t *j, uint32_t cores,
                         uint64_t total)
 {
     const phx_jobspec_t *s = &j->spec;
@@ -144,7 +144,7 @@ static uint32_t capacity(pass_t *p, const boffer_t *o, const bjob_t *j,
     if (s->exclusive == 1)
         return n && o->cpus >= n->cores ? t : 0;
     while (t > 0 &&
-           job_mem(p->b, j, t * r->cpus_per_task, n ? n->mem : o->mem) > o->mem)
+           batchd_job_mem(p->b, j, t * r->cpus_per_task, n ? n->mem : o->mem) > o->mem)
         t--;
     if (s->mem_per_node == 0 && n && o->mem < n->mem)
         return 0;
@@ -259,7 +259,7 @@ static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
         snprintf(t->host, sizeof(t->host), "%s", o->host);
         t->cpus = ncores[i];
         t->tasks = ch[i].tasks;
-        t->mem = job_mem(b, j, ncores[i], n ? n->mem : o->mem);
+        t->mem = batchd_job_mem(b, j, ncores[i], n ? n->mem : o->mem);
         if (t->mem > o->mem)
             t->mem = o->mem;
         hosts[i] = t->host;
@@ -335,41 +335,28 @@ static void send_request(pass_t *p, bjob_t *j)
             x->request_id[0] = 0;
         }
     }
-    const phx_jobspec_t *s = &j->spec;
-    uint32_t nodes = (uint32_t)s->nodes_min, per_node = 0;
-    uint64_t mem = 0;
-    if (p->rdec && p->rdec->nshares > 0) {
-        nodes = (uint32_t)p->rdec->nshares;
-        for (size_t i = 0; i < p->rdec->nshares; i++) {
-            if (p->rdec->shares[i].cores > per_node)
-                per_node = p->rdec->shares[i].cores;
-            if (p->rdec->shares[i].mem > mem)
-                mem = p->rdec->shares[i].mem;
-        }
-    } else {
-        per_node = (uint32_t)((s->ntasks + nodes - 1) / nodes * s->cpus_per_task);
-        mem = job_mem(b, j, per_node, 0);
-    }
-    /* one bundle per node: a bundle larger than half of the smallest node */
-    uint32_t smallest = UINT32_MAX;
-    for (size_t i = 0; i < b->nnodes; i++)
-        if (b->nodes[i].cores < smallest)
-            smallest = b->nodes[i].cores;
-    if (nodes > 1 && smallest != UINT32_MAX && per_node <= smallest / 2)
-        per_node = smallest / 2 + 1;
     snprintf(j->request_id, sizeof(j->request_id), "job-%" PRIu64 "-%" PRIu64, j->id,
              ++b->request_seq);
     j->request_until = p->now + 300;
-    json_t *call = json_pack(
-        "{s:s, s:{s:[{s:s, s:i, s:s, s:i, s:I, s:I, s:i}], s:o}}", "type", "REQUEST",
-        "request", "requests", "id", j->request_id, "bundles", (int)nodes, "kind",
-        "any", "cpus", (int)per_node, "mem", (json_int_t)mem, "duration_seconds",
-        (json_int_t)(s->time_limit > 0 ? s->time_limit : 0), "expires_in_seconds", 300,
-        "cancel", cancel);
-    phx_log_info("job %" PRIu64 ": gang request %s for %u nodes of %u cores", j->id,
-                 j->request_id, nodes, per_node);
-    if (call)
-        phx_fwc_call(b->fwc, call, NULL, NULL);
+    json_t *req = batchd_gang_request(b, j, p->rdec, j->request_id);
+    json_t *call = json_pack("{s:s, s:{s:[], s:o}}", "type", "REQUEST", "request",
+                             "requests", "cancel", cancel);
+    json_t *reqs = json_object_get(json_object_get(call, "request"), "requests");
+    if (!req || !reqs || json_array_append(reqs, req) < 0) {
+        phx_log_errx("job %" PRIu64 ": could not build its gang request", j->id);
+        j->request_id[0] = 0;
+        json_decref(req);
+        json_decref(call);
+        return;
+    }
+    phx_log_info("job %" PRIu64 ": gang request %s for %" JSON_INTEGER_FORMAT
+                 " %s bundles of %" JSON_INTEGER_FORMAT " cores",
+                 j->id, j->request_id,
+                 json_integer_value(json_object_get(req, "bundles")),
+                 json_string_value(json_object_get(req, "kind")),
+                 json_integer_value(json_object_get(req, "cpus")));
+    json_decref(req);
+    phx_fwc_call(b->fwc, call, NULL, NULL);
 }
 
 /* --- the pass --- */

@@ -27,6 +27,7 @@ void alloc_request_free(struct alloc_request *r)
     if (!r)
         return;
     free(r->id);
+    free((void *)r->shape.agents);
     free(r);
 }
 
@@ -227,7 +228,7 @@ static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
         struct alloc_agent *ag = a->agents[i];
         ag->chosen = false;
         ag->fit_now = ag->fit_t = 0;
-        if (!ag->available)
+        if (!ag->available || !alloc_shape_allows(&r->shape, ag->id))
             continue;
         if (agent_timeline(a, ag, &r->shape, now, &npoints) < 0)
             return -1;
@@ -389,6 +390,19 @@ static int shape_ok(const phx_alloc_shape_t *s, phx_error_t *err)
         errno = EINVAL;
         return phx_error_set(err, "gang request has an unknown bundle kind");
     }
+    if (s->per_agent < 0 || s->per_socket < 0) {
+        errno = EINVAL;
+        return phx_error_set(err, "gang request has a negative bundle limit");
+    }
+    if (s->per_socket > 0 && s->kind == PHX_ALLOC_BUNDLE_ANY) {
+        errno = EINVAL;
+        return phx_error_set(err, "bundles per socket need bundles of kind numa or "
+                                  "socket, not any");
+    }
+    if (s->nagents > 0 && !s->agents) {
+        errno = EINVAL;
+        return phx_error_set(err, "gang request has an agent count but no agents");
+    }
     return 0;
 }
 
@@ -425,31 +439,41 @@ int phx_alloc_request_add(phx_alloc_t *a, const char *framework, const char *req
         return phx_error_set(err, "gang request %s of framework %s already exists",
                              request_id, framework);
     }
+    phx_alloc_shape_t sorted = *shape;
+    if (shape->agents && !(sorted.agents = alloc_shape_agents_copy(shape))) {
+        errno = ENOMEM;
+        return phx_error_set(err, "could not add gang request %s: out of memory",
+                             request_id);
+    }
     long capacity = 0;
     for (size_t i = 0; i < a->nagents; i++)
-        if (a->agents[i]->available)
-            capacity += alloc_fit_empty(a->agents[i]->topo, shape, a);
+        if (a->agents[i]->available && alloc_shape_allows(&sorted, a->agents[i]->id))
+            capacity += alloc_fit_empty(a->agents[i]->topo, &sorted, a);
     if (capacity < shape->nbundles) {
+        free((void *)sorted.agents);
         errno = ENOSPC;
-        return phx_error_set(err,
-                             "gang request %s needs %d %s bundles of %d cores and %llu "
-                             "bytes but the available cluster can hold at most %ld",
-                             request_id, shape->nbundles,
-                             phx_alloc_bundle_kind_name(shape->kind), shape->cores,
-                             (unsigned long long)shape->mem, capacity);
+        return phx_error_set(
+            err,
+            "gang request %s needs %d %s bundles of %d cores and %llu bytes (at most "
+            "%d per agent, %d per socket, 0: any; on %s agents) but the available "
+            "cluster can hold at most %ld",
+            request_id, shape->nbundles, phx_alloc_bundle_kind_name(shape->kind),
+            shape->cores, (unsigned long long)shape->mem, shape->per_agent,
+            shape->per_socket, shape->agents ? "the listed" : "any", capacity);
     }
     struct alloc_request *r = calloc(1, sizeof(*r));
     struct alloc_request **reqs = realloc(a->reqs, (a->nreqs + 1) * sizeof(*reqs));
     if (reqs)
         a->reqs = reqs;
     if (!r || !reqs || !(r->id = strdup(request_id))) {
+        free((void *)sorted.agents);
         free(r);
         errno = ENOMEM;
         return phx_error_set(err, "could not add gang request %s: out of memory",
                              request_id);
     }
     r->fw = fw;
-    r->shape = *shape;
+    r->shape = sorted;
     r->added_at = now;
     r->duration = duration;
     r->expires_at = expires_at > 0 ? expires_at : 0;

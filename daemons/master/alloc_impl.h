@@ -164,6 +164,10 @@ void alloc_res_count(const struct alloc_res *r, const phx_topo_t *t, int *nc,
  * scratch [nsockets]. */
 int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
               const uint64_t *nm, int *sc, uint64_t *sm);
+/* Whether the shape's agent list (if any) names the agent. */
+bool alloc_shape_allows(const phx_alloc_shape_t *s, int64_t agent_id);
+/* The shape's agent ids, sorted (for alloc_shape_allows); NULL on ENOMEM. */
+int64_t *alloc_shape_agents_copy(const phx_alloc_shape_t *s);
 
 /* alloc.c */
 /* Grow *arr (of *cap items of size) to hold need; -1 ENOMEM. */

@@ -176,6 +176,11 @@ static int bundles(int cores, uint64_t mem, const phx_alloc_shape_t *s)
     return by_mem < (uint64_t)by_cores ? (int)by_mem : by_cores;
 }
 
+static int cap(int n, int limit)
+{
+    return limit > 0 && n > limit ? limit : n;
+}
+
 int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
               const uint64_t *nm, int *sc, uint64_t *sm)
 {
@@ -184,9 +189,17 @@ int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
     uint64_t mem = 0;
     switch (s->kind) {
     case PHX_ALLOC_BUNDLE_NUMA:
+        if (s->per_socket <= 0) {
+            for (int n = 0; n < nnumas; n++)
+                fit += bundles(nc[n], nm[n], s);
+            break;
+        }
+        memset(sc, 0, (size_t)nsockets * sizeof(int));
         for (int n = 0; n < nnumas; n++)
-            fit += bundles(nc[n], nm[n], s);
-        return fit;
+            sc[phx_topo_numa_socket(t, n)] += bundles(nc[n], nm[n], s);
+        for (int so = 0; so < nsockets; so++)
+            fit += cap(sc[so], s->per_socket);
+        break;
     case PHX_ALLOC_BUNDLE_SOCKET:
         memset(sc, 0, (size_t)nsockets * sizeof(int));
         memset(sm, 0, (size_t)nsockets * sizeof(uint64_t));
@@ -196,14 +209,38 @@ int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
             sm[so] += nm[n];
         }
         for (int so = 0; so < nsockets; so++)
-            fit += bundles(sc[so], sm[so], s);
-        return fit;
+            fit += cap(bundles(sc[so], sm[so], s), s->per_socket);
+        break;
     case PHX_ALLOC_BUNDLE_ANY:
         for (int n = 0; n < nnumas; n++) {
             cores += nc[n];
             mem += nm[n];
         }
-        return bundles(cores, mem, s);
+        fit = bundles(cores, mem, s);
+        break;
     }
-    return 0;
+    return cap(fit, s->per_agent);
+}
+
+static int cmp_id(const void *x, const void *y)
+{
+    int64_t a = *(const int64_t *)x, b = *(const int64_t *)y;
+    return a < b ? -1 : a > b;
+}
+
+bool alloc_shape_allows(const phx_alloc_shape_t *s, int64_t agent_id)
+{
+    return !s->agents ||
+           bsearch(&agent_id, s->agents, s->nagents, sizeof(*s->agents), cmp_id);
+}
+
+int64_t *alloc_shape_agents_copy(const phx_alloc_shape_t *s)
+{
+    int64_t *ids = malloc((s->nagents + 1) * sizeof(*ids));
+    if (!ids)
+        return NULL;
+    if (s->nagents)
+        memcpy(ids, s->agents, s->nagents * sizeof(*ids));
+    qsort(ids, s->nagents, sizeof(*ids), cmp_id);
+    return ids;
 }

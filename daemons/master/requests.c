@@ -1,11 +1,13 @@
 /* REQUEST: gang requests, our extension of the scheduler API.
  *
  *   {"id": "job-41", "bundles": 4, "kind": "numa"|"socket"|"any", "cpus": 8,
- *    "mem": 16384 (MB per bundle), "duration_seconds": 3600,
- *    "expires_in_seconds": 600}
+ *    "mem": 16384 (MB per bundle), "per_agent": 2, "per_socket": 1,
+ *    "agents": ["3", "7"], "duration_seconds": 3600, "expires_in_seconds": 600}
  *
  * The allocator then holds resources for the request as they free up (see
  * doc/allocator.md) and offers them together once the gang fits. */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "daemons/master/alloc.h"
@@ -13,17 +15,53 @@
 #include "lib/json.h"
 #include "lib/log.h"
 
+#define PHX_REQUEST_AGENTS_MAX 65536
+
+/* "agents": decimal agent ids as in offers' agent_id; *out NULL if absent. */
+static int agent_list(const json_t *req, int64_t **out, size_t *n, phx_error_t *err)
+{
+    json_t *list = NULL;
+    *out = NULL;
+    *n = 0;
+    if (phx_json_arr(req, "agents", false, &list, err) < 0)
+        return -1;
+    if (!list)
+        return 0;
+    size_t len = json_array_size(list);
+    if (len > PHX_REQUEST_AGENTS_MAX)
+        return phx_error_set(err, "field \"agents\" lists %zu agents, more than %d",
+                             len, PHX_REQUEST_AGENTS_MAX);
+    if (!(*out = malloc((len + 1) * sizeof(**out))))
+        return phx_error_set(err, "out of memory");
+    for (size_t i = 0; i < len; i++) {
+        const char *v = json_string_value(json_array_get(list, i));
+        char *end = NULL;
+        errno = 0;
+        long long id = v ? strtoll(v, &end, 10) : 0;
+        if (!v || !*v || *end || errno || id <= 0) {
+            free(*out);
+            *out = NULL;
+            return phx_error_set(err, "field \"agents\"[%zu] is not an agent id", i);
+        }
+        (*out)[i] = id;
+    }
+    *n = len;
+    return 0;
+}
+
 int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
                           phx_error_t *err)
 {
     const char *id = NULL, *kind = "numa";
-    long long bundles = 0, cpus = 0;
+    long long bundles = 0, cpus = 0, per_agent = 0, per_socket = 0;
     double mem = 0, duration = 0, expires_in = 0;
     if (phx_json_str(req, "id", true, &id, err) < 0 ||
         phx_json_int(req, "bundles", true, 1, 1 << 20, &bundles, err) < 0 ||
         phx_json_str(req, "kind", false, &kind, err) < 0 ||
         phx_json_int(req, "cpus", true, 1, 1 << 20, &cpus, err) < 0 ||
         phx_json_num(req, "mem", false, 0, 1e12, &mem, err) < 0 ||
+        phx_json_int(req, "per_agent", false, 0, 1 << 20, &per_agent, err) < 0 ||
+        phx_json_int(req, "per_socket", false, 0, 1 << 20, &per_socket, err) < 0 ||
         phx_json_num(req, "duration_seconds", false, 0, 365 * 86400.0, &duration, err) <
             0 ||
         phx_json_num(req, "expires_in_seconds", false, 0, 365 * 86400.0, &expires_in,
@@ -35,6 +73,8 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
         .nbundles = (int)bundles,
         .cores = (int)cpus,
         .mem = (uint64_t)(mem * 1024 * 1024),
+        .per_agent = (int)per_agent,
+        .per_socket = (int)per_socket,
     };
     if (strcmp(kind, "numa") == 0)
         shape.kind = PHX_ALLOC_BUNDLE_NUMA;
@@ -45,11 +85,19 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
     else
         return phx_error_set(
             err, "field \"kind\" must be numa, socket or any, not \"%s\"", kind);
-    double now = phx_master_clock();
-    if (phx_alloc_request_add(m->alloc, fw->id, id, &shape, duration,
-                              expires_in > 0 ? now + expires_in : 0, now, err) < 0)
+    int64_t *agents = NULL;
+    if (agent_list(req, &agents, &shape.nagents, err) < 0)
         return -1;
-    phx_log_info("framework %s: gang request %s for %d %s bundles of %d cores", fw->id,
-                 id, shape.nbundles, kind, shape.cores);
+    shape.agents = agents;
+    double now = phx_master_clock();
+    int rc = phx_alloc_request_add(m->alloc, fw->id, id, &shape, duration,
+                                   expires_in > 0 ? now + expires_in : 0, now, err);
+    free(agents);
+    if (rc < 0)
+        return -1;
+    phx_log_info("framework %s: gang request %s for %d %s bundles of %d cores "
+                 "(per agent %d, per socket %d, %zu listed agents)",
+                 fw->id, id, shape.nbundles, kind, shape.cores, shape.per_agent,
+                 shape.per_socket, shape.nagents);
     return 0;
 }

@@ -163,10 +163,15 @@ static void test_never_offered_twice(void **state)
         } else {
             char id[16];
             snprintf(id, sizeof(id), "r%d", nreq++);
-            phx_alloc_shape_t sh = {1 + (int)phx_allocsim_rnd(4),
-                                    1 + (int)phx_allocsim_rnd(4),
-                                    GiB * phx_allocsim_rnd(2),
-                                    (phx_alloc_bundle_kind_t)phx_allocsim_rnd(3)};
+            phx_alloc_shape_t sh = {
+                .nbundles = 1 + (int)phx_allocsim_rnd(4),
+                .cores = 1 + (int)phx_allocsim_rnd(4),
+                .mem = GiB * phx_allocsim_rnd(2),
+                .kind = (phx_alloc_bundle_kind_t)phx_allocsim_rnd(3),
+                .per_agent = (int)phx_allocsim_rnd(3),
+            };
+            if (sh.kind != PHX_ALLOC_BUNDLE_ANY)
+                sh.per_socket = (int)phx_allocsim_rnd(2);
             phx_error_t err;
             phx_alloc_request_add(s->a, ids[phx_allocsim_rnd(4)], id, &sh, 10,
                                   phx_allocsim_rnd(2) ? s->now + 5 : 0, s->now, &err);

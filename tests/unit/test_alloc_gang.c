@@ -54,7 +54,8 @@ static void test_gang_request_no_starvation(void **state)
     assert_int_equal(phx_alloc_framework_info(s->a, "b", &fi), 0);
     assert_true(fi.used_cores >= 56); /* busy: a gang of whole agents must wait */
 
-    phx_alloc_shape_t sh = {4, 8, 4 * GiB, PHX_ALLOC_BUNDLE_NUMA};
+    phx_alloc_shape_t sh = {
+        .nbundles = 4, .cores = 8, .mem = 4 * GiB, .kind = PHX_ALLOC_BUNDLE_NUMA};
     phx_error_t err;
     assert_int_equal(
         phx_alloc_request_add(s->a, "g", "gang1", &sh, 30, 0, s->now, &err), 0);
@@ -147,7 +148,8 @@ static void test_release_by_unknown_and_enforced(void **state)
     phx_allocsim_framework(s, "g", NULL);
     phx_alloc_suppress(s->a, "g");
     fill(s, 0); /* unknown ends */
-    phx_alloc_shape_t sh = {2, 4, 0, PHX_ALLOC_BUNDLE_ANY};
+    phx_alloc_shape_t sh = {
+        .nbundles = 2, .cores = 4, .mem = 0, .kind = PHX_ALLOC_BUNDLE_ANY};
     assert_int_equal(phx_alloc_request_add(s->a, "g", "r", &sh, 10, 0, s->now, NULL),
                      0);
     phx_allocsim_cycle(s);
@@ -192,7 +194,8 @@ static void test_release_by_unknown_and_enforced(void **state)
     phx_allocsim_framework(s, "g", NULL);
     phx_alloc_suppress(s->a, "g");
     fill(s, 1010);
-    sh = (phx_alloc_shape_t){1, 4, 0, PHX_ALLOC_BUNDLE_NUMA};
+    sh = (phx_alloc_shape_t){
+        .nbundles = 1, .cores = 4, .mem = 0, .kind = PHX_ALLOC_BUNDLE_NUMA};
     assert_int_equal(phx_alloc_request_add(s->a, "g", "r", &sh, 10, 0, s->now, NULL),
                      0);
     phx_allocsim_end_task(s, &s->tasks[0]); /* agent 0: one core free early */
@@ -234,7 +237,8 @@ static void test_request_cancel_and_expiry(void **state)
     phx_allocsim_framework(s, "g", NULL);
     phx_alloc_suppress(s->a, "g");
     fill(s, 0);
-    phx_alloc_shape_t sh = {1, 4, 0, PHX_ALLOC_BUNDLE_NUMA};
+    phx_alloc_shape_t sh = {
+        .nbundles = 1, .cores = 4, .mem = 0, .kind = PHX_ALLOC_BUNDLE_NUMA};
     assert_int_equal(phx_alloc_request_add(s->a, "g", "r1", &sh, 10, 0, s->now, NULL),
                      0);
     assert_int_equal(phx_alloc_request_add(s->a, "g", "r1", &sh, 10, 0, s->now, NULL),
@@ -289,6 +293,112 @@ static void test_request_cancel_and_expiry(void **state)
     phx_allocsim_destroy(s);
 }
 
+/* End the live task of agent ag that holds core c. */
+static void end_on_core(phx_allocsim_t *s, int64_t ag, int c)
+{
+    for (size_t i = 0; i < s->ntasks; i++) {
+        phx_allocsim_task_t *k = &s->tasks[i];
+        if (k->live && k->agent == ag &&
+            phx_topo_coreset_has(phx_topo_grant_cores(k->grant), c)) {
+            phx_allocsim_end_task(s, k);
+            return;
+        }
+    }
+    fail_msg("no live task on agent %lld core %d", (long long)ag, c);
+}
+
+static int gang_offers(phx_allocsim_t *s, size_t first, const char *req)
+{
+    int n = 0;
+    for (size_t i = first; i < s->noffers; i++)
+        if (strcmp(s->offers[i].req, req) == 0)
+            n++;
+        else
+            phx_allocsim_decline(s, &s->offers[i], 0);
+    return n;
+}
+
+/* A request that describes its tasks is held what they can use: 4 tasks of
+ * one core, 2 per agent, one per socket, on agents of 2 sockets of 2
+ * cores.  Two free cores of one socket on each agent would satisfy a
+ * request for 2 cores per agent, not this one; a free core on the other
+ * socket does.  A request limited to listed agents holds nothing elsewhere,
+ * and one the listed agents cannot hold is refused. */
+static void test_request_per_socket_and_agents(void **state)
+{
+    (void)state;
+    phx_allocsim_t *s = phx_allocsim_create(3, "pack:2 numa:1 core:2 pu:1");
+    phx_allocsim_framework(s, "b", NULL);
+    phx_allocsim_framework(s, "g", NULL);
+    phx_alloc_suppress(s->a, "g");
+    fill(s, 0);
+    int64_t listed[] = {2, 1}; /* unsorted on purpose */
+    phx_alloc_shape_t sh = {.nbundles = 4,
+                            .cores = 1,
+                            .kind = PHX_ALLOC_BUNDLE_SOCKET,
+                            .per_agent = 2,
+                            .per_socket = 1,
+                            .agents = listed,
+                            .nagents = 2};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "r", &sh, 10, 0, s->now, NULL),
+                     0);
+    phx_allocsim_cycle(s);
+    for (int64_t ag = 0; ag < 3; ag++) /* socket 0: cores 0 and 1 */
+        end_on_core(s, ag, 0), end_on_core(s, ag, 1);
+    size_t first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "r"), 0);
+    phx_alloc_agent_info_t ai;
+    assert_int_equal(phx_alloc_agent_info(s->a, 0, &ai), 0);
+    assert_false(ai.holding); /* not listed */
+    assert_int_equal(ai.held_cores, 0);
+    for (int64_t ag = 1; ag < 3; ag++) {
+        assert_int_equal(phx_alloc_agent_info(s->a, ag, &ai), 0);
+        assert_true(ai.holding);
+        assert_int_equal(ai.held_cores, 2);
+    }
+    phx_alloc_request_info_t ri;
+    assert_int_equal(phx_alloc_request_info(s->a, "g", "r", &ri), 0);
+    assert_int_equal(ri.held_bundles, 2); /* one per agent: one socket free */
+    end_on_core(s, 1, 2);
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "r"), 0); /* agent 2: one socket */
+    end_on_core(s, 2, 3);
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "r"), 2);
+    for (size_t i = first; i < s->noffers; i++) {
+        if (strcmp(s->offers[i].req, "r") != 0)
+            continue;
+        assert_true(s->offers[i].agent == 1 || s->offers[i].agent == 2);
+        assert_int_equal(
+            phx_topo_coreset_count(phx_topo_grant_cores(s->offers[i].grant)), 3);
+    }
+    assert_int_equal(s->nended, 1);
+    assert_string_equal(s->ended, "r");
+
+    /* per_agent 1 of 2-core socket bundles: 3 agents hold 3, not 6 */
+    phx_error_t err = {{0}};
+    sh = (phx_alloc_shape_t){
+        .nbundles = 4, .cores = 2, .kind = PHX_ALLOC_BUNDLE_SOCKET, .per_agent = 1};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "wide", &sh, 1, 0, s->now, &err),
+                     -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_non_null(strstr(err.text, "at most 3"));
+    sh.nbundles = 3;
+    sh.agents = listed;
+    sh.nagents = 2;
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "few", &sh, 1, 0, s->now, &err),
+                     -1);
+    assert_non_null(strstr(err.text, "on the listed agents"));
+    assert_non_null(strstr(err.text, "at most 2"));
+    sh = (phx_alloc_shape_t){
+        .nbundles = 1, .cores = 1, .kind = PHX_ALLOC_BUNDLE_ANY, .per_socket = 1};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "bad", &sh, 1, 0, s->now, &err),
+                     -1);
+    assert_int_equal(errno, EINVAL);
+    assert_non_null(strstr(err.text, "kind numa or socket"));
+    phx_allocsim_destroy(s);
+}
+
 static void test_request_oversize_refused(void **state)
 {
     (void)state;
@@ -297,24 +407,30 @@ static void test_request_oversize_refused(void **state)
     phx_error_t err = {{0}};
     /* 2 agents × 4 domains × 4 cores: 8 NUMA bundles of 4, 4 socket bundles
      * of 8, no bundle of 9 cores anywhere. */
-    phx_alloc_shape_t sh = {9, 4, 0, PHX_ALLOC_BUNDLE_NUMA};
+    phx_alloc_shape_t sh = {
+        .nbundles = 9, .cores = 4, .mem = 0, .kind = PHX_ALLOC_BUNDLE_NUMA};
     assert_int_equal(phx_alloc_request_add(s->a, "g", "big", &sh, 1, 0, s->now, &err),
                      -1);
     assert_int_equal(errno, ENOSPC);
     assert_non_null(strstr(err.text, "at most 8"));
-    sh = (phx_alloc_shape_t){1, 5, 0, PHX_ALLOC_BUNDLE_NUMA};
+    sh = (phx_alloc_shape_t){
+        .nbundles = 1, .cores = 5, .mem = 0, .kind = PHX_ALLOC_BUNDLE_NUMA};
     assert_int_equal(phx_alloc_request_add(s->a, "g", "wide", &sh, 1, 0, s->now, &err),
                      -1);
-    sh = (phx_alloc_shape_t){4, 8, 0, PHX_ALLOC_BUNDLE_SOCKET};
+    sh = (phx_alloc_shape_t){
+        .nbundles = 4, .cores = 8, .mem = 0, .kind = PHX_ALLOC_BUNDLE_SOCKET};
     assert_int_equal(phx_alloc_request_add(s->a, "g", "ok", &sh, 1, 0, s->now, &err),
                      0);
-    sh = (phx_alloc_shape_t){1, 17, 0, PHX_ALLOC_BUNDLE_ANY};
+    sh = (phx_alloc_shape_t){
+        .nbundles = 1, .cores = 17, .mem = 0, .kind = PHX_ALLOC_BUNDLE_ANY};
     assert_int_equal(phx_alloc_request_add(s->a, "g", "any", &sh, 1, 0, s->now, &err),
                      -1);
-    sh = (phx_alloc_shape_t){1, 1, 17 * GiB * 4, PHX_ALLOC_BUNDLE_ANY};
+    sh = (phx_alloc_shape_t){
+        .nbundles = 1, .cores = 1, .mem = 17 * GiB * 4, .kind = PHX_ALLOC_BUNDLE_ANY};
     assert_int_equal(phx_alloc_request_add(s->a, "g", "mem", &sh, 1, 0, s->now, &err),
                      -1);
-    sh = (phx_alloc_shape_t){0, 1, 0, PHX_ALLOC_BUNDLE_ANY};
+    sh = (phx_alloc_shape_t){
+        .nbundles = 0, .cores = 1, .mem = 0, .kind = PHX_ALLOC_BUNDLE_ANY};
     assert_int_equal(phx_alloc_request_add(s->a, "g", "zero", &sh, 1, 0, s->now, &err),
                      -1);
     assert_int_equal(errno, EINVAL);
@@ -337,6 +453,7 @@ int main(void)
         cmocka_unit_test(test_release_by_unknown_and_enforced),
         cmocka_unit_test(test_request_cancel_and_expiry),
         cmocka_unit_test(test_request_oversize_refused),
+        cmocka_unit_test(test_request_per_socket_and_agents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include "daemons/batchd/backfill.c"
 #include "daemons/batchd/cluster.c"
 #include "daemons/batchd/place.c"
+#include "daemons/batchd/gang.c"
 #include "daemons/batchd/sched.c"
 
 #include <setjmp.h>
@@ -462,6 +463,97 @@ static void hint_memory_bound(void **state)
     world_clear(&w);
 }
 
+/* --- the gang request (gang.c) --- */
+
+static json_int_t req_int(const json_t *r, const char *key)
+{
+    const json_t *v = json_object_get(r, key);
+    assert_true(json_is_integer(v));
+    return json_integer_value(v);
+}
+
+/* A reserved job asks the master for what it can use: a job capped per
+ * socket for its tasks (socket bundles, per node, per socket); another for
+ * its nodes (one bundle per node of the planner's cores, whole nodes when
+ * exclusive); a job with a node shape only on the nodes that have it. */
+static void gang_request_describes_the_job(void **state)
+{
+    (void)state;
+    shape_t nodes[3] = {
+        {"1", 1, 4, 1, 0x0F}, {"2", 2, 2, 1, 0x0F}, {"3", 2, 2, 1, 0x0F}};
+    world_t w;
+    world_init(&w, nodes, 3);
+    w.b.default_mem_per_cpu = 100;
+    bjob_t j;
+    spec(&j, 4, 1, 2);
+    j.spec.nodes_min = 2;
+    j.spec.ntasks_per_socket = 1;
+    phx_bf_share_t sh[2] = {{1, 2, 2, 200}, {2, 2, 2, 200}};
+    phx_bf_decision_t d = {PHX_BF_RESERVED, 1100, sh, 2};
+    json_t *r = batchd_gang_request(&w.b, &j, &d, "job-42-1");
+    assert_non_null(r);
+    assert_string_equal(json_string_value(json_object_get(r, "id")), "job-42-1");
+    assert_string_equal(json_string_value(json_object_get(r, "kind")), "socket");
+    assert_int_equal(req_int(r, "bundles"), 4);
+    assert_int_equal(req_int(r, "cpus"), 1);
+    assert_int_equal(req_int(r, "mem"), 100);
+    assert_int_equal(req_int(r, "per_agent"), 2);
+    assert_int_equal(req_int(r, "per_socket"), 1);
+    assert_int_equal(req_int(r, "duration_seconds"), 60);
+    assert_null(json_object_get(r, "agents"));
+    json_decref(r);
+
+    /* --mem per node: a task's share of it */
+    j.spec.mem_per_node = 1000;
+    r = batchd_gang_request(&w.b, &j, &d, "x");
+    assert_int_equal(req_int(r, "mem"), 500);
+    json_decref(r);
+
+    /* no cap per socket: nodes of the planner's cores, one per node */
+    spec(&j, 4, 1, 2);
+    j.spec.nodes_min = 2;
+    r = batchd_gang_request(&w.b, &j, &d, "x");
+    assert_string_equal(json_string_value(json_object_get(r, "kind")), "any");
+    assert_int_equal(req_int(r, "bundles"), 2);
+    assert_int_equal(req_int(r, "cpus"), 2);
+    assert_int_equal(req_int(r, "mem"), 200);
+    assert_int_equal(req_int(r, "per_agent"), 1);
+    assert_null(json_object_get(r, "per_socket"));
+    json_decref(r);
+    /* without the planner's nodes: the tasks spread over nodes_min */
+    spec(&j, 6, 2, 3);
+    j.spec.nodes_min = 3;
+    r = batchd_gang_request(&w.b, &j, NULL, "x");
+    assert_int_equal(req_int(r, "bundles"), 3);
+    assert_int_equal(req_int(r, "cpus"), 4);
+    assert_int_equal(req_int(r, "mem"), 400);
+    json_decref(r);
+
+    /* exclusive and capped per socket: whole nodes (the planner's shares) */
+    spec(&j, 2, 1, 2);
+    j.spec.nodes_min = 2;
+    j.spec.ntasks_per_socket = 1;
+    j.spec.exclusive = 1;
+    phx_bf_share_t whole[2] = {{1, 1, 4, 65536}, {2, 1, 4, 65536}};
+    d.shares = whole;
+    r = batchd_gang_request(&w.b, &j, &d, "x");
+    assert_string_equal(json_string_value(json_object_get(r, "kind")), "any");
+    assert_int_equal(req_int(r, "cpus"), 4);
+    json_decref(r);
+
+    /* a node shape: the nodes that have it */
+    spec(&j, 2, 1, 2);
+    j.spec.nodes_min = 2;
+    j.spec.sockets_per_node = 2;
+    w.b.nodes[2].usable = false;
+    r = batchd_gang_request(&w.b, &j, NULL, "x");
+    const json_t *agents = json_object_get(r, "agents");
+    assert_int_equal(json_array_size(agents), 1);
+    assert_string_equal(json_string_value(json_array_get(agents, 0)), "2");
+    json_decref(r);
+    world_clear(&w);
+}
+
 /* --- EASY backfill on the offers (sched.c offer_allows) --- */
 
 /* Behind a blocked top job, a later job starts only where the planner put
@@ -594,6 +686,7 @@ int main(void)
         cmocka_unit_test(hint_memory_bound),
         cmocka_unit_test(easy_offers_never_delay_the_reservation),
         cmocka_unit_test(submit_check_node_range),
+        cmocka_unit_test(gang_request_describes_the_job),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

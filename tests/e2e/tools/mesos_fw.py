@@ -166,6 +166,18 @@ def main():
         print("wrong type:", s.call(junk, 400), flush=True)
         neg = {"type": "DECLINE", "decline": {"offer_ids": [], "filters": {"refuse_seconds": -1}}}
         print("negative:", s.call(neg, 400), flush=True)
+        # Gang requests: malformed limits and agent lists are refused by
+        # name; a list of agents that cannot hold the gang is refused.
+        def request(**fields):
+            req = {"id": "r1", "bundles": 2, "kind": "socket", "cpus": 1}
+            req.update(fields)
+            return {"type": "REQUEST", "request": {"requests": [req]}}
+        print("bad agents:", s.call(request(agents=["1", "x"]), 400), flush=True)
+        print("bad per_socket:", s.call(request(kind="any", per_socket=1), 400),
+              flush=True)
+        one = offers[0]["agent_id"]["value"]
+        print("too few agents:",
+              s.call(request(cpus=2, per_agent=1, agents=[one]), 400), flush=True)
         # No update may arrive for gang-a: wait for one more offer round.
         deadline = time.time() + 3
         while time.time() < deadline:
