@@ -154,17 +154,18 @@ static uint32_t capacity(pass_t *p, const boffer_t *o, const bjob_t *j,
 /* The offers for j, best fit: the offer that holds the most of the share
  * still to place, the one with the fewest free cores among equals.  spread:
  * tasks may span sockets; the offers holding more tasks inside sockets go
- * first among equals. */
+ * first among equals.  even: exactly N nodes without a per-node count take
+ * ceil(ntasks / N) tasks at most each (Slurm's block layout). */
 static int choose(pass_t *p, bjob_t *j, const phx_bf_request_t *r, bool spread,
-                  choice_t *ch, size_t *nch)
+                  bool even, choice_t *ch, size_t *nch)
 {
     const phx_jobspec_t *s = &j->spec;
     uint32_t left = (uint32_t)s->ntasks, nodes_min = (uint32_t)s->nodes_min,
              nodes_max = (uint32_t)s->nodes_max;
     uint32_t per =
         s->ntasks_per_node != PHX_UNSET ? (uint32_t)s->ntasks_per_node : left;
-    /* with exactly N nodes and no per-node count, spread evenly (block) */
-    if (s->ntasks_per_node == PHX_UNSET && nodes_min == nodes_max && nodes_min > 1)
+    if (even && s->ntasks_per_node == PHX_UNSET && nodes_min == nodes_max &&
+        nodes_min > 1)
         per = (left + nodes_min - 1) / nodes_min;
     *nch = 0;
     bool *taken = calloc(p->noffers + 1, sizeof(bool));
@@ -204,16 +205,23 @@ static int choose(pass_t *p, bjob_t *j, const phx_bf_request_t *r, bool spread,
 
 /* Each task's cores inside one socket when the offers allow; a task spans
  * sockets only when no choice of offers holds the job otherwise (possible
- * only with tasks of several cores and no per-socket cap). */
+ * only with tasks of several cores and no per-socket cap).  Exactly N nodes
+ * share the tasks evenly when they can, else as they can (4 + 2 on nodes
+ * of 4 and 2 free cores: the planner counts it as starting). */
 static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
 {
     phx_bf_request_t r;
     batchd_bf_request(p->b, &j->spec, &r);
-    if (choose(p, j, &r, false, ch, nch) == 0)
+    bool exact = r.nodes_min > 1 && r.nodes_min == r.nodes_max && !r.ntasks_per_node;
+    if (choose(p, j, &r, false, true, ch, nch) == 0 ||
+        (exact && choose(p, j, &r, false, false, ch, nch) == 0))
         return 0;
     if (r.cpus_per_task == 1 || r.ntasks_per_socket)
         return -1;
-    return choose(p, j, &r, true, ch, nch);
+    return choose(p, j, &r, true, true, ch, nch) == 0 ||
+                   (exact && choose(p, j, &r, true, false, ch, nch) == 0)
+               ? 0
+               : -1;
 }
 
 static void accepted(phx_fwc_t *c, int status, const char *body, void *arg)

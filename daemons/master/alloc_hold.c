@@ -222,7 +222,7 @@ static int agent_timeline(phx_alloc_t *a, struct alloc_agent *ag,
  * cannot hold it) and marks the chosen agents. */
 static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
 {
-    int k = r->shape.nbundles, total = 0;
+    int k = r->shape.nbundles, m = r->shape.min_agents, total = 0, nfit = 0;
     size_t npoints = 0, ncands = 0;
     for (size_t i = 0; i < a->nagents; i++) {
         struct alloc_agent *ag = a->agents[i];
@@ -233,8 +233,9 @@ static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
         if (agent_timeline(a, ag, &r->shape, now, &npoints) < 0)
             return -1;
         total += ag->fit_now;
+        nfit += ag->fit_now > 0;
     }
-    double when = total >= k ? now : -1;
+    double when = total >= k && nfit >= m ? now : -1;
     struct point *p = a->points;
     if (when < 0) {
         if (npoints > 1)
@@ -243,10 +244,11 @@ static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
             double t = p[i].t;
             for (; i < npoints && p[i].t == t; i++) {
                 total += p[i].fit - p[i].ag->fit_t;
+                nfit += p[i].ag->fit_t == 0;
                 p[i].ag->fit_t = p[i].fit;
                 p[i].ag->t_reach = t;
             }
-            if (total >= k)
+            if (total >= k && nfit >= m)
                 when = t;
         }
     }
@@ -262,7 +264,7 @@ static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
             a->cands[ncands++] = a->agents[i];
     if (ncands > 1)
         qsort(a->cands, ncands, sizeof(*a->cands), cmp_cand);
-    for (size_t i = 0, sum = 0; i < ncands && sum < (size_t)k; i++) {
+    for (size_t i = 0, sum = 0; i < ncands && (sum < (size_t)k || (int)i < m); i++) {
         a->cands[i]->chosen = true;
         sum += (size_t)a->cands[i]->fit_t;
         r->held_bundles += a->cands[i]->fit_now;
@@ -359,7 +361,8 @@ int alloc_hold_pass(phx_alloc_t *a, double now, phx_alloc_offer_f cb, void *arg)
             continue;
         }
         apply_holds(a);
-        if (when <= now && r->held_bundles >= r->shape.nbundles) {
+        if (when <= now && r->held_bundles >= r->shape.nbundles &&
+            r->hold_agents >= r->shape.min_agents) {
             offers += satisfy(a, r, cb, arg);
             request_remove(a, i, true, PHX_ALLOC_REQUEST_SATISFIED);
             continue;
@@ -390,9 +393,16 @@ static int shape_ok(const phx_alloc_shape_t *s, phx_error_t *err)
         errno = EINVAL;
         return phx_error_set(err, "gang request has an unknown bundle kind");
     }
-    if (s->per_agent < 0 || s->per_socket < 0) {
+    if (s->per_agent < 0 || s->per_socket < 0 || s->min_agents < 0) {
         errno = EINVAL;
         return phx_error_set(err, "gang request has a negative bundle limit");
+    }
+    if (s->min_agents > s->nbundles) {
+        errno = EINVAL;
+        return phx_error_set(err,
+                             "gang request wants %d agents for %d bundles: at least "
+                             "one bundle on each",
+                             s->min_agents, s->nbundles);
     }
     if (s->per_socket > 0 && s->kind == PHX_ALLOC_BUNDLE_ANY) {
         errno = EINVAL;
@@ -445,10 +455,22 @@ int phx_alloc_request_add(phx_alloc_t *a, const char *framework, const char *req
         return phx_error_set(err, "could not add gang request %s: out of memory",
                              request_id);
     }
-    long capacity = 0;
+    long capacity = 0, agents = 0;
     for (size_t i = 0; i < a->nagents; i++)
-        if (a->agents[i]->available && alloc_shape_allows(&sorted, a->agents[i]->id))
-            capacity += alloc_fit_empty(a->agents[i]->topo, &sorted, a);
+        if (a->agents[i]->available && alloc_shape_allows(&sorted, a->agents[i]->id)) {
+            int fit = alloc_fit_empty(a->agents[i]->topo, &sorted, a);
+            capacity += fit;
+            agents += fit > 0;
+        }
+    if (agents < shape->min_agents) {
+        free((void *)sorted.agents);
+        errno = ENOSPC;
+        return phx_error_set(err,
+                             "gang request %s needs %d agents but only %ld of the "
+                             "available%s agents can hold one of its bundles",
+                             request_id, shape->min_agents, agents,
+                             shape->agents ? " listed" : "");
+    }
     if (capacity < shape->nbundles) {
         free((void *)sorted.agents);
         errno = ENOSPC;

@@ -2,11 +2,13 @@
  *
  *   {"id": "job-41", "bundles": 4, "kind": "numa"|"socket"|"any", "cpus": 8,
  *    "mem": 16384 (MB per bundle), "per_agent": 2, "per_socket": 1,
- *    "agents": ["3", "7"], "duration_seconds": 3600, "expires_in_seconds": 600}
+ *    "min_agents": 2, "agents": ["3", "7"], "duration_seconds": 3600,
+ * "expires_in_seconds": 600}
  *
  * The allocator then holds resources for the request as they free up (see
  * doc/allocator.md) and offers them together once the gang fits. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,7 +55,7 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
                           phx_error_t *err)
 {
     const char *id = NULL, *kind = "numa";
-    long long bundles = 0, cpus = 0, per_agent = 0, per_socket = 0;
+    long long bundles = 0, cpus = 0, per_agent = 0, per_socket = 0, min_agents = 0;
     double mem = 0, duration = 0, expires_in = 0;
     if (phx_json_str(req, "id", true, &id, err) < 0 ||
         phx_json_int(req, "bundles", true, 1, 1 << 20, &bundles, err) < 0 ||
@@ -62,6 +64,7 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
         phx_json_num(req, "mem", false, 0, 1e12, &mem, err) < 0 ||
         phx_json_int(req, "per_agent", false, 0, 1 << 20, &per_agent, err) < 0 ||
         phx_json_int(req, "per_socket", false, 0, 1 << 20, &per_socket, err) < 0 ||
+        phx_json_int(req, "min_agents", false, 0, 1 << 20, &min_agents, err) < 0 ||
         phx_json_num(req, "duration_seconds", false, 0, 365 * 86400.0, &duration, err) <
             0 ||
         phx_json_num(req, "expires_in_seconds", false, 0, 365 * 86400.0, &expires_in,
@@ -75,6 +78,7 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
         .mem = (uint64_t)(mem * 1024 * 1024),
         .per_agent = (int)per_agent,
         .per_socket = (int)per_socket,
+        .min_agents = (int)min_agents,
     };
     if (strcmp(kind, "numa") == 0)
         shape.kind = PHX_ALLOC_BUNDLE_NUMA;
@@ -92,12 +96,16 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
     double now = phx_master_clock();
     int rc = phx_alloc_request_add(m->alloc, fw->id, id, &shape, duration,
                                    expires_in > 0 ? now + expires_in : 0, now, err);
+    bool listed = agents != NULL;
     free(agents);
     if (rc < 0)
         return -1;
+    char where[48] = "any agents";
+    if (listed)
+        snprintf(where, sizeof(where), "%zu listed agents", shape.nagents);
     phx_log_info("framework %s: gang request %s for %d %s bundles of %d cores "
-                 "(per agent %d, per socket %d, %zu listed agents)",
+                 "(per agent %d, per socket %d, at least %d agents of %s)",
                  fw->id, id, shape.nbundles, kind, shape.cores, shape.per_agent,
-                 shape.per_socket, shape.nagents);
+                 shape.per_socket, shape.min_agents, where);
     return 0;
 }

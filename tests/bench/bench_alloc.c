@@ -132,7 +132,8 @@ static void run(const phx_topo_t *t, phx_topo_free_t **trackers, int nfws, bool 
     if (nfws == 50 && recycle) {
         /* A queued gang request on a busy cluster: the planner looks at
          * every agent in every pass. */
-        phx_alloc_shape_t sh = {20000, 16, 0, PHX_ALLOC_BUNDLE_NUMA};
+        phx_alloc_shape_t sh = {
+            .nbundles = 20000, .cores = 16, .kind = PHX_ALLOC_BUNDLE_NUMA};
         if (phx_alloc_request_add(a, "fw-0001", "gang", &sh, 3600, 0, now, &err) < 0) {
             fprintf(stderr, "bench_alloc: %s\n", err.text);
             exit(1);

@@ -170,6 +170,7 @@ static void test_never_offered_twice(void **state)
                 .kind = (phx_alloc_bundle_kind_t)phx_allocsim_rnd(3),
                 .per_agent = (int)phx_allocsim_rnd(3),
             };
+            sh.min_agents = (int)phx_allocsim_rnd((unsigned)sh.nbundles + 1);
             if (sh.kind != PHX_ALLOC_BUNDLE_ANY)
                 sh.per_socket = (int)phx_allocsim_rnd(2);
             phx_error_t err;

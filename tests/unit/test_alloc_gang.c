@@ -399,6 +399,60 @@ static void test_request_per_socket_and_agents(void **state)
     phx_allocsim_destroy(s);
 }
 
+/* min_agents: 4 one-core bundles, at most 2 per agent, over at least 3
+ * agents.  Two agents with 2 free cores each hold 4 bundles but are only 2
+ * agents: not satisfied; a free core on a third agent satisfies it, one
+ * offer per agent. */
+static void test_request_min_agents(void **state)
+{
+    (void)state;
+    phx_allocsim_t *s = phx_allocsim_create(4, "pack:1 numa:1 core:4 pu:1");
+    phx_allocsim_framework(s, "b", NULL);
+    phx_allocsim_framework(s, "g", NULL);
+    phx_alloc_suppress(s->a, "g");
+    fill(s, 0);
+    phx_alloc_shape_t sh = {.nbundles = 4,
+                            .cores = 1,
+                            .kind = PHX_ALLOC_BUNDLE_ANY,
+                            .per_agent = 2,
+                            .min_agents = 3};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "r", &sh, 10, 0, s->now, NULL),
+                     0);
+    phx_allocsim_cycle(s);
+    end_on_core(s, 0, 0);
+    end_on_core(s, 0, 1);
+    end_on_core(s, 1, 0);
+    end_on_core(s, 1, 1);
+    size_t first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "r"), 0);
+    phx_alloc_request_info_t ri;
+    assert_int_equal(phx_alloc_request_info(s->a, "g", "r", &ri), 0);
+    assert_int_equal(ri.held_bundles, 4);
+    end_on_core(s, 3, 2);
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "r"), 3);
+    for (size_t i = first; i < s->noffers; i++)
+        if (strcmp(s->offers[i].req, "r") == 0)
+            assert_true(s->offers[i].agent != 2);
+
+    phx_error_t err = {{0}};
+    sh.min_agents = 5;
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "five", &sh, 1, 0, s->now, &err),
+                     -1);
+    assert_int_equal(errno, EINVAL);
+    assert_non_null(strstr(err.text, "wants 5 agents for 4 bundles"));
+    int64_t two[] = {0, 1};
+    sh.min_agents = 3;
+    sh.agents = two;
+    sh.nagents = 2;
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "two", &sh, 1, 0, s->now, &err),
+                     -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_non_null(
+        strstr(err.text, "needs 3 agents but only 2 of the available listed"));
+    phx_allocsim_destroy(s);
+}
+
 static void test_request_oversize_refused(void **state)
 {
     (void)state;
@@ -454,6 +508,7 @@ int main(void)
         cmocka_unit_test(test_request_cancel_and_expiry),
         cmocka_unit_test(test_request_oversize_refused),
         cmocka_unit_test(test_request_per_socket_and_agents),
+        cmocka_unit_test(test_request_min_agents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

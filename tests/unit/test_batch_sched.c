@@ -287,6 +287,37 @@ static void per_socket_submit_check(void **state)
     world_clear(&w);
 }
 
+/* --- exactly N nodes --- */
+
+/* -N 2 -n 6 spreads its tasks evenly (3 + 3, as Slurm's block layout) when
+ * the nodes allow, else as they allow (4 + 2 on nodes of 4 and 2 free
+ * cores): the planner says it starts, so placement must not refuse it
+ * (it pended forever). */
+static void exact_nodes_even_else_as_they_fit(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 1, 4, 1, 0x0F}, {"a2", 1, 4, 1, 0x0F}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    bjob_t j;
+    spec(&j, 6, 1, 2);
+    j.spec.nodes_min = 2;
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a1:3,a2:3");
+    job_clear(&w, &j);
+    world_clear(&w);
+
+    shape_t uneven[2] = {{"a1", 1, 4, 1, 0x0F}, {"a2", 1, 2, 1, 0x03}};
+    world_init(&w, uneven, 2);
+    spec(&j, 6, 1, 2);
+    j.spec.nodes_min = 2;
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a1:4,a2:2");
+    job_clear(&w, &j);
+    world_clear(&w);
+}
+
 /* --- a task's cores on one socket --- */
 
 /* a1 has 3 + 3 free cores, a2 a whole free socket: a 4-core task goes to
@@ -472,10 +503,10 @@ static json_int_t req_int(const json_t *r, const char *key)
     return json_integer_value(v);
 }
 
-/* A reserved job asks the master for what it can use: a job capped per
- * socket for its tasks (socket bundles, per node, per socket); another for
- * its nodes (one bundle per node of the planner's cores, whole nodes when
- * exclusive); a job with a node shape only on the nodes that have it. */
+/* A reserved job asks the master for what it can use: its tasks (socket
+ * bundles when capped per socket, per node, per socket, over at least its
+ * nodes); whole nodes when exclusive; only the nodes that have the shape
+ * it asks. */
 static void gang_request_describes_the_job(void **state)
 {
     (void)state;
@@ -499,6 +530,7 @@ static void gang_request_describes_the_job(void **state)
     assert_int_equal(req_int(r, "mem"), 100);
     assert_int_equal(req_int(r, "per_agent"), 2);
     assert_int_equal(req_int(r, "per_socket"), 1);
+    assert_int_equal(req_int(r, "min_agents"), 2);
     assert_int_equal(req_int(r, "duration_seconds"), 60);
     assert_null(json_object_get(r, "agents"));
     json_decref(r);
@@ -509,39 +541,50 @@ static void gang_request_describes_the_job(void **state)
     assert_int_equal(req_int(r, "mem"), 500);
     json_decref(r);
 
-    /* no cap per socket: nodes of the planner's cores, one per node */
-    spec(&j, 4, 1, 2);
+    /* no cap per socket: "any" bundles; -N 2 -n 6 on nodes the planner
+     * gave 4 and 2 tasks: at most 4 per node, on 2 nodes */
+    spec(&j, 6, 1, 2);
     j.spec.nodes_min = 2;
+    phx_bf_share_t uneven[2] = {{0, 4, 4, 400}, {1, 2, 2, 200}};
+    d.shares = uneven;
     r = batchd_gang_request(&w.b, &j, &d, "x");
     assert_string_equal(json_string_value(json_object_get(r, "kind")), "any");
-    assert_int_equal(req_int(r, "bundles"), 2);
-    assert_int_equal(req_int(r, "cpus"), 2);
-    assert_int_equal(req_int(r, "mem"), 200);
-    assert_int_equal(req_int(r, "per_agent"), 1);
+    assert_int_equal(req_int(r, "bundles"), 6);
+    assert_int_equal(req_int(r, "cpus"), 1);
+    assert_int_equal(req_int(r, "mem"), 100);
+    assert_int_equal(req_int(r, "per_agent"), 4);
+    assert_int_equal(req_int(r, "min_agents"), 2);
     assert_null(json_object_get(r, "per_socket"));
     json_decref(r);
     /* without the planner's nodes: the tasks spread over nodes_min */
     spec(&j, 6, 2, 3);
     j.spec.nodes_min = 3;
+    j.spec.ntasks_per_node = 4;
     r = batchd_gang_request(&w.b, &j, NULL, "x");
-    assert_int_equal(req_int(r, "bundles"), 3);
-    assert_int_equal(req_int(r, "cpus"), 4);
-    assert_int_equal(req_int(r, "mem"), 400);
+    assert_int_equal(req_int(r, "bundles"), 6);
+    assert_int_equal(req_int(r, "cpus"), 2);
+    assert_int_equal(req_int(r, "per_agent"), 2);
+    assert_int_equal(req_int(r, "min_agents"), 3);
+    assert_int_equal(req_int(r, "mem"), 200);
     json_decref(r);
 
-    /* exclusive and capped per socket: whole nodes (the planner's shares) */
+    /* exclusive: whole nodes, the smallest of the planner's */
     spec(&j, 2, 1, 2);
     j.spec.nodes_min = 2;
     j.spec.ntasks_per_socket = 1;
     j.spec.exclusive = 1;
-    phx_bf_share_t whole[2] = {{1, 1, 4, 65536}, {2, 1, 4, 65536}};
+    phx_bf_share_t whole[2] = {{0, 1, 4, 65536}, {1, 1, 2, 32768}};
     d.shares = whole;
     r = batchd_gang_request(&w.b, &j, &d, "x");
     assert_string_equal(json_string_value(json_object_get(r, "kind")), "any");
-    assert_int_equal(req_int(r, "cpus"), 4);
+    assert_int_equal(req_int(r, "bundles"), 2);
+    assert_int_equal(req_int(r, "cpus"), 2);
+    assert_int_equal(req_int(r, "mem"), 32768);
+    assert_int_equal(req_int(r, "per_agent"), 1);
+    assert_int_equal(req_int(r, "min_agents"), 2);
     json_decref(r);
 
-    /* a node shape: the nodes that have it */
+    /* a node shape: the usable nodes that have it */
     spec(&j, 2, 1, 2);
     j.spec.nodes_min = 2;
     j.spec.sockets_per_node = 2;
@@ -687,6 +730,7 @@ int main(void)
         cmocka_unit_test(easy_offers_never_delay_the_reservation),
         cmocka_unit_test(submit_check_node_range),
         cmocka_unit_test(gang_request_describes_the_job),
+        cmocka_unit_test(exact_nodes_even_else_as_they_fit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
