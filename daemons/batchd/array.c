@@ -151,6 +151,21 @@ char *phx_array_format(const phx_array_t *a)
     return s;
 }
 
+void phx_array_stats(const phx_array_t *a, phx_array_stats_t *out)
+{
+    *out = (phx_array_stats_t){0};
+    if (a->count == 0)
+        return;
+    uint32_t step = a->count > 1 ? a->ids[1] - a->ids[0] : 1;
+    for (size_t i = 2; i < a->count && step != 1; i++)
+        if (a->ids[i] - a->ids[i - 1] != step)
+            step = 1;
+    out->count = (uint32_t)a->count;
+    out->min = a->ids[0];
+    out->max = a->ids[a->count - 1];
+    out->step = step;
+}
+
 int phx_array_may_start(const phx_array_t *array, uint32_t running)
 {
     return array->max_running == 0 || running < array->max_running;

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "daemons/batchd/array.h"
 #include "daemons/batchd/backfill.h"
 #include "daemons/batchd/depend.h"
 #include "daemons/batchd/jobspec.h"
@@ -48,6 +49,9 @@ typedef struct bjob {
     uint64_t array_job_id;  /* 0: not an array task */
     int64_t array_task_id;  /* -1: not an array task */
     uint32_t array_max_run; /* the %N throttle of its array, 0: none */
+    /* its array's count, min, max and step, known once per array (at
+     * submission, or per array at load): its launch only formats them */
+    phx_array_stats_t array_stats;
     phx_jobspec_t spec;
     uid_t uid;
     gid_t gid;

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemons/batchd/array.h"
 #include "daemons/batchd/batchd.h"
 #include "daemons/batchd/outpath.h"
 #include "daemons/batchd/timefmt.h"
@@ -31,27 +30,17 @@ static void vari(json_t *vars, const char *name, long long v)
     var(vars, name, buf);
 }
 
-/* Slurm's SLURM_ARRAY_TASK_COUNT/MIN/MAX/STEP from the array's canonical text:
- * STEP is the stride when the indices are evenly spaced, else 1. */
-static void array_env(const batchd_t *b, const bjob_t *j, json_t *vars)
+/* Slurm's SLURM_ARRAY_TASK_COUNT/MIN/MAX/STEP under PHX_ names, from the
+ * stats the job got with its array (none when unknown). */
+static void array_env(const bjob_t *j, json_t *vars)
 {
-    phx_array_t a = {0};
-    phx_error_t err;
-    if (!j->spec.array ||
-        phx_array_parse(j->spec.array, b->limits.max_array_index, &a, &err) < 0 ||
-        a.count == 0) {
-        phx_array_clear(&a);
+    const phx_array_stats_t *a = &j->array_stats;
+    if (a->count == 0)
         return;
-    }
-    uint32_t step = a.count > 1 ? a.ids[1] - a.ids[0] : 1;
-    for (size_t i = 2; i < a.count && step != 1; i++)
-        if (a.ids[i] - a.ids[i - 1] != step)
-            step = 1;
-    vari(vars, "PHX_ARRAY_TASK_COUNT", (long long)a.count);
-    vari(vars, "PHX_ARRAY_TASK_MIN", (long long)a.ids[0]);
-    vari(vars, "PHX_ARRAY_TASK_MAX", (long long)a.ids[a.count - 1]);
-    vari(vars, "PHX_ARRAY_TASK_STEP", (long long)step);
-    phx_array_clear(&a);
+    vari(vars, "PHX_ARRAY_TASK_COUNT", (long long)a->count);
+    vari(vars, "PHX_ARRAY_TASK_MIN", (long long)a->min);
+    vari(vars, "PHX_ARRAY_TASK_MAX", (long long)a->max);
+    vari(vars, "PHX_ARRAY_TASK_STEP", (long long)a->step);
 }
 
 /* PHX_ variables of the submitter that are not a job's: where the daemons
@@ -156,7 +145,7 @@ static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
     if (j->array_job_id) {
         vari(vars, "PHX_ARRAY_JOB_ID", (long long)j->array_job_id);
         vari(vars, "PHX_ARRAY_TASK_ID", (long long)j->array_task_id);
-        array_env(b, j, vars);
+        array_env(j, vars);
     }
     if (node == 0) {
         vari(vars, "PHX_PROCID", 0);

@@ -267,6 +267,47 @@ static bjob_t *job_from_row(const phx_db_result_t *r, int i, phx_error_t *err)
     return j;
 }
 
+/* The stats of j's array, from the first of its tasks loaded: parsing the
+ * index text per task would cost O(array size) per task.  cache: array job
+ * id text → malloc'd phx_array_stats_t.  An array batchd can no longer parse
+ * (batchd.max_array_index lowered since) has none: its tasks are not told. */
+static void load_array_stats(batchd_t *b, phx_hmap_t *cache, bjob_t *j)
+{
+    if (!j->array_job_id || !j->spec.array)
+        return;
+    char key[24];
+    key_of(j->array_job_id, key, sizeof(key));
+    phx_array_stats_t *st = phx_hmap_get(cache, key);
+    if (st) {
+        j->array_stats = *st;
+        return;
+    }
+    phx_array_t a = {0};
+    phx_error_t err;
+    if (phx_array_parse(j->spec.array, b->limits.max_array_index, &a, &err) < 0)
+        phx_log_warnx("array %" PRIu64 ": could not parse its indices: %s",
+                      j->array_job_id, err.text);
+    else
+        phx_array_stats(&a, &j->array_stats);
+    phx_array_clear(&a);
+    if ((st = malloc(sizeof(*st))) == NULL || phx_hmap_put(cache, key, st) < 0)
+        free(st); /* parsed again for the next task */
+    else
+        *st = j->array_stats;
+}
+
+static void free_values(phx_hmap_t *map)
+{
+    size_t pos = 0;
+    const char *k;
+    void *v;
+    if (!map)
+        return;
+    while (phx_hmap_next(map, &pos, &k, &v))
+        free(v);
+    phx_hmap_destroy(map);
+}
+
 int batchd_queue_load(batchd_t *b, phx_error_t *err)
 {
     phx_db_conn_t *db = phx_db_connect(b->dsn, err);
@@ -288,6 +329,9 @@ int batchd_queue_load(batchd_t *b, phx_error_t *err)
         "OR end_time > "
         "now() - make_interval(secs => $1::bigint) ORDER BY id",
         1, p, &r, err);
+    phx_hmap_t *arrays = phx_hmap_create();
+    if (rc == 0 && !arrays)
+        rc = phx_error_set(err, "out of memory");
     for (int i = 0; rc == 0 && i < phx_db_result_rows(r); i++) {
         bjob_t *j = job_from_row(r, i, err);
         if (!j) {
@@ -295,6 +339,7 @@ int batchd_queue_load(batchd_t *b, phx_error_t *err)
                           err->text);
             continue;
         }
+        load_array_stats(b, arrays, j);
         if (j->state != PHX_JOB_PENDING && j->start_time >= 0 && j->end_time >= 0)
             batchd_usage_add(b, j->user,
                              (double)j->alloc_cpus *
@@ -305,6 +350,7 @@ int batchd_queue_load(batchd_t *b, phx_error_t *err)
             rc = phx_error_set(err, "out of memory");
         }
     }
+    free_values(arrays);
     phx_db_result_destroy(r);
     phx_db_conn_close(db);
     if (rc == 0)

@@ -71,6 +71,7 @@ static bjob_t *job_copy(const bjob_t *p)
     j->submit_time = p->submit_time;
     j->eligible_time = p->eligible_time;
     j->array_max_run = p->array_max_run;
+    j->array_stats = p->array_stats;
     if (!j->user || !j->script || !j->submit_dir || !j->submit_line ||
         (p->spec.dependency &&
          phx_depend_parse(p->spec.dependency, &j->dep, NULL) < 0)) {
@@ -263,6 +264,7 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
     j->submit_host = host ? strdup(host) : NULL;
     j->submit_line = strdup(line ? line : "phx submit");
     j->array_max_run = s->array.max_running;
+    phx_array_stats(&s->array, &j->array_stats);
     j->submit_time = now;
     j->state = PHX_JOB_PENDING;
     if (sp->dependency)

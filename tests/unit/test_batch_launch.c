@@ -1,0 +1,153 @@
+/* batchd: what an array task's batch step is told of its array
+ * (PHX_ARRAY_TASK_COUNT/MIN/MAX/STEP), through the code launch uses: the
+ * array's stats, computed once per array (phx_array_stats, as at submission
+ * and load), formatted by batchd_launch_ops.
+ *
+ * Unit tests cannot link daemon objects, so the sources are included. */
+#include "daemons/batchd/array.c"
+#include "daemons/batchd/depend.c"
+#include "daemons/batchd/jobspec.c"
+#include "daemons/batchd/launch.c"
+#include "daemons/batchd/outpath.c"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/* The value of the batch step's variable name, or NULL. */
+static const char *env_of(const json_t *ops, const char *name)
+{
+    const json_t *ti = json_array_get(
+        json_object_get(json_object_get(json_array_get(ops, 0), "launch"),
+                        "task_infos"),
+        0);
+    const json_t *vars = json_object_get(
+        json_object_get(json_object_get(ti, "command"), "environment"), "variables");
+    size_t i;
+    json_t *v;
+    json_array_foreach(vars, i, v)
+    {
+        if (strcmp(json_string_value(json_object_get(v, "name")), name) == 0)
+            return json_string_value(json_object_get(v, "value"));
+    }
+    return NULL;
+}
+
+/* Launch the second task of an array submitted with spec (NULL: a single
+ * job), with the array's stats unless unknown; the launch operations (new
+ * reference). */
+static json_t *launch(const char *spec, bool unknown)
+{
+    static batchd_t b = {.partition = "batch", .kill_grace = 5};
+    bjob_t j = {0};
+    bj_task_t task = {.id = "t-1",
+                      .agent_id = "a-1",
+                      .host = "n01",
+                      .cpus = 1,
+                      .tasks = 1,
+                      .mem = 100};
+    phx_jobspec_init(&j.spec);
+    j.spec.work_dir = strdup("/tmp");
+    j.id = 41;
+    j.array_task_id = -1;
+    j.user = strdup("alice");
+    j.script = strdup("#!/bin/sh\ntrue\n");
+    j.tasks = &task;
+    j.ntasks = 1;
+    if (spec) {
+        phx_array_t a = {0};
+        phx_error_t err;
+        assert_int_equal(phx_array_parse(spec, 100000, &a, &err), 0);
+        if (!unknown)
+            phx_array_stats(&a, &j.array_stats);
+        j.spec.array = strdup(spec);
+        j.array_job_id = 40;
+        j.array_task_id = a.ids[a.count > 1 ? 1 : 0];
+        phx_array_clear(&a);
+    }
+    int core = 0, *cores[] = {&core};
+    uint32_t ncores[] = {1};
+    json_t *ops = batchd_launch_ops(&b, &j, cores, ncores);
+    assert_non_null(ops);
+    free(j.user);
+    free(j.script);
+    free(j.stdout_path);
+    free(j.stderr_path);
+    phx_jobspec_clear(&j.spec);
+    return ops;
+}
+
+static void test_array_env(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *spec;
+        const char *count, *min, *max, *step;
+    } cases[] = {
+        {"1-10000%4", "10000", "1", "10000", "1"}, /* throttle: not a count */
+        {"0-15:4", "4", "0", "12", "4"},           /* the last index the step reaches */
+        {"1-7:3%2", "3", "1", "7", "3"},
+        {"0,6,16-32", "19", "0", "32", "1"}, /* uneven: step 1 */
+        {"3,5,7", "3", "3", "7", "2"},       /* an evenly spaced list */
+        {"9,1,5", "3", "1", "9", "4"},       /* sorted first */
+        {"0-4,10", "6", "0", "10", "1"},
+        {"2,2,2", "1", "2", "2", "1"}, /* duplicates count once */
+        {"7", "1", "7", "7", "1"},     /* a single index */
+        {"5%1", "1", "5", "5", "1"},
+        {"0-99:33,100", "5", "0", "100", "1"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_t *ops = launch(cases[i].spec, false);
+        const char *got[] = {
+            env_of(ops, "PHX_ARRAY_TASK_COUNT"), env_of(ops, "PHX_ARRAY_TASK_MIN"),
+            env_of(ops, "PHX_ARRAY_TASK_MAX"), env_of(ops, "PHX_ARRAY_TASK_STEP")};
+        const char *want[] = {cases[i].count, cases[i].min, cases[i].max,
+                              cases[i].step};
+        for (int k = 0; k < 4; k++)
+            if (!got[k] || strcmp(got[k], want[k]) != 0)
+                fail_msg("array \"%s\": variable %d is %s, expected %s", cases[i].spec,
+                         k, got[k] ? got[k] : "unset", want[k]);
+        assert_string_equal(env_of(ops, "PHX_ARRAY_JOB_ID"), "40");
+        json_decref(ops);
+    }
+}
+
+static void test_single_job_has_no_array_env(void **state)
+{
+    (void)state;
+    json_t *ops = launch(NULL, false);
+    assert_string_equal(env_of(ops, "PHX_JOB_ID"), "41");
+    assert_null(env_of(ops, "PHX_ARRAY_JOB_ID"));
+    assert_null(env_of(ops, "PHX_ARRAY_TASK_COUNT"));
+    assert_null(env_of(ops, "PHX_ARRAY_TASK_STEP"));
+    json_decref(ops);
+}
+
+/* An array task whose stats are unknown (its array could not be parsed at
+ * load) is told its ids but nothing of the array, as before. */
+static void test_unknown_stats(void **state)
+{
+    (void)state;
+    json_t *ops = launch("0-3", true);
+    assert_string_equal(env_of(ops, "PHX_ARRAY_JOB_ID"), "40");
+    assert_string_equal(env_of(ops, "PHX_ARRAY_TASK_ID"), "1");
+    assert_null(env_of(ops, "PHX_ARRAY_TASK_COUNT"));
+    assert_null(env_of(ops, "PHX_ARRAY_TASK_MIN"));
+    json_decref(ops);
+    phx_array_stats_t st;
+    phx_array_t empty = {0};
+    phx_array_stats(&empty, &st);
+    assert_int_equal(st.count, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_array_env),
+        cmocka_unit_test(test_single_job_has_no_array_env),
+        cmocka_unit_test(test_unknown_stats),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
