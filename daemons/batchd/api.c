@@ -12,6 +12,11 @@
  *                                  everyone's for an operator)
  *   GET  /health                   unauthenticated liveness
  *
+ * A job is found in memory only (ID in b->jobs, A_T in b->array_tasks, both
+ * direct lookups): one that ended more than batchd.keep_ended seconds ago
+ * has left it and is answered 404, as if it never existed (phx acct reads
+ * the database).
+ *
  * Users see and cancel their own jobs; operators (batchd.operators) all.
  * Another user's job is answered as if it did not exist (404), as the queue
  * does not show it either. */
@@ -81,10 +86,8 @@ static bjob_t *job_of(batchd_t *b, struct evhttp_request *req, uid_t uid,
     } else if (end > idtext && *end == '_' && end[1] >= '0' && end[1] <= '9') {
         char *tend;
         unsigned long long t = strtoull(end + 1, &tend, 10);
-        for (size_t i = 0; tend == idtext + len && i < b->njobs && !j; i++)
-            if (b->order[i]->array_job_id == id &&
-                b->order[i]->array_task_id == (int64_t)t)
-                j = b->order[i];
+        if (tend == idtext + len && t <= INT64_MAX)
+            j = batchd_array_task_find(b, id, (int64_t)t);
     }
     if (!j || !may_see(b, uid, j)) {
         phx_http_reply_error(req, 404, "invalid job id %.*s", (int)len, idtext);
@@ -128,21 +131,6 @@ static void cancel_one(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
         req, 200, json_pack("{s:I, s:i}", "job_id", (json_int_t)j->id, "cancelled", n));
 }
 
-static bool has_index(const phx_array_t *a, int64_t t)
-{
-    size_t lo = 0, hi = a->count;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if ((int64_t)a->ids[mid] == t)
-            return true;
-        if ((int64_t)a->ids[mid] < t)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return false;
-}
-
 /* "A_SPEC" (SPEC in --array syntax, without a throttle): those tasks of
  * array A alone, never the whole array, even for the task whose id is A. */
 static void cancel_tasks(batchd_t *b, struct evhttp_request *req, uid_t uid,
@@ -165,10 +153,9 @@ static void cancel_tasks(batchd_t *b, struct evhttp_request *req, uid_t uid,
         return;
     }
     int matched = 0, n = 0;
-    for (size_t i = 0; i < b->njobs; i++) {
-        bjob_t *x = b->order[i];
-        if (x->array_job_id != array_id || !may_see(b, uid, x) ||
-            !has_index(&a, x->array_task_id))
+    for (size_t i = 0; i < a.count; i++) { /* in index order: task id order */
+        bjob_t *x = batchd_array_task_find(b, array_id, a.ids[i]);
+        if (!x || !may_see(b, uid, x))
             continue;
         matched++;
         if (!phx_job_state_is_final(x->state)) {

@@ -145,8 +145,9 @@ typedef struct batchd {
     phx_bf_params_t bf;
     phx_jobspec_limits_t limits;
     /* the queue */
-    phx_hmap_t *jobs; /* id text → bjob_t */
-    bjob_t **order;   /* every job, by id */
+    phx_hmap_t *jobs;        /* id text → bjob_t */
+    phx_hmap_t *array_tasks; /* "A_T" (array job id, task index) → bjob_t */
+    bjob_t **order;          /* every job, by id */
     size_t njobs, cap;
     size_t live_from; /* order[0 .. live_from) are all final (batchd_live_from) */
     /* the eligible pending jobs in priority order (sched.c), when made */
@@ -203,6 +204,8 @@ bjob_t *batchd_job_new(void);
 void batchd_job_free(bjob_t *j);
 int batchd_queue_add(batchd_t *b, bjob_t *j);
 bjob_t *batchd_job_find(const batchd_t *b, uint64_t id);
+/* Task `task` of array array_job_id, or NULL (also when it left memory). */
+bjob_t *batchd_array_task_find(const batchd_t *b, uint64_t array_job_id, int64_t task);
 /* order.c: the eligible pending jobs, best first, into cand (npending + 1
  * entries) and prio (prio[i].id indexes cand; priority set): their number.
  * Updates the jobs' pending reasons and eligible times on the way. */

@@ -366,8 +366,8 @@ static int start(batchd_t *b, phx_error_t *err)
     if (settings(b, err) < 0)
         return -1;
     if (!(b->dsn = strdup(phx_conf_str(b->conf, "batchd.dsn"))) ||
-        !(b->jobs = phx_hmap_create()) || !(b->tasks = phx_hmap_create()) ||
-        !(b->usage = phx_hmap_create()))
+        !(b->jobs = phx_hmap_create()) || !(b->array_tasks = phx_hmap_create()) ||
+        !(b->tasks = phx_hmap_create()) || !(b->usage = phx_hmap_create()))
         return phx_error_set(err, "out of memory");
     if (!(b->munge =
               phx_munge_create(phx_conf_str(b->conf, "batchd.munge_socket"), err)))
@@ -423,6 +423,7 @@ static void stop(batchd_t *b)
         phx_hmap_destroy(b->usage);
     }
     phx_hmap_destroy(b->tasks);
+    phx_hmap_destroy(b->array_tasks);
     phx_hmap_destroy(b->jobs);
     phx_hmap_destroy(b->node_index);
     free(b->nodes);

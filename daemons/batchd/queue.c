@@ -56,10 +56,17 @@ static void key_of(uint64_t id, char *buf, size_t len)
     snprintf(buf, len, "%" PRIu64, id);
 }
 
+/* An array task's key in b->array_tasks: "A_T". */
+static void array_key_of(uint64_t array_job_id, int64_t task, char *buf, size_t len)
+{
+    snprintf(buf, len, "%" PRIu64 "_%" PRId64, array_job_id, task);
+}
+
 int batchd_queue_add(batchd_t *b, bjob_t *j)
 {
-    char key[24];
+    char key[24], akey[48];
     key_of(j->id, key, sizeof(key));
+    array_key_of(j->array_job_id, j->array_task_id, akey, sizeof(akey));
     if (b->njobs == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 1024;
         bjob_t **o = realloc(b->order, cap * sizeof(*o));
@@ -68,8 +75,13 @@ int batchd_queue_add(batchd_t *b, bjob_t *j)
         b->order = o;
         b->cap = cap;
     }
-    if (phx_hmap_put(b->jobs, key, j) < 0)
+    if (j->array_job_id && phx_hmap_put(b->array_tasks, akey, j) < 0)
         return -1;
+    if (phx_hmap_put(b->jobs, key, j) < 0) {
+        if (j->array_job_id)
+            phx_hmap_del(b->array_tasks, akey);
+        return -1;
+    }
     /* ids mostly arrive in order; keep the array sorted */
     size_t i = b->njobs;
     while (i > 0 && b->order[i - 1]->id > j->id) {
@@ -99,6 +111,15 @@ bjob_t *batchd_job_find(const batchd_t *b, uint64_t id)
     return phx_hmap_get(b->jobs, key);
 }
 
+bjob_t *batchd_array_task_find(const batchd_t *b, uint64_t array_job_id, int64_t task)
+{
+    char key[48];
+    if (!array_job_id || task < 0)
+        return NULL;
+    array_key_of(array_job_id, task, key, sizeof(key));
+    return phx_hmap_get(b->array_tasks, key);
+}
+
 void batchd_queue_expire(batchd_t *b, int64_t now)
 {
     size_t out = 0, before_live = 0;
@@ -109,6 +130,11 @@ void batchd_queue_expire(batchd_t *b, int64_t now)
             char key[24];
             key_of(j->id, key, sizeof(key));
             phx_hmap_del(b->jobs, key);
+            if (j->array_job_id) {
+                char akey[48];
+                array_key_of(j->array_job_id, j->array_task_id, akey, sizeof(akey));
+                phx_hmap_del(b->array_tasks, akey);
+            }
             /* the priority order holds jobs pending when it was made: one
              * that ended since may be in it */
             if (b->prio_n > 0 && j->end_time >= b->prio_at - 1)
@@ -543,18 +569,8 @@ static int dep_lookup(void *arg, uint64_t job_id, int64_t task, phx_dep_job_t *o
     if (!o)
         return -1;
     if (task >= 0 || !o->array_job_id || o->array_job_id != o->id) {
-        if (task >= 0) { /* one task of the array job_id */
-            o = NULL;
-            for (size_t i = 0; i < c->b->njobs; i++) {
-                bjob_t *x = c->b->order[i];
-                if (x->array_job_id == job_id && x->array_task_id == task) {
-                    o = x;
-                    break;
-                }
-            }
-            if (!o)
-                return -1;
-        }
+        if (task >= 0 && !(o = batchd_array_task_find(c->b, job_id, task)))
+            return -1; /* one task of the array job_id */
         out->state = o->state;
         out->start_time = o->start_time;
         return 0;
