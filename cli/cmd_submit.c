@@ -4,7 +4,11 @@
  * where they end: the first word that is not an option, nor the value of
  * one, is the script ("-" or none: standard input).  --parsable and -W/--wait
  * count from the script's directives too: batchd's answer says whether the
- * submission (script and options) had them. */
+ * submission (script and options) had them.
+ *
+ * --wrap CMD (or --wrap=CMD) submits the script sbatch --wrap writes,
+ * "#!/bin/sh", a comment and CMD, named "wrap"; it is this command's alone
+ * (batchd refuses it in a script) and takes no script file nor arguments. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -62,14 +66,6 @@ static bool is_flag(const char *a)
     return a[1] != '-' && a[2] != 0;
 }
 
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "usage: phx submit [sbatch options] [script [args...]]\n"
-            "  options are sbatch's (doc/jobs.md); --parsable prints the id only;\n"
-            "  -W/--wait waits for the job to end and exits with its code\n");
-}
-
 static char *read_all(FILE *f, size_t *len)
 {
     size_t cap = 65536, n = 0;
@@ -98,6 +94,64 @@ static char *read_all(FILE *f, size_t *len)
     return buf;
 }
 
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: phx submit [sbatch options] [script [args...]]\n"
+            "       phx submit [sbatch options] --wrap CMD\n"
+            "  options are sbatch's (doc/jobs.md); --parsable prints the id only;\n"
+            "  -W/--wait waits for the job to end and exits with its code;\n"
+            "  --wrap submits a /bin/sh script that runs CMD, as sbatch --wrap\n");
+}
+
+/* The script of --wrap CMD, sbatch's byte for byte (NULL after a message). */
+static json_t *wrap_script(const char *cmd)
+{
+    char *text = NULL;
+    if (asprintf(&text,
+                 "#!/bin/sh\n# This script was created by sbatch --wrap.\n\n%s\n",
+                 cmd) < 0) {
+        fprintf(stderr, "phx submit: out of memory\n");
+        return NULL;
+    }
+    json_t *j = json_string(text);
+    free(text);
+    if (!j)
+        fprintf(stderr, "phx submit: --wrap: the command is not valid UTF-8\n");
+    return j;
+}
+
+/* The script file's text (NULL after a message). */
+static json_t *file_script(const char *file)
+{
+    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
+    if (!f) {
+        fprintf(stderr, "phx submit: could not open \"%s\": %s\n", file,
+                strerror(errno));
+        return NULL;
+    }
+    size_t len = 0;
+    char *script = read_all(f, &len);
+    if (f != stdin)
+        fclose(f);
+    if (!script) {
+        fprintf(stderr, "phx submit: could not read \"%s\": %s\n", file,
+                strerror(errno == EFBIG ? EFBIG : errno));
+        return NULL;
+    }
+    json_t *text = json_stringn(script, len);
+    free(script);
+    if (!text || memchr(json_string_value(text), 0, len)) {
+        fprintf(stderr,
+                "phx submit: %s: not a job script (binary data: NUL bytes or invalid "
+                "UTF-8)\n",
+                file);
+        json_decref(text);
+        return NULL;
+    }
+    return text;
+}
+
 static int wait_for(long long id)
 {
     char path[64];
@@ -123,6 +177,7 @@ int phx_cmd_submit(int argc, char **argv)
 {
     int i = 1;
     bool parsable = false, wait = false;
+    const char *wrap = NULL;
     json_t *opts = json_array();
     for (; i < argc; i++) {
         const char *a = argv[i];
@@ -137,6 +192,10 @@ int phx_cmd_submit(int argc, char **argv)
         }
         if (a[0] != '-' || a[1] == 0)
             break;
+        if (strcmp(a, "--wrap") == 0 || strncmp(a, "--wrap=", 7) == 0) {
+            wrap = a[6] ? a + 7 : i + 1 < argc ? argv[++i] : "";
+            continue;
+        }
         if (strcmp(a, "--parsable") == 0)
             parsable = true;
         if (strcmp(a, "-W") == 0 || strcmp(a, "--wait") == 0)
@@ -145,32 +204,22 @@ int phx_cmd_submit(int argc, char **argv)
         if (!is_flag(a) && i + 1 < argc)
             json_array_append_new(opts, json_string(argv[++i]));
     }
-    const char *file = i < argc ? argv[i++] : "-";
-    FILE *f = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
-    if (!f) {
-        fprintf(stderr, "phx submit: could not open \"%s\": %s\n", file,
-                strerror(errno));
+    if (wrap && !*wrap) {
+        fprintf(stderr, "phx submit: --wrap needs a command\n");
         json_decref(opts);
-        return 1;
+        return 2;
     }
-    size_t len = 0;
-    char *script = read_all(f, &len);
-    if (f != stdin)
-        fclose(f);
-    if (!script) {
-        fprintf(stderr, "phx submit: could not read \"%s\": %s\n", file,
-                strerror(errno == EFBIG ? EFBIG : errno));
-        json_decref(opts);
-        return 1;
-    }
-    json_t *text = json_stringn(script, len);
-    free(script);
-    if (!text || memchr(json_string_value(text), 0, len)) {
+    if (wrap && i < argc) {
         fprintf(stderr,
-                "phx submit: %s: not a job script (binary data: NUL bytes or invalid "
-                "UTF-8)\n",
-                file);
-        json_decref(text);
+                "phx submit: --wrap and a script file (\"%s\") cannot both be "
+                "given\n",
+                argv[i]);
+        json_decref(opts);
+        return 2;
+    }
+    const char *file = wrap ? "wrap" : i < argc ? argv[i++] : "-";
+    json_t *text = wrap ? wrap_script(wrap) : file_script(file);
+    if (!text) {
         json_decref(opts);
         return 1;
     }

@@ -284,7 +284,7 @@ static const struct refused {
     {"mincpus", 0, "use --cpus-per-task"},
     {"core-spec", 'S', "core specialisation is not supported"},
     {"clusters", 'M', "there is one cluster"},
-    {"wrap", 0, "submit a script"},
+    {"wrap", 0, "it belongs on the phx submit (or sbatch) command line"},
     {"uid", 0, "the job owner comes from the munge credential"},
     {"gid", 0, "the job owner comes from the munge credential"},
     {"time-min", 0, "--time-min is not supported"},

@@ -3,9 +3,9 @@
 # Cancelling a running 2-node job kills its processes on every node (the
 # script on the first, the holder on the second); the time limit ends a job
 # as TIMEOUT; the sbatch/squeue/scancel wrappers work inside a job
-# (squeue -h, scancel -n NAME, sbatch --wrap refused); array tasks are
-# cancelled and shown by A_T and A_[list] (phx and scancel), the array by A,
-# and not by another user.
+# (squeue -h, scancel -n NAME, sbatch --wrap through phx submit, refused
+# without a command); array tasks are cancelled and shown by A_T and
+# A_[list] (phx and scancel), the array by A, and not by another user.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -67,7 +67,7 @@ note "$out"
 assert_contains "$out" "Submitted batch job"
 assert_contains "$out" "squeue sees"
 assert_contains "$out" "scancel ok"
-assert_contains "$out" "bare wrap: sbatch: --wrap needs a command"
+assert_contains "$out" "bare wrap: phx submit: --wrap needs a command"
 [[ $out =~ wrap:\ Submitted\ batch\ job\ ([0-9]+) ]] || fail "sbatch --wrap did not submit"
 wid=${BASH_REMATCH[1]}
 wait_job "$wid" COMPLETED 20

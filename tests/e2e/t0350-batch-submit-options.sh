@@ -3,7 +3,9 @@
 # phx submit's options end to end: a negative --nice (a higher priority) is
 # refused for users and stores nothing, operators may give one; --parsable
 # and -W/--wait in a script work as on the command line; a value Phalanx does
-# not implement is refused by name with its file:line, or "command line".
+# not implement is refused by name with its file:line, or "command line";
+# --wrap CMD submits sbatch's script of CMD, and is refused with a script
+# file, without a command, and in a script.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -70,5 +72,42 @@ expect_fail as_user phxu1 phx submit --cpu-bind=cores --open-mode=append bind.sh
 assert_contains "$PHX_OUT" "command line: --open-mode=append is not supported"
 expect_fail as_user phxu1 phx submit --cpu-bind=cores -i in.txt bind.sh
 assert_contains "$PHX_OUT" "\"-i\" (--input) is not supported"
+assert_eq "$before" "$(jobs)" "no job stored"
+
+# --wrap: the command is the script, sbatch's byte for byte, named "wrap";
+# options before and after it count.
+id=$(as_user phxu1 phx submit --parsable -t 5 --wrap "'echo wrapped \$PHX_JOB_ID; echo 2nd'" \
+    --comment=w)
+wait_job "$id" COMPLETED 30
+assert_eq "wrapped $id
+2nd" "$(cat "$home1/phx-$id.out")"
+assert_eq "wrap" "$(job_field "$id" name)"
+assert_eq "#!/bin/sh
+# This script was created by sbatch --wrap.
+
+echo wrapped \$PHX_JOB_ID; echo 2nd
+|w" \
+    "$(psql_q "SELECT script || '|' || (spec->>'comment') FROM jobs WHERE id = $id")"
+id=$(as_user phxu1 phx submit --parsable "'--wrap=echo eq'" -J named -t 5)
+wait_job "$id" COMPLETED 30
+assert_eq "eq" "$(cat "$home1/phx-$id.out")"
+assert_eq "named" "$(job_field "$id" name)"
+# Refused: with a script file (or stdin), without a command, in a script.
+before=$(jobs)
+expect_fail as_user phxu1 phx submit -t 5 --wrap true nice.sh
+assert_eq 2 "$PHX_RC"
+assert_contains "$PHX_OUT" "phx submit: --wrap and a script file (\"nice.sh\") cannot both be given"
+expect_fail as_user phxu1 phx submit --wrap true - </dev/null
+assert_contains "$PHX_OUT" "--wrap and a script file (\"-\")"
+expect_fail as_user phxu1 phx submit -t 5 --wrap
+assert_eq 2 "$PHX_RC"
+assert_contains "$PHX_OUT" "phx submit: --wrap needs a command"
+expect_fail as_user phxu1 phx submit "--wrap=" -t 5
+assert_contains "$PHX_OUT" "phx submit: --wrap needs a command"
+printf '#!/bin/sh\n#SBATCH -t 5\n#SBATCH --wrap=true\ntrue\n' >"$home1/inwrap.sh"
+chown phxu1 "$home1/inwrap.sh"
+expect_fail as_user phxu1 phx submit inwrap.sh
+assert_contains "$PHX_OUT" "inwrap.sh:3: "
+assert_contains "$PHX_OUT" "\"--wrap\" is not supported: it belongs on the phx submit"
 assert_eq "$before" "$(jobs)" "no job stored"
 note ok
