@@ -81,6 +81,7 @@ typedef struct bjob {
     /* gang request outstanding for it ("" when none) */
     char request_id[48];
     int64_t request_until;
+    int64_t request_after; /* the master refused its last one: not before */
 } bjob_t;
 
 /* A node, from the agents table. */

@@ -65,6 +65,12 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
                             "expires_in_seconds", 300, "min_agents", (int)nodes);
     if (!req)
         return NULL;
+    /* no more nodes than -N allows (choose() refuses more) */
+    if (r.nodes_max >= nodes && r.nodes_max < r.ntasks &&
+        json_object_set_new(req, "max_agents", json_integer(r.nodes_max)) < 0) {
+        json_decref(req);
+        return NULL;
+    }
     int rc;
     if (r.exclusive) {
         rc = json_object_update_new(
@@ -72,11 +78,15 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
                            (int)nodes, "cpus", (int)min_cores, "mem",
                            (json_int_t)min_mem, "per_agent", 1));
     } else {
-        uint64_t task_mem = 0;
+        /* a task's share of what a node needs: --mem-per-cpu (or the
+         * default) exactly; --mem and --mem=0 (the planner's whole node) by
+         * the most tasks on one node, less than a node of fewer tasks
+         * needs (the shape has no per-node memory) */
+        uint64_t task_mem = 0, node_mem = r.mem_whole_node ? min_mem : r.mem_per_node;
         if (s->mem_per_node == PHX_UNSET)
             task_mem = batchd_job_mem(b, j, r.cpus_per_task, 0);
-        else if (s->mem_per_node > 0 && node_tasks > 0)
-            task_mem = ((uint64_t)s->mem_per_node + node_tasks - 1) / node_tasks;
+        else if (node_mem > 0 && node_tasks > 0)
+            task_mem = (node_mem + node_tasks - 1) / node_tasks;
         rc = json_object_update_new(
             req, json_pack("{s:s, s:i, s:i, s:I, s:i}", "kind",
                            r.ntasks_per_socket ? "socket" : "any", "bundles",

@@ -330,10 +330,33 @@ out:
 
 /* --- gang requests --- */
 
+typedef struct request_ctx {
+    batchd_t *b;
+    uint64_t job_id;
+    char request_id[48];
+} request_ctx_t;
+
+/* A refused request (the master found the shape unholdable: nodes gone,
+ * a shape batchd and the master count differently) is logged, forgotten
+ * and asked again in 30 s rather than left standing for 300 s. */
+static void request_answered(phx_fwc_t *c, int status, const char *body, void *arg)
+{
+    (void)c;
+    request_ctx_t *ctx = arg;
+    bjob_t *j = status == 202 ? NULL : batchd_job_find(ctx->b, ctx->job_id);
+    if (j && strcmp(j->request_id, ctx->request_id) == 0) {
+        phx_log_warnx("job %" PRIu64 ": gang request %s refused (HTTP %d): %s", j->id,
+                      ctx->request_id, status, body);
+        j->request_id[0] = 0;
+        j->request_after = batchd_now() + 30;
+    }
+    free(ctx);
+}
+
 static void send_request(pass_t *p, bjob_t *j)
 {
     batchd_t *b = p->b;
-    if (j->request_id[0] && p->now < j->request_until)
+    if ((j->request_id[0] && p->now < j->request_until) || p->now < j->request_after)
         return;
     json_t *cancel = json_array();
     for (size_t i = 0; i < b->njobs; i++) {
@@ -364,7 +387,14 @@ static void send_request(pass_t *p, bjob_t *j)
                  json_string_value(json_object_get(req, "kind")),
                  json_integer_value(json_object_get(req, "cpus")));
     json_decref(req);
-    phx_fwc_call(b->fwc, call, NULL, NULL);
+    request_ctx_t *ctx = calloc(1, sizeof(*ctx));
+    if (ctx) {
+        ctx->b = b;
+        ctx->job_id = j->id;
+        snprintf(ctx->request_id, sizeof(ctx->request_id), "%s", j->request_id);
+    }
+    if (phx_fwc_call(b->fwc, call, ctx ? request_answered : NULL, ctx) < 0)
+        free(ctx);
 }
 
 /* --- the pass --- */

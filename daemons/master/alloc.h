@@ -38,11 +38,12 @@ typedef enum phx_alloc_bundle_kind {
 /* A gang request's shape: nbundles bundles of `cores` cores and `mem` bytes
  * each, each bundle on one agent (several bundles may share an agent, at
  * most per_agent of them; at most per_socket in one socket), over at least
- * min_agents agents, on the listed agents only when `agents` is set.  A
+ * min_agents and at most max_agents agents, on the listed agents only when
+ * `agents` is set.  A
  * framework describes its tasks this way (an MPI job of 8 ranks of 2 cores
  * on 2 nodes, one per socket: 8 socket bundles of 2 cores, per_agent 4,
- * per_socket 1, min_agents 2), so that what the allocator holds for it is
- * what it can use. */
+ * per_socket 1, min_agents 2, max_agents 2), so that what the allocator
+ * holds for it is what it can use. */
 typedef struct phx_alloc_shape {
     int nbundles; /* >= 1 */
     int cores;    /* per bundle, >= 1 */
@@ -51,6 +52,7 @@ typedef struct phx_alloc_shape {
     int per_agent;         /* 0: no limit */
     int per_socket;        /* 0: no limit; kinds numa and socket only */
     int min_agents;        /* 0: any number; at most nbundles */
+    int max_agents;        /* 0: any number; at least min_agents */
     const int64_t *agents; /* NULL: any agent; else nagents ids (copied) */
     size_t nagents;
 } phx_alloc_shape_t;

@@ -217,12 +217,49 @@ static int agent_timeline(phx_alloc_t *a, struct alloc_agent *ag,
     return 0;
 }
 
+/* The most bundles m agents hold: the largest counts of fits[0..maxfit]
+ * (fits[f]: agents holding f bundles). */
+static long top_sum(const int *fits, int maxfit, int m)
+{
+    long sum = 0;
+    for (int f = maxfit; f > 0 && m > 0; f--) {
+        int n = fits[f] < m ? fits[f] : m;
+        sum += (long)n * f;
+        m -= n;
+    }
+    return sum;
+}
+
+/* With max_agents: fits[] over the agents' fit_t, the largest count seen or
+ * to come (points) in *maxfit.  -1 on ENOMEM. */
+static int fits_init(phx_alloc_t *a, const struct point *p, size_t npoints,
+                     const struct alloc_request *r, int *maxfit)
+{
+    int mx = 0;
+    for (size_t i = 0; i < a->nagents; i++)
+        mx = a->agents[i]->fit_t > mx ? a->agents[i]->fit_t : mx;
+    for (size_t i = 0; i < npoints; i++)
+        mx = p[i].fit > mx ? p[i].fit : mx;
+    if (alloc_grow((void **)&a->fits, &a->cap_fits, (size_t)mx + 1, sizeof(int)) < 0)
+        return -1;
+    memset(a->fits, 0, ((size_t)mx + 1) * sizeof(int));
+    for (size_t i = 0; i < a->nagents; i++) {
+        const struct alloc_agent *ag = a->agents[i];
+        if (ag->available && alloc_shape_allows(&r->shape, ag->id))
+            a->fits[ag->fit_t]++;
+    }
+    *maxfit = mx;
+    return 0;
+}
+
 /* Plan for r: returns T* (now when satisfiable at once, INFINITY when only
  * tasks of unknown end stand in the way, -1 when the available agents
  * cannot hold it) and marks the chosen agents. */
 static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
 {
-    int k = r->shape.nbundles, m = r->shape.min_agents, total = 0, nfit = 0;
+    int k = r->shape.nbundles, m = r->shape.min_agents, mx = r->shape.max_agents;
+    int nfit = 0, maxfit = 0;
+    long total = 0;
     size_t npoints = 0, ncands = 0;
     for (size_t i = 0; i < a->nagents; i++) {
         struct alloc_agent *ag = a->agents[i];
@@ -235,25 +272,37 @@ static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
         total += ag->fit_now;
         nfit += ag->fit_now > 0;
     }
-    double when = total >= k && nfit >= m ? now : -1;
     struct point *p = a->points;
+    if (mx > 0) {
+        if (fits_init(a, p, npoints, r, &maxfit) < 0)
+            return -1;
+        total = top_sum(a->fits, maxfit, mx);
+    }
+    double when = total >= k && nfit >= m ? now : -1;
     if (when < 0) {
         if (npoints > 1)
             qsort(p, npoints, sizeof(*p), cmp_point);
         for (size_t i = 0; i < npoints && when < 0;) {
             double t = p[i].t;
             for (; i < npoints && p[i].t == t; i++) {
-                total += p[i].fit - p[i].ag->fit_t;
+                if (mx > 0) {
+                    a->fits[p[i].ag->fit_t]--;
+                    a->fits[p[i].fit]++;
+                } else {
+                    total += p[i].fit - p[i].ag->fit_t;
+                }
                 nfit += p[i].ag->fit_t == 0;
                 p[i].ag->fit_t = p[i].fit;
                 p[i].ag->t_reach = t;
             }
+            if (mx > 0)
+                total = top_sum(a->fits, maxfit, mx);
             if (total >= k && nfit >= m)
                 when = t;
         }
     }
     r->satisfiable_at = isfinite(when) && when >= 0 ? when : 0;
-    r->held_bundles = r->hold_agents = 0;
+    r->held_bundles = r->hold_agents = r->ready_agents = 0;
     if (when < 0)
         return -1;
     if (alloc_grow((void **)&a->cands, &a->cap_cands, a->nagents, sizeof(*a->cands)) <
@@ -264,11 +313,14 @@ static double plan(phx_alloc_t *a, struct alloc_request *r, double now)
             a->cands[ncands++] = a->agents[i];
     if (ncands > 1)
         qsort(a->cands, ncands, sizeof(*a->cands), cmp_cand);
-    for (size_t i = 0, sum = 0; i < ncands && (sum < (size_t)k || (int)i < m); i++) {
+    for (size_t i = 0, sum = 0;
+         i < ncands && (sum < (size_t)k || (int)i < m) && (mx == 0 || (int)i < mx);
+         i++) {
         a->cands[i]->chosen = true;
         sum += (size_t)a->cands[i]->fit_t;
         r->held_bundles += a->cands[i]->fit_now;
         r->hold_agents++;
+        r->ready_agents += a->cands[i]->fit_now > 0;
     }
     return when;
 }
@@ -305,7 +357,9 @@ static int satisfy(phx_alloc_t *a, struct alloc_request *r, phx_alloc_offer_f cb
     for (size_t i = 0; i < n; i++) {
         struct alloc_agent *ag = a->cands[i];
         ag->chosen = false;
-        if (!alloc_res_empty(&ag->held) &&
+        /* an agent of the set that holds no bundle (a task overdue now:
+         * counted as ending, not ended) offers nothing */
+        if (ag->fit_now > 0 && !alloc_res_empty(&ag->held) &&
             alloc_offer(ag, r->fw, true, 0, r->id, cb, arg) > 0)
             offers++;
         alloc_hold_release(a, ag); /* whatever a refusal left */
@@ -362,7 +416,7 @@ int alloc_hold_pass(phx_alloc_t *a, double now, phx_alloc_offer_f cb, void *arg)
         }
         apply_holds(a);
         if (when <= now && r->held_bundles >= r->shape.nbundles &&
-            r->hold_agents >= r->shape.min_agents) {
+            r->ready_agents >= r->shape.min_agents) {
             offers += satisfy(a, r, cb, arg);
             request_remove(a, i, true, PHX_ALLOC_REQUEST_SATISFIED);
             continue;
@@ -382,6 +436,12 @@ int alloc_hold_pass(phx_alloc_t *a, double now, phx_alloc_offer_f cb, void *arg)
 
 /* ---- API ---- */
 
+static int cmp_int_desc(const void *x, const void *y)
+{
+    int a = *(const int *)x, b = *(const int *)y;
+    return (a < b) - (a > b);
+}
+
 static int shape_ok(const phx_alloc_shape_t *s, phx_error_t *err)
 {
     if (s->nbundles < 1 || s->cores < 1) {
@@ -396,6 +456,12 @@ static int shape_ok(const phx_alloc_shape_t *s, phx_error_t *err)
     if (s->per_agent < 0 || s->per_socket < 0 || s->min_agents < 0) {
         errno = EINVAL;
         return phx_error_set(err, "gang request has a negative bundle limit");
+    }
+    if (s->max_agents < 0 || (s->max_agents > 0 && s->max_agents < s->min_agents)) {
+        errno = EINVAL;
+        return phx_error_set(err,
+                             "gang request wants at most %d agents but at least %d",
+                             s->max_agents, s->min_agents);
     }
     if (s->min_agents > s->nbundles) {
         errno = EINVAL;
@@ -456,12 +522,26 @@ int phx_alloc_request_add(phx_alloc_t *a, const char *framework, const char *req
                              request_id);
     }
     long capacity = 0, agents = 0;
+    int *fits = calloc(a->nagents + 1, sizeof(*fits));
+    if (!fits) {
+        free((void *)sorted.agents);
+        errno = ENOMEM;
+        return phx_error_set(err, "could not add gang request %s: out of memory",
+                             request_id);
+    }
     for (size_t i = 0; i < a->nagents; i++)
         if (a->agents[i]->available && alloc_shape_allows(&sorted, a->agents[i]->id)) {
             int fit = alloc_fit_empty(a->agents[i]->topo, &sorted, a);
-            capacity += fit;
+            fits[agents] = fit;
             agents += fit > 0;
         }
+    /* the most bundles: over all agents, or the max_agents holding most */
+    if (sorted.max_agents > 0 && agents > sorted.max_agents)
+        qsort(fits, (size_t)agents, sizeof(*fits), cmp_int_desc);
+    for (long i = 0; i < agents && (sorted.max_agents == 0 || i < sorted.max_agents);
+         i++)
+        capacity += fits[i];
+    free(fits);
     if (agents < shape->min_agents) {
         free((void *)sorted.agents);
         errno = ENOSPC;
@@ -477,11 +557,12 @@ int phx_alloc_request_add(phx_alloc_t *a, const char *framework, const char *req
         return phx_error_set(
             err,
             "gang request %s needs %d %s bundles of %d cores and %llu bytes (at most "
-            "%d per agent, %d per socket, 0: any; on %s agents) but the available "
-            "cluster can hold at most %ld",
+            "%d per agent, %d per socket, on at most %d agents, 0: any; on %s agents) "
+            "but the available cluster can hold at most %ld",
             request_id, shape->nbundles, phx_alloc_bundle_kind_name(shape->kind),
             shape->cores, (unsigned long long)shape->mem, shape->per_agent,
-            shape->per_socket, shape->agents ? "the listed" : "any", capacity);
+            shape->per_socket, shape->max_agents, shape->agents ? "the listed" : "any",
+            capacity);
     }
     struct alloc_request *r = calloc(1, sizeof(*r));
     struct alloc_request **reqs = realloc(a->reqs, (a->nreqs + 1) * sizeof(*reqs));

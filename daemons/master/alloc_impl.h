@@ -90,6 +90,7 @@ struct alloc_request {
     uint64_t seq;
     /* As of the last pass. */
     int position, held_bundles, hold_agents;
+    int ready_agents; /* of the hold set, those holding a bundle now */
     double satisfiable_at;
 };
 
@@ -138,6 +139,8 @@ struct phx_alloc {
     size_t cap_events;
     struct alloc_agent **cands;
     size_t cap_cands;
+    int *fits; /* agents per bundle count, for max_agents */
+    size_t cap_fits;
 
     phx_alloc_request_f req_cb;
     void *req_arg;

@@ -2,7 +2,7 @@
  *
  *   {"id": "job-41", "bundles": 4, "kind": "numa"|"socket"|"any", "cpus": 8,
  *    "mem": 16384 (MB per bundle), "per_agent": 2, "per_socket": 1,
- *    "min_agents": 2, "agents": ["3", "7"], "duration_seconds": 3600,
+ *    "min_agents": 2, "max_agents": 2, "agents": ["3", "7"], "duration_seconds": 3600,
  * "expires_in_seconds": 600}
  *
  * The allocator then holds resources for the request as they free up (see
@@ -30,6 +30,9 @@ static int agent_list(const json_t *req, int64_t **out, size_t *n, phx_error_t *
     if (!list)
         return 0;
     size_t len = json_array_size(list);
+    if (len == 0)
+        return phx_error_set(err, "field \"agents\" is empty (leave it out for any "
+                                  "agent)");
     if (len > PHX_REQUEST_AGENTS_MAX)
         return phx_error_set(err, "field \"agents\" lists %zu agents, more than %d",
                              len, PHX_REQUEST_AGENTS_MAX);
@@ -39,8 +42,8 @@ static int agent_list(const json_t *req, int64_t **out, size_t *n, phx_error_t *
         const char *v = json_string_value(json_array_get(list, i));
         char *end = NULL;
         errno = 0;
-        long long id = v ? strtoll(v, &end, 10) : 0;
-        if (!v || !*v || *end || errno || id <= 0) {
+        long long id = v && *v >= '0' && *v <= '9' ? strtoll(v, &end, 10) : 0;
+        if (!end || *end || errno || id <= 0) {
             free(*out);
             *out = NULL;
             return phx_error_set(err, "field \"agents\"[%zu] is not an agent id", i);
@@ -55,7 +58,8 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
                           phx_error_t *err)
 {
     const char *id = NULL, *kind = "numa";
-    long long bundles = 0, cpus = 0, per_agent = 0, per_socket = 0, min_agents = 0;
+    long long bundles = 0, cpus = 0, per_agent = 0, per_socket = 0, min_agents = 0,
+              max_agents = 0;
     double mem = 0, duration = 0, expires_in = 0;
     if (phx_json_str(req, "id", true, &id, err) < 0 ||
         phx_json_int(req, "bundles", true, 1, 1 << 20, &bundles, err) < 0 ||
@@ -65,6 +69,7 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
         phx_json_int(req, "per_agent", false, 0, 1 << 20, &per_agent, err) < 0 ||
         phx_json_int(req, "per_socket", false, 0, 1 << 20, &per_socket, err) < 0 ||
         phx_json_int(req, "min_agents", false, 0, 1 << 20, &min_agents, err) < 0 ||
+        phx_json_int(req, "max_agents", false, 0, 1 << 20, &max_agents, err) < 0 ||
         phx_json_num(req, "duration_seconds", false, 0, 365 * 86400.0, &duration, err) <
             0 ||
         phx_json_num(req, "expires_in_seconds", false, 0, 365 * 86400.0, &expires_in,
@@ -79,6 +84,7 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
         .per_agent = (int)per_agent,
         .per_socket = (int)per_socket,
         .min_agents = (int)min_agents,
+        .max_agents = (int)max_agents,
     };
     if (strcmp(kind, "numa") == 0)
         shape.kind = PHX_ALLOC_BUNDLE_NUMA;
@@ -104,8 +110,8 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
     if (listed)
         snprintf(where, sizeof(where), "%zu listed agents", shape.nagents);
     phx_log_info("framework %s: gang request %s for %d %s bundles of %d cores "
-                 "(per agent %d, per socket %d, at least %d agents of %s)",
+                 "(per agent %d, per socket %d, agents %d to %d of %s)",
                  fw->id, id, shape.nbundles, kind, shape.cores, shape.per_agent,
-                 shape.per_socket, shape.min_agents, where);
+                 shape.per_socket, shape.min_agents, shape.max_agents, where);
     return 0;
 }

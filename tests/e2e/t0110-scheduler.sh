@@ -54,7 +54,9 @@ assert_contains "$out" "refuse_seconds"
 assert_contains "$out" 'field \"agents\"[1] is not an agent id'
 assert_contains "$out" "bundles per socket need bundles of kind numa or socket"
 assert_contains "$out" "wants 3 agents for 2 bundles"
-assert_contains "$out" "at most 1 per agent, 0 per socket, 0: any; on the listed agents) but the available cluster can hold at most 1"
+assert_contains "$out" 'field \"agents\" is empty'
+assert_contains "$out" 'field \"agents\"[0] is not an agent id'
+assert_contains "$out" "at most 1 per agent, 0 per socket, on at most 0 agents, 0: any; on the listed agents) but the available cluster can hold at most 1"
 assert_not_contains "$out" UNEXPECTED
 assert_eq "$before" "$(psql_q "SELECT count(*) FROM tasks")" "no task of the invalid gang"
 code=$(curl -s -o "$PHX_TEST_DIR/body" -w '%{http_code}' -H 'Content-Type: application/json' \

@@ -171,6 +171,8 @@ static void test_never_offered_twice(void **state)
                 .per_agent = (int)phx_allocsim_rnd(3),
             };
             sh.min_agents = (int)phx_allocsim_rnd((unsigned)sh.nbundles + 1);
+            if (phx_allocsim_rnd(2))
+                sh.max_agents = sh.min_agents + (int)phx_allocsim_rnd(3);
             if (sh.kind != PHX_ALLOC_BUNDLE_ANY)
                 sh.per_socket = (int)phx_allocsim_rnd(2);
             phx_error_t err;

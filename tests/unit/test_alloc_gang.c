@@ -453,6 +453,60 @@ static void test_request_min_agents(void **state)
     phx_allocsim_destroy(s);
 }
 
+/* max_agents: batchd's request for -N 2 -n 4 --ntasks-per-socket=1 (4
+ * socket bundles, 2 per agent, 1 per socket, on 2 agents) on 4 agents of 2
+ * sockets.  One free core on socket 0 of every agent makes 4 bundles, but
+ * on 4 agents: not satisfied (it was, and the job could not use them); the
+ * other socket free on two agents satisfies it with those two. */
+static void test_request_max_agents(void **state)
+{
+    (void)state;
+    phx_allocsim_t *s = phx_allocsim_create(4, "pack:2 numa:1 core:2 pu:1");
+    phx_allocsim_framework(s, "b", NULL);
+    phx_allocsim_framework(s, "g", NULL);
+    phx_alloc_suppress(s->a, "g");
+    fill(s, 0);
+    phx_alloc_shape_t sh = {.nbundles = 4,
+                            .cores = 1,
+                            .kind = PHX_ALLOC_BUNDLE_SOCKET,
+                            .per_agent = 2,
+                            .per_socket = 1,
+                            .min_agents = 2,
+                            .max_agents = 2};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "r", &sh, 10, 0, s->now, NULL),
+                     0);
+    phx_allocsim_cycle(s);
+    for (int64_t ag = 0; ag < 4; ag++)
+        end_on_core(s, ag, 0);
+    size_t first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "r"), 0);
+    end_on_core(s, 2, 2);
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "r"), 0); /* 2 + 1 + 1 + 1 on 2: 3 */
+    end_on_core(s, 3, 3);
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "r"), 2);
+    for (size_t i = first; i < s->noffers; i++)
+        if (strcmp(s->offers[i].req, "r") == 0)
+            assert_true(s->offers[i].agent == 2 || s->offers[i].agent == 3);
+
+    phx_error_t err = {{0}};
+    sh.min_agents = 0;
+    sh.max_agents = 1; /* 2 bundles on 1 agent at most */
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "one", &sh, 1, 0, s->now, &err),
+                     -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_non_null(strstr(err.text, "on at most 1 agents"));
+    assert_non_null(strstr(err.text, "can hold at most 2"));
+    sh.min_agents = 3;
+    sh.max_agents = 2;
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "bad", &sh, 1, 0, s->now, &err),
+                     -1);
+    assert_int_equal(errno, EINVAL);
+    assert_non_null(strstr(err.text, "at most 2 agents but at least 3"));
+    phx_allocsim_destroy(s);
+}
+
 static void test_request_oversize_refused(void **state)
 {
     (void)state;
@@ -509,6 +563,7 @@ int main(void)
         cmocka_unit_test(test_request_oversize_refused),
         cmocka_unit_test(test_request_per_socket_and_agents),
         cmocka_unit_test(test_request_min_agents),
+        cmocka_unit_test(test_request_max_agents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

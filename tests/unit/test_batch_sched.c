@@ -83,6 +83,14 @@ uint32_t batchd_array_running(const batchd_t *b, uint64_t array_job_id)
     return 0;
 }
 
+static bjob_t *found_job; /* what batchd_job_find answers */
+
+bjob_t *batchd_job_find(const batchd_t *b, uint64_t id)
+{
+    (void)b;
+    return found_job && found_job->id == id ? found_job : NULL;
+}
+
 /* --- a cluster and its offers --- */
 
 typedef struct shape {
@@ -531,14 +539,27 @@ static void gang_request_describes_the_job(void **state)
     assert_int_equal(req_int(r, "per_agent"), 2);
     assert_int_equal(req_int(r, "per_socket"), 1);
     assert_int_equal(req_int(r, "min_agents"), 2);
+    assert_int_equal(req_int(r, "max_agents"), 2); /* -N 2: not 4 nodes of 1 */
     assert_int_equal(req_int(r, "duration_seconds"), 60);
     assert_null(json_object_get(r, "agents"));
     json_decref(r);
 
-    /* --mem per node: a task's share of it */
+    /* --mem per node: a task's share of it; --mem=0: of the whole node */
     j.spec.mem_per_node = 1000;
     r = batchd_gang_request(&w.b, &j, &d, "x");
     assert_int_equal(req_int(r, "mem"), 500);
+    json_decref(r);
+    j.spec.mem_per_node = 0;
+    phx_bf_share_t all[2] = {{1, 2, 2, 65536}, {2, 2, 2, 65536}};
+    d.shares = all;
+    r = batchd_gang_request(&w.b, &j, &d, "x");
+    assert_int_equal(req_int(r, "mem"), 32768);
+    json_decref(r);
+    d.shares = sh;
+    /* a node range up to the task count: no most */
+    spec(&j, 4, 1, 4);
+    r = batchd_gang_request(&w.b, &j, &d, "x");
+    assert_null(json_object_get(r, "max_agents"));
     json_decref(r);
 
     /* no cap per socket: "any" bundles; -N 2 -n 6 on nodes the planner
@@ -595,6 +616,38 @@ static void gang_request_describes_the_job(void **state)
     assert_string_equal(json_string_value(json_array_get(agents, 0)), "2");
     json_decref(r);
     world_clear(&w);
+}
+
+/* The master refused a gang request: batchd forgets it and asks again in
+ * 30 s (it stood for 300 s); a late answer to an older request or a 202
+ * changes nothing. */
+static void gang_request_refused(void **state)
+{
+    (void)state;
+    batchd_t b = {0};
+    bjob_t j;
+    spec(&j, 1, 1, 1);
+    found_job = &j;
+    const char *answers[][2] = {
+        {"202", "job-42-7"}, {"400", "job-42-6"}, {"400", "job-42-7"}};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(j.request_id, sizeof(j.request_id), "job-42-7");
+        j.request_after = 0;
+        request_ctx_t *ctx = calloc(1, sizeof(*ctx));
+        assert_non_null(ctx);
+        ctx->b = &b;
+        ctx->job_id = 42;
+        snprintf(ctx->request_id, sizeof(ctx->request_id), "%s", answers[i][1]);
+        request_answered(NULL, atoi(answers[i][0]), "too big", ctx);
+        if (i < 2) {
+            assert_string_equal(j.request_id, "job-42-7");
+            assert_int_equal(j.request_after, 0);
+        } else {
+            assert_string_equal(j.request_id, "");
+            assert_int_equal(j.request_after, 1030);
+        }
+    }
+    found_job = NULL;
 }
 
 /* --- EASY backfill on the offers (sched.c offer_allows) --- */
@@ -731,6 +784,7 @@ int main(void)
         cmocka_unit_test(submit_check_node_range),
         cmocka_unit_test(gang_request_describes_the_job),
         cmocka_unit_test(exact_nodes_even_else_as_they_fit),
+        cmocka_unit_test(gang_request_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

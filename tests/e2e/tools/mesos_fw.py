@@ -176,6 +176,8 @@ def main():
         print("bad per_socket:", s.call(request(kind="any", per_socket=1), 400),
               flush=True)
         print("min_agents:", s.call(request(min_agents=3), 400), flush=True)
+        print("no agents:", s.call(request(agents=[]), 400), flush=True)
+        print("signed agent:", s.call(request(agents=["+1"]), 400), flush=True)
         one = offers[0]["agent_id"]["value"]
         print("too few agents:",
               s.call(request(cpus=2, per_agent=1, agents=[one]), 400), flush=True)
