@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # timeout: 120
-# A reserved job capped per socket is not starved by a stream of 1-core
-# jobs: its gang request must describe the tasks (one per socket), not a
-# count of cores per node, or the master gives it cores it cannot use (two
-# on one socket) every time and the stream takes the rest.
+# A reserved job capped per socket behind a stream of 1-core jobs starts,
+# asking the master for its tasks (4 socket bundles of 1 core, 2 per node,
+# 1 per socket) and no later job jumps ahead of it.  This end-to-end run
+# does not reproduce the old requests' failure (cores per node: two free
+# cores of one socket given to a job needing one on each); the unit tests
+# do (test_alloc_gang per_socket/max_agents, test_batch_sched gang request).
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
