@@ -147,6 +147,29 @@ static void run(const phx_topo_t *t, phx_topo_free_t **trackers, int nfws, bool 
         }
         printf("alloc: same, with a queued gang request, 1%% changed: %.3f ms\n",
                median(plan, NPASSES));
+        /* batchd's kind: tasks, per agent and per socket, over 5,000 to
+         * 6,000 agents (max_agents walks a histogram at each point) */
+        phx_alloc_request_cancel(a, "fw-0001", "gang");
+        sh = (phx_alloc_shape_t){.nbundles = 40000,
+                                 .cores = 2,
+                                 .kind = PHX_ALLOC_BUNDLE_SOCKET,
+                                 .per_agent = 8,
+                                 .per_socket = 4,
+                                 .min_agents = 5000,
+                                 .max_agents = 6000};
+        if (phx_alloc_request_add(a, "fw-0001", "tasks", &sh, 3600, 0, now, &err) < 0) {
+            fprintf(stderr, "bench_alloc: %s\n", err.text);
+            exit(1);
+        }
+        for (int p = 0; p < NPASSES; p++) {
+            give_back(a, &b, 100, recycle);
+            double t0 = now_ms();
+            phx_alloc_cycle(a, now++, take, &b);
+            plan[p] = now_ms() - t0;
+        }
+        printf("alloc: same, with a queued request of tasks (per agent, per socket, "
+               "min and max agents), 1%% changed: %.3f ms\n",
+               median(plan, NPASSES));
     }
     give_back(a, &b, 1, false);
     free(b.offers);
