@@ -8,9 +8,11 @@
  * each.  So a job asks for its tasks: one bundle of cpus-per-task cores
  * each ("socket" bundles when capped per socket: --ntasks-per-socket,
  * --hint=memory_bound; else "any": a task spans sockets as a last resort,
- * sched.c), at most its tasks per node on one node (per_agent), at most
- * its cap on one socket (per_socket), on at least its nodes (min_agents).
- * An exclusive job asks for whole nodes: one bundle per node.  A job with
+ * sched.c), at most --ntasks-per-node on one node (per_agent), at most
+ * its cap on one socket (per_socket), over at least and at most its -N
+ * nodes (min_agents, max_agents): the job's own limits, which placement
+ * honours, not the planner's choice of nodes.  An exclusive job asks for
+ * whole nodes: one bundle per node the planner gave it.  A job with
  * a node shape (-B, --sockets-per-node, --cores-per-socket,
  * --threads-per-core) lists the nodes that have it (agents). */
 #include <inttypes.h>
@@ -38,12 +40,18 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
     const phx_jobspec_t *s = &j->spec;
     phx_bf_request_t r;
     batchd_bf_request(b, s, &r);
-    /* the planner's nodes: the most tasks, the fewest cores and memory on
-     * one of them (an exclusive job's whole nodes) */
-    uint32_t nodes = r.nodes_min ? r.nodes_min : 1, node_tasks = 0, min_cores = 0;
+    /* the job's own limits: at least -N nodes, at most its -N maximum, at
+     * most --ntasks-per-node on one (choose() places the tasks within
+     * them, evenly over exactly N nodes when it can, else as they fit) */
+    uint32_t nodes = r.nodes_min ? r.nodes_min : 1;
+    if (nodes > r.ntasks)
+        nodes = r.ntasks;
+    /* the planner's nodes: the most tasks on one (to share out --mem), the
+     * fewest cores and memory (an exclusive job's whole nodes) */
+    uint32_t node_tasks = 0, min_cores = 0, whole_nodes = nodes;
     uint64_t min_mem = 0;
     if (d && d->nshares > 0) {
-        nodes = (uint32_t)d->nshares;
+        whole_nodes = (uint32_t)d->nshares;
         min_cores = UINT32_MAX;
         min_mem = UINT64_MAX;
         for (size_t i = 0; i < d->nshares; i++) {
@@ -58,8 +66,6 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
     }
     if (r.ntasks_per_node && node_tasks > r.ntasks_per_node)
         node_tasks = r.ntasks_per_node;
-    if (nodes > r.ntasks)
-        nodes = r.ntasks;
     json_t *req = json_pack("{s:s, s:I, s:i, s:i}", "id", id, "duration_seconds",
                             (json_int_t)(r.time_limit > 0 ? r.time_limit : 0),
                             "expires_in_seconds", 300, "min_agents", (int)nodes);
@@ -75,7 +81,7 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
     if (r.exclusive) {
         rc = json_object_update_new(
             req, json_pack("{s:s, s:i, s:i, s:I, s:i}", "kind", "any", "bundles",
-                           (int)nodes, "cpus", (int)min_cores, "mem",
+                           (int)whole_nodes, "cpus", (int)min_cores, "mem",
                            (json_int_t)min_mem, "per_agent", 1));
     } else {
         /* a task's share of what a node needs: --mem-per-cpu (or the
@@ -88,10 +94,12 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
         else if (node_mem > 0 && node_tasks > 0)
             task_mem = (node_mem + node_tasks - 1) / node_tasks;
         rc = json_object_update_new(
-            req, json_pack("{s:s, s:i, s:i, s:I, s:i}", "kind",
-                           r.ntasks_per_socket ? "socket" : "any", "bundles",
-                           (int)r.ntasks, "cpus", (int)r.cpus_per_task, "mem",
-                           (json_int_t)task_mem, "per_agent", (int)node_tasks));
+            req,
+            json_pack("{s:s, s:i, s:i, s:I}", "kind",
+                      r.ntasks_per_socket ? "socket" : "any", "bundles", (int)r.ntasks,
+                      "cpus", (int)r.cpus_per_task, "mem", (json_int_t)task_mem));
+        if (rc == 0 && r.ntasks_per_node)
+            rc = json_object_set_new(req, "per_agent", json_integer(r.ntasks_per_node));
         if (rc == 0 && r.ntasks_per_socket)
             rc = json_object_set_new(req, "per_socket",
                                      json_integer(r.ntasks_per_socket));

@@ -536,7 +536,7 @@ static void gang_request_describes_the_job(void **state)
     assert_int_equal(req_int(r, "bundles"), 4);
     assert_int_equal(req_int(r, "cpus"), 1);
     assert_int_equal(req_int(r, "mem"), 100);
-    assert_int_equal(req_int(r, "per_agent"), 2);
+    assert_null(json_object_get(r, "per_agent")); /* no --ntasks-per-node */
     assert_int_equal(req_int(r, "per_socket"), 1);
     assert_int_equal(req_int(r, "min_agents"), 2);
     assert_int_equal(req_int(r, "max_agents"), 2); /* -N 2: not 4 nodes of 1 */
@@ -556,14 +556,16 @@ static void gang_request_describes_the_job(void **state)
     assert_int_equal(req_int(r, "mem"), 32768);
     json_decref(r);
     d.shares = sh;
-    /* a node range up to the task count: no most */
+    /* a node range up to the task count: no most; -n 4 without -N: 1 node
+     * or more although the planner chose 2 */
     spec(&j, 4, 1, 4);
     r = batchd_gang_request(&w.b, &j, &d, "x");
     assert_null(json_object_get(r, "max_agents"));
+    assert_int_equal(req_int(r, "min_agents"), 1);
     json_decref(r);
 
     /* no cap per socket: "any" bundles; -N 2 -n 6 on nodes the planner
-     * gave 4 and 2 tasks: at most 4 per node, on 2 nodes */
+     * gave 4 and 2 tasks: its own limits, 2 nodes, not the planner's 4 */
     spec(&j, 6, 1, 2);
     j.spec.nodes_min = 2;
     phx_bf_share_t uneven[2] = {{0, 4, 4, 400}, {1, 2, 2, 200}};
@@ -573,8 +575,9 @@ static void gang_request_describes_the_job(void **state)
     assert_int_equal(req_int(r, "bundles"), 6);
     assert_int_equal(req_int(r, "cpus"), 1);
     assert_int_equal(req_int(r, "mem"), 100);
-    assert_int_equal(req_int(r, "per_agent"), 4);
+    assert_null(json_object_get(r, "per_agent"));
     assert_int_equal(req_int(r, "min_agents"), 2);
+    assert_int_equal(req_int(r, "max_agents"), 2);
     assert_null(json_object_get(r, "per_socket"));
     json_decref(r);
     /* without the planner's nodes: the tasks spread over nodes_min */
@@ -584,7 +587,7 @@ static void gang_request_describes_the_job(void **state)
     r = batchd_gang_request(&w.b, &j, NULL, "x");
     assert_int_equal(req_int(r, "bundles"), 6);
     assert_int_equal(req_int(r, "cpus"), 2);
-    assert_int_equal(req_int(r, "per_agent"), 2);
+    assert_int_equal(req_int(r, "per_agent"), 4);
     assert_int_equal(req_int(r, "min_agents"), 3);
     assert_int_equal(req_int(r, "mem"), 200);
     json_decref(r);
