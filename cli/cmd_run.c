@@ -88,6 +88,10 @@ static json_t *request(int argc, char **argv, int first, long nodes, long ntasks
             continue;
         memcpy(key, *e, klen);
         key[klen] = '\0';
+        /* no SLURM_* for the ranks (batchd.slurm_env gives them to batch
+         * scripts): OpenMPI would believe it runs under Slurm */
+        if (strncmp(key, "SLURM_", 6) == 0)
+            continue;
         json_object_set_new(env, key, json_string(eq + 1));
     }
     char cwd[4096];

@@ -141,6 +141,7 @@ typedef struct batchd {
     int64_t keep_ended; /* seconds a finished job stays in memory */
     double refuse_seconds;
     char *compat_dir; /* NULL: none; owned */
+    bool slurm_env;   /* batch scripts also get SLURM_* (batchd.slurm_env) */
     const char *partition;
     phx_prio_weights_t weights;
     phx_bf_params_t bf;

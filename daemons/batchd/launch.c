@@ -104,6 +104,35 @@ static void user_env(batchd_t *b, const bjob_t *j, json_t *vars)
     }
 }
 
+/* batchd.slurm_env: the batch script's PHX_X also as SLURM_X (PHX_ names
+ * are Slurm's), and Slurm's older aliases, for scripts that read them
+ * ($SLURM_ARRAY_TASK_ID, $SLURM_JOB_ID...).  Only the batch script (node
+ * 0): the other nodes run no user process but steps, and phx run (srun)
+ * gives no SLURM_* to a step's ranks, where OpenMPI would believe it runs
+ * under Slurm. */
+static void slurm_names(json_t *vars)
+{
+    static const char *const alias[][2] = {
+        {"PHX_JOB_ID", "SLURM_JOBID"},
+        {"PHX_JOB_NODELIST", "SLURM_NODELIST"},
+        {"PHX_NTASKS", "SLURM_NPROCS"},
+        {"PHX_CPUS_ON_NODE", "SLURM_JOB_CPUS_PER_NODE"}};
+    size_t n = json_array_size(vars);
+    for (size_t i = 0; i < n; i++) {
+        const json_t *v = json_array_get(vars, i);
+        const char *name = json_string_value(json_object_get(v, "name"));
+        const char *value = json_string_value(json_object_get(v, "value"));
+        if (!name || !value || strncmp(name, "PHX_", 4) != 0 || passed_through(name))
+            continue;
+        char slurm[128];
+        if (snprintf(slurm, sizeof(slurm), "SLURM_%s", name + 4) < (int)sizeof(slurm))
+            var(vars, slurm, value);
+        for (size_t k = 0; k < sizeof(alias) / sizeof(alias[0]); k++)
+            if (strcmp(name, alias[k][0]) == 0)
+                var(vars, alias[k][1], value);
+    }
+}
+
 static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
 {
     json_t *vars = json_array();
@@ -150,6 +179,8 @@ static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
     if (node == 0) {
         vari(vars, "PHX_PROCID", 0);
         vari(vars, "PHX_LOCALID", 0);
+        if (b->slurm_env)
+            slurm_names(vars);
     }
     return vars;
 }

@@ -63,6 +63,8 @@ static const phx_conf_key_t schema[] = {
      "directory put first on jobs' PATH (srun, sbatch, squeue, scancel wrappers); "
      "default: the installed libexec/phalanx/compat, or the source tree's "
      "scripts/compat; \"\" for none"},
+    {"batchd.slurm_env", PHX_CONF_BOOL, "false", 0, 0, false,
+     "also give batch scripts Slurm's SLURM_* names of their PHX_* variables"},
     {"batchd.priority_weight_age", PHX_CONF_INT, "1000", 0, 1000000, true, NULL},
     {"batchd.priority_weight_fairshare", PHX_CONF_INT, "1000", 0, 1000000, true, NULL},
     {"batchd.priority_weight_job_size", PHX_CONF_INT, "0", 0, 1000000, true, NULL},
@@ -196,6 +198,7 @@ static int settings(batchd_t *b, phx_error_t *err)
     b->keep_ended = phx_conf_int(c, "batchd.keep_ended");
     b->refuse_seconds = phx_conf_double(c, "batchd.refuse_seconds");
     b->partition = phx_conf_str(c, "batchd.partition");
+    b->slurm_env = phx_conf_bool(c, "batchd.slurm_env");
     phx_prio_weights_default(&b->weights);
     b->weights.age = (uint32_t)phx_conf_int(c, "batchd.priority_weight_age");
     b->weights.fairshare =

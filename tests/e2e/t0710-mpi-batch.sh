@@ -5,13 +5,16 @@
 # agents) and plain `srun` (found on the job's PATH: batchd's default
 # compat_dir, the source tree's scripts/compat); another user cannot start a
 # step in that job with its ids; a job's --cpu-bind and -m are its steps'
-# defaults; outside a job phx run gets its own allocation.
+# defaults; outside a job phx run gets its own allocation.  With
+# batchd.slurm_env the script also sees SLURM_* names and the ranks none
+# (OpenMPI must not believe it runs under Slurm: the MPI steps still run).
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
 test_user phxu1
 test_user phxu2
 PHX_HEARTBEAT=0.5 # a loaded host must not lose the agents mid-step
+PHX_BATCHD_EXTRA='slurm_env = true;'
 phx_setup
 chmod a+x "$PHX_TEST_DIR"
 start_master
@@ -37,6 +40,8 @@ cat >"$home1/mpi.sh" <<S
 #PHX --time=2
 export PATH=$bin:\$PATH
 echo "ids \$PHX_FRAMEWORK_ID \$PHX_TASK_ID \$PHX_AGENT_SOCKET"
+echo "slurm \$SLURM_JOB_ID \$SLURM_JOBID \$SLURM_NTASKS \$SLURM_JOB_NODELIST"
+phx run -N1 -n1 sh -c 'echo "rank slurm [\${SLURM_JOB_ID:-none}] [\$(env | grep -c ^SLURM_)]"'
 phx run -N2 -n4 $hello
 echo "phx run rc=\$?"
 echo "srun is \$(command -v srun)"
@@ -60,6 +65,8 @@ body=$(cat "$home1/phx-$id.out")
 note "$body"
 assert_eq 8 "$(grep -c 'of 4 sum 10' <<<"$body")" "ranks with size 4 and the right sum"
 assert_contains "$body" "phx run rc=0"
+assert_contains "$body" "slurm $id $id 4 n[1-2]"
+assert_contains "$body" "rank slurm [none] [0]"
 assert_contains "$body" "srun rc=0"
 assert_contains "$body" "srun is $compat/srun"
 assert_contains "$body" "srun -c rc=0"

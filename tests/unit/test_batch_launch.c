@@ -38,9 +38,10 @@ static const char *env_of(const json_t *ops, const char *name)
 /* Launch the second task of an array submitted with spec (NULL: a single
  * job), with the array's stats unless unknown; the launch operations (new
  * reference). */
+static batchd_t b = {.partition = "batch", .kill_grace = 5};
+
 static json_t *launch(const char *spec, bool unknown)
 {
-    static batchd_t b = {.partition = "batch", .kill_grace = 5};
     bjob_t j = {0};
     bj_task_t task = {.id = "t-1",
                       .agent_id = "a-1",
@@ -53,6 +54,7 @@ static json_t *launch(const char *spec, bool unknown)
     j.id = 41;
     j.array_task_id = -1;
     j.user = strdup("alice");
+    j.node_list = (char *)"n01";
     j.script = strdup("#!/bin/sh\ntrue\n");
     j.tasks = &task;
     j.ntasks = 1;
@@ -142,12 +144,39 @@ static void test_unknown_stats(void **state)
     assert_int_equal(st.count, 0);
 }
 
+/* batchd.slurm_env: the batch script also gets SLURM_X for its PHX_X and
+ * Slurm's aliases; never the daemons' PHX_CONFIG etc.; off by default. */
+static void test_slurm_env(void **state)
+{
+    (void)state;
+    json_t *ops = launch("1-7:3", false);
+    assert_null(env_of(ops, "SLURM_JOB_ID"));
+    json_decref(ops);
+    b.slurm_env = true;
+    ops = launch("1-7:3", false);
+    assert_string_equal(env_of(ops, "SLURM_JOB_ID"), "41");
+    assert_string_equal(env_of(ops, "SLURM_JOBID"), "41");
+    assert_string_equal(env_of(ops, "SLURM_ARRAY_JOB_ID"), "40");
+    assert_string_equal(env_of(ops, "SLURM_ARRAY_TASK_ID"), "4");
+    assert_string_equal(env_of(ops, "SLURM_ARRAY_TASK_STEP"), "3");
+    assert_string_equal(env_of(ops, "SLURM_JOB_USER"), "alice");
+    assert_string_equal(env_of(ops, "SLURM_NODELIST"), "n01");
+    assert_string_equal(env_of(ops, "SLURM_JOB_NODELIST"), "n01");
+    assert_string_equal(env_of(ops, "SLURM_NPROCS"), env_of(ops, "PHX_NTASKS"));
+    assert_string_equal(env_of(ops, "SLURM_PROCID"), "0");
+    assert_string_equal(env_of(ops, "SLURM_CPUS_ON_NODE"), "1");
+    assert_null(env_of(ops, "SLURM_CONFIG"));
+    json_decref(ops);
+    b.slurm_env = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_array_env),
         cmocka_unit_test(test_single_job_has_no_array_env),
         cmocka_unit_test(test_unknown_stats),
+        cmocka_unit_test(test_slurm_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
