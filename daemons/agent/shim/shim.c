@@ -5,7 +5,7 @@
  * The agent spawns it (posix_spawn: no copy of the agent's address space)
  * in its own session, so that neither a kill of the agent's process group
  * nor the agent's death touches it.  The shim writes its pid and start time
- * into the task's records ("shim"), forks the task's process, which joins
+ * into the task's records ("shim"), vforks the task's process, which joins
  * the task's cgroups, binds itself to its PUs, becomes the user and execs
  * the program.  Set-up errors come back to the shim over a close-on-exec
  * pipe.  The shim tells the agent "R <pid>" once the exec succeeded, waits
@@ -65,6 +65,12 @@ typedef struct plan {
     int ngroups;
     const char **cgroups, **argv, **envp;
     int ncgroups, nargv, nenvp;
+    /* Made before the vfork, so that the child allocates nothing in the
+     * memory it shares with the shim: cpus as a set (NULL if malformed),
+     * and the argv of a script's interpreter (run_interpreter). */
+    cpu_set_t *cpuset;
+    size_t cpuset_size;
+    const char **interp_argv;
 } plan_t;
 
 /* ------------------------------------------------------------------------ */
@@ -300,7 +306,7 @@ static int plan_parse(plan_t *p, char *buf, size_t len, const char **why)
 }
 
 /* ------------------------------------------------------------------------ */
-/* The task's process, from fork to exec */
+/* The task's process, from vfork to exec */
 
 static void fail(int fd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
@@ -437,9 +443,7 @@ static void run_interpreter(const plan_t *p, int sfd, int errfd)
         fail(errfd, "the script's first line names no interpreter");
     char dev[32];
     snprintf(dev, sizeof(dev), "/dev/fd/%d", sfd);
-    const char **argv = calloc((size_t)p->nargv + 3, sizeof(*argv));
-    if (!argv)
-        fail(errfd, "out of memory");
+    const char **argv = p->interp_argv; /* nargv + 3 entries, zeroed */
     int n = 0;
     argv[n++] = interp;
     if (arg)
@@ -480,6 +484,11 @@ static void default_libc_signals(void)
         syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
 }
 
+/* The task's process, between vfork and exec: it shares the shim's memory
+ * (not its descriptors or signal dispositions), so it writes nothing the
+ * shim reads afterwards and allocates nothing (what it needs was made
+ * before), and it ends in an exec or _exit (fail). */
+static void run_child(const plan_t *p, int errfd) __attribute__((noreturn));
 static void run_child(const plan_t *p, int errfd)
 {
     sigset_t none;
@@ -488,21 +497,17 @@ static void run_child(const plan_t *p, int errfd)
         signal(shim_ignores[i], SIG_DFL);
     default_libc_signals();
     sigprocmask(SIG_SETMASK, &none, NULL);
+    close(NOTIFY_FD); /* the child's copy: the agent's pipe stays the shim's */
     setpgid(0, 0);
     char pid[32];
     snprintf(pid, sizeof(pid), "%d", (int)getpid()); /* the child's */
     for (int i = 0; i < p->ncgroups; i++)
         if (write_file(p->cgroups[i], pid) < 0)
             fail(errfd, "could not join cgroup %s: %s", p->cgroups[i], strerror(errno));
-    if (p->cpus) {
-        size_t size;
-        cpu_set_t *set = parse_cpus(p->cpus, &size);
-        if (!set)
-            fail(errfd, "bad PU list \"%s\"", p->cpus);
-        if (sched_setaffinity(0, size, set) < 0)
-            fail(errfd, "could not bind to cores: %s", strerror(errno));
-        CPU_FREE(set);
-    }
+    if (p->cpus && !p->cpuset)
+        fail(errfd, "bad PU list \"%s\"", p->cpus);
+    if (p->cpuset && sched_setaffinity(0, p->cpuset_size, p->cpuset) < 0)
+        fail(errfd, "could not bind to cores: %s", strerror(errno));
     if (setgroups((size_t)p->ngroups, p->groups) < 0)
         fail(errfd, "could not set the supplementary groups: %s", strerror(errno));
     if (setgid(p->gid) < 0)
@@ -539,9 +544,34 @@ static void run_child(const plan_t *p, int errfd)
         run_interpreter(p, sfd, errfd);
     }
     extern char **environ;
-    environ = (char **)envp; /* execvp searches the task's PATH */
+    environ = (char **)envp; /* execvp searches the task's PATH (start_task) */
     execvp(argv[0], argv);
     fail(errfd, "could not execute \"%s\": %s", argv[0], strerror(errno));
+}
+
+/* Start the task's process: vfork, not fork.  A fork copied the shim's
+ * page tables, then both processes took a copy-on-write fault at every
+ * page either wrote, the child faulted in again every page of program text
+ * it ran (fork copies no page table of a file mapping), and its exec tore
+ * the copy down: about a fifth of the shim's CPU per task (page faults are
+ * dear in a virtual machine).  The shim is single-threaded and waits for
+ * the child's exec anyway (the error pipe), which vfork makes it do
+ * suspended; glibc's posix_spawn runs its child so too, set-uid included.
+ * After setuid the shared memory is not dumpable (the kernel marks it so
+ * at the credential change), so the task's user cannot ptrace the child
+ * into the shim's memory.  environ, which the child sets for execvp, is
+ * put back.  -1 if the process could not be made. */
+static pid_t start_task(const plan_t *p, int errfd) __attribute__((noinline));
+static pid_t start_task(const plan_t *p, int errfd)
+{
+    extern char **environ;
+    char **env = environ;
+    pid_t pid = vfork();
+    if (pid == 0) {
+        run_child(p, errfd);
+    }
+    environ = env;
+    return pid;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -551,6 +581,9 @@ static void run_child(const plan_t *p, int errfd)
 static int done(plan_t *p, char *buf)
 {
     free(p->groups);
+    if (p->cpuset)
+        CPU_FREE(p->cpuset);
+    free(p->interp_argv);
     free(p->cgroups);
     free(p->argv);
     free(p->envp);
@@ -604,17 +637,19 @@ int main(void)
     unsigned long long start = phx_proc_start(self);
     snprintf(json, sizeof(json), "{\"pid\":%d,\"start\":%llu}", (int)self, start);
     record(&p, "shim", json);
+    if (p.cpus)
+        p.cpuset = parse_cpus(p.cpus, &p.cpuset_size); /* NULL: the child says */
+    if (p.script &&
+        !(p.interp_argv = calloc((size_t)p.nargv + 3, sizeof(*p.interp_argv)))) {
+        record_error(&p, "out of memory");
+        return done(&p, buf);
+    }
     int ep[2];
     if (pipe2(ep, O_CLOEXEC) < 0) {
         record_error(&p, "could not make a pipe");
         return done(&p, buf);
     }
-    pid_t child = fork();
-    if (child == 0) {
-        close(ep[0]);
-        close(NOTIFY_FD);
-        run_child(&p, ep[1]);
-    }
+    pid_t child = start_task(&p, ep[1]);
     close(ep[1]);
     char msg[MSG_MAX] = "";
     size_t got = 0;
