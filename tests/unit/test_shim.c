@@ -48,9 +48,9 @@ static void put(plan_t *p, const char *key, const char *value)
     p->len += kl + vl;
 }
 
-/* A plan for user nobody writing into out (under dir); then the caller
- * adds script/arg/env entries. */
-static void plan_base(plan_t *p, const char *out)
+/* A plan for user nobody writing into out (under dir), with path as its
+ * environment's PATH; then the caller adds script/arg/env entries. */
+static void plan_path(plan_t *p, const char *out, const char *path)
 {
     p->len = 0;
     put(p, "dir", dir);
@@ -61,7 +61,14 @@ static void plan_base(plan_t *p, const char *out)
     put(p, "cwd", "/");
     put(p, "out", at(out));
     put(p, "err", at(out));
-    put(p, "env", "PATH=/usr/bin:/bin");
+    char env[PATH_MAX + 16];
+    snprintf(env, sizeof(env), "PATH=%s", path);
+    put(p, "env", env);
+}
+
+static void plan_base(plan_t *p, const char *out)
+{
+    plan_path(p, out, "/usr/bin:/bin");
 }
 
 /* Run the shim on the plan; its notify line into note (may be empty); its
@@ -223,6 +230,63 @@ static void test_errors(void **state)
     json_decref(rec);
 }
 
+static void put_file(const char *name, const char *text, mode_t mode)
+{
+    FILE *f = fopen(at(name), "w");
+    assert_non_null(f);
+    assert_int_equal(fputs(text, f) >= 0, 1);
+    assert_int_equal(fclose(f), 0);
+    assert_int_equal(chmod(at(name), mode), 0);
+}
+
+/* A program named without a slash is looked for in the task's PATH, not
+ * the shim's; a file the kernel cannot run (no "#!") goes through
+ * /bin/sh, as execvp does; not found is ENOENT, found but not executable
+ * EACCES. */
+static void test_path_search(void **state)
+{
+    (void)state;
+    plan_t p;
+    char note[64], path[PATH_MAX + 128];
+    assert_true(mkdir(at("bin"), 0755) == 0 || errno == EEXIST);
+    put_file("bin/noshebang", "echo \"noshebang 0=$0 1=$1\"\n", 0755);
+    put_file("bin/notexec", "echo never\n", 0644);
+    snprintf(path, sizeof(path), "%s:/usr/bin:/bin", at("bin"));
+
+    plan_path(&p, "path.out", path);
+    put(&p, "arg", "noshebang");
+    put(&p, "arg", "a b");
+    json_t *rec = run(&p, note, sizeof(note));
+    assert_int_equal(status_of(rec), 0);
+    char expect[PATH_MAX + 256];
+    snprintf(expect, sizeof(expect), "noshebang 0=%s 1=a b\n", at("bin/noshebang"));
+    assert_string_equal(slurp("path.out"), expect);
+    json_decref(rec);
+
+    plan_path(&p, "path.out", path);
+    put(&p, "arg", "id");
+    put(&p, "arg", "-u");
+    rec = run(&p, note, sizeof(note));
+    assert_int_equal(status_of(rec), 0);
+    assert_string_equal(slurp("path.out"), "65534\n");
+    json_decref(rec);
+
+    plan_path(&p, "path.out", path);
+    put(&p, "arg", "no-such-program-here");
+    rec = run(&p, note, sizeof(note));
+    assert_string_equal(json_string_value(json_object_get(rec, "error")),
+                        "could not execute \"no-such-program-here\": No such file or "
+                        "directory");
+    json_decref(rec);
+
+    plan_path(&p, "path.out", path);
+    put(&p, "arg", "notexec");
+    rec = run(&p, note, sizeof(note));
+    assert_string_equal(json_string_value(json_object_get(rec, "error")),
+                        "could not execute \"notexec\": Permission denied");
+    json_decref(rec);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -256,6 +320,7 @@ int main(void)
         cmocka_unit_test(test_script_fexecve),
         cmocka_unit_test(test_script_interpreter),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_path_search),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -26,7 +26,7 @@
  * libc only and is linked statically: it starts in a fraction of a millisecond. */
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -67,10 +67,11 @@ typedef struct plan {
     int ncgroups, nargv, nenvp;
     /* Made before the vfork, so that the child allocates nothing in the
      * memory it shares with the shim: cpus as a set (NULL if malformed),
-     * and the argv of a script's interpreter (run_interpreter). */
+     * and room for the argv of an interpreter (nargv + 3 entries): a
+     * script's "#!" one (run_interpreter) or /bin/sh (exec_file). */
     cpu_set_t *cpuset;
     size_t cpuset_size;
-    const char **interp_argv;
+    const char **exec_argv;
 } plan_t;
 
 /* ------------------------------------------------------------------------ */
@@ -423,6 +424,8 @@ static int script_fd(const char *script, bool *exec_ok)
  * Linux splits it), then /dev/fd/N, then the task's arguments.  Never
  * returns. */
 static void run_interpreter(const plan_t *p, int sfd, int errfd)
+    __attribute__((noreturn));
+static void run_interpreter(const plan_t *p, int sfd, int errfd)
 {
     char line[256];
     size_t i = 0;
@@ -443,7 +446,7 @@ static void run_interpreter(const plan_t *p, int sfd, int errfd)
         fail(errfd, "the script's first line names no interpreter");
     char dev[32];
     snprintf(dev, sizeof(dev), "/dev/fd/%d", sfd);
-    const char **argv = p->interp_argv; /* nargv + 3 entries, zeroed */
+    const char **argv = p->exec_argv; /* nargv + 3 entries, zeroed */
     int n = 0;
     argv[n++] = interp;
     if (arg)
@@ -484,6 +487,76 @@ static void default_libc_signals(void)
         syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof(dfl.mask));
 }
 
+/* execve path, or, for a file the kernel does not know how to run
+ * (ENOEXEC: no "#!", not a binary), /bin/sh with it, as execvp does.
+ * Returns with errno set if neither ran. */
+static void exec_file(const plan_t *p, const char *path)
+{
+    char *const *envp = (char *const *)p->envp;
+    execve(path, (char *const *)p->argv, envp);
+    if (errno != ENOEXEC)
+        return;
+    const char **sh = p->exec_argv; /* nargv + 3 entries */
+    int n = 0;
+    sh[n++] = "/bin/sh";
+    sh[n++] = path;
+    for (int k = 1; k < p->nargv; k++)
+        sh[n++] = p->argv[k];
+    sh[n] = NULL;
+    execve("/bin/sh", (char *const *)sh, envp);
+    errno = ENOEXEC;
+}
+
+/* Run argv[0] as execvp would with the task's environment: a name with a
+ * slash as it is, else the first file of that name in the task's PATH
+ * ("/bin:/usr/bin" without one; an empty element is the current folder)
+ * that runs; EACCES if none ran and one was refused, ENOENT if none was
+ * found; an error other than those, ENOTDIR, ESTALE, ENODEV or ETIMEDOUT
+ * ends the search (glibc's rules).  Written out rather than libc's
+ * execvp, which searches the shim's own environ and, in musl, runs no
+ * shell for a file without "#!".  Never returns. */
+static void exec_search(const plan_t *p, int errfd) __attribute__((noreturn));
+static void exec_search(const plan_t *p, int errfd)
+{
+    const char *file = p->argv[0];
+    if (!*file || strchr(file, '/')) {
+        errno = ENOENT;
+        if (*file)
+            exec_file(p, file);
+        fail(errfd, "could not execute \"%s\": %s", file, strerror(errno));
+    }
+    const char *path = "/bin:/usr/bin";
+    for (int i = 0; i < p->nenvp; i++)
+        if (strncmp(p->envp[i], "PATH=", 5) == 0) {
+            path = p->envp[i] + 5; /* the first, as getenv */
+            break;
+        }
+    size_t flen = strlen(file);
+    bool denied = false;
+    char buf[PATH_MAX];
+    for (const char *s = path;;) {
+        const char *e = strchrnul(s, ':');
+        size_t dlen = (size_t)(e - s);
+        if (dlen + 1 + flen < sizeof(buf)) {
+            memcpy(buf, s, dlen);
+            if (dlen)
+                buf[dlen++] = '/';
+            memcpy(buf + dlen, file, flen + 1);
+            exec_file(p, buf);
+            if (errno == EACCES)
+                denied = true;
+            else if (errno != ENOENT && errno != ENOTDIR && errno != ESTALE &&
+                     errno != ENODEV && errno != ETIMEDOUT)
+                fail(errfd, "could not execute \"%s\": %s", file, strerror(errno));
+        }
+        if (!*e)
+            break;
+        s = e + 1;
+    }
+    fail(errfd, "could not execute \"%s\": %s", file,
+         strerror(denied ? EACCES : ENOENT));
+}
+
 /* The task's process, between vfork and exec: it shares the shim's memory
  * (not its descriptors or signal dispositions), so it writes nothing the
  * shim reads afterwards and allocates nothing (what it needs was made
@@ -508,13 +581,17 @@ static void run_child(const plan_t *p, int errfd)
         fail(errfd, "bad PU list \"%s\"", p->cpus);
     if (p->cpuset && sched_setaffinity(0, p->cpuset_size, p->cpuset) < 0)
         fail(errfd, "could not bind to cores: %s", strerror(errno));
-    if (setgroups((size_t)p->ngroups, p->groups) < 0)
+    /* The system calls themselves: a libc's wrappers may synchronise every
+     * thread of the process (glibc's when threaded, musl's always), which
+     * in a vfork child means taking locks in the shim's memory.  Linux
+     * changes the credentials of the calling thread: the whole child. */
+    if (syscall(SYS_setgroups, (size_t)p->ngroups, p->groups) < 0)
         fail(errfd, "could not set the supplementary groups: %s", strerror(errno));
-    if (setgid(p->gid) < 0)
+    if (syscall(SYS_setgid, p->gid) < 0)
         fail(errfd, "could not set gid %d: %s", (int)p->gid, strerror(errno));
-    if (setuid(p->uid) < 0)
+    if (syscall(SYS_setuid, p->uid) < 0)
         fail(errfd, "could not set uid %d: %s", (int)p->uid, strerror(errno));
-    if (p->uid != 0 && setuid(0) == 0)
+    if (p->uid != 0 && syscall(SYS_setuid, 0) == 0)
         fail(errfd, "could regain root after dropping it");
     umask(022);
     if (p->cwd && chdir(p->cwd) < 0)
@@ -543,10 +620,7 @@ static void run_child(const plan_t *p, int errfd)
         }
         run_interpreter(p, sfd, errfd);
     }
-    extern char **environ;
-    environ = (char **)envp; /* execvp searches the task's PATH (start_task) */
-    execvp(argv[0], argv);
-    fail(errfd, "could not execute \"%s\": %s", argv[0], strerror(errno));
+    exec_search(p, errfd);
 }
 
 /* Start the task's process: vfork, not fork.  A fork copied the shim's
@@ -559,18 +633,13 @@ static void run_child(const plan_t *p, int errfd)
  * suspended; glibc's posix_spawn runs its child so too, set-uid included.
  * After setuid the shared memory is not dumpable (the kernel marks it so
  * at the credential change), so the task's user cannot ptrace the child
- * into the shim's memory.  environ, which the child sets for execvp, is
- * put back.  -1 if the process could not be made. */
+ * into the shim's memory.  -1 if the process could not be made. */
 static pid_t start_task(const plan_t *p, int errfd) __attribute__((noinline));
 static pid_t start_task(const plan_t *p, int errfd)
 {
-    extern char **environ;
-    char **env = environ;
     pid_t pid = vfork();
-    if (pid == 0) {
+    if (pid == 0)
         run_child(p, errfd);
-    }
-    environ = env;
     return pid;
 }
 
@@ -583,7 +652,7 @@ static int done(plan_t *p, char *buf)
     free(p->groups);
     if (p->cpuset)
         CPU_FREE(p->cpuset);
-    free(p->interp_argv);
+    free(p->exec_argv);
     free(p->cgroups);
     free(p->argv);
     free(p->envp);
@@ -639,8 +708,7 @@ int main(void)
     record(&p, "shim", json);
     if (p.cpus)
         p.cpuset = parse_cpus(p.cpus, &p.cpuset_size); /* NULL: the child says */
-    if (p.script &&
-        !(p.interp_argv = calloc((size_t)p.nargv + 3, sizeof(*p.interp_argv)))) {
+    if (!(p.exec_argv = calloc((size_t)p.nargv + 3, sizeof(*p.exec_argv)))) {
         record_error(&p, "out of memory");
         return done(&p, buf);
     }
