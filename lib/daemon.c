@@ -1,6 +1,10 @@
 #include "lib/daemon.h"
 
+#include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "lib/log.h"
 
@@ -37,4 +41,24 @@ int phx_daemon_check_config(const phx_conf_t *conf)
     phx_conf_dump(conf, stdout);
     printf("configuration OK\n");
     return 0;
+}
+
+void phx_daemon_close_inherited(void)
+{
+    if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
+        return;
+    /* before Linux 5.9: what /proc lists (closing while reading it would
+     * close the listing's own descriptor) */
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return;
+    int fds[1024], n = 0;
+    for (struct dirent *e; (e = readdir(d)) && n < 1024;) {
+        int fd = atoi(e->d_name);
+        if (fd > 2 && fd != dirfd(d))
+            fds[n++] = fd;
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++)
+        close(fds[i]);
 }

@@ -14,6 +14,11 @@ phx_conf_t *phx_daemon_conf(const char *prog, const phx_conf_key_t *schema,
                             const char *file, char *const *sets, int nsets,
                             const char *level_key, bool verbose);
 
+/* Close every descriptor but 0, 1 and 2: a daemon keeps no descriptor of
+ * whoever started it (a shell's lock, a terminal, a pipe), which would stay
+ * open for its whole life and reach what it spawns.  Call first in main. */
+void phx_daemon_close_inherited(void);
+
 /* --check-config: print every setting, then "configuration OK".  Returns 0. */
 int phx_daemon_check_config(const phx_conf_t *conf);
 
