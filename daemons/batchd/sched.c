@@ -358,13 +358,13 @@ static void send_request(pass_t *p, bjob_t *j)
     batchd_t *b = p->b;
     if ((j->request_id[0] && p->now < j->request_until) || p->now < j->request_after)
         return;
+    /* the other jobs' requests go (one outstanding at a time), once this
+     * one is built: if it cannot be, they stay and are cancelled later */
     json_t *cancel = json_array();
     for (size_t i = 0; i < b->njobs; i++) {
         bjob_t *x = b->order[i];
-        if (x != j && x->request_id[0]) {
+        if (x != j && x->request_id[0])
             json_array_append_new(cancel, json_string(x->request_id));
-            x->request_id[0] = 0;
-        }
     }
     snprintf(j->request_id, sizeof(j->request_id), "job-%" PRIu64 "-%" PRIu64, j->id,
              ++b->request_seq);
@@ -380,6 +380,9 @@ static void send_request(pass_t *p, bjob_t *j)
         json_decref(call);
         return;
     }
+    for (size_t i = 0; i < b->njobs; i++)
+        if (b->order[i] != j)
+            b->order[i]->request_id[0] = 0;
     phx_log_info("job %" PRIu64 ": gang request %s for %" JSON_INTEGER_FORMAT
                  " %s bundles of %" JSON_INTEGER_FORMAT " cores",
                  j->id, j->request_id,

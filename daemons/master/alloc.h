@@ -216,7 +216,7 @@ typedef enum phx_alloc_request_state {
 
 typedef struct phx_alloc_request_info {
     phx_alloc_request_state_t state;
-    phx_alloc_shape_t shape;
+    phx_alloc_shape_t shape; /* its agents borrowed: valid while the request is */
     double added_at, duration, expires_at;
     int position;          /* 0 for the head */
     int held_bundles;      /* bundles that fit in held + free resources now */
