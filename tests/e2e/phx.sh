@@ -107,6 +107,43 @@ wait_job() {
     wait_for "${3:-30}" job_state_is "$1" "$2"
 }
 
+# big_behind_stream USER BIG_DIRECTIVES SMALL_SECONDS BEFORE DURING TIMEOUT
+#   WANT: the EASY scenario.  USER submits a 1-core job of SMALL_SECONDS
+#   (60 s limit) every 0.25 s for BEFORE seconds, then a big job with
+#   BIG_DIRECTIVES (#SBATCH text) that prints its nodes and tasks per node,
+#   and keeps submitting for DURING seconds; the big job must complete
+#   within TIMEOUT seconds printing "big on WANT", batchd must have sent it
+#   a gang request, and no later small job may start before it.  Sets big.
+big_behind_stream() {
+    local user=$1 directives=$2 small=$3 before=$4 during=$5 timeout=$6 want=$7
+    local home ids=$PHX_TEST_DIR/small.ids spid
+    home=$(getent passwd "$user" | cut -d: -f6)
+    printf '#!/bin/sh\n#SBATCH -t 1\nsleep %s\n' "$small" >"$home/small.sh"
+    printf '#!/bin/sh\n#SBATCH %s\necho "big on $PHX_JOB_NODELIST $PHX_TASKS_PER_NODE"\n' \
+        "$directives" >"$home/big.sh"
+    chown "$user" "$home/small.sh" "$home/big.sh"
+    _stream() {
+        local end=$((SECONDS + $1))
+        while ((SECONDS < end)); do
+            as_user "$user" phx submit --parsable small.sh >>"$ids" || true
+            sleep 0.25
+        done
+    }
+    _stream "$before"
+    big=$(as_user "$user" phx submit --parsable big.sh)
+    note "big job $big"
+    _stream "$during" &
+    spid=$!
+    wait_job "$big" COMPLETED "$timeout"
+    kill "$spid" 2>/dev/null || true
+    wait "$spid" 2>/dev/null || true
+    assert_eq "big on $want" "$(cat "$home/phx-$big.out")"
+    note "$(wc -l <"$ids") small jobs submitted, $(psql_q "SELECT count(*) FROM jobs WHERE name = 'small.sh' AND start_time IS NOT NULL") started; big job waited $(psql_q "SELECT extract(epoch FROM start_time - submit_time)::int FROM jobs WHERE id = $big") s"
+    assert_contains "$(cat "$PHX_TEST_DIR/batchd.log")" "job $big: gang request"
+    # EASY: no later 1-core job jumped ahead of the reserved big job
+    assert_eq 0 "$(psql_q "SELECT count(*) FROM jobs s, jobs b WHERE b.id = $big AND s.id > b.id AND s.start_time < b.start_time")"
+}
+
 # test_user NAME: create NAME (with a home) if missing.
 test_user() {
     id -u "$1" >/dev/null 2>&1 || useradd --create-home "$1"
