@@ -33,6 +33,8 @@ phx_conf_t *phx_daemon_conf(const char *prog, const phx_conf_key_t *schema,
         return NULL;
     }
     phx_log_set_level(verbose ? LOG_DEBUG : level);
+    /* after the file is read: -c <(...) names an inherited descriptor */
+    phx_daemon_close_inherited();
     return conf;
 }
 

@@ -8,15 +8,17 @@
 #include "lib/config.h"
 
 /* Load file (NULL: defaults only) against schema, apply the nsets overrides,
- * and set the log level from the string key level_key (debug if verbose).
- * On failure print "prog: message" on stderr and return NULL. */
+ * and set the log level from the string key level_key (debug if verbose);
+ * then close every inherited descriptor (phx_daemon_close_inherited).  On
+ * failure print "prog: message" on stderr and return NULL. */
 phx_conf_t *phx_daemon_conf(const char *prog, const phx_conf_key_t *schema,
                             const char *file, char *const *sets, int nsets,
                             const char *level_key, bool verbose);
 
 /* Close every descriptor but 0, 1 and 2: a daemon keeps no descriptor of
  * whoever started it (a shell's lock, a terminal, a pipe), which would stay
- * open for its whole life and reach what it spawns.  Call first in main. */
+ * open for its whole life and reach what it spawns.  phx_daemon_conf calls
+ * it once the configuration is read (it may come from /dev/fd/N). */
 void phx_daemon_close_inherited(void);
 
 /* --check-config: print every setting, then "configuration OK".  Returns 0. */

@@ -112,11 +112,9 @@ static void user_env(batchd_t *b, const bjob_t *j, json_t *vars)
  * under Slurm. */
 static void slurm_names(json_t *vars)
 {
-    static const char *const alias[][2] = {
-        {"PHX_JOB_ID", "SLURM_JOBID"},
-        {"PHX_JOB_NODELIST", "SLURM_NODELIST"},
-        {"PHX_NTASKS", "SLURM_NPROCS"},
-        {"PHX_CPUS_ON_NODE", "SLURM_JOB_CPUS_PER_NODE"}};
+    static const char *const alias[][2] = {{"PHX_JOB_ID", "SLURM_JOBID"},
+                                           {"PHX_JOB_NODELIST", "SLURM_NODELIST"},
+                                           {"PHX_NTASKS", "SLURM_NPROCS"}};
     size_t n = json_array_size(vars);
     for (size_t i = 0; i < n; i++) {
         const json_t *v = json_array_get(vars, i);
@@ -179,8 +177,17 @@ static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
     if (node == 0) {
         vari(vars, "PHX_PROCID", 0);
         vari(vars, "PHX_LOCALID", 0);
-        if (b->slurm_env)
+        if (b->slurm_env) {
             slurm_names(vars);
+            /* cores of every node, compressed as PHX_TASKS_PER_NODE */
+            uint32_t *cpus = calloc(j->ntasks, sizeof(*cpus));
+            for (size_t i = 0; cpus && i < j->ntasks; i++)
+                cpus[i] = j->tasks[i].cpus;
+            char *list = cpus ? phx_tasks_per_node_format(cpus, j->ntasks) : NULL;
+            var(vars, "SLURM_JOB_CPUS_PER_NODE", list);
+            free(list);
+            free(cpus);
+        }
     }
     return vars;
 }

@@ -446,7 +446,6 @@ int main(int argc, char **argv)
         {"check-config", no_argument, NULL, 'C'}, {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
-    phx_daemon_close_inherited();
     const char *file = getenv("PHX_CONFIG");
     char **sets = calloc((size_t)argc + 1, sizeof(*sets));
     int nsets = 0, check = 0, verbose = 0, c;

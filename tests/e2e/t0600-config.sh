@@ -37,6 +37,10 @@ for d in master agent batchd; do
     assert_contains "$with" "configuration OK" "phx-$d accepts $conf"
     run_ok "phx-$d" --check-config
     assert_eq "$PHX_OUT" "$with" "phx-$d: etc/phalanx.conf sets only the defaults"
+    # a configuration on an inherited descriptor is read before the daemon
+    # closes what it inherited
+    assert_eq "$with" "$("$PHX_BUILD/bin/phx-$d" -c <(cat "$conf") --check-config 2>&1)" \
+        "phx-$d -c <(...)"
     dumped=$(printf '%s\n' "$with" | sed -n "s/^\($d\.[a-z_]*\) = .*/\1/p" | sort)
     [[ -n $dumped ]] || fail "phx-$d --check-config printed no key"
     assert_eq "$dumped" "$(file_keys "$d")" "the keys of group $d in etc/phalanx.conf"

@@ -165,6 +165,7 @@ static void test_slurm_env(void **state)
     assert_string_equal(env_of(ops, "SLURM_NPROCS"), env_of(ops, "PHX_NTASKS"));
     assert_string_equal(env_of(ops, "SLURM_PROCID"), "0");
     assert_string_equal(env_of(ops, "SLURM_CPUS_ON_NODE"), "1");
+    assert_string_equal(env_of(ops, "SLURM_JOB_CPUS_PER_NODE"), "1"); /* one node */
     assert_null(env_of(ops, "SLURM_CONFIG"));
     json_decref(ops);
     b.slurm_env = false;

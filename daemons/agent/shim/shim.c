@@ -45,6 +45,18 @@
 
 #include "daemons/agent/shim/proc_start.h"
 
+/* The 32-bit id calls: on i386 and 32-bit ARM, SYS_setuid & co take 16-bit
+ * ids (uid 100000 would become 34464); elsewhere there is only one kind. */
+#ifdef SYS_setuid32
+#define SHIM_SYS_SETUID    SYS_setuid32
+#define SHIM_SYS_SETGID    SYS_setgid32
+#define SHIM_SYS_SETGROUPS SYS_setgroups32
+#else
+#define SHIM_SYS_SETUID    SYS_setuid
+#define SHIM_SYS_SETGID    SYS_setgid
+#define SHIM_SYS_SETGROUPS SYS_setgroups
+#endif
+
 #define PLAN_FD    3
 #define NOTIFY_FD  4
 #define PLAN_MAX   (64u << 20)
@@ -561,7 +573,9 @@ static void exec_search(const plan_t *p, int errfd)
  * (not its descriptors or signal dispositions), so it writes nothing the
  * shim reads afterwards and allocates nothing (what it needs was made
  * before), and it ends in an exec or _exit (fail). */
-static void run_child(const plan_t *p, int errfd) __attribute__((noreturn));
+/* Not inlined: the child's locals then live in a frame of their own, never
+ * in start_task's, which the shim uses again once the child has exec'd. */
+static void run_child(const plan_t *p, int errfd) __attribute__((noreturn, noinline));
 static void run_child(const plan_t *p, int errfd)
 {
     sigset_t none;
@@ -585,13 +599,13 @@ static void run_child(const plan_t *p, int errfd)
      * thread of the process (glibc's when threaded, musl's always), which
      * in a vfork child means taking locks in the shim's memory.  Linux
      * changes the credentials of the calling thread: the whole child. */
-    if (syscall(SYS_setgroups, (size_t)p->ngroups, p->groups) < 0)
+    if (syscall(SHIM_SYS_SETGROUPS, (size_t)p->ngroups, p->groups) < 0)
         fail(errfd, "could not set the supplementary groups: %s", strerror(errno));
-    if (syscall(SYS_setgid, p->gid) < 0)
+    if (syscall(SHIM_SYS_SETGID, p->gid) < 0)
         fail(errfd, "could not set gid %d: %s", (int)p->gid, strerror(errno));
-    if (syscall(SYS_setuid, p->uid) < 0)
+    if (syscall(SHIM_SYS_SETUID, p->uid) < 0)
         fail(errfd, "could not set uid %d: %s", (int)p->uid, strerror(errno));
-    if (p->uid != 0 && syscall(SYS_setuid, 0) == 0)
+    if (p->uid != 0 && syscall(SHIM_SYS_SETUID, 0) == 0)
         fail(errfd, "could regain root after dropping it");
     umask(022);
     if (p->cwd && chdir(p->cwd) < 0)
