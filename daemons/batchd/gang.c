@@ -11,8 +11,10 @@
  * sched.c), at most --ntasks-per-node on one node (per_agent), at most
  * its cap on one socket (per_socket), over at least and at most its -N
  * nodes (min_agents, max_agents): the job's own limits, which placement
- * honours, not the planner's choice of nodes.  An exclusive job asks for
- * whole nodes: one bundle per node the planner gave it.  A job with
+ * honours, not the planner's choice of nodes.  --mem is asked per node
+ * (agent_mem: a node given one task needs all of it), --mem=0 as all of
+ * each node's memory (whole_mem).  An exclusive job asks for whole nodes
+ * (whole_agent): one bundle per node the planner gave it.  A job with
  * a node shape (-B, --sockets-per-node, --cores-per-socket,
  * --threads-per-core) lists the nodes that have it (agents). */
 #include <inttypes.h>
@@ -46,9 +48,9 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
     uint32_t nodes = r.nodes_min ? r.nodes_min : 1;
     if (nodes > r.ntasks)
         nodes = r.ntasks;
-    /* the planner's nodes: the most tasks on one (to share out --mem), the
-     * fewest cores and memory (an exclusive job's whole nodes) */
-    uint32_t node_tasks = 0, min_cores = 0, whole_nodes = nodes;
+    /* an exclusive job's whole nodes: the planner's, of the fewest cores
+     * and memory among them */
+    uint32_t min_cores = 0, whole_nodes = nodes;
     uint64_t min_mem = 0;
     if (d && d->nshares > 0) {
         whole_nodes = (uint32_t)d->nshares;
@@ -56,16 +58,12 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
         min_mem = UINT64_MAX;
         for (size_t i = 0; i < d->nshares; i++) {
             const phx_bf_share_t *sh = &d->shares[i];
-            node_tasks = sh->tasks > node_tasks ? sh->tasks : node_tasks;
             min_cores = sh->cores < min_cores ? sh->cores : min_cores;
             min_mem = sh->mem < min_mem ? sh->mem : min_mem;
         }
     } else {
-        node_tasks = (r.ntasks + nodes - 1) / nodes;
-        min_cores = node_tasks * r.cpus_per_task;
+        min_cores = (r.ntasks + nodes - 1) / nodes * r.cpus_per_task;
     }
-    if (r.ntasks_per_node && node_tasks > r.ntasks_per_node)
-        node_tasks = r.ntasks_per_node;
     json_t *req = json_pack("{s:s, s:I, s:i, s:i}", "id", id, "duration_seconds",
                             (json_int_t)(r.time_limit > 0 ? r.time_limit : 0),
                             "expires_in_seconds", 300, "min_agents", (int)nodes);
@@ -83,21 +81,25 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
             req, json_pack("{s:s, s:i, s:i, s:I, s:i}", "kind", "any", "bundles",
                            (int)whole_nodes, "cpus", (int)min_cores, "mem",
                            (json_int_t)min_mem, "per_agent", 1));
+        if (rc == 0)
+            rc = json_object_set_new(req, "whole_agent", json_true());
     } else {
-        /* a task's share of what a node needs: --mem-per-cpu (or the
-         * default) exactly; --mem and --mem=0 (the planner's whole node) by
-         * the most tasks on one node, less than a node of fewer tasks
-         * needs (the shape has no per-node memory) */
-        uint64_t task_mem = 0, node_mem = r.mem_whole_node ? min_mem : r.mem_per_node;
+        /* memory: --mem-per-cpu (or the default) per task; --mem on each
+         * node used, however many tasks it gets; --mem=0 all of each
+         * node's memory */
+        uint64_t task_mem = 0;
         if (s->mem_per_node == PHX_UNSET)
             task_mem = batchd_job_mem(b, j, r.cpus_per_task, 0);
-        else if (node_mem > 0 && node_tasks > 0)
-            task_mem = (node_mem + node_tasks - 1) / node_tasks;
         rc = json_object_update_new(
             req,
             json_pack("{s:s, s:i, s:i, s:I}", "kind",
                       r.ntasks_per_socket ? "socket" : "any", "bundles", (int)r.ntasks,
                       "cpus", (int)r.cpus_per_task, "mem", (json_int_t)task_mem));
+        if (rc == 0 && r.mem_whole_node)
+            rc = json_object_set_new(req, "whole_mem", json_true());
+        else if (rc == 0 && r.mem_per_node > 0)
+            rc = json_object_set_new(req, "agent_mem",
+                                     json_integer((json_int_t)r.mem_per_node));
         if (rc == 0 && r.ntasks_per_node)
             rc = json_object_set_new(req, "per_agent", json_integer(r.ntasks_per_node));
         if (rc == 0 && r.ntasks_per_socket)

@@ -39,7 +39,11 @@ typedef enum phx_alloc_bundle_kind {
  * each, each bundle on one agent (several bundles may share an agent, at
  * most per_agent of them; at most per_socket in one socket), over at least
  * min_agents and at most max_agents agents, on the listed agents only when
- * `agents` is set.  A
+ * `agents` is set.  Memory a job needs per node rather than per task
+ * (Slurm's --mem) is agent_mem: held on each agent used, besides its
+ * bundles' own, from any of its NUMA domains.  whole_mem: an agent counts
+ * only once none of its memory is allocated (--mem=0); whole_agent: only
+ * once nothing of it is (an exclusive job's nodes).  A
  * framework describes its tasks this way (an MPI job of 8 ranks of 2 cores
  * on 2 nodes, one per socket: 8 socket bundles of 2 cores, per_agent 4,
  * per_socket 1, min_agents 2, max_agents 2), so that what the allocator
@@ -55,6 +59,9 @@ typedef struct phx_alloc_shape {
     int max_agents;        /* 0: any number; at least min_agents */
     const int64_t *agents; /* NULL: any agent; else nagents ids (copied) */
     size_t nagents;
+    uint64_t agent_mem; /* bytes on each agent used, besides the bundles' */
+    bool whole_mem;     /* agents with all of their memory free only */
+    bool whole_agent;   /* agents with all of their cores and memory free only */
 } phx_alloc_shape_t;
 
 /* One offer made by a pass.  Everything is borrowed for the callback's

@@ -557,11 +557,16 @@ int phx_alloc_request_add(phx_alloc_t *a, const char *framework, const char *req
         return phx_error_set(
             err,
             "gang request %s needs %d %s bundles of %d cores and %llu bytes (at most "
-            "%d per agent, %d per socket, on at most %d agents, 0: any; on %s agents) "
-            "but the available cluster can hold at most %ld",
+            "%d per agent, %d per socket, on at most %d agents, 0: any; on %s agents; "
+            "%llu bytes more on each agent%s) but the available cluster can hold at "
+            "most %ld",
             request_id, shape->nbundles, phx_alloc_bundle_kind_name(shape->kind),
             shape->cores, (unsigned long long)shape->mem, shape->per_agent,
             shape->per_socket, shape->max_agents, shape->agents ? "the listed" : "any",
+            (unsigned long long)shape->agent_mem,
+            shape->whole_agent ? ", whole agents"
+            : shape->whole_mem ? ", all of its memory"
+                               : "",
             capacity);
     }
     struct alloc_request *r = calloc(1, sizeof(*r));

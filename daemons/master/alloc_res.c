@@ -181,6 +181,27 @@ static int cap(int n, int limit)
     return limit > 0 && n > limit ? limit : n;
 }
 
+/* The bundles left once the agent's own memory (agent_mem, whole_mem,
+ * whole_agent) is taken from its free memory: what the bundles leave
+ * is free in some NUMA domain, and agent_mem may come from any. */
+static int agent_share(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
+                       const uint64_t *nm, int fit)
+{
+    int cores = 0;
+    uint64_t mem = 0;
+    for (int n = 0; n < phx_topo_nnumas(t); n++) {
+        cores += nc[n];
+        mem += nm[n];
+    }
+    if ((s->whole_agent && cores < phx_topo_ncores(t)) ||
+        ((s->whole_agent || s->whole_mem) && mem < phx_topo_memory(t)) ||
+        mem < s->agent_mem)
+        return 0;
+    if (s->agent_mem > 0 && s->mem > 0 && (mem - s->agent_mem) / s->mem < (uint64_t)fit)
+        return (int)((mem - s->agent_mem) / s->mem);
+    return fit;
+}
+
 int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
               const uint64_t *nm, int *sc, uint64_t *sm)
 {
@@ -219,7 +240,10 @@ int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
         fit = bundles(cores, mem, s);
         break;
     }
-    return cap(fit, s->per_agent);
+    fit = cap(fit, s->per_agent);
+    if (fit > 0 && (s->agent_mem > 0 || s->whole_mem || s->whole_agent))
+        fit = agent_share(t, s, nc, nm, fit);
+    return fit;
 }
 
 static int cmp_id(const void *x, const void *y)

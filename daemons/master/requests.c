@@ -2,8 +2,9 @@
  *
  *   {"id": "job-41", "bundles": 4, "kind": "numa"|"socket"|"any", "cpus": 8,
  *    "mem": 16384 (MB per bundle), "per_agent": 2, "per_socket": 1,
- *    "min_agents": 2, "max_agents": 2, "agents": ["3", "7"], "duration_seconds": 3600,
- * "expires_in_seconds": 600}
+ *    "min_agents": 2, "max_agents": 2, "agents": ["3", "7"],
+ *    "agent_mem": 4096 (MB per agent used), "whole_mem": false, "whole_agent": false,
+ *    "duration_seconds": 3600, "expires_in_seconds": 600}
  *
  * The allocator then holds resources for the request as they free up (see
  * doc/allocator.md) and offers them together once the gang fits. */
@@ -60,12 +61,16 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
     const char *id = NULL, *kind = "numa";
     long long bundles = 0, cpus = 0, per_agent = 0, per_socket = 0, min_agents = 0,
               max_agents = 0;
-    double mem = 0, duration = 0, expires_in = 0;
+    double mem = 0, agent_mem = 0, duration = 0, expires_in = 0;
+    bool whole_mem = false, whole_agent = false;
     if (phx_json_str(req, "id", true, &id, err) < 0 ||
         phx_json_int(req, "bundles", true, 1, 1 << 20, &bundles, err) < 0 ||
         phx_json_str(req, "kind", false, &kind, err) < 0 ||
         phx_json_int(req, "cpus", true, 1, 1 << 20, &cpus, err) < 0 ||
         phx_json_num(req, "mem", false, 0, 1e12, &mem, err) < 0 ||
+        phx_json_num(req, "agent_mem", false, 0, 1e12, &agent_mem, err) < 0 ||
+        phx_json_bool(req, "whole_mem", false, &whole_mem, err) < 0 ||
+        phx_json_bool(req, "whole_agent", false, &whole_agent, err) < 0 ||
         phx_json_int(req, "per_agent", false, 0, 1 << 20, &per_agent, err) < 0 ||
         phx_json_int(req, "per_socket", false, 0, 1 << 20, &per_socket, err) < 0 ||
         phx_json_int(req, "min_agents", false, 0, 1 << 20, &min_agents, err) < 0 ||
@@ -85,6 +90,9 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
         .per_socket = (int)per_socket,
         .min_agents = (int)min_agents,
         .max_agents = (int)max_agents,
+        .agent_mem = (uint64_t)(agent_mem * 1024 * 1024),
+        .whole_mem = whole_mem,
+        .whole_agent = whole_agent,
     };
     if (strcmp(kind, "numa") == 0)
         shape.kind = PHX_ALLOC_BUNDLE_NUMA;
@@ -110,8 +118,13 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
     if (listed)
         snprintf(where, sizeof(where), "%zu listed agents", shape.nagents);
     phx_log_info("framework %s: gang request %s for %d %s bundles of %d cores "
-                 "(per agent %d, per socket %d, agents %d to %d of %s)",
-                 fw->id, id, shape.nbundles, kind, shape.cores, shape.per_agent,
+                 "and %.0f MB (per agent %d and %.0f MB%s, per socket %d, agents %d "
+                 "to %d of %s)",
+                 fw->id, id, shape.nbundles, kind, shape.cores, mem, shape.per_agent,
+                 agent_mem,
+                 whole_agent ? ", whole"
+                 : whole_mem ? ", all its memory"
+                             : "",
                  shape.per_socket, shape.min_agents, shape.max_agents, where);
     return 0;
 }

@@ -56,7 +56,10 @@ assert_contains "$out" "bundles per socket need bundles of kind numa or socket"
 assert_contains "$out" "wants 3 agents for 2 bundles"
 assert_contains "$out" 'field \"agents\" is empty'
 assert_contains "$out" 'field \"agents\"[0] is not an agent id'
-assert_contains "$out" "at most 1 per agent, 0 per socket, on at most 0 agents, 0: any; on the listed agents) but the available cluster can hold at most 1"
+assert_contains "$out" "at most 1 per agent, 0 per socket, on at most 0 agents, 0: any; on the listed agents; 0 bytes more on each agent) but the available cluster can hold at most 1"
+assert_contains "$out" 'field \"agent_mem\" = -1 is out of range'
+assert_contains "$out" 'field \"whole_mem\" must be a boolean'
+assert_contains "$out" "1048576000000000 bytes more on each agent) but the available cluster can hold at most 0"
 assert_not_contains "$out" UNEXPECTED
 assert_eq "$before" "$(psql_q "SELECT count(*) FROM tasks")" "no task of the invalid gang"
 code=$(curl -s -o "$PHX_TEST_DIR/body" -w '%{http_code}' -H 'Content-Type: application/json' \

@@ -175,6 +175,10 @@ static void test_never_offered_twice(void **state)
                 sh.max_agents = sh.min_agents + (int)phx_allocsim_rnd(3);
             if (sh.kind != PHX_ALLOC_BUNDLE_ANY)
                 sh.per_socket = (int)phx_allocsim_rnd(2);
+            if (phx_allocsim_rnd(4) == 0)
+                sh.agent_mem = GiB * (1 + phx_allocsim_rnd(8));
+            sh.whole_mem = phx_allocsim_rnd(8) == 0;
+            sh.whole_agent = phx_allocsim_rnd(8) == 0;
             phx_error_t err;
             phx_alloc_request_add(s->a, ids[phx_allocsim_rnd(4)], id, &sh, 10,
                                   phx_allocsim_rnd(2) ? s->now + 5 : 0, s->now, &err);

@@ -507,6 +507,128 @@ static void test_request_max_agents(void **state)
     phx_allocsim_destroy(s);
 }
 
+/* Memory a job needs on each node, not per task (batchd: --mem, --mem=0,
+ * --exclusive).  Two agents of 4 cores and 8 GiB run four 1-core tasks of
+ * 1.5 GiB each.  A request for one 1-core bundle on each agent with 4 GiB
+ * per agent (agent_mem) is not satisfied by a free core and 3.5 GiB on
+ * each (as a share per task of 4 GiB over 2 tasks was), nor by 5 GiB on one
+ * agent only; it is once both have 5 GiB, each offer carrying at least 4.
+ * agent_mem comes before the bundles' own memory; whole_mem counts an agent
+ * only with no memory allocated, whole_agent only with nothing allocated. */
+static uint64_t offer_mem(const phx_allocsim_t *s, const phx_allocsim_offer_t *o)
+{
+    uint64_t m = 0;
+    for (int n = 0; n < phx_topo_nnumas(s->topo); n++)
+        m += phx_topo_grant_memory(o->grant, n);
+    return m;
+}
+
+static void test_request_agent_memory(void **state)
+{
+    (void)state;
+    phx_allocsim_t *s =
+        phx_allocsim_create(2, "pack:1 numa:1(memory=8GiB) core:4 pu:1");
+    phx_allocsim_framework(s, "b", NULL);
+    phx_allocsim_framework(s, "g", NULL);
+    phx_alloc_suppress(s->a, "g");
+    size_t first = phx_allocsim_cycle(s);
+    for (size_t i = first; i < s->noffers; i++) {
+        while (phx_allocsim_launch(s, &s->offers[i], 1, 3 * GiB / 2, 0))
+            ;
+        phx_allocsim_finish(s, &s->offers[i]);
+    }
+    phx_alloc_shape_t sh = {.nbundles = 2,
+                            .cores = 1,
+                            .kind = PHX_ALLOC_BUNDLE_ANY,
+                            .per_agent = 1,
+                            .min_agents = 2,
+                            .agent_mem = 4 * GiB};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "r", &sh, 10, 0, s->now, NULL),
+                     0);
+    end_on_core(s, 0, 0);
+    end_on_core(s, 1, 0);
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "r"), 0);
+    end_on_core(s, 0, 1);
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "r"), 0);
+    phx_alloc_request_info_t ri;
+    assert_int_equal(phx_alloc_request_info(s->a, "g", "r", &ri), 0);
+    assert_int_equal(ri.held_bundles, 1);
+    end_on_core(s, 1, 1);
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "r"), 2);
+    for (size_t i = first; i < s->noffers; i++)
+        if (strcmp(s->offers[i].req, "r") == 0) {
+            assert_true(offer_mem(s, &s->offers[i]) >= 4 * GiB);
+            phx_allocsim_decline(s, &s->offers[i], 0);
+        }
+
+    /* on an empty agent of 8 GiB: 4 bundles of 1 GiB besides 4 GiB, 2
+     * besides 6, none besides 9 */
+    phx_error_t err = {{0}};
+    int64_t one[] = {0};
+    sh = (phx_alloc_shape_t){.nbundles = 3,
+                             .cores = 1,
+                             .mem = GiB,
+                             .kind = PHX_ALLOC_BUNDLE_ANY,
+                             .agents = one,
+                             .nagents = 1,
+                             .agent_mem = 4 * GiB};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "4", &sh, 1, 0, s->now, &err), 0);
+    sh.agent_mem = 6 * GiB;
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "6", &sh, 1, 0, s->now, &err),
+                     -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_non_null(strstr(err.text, "can hold at most 2"));
+    sh.agent_mem = 9 * GiB;
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "9", &sh, 1, 0, s->now, &err),
+                     -1);
+    assert_non_null(strstr(err.text, "can hold at most 0"));
+    assert_int_equal(phx_alloc_request_cancel(s->a, "g", "4"), 0);
+
+    /* agent 0 runs a task of no memory, agent 1 one of 1 GiB */
+    for (size_t i = 0; i < s->ntasks; i++)
+        if (s->tasks[i].live)
+            phx_allocsim_end_task(s, &s->tasks[i]);
+    first = phx_allocsim_cycle(s);
+    for (size_t i = first; i < s->noffers; i++)
+        if (strcmp(s->offers[i].fw, "b") == 0 && s->offers[i].live) {
+            assert_true(phx_allocsim_use(s, &s->offers[i], 1,
+                                         s->offers[i].agent == 0 ? 0 : GiB, 0));
+        }
+    sh = (phx_alloc_shape_t){
+        .nbundles = 1, .cores = 1, .kind = PHX_ALLOC_BUNDLE_ANY, .whole_mem = true};
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "m", &sh, 10, 0, s->now, NULL),
+                     0);
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "m"), 1);
+    for (size_t i = first; i < s->noffers; i++)
+        if (strcmp(s->offers[i].req, "m") == 0) {
+            assert_int_equal(s->offers[i].agent, 0);
+            assert_int_equal(offer_mem(s, &s->offers[i]), 8 * GiB);
+            phx_allocsim_decline(s, &s->offers[i], 0);
+        }
+    sh.whole_mem = false;
+    sh.whole_agent = true;
+    assert_int_equal(phx_alloc_request_add(s->a, "g", "w", &sh, 10, 0, s->now, NULL),
+                     0);
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "w"), 0);
+    for (size_t i = 0; i < s->ntasks; i++)
+        if (s->tasks[i].live && s->tasks[i].agent == 1)
+            phx_allocsim_end_task(s, &s->tasks[i]);
+    first = phx_allocsim_cycle(s);
+    assert_int_equal(gang_offers(s, first, "w"), 1);
+    for (size_t i = first; i < s->noffers; i++)
+        if (strcmp(s->offers[i].req, "w") == 0) {
+            assert_int_equal(s->offers[i].agent, 1);
+            assert_int_equal(
+                phx_topo_coreset_count(phx_topo_grant_cores(s->offers[i].grant)), 4);
+        }
+    phx_allocsim_destroy(s);
+}
+
 static void test_request_oversize_refused(void **state)
 {
     (void)state;
@@ -564,6 +686,7 @@ int main(void)
         cmocka_unit_test(test_request_per_socket_and_agents),
         cmocka_unit_test(test_request_min_agents),
         cmocka_unit_test(test_request_max_agents),
+        cmocka_unit_test(test_request_agent_memory),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -544,18 +544,21 @@ static void gang_request_describes_the_job(void **state)
     assert_null(json_object_get(r, "agents"));
     json_decref(r);
 
-    /* --mem per node: a task's share of it; --mem=0: of the whole node */
+    /* --mem per node: all of it on each node used, however few tasks it
+     * gets (a share per task under-asked a node given one); --mem=0: all
+     * of each node's memory */
     j.spec.mem_per_node = 1000;
     r = batchd_gang_request(&w.b, &j, &d, "x");
-    assert_int_equal(req_int(r, "mem"), 500);
+    assert_int_equal(req_int(r, "mem"), 0);
+    assert_int_equal(req_int(r, "agent_mem"), 1000);
+    assert_null(json_object_get(r, "whole_mem"));
     json_decref(r);
     j.spec.mem_per_node = 0;
-    phx_bf_share_t all[2] = {{1, 2, 2, 65536}, {2, 2, 2, 65536}};
-    d.shares = all;
     r = batchd_gang_request(&w.b, &j, &d, "x");
-    assert_int_equal(req_int(r, "mem"), 32768);
+    assert_int_equal(req_int(r, "mem"), 0);
+    assert_null(json_object_get(r, "agent_mem"));
+    assert_true(json_is_true(json_object_get(r, "whole_mem")));
     json_decref(r);
-    d.shares = sh;
     /* a node range up to the task count: no most; -n 4 without -N: 1 node
      * or more although the planner chose 2 */
     spec(&j, 4, 1, 4);
@@ -606,6 +609,7 @@ static void gang_request_describes_the_job(void **state)
     assert_int_equal(req_int(r, "mem"), 32768);
     assert_int_equal(req_int(r, "per_agent"), 1);
     assert_int_equal(req_int(r, "min_agents"), 2);
+    assert_true(json_is_true(json_object_get(r, "whole_agent")));
     json_decref(r);
 
     /* a node shape: the usable nodes that have it */

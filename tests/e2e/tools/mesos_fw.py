@@ -181,6 +181,9 @@ def main():
         one = offers[0]["agent_id"]["value"]
         print("too few agents:",
               s.call(request(cpus=2, per_agent=1, agents=[one]), 400), flush=True)
+        print("negative agent_mem:", s.call(request(agent_mem=-1), 400), flush=True)
+        print("whole_mem text:", s.call(request(whole_mem="yes"), 400), flush=True)
+        print("agent_mem too big:", s.call(request(agent_mem=1e9), 400), flush=True)
         # No update may arrive for gang-a: wait for one more offer round.
         deadline = time.time() + 3
         while time.time() < deadline:
