@@ -426,3 +426,49 @@ void phx_conf_dump(const phx_conf_t *conf, FILE *out)
         }
     }
 }
+
+static bool value_equal(phx_conf_type_t type, const conf_value_t *x,
+                        const conf_value_t *y)
+{
+    if (x->present != y->present)
+        return false;
+    switch (type) {
+    case PHX_CONF_INT: return x->i == y->i;
+    case PHX_CONF_DOUBLE: return x->d == y->d;
+    case PHX_CONF_BOOL: return x->b == y->b;
+    case PHX_CONF_STRING: return strcmp(x->s ? x->s : "", y->s ? y->s : "") == 0;
+    case PHX_CONF_STRLIST:
+        if (x->nlist != y->nlist)
+            return false;
+        for (size_t i = 0; i < x->nlist; i++)
+            if (strcmp(x->list[i], y->list[i]) != 0)
+                return false;
+        return true;
+    case PHX_CONF_FOREIGN: return true;
+    }
+    return true;
+}
+
+int phx_conf_take_reloadable(phx_conf_t *conf, phx_conf_t *fresh,
+                             phx_conf_changed_f changed, void *arg)
+{
+    if (conf->schema != fresh->schema) {
+        fprintf(stderr, "BUG: reloading a configuration of another schema\n");
+        abort();
+    }
+    int applied = 0;
+    for (size_t i = 0; i < conf->nkeys; i++) {
+        const phx_conf_key_t *k = &conf->schema[i];
+        if (value_equal(k->type, &conf->values[i], &fresh->values[i]))
+            continue;
+        if (k->reloadable) {
+            conf_value_t v = conf->values[i];
+            conf->values[i] = fresh->values[i];
+            fresh->values[i] = v;
+            applied++;
+        }
+        if (changed)
+            changed(k->path, k->reloadable, arg);
+    }
+    return applied;
+}

@@ -59,6 +59,16 @@ const char *phx_conf_list_get(const phx_conf_t *conf, const char *path, size_t i
 /* True if the value came from the file or an override, not the default. */
 bool phx_conf_is_set(const phx_conf_t *conf, const char *path);
 
+/* Reloading: fresh is the configuration read again (same schema).  For
+ * every key whose value differs, a reloadable one takes fresh's value
+ * (conf's old value goes to fresh, freed with it: a daemon never keeps a
+ * reloadable key's strings) and changed(path, true) is called; any other
+ * keeps its value and changed(path, false) is called.  Returns the number
+ * of keys taken. */
+typedef void (*phx_conf_changed_f)(const char *path, bool reloadable, void *arg);
+int phx_conf_take_reloadable(phx_conf_t *conf, phx_conf_t *fresh,
+                             phx_conf_changed_f changed, void *arg);
+
 /* Print every key with its value, as a libconfig-syntax dump. */
 void phx_conf_dump(const phx_conf_t *conf, FILE *out);
 

@@ -15,6 +15,20 @@ phx_conf_t *phx_daemon_conf(const char *prog, const phx_conf_key_t *schema,
                             const char *file, char *const *sets, int nsets,
                             const char *level_key, bool verbose);
 
+/* Reloading (SIGHUP): read the configuration again as phx_daemon_conf did
+ * (the file, then the same overrides) into a new one; NULL with err naming
+ * the problem (file:line) when it cannot be read or is wrong, and the
+ * running configuration is untouched. */
+phx_conf_t *phx_daemon_conf_reread(const phx_conf_key_t *schema, const char *file,
+                                   char *const *sets, int nsets, const char *level_key,
+                                   phx_error_t *err);
+/* Then take fresh's reloadable keys into conf (phx_conf_take_reloadable), set
+ * the log level from level_key unless verbose, and log what was applied and
+ * what changed but needs a restart.  Returns the number of keys applied;
+ * the caller re-reads them from conf and destroys fresh. */
+int phx_daemon_conf_apply(phx_conf_t *conf, phx_conf_t *fresh, const char *file,
+                          const char *level_key, bool verbose);
+
 /* Close every descriptor but 0, 1 and 2: a daemon keeps no descriptor of
  * whoever started it (a shell's lock, a terminal, a pipe), which would stay
  * open for its whole life and reach what it spawns.  phx_daemon_conf calls

@@ -62,7 +62,11 @@ typedef struct phx_agentd {
      * the key. */
     uint64_t seal_sent;
     uint64_t seal_received;
-    struct event *sigint, *sigterm;
+    struct event *sigint, *sigterm, *sighup;
+    const char *conf_file; /* for reloading: -c FILE (NULL: none) */
+    char **conf_sets;      /* and the -s overrides */
+    int conf_nsets;
+    bool verbose; /* -v: debug whatever the configuration says */
 
     /* Task execution (task.c and friends). */
     char records_dir[512];   /* agent.run_dir: one folder of records per task */

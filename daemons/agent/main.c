@@ -38,6 +38,27 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(a->base, NULL);
 }
 
+/* SIGHUP: read the configuration again; agent.log_level applies at once,
+ * the rest at the next start (lib/daemon.h).  A wrong file changes
+ * nothing. */
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    phx_agentd_t *a = arg;
+    phx_error_t err;
+    phx_conf_t *fresh =
+        phx_daemon_conf_reread(phx_agentd_schema, a->conf_file, a->conf_sets,
+                               a->conf_nsets, "agent.log_level", &err);
+    if (!fresh) {
+        phx_log_errx("configuration not reloaded (the running one stays): %s",
+                     err.text);
+        return;
+    }
+    phx_daemon_conf_apply(a->conf, fresh, a->conf_file, "agent.log_level", a->verbose);
+    phx_conf_destroy(fresh);
+}
+
 static phx_topo_t *load_topology(const char *spec, phx_error_t *err)
 {
     if (!spec || !*spec)
@@ -85,8 +106,9 @@ static int start(phx_agentd_t *a, phx_error_t *err)
         return phx_error_set(err, "could not create the event loop");
     a->sigint = evsignal_new(a->base, SIGINT, on_signal, a);
     a->sigterm = evsignal_new(a->base, SIGTERM, on_signal, a);
-    if (!a->sigint || !a->sigterm || event_add(a->sigint, NULL) < 0 ||
-        event_add(a->sigterm, NULL) < 0)
+    a->sighup = evsignal_new(a->base, SIGHUP, on_sighup, a);
+    if (!a->sigint || !a->sigterm || !a->sighup || event_add(a->sigint, NULL) < 0 ||
+        event_add(a->sigterm, NULL) < 0 || event_add(a->sighup, NULL) < 0)
         return phx_error_set(err, "could not set up signals");
     /* Recover the tasks first: REGISTER lists them. */
     if (phx_agentd_tasks_start(a, err) < 0)
@@ -105,6 +127,8 @@ static void stop(phx_agentd_t *a)
         event_free(a->sigint);
     if (a->sigterm)
         event_free(a->sigterm);
+    if (a->sighup)
+        event_free(a->sighup);
     if (a->base)
         event_base_free(a->base);
     phx_munge_destroy(a->munge);
@@ -179,6 +203,10 @@ int main(int argc, char **argv)
         rc = phx_daemon_check_config(a.conf);
         goto out;
     }
+    a.conf_file = file;
+    a.conf_sets = sets;
+    a.conf_nsets = nsets;
+    a.verbose = verbose;
     signal(SIGPIPE, SIG_IGN);
     if (start(&a, &err) < 0) {
         phx_log_errx("%s", err.text);

@@ -129,7 +129,11 @@ typedef struct batchd {
     struct evhttp *http;
     phx_fwc_t *fwc;
     char *dsn;
-    struct event *tick, *sigint, *sigterm, *sched_ev;
+    struct event *tick, *sigint, *sigterm, *sighup, *sched_ev;
+    const char *conf_file; /* for reloading: -c FILE (NULL: none) */
+    char **conf_sets;      /* and the -s overrides */
+    int conf_nsets;
+    bool verbose; /* -v: debug whatever the configuration says */
     /* settings */
     uid_t *operators;
     size_t noperators;
@@ -238,6 +242,18 @@ int batchd_api_start(batchd_t *b, const char *listen, phx_error_t *err);
 
 /* sched.c */
 void batchd_sched_dirty(batchd_t *b);
+
+/* reload.c: the settings applied while running.  batchd_schema is main.c's;
+ * batchd_conf_check: what the schema cannot check (time limits);
+ * batchd_conf_reloadable: b's weights and backfill bounds from b->conf;
+ * batchd_reload (SIGHUP): read the configuration again, apply its
+ * reloadable keys, or change nothing when it is wrong. */
+extern const phx_conf_key_t batchd_schema[];
+int batchd_operators_resolve(const phx_conf_t *conf, uid_t **uids, size_t *n,
+                             phx_error_t *err);
+int batchd_conf_check(const phx_conf_t *conf, phx_error_t *err);
+void batchd_conf_reloadable(batchd_t *b);
+void batchd_reload(batchd_t *b);
 void batchd_sched_offers(batchd_t *b, const json_t *offers);
 void batchd_sched_subscribed(batchd_t *b);
 void batchd_sched_job_done(batchd_t *b, bjob_t *j);

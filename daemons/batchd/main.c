@@ -24,7 +24,7 @@
 #include "lib/daemon.h"
 #include "lib/log.h"
 
-static const phx_conf_key_t schema[] = {
+const phx_conf_key_t batchd_schema[] = {
     {"batchd.http_listen", PHX_CONF_STRING, "127.0.0.1:6060", 0, 0, false,
      "host:port of the user API"},
     {"batchd.master", PHX_CONF_STRING, "127.0.0.1:6050", 0, 0, false,
@@ -111,29 +111,6 @@ static void usage(FILE *out)
                  "  -h, --help            this text\n");
 }
 
-static int operators(batchd_t *b, phx_error_t *err)
-{
-    size_t n = phx_conf_list_len(b->conf, "batchd.operators");
-    b->operators = calloc(n ? n : 1, sizeof(uid_t));
-    if (!b->operators)
-        return phx_error_set(err, "out of memory");
-    for (size_t i = 0; i < n; i++) {
-        const char *name = phx_conf_list_get(b->conf, "batchd.operators", i);
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(name, &end, 10);
-        if (*name && !*end && !errno) {
-            b->operators[b->noperators++] = (uid_t)v;
-            continue;
-        }
-        struct passwd *pw = getpwnam(name);
-        if (!pw)
-            return phx_error_set(err, "batchd.operators: unknown user \"%s\"", name);
-        b->operators[b->noperators++] = pw->pw_uid;
-    }
-    return 0;
-}
-
 static bool has_srun(const char *dir)
 {
     char path[PATH_MAX];
@@ -187,11 +164,10 @@ static int settings(batchd_t *b, phx_error_t *err)
 {
     const phx_conf_t *c = b->conf;
     b->max_script = (size_t)phx_conf_int(c, "batchd.max_script_size");
-    if (phx_time_parse(phx_conf_str(c, "batchd.default_time_limit"), &b->default_time,
-                       err) < 0)
-        return phx_error_prefix(err, "batchd.default_time_limit");
-    if (phx_time_parse(phx_conf_str(c, "batchd.max_time_limit"), &b->max_time, err) < 0)
-        return phx_error_prefix(err, "batchd.max_time_limit");
+    if (batchd_conf_check(c, err) < 0)
+        return -1;
+    phx_time_parse(phx_conf_str(c, "batchd.default_time_limit"), &b->default_time, err);
+    phx_time_parse(phx_conf_str(c, "batchd.max_time_limit"), &b->max_time, err);
     b->default_mem_per_cpu = phx_conf_int(c, "batchd.default_mem_per_cpu");
     b->kill_grace = (int)phx_conf_int(c, "batchd.kill_grace");
     b->max_requeue = (int)phx_conf_int(c, "batchd.requeue_count");
@@ -199,21 +175,12 @@ static int settings(batchd_t *b, phx_error_t *err)
     b->refuse_seconds = phx_conf_double(c, "batchd.refuse_seconds");
     b->partition = phx_conf_str(c, "batchd.partition");
     b->slurm_env = phx_conf_bool(c, "batchd.slurm_env");
-    phx_prio_weights_default(&b->weights);
-    b->weights.age = (uint32_t)phx_conf_int(c, "batchd.priority_weight_age");
-    b->weights.fairshare =
-        (uint32_t)phx_conf_int(c, "batchd.priority_weight_fairshare");
-    b->weights.job_size = (uint32_t)phx_conf_int(c, "batchd.priority_weight_job_size");
-    b->weights.max_age = phx_conf_int(c, "batchd.priority_max_age");
-    b->weights.favor_small = phx_conf_bool(c, "batchd.priority_favor_small");
-    b->weights.half_life = phx_conf_int(c, "batchd.fairshare_half_life");
-    b->bf.window = phx_conf_int(c, "batchd.bf_window");
-    b->bf.max_job_test = (uint32_t)phx_conf_int(c, "batchd.bf_max_job_test");
+    batchd_conf_reloadable(b);
     b->limits.max_array_index = (uint32_t)phx_conf_int(c, "batchd.max_array_index");
     b->limits.max_array_tasks = (uint32_t)phx_conf_int(c, "batchd.max_array_tasks");
     if (compat_dir(b, err) < 0)
         return -1;
-    return operators(b, err);
+    return batchd_operators_resolve(c, &b->operators, &b->noperators, err);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
@@ -235,6 +202,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     batchd_t *b = arg;
     phx_log_notice("caught signal %d, shutting down", (int)sig);
     event_base_loopexit(b->base, NULL);
+}
+
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    batchd_reload(arg);
 }
 
 /* The framework id the master keeps for us, to resubscribe with. */
@@ -393,9 +367,11 @@ static int start(batchd_t *b, phx_error_t *err)
     b->tick = event_new(b->base, -1, EV_PERSIST, on_tick, b);
     b->sigint = evsignal_new(b->base, SIGINT, on_signal, b);
     b->sigterm = evsignal_new(b->base, SIGTERM, on_signal, b);
+    b->sighup = evsignal_new(b->base, SIGHUP, on_sighup, b);
     struct timeval tv = {1, 0};
-    if (!b->tick || !b->sigint || !b->sigterm || event_add(b->tick, &tv) < 0 ||
-        event_add(b->sigint, NULL) < 0 || event_add(b->sigterm, NULL) < 0)
+    if (!b->tick || !b->sigint || !b->sigterm || !b->sighup ||
+        event_add(b->tick, &tv) < 0 || event_add(b->sigint, NULL) < 0 ||
+        event_add(b->sigterm, NULL) < 0 || event_add(b->sighup, NULL) < 0)
         return phx_error_set(err, "could not set up timers and signals");
     return 0;
 }
@@ -408,6 +384,8 @@ static void stop(batchd_t *b)
         event_free(b->sigint);
     if (b->sigterm)
         event_free(b->sigterm);
+    if (b->sighup)
+        event_free(b->sighup);
     if (b->sched_ev)
         event_free(b->sched_ev);
     phx_fwc_destroy(b->fwc);
@@ -473,24 +451,27 @@ int main(int argc, char **argv)
     phx_log_init("phx-batchd", PHX_LOG_STDERR, LOG_INFO);
     batchd_t b = {0};
     phx_error_t err;
-    b.conf = phx_daemon_conf("phx-batchd", schema, file, sets, nsets,
+    b.conf = phx_daemon_conf("phx-batchd", batchd_schema, file, sets, nsets,
                              "batchd.log_level", verbose);
-    free(sets);
-    if (!b.conf)
-        return 1;
-    int64_t t;
-    if (phx_time_parse(phx_conf_str(b.conf, "batchd.default_time_limit"), &t, &err) <
-            0 ||
-        phx_time_parse(phx_conf_str(b.conf, "batchd.max_time_limit"), &t, &err) < 0) {
-        fprintf(stderr, "phx-batchd: %s\n", err.text);
-        phx_conf_destroy(b.conf);
+    if (!b.conf) {
+        free(sets);
         return 1;
     }
-    if (check) {
-        phx_daemon_check_config(b.conf);
+    int bad = batchd_conf_check(b.conf, &err);
+    if (bad < 0 || check) {
+        if (bad < 0)
+            fprintf(stderr, "phx-batchd: %s\n", err.text);
+        else
+            phx_daemon_check_config(b.conf);
         phx_conf_destroy(b.conf);
-        return 0;
+        free(sets);
+        return bad < 0 ? 1 : 0;
     }
+    /* kept for reloading (SIGHUP) */
+    b.conf_file = file;
+    b.conf_sets = sets;
+    b.conf_nsets = nsets;
+    b.verbose = verbose;
     signal(SIGPIPE, SIG_IGN);
     int rc = 0;
     if (start(&b, &err) < 0) {
@@ -506,5 +487,6 @@ int main(int argc, char **argv)
         }
     }
     stop(&b);
+    free(sets);
     return rc;
 }

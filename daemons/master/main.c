@@ -57,6 +57,13 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_base_loopexit(m->base, NULL);
 }
 
+static void on_sighup(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    phx_master_reload(arg);
+}
+
 static int migrate(const phx_conf_t *conf, phx_error_t *err)
 {
     char dir[4096];
@@ -118,10 +125,12 @@ static int start(phx_master_t *m, phx_error_t *err)
     m->tick = event_new(m->base, -1, EV_PERSIST, on_tick, m);
     m->sigint = evsignal_new(m->base, SIGINT, on_signal, m);
     m->sigterm = evsignal_new(m->base, SIGTERM, on_signal, m);
+    m->sighup = evsignal_new(m->base, SIGHUP, on_sighup, m);
     double t = m->heartbeat_interval / 2 < 0.5 ? m->heartbeat_interval / 2 : 0.5;
     struct timeval tv = {(time_t)t, (suseconds_t)((t - (time_t)t) * 1e6)};
-    if (!m->tick || !m->sigint || !m->sigterm || event_add(m->tick, &tv) < 0 ||
-        event_add(m->sigint, NULL) < 0 || event_add(m->sigterm, NULL) < 0)
+    if (!m->tick || !m->sigint || !m->sigterm || !m->sighup ||
+        event_add(m->tick, &tv) < 0 || event_add(m->sigint, NULL) < 0 ||
+        event_add(m->sigterm, NULL) < 0 || event_add(m->sighup, NULL) < 0)
         return phx_error_set(err, "could not set up timers and signals");
     return 0;
 }
@@ -134,6 +143,8 @@ static void stop(phx_master_t *m)
         event_free(m->sigint);
     if (m->sigterm)
         event_free(m->sigterm);
+    if (m->sighup)
+        event_free(m->sighup);
     if (m->http) {
         /* End open event streams and let the loop write their last chunk
          * and free them: evhttp_free leaks a reply still in progress. */
@@ -218,23 +229,28 @@ int main(int argc, char **argv)
     phx_error_t err;
     m.conf = phx_daemon_conf("phx-master", phx_master_schema, file, sets, nsets,
                              "master.log_level", verbose);
-    free(sets);
-    if (!m.conf)
+    if (!m.conf) {
+        free(sets);
         return 1;
-    if (check) {
-        phx_daemon_check_config(m.conf);
-        phx_conf_destroy(m.conf);
-        return 0;
     }
-    if (init_db) {
-        int rc = migrate(m.conf, &err);
-        if (rc < 0)
+    if (check || init_db) {
+        int rc = 0;
+        if (check) {
+            phx_daemon_check_config(m.conf);
+        } else if ((rc = migrate(m.conf, &err)) < 0) {
             phx_log_errx("could not migrate the database: %s", err.text);
-        else
+        } else {
             phx_log_notice("database schema is current");
+        }
         phx_conf_destroy(m.conf);
+        free(sets);
         return rc < 0 ? 1 : 0;
     }
+    /* kept for reloading (SIGHUP) */
+    m.conf_file = file;
+    m.conf_sets = sets;
+    m.conf_nsets = nsets;
+    m.verbose = verbose;
     signal(SIGPIPE, SIG_IGN);
     int rc = 0;
     if (start(&m, &err) < 0) {
@@ -250,5 +266,6 @@ int main(int argc, char **argv)
         }
     }
     stop(&m);
+    free(sets);
     return rc;
 }

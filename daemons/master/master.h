@@ -57,7 +57,11 @@ struct phx_master {
     struct evconnlistener *agent_listener;
     struct evhttp *http;
     struct event *tick;
-    struct event *sigint, *sigterm;
+    struct event *sigint, *sigterm, *sighup;
+    const char *conf_file; /* for reloading: -c FILE (NULL: none) */
+    char **conf_sets;      /* and the -s overrides */
+    int conf_nsets;
+    bool verbose; /* -v: debug whatever the configuration says */
 
     uid_t *agent_uids; /* uids trusted to register agents */
     size_t nagent_uids;
@@ -102,6 +106,10 @@ void phx_master_write(phx_master_t *m, const char *what, const char *sql, int np
 /* The same for a row write (phx_db_store_write_row: may go with others). */
 void phx_master_write_row(phx_master_t *m, const char *what, const phx_db_rows_t *kind,
                           const char *const *params);
+
+/* reload.c: SIGHUP.  Read the configuration again and apply its reloadable
+ * keys; a wrong file changes nothing. */
+void phx_master_reload(phx_master_t *m);
 
 /* conf.c */
 extern const phx_conf_key_t phx_master_schema[];

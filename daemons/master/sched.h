@@ -105,6 +105,8 @@ void phx_fw_send(phx_fw_t *fw, json_t *event);
 void phx_offers_allocate(phx_master_t *m);
 /* Ask for one allocation pass at the end of this loop iteration. */
 void phx_sched_dirty(phx_master_t *m);
+/* A role's weight from master.role_weights (1 when not listed). */
+double phx_master_role_weight(const phx_master_t *m, const char *role);
 phx_offer_t *phx_offer_find(phx_master_t *m, const char *id);
 /* Give the offer's remaining resources back and forget the offer.
  * rescind: tell the framework. */

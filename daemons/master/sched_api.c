@@ -49,7 +49,7 @@ static int id_value(const json_t *obj, const char *key, bool required, const cha
     return 0;
 }
 
-static double role_weight(const phx_master_t *m, const char *role)
+double phx_master_role_weight(const phx_master_t *m, const char *role)
 {
     size_t n = phx_conf_list_len(m->conf, "master.role_weights");
     for (size_t i = 0; i < n; i++) {
@@ -127,7 +127,7 @@ static void subscribed(const phx_error_t *err, phx_db_result_t *const *res, int 
     fw->uid = op->uid;
     fw->authenticated = op->authenticated;
     fw->failover_timeout = op->failover_timeout;
-    fw->weight = role_weight(m, fw->role);
+    fw->weight = phx_master_role_weight(m, fw->role);
     phx_error_t werr;
     if (phx_alloc_role_set_weight(m->alloc, fw->role, fw->weight, &werr) < 0)
         phx_log_errx("role %s: %s", fw->role, werr.text);
@@ -248,7 +248,7 @@ static void subscribe(phx_master_t *m, struct evhttp_request *req, const json_t 
     char uidtext[16];
     snprintf(uidtext, sizeof(uidtext), "%u", (unsigned)op->uid);
     char weight[32], fo[32];
-    snprintf(weight, sizeof(weight), "%g", role_weight(m, role));
+    snprintf(weight, sizeof(weight), "%g", phx_master_role_weight(m, role));
     snprintf(fo, sizeof(fo), "%g", failover);
     const char *params[] = {op->id, name,   user, op->authenticated ? uidtext : NULL,
                             role,   weight, fo};

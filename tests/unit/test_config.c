@@ -135,6 +135,50 @@ static void test_overrides(void **state)
     phx_conf_destroy(c);
 }
 
+/* Reloading: a reloadable key takes the new value, another keeps its own;
+ * both are reported, an unchanged key is not. */
+struct seen {
+    char text[256];
+};
+
+static void note_change(const char *path, bool reloadable, void *arg)
+{
+    struct seen *s = arg;
+    size_t n = strlen(s->text);
+    snprintf(s->text + n, sizeof(s->text) - n, "%s%s=%d", n ? " " : "", path,
+             (int)reloadable);
+}
+
+static void test_take_reloadable(void **state)
+{
+    (void)state;
+    phx_error_t err;
+    phx_conf_t *c = load("master: { port = 6000; heartbeat = 2.0; };", &err);
+    phx_conf_t *f = load("master: { port = 7000; heartbeat = 3.0; debug = true;\n"
+                         "operators = [\"root\", \"ops\"]; };",
+                         &err);
+    assert_non_null(c);
+    assert_non_null(f);
+    struct seen seen = {{0}};
+    assert_int_equal(phx_conf_take_reloadable(c, f, note_change, &seen), 2);
+    assert_string_equal(seen.text, "master.port=0 master.heartbeat=1 master.debug=1 "
+                                   "master.operators=0");
+    assert_int_equal(phx_conf_int(c, "master.port"), 6000);
+    assert_true(phx_conf_double(c, "master.heartbeat") == 3.0);
+    assert_true(phx_conf_bool(c, "master.debug"));
+    assert_true(phx_conf_is_set(c, "master.debug"));
+    assert_int_equal(phx_conf_list_len(c, "master.operators"), 1);
+    /* the old values went to f: nothing leaks, nothing is freed twice */
+    assert_true(phx_conf_double(f, "master.heartbeat") == 2.0);
+    phx_conf_destroy(f);
+    f = load("master: { port = 6000; heartbeat = 3.0; debug = true; };", &err);
+    seen.text[0] = '\0';
+    assert_int_equal(phx_conf_take_reloadable(c, f, note_change, &seen), 0);
+    assert_string_equal(seen.text, "");
+    phx_conf_destroy(f);
+    phx_conf_destroy(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -143,6 +187,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_file_and_line),
         cmocka_unit_test(test_file_errors),
         cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_take_reloadable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,91 @@
+/* The settings batchd applies while running (batchd.operators, the priority
+ * weights, the backfill bounds, batchd.log_level), read at start and again
+ * on SIGHUP.  A file that cannot be read, is wrong, names an unknown user
+ * or a time limit batchd cannot parse changes nothing; keys read only at
+ * start are reported, not applied (lib/daemon.h). */
+#include <errno.h>
+#include <pwd.h>
+#include <stdlib.h>
+
+#include "daemons/batchd/batchd.h"
+#include "daemons/batchd/timefmt.h"
+#include "lib/daemon.h"
+#include "lib/log.h"
+
+int batchd_operators_resolve(const phx_conf_t *conf, uid_t **uids, size_t *n,
+                             phx_error_t *err)
+{
+    size_t len = phx_conf_list_len(conf, "batchd.operators");
+    uid_t *out = calloc(len ? len : 1, sizeof(*out));
+    if (!out)
+        return phx_error_set(err, "out of memory");
+    for (size_t i = 0; i < len; i++) {
+        const char *name = phx_conf_list_get(conf, "batchd.operators", i);
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(name, &end, 10);
+        if (*name && !*end && !errno) {
+            out[i] = (uid_t)v;
+            continue;
+        }
+        struct passwd *pw = getpwnam(name);
+        if (!pw) {
+            free(out);
+            return phx_error_set(err, "batchd.operators: unknown user \"%s\"", name);
+        }
+        out[i] = pw->pw_uid;
+    }
+    *uids = out;
+    *n = len;
+    return 0;
+}
+
+void batchd_conf_reloadable(batchd_t *b)
+{
+    const phx_conf_t *c = b->conf;
+    phx_prio_weights_default(&b->weights);
+    b->weights.age = (uint32_t)phx_conf_int(c, "batchd.priority_weight_age");
+    b->weights.fairshare =
+        (uint32_t)phx_conf_int(c, "batchd.priority_weight_fairshare");
+    b->weights.job_size = (uint32_t)phx_conf_int(c, "batchd.priority_weight_job_size");
+    b->weights.max_age = phx_conf_int(c, "batchd.priority_max_age");
+    b->weights.favor_small = phx_conf_bool(c, "batchd.priority_favor_small");
+    b->weights.half_life = phx_conf_int(c, "batchd.fairshare_half_life");
+    b->bf.window = phx_conf_int(c, "batchd.bf_window");
+    b->bf.max_job_test = (uint32_t)phx_conf_int(c, "batchd.bf_max_job_test");
+}
+
+int batchd_conf_check(const phx_conf_t *conf, phx_error_t *err)
+{
+    int64_t t;
+    if (phx_time_parse(phx_conf_str(conf, "batchd.default_time_limit"), &t, err) < 0)
+        return phx_error_prefix(err, "batchd.default_time_limit");
+    if (phx_time_parse(phx_conf_str(conf, "batchd.max_time_limit"), &t, err) < 0)
+        return phx_error_prefix(err, "batchd.max_time_limit");
+    return 0;
+}
+
+void batchd_reload(batchd_t *b)
+{
+    phx_error_t err;
+    uid_t *ops = NULL;
+    size_t nops = 0;
+    phx_conf_t *fresh =
+        phx_daemon_conf_reread(batchd_schema, b->conf_file, b->conf_sets, b->conf_nsets,
+                               "batchd.log_level", &err);
+    if (!fresh || batchd_conf_check(fresh, &err) < 0 ||
+        batchd_operators_resolve(fresh, &ops, &nops, &err) < 0) {
+        phx_log_errx("configuration not reloaded (the running one stays): %s",
+                     err.text);
+        phx_conf_destroy(fresh);
+        return;
+    }
+    phx_daemon_conf_apply(b->conf, fresh, b->conf_file, "batchd.log_level", b->verbose);
+    phx_conf_destroy(fresh);
+    free(b->operators);
+    b->operators = ops;
+    b->noperators = nops;
+    batchd_conf_reloadable(b);
+    b->prio_n = 0; /* the order is made again with the new weights */
+    batchd_sched_dirty(b);
+}
