@@ -60,7 +60,7 @@ static int write_all(int fd, const void *buf, size_t len)
 {
     const char *p = buf;
     while (len > 0) {
-        ssize_t n = write(fd, p, len);
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -291,9 +291,9 @@ int phx_cmd_run(int argc, char **argv)
     if (!req ||
         phx_wire_encode(req, NULL, 0, PHX_WIRE_DEFAULT_MAX, &buf, &len, &err) < 0)
         fprintf(stderr, "phx run: %s\n", req ? err.text : "out of memory");
-    else if (write_all(fd, buf, len) < 0)
+    else if (write_all(fd, buf, len) < 0 && errno != EPIPE && errno != ECONNRESET)
         fprintf(stderr, "phx run: could not write to the agent: %s\n", strerror(errno));
-    else
+    else /* an agent that turned us away left an ERROR to read */
         rc = serve(fd, label);
     json_decref(req);
     free(buf);

@@ -1,7 +1,6 @@
 /* Namespaces: one per step, registered from the step's rank map; the
  * environment of each rank; the step's private directory and its removal. */
 #include <errno.h>
-#include <ftw.h>
 #include <pmix.h>
 #include <pmix_server.h>
 #include <pthread.h>
@@ -79,14 +78,6 @@ int phx_pmix_env_set(char ***env, int *n, const char *key, const char *value)
     m[*n] = NULL;
     *env = m;
     return 0;
-}
-
-static void step_dir(const phx_pmix_t *p, const char *nspace, char *buf, size_t len)
-{
-    struct stat st;
-    const char *base = stat("/dev/shm", &st) == 0 ? "/dev/shm" : p->tmpdir;
-    /* the agent's pid: emulated agents of several test clusters share a host */
-    snprintf(buf, len, "%s/phx-%s-%d-%s", base, p->node, (int)getpid(), nspace);
 }
 
 /* "a,b,c" of the local ranks, or of the whole node list. */
@@ -177,25 +168,12 @@ static void load_proc(pmix_info_t *info, const phx_pmix_map_t *map, int node, in
     PMIX_DATA_ARRAY_FREE(da);
 }
 
-static int make_step_dir(phx_pmix_t *p, const phx_pmix_map_t *map, phx_error_t *err)
-{
-    char dir[1400];
-    step_dir(p, map->nspace, dir, sizeof(dir));
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST)
-        return phx_error_set(err, "could not create directory \"%s\": %s", dir,
-                             strerror(errno));
-    if (chown(dir, map->uid, map->gid) < 0)
-        return phx_error_set(err, "could not give \"%s\" to uid %d: %s", dir,
-                             (int)map->uid, strerror(errno));
-    return 0;
-}
-
 int phx_pmix_step_register(phx_pmix_t *p, const phx_pmix_map_t *map, phx_error_t *err)
 {
     if (map->node < 0 || map->node >= map->nnodes)
         return phx_error_set(err, "this node is not in the map of step %s",
                              map->nspace);
-    if (make_step_dir(p, map, err) < 0)
+    if (phx_pmix_step_dir_make(p, map->nspace, map->uid, map->gid, err) < 0)
         return -1;
     char *nodes = node_list(map), *ppn = ppn_list(map), *nodemap = NULL,
          *procmap = NULL;
@@ -291,7 +269,9 @@ int phx_pmix_rank_env(phx_pmix_t *p, const phx_pmix_map_t *map, int rank, char *
     for (*n = 0; (*env)[*n]; (*n)++)
         ;
     char dir[1400];
-    step_dir(p, map->nspace, dir, sizeof(dir));
+    if (phx_pmix_step_dir(p, map->nspace, dir, sizeof(dir)) < 0)
+        return phx_error_set(err, "no step directory for namespace \"%s\"",
+                             map->nspace);
     int nlocal = map->nranks[node];
     if (phx_pmix_env_set(env, n, "OMPI_MCA_schizo", "^orte") < 0 ||
         phx_pmix_env_set(env, n, "OMPI_MCA_btl_tcp_if_include", "lo") < 0 ||
@@ -315,16 +295,6 @@ int phx_pmix_rank_env(phx_pmix_t *p, const phx_pmix_map_t *map, int rank, char *
     return 0;
 }
 
-static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-    (void)st;
-    (void)flag;
-    (void)f;
-    if (remove(path) < 0 && errno != ENOENT)
-        phx_log_warn("could not remove \"%s\"", path);
-    return 0;
-}
-
 void phx_pmix_step_deregister(phx_pmix_t *p, const char *nspace)
 {
     phx_pmix_drain(p);
@@ -336,7 +306,5 @@ void phx_pmix_step_deregister(phx_pmix_t *p, const char *nspace)
     if (st != PMIX_SUCCESS)
         phx_log_warnx("could not deregister namespace %s: %s", nspace,
                       PMIx_Error_string(st));
-    char dir[1400];
-    step_dir(p, nspace, dir, sizeof(dir));
-    nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+    phx_pmix_step_dir_remove(p, nspace);
 }

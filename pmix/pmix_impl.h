@@ -5,6 +5,7 @@
 #include <pmix.h>
 #include <pmix_server.h>
 #include <pthread.h>
+#include <sys/types.h>
 
 #include "pmix/pmix.h"
 
@@ -41,6 +42,7 @@ struct phx_pmix {
     void *arg;
     char node[256];
     char tmpdir[1024];
+    char stepbase[1024]; /* stepdir.c: root's, 0711, "" when none */
     bool initialized;
     int wake[2];
     struct event *wake_ev;
@@ -51,5 +53,16 @@ struct phx_pmix {
 };
 
 void phx_pmix_pending_fail(phx_pmix_t *p, const char *nspace);
+
+/* stepdir.c: the steps' directories, under a base of this agent's own.
+ * phx_pmix_step_dir: the path of nspace's (-1 if none or nspace is not a
+ * plain name); _make: create it (or take the existing one) for uid:gid,
+ * 0700; _remove: remove its tree without following any link in it. */
+int phx_pmix_stepbase_create(phx_pmix_t *p, phx_error_t *err);
+void phx_pmix_stepbase_remove(phx_pmix_t *p);
+int phx_pmix_step_dir(const phx_pmix_t *p, const char *nspace, char *buf, size_t len);
+int phx_pmix_step_dir_make(phx_pmix_t *p, const char *nspace, uid_t uid, gid_t gid,
+                           phx_error_t *err);
+void phx_pmix_step_dir_remove(phx_pmix_t *p, const char *nspace);
 
 #endif

@@ -385,6 +385,8 @@ phx_pmix_t *phx_pmix_create(struct event_base *base, const char *node,
         goto error;
     }
     chmod(tmpdir, 0755);
+    if (phx_pmix_stepbase_create(p, err) < 0)
+        goto error;
     if (pipe2(p->wake, O_CLOEXEC | O_NONBLOCK) < 0 ||
         !(p->wake_ev = event_new(base, p->wake[0], EV_READ | EV_PERSIST, on_wake, p)) ||
         event_add(p->wake_ev, NULL) < 0) {
@@ -442,6 +444,7 @@ void phx_pmix_destroy(phx_pmix_t *p)
         close(p->wake[0]);
         close(p->wake[1]);
     }
+    phx_pmix_stepbase_remove(p);
     pthread_mutex_destroy(&p->lock);
     free(p);
     errno = saved;

@@ -9,6 +9,7 @@
  * sealed with the key (lib/wire_seal.h) and every frame we receive must be
  * sealed, verified and next in sequence, or the connection is dropped. */
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -317,8 +318,15 @@ static void connect_now(evutil_socket_t fd, short what, void *arg)
     /* Resolves without a DNS base (blocking, but only names from the
      * configuration, usually addresses). */
     if (bufferevent_socket_connect_hostname(a->bev, NULL, AF_INET, a->master_host,
-                                            a->master_port) < 0)
+                                            a->master_port) < 0) {
         drop(a, "could not start connecting");
+        return;
+    }
+    /* libevent makes the socket without close-on-exec: no child of ours
+     * may inherit the master connection */
+    int sock = bufferevent_getfd(a->bev);
+    if (sock >= 0)
+        fcntl(sock, F_SETFD, FD_CLOEXEC);
 }
 
 static void schedule_reconnect(phx_agentd_t *a)

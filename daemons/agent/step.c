@@ -19,6 +19,7 @@
 #include "daemons/agent/step.h"
 #include "daemons/agent/task.h"
 #include "lib/json.h"
+#include "lib/daemon.h"
 #include "lib/log.h"
 #include "topology/bind.h"
 
@@ -281,6 +282,10 @@ static void run_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
     if (cwd && *cwd && chdir(cwd) < 0)
         dprintf(2, "phx: rank %d: could not change to \"%s\": %s\n", r->rank, cwd,
                 strerror(errno));
+    /* a rank gets 0, 1 and 2 only: not the agent's connection to the
+     * master, its step socket or PMIx's (a rank once wrote into the
+     * master connection and cut the node off) */
+    phx_daemon_close_inherited();
     execvpe(argv[0], argv, env);
     dprintf(2, "phx: rank %d: could not execute \"%s\": %s\n", r->rank, argv[0],
             strerror(errno));

@@ -5,7 +5,14 @@
  * cgroup (or, without cgroups, descend from the task's processes) and its
  * uid must be the task's user.  The request goes to the master; the client
  * then gets STEP_STARTED, OUTPUT frames (rank, stream + bytes) and one DONE
- * {exit_code}, or ERROR {message}.  A client that goes away kills its step. */
+ * {exit_code}, or ERROR {message}.  A client that goes away kills its step.
+ *
+ * The socket is open to every local user, so what one may hold is bounded
+ * before anything is read: only root and users with a running task here
+ * are served, at most STEP_CLIENTS_PER_UID connections each, a request of
+ * at most STEP_REQUEST_MAX bytes that must arrive within
+ * STEP_REQUEST_SECONDS (a user with no job once made the agent buffer
+ * 16 MiB on each of as many connections as they opened). */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/listener.h>
@@ -22,6 +29,12 @@
 #include "daemons/agent/task.h"
 #include "lib/json.h"
 #include "lib/log.h"
+
+/* A request carries the caller's argv and environment (execve's limit is
+ * a quarter of an 8 MiB stack by default: 2 MiB for both). */
+#define STEP_REQUEST_MAX     (4u << 20)
+#define STEP_REQUEST_SECONDS 10
+#define STEP_CLIENTS_PER_UID 32
 
 typedef struct client {
     struct client *next;
@@ -199,6 +212,7 @@ static void on_request(client_t *c, const phx_frame_t *f)
     }
     json_t *fwd = json_deep_copy(h);
     c->req = ++svc.next_req;
+    bufferevent_set_timeouts(c->bev, NULL, NULL); /* a step runs as long as it may */
     json_object_set_new(fwd, "type", json_string("STEP_REQUEST"));
     json_object_set_new(fwd, "req", json_integer((json_int_t)c->req));
     if (phx_agentd_send(svc.a, fwd, NULL, 0) < 0)
@@ -237,6 +251,41 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     client_close(arg);
 }
 
+/* Turn a client away before reading anything: an ERROR frame it can read
+ * after we are gone, then close. */
+static void refuse(evutil_socket_t fd, const char *why)
+{
+    char msg[160];
+    snprintf(msg, sizeof(msg), "permission denied: %s", why);
+    json_t *h = json_pack("{s:s, s:s}", "type", "ERROR", "message", msg);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    phx_error_t err;
+    if (h && phx_wire_encode(h, NULL, 0, PHX_WIRE_DEFAULT_MAX, &buf, &len, &err) == 0 &&
+        send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+        phx_log_debug("could not tell a refused step client: %s", strerror(errno));
+    free(buf);
+    json_decref(h);
+    evutil_closesocket(fd);
+}
+
+/* NULL if uid may open one more connection, else why not. */
+static const char *may_connect(uid_t uid)
+{
+    if (uid != 0) {
+        bool runs = false;
+        for (const phx_task_t *t = svc.a->tasks; t && !runs; t = t->next)
+            runs = t->uid == uid && t->phase <= PHX_TASK_RUNNING;
+        if (!runs)
+            return "the user runs no task on this node";
+    }
+    int n = 0;
+    for (const client_t *c = svc.clients; c; c = c->next)
+        n += c->uid == uid && !c->freeing;
+    return uid != 0 && n >= STEP_CLIENTS_PER_UID ? "too many step clients of this user"
+                                                 : NULL;
+}
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                       int salen, void *arg)
 {
@@ -246,9 +295,20 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)arg;
     struct ucred cred;
     socklen_t len = sizeof(cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+        phx_log_err("could not accept a step client");
+        evutil_closesocket(fd);
+        return;
+    }
+    const char *why = may_connect(cred.uid);
+    if (why) {
+        phx_log_notice("step client pid %d uid %d refused: %s", (int)cred.pid,
+                       (int)cred.uid, why);
+        refuse(fd, why);
+        return;
+    }
     client_t *c = calloc(1, sizeof(*c));
-    if (!c || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0 ||
-        !(c->dec = phx_wire_decoder_create(PHX_WIRE_DEFAULT_MAX)) ||
+    if (!c || !(c->dec = phx_wire_decoder_create(STEP_REQUEST_MAX)) ||
         !(c->bev = bufferevent_socket_new(svc.a->base, fd, BEV_OPT_CLOSE_ON_FREE))) {
         phx_log_err("could not accept a step client");
         if (c)
@@ -262,6 +322,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->next = svc.clients;
     svc.clients = c;
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    struct timeval tv = {STEP_REQUEST_SECONDS, 0};
+    bufferevent_set_timeouts(c->bev, &tv, NULL);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 

@@ -733,6 +733,10 @@ int phx_jobspec_finalize_blame(phx_jobspec_t *s, const phx_jobspec_defaults_t *d
     if (!s->output &&
         set_str(&s->output, s->array ? "phx-%A_%a.out" : "phx-%j.out", err) < 0)
         return -1;
+    if (phx_outpath_check_fits(s->output, s->job_name, s->work_dir, err) < 0)
+        return fault(bl, OF(output), OF(work_dir), NONE, NULL, "-");
+    if (s->error && phx_outpath_check_fits(s->error, s->job_name, s->work_dir, err) < 0)
+        return fault(bl, OF(error), OF(work_dir), NONE, NULL, "-");
     if (s->time_limit == PHX_UNSET && def)
         s->time_limit = def->time_limit;
     if (s->exclusive == -1)

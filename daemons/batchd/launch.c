@@ -201,7 +201,7 @@ static int out_paths(bjob_t *j)
                              .user = j->user,
                              .first_node = j->tasks[0].host,
                              .work_dir = j->spec.work_dir};
-    char buf[4096];
+    char buf[PHX_OUTPATH_MAX];
     phx_error_t err;
     const char *out = j->spec.output;
     if (!out)

@@ -91,3 +91,26 @@ int phx_outpath_expand(const char *pattern, const phx_outpath_ctx_t *ctx, char *
         return -1;
     return expand(pattern, ctx, buf, len, err);
 }
+
+int phx_outpath_check_fits(const char *pattern, const char *job_name,
+                           const char *work_dir, phx_error_t *err)
+{
+    char node[256], user[33], buf[PHX_OUTPATH_MAX];
+    memset(node, 'n', sizeof(node) - 1);
+    node[sizeof(node) - 1] = '\0';
+    memset(user, 'u', sizeof(user) - 1);
+    user[sizeof(user) - 1] = '\0';
+    phx_outpath_ctx_t ctx = {.job_id = UINT64_MAX,
+                             .array_job_id = UINT64_MAX,
+                             .array_task_id = INT64_MAX,
+                             .job_name = job_name,
+                             .user = user,
+                             .first_node = node,
+                             .work_dir = work_dir};
+    if (phx_outpath_expand(pattern, &ctx, buf, sizeof(buf), NULL) == 0)
+        return 0;
+    return phx_error_set(err,
+                         "the file name from pattern \"%s\" in work dir \"%.64s...\" "
+                         "could be longer than %d bytes",
+                         pattern, work_dir ? work_dir : "", PHX_OUTPATH_MAX - 1);
+}

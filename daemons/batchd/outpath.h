@@ -24,8 +24,17 @@ typedef struct phx_outpath_ctx {
     const char *work_dir;   /* NULL: leave relative results relative */
 } phx_outpath_ctx_t;
 
+/* The longest file name a job's pattern may expand to (with its work dir). */
+#define PHX_OUTPATH_MAX 4096
+
 /* Check a pattern at submission: unknown % escapes are refused.  0 or -1. */
 int phx_outpath_check(const char *pattern, phx_error_t *err);
+/* Also at submission, once the job's name and work dir are known: -1 with
+ * err if pattern could expand past PHX_OUTPATH_MAX once the job has its
+ * id, array index, user and first node (the longest of each), which would
+ * leave an accepted job unable to start. */
+int phx_outpath_check_fits(const char *pattern, const char *job_name,
+                           const char *work_dir, phx_error_t *err);
 /* Expand pattern into buf.  -1 with err when the pattern is malformed or the
  * result does not fit. */
 int phx_outpath_expand(const char *pattern, const phx_outpath_ctx_t *ctx, char *buf,

@@ -109,5 +109,11 @@ chown phxu1 "$home1/inwrap.sh"
 expect_fail as_user phxu1 phx submit inwrap.sh
 assert_contains "$PHX_OUT" "inwrap.sh:3: "
 assert_contains "$PHX_OUT" "\"--wrap\" is not supported: it belongs on the phx submit"
+# a work dir so long the output file name could not be made: refused at
+# submission (it was accepted, then pended forever)
+long=/tmp/$(head -c 4088 /dev/zero | tr '\0' a)
+expect_fail as_user phxu1 phx submit -t 5 -D "$long" --wrap true
+assert_contains "$PHX_OUT" 'the file name from pattern "phx-%j.out" in work dir'
+assert_contains "$PHX_OUT" "could be longer than 4095 bytes"
 assert_eq "$before" "$(jobs)" "no job stored"
 note ok

@@ -422,6 +422,38 @@ static void test_finalize_limits_and_strings(void **state)
     phx_jobspec_clear(&s);
 }
 
+/* A work dir and output pattern that could expand past PATH_MAX are refused
+ * at submission (such a job was accepted and then pended forever, its
+ * output file name too long to make), located at the pattern's or the work
+ * dir's line. */
+static void test_output_path_fits(void **state)
+{
+    (void)state;
+    static char text[8192], dir[4090];
+    memset(dir, 'd', sizeof(dir) - 1);
+    dir[0] = '/';
+    dir[sizeof(dir) - 1] = '\0';
+    snprintf(text, sizeof(text), "#!/bin/sh\n#SBATCH -t 5\n#SBATCH -D %s\n", dir);
+    phx_jobspec_t s;
+    phx_error_t err = {{0}};
+    assert_int_equal(build_argv(text, 0, NULL, &s, &err), -1);
+    assert_non_null(
+        strstr(err.text, "job.sh:3: the file name from pattern \"phx-%j.out\""));
+    assert_non_null(strstr(err.text, "could be longer than 4095 bytes"));
+    /* a long dir that leaves room for the default name: accepted */
+    dir[3700] = '\0';
+    snprintf(text, sizeof(text), "#!/bin/sh\n#SBATCH -t 5\n#SBATCH -D %s\n", dir);
+    if (build_argv(text, 0, NULL, &s, &err) < 0)
+        fail_msg("%s", err.text);
+    phx_jobspec_clear(&s);
+    /* but not with the longest first node name in the pattern */
+    snprintf(text, sizeof(text),
+             "#!/bin/sh\n#SBATCH -t 5\n#SBATCH -D %s\n#SBATCH -e %%N.%%N.err\n", dir);
+    assert_int_equal(build_argv(text, 0, NULL, &s, &err), -1);
+    assert_non_null(
+        strstr(err.text, "job.sh:4: the file name from pattern \"%N.%N.err\""));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -431,6 +463,7 @@ int main(void)
         cmocka_unit_test(test_finalize_consistency),
         cmocka_unit_test(test_unsupported_values),
         cmocka_unit_test(test_finalize_error_lines),
+        cmocka_unit_test(test_output_path_fits),
         cmocka_unit_test(test_finalize_limits_and_strings),
     };
     return cmocka_run_group_tests(tests, phx_scripttest_setup, NULL);
