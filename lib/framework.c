@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/http.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/munge.h"
@@ -256,6 +257,10 @@ static int subscribe(phx_fwc_t *c, phx_error_t *err)
                              "framework_info", info);
     char *body = phx_json_dump(call);
     json_decref(call);
+    if (!body) {
+        evhttp_request_free(req);
+        return phx_error_set(err, "out of memory");
+    }
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Host", c->opts.host);
     evhttp_add_header(h, "Content-Type", "application/json");
@@ -263,8 +268,13 @@ static int subscribe(phx_fwc_t *c, phx_error_t *err)
     if (c->opts.authenticate) {
         phx_munge_t *m = phx_munge_create(c->opts.munge_socket, err);
         char *cred = NULL;
-        const char *payload = "POST /api/v1/scheduler";
-        if (!m || phx_munge_encode(m, payload, strlen(payload), 0, &cred, err) < 0) {
+        char payload[256];
+        if (phx_http_auth_payload("POST", "/api/v1/scheduler", body, strlen(body),
+                                  payload, sizeof(payload)) < 0)
+            phx_error_set(err, "could not hash the SUBSCRIBE call");
+        else if (!m || phx_munge_encode(m, payload, strlen(payload), 0, &cred, err) < 0)
+            cred = NULL;
+        if (!cred) {
             phx_munge_destroy(m);
             free(body);
             evhttp_request_free(req);

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "lib/json.h"
+#include "lib/mac.h"
 
 int phx_http_body(struct evhttp_request *req, size_t max, char **out, size_t *len,
                   phx_error_t *err)
@@ -122,6 +123,16 @@ const char *phx_http_method(struct evhttp_request *req)
     }
 }
 
+int phx_http_auth_payload(const char *method, const char *path, const void *body,
+                          size_t body_len, char *buf, size_t len)
+{
+    char hash[PHX_MAC_HEX_LEN + 1];
+    if (phx_sha256_hex(body, body_len, hash) < 0)
+        return -1;
+    int n = snprintf(buf, len, "%s %s %s", method, path, hash);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
 int phx_http_auth(struct evhttp_request *req, phx_munge_t *m,
                   const phx_munge_policy_t *p, phx_munge_cred_t *out, phx_error_t *err)
 {
@@ -134,15 +145,18 @@ int phx_http_auth(struct evhttp_request *req, phx_munge_t *m,
                              "missing \"Authorization: Munge <credential>\" header");
     }
     const char *uri = evhttp_request_get_uri(req);
-    char expect[1024];
-    int n = snprintf(expect, sizeof(expect), "%s %s", phx_http_method(req), uri);
-    if (n < 0 || (size_t)n >= sizeof(expect)) {
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t blen = evbuffer_get_length(in);
+    const unsigned char *body = blen ? evbuffer_pullup(in, -1) : NULL;
+    char expect[1200];
+    if ((blen && !body) || phx_http_auth_payload(phx_http_method(req), uri, body, blen,
+                                                 expect, sizeof(expect)) < 0) {
         errno = EINVAL;
         return phx_error_set(err, "request path too long");
     }
     phx_munge_policy_t bound = p ? *p : (phx_munge_policy_t){0};
     bound.expect = expect;
-    bound.expect_len = (size_t)n;
+    bound.expect_len = strlen(expect);
     return phx_munge_decode(m, h + 6, &bound, time(NULL), out, err);
 }
 
@@ -236,8 +250,10 @@ int phx_http_call(const char *host, int port, const char *method, const char *pa
 
     char *cred = NULL;
     if (munge) {
-        char payload[1024];
-        snprintf(payload, sizeof(payload), "%s %s", method, path);
+        char payload[1200];
+        if (phx_http_auth_payload(method, path, body, body ? strlen(body) : 0, payload,
+                                  sizeof(payload)) < 0)
+            return phx_error_set(err, "request path too long");
         if (phx_munge_encode(munge, payload, strlen(payload), 0, &cred, err) < 0)
             return -1;
     }

@@ -43,8 +43,15 @@ void phx_http_nodelay(struct evhttp_request *req);
 /* The request's method name ("GET", "POST", ...). */
 const char *phx_http_method(struct evhttp_request *req);
 
+/* What a request's munge credential signs: "<METHOD> <PATH> <SHA-256 of the
+ * body in hex>" (an empty body's hash when there is none), so that neither
+ * the request nor its body can be changed on the way.  -1 if it does not
+ * fit in len. */
+int phx_http_auth_payload(const char *method, const char *path, const void *body,
+                          size_t body_len, char *buf, size_t len);
+
 /* Check the request's munge credential under policy; *out as for
- * phx_munge_decode.  The payload must be "<METHOD> <PATH>". */
+ * phx_munge_decode.  The payload must be phx_http_auth_payload's. */
 int phx_http_auth(struct evhttp_request *req, phx_munge_t *m,
                   const phx_munge_policy_t *p, phx_munge_cred_t *out, phx_error_t *err);
 
@@ -68,7 +75,7 @@ typedef struct phx_http_response {
 } phx_http_response_t;
 
 /* One request to http://host:port/path.  munge: if not NULL, a credential
- * over "<METHOD> <PATH>" is attached.  body may be NULL.  0 once any HTTP
+ * over phx_http_auth_payload is attached.  body may be NULL.  0 once any HTTP
  * answer arrived (check resp->status), -1 with err if none did. */
 int phx_http_call(const char *host, int port, const char *method, const char *path,
                   const char *body, phx_munge_t *munge, double timeout_s,

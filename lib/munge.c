@@ -107,7 +107,7 @@ static void drop_payload(void *buf, int len)
 
 static bool uid_allowed(const phx_munge_policy_t *p, uid_t uid)
 {
-    if (!p || !p->uids || p->nuids == 0)
+    if (!p || !p->uids) /* an empty list allows nobody, not everybody */
         return true;
     for (size_t i = 0; i < p->nuids; i++)
         if (p->uids[i] == uid)

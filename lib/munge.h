@@ -16,7 +16,7 @@
 typedef struct phx_munge phx_munge_t;
 
 typedef struct phx_munge_policy {
-    const uid_t *uids; /* allowed uids; NULL/0 entries: any uid */
+    const uid_t *uids; /* allowed uids (nuids of them: 0 allows none); NULL: any */
     size_t nuids;
     int max_age;        /* seconds since encoding; 0: munge's own TTL only */
     const void *expect; /* if set, the payload must equal these bytes */

@@ -105,6 +105,10 @@ static int start(phx_master_t *m, phx_error_t *err)
         phx_master_uid_list(conf, "master.operators", &m->operator_uids,
                             &m->noperator_uids, err) < 0)
         return -1;
+    if (m->nagent_uids == 0)
+        return phx_error_set(err,
+                             "master.agent_users is empty: no agent could register "
+                             "(list the uid phx-agent runs as, usually root)");
     if (migrate(conf, err) < 0)
         return phx_error_prefix(err, "could not migrate the database");
     if (!(m->munge = phx_munge_create(phx_conf_str(conf, "master.munge_socket"), err)))

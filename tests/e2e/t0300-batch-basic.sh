@@ -130,4 +130,25 @@ pgrep -u phxu1 -f "sleep 300" >/dev/null || fail "the job's process should survi
 as phxu1 phx cancel "$id3"
 wait_job "$id3" CANCELLED 30
 wait_for 10 sh -c '! pgrep -u phxu1 -f "sleep 300" >/dev/null'
+
+# A credential signs the method, the path and the body's SHA-256: phxu1's
+# credential for one script does not carry another (it did: the body was
+# not signed, and whoever relayed a submission could swap its script).
+signed='{"script":"#!/bin/sh\n#SBATCH -t 1\ntrue\n","cwd":"/tmp"}'
+other='{"script":"#!/bin/sh\n#SBATCH -t 1\nid\n","cwd":"/tmp"}'
+hash=$(printf '%s' "$signed" | sha256sum | cut -d' ' -f1)
+post() { # BODY: with a fresh credential over the signed body (munged refuses a replay)
+    local cred
+    cred=$(runuser -u phxu1 -- munge -S "$PHX_MUNGE_SOCKET" -s "POST /api/v1/jobs $hash")
+    curl -s -o "$PHX_TEST_DIR/body" -w '%{http_code}' -H "Authorization: Munge $cred" \
+        -H 'Content-Type: application/json' --data-binary "$1" "http://$PHX_BATCHD/api/v1/jobs"
+}
+before=$(psql_q "SELECT count(*) FROM jobs")
+assert_eq 401 "$(post "$other")"
+assert_contains "$(cat "$PHX_TEST_DIR/body")" "does not match the request"
+assert_eq "$before" "$(psql_q "SELECT count(*) FROM jobs")" "no job from a swapped body"
+code=$(post "$signed")
+[[ $code == 20? ]] || fail "the signed body was refused ($code): $(cat "$PHX_TEST_DIR/body")"
+assert_eq "$((before + 1))" "$(psql_q "SELECT count(*) FROM jobs")"
+assert_eq phxu1 "$(psql_q "SELECT user_name FROM jobs ORDER BY id DESC LIMIT 1")"
 note ok

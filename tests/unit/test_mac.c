@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "lib/http.h"
 #include "lib/mac.h"
 
 typedef struct vector {
@@ -208,6 +209,27 @@ static void test_random_equal_wipe(void **state)
     assert_memory_equal(a, zero, sizeof(a));
 }
 
+/* SHA-256 (FIPS 180-2 vectors) and the text an HTTP credential signs. */
+static void test_sha256_and_http_payload(void **state)
+{
+    (void)state;
+    char hex[PHX_MAC_HEX_LEN + 1];
+    assert_int_equal(phx_sha256_hex(NULL, 0, hex), 0);
+    assert_string_equal(
+        hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(phx_sha256_hex("abc", 3, hex), 0);
+    assert_string_equal(
+        hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    char buf[256];
+    assert_int_equal(
+        phx_http_auth_payload("POST", "/api/v1/jobs", "abc", 3, buf, sizeof(buf)), 0);
+    assert_string_equal(
+        buf, "POST /api/v1/jobs "
+             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(phx_http_auth_payload("GET", "/api/v1/jobs", NULL, 0, buf, 40),
+                     -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_create_refuses_empty_key),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_random_equal_wipe),
+        cmocka_unit_test(test_sha256_and_http_payload),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

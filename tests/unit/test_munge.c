@@ -126,6 +126,12 @@ static void test_policy(void **state)
     assert_int_equal(decode(&key_a, cred, &p, &c, &err), -1);
     assert_non_null(strstr(err.text, "which is not allowed"));
     free(cred);
+    /* an empty list allows nobody (it allowed everybody) */
+    p.nuids = 0;
+    cred = encode(&key_a, "x", 0);
+    assert_int_equal(decode(&key_a, cred, &p, &c, &err), -1);
+    assert_non_null(strstr(err.text, "which is not allowed"));
+    free(cred);
 
     const char *want = "register n02 nonce=7";
     phx_munge_policy_t bind = {.expect = want, .expect_len = strlen(want)};
