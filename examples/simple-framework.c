@@ -5,14 +5,18 @@
  * when all tasks ended, where each ran; then it tears itself down.
  *
  *   simple-framework [--master HOST:PORT] [--agents N] [--cmd CMD]
- *                    [--kill-after SECONDS] [--munge-socket PATH]
+ *                    [--kill-after SECONDS] [--munge-socket PATH] [--role ROLE]
+ *
+ * Its tasks run as the user running it (root: as root).
  *
  * Exit status: 0 if every task finished (or was killed by --kill-after),
  * 1 otherwise. */
 #include <getopt.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/framework.h"
 #include "lib/http.h"
@@ -179,6 +183,20 @@ static void on_error(phx_fwc_t *c, const char *msg, void *arg)
     fprintf(stderr, "simple-framework: %s\n", msg);
 }
 
+/* A refused SUBSCRIBE (4xx) will not pass by retrying: give up. */
+static void on_disconnected(phx_fwc_t *c, const char *why, void *arg)
+{
+    (void)c;
+    app_t *app = arg;
+    if (app->ended == app->want)
+        return; /* torn down: the stream ends, as it should */
+    fprintf(stderr, "simple-framework: %s\n", why);
+    if (strncmp(why, "SUBSCRIBE answered 4", 20) == 0) {
+        app->rc = 1;
+        event_base_loopbreak(app->base);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -187,22 +205,26 @@ int main(int argc, char **argv)
         {"cmd", required_argument, NULL, 'c'},
         {"kill-after", required_argument, NULL, 'k'},
         {"munge-socket", required_argument, NULL, 'M'},
+        {"role", required_argument, NULL, 'r'},
         {NULL, 0, NULL, 0},
     };
     const char *master = getenv("PHX_MASTER") ? getenv("PHX_MASTER") : "127.0.0.1:6050";
     const char *munge = getenv("PHX_MUNGE_SOCKET");
+    const char *role = "*";
     app_t app = {.want = 2, .cmd = "hostname", .rc = 1};
     int c;
-    while ((c = getopt_long(argc, argv, "m:n:c:k:M:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:n:c:k:M:r:", opts, NULL)) != -1) {
         switch (c) {
         case 'm': master = optarg; break;
         case 'n': app.want = atoi(optarg); break;
         case 'c': app.cmd = optarg; break;
         case 'k': app.kill_after = atof(optarg); break;
         case 'M': munge = optarg; break;
+        case 'r': role = optarg; break;
         default:
             fprintf(stderr, "usage: simple-framework [--master HOST:PORT] [--agents N] "
-                            "[--cmd CMD] [--kill-after S] [--munge-socket PATH]\n");
+                            "[--cmd CMD] [--kill-after S] [--munge-socket PATH] "
+                            "[--role ROLE]\n");
             return 2;
         }
     }
@@ -217,11 +239,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "simple-framework: %s\n", err.text);
         return 2;
     }
+    struct passwd *pw = getpwuid(geteuid());
+    if (!pw) {
+        fprintf(stderr, "simple-framework: who is uid %u?\n", (unsigned)geteuid());
+        return 2;
+    }
     app.base = event_base_new();
     phx_fwc_opts_t o = {.host = host,
                         .port = port,
                         .name = "simple-framework",
-                        .user = "root",
+                        .user = pw->pw_name,
+                        .role = role,
                         .failover_timeout = 10,
                         .munge_socket = munge,
                         .authenticate = true,
@@ -229,7 +257,8 @@ int main(int argc, char **argv)
     phx_fwc_callbacks_t cbs = {.subscribed = on_subscribed,
                                .offers = on_offers,
                                .update = on_update,
-                               .error = on_error};
+                               .error = on_error,
+                               .disconnected = on_disconnected};
     if (!(app.fwc = phx_fwc_create(app.base, &o, &cbs, &app, &err)) ||
         phx_fwc_start(app.fwc, &err) < 0) {
         fprintf(stderr, "simple-framework: %s\n", err.text);

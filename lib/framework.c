@@ -198,6 +198,8 @@ static void on_chunk(struct evhttp_request *req, void *arg)
 {
     phx_fwc_t *c = arg;
     evbuffer_add_buffer(c->pending, evhttp_request_get_input_buffer(req));
+    if (evhttp_request_get_response_code(req) != 200)
+        return; /* an error's body, kept for on_stream_done to tell */
     if (parse_records(c) < 0)
         schedule_resubscribe(c, "malformed event stream");
 }
@@ -222,7 +224,10 @@ static void on_stream_done(struct evhttp_request *req, void *arg)
     if (!req || evhttp_request_get_response_code(req) == 0)
         snprintf(why, sizeof(why), "could not reach the master");
     else if (evhttp_request_get_response_code(req) != 200) {
-        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        /* the body came through on_chunk, or is still in the request */
+        struct evbuffer *in = evbuffer_get_length(c->pending)
+                                  ? c->pending
+                                  : evhttp_request_get_input_buffer(req);
         size_t n = evbuffer_get_length(in);
         char body[200] = "";
         evbuffer_copyout(in, body, n < sizeof(body) - 1 ? n : sizeof(body) - 1);

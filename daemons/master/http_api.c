@@ -141,14 +141,6 @@ static void drain_written(const phx_error_t *err, phx_db_result_t *const *res, i
     free(op);
 }
 
-static bool is_operator(const phx_master_t *m, uid_t uid)
-{
-    for (size_t i = 0; i < m->noperator_uids; i++)
-        if (m->operator_uids[i] == uid)
-            return true;
-    return false;
-}
-
 static void post_operator(phx_master_t *m, struct evhttp_request *req)
 {
     phx_error_t err;
@@ -179,7 +171,7 @@ static void post_operator(phx_master_t *m, struct evhttp_request *req)
         json_decref(body);
         return;
     }
-    if (!is_operator(m, uid)) {
+    if (!phx_master_is_operator(m, uid)) {
         phx_log_warnx("%s of \"%s\" refused: uid %u is not an operator", type, name,
                       (unsigned)uid);
         phx_http_reply_error(req, 403, "%s: uid %u is not an operator", type,

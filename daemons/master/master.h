@@ -107,6 +107,16 @@ void phx_master_write(phx_master_t *m, const char *what, const char *sql, int np
 void phx_master_write_row(phx_master_t *m, const char *what, const phx_db_rows_t *kind,
                           const char *const *params);
 
+/* policy.c: what a framework may do (see there).  Each returns NULL when
+ * allowed, else why not. */
+bool phx_master_is_operator(const phx_master_t *m, uid_t uid);
+const char *phx_master_role_refused(const phx_master_t *m, const char *role,
+                                    bool authenticated, uid_t uid);
+const char *phx_master_frameworks_refused(const phx_master_t *m, const char *id,
+                                          bool authenticated, uid_t uid);
+struct phx_fw;
+const char *phx_master_requests_refused(const phx_master_t *m, const struct phx_fw *fw);
+
 /* reload.c: SIGHUP.  Read the configuration again and apply its reloadable
  * keys; a wrong file changes nothing. */
 void phx_master_reload(phx_master_t *m);

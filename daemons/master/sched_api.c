@@ -239,6 +239,17 @@ static void subscribe(phx_master_t *m, struct evhttp_request *req, const json_t 
         free(op);
         return;
     }
+    const char *why = phx_master_role_refused(m, role, op->authenticated, op->uid);
+    if (!why && (!known || known->removed))
+        why = phx_master_frameworks_refused(m, op->id, op->authenticated, op->uid);
+    if (why) {
+        phx_log_notice("SUBSCRIBE of \"%s\" as role \"%s\" by %s %u refused: %s", name,
+                       role, op->authenticated ? "uid" : "unauthenticated, uid",
+                       (unsigned)op->uid, why);
+        phx_http_reply_error(req, 403, "SUBSCRIBE as role \"%s\": %s", role, why);
+        free(op);
+        return;
+    }
     if (!(op->name = strdup(name)) || !(op->user = strdup(user)) ||
         !(op->role = strdup(role)) || !(op->reply = phx_http_defer(req))) {
         sub_op_free(op);
@@ -464,6 +475,9 @@ static int call_request(phx_master_t *m, phx_fw_t *fw, const json_t *call,
     }
     json_array_foreach(reqs, i, e)
     {
+        const char *why = phx_master_requests_refused(m, fw);
+        if (why)
+            return phx_error_set(err, "REQUEST: requests[%zu]: %s", i, why);
         if (phx_sched_request_add(m, fw, e, err) < 0)
             return phx_error_prefix(err, "REQUEST: requests[%zu]", i);
     }

@@ -9,6 +9,9 @@ master like it would talk to Mesos, for the end-to-end tests.
   mesos_fw.py MASTER resume STATEFILE   resubscribe with the saved id; print
                                         the RECONCILE answers for the task and
                                         for an unknown task, then exit
+  mesos_fw.py MASTER requests           send one REQUEST of two gang requests,
+                                        print its answer (status and body)
+  FW_ROLE: the role to subscribe with (default "*")
 
 Every event line is checked to be ASCII (non-ASCII must arrive escaped)."""
 import http.client
@@ -24,7 +27,7 @@ class Stream:
         self.host, self.port = host, int(port)
         self.conn = http.client.HTTPConnection(host, self.port, timeout=30)
         info = {"user": os.environ.get("FW_USER", "root"), "name": "mesos-json-fw \u00e9t\u00e9",
-                "roles": ["*"], "failover_timeout": failover,
+                "roles": [os.environ.get("FW_ROLE", "*")], "failover_timeout": failover,
                 "hostname": None, "webui_url": None}
         if framework_id:
             info["id"] = {"value": framework_id}
@@ -114,6 +117,21 @@ def main():
                 if st["state"] not in ("TASK_STAGING", "TASK_STARTING", "TASK_RUNNING"):
                     s.call({"type": "TEARDOWN"})
                     return 0 if st["state"] == "TASK_FINISHED" else 1
+    if mode == "requests":
+        s = Stream(master)
+        while s.event()["type"] != "SUBSCRIBED":
+            pass
+        req = {"bundles": 1, "kind": "any", "cpus": 1, "expires_in_seconds": 60}
+        call = {"type": "REQUEST",
+                "request": {"requests": [dict(req, id="g1"), dict(req, id="g2")]}}
+        call["framework_id"] = {"value": s.framework_id}
+        c = http.client.HTTPConnection(s.host, s.port, timeout=30)
+        c.request("POST", "/api/v1/scheduler", json.dumps(call),
+                  {"Content-Type": "application/json", "Mesos-Stream-Id": s.stream_id})
+        r = c.getresponse()
+        print(r.status, r.read().decode(), flush=True)
+        s.call({"type": "TEARDOWN"})
+        return 0
     if mode == "sleeper":
         s = Stream(master, failover=float(sys.argv[4]) if len(sys.argv) > 4 else 30.0)
         launch_one(s, "sleeper-1", "sleep 600")
