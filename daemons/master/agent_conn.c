@@ -347,6 +347,12 @@ static void receive(phx_master_conn_t *c, const phx_frame_t *f)
     phx_frame_clear(&inner);
 }
 
+/* Before REGISTER anyone on the network may connect: what such peers may
+ * make the master hold is bounded (each could otherwise buffer a whole
+ * max_frame, on as many connections as they opened). */
+#define UNREGISTERED_CONNS_MAX 32
+#define UNREGISTERED_BYTES_MAX (4u << 20)
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     phx_master_conn_t *c = arg;
@@ -361,6 +367,10 @@ static void on_read(struct bufferevent *bev, void *arg)
             return;
         }
         evbuffer_drain(in, v.iov_len);
+        if (!c->agent && phx_wire_decoder_pending(c->dec) > UNREGISTERED_BYTES_MAX) {
+            refuse(c, "more than 4 MiB before registering");
+            return;
+        }
         phx_frame_t f;
         int r = 0;
         while (!c->closed && (r = phx_wire_decoder_next(c->dec, &f, &err)) == 1) {
@@ -396,6 +406,17 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)l;
     (void)salen;
     phx_master_t *m = arg;
+    int unregistered = 0;
+    phx_master_conn_t *o;
+    LIST_FOREACH(o, &m->conns, link)
+    unregistered += !o->agent && !o->closed;
+    if (unregistered >= UNREGISTERED_CONNS_MAX) {
+        phx_log_warnx("refused an agent connection: %d connections have not "
+                      "registered yet",
+                      unregistered);
+        evutil_closesocket(fd);
+        return;
+    }
     phx_master_conn_t *c = calloc(1, sizeof(*c));
     if (!c || !(c->dec = phx_wire_decoder_create(m->max_frame))) {
         phx_log_err("could not accept an agent connection");

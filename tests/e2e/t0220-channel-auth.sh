@@ -74,4 +74,46 @@ assert_contains "$got" CLOSED
 wait_for 10 grep -q 'agent "n5" (127.0.0.1:[0-9]*) disconnected: frame refused: frame "STEP_REQUEST" is not sealed' \
     "$PHX_TEST_DIR/master.log"
 assert_eq up "$(node_field n1 state)" "n1 still served"
+
+# Before REGISTER anyone on the network may connect: such a peer may not
+# buffer more than 4 MiB (a declared 15 MiB frame is cut off), and at most
+# 32 connections may wait unregistered (more are closed at once).
+got=$(python3 - "$PHX_AGENT_PORT" <<'PY'
+import socket, struct, sys, time
+port = int(sys.argv[1])
+big = socket.create_connection(("127.0.0.1", port))
+big.sendall(struct.pack("!II", 15 << 20, 0))
+big.settimeout(10)
+try:
+    for _ in range(5 * 16):
+        big.sendall(b"{" * 65536)
+    while big.recv(65536):  # an ERROR, then the close
+        pass
+    print("big: cut off")
+except socket.timeout:
+    print("big: still open")
+except OSError:
+    print("big: cut off")
+big.close()
+time.sleep(0.5)
+conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
+time.sleep(1)
+closed = 0
+for c in conns:
+    c.setblocking(False)
+    try:
+        closed += c.recv(1) == b""
+    except BlockingIOError:
+        pass
+    except ConnectionResetError:
+        closed += 1
+print("closed at once:", closed)
+PY
+)
+note "$got"
+assert_contains "$got" "big: cut off"
+assert_contains "$got" "closed at once: 8"
+assert_contains "$(cat "$PHX_TEST_DIR/master.log")" "more than 4 MiB before registering"
+assert_contains "$(cat "$PHX_TEST_DIR/master.log")" "32 connections have not registered yet"
+assert_eq up "$(node_field n1 state)" "n1 still served"
 note ok
