@@ -1,6 +1,8 @@
 #include "lib/daemon.h"
 
 #include <dirent.h>
+#include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,4 +127,32 @@ void phx_daemon_close_inherited(void)
     closedir(d);
     for (int i = 0; i < n; i++)
         close(fds[i]);
+}
+
+int phx_daemon_uid_list(const phx_conf_t *conf, const char *key, uid_t **uids,
+                        size_t *n, phx_error_t *err)
+{
+    size_t len = phx_conf_list_len(conf, key);
+    uid_t *out = calloc(len ? len : 1, sizeof(*out));
+    if (!out)
+        return phx_error_set(err, "out of memory");
+    for (size_t i = 0; i < len; i++) {
+        const char *name = phx_conf_list_get(conf, key, i);
+        char *end;
+        errno = 0;
+        unsigned long v = strtoul(name, &end, 10);
+        if (*name && !*end && !errno) {
+            out[i] = (uid_t)v;
+            continue;
+        }
+        struct passwd *pw = getpwnam(name);
+        if (!pw) {
+            free(out);
+            return phx_error_set(err, "%s: unknown user \"%s\"", key, name);
+        }
+        out[i] = pw->pw_uid;
+    }
+    *uids = out;
+    *n = len;
+    return 0;
 }

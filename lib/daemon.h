@@ -4,6 +4,7 @@
 #define PHX_DAEMON_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "lib/config.h"
 
@@ -34,6 +35,12 @@ int phx_daemon_conf_apply(phx_conf_t *conf, phx_conf_t *fresh, const char *file,
  * open for its whole life and reach what it spawns.  phx_daemon_conf calls
  * it once the configuration is read (it may come from /dev/fd/N). */
 void phx_daemon_close_inherited(void);
+
+/* Resolve the list of user names or numeric uids at key: *uids (caller
+ * frees; never NULL on success) and *n.  -1 with err naming key and the
+ * unknown user. */
+int phx_daemon_uid_list(const phx_conf_t *conf, const char *key, uid_t **uids,
+                        size_t *n, phx_error_t *err);
 
 /* --check-config: print every setting, then "configuration OK".  Returns 0. */
 int phx_daemon_check_config(const phx_conf_t *conf);

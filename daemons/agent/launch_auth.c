@@ -17,33 +17,16 @@
 #include <unistd.h>
 
 #include "daemons/agent/task.h"
+#include "lib/daemon.h"
 
 #define SESSION_MAX_AGE 60 /* seconds: REGISTERED follows REGISTER at once */
 
 int phx_launch_auth_init(phx_agentd_t *a, phx_error_t *err)
 {
     const char *key = "agent.master_users";
-    size_t len = phx_conf_list_len(a->conf, key);
-    if (len == 0)
+    if (phx_conf_list_len(a->conf, key) == 0)
         return phx_error_set(err, "%s: must name at least one user", key);
-    if (!(a->master_uids = calloc(len, sizeof(uid_t))))
-        return phx_error_set(err, "out of memory");
-    for (size_t i = 0; i < len; i++) {
-        const char *name = phx_conf_list_get(a->conf, key, i);
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(name, &end, 10);
-        if (*name && !*end && !errno) {
-            a->master_uids[i] = (uid_t)v;
-            continue;
-        }
-        struct passwd *pw = getpwnam(name);
-        if (!pw)
-            return phx_error_set(err, "%s: unknown user \"%s\"", key, name);
-        a->master_uids[i] = pw->pw_uid;
-    }
-    a->nmaster_uids = len;
-    return 0;
+    return phx_daemon_uid_list(a->conf, key, &a->master_uids, &a->nmaster_uids, err);
 }
 
 void phx_launch_auth_forget(phx_agentd_t *a)

@@ -249,8 +249,6 @@ void batchd_sched_dirty(batchd_t *b);
  * batchd_reload (SIGHUP): read the configuration again, apply its
  * reloadable keys, or change nothing when it is wrong. */
 extern const phx_conf_key_t batchd_schema[];
-int batchd_operators_resolve(const phx_conf_t *conf, uid_t **uids, size_t *n,
-                             phx_error_t *err);
 int batchd_conf_check(const phx_conf_t *conf, phx_error_t *err);
 void batchd_conf_reloadable(batchd_t *b);
 void batchd_reload(batchd_t *b);

@@ -180,7 +180,8 @@ static int settings(batchd_t *b, phx_error_t *err)
     b->limits.max_array_tasks = (uint32_t)phx_conf_int(c, "batchd.max_array_tasks");
     if (compat_dir(b, err) < 0)
         return -1;
-    return batchd_operators_resolve(c, &b->operators, &b->noperators, err);
+    return phx_daemon_uid_list(c, "batchd.operators", &b->operators, &b->noperators,
+                               err);
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)

@@ -3,42 +3,12 @@
  * on SIGHUP.  A file that cannot be read, is wrong, names an unknown user
  * or a time limit batchd cannot parse changes nothing; keys read only at
  * start are reported, not applied (lib/daemon.h). */
-#include <errno.h>
-#include <pwd.h>
 #include <stdlib.h>
 
 #include "daemons/batchd/batchd.h"
 #include "daemons/batchd/timefmt.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
-
-int batchd_operators_resolve(const phx_conf_t *conf, uid_t **uids, size_t *n,
-                             phx_error_t *err)
-{
-    size_t len = phx_conf_list_len(conf, "batchd.operators");
-    uid_t *out = calloc(len ? len : 1, sizeof(*out));
-    if (!out)
-        return phx_error_set(err, "out of memory");
-    for (size_t i = 0; i < len; i++) {
-        const char *name = phx_conf_list_get(conf, "batchd.operators", i);
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(name, &end, 10);
-        if (*name && !*end && !errno) {
-            out[i] = (uid_t)v;
-            continue;
-        }
-        struct passwd *pw = getpwnam(name);
-        if (!pw) {
-            free(out);
-            return phx_error_set(err, "batchd.operators: unknown user \"%s\"", name);
-        }
-        out[i] = pw->pw_uid;
-    }
-    *uids = out;
-    *n = len;
-    return 0;
-}
 
 void batchd_conf_reloadable(batchd_t *b)
 {
@@ -74,7 +44,7 @@ void batchd_reload(batchd_t *b)
         phx_daemon_conf_reread(batchd_schema, b->conf_file, b->conf_sets, b->conf_nsets,
                                "batchd.log_level", &err);
     if (!fresh || batchd_conf_check(fresh, &err) < 0 ||
-        batchd_operators_resolve(fresh, &ops, &nops, &err) < 0) {
+        phx_daemon_uid_list(fresh, "batchd.operators", &ops, &nops, &err) < 0) {
         phx_log_errx("configuration not reloaded (the running one stays): %s",
                      err.text);
         phx_conf_destroy(fresh);

@@ -1,9 +1,4 @@
 /* phx-master's configuration keys (the "master" group of phalanx.conf). */
-#include <errno.h>
-#include <pwd.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "daemons/master/master.h"
 
 const phx_conf_key_t phx_master_schema[] = {
@@ -50,31 +45,3 @@ const phx_conf_key_t phx_master_schema[] = {
     {"client", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
     {NULL, 0, NULL, 0, 0, false, NULL},
 };
-
-int phx_master_uid_list(const phx_conf_t *conf, const char *key, uid_t **uids,
-                        size_t *n, phx_error_t *err)
-{
-    size_t len = phx_conf_list_len(conf, key);
-    uid_t *out = calloc(len ? len : 1, sizeof(*out));
-    if (!out)
-        return phx_error_set(err, "out of memory");
-    for (size_t i = 0; i < len; i++) {
-        const char *name = phx_conf_list_get(conf, key, i);
-        char *end;
-        errno = 0;
-        unsigned long v = strtoul(name, &end, 10);
-        if (*name && !*end && !errno) {
-            out[i] = (uid_t)v;
-            continue;
-        }
-        struct passwd *pw = getpwnam(name);
-        if (!pw) {
-            free(out);
-            return phx_error_set(err, "%s: unknown user \"%s\"", key, name);
-        }
-        out[i] = pw->pw_uid;
-    }
-    *uids = out;
-    *n = len;
-    return 0;
-}

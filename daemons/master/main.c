@@ -97,12 +97,12 @@ static int start(phx_master_t *m, phx_error_t *err)
     if (!(m->frameworks = phx_hmap_create()) || !(m->offers = phx_hmap_create()) ||
         !(m->agents_by_id = phx_hmap_create()) || !(m->alloc = phx_alloc_create()))
         return phx_error_set(err, "out of memory");
-    if (phx_master_uid_list(conf, "master.open_users", &m->open_uids, &m->nopen_uids,
+    if (phx_daemon_uid_list(conf, "master.open_users", &m->open_uids, &m->nopen_uids,
                             err) < 0)
         return -1;
-    if (phx_master_uid_list(conf, "master.agent_users", &m->agent_uids, &m->nagent_uids,
+    if (phx_daemon_uid_list(conf, "master.agent_users", &m->agent_uids, &m->nagent_uids,
                             err) < 0 ||
-        phx_master_uid_list(conf, "master.operators", &m->operator_uids,
+        phx_daemon_uid_list(conf, "master.operators", &m->operator_uids,
                             &m->noperator_uids, err) < 0)
         return -1;
     if (m->nagent_uids == 0)

@@ -123,9 +123,6 @@ void phx_master_reload(phx_master_t *m);
 
 /* conf.c */
 extern const phx_conf_key_t phx_master_schema[];
-/* Resolve a list of user names or numeric uids; -1 naming the bad entry. */
-int phx_master_uid_list(const phx_conf_t *conf, const char *key, uid_t **uids,
-                        size_t *n, phx_error_t *err);
 
 /* agents.c: the registry. */
 phx_master_agent_t *phx_master_agent_find(phx_master_t *m, const char *name);

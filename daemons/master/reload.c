@@ -51,7 +51,7 @@ void phx_master_reload(phx_master_t *m)
         phx_daemon_conf_reread(phx_master_schema, m->conf_file, m->conf_sets,
                                m->conf_nsets, "master.log_level", &err);
     if (!fresh ||
-        phx_master_uid_list(fresh, "master.operators", &ops, &nops, &err) < 0) {
+        phx_daemon_uid_list(fresh, "master.operators", &ops, &nops, &err) < 0) {
         phx_log_errx("configuration not reloaded (the running one stays): %s",
                      err.text);
         phx_conf_destroy(fresh);
