@@ -9,10 +9,11 @@
  *
  * The socket is open to every local user, so what one may hold is bounded
  * before anything is read: only root and users with a running task here
- * are served, at most STEP_CLIENTS_PER_UID connections each, a request of
- * at most STEP_REQUEST_MAX bytes that must arrive within
- * STEP_REQUEST_SECONDS (a user with no job once made the agent buffer
- * 16 MiB on each of as many connections as they opened). */
+ * are served, at most STEP_CLIENTS_PER_UID connections each waiting for
+ * their request (steps started do not count: a job may start many), a
+ * request of at most STEP_REQUEST_MAX bytes that must be whole within
+ * STEP_REQUEST_SECONDS of the connection (a user with no job once made the
+ * agent buffer 16 MiB on each of as many connections as they opened). */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/listener.h>
@@ -46,6 +47,7 @@ typedef struct client {
     uint64_t step; /* 0 until started */
     bool done;     /* DONE or ERROR sent: close once written */
     bool freeing;
+    struct event *deadline; /* for the request, from the connection */
 } client_t;
 
 static struct {
@@ -68,6 +70,8 @@ static void client_free(evutil_socket_t fd, short what, void *arg)
         }
     if (c->bev)
         bufferevent_free(c->bev);
+    if (c->deadline)
+        event_free(c->deadline);
     phx_wire_decoder_destroy(c->dec);
     free(c);
 }
@@ -212,7 +216,7 @@ static void on_request(client_t *c, const phx_frame_t *f)
     }
     json_t *fwd = json_deep_copy(h);
     c->req = ++svc.next_req;
-    bufferevent_set_timeouts(c->bev, NULL, NULL); /* a step runs as long as it may */
+    evtimer_del(c->deadline); /* a step runs as long as it may */
     json_object_set_new(fwd, "type", json_string("STEP_REQUEST"));
     json_object_set_new(fwd, "req", json_integer((json_int_t)c->req));
     if (phx_agentd_send(svc.a, fwd, NULL, 0) < 0)
@@ -251,6 +255,18 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     client_close(arg);
 }
 
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    client_t *c = arg;
+    if (c->req || c->freeing)
+        return;
+    phx_log_notice("step client pid %d uid %d: no whole request within %d s",
+                   (int)c->pid, (int)c->uid, STEP_REQUEST_SECONDS);
+    client_close(c);
+}
+
 /* Turn a client away before reading anything: an ERROR frame it can read
  * after we are gone, then close. */
 static void refuse(evutil_socket_t fd, const char *why)
@@ -281,9 +297,10 @@ static const char *may_connect(uid_t uid)
     }
     int n = 0;
     for (const client_t *c = svc.clients; c; c = c->next)
-        n += c->uid == uid && !c->freeing;
-    return uid != 0 && n >= STEP_CLIENTS_PER_UID ? "too many step clients of this user"
-                                                 : NULL;
+        n += c->uid == uid && !c->req && !c->freeing;
+    return uid != 0 && n >= STEP_CLIENTS_PER_UID
+               ? "too many step clients of this user waiting for their request"
+               : NULL;
 }
 
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
@@ -323,7 +340,12 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     svc.clients = c;
     bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
     struct timeval tv = {STEP_REQUEST_SECONDS, 0};
-    bufferevent_set_timeouts(c->bev, &tv, NULL);
+    if (!(c->deadline = evtimer_new(svc.a->base, on_deadline, c)) ||
+        evtimer_add(c->deadline, &tv) < 0) {
+        phx_log_err("could not time a step client");
+        client_close(c);
+        return;
+    }
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 

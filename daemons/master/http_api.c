@@ -44,12 +44,12 @@ static json_t *frameworks_json(phx_master_t *m)
         }
         json_array_append_new(
             list,
-            json_pack("{s:s, s:s?, s:s?, s:s?, s:f, s:f, s:b, s:b, s:i, s:i, s:o}",
+            json_pack("{s:s, s:s?, s:s?, s:s?, s:f, s:f, s:b, s:b, s:i, s:i, s:i, s:o}",
                       "id", fw->id, "name", fw->name, "user", fw->user, "role",
                       fw->role, "weight", fw->weight, "share", info.share, "connected",
                       fw->stream != NULL, "removed", fw->removed, "offers",
                       (int)phx_hmap_count(fw->offers), "used_cores", info.used_cores,
-                      "tasks", tasks));
+                      "requests", info.nrequests, "tasks", tasks));
     }
     return list;
 }

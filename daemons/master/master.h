@@ -29,6 +29,15 @@ typedef enum phx_agent_state {
 } phx_agent_state_t;
 
 typedef struct phx_master phx_master_t;
+
+/* A SUBSCRIBE whose database write is in flight: counted by policy.c as a
+ * framework already (parallel SUBSCRIBEs once passed the caps together). */
+typedef struct phx_sub_inflight {
+    struct phx_sub_inflight *next;
+    char id[40];
+    uid_t uid;
+    bool authenticated;
+} phx_sub_inflight_t;
 typedef struct phx_master_conn phx_master_conn_t;
 
 /* One agent known to the master: registered now or once (from the database). */
@@ -92,6 +101,7 @@ struct phx_master {
     bool allow_unauthenticated;
     uid_t *open_uids; /* users unauthenticated frameworks may run as */
     size_t nopen_uids;
+    phx_sub_inflight_t *subs_inflight;
 };
 
 /* Clocks: monotonic seconds (timeouts); wall-clock seconds, whole and
@@ -115,7 +125,8 @@ const char *phx_master_role_refused(const phx_master_t *m, const char *role,
 const char *phx_master_frameworks_refused(const phx_master_t *m, const char *id,
                                           bool authenticated, uid_t uid);
 struct phx_fw;
-const char *phx_master_requests_refused(const phx_master_t *m, const struct phx_fw *fw);
+const char *phx_master_requests_refused(const phx_master_t *m, const struct phx_fw *fw,
+                                        size_t adding);
 
 /* reload.c: SIGHUP.  Read the configuration again and apply its reloadable
  * keys; a wrong file changes nothing. */

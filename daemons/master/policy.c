@@ -6,6 +6,7 @@
  *     lists for it may take it (a user once subscribed as "batch" with
  *     batchd's weight);
  *   - a role listed in master.role_users is its users' alone;
+ *   - "*", the default role, stays open to all (weighted or listed);
  *   - at most master.max_frameworks_per_user frameworks of one user (all
  *     unauthenticated ones count as one user) and at most
  *     master.max_requests_per_framework gang requests outstanding for one
@@ -61,8 +62,8 @@ static bool listed(const char *list, uid_t uid)
 const char *phx_master_role_refused(const phx_master_t *m, const char *role,
                                     bool authenticated, uid_t uid)
 {
-    if (authenticated && is_operator(m, uid))
-        return NULL;
+    if ((authenticated && is_operator(m, uid)) || strcmp(role, "*") == 0)
+        return NULL; /* "*", every framework's default, is open to all */
     const phx_conf_t *c = m->conf;
     for (size_t i = 0; i < phx_conf_list_len(c, "master.role_users"); i++) {
         const char *e = phx_conf_list_get(c, "master.role_users", i);
@@ -95,12 +96,17 @@ const char *phx_master_frameworks_refused(const phx_master_t *m, const char *id,
             fw->authenticated == authenticated && (!authenticated || fw->uid == uid))
             n++;
     }
+    for (const phx_sub_inflight_t *s = m->subs_inflight; s; s = s->next)
+        if (strcmp(s->id, id) != 0 && s->authenticated == authenticated &&
+            (!authenticated || s->uid == uid))
+            n++;
     return n >= max ? "the user has master.max_frameworks_per_user frameworks already "
                       "(TEARDOWN one)"
                     : NULL;
 }
 
-const char *phx_master_requests_refused(const phx_master_t *m, const phx_fw_t *fw)
+const char *phx_master_requests_refused(const phx_master_t *m, const phx_fw_t *fw,
+                                        size_t adding)
 {
     long max = (long)phx_conf_int(m->conf, "master.max_requests_per_framework");
     if (max == 0 || (fw->authenticated && is_operator(m, fw->uid)))
@@ -108,8 +114,8 @@ const char *phx_master_requests_refused(const phx_master_t *m, const phx_fw_t *f
     phx_alloc_framework_info_t fi;
     if (phx_alloc_framework_info(m->alloc, fw->id, &fi) < 0)
         return NULL;
-    return fi.nrequests >= max
-               ? "the framework has master.max_requests_per_framework gang requests "
-                 "outstanding"
+    return (long)fi.nrequests + (long)adding > max
+               ? "the framework would have more than master.max_requests_per_framework "
+                 "gang requests outstanding"
                : NULL;
 }

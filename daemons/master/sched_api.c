@@ -65,6 +65,8 @@ double phx_master_role_weight(const phx_master_t *m, const char *role)
 /* ---- SUBSCRIBE ---- */
 
 typedef struct sub_op {
+    phx_sub_inflight_t inflight; /* first: linked in m->subs_inflight */
+    bool linked;
     phx_master_t *m;
     phx_http_deferred_t *reply;
     char id[40];
@@ -74,8 +76,21 @@ typedef struct sub_op {
     double failover_timeout;
 } sub_op_t;
 
+static void sub_op_unlink(sub_op_t *op)
+{
+    for (phx_sub_inflight_t **pp = &op->m->subs_inflight; op->linked && *pp;
+         pp = &(*pp)->next)
+        if (*pp == &op->inflight) {
+            *pp = op->inflight.next;
+            break;
+        }
+    op->linked = false;
+}
+
 static void sub_op_free(sub_op_t *op)
 {
+    if (op->m)
+        sub_op_unlink(op);
     phx_http_deferred_free(op->reply);
     free(op->name);
     free(op->user);
@@ -88,6 +103,7 @@ static void subscribed(const phx_error_t *err, phx_db_result_t *const *res, int 
 {
     sub_op_t *op = arg;
     phx_master_t *m = op->m;
+    sub_op_unlink(op); /* a framework now, or nothing */
     struct evhttp_request *req = phx_http_deferred_req(op->reply);
     if (err) {
         phx_log_errx("could not record framework %s: %s", op->id, err->text);
@@ -239,8 +255,18 @@ static void subscribe(phx_master_t *m, struct evhttp_request *req, const json_t 
         free(op);
         return;
     }
+    for (const phx_sub_inflight_t *s = m->subs_inflight; s; s = s->next)
+        if (strcmp(s->id, op->id) == 0) {
+            phx_http_reply_error(
+                req, 409, "SUBSCRIBE: framework %s is being subscribed; retry", op->id);
+            free(op);
+            return;
+        }
     const char *why = phx_master_role_refused(m, role, op->authenticated, op->uid);
-    if (!why && (!known || known->removed))
+    /* a framework new to this user (new, removed, or another's taken over)
+     * counts against their cap */
+    if (!why && (!known || known->removed ||
+                 known->authenticated != op->authenticated || known->uid != op->uid))
         why = phx_master_frameworks_refused(m, op->id, op->authenticated, op->uid);
     if (why) {
         phx_log_notice("SUBSCRIBE of \"%s\" as role \"%s\" by %s %u refused: %s", name,
@@ -263,6 +289,12 @@ static void subscribe(phx_master_t *m, struct evhttp_request *req, const json_t 
     snprintf(fo, sizeof(fo), "%g", failover);
     const char *params[] = {op->id, name,   user, op->authenticated ? uidtext : NULL,
                             role,   weight, fo};
+    snprintf(op->inflight.id, sizeof(op->inflight.id), "%s", op->id);
+    op->inflight.uid = op->uid;
+    op->inflight.authenticated = op->authenticated;
+    op->inflight.next = m->subs_inflight;
+    m->subs_inflight = &op->inflight;
+    op->linked = true;
     if (phx_db_store_write(
             m->store,
             "INSERT INTO frameworks (id, name, user_name, uid, roles, weight, "
@@ -473,11 +505,13 @@ static int call_request(phx_master_t *m, phx_fw_t *fw, const json_t *call,
             return phx_error_set(err, "REQUEST: cancel[%zu] must be a request id", i);
         phx_alloc_request_cancel(m->alloc, fw->id, json_string_value(e));
     }
+    /* all of them or none (a refused call left its first requests held) */
+    const char *why = phx_master_requests_refused(m, fw, json_array_size(reqs));
+    if (why)
+        return phx_error_set(err, "REQUEST of %zu gang requests: %s",
+                             json_array_size(reqs), why);
     json_array_foreach(reqs, i, e)
     {
-        const char *why = phx_master_requests_refused(m, fw);
-        if (why)
-            return phx_error_set(err, "REQUEST: requests[%zu]: %s", i, why);
         if (phx_sched_request_add(m, fw, e, err) < 0)
             return phx_error_prefix(err, "REQUEST: requests[%zu]", i);
     }

@@ -10,7 +10,7 @@
 
 test_user phxu1
 test_user phxu2
-PHX_MASTER_EXTRA='role_weights = ["batch=3"]; role_users = ["science=phxu2"];
+PHX_MASTER_EXTRA='role_weights = ["batch=3", "*=1"]; role_users = ["science=phxu2"];
     max_frameworks_per_user = 1; max_requests_per_framework = 1;
     allow_unauthenticated = true; open_users = ["phxu1"]; framework_heartbeat = 1.0;'
 PHX_AGENT_EXTRA='allow_root = true;'
@@ -56,12 +56,23 @@ assert_contains "$out" "max_frameworks_per_user"
 kill "$first"
 wait "$first" 2>/dev/null || true
 # a framework that goes away without TEARDOWN stays until its failover
-# timeout (10 s for simple-framework)
+# timeout (10 s for simple-framework); "*" stays open though weighted
 wait_for 30 sh -c "runuser -u phxu1 -- env PHX_MASTER=$PHX_MASTER PHX_MUNGE_SOCKET=$PHX_MUNGE_SOCKET timeout 10 $fw --agents 1 --cmd true 2>&1 | grep -q TASK_FINISHED"
+# SUBSCRIBEs at once: the cap counts those still being written (8 in
+# parallel once gave 4 frameworks to a user allowed 1)
+pids=()
+for i in 1 2 3 4 5 6 7 8; do
+    fw_as phxu1 "*" --cmd "sleep 2" >"$PHX_TEST_DIR/par.$i" &
+    pids+=($!)
+done
+wait "${pids[@]}" # not the daemons
+assert_eq 1 "$(cat "$PHX_TEST_DIR"/par.* | grep -c "subscribed as framework")"
+assert_contains "$(cat "$PHX_TEST_DIR"/par.*)" "max_frameworks_per_user"
 
-# One gang request at a time: the second of one call is refused by name.
+# One gang request at a time: a call of two is refused whole, by name.
 out=$(python3 "$PHX_SRC/tests/e2e/tools/mesos_fw.py" "$PHX_MASTER" requests)
 note "$out"
 assert_contains "$out" "400"
-assert_contains "$out" "requests[1]: the framework has master.max_requests_per_framework gang requests outstanding"
+assert_contains "$out" "REQUEST of 2 gang requests: the framework would have more than master.max_requests_per_framework"
+assert_contains "$out" "held: 0"
 note ok

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 90
+# timeout: 180
 # What a job's user can reach of the agent through a step: a rank inherits
 # no descriptor of the agent (it once held the master connection); its
 # TMPDIR is its own directory in a base only root writes in (a directory
@@ -84,4 +84,20 @@ wait_job "$hold" RUNNING 30
 assert_eq open "$(runuser -u phxu1 -- python3 -c "$probe" "$sock")"
 phx cancel "$hold"
 wait_job "$hold" CANCELLED 20
+
+# Steps started do not count against the cap on waiting connections: a job
+# may run many at once (srun ... & in a loop), more than 32.
+cat >"$home/many.sh" <<EOF
+#!/bin/sh
+#SBATCH -n 1 -t 3
+export PATH=$PHX_BUILD/bin:\$PATH
+i=0
+while [ \$i -lt 34 ]; do phx run -n 1 sleep 3 || echo "step failed" & i=\$((i + 1)); done
+wait
+echo "all ended"
+EOF
+chown phxu1 "$home/many.sh"
+many=$(as_user phxu1 phx submit --parsable many.sh)
+wait_job "$many" COMPLETED 90
+assert_eq "all ended" "$(cat "$home/phx-$many.out")"
 note ok

@@ -130,6 +130,12 @@ def main():
                   {"Content-Type": "application/json", "Mesos-Stream-Id": s.stream_id})
         r = c.getresponse()
         print(r.status, r.read().decode(), flush=True)
+        # none of them was kept: the master's state lists the framework's
+        st = http.client.HTTPConnection(s.host, s.port, timeout=30)
+        st.request("GET", "/state")
+        fws = json.loads(st.getresponse().read())
+        mine = [f for f in fws.get("frameworks", []) if f.get("id") == s.framework_id]
+        print("held:", sum(f.get("requests", 0) for f in mine), flush=True)
         s.call({"type": "TEARDOWN"})
         return 0
     if mode == "sleeper":
