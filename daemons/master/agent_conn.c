@@ -37,6 +37,7 @@ struct phx_master_conn {
     uint64_t seal_sent;        /* number of the last frame sealed */
     uint64_t seal_received;    /* number of the last sealed frame accepted */
     bool registering;
+    double accepted_at; /* monotonic: REGISTER is due within REGISTER_SECONDS */
     bool closed;
     bool free_scheduled;
     int refs;
@@ -349,9 +350,29 @@ static void receive(phx_master_conn_t *c, const phx_frame_t *f)
 
 /* Before REGISTER anyone on the network may connect: what such peers may
  * make the master hold is bounded (each could otherwise buffer a whole
- * max_frame, on as many connections as they opened). */
+ * max_frame, on as many connections as they opened), and they may not keep
+ * agents out: a connection must send REGISTER within REGISTER_SECONDS, and
+ * past UNREGISTERED_CONNS_MAX waiting ones the oldest goes, not the new one
+ * (refusing new ones let 40 idle connections keep agents from registering).
+ * An agent sends REGISTER as soon as it is connected. */
 #define UNREGISTERED_CONNS_MAX 32
 #define UNREGISTERED_BYTES_MAX (4u << 20)
+#define REGISTER_SECONDS       5.0
+
+static bool waiting(const phx_master_conn_t *c)
+{
+    return !c->agent && !c->registering && !c->closed;
+}
+
+void phx_master_conns_check(phx_master_t *m, double now)
+{
+    phx_master_conn_t *c, *next;
+    for (c = LIST_FIRST(&m->conns); c; c = next) {
+        next = LIST_NEXT(c, link);
+        if (waiting(c) && now - c->accepted_at > REGISTER_SECONDS)
+            refuse(c, "no REGISTER within 5 s");
+    }
+}
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
@@ -407,15 +428,22 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)salen;
     phx_master_t *m = arg;
     int unregistered = 0;
-    phx_master_conn_t *o;
+    phx_master_conn_t *o, *oldest = NULL;
     LIST_FOREACH(o, &m->conns, link)
-    unregistered += !o->agent && !o->closed;
-    if (unregistered >= UNREGISTERED_CONNS_MAX) {
-        phx_log_warnx("refused an agent connection: %d connections have not "
-                      "registered yet",
-                      unregistered);
-        evutil_closesocket(fd);
-        return;
+    if (waiting(o)) {
+        unregistered++;
+        oldest = o; /* the list is newest first */
+    }
+    if (unregistered >= UNREGISTERED_CONNS_MAX && oldest) {
+        static double warned;
+        double now = phx_master_now();
+        if (now - warned >= 10) {
+            warned = now;
+            phx_log_warnx("%d agent connections have not sent REGISTER: closing the "
+                          "oldest as new ones come (logged every 10 s at most)",
+                          unregistered);
+        }
+        refuse(oldest, "too many connections waiting to register");
     }
     phx_master_conn_t *c = calloc(1, sizeof(*c));
     if (!c || !(c->dec = phx_wire_decoder_create(m->max_frame))) {
@@ -426,6 +454,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     }
     c->m = m;
     c->serial = ++m->next_conn_serial;
+    c->accepted_at = phx_master_now();
     char host[INET6_ADDRSTRLEN] = "?";
     int port = 0;
     if (sa->sa_family == AF_INET) {

@@ -39,6 +39,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     phx_master_t *m = arg;
     double now = phx_master_now();
     phx_master_agents_check(m, now);
+    phx_master_conns_check(m, now);
     phx_offers_expire(m, now);
     if (now - m->last_heartbeat >= m->framework_heartbeat) {
         m->last_heartbeat = now;

@@ -153,6 +153,8 @@ void phx_master_agent_set_state(phx_master_t *m, phx_master_agent_t *a,
 int phx_master_agents_load(phx_master_t *m, const char *dsn, phx_error_t *err);
 /* Mark agents that missed their heartbeats as lost. */
 void phx_master_agents_check(phx_master_t *m, double now);
+/* agent_conn.c: close connections that did not send REGISTER in time. */
+void phx_master_conns_check(phx_master_t *m, double now);
 json_t *phx_master_agent_json(const phx_master_agent_t *a);
 
 /* agent_conn.c: the agent wire. */

@@ -76,9 +76,10 @@ wait_for 10 grep -q 'agent "n5" (127.0.0.1:[0-9]*) disconnected: frame refused: 
 assert_eq up "$(node_field n1 state)" "n1 still served"
 
 # Before REGISTER anyone on the network may connect: such a peer may not
-# buffer more than 4 MiB (a declared 15 MiB frame is cut off), and at most
-# 32 connections may wait unregistered (more are closed at once).
-got=$(python3 - "$PHX_AGENT_PORT" <<'PY'
+# buffer more than 4 MiB (a declared 15 MiB frame is cut off), must send
+# REGISTER within 5 s, and cannot keep agents out: past 32 waiting
+# connections the oldest go (refusing new ones kept agents out).
+python3 - "$PHX_AGENT_PORT" "$PHX_TEST_DIR/now" >"$PHX_TEST_DIR/flood.out" <<'PY' &
 import socket, struct, sys, time
 port = int(sys.argv[1])
 big = socket.create_connection(("127.0.0.1", port))
@@ -96,24 +97,52 @@ except OSError:
     print("big: cut off")
 big.close()
 time.sleep(0.5)
+def closed(conns):
+    n = 0
+    for c in conns:
+        c.setblocking(False)
+        try:
+            while c.recv(65536):
+                pass
+            n += 1
+        except BlockingIOError:
+            pass
+        except ConnectionResetError:
+            n += 1
+    return n
 conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
 time.sleep(1)
-closed = 0
-for c in conns:
-    c.setblocking(False)
+print("closed at once:", closed(conns), flush=True)
+open(sys.argv[2], "w").close()  # an agent registers now
+# a byte every 0.3 s keeps an idle timeout away, not the REGISTER deadline
+drip = socket.create_connection(("127.0.0.1", port))
+drip.sendall(struct.pack("!II", 1000, 0))
+state = "open"
+for _ in range(25):
     try:
-        closed += c.recv(1) == b""
-    except BlockingIOError:
-        pass
-    except ConnectionResetError:
-        closed += 1
-print("closed at once:", closed)
+        drip.sendall(b"{")
+    except OSError:
+        state = "closed"
+        break
+    time.sleep(0.3)
+print("drip after 7.5 s:", state)
+print("closed after 8 s:", closed(conns))
 PY
-)
+flood=$!
+# with 32 connections waiting, an agent registers
+wait_for 30 test -e "$PHX_TEST_DIR/now"
+start_agent n3 "synthetic:pack:1 numa:1 core:2 pu:1"
+wait_node n3 up 5
+wait "$flood"
+got=$(cat "$PHX_TEST_DIR/flood.out")
 note "$got"
 assert_contains "$got" "big: cut off"
 assert_contains "$got" "closed at once: 8"
-assert_contains "$(cat "$PHX_TEST_DIR/master.log")" "more than 4 MiB before registering"
-assert_contains "$(cat "$PHX_TEST_DIR/master.log")" "32 connections have not registered yet"
+assert_contains "$got" "closed after 8 s: 40"
+assert_contains "$got" "drip after 7.5 s: closed"
+log=$(cat "$PHX_TEST_DIR/master.log")
+assert_contains "$log" "more than 4 MiB before registering"
+assert_contains "$log" "32 agent connections have not sent REGISTER: closing the oldest"
+assert_contains "$log" "no REGISTER within 5 s"
 assert_eq up "$(node_field n1 state)" "n1 still served"
 note ok
