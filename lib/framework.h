@@ -16,6 +16,11 @@
  * from memory (see doc/scheduler-api.md); Slurm's default limit too. */
 #define PHX_TASK_SCRIPT_MAX (4 << 20)
 
+/* The longest time limit of a task, in seconds (100 years): the agent
+ * refuses a launch beyond it, so the master refuses such an ACCEPT (a
+ * TaskInfo's max_completion_time) before it commits the gang. */
+#define PHX_TASK_TIME_LIMIT_MAX (100LL * 365 * 86400)
+
 typedef struct phx_fwc phx_fwc_t;
 
 /* Borrowed arguments live for the callback's duration only. */

@@ -330,7 +330,7 @@ int phx_task_parse(phx_task_t *t, phx_error_t *err)
         phx_json_obj(s, "env", false, &env, err) < 0 ||
         phx_json_str(s, "cwd", false, &str, err) < 0 ||
         phx_json_int(s, "memory", false, 0, INT64_MAX, &t->memory, err) < 0 ||
-        phx_json_int(s, "time_limit", false, 0, 100LL * 365 * 86400, &t->time_limit,
+        phx_json_int(s, "time_limit", false, 0, PHX_TASK_TIME_LIMIT_MAX, &t->time_limit,
                      err) < 0 ||
         phx_json_int(s, "kill_grace", false, 0, 86400, &grace, err) < 0)
         return -1;

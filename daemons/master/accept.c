@@ -262,6 +262,8 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
     char *numa_list = numas ? phx_topo_coreset_str(numas) : NULL;
     phx_topo_coreset_destroy(numas);
     double limit = t->end_by > 0 ? ceil(t->end_by - (double)phx_master_wall()) : 0;
+    if (limit > (double)PHX_TASK_TIME_LIMIT_MAX) /* rounding of end_by */
+        limit = (double)PHX_TASK_TIME_LIMIT_MAX;
     json_t *o = json_pack(
         "{s:s, s:s, s:I, s:s, s:I, s:I, s:o, s:o, s:s, s:s?, s:s?, s:s, s:I, s:s, s:I, "
         "s:I}",
@@ -316,6 +318,12 @@ static int build_task(gang_build_t *g, const json_t *ti, size_t index, phx_error
     if (phx_json_int(json_object_get(ti, "max_completion_time"), "nanoseconds", false,
                      0, INT64_MAX, &max_ns, err) < 0)
         return phx_error_prefix(err, "task %s: max_completion_time", task_id);
+    /* The agents' bound: no gang is committed that an agent would refuse. */
+    if (max_ns > PHX_TASK_TIME_LIMIT_MAX * 1000000000LL)
+        return phx_error_set(err,
+                             "task %s: max_completion_time.nanoseconds = %lld is above "
+                             "the limit of %lld (100 years)",
+                             task_id, max_ns, PHX_TASK_TIME_LIMIT_MAX * 1000000000LL);
     double now = (double)phx_master_wall();
     double end_by = max_ns > 0 ? now + (double)max_ns / 1e9 : 0;
     phx_offer_t *of = uo->offer;

@@ -62,6 +62,15 @@ assert_contains "$out" 'field \"whole_mem\" must be a boolean'
 assert_contains "$out" "1048576000000000 bytes more on each agent) but the available cluster can hold at most 0"
 assert_not_contains "$out" UNEXPECTED
 assert_eq "$before" "$(psql_q "SELECT count(*) FROM tasks")" "no task of the invalid gang"
+# A time limit beyond the agents' 100 years: refused at ACCEPT, nothing
+# launched; exactly 100 years runs.
+before=$(psql_q "SELECT count(*) FROM tasks")
+out=$(python3 "$PHX_SRC/tests/e2e/tools/mesos_fw.py" "$PHX_MASTER" longtime)
+note "$out"
+assert_contains "$out" "task long-b: max_completion_time.nanoseconds = 6307200000000000000 is above the limit of 3153600000000000000 (100 years)"
+assert_contains "$out" "long-c TASK_RUNNING"
+assert_eq "$((before + 1))" "$(psql_q "SELECT count(*) FROM tasks")" "only long-c of the gangs was committed"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM tasks WHERE task_id LIKE 'long-_' AND task_id <> 'long-c'")"
 code=$(curl -s -o "$PHX_TEST_DIR/body" -w '%{http_code}' -H 'Content-Type: application/json' \
     -d '{"type":"KILL","framework_id":{"value":"nope"},"kill":{}}' "http://$PHX_MASTER/api/v1/scheduler")
 assert_eq 400 "$code"

@@ -11,6 +11,8 @@ master like it would talk to Mesos, for the end-to-end tests.
                                         for an unknown task, then exit
   mesos_fw.py MASTER requests           send one REQUEST of two gang requests,
                                         print its answer (status and body)
+  mesos_fw.py MASTER longtime           a gang with a 200-year task (refused),
+                                        then a 100-year task (runs)
   FW_ROLE: the role to subscribe with (default "*")
 
 Every event line is checked to be ASCII (non-ASCII must arrive escaped)."""
@@ -216,6 +218,47 @@ def main():
                 print("UNEXPECTED", json.dumps(ev), flush=True)
             if ev["type"] == "OFFERS":
                 break
+        s.call({"type": "TEARDOWN"})
+        return 0
+    if mode == "longtime":
+        # A gang whose second task asks for 200 years is refused whole (the
+        # agents allow at most 100); one of exactly 100 years then runs.
+        s = Stream(master)
+        offers = []
+        while len(offers) < 2:
+            ev = s.event()
+            if ev["type"] == "OFFERS":
+                offers += ev["offers"]["offers"]
+        year_ns = 365 * 86400 * 10**9
+        good = task_info(offers[0], "long-a", "sleep 30")
+        bad = task_info(offers[1], "long-b", "sleep 30")
+        bad["max_completion_time"] = {"nanoseconds": 200 * year_ns}
+        accept = {"type": "ACCEPT", "accept": {
+            "offer_ids": [offers[0]["id"], offers[1]["id"]],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": [good, bad]}}],
+            "filters": {"refuse_seconds": 0.0}}}
+        print("200 years:", s.call(accept, 400), flush=True)
+        s.call({"type": "REVIVE"})
+        deadline = time.time() + 20
+        launched = False
+        while time.time() < deadline:
+            ev = s.event()
+            if ev["type"] == "OFFERS" and not launched:
+                first = ev["offers"]["offers"][0]
+                ti = task_info(first, "long-c", "sleep 30")
+                ti["max_completion_time"] = {"nanoseconds": 100 * year_ns}
+                s.call({"type": "ACCEPT", "accept": {
+                    "offer_ids": [first["id"]], "operations": [
+                        {"type": "LAUNCH", "launch": {"task_infos": [ti]}}]}})
+                launched = True
+            if ev["type"] == "UPDATE":
+                st = ev["update"]["status"]
+                print(st["task_id"]["value"], st["state"], st.get("message", ""),
+                      flush=True)
+                s.ack(st)
+                if st["task_id"]["value"] == "long-c" and \
+                        st["state"] not in ("TASK_STAGING", "TASK_STARTING"):
+                    break
         s.call({"type": "TEARDOWN"})
         return 0
     raise SystemExit("unknown mode " + mode)
