@@ -21,6 +21,7 @@
 #include "daemons/master/step_record.h"
 #include "lib/error.h"
 #include "lib/wire.h"
+#include "lib/wire_seal.h"
 
 typedef struct phx_step phx_step_t;
 
@@ -94,6 +95,15 @@ void phx_step_kill(phx_master_t *m, phx_step_t *s, int code, const char *why);
  * its job is visible; clear frees what is still pending (at exit). */
 void phx_step_acct_write(phx_master_t *m, const phx_step_rec_t *rec);
 void phx_step_acct_clear(void);
+
+/* step_fence.c: the concatenation of parts' contributions (*out malloc'd,
+ * caller frees; the parts are left as they are), or -1 with errno and err
+ * when it would not fit in a frame of max_frame bytes less
+ * PHX_STEP_FENCE_HEADROOM (prefix, FENCE_DONE's header, seal), or on no
+ * memory. */
+#define PHX_STEP_FENCE_HEADROOM (PHX_WIRE_PREFIX + PHX_WIRE_SEAL_OVERHEAD + 512u)
+int phx_step_fence_gather(const phx_step_part_t *parts, int nparts, size_t max_frame,
+                          uint8_t **out, size_t *out_len, phx_error_t *err);
 
 /* step_route.c */
 void phx_step_on_fence(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);

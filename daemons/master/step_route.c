@@ -17,22 +17,29 @@ static phx_step_part_t *part_named(phx_step_t *s, const char *name)
     return NULL;
 }
 
+/* A fence that cannot complete fails its step at once (it would otherwise
+ * hang until the job's time limit): `phx run` hears why on its stderr, the
+ * ranks are killed and the step ends with code 1. */
+static void fence_fail(phx_master_t *m, phx_step_t *s, const char *why)
+{
+    char msg[PHX_ERROR_TEXT_MAX + 200];
+    snprintf(msg, sizeof(msg), "phx: step %s failed: %s\n", s->nspace, why);
+    phx_step_send(m, s->origin,
+                  json_pack("{s:s, s:I, s:i, s:i}", "type", "STEP_OUTPUT", "step",
+                            (json_int_t)s->id, "rank", -1, "stream", 2),
+                  msg, strlen(msg));
+    phx_step_kill(m, s, 1, why);
+}
+
 static void fence_release(phx_master_t *m, phx_step_t *s)
 {
+    uint8_t *all = NULL;
     size_t total = 0;
-    for (int i = 0; i < s->nparts; i++)
-        total += s->parts[i].fence_len;
-    uint8_t *all = malloc(total ? total : 1);
-    if (!all) {
-        phx_step_kill(m, s, 1, "out of memory in a fence");
-        return;
-    }
-    size_t off = 0;
+    phx_error_t err;
+    int rc =
+        phx_step_fence_gather(s->parts, s->nparts, m->max_frame, &all, &total, &err);
     for (int i = 0; i < s->nparts; i++) {
         phx_step_part_t *p = &s->parts[i];
-        if (p->fence_len)
-            memcpy(all + off, p->fence, p->fence_len);
-        off += p->fence_len;
         free(p->fence);
         p->fence = NULL;
         p->fence_len = 0;
@@ -40,11 +47,25 @@ static void fence_release(phx_master_t *m, phx_step_t *s)
     }
     s->fenced = 0;
     uint64_t seq = s->fence_seq++;
+    if (rc < 0) {
+        char why[PHX_ERROR_TEXT_MAX + 32];
+        snprintf(why, sizeof(why), "fence %llu: %s", (unsigned long long)seq, err.text);
+        fence_fail(m, s, why);
+        return;
+    }
     for (int i = 0; i < s->nparts; i++)
-        phx_step_send(m, s->parts[i].agent,
-                      json_pack("{s:s, s:I, s:I}", "type", "FENCE_DONE", "step",
-                                (json_int_t)s->id, "seq", (json_int_t)seq),
-                      all, total);
+        if (phx_step_send(m, s->parts[i].agent,
+                          json_pack("{s:s, s:I, s:I}", "type", "FENCE_DONE", "step",
+                                    (json_int_t)s->id, "seq", (json_int_t)seq),
+                          all, total) < 0) {
+            char why[300];
+            snprintf(why, sizeof(why),
+                     "fence %llu: could not send its data (%zu bytes) to agent "
+                     "\"%s\"",
+                     (unsigned long long)seq, total, s->parts[i].agent);
+            fence_fail(m, s, why);
+            break;
+        }
     free(all);
 }
 
@@ -67,9 +88,19 @@ void phx_step_on_fence(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t
         phx_step_kill(m, s, 1, why);
         return;
     }
+    if (s->aborted)
+        return; /* killed already: its ranks are going */
     p->fenced = true;
     s->fenced++;
-    if (f->attach_len > 0 && (p->fence = malloc(f->attach_len))) {
+    if (f->attach_len > 0) {
+        if (!(p->fence = malloc(f->attach_len))) {
+            char why[200];
+            snprintf(why, sizeof(why),
+                     "fence %lld: out of memory for the %zu bytes of agent \"%s\"", seq,
+                     f->attach_len, a->name);
+            fence_fail(m, s, why);
+            return;
+        }
         memcpy(p->fence, f->attach, f->attach_len);
         p->fence_len = f->attach_len;
     }
