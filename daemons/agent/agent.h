@@ -80,6 +80,8 @@ typedef struct phx_agentd {
     double default_grace;
     struct phx_task *tasks; /* doubly linked, newest first */
     struct event *resend_ev;
+    struct event *outputs_ev; /* the sweep of ended tasks' outputs (outputs.h) */
+    double output_keep;       /* agent.task_output_keep */
     struct phx_agent_done {
         char framework_id[PHX_TASK_FW_MAX + 1];
         char task_id[PHX_TASK_ID_MAX + 1];

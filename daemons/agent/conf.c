@@ -32,6 +32,9 @@ const phx_conf_key_t phx_agentd_schema[] = {
      "seconds between resends of task statuses the master has not acknowledged"},
     {"agent.kill_grace", PHX_CONF_DOUBLE, "10", 0, 86400, false,
      "seconds between SIGTERM and SIGKILL when a launch names no kill_grace"},
+    {"agent.task_output_keep", PHX_CONF_DOUBLE, "259200", 0, 315360000, false,
+     "seconds an ended task's default output folder (state_dir/tasks/<key>) is kept "
+     "after its last change; 0 keeps them forever"},
     {"agent.log_level", PHX_CONF_STRING, "info", 0, 0, true,
      "error, warning, notice, info or debug"},
     {"master", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},

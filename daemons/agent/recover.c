@@ -18,6 +18,7 @@
  * shim's exit record: its true exit status. */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,7 @@
 #include <unistd.h>
 
 #include "daemons/agent/cgroup.h"
+#include "daemons/agent/outputs.h"
 #include "daemons/agent/task.h"
 #include "daemons/agent/users.h"
 #include "lib/log.h"
@@ -178,6 +180,47 @@ static void sweep_strays(phx_agentd_t *a)
     free(ids);
 }
 
+static bool task_known(const char *key, void *arg)
+{
+    return phx_task_find_key(arg, key) != NULL;
+}
+
+static void on_outputs_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_agentd_t *a = arg;
+    int dir = open(a->outputs_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (dir < 0 ||
+        phx_outputs_sweep(dir, phx_rec_now(), a->output_keep, task_known, a) < 0)
+        phx_log_warn("could not sweep the output folders in \"%s\"", a->outputs_dir);
+    if (dir >= 0)
+        close(dir);
+}
+
+int phx_agentd_outputs_start(phx_agentd_t *a, phx_error_t *err)
+{
+    a->output_keep = phx_conf_double(a->conf, "agent.task_output_keep");
+    if (a->output_keep <= 0)
+        return 0;
+    /* A quarter of the retention, between a second and an hour. */
+    double period = a->output_keep / 4;
+    period = period < 1 ? 1 : period > 3600 ? 3600 : period;
+    struct timeval tv = {(time_t)period,
+                         (suseconds_t)((period - (time_t)period) * 1e6)};
+    if (!(a->outputs_ev = event_new(a->base, -1, EV_PERSIST, on_outputs_sweep, a)) ||
+        event_add(a->outputs_ev, &tv) < 0)
+        return phx_error_set(err, "out of memory");
+    return 0;
+}
+
+void phx_agentd_outputs_stop(phx_agentd_t *a)
+{
+    if (a->outputs_ev)
+        event_free(a->outputs_ev);
+    a->outputs_ev = NULL;
+}
+
 static void on_resend(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -239,7 +282,7 @@ int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
     if (!(a->resend_ev = event_new(a->base, -1, EV_PERSIST, on_resend, a)) ||
         event_add(a->resend_ev, &tv) < 0)
         return phx_error_set(err, "out of memory");
-    return 0;
+    return phx_agentd_outputs_start(a, err);
 }
 
 void phx_agentd_tasks_stop(phx_agentd_t *a)
@@ -251,6 +294,7 @@ void phx_agentd_tasks_stop(phx_agentd_t *a)
     if (a->resend_ev)
         event_free(a->resend_ev);
     a->resend_ev = NULL;
+    phx_agentd_outputs_stop(a);
     if (a->cg && a->cg->mode != PHX_CG_NONE) {
         phx_cg_pool_clear(a->cg);
         phx_cg_remove_base(a->cg);

@@ -609,6 +609,80 @@ static void test_leftover_process_not_reused(void **state)
     assert_int_equal(rmdir(cg_dir("memory", key)), 0);
 }
 
+static bool output_there(const char *key)
+{
+    char p[512];
+    struct stat st;
+    snprintf(p, sizeof(p), "%s/tasks/%s", H->state, key);
+    return lstat(p, &st) == 0;
+}
+
+static bool wait_output_gone(const char *key, double timeout)
+{
+    for (int i = 0; i < (int)(timeout * 10); i++) {
+        if (!output_there(key))
+            return true;
+        phx_agentharness_drain(0.1);
+    }
+    return !output_there(key);
+}
+
+/* agent.task_output_keep: the default output folder of an ended task goes
+ * that long after its last change, without following the links its user
+ * planted there (the agent is root); a running task's folder stays. */
+static void test_output_folder_retention(void **state)
+{
+    (void)state;
+    phx_agentharness_agent_kill9();
+    H->extra_set = "agent.task_output_keep=1";
+    phx_agentharness_agent_start();
+    char victim[256], precious[300];
+    snprintf(victim, sizeof(victim), "%s/victim", H->dir);
+    snprintf(precious, sizeof(precious), "%s/precious", victim);
+    assert_int_equal(mkdir(victim, 0755), 0);
+    FILE *f = fopen(precious, "w");
+    assert_non_null(f);
+    fputs("keep me\n", f);
+    fclose(f);
+
+    phx_agentharness_launch(phx_agentharness_go_task("o-run", 0),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_status("o-run", "TASK_RUNNING", 10));
+    char script[1024];
+    snprintf(script, sizeof(script),
+             "d=$(dirname \"$(readlink /proc/self/fd/1)\"); echo out; "
+             "ln -s %s \"$d/dir\" && ln -s %s \"$d/file\" && mkdir \"$d/sub\" && "
+             "ln -s %s \"$d/sub/up\" && echo planted",
+             victim, precious, victim);
+    phx_agentharness_launch(phx_agentharness_task_new("o-end", script),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_t *s = phx_agentharness_wait_end("o-end", 10);
+    phx_agentharness_assert_exit(s, "TASK_FINISHED", 0);
+    json_decref(s);
+    char out[512];
+    snprintf(out, sizeof(out), "%s/tasks/%s/stdout", H->state,
+             PHX_AGENTHARNESS_KEY("o-end"));
+    char *text = phx_agentharness_slurp(out);
+    assert_non_null(text);
+    assert_string_equal(text, "out\nplanted\n");
+    free(text);
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("o-end"), 10);
+    assert_true(wait_output_gone(PHX_AGENTHARNESS_KEY("o-end"), 10));
+    struct stat st;
+    assert_int_equal(lstat(precious, &st), 0);
+    assert_true(S_ISREG(st.st_mode));
+    /* Older than the retention by now, but its task runs. */
+    assert_true(output_there(PHX_AGENTHARNESS_KEY("o-run")));
+    phx_agentharness_go("o-run");
+    json_decref(phx_agentharness_wait_end("o-run", 10));
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("o-run"), 10);
+    assert_true(wait_output_gone(PHX_AGENTHARNESS_KEY("o-run"), 10));
+
+    phx_agentharness_agent_kill9();
+    H->extra_set = NULL;
+    phx_agentharness_agent_start();
+}
+
 #define TEST(f) cmocka_unit_test_teardown(f, phx_agentharness_reset)
 
 int main(void)
@@ -625,6 +699,7 @@ int main(void)
         TEST(test_reused_cgroup_counts_own_usage),
         TEST(test_reused_cgroup_gets_own_cpus_and_limit),
         TEST(test_leftover_process_not_reused),
+        TEST(test_output_folder_retention),
     };
     return cmocka_run_group_tests(tests, phx_agentharness_setup,
                                   phx_agentharness_teardown);

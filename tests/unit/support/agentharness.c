@@ -133,7 +133,8 @@ void phx_agentharness_agent_start(void)
         execl(H->bin, "phx-agent", "-n", PHX_AGENTHARNESS_NODE, "-m", master, "-t",
               "synthetic:" PHX_AGENTHARNESS_TOPO, "-d", H->state, "-r", run,
               "--munge-socket", H->munged.socket, "-s", "agent.status_retry=0.3", "-s",
-              cgroot, "-v", (char *)NULL);
+              cgroot, "-v", H->extra_set ? "-s" : (char *)NULL, H->extra_set,
+              (char *)NULL);
         _exit(127);
     }
     struct pollfd p = {H->lfd, POLLIN, 0};

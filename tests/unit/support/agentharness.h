@@ -40,7 +40,8 @@ typedef struct phx_agentharness {
     phx_test_munged_t munged;
     phx_munge_t *munge;
     char dir[128], state[192], shared[192], bin[4096];
-    const char *run_sub; /* the agent's run dir under state; NULL: "run" */
+    const char *run_sub;   /* the agent's run dir under state; NULL: "run" */
+    const char *extra_set; /* one more "-s KEY=VALUE" for the next agent started */
     /* phx-unit-<our pid>: an agent sweeps every cgroup of its folder it has
      * no records of, so two runs of a test (two build dirs, at the same
      * time) must not share one, or each kills the other's tasks. */
@@ -62,7 +63,7 @@ typedef struct phx_agentharness {
     gid_t gid;
 } phx_agentharness_t;
 
-/* The harness's state: tests read it, and set run_sub and autoack. */
+/* The harness's state: tests read it, and set run_sub, extra_set and autoack. */
 extern phx_agentharness_t phx_agentharness;
 
 /* Group setup: the user, a temporary directory, a private munged, the
