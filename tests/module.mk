@@ -39,3 +39,13 @@ $(BUILD)/tests/progs/mpi_%: tests/e2e/progs/mpi_%.c
 	$(if $(Q),@echo "  MPICC   $@")
 	$(Q)mpicc -O2 -Wall -o $@ $<
 PROGRAMS += $(MPI_PROGS)
+
+# PMIx clients without MPI for end-to-end tests (a fence of a chosen size).
+PMIX_PROG_SRCS := $(sort $(wildcard tests/e2e/progs/pmix_*.c))
+PMIX_PROGS := $(patsubst tests/e2e/progs/%.c,$(BUILD)/tests/progs/%,$(PMIX_PROG_SRCS))
+$(BUILD)/tests/progs/pmix_%: tests/e2e/progs/pmix_%.c
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) -std=gnu11 -O2 -Wall $(shell pkg-config --cflags pmix) -o $@ $< \
+	    $(shell pkg-config --libs pmix)
+PROGRAMS += $(PMIX_PROGS)
