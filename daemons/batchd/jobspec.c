@@ -13,6 +13,7 @@
 #include "daemons/batchd/array.h"
 #include "daemons/batchd/depend.h"
 #include "daemons/batchd/outpath.h"
+#include "lib/framework.h"
 #include "lib/json.h"
 
 /* ---- states and reasons ---- */
@@ -500,7 +501,7 @@ static int check_ranges(const phx_jobspec_t *s, phx_jobspec_blame_t *bl,
         {"threads-per-core", OF(threads_per_core), 1, 1024},
         {"mem", OF(mem_per_node), 0, INT64_C(1) << 40},
         {"mem-per-cpu", OF(mem_per_cpu), 1, INT64_C(1) << 40},
-        {"time", OF(time_limit), 0, INT64_C(100) * 366 * 86400},
+        {"time", OF(time_limit), 0, PHX_TASK_TIME_LIMIT_MAX}, /* the agents' */
         {"begin", OF(begin_time), 0, INT64_C(1) << 40},
         {"nice", OF(nice), PHX_NICE_MIN, PHX_NICE_MAX},
     };

@@ -215,6 +215,10 @@ static void test_finalize_consistency(void **state)
     expect_finalize_error("#SBATCH --nice=-2147483646", "integer adjustment from "
                                                         "-2147483645 to 2147483645");
     expect_finalize_error("#SBATCH --nice=2147483646", "integer adjustment");
+    /* The agents run a task for at most 100 years (PHX_TASK_TIME_LIMIT_MAX):
+     * a longer job would be refused at every ACCEPT. */
+    expect_finalize_error("#SBATCH -t 36501-00:00:00",
+                          "time 3153686400 is out of range (0..3153600000)");
 
     /* And the valid neighbours of those. */
     phx_jobspec_t s;
@@ -229,6 +233,10 @@ static void test_finalize_consistency(void **state)
     assert_int_equal(s.nice, -2147483645);
     assert_int_equal(s.time_limit, 60); /* the partition default */
     assert_string_equal(s.job_name, "phx");
+    phx_jobspec_clear(&s);
+    assert_int_equal(finalize_text("#!/bin/sh\n#SBATCH -t 36500-00:00:00\n", &s, &err),
+                     0);
+    assert_int_equal(s.time_limit, PHX_TASK_TIME_LIMIT_MAX);
     phx_jobspec_clear(&s);
 }
 
