@@ -1,11 +1,11 @@
 #include "lib/daemon.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -113,20 +113,14 @@ void phx_daemon_close_inherited(void)
 {
     if (syscall(SYS_close_range, 3U, ~0U, 0U) == 0)
         return;
-    /* before Linux 5.9: what /proc lists (closing while reading it would
-     * close the listing's own descriptor) */
-    DIR *d = opendir("/proc/self/fd");
-    if (!d)
-        return;
-    int fds[1024], n = 0;
-    for (struct dirent *e; (e = readdir(d)) && n < 1024;) {
-        int fd = atoi(e->d_name);
-        if (fd > 2 && fd != dirfd(d))
-            fds[n++] = fd;
-    }
-    closedir(d);
-    for (int i = 0; i < n; i++)
-        close(fds[i]);
+    /* before Linux 5.9: every possible descriptor, with nothing that
+     * allocates (this also runs in a child forked from a threaded agent) */
+    struct rlimit rl;
+    long max = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                   ? (long)rl.rlim_cur
+                   : 65536;
+    for (long fd = 3; fd < max && fd < (1L << 20); fd++)
+        close((int)fd);
 }
 
 int phx_daemon_uid_list(const phx_conf_t *conf, const char *key, uid_t **uids,

@@ -33,7 +33,8 @@ int phx_daemon_conf_apply(phx_conf_t *conf, phx_conf_t *fresh, const char *file,
 /* Close every descriptor but 0, 1 and 2: a daemon keeps no descriptor of
  * whoever started it (a shell's lock, a terminal, a pipe), which would stay
  * open for its whole life and reach what it spawns.  phx_daemon_conf calls
- * it once the configuration is read (it may come from /dev/fd/N). */
+ * it once the configuration is read (it may come from /dev/fd/N).  It
+ * allocates nothing: a child forked from a threaded process may call it. */
 void phx_daemon_close_inherited(void);
 
 /* Resolve the list of user names or numeric uids at key: *uids (caller

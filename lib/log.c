@@ -12,7 +12,8 @@
 
 static const char *log_ident = "phx";
 static phx_log_dest_t log_dest = PHX_LOG_STDERR;
-static int log_level = LOG_INFO;
+/* set by the main thread (a reload), read by every thread (PMIx's too) */
+static _Atomic int log_level = LOG_INFO;
 
 static const char *const level_names[] = {
     [LOG_EMERG] = "emerg", [LOG_ALERT] = "alert",     [LOG_CRIT] = "crit",

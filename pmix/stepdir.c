@@ -26,6 +26,8 @@
 /* Deeper trees are left (logged): every level holds a descriptor. */
 #define STEPDIR_MAX_DEPTH 64
 
+void (*phx_pmix_stepdir_race_hook)(int parent, const char *name);
+
 int phx_pmix_stepbase_create(phx_pmix_t *p, phx_error_t *err)
 {
     struct stat st;
@@ -101,6 +103,8 @@ static void remove_at(int parent, const char *name, const char *top, int depth)
         return;
     }
     for (int pass = 0; pass < 3; pass++) {
+        if (phx_pmix_stepdir_race_hook)
+            phx_pmix_stepdir_race_hook(parent, name);
         int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         if (fd < 0) {
             if (errno != ENOENT)

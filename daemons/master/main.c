@@ -124,6 +124,7 @@ static int start(phx_master_t *m, phx_error_t *err)
                                          NULL, err)))
         return -1;
     phx_master_recover_start_timers(m);
+    phx_master_policy_audit(m);
     if (phx_master_conn_listen(m, phx_conf_str(conf, "master.agent_listen"), err) < 0 ||
         phx_master_http_start(m, phx_conf_str(conf, "master.http_listen"), err) < 0)
         return -1;

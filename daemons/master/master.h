@@ -125,6 +125,9 @@ const char *phx_master_role_refused(const phx_master_t *m, const char *role,
 const char *phx_master_frameworks_refused(const phx_master_t *m, const char *id,
                                           bool authenticated, uid_t uid);
 struct phx_fw;
+/* Log every framework whose role the configuration no longer allows it
+ * (after a reload, and of those recovered at start). */
+void phx_master_policy_audit(const phx_master_t *m);
 const char *phx_master_requests_refused(const phx_master_t *m, const struct phx_fw *fw,
                                         size_t adding);
 

@@ -21,6 +21,7 @@
 #include "daemons/master/master.h"
 #include "daemons/master/sched.h"
 #include "lib/hmap.h"
+#include "lib/log.h"
 
 bool phx_master_is_operator(const phx_master_t *m, uid_t uid)
 {
@@ -118,4 +119,24 @@ const char *phx_master_requests_refused(const phx_master_t *m, const phx_fw_t *f
                ? "the framework would have more than master.max_requests_per_framework "
                  "gang requests outstanding"
                : NULL;
+}
+
+void phx_master_policy_audit(const phx_master_t *m)
+{
+    size_t pos = 0;
+    void *v;
+    while (phx_hmap_next(m->frameworks, &pos, NULL, &v)) {
+        const phx_fw_t *fw = v;
+        const char *why =
+            fw->removed
+                ? NULL
+                : phx_master_role_refused(m, fw->role, fw->authenticated, fw->uid);
+        if (why)
+            phx_log_warnx(
+                "framework %s (%s %u) holds role \"%s\", which the "
+                "configuration no longer allows it (%s): it keeps it until it "
+                "subscribes again; an operator may TEARDOWN it",
+                fw->id, fw->authenticated ? "uid" : "unauthenticated, uid",
+                (unsigned)fw->uid, fw->role, why);
+    }
 }

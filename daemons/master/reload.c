@@ -63,4 +63,5 @@ void phx_master_reload(phx_master_t *m)
     m->operator_uids = ops;
     m->noperator_uids = nops;
     reweigh(m);
+    phx_master_policy_audit(m);
 }

@@ -69,6 +69,19 @@ wait "${pids[@]}" # not the daemons
 assert_eq 1 "$(cat "$PHX_TEST_DIR"/par.* | grep -c "subscribed as framework")"
 assert_contains "$(cat "$PHX_TEST_DIR"/par.*)" "max_frameworks_per_user"
 
+# A reload that takes a role from a framework's user says so (the
+# framework keeps it until it subscribes again).
+runuser -u phxu2 -- env PHX_MASTER="$PHX_MASTER" PHX_MUNGE_SOCKET="$PHX_MUNGE_SOCKET" \
+    "$fw" --agents 1 --role science --cmd "sleep 30" >"$PHX_TEST_DIR/sci.out" 2>&1 &
+sci=$!
+wait_for 20 grep -q TASK_RUNNING "$PHX_TEST_DIR/sci.out"
+sed -i 's/role_users = \["science=phxu2"\]/role_users = ["science=root"]/' "$PHX_CONFIG"
+kill -HUP "$(daemon_pid master)"
+wait_for 10 grep -q 'holds role "science", which the configuration no longer allows it' \
+    "$PHX_TEST_DIR/master.log"
+kill "$sci"
+wait "$sci" 2>/dev/null || true
+
 # One gang request at a time: a call of two is refused whole, by name.
 out=$(python3 "$PHX_SRC/tests/e2e/tools/mesos_fw.py" "$PHX_MASTER" requests)
 note "$out"

@@ -39,6 +39,7 @@ static void closes_all_but_stdio(void **state)
 static const phx_conf_key_t schema[] = {
     {"d.log_level", PHX_CONF_STRING, "info", 0, 0, true, NULL},
     {"d.listen", PHX_CONF_STRING, "127.0.0.1:1", 0, 0, false, NULL},
+    {"d.port", PHX_CONF_INT, "1", 1, 65535, false, NULL},
     {NULL, 0, NULL, 0, 0, false, NULL},
 };
 
@@ -75,15 +76,18 @@ static void reread_and_apply(void **state)
     write_file(path, "d: { log_level = \"loud\"; };\n");
     assert_null(phx_daemon_conf_reread(schema, path, sets, 1, "d.log_level", &err));
     assert_non_null(strstr(err.text, "d.log_level: unknown level \"loud\""));
-    write_file(path, "d: { log_level = \"debug\"; listen = \"127.0.0.1:3\"; };\n");
+    write_file(path,
+               "d: { log_level = \"debug\"; listen = \"127.0.0.1:3\"; port = 2; };\n");
     fresh = phx_daemon_conf_reread(schema, path, sets, 1, "d.log_level", &err);
     assert_non_null(fresh);
     phx_log_set_level(LOG_INFO);
     assert_int_equal(phx_daemon_conf_apply(conf, fresh, path, "d.log_level", false), 1);
     assert_string_equal(phx_conf_str(conf, "d.log_level"), "debug");
     assert_int_equal(phx_log_level(), LOG_DEBUG);
-    /* the override wins over the file; a key read at start keeps its value */
+    /* the override wins over the file; a key read at start keeps its value
+     * although the file changed it */
     assert_string_equal(phx_conf_str(conf, "d.listen"), "127.0.0.1:2");
+    assert_int_equal(phx_conf_int(conf, "d.port"), 1);
     phx_conf_destroy(fresh);
     write_file(path, "d: { log_level = \"warning\"; };\n");
     fresh = phx_daemon_conf_reread(schema, path, sets, 1, "d.log_level", &err);

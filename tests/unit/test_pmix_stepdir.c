@@ -23,6 +23,19 @@ static void touch(const char *path)
     close(fd);
 }
 
+/* The user's move during the removal: "sub" becomes a symlink to the
+ * outside directory, once (with nftw, root then removed outside/x). */
+static const char *race_target;
+static int races;
+
+static void swap_for_link(int parent, const char *name)
+{
+    if (strcmp(name, "sub") != 0 || races++)
+        return;
+    assert_int_equal(renameat(parent, "sub", parent, "sub-moved"), 0);
+    assert_int_equal(symlinkat(race_target, parent, "sub"), 0);
+}
+
 static void step_dirs(void **state)
 {
     (void)state;
@@ -71,6 +84,22 @@ static void step_dirs(void **state)
     assert_int_equal(lstat(dir, &st), -1);
     assert_int_equal(errno, ENOENT);
     assert_int_equal(lstat(target, &st), 0); /* nothing outside went */
+
+    /* "sub" swapped for a link while the removal walks: what the link
+     * points at stays, the tree goes */
+    assert_int_equal(phx_pmix_step_dir_make(p, "phx.1.4", 65534, 65534, &err), 0);
+    assert_int_equal(phx_pmix_step_dir(p, "phx.1.4", dir, sizeof(dir)), 0);
+    snprintf(path, sizeof(path), "%s/sub", dir);
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/sub/keep", dir); /* outside/keep's name */
+    touch(path);
+    race_target = outside;
+    phx_pmix_stepdir_race_hook = swap_for_link;
+    phx_pmix_step_dir_remove(p, "phx.1.4");
+    phx_pmix_stepdir_race_hook = NULL;
+    assert_int_equal(races, 1);
+    assert_int_equal(lstat(target, &st), 0);
+    assert_int_equal(lstat(dir, &st), -1);
 
     /* the base and what is left in it go at the end */
     assert_int_equal(phx_pmix_step_dir_make(p, "phx.1.2", 65534, 65534, &err), 0);
