@@ -14,6 +14,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,44 @@
 #define STEPDIR_MAX_DEPTH 64
 
 void (*phx_pmix_stepdir_race_hook)(int parent, const char *name);
+
+static void remove_at(int parent, const char *name, const char *top, int depth);
+
+/* The bases of this node's agents that died without removing theirs (kill
+ * -9): root's, 0711, named phx-<node>-XXXXXX, whose .agent names a pid
+ * that is gone.  A live pid keeps its base (emulated agents of several
+ * test clusters share a host; a recycled pid only delays the removal). */
+static void remove_stale_bases(const char *dir, const char *prefix)
+{
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+    if (!d) {
+        if (dfd >= 0)
+            close(dfd);
+        return;
+    }
+    size_t plen = strlen(prefix);
+    for (struct dirent *e; (e = readdir(d));) {
+        struct stat st;
+        if (strncmp(e->d_name, prefix, plen) != 0 || strlen(e->d_name) != plen + 6 ||
+            fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+            !S_ISDIR(st.st_mode) || st.st_uid != 0 || (st.st_mode & 07777) != 0711)
+            continue;
+        char pidfile[300], text[32] = "";
+        snprintf(pidfile, sizeof(pidfile), "%s/.agent", e->d_name);
+        int fd = openat(dirfd(d), pidfile, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, text, sizeof(text) - 1) : -1;
+        if (fd >= 0)
+            close(fd);
+        long pid = n > 0 ? strtol(text, NULL, 10) : 0;
+        if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+            phx_log_info("removing %s/%s, the step directories of agent pid %ld (gone)",
+                         dir, e->d_name, pid);
+            remove_at(dirfd(d), e->d_name, e->d_name, 0);
+        }
+    }
+    closedir(d);
+}
 
 int phx_pmix_stepbase_create(phx_pmix_t *p, phx_error_t *err)
 {
@@ -53,6 +92,18 @@ int phx_pmix_stepbase_create(phx_pmix_t *p, phx_error_t *err)
         p->stepbase[0] = '\0';
         return -1;
     }
+    /* whose it is, for the next agent if this one is killed */
+    char pidfile[1100], text[32];
+    snprintf(pidfile, sizeof(pidfile), "%s/.agent", p->stepbase);
+    int fd = open(pidfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    int len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+    if (fd < 0 || write(fd, text, (size_t)len) != len)
+        phx_log_warn("could not write %s", pidfile);
+    if (fd >= 0)
+        close(fd);
+    char prefix[80];
+    snprintf(prefix, sizeof(prefix), "phx-%s-", node);
+    remove_stale_bases(base, prefix);
     return 0;
 }
 

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -45,9 +46,37 @@ static void step_dirs(void **state)
     assert_non_null(p);
     snprintf(p->node, sizeof(p->node), "n1/x");
     snprintf(p->tmpdir, sizeof(p->tmpdir), "/tmp");
+    /* the bases of agents killed before (a pid gone) go; a live one's stays */
+    pid_t dead = fork();
+    assert_true(dead >= 0);
+    if (dead == 0)
+        _exit(0);
+    assert_int_equal(waitpid(dead, NULL, 0), dead);
+    char stale[64], live[64], path0[128];
+    snprintf(stale, sizeof(stale), "/dev/shm/phx-n1_x-STALE1");
+    snprintf(live, sizeof(live), "/dev/shm/phx-n1_x-LIVE01");
+    const char *bases[2] = {stale, live};
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(mkdir(bases[i], 0711), 0);
+        assert_int_equal(chmod(bases[i], 0711), 0);
+        snprintf(path0, sizeof(path0), "%s/.agent", bases[i]);
+        FILE *f = fopen(path0, "w");
+        assert_non_null(f);
+        fprintf(f, "%ld\n", i == 0 ? (long)dead : (long)getpid());
+        fclose(f);
+        snprintf(path0, sizeof(path0), "%s/phx.9.9", bases[i]);
+        assert_int_equal(mkdir(path0, 0700), 0);
+    }
     phx_error_t err;
     assert_int_equal(phx_pmix_stepbase_create(p, &err), 0);
     struct stat st;
+    assert_int_equal(lstat(stale, &st), -1);
+    assert_int_equal(lstat(live, &st), 0);
+    snprintf(path0, sizeof(path0), "%s/phx.9.9", live);
+    rmdir(path0);
+    snprintf(path0, sizeof(path0), "%s/.agent", live);
+    unlink(path0);
+    rmdir(live);
     assert_int_equal(lstat(p->stepbase, &st), 0);
     assert_true(S_ISDIR(st.st_mode));
     assert_int_equal(st.st_mode & 07777, 0711);
