@@ -10,6 +10,7 @@
 #   start_batchd             start phx-batchd and wait until it subscribed
 #   wait_job ID STATE [S]    wait until job ID is in STATE; job_field ID FIELD
 #   test_user NAME           useradd --create-home NAME unless it exists
+#   step_job SCRIPT          run SCRIPT in a job on n1 and n2 ($PHX_TEST_DIR/out, rc)
 #
 # PHX_MASTER_EXTRA / PHX_AGENT_EXTRA / PHX_BATCHD_EXTRA: more settings for the
 # master / agent / batchd groups.
@@ -142,6 +143,25 @@ big_behind_stream() {
     assert_contains "$(cat "$PHX_TEST_DIR/batchd.log")" "job $big: gang request"
     # EASY: no later 1-core job jumped ahead of the reserved big job
     assert_eq 0 "$(psql_q "SELECT count(*) FROM jobs s, jobs b WHERE b.id = $big AND s.id > b.id AND s.start_time < b.start_time")"
+}
+
+# step_job SCRIPT: a job on agents n1 and n2 made by the example framework:
+#   the task on n1 runs SCRIPT (its output in $PHX_TEST_DIR/out, its exit code
+#   in $PHX_TEST_DIR/rc); the task on n2 holds its share until n1 is done.
+step_job() {
+    local d=$PHX_TEST_DIR
+    rm -f "$d/done" "$d/rc" "$d/out"
+    cat >"$d/step.sh" <<SH
+if [ "\$PHX_NODE" = n1 ]; then
+    ( $1 ) >"$d/out" 2>&1
+    echo \$? >"$d/rc"
+    touch "$d/done"
+else
+    while [ ! -e "$d/done" ]; do sleep 0.1; done
+fi
+SH
+    "$PHX_BUILD/examples/simple-framework" --agents 2 --cmd "sh $d/step.sh" >"$d/fw.out" 2>&1 || true
+    note "$(cat "$d/out" 2>/dev/null)"
 }
 
 # test_user NAME: create NAME (with a home) if missing.

@@ -21,22 +21,8 @@ phx="$PHX_BUILD/bin/phx"
 progs="$PHX_BUILD/tests/progs"
 D=$PHX_TEST_DIR
 
-# A job on both agents: the task on n1 runs SCRIPT (its output in $D/out,
-# its exit code in $D/rc); the task on n2 holds its share until n1 is done.
-job() {
-    rm -f "$D/done" "$D/rc" "$D/out"
-    cat >"$D/step.sh" <<SH
-if [ "\$PHX_NODE" = n1 ]; then
-    ( $1 ) >"$D/out" 2>&1
-    echo \$? >"$D/rc"
-    touch "$D/done"
-else
-    while [ ! -e "$D/done" ]; do sleep 0.1; done
-fi
-SH
-    "$fw" --agents 2 --cmd "sh $D/step.sh" >"$D/fw.out" 2>&1 || true
-    note "$(cat "$D/out" 2>/dev/null)"
-}
+# A job on both agents (phx.sh step_job): the task on n1 runs SCRIPT.
+job() { step_job "$1"; }
 
 # Shared-memory segments, OpenMPI session dirs and our per-step dirs (other
 # test clusters may run on this host: what existed before is not ours).

@@ -21,21 +21,8 @@ phx="$PHX_BUILD/bin/phx"
 progs="$PHX_BUILD/tests/progs"
 D=$PHX_TEST_DIR
 
-# As in t0700: the task on n1 runs the step, the one on n2 holds its share.
-job() {
-    rm -f "$D/done" "$D/rc" "$D/out"
-    cat >"$D/step.sh" <<SH
-if [ "\$PHX_NODE" = n1 ]; then
-    ( $1 ) >"$D/out" 2>&1
-    echo \$? >"$D/rc"
-    touch "$D/done"
-else
-    while [ ! -e "$D/done" ]; do sleep 0.1; done
-fi
-SH
-    "$fw" --agents 2 --cmd "sh $D/step.sh" >"$D/fw.out" 2>&1 || true
-    note "$(cat "$D/out" 2>/dev/null)"
-}
+# A job on both agents (phx.sh step_job): the task on n1 runs SCRIPT.
+job() { step_job "$1"; }
 
 # 2 × 100 kB gathered: fits.
 job "$phx run -N2 -n2 $progs/pmix_fence 100000"
