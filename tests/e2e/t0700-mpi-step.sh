@@ -16,7 +16,6 @@ start_agent n1 "synthetic:pack:1 numa:1 core:2 pu:1"
 start_agent n2 "synthetic:pack:1 numa:1 core:2 pu:1"
 wait_node n1 up
 wait_node n2 up
-fw="$PHX_BUILD/examples/simple-framework"
 phx="$PHX_BUILD/bin/phx"
 progs="$PHX_BUILD/tests/progs"
 D=$PHX_TEST_DIR
