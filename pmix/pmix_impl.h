@@ -64,8 +64,5 @@ int phx_pmix_step_dir(const phx_pmix_t *p, const char *nspace, char *buf, size_t
 int phx_pmix_step_dir_make(phx_pmix_t *p, const char *nspace, uid_t uid, gid_t gid,
                            phx_error_t *err);
 void phx_pmix_step_dir_remove(phx_pmix_t *p, const char *nspace);
-/* Tests only: called where a user racing the removal would swap name (a
- * directory) for a symlink. */
-extern void (*phx_pmix_stepdir_race_hook)(int parent, const char *name);
 
 #endif

@@ -22,14 +22,10 @@
 #include <unistd.h>
 
 #include "lib/log.h"
+#include "lib/rmtree.h"
 #include "pmix/pmix_impl.h"
 
-/* Deeper trees are left (logged): every level holds a descriptor. */
-#define STEPDIR_MAX_DEPTH 64
-
-void (*phx_pmix_stepdir_race_hook)(int parent, const char *name);
-
-static void remove_at(int parent, const char *name, const char *top, int depth);
+static void remove_at(int parent, const char *name, const char *top);
 
 /* The bases of this node's agents that died without removing theirs (kill
  * -9): root's, 0711, named phx-<node>-XXXXXX, whose .agent names a pid
@@ -61,7 +57,7 @@ static void remove_stale_bases(const char *dir, const char *prefix)
         if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
             phx_log_info("removing %s/%s, the step directories of agent pid %ld (gone)",
                          dir, e->d_name, pid);
-            remove_at(dirfd(d), e->d_name, e->d_name, 0);
+            remove_at(dirfd(d), e->d_name, e->d_name);
         }
     }
     closedir(d);
@@ -141,42 +137,12 @@ int phx_pmix_step_dir_make(phx_pmix_t *p, const char *nspace, uid_t uid, gid_t g
 
 /* Remove name in the directory open as parent, a tree walked relative to
  * directories already open, never following a symlink. */
-static void remove_at(int parent, const char *name, const char *top, int depth)
+/* Remove name in the directory open as parent, a tree walked relative to
+ * directories already open, never following a symlink (lib/rmtree.h). */
+static void remove_at(int parent, const char *name, const char *top)
 {
-    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
-        return;
-    if (errno != EISDIR && errno != EPERM) {
+    if (phx_rmtree_at(parent, name) < 0)
         phx_log_warn("%s: could not remove \"%s\"", top, name);
-        return;
-    }
-    if (depth >= STEPDIR_MAX_DEPTH) {
-        phx_log_warnx("%s: left a tree deeper than %d levels", top, STEPDIR_MAX_DEPTH);
-        return;
-    }
-    for (int pass = 0; pass < 3; pass++) {
-        if (phx_pmix_stepdir_race_hook)
-            phx_pmix_stepdir_race_hook(parent, name);
-        int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0) {
-            if (errno != ENOENT)
-                phx_log_warn("%s: could not open \"%s\"", top, name);
-            return;
-        }
-        DIR *d = fdopendir(fd);
-        if (!d) {
-            close(fd);
-            return;
-        }
-        for (struct dirent *e; (e = readdir(d));)
-            if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-                remove_at(dirfd(d), e->d_name, top, depth + 1);
-        closedir(d);
-        if (unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
-            return;
-        if (errno != ENOTEMPTY && errno != EEXIST)
-            break;
-    }
-    phx_log_warn("%s: could not remove \"%s\"", top, name);
 }
 
 void phx_pmix_step_dir_remove(phx_pmix_t *p, const char *nspace)
@@ -187,7 +153,7 @@ void phx_pmix_step_dir_remove(phx_pmix_t *p, const char *nspace)
     int base = open(p->stepbase, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (base < 0)
         return;
-    remove_at(base, nspace, dir, 0);
+    remove_at(base, nspace, dir);
     close(base);
 }
 
@@ -203,7 +169,7 @@ void phx_pmix_stepbase_remove(phx_pmix_t *p)
         *slash = '/';
     }
     if (parent >= 0) {
-        remove_at(parent, slash + 1, p->stepbase, 0);
+        remove_at(parent, slash + 1, p->stepbase);
         close(parent);
     }
     p->stepbase[0] = '\0';

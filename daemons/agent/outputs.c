@@ -9,59 +9,11 @@
 
 #include "daemons/agent/outputs.h"
 #include "lib/log.h"
-
-static int remove_below(int dirfd, const char *name, int depth)
-{
-    if (unlinkat(dirfd, name, 0) == 0 || errno == ENOENT)
-        return 0;
-    if (errno != EISDIR)
-        return -1;
-    if (depth >= PHX_OUTPUTS_MAX_DEPTH) {
-        errno = ELOOP;
-        return -1;
-    }
-    /* A symbolic link swapped in since: ELOOP (or ENOTDIR), not followed. */
-    int fd = openat(dirfd, name,
-                    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return errno == ENOENT ? 0 : -1;
-    DIR *d = fdopendir(fd);
-    if (!d) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    int rc = 0, e = 0;
-    /* Names removed while reading may hide others from readdir: read again
-     * until a pass removes nothing. */
-    for (bool again = true; again;) {
-        again = false;
-        struct dirent *de;
-        while ((de = readdir(d))) {
-            if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-                continue;
-            if (remove_below(fd, de->d_name, depth + 1) == 0)
-                again = true;
-            else if (!e)
-                e = errno;
-        }
-        if (again)
-            rewinddir(d);
-    }
-    closedir(d);
-    if (unlinkat(dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
-        rc = -1;
-        e = e ? e : errno;
-    }
-    if (rc < 0)
-        errno = e;
-    return rc;
-}
+#include "lib/rmtree.h"
 
 int phx_outputs_remove_at(int dirfd, const char *name)
 {
-    return remove_below(dirfd, name, 0);
+    return phx_rmtree_at(dirfd, name);
 }
 
 /* The newest ctime of the folder name and of its entries, or -1. */
@@ -120,12 +72,23 @@ int phx_outputs_sweep(int dir_fd, double now, double keep, phx_outputs_live_f li
         double changed = newest_change(fd, key);
         if (changed < 0 || now - changed < keep)
             continue;
-        if (phx_outputs_remove_at(fd, key) == 0) {
+        /* out of its user's reach first (.trash is root's, 0700): a process
+         * of theirs could otherwise keep adding files while it goes */
+        int where = fd, trash = -1;
+        if ((mkdirat(fd, ".trash", 0700) == 0 || errno == EEXIST) &&
+            (trash = openat(fd, ".trash",
+                            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0 &&
+            fstat(trash, &st) == 0 && st.st_uid == 0 && (st.st_mode & 077) == 0 &&
+            renameat(fd, key, trash, key) == 0)
+            where = trash;
+        if (phx_outputs_remove_at(where, key) == 0) {
             removed++;
             phx_log_info("removed the output folder of ended task %s", key);
         } else {
             phx_log_warn("could not remove the output folder of ended task %s", key);
         }
+        if (trash >= 0)
+            close(trash);
     }
     closedir(d);
     return removed;

@@ -7,9 +7,8 @@
  *
  * The agent runs as root and each folder belongs to its task's user, who
  * may have planted symbolic links or may swap directories while they are
- * removed: removal never walks a path.  It opens each directory with
- * O_NOFOLLOW relative to its opened parent and unlinks names relative to
- * it, so that it never leaves the folder's own tree. */
+ * removed: removal never walks a path (lib/rmtree.h), and a folder is first
+ * moved into the root-only .trash, out of its user's reach. */
 #ifndef PHX_AGENT_OUTPUTS_H
 #define PHX_AGENT_OUTPUTS_H
 
@@ -17,9 +16,11 @@
 
 #include "daemons/agent/agent.h"
 
+#include "lib/rmtree.h"
+
 /* Directories nested deeper than this below a task's folder are left
  * (and the folder with them; logged): each level holds a descriptor. */
-#define PHX_OUTPUTS_MAX_DEPTH 64
+#define PHX_OUTPUTS_MAX_DEPTH PHX_RMTREE_MAX_DEPTH
 
 /* Whether key names a task the agent still knows (its folder stays). */
 typedef bool (*phx_outputs_live_f)(const char *key, void *arg);

@@ -8,6 +8,7 @@
  * session key (lib/wire_seal.h) and every frame received must be sealed,
  * verified and next in sequence; anything else closes the connection. */
 #include <errno.h>
+#include <sys/ioctl.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <netinet/in.h>
@@ -37,6 +38,7 @@ struct phx_master_conn {
     uint64_t seal_sent;        /* number of the last frame sealed */
     uint64_t seal_received;    /* number of the last sealed frame accepted */
     bool registering;
+    bool quiet;         /* evicted: its close is logged at debug level */
     double accepted_at; /* monotonic: REGISTER is due within REGISTER_SECONDS */
     bool closed;
     bool free_scheduled;
@@ -212,6 +214,8 @@ void phx_master_conn_close(phx_master_conn_t *c, const char *why)
         c->agent = NULL;
         if (a->state == PHX_AGENT_UP)
             phx_master_agent_set_state(c->m, a, PHX_AGENT_UNREACHABLE, why);
+    } else if (c->quiet) {
+        phx_log_debug("closing connection from %s: %s", c->peer, why);
     } else {
         phx_log_warnx("closing connection from %s: %s", c->peer, why);
     }
@@ -428,12 +432,20 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     (void)salen;
     phx_master_t *m = arg;
     int unregistered = 0;
-    phx_master_conn_t *o, *oldest = NULL;
+    /* the oldest waiting connection with nothing to read (one whose
+     * REGISTER is already in its socket is an agent's: kept if possible) */
+    phx_master_conn_t *o, *oldest = NULL, *oldest_any = NULL;
     LIST_FOREACH(o, &m->conns, link)
     if (waiting(o)) {
+        int pending = 0;
         unregistered++;
-        oldest = o; /* the list is newest first */
+        oldest_any = o; /* the list is newest first */
+        if (ioctl(bufferevent_getfd(o->bev), FIONREAD, &pending) == 0 && pending == 0 &&
+            evbuffer_get_length(bufferevent_get_input(o->bev)) == 0)
+            oldest = o;
     }
+    if (!oldest)
+        oldest = oldest_any;
     if (unregistered >= UNREGISTERED_CONNS_MAX && oldest) {
         static double warned;
         double now = phx_master_now();
@@ -443,6 +455,7 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
                           "oldest as new ones come (logged every 10 s at most)",
                           unregistered);
         }
+        oldest->quiet = true;
         refuse(oldest, "too many connections waiting to register");
     }
     phx_master_conn_t *c = calloc(1, sizeof(*c));

@@ -264,9 +264,10 @@ static void subscribe(phx_master_t *m, struct evhttp_request *req, const json_t 
         }
     const char *why = phx_master_role_refused(m, role, op->authenticated, op->uid);
     /* a framework new to this user (new, removed, or another's taken over)
-     * counts against their cap */
-    if (!why && (!known || known->removed ||
-                 known->authenticated != op->authenticated || known->uid != op->uid))
+     * counts against their cap, and while it is being written too */
+    bool counted = !known || known->removed ||
+                   known->authenticated != op->authenticated || known->uid != op->uid;
+    if (!why && counted)
         why = phx_master_frameworks_refused(m, op->id, op->authenticated, op->uid);
     if (why) {
         phx_log_notice("SUBSCRIBE of \"%s\" as role \"%s\" by %s %u refused: %s", name,
@@ -289,12 +290,14 @@ static void subscribe(phx_master_t *m, struct evhttp_request *req, const json_t 
     snprintf(fo, sizeof(fo), "%g", failover);
     const char *params[] = {op->id, name,   user, op->authenticated ? uidtext : NULL,
                             role,   weight, fo};
-    snprintf(op->inflight.id, sizeof(op->inflight.id), "%s", op->id);
-    op->inflight.uid = op->uid;
-    op->inflight.authenticated = op->authenticated;
-    op->inflight.next = m->subs_inflight;
-    m->subs_inflight = &op->inflight;
-    op->linked = true;
+    if (counted) { /* a reconnection is counted once, as the framework it is */
+        snprintf(op->inflight.id, sizeof(op->inflight.id), "%s", op->id);
+        op->inflight.uid = op->uid;
+        op->inflight.authenticated = op->authenticated;
+        op->inflight.next = m->subs_inflight;
+        m->subs_inflight = &op->inflight;
+        op->linked = true;
+    }
     if (phx_db_store_write(
             m->store,
             "INSERT INTO frameworks (id, name, user_name, uid, roles, weight, "
@@ -512,8 +515,14 @@ static int call_request(phx_master_t *m, phx_fw_t *fw, const json_t *call,
                              json_array_size(reqs), why);
     json_array_foreach(reqs, i, e)
     {
-        if (phx_sched_request_add(m, fw, e, err) < 0)
+        if (phx_sched_request_add(m, fw, e, err) < 0) {
+            /* none of the call's requests stays: cancel those added */
+            for (size_t k = 0; k < i; k++)
+                phx_alloc_request_cancel(
+                    m->alloc, fw->id,
+                    json_string_value(json_object_get(json_array_get(reqs, k), "id")));
             return phx_error_prefix(err, "REQUEST: requests[%zu]", i);
+        }
     }
     phx_sched_dirty(m);
     return 0;

@@ -60,6 +60,7 @@ assert_contains "$out" "at most 1 per agent, 0 per socket, on at most 0 agents, 
 assert_contains "$out" 'field \"agent_mem\" = -1 is out of range'
 assert_contains "$out" 'field \"whole_mem\" must be a boolean'
 assert_contains "$out" "1048576000000000 bytes more on each agent) but the available cluster can hold at most 0"
+assert_contains "$out" "again: "
 assert_not_contains "$out" UNEXPECTED
 assert_eq "$before" "$(psql_q "SELECT count(*) FROM tasks")" "no task of the invalid gang"
 # A time limit beyond the agents' 100 years: refused at ACCEPT, nothing

@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "lib/rmtree.h"
 #include "pmix/pmix_impl.h"
 
 static void touch(const char *path)
@@ -123,9 +124,9 @@ static void step_dirs(void **state)
     snprintf(path, sizeof(path), "%s/sub/keep", dir); /* outside/keep's name */
     touch(path);
     race_target = outside;
-    phx_pmix_stepdir_race_hook = swap_for_link;
+    phx_rmtree_race_hook = swap_for_link;
     phx_pmix_step_dir_remove(p, "phx.1.4");
-    phx_pmix_stepdir_race_hook = NULL;
+    phx_rmtree_race_hook = NULL;
     assert_int_equal(races, 1);
     assert_int_equal(lstat(target, &st), 0);
     assert_int_equal(lstat(dir, &st), -1);

@@ -210,6 +210,13 @@ def main():
         print("negative agent_mem:", s.call(request(agent_mem=-1), 400), flush=True)
         print("whole_mem text:", s.call(request(whole_mem="yes"), 400), flush=True)
         print("agent_mem too big:", s.call(request(agent_mem=1e9), 400), flush=True)
+        # a call refused keeps none of its requests: r9 can be asked again
+        ok = {"id": "r9", "bundles": 1, "kind": "any", "cpus": 1}
+        half = {"type": "REQUEST", "request": {"requests": [ok, dict(ok, id="r10", bundles=0)]}}
+        print("half:", s.call(half, 400), flush=True)
+        print("again:", s.call({"type": "REQUEST", "request": {"requests": [ok]}}, 202),
+              flush=True)
+        s.call({"type": "REQUEST", "request": {"cancel": ["r9"]}}, 202)
         # No update may arrive for gang-a: wait for one more offer round.
         deadline = time.time() + 3
         while time.time() < deadline:
