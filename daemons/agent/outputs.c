@@ -48,9 +48,30 @@ static double newest_change(int dir_fd, const char *name)
     return newest;
 }
 
+/* What an earlier sweep could not remove from .trash (a tree too deep, a
+ * process of the user's still writing from inside it): tried again. */
+static void empty_trash(int dir_fd)
+{
+    int fd = openat(dir_fd, ".trash", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    struct stat st;
+    DIR *d = NULL;
+    if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 077) != 0 ||
+        !(d = fdopendir(fd))) {
+        if (fd >= 0)
+            close(fd);
+        return;
+    }
+    for (struct dirent *de; (de = readdir(d));)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
+            phx_rmtree_at(dirfd(d), de->d_name) < 0)
+            phx_log_warn("could not remove .trash/%s of the task outputs", de->d_name);
+    closedir(d);
+}
+
 int phx_outputs_sweep(int dir_fd, double now, double keep, phx_outputs_live_f live,
                       void *arg)
 {
+    empty_trash(dir_fd);
     int fd = openat(dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -1;

@@ -123,6 +123,13 @@ const char *phx_master_requests_refused(const phx_master_t *m, const phx_fw_t *f
 
 void phx_master_policy_audit(const phx_master_t *m)
 {
+    for (size_t i = 0; i < phx_conf_list_len(m->conf, "master.role_users"); i++) {
+        const char *e = phx_conf_list_get(m->conf, "master.role_users", i);
+        if (entry_for(e, "*"))
+            phx_log_warnx("master.role_users entry \"%s\" is ignored: \"*\", every "
+                          "framework's default role, is open to all",
+                          e);
+    }
     size_t pos = 0;
     void *v;
     while (phx_hmap_next(m->frameworks, &pos, NULL, &v)) {

@@ -10,7 +10,7 @@
 
 test_user phxu1
 test_user phxu2
-PHX_MASTER_EXTRA='role_weights = ["batch=3", "*=1"]; role_users = ["science=phxu2"];
+PHX_MASTER_EXTRA='role_weights = ["batch=3", "*=1"]; role_users = ["science=phxu2", "*=root"];
     max_frameworks_per_user = 1; max_requests_per_framework = 1;
     allow_unauthenticated = true; open_users = ["phxu1"]; framework_heartbeat = 1.0;'
 PHX_AGENT_EXTRA='allow_root = true;'
@@ -44,6 +44,8 @@ out=$(fw_as root batch --cmd true)
 assert_contains "$out" "TASK_FINISHED"
 assert_contains "$(cat "$PHX_TEST_DIR/master.log")" \
     "SUBSCRIBE of \"simple-framework\" as role \"batch\" by uid $(id -u phxu1) refused"
+assert_contains "$(cat "$PHX_TEST_DIR/master.log")" \
+    'master.role_users entry "*=root" is ignored'
 
 # One framework per user: a second one of phxu1 is refused while the
 # first runs, not once it is gone.
@@ -75,7 +77,7 @@ runuser -u phxu2 -- env PHX_MASTER="$PHX_MASTER" PHX_MUNGE_SOCKET="$PHX_MUNGE_SO
     "$fw" --agents 1 --role science --cmd "sleep 30" >"$PHX_TEST_DIR/sci.out" 2>&1 &
 sci=$!
 wait_for 20 grep -q TASK_RUNNING "$PHX_TEST_DIR/sci.out"
-sed -i 's/role_users = \["science=phxu2"\]/role_users = ["science=root"]/' "$PHX_CONFIG"
+sed -i 's/"science=phxu2"/"science=root"/' "$PHX_CONFIG"
 kill -HUP "$(daemon_pid master)"
 wait_for 10 grep -q 'holds role "science", which the configuration no longer allows it' \
     "$PHX_TEST_DIR/master.log"

@@ -149,6 +149,10 @@ static void test_sweep(void **state)
     mk("tasks/running");
     put("tasks/running/stdout", "still going\n");
     link_to("victim", "tasks/elsewhere"); /* not the agent's: not followed */
+    /* left by an earlier sweep that could not finish: tried again */
+    mk("tasks/.trash");
+    mk("tasks/.trash/left");
+    put("tasks/.trash/left/stdout", "x");
     /* A user may backdate mtimes, not ctimes: a folder just written looks
      * recent whatever its mtimes say. */
     char p[256];
@@ -161,9 +165,13 @@ static void test_sweep(void **state)
     int fd = open(p, O_RDONLY | O_DIRECTORY);
     assert_true(fd >= 0);
     double now = (double)time(NULL);
+    char t[256];
+    path(t, sizeof(t), "tasks/.trash");
+    assert_int_equal(chmod(t, 0700), 0);
     /* Recent: kept. */
     assert_int_equal(phx_outputs_sweep(fd, now, 3600, live_is_running, NULL), 0);
     assert_true(there("tasks/ended/stdout"));
+    assert_false(there("tasks/.trash/left"));
     /* Old enough: the ended task's folder goes, the running task's stays. */
     assert_int_equal(phx_outputs_sweep(fd, now + 7200, 3600, live_is_running, NULL), 1);
     assert_false(there("tasks/ended"));
