@@ -102,6 +102,12 @@ void phx_step_acct_clear(void);
  * PHX_STEP_FENCE_HEADROOM (prefix, FENCE_DONE's header, seal), or on no
  * memory. */
 #define PHX_STEP_FENCE_HEADROOM (PHX_WIRE_PREFIX + PHX_WIRE_SEAL_OVERHEAD + 512u)
+/* Whether the data held for a fence plus adding bytes still fit in one
+ * FENCE_DONE: checked as each agent's part comes, so that a step fails at
+ * once rather than holding the data until its last part fences (a part
+ * that never fences pinned the others'). */
+int phx_step_fence_fits(const phx_step_part_t *parts, int nparts, size_t adding,
+                        size_t max_frame, phx_error_t *err);
 int phx_step_fence_gather(const phx_step_part_t *parts, int nparts, size_t max_frame,
                           uint8_t **out, size_t *out_len, phx_error_t *err);
 

@@ -45,3 +45,26 @@ int phx_step_fence_gather(const phx_step_part_t *parts, int nparts, size_t max_f
     *out_len = total;
     return 0;
 }
+
+int phx_step_fence_fits(const phx_step_part_t *parts, int nparts, size_t adding,
+                        size_t max_frame, phx_error_t *err)
+{
+    size_t total = adding;
+    int fenced = 1;
+    for (int i = 0; i < nparts; i++) {
+        if (!parts[i].fence_len)
+            continue;
+        fenced++;
+        total = parts[i].fence_len > SIZE_MAX - total ? SIZE_MAX
+                                                      : total + parts[i].fence_len;
+    }
+    size_t room =
+        max_frame > PHX_STEP_FENCE_HEADROOM ? max_frame - PHX_STEP_FENCE_HEADROOM : 0;
+    if (total <= room)
+        return 0;
+    errno = EMSGSIZE;
+    return phx_error_set(err,
+                         "the fence's data of %d agents (%zu bytes so far) exceeds the "
+                         "%zu bytes a frame may carry (master.max_frame %zu)",
+                         fenced, total, room, max_frame);
+}

@@ -92,6 +92,13 @@ void phx_step_on_fence(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t
         return; /* killed already: its ranks are going */
     p->fenced = true;
     s->fenced++;
+    if (phx_step_fence_fits(s->parts, s->nparts, f->attach_len, m->max_frame, &err) <
+        0) {
+        char why[PHX_ERROR_TEXT_MAX + 32];
+        snprintf(why, sizeof(why), "fence %lld: %s", seq, err.text);
+        fence_fail(m, s, why);
+        return;
+    }
     if (f->attach_len > 0) {
         if (!(p->fence = malloc(f->attach_len))) {
             char why[200];

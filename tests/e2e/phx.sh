@@ -148,6 +148,7 @@ big_behind_stream() {
 # step_job SCRIPT: a job on agents n1 and n2 made by the example framework:
 #   the task on n1 runs SCRIPT (its output in $PHX_TEST_DIR/out, its exit code
 #   in $PHX_TEST_DIR/rc); the task on n2 holds its share until n1 is done.
+#   STEP_AGENTS=3: on n1, n2 and n3.
 step_job() {
     local d=$PHX_TEST_DIR
     rm -f "$d/done" "$d/rc" "$d/out"
@@ -160,7 +161,8 @@ else
     while [ ! -e "$d/done" ]; do sleep 0.1; done
 fi
 SH
-    "$PHX_BUILD/examples/simple-framework" --agents 2 --cmd "sh $d/step.sh" >"$d/fw.out" 2>&1 || true
+    "$PHX_BUILD/examples/simple-framework" --agents "${STEP_AGENTS:-2}" --cmd "sh $d/step.sh" \
+        >"$d/fw.out" 2>&1 || true
     note "$(cat "$d/out" 2>/dev/null)"
 }
 

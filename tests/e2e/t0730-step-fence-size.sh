@@ -42,4 +42,15 @@ assert_contains "$(cat "$D/master.log")" "the fence's data of 2 agents"
 # The master and agents serve on.
 job "$phx run -N2 -n2 $progs/pmix_fence 1000"
 assert_eq 0 "$(cat "$D/rc")" "a fence after the failed one"
+
+# Two of three parts already too big while the third has not fenced (its
+# rank sleeps 60 s): the step fails at once; the master held the data
+# until the last part came, then failed.
+start_agent n3 "synthetic:pack:1 numa:1 core:2 pu:1"
+wait_node n3 up
+start=$(date +%s)
+STEP_AGENTS=3 job "timeout 90 $phx run -N3 -n3 $progs/pmix_fence 600000 2 60"
+[ "$(cat "$D/rc")" -ne 0 ] || fail "the step should fail"
+[ $(($(date +%s) - start)) -lt 30 ] || fail "the fence failed only once its last part came"
+assert_contains "$(cat "$D/out")" "the fence's data of 2 agents"
 note ok

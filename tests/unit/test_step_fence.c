@@ -70,11 +70,30 @@ static void test_too_big_for_a_frame(void **state)
     free(blob);
 }
 
+/* As each part comes: the held parts plus the new one, against a frame. */
+static void test_fits_as_parts_come(void **state)
+{
+    (void)state;
+    size_t max_frame = 64 * 1024, room = max_frame - PHX_STEP_FENCE_HEADROOM;
+    phx_step_part_t parts[3] = {{.fence_len = room / 2}, {0}, {0}};
+    phx_error_t err;
+    assert_int_equal(phx_step_fence_fits(parts, 3, room - room / 2, max_frame, &err),
+                     0);
+    errno = 0;
+    assert_int_equal(
+        phx_step_fence_fits(parts, 3, room - room / 2 + 1, max_frame, &err), -1);
+    assert_int_equal(errno, EMSGSIZE);
+    assert_non_null(strstr(err.text, "the fence's data of 2 agents"));
+    parts[1].fence_len = SIZE_MAX; /* no wrap-around */
+    assert_int_equal(phx_step_fence_fits(parts, 3, 10, max_frame, &err), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_concatenates),
         cmocka_unit_test(test_too_big_for_a_frame),
+        cmocka_unit_test(test_fits_as_parts_come),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

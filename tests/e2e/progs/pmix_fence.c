@@ -1,10 +1,12 @@
-/* pmix_fence BYTES: a PMIx client (no MPI) that puts BYTES of data, then
- * fences with data collection, as MPI_Init's modex does with more.  Prints
- * "rank R fence STATUS" and exits 0 if the fence succeeded. */
+/* pmix_fence BYTES [LATE_RANK SECONDS]: a PMIx client (no MPI) that puts
+ * BYTES of data, then fences with data collection, as MPI_Init's modex does
+ * with more; rank LATE_RANK sleeps SECONDS first.  Prints "rank R fence
+ * STATUS" and exits 0 if the fence succeeded. */
 #include <pmix.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int main(int argc, char **argv)
 {
@@ -15,6 +17,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "PMIx_Init: %s\n", PMIx_Error_string(rc));
         return 2;
     }
+    if (argc > 3 && me.rank == (pmix_rank_t)strtoul(argv[2], NULL, 10))
+        sleep((unsigned)strtoul(argv[3], NULL, 10));
     char *data = malloc(bytes ? bytes : 1);
     if (!data)
         return 2;
