@@ -48,24 +48,13 @@ static double newest_change(int dir_fd, const char *name)
     return newest;
 }
 
-/* What an earlier sweep could not remove from .trash (a tree too deep, a
- * process of the user's still writing from inside it): tried again. */
+/* What an earlier sweep could not remove (a tree too deep, a process of
+ * the user's still writing from inside it) is tried again: all of .trash
+ * goes, and is made anew when a folder needs it. */
 static void empty_trash(int dir_fd)
 {
-    int fd = openat(dir_fd, ".trash", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    struct stat st;
-    DIR *d = NULL;
-    if (fd < 0 || fstat(fd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 077) != 0 ||
-        !(d = fdopendir(fd))) {
-        if (fd >= 0)
-            close(fd);
-        return;
-    }
-    for (struct dirent *de; (de = readdir(d));)
-        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0 &&
-            phx_rmtree_at(dirfd(d), de->d_name) < 0)
-            phx_log_warn("could not remove .trash/%s of the task outputs", de->d_name);
-    closedir(d);
+    if (phx_rmtree_at(dir_fd, ".trash") < 0)
+        phx_log_warn("could not empty .trash of the task outputs");
 }
 
 int phx_outputs_sweep(int dir_fd, double now, double keep, phx_outputs_live_f live,

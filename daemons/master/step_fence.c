@@ -11,24 +11,11 @@
 int phx_step_fence_gather(const phx_step_part_t *parts, int nparts, size_t max_frame,
                           uint8_t **out, size_t *out_len, phx_error_t *err)
 {
+    if (phx_step_fence_fits(parts, nparts, 0, max_frame, err) < 0)
+        return -1;
     size_t total = 0;
-    for (int i = 0; i < nparts; i++) {
-        if (parts[i].fence_len > SIZE_MAX - total) {
-            errno = EMSGSIZE;
-            return phx_error_set(err, "the fence's data of %d agents overflows",
-                                 nparts);
-        }
+    for (int i = 0; i < nparts; i++)
         total += parts[i].fence_len;
-    }
-    size_t room =
-        max_frame > PHX_STEP_FENCE_HEADROOM ? max_frame - PHX_STEP_FENCE_HEADROOM : 0;
-    if (total > room) {
-        errno = EMSGSIZE;
-        return phx_error_set(err,
-                             "the fence's data of %d agents (%zu bytes) exceeds the "
-                             "%zu bytes a frame may carry (master.max_frame %zu)",
-                             nparts, total, room, max_frame);
-    }
     uint8_t *all = malloc(total ? total : 1);
     if (!all) {
         errno = ENOMEM;
@@ -50,7 +37,7 @@ int phx_step_fence_fits(const phx_step_part_t *parts, int nparts, size_t adding,
                         size_t max_frame, phx_error_t *err)
 {
     size_t total = adding;
-    int fenced = 1;
+    int fenced = adding > 0;
     for (int i = 0; i < nparts; i++) {
         if (!parts[i].fence_len)
             continue;
