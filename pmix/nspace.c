@@ -233,6 +233,11 @@ int phx_pmix_step_register(phx_pmix_t *p, const phx_pmix_map_t *map, phx_error_t
             goto out;
         }
     }
+    if (phx_pmix_gate_step_add(map) < 0) {
+        phx_error_set(err, "out of memory");
+        phx_pmix_step_deregister(p, map->nspace);
+        goto out;
+    }
     rc = 0;
 out:
     if (info)
@@ -297,6 +302,7 @@ int phx_pmix_rank_env(phx_pmix_t *p, const phx_pmix_map_t *map, int rank, char *
 
 void phx_pmix_step_deregister(phx_pmix_t *p, const char *nspace)
 {
+    phx_pmix_gate_step_remove(nspace);
     phx_pmix_drain(p);
     phx_pmix_pending_fail(p, nspace);
     sync_op_t s;

@@ -65,4 +65,47 @@ int phx_pmix_step_dir_make(phx_pmix_t *p, const char *nspace, uid_t uid, gid_t g
                            phx_error_t *err);
 void phx_pmix_step_dir_remove(phx_pmix_t *p, const char *nspace);
 
+/* hello.c: a client's connect message (pointers into the message), and
+ * whether a connection from uid may go on to PMIx, given the step named
+ * in it (NULL: none); -1 with the reason in why if not. */
+#define PHX_PMIX_HELLO_CLIENT 0     /* a plain client: a rank */
+#define PHX_PMIX_HELLO_MAX    4096  /* ours are ~60 bytes; a native credential is 8 */
+typedef struct phx_pmix_hello_hdr { /* PMIx's pmix_ptl_hdr_t, host order */
+    int32_t index;
+    uint32_t tag;
+    size_t len; /* of the message that follows */
+} phx_pmix_hello_hdr_t;
+
+typedef struct phx_pmix_hello {
+    const char *psec;
+    uint32_t cred_len;
+    const unsigned char *cred;
+    uint8_t kind;
+    const char *nspace; /* the rest: plain clients only */
+    uint32_t rank;
+    const char *version, *bfrops;
+    uint8_t buffer_type;
+    const char *gds;
+} phx_pmix_hello_t;
+
+typedef struct phx_pmix_gate_step {
+    struct phx_pmix_gate_step *next;
+    char nspace[PMIX_MAX_NSLEN + 1];
+    uid_t uid;
+    int nranks; /* the local ones */
+    int *ranks;
+} phx_pmix_gate_step_t;
+
+int phx_pmix_hello_parse(const void *msg, size_t len, phx_pmix_hello_t *h);
+int phx_pmix_hello_check(const phx_pmix_hello_t *h, uid_t uid,
+                         const phx_pmix_gate_step_t *step, char *why, size_t n);
+
+/* gate.c: the check of every connection to the server's TCP listener
+ * before PMIx reads it.  _arm: from the URI file PMIx wrote at init;
+ * _step_add/_remove: who may connect as which rank. */
+int phx_pmix_gate_arm(const char *uri_file, phx_error_t *err);
+void phx_pmix_gate_disarm(void);
+int phx_pmix_gate_step_add(const phx_pmix_map_t *map);
+void phx_pmix_gate_step_remove(const char *nspace);
+
 #endif

@@ -393,7 +393,10 @@ phx_pmix_t *phx_pmix_create(struct event_base *base, const char *node,
         phx_error_set(err, "could not set up the PMIx hand-off: %s", strerror(errno));
         goto error;
     }
-    pmix_info_t info[6];
+    char uri_file[1100];
+    snprintf(uri_file, sizeof(uri_file), "%s/server.uri", tmpdir);
+    unlink(uri_file);
+    pmix_info_t info[7];
     bool no = false, yes = true;
     PMIX_INFO_LOAD(&info[0], PMIX_SERVER_TMPDIR, tmpdir, PMIX_STRING);
     PMIX_INFO_LOAD(&info[1], PMIX_HOSTNAME, node, PMIX_STRING);
@@ -401,9 +404,10 @@ phx_pmix_t *phx_pmix_create(struct event_base *base, const char *node,
     PMIX_INFO_LOAD(&info[3], PMIX_TCP_DISABLE_IPV6, &yes, PMIX_BOOL);
     PMIX_INFO_LOAD(&info[4], PMIX_SERVER_TOOL_SUPPORT, &no, PMIX_BOOL);
     PMIX_INFO_LOAD(&info[5], PMIX_SYSTEM_TMPDIR, tmpdir, PMIX_STRING);
+    PMIX_INFO_LOAD(&info[6], PMIX_TCP_REPORT_URI, uri_file, PMIX_STRING);
     server = p;
-    pmix_status_t rc = PMIx_server_init(&module, info, 6);
-    for (int i = 0; i < 6; i++)
+    pmix_status_t rc = PMIx_server_init(&module, info, 7);
+    for (int i = 0; i < 7; i++)
         PMIX_INFO_DESTRUCT(&info[i]);
     if (rc != PMIX_SUCCESS) {
         server = NULL;
@@ -412,6 +416,8 @@ phx_pmix_t *phx_pmix_create(struct event_base *base, const char *node,
         goto error;
     }
     p->initialized = true;
+    if (phx_pmix_gate_arm(uri_file, err) < 0) /* never serve ungated */
+        goto error;
     pmix_status_t codes[] = {PMIX_ERR_LOST_CONNECTION};
     PMIx_Register_event_handler(codes, 1, NULL, 0, on_lost, NULL, NULL);
     return p;
@@ -427,6 +433,7 @@ void phx_pmix_destroy(phx_pmix_t *p)
     int saved = errno;
     if (p->initialized)
         PMIx_server_finalize();
+    phx_pmix_gate_disarm();
     server = NULL;
     while (p->head) { /* not dispatched: the agent is going away */
         phx_pmix_ev_t *ev = p->head;
