@@ -80,7 +80,7 @@ assert_eq up "$(node_field n1 state)" "n1 still served"
 # REGISTER within 5 s, and cannot keep agents out: past 32 waiting
 # connections the oldest go (refusing new ones kept agents out).
 python3 - "$PHX_AGENT_PORT" "$PHX_TEST_DIR/now" >"$PHX_TEST_DIR/flood.out" <<'PY' &
-import socket, struct, sys, time
+import os, socket, struct, sys, time
 port = int(sys.argv[1])
 big = socket.create_connection(("127.0.0.1", port))
 big.sendall(struct.pack("!II", 15 << 20, 0))
@@ -97,23 +97,33 @@ except OSError:
     print("big: cut off")
 big.close()
 time.sleep(0.5)
-def closed(conns):
+got = {}
+def closed(conns, why=b""):
     n = 0
     for c in conns:
         c.setblocking(False)
         try:
-            while c.recv(65536):
-                pass
-            n += 1
+            while True:
+                d = c.recv(65536)
+                if not d:
+                    break
+                got[c] = got.get(c, b"") + d
+            n += why in got.get(c, b"")
         except BlockingIOError:
             pass
         except ConnectionResetError:
-            n += 1
+            n += why in got.get(c, b"")
     return n
 conns = [socket.create_connection(("127.0.0.1", port)) for _ in range(40)]
 time.sleep(1)
 print("closed at once:", closed(conns), flush=True)
 open(sys.argv[2], "w").close()  # an agent registers now
+# once it is up: was one of ours closed to make room for it (the proof
+# that eviction, not the 5 s deadline, let it in)?
+while not os.path.exists(sys.argv[2] + ".up"):
+    time.sleep(0.05)
+print("evicted for the agent:", closed(conns, b"too many connections waiting") - 8,
+      flush=True)
 # a byte every 0.3 s keeps an idle timeout away, not the REGISTER deadline
 drip = socket.create_connection(("127.0.0.1", port))
 drip.sendall(struct.pack("!II", 1000, 0))
@@ -133,11 +143,13 @@ flood=$!
 wait_for 30 test -e "$PHX_TEST_DIR/now"
 start_agent n3 "synthetic:pack:1 numa:1 core:2 pu:1"
 wait_node n3 up 5
+touch "$PHX_TEST_DIR/now.up"
 wait "$flood"
 got=$(cat "$PHX_TEST_DIR/flood.out")
 note "$got"
 assert_contains "$got" "big: cut off"
 assert_contains "$got" "closed at once: 8"
+assert_contains "$got" "evicted for the agent: 1"
 assert_contains "$got" "closed after 8 s: 40"
 assert_contains "$got" "drip after 7.5 s: closed"
 log=$(cat "$PHX_TEST_DIR/master.log")
