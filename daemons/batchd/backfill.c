@@ -40,9 +40,11 @@ uint32_t phx_bf_socket_tasks(const uint32_t *free, size_t nsockets,
     return within > UINT32_MAX ? UINT32_MAX : (uint32_t)within;
 }
 
-bool phx_bf_node_qualifies(const phx_bf_request_t *r, uint32_t sockets, uint32_t cores,
-                           uint32_t threads_per_core)
+bool phx_bf_node_qualifies(const phx_bf_request_t *r, uint64_t parts, uint32_t sockets,
+                           uint32_t cores, uint32_t threads_per_core)
 {
+    if (r->parts && !(r->parts & parts))
+        return false;
     sockets = sockets ? sockets : 1;
     threads_per_core = threads_per_core ? threads_per_core : 1;
     return sockets >= r->min_sockets && cores / sockets >= r->min_cores_per_socket &&
@@ -64,7 +66,8 @@ static uint32_t node_capacity(const planner_t *p, const phx_bf_request_t *r,
     const phx_bf_node_t *n = &p->in->nodes[i];
     if (!n->usable)
         return 0;
-    if (!phx_bf_node_qualifies(r, n->sockets, n->cores_total, n->threads_per_core))
+    if (!phx_bf_node_qualifies(r, n->parts, n->sockets, n->cores_total,
+                               n->threads_per_core))
         return 0;
     uint64_t cores = c->cores[i], mem = c->mem[i];
     bool whole = cores >= n->cores_total && mem >= n->mem_total;

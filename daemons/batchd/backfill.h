@@ -32,6 +32,7 @@ typedef struct phx_bf_node {
     bool usable;               /* false (drained, down): nothing is placed there */
     uint32_t sockets;          /* 0: one; cores split evenly over them */
     uint32_t threads_per_core; /* 0: one */
+    uint64_t parts;            /* the partitions it is in (bit i: partition i) */
 } phx_bf_node_t;
 
 /* A job's part of one node. */
@@ -66,6 +67,7 @@ typedef struct phx_bf_request {
     bool mem_whole_node;   /* --mem=0: all of each node's memory */
     bool exclusive;        /* whole nodes */
     int64_t time_limit;    /* seconds; 0: none */
+    uint64_t parts;        /* nodes in one of these partitions only; 0: any */
 } phx_bf_request_t;
 
 typedef struct phx_bf_params {
@@ -117,10 +119,11 @@ typedef struct phx_bf_plan {
  * cluster's at submit (cluster.c) and the planner's. */
 uint32_t phx_bf_socket_tasks(const uint32_t *free, size_t nsockets,
                              uint32_t cpus_per_task, uint32_t per_socket, bool spread);
-/* Does a node of this many sockets, cores and threads per core (0: one)
- * meet r's node constraints (-B S:C:T)?  Cores per socket: cores / sockets. */
-bool phx_bf_node_qualifies(const phx_bf_request_t *r, uint32_t sockets, uint32_t cores,
-                           uint32_t threads_per_core);
+/* Does a node in partitions parts, of this many sockets, cores and threads
+ * per core (0: one) meet r's partition and node constraints (-p, -B S:C:T)?
+ * Cores per socket: cores / sockets. */
+bool phx_bf_node_qualifies(const phx_bf_request_t *r, uint64_t parts, uint32_t sockets,
+                           uint32_t cores, uint32_t threads_per_core);
 
 /* Plan one pass.  0 with plan filled (release with phx_backfill_plan_clear),
  * or -1 with err (ENOMEM, or a running share naming a node out of range). */

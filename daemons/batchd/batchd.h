@@ -24,6 +24,7 @@
 #include "daemons/batchd/backfill.h"
 #include "daemons/batchd/depend.h"
 #include "daemons/batchd/jobspec.h"
+#include "daemons/batchd/partition.h"
 #include "daemons/batchd/priority.h"
 #include "db/store.h"
 #include "lib/config.h"
@@ -93,6 +94,7 @@ typedef struct bnode {
     uint32_t threads; /* per core (PUs / cores) */
     uint64_t mem;     /* MiB */
     bool usable;
+    uint64_t parts; /* the partitions it is in (partition.h) */
 } bnode_t;
 
 /* An offer while a pass uses it. */
@@ -144,9 +146,10 @@ typedef struct batchd {
     int max_requeue;
     int64_t keep_ended; /* seconds a finished job stays in memory */
     double refuse_seconds;
-    char *compat_dir; /* NULL: none; owned */
-    bool slurm_env;   /* batch scripts also get SLURM_* (batchd.slurm_env) */
-    const char *partition;
+    char *compat_dir;      /* NULL: none; owned */
+    bool slurm_env;        /* batch scripts also get SLURM_* (batchd.slurm_env) */
+    const char *partition; /* the default one's name */
+    bparts_t parts;
     phx_prio_weights_t weights;
     phx_bf_params_t bf;
     phx_jobspec_limits_t limits;

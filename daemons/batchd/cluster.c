@@ -28,6 +28,7 @@ static int nodes_from(batchd_t *b, const phx_db_result_t *res)
         n->usable = strcmp(phx_db_result_get(res, i, 5), "t") == 0;
         uint32_t pus = (uint32_t)strtoul(phx_db_result_get(res, i, 6), NULL, 10);
         n->threads = n->cores && pus > n->cores ? pus / n->cores : 1;
+        n->parts = batchd_parts_node_mask(&b->parts, n->name);
     }
     phx_hmap_t *index = phx_hmap_create();
     for (int i = 0; index && i < rows; i++)
@@ -126,14 +127,14 @@ static int shape_refused(const batchd_t *b, const phx_bf_request_t *r, phx_error
     uint32_t want[3] = {r->min_sockets, r->min_cores_per_socket,
                         r->min_threads_per_core};
     for (int k = 0; k < 3; k++) {
-        phx_bf_request_t one = {0};
+        phx_bf_request_t one = {.parts = r->parts};
         uint32_t *f[3] = {&one.min_sockets, &one.min_cores_per_socket,
                           &one.min_threads_per_core};
         *f[k] = want[k];
         bool any = false;
         for (size_t i = 0; i < b->nnodes && !any; i++)
-            any = phx_bf_node_qualifies(&one, b->nodes[i].sockets, b->nodes[i].cores,
-                                        b->nodes[i].threads);
+            any = phx_bf_node_qualifies(&one, b->nodes[i].parts, b->nodes[i].sockets,
+                                        b->nodes[i].cores, b->nodes[i].threads);
         if (!any)
             return phx_error_set(err,
                                  "requested node configuration is not available: no "
@@ -170,7 +171,12 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
     int64_t *tasks = calloc(b->nnodes, sizeof(*tasks));
     if (!tasks)
         return phx_error_set(err, "out of memory");
-    size_t fit = 0, shaped = 0;
+    size_t fit = 0, shaped = 0, in_part = 0;
+    int64_t part_cores = 0;
+    const bpart_t *part = batchd_parts_find(&b->parts, s->partition, NULL);
+    char where[128] = "the cluster";
+    if (part && !part->all)
+        snprintf(where, sizeof(where), "partition %s", part->name);
     int64_t biggest = 0, biggest_socket = 0;
     /* tasks per node at most, as the scheduler's choice of nodes caps them:
      * --ntasks-per-node, or an even spread over exactly N nodes; a node
@@ -183,7 +189,11 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
         per_node = (s->ntasks + s->nodes_min - 1) / s->nodes_min;
     for (size_t i = 0; i < b->nnodes; i++) {
         const bnode_t *n = &b->nodes[i];
-        if (!phx_bf_node_qualifies(&r, n->sockets, n->cores, n->threads))
+        if (!r.parts || (r.parts & n->parts)) {
+            in_part++;
+            part_cores += n->cores;
+        }
+        if (!phx_bf_node_qualifies(&r, n->parts, n->sockets, n->cores, n->threads))
             continue;
         shaped++;
         if (n->cores > biggest)
@@ -209,14 +219,19 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
     for (size_t i = 0; i < fit && left > 0 && used < nmax; i++, used++)
         left -= tasks[i];
     free(tasks);
+    if (in_part == 0)
+        return phx_error_set(err,
+                             "requested node configuration is not available: no node "
+                             "of the cluster's %zu is in %s (Nodes=%s)",
+                             b->nnodes, where, part ? part->nodes_text : "?");
     if (shaped == 0)
         return shape_refused(b, &r, err);
     if (nodes > (int64_t)shaped)
         return phx_error_set(err,
                              "requested node configuration is not available: %lld "
-                             "nodes asked, the cluster has %zu%s",
-                             (long long)nodes, shaped,
-                             shaped < b->nnodes ? " of the shape asked" : "");
+                             "nodes asked, %s has %zu%s",
+                             (long long)nodes, where, shaped,
+                             shaped < in_part ? " of the shape asked" : "");
     if (cpt > biggest)
         return phx_error_set(err,
                              "requested node configuration is not available: %lld cpus "
@@ -232,10 +247,10 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
         return phx_error_set(
             err,
             "requested node configuration is not available: %lld tasks "
-            "of %lld cpus%s on %lld-%lld nodes do not fit the cluster's "
+            "of %lld cpus%s on %lld-%lld nodes do not fit %s's "
             "%zu nodes (%lld cores)",
             (long long)s->ntasks, (long long)cpt,
             r.ntasks_per_socket ? " (few per socket)" : "", (long long)s->nodes_min,
-            (long long)s->nodes_max, b->nnodes, (long long)batchd_cluster_cpus(b));
+            (long long)s->nodes_max, where, in_part, (long long)part_cores);
     return 0;
 }

@@ -30,7 +30,7 @@ static json_t *qualifying_agents(const batchd_t *b, const phx_bf_request_t *r)
     for (size_t i = 0; ids && i < b->nnodes; i++) {
         const bnode_t *n = &b->nodes[i];
         if (n->usable && json_array_size(ids) < GANG_AGENTS_MAX &&
-            phx_bf_node_qualifies(r, n->sockets, n->cores, n->threads))
+            phx_bf_node_qualifies(r, n->parts, n->sockets, n->cores, n->threads))
             json_array_append_new(ids, json_string(n->agent_id));
     }
     return ids;

@@ -165,7 +165,7 @@ static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
     var(vars, "PHX_SUBMIT_DIR", j->submit_dir);
     var(vars, "PHX_SUBMIT_HOST", j->submit_host);
     var(vars, "PHX_JOB_ACCOUNT", s->account);
-    var(vars, "PHX_JOB_PARTITION", b->partition);
+    var(vars, "PHX_JOB_PARTITION", s->partition ? s->partition : b->partition);
     var(vars, "PHX_CLUSTER_NAME", "phalanx");
     vari(vars, "PHX_NODEID", (long long)node);
     var(vars, "PHX_TOPOLOGY_ADDR", j->tasks[node].host);

@@ -44,7 +44,11 @@ const phx_conf_key_t batchd_schema[] = {
     {"batchd.default_mem_per_cpu", PHX_CONF_INT, "512", 0, 1 << 30, false,
      "MiB per core of jobs that ask no memory"},
     {"batchd.partition", PHX_CONF_STRING, "batch", 0, 0, false,
-     "the partition's name (one partition)"},
+     "the default partition's name; without batchd.partitions, the one partition, "
+     "of every node"},
+    {"batchd.partitions", PHX_CONF_STRLIST, "", 0, 0, false,
+     "partitions as in slurm.conf: \"PartitionName=N Nodes=LIST|ALL [Default=YES] "
+     "[MaxTime=T] [DefaultTime=T]\", one string each"},
     {"batchd.kill_grace", PHX_CONF_INT, "30", 0, 3600, false,
      "seconds between SIGTERM and SIGKILL (cancel, time limit)"},
     {"batchd.requeue_count", PHX_CONF_INT, "1", 0, 100, false,
@@ -173,7 +177,9 @@ static int settings(batchd_t *b, phx_error_t *err)
     b->max_requeue = (int)phx_conf_int(c, "batchd.requeue_count");
     b->keep_ended = phx_conf_int(c, "batchd.keep_ended");
     b->refuse_seconds = phx_conf_double(c, "batchd.refuse_seconds");
-    b->partition = phx_conf_str(c, "batchd.partition");
+    if (batchd_parts_make(c, b->default_time, b->max_time, &b->parts, err) < 0)
+        return -1;
+    b->partition = b->parts.v[b->parts.deflt].name;
     b->slurm_env = phx_conf_bool(c, "batchd.slurm_env");
     batchd_conf_reloadable(b);
     b->limits.max_array_index = (uint32_t)phx_conf_int(c, "batchd.max_array_index");
@@ -409,6 +415,7 @@ static void stop(batchd_t *b)
     phx_hmap_destroy(b->jobs);
     phx_hmap_destroy(b->node_index);
     free(b->nodes);
+    batchd_parts_clear(&b->parts);
     if (b->base)
         event_base_free(b->base);
     phx_munge_destroy(b->munge);

@@ -30,8 +30,13 @@ int batchd_conf_check(const phx_conf_t *conf, phx_error_t *err)
     int64_t t;
     if (phx_time_parse(phx_conf_str(conf, "batchd.default_time_limit"), &t, err) < 0)
         return phx_error_prefix(err, "batchd.default_time_limit");
-    if (phx_time_parse(phx_conf_str(conf, "batchd.max_time_limit"), &t, err) < 0)
+    int64_t max;
+    if (phx_time_parse(phx_conf_str(conf, "batchd.max_time_limit"), &max, err) < 0)
         return phx_error_prefix(err, "batchd.max_time_limit");
+    bparts_t parts;
+    if (batchd_parts_make(conf, t, max, &parts, err) < 0)
+        return -1;
+    batchd_parts_clear(&parts);
     return 0;
 }
 

@@ -88,6 +88,7 @@ void batchd_bf_request(const batchd_t *b, const phx_jobspec_t *s, phx_bf_request
     }
     r->exclusive = s->exclusive == 1;
     r->time_limit = s->time_limit;
+    r->parts = batchd_parts_job_mask(&b->parts, s->partition);
 }
 
 static int64_t end_of(const bjob_t *j, int64_t start)
@@ -134,9 +135,9 @@ static uint32_t capacity(pass_t *p, const boffer_t *o, const bjob_t *j,
 {
     const phx_jobspec_t *s = &j->spec;
     const bnode_t *n = batchd_node_by_agent(p->b, o->agent_id);
-    if (n ? !phx_bf_node_qualifies(r, n->sockets, n->cores, n->threads)
-          : r->min_sockets > 1 || r->min_cores_per_socket > 1 ||
-                r->min_threads_per_core > 1)
+    if (n ? !phx_bf_node_qualifies(r, n->parts, n->sockets, n->cores, n->threads)
+          : !phx_bf_node_qualifies(r, batchd_parts_node_mask(&p->b->parts, o->host), 1,
+                                   1, 1))
         return 0; /* an unknown node: its shape too */
     uint32_t t = batchd_offer_tasks(o, r->cpus_per_task, r->ntasks_per_socket, spread);
     if (t > cap)
@@ -427,8 +428,8 @@ static void pass_run(pass_t *p)
     for (size_t i = 0; i < b->nnodes; i++) {
         pnodes[i] = &b->nodes[i];
         const bnode_t *bn = &b->nodes[i];
-        nodes[i] = (phx_bf_node_t){bn->cores,  bn->cores,   bn->mem,    bn->mem,
-                                   bn->usable, bn->sockets, bn->threads};
+        nodes[i] = (phx_bf_node_t){bn->cores,  bn->cores,   bn->mem,     bn->mem,
+                                   bn->usable, bn->sockets, bn->threads, bn->parts};
     }
     for (size_t i = live; i < b->njobs; i++) {
         bjob_t *j = b->order[i];

@@ -211,7 +211,7 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
                            .origin = &origin};
     phx_jobspec_defaults_t def = {.job_name = *base ? base : "phx",
                                   .work_dir = cwd,
-                                  .time_limit = b->default_time};
+                                  .time_limit = PHX_UNSET}; /* the partition's */
     bjob_t *j = s->proto;
     if (phx_script_build(script, len, argc, argv, &o, &def, &b->limits, &j->spec, err) <
         0)
@@ -224,16 +224,27 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
                       sp->nice);
         return located(&o, offsetof(phx_jobspec_t, nice), err);
     }
-    if (b->max_time > 0 && (sp->time_limit == 0 || sp->time_limit > b->max_time)) {
-        char t[32];
-        phx_time_format(b->max_time, t, sizeof(t));
-        phx_error_set(err, "time limit exceeds the partition's maximum (%s)", t);
-        return located(&o, offsetof(phx_jobspec_t, time_limit), err);
-    }
-    if (sp->partition && strcmp(sp->partition, b->partition) != 0) {
-        phx_error_set(err, "invalid partition \"%s\" (the partition is \"%s\")",
-                      sp->partition, b->partition);
+    const bpart_t *part = batchd_parts_find(&b->parts, sp->partition, NULL);
+    if (!part) {
+        char names[512];
+        batchd_parts_names(&b->parts, names, sizeof(names));
+        phx_error_set(err, "invalid partition \"%s\" (%s: %s)", sp->partition,
+                      strchr(sp->partition, ',') ? "a job runs in one partition of"
+                                                 : "the partitions are",
+                      names);
         return located(&o, offsetof(phx_jobspec_t, partition), err);
+    }
+    if (!sp->partition && !(sp->partition = strdup(part->name)))
+        return phx_error_set(err, "out of memory");
+    if (sp->time_limit == PHX_UNSET)
+        sp->time_limit = part->default_time;
+    if (part->max_time > 0 &&
+        (sp->time_limit == 0 || sp->time_limit > part->max_time)) {
+        char t[32];
+        phx_time_format(part->max_time, t, sizeof(t));
+        phx_error_set(err, "time limit exceeds partition %s's maximum (%s)", part->name,
+                      t);
+        return located(&o, offsetof(phx_jobspec_t, time_limit), err);
     }
     if (batchd_cluster_check(b, sp, err) < 0)
         return -1;
@@ -325,7 +336,7 @@ static int cols_make(batchd_t *b, const bjob_t *j, cols_t *c, phx_error_t *err)
         j->user,
         grp ? gr.gr_name : NULL,
         sp->account,
-        b->partition,
+        sp->partition ? sp->partition : b->partition,
         sp->qos,
         phx_job_reason_name(j->reason),
         int_text(sp->nice == PHX_UNSET ? 0 : sp->nice, c->nice, sizeof(c->nice)),

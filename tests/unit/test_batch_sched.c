@@ -16,6 +16,8 @@
 #include "daemons/batchd/cluster.c"
 #include "daemons/batchd/place.c"
 #include "daemons/batchd/gang.c"
+#include "daemons/batchd/partition.c"
+#include "daemons/batchd/timefmt.c"
 #include "daemons/batchd/sched.c"
 
 #include <setjmp.h>

@@ -1,0 +1,269 @@
+/* Partitions: parsing the configuration's Slurm-style lines, and which
+ * nodes each partition has (partition.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "daemons/batchd/partition.h"
+#include "daemons/batchd/timefmt.h"
+#include "lib/hostlist.h"
+
+#define PART_NAME_MAX  64
+#define PART_NODES_MAX 65536
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool name_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > PART_NAME_MAX)
+        return false;
+    for (; *s; s++)
+        if (!isalnum((unsigned char)*s) && *s != '_' && *s != '-' && *s != '.')
+            return false;
+    return true;
+}
+
+static int yes_no(const char *v, bool *out)
+{
+    if (strcasecmp(v, "yes") == 0 || strcasecmp(v, "true") == 0) {
+        *out = true;
+        return 0;
+    }
+    if (strcasecmp(v, "no") == 0 || strcasecmp(v, "false") == 0) {
+        *out = false;
+        return 0;
+    }
+    return -1;
+}
+
+static int set_nodes(bpart_t *p, const char *v, phx_error_t *err)
+{
+    if (strcasecmp(v, "ALL") == 0) {
+        p->all = true;
+        return (p->nodes_text = strdup("ALL")) ? 0
+                                               : phx_error_set(err, "out of memory");
+    }
+    if (phx_hostlist_expand(v, PART_NODES_MAX, &p->nodes, &p->nnodes, err) < 0)
+        return phx_error_prefix(err, "Nodes=%s", v);
+    if (p->nnodes == 0)
+        return phx_error_set(err, "Nodes=%s names no node", v);
+    qsort(p->nodes, p->nnodes, sizeof(*p->nodes), cmp_str);
+    return (p->nodes_text = strdup(v)) ? 0 : phx_error_set(err, "out of memory");
+}
+
+int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_time,
+                           bpart_t *out, bool *is_default, phx_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    *is_default = false;
+    out->default_time = default_time;
+    out->max_time = max_time;
+    bool has_default = false;
+    char *copy = strdup(spec), *save = NULL;
+    if (!copy)
+        return phx_error_set(err, "out of memory");
+    int rc = 0;
+    for (char *tok = strtok_r(copy, " \t", &save); tok && rc == 0;
+         tok = strtok_r(NULL, " \t", &save)) {
+        char *eq = strchr(tok, '=');
+        if (!eq || eq == tok || !eq[1]) {
+            rc = phx_error_set(err, "\"%s\" is not KEY=VALUE", tok);
+            break;
+        }
+        *eq = '\0';
+        const char *k = tok, *v = eq + 1;
+        if (strcasecmp(k, "PartitionName") == 0) {
+            if (!name_ok(v))
+                rc = phx_error_set(err,
+                                   "PartitionName=%s: a name is 1 to 64 letters, "
+                                   "digits, '_', '-' or '.'",
+                                   v);
+            else if (!(out->name = strdup(v)))
+                rc = phx_error_set(err, "out of memory");
+        } else if (strcasecmp(k, "Nodes") == 0) {
+            if (out->nodes_text)
+                rc = phx_error_set(err, "Nodes given twice");
+            else
+                rc = set_nodes(out, v, err);
+        } else if (strcasecmp(k, "Default") == 0) {
+            if (yes_no(v, is_default) < 0)
+                rc = phx_error_set(err, "Default=%s: YES or NO", v);
+        } else if (strcasecmp(k, "MaxTime") == 0) {
+            if (phx_time_parse(v, &out->max_time, err) < 0)
+                rc = phx_error_prefix(err, "MaxTime");
+        } else if (strcasecmp(k, "DefaultTime") == 0) {
+            if (phx_time_parse(v, &out->default_time, err) < 0)
+                rc = phx_error_prefix(err, "DefaultTime");
+            has_default = true;
+        } else {
+            rc = phx_error_set(err,
+                               "unknown key \"%s\" (PartitionName, Nodes, Default, "
+                               "MaxTime, DefaultTime)",
+                               k);
+        }
+    }
+    free(copy);
+    if (rc == 0 && !out->name)
+        rc = phx_error_set(err, "no PartitionName=");
+    else if (rc == 0 && !out->nodes_text)
+        rc = phx_error_set(err, "no Nodes= (a host list, or ALL)");
+    if (rc == 0 && out->max_time > 0 &&
+        (out->default_time == 0 || out->default_time > out->max_time)) {
+        if (has_default) {
+            char t[32];
+            phx_time_format(out->max_time, t, sizeof(t));
+            rc = phx_error_set(err, "DefaultTime is beyond MaxTime (%s)", t);
+        } else {
+            out->default_time = out->max_time; /* the global default does not fit */
+        }
+    }
+    if (rc < 0) {
+        batchd_partition_clear(out);
+        errno = EINVAL;
+    }
+    return rc;
+}
+
+void batchd_partition_clear(bpart_t *p)
+{
+    free(p->name);
+    phx_hostlist_free(p->nodes, p->nnodes);
+    free(p->nodes_text);
+    memset(p, 0, sizeof(*p));
+}
+
+void batchd_parts_clear(bparts_t *ps)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        batchd_partition_clear(&ps->v[i]);
+    free(ps->v);
+    memset(ps, 0, sizeof(*ps));
+}
+
+int batchd_parts_make(const phx_conf_t *conf, int64_t default_time, int64_t max_time,
+                      bparts_t *out, phx_error_t *err)
+{
+    memset(out, 0, sizeof(*out));
+    size_t n = phx_conf_list_len(conf, "batchd.partitions");
+    const char *named = phx_conf_str(conf, "batchd.partition");
+    if (n == 0) {
+        char spec[160];
+        snprintf(spec, sizeof(spec), "PartitionName=%s Nodes=ALL", named ? named : "");
+        bool d;
+        if (!(out->v = calloc(1, sizeof(*out->v))))
+            return phx_error_set(err, "out of memory");
+        if (batchd_partition_parse(spec, default_time, max_time, &out->v[0], &d, err) <
+            0) {
+            batchd_parts_clear(out);
+            return phx_error_prefix(err, "batchd.partition");
+        }
+        out->n = 1;
+        return 0;
+    }
+    if (n > BATCHD_PARTS_MAX)
+        return phx_error_set(err, "batchd.partitions: %zu partitions, at most %d", n,
+                             BATCHD_PARTS_MAX);
+    if (!(out->v = calloc(n, sizeof(*out->v))))
+        return phx_error_set(err, "out of memory");
+    ssize_t deflt = -1;
+    for (size_t i = 0; i < n; i++) {
+        bool d;
+        if (batchd_partition_parse(phx_conf_list_get(conf, "batchd.partitions", i),
+                                   default_time, max_time, &out->v[i], &d, err) < 0) {
+            phx_error_prefix(err, "batchd.partitions[%zu]", i);
+            goto fail;
+        }
+        out->n = i + 1;
+        if (batchd_parts_find(out, out->v[i].name, NULL) != &out->v[i]) {
+            phx_error_set(err, "batchd.partitions[%zu]: partition \"%s\" given twice",
+                          i, out->v[i].name);
+            goto fail;
+        }
+        if (d && deflt >= 0) {
+            phx_error_set(err, "batchd.partitions[%zu]: Default=YES again (\"%s\" is)",
+                          i, out->v[deflt].name);
+            goto fail;
+        }
+        if (d)
+            deflt = (ssize_t)i;
+    }
+    if (phx_conf_is_set(conf, "batchd.partition")) {
+        size_t k;
+        if (!batchd_parts_find(out, named, &k)) {
+            phx_error_set(
+                err,
+                "batchd.partition: \"%s\" is none of batchd.partitions (it names "
+                "the default one)",
+                named);
+            goto fail;
+        }
+        if (deflt >= 0 && (size_t)deflt != k) {
+            phx_error_set(
+                err,
+                "batchd.partition: \"%s\", but batchd.partitions makes \"%s\" "
+                "the default",
+                named, out->v[deflt].name);
+            goto fail;
+        }
+        deflt = (ssize_t)k;
+    }
+    out->deflt = deflt >= 0 ? (size_t)deflt : 0;
+    return 0;
+fail:
+    batchd_parts_clear(out);
+    errno = EINVAL;
+    return -1;
+}
+
+const bpart_t *batchd_parts_find(const bparts_t *ps, const char *name, size_t *index)
+{
+    if (!name) {
+        if (ps->n == 0)
+            return NULL;
+        if (index)
+            *index = ps->deflt;
+        return &ps->v[ps->deflt];
+    }
+    for (size_t i = 0; i < ps->n; i++)
+        if (strcmp(ps->v[i].name, name) == 0) {
+            if (index)
+                *index = i;
+            return &ps->v[i];
+        }
+    return NULL;
+}
+
+uint64_t batchd_parts_node_mask(const bparts_t *ps, const char *node)
+{
+    uint64_t m = 0;
+    for (size_t i = 0; i < ps->n; i++) {
+        const bpart_t *p = &ps->v[i];
+        if (p->all || bsearch(&node, p->nodes, p->nnodes, sizeof(*p->nodes), cmp_str))
+            m |= UINT64_C(1) << i;
+    }
+    return m;
+}
+
+uint64_t batchd_parts_job_mask(const bparts_t *ps, const char *name)
+{
+    size_t i;
+    if (ps->n == 0)
+        return 0; /* none configured: any node */
+    return batchd_parts_find(ps, name, &i) ? UINT64_C(1) << i : BATCHD_PART_GONE;
+}
+
+void batchd_parts_names(const bparts_t *ps, char *buf, size_t len)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < ps->n && at < len; i++)
+        at +=
+            (size_t)snprintf(buf + at, len - at, "%s%s", i ? ", " : "", ps->v[i].name);
+}

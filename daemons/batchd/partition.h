@@ -1,0 +1,60 @@
+/* Partitions: named sets of nodes with their own time limits, as Slurm's
+ * (PartitionName=... Nodes=... in slurm.conf), so that scripts asking for
+ * `#SBATCH -p compute` run unchanged.  A job runs in one partition, on its
+ * nodes only.  Without batchd.partitions there is one partition,
+ * batchd.partition, of every node. */
+#ifndef PHX_BATCHD_PARTITION_H
+#define PHX_BATCHD_PARTITION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/config.h"
+#include "lib/error.h"
+
+#define BATCHD_PARTS_MAX 63 /* one bit each in a node's mask */
+/* The mask of a job whose partition is gone from the configuration: no
+ * node has it, so the job waits (reason PartitionConfig) until it is back. */
+#define BATCHD_PART_GONE (UINT64_C(1) << 63)
+
+typedef struct bpart {
+    char *name;
+    bool all;     /* Nodes=ALL: every node, also ones not known yet */
+    char **nodes; /* sorted */
+    size_t nnodes;
+    char *nodes_text;
+    int64_t default_time, max_time; /* seconds; max 0: none */
+} bpart_t;
+
+typedef struct bparts {
+    bpart_t *v;
+    size_t n;
+    size_t deflt; /* the default partition's index */
+} bparts_t;
+
+/* Parse one "PartitionName=N Nodes=L [Default=YES|NO] [MaxTime=T]
+ * [DefaultTime=T]" (keys in any case); times default to default_time and
+ * max_time (batchd.default_time_limit, batchd.max_time_limit).  *is_default
+ * tells Default=YES.  0 or -1 with err naming the key. */
+int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_time,
+                           bpart_t *out, bool *is_default, phx_error_t *err);
+void batchd_partition_clear(bpart_t *p);
+
+/* The partitions of a configuration (batchd.partitions, batchd.partition);
+ * errors name the key and the entry. */
+int batchd_parts_make(const phx_conf_t *conf, int64_t default_time, int64_t max_time,
+                      bparts_t *out, phx_error_t *err);
+void batchd_parts_clear(bparts_t *ps);
+
+/* The partition called name (NULL: the default), or NULL. */
+const bpart_t *batchd_parts_find(const bparts_t *ps, const char *name, size_t *index);
+/* Bit i set: node is in partition i. */
+uint64_t batchd_parts_node_mask(const bparts_t *ps, const char *node);
+/* The mask a job of partition name may use (BATCHD_PART_GONE if unknown;
+ * 0, any node, when ps has no partitions). */
+uint64_t batchd_parts_job_mask(const bparts_t *ps, const char *name);
+/* "a, b, c" into buf, for messages. */
+void batchd_parts_names(const bparts_t *ps, char *buf, size_t len);
+
+#endif

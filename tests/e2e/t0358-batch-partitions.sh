@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# timeout: 150
+# Partitions (batchd.partitions, slurm.conf's PartitionName lines): a job
+# runs in its partition (-p, #SBATCH -p, else the default one) on that
+# partition's nodes only, with its default and maximum time; a full
+# partition makes its jobs wait while another's nodes are idle, and does
+# not hold up the other's jobs.  An unknown partition, a list of them, a
+# time beyond the partition's maximum and more nodes than it has are
+# refused at submit, naming the problem.
+. "$(dirname "$0")/lib.sh"
+. "$PHX_SRC/tests/e2e/phx.sh"
+
+test_user phxu1
+PHX_BATCHD_EXTRA='partitions = ["PartitionName=compute Nodes=n[1-2] Default=YES",
+                  "PartitionName=debug Nodes=n3 MaxTime=10 DefaultTime=5"];'
+phx_setup
+chmod a+x "$PHX_TEST_DIR"
+start_master
+for n in n1 n2 n3; do start_agent $n "synthetic:pack:1 numa:1 core:2 pu:1"; done
+for n in n1 n2 n3; do wait_node $n up; done
+start_batchd
+home=$(getent passwd phxu1 | cut -d: -f6)
+as() { as_user phxu1 "$@"; }
+printf '#!/bin/sh\necho "on $PHX_JOB_NODELIST in $PHX_JOB_PARTITION"\n' >"$home/where.sh"
+printf '#!/bin/sh\n#SBATCH -p debug\n#SBATCH -n 1\necho "on $PHX_JOB_NODELIST in $PHX_JOB_PARTITION"\n' \
+    >"$home/dbg.sh"
+printf '#!/bin/sh\n#SBATCH -p debug -n 2\nsleep 300\n' >"$home/fill.sh"
+chown phxu1 "$home/where.sh" "$home/dbg.sh" "$home/fill.sh"
+
+# The default partition; the one a directive names, with its default time.
+first=$(as phx submit --parsable -N 2 -n 2 where.sh)
+wait_job "$first" COMPLETED 30
+assert_eq "on n[1-2] in compute" "$(cat "$home/phx-$first.out")"
+assert_eq compute "$(job_field "$first" partition)"
+id=$(as phx submit --parsable dbg.sh)
+wait_job "$id" COMPLETED 30
+assert_eq "on n3 in debug" "$(cat "$home/phx-$id.out")"
+assert_eq debug "$(psql_q "SELECT partition FROM jobs WHERE id = $id")"
+assert_eq 300 "$(job_field "$id" time_limit)" "debug's DefaultTime"
+assert_eq 3600 "$(job_field "$first" time_limit)" "compute's: batchd.default_time_limit"
+
+# Refused at submit, naming the problem.
+expect_fail as phx submit -p nope where.sh
+assert_contains "$PHX_OUT" 'invalid partition "nope" (the partitions are: compute, debug)'
+expect_fail as phx submit -p compute,debug where.sh
+assert_contains "$PHX_OUT" 'invalid partition "compute,debug" (a job runs in one partition of: compute, debug)'
+expect_fail as phx submit -p debug -t 20 where.sh
+assert_contains "$PHX_OUT" "time limit exceeds partition debug's maximum (10:00)"
+expect_fail as phx submit -p debug -N 2 where.sh
+assert_contains "$PHX_OUT" "2 nodes asked, partition debug has 1"
+expect_fail as phx submit -N 3 where.sh
+assert_contains "$PHX_OUT" "3 nodes asked, partition compute has 2"
+
+# debug full: its next job waits though n1 and n2 are idle; compute's runs.
+fill=$(as phx submit --parsable fill.sh)
+wait_job "$fill" RUNNING 30
+id=$(as phx submit --parsable dbg.sh)
+other=$(as phx submit --parsable -n 1 where.sh)
+wait_job "$other" COMPLETED 30
+[[ $(cat "$home/phx-$other.out") =~ ^on\ n[12]\ in\ compute$ ]] ||
+    fail "compute's job: $(cat "$home/phx-$other.out")"
+job_state_is "$id" PENDING || fail "job $id left PENDING while debug was full"
+assert_eq Resources "$(job_field "$id" reason)"
+phx cancel "$fill"
+wait_job "$id" COMPLETED 30
+assert_eq "on n3 in debug" "$(cat "$home/phx-$id.out")"
+note ok
