@@ -9,18 +9,25 @@
  * stays silent stalls every step of the node, and it deadlocks when a client
  * names a module it did not load.
  *
- * So every connection is checked before PMIx reads a byte of it.  The agent
- * defines accept(), which libpmix's listener thread calls (an executable's
- * symbols come before a library's); on the PMIx listener's socket it
- * accepts, asks the kernel which uid owns the peer's socket (sock_diag),
- * waits a bounded time for the whole connect message without taking it
- * off the socket (MSG_PEEK: PMIx reads it afterwards, at once) and lets the
- * connection through only if hello.c finds it names a step of that very
- * uid, one of its ranks here, and modules PMIx has.  Any other is closed;
- * PMIx sees ECONNABORTED, on which its listener goes on.  A uid with no
- * step here is turned away before anything is read. */
+ * So no connection reaches PMIx before it is checked.  The agent defines
+ * accept(), which libpmix's listener thread calls (an executable's symbols
+ * come before a library's).  On the PMIx listener's socket it accepts, asks
+ * the kernel which uid owns the peer's socket (sock_diag; a socket its owner
+ * already closed is refused: the kernel reports uid 0 for it), turns away at
+ * once a uid that runs no step here, and hands the connection to the gate's
+ * own thread.  That thread waits for the connect message of every pending
+ * connection at once (at most 2 s each, MSG_PEEK: PMIx reads the bytes
+ * afterwards) and has hello.c check it: a step of that very uid, one of its
+ * ranks here, modules PMIx has.  A connection that passes is queued, and
+ * the thread connects to the listener itself (a doorbell) so that PMIx calls
+ * accept() again: that call takes the doorbell and returns the queued
+ * connection.  Until then accept() answers ECONNABORTED, on which PMIx's
+ * listener goes on.  So a silent or slow client holds nothing but its own
+ * socket.  While PMIx starts, before the port is known, every accept() of an
+ * IPv4 socket is refused (the agent's own listeners use accept4). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -38,16 +45,66 @@
 #include "lib/log.h"
 #include "pmix/pmix_impl.h"
 
-#define HELLO_WAIT_MS   2000 /* for the whole connect message */
-#define REFUSALS_LOGGED 20   /* per 10 s; the rest are counted */
+#define HELLO_WAIT_MS       2000 /* for the whole connect message */
+#define PENDING_MAX         1024 /* connections waiting for their message */
+#define PENDING_PER_UID     64
+#define READY_MAX           256
+#define REFUSALS_LOGGED     20 /* per 10 s; the rest are counted */
+#define SPURIOUS_BACKOFF_MS 10
+
+enum { GATE_OFF, GATE_ARMING, GATE_ON };
+
+typedef struct pending {
+    struct pending *next;
+    int fd;
+    uid_t uid;
+    in_port_t peer_port;
+    size_t want, seen;
+    struct timespec deadline, quiet_until;
+} pending_t;
 
 static struct {
-    atomic_int port; /* of the PMIx listener, network order; 0: disarmed */
+    atomic_int state;
+    atomic_int port; /* of the PMIx listener, network order */
     pthread_mutex_t lock;
     phx_pmix_gate_step_t *steps;
+    pending_t *pending;
+    size_t npending;
+    int ready[READY_MAX];
+    size_t nready;
+    struct bell {
+        int fd;
+        in_port_t port;
+    } bells[READY_MAX];
+    size_t nbells;
+    pthread_t thread;
+    bool running, stop;
+    int wake[2];
     time_t window; /* refusal log limit */
     unsigned logged, quiet;
-} gate = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} gate = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = {-1, -1}};
+
+/* ---- time ---- */
+
+static struct timespec after_ms(long ms)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    t.tv_sec += ms / 1000;
+    t.tv_nsec += (ms % 1000) * 1000000;
+    if (t.tv_nsec >= 1000000000) {
+        t.tv_sec++;
+        t.tv_nsec -= 1000000000;
+    }
+    return t;
+}
+
+static long ms_until(const struct timespec *t)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (t->tv_sec - now.tv_sec) * 1000 + (t->tv_nsec - now.tv_nsec) / 1000000;
+}
 
 /* ---- who may connect ---- */
 
@@ -70,83 +127,69 @@ int phx_pmix_gate_step_add(const phx_pmix_map_t *map)
     return 0;
 }
 
+static void steps_free(phx_pmix_gate_step_t **list, const char *nspace)
+{
+    for (phx_pmix_gate_step_t **pp = list; *pp;) {
+        phx_pmix_gate_step_t *s = *pp;
+        if (nspace && strcmp(s->nspace, nspace) != 0) {
+            pp = &s->next;
+            continue;
+        }
+        *pp = s->next;
+        free(s->ranks);
+        free(s);
+        if (nspace)
+            return;
+    }
+}
+
 void phx_pmix_gate_step_remove(const char *nspace)
 {
     pthread_mutex_lock(&gate.lock);
-    for (phx_pmix_gate_step_t **pp = &gate.steps; *pp; pp = &(*pp)->next)
-        if (strcmp((*pp)->nspace, nspace) == 0) {
-            phx_pmix_gate_step_t *s = *pp;
-            *pp = s->next;
-            free(s->ranks);
-            free(s);
-            break;
-        }
+    steps_free(&gate.steps, nspace);
     pthread_mutex_unlock(&gate.lock);
 }
 
-static bool uid_has_step(uid_t uid)
+/* Lock held. */
+static const phx_pmix_gate_step_t *step_of(const char *nspace, uid_t uid)
 {
-    bool found = false;
-    pthread_mutex_lock(&gate.lock);
-    for (phx_pmix_gate_step_t *s = gate.steps; s && !found; s = s->next)
-        found = s->uid == uid;
-    pthread_mutex_unlock(&gate.lock);
-    return found;
+    for (const phx_pmix_gate_step_t *s = gate.steps; s; s = s->next)
+        if (nspace ? strcmp(s->nspace, nspace) == 0 : s->uid == uid)
+            return s;
+    return NULL;
 }
 
-static int check(const phx_pmix_hello_t *h, uid_t uid, char *why, size_t n)
+/* Lock held: close fd, say why (within the log limit). */
+static void refuse(int fd, uid_t uid, in_port_t port, const char *why)
 {
-    pthread_mutex_lock(&gate.lock);
-    const phx_pmix_gate_step_t *s = gate.steps;
-    if (h->kind == PHX_PMIX_HELLO_CLIENT)
-        while (s && strcmp(s->nspace, h->nspace) != 0)
-            s = s->next;
-    int rc = phx_pmix_hello_check(h, uid, s, why, n);
-    pthread_mutex_unlock(&gate.lock);
-    return rc;
-}
-
-/* ---- arming ---- */
-
-int phx_pmix_gate_arm(const char *uri_file, phx_error_t *err)
-{
-    char uri[512] = "";
-    FILE *f = fopen(uri_file, "re");
-    if (!f)
-        return phx_error_set(err, "could not read the PMIx server's URI from %s: %s",
-                             uri_file, strerror(errno));
-    char *got = fgets(uri, sizeof(uri), f);
-    fclose(f);
-    const char *at = got ? strstr(uri, ";tcp4://127.0.0.1:") : NULL;
-    unsigned long port = at ? strtoul(at + strlen(";tcp4://127.0.0.1:"), NULL, 10) : 0;
-    if (port == 0 || port > 65535) {
-        errno = EINVAL;
-        return phx_error_set(err, "the PMIx server's URI in %s is not on 127.0.0.1: %s",
-                             uri_file, uri);
+    close(fd);
+    time_t now = time(NULL);
+    if (now - gate.window >= 10) {
+        if (gate.quiet)
+            phx_log_notice("PMIx: %u more connections refused", gate.quiet);
+        gate.window = now;
+        gate.logged = gate.quiet = 0;
     }
-    atomic_store(&gate.port, (int)htons((uint16_t)port));
-    return 0;
-}
-
-void phx_pmix_gate_disarm(void)
-{
-    atomic_store(&gate.port, 0);
-    pthread_mutex_lock(&gate.lock);
-    while (gate.steps) {
-        phx_pmix_gate_step_t *s = gate.steps;
-        gate.steps = s->next;
-        free(s->ranks);
-        free(s);
+    if (gate.logged >= REFUSALS_LOGGED) {
+        gate.quiet++;
+        return;
     }
-    pthread_mutex_unlock(&gate.lock);
+    gate.logged++;
+    if (uid == (uid_t)-1)
+        phx_log_notice("PMIx: refused a connection (port %u: %s)", ntohs(port), why);
+    else
+        phx_log_notice("PMIx: refused a connection (uid %u, port %u: %s)",
+                       (unsigned)uid, ntohs(port), why);
 }
 
 /* ---- the peer ---- */
 
-/* The uid owning the local socket at the other end of conn (sock_diag's
- * exact lookup of the peer's socket: its source is our destination). */
-static int peer_uid(const struct sockaddr_in *peer, const struct sockaddr_in *self,
-                    uid_t *uid)
+/* The uid owning the local socket at the other end (sock_diag's exact
+ * lookup of the peer's socket: its source is our destination).  -1 unless
+ * a process still holds it, connected: once closed, the kernel keeps a stub
+ * whose uid reads 0. */
+int phx_pmix_gate_peer_uid(const struct sockaddr_in *peer,
+                           const struct sockaddr_in *self, uid_t *uid)
 {
     int s = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (s < 0)
@@ -176,128 +219,315 @@ static int peer_uid(const struct sockaddr_in *peer, const struct sockaddr_in *se
         struct nlmsghdr *h = (struct nlmsghdr *)buf;
         if (n > 0 && NLMSG_OK(h, (size_t)n) && h->nlmsg_type == SOCK_DIAG_BY_FAMILY &&
             h->nlmsg_len >= NLMSG_LENGTH(sizeof(struct inet_diag_msg))) {
-            *uid = ((struct inet_diag_msg *)NLMSG_DATA(h))->idiag_uid;
-            rc = 0;
+            const struct inet_diag_msg *m = NLMSG_DATA(h);
+            if (m->idiag_inode != 0 && m->idiag_state == TCP_ESTABLISHED) {
+                *uid = m->idiag_uid;
+                rc = 0;
+            }
         }
     }
     close(s);
     return rc;
 }
 
-static long ms_left(const struct timespec *end)
+/* ---- the gate's thread: pending connections → ready ones ---- */
+
+/* Lock held: connect to the listener so that PMIx calls accept() again. */
+static void ring(void)
 {
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (end->tv_sec - now.tv_sec) * 1000 + (end->tv_nsec - now.tv_nsec) / 1000000;
+    if (gate.nbells >= READY_MAX)
+        return; /* enough are on their way */
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = (in_port_t)atomic_load(&gate.port),
+                             .sin_addr = {htonl(INADDR_LOOPBACK)}};
+    struct sockaddr_in me;
+    socklen_t len = sizeof(me);
+    if (s < 0)
+        return;
+    if ((connect(s, (struct sockaddr *)&to, sizeof(to)) < 0 && errno != EINPROGRESS) ||
+        getsockname(s, (struct sockaddr *)&me, &len) < 0) {
+        close(s);
+        return;
+    }
+    gate.bells[gate.nbells++] = (struct bell){s, me.sin_port};
 }
 
-/* Wait until want bytes can be peeked at (SO_RCVLOWAT makes poll wait for
- * them), or the deadline, or the peer's end; returns the bytes peeked. */
-static ssize_t peek(int fd, void *buf, size_t want, const struct timespec *end)
+/* Lock held: p's message is all there (want bytes): admit or refuse. */
+static void decide(pending_t *p, const unsigned char *buf)
 {
-    int low = (int)want;
-    setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof(low));
+    phx_pmix_hello_t h;
+    char why[200];
+    if (phx_pmix_hello_parse(buf + sizeof(phx_pmix_hello_hdr_t),
+                             p->want - sizeof(phx_pmix_hello_hdr_t), &h) < 0) {
+        refuse(p->fd, p->uid, p->peer_port, "a malformed connect message");
+        return;
+    }
+    const phx_pmix_gate_step_t *s =
+        h.kind == PHX_PMIX_HELLO_CLIENT ? step_of(h.nspace, 0) : NULL;
+    if (phx_pmix_hello_check(&h, p->uid, s, why, sizeof(why)) < 0 ||
+        gate.nready >= READY_MAX) {
+        refuse(p->fd, p->uid, p->peer_port,
+               gate.nready >= READY_MAX ? "too many connections ready" : why);
+        return;
+    }
+    int low = 1;
+    setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof(low));
+    gate.ready[gate.nready++] = p->fd;
+    ring();
+}
+
+/* Lock held: look at p again.  true: p is done (admitted or refused). */
+static bool advance(pending_t *p)
+{
+    unsigned char buf[sizeof(phx_pmix_hello_hdr_t) + PHX_PMIX_HELLO_MAX];
     for (;;) {
-        ssize_t n = recv(fd, buf, want, MSG_PEEK | MSG_DONTWAIT);
-        if (n >= (ssize_t)want || n == 0 ||
-            (n < 0 && errno != EAGAIN && errno != EINTR))
-            return n;
-        long ms = ms_left(end);
-        if (ms <= 0)
-            return n < 0 ? 0 : n;
-        struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-        if (poll(&p, 1, (int)ms) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
-            n = recv(fd, buf, want, MSG_PEEK | MSG_DONTWAIT);
-            return n < 0 ? 0 : n;
+        ssize_t n = recv(p->fd, buf, p->want, MSG_PEEK | MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            refuse(p->fd, p->uid, p->peer_port, "closed before its connect message");
+            return true;
         }
+        if (n < (ssize_t)p->want) {
+            if (ms_until(&p->deadline) <= 0) {
+                char why[64];
+                snprintf(why, sizeof(why), "no connect message within %d ms",
+                         HELLO_WAIT_MS);
+                refuse(p->fd, p->uid, p->peer_port, why);
+                return true;
+            }
+            if (n >= 0 && (size_t)n == p->seen) /* woken for nothing new */
+                p->quiet_until = after_ms(SPURIOUS_BACKOFF_MS);
+            p->seen = n > 0 ? (size_t)n : p->seen;
+            return false;
+        }
+        if (p->want > sizeof(phx_pmix_hello_hdr_t)) {
+            decide(p, buf);
+            return true;
+        }
+        phx_pmix_hello_hdr_t hdr;
+        memcpy(&hdr, buf, sizeof(hdr));
+        if (hdr.len > PHX_PMIX_HELLO_MAX) {
+            char why[64];
+            snprintf(why, sizeof(why), "a connect message of %zu bytes", hdr.len);
+            refuse(p->fd, p->uid, p->peer_port, why);
+            return true;
+        }
+        p->want = sizeof(hdr) + hdr.len;
+        int low = (int)p->want;
+        setsockopt(p->fd, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof(low));
     }
 }
 
-/* 0 if conn may go on to PMIx; else the reason in why. */
-static int admit(int conn, char *why, size_t n)
+static void *gate_main(void *arg)
+{
+    (void)arg;
+    struct pollfd fds[PENDING_MAX + 1];
+    for (;;) {
+        pthread_mutex_lock(&gate.lock);
+        if (gate.stop) {
+            pthread_mutex_unlock(&gate.lock);
+            return NULL;
+        }
+        size_t n = 1;
+        long wait = -1;
+        fds[0] = (struct pollfd){.fd = gate.wake[0], .events = POLLIN};
+        for (pending_t *p = gate.pending; p && n <= PENDING_MAX; p = p->next) {
+            long d = ms_until(&p->deadline), q = ms_until(&p->quiet_until);
+            if (wait < 0 || d < wait)
+                wait = d < 0 ? 0 : d;
+            if (q > 0) { /* after a wake-up for nothing: not polled for a while */
+                if (q < wait)
+                    wait = q;
+                continue;
+            }
+            fds[n++] = (struct pollfd){.fd = p->fd, .events = POLLIN | POLLRDHUP};
+        }
+        pthread_mutex_unlock(&gate.lock);
+        poll(fds, n, wait < 0 ? -1 : (int)wait + 1);
+        char drain[64];
+        if (fds[0].revents)
+            while (read(gate.wake[0], drain, sizeof(drain)) > 0)
+                ;
+        pthread_mutex_lock(&gate.lock);
+        for (pending_t **pp = &gate.pending; *pp;) {
+            pending_t *p = *pp;
+            if (!advance(p)) {
+                pp = &p->next;
+                continue;
+            }
+            *pp = p->next;
+            gate.npending--;
+            free(p);
+        }
+        pthread_mutex_unlock(&gate.lock);
+    }
+}
+
+/* ---- the listener's side ---- */
+
+static void wake_thread(void)
+{
+    char c = 0;
+    ssize_t w = write(gate.wake[1], &c, 1); /* full: a wake-up is pending */
+    (void)w;
+}
+
+/* Lock held: a new connection to the PMIx port. */
+static void take_conn(int conn)
 {
     struct sockaddr_in peer, self;
     socklen_t lp = sizeof(peer), ls = sizeof(self);
     uid_t uid;
     if (getpeername(conn, (struct sockaddr *)&peer, &lp) < 0 ||
         getsockname(conn, (struct sockaddr *)&self, &ls) < 0 ||
-        peer.sin_family != AF_INET || peer_uid(&peer, &self, &uid) < 0) {
-        snprintf(why, n, "no local process owns the peer");
-        return -1;
+        peer.sin_family != AF_INET) {
+        refuse(conn, (uid_t)-1, 0, "not an IPv4 peer");
+        return;
     }
-    int len =
-        snprintf(why, n, "uid %u, port %u: ", (unsigned)uid, ntohs(peer.sin_port));
-    char *rest = why + len;
-    size_t left = n - (size_t)len;
-    if (!uid_has_step(uid)) {
-        snprintf(rest, left, "runs no step here");
-        return -1;
+    for (size_t i = 0; i < gate.nbells; i++)
+        if (gate.bells[i].port == peer.sin_port) { /* our own doorbell */
+            close(gate.bells[i].fd);
+            gate.bells[i] = gate.bells[--gate.nbells];
+            close(conn);
+            return;
+        }
+    if (phx_pmix_gate_peer_uid(&peer, &self, &uid) < 0) {
+        refuse(conn, (uid_t)-1, peer.sin_port,
+               "no live local socket at the other end (closed already?)");
+        return;
     }
-    struct timespec end;
-    clock_gettime(CLOCK_MONOTONIC, &end);
-    end.tv_sec += HELLO_WAIT_MS / 1000;
-    unsigned char buf[sizeof(phx_pmix_hello_hdr_t) + PHX_PMIX_HELLO_MAX];
-    phx_pmix_hello_hdr_t hdr;
-    phx_pmix_hello_t h;
-    ssize_t got = peek(conn, buf, sizeof(hdr), &end);
-    if (got < (ssize_t)sizeof(hdr)) {
-        snprintf(rest, left, "no connect message within %d ms", HELLO_WAIT_MS);
-        return -1;
+    if (!step_of(NULL, uid)) {
+        refuse(conn, uid, peer.sin_port, "runs no step here");
+        return;
     }
-    memcpy(&hdr, buf, sizeof(hdr));
-    if (hdr.len > PHX_PMIX_HELLO_MAX) {
-        snprintf(rest, left, "a connect message of %zu bytes", hdr.len);
-        return -1;
+    size_t mine = 0;
+    for (pending_t *p = gate.pending; p; p = p->next)
+        mine += p->uid == uid;
+    pending_t *p = NULL;
+    if (gate.npending >= PENDING_MAX || mine >= PENDING_PER_UID ||
+        !(p = calloc(1, sizeof(*p)))) {
+        refuse(conn, uid, peer.sin_port, "too many connections waiting");
+        return;
     }
-    size_t want = sizeof(hdr) + hdr.len;
-    if ((got = peek(conn, buf, want, &end)) < (ssize_t)want) {
-        snprintf(rest, left, "no whole connect message within %d ms", HELLO_WAIT_MS);
-        return -1;
-    }
-    int low = 1;
+    *p = (pending_t){.next = gate.pending,
+                     .fd = conn,
+                     .uid = uid,
+                     .peer_port = peer.sin_port,
+                     .want = sizeof(phx_pmix_hello_hdr_t),
+                     .deadline = after_ms(HELLO_WAIT_MS)};
+    int low = (int)p->want;
     setsockopt(conn, SOL_SOCKET, SO_RCVLOWAT, &low, sizeof(low));
-    if (phx_pmix_hello_parse(buf + sizeof(hdr), hdr.len, &h) < 0) {
-        snprintf(rest, left, "a malformed connect message");
-        return -1;
-    }
-    return check(&h, uid, rest, left);
-}
-
-static void refused(const char *why)
-{
-    time_t now = time(NULL);
-    pthread_mutex_lock(&gate.lock);
-    if (now - gate.window >= 10) {
-        if (gate.quiet)
-            phx_log_notice("PMIx: %u more connections refused", gate.quiet);
-        gate.window = now;
-        gate.logged = gate.quiet = 0;
-    }
-    bool say = gate.logged < REFUSALS_LOGGED;
-    if (say)
-        gate.logged++;
-    else
-        gate.quiet++;
-    pthread_mutex_unlock(&gate.lock);
-    if (say)
-        phx_log_notice("PMIx: refused a connection (%s)", why);
+    gate.pending = p;
+    gate.npending++;
+    wake_thread();
 }
 
 /* libpmix's listener calls this; anyone else gets the plain accept. */
 int accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
 {
-    int conn = accept4(fd, addr, addrlen, 0);
-    int port = atomic_load(&gate.port);
+    int state = atomic_load(&gate.state);
     struct sockaddr_in self;
     socklen_t ls = sizeof(self);
-    if (conn < 0 || port == 0 || getsockname(fd, (struct sockaddr *)&self, &ls) < 0 ||
-        self.sin_family != AF_INET || self.sin_port != (in_port_t)port)
-        return conn;
-    char why[256];
-    if (admit(conn, why, sizeof(why)) == 0)
-        return conn;
-    refused(why);
-    close(conn);
-    errno = ECONNABORTED;
-    return -1;
+    if (state == GATE_OFF || getsockname(fd, (struct sockaddr *)&self, &ls) < 0 ||
+        self.sin_family != AF_INET ||
+        (state == GATE_ON && self.sin_port != (in_port_t)atomic_load(&gate.port)))
+        return accept4(fd, addr, addrlen, 0);
+    int conn = accept4(fd, NULL, NULL, 0);
+    if (state == GATE_ARMING) { /* PMIx is starting: nobody yet */
+        if (conn >= 0)
+            close(conn);
+        errno = ECONNABORTED;
+        return -1;
+    }
+    pthread_mutex_lock(&gate.lock);
+    if (conn >= 0)
+        take_conn(conn);
+    int ready = -1;
+    if (gate.nready > 0) {
+        ready = gate.ready[0];
+        memmove(gate.ready, gate.ready + 1, --gate.nready * sizeof(int));
+    }
+    pthread_mutex_unlock(&gate.lock);
+    if (ready < 0) {
+        errno = ECONNABORTED;
+        return -1;
+    }
+    if (addr && addrlen)
+        getpeername(ready, addr, addrlen);
+    return ready;
+}
+
+/* ---- arming ---- */
+
+void phx_pmix_gate_prepare(void)
+{
+    atomic_store(&gate.state, GATE_ARMING);
+}
+
+int phx_pmix_gate_arm(const char *uri_file, phx_error_t *err)
+{
+    char uri[512] = "";
+    FILE *f = fopen(uri_file, "re");
+    if (!f)
+        return phx_error_set(err, "could not read the PMIx server's URI from %s: %s",
+                             uri_file, strerror(errno));
+    char *got = fgets(uri, sizeof(uri), f);
+    fclose(f);
+    const char *at = got ? strstr(uri, ";tcp4://127.0.0.1:") : NULL;
+    unsigned long port = at ? strtoul(at + strlen(";tcp4://127.0.0.1:"), NULL, 10) : 0;
+    if (port == 0 || port > 65535) {
+        errno = EINVAL;
+        return phx_error_set(err, "the PMIx server's URI in %s is not on 127.0.0.1: %s",
+                             uri_file, uri);
+    }
+    if (pipe2(gate.wake, O_CLOEXEC | O_NONBLOCK) < 0)
+        return phx_error_set(err, "could not make the PMIx gate's pipe: %s",
+                             strerror(errno));
+    gate.stop = false;
+    int e = pthread_create(&gate.thread, NULL, gate_main, NULL);
+    if (e != 0) {
+        close(gate.wake[0]);
+        close(gate.wake[1]);
+        gate.wake[0] = gate.wake[1] = -1;
+        return phx_error_set(err, "could not start the PMIx gate's thread: %s",
+                             strerror(e));
+    }
+    gate.running = true;
+    atomic_store(&gate.port, (int)htons((uint16_t)port));
+    atomic_store(&gate.state, GATE_ON);
+    return 0;
+}
+
+void phx_pmix_gate_disarm(void)
+{
+    atomic_store(&gate.state, GATE_OFF);
+    atomic_store(&gate.port, 0);
+    if (gate.running) {
+        pthread_mutex_lock(&gate.lock);
+        gate.stop = true;
+        pthread_mutex_unlock(&gate.lock);
+        wake_thread();
+        pthread_join(gate.thread, NULL);
+        gate.running = false;
+    }
+    pthread_mutex_lock(&gate.lock);
+    while (gate.pending) {
+        pending_t *p = gate.pending;
+        gate.pending = p->next;
+        close(p->fd);
+        free(p);
+    }
+    gate.npending = 0;
+    for (size_t i = 0; i < gate.nready; i++)
+        close(gate.ready[i]);
+    for (size_t i = 0; i < gate.nbells; i++)
+        close(gate.bells[i].fd);
+    gate.nready = gate.nbells = 0;
+    steps_free(&gate.steps, NULL);
+    pthread_mutex_unlock(&gate.lock);
+    if (gate.wake[0] >= 0) {
+        close(gate.wake[0]);
+        close(gate.wake[1]);
+        gate.wake[0] = gate.wake[1] = -1;
+    }
 }

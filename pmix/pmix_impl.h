@@ -101,9 +101,16 @@ int phx_pmix_hello_check(const phx_pmix_hello_t *h, uid_t uid,
                          const phx_pmix_gate_step_t *step, char *why, size_t n);
 
 /* gate.c: the check of every connection to the server's TCP listener
- * before PMIx reads it.  _arm: from the URI file PMIx wrote at init;
- * _step_add/_remove: who may connect as which rank. */
+ * before PMIx reads it.  _prepare: before PMIx_server_init (every IPv4
+ * accept() refused); _arm: from the URI file PMIx wrote at init, starts the
+ * gate's thread; _step_add/_remove: who may connect as which rank;
+ * _peer_uid: the uid of the live local socket at the other end of a
+ * loopback connection (-1 if none). */
+struct sockaddr_in;
+void phx_pmix_gate_prepare(void);
 int phx_pmix_gate_arm(const char *uri_file, phx_error_t *err);
+int phx_pmix_gate_peer_uid(const struct sockaddr_in *peer,
+                           const struct sockaddr_in *self, uid_t *uid);
 void phx_pmix_gate_disarm(void);
 int phx_pmix_gate_step_add(const phx_pmix_map_t *map);
 void phx_pmix_gate_step_remove(const char *nspace);

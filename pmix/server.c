@@ -409,6 +409,7 @@ phx_pmix_t *phx_pmix_create(struct event_base *base, const char *node,
      * so the ranks of everyone else printed a PMIx error in MPI_Init. */
     setenv("PMIX_MCA_gds", "ds21,hash", 1);
     server = p;
+    phx_pmix_gate_prepare(); /* nobody gets in until the gate knows the port */
     pmix_status_t rc = PMIx_server_init(&module, info, 7);
     for (int i = 0; i < 7; i++)
         PMIX_INFO_DESTRUCT(&info[i]);

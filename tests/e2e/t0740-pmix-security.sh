@@ -30,7 +30,7 @@ cat >"$home1/victim.sh" <<SH
 #!/bin/sh
 #SBATCH -n 1 -t 2
 export PATH=$PHX_BUILD/bin:\$PATH
-phx run -n 1 sleep 12
+phx run -n 1 sleep 20
 echo "step rc \$?"
 phx run -n 1 $progs/mpi_hello
 echo "mpi rc \$?"
@@ -96,9 +96,18 @@ assert_contains "$(cat "$log")" "claims uid $(id -u phxu1))"
 assert_eq closed "$(as phxu2 "$nspace" 0)"
 assert_contains "$(cat "$log")" "step $nspace is uid $(id -u phxu1)'s"
 
+# 40 silent connections of the owner's, held 90 s, as phxu1: each waits
+# for its message on its own (PMIx alone, or a gate that waited in turn,
+# held every other connection behind them: 40 x 2 s).
+runuser -u phxu1 -- python3 -c 'import socket, sys, time
+conns = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(40)]
+time.sleep(90)' "$port" >"$PHX_TEST_DIR/flood" 2>&1 &
+flood=$!
 # The victim ran on: its sleeping rank was not aborted, its MPI step
-# connected.
+# connected while the 40 were held.
 wait_job "$id" COMPLETED 45
+alive "$flood" || fail "the flood of silent connections ended early: $(cat "$PHX_TEST_DIR/flood")"
+kill "$flood" 2>/dev/null || true
 out=$(cat "$home1/phx-$id.out")
 note "$out"
 assert_contains "$out" "step rc 0"
