@@ -50,10 +50,10 @@ static void write_all(int fd, const char *p, size_t len)
 }
 
 /* Text that ends at a line's end or is the last of a line: every line after
- * its label. */
+ * its label.  Rank -1 is the agent's or the master's own words: no label. */
 static void emit(phx_run_out_t *o, int fd, int rank, const char *s, size_t len)
 {
-    if (!o->label) {
+    if (!o->label || rank < 0) {
         write_all(fd, s, len);
         return;
     }

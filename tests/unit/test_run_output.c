@@ -1,6 +1,6 @@
 /* phx run's output: ranks' lines are written whole (never two ranks' halves
- * on one line), under --label each after its rank, stderr apart, partial
- * lines at the end, overlong ones without waiting. */
+ * on one line), under --label each after its rank (rank -1 unlabelled),
+ * stderr apart, partial lines at the end, overlong ones without waiting. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -87,6 +87,11 @@ static void test_label_and_streams(void **state)
     assert_string_equal(out, "0: a\n1: c\n0: b\n0: x\n0: y\n");
     assert_string_equal(err, "1: oops failed\n");
     free(out);
+    free(err);
+    /* The agent's or the master's own words (rank -1): no label. */
+    put(o, -1, 2, "phx run: lost\n");
+    err = drain(p.err[0]);
+    assert_string_equal(err, "phx run: lost\n");
     free(err);
     phx_run_out_destroy(o);
     pipes_close(&p);
