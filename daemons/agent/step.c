@@ -17,6 +17,7 @@
 
 #include "daemons/agent/cgroup.h"
 #include "daemons/agent/step.h"
+#include "daemons/agent/step_bound.h"
 #include "daemons/agent/task.h"
 #include "lib/json.h"
 #include "lib/daemon.h"
@@ -162,11 +163,17 @@ static void deliver(phx_lstep_t *s, int rank, int stream, const void *buf, size_
                     buf, n);
 }
 
-/* Read what is there; false once the pipe is closed. */
-static bool read_output(phx_step_rank_t *r, int k)
+/* Read what is there (all: even while its `phx run` client is behind);
+ * false once the pipe is closed. */
+static bool read_output(phx_step_rank_t *r, int k, bool all)
 {
-    char buf[65536];
+    char buf[PHX_STEP_OUTPUT_READ];
+    bool local = strcmp(r->step->origin, st.a->name) == 0;
     for (;;) {
+        if (!all && local && phx_step_svc_output_waits(r->step->id)) {
+            event_del(r->out_ev[k]); /* phx_lstep_output_resume */
+            return true;
+        }
         ssize_t n = read(r->fds[k], buf, sizeof(buf));
         if (n > 0) {
             deliver(r->step, r->rank, k + 1, buf, (size_t)n);
@@ -188,7 +195,16 @@ static void on_output(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     phx_step_rank_t *r = arg;
-    read_output(r, r->fds[0] == fd ? 0 : 1);
+    read_output(r, r->fds[0] == fd ? 0 : 1, false);
+}
+
+void phx_lstep_output_resume(uint64_t step)
+{
+    phx_lstep_t *s = phx_lstep_by_id(step);
+    for (int i = 0; s && i < s->nlocal; i++)
+        for (int k = 0; k < 2; k++)
+            if (s->local[i].fds[k] >= 0 && s->local[i].out_ev[k])
+                event_add(s->local[i].out_ev[k], NULL);
 }
 
 /* A rank's CPU times count for its step and, since the rank ran in the job
@@ -229,7 +245,7 @@ static void on_rank_exit(evutil_socket_t fd, short what, void *arg)
     r->exited = true;
     r->status = got == r->pid ? status : 0;
     for (int k = 0; k < 2; k++)
-        if (r->fds[k] >= 0 && read_output(r, k)) {
+        if (r->fds[k] >= 0 && read_output(r, k, true)) {
             event_del(r->out_ev[k]);
             close(r->fds[k]);
             r->fds[k] = -1;

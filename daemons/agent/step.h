@@ -70,6 +70,9 @@ phx_lstep_t *phx_lstep_by_nspace(const char *nspace);
 void phx_lstep_abort(phx_lstep_t *s, int status, bool cancel, const char *why);
 void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f);
 void phx_lstep_kill(phx_agentd_t *a, const phx_frame_t *f);
+/* Read the local ranks' output again (its client has room, or waited too
+ * long for it: see step_bound.h). */
+void phx_lstep_output_resume(uint64_t step);
 
 /* step_pmix.c: PMIx callbacks and the fence/dmodex frames. */
 extern const phx_pmix_ops_t phx_step_pmix_ops;
@@ -84,6 +87,9 @@ void phx_step_svc_stop(void);
 /* Output of a rank for the step's `phx run` (origin side). */
 void phx_step_svc_output(uint64_t step, int rank, int stream, const void *data,
                          size_t len);
+/* Should the step's local ranks' output wait before it is read?  true: stop
+ * reading it; phx_lstep_output_resume says when to read again. */
+bool phx_step_svc_output_waits(uint64_t step);
 /* ERROR to every client that asked for a step. */
 void phx_step_svc_fail_all(const char *why);
 void phx_step_on_refused(phx_agentd_t *a, const phx_frame_t *f);

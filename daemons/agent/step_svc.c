@@ -13,7 +13,10 @@
  * their request (steps started do not count: a job may start many), a
  * request of at most STEP_REQUEST_MAX bytes that must be whole within
  * STEP_REQUEST_SECONDS of the connection (a user with no job once made the
- * agent buffer 16 MiB on each of as many connections as they opened). */
+ * agent buffer 16 MiB on each of as many connections as they opened).
+ * Output waiting for a client that does not read is bounded too
+ * (step_bound.h): past the bound it is dropped, and the client is told how
+ * much once it reads again; DONE is never dropped. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/listener.h>
@@ -27,6 +30,7 @@
 
 #include "daemons/agent/cgroup.h"
 #include "daemons/agent/step.h"
+#include "daemons/agent/step_bound.h"
 #include "daemons/agent/task.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -47,6 +51,10 @@ typedef struct client {
     uint64_t step; /* 0 until started */
     bool done;     /* DONE or ERROR sent: close once written */
     bool freeing;
+    phx_step_bound_t bound; /* the ranks' output waiting to be written */
+    struct event *stall;    /* how long local ranks wait for room */
+    bool waiting;           /* local ranks wait for room (step_bound.h) */
+    bool waited;            /* long enough: drop until drained */
     struct event *deadline; /* for the request, from the connection */
 } client_t;
 
@@ -72,8 +80,20 @@ static void client_free(evutil_socket_t fd, short what, void *arg)
         bufferevent_free(c->bev);
     if (c->deadline)
         event_free(c->deadline);
+    if (c->stall)
+        event_free(c->stall);
     phx_wire_decoder_destroy(c->dec);
     free(c);
+}
+
+/* Local ranks waiting for room in c read again. */
+static void stop_waiting(client_t *c)
+{
+    if (!c->waiting)
+        return;
+    c->waiting = false;
+    evtimer_del(c->stall);
+    phx_lstep_output_resume(c->step);
 }
 
 static void client_close(client_t *c)
@@ -81,6 +101,7 @@ static void client_close(client_t *c)
     if (c->freeing)
         return;
     c->freeing = true;
+    stop_waiting(c);         /* no rank stays blocked: their output goes nowhere now */
     if (c->step && !c->done) /* `phx run` went away: the step goes too */
         phx_agentd_send(svc.a,
                         json_pack("{s:s, s:I, s:i, s:s, s:b}", "type", "STEP_ABORT",
@@ -91,15 +112,16 @@ static void client_close(client_t *c)
     event_base_once(svc.a->base, -1, EV_TIMEOUT, client_free, c, &zero);
 }
 
-static void on_drained(struct bufferevent *bev, void *arg)
+static size_t pending(const client_t *c)
 {
-    (void)bev;
-    client_t *c = arg;
-    if (c->done)
-        client_close(c);
+    return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
-static void client_send(client_t *c, json_t *hdr, const void *data, size_t len)
+/* A frame to the client; a rank's OUTPUT frame (stream 1 or 2) only within
+ * the bound, others (stream 0: the master's and the agent's own words, a
+ * few hundred bytes each) always. */
+static void client_send_stream(client_t *c, json_t *hdr, int stream, const void *data,
+                               size_t len)
 {
     uint8_t *buf;
     size_t n;
@@ -110,17 +132,62 @@ static void client_send(client_t *c, json_t *hdr, const void *data, size_t len)
         return;
     }
     json_decref(hdr);
-    bufferevent_write(c->bev, buf, n);
+    if (stream == 0 || phx_step_bound_admit(&c->bound, pending(c), n, stream, len))
+        bufferevent_write(c->bev, buf, n);
     free(buf);
 }
 
+static void client_send(client_t *c, json_t *hdr, const void *data, size_t len)
+{
+    client_send_stream(c, hdr, 0, data, len);
+}
+
+/* What was dropped, told on the client's stderr (rank -1: no rank's line)
+ * once the output has drained to the low mark, or at the end. */
+static void tell_lost(client_t *c, bool end)
+{
+    char msg[256];
+    size_t n = phx_step_bound_notice(&c->bound, pending(c), end, msg, sizeof(msg));
+    if (n > 0)
+        client_send(
+            c, json_pack("{s:s, s:i, s:i}", "type", "OUTPUT", "rank", -1, "stream", 2),
+            msg, n);
+}
+
+/* Below the write watermark: output flows again, or the end was written. */
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    (void)bev;
+    client_t *c = arg;
+    if (!c->done) {
+        stop_waiting(c);
+        c->waited = false;
+        tell_lost(c, false);
+    } else if (pending(c) == 0) {
+        client_close(c);
+    }
+}
+
+static void on_stall(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    client_t *c = arg;
+    c->waited = true;
+    stop_waiting(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg);
+
 static void client_finish(client_t *c, json_t *hdr)
 {
+    tell_lost(c, true);
     client_send(c, hdr, NULL, 0);
     c->done = true;
-    bufferevent_setcb(c->bev, NULL, on_drained, NULL, c);
+    bufferevent_setcb(c->bev, NULL, on_write, on_event, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
     bufferevent_enable(c->bev, EV_WRITE);
-    if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+    if (pending(c) == 0)
         client_close(c);
 }
 
@@ -338,7 +405,8 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
     c->uid = cred.uid;
     c->next = svc.clients;
     svc.clients = c;
-    bufferevent_setcb(c->bev, on_read, NULL, on_event, c);
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    bufferevent_setwatermark(c->bev, EV_WRITE, PHX_STEP_CLIENT_OUTPUT_LOW, 0);
     struct timeval tv = {STEP_REQUEST_SECONDS, 0};
     if (!(c->deadline = evtimer_new(svc.a->base, on_deadline, c)) ||
         evtimer_add(c->deadline, &tv) < 0) {
@@ -390,11 +458,29 @@ void phx_step_svc_output(uint64_t step, int rank, int stream, const void *data,
                          size_t len)
 {
     client_t *c = by_step(step);
+    int bounded = stream == 2 ? 2 : 1; /* rank -1: the master's words, never */
     if (c)
-        client_send(c,
-                    json_pack("{s:s, s:i, s:i}", "type", "OUTPUT", "rank", rank,
-                              "stream", stream),
-                    data, len);
+        client_send_stream(c,
+                           json_pack("{s:s, s:i, s:i}", "type", "OUTPUT", "rank", rank,
+                                     "stream", stream),
+                           rank < 0 ? 0 : bounded, data, len);
+}
+
+bool phx_step_svc_output_waits(uint64_t step)
+{
+    client_t *c = by_step(step);
+    if (!c || c->done || c->waited || c->bound.dropping ||
+        pending(c) + PHX_STEP_OUTPUT_READ + 1024 <= PHX_STEP_CLIENT_OUTPUT_MAX)
+        return false;
+    if (!c->waiting) {
+        struct timeval tv = {PHX_STEP_CLIENT_WAIT_SECONDS, 0};
+        if (!c->stall && !(c->stall = evtimer_new(svc.a->base, on_stall, c)))
+            return false;
+        if (evtimer_add(c->stall, &tv) < 0)
+            return false;
+        c->waiting = true;
+    }
+    return true;
 }
 
 void phx_step_on_output(phx_agentd_t *a, const phx_frame_t *f)
@@ -444,6 +530,10 @@ void phx_step_svc_stop(void)
         svc.clients = c->next;
         if (c->bev)
             bufferevent_free(c->bev);
+        if (c->deadline)
+            event_free(c->deadline);
+        if (c->stall)
+            event_free(c->stall);
         phx_wire_decoder_destroy(c->dec);
         free(c);
     }
