@@ -126,3 +126,19 @@ void phx_cli_format_bytes(unsigned long long bytes, char *buf, size_t len)
     else
         snprintf(buf, len, "%.1f%c", v, units[u]);
 }
+
+json_t *phx_cli_agents(void)
+{
+    json_t *st = phx_cli_call(PHX_CLI_MASTER, "GET", "/state", NULL, false, NULL);
+    if (!st)
+        return NULL;
+    json_t *agents = json_object_get(st, "agents");
+    if (!json_is_array(agents)) {
+        fprintf(stderr, "phx: master state has no agent list\n");
+        json_decref(st);
+        return NULL;
+    }
+    json_incref(agents);
+    json_decref(st);
+    return agents;
+}

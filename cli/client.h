@@ -27,4 +27,7 @@ const char *phx_cli_dsn(void);
 /* Human sizes: "512M", "15.6G". */
 void phx_cli_format_bytes(unsigned long long bytes, char *buf, size_t len);
 
+/* The master's agents (/state "agents"), or NULL having said why. */
+json_t *phx_cli_agents(void);
+
 #endif

@@ -35,25 +35,9 @@ static const char *display_state(const json_t *a)
     return free_cores < cores ? "draining" : "drained";
 }
 
-static json_t *fetch_agents(void)
-{
-    json_t *st = phx_cli_call(PHX_CLI_MASTER, "GET", "/state", NULL, false, NULL);
-    if (!st)
-        return NULL;
-    json_t *agents = json_object_get(st, "agents");
-    if (!json_is_array(agents)) {
-        fprintf(stderr, "phx: master state has no agent list\n");
-        json_decref(st);
-        return NULL;
-    }
-    json_incref(agents);
-    json_decref(st);
-    return agents;
-}
-
 static int list(bool as_json)
 {
-    json_t *agents = fetch_agents();
+    json_t *agents = phx_cli_agents();
     if (!agents)
         return 1;
     if (as_json) {
@@ -107,7 +91,7 @@ static void draw_cores(const phx_topo_t *t, int numa,
 
 static int show(const char *node, bool as_json)
 {
-    json_t *agents = fetch_agents();
+    json_t *agents = phx_cli_agents();
     if (!agents)
         return 1;
     json_t *a = NULL, *it;

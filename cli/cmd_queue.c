@@ -1,5 +1,6 @@
 /* phx queue: the queue like squeue (JOBID PARTITION NAME USER ST TIME NODES
- * NODELIST(REASON)); --me, -u USER, -t STATE, --json, --noheader. */
+ * NODELIST(REASON)); --me, -u USER, -t STATE, -p PARTITION, --json,
+ * --noheader. */
 #include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -12,8 +13,8 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out,
-            "usage: phx queue [--me] [-u USER] [-t STATE] [--json] [--noheader]\n");
+    fprintf(out, "usage: phx queue [--me] [-u USER] [-t STATE] [-p PARTITION] [--json] "
+                 "[--noheader]\n");
 }
 
 static void elapsed(long long s, char *buf, size_t len)
@@ -39,16 +40,17 @@ int phx_cmd_queue(int argc, char **argv)
         {"me", no_argument, NULL, 'm'},
         {"user", required_argument, NULL, 'u'},
         {"state", required_argument, NULL, 't'},
+        {"partition", required_argument, NULL, 'p'},
         {"json", no_argument, NULL, 'j'},
         {"noheader", no_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *user = NULL, *state = NULL;
+    const char *user = NULL, *state = NULL, *part = NULL;
     bool as_json = false, header = true;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:t:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:t:p:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': {
             struct passwd *pw = getpwuid(getuid());
@@ -57,6 +59,7 @@ int phx_cmd_queue(int argc, char **argv)
         }
         case 'u': user = optarg; break;
         case 't': state = optarg; break;
+        case 'p': part = optarg; break;
         case 'j': as_json = true; break;
         case 'H': header = false; break;
         case 'h': usage(stdout); return 0;
@@ -67,9 +70,9 @@ int phx_cmd_queue(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char path[512];
-    snprintf(path, sizeof(path), "/api/v1/jobs?user=%s&state=%s", user ? user : "",
-             state ? state : "");
+    char path[768];
+    snprintf(path, sizeof(path), "/api/v1/jobs?user=%s&state=%s&partition=%s",
+             user ? user : "", state ? state : "", part ? part : "");
     json_t *r = phx_cli_call(PHX_CLI_BATCHD, "GET", path, NULL, true, NULL);
     if (!r)
         return 1;

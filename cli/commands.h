@@ -7,6 +7,7 @@ int phx_cmd_topo(int argc, char **argv);
 int phx_cmd_nodes(int argc, char **argv);
 int phx_cmd_submit(int argc, char **argv);
 int phx_cmd_queue(int argc, char **argv);
+int phx_cmd_partitions(int argc, char **argv);
 int phx_cmd_cancel(int argc, char **argv);
 int phx_cmd_show(int argc, char **argv);
 int phx_cmd_run(int argc, char **argv);

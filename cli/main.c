@@ -15,6 +15,8 @@ static const command_t commands[] = {
     {"cancel", phx_cmd_cancel, "cancel jobs, like scancel"},
     {"nodes", phx_cmd_nodes, "list nodes, show one, drain or resume (operators)"},
     {"queue", phx_cmd_queue, "list the job queue, like squeue"},
+    {"partitions", phx_cmd_partitions,
+     "list the partitions and their nodes, like sinfo"},
     {"run", phx_cmd_run, "run an MPI step inside a job, like srun"},
     {"show", phx_cmd_show, "show one job, like scontrol show job"},
     {"submit", phx_cmd_submit, "submit a job script, like sbatch"},

@@ -10,6 +10,7 @@
  *   POST /api/v1/jobs/cancel       {"user": U, "name": N}: cancel U's active
  *                                  jobs (named N; without U the caller's, or
  *                                  everyone's for an operator)
+ *   GET  /api/v1/partitions        the partitions (partition.c), for everyone
  *   GET  /health                   unauthenticated liveness
  *
  * A job is found in memory only (ID in b->jobs, A_T in b->array_tasks, both
@@ -46,11 +47,12 @@ static void list(batchd_t *b, struct evhttp_request *req, uid_t uid)
 {
     struct evkeyvalq q;
     const char *uri = evhttp_request_get_uri(req), *qs = strchr(uri, '?');
-    const char *user = NULL, *state = NULL;
+    const char *user = NULL, *state = NULL, *part = NULL;
     TAILQ_INIT(&q);
     if (qs && evhttp_parse_query_str(qs + 1, &q) == 0) {
         user = evhttp_find_header(&q, "user");
         state = evhttp_find_header(&q, "state");
+        part = evhttp_find_header(&q, "partition");
     }
     int want_state = -1;
     if (state && *state && (want_state = phx_job_state_parse(state)) < 0) {
@@ -62,6 +64,9 @@ static void list(batchd_t *b, struct evhttp_request *req, uid_t uid)
     for (size_t i = 0; jobs && i < b->njobs; i++) {
         const bjob_t *j = b->order[i];
         if (!may_see(b, uid, j) || (user && *user && strcmp(user, j->user) != 0))
+            continue;
+        if (part && *part &&
+            strcmp(part, j->spec.partition ? j->spec.partition : b->partition) != 0)
             continue;
         if (want_state >= 0 ? (int)j->state != want_state
                             : phx_job_state_is_final(j->state) && j->end_time >= 0 &&
@@ -246,7 +251,8 @@ static void route(struct evhttp_request *req, void *arg)
                       b->pass_time));
         return;
     }
-    if (strncmp(uri, PREFIX, strlen(PREFIX)) != 0) {
+    bool parts = strcmp(uri, "/api/v1/partitions") == 0;
+    if (!parts && strncmp(uri, PREFIX, strlen(PREFIX)) != 0) {
         phx_http_reply_error(req, 404, "no such resource %s", uri);
         return;
     }
@@ -261,7 +267,14 @@ static void route(struct evhttp_request *req, void *arg)
     phx_munge_cred_clear(&cred);
     const char *rest = uri + strlen(PREFIX);
     bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
-    if ((*rest == 0 || *rest == '?') && get) {
+    if (parts) {
+        if (get)
+            phx_http_reply_json(
+                req, 200,
+                json_pack("{s:o}", "partitions", batchd_parts_json(&b->parts)));
+        else
+            phx_http_reply_error(req, 404, "no such resource %s %s", method, uri);
+    } else if ((*rest == 0 || *rest == '?') && get) {
         list(b, req, uid);
     } else if (*rest == 0 && post) {
         batchd_api_submit(b, req, uid, gid);

@@ -267,3 +267,20 @@ void batchd_parts_names(const bparts_t *ps, char *buf, size_t len)
         at +=
             (size_t)snprintf(buf + at, len - at, "%s%s", i ? ", " : "", ps->v[i].name);
 }
+
+json_t *batchd_parts_json(const bparts_t *ps)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; a && i < ps->n; i++) {
+        const bpart_t *p = &ps->v[i];
+        char mt[32], dt[32];
+        phx_time_format(p->max_time, mt, sizeof(mt));
+        phx_time_format(p->default_time, dt, sizeof(dt));
+        json_array_append_new(
+            a, json_pack("{s:s, s:b, s:s, s:I, s:s, s:I, s:s}", "name", p->name,
+                         "default", i == ps->deflt, "nodes", p->nodes_text, "max_time",
+                         (json_int_t)p->max_time, "max_time_text", mt, "default_time",
+                         (json_int_t)p->default_time, "default_time_text", dt));
+    }
+    return a;
+}

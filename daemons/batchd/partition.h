@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "lib/config.h"
@@ -54,6 +55,9 @@ uint64_t batchd_parts_node_mask(const bparts_t *ps, const char *node);
 /* The mask a job of partition name may use (BATCHD_PART_GONE if unknown;
  * 0, any node, when ps has no partitions). */
 uint64_t batchd_parts_job_mask(const bparts_t *ps, const char *name);
+/* [{name, default, nodes (as configured), max_time, default_time (seconds,
+ * 0: none) and their texts}], for phx partitions and sinfo. */
+json_t *batchd_parts_json(const bparts_t *ps);
 /* "a, b, c" into buf, for messages. */
 void batchd_parts_names(const bparts_t *ps, char *buf, size_t len);
 

@@ -4,15 +4,16 @@
 # runs in its partition (-p, #SBATCH -p, else the default one) on that
 # partition's nodes only, with its default and maximum time; a full
 # partition makes its jobs wait while another's nodes are idle, and does
-# not hold up the other's jobs.  An unknown partition, a list of them, a
-# time beyond the partition's maximum and more nodes than it has are
-# refused at submit, naming the problem.
+# not hold up the other's jobs.  phx partitions and sinfo show each
+# partition's nodes by state, squeue -p one partition's jobs.  An unknown
+# partition, a list of them, a time beyond the partition's maximum and
+# more nodes than it has are refused at submit, naming the problem.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
 test_user phxu1
 PHX_BATCHD_EXTRA='partitions = ["PartitionName=compute Nodes=n[1-2] Default=YES",
-                  "PartitionName=debug Nodes=n3 MaxTime=10 DefaultTime=5"];'
+                  "PartitionName=debug Nodes=n3,n9 MaxTime=10 DefaultTime=5"];'
 phx_setup
 chmod a+x "$PHX_TEST_DIR"
 start_master
@@ -61,6 +62,21 @@ wait_job "$other" COMPLETED 30
     fail "compute's job: $(cat "$home/phx-$other.out")"
 job_state_is "$id" PENDING || fail "job $id left PENDING while debug was full"
 assert_eq Resources "$(job_field "$id" reason)"
+# sinfo's view (n9 is listed, never registered), squeue -p
+compat=$PHX_SRC/scripts/compat
+got=$(as "$compat/sinfo" -h | awk '{print $1, $3, $4, $5, $6}')
+note "$got"
+assert_eq "compute* infinite 2 idle n[1-2]
+debug 10:00 1 alloc n3
+debug 10:00 1 unk n9" "$got"
+assert_eq "debug 10:00 1 alloc n3" "$(as phx partitions -p debug --noheader | awk 'NR == 1 {print $1, $3, $4, $5, $6}')"
+assert_contains "$(as phx partitions --json)" '"nodelist": "n9"'
+got=$(as "$compat/squeue" -p debug -h | awk '{print $1, $2}')
+assert_contains "$got" "$fill debug"
+assert_contains "$got" "$id debug"
+assert_eq debug "$(awk '{print $2}' <<<"$got" | sort -u)" "squeue -p debug: debug's jobs only"
+expect_fail as "$compat/sinfo" -p nope
+assert_contains "$PHX_OUT" 'no partition "nope"'
 phx cancel "$fill"
 wait_job "$id" COMPLETED 30
 assert_eq "on n3 in debug" "$(cat "$home/phx-$id.out")"
