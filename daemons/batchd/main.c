@@ -73,6 +73,7 @@ const phx_conf_key_t batchd_schema[] = {
     {"batchd.priority_weight_age", PHX_CONF_INT, "1000", 0, 1000000, true, NULL},
     {"batchd.priority_weight_fairshare", PHX_CONF_INT, "1000", 0, 1000000, true, NULL},
     {"batchd.priority_weight_job_size", PHX_CONF_INT, "0", 0, 1000000, true, NULL},
+    {"batchd.priority_weight_partition", PHX_CONF_INT, "0", 0, 1000000, true, NULL},
     {"batchd.priority_max_age", PHX_CONF_INT, "604800", 1, 1e9, true,
      "seconds after which age stops growing"},
     {"batchd.priority_favor_small", PHX_CONF_BOOL, "false", 0, 0, true, NULL},

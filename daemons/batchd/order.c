@@ -160,6 +160,7 @@ size_t batchd_order(batchd_t *b, int64_t now, bjob_t **cand, phx_prio_job_t *pri
             have_last = true;
         }
         prio[n].fairshare = fairshare;
+        prio[n].partition = batchd_parts_prio(&b->parts, j->spec.partition);
         n++;
     }
     int64_t ccpus = batchd_cluster_cpus(b);

@@ -2,6 +2,7 @@
  * nodes each partition has (partition.h). */
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,10 @@
 #include "daemons/batchd/timefmt.h"
 #include "lib/hostlist.h"
 
-#define PART_NAME_MAX  64
-#define PART_NODES_MAX 65536
+#define PART_NAME_MAX   64
+#define PART_NODES_MAX  65536
+#define PART_GROUPS_MAX 256
+#define PART_PRIO_MAX   65533 /* Slurm's bound of PriorityJobFactor */
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -58,6 +61,36 @@ static int set_nodes(bpart_t *p, const char *v, phx_error_t *err)
     return (p->nodes_text = strdup(v)) ? 0 : phx_error_set(err, "out of memory");
 }
 
+static int set_groups(bpart_t *p, const char *v, phx_error_t *err)
+{
+    if (!(p->allow_text = strdup(v)))
+        return phx_error_set(err, "out of memory");
+    if (strcasecmp(v, "ALL") == 0)
+        return 0;
+    char *copy = strdup(v), *save = NULL;
+    if (!copy || !(p->allow = calloc(PART_GROUPS_MAX, sizeof(gid_t)))) {
+        free(copy);
+        return phx_error_set(err, "out of memory");
+    }
+    int rc = 0;
+    for (char *g = strtok_r(copy, ",", &save); g && rc == 0;
+         g = strtok_r(NULL, ",", &save)) {
+        struct group gr, *res = NULL;
+        char buf[16384];
+        if (p->nallow == PART_GROUPS_MAX)
+            rc =
+                phx_error_set(err, "AllowGroups: more than %d groups", PART_GROUPS_MAX);
+        else if (getgrnam_r(g, &gr, buf, sizeof(buf), &res) != 0 || !res)
+            rc = phx_error_set(err, "AllowGroups: no group \"%s\" on this host", g);
+        else
+            p->allow[p->nallow++] = res->gr_gid;
+    }
+    free(copy);
+    if (rc == 0 && p->nallow == 0)
+        rc = phx_error_set(err, "AllowGroups=%s names no group", v);
+    return rc;
+}
+
 int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_time,
                            bpart_t *out, bool *is_default, phx_error_t *err)
 {
@@ -65,6 +98,7 @@ int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_t
     *is_default = false;
     out->default_time = default_time;
     out->max_time = max_time;
+    out->prio_factor = 1;
     bool has_default = false;
     char *copy = strdup(spec), *save = NULL;
     if (!copy)
@@ -102,10 +136,22 @@ int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_t
             if (phx_time_parse(v, &out->default_time, err) < 0)
                 rc = phx_error_prefix(err, "DefaultTime");
             has_default = true;
+        } else if (strcasecmp(k, "PriorityJobFactor") == 0) {
+            char *end;
+            unsigned long f = strtoul(v, &end, 10);
+            if (*end || !isdigit((unsigned char)*v) || f > PART_PRIO_MAX)
+                rc = phx_error_set(err, "PriorityJobFactor=%s: a whole number 0-%d", v,
+                                   PART_PRIO_MAX);
+            out->prio_factor = (uint32_t)f;
+        } else if (strcasecmp(k, "AllowGroups") == 0) {
+            if (out->allow_text)
+                rc = phx_error_set(err, "AllowGroups given twice");
+            else
+                rc = set_groups(out, v, err);
         } else {
             rc = phx_error_set(err,
                                "unknown key \"%s\" (PartitionName, Nodes, Default, "
-                               "MaxTime, DefaultTime)",
+                               "MaxTime, DefaultTime, PriorityJobFactor, AllowGroups)",
                                k);
         }
     }
@@ -136,6 +182,8 @@ void batchd_partition_clear(bpart_t *p)
     free(p->name);
     phx_hostlist_free(p->nodes, p->nnodes);
     free(p->nodes_text);
+    free(p->allow);
+    free(p->allow_text);
     memset(p, 0, sizeof(*p));
 }
 
@@ -165,6 +213,7 @@ int batchd_parts_make(const phx_conf_t *conf, int64_t default_time, int64_t max_
             return phx_error_prefix(err, "batchd.partition");
         }
         out->n = 1;
+        out->max_prio_factor = out->v[0].prio_factor;
         return 0;
     }
     if (n > BATCHD_PARTS_MAX)
@@ -215,6 +264,9 @@ int batchd_parts_make(const phx_conf_t *conf, int64_t default_time, int64_t max_
         deflt = (ssize_t)k;
     }
     out->deflt = deflt >= 0 ? (size_t)deflt : 0;
+    for (size_t i = 0; i < out->n; i++)
+        if (out->v[i].prio_factor > out->max_prio_factor)
+            out->max_prio_factor = out->v[i].prio_factor;
     return 0;
 fail:
     batchd_parts_clear(out);
@@ -283,4 +335,28 @@ json_t *batchd_parts_json(const bparts_t *ps)
                          (json_int_t)p->default_time, "default_time_text", dt));
     }
     return a;
+}
+
+double batchd_parts_prio(const bparts_t *ps, const char *name)
+{
+    const bpart_t *p = batchd_parts_find(ps, name, NULL);
+    if (!p || ps->max_prio_factor == 0)
+        return 0;
+    return (double)p->prio_factor / (double)ps->max_prio_factor;
+}
+
+bool batchd_partition_allows(const bpart_t *p, uid_t uid, gid_t gid, const char *user)
+{
+    if (!p->allow || uid == 0)
+        return true;
+    gid_t groups[1024];
+    int n = (int)(sizeof(groups) / sizeof(groups[0]));
+    if (getgrouplist(user, gid, groups, &n) < 0) { /* more than 1024: the first */
+        n = (int)(sizeof(groups) / sizeof(groups[0]));
+    }
+    for (int i = 0; i < n; i++)
+        for (size_t k = 0; k < p->nallow; k++)
+            if (groups[i] == p->allow[k])
+                return true;
+    return false;
 }

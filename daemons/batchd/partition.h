@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <jansson.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/config.h"
 #include "lib/error.h"
@@ -26,18 +27,24 @@ typedef struct bpart {
     size_t nnodes;
     char *nodes_text;
     int64_t default_time, max_time; /* seconds; max 0: none */
+    uint32_t prio_factor;           /* PriorityJobFactor (1) */
+    gid_t *allow;                   /* AllowGroups; NULL: ALL */
+    size_t nallow;
+    char *allow_text;
 } bpart_t;
 
 typedef struct bparts {
     bpart_t *v;
     size_t n;
-    size_t deflt; /* the default partition's index */
+    size_t deflt;             /* the default partition's index */
+    uint32_t max_prio_factor; /* the largest PriorityJobFactor */
 } bparts_t;
 
 /* Parse one "PartitionName=N Nodes=L [Default=YES|NO] [MaxTime=T]
- * [DefaultTime=T]" (keys in any case); times default to default_time and
- * max_time (batchd.default_time_limit, batchd.max_time_limit).  *is_default
- * tells Default=YES.  0 or -1 with err naming the key. */
+ * [DefaultTime=T] [PriorityJobFactor=N] [AllowGroups=G,...|ALL]" (keys in
+ * any case); times default to default_time and max_time
+ * (batchd.default_time_limit, batchd.max_time_limit).  *is_default tells
+ * Default=YES.  0 or -1 with err naming the key (and an unknown group). */
 int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_time,
                            bpart_t *out, bool *is_default, phx_error_t *err);
 void batchd_partition_clear(bpart_t *p);
@@ -58,6 +65,12 @@ uint64_t batchd_parts_job_mask(const bparts_t *ps, const char *name);
 /* [{name, default, nodes (as configured), max_time, default_time (seconds,
  * 0: none) and their texts}], for phx partitions and sinfo. */
 json_t *batchd_parts_json(const bparts_t *ps);
+/* The job's partition factor of priority: its PriorityJobFactor over the
+ * largest one (0..1; 0 for a partition not configured). */
+double batchd_parts_prio(const bparts_t *ps, const char *name);
+/* May the user (uid, primary gid, name) run jobs in p?  Root always; else
+ * ALL, or one of the user's groups in AllowGroups. */
+bool batchd_partition_allows(const bpart_t *p, uid_t uid, gid_t gid, const char *user);
 /* "a, b, c" into buf, for messages. */
 void batchd_parts_names(const bparts_t *ps, char *buf, size_t len);
 

@@ -18,6 +18,8 @@ void batchd_conf_reloadable(batchd_t *b)
     b->weights.fairshare =
         (uint32_t)phx_conf_int(c, "batchd.priority_weight_fairshare");
     b->weights.job_size = (uint32_t)phx_conf_int(c, "batchd.priority_weight_job_size");
+    b->weights.partition =
+        (uint32_t)phx_conf_int(c, "batchd.priority_weight_partition");
     b->weights.max_age = phx_conf_int(c, "batchd.priority_max_age");
     b->weights.favor_small = phx_conf_bool(c, "batchd.priority_favor_small");
     b->weights.half_life = phx_conf_int(c, "batchd.fairshare_half_life");

@@ -7,13 +7,17 @@
 # not hold up the other's jobs.  phx partitions and sinfo show each
 # partition's nodes by state, squeue -p one partition's jobs.  An unknown
 # partition, a list of them, a time beyond the partition's maximum and
-# more nodes than it has are refused at submit, naming the problem.
+# more nodes than it has are refused at submit, naming the problem, as is
+# a user outside the partition's AllowGroups.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
 test_user phxu1
+test_user phxu2
+getent group phxdbg >/dev/null || groupadd phxdbg
+usermod -a -G phxdbg phxu1
 PHX_BATCHD_EXTRA='partitions = ["PartitionName=compute Nodes=n[1-2] Default=YES",
-                  "PartitionName=debug Nodes=n3,n9 MaxTime=10 DefaultTime=5"];'
+                  "PartitionName=debug Nodes=n3,n9 MaxTime=10 DefaultTime=5 AllowGroups=phxdbg"];'
 phx_setup
 chmod a+x "$PHX_TEST_DIR"
 start_master
@@ -51,6 +55,11 @@ expect_fail as phx submit -p debug -N 2 where.sh
 assert_contains "$PHX_OUT" "2 nodes asked, partition debug has 1"
 expect_fail as phx submit -N 3 where.sh
 assert_contains "$PHX_OUT" "3 nodes asked, partition compute has 2"
+# debug is phxdbg's: phxu2 is not in it (the directive's line is named)
+cp "$home/dbg.sh" "$(getent passwd phxu2 | cut -d: -f6)/dbg.sh"
+expect_fail as_user phxu2 phx submit dbg.sh
+assert_contains "$PHX_OUT" "dbg.sh:2"
+assert_contains "$PHX_OUT" "user phxu2 may not use partition debug (AllowGroups=phxdbg)"
 
 # debug full: its next job waits though n1 and n2 are idle; compute's runs.
 fill=$(as phx submit --parsable fill.sh)

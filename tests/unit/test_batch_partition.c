@@ -17,6 +17,8 @@ static const phx_conf_key_t schema[] = {
     {NULL, 0, NULL, 0, 0, false, NULL},
 };
 
+static int make(const char *text, bparts_t *ps, phx_error_t *err);
+
 static void parse_fails(const char *spec, const char *want)
 {
     bpart_t p;
@@ -78,6 +80,39 @@ static void test_parse_errors(void **state)
                 "DefaultTime is beyond MaxTime");
     parse_fails("PartitionName=a Nodes=n1 Nodes=n2", "Nodes given twice");
     parse_fails("PartitionName=a Nodes=n[1-", "Nodes=n[1-");
+    parse_fails("PartitionName=a Nodes=n1 PriorityJobFactor=x",
+                "PriorityJobFactor=x: a whole");
+    parse_fails("PartitionName=a Nodes=n1 PriorityJobFactor=65534", "0-65533");
+    parse_fails("PartitionName=a Nodes=n1 AllowGroups=phx-no-such-group",
+                "AllowGroups: no group \"phx-no-such-group\" on this host");
+    parse_fails("PartitionName=a Nodes=n1 AllowGroups=,", "names no group");
+}
+
+/* PriorityJobFactor over the largest; AllowGroups by the user's groups. */
+static void test_priority_and_groups(void **state)
+{
+    (void)state;
+    bparts_t ps;
+    phx_error_t err = {{0}};
+    assert_int_equal(make("batchd: { partitions = [\"PartitionName=a Nodes=ALL\", "
+                          "\"PartitionName=b Nodes=ALL PriorityJobFactor=4 "
+                          "AllowGroups=nogroup,root\"]; };",
+                          &ps, &err),
+                     0);
+    assert_true(batchd_parts_prio(&ps, "a") == 0.25);
+    assert_true(batchd_parts_prio(&ps, "b") == 1.0);
+    assert_true(batchd_parts_prio(&ps, "gone") == 0.0);
+    const bpart_t *a = batchd_parts_find(&ps, "a", NULL),
+                  *b = batchd_parts_find(&ps, "b", NULL);
+    assert_null(a->allow);
+    assert_int_equal(b->nallow, 2);
+    assert_string_equal(b->allow_text, "nogroup,root");
+    /* nobody's group is nogroup (Debian); daemon's (1) is in neither */
+    assert_true(batchd_partition_allows(a, 1, 1, "daemon"));
+    assert_true(batchd_partition_allows(b, 65534, 65534, "nobody"));
+    assert_false(batchd_partition_allows(b, 1, 1, "daemon"));
+    assert_true(batchd_partition_allows(b, 0, 0, "root"));
+    batchd_parts_clear(&ps);
 }
 
 static int make(const char *text, bparts_t *ps, phx_error_t *err)
@@ -248,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_sets),
+        cmocka_unit_test(test_priority_and_groups),
         cmocka_unit_test(test_set_errors),
         cmocka_unit_test(test_planner_keeps_to_partition),
     };
