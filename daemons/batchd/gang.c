@@ -36,6 +36,14 @@ static json_t *qualifying_agents(const batchd_t *b, const phx_bf_request_t *r)
     return ids;
 }
 
+static bool partition_has_all(const batchd_t *b, const phx_bf_request_t *r)
+{
+    for (size_t i = 0; r->parts && i < b->nnodes; i++)
+        if (!(r->parts & b->nodes[i].parts))
+            return false;
+    return true;
+}
+
 json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
                             const phx_bf_decision_t *d, const char *id)
 {
@@ -106,8 +114,10 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
             rc = json_object_set_new(req, "per_socket",
                                      json_integer(r.ntasks_per_socket));
     }
-    if (rc == 0 &&
-        (r.min_sockets > 1 || r.min_cores_per_socket > 1 || r.min_threads_per_core > 1))
+    /* a node shape, or a partition of some nodes only: the nodes that may
+     * hold it (else the master held nodes the job cannot use) */
+    if (rc == 0 && (r.min_sockets > 1 || r.min_cores_per_socket > 1 ||
+                    r.min_threads_per_core > 1 || !partition_has_all(b, &r)))
         rc = json_object_set_new(req, "agents", qualifying_agents(b, &r));
     if (rc < 0) {
         json_decref(req);

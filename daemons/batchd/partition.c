@@ -114,7 +114,9 @@ int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_t
         *eq = '\0';
         const char *k = tok, *v = eq + 1;
         if (strcasecmp(k, "PartitionName") == 0) {
-            if (!name_ok(v))
+            if (out->name)
+                rc = phx_error_set(err, "PartitionName given twice");
+            else if (!name_ok(v))
                 rc = phx_error_set(err,
                                    "PartitionName=%s: a name is 1 to 64 letters, "
                                    "digits, '_', '-' or '.'",
@@ -202,6 +204,14 @@ int batchd_parts_make(const phx_conf_t *conf, int64_t default_time, int64_t max_
     size_t n = phx_conf_list_len(conf, "batchd.partitions");
     const char *named = phx_conf_str(conf, "batchd.partition");
     if (n == 0) {
+        if (!named || !name_ok(named)) {
+            errno = EINVAL;
+            return phx_error_set(
+                err,
+                "batchd.partition: \"%s\" is not a partition name (1 to 64 "
+                "letters, digits, '_', '-' or '.')",
+                named ? named : "");
+        }
         char spec[160];
         snprintf(spec, sizeof(spec), "PartitionName=%s Nodes=ALL", named ? named : "");
         bool d;

@@ -17,7 +17,7 @@
 
 #define BATCHD_PARTS_MAX 63 /* one bit each in a node's mask */
 /* The mask of a job whose partition is gone from the configuration: no
- * node has it, so the job waits (reason PartitionConfig) until it is back. */
+ * node has it, so the job waits (reason Resources) until it is back. */
 #define BATCHD_PART_GONE (UINT64_C(1) << 63)
 
 typedef struct bpart {

@@ -89,4 +89,17 @@ assert_contains "$PHX_OUT" 'no partition "nope"'
 phx cancel "$fill"
 wait_job "$id" COMPLETED 30
 assert_eq "on n3 in debug" "$(cat "$home/phx-$id.out")"
+
+# A 2-node job waiting in a full compute: its gang request lists compute's
+# nodes (it asked for any node: the master held n3 for it, of no use).
+printf '#!/bin/sh\n#SBATCH -N 2 -n 4\nsleep 300\n' >"$home/block.sh"
+chown phxu1 "$home/block.sh"
+block=$(as phx submit --parsable block.sh)
+wait_job "$block" RUNNING 30
+two=$(as phx submit --parsable -N 2 -n 2 where.sh)
+wait_for 20 grep -q "gang request job-$two-" "$PHX_TEST_DIR/master.log"
+assert_contains "$(grep "gang request job-$two-" "$PHX_TEST_DIR/master.log" | head -1)" \
+    "of 2 listed agents"
+phx cancel "$block"
+wait_job "$two" COMPLETED 30
 note ok

@@ -86,6 +86,8 @@ static void test_parse_errors(void **state)
     parse_fails("PartitionName=a Nodes=n1 AllowGroups=phx-no-such-group",
                 "AllowGroups: no group \"phx-no-such-group\" on this host");
     parse_fails("PartitionName=a Nodes=n1 AllowGroups=,", "names no group");
+    parse_fails("PartitionName=a PartitionName=b Nodes=n1",
+                "PartitionName given twice");
 }
 
 /* PriorityJobFactor over the largest; AllowGroups by the user's groups. */
@@ -195,6 +197,8 @@ static void test_set_errors(void **state)
     make_fails(
         "batchd: { partitions = [\"PartitionName=a Nodes=ALL\", \"Nodes=n1\"]; };",
         "batchd.partitions[1]: no PartitionName=");
+    make_fails("batchd: { partition = \"x MaxTime=1\"; };",
+               "batchd.partition: \"x MaxTime=1\" is not a partition name");
     make_fails(
         "batchd: { partition = \"c\"; partitions = [\"PartitionName=a Nodes=ALL\"]; };",
         "batchd.partition: \"c\" is none of batchd.partitions");
