@@ -51,6 +51,7 @@
 #define READY_MAX           256
 #define REFUSALS_LOGGED     20 /* per 10 s; the rest are counted */
 #define SPURIOUS_BACKOFF_MS 10
+#define BELL_MS             5000
 
 enum { GATE_OFF, GATE_ARMING, GATE_ON };
 
@@ -61,6 +62,7 @@ typedef struct pending {
     in_port_t peer_port;
     size_t want, seen;
     struct timespec deadline, quiet_until;
+    bool woken; /* poll saw something on it */
 } pending_t;
 
 static struct {
@@ -74,7 +76,8 @@ static struct {
     size_t nready;
     struct bell {
         int fd;
-        in_port_t port;
+        struct sockaddr_in at; /* its own end */
+        struct timespec until; /* dropped after: its connect never came */
     } bells[READY_MAX];
     size_t nbells;
     pthread_t thread;
@@ -235,6 +238,13 @@ int phx_pmix_gate_peer_uid(const struct sockaddr_in *peer,
 /* Lock held: connect to the listener so that PMIx calls accept() again. */
 static void ring(void)
 {
+    for (size_t i = 0; i < gate.nbells;)
+        if (ms_until(&gate.bells[i].until) <= 0) {
+            close(gate.bells[i].fd);
+            gate.bells[i] = gate.bells[--gate.nbells];
+        } else {
+            i++;
+        }
     if (gate.nbells >= READY_MAX)
         return; /* enough are on their way */
     int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -250,7 +260,7 @@ static void ring(void)
         close(s);
         return;
     }
-    gate.bells[gate.nbells++] = (struct bell){s, me.sin_port};
+    gate.bells[gate.nbells++] = (struct bell){s, me, after_ms(BELL_MS)};
 }
 
 /* Lock held: p's message is all there (want bytes): admit or refuse. */
@@ -322,6 +332,7 @@ static void *gate_main(void *arg)
 {
     (void)arg;
     struct pollfd fds[PENDING_MAX + 1];
+    pending_t *who[PENDING_MAX + 1];
     for (;;) {
         pthread_mutex_lock(&gate.lock);
         if (gate.stop) {
@@ -340,6 +351,7 @@ static void *gate_main(void *arg)
                     wait = q;
                 continue;
             }
+            who[n] = p;
             fds[n++] = (struct pollfd){.fd = p->fd, .events = POLLIN | POLLRDHUP};
         }
         pthread_mutex_unlock(&gate.lock);
@@ -349,9 +361,13 @@ static void *gate_main(void *arg)
             while (read(gate.wake[0], drain, sizeof(drain)) > 0)
                 ;
         pthread_mutex_lock(&gate.lock);
+        for (size_t k = 1; k < n; k++) /* what poll saw; the list may have grown */
+            who[k]->woken = fds[k].revents != 0;
         for (pending_t **pp = &gate.pending; *pp;) {
             pending_t *p = *pp;
-            if (!advance(p)) {
+            bool look = p->woken || ms_until(&p->deadline) <= 0;
+            p->woken = false;
+            if (!look || !advance(p)) {
                 pp = &p->next;
                 continue;
             }
@@ -385,7 +401,9 @@ static void take_conn(int conn)
         return;
     }
     for (size_t i = 0; i < gate.nbells; i++)
-        if (gate.bells[i].port == peer.sin_port) { /* our own doorbell */
+        if (gate.bells[i].at.sin_port == peer.sin_port &&
+            gate.bells[i].at.sin_addr.s_addr ==
+                peer.sin_addr.s_addr) { /* our doorbell */
             close(gate.bells[i].fd);
             gate.bells[i] = gate.bells[--gate.nbells];
             close(conn);
