@@ -112,7 +112,8 @@ static bool offer_allows(pass_t *p, const boffer_t *o, const bjob_t *j)
         return false; /* held for another job's gang request */
     if (o->owner == j)
         return true;
-    if (o->release_by > 0 && (end == PHX_BF_NO_END || (double)end > o->release_by))
+    /* now is whole seconds: the job may end up to a second after end */
+    if (o->release_by > 0 && (end == PHX_BF_NO_END || (double)end + 1 > o->release_by))
         return false;
     if (!p->blocked || o->release_by > 0)
         return true;
@@ -457,11 +458,9 @@ static void pass_run(pass_t *p)
                     (phx_bf_share_t){(uint32_t)x, j->tasks[k].tasks, c, m};
             }
         }
-        /* it frees what it holds at its end (shares were already taken) */
-        for (size_t k = first; k < nshares; k++) {
-            nodes[shares[k].node].cores_free += shares[k].cores;
-            nodes[shares[k].node].mem_free += shares[k].mem;
-        }
+        /* it frees what it holds at its end: the planner gives the shares
+         * back then (they were once added back here too, so every busy node
+         * looked free now and no job was ever RESERVED) */
         int64_t end = end_of(j, j->start_time);
         run[nrun++] =
             (phx_bf_running_t){j->id, end < now && end != PHX_BF_NO_END ? now : end,

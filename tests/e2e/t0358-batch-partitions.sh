@@ -71,6 +71,9 @@ wait_job "$other" COMPLETED 30
     fail "compute's job: $(cat "$home/phx-$other.out")"
 job_state_is "$id" PENDING || fail "job $id left PENDING while debug was full"
 assert_eq Resources "$(job_field "$id" reason)"
+# the planner sees n3 busy: the debug job is reserved, with a gang request
+# for n3 (busy nodes once looked free to it: no job was ever reserved)
+wait_for 10 grep -q "job $id: gang request" "$PHX_TEST_DIR/batchd.log"
 # sinfo's view (n9 is listed, never registered), squeue -p
 compat=$PHX_SRC/scripts/compat
 got=$(as "$compat/sinfo" -h | awk '{print $1, $3, $4, $5, $6}')
