@@ -450,7 +450,7 @@ int accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
         self.sin_family != AF_INET ||
         (state == GATE_ON && self.sin_port != (in_port_t)atomic_load(&gate.port)))
         return accept4(fd, addr, addrlen, 0);
-    int conn = accept4(fd, NULL, NULL, 0);
+    int conn = accept4(fd, NULL, NULL, 0), failed = conn < 0 ? errno : 0;
     if (state == GATE_ARMING) { /* PMIx is starting: nobody yet */
         if (conn >= 0)
             close(conn);
@@ -467,7 +467,10 @@ int accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
     }
     pthread_mutex_unlock(&gate.lock);
     if (ready < 0) {
-        errno = ECONNABORTED;
+        /* PMIx's own failure (out of descriptors, say) stays its own */
+        errno = failed && failed != EAGAIN && failed != EWOULDBLOCK && failed != EINTR
+                    ? failed
+                    : ECONNABORTED;
         return -1;
     }
     if (addr && addrlen)
