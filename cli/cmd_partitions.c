@@ -44,11 +44,14 @@ static size_t state_of(const json_t *a)
  * rows as JSON. */
 static int show(const json_t *p, const json_t *agents, json_t *rows)
 {
-    const char *name = "?", *nodes = "", *tl = "UNLIMITED";
+    const char *name = "?", *nodes = "", *tl = "UNLIMITED", *avail = "up";
     bool deflt = false;
     phx_json_str(p, "name", false, &name, NULL);
     phx_json_str(p, "nodes", false, &nodes, NULL);
     phx_json_str(p, "max_time_text", false, &tl, NULL);
+    phx_json_str(p, "state", false, &avail, NULL);
+    if (strcmp(avail, "inactive") == 0)
+        avail = "inact"; /* sinfo's word */
     phx_json_bool(p, "default", false, &deflt, NULL);
     bool all = strcmp(nodes, "ALL") == 0;
     char **listed = NULL;
@@ -99,11 +102,11 @@ static int show(const json_t *p, const json_t *agents, json_t *rows)
         if (rows)
             json_array_append_new(rows, json_pack("{s:s, s:b, s:s, s:s, s:i, s:s, s:s}",
                                                   "partition", name, "default", deflt,
-                                                  "avail", "up", "timelimit", limit,
+                                                  "avail", avail, "timelimit", limit,
                                                   "nodes", (int)count[s], "state",
                                                   states[s], "nodelist", list));
         else
-            printf("%-10s %5s %10s %6zu %6s %s\n", pname, "up", limit, count[s],
+            printf("%-10s %5s %10s %6zu %6s %s\n", pname, avail, limit, count[s],
                    states[s], list);
         free(list);
     }

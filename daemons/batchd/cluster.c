@@ -171,6 +171,7 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
     int64_t *tasks = calloc(b->nnodes, sizeof(*tasks));
     if (!tasks)
         return phx_error_set(err, "out of memory");
+    r.parts = batchd_parts_job_mask(&b->parts, s->partition); /* DOWN or not */
     size_t fit = 0, shaped = 0, in_part = 0;
     int64_t part_cores = 0;
     const bpart_t *part = batchd_parts_find(&b->parts, s->partition, NULL);

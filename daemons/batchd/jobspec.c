@@ -36,6 +36,8 @@ static const char *const reason_names[PHX_REASON_COUNT] = {
     "JobHeldUser",
     "NodeFailRequeued",
     "PartitionNodeLimit",
+    "PartitionDown",
+    "PartitionInactive",
 };
 
 const char *phx_job_state_name(phx_job_state_t state)

@@ -56,6 +56,8 @@ typedef enum phx_job_reason {
     PHX_REASON_HELD,
     PHX_REASON_NODE_FAIL_REQUEUED, /* requeued after NODE_FAIL */
     PHX_REASON_PARTITION_NODE_LIMIT,
+    PHX_REASON_PARTITION_DOWN,     /* its partition is State=DOWN */
+    PHX_REASON_PARTITION_INACTIVE, /* State=INACTIVE */
     PHX_REASON_COUNT
 } phx_job_reason_t;
 

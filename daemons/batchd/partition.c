@@ -138,6 +138,14 @@ int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_t
             if (phx_time_parse(v, &out->default_time, err) < 0)
                 rc = phx_error_prefix(err, "DefaultTime");
             has_default = true;
+        } else if (strcasecmp(k, "State") == 0) {
+            size_t i;
+            for (i = 0;
+                 i < 4 && strcasecmp(v, batchd_part_state_name((bpart_state_t)i)); i++)
+                ;
+            if (i == 4)
+                rc = phx_error_set(err, "State=%s: UP, DOWN, DRAIN or INACTIVE", v);
+            out->state = (bpart_state_t)(i < 4 ? i : 0);
         } else if (strcasecmp(k, "PriorityJobFactor") == 0) {
             char *end;
             unsigned long f = strtoul(v, &end, 10);
@@ -153,7 +161,8 @@ int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_t
         } else {
             rc = phx_error_set(err,
                                "unknown key \"%s\" (PartitionName, Nodes, Default, "
-                               "MaxTime, DefaultTime, PriorityJobFactor, AllowGroups)",
+                               "MaxTime, DefaultTime, State, PriorityJobFactor, "
+                               "AllowGroups)",
                                k);
         }
     }
@@ -338,11 +347,13 @@ json_t *batchd_parts_json(const bparts_t *ps)
         char mt[32], dt[32];
         phx_time_format(p->max_time, mt, sizeof(mt));
         phx_time_format(p->default_time, dt, sizeof(dt));
-        json_array_append_new(
-            a, json_pack("{s:s, s:b, s:s, s:I, s:s, s:I, s:s}", "name", p->name,
-                         "default", i == ps->deflt, "nodes", p->nodes_text, "max_time",
-                         (json_int_t)p->max_time, "max_time_text", mt, "default_time",
-                         (json_int_t)p->default_time, "default_time_text", dt));
+        json_array_append_new(a, json_pack("{s:s, s:b, s:s, s:s, s:I, s:s, s:I, s:s}",
+                                           "name", p->name, "default", i == ps->deflt,
+                                           "state", batchd_part_state_name(p->state),
+                                           "nodes", p->nodes_text, "max_time",
+                                           (json_int_t)p->max_time, "max_time_text", mt,
+                                           "default_time", (json_int_t)p->default_time,
+                                           "default_time_text", dt));
     }
     return a;
 }
@@ -369,4 +380,18 @@ bool batchd_partition_allows(const bpart_t *p, uid_t uid, gid_t gid, const char 
             if (groups[i] == p->allow[k])
                 return true;
     return false;
+}
+
+const char *batchd_part_state_name(bpart_state_t st)
+{
+    static const char *const names[] = {"up", "down", "drain", "inactive"};
+    return (unsigned)st < 4 ? names[st] : "?";
+}
+
+uint64_t batchd_parts_run_mask(const bparts_t *ps, const char *name)
+{
+    const bpart_t *p = batchd_parts_find(ps, name, NULL);
+    if (p && (p->state == BPART_DOWN || p->state == BPART_INACTIVE))
+        return BATCHD_PART_GONE;
+    return batchd_parts_job_mask(ps, name);
 }

@@ -20,6 +20,15 @@
  * node has it, so the job waits (reason Resources) until it is back. */
 #define BATCHD_PART_GONE (UINT64_C(1) << 63)
 
+/* State=: UP runs and takes jobs, DOWN takes them and runs none, DRAIN runs
+ * those it has and takes no more, INACTIVE neither. */
+typedef enum bpart_state {
+    BPART_UP,
+    BPART_DOWN,
+    BPART_DRAIN,
+    BPART_INACTIVE
+} bpart_state_t;
+
 typedef struct bpart {
     char *name;
     bool all;     /* Nodes=ALL: every node, also ones not known yet */
@@ -28,7 +37,8 @@ typedef struct bpart {
     char *nodes_text;
     int64_t default_time, max_time; /* seconds; max 0: none */
     uint32_t prio_factor;           /* PriorityJobFactor (1) */
-    gid_t *allow;                   /* AllowGroups; NULL: ALL */
+    bpart_state_t state;
+    gid_t *allow; /* AllowGroups; NULL: ALL */
     size_t nallow;
     char *allow_text;
 } bpart_t;
@@ -62,6 +72,11 @@ uint64_t batchd_parts_node_mask(const bparts_t *ps, const char *node);
 /* The mask a job of partition name may use (BATCHD_PART_GONE if unknown;
  * 0, any node, when ps has no partitions). */
 uint64_t batchd_parts_job_mask(const bparts_t *ps, const char *name);
+/* The same, but BATCHD_PART_GONE while the partition runs no job (DOWN,
+ * INACTIVE): what the planner and placement use. */
+uint64_t batchd_parts_run_mask(const bparts_t *ps, const char *name);
+/* "up", "down", "drain", "inactive". */
+const char *batchd_part_state_name(bpart_state_t st);
 /* [{name, default, nodes (as configured), max_time, default_time (seconds,
  * 0: none) and their texts}], for phx partitions and sinfo. */
 json_t *batchd_parts_json(const bparts_t *ps);

@@ -88,7 +88,7 @@ void batchd_bf_request(const batchd_t *b, const phx_jobspec_t *s, phx_bf_request
     }
     r->exclusive = s->exclusive == 1;
     r->time_limit = s->time_limit;
-    r->parts = batchd_parts_job_mask(&b->parts, s->partition);
+    r->parts = batchd_parts_run_mask(&b->parts, s->partition);
 }
 
 static int64_t end_of(const bjob_t *j, int64_t start)
@@ -523,6 +523,10 @@ static void pass_run(pass_t *p)
             }
         }
         phx_job_reason_t why = p->blocked ? PHX_REASON_PRIORITY : PHX_REASON_RESOURCES;
+        const bpart_t *pt = batchd_parts_find(&b->parts, j->spec.partition, NULL);
+        if (pt && (pt->state == BPART_DOWN || pt->state == BPART_INACTIVE))
+            why = pt->state == BPART_DOWN ? PHX_REASON_PARTITION_DOWN
+                                          : PHX_REASON_PARTITION_INACTIVE;
         if (d->verdict != PHX_BF_NEVER && (unused > 0 || p->noffers == 0))
             p->blocked = true;
         /* the gang request: the planner's reserved job, or a multi-node job

@@ -234,6 +234,11 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
                       names);
         return located(&o, offsetof(phx_jobspec_t, partition), err);
     }
+    if (part->state == BPART_DRAIN || part->state == BPART_INACTIVE) {
+        phx_error_set(err, "partition %s is %s: it takes no new jobs", part->name,
+                      part->state == BPART_DRAIN ? "DRAIN" : "INACTIVE");
+        return located(&o, offsetof(phx_jobspec_t, partition), err);
+    }
     if (!batchd_partition_allows(part, uid, gid, pw.pw_name)) {
         phx_error_set(err, "user %s may not use partition %s (AllowGroups=%s)",
                       pw.pw_name, part->name, part->allow_text);

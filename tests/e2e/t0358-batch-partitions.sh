@@ -8,7 +8,8 @@
 # partition's nodes by state, squeue -p one partition's jobs.  An unknown
 # partition, a list of them, a time beyond the partition's maximum and
 # more nodes than it has are refused at submit, naming the problem, as is
-# a user outside the partition's AllowGroups.
+# a user outside the partition's AllowGroups and any job of a partition in
+# State=DRAIN; a State=DOWN partition's job waits (PartitionDown).
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -16,8 +17,10 @@ test_user phxu1
 test_user phxu2
 getent group phxdbg >/dev/null || groupadd phxdbg
 usermod -a -G phxdbg phxu1
-PHX_BATCHD_EXTRA='partitions = ["PartitionName=compute Nodes=n[1-2] Default=YES",
-                  "PartitionName=debug Nodes=n3,n9 MaxTime=10 DefaultTime=5 AllowGroups=phxdbg"];'
+PHX_BATCHD_EXTRA='partitions = ["PartitionName=compute Nodes=n[1-2] Default=YES State=UP",
+                  "PartitionName=debug Nodes=n3,n9 MaxTime=10 DefaultTime=5 AllowGroups=phxdbg",
+                  "PartitionName=maint Nodes=n2 State=DOWN",
+                  "PartitionName=old Nodes=n1 State=DRAIN"];'
 phx_setup
 chmod a+x "$PHX_TEST_DIR"
 start_master
@@ -46,9 +49,13 @@ assert_eq 3600 "$(job_field "$first" time_limit)" "compute's: batchd.default_tim
 
 # Refused at submit, naming the problem.
 expect_fail as phx submit -p nope where.sh
-assert_contains "$PHX_OUT" 'invalid partition "nope" (the partitions are: compute, debug)'
+assert_contains "$PHX_OUT" 'invalid partition "nope" (the partitions are: compute, debug, maint, old)'
 expect_fail as phx submit -p compute,debug where.sh
-assert_contains "$PHX_OUT" 'invalid partition "compute,debug" (a job runs in one partition of: compute, debug)'
+assert_contains "$PHX_OUT" 'invalid partition "compute,debug" (a job runs in one partition of: compute, debug, maint, old)'
+# State=DRAIN takes no new job; State=DOWN takes them and runs none
+expect_fail as phx submit -p old where.sh
+assert_contains "$PHX_OUT" "partition old is DRAIN: it takes no new jobs"
+down=$(as phx submit --parsable -p maint where.sh)
 expect_fail as phx submit -p debug -t 20 where.sh
 assert_contains "$PHX_OUT" "time limit exceeds partition debug's maximum (10:00)"
 expect_fail as phx submit -p debug -N 2 where.sh
@@ -76,11 +83,14 @@ assert_eq Resources "$(job_field "$id" reason)"
 wait_for 10 grep -q "job $id: gang request" "$PHX_TEST_DIR/batchd.log"
 # sinfo's view (n9 is listed, never registered), squeue -p
 compat=$PHX_SRC/scripts/compat
-got=$(as "$compat/sinfo" -h | awk '{print $1, $3, $4, $5, $6}')
+got=$(as "$compat/sinfo" -h | awk '{print $1, $2, $3, $4, $5, $6}')
 note "$got"
-assert_eq "compute* infinite 2 idle n[1-2]
-debug 10:00 1 alloc n3
-debug 10:00 1 unk n9" "$got"
+assert_eq "compute* up infinite 2 idle n[1-2]
+debug up 10:00 1 alloc n3
+debug up 10:00 1 unk n9
+maint down infinite 1 idle n2
+old drain infinite 1 idle n1" "$got"
+assert_eq PartitionDown "$(job_field "$down" reason)" "maint's job, n2 idle"
 assert_eq "debug 10:00 1 alloc n3" "$(as phx partitions -p debug --noheader | awk 'NR == 1 {print $1, $3, $4, $5, $6}')"
 assert_contains "$(as phx partitions --json)" '"nodelist": "n9"'
 got=$(as "$compat/squeue" -p debug -h | awk '{print $1, $2}')
@@ -105,4 +115,6 @@ assert_contains "$(grep "gang request job-$two-" "$PHX_TEST_DIR/master.log" | he
     "of 2 listed agents"
 phx cancel "$block"
 wait_job "$two" COMPLETED 30
+job_state_is "$down" PENDING || fail "maint's job left PENDING"
+phx cancel "$down"
 note ok

@@ -88,6 +88,8 @@ static void test_parse_errors(void **state)
     parse_fails("PartitionName=a Nodes=n1 AllowGroups=,", "names no group");
     parse_fails("PartitionName=a PartitionName=b Nodes=n1",
                 "PartitionName given twice");
+    parse_fails("PartitionName=a Nodes=n1 State=OFF",
+                "State=OFF: UP, DOWN, DRAIN or INACTIVE");
 }
 
 /* PriorityJobFactor over the largest; AllowGroups by the user's groups. */
@@ -102,6 +104,12 @@ static void test_priority_and_groups(void **state)
                           &ps, &err),
                      0);
     assert_true(batchd_parts_prio(&ps, "a") == 0.25);
+    assert_int_equal(batchd_parts_find(&ps, "a", NULL)->state, BPART_UP);
+    ps.v[0].state = BPART_DOWN; /* as State=down would: runs nothing */
+    assert_int_equal(batchd_parts_run_mask(&ps, "a"), BATCHD_PART_GONE);
+    assert_int_equal(batchd_parts_job_mask(&ps, "a"), 1);
+    ps.v[0].state = BPART_DRAIN; /* runs what it has */
+    assert_int_equal(batchd_parts_run_mask(&ps, "a"), 1);
     assert_true(batchd_parts_prio(&ps, "b") == 1.0);
     assert_true(batchd_parts_prio(&ps, "gone") == 0.0);
     const bpart_t *a = batchd_parts_find(&ps, "a", NULL),
