@@ -43,10 +43,10 @@ const phx_conf_key_t batchd_schema[] = {
      "largest time limit accepted (0 = no bound)"},
     {"batchd.default_mem_per_cpu", PHX_CONF_INT, "512", 0, 1 << 30, false,
      "MiB per core of jobs that ask no memory"},
-    {"batchd.partition", PHX_CONF_STRING, "batch", 0, 0, false,
+    {"batchd.partition", PHX_CONF_STRING, "batch", 0, 0, true,
      "the default partition's name; without batchd.partitions, the one partition, "
      "of every node"},
-    {"batchd.partitions", PHX_CONF_STRLIST, "", 0, 0, false,
+    {"batchd.partitions", PHX_CONF_STRLIST, "", 0, 0, true,
      "partitions as in slurm.conf: \"PartitionName=N Nodes=LIST|ALL [Default=YES] "
      "[MaxTime=T] [DefaultTime=T]\", one string each"},
     {"batchd.kill_grace", PHX_CONF_INT, "30", 0, 3600, false,

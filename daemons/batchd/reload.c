@@ -42,6 +42,24 @@ int batchd_conf_check(const phx_conf_t *conf, phx_error_t *err)
     return 0;
 }
 
+/* The partitions again (checked with the fresh file already): jobs keep
+ * their partition's name, nodes get their masks again. */
+static void reload_partitions(batchd_t *b)
+{
+    bparts_t fresh;
+    phx_error_t err;
+    if (batchd_parts_make(b->conf, b->default_time, b->max_time, &fresh, &err) < 0) {
+        phx_log_errx("partitions not reloaded (the running ones stay): %s", err.text);
+        return;
+    }
+    bparts_t old = b->parts;
+    b->parts = fresh;
+    b->partition = b->parts.v[b->parts.deflt].name;
+    for (size_t i = 0; i < b->nnodes; i++)
+        b->nodes[i].parts = batchd_parts_node_mask(&b->parts, b->nodes[i].name);
+    batchd_parts_clear(&old);
+}
+
 void batchd_reload(batchd_t *b)
 {
     phx_error_t err;
@@ -63,6 +81,7 @@ void batchd_reload(batchd_t *b)
     b->operators = ops;
     b->noperators = nops;
     batchd_conf_reloadable(b);
+    reload_partitions(b);
     b->prio_n = 0; /* the order is made again with the new weights */
     batchd_sched_dirty(b);
 }

@@ -9,7 +9,8 @@
 # partition, a list of them, a time beyond the partition's maximum and
 # more nodes than it has are refused at submit, naming the problem, as is
 # a user outside the partition's AllowGroups and any job of a partition in
-# State=DRAIN; a State=DOWN partition's job waits (PartitionDown).
+# State=DRAIN; a State=DOWN partition's job waits (PartitionDown) until
+# a reload (SIGHUP) makes the partition UP.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -116,5 +117,11 @@ assert_contains "$(grep "gang request job-$two-" "$PHX_TEST_DIR/master.log" | he
 phx cancel "$block"
 wait_job "$two" COMPLETED 30
 job_state_is "$down" PENDING || fail "maint's job left PENDING"
-phx cancel "$down"
+# SIGHUP: maint is UP again, and its job runs on n2
+sed -i 's/PartitionName=maint Nodes=n2 State=DOWN/PartitionName=maint Nodes=n2 State=UP/' \
+    "$PHX_CONFIG"
+kill -HUP "$(daemon_pid batchd)"
+wait_job "$down" COMPLETED 30
+assert_eq "on n2 in maint" "$(cat "$home/phx-$down.out")"
+assert_contains "$(cat "$PHX_TEST_DIR/batchd.log")" "reloaded: applied batchd.partitions"
 note ok
