@@ -14,6 +14,8 @@
 #include "lib/hostlist.h"
 #include "lib/json.h"
 
+/* the order of states[] */
+enum { ST_MIX, ST_ALLOC, ST_IDLE, ST_DRNG, ST_DRAIN, ST_DOWN, ST_UNK };
 static const char *const states[] = {"mix",   "alloc", "idle", "drng",
                                      "drain", "down",  "unk"};
 #define NSTATES (sizeof(states) / sizeof(states[0]))
@@ -34,10 +36,10 @@ static size_t state_of(const json_t *a)
     phx_json_int(r, "cores", false, 0, 1 << 30, &cores, NULL);
     phx_json_int(r, "cores_free", false, 0, 1 << 30, &free_cores, NULL);
     if (strcmp(state, "up") != 0)
-        return 5;
+        return ST_DOWN;
     if (drained)
-        return free_cores < cores ? 3 : 4;
-    return free_cores == cores ? 2 : free_cores == 0 ? 1 : 0;
+        return free_cores < cores ? ST_DRNG : ST_DRAIN;
+    return free_cores == cores ? ST_IDLE : free_cores == 0 ? ST_ALLOC : ST_MIX;
 }
 
 /* One partition: the names of its nodes by state, printed or appended to
@@ -86,7 +88,7 @@ static int show(const json_t *p, const json_t *agents, json_t *rows)
     }
     for (size_t k = 0; k < nlisted; k++)
         if (!known[k])
-            by[6][count[6]++] = listed[k];
+            by[ST_UNK][count[ST_UNK]++] = listed[k];
     char pname[80];
     snprintf(pname, sizeof(pname), "%s%s", name, deflt ? "*" : "");
     const char *limit = strcmp(tl, "UNLIMITED") == 0 ? "infinite" : tl;
