@@ -16,9 +16,19 @@ typedef struct cand {
     uint32_t k; /* tasks it can take */
 } cand_t;
 
+/* A pool's side of the pass: its reservation, or that it is blocked. */
+typedef struct pool_state {
+    bool reserved, blocked;
+    int64_t shadow;
+    uint32_t tested;
+} pool_state_t;
+
 typedef struct planner {
     const phx_bf_input_t *in;
-    caps_t free, spare, tmp;
+    phx_bf_pools_t pl;
+    pool_state_t pools[PHX_BF_POOLS];
+    uint32_t *node_pool;     /* nnodes */
+    caps_t free, spare, tmp; /* spare: of each pool's nodes, for its reservation */
     cand_t *cands;
     phx_bf_share_t *shares; /* scratch, nnodes */
     uint32_t *sockets;      /* scratch, the most sockets of a node */
@@ -49,6 +59,61 @@ bool phx_bf_node_qualifies(const phx_bf_request_t *r, uint64_t parts, uint32_t s
     threads_per_core = threads_per_core ? threads_per_core : 1;
     return sockets >= r->min_sockets && cores / sockets >= r->min_cores_per_socket &&
            threads_per_core >= r->min_threads_per_core;
+}
+
+static uint32_t pool_find(phx_bf_pools_t *pl, uint32_t bit)
+{
+    while (pl->root[bit] != bit) {
+        pl->root[bit] = pl->root[pl->root[bit]];
+        bit = pl->root[bit];
+    }
+    return bit;
+}
+
+void phx_bf_pools_join(phx_bf_pools_t *pl, uint64_t parts)
+{
+    if (!parts) {
+        pl->one = true;
+        return;
+    }
+    uint32_t r0 = pool_find(pl, (uint32_t)__builtin_ctzll(parts));
+    for (uint64_t m = parts & (parts - 1); m; m &= m - 1) {
+        uint32_t r = pool_find(pl, (uint32_t)__builtin_ctzll(m));
+        if (r < r0) { /* the lowest bit is the root: ids do not depend on order */
+            pl->root[r0] = (uint8_t)r;
+            r0 = r;
+        } else if (r > r0) {
+            pl->root[r] = (uint8_t)r0;
+        }
+    }
+}
+
+void phx_bf_pools_init(phx_bf_pools_t *pl, const phx_bf_node_t *nodes, size_t nnodes)
+{
+    pl->one = false;
+    for (uint32_t i = 0; i < 64; i++)
+        pl->root[i] = (uint8_t)i;
+    for (size_t i = 0; i < nnodes; i++)
+        if (nodes[i].parts) /* a node in no partition joins nothing */
+            phx_bf_pools_join(pl, nodes[i].parts);
+}
+
+uint32_t phx_bf_pool_of(phx_bf_pools_t *pl, uint64_t parts)
+{
+    if (pl->one || !parts)
+        return PHX_BF_POOL_ALL;
+    return pool_find(pl, (uint32_t)__builtin_ctzll(parts));
+}
+
+size_t phx_bf_pools_count(phx_bf_pools_t *pl, const phx_bf_node_t *nodes, size_t nnodes)
+{
+    if (pl->one)
+        return 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < nnodes; i++)
+        if (nodes[i].parts)
+            seen |= UINT64_C(1) << phx_bf_pool_of(pl, nodes[i].parts);
+    return seen ? (size_t)__builtin_popcountll(seen) : 1;
 }
 
 static bool request_sane(const phx_bf_request_t *r)
@@ -262,38 +327,43 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
                      event_t *ev)
 {
     const phx_bf_input_t *in = p->in;
-    bool reserved = false, blocked = false;
-    int64_t shadow = -1;
     for (size_t i = 0; i < in->npending; i++) {
         const phx_bf_request_t *r = &in->pending[i];
         phx_bf_decision_t *d = &plan->decisions[i];
         d->start_time = -1;
-        if (params->max_job_test && plan->tested >= params->max_job_test)
-            break; /* the rest stay NOT_TESTED */
+        d->pool = phx_bf_pool_of(&p->pl, r->parts);
+        pool_state_t *ps = &p->pools[d->pool];
+        if (params->max_job_test && ps->tested >= params->max_job_test)
+            continue; /* stays NOT_TESTED */
+        ps->tested++;
         plan->tested++;
         if (!request_sane(r) || !fits_empty(p, r)) {
             d->verdict = PHX_BF_NEVER;
             continue;
         }
         size_t nsh;
-        if (!reserved && !blocked) {
+        if (!ps->reserved && !ps->blocked) {
             if ((nsh = fit(p, r, &p->free))) {
                 take(&p->free, p->shares, nsh);
                 if (record(d, PHX_BF_START, in->now, p->shares, nsh) < 0)
                     return -1;
                 continue;
             }
-            shadow = find_shadow(p, r, plan, ev, &nsh);
+            int64_t shadow = find_shadow(p, r, plan, ev, &nsh);
             if (shadow < 0) {
                 /* Only jobs without a time limit stand in its way: no
                  * reservation can be promised; later jobs start if they fit. */
                 d->verdict = PHX_BF_WAIT;
-                blocked = true;
+                ps->blocked = true;
                 continue;
             }
-            /* spare = free at the shadow time minus the reservation */
-            memcpy(p->spare.cores, p->tmp.cores, in->nnodes * sizeof(*p->spare.cores));
-            memcpy(p->spare.mem, p->tmp.mem, in->nnodes * sizeof(*p->spare.mem));
+            /* spare = free at the shadow time minus the reservation, on the
+             * pool's nodes (no other pool's job can use them) */
+            for (size_t k = 0; k < in->nnodes; k++)
+                if (p->node_pool[k] == d->pool) {
+                    p->spare.cores[k] = p->tmp.cores[k];
+                    p->spare.mem[k] = p->tmp.mem[k];
+                }
             take(&p->spare, p->shares, nsh);
             /* The reservation is counted in cores, not which: with tasks
              * capped per socket it needs room in given sockets, which a
@@ -304,16 +374,20 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
                     p->spare.cores[p->shares[k].node] = 0;
             if (record(d, PHX_BF_RESERVED, shadow, p->shares, nsh) < 0)
                 return -1;
-            reserved = true;
-            plan->reserved = (ssize_t)i;
-            plan->shadow_time = shadow;
+            ps->reserved = true;
+            ps->shadow = shadow;
+            if (plan->reserved < 0) {
+                plan->reserved = (ssize_t)i;
+                plan->shadow_time = shadow;
+            }
+            plan->nreserved++;
             continue;
         }
         d->verdict = PHX_BF_WAIT;
         if (params->window > 0 &&
             (r->time_limit == 0 || r->time_limit > params->window))
             continue;
-        if (blocked) {
+        if (ps->blocked) {
             if ((nsh = fit(p, r, &p->free))) {
                 take(&p->free, p->shares, nsh);
                 if (record(d, PHX_BF_BACKFILL, in->now, p->shares, nsh) < 0)
@@ -321,7 +395,7 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
             }
             continue;
         }
-        bool ends_first = r->time_limit > 0 && in->now + r->time_limit <= shadow;
+        bool ends_first = r->time_limit > 0 && in->now + r->time_limit <= ps->shadow;
         if (ends_first) {
             nsh = fit(p, r, &p->free);
         } else {
@@ -376,13 +450,19 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
         if (in->nodes[i].sockets > most)
             most = in->nodes[i].sockets;
     p.sockets = calloc(most, sizeof(*p.sockets));
+    p.node_pool = calloc(nn, sizeof(*p.node_pool));
     ev = calloc(in->nrunning + in->npending + 1, sizeof(*ev));
     if (!plan->decisions || !p.free.cores || !p.spare.cores || !p.tmp.cores ||
         !p.free.mem || !p.spare.mem || !p.tmp.mem || !p.cands || !p.shares ||
-        !p.sockets || !ev) {
+        !p.sockets || !p.node_pool || !ev) {
         phx_error_set(err, "out of memory");
         goto out;
     }
+    phx_bf_pools_init(&p.pl, in->nodes, in->nnodes);
+    for (size_t i = 0; i < in->npending; i++)
+        phx_bf_pools_join(&p.pl, in->pending[i].parts);
+    for (size_t i = 0; i < in->nnodes; i++)
+        p.node_pool[i] = phx_bf_pool_of(&p.pl, in->nodes[i].parts);
     for (size_t i = 0; i < in->nnodes; i++) {
         const phx_bf_node_t *n = &in->nodes[i];
         p.free.cores[i] =
@@ -406,6 +486,7 @@ out:
     free(p.cands);
     free(p.shares);
     free(p.sockets);
+    free(p.node_pool);
     free(ev);
     return rc;
 }

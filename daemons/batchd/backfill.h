@@ -7,7 +7,13 @@
  * it fits once running jobs end at their time limits, on concrete nodes.
  * A later job may then start now only if it fits now and either ends by the
  * shadow time or uses only resources the reservation leaves free at the
- * shadow time; so backfill never delays the reserved start.  Placement here
+ * shadow time; so backfill never delays the reserved start.
+ *
+ * Partitions on disjoint nodes are planned apart: each pool (a set of
+ * partitions linked by shared nodes, phx_bf_pools_t) has its own reserved
+ * job, its own backfill window and its own budget of jobs examined
+ * (max_job_test), so that one partition's blocked job holds up no other
+ * partition's jobs.  Without partitions there is one pool.  Placement here
  * is by cores and memory per node, and by sockets as far as the planner can
  * tell (phx_bf_socket_tasks): it knows how many cores of a node are free,
  * not which, and counts them as favourably split over the sockets as they
@@ -73,15 +79,37 @@ typedef struct phx_bf_request {
 typedef struct phx_bf_params {
     int64_t window;        /* bf_window, seconds: longer jobs are not backfilled;
                               0: no bound */
-    uint32_t max_job_test; /* bf_max_job_test: pending jobs examined; 0: all */
+    uint32_t max_job_test; /* bf_max_job_test: pending jobs examined in each
+                              pool; 0: all */
 } phx_bf_params_t;
 
+/* Pools: partitions (bits of the masks) joined when a node or a request
+ * spans them; a request of any node (parts 0) joins them all into one. */
+#define PHX_BF_POOL_ALL 64 /* the one pool, when a request may use any node */
+#define PHX_BF_POOLS    65 /* pool ids: a partition bit (its pool's root) or ALL */
+typedef struct phx_bf_pools {
+    uint8_t root[64]; /* union-find over the partition bits */
+    bool one;         /* everything is one pool */
+} phx_bf_pools_t;
+
+/* The pools of these nodes' partitions. */
+void phx_bf_pools_init(phx_bf_pools_t *pl, const phx_bf_node_t *nodes, size_t nnodes);
+/* A request (or node) in partitions parts joins them. */
+void phx_bf_pools_join(phx_bf_pools_t *pl, uint64_t parts);
+/* The pool of a request or node in partitions parts (< PHX_BF_POOLS). */
+uint32_t phx_bf_pool_of(phx_bf_pools_t *pl, uint64_t parts);
+/* How many pools the nodes' partitions make (1 when pl->one). */
+size_t phx_bf_pools_count(phx_bf_pools_t *pl, const phx_bf_node_t *nodes,
+                          size_t nnodes);
+
 typedef enum phx_bf_verdict {
-    PHX_BF_NOT_TESTED, /* beyond max_job_test */
+    PHX_BF_NOT_TESTED, /* beyond its pool's max_job_test */
     PHX_BF_START,      /* starts now, in priority order */
     PHX_BF_BACKFILL,   /* starts now, past the reserved job */
-    PHX_BF_RESERVED,   /* the top blocked job: start_time is the shadow time */
-    PHX_BF_WAIT,       /* waits (reason Priority, or Resources when no reservation) */
+    PHX_BF_RESERVED,   /* its pool's top blocked job: start_time is the shadow
+                          time */
+    PHX_BF_WAIT,       /* waits (reason Priority, or Resources when no
+                          reservation) */
     PHX_BF_NEVER,      /* cannot fit even on the empty cluster */
 } phx_bf_verdict_t;
 
@@ -90,6 +118,7 @@ typedef struct phx_bf_decision {
     int64_t start_time;     /* START, BACKFILL: now; RESERVED: shadow; else -1 */
     phx_bf_share_t *shares; /* START, BACKFILL, RESERVED: the nodes */
     size_t nshares;
+    uint32_t pool; /* its pool (every verdict) */
 } phx_bf_decision_t;
 
 typedef struct phx_bf_input {
@@ -105,8 +134,9 @@ typedef struct phx_bf_input {
 typedef struct phx_bf_plan {
     phx_bf_decision_t *decisions; /* npending, in the same order */
     size_t count;
-    ssize_t reserved;    /* index of the reserved job, -1 when none */
+    ssize_t reserved;    /* index of the first reserved job, -1 when none */
     int64_t shadow_time; /* its start, -1 when none */
+    size_t nreserved;    /* reserved jobs: at most one per pool */
     size_t tested;
 } phx_bf_plan_t;
 

@@ -81,6 +81,7 @@ typedef struct bjob {
     int64_t alloc_cpus;
     /* gang request outstanding for it ("" when none) */
     char request_id[48];
+    uint32_t request_pool; /* the planner's pool it was sent for */
     int64_t request_until;
     int64_t request_after; /* the master refused its last one: not before */
 } bjob_t;
@@ -216,9 +217,11 @@ bjob_t *batchd_job_find(const batchd_t *b, uint64_t id);
 /* Task `task` of array array_job_id, or NULL (also when it left memory). */
 bjob_t *batchd_array_task_find(const batchd_t *b, uint64_t array_job_id, int64_t task);
 /* order.c: the eligible pending jobs, best first, into cand (npending + 1
- * entries) and prio (prio[i].id indexes cand; priority set): their number.
- * Updates the jobs' pending reasons and eligible times on the way. */
-size_t batchd_order(batchd_t *b, int64_t now, bjob_t **cand, phx_prio_job_t *prio);
+ * entries) and prio (prio[i].id indexes cand; priority set): their number,
+ * at least want of them when there are (all when want is 0).  Updates the
+ * jobs' pending reasons and eligible times on the way. */
+size_t batchd_order(batchd_t *b, int64_t now, size_t want, bjob_t **cand,
+                    phx_prio_job_t *prio);
 /* The index in order of the first job that is not final. */
 size_t batchd_live_from(batchd_t *b);
 int batchd_queue_load(batchd_t *b, phx_error_t *err);

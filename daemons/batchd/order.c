@@ -109,10 +109,12 @@ static size_t prio_cache_take(batchd_t *b, int64_t now, bjob_t **cand,
     return n;
 }
 
-size_t batchd_order(batchd_t *b, int64_t now, bjob_t **cand, phx_prio_job_t *prio)
+size_t batchd_order(batchd_t *b, int64_t now, size_t want, bjob_t **cand,
+                    phx_prio_job_t *prio)
 {
     size_t n = 0, live = batchd_live_from(b);
-    size_t want = b->bf.max_job_test ? b->bf.max_job_test : b->npending;
+    if (!want || want > b->npending)
+        want = b->npending;
     /* a clock stepped back rebuilds the order too */
     if (b->prio_n > 0 && now >= b->prio_at && now - b->prio_at < 1) {
         n = prio_cache_take(b, now, cand, prio, want);

@@ -5,12 +5,13 @@
  * ends): pending jobs become eligible (begin time, dependencies, the array
  * throttle), eligible jobs are ordered by multifactor priority, the EASY
  * planner (backfill.c) finds the top job that cannot start and its reserved
- * start (the shadow time).  Jobs then take offers in priority order.  The
- * first job that no offer set can hold is the reserved job: batchd sends a
- * gang REQUEST for it (its nodes' shapes), so that the master holds nodes for
- * it as they free up, and later jobs start only if they end before the
- * shadow time, or within a lent offer's release_by, or on nodes the
- * reservation does not use.  Unused offers are declined with a short filter;
+ * start (the shadow time), in each pool of partitions on their own nodes.
+ * Jobs then take offers in priority order.  The first job of a pool that no
+ * offer set can hold is its reserved job: batchd sends a gang REQUEST for it
+ * (its nodes' shapes), so that the master holds nodes for it as they free
+ * up, and the pool's later jobs start only if they end before the shadow
+ * time, or within a lent offer's release_by, or on nodes the reservation
+ * does not use.  Unused offers are declined with a short filter;
  * with nothing pending batchd SUPPRESSes offers, and REVIVEs when work comes. */
 #include <inttypes.h>
 #include <math.h>
@@ -29,11 +30,12 @@ typedef struct pass {
     boffer_t *offers;
     size_t noffers;
     const json_t *raw; /* the event's offers, for re-parsing after a failed try */
-    bjob_t *reserved;
-    bool blocked;                 /* a job in priority order could not start */
+    /* by pool (phx_bf_pools_t): its reserved job, the planner's decision
+     * for it (or NULL), whether one of its jobs could not start */
+    bjob_t *reserved[PHX_BF_POOLS];
+    const phx_bf_decision_t *rdec[PHX_BF_POOLS];
+    bool blocked[PHX_BF_POOLS];
     const phx_bf_decision_t *cur; /* the planner's decision for the job placed */
-    int64_t shadow;
-    const phx_bf_decision_t *rdec; /* the planner's decision for it, or NULL */
     const phx_bf_input_t *in;
     const bnode_t *const *pnodes; /* planner node i → node */
     /* the pass's ACCEPT: every job started is one operation (one gang) */
@@ -115,8 +117,8 @@ static bool offer_allows(pass_t *p, const boffer_t *o, const bjob_t *j)
     /* now is whole seconds: the job may end up to a second after end */
     if (o->release_by > 0 && (end == PHX_BF_NO_END || (double)end + 1 > o->release_by))
         return false;
-    if (!p->blocked || o->release_by > 0)
-        return true;
+    if (!p->blocked[p->cur ? p->cur->pool : PHX_BF_POOL_ALL] || o->release_by > 0)
+        return true; /* nothing of its pool is blocked, or a lent offer */
     /* behind a blocked job: only where the planner put this job, which it
      * checked does not delay the reservation */
     if (!p->cur ||
@@ -355,23 +357,25 @@ static void request_answered(phx_fwc_t *c, int status, const char *body, void *a
     free(ctx);
 }
 
-static void send_request(pass_t *p, bjob_t *j)
+/* The gang request of the reserved job j of pool. */
+static void send_request(pass_t *p, bjob_t *j, uint32_t pool)
 {
     batchd_t *b = p->b;
     if ((j->request_id[0] && p->now < j->request_until) || p->now < j->request_after)
         return;
-    /* the other jobs' requests go (one outstanding at a time), once this
-     * one is built: if it cannot be, they stay and are cancelled later */
+    /* the pool's other jobs' requests go (one outstanding per pool), once
+     * this one is built: if it cannot be, they stay and are cancelled later */
     json_t *cancel = json_array();
     for (size_t i = 0; i < b->njobs; i++) {
         bjob_t *x = b->order[i];
-        if (x != j && x->request_id[0])
+        if (x != j && x->request_id[0] && x->request_pool == pool)
             json_array_append_new(cancel, json_string(x->request_id));
     }
     snprintf(j->request_id, sizeof(j->request_id), "job-%" PRIu64 "-%" PRIu64, j->id,
              ++b->request_seq);
     j->request_until = p->now + 300;
-    json_t *req = batchd_gang_request(b, j, p->rdec, j->request_id);
+    j->request_pool = pool;
+    json_t *req = batchd_gang_request(b, j, p->rdec[pool], j->request_id);
     json_t *call = json_pack("{s:s, s:{s:[], s:o}}", "type", "REQUEST", "request",
                              "requests", "cancel", cancel);
     json_t *reqs = json_object_get(json_object_get(call, "request"), "requests");
@@ -383,7 +387,7 @@ static void send_request(pass_t *p, bjob_t *j)
         return;
     }
     for (size_t i = 0; i < b->njobs; i++)
-        if (b->order[i] != j)
+        if (b->order[i] != j && b->order[i]->request_pool == pool)
             b->order[i]->request_id[0] = 0;
     phx_log_info("job %" PRIu64 ": gang request %s for %" JSON_INTEGER_FORMAT
                  " %s bundles of %" JSON_INTEGER_FORMAT " cores",
@@ -404,27 +408,53 @@ static void send_request(pass_t *p, bjob_t *j)
 
 /* --- the pass --- */
 
+/* The jobs the planner examines, best first: at most bf_max_job_test of
+ * each pool, so that a long queue in one partition keeps no other's jobs
+ * from being looked at.  Their requests into reqs, the jobs into rjob. */
+static size_t pass_select(batchd_t *b, const phx_bf_node_t *nodes, int64_t now,
+                          bjob_t **cand, phx_prio_job_t *prio, phx_bf_request_t **reqs,
+                          bjob_t ***rjob)
+{
+    phx_bf_pools_t pools;
+    phx_bf_pools_init(&pools, nodes, b->nnodes);
+    size_t npools = phx_bf_pools_count(&pools, nodes, b->nnodes);
+    uint32_t budget = b->bf.max_job_test, tested[PHX_BF_POOLS] = {0};
+    /* one pool: the first bf_max_job_test jobs are all it needs */
+    size_t n = batchd_order(b, now, npools > 1 ? 0 : budget, cand, prio), test = 0;
+    *reqs = calloc(n + 1, sizeof(**reqs));
+    *rjob = calloc(n + 1, sizeof(**rjob));
+    if (!*reqs || !*rjob)
+        return 0;
+    for (size_t i = 0, full = 0; i < n && full < npools; i++) {
+        bjob_t *j = cand[prio[i].id];
+        j->priority = prio[i].priority;
+        batchd_bf_request(b, &j->spec, &(*reqs)[test]);
+        (*reqs)[test].job_id = j->id;
+        uint32_t pool = phx_bf_pool_of(&pools, (*reqs)[test].parts);
+        if (budget && tested[pool] >= budget)
+            continue;
+        full += budget && ++tested[pool] == budget;
+        (*rjob)[test++] = j;
+    }
+    return test;
+}
+
 static void pass_run(pass_t *p)
 {
     batchd_t *b = p->b;
     int64_t now = p->now;
-    size_t n = 0;
-    bjob_t **cand = calloc(b->npending + 1, sizeof(*cand));
-    phx_prio_job_t *prio = calloc(b->npending + 1, sizeof(*prio));
-    if (!cand || !prio)
-        goto out;
     size_t live = batchd_live_from(b);
-    n = batchd_order(b, now, cand, prio);
-    size_t test = b->bf.max_job_test && n > b->bf.max_job_test ? b->bf.max_job_test : n;
+    bjob_t **cand = calloc(b->npending + 1, sizeof(*cand)), **rjob = NULL;
+    phx_prio_job_t *prio = calloc(b->npending + 1, sizeof(*prio));
     /* the planner: free = what our running jobs leave of each usable node */
     phx_bf_node_t *nodes = calloc(b->nnodes + 1, sizeof(*nodes));
     const bnode_t **pnodes = calloc(b->nnodes + 1, sizeof(*pnodes));
-    phx_bf_request_t *reqs = calloc(test + 1, sizeof(*reqs));
+    phx_bf_request_t *reqs = NULL;
     phx_bf_running_t *run = calloc(b->nrunning + 1, sizeof(*run));
     phx_bf_share_t *shares = NULL;
     size_t nshares = 0, nrun = 0, sharecap = 0;
     phx_bf_plan_t plan = {0};
-    if (!nodes || !pnodes || !reqs || !run)
+    if (!cand || !prio || !nodes || !pnodes || !run)
         goto out_plan;
     for (size_t i = 0; i < b->nnodes; i++) {
         pnodes[i] = &b->nodes[i];
@@ -432,6 +462,9 @@ static void pass_run(pass_t *p)
         nodes[i] = (phx_bf_node_t){bn->cores,  bn->cores,   bn->mem,     bn->mem,
                                    bn->usable, bn->sockets, bn->threads, bn->parts};
     }
+    size_t test = pass_select(b, nodes, now, cand, prio, &reqs, &rjob);
+    if (!reqs || !rjob)
+        goto out_plan;
     for (size_t i = live; i < b->njobs; i++) {
         bjob_t *j = b->order[i];
         if (j->state == PHX_JOB_RUNNING)
@@ -466,17 +499,12 @@ static void pass_run(pass_t *p)
             (phx_bf_running_t){j->id, end < now && end != PHX_BF_NO_END ? now : end,
                                shares + first, nshares - first};
     }
-    for (size_t i = 0; i < test; i++) {
-        batchd_bf_request(b, &cand[prio[i].id]->spec, &reqs[i]);
-        reqs[i].job_id = cand[prio[i].id]->id;
-    }
     phx_bf_input_t in = {now, nodes, b->nnodes, run, nrun, reqs, test};
     phx_error_t err;
     /* Reset at out_plan, before this frame goes. */
     // cppcheck-suppress autoVariables
     p->in = &in;
     p->pnodes = pnodes;
-    p->shadow = INT64_MAX;
     if (phx_backfill_plan(&in, &b->bf, &plan, &err) < 0) {
         phx_log_errx("backfill plan failed: %s", err.text);
         goto out_plan;
@@ -486,8 +514,7 @@ static void pass_run(pass_t *p)
     for (size_t i = 0; ch && i < test; i++) {
         if (p->noffers > 0 && unused == 0)
             break; /* the no-offer passes keep the reasons */
-        bjob_t *j = cand[prio[i].id];
-        j->priority = prio[i].priority;
+        bjob_t *j = rjob[i];
         const phx_bf_decision_t *d = &plan.decisions[i];
         if (j->array_job_id && j->array_max_run &&
             batchd_array_running(b, j->array_job_id) >= j->array_max_run) {
@@ -522,20 +549,22 @@ static void pass_run(pass_t *p)
                     batchd_offer_parse(&p->offers[k], json_array_get(p->raw, k));
             }
         }
-        phx_job_reason_t why = p->blocked ? PHX_REASON_PRIORITY : PHX_REASON_RESOURCES;
+        phx_job_reason_t why =
+            p->blocked[d->pool] ? PHX_REASON_PRIORITY : PHX_REASON_RESOURCES;
         const bpart_t *pt = batchd_parts_find(&b->parts, j->spec.partition, NULL);
         if (pt && (pt->state == BPART_DOWN || pt->state == BPART_INACTIVE))
             why = pt->state == BPART_DOWN ? PHX_REASON_PARTITION_DOWN
                                           : PHX_REASON_PARTITION_INACTIVE;
         if (d->verdict != PHX_BF_NEVER && (unused > 0 || p->noffers == 0))
-            p->blocked = true;
-        /* the gang request: the planner's reserved job, or a multi-node job
-         * that fits but whose nodes are not all offered at once */
-        if (!p->reserved && (d->verdict == PHX_BF_RESERVED ||
-                             (d->verdict == PHX_BF_START && j->spec.nodes_min > 1))) {
-            p->reserved = j;
-            p->rdec = d->nshares ? d : NULL;
-            send_request(p, j);
+            p->blocked[d->pool] = true;
+        /* the gang request: the planner's reserved job of its pool, or a
+         * multi-node job that fits but whose nodes are not all offered */
+        if (!p->reserved[d->pool] &&
+            (d->verdict == PHX_BF_RESERVED ||
+             (d->verdict == PHX_BF_START && j->spec.nodes_min > 1))) {
+            p->reserved[d->pool] = j;
+            p->rdec[d->pool] = d->nshares ? d : NULL;
+            send_request(p, j, d->pool);
         }
         if (j->reason != why) {
             j->reason = why;
@@ -549,9 +578,9 @@ out_plan:
     free(nodes);
     free(pnodes);
     free(reqs);
+    free(rjob);
     free(run);
     free(shares);
-out:
     free(cand);
     free(prio);
 }

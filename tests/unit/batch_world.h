@@ -62,10 +62,12 @@ size_t batchd_live_from(batchd_t *b)
     return 0;
 }
 
-size_t batchd_order(batchd_t *b, int64_t now, bjob_t **cand, phx_prio_job_t *prio)
+size_t batchd_order(batchd_t *b, int64_t now, size_t want, bjob_t **cand,
+                    phx_prio_job_t *prio)
 {
     (void)b;
     (void)now;
+    (void)want;
     (void)cand;
     (void)prio;
     return 0;

@@ -374,17 +374,24 @@ static uint32_t rnd(uint32_t n)
 
 typedef struct stats {
     int backfills, reservations, checked, starts;
+    int multi; /* passes with reservations in two pools */
 } stats_t;
 
-static void simulate(uint64_t seed, stats_t *st)
+/* With parts, the nodes make two partitions of their own halves, and in
+ * some runs a third of every node that joins them into one pool; each job
+ * runs in one of them. */
+static void simulate(uint64_t seed, stats_t *st, bool parts)
 {
     rng = seed * 0x9E3779B97F4A7C15ULL + 1;
     size_t nn = 2 + rnd(5);
+    uint32_t nparts = parts ? 2 + (rnd(3) == 0) : 0;
     phx_bf_node_t nodes[MAXN];
     for (size_t i = 0; i < nn; i++) {
         uint32_t c = 4 << rnd(3);
         uint64_t m = 1000 * (1 + rnd(4));
         nodes[i] = node(c, c, m, m);
+        if (nparts)
+            nodes[i].parts = (i < nn / 2 ? 1u : 2u) | (nparts == 3 ? 4u : 0u);
     }
     size_t nj = 30 + rnd(50);
     static simjob_t jobs[MAXJ];
@@ -410,6 +417,8 @@ static void simulate(uint64_t seed, stats_t *st)
             s->r.mem_per_node = 100 + rnd(900);
         if (rnd(3) == 0)
             s->r.ntasks_per_node = tasks / n + rnd(2);
+        if (nparts)
+            s->r.parts = UINT64_C(1) << rnd(nparts);
         s->arrive = j == 0 ? 0 : jobs[j - 1].arrive + rnd(40);
         s->runtime = 1 + rnd((uint32_t)s->r.time_limit);
         s->first_reservation = -1;
@@ -450,6 +459,9 @@ static void simulate(uint64_t seed, stats_t *st)
         phx_bf_params_t params = {.max_job_test = 500};
         phx_bf_plan_t plan;
         plan_ok(&in, &params, &plan);
+        if (nparts == 3 || !nparts)
+            assert_true(plan.nreserved <= 1); /* one pool */
+        st->multi += plan.nreserved > 1;
         for (size_t i = 0; i < np; i++) {
             simjob_t *s = &jobs[pidx[i]];
             const phx_bf_decision_t *d = &plan.decisions[i];
@@ -531,7 +543,7 @@ static void test_easy_never_delays_reserved_job(void **state)
     (void)state;
     stats_t st = {0};
     for (uint64_t seed = 1; seed <= 300; seed++)
-        simulate(seed, &st);
+        simulate(seed, &st, false);
     /* The property was exercised, not vacuous. */
     print_message("%d starts, %d backfills, %d reservations, %d reserved starts "
                   "checked\n",
@@ -539,6 +551,23 @@ static void test_easy_never_delays_reserved_job(void **state)
     assert_true(st.backfills > 100);
     assert_true(st.reservations > 100);
     assert_true(st.checked > 100);
+}
+
+/* The same with partitions: every pool's reserved job keeps its start while
+ * the other pools' jobs start and reserve on their own nodes. */
+static void test_easy_by_pool_never_delays(void **state)
+{
+    (void)state;
+    stats_t st = {0};
+    for (uint64_t seed = 1; seed <= 300; seed++)
+        simulate(seed, &st, true);
+    print_message("%d starts, %d backfills, %d reservations, %d reserved starts "
+                  "checked, %d passes with reservations in two pools\n",
+                  st.starts, st.backfills, st.reservations, st.checked, st.multi);
+    assert_true(st.backfills > 100);
+    assert_true(st.reservations > 100);
+    assert_true(st.checked > 100);
+    assert_true(st.multi > 100);
 }
 
 /* A reservation capped per socket: one node of 2 sockets x 4 cores; R1 holds
@@ -594,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_sockets_and_shapes),
         cmocka_unit_test(test_unlimited_blocker_and_bad_input),
         cmocka_unit_test(test_easy_never_delays_reserved_job),
+        cmocka_unit_test(test_easy_by_pool_never_delays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -281,8 +281,10 @@ static void test_planner_keeps_to_partition(void **state)
     assert_int_equal(plan.decisions[0].start_time, 500);
     assert_int_equal(plan.decisions[0].nshares, 1);
     assert_int_equal(plan.decisions[0].shares[0].node, 0);
-    /* the other partition's job starts on its node meanwhile */
-    assert_int_equal(plan.decisions[1].verdict, PHX_BF_BACKFILL);
+    /* the other partition's job starts on its node meanwhile: a pool of
+     * its own, where nothing is reserved (test_batch_pools) */
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_START);
+    assert_int_not_equal(plan.decisions[1].pool, plan.decisions[0].pool);
     assert_int_equal(plan.decisions[1].shares[0].node, 1);
     /* two nodes in a one-node partition: never */
     assert_int_equal(plan.decisions[2].verdict, PHX_BF_NEVER);

@@ -307,8 +307,12 @@ static void easy_offers_never_delay_the_reservation(void **state)
 
     /* Not blocked: both, and the best fit (a1, fewer free cores) wins. */
     assert_true(offer_allows(&w.p, o1, &j) && offer_allows(&w.p, o2, &j));
+    /* A job of another pool blocked: still both. */
+    d.pool = 3;
+    w.p.blocked[5] = true;
+    assert_true(offer_allows(&w.p, o1, &j) && offer_allows(&w.p, o2, &j));
     /* Blocked: only the planner's node, even though a1 fits better. */
-    w.p.blocked = true;
+    d.pool = 5;
     assert_false(offer_allows(&w.p, o1, &j));
     assert_true(offer_allows(&w.p, o2, &j));
     char got[128];
@@ -340,14 +344,14 @@ static void easy_offers_never_delay_the_reservation(void **state)
     assert_false(offer_allows(&w.p, o1, &j));
     j.spec.time_limit = 0; /* UNLIMITED */
     assert_false(offer_allows(&w.p, o1, &j));
-    w.p.blocked = false;
+    w.p.blocked[5] = false;
     assert_false(offer_allows(&w.p, o1, &j));
     /* Held for a gang request: only its job, release_by or not. */
     o1->owner = &other;
     j.spec.time_limit = 10;
     assert_false(offer_allows(&w.p, o1, &j));
     assert_true(offer_allows(&w.p, o1, &other));
-    w.p.blocked = true;
+    w.p.blocked[5] = true;
     assert_true(offer_allows(&w.p, o1, &other));
     /* Used by this pass already: nobody. */
     o1->used = true;

@@ -1,0 +1,198 @@
+/* batchd's EASY planner by pool: partitions on nodes of their own are
+ * planned apart (a reservation, a backfill window and a budget of jobs
+ * examined each), partitions sharing a node are one pool.  The property over
+ * random job mixes is test_batch_backfill's (test_easy_by_pool_never_delays).
+ *
+ * Unit tests cannot link daemon objects, so the source is included. */
+#include "daemons/batchd/backfill.c"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+static phx_bf_node_t node(uint32_t cores, uint32_t free, uint64_t parts)
+{
+    return (phx_bf_node_t){.cores_total = cores,
+                           .cores_free = free,
+                           .mem_total = 1000,
+                           .mem_free = 1000,
+                           .usable = true,
+                           .parts = parts};
+}
+
+static phx_bf_request_t req(uint64_t id, uint32_t nodes, uint32_t ntasks, int64_t limit,
+                            uint64_t parts)
+{
+    return (phx_bf_request_t){.job_id = id,
+                              .nodes_min = nodes,
+                              .nodes_max = nodes,
+                              .ntasks = ntasks,
+                              .cpus_per_task = 1,
+                              .time_limit = limit,
+                              .parts = parts};
+}
+
+static void plan_ok(const phx_bf_input_t *in, const phx_bf_params_t *p,
+                    phx_bf_plan_t *plan)
+{
+    phx_error_t err = {{0}};
+    if (phx_backfill_plan(in, p, plan, &err) < 0)
+        fail_msg("plan: %s", err.text);
+}
+
+/* Pools: bits joined by a node in both, or by a request of both; the lowest
+ * bit names the pool; a request of any node (parts 0) makes one pool. */
+static void test_pools(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[4] = {node(4, 4, 0x1), node(4, 4, 0x2), node(4, 4, 0x6),
+                              node(4, 4, 0)};
+    phx_bf_pools_t pl;
+    phx_bf_pools_init(&pl, nodes, 4);
+    assert_int_equal(phx_bf_pool_of(&pl, 0x1), 0);
+    assert_int_equal(phx_bf_pool_of(&pl, 0x2), 1);
+    assert_int_equal(phx_bf_pool_of(&pl, 0x4), 1); /* node 2 joins bits 1, 2 */
+    assert_int_equal(phx_bf_pools_count(&pl, nodes, 4), 2);
+    phx_bf_pools_join(&pl, 0x5); /* a request of partitions 0 and 2 */
+    assert_int_equal(phx_bf_pool_of(&pl, 0x2), 0);
+    assert_int_equal(phx_bf_pools_count(&pl, nodes, 4), 1);
+    phx_bf_pools_init(&pl, nodes, 4);
+    assert_int_equal(phx_bf_pool_of(&pl, 1ull << 40), 40); /* no node: alone */
+    phx_bf_pools_join(&pl, 0);
+    assert_int_equal(phx_bf_pool_of(&pl, 0x1), PHX_BF_POOL_ALL);
+    assert_int_equal(phx_bf_pool_of(&pl, 0x2), PHX_BF_POOL_ALL);
+    assert_int_equal(phx_bf_pools_count(&pl, nodes, 4), 1);
+}
+
+/* Two partitions of two nodes each, every node busy until 100 (partition 0)
+ * or 200 (partition 1).  Each partition's 2-node job is reserved at its own
+ * shadow time; a 1-node job of partition 1 behind it that would run past
+ * 200 must wait (it would delay partition 1's reservation), and before pools
+ * it was partition 0's reservation (at 100) that decided instead. */
+static void test_reservation_in_each_pool(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[4] = {node(4, 0, 1), node(4, 0, 1), node(4, 0, 2),
+                              node(4, 0, 2)};
+    phx_bf_share_t busy[4] = {{0, 4, 4, 0}, {1, 4, 4, 0}, {2, 4, 4, 0}, {3, 4, 4, 0}};
+    phx_bf_running_t run[2] = {
+        {.job_id = 90, .end_time = 100, .shares = busy, .nshares = 2},
+        {.job_id = 91, .end_time = 200, .shares = busy + 2, .nshares = 2}};
+    phx_bf_request_t pend[4] = {req(1, 2, 8, 50, 1), req(2, 2, 8, 50, 2),
+                                req(3, 1, 1, 500, 2), req(4, 1, 1, 50, 2)};
+    phx_bf_input_t in = {.now = 10,
+                         .nodes = nodes,
+                         .nnodes = 4,
+                         .running = run,
+                         .nrunning = 2,
+                         .pending = pend,
+                         .npending = 4};
+    phx_bf_plan_t plan;
+    plan_ok(&in, NULL, &plan);
+    assert_int_equal(plan.nreserved, 2);
+    assert_int_equal(plan.reserved, 0);
+    assert_int_equal(plan.shadow_time, 100);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[0].start_time, 100);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[1].start_time, 200);
+    assert_int_not_equal(plan.decisions[0].pool, plan.decisions[1].pool);
+    for (size_t i = 0; i < plan.decisions[1].nshares; i++)
+        assert_true(plan.decisions[1].shares[i].node >= 2);
+    /* nothing is free now anyway: both wait; free partition 1's node 3 */
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_WAIT);
+    phx_backfill_plan_clear(&plan);
+
+    nodes[3].cores_free = 4;
+    run[1].nshares = 1; /* node 3's job ended */
+    plan_ok(&in, NULL, &plan);
+    /* job 2 (2 nodes) still waits for node 2 at 200; job 3 (500 s) would
+     * hold node 3 past it: no; job 4 (50 s) ends at 60: yes */
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[1].start_time, 200);
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_WAIT);
+    assert_int_equal(plan.decisions[3].verdict, PHX_BF_BACKFILL);
+    assert_int_equal(plan.decisions[3].shares[0].node, 3);
+    phx_backfill_plan_clear(&plan);
+}
+
+/* bf_window bounds backfill in a pool with a reservation, not in another:
+ * partition 0 is full with its job reserved; partition 1 is idle, and its
+ * jobs longer than the window start there all the same. */
+static void test_window_stays_in_its_pool(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[2] = {node(4, 0, 1), node(4, 4, 2)};
+    phx_bf_share_t busy = {0, 4, 4, 0};
+    phx_bf_running_t run = {
+        .job_id = 90, .end_time = 1000, .shares = &busy, .nshares = 1};
+    phx_bf_request_t pend[3] = {req(1, 1, 4, 60, 1), req(2, 1, 2, 86400, 2),
+                                req(3, 1, 2, 0, 2)};
+    phx_bf_input_t in = {.now = 0,
+                         .nodes = nodes,
+                         .nnodes = 2,
+                         .running = &run,
+                         .nrunning = 1,
+                         .pending = pend,
+                         .npending = 3};
+    phx_bf_params_t params = {.window = 3600};
+    phx_bf_plan_t plan;
+    plan_ok(&in, &params, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_START);
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_START); /* no limit */
+    phx_backfill_plan_clear(&plan);
+
+    /* partition 1 of both nodes: one pool, and the window applies */
+    nodes[0].parts = 3;
+    plan_ok(&in, &params, &plan);
+    assert_int_equal(plan.nreserved, 1);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_WAIT);
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_WAIT);
+    phx_backfill_plan_clear(&plan);
+}
+
+/* bf_max_job_test counts each pool's jobs: partition 0's long queue ahead
+ * in priority leaves partition 1's job examined (and started). */
+static void test_budget_per_pool(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[2] = {node(4, 0, 1), node(4, 4, 2)};
+    phx_bf_share_t busy = {0, 4, 4, 0};
+    phx_bf_running_t run = {
+        .job_id = 90, .end_time = 1000, .shares = &busy, .nshares = 1};
+    phx_bf_request_t pend[5] = {req(1, 1, 4, 60, 1), req(2, 1, 4, 60, 1),
+                                req(3, 1, 4, 60, 1), req(4, 1, 1, 60, 2),
+                                req(5, 1, 1, 60, 2)};
+    phx_bf_input_t in = {.now = 0,
+                         .nodes = nodes,
+                         .nnodes = 2,
+                         .running = &run,
+                         .nrunning = 1,
+                         .pending = pend,
+                         .npending = 5};
+    phx_bf_params_t params = {.max_job_test = 2};
+    phx_bf_plan_t plan;
+    plan_ok(&in, &params, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_WAIT);
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_NOT_TESTED);
+    assert_int_equal(plan.decisions[3].verdict, PHX_BF_START);
+    assert_int_equal(plan.decisions[4].verdict, PHX_BF_START);
+    assert_int_equal(plan.tested, 4);
+    phx_backfill_plan_clear(&plan);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pools),
+        cmocka_unit_test(test_reservation_in_each_pool),
+        cmocka_unit_test(test_window_stays_in_its_pool),
+        cmocka_unit_test(test_budget_per_pool),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
