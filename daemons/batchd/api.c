@@ -66,7 +66,8 @@ static void list(batchd_t *b, struct evhttp_request *req, uid_t uid)
         if (!may_see(b, uid, j) || (user && *user && strcmp(user, j->user) != 0))
             continue;
         if (part && *part &&
-            strcmp(part, j->spec.partition ? j->spec.partition : b->partition) != 0)
+            !batchd_parts_list_has(j->spec.partition ? j->spec.partition : b->partition,
+                                   part))
             continue;
         if (want_state >= 0 ? (int)j->state != want_state
                             : phx_job_state_is_final(j->state) && j->end_time >= 0 &&

@@ -233,6 +233,26 @@ static size_t fit(planner_t *p, const phx_bf_request_t *r, const caps_t *c)
     return use;
 }
 
+/* fit() inside one of r's partitions: the first (lowest bit) whose nodes
+ * hold it; *part its bit (r's parts when it has at most one). */
+static size_t fit_part(planner_t *p, const phx_bf_request_t *r, const caps_t *c,
+                       uint64_t *part)
+{
+    *part = r->parts;
+    if (!(r->parts & (r->parts - 1)))
+        return fit(p, r, c);
+    phx_bf_request_t one = *r;
+    for (uint64_t m = r->parts; m; m &= m - 1) {
+        one.parts = m & (~m + 1);
+        size_t n = fit(p, &one, c);
+        if (n) {
+            *part = one.parts;
+            return n;
+        }
+    }
+    return 0;
+}
+
 static void take(caps_t *c, const phx_bf_share_t *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -314,13 +334,39 @@ static int64_t find_shadow(planner_t *p, const phx_bf_request_t *r,
     return -1;
 }
 
+/* find_shadow() inside one of r's partitions: the one where it starts the
+ * soonest (the first of equals); *part its bit. */
+static int64_t find_shadow_part(planner_t *p, const phx_bf_request_t *r,
+                                const phx_bf_plan_t *plan, event_t *ev, size_t *nsh,
+                                uint64_t *part)
+{
+    *part = r->parts;
+    if (!(r->parts & (r->parts - 1)))
+        return find_shadow(p, r, plan, ev, nsh);
+    phx_bf_request_t one = *r;
+    int64_t best = -1;
+    for (uint64_t m = r->parts; m; m &= m - 1) {
+        one.parts = m & (~m + 1);
+        int64_t t = find_shadow(p, &one, plan, ev, nsh);
+        if (t >= 0 && (best < 0 || t < best)) {
+            best = t;
+            *part = one.parts;
+        }
+    }
+    if (best < 0)
+        return -1;
+    one.parts = *part; /* again: p->tmp and p->shares of the one chosen */
+    return find_shadow(p, &one, plan, ev, nsh);
+}
+
 static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
 {
     for (size_t i = 0; i < p->in->nnodes; i++) {
         p->tmp.cores[i] = p->in->nodes[i].cores_total;
         p->tmp.mem[i] = p->in->nodes[i].mem_total;
     }
-    return fit(p, r, &p->tmp) > 0;
+    uint64_t part;
+    return fit_part(p, r, &p->tmp, &part) > 0;
 }
 
 static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t *plan,
@@ -343,17 +389,18 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
         }
         size_t nsh;
         if (!ps->reserved && !ps->blocked) {
-            if ((nsh = fit(p, r, &p->free))) {
+            if ((nsh = fit_part(p, r, &p->free, &d->parts))) {
                 take(&p->free, p->shares, nsh);
                 if (record(d, PHX_BF_START, in->now, p->shares, nsh) < 0)
                     return -1;
                 continue;
             }
-            int64_t shadow = find_shadow(p, r, plan, ev, &nsh);
+            int64_t shadow = find_shadow_part(p, r, plan, ev, &nsh, &d->parts);
             if (shadow < 0) {
                 /* Only jobs without a time limit stand in its way: no
                  * reservation can be promised; later jobs start if they fit. */
                 d->verdict = PHX_BF_WAIT;
+                d->parts = 0;
                 ps->blocked = true;
                 continue;
             }
@@ -388,16 +435,18 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
             (r->time_limit == 0 || r->time_limit > params->window))
             continue;
         if (ps->blocked) {
-            if ((nsh = fit(p, r, &p->free))) {
+            if ((nsh = fit_part(p, r, &p->free, &d->parts))) {
                 take(&p->free, p->shares, nsh);
                 if (record(d, PHX_BF_BACKFILL, in->now, p->shares, nsh) < 0)
                     return -1;
+            } else {
+                d->parts = 0;
             }
             continue;
         }
         bool ends_first = r->time_limit > 0 && in->now + r->time_limit <= ps->shadow;
         if (ends_first) {
-            nsh = fit(p, r, &p->free);
+            nsh = fit_part(p, r, &p->free, &d->parts);
         } else {
             for (size_t j = 0; j < in->nnodes; j++) {
                 p->tmp.cores[j] = p->free.cores[j] < p->spare.cores[j]
@@ -406,10 +455,12 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
                 p->tmp.mem[j] =
                     p->free.mem[j] < p->spare.mem[j] ? p->free.mem[j] : p->spare.mem[j];
             }
-            nsh = fit(p, r, &p->tmp);
+            nsh = fit_part(p, r, &p->tmp, &d->parts);
         }
-        if (!nsh)
+        if (!nsh) {
+            d->parts = 0;
             continue;
+        }
         take(&p->free, p->shares, nsh);
         if (!ends_first)
             take(&p->spare, p->shares, nsh);

@@ -73,7 +73,9 @@ typedef struct phx_bf_request {
     bool mem_whole_node;   /* --mem=0: all of each node's memory */
     bool exclusive;        /* whole nodes */
     int64_t time_limit;    /* seconds; 0: none */
-    uint64_t parts;        /* nodes in one of these partitions only; 0: any */
+    uint64_t parts;        /* nodes of one of these partitions only, all in the
+                              same one (the first that can start it, else the
+                              one that can the soonest); 0: any */
 } phx_bf_request_t;
 
 typedef struct phx_bf_params {
@@ -118,7 +120,9 @@ typedef struct phx_bf_decision {
     int64_t start_time;     /* START, BACKFILL: now; RESERVED: shadow; else -1 */
     phx_bf_share_t *shares; /* START, BACKFILL, RESERVED: the nodes */
     size_t nshares;
-    uint32_t pool; /* its pool (every verdict) */
+    uint32_t pool;  /* its pool (every verdict) */
+    uint64_t parts; /* START, BACKFILL, RESERVED: the partition (one bit of
+                       the request's) its nodes are in; 0 without */
 } phx_bf_decision_t;
 
 typedef struct phx_bf_input {

@@ -50,6 +50,12 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
     const phx_jobspec_t *s = &j->spec;
     phx_bf_request_t r;
     batchd_bf_request(b, s, &r);
+    /* a job of several partitions runs in one: the planner's, else the
+     * first */
+    if (d && d->parts)
+        r.parts = d->parts;
+    else if (r.parts & (r.parts - 1))
+        r.parts &= ~r.parts + 1;
     /* the job's own limits: at least -N nodes, at most its -N maximum, at
      * most --ntasks-per-node on one (choose() places the tasks within
      * them, evenly over exactly N nodes when it can, else as they fit) */

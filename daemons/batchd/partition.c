@@ -293,6 +293,30 @@ fail:
     return -1;
 }
 
+/* The partition called name[0..len), or NULL. */
+static const bpart_t *find_n(const bparts_t *ps, const char *name, size_t len,
+                             size_t *index)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (strlen(ps->v[i].name) == len && memcmp(ps->v[i].name, name, len) == 0) {
+            if (index)
+                *index = i;
+            return &ps->v[i];
+        }
+    return NULL;
+}
+
+const char *batchd_parts_next(const char **list, size_t *len)
+{
+    const char *s = *list;
+    if (!s || !*s)
+        return NULL;
+    const char *comma = strchr(s, ',');
+    *len = comma ? (size_t)(comma - s) : strlen(s);
+    *list = comma ? comma + 1 : s + *len;
+    return s;
+}
+
 const bpart_t *batchd_parts_find(const bparts_t *ps, const char *name, size_t *index)
 {
     if (!name) {
@@ -302,13 +326,25 @@ const bpart_t *batchd_parts_find(const bparts_t *ps, const char *name, size_t *i
             *index = ps->deflt;
         return &ps->v[ps->deflt];
     }
-    for (size_t i = 0; i < ps->n; i++)
-        if (strcmp(ps->v[i].name, name) == 0) {
-            if (index)
-                *index = i;
-            return &ps->v[i];
+    const char *at = name, *n;
+    size_t len;
+    while ((n = batchd_parts_next(&at, &len)))
+        if (len > 0) {
+            const bpart_t *p = find_n(ps, n, len, index);
+            if (p)
+                return p;
         }
     return NULL;
+}
+
+bool batchd_parts_list_has(const char *list, const char *name)
+{
+    const char *n;
+    size_t len;
+    while ((n = batchd_parts_next(&list, &len)))
+        if (strlen(name) == len && memcmp(n, name, len) == 0)
+            return true;
+    return false;
 }
 
 uint64_t batchd_parts_node_mask(const bparts_t *ps, const char *node)
@@ -322,12 +358,31 @@ uint64_t batchd_parts_node_mask(const bparts_t *ps, const char *node)
     return m;
 }
 
-uint64_t batchd_parts_job_mask(const bparts_t *ps, const char *name)
+/* The bits of the partitions listed in name (NULL: the default) that run
+ * jobs (all of them, or only UP and DRAIN ones), BATCHD_PART_GONE if none. */
+static uint64_t list_mask(const bparts_t *ps, const char *name, bool running)
 {
-    size_t i;
+    size_t i, len;
+    uint64_t m = 0;
     if (ps->n == 0)
         return 0; /* none configured: any node */
-    return batchd_parts_find(ps, name, &i) ? UINT64_C(1) << i : BATCHD_PART_GONE;
+    if (!name) {
+        const bpart_t *p = batchd_parts_find(ps, NULL, &i);
+        if (p && (!running || (p->state != BPART_DOWN && p->state != BPART_INACTIVE)))
+            m = UINT64_C(1) << i;
+    }
+    const char *at = name, *n;
+    while ((n = batchd_parts_next(&at, &len))) {
+        const bpart_t *p = find_n(ps, n, len, &i);
+        if (p && (!running || (p->state != BPART_DOWN && p->state != BPART_INACTIVE)))
+            m |= UINT64_C(1) << i;
+    }
+    return m ? m : BATCHD_PART_GONE;
+}
+
+uint64_t batchd_parts_job_mask(const bparts_t *ps, const char *name)
+{
+    return list_mask(ps, name, false);
 }
 
 void batchd_parts_names(const bparts_t *ps, char *buf, size_t len)
@@ -360,10 +415,18 @@ json_t *batchd_parts_json(const bparts_t *ps)
 
 double batchd_parts_prio(const bparts_t *ps, const char *name)
 {
-    const bpart_t *p = batchd_parts_find(ps, name, NULL);
-    if (!p || ps->max_prio_factor == 0)
+    if (ps->max_prio_factor == 0)
         return 0;
-    return (double)p->prio_factor / (double)ps->max_prio_factor;
+    uint32_t best = 0;
+    const bpart_t *p = name ? NULL : batchd_parts_find(ps, NULL, NULL);
+    if (p)
+        best = p->prio_factor;
+    const char *at = name, *n;
+    size_t len;
+    while ((n = batchd_parts_next(&at, &len)))
+        if ((p = find_n(ps, n, len, NULL)) && p->prio_factor > best)
+            best = p->prio_factor;
+    return (double)best / (double)ps->max_prio_factor;
 }
 
 bool batchd_partition_allows(const bpart_t *p, uid_t uid, gid_t gid, const char *user)
@@ -390,8 +453,5 @@ const char *batchd_part_state_name(bpart_state_t st)
 
 uint64_t batchd_parts_run_mask(const bparts_t *ps, const char *name)
 {
-    const bpart_t *p = batchd_parts_find(ps, name, NULL);
-    if (p && (p->state == BPART_DOWN || p->state == BPART_INACTIVE))
-        return BATCHD_PART_GONE;
-    return batchd_parts_job_mask(ps, name);
+    return list_mask(ps, name, true);
 }

@@ -65,15 +65,22 @@ int batchd_parts_make(const phx_conf_t *conf, int64_t default_time, int64_t max_
                       bparts_t *out, phx_error_t *err);
 void batchd_parts_clear(bparts_t *ps);
 
-/* The partition called name (NULL: the default), or NULL. */
+/* The partition called name (NULL: the default), or NULL; for a list
+ * ("short,long", sbatch -p's), the first of it that exists. */
 const bpart_t *batchd_parts_find(const bparts_t *ps, const char *name, size_t *index);
+/* The next name of a list "a,b" at *list: its start (len bytes), *list
+ * moved past it; NULL at the end. */
+const char *batchd_parts_next(const char **list, size_t *len);
+/* Does the list "a,b" name name? */
+bool batchd_parts_list_has(const char *list, const char *name);
 /* Bit i set: node is in partition i. */
 uint64_t batchd_parts_node_mask(const bparts_t *ps, const char *node);
-/* The mask a job of partition name may use (BATCHD_PART_GONE if unknown;
- * 0, any node, when ps has no partitions). */
+/* The mask a job of partition name may use: the bits of the partitions
+ * it lists that exist (BATCHD_PART_GONE if none; 0, any node, when ps has
+ * no partitions).  A job of several runs within one of them. */
 uint64_t batchd_parts_job_mask(const bparts_t *ps, const char *name);
-/* The same, but BATCHD_PART_GONE while the partition runs no job (DOWN,
- * INACTIVE): what the planner and placement use. */
+/* The same without the partitions that run no job (DOWN, INACTIVE): what
+ * the planner and placement use. */
 uint64_t batchd_parts_run_mask(const bparts_t *ps, const char *name);
 /* "up", "down", "drain", "inactive". */
 const char *batchd_part_state_name(bpart_state_t st);
@@ -81,7 +88,8 @@ const char *batchd_part_state_name(bpart_state_t st);
  * 0: none) and their texts}], for phx partitions and sinfo. */
 json_t *batchd_parts_json(const bparts_t *ps);
 /* The job's partition factor of priority: its PriorityJobFactor over the
- * largest one (0..1; 0 for a partition not configured). */
+ * largest one (0..1; 0 for a partition not configured; of a list, its
+ * largest). */
 double batchd_parts_prio(const bparts_t *ps, const char *name);
 /* May the user (uid, primary gid, name) run jobs in p?  Root always; else
  * ALL, or one of the user's groups in AllowGroups. */

@@ -36,6 +36,7 @@ typedef struct pass {
     const phx_bf_decision_t *rdec[PHX_BF_POOLS];
     bool blocked[PHX_BF_POOLS];
     const phx_bf_decision_t *cur; /* the planner's decision for the job placed */
+    uint64_t part;                /* the partition try_job placed it in */
     const phx_bf_input_t *in;
     const bnode_t *const *pnodes; /* planner node i → node */
     /* the pass's ACCEPT: every job started is one operation (one gang) */
@@ -212,10 +213,10 @@ static int choose(pass_t *p, bjob_t *j, const phx_bf_request_t *r, bool spread,
  * only with tasks of several cores and no per-socket cap).  Exactly N nodes
  * share the tasks evenly when they can, else as they can (4 + 2 on nodes
  * of 4 and 2 free cores: the planner counts it as starting). */
-static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
+static int try_shape(pass_t *p, bjob_t *j, const phx_bf_request_t *rp, choice_t *ch,
+                     size_t *nch)
 {
-    phx_bf_request_t r;
-    batchd_bf_request(p->b, &j->spec, &r);
+    phx_bf_request_t r = *rp;
     bool exact = r.nodes_min > 1 && r.nodes_min == r.nodes_max && !r.ntasks_per_node;
     if (choose(p, j, &r, false, true, ch, nch) == 0 ||
         (exact && choose(p, j, &r, false, false, ch, nch) == 0))
@@ -228,6 +229,30 @@ static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
                : -1;
 }
 
+/* try_shape() within one partition: the planner's for the job, else each
+ * of the job's in turn (-p a,b: all its nodes in one of them).  p->part:
+ * the partition's bit, 0 without partitions. */
+static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
+{
+    phx_bf_request_t r;
+    batchd_bf_request(p->b, &j->spec, &r);
+    if (p->cur && p->cur->parts)
+        r.parts = p->cur->parts;
+    uint64_t all = r.parts;
+    if (!(all & (all - 1))) {
+        p->part = all;
+        return try_shape(p, j, &r, ch, nch);
+    }
+    for (uint64_t m = all; m; m &= m - 1) {
+        r.parts = m & (~m + 1);
+        if (try_shape(p, j, &r, ch, nch) == 0) {
+            p->part = r.parts;
+            return 0;
+        }
+    }
+    return -1;
+}
+
 static void accepted(phx_fwc_t *c, int status, const char *body, void *arg)
 {
     (void)c;
@@ -237,6 +262,23 @@ static void accepted(phx_fwc_t *c, int status, const char *body, void *arg)
     /* the master reported each refused job's tasks as TASK_ERROR updates */
     phx_log_errx("the master refused the launch of %zu job%s (HTTP %d): %s", n,
                  n == 1 ? "" : "s", status, body ? body : "");
+}
+
+/* A job of several partitions (-p a,b) runs in one, part (its bit): the
+ * job is of that one from now on, as in Slurm (its PHX_JOB_PARTITION, its
+ * row).  The list it had, to put back if it does not start, or NULL. */
+static char *run_partition(batchd_t *b, bjob_t *j, uint64_t part)
+{
+    if (!j->spec.partition || !strchr(j->spec.partition, ',') || !part ||
+        (part & (part - 1)))
+        return NULL;
+    unsigned i = (unsigned)__builtin_ctzll(part);
+    char *name = i < b->parts.n ? strdup(b->parts.v[i].name) : NULL;
+    if (!name)
+        return NULL;
+    char *list = j->spec.partition;
+    j->spec.partition = name;
+    return list;
 }
 
 static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
@@ -251,6 +293,7 @@ static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
     uint32_t *ncores = calloc(nch, sizeof(*ncores));
     const char **hosts = calloc(nch, sizeof(*hosts));
     int rc = -1;
+    char *list = run_partition(b, j, p->part);
     if (!tasks || !cores || !ncores || !hosts)
         goto out;
     int64_t cpus = 0;
@@ -323,6 +366,12 @@ static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
     phx_log_debug("job %" PRIu64 ": started on %s", j->id, j->node_list);
     rc = 0;
 out:
+    if (list && rc < 0) { /* not started: of its list again */
+        free(j->spec.partition);
+        j->spec.partition = list;
+    } else {
+        free(list);
+    }
     for (size_t i = 0; cores && i < nch; i++)
         free(cores[i]);
     free(cores);
@@ -551,8 +600,10 @@ static void pass_run(pass_t *p)
         }
         phx_job_reason_t why =
             p->blocked[d->pool] ? PHX_REASON_PRIORITY : PHX_REASON_RESOURCES;
+        /* every partition it lists runs nothing: the first one's state */
         const bpart_t *pt = batchd_parts_find(&b->parts, j->spec.partition, NULL);
-        if (pt && (pt->state == BPART_DOWN || pt->state == BPART_INACTIVE))
+        if (pt && (pt->state == BPART_DOWN || pt->state == BPART_INACTIVE) &&
+            reqs[i].parts == BATCHD_PART_GONE)
             why = pt->state == BPART_DOWN ? PHX_REASON_PARTITION_DOWN
                                           : PHX_REASON_PARTITION_INACTIVE;
         if (d->verdict != PHX_BF_NEVER && (unused > 0 || p->noffers == 0))

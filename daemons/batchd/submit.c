@@ -170,6 +170,121 @@ static int located(const phx_script_opts_t *o, size_t field, phx_error_t *err)
     return phx_script_blame(o, o->origin, &bl, err);
 }
 
+/* Whether partition part takes the job: its state, AllowGroups, MaxTime
+ * (with *tl, the job's time limit or PHX_UNSET, which its DefaultTime then
+ * sets) and its nodes.  -1 with err and *field, the option to blame
+ * (SIZE_MAX: none). */
+static int part_takes(const batchd_t *b, const bpart_t *part, phx_jobspec_t *sp,
+                      int64_t *tl, uid_t uid, gid_t gid, const char *user,
+                      size_t *field, phx_error_t *err)
+{
+    *field = offsetof(phx_jobspec_t, partition);
+    if (part->state == BPART_DRAIN || part->state == BPART_INACTIVE)
+        return phx_error_set(err, "partition %s is %s: it takes no new jobs",
+                             part->name,
+                             part->state == BPART_DRAIN ? "DRAIN" : "INACTIVE");
+    if (!batchd_partition_allows(part, uid, gid, user))
+        return phx_error_set(err, "user %s may not use partition %s (AllowGroups=%s)",
+                             user, part->name, part->allow_text);
+    int64_t t = *tl != PHX_UNSET ? *tl : part->default_time;
+    if (part->max_time > 0 && (t == 0 || t > part->max_time)) {
+        char m[32];
+        phx_time_format(part->max_time, m, sizeof(m));
+        *field = offsetof(phx_jobspec_t, time_limit);
+        return phx_error_set(err, "time limit exceeds partition %s's maximum (%s)",
+                             part->name, m);
+    }
+    char *was = sp->partition;
+    sp->partition = part->name;
+    int rc = batchd_cluster_check(b, sp, err);
+    sp->partition = was;
+    *field = SIZE_MAX;
+    if (rc < 0)
+        return -1;
+    *tl = t;
+    return 0;
+}
+
+/* The job's partition (-p; none: the default) or list of them (-p a,b:
+ * the job runs in one of them, the first that can start it, as sbatch's).
+ * Each must exist; those that cannot take the job (state, AllowGroups,
+ * MaxTime, too few nodes) are left out with a warning; none left: the
+ * first one's error.  The first that takes it sets an unset time limit. */
+static int resolve_partitions(const batchd_t *b, phx_jobspec_t *sp, uid_t uid,
+                              gid_t gid, const char *user, json_t *warnings,
+                              const phx_script_opts_t *o, phx_error_t *err)
+{
+    const bparts_t *ps = &b->parts;
+    const bpart_t *dflt = sp->partition ? NULL : batchd_parts_find(ps, NULL, NULL);
+    const char *list = sp->partition ? sp->partition : dflt ? dflt->name : "";
+    char kept[1024] = "", names[512], one[128];
+    size_t len, field = SIZE_MAX, nkept = 0, nlisted = 0, idx;
+    int64_t tl = sp->time_limit;
+    uint64_t seen = 0;
+    phx_error_t first = {{0}};
+    const char *first_name = NULL;
+    for (const char *at = list, *n; (n = batchd_parts_next(&at, &len));) {
+        const bpart_t *part = NULL;
+        if (len > 0 && len < sizeof(one)) {
+            memcpy(one, n, len);
+            one[len] = '\0';
+            part = batchd_parts_find(ps, one, &idx);
+        }
+        if (!part) {
+            batchd_parts_names(ps, names, sizeof(names));
+            phx_error_set(err, "invalid partition \"%.*s\" (the partitions are: %s)",
+                          (int)(len < 128 ? len : 128), n, names);
+            return located(o, offsetof(phx_jobspec_t, partition), err);
+        }
+        if (seen & (UINT64_C(1) << idx))
+            continue; /* named twice */
+        seen |= UINT64_C(1) << idx;
+        nlisted++;
+        size_t f;
+        phx_error_t why = {{0}};
+        if (part_takes(b, part, sp, &tl, uid, gid, user, &f, &why) < 0) {
+            if (nlisted == 1) {
+                first = why;
+                first_name = part->name;
+                field = f;
+            } else {
+                json_array_append_new(
+                    warnings,
+                    json_sprintf("partition %s left out: %s", part->name, why.text));
+            }
+            continue;
+        }
+        size_t at_kept = strlen(kept);
+        if (at_kept + strlen(part->name) + 2 > sizeof(kept))
+            return phx_error_set(err, "partition list too long");
+        snprintf(kept + at_kept, sizeof(kept) - at_kept, "%s%s", nkept ? "," : "",
+                 part->name);
+        nkept++;
+    }
+    if (nlisted == 0) {
+        batchd_parts_names(ps, names, sizeof(names));
+        phx_error_set(err, "invalid partition \"%s\" (the partitions are: %s)", list,
+                      names);
+        return located(o, offsetof(phx_jobspec_t, partition), err);
+    }
+    if (nkept == 0) {
+        *err = first;
+        return field == SIZE_MAX ? -1 : located(o, field, err);
+    }
+    if (first_name)
+        json_array_append_new(warnings, json_sprintf("partition %s left out: %s",
+                                                     first_name, first.text));
+    if (!sp->partition || strcmp(sp->partition, kept) != 0) {
+        char *k = strdup(kept);
+        if (!k)
+            return phx_error_set(err, "out of memory");
+        free(sp->partition);
+        sp->partition = k;
+    }
+    sp->time_limit = tl;
+    return 0;
+}
+
 /* Read and check the submission into s->proto.  -1 with err (a 400). */
 static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submission_t *s,
                  phx_error_t *err)
@@ -224,39 +339,7 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
                       sp->nice);
         return located(&o, offsetof(phx_jobspec_t, nice), err);
     }
-    const bpart_t *part = batchd_parts_find(&b->parts, sp->partition, NULL);
-    if (!part) {
-        char names[512];
-        batchd_parts_names(&b->parts, names, sizeof(names));
-        phx_error_set(err, "invalid partition \"%s\" (%s: %s)", sp->partition,
-                      strchr(sp->partition, ',') ? "a job runs in one partition of"
-                                                 : "the partitions are",
-                      names);
-        return located(&o, offsetof(phx_jobspec_t, partition), err);
-    }
-    if (part->state == BPART_DRAIN || part->state == BPART_INACTIVE) {
-        phx_error_set(err, "partition %s is %s: it takes no new jobs", part->name,
-                      part->state == BPART_DRAIN ? "DRAIN" : "INACTIVE");
-        return located(&o, offsetof(phx_jobspec_t, partition), err);
-    }
-    if (!batchd_partition_allows(part, uid, gid, pw.pw_name)) {
-        phx_error_set(err, "user %s may not use partition %s (AllowGroups=%s)",
-                      pw.pw_name, part->name, part->allow_text);
-        return located(&o, offsetof(phx_jobspec_t, partition), err);
-    }
-    if (!sp->partition && !(sp->partition = strdup(part->name)))
-        return phx_error_set(err, "out of memory");
-    if (sp->time_limit == PHX_UNSET)
-        sp->time_limit = part->default_time;
-    if (part->max_time > 0 &&
-        (sp->time_limit == 0 || sp->time_limit > part->max_time)) {
-        char t[32];
-        phx_time_format(part->max_time, t, sizeof(t));
-        phx_error_set(err, "time limit exceeds partition %s's maximum (%s)", part->name,
-                      t);
-        return located(&o, offsetof(phx_jobspec_t, time_limit), err);
-    }
-    if (batchd_cluster_check(b, sp, err) < 0)
+    if (resolve_partitions(b, sp, uid, gid, pw.pw_name, s->warnings, &o, err) < 0)
         return -1;
     if (sp->array &&
         phx_array_parse(sp->array, b->limits.max_array_index, &s->array, err) < 0) {

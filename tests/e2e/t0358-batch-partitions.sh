@@ -6,7 +6,7 @@
 # partition makes its jobs wait while another's nodes are idle, and does
 # not hold up the other's jobs.  phx partitions and sinfo show each
 # partition's nodes by state, squeue -p one partition's jobs.  An unknown
-# partition, a list of them, a time beyond the partition's maximum and
+# partition, a time beyond the partition's maximum and
 # more nodes than it has are refused at submit, naming the problem, as is
 # a user outside the partition's AllowGroups and any job of a partition in
 # State=DRAIN; a State=DOWN partition's job waits (PartitionDown) until
@@ -51,8 +51,6 @@ assert_eq 3600 "$(job_field "$first" time_limit)" "compute's: batchd.default_tim
 # Refused at submit, naming the problem.
 expect_fail as phx submit -p nope where.sh
 assert_contains "$PHX_OUT" 'invalid partition "nope" (the partitions are: compute, debug, maint, old)'
-expect_fail as phx submit -p compute,debug where.sh
-assert_contains "$PHX_OUT" 'invalid partition "compute,debug" (a job runs in one partition of: compute, debug, maint, old)'
 # State=DRAIN takes no new job; State=DOWN takes them and runs none
 expect_fail as phx submit -p old where.sh
 assert_contains "$PHX_OUT" "partition old is DRAIN: it takes no new jobs"

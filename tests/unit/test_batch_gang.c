@@ -29,7 +29,7 @@ static void gang_request_describes_the_job(void **state)
     j.spec.nodes_min = 2;
     j.spec.ntasks_per_socket = 1;
     phx_bf_share_t sh[2] = {{1, 2, 2, 200}, {2, 2, 2, 200}};
-    phx_bf_decision_t d = {PHX_BF_RESERVED, 1100, sh, 2, 0};
+    phx_bf_decision_t d = {PHX_BF_RESERVED, 1100, sh, 2, 0, 0};
     json_t *r = batchd_gang_request(&w.b, &j, &d, "job-42-1");
     assert_non_null(r);
     assert_string_equal(json_string_value(json_object_get(r, "id")), "job-42-1");

@@ -122,6 +122,22 @@ static void test_priority_and_groups(void **state)
     assert_true(batchd_partition_allows(b, 65534, 65534, "nobody"));
     assert_false(batchd_partition_allows(b, 1, 1, "daemon"));
     assert_true(batchd_partition_allows(b, 0, 0, "root"));
+    /* a list (-p a,b): each one's bit, and the largest factor; a is DRAIN
+     * (runs), then DOWN (left out of what runs) */
+    assert_int_equal(batchd_parts_job_mask(&ps, "a,b"), 3);
+    assert_int_equal(batchd_parts_job_mask(&ps, "b,gone,a"), 3);
+    assert_int_equal(batchd_parts_job_mask(&ps, "gone,x"), BATCHD_PART_GONE);
+    assert_int_equal(batchd_parts_run_mask(&ps, "a,b"), 3);
+    ps.v[0].state = BPART_DOWN;
+    assert_int_equal(batchd_parts_run_mask(&ps, "a,b"), 2);
+    assert_int_equal(batchd_parts_run_mask(&ps, "a"), BATCHD_PART_GONE);
+    assert_true(batchd_parts_prio(&ps, "a,b") == 1.0);
+    assert_true(batchd_parts_prio(&ps, "gone,a") == 0.25);
+    assert_string_equal(batchd_parts_find(&ps, "gone,b,a", NULL)->name, "b");
+    assert_null(batchd_parts_find(&ps, "gone,", NULL));
+    assert_true(batchd_parts_list_has("a,bb,c", "bb"));
+    assert_false(batchd_parts_list_has("a,bb,c", "b"));
+    assert_false(batchd_parts_list_has("", "a"));
     batchd_parts_clear(&ps);
 }
 

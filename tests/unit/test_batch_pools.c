@@ -186,6 +186,54 @@ static void test_budget_per_pool(void **state)
     phx_backfill_plan_clear(&plan);
 }
 
+/* A job of two partitions (-p a,b) runs within one: the first whose free
+ * nodes hold it, never one node of each; when neither can now, it is
+ * reserved in the one that frees the soonest, on that one's nodes. */
+static void test_one_of_several_partitions(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[4] = {node(4, 4, 1), node(4, 0, 1), node(4, 4, 2),
+                              node(4, 4, 2)};
+    phx_bf_share_t busy[4] = {{1, 4, 4, 0}, {0, 4, 4, 0}, {2, 4, 4, 0}, {3, 4, 4, 0}};
+    phx_bf_running_t run[3] = {
+        {.job_id = 90, .end_time = 300, .shares = busy, .nshares = 1}};
+    phx_bf_request_t pend[2] = {req(1, 2, 2, 60, 3), req(2, 1, 1, 60, 3)};
+    phx_bf_input_t in = {.now = 0,
+                         .nodes = nodes,
+                         .nnodes = 4,
+                         .running = run,
+                         .nrunning = 1,
+                         .pending = pend,
+                         .npending = 2};
+    phx_bf_plan_t plan;
+    plan_ok(&in, NULL, &plan);
+    /* partition 0 has one free node, partition 1 two: there */
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_START);
+    assert_int_equal(plan.decisions[0].parts, 2);
+    for (size_t i = 0; i < plan.decisions[0].nshares; i++)
+        assert_true(plan.decisions[0].shares[i].node >= 2);
+    /* one node: partition 0's first */
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_START);
+    assert_int_equal(plan.decisions[1].parts, 1);
+    assert_int_equal(plan.decisions[1].shares[0].node, 0);
+    phx_backfill_plan_clear(&plan);
+
+    /* all busy: partition 1 frees at 200, partition 0 at 300 */
+    nodes[0].cores_free = nodes[2].cores_free = nodes[3].cores_free = 0;
+    run[1] = (phx_bf_running_t){
+        .job_id = 91, .end_time = 300, .shares = busy + 1, .nshares = 1};
+    run[2] = (phx_bf_running_t){
+        .job_id = 92, .end_time = 200, .shares = busy + 2, .nshares = 2};
+    in.nrunning = 3;
+    plan_ok(&in, NULL, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[0].start_time, 200);
+    assert_int_equal(plan.decisions[0].parts, 2);
+    for (size_t i = 0; i < plan.decisions[0].nshares; i++)
+        assert_true(plan.decisions[0].shares[i].node >= 2);
+    phx_backfill_plan_clear(&plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +241,7 @@ int main(void)
         cmocka_unit_test(test_reservation_in_each_pool),
         cmocka_unit_test(test_window_stays_in_its_pool),
         cmocka_unit_test(test_budget_per_pool),
+        cmocka_unit_test(test_one_of_several_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
