@@ -190,6 +190,7 @@ void phx_alloc_destroy(phx_alloc_t *a)
     free(a->points);
     free(a->events);
     free(a->cands);
+    free(a->listed);
     free(a->fits);
     free(a);
     errno = saved;

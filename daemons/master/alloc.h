@@ -177,9 +177,12 @@ int phx_alloc_request_cancel(phx_alloc_t *a, const char *framework,
                              const char *request_id);
 
 /* One allocation pass (see doc/allocator.md): expire filters and requests,
- * serve the head gang request (hold, lend, satisfy), then offer the free
- * resources of changed agents by weighted DRF.  Returns the number of offers
- * made.  Callbacks fire inside; they must not call the allocator. */
+ * serve the gang requests in order (hold, lend, satisfy; a request waiting
+ * for resources holds them and claims the agents it may use, its listed
+ * agents or else all, and a later one is served only if none of its agents
+ * is claimed: partitions on disjoint agents each hold), then offer the
+ * free resources of changed agents by weighted DRF.  Returns the number of
+ * offers made.  Callbacks fire inside; they must not call the allocator. */
 int phx_alloc_cycle(phx_alloc_t *a, double now, phx_alloc_offer_f offer_cb, void *arg);
 /* Whether a pass at `now` could do anything (coalescing: call cycle only
  * then, at most once per loop pass). */
@@ -204,9 +207,9 @@ int phx_alloc_framework_info(const phx_alloc_t *a, const char *framework,
 
 typedef struct phx_alloc_agent_info {
     bool available;
-    bool holding;   /* part of the head request's hold set */
+    bool holding;   /* part of a holding request's hold set */
     int free_cores; /* in the tracker */
-    int held_cores; /* held for the head request (not in the tracker) */
+    int held_cores; /* held for that request (not in the tracker) */
     uint64_t held_mem;
     int offered_cores; /* to all frameworks */
     int lent_cores;    /* offered with a release_by, or tasks launched in them */
@@ -217,15 +220,16 @@ int phx_alloc_agent_info(const phx_alloc_t *a, int64_t agent_id,
                          phx_alloc_agent_info_t *out);
 
 typedef enum phx_alloc_request_state {
-    PHX_ALLOC_REQUEST_WAITING, /* queued behind another request */
-    PHX_ALLOC_REQUEST_HOLDING, /* the head: resources are held for it */
+    PHX_ALLOC_REQUEST_WAITING, /* queued behind a holding request that claimed
+                                  some of its agents, or not holdable now */
+    PHX_ALLOC_REQUEST_HOLDING, /* served, waiting: resources are held for it */
 } phx_alloc_request_state_t;
 
 typedef struct phx_alloc_request_info {
     phx_alloc_request_state_t state;
     phx_alloc_shape_t shape; /* its agents borrowed: valid while the request is */
     double added_at, duration, expires_at;
-    int position;          /* 0 for the head */
+    int position;          /* in the serving order, 0: first */
     int held_bundles;      /* bundles that fit in held + free resources now */
     int hold_agents;       /* agents in the hold set */
     double satisfiable_at; /* expected, from task end times; 0: unknown */

@@ -67,7 +67,7 @@ struct alloc_agent {
     uint64_t mem;
     bool available;
     bool dirty;   /* in a->dirty */
-    bool holding; /* in the head request's hold set */
+    bool holding; /* in the hold set of a holding request */
     struct alloc_res held;
     phx_topo_grant_t *spare[ALLOC_SPARE_GRANTS]; /* recycled, for offers */
     int nspare;
@@ -79,7 +79,9 @@ struct alloc_agent {
     /* Scratch of the hold planner. */
     int fit_now, fit_t;
     double t_reach;
-    bool chosen;
+    /* Scratch of a pass, NULL / false between passes. */
+    struct alloc_request *chosen_for; /* the request whose hold set has it */
+    bool claimed; /* a candidate of a holding request served earlier */
 };
 
 struct alloc_request {
@@ -89,6 +91,7 @@ struct alloc_request {
     double added_at, duration, expires_at;
     uint64_t seq;
     /* As of the last pass. */
+    bool holding; /* served and waiting: resources are held for it */
     int position, held_bundles, hold_agents;
     int ready_agents; /* of the hold set, those holding a bundle now */
     double satisfiable_at;
@@ -113,8 +116,7 @@ struct phx_alloc {
     struct alloc_request **reqs;
     size_t nreqs, cap_reqs;
     uint64_t next_seq;
-    struct alloc_request *head; /* served by the last pass, or NULL */
-    size_t nholding;            /* agents with holding set */
+    size_t nholding; /* agents with holding set */
 
     struct alloc_agent **dirty;
     size_t ndirty, cap_dirty;
@@ -139,6 +141,10 @@ struct phx_alloc {
     size_t cap_events;
     struct alloc_agent **cands;
     size_t cap_cands;
+    struct alloc_agent **span; /* the agents of the request at hand */
+    size_t nspan;
+    struct alloc_agent **listed; /* span's storage for a listed request */
+    size_t cap_listed;
     int *fits; /* agents per bundle count, for max_agents */
     size_t cap_fits;
 
@@ -204,12 +210,18 @@ struct alloc_fw *alloc_drf_pick(phx_alloc_t *a, struct alloc_agent *ag, double n
 void alloc_drf_push(phx_alloc_t *a, struct alloc_fw *fw);
 
 /* alloc_hold.c */
-/* Serve the head request: hold, satisfy, lend.  Returns offers made. */
+/* Serve the requests in order, each one whose candidate agents no holding
+ * request before it claimed: hold, satisfy, lend.  Returns offers made. */
 int alloc_hold_pass(phx_alloc_t *a, double now, phx_alloc_offer_f cb, void *arg);
 void alloc_hold_release(phx_alloc_t *a, struct alloc_agent *ag);
+
+/* alloc_request.c */
 void alloc_request_free(struct alloc_request *r);
+/* Take a->reqs[i] out of the queue (telling the request callback if tell)
+ * and free it. */
+void alloc_request_remove(phx_alloc_t *a, size_t i, bool tell,
+                          phx_alloc_request_end_t why);
 void alloc_requests_drop_fw(phx_alloc_t *a, struct alloc_fw *fw);
 void alloc_requests_expire(phx_alloc_t *a, double now);
-int alloc_fit_empty(const phx_topo_t *t, const phx_alloc_shape_t *s, phx_alloc_t *a);
 
 #endif

@@ -9,6 +9,7 @@
 #include "daemons/master/alloc_drf.c"
 #include "daemons/master/alloc_hold.c"
 #include "daemons/master/alloc_offer.c"
+#include "daemons/master/alloc_request.c"
 #include "daemons/master/alloc_res.c"
 
 #include <stdio.h>
