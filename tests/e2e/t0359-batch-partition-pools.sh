@@ -3,11 +3,12 @@
 # Partitions on nodes of their own are planned apart: with compute and
 # debug both full, each one's blocked job is reserved and keeps its own
 # gang request (batchd used to keep one for all partitions, cancelling the
-# other's), listing its own partition's nodes, and the master holds nodes
-# for both.  A job of several partitions (-p debug,compute, as sbatch
-# takes them) runs in the first that can start it and is of that one from
-# then on; partitions that could never take it are left out at submit
-# with a warning; an unknown name in the list is refused.
+# other's), listing its own partition's nodes, and the master holds the
+# free cores of both partitions' nodes at once (/state's held_cores).  A
+# job of several partitions (-p debug,compute, as sbatch takes them) runs
+# in the first that can start it without delaying a reservation, and is
+# of that one from then on; partitions that could never take it are left
+# out at submit with a warning; an unknown name in the list is refused.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -48,35 +49,54 @@ wait_job "$id" COMPLETED 30
 assert_eq compute "$(job_field "$id" partition)"
 assert_eq 300 "$(job_field "$id" time_limit)" "debug's DefaultTime: the first that took it"
 
-# compute full too: a 2-node compute job and a debug job each wait with a
-# gang request of their own, for their own partition's nodes.
-block=$(as phx submit --parsable -N 2 -n 4 hold.sh)
+# Both partitions nearly full: a 2-node compute job and a debug job each
+# wait with a gang request of their own, for their own partition's nodes,
+# and the master holds the free core of every node for them at once (it
+# held for one request at a time).
+phx cancel "$fill"
+wait_job "$fill" CANCELLED 30
+fill=$(as phx submit --parsable -p debug -n 1 hold.sh)
+block=$(as phx submit --parsable -N 2 -n 2 -t 5 hold.sh)
+wait_job "$fill" RUNNING 30
 wait_job "$block" RUNNING 30
-big=$(as phx submit --parsable -N 2 -n 2 where.sh)
-dbg=$(as phx submit --parsable -p debug -n 1 where.sh)
-multi=$(as phx submit --parsable -p debug,compute -n 2 where.sh)
+big=$(as phx submit --parsable -N 2 -n 4 where.sh)
+dbg=$(as phx submit --parsable -p debug -n 2 where.sh)
 wait_for 20 grep -q "gang request job-$big-" "$PHX_TEST_DIR/master.log"
 wait_for 20 grep -q "gang request job-$dbg-" "$PHX_TEST_DIR/master.log"
 assert_contains "$(grep "gang request job-$big-" "$PHX_TEST_DIR/master.log" | head -1)" \
     "of 2 listed agents"
 assert_contains "$(grep "gang request job-$dbg-" "$PHX_TEST_DIR/master.log" | head -1)" \
     "of 1 listed agents"
-# both stay outstanding (the second used to cancel the first)
-requests() {
-    curl -sf "http://$PHX_MASTER/state" |
-        python3 -c 'import json, sys; print(sum(f["requests"] for f in json.load(sys.stdin)["frameworks"]))'
+held() { # the agents' held cores: "n1:1 n2:1 n3:1"
+    curl -sf "http://$PHX_MASTER/state" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+print(" ".join(f"{a['"'"'name'"'"']}:{a.get('"'"'held_cores'"'"')}" for a in sorted(s["agents"], key=lambda a: a["name"])))
+print(sum(f["requests"] for f in s["frameworks"]))'
 }
-sleep 2
-assert_eq 2 "$(requests)" "gang requests outstanding"
-for j in "$big" "$dbg" "$multi"; do job_state_is "$j" PENDING || fail "job $j left PENDING"; done
-assert_eq debug,compute "$(job_field "$multi" partition)" "pending: its list"
-# debug frees first: its reserved job, then the multi-partition job there
+got=
+for _ in $(seq 50); do
+    got=$(held | tr '\n' ' ')
+    [[ $got == "n1:1 n2:1 n3:1 2 " ]] && break
+    sleep 0.2
+done
+assert_eq "n1:1 n2:1 n3:1 2 " "$got" "held cores by node, gang requests outstanding"
+for j in "$big" "$dbg"; do job_state_is "$j" PENDING || fail "job $j left PENDING"; done
+# debug frees: its reserved job runs; then a job of debug,compute that
+# would end after compute's reserved start (block's end, in 5 minutes) is
+# kept off n1 and n2 and runs in debug; one that ends first runs in
+# compute, the first partition, on the cores held for that reservation
+# (lent until then)
 phx cancel "$fill"
 wait_job "$dbg" COMPLETED 30
 assert_eq "on n3 in debug" "$(cat "$home/phx-$dbg.out")"
+multi=$(as phx submit --parsable -p debug,compute -n 2 -t 10 where.sh)
 wait_job "$multi" COMPLETED 30
 assert_eq "on n3 in debug" "$(cat "$home/phx-$multi.out")"
 assert_eq debug "$(job_field "$multi" partition)"
+short=$(as phx submit --parsable -p debug,compute -n 2 -t 2 where.sh)
+wait_job "$short" COMPLETED 30
+assert_eq "on n[1-2] in compute" "$(cat "$home/phx-$short.out")"
 job_state_is "$big" PENDING || fail "compute's job started while compute was full"
 phx cancel "$block"
 wait_job "$big" COMPLETED 30
