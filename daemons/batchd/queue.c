@@ -504,7 +504,7 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
         tpn = counts ? phx_tasks_per_node_format(counts, j->ntasks) : NULL;
         free(counts);
     }
-    const char *p[20] = {id, phx_job_state_name(j->state),
+    const char *p[21] = {id, phx_job_state_name(j->state),
                          phx_job_reason_name(j->reason), prio};
     tparam(el, sizeof(el), j->eligible_time, &p[4]);
     tparam(st, sizeof(st), j->start_time, &p[5]);
@@ -527,6 +527,8 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
     bool outputs = j->stdout_path && j->start_time >= 0 && j->state == PHX_JOB_RUNNING;
     p[18] = outputs ? j->stdout_path : NULL;
     p[19] = outputs ? j->stderr_path : NULL;
+    /* the partition it runs in, of the list it named (-p a,b: sched.c) */
+    p[20] = j->state == PHX_JOB_RUNNING ? j->spec.partition : NULL;
     phx_error_t err;
     if (phx_db_store_write_row(b->store, &batchd_job_state_rows, p, persisted,
                                (void *)(uintptr_t)j->id, &err) < 0)

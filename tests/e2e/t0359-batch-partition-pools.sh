@@ -94,6 +94,7 @@ multi=$(as phx submit --parsable -p debug,compute -n 2 -t 10 where.sh)
 wait_job "$multi" COMPLETED 30
 assert_eq "on n3 in debug" "$(cat "$home/phx-$multi.out")"
 assert_eq debug "$(job_field "$multi" partition)"
+assert_eq debug "$(psql_q "SELECT partition FROM acct_jobs WHERE jobid = '$multi'")" "sacct's"
 short=$(as phx submit --parsable -p debug,compute -n 2 -t 2 where.sh)
 wait_job "$short" COMPLETED 30
 assert_eq "on n[1-2] in compute" "$(cat "$home/phx-$short.out")"

@@ -212,6 +212,7 @@ static void test_a_jobs_life_same_either_way(void **state)
             pend ? NULL : "batch-{x}",
             i == 2 ? "/o/%j \"x\".out" : NULL,
             i == 2 ? "/e/err" : NULL,
+            i == 3 ? "debug" : NULL, /* the partition it runs in, of its list */
         };
         memcpy(run.params[i], p, sizeof(p));
         static const char *const ends[NJOBS] = {"COMPLETED", "CANCELLED",
