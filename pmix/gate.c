@@ -85,6 +85,10 @@ static struct {
     int wake[2];
     time_t window; /* refusal log limit */
     unsigned logged, quiet;
+    /* refusals said once the lock is let go (a slow log must not hold up
+     * PMIx's listener or the gate's thread) */
+    char said[REFUSALS_LOGGED + 1][160];
+    size_t nsaid;
 } gate = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = {-1, -1}};
 
 /* ---- time ---- */
@@ -162,27 +166,52 @@ static const phx_pmix_gate_step_t *step_of(const char *nspace, uid_t uid)
     return NULL;
 }
 
-/* Lock held: close fd, say why (within the log limit). */
+/* Lock held: a line for say_refusals(). */
+static char *to_say(void)
+{
+    return gate.nsaid < sizeof(gate.said) / sizeof(gate.said[0])
+               ? gate.said[gate.nsaid++]
+               : NULL;
+}
+
+/* Lock held: close fd, say why (within the log limit) once the lock goes. */
 static void refuse(int fd, uid_t uid, in_port_t port, const char *why)
 {
     close(fd);
     time_t now = time(NULL);
+    char *line;
     if (now - gate.window >= 10) {
-        if (gate.quiet)
-            phx_log_notice("PMIx: %u more connections refused", gate.quiet);
+        if (gate.quiet && (line = to_say()))
+            snprintf(line, sizeof(gate.said[0]), "%u more connections refused",
+                     gate.quiet);
         gate.window = now;
         gate.logged = gate.quiet = 0;
     }
-    if (gate.logged >= REFUSALS_LOGGED) {
+    if (gate.logged >= REFUSALS_LOGGED || !(line = to_say())) {
         gate.quiet++;
         return;
     }
     gate.logged++;
     if (uid == (uid_t)-1)
-        phx_log_notice("PMIx: refused a connection (port %u: %s)", ntohs(port), why);
+        snprintf(line, sizeof(gate.said[0]), "refused a connection (port %u: %s)",
+                 ntohs(port), why);
     else
-        phx_log_notice("PMIx: refused a connection (uid %u, port %u: %s)",
-                       (unsigned)uid, ntohs(port), why);
+        snprintf(line, sizeof(gate.said[0]),
+                 "refused a connection (uid %u, port %u: %s)", (unsigned)uid,
+                 ntohs(port), why);
+}
+
+/* Lock not held: log the refusals refuse() noted. */
+static void say_refusals(void)
+{
+    char said[sizeof(gate.said) / sizeof(gate.said[0])][sizeof(gate.said[0])];
+    pthread_mutex_lock(&gate.lock);
+    size_t n = gate.nsaid;
+    memcpy(said, gate.said, n * sizeof(said[0]));
+    gate.nsaid = 0;
+    pthread_mutex_unlock(&gate.lock);
+    for (size_t i = 0; i < n; i++)
+        phx_log_notice("PMIx: %s", said[i]);
 }
 
 /* ---- the peer ---- */
@@ -375,7 +404,10 @@ static void *gate_main(void *arg)
             gate.npending--;
             free(p);
         }
+        bool say = gate.nsaid > 0;
         pthread_mutex_unlock(&gate.lock);
+        if (say)
+            say_refusals();
     }
 }
 
@@ -465,7 +497,10 @@ int accept(int fd, struct sockaddr *addr, socklen_t *addrlen)
         ready = gate.ready[0];
         memmove(gate.ready, gate.ready + 1, --gate.nready * sizeof(int));
     }
+    bool say = gate.nsaid > 0;
     pthread_mutex_unlock(&gate.lock);
+    if (say)
+        say_refusals();
     if (ready < 0) {
         /* PMIx's own failure (out of descriptors, say) stays its own */
         errno = failed && failed != EAGAIN && failed != EWOULDBLOCK && failed != EINTR
