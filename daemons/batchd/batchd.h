@@ -180,6 +180,10 @@ typedef struct batchd {
     bool declined, want_revive; /* filters set since the last REVIVE */
     double last_revive;
     uint64_t request_seq;
+    /* the jobs with a gang request outstanding (request_id set): a new
+     * request cancels its pool's others without a walk over every job */
+    struct bjob **requested;
+    size_t nrequested, requested_cap;
     uint64_t launched, ended, passes;
     double pass_time; /* seconds spent in passes with offers */
 } batchd_t;
@@ -261,6 +265,9 @@ void batchd_reload(batchd_t *b);
 void batchd_sched_offers(batchd_t *b, const json_t *offers);
 void batchd_sched_subscribed(batchd_t *b);
 void batchd_sched_job_done(batchd_t *b, bjob_t *j);
+/* Forget j's gang request (request_id cleared; not cancelled at the
+ * master): a job leaving memory, a request the master refused. */
+void batchd_request_forget(batchd_t *b, bjob_t *j);
 /* The memory (MiB) of the job's share of `cores` cores on a node of
  * `total` MiB (--mem, --mem=0, --mem-per-cpu or the default per core). */
 uint64_t batchd_job_mem(const batchd_t *b, const bjob_t *j, uint32_t cores,

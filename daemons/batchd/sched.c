@@ -383,6 +383,34 @@ out:
 
 /* --- gang requests --- */
 
+void batchd_request_forget(batchd_t *b, bjob_t *j)
+{
+    j->request_id[0] = 0;
+    for (size_t i = 0; i < b->nrequested; i++)
+        if (b->requested[i] == j) {
+            b->requested[i] = b->requested[--b->nrequested];
+            return;
+        }
+}
+
+/* j's request_id is set: keep it in b->requested.  -1 on ENOMEM. */
+static int request_track(batchd_t *b, bjob_t *j)
+{
+    for (size_t i = 0; i < b->nrequested; i++)
+        if (b->requested[i] == j)
+            return 0;
+    if (b->nrequested == b->requested_cap) {
+        size_t cap = b->requested_cap ? 2 * b->requested_cap : 16;
+        bjob_t **m = realloc(b->requested, cap * sizeof(*m));
+        if (!m)
+            return -1;
+        b->requested = m;
+        b->requested_cap = cap;
+    }
+    b->requested[b->nrequested++] = j;
+    return 0;
+}
+
 typedef struct request_ctx {
     batchd_t *b;
     uint64_t job_id;
@@ -400,7 +428,7 @@ static void request_answered(phx_fwc_t *c, int status, const char *body, void *a
     if (j && strcmp(j->request_id, ctx->request_id) == 0) {
         phx_log_warnx("job %" PRIu64 ": gang request %s refused (HTTP %d): %s", j->id,
                       ctx->request_id, status, body);
-        j->request_id[0] = 0;
+        batchd_request_forget(ctx->b, j);
         j->request_after = batchd_now() + 30;
     }
     free(ctx);
@@ -415,9 +443,9 @@ static void send_request(pass_t *p, bjob_t *j, uint32_t pool)
     /* the pool's other jobs' requests go (one outstanding per pool), once
      * this one is built: if it cannot be, they stay and are cancelled later */
     json_t *cancel = json_array();
-    for (size_t i = 0; i < b->njobs; i++) {
-        bjob_t *x = b->order[i];
-        if (x != j && x->request_id[0] && x->request_pool == pool)
+    for (size_t i = 0; i < b->nrequested; i++) {
+        bjob_t *x = b->requested[i];
+        if (x != j && x->request_pool == pool)
             json_array_append_new(cancel, json_string(x->request_id));
     }
     snprintf(j->request_id, sizeof(j->request_id), "job-%" PRIu64 "-%" PRIu64, j->id,
@@ -430,14 +458,26 @@ static void send_request(pass_t *p, bjob_t *j, uint32_t pool)
     json_t *reqs = json_object_get(json_object_get(call, "request"), "requests");
     if (!req || !reqs || json_array_append(reqs, req) < 0) {
         phx_log_errx("job %" PRIu64 ": could not build its gang request", j->id);
-        j->request_id[0] = 0;
+        batchd_request_forget(b, j);
         json_decref(req);
         json_decref(call);
         return;
     }
-    for (size_t i = 0; i < b->njobs; i++)
-        if (b->order[i] != j && b->order[i]->request_pool == pool)
-            b->order[i]->request_id[0] = 0;
+    for (size_t i = 0; i < b->nrequested;) {
+        bjob_t *x = b->requested[i];
+        if (x != j && x->request_pool == pool) {
+            batchd_request_forget(b, x); /* cancelled by this call */
+            continue;
+        }
+        i++;
+    }
+    if (request_track(b, j) < 0) { /* untracked, it could not be cancelled */
+        phx_log_errx("job %" PRIu64 ": out of memory for its gang request", j->id);
+        batchd_request_forget(b, j);
+        json_decref(req);
+        json_decref(call);
+        return;
+    }
     phx_log_info("job %" PRIu64 ": gang request %s for %" JSON_INTEGER_FORMAT
                  " %s bundles of %" JSON_INTEGER_FORMAT " cores",
                  j->id, j->request_id,
@@ -583,7 +623,7 @@ static void pass_run(pass_t *p)
                                   "request", "requests", "cancel", j->request_id);
                     if (call)
                         json_array_append_new(p->after, call);
-                    j->request_id[0] = 0;
+                    batchd_request_forget(b, j);
                 }
                 continue;
             }
@@ -732,13 +772,15 @@ void batchd_sched_offers(batchd_t *b, const json_t *offers)
             phx_log_warnx("offer %zu of an OFFERS event is malformed", i);
         p.noffers++;
         if (p.offers[i].request_id[0]) { /* a pending job's request */
-            for (size_t k = batchd_live_from(b); k < b->njobs; k++)
-                if (strcmp(b->order[k]->request_id, p.offers[i].request_id) == 0 &&
-                    b->order[k]->state == PHX_JOB_PENDING) {
-                    p.offers[i].owner = b->order[k];
+            for (size_t k = 0; k < b->nrequested; k++) {
+                bjob_t *x = b->requested[k];
+                if (strcmp(x->request_id, p.offers[i].request_id) == 0 &&
+                    x->state == PHX_JOB_PENDING) {
+                    p.offers[i].owner = x;
                     /* satisfied: ask again soon if it cannot use them */
-                    b->order[k]->request_until = p.now + 2;
+                    x->request_until = p.now + 2;
                 }
+            }
         }
         if (!batchd_node_by_agent(b, p.offers[i].agent_id))
             batchd_nodes_refresh(b);
@@ -815,7 +857,7 @@ void batchd_sched_job_done(batchd_t *b, bjob_t *j)
         if (call)
             phx_fwc_call(b->fwc, call, NULL, NULL);
     }
-    j->request_id[0] = 0;
+    batchd_request_forget(b, j);
     /* its end may make jobs eligible (dependencies, an array's %N) that
      * the priority order left out */
     b->prio_dirty = true;

@@ -32,6 +32,12 @@ void batchd_sched_job_done(batchd_t *b, bjob_t *j)
     (void)j;
 }
 
+void batchd_request_forget(batchd_t *b, bjob_t *j)
+{
+    (void)b;
+    j->request_id[0] = 0;
+}
+
 /* --- the queue --- */
 
 static batchd_t *queue_new(void)
