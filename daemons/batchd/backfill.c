@@ -105,6 +105,24 @@ uint32_t phx_bf_pool_of(phx_bf_pools_t *pl, uint64_t parts)
     return pool_find(pl, (uint32_t)__builtin_ctzll(parts));
 }
 
+size_t phx_bf_pools_list(phx_bf_pools_t *pl, uint64_t parts, uint32_t out[64])
+{
+    size_t n = 0;
+    if (pl->one || !parts) {
+        out[0] = PHX_BF_POOL_ALL;
+        return 1;
+    }
+    uint64_t seen = 0;
+    for (uint64_t m = parts; m; m &= m - 1) {
+        uint32_t pool = phx_bf_pool_of(pl, m & (~m + 1));
+        if (!(seen & (UINT64_C(1) << pool))) {
+            seen |= UINT64_C(1) << pool;
+            out[n++] = pool;
+        }
+    }
+    return n;
+}
+
 size_t phx_bf_pools_count(phx_bf_pools_t *pl, const phx_bf_node_t *nodes, size_t nnodes)
 {
     if (pl->one)
@@ -233,8 +251,9 @@ static size_t fit(planner_t *p, const phx_bf_request_t *r, const caps_t *c)
     return use;
 }
 
-/* fit() inside one of r's partitions: the first (lowest bit) whose nodes
- * hold it; *part its bit (r's parts when it has at most one). */
+/* fit() inside one of r's partitions (-p a,b: never a node of each): the
+ * first (lowest bit) whose nodes hold it; *part its bit (r's parts when it
+ * has at most one). */
 static size_t fit_part(planner_t *p, const phx_bf_request_t *r, const caps_t *c,
                        uint64_t *part)
 {
@@ -334,31 +353,6 @@ static int64_t find_shadow(planner_t *p, const phx_bf_request_t *r,
     return -1;
 }
 
-/* find_shadow() inside one of r's partitions: the one where it starts the
- * soonest (the first of equals); *part its bit. */
-static int64_t find_shadow_part(planner_t *p, const phx_bf_request_t *r,
-                                const phx_bf_plan_t *plan, event_t *ev, size_t *nsh,
-                                uint64_t *part)
-{
-    *part = r->parts;
-    if (!(r->parts & (r->parts - 1)))
-        return find_shadow(p, r, plan, ev, nsh);
-    phx_bf_request_t one = *r;
-    int64_t best = -1;
-    for (uint64_t m = r->parts; m; m &= m - 1) {
-        one.parts = m & (~m + 1);
-        int64_t t = find_shadow(p, &one, plan, ev, nsh);
-        if (t >= 0 && (best < 0 || t < best)) {
-            best = t;
-            *part = one.parts;
-        }
-    }
-    if (best < 0)
-        return -1;
-    one.parts = *part; /* again: p->tmp and p->shares of the one chosen */
-    return find_shadow(p, &one, plan, ev, nsh);
-}
-
 static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
 {
     for (size_t i = 0; i < p->in->nnodes; i++) {
@@ -369,6 +363,146 @@ static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
     return fit_part(p, r, &p->tmp, &part) > 0;
 }
 
+/* Can r (of one partition, in pool) start now?  START while its pool has
+ * no reservation and nothing blocked; else BACKFILL, within the window:
+ * anywhere it fits if the pool is blocked (no reservation to protect) or
+ * if it ends by the pool's shadow time, else only in what the reservation
+ * leaves (*spare set: the placement comes off the spare too).  WAIT when
+ * not; p->shares and *nsh hold the placement. */
+static phx_bf_verdict_t try_now(planner_t *p, const phx_bf_params_t *params,
+                                const phx_bf_request_t *r, uint32_t pool, size_t *nsh,
+                                bool *spare)
+{
+    const pool_state_t *ps = &p->pools[pool];
+    const phx_bf_input_t *in = p->in;
+    *spare = false;
+    if (!ps->reserved && !ps->blocked)
+        return (*nsh = fit(p, r, &p->free)) ? PHX_BF_START : PHX_BF_WAIT;
+    if (params->window > 0 && (r->time_limit == 0 || r->time_limit > params->window))
+        return PHX_BF_WAIT;
+    if (ps->blocked || (r->time_limit > 0 && in->now + r->time_limit <= ps->shadow))
+        return (*nsh = fit(p, r, &p->free)) ? PHX_BF_BACKFILL : PHX_BF_WAIT;
+    for (size_t j = 0; j < in->nnodes; j++) {
+        p->tmp.cores[j] =
+            p->free.cores[j] < p->spare.cores[j] ? p->free.cores[j] : p->spare.cores[j];
+        p->tmp.mem[j] =
+            p->free.mem[j] < p->spare.mem[j] ? p->free.mem[j] : p->spare.mem[j];
+    }
+    *spare = true;
+    return (*nsh = fit(p, r, &p->tmp)) ? PHX_BF_BACKFILL : PHX_BF_WAIT;
+}
+
+/* The partitions of r, one at a time (-p a,b: each bit; else its mask, 0
+ * included): *one is r within the next; false at the end. */
+static bool next_part(const phx_bf_request_t *r, uint64_t *left, bool *first,
+                      phx_bf_request_t *one)
+{
+    *one = *r;
+    if (!(r->parts & (r->parts - 1))) { /* one partition, or none */
+        bool go = *first;
+        *first = false;
+        return go;
+    }
+    *first = false;
+    if (!*left)
+        return false;
+    one->parts = *left & (~*left + 1);
+    *left &= *left - 1;
+    return true;
+}
+
+/* Reserve r (nothing of it can start now) in the one of its pools without
+ * a reservation or a blocked job where it can start the soonest: the
+ * pool's first blocked job.  When only jobs without a time limit stand in
+ * its way in all of those its partition there can hold, they are blocked:
+ * no reservation can be promised, and their later jobs start wherever they
+ * fit.  (A partition too small for it blocks nothing.) */
+static int reserve(planner_t *p, const phx_bf_request_t *r, phx_bf_plan_t *plan,
+                   size_t i, event_t *ev)
+{
+    const phx_bf_input_t *in = p->in;
+    phx_bf_decision_t *d = &plan->decisions[i];
+    phx_bf_request_t one;
+    uint64_t left = r->parts, part = 0, open = 0;
+    bool first = true, any = false;
+    int64_t best = -1;
+    size_t nsh;
+    while (next_part(r, &left, &first, &one)) {
+        uint32_t pool = phx_bf_pool_of(&p->pl, one.parts);
+        if (p->pools[pool].reserved || p->pools[pool].blocked || !fits_empty(p, &one))
+            continue;
+        any = true;
+        open |= one.parts;
+        int64_t t = find_shadow(p, &one, plan, ev, &nsh);
+        if (t >= 0 && (best < 0 || t < best))
+            best = t, part = one.parts;
+    }
+    d->verdict = PHX_BF_WAIT;
+    if (!any)
+        return 0;
+    if (best < 0) {
+        left = r->parts, first = true;
+        while (next_part(r, &left, &first, &one))
+            if (!r->parts || (one.parts & open))
+                p->pools[phx_bf_pool_of(&p->pl, one.parts)].blocked = true;
+        return 0;
+    }
+    one = *r;
+    one.parts = part;
+    find_shadow(p, &one, plan, ev, &nsh); /* p->tmp and p->shares: of part */
+    uint32_t pool = phx_bf_pool_of(&p->pl, part);
+    d->pool = pool;
+    d->parts = part;
+    /* spare = free at the shadow time minus the reservation, on the pool's
+     * nodes (no other pool's job can use them) */
+    for (size_t k = 0; k < in->nnodes; k++)
+        if (p->node_pool[k] == pool) {
+            p->spare.cores[k] = p->tmp.cores[k];
+            p->spare.mem[k] = p->tmp.mem[k];
+        }
+    take(&p->spare, p->shares, nsh);
+    /* The reservation is counted in cores, not which: with tasks capped per
+     * socket it needs room in given sockets, which a job running past the
+     * shadow time could take while leaving as many cores.  Its nodes are
+     * then kept for jobs ending first. */
+    if (r->ntasks_per_socket)
+        for (size_t k = 0; k < nsh; k++)
+            p->spare.cores[p->shares[k].node] = 0;
+    if (record(d, PHX_BF_RESERVED, best, p->shares, nsh) < 0)
+        return -1;
+    p->pools[pool].reserved = true;
+    p->pools[pool].shadow = best;
+    if (plan->reserved < 0) {
+        plan->reserved = (ssize_t)i;
+        plan->shadow_time = best;
+    }
+    plan->nreserved++;
+    return 0;
+}
+
+/* Budget: is a pool of r's left to examine it (max_job_test each)?  It
+ * counts in every pool of its partitions. */
+static bool examine(planner_t *p, const phx_bf_params_t *params,
+                    const phx_bf_request_t *r)
+{
+    phx_bf_request_t one;
+    uint64_t left = r->parts;
+    bool first = true, room = !params->max_job_test;
+    while (next_part(r, &left, &first, &one))
+        room |=
+            p->pools[phx_bf_pool_of(&p->pl, one.parts)].tested < params->max_job_test;
+    if (!room)
+        return false;
+    left = r->parts, first = true;
+    while (next_part(r, &left, &first, &one))
+        p->pools[phx_bf_pool_of(&p->pl, one.parts)].tested++;
+    return true;
+}
+
+/* Each job in priority order: in the first of its partitions where it can
+ * start now (try_now), else reserved (reserve).  Pools are of nodes: a job
+ * of several partitions is examined in each one's pool, by that pool's
+ * reservation, and reserved in one only. */
 static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t *plan,
                      event_t *ev)
 {
@@ -377,94 +511,33 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
         const phx_bf_request_t *r = &in->pending[i];
         phx_bf_decision_t *d = &plan->decisions[i];
         d->start_time = -1;
-        d->pool = phx_bf_pool_of(&p->pl, r->parts);
-        pool_state_t *ps = &p->pools[d->pool];
-        if (params->max_job_test && ps->tested >= params->max_job_test)
+        d->pool = phx_bf_pool_of(&p->pl, r->parts & (~r->parts + 1));
+        if (!examine(p, params, r))
             continue; /* stays NOT_TESTED */
-        ps->tested++;
         plan->tested++;
         if (!request_sane(r) || !fits_empty(p, r)) {
             d->verdict = PHX_BF_NEVER;
             continue;
         }
+        phx_bf_request_t one;
+        uint64_t left = r->parts;
+        bool first = true, spare, started = false;
         size_t nsh;
-        if (!ps->reserved && !ps->blocked) {
-            if ((nsh = fit_part(p, r, &p->free, &d->parts))) {
-                take(&p->free, p->shares, nsh);
-                if (record(d, PHX_BF_START, in->now, p->shares, nsh) < 0)
-                    return -1;
+        while (!started && next_part(r, &left, &first, &one)) {
+            uint32_t pool = phx_bf_pool_of(&p->pl, one.parts);
+            phx_bf_verdict_t v = try_now(p, params, &one, pool, &nsh, &spare);
+            if (v == PHX_BF_WAIT)
                 continue;
-            }
-            int64_t shadow = find_shadow_part(p, r, plan, ev, &nsh, &d->parts);
-            if (shadow < 0) {
-                /* Only jobs without a time limit stand in its way: no
-                 * reservation can be promised; later jobs start if they fit. */
-                d->verdict = PHX_BF_WAIT;
-                d->parts = 0;
-                ps->blocked = true;
-                continue;
-            }
-            /* spare = free at the shadow time minus the reservation, on the
-             * pool's nodes (no other pool's job can use them) */
-            for (size_t k = 0; k < in->nnodes; k++)
-                if (p->node_pool[k] == d->pool) {
-                    p->spare.cores[k] = p->tmp.cores[k];
-                    p->spare.mem[k] = p->tmp.mem[k];
-                }
-            take(&p->spare, p->shares, nsh);
-            /* The reservation is counted in cores, not which: with tasks
-             * capped per socket it needs room in given sockets, which a
-             * job running past the shadow time could take while leaving as
-             * many cores.  Its nodes are then kept for jobs ending first. */
-            if (r->ntasks_per_socket)
-                for (size_t k = 0; k < nsh; k++)
-                    p->spare.cores[p->shares[k].node] = 0;
-            if (record(d, PHX_BF_RESERVED, shadow, p->shares, nsh) < 0)
+            take(&p->free, p->shares, nsh);
+            if (spare)
+                take(&p->spare, p->shares, nsh);
+            if (record(d, v, in->now, p->shares, nsh) < 0)
                 return -1;
-            ps->reserved = true;
-            ps->shadow = shadow;
-            if (plan->reserved < 0) {
-                plan->reserved = (ssize_t)i;
-                plan->shadow_time = shadow;
-            }
-            plan->nreserved++;
-            continue;
+            d->pool = pool;
+            d->parts = one.parts;
+            started = true;
         }
-        d->verdict = PHX_BF_WAIT;
-        if (params->window > 0 &&
-            (r->time_limit == 0 || r->time_limit > params->window))
-            continue;
-        if (ps->blocked) {
-            if ((nsh = fit_part(p, r, &p->free, &d->parts))) {
-                take(&p->free, p->shares, nsh);
-                if (record(d, PHX_BF_BACKFILL, in->now, p->shares, nsh) < 0)
-                    return -1;
-            } else {
-                d->parts = 0;
-            }
-            continue;
-        }
-        bool ends_first = r->time_limit > 0 && in->now + r->time_limit <= ps->shadow;
-        if (ends_first) {
-            nsh = fit_part(p, r, &p->free, &d->parts);
-        } else {
-            for (size_t j = 0; j < in->nnodes; j++) {
-                p->tmp.cores[j] = p->free.cores[j] < p->spare.cores[j]
-                                      ? p->free.cores[j]
-                                      : p->spare.cores[j];
-                p->tmp.mem[j] =
-                    p->free.mem[j] < p->spare.mem[j] ? p->free.mem[j] : p->spare.mem[j];
-            }
-            nsh = fit_part(p, r, &p->tmp, &d->parts);
-        }
-        if (!nsh) {
-            d->parts = 0;
-            continue;
-        }
-        take(&p->free, p->shares, nsh);
-        if (!ends_first)
-            take(&p->spare, p->shares, nsh);
-        if (record(d, PHX_BF_BACKFILL, in->now, p->shares, nsh) < 0)
+        if (!started && reserve(p, r, plan, i, ev) < 0)
             return -1;
     }
     return 0;
@@ -509,9 +582,12 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
         phx_error_set(err, "out of memory");
         goto out;
     }
+    /* pools of the nodes' partitions: a request of several is examined in
+     * each (joining them would take another partition's reservation away) */
     phx_bf_pools_init(&p.pl, in->nodes, in->nnodes);
     for (size_t i = 0; i < in->npending; i++)
-        phx_bf_pools_join(&p.pl, in->pending[i].parts);
+        if (!in->pending[i].parts)
+            phx_bf_pools_join(&p.pl, 0); /* any node: one pool */
     for (size_t i = 0; i < in->nnodes; i++)
         p.node_pool[i] = phx_bf_pool_of(&p.pl, in->nodes[i].parts);
     for (size_t i = 0; i < in->nnodes; i++) {

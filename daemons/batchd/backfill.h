@@ -100,6 +100,9 @@ void phx_bf_pools_init(phx_bf_pools_t *pl, const phx_bf_node_t *nodes, size_t nn
 void phx_bf_pools_join(phx_bf_pools_t *pl, uint64_t parts);
 /* The pool of a request or node in partitions parts (< PHX_BF_POOLS). */
 uint32_t phx_bf_pool_of(phx_bf_pools_t *pl, uint64_t parts);
+/* The pools of a request in partitions parts (one per partition of -p a,b,
+ * each once) into out: their number (1 at least). */
+size_t phx_bf_pools_list(phx_bf_pools_t *pl, uint64_t parts, uint32_t out[64]);
 /* How many pools the nodes' partitions make (1 when pl->one). */
 size_t phx_bf_pools_count(phx_bf_pools_t *pl, const phx_bf_node_t *nodes,
                           size_t nnodes);

@@ -81,7 +81,9 @@ typedef struct bjob {
     int64_t alloc_cpus;
     /* gang request outstanding for it ("" when none) */
     char request_id[48];
-    uint32_t request_pool; /* the planner's pool it was sent for */
+    uint32_t request_pool;           /* the planner's pool it was sent for */
+    uint64_t run_mask, run_mask_gen; /* partitions it may run in, as of
+                                        batchd_t.parts_gen (sched.c) */
     int64_t request_until;
     int64_t request_after; /* the master refused its last one: not before */
 } bjob_t;
@@ -180,6 +182,7 @@ typedef struct batchd {
     bool declined, want_revive; /* filters set since the last REVIVE */
     double last_revive;
     uint64_t request_seq;
+    uint64_t parts_gen; /* bumped when the partitions change (reload) */
     /* the jobs with a gang request outstanding (request_id set): a new
      * request cancels its pool's others without a walk over every job */
     struct bjob **requested;
@@ -268,6 +271,9 @@ void batchd_sched_job_done(batchd_t *b, bjob_t *j);
 /* Forget j's gang request (request_id cleared; not cancelled at the
  * master): a job leaving memory, a request the master refused. */
 void batchd_request_forget(batchd_t *b, bjob_t *j);
+/* The partitions changed: every gang request is cancelled (they list the
+ * old partitions' nodes, by the old pools) and asked again. */
+void batchd_sched_parts_changed(batchd_t *b);
 /* The memory (MiB) of the job's share of `cores` cores on a node of
  * `total` MiB (--mem, --mem=0, --mem-per-cpu or the default per core). */
 uint64_t batchd_job_mem(const batchd_t *b, const bjob_t *j, uint32_t cores,

@@ -58,6 +58,7 @@ static void reload_partitions(batchd_t *b)
     for (size_t i = 0; i < b->nnodes; i++)
         b->nodes[i].parts = batchd_parts_node_mask(&b->parts, b->nodes[i].name);
     batchd_parts_clear(&old);
+    batchd_sched_parts_changed(b);
 }
 
 void batchd_reload(batchd_t *b)

@@ -32,6 +32,7 @@ typedef struct pass {
     const json_t *raw; /* the event's offers, for re-parsing after a failed try */
     /* by pool (phx_bf_pools_t): its reserved job, the planner's decision
      * for it (or NULL), whether one of its jobs could not start */
+    phx_bf_pools_t pools; /* of the nodes' partitions */
     bjob_t *reserved[PHX_BF_POOLS];
     const phx_bf_decision_t *rdec[PHX_BF_POOLS];
     bool blocked[PHX_BF_POOLS];
@@ -118,8 +119,11 @@ static bool offer_allows(pass_t *p, const boffer_t *o, const bjob_t *j)
     /* now is whole seconds: the job may end up to a second after end */
     if (o->release_by > 0 && (end == PHX_BF_NO_END || (double)end + 1 > o->release_by))
         return false;
-    if (!p->blocked[p->cur ? p->cur->pool : PHX_BF_POOL_ALL] || o->release_by > 0)
-        return true; /* nothing of its pool is blocked, or a lent offer */
+    const bnode_t *n = batchd_node_by_agent(p->b, o->agent_id);
+    uint32_t pool = phx_bf_pool_of(
+        &p->pools, n ? n->parts : batchd_parts_node_mask(&p->b->parts, o->host));
+    if (!p->blocked[pool] || o->release_by > 0)
+        return true; /* nothing of the node's pool is blocked, or a lent offer */
     /* behind a blocked job: only where the planner put this job, which it
      * checked does not delay the reservation */
     if (!p->cur ||
@@ -278,6 +282,7 @@ static char *run_partition(batchd_t *b, bjob_t *j, uint64_t part)
         return NULL;
     char *list = j->spec.partition;
     j->spec.partition = name;
+    j->run_mask_gen = 0;
     return list;
 }
 
@@ -369,6 +374,7 @@ out:
     if (list && rc < 0) { /* not started: of its list again */
         free(j->spec.partition);
         j->spec.partition = list;
+        j->run_mask_gen = 0;
     } else {
         free(list);
     }
@@ -438,14 +444,15 @@ static void request_answered(phx_fwc_t *c, int status, const char *body, void *a
 static void send_request(pass_t *p, bjob_t *j, uint32_t pool)
 {
     batchd_t *b = p->b;
-    if ((j->request_id[0] && p->now < j->request_until) || p->now < j->request_after)
+    if ((j->request_id[0] && p->now < j->request_until && j->request_pool == pool) ||
+        p->now < j->request_after)
         return;
     /* the pool's other jobs' requests go (one outstanding per pool), once
      * this one is built: if it cannot be, they stay and are cancelled later */
     json_t *cancel = json_array();
     for (size_t i = 0; i < b->nrequested; i++) {
         bjob_t *x = b->requested[i];
-        if (x != j && x->request_pool == pool)
+        if (x == j || x->request_pool == pool) /* its own old one too */
             json_array_append_new(cancel, json_string(x->request_id));
     }
     snprintf(j->request_id, sizeof(j->request_id), "job-%" PRIu64 "-%" PRIu64, j->id,
@@ -500,16 +507,53 @@ static void send_request(pass_t *p, bjob_t *j, uint32_t pool)
 /* The jobs the planner examines, best first: at most bf_max_job_test of
  * each pool, so that a long queue in one partition keeps no other's jobs
  * from being looked at.  Their requests into reqs, the jobs into rjob. */
-static size_t pass_select(batchd_t *b, const phx_bf_node_t *nodes, int64_t now,
-                          bjob_t **cand, phx_prio_job_t *prio, phx_bf_request_t **reqs,
-                          bjob_t ***rjob)
+/* The partitions j may run in (batchd_parts_run_mask), kept until they
+ * change. */
+static uint64_t job_run_mask(batchd_t *b, bjob_t *j)
 {
-    phx_bf_pools_t pools;
-    phx_bf_pools_init(&pools, nodes, b->nnodes);
-    size_t npools = phx_bf_pools_count(&pools, nodes, b->nnodes);
-    uint32_t budget = b->bf.max_job_test, tested[PHX_BF_POOLS] = {0};
+    if (j->run_mask_gen != b->parts_gen + 1) {
+        j->run_mask = batchd_parts_run_mask(&b->parts, j->spec.partition);
+        j->run_mask_gen = b->parts_gen + 1;
+    }
+    return j->run_mask;
+}
+
+void batchd_sched_parts_changed(batchd_t *b)
+{
+    b->parts_gen++;
+    json_t *cancel = json_array();
+    while (b->nrequested > 0) {
+        bjob_t *j = b->requested[0];
+        json_array_append_new(cancel, json_string(j->request_id));
+        batchd_request_forget(b, j);
+    }
+    if (json_array_size(cancel) > 0 && b->fwc && b->subscribed)
+        phx_fwc_call(b->fwc,
+                     json_pack("{s:s, s:{s:[], s:O}}", "type", "REQUEST", "request",
+                               "requests", "cancel", cancel),
+                     NULL, NULL);
+    json_decref(cancel);
+    batchd_sched_dirty(b);
+}
+
+/* The jobs the planner examines, best first: at most bf_max_job_test of
+ * each pool (a job of several partitions counts in each of theirs), so
+ * that a long queue in one partition keeps no other's jobs from being
+ * looked at.  Their requests into reqs, the jobs into rjob. */
+static size_t pass_select(pass_t *p, const phx_bf_node_t *nodes, bjob_t **cand,
+                          phx_prio_job_t *prio, phx_bf_request_t **reqs, bjob_t ***rjob)
+{
+    batchd_t *b = p->b;
+    phx_bf_pools_init(&p->pools, nodes, b->nnodes);
+    size_t npools = phx_bf_pools_count(&p->pools, nodes, b->nnodes), test = 0;
+    uint32_t budget = b->bf.max_job_test, tested[PHX_BF_POOLS] = {0}, in[64];
+    bool has_nodes[PHX_BF_POOLS] = {false};
+    for (size_t i = 0; i < b->nnodes; i++) /* pools of no node are never full */
+        for (size_t k = 0, nk = phx_bf_pools_list(&p->pools, nodes[i].parts, in);
+             k < nk; k++)
+            has_nodes[in[k]] = true;
     /* one pool: the first bf_max_job_test jobs are all it needs */
-    size_t n = batchd_order(b, now, npools > 1 ? 0 : budget, cand, prio), test = 0;
+    size_t n = batchd_order(b, p->now, npools > 1 ? 0 : budget, cand, prio);
     *reqs = calloc(n + 1, sizeof(**reqs));
     *rjob = calloc(n + 1, sizeof(**rjob));
     if (!*reqs || !*rjob)
@@ -517,12 +561,15 @@ static size_t pass_select(batchd_t *b, const phx_bf_node_t *nodes, int64_t now,
     for (size_t i = 0, full = 0; i < n && full < npools; i++) {
         bjob_t *j = cand[prio[i].id];
         j->priority = prio[i].priority;
+        size_t nk = phx_bf_pools_list(&p->pools, job_run_mask(b, j), in), room = 0;
+        for (size_t k = 0; k < nk; k++)
+            room += !budget || tested[in[k]] < budget;
+        if (!room)
+            continue;
+        for (size_t k = 0; budget && k < nk; k++)
+            full += ++tested[in[k]] == budget && has_nodes[in[k]];
         batchd_bf_request(b, &j->spec, &(*reqs)[test]);
         (*reqs)[test].job_id = j->id;
-        uint32_t pool = phx_bf_pool_of(&pools, (*reqs)[test].parts);
-        if (budget && tested[pool] >= budget)
-            continue;
-        full += budget && ++tested[pool] == budget;
         (*rjob)[test++] = j;
     }
     return test;
@@ -551,7 +598,7 @@ static void pass_run(pass_t *p)
         nodes[i] = (phx_bf_node_t){bn->cores,  bn->cores,   bn->mem,     bn->mem,
                                    bn->usable, bn->sockets, bn->threads, bn->parts};
     }
-    size_t test = pass_select(b, nodes, now, cand, prio, &reqs, &rjob);
+    size_t test = pass_select(p, nodes, cand, prio, &reqs, &rjob);
     if (!reqs || !rjob)
         goto out_plan;
     for (size_t i = live; i < b->njobs; i++) {
@@ -646,8 +693,15 @@ static void pass_run(pass_t *p)
             reqs[i].parts == BATCHD_PART_GONE)
             why = pt->state == BPART_DOWN ? PHX_REASON_PARTITION_DOWN
                                           : PHX_REASON_PARTITION_INACTIVE;
-        if (d->verdict != PHX_BF_NEVER && (unused > 0 || p->noffers == 0))
+        if (d->verdict != PHX_BF_NEVER && (unused > 0 || p->noffers == 0)) {
+            /* every pool of its partitions: behind it, placement keeps to
+             * the planner's nodes there */
+            uint32_t pools[64];
+            size_t nk = phx_bf_pools_list(&p->pools, reqs[i].parts, pools);
+            for (size_t k = 0; k < nk; k++)
+                p->blocked[pools[k]] = true;
             p->blocked[d->pool] = true;
+        }
         /* the gang request: the planner's reserved job of its pool, or a
          * multi-node job that fits but whose nodes are not all offered */
         if (!p->reserved[d->pool] &&

@@ -358,6 +358,7 @@ typedef struct simjob {
     int64_t arrive, runtime; /* runtime <= time limit */
     int64_t start, end;
     int64_t first_reservation; /* -1: never reserved */
+    int64_t res_pool;          /* the pool of its reservation, -1: none */
     phx_bf_share_t shares[MAXN];
     size_t nshares;
     int state; /* 0 not arrived/pending, 1 running, 2 done, 3 dropped */
@@ -374,12 +375,14 @@ static uint32_t rnd(uint32_t n)
 
 typedef struct stats {
     int backfills, reservations, checked, starts;
-    int multi; /* passes with reservations in two pools */
+    int multi;      /* passes with reservations in two pools */
+    int multi_part; /* starts of jobs of two partitions */
+    int moved;      /* passes where one moved to another pool */
 } stats_t;
 
 /* With parts, the nodes make two partitions of their own halves, and in
  * some runs a third of every node that joins them into one pool; each job
- * runs in one of them. */
+ * runs in one of them, a third of the jobs in either half (-p a,b). */
 static void simulate(uint64_t seed, stats_t *st, bool parts)
 {
     rng = seed * 0x9E3779B97F4A7C15ULL + 1;
@@ -418,10 +421,10 @@ static void simulate(uint64_t seed, stats_t *st, bool parts)
         if (rnd(3) == 0)
             s->r.ntasks_per_node = tasks / n + rnd(2);
         if (nparts)
-            s->r.parts = UINT64_C(1) << rnd(nparts);
+            s->r.parts = rnd(3) == 0 ? 3 : UINT64_C(1) << rnd(nparts);
         s->arrive = j == 0 ? 0 : jobs[j - 1].arrive + rnd(40);
         s->runtime = 1 + rnd((uint32_t)s->r.time_limit);
-        s->first_reservation = -1;
+        s->first_reservation = s->res_pool = -1;
         s->start = -1;
     }
     int64_t now = 0;
@@ -462,9 +465,22 @@ static void simulate(uint64_t seed, stats_t *st, bool parts)
         if (nparts == 3 || !nparts)
             assert_true(plan.nreserved <= 1); /* one pool */
         st->multi += plan.nreserved > 1;
+        /* A job of two partitions is reserved where it starts the soonest:
+         * when it is reserved in, or starts in, another pool than its
+         * reservation's, it takes that pool's from a job of lower priority,
+         * which priority allows (as a new job of higher priority would);
+         * jobs after it in this pass count from their new reservations. */
+        bool moved = false;
         for (size_t i = 0; i < np; i++) {
             simjob_t *s = &jobs[pidx[i]];
             const phx_bf_decision_t *d = &plan.decisions[i];
+            if (moved && d->verdict != PHX_BF_START && d->verdict != PHX_BF_BACKFILL)
+                s->first_reservation = s->res_pool = -1;
+            if (d->verdict == PHX_BF_RESERVED || d->verdict == PHX_BF_START ||
+                d->verdict == PHX_BF_BACKFILL) {
+                moved |= s->res_pool >= 0 && s->res_pool != (int64_t)d->pool;
+                s->res_pool = d->pool;
+            }
             switch (d->verdict) {
             case PHX_BF_START:
             case PHX_BF_BACKFILL: {
@@ -482,6 +498,13 @@ static void simulate(uint64_t seed, stats_t *st, bool parts)
                 uint32_t tasks = 0;
                 assert_true(d->nshares >= s->r.nodes_min &&
                             d->nshares <= s->r.nodes_max);
+                if (s->r.parts) { /* in one of its partitions, all of it */
+                    assert_true(d->parts && !(d->parts & (d->parts - 1)) &&
+                                (d->parts & s->r.parts));
+                    for (size_t k = 0; k < d->nshares; k++)
+                        assert_true(nodes[d->shares[k].node].parts & d->parts);
+                    st->multi_part += (s->r.parts & (s->r.parts - 1)) != 0;
+                }
                 for (size_t k = 0; k < d->nshares; k++) {
                     phx_bf_node_t *nd = &nodes[d->shares[k].node];
                     if (d->shares[k].cores > nd->cores_free ||
@@ -517,6 +540,7 @@ static void simulate(uint64_t seed, stats_t *st, bool parts)
             default: break;
             }
         }
+        st->moved += moved;
         phx_backfill_plan_clear(&plan);
         /* Next event: an end or an arrival. */
         int64_t next = INT64_MAX;
@@ -562,12 +586,15 @@ static void test_easy_by_pool_never_delays(void **state)
     for (uint64_t seed = 1; seed <= 300; seed++)
         simulate(seed, &st, true);
     print_message("%d starts, %d backfills, %d reservations, %d reserved starts "
-                  "checked, %d passes with reservations in two pools\n",
-                  st.starts, st.backfills, st.reservations, st.checked, st.multi);
+                  "checked, %d passes with reservations in two pools, %d starts "
+                  "of jobs of two partitions, %d passes where one moved\n",
+                  st.starts, st.backfills, st.reservations, st.checked, st.multi,
+                  st.multi_part, st.moved);
     assert_true(st.backfills > 100);
     assert_true(st.reservations > 100);
     assert_true(st.checked > 100);
     assert_true(st.multi > 100);
+    assert_true(st.multi_part > 100);
 }
 
 /* A reservation capped per socket: one node of 2 sockets x 4 cores; R1 holds

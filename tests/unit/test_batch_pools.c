@@ -234,6 +234,45 @@ static void test_one_of_several_partitions(void **state)
     phx_backfill_plan_clear(&plan);
 }
 
+/* A job of two partitions takes no reservation from another (a review's
+ * case): n0 in A (8 cores, 4 busy until 100), n1 in B (busy until 300).
+ * J1 (B) is reserved at 300, J2 (A, 8 cores) at 100; J3 (A or B, 200 s),
+ * of lower priority, fits n0's 4 free cores now but would hold them past
+ * 100: it waits.  (Joining A and B into one pool for J3 left J2 unreserved
+ * and let J3 take its cores.) */
+static void test_several_partitions_keep_reservations(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[2] = {node(8, 4, 1), node(4, 0, 2)};
+    phx_bf_share_t busy[2] = {{0, 4, 4, 0}, {1, 4, 4, 0}};
+    phx_bf_running_t run[2] = {
+        {.job_id = 90, .end_time = 100, .shares = busy, .nshares = 1},
+        {.job_id = 91, .end_time = 300, .shares = busy + 1, .nshares = 1}};
+    phx_bf_request_t pend[3] = {req(1, 1, 4, 60, 2), req(2, 1, 8, 60, 1),
+                                req(3, 1, 4, 200, 3)};
+    phx_bf_input_t in = {.now = 0,
+                         .nodes = nodes,
+                         .nnodes = 2,
+                         .running = run,
+                         .nrunning = 2,
+                         .pending = pend,
+                         .npending = 3};
+    phx_bf_plan_t plan;
+    plan_ok(&in, NULL, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[0].start_time, 300);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[1].start_time, 100);
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_WAIT);
+    phx_backfill_plan_clear(&plan);
+    /* ending by 100 it may */
+    pend[2].time_limit = 100;
+    plan_ok(&in, NULL, &plan);
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_BACKFILL);
+    assert_int_equal(plan.decisions[2].parts, 1);
+    phx_backfill_plan_clear(&plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -242,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_window_stays_in_its_pool),
         cmocka_unit_test(test_budget_per_pool),
         cmocka_unit_test(test_one_of_several_partitions),
+        cmocka_unit_test(test_several_partitions_keep_reservations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

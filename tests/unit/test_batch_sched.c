@@ -307,12 +307,15 @@ static void easy_offers_never_delay_the_reservation(void **state)
 
     /* Not blocked: both, and the best fit (a1, fewer free cores) wins. */
     assert_true(offer_allows(&w.p, o1, &j) && offer_allows(&w.p, o2, &j));
-    /* A job of another pool blocked: still both. */
-    d.pool = 3;
+    /* Another pool blocked (the nodes are of partition 2: pool 2): still
+     * both.  A pool is blocked for the offers of its nodes. */
+    phx_bf_node_t pn_parts[2] = {{.parts = 4}, {.parts = 4}};
+    phx_bf_pools_init(&w.p.pools, pn_parts, 2);
+    w.b.nodes[0].parts = w.b.nodes[1].parts = 4;
     w.p.blocked[5] = true;
     assert_true(offer_allows(&w.p, o1, &j) && offer_allows(&w.p, o2, &j));
     /* Blocked: only the planner's node, even though a1 fits better. */
-    d.pool = 5;
+    w.p.blocked[2] = true;
     assert_false(offer_allows(&w.p, o1, &j));
     assert_true(offer_allows(&w.p, o2, &j));
     char got[128];
@@ -344,14 +347,14 @@ static void easy_offers_never_delay_the_reservation(void **state)
     assert_false(offer_allows(&w.p, o1, &j));
     j.spec.time_limit = 0; /* UNLIMITED */
     assert_false(offer_allows(&w.p, o1, &j));
-    w.p.blocked[5] = false;
+    w.p.blocked[2] = false;
     assert_false(offer_allows(&w.p, o1, &j));
     /* Held for a gang request: only its job, release_by or not. */
     o1->owner = &other;
     j.spec.time_limit = 10;
     assert_false(offer_allows(&w.p, o1, &j));
     assert_true(offer_allows(&w.p, o1, &other));
-    w.p.blocked[5] = true;
+    w.p.blocked[2] = true;
     assert_true(offer_allows(&w.p, o1, &other));
     /* Used by this pass already: nobody. */
     o1->used = true;
