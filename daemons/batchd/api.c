@@ -43,6 +43,23 @@ static bool may_see(const batchd_t *b, uid_t uid, const bjob_t *j)
     return j->uid == uid || batchd_is_operator(b, uid);
 }
 
+/* Does the list want ("a,b", squeue -p's) name a partition of the job's
+ * (one, or its list while pending)? */
+static bool parts_meet(const char *want, const char *job)
+{
+    const char *n;
+    size_t len;
+    char one[128];
+    while ((n = batchd_parts_next(&want, &len)))
+        if (len > 0 && len < sizeof(one)) {
+            memcpy(one, n, len);
+            one[len] = '\0';
+            if (batchd_parts_list_has(job, one))
+                return true;
+        }
+    return false;
+}
+
 static void list(batchd_t *b, struct evhttp_request *req, uid_t uid)
 {
     struct evkeyvalq q;
@@ -54,24 +71,39 @@ static void list(batchd_t *b, struct evhttp_request *req, uid_t uid)
         state = evhttp_find_header(&q, "state");
         part = evhttp_find_header(&q, "partition");
     }
-    int want_state = -1;
-    if (state && *state && (want_state = phx_job_state_parse(state)) < 0) {
-        phx_http_reply_error(req, 400, "unknown state \"%s\"", state);
-        evhttp_clear_headers(&q);
-        return;
+    /* squeue -t: states by name or code, a list of them, or "all" */
+    unsigned want = 0;
+    char one[32];
+    const char *at = state, *n;
+    size_t len;
+    while (state && *state && strcasecmp(state, "all") != 0 &&
+           (n = batchd_parts_next(&at, &len))) {
+        int st = -1;
+        if (len < sizeof(one)) {
+            memcpy(one, n, len);
+            one[len] = '\0';
+            st = phx_job_state_parse(one);
+        }
+        if (st < 0) {
+            phx_http_reply_error(req, 400, "unknown state \"%.*s\"",
+                                 (int)(len < 64 ? len : 64), n);
+            evhttp_clear_headers(&q);
+            return;
+        }
+        want |= 1u << st;
     }
+    bool all = state && strcasecmp(state, "all") == 0;
     json_t *jobs = json_array();
     for (size_t i = 0; jobs && i < b->njobs; i++) {
         const bjob_t *j = b->order[i];
         if (!may_see(b, uid, j) || (user && *user && strcmp(user, j->user) != 0))
             continue;
         if (part && *part &&
-            !batchd_parts_list_has(j->spec.partition ? j->spec.partition : b->partition,
-                                   part))
+            !parts_meet(part, j->spec.partition ? j->spec.partition : b->partition))
             continue;
-        if (want_state >= 0 ? (int)j->state != want_state
-                            : phx_job_state_is_final(j->state) && j->end_time >= 0 &&
-                                  batchd_now() - j->end_time > 300)
+        if (want ? !(want & (1u << j->state))
+                 : !all && phx_job_state_is_final(j->state) && j->end_time >= 0 &&
+                       batchd_now() - j->end_time > 300)
             continue;
         json_array_append_new(jobs, batchd_job_json(b, j, false));
     }

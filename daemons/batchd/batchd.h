@@ -84,6 +84,8 @@ typedef struct bjob {
     uint32_t request_pool;           /* the planner's pool it was sent for */
     uint64_t run_mask, run_mask_gen; /* partitions it may run in, as of
                                         batchd_t.parts_gen (sched.c) */
+    char *part_list; /* -p a,b while it runs in one (spec.partition): the
+                        list again if it is requeued */
     int64_t request_until;
     int64_t request_after; /* the master refused its last one: not before */
 } bjob_t;

@@ -53,7 +53,8 @@ const char *phx_job_state_code(phx_job_state_t state)
 int phx_job_state_parse(const char *name)
 {
     for (int i = 0; i < PHX_JOB_STATE_COUNT; i++)
-        if (name && !strcasecmp(name, state_names[i]))
+        if (name &&
+            (!strcasecmp(name, state_names[i]) || !strcasecmp(name, state_codes[i])))
             return i;
     return -1;
 }

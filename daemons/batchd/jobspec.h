@@ -39,7 +39,7 @@ typedef enum phx_job_state {
  * "OOM"; NULL when out of range. */
 const char *phx_job_state_name(phx_job_state_t state);
 const char *phx_job_state_code(phx_job_state_t state);
-/* By full name (case-insensitive); -1 when unknown. */
+/* By full name or short code (case-insensitive); -1 when unknown. */
 int phx_job_state_parse(const char *name);
 /* COMPLETED and later: the job will not run again (unless requeued). */
 bool phx_job_state_is_final(phx_job_state_t state);

@@ -115,10 +115,14 @@ size_t batchd_order(batchd_t *b, int64_t now, size_t want, bjob_t **cand,
     size_t n = 0, live = batchd_live_from(b);
     if (!want || want > b->npending)
         want = b->npending;
+    /* dry below bf_max_job_test jobs (all of them are asked for when there
+     * are several pools: fewer is not dry then) */
+    size_t dry =
+        b->bf.max_job_test && want > b->bf.max_job_test ? b->bf.max_job_test : want;
     /* a clock stepped back rebuilds the order too */
     if (b->prio_n > 0 && now >= b->prio_at && now - b->prio_at < 1) {
         n = prio_cache_take(b, now, cand, prio, want);
-        if (n < want && b->prio_dirty)
+        if (n < dry && b->prio_dirty)
             n = 0; /* dry, and newer jobs wait: prioritise again */
         else
             return n;

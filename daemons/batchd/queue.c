@@ -48,6 +48,7 @@ void batchd_job_free(bjob_t *j)
     free(j->node_list);
     free(j->stdout_path);
     free(j->stderr_path);
+    free(j->part_list);
     free(j);
 }
 
@@ -291,6 +292,16 @@ static bjob_t *job_from_row(const phx_db_result_t *r, int i, phx_error_t *err)
     j->alloc_cpus = num(r, i, 22, 0);
     j->stdout_path = str(r, i, 23);
     j->stderr_path = str(r, i, 24);
+    /* a job of several partitions (spec) that started in one (the row) */
+    const char *ran = phx_db_result_get(r, i, 26);
+    if (j->state != PHX_JOB_PENDING && ran && *ran && j->spec.partition &&
+        strcmp(ran, j->spec.partition) != 0) {
+        char *one = strdup(ran);
+        if (one) {
+            j->part_list = j->spec.partition;
+            j->spec.partition = one;
+        }
+    }
     if (j->spec.dependency && phx_depend_parse(j->spec.dependency, &j->dep, err) < 0) {
         batchd_job_free(j);
         return NULL;
@@ -356,7 +367,8 @@ int batchd_queue_load(batchd_t *b, phx_error_t *err)
         "extract(epoch FROM eligible_time)::bigint, "
         "extract(epoch FROM start_time)::bigint, extract(epoch FROM end_time)::bigint, "
         "exit_code, exit_signal, requeue_count, node_list, alloc_cpus, stdout_path, "
-        "stderr_path, run_tasks::text FROM jobs WHERE state IN ('PENDING', 'RUNNING') "
+        "stderr_path, run_tasks::text, partition FROM jobs "
+        "WHERE state IN ('PENDING', 'RUNNING') "
         "OR end_time > "
         "now() - make_interval(secs => $1::bigint) ORDER BY id",
         1, p, &r, err);
@@ -532,8 +544,9 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
     bool outputs = j->stdout_path && j->start_time >= 0 && j->state == PHX_JOB_RUNNING;
     p[18] = outputs ? j->stdout_path : NULL;
     p[19] = outputs ? j->stderr_path : NULL;
-    /* the partition it runs in, of the list it named (-p a,b: sched.c) */
-    p[20] = j->state == PHX_JOB_RUNNING ? j->spec.partition : NULL;
+    /* the partition it runs in, of the list it named (-p a,b: sched.c);
+     * the list again once requeued */
+    p[20] = j->spec.partition;
     phx_error_t err;
     if (phx_db_store_write_row(b->store, &batchd_job_state_rows, p, persisted,
                                (void *)(uintptr_t)j->id, &err) < 0)
@@ -555,8 +568,15 @@ void batchd_job_set_state(batchd_t *b, bjob_t *j, phx_job_state_t st,
         b->nrunning++;
     if (phx_job_state_is_final(j->state) && !phx_job_state_is_final(st))
         live_again(b, j);
-    if (st == PHX_JOB_PENDING && j->state != PHX_JOB_PENDING)
+    if (st == PHX_JOB_PENDING && j->state != PHX_JOB_PENDING) {
         b->prio_dirty = true; /* requeued */
+        if (j->part_list) {   /* of its list of partitions again */
+            free(j->spec.partition);
+            j->spec.partition = j->part_list;
+            j->part_list = NULL;
+            j->run_mask_gen = 0;
+        }
+    }
     j->state = st;
     j->reason = why;
     batchd_job_persist(b, j);

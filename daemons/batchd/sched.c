@@ -375,8 +375,9 @@ out:
         free(j->spec.partition);
         j->spec.partition = list;
         j->run_mask_gen = 0;
-    } else {
-        free(list);
+    } else if (list) { /* kept for a requeue */
+        free(j->part_list);
+        j->part_list = list;
     }
     for (size_t i = 0; cores && i < nch; i++)
         free(cores[i]);

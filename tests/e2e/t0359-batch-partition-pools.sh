@@ -40,7 +40,8 @@ wait_job "$id" COMPLETED 30
 expect_fail as phx submit -p debug,compute -N 3 where.sh
 assert_contains "$PHX_OUT" "3 nodes asked, partition debug has 1"
 
-# debug full: a job of debug,compute runs in compute, with compute's time.
+# debug full: a job of debug,compute runs in compute, with the time of the
+# first partition that took it at submit (debug's DefaultTime).
 fill=$(as phx submit --parsable -p debug -n 2 hold.sh)
 wait_job "$fill" RUNNING 30
 id=$(as phx submit --parsable -p debug,compute -n 1 where.sh)
@@ -82,6 +83,13 @@ for _ in $(seq 50); do
 done
 assert_eq "n1:1 n2:1 n3:1 2 " "$got" "held cores by node, gang requests outstanding"
 for j in "$big" "$dbg"; do job_state_is "$j" PENDING || fail "job $j left PENDING"; done
+# squeue -p takes a list too
+got=$(as "$PHX_SRC/scripts/compat/squeue" -p compute,debug -h -t PD | awk '{print $1}' | sort -n | tr '\n' ' ')
+assert_eq "$big $dbg " "$got" "squeue -p compute,debug -t PD"
+got=$(as "$PHX_SRC/scripts/compat/squeue" -p debug -t r,PD -h | awk '{print $1}' | sort -n | tr '\n' ' ')
+assert_eq "$fill $dbg " "$got" "squeue -p debug -t r,PD"
+expect_fail as phx queue -t PD,XX
+assert_contains "$PHX_OUT" 'unknown state "XX"'
 # debug frees: its reserved job runs; then a job of debug,compute that
 # would end after compute's reserved start (block's end, in 5 minutes) is
 # kept off n1 and n2 and runs in debug; one that ends first runs in
