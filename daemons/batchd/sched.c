@@ -36,6 +36,7 @@ typedef struct pass {
     bjob_t *reserved[PHX_BF_POOLS];
     const phx_bf_decision_t *rdec[PHX_BF_POOLS];
     bool blocked[PHX_BF_POOLS];
+    bool any_blocked;
     const phx_bf_decision_t *cur; /* the planner's decision for the job placed */
     uint64_t part;                /* the partition try_job placed it in */
     const phx_bf_input_t *in;
@@ -119,11 +120,13 @@ static bool offer_allows(pass_t *p, const boffer_t *o, const bjob_t *j)
     /* now is whole seconds: the job may end up to a second after end */
     if (o->release_by > 0 && (end == PHX_BF_NO_END || (double)end + 1 > o->release_by))
         return false;
+    if (!p->any_blocked || o->release_by > 0)
+        return true; /* nothing blocked, or a lent offer */
     const bnode_t *n = batchd_node_by_agent(p->b, o->agent_id);
     uint32_t pool = phx_bf_pool_of(
         &p->pools, n ? n->parts : batchd_parts_node_mask(&p->b->parts, o->host));
-    if (!p->blocked[pool] || o->release_by > 0)
-        return true; /* nothing of the node's pool is blocked, or a lent offer */
+    if (!p->blocked[pool])
+        return true; /* nothing of the node's pool is blocked */
     /* behind a blocked job: only where the planner put this job, which it
      * checked does not delay the reservation */
     if (!p->cur ||
@@ -701,7 +704,7 @@ static void pass_run(pass_t *p)
             size_t nk = phx_bf_pools_list(&p->pools, reqs[i].parts, pools);
             for (size_t k = 0; k < nk; k++)
                 p->blocked[pools[k]] = true;
-            p->blocked[d->pool] = true;
+            p->blocked[d->pool] = p->any_blocked = true;
         }
         /* the gang request: the planner's reserved job of its pool, or a
          * multi-node job that fits but whose nodes are not all offered */

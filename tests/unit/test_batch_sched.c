@@ -312,7 +312,7 @@ static void easy_offers_never_delay_the_reservation(void **state)
     phx_bf_node_t pn_parts[2] = {{.parts = 4}, {.parts = 4}};
     phx_bf_pools_init(&w.p.pools, pn_parts, 2);
     w.b.nodes[0].parts = w.b.nodes[1].parts = 4;
-    w.p.blocked[5] = true;
+    w.p.blocked[5] = w.p.any_blocked = true;
     assert_true(offer_allows(&w.p, o1, &j) && offer_allows(&w.p, o2, &j));
     /* Blocked: only the planner's node, even though a1 fits better. */
     w.p.blocked[2] = true;
