@@ -480,23 +480,28 @@ static int reserve(planner_t *p, const phx_bf_request_t *r, phx_bf_plan_t *plan,
     return 0;
 }
 
-/* Budget: is a pool of r's left to examine it (max_job_test each)?  It
- * counts in every pool of its partitions. */
+/* Budget (max_job_test jobs examined in each pool): r as examined, in
+ * *rr: in those of its partitions whose pools have room left, where it
+ * counts; false when none has.  (Examining it also where the budget is
+ * spent would let it pass that pool's jobs that were not examined.) */
 static bool examine(planner_t *p, const phx_bf_params_t *params,
-                    const phx_bf_request_t *r)
+                    const phx_bf_request_t *r, phx_bf_request_t *rr)
 {
     phx_bf_request_t one;
-    uint64_t left = r->parts;
-    bool first = true, room = !params->max_job_test;
-    while (next_part(r, &left, &first, &one))
-        room |=
-            p->pools[phx_bf_pool_of(&p->pl, one.parts)].tested < params->max_job_test;
-    if (!room)
-        return false;
-    left = r->parts, first = true;
-    while (next_part(r, &left, &first, &one))
-        p->pools[phx_bf_pool_of(&p->pl, one.parts)].tested++;
-    return true;
+    uint64_t left = r->parts, room = 0;
+    bool first = true, any = false;
+    while (next_part(r, &left, &first, &one)) {
+        pool_state_t *ps = &p->pools[phx_bf_pool_of(&p->pl, one.parts)];
+        if (params->max_job_test && ps->tested >= params->max_job_test)
+            continue;
+        ps->tested++;
+        room |= one.parts;
+        any = true;
+    }
+    *rr = *r;
+    if (r->parts & (r->parts - 1))
+        rr->parts = room;
+    return any;
 }
 
 /* Each job in priority order: in the first of its partitions where it can
@@ -512,13 +517,16 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
         phx_bf_decision_t *d = &plan->decisions[i];
         d->start_time = -1;
         d->pool = phx_bf_pool_of(&p->pl, r->parts & (~r->parts + 1));
-        if (!examine(p, params, r))
+        phx_bf_request_t rr;
+        if (!examine(p, params, r, &rr))
             continue; /* stays NOT_TESTED */
         plan->tested++;
         if (!request_sane(r) || !fits_empty(p, r)) {
             d->verdict = PHX_BF_NEVER;
             continue;
         }
+        r = &rr; /* in the partitions where it is examined */
+        d->pool = phx_bf_pool_of(&p->pl, r->parts & (~r->parts + 1));
         phx_bf_request_t one;
         uint64_t left = r->parts;
         bool first = true, spare, started = false;
@@ -539,6 +547,8 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
         }
         if (!started && reserve(p, r, plan, i, ev) < 0)
             return -1;
+        if (!started && d->verdict == PHX_BF_WAIT && (r->parts & (r->parts - 1)))
+            d->parts = r->parts; /* where placement may try it */
     }
     return 0;
 }

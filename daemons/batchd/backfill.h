@@ -125,7 +125,8 @@ typedef struct phx_bf_decision {
     size_t nshares;
     uint32_t pool;  /* its pool (every verdict) */
     uint64_t parts; /* START, BACKFILL, RESERVED: the partition (one bit of
-                       the request's) its nodes are in; 0 without */
+                       the request's) its nodes are in; WAIT of a request of
+                       several: those it was examined in; else 0 */
 } phx_bf_decision_t;
 
 typedef struct phx_bf_input {

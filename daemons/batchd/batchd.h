@@ -184,7 +184,9 @@ typedef struct batchd {
     bool declined, want_revive; /* filters set since the last REVIVE */
     double last_revive;
     uint64_t request_seq;
-    uint64_t parts_gen; /* bumped when the partitions change (reload) */
+    uint64_t parts_gen;     /* bumped when the partitions change (reload) */
+    uint8_t pool_roots[64]; /* the pools of the last pass (sched.c) */
+    bool pool_roots_set;
     /* the jobs with a gang request outstanding (request_id set): a new
      * request cancels its pool's others without a walk over every job */
     struct bjob **requested;

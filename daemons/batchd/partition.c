@@ -385,6 +385,20 @@ uint64_t batchd_parts_job_mask(const bparts_t *ps, const char *name)
     return list_mask(ps, name, false);
 }
 
+bool batchd_parts_same(const bparts_t *a, const bparts_t *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++) {
+        const bpart_t *x = &a->v[i], *y = &b->v[i];
+        if (strcmp(x->name, y->name) != 0 || x->all != y->all || x->state != y->state ||
+            strcmp(x->nodes_text ? x->nodes_text : "",
+                   y->nodes_text ? y->nodes_text : "") != 0)
+            return false;
+    }
+    return true;
+}
+
 void batchd_parts_names(const bparts_t *ps, char *buf, size_t len)
 {
     size_t at = 0;

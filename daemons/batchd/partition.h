@@ -94,6 +94,8 @@ double batchd_parts_prio(const bparts_t *ps, const char *name);
 /* May the user (uid, primary gid, name) run jobs in p?  Root always; else
  * ALL, or one of the user's groups in AllowGroups. */
 bool batchd_partition_allows(const bpart_t *p, uid_t uid, gid_t gid, const char *user);
+/* The same partitions (names, nodes as configured, states, in order)? */
+bool batchd_parts_same(const bparts_t *a, const bparts_t *b);
 /* "a, b, c" into buf, for messages. */
 void batchd_parts_names(const bparts_t *ps, char *buf, size_t len);
 

@@ -53,12 +53,14 @@ static void reload_partitions(batchd_t *b)
         return;
     }
     bparts_t old = b->parts;
+    bool same = batchd_parts_same(&old, &fresh);
     b->parts = fresh;
     b->partition = b->parts.v[b->parts.deflt].name;
     for (size_t i = 0; i < b->nnodes; i++)
         b->nodes[i].parts = batchd_parts_node_mask(&b->parts, b->nodes[i].name);
     batchd_parts_clear(&old);
-    batchd_sched_parts_changed(b);
+    if (!same) /* a reload of, say, log_level keeps the nodes held */
+        batchd_sched_parts_changed(b);
 }
 
 void batchd_reload(batchd_t *b)

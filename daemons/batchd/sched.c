@@ -549,6 +549,17 @@ static size_t pass_select(pass_t *p, const phx_bf_node_t *nodes, bjob_t **cand,
 {
     batchd_t *b = p->b;
     phx_bf_pools_init(&p->pools, nodes, b->nnodes);
+    /* nodes that came or went may join or split pools: the requests were
+     * cancelled by their old pools */
+    for (uint32_t i = 0; i < 64; i++)
+        phx_bf_pool_of(&p->pools, UINT64_C(1) << i); /* every root direct */
+    if (b->pool_roots_set &&
+        memcmp(b->pool_roots, p->pools.root, sizeof(b->pool_roots)) != 0) {
+        phx_log_info("pools of partitions changed: gang requests asked again");
+        batchd_sched_parts_changed(b);
+    }
+    memcpy(b->pool_roots, p->pools.root, sizeof(b->pool_roots));
+    b->pool_roots_set = true;
     size_t npools = phx_bf_pools_count(&p->pools, nodes, b->nnodes), test = 0;
     uint32_t budget = b->bf.max_job_test, tested[PHX_BF_POOLS] = {0}, in[64];
     bool has_nodes[PHX_BF_POOLS] = {false};
@@ -565,13 +576,16 @@ static size_t pass_select(pass_t *p, const phx_bf_node_t *nodes, bjob_t **cand,
     for (size_t i = 0, full = 0; i < n && full < npools; i++) {
         bjob_t *j = cand[prio[i].id];
         j->priority = prio[i].priority;
+        /* counted where its pools have room (the planner's examine) */
         size_t nk = phx_bf_pools_list(&p->pools, job_run_mask(b, j), in), room = 0;
-        for (size_t k = 0; k < nk; k++)
-            room += !budget || tested[in[k]] < budget;
+        for (size_t k = 0; k < nk; k++) {
+            if (budget && tested[in[k]] >= budget)
+                continue;
+            room++;
+            full += budget && ++tested[in[k]] == budget && has_nodes[in[k]];
+        }
         if (!room)
             continue;
-        for (size_t k = 0; budget && k < nk; k++)
-            full += ++tested[in[k]] == budget && has_nodes[in[k]];
         batchd_bf_request(b, &j->spec, &(*reqs)[test]);
         (*reqs)[test].job_id = j->id;
         (*rjob)[test++] = j;
@@ -663,7 +677,8 @@ static void pass_run(pass_t *p)
         }
         size_t nch = 0;
         p->cur = d;
-        if (unused > 0 && d->verdict != PHX_BF_NEVER && try_job(p, j, ch, &nch) == 0) {
+        if (unused > 0 && d->verdict != PHX_BF_NEVER &&
+            d->verdict != PHX_BF_NOT_TESTED && try_job(p, j, ch, &nch) == 0) {
             if (start_job(p, j, ch, nch) == 0) {
                 unused = 0;
                 for (size_t k = 0; k < p->noffers; k++)

@@ -135,6 +135,16 @@ static void test_priority_and_groups(void **state)
     assert_true(batchd_parts_prio(&ps, "gone,a") == 0.25);
     assert_string_equal(batchd_parts_find(&ps, "gone,b,a", NULL)->name, "b");
     assert_null(batchd_parts_find(&ps, "gone,", NULL));
+    bparts_t again;
+    assert_int_equal(make("batchd: { partitions = [\"PartitionName=a Nodes=ALL\", "
+                          "\"PartitionName=b Nodes=ALL PriorityJobFactor=4 "
+                          "AllowGroups=nogroup,root\"]; };",
+                          &again, &err),
+                     0);
+    assert_false(batchd_parts_same(&ps, &again)); /* a is DOWN in ps */
+    again.v[0].state = BPART_DOWN;
+    assert_true(batchd_parts_same(&ps, &again)); /* reloaded unchanged */
+    batchd_parts_clear(&again);
     assert_true(batchd_parts_list_has("a,bb,c", "bb"));
     assert_false(batchd_parts_list_has("a,bb,c", "b"));
     assert_false(batchd_parts_list_has("", "a"));

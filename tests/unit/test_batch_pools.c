@@ -273,6 +273,38 @@ static void test_several_partitions_keep_reservations(void **state)
     phx_backfill_plan_clear(&plan);
 }
 
+/* The budget of a job of several partitions: it is examined only where
+ * its pools have room (a review's case).  max_job_test 1: J1 (a) starts;
+ * J2 (a) is not examined; J3 (a or b) must not take in a the cores J2, of
+ * higher priority, was never examined for: it is examined in b only, and
+ * reserved there. */
+static void test_budget_of_several_partitions(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[2] = {node(8, 8, 1), node(8, 0, 2)};
+    phx_bf_share_t busy = {1, 8, 8, 0};
+    phx_bf_running_t run = {
+        .job_id = 90, .end_time = 300, .shares = &busy, .nshares = 1};
+    phx_bf_request_t pend[3] = {req(1, 1, 2, 60, 1), req(2, 1, 6, 60, 1),
+                                req(3, 1, 6, 60, 3)};
+    phx_bf_input_t in = {.now = 0,
+                         .nodes = nodes,
+                         .nnodes = 2,
+                         .running = &run,
+                         .nrunning = 1,
+                         .pending = pend,
+                         .npending = 3};
+    phx_bf_params_t params = {.max_job_test = 1};
+    phx_bf_plan_t plan;
+    plan_ok(&in, &params, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_START);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_NOT_TESTED);
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[2].parts, 2);
+    assert_int_equal(plan.decisions[2].start_time, 300);
+    phx_backfill_plan_clear(&plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -282,6 +314,7 @@ int main(void)
         cmocka_unit_test(test_budget_per_pool),
         cmocka_unit_test(test_one_of_several_partitions),
         cmocka_unit_test(test_several_partitions_keep_reservations),
+        cmocka_unit_test(test_budget_of_several_partitions),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
