@@ -275,6 +275,11 @@ void batchd_sched_job_done(batchd_t *b, bjob_t *j);
 /* Forget j's gang request (request_id cleared; not cancelled at the
  * master): a job leaving memory, a request the master refused. */
 void batchd_request_forget(batchd_t *b, bjob_t *j);
+/* request.c: the gang request of j, reserved in pool (d: the planner's
+ * decision for it, or NULL), unless one for that pool is outstanding and
+ * fresh; it cancels the pool's other requests and j's old one. */
+void batchd_request_send(batchd_t *b, bjob_t *j, uint32_t pool,
+                         const phx_bf_decision_t *d, int64_t now);
 /* The partitions changed: every gang request is cancelled (they list the
  * old partitions' nodes, by the old pools) and asked again. */
 void batchd_sched_parts_changed(batchd_t *b);

@@ -12,6 +12,7 @@
 #include "daemons/batchd/partition.c"
 #include "daemons/batchd/timefmt.c"
 #include "daemons/batchd/sched.c"
+#include "daemons/batchd/request.c"
 
 #include <setjmp.h>
 #include <stdarg.h>
