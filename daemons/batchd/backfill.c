@@ -489,12 +489,16 @@ static bool examine(planner_t *p, const phx_bf_params_t *params,
 {
     phx_bf_request_t one;
     uint64_t left = r->parts, room = 0;
-    bool first = true, any = false;
+    bool first = true, any = false, counted[PHX_BF_POOLS] = {false};
     while (next_part(r, &left, &first, &one)) {
-        pool_state_t *ps = &p->pools[phx_bf_pool_of(&p->pl, one.parts)];
-        if (params->max_job_test && ps->tested >= params->max_job_test)
-            continue;
-        ps->tested++;
+        uint32_t pool = phx_bf_pool_of(&p->pl, one.parts);
+        pool_state_t *ps = &p->pools[pool];
+        if (!counted[pool]) { /* once per pool, as pass_select counts */
+            if (params->max_job_test && ps->tested >= params->max_job_test)
+                continue;
+            ps->tested++;
+            counted[pool] = true;
+        }
         room |= one.parts;
         any = true;
     }

@@ -305,6 +305,24 @@ static void test_budget_of_several_partitions(void **state)
     phx_backfill_plan_clear(&plan);
 }
 
+/* A job of two partitions of one pool (they share a node) counts once in
+ * its budget, as batchd's selection counts it: with max_job_test 2, J1
+ * (a or b) and J2 (a) are both examined. */
+static void test_budget_once_per_pool(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[2] = {node(4, 4, 1), node(4, 4, 3)};
+    phx_bf_request_t pend[2] = {req(1, 1, 1, 60, 3), req(2, 1, 1, 60, 1)};
+    phx_bf_input_t in = {
+        .now = 0, .nodes = nodes, .nnodes = 2, .pending = pend, .npending = 2};
+    phx_bf_params_t params = {.max_job_test = 2};
+    phx_bf_plan_t plan;
+    plan_ok(&in, &params, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_START);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_START);
+    phx_backfill_plan_clear(&plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -315,6 +333,7 @@ int main(void)
         cmocka_unit_test(test_one_of_several_partitions),
         cmocka_unit_test(test_several_partitions_keep_reservations),
         cmocka_unit_test(test_budget_of_several_partitions),
+        cmocka_unit_test(test_budget_once_per_pool),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
