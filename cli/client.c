@@ -47,15 +47,20 @@ static phx_conf_t *client_conf(void)
     return conf;
 }
 
+const char *phx_cli_address(phx_cli_target_t target)
+{
+    const char *env = getenv(target == PHX_CLI_MASTER ? "PHX_MASTER" : "PHX_BATCHD");
+    return env ? env
+               : phx_conf_str(client_conf(), target == PHX_CLI_MASTER
+                                                 ? "client.master"
+                                                 : "client.batchd");
+}
+
 json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *path,
                      const json_t *body, bool authenticated, int *status)
 {
     const phx_conf_t *conf = client_conf();
-    const char *env = getenv(target == PHX_CLI_MASTER ? "PHX_MASTER" : "PHX_BATCHD");
-    const char *addr =
-        env ? env
-            : phx_conf_str(conf, target == PHX_CLI_MASTER ? "client.master"
-                                                          : "client.batchd");
+    const char *addr = phx_cli_address(target);
     const char *who = target == PHX_CLI_MASTER ? "master" : "batchd";
     char host[256];
     int port;
@@ -129,7 +134,7 @@ void phx_cli_format_bytes(unsigned long long bytes, char *buf, size_t len)
 
 json_t *phx_cli_agents(void)
 {
-    json_t *st = phx_cli_call(PHX_CLI_MASTER, "GET", "/state", NULL, false, NULL);
+    json_t *st = phx_cli_call(PHX_CLI_MASTER, "GET", "/state", NULL, true, NULL);
     if (!st)
         return NULL;
     json_t *agents = json_object_get(st, "agents");

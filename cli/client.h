@@ -20,6 +20,10 @@ typedef enum phx_cli_target {
 json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *path,
                      const json_t *body, bool authenticated, int *status);
 
+/* The daemon's host:port (PHX_MASTER/PHX_BATCHD, the configuration, the
+ * default).  Borrowed. */
+const char *phx_cli_address(phx_cli_target_t target);
+
 /* The accounting database's libpq connection string: PHX_DSN, else
  * client.dsn of the configuration (default "dbname=phalanx").  Borrowed. */
 const char *phx_cli_dsn(void);

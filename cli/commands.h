@@ -12,5 +12,6 @@ int phx_cmd_cancel(int argc, char **argv);
 int phx_cmd_show(int argc, char **argv);
 int phx_cmd_run(int argc, char **argv);
 int phx_cmd_acct(int argc, char **argv);
+int phx_cmd_ui(int argc, char **argv);
 
 #endif

@@ -21,6 +21,7 @@ static const command_t commands[] = {
     {"show", phx_cmd_show, "show one job, like scontrol show job"},
     {"submit", phx_cmd_submit, "submit a job script, like sbatch"},
     {"topo", phx_cmd_topo, "print a node topology (local, synthetic or XML)"},
+    {"ui", phx_cmd_ui, "print the address of the master's web UI with a session"},
     {NULL, NULL, NULL},
 };
 

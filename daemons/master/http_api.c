@@ -1,6 +1,7 @@
-/* The master's HTTP endpoints: GET /health, GET /state, and the operator
- * API POST /api/v1/operator (DRAIN_AGENT, REACTIVATE_AGENT), shaped after
- * Mesos' operator calls and authenticated with munge. */
+/* The master's HTTP endpoints: GET /health, GET /state and GET /metrics
+ * (authenticated as http_read.c says), and the operator API POST
+ * /api/v1/operator (DRAIN_AGENT, REACTIVATE_AGENT), shaped after Mesos'
+ * operator calls and authenticated with munge. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,8 @@ static json_t *frameworks_json(phx_master_t *m)
 
 static void get_state(phx_master_t *m, struct evhttp_request *req)
 {
+    if (phx_master_http_reader(m, req, false) < 0)
+        return;
     json_t *agents = json_array();
     for (size_t i = 0; i < m->nagents; i++) {
         json_t *a = phx_master_agent_json(m->agents[i]);
@@ -73,6 +76,8 @@ static void get_state(phx_master_t *m, struct evhttp_request *req)
 
 static void get_metrics(phx_master_t *m, struct evhttp_request *req)
 {
+    if (phx_master_http_reader(m, req, true) < 0)
+        return;
     int by_state[3] = {0}, drained = 0;
     long long cores = 0, cores_free = 0;
     unsigned long long mem = 0, mem_free = 0;
@@ -243,6 +248,7 @@ static const struct {
     {EVHTTP_REQ_GET, "/state", get_state},
     {EVHTTP_REQ_GET, "/metrics", get_metrics},
     {EVHTTP_REQ_POST, "/api/v1/operator", post_operator},
+    {EVHTTP_REQ_POST, "/api/v1/session", phx_master_http_session},
     {EVHTTP_REQ_POST, "/api/v1/scheduler", phx_sched_http},
 };
 

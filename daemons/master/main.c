@@ -110,6 +110,8 @@ static int start(phx_master_t *m, phx_error_t *err)
         return phx_error_set(err,
                              "master.agent_users is empty: no agent could register "
                              "(list the uid phx-agent runs as, usually root)");
+    if (phx_master_http_read_init(m, err) < 0)
+        return -1;
     if (migrate(conf, err) < 0)
         return phx_error_prefix(err, "could not migrate the database");
     if (!(m->munge = phx_munge_create(phx_conf_str(conf, "master.munge_socket"), err)))
@@ -188,6 +190,7 @@ static void stop(phx_master_t *m)
     if (m->base)
         event_base_free(m->base);
     phx_munge_destroy(m->munge);
+    phx_master_http_read_clear(m);
     free(m->agent_uids);
     free(m->open_uids);
     free(m->operator_uids);

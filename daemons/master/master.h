@@ -102,6 +102,9 @@ struct phx_master {
     uid_t *open_uids; /* users unauthenticated frameworks may run as */
     size_t nopen_uids;
     phx_sub_inflight_t *subs_inflight;
+    struct phx_mac *web_key; /* signs web sessions (http_read.c) */
+    int64_t web_session_ttl;
+    char *metrics_token; /* master.metrics_token_file's, or NULL */
 };
 
 /* Clocks: monotonic seconds (timeouts); wall-clock seconds, whole and
@@ -199,6 +202,21 @@ void phx_master_register(phx_master_conn_t *c, phx_master_t *m, const json_t *hd
 
 /* webui.c: GET / */
 void phx_master_webui(phx_master_t *m, struct evhttp_request *req);
+
+/* http_read.c: who may read /state and /metrics; web sessions. */
+int phx_master_http_read_init(phx_master_t *m, phx_error_t *err);
+void phx_master_http_read_clear(phx_master_t *m);
+/* 0 if req may read (metrics: /metrics, which also takes the metrics
+ * token), else -1 having replied 401. */
+int phx_master_http_reader(phx_master_t *m, struct evhttp_request *req, bool metrics);
+/* POST /api/v1/session (munge): a web session token for the caller. */
+void phx_master_http_session(phx_master_t *m, struct evhttp_request *req);
+/* The session token of uid valid until expires (wall seconds). */
+int phx_master_session_token(phx_master_t *m, uid_t uid, int64_t expires, char *buf,
+                             size_t len);
+/* *uid of a token valid and unexpired at now; else -1 with *why. */
+int phx_master_session_check(phx_master_t *m, const char *token, int64_t now,
+                             uid_t *uid, const char **why);
 
 /* http_api.c: operator API and /state. */
 int phx_master_http_start(phx_master_t *m, const char *addr, phx_error_t *err);

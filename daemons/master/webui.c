@@ -1,6 +1,9 @@
 /* GET /: the web UI.  One static page that polls /state and draws every node
  * as sockets → NUMA domains → cores, coloured by allocation, plus the
- * frameworks and their tasks.  No external assets. */
+ * frameworks and their tasks.  No external assets.  The page holds no
+ * state: /state needs the web session that `phx ui` puts in the address's
+ * fragment (#token=..., never sent to a server), which the page keeps in
+ * the tab's sessionStorage and sends as `Authorization: Bearer`. */
 #include "daemons/master/master.h"
 #include "lib/http.h"
 
@@ -34,7 +37,16 @@ static const char page[] =
     "h+='<div class=\"numa\"><small>numa '+n.id+'</small><br>';for(const c of n.cores){"
     "h+='<span class=\"core'+(free.has(c.id)?'':' used')+"
     "'\" title=\"core '+c.id+'\"></span>'}h+='</div>'}h+='</div>'}}return h+'</div>'}"
-    "async function tick(){try{const r=await fetch('state');const st=await r.json();"
+    "const hm=location.hash.match(/token=([0-9A-Za-z.]+)/);if(hm){"
+    "sessionStorage.setItem('phx-token',hm[1]);history.replaceState(null,'',"
+    "location.pathname)}const tok=sessionStorage.getItem('phx-token');"
+    "function say(t){document.getElementById('sum').textContent=t}"
+    "async function tick(){if(!tok){say('No session: run \\u201cphx ui\\u201d and "
+    "open the address it prints.');return}"
+    "try{const r=await fetch('state',{headers:{Authorization:'Bearer '+tok}});"
+    "if(r.status===401){const e=await r.json();say((e.error||'not authorised')+"
+    "'. Run \\u201cphx ui\\u201d and open the address it prints.');return}"
+    "const st=await r.json();"
     "let c=0,f=0;for(const a of st.agents){if(a.resources&&a.state==='up'){"
     "c+=a.resources.cores;f+=a.resources.cores_free}}"
     "document.getElementById('sum').textContent=st.agents.length+' nodes, "
@@ -54,5 +66,12 @@ static const char page[] =
 void phx_master_webui(phx_master_t *m, struct evhttp_request *req)
 {
     (void)m;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Cache-Control", "no-store");
+    evhttp_add_header(h, "Referrer-Policy", "no-referrer");
+    evhttp_add_header(h, "X-Frame-Options", "DENY");
+    evhttp_add_header(h, "Content-Security-Policy",
+                      "default-src 'none'; script-src 'unsafe-inline'; "
+                      "style-src 'unsafe-inline'; connect-src 'self'");
     phx_http_reply_text(req, 200, "text/html; charset=utf-8", page);
 }

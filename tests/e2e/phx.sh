@@ -193,6 +193,14 @@ for a in json.load(sys.stdin):
 ' "$1" "$2"
 }
 
+# GET /state with a web session of `phx ui` (the caller's: root's).
+master_state() {
+    local token
+    token=$(phx ui --json | python3 -c 'import json, sys; print(json.load(sys.stdin)["url"].split("#token=")[1])') ||
+        return 1
+    curl -sf -H "Authorization: Bearer $token" "http://$PHX_MASTER/state"
+}
+
 node_state_is() {
     [[ $(node_field "$1" state 2>/dev/null) == "$2" ]]
 }

@@ -2,10 +2,15 @@
 # timeout: 240
 # Master and agents: munge-authenticated registration, heartbeats, LOST,
 # re-registration with the same id, bad frames and credentials, drain by
-# operators only, master restart.
+# operators only, master restart; who may read /state, /metrics (munge, a
+# web session of `phx ui`, the metrics token) and the web UI.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
+metrics_token=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+printf '%s\n' "$metrics_token" >"$PHX_TEST_DIR/metrics.token"
+chmod 600 "$PHX_TEST_DIR/metrics.token"
+PHX_MASTER_EXTRA="metrics_token_file = \"$PHX_TEST_DIR/metrics.token\";"
 phx_setup
 start_master
 
@@ -30,11 +35,45 @@ assert_contains "$show" "socket 1"
 assert_contains "$show" "numa 3  16G"
 assert_contains "$show" "cores: 12 13 14 15"
 
-# The operator endpoints: metrics and the web UI.
-metrics=$(curl -sf "http://$PHX_MASTER/metrics")
+# Reading the state: nothing without a credential.
+M=http://$PHX_MASTER
+code() { curl -s -o "$PHX_TEST_DIR/body" -w '%{http_code}' "$@"; }
+bearer() { printf 'Authorization: Bearer %s' "$1"; }
+assert_eq 401 "$(code "$M/state")" "/state without a credential"
+assert_contains "$(cat "$PHX_TEST_DIR/body")" 'missing \"Authorization: Munge <credential>\"'
+assert_contains "$(cat "$PHX_TEST_DIR/body")" "phx ui"
+assert_eq 401 "$(code "$M/metrics")" "/metrics without a credential"
+assert_eq 401 "$(code -H "Authorization: Munge garbage" "$M/state")" "/state with a bad credential"
+zeros=$(printf '0%.0s' $(seq 64))
+assert_eq 401 "$(code -H "$(bearer "v1.0.9999999999.$zeros")" "$M/state")" "a forged session"
+assert_contains "$(cat "$PHX_TEST_DIR/body")" "invalid session token"
+assert_eq 401 "$(code -H "$(bearer "$metrics_token")" "$M/state")" "the metrics token reads only /metrics"
+assert_eq 200 "$(code "$M/health")" "/health stays open"
+# Prometheus' bearer token reads /metrics.
+metrics=$(curl -sf -H "$(bearer "$metrics_token")" "$M/metrics")
 assert_contains "$metrics" 'phx_agents{state="up"} 3'
 assert_contains "$metrics" 'phx_cores{kind="total"} 40'
-assert_contains "$(curl -sf "http://$PHX_MASTER/")" "<title>Phalanx</title>"
+# phx ui: the web UI's address with a session of the caller's uid, which
+# reads /state and /metrics and nothing else.
+url=$(phx ui)
+assert_contains "$url" "http://$PHX_MASTER/#token=v1.0."
+token=${url#*#token=}
+assert_contains "$(curl -sf -H "$(bearer "$token")" "$M/state")" '"agents"'
+assert_contains "$(curl -sf -H "$(bearer "$token")" "$M/metrics")" 'phx_agents{state="up"} 3'
+assert_eq 401 "$(code -X POST -H "$(bearer "$token")" -d '{"type":"DRAIN_AGENT","name":"n1","reason":"x"}' "$M/api/v1/operator")" \
+    "a session does not act"
+assert_eq 401 "$(code -H "$(bearer "${token%?}0")" "$M/state")" "a session with its MAC changed"
+assert_eq 401 "$(code -H "$(bearer "${token/v1.0./v1.1.}")" "$M/state")" "a session moved to another uid"
+id -u phxtest >/dev/null 2>&1 || useradd --system --no-create-home phxtest
+uurl=$(runuser -u phxtest -- env PHX_CONFIG="$PHX_CONFIG" "$PHX_BUILD/bin/phx" ui)
+assert_contains "$uurl" "#token=v1.$(id -u phxtest)."
+assert_eq 200 "$(code -H "$(bearer "${uurl#*#token=}")" "$M/state")" "any user may read"
+# The page itself holds nothing, is not cached and sends the session.
+page=$(curl -sf -D "$PHX_TEST_DIR/headers" "$M/")
+assert_contains "$page" "<title>Phalanx</title>"
+assert_contains "$page" "Authorization:'Bearer '+tok"
+assert_contains "$(cat "$PHX_TEST_DIR/headers")" "Cache-Control: no-store"
+assert_contains "$(cat "$PHX_TEST_DIR/headers")" "Content-Security-Policy: default-src 'none'"
 
 # The database holds the same.
 assert_eq "n1|2|4|16|up" "$(psql_q "SELECT name, sockets, numas, cores, state FROM agents WHERE name = 'n1'")"
@@ -103,7 +142,6 @@ assert_contains "$("$wire" "$PHX_AGENT_PORT" "$PHX_TEST_DIR/badname.json")" 'age
 for n in n1 n2 n3; do assert_eq up "$(node_field $n state)"; done
 
 # Drain: operators only.
-id -u phxtest >/dev/null 2>&1 || useradd --system --no-create-home phxtest
 expect_fail runuser -u phxtest -- env PHX_CONFIG="$PHX_CONFIG" "$PHX_BUILD/bin/phx" nodes drain n3 --reason "not mine"
 assert_contains "$PHX_OUT" "is not an operator"
 assert_eq False "$(node_field n3 drained)"
@@ -125,4 +163,9 @@ assert_eq "$before" "$(psql_q "SELECT id, name, sockets, numas, cores, drained F
 assert_eq True "$(node_field n3 drained)" "drain survives a master restart"
 phx nodes resume n3
 assert_eq False "$(node_field n3 drained)"
+# A restarted master has a new key: its old sessions are gone.
+assert_eq 401 "$(code -H "$(bearer "$token")" "$M/state")" "a session of the master before"
+assert_contains "$(cat "$PHX_TEST_DIR/body")" "invalid session token"
+token=$(phx ui)
+assert_eq 200 "$(code -H "$(bearer "${token#*#token=}")" "$M/state")" "a new session"
 note "ok"

@@ -69,7 +69,7 @@ assert_contains "$(grep "gang request job-$big-" "$PHX_TEST_DIR/master.log" | he
 assert_contains "$(grep "gang request job-$dbg-" "$PHX_TEST_DIR/master.log" | head -1)" \
     "of 1 listed agents"
 held() { # the agents' held cores: "n1:1 n2:1 n3:1"
-    curl -sf "http://$PHX_MASTER/state" | python3 -c '
+    master_state | python3 -c '
 import json, sys
 s = json.load(sys.stdin)
 print(" ".join(f"{a['"'"'name'"'"']}:{a.get('"'"'held_cores'"'"')}" for a in sorted(s["agents"], key=lambda a: a["name"])))
