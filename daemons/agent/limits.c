@@ -6,12 +6,17 @@
  * empty (v2 with cgroup.kill: write it instead).  The sweep also runs when a
  * task ends on its own, to kill what its program left behind.  It is driven
  * by a timer on the loop: never a blocking wait.  The kill's reason and
- * deadline are recorded ("kill") so a restarted agent carries on. */
+ * deadline are recorded ("kill") so a restarted agent carries on.
+ *
+ * A spec's "warn" (sbatch --signal) sends its signal `before` seconds ahead
+ * of the time limit, once (record "warned"), to the task's program or to
+ * the ranks of the steps in it (step.c). */
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
 
 #include "daemons/agent/cgroup.h"
+#include "daemons/agent/step.h"
 #include "daemons/agent/task.h"
 #include "lib/log.h"
 
@@ -23,11 +28,16 @@ static void tv_of(double s, struct timeval *tv)
     tv->tv_usec = (suseconds_t)((s - (double)tv->tv_sec) * 1e6);
 }
 
-static void later(phx_task_t *t, double s)
+static void later_ev(struct event *ev, double s)
 {
     struct timeval tv;
     tv_of(s, &tv);
-    evtimer_add(t->kill_ev, &tv);
+    evtimer_add(ev, &tv);
+}
+
+static void later(phx_task_t *t, double s)
+{
+    later_ev(t->kill_ev, s);
 }
 
 static void signal_all(phx_task_t *t, int sig)
@@ -108,6 +118,50 @@ static void on_limit(evutil_socket_t fd, short what, void *arg)
     phx_limits_kill(t, PHX_KILL_TIMEOUT, (double)t->kill_grace);
 }
 
+static void on_warn(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_task_t *t = arg;
+    if (t->warned || t->kill != PHX_KILL_NONE || t->phase > PHX_TASK_RUNNING)
+        return;
+    if (t->phase < PHX_TASK_RUNNING || (t->warn_main && t->child <= 0)) {
+        later_ev(t->warn_ev, 0.1); /* its program is not exec'd yet */
+        return;
+    }
+    int n = t->warn_main
+                ? kill(t->child, t->warn_signal) == 0
+                : phx_lstep_signal_task(t->framework_id, t->id, t->warn_signal);
+    t->warned = true;
+    json_t *rec = json_pack("{s:f}", "at", phx_rec_now());
+    phx_error_t err;
+    if (!rec || phx_rec_write(t->dir, "warned", rec, &err) < 0)
+        phx_log_warnx("task %s: could not record the warning signal: %s", t->label,
+                      rec ? err.text : "out of memory");
+    json_decref(rec);
+    phx_log_info("task %s: signal %d sent to %s (%d), %d s before its time limit",
+                 t->label, t->warn_signal,
+                 t->warn_main ? "its program" : "its steps' ranks", n, t->warn_before);
+}
+
+static int arm_warn(phx_task_t *t)
+{
+    if (!t->warn_signal || t->warned || t->time_limit <= 0 ||
+        t->kill != PHX_KILL_NONE || t->started_at <= 0)
+        return 0;
+    json_t *rec = phx_rec_read(t->dir, "warned"); /* sent before a restart */
+    if (rec) {
+        t->warned = true;
+        json_decref(rec);
+        return 0;
+    }
+    if (!t->warn_ev && !(t->warn_ev = evtimer_new(t->a->base, on_warn, t)))
+        return -1;
+    later_ev(t->warn_ev,
+             t->started_at + (double)(t->time_limit - t->warn_before) - phx_rec_now());
+    return 0;
+}
+
 int phx_limits_arm(phx_task_t *t)
 {
     if (!t->limit_ev && !(t->limit_ev = evtimer_new(t->a->base, on_limit, t)))
@@ -118,7 +172,9 @@ int phx_limits_arm(phx_task_t *t)
         return 0;
     struct timeval tv;
     tv_of(t->started_at + (double)t->time_limit - phx_rec_now(), &tv);
-    return evtimer_add(t->limit_ev, &tv);
+    if (evtimer_add(t->limit_ev, &tv) < 0)
+        return -1;
+    return arm_warn(t);
 }
 
 void phx_limits_kill(phx_task_t *t, phx_task_kill_t why, double grace)
@@ -137,6 +193,8 @@ void phx_limits_kill(phx_task_t *t, phx_task_kill_t why, double grace)
     t->kill = why;
     t->kill_deadline = phx_rec_now() + grace;
     evtimer_del(t->limit_ev);
+    if (t->warn_ev)
+        evtimer_del(t->warn_ev);
     json_t *rec =
         json_pack("{s:s, s:f}", "why", why == PHX_KILL_TIMEOUT ? "timeout" : "kill",
                   "deadline", t->kill_deadline);
@@ -155,6 +213,8 @@ void phx_limits_sweep(phx_task_t *t)
     t->sweeping = true;
     evtimer_del(t->limit_ev);
     evtimer_del(t->kill_ev);
+    if (t->warn_ev)
+        evtimer_del(t->warn_ev);
     sweep_tick(t);
 }
 
@@ -162,6 +222,8 @@ void phx_limits_clear(phx_task_t *t)
 {
     if (t->limit_ev)
         evtimer_del(t->limit_ev);
+    if (t->warn_ev)
+        evtimer_del(t->warn_ev);
     if (t->kill_ev)
         evtimer_del(t->kill_ev);
     if (t->has_cgroup && t->sweep_step != 0)

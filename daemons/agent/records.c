@@ -240,7 +240,8 @@ int phx_rec_remove_dir(const char *dir)
      * it is what is left of an ended task: recover.c removes it), then the
      * folder; a listing only if something else is left (a temporary file
      * of a crash, say). */
-    static const char *const names[] = {"task", "status", "shim", "exit", "kill"};
+    static const char *const names[] = {"task", "status", "shim",
+                                        "exit", "kill",   "warned"};
     for (size_t i = 0; i < sizeof(names) / sizeof(*names); i++)
         phx_rec_unlink(dir, names[i]);
     const char *rel;

@@ -11,6 +11,7 @@
  *   shim    {"pid", "start" (ticks since boot), "child", "exec"}   by the shim
  *   exit    {"status": wait status, usage} or {"error": text}       by the shim
  *   kill    {"why": "kill"|"timeout", "deadline": wall clock}
+ *   warned  {"at": wall clock}: the spec's warning signal was sent
  *
  * A shim is recognised by its pid and start time (no pid reuse can fool
  * us); the agent is not its parent any more, so it is watched with a pidfd.

@@ -469,6 +469,21 @@ static void kill_ranks(phx_lstep_t *s)
         }
 }
 
+int phx_lstep_signal_task(const char *framework_id, const char *task_id, int sig)
+{
+    int n = 0;
+    for (phx_lstep_t *s = st.steps; s; s = s->next) {
+        if (s->killed || strcmp(s->framework_id, framework_id) != 0 ||
+            strcmp(s->task_id, task_id) != 0)
+            continue;
+        for (int i = 0; i < s->nlocal; i++)
+            if (!s->local[i].exited && s->local[i].pid > 0 &&
+                (kill(-s->local[i].pid, sig) == 0 || kill(s->local[i].pid, sig) == 0))
+                n++;
+    }
+    return n;
+}
+
 void phx_lstep_kill(phx_agentd_t *a, const phx_frame_t *f)
 {
     (void)a;

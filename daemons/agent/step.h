@@ -70,6 +70,9 @@ phx_lstep_t *phx_lstep_by_nspace(const char *nspace);
 void phx_lstep_abort(phx_lstep_t *s, int status, bool cancel, const char *why);
 void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f);
 void phx_lstep_kill(phx_agentd_t *a, const phx_frame_t *f);
+/* Send sig to the ranks (their process groups) of the steps running in the
+ * job task framework_id/task_id on this agent; how many were signalled. */
+int phx_lstep_signal_task(const char *framework_id, const char *task_id, int sig);
 /* Read the local ranks' output again (its client has room, or waited too
  * long for it: see step_bound.h). */
 void phx_lstep_output_resume(uint64_t step);

@@ -98,6 +98,8 @@ void phx_task_free(phx_task_t *t)
         t->next->prev = t->prev;
     if (t->limit_ev)
         event_free(t->limit_ev);
+    if (t->warn_ev)
+        event_free(t->warn_ev);
     if (t->kill_ev)
         event_free(t->kill_ev);
     if (t->shim_ev)
@@ -316,6 +318,28 @@ static int parse_cores(phx_task_t *t, phx_error_t *err)
     return t->mems ? 0 : phx_error_set(err, "out of memory");
 }
 
+/* "warn": {"signal": 1-64, "before": seconds, "to": "main"|"steps"} */
+static int parse_warn(phx_task_t *t, phx_error_t *err)
+{
+    json_t *w = NULL;
+    long long sig, before;
+    const char *to;
+    if (phx_json_obj(t->spec, "warn", false, &w, err) < 0)
+        return -1;
+    if (!w)
+        return 0;
+    if (phx_json_int(w, "signal", true, 1, 64, &sig, err) < 0 ||
+        phx_json_int(w, "before", true, 0, 65535, &before, err) < 0 ||
+        phx_json_str(w, "to", true, &to, err) < 0)
+        return phx_error_prefix(err, "warn");
+    if (strcmp(to, "main") != 0 && strcmp(to, "steps") != 0)
+        return phx_error_set(err, "warn.to must be \"main\" or \"steps\"");
+    t->warn_signal = (int)sig;
+    t->warn_before = (int)before;
+    t->warn_main = strcmp(to, "main") == 0;
+    return 0;
+}
+
 int phx_task_parse(phx_task_t *t, phx_error_t *err)
 {
     const json_t *s = t->spec;
@@ -337,6 +361,8 @@ int phx_task_parse(phx_task_t *t, phx_error_t *err)
     t->uid = (uid_t)uid;
     t->gid = (gid_t)gid;
     t->kill_grace = grace;
+    if (parse_warn(t, err) < 0)
+        return -1;
     size_t i;
     if (json_array_size(argv) == 0)
         return phx_error_set(err, "argv is empty");

@@ -82,6 +82,12 @@ typedef struct phx_task {
     int sweep_ticks;
     struct event *limit_ev; /* time limit */
     struct event *kill_ev;  /* grace expiry, then sweep ticks */
+    /* spec "warn": a signal warn_before seconds before the time limit, to
+     * the program (warn_main) or to the steps' ranks; sent once (record
+     * "warned") */
+    int warn_signal, warn_before;
+    bool warn_main, warned;
+    struct event *warn_ev;
 
     /* Statuses (status.c). */
     json_t *pending; /* array of unacknowledged STATUS objects, oldest first */
@@ -123,7 +129,8 @@ int phx_exec_spawn(phx_task_t *t, const struct phx_user *pw, phx_error_t *err);
 unsigned long long phx_exec_proc_start(pid_t pid);
 
 /* limits.c */
-int phx_limits_arm(phx_task_t *t); /* the time limit timer, from started_at */
+/* the time limit's timers (and the warning's), from started_at */
+int phx_limits_arm(phx_task_t *t);
 void phx_limits_kill(phx_task_t *t, phx_task_kill_t why, double grace);
 /* Start (or continue) killing everything of the task, repeatedly. */
 void phx_limits_sweep(phx_task_t *t);

@@ -12,6 +12,7 @@
 
 #include "daemons/batchd/array.h"
 #include "daemons/batchd/depend.h"
+#include "daemons/batchd/jobsig.h"
 #include "daemons/batchd/outpath.h"
 #include "lib/framework.h"
 #include "lib/json.h"
@@ -129,6 +130,7 @@ static const struct field {
     S(export_env),
     S(mail_type),
     S(mail_user),
+    S(signal),
     S(array),
     S(dependency),
 #undef S
@@ -684,6 +686,17 @@ static int canon_array_dep(phx_jobspec_t *s, const phx_jobspec_limits_t *lim,
             return phx_error_set(err, "out of memory");
         free(s->array);
         s->array = text;
+    }
+    if (s->signal) {
+        phx_jobsig_t js;
+        fault(bl, OF(signal), NONE, NONE, NULL, "-");
+        if (phx_jobsig_parse(s->signal, &js, err) < 0)
+            return -1;
+        char *text = phx_jobsig_format(&js);
+        if (!text)
+            return phx_error_set(err, "out of memory");
+        free(s->signal);
+        s->signal = text;
     }
     if (s->dependency) {
         phx_depend_t d;

@@ -105,6 +105,7 @@ typedef struct phx_jobspec {
     char *export_env; /* ALL | NONE | [ALL,]NAME[=value],... */
     char *mail_type;
     char *mail_user;
+    char *signal; /* --signal, canonical "B:USR1@60" (jobsig.h) */
     /* arrays and dependencies, canonical text (see array.c, depend.c) */
     char *array;
     char *dependency;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "daemons/batchd/batchd.h"
+#include "daemons/batchd/jobsig.h"
 #include "daemons/batchd/outpath.h"
 #include "daemons/batchd/timefmt.h"
 #include "lib/log.h"
@@ -227,6 +228,9 @@ json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
         return NULL;
     json_t *tis = json_array();
     int64_t tl = j->spec.time_limit;
+    phx_jobsig_t warn = {0};
+    if (tl > 0 && j->spec.signal && phx_jobsig_parse(j->spec.signal, &warn, NULL) < 0)
+        warn.signal = 0; /* checked at submission */
     for (size_t i = 0; tis && i < j->ntasks; i++) {
         const bj_task_t *t = &j->tasks[i];
         json_t *cl = json_array();
@@ -254,6 +258,13 @@ json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
                                "kill_grace", b->kill_grace, "script", j->script)
                    : json_pack("{s:s, s:s, s:s, s:i}", "cwd", "/", "stdout",
                                "/dev/null", "stderr", "/dev/null", "kill_grace", 1);
+        /* --signal: B: to the batch shell (the first task's program), else
+         * to the steps' ranks on every node */
+        if (phx && warn.signal && (!warn.batch || i == 0))
+            json_object_set_new(phx, "warn",
+                                json_pack("{s:i, s:i, s:s}", "signal", warn.signal,
+                                          "before", warn.before, "to",
+                                          warn.batch ? "main" : "steps"));
         char name[64];
         snprintf(name, sizeof(name), "job %" PRIu64 "%s", j->id,
                  i == 0 ? " batch" : "");

@@ -180,6 +180,29 @@ static int place(used_offer_t *uo, const json_t *ti, int cpus, uint64_t mem,
 }
 
 /* The LAUNCH task object for the agent (see doc/scheduler-api.md). */
+/* phx.warn {"signal", "before", "to": "main"|"steps"}: a signal that many
+ * seconds before the task's time limit, to its program or to the ranks of
+ * the steps in it (sbatch --signal; the agent sends it, limits.c).  *out
+ * borrowed, NULL if none. */
+static int warn_check(const json_t *phx, json_t **out, phx_error_t *err)
+{
+    long long sig, before;
+    const char *to;
+    *out = NULL;
+    if (phx_json_obj(phx, "warn", false, out, err) < 0)
+        return -1;
+    if (!*out)
+        return 0;
+    if (phx_json_int(*out, "signal", true, 1, 64, &sig, err) < 0 ||
+        phx_json_int(*out, "before", true, 0, 65535, &before, err) < 0 ||
+        phx_json_str(*out, "to", true, &to, err) < 0)
+        return phx_error_prefix(err, "warn");
+    if (strcmp(to, "main") != 0 && strcmp(to, "steps") != 0)
+        return phx_error_set(err, "warn.to must be \"main\" or \"steps\", not \"%s\"",
+                             to);
+    return 0;
+}
+
 static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
                              const struct passwd *pw, phx_error_t *err)
 {
@@ -241,6 +264,9 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
                 phx_json_str(phx, "script", false, &script, err) < 0 ||
                 phx_json_int(phx, "kill_grace", false, 0, 86400, &grace, err) < 0))
         return json_decref(argv), json_decref(env), phx_error_prefix(err, "phx"), NULL;
+    json_t *warn = NULL;
+    if (phx && warn_check(phx, &warn, err) < 0)
+        return json_decref(argv), json_decref(env), phx_error_prefix(err, "phx"), NULL;
     if (script &&
         (strncmp(script, "#!", 2) != 0 || strlen(script) > PHX_TASK_SCRIPT_MAX))
         return json_decref(argv), json_decref(env),
@@ -276,6 +302,8 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
     free(cores);
     free(numa_list);
     if (o && script && json_object_set_new(o, "script", json_string(script)) < 0)
+        json_decref(o), o = NULL;
+    if (o && warn && json_object_set(o, "warn", warn) < 0)
         json_decref(o), o = NULL;
     if (!o)
         phx_error_set(err, "out of memory");
