@@ -57,9 +57,14 @@ int phx_cmd_ui(int argc, char **argv)
         json_decref(s);
         return 1;
     }
-    char url[512];
-    snprintf(url, sizeof(url), "http://%s/#token=%s", phx_cli_address(PHX_CLI_MASTER),
-             token);
+    char url[1024];
+    int n = snprintf(url, sizeof(url), "http://%s/#token=%s",
+                     phx_cli_address(PHX_CLI_MASTER), token);
+    if (n < 0 || (size_t)n >= sizeof(url)) {
+        fprintf(stderr, "phx: the master's address is too long\n");
+        json_decref(s);
+        return 1;
+    }
     if (as_json) {
         json_t *out =
             json_pack("{s:s, s:I}", "url", url, "expires", (json_int_t)expires);

@@ -59,6 +59,8 @@ static void get_state(phx_master_t *m, struct evhttp_request *req)
 {
     if (phx_master_http_reader(m, req, false) < 0)
         return;
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Cache-Control",
+                      "no-store");
     json_t *agents = json_array();
     for (size_t i = 0; i < m->nagents; i++) {
         json_t *a = phx_master_agent_json(m->agents[i]);

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -56,19 +57,39 @@ int phx_master_session_token(phx_master_t *m, uid_t uid, int64_t expires, char *
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/* The decimal number at *p up to the next '.' (digits only, no leading
+ * zero, at most max), *p moved past the '.'; -1 if none. */
+static int64_t field(const char **p, int64_t max)
+{
+    const char *s = *p;
+    int64_t v = 0;
+    size_t n = 0;
+    for (; s[n] >= '0' && s[n] <= '9'; n++) {
+        if (n >= 13 || (n > 0 && s[0] == '0'))
+            return -1;
+        v = v * 10 + (s[n] - '0');
+    }
+    if (n == 0 || s[n] != '.' || v > max)
+        return -1;
+    *p = s + n + 1;
+    return v;
+}
+
 int phx_master_session_check(phx_master_t *m, const char *token, int64_t now,
                              uid_t *uid, const char **why)
 {
-    unsigned u;
-    int64_t expires;
-    int used = 0;
-    if (sscanf(token, "v1.%u.%" SCNd64 ".%n", &u, &expires, &used) != 2 || !used ||
-        strlen(token + used) != PHX_MAC_HEX_LEN) {
+    /* Exactly the text phx_master_session_token makes: one spelling per
+     * session, so that tokens can be matched as strings (logs, blocks). */
+    const char *p = token + 3;
+    int64_t u = -1, expires = -1;
+    if (strncmp(token, "v1.", 3) != 0 || (u = field(&p, UINT32_MAX - 1)) < 0 ||
+        (expires = field(&p, INT64_C(1) << 40)) < 0 || strlen(p) != PHX_MAC_HEX_LEN ||
+        strspn(p, "0123456789abcdef") != PHX_MAC_HEX_LEN) {
         *why = "malformed session token";
         return -1;
     }
     unsigned char mac[PHX_MAC_LEN], want[PHX_MAC_LEN];
-    if (phx_mac_from_hex(token + used, mac, sizeof(mac)) < 0 ||
+    if (phx_mac_from_hex(p, mac, sizeof(mac)) < 0 ||
         session_mac(m, (uid_t)u, expires, want) < 0 ||
         !phx_mac_equal(mac, want, sizeof(mac))) {
         *why = "invalid session token (the master restarted since `phx ui`?)";
@@ -82,14 +103,23 @@ int phx_master_session_check(phx_master_t *m, const char *token, int64_t now,
     return 0;
 }
 
+static void refuse(struct evhttp_request *req, const char *what, const char *why)
+{
+    phx_log_debug("read of %s refused: %s", what, why);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
+                      "Munge, Bearer realm=\"phalanx\"");
+    phx_http_reply_error(req, 401, "%s: %s", what, why);
+    errno = EACCES;
+}
+
 int phx_master_http_reader(phx_master_t *m, struct evhttp_request *req, bool metrics)
 {
     const char *h =
         evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     const char *what = metrics ? "/metrics" : "/state";
-    if (!h && m->allow_unauthenticated)
+    if (m->allow_unauthenticated) /* whatever it carries (Mesos' Basic, say) */
         return 0;
-    if (h && strncmp(h, "Bearer ", 7) == 0) {
+    if (h && strncasecmp(h, "Bearer ", 7) == 0) {
         const char *token = h + 7, *why = NULL;
         size_t len = strlen(token);
         uid_t uid;
@@ -98,15 +128,15 @@ int phx_master_http_reader(phx_master_t *m, struct evhttp_request *req, bool met
             return 0;
         if (phx_master_session_check(m, token, phx_master_wall(), &uid, &why) == 0)
             return 0;
-        phx_http_reply_error(req, 401, "%s: %s", what, why);
+        refuse(req, what, why);
         return -1;
     }
     phx_munge_cred_t cred;
     phx_error_t err;
     if (phx_http_auth(req, m->munge, NULL, &cred, &err) < 0) {
-        phx_log_debug("read of %s refused: %s", what, err.text);
-        phx_http_reply_error(req, 401, "%s: %s (or a web session: phx ui)", what,
-                             err.text);
+        char why[sizeof(err.text) + 64];
+        snprintf(why, sizeof(why), "%s (or a web session: phx ui)", err.text);
+        refuse(req, what, why);
         return -1;
     }
     phx_munge_cred_clear(&cred);
@@ -141,21 +171,26 @@ void phx_master_http_session(phx_master_t *m, struct evhttp_request *req)
 /* The token of master.metrics_token_file: one line, private to its owner. */
 static int load_metrics_token(phx_master_t *m, const char *file, phx_error_t *err)
 {
-    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY);
     if (fd < 0)
         return phx_error_set(err, "master.metrics_token_file: %s: %s", file,
                              strerror(errno));
     struct stat st;
-    char buf[METRICS_TOKEN_MAX + 2];
+    char buf[METRICS_TOKEN_MAX + 4]; /* one byte more than a token, CR, LF */
     ssize_t n = -1;
     const char *bad = NULL;
     if (fstat(fd, &st) < 0)
         bad = strerror(errno);
     else if (!S_ISREG(st.st_mode))
         bad = "not a regular file";
+    else if (st.st_uid != 0 && st.st_uid != geteuid())
+        bad = "belongs to another user (chown it to the master's)";
     else if (st.st_mode & 077)
-        bad = "may be read by others (chmod 600 it)";
-    else if ((n = read(fd, buf, sizeof(buf) - 1)) < 0)
+        bad = "may be read or written by others (chmod 600 it)";
+    else if (st.st_size > METRICS_TOKEN_MAX + 2 ||
+             (n = read(fd, buf, sizeof(buf) - 1)) > METRICS_TOKEN_MAX + 2)
+        bad = "is too long for one token";
+    else if (n < 0)
         bad = strerror(errno);
     close(fd);
     if (bad)

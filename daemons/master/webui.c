@@ -4,8 +4,12 @@
  * state: /state needs the web session that `phx ui` puts in the address's
  * fragment (#token=..., never sent to a server), which the page keeps in
  * the tab's sessionStorage and sends as `Authorization: Bearer`. */
+#include <stdio.h>
+#include <string.h>
+
 #include "daemons/master/master.h"
 #include "lib/http.h"
+#include "lib/mac.h"
 
 static const char page[] =
     "<!doctype html><html><head><meta charset=\"utf-8\"><title>Phalanx</title><style>"
@@ -41,11 +45,11 @@ static const char page[] =
     "sessionStorage.setItem('phx-token',hm[1]);history.replaceState(null,'',"
     "location.pathname)}const tok=sessionStorage.getItem('phx-token');"
     "function say(t){document.getElementById('sum').textContent=t}"
-    "async function tick(){if(!tok){say('No session: run \\u201cphx ui\\u201d and "
-    "open the address it prints.');return}"
-    "try{const r=await fetch('state',{headers:{Authorization:'Bearer '+tok}});"
-    "if(r.status===401){const e=await r.json();say((e.error||'not authorised')+"
-    "'. Run \\u201cphx ui\\u201d and open the address it prints.');return}"
+    "async function tick(){"
+    "try{const r=await fetch('state',tok?{headers:{Authorization:'Bearer '+tok}}:{});"
+    "if(r.status===401){const e=await r.json();say((tok?(e.error||'not authorised')+"
+    "'. ':'No session. ')+'Run \\u201cphx ui\\u201d and open the address it "
+    "prints.');return}"
     "const st=await r.json();"
     "let c=0,f=0;for(const a of st.agents){if(a.resources&&a.state==='up'){"
     "c+=a.resources.cores;f+=a.resources.cores_free}}"
@@ -63,6 +67,41 @@ static const char page[] =
     "catch(e){document.getElementById('sum').textContent='master unreachable'}}"
     "tick();setInterval(tick,2000)</script></body></html>";
 
+/* The Content-Security-Policy: the page's one script by its SHA-256 (no
+ * inline handler or injected script runs), fetches to this origin only. */
+static const char *csp(void)
+{
+    static char text[512];
+    if (text[0])
+        return text;
+    const char *s = strstr(page, "<script>") + 8, *e = strstr(s, "</script>");
+    char hex[PHX_MAC_HEX_LEN + 1];
+    unsigned char bin[PHX_MAC_LEN];
+    static const char b64[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char hash[48];
+    size_t o = 0;
+    if (phx_sha256_hex(s, (size_t)(e - s), hex) < 0 ||
+        phx_mac_from_hex(hex, bin, sizeof(bin)) < 0)
+        return "default-src 'none'"; /* the page then shows nothing */
+    for (size_t i = 0; i < sizeof(bin); i += 3) {
+        unsigned v = (unsigned)bin[i] << 16 |
+                     (i + 1 < sizeof(bin) ? (unsigned)bin[i + 1] << 8 : 0) |
+                     (i + 2 < sizeof(bin) ? bin[i + 2] : 0);
+        hash[o++] = b64[v >> 18 & 63];
+        hash[o++] = b64[v >> 12 & 63];
+        hash[o++] = i + 1 < sizeof(bin) ? b64[v >> 6 & 63] : '=';
+        hash[o++] = i + 2 < sizeof(bin) ? b64[v & 63] : '=';
+    }
+    hash[o] = '\0';
+    snprintf(text, sizeof(text),
+             "default-src 'none'; script-src 'sha256-%s'; style-src 'unsafe-inline'; "
+             "connect-src 'self'; base-uri 'none'; form-action 'none'; "
+             "frame-ancestors 'none'",
+             hash);
+    return text;
+}
+
 void phx_master_webui(phx_master_t *m, struct evhttp_request *req)
 {
     (void)m;
@@ -70,8 +109,6 @@ void phx_master_webui(phx_master_t *m, struct evhttp_request *req)
     evhttp_add_header(h, "Cache-Control", "no-store");
     evhttp_add_header(h, "Referrer-Policy", "no-referrer");
     evhttp_add_header(h, "X-Frame-Options", "DENY");
-    evhttp_add_header(h, "Content-Security-Policy",
-                      "default-src 'none'; script-src 'unsafe-inline'; "
-                      "style-src 'unsafe-inline'; connect-src 'self'");
+    evhttp_add_header(h, "Content-Security-Policy", csp());
     phx_http_reply_text(req, 200, "text/html; charset=utf-8", page);
 }

@@ -48,6 +48,11 @@ zeros=$(printf '0%.0s' $(seq 64))
 assert_eq 401 "$(code -H "$(bearer "v1.0.9999999999.$zeros")" "$M/state")" "a forged session"
 assert_contains "$(cat "$PHX_TEST_DIR/body")" "invalid session token"
 assert_eq 401 "$(code -H "$(bearer "$metrics_token")" "$M/state")" "the metrics token reads only /metrics"
+assert_eq 401 "$(code -H "$(bearer "${metrics_token%?}")" "$M/metrics")" "a prefix of the metrics token"
+assert_eq 401 "$(code -H "$(bearer "${metrics_token}0")" "$M/metrics")" "the metrics token and more"
+assert_eq 401 "$(code -H "Authorization: Bearer " "$M/metrics")" "an empty bearer token"
+assert_eq 401 "$(code -D "$PHX_TEST_DIR/headers" "$M/metrics")" "/metrics without a credential"
+assert_contains "$(cat "$PHX_TEST_DIR/headers")" "WWW-Authenticate: Munge, Bearer"
 assert_eq 200 "$(code "$M/health")" "/health stays open"
 # Prometheus' bearer token reads /metrics.
 metrics=$(curl -sf -H "$(bearer "$metrics_token")" "$M/metrics")
@@ -64,6 +69,8 @@ assert_eq 401 "$(code -X POST -H "$(bearer "$token")" -d '{"type":"DRAIN_AGENT",
     "a session does not act"
 assert_eq 401 "$(code -H "$(bearer "${token%?}0")" "$M/state")" "a session with its MAC changed"
 assert_eq 401 "$(code -H "$(bearer "${token/v1.0./v1.1.}")" "$M/state")" "a session moved to another uid"
+assert_eq 401 "$(code -H "$(bearer "${token/v1.0./v1.00.}")" "$M/state")" "a session spelt otherwise"
+assert_eq 200 "$(code -H "authorization: bearer $token" "$M/state")" "the scheme in any case"
 id -u phxtest >/dev/null 2>&1 || useradd --system --no-create-home phxtest
 uurl=$(runuser -u phxtest -- env PHX_CONFIG="$PHX_CONFIG" "$PHX_BUILD/bin/phx" ui)
 assert_contains "$uurl" "#token=v1.$(id -u phxtest)."
@@ -73,7 +80,14 @@ page=$(curl -sf -D "$PHX_TEST_DIR/headers" "$M/")
 assert_contains "$page" "<title>Phalanx</title>"
 assert_contains "$page" "Authorization:'Bearer '+tok"
 assert_contains "$(cat "$PHX_TEST_DIR/headers")" "Cache-Control: no-store"
-assert_contains "$(cat "$PHX_TEST_DIR/headers")" "Content-Security-Policy: default-src 'none'"
+# The CSP allows the page's script by its hash, and nothing else.
+want=$(python3 -c '
+import base64, hashlib, sys
+page = sys.stdin.read()
+s = page[page.index("<script>") + 8:page.index("</script>")]
+print(base64.b64encode(hashlib.sha256(s.encode()).digest()).decode())' <<<"$page")
+assert_contains "$(cat "$PHX_TEST_DIR/headers")" "Content-Security-Policy: default-src 'none'; script-src 'sha256-$want';"
+assert_not_contains "$(cat "$PHX_TEST_DIR/headers")" "script-src 'unsafe-inline'"
 
 # The database holds the same.
 assert_eq "n1|2|4|16|up" "$(psql_q "SELECT name, sockets, numas, cores, state FROM agents WHERE name = 'n1'")"

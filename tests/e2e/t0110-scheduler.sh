@@ -100,4 +100,9 @@ pgrep -f "[s]leep 600" >/dev/null || fail "the sleeper should still run"
 wait_for 30 sh -c '! pgrep -f "[s]leep 600" >/dev/null'
 wait_for 10 sh -c "[ \"\$($(pg_bindir)/psql -X -A -t '$PHX_DSN' -c \"SELECT state FROM tasks WHERE task_id = 'sleeper-1'\")\" = TASK_KILLED ]"
 assert_contains "$(cat "$PHX_TEST_DIR/master.log")" "failover timeout expired"
+# allow_unauthenticated opens the reads, whatever Authorization they carry
+# (Mesos tools send Basic credentials).
+for h in "X-None: 1" "Authorization: Basic dXNlcjpwYXNz"; do
+    assert_eq 200 "$(curl -s -o /dev/null -w '%{http_code}' -H "$h" "http://$PHX_MASTER/state")" "/state with $h"
+done
 note ok

@@ -113,6 +113,29 @@ static void test_tampered(void **state)
                          -1);
         assert_non_null(strstr(why, "malformed"));
     }
+    /* other spellings of the same numbers, or of the MAC: refused, one
+     * spelling per session */
+    char hexmac[PHX_MAC_HEX_LEN + 1];
+    snprintf(hexmac, sizeof(hexmac), "%s", mac);
+    const char *variants[] = {"v1.01000.%lld.%s",      "v1.+1000.%lld.%s",
+                              "v1. 1000.%lld.%s",      "v1.1000.0%lld.%s",
+                              "v1.1000.+%lld.%s",      "v1.4294968296.%lld.%s",
+                              "v1.-4294966296.%lld.%s"};
+    for (size_t i = 0; i < sizeof(variants) / sizeof(variants[0]); i++) {
+        snprintf(bad, sizeof(bad), variants[i], (long long)NOW + 600, hexmac);
+        why = NULL;
+        assert_int_equal(phx_master_session_check(&m, bad, NOW, &uid, &why), -1);
+        assert_non_null(strstr(why, "malformed"));
+    }
+    for (char *c = hexmac; *c; c++)
+        if (*c >= 'a' && *c <= 'f')
+            *c = (char)(*c - 'a' + 'A');
+    snprintf(bad, sizeof(bad), "v1.1000.%lld.%s", (long long)NOW + 600, hexmac);
+    assert_int_equal(phx_master_session_check(&m, bad, NOW, &uid, &why), -1);
+    /* the same, spelt as made: accepted */
+    snprintf(bad, sizeof(bad), "v1.1000.%lld.%s", (long long)NOW + 600, mac);
+    assert_int_equal(phx_master_session_check(&m, bad, NOW, &uid, &why), 0);
+    uid = 77;
     /* the MAC one digit short, one too long, not hex */
     snprintf(bad, sizeof(bad), "%.*s", (int)strlen(tok) - 1, tok);
     assert_int_equal(phx_master_session_check(&m, bad, NOW, &uid, &why), -1);
@@ -178,7 +201,25 @@ static void test_metrics_token_file(void **state)
     memset(big, 'x', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     write_file(file, big, 0600);
-    expect_refused(file, "16 to 256");
+    expect_refused(file, "too long");
+    /* a token, then more: not cut to its first line */
+    memset(big, 'A', 256);
+    snprintf(big + 256, sizeof(big) - 256, "\nSECOND-LINE\n");
+    write_file(file, big, 0600);
+    expect_refused(file, "too long");
+    big[256] = '\0';
+    write_file(file, big, 0600); /* 256 characters exactly: fine */
+    snprintf(extra, sizeof(extra), "metrics_token_file = \"%s\";", file);
+    assert_int_equal(make_master(&m, extra, &err), 0);
+    assert_int_equal(strlen(m.metrics_token), 256);
+    drop_master(&m);
+    write_file(file, "0123456789abcdef0123\n", 0620);
+    expect_refused(file, "chmod 600");
+    /* a FIFO: refused, not waited on */
+    unlink(file);
+    assert_int_equal(mkfifo(file, 0600), 0);
+    expect_refused(file, "not a regular file");
+    unlink(file);
     expect_refused(dir, "not a regular file");
     write_file(file, "0123456789abcdef0123\n", 0600);
     assert_int_equal(symlink(file, link), 0);

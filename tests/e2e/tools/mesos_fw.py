@@ -135,7 +135,11 @@ def main():
         # none of them was kept: the master's state lists the framework's
         st = http.client.HTTPConnection(s.host, s.port, timeout=30)
         st.request("GET", "/state")
-        fws = json.loads(st.getresponse().read())
+        resp = st.getresponse()
+        if resp.status != 200:
+            print("GET /state:", resp.status, resp.read().decode(), flush=True)
+            return 1
+        fws = json.loads(resp.read())
         mine = [f for f in fws.get("frameworks", []) if f.get("id") == s.framework_id]
         print("held:", sum(f.get("requests", 0) for f in mine), flush=True)
         s.call({"type": "TEARDOWN"})
