@@ -13,5 +13,6 @@ int phx_cmd_show(int argc, char **argv);
 int phx_cmd_run(int argc, char **argv);
 int phx_cmd_acct(int argc, char **argv);
 int phx_cmd_ui(int argc, char **argv);
+int phx_cmd_hostlist(int argc, char **argv);
 
 #endif

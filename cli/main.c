@@ -13,6 +13,9 @@ typedef struct command {
 static const command_t commands[] = {
     {"acct", phx_cmd_acct, "accounting records of jobs and steps, like sacct"},
     {"cancel", phx_cmd_cancel, "cancel jobs, like scancel"},
+    {"hostlist", phx_cmd_hostlist,
+     "expand or compress node lists, like scontrol show "
+     "hostnames"},
     {"nodes", phx_cmd_nodes, "list nodes, show one, drain or resume (operators)"},
     {"queue", phx_cmd_queue, "list the job queue, like squeue"},
     {"partitions", phx_cmd_partitions,

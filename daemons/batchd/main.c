@@ -64,8 +64,8 @@ const phx_conf_key_t batchd_schema[] = {
     {"batchd.max_array_tasks", PHX_CONF_INT, "10000", 1, 1000000, false,
      "most tasks in one array"},
     {"batchd.compat_dir", PHX_CONF_STRING, NULL, 0, 0, false,
-     "directory put first on jobs' PATH (srun, sbatch, squeue, scancel, sinfo "
-     "wrappers); "
+     "directory put first on jobs' PATH (srun, sbatch, squeue, scancel, sinfo, "
+     "scontrol wrappers); "
      "default: the installed libexec/phalanx/compat, or the source tree's "
      "scripts/compat; \"\" for none"},
     {"batchd.slurm_env", PHX_CONF_BOOL, "false", 0, 0, false,

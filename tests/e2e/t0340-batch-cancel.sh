@@ -5,7 +5,8 @@
 # as TIMEOUT; the sbatch/squeue/scancel wrappers work inside a job
 # (squeue -h, scancel -n NAME, sbatch --wrap through phx submit, refused
 # without a command); array tasks are cancelled and shown by A_T and
-# A_[list] (phx and scancel), the array by A, and not by another user.
+# A_[list] (phx and scancel), the array by A, and not by another user;
+# scontrol show hostnames/hostlist/job inside a job, hold refused.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -77,6 +78,37 @@ n=$(sed -n 's/^header lines 1 long \([0-9]*\) of \1$/\1/p' <<<"$out")
 assert_contains "$out" "scancel -n ok"
 named=$(sed -n 's/^named //p' <<<"$out")
 wait_job "$named" CANCELLED 10
+
+# scontrol as job scripts use it: the hostfile and head-node idioms, show
+# job; what it cannot do is refused by name.
+cat >"$home/scontrol.sh" <<'S'
+#!/bin/sh
+#SBATCH -N 2 -t 1
+scontrol show hostnames > "$HOME/hosts.$PHX_JOB_ID"
+echo "head $(scontrol show hostnames $SLURM_JOB_NODELIST | head -n 1)"
+echo "list $(scontrol show hostlist n2,n1 'x[1-2]')"
+echo "expand $(scontrol show hostnames 'r[1-2]n[1-2]' | tr '\n' ' ')"
+scontrol show job | grep -q "JobId=$PHX_JOB_ID " && echo "show job ok"
+scontrol -o show job "$PHX_JOB_ID" | grep -q "JobId=$PHX_JOB_ID " && echo "show job by id ok"
+scontrol hold "$PHX_JOB_ID" 2>&1; echo "hold rc=$?"
+S
+chown phxu1 "$home/scontrol.sh"
+id4=$(as phx submit --parsable scontrol.sh)
+wait_job "$id4" COMPLETED 30
+out=$(cat "$home/phx-$id4.out")
+note "$out"
+assert_eq "n1 n2" "$(tr '\n' ' ' <"$home/hosts.$id4" | sed 's/ $//')" "scontrol show hostnames: the job's nodes"
+assert_contains "$out" "head n1"
+assert_contains "$out" "list n[1-2],x[1-2]"
+assert_contains "$out" "expand r1n1 r1n2 r2n1 r2n2 "
+assert_contains "$out" "show job ok"
+assert_contains "$out" "show job by id ok"
+assert_contains "$out" 'scontrol: "hold" is not supported by the phx wrapper (only show)'
+assert_contains "$out" "hold rc=2"
+expect_fail phx hostlist
+assert_contains "$PHX_OUT" "PHX_JOB_NODELIST is not set"
+expect_fail phx hostlist 'n[1-'
+assert_contains "$PHX_OUT" "unbalanced brackets"
 
 # Array tasks: A_T and A_[list] are those tasks alone, A the whole array.
 printf '#!/bin/sh\n#SBATCH --array=0-3 -t 5\nsleep 309\n' >"$home/arr.sh"
