@@ -10,7 +10,9 @@
  *   POST /api/v1/jobs/cancel       {"user": U, "name": N}: cancel U's active
  *                                  jobs (named N; without U the caller's, or
  *                                  everyone's for an operator)
- *   GET  /api/v1/partitions        the partitions (partition.c), for everyone
+ *   GET  /api/v1/partitions[?partition=P,...]   the partitions (partition.c):
+ *                                  Hidden ones only to those who may use
+ *                                  them (and operators), or when named
  *   GET  /health                   unauthenticated liveness
  *
  * A job is found in memory only (ID in b->jobs, A_T in b->array_tasks, both
@@ -60,7 +62,31 @@ static bool parts_meet(const char *want, const char *job)
     return false;
 }
 
-static void list(batchd_t *b, struct evhttp_request *req, uid_t uid)
+/* The bits of the partitions the list ("a,b") names. */
+static uint64_t named(const batchd_t *b, const char *list)
+{
+    uint64_t m = list && *list ? batchd_parts_job_mask(&b->parts, list) : 0;
+    return m == BATCHD_PART_GONE ? 0 : m;
+}
+
+/* GET /api/v1/partitions[?partition=a,b]: those the caller is shown
+ * (batchd_parts_visible), and the Hidden ones it names. */
+static void list_parts(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid)
+{
+    struct evkeyvalq q;
+    const char *uri = evhttp_request_get_uri(req), *qs = strchr(uri, '?');
+    TAILQ_INIT(&q);
+    const char *part = NULL;
+    if (qs && evhttp_parse_query_str(qs + 1, &q) == 0)
+        part = evhttp_find_header(&q, "partition");
+    uint64_t shown = batchd_parts_visible(b, uid, gid) | named(b, part);
+    evhttp_clear_headers(&q);
+    phx_http_reply_json(
+        req, 200,
+        json_pack("{s:o}", "partitions", batchd_parts_json(&b->parts, shown)));
+}
+
+static void list(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid)
 {
     struct evkeyvalq q;
     const char *uri = evhttp_request_get_uri(req), *qs = strchr(uri, '?');
@@ -93,6 +119,9 @@ static void list(batchd_t *b, struct evhttp_request *req, uid_t uid)
         want |= 1u << st;
     }
     bool all = state && strcasecmp(state, "all") == 0;
+    /* jobs of Hidden partitions the caller may not use are left out, unless
+     * -p names them (a pending job of a list: when all its are hidden) */
+    uint64_t shown = batchd_parts_visible(b, uid, gid) | named(b, part);
     json_t *jobs = json_array();
     for (size_t i = 0; jobs && i < b->njobs; i++) {
         const bjob_t *j = b->order[i];
@@ -100,6 +129,9 @@ static void list(batchd_t *b, struct evhttp_request *req, uid_t uid)
             continue;
         if (part && *part &&
             !parts_meet(part, j->spec.partition ? j->spec.partition : b->partition))
+            continue;
+        uint64_t m = batchd_parts_job_mask(&b->parts, j->spec.partition);
+        if (m != BATCHD_PART_GONE && !(m & shown))
             continue;
         if (want ? !(want & (1u << j->state))
                  : !all && phx_job_state_is_final(j->state) && j->end_time >= 0 &&
@@ -284,7 +316,8 @@ static void route(struct evhttp_request *req, void *arg)
                       b->pass_time));
         return;
     }
-    bool parts = strcmp(uri, "/api/v1/partitions") == 0;
+    bool parts = strcmp(uri, "/api/v1/partitions") == 0 ||
+                 strncmp(uri, "/api/v1/partitions?", 19) == 0;
     if (!parts && strncmp(uri, PREFIX, strlen(PREFIX)) != 0) {
         phx_http_reply_error(req, 404, "no such resource %s", uri);
         return;
@@ -302,13 +335,11 @@ static void route(struct evhttp_request *req, void *arg)
     bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
     if (parts) {
         if (get)
-            phx_http_reply_json(
-                req, 200,
-                json_pack("{s:o}", "partitions", batchd_parts_json(&b->parts)));
+            list_parts(b, req, uid, gid);
         else
             phx_http_reply_error(req, 404, "no such resource %s %s", method, uri);
     } else if ((*rest == 0 || *rest == '?') && get) {
-        list(b, req, uid);
+        list(b, req, uid, gid);
     } else if (*rest == 0 && post) {
         batchd_api_submit(b, req, uid, gid);
     } else if (strcmp(rest, "/cancel") == 0 && post) {

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "daemons/batchd/accounts.h"
 #include "daemons/batchd/array.h"
 #include "daemons/batchd/backfill.h"
 #include "daemons/batchd/depend.h"
@@ -155,6 +156,11 @@ typedef struct batchd {
     bool slurm_env;        /* batch scripts also get SLURM_* (batchd.slurm_env) */
     const char *partition; /* the default one's name */
     bparts_t parts;
+    /* accounts (accounts_db.c): enforced once account_users is loaded */
+    bool enforce_accounts;
+    baccounts_t *accounts; /* NULL while not enforced */
+    int64_t accounts_loaded, accounts_refresh;
+    bool accounts_loading;
     phx_prio_weights_t weights;
     phx_bf_params_t bf;
     phx_jobspec_limits_t limits;
@@ -252,6 +258,19 @@ void batchd_job_cancel(batchd_t *b, bjob_t *j, uid_t by);
 uint32_t batchd_array_running(const batchd_t *b, uint64_t array_job_id);
 void batchd_usage_add(batchd_t *b, const char *user, double cpu_s, int64_t now);
 double batchd_usage_get(batchd_t *b, const char *user, int64_t now);
+
+/* accounts_db.c: account_users into b->accounts, per
+ * batchd.enforce_accounts: at start (synchronously: -1 with err when it
+ * cannot be read), after a reload and every batchd.accounts_refresh seconds
+ * (through the store; a failed read keeps the table in use). */
+int batchd_accounts_start(batchd_t *b, phx_error_t *err);
+void batchd_accounts_reload(batchd_t *b);
+void batchd_accounts_tick(batchd_t *b, int64_t now);
+/* The partitions shown to uid (bit i: b->parts.v[i]): all to operators,
+ * else those not Hidden and the Hidden ones the user may use (AllowGroups,
+ * and with enforced accounts AllowAccounts/DenyAccounts for one of the
+ * user's accounts). */
+uint64_t batchd_parts_visible(const batchd_t *b, uid_t uid, gid_t gid);
 
 /* submit.c / api.c */
 void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid);

@@ -49,6 +49,12 @@ const phx_conf_key_t batchd_schema[] = {
     {"batchd.partitions", PHX_CONF_STRLIST, "", 0, 0, true,
      "partitions as in slurm.conf: \"PartitionName=N Nodes=LIST|ALL [Default=YES] "
      "[MaxTime=T] [DefaultTime=T]\", one string each"},
+    {"batchd.enforce_accounts", PHX_CONF_BOOL, "false", 0, 0, true,
+     "a job's account (-A) must be one of its owner's (account_users), the "
+     "default one when none is given"},
+    {"batchd.accounts_refresh", PHX_CONF_INT, "60", 0, 86400, true,
+     "seconds between reads of account_users while accounts are enforced (0: at "
+     "start and SIGHUP only)"},
     {"batchd.kill_grace", PHX_CONF_INT, "30", 0, 3600, false,
      "seconds between SIGTERM and SIGKILL (cancel, time limit)"},
     {"batchd.requeue_count", PHX_CONF_INT, "1", 0, 100, false,
@@ -199,6 +205,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     batchd_t *b = arg;
     int64_t now = batchd_now();
     batchd_queue_expire(b, now);
+    batchd_accounts_tick(b, now);
     if (now - b->nodes_loaded >= 5)
         batchd_nodes_refresh(b);
     if (b->npending > 0)
@@ -364,6 +371,8 @@ static int start(batchd_t *b, phx_error_t *err)
         return phx_error_prefix(err, "could not load the nodes");
     if (batchd_queue_load(b, err) < 0)
         return phx_error_prefix(err, "could not load the queue");
+    if (batchd_accounts_start(b, err) < 0)
+        return -1;
     phx_db_store_opts_t so = {.max_queue = 200000, .max_batch = 2000};
     if (!(b->store = phx_db_store_create(b->base, b->dsn, &so, err)))
         return -1;
@@ -418,6 +427,7 @@ static void stop(batchd_t *b)
     phx_hmap_destroy(b->node_index);
     free(b->nodes);
     batchd_parts_clear(&b->parts);
+    batchd_accounts_destroy(b->accounts);
     if (b->base)
         event_base_free(b->base);
     phx_munge_destroy(b->munge);

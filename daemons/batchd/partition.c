@@ -16,6 +16,8 @@
 #define PART_NODES_MAX  65536
 #define PART_GROUPS_MAX 256
 #define PART_PRIO_MAX   65533 /* Slurm's bound of PriorityJobFactor */
+#define PART_ACCTS_MAX  256
+#define ACCOUNT_MAX     64
 
 static int cmp_str(const void *a, const void *b)
 {
@@ -91,6 +93,59 @@ static int set_groups(bpart_t *p, const char *v, phx_error_t *err)
     return rc;
 }
 
+bool batchd_account_name_ok(const char *s, size_t len)
+{
+    if (len == 0 || len > ACCOUNT_MAX || s[0] == '-' || s[0] == '.')
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-' && s[i] != '.')
+            return false;
+    return true;
+}
+
+/* AllowAccounts=a,b|ALL or DenyAccounts=a,b (deny), at most one of them. */
+static int set_accounts(bpart_t *p, const char *key, bool deny, const char *v,
+                        phx_error_t *err)
+{
+    if (p->accounts_text)
+        return p->deny_accounts == deny
+                   ? phx_error_set(err, "%s given twice", key)
+                   : phx_error_set(err,
+                                   "AllowAccounts and DenyAccounts on one partition: "
+                                   "give one of them");
+    p->deny_accounts = deny;
+    if (!(p->accounts_text = strdup(v)))
+        return phx_error_set(err, "out of memory");
+    if (strcasecmp(v, "ALL") == 0)
+        return deny ? phx_error_set(err, "DenyAccounts=ALL would refuse every job (use "
+                                         "State=INACTIVE, or AllowAccounts)")
+                    : 0;
+    if (!(p->accounts = calloc(PART_ACCTS_MAX, sizeof(char *))))
+        return phx_error_set(err, "out of memory");
+    for (const char *at = v; *at;) {
+        const char *comma = strchr(at, ','), *n = at;
+        size_t len = comma ? (size_t)(comma - at) : strlen(at);
+        at = comma ? comma + 1 : at + len;
+        if (!batchd_account_name_ok(n, len))
+            return phx_error_set(err,
+                                 "%s=%s: \"%.*s\" is not an account name (1 to %d "
+                                 "letters, digits, '_', '-' or '.')",
+                                 key, v, (int)(len < 80 ? len : 80), n, ACCOUNT_MAX);
+        if (p->naccounts == PART_ACCTS_MAX)
+            return phx_error_set(err, "%s: more than %d accounts", key, PART_ACCTS_MAX);
+        char *a = strndup(n, len);
+        if (!a)
+            return phx_error_set(err, "out of memory");
+        for (char *c = a; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        p->accounts[p->naccounts++] = a;
+        if (comma && !*at)
+            return phx_error_set(err, "%s=%s: an empty account name", key, v);
+    }
+    qsort(p->accounts, p->naccounts, sizeof(char *), cmp_str);
+    return 0;
+}
+
 int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_time,
                            bpart_t *out, bool *is_default, phx_error_t *err)
 {
@@ -158,11 +213,18 @@ int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_t
                 rc = phx_error_set(err, "AllowGroups given twice");
             else
                 rc = set_groups(out, v, err);
+        } else if (strcasecmp(k, "AllowAccounts") == 0) {
+            rc = set_accounts(out, "AllowAccounts", false, v, err);
+        } else if (strcasecmp(k, "DenyAccounts") == 0) {
+            rc = set_accounts(out, "DenyAccounts", true, v, err);
+        } else if (strcasecmp(k, "Hidden") == 0) {
+            if (yes_no(v, &out->hidden) < 0)
+                rc = phx_error_set(err, "Hidden=%s: YES or NO", v);
         } else {
             rc = phx_error_set(err,
                                "unknown key \"%s\" (PartitionName, Nodes, Default, "
                                "MaxTime, DefaultTime, State, PriorityJobFactor, "
-                               "AllowGroups)",
+                               "AllowGroups, AllowAccounts, DenyAccounts, Hidden)",
                                k);
         }
     }
@@ -195,6 +257,10 @@ void batchd_partition_clear(bpart_t *p)
     free(p->nodes_text);
     free(p->allow);
     free(p->allow_text);
+    for (size_t i = 0; i < p->naccounts; i++)
+        free(p->accounts[i]);
+    free(p->accounts);
+    free(p->accounts_text);
     memset(p, 0, sizeof(*p));
 }
 
@@ -408,21 +474,27 @@ void batchd_parts_names(const bparts_t *ps, char *buf, size_t len)
             (size_t)snprintf(buf + at, len - at, "%s%s", i ? ", " : "", ps->v[i].name);
 }
 
-json_t *batchd_parts_json(const bparts_t *ps)
+json_t *batchd_parts_json(const bparts_t *ps, uint64_t shown)
 {
     json_t *a = json_array();
     for (size_t i = 0; a && i < ps->n; i++) {
         const bpart_t *p = &ps->v[i];
+        if (!(shown & (UINT64_C(1) << i)))
+            continue;
         char mt[32], dt[32];
         phx_time_format(p->max_time, mt, sizeof(mt));
         phx_time_format(p->default_time, dt, sizeof(dt));
-        json_array_append_new(a, json_pack("{s:s, s:b, s:s, s:s, s:I, s:s, s:I, s:s}",
-                                           "name", p->name, "default", i == ps->deflt,
-                                           "state", batchd_part_state_name(p->state),
-                                           "nodes", p->nodes_text, "max_time",
-                                           (json_int_t)p->max_time, "max_time_text", mt,
-                                           "default_time", (json_int_t)p->default_time,
-                                           "default_time_text", dt));
+        const char *accts = p->accounts_text ? p->accounts_text : "ALL";
+        json_array_append_new(
+            a, json_pack("{s:s, s:b, s:s, s:s, s:I, s:s, s:I, s:s, s:b, s:s, s:s, s:s}",
+                         "name", p->name, "default", i == ps->deflt, "state",
+                         batchd_part_state_name(p->state), "nodes", p->nodes_text,
+                         "max_time", (json_int_t)p->max_time, "max_time_text", mt,
+                         "default_time", (json_int_t)p->default_time,
+                         "default_time_text", dt, "hidden", p->hidden, "allow_groups",
+                         p->allow_text ? p->allow_text : "ALL", "allow_accounts",
+                         p->deny_accounts ? "ALL" : accts, "deny_accounts",
+                         p->deny_accounts ? accts : ""));
     }
     return a;
 }
@@ -457,6 +529,38 @@ bool batchd_partition_allows(const bpart_t *p, uid_t uid, gid_t gid, const char 
             if (groups[i] == p->allow[k])
                 return true;
     return false;
+}
+
+static int cmp_case(const void *a, const void *b)
+{
+    return strcasecmp(*(char *const *)a, *(char *const *)b);
+}
+
+bool batchd_partition_account_ok(const bpart_t *p, const char *account,
+                                 phx_error_t *err)
+{
+    if (!p->accounts)
+        return true; /* AllowAccounts=ALL, or neither key */
+    bool listed = account && bsearch(&account, p->accounts, p->naccounts,
+                                     sizeof(*p->accounts), cmp_case);
+    if (p->deny_accounts && listed) {
+        phx_error_set(err, "account %s may not use partition %s (DenyAccounts=%s)",
+                      account, p->name, p->accounts_text);
+        return false;
+    }
+    if (!p->deny_accounts && !listed) {
+        if (account)
+            phx_error_set(err, "account %s may not use partition %s (AllowAccounts=%s)",
+                          account, p->name, p->accounts_text);
+        else
+            phx_error_set(
+                err,
+                "partition %s takes jobs of accounts %s only (AllowAccounts): "
+                "give one with -A",
+                p->name, p->accounts_text);
+        return false;
+    }
+    return true;
 }
 
 const char *batchd_part_state_name(bpart_state_t st)

@@ -41,6 +41,13 @@ typedef struct bpart {
     gid_t *allow; /* AllowGroups; NULL: ALL */
     size_t nallow;
     char *allow_text;
+    /* AllowAccounts (NULL: ALL) or DenyAccounts (NULL: none), never both;
+     * lower case, sorted */
+    char **accounts;
+    size_t naccounts;
+    bool deny_accounts; /* accounts is DenyAccounts */
+    char *accounts_text;
+    bool hidden; /* Hidden=YES */
 } bpart_t;
 
 typedef struct bparts {
@@ -51,10 +58,12 @@ typedef struct bparts {
 } bparts_t;
 
 /* Parse one "PartitionName=N Nodes=L [Default=YES|NO] [MaxTime=T]
- * [DefaultTime=T] [PriorityJobFactor=N] [AllowGroups=G,...|ALL]" (keys in
- * any case); times default to default_time and max_time
- * (batchd.default_time_limit, batchd.max_time_limit).  *is_default tells
- * Default=YES.  0 or -1 with err naming the key (and an unknown group). */
+ * [DefaultTime=T] [PriorityJobFactor=N] [AllowGroups=G,...|ALL]
+ * [AllowAccounts=A,...|ALL | DenyAccounts=A,...] [Hidden=YES|NO]" (keys in
+ * any case; account names in any case, kept in lower case); times default to
+ * default_time and max_time (batchd.default_time_limit, batchd.max_time_limit).
+ * *is_default tells Default=YES.  0 or -1 with err naming the key (and an unknown
+ * group). */
 int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_time,
                            bpart_t *out, bool *is_default, phx_error_t *err);
 void batchd_partition_clear(bpart_t *p);
@@ -85,8 +94,10 @@ uint64_t batchd_parts_run_mask(const bparts_t *ps, const char *name);
 /* "up", "down", "drain", "inactive". */
 const char *batchd_part_state_name(bpart_state_t st);
 /* [{name, default, nodes (as configured), max_time, default_time (seconds,
- * 0: none) and their texts}], for phx partitions and sinfo. */
-json_t *batchd_parts_json(const bparts_t *ps);
+ * 0: none) and their texts, hidden, allow_groups, allow_accounts,
+ * deny_accounts}] of the partitions whose bit is set in shown, for phx
+ * partitions and sinfo. */
+json_t *batchd_parts_json(const bparts_t *ps, uint64_t shown);
 /* The job's partition factor of priority: its PriorityJobFactor over the
  * largest one (0..1; 0 for a partition not configured; of a list, its
  * largest). */
@@ -94,6 +105,13 @@ double batchd_parts_prio(const bparts_t *ps, const char *name);
 /* May the user (uid, primary gid, name) run jobs in p?  Root always; else
  * ALL, or one of the user's groups in AllowGroups. */
 bool batchd_partition_allows(const bpart_t *p, uid_t uid, gid_t gid, const char *user);
+/* May a job charged to account (NULL: none) run in p (AllowAccounts,
+ * DenyAccounts; names compared in any case)?  false with err saying why. */
+bool batchd_partition_account_ok(const bpart_t *p, const char *account,
+                                 phx_error_t *err);
+/* An account name: 1 to 64 letters, digits, '_', '-' or '.', not starting
+ * with '-' or '.' (len bytes of s). */
+bool batchd_account_name_ok(const char *s, size_t len);
 /* The same partitions (names, nodes as configured, states, in order)? */
 bool batchd_parts_same(const bparts_t *a, const bparts_t *b);
 /* "a, b, c" into buf, for messages. */

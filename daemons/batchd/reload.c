@@ -1,8 +1,9 @@
 /* The settings batchd applies while running (batchd.operators, the priority
- * weights, the backfill bounds, batchd.log_level), read at start and again
- * on SIGHUP.  A file that cannot be read, is wrong, names an unknown user
- * or a time limit batchd cannot parse changes nothing; keys read only at
- * start are reported, not applied (lib/daemon.h). */
+ * weights, the backfill bounds, the partitions, batchd.enforce_accounts and
+ * batchd.accounts_refresh (account_users is read again), batchd.log_level), read at
+ * start and again on SIGHUP.  A file that cannot be read, is wrong, names an unknown
+ * user or a time limit batchd cannot parse changes nothing; keys read only at start are
+ * reported, not applied (lib/daemon.h). */
 #include <stdlib.h>
 
 #include "daemons/batchd/batchd.h"
@@ -85,6 +86,7 @@ void batchd_reload(batchd_t *b)
     b->noperators = nops;
     batchd_conf_reloadable(b);
     reload_partitions(b);
+    batchd_accounts_reload(b);
     b->prio_n = 0; /* the order is made again with the new weights */
     batchd_sched_dirty(b);
 }

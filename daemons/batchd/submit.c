@@ -5,7 +5,10 @@
  * "submit_host": name}.  The script's directives, then argv over them, are
  * read by phx_script_build; any error refuses the whole submission with the
  * parser's file:line message and nothing is stored.  A negative --nice (a
- * higher priority) is refused unless the submitter is an operator.  The answer,
+ * higher priority) is refused unless the submitter is an operator.  With
+ * batchd.enforce_accounts the account must be one of the submitter's
+ * (account_users, in memory: accounts_db.c), its default one when none is
+ * given.  The answer,
  * {"job_id": N, "warnings": [...], "wait": bool, "parsable": bool} (the
  * submission's -W and --parsable, from the script or argv), leaves only after the job's
  * rows are committed (an array: every task's row, N = the array job id). */
@@ -170,7 +173,8 @@ static int located(const phx_script_opts_t *o, size_t field, phx_error_t *err)
     return phx_script_blame(o, o->origin, &bl, err);
 }
 
-/* Whether partition part takes the job: its state, AllowGroups, MaxTime
+/* Whether partition part takes the job: its state, AllowGroups,
+ * AllowAccounts or DenyAccounts (the job's account), MaxTime
  * (with *tl, the job's time limit or PHX_UNSET, which its DefaultTime then
  * sets) and its nodes.  -1 with err and *field, the option to blame
  * (SIZE_MAX: none). */
@@ -186,6 +190,8 @@ static int part_takes(const batchd_t *b, const bpart_t *part, phx_jobspec_t *sp,
     if (!batchd_partition_allows(part, uid, gid, user))
         return phx_error_set(err, "user %s may not use partition %s (AllowGroups=%s)",
                              user, part->name, part->allow_text);
+    if (!batchd_partition_account_ok(part, sp->account, err))
+        return -1;
     int64_t t = *tl != PHX_UNSET ? *tl : part->default_time;
     if (part->max_time > 0 && (t == 0 || t > part->max_time)) {
         char m[32];
@@ -208,8 +214,8 @@ static int part_takes(const batchd_t *b, const bpart_t *part, phx_jobspec_t *sp,
 /* The job's partition (-p; none: the default) or list of them (-p a,b:
  * the job runs in one of them, the first that can start it, as sbatch's).
  * Each must exist; those that cannot take the job (state, AllowGroups,
- * MaxTime, too few nodes) are left out with a warning; none left: the
- * first one's error.  The first that takes it sets an unset time limit. */
+ * AllowAccounts/DenyAccounts, MaxTime, too few nodes) are left out with a warning; none
+ * left: the first one's error.  The first that takes it sets an unset time limit. */
 static int resolve_partitions(const batchd_t *b, phx_jobspec_t *sp, uid_t uid,
                               gid_t gid, const char *user, json_t *warnings,
                               const phx_script_opts_t *o, phx_error_t *err)
@@ -339,6 +345,10 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
                       sp->nice);
         return located(&o, offsetof(phx_jobspec_t, nice), err);
     }
+    /* the account first: the partitions' AllowAccounts check it */
+    if (b->enforce_accounts &&
+        batchd_accounts_resolve(b->accounts, pw.pw_name, &sp->account, err) < 0)
+        return located(&o, offsetof(phx_jobspec_t, account), err);
     if (resolve_partitions(b, sp, uid, gid, pw.pw_name, s->warnings, &o, err) < 0)
         return -1;
     if (sp->array &&

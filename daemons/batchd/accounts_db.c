@@ -1,0 +1,141 @@
+/* account_users into memory (accounts.h), and which partitions a user is
+ * shown.
+ *
+ * With batchd.enforce_accounts, the memberships are read once at start
+ * (synchronously, before the API listens: batchd does not start without
+ * them), then again after every SIGHUP and every batchd.accounts_refresh
+ * seconds through the store, off the submission path: a submission checks
+ * its account in memory and costs no database round trip.  A membership
+ * added with SQL therefore counts within accounts_refresh seconds (at once
+ * after `systemctl reload`).  A read that fails keeps the table in use. */
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/batchd/batchd.h"
+#include "db/db.h"
+#include "lib/log.h"
+
+#define ACCOUNTS_SQL "SELECT user_name, account, is_default FROM account_users"
+
+/* The table of a result (user_name, account, is_default); a row refused
+ * (the table's constraints make it unlikely) is logged and left out. */
+static baccounts_t *table_of(const phx_db_result_t *res)
+{
+    baccounts_t *a = batchd_accounts_create();
+    int rows = phx_db_result_rows(res);
+    for (int i = 0; a && i < rows; i++) {
+        phx_error_t err;
+        if (batchd_accounts_add(
+                a, phx_db_result_get(res, i, 0), phx_db_result_get(res, i, 1),
+                strcmp(phx_db_result_get(res, i, 2), "t") == 0, &err) < 0)
+            phx_log_warnx("account_users: %s: row left out", err.text);
+    }
+    return a;
+}
+
+static void install(batchd_t *b, baccounts_t *a)
+{
+    size_t before = batchd_accounts_count(b->accounts);
+    bool was = b->enforce_accounts;
+    batchd_accounts_destroy(b->accounts);
+    b->accounts = a;
+    b->enforce_accounts = true;
+    b->accounts_loaded = batchd_now();
+    if (!was || before != batchd_accounts_count(a))
+        phx_log_info("accounts enforced: %zu memberships", batchd_accounts_count(a));
+}
+
+int batchd_accounts_start(batchd_t *b, phx_error_t *err)
+{
+    b->accounts_refresh = phx_conf_int(b->conf, "batchd.accounts_refresh");
+    if (!phx_conf_bool(b->conf, "batchd.enforce_accounts"))
+        return 0;
+    phx_db_conn_t *db = phx_db_connect(b->dsn, err);
+    if (!db)
+        return -1;
+    phx_db_result_t *res = NULL;
+    int rc = phx_db_query(db, ACCOUNTS_SQL, 0, NULL, &res, err);
+    baccounts_t *a = rc == 0 ? table_of(res) : NULL;
+    phx_db_result_destroy(res);
+    phx_db_conn_close(db);
+    if (rc < 0)
+        return phx_error_prefix(err,
+                                "batchd.enforce_accounts: could not read account_users "
+                                "(migration 007)");
+    if (!a)
+        return phx_error_set(err, "out of memory");
+    install(b, a);
+    return 0;
+}
+
+static void accounts_read(const phx_error_t *err, phx_db_result_t *const *res, int n,
+                          void *arg)
+{
+    batchd_t *b = arg;
+    b->accounts_loading = false;
+    if (!phx_conf_bool(b->conf, "batchd.enforce_accounts"))
+        return; /* turned off meanwhile */
+    baccounts_t *a = NULL;
+    if (err || n < 1 || !(a = table_of(res[0]))) {
+        phx_log_errx("could not read account_users (%s): %s",
+                     b->enforce_accounts ? "the memberships read before stay"
+                                         : "accounts are not enforced yet",
+                     err ? err->text : "out of memory");
+        b->accounts_loaded = batchd_now(); /* try again in accounts_refresh */
+        return;
+    }
+    install(b, a);
+}
+
+static void refresh(batchd_t *b)
+{
+    if (b->accounts_loading || !b->store)
+        return;
+    phx_error_t err;
+    if (phx_db_store_read(b->store, ACCOUNTS_SQL, 0, NULL, accounts_read, b, &err) == 0)
+        b->accounts_loading = true;
+    else
+        phx_log_warnx("could not read account_users: %s", err.text);
+}
+
+void batchd_accounts_reload(batchd_t *b)
+{
+    b->accounts_refresh = phx_conf_int(b->conf, "batchd.accounts_refresh");
+    if (!phx_conf_bool(b->conf, "batchd.enforce_accounts")) {
+        if (b->enforce_accounts)
+            phx_log_info("accounts no longer enforced");
+        b->enforce_accounts = false;
+        batchd_accounts_destroy(b->accounts);
+        b->accounts = NULL;
+        return;
+    }
+    refresh(b); /* enforced (again) once read */
+}
+
+void batchd_accounts_tick(batchd_t *b, int64_t now)
+{
+    if (b->enforce_accounts && b->accounts_refresh > 0 &&
+        now - b->accounts_loaded >= b->accounts_refresh)
+        refresh(b);
+}
+
+uint64_t batchd_parts_visible(const batchd_t *b, uid_t uid, gid_t gid)
+{
+    uint64_t all = b->parts.n >= 64 ? UINT64_MAX : (UINT64_C(1) << b->parts.n) - 1;
+    if (batchd_is_operator(b, uid))
+        return all;
+    uint64_t shown = 0;
+    struct passwd pw, *pwp = NULL;
+    char buf[4096];
+    const char *user =
+        getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) == 0 && pwp ? pw.pw_name : NULL;
+    for (size_t i = 0; i < b->parts.n; i++) {
+        const bpart_t *p = &b->parts.v[i];
+        if (!p->hidden ||
+            (user && batchd_partition_allows(p, uid, gid, user) &&
+             (!b->enforce_accounts || batchd_accounts_may_use(b->accounts, user, p))))
+            shown |= UINT64_C(1) << i;
+    }
+    return shown;
+}
