@@ -3,7 +3,9 @@
  * default partition is marked "*".  The partitions come from batchd, the
  * nodes' states from the master.  States: mix, alloc, idle (by free cores),
  * drng and drain (drained with work left, or without), down (unreachable
- * or lost), unk (in the partition's list but never registered). */
+ * or lost), unk (in the partition's list but never registered).  Hidden
+ * partitions are listed only to those who may use them (batchd decides),
+ * unless -p names one. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -145,8 +147,14 @@ int phx_cmd_partitions(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    json_t *r =
-        phx_cli_call(PHX_CLI_BATCHD, "GET", "/api/v1/partitions", NULL, true, NULL);
+    /* naming a partition shows it even when it is Hidden (from this user) */
+    char path[160] = "/api/v1/partitions";
+    if (only && strlen(only) <= 64 &&
+        strspn(only,
+               "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
+            strlen(only))
+        snprintf(path, sizeof(path), "/api/v1/partitions?partition=%s", only);
+    json_t *r = phx_cli_call(PHX_CLI_BATCHD, "GET", path, NULL, true, NULL);
     if (!r)
         return 1;
     json_t *agents = phx_cli_agents();
