@@ -126,15 +126,20 @@ uint64_t batchd_parts_visible(const batchd_t *b, uid_t uid, gid_t gid)
     if (batchd_is_operator(b, uid))
         return all;
     uint64_t shown = 0;
+    for (size_t i = 0; i < b->parts.n; i++)
+        if (!b->parts.v[i].hidden)
+            shown |= UINT64_C(1) << i;
+    if (shown == all)
+        return all; /* none hidden: no user lookup */
     struct passwd pw, *pwp = NULL;
     char buf[4096];
-    const char *user =
-        getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) == 0 && pwp ? pw.pw_name : NULL;
+    if (getpwuid_r(uid, &pw, buf, sizeof(buf), &pwp) != 0 || !pwp)
+        return shown;
     for (size_t i = 0; i < b->parts.n; i++) {
         const bpart_t *p = &b->parts.v[i];
-        if (!p->hidden ||
-            (user && batchd_partition_allows(p, uid, gid, user) &&
-             (!b->enforce_accounts || batchd_accounts_may_use(b->accounts, user, p))))
+        if (p->hidden && batchd_partition_allows(p, uid, gid, pw.pw_name) &&
+            (!b->enforce_accounts ||
+             batchd_accounts_may_use(b->accounts, pw.pw_name, p)))
             shown |= UINT64_C(1) << i;
     }
     return shown;
