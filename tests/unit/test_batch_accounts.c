@@ -361,6 +361,27 @@ static void test_tables(void **state)
     assert_true(batchd_accounts_member(a, "alice", "physics"));
     assert_false(batchd_accounts_member(a, "bob", "physics"));
     batchd_accounts_destroy(a);
+    /* doc/accounting.md's examples, as an account administrator */
+    phx_sqltest_as_role(c, "acctadm");
+    phx_sqltest_exec_ok(
+        c, "INSERT INTO account_users (user_name, account) VALUES "
+           "('alice', 'chem') ON CONFLICT (user_name, account) DO NOTHING");
+    phx_sqltest_exec_ok(c, "UPDATE account_users SET is_default = (account = 'chem') "
+                           "WHERE user_name = 'alice'");
+    assert_string_equal(
+        phx_sqltest_rows(c,
+                         "SELECT a.name || '=' || coalesce(string_agg(m.user_name || "
+                         "CASE WHEN m.is_default THEN '*' ELSE '' END, ', ' ORDER BY "
+                         "m.user_name), '') AS members FROM accounts a LEFT JOIN "
+                         "account_users m ON m.account = a.name GROUP BY a.name "
+                         "ORDER BY a.name",
+                         buf, sizeof(buf)),
+        "bio=alice chem=alice*, bob* physics=alice");
+    phx_sqltest_exec_ok(c, "DELETE FROM account_users WHERE user_name = 'alice' AND "
+                           "account = 'chem'");
+    phx_sqltest_exec_ok(c, "UPDATE account_users SET is_default = (account = 'bio') "
+                           "WHERE user_name = 'alice'");
+    phx_sqltest_as_role(c, NULL);
     /* an account removed takes its memberships with it */
     phx_sqltest_exec_ok(c, "DELETE FROM accounts WHERE name = 'bio'");
     assert_string_equal(phx_sqltest_rows(c,
