@@ -11,7 +11,8 @@
 # DenyAccounts refuses the denied account.  A Hidden partition is not
 # listed (phx partitions, sinfo) to a user who may not use it, unless named
 # with -p; its members and operators see it, and phx queue leaves out the
-# jobs of a Hidden partition its caller may no longer use.
+# jobs of a Hidden partition its caller may no longer use.  A reload turning
+# enforcement off makes -A a free string again.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -120,4 +121,17 @@ wait_job "$id" COMPLETED 30
 assert_eq bio "$(job_field "$id" account)"
 phx cancel "$long"
 wait_job "$long" CANCELLED 30
+
+# A reload without enforce_accounts: -A is a free string again (stored as
+# given), and phys is for the account named Physics only.
+sed -i 's/enforce_accounts = true;/enforce_accounts = false;/' "$PHX_CONFIG"
+kill -HUP "$(daemon_pid batchd)"
+wait_for 10 grep -q "accounts no longer enforced" "$PHX_TEST_DIR/batchd.log"
+id=$(as_user phxu2 phx submit --parsable -A Other job.sh)
+wait_job "$id" COMPLETED 30
+assert_eq Other "$(psql_q "SELECT account FROM jobs WHERE id = $id")"
+id=$(as_user phxu2 phx submit --parsable -p phys -A PHYSICS job.sh)
+wait_job "$id" COMPLETED 30
+expect_fail as_user phxu2 phx submit -p phys job.sh
+assert_contains "$PHX_OUT" "partition phys takes jobs of accounts Physics only (AllowAccounts)"
 note ok
