@@ -115,8 +115,10 @@ void batchd_accounts_reload(batchd_t *b)
 
 void batchd_accounts_tick(batchd_t *b, int64_t now)
 {
-    if (b->enforce_accounts && b->accounts_refresh > 0 &&
-        now - b->accounts_loaded >= b->accounts_refresh)
+    /* the configuration's wish: enforcement a reload turned on whose first
+     * read failed is tried again too */
+    if (b->accounts_refresh > 0 && now - b->accounts_loaded >= b->accounts_refresh &&
+        phx_conf_bool(b->conf, "batchd.enforce_accounts"))
         refresh(b);
 }
 

@@ -122,6 +122,7 @@ static void list(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid)
     /* jobs of Hidden partitions the caller may not use are left out, unless
      * -p names them (a pending job of a list: when all its are hidden) */
     uint64_t shown = batchd_parts_visible(b, uid, gid) | named(b, part);
+    bool hiding = shown != batchd_parts_visible(b, 0, 0); /* root sees all */
     json_t *jobs = json_array();
     for (size_t i = 0; jobs && i < b->njobs; i++) {
         const bjob_t *j = b->order[i];
@@ -130,8 +131,8 @@ static void list(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid)
         if (part && *part &&
             !parts_meet(part, j->spec.partition ? j->spec.partition : b->partition))
             continue;
-        uint64_t m = batchd_parts_job_mask(&b->parts, j->spec.partition);
-        if (m != BATCHD_PART_GONE && !(m & shown))
+        uint64_t m = hiding ? batchd_parts_job_mask(&b->parts, j->spec.partition) : 0;
+        if (hiding && m != BATCHD_PART_GONE && !(m & shown))
             continue;
         if (want ? !(want & (1u << j->state))
                  : !all && phx_job_state_is_final(j->state) && j->end_time >= 0 &&
