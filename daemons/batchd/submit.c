@@ -214,8 +214,9 @@ static int part_takes(const batchd_t *b, const bpart_t *part, phx_jobspec_t *sp,
 /* The job's partition (-p; none: the default) or list of them (-p a,b:
  * the job runs in one of them, the first that can start it, as sbatch's).
  * Each must exist; those that cannot take the job (state, AllowGroups,
- * AllowAccounts/DenyAccounts, MaxTime, too few nodes) are left out with a warning; none
- * left: the first one's error.  The first that takes it sets an unset time limit. */
+ * AllowAccounts/DenyAccounts, MaxTime, too few nodes) are left out with a
+ * warning; none left: the first one's error.  The first that takes it sets
+ * an unset time limit. */
 static int resolve_partitions(const batchd_t *b, phx_jobspec_t *sp, uid_t uid,
                               gid_t gid, const char *user, json_t *warnings,
                               const phx_script_opts_t *o, phx_error_t *err)
