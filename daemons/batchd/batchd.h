@@ -91,6 +91,12 @@ typedef struct bjob {
     int64_t request_after; /* the master refused its last one: not before */
 } bjob_t;
 
+/* A gang request batchd no longer tracks, to cancel at the master. */
+typedef struct batchd_cancel {
+    char id[48];
+    int64_t until; /* moot after: the master let it expire */
+} batchd_cancel_t;
+
 /* A node, from the agents table. */
 typedef struct bnode {
     char agent_id[32];
@@ -197,6 +203,10 @@ typedef struct batchd {
      * request cancels its pool's others without a walk over every job */
     struct bjob **requested;
     size_t nrequested, requested_cap;
+    /* requests forgotten, to cancel at the master when batchd_request_flush
+     * can (subscribed; after the pass's ACCEPT) */
+    batchd_cancel_t *cancels;
+    size_t ncancels, cancels_cap;
     uint64_t launched, ended, passes;
     double pass_time; /* seconds spent in passes with offers */
 } batchd_t;
@@ -292,8 +302,17 @@ void batchd_sched_offers(batchd_t *b, const json_t *offers);
 void batchd_sched_subscribed(batchd_t *b);
 void batchd_sched_job_done(batchd_t *b, bjob_t *j);
 /* Forget j's gang request (request_id cleared; not cancelled at the
- * master): a job leaving memory, a request the master refused. */
+ * master): a request the master refused, or one cancelled otherwise. */
 void batchd_request_forget(batchd_t *b, bjob_t *j);
+/* Forget j's gang request and cancel it at the master by the next
+ * batchd_request_flush (every request batchd stops tracking goes so, or
+ * the master holds nodes for it until it expires). */
+void batchd_request_drop(batchd_t *b, bjob_t *j);
+/* Send the cancels batchd_request_drop kept, when subscribed (else they
+ * wait for the next flush: at the end of each pass, on subscribing). */
+void batchd_request_flush(batchd_t *b);
+/* Free the tracking of requests (at exit). */
+void batchd_request_clear(batchd_t *b);
 /* request.c: the gang request of j, reserved in pool (d: the planner's
  * decision for it, or NULL), unless one for that pool is outstanding and
  * fresh; it cancels the pool's other requests and j's old one. */

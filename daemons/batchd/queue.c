@@ -142,7 +142,7 @@ void batchd_queue_expire(batchd_t *b, int64_t now)
                 b->prio_n = 0;
             before_live += i < b->live_from;
             if (j->request_id[0])
-                batchd_request_forget(b, j);
+                batchd_request_drop(b, j);
             batchd_job_free(j);
             continue;
         }
@@ -181,9 +181,7 @@ void batchd_queue_destroy(batchd_t *b)
 {
     for (size_t i = 0; i < b->njobs; i++)
         batchd_job_free(b->order[i]);
-    free(b->requested);
-    b->requested = NULL;
-    b->nrequested = b->requested_cap = 0;
+    batchd_request_clear(b);
     free(b->order);
     b->order = NULL;
     b->njobs = 0;

@@ -21,6 +21,75 @@ void batchd_request_forget(batchd_t *b, bjob_t *j)
         }
 }
 
+/* The master holds a request at most this long after it was sent: a
+ * cancel not made by then is moot. */
+#define REQUEST_EXPIRES 300
+
+/* Request id is to be cancelled at the master: kept in b->cancels until
+ * batchd_request_flush sends it. */
+static void cancel_later(batchd_t *b, const char *id, int64_t now)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < b->ncancels; i++)
+        if (b->cancels[i].until > now && strcmp(b->cancels[i].id, id) != 0)
+            b->cancels[out++] = b->cancels[i];
+    b->ncancels = out;
+    if (!*id)
+        return;
+    if (b->ncancels == b->cancels_cap) {
+        size_t cap = b->cancels_cap ? 2 * b->cancels_cap : 16;
+        batchd_cancel_t *m = realloc(b->cancels, cap * sizeof(*m));
+        if (!m) {
+            phx_log_errx("gang request %s: out of memory to cancel it; held until "
+                         "it expires",
+                         id);
+            return;
+        }
+        b->cancels = m;
+        b->cancels_cap = cap;
+    }
+    batchd_cancel_t *c = &b->cancels[b->ncancels++];
+    snprintf(c->id, sizeof(c->id), "%s", id);
+    c->until = now + REQUEST_EXPIRES;
+}
+
+void batchd_request_drop(batchd_t *b, bjob_t *j)
+{
+    cancel_later(b, j->request_id, batchd_now());
+    batchd_request_forget(b, j);
+}
+
+void batchd_request_flush(batchd_t *b)
+{
+    if (b->ncancels == 0 || !b->fwc || !b->subscribed)
+        return;
+    int64_t now = batchd_now();
+    json_t *ids = json_array();
+    for (size_t i = 0; ids && i < b->ncancels; i++)
+        if (b->cancels[i].until > now &&
+            json_array_append_new(ids, json_string(b->cancels[i].id)) < 0) {
+            json_decref(ids);
+            ids = NULL;
+        }
+    json_t *call = ids ? json_pack("{s:s, s:{s:[], s:O}}", "type", "REQUEST", "request",
+                                   "requests", "cancel", ids)
+                       : NULL;
+    json_decref(ids);
+    /* kept for the next try when it cannot go */
+    if (call && phx_fwc_call(b->fwc, call, NULL, NULL) == 0)
+        b->ncancels = 0;
+}
+
+void batchd_request_clear(batchd_t *b)
+{
+    free(b->requested);
+    b->requested = NULL;
+    b->nrequested = b->requested_cap = 0;
+    free(b->cancels);
+    b->cancels = NULL;
+    b->ncancels = b->cancels_cap = 0;
+}
+
 /* j's request_id is set: keep it in b->requested.  -1 on ENOMEM. */
 static int request_track(batchd_t *b, bjob_t *j)
 {
@@ -43,23 +112,67 @@ typedef struct request_ctx {
     batchd_t *b;
     uint64_t job_id;
     char request_id[48];
+    json_t *cancel; /* the call's cancels, or NULL */
 } request_ctx_t;
 
 /* A refused request (the master found the shape unholdable: nodes gone,
  * a shape batchd and the master count differently) is logged, forgotten
- * and asked again in 30 s rather than left standing for 300 s. */
+ * and asked again in 30 s rather than left standing for 300 s: the master
+ * made the call's cancels and holds none of its requests.  A call without
+ * an answer may have been held, or not made: its request and its cancels
+ * are cancelled. */
 static void request_answered(phx_fwc_t *c, int status, const char *body, void *arg)
 {
     (void)c;
     request_ctx_t *ctx = arg;
+    if (status == 0) {
+        int64_t now = batchd_now();
+        size_t i;
+        json_t *id;
+        json_array_foreach(ctx->cancel, i, id)
+            cancel_later(ctx->b, json_string_value(id), now);
+        cancel_later(ctx->b, ctx->request_id, now);
+    }
     bjob_t *j = status == 202 ? NULL : batchd_job_find(ctx->b, ctx->job_id);
     if (j && strcmp(j->request_id, ctx->request_id) == 0) {
-        phx_log_warnx("job %" PRIu64 ": gang request %s refused (HTTP %d): %s", j->id,
-                      ctx->request_id, status, body);
+        phx_log_warnx("job %" PRIu64 ": gang request %s %s (HTTP %d): %s", j->id,
+                      ctx->request_id, status ? "refused" : "got no answer", status,
+                      body);
         batchd_request_forget(ctx->b, j);
         j->request_after = batchd_now() + 30;
     }
+    json_decref(ctx->cancel);
     free(ctx);
+}
+
+/* The REQUEST call of j's new request: the pool's other requests and j's
+ * own old one are cancelled (one outstanding per pool).  j is tracked;
+ * when the call cannot be built, nothing changed but the tracking (an old
+ * request is tracked already, so that never fails then). */
+static json_t *request_call(batchd_t *b, bjob_t *j, uint32_t pool,
+                            const phx_bf_decision_t *d, const char *id)
+{
+    json_t *req = batchd_gang_request(b, j, d, id);
+    json_t *cancel = json_array();
+    for (size_t i = 0; cancel && i < b->nrequested; i++) {
+        bjob_t *x = b->requested[i];
+        if ((x == j || x->request_pool == pool) &&
+            json_array_append_new(cancel, json_string(x->request_id)) < 0) {
+            json_decref(cancel);
+            cancel = NULL;
+        }
+    }
+    json_t *call = req && cancel
+                       ? json_pack("{s:s, s:{s:[O], s:O}}", "type", "REQUEST",
+                                   "request", "requests", req, "cancel", cancel)
+                       : NULL;
+    json_decref(req);
+    json_decref(cancel);
+    if (call && request_track(b, j) < 0) {
+        json_decref(call);
+        call = NULL;
+    }
+    return call;
 }
 
 /* The gang request of the reserved job j of pool. */
@@ -69,29 +182,20 @@ void batchd_request_send(batchd_t *b, bjob_t *j, uint32_t pool,
     if ((j->request_id[0] && now < j->request_until && j->request_pool == pool) ||
         now < j->request_after)
         return;
-    /* the pool's other jobs' requests go (one outstanding per pool), once
-     * this one is built: if it cannot be, they stay and are cancelled later */
-    json_t *cancel = json_array();
-    for (size_t i = 0; i < b->nrequested; i++) {
-        bjob_t *x = b->requested[i];
-        if (x == j || x->request_pool == pool) /* its own old one too */
-            json_array_append_new(cancel, json_string(x->request_id));
-    }
-    snprintf(j->request_id, sizeof(j->request_id), "job-%" PRIu64 "-%" PRIu64, j->id,
-             ++b->request_seq);
-    j->request_until = now + 300;
-    j->request_pool = pool;
-    json_t *req = batchd_gang_request(b, j, d, j->request_id);
-    json_t *call = json_pack("{s:s, s:{s:[], s:o}}", "type", "REQUEST", "request",
-                             "requests", "cancel", cancel);
-    json_t *reqs = json_object_get(json_object_get(call, "request"), "requests");
-    if (!req || !reqs || json_array_append(reqs, req) < 0) {
+    char id[sizeof(j->request_id)];
+    snprintf(id, sizeof(id), "job-%" PRIu64 "-%" PRIu64, j->id, ++b->request_seq);
+    json_t *call = request_call(b, j, pool, d, id);
+    if (!call) {
+        /* its old request (expired, or of another pool) goes all the same;
+         * the pool's others stay, cancelled by its next request */
         phx_log_errx("job %" PRIu64 ": could not build its gang request", j->id);
-        batchd_request_forget(b, j);
-        json_decref(req);
-        json_decref(call);
+        batchd_request_drop(b, j);
+        j->request_after = now + 30;
         return;
     }
+    json_t *r = json_object_get(call, "request");
+    json_t *req = json_array_get(json_object_get(r, "requests"), 0);
+    json_t *cancel = json_object_get(r, "cancel");
     for (size_t i = 0; i < b->nrequested;) {
         bjob_t *x = b->requested[i];
         if (x != j && x->request_pool == pool) {
@@ -100,58 +204,50 @@ void batchd_request_send(batchd_t *b, bjob_t *j, uint32_t pool,
         }
         i++;
     }
-    if (request_track(b, j) < 0) { /* untracked, it could not be cancelled */
-        phx_log_errx("job %" PRIu64 ": out of memory for its gang request", j->id);
-        batchd_request_forget(b, j);
-        json_decref(req);
-        json_decref(call);
-        return;
-    }
+    snprintf(j->request_id, sizeof(j->request_id), "%s", id);
+    j->request_until = now + REQUEST_EXPIRES;
+    j->request_pool = pool;
     phx_log_info("job %" PRIu64 ": gang request %s for %" JSON_INTEGER_FORMAT
                  " %s bundles of %" JSON_INTEGER_FORMAT " cores",
-                 j->id, j->request_id,
-                 json_integer_value(json_object_get(req, "bundles")),
+                 j->id, id, json_integer_value(json_object_get(req, "bundles")),
                  json_string_value(json_object_get(req, "kind")),
                  json_integer_value(json_object_get(req, "cpus")));
-    json_decref(req);
     request_ctx_t *ctx = calloc(1, sizeof(*ctx));
     if (ctx) {
         ctx->b = b;
         ctx->job_id = j->id;
-        snprintf(ctx->request_id, sizeof(ctx->request_id), "%s", j->request_id);
+        snprintf(ctx->request_id, sizeof(ctx->request_id), "%s", id);
+        ctx->cancel = json_incref(cancel);
     }
-    if (phx_fwc_call(b->fwc, call, ctx ? request_answered : NULL, ctx) < 0)
+    json_incref(cancel);
+    if (phx_fwc_call(b->fwc, call, ctx ? request_answered : NULL, ctx) < 0) {
+        /* not sent (not subscribed): its cancels wait, its request was
+         * never held */
+        size_t i;
+        json_t *x;
+        json_array_foreach(cancel, i, x) cancel_later(b, json_string_value(x), now);
+        batchd_request_forget(b, j);
+        if (ctx)
+            json_decref(ctx->cancel);
         free(ctx);
+    }
+    json_decref(cancel);
 }
 
 void batchd_sched_parts_changed(batchd_t *b)
 {
     b->parts_gen++;
-    json_t *cancel = json_array();
-    while (b->nrequested > 0) {
-        bjob_t *j = b->requested[0];
-        json_array_append_new(cancel, json_string(j->request_id));
-        batchd_request_forget(b, j);
-    }
-    if (json_array_size(cancel) > 0 && b->fwc && b->subscribed)
-        phx_fwc_call(b->fwc,
-                     json_pack("{s:s, s:{s:[], s:O}}", "type", "REQUEST", "request",
-                               "requests", "cancel", cancel),
-                     NULL, NULL);
-    json_decref(cancel);
+    while (b->nrequested > 0)
+        batchd_request_drop(b, b->requested[0]);
+    batchd_request_flush(b);
     batchd_sched_dirty(b);
 }
 
 /* (sched.c's) a job ended: its gang request goes. */
 void batchd_sched_job_done(batchd_t *b, bjob_t *j)
 {
-    if (j->request_id[0] && b->fwc && b->subscribed) {
-        json_t *call = json_pack("{s:s, s:{s:[], s:[s]}}", "type", "REQUEST", "request",
-                                 "requests", "cancel", j->request_id);
-        if (call)
-            phx_fwc_call(b->fwc, call, NULL, NULL);
-    }
-    batchd_request_forget(b, j);
+    batchd_request_drop(b, j);
+    batchd_request_flush(b);
     /* its end may make jobs eligible (dependencies, an array's %N) that
      * the priority order left out */
     b->prio_dirty = true;

@@ -45,7 +45,6 @@ typedef struct pass {
     json_t *acc_ops;
     bjob_t **acc_jobs;
     size_t nacc, acc_cap;
-    json_t *after; /* calls to make once the ACCEPT is sent (REQUEST cancels) */
 } pass_t;
 
 static double mono(void)
@@ -547,14 +546,7 @@ static void pass_run(pass_t *p)
                 unused = 0;
                 for (size_t k = 0; k < p->noffers; k++)
                     unused += !p->offers[k].used;
-                if (j->request_id[0]) {
-                    json_t *call =
-                        json_pack("{s:s, s:{s:[], s:[s]}}", "type", "REQUEST",
-                                  "request", "requests", "cancel", j->request_id);
-                    if (call)
-                        json_array_append_new(p->after, call);
-                    batchd_request_forget(b, j);
-                }
+                batchd_request_drop(b, j); /* cancelled after the ACCEPT */
                 continue;
             }
             /* re-read offers the failed placement touched; one that already
@@ -651,9 +643,7 @@ static void send_accept(pass_t *p)
                 p->offers[i].accepted = false; /* declined instead */
         }
     }
-    size_t i;
-    json_t *c;
-    json_array_foreach(p->after, i, c) phx_fwc_call(b->fwc, json_incref(c), NULL, NULL);
+    batchd_request_flush(b);
 }
 
 static void decline_unused(pass_t *p)
@@ -690,17 +680,12 @@ static void suppress_or_revive(batchd_t *b)
 
 void batchd_sched_offers(batchd_t *b, const json_t *offers)
 {
-    pass_t p = {.b = b,
-                .now = batchd_now(),
-                .raw = offers,
-                .acc_ops = json_array(),
-                .after = json_array()};
+    pass_t p = {.b = b, .now = batchd_now(), .raw = offers, .acc_ops = json_array()};
     size_t n = json_array_size(offers);
     p.offers = calloc(n + 1, sizeof(*p.offers));
-    if (!p.offers || !p.acc_ops || !p.after) {
+    if (!p.offers || !p.acc_ops) {
         free(p.offers);
         json_decref(p.acc_ops);
-        json_decref(p.after);
         return;
     }
     for (size_t i = 0; i < n; i++) {
@@ -739,7 +724,6 @@ void batchd_sched_offers(batchd_t *b, const json_t *offers)
     free(p.offers);
     free(p.acc_jobs);
     json_decref(p.acc_ops);
-    json_decref(p.after);
     suppress_or_revive(b);
 }
 
@@ -752,6 +736,7 @@ static void on_sched(evutil_socket_t fd, short what, void *arg)
     pass_t p = {.b = b, .now = batchd_now()};
     if (b->npending > 0)
         pass_run(&p);
+    batchd_request_flush(b);
     suppress_or_revive(b);
 }
 
@@ -781,7 +766,8 @@ void batchd_sched_subscribed(batchd_t *b)
         phx_fwc_reconcile(b->fwc, ids);
     }
     json_decref(ids);
-    b->suppressed = true; /* forces a REVIVE when work is pending */
+    batchd_request_flush(b); /* what was dropped while unsubscribed */
+    b->suppressed = true;    /* forces a REVIVE when work is pending */
     b->last_revive = 0;
     batchd_sched_dirty(b);
 }

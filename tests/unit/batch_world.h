@@ -89,6 +89,82 @@ bjob_t *batchd_job_find(const batchd_t *b, uint64_t id)
     return found_job && found_job->id == id ? found_job : NULL;
 }
 
+/* --- a fake master link (lib/framework.c's calls) ---
+ *
+ * The calls batchd makes go to master_calls (stolen); while master_up is
+ * false a call fails as lib/framework.c's does when not subscribed.  The
+ * completions wait in master_pending until master_answer. */
+
+static json_t *master_calls;
+static bool master_up = true;
+static struct {
+    phx_fwc_done_f done;
+    void *arg;
+} master_pending[16];
+static size_t master_npending;
+
+int phx_fwc_call(phx_fwc_t *c, json_t *call, phx_fwc_done_f done, void *arg)
+{
+    (void)c;
+    if (!master_up || !call) {
+        json_decref(call);
+        return -1;
+    }
+    if (!master_calls)
+        master_calls = json_array();
+    json_array_append_new(master_calls, call);
+    if (done) {
+        assert_true(master_npending < 16);
+        master_pending[master_npending].done = done;
+        master_pending[master_npending++].arg = arg;
+    }
+    return 0;
+}
+
+/* Complete every call waiting, with HTTP status (0: no answer). */
+static inline void master_answer(int status)
+{
+    for (size_t i = 0; i < master_npending; i++)
+        master_pending[i].done(NULL, status, "", master_pending[i].arg);
+    master_npending = 0;
+}
+
+/* The calls so far (json_decref it), none after. */
+static inline json_t *master_take(void)
+{
+    json_t *calls = master_calls ? master_calls : json_array();
+    master_calls = NULL;
+    return calls;
+}
+
+int phx_fwc_decline(phx_fwc_t *c, const json_t *offer_ids, double refuse_seconds)
+{
+    (void)refuse_seconds;
+    return phx_fwc_call(c,
+                        json_pack("{s:s, s:{s:O}}", "type", "DECLINE", "decline",
+                                  "offer_ids", offer_ids),
+                        NULL, NULL);
+}
+
+int phx_fwc_reconcile(phx_fwc_t *c, const json_t *task_ids)
+{
+    (void)c;
+    (void)task_ids;
+    return master_up ? 0 : -1;
+}
+
+int phx_fwc_revive(phx_fwc_t *c)
+{
+    (void)c;
+    return master_up ? 0 : -1;
+}
+
+int phx_fwc_suppress(phx_fwc_t *c)
+{
+    (void)c;
+    return master_up ? 0 : -1;
+}
+
 /* --- a cluster and its offers --- */
 
 typedef struct shape {
@@ -153,7 +229,6 @@ static inline void world_init(world_t *w, const shape_t *nodes, size_t n)
     w->p.now = 1000;
     w->p.raw = w->raw;
     w->p.acc_ops = json_array();
-    w->p.after = json_array();
     w->p.offers = calloc(n + 1, sizeof(*w->p.offers));
     for (size_t i = 0; i < n; i++) {
         json_t *o = offer_json(&nodes[i]);
@@ -170,7 +245,6 @@ static inline void world_clear(world_t *w)
     free(w->p.offers);
     free(w->p.acc_jobs);
     json_decref(w->p.acc_ops);
-    json_decref(w->p.after);
     json_decref(w->raw);
     phx_hmap_destroy(w->b.node_index);
     phx_hmap_destroy(w->b.tasks);

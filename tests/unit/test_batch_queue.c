@@ -39,6 +39,17 @@ void batchd_request_forget(batchd_t *b, bjob_t *j)
     j->request_id[0] = 0;
 }
 
+void batchd_request_drop(batchd_t *b, bjob_t *j)
+{
+    batchd_request_forget(b, j);
+}
+
+void batchd_request_clear(batchd_t *b)
+{
+    free(b->requested);
+    b->requested = NULL;
+}
+
 /* --- the queue --- */
 
 static batchd_t *queue_new(void)
