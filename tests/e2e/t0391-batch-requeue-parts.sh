@@ -3,10 +3,10 @@
 # A job of several partitions (-p a,b) runs in one (a) and is of that one
 # while it runs; its node lost, it is requeued (batchd.requeue_count = 1)
 # with its list again — phx show, phx queue (and -p b) and the jobs row say
-# "a,b", not "a", also once batchd restarted — and it may then run in the
-# other partition: a's only node is the lost one, so it runs in b
-# ($PHX_JOB_PARTITION) and completes.  b is kept full meanwhile, so that
-# the requeued job is seen pending.
+# "a,b", not "a", also when batchd restarted before or after the loss —
+# and it may then run in the other partition: a's only node is the lost
+# one, so it runs in b ($PHX_JOB_PARTITION) and completes.  b is kept full
+# meanwhile, so that the requeued job is seen pending.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -48,6 +48,11 @@ assert_eq a "$(psql_q "SELECT partition FROM jobs WHERE id = $id")"
 # b full: the requeued job cannot start there until it is emptied
 fill=$(as phx submit --parsable fill.sh)
 wait_job "$fill" RUNNING 30
+# a batchd restarted while it runs loads it of a, its list kept aside
+stop_daemon batchd
+start_batchd
+assert_eq a "$(job_field "$id" partition)" "phx show after a restart of batchd"
+job_state_is "$id" RUNNING || fail "job $id left RUNNING at a restart of batchd"
 
 # 2. n1 dies: requeued, of a and b again (its partition column too).
 stop_daemon agent-n1 KILL || true
