@@ -207,11 +207,12 @@ void batchd_request_send(batchd_t *b, bjob_t *j, uint32_t pool,
     snprintf(j->request_id, sizeof(j->request_id), "%s", id);
     j->request_until = now + REQUEST_EXPIRES;
     j->request_pool = pool;
-    phx_log_info("job %" PRIu64 ": gang request %s for %" JSON_INTEGER_FORMAT
-                 " %s bundles of %" JSON_INTEGER_FORMAT " cores",
-                 j->id, id, json_integer_value(json_object_get(req, "bundles")),
-                 json_string_value(json_object_get(req, "kind")),
-                 json_integer_value(json_object_get(req, "cpus")));
+    char what[96]; /* for the log, once sent (the call goes with req) */
+    snprintf(what, sizeof(what),
+             "%" JSON_INTEGER_FORMAT " %s bundles of %" JSON_INTEGER_FORMAT " cores",
+             json_integer_value(json_object_get(req, "bundles")),
+             json_string_value(json_object_get(req, "kind")),
+             json_integer_value(json_object_get(req, "cpus")));
     request_ctx_t *ctx = calloc(1, sizeof(*ctx));
     if (ctx) {
         ctx->b = b;
@@ -230,6 +231,8 @@ void batchd_request_send(batchd_t *b, bjob_t *j, uint32_t pool,
         if (ctx)
             json_decref(ctx->cancel);
         free(ctx);
+    } else {
+        phx_log_info("job %" PRIu64 ": gang request %s for %s", j->id, id, what);
     }
     json_decref(cancel);
 }
