@@ -126,12 +126,17 @@ static void on_warn(evutil_socket_t fd, short what, void *arg)
     if (t->warned || t->kill != PHX_KILL_NONE || t->phase > PHX_TASK_RUNNING)
         return;
     if (t->phase < PHX_TASK_RUNNING || (t->warn_main && t->child <= 0)) {
-        later_ev(t->warn_ev, 0.1); /* its program is not exec'd yet */
+        /* its program is not exec'd yet; an adopted task stuck so is given
+         * up on a minute after the warning was due */
+        double due = t->started_at + (double)(t->time_limit - t->warn_before);
+        if (phx_rec_now() < due + 60)
+            later_ev(t->warn_ev, 0.1);
+        else
+            phx_log_warnx("task %s: its program never ran; signal %d not sent",
+                          t->label, t->warn_signal);
         return;
     }
-    int n = t->warn_main
-                ? kill(t->child, t->warn_signal) == 0
-                : phx_lstep_signal_task(t->framework_id, t->id, t->warn_signal);
+    /* Recorded first: at most once, even if the agent dies right after. */
     t->warned = true;
     json_t *rec = json_pack("{s:f}", "at", phx_rec_now());
     phx_error_t err;
@@ -139,9 +144,13 @@ static void on_warn(evutil_socket_t fd, short what, void *arg)
         phx_log_warnx("task %s: could not record the warning signal: %s", t->label,
                       rec ? err.text : "out of memory");
     json_decref(rec);
-    phx_log_info("task %s: signal %d sent to %s (%d), %d s before its time limit",
-                 t->label, t->warn_signal,
-                 t->warn_main ? "its program" : "its steps' ranks", n, t->warn_before);
+    int n = t->warn_main
+                ? kill(t->child, t->warn_signal) == 0
+                : phx_lstep_signal_task(t->framework_id, t->id, t->warn_signal);
+    phx_log_info("task %s: signal %d, %d s before its time limit: %d %s", t->label,
+                 t->warn_signal, t->warn_before, n,
+                 t->warn_main ? "program (the task's own)"
+                              : "process groups of its steps' ranks");
 }
 
 static int arm_warn(phx_task_t *t)

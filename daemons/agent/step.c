@@ -384,6 +384,7 @@ static int spawn_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
     }
     if (pid == 0)
         run_rank(s, r, t, set, argv, env, cwd, groups, ngroups, out, errp);
+    setpgid(pid, pid); /* as the child does: its group exists for kill(-pid) */
     r->pid = pid;
     r->fds[0] = out[0];
     r->fds[1] = errp[0];

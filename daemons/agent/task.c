@@ -332,6 +332,8 @@ static int parse_warn(phx_task_t *t, phx_error_t *err)
         phx_json_int(w, "before", true, 0, 65535, &before, err) < 0 ||
         phx_json_str(w, "to", true, &to, err) < 0)
         return phx_error_prefix(err, "warn");
+    if (sig == 32 || sig == 33)
+        return phx_error_set(err, "warn.signal %lld is the C library's own", sig);
     if (strcmp(to, "main") != 0 && strcmp(to, "steps") != 0)
         return phx_error_set(err, "warn.to must be \"main\" or \"steps\"");
     t->warn_signal = (int)sig;

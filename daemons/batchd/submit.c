@@ -21,6 +21,7 @@
 
 #include "daemons/batchd/array.h"
 #include "daemons/batchd/batchd.h"
+#include "daemons/batchd/jobsig.h"
 #include "daemons/batchd/rows.h"
 #include "daemons/batchd/timefmt.h"
 #include "daemons/batchd/script.h"
@@ -352,6 +353,13 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
         return located(&o, offsetof(phx_jobspec_t, account), err);
     if (resolve_partitions(b, sp, uid, gid, pw.pw_name, s->warnings, &o, err) < 0)
         return -1;
+    phx_jobsig_t warn;
+    if (sp->signal && sp->time_limit > 0 &&
+        phx_jobsig_parse(sp->signal, &warn, NULL) == 0 && warn.before >= sp->time_limit)
+        json_array_append_new(s->warnings,
+                              json_sprintf("--signal=%s: the time limit is %" PRId64
+                                           " s, so the signal comes as the job starts",
+                                           sp->signal, sp->time_limit));
     if (sp->array &&
         phx_array_parse(sp->array, b->limits.max_array_index, &s->array, err) < 0) {
         phx_error_prefix(err, "invalid array specification");

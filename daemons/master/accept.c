@@ -179,30 +179,36 @@ static int place(used_offer_t *uo, const json_t *ti, int cpus, uint64_t mem,
     return 0;
 }
 
-/* The LAUNCH task object for the agent (see doc/scheduler-api.md). */
 /* phx.warn {"signal", "before", "to": "main"|"steps"}: a signal that many
  * seconds before the task's time limit, to its program or to the ranks of
- * the steps in it (sbatch --signal; the agent sends it, limits.c).  *out
- * borrowed, NULL if none. */
+ * the steps in it (sbatch --signal; the agent sends it, limits.c).  *out a
+ * new object of the checked values only, NULL if none. */
 static int warn_check(const json_t *phx, json_t **out, phx_error_t *err)
 {
     long long sig, before;
     const char *to;
+    json_t *w = NULL;
     *out = NULL;
-    if (phx_json_obj(phx, "warn", false, out, err) < 0)
+    if (phx_json_obj(phx, "warn", false, &w, err) < 0)
         return -1;
-    if (!*out)
+    if (!w)
         return 0;
-    if (phx_json_int(*out, "signal", true, 1, 64, &sig, err) < 0 ||
-        phx_json_int(*out, "before", true, 0, 65535, &before, err) < 0 ||
-        phx_json_str(*out, "to", true, &to, err) < 0)
+    if (phx_json_int(w, "signal", true, 1, 64, &sig, err) < 0 ||
+        phx_json_int(w, "before", true, 0, 65535, &before, err) < 0 ||
+        phx_json_str(w, "to", true, &to, err) < 0)
         return phx_error_prefix(err, "warn");
+    if (sig == 32 || sig == 33)
+        return phx_error_set(err, "warn.signal %lld is the C library's own", sig);
     if (strcmp(to, "main") != 0 && strcmp(to, "steps") != 0)
         return phx_error_set(err, "warn.to must be \"main\" or \"steps\", not \"%s\"",
                              to);
+    if (!(*out = json_pack("{s:I, s:I, s:s}", "signal", (json_int_t)sig, "before",
+                           (json_int_t)before, "to", to)))
+        return phx_error_set(err, "out of memory");
     return 0;
 }
 
+/* The LAUNCH task object for the agent (see doc/scheduler-api.md). */
 static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
                              const struct passwd *pw, phx_error_t *err)
 {
@@ -264,9 +270,6 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
                 phx_json_str(phx, "script", false, &script, err) < 0 ||
                 phx_json_int(phx, "kill_grace", false, 0, 86400, &grace, err) < 0))
         return json_decref(argv), json_decref(env), phx_error_prefix(err, "phx"), NULL;
-    json_t *warn = NULL;
-    if (phx && warn_check(phx, &warn, err) < 0)
-        return json_decref(argv), json_decref(env), phx_error_prefix(err, "phx"), NULL;
     if (script &&
         (strncmp(script, "#!", 2) != 0 || strlen(script) > PHX_TASK_SCRIPT_MAX))
         return json_decref(argv), json_decref(env),
@@ -275,6 +278,9 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
                              "bytes",
                              PHX_TASK_SCRIPT_MAX),
                NULL;
+    json_t *warn = NULL; /* owned from here */
+    if (phx && warn_check(phx, &warn, err) < 0)
+        return json_decref(argv), json_decref(env), phx_error_prefix(err, "phx"), NULL;
     const phx_topo_t *topo = t->agent->topo;
     char *cores = phx_topo_coreset_str(phx_topo_grant_cores(t->grant));
     phx_topo_coreset_t *numas = phx_topo_coreset_create(phx_topo_nnumas(topo));
@@ -303,8 +309,10 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
     free(numa_list);
     if (o && script && json_object_set_new(o, "script", json_string(script)) < 0)
         json_decref(o), o = NULL;
-    if (o && warn && json_object_set(o, "warn", warn) < 0)
+    if (o && warn && json_object_set_new(o, "warn", warn) < 0)
         json_decref(o), o = NULL;
+    else if (!o)
+        json_decref(warn);
     if (!o)
         phx_error_set(err, "out of memory");
     return o;

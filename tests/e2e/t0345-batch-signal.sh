@@ -43,8 +43,8 @@ assert_contains "$out" "shell got USR1 after"
 assert_not_contains "$out" "child got USR1"
 after=$(printf '%s\n' "$out" | sed -n 's/.*after \([0-9]*\) s/\1/p')
 [[ $after -ge 3 && $after -le 9 ]] || fail "signal came $after s after the start, not ~5"
-wait_for 10 grep -q "signal 10 sent to its program (1), 15 s before its time limit" \
-    "$PHX_TEST_DIR/agent-n1.log"
+wait_for 10 grep -q "signal 10, 15 s before its time limit: 1 program (the task.s own)" \
+    "$PHX_TEST_DIR"/agent-n[12].log
 
 # Without B: the ranks of a 2-node step, not the batch shell (whose trap
 # would print after the step returns).
@@ -65,6 +65,10 @@ assert_contains "$out" "rank 0 on n1 got USR2"
 assert_contains "$out" "rank 1 on n2 got USR2"
 assert_contains "$out" "step ended 0"
 assert_not_contains "$out" "batch shell got USR2"
+wait_for 10 grep -q "signal 12, 15 s before its time limit: 1 process groups of its steps' ranks" \
+    "$PHX_TEST_DIR"/agent-n[12].log
+assert_eq 2 "$(cat "$PHX_TEST_DIR"/agent-n[12].log | grep -c "signal 12, 15 s before its time limit: 1 process groups")" \
+    "each node's agent signalled its rank"
 
 # Refused, with where it came from; nothing stored.
 before=$(psql_q "SELECT count(*) FROM jobs")
@@ -78,4 +82,8 @@ assert_contains "$PHX_OUT" 'unknown signal "FOO"'
 expect_fail as phx submit --signal=USR1@70000 batch.sh
 assert_contains "$PHX_OUT" "0 to 65535 seconds"
 assert_eq "$before" "$(psql_q "SELECT count(*) FROM jobs")" "nothing stored"
+# A warning at or above the time limit is taken, with a warning.
+out=$(as phx submit -t 0:10 --signal=USR1@30 --begin=now+3600 batch.sh 2>&1)
+assert_contains "$out" "--signal=USR1@30: the time limit is 10 s, so the signal comes as the job starts"
+as phx cancel "$(sed -n 's/^Submitted job //p' <<<"$out")"
 note "ok"
