@@ -24,6 +24,8 @@ static bool eligible(batchd_t *b, bjob_t *j, int64_t now, uint32_t *arr_running)
             batchd_job_set_state(b, j, PHX_JOB_CANCELLED, PHX_REASON_DEPENDENCY_NEVER);
             phx_log_info("job %" PRIu64 ": dependency never satisfied; cancelled",
                          j->id);
+            batchd_request_drop(b, j); /* cancelled by the pass's flush */
+            b->prio_dirty = true;      /* its own dependents may now be decided */
             return false;
         }
         if (r == PHX_DEP_WAITING) {

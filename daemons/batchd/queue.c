@@ -121,13 +121,49 @@ bjob_t *batchd_array_task_find(const batchd_t *b, uint64_t array_job_id, int64_t
     return phx_hmap_get(b->array_tasks, key);
 }
 
+/* The jobs (and arrays) that pending jobs' dependencies name, as keys: an
+ * ended one stays in memory while they wait, else its dependents would
+ * find it gone and be cancelled as never satisfied.  NULL if out of memory. */
+static phx_hmap_t *dep_targets(const batchd_t *b)
+{
+    phx_hmap_t *set = phx_hmap_create();
+    for (size_t i = b->live_from; set && i < b->njobs; i++) {
+        const bjob_t *j = b->order[i];
+        if (j->state != PHX_JOB_PENDING)
+            continue;
+        for (size_t t = 0; t < j->dep.count; t++) {
+            char key[24];
+            if (!j->dep.terms[t].job_id)
+                continue;
+            key_of(j->dep.terms[t].job_id, key, sizeof(key));
+            if (phx_hmap_put(set, key, (void *)1) < 0) {
+                phx_hmap_destroy(set);
+                return NULL;
+            }
+        }
+    }
+    return set;
+}
+
+static bool dep_named(const phx_hmap_t *set, const bjob_t *j)
+{
+    char key[24];
+    key_of(j->id, key, sizeof(key));
+    if (phx_hmap_get(set, key))
+        return true;
+    key_of(j->array_job_id, key, sizeof(key));
+    return j->array_job_id && phx_hmap_get(set, key);
+}
+
 void batchd_queue_expire(batchd_t *b, int64_t now)
 {
     size_t out = 0, before_live = 0;
+    phx_hmap_t *named = NULL; /* made at the first job old enough to go */
     for (size_t i = 0; i < b->njobs; i++) {
         bjob_t *j = b->order[i];
         if (phx_job_state_is_final(j->state) && j->tasks_live == 0 &&
-            j->end_time >= 0 && now - j->end_time > b->keep_ended) {
+            j->end_time >= 0 && now - j->end_time > b->keep_ended &&
+            (named || (named = dep_targets(b))) && !dep_named(named, j)) {
             char key[24];
             key_of(j->id, key, sizeof(key));
             phx_hmap_del(b->jobs, key);
@@ -150,6 +186,7 @@ void batchd_queue_expire(batchd_t *b, int64_t now)
     }
     b->njobs = out;
     b->live_from -= before_live;
+    phx_hmap_destroy(named);
 }
 
 /* Jobs end in about the order they were submitted: a pass starts after the
@@ -359,6 +396,9 @@ int batchd_queue_load(batchd_t *b, phx_error_t *err)
     phx_db_result_t *r = NULL;
     int rc = phx_db_query(
         db,
+        "WITH deps AS (SELECT DISTINCT m[1]::bigint AS id FROM jobs d, "
+        "regexp_matches(d.dependency, ':([0-9]+)', 'g') AS m "
+        "WHERE d.state = 'PENDING' AND d.dependency IS NOT NULL) "
         "SELECT id, array_job_id, array_task_id, uid, gid, user_name, state, reason, "
         "priority, spec::text, script, submit_dir, submit_line, submit_host, "
         "extract(epoch FROM submit_time)::bigint, "
@@ -367,8 +407,10 @@ int batchd_queue_load(batchd_t *b, phx_error_t *err)
         "exit_code, exit_signal, requeue_count, node_list, alloc_cpus, stdout_path, "
         "stderr_path, run_tasks::text, partition FROM jobs "
         "WHERE state IN ('PENDING', 'RUNNING') "
-        "OR end_time > "
-        "now() - make_interval(secs => $1::bigint) ORDER BY id",
+        "OR end_time > now() - make_interval(secs => $1::bigint) "
+        /* and the jobs pending jobs depend on, however old (queue_expire) */
+        "OR id IN (SELECT id FROM deps) OR array_job_id IN (SELECT id FROM deps) "
+        "ORDER BY id",
         1, p, &r, err);
     phx_hmap_t *arrays = phx_hmap_create();
     if (rc == 0 && !arrays)

@@ -144,6 +144,44 @@ static void expired_tasks_leave(void **state)
     queue_free(b);
 }
 
+/* An ended job that a pending job depends on stays past keep_ended (as a
+ * whole array's tasks do), so the dependency is still met when the waiter
+ * is looked at; once nobody waits on it, it goes. */
+static void dependencies_keep_their_jobs(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    int64_t now = batchd_now();
+    bjob_t *a = add(b, 10, 0, -1, PHX_JOB_COMPLETED);
+    a->end_time = now - 6000;
+    a->start_time = now - 6100;
+    bjob_t *arr = add(b, 20, 20, 0, PHX_JOB_COMPLETED);
+    arr->end_time = now - 6000;
+    bjob_t *other = add(b, 30, 0, -1, PHX_JOB_COMPLETED);
+    other->end_time = now - 6000;
+    bjob_t *waiter = add(b, 40, 0, -1, PHX_JOB_PENDING);
+    phx_error_t err;
+    /* it also waits for 50, which is still running */
+    bjob_t *c = add(b, 50, 0, -1, PHX_JOB_RUNNING);
+    assert_int_equal(phx_depend_parse("afterok:10:20:50", &waiter->dep, &err), 0);
+    batchd_queue_expire(b, now);
+    assert_ptr_equal(batchd_job_find(b, 10), a);
+    assert_ptr_equal(batchd_array_task_find(b, 20, 0), arr);
+    assert_null(batchd_job_find(b, 30)); /* named by no one */
+    phx_dep_env_t env;
+    batchd_dep_env(b, waiter, &env);
+    assert_int_equal(phx_depend_eval(&waiter->dep, &env, now), PHX_DEP_WAITING);
+    c->state = PHX_JOB_COMPLETED;
+    c->end_time = now;
+    assert_int_equal(phx_depend_eval(&waiter->dep, &env, now), PHX_DEP_SATISFIED);
+    /* the waiter started: its dependencies may go */
+    waiter->state = PHX_JOB_RUNNING;
+    batchd_queue_expire(b, now);
+    assert_null(batchd_job_find(b, 10));
+    assert_null(batchd_array_task_find(b, 20, 0));
+    queue_free(b);
+}
+
 /* afterok:A_T looks the task up the same way. */
 static void dependency_on_a_task(void **state)
 {
@@ -189,6 +227,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(finds_array_tasks),
         cmocka_unit_test(expired_tasks_leave),
+        cmocka_unit_test(dependencies_keep_their_jobs),
         cmocka_unit_test(dependency_on_a_task),
         cmocka_unit_test(large_array),
     };
