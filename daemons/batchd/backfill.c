@@ -23,15 +23,46 @@ typedef struct pool_state {
     uint32_t tested;
 } pool_state_t;
 
+/* What a placement on the empty nodes depends on: a request less its id
+ * and time limit (no padding: compared with memcmp). */
+typedef struct shape_key {
+    uint32_t nodes_min, nodes_max, ntasks, cpus_per_task, ntasks_per_node,
+        ntasks_per_socket, min_sockets, min_cores_per_socket, min_threads_per_core,
+        flags; /* 1: exclusive, 2: mem_whole_node */
+    uint64_t mem_per_node, mem_per_cpu, parts;
+} shape_key_t;
+
+_Static_assert(sizeof(shape_key_t) == 64, "shape_key_t has padding");
+
+#define EMPTY_MEMO 512 /* shapes remembered by fits_empty, a power of two */
+typedef struct empty_memo {
+    shape_key_t key;
+    bool set, fits;
+} empty_memo_t;
+
 typedef struct planner {
     const phx_bf_input_t *in;
     phx_bf_pools_t pl;
     pool_state_t pools[PHX_BF_POOLS];
     uint32_t *node_pool;     /* nnodes */
     caps_t free, spare, tmp; /* spare: of each pool's nodes, for its reservation */
-    cand_t *cands;
+    caps_t empty;            /* every node's total */
+    /* the nodes of partition i, by index: part_nodes[part_at[i] ..
+     * part_at[i + 1]); all_nodes: 0 .. nnodes - 1 */
+    uint32_t *part_nodes, *all_nodes;
+    size_t part_at[65];
+    cand_t *cands, *sorted; /* sorted: scratch of the counting sort */
+    uint32_t *kcount;       /* its counts, kmax + 2 */
+    uint32_t kmax;          /* the most tasks a node can take: its cores */
     phx_bf_share_t *shares; /* scratch, nnodes */
     uint32_t *sockets;      /* scratch, the most sockets of a node */
+    /* the tasks the sockets of the last empty node shape held, for the
+     * last cpus per task and cap per socket: nodes are mostly alike */
+    struct {
+        bool set;
+        uint32_t cores, sockets, cpt, per_socket, tasks;
+    } ks;
+    empty_memo_t *memo; /* fits_empty's answers, EMPTY_MEMO, by shape */
 } planner_t;
 
 uint32_t phx_bf_socket_tasks(const uint32_t *free, size_t nsockets,
@@ -143,8 +174,8 @@ static bool request_sane(const phx_bf_request_t *r)
 }
 
 /* Tasks of r that node i can take within caps c. */
-static uint32_t node_capacity(const planner_t *p, const phx_bf_request_t *r,
-                              const caps_t *c, uint32_t i)
+static uint32_t node_capacity(planner_t *p, const phx_bf_request_t *r, const caps_t *c,
+                              uint32_t i)
 {
     const phx_bf_node_t *n = &p->in->nodes[i];
     if (!n->usable)
@@ -161,13 +192,21 @@ static uint32_t node_capacity(const planner_t *p, const phx_bf_request_t *r,
     /* which cores are free is not known here: the most the sockets of the
      * empty node hold, at most what the free cores hold */
     uint32_t ns = n->sockets ? n->sockets : 1;
-    for (uint32_t s = 0; s < ns; s++)
-        p->sockets[s] = n->cores_total / ns + (s < n->cores_total % ns);
+    if (!p->ks.set || p->ks.cores != n->cores_total || p->ks.sockets != ns ||
+        p->ks.cpt != r->cpus_per_task || p->ks.per_socket != r->ntasks_per_socket) {
+        for (uint32_t s = 0; s < ns; s++)
+            p->sockets[s] = n->cores_total / ns + (s < n->cores_total % ns);
+        p->ks.tasks = phx_bf_socket_tasks(p->sockets, ns, r->cpus_per_task,
+                                          r->ntasks_per_socket, true);
+        p->ks.cores = n->cores_total;
+        p->ks.sockets = ns;
+        p->ks.cpt = r->cpus_per_task;
+        p->ks.per_socket = r->ntasks_per_socket;
+        p->ks.set = true;
+    }
     uint64_t k = cores / r->cpus_per_task;
-    uint32_t ks = phx_bf_socket_tasks(p->sockets, ns, r->cpus_per_task,
-                                      r->ntasks_per_socket, true);
-    if (ks < k)
-        k = ks;
+    if (p->ks.tasks < k)
+        k = p->ks.tasks;
     if (r->mem_per_cpu) {
         uint64_t per_task = r->mem_per_cpu * r->cpus_per_task;
         uint64_t km = mem / per_task;
@@ -191,20 +230,58 @@ static int cmp_cand(const void *a, const void *b)
     return (x->node > y->node) - (x->node < y->node);
 }
 
+/* The nodes a request of partitions parts may use, by index: those of its
+ * partition when it names one, else all. */
+static const uint32_t *nodes_of(const planner_t *p, uint64_t parts, size_t *n)
+{
+    if (parts && !(parts & (parts - 1))) {
+        unsigned bit = (unsigned)__builtin_ctzll(parts);
+        *n = p->part_at[bit + 1] - p->part_at[bit];
+        return p->part_nodes + p->part_at[bit];
+    }
+    *n = p->in->nnodes;
+    return p->all_nodes;
+}
+
+/* Sort the n candidates, gathered by node index, as cmp_cand does: a
+ * counting sort by k (stable: nodes stay in index order), since k is at
+ * most a node's cores; qsort cost most of a pass over a thousand nodes. */
+static void sort_cands(planner_t *p, size_t n, uint32_t kmax)
+{
+    if (kmax > p->kmax) {
+        qsort(p->cands, n, sizeof(*p->cands), cmp_cand);
+        return;
+    }
+    memset(p->kcount, 0, ((size_t)kmax + 2) * sizeof(*p->kcount));
+    for (size_t i = 0; i < n; i++)
+        p->kcount[p->cands[i].k + 1]++;
+    for (uint32_t k = 1; k <= kmax + 1; k++)
+        p->kcount[k] += p->kcount[k - 1]; /* kcount[k]: candidates below k */
+    for (size_t i = 0; i < n; i++)
+        p->sorted[p->kcount[p->cands[i].k]++] = p->cands[i];
+    cand_t *t = p->cands;
+    p->cands = p->sorted;
+    p->sorted = t;
+}
+
 /* Place r within caps c: the nodes that can take the fewest tasks while
  * still fitting (best fit); exact: fails only when no placement exists.
  * Fills p->shares and returns how many, or 0. */
 static size_t fit(planner_t *p, const phx_bf_request_t *r, const caps_t *c)
 {
-    size_t n = 0;
-    for (uint32_t i = 0; i < p->in->nnodes; i++) {
-        uint32_t k = node_capacity(p, r, c, i);
+    size_t n = 0, nn;
+    uint32_t kmax = 0;
+    const uint32_t *idx = nodes_of(p, r->parts, &nn);
+    for (size_t x = 0; x < nn; x++) {
+        uint32_t k = node_capacity(p, r, c, idx[x]);
         if (k > 0)
-            p->cands[n++] = (cand_t){i, k};
+            p->cands[n++] = (cand_t){idx[x], k};
+        if (k > kmax)
+            kmax = k;
     }
     if (n < r->nodes_min)
         return 0;
-    qsort(p->cands, n, sizeof(*p->cands), cmp_cand);
+    sort_cands(p, n, kmax);
     /* The fewest nodes that can hold ntasks: the largest capacities first. */
     uint64_t sum = 0;
     size_t fewest = 0;
@@ -353,14 +430,34 @@ static int64_t find_shadow(planner_t *p, const phx_bf_request_t *r,
     return -1;
 }
 
+/* Does r fit the empty nodes?  Asked for every job examined, and jobs are
+ * of few shapes: the answer is kept by shape for the pass. */
 static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
 {
-    for (size_t i = 0; i < p->in->nnodes; i++) {
-        p->tmp.cores[i] = p->in->nodes[i].cores_total;
-        p->tmp.mem[i] = p->in->nodes[i].mem_total;
-    }
+    shape_key_t key = {r->nodes_min,
+                       r->nodes_max,
+                       r->ntasks,
+                       r->cpus_per_task,
+                       r->ntasks_per_node,
+                       r->ntasks_per_socket,
+                       r->min_sockets,
+                       r->min_cores_per_socket,
+                       r->min_threads_per_core,
+                       (r->exclusive ? 1u : 0u) | (r->mem_whole_node ? 2u : 0u),
+                       r->mem_per_node,
+                       r->mem_per_cpu,
+                       r->parts};
+    uint64_t h = 14695981039346656037ull; /* FNV-1a */
+    const unsigned char *b = (const unsigned char *)&key;
+    for (size_t i = 0; i < sizeof(key); i++)
+        h = (h ^ b[i]) * 1099511628211ull;
+    empty_memo_t *m = &p->memo[h & (EMPTY_MEMO - 1)];
+    if (m->set && memcmp(&m->key, &key, sizeof(key)) == 0)
+        return m->fits;
     uint64_t part;
-    return fit_part(p, r, &p->tmp, &part) > 0;
+    *m = (empty_memo_t){.key = key, .set = true};
+    m->fits = fit_part(p, r, &p->empty, &part) > 0;
+    return m->fits;
 }
 
 /* Can r (of one partition, in pool) start now?  START while its pool has
@@ -382,7 +479,10 @@ static phx_bf_verdict_t try_now(planner_t *p, const phx_bf_params_t *params,
         return PHX_BF_WAIT;
     if (ps->blocked || (r->time_limit > 0 && in->now + r->time_limit <= ps->shadow))
         return (*nsh = fit(p, r, &p->free)) ? PHX_BF_BACKFILL : PHX_BF_WAIT;
-    for (size_t j = 0; j < in->nnodes; j++) {
+    size_t nn; /* fit() reads r's nodes only */
+    const uint32_t *idx = nodes_of(p, r->parts, &nn);
+    for (size_t x = 0; x < nn; x++) {
+        uint32_t j = idx[x];
         p->tmp.cores[j] =
             p->free.cores[j] < p->spare.cores[j] ? p->free.cores[j] : p->spare.cores[j];
         p->tmp.mem[j] =
@@ -581,18 +681,33 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
     p.free.mem = calloc(nn, sizeof(uint64_t));
     p.spare.mem = calloc(nn, sizeof(uint64_t));
     p.tmp.mem = calloc(nn, sizeof(uint64_t));
+    p.empty.cores = calloc(nn, sizeof(uint32_t));
+    p.empty.mem = calloc(nn, sizeof(uint64_t));
     p.cands = calloc(nn, sizeof(*p.cands));
+    p.sorted = calloc(nn, sizeof(*p.sorted));
     p.shares = calloc(nn, sizeof(*p.shares));
     uint32_t most = 1;
-    for (size_t i = 0; i < in->nnodes; i++)
+    size_t member = 0; /* node-partition pairs */
+    for (size_t i = 0; i < in->nnodes; i++) {
         if (in->nodes[i].sockets > most)
             most = in->nodes[i].sockets;
+        if (in->nodes[i].cores_total > p.kmax)
+            p.kmax = in->nodes[i].cores_total;
+        member += (size_t)__builtin_popcountll(in->nodes[i].parts);
+    }
+    if (p.kmax > 65536)
+        p.kmax = 65536; /* larger counts: qsort */
+    p.kcount = calloc((size_t)p.kmax + 2, sizeof(*p.kcount));
+    p.memo = calloc(EMPTY_MEMO, sizeof(*p.memo));
+    p.part_nodes = calloc(member + 1, sizeof(*p.part_nodes));
+    p.all_nodes = calloc(nn, sizeof(*p.all_nodes));
     p.sockets = calloc(most, sizeof(*p.sockets));
     p.node_pool = calloc(nn, sizeof(*p.node_pool));
     ev = calloc(in->nrunning + in->npending + 1, sizeof(*ev));
     if (!plan->decisions || !p.free.cores || !p.spare.cores || !p.tmp.cores ||
         !p.free.mem || !p.spare.mem || !p.tmp.mem || !p.cands || !p.shares ||
-        !p.sockets || !p.node_pool || !ev) {
+        !p.sockets || !p.node_pool || !ev || !p.empty.cores || !p.empty.mem ||
+        !p.sorted || !p.kcount || !p.memo || !p.part_nodes || !p.all_nodes) {
         phx_error_set(err, "out of memory");
         goto out;
     }
@@ -609,7 +724,21 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
         p.free.cores[i] =
             n->cores_free < n->cores_total ? n->cores_free : n->cores_total;
         p.free.mem[i] = n->mem_free < n->mem_total ? n->mem_free : n->mem_total;
+        p.empty.cores[i] = n->cores_total;
+        p.empty.mem[i] = n->mem_total;
+        p.all_nodes[i] = (uint32_t)i;
     }
+    /* each partition's nodes, in index order (a counting sort by bit) */
+    for (size_t i = 0; i < in->nnodes; i++)
+        for (uint64_t m = in->nodes[i].parts; m; m &= m - 1)
+            p.part_at[__builtin_ctzll(m) + 1]++;
+    for (size_t b = 1; b <= 64; b++)
+        p.part_at[b] += p.part_at[b - 1];
+    size_t at[64];
+    memcpy(at, p.part_at, sizeof(at));
+    for (size_t i = 0; i < in->nnodes; i++)
+        for (uint64_t m = in->nodes[i].parts; m; m &= m - 1)
+            p.part_nodes[at[__builtin_ctzll(m)]++] = (uint32_t)i;
     if (plan_pass(&p, params, plan, ev) < 0) {
         phx_error_set(err, "out of memory");
         goto out;
@@ -624,7 +753,14 @@ out:
     free(p.free.mem);
     free(p.spare.mem);
     free(p.tmp.mem);
+    free(p.empty.cores);
+    free(p.empty.mem);
     free(p.cands);
+    free(p.sorted);
+    free(p.kcount);
+    free(p.memo);
+    free(p.part_nodes);
+    free(p.all_nodes);
     free(p.shares);
     free(p.sockets);
     free(p.node_pool);
