@@ -18,6 +18,7 @@
  * database: batchd's sources are compiled in (they are in no library) with stubs of the
  * functions of its other files (queue.c, main.c, launch.c). */
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/pools.c"
 #include "daemons/batchd/cluster.c"
 #include "daemons/batchd/depend.c"
 #include "daemons/batchd/gang.c"
