@@ -326,27 +326,54 @@ static int record(phx_bf_decision_t *d, phx_bf_verdict_t v, int64_t at,
     return 0;
 }
 
+/* Does a release of these shares touch a node of pool? */
+static bool in_pool(const planner_t *p, uint32_t pool, const phx_bf_share_t *s,
+                    size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p->node_pool[s[i].node] == pool)
+            return true;
+    return false;
+}
+
 /* The earliest time r fits once running jobs and jobs started in this pass
- * end.  Leaves p->shares holding the placement; -1 when never. */
+ * end.  Leaves p->shares holding the placement, and p->tmp the capacities
+ * then on the nodes of r's pool; -1 when never.  Only releases on the
+ * pool's nodes change either: the others are left out (with 16 pools, a
+ * reservation once tried a fit after each of the whole cluster's). */
 static int64_t find_shadow(planner_t *p, const phx_bf_request_t *r,
                            const phx_bf_plan_t *plan, event_t *ev, size_t *nsh)
 {
     const phx_bf_input_t *in = p->in;
+    uint32_t pool = phx_bf_pool_of(&p->pl, r->parts);
+    int64_t first = INT64_MAX; /* the first release, of any pool */
     size_t n = 0;
-    for (size_t i = 0; i < in->nrunning; i++)
-        if (in->running[i].end_time != PHX_BF_NO_END)
-            ev[n++] = (event_t){in->running[i].end_time, in->running[i].shares,
-                                in->running[i].nshares};
+    for (size_t i = 0; i < in->nrunning; i++) {
+        const phx_bf_running_t *x = &in->running[i];
+        if (x->end_time == PHX_BF_NO_END)
+            continue;
+        first = x->end_time < first ? x->end_time : first;
+        if (in_pool(p, pool, x->shares, x->nshares))
+            ev[n++] = (event_t){x->end_time, x->shares, x->nshares};
+    }
     for (size_t i = 0; i < plan->count; i++) {
         const phx_bf_decision_t *d = &plan->decisions[i];
-        if ((d->verdict == PHX_BF_START || d->verdict == PHX_BF_BACKFILL) &&
-            in->pending[i].time_limit > 0)
-            ev[n++] =
-                (event_t){in->now + in->pending[i].time_limit, d->shares, d->nshares};
+        int64_t at = in->now + in->pending[i].time_limit;
+        if ((d->verdict != PHX_BF_START && d->verdict != PHX_BF_BACKFILL) ||
+            in->pending[i].time_limit <= 0)
+            continue;
+        first = at < first ? at : first;
+        if (in_pool(p, pool, d->shares, d->nshares))
+            ev[n++] = (event_t){at, d->shares, d->nshares};
     }
     qsort(ev, n, sizeof(*ev), cmp_event);
     memcpy(p->tmp.cores, p->free.cores, in->nnodes * sizeof(*p->tmp.cores));
     memcpy(p->tmp.mem, p->free.mem, in->nnodes * sizeof(*p->tmp.mem));
+    /* a fit at the first release, when it is another pool's (the planner
+     * asks only for jobs that do not fit now, but its answer is then) */
+    if (first != INT64_MAX && (n == 0 || first < ev[0].at) &&
+        (*nsh = fit(p, r, &p->tmp)))
+        return first > in->now ? first : in->now;
     for (size_t i = 0; i < n;) {
         int64_t at = ev[i].at;
         for (; i < n && ev[i].at == at; i++)
@@ -374,11 +401,11 @@ static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
                        r->mem_per_node,
                        r->mem_per_cpu,
                        r->parts};
-    uint64_t h = 14695981039346656037ull; /* FNV-1a */
-    const unsigned char *b = (const unsigned char *)&key;
-    for (size_t i = 0; i < sizeof(key); i++)
-        h = (h ^ b[i]) * 1099511628211ull;
-    empty_memo_t *m = &p->memo[h & (EMPTY_MEMO - 1)];
+    uint64_t h = 0, w[sizeof(key) / 8];
+    memcpy(w, &key, sizeof(key));
+    for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
+        h = (h ^ w[i]) * 0x9e3779b97f4a7c15ull;
+    empty_memo_t *m = &p->memo[(h >> 32) & (EMPTY_MEMO - 1)];
     if (m->set && memcmp(&m->key, &key, sizeof(key)) == 0)
         return m->fits;
     uint64_t part;
