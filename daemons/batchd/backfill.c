@@ -34,7 +34,7 @@ typedef struct shape_key {
 
 _Static_assert(sizeof(shape_key_t) == 64, "shape_key_t has padding");
 
-#define EMPTY_MEMO 512 /* shapes remembered by fits_empty, a power of two */
+#define EMPTY_MEMO 4096 /* most shapes fits_empty remembers, a power of two */
 typedef struct empty_memo {
     shape_key_t key;
     bool set, fits;
@@ -62,7 +62,13 @@ typedef struct planner {
         bool set;
         uint32_t cores, sockets, cpt, per_socket, tasks;
     } ks;
-    empty_memo_t *memo; /* fits_empty's answers, EMPTY_MEMO, by shape */
+    empty_memo_t *memo; /* fits_empty's answers by shape, memo_n of them */
+    size_t memo_n;      /* a power of two, twice the jobs up to EMPTY_MEMO */
+    /* the most free cores (p->free) of a node of partition i (64: of
+     * any), recomputed when stale: a placement took cores there since
+     * (free cores only go down in a plan: a stale value is a weaker bound) */
+    uint32_t most_free[65];
+    bool most_stale[65];
 } planner_t;
 
 uint32_t phx_bf_socket_tasks(const uint32_t *free, size_t nsockets,
@@ -405,13 +411,37 @@ static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
     memcpy(w, &key, sizeof(key));
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
         h = (h ^ w[i]) * 0x9e3779b97f4a7c15ull;
-    empty_memo_t *m = &p->memo[(h >> 32) & (EMPTY_MEMO - 1)];
+    empty_memo_t *m = &p->memo[(h >> 32) & (p->memo_n - 1)];
     if (m->set && memcmp(&m->key, &key, sizeof(key)) == 0)
         return m->fits;
     uint64_t part;
     *m = (empty_memo_t){.key = key, .set = true};
     m->fits = fit_part(p, r, &p->empty, &part) > 0;
     return m->fits;
+}
+
+/* A node takes at most its free cores / cpus_per_task tasks of r (at most
+ * ntasks_per_node): when nodes_max nodes of the most free cores among r's
+ * could not hold r, fit() on p->free (or on less) fails; a full cluster's
+ * wide jobs are refused without a look at each node. */
+static bool cannot_fit_now(planner_t *p, const phx_bf_request_t *r)
+{
+    size_t slot = r->parts && !(r->parts & (r->parts - 1))
+                      ? (size_t)__builtin_ctzll(r->parts)
+                      : 64;
+    if (p->most_stale[slot]) {
+        size_t nn;
+        const uint32_t *idx = nodes_of(p, r->parts, &nn);
+        p->most_free[slot] = 0;
+        for (size_t x = 0; x < nn; x++)
+            if (p->free.cores[idx[x]] > p->most_free[slot])
+                p->most_free[slot] = p->free.cores[idx[x]];
+        p->most_stale[slot] = false;
+    }
+    uint64_t per = p->most_free[slot] / r->cpus_per_task;
+    if (r->ntasks_per_node && per > r->ntasks_per_node)
+        per = r->ntasks_per_node;
+    return per * r->nodes_max < r->ntasks;
 }
 
 /* Can r (of one partition, in pool) start now?  START while its pool has
@@ -427,6 +457,8 @@ static phx_bf_verdict_t try_now(planner_t *p, const phx_bf_params_t *params,
     const pool_state_t *ps = &p->pools[pool];
     const phx_bf_input_t *in = p->in;
     *spare = false;
+    if (cannot_fit_now(p, r))
+        return PHX_BF_WAIT;
     if (!ps->reserved && !ps->blocked)
         return (*nsh = fit(p, r, &p->free)) ? PHX_BF_START : PHX_BF_WAIT;
     if (params->window > 0 && (r->time_limit == 0 || r->time_limit > params->window))
@@ -595,6 +627,10 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
             if (v == PHX_BF_WAIT)
                 continue;
             take(&p->free, p->shares, nsh);
+            for (size_t k = 0; k < nsh; k++)
+                for (uint64_t m = in->nodes[p->shares[k].node].parts; m; m &= m - 1)
+                    p->most_stale[__builtin_ctzll(m)] = true;
+            p->most_stale[64] = true;
             if (spare)
                 take(&p->spare, p->shares, nsh);
             if (record(d, v, in->now, p->shares, nsh) < 0)
@@ -652,7 +688,10 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
     if (p.kmax > 65536)
         p.kmax = 65536; /* larger counts: qsort */
     p.kcount = calloc((size_t)p.kmax + 2, sizeof(*p.kcount));
-    p.memo = calloc(EMPTY_MEMO, sizeof(*p.memo));
+    memset(p.most_stale, 1, sizeof(p.most_stale));
+    for (p.memo_n = 64; p.memo_n < EMPTY_MEMO && p.memo_n < 2 * in->npending;)
+        p.memo_n *= 2;
+    p.memo = calloc(p.memo_n, sizeof(*p.memo));
     p.part_nodes = calloc(member + 1, sizeof(*p.part_nodes));
     p.all_nodes = calloc(nn, sizeof(*p.all_nodes));
     p.sockets = calloc(most, sizeof(*p.sockets));
