@@ -67,7 +67,9 @@ uint64_t batchd_job_mem(const batchd_t *b, const bjob_t *j, uint32_t cores,
 
 /* --- the planner's view: nodes with our running jobs --- */
 
-void batchd_bf_request(const batchd_t *b, const phx_jobspec_t *s, phx_bf_request_t *r)
+/* Everything of the request but its partitions. */
+static void bf_request_shape(const batchd_t *b, const phx_jobspec_t *s,
+                             phx_bf_request_t *r)
 {
     memset(r, 0, sizeof(*r));
     r->nodes_min = (uint32_t)s->nodes_min;
@@ -92,6 +94,11 @@ void batchd_bf_request(const batchd_t *b, const phx_jobspec_t *s, phx_bf_request
     }
     r->exclusive = s->exclusive == 1;
     r->time_limit = s->time_limit;
+}
+
+void batchd_bf_request(const batchd_t *b, const phx_jobspec_t *s, phx_bf_request_t *r)
+{
+    bf_request_shape(b, s, r);
     r->parts = batchd_parts_run_mask(&b->parts, s->partition);
 }
 
@@ -449,7 +456,8 @@ static size_t pass_select(pass_t *p, const phx_bf_node_t *nodes, bjob_t **cand,
         }
         if (!room)
             continue;
-        batchd_bf_request(b, &j->spec, &(*reqs)[test]);
+        bf_request_shape(b, &j->spec, &(*reqs)[test]); /* the names parsed once */
+        (*reqs)[test].parts = job_run_mask(b, j);
         (*reqs)[test].job_id = j->id;
         (*rjob)[test++] = j;
     }
@@ -563,9 +571,10 @@ static void pass_run(pass_t *p)
         phx_job_reason_t why =
             p->blocked[d->pool] ? PHX_REASON_PRIORITY : PHX_REASON_RESOURCES;
         /* every partition it lists runs nothing: the first one's state */
-        const bpart_t *pt = batchd_parts_find(&b->parts, j->spec.partition, NULL);
-        if (pt && (pt->state == BPART_DOWN || pt->state == BPART_INACTIVE) &&
-            reqs[i].parts == BATCHD_PART_GONE)
+        const bpart_t *pt = reqs[i].parts == BATCHD_PART_GONE
+                                ? batchd_parts_find(&b->parts, j->spec.partition, NULL)
+                                : NULL;
+        if (pt && (pt->state == BPART_DOWN || pt->state == BPART_INACTIVE))
             why = pt->state == BPART_DOWN ? PHX_REASON_PARTITION_DOWN
                                           : PHX_REASON_PARTITION_INACTIVE;
         if (d->verdict != PHX_BF_NEVER && (unused > 0 || p->noffers == 0)) {
