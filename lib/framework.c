@@ -500,3 +500,25 @@ int phx_fwc_teardown(phx_fwc_t *c)
 {
     return simple(c, "TEARDOWN");
 }
+
+int phx_task_warn_parse(const json_t *obj, phx_task_warn_t *out, phx_error_t *err)
+{
+    json_t *w = NULL;
+    long long sig, before;
+    const char *to;
+    if (phx_json_obj(obj, "warn", false, &w, err) < 0)
+        return -1;
+    if (!w)
+        return 0;
+    if (phx_json_int(w, "signal", true, 1, 64, &sig, err) < 0 ||
+        phx_json_int(w, "before", true, 0, 65535, &before, err) < 0 ||
+        phx_json_str(w, "to", true, &to, err) < 0)
+        return phx_error_prefix(err, "warn");
+    if (sig == 32 || sig == 33)
+        return phx_error_set(err, "warn.signal %lld is the C library's own", sig);
+    if (strcmp(to, "main") != 0 && strcmp(to, "steps") != 0)
+        return phx_error_set(err, "warn.to must be \"main\" or \"steps\", not \"%s\"",
+                             to);
+    *out = (phx_task_warn_t){(int)sig, (int)before, strcmp(to, "main") == 0};
+    return 1;
+}

@@ -16,6 +16,17 @@
  * from memory (see doc/scheduler-api.md); Slurm's default limit too. */
 #define PHX_TASK_SCRIPT_MAX (4 << 20)
 
+/* TaskInfo "phx": {"warn": {"signal": 1-64 (not 32, 33), "before": 0-65535
+ * seconds, "to": "main"|"steps"}}: a signal before the time limit to the
+ * task's program or its steps' ranks (sbatch --signal).  Checked alike by
+ * the master and the agent. */
+typedef struct phx_task_warn {
+    int signal, before;
+    bool main;
+} phx_task_warn_t;
+/* obj's "warn": 1 with *out, 0 when it has none, -1 with err. */
+int phx_task_warn_parse(const json_t *obj, phx_task_warn_t *out, phx_error_t *err);
+
 /* The longest time limit of a task, in seconds (100 years): the agent
  * refuses a launch beyond it, so the master refuses such an ACCEPT (a
  * TaskInfo's max_completion_time) before it commits the gang. */

@@ -318,28 +318,17 @@ static int parse_cores(phx_task_t *t, phx_error_t *err)
     return t->mems ? 0 : phx_error_set(err, "out of memory");
 }
 
-/* "warn": {"signal": 1-64, "before": seconds, "to": "main"|"steps"} */
+/* "warn" (lib/framework.h) */
 static int parse_warn(phx_task_t *t, phx_error_t *err)
 {
-    json_t *w = NULL;
-    long long sig, before;
-    const char *to;
-    if (phx_json_obj(t->spec, "warn", false, &w, err) < 0)
-        return -1;
-    if (!w)
-        return 0;
-    if (phx_json_int(w, "signal", true, 1, 64, &sig, err) < 0 ||
-        phx_json_int(w, "before", true, 0, 65535, &before, err) < 0 ||
-        phx_json_str(w, "to", true, &to, err) < 0)
-        return phx_error_prefix(err, "warn");
-    if (sig == 32 || sig == 33)
-        return phx_error_set(err, "warn.signal %lld is the C library's own", sig);
-    if (strcmp(to, "main") != 0 && strcmp(to, "steps") != 0)
-        return phx_error_set(err, "warn.to must be \"main\" or \"steps\"");
-    t->warn_signal = (int)sig;
-    t->warn_before = (int)before;
-    t->warn_main = strcmp(to, "main") == 0;
-    return 0;
+    phx_task_warn_t w;
+    int rc = phx_task_warn_parse(t->spec, &w, err);
+    if (rc > 0) {
+        t->warn_signal = w.signal;
+        t->warn_before = w.before;
+        t->warn_main = w.main;
+    }
+    return rc < 0 ? -1 : 0;
 }
 
 int phx_task_parse(phx_task_t *t, phx_error_t *err)

@@ -185,25 +185,13 @@ static int place(used_offer_t *uo, const json_t *ti, int cpus, uint64_t mem,
  * new object of the checked values only, NULL if none. */
 static int warn_check(const json_t *phx, json_t **out, phx_error_t *err)
 {
-    long long sig, before;
-    const char *to;
-    json_t *w = NULL;
+    phx_task_warn_t w;
+    int rc = phx_task_warn_parse(phx, &w, err);
     *out = NULL;
-    if (phx_json_obj(phx, "warn", false, &w, err) < 0)
-        return -1;
-    if (!w)
-        return 0;
-    if (phx_json_int(w, "signal", true, 1, 64, &sig, err) < 0 ||
-        phx_json_int(w, "before", true, 0, 65535, &before, err) < 0 ||
-        phx_json_str(w, "to", true, &to, err) < 0)
-        return phx_error_prefix(err, "warn");
-    if (sig == 32 || sig == 33)
-        return phx_error_set(err, "warn.signal %lld is the C library's own", sig);
-    if (strcmp(to, "main") != 0 && strcmp(to, "steps") != 0)
-        return phx_error_set(err, "warn.to must be \"main\" or \"steps\", not \"%s\"",
-                             to);
-    if (!(*out = json_pack("{s:I, s:I, s:s}", "signal", (json_int_t)sig, "before",
-                           (json_int_t)before, "to", to)))
+    if (rc <= 0)
+        return rc;
+    if (!(*out = json_pack("{s:i, s:i, s:s}", "signal", w.signal, "before", w.before,
+                           "to", w.main ? "main" : "steps")))
         return phx_error_set(err, "out of memory");
     return 0;
 }
