@@ -33,6 +33,10 @@ typedef struct shape_key {
 } shape_key_t;
 
 _Static_assert(sizeof(shape_key_t) == 64, "shape_key_t has padding");
+/* A field added to the request that fit() reads belongs in shape_key_t. */
+_Static_assert(sizeof(phx_bf_request_t) == 88,
+               "phx_bf_request_t changed: add the new field to shape_key_t if fit() "
+               "reads it, then this size");
 
 #define EMPTY_MEMO 4096 /* most shapes fits_empty remembers, a power of two */
 typedef struct empty_memo {
@@ -181,7 +185,7 @@ static const uint32_t *nodes_of(const planner_t *p, uint64_t parts, size_t *n)
  * most a node's cores; qsort cost most of a pass over a thousand nodes. */
 static void sort_cands(planner_t *p, size_t n, uint32_t kmax)
 {
-    if (kmax > p->kmax) {
+    if (kmax > p->kmax || kmax > 4 * n + 64) { /* few nodes of many cores */
         qsort(p->cands, n, sizeof(*p->cands), cmp_cand);
         return;
     }
