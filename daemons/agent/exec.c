@@ -236,6 +236,8 @@ static int plan_encode(const plan_t *pl, planbuf_t *b)
         put(b, "cwd", pl->cwd);
     put(b, "out", pl->out);
     put(b, "err", pl->err);
+    if (json_is_true(json_object_get(pl->t->spec, "append")))
+        put(b, "append", "1");
     if (pl->script)
         put(b, "script", pl->script);
     for (int i = 0; pl->argv[i]; i++)

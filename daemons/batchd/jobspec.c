@@ -626,13 +626,10 @@ static int check_words(const phx_jobspec_t *s, phx_jobspec_blame_t *bl,
         return -1;
     if (s->cpu_bind && check_cpu_bind(s->cpu_bind, bl, err) < 0)
         return -1;
-    if (s->open_mode && !strcasecmp(s->open_mode, "append"))
+    if (s->open_mode && strcasecmp(s->open_mode, "truncate") &&
+        strcasecmp(s->open_mode, "append"))
         return fault(bl, OF(open_mode), NONE, NONE, err,
-                     "--open-mode=append is not supported (output files are "
-                     "truncated; write to a new file per job with %%j)");
-    if (s->open_mode && strcasecmp(s->open_mode, "truncate"))
-        return fault(bl, OF(open_mode), NONE, NONE, err,
-                     "invalid open-mode \"%s\" (truncate)", s->open_mode);
+                     "invalid open-mode \"%s\" (append or truncate)", s->open_mode);
     if (s->exclusive_mode &&
         !in_list(s->exclusive_mode, strlen(s->exclusive_mode), excl))
         return fault(bl, OF(exclusive_mode), NONE, NONE, err,

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemons/batchd/batchd.h"
 #include "daemons/batchd/jobsig.h"
@@ -260,6 +261,9 @@ json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
                                "/dev/null", "stderr", "/dev/null", "kill_grace", 1);
         /* --signal: B: to the batch shell (the first task's program), else
          * to the steps' ranks on every node */
+        if (phx && i == 0 && j->spec.open_mode &&
+            strcasecmp(j->spec.open_mode, "append") == 0)
+            json_object_set_new(phx, "append", json_true()); /* --open-mode */
         if (phx && warn.signal && (!warn.batch || i == 0))
             json_object_set_new(phx, "warn",
                                 json_pack("{s:i, s:i, s:s}", "signal", warn.signal,

@@ -252,7 +252,9 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
     }
     const char *cwd = pw->pw_dir, *out = NULL, *errp = NULL, *script = NULL;
     long long grace = 30;
+    bool append = false;
     if (phx && (phx_json_str(phx, "cwd", false, &cwd, err) < 0 ||
+                phx_json_bool(phx, "append", false, &append, err) < 0 ||
                 phx_json_str(phx, "stdout", false, &out, err) < 0 ||
                 phx_json_str(phx, "stderr", false, &errp, err) < 0 ||
                 phx_json_str(phx, "script", false, &script, err) < 0 ||
@@ -296,6 +298,8 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
     free(cores);
     free(numa_list);
     if (o && script && json_object_set_new(o, "script", json_string(script)) < 0)
+        json_decref(o), o = NULL;
+    if (o && append && json_object_set_new(o, "append", json_true()) < 0)
         json_decref(o), o = NULL;
     if (o && warn && json_object_set_new(o, "warn", warn) < 0)
         json_decref(o), o = NULL;

@@ -68,11 +68,23 @@ expect_fail as_user phxu1 phx submit bind.sh
 assert_contains "$PHX_OUT" "bind.sh:3: cpu-bind \"threads\": \"threads\" is not supported (use none, cores or sockets"
 expect_fail as_user phxu1 phx submit --cpu-bind=cores --distribution=plane=2 bind.sh
 assert_contains "$PHX_OUT" "command line: distribution \"plane=2\": \"plane=2\" is not supported"
-expect_fail as_user phxu1 phx submit --cpu-bind=cores --open-mode=append bind.sh
-assert_contains "$PHX_OUT" "command line: --open-mode=append is not supported"
+expect_fail as_user phxu1 phx submit --cpu-bind=cores --open-mode=sometimes bind.sh
+assert_contains "$PHX_OUT" 'command line: invalid open-mode "sometimes" (append or truncate)'
 expect_fail as_user phxu1 phx submit --cpu-bind=cores -i in.txt bind.sh
 assert_contains "$PHX_OUT" "\"-i\" (--input) is not supported"
 assert_eq "$before" "$(jobs)" "no job stored"
+
+# --open-mode=append: the output file is added to; the command line's
+# truncate overrides the directive.
+printf 'kept\n' >"$home1/app.out"
+printf '#!/bin/sh\n#SBATCH -t 5 -o app.out --open-mode=append\necho appended\n' >"$home1/app.sh"
+chown phxu1 "$home1/app.out" "$home1/app.sh"
+id=$(as_user phxu1 phx submit --parsable app.sh)
+wait_job "$id" COMPLETED 30
+assert_eq "kept appended" "$(tr '\n' ' ' <"$home1/app.out" | sed 's/ $//')" "--open-mode=append"
+id=$(as_user phxu1 phx submit --parsable --open-mode=truncate app.sh)
+wait_job "$id" COMPLETED 30
+assert_eq "appended" "$(cat "$home1/app.out")" "--open-mode=truncate on the command line"
 
 # --wrap: the command is the script, sbatch's byte for byte, named "wrap";
 # options before and after it count.

@@ -267,8 +267,8 @@ static void test_unsupported_values(void **state)
                  "--hint=%s is not supported (use --hint=compute_bound", hints[i]);
         expect_finalize_error(line, what);
     }
-    expect_finalize_error("#SBATCH --open-mode=append",
-                          "--open-mode=append is not supported");
+    expect_finalize_error("#SBATCH --open-mode=sometimes",
+                          "invalid open-mode \"sometimes\" (append or truncate)");
     expect_text_error("#!/bin/sh\n#SBATCH --input=in.txt\n",
                       "t.sh:2: invalid directive \"--input\" is not supported: a batch "
                       "job's standard input is /dev/null");

@@ -71,6 +71,7 @@ typedef struct plan {
     const char *dir, *cwd, *out, *err, *script, *cpus;
     int sync;
     bool via_interpreter; /* run a script through its "#!" interpreter */
+    bool append;          /* outputs appended to, not truncated */
     uid_t uid;
     gid_t gid;
     gid_t *groups;
@@ -298,6 +299,8 @@ static int plan_parse(plan_t *p, char *buf, size_t len, const char **why)
             p->out = val;
         else if (strcmp(key, "err") == 0)
             p->err = val;
+        else if (strcmp(key, "append") == 0)
+            p->append = strcmp(val, "1") == 0;
         else if (strcmp(key, "script") == 0)
             p->script = val;
         else if (strcmp(key, "arg") == 0)
@@ -471,9 +474,11 @@ static void run_interpreter(const plan_t *p, int sfd, int errfd)
          strerror(errno));
 }
 
-static int open_output(const char *path)
+static int open_output(const char *path, bool append)
 {
-    return open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOCTTY, 0644);
+    return open(
+        path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC | O_NOCTTY,
+        0644);
 }
 
 /* The signals the shim ignores (main), which its child must not: every
@@ -612,10 +617,10 @@ static void run_child(const plan_t *p, int errfd)
         fail(errfd, "could not change to directory \"%s\": %s", p->cwd,
              strerror(errno));
     int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
-    int out = open_output(p->out);
+    int out = open_output(p->out, p->append);
     if (out < 0)
         fail(errfd, "could not open stdout \"%s\": %s", p->out, strerror(errno));
-    int errout = strcmp(p->out, p->err) == 0 ? out : open_output(p->err);
+    int errout = strcmp(p->out, p->err) == 0 ? out : open_output(p->err, p->append);
     if (errout < 0)
         fail(errfd, "could not open stderr \"%s\": %s", p->err, strerror(errno));
     if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errout, 2) < 0)
