@@ -347,7 +347,8 @@ int phx_task_parse(phx_task_t *t, phx_error_t *err)
         phx_json_int(s, "memory", false, 0, INT64_MAX, &t->memory, err) < 0 ||
         phx_json_int(s, "time_limit", false, 0, PHX_TASK_TIME_LIMIT_MAX, &t->time_limit,
                      err) < 0 ||
-        phx_json_int(s, "kill_grace", false, 0, 86400, &grace, err) < 0)
+        phx_json_int(s, "kill_grace", false, 0, 86400, &grace, err) < 0 ||
+        phx_json_bool(s, "append", false, &(bool){false}, err) < 0)
         return -1;
     t->uid = (uid_t)uid;
     t->gid = (gid_t)gid;

@@ -101,7 +101,7 @@ typedef struct phx_jobspec {
     char *output;   /* patterns, see outpath.c */
     char *error;
     char *input;      /* no option sets it (-i is refused); old rows may */
-    char *open_mode;  /* truncate (append is refused) */
+    char *open_mode;  /* append | truncate (the default) */
     char *export_env; /* ALL | NONE | [ALL,]NAME[=value],... */
     char *mail_type;
     char *mail_user;

@@ -80,7 +80,7 @@ wait_job "$id" COMPLETED 30
 assert_eq n2 "$(job_field "$id" node_list)"
 assert_eq b "$(job_field "$id" partition)"
 assert_eq b "$(psql_q "SELECT partition FROM jobs WHERE id = $id")"
-# (the output file is truncated at each start: batchd.md, --open-mode)
+# (the output file is truncated at each start: doc/jobs.md, --open-mode)
 assert_eq "second run in b on n2" "$(cat "$home/phx-$id.out")"
 assert_eq "PENDING>RUNNING|RUNNING>PENDING:NodeFailRequeued|PENDING>RUNNING|RUNNING>COMPLETED" \
     "$(psql_q "SELECT string_agg(coalesce(from_state::text, '') || '>' || to_state ||

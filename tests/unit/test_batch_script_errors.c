@@ -292,7 +292,8 @@ static void test_unsupported_values(void **state)
                                      "--hint=compute_bound",
                                      "--hint=nomultithread",
                                      "--hint=memory_bound",
-                                     "--open-mode=truncate"};
+                                     "--open-mode=truncate",
+                                     "--open-mode=append"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         phx_jobspec_t s;
         phx_error_t err = {{0}};
