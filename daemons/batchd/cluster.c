@@ -206,14 +206,13 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
         snprintf(where, sizeof(where), "partition %s", part->name);
     int64_t biggest = 0, biggest_socket = 0;
     /* tasks per node at most, as the scheduler's choice of nodes caps them:
-     * --ntasks-per-node, or an even spread over exactly N nodes; a node
-     * range takes on each node what it holds */
+     * --ntasks-per-node; else what each node holds (exactly N nodes share
+     * the tasks evenly when they can, else as they fit: sched.c try_shape,
+     * and the planner counts the same) */
     int64_t nmax = s->nodes_max;
     int64_t per_node = s->ntasks;
     if (s->ntasks_per_node != PHX_UNSET && s->ntasks_per_node > 0)
         per_node = s->ntasks_per_node < s->ntasks ? s->ntasks_per_node : s->ntasks;
-    else if (s->nodes_min == s->nodes_max && s->nodes_min > 1)
-        per_node = (s->ntasks + s->nodes_min - 1) / s->nodes_min;
     for (size_t i = 0; i < b->nnodes; i++) {
         const bnode_t *n = &b->nodes[i];
         if (!r.parts || (r.parts & n->parts)) {

@@ -214,10 +214,13 @@ static void submit_check_names(void **state)
     assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
     assert_non_null(strstr(err.text, "2 nodes asked, the cluster has 1 that its -w, -x "
                                      "and -C allow"));
-    spec(&j, 8, 1, 2);
+    spec(&j, 12, 1, 2); /* 4 + 8: uneven, as placement does when it must */
     j.spec.nodelist = "s1,c8";
     j.spec.nodes_min = 2;
     assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    j.spec.ntasks = 13;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_non_null(strstr(err.text, "do not fit"));
     spec(&j, 5, 1, 1); /* s1 has 4 cores; c8 would hold it */
     j.spec.nodelist = "s1";
     assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
