@@ -54,6 +54,29 @@ id=$(as phx submit --parsable -N 2 -C "'(skl|ib)'" -x n2 where.sh)
 wait_job "$id" COMPLETED 30
 assert_eq "n[1,3]" "$(on "$id")"
 
+# Steps choose among the job's nodes: srun -w (the listed first, -N more
+# takes the next), -x, and refusals naming the node.
+cat >"$home/steps.sh" <<'EOF'
+#!/bin/sh
+#SBATCH -N 3 -t 5
+echo "w: $(srun -w n2 sh -c 'echo $PHX_NODE')"
+echo "x: $(srun -x n1,n3 sh -c 'echo $PHX_NODE')"
+echo "wN: $(srun -N 2 -w n3 sh -c 'echo $PHX_NODE' | sort | tr '\n' ' ')"
+echo "all: $(phx run --exclude=n2 sh -c 'echo $PHX_NODE' | sort | tr '\n' ' ')"
+srun -w n7 true 2>&1 | sed 's/^/refused: /'
+srun -N 1 -w n[1-2] true 2>&1 | sed 's/^/refused: /'
+EOF
+chown phxu1 "$home/steps.sh"
+id=$(as phx submit --parsable steps.sh)
+wait_job "$id" COMPLETED 60
+out=$(cat "$home/phx-$id.out")
+assert_contains "$out" "w: n2"
+assert_contains "$out" "x: n2"
+[[ $out == *"wN: n1 n3 "* || $out == *"wN: n2 n3 "* ]] || fail "srun -N 2 -w n3: $out"
+assert_contains "$out" "all: n1 n3 "
+assert_contains "$out" "refused: phx run: --nodelist: node n7 is not one of the job's nodes"
+assert_contains "$out" "-N 1 is fewer nodes than --nodelist names (2)"
+
 # Refused at submit, naming the problem and the line; nothing stored.
 stored=$(psql_q "SELECT count(*) FROM jobs")
 expect_fail as phx submit -w n9 where.sh
