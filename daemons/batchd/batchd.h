@@ -194,6 +194,8 @@ typedef struct batchd {
     bnode_t *nodes;
     size_t nnodes;
     phx_hmap_t *node_index; /* agent id → &nodes[i] */
+    phx_hmap_t *node_names; /* name → &nodes[i], &batchd_node_lost when lost */
+    uint64_t *nodes_none;   /* a bitmap of no node (nodesel.c) */
     int64_t nodes_loaded;
     bool nodes_loading;
     uint64_t nodes_gen;   /* bumped when the nodes or their features change */
@@ -223,11 +225,14 @@ int64_t batchd_now(void);
 bool batchd_is_operator(const batchd_t *b, uid_t uid);
 
 /* cluster.c */
+extern const bnode_t batchd_node_lost;
 int batchd_nodes_load_sync(batchd_t *b, phx_error_t *err);
 void batchd_nodes_refresh(batchd_t *b);
 const bnode_t *batchd_node_by_agent(const batchd_t *b, const char *agent_id);
-/* Refuse a spec the cluster can never run.  0 or -1 with err. */
-int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *spec,
+/* Refuse a spec the cluster can never run.  0 or -1 with err and *blame
+ * (may be NULL) the offset in phx_jobspec_t of the option at fault, when
+ * it is the choice of nodes (-w, -x, -C), else SIZE_MAX. */
+int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *spec, size_t *blame,
                          phx_error_t *err);
 int64_t batchd_cluster_cpus(const batchd_t *b);
 

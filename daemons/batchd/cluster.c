@@ -10,16 +10,42 @@
 
 #define NODES_SQL                                                                      \
     "SELECT id::text, name, cores, sockets, memory_bytes / 1048576, "                  \
-    "state = 'up' AND NOT drained, pus FROM agents WHERE state <> 'lost' ORDER BY id"
+    "state = 'up' AND NOT drained, pus, state = 'lost' FROM agents ORDER BY id"
+
+/* What the name index (b->node_names) holds for a lost node's name. */
+const bnode_t batchd_node_lost;
+
+/* name → node (&batchd_node_lost for a lost one's). */
+static phx_hmap_t *name_index(bnode_t *nodes, int n, const phx_db_result_t *res)
+{
+    phx_hmap_t *names = phx_hmap_create();
+    for (int i = 0; names && i < n; i++)
+        if (phx_hmap_put(names, nodes[i].name, &nodes[i]) < 0) {
+            phx_hmap_destroy(names);
+            return NULL;
+        }
+    for (int i = 0, rows = phx_db_result_rows(res); names && i < rows; i++)
+        if (strcmp(phx_db_result_get(res, i, 7), "t") == 0 &&
+            !phx_hmap_get(names, phx_db_result_get(res, i, 1)) &&
+            phx_hmap_put(names, phx_db_result_get(res, i, 1),
+                         (void *)&batchd_node_lost) < 0) {
+            phx_hmap_destroy(names);
+            return NULL;
+        }
+    return names;
+}
 
 static int nodes_from(batchd_t *b, const phx_db_result_t *res)
 {
-    int rows = phx_db_result_rows(res);
-    bnode_t *nodes = calloc(rows ? (size_t)rows : 1, sizeof(*nodes));
+    int all = phx_db_result_rows(res), rows = 0;
+    bnode_t *nodes = calloc(all ? (size_t)all : 1, sizeof(*nodes));
     if (!nodes)
         return -1;
-    for (int i = 0; i < rows; i++) {
-        bnode_t *n = &nodes[i];
+    for (int r = 0; r < all; r++) {
+        if (strcmp(phx_db_result_get(res, r, 7), "t") == 0)
+            continue; /* lost: its name only (name_index) */
+        int i = r;
+        bnode_t *n = &nodes[rows++];
         snprintf(n->agent_id, sizeof(n->agent_id), "%s", phx_db_result_get(res, i, 0));
         snprintf(n->name, sizeof(n->name), "%s", phx_db_result_get(res, i, 1));
         n->cores = (uint32_t)strtoul(phx_db_result_get(res, i, 2), NULL, 10);
@@ -31,13 +57,17 @@ static int nodes_from(batchd_t *b, const phx_db_result_t *res)
         n->parts = batchd_parts_node_mask(&b->parts, n->name);
         n->features = batchd_features_node(&b->features, n->name);
     }
-    phx_hmap_t *index = phx_hmap_create();
+    phx_hmap_t *index = phx_hmap_create(), *names = name_index(nodes, rows, res);
+    uint64_t *none = calloc((size_t)rows / 64 + 1, sizeof(*none));
     for (int i = 0; index && i < rows; i++)
         if (phx_hmap_put(index, nodes[i].agent_id, &nodes[i]) < 0) {
             phx_hmap_destroy(index);
             index = NULL;
         }
-    if (!index) {
+    if (!index || !names || !none) {
+        phx_hmap_destroy(index);
+        phx_hmap_destroy(names);
+        free(none);
         free(nodes);
         return -1;
     }
@@ -46,13 +76,23 @@ static int nodes_from(batchd_t *b, const phx_db_result_t *res)
     for (int i = 0; same && i < rows; i++)
         same = !strcmp(b->nodes[i].name, nodes[i].name) &&
                b->nodes[i].features == nodes[i].features;
-    if (!same)
-        b->nodes_gen++;
+    bool had = b->nodes != NULL;
     phx_hmap_destroy(b->node_index);
+    phx_hmap_destroy(b->node_names);
     free(b->nodes);
+    free(b->nodes_none);
+    b->nodes_none = none;
     b->nodes = nodes;
     b->nnodes = (size_t)rows;
     b->node_index = index;
+    b->node_names = names;
+    if (!same) {
+        b->nodes_gen++;
+        /* the held gang requests list the old nodes (-w, -x, -C, a
+         * partition's, a shape's): asked again */
+        if (had)
+            batchd_sched_parts_changed(b);
+    }
     b->nodes_loaded = batchd_now();
     return 0;
 }
@@ -183,8 +223,12 @@ static int cmp_desc(const void *a, const void *b)
  * empty (doc/batchd.md).  Drained nodes count: they come back.  Tasks per
  * node are counted as the scheduler counts them in offers
  * (phx_bf_socket_tasks), so that a job accepted here can be placed. */
-int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t *err)
+int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, size_t *blame,
+                         phx_error_t *err)
 {
+    size_t none = SIZE_MAX;
+    blame = blame ? blame : &none;
+    *blame = SIZE_MAX;
     if (b->nnodes == 0)
         return phx_error_set(err, "the cluster has no nodes yet");
     phx_bf_request_t r;
@@ -254,8 +298,16 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
                              "requested node configuration is not available: no node "
                              "of the cluster's %zu is in %s (Nodes=%s)",
                              b->nnodes, where, part ? part->nodes_text : "?");
-    if (chosen == 0)
+    /* the node choice to blame: -w, else -x, else -C */
+    size_t choice = s->nodelist  ? offsetof(phx_jobspec_t, nodelist)
+                    : s->exclude ? offsetof(phx_jobspec_t, exclude)
+                                 : offsetof(phx_jobspec_t, constraint);
+    if (chosen == 0) {
+        *blame = choice;
         return chosen_refused(s, where, err);
+    }
+    if (nodes > (int64_t)shaped && chosen < in_part)
+        *blame = choice;
     if (shaped == 0)
         return shape_refused(b, &r, err);
     if (nodes > (int64_t)shaped)

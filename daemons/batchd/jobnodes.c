@@ -65,6 +65,11 @@ static int nodelist_count(phx_jobspec_t *s, size_t n, size_t *field, phx_error_t
                              "names (%zu): other nodes are never added to a -w list",
                              s->nodes_min, s->nodelist, n);
     }
+    if (s->ntasks != PHX_UNSET && s->ntasks < want)
+        return phx_error_set(err,
+                             "--nodelist %s names %zu nodes, more than the %" PRId64
+                             " tasks of -n (each node runs one at least)",
+                             s->nodelist, n, s->ntasks);
     s->nodes_min = want;
     s->nodes_max = want;
     return 0;
@@ -85,8 +90,10 @@ int phx_jobnodes_finalize(phx_jobspec_t *s, size_t *field, phx_error_t *err)
         if (jn_listed(in, nin, out[i]))
             rc = phx_error_set(err, "node %s is both in --nodelist and in --exclude",
                                out[i]);
-    if (rc == 0 && s->nodelist)
+    if (rc == 0 && s->nodelist) {
+        *field = JN_OF(nodelist);
         rc = nodelist_count(s, nin, field, err);
+    }
     phx_hostlist_free(in, nin);
     phx_hostlist_free(out, nout);
     if (rc < 0 || !s->constraint)
@@ -122,6 +129,7 @@ typedef struct parser {
     char seen[CSEEN_MAX][65];
     size_t nseen;
     int depth;
+    bool lenient; /* a name not of the site matches no node, no error */
     phx_error_t *err;
 } cparser_t;
 
@@ -142,6 +150,8 @@ static int cfeature_bit(cparser_t *p, const char *name, size_t len)
         for (size_t i = 0; i < p->nnames; i++)
             if (strlen(p->names[i]) == len && !strncmp(p->names[i], name, len))
                 return (int)i;
+        if (p->lenient)
+            return -2;
         char known[512] = "";
         for (size_t i = 0, o = 0; i < p->nnames && o < sizeof(known); i++)
             o += (size_t)snprintf(known + o, sizeof(known) - o, "%s%s", i ? ", " : "",
@@ -189,13 +199,14 @@ static int cparse_factor(cparser_t *p, cdnf_t *out)
     if (!phx_feature_name_ok(p->at, len))
         return cfail(p, "a feature name is at most 64 characters");
     int bit = cfeature_bit(p, p->at, len);
-    if (bit < 0)
+    if (bit == -1)
         return -1;
     p->at += len;
     if (*p->at == '*')
         return cfail(p, "matching OR ([a|b]) and node counts (a*2) are not supported");
-    out->t[0] = UINT64_C(1) << bit;
-    out->n = 1;
+    out->n = 0; /* -2: a feature no node has: false */
+    if (bit >= 0)
+        out->t[out->n++] = UINT64_C(1) << bit;
     return 0;
 }
 
@@ -244,9 +255,9 @@ static int cparse_or(cparser_t *p, cdnf_t *out)
     return 0;
 }
 
-int phx_constraint_compile(const char *text, const char *const *names, size_t nnames,
-                           uint64_t terms[PHX_CONSTRAINT_TERMS], size_t *nterms,
-                           phx_error_t *err)
+static int ccompile(const char *text, const char *const *names, size_t nnames,
+                    bool lenient, uint64_t terms[PHX_CONSTRAINT_TERMS], size_t *nterms,
+                    phx_error_t *err)
 {
     *nterms = 0;
     if (!*text)
@@ -257,8 +268,12 @@ int phx_constraint_compile(const char *text, const char *const *names, size_t nn
     cparser_t *p = calloc(1, sizeof(*p));
     if (!p)
         return phx_error_set(err, "out of memory");
-    *p = (cparser_t){
-        .text = text, .at = text, .names = names, .nnames = nnames, .err = err};
+    *p = (cparser_t){.text = text,
+                     .at = text,
+                     .names = names,
+                     .nnames = nnames,
+                     .lenient = lenient,
+                     .err = err};
     cdnf_t d;
     int rc = cparse_or(p, &d);
     if (rc == 0 && *p->at)
@@ -271,6 +286,21 @@ int phx_constraint_compile(const char *text, const char *const *names, size_t nn
     memcpy(terms, d.t, d.n * sizeof(*terms));
     *nterms = d.n;
     return 0;
+}
+
+int phx_constraint_compile(const char *text, const char *const *names, size_t nnames,
+                           uint64_t terms[PHX_CONSTRAINT_TERMS], size_t *nterms,
+                           phx_error_t *err)
+{
+    return ccompile(text, names, nnames, false, terms, nterms, err);
+}
+
+size_t phx_constraint_compile_now(const char *text, const char *const *names,
+                                  size_t nnames, uint64_t terms[PHX_CONSTRAINT_TERMS])
+{
+    size_t n;
+    phx_error_t err;
+    return ccompile(text, names, nnames, true, terms, &n, &err) < 0 ? 0 : n;
 }
 
 bool phx_constraint_match(const uint64_t *terms, size_t nterms, uint64_t features)

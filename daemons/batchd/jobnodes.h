@@ -37,6 +37,11 @@ int phx_jobnodes_finalize(phx_jobspec_t *s, size_t *field, phx_error_t *err);
 int phx_constraint_compile(const char *text, const char *const *names, size_t nnames,
                            uint64_t terms[PHX_CONSTRAINT_TERMS], size_t *nterms,
                            phx_error_t *err);
+/* The same for a constraint accepted before: a name the site no longer
+ * has matches no node (a term with it drops out).  The number of terms (0:
+ * no node matches). */
+size_t phx_constraint_compile_now(const char *text, const char *const *names,
+                                  size_t nnames, uint64_t terms[PHX_CONSTRAINT_TERMS]);
 bool phx_constraint_match(const uint64_t *terms, size_t nterms, uint64_t features);
 /* 1 to 64 letters, digits, '_', '-' or '.': a feature name's syntax. */
 bool phx_feature_name_ok(const char *s, size_t len);

@@ -430,6 +430,8 @@ static void stop(batchd_t *b)
     phx_hmap_destroy(b->array_tasks);
     phx_hmap_destroy(b->jobs);
     phx_hmap_destroy(b->node_index);
+    phx_hmap_destroy(b->node_names);
+    free(b->nodes_none);
     free(b->nodes);
     batchd_parts_clear(&b->parts);
     batchd_features_clear(&b->features);

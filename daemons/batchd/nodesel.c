@@ -11,20 +11,26 @@
 #include "lib/log.h"
 
 /* What a job that names nodes gets when its bitmap cannot be made (out of
- * memory): no node, this pass. */
-static const uint64_t ns_no_node[PHX_JOBNODES_MAX / 64];
+ * memory): no node, this pass (b->nodes_none, made with the node list; this
+ * when the nodes were not loaded through cluster.c, in tests). */
+static const uint64_t ns_no_node[1024];
 
 static bool ns_restricted(const phx_jobspec_t *s)
 {
     return s->nodelist || s->exclude || s->constraint;
 }
 
+/* The index of the node of that name; -1 when none, -2 when it is lost. */
 static ssize_t ns_node_index(const batchd_t *b, const char *name)
 {
-    for (size_t i = 0; i < b->nnodes; i++)
-        if (strcmp(b->nodes[i].name, name) == 0)
-            return (ssize_t)i;
-    return -1;
+    if (!b->node_names) { /* not loaded through cluster.c (tests) */
+        for (size_t i = 0; i < b->nnodes; i++)
+            if (strcmp(b->nodes[i].name, name) == 0)
+                return (ssize_t)i;
+        return -1;
+    }
+    const bnode_t *n = phx_hmap_get(b->node_names, name);
+    return !n ? -1 : n == &batchd_node_lost ? -2 : n - b->nodes;
 }
 
 static void ns_bit_set(uint64_t *m, size_t i, bool on)
@@ -36,33 +42,42 @@ static void ns_bit_set(uint64_t *m, size_t i, bool on)
 }
 
 /* The names of a -w or -x list that no node has: -1 with err naming the
- * first (and the count), else 0. */
+ * first (and the count), else 0.  A lost node's name is one of -x's (the
+ * usual way to keep off a broken node), never of -w's (the job could not
+ * start). */
 static int ns_names_known(const batchd_t *b, const char *list, const char *opt,
-                          phx_error_t *err)
+                          bool lost_ok, phx_error_t *err)
 {
     char **names;
-    size_t n, unknown = 0;
-    const char *first = NULL;
+    size_t n, unknown = 0, lost = 0;
+    const char *first = NULL, *first_lost = NULL;
     if (phx_hostlist_expand(list, PHX_JOBNODES_MAX, &names, &n, err) < 0)
         return phx_error_prefix(err, "%s", opt);
-    for (size_t i = 0; i < n; i++)
-        if (ns_node_index(b, names[i]) < 0 && !unknown++)
+    for (size_t i = 0; i < n; i++) {
+        ssize_t k = ns_node_index(b, names[i]);
+        if (k == -1 && !unknown++)
             first = names[i];
+        if (k == -2 && !lost_ok && !lost++)
+            first_lost = names[i];
+    }
     if (unknown)
         phx_error_set(err, "%s %s: no node is named %s%s", opt, list, first,
                       unknown > 1 ? " (nor others of the list)" : "");
+    else if (lost)
+        phx_error_set(err, "%s %s: node %s is lost (its agent is gone: phx nodes)", opt,
+                      list, first_lost);
     phx_hostlist_free(names, n);
-    return unknown ? -1 : 0;
+    return unknown || lost ? -1 : 0;
 }
 
 int batchd_nodesel_check(const batchd_t *b, const phx_jobspec_t *s, size_t *field,
                          phx_error_t *err)
 {
     *field = offsetof(phx_jobspec_t, nodelist);
-    if (s->nodelist && ns_names_known(b, s->nodelist, "--nodelist", err) < 0)
+    if (s->nodelist && ns_names_known(b, s->nodelist, "--nodelist", false, err) < 0)
         return -1;
     *field = offsetof(phx_jobspec_t, exclude);
-    if (s->exclude && ns_names_known(b, s->exclude, "--exclude", err) < 0)
+    if (s->exclude && ns_names_known(b, s->exclude, "--exclude", true, err) < 0)
         return -1;
     *field = offsetof(phx_jobspec_t, constraint);
     uint64_t terms[PHX_CONSTRAINT_TERMS];
@@ -112,13 +127,10 @@ int batchd_nodesel_make(const batchd_t *b, const phx_jobspec_t *s, uint64_t **ou
     }
     if (s->constraint) {
         uint64_t terms[PHX_CONSTRAINT_TERMS];
-        size_t nterms = 0;
-        phx_error_t err;
         /* a feature the site dropped since submit: no node has it */
-        if (phx_constraint_compile(s->constraint,
-                                   (const char *const *)b->features.names,
-                                   b->features.n, terms, &nterms, &err) < 0)
-            nterms = 0;
+        size_t nterms = phx_constraint_compile_now(
+            s->constraint, (const char *const *)b->features.names, b->features.n,
+            terms);
         for (size_t i = 0; i < b->nnodes; i++)
             if (!phx_constraint_match(terms, nterms, b->nodes[i].features))
                 ns_bit_set(m, i, false);
@@ -139,9 +151,7 @@ const uint64_t *batchd_job_nodes(const batchd_t *b, bjob_t *j)
         phx_log_errx("job %" PRIu64 ": out of memory for the nodes it names: it "
                      "waits",
                      j->id);
-        /* no node, as long as ns_no_node covers them (the master's agents are
-         * far fewer) */
-        return b->nnodes <= PHX_JOBNODES_MAX ? ns_no_node : NULL;
+        return b->nodes_none ? b->nodes_none : ns_no_node;
     }
     j->nodes_ok_gen = b->nodes_gen;
     return j->nodes_ok;

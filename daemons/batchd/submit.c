@@ -203,9 +203,8 @@ static int part_takes(const batchd_t *b, const bpart_t *part, phx_jobspec_t *sp,
     }
     char *was = sp->partition;
     sp->partition = part->name;
-    int rc = batchd_cluster_check(b, sp, err);
+    int rc = batchd_cluster_check(b, sp, field, err);
     sp->partition = was;
-    *field = SIZE_MAX;
     if (rc < 0)
         return -1;
     *tl = t;

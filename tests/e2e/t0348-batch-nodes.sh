@@ -9,7 +9,8 @@
 # unknown node or feature, a node both listed and excluded, and -N above
 # -w's count are refused at submit, naming the directive's line; nothing is
 # stored.  A reload (SIGHUP) that gives a node a feature lets a job waiting
-# for it run there.
+# for it run there, as a node registering later does for a job that may
+# use it; -x may name a lost node, -w may not.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -124,5 +125,32 @@ kill -HUP "$(daemon_pid batchd)"
 wait_job "$id" COMPLETED 30
 assert_eq n1 "$(on "$id")"
 assert_contains "$(cat "$PHX_TEST_DIR/batchd.log")" "batchd.node_features"
-phx cancel "$h2" "$h3"
+
+# A node that registers later: a job kept off the busy n2 and n3 (and n1,
+# held now) runs on it once it is up (the jobs' node choices are made
+# again when the nodes change).
+h1=$(as phx submit --parsable -w n1 hold.sh)
+wait_job "$h1" RUNNING 30
+id=$(as phx submit --parsable -x n2,n3 where.sh)
+sleep 2
+job_state_is "$id" PENDING || fail "the -x n2,n3 job left PENDING while n1 was held"
+start_agent n4 "synthetic:pack:1 numa:1 core:2 pu:1"
+wait_node n4 up
+wait_job "$id" COMPLETED 30
+assert_eq n4 "$(on "$id")"
+phx cancel "$h1" "$h2" "$h3"
+
+# A lost node: -x may name it (the usual way to keep off a broken node),
+# -w may not; a choice that leaves no node names its line.
+stop_daemon agent-n4 KILL || true
+wait_node n4 lost 20
+sleep 6 # batchd reads the nodes every 5 s
+id=$(as phx submit --parsable -x n4 -w n1 where.sh)
+wait_job "$id" COMPLETED 30
+expect_fail as phx submit -w n4 where.sh
+assert_contains "$PHX_OUT" "command line: --nodelist n4: node n4 is lost (its agent is gone: phx nodes)"
+printf '#!/bin/sh\n#SBATCH -t 5\n#SBATCH -C skl -x n[1-2]\ntrue\n' >"$home/none.sh"
+chown phxu1 "$home/none.sh"
+expect_fail as phx submit none.sh
+assert_contains "$PHX_OUT" 'none.sh:3: requested node configuration is not available: no node of the cluster is one that --exclude=n[1-2] --constraint="skl" allows'
 note ok

@@ -78,7 +78,8 @@ static void bad_lists_refused(void **state)
     build_refused("#!/bin/sh\n#SBATCH -N 3 -w n[1-2]\n",
                   "-N 3 asks for more nodes than --nodelist n[1-2] names (2)");
     build_refused("#!/bin/sh\n#SBATCH -w n[1-3] -n 2\n",
-                  "ntasks 2 is less than the minimum node count 3");
+                  "job.sh:2: --nodelist n[1-3] names 3 nodes, more than the 2 tasks of "
+                  "-n (each node runs one at least)");
     build_refused("#!/bin/sh\n#SBATCH -w /etc/hosts\n", "a file of node names");
 }
 
@@ -161,6 +162,14 @@ static void constraint_errors(void **state)
     assert_int_equal(phx_constraint_compile("skl&gpu", names, 2, t, &n, &err), -1);
     assert_string_equal(err.text, "--constraint \"skl&gpu\": no node has feature "
                                   "\"gpu\" (the features are: ib, skl)");
+    /* a job's constraint after the site dropped a feature: only the terms
+     * with that feature drop out */
+    assert_int_equal(phx_constraint_compile_now("skl|gpu", names, 2, t), 1);
+    assert_int_equal(t[0], 2);
+    assert_int_equal(phx_constraint_compile_now("(gpu|ib)&skl", names, 2, t), 1);
+    assert_int_equal(t[0], 3);
+    assert_int_equal(phx_constraint_compile_now("gpu&skl", names, 2, t), 0);
+    assert_int_equal(phx_constraint_compile_now("gpu", names, 0, t), 0); /* none */
 }
 
 int main(void)

@@ -162,10 +162,13 @@ static void bitmap_of_a_job(void **state)
     w.b.nodes[0].features = 0; /* as a reload that dropped s1's skl */
     w.b.nodes_gen++;
     assert_int_equal(bits(&w, &j), 6);
-    /* a feature the site no longer has: no node */
+    /* a feature the site no longer has: no node has it, the others count */
     j.spec.constraint = "gpu";
     w.b.nodes_gen++;
     assert_int_equal(bits(&w, &j), 0);
+    j.spec.constraint = "ib|gpu";
+    w.b.nodes_gen++;
+    assert_int_equal(bits(&w, &j), 6);
     free(j.nodes_ok);
     world_drop(&w);
 }
@@ -200,30 +203,30 @@ static void submit_check_names(void **state)
     j.spec.constraint = "skl";
     assert_int_equal(batchd_nodesel_check(&w.b, &j.spec, &field, &err), 0);
     /* names that exist but leave no node that can hold the job */
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), 0);
     spec(&j, 1, 1, 1);
     j.spec.exclude = "s[1-2]";
     j.spec.constraint = "skl";
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_string_equal(err.text, "requested node configuration is not available: no "
                                   "node of the cluster is one that --exclude=s[1-2] "
                                   "--constraint=\"skl\" allows");
     spec(&j, 2, 1, 2);
     j.spec.nodes_min = 2;
     j.spec.constraint = "skl&ib";
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "2 nodes asked, the cluster has 1 that its -w, -x "
                                      "and -C allow"));
     spec(&j, 12, 1, 2); /* 4 + 8: uneven, as placement does when it must */
     j.spec.nodelist = "s1,c8";
     j.spec.nodes_min = 2;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), 0);
     j.spec.ntasks = 13;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "do not fit"));
     spec(&j, 5, 1, 1); /* s1 has 4 cores; c8 would hold it */
     j.spec.nodelist = "s1";
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "do not fit"));
     world_drop(&w);
 }
@@ -364,6 +367,48 @@ static void planner_reserves_on_allowed_nodes(void **state)
     (void)node1;
 }
 
+/* The planner's fit on empty nodes is kept by shape, but never for a job
+ * that names its nodes: a job allowed only a small node cannot fit, and a
+ * job of the same shape without a choice must still fit. */
+static void planner_memo_not_shared(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[2] = {{.cores_total = 2,
+                               .cores_free = 2,
+                               .mem_total = 100,
+                               .mem_free = 100,
+                               .usable = true},
+                              {.cores_total = 8,
+                               .cores_free = 0,
+                               .mem_total = 100,
+                               .mem_free = 100,
+                               .usable = true}};
+    phx_bf_share_t held = {1, 1, 8, 0};
+    phx_bf_running_t run = {1, 1000 + 600, &held, 1};
+    uint64_t small = 1;
+    phx_bf_request_t pending[2] = {{.job_id = 2,
+                                    .nodes_min = 1,
+                                    .nodes_max = 1,
+                                    .ntasks = 4,
+                                    .cpus_per_task = 1,
+                                    .time_limit = 100,
+                                    .only = &small},
+                                   {.job_id = 3,
+                                    .nodes_min = 1,
+                                    .nodes_max = 1,
+                                    .ntasks = 4,
+                                    .cpus_per_task = 1,
+                                    .time_limit = 100}};
+    phx_bf_input_t in = {1000, nodes, 2, &run, 1, pending, 2};
+    phx_bf_plan_t plan;
+    phx_error_t err = {{0}};
+    assert_int_equal(phx_backfill_plan(&in, NULL, &plan, &err), 0);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_NEVER);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[1].shares[0].node, 1);
+    phx_backfill_plan_clear(&plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -373,6 +418,7 @@ int main(void)
         cmocka_unit_test(offers_honour_the_choice),
         cmocka_unit_test(gang_request_lists_the_nodes),
         cmocka_unit_test(planner_reserves_on_allowed_nodes),
+        cmocka_unit_test(planner_memo_not_shared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,16 +64,16 @@ static void per_socket_submit_check(void **state)
     spec(&j, 4, 1, 4);
     j.spec.ntasks_per_socket = 1;
     phx_error_t err = {{0}};
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), 0);
     w.b.nnodes = 1;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "requested node configuration is not available"));
     assert_non_null(strstr(err.text, "per socket"));
     w.b.nnodes = 2;
     spec(&j, 2, 5, 2);
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0); /* spans */
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), 0); /* spans */
     j.spec.ntasks_per_socket = 1;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "largest socket has 4 cores"));
     world_clear(&w);
 }
@@ -235,28 +235,28 @@ static void node_constraints_at_submit(void **state)
     phx_error_t err = {{0}};
     spec(&j, 1, 1, 1);
     j.spec.sockets_per_node = 2;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), 0);
     j.spec.sockets_per_node = 4;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "no node has 4 sockets (--sockets-per-node"));
     spec(&j, 1, 1, 1);
     j.spec.cores_per_socket = 16;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "16 cores per socket (--cores-per-socket"));
     spec(&j, 1, 1, 1);
     j.spec.threads_per_core = 4;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "4 threads per core (--threads-per-core"));
     spec(&j, 1, 1, 1);
     j.spec.sockets_per_node = 2;
     j.spec.cores_per_socket = 8;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "all of -B 2:8:* (sockets"));
     /* two nodes of 2 sockets asked, one qualifies */
     spec(&j, 2, 1, 2);
     j.spec.nodes_min = 2;
     j.spec.sockets_per_node = 2;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "the cluster has 1 of the shape asked"));
     world_clear(&w);
 }
@@ -382,18 +382,18 @@ static void submit_check_node_range(void **state)
     phx_error_t err = {{0}};
     spec(&j, 8, 1, 4);
     j.spec.sockets_per_node = 2;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), 0);
     assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
     assert_string_equal(got, "a:8");
     job_clear(&w, &j);
     spec(&j, 16, 1, 2);
     j.spec.nodes_min = 2;
     j.spec.sockets_per_node = 2;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), 0);
     spec(&j, 18, 1, 2);
     j.spec.nodes_min = 2;
     j.spec.sockets_per_node = 2;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "do not fit"));
     world_clear(&w);
 
@@ -402,10 +402,10 @@ static void submit_check_node_range(void **state)
     w.b.nodes[0].cores = 7;
     spec(&j, 1, 4, 1);
     j.spec.ntasks_per_socket = 1;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), 0);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), 0);
     spec(&j, 1, 5, 1);
     j.spec.ntasks_per_socket = 1;
-    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &err), -1);
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
     assert_non_null(strstr(err.text, "largest socket has 4 cores"));
     world_clear(&w);
 }
