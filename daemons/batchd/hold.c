@@ -125,15 +125,24 @@ static bool may_act(const batchd_t *b, uid_t uid, const bjob_t *j)
 }
 
 /* An array job id: every pending task of the array the caller may act on
- * (those that are not pending are left alone, as Slurm does). */
+ * (those that are not pending are left alone, as Slurm does); refused when
+ * none is pending. */
 static void apply_array(hold_run_t *r, uint64_t array_id)
 {
     batchd_t *b = r->b;
+    int before = r->matched;
     for (size_t i = batchd_live_from(b); i < b->njobs; i++) {
         bjob_t *x = b->order[i];
         if (x->array_job_id == array_id && x->state == PHX_JOB_PENDING &&
             may_act(b, r->uid, x))
             apply(r, x);
+    }
+    if (r->matched > before)
+        return;
+    r->matched++;
+    if (r->refused++ == 0) {
+        r->status = 409;
+        phx_error_set(&r->err, "array job %" PRIu64 " has no pending task", array_id);
     }
 }
 
@@ -149,7 +158,6 @@ static int apply_text(hold_run_t *r, const char *text)
         if (!may_act(r->b, r->uid, j))
             return 0;
         if (j->array_job_id && j->array_job_id == j->id) {
-            r->matched++; /* the array, even with no task pending */
             apply_array(r, id);
         } else {
             apply(r, j);

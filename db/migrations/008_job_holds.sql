@@ -9,8 +9,8 @@
 -- From here on the trigger also records, as PENDING > PENDING with the new
 -- reason, every change of reason into or out of a hold; the other changes
 -- of a pending job's reason (Priority, Resources, ...) are the scheduler's
--- passing view and are still not recorded.  doc/accounting.md documents
--- job_events.
+-- passing view and are still not recorded.  doc/batchd.md ("Holds",
+-- "States") documents it.
 --
 -- Who may do what is unchanged (004): phx_daemon writes jobs and
 -- job_events, members of phx_user read the events of their own jobs.

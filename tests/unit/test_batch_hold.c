@@ -297,6 +297,16 @@ static void request_ids(void **state)
     assert_int_equal(r.refused, 1);
     assert_int_equal(r.status, 409);
 
+    /* an array of no pending task: refused, 409 */
+    bjob_t *done = add(b, 300, 300, 0, PHX_JOB_COMPLETED, ALICE, PHX_REASON_NONE);
+    r = (hold_run_t){.b = b, .uid = ALICE, .op = BATCHD_HOLD};
+    assert_int_equal(apply_text(&r, "300"), 0);
+    assert_int_equal(r.matched, 1);
+    assert_int_equal(r.refused, 1);
+    assert_int_equal(r.status, 409);
+    assert_string_equal(r.err.text, "array job 300 has no pending task");
+    assert_int_equal(done->reason, PHX_REASON_NONE);
+
     r = (hold_run_t){.b = b, .uid = BOB, .op = BATCHD_RELEASE};
     assert_int_equal(apply_text(&r, "100"), 0);
     assert_int_equal(apply_text(&r, "100_0"), 0);
