@@ -4,7 +4,8 @@
 # directive) stays PENDING with reason JobHeldUser while the node is free,
 # across a batchd restart, and runs once released; another user can
 # neither release nor hold it; a pending job held while it waits for
-# resources stays pending once they free; an operator's hold
+# resources stays pending once they free, its gang request cancelled at
+# the master; an operator's hold
 # (JobHeldAdmin) is not released by the job's owner; a running job's hold
 # is refused naming its state; an array id holds and releases every pending
 # task; scontrol hold/uhold/release work outside and inside a job; each hold
@@ -63,10 +64,22 @@ chown phxu1 "$home/fill.sh"
 fill=$(as phx submit --parsable fill.sh)
 wait_job "$fill" RUNNING 20
 w=$(as phx submit --parsable -n 2 j.sh)
+requests_are() { # N: batchd's gang requests outstanding at the master
+    local got=
+    for _ in $(seq 50); do
+        got=$(master_state | python3 -c 'import json, sys
+print(sum(f["requests"] for f in json.load(sys.stdin)["frameworks"]))')
+        [[ $got == "$1" ]] && return 0
+        sleep 0.2
+    done
+    fail "gang requests at the master: $got, not $1"
+}
 # reserved: batchd asks the master to hold the node for it
-wait_for 10 grep -q "job $w: gang request" "$PHX_TEST_DIR/batchd.log"
+wait_for 10 grep -q "gang request job-$w-" "$PHX_TEST_DIR/master.log"
+requests_are 1
 scontrol hold "$w"
 assert_eq JobHeldUser "$(reason "$w")"
+requests_are 0
 expect_fail as phx hold "$fill"
 assert_contains "$PHX_OUT" "job $fill is not pending (RUNNING): only a pending job can be held"
 expect_fail scontrol release "$fill"
