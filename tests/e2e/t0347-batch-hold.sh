@@ -118,7 +118,7 @@ scontrol release "${a}_1"
 wait_job "${a}_1" COMPLETED 20
 held_still "${a}_0" JobHeldUser
 assert_eq JobHeldUser "$(reason "${a}_2")"
-single=$(as phx submit --parsable --hold j.sh)
+single=$(as "$PHX_SRC/scripts/compat/sbatch" --parsable --hold j.sh)
 scontrol release "${a},$single"
 wait_job "${a}_0" COMPLETED 20
 wait_job "${a}_2" COMPLETED 20
