@@ -101,6 +101,7 @@ static void usage(FILE *out)
             "       phx submit [sbatch options] --wrap CMD\n"
             "  options are sbatch's (doc/jobs.md); --parsable prints the id only;\n"
             "  -W/--wait waits for the job to end and exits with its code;\n"
+            "  -H/--hold submits it held (phx release starts it);\n"
             "  --wrap submits a /bin/sh script that runs CMD, as sbatch --wrap\n");
 }
 

@@ -13,6 +13,7 @@ typedef struct command {
 static const command_t commands[] = {
     {"acct", phx_cmd_acct, "accounting records of jobs and steps, like sacct"},
     {"cancel", phx_cmd_cancel, "cancel jobs, like scancel"},
+    {"hold", phx_cmd_hold, "hold pending jobs, like scontrol hold (--user: uhold)"},
     {"hostlist", phx_cmd_hostlist,
      "expand or compress node lists, like scontrol show "
      "hostnames"},
@@ -20,6 +21,7 @@ static const command_t commands[] = {
     {"queue", phx_cmd_queue, "list the job queue, like squeue"},
     {"partitions", phx_cmd_partitions,
      "list the partitions and their nodes, like sinfo"},
+    {"release", phx_cmd_release, "release held jobs, like scontrol release"},
     {"run", phx_cmd_run, "run an MPI step inside a job, like srun"},
     {"show", phx_cmd_show, "show one job, like scontrol show job"},
     {"submit", phx_cmd_submit, "submit a job script, like sbatch"},

@@ -7,6 +7,7 @@
  *                                  task of the array)
  *   POST /api/v1/jobs/A_T/cancel   cancel tasks of array A: T is one index or
  *                                  indices like 1-3,5 or 0-15:4
+ *   POST /api/v1/jobs/ID/hold, /uhold, /release   holds (hold.c)
  *   POST /api/v1/jobs/cancel       {"user": U, "name": N}: cancel U's active
  *                                  jobs (named N; without U the caller's, or
  *                                  everyone's for an operator)
@@ -353,6 +354,12 @@ static void route(struct evhttp_request *req, void *arg)
             bjob_t *j = job_of(b, req, uid, id, len);
             if (j)
                 phx_http_reply_json(req, 200, batchd_job_json(b, j, true));
+        } else if (post && (!strcmp(tail, "/hold") || !strcmp(tail, "/uhold") ||
+                            !strcmp(tail, "/release"))) {
+            batchd_api_hold(b, req, uid, id, len,
+                            tail[1] == 'h'   ? BATCHD_HOLD
+                            : tail[1] == 'u' ? BATCHD_UHOLD
+                                             : BATCHD_RELEASE);
         } else if (strcmp(tail, "/cancel") == 0 && post && task) {
             cancel_tasks(b, req, uid, id, len);
         } else if (strcmp(tail, "/cancel") == 0 && post) {

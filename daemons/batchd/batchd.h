@@ -6,6 +6,7 @@
  *   submit.c   POST /api/v1/jobs: parse, check, insert, answer after commit
  *   jobids.c   job ids for submissions, taken from the database in blocks
  *   api.c      the other user calls (list, show, cancel)
+ *   hold.c     holds and releases (JobHeldUser, JobHeldAdmin)
  *   sched.c    offers → plan (priority, EASY backfill) → ACCEPT, REQUEST
  *   place.c    topology-aware packing of one job's share into one offer
  *   launch.c   TaskInfos of a job (batch step, holders), environment
@@ -375,6 +376,29 @@ void batchd_offer_clear(boffer_t *o);
 /* launch.c: the ACCEPT operations for a placed job (new reference). */
 json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
                           const uint32_t *ncores);
+
+/* hold.c: a job held (PENDING, reason JobHeldUser or JobHeldAdmin) is
+ * never eligible until released. */
+static inline bool batchd_job_held(const bjob_t *j)
+{
+    return j->state == PHX_JOB_PENDING &&
+           (j->reason == PHX_REASON_HELD || j->reason == PHX_REASON_HELD_ADMIN);
+}
+typedef enum batchd_hold_op {
+    BATCHD_HOLD,
+    BATCHD_UHOLD,
+    BATCHD_RELEASE
+} batchd_hold_op_t;
+/* Hold (an operator's BATCHD_HOLD: JobHeldAdmin), user-hold or release j
+ * for uid by, whose job it is or who is an operator; a hold drops j's gang
+ * request.  1 changed (persisted), 0 nothing to change, -1 with err and
+ * errno EBUSY (j is not pending) or EPERM (an operator's hold, by a user). */
+int batchd_hold_job(batchd_t *b, bjob_t *j, uid_t by, batchd_hold_op_t op,
+                    phx_error_t *err);
+/* POST /api/v1/jobs/ID/{hold,uhold,release}: idtext (len bytes) N, A_T or
+ * A_LIST. */
+void batchd_api_hold(batchd_t *b, struct evhttp_request *req, uid_t uid,
+                     const char *idtext, size_t len, batchd_hold_op_t op);
 
 /* end.c */
 void batchd_on_update(batchd_t *b, const json_t *status);

@@ -53,7 +53,8 @@ typedef enum phx_job_reason {
     PHX_REASON_DEPENDENCY_NEVER, /* DependencyNeverSatisfied */
     PHX_REASON_BEGIN_TIME,
     PHX_REASON_JOB_ARRAY_TASK_LIMIT,
-    PHX_REASON_HELD,
+    PHX_REASON_HELD,               /* JobHeldUser: -H, phx hold (hold.c) */
+    PHX_REASON_HELD_ADMIN,         /* JobHeldAdmin: held by an operator */
     PHX_REASON_NODE_FAIL_REQUEUED, /* requeued after NODE_FAIL */
     PHX_REASON_PARTITION_NODE_LIMIT,
     PHX_REASON_PARTITION_DOWN,     /* its partition is State=DOWN */
@@ -92,6 +93,7 @@ typedef struct phx_jobspec {
     int requeue;          /* tri-state */
     int wait;             /* sbatch -W: tri-state (stored; the CLI waits) */
     int parsable;         /* sbatch --parsable: tri-state (the CLI prints the id) */
+    int hold;             /* -H/--hold: tri-state (submitted held, hold.c) */
     char *exclusive_mode; /* "user", "mcs", "topo" when --exclusive=MODE */
     char *hint;           /* compute_bound | nomultithread */
     char *distribution;   /* block|cyclic|*[:block|cyclic|*] */

@@ -1,6 +1,7 @@
 /* The eligible pending jobs in priority order, for a pass (sched.c): who
- * may start (eligibility: begin time, dependencies, an array's %N), and the
- * multifactor order of priority.h, kept for up to a second between passes. */
+ * may start (eligibility: not held, begin time, dependencies, an array's
+ * %N), and the multifactor order of priority.h, kept for up to a second
+ * between passes. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,8 @@
 static bool eligible(batchd_t *b, bjob_t *j, int64_t now, uint32_t *arr_running)
 {
     phx_job_reason_t was = j->reason;
+    if (batchd_job_held(j))
+        return false; /* until released (hold.c) */
     if (j->spec.begin_time != PHX_UNSET && j->spec.begin_time > now) {
         j->reason = PHX_REASON_BEGIN_TIME;
         goto wait;

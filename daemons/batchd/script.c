@@ -255,6 +255,7 @@ static const struct option_def {
     {"open-mode", 0, A_REQ, h_str, OFF(open_mode)},
     {"wait", 'W', A_NONE, h_true, OFF(wait)},
     {"parsable", 0, A_NONE, h_true, OFF(parsable)},
+    {"hold", 'H', A_NONE, h_true, OFF(hold)},
     /* Only change what sbatch prints: accepted, nothing to store. */
     {"quiet", 'Q', A_NONE, h_ignore, 0},
     {"verbose", 'v', A_NONE, h_ignore, 0},
@@ -279,7 +280,6 @@ static const struct refused {
     {"licenses", 'L', "licenses are not supported"},
     {"oversubscribe", 's', "oversubscription is not supported"},
     {"overcommit", 'O', "overcommit is not supported"},
-    {"hold", 'H', "submitting held jobs is not supported"},
     {"ntasks-per-core", 0, "use --hint=nomultithread or -B"},
     {"mincpus", 0, "use --cpus-per-task"},
     {"core-spec", 'S', "core specialisation is not supported"},

@@ -392,7 +392,10 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
     phx_array_stats(&s->array, &j->array_stats);
     j->submit_time = now;
     j->state = PHX_JOB_PENDING;
-    if (sp->dependency)
+    if (sp->hold == 1) /* eligible once released (hold.c); an operator's: admin */
+        j->reason =
+            batchd_is_operator(b, uid) ? PHX_REASON_HELD_ADMIN : PHX_REASON_HELD;
+    else if (sp->dependency)
         j->reason = PHX_REASON_DEPENDENCY;
     else if (sp->begin_time != PHX_UNSET && sp->begin_time > now)
         j->reason = PHX_REASON_BEGIN_TIME;

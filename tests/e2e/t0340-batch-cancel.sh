@@ -6,7 +6,8 @@
 # (squeue -h, scancel -n NAME, sbatch --wrap through phx submit, refused
 # without a command); array tasks are cancelled and shown by A_T and
 # A_[list] (phx and scancel), the array by A, and not by another user;
-# scontrol show hostnames/hostlist/job inside a job, hold refused.
+# scontrol show hostnames/hostlist/job inside a job, hold of the running
+# job refused with its state, requeue refused by name.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -91,6 +92,7 @@ echo "expand $(scontrol show hostnames 'r[1-2]n[1-2]' | tr '\n' ' ')"
 scontrol show job | grep -q "JobId=$PHX_JOB_ID " && echo "show job ok"
 scontrol -o show job "$PHX_JOB_ID" | grep -q "JobId=$PHX_JOB_ID " && echo "show job by id ok"
 scontrol hold "$PHX_JOB_ID" 2>&1; echo "hold rc=$?"
+scontrol requeue "$PHX_JOB_ID" 2>&1; echo "requeue rc=$?"
 S
 chown phxu1 "$home/scontrol.sh"
 id4=$(as phx submit --parsable scontrol.sh)
@@ -103,8 +105,10 @@ assert_contains "$out" "list n[1-2],x[1-2]"
 assert_contains "$out" "expand r1n1 r1n2 r2n1 r2n2 "
 assert_contains "$out" "show job ok"
 assert_contains "$out" "show job by id ok"
-assert_contains "$out" 'scontrol: "hold" is not supported by the phx wrapper (only show)'
-assert_contains "$out" "hold rc=2"
+assert_contains "$out" "job $id4 is not pending (RUNNING): only a pending job can be held"
+assert_contains "$out" "hold rc=1"
+assert_contains "$out" 'scontrol: "requeue" is not supported by the phx wrapper'
+assert_contains "$out" "requeue rc=2"
 expect_fail phx hostlist
 assert_contains "$PHX_OUT" "PHX_JOB_NODELIST is not set"
 expect_fail phx hostlist 'n[1-'

@@ -162,6 +162,32 @@ static void test_job_life_and_accounting(void **state)
     phx_db_conn_close(c);
 }
 
+/* A hold and a release change the reason of a job that stays PENDING:
+ * recorded (008), unlike the scheduler's Priority/Resources. */
+static void test_holds_recorded(void **state)
+{
+    (void)state;
+    char buf[512];
+    phx_db_conn_t *c = fresh_db();
+    assert_string_equal(scalar(c, INSERT_JOB, buf, sizeof(buf)), "1");
+    exec_ok(c, "UPDATE jobs SET reason = 'Priority' WHERE id = 1");
+    exec_ok(c,
+            "UPDATE jobs SET state = 'PENDING', reason = 'JobHeldUser' WHERE id = 1");
+    exec_ok(c, "UPDATE jobs SET reason = 'JobHeldAdmin' WHERE id = 1");
+    exec_ok(c, "UPDATE jobs SET reason = 'Priority' WHERE id = 1");
+    exec_ok(c, "UPDATE jobs SET reason = 'Resources' WHERE id = 1");
+    exec_ok(c, "UPDATE jobs SET priority = 5 WHERE id = 1");
+    assert_string_equal(
+        scalar(
+            c,
+            "SELECT string_agg(coalesce(from_state::text, '-') || '>' || to_state || "
+            "'/' || reason, ' ' ORDER BY id) FROM job_events WHERE job_id = 1",
+            buf, sizeof(buf)),
+        "->PENDING/None PENDING>PENDING/JobHeldUser PENDING>PENDING/JobHeldAdmin "
+        "PENDING>PENDING/Priority");
+    phx_db_conn_close(c);
+}
+
 static void test_constraints_refuse(void **state)
 {
     (void)state;
@@ -330,6 +356,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_job_life_and_accounting),
         cmocka_unit_test(test_constraints_refuse),
+        cmocka_unit_test(test_holds_recorded),
         cmocka_unit_test(test_arrays_and_queue_order),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

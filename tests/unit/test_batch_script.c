@@ -376,6 +376,34 @@ static void test_fixture_or_dependency(void **state)
     phx_jobspec_clear(&s);
 }
 
+/* -H/--hold: submitted held (hold.c); unset when not given, and given on
+ * the command line as well. */
+static void test_fixture_hold(void **state)
+{
+    (void)state;
+    phx_jobspec_t s;
+    phx_scripttest_warnings_t w = {0};
+    phx_error_t err = {{0}};
+    phx_scripttest_build_ok("26_hold.sh", &s, &w);
+    assert_int_equal(s.hold, 1);
+    assert_string_equal(s.job_name, "held");
+    assert_int_equal(s.time_limit, 300);
+    json_t *o = phx_jobspec_to_json(&s);
+    assert_true(json_is_true(json_object_get(o, "hold")));
+    json_decref(o);
+    phx_jobspec_clear(&s);
+    phx_scripttest_build_ok("01_serial.sh", &s, &w);
+    assert_int_equal(s.hold, -1);
+    phx_jobspec_clear(&s);
+    char *argv[] = {"--hold"};
+    assert_int_equal(phx_scripttest_build("01_serial.sh", 1, argv, &s, &w, &err), 0);
+    assert_int_equal(s.hold, 1);
+    phx_jobspec_clear(&s);
+    char *argv2[] = {"--hold=yes"};
+    assert_int_equal(phx_scripttest_build("01_serial.sh", 1, argv2, &s, &w, &err), -1);
+    assert_non_null(strstr(err.text, "--hold takes no value"));
+}
+
 /* ---- command line over directives ---- */
 
 static void test_cli_overrides(void **state)
@@ -466,6 +494,7 @@ int main(void)
         cmocka_unit_test(test_fixture_ntasks_only),
         cmocka_unit_test(test_fixture_exclusive_user),
         cmocka_unit_test(test_fixture_or_dependency),
+        cmocka_unit_test(test_fixture_hold),
         cmocka_unit_test(test_cli_overrides),
         cmocka_unit_test(test_argv_stops_at_script),
     };

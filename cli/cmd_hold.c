@@ -1,0 +1,147 @@
+/* phx hold [--user] ID... | phx release ID...: hold pending jobs (they stay
+ * pending, reason JobHeldUser, or JobHeldAdmin for an operator's hold
+ * unless --user) and release them, like scontrol hold, uhold and release.
+ * ID: N (an array job id A: every pending task of the array), A_T, A_[1-3,5]
+ * (Slurm's syntax), or several of them separated by commas ("12,13_2");
+ * "jobid=" before an ID is accepted, as scontrol does. */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cli/client.h"
+#include "cli/commands.h"
+
+/* "/api/v1/jobs/<id>/<op>" for one id of N, A_T or A_[list] (brackets
+ * dropped), len bytes at arg; -1 for anything else. */
+static int hold_path(const char *arg, size_t len, const char *op, char *path,
+                     size_t size)
+{
+    size_t n = strspn(arg, "0123456789");
+    if (n > len)
+        n = len;
+    if (n == 0 || n > 20)
+        return -1;
+    const char *t = arg + n + 1;
+    size_t tl = len > n + 1 ? len - n - 1 : 0;
+    if (n < len && (arg[n] != '_' || tl == 0))
+        return -1;
+    if (tl >= 2 && t[0] == '[' && t[tl - 1] == ']') {
+        t++;
+        tl -= 2;
+    }
+    if (n < len && (tl == 0 || strspn(t, "0123456789-,:") < tl))
+        return -1;
+    int w = n == len ? snprintf(path, size, "/api/v1/jobs/%.*s/%s", (int)n, arg, op)
+                     : snprintf(path, size, "/api/v1/jobs/%.*s_%.*s/%s", (int)n, arg,
+                                (int)tl, t, op);
+    return w > 0 && (size_t)w < size ? 0 : -1;
+}
+
+/* The next id of a comma-separated list (commas inside brackets belong to
+ * an A_[list]): its start and length, or NULL at the end. */
+static const char *next_id(const char **at, size_t *len)
+{
+    const char *s = *at;
+    while (*s == ',')
+        s++;
+    if (!*s)
+        return NULL;
+    const char *e = s;
+    int depth = 0;
+    for (; *e && (depth > 0 || *e != ','); e++)
+        depth += *e == '[' ? 1 : *e == ']' ? -1 : 0;
+    *len = (size_t)(e - s);
+    *at = e;
+    return s;
+}
+
+static void usage(FILE *out, const char *cmd)
+{
+    if (strcmp(cmd, "release") == 0)
+        fprintf(out, "usage: phx release ID[,ID...]...\n");
+    else
+        fprintf(out, "usage: phx hold [--user] ID[,ID...]...\n"
+                     "  --user  a user hold (an operator's hold is an admin hold,\n"
+                     "          which only an operator may release)\n");
+}
+
+/* Each ID of arg: one call.  0, or 1 when one failed (said why). */
+static int act(const char *cmd, const char *op, const char *arg)
+{
+    int rc = 0;
+    const char *at = arg, *id;
+    size_t len;
+    if (strncasecmp(at, "jobid=", 6) == 0)
+        at += 6;
+    if (!*at) {
+        fprintf(stderr, "phx %s: invalid job id \"%s\"\n", cmd, arg);
+        return 1;
+    }
+    while ((id = next_id(&at, &len))) {
+        char path[320];
+        if (hold_path(id, len, op, path, sizeof(path)) < 0) {
+            fprintf(stderr, "phx %s: invalid job id \"%.*s\"\n", cmd, (int)len, id);
+            rc = 1;
+            continue;
+        }
+        json_t *r = phx_cli_call(PHX_CLI_BATCHD, "POST", path, NULL, true, NULL);
+        if (!r) {
+            rc = 1;
+            continue;
+        }
+        size_t i;
+        json_t *w;
+        json_array_foreach(json_object_get(r, "warnings"), i, w)
+            fprintf(stderr, "phx %s: %s\n", cmd, json_string_value(w));
+        json_decref(r);
+    }
+    return rc;
+}
+
+static int run(int argc, char **argv, bool release)
+{
+    static const struct option opts[] = {
+        {"user", no_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = release ? "release" : "hold";
+    bool user = false;
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, release ? "h" : "uh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'u':
+            if (release) {
+                usage(stderr, cmd);
+                return 2;
+            }
+            user = true;
+            break;
+        case 'h': usage(stdout, cmd); return 0;
+        default: usage(stderr, cmd); return 2;
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr, cmd);
+        return 2;
+    }
+    const char *op = release ? "release" : user ? "uhold" : "hold";
+    int rc = 0;
+    for (int i = optind; i < argc; i++)
+        rc |= act(cmd, op, argv[i]);
+    return rc;
+}
+
+int phx_cmd_hold(int argc, char **argv)
+{
+    return run(argc, argv, false);
+}
+
+int phx_cmd_release(int argc, char **argv)
+{
+    return run(argc, argv, true);
+}

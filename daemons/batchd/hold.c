@@ -1,0 +1,210 @@
+/* Job holds, as Slurm's (doc/batchd.md, "Holds"): a held job stays PENDING
+ * with reason JobHeldUser (sbatch -H, or a hold by its owner) or
+ * JobHeldAdmin (a hold by an operator, or -H from one), is never eligible
+ * (order.c), so it sends no gang request and the planner reserves nothing
+ * for it, until it is released.  The reason is the hold: it is the jobs
+ * row's reason column, so a hold survives a restart of batchd, and the
+ * jobs_transition trigger records each hold and release in job_events
+ * (db/migrations/008_job_holds.sql).
+ *
+ *   POST /api/v1/jobs/ID/hold      hold (an operator's is an admin hold)
+ *   POST /api/v1/jobs/ID/uhold     a user hold, also from an operator
+ *   POST /api/v1/jobs/ID/release   release
+ *
+ * ID: a job id (an array job id A: every pending task of the array), A_T
+ * (task T of array A) or A_LIST (LIST in --array syntax: those tasks).  A
+ * user holds and releases its own pending jobs, and may not release (nor
+ * turn into its own) an operator's hold; operators act on any job.  A job
+ * that is not pending is refused by name with its state.  Another user's
+ * job is answered 404, as the rest of the API does. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/batchd/array.h"
+#include "daemons/batchd/batchd.h"
+#include "lib/http.h"
+#include "lib/log.h"
+
+static const char *const op_names[] = {"hold", "uhold", "release"};
+
+/* "N", or "A_T" for an array task. */
+static void job_text(const bjob_t *j, char *buf, size_t len)
+{
+    if (j->array_job_id)
+        snprintf(buf, len, "%" PRIu64 "_%" PRId64, j->array_job_id, j->array_task_id);
+    else
+        snprintf(buf, len, "%" PRIu64, j->id);
+}
+
+/* The reason of a job released: what it waits for now (order.c refines it
+ * and sets its eligible time at the next pass). */
+static phx_job_reason_t released_reason(const bjob_t *j, int64_t now)
+{
+    if (j->dep.count > 0)
+        return PHX_REASON_DEPENDENCY;
+    if (j->spec.begin_time != PHX_UNSET && j->spec.begin_time > now)
+        return PHX_REASON_BEGIN_TIME;
+    return PHX_REASON_PRIORITY;
+}
+
+int batchd_hold_job(batchd_t *b, bjob_t *j, uid_t by, batchd_hold_op_t op,
+                    phx_error_t *err)
+{
+    char name[48];
+    bool oper = batchd_is_operator(b, by);
+    job_text(j, name, sizeof(name));
+    if (j->state != PHX_JOB_PENDING) {
+        phx_error_set(err, "job %s is not pending (%s): only a pending job can be %s",
+                      name, phx_job_state_name(j->state),
+                      op == BATCHD_RELEASE ? "released" : "held");
+        errno = EBUSY;
+        return -1;
+    }
+    if (j->reason == PHX_REASON_HELD_ADMIN && !oper) {
+        phx_error_set(err, "job %s is held by an operator: only an operator may %s",
+                      name, op == BATCHD_RELEASE ? "release it" : "change its hold");
+        errno = EPERM;
+        return -1;
+    }
+    phx_job_reason_t was = j->reason;
+    if (op == BATCHD_RELEASE) {
+        if (!batchd_job_held(j))
+            return 0;
+        j->reason = released_reason(j, batchd_now());
+        b->prio_n = 0; /* the priority order left it out: made again */
+        b->prio_dirty = true;
+    } else {
+        j->reason = op == BATCHD_HOLD && oper ? PHX_REASON_HELD_ADMIN : PHX_REASON_HELD;
+        if (j->reason == was)
+            return 0;
+        /* the master stops holding nodes for it */
+        if (j->request_id[0]) {
+            batchd_request_drop(b, j);
+            batchd_request_flush(b);
+        }
+    }
+    batchd_job_persist(b, j);
+    batchd_sched_dirty(b); /* other jobs may take its place, or it theirs */
+    phx_log_info("job %s: %s by uid %u (%s, was %s)", name, op_names[op], (unsigned)by,
+                 phx_job_reason_name(j->reason), phx_job_reason_name(was));
+    return 1;
+}
+
+/* One request's jobs: how many were matched, changed and refused, and the
+ * first refusal (its HTTP status and text). */
+typedef struct hold_run {
+    batchd_t *b;
+    uid_t uid;
+    batchd_hold_op_t op;
+    int matched, changed, refused;
+    int status;
+    phx_error_t err;
+} hold_run_t;
+
+static void apply(hold_run_t *r, bjob_t *j)
+{
+    phx_error_t err;
+    r->matched++;
+    int rc = batchd_hold_job(r->b, j, r->uid, r->op, &err);
+    if (rc > 0)
+        r->changed++;
+    if (rc >= 0)
+        return;
+    if (r->refused++ == 0) {
+        r->status = errno == EPERM ? 403 : 409;
+        r->err = err;
+    }
+}
+
+static bool may_act(const batchd_t *b, uid_t uid, const bjob_t *j)
+{
+    return j && (j->uid == uid || batchd_is_operator(b, uid));
+}
+
+/* An array job id: every pending task of the array the caller may act on
+ * (those that are not pending are left alone, as Slurm does); refused when
+ * none is pending. */
+static void apply_array(hold_run_t *r, uint64_t array_id)
+{
+    batchd_t *b = r->b;
+    int before = r->matched;
+    for (size_t i = batchd_live_from(b); i < b->njobs; i++) {
+        bjob_t *x = b->order[i];
+        if (x->array_job_id == array_id && x->state == PHX_JOB_PENDING &&
+            may_act(b, r->uid, x))
+            apply(r, x);
+    }
+    if (r->matched > before)
+        return;
+    r->matched++;
+    if (r->refused++ == 0) {
+        r->status = 409;
+        phx_error_set(&r->err, "array job %" PRIu64 " has no pending task", array_id);
+    }
+}
+
+/* The jobs that text (N, A_T, A_LIST) names.  -1 when it is malformed. */
+static int apply_text(hold_run_t *r, const char *text)
+{
+    char *end;
+    uint64_t id = strtoull(text, &end, 10);
+    if (end == text || id == 0)
+        return -1;
+    if (*end == 0) {
+        bjob_t *j = batchd_job_find(r->b, id);
+        if (!may_act(r->b, r->uid, j))
+            return 0;
+        if (j->array_job_id && j->array_job_id == j->id) {
+            apply_array(r, id);
+        } else {
+            apply(r, j);
+        }
+        return 0;
+    }
+    phx_array_t a = {0};
+    phx_error_t err;
+    if (*end != '_' || strchr(end, '%') ||
+        phx_array_parse(end + 1, r->b->limits.max_array_index, &a, &err) < 0)
+        return -1;
+    for (size_t i = 0; i < a.count; i++) {
+        bjob_t *x = batchd_array_task_find(r->b, id, a.ids[i]);
+        if (may_act(r->b, r->uid, x))
+            apply(r, x);
+    }
+    phx_array_clear(&a);
+    return 0;
+}
+
+void batchd_api_hold(batchd_t *b, struct evhttp_request *req, uid_t uid,
+                     const char *idtext, size_t len, batchd_hold_op_t op)
+{
+    char text[256];
+    if (len >= sizeof(text)) {
+        phx_http_reply_error(req, 400, "job id too long");
+        return;
+    }
+    memcpy(text, idtext, len);
+    text[len] = '\0';
+    hold_run_t r = {.b = b, .uid = uid, .op = op};
+    if (apply_text(&r, text) < 0) {
+        phx_http_reply_error(req, 400,
+                             "invalid job id %s: expected N, A_T or A_[1-3,5]", text);
+        return;
+    }
+    if (r.matched == 0) {
+        phx_http_reply_error(req, 404, "invalid job id %s", text);
+        return;
+    }
+    if (r.refused > 0 && r.refused == r.matched) {
+        phx_http_reply_error(req, r.status, "%s", r.err.text);
+        return;
+    }
+    json_t *o = json_pack("{s:s, s:s, s:i, s:i}", "job_id", text, "op", op_names[op],
+                          "jobs", r.matched, "changed", r.changed);
+    if (o && r.refused > 0)
+        json_object_set_new(o, "warnings", json_pack("[s]", r.err.text));
+    phx_http_reply_json(req, 200, o);
+}

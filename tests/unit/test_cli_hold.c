@@ -1,0 +1,80 @@
+/* The job ids phx hold and phx release take (cli/cmd_hold.c): N, A_T,
+ * A_[1-3,5], comma-separated lists of them (commas inside brackets belong
+ * to the list), scontrol's "jobid=N", and the API paths they become. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cmd_hold.c"
+
+static char paths[512];
+static int calls;
+
+/* The daemon: records the paths, space-separated; an empty object. */
+json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *path,
+                     const json_t *body, bool authenticated, int *status)
+{
+    (void)target, (void)body;
+    assert_string_equal(method, "POST");
+    assert_true(authenticated);
+    snprintf(paths + strlen(paths), sizeof(paths) - strlen(paths), "%s%s",
+             *paths ? " " : "", path);
+    calls++;
+    if (status)
+        *status = 200;
+    return json_object();
+}
+
+static int cmd(const char *name, const char *opt, const char *id)
+{
+    char *argv[] = {(char *)name, (char *)(opt ? opt : id), (char *)id, NULL};
+    paths[0] = '\0';
+    calls = 0;
+    return strcmp(name, "hold") == 0 ? phx_cmd_hold(opt ? 3 : 2, argv)
+                                     : phx_cmd_release(opt ? 3 : 2, argv);
+}
+
+static void test_paths(void **state)
+{
+    (void)state;
+    assert_int_equal(cmd("hold", NULL, "42"), 0);
+    assert_string_equal(paths, "/api/v1/jobs/42/hold");
+    assert_int_equal(cmd("hold", "--user", "42"), 0);
+    assert_string_equal(paths, "/api/v1/jobs/42/uhold");
+    assert_int_equal(cmd("release", NULL, "100_3"), 0);
+    assert_string_equal(paths, "/api/v1/jobs/100_3/release");
+    assert_int_equal(cmd("release", NULL, "100_[1-3,5]"), 0);
+    assert_string_equal(paths, "/api/v1/jobs/100_1-3,5/release");
+    assert_int_equal(cmd("hold", NULL, "12,100_[1,3],13_2"), 0);
+    assert_string_equal(paths, "/api/v1/jobs/12/hold /api/v1/jobs/100_1,3/hold "
+                               "/api/v1/jobs/13_2/hold");
+    assert_int_equal(cmd("release", NULL, "JobId=7"), 0);
+    assert_string_equal(paths, "/api/v1/jobs/7/release");
+    /* a bad id among good ones: the others are still acted on */
+    assert_int_equal(cmd("hold", NULL, "5,x,6"), 1);
+    assert_string_equal(paths, "/api/v1/jobs/5/hold /api/v1/jobs/6/hold");
+    const char *bad[] = {"",    "x",       "100_", "100_[]", "100_[1-3", "100_a", "_3",
+                         "3_x", "100_3/x", "1-2",  "jobid=", "7?u=root", "1 2"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        assert_int_equal(cmd("hold", NULL, bad[i]), 1);
+        assert_int_equal(calls, 0);
+    }
+    /* release has no --user; both need an id */
+    assert_int_equal(cmd("release", "--user", "42"), 2);
+    char *argv[] = {"hold", NULL};
+    assert_int_equal(phx_cmd_hold(1, argv), 2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_paths),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
