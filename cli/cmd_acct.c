@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -91,9 +92,20 @@ typedef struct selected {
     int width;
 } selected_t;
 
+/* Whose jobs: every one the database lets the caller read (the default,
+ * -a), those of -u, or the caller's own (--me).  The last option wins. */
+typedef enum who {
+    WHO_ALL,
+    WHO_LIST,
+    WHO_ME,
+} who_t;
+
 typedef struct acct_opts {
-    const char *users, *accounts, *states_arg, *jobs, *start, *end, *format, *dsn;
-    bool allocations, parsable, json;
+    const char *users, *accounts, *states_arg, *jobs, *names, *start, *end, *format,
+        *dsn;
+    who_t who;
+    bool allocations, parsable, parsable_end, noheader, json;
+    char my_uid[24];
     char states[256];  /* canonical, comma-separated */
     char plain[1024];  /* "{41,42}": job ids (the job or a whole array) */
     char tasks_a[512]; /* "{41}" and "{3}": array task pairs */
@@ -107,21 +119,26 @@ static void usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: phx acct [-u USER[,...]] [-A ACCOUNT[,...]] [-S START] [-E END]\n"
-        "                [-j ID[,...]] [-s STATE[,...]] [-X] [-o|--format COLS] "
-        "[-P]\n"
-        "                [--json] [--dsn DSN] [--helpformat]\n"
+        "usage: phx acct [-u USER[,...] | -a | --me] [-A ACCOUNT[,...]] [-S START]\n"
+        "                [-E END] [-j ID[,...]] [-s STATE[,...]] [--name NAME[,...]]\n"
+        "                [-X] [-o|--format COLS] [-P|-p] [-n] [--json] [--dsn DSN]\n"
+        "                [--helpformat]\n"
         "\n"
-        "  -u, --user        only these users' jobs\n"
+        "  -u, --user        only these users' jobs (names or uids)\n"
+        "  -a, --allusers    every user's jobs the database lets you read (default)\n"
+        "      --me          only your own jobs\n"
         "  -A, --account     only these accounts\n"
         "  -S, --starttime   jobs not ended before T (default: midnight today, "
         "unless -j)\n"
         "  -E, --endtime     jobs submitted at or before T\n"
         "  -j, --jobs        41 (a job, or every task of array 41), 41_3 (a task)\n"
         "  -s, --state       COMPLETED, FAILED, ... or CD, F, CA, TO, OOM, NF, R, PD\n"
+        "      --name        only jobs of these names\n"
         "  -X, --allocations jobs only, no step lines\n"
         "  -o, --format      columns, e.g. JobID,User,Elapsed,MaxRSS,JobName%%30\n"
         "  -P, --parsable2   '|'-separated output\n"
+        "  -p, --parsable    '|'-separated output, a '|' after the last field too\n"
+        "  -n, --noheader    no header lines\n"
         "      --json        JSON array of rows (view column names, typed values)\n"
         "      --dsn         libpq connection string (else PHX_DSN, client.dsn)\n"
         "T: YYYY-MM-DD[THH:MM[:SS]], today, now, now-N[seconds|minutes|hours|days|"
@@ -341,6 +358,11 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"user", required_argument, NULL, 'u'},
+        {"allusers", no_argument, NULL, 'a'},
+        {"me", no_argument, NULL, 'M'},
+        {"name", required_argument, NULL, 'N'},
+        {"parsable", no_argument, NULL, 'p'},
+        {"noheader", no_argument, NULL, 'n'},
         {"account", required_argument, NULL, 'A'},
         {"starttime", required_argument, NULL, 'S'},
         {"endtime", required_argument, NULL, 'E'},
@@ -357,9 +379,16 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:A:S:E:j:s:Xo:Ph", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:aA:S:E:j:s:Xo:Ppnh", opts, NULL)) != -1) {
         switch (c) {
-        case 'u': o->users = optarg; break;
+        case 'u':
+            o->users = optarg;
+            o->who = WHO_LIST;
+            break;
+        case 'a': o->who = WHO_ALL; break;
+        case 'M': o->who = WHO_ME; break;
+        case 'N': o->names = optarg; break;
+        case 'n': o->noheader = true; break;
         case 'A': o->accounts = optarg; break;
         case 'S': o->start = optarg; break;
         case 'E': o->end = optarg; break;
@@ -367,7 +396,11 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
         case 's': o->states_arg = optarg; break;
         case 'X': o->allocations = true; break;
         case 'o': o->format = optarg; break;
-        case 'P': o->parsable = true; break;
+        case 'P':
+            o->parsable = true;
+            o->parsable_end = false;
+            break;
+        case 'p': o->parsable = o->parsable_end = true; break;
         case 'J': o->json = true; break;
         case 'D': o->dsn = optarg; break;
         case 'F': help_format(); return 1;
@@ -380,6 +413,8 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
         usage(stderr);
         return -1;
     }
+    if (o->who == WHO_ME)
+        snprintf(o->my_uid, sizeof(o->my_uid), "%lu", (unsigned long)getuid());
     time_t now = time(NULL);
     if ((o->format || !o->json) &&
         parse_format(o, o->format ? o->format : default_format) < 0)
@@ -429,8 +464,16 @@ static int param(sqlbuf_t *q, const char *value)
 static void add_filters(sqlbuf_t *q, const acct_opts_t *o)
 {
     add(q, "WITH j AS (SELECT * FROM acct_jobs WHERE true");
-    if (o->users)
-        add(q, " AND user_name = ANY (string_to_array($%d, ','))", param(q, o->users));
+    if (o->who == WHO_LIST) {
+        int users = param(q, o->users);
+        add(q,
+            " AND (user_name = ANY (string_to_array($%d, ',')) OR uid::text = ANY "
+            "(string_to_array($%d, ',')))",
+            users, users);
+    } else if (o->who == WHO_ME)
+        add(q, " AND uid = $%d::integer", param(q, o->my_uid));
+    if (o->names)
+        add(q, " AND job_name = ANY (string_to_array($%d, ','))", param(q, o->names));
     if (o->accounts)
         add(q, " AND account = ANY (string_to_array($%d, ','))", param(q, o->accounts));
     if (o->states_arg)
@@ -557,16 +600,26 @@ static void print_cell(const selected_t *s, const char *v, bool last)
     putchar(last ? '\n' : ' ');
 }
 
+/* -P: "a|b", -p: "a|b|" (sacct's --parsable ends each line with one). */
+static void print_parsable(const acct_opts_t *o, const char *v, bool last)
+{
+    fputs(v, stdout);
+    if (!last || o->parsable_end)
+        putchar('|');
+    if (last)
+        putchar('\n');
+}
+
 static void print_table(const acct_opts_t *o, const phx_db_result_t *res)
 {
     char buf[128];
-    for (int i = 0; i < o->nsel; i++) {
+    for (int i = 0; i < o->nsel && !o->noheader; i++) {
         if (o->parsable)
-            printf("%s%s", o->sel[i].col->name, i + 1 < o->nsel ? "|" : "\n");
+            print_parsable(o, o->sel[i].col->name, i + 1 == o->nsel);
         else
             print_cell(&o->sel[i], o->sel[i].col->name, i + 1 == o->nsel);
     }
-    if (!o->parsable)
+    if (!o->parsable && !o->noheader)
         for (int i = 0; i < o->nsel; i++) {
             for (int k = 0; k < o->sel[i].width; k++)
                 putchar('-');
@@ -578,7 +631,7 @@ static void print_table(const acct_opts_t *o, const phx_db_result_t *res)
             const char *v =
                 format_value(o->sel[i].col, res, r, i + 2, buf, sizeof(buf));
             if (o->parsable)
-                printf("%s%s", v, i + 1 < o->nsel ? "|" : "\n");
+                print_parsable(o, v, i + 1 == o->nsel);
             else
                 print_cell(&o->sel[i], v, i + 1 == o->nsel);
         }

@@ -173,6 +173,21 @@ assert_eq "1 6_0 6_1" "$(ids -j 1,6)"
 assert_eq "8" "$(ids)" "default: jobs not ended before midnight today"
 assert_eq "5 8" "$(ids -S 2024-03-02T01:00)"
 assert_eq "1 2" "$(ids -S 2024-03-01 -E 2024-03-01T11:30)"
+# -u takes uids too; -a, -u and --me: the last one counts (root has no jobs).
+assert_eq "3 4 8" "$(ids -S 2024-03-01 -u 1001)"
+assert_eq "1 2 3 4 5 8" "$(ids -S 2024-03-01 -u alice,1001)"
+assert_eq "1 2 3 4 5 6_0 6_1 8" "$(ids -S 2024-03-01 -u bob -a)"
+assert_eq "" "$(ids -S 2024-03-01 -u bob --me)"
+assert_eq "3 4 8" "$(ids -S 2024-03-01 --me -u bob)"
+assert_eq "1 2 3 4 5 6_0 6_1 8" "$(ids -S 2024-03-01 --me --allusers)"
+assert_eq "1 6_0 6_1" "$(ids -S 2024-03-01 --name sweep,sim)"
+# -n: no header; -p: a '|' after the last field as well (header and rows).
+assert_eq "2|FAILED|
+2.batch|FAILED|" "$(phx acct -j 2 -p -n --format JobID,State)"
+assert_eq "JobID|State|
+2|FAILED|" "$(phx acct -j 2 -X --parsable --format JobID,State)"
+assert_eq "2|FAILED" "$(phx acct -j 2 -X -p -P -n --format JobID,State)" "-P after -p"
+assert_eq "2                FAILED" "$(phx acct -j 2 -X --noheader --format JobID,State)"
 expect_fail phx acct -s DONE
 assert_contains "$PHX_OUT" 'unknown job state "DONE"'
 expect_fail phx acct -j "1;DROP TABLE jobs"
