@@ -101,8 +101,9 @@ typedef enum who {
 } who_t;
 
 typedef struct acct_opts {
-    const char *users, *accounts, *states_arg, *jobs, *names, *start, *end, *format,
-        *dsn;
+    const char *users, *accounts, *states_arg, *jobs, *names, *partitions, *qos, *start,
+        *end, *format, *dsn;
+    const char *delimiter; /* between -P/-p fields, "|" by default */
     who_t who;
     bool allocations, parsable, parsable_end, noheader, json;
     char my_uid[24];
@@ -121,7 +122,8 @@ static void usage(FILE *out)
         out,
         "usage: phx acct [-u USER[,...] | -a | --me] [-A ACCOUNT[,...]] [-S START]\n"
         "                [-E END] [-j ID[,...]] [-s STATE[,...]] [--name NAME[,...]]\n"
-        "                [-X] [-o|--format COLS] [-P|-p] [-n] [--json] [--dsn DSN]\n"
+        "                [-r PARTITION[,...]] [-q QOS[,...]] [-X] [-o|--format COLS]\n"
+        "                [-P|-p] [--delimiter STR] [-n] [--json] [--dsn DSN]\n"
         "                [--helpformat]\n"
         "\n"
         "  -u, --user        only these users' jobs (names or uids)\n"
@@ -134,10 +136,13 @@ static void usage(FILE *out)
         "  -j, --jobs        41 (a job, or every task of array 41), 41_3 (a task)\n"
         "  -s, --state       COMPLETED, FAILED, ... or CD, F, CA, TO, OOM, NF, R, PD\n"
         "      --name        only jobs of these names\n"
+        "  -r, --partition   only jobs of these partitions\n"
+        "  -q, --qos         only jobs of these QOS\n"
         "  -X, --allocations jobs only, no step lines\n"
         "  -o, --format      columns, e.g. JobID,User,Elapsed,MaxRSS,JobName%%30\n"
         "  -P, --parsable2   '|'-separated output\n"
         "  -p, --parsable    '|'-separated output, a '|' after the last field too\n"
+        "      --delimiter   between -P/-p fields instead of '|'\n"
         "  -n, --noheader    no header lines\n"
         "      --json        JSON array of rows (view column names, typed values)\n"
         "      --dsn         libpq connection string (else PHX_DSN, client.dsn)\n"
@@ -361,6 +366,9 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
         {"allusers", no_argument, NULL, 'a'},
         {"me", no_argument, NULL, 'M'},
         {"name", required_argument, NULL, 'N'},
+        {"partition", required_argument, NULL, 'r'},
+        {"qos", required_argument, NULL, 'q'},
+        {"delimiter", required_argument, NULL, 'd'},
         {"parsable", no_argument, NULL, 'p'},
         {"noheader", no_argument, NULL, 'n'},
         {"account", required_argument, NULL, 'A'},
@@ -379,7 +387,8 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:aA:S:E:j:s:Xo:Ppnh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:aA:S:E:j:s:r:q:Xo:Ppnh", opts, NULL)) !=
+           -1) {
         switch (c) {
         case 'u':
             o->users = optarg;
@@ -388,6 +397,9 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
         case 'a': o->who = WHO_ALL; break;
         case 'M': o->who = WHO_ME; break;
         case 'N': o->names = optarg; break;
+        case 'r': o->partitions = optarg; break;
+        case 'q': o->qos = optarg; break;
+        case 'd': o->delimiter = optarg; break;
         case 'n': o->noheader = true; break;
         case 'A': o->accounts = optarg; break;
         case 'S': o->start = optarg; break;
@@ -474,6 +486,11 @@ static void add_filters(sqlbuf_t *q, const acct_opts_t *o)
         add(q, " AND uid = $%d::integer", param(q, o->my_uid));
     if (o->names)
         add(q, " AND job_name = ANY (string_to_array($%d, ','))", param(q, o->names));
+    if (o->partitions)
+        add(q, " AND partition = ANY (string_to_array($%d, ','))",
+            param(q, o->partitions));
+    if (o->qos)
+        add(q, " AND qos = ANY (string_to_array($%d, ','))", param(q, o->qos));
     if (o->accounts)
         add(q, " AND account = ANY (string_to_array($%d, ','))", param(q, o->accounts));
     if (o->states_arg)
@@ -605,7 +622,7 @@ static void print_parsable(const acct_opts_t *o, const char *v, bool last)
 {
     fputs(v, stdout);
     if (!last || o->parsable_end)
-        putchar('|');
+        fputs(o->delimiter ? o->delimiter : "|", stdout);
     if (last)
         putchar('\n');
 }

@@ -188,6 +188,12 @@ assert_eq "JobID|State|
 2|FAILED|" "$(phx acct -j 2 -X --parsable --format JobID,State)"
 assert_eq "2|FAILED" "$(phx acct -j 2 -X -p -P -n --format JobID,State)" "-P after -p"
 assert_eq "2                FAILED" "$(phx acct -j 2 -X --noheader --format JobID,State)"
+assert_eq "2,FAILED,3:0," "$(phx acct -j 2 -X -p -n --delimiter , --format JobID,State,ExitCode)"
+assert_eq "6_0 6_1" "$(ids -S 2024-03-01 -r batch -A physics -u carol)"
+assert_eq "" "$(ids -S 2024-03-01 --partition debug,gpu)"
+psql -X -q -v ON_ERROR_STOP=1 -c "UPDATE jobs SET qos = 'high' WHERE id IN (2, 3)"
+assert_eq "2 3" "$(ids -S 2024-03-01 -q high,low)"
+assert_eq "" "$(ids -S 2024-03-01 --qos normal)"
 expect_fail phx acct -s DONE
 assert_contains "$PHX_OUT" 'unknown job state "DONE"'
 expect_fail phx acct -j "1;DROP TABLE jobs"

@@ -93,16 +93,19 @@ assert_eq "$fail $other $inside" "$("$sacct" -X -P -n -o JobID | xargs)" "root: 
 # -a -s FAILED, --name, -S and -E.
 assert_eq "$fail|phxsacct1|FAILED" "$(as phxsacct2 "$sacct" -a -s FAILED -X -P -n -o JobID,User,State)"
 assert_eq "$inside" "$(ids phxsacct2 -a --name=inside)"
+assert_eq "$fail $other $inside" "$(ids phxsacct2 -a -r batch)"
+assert_eq "" "$(ids phxsacct2 -a --partition=debug)"
+assert_eq "$fail,FAILED" "$(as phxsacct1 "$sacct" -X -P -n -o JobID,State --delimiter=, -j "$fail")"
 assert_eq "" "$(ids phxsacct2 -a -S now+1days)"
 assert_eq "" "$(ids phxsacct2 -a -S 2020-01-01 -E 2020-01-02)"
 
 # Refused, by name: options that would change what is selected, and others.
 expect_fail as phxsacct1 "$sacct" -D
 assert_contains "$PHX_OUT" 'sacct: option "-D" is not supported by the phx wrapper'
-expect_fail as phxsacct1 "$sacct" --partition=debug
-assert_contains "$PHX_OUT" 'option "--partition" is not supported'
-expect_fail as phxsacct1 "$sacct" -nr debug
-assert_contains "$PHX_OUT" 'option "-r" is not supported'
+expect_fail as phxsacct1 "$sacct" --units=M
+assert_contains "$PHX_OUT" 'option "--units" is not supported'
+expect_fail as phxsacct1 "$sacct" -nL
+assert_contains "$PHX_OUT" 'option "-L" is not supported'
 expect_fail as phxsacct1 "$sacct" "$fail"
 assert_contains "$PHX_OUT" "unexpected argument \"$fail\""
 expect_fail as phxsacct1 "$sacct" --format=JobID,Nope
