@@ -69,6 +69,10 @@ static const column_t columns[] = {
     {"AllocNodes", "alloc_nodes", "alloc_nodes", KIND_INT, 10, true},
     {"AllocCPUS", "alloc_cpus", "alloc_cpus", KIND_INT, 10, true},
     {"AllocMem", "alloc_mem", "alloc_mem", KIND_MIB, 10, false},
+    /* sacct's other names of the same figures */
+    {"NNodes", "alloc_nodes", "alloc_nodes", KIND_INT, 8, true},
+    {"NCPUS", "alloc_cpus", "alloc_cpus", KIND_INT, 10, true},
+    {"Reserved", "wait", "wait_s", KIND_DURATION, 10, false},
     {"NodeList", "node_list", "node_list", KIND_TEXT, 15, true},
     {"NTasks", "ntasks", "ntasks", KIND_INT, 8, true},
     {"CPUTime", "cpu_time", "cpu_time_s", KIND_DURATION, 10, true},
@@ -269,6 +273,10 @@ static int append_id(char *buf, size_t size, const char *id, size_t len)
  * digits get through, and they travel as parameters all the same. */
 static int parse_jobs(acct_opts_t *o)
 {
+    if (!*o->jobs) {
+        fprintf(stderr, "phx: -j needs a job id\n");
+        return -1;
+    }
     strcpy(o->plain, "{");
     strcpy(o->tasks_a, "{");
     strcpy(o->tasks_t, "{");

@@ -194,6 +194,9 @@ assert_eq "" "$(ids -S 2024-03-01 --partition debug,gpu)"
 psql -X -q -v ON_ERROR_STOP=1 -c "UPDATE jobs SET qos = 'high' WHERE id IN (2, 3)"
 assert_eq "2 3" "$(ids -S 2024-03-01 -q high,low)"
 assert_eq "" "$(ids -S 2024-03-01 --qos normal)"
+assert_eq "2|16|2|16" "$(phx acct -j 1 -X -P -n --format NNodes,NCPUS,AllocNodes,alloc_cpus)"
+expect_fail phx acct -j ""
+assert_contains "$PHX_OUT" "-j needs a job id"
 expect_fail phx acct -s DONE
 assert_contains "$PHX_OUT" 'unknown job state "DONE"'
 expect_fail phx acct -j "1;DROP TABLE jobs"

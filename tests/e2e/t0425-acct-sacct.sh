@@ -108,6 +108,8 @@ expect_fail as phxsacct1 "$sacct" -nL
 assert_contains "$PHX_OUT" 'option "-L" is not supported'
 expect_fail as phxsacct1 "$sacct" "$fail"
 assert_contains "$PHX_OUT" "unexpected argument \"$fail\""
+expect_fail as phxsacct1 "$sacct" -j '""'
+assert_contains "$PHX_OUT" 'sacct: -j needs a job id (in a job: $PHX_JOB_ID'
 expect_fail as phxsacct1 "$sacct" --format=JobID,Nope
 assert_contains "$PHX_OUT" 'unknown column "Nope"'
 run_ok as phxsacct1 "$sacct" -e
