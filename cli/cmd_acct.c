@@ -150,8 +150,8 @@ static void usage(FILE *out)
         "  -n, --noheader    no header lines\n"
         "      --json        JSON array of rows (view column names, typed values)\n"
         "      --dsn         libpq connection string (else PHX_DSN, client.dsn)\n"
-        "T: YYYY-MM-DD[THH:MM[:SS]], today, now, now-N[seconds|minutes|hours|days|"
-        "weeks]\n"
+        "T: YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY][-HH:MM[:SS]], MMDD[YY], HH:MM[:SS],\n"
+        "   today, now, now-N[seconds|minutes|hours|days|weeks]\n"
         "See doc/accounting.md.\n");
 }
 
@@ -310,8 +310,10 @@ static int parse_jobs(acct_opts_t *o)
     return 0;
 }
 
-/* sacct's time forms, in local time: YYYY-MM-DD[THH:MM[:SS]], today,
- * midnight, now, now[+-]N[unit].  Epoch seconds into out. */
+/* sacct's time forms, in local time: YYYY-MM-DD[THH:MM[:SS]],
+ * MM/DD[/YY][-HH:MM[:SS]], MMDD[YY], HH:MM[:SS] (today), today, midnight,
+ * now, now[+-]N[unit].  A form without a year is this year's, without a
+ * time is at midnight.  Epoch seconds into out. */
 static int parse_time(const char *arg, time_t now, char *out, size_t len)
 {
     struct tm tm;
@@ -346,11 +348,28 @@ static int parse_time(const char *arg, time_t now, char *out, size_t len)
         } else if (*p)
             t = (time_t)-1;
     } else {
-        static const char *const forms[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
-                                            "%Y-%m-%d"};
+        /* two-digit years before four: %Y would read "24" as the year 24 */
+        static const char *const forms[] = {"%Y-%m-%dT%H:%M:%S",
+                                            "%Y-%m-%dT%H:%M",
+                                            "%Y-%m-%d",
+                                            "%m/%d/%y-%H:%M:%S",
+                                            "%m/%d/%y-%H:%M",
+                                            "%m/%d/%y",
+                                            "%m/%d/%Y-%H:%M:%S",
+                                            "%m/%d/%Y-%H:%M",
+                                            "%m/%d/%Y",
+                                            "%m/%d-%H:%M:%S",
+                                            "%m/%d-%H:%M",
+                                            "%m/%d",
+                                            "%m%d%y",
+                                            "%m%d",
+                                            "%H:%M:%S",
+                                            "%H:%M"};
+        struct tm midnight = tm;
+        midnight.tm_hour = midnight.tm_min = midnight.tm_sec = 0;
         for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]) && t == (time_t)-1;
              i++) {
-            memset(&tm, 0, sizeof(tm));
+            tm = midnight; /* strptime sets only the fields of its form */
             const char *end = strptime(arg, forms[i], &tm);
             if (end && *end == '\0') {
                 tm.tm_isdst = -1;
@@ -360,7 +379,9 @@ static int parse_time(const char *arg, time_t now, char *out, size_t len)
     }
     if (t == (time_t)-1) {
         fprintf(stderr,
-                "phx: invalid time \"%s\" (YYYY-MM-DD[THH:MM[:SS]], now-2days)\n", arg);
+                "phx: invalid time \"%s\" (YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY], "
+                "HH:MM, now-2days)\n",
+                arg);
         return -1;
     }
     snprintf(out, len, "%lld", (long long)t);

@@ -173,6 +173,14 @@ assert_eq "1 6_0 6_1" "$(ids -j 1,6)"
 assert_eq "8" "$(ids)" "default: jobs not ended before midnight today"
 assert_eq "5 8" "$(ids -S 2024-03-02T01:00)"
 assert_eq "1 2" "$(ids -S 2024-03-01 -E 2024-03-01T11:30)"
+# sacct's other forms: MM/DD[/YY][-HH:MM[:SS]], MMDD[YY], HH:MM (today)
+assert_eq "1 2" "$(ids -S 03/01/24 -E 03/01/2024-11:30)"
+assert_eq "1 2" "$(ids -S 030124 -E 03/01/24-11:30:00)"
+assert_eq "5 8" "$(ids -S 03/02/24-01:00)"
+assert_eq "8" "$(ids -S 0301)" "this year's March 1st"
+assert_eq "8" "$(ids -S 00:00)"
+expect_fail phx acct -S 13/01/24
+assert_contains "$PHX_OUT" 'invalid time "13/01/24"'
 # -u takes uids too; -a, -u and --me: the last one counts (root has no jobs).
 assert_eq "3 4 8" "$(ids -S 2024-03-01 -u 1001)"
 assert_eq "1 2 3 4 5 8" "$(ids -S 2024-03-01 -u alice,1001)"
