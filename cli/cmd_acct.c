@@ -388,6 +388,28 @@ static int parse_time(const char *arg, time_t now, char *out, size_t len)
     return 0;
 }
 
+/* The option values parsed into what the query binds. */
+static int check_args(acct_opts_t *o)
+{
+    if (o->who == WHO_ME)
+        snprintf(o->my_uid, sizeof(o->my_uid), "%lu", (unsigned long)getuid());
+    time_t now = time(NULL);
+    if ((o->format || !o->json) &&
+        parse_format(o, o->format ? o->format : default_format) < 0)
+        return -1;
+    if (o->states_arg && parse_states(o) < 0)
+        return -1;
+    if (o->jobs && parse_jobs(o) < 0)
+        return -1;
+    if (!o->start && !o->jobs)
+        o->start = "today";
+    if (o->start && parse_time(o->start, now, o->since, sizeof(o->since)) < 0)
+        return -1;
+    if (o->end && parse_time(o->end, now, o->until, sizeof(o->until)) < 0)
+        return -1;
+    return 0;
+}
+
 static int parse_args(acct_opts_t *o, int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -454,23 +476,7 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
         usage(stderr);
         return -1;
     }
-    if (o->who == WHO_ME)
-        snprintf(o->my_uid, sizeof(o->my_uid), "%lu", (unsigned long)getuid());
-    time_t now = time(NULL);
-    if ((o->format || !o->json) &&
-        parse_format(o, o->format ? o->format : default_format) < 0)
-        return -1;
-    if (o->states_arg && parse_states(o) < 0)
-        return -1;
-    if (o->jobs && parse_jobs(o) < 0)
-        return -1;
-    if (!o->start && !o->jobs)
-        o->start = "today";
-    if (o->start && parse_time(o->start, now, o->since, sizeof(o->since)) < 0)
-        return -1;
-    if (o->end && parse_time(o->end, now, o->until, sizeof(o->until)) < 0)
-        return -1;
-    return 0;
+    return check_args(o);
 }
 
 /* ------------------------------------------------------------------------- */
