@@ -104,8 +104,8 @@ expect_fail as phxsacct1 "$sacct" -D
 assert_contains "$PHX_OUT" 'sacct: option "-D" is not supported by the phx wrapper'
 expect_fail as phxsacct1 "$sacct" --units=M
 assert_contains "$PHX_OUT" 'option "--units" is not supported'
-expect_fail as phxsacct1 "$sacct" -nL
-assert_contains "$PHX_OUT" 'option "-L" is not supported'
+expect_fail as phxsacct1 "$sacct" -nLM other
+assert_contains "$PHX_OUT" 'option "-M" is not supported'
 expect_fail as phxsacct1 "$sacct" "$fail"
 assert_contains "$PHX_OUT" "unexpected argument \"$fail\""
 expect_fail as phxsacct1 "$sacct" -j '""'
