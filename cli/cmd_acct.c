@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -68,6 +69,10 @@ static const column_t columns[] = {
     {"AllocNodes", "alloc_nodes", "alloc_nodes", KIND_INT, 10, true},
     {"AllocCPUS", "alloc_cpus", "alloc_cpus", KIND_INT, 10, true},
     {"AllocMem", "alloc_mem", "alloc_mem", KIND_MIB, 10, false},
+    /* sacct's other names of the same figures */
+    {"NNodes", "alloc_nodes", "alloc_nodes", KIND_INT, 8, true},
+    {"NCPUS", "alloc_cpus", "alloc_cpus", KIND_INT, 10, true},
+    {"Reserved", "wait", "wait_s", KIND_DURATION, 10, false},
     {"NodeList", "node_list", "node_list", KIND_TEXT, 15, true},
     {"NTasks", "ntasks", "ntasks", KIND_INT, 8, true},
     {"CPUTime", "cpu_time", "cpu_time_s", KIND_DURATION, 10, true},
@@ -91,9 +96,21 @@ typedef struct selected {
     int width;
 } selected_t;
 
+/* Whose jobs: every one the database lets the caller read (the default,
+ * -a), those of -u, or the caller's own (--me).  The last option wins. */
+typedef enum who {
+    WHO_ALL,
+    WHO_LIST,
+    WHO_ME,
+} who_t;
+
 typedef struct acct_opts {
-    const char *users, *accounts, *states_arg, *jobs, *start, *end, *format, *dsn;
-    bool allocations, parsable, json;
+    const char *users, *accounts, *states_arg, *jobs, *names, *partitions, *qos, *start,
+        *end, *format, *dsn;
+    const char *delimiter; /* between -P/-p fields, "|" by default */
+    who_t who;
+    bool allocations, parsable, parsable_end, noheader, json;
+    char my_uid[24];
     char states[256];  /* canonical, comma-separated */
     char plain[1024];  /* "{41,42}": job ids (the job or a whole array) */
     char tasks_a[512]; /* "{41}" and "{3}": array task pairs */
@@ -107,25 +124,34 @@ static void usage(FILE *out)
 {
     fprintf(
         out,
-        "usage: phx acct [-u USER[,...]] [-A ACCOUNT[,...]] [-S START] [-E END]\n"
-        "                [-j ID[,...]] [-s STATE[,...]] [-X] [-o|--format COLS] "
-        "[-P]\n"
-        "                [--json] [--dsn DSN] [--helpformat]\n"
+        "usage: phx acct [-u USER[,...] | -a | --me] [-A ACCOUNT[,...]] [-S START]\n"
+        "                [-E END] [-j ID[,...]] [-s STATE[,...]] [--name NAME[,...]]\n"
+        "                [-r PARTITION[,...]] [-q QOS[,...]] [-X] [-o|--format COLS]\n"
+        "                [-P|-p] [--delimiter STR] [-n] [--json] [--dsn DSN]\n"
+        "                [--helpformat]\n"
         "\n"
-        "  -u, --user        only these users' jobs\n"
+        "  -u, --user        only these users' jobs (names or uids)\n"
+        "  -a, --allusers    every user's jobs the database lets you read (default)\n"
+        "      --me          only your own jobs\n"
         "  -A, --account     only these accounts\n"
         "  -S, --starttime   jobs not ended before T (default: midnight today, "
         "unless -j)\n"
         "  -E, --endtime     jobs submitted at or before T\n"
         "  -j, --jobs        41 (a job, or every task of array 41), 41_3 (a task)\n"
         "  -s, --state       COMPLETED, FAILED, ... or CD, F, CA, TO, OOM, NF, R, PD\n"
+        "      --name        only jobs of these names\n"
+        "  -r, --partition   only jobs of these partitions\n"
+        "  -q, --qos         only jobs of these QOS\n"
         "  -X, --allocations jobs only, no step lines\n"
         "  -o, --format      columns, e.g. JobID,User,Elapsed,MaxRSS,JobName%%30\n"
         "  -P, --parsable2   '|'-separated output\n"
+        "  -p, --parsable    '|'-separated output, a '|' after the last field too\n"
+        "      --delimiter   between -P/-p fields instead of '|'\n"
+        "  -n, --noheader    no header lines\n"
         "      --json        JSON array of rows (view column names, typed values)\n"
         "      --dsn         libpq connection string (else PHX_DSN, client.dsn)\n"
-        "T: YYYY-MM-DD[THH:MM[:SS]], today, now, now-N[seconds|minutes|hours|days|"
-        "weeks]\n"
+        "T: YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY][-HH:MM[:SS]], MMDD[YY], HH:MM[:SS],\n"
+        "   today, now, now-N[seconds|minutes|hours|days|weeks]\n"
         "See doc/accounting.md.\n");
 }
 
@@ -247,6 +273,10 @@ static int append_id(char *buf, size_t size, const char *id, size_t len)
  * digits get through, and they travel as parameters all the same. */
 static int parse_jobs(acct_opts_t *o)
 {
+    if (!*o->jobs) {
+        fprintf(stderr, "phx: -j needs a job id\n");
+        return -1;
+    }
     strcpy(o->plain, "{");
     strcpy(o->tasks_a, "{");
     strcpy(o->tasks_t, "{");
@@ -280,8 +310,10 @@ static int parse_jobs(acct_opts_t *o)
     return 0;
 }
 
-/* sacct's time forms, in local time: YYYY-MM-DD[THH:MM[:SS]], today,
- * midnight, now, now[+-]N[unit].  Epoch seconds into out. */
+/* sacct's time forms, in local time: YYYY-MM-DD[THH:MM[:SS]],
+ * MM/DD[/YY][-HH:MM[:SS]], MMDD[YY], HH:MM[:SS] (today), today, midnight,
+ * now, now[+-]N[unit].  A form without a year is this year's, without a
+ * time is at midnight.  Epoch seconds into out. */
 static int parse_time(const char *arg, time_t now, char *out, size_t len)
 {
     struct tm tm;
@@ -316,11 +348,28 @@ static int parse_time(const char *arg, time_t now, char *out, size_t len)
         } else if (*p)
             t = (time_t)-1;
     } else {
-        static const char *const forms[] = {"%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M",
-                                            "%Y-%m-%d"};
+        /* two-digit years before four: %Y would read "24" as the year 24 */
+        static const char *const forms[] = {"%Y-%m-%dT%H:%M:%S",
+                                            "%Y-%m-%dT%H:%M",
+                                            "%Y-%m-%d",
+                                            "%m/%d/%y-%H:%M:%S",
+                                            "%m/%d/%y-%H:%M",
+                                            "%m/%d/%y",
+                                            "%m/%d/%Y-%H:%M:%S",
+                                            "%m/%d/%Y-%H:%M",
+                                            "%m/%d/%Y",
+                                            "%m/%d-%H:%M:%S",
+                                            "%m/%d-%H:%M",
+                                            "%m/%d",
+                                            "%m%d%y",
+                                            "%m%d",
+                                            "%H:%M:%S",
+                                            "%H:%M"};
+        struct tm midnight = tm;
+        midnight.tm_hour = midnight.tm_min = midnight.tm_sec = 0;
         for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]) && t == (time_t)-1;
              i++) {
-            memset(&tm, 0, sizeof(tm));
+            tm = midnight; /* strptime sets only the fields of its form */
             const char *end = strptime(arg, forms[i], &tm);
             if (end && *end == '\0') {
                 tm.tm_isdst = -1;
@@ -330,10 +379,34 @@ static int parse_time(const char *arg, time_t now, char *out, size_t len)
     }
     if (t == (time_t)-1) {
         fprintf(stderr,
-                "phx: invalid time \"%s\" (YYYY-MM-DD[THH:MM[:SS]], now-2days)\n", arg);
+                "phx: invalid time \"%s\" (YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY], "
+                "HH:MM, now-2days)\n",
+                arg);
         return -1;
     }
     snprintf(out, len, "%lld", (long long)t);
+    return 0;
+}
+
+/* The option values parsed into what the query binds. */
+static int check_args(acct_opts_t *o)
+{
+    if (o->who == WHO_ME)
+        snprintf(o->my_uid, sizeof(o->my_uid), "%lu", (unsigned long)getuid());
+    time_t now = time(NULL);
+    if ((o->format || !o->json) &&
+        parse_format(o, o->format ? o->format : default_format) < 0)
+        return -1;
+    if (o->states_arg && parse_states(o) < 0)
+        return -1;
+    if (o->jobs && parse_jobs(o) < 0)
+        return -1;
+    if (!o->start && !o->jobs)
+        o->start = "today";
+    if (o->start && parse_time(o->start, now, o->since, sizeof(o->since)) < 0)
+        return -1;
+    if (o->end && parse_time(o->end, now, o->until, sizeof(o->until)) < 0)
+        return -1;
     return 0;
 }
 
@@ -341,6 +414,14 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
 {
     static const struct option opts[] = {
         {"user", required_argument, NULL, 'u'},
+        {"allusers", no_argument, NULL, 'a'},
+        {"me", no_argument, NULL, 'M'},
+        {"name", required_argument, NULL, 'N'},
+        {"partition", required_argument, NULL, 'r'},
+        {"qos", required_argument, NULL, 'q'},
+        {"delimiter", required_argument, NULL, 'd'},
+        {"parsable", no_argument, NULL, 'p'},
+        {"noheader", no_argument, NULL, 'n'},
         {"account", required_argument, NULL, 'A'},
         {"starttime", required_argument, NULL, 'S'},
         {"endtime", required_argument, NULL, 'E'},
@@ -357,9 +438,20 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
     };
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:A:S:E:j:s:Xo:Ph", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:aA:S:E:j:s:r:q:Xo:Ppnh", opts, NULL)) !=
+           -1) {
         switch (c) {
-        case 'u': o->users = optarg; break;
+        case 'u':
+            o->users = optarg;
+            o->who = WHO_LIST;
+            break;
+        case 'a': o->who = WHO_ALL; break;
+        case 'M': o->who = WHO_ME; break;
+        case 'N': o->names = optarg; break;
+        case 'r': o->partitions = optarg; break;
+        case 'q': o->qos = optarg; break;
+        case 'd': o->delimiter = optarg; break;
+        case 'n': o->noheader = true; break;
         case 'A': o->accounts = optarg; break;
         case 'S': o->start = optarg; break;
         case 'E': o->end = optarg; break;
@@ -367,7 +459,11 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
         case 's': o->states_arg = optarg; break;
         case 'X': o->allocations = true; break;
         case 'o': o->format = optarg; break;
-        case 'P': o->parsable = true; break;
+        case 'P':
+            o->parsable = true;
+            o->parsable_end = false;
+            break;
+        case 'p': o->parsable = o->parsable_end = true; break;
         case 'J': o->json = true; break;
         case 'D': o->dsn = optarg; break;
         case 'F': help_format(); return 1;
@@ -380,21 +476,7 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
         usage(stderr);
         return -1;
     }
-    time_t now = time(NULL);
-    if ((o->format || !o->json) &&
-        parse_format(o, o->format ? o->format : default_format) < 0)
-        return -1;
-    if (o->states_arg && parse_states(o) < 0)
-        return -1;
-    if (o->jobs && parse_jobs(o) < 0)
-        return -1;
-    if (!o->start && !o->jobs)
-        o->start = "today";
-    if (o->start && parse_time(o->start, now, o->since, sizeof(o->since)) < 0)
-        return -1;
-    if (o->end && parse_time(o->end, now, o->until, sizeof(o->until)) < 0)
-        return -1;
-    return 0;
+    return check_args(o);
 }
 
 /* ------------------------------------------------------------------------- */
@@ -429,8 +511,21 @@ static int param(sqlbuf_t *q, const char *value)
 static void add_filters(sqlbuf_t *q, const acct_opts_t *o)
 {
     add(q, "WITH j AS (SELECT * FROM acct_jobs WHERE true");
-    if (o->users)
-        add(q, " AND user_name = ANY (string_to_array($%d, ','))", param(q, o->users));
+    if (o->who == WHO_LIST) {
+        int users = param(q, o->users);
+        add(q,
+            " AND (user_name = ANY (string_to_array($%d, ',')) OR uid::text = ANY "
+            "(string_to_array($%d, ',')))",
+            users, users);
+    } else if (o->who == WHO_ME)
+        add(q, " AND uid = $%d::integer", param(q, o->my_uid));
+    if (o->names)
+        add(q, " AND job_name = ANY (string_to_array($%d, ','))", param(q, o->names));
+    if (o->partitions)
+        add(q, " AND partition = ANY (string_to_array($%d, ','))",
+            param(q, o->partitions));
+    if (o->qos)
+        add(q, " AND qos = ANY (string_to_array($%d, ','))", param(q, o->qos));
     if (o->accounts)
         add(q, " AND account = ANY (string_to_array($%d, ','))", param(q, o->accounts));
     if (o->states_arg)
@@ -557,16 +652,26 @@ static void print_cell(const selected_t *s, const char *v, bool last)
     putchar(last ? '\n' : ' ');
 }
 
+/* -P: "a|b", -p: "a|b|" (sacct's --parsable ends each line with one). */
+static void print_parsable(const acct_opts_t *o, const char *v, bool last)
+{
+    fputs(v, stdout);
+    if (!last || o->parsable_end)
+        fputs(o->delimiter ? o->delimiter : "|", stdout);
+    if (last)
+        putchar('\n');
+}
+
 static void print_table(const acct_opts_t *o, const phx_db_result_t *res)
 {
     char buf[128];
-    for (int i = 0; i < o->nsel; i++) {
+    for (int i = 0; i < o->nsel && !o->noheader; i++) {
         if (o->parsable)
-            printf("%s%s", o->sel[i].col->name, i + 1 < o->nsel ? "|" : "\n");
+            print_parsable(o, o->sel[i].col->name, i + 1 == o->nsel);
         else
             print_cell(&o->sel[i], o->sel[i].col->name, i + 1 == o->nsel);
     }
-    if (!o->parsable)
+    if (!o->parsable && !o->noheader)
         for (int i = 0; i < o->nsel; i++) {
             for (int k = 0; k < o->sel[i].width; k++)
                 putchar('-');
@@ -578,7 +683,7 @@ static void print_table(const acct_opts_t *o, const phx_db_result_t *res)
             const char *v =
                 format_value(o->sel[i].col, res, r, i + 2, buf, sizeof(buf));
             if (o->parsable)
-                printf("%s%s", v, i + 1 < o->nsel ? "|" : "\n");
+                print_parsable(o, v, i + 1 == o->nsel);
             else
                 print_cell(&o->sel[i], v, i + 1 == o->nsel);
         }

@@ -74,7 +74,7 @@ const phx_conf_key_t batchd_schema[] = {
      "most tasks in one array"},
     {"batchd.compat_dir", PHX_CONF_STRING, NULL, 0, 0, false,
      "directory put first on jobs' PATH (srun, sbatch, squeue, scancel, sinfo, "
-     "scontrol wrappers); "
+     "scontrol, sacct wrappers); "
      "default: the installed libexec/phalanx/compat, or the source tree's "
      "scripts/compat; \"\" for none"},
     {"batchd.slurm_env", PHX_CONF_BOOL, "false", 0, 0, false,

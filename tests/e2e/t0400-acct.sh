@@ -173,6 +173,38 @@ assert_eq "1 6_0 6_1" "$(ids -j 1,6)"
 assert_eq "8" "$(ids)" "default: jobs not ended before midnight today"
 assert_eq "5 8" "$(ids -S 2024-03-02T01:00)"
 assert_eq "1 2" "$(ids -S 2024-03-01 -E 2024-03-01T11:30)"
+# sacct's other forms: MM/DD[/YY][-HH:MM[:SS]], MMDD[YY], HH:MM (today)
+assert_eq "1 2" "$(ids -S 03/01/24 -E 03/01/2024-11:30)"
+assert_eq "1 2" "$(ids -S 030124 -E 03/01/24-11:30:00)"
+assert_eq "5 8" "$(ids -S 03/02/24-01:00)"
+assert_eq "8" "$(ids -S 0301)" "this year's March 1st"
+assert_eq "8" "$(ids -S 00:00)"
+expect_fail phx acct -S 13/01/24
+assert_contains "$PHX_OUT" 'invalid time "13/01/24"'
+# -u takes uids too; -a, -u and --me: the last one counts (root has no jobs).
+assert_eq "3 4 8" "$(ids -S 2024-03-01 -u 1001)"
+assert_eq "1 2 3 4 5 8" "$(ids -S 2024-03-01 -u alice,1001)"
+assert_eq "1 2 3 4 5 6_0 6_1 8" "$(ids -S 2024-03-01 -u bob -a)"
+assert_eq "" "$(ids -S 2024-03-01 -u bob --me)"
+assert_eq "3 4 8" "$(ids -S 2024-03-01 --me -u bob)"
+assert_eq "1 2 3 4 5 6_0 6_1 8" "$(ids -S 2024-03-01 --me --allusers)"
+assert_eq "1 6_0 6_1" "$(ids -S 2024-03-01 --name sweep,sim)"
+# -n: no header; -p: a '|' after the last field as well (header and rows).
+assert_eq "2|FAILED|
+2.batch|FAILED|" "$(phx acct -j 2 -p -n --format JobID,State)"
+assert_eq "JobID|State|
+2|FAILED|" "$(phx acct -j 2 -X --parsable --format JobID,State)"
+assert_eq "2|FAILED" "$(phx acct -j 2 -X -p -P -n --format JobID,State)" "-P after -p"
+assert_eq "2                FAILED" "$(phx acct -j 2 -X --noheader --format JobID,State)"
+assert_eq "2,FAILED,3:0," "$(phx acct -j 2 -X -p -n --delimiter , --format JobID,State,ExitCode)"
+assert_eq "6_0 6_1" "$(ids -S 2024-03-01 -r batch -A physics -u carol)"
+assert_eq "" "$(ids -S 2024-03-01 --partition debug,gpu)"
+psql -X -q -v ON_ERROR_STOP=1 -c "UPDATE jobs SET qos = 'high' WHERE id IN (2, 3)"
+assert_eq "2 3" "$(ids -S 2024-03-01 -q high,low)"
+assert_eq "" "$(ids -S 2024-03-01 --qos normal)"
+assert_eq "2|16|2|16" "$(phx acct -j 1 -X -P -n --format NNodes,NCPUS,AllocNodes,alloc_cpus)"
+expect_fail phx acct -j ""
+assert_contains "$PHX_OUT" "-j needs a job id"
 expect_fail phx acct -s DONE
 assert_contains "$PHX_OUT" 'unknown job state "DONE"'
 expect_fail phx acct -j "1;DROP TABLE jobs"
