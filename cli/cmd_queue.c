@@ -1,37 +1,43 @@
 /* phx queue: the queue like squeue (JOBID PARTITION NAME USER ST TIME NODES
- * NODELIST(REASON)); --me, -u USER, -t STATE, -p PARTITION, --json,
- * --noheader. */
+ * NODELIST(REASON)); --me, -u USER, -j IDS, -n NAMES, -t STATE,
+ * -p PARTITION, -a (Hidden partitions too), -o FORMAT (squeue's, default
+ * $SQUEUE_FORMAT: cli/queue_format.h), --json, --noheader. */
 #include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/queue_format.h"
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: phx queue [--me] [-u USER] [-t STATE] [-p PARTITION] [--json] "
-                 "[--noheader]\n");
+    fprintf(out,
+            "usage: phx queue [--me] [-u USER] [-j ID[,ID...]] [-n NAME[,NAME...]] "
+            "[-t STATE]\n"
+            "                 [-p PARTITION] [-a] [-o FORMAT] [--json] "
+            "[--noheader]\n");
 }
 
-static void elapsed(long long s, char *buf, size_t len)
+/* Append "&key=value" to buf, the value percent-encoded. */
+static void param(char *buf, size_t len, const char *key, const char *v)
 {
-    if (s >= 86400)
-        snprintf(buf, len, "%lld-%02lld:%02lld:%02lld", s / 86400, s % 86400 / 3600,
-                 s % 3600 / 60, s % 60);
-    else if (s >= 3600)
-        snprintf(buf, len, "%lld:%02lld:%02lld", s / 3600, s % 3600 / 60, s % 60);
-    else
-        snprintf(buf, len, "%lld:%02lld", s / 60, s % 60);
-}
-
-static const char *str(const json_t *o, const char *k)
-{
-    const char *s = json_string_value(json_object_get(o, k));
-    return s ? s : "";
+    size_t o = strlen(buf);
+    o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s=", o ? "&" : "", key);
+    for (; v && *v && o + 4 < len; v++) {
+        unsigned char c = (unsigned char)*v;
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+            (c >= '0' && c <= '9') || strchr("-_.,~", c))
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, len - o, "%%%02X", c);
+    }
+    if (o < len)
+        buf[o] = '\0';
 }
 
 int phx_cmd_queue(int argc, char **argv)
@@ -39,18 +45,23 @@ int phx_cmd_queue(int argc, char **argv)
     static const struct option opts[] = {
         {"me", no_argument, NULL, 'm'},
         {"user", required_argument, NULL, 'u'},
+        {"jobs", required_argument, NULL, 'j'},
+        {"name", required_argument, NULL, 'n'},
         {"state", required_argument, NULL, 't'},
         {"partition", required_argument, NULL, 'p'},
-        {"json", no_argument, NULL, 'j'},
+        {"all", no_argument, NULL, 'a'},
+        {"format", required_argument, NULL, 'o'},
+        {"json", no_argument, NULL, 'J'},
         {"noheader", no_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *user = NULL, *state = NULL, *part = NULL;
-    bool as_json = false, header = true;
+    const char *user = NULL, *state = NULL, *part = NULL, *ids = NULL, *names = NULL;
+    const char *fmt = getenv("SQUEUE_FORMAT");
+    bool as_json = false, header = true, all = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:t:p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:j:n:t:p:ao:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm': {
             struct passwd *pw = getpwuid(getuid());
@@ -58,9 +69,13 @@ int phx_cmd_queue(int argc, char **argv)
             break;
         }
         case 'u': user = optarg; break;
+        case 'j': ids = optarg; break;
+        case 'n': names = optarg; break;
         case 't': state = optarg; break;
         case 'p': part = optarg; break;
-        case 'j': as_json = true; break;
+        case 'a': all = true; break;
+        case 'o': fmt = optarg; break;
+        case 'J': as_json = true; break;
         case 'H': header = false; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
@@ -70,10 +85,26 @@ int phx_cmd_queue(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    char path[768];
-    snprintf(path, sizeof(path), "/api/v1/jobs?user=%s&state=%s&partition=%s",
-             user ? user : "", state ? state : "", part ? part : "");
-    json_t *r = phx_cli_call(PHX_CLI_BATCHD, "GET", path, NULL, true, NULL);
+    if (!fmt || !*fmt)
+        fmt = PHX_QUEUE_FORMAT_DEFAULT;
+    phx_error_t err;
+    if (!as_json && phx_queue_format_check(fmt, &err) < 0) {
+        fprintf(stderr, "phx queue: %s\n", err.text);
+        return 2;
+    }
+    char path[4096] = "";
+    param(path, sizeof(path), "user", user);
+    param(path, sizeof(path), "state", state);
+    param(path, sizeof(path), "partition", part);
+    if (ids)
+        param(path, sizeof(path), "jobs", ids);
+    if (names)
+        param(path, sizeof(path), "name", names);
+    if (all)
+        param(path, sizeof(path), "all", "1");
+    char uri[4200];
+    snprintf(uri, sizeof(uri), "/api/v1/jobs?%s", path);
+    json_t *r = phx_cli_call(PHX_CLI_BATCHD, "GET", uri, NULL, true, NULL);
     if (!r)
         return 1;
     json_t *jobs = json_object_get(r, "jobs");
@@ -84,31 +115,18 @@ int phx_cmd_queue(int argc, char **argv)
         json_decref(r);
         return 0;
     }
-    if (header)
-        printf("%12s %9s %10s %8s %3s %10s %5s %s\n", "JOBID", "PARTITION", "NAME",
-               "USER", "ST", "TIME", "NODES", "NODELIST(REASON)");
+    char line[8192];
+    if (header) {
+        phx_queue_format_line(fmt, NULL, 0, line, sizeof(line));
+        printf("%s\n", line);
+    }
+    int64_t now = (int64_t)time(NULL);
     size_t i;
     json_t *j;
     json_array_foreach(jobs, i, j)
     {
-        char id[48], t[32], where[256];
-        long long jid = json_integer_value(json_object_get(j, "job_id"));
-        json_t *at = json_object_get(j, "array_task_id");
-        if (at)
-            snprintf(id, sizeof(id), "%lld_%lld",
-                     (long long)json_integer_value(json_object_get(j, "array_job_id")),
-                     (long long)json_integer_value(at));
-        else
-            snprintf(id, sizeof(id), "%lld", jid);
-        elapsed(json_integer_value(json_object_get(j, "elapsed")), t, sizeof(t));
-        const char *st = str(j, "state");
-        if (strcmp(st, "PENDING") == 0)
-            snprintf(where, sizeof(where), "(%s)", str(j, "reason"));
-        else
-            snprintf(where, sizeof(where), "%s", str(j, "node_list"));
-        printf("%12s %9.9s %10.10s %8.8s %3s %10s %5lld %s\n", id, str(j, "partition"),
-               str(j, "name"), str(j, "user"), str(j, "state_code"), t,
-               (long long)json_integer_value(json_object_get(j, "nodes")), where);
+        phx_queue_format_line(fmt, j, now, line, sizeof(line));
+        printf("%s\n", line);
     }
     json_decref(r);
     return 0;

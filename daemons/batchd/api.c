@@ -87,16 +87,71 @@ static void list_parts(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t
         json_pack("{s:o}", "partitions", batchd_parts_json(&b->parts, shown)));
 }
 
+/* squeue -j: job ids, "A" (the job, or every task of array A) or "A_T". */
+#define LIST_IDS_MAX 256
+typedef struct list_id {
+    uint64_t id;
+    int64_t task; /* -1: any */
+} list_id_t;
+
+/* The ids of "jobs=" into ids; their number, or -1 when one is malformed. */
+static int list_ids(const char *text, list_id_t *ids)
+{
+    int n = 0;
+    for (const char *at = text; *at;) {
+        char *end;
+        if (*at < '0' || *at > '9' || n == LIST_IDS_MAX)
+            return -1;
+        ids[n].id = strtoull(at, &end, 10);
+        ids[n].task = -1;
+        if (*end == '_') {
+            at = end + 1;
+            if (*at < '0' || *at > '9')
+                return -1;
+            ids[n].task = (int64_t)strtoull(at, &end, 10);
+        }
+        n++;
+        if (*end != ',' && *end)
+            return -1;
+        at = *end ? end + 1 : end;
+    }
+    return n;
+}
+
+static bool id_listed(const bjob_t *j, const list_id_t *ids, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (ids[i].task < 0
+                ? j->id == ids[i].id || j->array_job_id == ids[i].id
+                : j->array_job_id == ids[i].id && j->array_task_id == ids[i].task)
+            return true;
+    return false;
+}
+
 static void list(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid)
 {
     struct evkeyvalq q;
     const char *uri = evhttp_request_get_uri(req), *qs = strchr(uri, '?');
-    const char *user = NULL, *state = NULL, *part = NULL;
+    const char *user = NULL, *state = NULL, *part = NULL, *jobs_text = NULL,
+               *name = NULL, *all_parts = NULL;
     TAILQ_INIT(&q);
     if (qs && evhttp_parse_query_str(qs + 1, &q) == 0) {
         user = evhttp_find_header(&q, "user");
         state = evhttp_find_header(&q, "state");
         part = evhttp_find_header(&q, "partition");
+        jobs_text = evhttp_find_header(&q, "jobs");
+        name = evhttp_find_header(&q, "name");
+        all_parts = evhttp_find_header(&q, "all");
+    }
+    list_id_t ids[LIST_IDS_MAX];
+    int nids = jobs_text && *jobs_text ? list_ids(jobs_text, ids) : 0;
+    if (nids < 0) {
+        phx_http_reply_error(req, 400,
+                             "invalid job list \"%.64s\" (ids N or A_T, at most %d, "
+                             "separated by ',')",
+                             jobs_text, LIST_IDS_MAX);
+        evhttp_clear_headers(&q);
+        return;
     }
     /* squeue -t: states by name or code, a list of them, or "all" */
     unsigned want = 0;
@@ -123,11 +178,15 @@ static void list(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid)
     /* jobs of Hidden partitions the caller may not use are left out, unless
      * -p names them (a pending job of a list: when all its are hidden) */
     uint64_t shown = batchd_parts_visible(b, uid, gid) | named(b, part);
+    if (all_parts && strcmp(all_parts, "1") == 0) /* squeue -a */
+        shown = batchd_parts_visible(b, 0, 0);
     bool hiding = shown != batchd_parts_visible(b, 0, 0); /* root sees all */
     json_t *jobs = json_array();
     for (size_t i = 0; jobs && i < b->njobs; i++) {
         const bjob_t *j = b->order[i];
-        if (!may_see(b, uid, j) || (user && *user && strcmp(user, j->user) != 0))
+        if (!may_see(b, uid, j) || (user && *user && strcmp(user, j->user) != 0) ||
+            (nids && !id_listed(j, ids, nids)) ||
+            (name && *name && !batchd_parts_list_has(name, j->spec.job_name ?: "")))
             continue;
         if (part && *part &&
             !parts_meet(part, j->spec.partition ? j->spec.partition : b->partition))

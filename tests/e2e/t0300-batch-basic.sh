@@ -117,9 +117,18 @@ assert_contains "$PHX_OUT" "access denied"
 assert_eq RUNNING "$(job_field "$id3" state)"
 q=$(as phxu1 phx queue --me)
 note "$q"
-assert_contains "$q" "JOBID PARTITION       NAME     USER  ST       TIME NODES NODELIST(REASON)"
-assert_contains "$q" " long.sh    phxu1   R "
+# squeue's default columns, widths and header
+assert_contains "$q" "             JOBID PARTITION     NAME     USER ST       TIME  NODES NODELIST(REASON)"
+assert_contains "$q" "  long.sh    phxu1  R "
 [[ $q =~ $id3\ +batch\ +long.sh ]] || fail "the queue should show partition batch"
+# -j and -o: the state of one job, as scripts poll it (squeue -h -j ID -o %T)
+assert_eq RUNNING "$(as phxu1 phx queue --noheader -j "$id3" -o %T)"
+assert_eq "$id3|long.sh|1" "$(as phxu1 phx queue --noheader -j "$id3,999999" -o "'%i|%j|%D'")"
+assert_eq phxu1 "$(SQUEUE_FORMAT=%u as phxu1 phx queue --noheader -j "$id3")" "SQUEUE_FORMAT"
+expect_fail as phxu1 phx queue -o "'%i %Y'"
+assert_contains "$PHX_OUT" '--format "%i %Y": %Y is not a field phx queue knows'
+expect_fail as phxu1 phx queue -j 12x
+assert_contains "$PHX_OUT" 'invalid job list "12x"' 
 
 # batchd restarts: the running job survives, is reconciled, then cancelled.
 stop_daemon batchd

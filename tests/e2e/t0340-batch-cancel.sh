@@ -56,6 +56,8 @@ id=${out##* }
 squeue --me | grep -q " $id " && echo "squeue sees $id"
 lines=$(squeue --me | wc -l) noheader=$(squeue -h --me | wc -l)
 echo "header lines $((lines - noheader)) long $(squeue -l --noheader --me | wc -l) of $noheader"
+echo "self: $(squeue -h -j "$PHX_JOB_ID" -o '%T %j %.3D')"
+echo "inner: $(squeue --noheader --jobs="$id" --format='%i:%t' -t PD,R)"
 scancel "$id" && echo "scancel ok"
 named=$(sbatch --parsable -J byname "$HOME/inner.sh")
 scancel -n byname && echo "scancel -n ok"
@@ -68,6 +70,8 @@ out=$(cat "$home/phx-$id3.out")
 note "$out"
 assert_contains "$out" "Submitted batch job"
 assert_contains "$out" "squeue sees"
+assert_contains "$out" "self: RUNNING wrap.sh   1"
+[[ $out =~ inner:\ [0-9]+:(PD|R) ]] || fail "squeue -j ID -o: $out"
 assert_contains "$out" "scancel ok"
 assert_contains "$out" "bare wrap: phx submit: --wrap needs a command"
 [[ $out =~ wrap:\ Submitted\ batch\ job\ ([0-9]+) ]] || fail "sbatch --wrap did not submit"
