@@ -24,7 +24,7 @@ static const char *const states[] = {"mix",   "alloc", "idle", "drng",
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: phx partitions [-p PARTITION] [--json] [--noheader]\n");
+    fprintf(out, "usage: phx partitions [-p PARTITION] [-a] [--json] [--noheader]\n");
 }
 
 static size_t state_of(const json_t *a)
@@ -125,18 +125,20 @@ int phx_cmd_partitions(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"partition", required_argument, NULL, 'p'},
+        {"all", no_argument, NULL, 'a'},
         {"json", no_argument, NULL, 'j'},
         {"noheader", no_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *only = NULL;
-    bool as_json = false, header = true;
+    bool as_json = false, header = true, all = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "p:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "p:ah", opts, NULL)) != -1) {
         switch (c) {
         case 'p': only = optarg; break;
+        case 'a': all = true; break;
         case 'j': as_json = true; break;
         case 'H': header = false; break;
         case 'h': usage(stdout); return 0;
@@ -154,6 +156,8 @@ int phx_cmd_partitions(int argc, char **argv)
                "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") ==
             strlen(only))
         snprintf(path, sizeof(path), "/api/v1/partitions?partition=%s", only);
+    else if (all) /* sinfo -a: Hidden partitions too */
+        snprintf(path, sizeof(path), "/api/v1/partitions?all=1");
     json_t *r = phx_cli_call(PHX_CLI_BATCHD, "GET", path, NULL, true, NULL);
     if (!r)
         return 1;

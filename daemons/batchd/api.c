@@ -70,17 +70,22 @@ static uint64_t named(const batchd_t *b, const char *list)
     return m == BATCHD_PART_GONE ? 0 : m;
 }
 
-/* GET /api/v1/partitions[?partition=a,b]: those the caller is shown
- * (batchd_parts_visible), and the Hidden ones it names. */
+/* GET /api/v1/partitions[?partition=a,b|all=1]: those the caller is shown
+ * (batchd_parts_visible), and the Hidden ones it names (all=1: every one,
+ * as sinfo -a). */
 static void list_parts(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid)
 {
     struct evkeyvalq q;
     const char *uri = evhttp_request_get_uri(req), *qs = strchr(uri, '?');
     TAILQ_INIT(&q);
-    const char *part = NULL;
-    if (qs && evhttp_parse_query_str(qs + 1, &q) == 0)
+    const char *part = NULL, *all = NULL;
+    if (qs && evhttp_parse_query_str(qs + 1, &q) == 0) {
         part = evhttp_find_header(&q, "partition");
-    uint64_t shown = batchd_parts_visible(b, uid, gid) | named(b, part);
+        all = evhttp_find_header(&q, "all");
+    }
+    uint64_t shown = all && strcmp(all, "1") == 0
+                         ? batchd_parts_visible(b, 0, 0)
+                         : batchd_parts_visible(b, uid, gid) | named(b, part);
     evhttp_clear_headers(&q);
     phx_http_reply_json(
         req, 200,

@@ -102,6 +102,8 @@ assert_eq "compute* open phys" "$(phx partitions --noheader | awk '{print $1}' |
 assert_eq "compute* open" "$(as_user phxu2 "$compat/sinfo" -h | awk '{print $1}' | sort -u | xargs)"
 assert_not_contains "$(as_user phxu2 phx partitions --json)" phys
 assert_contains "$(as_user phxu2 phx partitions -p phys --noheader)" phys
+# -a (sinfo -a): every partition, Hidden ones too
+assert_eq "compute* open phys" "$(as_user phxu2 "$compat/sinfo" -a -h | awk '{print $1}' | sort -u | xargs)"
 
 # The queue: phxu1's job in phys is listed to phxu1 while a member; once out
 # of physics, only when -p names phys; operators see it always.
@@ -113,6 +115,7 @@ psql_q "DELETE FROM account_users WHERE user_name = 'phxu1' AND account = 'physi
 wait_for 10 grep -q "accounts enforced: 2 memberships" "$PHX_TEST_DIR/batchd.log"
 assert_not_contains "$(as_user phxu1 phx queue --noheader)" "$long"
 assert_contains "$(as_user phxu1 phx queue --noheader -p phys)" "$long"
+assert_contains "$(as_user phxu1 "$compat/squeue" -a -h)" "$long"
 assert_contains "$(phx queue --noheader)" "$long"
 assert_eq "compute* open" "$(parts phxu1)"
 # and the new default applies to the next job
