@@ -1,0 +1,71 @@
+/* phx-agent: SIGNAL, a signal now to a running task (scancel -s; doc/agent.md).
+ *
+ *   {"type":"SIGNAL", "framework_id":F, "task_id":T, "signal":10, "to":"steps"}
+ *
+ * "to" (lib/framework.h): "steps", the process groups of the ranks of the
+ * steps running in the task on this node (as sbatch --signal without B:);
+ * "main", the task's program alone (the batch shell: --signal=B:, scancel
+ * -b); "all", the program's process group (the shell and its children, which
+ * a non-interactive shell keeps in its group) and the steps' ranks (scancel
+ * --full).  The shim ignores signals and is never sent one.  A task not
+ * running (its program not exec'd yet, ending, being killed) is left alone:
+ * the master checked it ran, and a kill wins.  Nothing is answered: the
+ * outcome is logged here. */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+#include "daemons/agent/step.h"
+#include "daemons/agent/task.h"
+#include "lib/framework.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+void phx_agentd_on_signal(phx_agentd_t *a, const phx_frame_t *f)
+{
+    const char *id = NULL, *fw = NULL;
+    phx_task_signal_t s;
+    phx_error_t err;
+    if (phx_json_str(f->header, "task_id", true, &id, &err) < 0 ||
+        phx_json_str(f->header, "framework_id", true, &fw, &err) < 0 ||
+        phx_task_signal_parse(f->header, &s, &err) < 0) {
+        phx_log_warnx("SIGNAL ignored: %s", err.text);
+        return;
+    }
+    phx_task_t *t = phx_task_find(a, fw, id);
+    if (!t) {
+        phx_log_info("SIGNAL for task %.64s/%.64s ignored: no such task here", fw, id);
+        return;
+    }
+    const char *to = phx_task_sig_to_name(s.to);
+    if (t->phase != PHX_TASK_RUNNING || t->kill != PHX_KILL_NONE ||
+        (s.to != PHX_SIG_TO_STEPS && t->child <= 0)) {
+        phx_log_info("task %s: signal %d to its %s not sent: it is %s", t->label,
+                     s.signal, to,
+                     t->phase < PHX_TASK_RUNNING || t->child <= 0 ? "not started yet"
+                                                                  : "ending");
+        return;
+    }
+    int main_ok = -1, steps = 0, main_errno = 0;
+    if (s.to == PHX_SIG_TO_MAIN)
+        main_ok = kill(t->child, s.signal);
+    else if (s.to == PHX_SIG_TO_ALL)
+        main_ok = kill(-t->child, s.signal);
+    if (main_ok < 0)
+        main_errno = errno;
+    if (s.to != PHX_SIG_TO_MAIN)
+        steps = phx_lstep_signal_task(t->framework_id, t->id, s.signal);
+    if (s.to == PHX_SIG_TO_STEPS)
+        phx_log_info("task %s: signal %d on request to its steps: %d rank process "
+                     "groups",
+                     t->label, s.signal, steps);
+    else if (main_ok < 0)
+        phx_log_warnx("task %s: could not send signal %d to its program (pid %d): %s",
+                      t->label, s.signal, (int)t->child, strerror(main_errno));
+    else
+        phx_log_info("task %s: signal %d on request to its %s (pid %d), and %d step "
+                     "rank process groups",
+                     t->label, s.signal,
+                     s.to == PHX_SIG_TO_MAIN ? "program" : "program's process group",
+                     (int)t->child, steps);
+}
