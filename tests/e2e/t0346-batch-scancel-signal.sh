@@ -2,8 +2,8 @@
 # timeout: 150
 # scancel -s on demand: without -b the ranks of a running 2-node step get
 # the signal on both nodes, and not the batch shell; with -b (--batch) the
-# batch shell alone, not the ranks; the job keeps running after trapped
-# signals.  Another user's signal is refused, as is a bad signal name, with
+# batch shell alone, not the ranks; with -f (--full) the shell and its
+# children; the job keeps running after trapped signals.  Another user's signal is refused, as is a bad signal name, with
 # a clear message; a pending job is refused but KILL cancels it.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
@@ -91,6 +91,28 @@ wait_job "$id" COMPLETED 30
 out=$(cat "$out_file")
 note "$out"
 assert_contains "$out" "step ended 0"
+
+# scancel --full: the batch shell and its children (a background command).
+cat >"$home/full.sh" <<S
+#!/bin/sh
+#SBATCH -t 1
+trap 'echo "full shell got HUP"' HUP
+sh -c 'trap "echo child got HUP >>$d/full.child" HUP
+touch $d/full.ready
+while [ ! -e $d/full.stop ]; do sleep 0.2; done' &
+while [ ! -e $d/full.stop ]; do sleep 0.2; done
+echo "full done"
+S
+chown phxu1 "$home/full.sh"
+fid=$(as phx submit --parsable full.sh)
+wait_job "$fid" RUNNING 30
+wait_for 30 test -e "$d/full.ready"
+run_ok as "$scancel" --full -s HUP "$fid"
+wait_for 15 grep -q "full shell got HUP" "$home/phx-$fid.out"
+wait_for 15 grep -q "child got HUP" "$d/full.child"
+touch "$d/full.stop"
+wait_job "$fid" COMPLETED 30
+assert_contains "$(cat "$home/phx-$fid.out")" "full done"
 
 # Signals only reach a running job: a pending one is refused, and not
 # changed; KILL cancels it (Slurm's rule).  A finished job is refused.
