@@ -461,7 +461,7 @@ static int call_signal(phx_master_t *m, phx_fw_t *fw, const json_t *call,
                              NULL, 0) < 0)
         return phx_error_set(err, "SIGNAL: task %s: could not send to agent \"%s\"",
                              task_id, t->agent->name);
-    phx_log_info("task %s of framework %s: signal %d to its %s, on agent \"%s\"",
+    phx_log_info("task %s of framework %s: signal %d (to %s) sent to agent \"%s\"",
                  task_id, fw->id, sig.signal, phx_task_sig_to_name(sig.to),
                  t->agent->name);
     return 0;

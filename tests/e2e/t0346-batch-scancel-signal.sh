@@ -71,7 +71,7 @@ nodes=$(cat "$d/got.0" "$d/got.1" | sed -n 's/^USR1 //p' | sort | tr '\n' ' ')
 assert_eq "n1 n2 " "$nodes" "USR1 reached a rank on each node"
 wait_for 10 grep -q "on request to its steps: 1 rank process groups" "$PHX_TEST_DIR/agent-n1.log"
 wait_for 10 grep -q "on request to its steps: 1 rank process groups" "$PHX_TEST_DIR/agent-n2.log"
-assert_contains "$(cat "$PHX_TEST_DIR/master.log")" "signal 10 to its steps"
+assert_contains "$(cat "$PHX_TEST_DIR/master.log")" "signal 10 (to steps) sent to agent"
 
 # scancel --signal=USR2 --batch: the shell alone (its trap prints while it
 # loops), not the ranks; SIGUSR2 by its full name through phx cancel -b.
