@@ -185,6 +185,8 @@ static void test_scopes(void **state)
     assert_int_equal(calls[1].s.to, PHX_SIG_TO_STEPS);
     assert_string_equal(calls[1].task, "job-5-2");
     assert_int_equal(calls[1].s.signal, SIGTERM);
+    answer_all(202, "");
+    assert_int_equal(reply_code, 200);
 }
 
 static void test_master_refuses(void **state)
@@ -270,6 +272,8 @@ static void test_array(void **state)
     assert_int_equal(ncalls, 2); /* each task's batch shell */
     assert_string_equal(calls[0].task, "job-5-0");
     assert_string_equal(calls[1].task, "job-5-2");
+    answer_all(202, "");
+    assert_non_null(strstr(reply_text, "\"tasks\":2"));
 }
 
 int main(void)
