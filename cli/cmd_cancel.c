@@ -111,6 +111,14 @@ int phx_cmd_cancel(int argc, char **argv)
     }
     for (int i = optind; i < argc; i++) {
         char path[320];
+        if (sig && strpbrk(argv[i], "[-,:")) {
+            fprintf(stderr,
+                    "phx cancel: --signal takes a job id or one array task (A_T), "
+                    "not \"%s\"\n",
+                    argv[i]);
+            rc = 1;
+            continue;
+        }
         if (job_path(argv[i], sig ? "signal" : "cancel", path, sizeof(path)) < 0) {
             fprintf(stderr, "phx cancel: invalid job id \"%s\"\n", argv[i]);
             rc = 1;

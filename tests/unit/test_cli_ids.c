@@ -93,6 +93,9 @@ static void test_signal(void **state)
     char *a6[] = {"cancel", "-s", "USR1", "--user", "bob", NULL};
     assert_int_equal(run_cancel(5, a6), 2);
     assert_int_equal(calls, 0);
+    char *a7[] = {"cancel", "-s", "USR1", "100_[1-3]", "100_1,2", NULL};
+    assert_int_equal(run_cancel(5, a7), 1); /* one array task, or the array */
+    assert_int_equal(calls, 0);
 }
 
 static void test_show_ids(void **state)
