@@ -92,7 +92,9 @@ out=$(cat "$out_file")
 note "$out"
 assert_contains "$out" "step ended 0"
 
-# scancel --full: the batch shell and its children (a background command).
+# scancel --full: the batch shell, its children (a background command) and
+# the ranks of its step, once; the step's `phx run`, in the shell's process
+# group, is spared (it would end of HUP and take its step with it).
 cat >"$home/full.sh" <<S
 #!/bin/sh
 #SBATCH -t 1
@@ -100,19 +102,28 @@ trap 'echo "full shell got HUP"' HUP
 sh -c 'trap "echo child got HUP >>$d/full.child" HUP
 touch $d/full.ready
 while [ ! -e $d/full.stop ]; do sleep 0.2; done' &
+phx run -n 1 sh -c 'trap "echo rank got HUP >>$d/full.rank" HUP
+touch $d/full.rready
+while [ ! -e $d/full.stop ]; do sleep 0.2; done' &
+step=\$!
 while [ ! -e $d/full.stop ]; do sleep 0.2; done
-echo "full done"
+wait \$step
+echo "full step ended \$?"
 S
 chown phxu1 "$home/full.sh"
 fid=$(as phx submit --parsable full.sh)
 wait_job "$fid" RUNNING 30
-wait_for 30 test -e "$d/full.ready"
+wait_for 30 test -e "$d/full.ready" -a -e "$d/full.rready"
 run_ok as "$scancel" --full -s HUP "$fid"
 wait_for 15 grep -q "full shell got HUP" "$home/phx-$fid.out"
 wait_for 15 grep -q "child got HUP" "$d/full.child"
+wait_for 15 grep -q "rank got HUP" "$d/full.rank"
+wait_for 10 grep -q "phx run spared), and 1 step rank process groups" "$PHX_TEST_DIR"/agent-n[12].log
+sleep 1
+assert_eq 1 "$(grep -c "rank got HUP" "$d/full.rank")" "the rank got HUP once"
 touch "$d/full.stop"
 wait_job "$fid" COMPLETED 30
-assert_contains "$(cat "$home/phx-$fid.out")" "full done"
+assert_contains "$(cat "$home/phx-$fid.out")" "full step ended 0"
 
 # Signals only reach a running job: a pending one is refused, and not
 # changed; KILL cancels it (Slurm's rule).  A finished job is refused.
