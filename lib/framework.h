@@ -30,7 +30,8 @@ int phx_task_warn_parse(const json_t *obj, phx_task_warn_t *out, phx_error_t *er
 /* SIGNAL (scancel -s; doc/scheduler-api.md): {"signal": 1-64 (not 32, 33),
  * "to": "steps"|"main"|"all"}: a signal now to a running task's steps'
  * ranks (steps), its program alone (main), or its program's process group
- * (the program and its children) and the steps' ranks (all).  Checked
+ * (the program and its children, but not the `phx run` step clients among
+ * them) and the steps' ranks (all).  Checked
  * alike by the master (the SIGNAL call) and the agent (the SIGNAL frame). */
 typedef enum phx_task_sig_to {
     PHX_SIG_TO_STEPS,

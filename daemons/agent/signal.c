@@ -97,12 +97,12 @@ void phx_agentd_on_signal(phx_agentd_t *a, const phx_frame_t *f)
                      "groups",
                      t->label, s.signal, steps);
     else if (main_ok < 0)
-        phx_log_warnx("task %s: could not send signal %d to its program (pid %d): %s",
-                      t->label, s.signal, (int)t->child, strerror(main_errno));
+        phx_log_warnx("task %s: could not send signal %d to its program (pid %d): %s; "
+                      "%d step rank process groups got it",
+                      t->label, s.signal, (int)t->child, strerror(main_errno), steps);
     else if (s.to == PHX_SIG_TO_MAIN)
-        phx_log_info("task %s: signal %d on request to its program (pid %d), and %d "
-                     "step rank process groups",
-                     t->label, s.signal, (int)t->child, steps);
+        phx_log_info("task %s: signal %d on request to its program (pid %d)", t->label,
+                     s.signal, (int)t->child);
     else
         phx_log_info("task %s: signal %d on request to %d processes of its program's "
                      "group (pid %d; %d phx run spared), and %d step rank process "
