@@ -29,11 +29,12 @@ extern char **environ;
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: phx run [-N nodes] [-n ntasks] [--ntasks-per-node N] "
-               "[-c cpus-per-task]\n"
-               "               [--cpu-bind=cores|sockets|none] "
-               "[--distribution=block|cyclic] [--label]\n"
-               "               prog [args...]\n");
+    fprintf(f,
+            "usage: phx run [-N nodes] [-n ntasks] [--ntasks-per-node N] "
+            "[-c cpus-per-task]\n"
+            "               [--cpu-bind=cores|sockets|none] "
+            "[--distribution=block|cyclic] [--label]\n"
+            "               [-w|--nodelist LIST] [-x|--exclude LIST] prog [args...]\n");
 }
 
 static int connect_agent(const char *path)
@@ -71,9 +72,8 @@ static int write_all(int fd, const void *buf, size_t len)
     return 0;
 }
 
-static json_t *request(int argc, char **argv, int first, long nodes, long ntasks,
-                       long ntpn, long cpt, const char *bind, const char *dist,
-                       bool label)
+static json_t *request(int argc, char **argv, int first, const phx_run_opts_t *o,
+                       const char *bind, const char *dist, bool label)
 {
     json_t *args = json_array(), *env = json_object();
     for (int i = first; i < argc; i++)
@@ -97,13 +97,27 @@ static json_t *request(int argc, char **argv, int first, long nodes, long ntasks
     char cwd[4096];
     if (!getcwd(cwd, sizeof(cwd)))
         snprintf(cwd, sizeof(cwd), "/");
-    return json_pack("{s:s, s:s?, s:s?, s:i, s:i, s:i, s:i, s:s, s:s, s:b, s:o, s:o, "
-                     "s:s}",
-                     "type", "STEP_REQUEST", "framework_id", getenv("PHX_FRAMEWORK_ID"),
-                     "task_id", getenv("PHX_TASK_ID"), "nodes", (int)nodes, "ntasks",
-                     (int)ntasks, "ntasks_per_node", (int)ntpn, "cpus_per_task",
-                     (int)cpt, "cpu_bind", bind, "distribution", dist, "label", label,
-                     "argv", args, "env", env, "cwd", cwd);
+    json_t *r = json_pack(
+        "{s:s, s:s?, s:s?, s:i, s:i, s:i, s:i, s:s, s:s, s:b, s:o, s:o, s:s}", "type",
+        "STEP_REQUEST", "framework_id", getenv("PHX_FRAMEWORK_ID"), "task_id",
+        getenv("PHX_TASK_ID"), "nodes", (int)o->nodes, "ntasks", (int)o->ntasks,
+        "ntasks_per_node", (int)o->ntasks_per_node, "cpus_per_task",
+        (int)o->cpus_per_task, "cpu_bind", bind, "distribution", dist, "label", label,
+        "argv", args, "env", env, "cwd", cwd);
+    if (r && o->nodelist)
+        json_object_set_new(r, "nodelist", json_string(o->nodelist));
+    if (r && o->exclude)
+        json_object_set_new(r, "exclude", json_string(o->exclude));
+    return r;
+}
+
+/* A host list's characters ("n[01-04],login1"): what a directive line and
+ * the master's parser may take. */
+static bool host_list_ok(const char *v)
+{
+    return *v && strlen(v) < 4096 &&
+           strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                     "[]-,._") == strlen(v);
 }
 
 static bool parse_long(const char *s, long min, long *out)
@@ -228,15 +242,18 @@ int phx_cmd_run(int argc, char **argv)
         {"cpu-bind", required_argument, NULL, 'B'},
         {"distribution", required_argument, NULL, 'm'},
         {"label", no_argument, NULL, 'l'},
+        {"nodelist", required_argument, NULL, 'w'},
+        {"exclude", required_argument, NULL, 'x'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     long nodes = 0, ntasks = 0, ntpn = 0, cpt = 1;
+    const char *want = NULL, *skip = NULL;
     const char *bind = NULL, *dist = NULL;
     bool label = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+N:n:c:m:lh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+N:n:c:m:lw:x:h", opts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
         case 'N': ok = parse_long(optarg, 1, &nodes); break;
@@ -246,6 +263,8 @@ int phx_cmd_run(int argc, char **argv)
         case 'B': bind = optarg; break;
         case 'm': dist = optarg; break;
         case 'l': label = true; break;
+        case 'w': want = optarg; break;
+        case 'x': skip = optarg; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -270,10 +289,17 @@ int phx_cmd_run(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if ((want && !host_list_ok(want)) || (skip && !host_list_ok(skip))) {
+        fprintf(stderr,
+                "phx run: invalid node list \"%s\" (a host list like "
+                "n[1-4],n7)\n",
+                want && !host_list_ok(want) ? want : skip);
+        return 2;
+    }
+    phx_run_opts_t o = {nodes, ntasks, ntpn, cpt, want, skip};
     const char *path = getenv("PHX_AGENT_SOCKET");
     if (!path || !*path || !getenv("PHX_TASK_ID") || !getenv("PHX_FRAMEWORK_ID")) {
         /* Not inside a job: an allocation from batchd for this step. */
-        phx_run_opts_t o = {nodes, ntasks, ntpn, cpt};
         return phx_run_alloc(&o, argc, argv);
     }
     int fd = connect_agent(path);
@@ -282,8 +308,7 @@ int phx_cmd_run(int argc, char **argv)
                 strerror(errno));
         return 1;
     }
-    json_t *req =
-        request(argc, argv, optind, nodes, ntasks, ntpn, cpt, bind, dist, label);
+    json_t *req = request(argc, argv, optind, &o, bind, dist, label);
     uint8_t *buf = NULL;
     size_t len;
     phx_error_t err;

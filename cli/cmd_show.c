@@ -85,6 +85,9 @@ int phx_cmd_show(int argc, char **argv)
     printf("   SubmitTime=%s EligibleTime=%s\n", sub, elig);
     printf("   StartTime=%s EndTime=%s\n", st, en);
     printf("   Partition=%s NodeList=%s\n", s(j, "partition"), s(j, "node_list"));
+    const json_t *spec = json_object_get(j, "spec");
+    printf("   ReqNodeList=%s ExcNodeList=%s Features=%s\n", s(spec, "nodelist"),
+           s(spec, "exclude"), s(spec, "constraint"));
     printf("   NumNodes=%lld NumTasks=%lld CPUs/Task=%lld AllocCPUs=%lld\n",
            n(j, "nodes"), n(j, "ntasks"), n(j, "cpus_per_task"), n(j, "alloc_cpus"));
     printf("   Exclusive=%s\n",

@@ -69,6 +69,11 @@ static char *make_script(const phx_run_opts_t *o, int argc, char **argv,
                         o->ntasks_per_node);
     if (o->cpus_per_task > 1)
         len += snprintf(s + len, cap - (size_t)len, "#PHX -c %ld\n", o->cpus_per_task);
+    /* host lists: checked by phx run (no space, no line break) */
+    if (o->nodelist)
+        len += snprintf(s + len, cap - (size_t)len, "#PHX -w %s\n", o->nodelist);
+    if (o->exclude)
+        len += snprintf(s + len, cap - (size_t)len, "#PHX -x %s\n", o->exclude);
     snprintf(s + len, cap - (size_t)len, "exec");
     quote(s, cap, self);
     for (int i = 0; i < argc; i++) /* "run" and the same arguments, in the job */

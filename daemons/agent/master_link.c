@@ -170,6 +170,7 @@ static const struct {
     {"STEP_LAUNCH", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"STEP_KILL", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"STEP_REFUSED", PHX_LINK_REGISTERED, phx_agentd_on_step},
+    {"STEP_STARTED", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"STEP_DONE", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"STEP_OUTPUT", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"FENCE_DONE", PHX_LINK_REGISTERED, phx_agentd_on_step},

@@ -605,6 +605,22 @@ void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
         lstep_end(s);
 }
 
+/* STEP_STARTED: a step of a `phx run` here has no rank here (-w, -x). */
+static void on_started_elsewhere(phx_agentd_t *a, const phx_frame_t *f)
+{
+    const json_t *h = f->header;
+    long long id, req, number, size;
+    phx_error_t err;
+    if (phx_json_int(h, "step", true, 1, INT64_MAX, &id, &err) < 0 ||
+        phx_json_int(h, "req", true, 1, INT64_MAX, &req, &err) < 0 ||
+        phx_json_int(h, "number", true, -1, INT32_MAX, &number, &err) < 0 ||
+        phx_json_int(h, "size", true, 0, INT32_MAX, &size, &err) < 0) {
+        phx_log_warnx("malformed STEP_STARTED ignored: %s", err.text);
+        return;
+    }
+    phx_step_on_started(a, (uint64_t)req, (uint64_t)id, (int)number, (int)size);
+}
+
 void phx_agentd_on_step(phx_agentd_t *a, const phx_frame_t *f)
 {
     static const struct {
@@ -614,6 +630,7 @@ void phx_agentd_on_step(phx_agentd_t *a, const phx_frame_t *f)
         {"STEP_LAUNCH", phx_lstep_launch},
         {"STEP_KILL", phx_lstep_kill},
         {"STEP_REFUSED", phx_step_on_refused},
+        {"STEP_STARTED", on_started_elsewhere},
         {"STEP_DONE", phx_step_on_done},
         {"STEP_OUTPUT", phx_step_on_output},
         {"FENCE_DONE", phx_step_on_fence_done},

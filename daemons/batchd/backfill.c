@@ -33,8 +33,9 @@ typedef struct shape_key {
 } shape_key_t;
 
 _Static_assert(sizeof(shape_key_t) == 64, "shape_key_t has padding");
-/* A field added to the request that fit() reads belongs in shape_key_t. */
-_Static_assert(sizeof(phx_bf_request_t) == 88,
+/* A field added to the request that fit() reads belongs in shape_key_t
+ * (only: fits_empty keeps no answer for a request that has it). */
+_Static_assert(sizeof(phx_bf_request_t) == 96,
                "phx_bf_request_t changed: add the new field to shape_key_t if fit() "
                "reads it, then this size");
 
@@ -115,7 +116,7 @@ static uint32_t node_capacity(planner_t *p, const phx_bf_request_t *r, const cap
                               uint32_t i)
 {
     const phx_bf_node_t *n = &p->in->nodes[i];
-    if (!n->usable)
+    if (!n->usable || !phx_bf_node_allowed(r, i))
         return 0;
     if (!phx_bf_node_qualifies(r, n->parts, n->sockets, n->cores_total,
                                n->threads_per_core))
@@ -395,9 +396,13 @@ static int64_t find_shadow(planner_t *p, const phx_bf_request_t *r,
 }
 
 /* Does r fit the empty nodes?  Asked for every job examined, and jobs are
- * of few shapes: the answer is kept by shape for the pass. */
+ * of few shapes: the answer is kept by shape for the pass (not for jobs
+ * that name their nodes). */
 static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
 {
+    uint64_t part;
+    if (r->only)
+        return fit_part(p, r, &p->empty, &part) > 0;
     shape_key_t key = {r->nodes_min,
                        r->nodes_max,
                        r->ntasks,
@@ -418,7 +423,6 @@ static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
     empty_memo_t *m = &p->memo[(h >> 32) & (p->memo_n - 1)];
     if (m->set && memcmp(&m->key, &key, sizeof(key)) == 0)
         return m->fits;
-    uint64_t part;
     *m = (empty_memo_t){.key = key, .set = true};
     m->fits = fit_part(p, r, &p->empty, &part) > 0;
     return m->fits;

@@ -76,7 +76,15 @@ typedef struct phx_bf_request {
     uint64_t parts;        /* nodes of one of these partitions only, all in the
                               same one (the first that can start it, else the
                               one that can the soonest); 0: any */
+    const uint64_t *only;  /* the nodes it may use (-w, -x, -C), bit i: node i
+                              of the input; NULL: any */
 } phx_bf_request_t;
+
+/* May r use node i (its -w, -x, -C)? */
+static inline bool phx_bf_node_allowed(const phx_bf_request_t *r, size_t i)
+{
+    return !r->only || (r->only[i >> 6] >> (i & 63) & 1);
+}
 
 typedef struct phx_bf_params {
     int64_t window;        /* bf_window, seconds: longer jobs are not backfilled;

@@ -24,6 +24,7 @@
 #include "daemons/batchd/array.h"
 #include "daemons/batchd/backfill.h"
 #include "daemons/batchd/depend.h"
+#include "daemons/batchd/features.h"
 #include "daemons/batchd/jobspec.h"
 #include "daemons/batchd/partition.h"
 #include "daemons/batchd/priority.h"
@@ -89,6 +90,9 @@ typedef struct bjob {
                         list again if it is requeued */
     int64_t request_until;
     int64_t request_after; /* the master refused its last one: not before */
+    /* the nodes its -w, -x, -C allow (nodesel.c), as of b->nodes_gen */
+    uint64_t *nodes_ok;
+    uint64_t nodes_ok_gen;
 } bjob_t;
 
 /* A gang request batchd no longer tracks, to cancel at the master. */
@@ -106,7 +110,8 @@ typedef struct bnode {
     uint32_t threads; /* per core (PUs / cores) */
     uint64_t mem;     /* MiB */
     bool usable;
-    uint64_t parts; /* the partitions it is in (partition.h) */
+    uint64_t parts;    /* the partitions it is in (partition.h) */
+    uint64_t features; /* its features (features.h) */
 } bnode_t;
 
 /* An offer while a pass uses it. */
@@ -191,6 +196,8 @@ typedef struct batchd {
     phx_hmap_t *node_index; /* agent id → &nodes[i] */
     int64_t nodes_loaded;
     bool nodes_loading;
+    uint64_t nodes_gen;   /* bumped when the nodes or their features change */
+    bfeatures_t features; /* batchd.node_features */
     /* scheduling */
     bool subscribed, suppressed, sched_pending;
     bool declined, want_revive; /* filters set since the last REVIVE */
@@ -223,6 +230,17 @@ const bnode_t *batchd_node_by_agent(const batchd_t *b, const char *agent_id);
 int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *spec,
                          phx_error_t *err);
 int64_t batchd_cluster_cpus(const batchd_t *b);
+
+/* nodesel.c: the nodes of b->nodes (bit i: b->nodes[i]) j may use by its
+ * -w, -x and -C: NULL when it names none; kept in j until b->nodes_gen
+ * changes (no node while it cannot be made). */
+const uint64_t *batchd_job_nodes(const batchd_t *b, bjob_t *j);
+/* The same for a spec, malloc'd into *out (NULL: any node).  0 or -1. */
+int batchd_nodesel_make(const batchd_t *b, const phx_jobspec_t *s, uint64_t **out);
+/* At submit: -w and -x name known nodes, -C the site's features.  0, or -1
+ * with err and *field (offsetof in phx_jobspec_t) of the option at fault. */
+int batchd_nodesel_check(const batchd_t *b, const phx_jobspec_t *s, size_t *field,
+                         phx_error_t *err);
 
 /* jobids.c */
 /* A job id (err NULL), or err and id 0 when none could be taken. */
@@ -331,8 +349,8 @@ uint64_t batchd_job_mem(const batchd_t *b, const bjob_t *j, uint32_t cores,
 /* gang.c: the REQUEST item asking the master to hold for j what it can use
  * (new reference; NULL on ENOMEM); d: the planner's decision (its nodes),
  * or NULL. */
-json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
-                            const phx_bf_decision_t *d, const char *id);
+json_t *batchd_gang_request(const batchd_t *b, bjob_t *j, const phx_bf_decision_t *d,
+                            const char *id);
 
 /* place.c: pack `tasks` tasks of `cpt` cores (ntasks_per_socket: 0 any) into
  * the offer; the cores chosen go to cores[] (room for tasks*cpt), removed

@@ -29,6 +29,7 @@ static int nodes_from(batchd_t *b, const phx_db_result_t *res)
         uint32_t pus = (uint32_t)strtoul(phx_db_result_get(res, i, 6), NULL, 10);
         n->threads = n->cores && pus > n->cores ? pus / n->cores : 1;
         n->parts = batchd_parts_node_mask(&b->parts, n->name);
+        n->features = batchd_features_node(&b->features, n->name);
     }
     phx_hmap_t *index = phx_hmap_create();
     for (int i = 0; index && i < rows; i++)
@@ -40,6 +41,13 @@ static int nodes_from(batchd_t *b, const phx_db_result_t *res)
         free(nodes);
         return -1;
     }
+    /* the jobs' node bitmaps (nodesel.c) index the nodes by position */
+    bool same = b->nnodes == (size_t)rows;
+    for (int i = 0; same && i < rows; i++)
+        same = !strcmp(b->nodes[i].name, nodes[i].name) &&
+               b->nodes[i].features == nodes[i].features;
+    if (!same)
+        b->nodes_gen++;
     phx_hmap_destroy(b->node_index);
     free(b->nodes);
     b->nodes = nodes;
@@ -151,6 +159,20 @@ static int shape_refused(const batchd_t *b, const phx_bf_request_t *r, phx_error
                          b_opt[0], b_opt[1], b_opt[2]);
 }
 
+/* No node of the partition is one the job's -w, -x and -C allow. */
+static int chosen_refused(const phx_jobspec_t *s, const char *where, phx_error_t *err)
+{
+    char how[512];
+    snprintf(how, sizeof(how), "%s%s%s%s%s%s%s%s", s->nodelist ? " --nodelist=" : "",
+             s->nodelist ? s->nodelist : "", s->exclude ? " --exclude=" : "",
+             s->exclude ? s->exclude : "", s->constraint ? " --constraint=\"" : "",
+             s->constraint ? s->constraint : "", s->constraint ? "\"" : "", "");
+    return phx_error_set(err,
+                         "requested node configuration is not available: no node of %s "
+                         "is one that%s allows",
+                         where, how);
+}
+
 static int cmp_desc(const void *a, const void *b)
 {
     int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
@@ -169,10 +191,14 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
     batchd_bf_request(b, s, &r);
     int64_t cpt = s->cpus_per_task, nodes = s->nodes_min;
     int64_t *tasks = calloc(b->nnodes, sizeof(*tasks));
-    if (!tasks)
+    uint64_t *only = NULL;
+    if (!tasks || batchd_nodesel_make(b, s, &only) < 0) {
+        free(tasks);
         return phx_error_set(err, "out of memory");
+    }
+    r.only = only;
     r.parts = batchd_parts_job_mask(&b->parts, s->partition); /* DOWN or not */
-    size_t fit = 0, shaped = 0, in_part = 0;
+    size_t fit = 0, shaped = 0, in_part = 0, chosen = 0;
     int64_t part_cores = 0;
     const bpart_t *part = batchd_parts_find(&b->parts, s->partition, NULL);
     char where[128] = "the cluster";
@@ -180,20 +206,22 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
         snprintf(where, sizeof(where), "partition %s", part->name);
     int64_t biggest = 0, biggest_socket = 0;
     /* tasks per node at most, as the scheduler's choice of nodes caps them:
-     * --ntasks-per-node, or an even spread over exactly N nodes; a node
-     * range takes on each node what it holds */
+     * --ntasks-per-node; else what each node holds (exactly N nodes share
+     * the tasks evenly when they can, else as they fit: sched.c try_shape,
+     * and the planner counts the same) */
     int64_t nmax = s->nodes_max;
     int64_t per_node = s->ntasks;
     if (s->ntasks_per_node != PHX_UNSET && s->ntasks_per_node > 0)
         per_node = s->ntasks_per_node < s->ntasks ? s->ntasks_per_node : s->ntasks;
-    else if (s->nodes_min == s->nodes_max && s->nodes_min > 1)
-        per_node = (s->ntasks + s->nodes_min - 1) / s->nodes_min;
     for (size_t i = 0; i < b->nnodes; i++) {
         const bnode_t *n = &b->nodes[i];
         if (!r.parts || (r.parts & n->parts)) {
             in_part++;
             part_cores += n->cores;
+            chosen += phx_bf_node_allowed(&r, i);
         }
+        if (!phx_bf_node_allowed(&r, i))
+            continue;
         if (!phx_bf_node_qualifies(&r, n->parts, n->sockets, n->cores, n->threads))
             continue;
         shaped++;
@@ -220,11 +248,14 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
     for (size_t i = 0; i < fit && left > 0 && used < nmax; i++, used++)
         left -= tasks[i];
     free(tasks);
+    free(only);
     if (in_part == 0)
         return phx_error_set(err,
                              "requested node configuration is not available: no node "
                              "of the cluster's %zu is in %s (Nodes=%s)",
                              b->nnodes, where, part ? part->nodes_text : "?");
+    if (chosen == 0)
+        return chosen_refused(s, where, err);
     if (shaped == 0)
         return shape_refused(b, &r, err);
     if (nodes > (int64_t)shaped)
@@ -232,7 +263,9 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, phx_error_t 
                              "requested node configuration is not available: %lld "
                              "nodes asked, %s has %zu%s",
                              (long long)nodes, where, shaped,
-                             shaped < in_part ? " of the shape asked" : "");
+                             chosen < in_part   ? " that its -w, -x and -C allow"
+                             : shaped < in_part ? " of the shape asked"
+                                                : "");
     if (cpt > biggest)
         return phx_error_set(err,
                              "requested node configuration is not available: %lld cpus "

@@ -30,6 +30,7 @@ static json_t *qualifying_agents(const batchd_t *b, const phx_bf_request_t *r)
     for (size_t i = 0; ids && i < b->nnodes; i++) {
         const bnode_t *n = &b->nodes[i];
         if (n->usable && json_array_size(ids) < GANG_AGENTS_MAX &&
+            phx_bf_node_allowed(r, i) &&
             phx_bf_node_qualifies(r, n->parts, n->sockets, n->cores, n->threads))
             json_array_append_new(ids, json_string(n->agent_id));
     }
@@ -44,12 +45,13 @@ static bool partition_has_all(const batchd_t *b, const phx_bf_request_t *r)
     return true;
 }
 
-json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
-                            const phx_bf_decision_t *d, const char *id)
+json_t *batchd_gang_request(const batchd_t *b, bjob_t *j, const phx_bf_decision_t *d,
+                            const char *id)
 {
     const phx_jobspec_t *s = &j->spec;
     phx_bf_request_t r;
     batchd_bf_request(b, s, &r);
+    r.only = batchd_job_nodes(b, j);
     /* a job of several partitions runs in one: the planner's, else the
      * first */
     if (d && d->parts)
@@ -120,9 +122,10 @@ json_t *batchd_gang_request(const batchd_t *b, const bjob_t *j,
             rc = json_object_set_new(req, "per_socket",
                                      json_integer(r.ntasks_per_socket));
     }
-    /* a node shape, or a partition of some nodes only: the nodes that may
-     * hold it (else the master held nodes the job cannot use) */
-    if (rc == 0 && (r.min_sockets > 1 || r.min_cores_per_socket > 1 ||
+    /* a node shape, nodes by name or feature, or a partition of some nodes
+     * only: the nodes that may hold it (else the master held nodes the job
+     * cannot use) */
+    if (rc == 0 && (r.only || r.min_sockets > 1 || r.min_cores_per_socket > 1 ||
                     r.min_threads_per_core > 1 || !partition_has_all(b, &r)))
         rc = json_object_set_new(req, "agents", qualifying_agents(b, &r));
     if (rc < 0) {

@@ -12,6 +12,7 @@
 
 #include "daemons/batchd/array.h"
 #include "daemons/batchd/depend.h"
+#include "daemons/batchd/jobnodes.h"
 #include "daemons/batchd/jobsig.h"
 #include "daemons/batchd/outpath.h"
 #include "lib/framework.h"
@@ -122,6 +123,9 @@ static const struct field {
     S(hint),
     S(distribution),
     S(cpu_bind),
+    S(nodelist),
+    S(exclude),
+    S(constraint),
     S(work_dir),
     S(output),
     S(error),
@@ -726,6 +730,9 @@ int phx_jobspec_finalize_blame(phx_jobspec_t *s, const phx_jobspec_defaults_t *d
     if (s->exclusive_mode && s->exclusive != 1)
         return fault(bl, OF(exclusive_mode), NONE, NONE, err,
                      "exclusive mode \"%s\" without --exclusive", s->exclusive_mode);
+    size_t at;
+    if (phx_jobnodes_finalize(s, &at, err) < 0)
+        return fault(bl, at, NONE, NONE, NULL, "-");
     if (fill_shape(s, lim, bl, err) < 0 || check_words(s, bl, err) < 0 ||
         canon_array_dep(s, lim, bl, err) < 0)
         return -1;

@@ -96,6 +96,10 @@ typedef struct phx_jobspec {
     char *hint;           /* compute_bound | nomultithread */
     char *distribution;   /* block|cyclic|*[:block|cyclic|*] */
     char *cpu_bind;       /* [verbose|quiet,]none|cores|sockets */
+    /* nodes by name and feature (jobnodes.h): host lists, compressed */
+    char *nodelist;   /* -w: exactly these nodes (sets -N) */
+    char *exclude;    /* -x: never these */
+    char *constraint; /* -C: "a&b|c" over the site's features */
     /* files and environment */
     char *work_dir; /* -D/--chdir; default: the submit directory */
     char *output;   /* patterns, see outpath.c */

@@ -49,6 +49,9 @@ const phx_conf_key_t batchd_schema[] = {
     {"batchd.partitions", PHX_CONF_STRLIST, "", 0, 0, true,
      "partitions as in slurm.conf: \"PartitionName=N Nodes=LIST|ALL [Default=YES] "
      "[MaxTime=T] [DefaultTime=T]\", one string each"},
+    {"batchd.node_features", PHX_CONF_STRLIST, "", 0, 0, true,
+     "node features as in slurm.conf, for -C/--constraint: \"NodeName=LIST "
+     "Features=a,b\", one string each"},
     {"batchd.enforce_accounts", PHX_CONF_BOOL, "false", 0, 0, true,
      "a job's account (-A) must be one of its owner's (account_users), the "
      "default one when none is given"},
@@ -188,6 +191,8 @@ static int settings(batchd_t *b, phx_error_t *err)
     if (batchd_parts_make(c, b->default_time, b->max_time, &b->parts, err) < 0)
         return -1;
     b->partition = b->parts.v[b->parts.deflt].name;
+    if (batchd_features_make(c, &b->features, err) < 0)
+        return -1;
     b->slurm_env = phx_conf_bool(c, "batchd.slurm_env");
     batchd_conf_reloadable(b);
     b->limits.max_array_index = (uint32_t)phx_conf_int(c, "batchd.max_array_index");
@@ -427,6 +432,7 @@ static void stop(batchd_t *b)
     phx_hmap_destroy(b->node_index);
     free(b->nodes);
     batchd_parts_clear(&b->parts);
+    batchd_features_clear(&b->features);
     batchd_accounts_destroy(b->accounts);
     if (b->base)
         event_base_free(b->base);

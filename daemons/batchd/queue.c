@@ -49,6 +49,7 @@ void batchd_job_free(bjob_t *j)
     free(j->stdout_path);
     free(j->stderr_path);
     free(j->part_list);
+    free(j->nodes_ok);
     free(j);
 }
 

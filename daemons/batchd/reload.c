@@ -40,6 +40,10 @@ int batchd_conf_check(const phx_conf_t *conf, phx_error_t *err)
     if (batchd_parts_make(conf, t, max, &parts, err) < 0)
         return -1;
     batchd_parts_clear(&parts);
+    bfeatures_t features;
+    if (batchd_features_make(conf, &features, err) < 0)
+        return -1;
+    batchd_features_clear(&features);
     return 0;
 }
 
@@ -64,6 +68,28 @@ static void reload_partitions(batchd_t *b)
         batchd_sched_parts_changed(b);
 }
 
+/* The node features again (checked with the fresh file already): a change
+ * makes the jobs' node bitmaps again and asks their gang requests again. */
+static void reload_features(batchd_t *b)
+{
+    bfeatures_t fresh;
+    phx_error_t err;
+    if (batchd_features_make(b->conf, &fresh, &err) < 0) {
+        phx_log_errx("node features not reloaded (the running ones stay): %s",
+                     err.text);
+        return;
+    }
+    bool same = batchd_features_same(&b->features, &fresh);
+    batchd_features_clear(&b->features);
+    b->features = fresh;
+    if (same)
+        return;
+    for (size_t i = 0; i < b->nnodes; i++)
+        b->nodes[i].features = batchd_features_node(&b->features, b->nodes[i].name);
+    b->nodes_gen++;
+    batchd_sched_parts_changed(b);
+}
+
 void batchd_reload(batchd_t *b)
 {
     phx_error_t err;
@@ -86,6 +112,7 @@ void batchd_reload(batchd_t *b)
     b->noperators = nops;
     batchd_conf_reloadable(b);
     reload_partitions(b);
+    reload_features(b);
     batchd_accounts_reload(b);
     b->prio_n = 0; /* the order is made again with the new weights */
     batchd_sched_dirty(b);

@@ -152,6 +152,8 @@ static uint32_t capacity(pass_t *p, const boffer_t *o, const bjob_t *j,
 {
     const phx_jobspec_t *s = &j->spec;
     const bnode_t *n = batchd_node_by_agent(p->b, o->agent_id);
+    if (r->only && (!n || !phx_bf_node_allowed(r, (size_t)(n - p->b->nodes))))
+        return 0; /* -w, -x, -C; an unknown node: its name and features too */
     if (n ? !phx_bf_node_qualifies(r, n->parts, n->sockets, n->cores, n->threads)
           : !phx_bf_node_qualifies(r, batchd_parts_node_mask(&p->b->parts, o->host), 1,
                                    1, 1))
@@ -249,6 +251,7 @@ static int try_job(pass_t *p, bjob_t *j, choice_t *ch, size_t *nch)
 {
     phx_bf_request_t r;
     batchd_bf_request(p->b, &j->spec, &r);
+    r.only = batchd_job_nodes(p->b, j);
     if (p->cur && p->cur->parts)
         r.parts = p->cur->parts;
     uint64_t all = r.parts;
@@ -458,6 +461,7 @@ static size_t pass_select(pass_t *p, const phx_bf_node_t *nodes, bjob_t **cand,
             continue;
         bf_request_shape(b, &j->spec, &(*reqs)[test]); /* the names parsed once */
         (*reqs)[test].parts = job_run_mask(b, j);
+        (*reqs)[test].only = batchd_job_nodes(b, j);
         (*reqs)[test].job_id = j->id;
         (*rjob)[test++] = j;
     }

@@ -351,6 +351,9 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
     if (b->enforce_accounts &&
         batchd_accounts_resolve(b->accounts, pw.pw_name, &sp->account, err) < 0)
         return located(&o, offsetof(phx_jobspec_t, account), err);
+    size_t field;
+    if (batchd_nodesel_check(b, sp, &field, err) < 0)
+        return located(&o, field, err);
     if (resolve_partitions(b, sp, uid, gid, pw.pw_name, s->warnings, &o, err) < 0)
         return -1;
     phx_jobsig_t warn;

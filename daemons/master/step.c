@@ -12,6 +12,7 @@
 #include "daemons/master/sched.h"
 #include "daemons/master/step.h"
 #include "lib/hmap.h"
+#include "lib/hostlist.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "topology/free.h"
@@ -116,6 +117,45 @@ static int parse_req(const json_t *h, phx_step_req_t *r, phx_error_t *err)
     r->bind_cores = !bind || strcmp(bind, "none") != 0;
     r->bind_sockets = bind && strcmp(bind, "sockets") == 0;
     return 0;
+}
+
+#define STEP_NODES_MAX 65536 /* names a step's -w or -x may expand to */
+
+/* The step's -w and -x (host lists in the request) over the job's nodes:
+ * phx_step_pick_nodes.  0 or -1 with err. */
+static int pick_nodes(const json_t *h, phx_task_t **nodes, int *n, phx_step_req_t *r,
+                      phx_error_t *err)
+{
+    const char *want = NULL, *skip = NULL;
+    if (phx_json_str(h, "nodelist", false, &want, err) < 0 ||
+        phx_json_str(h, "exclude", false, &skip, err) < 0)
+        return -1;
+    if (!want && !skip)
+        return 0;
+    char **w = NULL, **x = NULL;
+    size_t nw = 0, nx = 0;
+    const char **names = calloc((size_t)*n + 1, sizeof(*names));
+    int rc = -1;
+    if (!names) {
+        phx_error_set(err, "out of memory");
+        goto out;
+    }
+    for (int i = 0; i < *n; i++)
+        names[i] = nodes[i]->agent->name;
+    if (want && phx_hostlist_expand(want, STEP_NODES_MAX, &w, &nw, err) < 0) {
+        phx_error_prefix(err, "--nodelist");
+        goto out;
+    }
+    if (skip && phx_hostlist_expand(skip, STEP_NODES_MAX, &x, &nx, err) < 0) {
+        phx_error_prefix(err, "--exclude");
+        goto out;
+    }
+    rc = phx_step_pick_nodes((void **)nodes, names, n, w, nw, x, nx, r, err);
+out:
+    phx_hostlist_free(w, nw);
+    phx_hostlist_free(x, nx);
+    free(names);
+    return rc;
 }
 
 /* The gang's live tasks, the caller's first. */
@@ -295,7 +335,8 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
         phx_error_set(&err, "out of memory");
         goto refused;
     }
-    if ((n = phx_step_layout(&r, nnodes, NULL, counts, &rank_node, &err)) < 0)
+    if (pick_nodes(h, nodes, &nnodes, &r, &err) < 0 ||
+        (n = phx_step_layout(&r, nnodes, NULL, counts, &rank_node, &err)) < 0)
         goto refused;
     s->id = ++next_step;
     s->size = n;
@@ -338,8 +379,19 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
     phx_log_info("step %s: step %d of gang %lld, %d ranks on %d agents for task %s",
                  s->nspace, s->rec.number, (long long)s->gang_id, s->size, s->nparts,
                  t->id);
-    for (int i = 0; i < s->nparts; i++)
+    bool origin_runs = false;
+    for (int i = 0; i < s->nparts; i++) {
         phx_step_send(m, s->parts[i].agent, launch_frame(s, i, h), NULL, 0);
+        origin_runs = origin_runs || strcmp(s->parts[i].agent, s->origin) == 0;
+    }
+    /* no rank where `phx run` runs (-w, -x): its agent learns the step
+     * there, to route its output and end to it */
+    if (!origin_runs)
+        phx_step_send(m, s->origin,
+                      json_pack("{s:s, s:I, s:O, s:i, s:i}", "type", "STEP_STARTED",
+                                "step", (json_int_t)s->id, "req", s->req, "number",
+                                s->rec.number, "size", s->size),
+                      NULL, 0);
     phx_step_acct_write(m, &s->rec);
     free(nodes);
     free(counts);

@@ -79,6 +79,17 @@ typedef struct phx_step_req {
 int phx_step_layout(const phx_step_req_t *req, int nnodes, const int *ncores,
                     int *counts, int **rank_node, phx_error_t *err);
 
+/* step_layout.c: pure: a step's -w (want) and -x (skip) over the job's
+ * nodes names[0 .. *n): every name of either must be one of them; the
+ * nodes are reordered in place, -w's first, then the others (-N above
+ * -w's count takes them in order), -x's dropped, the order otherwise
+ * kept; *n becomes the nodes left, and req->nodes -w's count when unset.
+ * 0 or -1 with err (a name not of the job, -N below -w's count, no node
+ * left). */
+int phx_step_pick_nodes(void **nodes, const char *const *names, int *n,
+                        char *const *want, size_t nwant, char *const *skip,
+                        size_t nskip, phx_step_req_t *req, phx_error_t *err);
+
 /* step.c: the agent frames, dispatched by type. */
 void phx_step_on_frame(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
 void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);

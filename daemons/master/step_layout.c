@@ -1,5 +1,6 @@
 /* Rank layout of a step over the nodes of its gang: pure, no I/O. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "daemons/master/step.h"
 
@@ -63,4 +64,78 @@ int phx_step_layout(const phx_step_req_t *req, int nnodes, const int *ncores,
             }
     free(left);
     return n;
+}
+
+static int find(const char *const *names, int n, const char *name)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(names[i], name) == 0)
+            return i;
+    return -1;
+}
+
+static int not_of_job(const char *opt, const char *name, phx_error_t *err)
+{
+    return phx_error_set(err, "%s: node %s is not one of the job's nodes", opt, name);
+}
+
+int phx_step_pick_nodes(void **nodes, const char *const *names, int *n,
+                        char *const *want, size_t nwant, char *const *skip,
+                        size_t nskip, phx_step_req_t *req, phx_error_t *err)
+{
+    int total = *n;
+    /* 1: -w's, 2: -x's, 0: neither */
+    char *mark = calloc((size_t)total + 1, 1);
+    void **nv = calloc((size_t)total + 1, sizeof(*nv));
+    int rc = -1, k = 0, wanted = 0;
+    if (!mark || !nv) {
+        phx_error_set(err, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < nwant; i++) {
+        int at = find(names, total, want[i]);
+        if (at < 0) {
+            not_of_job("--nodelist", want[i], err);
+            goto out;
+        }
+        wanted += mark[at] != 1;
+        mark[at] = 1;
+    }
+    for (size_t i = 0; i < nskip; i++) {
+        int at = find(names, total, skip[i]);
+        if (at < 0) {
+            not_of_job("--exclude", skip[i], err);
+            goto out;
+        }
+        if (mark[at] == 1) {
+            phx_error_set(err, "node %s is both in --nodelist and in --exclude",
+                          skip[i]);
+            goto out;
+        }
+        mark[at] = 2;
+    }
+    if (wanted && req->nodes > 0 && req->nodes < wanted) {
+        phx_error_set(err,
+                      "-N %d is fewer nodes than --nodelist names (%d): a step uses "
+                      "every node it lists",
+                      req->nodes, wanted);
+        goto out;
+    }
+    for (int pass = 1; pass >= 0; pass--)
+        for (int i = 0; i < total; i++)
+            if (mark[i] == pass)
+                nv[k++] = nodes[i];
+    if (k == 0) {
+        phx_error_set(err, "--exclude leaves none of the job's nodes");
+        goto out;
+    }
+    memcpy(nodes, nv, (size_t)k * sizeof(*nodes));
+    *n = k;
+    if (wanted && req->nodes <= 0)
+        req->nodes = wanted;
+    rc = 0;
+out:
+    free(mark);
+    free(nv);
+    return rc;
 }

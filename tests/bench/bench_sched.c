@@ -31,6 +31,9 @@
 #include "daemons/batchd/request.c"
 #include "daemons/batchd/sched.c"
 #include "daemons/batchd/timefmt.c"
+#include "daemons/batchd/features.c"
+#include "daemons/batchd/jobnodes.c"
+#include "daemons/batchd/nodesel.c"
 
 #include <stdio.h>
 #include <time.h>

@@ -50,6 +50,8 @@ echo "srun rc=\$?"
 srun -N 2 -n 2 -c 2 --ntasks-per-node=1 --cpu-bind=cores --label --mpi=pmix \\
     sh -c 'echo srun at \$PHX_NODEID cpus \$(grep Cpus_allowed_list /proc/self/status | cut -f2)'
 echo "srun -c rc=\$?"
+srun --mpi=pmix -x n1 -n 2 $hello
+echo "srun -x rc=\$?"
 phx run -N1 -n2 --label sh -c 'echo bound \$(grep Cpus_allowed_list /proc/self/status | cut -f2)'
 phx run -N1 -n2 --label --cpu-bind=sockets sh -c 'echo socket \$(grep Cpus_allowed_list /proc/self/status | cut -f2)'
 phx run -N1 -n2 --label --cpu-bind=none sh -c 'echo unbound \$(grep Cpus_allowed_list /proc/self/status | cut -f2)'
@@ -72,13 +74,16 @@ assert_contains "$body" "rank slurm [none] [0]"
 assert_contains "$body" "srun rc=0"
 assert_contains "$body" "srun is $compat/srun"
 assert_contains "$body" "srun -c rc=0"
+# -x n1: an MPI step with no rank where srun runs (the batch node)
+assert_contains "$body" "srun -x rc=0"
+assert_eq 2 "$(grep -c 'of 2 sum 3 node n2' <<<"$body")" "ranks of srun -x n1 -n 2, on n2"
 # -N 2 -n 2 --ntasks-per-node=1 -c 2: one rank per node, each on both cores.
 assert_eq 2 "$(grep -c ': srun at ' <<<"$body")" "ranks of srun -n 2"
 s0=$(sed -n 's/^0: srun at 0 cpus //p' <<<"$body")
 s1=$(sed -n 's/^1: srun at 1 cpus //p' <<<"$body")
 [[ $s0 == *[,-]* && $s1 == *[,-]* ]] || fail "srun -c 2: ranks not on 2 cpus each on nodes 0 and 1: '$s0' '$s1'"
 assert_contains "$body" "3: rank 3 of 4 sum 10"
-assert_eq 2 "$(grep -c '^rank .* node n2' <<<"$body")" "ranks on n2 under phx run"
+assert_eq 2 "$(grep -c '^rank . of 4 .* node n2' <<<"$body")" "ranks on n2 under phx run"
 # Bound to one core each, inside the job's cpuset (2 cores on this node).
 b0=$(sed -n 's/^0: bound //p' <<<"$body")
 b1=$(sed -n 's/^1: bound //p' <<<"$body")

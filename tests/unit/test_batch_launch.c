@@ -6,6 +6,7 @@
  * Unit tests cannot link daemon objects, so the sources are included. */
 #include "daemons/batchd/array.c"
 #include "daemons/batchd/depend.c"
+#include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"
 #include "daemons/batchd/launch.c"

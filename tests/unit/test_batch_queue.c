@@ -6,6 +6,7 @@
  * daemon functions they call from other files are stubbed below. */
 #include "daemons/batchd/array.c"
 #include "daemons/batchd/depend.c"
+#include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"
 #include "daemons/batchd/outpath.c"

@@ -6,6 +6,7 @@
  * into test binaries), so the batchd sources under test are included here. */
 #include "daemons/batchd/array.c"
 #include "daemons/batchd/depend.c"
+#include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"
 #include "daemons/batchd/outpath.c"
@@ -88,8 +89,9 @@ static void test_malformed_directives(void **state)
     expect_text_error("#!/bin/sh\n#SBATCH -n 0\n", "expected a positive integer");
     expect_text_error("#!/bin/sh\n#SBATCH --mem=12X\n", "invalid memory size \"12X\"");
     expect_text_error("#!/bin/sh\n#SBATCH -B 2:x\n", "sockets[:cores[:threads]]");
-    expect_text_error("#!/bin/sh\n#SBATCH -C haswell\n", "\"-C\" (--constraint) is not "
-                                                         "supported");
+    expect_text_error("#!/bin/sh\n#SBATCH -L matlab\n", "\"-L\" (--licenses) is not "
+                                                        "supported");
+
     expect_text_error("#!/bin/sh\n#SBATCH -Z\n", "unknown option \"-Z\"");
     expect_text_error("#!/bin/sh\n#SBATCH --time=5 --begin=yesterday\n",
                       "invalid begin time \"yesterday\"");
@@ -364,6 +366,17 @@ static void test_finalize_error_lines(void **state)
                        "job.sh:2: cpu-bind \"threads\": \"threads\" is not supported "
                        "(use none, cores or sockets, optionally after \"verbose,\" or "
                        "\"quiet,\")");
+    /* -w, -x, -C: where the option at fault was given */
+    expect_build_error("#!/bin/sh\n#SBATCH -t 5\n#SBATCH -C \"a&(b\"\n", 0, NULL,
+                       "job.sh:3: --constraint \"a&(b\": ')' expected at its end");
+    expect_build_error("#!/bin/sh\n#SBATCH -w n[1-3]\n#SBATCH -N 4\n", 0, NULL,
+                       "job.sh:3: -N 4 asks for more nodes than --nodelist n[1-3] "
+                       "names (3): other nodes are never added to a -w list");
+    expect_build_error("#!/bin/sh\n#SBATCH -t 5\n#SBATCH -w n[1-3] -x n3\n", 0, NULL,
+                       "job.sh:3: node n3 is both in --nodelist and in --exclude");
+    expect_build_error("#!/bin/sh\n#SBATCH -t 5\n#SBATCH -w ./hosts\n", 0, NULL,
+                       "job.sh:3: --nodelist \"./hosts\": a file of node names is not "
+                       "supported (list the nodes, e.g. n[1-4],n7)");
 
     /* The command line: its values say so, and still override. */
     char *bad_array[] = {"-t", "5", "--array=1-3%0"};

@@ -5,6 +5,7 @@
  * into test binaries), so the batchd sources under test are included here. */
 #include "daemons/batchd/array.c"
 #include "daemons/batchd/depend.c"
+#include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"
 #include "daemons/batchd/outpath.c"

@@ -10,6 +10,7 @@
 #include "daemons/batchd/api_signal.c"
 #include "daemons/batchd/array.c"
 #include "daemons/batchd/depend.c"
+#include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"
 #include "daemons/batchd/outpath.c"

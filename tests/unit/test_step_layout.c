@@ -82,9 +82,74 @@ static void test_refusals(void **state)
     assert_null(rn);
 }
 
+/* -w and -x of a step: -w's nodes first, -x's dropped, names checked. */
+static int pick(const char *want, const char *skip, phx_step_req_t *r, char *order,
+                phx_error_t *err)
+{
+    static const char *const names[4] = {"n3", "n1", "n2", "n4"}; /* caller first */
+    void *nodes[4] = {(void *)names[0], (void *)names[1], (void *)names[2],
+                      (void *)names[3]};
+    char *w[4] = {0}, *x[4] = {0}, buf[64];
+    size_t nw = 0, nx = 0;
+    snprintf(buf, sizeof(buf), "%s", want ? want : "");
+    for (char *t = strtok(buf, ","); t; t = strtok(NULL, ","))
+        w[nw++] = strdup(t);
+    char buf2[64];
+    snprintf(buf2, sizeof(buf2), "%s", skip ? skip : "");
+    for (char *t = strtok(buf2, ","); t; t = strtok(NULL, ","))
+        x[nx++] = strdup(t);
+    int n = 4;
+    int rc = phx_step_pick_nodes(nodes, names, &n, w, nw, x, nx, r, err);
+    order[0] = '\0';
+    for (int i = 0; rc == 0 && i < n; i++)
+        sprintf(order + strlen(order), "%s%s", i ? "," : "", (const char *)nodes[i]);
+    for (size_t i = 0; i < nw; i++)
+        free(w[i]);
+    for (size_t i = 0; i < nx; i++)
+        free(x[i]);
+    return rc;
+}
+
+static void test_pick_nodes(void **state)
+{
+    (void)state;
+    phx_error_t err = {{0}};
+    char order[64];
+    phx_step_req_t r = {.cpus_per_task = 1};
+    assert_int_equal(pick("n2,n4", NULL, &r, order, &err), 0);
+    assert_string_equal(order, "n2,n4,n3,n1"); /* the listed first, in job order */
+    assert_int_equal(r.nodes, 2);              /* -N from the list */
+    r = (phx_step_req_t){.nodes = 3, .cpus_per_task = 1};
+    assert_int_equal(pick("n4", "n3", &r, order, &err), 0);
+    assert_string_equal(order, "n4,n1,n2"); /* -N 3: n4 and the next ones */
+    assert_int_equal(r.nodes, 3);
+    int counts[4], *rn = NULL;
+    assert_int_equal(phx_step_layout(&r, 3, NULL, counts, &rn, &err), 3);
+    free(rn);
+    r = (phx_step_req_t){.cpus_per_task = 1};
+    assert_int_equal(pick(NULL, "n3,n2", &r, order, &err), 0);
+    assert_string_equal(order, "n1,n4");
+    assert_int_equal(r.nodes, 0); /* every node left */
+    /* refusals */
+    assert_int_equal(pick("n5", NULL, &r, order, &err), -1);
+    assert_string_equal(err.text, "--nodelist: node n5 is not one of the job's nodes");
+    assert_int_equal(pick(NULL, "n9", &r, order, &err), -1);
+    assert_string_equal(err.text, "--exclude: node n9 is not one of the job's nodes");
+    assert_int_equal(pick("n1", "n1", &r, order, &err), -1);
+    assert_string_equal(err.text, "node n1 is both in --nodelist and in --exclude");
+    r = (phx_step_req_t){.nodes = 1, .cpus_per_task = 1};
+    assert_int_equal(pick("n1,n2", NULL, &r, order, &err), -1);
+    assert_string_equal(err.text, "-N 1 is fewer nodes than --nodelist names (2): a "
+                                  "step uses every node it lists");
+    r = (phx_step_req_t){.cpus_per_task = 1};
+    assert_int_equal(pick(NULL, "n1,n2,n3,n4", &r, order, &err), -1);
+    assert_string_equal(err.text, "--exclude leaves none of the job's nodes");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pick_nodes),
         cmocka_unit_test(test_block),
         cmocka_unit_test(test_cyclic_uneven),
         cmocka_unit_test(test_defaults_and_per_node),

@@ -1,0 +1,148 @@
+/* The nodes a job may use by -w/--nodelist, -x/--exclude and
+ * -C/--constraint, as a bitmap over b->nodes (the planner's node indices):
+ * checked at submit, made once per job and kept until the nodes or the
+ * features change (b->nodes_gen). */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/batchd/batchd.h"
+#include "lib/hostlist.h"
+#include "lib/log.h"
+
+/* What a job that names nodes gets when its bitmap cannot be made (out of
+ * memory): no node, this pass. */
+static const uint64_t ns_no_node[PHX_JOBNODES_MAX / 64];
+
+static bool ns_restricted(const phx_jobspec_t *s)
+{
+    return s->nodelist || s->exclude || s->constraint;
+}
+
+static ssize_t ns_node_index(const batchd_t *b, const char *name)
+{
+    for (size_t i = 0; i < b->nnodes; i++)
+        if (strcmp(b->nodes[i].name, name) == 0)
+            return (ssize_t)i;
+    return -1;
+}
+
+static void ns_bit_set(uint64_t *m, size_t i, bool on)
+{
+    if (on)
+        m[i >> 6] |= UINT64_C(1) << (i & 63);
+    else
+        m[i >> 6] &= ~(UINT64_C(1) << (i & 63));
+}
+
+/* The names of a -w or -x list that no node has: -1 with err naming the
+ * first (and the count), else 0. */
+static int ns_names_known(const batchd_t *b, const char *list, const char *opt,
+                          phx_error_t *err)
+{
+    char **names;
+    size_t n, unknown = 0;
+    const char *first = NULL;
+    if (phx_hostlist_expand(list, PHX_JOBNODES_MAX, &names, &n, err) < 0)
+        return phx_error_prefix(err, "%s", opt);
+    for (size_t i = 0; i < n; i++)
+        if (ns_node_index(b, names[i]) < 0 && !unknown++)
+            first = names[i];
+    if (unknown)
+        phx_error_set(err, "%s %s: no node is named %s%s", opt, list, first,
+                      unknown > 1 ? " (nor others of the list)" : "");
+    phx_hostlist_free(names, n);
+    return unknown ? -1 : 0;
+}
+
+int batchd_nodesel_check(const batchd_t *b, const phx_jobspec_t *s, size_t *field,
+                         phx_error_t *err)
+{
+    *field = offsetof(phx_jobspec_t, nodelist);
+    if (s->nodelist && ns_names_known(b, s->nodelist, "--nodelist", err) < 0)
+        return -1;
+    *field = offsetof(phx_jobspec_t, exclude);
+    if (s->exclude && ns_names_known(b, s->exclude, "--exclude", err) < 0)
+        return -1;
+    *field = offsetof(phx_jobspec_t, constraint);
+    uint64_t terms[PHX_CONSTRAINT_TERMS];
+    size_t nterms;
+    if (s->constraint &&
+        phx_constraint_compile(s->constraint, (const char *const *)b->features.names,
+                               b->features.n, terms, &nterms, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* Set (on) or clear the bits of a list's nodes. */
+static int ns_mark(const batchd_t *b, uint64_t *m, const char *list, bool on)
+{
+    char **names;
+    size_t n;
+    phx_error_t err;
+    if (phx_hostlist_expand(list, PHX_JOBNODES_MAX, &names, &n, &err) < 0)
+        return -1; /* checked at submit: a stored list parses */
+    for (size_t i = 0; i < n; i++) {
+        ssize_t k = ns_node_index(b, names[i]);
+        if (k >= 0)
+            ns_bit_set(m, (size_t)k, on);
+    }
+    phx_hostlist_free(names, n);
+    return 0;
+}
+
+int batchd_nodesel_make(const batchd_t *b, const phx_jobspec_t *s, uint64_t **out)
+{
+    *out = NULL;
+    if (!ns_restricted(s))
+        return 0;
+    size_t words = (b->nnodes + 63) / 64;
+    uint64_t *m = calloc(words ? words : 1, sizeof(*m));
+    if (!m)
+        return -1;
+    if (s->nodelist && ns_mark(b, m, s->nodelist, true) < 0) {
+        free(m);
+        return -1;
+    }
+    for (size_t i = 0; !s->nodelist && i < b->nnodes; i++)
+        ns_bit_set(m, i, true);
+    if (s->exclude && ns_mark(b, m, s->exclude, false) < 0) {
+        free(m);
+        return -1;
+    }
+    if (s->constraint) {
+        uint64_t terms[PHX_CONSTRAINT_TERMS];
+        size_t nterms = 0;
+        phx_error_t err;
+        /* a feature the site dropped since submit: no node has it */
+        if (phx_constraint_compile(s->constraint,
+                                   (const char *const *)b->features.names,
+                                   b->features.n, terms, &nterms, &err) < 0)
+            nterms = 0;
+        for (size_t i = 0; i < b->nnodes; i++)
+            if (!phx_constraint_match(terms, nterms, b->nodes[i].features))
+                ns_bit_set(m, i, false);
+    }
+    *out = m;
+    return 0;
+}
+
+const uint64_t *batchd_job_nodes(const batchd_t *b, bjob_t *j)
+{
+    if (!ns_restricted(&j->spec))
+        return NULL;
+    if (j->nodes_ok && j->nodes_ok_gen == b->nodes_gen)
+        return j->nodes_ok;
+    free(j->nodes_ok);
+    j->nodes_ok = NULL;
+    if (batchd_nodesel_make(b, &j->spec, &j->nodes_ok) < 0) {
+        phx_log_errx("job %" PRIu64 ": out of memory for the nodes it names: it "
+                     "waits",
+                     j->id);
+        /* no node, as long as ns_no_node covers them (the master's agents are
+         * far fewer) */
+        return b->nnodes <= PHX_JOBNODES_MAX ? ns_no_node : NULL;
+    }
+    j->nodes_ok_gen = b->nodes_gen;
+    return j->nodes_ok;
+}
