@@ -4,7 +4,8 @@
  * (jobsig.h); "scope" (default "steps"):
  *
  *   steps  the ranks of the job's steps on every node (scancel -s), not the
- *          batch shell
+ *          batch shell; KILL goes as full (Slurm sends SIGKILL alone to the
+ *          batch step without -b)
  *   batch  the batch shell alone (scancel -b)
  *   full   the batch shell and its children, and the steps (scancel -f)
  *
@@ -126,6 +127,8 @@ void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
         phx_http_reply_error(req, 400, "%s", err.text);
         return;
     }
+    if (sig == SIGKILL && k == 0)
+        k = 2; /* Slurm's: KILL reaches the batch step too, without -b */
     /* the job, or every task of an array for its array job id */
     bool array = j->array_job_id && j->array_job_id == j->id;
     size_t nrun = 0, pending = 0, cancelled = 0;
