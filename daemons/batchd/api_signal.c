@@ -4,8 +4,8 @@
  * (jobsig.h); "scope" (default "steps"):
  *
  *   steps  the ranks of the job's steps on every node (scancel -s), not the
- *          batch shell; KILL goes as full (Slurm sends SIGKILL alone to the
- *          batch step without -b)
+ *          batch shell; KILL cancels the job instead (Slurm's scancel -s
+ *          KILL is scancel)
  *   batch  the batch shell alone (scancel -b)
  *   full   the batch shell and its children, and the steps (scancel -f)
  *
@@ -127,8 +127,8 @@ void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
         phx_http_reply_error(req, 400, "%s", err.text);
         return;
     }
-    if (sig == SIGKILL && k == 0)
-        k = 2; /* Slurm's: KILL reaches the batch step too, without -b */
+    /* Slurm's scancel -s KILL is scancel; KILL cancels a pending job */
+    bool cancels = sig == SIGKILL && k == 0;
     /* the job, or every task of an array for its array job id */
     bool array = j->array_job_id && j->array_job_id == j->id;
     size_t nrun = 0, pending = 0, cancelled = 0;
@@ -136,8 +136,9 @@ void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
         bjob_t *x = array ? b->order[i] : j;
         if (array && x->array_job_id != j->id)
             continue;
-        if (x->state == PHX_JOB_PENDING && sig == SIGKILL) {
-            batchd_job_cancel(b, x, uid); /* Slurm's: KILL cancels a pending job */
+        if (sig == SIGKILL && (cancels || x->state == PHX_JOB_PENDING) &&
+            !phx_job_state_is_final(x->state) && !x->cancel_requested) {
+            batchd_job_cancel(b, x, uid);
             cancelled++;
         } else if (x->state == PHX_JOB_PENDING) {
             pending++;

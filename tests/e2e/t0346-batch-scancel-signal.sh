@@ -4,8 +4,8 @@
 # the signal on both nodes, and not the batch shell; with -b (--batch) the
 # batch shell alone, not the ranks; with -f (--full) the shell and its
 # children; the job keeps running after trapped signals.  Another user's signal is refused, as is a bad signal name, with
-# a clear message; a pending job is refused but KILL cancels it, and KILL
-# ends a running one.
+# a clear message; a pending job is refused; -s KILL cancels a job, pending
+# or running (Slurm's rule), and -b alone kills the batch shell.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -136,13 +136,16 @@ run_ok as "$scancel" -s KILL "$pid"
 wait_job "$pid" CANCELLED 10
 expect_fail as "$scancel" -s USR1 "$id"
 assert_contains "$PHX_OUT" "job $id is not running (COMPLETED)"
-# -s KILL reaches the batch shell too (Slurm's rule): the job ends of it.
+# -s KILL is a cancel (Slurm's rule); -b alone sends KILL to the shell.
 printf '#!/bin/sh\n#SBATCH -t 1\nsleep 309\n' >"$home/kill.sh"
 chown phxu1 "$home/kill.sh"
 kid=$(as phx submit --parsable kill.sh)
+kid2=$(as phx submit --parsable kill.sh)
 wait_job "$kid" RUNNING 30
-wait_for 10 pgrep -u phxu1 -f "sleep 309"
+wait_job "$kid2" RUNNING 30
 run_ok as "$scancel" -s KILL "$kid"
-wait_job "$kid" FAILED 20
-assert_eq "0:9" "$(job_field "$kid" exit_code)" "killed by signal 9"
+wait_job "$kid" CANCELLED 20
+run_ok as "$scancel" -b "$kid2"
+wait_job "$kid2" FAILED 20
+assert_eq "0:9" "$(job_field "$kid2" exit_code)" "the shell killed by signal 9"
 note "ok"

@@ -190,22 +190,24 @@ static void test_scopes(void **state)
     assert_int_equal(reply_code, 200);
 }
 
-/* KILL without a scope kills the batch shell's group too, as Slurm's does. */
-static void test_kill_is_full(void **state)
+/* KILL without a scope cancels the job (Slurm's scancel -s KILL is
+ * scancel); with -b it is a signal to the shell. */
+static void test_kill_cancels(void **state)
 {
     (void)state;
     setup_world();
     post(&jobs[0], "{\"signal\": \"9\"}");
-    assert_int_equal(ncalls, 3);
-    assert_int_equal(calls[0].s.to, PHX_SIG_TO_ALL);
-    assert_int_equal(calls[1].s.to, PHX_SIG_TO_STEPS);
-    answer_all(202, "");
-    assert_non_null(strstr(reply_text, "\"scope\":\"full\""));
+    assert_int_equal(ncalls, 0);
+    assert_int_equal(cancels, 1);
+    assert_int_equal(reply_code, 200);
+    assert_non_null(strstr(reply_text, "\"cancelled\":1"));
     setup_world();
     post(&jobs[0], "{\"signal\": \"KILL\", \"scope\": \"batch\"}");
+    assert_int_equal(cancels, 0);
     assert_int_equal(ncalls, 1);
     assert_int_equal(calls[0].s.to, PHX_SIG_TO_MAIN);
     answer_all(202, "");
+    assert_int_equal(reply_code, 200);
 }
 
 static void test_master_refuses(void **state)
@@ -300,7 +302,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_scopes),  cmocka_unit_test(test_master_refuses),
         cmocka_unit_test(test_refused), cmocka_unit_test(test_kill_cancels_pending),
-        cmocka_unit_test(test_array),   cmocka_unit_test(test_kill_is_full),
+        cmocka_unit_test(test_array),   cmocka_unit_test(test_kill_cancels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
