@@ -7,7 +7,7 @@
  * the ranks of their steps on every node; with -b the batch shell alone;
  * with -f the batch shell, its children and the steps.  -b or -f without
  * -s sends KILL.  SIG is a number or a name (USR1, SIGUSR1, 10); batchd
- * checks it.  A pending job is refused, except that KILL cancels it. */
+ * checks it.  A pending job is refused; -s KILL alone cancels (Slurm's). */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
