@@ -131,7 +131,7 @@ void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
     bool cancels = sig == SIGKILL && k == 0;
     /* the job, or every task of an array for its array job id */
     bool array = j->array_job_id && j->array_job_id == j->id;
-    size_t nrun = 0, pending = 0, cancelled = 0;
+    size_t nrun = 0, pending = 0, cancelled = 0, cancelling = 0;
     for (size_t i = 0; i < (array ? b->njobs : 1); i++) {
         bjob_t *x = array ? b->order[i] : j;
         if (array && x->array_job_id != j->id)
@@ -144,6 +144,8 @@ void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
             pending++;
         } else if (x->state == PHX_JOB_RUNNING && !x->cancel_requested) {
             nrun++;
+        } else if (x->state == PHX_JOB_RUNNING) {
+            cancelling++;
         }
     }
     if (nrun == 0) {
@@ -153,6 +155,8 @@ void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
                                           (json_int_t)j->id, "signal", sig, "scope",
                                           scopes[k].scope, "tasks", 0, "cancelled",
                                           (int)cancelled));
+        else if (cancelling)
+            phx_http_reply_error(req, 409, "job %" PRIu64 " is being cancelled", j->id);
         else if (pending)
             phx_http_reply_error(req, 409,
                                  "job %" PRIu64 " is pending: only a running job can "

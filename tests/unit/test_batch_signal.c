@@ -263,6 +263,11 @@ static void test_refused(void **state)
     assert_non_null(strstr(reply_text, "job 6 is pending"));
     assert_int_equal(jobs[1].state, PHX_JOB_PENDING);
     setup_world();
+    jobs[0].cancel_requested = true;
+    post(&jobs[0], "{\"signal\": \"USR1\"}");
+    assert_int_equal(reply_code, 409);
+    assert_non_null(strstr(reply_text, "job 5 is being cancelled"));
+    setup_world();
     jobs[0].state = PHX_JOB_COMPLETED;
     post(&jobs[0], "{\"signal\": \"USR1\"}");
     assert_int_equal(reply_code, 409);
