@@ -1,7 +1,13 @@
 /* phx cancel ID... | [--user USER] [--name NAME]: cancel jobs.  ID is a job
  * id (an array job id A: every task of the array), A_T (task T of array A
  * alone) or A_[1-3,5] (those tasks; Slurm's syntax).  Users cancel their own
- * jobs; operators any. */
+ * jobs; operators any.
+ *
+ * phx cancel -s SIG [-b|-f] ID...: signal running jobs instead (scancel -s):
+ * the ranks of their steps on every node; with -b the batch shell alone;
+ * with -f the batch shell, its children and the steps.  -b or -f without
+ * -s sends KILL.  SIG is a number or a name (USR1, SIGUSR1, 10); batchd
+ * checks it.  A pending job is refused; -s KILL alone cancels (Slurm's). */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -14,19 +20,25 @@
 static void usage(FILE *out)
 {
     fprintf(out, "usage: phx cancel ID|ARRAY_TASK|ARRAY_[LIST]...\n"
-                 "       phx cancel [--user USER] [--name NAME]\n");
+                 "       phx cancel [--user USER] [--name NAME]\n"
+                 "       phx cancel -s|--signal SIG [-b|--batch | -f|--full] "
+                 "ID|ARRAY_TASK...\n"
+                 "  -s SIG   send SIG (USR1, SIGUSR1, 10...) to the job's steps\n"
+                 "           instead of cancelling it\n"
+                 "  -b       to the batch shell alone (KILL without -s)\n"
+                 "  -f       to the batch shell, its children and the steps\n");
 }
 
-/* "/api/v1/jobs/<id>/cancel" for N, A_T, A_[list] (brackets dropped); -1
+/* "/api/v1/jobs/<id>/<verb>" for N, A_T, A_[list] (brackets dropped); -1
  * for anything else. */
-static int job_path(const char *arg, char *path, size_t len)
+static int job_path(const char *arg, const char *verb, char *path, size_t len)
 {
     char id[256];
     size_t n = strspn(arg, "0123456789");
     if (n == 0 || n > 20)
         return -1;
     if (arg[n] == '\0') {
-        snprintf(path, len, "/api/v1/jobs/%s/cancel", arg);
+        snprintf(path, len, "/api/v1/jobs/%s/%s", arg, verb);
         return 0;
     }
     if (arg[n] != '_')
@@ -41,7 +53,7 @@ static int job_path(const char *arg, char *path, size_t len)
         (size_t)snprintf(id, sizeof(id), "%.*s_%.*s", (int)n, arg, (int)tl, t) >=
             sizeof(id))
         return -1;
-    return (size_t)snprintf(path, len, "/api/v1/jobs/%s/cancel", id) < len ? 0 : -1;
+    return (size_t)snprintf(path, len, "/api/v1/jobs/%s/%s", id, verb) < len ? 0 : -1;
 }
 
 int phx_cmd_cancel(int argc, char **argv)
@@ -49,16 +61,28 @@ int phx_cmd_cancel(int argc, char **argv)
     static const struct option opts[] = {
         {"user", required_argument, NULL, 'u'},
         {"name", required_argument, NULL, 'n'},
+        {"signal", required_argument, NULL, 's'},
+        {"batch", no_argument, NULL, 'b'},
+        {"full", no_argument, NULL, 'f'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *user = NULL, *name = NULL;
+    const char *user = NULL, *name = NULL, *sig = NULL, *scope = NULL;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "u:n:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "u:n:s:bfh", opts, NULL)) != -1) {
         switch (c) {
         case 'u': user = optarg; break;
         case 'n': name = optarg; break;
+        case 's': sig = optarg; break;
+        case 'b':
+        case 'f':
+            if (scope && strcmp(scope, c == 'b' ? "batch" : "full") != 0) {
+                fprintf(stderr, "phx cancel: --batch and --full exclude each other\n");
+                return 2;
+            }
+            scope = c == 'b' ? "batch" : "full";
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -66,6 +90,12 @@ int phx_cmd_cancel(int argc, char **argv)
     bool filter = user || name;
     if (filter == (optind < argc)) {
         usage(stderr);
+        return 2;
+    }
+    if (scope && !sig)
+        sig = "KILL"; /* scancel -b: SIGKILL to the batch shell */
+    if (sig && filter) {
+        fprintf(stderr, "phx cancel: --signal needs job ids, not --user or --name\n");
         return 2;
     }
     int rc = 0;
@@ -81,12 +111,24 @@ int phx_cmd_cancel(int argc, char **argv)
     }
     for (int i = optind; i < argc; i++) {
         char path[320];
-        if (job_path(argv[i], path, sizeof(path)) < 0) {
+        if (sig && strpbrk(argv[i], "[-,:")) {
+            fprintf(stderr,
+                    "phx cancel: --signal takes a job id or one array task (A_T), "
+                    "not \"%s\"\n",
+                    argv[i]);
+            rc = 1;
+            continue;
+        }
+        if (job_path(argv[i], sig ? "signal" : "cancel", path, sizeof(path)) < 0) {
             fprintf(stderr, "phx cancel: invalid job id \"%s\"\n", argv[i]);
             rc = 1;
             continue;
         }
-        json_t *r = phx_cli_call(PHX_CLI_BATCHD, "POST", path, NULL, true, NULL);
+        json_t *body = sig ? json_pack("{s:s, s:s}", "signal", sig, "scope",
+                                       scope ? scope : "steps")
+                           : NULL;
+        json_t *r = phx_cli_call(PHX_CLI_BATCHD, "POST", path, body, true, NULL);
+        json_decref(body);
         if (!r)
             rc = 1;
         json_decref(r);

@@ -501,6 +501,16 @@ int phx_fwc_teardown(phx_fwc_t *c)
     return simple(c, "TEARDOWN");
 }
 
+/* obj's "signal": 1-64, not glibc's own 32 and 33. */
+static int signal_field(const json_t *obj, long long *sig, phx_error_t *err)
+{
+    if (phx_json_int(obj, "signal", true, 1, 64, sig, err) < 0)
+        return -1;
+    if (*sig == 32 || *sig == 33)
+        return phx_error_set(err, "signal %lld is the C library's own", *sig);
+    return 0;
+}
+
 int phx_task_warn_parse(const json_t *obj, phx_task_warn_t *out, phx_error_t *err)
 {
     json_t *w = NULL;
@@ -510,15 +520,45 @@ int phx_task_warn_parse(const json_t *obj, phx_task_warn_t *out, phx_error_t *er
         return -1;
     if (!w)
         return 0;
-    if (phx_json_int(w, "signal", true, 1, 64, &sig, err) < 0 ||
+    if (signal_field(w, &sig, err) < 0 ||
         phx_json_int(w, "before", true, 0, 65535, &before, err) < 0 ||
         phx_json_str(w, "to", true, &to, err) < 0)
         return phx_error_prefix(err, "warn");
-    if (sig == 32 || sig == 33)
-        return phx_error_set(err, "warn.signal %lld is the C library's own", sig);
     if (strcmp(to, "main") != 0 && strcmp(to, "steps") != 0)
         return phx_error_set(err, "warn.to must be \"main\" or \"steps\", not \"%s\"",
                              to);
     *out = (phx_task_warn_t){(int)sig, (int)before, strcmp(to, "main") == 0};
     return 1;
+}
+
+static const char *const sig_to_names[] = {"steps", "main", "all"};
+
+const char *phx_task_sig_to_name(phx_task_sig_to_t to)
+{
+    return (unsigned)to < 3 ? sig_to_names[to] : "?";
+}
+
+int phx_task_signal_parse(const json_t *obj, phx_task_signal_t *out, phx_error_t *err)
+{
+    long long sig;
+    const char *to;
+    if (signal_field(obj, &sig, err) < 0 || phx_json_str(obj, "to", true, &to, err) < 0)
+        return -1;
+    for (int i = 0; i < 3; i++)
+        if (strcmp(to, sig_to_names[i]) == 0) {
+            *out = (phx_task_signal_t){(int)sig, (phx_task_sig_to_t)i};
+            return 0;
+        }
+    return phx_error_set(
+        err, "\"to\" must be \"steps\", \"main\" or \"all\", not \"%.32s\"", to);
+}
+
+int phx_fwc_signal(phx_fwc_t *c, const char *task_id, const phx_task_signal_t *s,
+                   phx_fwc_done_f done, void *arg)
+{
+    return phx_fwc_call(c,
+                        json_pack("{s:s, s:{s:{s:s}, s:i, s:s}}", "type", "SIGNAL",
+                                  "signal", "task_id", "value", task_id, "signal",
+                                  s->signal, "to", phx_task_sig_to_name(s->to)),
+                        done, arg);
 }

@@ -27,6 +27,25 @@ typedef struct phx_task_warn {
 /* obj's "warn": 1 with *out, 0 when it has none, -1 with err. */
 int phx_task_warn_parse(const json_t *obj, phx_task_warn_t *out, phx_error_t *err);
 
+/* SIGNAL (scancel -s; doc/scheduler-api.md): {"signal": 1-64 (not 32, 33),
+ * "to": "steps"|"main"|"all"}: a signal now to a running task's steps'
+ * ranks (steps), its program alone (main), or its program's process group
+ * (the program and its children, but not the `phx run` step clients among
+ * them) and the steps' ranks (all).  Checked
+ * alike by the master (the SIGNAL call) and the agent (the SIGNAL frame). */
+typedef enum phx_task_sig_to {
+    PHX_SIG_TO_STEPS,
+    PHX_SIG_TO_MAIN,
+    PHX_SIG_TO_ALL,
+} phx_task_sig_to_t;
+typedef struct phx_task_signal {
+    int signal;
+    phx_task_sig_to_t to;
+} phx_task_signal_t;
+/* obj's "signal" and "to": 0 with *out, or -1 with err. */
+int phx_task_signal_parse(const json_t *obj, phx_task_signal_t *out, phx_error_t *err);
+const char *phx_task_sig_to_name(phx_task_sig_to_t to);
+
 /* The longest time limit of a task, in seconds (100 years): the agent
  * refuses a launch beyond it, so the master refuses such an ACCEPT (a
  * TaskInfo's max_completion_time) before it commits the gang. */
@@ -87,6 +106,9 @@ int phx_fwc_accept(phx_fwc_t *c, const json_t *offer_ids, const json_t *operatio
                    phx_fwc_done_f done, void *arg);
 int phx_fwc_decline(phx_fwc_t *c, const json_t *offer_ids, double refuse_seconds);
 int phx_fwc_kill(phx_fwc_t *c, const char *task_id, const char *agent_id);
+/* SIGNAL one of our tasks (phx_task_signal_t); done as for phx_fwc_call. */
+int phx_fwc_signal(phx_fwc_t *c, const char *task_id, const phx_task_signal_t *s,
+                   phx_fwc_done_f done, void *arg);
 int phx_fwc_acknowledge(phx_fwc_t *c, const json_t *status);
 /* tasks: array of task id strings, or NULL for implicit reconciliation. */
 int phx_fwc_reconcile(phx_fwc_t *c, const json_t *task_ids);

@@ -113,6 +113,8 @@ int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err);
 void phx_agentd_tasks_stop(phx_agentd_t *a);
 void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f);
 void phx_agentd_on_kill(phx_agentd_t *a, const phx_frame_t *f);
+/* signal.c: SIGNAL (scancel -s) to a task's program or its steps' ranks. */
+void phx_agentd_on_signal(phx_agentd_t *a, const phx_frame_t *f);
 /* status.c */
 void phx_agentd_on_status_ack(phx_agentd_t *a, const phx_frame_t *f);
 /* step.c: MPI steps (step.h); the local step socket, "" when disabled. */

@@ -165,6 +165,7 @@ static const struct {
     {"HEARTBEAT_ACK", PHX_LINK_REGISTERED, on_heartbeat_ack},
     {"LAUNCH", PHX_LINK_REGISTERED, phx_agentd_on_launch},
     {"KILL", PHX_LINK_REGISTERED, phx_agentd_on_kill},
+    {"SIGNAL", PHX_LINK_REGISTERED, phx_agentd_on_signal},
     {"STATUS_ACK", PHX_LINK_REGISTERED, phx_agentd_on_status_ack},
     {"STEP_LAUNCH", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"STEP_KILL", PHX_LINK_REGISTERED, phx_agentd_on_step},
@@ -267,11 +268,12 @@ static int send_register(phx_agentd_t *a, phx_error_t *err)
     if (phx_munge_encode(a->munge, payload, strlen(payload), 0, &cred, err) < 0)
         return -1;
     /* Our tasks (running, or with statuses not yet acknowledged), so that a
-     * new leader can reconcile. */
-    json_t *hdr =
-        json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:o}", "type", "REGISTER", "name",
-                  a->name, "nonce", nonce, "cred", cred, "topology", a->topo_json,
-                  "version", PHX_VERSION, "tasks", phx_agentd_tasks_json(a));
+     * new leader can reconcile; the frames we know beyond the first
+     * version's, so that it does not send us others (doc/admin.md). */
+    json_t *hdr = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:o, s:[s]}", "type",
+                            "REGISTER", "name", a->name, "nonce", nonce, "cred", cred,
+                            "topology", a->topo_json, "version", PHX_VERSION, "tasks",
+                            phx_agentd_tasks_json(a), "features", "signal");
     free(cred);
     if (!hdr || phx_agentd_send(a, hdr, NULL, 0) < 0)
         return phx_error_set(err, "could not send REGISTER");

@@ -93,6 +93,8 @@ void phx_step_svc_output(uint64_t step, int rank, int stream, const void *data,
 /* Should the step's local ranks' output wait before it is read?  true: stop
  * reading it; phx_lstep_output_resume says when to read again. */
 bool phx_step_svc_output_waits(uint64_t step);
+/* Is pid a connected `phx run` (SO_PEERCRED's pid)? */
+bool phx_step_svc_is_client(pid_t pid);
 /* ERROR to every client that asked for a step. */
 void phx_step_svc_fail_all(const char *why);
 void phx_step_on_refused(phx_agentd_t *a, const phx_frame_t *f);

@@ -66,6 +66,14 @@ static struct {
     char path[1024];
 } svc;
 
+bool phx_step_svc_is_client(pid_t pid)
+{
+    for (const client_t *c = svc.clients; c; c = c->next)
+        if (c->pid == pid && !c->freeing)
+            return true;
+    return false;
+}
+
 static void client_free(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;

@@ -8,6 +8,8 @@
  *   POST /api/v1/jobs/A_T/cancel   cancel tasks of array A: T is one index or
  *                                  indices like 1-3,5 or 0-15:4
  *   POST /api/v1/jobs/ID/hold, /uhold, /release   holds (hold.c)
+ *   POST /api/v1/jobs/ID/signal    {"signal": S, "scope": steps|batch|full}:
+ *                                  scancel -s (api_signal.c)
  *   POST /api/v1/jobs/cancel       {"user": U, "name": N}: cancel U's active
  *                                  jobs (named N; without U the caller's, or
  *                                  everyone's for an operator)
@@ -426,6 +428,10 @@ static void route(struct evhttp_request *req, void *arg)
                                              : BATCHD_RELEASE);
         } else if (strcmp(tail, "/cancel") == 0 && post && task) {
             cancel_tasks(b, req, uid, id, len);
+        } else if (strcmp(tail, "/signal") == 0 && post) {
+            bjob_t *j = job_of(b, req, uid, id, len);
+            if (j)
+                batchd_api_signal(b, req, uid, j);
         } else if (strcmp(tail, "/cancel") == 0 && post) {
             bjob_t *j = job_of(b, req, uid, id, len);
             if (j)

@@ -106,6 +106,18 @@ int phx_jobsig_parse(const char *text, phx_jobsig_t *out, phx_error_t *err)
     return 0;
 }
 
+int phx_jobsig_signal(const char *text, phx_error_t *err)
+{
+    size_t len = strlen(text);
+    int sig = len <= 16 ? signal_of(text, len) : -1;
+    if (sig < 0)
+        return phx_error_set(err,
+                             "unknown signal \"%.32s\" (a number 1-64, or a name such "
+                             "as USR1, SIGUSR1, TERM, KILL)",
+                             text);
+    return sig;
+}
+
 char *phx_jobsig_format(const phx_jobsig_t *s)
 {
     const char *name = NULL;

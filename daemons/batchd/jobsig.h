@@ -22,6 +22,9 @@ typedef struct phx_jobsig {
 } phx_jobsig_t;
 
 int phx_jobsig_parse(const char *text, phx_jobsig_t *out, phx_error_t *err);
+/* A signal alone (scancel -s): a number, NAME, SIGNAME, RTMIN+N, RTMAX-N
+ * as above; the number, or -1 with err. */
+int phx_jobsig_signal(const char *text, phx_error_t *err);
 /* "B:USR1@60" (malloc'd), or NULL (ENOMEM). */
 char *phx_jobsig_format(const phx_jobsig_t *s);
 

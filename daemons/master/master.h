@@ -56,6 +56,7 @@ typedef struct phx_master_agent {
     phx_master_conn_t *conn; /* NULL when not connected */
     struct phx_hmap *tasks;  /* "framework/task" → phx_task_t (borrowed) */
     bool in_alloc;           /* known to the allocator */
+    bool can_signal;         /* its REGISTER's "features" has "signal" */
 } phx_master_agent_t;
 
 struct phx_master {

@@ -1,7 +1,7 @@
 /* REGISTER: the first frame of every agent connection.
  *
  *   {"type":"REGISTER", "name":"n01", "nonce":"<hex>", "cred":"MUNGE:...",
- *    "topology":{...}, "version":"0.1.0"}
+ *    "topology":{...}, "version":"0.1.0", "features":["signal"]}
  *
  * The munge credential must come from a trusted uid and its payload must be
  * "phx-register <name> <nonce>"; munged refuses a replayed credential.  The
@@ -34,7 +34,26 @@ typedef struct reg_op {
     uid_t uid; /* the agent's, from its credential: the session's is for it */
     phx_topo_t *topo;
     json_t *tasks; /* what the agent says it runs */
+    bool can_signal;
 } reg_op_t;
+
+/* "features": frames the agent knows beyond the first version's (an older
+ * agent sends none; the master then refuses what it would ignore).  At
+ * most 32 names of at most 32 characters; others are not ours. */
+static bool has_feature(const json_t *hdr, const char *name)
+{
+    json_t *f = json_object_get(hdr, "features"), *e;
+    size_t i;
+    if (!json_is_array(f) || json_array_size(f) > 32)
+        return false;
+    json_array_foreach(f, i, e)
+    {
+        const char *v = json_string_value(e);
+        if (v && strlen(v) <= 32 && strcmp(v, name) == 0)
+            return true;
+    }
+    return false;
+}
 
 static bool valid_name(const char *s)
 {
@@ -177,6 +196,7 @@ static void registered(const phx_error_t *err, phx_db_result_t *const *res, int 
     }
     a->last_seen = phx_master_now();
     a->registered_at = phx_master_wall();
+    a->can_signal = op->can_signal;
     if (phx_master_conn_closed(c)) {
         /* It went away while we were writing: it has the grace period. */
         a->state = PHX_AGENT_UP;
@@ -302,6 +322,7 @@ void phx_master_register(phx_master_conn_t *c, phx_master_t *m, const json_t *hd
     op->conn = c;
     op->uid = agent_uid;
     op->topo = topo;
+    op->can_signal = has_feature(hdr, "signal");
     json_t *tasks = json_object_get(hdr, "tasks");
     op->tasks = json_is_array(tasks) ? json_incref(tasks) : json_array();
     char sockets[16], numas[16], cores[16], pus[16], mem[32];

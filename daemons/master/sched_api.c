@@ -15,6 +15,7 @@
 
 #include "daemons/master/alloc.h"
 #include "daemons/master/sched.h"
+#include "lib/framework.h"
 #include "lib/http.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -423,6 +424,49 @@ static int call_kill(phx_master_t *m, phx_fw_t *fw, const json_t *call,
     return 0;
 }
 
+/* SIGNAL (scancel -s): a signal now to one of the framework's running tasks
+ * (lib/framework.h phx_task_signal_t), by its agent.  Refused, so that the
+ * framework can tell its user, when the task is not running, its agent is
+ * away or does not know SIGNAL (older than "features": ["signal"]). */
+static int call_signal(phx_master_t *m, phx_fw_t *fw, const json_t *call,
+                       phx_error_t *err)
+{
+    (void)m;
+    json_t *s = NULL;
+    const char *task_id = NULL;
+    phx_task_signal_t sig;
+    if (phx_json_obj(call, "signal", true, &s, err) < 0 ||
+        id_value(s, "task_id", true, &task_id, err) < 0 ||
+        phx_task_signal_parse(s, &sig, err) < 0)
+        return phx_error_prefix(err, "SIGNAL");
+    phx_task_t *t = phx_task_find(fw, task_id); /* its own tasks only */
+    if (!t)
+        return phx_error_set(err, "SIGNAL: unknown task %s", task_id);
+    if (strcmp(t->state, "TASK_RUNNING") != 0 || t->launch)
+        return phx_error_set(err, "SIGNAL: task %s is not running (%s)", task_id,
+                             t->state);
+    if (!t->agent->conn)
+        return phx_error_set(err, "SIGNAL: task %s: agent \"%s\" is unreachable",
+                             task_id, t->agent->name);
+    if (!t->agent->can_signal)
+        return phx_error_set(err,
+                             "SIGNAL: task %s: agent \"%s\" runs a version without "
+                             "SIGNAL; upgrade it",
+                             task_id, t->agent->name);
+    if (phx_master_conn_send(t->agent->conn,
+                             json_pack("{s:s, s:s, s:s, s:i, s:s}", "type", "SIGNAL",
+                                       "task_id", t->id, "framework_id", fw->id,
+                                       "signal", sig.signal, "to",
+                                       phx_task_sig_to_name(sig.to)),
+                             NULL, 0) < 0)
+        return phx_error_set(err, "SIGNAL: task %s: could not send to agent \"%s\"",
+                             task_id, t->agent->name);
+    phx_log_info("task %s of framework %s: signal %d (to %s) sent to agent \"%s\"",
+                 task_id, fw->id, sig.signal, phx_task_sig_to_name(sig.to),
+                 t->agent->name);
+    return 0;
+}
+
 static int call_acknowledge(phx_master_t *m, phx_fw_t *fw, const json_t *call,
                             phx_error_t *err)
 {
@@ -536,7 +580,7 @@ static const struct {
     {"DECLINE", call_decline},         {"REVIVE", call_revive},
     {"SUPPRESS", call_suppress},       {"KILL", call_kill},
     {"ACKNOWLEDGE", call_acknowledge}, {"RECONCILE", call_reconcile},
-    {"REQUEST", call_request},
+    {"REQUEST", call_request},         {"SIGNAL", call_signal},
 };
 
 void phx_sched_http(phx_master_t *m, struct evhttp_request *req)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # timeout: 200
 # The scheduler API: a 2-agent gang from the C example framework, KILL, a
-# framework written for Mesos' v1 JSON API, RECONCILE, failover within and
+# framework written for Mesos' v1 JSON API, RECONCILE, SIGNAL, failover within and
 # past failover_timeout, and bad calls answered 400 with nothing launched.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
@@ -80,6 +80,23 @@ code=$(curl -s -o "$PHX_TEST_DIR/body" -w '%{http_code}' -H 'Content-Type: appli
     -d '{"type":' "http://$PHX_MASTER/api/v1/scheduler")
 assert_eq 400 "$code"
 assert_contains "$(cat "$PHX_TEST_DIR/body")" "not valid JSON"
+
+# SIGNAL: malformed calls and another framework's task refused by name;
+# USR1 to a running task's program, which traps it and runs on.
+mkdir -m 1777 "$PHX_TEST_DIR/sig"
+out=$(python3 "$PHX_SRC/tests/e2e/tools/mesos_fw.py" "$PHX_MASTER" signal "$PHX_TEST_DIR/sig/mark")
+note "$out"
+line() { grep "^$1" <<<"$out"; }
+assert_contains "$(line "signal 0:")" "SIGNAL: field"
+assert_contains "$(line "signal 32:")" "signal 32 is the C library's own"
+assert_contains "$(line "signal 65:")" "SIGNAL: field"
+assert_contains "$(line "bad to:")" "must be"
+assert_contains "$(line "no task:")" "task_id"
+assert_contains "$(line "unknown task:")" "SIGNAL: unknown task nope"
+assert_contains "$(line "another's task:")" "SIGNAL: unknown task sig-1"
+assert_contains "$out" "sig-1 TASK_RUNNING"
+assert_eq "got USR1" "$(cat "$PHX_TEST_DIR/sig/mark")" "the task's program got USR1 once"
+wait_for 10 grep -q "signal 10 on request to its program" "$PHX_TEST_DIR"/agent-n[12].log
 
 # Failover: a scheduler dies; resubscribing in time keeps its task, and
 # RECONCILE answers for known and unknown tasks.

@@ -13,6 +13,9 @@ master like it would talk to Mesos, for the end-to-end tests.
                                         print its answer (status and body)
   mesos_fw.py MASTER longtime           a gang with a 200-year task (refused),
                                         then a 100-year task (runs)
+  mesos_fw.py MASTER signal FILE        SIGNAL (our extension): bad calls and
+                                        another framework's refused, then USR1
+                                        to a running task that traps it (FILE)
   FW_ROLE: the role to subscribe with (default "*")
 
 Every event line is checked to be ASCII (non-ASCII must arrive escaped)."""
@@ -270,6 +273,51 @@ def main():
                 if st["task_id"]["value"] == "long-c" and \
                         st["state"] not in ("TASK_STAGING", "TASK_STARTING"):
                     break
+        s.call({"type": "TEARDOWN"})
+        return 0
+    if mode == "signal":
+        mark = sys.argv[3]
+        s = Stream(master)
+        launch_one(s, "sig-1", "trap 'echo got USR1 >> %s' USR1; touch %s.ready; "
+                   "while :; do sleep 0.2; done" % (mark, mark))
+        while True:
+            ev = s.event()
+            if ev["type"] == "UPDATE":
+                st = ev["update"]["status"]
+                s.ack(st)
+                if st["state"] == "TASK_RUNNING":
+                    break
+        deadline = time.time() + 10  # its trap is set
+        while time.time() < deadline and not os.path.exists(mark + ".ready"):
+            time.sleep(0.1)
+        def sig(task, signal, to):
+            return {"type": "SIGNAL", "signal": {"task_id": {"value": task},
+                                                 "signal": signal, "to": to}}
+        print("signal 0:", s.call(sig("sig-1", 0, "main"), 400), flush=True)
+        print("signal 32:", s.call(sig("sig-1", 32, "main"), 400), flush=True)
+        print("signal 65:", s.call(sig("sig-1", 65, "main"), 400), flush=True)
+        print("bad to:", s.call(sig("sig-1", 10, "everyone"), 400), flush=True)
+        print("unknown task:", s.call(sig("nope", 10, "main"), 400), flush=True)
+        print("no task:", s.call({"type": "SIGNAL", "signal": {"signal": 10,
+                                                              "to": "main"}}, 400),
+              flush=True)
+        other = Stream(master)
+        while other.event()["type"] != "SUBSCRIBED":
+            pass
+        print("another's task:", other.call(sig("sig-1", 10, "main"), 400), flush=True)
+        other.call({"type": "TEARDOWN"})
+        s.call(sig("sig-1", 10, "main"))
+        deadline = time.time() + 10
+        while time.time() < deadline and not os.path.exists(mark):
+            time.sleep(0.1)
+        time.sleep(0.5)
+        print("still running after USR1:", s.call({"type": "RECONCILE", "reconcile": {
+            "tasks": [{"task_id": {"value": "sig-1"}}]}}) == "", flush=True)
+        while True:
+            ev = s.event()
+            if ev["type"] == "UPDATE":
+                print("sig-1", ev["update"]["status"]["state"], flush=True)
+                break
         s.call({"type": "TEARDOWN"})
         return 0
     raise SystemExit("unknown mode " + mode)

@@ -1,0 +1,111 @@
+/* phx-agent: SIGNAL, a signal now to a running task (scancel -s; doc/agent.md).
+ *
+ *   {"type":"SIGNAL", "framework_id":F, "task_id":T, "signal":10, "to":"steps"}
+ *
+ * "to" (lib/framework.h): "steps", the process groups of the ranks of the
+ * steps running in the task on this node (as sbatch --signal without B:);
+ * "main", the task's program alone (the batch shell: --signal=B:, scancel
+ * -b); "all", the program's process group (the shell and its children, which
+ * a non-interactive shell keeps in its group) and the steps' ranks (scancel
+ * --full), but not the `phx run` clients in that group: they have no
+ * handlers, would end of most signals and take their steps with them
+ * (Slurm's srun forwards them instead; here the ranks get the signal
+ * directly, once).  The shim ignores signals and is never sent one.  A task not
+ * running (its program not exec'd yet, ending, being killed) is left alone:
+ * the master checked it ran, and a kill wins.  Nothing is answered: the
+ * outcome is logged here. */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemons/agent/step.h"
+#include "daemons/agent/task.h"
+#include "lib/framework.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+/* Every process of group pgrp but the `phx run` clients: a scan of /proc
+ * (a rare order, bounded by the node's processes); a process that leaves
+ * or joins the group meanwhile may be missed, as with kill(-pgrp).  How
+ * many were signalled, or -1 with errno if none could be. */
+static int signal_group(pid_t pgrp, int sig, int *spared)
+{
+    DIR *d = opendir("/proc");
+    if (!d)
+        return kill(-pgrp, sig) == 0 ? 1 : -1;
+    int n = 0, err = ESRCH;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        char *end;
+        long pid = strtol(e->d_name, &end, 10);
+        if (*end || pid <= 0 || getpgid((pid_t)pid) != pgrp)
+            continue;
+        if (phx_step_svc_is_client((pid_t)pid))
+            (*spared)++;
+        else if (kill((pid_t)pid, sig) == 0)
+            n++;
+        else
+            err = errno;
+    }
+    closedir(d);
+    if (n == 0 && *spared == 0) {
+        errno = err;
+        return -1;
+    }
+    return n;
+}
+
+void phx_agentd_on_signal(phx_agentd_t *a, const phx_frame_t *f)
+{
+    const char *id = NULL, *fw = NULL;
+    phx_task_signal_t s;
+    phx_error_t err;
+    if (phx_json_str(f->header, "task_id", true, &id, &err) < 0 ||
+        phx_json_str(f->header, "framework_id", true, &fw, &err) < 0 ||
+        phx_task_signal_parse(f->header, &s, &err) < 0) {
+        phx_log_warnx("SIGNAL ignored: %s", err.text);
+        return;
+    }
+    phx_task_t *t = phx_task_find(a, fw, id);
+    if (!t) {
+        phx_log_info("SIGNAL for task %.64s/%.64s ignored: no such task here", fw, id);
+        return;
+    }
+    const char *to = phx_task_sig_to_name(s.to);
+    if (t->phase != PHX_TASK_RUNNING || t->kill != PHX_KILL_NONE ||
+        (s.to != PHX_SIG_TO_STEPS && t->child <= 0)) {
+        phx_log_info("task %s: signal %d to its %s not sent: it is %s", t->label,
+                     s.signal, to,
+                     t->phase < PHX_TASK_RUNNING || t->child <= 0 ? "not started yet"
+                                                                  : "ending");
+        return;
+    }
+    int main_ok = -1, steps = 0, main_errno = 0, spared = 0;
+    if (s.to == PHX_SIG_TO_MAIN)
+        main_ok = kill(t->child, s.signal);
+    else if (s.to == PHX_SIG_TO_ALL)
+        main_ok = signal_group(t->child, s.signal, &spared);
+    if (main_ok < 0)
+        main_errno = errno;
+    if (s.to != PHX_SIG_TO_MAIN)
+        steps = phx_lstep_signal_task(t->framework_id, t->id, s.signal);
+    if (s.to == PHX_SIG_TO_STEPS)
+        phx_log_info("task %s: signal %d on request to its steps: %d rank process "
+                     "groups",
+                     t->label, s.signal, steps);
+    else if (main_ok < 0)
+        phx_log_warnx("task %s: could not send signal %d to its program (pid %d): %s; "
+                      "%d step rank process groups got it",
+                      t->label, s.signal, (int)t->child, strerror(main_errno), steps);
+    else if (s.to == PHX_SIG_TO_MAIN)
+        phx_log_info("task %s: signal %d on request to its program (pid %d)", t->label,
+                     s.signal, (int)t->child);
+    else
+        phx_log_info("task %s: signal %d on request to %d processes of its program's "
+                     "group (pid %d; %d phx run spared), and %d step rank process "
+                     "groups",
+                     t->label, s.signal, main_ok, (int)t->child, spared, steps);
+}
