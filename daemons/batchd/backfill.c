@@ -30,11 +30,11 @@ typedef struct shape_key {
         ntasks_per_socket, min_sockets, min_cores_per_socket, min_threads_per_core,
         flags; /* 1: exclusive, 2: mem_whole_node */
     uint64_t mem_per_node, mem_per_cpu, parts;
+    uint64_t only; /* a hash of r->only's bits (0: none); equal bits checked */
 } shape_key_t;
 
-_Static_assert(sizeof(shape_key_t) == 64, "shape_key_t has padding");
-/* A field added to the request that fit() reads belongs in shape_key_t
- * (only: fits_empty keeps no answer for a request that has it). */
+_Static_assert(sizeof(shape_key_t) == 72, "shape_key_t has padding");
+/* A field added to the request that fit() reads belongs in shape_key_t. */
 _Static_assert(sizeof(phx_bf_request_t) == 96,
                "phx_bf_request_t changed: add the new field to shape_key_t if fit() "
                "reads it, then this size");
@@ -42,6 +42,7 @@ _Static_assert(sizeof(phx_bf_request_t) == 96,
 #define EMPTY_MEMO 4096 /* most shapes fits_empty remembers, a power of two */
 typedef struct empty_memo {
     shape_key_t key;
+    const uint64_t *only; /* the request's (valid for the pass) */
     bool set, fits;
 } empty_memo_t;
 
@@ -396,13 +397,15 @@ static int64_t find_shadow(planner_t *p, const phx_bf_request_t *r,
 }
 
 /* Does r fit the empty nodes?  Asked for every job examined, and jobs are
- * of few shapes: the answer is kept by shape for the pass (not for jobs
- * that name their nodes). */
+ * of few shapes: the answer is kept by shape for the pass (and, for jobs
+ * that name their nodes, by the nodes they may use: bits compared). */
 static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
 {
-    uint64_t part;
-    if (r->only)
-        return fit_part(p, r, &p->empty, &part) > 0;
+    uint64_t part, only = 0;
+    size_t words = (p->in->nnodes + 63) / 64;
+    for (size_t i = 0; r->only && i < words; i++)
+        only = (only ^ r->only[i]) * 0x9e3779b97f4a7c15ull + i;
+    only |= r->only ? 1 : 0;
     shape_key_t key = {r->nodes_min,
                        r->nodes_max,
                        r->ntasks,
@@ -415,15 +418,17 @@ static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
                        (r->exclusive ? 1u : 0u) | (r->mem_whole_node ? 2u : 0u),
                        r->mem_per_node,
                        r->mem_per_cpu,
-                       r->parts};
+                       r->parts,
+                       only};
     uint64_t h = 0, w[sizeof(key) / 8];
     memcpy(w, &key, sizeof(key));
     for (size_t i = 0; i < sizeof(w) / sizeof(w[0]); i++)
         h = (h ^ w[i]) * 0x9e3779b97f4a7c15ull;
     empty_memo_t *m = &p->memo[(h >> 32) & (p->memo_n - 1)];
-    if (m->set && memcmp(&m->key, &key, sizeof(key)) == 0)
+    if (m->set && memcmp(&m->key, &key, sizeof(key)) == 0 &&
+        (!r->only || memcmp(m->only, r->only, words * sizeof(*r->only)) == 0))
         return m->fits;
-    *m = (empty_memo_t){.key = key, .set = true};
+    *m = (empty_memo_t){.key = key, .only = r->only, .set = true};
     m->fits = fit_part(p, r, &p->empty, &part) > 0;
     return m->fits;
 }

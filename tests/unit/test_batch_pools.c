@@ -478,7 +478,8 @@ static void test_empty_memo_key_fields(void **state)
         nodes[i].threads_per_core = 1;
         nodes[i].mem_total = nodes[i].mem_free = 8000;
     }
-    for (int f = 0; f < 12; f++) {
+    static const uint64_t both = 0x3, neither = 0, first = 0x1;
+    for (int f = 0; f < 14; f++) {
         phx_bf_request_t a = req(1, 1, 2, 60, 0x1);
         a.nodes_max = 2;
         switch (f) {
@@ -487,6 +488,7 @@ static void test_empty_memo_key_fields(void **state)
         case 2: a.nodes_max = 1, a.ntasks = 3; break;
         case 3: a.ntasks = 9; break;
         case 4: a.nodes_max = 3, a.ntasks = 3; break;
+        case 13: a.only = &first; break;
         }
         phx_bf_request_t b = a;
         b.job_id = 2;
@@ -503,6 +505,11 @@ static void test_empty_memo_key_fields(void **state)
         case 9: b.min_threads_per_core = 2; break;
         case 10: b.mem_per_node = 8001; break;
         case 11: b.mem_per_cpu = 8001; break;
+        case 12: b.only = &neither; break; /* -w, -x, -C: no node */
+        case 13:
+            b.only = &neither;
+            (void)both;
+            break; /* other bits */
         }
         phx_bf_request_t pend[2] = {a, b};
         phx_bf_input_t in = {
