@@ -264,6 +264,30 @@ static void released_to_its_dependency(void **state)
     queue_free(b);
 }
 
+/* Released before its begin time, a job waits for it again (BeginTime), at
+ * release and at the next pass; past it, it is a candidate. */
+static void released_to_its_begin_time(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    bjob_t *j = add(b, 6, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
+    j->spec.begin_time = batchd_now() + 600;
+    phx_error_t err = {{0}};
+    assert_int_equal(batchd_hold_job(b, j, ALICE, BATCHD_RELEASE, &err), 1);
+    assert_int_equal(j->reason, PHX_REASON_BEGIN_TIME);
+    char got[64];
+    candidates(b, got, sizeof(got));
+    assert_string_equal(got, "");
+    assert_int_equal(j->reason, PHX_REASON_BEGIN_TIME);
+    assert_int_equal(j->eligible_time, -1);
+
+    bjob_t *k = add(b, 7, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
+    k->spec.begin_time = batchd_now() - 1; /* passed: no longer waited for */
+    assert_int_equal(batchd_hold_job(b, k, ALICE, BATCHD_RELEASE, &err), 1);
+    assert_int_equal(k->reason, PHX_REASON_PRIORITY);
+    queue_free(b);
+}
+
 /* The ids of a request: an array job id holds its pending tasks (not the
  * running one), A_T and A_LIST those tasks; another user's jobs are not
  * matched (the API answers 404), an operator's are. */
@@ -441,6 +465,7 @@ int main(void)
         cmocka_unit_test(admin_holds),
         cmocka_unit_test(only_pending_jobs),
         cmocka_unit_test(released_to_its_dependency),
+        cmocka_unit_test(released_to_its_begin_time),
         cmocka_unit_test(request_ids),
         cmocka_unit_test(array_id_after_first_task_left),
         cmocka_unit_test(held_time_not_aged),
