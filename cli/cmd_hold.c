@@ -3,7 +3,10 @@
  * unless --user) and release them, like scontrol hold, uhold and release.
  * ID: N (an array job id A: every pending task of the array), A_T, A_[1-3,5]
  * (Slurm's syntax), or several of them separated by commas ("12,13_2");
- * "jobid=" before an ID is accepted, as scontrol does. */
+ * "jobid=" before an ID is accepted, as scontrol does; "--" ends the
+ * options (scontrol's wrapper passes its ids after it).  Jobs refused when
+ * others were not are printed on stderr, one a line, and the exit status
+ * is then 1, as when all were refused. */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -68,7 +71,8 @@ static void usage(FILE *out, const char *cmd)
                      "          which only an operator may release)\n");
 }
 
-/* Each ID of arg: one call.  0, or 1 when one failed (said why). */
+/* Each ID of arg: one call.  0, or 1 when one failed or refused a job (said
+ * why). */
 static int act(const char *cmd, const char *op, const char *arg)
 {
     int rc = 0;
@@ -95,7 +99,10 @@ static int act(const char *cmd, const char *op, const char *arg)
         size_t i;
         json_t *w;
         json_array_foreach(json_object_get(r, "warnings"), i, w)
+        {
             fprintf(stderr, "phx %s: %s\n", cmd, json_string_value(w));
+            rc = 1;
+        }
         json_decref(r);
     }
     return rc;

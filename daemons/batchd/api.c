@@ -21,7 +21,8 @@
  * A job is found in memory only (ID in b->jobs, A_T in b->array_tasks, both
  * direct lookups): one that ended more than batchd.keep_ended seconds ago
  * has left it and is answered 404, as if it never existed (phx acct reads
- * the database).
+ * the database).  An array job id A still names the array (cancel, hold)
+ * once job A has left while other tasks of it are in memory.
  *
  * Users see and cancel their own jobs; operators (batchd.operators) all.
  * Another user's job is answered as if it did not exist (404), as the queue
@@ -234,14 +235,30 @@ static bjob_t *job_of(batchd_t *b, struct evhttp_request *req, uid_t uid,
     return j;
 }
 
-/* Cancel j, or with an array job id every task of the array. */
-static int cancel_tree(batchd_t *b, bjob_t *j, uid_t uid)
+/* For cancel: job_of, or for an array job id whose job A (task 0) left
+ * memory, a task of the array (cancel_one then takes the whole array). */
+static bjob_t *job_or_array_of(batchd_t *b, struct evhttp_request *req, uid_t uid,
+                               const char *idtext, size_t len)
+{
+    char *end;
+    uint64_t id = strtoull(idtext, &end, 10);
+    if (len > 0 && end == idtext + len && !batchd_job_find(b, id)) {
+        bjob_t *x = batchd_array_any_task(b, id);
+        if (x && may_see(b, uid, x))
+            return x;
+    }
+    return job_of(b, req, uid, idtext, len);
+}
+
+/* Cancel j, or when id (the id asked for) is j's array job id every task of
+ * the array. */
+static int cancel_tree(batchd_t *b, bjob_t *j, uid_t uid, uint64_t id)
 {
     int n = 0;
-    if (j->array_job_id && j->array_job_id == j->id) {
+    if (j->array_job_id && j->array_job_id == id) {
         for (size_t i = 0; i < b->njobs; i++) {
             bjob_t *x = b->order[i];
-            if (x->array_job_id == j->id && !phx_job_state_is_final(x->state)) {
+            if (x->array_job_id == id && !phx_job_state_is_final(x->state)) {
                 batchd_job_cancel(b, x, uid);
                 n++;
             }
@@ -255,18 +272,19 @@ static int cancel_tree(batchd_t *b, bjob_t *j, uid_t uid)
     return n;
 }
 
-static void cancel_one(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j)
+/* Cancel the job (or array) of id: j, or a task of the array of id. */
+static void cancel_one(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j,
+                       uint64_t id)
 {
-    if (phx_job_state_is_final(j->state) && !(j->array_job_id == j->id)) {
+    if (phx_job_state_is_final(j->state) && j->array_job_id != id) {
         phx_http_reply_error(req, 409, "job %" PRIu64 " has already finished (%s)",
                              j->id, phx_job_state_name(j->state));
         return;
     }
-    int n = cancel_tree(b, j, uid);
-    phx_log_info("job %" PRIu64 ": cancel by uid %u (%d jobs)", j->id, (unsigned)uid,
-                 n);
+    int n = cancel_tree(b, j, uid, id);
+    phx_log_info("job %" PRIu64 ": cancel by uid %u (%d jobs)", id, (unsigned)uid, n);
     phx_http_reply_json(
-        req, 200, json_pack("{s:I, s:i}", "job_id", (json_int_t)j->id, "cancelled", n));
+        req, 200, json_pack("{s:I, s:i}", "job_id", (json_int_t)id, "cancelled", n));
 }
 
 /* "A_SPEC" (SPEC in --array syntax, without a throttle): those tasks of
@@ -433,9 +451,9 @@ static void route(struct evhttp_request *req, void *arg)
             if (j)
                 batchd_api_signal(b, req, uid, j);
         } else if (strcmp(tail, "/cancel") == 0 && post) {
-            bjob_t *j = job_of(b, req, uid, id, len);
+            bjob_t *j = job_or_array_of(b, req, uid, id, len);
             if (j)
-                cancel_one(b, req, uid, j);
+                cancel_one(b, req, uid, j, strtoull(id, NULL, 10));
         } else {
             phx_http_reply_error(req, 404, "no such resource %s %s", method, uri);
         }

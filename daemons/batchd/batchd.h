@@ -267,6 +267,10 @@ int batchd_queue_add(batchd_t *b, bjob_t *j);
 bjob_t *batchd_job_find(const batchd_t *b, uint64_t id);
 /* Task `task` of array array_job_id, or NULL (also when it left memory). */
 bjob_t *batchd_array_task_find(const batchd_t *b, uint64_t array_job_id, int64_t task);
+/* A task of array array_job_id in memory, the lowest id first: the array
+ * even once its job A (task 0) has left memory; NULL if none.  O(log n) to
+ * reach the array, then a walk over ids from it. */
+bjob_t *batchd_array_any_task(const batchd_t *b, uint64_t array_job_id);
 /* order.c: the eligible pending jobs, best first, into cand (npending + 1
  * entries) and prio (prio[i].id indexes cand; priority set): their number,
  * at least want of them when there are (all when want is 0).  Updates the

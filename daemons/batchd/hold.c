@@ -16,7 +16,13 @@
  * user holds and releases its own pending jobs, and may not release (nor
  * turn into its own) an operator's hold; operators act on any job.  A job
  * that is not pending is refused by name with its state.  Another user's
- * job is answered 404, as the rest of the API does. */
+ * job is answered 404, as the rest of the API does.  An array job id still
+ * names the array once job A (its task 0) has left memory, while other
+ * tasks of it are there.
+ *
+ * A held job's age starts again at release: its eligible time is unset
+ * then, as for a job submitted held, and the next pass sets it (order.c),
+ * so the time it was held does not count, as Slurm leaves it out. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -39,8 +45,8 @@ static void job_text(const bjob_t *j, char *buf, size_t len)
         snprintf(buf, len, "%" PRIu64, j->id);
 }
 
-/* The reason of a job released: what it waits for now (order.c refines it
- * and sets its eligible time at the next pass). */
+/* The reason of a job released: what it waits for now, until the next
+ * pass (order.c) evaluates it again and sets its eligible time. */
 static phx_job_reason_t released_reason(const bjob_t *j, int64_t now)
 {
     if (j->dep.count > 0)
@@ -74,7 +80,8 @@ int batchd_hold_job(batchd_t *b, bjob_t *j, uid_t by, batchd_hold_op_t op,
         if (!batchd_job_held(j))
             return 0;
         j->reason = released_reason(j, batchd_now());
-        b->prio_n = 0; /* the priority order left it out: made again */
+        j->eligible_time = -1; /* its age starts again (order.c sets it) */
+        b->prio_n = 0;         /* the priority order left it out: made again */
         b->prio_dirty = true;
     } else {
         j->reason = op == BATCHD_HOLD && oper ? PHX_REASON_HELD_ADMIN : PHX_REASON_HELD;
@@ -93,16 +100,28 @@ int batchd_hold_job(batchd_t *b, bjob_t *j, uid_t by, batchd_hold_op_t op,
     return 1;
 }
 
-/* One request's jobs: how many were matched, changed and refused, and the
- * first refusal (its HTTP status and text). */
+/* The refusals a reply names; past them it says how many more. */
+#define HOLD_REFUSALS_MAX 20
+
+/* One request's jobs: how many were matched, changed and refused, the first
+ * refusal's HTTP status and the text of the first HOLD_REFUSALS_MAX. */
 typedef struct hold_run {
     batchd_t *b;
     uid_t uid;
     batchd_hold_op_t op;
     int matched, changed, refused;
     int status;
-    phx_error_t err;
+    phx_error_t refusals[HOLD_REFUSALS_MAX];
 } hold_run_t;
+
+static void refuse(hold_run_t *r, int status, const phx_error_t *err)
+{
+    if (r->refused == 0)
+        r->status = status;
+    if (r->refused < HOLD_REFUSALS_MAX)
+        r->refusals[r->refused] = *err;
+    r->refused++;
+}
 
 static void apply(hold_run_t *r, bjob_t *j)
 {
@@ -111,12 +130,8 @@ static void apply(hold_run_t *r, bjob_t *j)
     int rc = batchd_hold_job(r->b, j, r->uid, r->op, &err);
     if (rc > 0)
         r->changed++;
-    if (rc >= 0)
-        return;
-    if (r->refused++ == 0) {
-        r->status = errno == EPERM ? 403 : 409;
-        r->err = err;
-    }
+    if (rc < 0)
+        refuse(r, errno == EPERM ? 403 : 409, &err);
 }
 
 static bool may_act(const batchd_t *b, uid_t uid, const bjob_t *j)
@@ -139,11 +154,10 @@ static void apply_array(hold_run_t *r, uint64_t array_id)
     }
     if (r->matched > before)
         return;
+    phx_error_t err;
+    phx_error_set(&err, "array job %" PRIu64 " has no pending task", array_id);
     r->matched++;
-    if (r->refused++ == 0) {
-        r->status = 409;
-        phx_error_set(&r->err, "array job %" PRIu64 " has no pending task", array_id);
-    }
+    refuse(r, 409, &err);
 }
 
 /* The jobs that text (N, A_T, A_LIST) names.  -1 when it is malformed. */
@@ -155,9 +169,11 @@ static int apply_text(hold_run_t *r, const char *text)
         return -1;
     if (*end == 0) {
         bjob_t *j = batchd_job_find(r->b, id);
+        if (!j) /* an array whose job A left memory: another of its tasks */
+            j = batchd_array_any_task(r->b, id);
         if (!may_act(r->b, r->uid, j))
             return 0;
-        if (j->array_job_id && j->array_job_id == j->id) {
+        if (j->array_job_id == id) {
             apply_array(r, id);
         } else {
             apply(r, j);
@@ -176,6 +192,22 @@ static int apply_text(hold_run_t *r, const char *text)
     }
     phx_array_clear(&a);
     return 0;
+}
+
+/* Every refusal's text, the first HOLD_REFUSALS_MAX of them and then
+ * "and N more jobs refused". */
+static json_t *refusal_list(const hold_run_t *r)
+{
+    json_t *a = json_array();
+    int shown = r->refused < HOLD_REFUSALS_MAX ? r->refused : HOLD_REFUSALS_MAX;
+    for (int i = 0; a && i < shown; i++)
+        json_array_append_new(a, json_string(r->refusals[i].text));
+    if (a && r->refused > shown) {
+        char more[64];
+        snprintf(more, sizeof(more), "and %d more jobs refused", r->refused - shown);
+        json_array_append_new(a, json_string(more));
+    }
+    return a;
 }
 
 void batchd_api_hold(batchd_t *b, struct evhttp_request *req, uid_t uid,
@@ -199,12 +231,16 @@ void batchd_api_hold(batchd_t *b, struct evhttp_request *req, uid_t uid,
         return;
     }
     if (r.refused > 0 && r.refused == r.matched) {
-        phx_http_reply_error(req, r.status, "%s", r.err.text);
+        if (r.refused > 1)
+            phx_http_reply_error(req, r.status, "%s (and %d more jobs refused)",
+                                 r.refusals[0].text, r.refused - 1);
+        else
+            phx_http_reply_error(req, r.status, "%s", r.refusals[0].text);
         return;
     }
     json_t *o = json_pack("{s:s, s:s, s:i, s:i}", "job_id", text, "op", op_names[op],
                           "jobs", r.matched, "changed", r.changed);
     if (o && r.refused > 0)
-        json_object_set_new(o, "warnings", json_pack("[s]", r.err.text));
+        json_object_set_new(o, "warnings", refusal_list(&r));
     phx_http_reply_json(req, 200, o);
 }

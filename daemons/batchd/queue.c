@@ -122,6 +122,24 @@ bjob_t *batchd_array_task_find(const batchd_t *b, uint64_t array_job_id, int64_t
     return phx_hmap_get(b->array_tasks, key);
 }
 
+bjob_t *batchd_array_any_task(const batchd_t *b, uint64_t array_job_id)
+{
+    if (!array_job_id)
+        return NULL;
+    size_t lo = 0, hi = b->njobs; /* the first id >= the array's: its tasks' */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->order[mid]->id < array_job_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < b->njobs; i++)
+        if (b->order[i]->array_job_id == array_job_id)
+            return b->order[i];
+    return NULL;
+}
+
 /* The jobs (and arrays) that pending jobs' dependencies name, as keys: an
  * ended one stays in memory while they wait, else its dependents would
  * find it gone and be cancelled as never satisfied.  NULL if out of memory. */

@@ -8,8 +8,9 @@
 # the master; an operator's hold
 # (JobHeldAdmin) is not released by the job's owner; a running job's hold
 # is refused naming its state; an array id holds and releases every pending
-# task; scontrol hold/uhold/release work outside and inside a job; each hold
-# and release is in job_events.
+# task; scontrol hold/uhold/release work outside and inside a job (and take
+# job ids only); a partial refusal names the job refused and fails; an
+# operator's -H is JobHeldAdmin; each hold and release is in job_events.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -57,6 +58,12 @@ assert_eq "JobHeldUser Priority" \
     "$(psql_q "SELECT string_agg(reason, ' ' ORDER BY id) FROM job_events
                WHERE job_id = $h AND to_state = 'PENDING'")" "job_events: held, released"
 
+# An operator's -H is an admin hold (JobHeldAdmin), as in Slurm.
+ha=$(phx submit --parsable -H "$home/j.sh")
+assert_eq JobHeldAdmin "$(reason "$ha")"
+phx cancel "$ha"
+wait_job "$ha" CANCELLED 20
+
 # A job waiting for resources, held: it stays pending once they free (its
 # gang request dropped); the running job's hold is refused by name.
 printf '#!/bin/sh\n#SBATCH -n 2 -t 5\nsleep 311\n' >"$home/fill.sh"
@@ -80,6 +87,12 @@ requests_are 1
 scontrol hold "$w"
 assert_eq JobHeldUser "$(reason "$w")"
 requests_are 0
+# scontrol takes job ids only: an option is refused, never phx's own
+expect_fail scontrol release -h "$w"
+assert_contains "$PHX_OUT" 'scontrol: release: "-h" is not a job id'
+expect_fail scontrol hold --user "$w"
+assert_contains "$PHX_OUT" 'scontrol: hold: "--user" is not a job id'
+assert_eq JobHeldUser "$(reason "$w")"
 expect_fail as phx hold "$fill"
 assert_contains "$PHX_OUT" "job $fill is not pending (RUNNING): only a pending job can be held"
 expect_fail scontrol release "$fill"
@@ -117,6 +130,10 @@ for t in 0 1 2; do assert_eq JobHeldUser "$(reason "${a}_$t")"; done
 scontrol release "${a}_1"
 wait_job "${a}_1" COMPLETED 20
 held_still "${a}_0" JobHeldUser
+# some refused (task 1 ended), others not: named, exit 1
+expect_fail scontrol hold "${a}_[0-2]"
+assert_contains "$PHX_OUT" "job ${a}_1 is not pending (COMPLETED)"
+assert_eq JobHeldUser "$(reason "${a}_2")"
 assert_eq JobHeldUser "$(reason "${a}_2")"
 single=$(as "$PHX_SRC/scripts/compat/sbatch" --parsable --hold j.sh)
 scontrol release "${a},$single"

@@ -264,6 +264,30 @@ static void released_to_its_dependency(void **state)
     queue_free(b);
 }
 
+/* Released before its begin time, a job waits for it again (BeginTime), at
+ * release and at the next pass; past it, it is a candidate. */
+static void released_to_its_begin_time(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    bjob_t *j = add(b, 6, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
+    j->spec.begin_time = batchd_now() + 600;
+    phx_error_t err = {{0}};
+    assert_int_equal(batchd_hold_job(b, j, ALICE, BATCHD_RELEASE, &err), 1);
+    assert_int_equal(j->reason, PHX_REASON_BEGIN_TIME);
+    char got[64];
+    candidates(b, got, sizeof(got));
+    assert_string_equal(got, "");
+    assert_int_equal(j->reason, PHX_REASON_BEGIN_TIME);
+    assert_int_equal(j->eligible_time, -1);
+
+    bjob_t *k = add(b, 7, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
+    k->spec.begin_time = batchd_now() - 1; /* passed: no longer waited for */
+    assert_int_equal(batchd_hold_job(b, k, ALICE, BATCHD_RELEASE, &err), 1);
+    assert_int_equal(k->reason, PHX_REASON_PRIORITY);
+    queue_free(b);
+}
+
 /* The ids of a request: an array job id holds its pending tasks (not the
  * running one), A_T and A_LIST those tasks; another user's jobs are not
  * matched (the API answers 404), an operator's are. */
@@ -305,7 +329,7 @@ static void request_ids(void **state)
     assert_int_equal(r.matched, 1);
     assert_int_equal(r.refused, 1);
     assert_int_equal(r.status, 409);
-    assert_string_equal(r.err.text, "array job 300 has no pending task");
+    assert_string_equal(r.refusals[0].text, "array job 300 has no pending task");
     assert_int_equal(done->reason, PHX_REASON_NONE);
 
     r = (hold_run_t){.b = b, .uid = BOB, .op = BATCHD_RELEASE};
@@ -333,6 +357,106 @@ static void request_ids(void **state)
     queue_free(b);
 }
 
+/* An array job id holds its pending tasks even once job A (task 0) has left
+ * memory (ended keep_ended ago); an id naming no job nor array is 404. */
+static void array_id_after_first_task_left(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    bjob_t *t1 = add(b, 101, 100, 1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    bjob_t *t2 = add(b, 102, 100, 2, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    hold_run_t r = {.b = b, .uid = ALICE, .op = BATCHD_HOLD};
+    assert_int_equal(apply_text(&r, "100"), 0);
+    assert_int_equal(r.changed, 2);
+    assert_int_equal(t1->reason, PHX_REASON_HELD);
+    assert_int_equal(t2->reason, PHX_REASON_HELD);
+    r = (hold_run_t){.b = b, .uid = ALICE, .op = BATCHD_RELEASE};
+    assert_int_equal(apply_text(&r, "100"), 0);
+    assert_int_equal(r.changed, 2);
+    assert_int_equal(t1->reason, PHX_REASON_PRIORITY);
+    r = (hold_run_t){.b = b, .uid = BOB, .op = BATCHD_HOLD}; /* not his: 404 */
+    assert_int_equal(apply_text(&r, "100"), 0);
+    assert_int_equal(r.matched, 0);
+    r = (hold_run_t){.b = b, .uid = ALICE, .op = BATCHD_HOLD};
+    assert_int_equal(apply_text(&r, "99"), 0);
+    assert_int_equal(r.matched, 0);
+    assert_ptr_equal(batchd_array_any_task(b, 100), t1);
+    assert_null(batchd_array_any_task(b, 101));
+    queue_free(b);
+}
+
+/* A job held after it became eligible, released later: its age starts
+ * again at release (the time held does not count, as in Slurm). */
+static void held_time_not_aged(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    bjob_t *j = add(b, 1, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    j->eligible_time = 1000; /* eligible long before, then held */
+    phx_error_t err = {{0}};
+    assert_int_equal(batchd_hold_job(b, j, ALICE, BATCHD_HOLD, &err), 1);
+    assert_int_equal(batchd_hold_job(b, j, ALICE, BATCHD_RELEASE, &err), 1);
+    char got[64];
+    candidates(b, got, sizeof(got));
+    assert_string_equal(got, "1");
+    assert_int_equal(j->eligible_time, batchd_now());
+    queue_free(b);
+}
+
+/* A partial refusal names every refused job, up to HOLD_REFUSALS_MAX and
+ * then how many more. */
+static void refusals_name_all(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    add(b, 100, 100, 0, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    add(b, 101, 100, 1, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
+    add(b, 102, 100, 2, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
+    hold_run_t r = {.b = b, .uid = ALICE, .op = BATCHD_HOLD};
+    assert_int_equal(apply_text(&r, "100_0-2"), 0);
+    assert_int_equal(r.refused, 2);
+    json_t *w = refusal_list(&r);
+    assert_int_equal(json_array_size(w), 2);
+    assert_non_null(strstr(json_string_value(json_array_get(w, 0)), "100_1"));
+    assert_non_null(strstr(json_string_value(json_array_get(w, 1)), "100_2"));
+    json_decref(w);
+
+    for (uint64_t i = 3; i < 30; i++)
+        add(b, 100 + i, 100, (int64_t)i, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
+    r = (hold_run_t){.b = b, .uid = ALICE, .op = BATCHD_HOLD};
+    assert_int_equal(apply_text(&r, "100_0-29"), 0);
+    assert_int_equal(r.refused, 29);
+    w = refusal_list(&r);
+    assert_int_equal(json_array_size(w), HOLD_REFUSALS_MAX + 1);
+    assert_non_null(strstr(json_string_value(json_array_get(w, 19)), "100_20"));
+    assert_string_equal(json_string_value(json_array_get(w, HOLD_REFUSALS_MAX)),
+                        "and 9 more jobs refused");
+    json_decref(w);
+    queue_free(b);
+}
+
+/* Released while its dependency is already satisfied (held after it became
+ * eligible): the next pass takes it as a candidate and its reason is no
+ * longer Dependency. */
+static void release_satisfied_dependency(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    bjob_t *d = add(b, 3, 0, -1, PHX_JOB_COMPLETED, ALICE, PHX_REASON_NONE);
+    d->end_time = batchd_now() - 10;
+    bjob_t *j = add(b, 4, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    phx_error_t err = {{0}};
+    assert_int_equal(phx_depend_parse("afterok:3", &j->dep, &err), 0);
+    j->eligible_time = 50000;
+    assert_int_equal(batchd_hold_job(b, j, ALICE, BATCHD_HOLD, &err), 1);
+    assert_int_equal(batchd_hold_job(b, j, ALICE, BATCHD_RELEASE, &err), 1);
+    char got[64];
+    candidates(b, got, sizeof(got));
+    assert_string_equal(got, "4");
+    assert_int_equal(j->reason, PHX_REASON_PRIORITY);
+    queue_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -341,7 +465,12 @@ int main(void)
         cmocka_unit_test(admin_holds),
         cmocka_unit_test(only_pending_jobs),
         cmocka_unit_test(released_to_its_dependency),
+        cmocka_unit_test(released_to_its_begin_time),
         cmocka_unit_test(request_ids),
+        cmocka_unit_test(array_id_after_first_task_left),
+        cmocka_unit_test(held_time_not_aged),
+        cmocka_unit_test(refusals_name_all),
+        cmocka_unit_test(release_satisfied_dependency),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

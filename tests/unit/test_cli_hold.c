@@ -15,8 +15,10 @@
 
 static char paths[512];
 static int calls;
+static bool refuse_some; /* the daemon refused some of the jobs */
 
-/* The daemon: records the paths, space-separated; an empty object. */
+/* The daemon: records the paths, space-separated; an empty object, or
+ * with refuse_some one naming the jobs refused. */
 json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *path,
                      const json_t *body, bool authenticated, int *status)
 {
@@ -28,6 +30,9 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
     calls++;
     if (status)
         *status = 200;
+    if (refuse_some)
+        return json_pack("{s:[s,s]}", "warnings", "job 5_1 is not pending (RUNNING)",
+                         "job 5_2 is not pending (RUNNING)");
     return json_object();
 }
 
@@ -69,12 +74,29 @@ static void test_paths(void **state)
     assert_int_equal(cmd("release", "--user", "42"), 2);
     char *argv[] = {"hold", NULL};
     assert_int_equal(phx_cmd_hold(1, argv), 2);
+    /* "--" ends the options: scontrol's wrapper puts its ids after it */
+    assert_int_equal(cmd("release", "--", "5"), 0);
+    assert_string_equal(paths, "/api/v1/jobs/5/release");
+    assert_int_equal(cmd("hold", "--", "5"), 0);
+    assert_string_equal(paths, "/api/v1/jobs/5/hold");
+}
+
+/* Some jobs refused while others were held: said on stderr, exit 1. */
+static void test_partial_refusal(void **state)
+{
+    (void)state;
+    refuse_some = true;
+    assert_int_equal(cmd("hold", NULL, "5"), 1);
+    assert_int_equal(cmd("release", NULL, "5_[0-2]"), 1);
+    refuse_some = false;
+    assert_int_equal(cmd("release", NULL, "5_[0-2]"), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths),
+        cmocka_unit_test(test_partial_refusal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

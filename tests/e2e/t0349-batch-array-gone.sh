@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# timeout: 120
+# An array job id names the array once job A itself (task 0) has left
+# memory (batchd.keep_ended after it ended) while other tasks are pending:
+# phx hold, hold --user and cancel of A act on those tasks.  Before, they
+# answered 404 (invalid job id A).
+. "$(dirname "$0")/lib.sh"
+. "$PHX_SRC/tests/e2e/phx.sh"
+
+test_user phxu1
+test_user phxu2
+PHX_BATCHD_EXTRA='keep_ended = 1;'
+phx_setup
+chmod a+x "$PHX_TEST_DIR"
+start_master
+start_agent n1 "synthetic:pack:1 numa:1 core:2 pu:1"
+wait_node n1 up
+start_batchd
+home=$(getent passwd phxu1 | cut -d: -f6)
+as() { as_user phxu1 "$@"; }
+reason() { job_field "$1" reason; }
+printf '#!/bin/sh\n#SBATCH -t 5\necho "task $PHX_ARRAY_TASK_ID"\n' >"$home/j.sh"
+chown phxu1 "$home/j.sh"
+
+a=$(as phx submit --parsable -H --array=0-2 j.sh)
+as phx release "${a}_0"
+wait_job "${a}_0" COMPLETED 20
+sleep 3 # past keep_ended: batchd's tick expires job A
+expect_fail phx show "$a"
+assert_contains "$PHX_OUT" "invalid job id $a"
+assert_eq "PENDING JobHeldUser" "$(job_field "${a}_1" state) $(reason "${a}_1")"
+
+# hold: the operator's hold of the array's pending tasks
+phx hold "$a"
+assert_eq "JobHeldAdmin JobHeldAdmin" "$(reason "${a}_1") $(reason "${a}_2")"
+expect_fail as phx release "$a"
+assert_contains "$PHX_OUT" "held by an operator"
+phx hold --user "$a"
+assert_eq "JobHeldUser JobHeldUser" "$(reason "${a}_1") $(reason "${a}_2")"
+# another user (not the operator): as if it did not exist
+expect_fail as_user phxu2 phx hold "$a"
+assert_contains "$PHX_OUT" "invalid job id $a"
+expect_fail as_user phxu2 phx cancel "$a"
+assert_contains "$PHX_OUT" "invalid job id $a"
+
+# cancel: every task of the array still there
+as phx cancel "$a"
+wait_job "${a}_1" CANCELLED 20
+wait_job "${a}_2" CANCELLED 20
+note ok
