@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/acct_time.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "db/db.h"
@@ -151,7 +152,7 @@ static void usage(FILE *out)
         "      --json        JSON array of rows (view column names, typed values)\n"
         "      --dsn         libpq connection string (else PHX_DSN, client.dsn)\n"
         "T: YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY][-HH:MM[:SS]], MMDD[YY], HH:MM[:SS],\n"
-        "   today, now, now-N[seconds|minutes|hours|days|weeks]\n"
+        "   today, now, now-N[second|minute|hour|day|week][s]\n"
         "See doc/accounting.md.\n");
 }
 
@@ -310,74 +311,11 @@ static int parse_jobs(acct_opts_t *o)
     return 0;
 }
 
-/* sacct's time forms, in local time: YYYY-MM-DD[THH:MM[:SS]],
- * MM/DD[/YY][-HH:MM[:SS]], MMDD[YY], HH:MM[:SS] (today), today, midnight,
- * now, now[+-]N[unit].  A form without a year is this year's, without a
- * time is at midnight.  Epoch seconds into out. */
+/* -S/-E into epoch seconds, with a message when refused. */
 static int parse_time(const char *arg, time_t now, char *out, size_t len)
 {
-    struct tm tm;
-    time_t t = (time_t)-1;
-    localtime_r(&now, &tm);
-    if (strcasecmp(arg, "today") == 0 || strcasecmp(arg, "midnight") == 0) {
-        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-        tm.tm_isdst = -1;
-        t = mktime(&tm);
-    } else if (strncasecmp(arg, "now", 3) == 0) {
-        const char *p = arg + 3;
-        t = now;
-        if (*p == '-' || *p == '+') {
-            char *unit;
-            long n = strtol(p + 1, &unit, 10);
-            static const struct {
-                const char *name;
-                long seconds;
-            } units[] = {{"", 1},          {"s", 1},        {"sec", 1},
-                         {"seconds", 1},   {"m", 60},       {"min", 60},
-                         {"minutes", 60},  {"h", 3600},     {"hours", 3600},
-                         {"d", 86400},     {"days", 86400}, {"w", 604800},
-                         {"weeks", 604800}};
-            long mult = 0;
-            for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-                if (strcasecmp(unit, units[i].name) == 0)
-                    mult = units[i].seconds;
-            if (unit == p + 1 || mult == 0 || n < 0 || n > 100000L * 86400)
-                t = (time_t)-1;
-            else
-                t = now + (*p == '-' ? -1 : 1) * n * mult;
-        } else if (*p)
-            t = (time_t)-1;
-    } else {
-        /* two-digit years before four: %Y would read "24" as the year 24 */
-        static const char *const forms[] = {"%Y-%m-%dT%H:%M:%S",
-                                            "%Y-%m-%dT%H:%M",
-                                            "%Y-%m-%d",
-                                            "%m/%d/%y-%H:%M:%S",
-                                            "%m/%d/%y-%H:%M",
-                                            "%m/%d/%y",
-                                            "%m/%d/%Y-%H:%M:%S",
-                                            "%m/%d/%Y-%H:%M",
-                                            "%m/%d/%Y",
-                                            "%m/%d-%H:%M:%S",
-                                            "%m/%d-%H:%M",
-                                            "%m/%d",
-                                            "%m%d%y",
-                                            "%m%d",
-                                            "%H:%M:%S",
-                                            "%H:%M"};
-        struct tm midnight = tm;
-        midnight.tm_hour = midnight.tm_min = midnight.tm_sec = 0;
-        for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]) && t == (time_t)-1;
-             i++) {
-            tm = midnight; /* strptime sets only the fields of its form */
-            const char *end = strptime(arg, forms[i], &tm);
-            if (end && *end == '\0') {
-                tm.tm_isdst = -1;
-                t = mktime(&tm);
-            }
-        }
-    }
-    if (t == (time_t)-1) {
+    time_t t;
+    if (phx_acct_parse_time(arg, now, &t) < 0) {
         fprintf(stderr,
                 "phx: invalid time \"%s\" (YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY], "
                 "HH:MM, now-2days)\n",
