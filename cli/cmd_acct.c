@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/acct_time.h"
 #include "cli/client.h"
 #include "cli/commands.h"
 #include "db/db.h"
@@ -104,9 +105,16 @@ typedef enum who {
     WHO_ME,
 } who_t;
 
+/* A list option's values: repeated options add to it, comma-separated, as
+ * sacct's do (slurm_addto_char_list). */
+typedef struct optlist {
+    bool set;
+    char v[4096];
+} optlist_t;
+
 typedef struct acct_opts {
-    const char *users, *accounts, *states_arg, *jobs, *names, *partitions, *qos, *start,
-        *end, *format, *dsn;
+    optlist_t users, accounts, states_arg, jobs, names, partitions, qos;
+    const char *start, *end, *format, *dsn;
     const char *delimiter; /* between -P/-p fields, "|" by default */
     who_t who;
     bool allocations, parsable, parsable_end, noheader, json;
@@ -151,7 +159,8 @@ static void usage(FILE *out)
         "      --json        JSON array of rows (view column names, typed values)\n"
         "      --dsn         libpq connection string (else PHX_DSN, client.dsn)\n"
         "T: YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY][-HH:MM[:SS]], MMDD[YY], HH:MM[:SS],\n"
-        "   today, now, now-N[seconds|minutes|hours|days|weeks]\n"
+        "   today, now, now-N[second|minute|hour|day|week][s]\n"
+        "Repeated list options add up: -j 41 -j 42 is -j 41,42.\n"
         "See doc/accounting.md.\n");
 }
 
@@ -225,7 +234,7 @@ static int parse_states(acct_opts_t *o)
         {"F", "FAILED"},     {"CA", "CANCELLED"},      {"TO", "TIMEOUT"},
         {"NF", "NODE_FAIL"}, {"OOM", "OUT_OF_MEMORY"},
     };
-    const char *p = o->states_arg;
+    const char *p = o->states_arg.v;
     size_t used = 0;
     while (*p) {
         size_t len = strcspn(p, ",");
@@ -273,14 +282,10 @@ static int append_id(char *buf, size_t size, const char *id, size_t len)
  * digits get through, and they travel as parameters all the same. */
 static int parse_jobs(acct_opts_t *o)
 {
-    if (!*o->jobs) {
-        fprintf(stderr, "phx: -j needs a job id\n");
-        return -1;
-    }
     strcpy(o->plain, "{");
     strcpy(o->tasks_a, "{");
     strcpy(o->tasks_t, "{");
-    const char *p = o->jobs;
+    const char *p = o->jobs.v;
     while (*p) {
         size_t len = strcspn(p, ",");
         size_t us = strcspn(p, "_");
@@ -310,74 +315,11 @@ static int parse_jobs(acct_opts_t *o)
     return 0;
 }
 
-/* sacct's time forms, in local time: YYYY-MM-DD[THH:MM[:SS]],
- * MM/DD[/YY][-HH:MM[:SS]], MMDD[YY], HH:MM[:SS] (today), today, midnight,
- * now, now[+-]N[unit].  A form without a year is this year's, without a
- * time is at midnight.  Epoch seconds into out. */
+/* -S/-E into epoch seconds, with a message when refused. */
 static int parse_time(const char *arg, time_t now, char *out, size_t len)
 {
-    struct tm tm;
-    time_t t = (time_t)-1;
-    localtime_r(&now, &tm);
-    if (strcasecmp(arg, "today") == 0 || strcasecmp(arg, "midnight") == 0) {
-        tm.tm_hour = tm.tm_min = tm.tm_sec = 0;
-        tm.tm_isdst = -1;
-        t = mktime(&tm);
-    } else if (strncasecmp(arg, "now", 3) == 0) {
-        const char *p = arg + 3;
-        t = now;
-        if (*p == '-' || *p == '+') {
-            char *unit;
-            long n = strtol(p + 1, &unit, 10);
-            static const struct {
-                const char *name;
-                long seconds;
-            } units[] = {{"", 1},          {"s", 1},        {"sec", 1},
-                         {"seconds", 1},   {"m", 60},       {"min", 60},
-                         {"minutes", 60},  {"h", 3600},     {"hours", 3600},
-                         {"d", 86400},     {"days", 86400}, {"w", 604800},
-                         {"weeks", 604800}};
-            long mult = 0;
-            for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-                if (strcasecmp(unit, units[i].name) == 0)
-                    mult = units[i].seconds;
-            if (unit == p + 1 || mult == 0 || n < 0 || n > 100000L * 86400)
-                t = (time_t)-1;
-            else
-                t = now + (*p == '-' ? -1 : 1) * n * mult;
-        } else if (*p)
-            t = (time_t)-1;
-    } else {
-        /* two-digit years before four: %Y would read "24" as the year 24 */
-        static const char *const forms[] = {"%Y-%m-%dT%H:%M:%S",
-                                            "%Y-%m-%dT%H:%M",
-                                            "%Y-%m-%d",
-                                            "%m/%d/%y-%H:%M:%S",
-                                            "%m/%d/%y-%H:%M",
-                                            "%m/%d/%y",
-                                            "%m/%d/%Y-%H:%M:%S",
-                                            "%m/%d/%Y-%H:%M",
-                                            "%m/%d/%Y",
-                                            "%m/%d-%H:%M:%S",
-                                            "%m/%d-%H:%M",
-                                            "%m/%d",
-                                            "%m%d%y",
-                                            "%m%d",
-                                            "%H:%M:%S",
-                                            "%H:%M"};
-        struct tm midnight = tm;
-        midnight.tm_hour = midnight.tm_min = midnight.tm_sec = 0;
-        for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]) && t == (time_t)-1;
-             i++) {
-            tm = midnight; /* strptime sets only the fields of its form */
-            const char *end = strptime(arg, forms[i], &tm);
-            if (end && *end == '\0') {
-                tm.tm_isdst = -1;
-                t = mktime(&tm);
-            }
-        }
-    }
-    if (t == (time_t)-1) {
+    time_t t;
+    if (phx_acct_parse_time(arg, now, &t) < 0) {
         fprintf(stderr,
                 "phx: invalid time \"%s\" (YYYY-MM-DD[THH:MM[:SS]], MM/DD[/YY], "
                 "HH:MM, now-2days)\n",
@@ -397,16 +339,31 @@ static int check_args(acct_opts_t *o)
     if ((o->format || !o->json) &&
         parse_format(o, o->format ? o->format : default_format) < 0)
         return -1;
-    if (o->states_arg && parse_states(o) < 0)
+    if (o->states_arg.set && parse_states(o) < 0)
         return -1;
-    if (o->jobs && parse_jobs(o) < 0)
+    if (o->jobs.set && parse_jobs(o) < 0)
         return -1;
-    if (!o->start && !o->jobs)
+    if (!o->start && !o->jobs.set)
         o->start = "today";
     if (o->start && parse_time(o->start, now, o->since, sizeof(o->since)) < 0)
         return -1;
     if (o->end && parse_time(o->end, now, o->until, sizeof(o->until)) < 0)
         return -1;
+    return 0;
+}
+
+/* -j 41 -j 42 is -j 41,42. */
+static int add_to_list(optlist_t *l, const char *opt, const char *value)
+{
+    size_t used = strlen(l->v);
+    int n =
+        snprintf(l->v + used, sizeof(l->v) - used, "%s%s", l->set ? "," : "", value);
+    if (n < 0 || (size_t)n >= sizeof(l->v) - used) {
+        fprintf(stderr, "phx: the values of %s are longer than %zu characters\n", opt,
+                sizeof(l->v) - 1);
+        return -1;
+    }
+    l->set = true;
     return 0;
 }
 
@@ -442,21 +399,44 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
            -1) {
         switch (c) {
         case 'u':
-            o->users = optarg;
+            if (add_to_list(&o->users, "-u", optarg) < 0)
+                return -1;
             o->who = WHO_LIST;
             break;
         case 'a': o->who = WHO_ALL; break;
         case 'M': o->who = WHO_ME; break;
-        case 'N': o->names = optarg; break;
-        case 'r': o->partitions = optarg; break;
-        case 'q': o->qos = optarg; break;
+        case 'N':
+            if (add_to_list(&o->names, "--name", optarg) < 0)
+                return -1;
+            break;
+        case 'r':
+            if (add_to_list(&o->partitions, "-r", optarg) < 0)
+                return -1;
+            break;
+        case 'q':
+            if (add_to_list(&o->qos, "-q", optarg) < 0)
+                return -1;
+            break;
         case 'd': o->delimiter = optarg; break;
         case 'n': o->noheader = true; break;
-        case 'A': o->accounts = optarg; break;
+        case 'A':
+            if (add_to_list(&o->accounts, "-A", optarg) < 0)
+                return -1;
+            break;
         case 'S': o->start = optarg; break;
         case 'E': o->end = optarg; break;
-        case 'j': o->jobs = optarg; break;
-        case 's': o->states_arg = optarg; break;
+        case 'j':
+            if (!*optarg) {
+                fprintf(stderr, "phx: -j needs a job id\n");
+                return -1;
+            }
+            if (add_to_list(&o->jobs, "-j", optarg) < 0)
+                return -1;
+            break;
+        case 's':
+            if (add_to_list(&o->states_arg, "-s", optarg) < 0)
+                return -1;
+            break;
         case 'X': o->allocations = true; break;
         case 'o': o->format = optarg; break;
         case 'P':
@@ -512,25 +492,26 @@ static void add_filters(sqlbuf_t *q, const acct_opts_t *o)
 {
     add(q, "WITH j AS (SELECT * FROM acct_jobs WHERE true");
     if (o->who == WHO_LIST) {
-        int users = param(q, o->users);
+        int users = param(q, o->users.v);
         add(q,
             " AND (user_name = ANY (string_to_array($%d, ',')) OR uid::text = ANY "
             "(string_to_array($%d, ',')))",
             users, users);
     } else if (o->who == WHO_ME)
         add(q, " AND uid = $%d::integer", param(q, o->my_uid));
-    if (o->names)
-        add(q, " AND job_name = ANY (string_to_array($%d, ','))", param(q, o->names));
-    if (o->partitions)
+    if (o->names.set)
+        add(q, " AND job_name = ANY (string_to_array($%d, ','))", param(q, o->names.v));
+    if (o->partitions.set)
         add(q, " AND partition = ANY (string_to_array($%d, ','))",
-            param(q, o->partitions));
-    if (o->qos)
-        add(q, " AND qos = ANY (string_to_array($%d, ','))", param(q, o->qos));
-    if (o->accounts)
-        add(q, " AND account = ANY (string_to_array($%d, ','))", param(q, o->accounts));
-    if (o->states_arg)
+            param(q, o->partitions.v));
+    if (o->qos.set)
+        add(q, " AND qos = ANY (string_to_array($%d, ','))", param(q, o->qos.v));
+    if (o->accounts.set)
+        add(q, " AND account = ANY (string_to_array($%d, ','))",
+            param(q, o->accounts.v));
+    if (o->states_arg.set)
         add(q, " AND state = ANY (string_to_array($%d, ','))", param(q, o->states));
-    if (o->jobs) {
+    if (o->jobs.set) {
         int plain = param(q, o->plain);
         int a = param(q, o->tasks_a);
         int t = param(q, o->tasks_t);

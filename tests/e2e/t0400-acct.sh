@@ -177,8 +177,30 @@ assert_eq "1 2" "$(ids -S 2024-03-01 -E 2024-03-01T11:30)"
 assert_eq "1 2" "$(ids -S 03/01/24 -E 03/01/2024-11:30)"
 assert_eq "1 2" "$(ids -S 030124 -E 03/01/24-11:30:00)"
 assert_eq "5 8" "$(ids -S 03/02/24-01:00)"
-assert_eq "8" "$(ids -S 0301)" "this year's March 1st"
+assert_eq "8" "$(ids -S 0301)" "March 1st of this year or last"
 assert_eq "8" "$(ids -S 00:00)"
+# now-N with sacct's units, singular or plural, blanks allowed; job 8 was
+# submitted two hours ago.
+all7="1 2 3 4 5 6_0 6_1"
+assert_eq "$all7 8" "$(ids -S 2024-03-01 -E now-1hour)"
+assert_eq "$all7" "$(ids -S 2024-03-01 -E now-3hour)"
+assert_eq "$all7 8" "$(ids -S 2024-03-01 -E now-90minute)"
+assert_eq "$all7" "$(ids -S 2024-03-01 -E now-150minutes)"
+assert_eq "$all7" "$(ids -S 2024-03-01 -E now-1day)"
+assert_eq "$all7" "$(ids -S 2024-03-01 -E now-1week)"
+assert_eq "$all7" "$(ids -S 2024-03-01 -E 'now - 2 days')"
+assert_eq "$all7 8" "$(ids -S 2024-03-01 -E now-3600second)"
+# A date without a year is in the past, as sacct's: a month later than this
+# one is last year's (the same date this year would still be ahead, and
+# would take job 8 in).
+m=$(date +%-m)
+if ((m < 12)); then
+    nm=$(printf '%02d/01' $((m + 1)))
+    assert_eq "$all7" "$(ids -S 2024-03-01 -E "$nm")" "-E $nm: last year's"
+    assert_eq "$all7" "$(ids -S 2024-03-01 -E "${nm/\//}")" "-E ${nm/\//}: last year's"
+else
+    note "December: no month after this one (tests/unit/test_cli_acct_time.c has them)"
+fi
 expect_fail phx acct -S 13/01/24
 assert_contains "$PHX_OUT" 'invalid time "13/01/24"'
 # -u takes uids too; -a, -u and --me: the last one counts (root has no jobs).
@@ -189,6 +211,17 @@ assert_eq "" "$(ids -S 2024-03-01 -u bob --me)"
 assert_eq "3 4 8" "$(ids -S 2024-03-01 --me -u bob)"
 assert_eq "1 2 3 4 5 6_0 6_1 8" "$(ids -S 2024-03-01 --me --allusers)"
 assert_eq "1 6_0 6_1" "$(ids -S 2024-03-01 --name sweep,sim)"
+# Repeated list options add up, as sacct's.
+assert_eq "1 6_0 6_1" "$(ids -j 1 -j 6)"
+assert_eq "1 6_0 6_1" "$(ids -S 2024-03-01 --name sweep --name sim)"
+assert_eq "1 2 3 4 5 8" "$(ids -S 2024-03-01 -u alice -u 1001)"
+assert_eq "2 3 6_1" "$(ids -S 2024-03-01 -s F -s TO)"
+assert_eq "3 4 5 8" "$(ids -S 2024-03-01 -A chem -A bio)"
+assert_eq "1 2 3 4 5 6_0 6_1 8" "$(ids -S 2024-03-01 -r batch -r gpu)"
+expect_fail phx acct -j 1 -j ""
+assert_contains "$PHX_OUT" "-j needs a job id"
+expect_fail phx acct -A "$(printf '%04000d' 0)" -A "$(printf '%0100d' 0)"
+assert_contains "$PHX_OUT" "the values of -A are longer than 4095 characters"
 # -n: no header; -p: a '|' after the last field as well (header and rows).
 assert_eq "2|FAILED|
 2.batch|FAILED|" "$(phx acct -j 2 -p -n --format JobID,State)"
@@ -202,6 +235,7 @@ assert_eq "" "$(ids -S 2024-03-01 --partition debug,gpu)"
 psql -X -q -v ON_ERROR_STOP=1 -c "UPDATE jobs SET qos = 'high' WHERE id IN (2, 3)"
 assert_eq "2 3" "$(ids -S 2024-03-01 -q high,low)"
 assert_eq "" "$(ids -S 2024-03-01 --qos normal)"
+assert_eq "2 3" "$(ids -S 2024-03-01 -q high -q low)"
 assert_eq "2|16|2|16" "$(phx acct -j 1 -X -P -n --format NNodes,NCPUS,AllocNodes,alloc_cpus)"
 expect_fail phx acct -j ""
 assert_contains "$PHX_OUT" "-j needs a job id"

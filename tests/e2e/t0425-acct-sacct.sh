@@ -2,10 +2,11 @@
 # timeout: 120
 # The sacct wrapper (scripts/compat/sacct) over real jobs: -P -n, -p, the
 # columns of SACCT_FORMAT, -o, -b, -l, -X, -s FAILED, --name, grouped short
-# options, whose jobs by default (the caller's; -a, -u and -j otherwise;
-# root all), an option refused by name, and sacct run by a batch job from
-# the PATH phx-batchd gives it.  Users reach PostgreSQL through client.dsn
-# as their own roles; phxsacct2's role is an accountant's (reads all rows).
+# options, repeated list options adding up, whose jobs by default (the
+# caller's; -a, -u and -j otherwise; root all), "--", options refused by
+# name or for a value, and sacct run by a batch job from the PATH
+# phx-batchd gives it.  Users reach PostgreSQL through client.dsn as their
+# own roles; phxsacct2's role is an accountant's (reads all rows).
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -98,6 +99,18 @@ assert_eq "" "$(ids phxsacct2 -a --partition=debug)"
 assert_eq "$fail,FAILED" "$(as phxsacct1 "$sacct" -X -P -n -o JobID,State --delimiter=, -j "$fail")"
 assert_eq "" "$(ids phxsacct2 -a -S now+1days)"
 assert_eq "" "$(ids phxsacct2 -a -S 2020-01-01 -E 2020-01-02)"
+assert_eq "$fail $other $inside" "$(ids phxsacct2 -a -S now-1day)" "singular unit"
+# Repeated list options add up, as sacct's (slurm_addto_char_list).
+assert_eq "$fail $other" "$(ids phxsacct2 -j "$fail" -j "$other")"
+assert_eq "$fail $other" "$(ids phxsacct2 -j "$fail" --jobs="$other")"
+assert_eq "$fail $other $inside" "$(ids phxsacct2 -u phxsacct1 -u phxsacct2)"
+assert_eq "$fail $other $inside" "$(ids phxsacct2 -a -s FAILED -s COMPLETED)"
+assert_eq "$fail $other" "$(ids phxsacct2 -a --name fail --name=other)"
+assert_eq "$fail $other $inside" "$(ids phxsacct2 -a -r nosuch -r batch)"
+# "--" ends the options, and sacct takes no operands.
+assert_eq "$other" "$(ids phxsacct2 --)"
+expect_fail as phxsacct2 "$sacct" -X -- -a
+assert_contains "$PHX_OUT" 'sacct: Unknown arguments: -a'
 
 # Refused, by name: options that would change what is selected, and others.
 expect_fail as phxsacct1 "$sacct" -D
@@ -110,6 +123,10 @@ expect_fail as phxsacct1 "$sacct" "$fail"
 assert_contains "$PHX_OUT" "unexpected argument \"$fail\""
 expect_fail as phxsacct1 "$sacct" -j '""'
 assert_contains "$PHX_OUT" 'sacct: -j needs a job id (in a job: $PHX_JOB_ID'
+expect_fail as phxsacct1 "$sacct" --parsable=x
+assert_contains "$PHX_OUT" 'sacct: option "--parsable" takes no value'
+expect_fail as phxsacct1 "$sacct" --allusers=x
+assert_contains "$PHX_OUT" 'sacct: option "--allusers" takes no value'
 expect_fail as phxsacct1 "$sacct" --format=JobID,Nope
 assert_contains "$PHX_OUT" 'unknown column "Nope"'
 run_ok as phxsacct1 "$sacct" -e
