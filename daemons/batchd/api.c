@@ -448,8 +448,8 @@ static void route(struct evhttp_request *req, void *arg)
             cancel_tasks(b, req, uid, id, len);
         } else if (strcmp(tail, "/signal") == 0 && post) {
             bjob_t *j = job_of(b, req, uid, id, len);
-            if (j)
-                batchd_api_signal(b, req, uid, j);
+            if (j) /* A_T: that task alone, even the first (whose id is A) */
+                batchd_api_signal(b, req, uid, j, task == NULL);
         } else if (strcmp(tail, "/cancel") == 0 && post) {
             bjob_t *j = job_or_array_of(b, req, uid, id, len);
             if (j)

@@ -103,7 +103,8 @@ static int signal_job(batchd_t *b, sigop_t *op, const bjob_t *j, size_t k)
     return 0;
 }
 
-void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j)
+void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j,
+                       bool whole)
 {
     phx_error_t err;
     json_t *body = phx_http_body_json(req, 4096, &err);
@@ -130,7 +131,7 @@ void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
     /* Slurm's scancel -s KILL is scancel; KILL cancels a pending job */
     bool cancels = sig == SIGKILL && k == 0;
     /* the job, or every task of an array for its array job id */
-    bool array = j->array_job_id && j->array_job_id == j->id;
+    bool array = whole && j->array_job_id && j->array_job_id == j->id;
     size_t nrun = 0, pending = 0, cancelled = 0, cancelling = 0;
     for (size_t i = 0; i < (array ? b->njobs : 1); i++) {
         bjob_t *x = array ? b->order[i] : j;

@@ -312,8 +312,10 @@ uint64_t batchd_parts_visible(const batchd_t *b, uid_t uid, gid_t gid);
 
 /* submit.c / api.c */
 void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid);
-/* api_signal.c: POST /api/v1/jobs/ID/signal for j (found and authorised). */
-void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j);
+/* api_signal.c: POST /api/v1/jobs/ID/signal for j (found and authorised);
+ * whole: an array job's id names every task (not "A_T"). */
+void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j,
+                       bool whole);
 int batchd_api_start(batchd_t *b, const char *listen, phx_error_t *err);
 
 /* sched.c */

@@ -119,7 +119,7 @@ run_ok as "$scancel" --full -s HUP "$fid"
 wait_for 15 grep -q "full shell got HUP" "$home/phx-$fid.out"
 wait_for 15 grep -q "child got HUP" "$d/full.child"
 wait_for 15 grep -q "rank got HUP" "$d/full.rank"
-wait_for 10 grep -q "phx run spared), and 1 step rank process groups" "$PHX_TEST_DIR"/agent-n[12].log
+wait_for 10 grep -q "processes of its cgroup (pid [0-9]*; 1 phx run spared), and 0 step rank process groups" "$PHX_TEST_DIR"/agent-n[12].log
 sleep 1
 assert_eq 1 "$(grep -c "rank got HUP" "$d/full.rank")" "the rank got HUP once"
 touch "$d/full.stop"

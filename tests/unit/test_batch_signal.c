@@ -140,10 +140,15 @@ static void setup_world(void)
     reply_text[0] = '\0';
 }
 
-static void post(bjob_t *j, const char *body)
+static void post_to(bjob_t *j, const char *body, bool whole)
 {
     req_body = body;
-    batchd_api_signal(&b, NULL, 1000, j);
+    batchd_api_signal(&b, NULL, 1000, j, whole);
+}
+
+static void post(bjob_t *j, const char *body)
+{
+    post_to(j, body, true);
 }
 
 static void answer_all(int status, const char *body)
@@ -300,6 +305,14 @@ static void test_array(void **state)
     assert_string_equal(calls[1].task, "job-5-2");
     answer_all(202, "");
     assert_non_null(strstr(reply_text, "\"tasks\":2"));
+    /* A_0 (its id is the array's): that task alone, also for KILL */
+    setup_world();
+    jobs[0].array_job_id = jobs[1].array_job_id = 5;
+    jobs[1].state = PHX_JOB_RUNNING;
+    post_to(&jobs[0], "{\"signal\": \"KILL\"}", false);
+    assert_int_equal(cancels, 1);
+    assert_int_equal(jobs[0].state, PHX_JOB_CANCELLED);
+    assert_int_equal(jobs[1].state, PHX_JOB_RUNNING);
 }
 
 int main(void)
