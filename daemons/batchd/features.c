@@ -1,5 +1,7 @@
 #include "daemons/batchd/features.h"
 
+#include "daemons/batchd/partition.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,13 +59,11 @@ static int parse_line(bfeatures_t *f, bfeature_nodes_t *l, const char *line,
     bool features = false;
     for (char *tok = strtok_r(copy, " \t", &save); tok && rc == 0;
          tok = strtok_r(NULL, " \t", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq || eq == tok || !eq[1]) {
-            rc = phx_error_set(err, "\"%s\" is not KEY=VALUE", tok);
+        const char *v, *k = batchd_conf_word(tok, &v, err);
+        if (!k) {
+            rc = -1;
             break;
         }
-        *eq = '\0';
-        const char *k = tok, *v = eq + 1;
         if (strcasecmp(k, "NodeName") == 0) {
             if (l->nodes)
                 rc = phx_error_set(err, "NodeName given twice");

@@ -146,6 +146,18 @@ static int set_accounts(bpart_t *p, const char *key, bool deny, const char *v,
     return 0;
 }
 
+const char *batchd_conf_word(char *tok, const char **value, phx_error_t *err)
+{
+    char *eq = strchr(tok, '=');
+    if (!eq || eq == tok || !eq[1]) {
+        phx_error_set(err, "\"%s\" is not KEY=VALUE", tok);
+        return NULL;
+    }
+    *eq = '\0';
+    *value = eq + 1;
+    return tok;
+}
+
 int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_time,
                            bpart_t *out, bool *is_default, phx_error_t *err)
 {
@@ -161,13 +173,11 @@ int batchd_partition_parse(const char *spec, int64_t default_time, int64_t max_t
     int rc = 0;
     for (char *tok = strtok_r(copy, " \t", &save); tok && rc == 0;
          tok = strtok_r(NULL, " \t", &save)) {
-        char *eq = strchr(tok, '=');
-        if (!eq || eq == tok || !eq[1]) {
-            rc = phx_error_set(err, "\"%s\" is not KEY=VALUE", tok);
+        const char *v, *k = batchd_conf_word(tok, &v, err);
+        if (!k) {
+            rc = -1;
             break;
         }
-        *eq = '\0';
-        const char *k = tok, *v = eq + 1;
         if (strcasecmp(k, "PartitionName") == 0) {
             if (out->name)
                 rc = phx_error_set(err, "PartitionName given twice");

@@ -57,6 +57,10 @@ typedef struct bparts {
     uint32_t max_prio_factor; /* the largest PriorityJobFactor */
 } bparts_t;
 
+/* A word "KEY=VALUE" of a slurm.conf-style line, split in place: the key,
+ * and *value; NULL with err when the word is not KEY=VALUE. */
+const char *batchd_conf_word(char *tok, const char **value, phx_error_t *err);
+
 /* Parse one "PartitionName=N Nodes=L [Default=YES|NO] [MaxTime=T]
  * [DefaultTime=T] [PriorityJobFactor=N] [AllowGroups=G,...|ALL]
  * [AllowAccounts=A,...|ALL | DenyAccounts=A,...] [Hidden=YES|NO]" (keys in
