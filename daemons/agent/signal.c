@@ -21,6 +21,8 @@
  * outcome is logged here. */
 #include <dirent.h>
 #include <errno.h>
+#include <grp.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +35,27 @@
 #include "lib/framework.h"
 #include "lib/json.h"
 #include "lib/log.h"
+
+int phx_signal_groups_as(uid_t uid, gid_t gid, const pid_t *groups, int n, int sig)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return 0;
+    if (pid == 0) {
+        int got = 0;
+        if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
+                               setresuid(uid, uid, uid) < 0))
+            _exit(0);
+        for (int i = 0; i < n; i++)
+            got += kill(-groups[i], sig) == 0 || kill(groups[i], sig) == 0;
+        _exit(got > 255 ? 255 : got);
+    }
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 0;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+}
 
 /* May the task's user signal pid (its real or saved uid is the user's, as
  * the kernel requires of an unprivileged sender)?  /proc/PID/status. */

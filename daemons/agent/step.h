@@ -73,6 +73,11 @@ void phx_lstep_kill(phx_agentd_t *a, const phx_frame_t *f);
 /* Send sig to the ranks (their process groups) of the steps running in the
  * job task framework_id/task_id on this agent; how many were signalled. */
 int phx_lstep_signal_task(const char *framework_id, const char *task_id, int sig);
+/* signal.c: send sig to the process groups (else the processes) groups[0..n)
+ * as uid/gid would, from a child that takes them (the agent is root): the
+ * kernel then spares what the user may not signal.  How many got it (at
+ * most 255). */
+int phx_signal_groups_as(uid_t uid, gid_t gid, const pid_t *groups, int n, int sig);
 /* Read the local ranks' output again (its client has room, or waited too
  * long for it: see step_bound.h). */
 void phx_lstep_output_resume(uint64_t step);

@@ -4,7 +4,7 @@
 # --full reaches every process of the job's cgroup, also one that left the
 # shell's process group (setsid), as Slurm's does; it never reaches a
 # process the job's user could not signal itself (a setuid-root helper the
-# job started: the agent is root); and -s KILL A_0 (the first task of an
+# job started, nor in a step rank's group: the agent is root); and -s KILL A_0 (the first task of an
 # array, whose id is the array's) cancels that task alone.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
@@ -80,6 +80,29 @@ sleep 1
 touch "$d/stop"
 kill "$(cat "$d/root.pid")" 2>/dev/null || true
 wait_job "$fid" COMPLETED 30
+
+# -s (the steps' ranks, signalled by process group): a setuid-root helper
+# in a rank's group gets nothing, the rank does
+rm -f "$d/stop" "$d/root.got" "$d/root.pid"
+cat >"$home/rank.sh" <<S
+#!/bin/sh
+#SBATCH -t 2 -w n1
+phx run -n 1 sh -c 'trap "echo rank got HUP >>$d/rank" HUP
+$d/rootsig $d/root.got $d/root.pid &
+while [ ! -e $d/stop ]; do sleep 0.2; done' &
+while [ ! -e $d/stop ]; do sleep 0.2; done
+S
+chown phxu1 "$home/rank.sh"
+rid=$(as phx submit --parsable rank.sh)
+wait_job "$rid" RUNNING 30
+wait_for 30 test -s "$d/root.pid"
+run_ok as "$scancel" -s HUP "$rid"
+wait_for 15 grep -q "rank got HUP" "$d/rank"
+sleep 1
+[[ ! -e $d/root.got ]] || fail "the agent signalled the root helper in a rank's group: $(cat "$d/root.got")"
+touch "$d/stop"
+kill "$(cat "$d/root.pid")" 2>/dev/null || true
+wait_job "$rid" COMPLETED 30
 
 # -s KILL A_0: the first task alone
 printf '#!/bin/sh\n#SBATCH -t 2 -n 1\nsleep 300\n' >"$home/arr.sh"
