@@ -23,12 +23,17 @@ static void usage(FILE *out)
             "[--noheader]\n");
 }
 
-/* Append "&key=value" to buf, the value percent-encoded. */
-static void param(char *buf, size_t len, const char *key, const char *v)
+/* Append "&key=value" to buf, the value percent-encoded.  false when it
+ * does not fit (nothing is cut: a cut list would select other jobs). */
+static bool param(char *buf, size_t len, const char *key, const char *v)
 {
     size_t o = strlen(buf);
     o += (size_t)snprintf(buf + o, o < len ? len - o : 0, "%s%s=", o ? "&" : "", key);
-    for (; v && *v && o + 4 < len; v++) {
+    if (o >= len)
+        return false;
+    for (; v && *v; v++) {
+        if (o + 4 >= len)
+            return false;
         unsigned char c = (unsigned char)*v;
         if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
             (c >= '0' && c <= '9') || strchr("-_.,~", c))
@@ -36,8 +41,8 @@ static void param(char *buf, size_t len, const char *key, const char *v)
         else
             o += (size_t)snprintf(buf + o, len - o, "%%%02X", c);
     }
-    if (o < len)
-        buf[o] = '\0';
+    buf[o] = '\0';
+    return true;
 }
 
 int phx_cmd_queue(int argc, char **argv)
@@ -93,15 +98,16 @@ int phx_cmd_queue(int argc, char **argv)
         return 2;
     }
     char path[4096] = "";
-    param(path, sizeof(path), "user", user);
-    param(path, sizeof(path), "state", state);
-    param(path, sizeof(path), "partition", part);
-    if (ids)
-        param(path, sizeof(path), "jobs", ids);
-    if (names)
-        param(path, sizeof(path), "name", names);
-    if (all)
-        param(path, sizeof(path), "all", "1");
+    if (!param(path, sizeof(path), "user", user) ||
+        !param(path, sizeof(path), "state", state) ||
+        !param(path, sizeof(path), "partition", part) ||
+        (ids && !param(path, sizeof(path), "jobs", ids)) ||
+        (names && !param(path, sizeof(path), "name", names)) ||
+        (all && !param(path, sizeof(path), "all", "1"))) {
+        fprintf(stderr, "phx queue: the options' lists are too long (at most about "
+                        "4000 characters in all)\n");
+        return 2;
+    }
     char uri[4200];
     snprintf(uri, sizeof(uri), "/api/v1/jobs?%s", path);
     json_t *r = phx_cli_call(PHX_CLI_BATCHD, "GET", uri, NULL, true, NULL);

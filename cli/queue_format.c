@@ -84,7 +84,7 @@ int phx_queue_format_check(const char *fmt, phx_error_t *err)
         if (!spec_of(letter))
             return phx_error_set(err,
                                  "--format \"%s\": %%%c is not a field phx queue knows "
-                                 "(aAcDeEFijKlLMNPQrRStTuUVZ)",
+                                 "(aACDeEFijKlLMNPQrRStTuUVZ)",
                                  fmt, letter);
     }
     return 0;

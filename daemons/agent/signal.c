@@ -93,17 +93,25 @@ static int send_one(const phx_task_t *t, pid_t pid, int sig, int *spared)
 
 /* Every process of the task's cgroup (send_one).  How many were
  * signalled, or -1 with errno if none could be. */
+#define CG_PIDS_MAX 65536 /* processes of one task signalled at most */
+
 static int signal_cgroup(const phx_task_t *t, int sig, int *spared)
 {
-    pid_t pids[4096];
-    int np = phx_cg_pids(t->a->cg, t->key, pids, 4096), n = 0, err = ESRCH;
+    pid_t *pids = malloc(CG_PIDS_MAX * sizeof(*pids));
+    if (!pids)
+        return -1;
+    int np = phx_cg_pids(t->a->cg, t->key, pids, CG_PIDS_MAX), n = 0, err = ESRCH;
+    if (np == CG_PIDS_MAX)
+        phx_log_warnx("task %s: more than %d processes: those past them not signalled",
+                      t->label, CG_PIDS_MAX);
     for (int i = 0; i < np; i++) {
         int r = send_one(t, pids[i], sig, spared);
         n += r > 0;
         err = r < 0 ? errno : err;
     }
+    free(pids);
     if (n == 0 && *spared == 0) {
-        errno = np < 0 ? errno : err;
+        errno = np < 0 ? EIO : err;
         return -1;
     }
     return n;

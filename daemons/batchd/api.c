@@ -27,6 +27,7 @@
  * Users see and cancel their own jobs; operators (batchd.operators) all.
  * Another user's job is answered as if it did not exist (404), as the queue
  * does not show it either. */
+#include <errno.h>
 #include <event2/buffer.h>
 #include <event2/keyvalq_struct.h>
 #include <sys/queue.h>
@@ -110,17 +111,23 @@ static int list_ids(const char *text, list_id_t *ids)
         char *end;
         if (*at < '0' || *at > '9' || n == LIST_IDS_MAX)
             return -1;
+        errno = 0;
         ids[n].id = strtoull(at, &end, 10);
         ids[n].task = -1;
+        if (errno || ids[n].id == 0) /* no job is 0 (an array id 0 is "none") */
+            return -1;
         if (*end == '_') {
             at = end + 1;
             if (*at < '0' || *at > '9')
                 return -1;
-            ids[n].task = (int64_t)strtoull(at, &end, 10);
+            unsigned long long t = strtoull(at, &end, 10);
+            if (errno || t > INT64_MAX)
+                return -1;
+            ids[n].task = (int64_t)t;
         }
         n++;
-        if (*end != ',' && *end)
-            return -1;
+        if ((*end != ',' && *end) || (*end == ',' && !end[1]))
+            return -1; /* another character, or a trailing ',' */
         at = *end ? end + 1 : end;
     }
     return n;

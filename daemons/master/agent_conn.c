@@ -133,6 +133,7 @@ void phx_master_conn_attach(phx_master_conn_t *c, phx_master_agent_t *a)
 {
     c->agent = a;
     a->conn = c;
+    a->links++;
 }
 
 int phx_master_conn_new_session(phx_master_conn_t *c, char key_hex[PHX_MAC_HEX_LEN + 1])

@@ -54,6 +54,7 @@ typedef struct phx_master_agent {
     int64_t registered_at; /* wall clock, seconds */
     int64_t state_changed_at;
     phx_master_conn_t *conn; /* NULL when not connected */
+    uint64_t links;          /* connections attached so far (steps.c) */
     struct phx_hmap *tasks;  /* "framework/task" → phx_task_t (borrowed) */
     bool in_alloc;           /* known to the allocator */
     bool can_signal;         /* its REGISTER's "features" has "signal" */

@@ -352,6 +352,7 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
         &s->rec, json_string_value(json_array_get(json_object_get(h, "argv"), 0)));
     snprintf(s->nspace, sizeof(s->nspace), "phx.%lld.%llu", (long long)s->gang_id,
              (unsigned long long)s->id);
+    s->origin_link = a->links;
     if (!(s->origin = strdup(a->name)) || !(s->fw_id = strdup(t->fw->id)) ||
         build_parts(s, nodes, nnodes, counts, rank_node, &r) < 0) {
         phx_error_set(&err, "out of memory");
@@ -525,6 +526,16 @@ static void check_steps(evutil_socket_t fd, short what, void *arg)
         list[i++] = v;
     for (size_t k = 0; k < i; k++) {
         phx_step_t *s = list[k];
+        /* `phx run` is gone when its agent's link is (the agent fails its
+         * clients then): a step with no rank there (-w, -x) would run on
+         * with no one to follow it */
+        phx_master_agent_t *o = phx_master_agent_find(m, s->origin);
+        if (!s->aborted && (!o || !o->conn || o->links != s->origin_link)) {
+            char why[300];
+            snprintf(why, sizeof(why), "the agent of phx run (\"%s\") was lost",
+                     s->origin);
+            phx_step_kill(m, s, 128 + 9, why);
+        }
         for (int p = 0; p < s->nparts; p++) {
             phx_step_part_t *part = &s->parts[p];
             phx_master_agent_t *a = phx_master_agent_find(m, part->agent);

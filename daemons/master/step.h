@@ -43,8 +43,9 @@ typedef struct phx_step_part {
 struct phx_step {
     uint64_t id;
     char nspace[64];
-    char *origin; /* agent that asked (name) */
-    json_t *req;  /* the origin's request id */
+    char *origin;         /* agent that asked (name) */
+    uint64_t origin_link; /* its connection then (phx_master_agent_t links) */
+    json_t *req;          /* the origin's request id */
     char *fw_id;
     int64_t gang_id;
     int size;

@@ -129,6 +129,12 @@ expect_fail as phxu1 phx queue -o "'%i %Y'"
 assert_contains "$PHX_OUT" '--format "%i %Y": %Y is not a field phx queue knows'
 expect_fail as phxu1 phx queue -j 12x
 assert_contains "$PHX_OUT" 'invalid job list "12x"' 
+for bad in 0 1, 1_18446744073709551615 99999999999999999999999; do
+    expect_fail as phxu1 phx queue -j "$bad"
+    assert_contains "$PHX_OUT" "invalid job list \"$bad\""
+done
+expect_fail as phxu1 phx queue -n "$(printf 'x%.0s' {1..5000})"
+assert_contains "$PHX_OUT" "the options' lists are too long" 
 
 # batchd restarts: the running job survives, is reconciled, then cancelled.
 stop_daemon batchd

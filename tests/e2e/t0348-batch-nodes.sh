@@ -153,4 +153,28 @@ printf '#!/bin/sh\n#SBATCH -t 5\n#SBATCH -C skl -x n[1-2]\ntrue\n' >"$home/none.
 chown phxu1 "$home/none.sh"
 expect_fail as phx submit none.sh
 assert_contains "$PHX_OUT" 'none.sh:3: requested node configuration is not available: no node of the cluster is one that --exclude=n[1-2] --constraint="skl" allows'
+
+# A step with no rank where phx run runs (-x its node) ends when that
+# node's agent goes away (phx run with it): its ranks elsewhere are not
+# left running (the master follows the link of phx run's agent).
+cat >"$home/orphan.sh" <<'S'
+#!/bin/sh
+#SBATCH -t 3 -N 2 -w n[1-2]
+echo "batch on $PHX_NODE"
+phx run -x "$PHX_NODE" -n 1 sleep 3170
+echo "phx run rc=$?"
+sleep 300
+S
+chown phxu1 "$home/orphan.sh"
+oid=$(as phx submit --parsable orphan.sh)
+wait_job "$oid" RUNNING 30
+wait_for 20 pgrep -u phxu1 -f "^sleep 3170$"
+bn=$(sed -n 's/^batch on //p' "$home/phx-$oid.out")
+[[ $bn == n1 || $bn == n2 ]] || fail "batch node: '$bn'"
+stop_daemon "agent-$bn" KILL || true
+start_agent "$bn" "synthetic:pack:1 numa:1 core:2 pu:1"
+wait_node "$bn" up
+wait_for 20 sh -c '! pgrep -u phxu1 -f "^sleep 3170$"'
+assert_contains "$(cat "$PHX_TEST_DIR/master.log")" "the agent of phx run (\"$bn\") was lost"
+phx cancel "$oid"
 note ok
