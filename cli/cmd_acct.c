@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/acct_ids.h"
 #include "cli/acct_time.h"
 #include "cli/client.h"
 #include "cli/commands.h"
@@ -119,10 +120,8 @@ typedef struct acct_opts {
     who_t who;
     bool allocations, parsable, parsable_end, noheader, json;
     char my_uid[24];
-    char states[256];  /* canonical, comma-separated */
-    char plain[1024];  /* "{41,42}": job ids (the job or a whole array) */
-    char tasks_a[512]; /* "{41}" and "{3}": array task pairs */
-    char tasks_t[512];
+    char states[256];          /* canonical, comma-separated */
+    phx_acct_ids_t ids;        /* -j */
     char since[32], until[32]; /* epoch seconds */
     selected_t sel[MAX_SELECTED];
     int nsel;
@@ -145,7 +144,8 @@ static void usage(FILE *out)
         "  -S, --starttime   jobs not ended before T (default: midnight today, "
         "unless -j)\n"
         "  -E, --endtime     jobs submitted at or before T\n"
-        "  -j, --jobs        41 (a job, or every task of array 41), 41_3 (a task)\n"
+        "  -j, --jobs        41 (a job, or every task of array 41), 41_3 (a task),\n"
+        "                    41.batch, 41.0, 41_3.batch (a step line alone)\n"
         "  -s, --state       COMPLETED, FAILED, ... or CD, F, CA, TO, OOM, NF, R, PD\n"
         "      --name        only jobs of these names\n"
         "  -r, --partition   only jobs of these partitions\n"
@@ -260,61 +260,6 @@ static int parse_states(acct_opts_t *o)
     return 0;
 }
 
-static bool all_digits(const char *s, size_t len)
-{
-    if (len == 0 || len > 18)
-        return false;
-    for (size_t i = 0; i < len; i++)
-        if (!isdigit((unsigned char)s[i]))
-            return false;
-    return true;
-}
-
-static int append_id(char *buf, size_t size, const char *id, size_t len)
-{
-    size_t used = strlen(buf);
-    int n =
-        snprintf(buf + used, size - used, "%s%.*s", used > 1 ? "," : "", (int)len, id);
-    return n < 0 || (size_t)n >= size - used ? -1 : 0;
-}
-
-/* "41,41_3": job ids into plain, array tasks into the pair arrays.  Only
- * digits get through, and they travel as parameters all the same. */
-static int parse_jobs(acct_opts_t *o)
-{
-    strcpy(o->plain, "{");
-    strcpy(o->tasks_a, "{");
-    strcpy(o->tasks_t, "{");
-    const char *p = o->jobs.v;
-    while (*p) {
-        size_t len = strcspn(p, ",");
-        size_t us = strcspn(p, "_");
-        int rc;
-        if (us >= len && all_digits(p, len))
-            rc = append_id(o->plain, sizeof(o->plain), p, len);
-        else if (us < len && all_digits(p, us) && all_digits(p + us + 1, len - us - 1))
-            rc = append_id(o->tasks_a, sizeof(o->tasks_a), p, us) < 0
-                     ? -1
-                     : append_id(o->tasks_t, sizeof(o->tasks_t), p + us + 1,
-                                 len - us - 1);
-        else {
-            fprintf(stderr, "phx: invalid job id \"%.*s\" (41 or 41_3)\n", (int)len, p);
-            return -1;
-        }
-        if (rc < 0) {
-            fprintf(stderr, "phx: too many job ids\n");
-            return -1;
-        }
-        p += len;
-        if (*p == ',')
-            p++;
-    }
-    strcat(o->plain, "}");
-    strcat(o->tasks_a, "}");
-    strcat(o->tasks_t, "}");
-    return 0;
-}
-
 /* -S/-E into epoch seconds, with a message when refused. */
 static int parse_time(const char *arg, time_t now, char *out, size_t len)
 {
@@ -341,7 +286,7 @@ static int check_args(acct_opts_t *o)
         return -1;
     if (o->states_arg.set && parse_states(o) < 0)
         return -1;
-    if (o->jobs.set && parse_jobs(o) < 0)
+    if (o->jobs.set && phx_acct_parse_ids(o->jobs.v, o->allocations, &o->ids) < 0)
         return -1;
     if (!o->start && !o->jobs.set)
         o->start = "today";
@@ -465,8 +410,11 @@ static int parse_args(acct_opts_t *o, int argc, char **argv)
 typedef struct sqlbuf {
     char text[8192];
     size_t len;
-    const char *params[16];
+    const char *params[24];
     int nparams;
+    /* -j: the text selecting whole jobs (and their steps) and the steps
+     * chosen by id, as conditions on a row with acct_jobs' names */
+    char whole[400], steps[400];
 } sqlbuf_t;
 
 static void add(sqlbuf_t *q, const char *fmt, ...)
@@ -512,14 +460,27 @@ static void add_filters(sqlbuf_t *q, const acct_opts_t *o)
     if (o->states_arg.set)
         add(q, " AND state = ANY (string_to_array($%d, ','))", param(q, o->states));
     if (o->jobs.set) {
-        int plain = param(q, o->plain);
-        int a = param(q, o->tasks_a);
-        int t = param(q, o->tasks_t);
-        add(q,
-            " AND (job_id = ANY ($%d::bigint[]) OR array_job_id = ANY ($%d::bigint[]) "
+        int plain = param(q, o->ids.plain);
+        int a = param(q, o->ids.tasks_a);
+        int t = param(q, o->ids.tasks_t);
+        snprintf(
+            q->whole, sizeof(q->whole),
+            "(job_id = ANY ($%d::bigint[]) OR array_job_id = ANY ($%d::bigint[]) "
             "OR (array_job_id, array_task_id) IN (SELECT * FROM unnest($%d::bigint[], "
             "$%d::integer[])))",
             plain, plain, a, t);
+        /* a step's job: 41.0 of job 41, 41_3.0 of the array's task 3 */
+        if (o->ids.any_steps) {
+            int sa = param(q, o->ids.steps_a), st = param(q, o->ids.steps_t);
+            int ss = param(q, o->ids.steps_s);
+            snprintf(q->steps, sizeof(q->steps),
+                     "EXISTS (SELECT FROM unnest($%d::bigint[], $%d::integer[], "
+                     "$%d::text[]) AS q (a, t, step) WHERE CASE WHEN q.t < 0 THEN "
+                     "job_id = q.a ELSE array_job_id = q.a AND array_task_id = q.t END",
+                     sa, st, ss);
+            add(q, " AND (%s OR %s))", q->whole, q->steps);
+        } else
+            add(q, " AND %s", q->whole);
     }
     if (o->start)
         add(q, " AND (\"end\" IS NULL OR \"end\" >= to_timestamp($%d::bigint))",
@@ -527,6 +488,8 @@ static void add_filters(sqlbuf_t *q, const acct_opts_t *o)
     if (o->end)
         add(q, " AND submit <= to_timestamp($%d::bigint)", param(q, o->until));
     add(q, ")\n");
+    if (o->ids.any_steps) /* the jobs chosen whole, not for a step alone */
+        add(q, ", w AS (SELECT job_id FROM j WHERE %s)\n", q->whole);
 }
 
 /* One selected column as the job (or step) branch shows it. */
@@ -544,8 +507,17 @@ static void add_value(sqlbuf_t *q, const acct_opts_t *o, const column_t *col, bo
 
 static void add_branch(sqlbuf_t *q, const acct_opts_t *o, bool step)
 {
-    const char *from =
-        step ? "acct_steps s WHERE s.job_id IN (SELECT job_id FROM j)" : "j";
+    char from[1024];
+    if (!o->ids.any_steps)
+        snprintf(from, sizeof(from), "%s",
+                 step ? "acct_steps s WHERE s.job_id IN (SELECT job_id FROM j)" : "j");
+    else if (!step)
+        snprintf(from, sizeof(from), "j WHERE job_id IN (SELECT job_id FROM w)");
+    else /* the steps of whole jobs, and those named (q->steps on s) */
+        snprintf(from, sizeof(from),
+                 "acct_steps s WHERE s.job_id IN (SELECT job_id FROM w) OR "
+                 "(s.job_id IN (SELECT job_id FROM j) AND %s AND s.step_id = q.step))",
+                 q->steps);
     add(q, step ? "UNION ALL SELECT s.job_id, s.step_order, "
                 : "SELECT j.job_id AS k_job, -3 AS k_step, ");
     if (o->json && o->nsel == 0) { /* every column of the view */

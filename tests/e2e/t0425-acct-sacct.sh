@@ -131,3 +131,28 @@ expect_fail as phxsacct1 "$sacct" --format=JobID,Nope
 assert_contains "$PHX_OUT" 'unknown column "Nope"'
 run_ok as phxsacct1 "$sacct" -e
 assert_contains "$PHX_OUT" "MaxRSS"
+
+# Steps in -j, as sacct: ID.STEP (batch, extern, a number) and A_T.STEP show
+# those step lines alone; with the job's own id, the job and all its steps;
+# with -X, a step's job line.
+printf '#!/bin/sh\n#SBATCH -J steps\nphx run -n 1 true\nphx run -n 1 true\n' >"$home1/steps.sh"
+printf '#!/bin/sh\n#SBATCH -J arr -a 0-1\ntrue\n' >"$home1/arr.sh"
+chown phxsacct1 "$home1/steps.sh" "$home1/arr.sh"
+steps=$(as phxsacct1 phx submit --parsable steps.sh)
+arr=$(as phxsacct1 phx submit --parsable arr.sh)
+wait_job "$steps" COMPLETED 30
+wait_job "${arr}_1" COMPLETED 30
+jid() { as phxsacct1 "$sacct" -P -n -o JobID "$@" | xargs; }
+assert_eq "$steps $steps.batch $steps.0 $steps.1" "$(jid -j "$steps")"
+assert_eq "$steps.0" "$(jid -j "$steps.0")"
+assert_eq "$steps.batch $steps.1" "$(jid -j "$steps.1,$steps.batch")"
+assert_eq "$fail.batch $steps.0" "$(jid -j "$steps.0" -j "$fail.batch")"
+assert_eq "$fail $fail.batch $steps.1" "$(jid -j "$fail,$steps.1")"
+assert_eq "${arr}_1.batch" "$(jid -j "${arr}_1.batch")"
+assert_eq "$steps" "$(jid -X -j "$steps.0")"
+assert_eq "" "$(jid -j "$steps.7")"
+assert_eq "$steps.0|COMPLETED|0:0" "$(as phxsacct1 "$sacct" -P -n -o JobID,State,ExitCode -j "$steps.0")"
+expect_fail as phxsacct1 "$sacct" -j "$steps.x"
+assert_contains "$PHX_OUT" "invalid job id \"$steps.x\" (41, 41_3, 41.batch, 41.0, 41_3.batch)"
+expect_fail as phxsacct1 phx acct -j "${steps}_1_2"
+assert_contains "$PHX_OUT" "invalid job id"
