@@ -1,6 +1,8 @@
-/* phx hold [--user] ID... | phx release ID...: hold pending jobs (they stay
- * pending, reason JobHeldUser, or JobHeldAdmin for an operator's hold
- * unless --user) and release them, like scontrol hold, uhold and release.
+/* phx hold [--user] ID... | phx release ID... | phx requeue [--hold] ID...:
+ * hold pending jobs (they stay pending, reason JobHeldUser, or JobHeldAdmin
+ * for an operator's hold unless --user) and release them, like scontrol
+ * hold, uhold and release; put running or ended jobs back in the queue,
+ * like scontrol requeue and requeuehold (N, A_T or A; no A_[list]).
  * ID: N (an array job id A: every pending task of the array), A_T, A_[1-3,5]
  * (Slurm's syntax), or several of them separated by commas ("12,13_2");
  * "jobid=" before an ID is accepted, as scontrol does; "--" ends the
@@ -22,6 +24,7 @@
 static int hold_path(const char *arg, size_t len, const char *op, char *path,
                      size_t size)
 {
+    bool lists = strncmp(op, "requeue", 7) != 0; /* requeue: N, A_T or A */
     size_t n = strspn(arg, "0123456789");
     if (n > len)
         n = len;
@@ -35,7 +38,8 @@ static int hold_path(const char *arg, size_t len, const char *op, char *path,
         t++;
         tl -= 2;
     }
-    if (n < len && (tl == 0 || strspn(t, "0123456789-,:") < tl))
+    if (n < len && (tl == 0 || strspn(t, lists ? "0123456789-,:" : "0123456789") < tl ||
+                    (!lists && t != arg + n + 1)))
         return -1;
     int w = n == len ? snprintf(path, size, "/api/v1/jobs/%.*s/%s", (int)n, arg, op)
                      : snprintf(path, size, "/api/v1/jobs/%.*s_%.*s/%s", (int)n, arg,
@@ -63,7 +67,10 @@ static const char *next_id(const char **at, size_t *len)
 
 static void usage(FILE *out, const char *cmd)
 {
-    if (strcmp(cmd, "release") == 0)
+    if (strcmp(cmd, "requeue") == 0)
+        fprintf(out, "usage: phx requeue [--hold] ID[,ID...]...\n"
+                     "  --hold  held once back in the queue (scontrol requeuehold)\n");
+    else if (strcmp(cmd, "release") == 0)
         fprintf(out, "usage: phx release ID[,ID...]...\n");
     else
         fprintf(out, "usage: phx hold [--user] ID[,ID...]...\n"
@@ -96,6 +103,11 @@ static int act(const char *cmd, const char *op, const char *arg)
             rc = 1;
             continue;
         }
+        const char *e = json_string_value(json_object_get(r, "error"));
+        if (e) { /* requeue of an array: some tasks refused */
+            fprintf(stderr, "phx %s: %s\n", cmd, e);
+            rc = 1;
+        }
         size_t i;
         json_t *w;
         json_array_foreach(json_object_get(r, "warnings"), i, w)
@@ -108,25 +120,40 @@ static int act(const char *cmd, const char *op, const char *arg)
     return rc;
 }
 
-static int run(int argc, char **argv, bool release)
+typedef enum cmd_kind {
+    CMD_HOLD,
+    CMD_RELEASE,
+    CMD_REQUEUE,
+} cmd_kind_t;
+
+static int run(int argc, char **argv, cmd_kind_t kind)
 {
     static const struct option opts[] = {
         {"user", no_argument, NULL, 'u'},
+        {"hold", no_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *cmd = release ? "release" : "hold";
-    bool user = false;
+    static const char *const names[] = {"hold", "release", "requeue"};
+    const char *cmd = names[kind];
+    bool user = false, hold = false;
     int c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, release ? "h" : "uh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "uHh", opts, NULL)) != -1) {
         switch (c) {
         case 'u':
-            if (release) {
+            if (kind != CMD_HOLD) {
                 usage(stderr, cmd);
                 return 2;
             }
             user = true;
+            break;
+        case 'H':
+            if (kind != CMD_REQUEUE) {
+                usage(stderr, cmd);
+                return 2;
+            }
+            hold = true;
             break;
         case 'h': usage(stdout, cmd); return 0;
         default: usage(stderr, cmd); return 2;
@@ -136,7 +163,10 @@ static int run(int argc, char **argv, bool release)
         usage(stderr, cmd);
         return 2;
     }
-    const char *op = release ? "release" : user ? "uhold" : "hold";
+    const char *op = kind == CMD_REQUEUE   ? (hold ? "requeuehold" : "requeue")
+                     : kind == CMD_RELEASE ? "release"
+                     : user                ? "uhold"
+                                           : "hold";
     int rc = 0;
     for (int i = optind; i < argc; i++)
         rc |= act(cmd, op, argv[i]);
@@ -145,10 +175,15 @@ static int run(int argc, char **argv, bool release)
 
 int phx_cmd_hold(int argc, char **argv)
 {
-    return run(argc, argv, false);
+    return run(argc, argv, CMD_HOLD);
 }
 
 int phx_cmd_release(int argc, char **argv)
 {
-    return run(argc, argv, true);
+    return run(argc, argv, CMD_RELEASE);
+}
+
+int phx_cmd_requeue(int argc, char **argv)
+{
+    return run(argc, argv, CMD_REQUEUE);
 }

@@ -22,6 +22,8 @@ static const command_t commands[] = {
     {"partitions", phx_cmd_partitions,
      "list the partitions and their nodes, like sinfo"},
     {"release", phx_cmd_release, "release held jobs, like scontrol release"},
+    {"requeue", phx_cmd_requeue,
+     "put running or ended jobs back in the queue, like scontrol requeue (--hold)"},
     {"run", phx_cmd_run, "run an MPI step inside a job, like srun"},
     {"show", phx_cmd_show, "show one job, like scontrol show job"},
     {"submit", phx_cmd_submit, "submit a job script, like sbatch"},

@@ -71,6 +71,7 @@ typedef struct bjob {
     int64_t submit_time, eligible_time, start_time, end_time; /* -1: none */
     int exit_code, exit_signal;
     int requeue_count;
+    uint8_t requeue_asked; /* batchd_requeue_t: requeue.c, by a user */
     bool cancel_requested;
     bool ending; /* the batch step ended; waiting for the holders */
     bool node_fail;
@@ -407,6 +408,21 @@ int batchd_hold_job(batchd_t *b, bjob_t *j, uid_t by, batchd_hold_op_t op,
  * A_LIST. */
 void batchd_api_hold(batchd_t *b, struct evhttp_request *req, uid_t uid,
                      const char *idtext, size_t len, batchd_hold_op_t op);
+
+/* requeue.c: scontrol requeue and requeuehold */
+typedef enum batchd_requeue {
+    BATCHD_REQUEUE_NO,
+    BATCHD_REQUEUE_YES,
+    BATCHD_REQUEUE_HOLD,       /* requeuehold by its owner: JobHeldUser */
+    BATCHD_REQUEUE_HOLD_ADMIN, /* by an operator: JobHeldAdmin */
+} batchd_requeue_t;
+/* POST /api/v1/jobs/ID/requeue (hold: /requeuehold): idtext (len bytes) N,
+ * A_T or A. */
+void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,
+                        const char *idtext, size_t len, bool hold);
+/* j (running, its batch step ended, or ended) PENDING again as
+ * j->requeue_asked says, its restart count up by one. */
+void batchd_requeue_now(batchd_t *b, bjob_t *j);
 
 /* end.c */
 void batchd_on_update(batchd_t *b, const json_t *status);

@@ -100,7 +100,11 @@ void batchd_job_finish(batchd_t *b, bjob_t *j, phx_job_state_t st, phx_job_reaso
                          now);
     bool requeue = st == PHX_JOB_NODE_FAIL && j->spec.requeue != 0 &&
                    j->requeue_count < b->max_requeue && !j->cancel_requested;
-    if (requeue) {
+    if (j->requeue_asked && j->cancel_requested)
+        j->requeue_asked = BATCHD_REQUEUE_NO; /* a cancel after it wins */
+    if (j->requeue_asked) {                   /* requeue.c: its run is over */
+        batchd_requeue_now(b, j);
+    } else if (requeue) {
         j->requeue_count++;
         j->end_time = -1;
         j->eligible_time = now;

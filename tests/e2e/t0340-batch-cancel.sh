@@ -7,7 +7,7 @@
 # without a command); array tasks are cancelled and shown by A_T and
 # A_[list] (phx and scancel), the array by A, and not by another user;
 # scontrol show hostnames/hostlist/job inside a job, hold of the running
-# job refused with its state, requeue refused by name.
+# job refused with its state, suspend refused by name.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -96,7 +96,7 @@ echo "expand $(scontrol show hostnames 'r[1-2]n[1-2]' | tr '\n' ' ')"
 scontrol show job | grep -q "JobId=$PHX_JOB_ID " && echo "show job ok"
 scontrol -o show job "$PHX_JOB_ID" | grep -q "JobId=$PHX_JOB_ID " && echo "show job by id ok"
 scontrol hold "$PHX_JOB_ID" 2>&1; echo "hold rc=$?"
-scontrol requeue "$PHX_JOB_ID" 2>&1; echo "requeue rc=$?"
+scontrol suspend "$PHX_JOB_ID" 2>&1; echo "suspend rc=$?"
 S
 chown phxu1 "$home/scontrol.sh"
 id4=$(as phx submit --parsable scontrol.sh)
@@ -111,8 +111,8 @@ assert_contains "$out" "show job ok"
 assert_contains "$out" "show job by id ok"
 assert_contains "$out" "job $id4 is not pending (RUNNING): only a pending job can be held"
 assert_contains "$out" "hold rc=1"
-assert_contains "$out" 'scontrol: "requeue" is not supported by the phx wrapper'
-assert_contains "$out" "requeue rc=2"
+assert_contains "$out" 'scontrol: "suspend" is not supported by the phx wrapper'
+assert_contains "$out" "suspend rc=2"
 expect_fail phx hostlist
 assert_contains "$PHX_OUT" "PHX_JOB_NODELIST is not set"
 expect_fail phx hostlist 'n[1-'

@@ -1,4 +1,4 @@
-/* The job ids phx hold and phx release take (cli/cmd_hold.c): N, A_T,
+/* The job ids phx hold, phx release and phx requeue take (cli/cmd_hold.c): N, A_T,
  * A_[1-3,5], comma-separated lists of them (commas inside brackets belong
  * to the list), scontrol's "jobid=N", and the API paths they become. */
 #include <setjmp.h>
@@ -16,6 +16,7 @@
 static char paths[512];
 static int calls;
 static bool refuse_some; /* the daemon refused some of the jobs */
+static bool array_error; /* a requeue of an array: some tasks refused */
 
 /* The daemon: records the paths, space-separated; an empty object, or
  * with refuse_some one naming the jobs refused. */
@@ -30,6 +31,10 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
     calls++;
     if (status)
         *status = 200;
+    if (array_error)
+        return json_pack("{s:s, s:i, s:i, s:s}", "job_id", "5", "requeued", 1,
+                         "refused", 1, "error",
+                         "job 5_1 was submitted with --no-requeue");
     if (refuse_some)
         return json_pack("{s:[s,s]}", "warnings", "job 5_1 is not pending (RUNNING)",
                          "job 5_2 is not pending (RUNNING)");
@@ -41,8 +46,9 @@ static int cmd(const char *name, const char *opt, const char *id)
     char *argv[] = {(char *)name, (char *)(opt ? opt : id), (char *)id, NULL};
     paths[0] = '\0';
     calls = 0;
-    return strcmp(name, "hold") == 0 ? phx_cmd_hold(opt ? 3 : 2, argv)
-                                     : phx_cmd_release(opt ? 3 : 2, argv);
+    return strcmp(name, "hold") == 0      ? phx_cmd_hold(opt ? 3 : 2, argv)
+           : strcmp(name, "requeue") == 0 ? phx_cmd_requeue(opt ? 3 : 2, argv)
+                                          : phx_cmd_release(opt ? 3 : 2, argv);
 }
 
 static void test_paths(void **state)
@@ -92,11 +98,32 @@ static void test_partial_refusal(void **state)
     assert_int_equal(cmd("release", NULL, "5_[0-2]"), 0);
 }
 
+/* requeue: N, A_T, A, lists of them; --hold; no A_[list] (one call each) */
+static void test_requeue(void **state)
+{
+    (void)state;
+    assert_int_equal(cmd("requeue", NULL, "42,100_3"), 0);
+    assert_string_equal(paths, "/api/v1/jobs/42/requeue /api/v1/jobs/100_3/requeue");
+    assert_int_equal(cmd("requeue", "--hold", "JobId=7"), 0);
+    assert_string_equal(paths, "/api/v1/jobs/7/requeuehold");
+    static const char *const bad[] = {"100_[1-3]", "100_1-3", "100_1x", "x"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+        assert_int_equal(cmd("requeue", NULL, bad[i]), 1);
+        assert_int_equal(calls, 0);
+    }
+    assert_int_equal(cmd("requeue", "--user", "42"), 2);
+    assert_int_equal(cmd("hold", "--hold", "42"), 2);
+    array_error = true; /* partly refused: said, exit 1 */
+    assert_int_equal(cmd("requeue", NULL, "5"), 1);
+    array_error = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paths),
         cmocka_unit_test(test_partial_refusal),
+        cmocka_unit_test(test_requeue),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

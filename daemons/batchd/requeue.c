@@ -1,0 +1,180 @@
+/* Requeue, as Slurm's scontrol requeue and requeuehold (doc/jobs.md,
+ * "Requeue"):
+ *
+ *   POST /api/v1/jobs/ID/requeue       back to PENDING
+ *   POST /api/v1/jobs/ID/requeuehold   back to PENDING, held
+ *
+ * ID: a job id, A_T (task T of array A), or an array job id A: every task
+ * of the array that is running or has ended (pending ones are left as they
+ * are).  A running job's tasks are killed, and once its batch step has
+ * ended (its processes gone) it is PENDING again; a job that has ended and
+ * is still in batchd's memory (batchd.keep_ended) is PENDING at once.
+ * Either way its restart count (requeue_count) goes up by one, its age
+ * starts again, and the next run gets new nodes, a new batch step and
+ * output files opened as its --open-mode says (truncated by default, as
+ * Slurm's).  Refused, by name: a pending job, a job submitted with
+ * --no-requeue (Slurm's "never be requeued under any circumstances"), and
+ * another user's job (404, as the rest of the API).  The owner or an
+ * operator may requeue; requeuehold holds as hold does (an operator's is an
+ * admin hold).  Not kept across a restart of batchd: a running job whose
+ * requeue was asked ends as its batch step ends (FAILED, killed). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/batchd/batchd.h"
+#include "lib/http.h"
+#include "lib/log.h"
+
+static void job_text(const bjob_t *j, char *buf, size_t len)
+{
+    if (j->array_job_id)
+        snprintf(buf, len, "%" PRIu64 "_%" PRId64, j->array_job_id, j->array_task_id);
+    else
+        snprintf(buf, len, "%" PRIu64, j->id);
+}
+
+static bool may_act(const batchd_t *b, uid_t uid, const bjob_t *j)
+{
+    return uid == j->uid || batchd_is_operator(b, uid);
+}
+
+/* The reason a requeued job waits with: the hold asked for, else the
+ * scheduler's (the next pass sets its eligible time and its reason). */
+static phx_job_reason_t requeued_reason(const bjob_t *j)
+{
+    switch (j->requeue_asked) {
+    case BATCHD_REQUEUE_HOLD: return PHX_REASON_HELD;
+    case BATCHD_REQUEUE_HOLD_ADMIN: return PHX_REASON_HELD_ADMIN;
+    default: return j->dep.count > 0 ? PHX_REASON_DEPENDENCY : PHX_REASON_PRIORITY;
+    }
+}
+
+void batchd_requeue_now(batchd_t *b, bjob_t *j)
+{
+    j->requeue_count++;
+    j->end_time = -1;
+    j->eligible_time = -1; /* its age starts again (order.c sets it) */
+    j->ending = j->node_fail = j->cancel_requested = false;
+    phx_job_reason_t why = requeued_reason(j);
+    j->requeue_asked = BATCHD_REQUEUE_NO;
+    b->prio_n = 0; /* the priority order left it out: made again */
+    b->prio_dirty = true;
+    batchd_job_set_state(b, j, PHX_JOB_PENDING, why);
+    phx_log_notice("job %" PRIu64 ": requeued (restart %d)%s", j->id, j->requeue_count,
+                   batchd_job_held(j) ? ", held" : "");
+}
+
+/* Requeue j for by: 1 done or under way, -1 with err (and the HTTP status
+ * in *status). */
+static int requeue_job(batchd_t *b, bjob_t *j, uid_t by, bool hold, int *status,
+                       phx_error_t *err)
+{
+    char name[48];
+    job_text(j, name, sizeof(name));
+    if (j->state == PHX_JOB_PENDING) {
+        *status = 409;
+        return phx_error_set(err,
+                             "job %s is pending: only a running or ended job can "
+                             "be requeued",
+                             name);
+    }
+    if (j->spec.requeue == 0) {
+        *status = 409;
+        return phx_error_set(err,
+                             "job %s was submitted with --no-requeue: it is never "
+                             "requeued",
+                             name);
+    }
+    if (j->state == PHX_JOB_RUNNING && (j->cancel_requested || j->ending)) {
+        *status = 409;
+        return phx_error_set(err, "job %s is ending (%s): it cannot be requeued", name,
+                             j->cancel_requested ? "cancelled" : "its script ended");
+    }
+    j->requeue_asked = !hold                       ? BATCHD_REQUEUE_YES
+                       : batchd_is_operator(b, by) ? BATCHD_REQUEUE_HOLD_ADMIN
+                                                   : BATCHD_REQUEUE_HOLD;
+    phx_log_info("job %s: requeue%s by uid %u (%s)", name, hold ? "hold" : "",
+                 (unsigned)by, phx_job_state_name(j->state));
+    if (j->state != PHX_JOB_RUNNING) {
+        batchd_requeue_now(b, j);
+        batchd_sched_dirty(b);
+        return 1;
+    }
+    /* end.c requeues it once the batch step has ended */
+    for (size_t i = 0; i < j->ntasks; i++)
+        if (!j->tasks[i].ended && b->fwc)
+            phx_fwc_kill(b->fwc, j->tasks[i].id, j->tasks[i].agent_id);
+    return 1;
+}
+
+void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,
+                        const char *idtext, size_t len, bool hold)
+{
+    char *end;
+    uint64_t id = strtoull(idtext, &end, 10);
+    bjob_t *one = NULL;
+    bool array = false;
+    if (len > 0 && end == idtext + len && id > 0) {
+        bjob_t *j = batchd_job_find(b, id);
+        array = (!j || (j->array_job_id == id)) && batchd_array_any_task(b, id);
+        one = j;
+    } else if (end > idtext && *end == '_' && end[1] >= '0' && end[1] <= '9') {
+        char *tend;
+        unsigned long long t = strtoull(end + 1, &tend, 10);
+        if (tend == idtext + len && t <= INT64_MAX)
+            one = batchd_array_task_find(b, id, (int64_t)t);
+    }
+    int n = 0, status = 0, refused = 0;
+    phx_error_t err = {0}, first = {0};
+    if (array) { /* every running or ended task of array id */
+        bool seen = false;
+        for (size_t i = 0; i < b->njobs; i++) {
+            bjob_t *x = b->order[i];
+            if (x->array_job_id != id || !may_act(b, uid, x))
+                continue;
+            seen = true;
+            if (x->state == PHX_JOB_PENDING)
+                continue;
+            int st = 0;
+            if (requeue_job(b, x, uid, hold, &st, &err) < 0) {
+                if (refused++ == 0)
+                    first = err, status = st;
+            } else {
+                n++;
+            }
+        }
+        if (!seen) {
+            phx_http_reply_error(req, 404, "invalid job id %.*s", (int)len, idtext);
+            return;
+        }
+        if (n == 0 && refused == 0) {
+            phx_http_reply_error(req, 409,
+                                 "array %" PRIu64 " has no running or ended task to "
+                                 "requeue",
+                                 id);
+            return;
+        }
+    } else {
+        bjob_t *j = one;
+        if (!j || !may_act(b, uid, j)) {
+            phx_http_reply_error(req, 404, "invalid job id %.*s", (int)len, idtext);
+            return;
+        }
+        if (requeue_job(b, j, uid, hold, &status, &first) < 0)
+            refused = 1;
+        else
+            n = 1;
+    }
+    if (refused && n == 0) {
+        phx_http_reply_error(req, status, "%s", first.text);
+        return;
+    }
+    json_t *r = json_pack("{s:s#, s:i, s:i}", "job_id", idtext, (int)len, "requeued", n,
+                          "refused", refused);
+    if (r && refused)
+        json_object_set_new(r, "error", json_string(first.text));
+    phx_http_reply_json(req, 200, r);
+}
