@@ -181,8 +181,7 @@ static int h_exclusive(parse_ctx_t *c, size_t off, const char *val, phx_error_t 
 
 static int h_true(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
 {
-    (void)val;
-    (void)err;
+    (void)val, (void)err;
     *FIELD(c->spec, off, int) = 1;
     mark(c, off);
     return 0;
@@ -190,8 +189,7 @@ static int h_true(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
 
 static int h_false(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
 {
-    (void)val;
-    (void)err;
+    (void)val, (void)err;
     *FIELD(c->spec, off, int) = 0;
     mark(c, off);
     return 0;
@@ -201,6 +199,16 @@ static int h_ignore(parse_ctx_t *c, size_t off, const char *val, phx_error_t *er
 {
     (void)c, (void)off, (void)val, (void)err;
     return 0;
+}
+
+/* --ntasks-per-core=1: what Phalanx always does (a task has whole cores). */
+static int h_per_core(parse_ctx_t *c, size_t off, const char *val, phx_error_t *err)
+{
+    int64_t n;
+    (void)c, (void)off;
+    if (read_count(val, &n, err) == 0 && n == 1)
+        return 0;
+    return phx_error_set(err, "only 1 is accepted (a task never shares a core)");
 }
 
 #define OFF(f) offsetof(phx_jobspec_t, f)
@@ -221,6 +229,7 @@ static const struct option_def {
     {"sockets-per-node", 0, A_REQ, h_count, OFF(sockets_per_node)},
     {"cores-per-socket", 0, A_REQ, h_count, OFF(cores_per_socket)},
     {"threads-per-core", 0, A_REQ, h_count, OFF(threads_per_core)},
+    {"ntasks-per-core", 0, A_REQ, h_per_core, 0},
     {"extra-node-info", 'B', A_REQ, h_extra, 0},
     {"mem", 0, A_REQ, h_mem, OFF(mem_per_node)},
     {"mem-per-cpu", 0, A_REQ, h_mem, OFF(mem_per_cpu)},
@@ -280,7 +289,6 @@ static const struct refused {
     {"licenses", 'L', "licenses are not supported"},
     {"oversubscribe", 's', "oversubscription is not supported"},
     {"overcommit", 'O', "overcommit is not supported"},
-    {"ntasks-per-core", 0, "use --hint=nomultithread or -B"},
     {"mincpus", 0, "use --cpus-per-task"},
     {"core-spec", 'S', "core specialisation is not supported"},
     {"clusters", 'M', "there is one cluster"},

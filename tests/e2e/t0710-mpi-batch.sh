@@ -113,6 +113,7 @@ cat >"$home1/inherit.sh" <<S
 #SBATCH -N 2 -n 4 -t 2
 #SBATCH --cpu-bind=verbose,sockets
 #SBATCH -m cyclic:block
+#SBATCH --ntasks-per-core=1
 export PATH=$bin:\$PATH
 echo "env \$PHX_CPU_BIND \$PHX_DISTRIBUTION"
 phx run -N2 -n4 --label sh -c 'echo run \$PHX_NODEID \$(grep Cpus_allowed_list /proc/self/status | cut -f2)'
@@ -124,6 +125,9 @@ srun -u --export=ALL,T_EXPORT_A=a1,T_EXPORT_B -n1 sh -c 'echo "export \$T_EXPORT
 srun --export=NONE -n1 true 2>&1
 srun --exclusive -n1 true 2>&1
 echo "exclusive rc=\$?"
+srun --overlap --ntasks-per-core=1 -n1 sh -c 'echo overlap ok'
+srun --ntasks-per-core=2 -n1 true 2>&1
+echo "per-core rc=\$?"
 S
 chown phxu1 "$home1/inherit.sh"
 id=$(as phxu1 phx submit --parsable inherit.sh)
@@ -153,6 +157,10 @@ assert_contains "$body" "export a1"
 assert_contains "$body" "srun: --export=NONE is not supported"
 assert_contains "$body" "srun: --exclusive is not supported"
 assert_contains "$body" "exclusive rc=2"
+# --overlap: what steps do here; --ntasks-per-core=1 only.
+assert_contains "$body" "overlap ok"
+assert_contains "$body" "srun: --ntasks-per-core=2: only 1 is accepted (a task never shares a core)"
+assert_contains "$body" "per-core rc=2"
 
 # Outside a job: phx run gets an allocation from batchd for the step.
 out=$(as phxu1 phx run -N2 -n4 --label $hello 2>&1) || fail "phx run outside a job: $out"

@@ -276,6 +276,12 @@ static void test_unsupported_values(void **state)
                       "job's standard input is /dev/null");
     expect_text_error("#!/bin/sh\n#SBATCH -i in.txt\n",
                       "t.sh:2: invalid directive \"-i\" (--input) is not supported");
+    /* --ntasks-per-core: 1 is what a task always has (whole cores) */
+    expect_text_error("#!/bin/sh\n#SBATCH --ntasks-per-core=2\n",
+                      "t.sh:2: invalid directive \"--ntasks-per-core=2\": only 1 is "
+                      "accepted (a task never shares a core)");
+    expect_text_error("#!/bin/sh\n#SBATCH --ntasks-per-core=x\n",
+                      "\"--ntasks-per-core=x\": only 1 is accepted");
 
     /* What is accepted. */
     static const char *const ok[] = {"--cpu-bind=none",
@@ -295,7 +301,8 @@ static void test_unsupported_values(void **state)
                                      "--hint=nomultithread",
                                      "--hint=memory_bound",
                                      "--open-mode=truncate",
-                                     "--open-mode=append"};
+                                     "--open-mode=append",
+                                     "--ntasks-per-core=1"};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         phx_jobspec_t s;
         phx_error_t err = {{0}};
