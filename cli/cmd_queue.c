@@ -1,7 +1,8 @@
 /* phx queue: the queue like squeue (JOBID PARTITION NAME USER ST TIME NODES
  * NODELIST(REASON)); --me, -u USER, -j IDS, -n NAMES, -t STATE,
  * -p PARTITION, -a (Hidden partitions too), -o FORMAT (squeue's, default
- * $SQUEUE_FORMAT: cli/queue_format.h), --json, --noheader. */
+ * $SQUEUE_FORMAT: cli/queue_format.h), --start (squeue's: pending jobs and
+ * their expected start), --json, --noheader. */
 #include <getopt.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -19,8 +20,11 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: phx queue [--me] [-u USER] [-j ID[,ID...]] [-n NAME[,NAME...]] "
             "[-t STATE]\n"
-            "                 [-p PARTITION] [-a] [-o FORMAT] [--json] "
-            "[--noheader]\n");
+            "                 [-p PARTITION] [-a] [-o FORMAT | --start] [--json] "
+            "[--noheader]\n"
+            "  --start  pending jobs with the start their reservation holds "
+            "(START_TIME:\n"
+            "           N/A but for each pool's top job waiting for Resources)\n");
 }
 
 /* Append "&key=value" to buf, the value percent-encoded.  false when it
@@ -58,12 +62,13 @@ int phx_cmd_queue(int argc, char **argv)
         {"format", required_argument, NULL, 'o'},
         {"json", no_argument, NULL, 'J'},
         {"noheader", no_argument, NULL, 'H'},
+        {"start", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *user = NULL, *state = NULL, *part = NULL, *ids = NULL, *names = NULL;
-    const char *fmt = getenv("SQUEUE_FORMAT");
-    bool as_json = false, header = true, all = false;
+    const char *fmt = getenv("SQUEUE_FORMAT"), *given = NULL;
+    bool as_json = false, header = true, all = false, start = false;
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "u:j:n:t:p:ao:h", opts, NULL)) != -1) {
@@ -79,9 +84,10 @@ int phx_cmd_queue(int argc, char **argv)
         case 't': state = optarg; break;
         case 'p': part = optarg; break;
         case 'a': all = true; break;
-        case 'o': fmt = optarg; break;
+        case 'o': fmt = given = optarg; break;
         case 'J': as_json = true; break;
         case 'H': header = false; break;
+        case 'S': start = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -89,6 +95,11 @@ int phx_cmd_queue(int argc, char **argv)
     if (optind < argc) {
         usage(stderr);
         return 2;
+    }
+    if (start) { /* squeue --start: pending jobs, their expected start */
+        fmt = given ? given : PHX_QUEUE_FORMAT_START;
+        if (!state)
+            state = "PENDING";
     }
     if (!fmt || !*fmt)
         fmt = PHX_QUEUE_FORMAT_DEFAULT;

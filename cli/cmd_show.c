@@ -70,7 +70,9 @@ int phx_cmd_show(int argc, char **argv)
     char sub[32], elig[32], st[32], en[32];
     when(j, "submit_time", sub, sizeof(sub));
     when(j, "eligible_time", elig, sizeof(elig));
-    when(j, "start_time", st, sizeof(st));
+    /* a pending job's: when its EASY reservation starts it, else Unknown */
+    when(j, strcmp(s(j, "state"), "PENDING") == 0 ? "expected_start" : "start_time", st,
+         sizeof(st));
     when(j, "end_time", en, sizeof(en));
     printf("JobId=%lld JobName=%s\n", n(j, "job_id"), s(j, "name"));
     if (json_object_get(j, "array_job_id"))

@@ -39,6 +39,9 @@ static const struct spec {
     {'Z', "WORK_DIR", "work_dir", K_STR},
 };
 
+/* %S of a pending job */
+static const struct spec expected = {'S', "START_TIME", "expected_start", K_TIME};
+
 static const struct spec *spec_of(char c)
 {
     for (size_t i = 0; i < sizeof(specs) / sizeof(specs[0]); i++)
@@ -152,6 +155,10 @@ static void value(const struct spec *s, const json_t *job, int64_t now, char *bu
         (void)now;
         return;
     }
+    case 'S': /* a pending job's: its reservation's (squeue --start) */
+        if (pending)
+            s = &expected;
+        break;
     case 'R':
         if (pending)
             snprintf(buf, len, "(%s)", text(job, "reason"));

@@ -14,6 +14,8 @@
 
 /* squeue's default, and phx queue's. */
 #define PHX_QUEUE_FORMAT_DEFAULT "%.18i %.9P %.8j %.8u %.2t %.10M %.6D %R"
+/* squeue --start's (less SCHEDNODES: EASY names no nodes ahead) */
+#define PHX_QUEUE_FORMAT_START "%.18i %.9P %.8j %.8u %.2t %.19S %.6D %R"
 
 /* Is fmt well formed, every letter one phx queue knows?  0 or -1 with err
  * naming the field. */

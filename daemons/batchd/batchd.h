@@ -69,6 +69,9 @@ typedef struct bjob {
     phx_job_reason_t reason;
     uint32_t priority;
     int64_t submit_time, eligible_time, start_time, end_time; /* -1: none */
+    /* pending: the start its pool's EASY reservation holds for it (the
+     * shadow time) as of the last pass that examined it, -1 if none */
+    int64_t expected_start;
     int exit_code, exit_signal;
     int requeue_count;
     uint8_t requeue_asked; /* batchd_requeue_t: requeue.c, by a user */

@@ -28,6 +28,7 @@ bjob_t *batchd_job_new(void)
     phx_jobspec_init(&j->spec);
     j->array_task_id = -1;
     j->submit_time = j->eligible_time = j->start_time = j->end_time = -1;
+    j->expected_start = -1;
     return j;
 }
 
@@ -496,6 +497,11 @@ json_t *batchd_job_json(const batchd_t *b, const bjob_t *j, bool full)
         "exclusive", j->spec.exclusive == 1);
     if (!o)
         return NULL;
+    /* squeue --start's START_TIME: only the reserved job of its pool has
+     * one (EASY plans no other), while it waits for it (Resources) */
+    if (j->state == PHX_JOB_PENDING && j->reason == PHX_REASON_RESOURCES &&
+        j->expected_start >= 0)
+        json_object_set_new(o, "expected_start", json_integer(j->expected_start));
     if (j->array_job_id) {
         json_object_set_new(o, "array_job_id",
                             json_integer((json_int_t)j->array_job_id));

@@ -552,6 +552,7 @@ static void pass_run(pass_t *p)
         }
         size_t nch = 0;
         p->cur = d;
+        j->expected_start = d->verdict == PHX_BF_RESERVED ? d->start_time : -1;
         if (unused > 0 && d->verdict != PHX_BF_NEVER &&
             d->verdict != PHX_BF_NOT_TESTED && try_job(p, j, ch, &nch) == 0) {
             if (start_job(p, j, ch, nch) == 0) {

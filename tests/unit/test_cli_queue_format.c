@@ -54,6 +54,19 @@ static void formats(void **state)
     json_object_set_new(r, "array_task_id", json_integer(7));
     line_is("%i %F %K %A", r, "4000_7 4000 7 4242");
     line_is("%r %N", p, "Priority ");
+    /* %S of a pending job: its reservation's start (squeue --start), not
+     * the start_time it has from an earlier run */
+    json_object_set_new(p, "start_time", json_integer(1000));
+    line_is("%S", p, "N/A");
+    setenv("TZ", "UTC", 1);
+    tzset();
+    json_object_set_new(p, "expected_start", json_integer(1795705470));
+    line_is("%.19S|%S", p, "2026-11-26T15:04:30|2026-11-26T15:04:30");
+    json_object_set_new(r, "start_time", json_integer(1795705470));
+    line_is("%S", r, "2026-11-26T15:04:30");
+    line_is(PHX_QUEUE_FORMAT_START, NULL,
+            "             JOBID PARTITION     NAME     USER ST          START_TIME  "
+            "NODES NODELIST(REASON)");
     json_decref(r);
     json_decref(p);
 }
