@@ -1,7 +1,7 @@
 /* The eligible pending jobs in priority order, for a pass (sched.c): who
- * may start (eligibility: not held, begin time, dependencies, its account
- * (InvalidAccount), an array's %N), and the multifactor order of priority.h, kept for
- * up to a second between passes. */
+ * may start (eligibility: not held, begin time, dependencies, an account
+ * its user may use (InvalidAccount), an array's %N), and the multifactor
+ * order of priority.h, kept for up to a second between passes. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
