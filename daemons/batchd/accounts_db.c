@@ -7,7 +7,9 @@
  * seconds through the store, off the submission path: a submission checks
  * its account in memory and costs no database round trip.  A membership
  * added with SQL therefore counts within accounts_refresh seconds (at once
- * after `systemctl reload`).  A read that fails keeps the table in use. */
+ * after `systemctl reload`).  A read that fails keeps the table in use.
+ * Each read checks the queued jobs' accounts again (recheck_jobs). */
+#include <inttypes.h>
 #include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +36,57 @@ static baccounts_t *table_of(const phx_db_result_t *res)
     return a;
 }
 
-static void install(batchd_t *b, baccounts_t *a)
+/* Pending jobs logged by name per read; past them, a count. */
+#define RECHECK_LOGGED 20
+
+/* Whose user may no longer use its job's account (bjob_t.account_invalid)
+ * by the table in use, for every job not ended: a job submitted before its
+ * user left the account (or before the account was deleted: its members go
+ * with it), or with no account from before enforcement.  Running jobs are
+ * marked too (a requeue makes them pending again) and keep running; a
+ * pending one waits with reason InvalidAccount (order.c) until a read
+ * finds its user back in the account, or enforcement turned off.  A walk
+ * of the queue per read of the table (accounts_refresh), never per pass.
+ * True when a job changed: the priority order is made again. */
+static bool recheck_jobs(batchd_t *b)
+{
+    size_t changed = 0, logged = 0;
+    for (size_t i = b->live_from; i < b->njobs; i++) {
+        bjob_t *j = b->order[i];
+        if (j->state != PHX_JOB_PENDING && j->state != PHX_JOB_RUNNING)
+            continue;
+        bool invalid = b->enforce_accounts &&
+                       !batchd_accounts_member(b->accounts, j->user, j->spec.account);
+        if (invalid == j->account_invalid)
+            continue;
+        j->account_invalid = invalid;
+        changed++;
+        if (j->state != PHX_JOB_PENDING || !b->enforce_accounts ||
+            logged++ >= RECHECK_LOGGED)
+            continue;
+        if (!invalid)
+            phx_log_info("job %" PRIu64 ": user %s may use account %s again", j->id,
+                         j->user, j->spec.account);
+        else if (j->spec.account)
+            phx_log_info("job %" PRIu64 ": user %s is no longer a member of account "
+                         "%s: not started while so (InvalidAccount)",
+                         j->id, j->user, j->spec.account);
+        else
+            phx_log_info("job %" PRIu64 ": no account, and accounts are enforced: "
+                         "not started while so (InvalidAccount)",
+                         j->id);
+    }
+    if (logged > RECHECK_LOGGED)
+        phx_log_info("and %zu more pending jobs whose account became invalid or valid",
+                     logged - RECHECK_LOGGED);
+    if (changed) {
+        b->prio_n = 0; /* the order left out those now valid */
+        b->prio_dirty = true;
+    }
+    return changed > 0;
+}
+
+static bool install(batchd_t *b, baccounts_t *a)
 {
     size_t before = batchd_accounts_count(b->accounts);
     bool was = b->enforce_accounts;
@@ -44,6 +96,7 @@ static void install(batchd_t *b, baccounts_t *a)
     b->accounts_loaded = batchd_now();
     if (!was || before != batchd_accounts_count(a))
         phx_log_info("accounts enforced: %zu memberships", batchd_accounts_count(a));
+    return recheck_jobs(b);
 }
 
 int batchd_accounts_start(batchd_t *b, phx_error_t *err)
@@ -85,7 +138,8 @@ static void accounts_read(const phx_error_t *err, phx_db_result_t *const *res, i
         b->accounts_loaded = batchd_now(); /* try again in accounts_refresh */
         return;
     }
-    install(b, a);
+    if (install(b, a))
+        batchd_sched_dirty(b); /* reasons, and offers suppressed or revived */
 }
 
 static void refresh(batchd_t *b)
@@ -108,6 +162,8 @@ void batchd_accounts_reload(batchd_t *b)
         b->enforce_accounts = false;
         batchd_accounts_destroy(b->accounts);
         b->accounts = NULL;
+        if (recheck_jobs(b)) /* every account valid again */
+            batchd_sched_dirty(b);
         return;
     }
     refresh(b); /* enforced (again) once read */

@@ -76,6 +76,10 @@ typedef struct bjob {
     int requeue_count;
     uint8_t requeue_asked; /* batchd_requeue_t: requeue.c, by a user */
     bool cancel_requested;
+    /* with batchd.enforce_accounts, its user is not a member of its account
+     * (accounts_db.c, at each read of account_users): not started while
+     * pending, reason InvalidAccount (order.c) */
+    bool account_invalid;
     bool ending; /* the batch step ended; waiting for the holders */
     bool node_fail;
     phx_job_state_t end_state;
@@ -195,6 +199,10 @@ typedef struct batchd {
     phx_hmap_t *tasks; /* task id → bjob_t */
     phx_hmap_t *usage; /* user name → phx_usage_t (decayed cpu-seconds) */
     size_t npending, nrunning;
+    /* eligible pending jobs (order.c) as of the last pass, less those it
+     * started: 0 while every pending job waits (held, dependency,
+     * InvalidAccount, ...), so that batchd SUPPRESSes offers (sched.c) */
+    size_t neligible;
     /* the cluster */
     bnode_t *nodes;
     size_t nnodes;
@@ -277,8 +285,9 @@ bjob_t *batchd_array_task_find(const batchd_t *b, uint64_t array_job_id, int64_t
 bjob_t *batchd_array_any_task(const batchd_t *b, uint64_t array_job_id);
 /* order.c: the eligible pending jobs, best first, into cand (npending + 1
  * entries) and prio (prio[i].id indexes cand; priority set): their number,
- * at least want of them when there are (all when want is 0).  Updates the
- * jobs' pending reasons and eligible times on the way. */
+ * at least want of them when there are (all when want is 0), also in
+ * b->neligible.  Updates the jobs' pending reasons and eligible times on
+ * the way. */
 size_t batchd_order(batchd_t *b, int64_t now, size_t want, bjob_t **cand,
                     phx_prio_job_t *prio);
 /* The index in order of the first job that is not final. */

@@ -41,6 +41,7 @@ static const char *const reason_names[PHX_REASON_COUNT] = {
     "PartitionNodeLimit",
     "PartitionDown",
     "PartitionInactive",
+    "InvalidAccount",
 };
 
 const char *phx_job_state_name(phx_job_state_t state)

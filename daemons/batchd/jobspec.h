@@ -59,6 +59,7 @@ typedef enum phx_job_reason {
     PHX_REASON_PARTITION_NODE_LIMIT,
     PHX_REASON_PARTITION_DOWN,     /* its partition is State=DOWN */
     PHX_REASON_PARTITION_INACTIVE, /* State=INACTIVE */
+    PHX_REASON_INVALID_ACCOUNT,    /* its user may no longer use its account */
     PHX_REASON_COUNT
 } phx_job_reason_t;
 

@@ -1,7 +1,7 @@
 /* The eligible pending jobs in priority order, for a pass (sched.c): who
- * may start (eligibility: not held, begin time, dependencies, an array's
- * %N), and the multifactor order of priority.h, kept for up to a second
- * between passes. */
+ * may start (eligibility: not held, begin time, dependencies, an account
+ * its user may use (InvalidAccount), an array's %N), and the multifactor
+ * order of priority.h, kept for up to a second between passes. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,8 +36,15 @@ static bool eligible(batchd_t *b, bjob_t *j, int64_t now, uint32_t *arr_running)
             goto wait;
         }
     }
-    if (j->eligible_time < 0) {
-        j->eligible_time = now;
+    if (j->account_invalid) { /* until its user may use it again */
+        if (j->reason != PHX_REASON_INVALID_ACCOUNT && j->request_id[0])
+            batchd_request_drop(b, j); /* the master stops holding nodes */
+        j->reason = PHX_REASON_INVALID_ACCOUNT;
+        goto wait;
+    }
+    if (j->eligible_time < 0 || j->reason == PHX_REASON_INVALID_ACCOUNT) {
+        if (j->eligible_time < 0)
+            j->eligible_time = now;
         j->reason = PHX_REASON_PRIORITY;
         batchd_job_persist(b, j);
     }
@@ -143,7 +150,7 @@ size_t batchd_order(batchd_t *b, int64_t now, size_t want, bjob_t **cand,
         if (n < dry && b->prio_dirty)
             n = 0; /* dry, and newer jobs wait: prioritise again */
         else
-            return n;
+            return b->neligible = n;
     }
     uint64_t last_array = 0;
     uint32_t arr_running = UINT32_MAX;
@@ -192,5 +199,5 @@ size_t batchd_order(batchd_t *b, int64_t now, size_t want, bjob_t **cand,
         prio[i].priority = phx_priority_compute(&b->weights, &prio[i], ccpus, now);
     qsort(prio, n, sizeof(*prio), cmp_prio);
     prio_cache_store(b, cand, prio, n, now);
-    return n;
+    return b->neligible = n;
 }

@@ -12,7 +12,8 @@
  * up, and the pool's later jobs start only if they end before the shadow
  * time, or within a lent offer's release_by, or on nodes the reservation
  * does not use.  Unused offers are declined with a short filter;
- * with nothing pending batchd SUPPRESSes offers, and REVIVEs when work comes. */
+ * with no pending job eligible (none, or all held, waiting on dependencies,
+ * InvalidAccount, ...) batchd SUPPRESSes offers, and REVIVEs when one is. */
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -674,17 +675,21 @@ static void decline_unused(pass_t *p)
     json_decref(ids);
 }
 
+/* Offers are wanted while a pending job is eligible (b->neligible, the
+ * last pass's count): what makes one so (submission, release, a job's end,
+ * an account restored, the clock's tick) runs a pass that counts again. */
 static void suppress_or_revive(batchd_t *b)
 {
     if (!b->subscribed)
         return;
-    if (b->npending == 0 && !b->suppressed) {
+    bool work = b->npending > 0 && b->neligible > 0;
+    if (!work && !b->suppressed) {
         phx_fwc_suppress(b->fwc);
         b->suppressed = true;
         return;
     }
     double t = mono();
-    if (b->npending > 0 && (b->suppressed || (b->declined && b->want_revive)) &&
+    if (work && (b->suppressed || (b->declined && b->want_revive)) &&
         t - b->last_revive > 0.2) {
         phx_fwc_revive(b->fwc);
         b->suppressed = b->declined = b->want_revive = false;
@@ -732,6 +737,8 @@ void batchd_sched_offers(batchd_t *b, const json_t *offers)
         phx_log_info("slow scheduling pass: %.0f ms for %zu offers, %zu pending",
                      dt * 1e3, p.noffers, b->npending);
     send_accept(&p);
+    for (size_t i = 0; i < p.nacc && b->neligible > 0; i++)
+        b->neligible -= p.acc_jobs[i]->state == PHX_JOB_RUNNING; /* started */
     decline_unused(&p);
     for (size_t i = 0; i < p.noffers; i++)
         batchd_offer_clear(&p.offers[i]);
@@ -781,7 +788,10 @@ void batchd_sched_subscribed(batchd_t *b)
     }
     json_decref(ids);
     batchd_request_flush(b); /* what was dropped while unsubscribed */
-    b->suppressed = true;    /* forces a REVIVE when work is pending */
+    /* a REVIVE when work is pending (filters of an earlier subscription),
+     * else a SUPPRESS */
+    b->suppressed = false;
+    b->declined = b->want_revive = true;
     b->last_revive = 0;
     batchd_sched_dirty(b);
 }

@@ -30,6 +30,11 @@ bool batchd_is_operator(const batchd_t *b, uid_t uid)
     return uid == 0 || uid == operator_uid;
 }
 
+void batchd_sched_dirty(batchd_t *b)
+{
+    (void)b;
+}
+
 static void parse_ok(const char *spec, bpart_t *p)
 {
     bool d;
