@@ -8,6 +8,8 @@
  *   POST /api/v1/jobs/A_T/cancel   cancel tasks of array A: T is one index or
  *                                  indices like 1-3,5 or 0-15:4
  *   POST /api/v1/jobs/ID/hold, /uhold, /release   holds (hold.c)
+ *   POST /api/v1/jobs/ID/update    {"fields": ["KEY=VALUE", ...]}: scontrol
+ *                                  update (update_api.c)
  *   POST /api/v1/jobs/ID/signal    {"signal": S, "scope": steps|batch|full}:
  *                                  scancel -s (api_signal.c)
  *   POST /api/v1/jobs/cancel       {"user": U, "name": N}: cancel U's active
@@ -451,6 +453,8 @@ static void route(struct evhttp_request *req, void *arg)
                             tail[1] == 'h'   ? BATCHD_HOLD
                             : tail[1] == 'u' ? BATCHD_UHOLD
                                              : BATCHD_RELEASE);
+        } else if (post && strcmp(tail, "/update") == 0) {
+            batchd_api_update(b, req, uid, id, len);
         } else if (strcmp(tail, "/cancel") == 0 && post && task) {
             cancel_tasks(b, req, uid, id, len);
         } else if (strcmp(tail, "/signal") == 0 && post) {
