@@ -15,7 +15,7 @@
 #include "daemons/batchd/update.h"
 
 #define UOF(f) offsetof(phx_jobspec_t, f)
-#define NO_STR  SIZE_MAX
+#define NO_STR SIZE_MAX
 
 static const struct upd_key {
     const char *name, *alias;
@@ -30,7 +30,8 @@ static const struct upd_key {
     [BATCHD_UPD_NUM_TASKS] = {"NumTasks", NULL, "ntasks", NO_STR, false},
     [BATCHD_UPD_MEM_NODE] = {"MinMemoryNode", NULL, "mem", NO_STR, false},
     [BATCHD_UPD_MEM_CPU] = {"MinMemoryCPU", NULL, "mem-per-cpu", NO_STR, false},
-    [BATCHD_UPD_DEPENDENCY] = {"Dependency", NULL, "dependency", UOF(dependency), false},
+    [BATCHD_UPD_DEPENDENCY] = {"Dependency", NULL, "dependency", UOF(dependency),
+                               false},
     [BATCHD_UPD_NICE] = {"Nice", NULL, "nice", NO_STR, false},
     [BATCHD_UPD_ACCOUNT] = {"Account", NULL, "account", NO_STR, false},
     [BATCHD_UPD_EXCLUDE] = {"ExcNodeList", NULL, "exclude", UOF(exclude), false},
