@@ -87,6 +87,16 @@ as phx release "$h"
 wait_job "$h" COMPLETED 30
 assert_eq "ran second in b on n2" "$(cat "$home/phx-$h.out")"
 
+# An array job id: every pending task; A_T one.
+a=$(as phx submit --parsable -H -t 7 --array=0-1 j.sh)
+out=$(as phx update "$a" Name=arr)
+assert_contains "$out" "job ${a}_0: JobName=arr"
+assert_contains "$out" "job ${a}_1: JobName=arr"
+assert_eq "job ${a}_1: TimeLimit=02:00" "$(scontrol update "JobId=${a}_1" TimeLimit=2)"
+assert_eq "arr 420 arr 120" "$(job_field "${a}_0" name) $(job_field "${a}_0" time_limit) \
+$(job_field "${a}_1" name) $(job_field "${a}_1" time_limit)"
+as phx cancel "$a"
+
 # 2. A running job: a lower TimeLimit only, then killed at it (TIMEOUT),
 # by a batchd restarted in between.
 printf '#!/bin/sh\n#SBATCH -t 5\nexec sleep 3511\n' >"$home/long.sh"
