@@ -97,6 +97,20 @@ assert_eq "arr 420 arr 120" "$(job_field "${a}_0" name) $(job_field "${a}_0" tim
 $(job_field "${a}_1" name) $(job_field "${a}_1" time_limit)"
 as phx cancel "$a"
 
+# A dependency set on a held job holds it back once released; cleared
+# ("Dependency="), the job runs.
+blocker=$(as phx submit --parsable -H j.sh)
+d=$(as phx submit --parsable -H j.sh)
+assert_eq "job $d: Dependency=afterok:$blocker" \
+    "$(as phx update "$d" "Dependency=afterok:$blocker")"
+as phx release "$d"
+sleep 2
+assert_eq "PENDING Dependency" "$(job_field "$d" state) $(job_field "$d" reason)"
+wait_row "$d" "dependency" "afterok:$blocker"
+assert_eq "job $d: Dependency=(null)" "$(as phx update "$d" Dependency=)"
+wait_job "$d" COMPLETED 30
+as phx cancel "$blocker"
+
 # 2. A running job: a lower TimeLimit only, then killed at it (TIMEOUT),
 # by a batchd restarted in between.
 printf '#!/bin/sh\n#SBATCH -t 5\nexec sleep 3511\n' >"$home/long.sh"
