@@ -12,6 +12,7 @@ int phx_cmd_cancel(int argc, char **argv);
 int phx_cmd_hold(int argc, char **argv);
 int phx_cmd_requeue(int argc, char **argv);
 int phx_cmd_release(int argc, char **argv);
+int phx_cmd_update(int argc, char **argv);
 int phx_cmd_show(int argc, char **argv);
 int phx_cmd_run(int argc, char **argv);
 int phx_cmd_acct(int argc, char **argv);

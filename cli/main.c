@@ -29,6 +29,7 @@ static const command_t commands[] = {
     {"submit", phx_cmd_submit, "submit a job script, like sbatch"},
     {"topo", phx_cmd_topo, "print a node topology (local, synthetic or XML)"},
     {"ui", phx_cmd_ui, "print the address of the master's web UI with a session"},
+    {"update", phx_cmd_update, "change fields of jobs, like scontrol update"},
     {NULL, NULL, NULL},
 };
 

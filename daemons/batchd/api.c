@@ -9,6 +9,8 @@
  *                                  indices like 1-3,5 or 0-15:4
  *   POST /api/v1/jobs/ID/hold, /uhold, /release   holds (hold.c)
  *   POST /api/v1/jobs/ID/requeue, /requeuehold     requeue (requeue.c)
+ *   POST /api/v1/jobs/ID/update    {"fields": ["KEY=VALUE", ...]}: scontrol
+ *                                  update (update_api.c)
  *   POST /api/v1/jobs/ID/signal    {"signal": S, "scope": steps|batch|full}:
  *                                  scancel -s (api_signal.c)
  *   POST /api/v1/jobs/cancel       {"user": U, "name": N}: cancel U's active
@@ -455,6 +457,8 @@ static void route(struct evhttp_request *req, void *arg)
         } else if (post &&
                    (!strcmp(tail, "/requeue") || !strcmp(tail, "/requeuehold"))) {
             batchd_api_requeue(b, req, uid, id, len, tail[8] == 'h');
+        } else if (post && strcmp(tail, "/update") == 0) {
+            batchd_api_update(b, req, uid, id, len);
         } else if (strcmp(tail, "/cancel") == 0 && post && task) {
             cancel_tasks(b, req, uid, id, len);
         } else if (strcmp(tail, "/signal") == 0 && post) {

@@ -7,6 +7,7 @@
  *   jobids.c   job ids for submissions, taken from the database in blocks
  *   api.c      the other user calls (list, show, cancel)
  *   hold.c     holds and releases (JobHeldUser, JobHeldAdmin)
+ *   update.c   scontrol update for jobs: fields and rules (update_api.c)
  *   sched.c    offers → plan (priority, EASY backfill) → ACCEPT, REQUEST
  *   place.c    topology-aware packing of one job's share into one offer
  *   launch.c   TaskInfos of a job (batch step, holders), environment
@@ -29,6 +30,7 @@
 #include "daemons/batchd/jobspec.h"
 #include "daemons/batchd/partition.h"
 #include "daemons/batchd/priority.h"
+#include "daemons/batchd/update.h"
 #include "db/store.h"
 #include "lib/config.h"
 #include "lib/framework.h"
@@ -102,6 +104,9 @@ typedef struct bjob {
     /* the nodes its -w, -x, -C allow (nodesel.c), as of b->nodes_gen */
     uint64_t *nodes_ok;
     uint64_t nodes_ok_gen;
+    /* update_api.c: the start time of the run whose time limit was lowered
+     * while it ran (batchd kills it at the new limit), 0: none */
+    int64_t limit_start;
 } bjob_t;
 
 /* A gang request batchd no longer tracks, to cancel at the master. */
@@ -231,6 +236,9 @@ typedef struct batchd {
     size_t ncancels, cancels_cap;
     uint64_t launched, ended, passes;
     double pass_time; /* seconds spent in passes with offers */
+    /* running jobs with a lowered time limit (update_api.c) */
+    size_t limits_lowered;
+    bool limits_scanned;
 } batchd_t;
 
 /* main.c */
@@ -325,6 +333,15 @@ uint64_t batchd_parts_visible(const batchd_t *b, uid_t uid, gid_t gid);
 
 /* submit.c / api.c */
 void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid);
+/* The job's partition (none: the default) or list of them, as at
+ * submission: each must exist; those that cannot take the job (state,
+ * AllowGroups, AllowAccounts/DenyAccounts, MaxTime, the cluster fit) are
+ * left out with a warning into warnings; none left: the first one's error.
+ * Sets sp->partition to those kept and an unset time limit to the first's
+ * DefaultTime.  0 or -1 with err. */
+int batchd_resolve_partitions(const batchd_t *b, phx_jobspec_t *sp, uid_t uid,
+                              gid_t gid, const char *user, json_t *warnings,
+                              phx_error_t *err);
 /* api_signal.c: POST /api/v1/jobs/ID/signal for j (found and authorised);
  * whole: an array job's id names every task (not "A_T"). */
 void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j,
@@ -435,6 +452,19 @@ void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,
 /* j (running, its batch step ended, or ended) PENDING again as
  * j->requeue_asked says, its restart count up by one. */
 void batchd_requeue_now(batchd_t *b, bjob_t *j);
+/* update_api.c: change j's fields (u) for uid by (its owner or an
+ * operator), all or nothing, checked as at submission; a pending job is
+ * ordered and placed again.  done gets what changed ("TimeLimit=05:00").  1
+ * changed (persisted), 0 nothing to change, -1 with err and errno EBUSY
+ * (not pending, or ended), EPERM (a rule of who may), EINVAL (a value). */
+int batchd_update_job(batchd_t *b, bjob_t *j, uid_t by, const batchd_update_t *u,
+                      json_t *warnings, char *done, size_t len, phx_error_t *err);
+/* POST /api/v1/jobs/ID/update {"fields": ["KEY=VALUE", ...]}. */
+void batchd_api_update(batchd_t *b, struct evhttp_request *req, uid_t uid,
+                       const char *idtext, size_t len);
+/* Once a second: kill the running jobs past a time limit lowered while
+ * they ran (their agents enforce the one they started with). */
+void batchd_update_tick(batchd_t *b, int64_t now);
 
 /* end.c */
 void batchd_on_update(batchd_t *b, const json_t *status);

@@ -211,6 +211,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     int64_t now = batchd_now();
     batchd_queue_expire(b, now);
     batchd_accounts_tick(b, now);
+    batchd_update_tick(b, now);
     if (now - b->nodes_loaded >= 5)
         batchd_nodes_refresh(b);
     if (b->npending > 0)

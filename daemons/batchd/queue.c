@@ -5,8 +5,9 @@
  *
  * What the jobs table has no column for lives in jobs.spec under the key
  * "batchd": {"env": {...}, "args": [...], "max_run": N} (the submitter's
- * environment, the script's arguments, the array throttle), written once at
- * submission; phx_jobspec_from_json never sees it.  The tasks of the current
+ * environment, the script's arguments, the array throttle), written at
+ * submission (and by an update, with "limit_start": update_api.c);
+ * phx_jobspec_from_json never sees it.  The tasks of the current
  * run are jobs.run_tasks. */
 #include <errno.h>
 #include <inttypes.h>
@@ -328,6 +329,7 @@ static bjob_t *job_from_row(const phx_db_result_t *r, int i, phx_error_t *err)
     j->env = json_incref(json_object_get(extra, "env"));
     j->args = json_incref(json_object_get(extra, "args"));
     j->array_max_run = (uint32_t)json_integer_value(json_object_get(extra, "max_run"));
+    j->limit_start = json_integer_value(json_object_get(extra, "limit_start"));
     json_decref(extra);
     json_t *tasks = json_loads(phx_db_result_get(r, i, 25), 0, NULL);
     load_tasks(j, tasks);

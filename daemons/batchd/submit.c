@@ -170,6 +170,8 @@ static int check_env(const json_t *env, phx_error_t *err)
 /* err's text, prefixed with where the option of field was given. */
 static int located(const phx_script_opts_t *o, size_t field, phx_error_t *err)
 {
+    if (!o) /* an update (update_api.c): no script, no command line */
+        return -1;
     phx_jobspec_blame_t bl = {.field = {field}, .count = 1};
     return phx_script_blame(o, o->origin, &bl, err);
 }
@@ -290,6 +292,13 @@ static int resolve_partitions(const batchd_t *b, phx_jobspec_t *sp, uid_t uid,
     }
     sp->time_limit = tl;
     return 0;
+}
+
+int batchd_resolve_partitions(const batchd_t *b, phx_jobspec_t *sp, uid_t uid,
+                              gid_t gid, const char *user, json_t *warnings,
+                              phx_error_t *err)
+{
+    return resolve_partitions(b, sp, uid, gid, user, warnings, NULL, err);
 }
 
 /* Read and check the submission into s->proto.  -1 with err (a 400). */
