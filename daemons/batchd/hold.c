@@ -51,6 +51,8 @@ static phx_job_reason_t released_reason(const bjob_t *j, int64_t now)
 {
     if (j->dep.count > 0)
         return PHX_REASON_DEPENDENCY;
+    if (j->account_invalid) /* its user left its account (accounts_db.c) */
+        return PHX_REASON_INVALID_ACCOUNT;
     if (j->spec.begin_time != PHX_UNSET && j->spec.begin_time > now)
         return PHX_REASON_BEGIN_TIME;
     return PHX_REASON_PRIORITY;

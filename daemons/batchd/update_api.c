@@ -199,6 +199,13 @@ static void commit(batchd_t *b, bjob_t *j, phx_jobspec_t *s, phx_depend_t *dep,
                 j->eligible_time = -1;
             }
         }
+        /* a new account was checked (check_pending): order.c lets an
+         * InvalidAccount job go again at once, not at the next read of the
+         * members (accounts_db.c) */
+        if (given(u, BATCHD_UPD_ACCOUNT))
+            j->account_invalid =
+                b->enforce_accounts &&
+                !batchd_accounts_member(b->accounts, j->user, j->spec.account);
         b->prio_n = 0; /* ordered again: priority, partitions, nodes */
         b->prio_dirty = true;
         j->run_mask_gen = 0;
