@@ -313,9 +313,11 @@ uint64_t batchd_parts_visible(const batchd_t *b, uid_t uid, gid_t gid);
 /* submit.c / api.c */
 void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid);
 /* api_signal.c: POST /api/v1/jobs/ID/signal for j (found and authorised);
- * whole: an array job's id names every task (not "A_T"). */
+ * array_id non-zero: the id asked for is that array's job id, every task
+ * of the array gets it (j is one of them, maybe not task A itself, which
+ * may have left memory); 0: j alone (also "A_T"). */
 void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j,
-                       bool whole);
+                       uint64_t array_id);
 int batchd_api_start(batchd_t *b, const char *listen, phx_error_t *err);
 
 /* sched.c */
