@@ -58,19 +58,22 @@ wait_job "${a}_1" CANCELLED 20
 wait_job "${a}_2" CANCELLED 20
 
 # signal: the running tasks of an array whose task 0 has left memory
-cat >"$home/s.sh" <<'S'
+d=$home/t0349.$$ # the tasks' marks (the home is shared by the tests)
+mkdir "$d"
+chown phxu1 "$d"
+cat >"$home/s.sh" <<S
 #!/bin/sh
 #SBATCH -t 5
-[ "$PHX_ARRAY_TASK_ID" = 0 ] && exit 0
-trap 'echo "task $PHX_ARRAY_TASK_ID got USR1"' USR1
-touch "ready.$PHX_ARRAY_TASK_ID"
-while [ ! -e stop.s ]; do sleep 0.2; done
-echo "task $PHX_ARRAY_TASK_ID done"
+[ "\$PHX_ARRAY_TASK_ID" = 0 ] && exit 0
+trap 'echo "task \$PHX_ARRAY_TASK_ID got USR1"' USR1
+touch "$d/ready.\$PHX_ARRAY_TASK_ID"
+while [ ! -e "$d/stop" ]; do sleep 0.2; done
+echo "task \$PHX_ARRAY_TASK_ID done"
 S
 chown phxu1 "$home/s.sh"
 s=$(as phx submit --parsable --array=0-1 s.sh)
 wait_job "${s}_0" COMPLETED 20
-wait_for 20 test -e "$home/ready.1"
+wait_for 20 test -e "$d/ready.1"
 sleep 3 # past keep_ended: job A goes
 wait_for 10 sh -c "! phx show ${s}_0 >/dev/null 2>&1"
 expect_fail as_user phxu2 phx cancel -b -s USR1 "$s"
@@ -78,6 +81,7 @@ assert_contains "$PHX_OUT" "invalid job id $s"
 run_ok as phx cancel -b -s USR1 "$s"
 wait_for 15 grep -q "task 1 got USR1" "$home/phx-${s}_1.out"
 assert_eq RUNNING "$(job_field "${s}_1" state)"
-touch "$home/stop.s"
+touch "$d/stop"
 wait_job "${s}_1" COMPLETED 20
+rm -rf "$d"
 note ok

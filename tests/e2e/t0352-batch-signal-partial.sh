@@ -61,4 +61,5 @@ wait_node "$other" up 30
 wait_for 20 phx cancel -s USR1 "$id"
 phx cancel "$id"
 wait_job "$id" CANCELLED 30
+rm -rf "$d"
 note ok
