@@ -7,7 +7,9 @@
  * the ranks of their steps on every node; with -b the batch shell alone;
  * with -f the batch shell, its children and the steps.  -b or -f without
  * -s sends KILL.  SIG is a number or a name (USR1, SIGUSR1, 10); batchd
- * checks it.  A pending job is refused; -s KILL alone cancels (Slurm's). */
+ * checks it.  A pending job is refused; -s KILL alone cancels (Slurm's).
+ * Exit status 1 when a node of a job did not get the signal (named with
+ * its reason), though others did. */
 #include <getopt.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -129,7 +131,11 @@ int phx_cmd_cancel(int argc, char **argv)
                            : NULL;
         json_t *r = phx_cli_call(PHX_CLI_BATCHD, "POST", path, body, true, NULL);
         json_decref(body);
-        if (!r)
+        /* a signal some nodes did not get: which, and why (api_signal.c) */
+        const char *partial = json_string_value(json_object_get(r, "message"));
+        if (sig && partial)
+            fprintf(stderr, "phx cancel: job %s: %s\n", argv[i], partial);
+        if (!r || (sig && partial))
             rc = 1;
         json_decref(r);
     }

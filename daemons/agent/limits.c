@@ -145,7 +145,7 @@ static void on_warn(evutil_socket_t fd, short what, void *arg)
                       rec ? err.text : "out of memory");
     json_decref(rec);
     int n = t->warn_main
-                ? kill(t->child, t->warn_signal) == 0
+                ? phx_signal_pid_as(t->uid, t->gid, t->child, t->warn_signal)
                 : phx_lstep_signal_task(t->framework_id, t->id, t->warn_signal);
     phx_log_info("task %s: signal %d, %d s before its time limit: %d %s", t->label,
                  t->warn_signal, t->warn_before, n,

@@ -12,21 +12,24 @@
  * the `phx run` clients: they have no handlers, would end of most signals
  * and take their steps with them (Slurm's srun forwards them instead; here
  * the ranks get the signal directly, once).  The shim ignores signals and
- * is never sent one.  The agent is root: it signals only processes whose
- * real or saved uid is the task's user, the kernel's rule for a signal
- * from that user (a setuid-root helper the job started is left alone).
- * A task not
+ * is never sent one.  The agent is root: every signal goes from a child
+ * that takes the task's user's uid and gid first (kill_as), so the kernel
+ * signals only what that user may (a process whose real or saved uid is
+ * the user's; a setuid-root helper the job started is left alone), at
+ * the kill itself: no check of /proc then a kill that a reused pid could
+ * slip between.  A task not
  * running (its program not exec'd yet, ending, being killed) is left alone:
  * the master checked it ran, and a kill wins.  Nothing is answered: the
  * outcome is logged here. */
 #include <dirent.h>
 #include <errno.h>
-#include <grp.h>
-#include <sys/wait.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "daemons/agent/cgroup.h"
@@ -36,112 +39,187 @@
 #include "lib/json.h"
 #include "lib/log.h"
 
+/* What the child of kill_as tells its parent. */
+typedef struct kill_report {
+    int sent;  /* targets that got the signal */
+    int err;   /* errno of the last kill refused, 0: none */
+    int setup; /* errno of taking the user's credentials, 0: done */
+} kill_report_t;
+
+/* Send sig to targets[0..n) (their process groups, else the processes
+ * themselves, when groups) from a child that takes uid and gid first, so
+ * that the kernel's permission check is the user's.  The agent has threads
+ * (PMIx's): between fork and _exit the child calls only async-signal-safe
+ * functions (raw set*id syscalls, which act on the calling thread, the
+ * child's only one; kill, write), and runs with every signal blocked, so
+ * that no agent handler runs in it.  How many got it, *last_err the errno
+ * of the last refusal (EPERM: not the user's); -1 with errno when the
+ * child could not be made or become the user (nothing sent). */
+static int kill_as(uid_t uid, gid_t gid, const pid_t *targets, int n, int sig,
+                   bool groups, int *last_err)
+{
+    *last_err = 0;
+    if (n <= 0)
+        return 0;
+    bool root = geteuid() == 0; /* else the kernel checks the agent's uid */
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -1;
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pid_t pid = fork();
+    if (pid == 0) {
+        kill_report_t r = {0, 0, 0};
+        if (root && (syscall(SYS_setgroups, 0, NULL) < 0 ||
+                     syscall(SYS_setresgid, gid, gid, gid) < 0 ||
+                     syscall(SYS_setresuid, uid, uid, uid) < 0))
+            r.setup = errno ? errno : EPERM;
+        for (int i = 0; !r.setup && i < n; i++) {
+            if ((groups && kill(-targets[i], sig) == 0) || kill(targets[i], sig) == 0)
+                r.sent++;
+            else
+                r.err = errno;
+        }
+        _exit(write(p[1], &r, sizeof(r)) == (ssize_t)sizeof(r) ? 0 : 1);
+    }
+    int fork_errno = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    close(p[1]);
+    if (pid < 0) {
+        close(p[0]);
+        errno = fork_errno;
+        return -1;
+    }
+    kill_report_t r;
+    ssize_t got;
+    do
+        got = read(p[0], &r, sizeof(r));
+    while (got < 0 && errno == EINTR);
+    close(p[0]);
+    int status;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (got != (ssize_t)sizeof(r)) { /* died before its report */
+        errno = ECHILD;
+        return -1;
+    }
+    if (r.setup) {
+        errno = r.setup;
+        return -1;
+    }
+    *last_err = r.err;
+    return r.sent;
+}
+
 int phx_signal_groups_as(uid_t uid, gid_t gid, const pid_t *groups, int n, int sig)
 {
-    pid_t pid = fork();
-    if (pid < 0)
+    int last_err, sent = kill_as(uid, gid, groups, n, sig, true, &last_err);
+    if (sent < 0) {
+        phx_log_warnx("signal %d to %d process groups as uid %u not sent: could not "
+                      "signal as that user: %s",
+                      sig, n, (unsigned)uid, strerror(errno));
         return 0;
-    if (pid == 0) {
-        int got = 0;
-        if (geteuid() == 0 && (setgroups(0, NULL) < 0 || setresgid(gid, gid, gid) < 0 ||
-                               setresuid(uid, uid, uid) < 0))
-            _exit(0);
-        for (int i = 0; i < n; i++)
-            got += kill(-groups[i], sig) == 0 || kill(groups[i], sig) == 0;
-        _exit(got > 255 ? 255 : got);
     }
-    int status;
-    while (waitpid(pid, &status, 0) < 0)
-        if (errno != EINTR)
-            return 0;
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    return sent;
 }
 
-/* May the task's user signal pid (its real or saved uid is the user's, as
- * the kernel requires of an unprivileged sender)?  /proc/PID/status. */
-static bool users_process(pid_t pid, uid_t uid)
+int phx_signal_pid_as(uid_t uid, gid_t gid, pid_t pid, int sig)
 {
-    char path[64], line[256];
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "re");
-    if (!f)
-        return false;
-    bool ok = false;
-    while (fgets(line, sizeof(line), f)) {
-        unsigned long real, eff, saved;
-        if (sscanf(line, "Uid: %lu %lu %lu", &real, &eff, &saved) == 3) {
-            ok = real == uid || saved == uid;
-            break;
+    int last_err, sent = kill_as(uid, gid, &pid, 1, sig, false, &last_err);
+    if (sent < 0)
+        phx_log_warnx("signal %d to pid %d as uid %u not sent: could not signal as "
+                      "that user: %s",
+                      sig, (int)pid, (unsigned)uid, strerror(errno));
+    return sent > 0;
+}
+
+/* The processes to signal among pids[0..n), in place: not the shim, nor a
+ * `phx run` client (counted in *spared).  How many are left. */
+static int targets_of(const phx_task_t *t, pid_t *pids, int n, int *spared)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (pids[i] == t->shim)
+            continue;
+        if (phx_step_svc_is_client(pids[i])) {
+            (*spared)++;
+            continue;
         }
+        pids[k++] = pids[i];
     }
-    fclose(f);
-    return ok;
+    return k;
 }
 
-/* Send sig to pid if the task's user may and it is not a `phx run` client
- * (counted in *spared) nor the shim.  1 sent, 0 not, -1 with errno. */
-static int send_one(const phx_task_t *t, pid_t pid, int sig, int *spared)
+#define PIDS_MAX 65536 /* processes of one task signalled at most */
+
+/* Send sig as the task's user to the processes pids[0..np) (targets_of).
+ * How many were signalled, or -1 with errno if none could be (EPERM:
+ * none was the user's; ESRCH: none left). */
+static int signal_pids(const phx_task_t *t, pid_t *pids, int np, int sig, int *spared)
 {
-    if (pid == t->shim || !users_process(pid, t->uid))
-        return 0;
-    if (phx_step_svc_is_client(pid)) {
-        (*spared)++;
-        return 0;
+    int last_err, n = targets_of(t, pids, np, spared);
+    int sent = kill_as(t->uid, t->gid, pids, n, sig, false, &last_err);
+    if (sent < 0) {
+        int e = errno;
+        phx_log_warnx("task %s: could not signal as uid %u: %s", t->label,
+                      (unsigned)t->uid, strerror(e));
+        errno = e;
+        return -1;
     }
-    return kill(pid, sig) == 0 ? 1 : -1;
+    if (sent == 0 && *spared == 0) {
+        errno = last_err ? last_err : ESRCH;
+        return -1;
+    }
+    return sent;
 }
 
-/* Every process of the task's cgroup (send_one).  How many were
- * signalled, or -1 with errno if none could be. */
-#define CG_PIDS_MAX 65536 /* processes of one task signalled at most */
-
+/* Every process of the task's cgroup (signal_pids). */
 static int signal_cgroup(const phx_task_t *t, int sig, int *spared)
 {
-    pid_t *pids = malloc(CG_PIDS_MAX * sizeof(*pids));
+    pid_t *pids = malloc(PIDS_MAX * sizeof(*pids));
     if (!pids)
         return -1;
-    int np = phx_cg_pids(t->a->cg, t->key, pids, CG_PIDS_MAX), n = 0, err = ESRCH;
-    if (np == CG_PIDS_MAX)
+    int np = phx_cg_pids(t->a->cg, t->key, pids, PIDS_MAX);
+    if (np == PIDS_MAX)
         phx_log_warnx("task %s: more than %d processes: those past them not signalled",
-                      t->label, CG_PIDS_MAX);
-    for (int i = 0; i < np; i++) {
-        int r = send_one(t, pids[i], sig, spared);
-        n += r > 0;
-        err = r < 0 ? errno : err;
-    }
+                      t->label, PIDS_MAX);
+    int n = np < 0 ? -1 : signal_pids(t, pids, np, sig, spared);
+    if (np < 0)
+        errno = EIO;
+    int e = errno;
     free(pids);
-    if (n == 0 && *spared == 0) {
-        errno = np < 0 ? EIO : err;
-        return -1;
-    }
+    errno = e;
     return n;
 }
 
 /* Every process of group pgrp but the `phx run` clients: a scan of /proc
  * (a rare order, bounded by the node's processes); a process that leaves
- * or joins the group meanwhile may be missed, as with kill(-pgrp).  How
- * many were signalled, or -1 with errno if none could be. */
+ * or joins the group meanwhile may be missed, as with kill(-pgrp).
+ * signal_pids. */
 static int signal_group(const phx_task_t *t, pid_t pgrp, int sig, int *spared)
 {
-    DIR *d = opendir("/proc");
-    if (!d)
+    pid_t *pids = malloc(PIDS_MAX * sizeof(*pids));
+    DIR *d = pids ? opendir("/proc") : NULL;
+    if (!d) {
+        free(pids);
         return -1;
-    int n = 0, err = ESRCH;
+    }
+    int np = 0;
     struct dirent *e;
-    while ((e = readdir(d))) {
+    while ((e = readdir(d)) && np < PIDS_MAX) {
         char *end;
         long pid = strtol(e->d_name, &end, 10);
-        if (*end || pid <= 0 || getpgid((pid_t)pid) != pgrp)
-            continue;
-        int r = send_one(t, (pid_t)pid, sig, spared);
-        n += r > 0;
-        err = r < 0 ? errno : err;
+        if (!*end && pid > 0 && getpgid((pid_t)pid) == pgrp)
+            pids[np++] = (pid_t)pid;
     }
     closedir(d);
-    if (n == 0 && *spared == 0) {
-        errno = err;
-        return -1;
-    }
+    if (np == PIDS_MAX)
+        phx_log_warnx("task %s: more than %d processes: those past them not signalled",
+                      t->label, PIDS_MAX);
+    int n = signal_pids(t, pids, np, sig, spared), err = errno;
+    free(pids);
+    errno = err;
     return n;
 }
 
@@ -172,8 +250,9 @@ void phx_agentd_on_signal(phx_agentd_t *a, const phx_frame_t *f)
     }
     int main_ok = -1, steps = 0, main_errno = 0, spared = 0;
     if (s.to == PHX_SIG_TO_MAIN) {
-        main_ok = send_one(t, t->child, s.signal, &spared);
-        if (main_ok == 0) { /* not the user's now (a setuid program) */
+        pid_t one = t->child; /* EPERM: not the user's now (a setuid program) */
+        main_ok = signal_pids(t, &one, 1, s.signal, &spared);
+        if (main_ok == 0) { /* a `phx run` client (exec'd by the script) */
             main_ok = -1;
             errno = EPERM;
         }

@@ -75,9 +75,11 @@ void phx_lstep_kill(phx_agentd_t *a, const phx_frame_t *f);
 int phx_lstep_signal_task(const char *framework_id, const char *task_id, int sig);
 /* signal.c: send sig to the process groups (else the processes) groups[0..n)
  * as uid/gid would, from a child that takes them (the agent is root): the
- * kernel then spares what the user may not signal.  How many got it (at
- * most 255). */
+ * kernel then spares what the user may not signal.  How many got it; 0,
+ * logged, when the child could not be made or become the user. */
 int phx_signal_groups_as(uid_t uid, gid_t gid, const pid_t *groups, int n, int sig);
+/* signal.c: the same for the process pid alone; 1 if it got it. */
+int phx_signal_pid_as(uid_t uid, gid_t gid, pid_t pid, int sig);
 /* Read the local ranks' output again (its client has room, or waited too
  * long for it: see step_bound.h). */
 void phx_lstep_output_resume(uint64_t step);

@@ -245,8 +245,9 @@ static bjob_t *job_of(batchd_t *b, struct evhttp_request *req, uid_t uid,
     return j;
 }
 
-/* For cancel: job_of, or for an array job id whose job A (task 0) left
- * memory, a task of the array (cancel_one then takes the whole array). */
+/* For cancel, signal and show: job_of, or for an array job id whose job A
+ * (task 0) left memory, the array's first task still known (cancel_one and
+ * signal then take the whole array). */
 static bjob_t *job_or_array_of(batchd_t *b, struct evhttp_request *req, uid_t uid,
                                const char *idtext, size_t len)
 {
@@ -444,8 +445,8 @@ static void route(struct evhttp_request *req, void *arg)
         const char *id = rest + 1;
         size_t len = strspn(id, "0123456789_-,:");
         const char *tail = id + len, *task = memchr(id, '_', len);
-        if (*tail == 0 && get) {
-            bjob_t *j = job_of(b, req, uid, id, len);
+        if (*tail == 0 && get) { /* A gone: the first task still known */
+            bjob_t *j = job_or_array_of(b, req, uid, id, len);
             if (j)
                 phx_http_reply_json(req, 200, batchd_job_json(b, j, true));
         } else if (post && (!strcmp(tail, "/hold") || !strcmp(tail, "/uhold") ||
@@ -462,9 +463,12 @@ static void route(struct evhttp_request *req, void *arg)
         } else if (strcmp(tail, "/cancel") == 0 && post && task) {
             cancel_tasks(b, req, uid, id, len);
         } else if (strcmp(tail, "/signal") == 0 && post) {
-            bjob_t *j = job_of(b, req, uid, id, len);
-            if (j) /* A_T: that task alone, even the first (whose id is A) */
-                batchd_api_signal(b, req, uid, j, task == NULL);
+            /* A_T: that task alone, even the first (whose id is A) */
+            bjob_t *j = task ? job_of(b, req, uid, id, len)
+                             : job_or_array_of(b, req, uid, id, len);
+            uint64_t a = task ? 0 : strtoull(id, NULL, 10);
+            if (j)
+                batchd_api_signal(b, req, uid, j, j->array_job_id == a ? a : 0);
         } else if (strcmp(tail, "/cancel") == 0 && post) {
             bjob_t *j = job_or_array_of(b, req, uid, id, len);
             if (j)

@@ -11,11 +11,17 @@
  *
  * One SIGNAL call per task of the job goes to the master (the batch task
  * gets "main"/"all"/"steps", the others "steps"; none for them with batch),
- * and the answer waits for the master's answers: 200 when every call was
- * taken, else 409 with the master's reason (a task not running yet, an
- * agent away or too old).  A pending job is refused (409), but KILL
- * cancels it, as Slurm does.  Authorised as cancel is (api.c): the caller
- * owns the job or is an operator, else 404. */
+ * one per node of the job, and the answer waits for the master's answers:
+ * 200 when every call was taken; 200 too when some nodes were refused
+ * (a task not running yet, an agent away or too old) but others got it,
+ * with "failed" (each refused node, its job and the master's reason) and
+ * "message" ("signalled on 3 of 4 nodes; n2: agent ... unreachable"): the
+ * others got it, a retry would signal them twice; 409 when no node got it,
+ * with the reasons per node.  Only the master's refusal is known here: an
+ * agent that took the call logs what it signalled (daemons/agent/signal.c).
+ * A pending job is refused (409), but KILL cancels it, as Slurm does.
+ * Authorised as cancel is (api.c): the caller owns the job or is an
+ * operator, else 404. */
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -30,13 +36,23 @@
 
 typedef struct sigop {
     phx_http_deferred_t *reply;
-    uint64_t job_id;
+    uint64_t job_id; /* as asked: the array's id for every task of it */
+    bool array;
     int signal;
     const char *scope; /* static */
     int out;           /* calls not answered yet */
+    int calls;         /* calls made (nodes) */
     int sent;          /* calls taken by the master */
-    char error[512];   /* the first refusal */
+    json_t *failed;    /* [{"job_id", "node", "error"}] refused or not sent */
 } sigop_t;
+
+/* One SIGNAL call: a node of a job. */
+typedef struct sigcall {
+    sigop_t *op;
+    uint64_t job_id, array_job_id; /* 0: not an array task */
+    int64_t array_task_id;
+    char node[128];
+} sigcall_t;
 
 static const struct {
     const char *scope;
@@ -48,63 +64,132 @@ static const struct {
     {"full", PHX_SIG_TO_ALL, true},
 };
 
+/* "signalled on 3 of 4 nodes; n2: why[; ...]" (with each job's id for an
+ * array), at most len bytes; what did not fit is counted. */
+static void describe(const sigop_t *op, char *buf, size_t len)
+{
+    size_t at = 0, nf = json_array_size(op->failed), i;
+    int w = op->sent == 0 ? snprintf(buf, len, "no node got it")
+                          : snprintf(buf, len, "signalled on %d of %d nodes", op->sent,
+                                     op->calls);
+    at = w < 0 ? 0 : (size_t)w < len ? (size_t)w : len - 1;
+    for (i = 0; i < nf && at + 64 < len; i++) {
+        const json_t *f = json_array_get(op->failed, i);
+        const char *task = json_string_value(json_object_get(f, "job"));
+        w = snprintf(buf + at, len - at - 40, "; %s%s%s: %s", op->array ? task : "",
+                     op->array ? " on " : "",
+                     json_string_value(json_object_get(f, "node")),
+                     json_string_value(json_object_get(f, "error")));
+        if (w < 0 || (size_t)w >= len - at - 40)
+            break; /* cut: not shown, counted below */
+        at += (size_t)w;
+    }
+    if (i < nf)
+        snprintf(buf + at, len - at, "; and %zu more", nf - i);
+}
+
 static void finish(sigop_t *op)
 {
     struct evhttp_request *req = phx_http_deferred_req(op->reply);
-    if (req && op->error[0])
+    char msg[1024];
+    describe(op, msg, sizeof(msg));
+    if (req && op->sent == 0)
         phx_http_reply_error(req, 409, "could not signal job %" PRIu64 ": %s",
-                             op->job_id, op->error);
+                             op->job_id, msg);
+    else if (req && json_array_size(op->failed))
+        phx_http_reply_json(req, 200,
+                            json_pack("{s:I, s:i, s:s, s:i, s:i, s:O, s:s}", "job_id",
+                                      (json_int_t)op->job_id, "signal", op->signal,
+                                      "scope", op->scope, "tasks", op->sent, "nodes",
+                                      op->calls, "failed", op->failed, "message", msg));
     else if (req)
         phx_http_reply_json(req, 200,
-                            json_pack("{s:I, s:i, s:s, s:i}", "job_id",
+                            json_pack("{s:I, s:i, s:s, s:i, s:i}", "job_id",
                                       (json_int_t)op->job_id, "signal", op->signal,
-                                      "scope", op->scope, "tasks", op->sent));
+                                      "scope", op->scope, "tasks", op->sent, "nodes",
+                                      op->calls));
+    if (json_array_size(op->failed))
+        phx_log_warnx("job %" PRIu64 ": signal %d: %s", op->job_id, op->signal, msg);
     phx_http_deferred_free(op->reply);
+    json_decref(op->failed);
     free(op);
+}
+
+/* Record that call k's node did not get the signal, and why. */
+static void failed(sigcall_t *k, const char *why)
+{
+    char job[48];
+    if (k->array_job_id)
+        snprintf(job, sizeof(job), "%" PRIu64 "_%" PRId64, k->array_job_id,
+                 k->array_task_id);
+    else
+        snprintf(job, sizeof(job), "%" PRIu64, k->job_id);
+    json_array_append_new(k->op->failed, json_pack("{s:s, s:I, s:s, s:s}", "job", job,
+                                                   "job_id", (json_int_t)k->job_id,
+                                                   "node", k->node, "error", why));
+    phx_log_warnx("job %s: signal %d not sent on %s: %s", job, k->op->signal, k->node,
+                  why);
 }
 
 /* The master's answer to one SIGNAL call. */
 static void answered(phx_fwc_t *c, int status, const char *body, void *arg)
 {
     (void)c;
-    sigop_t *op = arg;
+    sigcall_t *k = arg;
+    sigop_t *op = k->op;
     if (status == 202) {
         op->sent++;
-    } else if (!op->error[0]) {
-        json_t *j = json_loads(body, 0, NULL);
+    } else {
+        json_t *j = json_loads(body ? body : "", 0, NULL);
         const char *msg = json_string_value(json_object_get(j, "error"));
+        char why[400];
         if (status == 0)
-            snprintf(op->error, sizeof(op->error), "no answer from the master");
+            snprintf(why, sizeof(why), "no answer from the master");
         else if (msg && strstr(msg, "unsupported call type"))
-            snprintf(op->error, sizeof(op->error),
+            snprintf(why, sizeof(why),
                      "the master runs a version without SIGNAL; upgrade it");
-        else
-            snprintf(op->error, sizeof(op->error), "%.400s",
-                     msg ? msg : "refused by the master");
+        else if (msg) { /* "SIGNAL: task T: why": the node is named already */
+            const char *m = strncmp(msg, "SIGNAL: ", 8) == 0 ? msg + 8 : msg;
+            const char *colon = strncmp(m, "task ", 5) == 0 ? strstr(m, ": ") : NULL;
+            snprintf(why, sizeof(why), "%.390s", colon ? colon + 2 : m);
+        } else
+            snprintf(why, sizeof(why), "refused by the master (HTTP %d)", status);
         json_decref(j);
-        phx_log_warnx("job %" PRIu64 ": signal %d not sent: %s", op->job_id, op->signal,
-                      op->error);
+        failed(k, why);
     }
+    free(k);
     if (--op->out == 0)
         finish(op);
 }
 
-/* The SIGNAL calls for one running job; -1 if one could not be sent. */
-static int signal_job(batchd_t *b, sigop_t *op, const bjob_t *j, size_t k)
+/* The SIGNAL calls for one running job, one per node. */
+static void signal_job(batchd_t *b, sigop_t *op, const bjob_t *j, size_t k)
 {
     for (size_t i = 0; i < j->ntasks; i++) {
         if (j->tasks[i].ended || (i > 0 && !scopes[k].others))
             continue;
         phx_task_signal_t s = {op->signal, i == 0 ? scopes[k].first : PHX_SIG_TO_STEPS};
-        if (!b->fwc || phx_fwc_signal(b->fwc, j->tasks[i].id, &s, answered, op) < 0)
-            return -1;
+        sigcall_t one = {op, j->id, j->array_job_id, j->array_task_id, ""};
+        snprintf(one.node, sizeof(one.node), "%s",
+                 j->tasks[i].host[0] ? j->tasks[i].host : j->tasks[i].id);
+        sigcall_t *c = malloc(sizeof(*c));
+        op->calls++;
+        if (!c) {
+            failed(&one, "out of memory");
+            continue;
+        }
+        *c = one;
+        if (!b->fwc || phx_fwc_signal(b->fwc, j->tasks[i].id, &s, answered, c) < 0) {
+            failed(c, "batchd is not connected to the master; try again");
+            free(c);
+            continue;
+        }
         op->out++;
     }
-    return 0;
 }
 
 void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j,
-                       bool whole)
+                       uint64_t array_id)
 {
     phx_error_t err;
     json_t *body = phx_http_body_json(req, 4096, &err);
@@ -131,11 +216,12 @@ void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
     /* Slurm's scancel -s KILL is scancel; KILL cancels a pending job */
     bool cancels = sig == SIGKILL && k == 0;
     /* the job, or every task of an array for its array job id */
-    bool array = whole && j->array_job_id && j->array_job_id == j->id;
+    bool array = array_id && j->array_job_id == array_id;
+    uint64_t id = array ? array_id : j->id; /* as asked */
     size_t nrun = 0, pending = 0, cancelled = 0, cancelling = 0;
     for (size_t i = 0; i < (array ? b->njobs : 1); i++) {
         bjob_t *x = array ? b->order[i] : j;
-        if (array && x->array_job_id != j->id)
+        if (array && x->array_job_id != id)
             continue;
         if (sig == SIGKILL && (cancels || x->state == PHX_JOB_PENDING) &&
             !phx_job_state_is_final(x->state) && !x->cancel_requested) {
@@ -153,42 +239,43 @@ void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
         if (cancelled)
             phx_http_reply_json(req, 200,
                                 json_pack("{s:I, s:i, s:s, s:i, s:i}", "job_id",
-                                          (json_int_t)j->id, "signal", sig, "scope",
+                                          (json_int_t)id, "signal", sig, "scope",
                                           scopes[k].scope, "tasks", 0, "cancelled",
                                           (int)cancelled));
         else if (cancelling)
-            phx_http_reply_error(req, 409, "job %" PRIu64 " is being cancelled", j->id);
+            phx_http_reply_error(req, 409, "job %" PRIu64 " is being cancelled", id);
         else if (pending)
             phx_http_reply_error(req, 409,
                                  "job %" PRIu64 " is pending: only a running job can "
                                  "be signalled (KILL, or phx cancel, cancels it)",
-                                 j->id);
+                                 id);
         else
-            phx_http_reply_error(req, 409, "job %" PRIu64 " is not running (%s)", j->id,
+            phx_http_reply_error(req, 409, "job %" PRIu64 " is not running (%s)", id,
                                  phx_job_state_name(j->state));
         return;
     }
     sigop_t *op = calloc(1, sizeof(*op));
-    if (!op || !(op->reply = phx_http_defer(req))) {
+    if (!op || !(op->failed = json_array()) || !(op->reply = phx_http_defer(req))) {
+        if (op)
+            json_decref(op->failed);
         free(op);
         phx_http_reply_error(req, 503, "out of memory");
         return;
     }
-    op->job_id = j->id;
+    op->job_id = id;
+    op->array = array;
     op->signal = sig;
     op->scope = scopes[k].scope;
     op->out = 1; /* held until every call is out */
     for (size_t i = 0; i < (array ? b->njobs : 1); i++) {
         bjob_t *x = array ? b->order[i] : j;
-        if ((array && x->array_job_id != j->id) || x->state != PHX_JOB_RUNNING ||
+        if ((array && x->array_job_id != id) || x->state != PHX_JOB_RUNNING ||
             x->cancel_requested)
             continue;
-        if (signal_job(b, op, x, k) < 0 && !op->error[0])
-            snprintf(op->error, sizeof(op->error),
-                     "batchd is not connected to the master; try again");
+        signal_job(b, op, x, k);
     }
     phx_log_info("job %" PRIu64 ": signal %d (%s) by uid %u: %d calls to the master",
-                 j->id, sig, op->scope, (unsigned)uid, op->out - 1);
+                 id, sig, op->scope, (unsigned)uid, op->out - 1);
     if (--op->out == 0)
         finish(op);
 }

@@ -343,9 +343,11 @@ int batchd_resolve_partitions(const batchd_t *b, phx_jobspec_t *sp, uid_t uid,
                               gid_t gid, const char *user, json_t *warnings,
                               phx_error_t *err);
 /* api_signal.c: POST /api/v1/jobs/ID/signal for j (found and authorised);
- * whole: an array job's id names every task (not "A_T"). */
+ * array_id non-zero: the id asked for is that array's job id, every task
+ * of the array gets it (j is one of them, maybe not task A itself, which
+ * may have left memory); 0: j alone (also "A_T"). */
 void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_t *j,
-                       bool whole);
+                       uint64_t array_id);
 int batchd_api_start(batchd_t *b, const char *listen, phx_error_t *err);
 
 /* sched.c */

@@ -123,8 +123,10 @@ static void setup_world(void)
     memset(&b, 0, sizeof(b));
     memset(jobs, 0, sizeof(jobs));
     memset(tasks, 0, sizeof(tasks));
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 3; i++) {
         snprintf(tasks[i].id, sizeof(tasks[i].id), "job-5-%d", i);
+        snprintf(tasks[i].host, sizeof(tasks[i].host), "n%d", i + 1);
+    }
     jobs[0].id = 5;
     jobs[0].state = PHX_JOB_RUNNING;
     jobs[0].tasks = tasks;
@@ -140,15 +142,16 @@ static void setup_world(void)
     reply_text[0] = '\0';
 }
 
-static void post_to(bjob_t *j, const char *body, bool whole)
+static void post_to(bjob_t *j, const char *body, uint64_t array_id)
 {
     req_body = body;
-    batchd_api_signal(&b, NULL, 1000, j, whole);
+    batchd_api_signal(&b, NULL, 1000, j, array_id);
 }
 
+/* As api.c routes ID: the array's tasks when ID is its array job id. */
 static void post(bjob_t *j, const char *body)
 {
-    post_to(j, body, true);
+    post_to(j, body, j->array_job_id == j->id ? j->id : 0);
 }
 
 static void answer_all(int status, const char *body)
@@ -215,27 +218,54 @@ static void test_kill_cancels(void **state)
     assert_int_equal(reply_code, 200);
 }
 
+#define UNREACHABLE(t, n)                                                              \
+    "{\"error\": \"SIGNAL: task " t ": agent \\\"" n "\\\" is unreachable\"}"
+
+/* One node refused, the others got it: 200, with which node and why (a
+ * retry would signal the others twice). */
 static void test_master_refuses(void **state)
 {
     (void)state;
     setup_world();
     post(&jobs[0], "{\"signal\": \"USR1\"}");
     calls[0].done(NULL, 202, "", calls[0].arg);
-    calls[1].done(NULL, 400,
-                  "{\"error\": \"SIGNAL: task job-5-1: agent \\\"n2\\\" is "
-                  "unreachable\"}",
-                  calls[1].arg);
+    calls[1].done(NULL, 400, UNREACHABLE("job-5-1", "n2"), calls[1].arg);
     assert_int_equal(reply_code, 0);
     calls[2].done(NULL, 202, "", calls[2].arg);
+    assert_int_equal(reply_code, 200);
+    assert_non_null(strstr(reply_text, "\"message\":\"signalled on 2 of 3 nodes; n2: "
+                                       "agent \\\"n2\\\" is unreachable\""));
+    assert_non_null(strstr(reply_text, "\"tasks\":2"));
+    assert_non_null(strstr(reply_text, "\"nodes\":3"));
+    assert_non_null(strstr(reply_text, "\"failed\":[{\"error\":\"agent \\\"n2\\\" is "
+                                       "unreachable\",\"job\":\"5\",\"job_id\":5,"
+                                       "\"node\":\"n2\"}]"));
+
+    setup_world(); /* every node refused: 409, each named */
+    post(&jobs[0], "{\"signal\": \"USR1\"}");
+    calls[0].done(NULL, 400, UNREACHABLE("job-5-0", "n1"), calls[0].arg);
+    calls[1].done(NULL, 0, NULL, calls[1].arg);
+    calls[2].done(NULL, 400,
+                  "{\"error\": \"SIGNAL: task job-5-2 is not running (TASK_KILLING)\"}",
+                  calls[2].arg);
     assert_int_equal(reply_code, 409);
-    assert_non_null(strstr(reply_text, "could not signal job 5"));
-    assert_non_null(strstr(reply_text, "is unreachable"));
+    assert_string_equal(reply_text,
+                        "could not signal job 5: no node got it; n1: agent \"n1\" is "
+                        "unreachable; n2: no answer from the master; n3: task job-5-2 "
+                        "is not running (TASK_KILLING)");
 
     setup_world(); /* an older master */
     post(&jobs[0], "{\"signal\": \"USR1\", \"scope\": \"batch\"}");
     answer_all(400, "{\"error\": \"unsupported call type \\\"SIGNAL\\\"\"}");
     assert_int_equal(reply_code, 409);
-    assert_non_null(strstr(reply_text, "version without SIGNAL"));
+    assert_non_null(strstr(reply_text, "n1: the master runs a version without SIGNAL"));
+
+    setup_world(); /* batchd away from the master: nothing sent */
+    b.fwc = NULL;
+    post(&jobs[0], "{\"signal\": \"USR1\"}");
+    assert_int_equal(ncalls, 0);
+    assert_int_equal(reply_code, 409);
+    assert_non_null(strstr(reply_text, "n3: batchd is not connected to the master"));
 }
 
 static void test_refused(void **state)
@@ -309,18 +339,53 @@ static void test_array(void **state)
     setup_world();
     jobs[0].array_job_id = jobs[1].array_job_id = 5;
     jobs[1].state = PHX_JOB_RUNNING;
-    post_to(&jobs[0], "{\"signal\": \"KILL\"}", false);
+    post_to(&jobs[0], "{\"signal\": \"KILL\"}", 0);
     assert_int_equal(cancels, 1);
     assert_int_equal(jobs[0].state, PHX_JOB_CANCELLED);
     assert_int_equal(jobs[1].state, PHX_JOB_RUNNING);
 }
 
+/* Array 4 whose task 4_0 (job 4) left memory: its array id names the tasks
+ * still known (api.c finds 5, the first); a node refused is named with its
+ * task. */
+static void test_array_first_gone(void **state)
+{
+    (void)state;
+    setup_world();
+    jobs[0].array_job_id = jobs[1].array_job_id = 4;
+    jobs[0].array_task_id = 1;
+    jobs[1].array_task_id = 2;
+    jobs[1].state = PHX_JOB_RUNNING;
+    jobs[1].tasks = &tasks[2];
+    jobs[1].ntasks = 1;
+    post_to(&jobs[0], "{\"signal\": \"USR1\"}", 4);
+    assert_int_equal(ncalls, 4); /* 3 nodes of 4_1, 1 of 4_2 */
+    assert_string_equal(calls[3].task, "job-5-2");
+    for (int i = 0; i < 3; i++)
+        calls[i].done(NULL, 202, "", calls[i].arg);
+    calls[3].done(NULL, 400, UNREACHABLE("job-5-2", "n3"), calls[3].arg);
+    assert_int_equal(reply_code, 200);
+    assert_non_null(strstr(reply_text, "\"job_id\":4,"));
+    assert_non_null(strstr(reply_text, "signalled on 3 of 4 nodes; 4_2 on n3: agent"));
+    /* both pending: refused in the array's name */
+    setup_world();
+    jobs[0].array_job_id = jobs[1].array_job_id = 4;
+    jobs[0].state = PHX_JOB_PENDING;
+    post_to(&jobs[0], "{\"signal\": \"USR1\"}", 4);
+    assert_int_equal(reply_code, 409);
+    assert_non_null(strstr(reply_text, "job 4 is pending"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_scopes),  cmocka_unit_test(test_master_refuses),
-        cmocka_unit_test(test_refused), cmocka_unit_test(test_kill_cancels_pending),
-        cmocka_unit_test(test_array),   cmocka_unit_test(test_kill_cancels),
+        cmocka_unit_test(test_scopes),
+        cmocka_unit_test(test_master_refuses),
+        cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_kill_cancels_pending),
+        cmocka_unit_test(test_array),
+        cmocka_unit_test(test_kill_cancels),
+        cmocka_unit_test(test_array_first_gone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
