@@ -18,52 +18,7 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
-
-/* "/api/v1/jobs/<id>/<op>" for one id of N, A_T or A_[list] (brackets
- * dropped), len bytes at arg; -1 for anything else. */
-static int hold_path(const char *arg, size_t len, const char *op, char *path,
-                     size_t size)
-{
-    bool lists = strncmp(op, "requeue", 7) != 0; /* requeue: N, A_T or A */
-    size_t n = strspn(arg, "0123456789");
-    if (n > len)
-        n = len;
-    if (n == 0 || n > 20)
-        return -1;
-    const char *t = arg + n + 1;
-    size_t tl = len > n + 1 ? len - n - 1 : 0;
-    if (n < len && (arg[n] != '_' || tl == 0))
-        return -1;
-    if (tl >= 2 && t[0] == '[' && t[tl - 1] == ']') {
-        t++;
-        tl -= 2;
-    }
-    if (n < len && (tl == 0 || strspn(t, lists ? "0123456789-,:" : "0123456789") < tl ||
-                    (!lists && t != arg + n + 1)))
-        return -1;
-    int w = n == len ? snprintf(path, size, "/api/v1/jobs/%.*s/%s", (int)n, arg, op)
-                     : snprintf(path, size, "/api/v1/jobs/%.*s_%.*s/%s", (int)n, arg,
-                                (int)tl, t, op);
-    return w > 0 && (size_t)w < size ? 0 : -1;
-}
-
-/* The next id of a comma-separated list (commas inside brackets belong to
- * an A_[list]): its start and length, or NULL at the end. */
-static const char *next_id(const char **at, size_t *len)
-{
-    const char *s = *at;
-    while (*s == ',')
-        s++;
-    if (!*s)
-        return NULL;
-    const char *e = s;
-    int depth = 0;
-    for (; *e && (depth > 0 || *e != ','); e++)
-        depth += *e == '[' ? 1 : *e == ']' ? -1 : 0;
-    *len = (size_t)(e - s);
-    *at = e;
-    return s;
-}
+#include "cli/job_ids.h"
 
 static void usage(FILE *out, const char *cmd)
 {
@@ -91,9 +46,10 @@ static int act(const char *cmd, const char *op, const char *arg)
         fprintf(stderr, "phx %s: invalid job id \"%s\"\n", cmd, arg);
         return 1;
     }
-    while ((id = next_id(&at, &len))) {
+    while ((id = phx_cli_next_id(&at, &len))) {
         char path[320];
-        if (hold_path(id, len, op, path, sizeof(path)) < 0) {
+        if (phx_cli_job_path(id, len, op, strncmp(op, "requeue", 7) != 0, path,
+                             sizeof(path)) < 0) {
             fprintf(stderr, "phx %s: invalid job id \"%.*s\"\n", cmd, (int)len, id);
             rc = 1;
             continue;

@@ -14,6 +14,7 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/job_ids.h"
 
 #define MAX_FIELDS 32
 
@@ -25,49 +26,6 @@ static void usage(FILE *out)
                  "       MinMemoryNode, MinMemoryCPU, Dependency, Nice, Account,\n"
                  "       ExcNodeList, ReqNodeList (NodeList), Features, QOS, Comment\n"
                  "  (a running job: TimeLimit lowered, JobName, Comment)\n");
-}
-
-/* "/api/v1/jobs/<id>/update" for one id of N, A_T or A_[list] (brackets
- * dropped), len bytes at arg; -1 for anything else. */
-static int update_path(const char *arg, size_t len, char *path, size_t size)
-{
-    size_t n = strspn(arg, "0123456789");
-    if (n > len)
-        n = len;
-    if (n == 0 || n > 20)
-        return -1;
-    const char *t = arg + n + 1;
-    size_t tl = len > n + 1 ? len - n - 1 : 0;
-    if (n < len && (arg[n] != '_' || tl == 0))
-        return -1;
-    if (tl >= 2 && t[0] == '[' && t[tl - 1] == ']') {
-        t++;
-        tl -= 2;
-    }
-    if (n < len && (tl == 0 || strspn(t, "0123456789-,:") < tl))
-        return -1;
-    int w = n == len ? snprintf(path, size, "/api/v1/jobs/%.*s/update", (int)n, arg)
-                     : snprintf(path, size, "/api/v1/jobs/%.*s_%.*s/update", (int)n,
-                                arg, (int)tl, t);
-    return w > 0 && (size_t)w < size ? 0 : -1;
-}
-
-/* The next id of a comma-separated list (commas inside brackets belong to
- * an A_[list]): its start and length, or NULL at the end. */
-static const char *next_id(const char **at, size_t *len)
-{
-    const char *s = *at;
-    while (*s == ',')
-        s++;
-    if (!*s)
-        return NULL;
-    const char *e = s;
-    int depth = 0;
-    for (; *e && (depth > 0 || *e != ','); e++)
-        depth += *e == '[' ? 1 : *e == ']' ? -1 : 0;
-    *len = (size_t)(e - s);
-    *at = e;
-    return s;
 }
 
 /* One call per id of arg.  0, or 1 when one failed or refused a job. */
@@ -82,9 +40,9 @@ static int update_ids(const char *arg, const json_t *body)
         fprintf(stderr, "phx update: invalid job id \"%s\"\n", arg);
         return 1;
     }
-    while ((id = next_id(&at, &len))) {
+    while ((id = phx_cli_next_id(&at, &len))) {
         char path[320];
-        if (update_path(id, len, path, sizeof(path)) < 0) {
+        if (phx_cli_job_path(id, len, "update", true, path, sizeof(path)) < 0) {
             fprintf(stderr, "phx update: invalid job id \"%.*s\"\n", (int)len, id);
             rc = 1;
             continue;

@@ -18,8 +18,10 @@
 #include <event2/event.h>
 #include <event2/http.h>
 #include <jansson.h>
+#include <inttypes.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "daemons/batchd/accounts.h"
@@ -72,8 +74,9 @@ typedef struct bjob {
     uint32_t priority;
     int64_t submit_time, eligible_time, start_time, end_time; /* -1: none */
     /* pending: the start its pool's EASY reservation holds for it (the
-     * shadow time) as of the last pass that examined it, -1 if none */
+     * shadow time) in plan expected_plan (batchd_t.plan_no), -1 if none */
     int64_t expected_start;
+    uint64_t expected_plan;
     int exit_code, exit_signal;
     int requeue_count;
     uint8_t requeue_asked; /* batchd_requeue_t: requeue.c, by a user */
@@ -235,6 +238,7 @@ typedef struct batchd {
     batchd_cancel_t *cancels;
     size_t ncancels, cancels_cap;
     uint64_t launched, ended, passes;
+    uint64_t plan_no; /* EASY plans made (sched.c): bjob_t.expected_plan */
     double pass_time; /* seconds spent in passes with offers */
     /* running jobs with a lowered time limit (update_api.c) */
     size_t limits_lowered;
@@ -298,6 +302,19 @@ bjob_t *batchd_array_any_task(const batchd_t *b, uint64_t array_job_id);
  * the way. */
 size_t batchd_order(batchd_t *b, int64_t now, size_t want, bjob_t **cand,
                     phx_prio_job_t *prio);
+/* sched.c: a new plan of the n jobs examined (decisions d): each one's
+ * reserved start (squeue --start), -1 if none; queue.c shows only the
+ * latest plan's, so a job the plan did not examine shows none. */
+static inline void batchd_expected_starts(batchd_t *b, bjob_t *const *jobs,
+                                          const phx_bf_decision_t *d, size_t n)
+{
+    b->plan_no++;
+    for (size_t i = 0; i < n; i++) {
+        jobs[i]->expected_start =
+            d[i].verdict == PHX_BF_RESERVED ? d[i].start_time : -1;
+        jobs[i]->expected_plan = b->plan_no;
+    }
+}
 /* The index in order of the first job that is not final. */
 size_t batchd_live_from(batchd_t *b);
 int batchd_queue_load(batchd_t *b, phx_error_t *err);
@@ -424,6 +441,20 @@ static inline bool batchd_job_held(const bjob_t *j)
     return j->state == PHX_JOB_PENDING &&
            (j->reason == PHX_REASON_HELD || j->reason == PHX_REASON_HELD_ADMIN);
 }
+/* hold.c, requeue.c, update_api.c: who may act on j (hold, requeue,
+ * update): its owner or an operator; false for no job (NULL). */
+static inline bool batchd_may_act(const batchd_t *b, uid_t uid, const bjob_t *j)
+{
+    return j && (uid == j->uid || batchd_is_operator(b, uid));
+}
+/* "N", or "A_T" for an array task: a job as messages name it. */
+static inline void batchd_job_text(const bjob_t *j, char *buf, size_t len)
+{
+    if (j->array_job_id)
+        snprintf(buf, len, "%" PRIu64 "_%" PRId64, j->array_job_id, j->array_task_id);
+    else
+        snprintf(buf, len, "%" PRIu64, j->id);
+}
 typedef enum batchd_hold_op {
     BATCHD_HOLD,
     BATCHD_UHOLD,
@@ -454,6 +485,9 @@ void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,
 /* j (running, its batch step ended, or ended) PENDING again as
  * j->requeue_asked says, its restart count up by one. */
 void batchd_requeue_now(batchd_t *b, bjob_t *j);
+/* Drop j's dependency (met when it started) before it is queued again,
+ * in memory and in its jobs row. */
+void batchd_requeue_dep_clear(batchd_t *b, bjob_t *j);
 /* update_api.c: change j's fields (u) for uid by (its owner or an
  * operator), all or nothing, checked as at submission; a pending job is
  * ordered and placed again.  done gets what changed ("TimeLimit=05:00").  1
@@ -461,6 +495,9 @@ void batchd_requeue_now(batchd_t *b, bjob_t *j);
  * (not pending, or ended), EPERM (a rule of who may), EINVAL (a value). */
 int batchd_update_job(batchd_t *b, bjob_t *j, uid_t by, const batchd_update_t *u,
                       json_t *warnings, char *done, size_t len, phx_error_t *err);
+/* The jobs row's spec and the columns phx update may change (name,
+ * account, partition, limits, dependency...), from j. */
+void batchd_job_persist_spec(batchd_t *b, bjob_t *j);
 /* POST /api/v1/jobs/ID/update {"fields": ["KEY=VALUE", ...]}. */
 void batchd_api_update(batchd_t *b, struct evhttp_request *req, uid_t uid,
                        const char *idtext, size_t len);

@@ -98,26 +98,29 @@ void batchd_job_finish(batchd_t *b, bjob_t *j, phx_job_state_t st, phx_job_reaso
         batchd_usage_add(b, j->user,
                          (double)j->alloc_cpus * (double)(j->end_time - j->start_time),
                          now);
-    bool requeue = st == PHX_JOB_NODE_FAIL && j->spec.requeue != 0 &&
-                   j->requeue_count < b->max_requeue && !j->cancel_requested;
     if (j->requeue_asked && j->cancel_requested)
         j->requeue_asked = BATCHD_REQUEUE_NO; /* a cancel after it wins */
-    if (j->requeue_asked) {                   /* requeue.c: its run is over */
-        batchd_requeue_now(b, j);
-    } else if (requeue) {
+    bool requeue = st == PHX_JOB_NODE_FAIL && j->spec.requeue != 0 &&
+                   j->requeue_count < b->max_requeue && !j->cancel_requested &&
+                   !j->requeue_asked;
+    if (requeue) {
         j->requeue_count++;
         j->end_time = -1;
         j->eligible_time = now;
         phx_log_notice("job %" PRIu64 ": node failure; requeued (%d of %d)", j->id,
                        j->requeue_count, b->max_requeue);
+        batchd_requeue_dep_clear(b, j);
         batchd_job_set_state(b, j, PHX_JOB_PENDING, PHX_REASON_NODE_FAIL_REQUEUED);
     } else {
+        /* a requeue asked (requeue.c) records the run as it ended first
+         * (charged, its batch step written: batch_ended), then requeues */
         batchd_job_set_state(b, j, st, why);
         phx_log_info("job %" PRIu64 ": %s, exit %d:%d", j->id, phx_job_state_name(st),
                      j->exit_code, j->exit_signal);
     }
     b->ended++;
-    batchd_sched_job_done(b, j);
+    if (!j->requeue_asked) /* else batch_ended, once the run is recorded */
+        batchd_sched_job_done(b, j);
 }
 
 /* Every task of a job has the job's time limit, and the first to reach it
@@ -162,6 +165,10 @@ static void batch_ended(batchd_t *b, bjob_t *j, const char *state, const char *r
     if (phx_job_state_is_final(j->state))
         write_step(b, j, phx);
     kill_rest(b, j);
+    if (j->requeue_asked && phx_job_state_is_final(j->state)) {
+        batchd_requeue_now(b, j); /* the run recorded: back in the queue */
+        batchd_sched_job_done(b, j);
+    }
 }
 
 void batchd_on_update(batchd_t *b, const json_t *status)

@@ -36,15 +36,6 @@
 
 static const char *const op_names[] = {"hold", "uhold", "release"};
 
-/* "N", or "A_T" for an array task. */
-static void job_text(const bjob_t *j, char *buf, size_t len)
-{
-    if (j->array_job_id)
-        snprintf(buf, len, "%" PRIu64 "_%" PRId64, j->array_job_id, j->array_task_id);
-    else
-        snprintf(buf, len, "%" PRIu64, j->id);
-}
-
 /* The reason of a job released: what it waits for now, until the next
  * pass (order.c) evaluates it again and sets its eligible time. */
 static phx_job_reason_t released_reason(const bjob_t *j, int64_t now)
@@ -63,7 +54,7 @@ int batchd_hold_job(batchd_t *b, bjob_t *j, uid_t by, batchd_hold_op_t op,
 {
     char name[48];
     bool oper = batchd_is_operator(b, by);
-    job_text(j, name, sizeof(name));
+    batchd_job_text(j, name, sizeof(name));
     if (j->state != PHX_JOB_PENDING) {
         phx_error_set(err, "job %s is not pending (%s): only a pending job can be %s",
                       name, phx_job_state_name(j->state),
@@ -136,11 +127,6 @@ static void apply(hold_run_t *r, bjob_t *j)
         refuse(r, errno == EPERM ? 403 : 409, &err);
 }
 
-static bool may_act(const batchd_t *b, uid_t uid, const bjob_t *j)
-{
-    return j && (j->uid == uid || batchd_is_operator(b, uid));
-}
-
 /* An array job id: every pending task of the array the caller may act on
  * (those that are not pending are left alone, as Slurm does); refused when
  * none is pending. */
@@ -151,7 +137,7 @@ static void apply_array(hold_run_t *r, uint64_t array_id)
     for (size_t i = batchd_live_from(b); i < b->njobs; i++) {
         bjob_t *x = b->order[i];
         if (x->array_job_id == array_id && x->state == PHX_JOB_PENDING &&
-            may_act(b, r->uid, x))
+            batchd_may_act(b, r->uid, x))
             apply(r, x);
     }
     if (r->matched > before)
@@ -173,7 +159,7 @@ static int apply_text(hold_run_t *r, const char *text)
         bjob_t *j = batchd_job_find(r->b, id);
         if (!j) /* an array whose job A left memory: another of its tasks */
             j = batchd_array_any_task(r->b, id);
-        if (!may_act(r->b, r->uid, j))
+        if (!batchd_may_act(r->b, r->uid, j))
             return 0;
         if (j->array_job_id == id) {
             apply_array(r, id);
@@ -189,7 +175,7 @@ static int apply_text(hold_run_t *r, const char *text)
         return -1;
     for (size_t i = 0; i < a.count; i++) {
         bjob_t *x = batchd_array_task_find(r->b, id, a.ids[i]);
-        if (may_act(r->b, r->uid, x))
+        if (batchd_may_act(r->b, r->uid, x))
             apply(r, x);
     }
     phx_array_clear(&a);

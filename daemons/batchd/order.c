@@ -149,8 +149,8 @@ size_t batchd_order(batchd_t *b, int64_t now, size_t want, bjob_t **cand,
         n = prio_cache_take(b, now, cand, prio, want);
         if (n < dry && b->prio_dirty)
             n = 0; /* dry, and newer jobs wait: prioritise again */
-        else
-            return b->neligible = n;
+        else       /* want of them: more may be eligible (suppress_or_revive) */
+            return b->neligible = n < want ? n : b->npending;
     }
     uint64_t last_array = 0;
     uint32_t arr_running = UINT32_MAX;

@@ -502,7 +502,7 @@ json_t *batchd_job_json(const batchd_t *b, const bjob_t *j, bool full)
     /* squeue --start's START_TIME: only the reserved job of its pool has
      * one (EASY plans no other), while it waits for it (Resources) */
     if (j->state == PHX_JOB_PENDING && j->reason == PHX_REASON_RESOURCES &&
-        j->expected_start >= 0)
+        j->expected_start >= 0 && j->expected_plan == b->plan_no)
         json_object_set_new(o, "expected_start", json_integer(j->expected_start));
     if (j->array_job_id) {
         json_object_set_new(o, "array_job_id",

@@ -12,7 +12,12 @@
  * Either way its restart count (requeue_count) goes up by one, its age
  * starts again, and the next run gets new nodes, a new batch step and
  * output files opened as its --open-mode says (truncated by default, as
- * Slurm's).  Refused, by name: a pending job, a job submitted with
+ * Slurm's).  A running job's run is first recorded as it ended (its state,
+ * FAILED when killed for the requeue; its charge in usage_daily, its batch
+ * step), then the job is PENDING with no start time.  Its dependency,
+ * satisfied when it started, is dropped (as Slurm shows it "(null)" once
+ * met): the job it named may be long gone.  Refused, by name: a pending job, a job
+ * submitted with
  * --no-requeue (Slurm's "never be requeued under any circumstances"), and
  * another user's job (404, as the rest of the API).  The owner or an
  * operator may requeue; requeuehold holds as hold does (an operator's is an
@@ -28,36 +33,39 @@
 #include "lib/http.h"
 #include "lib/log.h"
 
-static void job_text(const bjob_t *j, char *buf, size_t len)
-{
-    if (j->array_job_id)
-        snprintf(buf, len, "%" PRIu64 "_%" PRId64, j->array_job_id, j->array_task_id);
-    else
-        snprintf(buf, len, "%" PRIu64, j->id);
-}
-
-static bool may_act(const batchd_t *b, uid_t uid, const bjob_t *j)
-{
-    return uid == j->uid || batchd_is_operator(b, uid);
-}
-
 /* The reason a requeued job waits with: the hold asked for, else the
- * scheduler's (the next pass sets its eligible time and its reason). */
+ * scheduler's (the next pass sets its eligible time and its reason; its
+ * dependency is gone: batchd_requeue_dep_clear). */
 static phx_job_reason_t requeued_reason(const bjob_t *j)
 {
     switch (j->requeue_asked) {
     case BATCHD_REQUEUE_HOLD: return PHX_REASON_HELD;
     case BATCHD_REQUEUE_HOLD_ADMIN: return PHX_REASON_HELD_ADMIN;
-    default: return j->dep.count > 0 ? PHX_REASON_DEPENDENCY : PHX_REASON_PRIORITY;
+    default:
+        return j->account_invalid ? PHX_REASON_INVALID_ACCOUNT : PHX_REASON_PRIORITY;
     }
+}
+
+void batchd_requeue_dep_clear(batchd_t *b, bjob_t *j)
+{
+    if (!j->spec.dependency && j->dep.count == 0)
+        return;
+    phx_depend_clear(&j->dep);
+    free(j->spec.dependency);
+    j->spec.dependency = NULL;
+    batchd_job_persist_spec(b, j);
 }
 
 void batchd_requeue_now(batchd_t *b, bjob_t *j)
 {
+    batchd_requeue_dep_clear(b, j);
     j->requeue_count++;
-    j->end_time = -1;
-    j->eligible_time = -1; /* its age starts again (order.c sets it) */
+    j->start_time = j->end_time = -1; /* its run is in the jobs row's history */
+    j->eligible_time = -1;            /* its age starts again (order.c sets it) */
     j->ending = j->node_fail = j->cancel_requested = false;
+    /* an ended job was not re-checked when its user left the account */
+    j->account_invalid = b->enforce_accounts &&
+                         !batchd_accounts_member(b->accounts, j->user, j->spec.account);
     phx_job_reason_t why = requeued_reason(j);
     j->requeue_asked = BATCHD_REQUEUE_NO;
     b->prio_n = 0; /* the priority order left it out: made again */
@@ -73,7 +81,7 @@ static int requeue_job(batchd_t *b, bjob_t *j, uid_t by, bool hold, int *status,
                        phx_error_t *err)
 {
     char name[48];
-    job_text(j, name, sizeof(name));
+    batchd_job_text(j, name, sizeof(name));
     if (j->state == PHX_JOB_PENDING) {
         *status = 409;
         return phx_error_set(err,
@@ -133,7 +141,7 @@ void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,
         bool seen = false;
         for (size_t i = 0; i < b->njobs; i++) {
             bjob_t *x = b->order[i];
-            if (x->array_job_id != id || !may_act(b, uid, x))
+            if (x->array_job_id != id || !batchd_may_act(b, uid, x))
                 continue;
             seen = true;
             if (x->state == PHX_JOB_PENDING)
@@ -159,7 +167,7 @@ void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,
         }
     } else {
         bjob_t *j = one;
-        if (!j || !may_act(b, uid, j)) {
+        if (!j || !batchd_may_act(b, uid, j)) {
             phx_http_reply_error(req, 404, "invalid job id %.*s", (int)len, idtext);
             return;
         }

@@ -539,6 +539,7 @@ static void pass_run(pass_t *p)
         phx_log_errx("backfill plan failed: %s", err.text);
         goto out_plan;
     }
+    batchd_expected_starts(b, rjob, plan.decisions, test);
     choice_t *ch = calloc(b->nnodes + 1, sizeof(*ch));
     size_t unused = p->noffers;
     for (size_t i = 0; ch && i < test; i++) {
@@ -553,7 +554,6 @@ static void pass_run(pass_t *p)
         }
         size_t nch = 0;
         p->cur = d;
-        j->expected_start = d->verdict == PHX_BF_RESERVED ? d->start_time : -1;
         if (unused > 0 && d->verdict != PHX_BF_NEVER &&
             d->verdict != PHX_BF_NOT_TESTED && try_job(p, j, ch, &nch) == 0) {
             if (start_job(p, j, ch, nch) == 0) {

@@ -442,10 +442,11 @@ static int cols_make(batchd_t *b, const bjob_t *j, cols_t *c, phx_error_t *err)
     json_t *spec = phx_jobspec_to_json(sp);
     if (!spec)
         return phx_error_set(err, "out of memory");
-    json_object_set_new(
-        spec, "batchd",
-        json_pack("{s:O, s:O, s:i}", "env", j->env ? j->env : json_object(), "args",
-                  j->args ? j->args : json_array(), "max_run", (int)j->array_max_run));
+    json_object_set_new(spec, "batchd",
+                        json_pack("{s:o, s:o, s:i}", "env",
+                                  j->env ? json_incref(j->env) : json_object(), "args",
+                                  j->args ? json_incref(j->args) : json_array(),
+                                  "max_run", (int)j->array_max_run));
     c->spec_text = json_dumps(spec, JSON_COMPACT);
     json_decref(spec);
     if (!c->spec_text)

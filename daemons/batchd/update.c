@@ -175,6 +175,20 @@ static int check_rules(const phx_jobspec_t *old, const phx_jobspec_t *s,
                              "started with)",
                              now, was);
     }
+    /* as Slurm: only an operator raises a limit (else an operator's cut
+     * would be undone by the owner) */
+    if (given(u, BATCHD_UPD_TIME_LIMIT) && !oper && s->time_limit != old->time_limit &&
+        old->time_limit != 0 &&
+        (s->time_limit == 0 ||
+         (old->time_limit > 0 && s->time_limit > old->time_limit))) {
+        phx_time_format(old->time_limit, was, sizeof(was));
+        phx_time_format(s->time_limit, now, sizeof(now));
+        errno = EPERM;
+        return phx_error_set(err,
+                             "TimeLimit=%s: only an operator may raise a time limit "
+                             "(it is %s)",
+                             now, was);
+    }
     int64_t old_nice = old->nice == PHX_UNSET ? 0 : old->nice;
     if (given(u, BATCHD_UPD_NICE) && !oper && s->nice < old_nice) {
         errno = EPERM;

@@ -44,14 +44,6 @@ typedef struct upd_run {
     json_t *changes, *warnings;
 } upd_run_t;
 
-static void job_text(const bjob_t *j, char *buf, size_t len)
-{
-    if (j->array_job_id)
-        snprintf(buf, len, "%" PRIu64 "_%" PRId64, j->array_job_id, j->array_task_id);
-    else
-        snprintf(buf, len, "%" PRIu64, j->id);
-}
-
 static bool given(const batchd_update_t *u, batchd_upd_field_t f)
 {
     return u->given & (1u << f);
@@ -68,9 +60,10 @@ static char *spec_text(const bjob_t *j, phx_jobspec_t *s)
     s->partition = ran;
     if (!o)
         return NULL;
-    json_t *extra =
-        json_pack("{s:O, s:O, s:i}", "env", j->env ? j->env : json_object(), "args",
-                  j->args ? j->args : json_array(), "max_run", (int)j->array_max_run);
+    json_t *extra = json_pack("{s:o, s:o, s:i}", "env",
+                              j->env ? json_incref(j->env) : json_object(), "args",
+                              j->args ? json_incref(j->args) : json_array(), "max_run",
+                              (int)j->array_max_run);
     if (extra && j->limit_start > 0)
         json_object_set_new(extra, "limit_start", json_integer(j->limit_start));
     json_object_set_new(o, "batchd", extra);
@@ -97,7 +90,7 @@ static const char *num(int64_t v, char *buf, size_t len)
 }
 
 /* The jobs row's spec and the columns an update may change. */
-static void persist_spec(batchd_t *b, bjob_t *j)
+void batchd_job_persist_spec(batchd_t *b, bjob_t *j)
 {
     phx_jobspec_t *s = &j->spec;
     char *text = spec_text(j, s);
@@ -139,6 +132,51 @@ static void persist_spec(batchd_t *b, bjob_t *j)
     free(text);
 }
 
+/* The most jobs a loop search follows (past it: no loop is assumed). */
+#define DEP_WALK_MAX 100000
+
+/* Would j waiting on dep close a loop: does a job it names wait, through
+ * the dependencies of pending jobs, on j (or on j's array)?  A submission
+ * cannot make one (it names older jobs), an update can (Slurm refuses it as
+ * a circular dependency). */
+static bool dep_loops(const batchd_t *b, const bjob_t *j, const phx_depend_t *dep)
+{
+    size_t n = 0, cap = dep->count + 16;
+    uint64_t *seen = malloc(cap * sizeof(*seen));
+    bool loop = false;
+    for (size_t i = 0; seen && i < dep->count; i++)
+        if (dep->terms[i].job_id)
+            seen[n++] = dep->terms[i].job_id;
+    for (size_t head = 0; seen && head < n && !loop && head < DEP_WALK_MAX; head++) {
+        uint64_t id = seen[head];
+        if (id == j->id || (j->array_job_id && id == j->array_job_id)) {
+            loop = true;
+            break;
+        }
+        const bjob_t *x = batchd_job_find(b, id);
+        if (!x || x->state != PHX_JOB_PENDING)
+            continue;
+        for (size_t t = 0; t < x->dep.count; t++) {
+            uint64_t next = x->dep.terms[t].job_id;
+            bool known = next == 0;
+            for (size_t k = 0; k < n && !known; k++)
+                known = seen[k] == next;
+            if (known)
+                continue;
+            if (n == cap) {
+                uint64_t *m = realloc(seen, 2 * cap * sizeof(*seen));
+                if (!m)
+                    break;
+                seen = m;
+                cap *= 2;
+            }
+            seen[n++] = next;
+        }
+    }
+    free(seen);
+    return loop;
+}
+
 /* What the daemon checks of a pending job's new spec s, as at submission;
  * dep gets the parsed dependency when one is given. */
 static int check_pending(batchd_t *b, bjob_t *j, phx_jobspec_t *s,
@@ -156,9 +194,24 @@ static int check_pending(batchd_t *b, bjob_t *j, phx_jobspec_t *s,
     uint32_t shaped = (1u << BATCHD_UPD_DEPENDENCY) | (1u << BATCHD_UPD_NICE) |
                       (1u << BATCHD_UPD_JOB_NAME) | (1u << BATCHD_UPD_QOS) |
                       (1u << BATCHD_UPD_COMMENT);
-    if ((u->given & ~shaped) &&
-        batchd_resolve_partitions(b, s, j->uid, j->gid, j->user, warnings, err) < 0)
-        return -1;
+    if (u->given & ~shaped) {
+        /* without Partition the job's list stays as it is: the check may
+         * leave out a partition that cannot take the job now (DRAIN), no
+         * reason to drop it for good (nor to warn about it) */
+        bool keep = !given(u, BATCHD_UPD_PARTITION);
+        char *list = keep && s->partition ? strdup(s->partition) : NULL;
+        if (keep && s->partition && !list)
+            return phx_error_set(err, "out of memory");
+        json_t *w = keep ? json_array() : json_incref(warnings);
+        int rc = batchd_resolve_partitions(b, s, j->uid, j->gid, j->user, w, err);
+        json_decref(w);
+        if (list) {
+            free(s->partition);
+            s->partition = list;
+        }
+        if (rc < 0)
+            return -1;
+    }
     if (!given(u, BATCHD_UPD_DEPENDENCY) || !s->dependency)
         return 0;
     if (phx_depend_parse(s->dependency, dep, err) < 0)
@@ -173,6 +226,9 @@ static int check_pending(batchd_t *b, bjob_t *j, phx_jobspec_t *s,
     batchd_dep_env(b, j, &denv);
     if (phx_depend_check(dep, &denv, err) < 0)
         return phx_error_prefix(err, "invalid dependency");
+    if (dep_loops(b, j, dep))
+        return phx_error_set(err, "invalid dependency: circular (a job it names waits "
+                                  "on this one)");
     return 0;
 }
 
@@ -216,7 +272,7 @@ static void commit(batchd_t *b, bjob_t *j, phx_jobspec_t *s, phx_depend_t *dep,
             batchd_request_flush(b);
         }
     }
-    persist_spec(b, j);
+    batchd_job_persist_spec(b, j);
     batchd_job_persist(b, j);
     batchd_sched_dirty(b);
 }
@@ -225,7 +281,7 @@ int batchd_update_job(batchd_t *b, bjob_t *j, uid_t by, const batchd_update_t *u
                       json_t *warnings, char *done, size_t len, phx_error_t *err)
 {
     char name[48];
-    job_text(j, name, sizeof(name));
+    batchd_job_text(j, name, sizeof(name));
     done[0] = '\0';
     phx_jobspec_t s;
     phx_depend_t dep = {0};
@@ -278,15 +334,10 @@ static void apply(upd_run_t *r, bjob_t *j)
         refuse(r, errno == EPERM ? 403 : errno == EBUSY ? 409 : 400, &err);
         return;
     }
-    job_text(j, name, sizeof(name));
+    batchd_job_text(j, name, sizeof(name));
     snprintf(line, sizeof(line), "job %s: %s", name, rc > 0 ? done : "no change");
     json_array_append_new(r->changes, json_string(line));
     r->changed += rc;
-}
-
-static bool may_act(const batchd_t *b, uid_t uid, const bjob_t *j)
-{
-    return j && (j->uid == uid || batchd_is_operator(b, uid));
 }
 
 /* The jobs that text (N, A, A_T, A_LIST) names.  -1 when malformed. */
@@ -301,7 +352,7 @@ static int apply_text(upd_run_t *r, const char *text)
         bjob_t *j = batchd_job_find(b, id);
         if (!j) /* an array whose job A left memory: another of its tasks */
             j = batchd_array_any_task(b, id);
-        if (!may_act(b, r->uid, j))
+        if (!batchd_may_act(b, r->uid, j))
             return 0;
         if (j->array_job_id != id) {
             apply(r, j);
@@ -311,7 +362,7 @@ static int apply_text(upd_run_t *r, const char *text)
         for (size_t i = batchd_live_from(b); i < b->njobs; i++) {
             bjob_t *x = b->order[i];
             if (x->array_job_id == id && x->state == PHX_JOB_PENDING &&
-                may_act(b, r->uid, x))
+                batchd_may_act(b, r->uid, x))
                 apply(r, x);
         }
         if (r->matched == before) {
@@ -329,7 +380,7 @@ static int apply_text(upd_run_t *r, const char *text)
         return -1;
     for (size_t i = 0; i < a.count; i++) {
         bjob_t *x = batchd_array_task_find(b, id, a.ids[i]);
-        if (may_act(b, r->uid, x))
+        if (batchd_may_act(b, r->uid, x))
             apply(r, x);
     }
     phx_array_clear(&a);
@@ -420,8 +471,10 @@ void batchd_update_tick(batchd_t *b, int64_t now)
             j->limit_start = 0; /* that run ended */
             continue;
         }
+        /* not subscribed (a master restart): the kill would be lost, so
+         * it waits for the link, as a kill that failed waits a tick */
         if (j->cancel_requested || j->ending || j->spec.time_limit <= 0 ||
-            now < j->start_time + j->spec.time_limit || !b->fwc) {
+            now < j->start_time + j->spec.time_limit || !b->fwc || !b->subscribed) {
             n++;
             continue;
         }
@@ -430,9 +483,15 @@ void batchd_update_tick(batchd_t *b, int64_t now)
         phx_log_info("job %" PRIu64 ": time limit %s reached (lowered while it ran): "
                      "killing it",
                      j->id, tl);
+        int lost = 0;
         for (size_t k = 0; k < j->ntasks; k++)
-            if (!j->tasks[k].ended)
-                phx_fwc_kill(b->fwc, j->tasks[k].id, j->tasks[k].agent_id);
+            if (!j->tasks[k].ended &&
+                phx_fwc_kill(b->fwc, j->tasks[k].id, j->tasks[k].agent_id) < 0)
+                lost++;
+        if (lost) {
+            n++; /* again at the next tick */
+            continue;
+        }
         j->limit_start = 0; /* killed: end.c counts it TIMEOUT */
     }
     b->limits_lowered = n;

@@ -9,6 +9,8 @@
 . "$PHX_SRC/tests/e2e/phx.sh"
 
 test_user phxu1
+# one job examined a pass: a job the plan no longer examines shows no start
+PHX_BATCHD_EXTRA="bf_max_job_test = 1;"
 phx_setup
 chmod a+x "$PHX_TEST_DIR"
 start_master
@@ -41,4 +43,16 @@ assert_contains "$(as phx queue --start)" "START_TIME"
 assert_eq "$(date -d "@$(job_field "$a" start_time)" +%Y-%m-%dT%H:%M:%S)" "$(as phx queue --noheader -j "$a" -o %S)"
 as phx hold "$b"
 assert_eq "N/A" "$(as phx queue --noheader -j "$b" -o %S)" "held: no start"
-as phx cancel "$a" "$b" "$c"
+as phx cancel "$c"
+# Overtaken (from a review): released but now last, b is no longer
+# examined (bf_max_job_test = 1) and shows no start; d has it.
+as phx release "$b"
+wait_for 20 reserved
+d=$(as phx submit --parsable two.sh)
+run_ok as phx update "$b" Nice=10000
+reserved_d() { [[ $(job_field "$d" reason) == Resources && -n $(job_field "$d" expected_start) ]]; }
+wait_for 20 reserved_d
+sleep 2
+assert_eq "N/A" "$(as phx queue --noheader -j "$b" -o %S)" "b is no longer the reserved job"
+assert_eq "$d" "$(as phx queue --start --noheader | awk '$6 != "N/A" {print $1}')" "one start: d's"
+as phx cancel "$a" "$b" "$d"

@@ -36,7 +36,7 @@ printf '#!/bin/sh\necho "ran $PHX_JOB_NAME in $PHX_JOB_PARTITION on $PHX_JOB_NOD
 chown phxu1 "$home/j.sh"
 
 # 1. A held job: TimeLimit, JobName, NumNodes at once.
-h=$(as phx submit --parsable -H -t 5 -J first j.sh)
+h=$(as phx submit --parsable -H -t 20 -J first j.sh)
 out=$(as phx update "$h" TimeLimit=10 jobname=second NumNodes=2)
 assert_eq "job $h: TimeLimit=10:00 JobName=second NumNodes=2" "$out"
 assert_eq "600 second 2 2" "$(job_field "$h" time_limit) $(job_field "$h" name) \
@@ -57,8 +57,12 @@ assert_eq "b 1" "$(job_field "$h" partition) $(job_field "$h" nodes)"
 # a partition the user may not use
 expect_fail as phx update "$h" Partition=c
 assert_contains "$PHX_OUT" "job $h: user phxu1 may not use partition c (AllowGroups=root)"
-# all or nothing: the name is fine, the time limit over b's MaxTime
-expect_fail as phx update "$h" JobName=zz TimeLimit=40
+# a raise: an operator's only (as Slurm's)
+expect_fail as phx update "$h" TimeLimit=15
+assert_contains "$PHX_OUT" "job $h: TimeLimit=15:00: only an operator may raise a time limit (it is 10:00)"
+# all or nothing (an operator): the name is fine, the time limit over b's
+# MaxTime
+expect_fail phx update "$h" JobName=zz TimeLimit=40
 assert_contains "$PHX_OUT" "job $h: time limit exceeds partition b's maximum (30:00)"
 assert_eq "second 600" "$(job_field "$h" name) $(job_field "$h" time_limit)"
 # a malformed value, a dependency on no job

@@ -2,7 +2,8 @@
 # timeout: 180
 # Requeue as Slurm's scontrol requeue/requeuehold: a running job is killed
 # (its processes gone) and runs again (Requeue=1, its output appended with
-# --open-mode=append, job_events RUNNING > PENDING); an ended job runs
+# --open-mode=append, job_events: the run ends FAILED (killed), then
+# PENDING); an ended job runs
 # again; requeuehold leaves it held until released; a pending job, a
 # --no-requeue job and another user's job are refused by name; an array
 # task (A_T) alone; the scontrol wrapper's requeue and requeuehold.
@@ -49,7 +50,7 @@ assert_eq RUNNING "$(job_field "$j" state)"
 assert_eq 2 "$(runs "$j")" "two runs in the output (appended)"
 assert_eq 1 "$(job_field "$j" requeue_count)"
 assert_contains "$(as phx show "$j")" "Requeue=1"
-assert_eq "RUNNING>PENDING" "$(psql_q "SELECT from_state || '>' || to_state FROM job_events
+assert_eq "FAILED>PENDING" "$(psql_q "SELECT from_state || '>' || to_state FROM job_events
     WHERE job_id = $j AND to_state = 'PENDING' AND from_state IS NOT NULL")"
 assert_eq "RUNNING 1" "$(psql_q "SELECT state || ' ' || requeue_count FROM jobs WHERE id = $j")"
 

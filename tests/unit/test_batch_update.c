@@ -82,9 +82,10 @@ static void pending_fields(void **state)
                               "MinMemoryCPU=2G Nice=10 Account=physics");
     batchd_update_clear(&u);
     phx_jobspec_clear(&out);
-    /* a range, and a time limit in Slurm's other forms */
+    /* a range, and a time limit in Slurm's other forms (raised: by an
+     * operator) */
     const char *r[] = {"NumNodes=2-4", "TimeLimit=1-00:00:00", NULL};
-    assert_int_equal(upd(&s, PHX_JOB_PENDING, false, r, &out, &err), 0);
+    assert_int_equal(upd(&s, PHX_JOB_PENDING, true, r, &out, &err), 0);
     assert_int_equal(out.nodes_min, 2);
     assert_int_equal(out.nodes_max, 4);
     assert_int_equal(out.time_limit, 86400);
@@ -173,8 +174,15 @@ static void running_rules(void **state)
     assert_int_equal(upd(&s, PHX_JOB_RUNNING, true, b, &out, &err), -1);
     const char *c[] = {"TimeLimit=UNLIMITED", NULL};
     assert_int_equal(upd(&s, PHX_JOB_RUNNING, true, c, &out, &err), -1);
-    /* pending: raised within what finalize allows */
-    assert_int_equal(upd(&s, PHX_JOB_PENDING, false, b, &out, &err), 0);
+    /* pending: raised by an operator only (as Slurm: an owner would undo
+     * an operator's cut), within what finalize allows */
+    errno = 0;
+    assert_int_equal(upd(&s, PHX_JOB_PENDING, false, b, &out, &err), -1);
+    assert_int_equal(errno, EPERM);
+    assert_string_equal(err.text, "TimeLimit=01:00:00: only an operator may raise a "
+                                  "time limit (it is 30:00)");
+    assert_int_equal(upd(&s, PHX_JOB_PENDING, false, c, &out, &err), -1);
+    assert_int_equal(upd(&s, PHX_JOB_PENDING, true, b, &out, &err), 0);
     assert_int_equal(out.time_limit, 3600);
     phx_jobspec_clear(&out);
     const char *d[] = {"TimeLimit=10", "Partition=debug", NULL};

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cmd_hold.c"
+#include "cli/job_ids.c"
 
 static char paths[512];
 static int calls;

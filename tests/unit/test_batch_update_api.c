@@ -1,0 +1,316 @@
+/* phx update's daemon side (update_api.c), from a review's failing tests:
+ * a circular dependency refused, an owner may not raise an operator's cut,
+ * an array id once its task 0 left memory, a lowered limit's kill not lost
+ * while the master's link is down. */
+#include "daemons/batchd/accounts.c"
+#include "daemons/batchd/array.c"
+#include "daemons/batchd/depend.c"
+#include "daemons/batchd/jobnodes.c"
+#include "daemons/batchd/jobsig.c"
+#include "daemons/batchd/jobspec.c"
+#include "daemons/batchd/order.c"
+#include "daemons/batchd/outpath.c"
+#include "daemons/batchd/partition.c"
+#include "daemons/batchd/priority.c"
+#include "daemons/batchd/queue.c"
+#include "daemons/batchd/rows.c"
+#include "daemons/batchd/script.c"
+#include "daemons/batchd/timefmt.c"
+#define key_of upd_key_of
+#include "daemons/batchd/update.c"
+#undef key_of
+#define num(v, b, l) upd_num(v, b, l)
+#define given(u, f)  upd_given(u, f)
+#include "daemons/batchd/update_api.c"
+#undef num
+#undef given
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#define ALICE 1001
+#define BOB   1002
+
+static int64_t now_is = 100000;
+int64_t batchd_now(void)
+{
+    return now_is;
+}
+bool batchd_is_operator(const batchd_t *b, uid_t uid)
+{
+    (void)b;
+    return uid == 0;
+}
+int64_t batchd_cluster_cpus(const batchd_t *b)
+{
+    (void)b;
+    return 64;
+}
+void batchd_sched_job_done(batchd_t *b, bjob_t *j)
+{
+    (void)b;
+    (void)j;
+}
+void batchd_request_forget(batchd_t *b, bjob_t *j)
+{
+    (void)b;
+    j->request_id[0] = 0;
+}
+void batchd_request_drop(batchd_t *b, bjob_t *j)
+{
+    batchd_request_forget(b, j);
+}
+void batchd_request_flush(batchd_t *b)
+{
+    (void)b;
+}
+void batchd_request_clear(batchd_t *b)
+{
+    (void)b;
+}
+void batchd_sched_dirty(batchd_t *b)
+{
+    (void)b;
+}
+static int kills, kill_fails;
+int phx_fwc_kill(phx_fwc_t *c, const char *task_id, const char *agent_id)
+{
+    (void)c;
+    (void)task_id;
+    (void)agent_id;
+    if (kill_fails) {
+        errno = ENOTCONN;
+        return -1;
+    } /* not subscribed */
+    kills++;
+    return 0;
+}
+const char *phx_fwc_id(const phx_fwc_t *c)
+{
+    (void)c;
+    return "fw-1";
+}
+int batchd_nodesel_check(const batchd_t *b, const phx_jobspec_t *s, size_t *field,
+                         phx_error_t *err)
+{
+    (void)b;
+    (void)s;
+    (void)field;
+    (void)err;
+    return 0;
+}
+/* as submit.c for one partition "batch" with no limits: keeps it */
+int batchd_resolve_partitions(const batchd_t *b, phx_jobspec_t *sp, uid_t uid,
+                              gid_t gid, const char *user, json_t *warnings,
+                              phx_error_t *err)
+{
+    (void)b;
+    (void)sp;
+    (void)uid;
+    (void)gid;
+    (void)user;
+    (void)warnings;
+    (void)err;
+    return 0;
+}
+
+static batchd_t *queue_new(void)
+{
+    batchd_t *b = calloc(1, sizeof(*b));
+    assert_non_null(b);
+    b->jobs = phx_hmap_create();
+    b->array_tasks = phx_hmap_create();
+    b->tasks = phx_hmap_create();
+    b->usage = phx_hmap_create();
+    b->keep_ended = 600;
+    b->limits.max_array_index = 1000;
+    b->limits.max_nodes = 64;
+    return b;
+}
+
+static void queue_free(batchd_t *b)
+{
+    batchd_queue_destroy(b);
+    batchd_accounts_destroy(b->accounts);
+    phx_hmap_destroy(b->usage);
+    phx_hmap_destroy(b->tasks);
+    phx_hmap_destroy(b->array_tasks);
+    phx_hmap_destroy(b->jobs);
+    free(b->prio_order);
+    free(b->prio_value);
+    free(b);
+}
+
+static bjob_t *add(batchd_t *b, uint64_t id, uid_t uid, phx_job_state_t state)
+{
+    bjob_t *j = batchd_job_new();
+    assert_non_null(j);
+    j->id = id;
+    j->state = state;
+    j->reason = state == PHX_JOB_PENDING ? PHX_REASON_PRIORITY : PHX_REASON_NONE;
+    j->uid = uid;
+    j->user = strdup(uid == ALICE ? "alice" : "bob");
+    phx_jobspec_init(&j->spec);
+    j->spec.nodes_min = 1;
+    j->spec.time_limit = 1800;
+    j->spec.job_name = strdup("job");
+    j->spec.partition = strdup("batch");
+    phx_jobspec_defaults_t def = {.job_name = "x", .work_dir = "/home/a"};
+    phx_error_t err;
+    assert_int_equal(phx_jobspec_finalize(&j->spec, &def, &b->limits, &err), 0);
+    j->submit_time = 99000;
+    if (state == PHX_JOB_RUNNING)
+        j->start_time = 99500;
+    assert_int_equal(batchd_queue_add(b, j), 0);
+    return j;
+}
+
+static int update(batchd_t *b, bjob_t *j, uid_t by, const char *field, phx_error_t *err)
+{
+    const char *t[] = {field};
+    batchd_update_t u;
+    assert_int_equal(batchd_update_parse(t, 1, &u, err), 0);
+    json_t *w = json_array();
+    char done[1024];
+    int rc = batchd_update_job(b, j, by, &u, w, done, sizeof(done), err);
+    json_decref(w);
+    batchd_update_clear(&u);
+    return rc;
+}
+
+/* Two pending jobs made to wait on each other by updates: neither can
+ * ever start (each waits for the other, reason Dependency, forever).
+ * Slurm refuses the second update (circular dependency). */
+static void dependency_cycle_refused(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    bjob_t *x = add(b, 1, ALICE, PHX_JOB_PENDING);
+    bjob_t *y = add(b, 2, ALICE, PHX_JOB_PENDING);
+    phx_error_t err = {{0}};
+    assert_int_equal(update(b, x, ALICE, "Dependency=afterok:2", &err), 1);
+    int rc = update(b, y, ALICE, "Dependency=afterok:1", &err);
+    if (rc == 1) { /* accepted: neither is ever a candidate */
+        bjob_t *cand[4];
+        phx_prio_job_t prio[4];
+        for (int pass = 0; pass < 3; pass++, now_is += 3600)
+            assert_int_equal(batchd_order(b, now_is, 0, cand, prio), 0);
+        assert_string_equal(phx_job_reason_name(x->reason), "Dependency");
+        assert_string_equal(phx_job_reason_name(y->reason), "Dependency");
+        assert_int_equal(x->state, PHX_JOB_PENDING);
+    }
+    assert_int_equal(rc, -1);
+    queue_free(b);
+}
+
+/* An operator cuts a pending job's time limit (TimeLimit=10); its owner
+ * sets it back to 30 at once (documented as "unlike Slurm", but it undoes
+ * an operator's decision: Slurm lets only operators raise a limit). */
+static void owner_undoes_operator_cut(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    bjob_t *x = add(b, 1, ALICE, PHX_JOB_PENDING);
+    phx_error_t err = {{0}};
+    assert_int_equal(update(b, x, 0, "TimeLimit=10", &err), 1);
+    assert_int_equal(x->spec.time_limit, 600);
+    int rc = update(b, x, ALICE, "TimeLimit=30", &err);
+    assert_int_equal(rc, -1);
+    queue_free(b);
+}
+
+/* (passes) array 100 whose task 0 (job 100) left memory: "100" changes
+ * its pending tasks; "100_1-2" too; bob gets none of them. */
+static void array_first_task_gone(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    for (uint64_t id = 101; id <= 102; id++) {
+        bjob_t *x = batchd_job_new();
+        x->id = id;
+        x->array_job_id = 100;
+        x->array_task_id = (int64_t)(id - 100);
+        x->state = PHX_JOB_PENDING;
+        x->uid = ALICE;
+        x->user = strdup("alice");
+        x->spec.nodes_min = 1;
+        x->spec.time_limit = 1800;
+        x->spec.job_name = strdup("job");
+        x->spec.partition = strdup("batch");
+        phx_jobspec_defaults_t def = {.job_name = "x", .work_dir = "/home/a"};
+        phx_error_t e;
+        assert_int_equal(phx_jobspec_finalize(&x->spec, &def, &b->limits, &e), 0);
+        assert_int_equal(batchd_queue_add(b, x), 0);
+    }
+    const char *t[] = {"JobName=n"};
+    batchd_update_t u;
+    phx_error_t err;
+    assert_int_equal(batchd_update_parse(t, 1, &u, &err), 0);
+    upd_run_t r = {.b = b,
+                   .uid = ALICE,
+                   .u = &u,
+                   .changes = json_array(),
+                   .warnings = json_array()};
+    assert_int_equal(apply_text(&r, "100"), 0);
+    assert_int_equal(r.matched, 2);
+    assert_int_equal(r.changed, 2);
+    upd_run_t r2 = {
+        .b = b, .uid = BOB, .u = &u, .changes = r.changes, .warnings = r.warnings};
+    assert_int_equal(apply_text(&r2, "100"), 0);
+    assert_int_equal(r2.matched, 0);
+    assert_int_equal(apply_text(&r2, "100_1-2"), 0);
+    assert_int_equal(r2.matched, 0);
+    json_decref(r.changes);
+    json_decref(r.warnings);
+    batchd_update_clear(&u);
+    queue_free(b);
+}
+
+/* A running job's limit lowered below its run time: while batchd is not
+ * subscribed (a master restart) the tick sends no KILL; a KILL that fails
+ * (-1, ENOTCONN) is sent again at the next tick; the job is killed once
+ * the link is back.  (A review found the tick forgot the job whatever the
+ * kill did: it then ran to the limit it started with.) */
+static void lowered_limit_kill_lost(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    bjob_t *j = add(b, 1, ALICE, PHX_JOB_RUNNING); /* started 500 s ago */
+    j->tasks = calloc(1, sizeof(*j->tasks));
+    j->ntasks = 1;
+    snprintf(j->tasks[0].id, sizeof(j->tasks[0].id), "job-1-batch");
+    b->fwc = (phx_fwc_t *)b;
+    phx_error_t err = {{0}};
+    assert_int_equal(update(b, j, ALICE, "TimeLimit=5", &err), 1);
+    assert_int_equal(j->limit_start, 99500);
+    b->subscribed = false;
+    batchd_update_tick(b, now_is);
+    assert_int_equal(kills, 0);
+    assert_int_equal(j->limit_start, 99500); /* kept for later */
+    b->subscribed = true;
+    kill_fails = 1;
+    batchd_update_tick(b, now_is + 1);
+    assert_int_equal(j->limit_start, 99500); /* the kill failed: again */
+    kill_fails = 0;
+    kills = 0;
+    for (int i = 2; i <= 4; i++)
+        batchd_update_tick(b, now_is + i);
+    assert_int_equal(j->state, PHX_JOB_RUNNING);
+    assert_int_equal(kills, 1);
+    assert_int_equal(j->limit_start, 0);
+    queue_free(b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(dependency_cycle_refused),
+        cmocka_unit_test(owner_undoes_operator_cut),
+        cmocka_unit_test(array_first_task_gone),
+        cmocka_unit_test(lowered_limit_kill_lost),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
