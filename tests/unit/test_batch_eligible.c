@@ -5,7 +5,8 @@
  * held one keeps its hold (InvalidAccount once released), a running one
  * runs on; and batchd SUPPRESSes offers while no pending job is eligible
  * (all held, waiting on a dependency, InvalidAccount), and REVIVEs when a
- * release, a job's end or an account restored makes one so (sched.c).
+ * release, a job's end or an account restored makes one so (sched.c); a
+ * requeued ended job is checked against its account (requeue.c).
  *
  * The queue, the order, holds, accounts and the pass are the daemon's own
  * sources (included: unit tests cannot link daemon objects); the master
@@ -30,6 +31,7 @@
 #include "daemons/batchd/pools.c"
 #include "daemons/batchd/priority.c"
 #include "daemons/batchd/queue.c"
+#include "daemons/batchd/requeue.c"
 #include "daemons/batchd/request.c"
 #include "daemons/batchd/rows.c"
 #include "daemons/batchd/sched.c"
@@ -49,6 +51,12 @@
 int64_t batchd_now(void)
 {
     return 100000;
+}
+
+void batchd_job_persist_spec(batchd_t *b, bjob_t *j) /* update_api.c */
+{
+    (void)b;
+    (void)j;
 }
 
 bool batchd_is_operator(const batchd_t *b, uid_t uid)
@@ -453,6 +461,57 @@ static void no_account_and_enforcement_off(void **state)
     world_free(b);
 }
 
+/* bf_max_job_test 1 (one pool: a pass asks batchd_order for that many):
+ * three eligible jobs; the pass of the same second takes the cached order's
+ * first and starts it: no SUPPRESS, two are still eligible (a review found
+ * neligible counted 1 - 1 = 0, a stall until the next tick's REVIVE). */
+static void suppress_while_eligible_left(void **state)
+{
+    (void)state;
+    batchd_t *b = world_new();
+    b->bf.max_job_test = 1;
+    bjob_t *j1 = add(b, 1, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
+    bjob_t *j2 = add(b, 2, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
+    bjob_t *j3 = add(b, 3, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
+    batchd_sched_dirty(b);
+    run_pass(b);
+    assert_int_equal(b->neligible, 3);
+    calls[0] = 0;
+    offer(b);
+    int started = (j1->state == PHX_JOB_RUNNING) + (j2->state == PHX_JOB_RUNNING) +
+                  (j3->state == PHX_JOB_RUNNING);
+    assert_int_equal(started, 1);
+    assert_int_equal(b->npending, 2);
+    /* two pending jobs are eligible: no SUPPRESS */
+    assert_null(strstr(calls, "SUPPRESS"));
+    world_free(b);
+}
+
+/* alice's job ended (kept in memory); alice then leaves chem (a read of
+ * account_users: recheck_jobs skips ended jobs); she requeues the ended
+ * job: it is checked then, and waits with InvalidAccount (a review found
+ * it started at once, charged to an account she is no longer in). */
+static void requeued_ended_job_skips_invalid_account(void **state)
+{
+    (void)state;
+    batchd_t *b = world_new();
+    assert_false(read_table(b, "alice:chem*"));
+    bjob_t *j = add(b, 1, ALICE, "chem", PHX_JOB_COMPLETED, PHX_REASON_NONE);
+    j->start_time = 99500;
+    j->end_time = 99600;
+    assert_false(read_table(b, "alice:physics*")); /* ended: skipped */
+    assert_false(j->account_invalid);
+    int st = 0;
+    phx_error_t err = {{0}};
+    assert_int_equal(requeue_job(b, j, ALICE, false, &st, &err), 1);
+    assert_int_equal(j->state, PHX_JOB_PENDING);
+    run_pass(b);
+    offer(b);
+    assert_int_equal(j->state, PHX_JOB_PENDING);
+    assert_string_equal(reason(j), "InvalidAccount");
+    world_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -462,6 +521,8 @@ int main(void)
         cmocka_unit_test(subscribed_suppresses_or_revives),
         cmocka_unit_test(invalid_account_waits),
         cmocka_unit_test(no_account_and_enforcement_off),
+        cmocka_unit_test(suppress_while_eligible_left),
+        cmocka_unit_test(requeued_ended_job_skips_invalid_account),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
