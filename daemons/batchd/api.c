@@ -405,8 +405,9 @@ static void route(struct evhttp_request *req, void *arg)
     if (strcmp(uri, "/health") == 0) {
         phx_http_reply_json(
             req, 200,
-            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:f}", "status", "ok",
-                      "subscribed", b->subscribed, "pending", (json_int_t)b->npending,
+            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "status", "ok",
+                      "subscribed", b->subscribed, "nodes", (json_int_t)b->nnodes,
+                      "pending", (json_int_t)b->npending,
                       "running", (json_int_t)b->nrunning, "launched",
                       (json_int_t)b->launched, "ended", (json_int_t)b->ended,
                       "offer_passes", (json_int_t)b->passes, "offer_pass_seconds",

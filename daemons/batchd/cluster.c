@@ -230,7 +230,8 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, size_t *blam
     blame = blame ? blame : &none;
     *blame = SIZE_MAX;
     if (b->nnodes == 0)
-        return phx_error_set(err, "the cluster has no nodes yet");
+        return phx_error_set(err, "the cluster has no nodes yet (phx-batchd reads them "
+                                  "every 5 s: submit again then)");
     phx_bf_request_t r;
     batchd_bf_request(b, s, &r);
     int64_t cpt = s->cpus_per_task, nodes = s->nodes_min;
