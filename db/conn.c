@@ -270,7 +270,10 @@ int phx_db_conn_check(phx_db_conn_t *conn, phx_error_t *err)
         errno = EINVAL;
         return phx_error_set(err, "no connection");
     }
-    if (!PQconsumeInput(conn->pg) || PQstatus(conn->pg) == CONNECTION_BAD) {
+    /* Twice: a server that ends the session sends a FATAL message, then
+     * closes; the first read may get the message only. */
+    if (!PQconsumeInput(conn->pg) || !PQconsumeInput(conn->pg) ||
+        PQstatus(conn->pg) == CONNECTION_BAD) {
         phx_db_set_pg_error(err, "database connection lost", NULL, conn->pg, "08006");
         errno = ECONNRESET;
         return -1;

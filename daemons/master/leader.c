@@ -140,6 +140,34 @@ static int start_lease(phx_master_t *m, phx_error_t *err)
     return 0;
 }
 
+void phx_master_leader_check(phx_master_t *m, double now)
+{
+    double stalled = m->last_tick > 0 ? now - m->last_tick : 0;
+    m->last_tick = now;
+    if (stalled < m->leader_lease / 2)
+        return;
+    phx_log_warnx("the loop did not run for %.1f s: checking that this master still "
+                  "leads",
+                  stalled);
+    phx_db_result_t *res = NULL;
+    phx_error_t err;
+    char why[PHX_ERROR_TEXT_MAX + 64];
+    if (phx_db_query(m->lock_db, "SELECT epoch FROM master_leader WHERE id = 1", 0,
+                     NULL, &res, &err) < 0) {
+        snprintf(why, sizeof(why), "the connection holding the leader lock failed: %s",
+                 err.text);
+        deposed(why);
+    }
+    const char *e = phx_db_result_get(res, 0, 0);
+    long long epoch = e ? strtoll(e, NULL, 10) : -1;
+    phx_db_result_destroy(res);
+    if (epoch != m->epoch) {
+        snprintf(why, sizeof(why), "the epoch is %lld, ours %lld", epoch,
+                 (long long)m->epoch);
+        deposed(why);
+    }
+}
+
 static void on_lock_readable(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -180,7 +208,10 @@ static int lead(phx_master_t *m, phx_error_t *err)
         event_free(m->lock_ev);
     m->lock_ev = event_new(m->base, phx_db_conn_socket(m->lock_db),
                            EV_READ | EV_PERSIST, on_lock_readable, m);
-    if (!m->lock_ev || event_add(m->lock_ev, NULL) < 0)
+    /* Before anything else the loop has to do: a leader that was stopped
+     * learns first that the database ended its session. */
+    if (!m->lock_ev || event_priority_set(m->lock_ev, 0) < 0 ||
+        event_add(m->lock_ev, NULL) < 0)
         return phx_error_set(err, "could not watch the leader lock's connection");
     if (phx_master_start_leading(m, err) < 0)
         return -1;

@@ -41,6 +41,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     phx_master_conns_check(m, now);
     if (m->standby)
         return;
+    phx_master_leader_check(m, now); /* after a stall: still the leader? */
     phx_master_agents_check(m, now);
     phx_offers_expire(m, now);
     if (now - m->last_heartbeat >= m->framework_heartbeat) {
@@ -118,7 +119,9 @@ static int start(phx_master_t *m, phx_error_t *err)
         return phx_error_prefix(err, "could not migrate the database");
     if (!(m->munge = phx_munge_create(phx_conf_str(conf, "master.munge_socket"), err)))
         return -1;
-    if (!(m->base = event_base_new()))
+    /* Two priorities: the leader lock's connection (leader.c) and the tick
+     * go before everything else, the default (1). */
+    if (!(m->base = event_base_new()) || event_base_priority_init(m->base, 2) < 0)
         return phx_error_set(err, "could not create the event loop");
     /* Leader: loads and recovers here; standby: when it wins the lock. */
     if (phx_master_elect(m, err) < 0)
@@ -132,9 +135,12 @@ static int start(phx_master_t *m, phx_error_t *err)
     m->sighup = evsignal_new(m->base, SIGHUP, on_sighup, m);
     double t = m->heartbeat_interval / 2 < 0.5 ? m->heartbeat_interval / 2 : 0.5;
     struct timeval tv = {(time_t)t, (suseconds_t)((t - (time_t)t) * 1e6)};
+    /* The tick first (priority 0), as the leader lock's watch: after a
+     * stall its leader check runs before any other timer acts. */
     if (!m->tick || !m->sigint || !m->sigterm || !m->sighup ||
-        event_add(m->tick, &tv) < 0 || event_add(m->sigint, NULL) < 0 ||
-        event_add(m->sigterm, NULL) < 0 || event_add(m->sighup, NULL) < 0)
+        event_priority_set(m->tick, 0) < 0 || event_add(m->tick, &tv) < 0 ||
+        event_add(m->sigint, NULL) < 0 || event_add(m->sigterm, NULL) < 0 ||
+        event_add(m->sighup, NULL) < 0)
         return phx_error_set(err, "could not set up timers and signals");
     return 0;
 }

@@ -114,6 +114,7 @@ struct phx_master {
     struct event *ping_ev;  /* leader: keeps lock_db's session busy */
     double standby_poll;
     double leader_lease;
+    double last_tick;       /* monotonic: the leader's last phx_master_leader_check */
     bool standby;           /* another master leads: refuse everyone */
     bool failed;            /* exit with 1 when the loop ends */
     int64_t epoch;          /* ours once elected (the store's fence) */
@@ -158,6 +159,10 @@ void phx_master_reload(phx_master_t *m);
 int phx_master_elect(phx_master_t *m, phx_error_t *err);
 int phx_master_start_leading(phx_master_t *m, phx_error_t *err);
 void phx_master_leader_stop(phx_master_t *m);
+/* From the tick: when the loop did not run for half the lease (stopped,
+ * stuck), ask the database whether we still lead before anything acts on
+ * the time that passed (agents lost...); exits if not. */
+void phx_master_leader_check(phx_master_t *m, double now);
 /* A store callback's error: exits at once if the fence refused the write
  * (another master leads now). */
 void phx_master_fenced(const phx_error_t *err);
