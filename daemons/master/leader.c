@@ -48,7 +48,7 @@ const char phx_master_fence_sql[] = "SELECT phx_master_fence($1::bigint)";
 static void deposed(const char *why)
 {
     /* Nothing more may go out as the leader's: no teardown, no flush. */
-    phx_log_errx("no longer the leader: %s; exiting at once (restarted, this master "
+    phx_log_errx("no longer the leader: %s; exiting at once (started again, a master "
                  "stands by while another leads)",
                  why);
     _exit(1);
