@@ -3,7 +3,11 @@
  * (PHX_CONFIG, else /etc/phalanx/phalanx.conf if it exists), else the
  * defaults 127.0.0.1:6050 and 127.0.0.1:6060.  The munge socket likewise:
  * PHX_MUNGE_SOCKET, client.munge_socket, munge's default.  The accounting
- * database (phx acct): PHX_DSN, else client.dsn, else "dbname=phalanx". */
+ * database (phx acct): PHX_DSN, else client.dsn, else "dbname=phalanx".
+ *
+ * Several masters (PHX_MASTER=a:1,b:2 or a list in client.master): tried
+ * in turn; a standby's refusal names the leader, asked next if it is in
+ * the list (doc/admin.md, "High availability"). */
 #include "cli/client.h"
 
 #include <stdio.h>
@@ -14,10 +18,11 @@
 #include "lib/config.h"
 #include "lib/http.h"
 #include "lib/json.h"
+#include "lib/masters.h"
 
 static const phx_conf_key_t client_schema[] = {
-    {"client.master", PHX_CONF_STRING, "127.0.0.1:6050", 0, 0, false,
-     "host:port of the master's HTTP API"},
+    {"client.master", PHX_CONF_STRLIST, "127.0.0.1:6050", 0, 0, false,
+     "host:port of the masters' HTTP API (several: tried in turn)"},
     {"client.batchd", PHX_CONF_STRING, "127.0.0.1:6060", 0, 0, false,
      "host:port of batchd's HTTP API"},
     {"client.munge_socket", PHX_CONF_STRING, NULL, 0, 0, false, "munged socket"},
@@ -47,27 +52,58 @@ static phx_conf_t *client_conf(void)
     return conf;
 }
 
+/* The masters, the one that answered last current. */
+static phx_masters_t *masters(void)
+{
+    static phx_masters_t list;
+    static bool loaded;
+    if (loaded)
+        return &list;
+    const char *env = getenv("PHX_MASTER");
+    phx_error_t err;
+    int rc = env ? phx_masters_add(&list, env, &err)
+                 : phx_masters_from_conf(&list, client_conf(), "client.master", &err);
+    if (rc < 0) {
+        fprintf(stderr, "phx: %s%s\n", env ? "PHX_MASTER: " : "", err.text);
+        exit(1);
+    }
+    loaded = true;
+    return &list;
+}
+
 const char *phx_cli_address(phx_cli_target_t target)
 {
-    const char *env = getenv(target == PHX_CLI_MASTER ? "PHX_MASTER" : "PHX_BATCHD");
-    return env ? env
-               : phx_conf_str(client_conf(), target == PHX_CLI_MASTER
-                                                 ? "client.master"
-                                                 : "client.batchd");
+    static char addr[PHX_MASTER_ADDR_MAX];
+    if (target == PHX_CLI_MASTER)
+        return phx_masters_addr(masters(), addr, sizeof(addr));
+    const char *env = getenv("PHX_BATCHD");
+    return env ? env : phx_conf_str(client_conf(), "client.batchd");
+}
+
+/* After a failed attempt at the master list's current one: the next to
+ * ask, or false when every one was asked.  leader: a standby named it. */
+static bool next_master(phx_masters_t *l, const char *leader, size_t *tried)
+{
+    if (++*tried >= l->n + 1)
+        return false;
+    if (!(leader && *leader && phx_masters_follow(l, leader)))
+        phx_masters_next(l);
+    return true;
 }
 
 json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *path,
                      const json_t *body, bool authenticated, int *status)
 {
     const phx_conf_t *conf = client_conf();
-    const char *addr = phx_cli_address(target);
     const char *who = target == PHX_CLI_MASTER ? "master" : "batchd";
-    char host[256];
+    char host[PHX_MASTER_HOST_MAX];
     int port;
     phx_error_t err;
     if (status)
         *status = 0;
-    if (phx_http_parse_addr(addr, host, sizeof(host), &port, &err) < 0) {
+    if (target == PHX_CLI_BATCHD &&
+        phx_http_parse_addr(phx_cli_address(target), host, sizeof(host), &port, &err) <
+            0) {
         fprintf(stderr, "phx: %s address: %s\n", who, err.text);
         return NULL;
     }
@@ -83,8 +119,30 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
     }
     char *text = body ? phx_json_dump(body) : NULL;
     phx_http_response_t resp;
-    int rc = phx_http_call(host, port, method, path, text, munge,
+    int rc;
+    size_t tried = 0;
+    for (;;) {
+        if (target == PHX_CLI_MASTER) {
+            phx_masters_t *l = masters();
+            snprintf(host, sizeof(host), "%s", phx_masters_host(l));
+            port = phx_masters_port(l);
+        }
+        rc = phx_http_call(host, port, method, path, text, munge,
                            phx_conf_double(conf, "client.timeout"), &resp, &err);
+        if (target != PHX_CLI_MASTER)
+            break;
+        /* a standby's refusal, or no answer: the leader it names, or the
+         * next master of the list */
+        char leader[PHX_MASTER_ADDR_MAX] = "";
+        if (rc == 0 && !(resp.status == 503 &&
+                         phx_masters_refusal_text(resp.body, resp.len, leader,
+                                                  sizeof(leader)) == 1))
+            break;
+        if (!next_master(masters(), leader, &tried))
+            break;
+        if (rc == 0)
+            phx_http_response_clear(&resp);
+    }
     free(text);
     phx_munge_destroy(munge);
     if (rc < 0) {

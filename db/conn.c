@@ -258,3 +258,52 @@ void phx_db_result_destroy(phx_db_result_t *res)
     free(res);
     errno = saved;
 }
+
+int phx_db_conn_socket(const phx_db_conn_t *conn)
+{
+    return conn ? PQsocket(conn->pg) : -1;
+}
+
+int phx_db_conn_check(phx_db_conn_t *conn, phx_error_t *err)
+{
+    if (!conn) {
+        errno = EINVAL;
+        return phx_error_set(err, "no connection");
+    }
+    /* Twice: a server that ends the session sends a FATAL message, then
+     * closes; the first read may get the message only. */
+    if (!PQconsumeInput(conn->pg) || !PQconsumeInput(conn->pg) ||
+        PQstatus(conn->pg) == CONNECTION_BAD) {
+        phx_db_set_pg_error(err, "database connection lost", NULL, conn->pg, "08006");
+        errno = ECONNRESET;
+        return -1;
+    }
+    /* the answers to pings, and any notification, are dropped */
+    while (!PQisBusy(conn->pg)) {
+        PGresult *r = PQgetResult(conn->pg);
+        if (!r)
+            break;
+        PQclear(r);
+    }
+    PGnotify *n;
+    while ((n = PQnotifies(conn->pg)))
+        PQfreemem(n);
+    return 0;
+}
+
+int phx_db_conn_ping(phx_db_conn_t *conn, phx_error_t *err)
+{
+    if (!conn) {
+        errno = EINVAL;
+        return phx_error_set(err, "no connection");
+    }
+    if (PQtransactionStatus(conn->pg) == PQTRANS_ACTIVE)
+        return 0; /* the last one is still on its way */
+    if (!PQsendQuery(conn->pg, "SELECT 1")) {
+        phx_db_set_pg_error(err, "could not ping the database", NULL, conn->pg,
+                            "08006");
+        errno = ECONNRESET;
+        return -1;
+    }
+    return 0;
+}

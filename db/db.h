@@ -29,6 +29,18 @@ phx_db_conn_t *phx_db_connect(const char *dsn, phx_error_t *err);
 /* NULL is a no-op; errno is preserved. */
 void phx_db_conn_close(phx_db_conn_t *conn);
 
+/* Watching an idle connection (phx-master's leader lock, doc/admin.md):
+ * its socket (-1 if none), to wait for readability; then check reads what
+ * the server sent and returns 0 while the connection is usable, -1 with
+ * err (SQLSTATE 08006, or the server's, e.g. 57P01 when terminated) once it
+ * is gone. */
+int phx_db_conn_socket(const phx_db_conn_t *conn);
+int phx_db_conn_check(phx_db_conn_t *conn, phx_error_t *err);
+/* Send a trivial query without waiting for it (its answer is read and
+ * dropped by check): keeps the session from being idle.  -1 with err if it
+ * could not be sent; a ping still unanswered is no error (nothing sent). */
+int phx_db_conn_ping(phx_db_conn_t *conn, phx_error_t *err);
+
 /* Run one statement with text parameters $1..$nparams (a NULL element is SQL
  * NULL); parameters are never interpolated into the SQL text.  On success
  * returns 0 and, if res is not NULL, a result the caller destroys.  On failure

@@ -186,6 +186,12 @@ static int parse_setting(const phx_conf_key_t *k, config_setting_t *s,
             return phx_error_set(err, "out of memory");
         break;
     case PHX_CONF_STRLIST:
+        if (t == CONFIG_TYPE_STRING) {
+            /* one string: a list of one, or comma-separated, as with -s */
+            if (parse_text(k, config_setting_get_string(s), where, &v, err) < 0)
+                return -1;
+            break;
+        }
         if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
             goto wrong_type;
         for (int i = 0; i < config_setting_length(s); i++) {

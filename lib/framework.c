@@ -34,10 +34,13 @@ struct phx_fwc {
     struct evhttp_request *stream_req;
     struct evbuffer *pending; /* RecordIO bytes not yet parsed */
     struct evhttp_connection *call_conn;
+    int call_busy; /* requests made on call_conn and not yet answered */
     struct evhttp_connection *ack_conn[ACK_CONNS];
     int ack_busy[ACK_CONNS]; /* requests made and not yet answered */
     struct event *retry_ev;
     double backoff;
+    phx_masters_t masters; /* the current one is where everything goes */
+    bool redirected;       /* a standby named the leader: try it next */
     bool subscribed;
     bool destroyed;
 };
@@ -46,11 +49,13 @@ typedef struct call_ctx {
     phx_fwc_t *c;
     phx_fwc_done_f done;
     void *arg;
-    int ack_slot; /* index into ack_conn, or -1 */
+    int ack_slot;                   /* index into ack_conn, or -1: call_conn */
+    struct evhttp_connection *conn; /* counted busy there (unless retired) */
 } call_ctx_t;
 
 static void schedule_resubscribe(phx_fwc_t *c, const char *why);
 static void retry(evutil_socket_t fd, short what, void *arg);
+static void retire_conns(phx_fwc_t *c);
 
 static char *dup_or_null(const char *s)
 {
@@ -68,16 +73,30 @@ phx_fwc_t *phx_fwc_create(struct event_base *base, const phx_fwc_opts_t *opts,
     c->cbs = *cbs;
     c->arg = arg;
     c->backoff = 0.1;
-    c->opts.host = dup_or_null(opts->host);
+    c->opts.host = NULL; /* c->masters' current one instead */
+    c->opts.masters = NULL;
     c->opts.name = dup_or_null(opts->name ? opts->name : "phx-framework");
     c->opts.user = dup_or_null(opts->user ? opts->user : "root");
     c->opts.role = dup_or_null(opts->role ? opts->role : "*");
     c->opts.munge_socket = dup_or_null(opts->munge_socket);
     c->framework_id = dup_or_null(opts->framework_id);
+    if (opts->masters) {
+        c->masters = *opts->masters;
+    } else if (opts->host && strlen(opts->host) < sizeof(c->masters.host[0])) {
+        snprintf(c->masters.host[0], sizeof(c->masters.host[0]), "%s", opts->host);
+        c->masters.port[0] = opts->port;
+        c->masters.n = 1;
+    }
+    if (c->masters.n == 0 || c->masters.cur >= c->masters.n) {
+        phx_fwc_destroy(c);
+        phx_error_set(err, "no usable master address");
+        errno = EINVAL;
+        return NULL;
+    }
     c->pending = evbuffer_new();
     c->retry_ev = event_new(base, -1, 0, retry, c);
-    if (!c->opts.host || !c->opts.name || !c->opts.user || !c->opts.role ||
-        !c->pending || !c->retry_ev || (opts->framework_id && !c->framework_id))
+    if (!c->opts.name || !c->opts.user || !c->opts.role || !c->pending ||
+        !c->retry_ev || (opts->framework_id && !c->framework_id))
         goto oom;
     return c;
 oom:
@@ -103,7 +122,6 @@ void phx_fwc_destroy(phx_fwc_t *c)
         event_free(c->retry_ev);
     if (c->pending)
         evbuffer_free(c->pending);
-    free((char *)c->opts.host);
     free((char *)c->opts.name);
     free((char *)c->opts.user);
     free((char *)c->opts.role);
@@ -220,22 +238,61 @@ static void on_stream_done(struct evhttp_request *req, void *arg)
     c->stream_req = NULL;
     if (c->destroyed)
         return;
-    char why[256];
+    char why[2400], addr[PHX_MASTER_ADDR_MAX];
+    phx_masters_addr(&c->masters, addr, sizeof(addr));
+    bool was_subscribed = c->subscribed;
+    size_t came_from = c->masters.cur;
     if (!req || evhttp_request_get_response_code(req) == 0)
-        snprintf(why, sizeof(why), "could not reach the master");
+        snprintf(why, sizeof(why), "could not reach the master at %s", addr);
     else if (evhttp_request_get_response_code(req) != 200) {
         /* the body came through on_chunk, or is still in the request */
         struct evbuffer *in = evbuffer_get_length(c->pending)
                                   ? c->pending
                                   : evhttp_request_get_input_buffer(req);
         size_t n = evbuffer_get_length(in);
-        char body[200] = "";
+        char body[2048] = "", leader[PHX_MASTER_ADDR_MAX];
         evbuffer_copyout(in, body, n < sizeof(body) - 1 ? n : sizeof(body) - 1);
-        snprintf(why, sizeof(why), "SUBSCRIBE answered %d: %s",
-                 evhttp_request_get_response_code(req), body);
+        snprintf(why, sizeof(why), "SUBSCRIBE answered %d from %s: %s",
+                 evhttp_request_get_response_code(req), addr, body);
+        if (phx_masters_refusal_text(body, strlen(body), leader, sizeof(leader)) == 1 &&
+            *leader && phx_masters_follow(&c->masters, leader)) {
+            c->redirected = true;
+            was_subscribed = true; /* stay on the leader followed */
+        }
     } else
-        snprintf(why, sizeof(why), "event stream ended");
+        snprintf(why, sizeof(why), "event stream from %s ended", addr);
+    /* A stream that worked is tried again at the same master first; a
+     * master that did not take SUBSCRIBE is followed by the next one. */
+    size_t before = came_from;
+    if (!was_subscribed)
+        phx_masters_next(&c->masters);
+    if (c->masters.cur != before)
+        retire_conns(c);
     schedule_resubscribe(c, why);
+}
+
+/* The calls' connections go to the master of before: let them finish
+ * (their callbacks run, failing if it is gone) and make new ones. */
+static void retire_conns(phx_fwc_t *c)
+{
+    if (c->call_conn) {
+        if (c->call_busy > 0)
+            evhttp_connection_free_on_completion(c->call_conn);
+        else
+            evhttp_connection_free(c->call_conn);
+        c->call_conn = NULL;
+        c->call_busy = 0;
+    }
+    for (int i = 0; i < ACK_CONNS; i++) {
+        if (!c->ack_conn[i])
+            continue;
+        if (c->ack_busy[i] > 0)
+            evhttp_connection_free_on_completion(c->ack_conn[i]);
+        else
+            evhttp_connection_free(c->ack_conn[i]);
+        c->ack_conn[i] = NULL;
+        c->ack_busy[i] = 0;
+    }
 }
 
 static int subscribe(phx_fwc_t *c, phx_error_t *err)
@@ -245,8 +302,9 @@ static int subscribe(phx_fwc_t *c, phx_error_t *err)
     evbuffer_drain(c->pending, evbuffer_get_length(c->pending));
     c->subscribed = false;
     c->stream_id[0] = '\0';
-    c->stream_conn = evhttp_connection_base_new(c->base, NULL, c->opts.host,
-                                                (unsigned short)c->opts.port);
+    c->stream_conn =
+        evhttp_connection_base_new(c->base, NULL, phx_masters_host(&c->masters),
+                                   (unsigned short)phx_masters_port(&c->masters));
     struct evhttp_request *req =
         c->stream_conn ? evhttp_request_new(on_stream_done, c) : NULL;
     if (!req)
@@ -267,7 +325,7 @@ static int subscribe(phx_fwc_t *c, phx_error_t *err)
         return phx_error_set(err, "out of memory");
     }
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Host", c->opts.host);
+    evhttp_add_header(h, "Host", phx_masters_host(&c->masters));
     evhttp_add_header(h, "Content-Type", "application/json");
     evhttp_add_header(h, "Accept", "application/json");
     if (c->opts.authenticate) {
@@ -319,6 +377,11 @@ static void schedule_resubscribe(phx_fwc_t *c, const char *why)
         return;
     double d = c->backoff;
     c->backoff = c->backoff * 2 > 5 ? 5 : c->backoff * 2;
+    /* To the leader a standby named: soon, but at most once a second
+     * while the standbys still name a leader that is gone. */
+    if (c->redirected && d > 1.0)
+        d = 1.0;
+    c->redirected = false;
     struct timeval tv = {(time_t)d, (suseconds_t)((d - (time_t)d) * 1e6)};
     if (!event_pending(c->retry_ev, EV_TIMEOUT, NULL))
         event_add(c->retry_ev, &tv);
@@ -333,8 +396,10 @@ static void on_call_done(struct evhttp_request *req, void *arg)
 {
     call_ctx_t *ctx = arg;
     phx_fwc_t *c = ctx->c;
-    if (ctx->ack_slot >= 0)
+    if (ctx->ack_slot >= 0 && ctx->conn == c->ack_conn[ctx->ack_slot])
         c->ack_busy[ctx->ack_slot]--;
+    else if (ctx->ack_slot < 0 && ctx->conn == c->call_conn)
+        c->call_busy--;
     int status = req ? evhttp_request_get_response_code(req) : 0;
     char *body = NULL;
     if (req) {
@@ -369,8 +434,9 @@ static struct evhttp_connection *conn_for(phx_fwc_t *c, bool ack, int *slot)
         conn = &c->ack_conn[*slot];
     }
     if (!*conn)
-        *conn = evhttp_connection_base_new(c->base, NULL, c->opts.host,
-                                           (unsigned short)c->opts.port);
+        *conn =
+            evhttp_connection_base_new(c->base, NULL, phx_masters_host(&c->masters),
+                                       (unsigned short)phx_masters_port(&c->masters));
     return *conn;
 }
 
@@ -405,8 +471,9 @@ static int send_call(phx_fwc_t *c, json_t *call, bool ack, phx_fwc_done_f done,
     ctx->done = done;
     ctx->arg = arg;
     ctx->ack_slot = slot;
+    ctx->conn = conn;
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Host", c->opts.host);
+    evhttp_add_header(h, "Host", phx_masters_host(&c->masters));
     evhttp_add_header(h, "Content-Type", "application/json");
     evhttp_add_header(h, "Mesos-Stream-Id", c->stream_id);
     evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
@@ -417,6 +484,8 @@ static int send_call(phx_fwc_t *c, json_t *call, bool ack, phx_fwc_done_f done,
     }
     if (slot >= 0)
         c->ack_busy[slot]++;
+    else
+        c->call_busy++;
     return 0;
 }
 

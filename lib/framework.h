@@ -8,6 +8,8 @@
 
 #include <event2/event.h>
 #include <jansson.h>
+
+#include "lib/masters.h"
 #include <stdbool.h>
 
 #include "lib/error.h"
@@ -70,6 +72,10 @@ typedef struct phx_fwc_callbacks {
 typedef struct phx_fwc_opts {
     const char *host; /* the master's HTTP address */
     int port;
+    /* Several masters (doc/admin.md, "High availability"): tried in turn
+     * until one leads, following a standby's refusal to the leader it
+     * names if the list has it.  NULL: host and port only. */
+    const phx_masters_t *masters;
     const char *name, *user, *role;
     double failover_timeout;  /* seconds */
     const char *framework_id; /* resume this framework (NULL: a new one) */

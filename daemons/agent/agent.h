@@ -11,6 +11,7 @@
 
 #include "lib/config.h"
 #include "lib/mac.h"
+#include "lib/masters.h"
 #include "lib/munge.h"
 #include "lib/wire.h"
 #include "topology/topo.h"
@@ -34,9 +35,9 @@ typedef struct phx_agentd {
     phx_munge_t *munge;
     phx_topo_t *topo;
     json_t *topo_json;
-    const char *name; /* borrowed from conf */
-    char master_host[256];
-    int master_port;
+    const char *name;      /* borrowed from conf */
+    phx_masters_t masters; /* agent.master: tried in turn (lib/masters.h) */
+    bool redirected;       /* a standby named the leader: try it next */
     size_t max_frame;
 
     phx_agent_link_state_t link;

@@ -4,8 +4,8 @@
 const phx_conf_key_t phx_agentd_schema[] = {
     {"agent.name", PHX_CONF_STRING, NULL, 0, 0, false,
      "node name (default: the host name)"},
-    {"agent.master", PHX_CONF_STRING, "127.0.0.1:6051", 0, 0, false,
-     "host:port of the master's agent listener"},
+    {"agent.master", PHX_CONF_STRLIST, "127.0.0.1:6051", 0, 0, false,
+     "host:port of the masters' agent listeners (several: tried in turn)"},
     {"agent.topology", PHX_CONF_STRING, "", 0, 0, false,
      "empty: discover this machine; synthetic:DESC or xml:FILE to emulate a node"},
     {"agent.state_dir", PHX_CONF_STRING, "/var/lib/phalanx/agent", 0, 0, false,

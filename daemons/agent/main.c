@@ -20,7 +20,7 @@ static void usage(FILE *out)
             "  -c, --config FILE       configuration file (see phalanx.conf(5))\n"
             "  -s, --set KEY=VALUE     override one setting (repeatable)\n"
             "  -n, --name NAME         node name (agent.name)\n"
-            "  -m, --master HOST:PORT  master's agent listener (agent.master)\n"
+            "  -m, --master H:P[,H:P]  masters' agent listeners (agent.master)\n"
             "  -t, --topology SPEC     synthetic:DESC or xml:FILE (agent.topology)\n"
             "  -d, --state-dir DIR     state directory (agent.state_dir)\n"
             "  -r, --run-dir DIR       records of running tasks (agent.run_dir)\n"
@@ -85,9 +85,8 @@ static int start(phx_agentd_t *a, phx_error_t *err)
         hostname[sizeof(hostname) - 1] = '\0';
         a->name = hostname;
     }
-    if (phx_http_parse_addr(phx_conf_str(conf, "agent.master"), a->master_host,
-                            sizeof(a->master_host), &a->master_port, err) < 0)
-        return phx_error_prefix(err, "agent.master");
+    if (phx_masters_from_conf(&a->masters, conf, "agent.master", err) < 0)
+        return -1;
     a->max_frame = (size_t)phx_conf_int(conf, "agent.max_frame");
     a->backoff_max = phx_conf_double(conf, "agent.reconnect_max");
     if (!(a->topo = load_topology(phx_conf_str(conf, "agent.topology"), err)))
@@ -212,8 +211,9 @@ int main(int argc, char **argv)
         phx_log_errx("%s", err.text);
         goto out;
     }
-    phx_log_notice("phx-agent %s: node \"%s\", master %s:%d", PHX_VERSION, a.name,
-                   a.master_host, a.master_port);
+    char masters[1024];
+    phx_log_notice("phx-agent %s: node \"%s\", master %s", PHX_VERSION, a.name,
+                   phx_masters_all(&a.masters, masters, sizeof(masters)));
     rc = event_base_dispatch(a.base) < 0 ? 1 : 0;
 out:
     stop(&a);

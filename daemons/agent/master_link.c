@@ -3,6 +3,11 @@
  * heartbeat, and reconnect with exponential backoff (with jitter) when the
  * master goes away or stops answering.  The key goes with the connection.
  *
+ * Several masters (agent.master, doc/admin.md "High availability"): a lost
+ * registered link is tried again at the same address first; a connection
+ * or a registration that fails moves on to the next address, and a
+ * standby's refusal to the leader it names, if that is one of ours.
+ *
  * Channel authentication (doc/agent.md): REGISTER, then REGISTERED or an
  * ERROR, are the only frames that travel unsealed.  Until REGISTERED is
  * accepted we send nothing else; from then on every frame we send is
@@ -36,13 +41,15 @@ static void drop(phx_agentd_t *a, const char *why)
     a->dec = NULL;
     phx_launch_auth_forget(a);
     event_del(a->heartbeat_ev);
+    char addr[PHX_MASTER_ADDR_MAX];
+    phx_masters_addr(&a->masters, addr, sizeof(addr));
     if (a->link == PHX_LINK_REGISTERED) {
-        phx_log_warnx("lost the master at %s:%d: %s", a->master_host, a->master_port,
-                      why);
+        phx_log_warnx("lost the master at %s: %s", addr, why);
         phx_agentd_steps_link_lost(a);
     } else {
-        phx_log_warnx("could not register with the master at %s:%d: %s", a->master_host,
-                      a->master_port, why);
+        phx_log_warnx("could not register with the master at %s: %s", addr, why);
+        if (!a->redirected)
+            phx_masters_next(&a->masters);
     }
     a->link = PHX_LINK_IDLE;
     schedule_reconnect(a);
@@ -120,8 +127,9 @@ static void on_registered(phx_agentd_t *a, const json_t *hdr)
     a->heartbeat_missed = (int)missed;
     a->link = PHX_LINK_REGISTERED;
     a->backoff = 0.1;
-    phx_log_notice("registered with the master at %s:%d as agent %lld", a->master_host,
-                   a->master_port, id);
+    char addr[PHX_MASTER_ADDR_MAX];
+    phx_log_notice("registered with the master at %s as agent %lld",
+                   phx_masters_addr(&a->masters, addr, sizeof(addr)), id);
     struct timeval tv = {(time_t)interval,
                          (suseconds_t)((interval - (time_t)interval) * 1e6)};
     event_add(a->heartbeat_ev, &tv);
@@ -135,8 +143,21 @@ static void on_error_frame(phx_agentd_t *a, const phx_frame_t *f)
 {
     const char *msg = "(no message)";
     phx_json_str(f->header, "message", false, &msg, NULL);
-    char why[512];
+    char why[512], leader[PHX_MASTER_ADDR_MAX];
     snprintf(why, sizeof(why), "master refused: %s", msg);
+    /* A standby names the leader: go there next, if it is one of ours. */
+    if (a->link != PHX_LINK_REGISTERED &&
+        phx_masters_refusal(f->header, leader, sizeof(leader)) == 1) {
+        char *end = why + strlen(why);
+        size_t room = sizeof(why) - (size_t)(end - why);
+        if (!*leader)
+            snprintf(end, room, " (no leader yet)");
+        else if (phx_masters_follow(&a->masters, leader))
+            a->redirected = true;
+        else
+            snprintf(end, room, " (the leader %s is not in agent.master: not followed)",
+                     leader);
+    }
     drop(a, why);
 }
 
@@ -320,8 +341,9 @@ static void connect_now(evutil_socket_t fd, short what, void *arg)
     a->link = PHX_LINK_CONNECTING;
     /* Resolves without a DNS base (blocking, but only names from the
      * configuration, usually addresses). */
-    if (bufferevent_socket_connect_hostname(a->bev, NULL, AF_INET, a->master_host,
-                                            a->master_port) < 0) {
+    if (bufferevent_socket_connect_hostname(a->bev, NULL, AF_INET,
+                                            phx_masters_host(&a->masters),
+                                            phx_masters_port(&a->masters)) < 0) {
         drop(a, "could not start connecting");
         return;
     }
@@ -338,6 +360,11 @@ static void schedule_reconnect(phx_agentd_t *a)
     getrandom(&r, sizeof(r), GRND_NONBLOCK);
     double delay = a->backoff * (0.75 + 0.5 * (r % 1000) / 1000.0);
     a->backoff = a->backoff * 2 > a->backoff_max ? a->backoff_max : a->backoff * 2;
+    /* To the leader a standby named: soon, but at most once a second
+     * while the standbys still name a leader that is gone. */
+    if (a->redirected && delay > 1.0)
+        delay = 1.0;
+    a->redirected = false;
     struct timeval tv = {(time_t)delay, (suseconds_t)((delay - (time_t)delay) * 1e6)};
     event_add(a->reconnect_ev, &tv);
 }

@@ -27,8 +27,8 @@
 const phx_conf_key_t batchd_schema[] = {
     {"batchd.http_listen", PHX_CONF_STRING, "127.0.0.1:6060", 0, 0, false,
      "host:port of the user API"},
-    {"batchd.master", PHX_CONF_STRING, "127.0.0.1:6050", 0, 0, false,
-     "host:port of the master's HTTP API"},
+    {"batchd.master", PHX_CONF_STRLIST, "127.0.0.1:6050", 0, 0, false,
+     "host:port of the masters' HTTP API (several: tried in turn)"},
     {"batchd.dsn", PHX_CONF_STRING, "dbname=phalanx", 0, 0, false,
      "libpq connection string of the database"},
     {"batchd.munge_socket", PHX_CONF_STRING, NULL, 0, 0, false,
@@ -328,17 +328,14 @@ static void fw_disconnected(phx_fwc_t *c, const char *why, void *arg)
 
 static int framework_start(batchd_t *b, phx_error_t *err)
 {
-    char host[256];
-    int port;
-    if (phx_http_parse_addr(phx_conf_str(b->conf, "batchd.master"), host, sizeof(host),
-                            &port, err) < 0)
-        return phx_error_prefix(err, "batchd.master");
+    phx_masters_t masters;
+    if (phx_masters_from_conf(&masters, b->conf, "batchd.master", err) < 0)
+        return -1;
     phx_error_t ferr;
     char *id = framework_id(b->dsn, &ferr);
     if (id)
         phx_log_notice("resuming framework %s", id);
-    phx_fwc_opts_t o = {.host = host,
-                        .port = port,
+    phx_fwc_opts_t o = {.masters = &masters,
                         .name = BATCHD_FRAMEWORK_NAME,
                         .user = "root",
                         .role = "batch",
@@ -507,9 +504,12 @@ int main(int argc, char **argv)
         phx_log_errx("%s", err.text);
         rc = 1;
     } else {
+        char masters[1024];
+        phx_masters_t ml;
+        phx_masters_from_conf(&ml, b.conf, "batchd.master", NULL);
         phx_log_notice("phx-batchd %s: users on %s, master at %s, %zu jobs loaded",
                        PHX_VERSION, phx_conf_str(b.conf, "batchd.http_listen"),
-                       phx_conf_str(b.conf, "batchd.master"), b.njobs);
+                       phx_masters_all(&ml, masters, sizeof(masters)), b.njobs);
         if (event_base_dispatch(b.base) < 0) {
             phx_log_errx("event loop failed");
             rc = 1;

@@ -313,6 +313,14 @@ static void dispatch(phx_master_conn_t *c, const phx_frame_t *f)
             snprintf(why, sizeof(why), "first frame must be REGISTER, not \"%.40s\"",
                      f->type);
             refuse(c, why);
+        } else if (c->m->standby) {
+            /* another master leads: name it (leader.c), then close */
+            json_t *why = phx_master_standby_refusal(c->m, false);
+            phx_log_info("agent connection from %s: refused, %s", c->peer,
+                         json_string_value(json_object_get(why, "message")));
+            json_object_set_new(why, "type", json_string("ERROR"));
+            phx_master_conn_send(c, why, NULL, 0);
+            phx_master_conn_close(c, "standby");
         } else {
             phx_master_register(c, c->m, f->header);
         }

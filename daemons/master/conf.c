@@ -6,6 +6,17 @@ const phx_conf_key_t phx_master_schema[] = {
      "host:port where agents connect"},
     {"master.http_listen", PHX_CONF_STRING, "127.0.0.1:6050", 0, 0, false,
      "host:port of the scheduler, operator and state HTTP API"},
+    {"master.advertise_agent", PHX_CONF_STRING, NULL, 0, 0, false,
+     "host:port standbys send agents to while this master leads "
+     "(default: agent_listen)"},
+    {"master.advertise_http", PHX_CONF_STRING, NULL, 0, 0, false,
+     "host:port standbys send HTTP clients to while this master leads "
+     "(default: http_listen)"},
+    {"master.standby_poll", PHX_CONF_DOUBLE, "1.0", 0.05, 60, false,
+     "seconds between a standby's attempts to take the leader lock"},
+    {"master.leader_lease", PHX_CONF_DOUBLE, "10", 1, 3600, false,
+     "seconds a leader may stop answering before the database ends its lock "
+     "session and a standby takes over"},
     {"master.dsn", PHX_CONF_STRING, "dbname=phalanx", 0, 0, false,
      "libpq connection string of the database"},
     {"master.migrations_dir", PHX_CONF_STRING, NULL, 0, 0, false,

@@ -8,6 +8,7 @@
 static void written(const phx_error_t *err, phx_db_result_t *const *res, int nres,
                     void *arg)
 {
+    phx_master_fenced(err); /* another master leads: exits */
     (void)res;
     (void)nres;
     char *what = arg;

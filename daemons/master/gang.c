@@ -57,6 +57,7 @@ static const char gang_sql[] =
 static void gang_committed(const phx_error_t *err, phx_db_result_t *const *res,
                            int nres, void *arg)
 {
+    phx_master_fenced(err); /* another master leads: exits */
     phx_gang_t *g = arg;
     phx_master_t *m = g->fw->master;
     if (err || nres < 1 || phx_db_result_rows(res[0]) < 1) {

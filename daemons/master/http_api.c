@@ -133,6 +133,7 @@ typedef struct drain_op {
 static void drain_written(const phx_error_t *err, phx_db_result_t *const *res, int nres,
                           void *arg)
 {
+    phx_master_fenced(err); /* another master leads: exits */
     (void)res;
     (void)nres;
     drain_op_t *op = arg;
@@ -258,6 +259,10 @@ static void on_request(struct evhttp_request *req, void *arg)
 {
     phx_master_t *m = arg;
     phx_http_nodelay(req);
+    if (m->standby) { /* another master leads: say where (leader.c) */
+        phx_master_standby_http(m, req);
+        return;
+    }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *path = uri ? evhttp_uri_get_path(uri) : NULL;
     if (!path) {

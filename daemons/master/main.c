@@ -38,8 +38,11 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)what;
     phx_master_t *m = arg;
     double now = phx_master_now();
-    phx_master_agents_check(m, now);
     phx_master_conns_check(m, now);
+    if (m->standby)
+        return;
+    phx_master_leader_check(m, now); /* after a stall: still the leader? */
+    phx_master_agents_check(m, now);
     phx_offers_expire(m, now);
     if (now - m->last_heartbeat >= m->framework_heartbeat) {
         m->last_heartbeat = now;
@@ -116,17 +119,13 @@ static int start(phx_master_t *m, phx_error_t *err)
         return phx_error_prefix(err, "could not migrate the database");
     if (!(m->munge = phx_munge_create(phx_conf_str(conf, "master.munge_socket"), err)))
         return -1;
-    if (!(m->base = event_base_new()))
+    /* Two priorities: the leader lock's connection (leader.c) and the tick
+     * go before everything else, the default (1). */
+    if (!(m->base = event_base_new()) || event_base_priority_init(m->base, 2) < 0)
         return phx_error_set(err, "could not create the event loop");
-    if (phx_master_agents_load(m, phx_conf_str(conf, "master.dsn"), err) < 0)
-        return phx_error_prefix(err, "could not load agents");
-    if (phx_master_recover(m, phx_conf_str(conf, "master.dsn"), err) < 0)
-        return phx_error_prefix(err, "could not recover frameworks and tasks");
-    if (!(m->store = phx_db_store_create(m->base, phx_conf_str(conf, "master.dsn"),
-                                         NULL, err)))
+    /* Leader: loads and recovers here; standby: when it wins the lock. */
+    if (phx_master_elect(m, err) < 0)
         return -1;
-    phx_master_recover_start_timers(m);
-    phx_master_policy_audit(m);
     if (phx_master_conn_listen(m, phx_conf_str(conf, "master.agent_listen"), err) < 0 ||
         phx_master_http_start(m, phx_conf_str(conf, "master.http_listen"), err) < 0)
         return -1;
@@ -136,10 +135,34 @@ static int start(phx_master_t *m, phx_error_t *err)
     m->sighup = evsignal_new(m->base, SIGHUP, on_sighup, m);
     double t = m->heartbeat_interval / 2 < 0.5 ? m->heartbeat_interval / 2 : 0.5;
     struct timeval tv = {(time_t)t, (suseconds_t)((t - (time_t)t) * 1e6)};
+    /* The tick first (priority 0), as the leader lock's watch: after a
+     * stall its leader check runs before any other timer acts. */
     if (!m->tick || !m->sigint || !m->sigterm || !m->sighup ||
-        event_add(m->tick, &tv) < 0 || event_add(m->sigint, NULL) < 0 ||
-        event_add(m->sigterm, NULL) < 0 || event_add(m->sighup, NULL) < 0)
+        event_priority_set(m->tick, 0) < 0 || event_add(m->tick, &tv) < 0 ||
+        event_add(m->sigint, NULL) < 0 || event_add(m->sigterm, NULL) < 0 ||
+        event_add(m->sighup, NULL) < 0)
         return phx_error_set(err, "could not set up timers and signals");
+    return 0;
+}
+
+/* Elected (leader.c): the database's state, and writes fenced with our
+ * epoch.  Blocking, before the loop runs or from the standby's timer. */
+int phx_master_start_leading(phx_master_t *m, phx_error_t *err)
+{
+    const char *dsn = phx_conf_str(m->conf, "master.dsn");
+    if (phx_master_agents_load(m, dsn, err) < 0)
+        return phx_error_prefix(err, "could not load agents");
+    if (phx_master_recover(m, dsn, err) < 0)
+        return phx_error_prefix(err, "could not recover frameworks and tasks");
+    if (!(m->store = phx_db_store_create(m->base, dsn, NULL, err)))
+        return -1;
+    char epoch[24];
+    snprintf(epoch, sizeof(epoch), "%lld", (long long)m->epoch);
+    const char *p[] = {epoch};
+    if (phx_db_store_set_fence(m->store, phx_master_fence_sql, 1, p, err) < 0)
+        return phx_error_prefix(err, "could not fence the store");
+    phx_master_recover_start_timers(m);
+    phx_master_policy_audit(m);
     return 0;
 }
 
@@ -172,7 +195,8 @@ static void stop(phx_master_t *m)
     /* The store delivers its last callbacks, which may touch connections,
      * frameworks and tasks. */
     phx_db_store_destroy(m->store);
-    phx_step_acct_clear(); /* step records that were waiting for a retry */
+    phx_master_leader_stop(m); /* after the last write: the lock goes */
+    phx_step_acct_clear();     /* step records that were waiting for a retry */
     phx_fws_destroy(m);
     if (m->offers) {
         size_t pos = 0;
@@ -266,13 +290,16 @@ int main(int argc, char **argv)
         phx_log_errx("%s", err.text);
         rc = 1;
     } else {
-        phx_log_notice("phx-master %s: agents on %s, HTTP on %s", PHX_VERSION,
+        phx_log_notice("phx-master %s: agents on %s, HTTP on %s%s", PHX_VERSION,
                        phx_conf_str(m.conf, "master.agent_listen"),
-                       phx_conf_str(m.conf, "master.http_listen"));
+                       phx_conf_str(m.conf, "master.http_listen"),
+                       m.standby ? " (standing by)" : "");
         if (event_base_dispatch(m.base) < 0) {
             phx_log_errx("event loop failed");
             rc = 1;
         }
+        if (m.failed)
+            rc = 1;
     }
     stop(&m);
     free(sets);

@@ -107,6 +107,19 @@ struct phx_master {
     struct phx_mac *web_key; /* signs web sessions (http_read.c) */
     int64_t web_session_ttl;
     char *metrics_token; /* master.metrics_token_file's, or NULL */
+
+    /* leader.c: the election. */
+    phx_db_conn_t *lock_db; /* holds the leader lock (or tries it: standby) */
+    struct event *lock_ev;  /* leader: lock_db readable; standby: the poll */
+    struct event *ping_ev;  /* leader: keeps lock_db's session busy */
+    double standby_poll;
+    double leader_lease;
+    double last_tick;       /* monotonic: the leader's last phx_master_leader_check */
+    bool standby;           /* another master leads: refuse everyone */
+    bool failed;            /* exit with 1 when the loop ends */
+    int64_t epoch;          /* ours once elected (the store's fence) */
+    char leader_agent[264]; /* the leader's addresses (ours once elected) */
+    char leader_http[264];
 };
 
 /* Clocks: monotonic seconds (timeouts); wall-clock seconds, whole and
@@ -139,6 +152,25 @@ const char *phx_master_requests_refused(const phx_master_t *m, const struct phx_
 /* reload.c: SIGHUP.  Read the configuration again and apply its reloadable
  * keys; a wrong file changes nothing. */
 void phx_master_reload(phx_master_t *m);
+
+/* leader.c: see there.  elect takes the leader lock or stands by (0), or
+ * fails (-1); a leader then runs phx_master_start_leading (main.c), a
+ * standby when it wins the lock later. */
+int phx_master_elect(phx_master_t *m, phx_error_t *err);
+int phx_master_start_leading(phx_master_t *m, phx_error_t *err);
+void phx_master_leader_stop(phx_master_t *m);
+/* From the tick: when the loop did not run for half the lease (stopped,
+ * stuck), ask the database whether we still lead before anything acts on
+ * the time that passed (agents lost...); exits if not. */
+void phx_master_leader_check(phx_master_t *m, double now);
+/* A store callback's error: exits at once if the fence refused the write
+ * (another master leads now). */
+void phx_master_fenced(const phx_error_t *err);
+extern const char phx_master_fence_sql[];
+/* The refusal a standby answers with (an agent's ERROR frame fields, or
+ * with http an HTTP body), and the HTTP answer (503). */
+json_t *phx_master_standby_refusal(const phx_master_t *m, bool http);
+void phx_master_standby_http(phx_master_t *m, struct evhttp_request *req);
 
 /* conf.c */
 extern const phx_conf_key_t phx_master_schema[];

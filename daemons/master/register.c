@@ -158,6 +158,7 @@ static char *session_cred(phx_master_t *m, phx_master_conn_t *c, const reg_op_t 
 static void registered(const phx_error_t *err, phx_db_result_t *const *res, int nres,
                        void *arg)
 {
+    phx_master_fenced(err); /* another master leads: exits */
     reg_op_t *op = arg;
     phx_master_t *m = op->m;
     phx_master_conn_t *c = op->conn;

@@ -102,6 +102,7 @@ static void sub_op_free(sub_op_t *op)
 static void subscribed(const phx_error_t *err, phx_db_result_t *const *res, int nres,
                        void *arg)
 {
+    phx_master_fenced(err); /* another master leads: exits */
     sub_op_t *op = arg;
     phx_master_t *m = op->m;
     sub_op_unlink(op); /* a framework now, or nothing */

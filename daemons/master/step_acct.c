@@ -79,6 +79,7 @@ static void later(pending_t *p, const char *why)
 static void written(const phx_error_t *err, phx_db_result_t *const *res, int nres,
                     void *arg)
 {
+    phx_master_fenced(err); /* another master leads: exits */
     pending_t *p = arg;
     char sqlstate[6];
     p->inflight = false;

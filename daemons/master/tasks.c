@@ -270,6 +270,7 @@ typedef struct ack_op {
 static void status_recorded(const phx_error_t *err, phx_db_result_t *const *res,
                             int nres, void *arg)
 {
+    phx_master_fenced(err); /* another master leads: exits */
     (void)res;
     (void)nres;
     ack_op_t *op = arg;
