@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SQLSTATE_TAG " (SQLSTATE "
 
@@ -291,14 +292,32 @@ int phx_db_conn_check(phx_db_conn_t *conn, phx_error_t *err)
     return 0;
 }
 
-int phx_db_conn_ping(phx_db_conn_t *conn, phx_error_t *err)
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int phx_db_conn_ping(phx_db_conn_t *conn, double max_wait, phx_error_t *err)
 {
     if (!conn) {
         errno = EINVAL;
         return phx_error_set(err, "no connection");
     }
-    if (PQtransactionStatus(conn->pg) == PQTRANS_ACTIVE)
-        return 0; /* the last one is still on its way */
+    if (PQtransactionStatus(conn->pg) == PQTRANS_ACTIVE) {
+        /* the last one is still on its way: a server that does not answer
+         * (its host gone, a partition: no reset reaches us) is a failure
+         * once max_wait has passed */
+        double waited = mono_now() - conn->ping_sent;
+        if (max_wait > 0 && waited > max_wait) {
+            errno = ETIMEDOUT;
+            return phx_error_set(err, "the database has not answered a ping for %.1f s",
+                                 waited);
+        }
+        return 0;
+    }
+    conn->ping_sent = mono_now();
     if (!PQsendQuery(conn->pg, "SELECT 1")) {
         phx_db_set_pg_error(err, "could not ping the database", NULL, conn->pg,
                             "08006");

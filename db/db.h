@@ -38,8 +38,10 @@ int phx_db_conn_socket(const phx_db_conn_t *conn);
 int phx_db_conn_check(phx_db_conn_t *conn, phx_error_t *err);
 /* Send a trivial query without waiting for it (its answer is read and
  * dropped by check): keeps the session from being idle.  -1 with err if it
- * could not be sent; a ping still unanswered is no error (nothing sent). */
-int phx_db_conn_ping(phx_db_conn_t *conn, phx_error_t *err);
+ * could not be sent, or (ETIMEDOUT) if the last one has gone unanswered
+ * for more than max_wait seconds (0: forever); a ping still unanswered
+ * within max_wait is no error (nothing sent). */
+int phx_db_conn_ping(phx_db_conn_t *conn, double max_wait, phx_error_t *err);
 
 /* Run one statement with text parameters $1..$nparams (a NULL element is SQL
  * NULL); parameters are never interpolated into the SQL text.  On success

@@ -12,6 +12,7 @@ struct phx_db_result {
 
 struct phx_db_conn {
     PGconn *pg;
+    double ping_sent; /* CLOCK_MONOTONIC seconds of the ping on its way */
 };
 
 /* Take ownership of pg (a successful result); NULL with errno on ENOMEM, in

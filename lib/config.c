@@ -24,6 +24,16 @@ struct phx_conf {
     conf_value_t *values;
 };
 
+/* The list keys that also take one string, comma-separated ("a:1,b:2"):
+ * the master addresses.  Not the others: a partition or feature line
+ * holds commas of its own (Nodes=n01,n02), and a string there stays the
+ * clear "must be a list of strings" error. */
+static bool one_string_list(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 7 && strcmp(path + n - 7, ".master") == 0;
+}
+
 static const char *type_name(phx_conf_type_t t)
 {
     switch (t) {
@@ -134,6 +144,11 @@ static int parse_text(const phx_conf_key_t *k, const char *text, const char *whe
         if (!copy)
             return phx_error_set(err, "out of memory");
         for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            t += strspn(t, " \t"); /* "a:1, b:2": blanks around items dropped */
+            for (char *e = t + strlen(t); e > t && (e[-1] == ' ' || e[-1] == '\t');)
+                *--e = '\0';
+            if (!*t)
+                continue;
             if (list_append(&v, t) < 0) {
                 free(copy);
                 value_clear(&v);
@@ -186,7 +201,7 @@ static int parse_setting(const phx_conf_key_t *k, config_setting_t *s,
             return phx_error_set(err, "out of memory");
         break;
     case PHX_CONF_STRLIST:
-        if (t == CONFIG_TYPE_STRING) {
+        if (t == CONFIG_TYPE_STRING && one_string_list(k->path)) {
             /* one string: a list of one, or comma-separated, as with -s */
             if (parse_text(k, config_setting_get_string(s), where, &v, err) < 0)
                 return -1;

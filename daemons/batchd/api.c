@@ -407,11 +407,10 @@ static void route(struct evhttp_request *req, void *arg)
             req, 200,
             json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "status", "ok",
                       "subscribed", b->subscribed, "nodes", (json_int_t)b->nnodes,
-                      "pending", (json_int_t)b->npending,
-                      "running", (json_int_t)b->nrunning, "launched",
-                      (json_int_t)b->launched, "ended", (json_int_t)b->ended,
-                      "offer_passes", (json_int_t)b->passes, "offer_pass_seconds",
-                      b->pass_time));
+                      "pending", (json_int_t)b->npending, "running",
+                      (json_int_t)b->nrunning, "launched", (json_int_t)b->launched,
+                      "ended", (json_int_t)b->ended, "offer_passes",
+                      (json_int_t)b->passes, "offer_pass_seconds", b->pass_time));
         return;
     }
     bool parts = strcmp(uri, "/api/v1/partitions") == 0 ||

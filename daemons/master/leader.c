@@ -114,7 +114,9 @@ static void on_ping(evutil_socket_t fd, short what, void *arg)
     (void)what;
     phx_master_t *m = arg;
     phx_error_t err;
-    if (phx_db_conn_ping(m->lock_db, &err) < 0) {
+    /* unanswered for half the lease: the server (which ends the session
+     * after a lease without pings) may have given the lock to a standby */
+    if (phx_db_conn_ping(m->lock_db, m->leader_lease / 2, &err) < 0) {
         char why[PHX_ERROR_TEXT_MAX + 64];
         snprintf(why, sizeof(why), "the connection holding the leader lock failed: %s",
                  err.text);

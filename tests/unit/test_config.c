@@ -19,6 +19,7 @@ static const phx_conf_key_t schema[] = {
     {"master.debug", PHX_CONF_BOOL, "false", 0, 0, true, "debug"},
     {"master.operators", PHX_CONF_STRLIST, "root", 0, 0, false, "operators"},
     {"master.dsn", PHX_CONF_STRING, NULL, 0, 0, false, "no default"},
+    {"client.master", PHX_CONF_STRLIST, "127.0.0.1:6050", 0, 0, false, "masters"},
     {"agent", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
     {NULL, 0, NULL, 0, 0, false, NULL},
 };
@@ -179,10 +180,25 @@ static void test_take_reloadable(void **state)
     phx_conf_destroy(c);
 }
 
+/* One string for a list: the master addresses only (a partition line's
+ * own commas would be split otherwise: a review) */
+static void test_string_lists(void **state)
+{
+    (void)state;
+    phx_error_t err;
+    phx_conf_t *c = load("client: { master = \"a:1, b:2\"; };", &err);
+    assert_non_null(c);
+    assert_string_equal(phx_conf_list_get(c, "client.master", 0), "a:1");
+    assert_string_equal(phx_conf_list_get(c, "client.master", 1), "b:2");
+    phx_conf_destroy(c);
+    expect_error("master: { operators = \"root,bob\"; };", "test.conf:1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_string_lists),
         cmocka_unit_test(test_values_and_foreign_group),
         cmocka_unit_test(test_errors_name_file_and_line),
         cmocka_unit_test(test_file_errors),

@@ -97,8 +97,8 @@ static void test_watch(void **state)
     assert_int_equal(phx_db_conn_check(c, &err), 0);
     /* pings: sent, answered, the answer dropped; the connection still
      * takes queries */
-    assert_int_equal(phx_db_conn_ping(c, &err), 0);
-    assert_int_equal(phx_db_conn_ping(c, &err), 0); /* still on its way: no-op */
+    assert_int_equal(phx_db_conn_ping(c, 0, &err), 0);
+    assert_int_equal(phx_db_conn_ping(c, 0, &err), 0); /* still on its way: no-op */
     usleep(200 * 1000);
     assert_int_equal(phx_db_conn_check(c, &err), 0);
     phx_db_result_t *res = NULL;
