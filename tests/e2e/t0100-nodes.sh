@@ -67,7 +67,11 @@ assert_contains "$(curl -sf -H "$(bearer "$token")" "$M/state")" '"agents"'
 assert_contains "$(curl -sf -H "$(bearer "$token")" "$M/metrics")" 'phx_agents{state="up"} 3'
 assert_eq 401 "$(code -X POST -H "$(bearer "$token")" -d '{"type":"DRAIN_AGENT","name":"n1","reason":"x"}' "$M/api/v1/operator")" \
     "a session does not act"
-assert_eq 401 "$(code -H "$(bearer "${token%?}0")" "$M/state")" "a session with its MAC changed"
+# its last character changed (to another one: a MAC that ends in 0 stayed
+# the same with a 0, one run in 16)
+last=${token: -1}
+[[ $last == 0 ]] && other=1 || other=0
+assert_eq 401 "$(code -H "$(bearer "${token%?}$other")" "$M/state")" "a session with its MAC changed"
 assert_eq 401 "$(code -H "$(bearer "${token/v1.0./v1.1.}")" "$M/state")" "a session moved to another uid"
 assert_eq 401 "$(code -H "$(bearer "${token/v1.0./v1.00.}")" "$M/state")" "a session spelt otherwise"
 assert_eq 200 "$(code -H "authorization: bearer $token" "$M/state")" "the scheme in any case"
