@@ -455,6 +455,13 @@ static inline void batchd_job_text(const bjob_t *j, char *buf, size_t len)
     else
         snprintf(buf, len, "%" PRIu64, j->id);
 }
+/* jobs_named.c: the jobs text (N, A, A_T, A_LIST) names that uid may act
+ * on, each to fn: an array job id A, its pending tasks (with none, *empty
+ * is A, else 0); another user's job is skipped, as one that does not
+ * exist.  0, or -1 when text is malformed. */
+typedef void batchd_job_f(void *arg, bjob_t *j);
+int batchd_jobs_named(batchd_t *b, uid_t uid, const char *text, batchd_job_f *fn,
+                      void *arg, uint64_t *empty);
 typedef enum batchd_hold_op {
     BATCHD_HOLD,
     BATCHD_UHOLD,

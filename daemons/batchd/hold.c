@@ -127,58 +127,24 @@ static void apply(hold_run_t *r, bjob_t *j)
         refuse(r, errno == EPERM ? 403 : 409, &err);
 }
 
-/* An array job id: every pending task of the array the caller may act on
- * (those that are not pending are left alone, as Slurm does); refused when
- * none is pending. */
-static void apply_array(hold_run_t *r, uint64_t array_id)
+static void apply_one(void *arg, bjob_t *j)
 {
-    batchd_t *b = r->b;
-    int before = r->matched;
-    for (size_t i = batchd_live_from(b); i < b->njobs; i++) {
-        bjob_t *x = b->order[i];
-        if (x->array_job_id == array_id && x->state == PHX_JOB_PENDING &&
-            batchd_may_act(b, r->uid, x))
-            apply(r, x);
-    }
-    if (r->matched > before)
-        return;
-    phx_error_t err;
-    phx_error_set(&err, "array job %" PRIu64 " has no pending task", array_id);
-    r->matched++;
-    refuse(r, 409, &err);
+    apply(arg, j);
 }
 
-/* The jobs that text (N, A_T, A_LIST) names.  -1 when it is malformed. */
+/* The jobs that text (N, A, A_T, A_LIST) names (jobs_named.c); an array
+ * with no pending task is refused.  -1 when it is malformed. */
 static int apply_text(hold_run_t *r, const char *text)
 {
-    char *end;
-    uint64_t id = strtoull(text, &end, 10);
-    if (end == text || id == 0)
+    uint64_t empty;
+    if (batchd_jobs_named(r->b, r->uid, text, apply_one, r, &empty) < 0)
         return -1;
-    if (*end == 0) {
-        bjob_t *j = batchd_job_find(r->b, id);
-        if (!j) /* an array whose job A left memory: another of its tasks */
-            j = batchd_array_any_task(r->b, id);
-        if (!batchd_may_act(r->b, r->uid, j))
-            return 0;
-        if (j->array_job_id == id) {
-            apply_array(r, id);
-        } else {
-            apply(r, j);
-        }
-        return 0;
+    if (empty) {
+        phx_error_t err;
+        phx_error_set(&err, "array job %" PRIu64 " has no pending task", empty);
+        r->matched++;
+        refuse(r, 409, &err);
     }
-    phx_array_t a = {0};
-    phx_error_t err;
-    if (*end != '_' || strchr(end, '%') ||
-        phx_array_parse(end + 1, r->b->limits.max_array_index, &a, &err) < 0)
-        return -1;
-    for (size_t i = 0; i < a.count; i++) {
-        bjob_t *x = batchd_array_task_find(r->b, id, a.ids[i]);
-        if (batchd_may_act(r->b, r->uid, x))
-            apply(r, x);
-    }
-    phx_array_clear(&a);
     return 0;
 }
 

@@ -340,50 +340,24 @@ static void apply(upd_run_t *r, bjob_t *j)
     r->changed += rc;
 }
 
-/* The jobs that text (N, A, A_T, A_LIST) names.  -1 when malformed. */
+static void apply_one(void *arg, bjob_t *j)
+{
+    apply(arg, j);
+}
+
+/* The jobs that text (N, A, A_T, A_LIST) names (jobs_named.c), as for
+ * holds; an array with no pending task is refused.  -1 when malformed. */
 static int apply_text(upd_run_t *r, const char *text)
 {
-    batchd_t *b = r->b;
-    char *end;
-    uint64_t id = strtoull(text, &end, 10);
-    if (end == text || id == 0)
+    uint64_t empty;
+    if (batchd_jobs_named(r->b, r->uid, text, apply_one, r, &empty) < 0)
         return -1;
-    if (*end == 0) {
-        bjob_t *j = batchd_job_find(b, id);
-        if (!j) /* an array whose job A left memory: another of its tasks */
-            j = batchd_array_any_task(b, id);
-        if (!batchd_may_act(b, r->uid, j))
-            return 0;
-        if (j->array_job_id != id) {
-            apply(r, j);
-            return 0;
-        }
-        int before = r->matched; /* array A: its pending tasks */
-        for (size_t i = batchd_live_from(b); i < b->njobs; i++) {
-            bjob_t *x = b->order[i];
-            if (x->array_job_id == id && x->state == PHX_JOB_PENDING &&
-                batchd_may_act(b, r->uid, x))
-                apply(r, x);
-        }
-        if (r->matched == before) {
-            phx_error_t err;
-            phx_error_set(&err, "array job %" PRIu64 " has no pending task", id);
-            r->matched++;
-            refuse(r, 409, &err);
-        }
-        return 0;
+    if (empty) {
+        phx_error_t err;
+        phx_error_set(&err, "array job %" PRIu64 " has no pending task", empty);
+        r->matched++;
+        refuse(r, 409, &err);
     }
-    phx_array_t a = {0};
-    phx_error_t err;
-    if (*end != '_' || strchr(end, '%') ||
-        phx_array_parse(end + 1, b->limits.max_array_index, &a, &err) < 0)
-        return -1;
-    for (size_t i = 0; i < a.count; i++) {
-        bjob_t *x = batchd_array_task_find(b, id, a.ids[i]);
-        if (batchd_may_act(b, r->uid, x))
-            apply(r, x);
-    }
-    phx_array_clear(&a);
     return 0;
 }
 

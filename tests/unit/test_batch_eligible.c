@@ -20,6 +20,7 @@
 #include "daemons/batchd/features.c"
 #include "daemons/batchd/gang.c"
 #include "daemons/batchd/hold.c"
+#include "daemons/batchd/jobs_named.c"
 #include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"

@@ -8,6 +8,7 @@
 #include "daemons/batchd/array.c"
 #include "daemons/batchd/depend.c"
 #include "daemons/batchd/hold.c"
+#include "daemons/batchd/jobs_named.c"
 #include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"

@@ -22,6 +22,7 @@
 #define num(v, b, l) upd_num(v, b, l)
 #define given(u, f)  upd_given(u, f)
 #include "daemons/batchd/update_api.c"
+#include "daemons/batchd/jobs_named.c"
 #undef num
 #undef given
 
