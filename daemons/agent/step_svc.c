@@ -97,14 +97,14 @@ static void client_free(evutil_socket_t fd, short what, void *arg)
             *pp = c->next;
             break;
         }
+    if (c->in_gone) /* before its socket closes with bev */
+        event_free(c->in_gone);
     if (c->bev)
         bufferevent_free(c->bev);
     if (c->deadline)
         event_free(c->deadline);
     if (c->stall)
         event_free(c->stall);
-    if (c->in_gone)
-        event_free(c->in_gone);
     for (int i = 0; i < c->win.n; i++)
         free(c->win_agents[i]);
     free(c->win_agents);
