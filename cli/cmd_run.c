@@ -2,17 +2,19 @@
  *
  *   phx run [-N nodes] [-n ntasks] [--ntasks-per-node N] [-c cpus-per-task]
  *           [--cpu-bind=cores|sockets|none] [--distribution=block|cyclic]
- *           [--label] prog args...
+ *           [--label] [-i|--input=all|none|RANK] prog args...
  *
  * Inside a batch job, PHX_CPU_BIND and PHX_DISTRIBUTION (the job's --cpu-bind
  * and -m) are the defaults of the two options, as sbatch's are srun's.
  *
  * It asks the agent of its node (PHX_AGENT_SOCKET, set in every task's
  * environment) to launch the step over the job's nodes, streams the ranks'
- * output and exits with the highest rank exit code, or 128+signal.  Outside a
- * job it asks phx-batchd for an allocation first (run_alloc.c). */
+ * output, forwards its standard input to the ranks (run_input.c) and exits
+ * with the highest rank exit code, or 128+signal.  Outside a job it asks
+ * phx-batchd for an allocation first (run_alloc.c). */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +31,13 @@ extern char **environ;
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: phx run [-N nodes] [-n ntasks] [--ntasks-per-node N] "
-            "[-c cpus-per-task]\n"
-            "               [--cpu-bind=cores|sockets|none] "
-            "[--distribution=block|cyclic] [--label]\n"
-            "               [-w|--nodelist LIST] [-x|--exclude LIST] prog [args...]\n");
+    fprintf(f, "usage: phx run [-N nodes] [-n ntasks] [--ntasks-per-node N] "
+               "[-c cpus-per-task]\n"
+               "               [--cpu-bind=cores|sockets|none] "
+               "[--distribution=block|cyclic] [--label]\n"
+               "               [-w|--nodelist LIST] [-x|--exclude LIST] "
+               "[-i|--input=all|none|RANK]\n"
+               "               prog [args...]\n");
 }
 
 static int connect_agent(const char *path)
@@ -73,7 +76,7 @@ static int write_all(int fd, const void *buf, size_t len)
 }
 
 static json_t *request(int argc, char **argv, int first, const phx_run_opts_t *o,
-                       const char *bind, const char *dist, bool label)
+                       const char *bind, const char *dist, bool label, int input)
 {
     json_t *args = json_array(), *env = json_object();
     for (int i = first; i < argc; i++)
@@ -108,6 +111,11 @@ static json_t *request(int argc, char **argv, int first, const phx_run_opts_t *o
         json_object_set_new(r, "nodelist", json_string(o->nodelist));
     if (r && o->exclude)
         json_object_set_new(r, "exclude", json_string(o->exclude));
+    if (r)
+        json_object_set_new(r, "input",
+                            input == PHX_RUN_INPUT_ALL    ? json_string("all")
+                            : input == PHX_RUN_INPUT_NONE ? json_string("none")
+                                                          : json_integer(input));
     return r;
 }
 
@@ -176,8 +184,9 @@ static const char *job_distribution(void)
     return NULL;
 }
 
-/* Read frames until DONE or ERROR; the exit code. */
-static int serve(int fd, bool label)
+/* Read frames until DONE or ERROR, writing the input (in->fd >= 0) as the
+ * agent takes it; the exit code. */
+static int serve(int fd, bool label, phx_run_in_t *in)
 {
     phx_wire_decoder_t *dec = phx_wire_decoder_create(PHX_WIRE_DEFAULT_MAX);
     phx_run_out_t *out = phx_run_out_create(0, label, 1, 2);
@@ -187,6 +196,23 @@ static int serve(int fd, bool label)
     if (!dec || !out)
         fprintf(stderr, "phx run: out of memory\n");
     while (dec && out && rc < 0) {
+        struct pollfd p[2] = {
+            {fd, POLLIN | (phx_run_in_want_write(in) ? POLLOUT : 0), 0},
+            {phx_run_in_want_read(in) ? in->fd : -1, POLLIN, 0},
+        };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "phx run: poll: %s\n", strerror(errno));
+            rc = 1;
+            break;
+        }
+        if (p[1].revents)
+            phx_run_in_read(in);
+        if ((p[0].revents & POLLOUT) || phx_run_in_want_write(in))
+            phx_run_in_write(in, fd);
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
         ssize_t n = read(fd, buf, sizeof(buf));
         if (n < 0 && errno == EINTR)
             continue;
@@ -216,6 +242,7 @@ static int serve(int fd, bool label)
                     phx_run_out_destroy(out);
                     out = sized;
                 }
+                in->started = true; /* its ranks are there to read */
             } else if (strcmp(f.type, "DONE") == 0) {
                 rc = (int)json_integer_value(json_object_get(h, "exit_code"));
                 rc = rc < 0 ? 1 : rc > 255 ? 255 : rc;
@@ -244,6 +271,7 @@ int phx_cmd_run(int argc, char **argv)
         {"label", no_argument, NULL, 'l'},
         {"nodelist", required_argument, NULL, 'w'},
         {"exclude", required_argument, NULL, 'x'},
+        {"input", required_argument, NULL, 'i'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -251,9 +279,10 @@ int phx_cmd_run(int argc, char **argv)
     const char *want = NULL, *skip = NULL;
     const char *bind = NULL, *dist = NULL;
     bool label = false;
-    int c;
+    int c, input = PHX_RUN_INPUT_ALL; /* srun's default */
+    const char *input_opt = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+N:n:c:m:lw:x:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+N:n:c:m:lw:x:i:h", opts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
         case 'N': ok = parse_long(optarg, 1, &nodes); break;
@@ -265,6 +294,16 @@ int phx_cmd_run(int argc, char **argv)
         case 'l': label = true; break;
         case 'w': want = optarg; break;
         case 'x': skip = optarg; break;
+        case 'i':
+            input_opt = optarg;
+            if ((input = phx_run_input_parse(optarg)) == PHX_RUN_INPUT_BAD) {
+                fprintf(stderr,
+                        "phx run: invalid --input \"%s\" (all, none or a rank "
+                        "number; file name patterns are not supported)\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -299,16 +338,30 @@ int phx_cmd_run(int argc, char **argv)
     phx_run_opts_t o = {nodes, ntasks, ntpn, cpt, want, skip};
     const char *path = getenv("PHX_AGENT_SOCKET");
     if (!path || !*path || !getenv("PHX_TASK_ID") || !getenv("PHX_FRAMEWORK_ID")) {
-        /* Not inside a job: an allocation from batchd for this step. */
+        /* Not inside a job: an allocation from batchd for this step, which
+         * runs as a batch job with /dev/null as its stdin.  A file given
+         * as stdin (or -i) would be silently lost: refused. */
+        if (input != PHX_RUN_INPUT_NONE && (input_opt || phx_run_stdin_is_file(0))) {
+            fprintf(stderr,
+                    "phx run: standard input is not forwarded outside a job (the "
+                    "step runs as a batch job of its own): run phx run inside a "
+                    "job, or give --input=none\n");
+            return 2;
+        }
         return phx_run_alloc(&o, argc, argv);
     }
+    /* stdin /dev/null (a batch script's, a command in its background):
+     * the ranks get /dev/null themselves, nothing is read */
+    if (phx_run_stdin_is_null(0))
+        input = PHX_RUN_INPUT_NONE;
+    phx_run_in_t in = {.fd = input == PHX_RUN_INPUT_NONE ? -1 : 0};
     int fd = connect_agent(path);
     if (fd < 0) {
         fprintf(stderr, "phx run: could not connect to the agent at \"%s\": %s\n", path,
                 strerror(errno));
         return 1;
     }
-    json_t *req = request(argc, argv, optind, &o, bind, dist, label);
+    json_t *req = request(argc, argv, optind, &o, bind, dist, label, input);
     uint8_t *buf = NULL;
     size_t len;
     phx_error_t err;
@@ -319,7 +372,8 @@ int phx_cmd_run(int argc, char **argv)
     else if (write_all(fd, buf, len) < 0 && errno != EPIPE && errno != ECONNRESET)
         fprintf(stderr, "phx run: could not write to the agent: %s\n", strerror(errno));
     else /* an agent that turned us away left an ERROR to read */
-        rc = serve(fd, label);
+        rc = serve(fd, label, &in);
+    phx_run_in_clear(&in);
     json_decref(req);
     free(buf);
     close(fd);

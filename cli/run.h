@@ -28,4 +28,32 @@ void phx_run_out_data(phx_run_out_t *o, int rank, int stream, const uint8_t *dat
 void phx_run_out_flush(phx_run_out_t *o);
 void phx_run_out_destroy(phx_run_out_t *o);
 
+/* -i/--input (run_input.c): every rank, none, or one rank (>= 0). */
+#define PHX_RUN_INPUT_ALL   (-1)
+#define PHX_RUN_INPUT_NONE  (-2)
+#define PHX_RUN_INPUT_BAD   (-3)
+#define PHX_RUN_INPUT_CHUNK 65536 /* bytes an INPUT frame carries, at most */
+/* "all", "none" or a rank number; PHX_RUN_INPUT_BAD for anything else
+ * (srun's file name patterns are not supported). */
+int phx_run_input_parse(const char *v);
+/* Is fd /dev/null (or closed)?  A regular file? */
+bool phx_run_stdin_is_null(int fd);
+bool phx_run_stdin_is_file(int fd);
+
+/* Standard input on its way to the agent: one INPUT frame at a time. */
+typedef struct phx_run_in {
+    int fd;         /* stdin, -1: not forwarded */
+    bool started;   /* the step started: read it */
+    bool ended;     /* the frame with eof is made (or input gave up) */
+    uint8_t *frame; /* the frame being written, len bytes, off of them sent */
+    size_t len, off;
+} phx_run_in_t;
+bool phx_run_in_want_read(const phx_run_in_t *in);
+bool phx_run_in_want_write(const phx_run_in_t *in);
+/* Read once (the fd is ready) and make the next frame. */
+void phx_run_in_read(phx_run_in_t *in);
+/* Write what the socket takes without blocking; -1 when it is gone. */
+int phx_run_in_write(phx_run_in_t *in, int sock);
+void phx_run_in_clear(phx_run_in_t *in);
+
 #endif

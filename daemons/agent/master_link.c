@@ -194,6 +194,8 @@ static const struct {
     {"STEP_STARTED", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"STEP_DONE", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"STEP_OUTPUT", PHX_LINK_REGISTERED, phx_agentd_on_step},
+    {"STEP_INPUT", PHX_LINK_REGISTERED, phx_agentd_on_step},
+    {"STEP_INPUT_ACK", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"FENCE_DONE", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"DMODEX_REQ", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"DMODEX_DONE", PHX_LINK_REGISTERED, phx_agentd_on_step},

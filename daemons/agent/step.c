@@ -82,6 +82,7 @@ static void lstep_free(phx_lstep_t *s)
         event_free(s->watch_ev);
     if (s->registered && st.pmix)
         phx_pmix_step_deregister(st.pmix, s->nspace);
+    phx_lstep_input_end(s);
     for (int i = 0; s->local && i < s->nlocal; i++) {
         phx_step_rank_t *r = &s->local[i];
         if (r->exit_ev)
@@ -250,6 +251,7 @@ static void on_rank_exit(evutil_socket_t fd, short what, void *arg)
             close(r->fds[k]);
             r->fds[k] = -1;
         }
+    phx_lstep_input_close(r); /* the others read on */
     s->live--;
     if (!s->killed && r->connected && !r->finalized) {
         char why[160];
@@ -265,7 +267,7 @@ static void on_rank_exit(evutil_socket_t fd, short what, void *arg)
 static void run_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
                      phx_topo_coreset_t *cores, char **argv, char **env,
                      const char *cwd, const gid_t *groups, int ngroups, int out[2],
-                     int err[2])
+                     int err[2], int inp[2])
 {
     (void)s;
     sigset_t none;
@@ -276,7 +278,7 @@ static void run_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
     setpgid(0, 0);
     close(out[0]);
     close(err[0]);
-    int in = open("/dev/null", O_RDONLY);
+    int in = inp[0] >= 0 ? inp[0] : open("/dev/null", O_RDONLY);
     if (in < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
         _exit(127);
     phx_agentd_t *a = st.a;
@@ -349,7 +351,7 @@ static int spawn_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
     json_t *jargv = json_object_get(launch, "argv");
     size_t argc = json_array_size(jargv);
     char **argv = calloc(argc + 1, sizeof(*argv));
-    int nenv = 0, out[2] = {-1, -1}, errp[2] = {-1, -1}, rc = -1;
+    int nenv = 0, out[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, rc = -1;
     char **env = argv ? env_of(s, t, launch, r->rank, &nenv, err) : NULL;
     phx_topo_coreset_t *set = NULL;
     struct passwd *pw = getpwuid(t->uid);
@@ -376,6 +378,8 @@ static int spawn_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
         phx_error_set(err, "could not make a pipe: %s", strerror(errno));
         goto out;
     }
+    if (phx_lstep_input_pipe(s, r, inp, err) < 0)
+        goto out;
     const char *cwd = json_string_value(json_object_get(launch, "cwd"));
     pid_t pid = fork();
     if (pid < 0) {
@@ -383,8 +387,9 @@ static int spawn_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
         goto out;
     }
     if (pid == 0)
-        run_rank(s, r, t, set, argv, env, cwd, groups, ngroups, out, errp);
+        run_rank(s, r, t, set, argv, env, cwd, groups, ngroups, out, errp, inp);
     setpgid(pid, pid); /* as the child does: its group exists for kill(-pid) */
+    phx_lstep_input_started(r, inp);
     r->pid = pid;
     r->fds[0] = out[0];
     r->fds[1] = errp[0];
@@ -411,6 +416,8 @@ out:
             close(out[i]);
         if (errp[i] >= 0)
             close(errp[i]);
+        if (inp[i] >= 0)
+            close(inp[i]);
     }
     phx_topo_coreset_destroy(set);
     for (int i = 0; env && i < nenv; i++)
@@ -569,6 +576,9 @@ void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
     }
     s->id = (uint64_t)id;
     s->number = -1;
+    s->input = PHX_STEP_INPUT_NONE;
+    if (json_is_integer(json_object_get(h, "input")))
+        s->input = (int)json_integer_value(json_object_get(h, "input"));
     if (json_is_integer(json_object_get(h, "number")))
         s->number = (int)json_integer_value(json_object_get(h, "number"));
     snprintf(s->nspace, sizeof(s->nspace), "%s", nspace);
@@ -591,14 +601,15 @@ void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
     if (json_integer_value(json_object_get(h, "req")) > 0 &&
         strcmp(origin, a->name) == 0)
         phx_step_on_started(a, (uint64_t)json_integer_value(json_object_get(h, "req")),
-                            s->id, s->number, s->map.size);
+                            s->id, s->number, s->map.size,
+                            json_object_get(h, "input_to"));
     json_t *cores = json_object_get(h, "cores");
     for (int k = 0; k < s->nlocal; k++) {
         phx_step_rank_t *r = &s->local[k];
         r->step = s;
         r->rank = s->ranks[s->map.node][k];
         r->local = k;
-        r->pidfd = r->fds[0] = r->fds[1] = -1;
+        r->pidfd = r->fds[0] = r->fds[1] = r->in_fd = -1;
         if (spawn_rank(s, r, t, h, json_array_get(cores, (size_t)k), &err) < 0) {
             r->exited = true;
             r->status = 127 << 8;
@@ -627,7 +638,8 @@ static void on_started_elsewhere(phx_agentd_t *a, const phx_frame_t *f)
         phx_log_warnx("malformed STEP_STARTED ignored: %s", err.text);
         return;
     }
-    phx_step_on_started(a, (uint64_t)req, (uint64_t)id, (int)number, (int)size);
+    phx_step_on_started(a, (uint64_t)req, (uint64_t)id, (int)number, (int)size,
+                        json_object_get(h, "input_to"));
 }
 
 void phx_agentd_on_step(phx_agentd_t *a, const phx_frame_t *f)
@@ -642,6 +654,8 @@ void phx_agentd_on_step(phx_agentd_t *a, const phx_frame_t *f)
         {"STEP_STARTED", on_started_elsewhere},
         {"STEP_DONE", phx_step_on_done},
         {"STEP_OUTPUT", phx_step_on_output},
+        {"STEP_INPUT", phx_step_on_input},
+        {"STEP_INPUT_ACK", phx_step_on_input_ack},
         {"FENCE_DONE", phx_step_on_fence_done},
         {"DMODEX_REQ", phx_step_on_dmodex_req},
         {"DMODEX_DONE", phx_step_on_dmodex_done},

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "daemons/agent/agent.h"
+#include "daemons/agent/step_inq.h"
 #include "lib/wire.h"
 #include "pmix/pmix.h"
 
@@ -27,6 +28,9 @@ typedef struct phx_step_rank {
     struct event *exit_ev;
     int fds[2]; /* stdout, stderr read ends, -1 once closed */
     struct event *out_ev[2];
+    int in_fd;           /* stdin's write end, -1: none or closed */
+    struct event *in_ev; /* in_fd writable (while behind) */
+    uint64_t in_off;     /* bytes of the step's input written into it */
     bool exited, connected, finalized;
     int status; /* wait status */
 } phx_step_rank_t;
@@ -55,8 +59,11 @@ typedef struct phx_lstep {
     int fences;           /* completed cross-agent fences, and their */
     double fence_sum, fence_min, fence_max; /* round trips, seconds */
     double user_s, system_s;                /* CPU times of the exited local ranks */
-    int64_t max_rss; /* the highest max RSS of one of them, bytes */
-    bool registered; /* namespace registered */
+    int64_t max_rss;    /* the highest max RSS of one of them, bytes */
+    int input;          /* who gets the input: PHX_STEP_INPUT_* or a rank */
+    phx_step_inq_t inq; /* input not yet written into every local rank */
+    uint64_t in_acked;  /* told the origin (another agent) */
+    bool registered;    /* namespace registered */
     bool killed, abort_sent;
 } phx_lstep_t;
 
@@ -91,6 +98,23 @@ void phx_step_on_dmodex_req(phx_agentd_t *a, const phx_frame_t *f);
 void phx_step_on_dmodex_done(phx_agentd_t *a, const phx_frame_t *f);
 void phx_step_pmix_clear(void);
 
+/* step_input.c: the ranks' stdin (step_inq.h). */
+/* Before fork: a pipe for r's stdin in p (-1s when r gets /dev/null);
+ * -1 with err. After fork: the parent keeps p[1] (started). */
+int phx_lstep_input_pipe(phx_lstep_t *s, phx_step_rank_t *r, int p[2],
+                         phx_error_t *err);
+void phx_lstep_input_started(phx_step_rank_t *r, int p[2]);
+/* The rank exited: its stdin closes, the others go on. */
+void phx_lstep_input_close(phx_step_rank_t *r);
+/* The step leaves this agent: what it received counts as written. */
+void phx_lstep_input_end(phx_lstep_t *s);
+/* The origin's own ranks: input of its `phx run`, and the bytes of it not
+ * yet written into all of them. */
+void phx_lstep_input_local(uint64_t step, const void *data, size_t len, bool eof);
+size_t phx_lstep_input_held(uint64_t step);
+void phx_step_on_input(phx_agentd_t *a, const phx_frame_t *f);
+void phx_step_on_input_ack(phx_agentd_t *a, const phx_frame_t *f);
+
 /* step_svc.c: the local service of `phx run`. */
 int phx_step_svc_start(phx_agentd_t *a, const char *path, phx_error_t *err);
 void phx_step_svc_stop(void);
@@ -105,8 +129,13 @@ bool phx_step_svc_is_client(pid_t pid);
 /* ERROR to every client that asked for a step. */
 void phx_step_svc_fail_all(const char *why);
 void phx_step_on_refused(phx_agentd_t *a, const phx_frame_t *f);
+/* input_to: the other agents whose ranks get the input (names). */
 void phx_step_on_started(phx_agentd_t *a, uint64_t req, uint64_t step, int number,
-                         int size);
+                         int size, const json_t *input_to);
+/* Room for more of `phx run`'s input: read its socket again. */
+void phx_step_svc_input_resume(uint64_t step);
+/* Agent acknowledged the step's input below offset. */
+void phx_step_svc_input_ack(uint64_t step, const char *agent, uint64_t offset);
 void phx_step_on_done(phx_agentd_t *a, const phx_frame_t *f);
 void phx_step_on_output(phx_agentd_t *a, const phx_frame_t *f);
 

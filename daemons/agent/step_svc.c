@@ -16,7 +16,15 @@
  * agent buffer 16 MiB on each of as many connections as they opened).
  * Output waiting for a client that does not read is bounded too
  * (step_bound.h): past the bound it is dropped, and the client is told how
- * much once it reads again; DONE is never dropped. */
+ * much once it reads again; DONE is never dropped.
+ *
+ * Once the step started, the client sends its standard input as INPUT
+ * frames ({eof} + at most PHX_STEP_INPUT_CHUNK bytes): to the step's ranks
+ * here (step_input.c) and, as STEP_INPUT through the master, to the other
+ * agents whose ranks get it.  Input is never dropped: while the ranks here
+ * have PHX_STEP_INPUT_LOCAL bytes to take or another agent has not
+ * acknowledged PHX_STEP_INPUT_WINDOW bytes (step_inq.h), the client's
+ * socket is not read, and `phx run` stops reading its stdin. */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/listener.h>
@@ -56,6 +64,11 @@ typedef struct client {
     bool waiting;           /* local ranks wait for room (step_bound.h) */
     bool waited;            /* long enough: drop until drained */
     struct event *deadline; /* for the request, from the connection */
+    phx_step_window_t win;  /* the other agents that get the input */
+    char **win_agents;      /* their names */
+    bool in_eof;            /* the input ended */
+    bool in_blocked;        /* its socket is not read: no room for input */
+    struct event *in_gone;  /* the client closing while not read */
 } client_t;
 
 static struct {
@@ -84,12 +97,18 @@ static void client_free(evutil_socket_t fd, short what, void *arg)
             *pp = c->next;
             break;
         }
+    if (c->in_gone) /* before its socket closes with bev */
+        event_free(c->in_gone);
     if (c->bev)
         bufferevent_free(c->bev);
     if (c->deadline)
         event_free(c->deadline);
     if (c->stall)
         event_free(c->stall);
+    for (int i = 0; i < c->win.n; i++)
+        free(c->win_agents[i]);
+    free(c->win_agents);
+    free(c->win.acked);
     phx_wire_decoder_destroy(c->dec);
     free(c);
 }
@@ -298,29 +317,118 @@ static void on_request(client_t *c, const phx_frame_t *f)
         client_error(c, "could not reach the master");
 }
 
+/* Room for one more INPUT frame: here and in the window. */
+static bool input_room(const client_t *c)
+{
+    return phx_lstep_input_held(c->step) + PHX_STEP_INPUT_CHUNK <=
+               PHX_STEP_INPUT_LOCAL &&
+           phx_step_window_room(&c->win, PHX_STEP_INPUT_CHUNK);
+}
+
+static void on_input(client_t *c, const phx_frame_t *f)
+{
+    bool eof = json_is_true(json_object_get(f->header, "eof"));
+    if (!c->step || c->in_eof || f->attach_len > PHX_STEP_INPUT_CHUNK) {
+        client_error(c, !c->step    ? "INPUT before the step started"
+                        : c->in_eof ? "INPUT after its end"
+                                    : "INPUT frame too large");
+        return;
+    }
+    c->in_eof = eof;
+    if (c->win.n > 0) {
+        phx_agentd_send(svc.a,
+                        json_pack("{s:s, s:I, s:I, s:b}", "type", "STEP_INPUT", "step",
+                                  (json_int_t)c->step, "offset",
+                                  (json_int_t)c->win.sent, "eof", eof),
+                        f->attach, f->attach_len);
+        c->win.sent += f->attach_len;
+    }
+    phx_lstep_input_local(c->step, f->attach, f->attach_len, eof);
+}
+
+static void on_gone(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    client_close(arg);
+}
+
+/* No room for input: the client's socket is not read (a client that goes
+ * meanwhile is still noticed, where the loop can tell: EV_CLOSED). */
+static void input_block(client_t *c)
+{
+    c->in_blocked = true;
+    bufferevent_disable(c->bev, EV_READ);
+    if (!c->in_gone)
+        c->in_gone = event_new(svc.a->base, bufferevent_getfd(c->bev),
+                               EV_CLOSED | EV_PERSIST, on_gone, c);
+    if (c->in_gone)
+        event_add(c->in_gone, NULL);
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     client_t *c = arg;
     struct evbuffer *in = bufferevent_get_input(bev);
     phx_error_t err;
-    while (!c->done && !c->freeing && evbuffer_get_length(in) > 0) {
+    for (;;) {
+        if (c->done || c->freeing)
+            return;
+        if (c->step && !c->in_eof && !input_room(c)) {
+            input_block(c); /* the rest waits in the decoder and the socket */
+            return;
+        }
+        phx_frame_t f;
+        int r = phx_wire_decoder_next(c->dec, &f, &err);
+        if (r == 1) {
+            if (strcmp(f.type, "INPUT") == 0)
+                on_input(c, &f);
+            else
+                on_request(c, &f);
+            phx_frame_clear(&f);
+            continue;
+        }
+        if (r < 0) {
+            client_error(c, err.text);
+            return;
+        }
         struct evbuffer_iovec v;
-        if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
-            break;
+        if (evbuffer_get_length(in) == 0 || evbuffer_peek(in, -1, NULL, &v, 1) < 1)
+            return;
         if (phx_wire_decoder_feed(c->dec, v.iov_base, v.iov_len, &err) < 0) {
             client_error(c, err.text);
             return;
         }
         evbuffer_drain(in, v.iov_len);
-        phx_frame_t f;
-        int r = 0;
-        while (!c->done && (r = phx_wire_decoder_next(c->dec, &f, &err)) == 1) {
-            on_request(c, &f);
-            phx_frame_clear(&f);
-        }
-        if (r < 0 && !c->done)
-            client_error(c, err.text);
     }
+}
+
+void phx_step_svc_input_resume(uint64_t step)
+{
+    client_t *c = by_step(step);
+    if (!c || !c->in_blocked || c->done || !input_room(c))
+        return;
+    c->in_blocked = false;
+    if (c->in_gone)
+        event_del(c->in_gone);
+    bufferevent_enable(c->bev, EV_READ);
+    on_read(c->bev, c);
+}
+
+void phx_step_svc_input_ack(uint64_t step, const char *agent, uint64_t offset)
+{
+    client_t *c = by_step(step);
+    for (int i = 0; c && i < c->win.n; i++)
+        if (strcmp(c->win_agents[i], agent) == 0) {
+            if (phx_step_window_ack(&c->win, i, offset) < 0)
+                phx_log_warnx("step %llu: agent \"%s\" acknowledged input it was "
+                              "not sent (%llu of %llu)",
+                              (unsigned long long)step, agent,
+                              (unsigned long long)offset,
+                              (unsigned long long)c->win.sent);
+            phx_step_svc_input_resume(step);
+            return;
+        }
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -442,8 +550,26 @@ void phx_step_on_refused(phx_agentd_t *a, const phx_frame_t *f)
         client_error(c, msg ? msg : "step refused");
 }
 
+/* The agents other than this one whose ranks get the input. */
+static int set_window(client_t *c, const json_t *input_to)
+{
+    size_t n = json_array_size(input_to);
+    if (n == 0)
+        return 0;
+    if (!(c->win_agents = calloc(n, sizeof(char *))) ||
+        !(c->win.acked = calloc(n, sizeof(uint64_t))))
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = json_string_value(json_array_get(input_to, i));
+        if (!(c->win_agents[c->win.n] = strdup(name ? name : "")))
+            return -1;
+        c->win.n++;
+    }
+    return 0;
+}
+
 void phx_step_on_started(phx_agentd_t *a, uint64_t req, uint64_t step, int number,
-                         int size)
+                         int size, const json_t *input_to)
 {
     (void)a;
     client_t *c = by_req(req);
@@ -456,6 +582,10 @@ void phx_step_on_started(phx_agentd_t *a, uint64_t req, uint64_t step, int numbe
         return;
     }
     c->step = step;
+    if (set_window(c, input_to) < 0) {
+        client_error(c, "out of memory for the step's input");
+        return;
+    }
     client_send(c,
                 json_pack("{s:s, s:I, s:i, s:i}", "type", "STEP_STARTED", "step",
                           (json_int_t)step, "number", number, "size", size),
@@ -533,18 +663,8 @@ int phx_step_svc_start(phx_agentd_t *a, const char *path, phx_error_t *err)
 
 void phx_step_svc_stop(void)
 {
-    while (svc.clients) {
-        client_t *c = svc.clients;
-        svc.clients = c->next;
-        if (c->bev)
-            bufferevent_free(c->bev);
-        if (c->deadline)
-            event_free(c->deadline);
-        if (c->stall)
-            event_free(c->stall);
-        phx_wire_decoder_destroy(c->dec);
-        free(c);
-    }
+    while (svc.clients)
+        client_free(-1, 0, svc.clients); /* takes it off the list */
     if (svc.lst) {
         evconnlistener_free(svc.lst);
         svc.lst = NULL;

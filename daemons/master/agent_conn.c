@@ -64,6 +64,8 @@ static const struct {
     {"STEP_EXIT", on_step},
     {"STEP_ABORT", on_step},
     {"STEP_OUTPUT", on_step},
+    {"STEP_INPUT", on_step},
+    {"STEP_INPUT_ACK", on_step},
     {"FENCE", on_step},
     {"DMODEX", on_step},
     {"DMODEX_DATA", on_step},

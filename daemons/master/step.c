@@ -266,6 +266,17 @@ static json_t *int_array(const int *v, int n)
     return a;
 }
 
+/* The agents other than the origin whose ranks get the step's input. */
+static json_t *input_to(const phx_step_t *s)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < s->nparts; i++)
+        if (strcmp(s->parts[i].agent, s->origin) != 0 &&
+            phx_step_part_gets_input(s, &s->parts[i]))
+            json_array_append_new(a, json_string(s->parts[i].agent));
+    return a;
+}
+
 static json_t *launch_frame(const phx_step_t *s, int i, const json_t *h)
 {
     const phx_step_part_t *p = &s->parts[i];
@@ -279,16 +290,41 @@ static json_t *launch_frame(const phx_step_t *s, int i, const json_t *h)
         for (int k = 0; k < p->nranks; k++)
             json_array_append_new(cores, int_array(p->cores[k], p->ncores[k]));
     }
+    bool origin = strcmp(p->agent, s->origin) == 0;
     return json_pack(
         "{s:s, s:I, s:i, s:s, s:s, s:O?, s:s, s:s, s:O, s:O?, s:O?, s:b, s:i, "
-        "s:i, s:o, s:o, s:o, s:b}",
+        "s:i, s:o, s:o, s:o, s:b, s:i, s:o?}",
         "type", "STEP_LAUNCH", "step", (json_int_t)s->id, "number", s->rec.number,
-        "nspace", s->nspace, "origin", s->origin, "req",
-        strcmp(p->agent, s->origin) == 0 ? s->req : NULL, "framework_id", s->fw_id,
-        "task_id", p->task_id, "argv", json_object_get(h, "argv"), "env",
-        json_object_get(h, "env"), "cwd", json_object_get(h, "cwd"), "label",
-        json_is_true(json_object_get(h, "label")), "size", s->size, "node", i, "nodes",
-        nodes, "ranks", ranks, "cores", cores, "oversubscribed", p->oversubscribed);
+        "nspace", s->nspace, "origin", s->origin, "req", origin ? s->req : NULL,
+        "framework_id", s->fw_id, "task_id", p->task_id, "argv",
+        json_object_get(h, "argv"), "env", json_object_get(h, "env"), "cwd",
+        json_object_get(h, "cwd"), "label", json_is_true(json_object_get(h, "label")),
+        "size", s->size, "node", i, "nodes", nodes, "ranks", ranks, "cores", cores,
+        "oversubscribed", p->oversubscribed, "input", s->input, "input_to",
+        origin ? input_to(s) : NULL);
+}
+
+/* The request's "input": "all", "none" (or none given: a `phx run` whose
+ * stdin is /dev/null, or an older one) or a rank number below size. */
+static int parse_input(const json_t *h, int size, int *input, phx_error_t *err)
+{
+    json_t *v = json_object_get(h, "input");
+    const char *str = json_string_value(v);
+    *input = PHX_STEP_IN_NONE;
+    if (!v || json_is_null(v) || (str && strcmp(str, "none") == 0))
+        return 0;
+    if (str && strcmp(str, "all") == 0) {
+        *input = PHX_STEP_IN_ALL;
+        return 0;
+    }
+    if (!json_is_integer(v) || json_integer_value(v) < 0)
+        return phx_error_set(err, "invalid input \"%s\" (all, none or a rank number)",
+                             str ? str : "?");
+    if (json_integer_value(v) >= size)
+        return phx_error_set(err, "--input=%lld: the step has %d ranks (0 to %d)",
+                             (long long)json_integer_value(v), size, size - 1);
+    *input = (int)json_integer_value(v);
+    return 0;
 }
 
 static phx_task_t *caller_task(phx_master_t *m, phx_master_agent_t *a, const json_t *h,
@@ -336,7 +372,8 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
         goto refused;
     }
     if (pick_nodes(h, nodes, &nnodes, &r, &err) < 0 ||
-        (n = phx_step_layout(&r, nnodes, NULL, counts, &rank_node, &err)) < 0)
+        (n = phx_step_layout(&r, nnodes, NULL, counts, &rank_node, &err)) < 0 ||
+        parse_input(h, n, &s->input, &err) < 0)
         goto refused;
     s->id = ++next_step;
     s->size = n;
@@ -389,9 +426,10 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
      * there, to route its output and end to it */
     if (!origin_runs)
         phx_step_send(m, s->origin,
-                      json_pack("{s:s, s:I, s:O, s:i, s:i}", "type", "STEP_STARTED",
-                                "step", (json_int_t)s->id, "req", s->req, "number",
-                                s->rec.number, "size", s->size),
+                      json_pack("{s:s, s:I, s:O, s:i, s:i, s:o}", "type",
+                                "STEP_STARTED", "step", (json_int_t)s->id, "req",
+                                s->req, "number", s->rec.number, "size", s->size,
+                                "input_to", input_to(s)),
                       NULL, 0);
     phx_step_acct_write(m, &s->rec);
     free(nodes);
@@ -564,6 +602,8 @@ void phx_step_on_frame(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t
         {"STEP_EXIT", phx_step_on_exit},
         {"STEP_ABORT", phx_step_on_abort},
         {"STEP_OUTPUT", phx_step_on_output},
+        {"STEP_INPUT", phx_step_on_input},
+        {"STEP_INPUT_ACK", phx_step_on_input_ack},
         {"FENCE", phx_step_on_fence},
         {"DMODEX", phx_step_on_dmodex},
         {"DMODEX_DATA", phx_step_on_dmodex_data},

@@ -6,9 +6,10 @@
  * the agent that asked for the step, exits and kills.  Loop thread only.
  *
  * Agent → master frames: STEP_REQUEST, FENCE, DMODEX, DMODEX_DATA,
- * STEP_OUTPUT, STEP_EXIT, STEP_ABORT.  Master → agent: STEP_LAUNCH,
- * STEP_REFUSED, FENCE_DONE, DMODEX_REQ, DMODEX_DONE, STEP_OUTPUT,
- * STEP_DONE, STEP_KILL.  See doc/steps.md. */
+ * STEP_OUTPUT, STEP_INPUT (origin only), STEP_INPUT_ACK, STEP_EXIT,
+ * STEP_ABORT.  Master → agent: STEP_LAUNCH, STEP_STARTED, STEP_REFUSED,
+ * FENCE_DONE, DMODEX_REQ, DMODEX_DONE, STEP_OUTPUT, STEP_INPUT,
+ * STEP_INPUT_ACK, STEP_DONE, STEP_KILL.  See doc/steps.md. */
 #ifndef PHX_MASTER_STEP_H
 #define PHX_MASTER_STEP_H
 
@@ -24,6 +25,10 @@
 #include "lib/wire_seal.h"
 
 typedef struct phx_step phx_step_t;
+
+/* A step's input goes to every rank, to none, or to one rank (>= 0). */
+#define PHX_STEP_IN_ALL  (-1)
+#define PHX_STEP_IN_NONE (-2)
 
 /* The ranks of a step on one agent. */
 typedef struct phx_step_part {
@@ -61,6 +66,7 @@ struct phx_step {
     bool aborted;
     int abort_code;
     phx_step_cause_t cause; /* why the master killed it, if it did */
+    int input;              /* who gets `phx run`'s stdin: PHX_STEP_IN_* or a rank */
     phx_step_rec_t rec;     /* its accounting record (job_steps) */
 };
 
@@ -129,5 +135,15 @@ void phx_step_on_dmodex(phx_master_t *m, phx_master_agent_t *a, const phx_frame_
 void phx_step_on_dmodex_data(phx_master_t *m, phx_master_agent_t *a,
                              const phx_frame_t *f);
 void phx_step_on_output(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
+/* STEP_INPUT {step, offset, eof} + bytes, from the step's origin (on the
+ * link it asked on) only: to every other agent whose ranks get input.
+ * STEP_INPUT_ACK {step, offset} from such an agent: to the origin, with
+ * "agent" (its name).  The origin's window bounds what is in flight
+ * (doc/steps.md); the master holds nothing of it. */
+void phx_step_on_input(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
+void phx_step_on_input_ack(phx_master_t *m, phx_master_agent_t *a,
+                           const phx_frame_t *f);
+/* Do the part's ranks get the step's input? */
+bool phx_step_part_gets_input(const phx_step_t *s, const phx_step_part_t *p);
 
 #endif

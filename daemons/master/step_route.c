@@ -1,6 +1,7 @@
 /* What the agents of a step exchange through the master: fences (a star:
  * every agent's contribution in, their plain concatenation out to all),
- * direct-modex requests and answers, and rank output. */
+ * direct-modex requests and answers, rank output, and the input of `phx run`
+ * with its acknowledgements. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,4 +172,66 @@ void phx_step_on_output(phx_master_t *m, phx_master_agent_t *a, const phx_frame_
     if (!s || !part_named(s, a->name))
         return; /* only the step's agents speak for its ranks */
     phx_step_send(m, s->origin, json_copy(f->header), f->attach, f->attach_len);
+}
+
+bool phx_step_part_gets_input(const phx_step_t *s, const phx_step_part_t *p)
+{
+    if (s->input == PHX_STEP_IN_ALL)
+        return p->nranks > 0;
+    for (int k = 0; s->input >= 0 && k < p->nranks; k++)
+        if (p->ranks[k] == s->input)
+            return true;
+    return false;
+}
+
+void phx_step_on_input(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+{
+    phx_step_t *s = phx_step_find(f->header);
+    long long off = -1;
+    phx_error_t err;
+    if (!s || strcmp(a->name, s->origin) != 0 || a->links != s->origin_link) {
+        phx_log_info("agent \"%s\": input of a step it did not start ignored", a->name);
+        return; /* only the agent of `phx run` speaks for its stdin */
+    }
+    if (phx_json_int(f->header, "offset", true, 0, INT64_MAX, &off, &err) < 0) {
+        phx_log_warnx("agent \"%s\": malformed STEP_INPUT ignored: %s", a->name,
+                      err.text);
+        return;
+    }
+    bool eof = json_is_true(json_object_get(f->header, "eof"));
+    for (int i = 0; i < s->nparts; i++) {
+        phx_step_part_t *p = &s->parts[i];
+        if (strcmp(p->agent, s->origin) == 0 || !phx_step_part_gets_input(s, p))
+            continue;
+        if (!p->exited &&
+            phx_step_send(m, p->agent,
+                          json_pack("{s:s, s:I, s:I, s:b}", "type", "STEP_INPUT",
+                                    "step", (json_int_t)s->id, "offset",
+                                    (json_int_t)off, "eof", eof),
+                          f->attach, f->attach_len) == 0)
+            continue;
+        /* its ranks are gone (or it is): acknowledged for it, or the
+         * origin's window would wait for it for good */
+        phx_step_send(m, s->origin,
+                      json_pack("{s:s, s:I, s:I, s:s}", "type", "STEP_INPUT_ACK",
+                                "step", (json_int_t)s->id, "offset",
+                                (json_int_t)(off + (long long)f->attach_len), "agent",
+                                p->agent),
+                      NULL, 0);
+    }
+}
+
+void phx_step_on_input_ack(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+{
+    phx_step_t *s = phx_step_find(f->header);
+    long long off = -1;
+    phx_error_t err;
+    if (!s || !part_named(s, a->name) ||
+        phx_json_int(f->header, "offset", true, 0, INT64_MAX, &off, &err) < 0)
+        return;
+    phx_step_send(m, s->origin,
+                  json_pack("{s:s, s:I, s:I, s:s}", "type", "STEP_INPUT_ACK", "step",
+                            (json_int_t)s->id, "offset", (json_int_t)off, "agent",
+                            a->name),
+                  NULL, 0);
 }

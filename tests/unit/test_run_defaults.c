@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cmd_run.c"
+#include "cli/run_input.c"
 
 phx_run_out_t *phx_run_out_create(int size, bool label, int fd_out, int fd_err)
 {

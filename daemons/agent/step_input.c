@@ -1,0 +1,248 @@
+/* phx-agent: the standard input of a step's local ranks (doc/steps.md,
+ * "Standard input").  A rank that gets input has a pipe as its stdin; the
+ * agent writes the step's queue (step_inq.h) into it without ever blocking
+ * (a rank that does not read only stops its own pipe, and the queue then
+ * holds at most the window), closes it once the input ended and was
+ * written, and forgets it when the rank closes it or exits.  What every
+ * open pipe got is acknowledged: to the origin's window through the master
+ * (STEP_INPUT_ACK), or, on the origin itself, by letting its `phx run`
+ * client's socket be read again. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemons/agent/step.h"
+#include "lib/json.h"
+#include "lib/log.h"
+
+static bool gets_input(const phx_lstep_t *s, const phx_step_rank_t *r)
+{
+    return s->input == PHX_STEP_INPUT_ALL || s->input == r->rank;
+}
+
+static bool is_origin(const phx_lstep_t *s)
+{
+    return strcmp(s->origin, phx_step_agent()->name) == 0;
+}
+
+int phx_lstep_input_pipe(phx_lstep_t *s, phx_step_rank_t *r, int p[2], phx_error_t *err)
+{
+    p[0] = p[1] = -1;
+    if (!gets_input(s, r))
+        return 0;
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return phx_error_set(err, "could not make a pipe: %s", strerror(errno));
+    return 0;
+}
+
+static void pump(phx_lstep_t *s);
+
+static void on_writable(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_step_rank_t *r = arg;
+    pump(r->step);
+}
+
+void phx_lstep_input_started(phx_step_rank_t *r, int p[2])
+{
+    if (p[0] >= 0)
+        close(p[0]);
+    p[0] = -1;
+    r->in_fd = p[1];
+    p[1] = -1;
+    if (r->in_fd < 0)
+        return;
+    fcntl(r->in_fd, F_SETFL, O_NONBLOCK);
+    r->in_ev = event_new(phx_step_agent()->base, r->in_fd, EV_WRITE | EV_PERSIST,
+                         on_writable, r);
+    if (!r->in_ev) { /* no way to wait for it: it gets EOF rather than hang */
+        close(r->in_fd);
+        r->in_fd = -1;
+    }
+    /* input that came before the rank (none today: ranks start first) */
+    r->in_off = r->step->inq.base;
+}
+
+static void close_rank(phx_step_rank_t *r)
+{
+    if (r->in_ev) {
+        event_free(r->in_ev);
+        r->in_ev = NULL;
+    }
+    if (r->in_fd >= 0)
+        close(r->in_fd);
+    r->in_fd = -1;
+}
+
+/* Write what r's pipe takes; false when r's stdin is closed now. */
+static bool write_rank(phx_lstep_t *s, phx_step_rank_t *r)
+{
+    for (;;) {
+        size_t n;
+        const uint8_t *p = phx_step_inq_at(&s->inq, r->in_off, &n);
+        if (n == 0) {
+            if (s->inq.eof) { /* all of it written: EOF for the rank */
+                close_rank(r);
+                return false;
+            }
+            event_del(r->in_ev);
+            return true;
+        }
+        ssize_t w = write(r->in_fd, p, n);
+        if (w > 0) {
+            r->in_off += (uint64_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && errno == EAGAIN) {
+            event_add(r->in_ev, NULL);
+            return true;
+        }
+        /* EPIPE: the rank closed its stdin or exited; it reads no more */
+        close_rank(r);
+        return false;
+    }
+}
+
+/* What every open pipe got: the stream's end when none is open. */
+static uint64_t written(const phx_lstep_t *s)
+{
+    uint64_t low = phx_step_inq_end(&s->inq);
+    for (int i = 0; i < s->nlocal; i++)
+        if (s->local[i].in_fd >= 0 && s->local[i].in_off < low)
+            low = s->local[i].in_off;
+    return low;
+}
+
+static void acknowledge(phx_lstep_t *s, uint64_t off)
+{
+    if (is_origin(s)) {
+        phx_step_svc_input_resume(s->id);
+        return;
+    }
+    if (off <= s->in_acked)
+        return;
+    s->in_acked = off;
+    phx_agentd_send(phx_step_agent(),
+                    json_pack("{s:s, s:I, s:I}", "type", "STEP_INPUT_ACK", "step",
+                              (json_int_t)s->id, "offset", (json_int_t)off),
+                    NULL, 0);
+}
+
+static void pump(phx_lstep_t *s)
+{
+    for (int i = 0; i < s->nlocal; i++)
+        if (s->local[i].in_fd >= 0)
+            write_rank(s, &s->local[i]);
+    uint64_t low = written(s);
+    phx_step_inq_trim(&s->inq, low);
+    acknowledge(s, low);
+}
+
+void phx_lstep_input_close(phx_step_rank_t *r)
+{
+    if (r->in_fd < 0)
+        return;
+    close_rank(r);
+    pump(r->step);
+}
+
+void phx_lstep_input_end(phx_lstep_t *s)
+{
+    for (int i = 0; s->local && i < s->nlocal; i++)
+        close_rank(&s->local[i]);
+    if (s->input != PHX_STEP_INPUT_NONE)
+        acknowledge(s, phx_step_inq_end(&s->inq));
+    phx_step_inq_clear(&s->inq);
+}
+
+static bool has_input(const phx_lstep_t *s)
+{
+    for (int i = 0; i < s->nlocal; i++)
+        if (gets_input(s, &s->local[i]))
+            return true;
+    return false;
+}
+
+void phx_lstep_input_local(uint64_t step, const void *data, size_t len, bool eof)
+{
+    phx_lstep_t *s = phx_lstep_by_id(step);
+    if (!s || !has_input(s))
+        return;
+    if (phx_step_inq_push(&s->inq, phx_step_inq_end(&s->inq), data, len, eof) < 0) {
+        /* no memory for at most a window: the ranks get EOF early, said */
+        phx_log_warnx("step %s: no memory for %zu bytes of input; its ranks' stdin "
+                      "ends here",
+                      s->nspace, len);
+        s->inq.eof = true;
+    }
+    pump(s);
+}
+
+size_t phx_lstep_input_held(uint64_t step)
+{
+    const phx_lstep_t *s = phx_lstep_by_id(step);
+    return s ? s->inq.len : 0;
+}
+
+void phx_step_on_input(phx_agentd_t *a, const phx_frame_t *f)
+{
+    long long id = 0, off = -1;
+    phx_error_t err;
+    if (phx_json_int(f->header, "step", true, 1, INT64_MAX, &id, &err) < 0 ||
+        phx_json_int(f->header, "offset", true, 0, INT64_MAX, &off, &err) < 0) {
+        phx_log_warnx("malformed STEP_INPUT ignored: %s", err.text);
+        return;
+    }
+    bool eof = json_is_true(json_object_get(f->header, "eof"));
+    uint64_t end = (uint64_t)off + f->attach_len;
+    phx_lstep_t *s = phx_lstep_by_id((uint64_t)id);
+    if (!s || is_origin(s) || !has_input(s)) {
+        /* its ranks are gone: nothing to write, but the origin's window
+         * must not wait for them */
+        if (!s || !is_origin(s))
+            phx_agentd_send(a,
+                            json_pack("{s:s, s:I, s:I}", "type", "STEP_INPUT_ACK",
+                                      "step", (json_int_t)id, "offset",
+                                      (json_int_t)end),
+                            NULL, 0);
+        return;
+    }
+    /* The window bounds what the origin sends; twice it is a broken
+     * origin, not a slow rank. */
+    if (s->inq.len + f->attach_len > 2 * PHX_STEP_INPUT_WINDOW ||
+        phx_step_inq_push(&s->inq, (uint64_t)off, f->attach, f->attach_len, eof) < 0) {
+        phx_log_warnx("step %s: input at %lld refused (%zu bytes held, %llu "
+                      "expected next): its ranks' stdin ends here",
+                      s->nspace, off, s->inq.len,
+                      (unsigned long long)phx_step_inq_end(&s->inq));
+        s->inq.eof = true;
+        s->in_acked = end > s->in_acked ? end : s->in_acked;
+        phx_agentd_send(a,
+                        json_pack("{s:s, s:I, s:I}", "type", "STEP_INPUT_ACK", "step",
+                                  (json_int_t)id, "offset", (json_int_t)end),
+                        NULL, 0);
+    }
+    pump(s);
+}
+
+void phx_step_on_input_ack(phx_agentd_t *a, const phx_frame_t *f)
+{
+    (void)a;
+    long long id = 0, off = -1;
+    const char *agent;
+    phx_error_t err;
+    if (phx_json_int(f->header, "step", true, 1, INT64_MAX, &id, &err) < 0 ||
+        phx_json_int(f->header, "offset", true, 0, INT64_MAX, &off, &err) < 0 ||
+        phx_json_str(f->header, "agent", true, &agent, &err) < 0) {
+        phx_log_warnx("malformed STEP_INPUT_ACK ignored: %s", err.text);
+        return;
+    }
+    phx_step_svc_input_ack((uint64_t)id, agent, (uint64_t)off);
+}
