@@ -293,10 +293,11 @@ static int send_register(phx_agentd_t *a, phx_error_t *err)
     /* Our tasks (running, or with statuses not yet acknowledged), so that a
      * new leader can reconcile; the frames we know beyond the first
      * version's, so that it does not send us others (doc/admin.md). */
-    json_t *hdr = json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:o, s:[s]}", "type",
-                            "REGISTER", "name", a->name, "nonce", nonce, "cred", cred,
-                            "topology", a->topo_json, "version", PHX_VERSION, "tasks",
-                            phx_agentd_tasks_json(a), "features", "signal");
+    json_t *hdr =
+        json_pack("{s:s, s:s, s:s, s:s, s:O, s:s, s:o, s:[s, s]}", "type", "REGISTER",
+                  "name", a->name, "nonce", nonce, "cred", cred, "topology",
+                  a->topo_json, "version", PHX_VERSION, "tasks",
+                  phx_agentd_tasks_json(a), "features", "signal", "signal_done");
     free(cred);
     if (!hdr || phx_agentd_send(a, hdr, NULL, 0) < 0)
         return phx_error_set(err, "could not send REGISTER");

@@ -19,8 +19,16 @@
  * the kill itself: no check of /proc then a kill that a reused pid could
  * slip between.  A task not
  * running (its program not exec'd yet, ending, being killed) is left alone:
- * the master checked it ran, and a kill wins.  Nothing is answered: the
- * outcome is logged here. */
+ * the master checked it ran, and a kill wins.  The outcome is logged here
+ * and, when the SIGNAL carries "reply" (a master that waits for it: this
+ * agent's REGISTER says "features": ["signal_done"]), answered:
+ *
+ *   {"type":"SIGNAL_DONE", "reply":N, "framework_id":F, "task_id":T,
+ *    "sent":n, "error":"..."}
+ *
+ * sent: the processes (or rank process groups) that got the signal; with
+ * none, "error" says why (no such task, not running, not the user's, no
+ * step running there, could not signal as the user). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdarg.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -223,6 +232,31 @@ static int signal_group(const phx_task_t *t, pid_t pgrp, int sig, int *spared)
     return n;
 }
 
+/* SIGNAL_DONE for a master that waits for it (f's "reply"): sent, or with
+ * none, why (printf-style). */
+static void answer(phx_agentd_t *a, const phx_frame_t *f, const char *fw,
+                   const char *id, int sent, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+static void answer(phx_agentd_t *a, const phx_frame_t *f, const char *fw,
+                   const char *id, int sent, const char *fmt, ...)
+{
+    json_t *reply = json_object_get(f->header, "reply");
+    if (!json_is_integer(reply) || !fw || !id)
+        return; /* an older master: nothing awaited */
+    json_t *h = json_pack("{s:s, s:O, s:s, s:s, s:i}", "type", "SIGNAL_DONE", "reply",
+                          reply, "framework_id", fw, "task_id", id, "sent", sent);
+    if (h && sent <= 0 && fmt) {
+        char why[256];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof(why), fmt, ap);
+        va_end(ap);
+        json_object_set_new(h, "error", json_string(why));
+    }
+    if (!h || phx_agentd_send(a, h, NULL, 0) < 0)
+        phx_log_warnx("task %.64s/%.64s: could not answer SIGNAL", fw, id);
+}
+
 void phx_agentd_on_signal(phx_agentd_t *a, const phx_frame_t *f)
 {
     const char *id = NULL, *fw = NULL;
@@ -232,20 +266,23 @@ void phx_agentd_on_signal(phx_agentd_t *a, const phx_frame_t *f)
         phx_json_str(f->header, "framework_id", true, &fw, &err) < 0 ||
         phx_task_signal_parse(f->header, &s, &err) < 0) {
         phx_log_warnx("SIGNAL ignored: %s", err.text);
+        answer(a, f, fw, id, 0, "bad SIGNAL: %s", err.text);
         return;
     }
     phx_task_t *t = phx_task_find(a, fw, id);
     if (!t) {
         phx_log_info("SIGNAL for task %.64s/%.64s ignored: no such task here", fw, id);
+        answer(a, f, fw, id, 0, "no such task on its node");
         return;
     }
     const char *to = phx_task_sig_to_name(s.to);
     if (t->phase != PHX_TASK_RUNNING || t->kill != PHX_KILL_NONE ||
         (s.to != PHX_SIG_TO_STEPS && t->child <= 0)) {
+        const char *why =
+            t->phase < PHX_TASK_RUNNING || t->child <= 0 ? "not started yet" : "ending";
         phx_log_info("task %s: signal %d to its %s not sent: it is %s", t->label,
-                     s.signal, to,
-                     t->phase < PHX_TASK_RUNNING || t->child <= 0 ? "not started yet"
-                                                                  : "ending");
+                     s.signal, to, why);
+        answer(a, f, fw, id, 0, "not sent: the task is %s", why);
         return;
     }
     int main_ok = -1, steps = 0, main_errno = 0, spared = 0;
@@ -265,6 +302,15 @@ void phx_agentd_on_signal(phx_agentd_t *a, const phx_frame_t *f)
     /* the ranks are in the task's cgroup: signalled once already */
     if (s.to == PHX_SIG_TO_STEPS || (s.to == PHX_SIG_TO_ALL && !t->has_cgroup))
         steps = phx_lstep_signal_task(t->framework_id, t->id, s.signal);
+    int sent = (main_ok > 0 ? main_ok : 0) + steps;
+    if (s.to == PHX_SIG_TO_STEPS)
+        answer(a, f, fw, id, steps, "no step of the job runs on its node");
+    else if (main_ok < 0 && steps == 0)
+        answer(a, f, fw, id, 0, "could not signal %s (pid %d): %s",
+               s.to == PHX_SIG_TO_MAIN ? "the batch shell" : "its processes",
+               (int)t->child, strerror(main_errno));
+    else
+        answer(a, f, fw, id, sent, "no process of the task left to signal");
     if (s.to == PHX_SIG_TO_STEPS)
         phx_log_info("task %s: signal %d on request to its steps: %d rank process "
                      "groups",

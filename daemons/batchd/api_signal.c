@@ -17,8 +17,10 @@
  * with "failed" (each refused node, its job and the master's reason) and
  * "message" ("signalled on 3 of 4 nodes; n2: agent ... unreachable"): the
  * others got it, a retry would signal them twice; 409 when no node got it,
- * with the reasons per node.  Only the master's refusal is known here: an
- * agent that took the call logs what it signalled (daemons/agent/signal.c).
+ * with the reasons per node.  A refusal is the master's, or the agent's
+ * when it signalled nothing there (the master passes on its SIGNAL_DONE:
+ * "agent "n2" signalled nothing: no step of the job runs on its node");
+ * an agent too old to say, or silent for 5 s, counts as signalled.
  * A pending job is refused (409), but KILL cancels it, as Slurm does.
  * Authorised as cancel is (api.c): the caller owns the job or is an
  * operator, else 404. */

@@ -485,6 +485,14 @@ typedef enum batchd_requeue {
     BATCHD_REQUEUE_HOLD,       /* requeuehold by its owner: JobHeldUser */
     BATCHD_REQUEUE_HOLD_ADMIN, /* by an operator: JobHeldAdmin */
 } batchd_requeue_t;
+/* Its jobs.requeue_asked ("requeue", "hold", "hold_admin"; NULL for NO),
+ * and back (NULL or unknown: NO). */
+const char *batchd_requeue_name(batchd_requeue_t r);
+batchd_requeue_t batchd_requeue_parse(const char *name);
+/* After (re)subscribing: kill again the live tasks of the running jobs
+ * whose requeue was asked (the kills may not have reached the master
+ * before a restart of batchd). */
+void batchd_requeue_resume(batchd_t *b);
 /* POST /api/v1/jobs/ID/requeue (hold: /requeuehold): idtext (len bytes) N,
  * A_T or A. */
 void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,

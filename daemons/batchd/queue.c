@@ -359,6 +359,9 @@ static bjob_t *job_from_row(const phx_db_result_t *r, int i, phx_error_t *err)
             j->spec.partition = one;
         }
     }
+    /* a requeue asked while it ran, before a restart (requeue.c) */
+    if (j->state == PHX_JOB_RUNNING)
+        j->requeue_asked = (uint8_t)batchd_requeue_parse(phx_db_result_get(r, i, 27));
     if (j->spec.dependency && phx_depend_parse(j->spec.dependency, &j->dep, err) < 0) {
         batchd_job_free(j);
         return NULL;
@@ -427,7 +430,7 @@ int batchd_queue_load(batchd_t *b, phx_error_t *err)
         "extract(epoch FROM eligible_time)::bigint, "
         "extract(epoch FROM start_time)::bigint, extract(epoch FROM end_time)::bigint, "
         "exit_code, exit_signal, requeue_count, node_list, alloc_cpus, stdout_path, "
-        "stderr_path, run_tasks::text, partition FROM jobs "
+        "stderr_path, run_tasks::text, partition, requeue_asked FROM jobs "
         "WHERE state IN ('PENDING', 'RUNNING') "
         "OR end_time > now() - make_interval(secs => $1::bigint) "
         /* and the jobs pending jobs depend on, however old (queue_expire) */
@@ -540,6 +543,27 @@ static json_t *tasks_json(const bjob_t *j)
     return a;
 }
 
+/* jobs.requeue_asked (migration 011) */
+static const char *const requeue_names[] = {
+    [BATCHD_REQUEUE_YES] = "requeue",
+    [BATCHD_REQUEUE_HOLD] = "hold",
+    [BATCHD_REQUEUE_HOLD_ADMIN] = "hold_admin",
+};
+
+const char *batchd_requeue_name(batchd_requeue_t r)
+{
+    return r > BATCHD_REQUEUE_NO && r <= BATCHD_REQUEUE_HOLD_ADMIN ? requeue_names[r]
+                                                                   : NULL;
+}
+
+batchd_requeue_t batchd_requeue_parse(const char *name)
+{
+    for (int r = BATCHD_REQUEUE_YES; name && r <= BATCHD_REQUEUE_HOLD_ADMIN; r++)
+        if (strcmp(name, requeue_names[r]) == 0)
+            return (batchd_requeue_t)r;
+    return BATCHD_REQUEUE_NO;
+}
+
 static void persisted(const phx_error_t *err, phx_db_result_t *const *r, int n,
                       void *arg)
 {
@@ -588,7 +612,7 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
         tpn = counts ? phx_tasks_per_node_format(counts, j->ntasks) : NULL;
         free(counts);
     }
-    const char *p[21] = {id, phx_job_state_name(j->state),
+    const char *p[22] = {id, phx_job_state_name(j->state),
                          phx_job_reason_name(j->reason), prio};
     tparam(el, sizeof(el), j->eligible_time, &p[4]);
     tparam(st, sizeof(st), j->start_time, &p[5]);
@@ -614,6 +638,8 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
     /* the partition it runs in, of the list it named (-p a,b: sched.c);
      * the list again once requeued */
     p[20] = j->spec.partition;
+    /* kept until the requeue is carried out (requeue.c) */
+    p[21] = batchd_requeue_name((batchd_requeue_t)j->requeue_asked);
     phx_error_t err;
     if (phx_db_store_write_row(b->store, &batchd_job_state_rows, p, persisted,
                                (void *)(uintptr_t)j->id, &err) < 0)

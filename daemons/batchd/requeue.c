@@ -21,8 +21,10 @@
  * --no-requeue (Slurm's "never be requeued under any circumstances"), and
  * another user's job (404, as the rest of the API).  The owner or an
  * operator may requeue; requeuehold holds as hold does (an operator's is an
- * admin hold).  Not kept across a restart of batchd: a running job whose
- * requeue was asked ends as its batch step ends (FAILED, killed). */
+ * admin hold).  A requeue asked for a running job is kept in its jobs row
+ * (requeue_asked, migration 011) until it is carried out, so that a
+ * restarted batchd still carries it out when the batch step ends (and
+ * kills the job's tasks again once subscribed: batchd_requeue_resume). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -43,6 +45,26 @@ static phx_job_reason_t requeued_reason(const bjob_t *j)
     case BATCHD_REQUEUE_HOLD_ADMIN: return PHX_REASON_HELD_ADMIN;
     default:
         return j->account_invalid ? PHX_REASON_INVALID_ACCOUNT : PHX_REASON_PRIORITY;
+    }
+}
+
+static void kill_live(batchd_t *b, const bjob_t *j)
+{
+    for (size_t i = 0; i < j->ntasks; i++)
+        if (!j->tasks[i].ended && b->fwc)
+            phx_fwc_kill(b->fwc, j->tasks[i].id, j->tasks[i].agent_id);
+}
+
+void batchd_requeue_resume(batchd_t *b)
+{
+    for (size_t i = 0; i < b->njobs; i++) {
+        bjob_t *j = b->order[i];
+        if (j->state != PHX_JOB_RUNNING || !j->requeue_asked || j->ending)
+            continue;
+        phx_log_info("job %" PRIu64 ": its requeue%s, asked before a restart, "
+                     "goes on",
+                     j->id, j->requeue_asked == BATCHD_REQUEUE_YES ? "" : "hold");
+        kill_live(b, j);
     }
 }
 
@@ -111,10 +133,10 @@ static int requeue_job(batchd_t *b, bjob_t *j, uid_t by, bool hold, int *status,
         batchd_sched_dirty(b);
         return 1;
     }
-    /* end.c requeues it once the batch step has ended */
-    for (size_t i = 0; i < j->ntasks; i++)
-        if (!j->tasks[i].ended && b->fwc)
-            phx_fwc_kill(b->fwc, j->tasks[i].id, j->tasks[i].agent_id);
+    /* end.c requeues it once the batch step has ended; kept in its row
+     * until then, for a restart of batchd meanwhile */
+    batchd_job_persist(b, j);
+    kill_live(b, j);
     return 1;
 }
 

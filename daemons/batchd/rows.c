@@ -43,7 +43,8 @@ const phx_db_rows_t batchd_job_state_rows = {
            "batch_task_id = coalesce($18, batch_task_id), "
            "stdout_path = coalesce($19, stdout_path), "
            "stderr_path = CASE WHEN $19::text IS NULL THEN stderr_path ELSE $20 END, "
-           "partition = coalesce($21, partition), updated_at = now() WHERE id = $1",
+           "partition = coalesce($21, partition), requeue_asked = $22, "
+           "updated_at = now() WHERE id = $1",
     .many =
         "UPDATE jobs SET state = u.state, reason = u.reason, priority = u.priority, "
         "eligible_time = to_timestamp(u.el), start_time = to_timestamp(u.st), "
@@ -58,15 +59,16 @@ const phx_db_rows_t batchd_job_state_rows = {
         "batch_task_id = coalesce(u.bt, jobs.batch_task_id), "
         "stdout_path = coalesce(u.so, jobs.stdout_path), "
         "stderr_path = CASE WHEN u.so IS NULL THEN jobs.stderr_path ELSE u.se END, "
-        "partition = coalesce(u.part, jobs.partition), updated_at = now() "
+        "partition = coalesce(u.part, jobs.partition), requeue_asked = u.rqa, "
+        "updated_at = now() "
         "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::bigint[], "
         "$5::bigint[], $6::bigint[], $7::bigint[], $8::int[], $9::int[], $10::int[], "
         "$11::text[], $12::int[], $13::int[], $14::bigint[], $15::text[], "
         "$16::jsonb[], $17::text[], $18::text[], $19::text[], $20::text[], "
-        "$21::text[]) "
+        "$21::text[], $22::text[]) "
         "AS u (id, state, reason, priority, el, st, en, ec, es, rq, nl, cpus, nn, "
-        "mem, tpn, tasks, fw, bt, so, se, part) WHERE jobs.id = u.id",
-    .nparams = 21,
+        "mem, tpn, tasks, fw, bt, so, se, part, rqa) WHERE jobs.id = u.id",
+    .nparams = 22,
     .nkeys = 1,
 };
 

@@ -30,7 +30,8 @@ extern const phx_db_rows_t batchd_job_insert_rows;
  * $10 requeue_count; NULL keeps the value: $11 node_list, $12 alloc_cpus, $13
  * alloc_nodes, $14 alloc_mem, $15 tasks_per_node; $16 run_tasks (JSON
  * array); NULL keeps: $17 framework_id, $18 batch_task_id,
- * $19 stdout_path (with $20 stderr_path, NULL: with stdout). */
+ * $19 stdout_path (with $20 stderr_path, NULL: with stdout); NULL keeps:
+ * $21 partition; $22 requeue_asked (batchd_requeue_name, NULL: none). */
 extern const phx_db_rows_t batchd_job_state_rows;
 
 /* A job's batch step (inserted or updated): $1 job id, $2 state, $3

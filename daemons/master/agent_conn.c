@@ -51,6 +51,7 @@ typedef void (*frame_handler_f)(phx_master_conn_t *c, const phx_frame_t *f);
 static void on_heartbeat(phx_master_conn_t *c, const phx_frame_t *f);
 static void on_status(phx_master_conn_t *c, const phx_frame_t *f);
 static void on_step(phx_master_conn_t *c, const phx_frame_t *f);
+static void on_signal_done(phx_master_conn_t *c, const phx_frame_t *f);
 
 /* Frames a registered agent may send.  REGISTER is handled before this. */
 static const struct {
@@ -69,6 +70,7 @@ static const struct {
     {"FENCE", on_step},
     {"DMODEX", on_step},
     {"DMODEX_DATA", on_step},
+    {"SIGNAL_DONE", on_signal_done},
     /* clang-format on */
 };
 
@@ -215,6 +217,7 @@ void phx_master_conn_close(phx_master_conn_t *c, const char *why)
         phx_log_notice("agent \"%s\" (%s) disconnected: %s", a->name, c->peer, why);
         a->conn = NULL;
         c->agent = NULL;
+        phx_sigwait_agent_gone(c->m, a);
         if (a->state == PHX_AGENT_UP)
             phx_master_agent_set_state(c->m, a, PHX_AGENT_UNREACHABLE, why);
     } else if (c->quiet) {
@@ -290,6 +293,11 @@ static void on_heartbeat(phx_master_conn_t *c, const phx_frame_t *f)
     (void)f;
     c->agent->last_seen = phx_master_now();
     phx_master_conn_send(c, json_pack("{s:s}", "type", "HEARTBEAT_ACK"), NULL, 0);
+}
+
+static void on_signal_done(phx_master_conn_t *c, const phx_frame_t *f)
+{
+    phx_sigwait_done(c->m, c->agent, f->header);
 }
 
 static void on_status(phx_master_conn_t *c, const phx_frame_t *f)

@@ -190,6 +190,7 @@ static void stop(phx_master_t *m)
             for (int i = 0; i < 3; i++)
                 event_base_loop(m->base, EVLOOP_NONBLOCK);
         }
+        phx_sigwaits_destroy(m); /* before their requests go */
         evhttp_free(m->http);
     }
     /* The store delivers its last callbacks, which may touch connections,

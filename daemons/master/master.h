@@ -58,7 +58,10 @@ typedef struct phx_master_agent {
     struct phx_hmap *tasks;  /* "framework/task" → phx_task_t (borrowed) */
     bool in_alloc;           /* known to the allocator */
     bool can_signal;         /* its REGISTER's "features" has "signal" */
+    bool signal_done;        /* and "signal_done": it answers SIGNAL */
 } phx_master_agent_t;
+
+typedef struct phx_sigwait phx_sigwait_t;
 
 struct phx_master {
     struct event_base *base;
@@ -120,7 +123,24 @@ struct phx_master {
     int64_t epoch;          /* ours once elected (the store's fence) */
     char leader_agent[264]; /* the leader's addresses (ours once elected) */
     char leader_http[264];
+
+    /* signal_wait.c: SIGNAL calls waiting for their agent's SIGNAL_DONE */
+    phx_sigwait_t *sigwaits;
+    uint64_t next_sigwait;
 };
+
+/* signal_wait.c: answer req once agent a says what it signalled of task_id
+ * in its SIGNAL_DONE for id (the "reply" of the SIGNAL just sent; ids from
+ * ++m->next_sigwait), else after a timeout.  -1 (nothing set up, req not
+ * answered) on ENOMEM. */
+int phx_sigwait_start(phx_master_t *m, struct evhttp_request *req,
+                      phx_master_agent_t *a, const char *task_id, uint64_t id);
+/* SIGNAL_DONE from a. */
+void phx_sigwait_done(phx_master_t *m, phx_master_agent_t *a, const json_t *hdr);
+/* a's connection closed: its waits answered 409. */
+void phx_sigwait_agent_gone(phx_master_t *m, phx_master_agent_t *a);
+/* Teardown: every wait answered 503, freed. */
+void phx_sigwaits_destroy(phx_master_t *m);
 
 /* Clocks: monotonic seconds (timeouts); wall-clock seconds, whole and
  * fractional (the allocator's clock: filters, task ends, release_by). */

@@ -35,6 +35,7 @@ typedef struct reg_op {
     phx_topo_t *topo;
     json_t *tasks; /* what the agent says it runs */
     bool can_signal;
+    bool signal_done;
 } reg_op_t;
 
 /* "features": frames the agent knows beyond the first version's (an older
@@ -198,6 +199,7 @@ static void registered(const phx_error_t *err, phx_db_result_t *const *res, int 
     a->last_seen = phx_master_now();
     a->registered_at = phx_master_wall();
     a->can_signal = op->can_signal;
+    a->signal_done = op->signal_done;
     if (phx_master_conn_closed(c)) {
         /* It went away while we were writing: it has the grace period. */
         a->state = PHX_AGENT_UP;
@@ -324,6 +326,7 @@ void phx_master_register(phx_master_conn_t *c, phx_master_t *m, const json_t *hd
     op->uid = agent_uid;
     op->topo = topo;
     op->can_signal = has_feature(hdr, "signal");
+    op->signal_done = has_feature(hdr, "signal_done");
     json_t *tasks = json_object_get(hdr, "tasks");
     op->tasks = json_is_array(tasks) ? json_incref(tasks) : json_array();
     char sockets[16], numas[16], cores[16], pus[16], mem[32];

@@ -425,14 +425,27 @@ static int call_kill(phx_master_t *m, phx_fw_t *fw, const json_t *call,
     return 0;
 }
 
-/* SIGNAL (scancel -s): a signal now to one of the framework's running tasks
- * (lib/framework.h phx_task_signal_t), by its agent.  Refused, so that the
- * framework can tell its user, when the task is not running, its agent is
- * away or does not know SIGNAL (older than "features": ["signal"]). */
+/* The calls table's entry for SIGNAL: phx_sched_http calls signal_call,
+ * which needs the request, instead. */
 static int call_signal(phx_master_t *m, phx_fw_t *fw, const json_t *call,
                        phx_error_t *err)
 {
     (void)m;
+    (void)fw;
+    (void)call;
+    return phx_error_set(err, "SIGNAL: not answered here");
+}
+
+/* SIGNAL (scancel -s): a signal now to one of the framework's running tasks
+ * (lib/framework.h phx_task_signal_t), by its agent.  Refused, so that the
+ * framework can tell its user, when the task is not running, its agent is
+ * away or does not know SIGNAL (older than "features": ["signal"]).  An
+ * agent with "signal_done" says what it signalled, and req's answer waits
+ * for that (signal_wait.c).  1 when req is answered later, 0 to answer
+ * 202 now, -1 with err. */
+static int signal_call(phx_master_t *m, phx_fw_t *fw, const json_t *call,
+                       struct evhttp_request *req, phx_error_t *err)
+{
     json_t *s = NULL;
     const char *task_id = NULL;
     phx_task_signal_t sig;
@@ -454,18 +467,23 @@ static int call_signal(phx_master_t *m, phx_fw_t *fw, const json_t *call,
                              "SIGNAL: task %s: agent \"%s\" runs a version without "
                              "SIGNAL; upgrade it",
                              task_id, t->agent->name);
-    if (phx_master_conn_send(t->agent->conn,
-                             json_pack("{s:s, s:s, s:s, s:i, s:s}", "type", "SIGNAL",
-                                       "task_id", t->id, "framework_id", fw->id,
-                                       "signal", sig.signal, "to",
-                                       phx_task_sig_to_name(sig.to)),
-                             NULL, 0) < 0)
+    json_t *frame = json_pack("{s:s, s:s, s:s, s:i, s:s}", "type", "SIGNAL", "task_id",
+                              t->id, "framework_id", fw->id, "signal", sig.signal, "to",
+                              phx_task_sig_to_name(sig.to));
+    /* an agent that answers: the HTTP answer waits for it (its wait set
+     * up once the frame is out: a failed send closes the connection) */
+    uint64_t wait = t->agent->signal_done ? ++m->next_sigwait : 0;
+    if (frame && wait)
+        json_object_set_new(frame, "reply", json_integer((json_int_t)wait));
+    if (!frame || phx_master_conn_send(t->agent->conn, frame, NULL, 0) < 0)
         return phx_error_set(err, "SIGNAL: task %s: could not send to agent \"%s\"",
                              task_id, t->agent->name);
+    if (wait && phx_sigwait_start(m, req, t->agent, t->id, wait) < 0)
+        wait = 0; /* answered now; its SIGNAL_DONE finds no wait */
     phx_log_info("task %s of framework %s: signal %d (to %s) sent to agent \"%s\"",
                  task_id, fw->id, sig.signal, phx_task_sig_to_name(sig.to),
                  t->agent->name);
-    return 0;
+    return wait ? 1 : 0;
 }
 
 static int call_acknowledge(phx_master_t *m, phx_fw_t *fw, const json_t *call,
@@ -626,7 +644,13 @@ void phx_sched_http(phx_master_t *m, struct evhttp_request *req)
             phx_http_reply_error(
                 req, 400, "%s: missing or wrong Mesos-Stream-Id for framework %s", type,
                 fw_id);
-        else if (handler(m, fw, call, &err) < 0)
+        else if (handler == call_signal) {
+            int rc = signal_call(m, fw, call, req, &err);
+            if (rc < 0)
+                phx_http_reply_error(req, 400, "%s", err.text);
+            else if (rc == 0)
+                phx_http_reply_text(req, 202, "application/json", "");
+        } else if (handler(m, fw, call, &err) < 0)
             phx_http_reply_error(req, 400, "%s", err.text);
         else
             phx_http_reply_text(req, 202, "application/json", "");

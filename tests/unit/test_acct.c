@@ -240,6 +240,76 @@ static void test_usage_daily(void **state)
     phx_db_conn_close(c);
 }
 
+/* The batch step row as phx-batchd writes it at a run's end (rows.c):
+ * inserted, or a later run's overwriting the last run's. */
+#define BATCH_STEP(start, end, cpu)                                                    \
+    "INSERT INTO job_steps (job_id, step_id, name, state, start_time, end_time, "      \
+    "ntasks, nnodes, node_list, alloc_cpus, user_cpu_s, system_cpu_s) VALUES (10, "    \
+    "'batch', 'batch', 'FAILED', '2024-03-01 " start "+00', '2024-03-01 " end "+00', " \
+    "1, 1, 'n01', 4, " cpu ", 0) ON CONFLICT (job_id, step_id) DO UPDATE SET "         \
+    "state = EXCLUDED.state, start_time = EXCLUDED.start_time, end_time = "            \
+    "EXCLUDED.end_time, user_cpu_s = EXCLUDED.user_cpu_s, system_cpu_s = "             \
+    "EXCLUDED.system_cpu_s"
+#define RUN_START(t)                                                                   \
+    "UPDATE jobs SET state = 'RUNNING', reason = 'None', alloc_cpus = 4, "             \
+    "node_list = 'n01', alloc_nodes = 1, "                                             \
+    "start_time = '2024-03-01 " t "+00' WHERE id = 10"
+#define RUN_END(t)                                                                     \
+    "UPDATE jobs SET state = 'FAILED', end_time = '2024-03-01 " t "+00', "             \
+    "exit_code = 0, exit_signal = 15 WHERE id = 10"
+#define REQUEUED                                                                       \
+    "UPDATE jobs SET state = 'PENDING', reason = 'Priority', start_time = NULL, "      \
+    "end_time = NULL, requeue_count = requeue_count + 1 WHERE id = 10"
+#define BOB_CHEM                                                                       \
+    "SELECT concat_ws('|', sum(jobs), sum(cpu_seconds), round(sum(total_cpu_s)::"      \
+    "numeric, 3)) FROM usage_daily WHERE user_name = 'bob' AND account = 'chem'"
+
+/* A requeued job (scontrol requeue) has several runs: each one's TotalCPU
+ * is charged once in usage_daily, whatever the order in which its steps
+ * and its job's states are written (db/migrations/010_run_cpu.sql). */
+static void test_usage_requeued_runs(void **state)
+{
+    (void)state;
+    char buf[256];
+    phx_db_conn_t *c = phx_acctfixture_db();
+    assert_string_equal(phx_sqltest_rows(c, BOB_CHEM, buf, sizeof(buf)),
+                        "2|5640|5090.000");
+    /* run 1 (job 10, pending in the fixture): a numbered step of 100 s CPU,
+     * the end, then PENDING again before its batch step (7 s) is written,
+     * as phx-batchd's store may order them */
+    phx_sqltest_exec_ok(c, RUN_START("12:00"));
+    phx_sqltest_exec_ok(
+        c, "INSERT INTO job_steps (job_id, step_id, name, state, start_time, "
+           "end_time, ntasks, nnodes, node_list, alloc_cpus, user_cpu_s, system_cpu_s) "
+           "VALUES (10, '0', 'app', 'COMPLETED', '2024-03-01 12:00:10+00', "
+           "'2024-03-01 12:05+00', 4, 1, 'n01', 4, 90, 10)");
+    phx_sqltest_exec_ok(c, RUN_END("12:10"));
+    phx_sqltest_exec_ok(c, REQUEUED);
+    phx_sqltest_exec_ok(c, BATCH_STEP("12:00", "12:10", "7"));
+    assert_string_equal(phx_sqltest_rows(c, BOB_CHEM, buf, sizeof(buf)),
+                        "3|8040|5197.000");
+    /* run 2: its batch step (20 s) overwrites run 1's after its end; run
+     * 1's numbered step is not charged again */
+    phx_sqltest_exec_ok(c, RUN_START("13:00"));
+    phx_sqltest_exec_ok(c, RUN_END("13:10"));
+    phx_sqltest_exec_ok(c, BATCH_STEP("13:00", "13:10", "20"));
+    assert_string_equal(phx_sqltest_rows(c, BOB_CHEM, buf, sizeof(buf)),
+                        "4|10440|5217.000");
+    /* run 3: its batch step (30 s) written while it runs, then its end */
+    phx_sqltest_exec_ok(c, REQUEUED);
+    phx_sqltest_exec_ok(c, RUN_START("14:00"));
+    phx_sqltest_exec_ok(c, BATCH_STEP("14:00", "14:10", "30"));
+    phx_sqltest_exec_ok(c, RUN_END("14:10"));
+    assert_string_equal(phx_sqltest_rows(c, BOB_CHEM, buf, sizeof(buf)),
+                        "5|12840|5247.000");
+    /* a correction of the last run replaces its charge alone */
+    phx_sqltest_exec_ok(
+        c, "UPDATE jobs SET end_time = '2024-03-01 14:20+00' WHERE id = 10");
+    assert_string_equal(phx_sqltest_rows(c, BOB_CHEM, buf, sizeof(buf)),
+                        "5|15240|5247.000");
+    phx_db_conn_close(c);
+}
+
 static void test_users_see_their_own(void **state)
 {
     (void)state;
@@ -486,6 +556,7 @@ int main(void)
         cmocka_unit_test(test_acct_jobs),
         cmocka_unit_test(test_acct_steps),
         cmocka_unit_test(test_usage_daily),
+        cmocka_unit_test(test_usage_requeued_runs),
         cmocka_unit_test(test_users_see_their_own),
         cmocka_unit_test(test_accountant_reads_all_writes_nothing),
         cmocka_unit_test(test_daemon_role),

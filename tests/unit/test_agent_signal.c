@@ -42,12 +42,25 @@ int phx_cg_pids(const phx_cg_t *cg, const char *id, pid_t *pids, int max)
     return cg_npids;
 }
 
+static phx_task_t *found; /* the task phx_task_find finds, NULL: none */
+static json_t *answered;  /* the last frame sent to the master */
+
 phx_task_t *phx_task_find(phx_agentd_t *a, const char *framework_id, const char *id)
 {
     (void)a;
     (void)framework_id;
     (void)id;
-    return NULL;
+    return found;
+}
+
+int phx_agentd_send(phx_agentd_t *a, json_t *hdr, const void *attach, size_t attach_len)
+{
+    (void)a;
+    (void)attach;
+    (void)attach_len;
+    json_decref(answered);
+    answered = hdr;
+    return 0;
 }
 
 int phx_lstep_signal_task(const char *framework_id, const char *task_id, int sig)
@@ -277,12 +290,104 @@ static void test_cannot_become_user(void **state)
     reap(root);
 }
 
+/* A SIGNAL as the master sends it, waiting for the answer (reply 7) or
+ * not (reply < 0: an older master). */
+static void on_signal(phx_agentd_t *a, const char *to, int sig, int reply)
+{
+    phx_frame_t f = {0};
+    f.header = json_pack("{s:s, s:s, s:s, s:i, s:s}", "type", "SIGNAL", "task_id", "t1",
+                         "framework_id", "fw", "signal", sig, "to", to);
+    if (reply >= 0)
+        json_object_set_new(f.header, "reply", json_integer(reply));
+    f.type = "SIGNAL";
+    json_decref(answered);
+    answered = NULL;
+    phx_agentd_on_signal(a, &f);
+    json_decref(f.header);
+}
+
+static int answered_sent(void)
+{
+    assert_non_null(answered);
+    assert_string_equal(json_string_value(json_object_get(answered, "type")),
+                        "SIGNAL_DONE");
+    assert_int_equal(json_integer_value(json_object_get(answered, "reply")), 7);
+    assert_string_equal(json_string_value(json_object_get(answered, "task_id")), "t1");
+    return (int)json_integer_value(json_object_get(answered, "sent"));
+}
+
+static const char *answered_error(void)
+{
+    const char *e = json_string_value(json_object_get(answered, "error"));
+    return e ? e : "";
+}
+
+/* SIGNAL_DONE: how many processes got the signal, and with none, why; a
+ * master that does not wait (no "reply") gets nothing. */
+static void test_answer(void **state)
+{
+    (void)state;
+    phx_agentd_t a = {0};
+    phx_task_t t = {0};
+    t.a = &a;
+    t.uid = t.gid = NOBODY;
+    t.phase = PHX_TASK_RUNNING;
+    snprintf(t.label, sizeof(t.label), "fw/t1");
+    found = &t;
+
+    /* -b: the batch shell gets it */
+    pid_t shell = spawn(NOBODY);
+    t.child = shell;
+    on_signal(&a, "main", SIGUSR1, 7);
+    assert_int_equal(answered_sent(), 1);
+    assert_null(json_object_get(answered, "error"));
+    assert_true(died_of(shell, SIGUSR1));
+    /* gone (reaped): nothing signalled, and said so */
+    on_signal(&a, "main", SIGUSR1, 7);
+    assert_int_equal(answered_sent(), 0);
+    assert_non_null(strstr(answered_error(), "could not signal the batch shell"));
+    assert_non_null(strstr(answered_error(), strerror(ESRCH)));
+    /* root's now (a setuid program): refused by the kernel */
+    pid_t root = spawn(0);
+    t.child = root;
+    on_signal(&a, "main", SIGUSR1, 7);
+    assert_int_equal(answered_sent(), 0);
+    assert_non_null(strstr(answered_error(), strerror(EPERM)));
+    assert_false(died_of(root, SIGUSR1));
+    /* -s: no step runs on the node */
+    on_signal(&a, "steps", SIGUSR1, 7);
+    assert_int_equal(answered_sent(), 0);
+    assert_string_equal(answered_error(), "no step of the job runs on its node");
+    /* -f: every process of the cgroup, none of them the user's */
+    t.has_cgroup = true;
+    cg_pids[0] = root;
+    cg_npids = 1;
+    on_signal(&a, "all", SIGUSR1, 7);
+    assert_int_equal(answered_sent(), 0);
+    assert_non_null(strstr(answered_error(), "could not signal its processes"));
+    /* ending, or no such task */
+    t.kill = PHX_KILL_MASTER;
+    on_signal(&a, "main", SIGUSR1, 7);
+    assert_int_equal(answered_sent(), 0);
+    assert_string_equal(answered_error(), "not sent: the task is ending");
+    found = NULL;
+    on_signal(&a, "main", SIGUSR1, 7);
+    assert_int_equal(answered_sent(), 0);
+    assert_string_equal(answered_error(), "no such task on its node");
+    /* an older master waits for nothing */
+    on_signal(&a, "main", SIGUSR1, -1);
+    assert_null(answered);
+    reap(root);
+    cg_npids = 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_kill_as_user, setup),
         cmocka_unit_test_setup(test_cgroup_and_main, setup),
         cmocka_unit_test_setup(test_cannot_become_user, setup),
+        cmocka_unit_test_setup(test_answer, setup),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -213,6 +213,9 @@ static void test_a_jobs_life_same_either_way(void **state)
             i == 2 ? "/o/%j \"x\".out" : NULL,
             i == 2 ? "/e/err" : NULL,
             i == 3 ? "debug" : NULL, /* the partition it runs in, of its list */
+            i == 0   ? "hold_admin"
+            : i == 3 ? "requeue"
+                     : NULL, /* requeue asked */
         };
         memcpy(run.params[i], p, sizeof(p));
         static const char *const ends[NJOBS] = {"COMPLETED", "CANCELLED",
