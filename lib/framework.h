@@ -44,6 +44,11 @@ typedef struct phx_task_signal {
     int signal;
     phx_task_sig_to_t to;
 } phx_task_signal_t;
+/* The reason an agent gives (SIGNAL_DONE "error", passed on in the master's
+ * 409) when a "steps" signal found no step of the job on its node: nothing
+ * to signal there, which a framework need not count as a failure (scancel
+ * -s of a job whose steps run on some of its nodes). */
+#define PHX_SIGNAL_NO_STEP "no step of the job runs on its node"
 /* obj's "signal" and "to": 0 with *out, or -1 with err. */
 int phx_task_signal_parse(const json_t *obj, phx_task_signal_t *out, phx_error_t *err);
 const char *phx_task_sig_to_name(phx_task_sig_to_t to);

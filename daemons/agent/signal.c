@@ -304,7 +304,7 @@ void phx_agentd_on_signal(phx_agentd_t *a, const phx_frame_t *f)
         steps = phx_lstep_signal_task(t->framework_id, t->id, s.signal);
     int sent = (main_ok > 0 ? main_ok : 0) + steps;
     if (s.to == PHX_SIG_TO_STEPS)
-        answer(a, f, fw, id, steps, "no step of the job runs on its node");
+        answer(a, f, fw, id, steps, PHX_SIGNAL_NO_STEP);
     else if (main_ok < 0 && steps == 0)
         answer(a, f, fw, id, 0, "could not signal %s (pid %d): %s",
                s.to == PHX_SIG_TO_MAIN ? "the batch shell" : "its processes",

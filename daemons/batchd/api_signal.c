@@ -19,7 +19,9 @@
  * others got it, a retry would signal them twice; 409 when no node got it,
  * with the reasons per node.  A refusal is the master's, or the agent's
  * when it signalled nothing there (the master passes on its SIGNAL_DONE:
- * "agent "n2" signalled nothing: no step of the job runs on its node");
+ * "agent "n2" signalled nothing: the kill's error"); a node where no step
+ * of the job runs (PHX_SIGNAL_NO_STEP) had nothing to signal and is
+ * neither sent nor failed, and 409 names that when it holds for every node;
  * an agent too old to say, or silent for 5 s, counts as signalled.
  * A pending job is refused (409), but KILL cancels it, as Slurm does.
  * Authorised as cancel is (api.c): the caller owns the job or is an
@@ -45,6 +47,7 @@ typedef struct sigop {
     int out;           /* calls not answered yet */
     int calls;         /* calls made (nodes) */
     int sent;          /* calls taken by the master */
+    int idle;          /* nodes where no step of the job runs (scope steps) */
     json_t *failed;    /* [{"job_id", "node", "error"}] refused or not sent */
 } sigop_t;
 
@@ -71,9 +74,12 @@ static const struct {
 static void describe(const sigop_t *op, char *buf, size_t len)
 {
     size_t at = 0, nf = json_array_size(op->failed), i;
-    int w = op->sent == 0 ? snprintf(buf, len, "no node got it")
-                          : snprintf(buf, len, "signalled on %d of %d nodes", op->sent,
-                                     op->calls);
+    int w = op->sent == 0 && nf == 0
+                ? snprintf(buf, len, "no step of the job runs on its %d node%s",
+                           op->idle, op->idle == 1 ? "" : "s")
+            : op->sent == 0 ? snprintf(buf, len, "no node got it")
+                            : snprintf(buf, len, "signalled on %d of %d nodes",
+                                       op->sent, op->calls);
     at = w < 0 ? 0 : (size_t)w < len ? (size_t)w : len - 1;
     for (i = 0; i < nf && at + 64 < len; i++) {
         const json_t *f = json_array_get(op->failed, i);
@@ -147,7 +153,12 @@ static void answered(phx_fwc_t *c, int status, const char *body, void *arg)
         char why[400];
         if (status == 0)
             snprintf(why, sizeof(why), "no answer from the master");
-        else if (msg && strstr(msg, "unsupported call type"))
+        else if (status == 409 && msg && strstr(msg, PHX_SIGNAL_NO_STEP)) {
+            /* nothing to signal there: neither sent nor failed */
+            op->idle++;
+            json_decref(j);
+            goto done;
+        } else if (msg && strstr(msg, "unsupported call type"))
             snprintf(why, sizeof(why),
                      "the master runs a version without SIGNAL; upgrade it");
         else if (msg) { /* "SIGNAL: task T: why": the node is named already */
@@ -159,6 +170,7 @@ static void answered(phx_fwc_t *c, int status, const char *body, void *arg)
         json_decref(j);
         failed(k, why);
     }
+done:
     free(k);
     if (--op->out == 0)
         finish(op);

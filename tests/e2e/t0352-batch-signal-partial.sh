@@ -5,7 +5,8 @@
 # node ("signalled on 1 of 2 nodes; n2: agent "n2" is unreachable"), exit
 # status 1; before, the whole job was reported failed ("could not signal")
 # though a node had got it.  The agent back but without the step it ran:
-# it says it signalled nothing there (SIGNAL_DONE), and the answer names it.
+# it signals nothing there (SIGNAL_DONE: no step of the job runs), which is
+# not a failure: exit 0.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -57,15 +58,12 @@ assert_contains "$(cat "$PHX_TEST_DIR/batchd.log")" "signalled on 1 of 2 nodes"
 assert_eq RUNNING "$(job_field "$id" state)" "the job runs on"
 
 # Back: the agent recovers its task but not the step it ran there (a
-# restarted agent knows no step): it takes the SIGNAL, signals nothing and
-# says so; the batch node's rank gets it again (exit 1, the node named).
+# restarted agent knows no step): it takes the SIGNAL and finds nothing to
+# signal, which is not a failure (as a node where no step runs); the batch
+# node's rank gets it again, exit 0.
 start_agent "$other" "synthetic:pack:1 numa:1 core:2 pu:1"
 wait_node "$other" up 30
-says() {
-    PHX_OUT=$(phx cancel -s USR1 "$id" 2>&1) && return 1
-    [[ $PHX_OUT == *"$1"* ]]
-}
-wait_for 20 says "signalled on 1 of 2 nodes; $other: agent \"$other\" signalled nothing: no step of the job runs on its node"
+wait_for 20 phx cancel -s USR1 "$id"
 wait_for 15 eval "[[ \$(grep -c USR1 '$d/got.$bn') -ge 2 ]]"
 [[ ! -e $d/got.$other ]] || fail "the node whose agent forgot its step got it: $(cat "$d/got.$other")"
 phx cancel "$id"

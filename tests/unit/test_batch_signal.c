@@ -268,6 +268,43 @@ static void test_master_refuses(void **state)
     assert_non_null(strstr(reply_text, "n3: batchd is not connected to the master"));
 }
 
+/* A node where no step of the job runs had nothing to signal: not a failure
+ * (scancel -s of a job whose steps run on some of its nodes exits 0), and
+ * a 409 naming it only when no node had anything. */
+#define NO_STEP(task, node)                                                            \
+    "{\"error\": \"SIGNAL: task " task ": agent \\\"" node                             \
+    "\\\" signalled nothing: " PHX_SIGNAL_NO_STEP "\"}"
+static void test_no_step_there(void **state)
+{
+    (void)state;
+    setup_world();
+    post(&jobs[0], "{\"signal\": \"USR1\"}");
+    calls[0].done(NULL, 202, "", calls[0].arg);
+    calls[1].done(NULL, 409, NO_STEP("job-5-1", "n2"), calls[1].arg);
+    calls[2].done(NULL, 409, NO_STEP("job-5-2", "n3"), calls[2].arg);
+    assert_int_equal(reply_code, 200);
+    assert_null(strstr(reply_text, "failed"));
+    assert_non_null(strstr(reply_text, "\"tasks\":1"));
+
+    setup_world(); /* nowhere: 409 */
+    post(&jobs[0], "{\"signal\": \"USR1\"}");
+    calls[0].done(NULL, 409, NO_STEP("job-5-0", "n1"), calls[0].arg);
+    calls[1].done(NULL, 409, NO_STEP("job-5-1", "n2"), calls[1].arg);
+    calls[2].done(NULL, 409, NO_STEP("job-5-2", "n3"), calls[2].arg);
+    assert_int_equal(reply_code, 409);
+    assert_string_equal(
+        reply_text, "could not signal job 5: no step of the job runs on its 3 nodes");
+
+    setup_world(); /* one idle, one failed, one sent: the failed one named */
+    post(&jobs[0], "{\"signal\": \"USR1\"}");
+    calls[0].done(NULL, 202, "", calls[0].arg);
+    calls[1].done(NULL, 409, NO_STEP("job-5-1", "n2"), calls[1].arg);
+    calls[2].done(NULL, 400, UNREACHABLE("job-5-2", "n3"), calls[2].arg);
+    assert_int_equal(reply_code, 200);
+    assert_non_null(strstr(reply_text, "signalled on 1 of 3 nodes; n3: agent"));
+    assert_null(strstr(reply_text, "n2"));
+}
+
 static void test_refused(void **state)
 {
     (void)state;
@@ -382,6 +419,7 @@ int main(void)
         cmocka_unit_test(test_scopes),
         cmocka_unit_test(test_master_refuses),
         cmocka_unit_test(test_refused),
+        cmocka_unit_test(test_no_step_there),
         cmocka_unit_test(test_kill_cancels_pending),
         cmocka_unit_test(test_array),
         cmocka_unit_test(test_kill_cancels),
