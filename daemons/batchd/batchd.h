@@ -22,6 +22,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "daemons/batchd/accounts.h"
@@ -487,8 +488,23 @@ typedef enum batchd_requeue {
 } batchd_requeue_t;
 /* Its jobs.requeue_asked ("requeue", "hold", "hold_admin"; NULL for NO),
  * and back (NULL or unknown: NO). */
-const char *batchd_requeue_name(batchd_requeue_t r);
-batchd_requeue_t batchd_requeue_parse(const char *name);
+/* jobs.requeue_asked (migration 011): the name stored, NULL for none. */
+static inline const char *batchd_requeue_name(batchd_requeue_t r)
+{
+    static const char *const names[] = {
+        [BATCHD_REQUEUE_YES] = "requeue",
+        [BATCHD_REQUEUE_HOLD] = "hold",
+        [BATCHD_REQUEUE_HOLD_ADMIN] = "hold_admin",
+    };
+    return r > BATCHD_REQUEUE_NO && r <= BATCHD_REQUEUE_HOLD_ADMIN ? names[r] : NULL;
+}
+static inline batchd_requeue_t batchd_requeue_parse(const char *name)
+{
+    for (int r = BATCHD_REQUEUE_YES; name && r <= BATCHD_REQUEUE_HOLD_ADMIN; r++)
+        if (strcmp(name, batchd_requeue_name((batchd_requeue_t)r)) == 0)
+            return (batchd_requeue_t)r;
+    return BATCHD_REQUEUE_NO;
+}
 /* After (re)subscribing: kill again the live tasks of the running jobs
  * whose requeue was asked (the kills may not have reached the master
  * before a restart of batchd). */

@@ -543,27 +543,6 @@ static json_t *tasks_json(const bjob_t *j)
     return a;
 }
 
-/* jobs.requeue_asked (migration 011) */
-static const char *const requeue_names[] = {
-    [BATCHD_REQUEUE_YES] = "requeue",
-    [BATCHD_REQUEUE_HOLD] = "hold",
-    [BATCHD_REQUEUE_HOLD_ADMIN] = "hold_admin",
-};
-
-const char *batchd_requeue_name(batchd_requeue_t r)
-{
-    return r > BATCHD_REQUEUE_NO && r <= BATCHD_REQUEUE_HOLD_ADMIN ? requeue_names[r]
-                                                                   : NULL;
-}
-
-batchd_requeue_t batchd_requeue_parse(const char *name)
-{
-    for (int r = BATCHD_REQUEUE_YES; name && r <= BATCHD_REQUEUE_HOLD_ADMIN; r++)
-        if (strcmp(name, requeue_names[r]) == 0)
-            return (batchd_requeue_t)r;
-    return BATCHD_REQUEUE_NO;
-}
-
 static void persisted(const phx_error_t *err, phx_db_result_t *const *r, int n,
                       void *arg)
 {
