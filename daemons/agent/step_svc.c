@@ -328,10 +328,12 @@ static bool input_room(const client_t *c)
 static void on_input(client_t *c, const phx_frame_t *f)
 {
     bool eof = json_is_true(json_object_get(f->header, "eof"));
-    if (!c->step || c->in_eof || f->attach_len > PHX_STEP_INPUT_CHUNK) {
-        client_error(c, !c->step    ? "INPUT before the step started"
-                        : c->in_eof ? "INPUT after its end"
-                                    : "INPUT frame too large");
+    if (!c->step || c->in_eof || f->attach_len > PHX_STEP_INPUT_CHUNK ||
+        (f->attach_len == 0 && !eof)) {
+        client_error(c, !c->step             ? "INPUT before the step started"
+                        : c->in_eof          ? "INPUT after its end"
+                        : f->attach_len == 0 ? "INPUT frame with no bytes"
+                                             : "INPUT frame too large");
         return;
     }
     c->in_eof = eof;
