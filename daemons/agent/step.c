@@ -590,10 +590,14 @@ void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
     struct timeval sec = {1, 0};
     if ((s->watch_ev = event_new(a->base, -1, EV_PERSIST, on_watch, s)))
         event_add(s->watch_ev, &sec);
-    if (parse_map(s, h, t, &err) < 0 ||
-        !(s->local = calloc((size_t)s->nlocal + 1, sizeof(*s->local))) ||
-        phx_pmix_step_register(st.pmix, &s->map, &err) < 0) {
-        launch_failed(a, s->id, h, s->local ? err.text : "out of memory");
+    bool bad = parse_map(s, h, t, &err) < 0;
+    if (!bad && !(s->local = calloc((size_t)s->nlocal + 1, sizeof(*s->local))))
+        bad = phx_error_set(&err, "out of memory") < 0;
+    for (int i = 0; !bad && i <= s->nlocal; i++) /* none open: none closed on failure */
+        s->local[i].pidfd = s->local[i].fds[0] = s->local[i].fds[1] =
+            s->local[i].in_fd = -1;
+    if (bad || phx_pmix_step_register(st.pmix, &s->map, &err) < 0) {
+        launch_failed(a, s->id, h, err.text);
         lstep_free(s);
         return;
     }
