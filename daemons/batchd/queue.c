@@ -750,6 +750,10 @@ void batchd_job_cancel(batchd_t *b, bjob_t *j, uid_t by)
     if (j->state != PHX_JOB_RUNNING)
         return;
     j->cancel_requested = true;
+    if (j->requeue_asked) { /* a cancel after it wins, across a restart too */
+        j->requeue_asked = BATCHD_REQUEUE_NO;
+        batchd_job_persist(b, j);
+    }
     for (size_t i = 0; i < j->ntasks; i++)
         if (!j->tasks[i].ended && b->fwc)
             phx_fwc_kill(b->fwc, j->tasks[i].id, j->tasks[i].agent_id);

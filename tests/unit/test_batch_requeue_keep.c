@@ -166,9 +166,52 @@ static void test_requeue_asked_kept(void **state)
 
 PHX_TEST_PG_GROUP_FIXTURES(pg)
 
+/* A cancel that follows the requeue of a running job wins, also across a
+ * restart of phx-batchd (end.c: "a cancel after it wins"): the cancel is
+ * kept in jobs.cancel_uid only, so the requeue asked is dropped. */
+static void test_cancel_after_requeue_survives_restart(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_new(&pg, NULL);
+    char repo[1024], dir[1200];
+    assert_int_equal(phx_test_repo_dir(repo, sizeof(repo)), 0);
+    snprintf(dir, sizeof(dir), "%s/db/migrations", repo);
+    phx_error_t err = {{0}};
+    if (phx_db_migrate(e->conn, dir, &err) < 0)
+        fail_msg("migrate: %s", err.text);
+    store_exec(e,
+               "INSERT INTO jobs (id, name, uid, gid, user_name, partition, spec, "
+               "script, work_dir, submit_dir, submit_line, nodes_min, nodes_max, "
+               "ntasks, state, start_time, node_list, alloc_cpus, alloc_nodes, "
+               "run_tasks) VALUES (9, 'j', 0, 0, 'root', 'batch', '{}', '#!/bin/sh', "
+               "'/', '/', 'x', 1, 1, 1, 'RUNNING', to_timestamp(1793456000), "
+               "'n01', 1, 1, '[{\"id\": \"t\", \"host\": \"n01\", \"cpus\": 1}]')");
+    batchd_t *b = batchd_new(e);
+    assert_int_equal(batchd_queue_load(b, &err), 0);
+    bjob_t *j = batchd_job_find(b, 9);
+    assert_non_null(j);
+    /* phx requeue 9 (requeue.c: asked, persisted), then phx cancel 9 */
+    j->requeue_asked = BATCHD_REQUEUE_YES;
+    batchd_job_persist(b, j);
+    batchd_job_cancel(b, j, 0);
+    assert_true(j->cancel_requested);
+    drain(e);
+    batchd_free(b);
+    /* batchd restarts before the batch step ends */
+    b = batchd_new(e);
+    assert_int_equal(batchd_queue_load(b, &err), 0);
+    j = batchd_job_find(b, 9);
+    assert_non_null(j);
+    /* the cancel must still win: either known, or the requeue dropped */
+    assert_true(j->cancel_requested || j->requeue_asked == BATCHD_REQUEUE_NO);
+    batchd_free(b);
+    store_env_free(e);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cancel_after_requeue_survives_restart),
         cmocka_unit_test(test_requeue_asked_kept),
     };
     return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
