@@ -35,6 +35,11 @@ struct phx_fwc {
     struct evbuffer *pending; /* RecordIO bytes not yet parsed */
     struct evhttp_connection *call_conn;
     int call_busy; /* requests made on call_conn and not yet answered */
+    /* SIGNAL's own: the master answers it only once the agent has said what
+     * it signalled (up to 5 s), and a connection carries one request at a
+     * time: on call_conn it held ACCEPT, KILL and the others back */
+    struct evhttp_connection *sig_conn;
+    int sig_busy;
     struct evhttp_connection *ack_conn[ACK_CONNS];
     int ack_busy[ACK_CONNS]; /* requests made and not yet answered */
     struct event *retry_ev;
@@ -45,11 +50,16 @@ struct phx_fwc {
     bool destroyed;
 };
 
+/* Which connection a call goes on (send_call): */
+enum { LANE_CALL, LANE_ACK, LANE_SIGNAL };
+#define LANE_CALL_SLOT   (-1)
+#define LANE_SIGNAL_SLOT (-2)
+
 typedef struct call_ctx {
     phx_fwc_t *c;
     phx_fwc_done_f done;
     void *arg;
-    int ack_slot;                   /* index into ack_conn, or -1: call_conn */
+    int ack_slot; /* index into ack_conn, or LANE_CALL_SLOT, LANE_SIGNAL_SLOT */
     struct evhttp_connection *conn; /* counted busy there (unless retired) */
 } call_ctx_t;
 
@@ -115,6 +125,8 @@ void phx_fwc_destroy(phx_fwc_t *c)
         evhttp_connection_free(c->stream_conn);
     if (c->call_conn)
         evhttp_connection_free(c->call_conn);
+    if (c->sig_conn)
+        evhttp_connection_free(c->sig_conn);
     for (int i = 0; i < ACK_CONNS; i++)
         if (c->ack_conn[i])
             evhttp_connection_free(c->ack_conn[i]);
@@ -283,6 +295,14 @@ static void retire_conns(phx_fwc_t *c)
         c->call_conn = NULL;
         c->call_busy = 0;
     }
+    if (c->sig_conn) {
+        if (c->sig_busy > 0)
+            evhttp_connection_free_on_completion(c->sig_conn);
+        else
+            evhttp_connection_free(c->sig_conn);
+        c->sig_conn = NULL;
+        c->sig_busy = 0;
+    }
     for (int i = 0; i < ACK_CONNS; i++) {
         if (!c->ack_conn[i])
             continue;
@@ -398,8 +418,10 @@ static void on_call_done(struct evhttp_request *req, void *arg)
     phx_fwc_t *c = ctx->c;
     if (ctx->ack_slot >= 0 && ctx->conn == c->ack_conn[ctx->ack_slot])
         c->ack_busy[ctx->ack_slot]--;
-    else if (ctx->ack_slot < 0 && ctx->conn == c->call_conn)
+    else if (ctx->ack_slot == LANE_CALL_SLOT && ctx->conn == c->call_conn)
         c->call_busy--;
+    else if (ctx->ack_slot == LANE_SIGNAL_SLOT && ctx->conn == c->sig_conn)
+        c->sig_busy--;
     int status = req ? evhttp_request_get_response_code(req) : 0;
     char *body = NULL;
     if (req) {
@@ -422,11 +444,14 @@ static void on_call_done(struct evhttp_request *req, void *arg)
 }
 
 /* The connection for a call, made on first use; its ack slot or -1. */
-static struct evhttp_connection *conn_for(phx_fwc_t *c, bool ack, int *slot)
+static struct evhttp_connection *conn_for(phx_fwc_t *c, int lane, int *slot)
 {
     struct evhttp_connection **conn = &c->call_conn;
-    *slot = -1;
-    if (ack) {
+    *slot = LANE_CALL_SLOT;
+    if (lane == LANE_SIGNAL) {
+        *slot = LANE_SIGNAL_SLOT;
+        conn = &c->sig_conn;
+    } else if (lane == LANE_ACK) {
         *slot = 0;
         for (int i = 1; i < ACK_CONNS; i++)
             if (c->ack_busy[i] < c->ack_busy[*slot])
@@ -440,7 +465,7 @@ static struct evhttp_connection *conn_for(phx_fwc_t *c, bool ack, int *slot)
     return *conn;
 }
 
-static int send_call(phx_fwc_t *c, json_t *call, bool ack, phx_fwc_done_f done,
+static int send_call(phx_fwc_t *c, json_t *call, int lane, phx_fwc_done_f done,
                      void *arg)
 {
     if (!c->subscribed || !call) {
@@ -451,7 +476,7 @@ static int send_call(phx_fwc_t *c, json_t *call, bool ack, phx_fwc_done_f done,
     json_object_set_new(call, "framework_id",
                         json_pack("{s:s}", "value", c->framework_id));
     int slot;
-    struct evhttp_connection *conn = conn_for(c, ack, &slot);
+    struct evhttp_connection *conn = conn_for(c, lane, &slot);
     if (!conn) {
         json_decref(call);
         return -1;
@@ -484,6 +509,8 @@ static int send_call(phx_fwc_t *c, json_t *call, bool ack, phx_fwc_done_f done,
     }
     if (slot >= 0)
         c->ack_busy[slot]++;
+    else if (slot == LANE_SIGNAL_SLOT)
+        c->sig_busy++;
     else
         c->call_busy++;
     return 0;
@@ -491,7 +518,7 @@ static int send_call(phx_fwc_t *c, json_t *call, bool ack, phx_fwc_done_f done,
 
 int phx_fwc_call(phx_fwc_t *c, json_t *json, phx_fwc_done_f done, void *arg)
 {
-    return send_call(c, json, false, done, arg);
+    return send_call(c, json, LANE_CALL, done, arg);
 }
 
 int phx_fwc_accept(phx_fwc_t *c, const json_t *offer_ids, const json_t *operations,
@@ -534,7 +561,7 @@ int phx_fwc_acknowledge(phx_fwc_t *c, const json_t *status)
         json_object_set(ack, "agent_id", agent);
     return send_call(c,
                      json_pack("{s:s, s:o}", "type", "ACKNOWLEDGE", "acknowledge", ack),
-                     true, NULL, NULL);
+                     LANE_ACK, NULL, NULL);
 }
 
 int phx_fwc_reconcile(phx_fwc_t *c, const json_t *task_ids)
@@ -625,9 +652,9 @@ int phx_task_signal_parse(const json_t *obj, phx_task_signal_t *out, phx_error_t
 int phx_fwc_signal(phx_fwc_t *c, const char *task_id, const phx_task_signal_t *s,
                    phx_fwc_done_f done, void *arg)
 {
-    return phx_fwc_call(c,
-                        json_pack("{s:s, s:{s:{s:s}, s:i, s:s}}", "type", "SIGNAL",
-                                  "signal", "task_id", "value", task_id, "signal",
-                                  s->signal, "to", phx_task_sig_to_name(s->to)),
-                        done, arg);
+    return send_call(c,
+                     json_pack("{s:s, s:{s:{s:s}, s:i, s:s}}", "type", "SIGNAL",
+                               "signal", "task_id", "value", task_id, "signal",
+                               s->signal, "to", phx_task_sig_to_name(s->to)),
+                     LANE_SIGNAL, done, arg);
 }

@@ -300,10 +300,18 @@ void phx_agentd_on_signal(phx_agentd_t *a, const phx_frame_t *f)
     if (main_ok < 0)
         main_errno = errno;
     /* the ranks are in the task's cgroup: signalled once already */
+    bool steps_failed = false; /* ranks there, none signalled */
     if (s.to == PHX_SIG_TO_STEPS || (s.to == PHX_SIG_TO_ALL && !t->has_cgroup))
         steps = phx_lstep_signal_task(t->framework_id, t->id, s.signal);
+    if (steps < 0) {
+        steps_failed = true;
+        steps = 0;
+    }
     int sent = (main_ok > 0 ? main_ok : 0) + steps;
-    if (s.to == PHX_SIG_TO_STEPS)
+    if (s.to == PHX_SIG_TO_STEPS && steps_failed)
+        answer(a, f, fw, id, 0,
+               "none of the steps' ranks on its node could be signalled");
+    else if (s.to == PHX_SIG_TO_STEPS)
         answer(a, f, fw, id, steps, PHX_SIGNAL_NO_STEP);
     else if (main_ok < 0 && steps == 0)
         answer(a, f, fw, id, 0, "could not signal %s (pid %d): %s",

@@ -481,7 +481,7 @@ int phx_lstep_signal_task(const char *framework_id, const char *task_id, int sig
 {
     const phx_task_t *t = phx_task_find(st.a, framework_id, task_id);
     pid_t groups[256];
-    int n = 0, sent = 0;
+    int n = 0, sent = 0, found = 0;
     for (phx_lstep_t *s = st.steps; t && s; s = s->next) {
         if (s->killed || strcmp(s->framework_id, framework_id) != 0 ||
             strcmp(s->task_id, task_id) != 0)
@@ -490,6 +490,7 @@ int phx_lstep_signal_task(const char *framework_id, const char *task_id, int sig
             if (s->local[i].exited || s->local[i].pid <= 0)
                 continue;
             groups[n++] = s->local[i].pid;
+            found++;
             if (n == (int)(sizeof(groups) / sizeof(groups[0]))) {
                 sent += phx_signal_groups_as(t->uid, t->gid, groups, n, sig);
                 n = 0;
@@ -498,7 +499,11 @@ int phx_lstep_signal_task(const char *framework_id, const char *task_id, int sig
     }
     /* as the job's user: a setuid-root program in a rank's group is left
      * alone, as a signal of the user's own would be */
-    return t && n ? sent + phx_signal_groups_as(t->uid, t->gid, groups, n, sig) : sent;
+    if (t && n)
+        sent += phx_signal_groups_as(t->uid, t->gid, groups, n, sig);
+    /* ranks there, none signalled (gone meanwhile, or not the user's): not
+     * "no step" */
+    return found > 0 && sent == 0 ? -1 : sent;
 }
 
 void phx_lstep_kill(phx_agentd_t *a, const phx_frame_t *f)

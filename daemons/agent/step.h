@@ -78,7 +78,8 @@ void phx_lstep_abort(phx_lstep_t *s, int status, bool cancel, const char *why);
 void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f);
 void phx_lstep_kill(phx_agentd_t *a, const phx_frame_t *f);
 /* Send sig to the ranks (their process groups) of the steps running in the
- * job task framework_id/task_id on this agent; how many were signalled. */
+ * job task framework_id/task_id on this agent; how many were signalled, or
+ * -1 when ranks run there but none could be signalled. */
 int phx_lstep_signal_task(const char *framework_id, const char *task_id, int sig);
 /* signal.c: send sig to the process groups (else the processes) groups[0..n)
  * as uid/gid would, from a child that takes them (the agent is root): the

@@ -177,8 +177,10 @@ static void stop(phx_master_t *m)
     if (m->sighup)
         event_free(m->sighup);
     if (m->http) {
-        /* End open event streams and let the loop write their last chunk
-         * and free them: evhttp_free leaks a reply still in progress. */
+        /* End open event streams and SIGNAL calls still waiting (503), and
+         * let the loop write their last chunk and free them: evhttp_free
+         * leaks a reply still in progress. */
+        phx_sigwaits_destroy(m);
         if (m->frameworks) {
             size_t pos = 0;
             void *v;
@@ -190,7 +192,6 @@ static void stop(phx_master_t *m)
             for (int i = 0; i < 3; i++)
                 event_base_loop(m->base, EVLOOP_NONBLOCK);
         }
-        phx_sigwaits_destroy(m); /* before their requests go */
         evhttp_free(m->http);
     }
     /* The store delivers its last callbacks, which may touch connections,

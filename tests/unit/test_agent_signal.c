@@ -63,12 +63,13 @@ int phx_agentd_send(phx_agentd_t *a, json_t *hdr, const void *attach, size_t att
     return 0;
 }
 
+static int lstep_result; /* the steps' answer: 0 none there, -1 none signalled */
 int phx_lstep_signal_task(const char *framework_id, const char *task_id, int sig)
 {
     (void)framework_id;
     (void)task_id;
     (void)sig;
-    return 0;
+    return lstep_result;
 }
 
 /* --- targets: a process of uid, in a process group of its own --- */
@@ -358,6 +359,16 @@ static void test_answer(void **state)
     on_signal(&a, "steps", SIGUSR1, 7);
     assert_int_equal(answered_sent(), 0);
     assert_string_equal(answered_error(), "no step of the job runs on its node");
+    /* -s: ranks there, none signalled: a failure, not "no step" */
+    lstep_result = -1;
+    on_signal(&a, "steps", SIGUSR1, 7);
+    assert_int_equal(answered_sent(), 0);
+    assert_string_equal(answered_error(),
+                        "none of the steps' ranks on its node could be signalled");
+    lstep_result = 2;
+    on_signal(&a, "steps", SIGUSR1, 7);
+    assert_int_equal(answered_sent(), 2);
+    lstep_result = 0;
     /* -f: every process of the cgroup, none of them the user's */
     t.has_cgroup = true;
     cg_pids[0] = root;
