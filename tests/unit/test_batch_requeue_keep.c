@@ -97,9 +97,9 @@ static void drain(store_env_t *e)
     fail_msg("the store did not drain");
 }
 
-static void test_requeue_asked_kept(void **state)
+/* A fresh database with the project's migrations applied. */
+static store_env_t *migrated_env(void)
 {
-    (void)state;
     store_env_t *e = store_env_new(&pg, NULL);
     char repo[1024], dir[1200];
     assert_int_equal(phx_test_repo_dir(repo, sizeof(repo)), 0);
@@ -107,6 +107,14 @@ static void test_requeue_asked_kept(void **state)
     phx_error_t err = {{0}};
     if (phx_db_migrate(e->conn, dir, &err) < 0)
         fail_msg("migrate: %s", err.text);
+    return e;
+}
+
+static void test_requeue_asked_kept(void **state)
+{
+    (void)state;
+    store_env_t *e = migrated_env();
+    phx_error_t err = {{0}};
     /* jobs 7 and 8 run (as batchd started them) */
     store_exec(e, "INSERT INTO jobs (id, name, uid, gid, user_name, partition, spec, "
                   "script, work_dir, submit_dir, submit_line, nodes_min, nodes_max, "
@@ -172,13 +180,8 @@ PHX_TEST_PG_GROUP_FIXTURES(pg)
 static void test_cancel_after_requeue_survives_restart(void **state)
 {
     (void)state;
-    store_env_t *e = store_env_new(&pg, NULL);
-    char repo[1024], dir[1200];
-    assert_int_equal(phx_test_repo_dir(repo, sizeof(repo)), 0);
-    snprintf(dir, sizeof(dir), "%s/db/migrations", repo);
+    store_env_t *e = migrated_env();
     phx_error_t err = {{0}};
-    if (phx_db_migrate(e->conn, dir, &err) < 0)
-        fail_msg("migrate: %s", err.text);
     store_exec(e,
                "INSERT INTO jobs (id, name, uid, gid, user_name, partition, spec, "
                "script, work_dir, submit_dir, submit_line, nodes_min, nodes_max, "
