@@ -330,6 +330,9 @@ void batchd_job_set_state(batchd_t *b, bjob_t *j, phx_job_state_t st,
 /* Fill the job's dependency environment for depend.c. */
 void batchd_dep_env(batchd_t *b, bjob_t *j, phx_dep_env_t *env);
 /* Cancel: pending → CANCELLED now; running → kill its tasks. */
+/* Ask the master to kill the job's tasks that have not ended (none while
+ * batchd is not connected). */
+void batchd_job_kill_live(batchd_t *b, const bjob_t *j);
 void batchd_job_cancel(batchd_t *b, bjob_t *j, uid_t by);
 /* Number of running tasks of an array. */
 uint32_t batchd_array_running(const batchd_t *b, uint64_t array_job_id);

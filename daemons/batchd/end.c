@@ -83,13 +83,6 @@ static void write_step(batchd_t *b, bjob_t *j, const json_t *phx)
                      err.text);
 }
 
-static void kill_rest(batchd_t *b, bjob_t *j)
-{
-    for (size_t i = 0; i < j->ntasks; i++)
-        if (!j->tasks[i].ended && b->fwc)
-            phx_fwc_kill(b->fwc, j->tasks[i].id, j->tasks[i].agent_id);
-}
-
 void batchd_job_finish(batchd_t *b, bjob_t *j, phx_job_state_t st, phx_job_reason_t why)
 {
     int64_t now = batchd_now();
@@ -164,7 +157,7 @@ static void batch_ended(batchd_t *b, bjob_t *j, const char *state, const char *r
     batchd_job_finish(b, j, st, PHX_REASON_NONE);
     if (phx_job_state_is_final(j->state))
         write_step(b, j, phx);
-    kill_rest(b, j);
+    batchd_job_kill_live(b, j);
     if (j->requeue_asked && phx_job_state_is_final(j->state)) {
         batchd_requeue_now(b, j); /* the run recorded: back in the queue */
         batchd_sched_job_done(b, j);
@@ -220,6 +213,6 @@ void batchd_on_update(batchd_t *b, const json_t *status)
         batch_ended(b, j, state, reason, json_object_get(status, "phx"));
     } else if (j->node_fail) {
         /* the master kills the rest of the gang; make sure of it */
-        kill_rest(b, j);
+        batchd_job_kill_live(b, j);
     }
 }

@@ -754,9 +754,7 @@ void batchd_job_cancel(batchd_t *b, bjob_t *j, uid_t by)
         j->requeue_asked = BATCHD_REQUEUE_NO;
         batchd_job_persist(b, j);
     }
-    for (size_t i = 0; i < j->ntasks; i++)
-        if (!j->tasks[i].ended && b->fwc)
-            phx_fwc_kill(b->fwc, j->tasks[i].id, j->tasks[i].agent_id);
+    batchd_job_kill_live(b, j);
 }
 
 /* --- fair-share usage --- */
@@ -780,4 +778,11 @@ double batchd_usage_get(batchd_t *b, const char *user, int64_t now)
 {
     phx_usage_t *u = user ? phx_hmap_get(b->usage, user) : NULL;
     return u ? phx_usage_value(u, now, b->weights.half_life) : 0;
+}
+
+void batchd_job_kill_live(batchd_t *b, const bjob_t *j)
+{
+    for (size_t i = 0; i < j->ntasks; i++)
+        if (!j->tasks[i].ended && b->fwc)
+            phx_fwc_kill(b->fwc, j->tasks[i].id, j->tasks[i].agent_id);
 }

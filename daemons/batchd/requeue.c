@@ -48,13 +48,6 @@ static phx_job_reason_t requeued_reason(const bjob_t *j)
     }
 }
 
-static void kill_live(batchd_t *b, const bjob_t *j)
-{
-    for (size_t i = 0; i < j->ntasks; i++)
-        if (!j->tasks[i].ended && b->fwc)
-            phx_fwc_kill(b->fwc, j->tasks[i].id, j->tasks[i].agent_id);
-}
-
 void batchd_requeue_resume(batchd_t *b)
 {
     for (size_t i = 0; i < b->njobs; i++) {
@@ -64,7 +57,7 @@ void batchd_requeue_resume(batchd_t *b)
         phx_log_info("job %" PRIu64 ": its requeue%s, asked before a restart, "
                      "goes on",
                      j->id, j->requeue_asked == BATCHD_REQUEUE_YES ? "" : "hold");
-        kill_live(b, j);
+        batchd_job_kill_live(b, j);
     }
 }
 
@@ -136,7 +129,7 @@ static int requeue_job(batchd_t *b, bjob_t *j, uid_t by, bool hold, int *status,
     /* end.c requeues it once the batch step has ended; kept in its row
      * until then, for a restart of batchd meanwhile */
     batchd_job_persist(b, j);
-    kill_live(b, j);
+    batchd_job_kill_live(b, j);
     return 1;
 }
 
