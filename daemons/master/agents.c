@@ -185,8 +185,8 @@ int phx_master_agents_load(phx_master_t *m, const char *dsn, phx_error_t *err)
     int rc = -1;
     /* A master that starts gives every agent not already lost a fresh grace
      * period to re-register. */
-    if (phx_db_query(
-            db,
+    if (phx_master_fenced_query(
+            m, db,
             "UPDATE agents SET state = 'unreachable', state_changed_at = now() "
             "WHERE state = 'up'",
             0, NULL, NULL, err) < 0 ||

@@ -44,6 +44,19 @@ static const char claim_sql[] =
     "http_address = $2, host = $3, pid = $4::integer, elected_at = now() "
     "WHERE id = 1 RETURNING epoch";
 const char phx_master_fence_sql[] = "SELECT phx_master_fence($1::bigint)";
+#define SQLSTATE_LOCK_TIMEOUT "55P03"
+/* The transactions that ran the fence and are still open: the fence reads
+ * master_leader FOR SHARE, which holds RowShareLock on the table until the
+ * transaction ends (a plain read takes AccessShareLock).  Ours has the
+ * leader lock, so they are a former leader's, stopped or cut off in the
+ * middle of a write; ended, they roll back. */
+static const char stuck_sql[] =
+    "SELECT l.pid, coalesce(a.state, '?'), coalesce(a.application_name, '?'), "
+    "pg_terminate_backend(l.pid) FROM pg_locks l "
+    "LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+    "WHERE l.locktype = 'relation' AND l.relation = 'master_leader'::regclass "
+    "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+    "AND l.mode = 'RowShareLock' AND l.granted AND l.pid <> pg_backend_pid()";
 
 static void deposed(const char *why)
 {
@@ -142,6 +155,31 @@ static int start_lease(phx_master_t *m, phx_error_t *err)
     return 0;
 }
 
+int phx_master_fenced_query(phx_master_t *m, phx_db_conn_t *db, const char *sql,
+                            int nparams, const char *const *params,
+                            phx_db_result_t **res, phx_error_t *err)
+{
+    char epoch[24];
+    snprintf(epoch, sizeof(epoch), "%" PRId64, m->epoch);
+    const char *fp[] = {epoch};
+    if (phx_db_query(db, "BEGIN", 0, NULL, NULL, err) < 0)
+        return -1;
+    if (phx_db_query(db, phx_master_fence_sql, 1, fp, NULL, err) == 0 &&
+        phx_db_query(db, sql, nparams, params, res, err) == 0) {
+        if (phx_db_query(db, "COMMIT", 0, NULL, NULL, err) == 0)
+            return 0;
+        if (res) {
+            phx_db_result_destroy(*res);
+            *res = NULL;
+        }
+    } else {
+        phx_error_t rerr;
+        phx_db_query(db, "ROLLBACK", 0, NULL, NULL, &rerr);
+    }
+    phx_master_fenced(err);
+    return -1;
+}
+
 void phx_master_leader_check(phx_master_t *m, double now)
 {
     double stalled = m->last_tick > 0 ? now - m->last_tick : 0;
@@ -184,6 +222,66 @@ static void on_lock_readable(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* End the former leader's transactions that keep us from claiming. */
+static void end_stuck(phx_master_t *m)
+{
+    phx_db_result_t *res = NULL;
+    phx_error_t err;
+    if (phx_db_query(m->lock_db, stuck_sql, 0, NULL, &res, &err) < 0) {
+        phx_log_warnx("could not end the former leader's open transactions (the "
+                      "masters' role needs to be the same, or a member of "
+                      "pg_signal_backend): %s; waiting for them",
+                      err.text);
+        return;
+    }
+    for (int r = 0; r < phx_db_result_rows(res); r++)
+        phx_log_notice(
+            "ended the session %s (%s, %s) of a former leader: its transaction "
+            "was open on the fence and kept this master from leading%s",
+            phx_db_result_get(res, r, 0), phx_db_result_get(res, r, 2),
+            phx_db_result_get(res, r, 1),
+            strcmp(phx_db_result_get(res, r, 3), "t") ? " (not ended)" : "");
+    phx_db_result_destroy(res);
+}
+
+/* Bump the epoch in one transaction that waits at most a quarter of the
+ * lease for the row: the fence of a former leader's transaction still open
+ * holds it FOR SHARE.  Such transactions are ended, then it tries again:
+ * a stopped leader that lost its lock session keeps its store's sessions,
+ * and waiting for them would leave the cluster without a leader until it
+ * ran again or PostgreSQL ended them. */
+static int claim(phx_master_t *m, const char *const *p, phx_db_result_t **res,
+                 phx_error_t *err)
+{
+    double wait = m->leader_lease / 4;
+    char ms[32];
+    snprintf(ms, sizeof(ms), "%.0f", wait < 0.1 ? 100 : wait > 2 ? 2000 : wait * 1000);
+    const char *tp[] = {ms};
+    for (;;) {
+        if (phx_db_query(m->lock_db, "BEGIN", 0, NULL, NULL, err) < 0)
+            return -1;
+        if (phx_db_query(m->lock_db, "SELECT set_config('lock_timeout', $1, true)", 1,
+                         tp, NULL, err) == 0 &&
+            phx_db_query(m->lock_db, claim_sql, 4, p, res, err) == 0) {
+            if (phx_db_query(m->lock_db, "COMMIT", 0, NULL, NULL, err) == 0)
+                return 0;
+            phx_db_result_destroy(*res);
+            *res = NULL;
+            return -1;
+        }
+        phx_error_t rerr;
+        char state[6];
+        bool timeout = phx_db_error_sqlstate(err, state) &&
+                       strcmp(state, SQLSTATE_LOCK_TIMEOUT) == 0;
+        if (phx_db_query(m->lock_db, "ROLLBACK", 0, NULL, NULL, &rerr) < 0 || !timeout)
+            return -1;
+        phx_log_warnx("claiming the lead waited %s ms for a former leader's open "
+                      "transaction",
+                      ms);
+        end_stuck(m);
+    }
+}
+
 /* The lock is ours: claim the epoch, then start leading. */
 static int lead(phx_master_t *m, phx_error_t *err)
 {
@@ -192,9 +290,7 @@ static int lead(phx_master_t *m, phx_error_t *err)
     snprintf(pid, sizeof(pid), "%ld", (long)getpid());
     const char *p[] = {advertised(m, "agent"), advertised(m, "http"), host, pid};
     phx_db_result_t *res = NULL;
-    /* Waits for the transactions of a former leader still in flight: the
-     * fence holds the row FOR SHARE. */
-    if (phx_db_query(m->lock_db, claim_sql, 4, p, &res, err) < 0)
+    if (claim(m, p, &res, err) < 0)
         return phx_error_prefix(err, "could not claim the lead");
     const char *e = phx_db_result_get(res, 0, 0);
     m->epoch = e ? strtoll(e, NULL, 10) : 0;

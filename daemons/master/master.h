@@ -187,6 +187,12 @@ void phx_master_leader_check(phx_master_t *m, double now);
  * (another master leads now). */
 void phx_master_fenced(const phx_error_t *err);
 extern const char phx_master_fence_sql[];
+/* One statement on a connection of its own (db), in a transaction fenced
+ * with our epoch, as the store's are: for the writes made before the store
+ * exists.  Exits if the fence refuses it; else as phx_db_query. */
+int phx_master_fenced_query(phx_master_t *m, phx_db_conn_t *db, const char *sql,
+                            int nparams, const char *const *params,
+                            phx_db_result_t **res, phx_error_t *err);
 /* The refusal a standby answers with (an agent's ERROR frame fields, or
  * with http an HTTP body), and the HTTP answer (503). */
 json_t *phx_master_standby_refusal(const phx_master_t *m, bool http);

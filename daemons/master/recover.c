@@ -164,12 +164,12 @@ static int load_tasks(phx_master_t *m, phx_db_conn_t *db, phx_error_t *err)
 }
 
 /* Not fatal: a master that cannot close them still schedules. */
-static void close_steps(phx_db_conn_t *db)
+static void close_steps(phx_master_t *m, phx_db_conn_t *db)
 {
     const char *p[] = {"CANCELLED"};
     phx_db_result_t *res = NULL;
     phx_error_t err;
-    if (phx_db_query(db, phx_step_rec_close_sql, 1, p, &res, &err) < 0) {
+    if (phx_master_fenced_query(m, db, phx_step_rec_close_sql, 1, p, &res, &err) < 0) {
         phx_log_errx("could not close the steps left running: %s", err.text);
         return;
     }
@@ -185,7 +185,7 @@ int phx_master_recover(phx_master_t *m, const char *dsn, phx_error_t *err)
     phx_db_conn_t *db = phx_db_connect(dsn, err);
     if (!db)
         return -1;
-    close_steps(db);
+    close_steps(m, db);
     int rc = load_frameworks(m, db, err) < 0 || load_tasks(m, db, err) < 0 ? -1 : 0;
     phx_db_conn_close(db);
     return rc;
