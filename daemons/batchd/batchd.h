@@ -183,6 +183,7 @@ typedef struct batchd {
     double refuse_seconds;
     char *compat_dir;      /* NULL: none; owned */
     bool slurm_env;        /* batch scripts also get SLURM_* (batchd.slurm_env) */
+    bool mpirun_env;       /* OpenMPI's mpirun through phx-rsh (batchd.mpirun_env) */
     const char *partition; /* the default one's name */
     bparts_t parts;
     /* accounts (accounts_db.c): enforced once account_users is loaded */

@@ -57,7 +57,27 @@ static bool passed_through(const char *name)
     return false;
 }
 
-/* The user's environment per --export, without SLURM_* and our own. */
+/* OpenMPI's settings of batchd.mpirun_env (mpirun_env below). */
+static const char *const mpirun_vars[] = {
+    "OMPI_MCA_plm_rsh_agent", "OMPI_MCA_orte_default_dash_host",
+    "OMPI_MCA_plm_rsh_no_tree_spawn", "OMPI_MCA_orte_leave_session_attached"};
+#define NMPIRUN_VARS (sizeof(mpirun_vars) / sizeof(mpirun_vars[0]))
+
+static bool from_a_job(const bjob_t *j)
+{
+    return j->env && json_object_get(j->env, "PHX_JOB_ID");
+}
+
+static bool is_mpirun_var(const char *name)
+{
+    for (size_t i = 0; i < NMPIRUN_VARS; i++)
+        if (strcmp(name, mpirun_vars[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The user's environment per --export, without SLURM_* and our own
+ * (with our mpirun settings when submitted from a job). */
 static void user_env(batchd_t *b, const bjob_t *j, json_t *vars)
 {
     const char *exp = j->spec.export_env;
@@ -69,7 +89,8 @@ static void user_env(batchd_t *b, const bjob_t *j, json_t *vars)
         json_object_foreach(j->env, k, v)
         {
             if (strncmp(k, "SLURM_", 6) == 0 || strncmp(k, "__PHX_", 6) == 0 ||
-                (strncmp(k, "PHX_", 4) == 0 && !passed_through(k)))
+                (strncmp(k, "PHX_", 4) == 0 && !passed_through(k)) ||
+                (from_a_job(j) && is_mpirun_var(k)))
                 continue;
             if (strcmp(k, "PATH") == 0) {
                 path = json_string_value(v);
@@ -133,6 +154,55 @@ static void slurm_names(json_t *vars)
     }
 }
 
+static bool has_var(const json_t *vars, const char *name)
+{
+    size_t n = json_array_size(vars);
+    for (size_t i = 0; i < n; i++) {
+        const char *v =
+            json_string_value(json_object_get(json_array_get(vars, i), "name"));
+        if (v && strcmp(v, name) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* batchd.mpirun_env: OpenMPI's mpirun in the batch script starts its
+ * daemon on each node of the job as a step, through the phx-rsh wrapper
+ * of compat_dir (its rsh launcher's "ssh"), with the job's nodes and
+ * tasks per node as its hosts and slots, as under Slurm it takes
+ * SLURM_JOB_NODELIST and SLURM_TASKS_PER_NODE and starts them with srun
+ * (doc/jobs.md, "mpirun in a job").  A setting of the user's own is kept,
+ * unless it was submitted from inside a job: then it is this one's, for
+ * other nodes. */
+static void mpirun_env(batchd_t *b, const bjob_t *j, json_t *vars)
+{
+    if (!b->mpirun_env || !b->compat_dir || has_var(vars, mpirun_vars[0]) ||
+        has_var(vars, mpirun_vars[1]))
+        return;
+    size_t len = 1;
+    for (size_t i = 0; i < j->ntasks; i++)
+        len += strlen(j->tasks[i].host) + 12;
+    char *hosts = malloc(len), *agent = NULL;
+    if (!hosts)
+        return;
+    size_t off = 0;
+    for (size_t i = 0; i < j->ntasks; i++)
+        off += (size_t)snprintf(hosts + off, len - off, "%s%s:%u", i ? "," : "",
+                                j->tasks[i].host, (unsigned)j->tasks[i].tasks);
+    if (asprintf(&agent, "%s/phx-rsh", b->compat_dir) > 0) {
+        var(vars, mpirun_vars[0], agent);
+        var(vars, mpirun_vars[1], hosts);
+        /* every daemon from mpirun (its step), none from another daemon */
+        if (!has_var(vars, mpirun_vars[2]))
+            var(vars, mpirun_vars[2], "1");
+        /* not daemonized: the step lasts as long as the daemon */
+        if (!has_var(vars, mpirun_vars[3]))
+            var(vars, mpirun_vars[3], "1");
+        free(agent);
+    }
+    free(hosts);
+}
+
 static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
 {
     json_t *vars = json_array();
@@ -179,6 +249,7 @@ static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
     if (node == 0) {
         vari(vars, "PHX_PROCID", 0);
         vari(vars, "PHX_LOCALID", 0);
+        mpirun_env(b, j, vars);
         if (b->slurm_env) {
             slurm_names(vars);
             /* cores of every node, compressed as PHX_TASKS_PER_NODE */

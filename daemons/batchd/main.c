@@ -79,6 +79,10 @@ const phx_conf_key_t batchd_schema[] = {
      "scripts/compat; \"\" for none"},
     {"batchd.slurm_env", PHX_CONF_BOOL, "false", 0, 0, false,
      "also give batch scripts Slurm's SLURM_* names of their PHX_* variables"},
+    {"batchd.mpirun_env", PHX_CONF_BOOL, "true", 0, 0, false,
+     "give batch scripts OpenMPI's settings for mpirun to start its daemons "
+     "on the job's nodes through phx-rsh (a step), with the job's nodes and "
+     "tasks as its hosts and slots"},
     {"batchd.priority_weight_age", PHX_CONF_INT, "1000", 0, 1000000, true, NULL},
     {"batchd.priority_weight_fairshare", PHX_CONF_INT, "1000", 0, 1000000, true, NULL},
     {"batchd.priority_weight_job_size", PHX_CONF_INT, "0", 0, 1000000, true, NULL},
@@ -126,12 +130,17 @@ static void usage(FILE *out)
                  "  -h, --help            this text\n");
 }
 
-static bool has_srun(const char *dir)
+static bool has_prog(const char *dir, const char *name)
 {
     char path[PATH_MAX];
     struct stat st;
-    return (size_t)snprintf(path, sizeof(path), "%s/srun", dir) < sizeof(path) &&
+    return (size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) < sizeof(path) &&
            stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static bool has_srun(const char *dir)
+{
+    return has_prog(dir, "srun");
 }
 
 /* The Slurm wrappers put first on jobs' PATH.  Unset: next to the program,
@@ -194,11 +203,19 @@ static int settings(batchd_t *b, phx_error_t *err)
     if (batchd_features_make(c, &b->features, err) < 0)
         return -1;
     b->slurm_env = phx_conf_bool(c, "batchd.slurm_env");
+    b->mpirun_env = phx_conf_bool(c, "batchd.mpirun_env");
     batchd_conf_reloadable(b);
     b->limits.max_array_index = (uint32_t)phx_conf_int(c, "batchd.max_array_index");
     b->limits.max_array_tasks = (uint32_t)phx_conf_int(c, "batchd.max_array_tasks");
     if (compat_dir(b, err) < 0)
         return -1;
+    if (b->mpirun_env && (!b->compat_dir || !has_prog(b->compat_dir, "phx-rsh"))) {
+        if (b->compat_dir)
+            phx_log_warnx("batchd.mpirun_env: \"%s\" has no phx-rsh wrapper: mpirun in "
+                          "jobs is not set up to reach the job's other nodes",
+                          b->compat_dir);
+        b->mpirun_env = false;
+    }
     return phx_daemon_uid_list(c, "batchd.operators", &b->operators, &b->noperators,
                                err);
 }

@@ -173,6 +173,102 @@ static void test_slurm_env(void **state)
     b.slurm_env = false;
 }
 
+/* Launch a job of two nodes (2 tasks on n01, 1 on n02) whose submitter had
+ * the environment env (JSON object text, NULL: none). */
+static json_t *launch2(const char *env)
+{
+    bjob_t j = {0};
+    bj_task_t tasks[] = {
+        {.id = "t-1", .agent_id = "a-1", .host = "n01", .cpus = 2, .tasks = 2},
+        {.id = "t-2", .agent_id = "a-2", .host = "n02", .cpus = 1, .tasks = 1}};
+    phx_jobspec_init(&j.spec);
+    j.spec.work_dir = strdup("/tmp");
+    j.id = 42;
+    j.array_task_id = -1;
+    j.user = strdup("alice");
+    j.node_list = (char *)"n[01-02]";
+    j.script = strdup("#!/bin/sh\nmpirun ./a.out\n");
+    j.tasks = tasks;
+    j.ntasks = 2;
+    j.env = env ? json_loads(env, 0, NULL) : NULL;
+    int c0[] = {0, 1}, c1[] = {0}, *cores[] = {c0, c1};
+    uint32_t ncores[] = {2, 1};
+    json_t *ops = batchd_launch_ops(&b, &j, cores, ncores);
+    assert_non_null(ops);
+    json_decref(j.env);
+    free(j.user);
+    free(j.script);
+    free(j.stdout_path);
+    free(j.stderr_path);
+    phx_jobspec_clear(&j.spec);
+    return ops;
+}
+
+/* How many times the batch step's environment has name. */
+static int env_count(const json_t *ops, const char *name)
+{
+    const json_t *ti = json_array_get(
+        json_object_get(json_object_get(json_array_get(ops, 0), "launch"),
+                        "task_infos"),
+        0);
+    const json_t *vars = json_object_get(
+        json_object_get(json_object_get(ti, "command"), "environment"), "variables");
+    size_t i;
+    json_t *v;
+    int n = 0;
+    json_array_foreach(vars, i, v)
+    {
+        n += strcmp(json_string_value(json_object_get(v, "name")), name) == 0;
+    }
+    return n;
+}
+
+/* batchd.mpirun_env: mpirun's hosts and slots are the job's nodes and
+ * tasks per node, its "ssh" compat_dir's phx-rsh; a user's own setting is
+ * kept, unless it came from the job that submitted this one. */
+static void test_mpirun_env(void **state)
+{
+    (void)state;
+    json_t *ops = launch2(NULL);
+    assert_null(env_of(ops, "OMPI_MCA_plm_rsh_agent")); /* off */
+    json_decref(ops);
+    b.mpirun_env = true;
+    b.compat_dir = (char *)"/opt/phx/compat";
+    ops = launch2(NULL);
+    assert_string_equal(env_of(ops, "OMPI_MCA_plm_rsh_agent"),
+                        "/opt/phx/compat/phx-rsh");
+    assert_string_equal(env_of(ops, "OMPI_MCA_orte_default_dash_host"), "n01:2,n02:1");
+    assert_string_equal(env_of(ops, "OMPI_MCA_plm_rsh_no_tree_spawn"), "1");
+    assert_string_equal(env_of(ops, "OMPI_MCA_orte_leave_session_attached"), "1");
+    json_decref(ops);
+    /* the user's own launcher: mpirun is theirs to set up */
+    ops = launch2("{\"OMPI_MCA_plm_rsh_agent\": \"ssh\"}");
+    assert_string_equal(env_of(ops, "OMPI_MCA_plm_rsh_agent"), "ssh");
+    assert_int_equal(env_count(ops, "OMPI_MCA_plm_rsh_agent"), 1);
+    assert_null(env_of(ops, "OMPI_MCA_orte_default_dash_host"));
+    json_decref(ops);
+    /* one setting of the user's is kept, the others added */
+    ops = launch2("{\"OMPI_MCA_plm_rsh_no_tree_spawn\": \"0\"}");
+    assert_int_equal(env_count(ops, "OMPI_MCA_plm_rsh_no_tree_spawn"), 1);
+    assert_string_equal(env_of(ops, "OMPI_MCA_plm_rsh_no_tree_spawn"), "0");
+    assert_string_equal(env_of(ops, "OMPI_MCA_orte_default_dash_host"), "n01:2,n02:1");
+    json_decref(ops);
+    /* submitted from a job: that job's hosts are not this one's */
+    ops = launch2("{\"PHX_JOB_ID\": \"7\", \"OMPI_MCA_orte_default_dash_host\": "
+                  "\"n09:4\", \"OMPI_MCA_plm_rsh_agent\": \"/old/phx-rsh\"}");
+    assert_string_equal(env_of(ops, "OMPI_MCA_orte_default_dash_host"), "n01:2,n02:1");
+    assert_int_equal(env_count(ops, "OMPI_MCA_orte_default_dash_host"), 1);
+    assert_string_equal(env_of(ops, "OMPI_MCA_plm_rsh_agent"),
+                        "/opt/phx/compat/phx-rsh");
+    json_decref(ops);
+    /* no compat_dir: nothing (no phx-rsh to point at) */
+    b.compat_dir = NULL;
+    ops = launch2(NULL);
+    assert_null(env_of(ops, "OMPI_MCA_orte_default_dash_host"));
+    json_decref(ops);
+    b.mpirun_env = false;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -180,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_single_job_has_no_array_env),
         cmocka_unit_test(test_unknown_stats),
         cmocka_unit_test(test_slurm_env),
+        cmocka_unit_test(test_mpirun_env),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
