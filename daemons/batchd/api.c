@@ -294,8 +294,8 @@ static void cancel_one(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
     }
     int n = cancel_tree(b, j, uid, id);
     phx_log_info("job %" PRIu64 ": cancel by uid %u (%d jobs)", id, (unsigned)uid, n);
-    phx_http_reply_json(
-        req, 200, json_pack("{s:I, s:i}", "job_id", (json_int_t)id, "cancelled", n));
+    batchd_reply(b, req, 200,
+                 json_pack("{s:I, s:i}", "job_id", (json_int_t)id, "cancelled", n));
 }
 
 /* "A_SPEC" (SPEC in --array syntax, without a throttle): those tasks of
@@ -340,8 +340,8 @@ static void cancel_tasks(batchd_t *b, struct evhttp_request *req, uid_t uid,
         return;
     }
     phx_log_info("job %s: cancel by uid %u (%d jobs)", text, (unsigned)uid, n);
-    phx_http_reply_json(
-        req, 200,
+    batchd_reply(
+        b, req, 200,
         json_pack("{s:I, s:i}", "job_id", (json_int_t)array_id, "cancelled", n));
 }
 
@@ -393,7 +393,7 @@ static void cancel_user(batchd_t *b, struct evhttp_request *req, uid_t uid)
         }
     }
     json_decref(body);
-    phx_http_reply_json(req, 200, json_pack("{s:i}", "cancelled", n));
+    batchd_reply(b, req, 200, json_pack("{s:i}", "cancelled", n)); /* once committed */
 }
 
 static void route(struct evhttp_request *req, void *arg)
@@ -430,6 +430,8 @@ static void route(struct evhttp_request *req, void *arg)
     phx_munge_cred_clear(&cred);
     const char *rest = uri + strlen(PREFIX);
     bool post = strcmp(method, "POST") == 0, get = strcmp(method, "GET") == 0;
+    if (post) /* its writes counted: batchd_reply answers once committed */
+        batchd_ack_begin(b);
     if (parts) {
         if (get)
             list_parts(b, req, uid, gid);
@@ -479,6 +481,7 @@ static void route(struct evhttp_request *req, void *arg)
     } else {
         phx_http_reply_error(req, 404, "no such resource %s %s", method, uri);
     }
+    batchd_ack_end(b);
 }
 
 int batchd_api_start(batchd_t *b, const char *listen, phx_error_t *err)

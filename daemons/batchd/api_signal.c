@@ -250,12 +250,12 @@ void batchd_api_signal(batchd_t *b, struct evhttp_request *req, uid_t uid, bjob_
         }
     }
     if (nrun == 0) {
-        if (cancelled)
-            phx_http_reply_json(req, 200,
-                                json_pack("{s:I, s:i, s:s, s:i, s:i}", "job_id",
-                                          (json_int_t)id, "signal", sig, "scope",
-                                          scopes[k].scope, "tasks", 0, "cancelled",
-                                          (int)cancelled));
+        if (cancelled) /* once committed */
+            batchd_reply(b, req, 200,
+                         json_pack("{s:I, s:i, s:s, s:i, s:i}", "job_id",
+                                   (json_int_t)id, "signal", sig, "scope",
+                                   scopes[k].scope, "tasks", 0, "cancelled",
+                                   (int)cancelled));
         else if (cancelling)
             phx_http_reply_error(req, 409, "job %" PRIu64 " is being cancelled", id);
         else if (pending)

@@ -245,7 +245,25 @@ typedef struct batchd {
     /* running jobs with a lowered time limit (update_api.c) */
     size_t limits_lowered;
     bool limits_scanned;
+    /* the POST being handled: its writes, answered once committed (ack.c) */
+    struct batchd_ack *ack;
 } batchd_t;
+
+/* ack.c: a change is answered once committed.  Between begin and end (the
+ * router, around a POST's handler) the writes queued through batchd_write
+ * and batchd_write_row are counted, and batchd_reply answers after the last
+ * of them committed, or 503 if one failed.  Without a request they are
+ * phx_db_store_write and phx_db_store_write_row. */
+typedef struct batchd_ack batchd_ack_t;
+void batchd_ack_begin(batchd_t *b);
+void batchd_ack_end(batchd_t *b);
+int batchd_write(batchd_t *b, const char *sql, int nparams, const char *const *params,
+                 phx_db_done_f cb, void *arg, phx_error_t *err);
+int batchd_write_row(batchd_t *b, const phx_db_rows_t *kind, const char *const *params,
+                     phx_db_done_f cb, void *arg, phx_error_t *err);
+/* Answer req with body (stolen) and code once the writes counted so far
+ * committed (at once if none is outstanding). */
+void batchd_reply(batchd_t *b, struct evhttp_request *req, int code, json_t *body);
 
 /* main.c */
 int64_t batchd_now(void);
@@ -326,6 +344,10 @@ void batchd_queue_expire(batchd_t *b, int64_t now);
 json_t *batchd_job_json(const batchd_t *b, const bjob_t *j, bool full);
 /* Persist the job's state, reason, times, allocation and exit. */
 void batchd_job_persist(batchd_t *b, bjob_t *j);
+/* A store callback for a write of job (uint64_t)(uintptr_t)arg: logs a
+ * failure. */
+void batchd_job_written(const phx_error_t *err, phx_db_result_t *const *r, int n,
+                        void *arg);
 void batchd_job_set_state(batchd_t *b, bjob_t *j, phx_job_state_t st,
                           phx_job_reason_t why);
 /* Fill the job's dependency environment for depend.c. */
@@ -510,9 +532,9 @@ static inline batchd_requeue_t batchd_requeue_parse(const char *name)
     return BATCHD_REQUEUE_NO;
 }
 /* After (re)subscribing: kill again the live tasks of the running jobs
- * whose requeue was asked (the kills may not have reached the master
- * before a restart of batchd). */
-void batchd_requeue_resume(batchd_t *b);
+ * whose requeue or cancel was asked (the kills may not have reached the
+ * master before a restart of batchd). */
+void batchd_kills_resume(batchd_t *b);
 /* POST /api/v1/jobs/ID/requeue (hold: /requeuehold): idtext (len bytes) N,
  * A_T or A. */
 void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,

@@ -196,5 +196,5 @@ void batchd_api_hold(batchd_t *b, struct evhttp_request *req, uid_t uid,
                           "jobs", r.matched, "changed", r.changed);
     if (o && r.refused > 0)
         json_object_set_new(o, "warnings", refusal_list(&r));
-    phx_http_reply_json(req, 200, o);
+    batchd_reply(b, req, 200, o); /* once committed */
 }

@@ -359,8 +359,11 @@ static bjob_t *job_from_row(const phx_db_result_t *r, int i, phx_error_t *err)
             j->spec.partition = one;
         }
     }
-    /* a requeue asked while it ran, before a restart (requeue.c) */
-    if (j->state == PHX_JOB_RUNNING)
+    /* a cancel (batchd_job_cancel) or else a requeue (requeue.c) asked
+     * while it ran, before a restart: killed again once subscribed */
+    const char *by = phx_db_result_get(r, i, 28);
+    j->cancel_requested = j->state == PHX_JOB_RUNNING && by && *by;
+    if (j->state == PHX_JOB_RUNNING && !j->cancel_requested)
         j->requeue_asked = (uint8_t)batchd_requeue_parse(phx_db_result_get(r, i, 27));
     if (j->spec.dependency && phx_depend_parse(j->spec.dependency, &j->dep, err) < 0) {
         batchd_job_free(j);
@@ -430,7 +433,7 @@ int batchd_queue_load(batchd_t *b, phx_error_t *err)
         "extract(epoch FROM eligible_time)::bigint, "
         "extract(epoch FROM start_time)::bigint, extract(epoch FROM end_time)::bigint, "
         "exit_code, exit_signal, requeue_count, node_list, alloc_cpus, stdout_path, "
-        "stderr_path, run_tasks::text, partition, requeue_asked FROM jobs "
+        "stderr_path, run_tasks::text, partition, requeue_asked, cancel_uid FROM jobs "
         "WHERE state IN ('PENDING', 'RUNNING') "
         "OR end_time > now() - make_interval(secs => $1::bigint) "
         /* and the jobs pending jobs depend on, however old (queue_expire) */
@@ -543,8 +546,8 @@ static json_t *tasks_json(const bjob_t *j)
     return a;
 }
 
-static void persisted(const phx_error_t *err, phx_db_result_t *const *r, int n,
-                      void *arg)
+void batchd_job_written(const phx_error_t *err, phx_db_result_t *const *r, int n,
+                        void *arg)
 {
     (void)r;
     (void)n;
@@ -620,8 +623,8 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
     /* kept until the requeue is carried out (requeue.c) */
     p[21] = batchd_requeue_name((batchd_requeue_t)j->requeue_asked);
     phx_error_t err;
-    if (phx_db_store_write_row(b->store, &batchd_job_state_rows, p, persisted,
-                               (void *)(uintptr_t)j->id, &err) < 0)
+    if (batchd_write_row(b, &batchd_job_state_rows, p, batchd_job_written,
+                         (void *)(uintptr_t)j->id, &err) < 0)
         phx_log_errx("job %" PRIu64 ": could not queue its state: %s", j->id, err.text);
     free(tasks);
     free(tpn);
@@ -738,9 +741,11 @@ void batchd_job_cancel(batchd_t *b, bjob_t *j, uid_t by)
     snprintf(uid, sizeof(uid), "%u", (unsigned)by);
     const char *p[] = {id, uid};
     phx_error_t err;
-    phx_db_store_write(
-        b->store, "UPDATE jobs SET cancel_uid = $2, cancel_time = now() WHERE id = $1",
-        2, p, persisted, (void *)(uintptr_t)j->id, &err);
+    if (batchd_write(
+            b, "UPDATE jobs SET cancel_uid = $2, cancel_time = now() WHERE id = $1", 2,
+            p, batchd_job_written, (void *)(uintptr_t)j->id, &err) < 0)
+        phx_log_errx("job %" PRIu64 ": could not queue its cancel: %s", j->id,
+                     err.text);
     if (j->state == PHX_JOB_PENDING) {
         j->end_time = batchd_now();
         batchd_job_set_state(b, j, PHX_JOB_CANCELLED, PHX_REASON_NONE);

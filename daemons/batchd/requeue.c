@@ -24,7 +24,10 @@
  * admin hold).  A requeue asked for a running job is kept in its jobs row
  * (requeue_asked, migration 011) until it is carried out, so that a
  * restarted batchd still carries it out when the batch step ends (and
- * kills the job's tasks again once subscribed: batchd_requeue_resume). */
+ * kills the job's tasks again once subscribed: batchd_kills_resume, which
+ * does the same for a cancel kept in jobs.cancel_uid).  A requeue clears
+ * jobs.cancel_uid: it names who cancelled the job's current run.  The
+ * answer comes once the change is committed (batchd_reply). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -48,15 +51,17 @@ static phx_job_reason_t requeued_reason(const bjob_t *j)
     }
 }
 
-void batchd_requeue_resume(batchd_t *b)
+void batchd_kills_resume(batchd_t *b)
 {
     for (size_t i = 0; i < b->njobs; i++) {
         bjob_t *j = b->order[i];
-        if (j->state != PHX_JOB_RUNNING || !j->requeue_asked || j->ending)
+        if (j->state != PHX_JOB_RUNNING || j->ending ||
+            !(j->requeue_asked || j->cancel_requested))
             continue;
-        phx_log_info("job %" PRIu64 ": its requeue%s, asked before a restart, "
-                     "goes on",
-                     j->id, j->requeue_asked == BATCHD_REQUEUE_YES ? "" : "hold");
+        phx_log_info("job %" PRIu64 ": its %s, asked before a restart, goes on", j->id,
+                     j->cancel_requested                      ? "cancel"
+                     : j->requeue_asked == BATCHD_REQUEUE_YES ? "requeue"
+                                                              : "requeuehold");
         batchd_job_kill_live(b, j);
     }
 }
@@ -71,8 +76,25 @@ void batchd_requeue_dep_clear(batchd_t *b, bjob_t *j)
     batchd_job_persist_spec(b, j);
 }
 
+/* A cancel of its last run no longer applies to the job (nor to a
+ * restarted batchd: queue.c's loader reads jobs.cancel_uid). */
+static void cancel_clear(batchd_t *b, const bjob_t *j)
+{
+    char id[24];
+    snprintf(id, sizeof(id), "%" PRIu64, j->id);
+    const char *p[] = {id};
+    phx_error_t err;
+    if (batchd_write(b,
+                     "UPDATE jobs SET cancel_uid = NULL, cancel_time = NULL "
+                     "WHERE id = $1 AND cancel_uid IS NOT NULL",
+                     1, p, batchd_job_written, (void *)(uintptr_t)j->id, &err) < 0)
+        phx_log_errx("job %" PRIu64 ": could not queue its requeue: %s", j->id,
+                     err.text);
+}
+
 void batchd_requeue_now(batchd_t *b, bjob_t *j)
 {
+    cancel_clear(b, j);
     batchd_requeue_dep_clear(b, j);
     j->requeue_count++;
     j->start_time = j->end_time = -1; /* its run is in the jobs row's history */
@@ -199,5 +221,5 @@ void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,
                           "refused", refused);
     if (r && refused)
         json_object_set_new(r, "error", json_string(first.text));
-    phx_http_reply_json(req, 200, r);
+    batchd_reply(b, req, 200, r); /* once committed */
 }

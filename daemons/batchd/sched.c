@@ -787,7 +787,7 @@ void batchd_sched_subscribed(batchd_t *b)
         phx_fwc_reconcile(b->fwc, ids);
     }
     json_decref(ids);
-    batchd_requeue_resume(b);
+    batchd_kills_resume(b);
     batchd_request_flush(b); /* what was dropped while unsubscribed */
     /* a REVIVE when work is pending (filters of an earlier subscription),
      * else a SUPPRESS */

@@ -119,8 +119,8 @@ void batchd_job_persist_spec(batchd_t *b, bjob_t *j)
         num(s->mem_per_cpu, mpc, sizeof(mpc)),
     };
     phx_error_t err;
-    if (phx_db_store_write(
-            b->store,
+    if (batchd_write(
+            b,
             "UPDATE jobs SET name = $2, account = $3, partition = coalesce($4, "
             "partition), qos = $5, nice = $6::int, spec = $7::jsonb, dependency = $8, "
             "time_limit = $9::int, nodes_min = $10::int, nodes_max = $11::int, "
@@ -420,11 +420,10 @@ void batchd_api_update(batchd_t *b, struct evhttp_request *req, uid_t uid,
             json_array_append_new(
                 r.warnings,
                 json_sprintf("and %d more jobs refused", r.refused - UPD_REFUSALS_MAX));
-        phx_http_reply_json(req, 200,
-                            json_pack("{s:s, s:i, s:i, s:i, s:O, s:O}", "job_id", text,
-                                      "jobs", r.matched, "changed", r.changed,
-                                      "refused", r.refused, "changes", r.changes,
-                                      "warnings", r.warnings));
+        batchd_reply(b, req, 200, /* once committed */
+                     json_pack("{s:s, s:i, s:i, s:i, s:O, s:O}", "job_id", text, "jobs",
+                               r.matched, "changed", r.changed, "refused", r.refused,
+                               "changes", r.changes, "warnings", r.warnings));
     }
     json_decref(r.changes);
     json_decref(r.warnings);

@@ -87,7 +87,7 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
     (void)j;
 }
 
-void batchd_requeue_resume(batchd_t *b)
+void batchd_kills_resume(batchd_t *b)
 {
     (void)b;
 }

@@ -11,6 +11,7 @@
  * The queue, the order, holds, accounts and the pass are the daemon's own
  * sources (included: unit tests cannot link daemon objects); the master
  * link is a fake that writes down each call's type. */
+#include "daemons/batchd/ack.c"
 #include "daemons/batchd/accounts.c"
 #include "daemons/batchd/accounts_db.c"
 #include "daemons/batchd/array.c"

@@ -5,6 +5,7 @@
  *
  * Unit tests cannot link daemon objects, so the sources are included; the
  * daemon functions they call from other files are stubbed below. */
+#include "daemons/batchd/ack.c"
 #include "daemons/batchd/array.c"
 #include "daemons/batchd/depend.c"
 #include "daemons/batchd/hold.c"

@@ -4,6 +4,7 @@
  * batchd_queue_load gives it back to the running job, against a private
  * PostgreSQL with every migration applied.  The e2e t0360 restarts a real
  * batchd in between. */
+#include "daemons/batchd/ack.c"
 #include "daemons/batchd/array.c"
 #include "daemons/batchd/depend.c"
 #include "daemons/batchd/jobnodes.c"

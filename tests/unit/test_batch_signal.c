@@ -7,6 +7,7 @@
  * Unit tests cannot link daemon objects, so the sources are included; the
  * HTTP and scheduler client functions it calls are stubs recording what it
  * asked. */
+#include "daemons/batchd/ack.c"
 #include "daemons/batchd/api_signal.c"
 #include "daemons/batchd/array.c"
 #include "daemons/batchd/depend.c"

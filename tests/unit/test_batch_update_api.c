@@ -2,6 +2,7 @@
  * a circular dependency refused, an owner may not raise an operator's cut,
  * an array id once its task 0 left memory, a lowered limit's kill not lost
  * while the master's link is down. */
+#include "daemons/batchd/ack.c"
 #include "daemons/batchd/accounts.c"
 #include "daemons/batchd/array.c"
 #include "daemons/batchd/depend.c"

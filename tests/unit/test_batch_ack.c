@@ -1,0 +1,418 @@
+/* A change is answered once committed (daemons/batchd/ack.c), and a cancel
+ * of a running job outlives a restart of phx-batchd (jobs.cancel_uid read
+ * back by batchd_queue_load, the kill sent again by batchd_kills_resume; a
+ * requeue clears it), against a private PostgreSQL with every migration
+ * applied.  The HTTP answer functions are stubs that record the answer and
+ * what the database held when it was sent; the e2e t0361 has the real
+ * daemons. */
+#include "daemons/batchd/ack.c"
+#include "daemons/batchd/array.c"
+#include "daemons/batchd/depend.c"
+#include "daemons/batchd/jobnodes.c"
+#include "daemons/batchd/jobsig.c"
+#include "daemons/batchd/jobspec.c"
+#include "daemons/batchd/outpath.c"
+#include "daemons/batchd/priority.c"
+#include "daemons/batchd/queue.c"
+#include "daemons/batchd/requeue.c"
+#include "daemons/batchd/rows.c"
+#include "daemons/batchd/timefmt.c"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <event2/event.h>
+
+#include "db/migrate.h"
+#include "tests/unit/support/paths.h"
+#include "tests/unit/support/storetest.h"
+
+/* --- stubs --- */
+
+int64_t batchd_now(void)
+{
+    return 1793456100;
+}
+
+void batchd_sched_job_done(batchd_t *b, bjob_t *j)
+{
+    (void)b;
+    (void)j;
+}
+
+void batchd_sched_dirty(batchd_t *b)
+{
+    (void)b;
+}
+
+void batchd_request_forget(batchd_t *b, bjob_t *j)
+{
+    (void)b;
+    j->request_id[0] = 0;
+}
+
+void batchd_request_drop(batchd_t *b, bjob_t *j)
+{
+    batchd_request_forget(b, j);
+}
+
+void batchd_request_clear(batchd_t *b)
+{
+    free(b->requested);
+    b->requested = NULL;
+}
+
+bool batchd_is_operator(const batchd_t *b, uid_t uid)
+{
+    (void)b;
+    return uid == 0;
+}
+
+bool batchd_accounts_member(const baccounts_t *a, const char *user, const char *account)
+{
+    (void)a;
+    (void)user;
+    (void)account;
+    return true;
+}
+
+void batchd_job_persist_spec(batchd_t *b, bjob_t *j)
+{
+    (void)b;
+    (void)j; /* no job here has a dependency to drop */
+}
+
+static int kills; /* KILL calls asked of the master */
+
+int phx_fwc_kill(phx_fwc_t *c, const char *task_id, const char *agent_id)
+{
+    (void)c;
+    (void)task_id;
+    (void)agent_id;
+    kills++;
+    return 0;
+}
+
+const char *phx_fwc_id(const phx_fwc_t *c)
+{
+    (void)c;
+    return "fw-test";
+}
+
+/* The answer: its status and text, and what check (an SQL count) gave
+ * from another connection when it was sent. */
+static store_env_t *env;
+static const char *check;
+static int reply_code;
+static char reply_text[512];
+static long reply_check = -1;
+
+static void answered(int code)
+{
+    reply_code = code;
+    reply_check = check ? store_count(env, check) : -1;
+}
+
+void phx_http_reply_json(struct evhttp_request *req, int code, json_t *body)
+{
+    (void)req;
+    char *t = json_dumps(body, JSON_COMPACT | JSON_SORT_KEYS);
+    snprintf(reply_text, sizeof(reply_text), "%s", t ? t : "");
+    free(t);
+    json_decref(body);
+    answered(code);
+}
+
+void phx_http_reply_error(struct evhttp_request *req, int code, const char *fmt, ...)
+{
+    (void)req;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(reply_text, sizeof(reply_text), fmt, ap);
+    va_end(ap);
+    answered(code);
+}
+
+static int token;
+#define REQ ((struct evhttp_request *)&token)
+
+phx_http_deferred_t *phx_http_defer(struct evhttp_request *req)
+{
+    (void)req;
+    return (phx_http_deferred_t *)&token;
+}
+
+struct evhttp_request *phx_http_deferred_req(const phx_http_deferred_t *d)
+{
+    (void)d;
+    return REQ;
+}
+
+void phx_http_deferred_free(phx_http_deferred_t *d)
+{
+    (void)d;
+}
+
+/* --- a database, a batchd --- */
+
+static phx_test_pg_t pg;
+
+PHX_TEST_PG_GROUP_FIXTURES(pg)
+
+static batchd_t *batchd_new(void)
+{
+    batchd_t *b = calloc(1, sizeof(*b));
+    assert_non_null(b);
+    b->jobs = phx_hmap_create();
+    b->array_tasks = phx_hmap_create();
+    b->tasks = phx_hmap_create();
+    b->usage = phx_hmap_create();
+    b->keep_ended = 1000000000; /* the ended jobs too */
+    b->store = env->store;
+    b->dsn = env->dsn;
+    b->max_requeue = 5;
+    phx_error_t err = {{0}};
+    if (batchd_queue_load(b, &err) < 0)
+        fail_msg("load: %s", err.text);
+    return b;
+}
+
+static void batchd_free(batchd_t *b)
+{
+    batchd_queue_destroy(b);
+    phx_hmap_destroy(b->usage);
+    phx_hmap_destroy(b->tasks);
+    phx_hmap_destroy(b->array_tasks);
+    phx_hmap_destroy(b->jobs);
+    free(b);
+}
+
+/* Run the loop until the store has done everything queued. */
+static void drain(void)
+{
+    for (int i = 0; i < 1000; i++) {
+        phx_db_store_stats_t st;
+        phx_db_store_stats(env->store, &st);
+        if (st.queued == 0)
+            return;
+        event_base_loop(env->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(10000);
+    }
+    fail_msg("the store did not drain");
+}
+
+/* A fresh database with the project's migrations, and job id in state
+ * (RUNNING: on one task "t<id>" of n01; an ended state: ended too). */
+static void setup_db(void)
+{
+    env = store_env_new(&pg, NULL);
+    char repo[1024], dir[1200];
+    assert_int_equal(phx_test_repo_dir(repo, sizeof(repo)), 0);
+    snprintf(dir, sizeof(dir), "%s/db/migrations", repo);
+    phx_error_t err = {{0}};
+    if (phx_db_migrate(env->conn, dir, &err) < 0)
+        fail_msg("migrate: %s", err.text);
+    reply_code = 0;
+    reply_text[0] = 0;
+    reply_check = -1;
+    check = NULL;
+    kills = 0;
+}
+
+static void add_job(int id, const char *state, const char *cancel_uid)
+{
+    char sql[1024];
+    bool started = strcmp(state, "PENDING") != 0;
+    bool ended = started && strcmp(state, "RUNNING") != 0;
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO jobs (id, name, uid, gid, user_name, partition, spec, "
+             "script, work_dir, submit_dir, submit_line, nodes_min, nodes_max, "
+             "ntasks, state, start_time, end_time, node_list, alloc_cpus, "
+             "alloc_nodes, run_tasks, cancel_uid, cancel_time) VALUES (%d, 'j', 0, 0, "
+             "'root', 'batch', '{}', '#!/bin/sh', '/', '/', 'x', 1, 1, 1, '%s', %s, "
+             "%s, %s, %s, %s, '[{\"id\": \"t%d\", \"host\": \"n01\", \"cpus\": 1, "
+             "\"ended\": %s}]', %s, %s)",
+             id, state, started ? "to_timestamp(1793456000)" : "NULL",
+             ended ? "to_timestamp(1793456050)" : "NULL", started ? "'n01'" : "NULL",
+             started ? "1" : "NULL", started ? "1" : "NULL", id,
+             ended ? "true" : "false", cancel_uid ? cancel_uid : "NULL",
+             cancel_uid ? "now()" : "NULL");
+    store_exec(env, sql);
+}
+
+/* Run the loop until the answer (5 s at most). */
+static void wait_answer(void)
+{
+    for (int i = 0; i < 500 && reply_code == 0; i++) {
+        event_base_loop(env->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(10000);
+    }
+    assert_int_not_equal(reply_code, 0);
+}
+
+/* --- the answer waits for the commit --- */
+
+/* phx requeue of a running job: its row's requeue_asked is written, and the
+ * answer comes from that write's callback, after the commit. */
+static void test_requeue_answered_after_commit(void **state)
+{
+    (void)state;
+    setup_db();
+    add_job(20, "RUNNING", NULL);
+    batchd_t *b = batchd_new();
+    check = "SELECT count(*) FROM jobs WHERE id = 20 AND requeue_asked = 'requeue'";
+    batchd_ack_begin(b); /* as api.c's router does for a POST */
+    batchd_api_requeue(b, REQ, 0, "20", 2, false);
+    batchd_ack_end(b);
+    assert_int_equal(reply_code, 0); /* not before the commit */
+    assert_int_equal(batchd_job_find(b, 20)->requeue_asked, BATCHD_REQUEUE_YES);
+    wait_answer();
+    assert_int_equal(reply_code, 200);
+    assert_int_equal(reply_check, 1); /* committed when answered */
+    assert_string_equal(reply_text, "{\"job_id\":\"20\",\"refused\":0,\"requeued\":1}");
+    /* a refusal writes nothing: answered at once */
+    reply_code = 0;
+    batchd_ack_begin(b);
+    batchd_job_find(b, 20)->cancel_requested = true;
+    batchd_api_requeue(b, REQ, 0, "20", 2, false);
+    batchd_ack_end(b);
+    assert_int_equal(reply_code, 409);
+    drain();
+    batchd_free(b);
+    store_env_free(env);
+}
+
+/* A write that fails (here: a fence no transaction passes) is answered 503
+ * with its error, never 200. */
+static void test_requeue_write_failed(void **state)
+{
+    (void)state;
+    setup_db();
+    add_job(21, "RUNNING", NULL);
+    batchd_t *b = batchd_new();
+    phx_error_t err = {{0}};
+    assert_int_equal(
+        phx_db_store_set_fence(env->store, "SELECT 1 WHERE false", 0, NULL, &err), 0);
+    batchd_ack_begin(b);
+    batchd_api_requeue(b, REQ, 0, "21", 2, false);
+    batchd_ack_end(b);
+    assert_int_equal(reply_code, 0);
+    wait_answer();
+    assert_int_equal(reply_code, 503);
+    assert_non_null(strstr(reply_text, "could not record the change"));
+    drain();
+    assert_int_equal(phx_db_store_set_fence(env->store, NULL, 0, NULL, &err), 0);
+    batchd_free(b);
+    store_env_free(env);
+}
+
+/* A cancel (api.c's handlers: batchd_job_cancel, then batchd_reply) is
+ * answered once jobs.cancel_uid is committed; the job (pointers) may be gone
+ * by then: the answer holds none. */
+static void test_cancel_answered_after_commit(void **state)
+{
+    (void)state;
+    setup_db();
+    add_job(23, "RUNNING", NULL);
+    add_job(24, "PENDING", NULL);
+    batchd_t *b = batchd_new();
+    check = "SELECT count(*) FROM jobs WHERE (id = 23 AND cancel_uid = 77 AND "
+            "state = 'RUNNING') OR (id = 24 AND cancel_uid = 77 AND "
+            "state = 'CANCELLED')";
+    batchd_ack_begin(b);
+    batchd_job_cancel(b, batchd_job_find(b, 23), 77);
+    batchd_job_cancel(b, batchd_job_find(b, 24), 77);
+    batchd_reply(b, REQ, 200, json_pack("{s:i}", "cancelled", 2));
+    batchd_ack_end(b);
+    assert_int_equal(reply_code, 0);
+    batchd_free(b); /* the jobs leave memory before the commit */
+    wait_answer();
+    assert_int_equal(reply_code, 200);
+    assert_int_equal(reply_check, 2);
+    drain();
+    store_env_free(env);
+}
+
+/* --- a cancel across a restart --- */
+
+/* A running job cancelled before a restart is still being cancelled after
+ * it: its tasks are killed again once subscribed and it ends CANCELLED
+ * (end.c: cancel_requested); a pending one stays CANCELLED. */
+static void test_cancel_survives_restart(void **state)
+{
+    (void)state;
+    setup_db();
+    add_job(30, "RUNNING", NULL);
+    add_job(31, "PENDING", NULL);
+    add_job(32, "RUNNING", NULL);
+    batchd_t *b = batchd_new();
+    bjob_t *j = batchd_job_find(b, 30);
+    j->requeue_asked = BATCHD_REQUEUE_YES; /* a cancel after a requeue wins */
+    batchd_job_persist(b, j);
+    batchd_job_cancel(b, j, 1234);
+    batchd_job_cancel(b, batchd_job_find(b, 31), 1235);
+    drain();
+    batchd_free(b);
+
+    b = batchd_new(); /* restarted */
+    j = batchd_job_find(b, 30);
+    assert_int_equal(j->state, PHX_JOB_RUNNING);
+    assert_true(j->cancel_requested);
+    assert_int_equal(j->requeue_asked, BATCHD_REQUEUE_NO);
+    assert_false(batchd_job_find(b, 32)->cancel_requested);
+    assert_int_equal(batchd_job_find(b, 31)->state, PHX_JOB_CANCELLED);
+    b->fwc = (phx_fwc_t *)&token; /* subscribed: its live task killed again */
+    batchd_kills_resume(b);
+    assert_int_equal(kills, 1);
+    b->fwc = NULL;
+    assert_int_equal(store_count(env, "SELECT count(*) FROM jobs WHERE (id = 30 AND "
+                                      "cancel_uid = 1234) OR (id = 31 AND "
+                                      "cancel_uid = 1235 AND state = 'CANCELLED')"),
+                     2);
+    batchd_free(b);
+    store_env_free(env);
+}
+
+/* A cancelled job requeued (phx requeue of an ended job) runs again: the
+ * cancel of its last run does not cancel it after a restart. */
+static void test_requeue_clears_cancel(void **state)
+{
+    (void)state;
+    setup_db();
+    add_job(40, "CANCELLED", "1234");
+    batchd_t *b = batchd_new();
+    batchd_ack_begin(b);
+    batchd_api_requeue(b, REQ, 0, "40", 2, false);
+    batchd_ack_end(b);
+    wait_answer();
+    assert_int_equal(reply_code, 200);
+    bjob_t *j = batchd_job_find(b, 40);
+    assert_int_equal(j->state, PHX_JOB_PENDING);
+    /* it runs again (as sched.c starts it) */
+    j->start_time = batchd_now();
+    batchd_job_set_state(b, j, PHX_JOB_RUNNING, PHX_REASON_NONE);
+    drain();
+    assert_int_equal(store_count(env, "SELECT count(*) FROM jobs WHERE id = 40 AND "
+                                      "state = 'RUNNING' AND cancel_uid IS NULL"),
+                     1);
+    batchd_free(b);
+    b = batchd_new();
+    assert_false(batchd_job_find(b, 40)->cancel_requested);
+    batchd_free(b);
+    store_env_free(env);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_requeue_answered_after_commit),
+        cmocka_unit_test(test_requeue_write_failed),
+        cmocka_unit_test(test_cancel_answered_after_commit),
+        cmocka_unit_test(test_cancel_survives_restart),
+        cmocka_unit_test(test_requeue_clears_cancel),
+    };
+    return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
+}
