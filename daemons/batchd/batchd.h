@@ -81,6 +81,7 @@ typedef struct bjob {
     int exit_code, exit_signal;
     int requeue_count;
     uint8_t requeue_asked; /* batchd_requeue_t: requeue.c, by a user */
+    uint16_t mail_sent;    /* TIME_LIMIT* mails of this run sent (mail.h bits) */
     bool cancel_requested;
     /* with batchd.enforce_accounts, its user is not a member of its account
      * (accounts_db.c, at each read of account_users): not started while
@@ -167,8 +168,9 @@ typedef struct batchd {
     phx_fwc_t *fwc;
     char *dsn;
     struct event *tick, *sigint, *sigterm, *sighup, *sched_ev;
-    const char *conf_file; /* for reloading: -c FILE (NULL: none) */
-    char **conf_sets;      /* and the -s overrides */
+    struct batchd_mail *mail; /* mail.c; NULL: batchd.mail_prog unset */
+    const char *conf_file;    /* for reloading: -c FILE (NULL: none) */
+    char **conf_sets;         /* and the -s overrides */
     int conf_nsets;
     bool verbose; /* -v: debug whatever the configuration says */
     /* settings */
@@ -542,6 +544,14 @@ void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,
 /* j (running, its batch step ended, or ended) PENDING again as
  * j->requeue_asked says, its restart count up by one. */
 void batchd_requeue_now(batchd_t *b, bjob_t *j);
+
+/* mail.c: --mail-type (mail.h).  start reads batchd.mail_prog (none: no
+ * mail); state is told every state change of a job (from: its state
+ * before), tick once a second (time limit shares, stuck mail programs). */
+int batchd_mail_start(batchd_t *b, phx_error_t *err);
+void batchd_mail_stop(batchd_t *b);
+void batchd_mail_state(batchd_t *b, bjob_t *j, phx_job_state_t from);
+void batchd_mail_tick(batchd_t *b, int64_t now);
 /* Drop j's dependency (met when it started) before it is queued again,
  * in memory and in its jobs row. */
 void batchd_requeue_dep_clear(batchd_t *b, bjob_t *j);

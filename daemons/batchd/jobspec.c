@@ -619,6 +619,20 @@ static int check_hint(const phx_jobspec_t *s, phx_jobspec_blame_t *bl, phx_error
     return 0;
 }
 
+bool phx_jobspec_mail_user_valid(const char *u)
+{
+    if (!u || !*u || strlen(u) > 1024)
+        return false;
+    for (const char *p = u; *p;) {
+        size_t n = strspn(p, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                             "0123456789._%+-@");
+        if (n == 0 || *p == '-' || (p[n] && p[n] != ',') || (p[n] == ',' && !p[n + 1]))
+            return false;
+        p += n + (p[n] == ',');
+    }
+    return true;
+}
+
 static int check_words(const phx_jobspec_t *s, phx_jobspec_blame_t *bl,
                        phx_error_t *err)
 {
@@ -645,6 +659,11 @@ static int check_words(const phx_jobspec_t *s, phx_jobspec_blame_t *bl,
     if (s->mail_type && !words_in(s->mail_type, mail))
         return fault(bl, OF(mail_type), NONE, NONE, err, "invalid mail-type \"%s\"",
                      s->mail_type);
+    if (s->mail_user && !phx_jobspec_mail_user_valid(s->mail_user))
+        return fault(bl, OF(mail_user), NONE, NONE, err,
+                     "invalid mail-user \"%s\" (addresses of letters, digits and "
+                     "._%%+-@, comma-separated, none starting with -)",
+                     s->mail_user);
     if (s->export_env && !check_export(s->export_env))
         return fault(bl, OF(export_env), NONE, NONE, err,
                      "invalid export \"%s\" (ALL, NONE or NAME[=value],...)",

@@ -38,6 +38,10 @@ typedef enum phx_job_state {
 /* "PENDING"..., and the squeue short codes "PD" "R" "CD" "F" "CA" "TO" "NF"
  * "OOM"; NULL when out of range. */
 const char *phx_job_state_name(phx_job_state_t state);
+/* --mail-user: one or more addresses (comma-separated) of letters, digits
+ * and . _ % + - @, none starting with '-' (never an option of the mail
+ * program, doc/jobs.md "Mail"). */
+bool phx_jobspec_mail_user_valid(const char *mail_user);
 const char *phx_job_state_code(phx_job_state_t state);
 /* By full name or short code (case-insensitive); -1 when unknown. */
 int phx_job_state_parse(const char *name);

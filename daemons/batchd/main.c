@@ -79,6 +79,9 @@ const phx_conf_key_t batchd_schema[] = {
      "scripts/compat; \"\" for none"},
     {"batchd.slurm_env", PHX_CONF_BOOL, "false", 0, 0, false,
      "also give batch scripts Slurm's SLURM_* names of their PHX_* variables"},
+    {"batchd.mail_prog", PHX_CONF_STRING, "/usr/bin/mail", 0, 0, false,
+     "the program batchd runs as `PROG -s SUBJECT RCPT...` to mail a job's user "
+     "at the events of its --mail-type (Slurm's MailProg); \"\" for none"},
     {"batchd.mpirun_env", PHX_CONF_BOOL, "true", 0, 0, false,
      "give batch scripts OpenMPI's settings for mpirun to start its daemons "
      "on the job's nodes through phx-rsh (a step), with the job's nodes and "
@@ -229,6 +232,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     batchd_queue_expire(b, now);
     batchd_accounts_tick(b, now);
     batchd_update_tick(b, now);
+    batchd_mail_tick(b, now);
     if (now - b->nodes_loaded >= 5)
         batchd_nodes_refresh(b);
     if (b->npending > 0)
@@ -398,6 +402,8 @@ static int start(batchd_t *b, phx_error_t *err)
         return -1;
     if (batchd_jobids_init(b) < 0)
         return phx_error_set(err, "out of memory");
+    if (batchd_mail_start(b, err) < 0)
+        return -1;
     if (batchd_api_start(b, phx_conf_str(b->conf, "batchd.http_listen"), err) < 0)
         return -1;
     if (framework_start(b, err) < 0)
@@ -451,6 +457,7 @@ static void stop(batchd_t *b)
     batchd_parts_clear(&b->parts);
     batchd_features_clear(&b->features);
     batchd_accounts_destroy(b->accounts);
+    batchd_mail_stop(b);
     if (b->base)
         event_base_free(b->base);
     phx_munge_destroy(b->munge);

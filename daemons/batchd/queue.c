@@ -652,9 +652,11 @@ void batchd_job_set_state(batchd_t *b, bjob_t *j, phx_job_state_t st,
             j->run_mask_gen = 0;
         }
     }
+    phx_job_state_t was = j->state;
     j->state = st;
     j->reason = why;
     batchd_job_persist(b, j);
+    batchd_mail_state(b, j, was);
 }
 
 /* --- dependencies --- */

@@ -33,6 +33,8 @@
 #include "daemons/batchd/pools.c"
 #include "daemons/batchd/priority.c"
 #include "daemons/batchd/queue.c"
+#include "daemons/batchd/mail.c"
+#include "daemons/batchd/mail_fmt.c"
 #include "daemons/batchd/requeue.c"
 #include "daemons/batchd/request.c"
 #include "daemons/batchd/rows.c"

@@ -13,6 +13,8 @@
 #include "daemons/batchd/outpath.c"
 #include "daemons/batchd/priority.c"
 #include "daemons/batchd/queue.c"
+#include "daemons/batchd/mail.c"
+#include "daemons/batchd/mail_fmt.c"
 #include "daemons/batchd/rows.c"
 #include "daemons/batchd/timefmt.c"
 

@@ -1,0 +1,374 @@
+/* phx-batchd: mail to a job's user (mail.h): which jobs, whom, and the
+ * mail program's processes. */
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "daemons/batchd/batchd.h"
+#include "daemons/batchd/mail.h"
+#include "lib/log.h"
+
+#define MAIL_RUNNING 8    /* mail programs at once */
+#define MAIL_QUEUED  1000 /* waiting for one of them; more are dropped */
+#define MAIL_TIMEOUT 60   /* seconds a mail program may take: then killed */
+#define MAIL_ARGS    36   /* prog -s subject, up to 32 recipients, NULL */
+#define MAIL_ENV     12
+
+typedef struct mail_msg {
+    struct mail_msg *next;
+    char *argv[MAIL_ARGS];
+    char *envp[MAIL_ENV];
+    uint64_t job_id;
+} mail_msg_t;
+
+struct batchd_mail {
+    char *prog;
+    struct event *sigchld;
+    struct {
+        pid_t pid;
+        int64_t since;
+        uint64_t job_id;
+    } run[MAIL_RUNNING];
+    mail_msg_t *head, *tail;
+    size_t queued;
+    uint64_t sent, failed, dropped;
+    int64_t dropped_logged;
+};
+
+static void msg_free(mail_msg_t *m)
+{
+    if (!m)
+        return;
+    for (char **a = m->argv; *a; a++)
+        free(*a);
+    for (char **e = m->envp; *e; e++)
+        free(*e);
+    free(m);
+}
+
+static void spawn_next(batchd_t *b)
+{
+    struct batchd_mail *ml = b->mail;
+    for (size_t i = 0; i < MAIL_RUNNING && ml->head; i++) {
+        if (ml->run[i].pid > 0)
+            continue;
+        mail_msg_t *m = ml->head;
+        if (!(ml->head = m->next))
+            ml->tail = NULL;
+        ml->queued--;
+        posix_spawn_file_actions_t fa;
+        posix_spawnattr_t at;
+        sigset_t none, all;
+        sigemptyset(&none);
+        sigfillset(&all);
+        pid_t pid = -1;
+        int rc = ENOMEM;
+        if (posix_spawn_file_actions_init(&fa) == 0) {
+            if (posix_spawnattr_init(&at) == 0) {
+                posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+                posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+                posix_spawn_file_actions_adddup2(&fa, 1, 2);
+                posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
+                                                  POSIX_SPAWN_SETSIGMASK |
+                                                  POSIX_SPAWN_SETSIGDEF);
+                posix_spawnattr_setsigmask(&at, &none);
+                posix_spawnattr_setsigdefault(&at, &all);
+                rc = posix_spawn(&pid, ml->prog, &fa, &at, m->argv, m->envp);
+                posix_spawnattr_destroy(&at);
+            }
+            posix_spawn_file_actions_destroy(&fa);
+        }
+        if (rc != 0) {
+            ml->failed++;
+            phx_log_warnx("job %" PRIu64 ": could not run batchd.mail_prog \"%s\": %s",
+                          m->job_id, ml->prog, strerror(rc));
+        } else {
+            ml->run[i].pid = pid;
+            ml->run[i].since = batchd_now();
+            ml->run[i].job_id = m->job_id;
+        }
+        msg_free(m);
+    }
+}
+
+static void on_sigchld(evutil_socket_t sig, short what, void *arg)
+{
+    (void)sig;
+    (void)what;
+    batchd_t *b = arg;
+    struct batchd_mail *ml = b->mail;
+    int st;
+    pid_t pid;
+    while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
+        for (size_t i = 0; i < MAIL_RUNNING; i++) {
+            if (ml->run[i].pid != pid)
+                continue;
+            ml->run[i].pid = 0;
+            if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+                ml->sent++;
+            } else {
+                ml->failed++;
+                phx_log_warnx("job %" PRIu64 ": batchd.mail_prog \"%s\" %s %d",
+                              ml->run[i].job_id, ml->prog,
+                              WIFEXITED(st) ? "exited with" : "was killed by signal",
+                              WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+            }
+        }
+    spawn_next(b);
+}
+
+int batchd_mail_start(batchd_t *b, phx_error_t *err)
+{
+    const char *prog = phx_conf_str(b->conf, "batchd.mail_prog");
+    if (!prog || !*prog)
+        return 0; /* no mail */
+    if (access(prog, X_OK) < 0) {
+        phx_log_warnx("batchd.mail_prog: \"%s\": %s: jobs' --mail-type sends no mail",
+                      prog, strerror(errno));
+        return 0;
+    }
+    struct batchd_mail *ml = calloc(1, sizeof(*ml));
+    if (!ml || !(ml->prog = strdup(prog))) {
+        free(ml);
+        return phx_error_set(err, "out of memory");
+    }
+    b->mail = ml;
+    if (!(ml->sigchld = evsignal_new(b->base, SIGCHLD, on_sigchld, b)) ||
+        event_add(ml->sigchld, NULL) < 0)
+        return phx_error_set(err, "could not watch SIGCHLD for batchd.mail_prog");
+    return 0;
+}
+
+void batchd_mail_stop(batchd_t *b)
+{
+    struct batchd_mail *ml = b->mail;
+    if (!ml)
+        return;
+    if (ml->sigchld)
+        event_free(ml->sigchld);
+    while (ml->head) {
+        mail_msg_t *m = ml->head;
+        ml->head = m->next;
+        msg_free(m);
+    }
+    free(ml->prog);
+    free(ml);
+    b->mail = NULL;
+}
+
+static char *envf(const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static char *envf(const char *name, const char *fmt, ...)
+{
+    char value[512], *out = NULL;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof(value), fmt, ap);
+    va_end(ap);
+    return asprintf(&out, "%s=%s", name, value) < 0 ? NULL : out;
+}
+
+static const char *event_word(unsigned event)
+{
+    switch (event) {
+    case PHX_MAIL_BEGIN: return "BEGIN";
+    case PHX_MAIL_END: return "END";
+    case PHX_MAIL_FAIL: return "FAIL";
+    case PHX_MAIL_REQUEUE: return "REQUEUE";
+    case PHX_MAIL_INVALID_DEPEND: return "INVALID_DEPEND";
+    case PHX_MAIL_TIME_LIMIT: return "TIME_LIMIT";
+    case PHX_MAIL_TIME_LIMIT_90: return "TIME_LIMIT_90";
+    case PHX_MAIL_TIME_LIMIT_80: return "TIME_LIMIT_80";
+    default: return "TIME_LIMIT_50";
+    }
+}
+
+static void queue_mail(batchd_t *b, const bjob_t *j, const phx_mail_job_t *mj,
+                       unsigned event)
+{
+    struct batchd_mail *ml = b->mail;
+    if (ml->queued >= MAIL_QUEUED) {
+        ml->dropped++;
+        if (batchd_now() - ml->dropped_logged >= 60) {
+            ml->dropped_logged = batchd_now();
+            phx_log_warnx("batchd.mail_prog: %zu mails wait already: %" PRIu64
+                          " dropped so far",
+                          ml->queued, ml->dropped);
+        }
+        return;
+    }
+    mail_msg_t *m = calloc(1, sizeof(*m));
+    if (!m)
+        return;
+    char subject[512];
+    phx_mail_subject(mj, event, subject, sizeof(subject));
+    size_t n = 0;
+    m->argv[n++] = strdup("mail");
+    m->argv[n++] = strdup("-s");
+    m->argv[n++] = strdup(subject);
+    const char *to = j->spec.mail_user ? j->spec.mail_user : j->user;
+    for (const char *p = to; p && *p && n < MAIL_ARGS - 1;) {
+        size_t len = strcspn(p, ",");
+        m->argv[n++] = strndup(p, len);
+        p += len + (p[len] == ',');
+    }
+    size_t e = 0;
+    m->envp[e++] =
+        strdup("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    m->envp[e++] =
+        envf("PHX_JOB_ID", "%" PRIu64, mj->array_summary ? j->array_job_id : j->id);
+    m->envp[e++] = envf("PHX_JOB_NAME", "%s", j->spec.job_name ? j->spec.job_name : "");
+    m->envp[e++] = envf("PHX_JOB_USER", "%s", j->user ? j->user : "");
+    m->envp[e++] = envf("PHX_JOB_STATE", "%s", phx_job_state_name(mj->state));
+    m->envp[e++] = envf("PHX_JOB_MAIL_TYPE", "%s", event_word(event));
+    m->envp[e++] = envf("PHX_JOB_EXIT_CODE", "%d:%d", mj->exit_code, mj->exit_signal);
+    if (j->array_job_id) {
+        m->envp[e++] = envf("PHX_ARRAY_JOB_ID", "%" PRIu64, j->array_job_id);
+        if (!mj->array_summary)
+            m->envp[e++] = envf("PHX_ARRAY_TASK_ID", "%" PRId64, j->array_task_id);
+    }
+    m->job_id = j->id;
+    for (size_t i = 0; i < n; i++)
+        if (!m->argv[i])
+            goto oom;
+    for (size_t i = 0; i < e; i++)
+        if (!m->envp[i])
+            goto oom;
+    if (ml->tail)
+        ml->tail->next = m;
+    else
+        ml->head = m;
+    ml->tail = m;
+    ml->queued++;
+    spawn_next(b);
+    return;
+oom:
+    phx_log_warnx("job %" PRIu64 ": no memory for its mail", j->id);
+    for (size_t i = 0; i < MAIL_ARGS; i++)
+        free(m->argv[i]);
+    for (size_t i = 0; i < MAIL_ENV; i++)
+        free(m->envp[i]);
+    free(m);
+}
+
+static void mail_job(const bjob_t *j, int64_t now, phx_mail_job_t *mj)
+{
+    *mj = (phx_mail_job_t){.id = j->id,
+                           .array_job_id = j->array_job_id,
+                           .array_task_id = j->array_task_id,
+                           .name = j->spec.job_name,
+                           .state = j->state,
+                           .exit_code = j->exit_code & 255,
+                           .exit_signal = j->exit_signal & 127,
+                           .submit_time = j->submit_time,
+                           .start_time = j->start_time,
+                           .end_time =
+                               phx_job_state_is_final(j->state) ? j->end_time : -1,
+                           .time_limit = j->spec.time_limit,
+                           .now = now};
+}
+
+/* An array's summary shows its worst end: a failure, else a cancel. */
+static int badness(phx_job_state_t s)
+{
+    return s == PHX_JOB_COMPLETED || !phx_job_state_is_final(s) ? 0
+           : s == PHX_JOB_CANCELLED                             ? 1
+                                                                : 2;
+}
+
+/* An array mailed as a whole (no ARRAY_TASKS): its BEGIN with its first
+ * task to start, its end with its last task to end, as the worst state of
+ * its tasks kept in memory and their highest exit code.  False: not now. */
+static bool array_summary(batchd_t *b, const bjob_t *j, unsigned *event,
+                          phx_mail_job_t *mj)
+{
+    bool first = true, last = true;
+    for (size_t i = 0; i < b->njobs; i++) {
+        const bjob_t *o = b->order[i];
+        if (o == j || o->array_job_id != j->array_job_id)
+            continue;
+        if (o->start_time >= 0)
+            first = false;
+        if (!phx_job_state_is_final(o->state)) {
+            last = false;
+            continue;
+        }
+        if (badness(o->state) > badness(mj->state))
+            mj->state = o->state;
+        if ((o->exit_code & 255) > mj->exit_code)
+            mj->exit_code = o->exit_code & 255;
+    }
+    mj->array_summary = true;
+    if (*event == PHX_MAIL_BEGIN)
+        return first;
+    if (*event == PHX_MAIL_REQUEUE)
+        return false;
+    if (!last)
+        return false;
+    unsigned mask = phx_mail_mask(j->spec.mail_type);
+    bool failed = mj->state == PHX_JOB_FAILED || mj->state == PHX_JOB_TIMEOUT ||
+                  mj->state == PHX_JOB_NODE_FAIL || mj->state == PHX_JOB_OUT_OF_MEMORY;
+    if (failed && (mask & PHX_MAIL_FAIL))
+        *event = PHX_MAIL_FAIL;
+    else if (mask & PHX_MAIL_END)
+        *event = PHX_MAIL_END;
+    else if (mask & PHX_MAIL_FAIL)
+        return false; /* FAIL alone, and none failed */
+    return true;
+}
+
+void batchd_mail_state(batchd_t *b, bjob_t *j, phx_job_state_t from)
+{
+    if (!b->mail || !j->spec.mail_type)
+        return;
+    unsigned mask = phx_mail_mask(j->spec.mail_type);
+    unsigned event = phx_mail_event(mask, from, j->state, j->reason);
+    if (j->state == PHX_JOB_RUNNING)
+        j->mail_sent = 0; /* a new run: its time limit mails again */
+    if (!event)
+        return;
+    phx_mail_job_t mj;
+    mail_job(j, batchd_now(), &mj);
+    if (j->array_job_id && !(mask & PHX_MAIL_ARRAY_TASKS) &&
+        !array_summary(b, j, &event, &mj))
+        return;
+    queue_mail(b, j, &mj, event);
+}
+
+void batchd_mail_tick(batchd_t *b, int64_t now)
+{
+    struct batchd_mail *ml = b->mail;
+    if (!ml)
+        return;
+    for (size_t i = 0; i < MAIL_RUNNING; i++)
+        if (ml->run[i].pid > 0 && now - ml->run[i].since > MAIL_TIMEOUT) {
+            phx_log_warnx("job %" PRIu64 ": batchd.mail_prog still runs after %d s: "
+                          "killed",
+                          ml->run[i].job_id, MAIL_TIMEOUT);
+            kill(ml->run[i].pid, SIGKILL); /* reaped by on_sigchld */
+            ml->run[i].since = now;
+        }
+    for (size_t i = batchd_live_from(b); i < b->njobs; i++) {
+        bjob_t *j = b->order[i];
+        if (j->state != PHX_JOB_RUNNING || !j->spec.mail_type)
+            continue;
+        unsigned mask = phx_mail_mask(j->spec.mail_type), reached;
+        int64_t start = j->limit_start > 0 ? j->limit_start : j->start_time;
+        unsigned due = phx_mail_timed_due(mask, j->mail_sent, start, j->spec.time_limit,
+                                          now, &reached);
+        j->mail_sent |= reached;
+        if (!due)
+            continue;
+        phx_mail_job_t mj;
+        mail_job(j, now, &mj);
+        queue_mail(b, j, &mj, due);
+    }
+}
