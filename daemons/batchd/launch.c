@@ -60,7 +60,8 @@ static bool passed_through(const char *name)
 /* OpenMPI's settings of batchd.mpirun_env (mpirun_env below). */
 static const char *const mpirun_vars[] = {
     "OMPI_MCA_plm_rsh_agent", "OMPI_MCA_orte_default_dash_host",
-    "OMPI_MCA_plm_rsh_no_tree_spawn", "OMPI_MCA_orte_leave_session_attached"};
+    "OMPI_MCA_plm_rsh_no_tree_spawn", "OMPI_MCA_orte_leave_session_attached",
+    "OMPI_MCA_orte_keep_fqdn_hostnames"};
 #define NMPIRUN_VARS (sizeof(mpirun_vars) / sizeof(mpirun_vars[0]))
 
 static bool from_a_job(const bjob_t *j)
@@ -186,9 +187,12 @@ static void mpirun_env(batchd_t *b, const bjob_t *j, json_t *vars)
     if (!hosts)
         return;
     size_t off = 0;
-    for (size_t i = 0; i < j->ntasks; i++)
+    bool dotted = false;
+    for (size_t i = 0; i < j->ntasks; i++) {
         off += (size_t)snprintf(hosts + off, len - off, "%s%s:%u", i ? "," : "",
                                 j->tasks[i].host, (unsigned)j->tasks[i].tasks);
+        dotted = dotted || strchr(j->tasks[i].host, '.');
+    }
     if (asprintf(&agent, "%s/phx-rsh", b->compat_dir) > 0) {
         var(vars, mpirun_vars[0], agent);
         var(vars, mpirun_vars[1], hosts);
@@ -198,6 +202,11 @@ static void mpirun_env(batchd_t *b, const bjob_t *j, json_t *vars)
         /* not daemonized: the step lasts as long as the daemon */
         if (!has_var(vars, mpirun_vars[3]))
             var(vars, mpirun_vars[3], "1");
+        /* mpirun cuts a host name at its first dot (orte_keep_fqdn_hostnames
+         * is false by default): phx-rsh would be given "n1" for the node
+         * "n1.example", which is no node of the job */
+        if (dotted && !has_var(vars, mpirun_vars[4]))
+            var(vars, mpirun_vars[4], "1");
         free(agent);
     }
     free(hosts);

@@ -433,7 +433,10 @@ int batchd_queue_load(batchd_t *b, phx_error_t *err)
         "extract(epoch FROM eligible_time)::bigint, "
         "extract(epoch FROM start_time)::bigint, extract(epoch FROM end_time)::bigint, "
         "exit_code, exit_signal, requeue_count, node_list, alloc_cpus, stdout_path, "
-        "stderr_path, run_tasks::text, partition, requeue_asked, cancel_uid FROM jobs "
+        "stderr_path, run_tasks::text, partition, requeue_asked, "
+        /* a cancel of this run: not one left from before it started (a
+         * cancel of the job pending whose state was never committed) */
+        "CASE WHEN cancel_time >= start_time THEN cancel_uid END FROM jobs "
         "WHERE state IN ('PENDING', 'RUNNING') "
         "OR end_time > now() - make_interval(secs => $1::bigint) "
         /* and the jobs pending jobs depend on, however old (queue_expire) */
@@ -738,14 +741,17 @@ uint32_t batchd_array_running(const batchd_t *b, uint64_t array_job_id)
 
 void batchd_job_cancel(batchd_t *b, bjob_t *j, uid_t by)
 {
-    char id[24], uid[16];
+    char id[24], uid[16], now[24];
     snprintf(id, sizeof(id), "%" PRIu64, j->id);
     snprintf(uid, sizeof(uid), "%u", (unsigned)by);
-    const char *p[] = {id, uid};
+    /* batchd's clock, as start_time: the loader compares them */
+    snprintf(now, sizeof(now), "%" PRId64, batchd_now());
+    const char *p[] = {id, uid, now};
     phx_error_t err;
-    if (batchd_write(
-            b, "UPDATE jobs SET cancel_uid = $2, cancel_time = now() WHERE id = $1", 2,
-            p, batchd_job_written, (void *)(uintptr_t)j->id, &err) < 0)
+    if (batchd_write(b,
+                     "UPDATE jobs SET cancel_uid = $2, cancel_time = "
+                     "to_timestamp($3::bigint) WHERE id = $1",
+                     3, p, batchd_job_written, (void *)(uintptr_t)j->id, &err) < 0)
         phx_log_errx("job %" PRIu64 ": could not queue its cancel: %s", j->id,
                      err.text);
     if (j->state == PHX_JOB_PENDING) {

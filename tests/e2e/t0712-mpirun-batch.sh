@@ -54,7 +54,9 @@ id=$(as_user phxu1 phx submit --parsable mpirun.sh)
 wait_job "$id" COMPLETED 120
 body=$(cat "$home1/phx-$id.out")
 note "$body"
-assert_contains "$body" "hosts n1:2,n2:2"
+# the batch node first: either of them (the order of the agents' offers)
+grep -Eq '^hosts (n1:2,n2:2|n2:2,n1:2)$' <<<"$body" ||
+    fail "mpirun's hosts are not the job's nodes: $body"
 assert_contains "$body" "agent $(realpath "$PHX_SRC/scripts/compat")/phx-rsh"
 assert_contains "$body" "mpirun -np 4 rc=0"
 assert_eq 4 "$(grep -c '^rank [0-3] of 4 sum 10' <<<"$body")" "ranks of mpirun -np 4"
@@ -70,7 +72,7 @@ inner=$(sed -n 's/^inner //p' <<<"$body")
 wait_job "$inner" COMPLETED 60
 inner_out=$(cat "$home1/phx-$inner.out")
 assert_contains "$inner_out" "inner hosts n"
-assert_not_contains "$inner_out" "n1:2,n2:2"
+assert_not_contains "$inner_out" ":2,"
 # the submitter's own launcher is kept
 cat >"$home1/own.sh" <<'S'
 #!/bin/sh

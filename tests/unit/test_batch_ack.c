@@ -34,9 +34,11 @@
 
 /* --- stubs --- */
 
+static int64_t now_s = 1793456100; /* batchd's clock */
+
 int64_t batchd_now(void)
 {
-    return 1793456100;
+    return now_s;
 }
 
 void batchd_sched_job_done(batchd_t *b, bjob_t *j)
@@ -222,6 +224,7 @@ static void setup_db(void)
     reply_check = -1;
     check = NULL;
     kills = 0;
+    now_s = 1793456100;
 }
 
 static void add_job(int id, const char *state, const char *cancel_uid)
@@ -407,6 +410,70 @@ static void test_requeue_clears_cancel(void **state)
     store_env_free(env);
 }
 
+/* A cancel of a pending job is two writes: jobs.cancel_uid, then the
+ * CANCELLED state row.  When the first commits and the second does not (it
+ * failed, here refused by a trigger; or batchd was killed between the two
+ * transactions of the store), the job is still PENDING in the database, and
+ * a restarted batchd runs it.  That stale cancel_uid must not cancel this
+ * later run after the next restart: it is older than the run's start. */
+static void test_stale_cancel_not_this_run(void **state)
+{
+    (void)state;
+    setup_db();
+    add_job(50, "PENDING", NULL);
+    store_exec(env, "CREATE FUNCTION no_cancelled() RETURNS trigger LANGUAGE plpgsql "
+                    "AS $$ BEGIN RAISE EXCEPTION 'no'; END $$");
+    store_exec(env, "CREATE TRIGGER no_cancelled BEFORE UPDATE ON jobs FOR EACH ROW "
+                    "WHEN (NEW.state = 'CANCELLED') EXECUTE FUNCTION no_cancelled()");
+    batchd_t *b = batchd_new();
+    batchd_ack_begin(b);
+    batchd_job_cancel(b, batchd_job_find(b, 50), 1234);
+    batchd_reply(b, REQ, 200, json_pack("{s:i}", "cancelled", 1));
+    batchd_ack_end(b);
+    wait_answer();
+    assert_int_equal(reply_code, 503); /* the cancel was not recorded */
+    drain();
+    batchd_free(b);
+    store_exec(env, "DROP TRIGGER no_cancelled ON jobs");
+    assert_int_equal(store_count(env, "SELECT count(*) FROM jobs WHERE id = 50 AND "
+                                      "state = 'PENDING' AND cancel_uid = 1234"),
+                     1);
+
+    b = batchd_new(); /* restarted: the job is pending, and starts later */
+    bjob_t *j = batchd_job_find(b, 50);
+    assert_int_equal(j->state, PHX_JOB_PENDING);
+    now_s += 60;
+    j->start_time = batchd_now(); /* as sched.c starts it, on n01 */
+    assert_non_null(j->tasks = calloc(1, sizeof(*j->tasks)));
+    j->ntasks = 1;
+    snprintf(j->tasks[0].id, sizeof(j->tasks[0].id), "t50");
+    snprintf(j->tasks[0].host, sizeof(j->tasks[0].host), "n01");
+    j->tasks[0].cpus = j->tasks[0].tasks = 1;
+    free(j->node_list);
+    j->node_list = strdup("n01");
+    j->alloc_cpus = 1;
+    batchd_job_set_state(b, j, PHX_JOB_RUNNING, PHX_REASON_NONE);
+    drain();
+    batchd_free(b);
+
+    b = batchd_new(); /* restarted while it runs: not being cancelled */
+    j = batchd_job_find(b, 50);
+    assert_int_equal(j->state, PHX_JOB_RUNNING);
+    assert_false(j->cancel_requested);
+    b->fwc = (phx_fwc_t *)&token;
+    batchd_kills_resume(b);
+    assert_int_equal(kills, 0);
+    b->fwc = NULL;
+    /* a cancel of this run is one */
+    batchd_job_cancel(b, j, 77);
+    drain();
+    batchd_free(b);
+    b = batchd_new();
+    assert_true(batchd_job_find(b, 50)->cancel_requested);
+    batchd_free(b);
+    store_env_free(env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -415,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_cancel_answered_after_commit),
         cmocka_unit_test(test_cancel_survives_restart),
         cmocka_unit_test(test_requeue_clears_cancel),
+        cmocka_unit_test(test_stale_cancel_not_this_run),
     };
     return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
 }

@@ -175,12 +175,13 @@ static void test_slurm_env(void **state)
 
 /* Launch a job of two nodes (2 tasks on n01, 1 on n02) whose submitter had
  * the environment env (JSON object text, NULL: none). */
-static json_t *launch2(const char *env)
+static json_t *launch2_on(const char *env, const char *h1, const char *h2)
 {
     bjob_t j = {0};
-    bj_task_t tasks[] = {
-        {.id = "t-1", .agent_id = "a-1", .host = "n01", .cpus = 2, .tasks = 2},
-        {.id = "t-2", .agent_id = "a-2", .host = "n02", .cpus = 1, .tasks = 1}};
+    bj_task_t tasks[] = {{.id = "t-1", .agent_id = "a-1", .cpus = 2, .tasks = 2},
+                         {.id = "t-2", .agent_id = "a-2", .cpus = 1, .tasks = 1}};
+    snprintf(tasks[0].host, sizeof(tasks[0].host), "%s", h1);
+    snprintf(tasks[1].host, sizeof(tasks[1].host), "%s", h2);
     phx_jobspec_init(&j.spec);
     j.spec.work_dir = strdup("/tmp");
     j.id = 42;
@@ -202,6 +203,11 @@ static json_t *launch2(const char *env)
     free(j.stderr_path);
     phx_jobspec_clear(&j.spec);
     return ops;
+}
+
+static json_t *launch2(const char *env)
+{
+    return launch2_on(env, "n01", "n02");
 }
 
 /* How many times the batch step's environment has name. */
@@ -260,6 +266,22 @@ static void test_mpirun_env(void **state)
     assert_int_equal(env_count(ops, "OMPI_MCA_orte_default_dash_host"), 1);
     assert_string_equal(env_of(ops, "OMPI_MCA_plm_rsh_agent"),
                         "/opt/phx/compat/phx-rsh");
+    json_decref(ops);
+    /* host names without a dot: OpenMPI's default kept */
+    ops = launch2(NULL);
+    assert_null(env_of(ops, "OMPI_MCA_orte_keep_fqdn_hostnames"));
+    json_decref(ops);
+    /* dotted node names: mpirun must not cut them at the dot (it would
+     * give phx-rsh "n01", no node of the job); a user's own kept */
+    ops = launch2_on(NULL, "n01.example", "n02.example");
+    assert_string_equal(env_of(ops, "OMPI_MCA_orte_default_dash_host"),
+                        "n01.example:2,n02.example:1");
+    assert_string_equal(env_of(ops, "OMPI_MCA_orte_keep_fqdn_hostnames"), "1");
+    json_decref(ops);
+    ops = launch2_on("{\"OMPI_MCA_orte_keep_fqdn_hostnames\": \"0\"}", "n01.example",
+                     "n02");
+    assert_int_equal(env_count(ops, "OMPI_MCA_orte_keep_fqdn_hostnames"), 1);
+    assert_string_equal(env_of(ops, "OMPI_MCA_orte_keep_fqdn_hostnames"), "0");
     json_decref(ops);
     /* no compat_dir: nothing (no phx-rsh to point at) */
     b.compat_dir = NULL;
