@@ -14,6 +14,7 @@
 #include "daemons/batchd/partition.c"
 #include "daemons/batchd/priority.c"
 #include "daemons/batchd/queue.c"
+#include "daemons/batchd/usage.c"
 #include "daemons/batchd/mail.c"
 #include "daemons/batchd/mail_fmt.c"
 #include "daemons/batchd/rows.c"
