@@ -6,7 +6,9 @@
  *
  *   simple-framework [--master HOST:PORT] [--agents N] [--cmd CMD]
  *                    [--kill-after SECONDS] [--munge-socket PATH] [--role ROLE]
+ *                    [--mem MB]
  *
+ * Each task asks for 1 core and --mem MB of memory (32 by default).
  * Its tasks run as the user running it (root: as root).
  *
  * Exit status: 0 if every task finished (or was killed by --kill-after),
@@ -36,6 +38,7 @@ typedef struct app {
     int want;
     const char *cmd;
     double kill_after;
+    int mem; /* MB per task */
     bool launched;
     task_rec_t tasks[MAX_AGENTS];
     int running, ended, ok;
@@ -92,8 +95,8 @@ static void on_offers(phx_fwc_t *c, const json_t *offers, void *arg)
                 " s:{s:b, s:s}}",
                 "name", t->id, "task_id", "value", t->id, "agent_id", "value",
                 t->agent_id, "resources", "name", "cpus", "type", "SCALAR", "scalar",
-                "value", 1, "name", "mem", "type", "SCALAR", "scalar", "value", 32,
-                "command", "shell", 1, "value", app->cmd));
+                "value", 1, "name", "mem", "type", "SCALAR", "scalar", "value",
+                app->mem, "command", "shell", 1, "value", app->cmd));
         n++;
     }
     if (!app->launched && n == app->want) {
@@ -206,14 +209,15 @@ int main(int argc, char **argv)
         {"kill-after", required_argument, NULL, 'k'},
         {"munge-socket", required_argument, NULL, 'M'},
         {"role", required_argument, NULL, 'r'},
+        {"mem", required_argument, NULL, 'e'},
         {NULL, 0, NULL, 0},
     };
     const char *master = getenv("PHX_MASTER") ? getenv("PHX_MASTER") : "127.0.0.1:6050";
     const char *munge = getenv("PHX_MUNGE_SOCKET");
     const char *role = "*";
-    app_t app = {.want = 2, .cmd = "hostname", .rc = 1};
+    app_t app = {.want = 2, .cmd = "hostname", .mem = 32, .rc = 1};
     int c;
-    while ((c = getopt_long(argc, argv, "m:n:c:k:M:r:", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:n:c:k:M:r:e:", opts, NULL)) != -1) {
         switch (c) {
         case 'm': master = optarg; break;
         case 'n': app.want = atoi(optarg); break;
@@ -221,12 +225,17 @@ int main(int argc, char **argv)
         case 'k': app.kill_after = atof(optarg); break;
         case 'M': munge = optarg; break;
         case 'r': role = optarg; break;
+        case 'e': app.mem = atoi(optarg); break;
         default:
             fprintf(stderr, "usage: simple-framework [--master HOST:PORT] [--agents N] "
                             "[--cmd CMD] [--kill-after S] [--munge-socket PATH] "
-                            "[--role ROLE]\n");
+                            "[--role ROLE] [--mem MB]\n");
             return 2;
         }
+    }
+    if (app.mem < 1) {
+        fprintf(stderr, "simple-framework: --mem must be a positive number of MB\n");
+        return 2;
     }
     if (app.want < 1 || app.want > MAX_AGENTS) {
         fprintf(stderr, "simple-framework: --agents must be 1-%d\n", MAX_AGENTS);

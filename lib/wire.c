@@ -51,6 +51,31 @@ size_t phx_wire_decoder_pending(const phx_wire_decoder_t *dec)
     return dec->len - dec->off;
 }
 
+size_t phx_wire_decoder_shrink(phx_wire_decoder_t *dec)
+{
+    size_t pending = dec->len - dec->off;
+    if (pending == 0) {
+        free(dec->buf);
+        dec->buf = NULL;
+        dec->len = dec->off = dec->cap = 0;
+        return 0;
+    }
+    size_t cap = 4096;
+    while (cap < pending)
+        cap *= 2;
+    if (cap >= dec->cap)
+        return dec->cap;
+    memmove(dec->buf, dec->buf + dec->off, pending);
+    dec->len = pending;
+    dec->off = 0;
+    uint8_t *b = realloc(dec->buf, cap);
+    if (b) { /* else the larger one stays */
+        dec->buf = b;
+        dec->cap = cap;
+    }
+    return dec->cap;
+}
+
 static uint32_t get_u32(const uint8_t *p)
 {
     uint32_t v;

@@ -45,6 +45,10 @@ int phx_wire_decoder_next(phx_wire_decoder_t *dec, phx_frame_t *frame,
 
 /* Bytes buffered and not yet returned as frames. */
 size_t phx_wire_decoder_pending(const phx_wire_decoder_t *dec);
+/* Give back the buffer beyond what is pending (a connection that is not
+ * read for a while then holds its pending bytes only, not the largest frame
+ * it ever got); the buffer's size is returned. */
+size_t phx_wire_decoder_shrink(phx_wire_decoder_t *dec);
 
 /* Decode exactly one frame from buf (len bytes: prefix, header and
  * attachment, nothing more), within max_frame: 0 and *frame filled (caller

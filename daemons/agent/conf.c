@@ -35,6 +35,9 @@ const phx_conf_key_t phx_agentd_schema[] = {
     {"agent.task_output_keep", PHX_CONF_DOUBLE, "259200", 0, 315360000, false,
      "seconds an ended task's default output folder (state_dir/tasks/<key>) is kept "
      "after its last change; 0 keeps them forever"},
+    {"agent.input_budget", PHX_CONF_INT, "16777216", 1048576, 1073741824, false,
+     "bytes of the steps' standard input this agent holds or lets be sent to it, "
+     "all steps together (past it: one chunk per step)"},
     {"agent.log_level", PHX_CONF_STRING, "info", 0, 0, true,
      "error, warning, notice, info or debug"},
     {"master", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},

@@ -63,6 +63,8 @@ typedef struct phx_lstep {
     int input;          /* who gets the input: PHX_STEP_INPUT_* or a rank */
     phx_step_inq_t inq; /* input not yet written into every local rank */
     uint64_t in_acked;  /* told the origin (another agent) */
+    uint64_t in_limit;  /* and what it may send (0: PHX_STEP_INPUT_CHUNK) */
+    uint64_t in_charge; /* in the agent's input budget */
     bool registered;    /* namespace registered */
     bool killed, abort_sent;
 } phx_lstep_t;
@@ -113,6 +115,10 @@ void phx_lstep_input_end(phx_lstep_t *s);
  * yet written into all of them. */
 void phx_lstep_input_local(uint64_t step, const void *data, size_t len, bool eof);
 size_t phx_lstep_input_held(uint64_t step);
+/* What the step's queue here is charged in the agent's input budget. */
+uint64_t phx_lstep_input_charge(uint64_t step);
+/* The agent's input budget (agent.input_budget), shared by every step. */
+phx_step_budget_t *phx_step_input_budget(void);
 void phx_step_on_input(phx_agentd_t *a, const phx_frame_t *f);
 void phx_step_on_input_ack(phx_agentd_t *a, const phx_frame_t *f);
 
@@ -135,8 +141,12 @@ void phx_step_on_started(phx_agentd_t *a, uint64_t req, uint64_t step, int numbe
                          int size, const json_t *input_to);
 /* Room for more of `phx run`'s input: read its socket again. */
 void phx_step_svc_input_resume(uint64_t step);
-/* Agent acknowledged the step's input below offset. */
-void phx_step_svc_input_ack(uint64_t step, const char *agent, uint64_t offset);
+/* The input budget has room again: every client waiting may read. */
+void phx_step_svc_input_resume_all(void);
+/* Agent acknowledged the step's input below offset, and lets window more
+ * bytes be sent (0: not said). */
+void phx_step_svc_input_ack(uint64_t step, const char *agent, uint64_t offset,
+                            uint64_t window);
 void phx_step_on_done(phx_agentd_t *a, const phx_frame_t *f);
 void phx_step_on_output(phx_agentd_t *a, const phx_frame_t *f);
 

@@ -6,7 +6,10 @@
  * written, and forgets it when the rank closes it or exits.  What every
  * open pipe got is acknowledged: to the origin's window through the master
  * (STEP_INPUT_ACK), or, on the origin itself, by letting its `phx run`
- * client's socket be read again. */
+ * client's socket be read again.  Every step's queue is charged to the
+ * agent's input budget (step_inq.h): on a receiving agent what it let the
+ * origin send, the window of each acknowledgement being what the budget
+ * has left. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +20,13 @@
 #include "daemons/agent/step.h"
 #include "lib/json.h"
 #include "lib/log.h"
+
+static phx_step_budget_t budget = {.limit = PHX_STEP_INPUT_BUDGET};
+
+phx_step_budget_t *phx_step_input_budget(void)
+{
+    return &budget;
+}
 
 static bool gets_input(const phx_lstep_t *s, const phx_step_rank_t *r)
 {
@@ -79,6 +89,33 @@ static void close_rank(phx_step_rank_t *r)
     r->in_fd = -1;
 }
 
+static bool pipe_open(const phx_lstep_t *s)
+{
+    for (int i = 0; s->local && i < s->nlocal; i++)
+        if (s->local[i].in_fd >= 0)
+            return true;
+    return false;
+}
+
+/* What the step's input costs here: its queue's buffer, and on a receiving
+ * agent at least what it let the origin send, while a pipe may hold it back
+ * (with none, what comes is acknowledged at once) and the input did not
+ * end.  The clients waiting for the budget may read again when it goes
+ * down. */
+static void recharge(phx_lstep_t *s)
+{
+    uint64_t now = s->inq.cap;
+    if (!is_origin(s) && !s->inq.eof && pipe_open(s)) {
+        uint64_t limit = s->in_limit ? s->in_limit : PHX_STEP_INPUT_CHUNK;
+        if (limit > s->inq.base && limit - s->inq.base > now)
+            now = limit - s->inq.base;
+    }
+    uint64_t was = s->in_charge;
+    phx_step_budget_charge(&budget, &s->in_charge, now);
+    if (now < was)
+        phx_step_svc_input_resume_all();
+}
+
 /* Write what r's pipe takes; false when r's stdin is closed now. */
 static bool write_rank(phx_lstep_t *s, phx_step_rank_t *r)
 {
@@ -120,18 +157,28 @@ static uint64_t written(const phx_lstep_t *s)
     return low;
 }
 
+/* On a receiving agent, the acknowledgement says how far the origin may
+ * send: what the budget has left (at least a chunk) past what was written.
+ * A larger limit alone is said only a chunk at a time. */
 static void acknowledge(phx_lstep_t *s, uint64_t off)
 {
     if (is_origin(s)) {
         phx_step_svc_input_resume(s->id);
         return;
     }
-    if (off <= s->in_acked)
+    uint64_t limit = s->in_limit ? s->in_limit : PHX_STEP_INPUT_CHUNK;
+    uint64_t grant = phx_step_budget_grant(&budget, s->in_charge);
+    if (off + grant > limit)
+        limit = off + grant;
+    if (off <= s->in_acked && limit < s->in_limit + PHX_STEP_INPUT_CHUNK)
         return;
-    s->in_acked = off;
+    s->in_acked = off > s->in_acked ? off : s->in_acked;
+    s->in_limit = limit;
+    recharge(s);
     phx_agentd_send(phx_step_agent(),
-                    json_pack("{s:s, s:I, s:I}", "type", "STEP_INPUT_ACK", "step",
-                              (json_int_t)s->id, "offset", (json_int_t)off),
+                    json_pack("{s:s, s:I, s:I, s:I}", "type", "STEP_INPUT_ACK", "step",
+                              (json_int_t)s->id, "offset", (json_int_t)off, "window",
+                              (json_int_t)(limit - off)),
                     NULL, 0);
 }
 
@@ -142,6 +189,7 @@ static void pump(phx_lstep_t *s)
             write_rank(s, &s->local[i]);
     uint64_t low = written(s);
     phx_step_inq_trim(&s->inq, low);
+    recharge(s);
     acknowledge(s, low);
 }
 
@@ -160,6 +208,8 @@ void phx_lstep_input_end(phx_lstep_t *s)
     if (s->input != PHX_STEP_INPUT_NONE)
         acknowledge(s, phx_step_inq_end(&s->inq));
     phx_step_inq_clear(&s->inq);
+    s->inq.eof = true; /* nothing more is charged for it */
+    recharge(s);
 }
 
 static bool has_input(const phx_lstep_t *s)
@@ -189,6 +239,12 @@ size_t phx_lstep_input_held(uint64_t step)
 {
     const phx_lstep_t *s = phx_lstep_by_id(step);
     return s ? s->inq.len : 0;
+}
+
+uint64_t phx_lstep_input_charge(uint64_t step)
+{
+    const phx_lstep_t *s = phx_lstep_by_id(step);
+    return s ? s->in_charge : 0;
 }
 
 void phx_step_on_input(phx_agentd_t *a, const phx_frame_t *f)
@@ -235,14 +291,15 @@ void phx_step_on_input(phx_agentd_t *a, const phx_frame_t *f)
 void phx_step_on_input_ack(phx_agentd_t *a, const phx_frame_t *f)
 {
     (void)a;
-    long long id = 0, off = -1;
+    long long id = 0, off = -1, window = 0;
     const char *agent;
     phx_error_t err;
     if (phx_json_int(f->header, "step", true, 1, INT64_MAX, &id, &err) < 0 ||
         phx_json_int(f->header, "offset", true, 0, INT64_MAX, &off, &err) < 0 ||
+        phx_json_int(f->header, "window", false, 0, INT64_MAX, &window, &err) < 0 ||
         phx_json_str(f->header, "agent", true, &agent, &err) < 0) {
         phx_log_warnx("malformed STEP_INPUT_ACK ignored: %s", err.text);
         return;
     }
-    phx_step_svc_input_ack((uint64_t)id, agent, (uint64_t)off);
+    phx_step_svc_input_ack((uint64_t)id, agent, (uint64_t)off, (uint64_t)window);
 }

@@ -1,5 +1,5 @@
-/* phx-agent: the queue of a step's input and the origin's credit window
- * (step_inq.h).  Pure. */
+/* phx-agent: the queue of a step's input, the origin's credit window and
+ * the agent's budget for all of them (step_inq.h).  Pure. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,10 +57,21 @@ void phx_step_inq_trim(phx_step_inq_t *q, uint64_t off)
     q->base += drop;
     q->len -= drop;
     q->head = q->len > 0 ? q->head + drop : 0; /* moved down when room is needed */
-    if (q->len == 0 && q->cap > PHX_STEP_INPUT_CHUNK) {
+    if (q->len == 0) {
         free(q->buf); /* a step whose input paused holds nothing */
         q->buf = NULL;
         q->cap = 0;
+    } else if (q->cap > PHX_STEP_INPUT_CHUNK && q->len <= q->cap / 4) {
+        memmove(q->buf, q->buf + q->head, q->len);
+        q->head = 0;
+        size_t cap = q->cap / 2;
+        while (cap > PHX_STEP_INPUT_CHUNK && q->len <= cap / 4)
+            cap /= 2;
+        uint8_t *buf = realloc(q->buf, cap);
+        if (buf) { /* else the larger one stays */
+            q->buf = buf;
+            q->cap = cap;
+        }
     }
 }
 
@@ -82,14 +93,45 @@ uint64_t phx_step_window_unacked(const phx_step_window_t *w)
 
 bool phx_step_window_room(const phx_step_window_t *w, size_t len)
 {
-    return w->n == 0 || phx_step_window_unacked(w) + len <= PHX_STEP_INPUT_WINDOW;
+    if (w->n == 0)
+        return true;
+    if (phx_step_window_unacked(w) + len > PHX_STEP_INPUT_WINDOW)
+        return false;
+    for (int i = 0; i < w->n; i++)
+        if (w->sent + len > w->limit[i])
+            return false;
+    return true;
 }
 
-int phx_step_window_ack(phx_step_window_t *w, int i, uint64_t off)
+int phx_step_window_ack(phx_step_window_t *w, int i, uint64_t off, uint64_t window)
 {
     if (i < 0 || i >= w->n || off > w->sent)
         return -1;
     if (off > w->acked[i])
         w->acked[i] = off;
+    if (window == 0 || window > PHX_STEP_INPUT_WINDOW)
+        window = PHX_STEP_INPUT_WINDOW;
+    if (off + window > w->limit[i])
+        w->limit[i] = off + window;
     return 0;
+}
+
+void phx_step_budget_charge(phx_step_budget_t *b, uint64_t *charge, uint64_t now)
+{
+    b->used = b->used - *charge + now;
+    *charge = now;
+}
+
+bool phx_step_budget_room(const phx_step_budget_t *b, uint64_t charge, size_t len)
+{
+    return charge == 0 || b->used + len <= b->limit;
+}
+
+uint64_t phx_step_budget_grant(const phx_step_budget_t *b, uint64_t charge)
+{
+    uint64_t others = b->used - charge;
+    uint64_t left = others < b->limit ? b->limit - others : 0;
+    if (left < PHX_STEP_INPUT_CHUNK)
+        return PHX_STEP_INPUT_CHUNK;
+    return left < PHX_STEP_INPUT_WINDOW ? left : PHX_STEP_INPUT_WINDOW;
 }

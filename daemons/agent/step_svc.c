@@ -24,7 +24,10 @@
  * agents whose ranks get it.  Input is never dropped: while the ranks here
  * have PHX_STEP_INPUT_LOCAL bytes to take or another agent has not
  * acknowledged PHX_STEP_INPUT_WINDOW bytes (step_inq.h), the client's
- * socket is not read, and `phx run` stops reading its stdin. */
+ * socket is not read, and `phx run` stops reading its stdin.  The same goes
+ * while the agent's input budget, shared by every step, has no room for
+ * another chunk (unless the step holds nothing): a window's bytes not yet
+ * acknowledged are charged to it (c->in_charge). */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/listener.h>
@@ -69,6 +72,7 @@ typedef struct client {
     bool in_eof;            /* the input ended */
     bool in_blocked;        /* its socket is not read: no room for input */
     struct event *in_gone;  /* the client closing while not read */
+    uint64_t in_charge;     /* the window's, in the input budget */
 } client_t;
 
 static struct {
@@ -77,6 +81,9 @@ static struct {
     client_t *clients;
     uint64_t next_req;
     char path[1024];
+    int in_blocked; /* clients not read for want of room */
+    bool resuming, resume_again;
+    struct event *resume_ev; /* another turn, from the loop */
 } svc;
 
 bool phx_step_svc_is_client(pid_t pid)
@@ -109,8 +116,15 @@ static void client_free(evutil_socket_t fd, short what, void *arg)
         free(c->win_agents[i]);
     free(c->win_agents);
     free(c->win.acked);
+    free(c->win.limit);
+    if (c->in_blocked)
+        svc.in_blocked--;
+    uint64_t had = c->in_charge;
+    phx_step_budget_charge(phx_step_input_budget(), &c->in_charge, 0);
     phx_wire_decoder_destroy(c->dec);
     free(c);
+    if (had > 0)
+        phx_step_svc_input_resume_all();
 }
 
 /* Local ranks waiting for room in c read again. */
@@ -317,12 +331,25 @@ static void on_request(client_t *c, const phx_frame_t *f)
         client_error(c, "could not reach the master");
 }
 
-/* Room for one more INPUT frame: here and in the window. */
+/* Room for one more INPUT frame: here, in the window and in the budget. */
 static bool input_room(const client_t *c)
 {
     return phx_lstep_input_held(c->step) + PHX_STEP_INPUT_CHUNK <=
                PHX_STEP_INPUT_LOCAL &&
-           phx_step_window_room(&c->win, PHX_STEP_INPUT_CHUNK);
+           phx_step_window_room(&c->win, PHX_STEP_INPUT_CHUNK) &&
+           phx_step_budget_room(phx_step_input_budget(),
+                                phx_lstep_input_charge(c->step) + c->in_charge,
+                                PHX_STEP_INPUT_CHUNK);
+}
+
+/* The window's bytes not yet acknowledged, in the budget. */
+static void window_charge(client_t *c)
+{
+    uint64_t was = c->in_charge;
+    phx_step_budget_charge(phx_step_input_budget(), &c->in_charge,
+                           phx_step_window_unacked(&c->win));
+    if (c->in_charge < was)
+        phx_step_svc_input_resume_all();
 }
 
 static void on_input(client_t *c, const phx_frame_t *f)
@@ -344,6 +371,7 @@ static void on_input(client_t *c, const phx_frame_t *f)
                                   (json_int_t)c->win.sent, "eof", eof),
                         f->attach, f->attach_len);
         c->win.sent += f->attach_len;
+        window_charge(c);
     }
     phx_lstep_input_local(c->step, f->attach, f->attach_len, eof);
 }
@@ -359,8 +387,11 @@ static void on_gone(evutil_socket_t fd, short what, void *arg)
  * meanwhile is still noticed, where the loop can tell: EV_CLOSED). */
 static void input_block(client_t *c)
 {
+    if (!c->in_blocked)
+        svc.in_blocked++;
     c->in_blocked = true;
     bufferevent_disable(c->bev, EV_READ);
+    phx_wire_decoder_shrink(c->dec); /* it held a whole frame just now */
     if (!c->in_gone)
         c->in_gone = event_new(svc.a->base, bufferevent_getfd(c->bev),
                                EV_CLOSED | EV_PERSIST, on_gone, c);
@@ -411,23 +442,55 @@ void phx_step_svc_input_resume(uint64_t step)
     if (!c || !c->in_blocked || c->done || !input_room(c))
         return;
     c->in_blocked = false;
+    svc.in_blocked--;
     if (c->in_gone)
         event_del(c->in_gone);
     bufferevent_enable(c->bev, EV_READ);
     on_read(c->bev, c);
 }
 
-void phx_step_svc_input_ack(uint64_t step, const char *agent, uint64_t offset)
+static void on_resume_again(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    phx_step_svc_input_resume_all();
+}
+
+/* Clients wait for the budget only while it has no room: each gets its
+ * turn.  Budget freed meanwhile (a client's ranks took what it read) gives
+ * another turn from the loop, which goes on serving the rest meanwhile. */
+void phx_step_svc_input_resume_all(void)
+{
+    if (svc.in_blocked == 0 || !svc.resume_ev) /* none, or stopping */
+        return;
+    if (svc.resuming) {
+        svc.resume_again = true;
+        return;
+    }
+    svc.resuming = true;
+    svc.resume_again = false;
+    for (client_t *c = svc.clients; c && svc.in_blocked > 0; c = c->next)
+        if (c->in_blocked && !c->freeing)
+            phx_step_svc_input_resume(c->step);
+    svc.resuming = false;
+    if (svc.resume_again && svc.in_blocked > 0 && svc.resume_ev)
+        event_active(svc.resume_ev, EV_TIMEOUT, 0);
+}
+
+void phx_step_svc_input_ack(uint64_t step, const char *agent, uint64_t offset,
+                            uint64_t window)
 {
     client_t *c = by_step(step);
     for (int i = 0; c && i < c->win.n; i++)
         if (strcmp(c->win_agents[i], agent) == 0) {
-            if (phx_step_window_ack(&c->win, i, offset) < 0)
+            if (phx_step_window_ack(&c->win, i, offset, window) < 0)
                 phx_log_warnx("step %llu: agent \"%s\" acknowledged input it was "
                               "not sent (%llu of %llu)",
                               (unsigned long long)step, agent,
                               (unsigned long long)offset,
                               (unsigned long long)c->win.sent);
+            window_charge(c);
             phx_step_svc_input_resume(step);
             return;
         }
@@ -559,8 +622,11 @@ static int set_window(client_t *c, const json_t *input_to)
     if (n == 0)
         return 0;
     if (!(c->win_agents = calloc(n, sizeof(char *))) ||
-        !(c->win.acked = calloc(n, sizeof(uint64_t))))
+        !(c->win.acked = calloc(n, sizeof(uint64_t))) ||
+        !(c->win.limit = calloc(n, sizeof(uint64_t))))
         return -1;
+    for (size_t i = 0; i < n; i++) /* until the agent says more */
+        c->win.limit[i] = PHX_STEP_INPUT_CHUNK;
     for (size_t i = 0; i < n; i++) {
         const char *name = json_string_value(json_array_get(input_to, i));
         if (!(c->win_agents[c->win.n] = strdup(name ? name : "")))
@@ -647,6 +713,10 @@ void phx_step_on_done(phx_agentd_t *a, const phx_frame_t *f)
 int phx_step_svc_start(phx_agentd_t *a, const char *path, phx_error_t *err)
 {
     svc.a = a;
+    phx_step_input_budget()->limit =
+        (uint64_t)phx_conf_int(a->conf, "agent.input_budget");
+    if (!(svc.resume_ev = evtimer_new(a->base, on_resume_again, NULL)))
+        return phx_error_set(err, "out of memory");
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sun.sun_path))
         return phx_error_set(err, "step socket path \"%s\" is too long", path);
@@ -665,6 +735,9 @@ int phx_step_svc_start(phx_agentd_t *a, const char *path, phx_error_t *err)
 
 void phx_step_svc_stop(void)
 {
+    if (svc.resume_ev)
+        event_free(svc.resume_ev);
+    svc.resume_ev = NULL;
     while (svc.clients)
         client_free(-1, 0, svc.clients); /* takes it off the list */
     if (svc.lst) {

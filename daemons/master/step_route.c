@@ -224,14 +224,17 @@ void phx_step_on_input(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t
 void phx_step_on_input_ack(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
 {
     phx_step_t *s = phx_step_find(f->header);
-    long long off = -1;
+    long long off = -1, window = 0;
     phx_error_t err;
     if (!s || !part_named(s, a->name) ||
-        phx_json_int(f->header, "offset", true, 0, INT64_MAX, &off, &err) < 0)
+        phx_json_int(f->header, "offset", true, 0, INT64_MAX, &off, &err) < 0 ||
+        phx_json_int(f->header, "window", false, 0, INT64_MAX, &window, &err) < 0)
         return;
+    /* window: how far past offset the agent lets the origin send (its
+     * input budget's share; absent: the whole window) */
     phx_step_send(m, s->origin,
-                  json_pack("{s:s, s:I, s:I, s:s}", "type", "STEP_INPUT_ACK", "step",
-                            (json_int_t)s->id, "offset", (json_int_t)off, "agent",
-                            a->name),
+                  json_pack("{s:s, s:I, s:I, s:s, s:I}", "type", "STEP_INPUT_ACK",
+                            "step", (json_int_t)s->id, "offset", (json_int_t)off,
+                            "agent", a->name, "window", (json_int_t)window),
                   NULL, 0);
 }

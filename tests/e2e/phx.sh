@@ -153,7 +153,7 @@ big_behind_stream() {
 # step_job SCRIPT: a job on agents n1 and n2 made by the example framework:
 #   the task on n1 runs SCRIPT (its output in $PHX_TEST_DIR/out, its exit code
 #   in $PHX_TEST_DIR/rc); the task on n2 holds its share until n1 is done.
-#   STEP_AGENTS=3: on n1, n2 and n3.
+#   STEP_AGENTS=3: on n1, n2 and n3.  STEP_MEM=MB: each task's memory (32).
 step_job() {
     local d=$PHX_TEST_DIR
     rm -f "$d/done" "$d/rc" "$d/out"
@@ -166,7 +166,7 @@ else
     while [ ! -e "$d/done" ]; do sleep 0.1; done
 fi
 SH
-    "$PHX_BUILD/examples/simple-framework" --agents "${STEP_AGENTS:-2}" --cmd "sh $d/step.sh" \
+    "$PHX_BUILD/examples/simple-framework" --agents "${STEP_AGENTS:-2}" --mem "${STEP_MEM:-32}" --cmd "sh $d/step.sh" \
         >"$d/fw.out" 2>&1 || true
     note "$(cat "$d/out" 2>/dev/null)"
 }

@@ -63,6 +63,43 @@ static void test_roundtrip_with_attachment(void **state)
     free(buf);
 }
 
+/* A decoder that got a large frame gives its buffer back down to what is
+ * pending, and decodes on as before. */
+static void test_shrink(void **state)
+{
+    (void)state;
+    static uint8_t att[70000];
+    memset(att, 'x', sizeof(att));
+    uint8_t *buf;
+    size_t len;
+    phx_error_t err;
+    json_t *h = json_pack("{s:s}", "type", "INPUT");
+    assert_int_equal(phx_wire_encode(h, att, sizeof(att), 1u << 20, &buf, &len, &err),
+                     0);
+    json_decref(h);
+    phx_wire_decoder_t *dec = phx_wire_decoder_create(1u << 20);
+    phx_frame_t f;
+    /* one whole frame and 10 bytes of the next */
+    assert_int_equal(phx_wire_decoder_feed(dec, buf, len, &err), 0);
+    assert_int_equal(phx_wire_decoder_feed(dec, buf, 10, &err), 0);
+    assert_int_equal(phx_wire_decoder_next(dec, &f, &err), 1);
+    phx_frame_clear(&f);
+    assert_int_equal(phx_wire_decoder_pending(dec), 10);
+    assert_int_equal(phx_wire_decoder_shrink(dec), 4096);
+    assert_int_equal(phx_wire_decoder_feed(dec, buf + 10, len - 10, &err), 0);
+    assert_int_equal(phx_wire_decoder_next(dec, &f, &err), 1);
+    assert_int_equal(f.attach_len, sizeof(att));
+    assert_memory_equal(f.attach, att, sizeof(att));
+    phx_frame_clear(&f);
+    /* nothing pending: no buffer at all, and still a decoder */
+    assert_int_equal(phx_wire_decoder_shrink(dec), 0);
+    assert_int_equal(phx_wire_decoder_feed(dec, buf, len, &err), 0);
+    assert_int_equal(phx_wire_decoder_next(dec, &f, &err), 1);
+    phx_frame_clear(&f);
+    phx_wire_decoder_destroy(dec);
+    free(buf);
+}
+
 /* Fed one byte at a time, three frames come out exactly when complete. */
 static void test_partial_reads(void **state)
 {
@@ -259,6 +296,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roundtrip_with_attachment),
         cmocka_unit_test(test_partial_reads),
+        cmocka_unit_test(test_shrink),
         cmocka_unit_test(test_many_in_one_feed),
         cmocka_unit_test(test_oversized_refused_early),
         cmocka_unit_test(test_truncated),
