@@ -307,9 +307,14 @@ static void run_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
      * master, its step socket or PMIx's (a rank once wrote into the
      * master connection and cut the node off) */
     phx_daemon_close_inherited();
-    execvpe(argv[0], argv, env);
-    dprintf(2, "phx: rank %d: could not execute \"%s\": %s\n", r->rank, argv[0],
-            strerror(errno));
+    /* glibc's execvpe searches the PATH of our own environment, the
+     * agent's: the rank's is the user's (srun's ranks find what the
+     * user's PATH does).  This process is a copy of the agent's: ours to
+     * change. */
+    environ = env;
+    execvp(argv[0] ? argv[0] : "", argv);
+    dprintf(2, "phx: rank %d: could not execute \"%s\": %s\n", r->rank,
+            argv[0] ? argv[0] : "", strerror(errno));
     _exit(127);
 }
 
