@@ -80,6 +80,9 @@ static void lstep_free(phx_lstep_t *s)
         }
     if (s->watch_ev)
         event_free(s->watch_ev);
+    if (s->spawn_ev)
+        event_free(s->spawn_ev);
+    json_decref(s->launch);
     if (s->registered && st.pmix)
         phx_pmix_step_deregister(st.pmix, s->nspace);
     phx_lstep_input_end(s);
@@ -259,7 +262,7 @@ static void on_rank_exit(evutil_socket_t fd, short what, void *arg)
         int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         phx_lstep_abort(s, code ? code : 1, false, why);
     }
-    if (s->live == 0)
+    if (s->live == 0 && s->spawned == s->nlocal)
         lstep_end(s);
 }
 
@@ -304,9 +307,14 @@ static void run_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
      * master, its step socket or PMIx's (a rank once wrote into the
      * master connection and cut the node off) */
     phx_daemon_close_inherited();
-    execvpe(argv[0], argv, env);
-    dprintf(2, "phx: rank %d: could not execute \"%s\": %s\n", r->rank, argv[0],
-            strerror(errno));
+    /* glibc's execvpe searches the PATH of our own environment, the
+     * agent's: the rank's is the user's (srun's ranks find what the
+     * user's PATH does).  This process is a copy of the agent's: ours to
+     * change. */
+    environ = env;
+    execvp(argv[0] ? argv[0] : "", argv);
+    dprintf(2, "phx: rank %d: could not execute \"%s\": %s\n", r->rank,
+            argv[0] ? argv[0] : "", strerror(errno));
     _exit(127);
 }
 
@@ -553,6 +561,59 @@ static void launch_failed(phx_agentd_t *a, uint64_t id, const json_t *h,
                     NULL, 0);
 }
 
+/* Local ranks started per loop pass: a fork of the agent and a rank's
+ * pipes take milliseconds, and the 1024 ranks a node may get took seconds
+ * (the agent's heartbeats stopped meanwhile: four such steps at once made
+ * the master declare the node lost, and kill every job on it). */
+#define SPAWN_BATCH 32
+
+/* Start the next SPAWN_BATCH local ranks of s; the others on a later loop
+ * pass.  A rank not started because the step was killed meanwhile (or its
+ * task ended) counts as killed by SIGKILL. */
+static void spawn_ranks(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    phx_lstep_t *s = arg;
+    phx_task_t *t = phx_task_find(st.a, s->framework_id, s->task_id);
+    json_t *cores = json_object_get(s->launch, "cores");
+    phx_error_t err;
+    for (int n = 0; s->spawned < s->nlocal && n < SPAWN_BATCH; n++) {
+        int k = s->spawned++;
+        phx_step_rank_t *r = &s->local[k];
+        if (s->killed || !t || t->phase > PHX_TASK_RUNNING) {
+            r->exited = true;
+            r->status = SIGKILL;
+            continue;
+        }
+        if (spawn_rank(s, r, t, s->launch, json_array_get(cores, (size_t)k), &err) <
+            0) {
+            r->exited = true;
+            r->status = 127 << 8;
+            char why[PHX_ERROR_TEXT_MAX + 40];
+            snprintf(why, sizeof(why), "rank %d: %s", r->rank, err.text);
+            phx_lstep_abort(s, 127, false, why);
+            continue;
+        }
+        s->live++;
+    }
+    struct timeval zero = {0, 0};
+    if (s->spawned < s->nlocal && !s->killed && s->spawn_ev &&
+        evtimer_add(s->spawn_ev, &zero) == 0)
+        return;
+    for (int k = s->spawned; k < s->nlocal; k++) { /* could not wait: given up */
+        s->local[k].exited = true;
+        s->local[k].status = SIGKILL;
+    }
+    s->spawned = s->nlocal;
+    json_decref(s->launch);
+    s->launch = NULL;
+    phx_log_info("step %s: %d local ranks started for %s", s->nspace, s->live,
+                 s->origin);
+    if (s->live == 0)
+        lstep_end(s);
+}
+
 void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
 {
     const json_t *h = f->header;
@@ -612,26 +673,17 @@ void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
         phx_step_on_started(a, (uint64_t)json_integer_value(json_object_get(h, "req")),
                             s->id, s->number, s->map.size,
                             json_object_get(h, "input_to"));
-    json_t *cores = json_object_get(h, "cores");
     for (int k = 0; k < s->nlocal; k++) {
-        phx_step_rank_t *r = &s->local[k];
-        r->step = s;
-        r->rank = s->ranks[s->map.node][k];
-        r->local = k;
-        r->pidfd = r->fds[0] = r->fds[1] = r->in_fd = -1;
-        if (spawn_rank(s, r, t, h, json_array_get(cores, (size_t)k), &err) < 0) {
-            r->exited = true;
-            r->status = 127 << 8;
-            char why[PHX_ERROR_TEXT_MAX + 40];
-            snprintf(why, sizeof(why), "rank %d: %s", r->rank, err.text);
-            phx_lstep_abort(s, 127, false, why);
-            continue;
-        }
-        s->live++;
+        s->local[k].step = s;
+        s->local[k].rank = s->ranks[s->map.node][k];
+        s->local[k].local = k;
     }
-    phx_log_info("step %s: %d local ranks started for %s", s->nspace, s->live, origin);
-    if (s->live == 0)
-        lstep_end(s);
+    s->launch = json_incref((json_t *)h);
+    if (!(s->spawn_ev = evtimer_new(a->base, spawn_ranks, s))) {
+        phx_lstep_abort(s, 1, false, "out of memory for starting its ranks");
+        s->killed = true; /* none starts: the step ends at once */
+    }
+    spawn_ranks(-1, 0, s);
 }
 
 /* STEP_STARTED: a step of a `phx run` here has no rank here (-w, -x). */

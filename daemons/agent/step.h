@@ -51,12 +51,15 @@ typedef struct phx_lstep {
     int **ranks;
     int nlocal;
     phx_step_rank_t *local;
-    int live;             /* local ranks not yet exited */
-    uint64_t fence_seq;   /* next fence sent */
-    uint64_t fence_token; /* PMIx's pending fence */
-    double fence_t0;      /* when the pending fence went to the master */
-    int dmodex;           /* direct-modex requests sent */
-    int fences;           /* completed cross-agent fences, and their */
+    int live;               /* local ranks not yet exited */
+    int spawned;            /* local ranks started (or given up) so far */
+    json_t *launch;         /* the STEP_LAUNCH, while ranks are left to start */
+    struct event *spawn_ev; /* starts the next ones on a later loop pass */
+    uint64_t fence_seq;     /* next fence sent */
+    uint64_t fence_token;   /* PMIx's pending fence */
+    double fence_t0;        /* when the pending fence went to the master */
+    int dmodex;             /* direct-modex requests sent */
+    int fences;             /* completed cross-agent fences, and their */
     double fence_sum, fence_min, fence_max; /* round trips, seconds */
     double user_s, system_s;                /* CPU times of the exited local ranks */
     int64_t max_rss;    /* the highest max RSS of one of them, bytes */

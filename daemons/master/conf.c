@@ -53,6 +53,11 @@ const phx_conf_key_t phx_master_schema[] = {
      "frameworks one user may have (0: no limit; operators: none)"},
     {"master.max_requests_per_framework", PHX_CONF_INT, "256", 0, 1000000, true,
      "gang requests a framework may have outstanding (0: no limit)"},
+    {"master.max_stream_buffer", PHX_CONF_INT, "67108864", 65536, 1073741824, true,
+     "bytes of events that may wait for a framework that does not read its "
+     "stream; past them it is disconnected"},
+    {"master.max_step_tasks_per_node", PHX_CONF_INT, "1024", 1, 65536, true,
+     "ranks one MPI step (phx run) may put on one node, oversubscribed or not"},
     {"master.log_level", PHX_CONF_STRING, "info", 0, 0, true,
      "error, warning, notice, info or debug"},
     {"agent", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},

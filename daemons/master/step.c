@@ -98,7 +98,7 @@ static int parse_req(const json_t *h, phx_step_req_t *r, phx_error_t *err)
     long long nodes = 0, ntasks = 0, ntpn = 0, cpt = 1;
     const char *bind = NULL, *dist = NULL;
     if (phx_json_int(h, "nodes", false, 0, 65536, &nodes, err) < 0 ||
-        phx_json_int(h, "ntasks", false, 0, 1 << 20, &ntasks, err) < 0 ||
+        phx_json_int(h, "ntasks", false, 0, PHX_STEP_TASKS_MAX, &ntasks, err) < 0 ||
         phx_json_int(h, "ntasks_per_node", false, 0, 65536, &ntpn, err) < 0 ||
         phx_json_int(h, "cpus_per_task", false, 1, 65536, &cpt, err) < 0 ||
         phx_json_str(h, "cpu_bind", false, &bind, err) < 0 ||
@@ -194,12 +194,15 @@ static void rank_cores(phx_step_part_t *p, int k, const int *cores, int ncores,
                        const phx_step_req_t *r, const phx_topo_t *topo)
 {
     int cpt = r->cpus_per_task;
-    int *mine = calloc((size_t)(cpt > ncores ? cpt : ncores), sizeof(int));
+    /* past ncores, cpt cores in turn name every core, some twice: each
+     * once is the same set (cpt may be 65536 where a node has 8) */
+    int take = cpt < ncores ? cpt : ncores;
+    int *mine = calloc((size_t)ncores, sizeof(int));
     if (!mine)
         return;
     int n = 0;
-    for (int j = 0; j < cpt; j++)
-        mine[n++] = cores[(k * cpt + j) % ncores];
+    for (int j = 0; j < take; j++)
+        mine[n++] = cores[((long long)k * cpt + j) % ncores];
     if (r->bind_sockets && topo) {
         int *all = calloc((size_t)ncores, sizeof(int)), m = 0;
         for (int c = 0; all && c < ncores; c++) {
@@ -241,7 +244,8 @@ static int build_parts(phx_step_t *s, phx_task_t **nodes, int nnodes, const int 
         int *cores = task_cores(nodes[i], &ncores);
         if (!cores)
             return -1;
-        p->oversubscribed = ncores < 1 || p->nranks * r->cpus_per_task > ncores;
+        p->oversubscribed =
+            ncores < 1 || (long long)p->nranks * r->cpus_per_task > ncores;
         /* the cores its ranks occupy: at most the job's cores on that node */
         s->rec.alloc_cpus += p->oversubscribed ? (ncores > 0 ? ncores : p->nranks)
                                                : p->nranks * r->cpus_per_task;
@@ -362,6 +366,7 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
         refuse(a, req, err.text);
         return;
     }
+    r.max_per_node = (int)phx_conf_int(m->conf, "master.max_step_tasks_per_node");
     int nnodes = 0, n = -1, *rank_node = NULL;
     phx_task_t **nodes = gang_nodes(t, &nnodes);
     int *counts = calloc((size_t)nnodes + 1, sizeof(int));

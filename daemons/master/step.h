@@ -70,9 +70,14 @@ struct phx_step {
     phx_step_rec_t rec;     /* its accounting record (job_steps) */
 };
 
+/* The ranks of one step, at most. */
+#define PHX_STEP_TASKS_MAX (1 << 20)
+
 /* The step request of a job's task, as the agent forwarded it. */
 typedef struct phx_step_req {
     int nodes, ntasks, ntasks_per_node, cpus_per_task;
+    int max_per_node; /* ranks one node may get (master.max_step_tasks_per_node);
+                         0: no bound */
     bool cyclic;
     bool bind_cores;   /* --cpu-bind=cores (or sockets); none: the task's cores */
     bool bind_sockets; /* --cpu-bind=sockets: the task's cores on the sockets
@@ -82,7 +87,8 @@ typedef struct phx_step_req {
 /* step_layout.c: pure: lay ranks out over nnodes nodes of ncores[i] cores.
  * Returns the number of ranks n; counts[i] gets the ranks of node i and
  * *rank_node (malloc'd, n entries, caller frees) the node of each rank.
- * -1 with err when the request cannot fit its shape. */
+ * -1 with err when the request cannot fit its shape or would put more than
+ * req->max_per_node ranks on a node. */
 int phx_step_layout(const phx_step_req_t *req, int nnodes, const int *ncores,
                     int *counts, int **rank_node, phx_error_t *err);
 

@@ -14,15 +14,20 @@ int phx_step_layout(const phx_step_req_t *req, int nnodes, const int *ncores,
     if (nodes > nnodes)
         return phx_error_set(err, "the job has %d node%s, the step asks for %d", nnodes,
                              nnodes == 1 ? "" : "s", nodes);
-    int n = req->ntasks > 0            ? req->ntasks
-            : req->ntasks_per_node > 0 ? nodes * req->ntasks_per_node
-                                       : nodes;
+    long long want = req->ntasks > 0 ? req->ntasks
+                     : req->ntasks_per_node > 0
+                         ? (long long)nodes * req->ntasks_per_node
+                         : nodes;
+    if (want > PHX_STEP_TASKS_MAX)
+        return phx_error_set(err, "%lld tasks: a step has at most %d", want,
+                             PHX_STEP_TASKS_MAX);
+    int n = (int)want;
     if (n < nodes)
         return phx_error_set(err, "%d tasks cannot use %d nodes", n, nodes);
     for (int i = 0; i < nnodes; i++)
         counts[i] = 0;
     if (req->ntasks_per_node > 0) {
-        if (n > nodes * req->ntasks_per_node)
+        if (n > (long long)nodes * req->ntasks_per_node)
             return phx_error_set(err, "%d tasks do not fit %d nodes at %d per node", n,
                                  nodes, req->ntasks_per_node);
         int left = n;
@@ -38,6 +43,15 @@ int phx_step_layout(const phx_step_req_t *req, int nnodes, const int *ncores,
         for (int i = 0; i < nodes; i++)
             counts[i] = n / nodes + (i < n % nodes);
     }
+    /* each rank costs the master its core list and the agent a process,
+     * pipes and a PMIx client: a node's share is bounded, oversubscribed
+     * or not (one request once asked for 2^20 ranks of 65536 cores) */
+    for (int i = 0; req->max_per_node > 0 && i < nodes; i++)
+        if (counts[i] > req->max_per_node)
+            return phx_error_set(err,
+                                 "%d tasks on one node: at most %d "
+                                 "(master.max_step_tasks_per_node)",
+                                 counts[i], req->max_per_node);
     int *rank_node = malloc((size_t)n * sizeof(*rank_node));
     if (!rank_node)
         return phx_error_set(err, "out of memory");

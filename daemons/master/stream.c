@@ -1,11 +1,21 @@
 /* Event streams of the scheduler API: the answer to SUBSCRIBE stays open
  * and carries RecordIO records ("<length>\n<json>"), one record per HTTP
- * chunk, JSON with non-ASCII escaped (what Mesos' v1 clients read). */
+ * chunk, JSON with non-ASCII escaped (what Mesos' v1 clients read).
+ *
+ * What waits for a framework that does not read is bounded
+ * (master.max_stream_buffer): any munge user may subscribe frameworks, and
+ * the master kept queueing OFFERS, RESCINDs and HEARTBEATs for one that
+ * never read, without end.  Past the bound the connection is shut down:
+ * libevent then closes it as if the framework had gone (its failover
+ * timeout runs; its unacknowledged updates go out again when it
+ * resubscribes), and nothing more is queued meanwhile. */
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "daemons/master/sched.h"
 #include "lib/json.h"
@@ -17,6 +27,7 @@ struct phx_stream {
     struct evhttp_request *req;
     struct evhttp_connection *conn;
     bool closed;
+    bool overflowed; /* shut down for not reading: closing */
 };
 
 static void stream_closed(struct evhttp_connection *conn, void *arg)
@@ -66,8 +77,23 @@ void phx_stream_send(phx_stream_t *s, json_t *event)
     }
     char *text = phx_json_dump(event);
     json_decref(event);
-    if (!text)
+    if (!text || s->overflowed) {
+        free(text);
         return;
+    }
+    struct bufferevent *bev =
+        s->conn ? evhttp_connection_get_bufferevent(s->conn) : NULL;
+    size_t queued = bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+    size_t max = (size_t)phx_conf_int(s->m->conf, "master.max_stream_buffer");
+    if (bev && queued > max) { /* one event, however large, always goes */
+        phx_log_warnx("framework %s (%s): not reading its event stream (%zu bytes "
+                      "waiting, master.max_stream_buffer %zu): disconnecting it",
+                      s->fw ? s->fw->id : "?", s->fw ? s->fw->name : "?", queued, max);
+        s->overflowed = true;
+        shutdown(bufferevent_getfd(bev), SHUT_RDWR); /* libevent closes it */
+        free(text);
+        return;
+    }
     struct evbuffer *buf = evbuffer_new();
     if (buf) {
         evbuffer_add_printf(buf, "%zu\n", strlen(text));

@@ -82,6 +82,37 @@ static void test_refusals(void **state)
     assert_null(rn);
 }
 
+/* A node's share of ranks is bounded (master.max_step_tasks_per_node), and
+ * -N x --ntasks-per-node never overflows an int. */
+static void test_per_node_bound(void **state)
+{
+    (void)state;
+    int counts[2], *rn = NULL;
+    phx_step_req_t r = {
+        .ntasks = 1 << 20, .cpus_per_task = 65536, .max_per_node = 1024};
+    assert_int_equal(layout(r, 1, counts, &rn), -1);
+    assert_null(rn);
+    r = (phx_step_req_t){.ntasks = 2048, .cpus_per_task = 1, .max_per_node = 1024};
+    assert_int_equal(layout(r, 2, counts, &rn), 2048);
+    assert_int_equal(counts[0], 1024);
+    assert_int_equal(counts[1], 1024);
+    free(rn);
+    rn = NULL;
+    r = (phx_step_req_t){.ntasks = 2049, .cpus_per_task = 1, .max_per_node = 1024};
+    assert_int_equal(layout(r, 2, counts, &rn), -1);
+    r = (phx_step_req_t){
+        .ntasks_per_node = 1025, .cpus_per_task = 1, .max_per_node = 1024};
+    assert_int_equal(layout(r, 2, counts, &rn), -1);
+    assert_null(rn);
+    /* 40000 nodes x 65536 per node: 2.6e9 ranks, refused, not wrapped */
+    int *many = calloc(40000, sizeof(int));
+    assert_non_null(many);
+    r = (phx_step_req_t){.ntasks_per_node = 65536, .cpus_per_task = 1};
+    assert_int_equal(layout(r, 40000, many, &rn), -1);
+    assert_null(rn);
+    free(many);
+}
+
 /* -w and -x of a step: -w's nodes first, -x's dropped, names checked. */
 static int pick(const char *want, const char *skip, phx_step_req_t *r, char *order,
                 phx_error_t *err)
@@ -154,6 +185,7 @@ int main(void)
         cmocka_unit_test(test_cyclic_uneven),
         cmocka_unit_test(test_defaults_and_per_node),
         cmocka_unit_test(test_refusals),
+        cmocka_unit_test(test_per_node_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
