@@ -18,18 +18,23 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-/* The value of the batch step's variable name, or NULL. */
-static const char *env_of(const json_t *ops, const char *name)
+/* The batch step's environment variables (an array of {name, value}). */
+static const json_t *step_vars(const json_t *ops)
 {
     const json_t *ti = json_array_get(
         json_object_get(json_object_get(json_array_get(ops, 0), "launch"),
                         "task_infos"),
         0);
-    const json_t *vars = json_object_get(
+    return json_object_get(
         json_object_get(json_object_get(ti, "command"), "environment"), "variables");
+}
+
+/* The value of the batch step's variable name, or NULL. */
+static const char *env_of(const json_t *ops, const char *name)
+{
     size_t i;
     json_t *v;
-    json_array_foreach(vars, i, v)
+    json_array_foreach(step_vars(ops), i, v)
     {
         if (strcmp(json_string_value(json_object_get(v, "name")), name) == 0)
             return json_string_value(json_object_get(v, "value"));
@@ -213,16 +218,10 @@ static json_t *launch2(const char *env)
 /* How many times the batch step's environment has name. */
 static int env_count(const json_t *ops, const char *name)
 {
-    const json_t *ti = json_array_get(
-        json_object_get(json_object_get(json_array_get(ops, 0), "launch"),
-                        "task_infos"),
-        0);
-    const json_t *vars = json_object_get(
-        json_object_get(json_object_get(ti, "command"), "environment"), "variables");
     size_t i;
     json_t *v;
     int n = 0;
-    json_array_foreach(vars, i, v)
+    json_array_foreach(step_vars(ops), i, v)
     {
         n += strcmp(json_string_value(json_object_get(v, "name")), name) == 0;
     }
