@@ -330,6 +330,10 @@ void batchd_mail_state(batchd_t *b, bjob_t *j, phx_job_state_t from)
     if (!b->mail || !j->spec.mail_type)
         return;
     unsigned mask = phx_mail_mask(j->spec.mail_type);
+    /* a run that ends to be requeued (phx requeue: end.c records it as it
+     * ended, then requeue.c requeues it): its mail is the REQUEUE */
+    if (phx_job_state_is_final(j->state) && j->requeue_asked)
+        return;
     unsigned event = phx_mail_event(mask, from, j->state, j->reason);
     if (j->state == PHX_JOB_RUNNING)
         j->mail_sent = 0; /* a new run: its time limit mails again */
