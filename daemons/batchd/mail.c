@@ -214,11 +214,28 @@ static void queue_mail(batchd_t *b, const bjob_t *j, const phx_mail_job_t *mj,
     m->argv[n++] = strdup("mail");
     m->argv[n++] = strdup("-s");
     m->argv[n++] = strdup(subject);
+    /* checked again here: a job's row may be older than the check at
+     * submission, and the program runs as batchd's user (root) */
     const char *to = j->spec.mail_user ? j->spec.mail_user : j->user;
     for (const char *p = to; p && *p && n < MAIL_ARGS - 1;) {
         size_t len = strcspn(p, ",");
-        m->argv[n++] = strndup(p, len);
+        char *rcpt = strndup(p, len);
+        if (rcpt && !phx_jobspec_mail_user_valid(rcpt)) {
+            phx_log_warnx("job %" PRIu64 ": a recipient of its mail is not an "
+                          "address: left out",
+                          j->id);
+            free(rcpt);
+        } else {
+            m->argv[n++] = rcpt;
+        }
         p += len + (p[len] == ',');
+    }
+    if (n == 3) {
+        free(m->argv[0]);
+        free(m->argv[1]);
+        free(m->argv[2]);
+        free(m);
+        return;
     }
     size_t e = 0;
     m->envp[e++] =

@@ -136,12 +136,35 @@ static void test_launch_undone_no_requeue_mail(void **state)
     mail_off(&b);
 }
 
+/* a --mail-user stored before it was checked at submission (the option
+ * was "accepted and stored" until now) never reaches the mail program,
+ * which runs as batchd's user, as an option */
+static void test_recipient_checked_at_send(void **state)
+{
+    (void)state;
+    batchd_t b = {0};
+    mail_on(&b, "/bin/true", true);
+    bjob_t j = job(9, "BEGIN");
+    j.spec.mail_user = "-Ssendmail=/tmp/x,ops@example.org,-oQ/tmp/y";
+    batchd_mail_state(&b, &j, PHX_JOB_PENDING);
+    assert_int_equal(b.mail->queued, 1);
+    mail_msg_t *m = nth(&b, 0);
+    assert_string_equal(m->argv[3], "ops@example.org");
+    assert_null(m->argv[4]);
+    /* none left: no mail */
+    j.spec.mail_user = "-oQ/tmp/x";
+    batchd_mail_state(&b, &j, PHX_JOB_PENDING);
+    assert_int_equal(b.mail->queued, 1);
+    mail_off(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_requeue_asked_no_end_mail),
         cmocka_unit_test(test_requeue_asked_no_array_summary),
         cmocka_unit_test(test_launch_undone_no_requeue_mail),
+        cmocka_unit_test(test_recipient_checked_at_send),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
