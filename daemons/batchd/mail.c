@@ -352,8 +352,10 @@ void batchd_mail_state(batchd_t *b, bjob_t *j, phx_job_state_t from)
     if (phx_job_state_is_final(j->state) && j->requeue_asked)
         return;
     unsigned event = phx_mail_event(mask, from, j->state, j->reason);
-    if (j->state == PHX_JOB_RUNNING)
-        j->mail_sent = 0; /* a new run: its time limit mails again */
+    if (j->state == PHX_JOB_RUNNING) { /* a new run: its time limit mails again */
+        j->mail_sent = 0;
+        j->mail_limit = j->spec.time_limit;
+    }
     if (!event)
         return;
     phx_mail_job_t mj;
@@ -381,6 +383,10 @@ void batchd_mail_tick(batchd_t *b, int64_t now)
         bjob_t *j = b->order[i];
         if (j->state != PHX_JOB_RUNNING || !j->spec.mail_type)
             continue;
+        if (j->mail_limit != j->spec.time_limit) { /* changed: its shares anew */
+            j->mail_limit = j->spec.time_limit;
+            j->mail_sent = 0;
+        }
         unsigned mask = phx_mail_mask(j->spec.mail_type), reached;
         int64_t start = j->limit_start > 0 ? j->limit_start : j->start_time;
         unsigned due = phx_mail_timed_due(mask, j->mail_sent, start, j->spec.time_limit,

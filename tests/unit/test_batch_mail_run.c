@@ -158,6 +158,33 @@ static void test_recipient_checked_at_send(void **state)
     mail_off(&b);
 }
 
+/* TIME_LIMIT_90 of the job's time limit: again for a limit changed by
+ * phx update while it runs */
+static void test_time_limit_changed(void **state)
+{
+    (void)state;
+    batchd_t b = {0};
+    mail_on(&b, "/bin/true", true);
+    bjob_t j = job(10, "TIME_LIMIT_90");
+    j.spec.time_limit = 100;
+    bjob_t *order[] = {&j};
+    b.order = order;
+    b.njobs = 1;
+    batchd_mail_state(&b, &j, PHX_JOB_PENDING);
+    batchd_mail_tick(&b, 1095);
+    assert_int_equal(b.mail->queued, 1);
+    j.spec.time_limit = 200; /* raised: its 90 % is at 1180 */
+    batchd_mail_tick(&b, 1100);
+    assert_int_equal(b.mail->queued, 1);
+    batchd_mail_tick(&b, 1180);
+    assert_int_equal(b.mail->queued, 2);
+    assert_non_null(strstr(nth(&b, 1)->argv[2], "Reached 90% of time limit, Run time "
+                                                "00:03:00 of 00:03:20"));
+    batchd_mail_tick(&b, 1190);
+    assert_int_equal(b.mail->queued, 2);
+    mail_off(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -165,6 +192,7 @@ int main(void)
         cmocka_unit_test(test_requeue_asked_no_array_summary),
         cmocka_unit_test(test_launch_undone_no_requeue_mail),
         cmocka_unit_test(test_recipient_checked_at_send),
+        cmocka_unit_test(test_time_limit_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
