@@ -105,23 +105,23 @@ static void on_sigchld(evutil_socket_t sig, short what, void *arg)
     (void)what;
     batchd_t *b = arg;
     struct batchd_mail *ml = b->mail;
-    int st;
-    pid_t pid;
-    while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-        for (size_t i = 0; i < MAIL_RUNNING; i++) {
-            if (ml->run[i].pid != pid)
-                continue;
-            ml->run[i].pid = 0;
-            if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-                ml->sent++;
-            } else {
-                ml->failed++;
-                phx_log_warnx("job %" PRIu64 ": batchd.mail_prog \"%s\" %s %d",
-                              ml->run[i].job_id, ml->prog,
-                              WIFEXITED(st) ? "exited with" : "was killed by signal",
-                              WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-            }
+    /* ours only: another child of batchd's keeps its status for its own
+     * waitpid */
+    for (size_t i = 0; i < MAIL_RUNNING; i++) {
+        int st;
+        if (ml->run[i].pid <= 0 || waitpid(ml->run[i].pid, &st, WNOHANG) <= 0)
+            continue;
+        ml->run[i].pid = 0;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+            ml->sent++;
+        } else {
+            ml->failed++;
+            phx_log_warnx("job %" PRIu64 ": batchd.mail_prog \"%s\" %s %d",
+                          ml->run[i].job_id, ml->prog,
+                          WIFEXITED(st) ? "exited with" : "was killed by signal",
+                          WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
         }
+    }
     spawn_next(b);
 }
 
@@ -376,7 +376,9 @@ void batchd_mail_tick(batchd_t *b, int64_t now)
             phx_log_warnx("job %" PRIu64 ": batchd.mail_prog still runs after %d s: "
                           "killed",
                           ml->run[i].job_id, MAIL_TIMEOUT);
-            kill(ml->run[i].pid, SIGKILL); /* reaped by on_sigchld */
+            /* its session (POSIX_SPAWN_SETSID): with what it started, its
+             * sendmail; reaped by on_sigchld */
+            kill(-ml->run[i].pid, SIGKILL);
             ml->run[i].since = now;
         }
     for (size_t i = batchd_live_from(b); i < b->njobs; i++) {

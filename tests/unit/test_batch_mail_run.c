@@ -185,6 +185,90 @@ static void test_time_limit_changed(void **state)
     mail_off(&b);
 }
 
+static bool gone(pid_t pid)
+{
+    char path[64], buf[256];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'Z';
+}
+
+/* a mail program that never ends is killed with whatever it started (its
+ * sendmail): it runs in a session of its own */
+static void test_stuck_mail_prog_killed_with_children(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/phx-mail-XXXXXX", prog[128], pidf[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(prog, sizeof(prog), "%s/mail", dir);
+    snprintf(pidf, sizeof(pidf), "%s/child", dir);
+    FILE *f = fopen(prog, "w");
+    assert_non_null(f);
+    fprintf(f, "#!/bin/sh\nsleep 300 &\necho $! >%s.tmp\nmv %s.tmp %s\nwait\n", pidf,
+            pidf, pidf);
+    fclose(f);
+    chmod(prog, 0755);
+    batchd_t b = {0};
+    mail_on(&b, prog, false);
+    bjob_t j = job(11, "BEGIN");
+    now_s = 1000;
+    batchd_mail_state(&b, &j, PHX_JOB_PENDING);
+    pid_t pid = b.mail->run[0].pid;
+    assert_true(pid > 1);
+    pid_t child = 0;
+    for (int i = 0; i < 500 && !child; i++) {
+        FILE *p = fopen(pidf, "r");
+        if (!p || fscanf(p, "%d", &child) != 1)
+            nanosleep(&(struct timespec){0, 10000000}, NULL);
+        if (p)
+            fclose(p);
+    }
+    assert_true(child > 0);
+    batchd_mail_tick(&b, 1000 + MAIL_TIMEOUT + 1);
+    for (int i = 0; i < 300 && b.mail->run[0].pid; i++) {
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+        on_sigchld(SIGCHLD, 0, &b);
+    }
+    assert_int_equal(b.mail->run[0].pid, 0);
+    assert_int_equal(b.mail->failed, 1);
+    bool dead = false;
+    for (int i = 0; i < 300 && !(dead = gone(child)); i++)
+        nanosleep(&(struct timespec){0, 10000000}, NULL);
+    if (!dead)
+        kill(child, SIGKILL);
+    assert_true(dead);
+    unlink(pidf);
+    unlink(prog);
+    rmdir(dir);
+    mail_off(&b);
+}
+
+/* SIGCHLD reaps the mail programs only: another child of batchd's (none
+ * yet) keeps its status for its own waitpid */
+static void test_sigchld_reaps_only_mail(void **state)
+{
+    (void)state;
+    batchd_t b = {0};
+    mail_on(&b, "/bin/true", false);
+    pid_t other = fork();
+    assert_true(other >= 0);
+    if (other == 0)
+        _exit(3);
+    while (!gone(other))
+        nanosleep(&(struct timespec){0, 1000000}, NULL);
+    on_sigchld(SIGCHLD, 0, &b);
+    int st = 0;
+    assert_int_equal(waitpid(other, &st, WNOHANG), other);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 3);
+    mail_off(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -193,6 +277,8 @@ int main(void)
         cmocka_unit_test(test_launch_undone_no_requeue_mail),
         cmocka_unit_test(test_recipient_checked_at_send),
         cmocka_unit_test(test_time_limit_changed),
+        cmocka_unit_test(test_stuck_mail_prog_killed_with_children),
+        cmocka_unit_test(test_sigchld_reaps_only_mail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
