@@ -54,6 +54,22 @@ static void msg_free(mail_msg_t *m)
     free(m);
 }
 
+/* None of batchd's descriptors in the mail program: libevent's client
+ * sockets (the master's event stream) are not close-on-exec. */
+static void close_others(posix_spawn_file_actions_t *fa)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+    posix_spawn_file_actions_addclosefrom_np(fa, 3);
+#else
+    long max = sysconf(_SC_OPEN_MAX);
+    for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++) {
+        int fl = fcntl(fd, F_GETFD);
+        if (fl >= 0 && !(fl & FD_CLOEXEC))
+            posix_spawn_file_actions_addclose(fa, fd);
+    }
+#endif
+}
+
 static void spawn_next(batchd_t *b)
 {
     struct batchd_mail *ml = b->mail;
@@ -76,6 +92,7 @@ static void spawn_next(batchd_t *b)
                 posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
                 posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
                 posix_spawn_file_actions_adddup2(&fa, 1, 2);
+                close_others(&fa);
                 posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
                                                   POSIX_SPAWN_SETSIGMASK |
                                                   POSIX_SPAWN_SETSIGDEF);

@@ -269,6 +269,52 @@ static void test_sigchld_reaps_only_mail(void **state)
     mail_off(&b);
 }
 
+/* the mail program gets none of batchd's descriptors: its link to the
+ * master (libevent's client sockets are not close-on-exec) would outlive
+ * batchd's own close while a mail program (or its sendmail) runs */
+static void test_mail_prog_gets_no_fd(void **state)
+{
+    (void)state;
+    int fds[2];
+    assert_int_equal(pipe(fds), 0); /* not close-on-exec, as the master's */
+    char dir[] = "/tmp/phx-mail-XXXXXX", prog[128], out[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(prog, sizeof(prog), "%s/mail", dir);
+    snprintf(out, sizeof(out), "%s/out", dir);
+    FILE *f = fopen(prog, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "#!/bin/sh\nif [ -e /proc/$$/fd/%d ]; then r=open; else r=closed; fi\n"
+            "echo $r >%s.tmp\nmv %s.tmp %s\n",
+            fds[1], out, out, out);
+    fclose(f);
+    chmod(prog, 0755);
+    batchd_t b = {0};
+    mail_on(&b, prog, false);
+    bjob_t j = job(12, "BEGIN");
+    batchd_mail_state(&b, &j, PHX_JOB_PENDING);
+    char r[16] = "";
+    for (int i = 0; i < 500 && !*r; i++) {
+        FILE *o = fopen(out, "r");
+        if (!o || !fgets(r, sizeof(r), o))
+            nanosleep(&(struct timespec){0, 10000000}, NULL);
+        if (o)
+            fclose(o);
+    }
+    for (int i = 0; i < 300 && b.mail->run[0].pid; i++) {
+        on_sigchld(SIGCHLD, 0, &b);
+        if (b.mail->run[0].pid)
+            nanosleep(&(struct timespec){0, 10000000}, NULL);
+    }
+    assert_string_equal(r, "closed\n");
+    close(fds[0]);
+    close(fds[1]);
+    unlink(out);
+    unlink(prog);
+    rmdir(dir);
+    mail_off(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -279,6 +325,7 @@ int main(void)
         cmocka_unit_test(test_time_limit_changed),
         cmocka_unit_test(test_stuck_mail_prog_killed_with_children),
         cmocka_unit_test(test_sigchld_reaps_only_mail),
+        cmocka_unit_test(test_mail_prog_gets_no_fd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
