@@ -318,35 +318,59 @@ static int badness(phx_job_state_t s)
                                                                 : 2;
 }
 
+/* Where j's array starts in b->order (by id: no task is older than its
+ * array's id, the first task's) */
+static size_t array_from(const batchd_t *b, uint64_t array_job_id)
+{
+    size_t lo = 0, hi = b->njobs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->order[mid]->id < array_job_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool same_array(const bjob_t *o, const bjob_t *j)
+{
+    return o != j && o->array_job_id == j->array_job_id;
+}
+
 /* An array mailed as a whole (no ARRAY_TASKS): its BEGIN with its first
  * task to start, its end with its last task to end, as the worst state of
- * its tasks kept in memory and their highest exit code.  False: not now. */
+ * its tasks kept in memory and their highest exit code.  False: not now.
+ * Called at each task's start or end: it looks at the array's part of
+ * b->order only and stops at the first task that says "not now", else the
+ * end of an array of thousands of tasks would scan the queue thousands of
+ * times. */
 static bool array_summary(batchd_t *b, const bjob_t *j, unsigned *event,
                           phx_mail_job_t *mj)
 {
-    bool first = true, last = true;
-    for (size_t i = 0; i < b->njobs; i++) {
+    size_t from = array_from(b, j->array_job_id);
+    mj->array_summary = true;
+    if (*event == PHX_MAIL_BEGIN) {
+        for (size_t i = from; i < b->njobs; i++)
+            if (same_array(b->order[i], j) && b->order[i]->start_time >= 0)
+                return false;
+        return true;
+    }
+    if (*event == PHX_MAIL_REQUEUE)
+        return false;
+    /* from the newest, where the tasks still to end lie */
+    for (size_t i = b->njobs; i-- > from;)
+        if (same_array(b->order[i], j) && !phx_job_state_is_final(b->order[i]->state))
+            return false;
+    for (size_t i = from; i < b->njobs; i++) {
         const bjob_t *o = b->order[i];
-        if (o == j || o->array_job_id != j->array_job_id)
+        if (!same_array(o, j))
             continue;
-        if (o->start_time >= 0)
-            first = false;
-        if (!phx_job_state_is_final(o->state)) {
-            last = false;
-            continue;
-        }
         if (badness(o->state) > badness(mj->state))
             mj->state = o->state;
         if ((o->exit_code & 255) > mj->exit_code)
             mj->exit_code = o->exit_code & 255;
     }
-    mj->array_summary = true;
-    if (*event == PHX_MAIL_BEGIN)
-        return first;
-    if (*event == PHX_MAIL_REQUEUE)
-        return false;
-    if (!last)
-        return false;
     unsigned mask = phx_mail_mask(j->spec.mail_type);
     bool failed = mj->state == PHX_JOB_FAILED || mj->state == PHX_JOB_TIMEOUT ||
                   mj->state == PHX_JOB_NODE_FAIL || mj->state == PHX_JOB_OUT_OF_MEMORY;
