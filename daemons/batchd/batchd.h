@@ -82,6 +82,7 @@ typedef struct bjob {
     int requeue_count;
     uint8_t requeue_asked; /* batchd_requeue_t: requeue.c, by a user */
     uint16_t mail_sent;    /* TIME_LIMIT* mails of this run sent (mail.h bits) */
+    int64_t mail_limit;    /* the time limit they were for (phx update) */
     bool cancel_requested;
     /* with batchd.enforce_accounts, its user is not a member of its account
      * (accounts_db.c, at each read of account_users): not started while

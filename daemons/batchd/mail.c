@@ -54,6 +54,22 @@ static void msg_free(mail_msg_t *m)
     free(m);
 }
 
+/* None of batchd's descriptors in the mail program: libevent's client
+ * sockets (the master's event stream) are not close-on-exec. */
+static void close_others(posix_spawn_file_actions_t *fa)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 34)
+    posix_spawn_file_actions_addclosefrom_np(fa, 3);
+#else
+    long max = sysconf(_SC_OPEN_MAX);
+    for (int fd = 3; fd < (max > 0 && max < 65536 ? max : 65536); fd++) {
+        int fl = fcntl(fd, F_GETFD);
+        if (fl >= 0 && !(fl & FD_CLOEXEC))
+            posix_spawn_file_actions_addclose(fa, fd);
+    }
+#endif
+}
+
 static void spawn_next(batchd_t *b)
 {
     struct batchd_mail *ml = b->mail;
@@ -76,6 +92,7 @@ static void spawn_next(batchd_t *b)
                 posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
                 posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
                 posix_spawn_file_actions_adddup2(&fa, 1, 2);
+                close_others(&fa);
                 posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
                                                   POSIX_SPAWN_SETSIGMASK |
                                                   POSIX_SPAWN_SETSIGDEF);
@@ -105,23 +122,23 @@ static void on_sigchld(evutil_socket_t sig, short what, void *arg)
     (void)what;
     batchd_t *b = arg;
     struct batchd_mail *ml = b->mail;
-    int st;
-    pid_t pid;
-    while ((pid = waitpid(-1, &st, WNOHANG)) > 0)
-        for (size_t i = 0; i < MAIL_RUNNING; i++) {
-            if (ml->run[i].pid != pid)
-                continue;
-            ml->run[i].pid = 0;
-            if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-                ml->sent++;
-            } else {
-                ml->failed++;
-                phx_log_warnx("job %" PRIu64 ": batchd.mail_prog \"%s\" %s %d",
-                              ml->run[i].job_id, ml->prog,
-                              WIFEXITED(st) ? "exited with" : "was killed by signal",
-                              WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
-            }
+    /* ours only: another child of batchd's keeps its status for its own
+     * waitpid */
+    for (size_t i = 0; i < MAIL_RUNNING; i++) {
+        int st;
+        if (ml->run[i].pid <= 0 || waitpid(ml->run[i].pid, &st, WNOHANG) <= 0)
+            continue;
+        ml->run[i].pid = 0;
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+            ml->sent++;
+        } else {
+            ml->failed++;
+            phx_log_warnx("job %" PRIu64 ": batchd.mail_prog \"%s\" %s %d",
+                          ml->run[i].job_id, ml->prog,
+                          WIFEXITED(st) ? "exited with" : "was killed by signal",
+                          WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
         }
+    }
     spawn_next(b);
 }
 
@@ -214,11 +231,28 @@ static void queue_mail(batchd_t *b, const bjob_t *j, const phx_mail_job_t *mj,
     m->argv[n++] = strdup("mail");
     m->argv[n++] = strdup("-s");
     m->argv[n++] = strdup(subject);
+    /* checked again here: a job's row may be older than the check at
+     * submission, and the program runs as batchd's user (root) */
     const char *to = j->spec.mail_user ? j->spec.mail_user : j->user;
     for (const char *p = to; p && *p && n < MAIL_ARGS - 1;) {
         size_t len = strcspn(p, ",");
-        m->argv[n++] = strndup(p, len);
+        char *rcpt = strndup(p, len);
+        if (rcpt && !phx_jobspec_mail_user_valid(rcpt)) {
+            phx_log_warnx("job %" PRIu64 ": a recipient of its mail is not an "
+                          "address: left out",
+                          j->id);
+            free(rcpt);
+        } else {
+            m->argv[n++] = rcpt;
+        }
         p += len + (p[len] == ',');
+    }
+    if (n == 3) {
+        free(m->argv[0]);
+        free(m->argv[1]);
+        free(m->argv[2]);
+        free(m);
+        return;
     }
     size_t e = 0;
     m->envp[e++] =
@@ -284,35 +318,59 @@ static int badness(phx_job_state_t s)
                                                                 : 2;
 }
 
+/* Where j's array starts in b->order (by id: no task is older than its
+ * array's id, the first task's) */
+static size_t array_from(const batchd_t *b, uint64_t array_job_id)
+{
+    size_t lo = 0, hi = b->njobs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->order[mid]->id < array_job_id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+static bool same_array(const bjob_t *o, const bjob_t *j)
+{
+    return o != j && o->array_job_id == j->array_job_id;
+}
+
 /* An array mailed as a whole (no ARRAY_TASKS): its BEGIN with its first
  * task to start, its end with its last task to end, as the worst state of
- * its tasks kept in memory and their highest exit code.  False: not now. */
+ * its tasks kept in memory and their highest exit code.  False: not now.
+ * Called at each task's start or end: it looks at the array's part of
+ * b->order only and stops at the first task that says "not now", else the
+ * end of an array of thousands of tasks would scan the queue thousands of
+ * times. */
 static bool array_summary(batchd_t *b, const bjob_t *j, unsigned *event,
                           phx_mail_job_t *mj)
 {
-    bool first = true, last = true;
-    for (size_t i = 0; i < b->njobs; i++) {
+    size_t from = array_from(b, j->array_job_id);
+    mj->array_summary = true;
+    if (*event == PHX_MAIL_BEGIN) {
+        for (size_t i = from; i < b->njobs; i++)
+            if (same_array(b->order[i], j) && b->order[i]->start_time >= 0)
+                return false;
+        return true;
+    }
+    if (*event == PHX_MAIL_REQUEUE)
+        return false;
+    /* from the newest, where the tasks still to end lie */
+    for (size_t i = b->njobs; i-- > from;)
+        if (same_array(b->order[i], j) && !phx_job_state_is_final(b->order[i]->state))
+            return false;
+    for (size_t i = from; i < b->njobs; i++) {
         const bjob_t *o = b->order[i];
-        if (o == j || o->array_job_id != j->array_job_id)
+        if (!same_array(o, j))
             continue;
-        if (o->start_time >= 0)
-            first = false;
-        if (!phx_job_state_is_final(o->state)) {
-            last = false;
-            continue;
-        }
         if (badness(o->state) > badness(mj->state))
             mj->state = o->state;
         if ((o->exit_code & 255) > mj->exit_code)
             mj->exit_code = o->exit_code & 255;
     }
-    mj->array_summary = true;
-    if (*event == PHX_MAIL_BEGIN)
-        return first;
-    if (*event == PHX_MAIL_REQUEUE)
-        return false;
-    if (!last)
-        return false;
     unsigned mask = phx_mail_mask(j->spec.mail_type);
     bool failed = mj->state == PHX_JOB_FAILED || mj->state == PHX_JOB_TIMEOUT ||
                   mj->state == PHX_JOB_NODE_FAIL || mj->state == PHX_JOB_OUT_OF_MEMORY;
@@ -330,9 +388,15 @@ void batchd_mail_state(batchd_t *b, bjob_t *j, phx_job_state_t from)
     if (!b->mail || !j->spec.mail_type)
         return;
     unsigned mask = phx_mail_mask(j->spec.mail_type);
+    /* a run that ends to be requeued (phx requeue: end.c records it as it
+     * ended, then requeue.c requeues it): its mail is the REQUEUE */
+    if (phx_job_state_is_final(j->state) && j->requeue_asked)
+        return;
     unsigned event = phx_mail_event(mask, from, j->state, j->reason);
-    if (j->state == PHX_JOB_RUNNING)
-        j->mail_sent = 0; /* a new run: its time limit mails again */
+    if (j->state == PHX_JOB_RUNNING) { /* a new run: its time limit mails again */
+        j->mail_sent = 0;
+        j->mail_limit = j->spec.time_limit;
+    }
     if (!event)
         return;
     phx_mail_job_t mj;
@@ -353,13 +417,19 @@ void batchd_mail_tick(batchd_t *b, int64_t now)
             phx_log_warnx("job %" PRIu64 ": batchd.mail_prog still runs after %d s: "
                           "killed",
                           ml->run[i].job_id, MAIL_TIMEOUT);
-            kill(ml->run[i].pid, SIGKILL); /* reaped by on_sigchld */
+            /* its session (POSIX_SPAWN_SETSID): with what it started, its
+             * sendmail; reaped by on_sigchld */
+            kill(-ml->run[i].pid, SIGKILL);
             ml->run[i].since = now;
         }
     for (size_t i = batchd_live_from(b); i < b->njobs; i++) {
         bjob_t *j = b->order[i];
         if (j->state != PHX_JOB_RUNNING || !j->spec.mail_type)
             continue;
+        if (j->mail_limit != j->spec.time_limit) { /* changed: its shares anew */
+            j->mail_limit = j->spec.time_limit;
+            j->mail_sent = 0;
+        }
         unsigned mask = phx_mail_mask(j->spec.mail_type), reached;
         int64_t start = j->limit_start > 0 ? j->limit_start : j->start_time;
         unsigned due = phx_mail_timed_due(mask, j->mail_sent, start, j->spec.time_limit,

@@ -42,7 +42,8 @@ enum {
 unsigned phx_mail_mask(const char *mail_type);
 
 /* The event a state change is for a job asking mask, or 0: BEGIN (it
- * starts), REQUEUE (back to PENDING from running), and at its end one of
+ * starts), REQUEUE (back to PENDING from running, not for RESOURCES: a
+ * launch that could not be sent, or from an end), and at its end one of
  * INVALID_DEPEND (cancelled: a dependency that can never be met), FAIL
  * (FAILED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY) or END, the first it asks
  * for in that order: one mail for one end. */

@@ -52,8 +52,11 @@ unsigned phx_mail_event(unsigned mask, phx_job_state_t from, phx_job_state_t to,
         return 0;
     if (to == PHX_JOB_RUNNING)
         return mask & PHX_MAIL_BEGIN;
-    if (to == PHX_JOB_PENDING)
-        return from == PHX_JOB_RUNNING || is_final(from) ? mask & PHX_MAIL_REQUEUE : 0;
+    if (to == PHX_JOB_PENDING) /* RESOURCES: its launch could not be sent */
+        return (from == PHX_JOB_RUNNING && reason != PHX_REASON_RESOURCES) ||
+                       is_final(from)
+                   ? mask & PHX_MAIL_REQUEUE
+                   : 0;
     if (!is_final(to) || is_final(from))
         return 0;
     if (to == PHX_JOB_CANCELLED && reason == PHX_REASON_DEPENDENCY_NEVER &&

@@ -5,8 +5,9 @@
 # PHX_JOB_* it is given) as `mail -s SUBJECT RCPT`: BEGIN and END of a job
 # to its owner; FAIL alone to another address; an array's summary (one mail
 # for its end) and, with ARRAY_TASKS, one per task; TIME_LIMIT_50 while the
-# job runs; none without --mail-type; a --mail-user that would be an option
-# of the mail program is refused at submission.
+# job runs; none without --mail-type; a requeued run mails REQUEUE, not its
+# end; a --mail-user that would be an option of the mail program is refused
+# at submission.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -63,6 +64,21 @@ assert_contains "$(cat "$mlog")" "Phalanx Array Summary Job_id=${arr}_* ($arr) N
 assert_eq 2 "$(mails "Name=tasks Ended")" "mails of the array tasks, one per task"
 assert_eq 1 "$(mails "Name=long Reached 50% of time limit, Run time 00:00:1[0-9] of 00:00:20")" "TIME_LIMIT_50 of long"
 assert_eq 2 "$(mails "Name=long \|Job_id=$long ")" "mails of long: 50 %, its end, and no other"
+
+# a running job requeued (phx requeue): Began, Requeued, Began, Ended; not
+# a Failed for the run killed to be requeued
+job rq "--mail-type=ALL" '[ -e rq.flag ] && exit 0; touch rq.flag; exec sleep 300'
+rm -f "$home/rq.flag"
+rq=$(as_user phxu1 phx submit --parsable rq.sh)
+wait_for 60 test -e "$home/rq.flag"
+run_ok as_user phxu1 phx requeue "$rq"
+wait_job "$rq" COMPLETED 90
+wait_for 30 grep -q "Job_id=$rq Name=rq Ended" "$mlog"
+sleep 1
+note "$(grep "Job_id=$rq " "$mlog")"
+assert_eq 2 "$(mails "Job_id=$rq Name=rq Began")" "BEGIN of rq, per run"
+assert_eq 1 "$(mails "Job_id=$rq Name=rq Requeued.*type=REQUEUE id=$rq state=PENDING")" "REQUEUE of rq"
+assert_eq 4 "$(mails "Job_id=$rq ")" "mails of rq: no end of the requeued run"
 
 # a recipient the mail program would take for an option
 job evil "--mail-type=END --mail-user=-oQ/tmp/x" "true"

@@ -68,6 +68,9 @@ static void test_event(void **state)
     assert_int_equal(phx_mail_event(all, PHX_JOB_FAILED, PHX_JOB_PENDING, 0),
                      PHX_MAIL_REQUEUE);
     assert_int_equal(phx_mail_event(all, PHX_JOB_PENDING, PHX_JOB_PENDING, 0), 0);
+    /* a launch that could not be sent: back to PENDING for RESOURCES, no run */
+    assert_int_equal(
+        phx_mail_event(all, PHX_JOB_RUNNING, PHX_JOB_PENDING, PHX_REASON_RESOURCES), 0);
     assert_int_equal(phx_mail_event(0, PHX_JOB_RUNNING, PHX_JOB_COMPLETED, 0), 0);
 }
 
