@@ -52,14 +52,31 @@ static json_t *core_list(const phx_topo_coreset_t *cores)
     return a;
 }
 
+/* Free GPU ids whose NUMA domain (by_socket: socket) is id; id -1: all. */
+static json_t *gpu_list(const phx_topo_free_t *f, bool by_socket, int id)
+{
+    json_t *a = json_array();
+    for (int d = 0; a && d < f->t->ndevs; d++) {
+        const struct topo_dev *dev = &f->t->devs[d];
+        if (!f->gpu[d] || (id >= 0 && (by_socket ? dev->socket : dev->numa) != id))
+            continue;
+        if (json_array_append_new(a, json_integer(d)) < 0) {
+            json_decref(a);
+            return NULL;
+        }
+    }
+    return a;
+}
+
 static json_t *numa_bundle_json(const phx_topo_free_t *f, int n,
                                 phx_topo_coreset_t *tmp)
 {
     uint64_t mem;
     if (phx_topo_free_numa_bundle(f, n, tmp, &mem) <= 0)
         return json_null();
-    return json_pack("{s:i, s:i, s:o, s:I}", "socket", f->t->numa_socket[n], "numa", n,
-                     "cores", core_list(tmp), "mem", (json_int_t)mem);
+    return json_pack("{s:i, s:i, s:o, s:I, s:o}", "socket", f->t->numa_socket[n],
+                     "numa", n, "cores", core_list(tmp), "mem", (json_int_t)mem, "gpus",
+                     gpu_list(f, false, n));
 }
 
 static json_t *socket_bundle_json(const phx_topo_free_t *f, int s,
@@ -75,8 +92,9 @@ static json_t *socket_bundle_json(const phx_topo_free_t *f, int s,
             json_decref(numas);
             numas = NULL;
         }
-    return json_pack("{s:i, s:o, s:o, s:I}", "socket", s, "numas", numas, "cores",
-                     core_list(tmp), "mem", (json_int_t)mem);
+    return json_pack("{s:i, s:o, s:o, s:I, s:o}", "socket", s, "numas", numas, "cores",
+                     core_list(tmp), "mem", (json_int_t)mem, "gpus",
+                     gpu_list(f, true, s));
 }
 
 /* Append item unless it is null (an empty bundle); -1 on failure. */
@@ -102,9 +120,10 @@ json_t *phx_topo_free_bundles_json(const phx_topo_free_t *f)
     for (int s = 0; s < t->nsockets; s++)
         if (append(sockets, socket_bundle_json(f, s, tmp)) < 0)
             goto error;
-    o = json_pack("{s:i, s:I, s:o, s:o}", "cpus", phx_topo_free_ncores(f), "mem",
-                  (json_int_t)phx_topo_free_memory(f), "numa", numas, "sockets",
-                  sockets);
+    o = json_pack("{s:i, s:I, s:i, s:o, s:o, s:o}", "cpus", phx_topo_free_ncores(f),
+                  "mem", (json_int_t)phx_topo_free_memory(f), "gpus",
+                  phx_topo_free_ngpus(f), "gpu_ids", gpu_list(f, false, -1), "numa",
+                  numas, "sockets", sockets);
     numas = sockets = NULL; /* json_pack's "o" steals them, even on failure */
 error:
     json_decref(numas);

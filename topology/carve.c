@@ -1,5 +1,6 @@
 /* Choosing cores for a request: NUMA-local, then socket-local, compact,
- * deterministic, and without allocation (scratch lives in the grant). */
+ * deterministic, and without allocation (scratch lives in the grant); then
+ * each task's GPUs, nearest to its cores first. */
 #include <errno.h>
 #include <limits.h>
 #include <string.h>
@@ -16,6 +17,7 @@ phx_topo_request_t phx_topo_request(int ntasks, int cpus_per_task)
         .mem_per_cpu = 0,
         .numa = -1,
         .socket = -1,
+        .gpus_per_task = 0,
     };
 }
 
@@ -25,6 +27,7 @@ struct carve {
     const phx_topo_request_t *req;
     phx_topo_grant_t *g;
     int ncore; /* cores placed so far */
+    int ngpu;  /* GPUs placed so far */
 };
 
 static int check_request(const phx_topo_t *t, const phx_topo_request_t *req,
@@ -36,6 +39,9 @@ static int check_request(const phx_topo_t *t, const phx_topo_request_t *req,
                              "request needs at least one task of one core "
                              "(%d tasks of %d cores)",
                              req->ntasks, req->cpus_per_task);
+    if (req->gpus_per_task < 0 || req->gpus_per_task > t->ndevs)
+        return phx_error_set(err, "%d GPUs per task is out of range",
+                             req->gpus_per_task);
     if (req->tasks_per_socket < 0)
         return phx_error_set(err, "tasks per socket must not be negative");
     if (req->dist != PHX_TOPO_DIST_BLOCK && req->dist != PHX_TOPO_DIST_CYCLIC)
@@ -151,6 +157,32 @@ static int place(struct carve *cv, int start)
     return first;
 }
 
+/* Whether free GPU d, not yet granted, is in pass's reach of the task: 0 its
+ * NUMA domain, 1 its socket, 2 anywhere. */
+static bool gpu_fits(const struct carve *cv, int d, int pass, int numa, int socket)
+{
+    if (!cv->f->gpu[d] || cv->g->gpu[d])
+        return false;
+    return pass == 2 || (pass == 1 && cv->t->devs[d].socket == socket) ||
+           (pass == 0 && cv->t->devs[d].numa == numa);
+}
+
+/* The GPUs of the task whose first core is core (enough are free: checked). */
+static void place_gpus(struct carve *cv, int core)
+{
+    const phx_topo_t *t = cv->t;
+    int need = cv->req->gpus_per_task, numa = t->core_numa[core],
+        socket = t->core_socket[core];
+    for (int pass = 0; pass < 3 && need; pass++)
+        for (int d = 0; d < t->ndevs && need; d++)
+            if (gpu_fits(cv, d, pass, numa, socket)) {
+                cv->g->gpu[d] = 1;
+                cv->g->ngpus++;
+                cv->g->task_gpu[cv->ngpu++] = d;
+                need--;
+            }
+}
+
 static void init_scratch(struct carve *cv)
 {
     const phx_topo_t *t = cv->t;
@@ -185,6 +217,12 @@ int phx_topo_carve(const phx_topo_free_t *f, const phx_topo_request_t *req,
         errno = ENOSPC;
         return phx_error_set(err, "request needs %ld cores, %ld usable", need, have);
     }
+    long gneed = (long)req->ntasks * req->gpus_per_task;
+    if (gneed > phx_topo_free_ngpus(f)) {
+        errno = ENOSPC;
+        return phx_error_set(err, "request needs %ld GPUs, %d free", gneed,
+                             phx_topo_free_ngpus(f));
+    }
     int start = 0;
     for (int task = 0; task < req->ntasks; task++) {
         int s = place(&cv, start);
@@ -198,7 +236,10 @@ int phx_topo_carve(const phx_topo_free_t *f, const phx_topo_request_t *req,
                                  req->tasks_per_socket ? " and tasks per socket" : "");
         }
         g->socket_tasks[s]++;
+        if (req->gpus_per_task)
+            place_gpus(&cv, g->task_core[g->task_off[task]]);
         g->task_off[task + 1] = cv.ncore;
+        g->task_gpu_off[task + 1] = cv.ngpu;
         if (req->dist == PHX_TOPO_DIST_CYCLIC)
             start = (s + 1) % t->nsockets;
     }

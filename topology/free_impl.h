@@ -11,6 +11,7 @@ struct phx_topo_free {
     phx_topo_coreset_t *cores; /* free cores */
     int *numa_ncores;          /* [nnumas] free cores per domain */
     uint64_t *numa_mem;        /* [nnumas] free bytes per domain */
+    unsigned char *gpu;        /* [ndevs + 1] 1: a GPU, free */
 };
 
 struct phx_topo_grant {
@@ -18,8 +19,12 @@ struct phx_topo_grant {
     phx_topo_coreset_t *cores;
     uint64_t *mem; /* [nnumas] */
     int ntasks;
-    int *task_off;  /* [ncores + 1] */
-    int *task_core; /* [ncores] */
+    int *task_off;      /* [ncores + 1] */
+    int *task_core;     /* [ncores] */
+    unsigned char *gpu; /* [ndevs + 1] 1: the GPU is granted */
+    int ngpus;
+    int *task_gpu_off; /* [ncores + 1]: GPUs of task t are task_gpu[off[t]..) */
+    int *task_gpu;     /* [ndevs + 1] */
     /* Scratch for phx_topo_carve, so that it never allocates. */
     int *numa_avail;   /* [nnumas] cores still usable */
     int *numa_taken;   /* [nnumas] cores taken */

@@ -386,3 +386,28 @@ const char *phx_topo_dev_kind_name(phx_topo_dev_kind_t kind)
 {
     return kind == PHX_TOPO_DEV_COPROC ? "coproc" : "gpu";
 }
+
+bool phx_topo_is_gpu(const phx_topo_t *t, int dev)
+{
+    return dev >= 0 && dev < t->ndevs && t->devs[dev].kind == PHX_TOPO_DEV_GPU;
+}
+
+int phx_topo_ngpus(const phx_topo_t *t)
+{
+    int n = 0;
+    for (int d = 0; d < t->ndevs; d++)
+        n += t->devs[d].kind == PHX_TOPO_DEV_GPU;
+    return n;
+}
+
+int phx_topo_gpu_index(const phx_topo_t *t, int dev)
+{
+    if (!phx_topo_is_gpu(t, dev)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int n = 0;
+    for (int d = 0; d < dev; d++)
+        n += t->devs[d].kind == PHX_TOPO_DEV_GPU;
+    return n;
+}

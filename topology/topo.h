@@ -96,4 +96,14 @@ int phx_topo_dev_numa(const phx_topo_t *topo, int dev);
 int phx_topo_dev_socket(const phx_topo_t *topo, int dev);
 const char *phx_topo_dev_kind_name(phx_topo_dev_kind_t kind);
 
+/* GPUs: the devices of kind PHX_TOPO_DEV_GPU, named everywhere by their
+ * device id (co-processors are not allocated).  A GPU's index is its rank
+ * among the node's GPUs in device id order (hwloc's order, by PCI bus id):
+ * what CUDA_VISIBLE_DEVICES and ROCR_VISIBLE_DEVICES name with
+ * CUDA_DEVICE_ORDER=PCI_BUS_ID.  gpu_index is -1 (EINVAL) for a device that is
+ * not a GPU. */
+bool phx_topo_is_gpu(const phx_topo_t *topo, int dev);
+int phx_topo_ngpus(const phx_topo_t *topo);
+int phx_topo_gpu_index(const phx_topo_t *topo, int dev);
+
 #endif
