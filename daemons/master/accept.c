@@ -83,9 +83,10 @@ static int task_user(phx_master_t *m, phx_fw_t *fw, const char *user,
                          user);
 }
 
-static int parse_resources(const json_t *ti, int *cpus, double *mem_mb,
+static int parse_resources(const json_t *ti, int *cpus, double *mem_mb, int *gpus,
                            phx_error_t *err)
 {
+    *gpus = -1; /* not asked */
     json_t *res = NULL;
     if (phx_json_arr(ti, "resources", true, &res, err) < 0)
         return -1;
@@ -114,6 +115,13 @@ static int parse_resources(const json_t *ti, int *cpus, double *mem_mb,
                 return phx_error_set(err, "resources[%zu]: mem = %g MB is out of range",
                                      i, v);
             *mem_mb = v;
+        } else if (strcmp(name, "gpus") == 0) {
+            if (v < 0 || v > 1 << 16 || v != floor(v))
+                return phx_error_set(err,
+                                     "resources[%zu]: gpus = %g must be a whole number "
+                                     "of GPUs",
+                                     i, v);
+            *gpus = (int)v;
         } else {
             return phx_error_set(
                 err, "resources[%zu]: resource \"%s\" is not supported", i, name);
@@ -272,6 +280,8 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
     if (phx && warn_check(phx, &warn, err) < 0)
         return json_decref(argv), json_decref(env), phx_error_prefix(err, "phx"), NULL;
     const phx_topo_t *topo = t->agent->topo;
+    json_t *gpus =
+        phx_topo_grant_ngpus(t->grant) ? phx_gpus_launch_json(topo, t->grant) : NULL;
     char *cores = phx_topo_coreset_str(phx_topo_grant_cores(t->grant));
     phx_topo_coreset_t *numas = phx_topo_coreset_create(phx_topo_nnumas(topo));
     for (int n = 0; numas && n < phx_topo_nnumas(topo); n++)
@@ -305,6 +315,10 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
         json_decref(o), o = NULL;
     else if (!o)
         json_decref(warn);
+    if (o && gpus && json_object_set_new(o, "gpus", gpus) < 0)
+        json_decref(o), o = NULL;
+    else if (!o)
+        json_decref(gpus);
     if (!o)
         phx_error_set(err, "out of memory");
     return o;
@@ -330,9 +344,9 @@ static int build_task(gang_build_t *g, const json_t *ti, size_t index, phx_error
     if (!uo)
         return phx_error_set(err, "task %s: agent %s is not in the accepted offers",
                              task_id, agent_id);
-    int cpus;
+    int cpus, gpus;
     double mem_mb;
-    if (parse_resources(ti, &cpus, &mem_mb, err) < 0)
+    if (parse_resources(ti, &cpus, &mem_mb, &gpus, err) < 0)
         return phx_error_prefix(err, "task %s", task_id);
     json_t *cmd = json_object_get(ti, "command");
     const char *user = json_string_value(json_object_get(cmd, "user"));
@@ -376,6 +390,7 @@ static int build_task(gang_build_t *g, const json_t *ti, size_t index, phx_error
     t->state = "TASK_STAGING";
     phx_error_t perr;
     if (place(uo, ti, cpus, t->memory, t->grant, &perr) < 0 ||
+        phx_accept_gpus(uo->view, ti, gpus, of->agent->name, t->grant, &perr) < 0 ||
         phx_topo_free_alloc(uo->view, t->grant, &perr) < 0)
         return phx_error_set(err, "task %s on agent \"%s\": %s", task_id,
                              of->agent->name, perr.text);
@@ -385,15 +400,18 @@ static int build_task(gang_build_t *g, const json_t *ti, size_t index, phx_error
     }
     g->nalloc++;
     char *cores = phx_topo_coreset_str(phx_topo_grant_cores(t->grant));
+    char *gpu_list = phx_gpus_str(of->agent->topo, t->grant);
     json_t *name = json_object_get(ti, "name");
     json_array_append_new(
-        g->rows, json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:i, s:I, s:O}", "task_id",
-                           t->id, "agent_id", (json_int_t)of->agent->id, "name",
-                           json_is_string(name) ? json_string_value(name) : "",
-                           "user_name", pw.pw_name, "uid", (json_int_t)pw.pw_uid,
-                           "cores", cores ? cores : "", "cpus", cpus, "memory_bytes",
-                           (json_int_t)t->memory, "command", t->launch));
+        g->rows,
+        json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:s, s:i, s:I, s:O}", "task_id",
+                  t->id, "agent_id", (json_int_t)of->agent->id, "name",
+                  json_is_string(name) ? json_string_value(name) : "", "user_name",
+                  pw.pw_name, "uid", (json_int_t)pw.pw_uid, "cores", cores ? cores : "",
+                  "gpus", gpu_list ? gpu_list : "", "cpus", cpus, "memory_bytes",
+                  (json_int_t)t->memory, "command", t->launch));
     free(cores);
+    free(gpu_list);
     return 0;
 }
 
@@ -409,6 +427,9 @@ static phx_topo_grant_t *rest_of(const phx_topo_t *topo, const phx_topo_free_t *
         phx_topo_grant_add_core(rest, c);
     for (int n = 0; n < phx_topo_nnumas(topo); n++)
         phx_topo_grant_set_memory(rest, n, phx_topo_free_numa_memory(view, n));
+    for (int d = 0; d < phx_topo_ndevs(topo); d++)
+        if (phx_topo_free_has_gpu(view, d))
+            phx_topo_grant_add_gpu(rest, d);
     return rest;
 }
 

@@ -14,11 +14,12 @@
 
 #define ALLOC_SPARE_GRANTS 2
 
-/* A set of cores and memory per NUMA domain of one agent. */
+/* A set of cores, memory per NUMA domain and GPUs of one agent. */
 struct alloc_res {
     phx_topo_coreset_t *cores; /* NULL until first used */
     uint64_t *mem;             /* [nnumas] */
-    int ncores;
+    unsigned char *gpus;       /* [ndevs + 1] 1: the GPU (device id) is in */
+    int ncores, ngpus;
     uint64_t total_mem;
 };
 

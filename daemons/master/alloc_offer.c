@@ -192,7 +192,7 @@ static bool grant_empty(const struct alloc_agent *ag, const phx_topo_grant_t *g)
     for (int n = 0; n < phx_topo_nnumas(ag->topo); n++)
         if (phx_topo_grant_memory(g, n))
             return false;
-    return true;
+    return phx_topo_grant_ngpus(g) == 0;
 }
 
 int phx_alloc_offer_return(phx_alloc_t *a, int64_t agent_id, const char *framework,

@@ -1,4 +1,5 @@
-/* Allocator: resource sets (cores + memory per NUMA domain of one agent) and
+/* Allocator: resource sets (cores + memory per NUMA domain + GPUs of one
+ * agent) and
  * counting how many bundles of a shape fit in some free resources. */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,9 +11,10 @@ int alloc_res_init(struct alloc_res *r, const phx_topo_t *t)
 {
     r->cores = phx_topo_coreset_create(phx_topo_ncores(t));
     r->mem = calloc((size_t)phx_topo_nnumas(t), sizeof(uint64_t));
-    r->ncores = 0;
+    r->gpus = calloc((size_t)phx_topo_ndevs(t) + 1, 1);
+    r->ncores = r->ngpus = 0;
     r->total_mem = 0;
-    if (!r->cores || !r->mem) {
+    if (!r->cores || !r->mem || !r->gpus) {
         alloc_res_fini(r);
         errno = ENOMEM;
         return -1;
@@ -24,8 +26,10 @@ void alloc_res_fini(struct alloc_res *r)
 {
     phx_topo_coreset_destroy(r->cores);
     free(r->mem);
+    free(r->gpus);
     r->cores = NULL;
     r->mem = NULL;
+    r->gpus = NULL;
 }
 
 void alloc_res_clear(struct alloc_res *r, const phx_topo_t *t)
@@ -34,13 +38,14 @@ void alloc_res_clear(struct alloc_res *r, const phx_topo_t *t)
         return;
     phx_topo_coreset_clear(r->cores);
     memset(r->mem, 0, (size_t)phx_topo_nnumas(t) * sizeof(uint64_t));
-    r->ncores = 0;
+    memset(r->gpus, 0, (size_t)phx_topo_ndevs(t));
+    r->ncores = r->ngpus = 0;
     r->total_mem = 0;
 }
 
 bool alloc_res_empty(const struct alloc_res *r)
 {
-    return r->ncores == 0 && r->total_mem == 0;
+    return r->ncores == 0 && r->total_mem == 0 && r->ngpus == 0;
 }
 
 bool alloc_res_contains(const struct alloc_res *r, const phx_topo_t *t,
@@ -61,6 +66,9 @@ memory:
         if (m && (!r->mem || m > r->mem[n]))
             return false;
     }
+    for (int d = 0; phx_topo_grant_ngpus(g) && d < phx_topo_ndevs(t); d++)
+        if (phx_topo_grant_has_gpu(g, d) && (!r->gpus || !r->gpus[d]))
+            return false;
     return true;
 }
 
@@ -94,9 +102,21 @@ static void sub_cores(struct alloc_res *r, const phx_topo_coreset_t *gc)
         }
 }
 
+/* Add (take) or remove the grant's GPUs. */
+static void gpus_apply(struct alloc_res *r, const phx_topo_t *t,
+                       const phx_topo_grant_t *g, bool add)
+{
+    for (int d = 0; phx_topo_grant_ngpus(g) && d < phx_topo_ndevs(t); d++)
+        if (phx_topo_grant_has_gpu(g, d) && r->gpus[d] != add) {
+            r->gpus[d] = add;
+            r->ngpus += add ? 1 : -1;
+        }
+}
+
 void alloc_res_add(struct alloc_res *r, const phx_topo_t *t, const phx_topo_grant_t *g)
 {
     add_cores(r, phx_topo_grant_cores(g));
+    gpus_apply(r, t, g, true);
     for (int n = 0; n < phx_topo_nnumas(t); n++) {
         uint64_t m = phx_topo_grant_memory(g, n);
         r->mem[n] += m;
@@ -107,6 +127,7 @@ void alloc_res_add(struct alloc_res *r, const phx_topo_t *t, const phx_topo_gran
 void alloc_res_sub(struct alloc_res *r, const phx_topo_t *t, const phx_topo_grant_t *g)
 {
     sub_cores(r, phx_topo_grant_cores(g));
+    gpus_apply(r, t, g, false);
     for (int n = 0; n < phx_topo_nnumas(t); n++) {
         uint64_t m = phx_topo_grant_memory(g, n);
         if (m > r->mem[n])
@@ -125,6 +146,9 @@ void alloc_res_to_grant(const struct alloc_res *r, const phx_topo_t *t,
         phx_topo_grant_add_core(g, c);
     for (int n = 0; n < phx_topo_nnumas(t); n++)
         phx_topo_grant_set_memory(g, n, r->mem[n]);
+    for (int d = 0; r->ngpus && d < phx_topo_ndevs(t); d++)
+        if (r->gpus[d])
+            phx_topo_grant_add_gpu(g, d);
 }
 
 /* Whether g already holds exactly the free resources (a recycled grant of
@@ -137,6 +161,9 @@ static bool grant_is_free(const phx_topo_grant_t *g, const phx_topo_free_t *f)
         return false;
     for (int n = 0; n < phx_topo_nnumas(t); n++)
         if (phx_topo_grant_memory(g, n) != phx_topo_free_numa_memory(f, n))
+            return false;
+    for (int d = 0; d < phx_topo_ndevs(t); d++)
+        if (phx_topo_grant_has_gpu(g, d) != phx_topo_free_has_gpu(f, d))
             return false;
     return true;
 }
@@ -153,6 +180,9 @@ void alloc_grant_from_free(phx_topo_grant_t *g, const phx_topo_free_t *f)
         phx_topo_grant_add_core(g, c);
     for (int n = 0; n < phx_topo_nnumas(t); n++)
         phx_topo_grant_set_memory(g, n, phx_topo_free_numa_memory(f, n));
+    for (int d = 0; d < phx_topo_ndevs(t); d++)
+        if (phx_topo_free_has_gpu(f, d))
+            phx_topo_grant_add_gpu(g, d);
 }
 
 void alloc_res_count(const struct alloc_res *r, const phx_topo_t *t, int *nc,

@@ -44,14 +44,11 @@ static const char gang_sql[] =
     "WITH g AS (INSERT INTO gangs (framework_id, ntasks, nagents) VALUES ($1, $2, $3) "
     "RETURNING id) "
     "INSERT INTO tasks (framework_id, task_id, gang_id, agent_id, name, user_name, "
-    "uid, "
-    "cores, cpus, memory_bytes, command) "
+    "uid, cores, gpus, cpus, memory_bytes, command) "
     "SELECT $1, t.task_id, g.id, t.agent_id, t.name, t.user_name, t.uid, t.cores, "
-    "t.cpus, "
-    "t.memory_bytes, t.command FROM g, jsonb_to_recordset($4::jsonb) AS t(task_id "
-    "text, "
-    "agent_id bigint, name text, user_name text, uid integer, cores text, cpus "
-    "integer, "
+    "t.gpus, t.cpus, t.memory_bytes, t.command "
+    "FROM g, jsonb_to_recordset($4::jsonb) AS t(task_id text, agent_id bigint, "
+    "name text, user_name text, uid integer, cores text, gpus text, cpus integer, "
     "memory_bytes bigint, command jsonb) RETURNING gang_id";
 
 static void gang_committed(const phx_error_t *err, phx_db_result_t *const *res,

@@ -75,6 +75,9 @@ json_t *phx_offer_json(phx_master_t *m, const phx_offer_t *o)
     json_t *res =
         json_pack("[o, o]", scalar("cpus", phx_topo_coreset_count(cores), role),
                   scalar("mem", (double)(mem >> 20), role));
+    int ngpus = phx_topo_grant_ngpus(o->grant);
+    if (res && ngpus > 0) /* Mesos' "gpus" scalar; none on a node without */
+        json_array_append_new(res, scalar("gpus", ngpus, role));
     json_t *attrs = json_pack(
         "[{s:s, s:s, s:{s:f}}, {s:s, s:s, s:{s:f}}]", "name", "sockets", "type",
         "SCALAR", "scalar", "value", (double)phx_topo_nsockets(topo), "name", "numas",
@@ -108,6 +111,10 @@ phx_topo_free_t *phx_offer_view(const phx_topo_t *topo, const phx_topo_grant_t *
         if (phx_topo_grant_set_memory(rest, n,
                                       phx_topo_numa_memory(topo, n) -
                                           phx_topo_grant_memory(grant, n)) < 0)
+            goto error;
+    for (int d = 0; d < phx_topo_ndevs(topo); d++)
+        if (phx_topo_is_gpu(topo, d) && !phx_topo_grant_has_gpu(grant, d) &&
+            phx_topo_grant_add_gpu(rest, d) < 0)
             goto error;
     if (phx_topo_free_alloc(view, rest, NULL) < 0)
         goto error;

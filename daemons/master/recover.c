@@ -69,14 +69,16 @@ static phx_gang_t *gang_of(phx_hmap_t *gangs, phx_fw_t *fw, const char *id, int 
     return g;
 }
 
-/* The task's grant: its cores and, per NUMA domain, memory per core. */
-static phx_topo_grant_t *grant_of(const phx_topo_t *topo, const char *cores, int cpus,
-                                  uint64_t memory)
+/* The task's grant: its cores and, per NUMA domain, memory per core, and its
+ * GPUs. */
+static phx_topo_grant_t *grant_of(const phx_topo_t *topo, const char *cores,
+                                  const char *gpus, int cpus, uint64_t memory)
 {
     phx_topo_grant_t *g = phx_topo_grant_create(topo);
     phx_topo_coreset_t *set = phx_topo_coreset_create(phx_topo_ncores(topo));
     phx_error_t err;
-    if (!g || !set || phx_topo_coreset_parse(set, cores, &err) < 0)
+    if (!g || !set || phx_topo_coreset_parse(set, cores, &err) < 0 ||
+        phx_gpus_parse(g, topo, gpus, &err) < 0)
         goto error;
     uint64_t per_cpu = cpus > 0 ? (memory + (uint64_t)cpus - 1) / (uint64_t)cpus : 0;
     for (int c = phx_topo_coreset_next(set, -1); c >= 0;
@@ -103,7 +105,7 @@ static int load_tasks(phx_master_t *m, phx_db_conn_t *db, phx_error_t *err)
             "SELECT t.framework_id, t.task_id, t.gang_id, t.agent_id, t.cores, "
             "t.cpus, t.memory_bytes, t.state, g.ntasks, (SELECT coalesce(max("
             "s.step_id::bigint) + 1, 0) FROM job_steps s WHERE s.gang_id = t.gang_id "
-            "AND s.step_id ~ '^[0-9]+$') FROM tasks t "
+            "AND s.step_id ~ '^[0-9]+$'), t.gpus FROM tasks t "
             "JOIN gangs g ON g.id = t.gang_id WHERE t.ended_at IS NULL "
             "ORDER BY t.gang_id",
             0, NULL, &res, err) < 0)
@@ -128,8 +130,8 @@ static int load_tasks(phx_master_t *m, phx_db_conn_t *db, phx_error_t *err)
         phx_gang_t *g = gang_of(gangs, fw, phx_db_result_get(res, r, 2),
                                 atoi(phx_db_result_get(res, r, 8)));
         if (!t || !g || !(t->id = strdup(id)) ||
-            !(t->grant =
-                  grant_of(a->topo, phx_db_result_get(res, r, 4), cpus, memory))) {
+            !(t->grant = grant_of(a->topo, phx_db_result_get(res, r, 4),
+                                  phx_db_result_get(res, r, 10), cpus, memory))) {
             phx_task_free(t);
             phx_log_errx("task %s/%s could not be recovered", fw_id, id);
             continue;

@@ -126,6 +126,22 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
  * (nothing launched, every offer's resources back in the pool). */
 int phx_accept(phx_master_t *m, phx_fw_t *fw, const json_t *accept, phx_error_t *err);
 
+/* accept_gpu.c: a task's GPUs (device ids, topology/topo.h). */
+/* Add the GPUs an ACCEPT's TaskInfo asks for to grant, whose cores are
+ * chosen: ngpus (resources' "gpus", -1 when absent) of the offer's view,
+ * those of "gpus": [ids] when listed (as many as ngpus unless -1), else the
+ * free ones nearest the task's first core.  -1 with err naming the GPU that
+ * is not in the offer. */
+int phx_accept_gpus(const phx_topo_free_t *view, const json_t *ti, int ngpus,
+                    const char *agent, phx_topo_grant_t *grant, phx_error_t *err);
+/* A grant's GPUs in list format ("0-1,3"; "" for none); NULL on ENOMEM. */
+char *phx_gpus_str(const phx_topo_t *topo, const phx_topo_grant_t *grant);
+/* Add the GPUs of a list to grant (recovery); -1 naming the problem. */
+int phx_gpus_parse(phx_topo_grant_t *grant, const phx_topo_t *topo, const char *list,
+                   phx_error_t *err);
+/* The LAUNCH's "gpus": [{"id", "index", "name", "pci"}...]; NULL on ENOMEM. */
+json_t *phx_gpus_launch_json(const phx_topo_t *topo, const phx_topo_grant_t *grant);
+
 /* recover.c: frameworks and live tasks from the database (start-up, before
  * the loop runs); then failover timers for the frameworks. */
 int phx_master_recover(phx_master_t *m, const char *dsn, phx_error_t *err);
