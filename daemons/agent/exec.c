@@ -123,6 +123,15 @@ static int plan_env(plan_t *pl, const phx_user_t *pw)
                       env_set(pl, "PHX_AGENT_SOCKET", phx_agentd_step_socket()) < 0)
                  ? -1
                  : 0;
+    /* Its GPUs by index in the node's GPU order, which is PCI order (doc/agent.md). */
+    static const char *const gpu_vars[] = {"CUDA_VISIBLE_DEVICES",
+                                           "ROCR_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL",
+                                           "PHX_GPUS"};
+    for (size_t i = 0; rc == 0 && t->gpus && i < sizeof(gpu_vars) / sizeof(*gpu_vars);
+         i++)
+        rc = env_set(pl, gpu_vars[i], t->gpus);
+    if (rc == 0 && t->gpus)
+        rc = env_set(pl, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");
     free(cores);
     return rc;
 }

@@ -117,6 +117,7 @@ void phx_task_free(phx_task_t *t)
     phx_cg_set_clear(&t->cg_was);
     free(t->cpus);
     free(t->mems);
+    free(t->gpus);
     free(t);
 }
 
@@ -381,7 +382,7 @@ int phx_task_parse(phx_task_t *t, phx_error_t *err)
             return phx_error_set(err, "%s \"%s\" is not an absolute path", outputs[k],
                                  str);
     }
-    return parse_cores(t, err);
+    return parse_cores(t, err) < 0 ? -1 : phx_task_parse_gpus(t, err);
 }
 
 /* The user must exist here with the uid the master gave (a cached lookup:

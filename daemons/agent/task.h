@@ -58,6 +58,7 @@ typedef struct phx_task {
     phx_topo_coreset_t *cores;
     char *cpus;        /* real PUs, list format (cgroup cpuset.cpus) */
     char *mems;        /* real memory nodes (cgroup cpuset.mems) */
+    char *gpus;        /* its GPUs' indexes, "0,1" (gpu.c); NULL: none */
     double started_at; /* wall clock, seconds */
     bool has_cgroup;
     bool cg_reused;        /* its cgroups came from the pool (phx_cg_take) */
@@ -112,6 +113,9 @@ phx_task_t *phx_task_find_key(phx_agentd_t *a, const char *key);
 bool phx_task_id_valid(const char *id);
 /* Parse the spec's execution fields into t; -1 with err (a REASON_TASK_INVALID). */
 int phx_task_parse(phx_task_t *t, phx_error_t *err);
+/* gpu.c: the spec's "gpus" ([{"id": device id, ...}], doc/agent.md), checked
+ * against this node's topology, into t->gpus; -1 with err. */
+int phx_task_parse_gpus(phx_task_t *t, phx_error_t *err);
 /* The shim ended (or was found dead): sweep the cgroup, then finish. */
 void phx_task_shim_gone(phx_task_t *t);
 /* Called by the sweep once the cgroup is empty in phase ENDING. */
