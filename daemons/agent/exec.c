@@ -241,6 +241,8 @@ static int plan_encode(const plan_t *pl, planbuf_t *b)
         for (int i = 0; i < n; i++)
             put(b, "cgroup", files[i]);
     }
+    if (t->gpu_cg) /* devices: the node's other GPUs denied (gpu.c) */
+        put(b, "cgroup", t->gpu_cg);
     if (pl->cwd)
         put(b, "cwd", pl->cwd);
     put(b, "out", pl->out);

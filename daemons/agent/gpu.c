@@ -1,7 +1,11 @@
 /* phx-agent: a task's GPUs.  The LAUNCH names them by device id of this
  * node's topology (the one the agent registered with); the task's
  * environment names them by index, their rank among the node's GPUs in
- * device order (PCI order, topology/topo.h), comma-separated. */
+ * device order (PCI order, topology/topo.h), comma-separated; and the
+ * device files of the node's GPUs, which the task's devices cgroup
+ * (gpu_cg.c) denies but for its own. */
+#include <dirent.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,4 +60,74 @@ int phx_task_parse_gpus(phx_task_t *t, phx_error_t *err)
     free(seen);
     t->gpus = s;
     return 0;
+}
+
+/* ---- device files of GPUs ---- */
+
+/* Append "MAJ:MIN" read from file (a sysfs "dev") to out; n updated. */
+static void add_dev_file(const char *file, char (*out)[24], int max, int *n)
+{
+    char buf[32] = "";
+    FILE *f = fopen(file, "re");
+    if (!f)
+        return;
+    unsigned maj, min;
+    if (fgets(buf, sizeof(buf), f) && sscanf(buf, "%u:%u", &maj, &min) == 2 && *n < max)
+        snprintf(out[(*n)++], sizeof(out[0]), "%u:%u", maj, min);
+    fclose(f);
+}
+
+int phx_gpu_dev_numbers(const char *root, const char *pci, char (*out)[24], int max)
+{
+    int n = 0;
+    char path[PATH_MAX];
+    if (!pci || !*pci)
+        return 0;
+    /* NVIDIA: /dev/nvidia<minor>, character major 195. */
+    snprintf(path, sizeof(path), "%s/proc/driver/nvidia/gpus/%s/information", root,
+             pci);
+    FILE *f = fopen(path, "re");
+    char line[256];
+    unsigned minor;
+    while (f && fgets(line, sizeof(line), f))
+        if (sscanf(line, "Device Minor: %u", &minor) == 1 && n < max)
+            snprintf(out[n++], sizeof(out[0]), "195:%u", minor);
+    if (f)
+        fclose(f);
+    /* DRM (AMD and others): /dev/dri/card<N> and renderD<N>. */
+    snprintf(path, sizeof(path), "%s/sys/bus/pci/devices/%s/drm", root, pci);
+    DIR *d = opendir(path);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (strncmp(e->d_name, "card", 4) != 0 && strncmp(e->d_name, "renderD", 7) != 0)
+            continue;
+        char file[PATH_MAX + 300];
+        snprintf(file, sizeof(file), "%s/%s/dev", path, e->d_name);
+        add_dev_file(file, out, max, &n);
+    }
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static bool task_has_gpu(const phx_task_t *t, int dev)
+{
+    size_t i;
+    json_t *g;
+    json_array_foreach(json_object_get(t->spec, "gpus"), i, g)
+    {
+        if (json_integer_value(json_object_get(g, "id")) == dev)
+            return true;
+    }
+    return false;
+}
+
+int phx_gpu_deny_list(const phx_task_t *t, const char *root, char (*out)[24], int max)
+{
+    const phx_topo_t *topo = t->a->topo;
+    int n = 0;
+    for (int d = 0; d < phx_topo_ndevs(topo); d++)
+        if (phx_topo_is_gpu(topo, d) && !task_has_gpu(t, d))
+            n += phx_gpu_dev_numbers(root, phx_topo_dev_pci(topo, d), out + n, max - n);
+    return n;
 }

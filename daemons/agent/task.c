@@ -118,6 +118,7 @@ void phx_task_free(phx_task_t *t)
     free(t->cpus);
     free(t->mems);
     free(t->gpus);
+    free(t->gpu_cg);
     free(t);
 }
 
@@ -562,6 +563,7 @@ void phx_task_finish(phx_task_t *t)
         json_decref(usage), usage = NULL;
     phx_status_emit(t, state, reason, msg, code, sig, usage);
     json_decref(exit);
+    phx_task_gpu_cgroup_remove(t);
     if (t->has_cgroup && phx_cg_release(t->a->cg, t->key, t->cg_wrote ? t->cpus : NULL,
                                         t->mems, t->memory) < 0)
         phx_log_warn("task %s: could not remove its cgroup", t->label);
@@ -588,7 +590,7 @@ static void launch(phx_task_t *t)
         }
         t->has_cgroup = t->cg_wrote = true;
     }
-    if (phx_exec_spawn(t, pw, &err) < 0)
+    if (phx_task_gpu_cgroup(t, &err) < 0 || phx_exec_spawn(t, pw, &err) < 0)
         goto refuse;
     phx_log_info(
         "task %s: started as %s (uid %u) on cores %s (PUs %s, memory nodes %s), "
@@ -603,6 +605,7 @@ static void launch(phx_task_t *t)
         phx_log_errx("task %s: could not watch its shim", t->label);
     return;
 refuse:
+    phx_task_gpu_cgroup_remove(t);
     if (t->has_cgroup || t->cg_reused) /* nothing ran in it */
         phx_cg_release(a->cg, t->key, NULL, NULL, 0);
     t->has_cgroup = t->cg_reused = false;

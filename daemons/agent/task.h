@@ -59,6 +59,7 @@ typedef struct phx_task {
     char *cpus;        /* real PUs, list format (cgroup cpuset.cpus) */
     char *mems;        /* real memory nodes (cgroup cpuset.mems) */
     char *gpus;        /* its GPUs' indexes, "0,1" (gpu.c); NULL: none */
+    char *gpu_cg;      /* cgroup.procs of its devices cgroup (gpu.c), or NULL */
     double started_at; /* wall clock, seconds */
     bool has_cgroup;
     bool cg_reused;        /* its cgroups came from the pool (phx_cg_take) */
@@ -116,6 +117,19 @@ int phx_task_parse(phx_task_t *t, phx_error_t *err);
 /* gpu.c: the spec's "gpus" ([{"id": device id, ...}], doc/agent.md), checked
  * against this node's topology, into t->gpus; -1 with err. */
 int phx_task_parse_gpus(phx_task_t *t, phx_error_t *err);
+/* The task's v1 devices cgroup, denying the device files of the node's
+ * GPUs that are not the task's (t->gpu_cg, joined by the shim); 0 without
+ * one (no GPU, no such file, no v1 devices hierarchy), -1 with err. */
+#define PHX_GPU_DEV_MAX 256
+int phx_task_gpu_cgroup(phx_task_t *t, phx_error_t *err);
+/* Remove it (also an adopted task's), once nothing runs in it. */
+void phx_task_gpu_cgroup_remove(phx_task_t *t);
+/* Device numbers "MAJ:MIN" of the files of the GPU at PCI bus id pci, under
+ * root ("" for /): NVIDIA's /dev/nvidia<minor>, DRM's card and renderD
+ * nodes.  Their number (at most max). */
+int phx_gpu_dev_numbers(const char *root, const char *pci, char (*out)[24], int max);
+/* Those of every GPU of the node that is not the task's. */
+int phx_gpu_deny_list(const phx_task_t *t, const char *root, char (*out)[24], int max);
 /* The shim ended (or was found dead): sweep the cgroup, then finish. */
 void phx_task_shim_gone(phx_task_t *t);
 /* Called by the sweep once the cgroup is empty in phase ENDING. */

@@ -1,14 +1,16 @@
 /* phx-agent: a task's GPUs from its LAUNCH ("gpus": [{"id": device id}]),
  * checked against the node's topology and turned into the indexes its
  * environment names (CUDA_VISIBLE_DEVICES and the others: exec.c; the e2e
- * test t0800 runs a task that prints them).  gpu.c is compiled in
- * directly, on a task and agent made by hand. */
+ * test t0800 runs a task that prints them), and the device files of the
+ * node's other GPUs, which its devices cgroup denies (gpu_cg.c, t0800).  gpu.c is
+ * compiled in directly, on a task and agent made by hand. */
 #include "daemons/agent/gpu.c"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include <cmocka.h>
 
@@ -113,11 +115,73 @@ static void test_index_skips_coprocs(void **state)
     phx_topo_destroy(t);
 }
 
+static void put_file(const char *root, const char *rel, const char *text)
+{
+    char path[4096], cmd[8192];
+    snprintf(path, sizeof(path), "%s/%s", root, rel);
+    snprintf(cmd, sizeof(cmd), "mkdir -p \"$(dirname '%s')\"", path);
+    assert_int_equal(system(cmd), 0);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Device files by PCI bus id: NVIDIA's minor from the driver's information
+ * file, DRM's card and render nodes from sysfs; the deny list names those of
+ * the node's GPUs that are not the task's. */
+static void test_device_files(void **state)
+{
+    (void)state;
+    char root[] = "/tmp/phx-gpu-root.XXXXXX";
+    assert_non_null(mkdtemp(root));
+    put_file(root, "proc/driver/nvidia/gpus/0000:01:00.0/information",
+             "Model: \t\t A100\nIRQ: 1\nDevice Minor: \t 0\nBus Type: PCIe\n");
+    put_file(root, "proc/driver/nvidia/gpus/0000:02:00.0/information",
+             "Device Minor: 1\n");
+    put_file(root, "sys/bus/pci/devices/0000:82:00.0/drm/card2/dev", "226:2\n");
+    put_file(root, "sys/bus/pci/devices/0000:82:00.0/drm/renderD130/dev", "226:130\n");
+    put_file(root, "sys/bus/pci/devices/0000:82:00.0/drm/controlD66/dev", "226:66\n");
+    char out[8][24];
+    assert_int_equal(phx_gpu_dev_numbers(root, "0000:01:00.0", out, 8), 1);
+    assert_string_equal(out[0], "195:0");
+    int n = phx_gpu_dev_numbers(root, "0000:82:00.0", out, 8);
+    assert_int_equal(n, 2); /* not the control node */
+    qsort(out, (size_t)n, sizeof(out[0]), cmp_str);
+    assert_string_equal(out[0], "226:130");
+    assert_string_equal(out[1], "226:2");
+    assert_int_equal(phx_gpu_dev_numbers(root, "0000:c5:00.0", out, 8), 0);
+    assert_int_equal(phx_gpu_dev_numbers(root, "0000:82:00.0", out, 1), 1); /* max */
+
+    /* A task with GPUs 0 and 2 denies GPU 1's file; with GPU 1, the others'. */
+    parse("{\"gpus\": [{\"id\": 0}, {\"id\": 2}]}");
+    assert_int_equal(phx_gpu_deny_list(&task, root, out, 8), 1);
+    assert_string_equal(out[0], "195:1");
+    parse("{\"gpus\": [{\"id\": 1}]}");
+    n = phx_gpu_deny_list(&task, root, out, 8);
+    assert_int_equal(n, 3);
+    qsort(out, (size_t)n, sizeof(out[0]), cmp_str);
+    assert_string_equal(out[0], "195:0");
+    assert_string_equal(out[1], "226:130");
+    assert_string_equal(out[2], "226:2");
+    /* Nothing on a machine without the files. */
+    assert_int_equal(phx_gpu_deny_list(&task, "/nonexistent", out, 8), 0);
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
+    assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_index_skips_coprocs),
+        cmocka_unit_test(test_device_files),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -21,8 +21,11 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mesos_fw import Stream  # noqa: E402
 
-SHOW = ('echo "CVD=$CUDA_VISIBLE_DEVICES ROCR=$ROCR_VISIBLE_DEVICES '
-        'ORD=$GPU_DEVICE_ORDINAL ORDER=$CUDA_DEVICE_ORDER PHX=$PHX_GPUS" > {}')
+# The GPU variables, and whether /dev/full opens: t0800 makes it a device
+# file of GPU 1, which the devices cgroup of a task without GPU 1 denies.
+SHOW = ('full=$(head -c1 /dev/full >/dev/null 2>&1 && echo ok || echo denied); '
+        'echo "CVD=$CUDA_VISIBLE_DEVICES ROCR=$ROCR_VISIBLE_DEVICES '
+        'ORD=$GPU_DEVICE_ORDINAL ORDER=$CUDA_DEVICE_ORDER PHX=$PHX_GPUS full=$full" > {}')
 
 
 def next_offer(s):

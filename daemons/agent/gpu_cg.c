@@ -1,0 +1,114 @@
+/* phx-agent: a task's v1 devices cgroup, denying the device files of the
+ * node's GPUs that are not the task's (doc/agent.md, "GPUs").  Made before
+ * the shim starts, joined by the shim with the task's other cgroups,
+ * removed when the task ends.  Not pooled: only tasks with GPUs have one. */
+#include <errno.h>
+#include <mntent.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemons/agent/cgroup.h"
+#include "daemons/agent/task.h"
+#include "lib/log.h"
+
+/* Where the device files are looked up: "" (the machine's /proc and /sys),
+ * or $PHX_GPU_SYSROOT, a fake tree for the tests. */
+static const char *sysroot(void)
+{
+    const char *r = getenv("PHX_GPU_SYSROOT");
+    return r ? r : "";
+}
+
+/* The v1 devices hierarchy's mount, looked up once; "" if none. */
+static const char *devices_mount(void)
+{
+    static char path[256];
+    static bool looked;
+    if (looked)
+        return path;
+    looked = true;
+    FILE *f = setmntent("/proc/self/mounts", "re");
+    struct mntent *m;
+    while (f && (m = getmntent(f)))
+        if (strcmp(m->mnt_type, "cgroup") == 0 && hasmntopt(m, "devices")) {
+            snprintf(path, sizeof(path), "%s", m->mnt_dir);
+            break;
+        }
+    if (f)
+        endmntent(f);
+    return path;
+}
+
+/* <devices mount>/<cgroup_root>/<agent>/<key> into buf; -1 if none. */
+static int gpu_cg_dir(const phx_task_t *t, char *buf, size_t len)
+{
+    const phx_cg_t *cg = t->a->cg;
+    if (cg->mode != PHX_CG_V1 || !*devices_mount() ||
+        snprintf(buf, len, "%s/%s/%s/%s", devices_mount(), cg->root, cg->agent,
+                 t->key) >= (int)len)
+        return -1;
+    return 0;
+}
+
+int phx_task_gpu_cgroup(phx_task_t *t, phx_error_t *err)
+{
+    static bool said;
+    char deny[PHX_GPU_DEV_MAX][24], dir[PHX_CG_PATH], rel[PHX_CG_PATH];
+    free(t->gpu_cg);
+    t->gpu_cg = NULL;
+    if (!t->gpus)
+        return 0;
+    int n = phx_gpu_deny_list(t, sysroot(), deny, PHX_GPU_DEV_MAX);
+    if (n == 0 || gpu_cg_dir(t, dir, sizeof(dir)) < 0) {
+        if (!said)
+            phx_log_info("tasks' GPUs are named in their environment only: %s",
+                         n == 0 ? "no device file of another GPU of the node was found"
+                                : "no cgroup v1 devices hierarchy");
+        said = true;
+        return 0;
+    }
+    const phx_cg_t *cg = t->a->cg;
+    snprintf(rel, sizeof(rel), "%s/%s/%s", cg->root, cg->agent, t->key);
+    if (phx_cg_mkdirs(devices_mount(), rel) < 0)
+        return phx_error_set(err, "could not make the devices cgroup %s: %s", dir,
+                             strerror(errno));
+    for (int i = 0; i < n; i++) {
+        char line[40];
+        snprintf(line, sizeof(line), "c %.23s rwm", deny[i]);
+        if (phx_cg_write(dir, "devices.deny", line) < 0) {
+            int e = errno;
+            rmdir(dir);
+            return phx_error_set(err, "could not deny device %s in %s: %s", deny[i],
+                                 dir, strerror(e));
+        }
+    }
+    if (asprintf(&t->gpu_cg, "%s/cgroup.procs", dir) < 0) {
+        t->gpu_cg = NULL;
+        rmdir(dir);
+        return phx_error_set(err, "out of memory");
+    }
+    return 0;
+}
+
+void phx_task_gpu_cgroup_remove(phx_task_t *t)
+{
+    char dir[PHX_CG_PATH];
+    free(t->gpu_cg);
+    t->gpu_cg = NULL;
+    if (!t->gpus || gpu_cg_dir(t, dir, sizeof(dir)) < 0)
+        return;
+    if (rmdir(dir) < 0 && errno != ENOENT)
+        phx_log_warn("task %s: could not remove the devices cgroup %s", t->label, dir);
+    /* The agent's folder and the root's, when no other task has one there. */
+    for (int up = 0; up < 2; up++) {
+        char *slash = strrchr(dir, '/');
+        if (!slash)
+            break;
+        *slash = '\0';
+        if (rmdir(dir) < 0)
+            break;
+    }
+}
