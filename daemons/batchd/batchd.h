@@ -50,6 +50,7 @@ typedef struct bj_task {
     uint32_t cpus;  /* cores granted */
     uint32_t tasks; /* job tasks (ranks) on this node */
     uint64_t mem;   /* MiB */
+    uint64_t gpus;  /* GPUs granted: bit i is device i (gpus.c) */
     bool ended;
 } bj_task_t;
 
@@ -132,6 +133,11 @@ typedef struct bnode {
     bool usable;
     uint64_t parts;    /* the partitions it is in (partition.h) */
     uint64_t features; /* its features (features.h) */
+    uint32_t ngpus;    /* its GPUs (devices of kind gpu, ids below 64) */
+    struct bgpu {
+        int id;         /* device id in its topology */
+        char model[64]; /* "NVIDIA A100-SXM4-40GB" */
+    } * gpu;            /* ngpus of them (cluster.c) */
 } bnode_t;
 
 /* An offer while a pass uses it. */
@@ -142,6 +148,7 @@ typedef struct boffer {
     json_t *topology; /* "numa" array (borrowed from the event while used) */
     uint32_t cpus;
     uint64_t mem;             /* MiB */
+    uint64_t gpus;            /* free GPUs offered: bit i is device i */
     double release_by;        /* seconds since the epoch, 0: none */
     char request_id[48];      /* "" when none */
     bool used;                /* takes no more jobs in this pass */
@@ -152,7 +159,10 @@ typedef struct boffer {
         int numa, socket;
         int *cores;
         int ncores;
-        int64_t mem; /* MiB */
+        int64_t mem;   /* MiB */
+        int lo, hi;    /* its lowest and highest core offered (ids are dense
+                          per domain), -1 when none */
+        uint64_t gpus; /* free GPUs local to it, bit i is device i */
     } * numas;
     int nnumas;
 } boffer_t;
@@ -276,6 +286,8 @@ bool batchd_is_operator(const batchd_t *b, uid_t uid);
 extern const bnode_t batchd_node_lost;
 int batchd_nodes_load_sync(batchd_t *b, phx_error_t *err);
 void batchd_nodes_refresh(batchd_t *b);
+/* Free a node array of cluster.c (their GPU lists too); NULL is a no-op. */
+void batchd_nodes_free(bnode_t *nodes, size_t n);
 const bnode_t *batchd_node_by_agent(const batchd_t *b, const char *agent_id);
 /* Refuse a spec the cluster can never run.  0 or -1 with err and *blame
  * (may be NULL) the offset in phx_jobspec_t of the option at fault, when
@@ -457,8 +469,28 @@ uint32_t batchd_offer_tasks(const boffer_t *o, uint32_t cpt, uint32_t per_socket
 uint32_t batchd_job_per_socket(const phx_jobspec_t *s);
 /* The job's request to the planner (also the submit check's). */
 void batchd_bf_request(const batchd_t *b, const phx_jobspec_t *s, phx_bf_request_t *r);
+/* The same without its partitions (bfreq.c). */
+void batchd_bf_request_shape(const batchd_t *b, const phx_jobspec_t *s,
+                             phx_bf_request_t *r);
 int batchd_offer_parse(boffer_t *o, const json_t *offer);
 void batchd_offer_clear(boffer_t *o);
+
+/* gpus.c: GPUs in placement (device ids below 64, one bit each). */
+uint64_t batchd_gpu_mask(const json_t *ids); /* a JSON array of ids */
+bool batchd_job_wants_gpus(const struct bjob *j);
+/* The node's GPUs whose model holds type (ignoring case; "": all). */
+uint64_t batchd_node_gpus(const bnode_t *n, const char *type);
+/* The node has the GPUs of one node's share (or one task's) of s. */
+bool batchd_node_gpus_fit(const bnode_t *n, const phx_jobspec_t *s);
+/* Of t tasks of j, those the offer's free GPUs hold (an exclusive job: all
+ * or none, a whole node having all of its GPUs free). */
+uint32_t batchd_gpu_tasks(const bnode_t *n, const boffer_t *o, const struct bjob *j,
+                          uint32_t t);
+/* The GPUs of j's share of tasks tasks on cores (placed on o): those local
+ * to the cores' NUMA domains first; 0 when j asks for none or they are not
+ * free. */
+uint64_t batchd_gpu_pick(const bnode_t *n, const boffer_t *o, const struct bjob *j,
+                         uint32_t tasks, const int *cores, uint32_t ncores);
 
 /* launch.c: the ACCEPT operations for a placed job (new reference). */
 json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,

@@ -5,12 +5,17 @@
 #include <string.h>
 
 #include "daemons/batchd/batchd.h"
+#include "daemons/batchd/gpuspec.h"
 #include "db/db.h"
 #include "lib/log.h"
 
 #define NODES_SQL                                                                      \
     "SELECT id::text, name, cores, sockets, memory_bytes / 1048576, "                  \
-    "state = 'up' AND NOT drained, pus, state = 'lost' FROM agents ORDER BY id"
+    "state = 'up' AND NOT drained, pus, state = 'lost', "                              \
+    "(SELECT coalesce(string_agg((d->>'id') || '=' || coalesce(d->>'model', ''), "     \
+    "E'\\n' ORDER BY (d->>'id')::int), '') FROM jsonb_array_elements(CASE WHEN "       \
+    "jsonb_typeof(topology->'devices') = 'array' THEN topology->'devices' ELSE "       \
+    "'[]' END) d WHERE d->>'kind' = 'gpu') FROM agents ORDER BY id"
 
 /* What the name index (b->node_names) holds for a lost node's name. */
 const bnode_t batchd_node_lost;
@@ -35,6 +40,43 @@ static phx_hmap_t *name_index(bnode_t *nodes, int n, const phx_db_result_t *res)
     return names;
 }
 
+void batchd_nodes_free(bnode_t *nodes, size_t n)
+{
+    for (size_t i = 0; nodes && i < n; i++)
+        free(nodes[i].gpu);
+    free(nodes);
+}
+
+/* "id=model" lines: the node's GPUs (ids below 64; a node with others is
+ * logged, they are not used). */
+static int gpus_from(bnode_t *n, const char *text)
+{
+    size_t lines = *text ? 1 : 0;
+    for (const char *p = text; *p; p++)
+        lines += *p == '\n';
+    if (!lines)
+        return 0;
+    if (!(n->gpu = calloc(lines, sizeof(*n->gpu))))
+        return -1;
+    for (const char *p = text; *p;) {
+        size_t len = strcspn(p, "\n");
+        char *eq;
+        long id = strtol(p, &eq, 10);
+        if (*eq == '=' && id >= 0 && id < 64) {
+            struct bgpu *g = &n->gpu[n->ngpus++];
+            g->id = (int)id;
+            snprintf(g->model, sizeof(g->model), "%.*s",
+                     (int)(len - (size_t)(eq + 1 - p)), eq + 1);
+        } else {
+            phx_log_warnx("node %s: GPU \"%.*s\" is not used (batchd handles device "
+                          "ids below 64)",
+                          n->name, (int)len, p);
+        }
+        p += len + (p[len] == '\n');
+    }
+    return 0;
+}
+
 static int nodes_from(batchd_t *b, const phx_db_result_t *res)
 {
     int all = phx_db_result_rows(res), rows = 0;
@@ -56,6 +98,10 @@ static int nodes_from(batchd_t *b, const phx_db_result_t *res)
         n->threads = n->cores && pus > n->cores ? pus / n->cores : 1;
         n->parts = batchd_parts_node_mask(&b->parts, n->name);
         n->features = batchd_features_node(&b->features, n->name);
+        if (gpus_from(n, phx_db_result_get(res, i, 8)) < 0) {
+            batchd_nodes_free(nodes, (size_t)rows);
+            return -1;
+        }
     }
     phx_hmap_t *index = phx_hmap_create(), *names = name_index(nodes, rows, res);
     uint64_t *none = calloc((size_t)rows / 64 + 1, sizeof(*none));
@@ -68,18 +114,19 @@ static int nodes_from(batchd_t *b, const phx_db_result_t *res)
         phx_hmap_destroy(index);
         phx_hmap_destroy(names);
         free(none);
-        free(nodes);
+        batchd_nodes_free(nodes, (size_t)rows);
         return -1;
     }
     /* the jobs' node bitmaps (nodesel.c) index the nodes by position */
     bool same = b->nnodes == (size_t)rows;
     for (int i = 0; same && i < rows; i++)
         same = !strcmp(b->nodes[i].name, nodes[i].name) &&
-               b->nodes[i].features == nodes[i].features;
+               b->nodes[i].features == nodes[i].features &&
+               batchd_node_gpus(&b->nodes[i], "") == batchd_node_gpus(&nodes[i], "");
     bool had = b->nodes != NULL;
     phx_hmap_destroy(b->node_index);
     phx_hmap_destroy(b->node_names);
-    free(b->nodes);
+    batchd_nodes_free(b->nodes, b->nnodes);
     free(b->nodes_none);
     b->nodes_none = none;
     b->nodes = nodes;
@@ -243,7 +290,10 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, size_t *blam
     }
     r.only = only;
     r.parts = batchd_parts_job_mask(&b->parts, s->partition); /* DOWN or not */
-    size_t fit = 0, shaped = 0, in_part = 0, chosen = 0;
+    size_t fit = 0, shaped = 0, in_part = 0, chosen = 0, gpu_nodes = 0;
+    phx_gpureq_t g;
+    phx_gpuspec_get(s, &g);
+    uint32_t most_gpus = 0;
     int64_t part_cores = 0;
     const bpart_t *part = batchd_parts_find(&b->parts, s->partition, NULL);
     char where[128] = "the cluster";
@@ -260,6 +310,10 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, size_t *blam
         per_node = s->ntasks_per_node < s->ntasks ? s->ntasks_per_node : s->ntasks;
     for (size_t i = 0; i < b->nnodes; i++) {
         const bnode_t *n = &b->nodes[i];
+        uint32_t typed = (uint32_t)__builtin_popcountll(batchd_node_gpus(n, g.type));
+        if ((!r.parts || (r.parts & n->parts)) && typed > most_gpus)
+            most_gpus = typed;
+        gpu_nodes += (!r.parts || (r.parts & n->parts)) && batchd_node_gpus_fit(n, s);
         if (!r.parts || (r.parts & n->parts)) {
             in_part++;
             part_cores += n->cores;
@@ -281,6 +335,8 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, size_t *blam
             t = per_node;
         if (s->mem_per_node > 0 && (uint64_t)s->mem_per_node > n->mem)
             continue;
+        if (g.per_task && t > typed / g.per_task)
+            t = typed / g.per_task;
         if (s->mem_per_cpu != PHX_UNSET && s->mem_per_cpu > 0 &&
             (uint64_t)(s->mem_per_cpu * t * cpt) > n->mem)
             t = (int64_t)(n->mem / (uint64_t)(s->mem_per_cpu * cpt));
@@ -303,6 +359,19 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, size_t *blam
     size_t choice = s->nodelist  ? offsetof(phx_jobspec_t, nodelist)
                     : s->exclude ? offsetof(phx_jobspec_t, exclude)
                                  : offsetof(phx_jobspec_t, constraint);
+    if (phx_gpuspec_any(s) && gpu_nodes == 0) {
+        *blame = s->gres            ? offsetof(phx_jobspec_t, gres)
+                 : s->gpus_per_node ? offsetof(phx_jobspec_t, gpus_per_node)
+                 : s->gpus_per_task ? offsetof(phx_jobspec_t, gpus_per_task)
+                                    : offsetof(phx_jobspec_t, gpus);
+        return phx_error_set(
+            err,
+            "requested node configuration is not available: no node of "
+            "%s has %lld GPU%s%s%s%s (the most on one: %u)",
+            where, (long long)(g.per_node ? g.per_node : g.per_task),
+            (g.per_node ? g.per_node : g.per_task) == 1 ? "" : "s",
+            *g.type ? " of type \"" : "", g.type, *g.type ? "\"" : "", most_gpus);
+    }
     if (chosen == 0) {
         *blame = choice;
         return chosen_refused(s, where, err);

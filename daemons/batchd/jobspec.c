@@ -12,73 +12,19 @@
 
 #include "daemons/batchd/array.h"
 #include "daemons/batchd/depend.h"
+#include "daemons/batchd/gpuspec.h"
 #include "daemons/batchd/jobnodes.h"
 #include "daemons/batchd/jobsig.h"
 #include "daemons/batchd/outpath.h"
 #include "lib/framework.h"
 #include "lib/json.h"
 
-/* ---- states and reasons ---- */
-
-static const char *const state_names[PHX_JOB_STATE_COUNT] = {
-    "PENDING",   "RUNNING", "COMPLETED", "FAILED",
-    "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY",
-};
-static const char *const state_codes[PHX_JOB_STATE_COUNT] = {
-    "PD", "R", "CD", "F", "CA", "TO", "NF", "OOM",
-};
-static const char *const reason_names[PHX_REASON_COUNT] = {
-    "None",
-    "Priority",
-    "Resources",
-    "Dependency",
-    "DependencyNeverSatisfied",
-    "BeginTime",
-    "JobArrayTaskLimit",
-    "JobHeldUser",
-    "JobHeldAdmin",
-    "NodeFailRequeued",
-    "PartitionNodeLimit",
-    "PartitionDown",
-    "PartitionInactive",
-    "InvalidAccount",
-};
-
-const char *phx_job_state_name(phx_job_state_t state)
-{
-    return (unsigned)state < PHX_JOB_STATE_COUNT ? state_names[state] : NULL;
-}
-
-const char *phx_job_state_code(phx_job_state_t state)
-{
-    return (unsigned)state < PHX_JOB_STATE_COUNT ? state_codes[state] : NULL;
-}
-
-int phx_job_state_parse(const char *name)
-{
-    for (int i = 0; i < PHX_JOB_STATE_COUNT; i++)
-        if (name &&
-            (!strcasecmp(name, state_names[i]) || !strcasecmp(name, state_codes[i])))
-            return i;
-    return -1;
-}
-
-bool phx_job_state_is_final(phx_job_state_t state)
-{
-    return state >= PHX_JOB_COMPLETED && state < PHX_JOB_STATE_COUNT;
-}
-
-const char *phx_job_reason_name(phx_job_reason_t reason)
-{
-    return (unsigned)reason < PHX_REASON_COUNT ? reason_names[reason] : NULL;
-}
-
 /* ---- the field table: init, clear, copy, merge and JSON walk it ---- */
 
 typedef enum ftype { F_STR, F_INT, F_TRI } ftype_t;
 
 /* Fields of one group are replaced together by a merge. */
-enum { G_NONE, G_NODES, G_MEM, G_EXCL };
+enum { G_NONE, G_NODES, G_MEM, G_EXCL, G_GPU };
 
 static const struct field {
     const char *name;
@@ -112,6 +58,10 @@ static const struct field {
     I(sockets_per_node),
     I(cores_per_socket),
     I(threads_per_core),
+    {"gres", F_STR, offsetof(phx_jobspec_t, gres), G_GPU},
+    {"gpus_per_node", F_STR, offsetof(phx_jobspec_t, gpus_per_node), G_GPU},
+    {"gpus_per_task", F_STR, offsetof(phx_jobspec_t, gpus_per_task), G_GPU},
+    {"gpus", F_STR, offsetof(phx_jobspec_t, gpus), G_GPU},
     {"mem_per_node", F_INT, offsetof(phx_jobspec_t, mem_per_node), G_MEM},
     {"mem_per_cpu", F_INT, offsetof(phx_jobspec_t, mem_per_cpu), G_MEM},
     I(time_limit),
@@ -758,6 +708,8 @@ int phx_jobspec_finalize_blame(phx_jobspec_t *s, const phx_jobspec_defaults_t *d
     if (fill_shape(s, lim, bl, err) < 0 || check_words(s, bl, err) < 0 ||
         canon_array_dep(s, lim, bl, err) < 0)
         return -1;
+    if (phx_gpuspec_finalize(s, &at, err) < 0)
+        return fault(bl, at, NONE, NONE, NULL, "-");
     if (!s->job_name &&
         set_str(&s->job_name, def && def->job_name ? def->job_name : "phx", err) < 0)
         return -1;

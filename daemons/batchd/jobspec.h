@@ -87,6 +87,11 @@ typedef struct phx_jobspec {
     int64_t sockets_per_node; /* also -B sockets */
     int64_t cores_per_socket; /* also -B :cores */
     int64_t threads_per_core; /* -B ::threads */
+    /* GPUs, canonical text, at most one of the four (gpuspec.h) */
+    char *gres;          /* --gres: "gpu:N" or "gpu:TYPE:N" on each node */
+    char *gpus_per_node; /* --gpus-per-node: "N" or "TYPE:N" */
+    char *gpus_per_task; /* --gpus-per-task */
+    char *gpus;          /* -G/--gpus: for the whole job */
     /* memory in MiB: per node (0 = all of the node's) xor per cpu */
     int64_t mem_per_node;
     int64_t mem_per_cpu;

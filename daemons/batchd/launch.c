@@ -167,6 +167,20 @@ static bool has_var(const json_t *vars, const char *name)
     return false;
 }
 
+/* The task's GPUs: the gpus scalar and their device ids
+ * (doc/scheduler-api.md). */
+static void add_gpus(json_t *ti, uint64_t gpus)
+{
+    json_t *ids = json_array();
+    for (int i = 0; ids && i < 64; i++)
+        if (gpus & (UINT64_C(1) << i))
+            json_array_append_new(ids, json_integer(i));
+    json_array_append_new(json_object_get(ti, "resources"),
+                          json_pack("{s:s, s:s, s:{s:i}}", "name", "gpus", "type",
+                                    "SCALAR", "scalar", "value",
+                                    __builtin_popcountll(gpus)));
+    json_object_set_new(ti, "gpus", ids);
+}
 /* batchd.mpirun_env: OpenMPI's mpirun in the batch script starts its
  * daemon on each node of the job as a step, through the phx-rsh wrapper
  * of compat_dir (its rsh launcher's "ssh"), with the job's nodes and
@@ -359,6 +373,8 @@ json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
             "resources", "name", "cpus", "type", "SCALAR", "scalar", "value",
             (int)t->cpus, "name", "mem", "type", "SCALAR", "scalar", "value",
             (json_int_t)t->mem, "cores", cl, "command", cmd, "phx", phx);
+        if (ti && t->gpus)
+            add_gpus(ti, t->gpus);
         if (ti && tl > 0)
             json_object_set_new(
                 ti, "max_completion_time",

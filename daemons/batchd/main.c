@@ -453,7 +453,7 @@ static void stop(batchd_t *b)
     phx_hmap_destroy(b->node_index);
     phx_hmap_destroy(b->node_names);
     free(b->nodes_none);
-    free(b->nodes);
+    batchd_nodes_free(b->nodes, b->nnodes);
     batchd_parts_clear(&b->parts);
     batchd_features_clear(&b->features);
     batchd_accounts_destroy(b->accounts);

@@ -1,12 +1,13 @@
-/* The nodes a job may use by -w/--nodelist, -x/--exclude and
- * -C/--constraint, as a bitmap over b->nodes (the planner's node indices):
- * checked at submit, made once per job and kept until the nodes or the
+/* The nodes a job may use by -w/--nodelist, -x/--exclude, -C/--constraint
+ * and the GPUs it asks for (gpus.c), as a bitmap over b->nodes (the planner's node
+ * indices): checked at submit, made once per job and kept until the nodes or the
  * features change (b->nodes_gen). */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "daemons/batchd/batchd.h"
+#include "daemons/batchd/gpuspec.h"
 #include "lib/hostlist.h"
 #include "lib/log.h"
 
@@ -17,7 +18,7 @@ static const uint64_t ns_no_node[1024];
 
 static bool ns_restricted(const phx_jobspec_t *s)
 {
-    return s->nodelist || s->exclude || s->constraint;
+    return s->nodelist || s->exclude || s->constraint || phx_gpuspec_any(s);
 }
 
 /* The index of the node of that name; -1 when none, -2 when it is lost. */
@@ -135,6 +136,10 @@ int batchd_nodesel_make(const batchd_t *b, const phx_jobspec_t *s, uint64_t **ou
             if (!phx_constraint_match(terms, nterms, b->nodes[i].features))
                 ns_bit_set(m, i, false);
     }
+    /* GPUs: only the nodes that have them (of the type asked) */
+    for (size_t i = 0; phx_gpuspec_any(s) && i < b->nnodes; i++)
+        if (!batchd_node_gpus_fit(&b->nodes[i], s))
+            ns_bit_set(m, i, false);
     *out = m;
     return 0;
 }

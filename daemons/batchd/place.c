@@ -55,7 +55,9 @@ int batchd_offer_parse(boffer_t *o, const json_t *offer)
         if (name && strcmp(name, "mem") == 0)
             o->mem = (uint64_t)v;
     }
-    json_t *numas = json_object_get(json_object_get(offer, "topology"), "numa");
+    json_t *topo = json_object_get(offer, "topology");
+    json_t *numas = json_object_get(topo, "numa");
+    o->gpus = batchd_gpu_mask(json_object_get(topo, "gpu_ids"));
     size_t n = json_array_size(numas);
     o->numas = calloc(n ? n : 1, sizeof(*o->numas));
     if (!o->numas)
@@ -73,8 +75,15 @@ int batchd_offer_parse(boffer_t *o, const json_t *offer)
             return -1;
         size_t k;
         json_t *c;
-        json_array_foreach(cores, k, c) bn->cores[bn->ncores++] =
-            (int)json_integer_value(c);
+        bn->lo = bn->hi = -1;
+        json_array_foreach(cores, k, c)
+        {
+            int core = (int)json_integer_value(c);
+            bn->cores[bn->ncores++] = core;
+            bn->lo = bn->lo < 0 || core < bn->lo ? core : bn->lo;
+            bn->hi = core > bn->hi ? core : bn->hi;
+        }
+        bn->gpus = batchd_gpu_mask(json_object_get(d, "gpus"));
         o->cpus += (uint32_t)bn->ncores;
         o->nnumas++;
     }

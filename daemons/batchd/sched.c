@@ -55,54 +55,6 @@ static double mono(void)
     return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
-/* MiB a job takes on a node of `cores` cores holding `total` MiB. */
-uint64_t batchd_job_mem(const batchd_t *b, const bjob_t *j, uint32_t cores,
-                        uint64_t total)
-{
-    const phx_jobspec_t *s = &j->spec;
-    if (s->mem_per_node != PHX_UNSET)
-        return s->mem_per_node == 0 ? total : (uint64_t)s->mem_per_node;
-    int64_t per = s->mem_per_cpu != PHX_UNSET ? s->mem_per_cpu : b->default_mem_per_cpu;
-    return (uint64_t)per * cores;
-}
-
-/* --- the planner's view: nodes with our running jobs --- */
-
-/* Everything of the request but its partitions. */
-static void bf_request_shape(const batchd_t *b, const phx_jobspec_t *s,
-                             phx_bf_request_t *r)
-{
-    memset(r, 0, sizeof(*r));
-    r->nodes_min = (uint32_t)s->nodes_min;
-    r->nodes_max = (uint32_t)s->nodes_max;
-    r->ntasks = (uint32_t)s->ntasks;
-    r->cpus_per_task = (uint32_t)s->cpus_per_task;
-    r->ntasks_per_node =
-        s->ntasks_per_node != PHX_UNSET ? (uint32_t)s->ntasks_per_node : 0;
-    r->ntasks_per_socket = batchd_job_per_socket(s);
-    r->min_sockets = s->sockets_per_node > 0 ? (uint32_t)s->sockets_per_node : 0;
-    r->min_cores_per_socket =
-        s->cores_per_socket > 0 ? (uint32_t)s->cores_per_socket : 0;
-    r->min_threads_per_core =
-        s->threads_per_core > 0 ? (uint32_t)s->threads_per_core : 0;
-    if (s->mem_per_node != PHX_UNSET) {
-        r->mem_whole_node = s->mem_per_node == 0;
-        r->mem_per_node = (uint64_t)(s->mem_per_node > 0 ? s->mem_per_node : 0);
-    } else {
-        r->mem_per_cpu =
-            (uint64_t)(s->mem_per_cpu != PHX_UNSET ? s->mem_per_cpu
-                                                   : b->default_mem_per_cpu);
-    }
-    r->exclusive = s->exclusive == 1;
-    r->time_limit = s->time_limit;
-}
-
-void batchd_bf_request(const batchd_t *b, const phx_jobspec_t *s, phx_bf_request_t *r)
-{
-    bf_request_shape(b, s, r);
-    r->parts = batchd_parts_run_mask(&b->parts, s->partition);
-}
-
 static int64_t end_of(const bjob_t *j, int64_t start)
 {
     return j->spec.time_limit > 0 ? start + j->spec.time_limit : PHX_BF_NO_END;
@@ -160,8 +112,7 @@ static uint32_t capacity(pass_t *p, const boffer_t *o, const bjob_t *j,
                                    1, 1))
         return 0; /* an unknown node: its shape too */
     uint32_t t = batchd_offer_tasks(o, r->cpus_per_task, r->ntasks_per_socket, spread);
-    if (t > cap)
-        t = cap;
+    t = batchd_gpu_tasks(n, o, j, t > cap ? cap : t);
     if (s->exclusive == 1)
         return n && o->cpus >= n->cores ? t : 0;
     while (t > 0 &&
@@ -323,6 +274,9 @@ static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
                          cores[i], &ncores[i]) < 0)
             goto out;
         bj_task_t *t = &tasks[i];
+        t->gpus = batchd_gpu_pick(n, o, j, ch[i].tasks, cores[i], ncores[i]);
+        if (!t->gpus && batchd_job_wants_gpus(j))
+            goto out;
         if (j->requeue_count)
             snprintf(t->id, sizeof(t->id), "%" PRIu64 ".r%d.%zu", j->id,
                      j->requeue_count, i);
@@ -369,6 +323,7 @@ static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
         o->accepted = true;
         o->cpus -= j->tasks[i].cpus < o->cpus ? j->tasks[i].cpus : o->cpus;
         o->mem -= j->tasks[i].mem < o->mem ? j->tasks[i].mem : o->mem;
+        o->gpus &= ~j->tasks[i].gpus;
         if (o->cpus == 0 || s->exclusive == 1 || o->owner)
             o->used = true;
         j->tasks[i].ended = false;
@@ -460,7 +415,8 @@ static size_t pass_select(pass_t *p, const phx_bf_node_t *nodes, bjob_t **cand,
         }
         if (!room)
             continue;
-        bf_request_shape(b, &j->spec, &(*reqs)[test]); /* the names parsed once */
+        batchd_bf_request_shape(b, &j->spec,
+                                &(*reqs)[test]); /* the names parsed once */
         (*reqs)[test].parts = job_run_mask(b, j);
         (*reqs)[test].only = batchd_job_nodes(b, j);
         (*reqs)[test].job_id = j->id;

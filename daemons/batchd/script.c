@@ -231,6 +231,10 @@ static const struct option_def {
     {"threads-per-core", 0, A_REQ, h_count, OFF(threads_per_core)},
     {"ntasks-per-core", 0, A_REQ, h_per_core, 0},
     {"extra-node-info", 'B', A_REQ, h_extra, 0},
+    {"gres", 0, A_REQ, h_str, OFF(gres)},
+    {"gpus", 'G', A_REQ, h_str, OFF(gpus)},
+    {"gpus-per-node", 0, A_REQ, h_str, OFF(gpus_per_node)},
+    {"gpus-per-task", 0, A_REQ, h_str, OFF(gpus_per_task)},
     {"mem", 0, A_REQ, h_mem, OFF(mem_per_node)},
     {"mem-per-cpu", 0, A_REQ, h_mem, OFF(mem_per_cpu)},
     {"time", 't', A_REQ, h_time, OFF(time_limit)},
@@ -278,13 +282,9 @@ static const struct refused {
     char short_name;
     const char *why;
 } refused[] = {
-    {"gres", 0, "generic resources are not supported"},
-    {"gpus", 'G', "GPU requests are not supported yet"},
-    {"gpus-per-node", 0, "GPU requests are not supported yet"},
-    {"gpus-per-task", 0, "GPU requests are not supported yet"},
-    {"gpus-per-socket", 0, "GPU requests are not supported yet"},
-    {"cpus-per-gpu", 0, "GPU requests are not supported yet"},
-    {"mem-per-gpu", 0, "GPU requests are not supported yet"},
+    {"gpus-per-socket", 0, "use --gpus-per-node or --gpus-per-task"},
+    {"cpus-per-gpu", 0, "use -c with --gpus-per-task"},
+    {"mem-per-gpu", 0, "use --mem or --mem-per-cpu"},
     {"reservation", 0, "reservations are not supported"},
     {"licenses", 'L', "licenses are not supported"},
     {"oversubscribe", 's', "oversubscription is not supported"},

@@ -25,6 +25,8 @@
 #include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"
+#include "daemons/batchd/jobstate.c"
+#include "daemons/batchd/gpuspec.c"
 #include "daemons/batchd/nodesel.c"
 #include "daemons/batchd/order.c"
 #include "daemons/batchd/outpath.c"
@@ -40,6 +42,8 @@
 #include "daemons/batchd/request.c"
 #include "daemons/batchd/rows.c"
 #include "daemons/batchd/sched.c"
+#include "daemons/batchd/bfreq.c"
+#include "daemons/batchd/gpus.c"
 #include "daemons/batchd/timefmt.c"
 
 #include <setjmp.h>

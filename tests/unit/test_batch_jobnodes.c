@@ -7,6 +7,8 @@
 #include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"
+#include "daemons/batchd/jobstate.c"
+#include "daemons/batchd/gpuspec.c"
 #include "daemons/batchd/outpath.c"
 #include "daemons/batchd/script.c"
 #include "daemons/batchd/timefmt.c"

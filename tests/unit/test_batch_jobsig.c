@@ -9,7 +9,10 @@
 #include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"
+#include "daemons/batchd/jobstate.c"
+#include "daemons/batchd/gpuspec.c"
 #include "daemons/batchd/launch.c"
+#include "daemons/batchd/gpus.c"
 #include "daemons/batchd/outpath.c"
 
 #include <setjmp.h>

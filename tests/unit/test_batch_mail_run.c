@@ -8,6 +8,8 @@
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobspec.c"
+#include "daemons/batchd/jobstate.c"
+#include "daemons/batchd/gpuspec.c"
 #include "daemons/batchd/mail.c"
 #include "daemons/batchd/mail_fmt.c"
 

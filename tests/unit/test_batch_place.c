@@ -5,6 +5,8 @@
 #include "daemons/batchd/backfill.c"
 #include "daemons/batchd/pools.c"
 #include "daemons/batchd/place.c"
+#include "daemons/batchd/gpus.c"
+#include "daemons/batchd/gpuspec.c"
 
 #include <setjmp.h>
 #include <stdarg.h>

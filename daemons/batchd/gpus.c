@@ -1,0 +1,127 @@
+/* GPUs in placement: which nodes have the GPUs a job asks for (its type
+ * matched against the GPUs' models), how many of its tasks an offer's free
+ * GPUs hold, and which of them a node's share gets (those local to the
+ * NUMA domains of its cores first).  GPUs are named by their device ids in
+ * the node's topology; batchd handles ids below 64 (a bit each) and logs a
+ * node with more.  doc/jobs.md "GPUs", doc/batchd.md. */
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemons/batchd/batchd.h"
+#include "daemons/batchd/gpuspec.h"
+
+#define BIT(i) (UINT64_C(1) << (i))
+
+uint64_t batchd_gpu_mask(const json_t *ids)
+{
+    uint64_t m = 0;
+    size_t i;
+    json_t *v;
+    json_array_foreach(ids, i, v)
+    {
+        json_int_t id = json_integer_value(v);
+        if (json_is_integer(v) && id >= 0 && id < 64)
+            m |= BIT(id);
+    }
+    return m;
+}
+
+bool batchd_job_wants_gpus(const bjob_t *j)
+{
+    return phx_gpuspec_any(&j->spec);
+}
+
+/* type occurs in model, ignoring case ("a100" in "NVIDIA A100-SXM4-40GB"). */
+static bool model_is(const char *model, const char *type)
+{
+    size_t n = strlen(type);
+    for (const char *p = model; *p; p++)
+        if (strncasecmp(p, type, n) == 0)
+            return true;
+    return !*type;
+}
+
+uint64_t batchd_node_gpus(const bnode_t *n, const char *type)
+{
+    uint64_t m = 0;
+    for (uint32_t i = 0; n && i < n->ngpus; i++)
+        if (n->gpu[i].id >= 0 && n->gpu[i].id < 64 && model_is(n->gpu[i].model, type))
+            m |= BIT(n->gpu[i].id);
+    return m;
+}
+
+bool batchd_node_gpus_fit(const bnode_t *n, const phx_jobspec_t *s)
+{
+    phx_gpureq_t g;
+    phx_gpuspec_get(s, &g);
+    uint64_t need = g.per_node ? (uint64_t)g.per_node : (uint64_t)g.per_task;
+    return (uint64_t)__builtin_popcountll(batchd_node_gpus(n, g.type)) >= need;
+}
+
+uint32_t batchd_gpu_tasks(const bnode_t *n, const boffer_t *o, const bjob_t *j,
+                          uint32_t t)
+{
+    if (!batchd_job_wants_gpus(j) && j->spec.exclusive != 1)
+        return t;
+    if (!n)
+        return 0; /* a node not yet read: its GPUs are not known */
+    phx_gpureq_t g;
+    phx_gpuspec_get(&j->spec, &g);
+    uint64_t free_typed = o->gpus & batchd_node_gpus(n, g.type);
+    uint32_t k = (uint32_t)__builtin_popcountll(free_typed);
+    if (j->spec.exclusive == 1 &&
+        (o->gpus & batchd_node_gpus(n, "")) != batchd_node_gpus(n, ""))
+        return 0; /* a whole node has all of its GPUs free */
+    if (g.per_node)
+        return k >= g.per_node ? t : 0;
+    if (g.per_task && k / g.per_task < t)
+        return (uint32_t)(k / g.per_task);
+    return t;
+}
+
+/* The offer's NUMA domain of core c, -1 when none. */
+static int numa_of(const boffer_t *o, int c)
+{
+    for (int i = 0; i < o->nnumas; i++)
+        if (o->numas[i].lo >= 0 && c >= o->numas[i].lo && c <= o->numas[i].hi)
+            return i;
+    return -1;
+}
+
+uint64_t batchd_gpu_pick(const bnode_t *n, const boffer_t *o, const bjob_t *j,
+                         uint32_t tasks, const int *cores, uint32_t ncores)
+{
+    phx_gpureq_t g;
+    phx_gpuspec_get(&j->spec, &g);
+    if (j->spec.exclusive == 1)
+        return o->gpus & batchd_node_gpus(n, "");
+    uint64_t want = (uint64_t)phx_gpuspec_node(&g, tasks), got = 0;
+    uint64_t avail = o->gpus & batchd_node_gpus(n, g.type);
+    if (want == 0)
+        return 0;
+    /* the domains of the share's cores, most cores first */
+    int count[64] = {0};
+    for (uint32_t i = 0; i < ncores; i++) {
+        int d = numa_of(o, cores[i]);
+        if (d >= 0 && d < 64)
+            count[d]++;
+    }
+    for (;;) {
+        int best = -1;
+        for (int d = 0; d < o->nnumas && d < 64; d++)
+            if (count[d] > 0 && (best < 0 || count[d] > count[best]))
+                best = d;
+        if (best < 0)
+            break;
+        count[best] = 0;
+        for (uint64_t m = o->numas[best].gpus & avail & ~got;
+             m && (uint64_t)__builtin_popcountll(got) < want; m &= m - 1)
+            got |= m & (~m + 1);
+    }
+    /* then any, lowest id first */
+    for (uint64_t m = avail & ~got; m && (uint64_t)__builtin_popcountll(got) < want;
+         m &= m - 1)
+        got |= m & (~m + 1);
+    return (uint64_t)__builtin_popcountll(got) == want ? got : 0;
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# timeout: 150
+# GPUs in batch jobs: Slurm's --gres=gpu[:TYPE]:N, --gpus-per-node and -G
+# place jobs only where the GPUs are free, and the script sees its GPUs in
+# CUDA_VISIBLE_DEVICES (node-local indexes); a type names the GPUs' model;
+# what no node has is refused at submit; a job without GPUs gets none.
+# n1 is loaded from an XML topology with 3 GPUs (NVIDIA A100, two on NUMA
+# domain 0 and one on 1) and a co-processor; n2 has no GPU.
+. "$(dirname "$0")/lib.sh"
+. "$PHX_SRC/tests/e2e/phx.sh"
+
+test_user phxg1
+phx_setup
+chmod a+x "$PHX_TEST_DIR"
+start_master
+start_agent n1 "xml:$PHX_SRC/tests/unit/fixtures/topo/gpu-2s2n8c-3gpu.xml"
+start_agent n2 "synthetic:pack:2 numa:1 core:4 pu:1"
+wait_node n1 up
+wait_node n2 up
+start_batchd
+
+as() { as_user "$@"; }
+home=$(getent passwd phxg1 | cut -d: -f6)
+
+# Each job prints what it sees and holds its GPUs until its file appears.
+cat >"$home/gpu.sh" <<'S'
+#!/bin/bash
+#SBATCH -t 2
+echo "node=$PHX_JOB_NODELIST CVD=${CUDA_VISIBLE_DEVICES-unset} PHX_GPUS=${PHX_GPUS-unset}"
+while [ ! -e "$HOME/go.$PHX_JOB_ID" ]; do sleep 0.2; done
+S
+chown phxg1 "$home/gpu.sh"
+
+two=$(as phxg1 phx submit --parsable --gres=gpu:a100:2 gpu.sh)
+wait_job "$two" RUNNING 30
+wait_for 10 test -s "$home/phx-$two.out"
+assert_eq "node=n1 CVD=0,1 PHX_GPUS=0,1" "$(cat "$home/phx-$two.out")"
+
+# One GPU left on n1: -G 1 gets it (index 2); a job without GPUs gets none.
+one=$(as phxg1 phx submit --parsable -G 1 gpu.sh)
+none=$(as phxg1 phx submit --parsable -w n1 gpu.sh)
+wait_job "$one" RUNNING 30
+wait_job "$none" RUNNING 30
+wait_for 10 test -s "$home/phx-$one.out"
+wait_for 10 test -s "$home/phx-$none.out"
+assert_eq "node=n1 CVD=2 PHX_GPUS=2" "$(cat "$home/phx-$one.out")"
+assert_eq "node=n1 CVD=unset PHX_GPUS=unset" "$(cat "$home/phx-$none.out")"
+
+# No GPU free: a GPU job waits, though n1 and n2 have free cores.
+wait3=$(as phxg1 phx submit --parsable --gpus-per-node=1 gpu.sh)
+sleep 3
+assert_eq PENDING "$(job_field "$wait3" state)"
+touch "$home/go.$one"
+wait_job "$one" COMPLETED 30
+wait_job "$wait3" RUNNING 30
+wait_for 10 test -s "$home/phx-$wait3.out"
+assert_eq "node=n1 CVD=2 PHX_GPUS=2" "$(cat "$home/phx-$wait3.out")"
+
+# What no node has is refused at submit, naming the directive.
+printf '#!/bin/sh\n#SBATCH --gres=gpu:h100:1\ntrue\n' >"$home/h100.sh"
+out=$(as phxg1 phx submit h100.sh 2>&1) && fail "h100 accepted: $out"
+note "$out"
+assert_contains "$out" 'h100.sh:2: requested node configuration is not available: no node of the cluster has 1 GPU of type "h100" (the most on one: 0)'
+out=$(as phxg1 phx submit --gres=gpu:4 gpu.sh 2>&1) && fail "gpu:4 accepted: $out"
+assert_contains "$out" "has 4 GPUs (the most on one: 3)"
+out=$(as phxg1 phx submit --gres=fpga:1 gpu.sh 2>&1) && fail "fpga accepted: $out"
+assert_contains "$out" 'generic resource "fpga" is not supported'
+assert_eq 5 "$(psql_q "SELECT count(*) FROM jobs")"
+
+# The master recorded the GPUs of the jobs' tasks.
+assert_eq "0-1" "$(psql_q "SELECT gpus FROM tasks WHERE task_id = '$two.0'")"
+for id in "$two" "$none" "$wait3"; do touch "$home/go.$id"; done
+for id in "$two" "$none" "$wait3"; do wait_job "$id" COMPLETED 30; done
+note ok

@@ -1,0 +1,195 @@
+/* batchd's placement of GPU jobs (daemons/batchd/gpus.c, sched.c,
+ * cluster.c, nodesel.c): nodes without the GPUs asked are passed over, a
+ * share's GPUs are those local to its cores first, a type names the GPUs'
+ * model, --gpus-per-task caps the tasks of a node, exclusive jobs take
+ * every GPU of a node, and the submit check names what no node has. */
+#include "tests/unit/batch_world.h"
+
+/* Node i gets n GPUs of model `model`, device ids 0..n-1, GPUs 0..n/2-1
+ * local to socket 0's NUMA domain and the others to socket 1's; free:
+ * bit g set when GPU g is offered. */
+static void gpus_on(world_t *w, size_t i, uint32_t n, const char *model, uint64_t free)
+{
+    bnode_t *bn = &w->b.nodes[i];
+    bn->gpu = calloc(n, sizeof(*bn->gpu));
+    assert_non_null(bn->gpu);
+    bn->ngpus = n;
+    for (uint32_t g = 0; g < n; g++) {
+        bn->gpu[g].id = (int)g;
+        snprintf(bn->gpu[g].model, sizeof(bn->gpu[g].model), "%s", model);
+    }
+    boffer_t *o = &w->p.offers[i];
+    o->gpus = free;
+    for (int k = 0; k < o->nnumas; k++)
+        o->numas[k].gpus =
+            free & (o->numas[k].socket == 0 ? (UINT64_C(1) << (n / 2)) - 1
+                                            : ~((UINT64_C(1) << (n / 2)) - 1));
+}
+
+static void gpus_clear(world_t *w)
+{
+    for (size_t i = 0; i < w->b.nnodes; i++)
+        free(w->b.nodes[i].gpu);
+    world_clear(w);
+}
+
+/* a1 has one of its 2 GPUs free, a2 both: --gres=gpu:2 goes to a2 although
+ * a1 is first and has the cores. */
+static void per_node_passes_over_busy_gpus(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 4, 1, 0xFF}, {"a2", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    gpus_on(&w, 0, 2, "NVIDIA A100", 0x2);
+    gpus_on(&w, 1, 2, "NVIDIA A100", 0x3);
+    bjob_t j;
+    spec(&j, 1, 1, 1);
+    j.spec.gres = "gpu:2";
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a2:1");
+    assert_int_equal(j.tasks[0].gpus, 0x3);
+    assert_int_equal(w.p.offers[1].gpus, 0); /* taken for the pass's next jobs */
+    /* a second such job finds no node with 2 free GPUs */
+    bjob_t k;
+    spec(&k, 1, 1, 1);
+    k.id = 43;
+    k.spec.gres = "gpu:2";
+    assert_int_equal(start(&w, &k, got, sizeof(got)), -1);
+    /* a job without GPUs still starts there (best fit: its fewer free
+     * cores), with no GPU */
+    bjob_t c;
+    spec(&c, 1, 1, 1);
+    c.id = 44;
+    assert_int_equal(start(&w, &c, got, sizeof(got)), 0);
+    assert_string_equal(got, "a2:1");
+    assert_int_equal(c.tasks[0].gpus, 0);
+    job_clear(&w, &j);
+    job_clear(&w, &c);
+    free(j.nodes_ok);
+    free(k.nodes_ok);
+    gpus_clear(&w);
+}
+
+/* Cores free on socket 1 only: the share's GPU is one of socket 1's. */
+static void gpus_near_the_cores(void **state)
+{
+    (void)state;
+    shape_t nodes[1] = {{"a1", 2, 4, 1, 0xF0}};
+    world_t w;
+    world_init(&w, nodes, 1);
+    gpus_on(&w, 0, 4, "NVIDIA A100", 0xF);
+    bjob_t j;
+    spec(&j, 1, 2, 1);
+    j.spec.gpus_per_node = "1";
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_int_equal(j.tasks[0].gpus, 0x4); /* GPU 2, socket 1's first */
+    job_clear(&w, &j);
+    free(j.nodes_ok);
+    gpus_clear(&w);
+}
+
+/* A type matches the model, ignoring case; no node of the type: not
+ * placed, and refused at submit naming the type. */
+static void type_names_the_model(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 4, 1, 0xFF}, {"a2", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    gpus_on(&w, 0, 2, "Tesla V100-PCIE-16GB", 0x3);
+    gpus_on(&w, 1, 2, "NVIDIA A100-SXM4-40GB", 0x3);
+    bjob_t j;
+    spec(&j, 1, 1, 1);
+    j.spec.gres = "gpu:a100:1";
+    char got[128];
+    phx_error_t err = {{0}};
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), 0);
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a2:1");
+    bjob_t h;
+    spec(&h, 1, 1, 1);
+    h.id = 43;
+    h.spec.gres = "gpu:h100:1";
+    size_t blame;
+    assert_int_equal(batchd_cluster_check(&w.b, &h.spec, &blame, &err), -1);
+    assert_string_equal(err.text, "requested node configuration is not available: no "
+                                  "node of the cluster has 1 GPU of type \"h100\" (the "
+                                  "most on one: 0)");
+    assert_int_equal(blame, offsetof(phx_jobspec_t, gres));
+    assert_int_equal(start(&w, &h, got, sizeof(got)), -1);
+    /* 3 GPUs per node: no node has them */
+    h.spec.gres = NULL;
+    h.spec.gpus_per_node = "3";
+    free(h.nodes_ok);
+    h.nodes_ok = NULL;
+    assert_int_equal(batchd_cluster_check(&w.b, &h.spec, &blame, &err), -1);
+    assert_non_null(strstr(err.text, "has 3 GPUs (the most on one: 2)"));
+    job_clear(&w, &j);
+    free(j.nodes_ok);
+    free(h.nodes_ok);
+    gpus_clear(&w);
+}
+
+/* --gpus-per-task=1 with 2 free GPUs a node: 4 tasks take 2 nodes; 5 do
+ * not fit the cluster's 4 GPUs, at submit either. */
+static void per_task_caps_tasks(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 4, 1, 0xFF}, {"a2", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    gpus_on(&w, 0, 2, "gpu", 0x3);
+    gpus_on(&w, 1, 2, "gpu", 0x3);
+    bjob_t j;
+    spec(&j, 4, 1, 2);
+    j.spec.gpus_per_task = "1";
+    char got[128];
+    phx_error_t err = {{0}};
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), 0);
+    j.spec.ntasks = 5;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, NULL, &err), -1);
+    j.spec.ntasks = 4;
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a1:2,a2:2");
+    assert_int_equal(j.tasks[0].gpus, 0x3);
+    assert_int_equal(j.tasks[1].gpus, 0x3);
+    job_clear(&w, &j);
+    free(j.nodes_ok);
+    gpus_clear(&w);
+}
+
+/* An exclusive job takes every GPU of its node, and only a node with all of
+ * them free. */
+static void exclusive_takes_all(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 4, 1, 0xFF}, {"a2", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    gpus_on(&w, 0, 4, "gpu", 0x7); /* GPU 3 busy */
+    gpus_on(&w, 1, 4, "gpu", 0xF);
+    bjob_t j;
+    spec(&j, 1, 1, 1);
+    j.spec.exclusive = 1;
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a2:1");
+    assert_int_equal(j.tasks[0].gpus, 0xF);
+    job_clear(&w, &j);
+    gpus_clear(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(per_node_passes_over_busy_gpus),
+        cmocka_unit_test(gpus_near_the_cores),
+        cmocka_unit_test(type_names_the_model),
+        cmocka_unit_test(per_task_caps_tasks),
+        cmocka_unit_test(exclusive_takes_all),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
