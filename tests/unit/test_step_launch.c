@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -245,7 +246,10 @@ static void test_shared(void **state)
     setup(&m, max_frame, &s, &req);
     size_t before = heap_used();
     phx_error_t err = {{0}};
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     assert_int_equal(phx_step_launch_send(&m, &s, req, &err), 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
     size_t held = heap_used() - before, wire = 0;
     for (int i = 0; i < NAGENTS; i++) {
         assert_true(s.parts[i].launched);
@@ -254,8 +258,10 @@ static void test_shared(void **state)
     /* every agent gets the whole environment; the master holds it once
      * (it held NAGENTS copies: 64 MiB) */
     assert_true(wire > (size_t)NAGENTS * ENV_SIZE);
-    print_message("%d agents, %u bytes of env: %zu bytes queued, %zu bytes held\n",
-                  NAGENTS, ENV_SIZE, wire, held);
+    print_message("%d agents, %u bytes of env: %zu bytes queued, %zu bytes held, "
+                  "%.3f s\n",
+                  NAGENTS, ENV_SIZE, wire, held,
+                  (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9);
     assert_true(held < ENV_SIZE + NAGENTS * 4096u);
     for (int i = 0; i < NAGENTS; i++)
         check_frame(i, max_frame);
