@@ -290,10 +290,10 @@ static int parse_input(const json_t *h, int size, int *input, phx_error_t *err)
 /* The launch could not be queued on every part (a frame above max_frame,
  * a connection that failed): the step fails, not hangs.  The parts not
  * launched end at once (no ranks there), the others are killed and end
- * when they report; `phx run` gets why in STEP_DONE.  May free s. */
+ * when they report; `phx run` gets why in STEP_DONE (phx_step_kill logs
+ * it).  May free s. */
 static void launch_failed(phx_master_t *m, phx_step_t *s, const char *why)
 {
-    phx_log_warnx("step %s: %s", s->nspace, why);
     s->failed = strdup(why);
     for (int i = 0; i < s->nparts; i++)
         if (!s->parts[i].launched && !s->parts[i].exited) {
