@@ -96,12 +96,27 @@ static int seq_head(const char *label, uint64_t seq, char *buf, size_t size)
 int phx_mac_compute_seq(phx_mac_t *m, const char *label, uint64_t seq, const void *text,
                         size_t len, unsigned char out[PHX_MAC_LEN])
 {
+    phx_mac_part_t part = {text, len};
+    return phx_mac_compute_seq_parts(m, label, seq, &part, 1, out);
+}
+
+int phx_mac_compute_seq_parts(phx_mac_t *m, const char *label, uint64_t seq,
+                              const phx_mac_part_t *text, size_t ntext,
+                              unsigned char out[PHX_MAC_LEN])
+{
     char head[128];
     int n = seq_head(label, seq, head, sizeof(head));
+    phx_mac_part_t parts[4];
     if (n < 0)
         return -1;
-    phx_mac_part_t parts[] = {{head, (size_t)n}, {text, len}};
-    return phx_mac_compute(m, parts, 2, out);
+    if (ntext > 3) {
+        errno = EINVAL;
+        return -1;
+    }
+    parts[0] = (phx_mac_part_t){head, (size_t)n};
+    for (size_t i = 0; i < ntext; i++)
+        parts[i + 1] = text[i];
+    return phx_mac_compute(m, parts, ntext + 1, out);
 }
 
 bool phx_mac_verify_seq(phx_mac_t *m, const char *label, uint64_t seq, const void *text,

@@ -45,6 +45,10 @@ bool phx_mac_verify(phx_mac_t *m, const phx_mac_part_t *parts, size_t nparts,
  * one key (doc/agent.md: "phx-launch"). */
 int phx_mac_compute_seq(phx_mac_t *m, const char *label, uint64_t seq, const void *text,
                         size_t len, unsigned char out[PHX_MAC_LEN]);
+/* The same over text given in pieces (at most 3), as if joined. */
+int phx_mac_compute_seq_parts(phx_mac_t *m, const char *label, uint64_t seq,
+                              const phx_mac_part_t *text, size_t ntext,
+                              unsigned char out[PHX_MAC_LEN]);
 bool phx_mac_verify_seq(phx_mac_t *m, const char *label, uint64_t seq, const void *text,
                         size_t len, const unsigned char mac[PHX_MAC_LEN]);
 

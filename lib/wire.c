@@ -238,8 +238,8 @@ int phx_wire_decode(const void *buf, size_t len, size_t max_frame, phx_frame_t *
     return parse_frame(p, (size_t)hlen, (size_t)alen, frame, &oom, err);
 }
 
-int phx_wire_encode(const json_t *header, const void *attach, size_t attach_len,
-                    size_t max_frame, uint8_t **out, size_t *out_len, phx_error_t *err)
+int phx_wire_encode_head(const json_t *header, size_t attach_len, size_t max_frame,
+                         uint8_t **out, size_t *out_len, phx_error_t *err)
 {
     json_t *type = json_object_get(header, "type");
     if (!json_is_object(header) || !json_is_string(type)) {
@@ -259,7 +259,7 @@ int phx_wire_encode(const json_t *header, const void *attach, size_t attach_len,
                              "frame \"%s\" of %zu bytes exceeds the maximum of %zu",
                              json_string_value(type), total, max_frame);
     }
-    uint8_t *buf = malloc(total);
+    uint8_t *buf = malloc(PHX_WIRE_PREFIX + hlen);
     if (!buf) {
         free(text);
         return phx_error_set(err, "out of memory");
@@ -268,10 +268,31 @@ int phx_wire_encode(const json_t *header, const void *attach, size_t attach_len,
     memcpy(buf, &h, 4);
     memcpy(buf + 4, &a, 4);
     memcpy(buf + PHX_WIRE_PREFIX, text, hlen);
-    if (attach_len)
-        memcpy(buf + PHX_WIRE_PREFIX + hlen, attach, attach_len);
     free(text);
     *out = buf;
-    *out_len = total;
+    *out_len = PHX_WIRE_PREFIX + hlen;
+    return 0;
+}
+
+int phx_wire_encode(const json_t *header, const void *attach, size_t attach_len,
+                    size_t max_frame, uint8_t **out, size_t *out_len, phx_error_t *err)
+{
+    uint8_t *head;
+    size_t head_len;
+    if (phx_wire_encode_head(header, attach_len, max_frame, &head, &head_len, err) < 0)
+        return -1;
+    if (attach_len == 0) {
+        *out = head;
+        *out_len = head_len;
+        return 0;
+    }
+    uint8_t *buf = realloc(head, head_len + attach_len);
+    if (!buf) {
+        free(head);
+        return phx_error_set(err, "out of memory");
+    }
+    memcpy(buf + head_len, attach, attach_len);
+    *out = buf;
+    *out_len = head_len + attach_len;
     return 0;
 }

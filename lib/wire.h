@@ -61,4 +61,11 @@ int phx_wire_decode(const void *buf, size_t len, size_t max_frame, phx_frame_t *
 int phx_wire_encode(const json_t *header, const void *attach, size_t attach_len,
                     size_t max_frame, uint8_t **out, size_t *out_len, phx_error_t *err);
 
+/* The frame's bytes up to its attachment (prefix and header), the prefix
+ * counting attach_len bytes of attachment that the caller sends right after
+ * them: one attachment may then be shared by many frames.  The whole frame
+ * must fit in max_frame (EMSGSIZE).  *out malloc'd (caller frees). */
+int phx_wire_encode_head(const json_t *header, size_t attach_len, size_t max_frame,
+                         uint8_t **out, size_t *out_len, phx_error_t *err);
+
 #endif

@@ -19,9 +19,10 @@ static int label(const char *dir, char buf[LABEL_MAX], phx_error_t *err)
     return 0;
 }
 
-int phx_wire_seal(phx_mac_t *key, const char *dir, uint64_t seq, const json_t *header,
-                  const void *attach, size_t attach_len, size_t max_frame,
-                  uint8_t **out, size_t *out_len, phx_error_t *err)
+int phx_wire_seal_head(phx_mac_t *key, const char *dir, uint64_t seq,
+                       const json_t *header, const void *attach, size_t attach_len,
+                       size_t max_frame, uint8_t **out, size_t *out_len,
+                       phx_error_t *err)
 {
     char lab[LABEL_MAX];
     if (label(dir, lab, err) < 0)
@@ -35,16 +36,17 @@ int phx_wire_seal(phx_mac_t *key, const char *dir, uint64_t seq, const json_t *h
         errno = EINVAL;
         return phx_error_set(err, "cannot seal a sealed frame");
     }
-    uint8_t *inner;
-    size_t inner_len;
-    if (phx_wire_encode(header, attach, attach_len, max_frame - PHX_WIRE_SEAL_OVERHEAD,
-                        &inner, &inner_len, err) < 0)
+    uint8_t *inner, *outer_head = NULL;
+    size_t inner_len, outer_len;
+    if (phx_wire_encode_head(header, attach_len, max_frame - PHX_WIRE_SEAL_OVERHEAD,
+                             &inner, &inner_len, err) < 0)
         return -1;
     unsigned char mac[PHX_MAC_LEN];
     char hex[PHX_MAC_HEX_LEN + 1];
     json_t *outer = NULL;
     int rc = -1;
-    if (phx_mac_compute_seq(key, lab, seq, inner, inner_len, mac) < 0) {
+    phx_mac_part_t text[] = {{inner, inner_len}, {attach, attach_len}};
+    if (phx_mac_compute_seq_parts(key, lab, seq, text, 2, mac) < 0) {
         phx_error_set(err, "could not compute a frame MAC");
         goto out;
     }
@@ -55,11 +57,51 @@ int phx_wire_seal(phx_mac_t *key, const char *dir, uint64_t seq, const json_t *h
         phx_error_set(err, "out of memory");
         goto out;
     }
-    rc = phx_wire_encode(outer, inner, inner_len, max_frame, out, out_len, err);
+    if (phx_wire_encode_head(outer, inner_len + attach_len, max_frame, &outer_head,
+                             &outer_len, err) < 0)
+        goto out;
+    uint8_t *buf = realloc(outer_head, outer_len + inner_len);
+    if (!buf) {
+        errno = ENOMEM;
+        phx_error_set(err, "out of memory");
+        goto out;
+    }
+    memcpy(buf + outer_len, inner, inner_len);
+    outer_head = NULL;
+    *out = buf;
+    *out_len = outer_len + inner_len;
+    rc = 0;
 out:
     json_decref(outer);
+    free(outer_head);
     free(inner);
     return rc;
+}
+
+int phx_wire_seal(phx_mac_t *key, const char *dir, uint64_t seq, const json_t *header,
+                  const void *attach, size_t attach_len, size_t max_frame,
+                  uint8_t **out, size_t *out_len, phx_error_t *err)
+{
+    uint8_t *head;
+    size_t head_len;
+    if (phx_wire_seal_head(key, dir, seq, header, attach, attach_len, max_frame, &head,
+                           &head_len, err) < 0)
+        return -1;
+    if (attach_len == 0) {
+        *out = head;
+        *out_len = head_len;
+        return 0;
+    }
+    uint8_t *buf = realloc(head, head_len + attach_len);
+    if (!buf) {
+        free(head);
+        errno = ENOMEM;
+        return phx_error_set(err, "out of memory");
+    }
+    memcpy(buf + head_len, attach, attach_len);
+    *out = buf;
+    *out_len = head_len + attach_len;
+    return 0;
 }
 
 static int refuse(int e, phx_error_t *err, const char *what)

@@ -37,6 +37,16 @@ int phx_wire_seal(phx_mac_t *key, const char *dir, uint64_t seq, const json_t *h
                   const void *attach, size_t attach_len, size_t max_frame,
                   uint8_t **out, size_t *out_len, phx_error_t *err);
 
+/* phx_wire_seal without the inner frame's attachment: *out holds every byte
+ * of the sealed frame before it (outer prefix and header, inner prefix and
+ * header), and the caller sends attach's attach_len bytes right after them;
+ * the MAC covers them.  One attachment may so be shared by the frames of
+ * many connections (STEP_LAUNCH, doc/steps.md). */
+int phx_wire_seal_head(phx_mac_t *key, const char *dir, uint64_t seq,
+                       const json_t *header, const void *attach, size_t attach_len,
+                       size_t max_frame, uint8_t **out, size_t *out_len,
+                       phx_error_t *err);
+
 /* Check a received frame: it must be SEALED, in direction dir, with a MAC
  * under key and the number *last_seq + 1, and hold one well-formed frame
  * (within max_frame) that is not itself SEALED.  0: *inner filled (caller

@@ -614,9 +614,8 @@ static void spawn_ranks(evutil_socket_t fd, short what, void *arg)
         lstep_end(s);
 }
 
-void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
+static void launch(phx_agentd_t *a, const json_t *h)
 {
-    const json_t *h = f->header;
     phx_error_t err;
     long long id = 0;
     const char *nspace, *origin, *fw_id, *task_id;
@@ -684,6 +683,18 @@ void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
         s->killed = true; /* none starts: the step ends at once */
     }
     spawn_ranks(-1, 0, s);
+}
+
+void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f)
+{
+    phx_error_t err;
+    json_t *h = phx_lstep_launch_join(f, &err),
+           *id = json_object_get(f->header, "step");
+    if (h)
+        launch(a, h);
+    else if (json_is_integer(id) && json_integer_value(id) > 0)
+        launch_failed(a, (uint64_t)json_integer_value(id), f->header, err.text);
+    json_decref(h);
 }
 
 /* STEP_STARTED: a step of a `phx run` here has no rank here (-w, -x). */

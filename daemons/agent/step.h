@@ -81,6 +81,11 @@ phx_lstep_t *phx_lstep_by_nspace(const char *nspace);
  * own failure (its `phx run` or its job went away). */
 void phx_lstep_abort(phx_lstep_t *s, int status, bool cancel, const char *why);
 void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f);
+/* step_launch.c: pure: a STEP_LAUNCH whole: its header's fields and, when
+ * it has an attachment, the fields common to every agent of the step that
+ * the attachment holds (a JSON object; the header's win).  A new reference
+ * (caller decrefs), or NULL with err. */
+json_t *phx_lstep_launch_join(const phx_frame_t *f, phx_error_t *err);
 void phx_lstep_kill(phx_agentd_t *a, const phx_frame_t *f);
 /* Send sig to the ranks (their process groups) of the steps running in the
  * job task framework_id/task_id on this agent; how many were signalled, or

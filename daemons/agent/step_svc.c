@@ -702,9 +702,18 @@ void phx_step_on_output(phx_agentd_t *a, const phx_frame_t *f)
 void phx_step_on_done(phx_agentd_t *a, const phx_frame_t *f)
 {
     (void)a;
-    client_t *c =
-        by_step((uint64_t)json_integer_value(json_object_get(f->header, "step")));
-    if (c)
+    const json_t *h = f->header;
+    const char *msg = json_string_value(json_object_get(h, "message"));
+    client_t *c = by_step((uint64_t)json_integer_value(json_object_get(h, "step")));
+    if (!c && msg) { /* failed before this agent learnt the step */
+        c = by_req((uint64_t)json_integer_value(json_object_get(h, "req")));
+        c = c && c->step == 0 ? c : NULL;
+    }
+    if (c && msg) {
+        char why[PHX_ERROR_TEXT_MAX + 32];
+        snprintf(why, sizeof(why), "step failed: %s", msg);
+        client_error(c, why);
+    } else if (c)
         client_finish(c, json_pack("{s:s, s:O, s:O?}", "type", "DONE", "exit_code",
                                    json_object_get(f->header, "exit_code"), "aborted",
                                    json_object_get(f->header, "aborted")));

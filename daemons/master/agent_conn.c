@@ -280,6 +280,77 @@ int phx_master_conn_send(phx_master_conn_t *c, json_t *hdr, const void *attach,
     return rc;
 }
 
+struct phx_master_blob {
+    int refs;
+    size_t len;
+    void *data;
+};
+
+phx_master_blob_t *phx_master_blob_create(void *data, size_t len)
+{
+    phx_master_blob_t *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->refs = 1;
+    b->len = len;
+    b->data = data;
+    return b;
+}
+
+void phx_master_blob_release(phx_master_blob_t *b)
+{
+    if (b && --b->refs == 0) {
+        free(b->data);
+        free(b);
+    }
+}
+
+/* libevent's cleanup of a reference: the frame was written or dropped. */
+static void blob_written(const void *data, size_t len, void *arg)
+{
+    (void)data;
+    (void)len;
+    phx_master_blob_release(arg);
+}
+
+int phx_master_conn_send_shared(phx_master_conn_t *c, json_t *hdr, phx_master_blob_t *b,
+                                phx_error_t *err)
+{
+    if (c->closed || !c->sealing) {
+        json_decref(hdr);
+        errno = ENOTCONN;
+        return phx_error_set(err, "not connected");
+    }
+    uint8_t *head;
+    size_t len;
+    int rc = phx_wire_seal_head(c->session, PHX_SEAL_M2A, c->seal_sent + 1, hdr,
+                                b->data, b->len, c->m->max_frame, &head, &len, err);
+    json_decref(hdr);
+    if (rc < 0)
+        return -1;
+    /* both pieces or neither: a frame cut short would desynchronise the
+     * stream */
+    struct evbuffer *frame = evbuffer_new();
+    rc = frame ? evbuffer_add(frame, head, len) : -1;
+    free(head);
+    if (rc == 0 && b->len > 0) {
+        b->refs++;
+        if ((rc = evbuffer_add_reference(frame, b->data, b->len, blob_written, b)) < 0)
+            b->refs--;
+    }
+    if (rc == 0)
+        rc = evbuffer_add_buffer(bufferevent_get_output(c->bev), frame);
+    if (frame)
+        evbuffer_free(frame); /* releases the blob if the frame was not moved */
+    if (rc < 0) {
+        errno = ENOMEM;
+        phx_master_conn_close(c, "could not queue a frame");
+        return phx_error_set(err, "could not queue a frame");
+    }
+    c->seal_sent++;
+    return 0;
+}
+
 /* Tell the peer why, then close. */
 static void refuse(phx_master_conn_t *c, const char *why)
 {

@@ -231,6 +231,20 @@ const char *phx_master_conn_peer(const phx_master_conn_t *c);
 /* Queue a frame; steals hdr.  A failure closes the connection. */
 int phx_master_conn_send(phx_master_conn_t *c, json_t *hdr, const void *attach,
                          size_t attach_len);
+/* An attachment shared by the frames of many connections (a step's launch,
+ * doc/steps.md): its bytes are queued on each by reference, never copied.
+ * create takes data (malloc'd, len bytes) with one reference, the
+ * caller's; each queued frame holds another until written or dropped with
+ * its connection; the last release frees it.  NULL with errno. */
+typedef struct phx_master_blob phx_master_blob_t;
+phx_master_blob_t *phx_master_blob_create(void *data, size_t len);
+void phx_master_blob_release(phx_master_blob_t *b);
+/* Queue a sealed frame {hdr, the blob's bytes} (steals hdr; a registered
+ * connection only).  -1 with errno (EMSGSIZE: above max_frame) and err;
+ * then nothing was queued and the connection is open, unless queueing
+ * itself failed (it is then closed). */
+int phx_master_conn_send_shared(phx_master_conn_t *c, json_t *hdr, phx_master_blob_t *b,
+                                phx_error_t *err);
 /* Registration progress: hold a reference across an asynchronous step so
  * the connection outlives it; a closed connection stays allocated (and
  * reports closed) until the last reference goes. */

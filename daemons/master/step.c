@@ -22,6 +22,7 @@ static uint64_t next_step;
 static struct event *check_ev; /* lost agents, while there are steps */
 
 static void check_steps(evutil_socket_t fd, short what, void *arg);
+static void step_maybe_done(phx_master_t *m, phx_step_t *s);
 
 static void step_free(phx_step_t *s)
 {
@@ -39,6 +40,7 @@ static void step_free(phx_step_t *s)
         free(p->fence);
     }
     free(s->parts);
+    free(s->failed);
     free(s->origin);
     free(s->fw_id);
     json_decref(s->req);
@@ -262,52 +264,6 @@ static int build_parts(phx_step_t *s, phx_task_t **nodes, int nnodes, const int 
     return 0;
 }
 
-static json_t *int_array(const int *v, int n)
-{
-    json_t *a = json_array();
-    for (int i = 0; a && i < n; i++)
-        json_array_append_new(a, json_integer(v[i]));
-    return a;
-}
-
-/* The agents other than the origin whose ranks get the step's input. */
-static json_t *input_to(const phx_step_t *s)
-{
-    json_t *a = json_array();
-    for (int i = 0; a && i < s->nparts; i++)
-        if (strcmp(s->parts[i].agent, s->origin) != 0 &&
-            phx_step_part_gets_input(s, &s->parts[i]))
-            json_array_append_new(a, json_string(s->parts[i].agent));
-    return a;
-}
-
-static json_t *launch_frame(const phx_step_t *s, int i, const json_t *h)
-{
-    const phx_step_part_t *p = &s->parts[i];
-    json_t *nodes = json_array(), *ranks = json_array(), *cores = json_null();
-    for (int k = 0; k < s->nparts; k++) {
-        json_array_append_new(nodes, json_string(s->parts[k].agent));
-        json_array_append_new(ranks, int_array(s->parts[k].ranks, s->parts[k].nranks));
-    }
-    if (p->cores) {
-        cores = json_array();
-        for (int k = 0; k < p->nranks; k++)
-            json_array_append_new(cores, int_array(p->cores[k], p->ncores[k]));
-    }
-    bool origin = strcmp(p->agent, s->origin) == 0;
-    return json_pack(
-        "{s:s, s:I, s:i, s:s, s:s, s:O?, s:s, s:s, s:O, s:O?, s:O?, s:b, s:i, "
-        "s:i, s:o, s:o, s:o, s:b, s:i, s:o?}",
-        "type", "STEP_LAUNCH", "step", (json_int_t)s->id, "number", s->rec.number,
-        "nspace", s->nspace, "origin", s->origin, "req", origin ? s->req : NULL,
-        "framework_id", s->fw_id, "task_id", p->task_id, "argv",
-        json_object_get(h, "argv"), "env", json_object_get(h, "env"), "cwd",
-        json_object_get(h, "cwd"), "label", json_is_true(json_object_get(h, "label")),
-        "size", s->size, "node", i, "nodes", nodes, "ranks", ranks, "cores", cores,
-        "oversubscribed", p->oversubscribed, "input", s->input, "input_to",
-        origin ? input_to(s) : NULL);
-}
-
 /* The request's "input": "all", "none" (or none given: a `phx run` whose
  * stdin is /dev/null, or an older one) or a rank number below size. */
 static int parse_input(const json_t *h, int size, int *input, phx_error_t *err)
@@ -329,6 +285,23 @@ static int parse_input(const json_t *h, int size, int *input, phx_error_t *err)
                              (long long)json_integer_value(v), size, size - 1);
     *input = (int)json_integer_value(v);
     return 0;
+}
+
+/* The launch could not be queued on every part (a frame above max_frame,
+ * a connection that failed): the step fails, not hangs.  The parts not
+ * launched end at once (no ranks there), the others are killed and end
+ * when they report; `phx run` gets why in STEP_DONE (phx_step_kill logs
+ * it).  May free s. */
+static void launch_failed(phx_master_t *m, phx_step_t *s, const char *why)
+{
+    s->failed = strdup(why);
+    for (int i = 0; i < s->nparts; i++)
+        if (!s->parts[i].launched && !s->parts[i].exited) {
+            s->parts[i].exited = true;
+            s->exited++;
+        }
+    phx_step_kill(m, s, 1, why);
+    step_maybe_done(m, s);
 }
 
 static phx_task_t *caller_task(phx_master_t *m, phx_master_agent_t *a, const json_t *h,
@@ -423,23 +396,24 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
                  s->nspace, s->rec.number, (long long)s->gang_id, s->size, s->nparts,
                  t->id);
     bool origin_runs = false;
-    for (int i = 0; i < s->nparts; i++) {
-        phx_step_send(m, s->parts[i].agent, launch_frame(s, i, h), NULL, 0);
+    for (int i = 0; i < s->nparts; i++)
         origin_runs = origin_runs || strcmp(s->parts[i].agent, s->origin) == 0;
-    }
+    bool launched = phx_step_launch_send(m, s, h, &err) == 0;
     /* no rank where `phx run` runs (-w, -x): its agent learns the step
      * there, to route its output and end to it */
-    if (!origin_runs)
+    if (launched && !origin_runs)
         phx_step_send(m, s->origin,
                       json_pack("{s:s, s:I, s:O, s:i, s:i, s:o}", "type",
                                 "STEP_STARTED", "step", (json_int_t)s->id, "req",
                                 s->req, "number", s->rec.number, "size", s->size,
-                                "input_to", input_to(s)),
+                                "input_to", phx_step_input_to(s)),
                       NULL, 0);
     phx_step_acct_write(m, &s->rec);
     free(nodes);
     free(counts);
     free(rank_node);
+    if (!launched)
+        launch_failed(m, s, err.text); /* may free s */
     return;
 refused:
     refuse(a, req, err.text);
@@ -489,8 +463,6 @@ void phx_step_on_abort(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t
              msg && *msg ? msg : "a rank aborted", a->name, status);
     phx_step_kill(m, s, (int)status, why);
 }
-
-static void step_maybe_done(phx_master_t *m, phx_step_t *s);
 
 /* A part's CPU times (summed) and max RSS (the highest) of its ranks. */
 static void add_usage(phx_step_t *s, const json_t *h)
@@ -546,11 +518,12 @@ static void step_maybe_done(phx_master_t *m, phx_step_t *s)
         s->abort_code, s->cause, &s->rec.exit_code, &s->rec.exit_signal);
     phx_log_info("step %s: ended with exit code %d (%s %d:%d)", s->nspace, code,
                  s->rec.state, s->rec.exit_code, s->rec.exit_signal);
-    phx_step_send(m, s->origin,
-                  json_pack("{s:s, s:I, s:O?, s:i, s:b}", "type", "STEP_DONE", "step",
-                            (json_int_t)s->id, "req", s->req, "exit_code", code,
-                            "aborted", s->aborted),
-                  NULL, 0);
+    json_t *done = json_pack("{s:s, s:I, s:O?, s:i, s:b}", "type", "STEP_DONE", "step",
+                             (json_int_t)s->id, "req", s->req, "exit_code", code,
+                             "aborted", s->aborted);
+    if (done && s->failed)
+        json_object_set_new(done, "message", json_string(s->failed));
+    phx_step_send(m, s->origin, done, NULL, 0);
     phx_step_acct_write(m, &s->rec);
     step_forget(s);
 }

@@ -42,7 +42,8 @@ typedef struct phx_step_part {
     bool fenced;    /* contributed to the current fence */
     uint8_t *fence; /* its contribution */
     size_t fence_len;
-    bool exited; /* STEP_EXIT received */
+    bool launched; /* its STEP_LAUNCH was queued */
+    bool exited;   /* STEP_EXIT received, or never launched */
 } phx_step_part_t;
 
 struct phx_step {
@@ -66,6 +67,8 @@ struct phx_step {
     bool aborted;
     int abort_code;
     phx_step_cause_t cause; /* why the master killed it, if it did */
+    char *failed;           /* why it could not launch everywhere (STEP_DONE's
+                               message), or NULL */
     int input;              /* who gets `phx run`'s stdin: PHX_STEP_IN_* or a rank */
     phx_step_rec_t rec;     /* its accounting record (job_steps) */
 };
@@ -114,6 +117,20 @@ int phx_step_send(phx_master_t *m, const char *agent, json_t *hdr, const void *a
                   size_t len);
 /* Kill the step everywhere (once). */
 void phx_step_kill(phx_master_t *m, phx_step_t *s, int code, const char *why);
+
+/* step_launch.c: the STEP_LAUNCH frames (doc/steps.md, "Launch frames"):
+ * the fields every agent gets alike (the frames' shared attachment, from
+ * the request h) and part i's header. */
+json_t *phx_step_launch_common(const phx_step_t *s, const json_t *h);
+json_t *phx_step_launch_header(const phx_step_t *s, int i);
+/* Queue every part's launch in order, the common fields serialised once
+ * and shared; each part queued is marked launched.  0, or -1 with err
+ * (naming the agent and why) at the first part that could not be: the
+ * parts after it are not sent. */
+int phx_step_launch_send(phx_master_t *m, phx_step_t *s, const json_t *h,
+                         phx_error_t *err);
+/* The agents other than the origin whose ranks get the step's input. */
+json_t *phx_step_input_to(const phx_step_t *s);
 
 /* step_acct.c: record the step in job_steps (rec is copied), retried until
  * its job is visible; clear frees what is still pending (at exit). */

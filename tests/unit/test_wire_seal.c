@@ -87,6 +87,42 @@ static void test_roundtrip(void **state)
 }
 
 /* The sealed frame's header: type, seq, mac (64 hex). */
+/* A frame sealed without its attachment, which the caller sends after it
+ * (one attachment shared by many frames): the same bytes as sealed whole. */
+static void test_seal_head(void **state)
+{
+    fixture_t *fx = *state;
+    json_t *h = json_pack("{s:s, s:[s,s]}", "type", "STEP_LAUNCH", "argv", "id", "-u");
+    static const uint8_t att[] = {0, 1, 2, 0xff, 0};
+    phx_error_t err;
+    uint8_t *whole, *head;
+    size_t whole_len, head_len;
+    phx_frame_t inner;
+    uint64_t last = 0;
+    assert_int_equal(phx_wire_seal(fx->a, PHX_SEAL_M2A, 1, h, att, sizeof(att), MAX,
+                                   &whole, &whole_len, &err),
+                     0);
+    assert_int_equal(phx_wire_seal_head(fx->a, PHX_SEAL_M2A, 1, h, att, sizeof(att),
+                                        MAX, &head, &head_len, &err),
+                     0);
+    assert_int_equal(head_len + sizeof(att), whole_len);
+    assert_memory_equal(head, whole, head_len);
+    assert_memory_equal(whole + head_len, att, sizeof(att));
+    assert_int_equal(unseal(fx->a, PHX_SEAL_M2A, &last, whole, whole_len, &inner, &err),
+                     0);
+    assert_int_equal(inner.attach_len, sizeof(att));
+    phx_frame_clear(&inner);
+    free(whole);
+    free(head);
+    /* the attachment counts towards the maximum */
+    assert_int_equal(phx_wire_seal_head(fx->a, PHX_SEAL_M2A, 1, h, att, MAX, MAX, &head,
+                                        &head_len, &err),
+                     -1);
+    assert_int_equal(errno, EMSGSIZE);
+    assert_non_null(strstr(err.text, "exceeds the maximum"));
+    json_decref(h);
+}
+
 static void test_outer_header(void **state)
 {
     fixture_t *fx = *state;
@@ -377,6 +413,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outer_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_inner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_seq, setup, teardown),
