@@ -75,6 +75,7 @@ struct phx_master {
     phx_db_store_t *store;
     struct evconnlistener *agent_listener;
     struct evhttp *http;
+    struct phx_http_limit *http_limit; /* master.max_http_connections */
     struct event *tick;
     struct event *sigint, *sigterm, *sighup;
     const char *conf_file; /* for reloading: -c FILE (NULL: none) */
