@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/http_limit.h"
 #include "lib/json.h"
 #include "lib/mac.h"
 
@@ -181,7 +182,7 @@ phx_http_deferred_t *phx_http_defer(struct evhttp_request *req)
     d->req = req;
     d->conn = evhttp_request_get_connection(req);
     if (d->conn)
-        evhttp_connection_set_closecb(d->conn, deferred_conn_closed, d);
+        phx_http_conn_closecb(d->conn, deferred_conn_closed, d);
     return d;
 }
 
@@ -195,7 +196,7 @@ void phx_http_deferred_free(phx_http_deferred_t *d)
     if (!d)
         return;
     if (d->conn)
-        evhttp_connection_set_closecb(d->conn, NULL, NULL);
+        phx_http_conn_closecb(d->conn, NULL, NULL);
     free(d);
 }
 

@@ -176,6 +176,7 @@ typedef struct batchd {
     batchd_jobids_t *jobids;
     phx_munge_t *munge;
     struct evhttp *http;
+    struct phx_http_limit *http_limit; /* batchd.max_http_connections */
     phx_fwc_t *fwc;
     char *dsn;
     struct event *tick, *sigint, *sigterm, *sighup, *sched_ev;

@@ -21,6 +21,7 @@
 #include "daemons/batchd/timefmt.h"
 #include "db/db.h"
 #include "lib/http.h"
+#include "lib/http_limit.h"
 #include "lib/daemon.h"
 #include "lib/log.h"
 
@@ -99,6 +100,12 @@ const phx_conf_key_t batchd_schema[] = {
      "seconds: longer jobs are not backfilled (0: no bound)"},
     {"batchd.bf_max_job_test", PHX_CONF_INT, "500", 0, 1e6, true,
      "pending jobs examined per pass (0: all)"},
+    {"batchd.max_http_connections", PHX_CONF_INT, "1024", 1, 1000000, true,
+     "HTTP connections batchd keeps open at once; past them a new one gets 503 "
+     "and is closed"},
+    {"batchd.http_timeout", PHX_CONF_DOUBLE, "60", 1, 86400, false,
+     "seconds an HTTP connection may stay idle, or a request or reply make no "
+     "progress, before it is closed"},
     {"batchd.log_level", PHX_CONF_STRING, "info", 0, 0, true,
      "error, warning, notice, info or debug"},
     {"master", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},
@@ -436,6 +443,7 @@ static void stop(batchd_t *b)
     b->fwc = NULL; /* the store's last callbacks acknowledge nothing now */
     if (b->http)
         evhttp_free(b->http);
+    phx_http_limit_destroy(b->http_limit); /* after evhttp_free: counts its closes */
     /* The store delivers its last callbacks, which touch jobs. */
     phx_db_store_destroy(b->store);
     batchd_jobids_destroy(b);

@@ -9,11 +9,14 @@
 #include "daemons/batchd/batchd.h"
 #include "daemons/batchd/timefmt.h"
 #include "lib/daemon.h"
+#include "lib/http_limit.h"
 #include "lib/log.h"
 
 void batchd_conf_reloadable(batchd_t *b)
 {
     const phx_conf_t *c = b->conf;
+    phx_http_limit_set_max(b->http_limit,
+                           (size_t)phx_conf_int(c, "batchd.max_http_connections"));
     phx_prio_weights_default(&b->weights);
     b->weights.age = (uint32_t)phx_conf_int(c, "batchd.priority_weight_age");
     b->weights.fairshare =

@@ -58,6 +58,14 @@ const phx_conf_key_t phx_master_schema[] = {
      "stream; past them it is disconnected"},
     {"master.max_step_tasks_per_node", PHX_CONF_INT, "1024", 1, 65536, true,
      "ranks one MPI step (phx run) may put on one node, oversubscribed or not"},
+    {"master.max_steps_per_job", PHX_CONF_INT, "512", 0, 1000000, true,
+     "MPI steps (phx run) one job may run at once (0: no limit)"},
+    {"master.max_http_connections", PHX_CONF_INT, "1024", 1, 1000000, true,
+     "HTTP connections the master keeps open at once; past them a new one "
+     "gets 503 and is closed"},
+    {"master.http_timeout", PHX_CONF_DOUBLE, "60", 1, 86400, false,
+     "seconds an HTTP connection may stay idle, or a request or reply make no "
+     "progress, before it is closed (event streams send HEARTBEATs sooner)"},
     {"master.log_level", PHX_CONF_STRING, "info", 0, 0, true,
      "error, warning, notice, info or debug"},
     {"agent", PHX_CONF_FOREIGN, NULL, 0, 0, false, NULL},

@@ -1,4 +1,5 @@
 /* Frameworks: registry, disconnection with a failover timeout, removal. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,10 @@ phx_fw_t *phx_fw_find(phx_master_t *m, const char *id)
 
 phx_fw_t *phx_fw_create(phx_master_t *m, const char *id)
 {
+    if (strlen(id) > PHX_FW_ID_MAX) { /* never cut: another framework's prefix */
+        errno = ENAMETOOLONG;
+        return NULL;
+    }
     phx_fw_t *fw = calloc(1, sizeof(*fw));
     if (!fw)
         return NULL;
@@ -50,7 +55,7 @@ static void rescind_all(phx_master_t *m, phx_fw_t *fw, bool tell)
 static void persist_state(phx_master_t *m, phx_fw_t *fw, const char *state)
 {
     const char *params[] = {fw->id, state};
-    char what[96];
+    char what[PHX_FW_ID_MAX + 64];
     snprintf(what, sizeof(what), "framework %s as %s", fw->id, state);
     phx_master_write(
         m, what,

@@ -10,6 +10,7 @@
 #include "daemons/master/master.h"
 #include "daemons/master/sched.h"
 #include "lib/http.h"
+#include "lib/http_limit.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -115,12 +116,19 @@ static void get_metrics(phx_master_t *m, struct evhttp_request *req)
         "# TYPE phx_db_transactions_total counter\nphx_db_transactions_total %llu\n"
         "# TYPE phx_db_writes_total counter\nphx_db_writes_total %llu\n"
         "# TYPE phx_db_failures_total counter\nphx_db_failures_total %llu\n"
-        "# TYPE phx_db_queued gauge\nphx_db_queued %zu\n",
+        "# TYPE phx_db_queued gauge\nphx_db_queued %zu\n"
+        "# HELP phx_http_connections HTTP connections open (this one too).\n"
+        "# TYPE phx_http_connections gauge\nphx_http_connections %zu\n"
+        "# HELP phx_http_connections_refused_total Past "
+        "master.max_http_connections.\n"
+        "# TYPE phx_http_connections_refused_total counter\n"
+        "phx_http_connections_refused_total %llu\n",
         by_state[PHX_AGENT_UP], by_state[PHX_AGENT_UNREACHABLE],
         by_state[PHX_AGENT_LOST], drained, cores, cores_free, mem, mem_free,
         phx_hmap_count(m->frameworks), phx_hmap_count(m->offers), tasks,
         (unsigned long long)st.transactions, (unsigned long long)st.committed,
-        (unsigned long long)st.failed, st.queued);
+        (unsigned long long)st.failed, st.queued, phx_http_limit_open(m->http_limit),
+        (unsigned long long)phx_http_limit_refused(m->http_limit));
     phx_http_reply_text(req, 200, "text/plain; version=0.0.4", text);
 }
 
@@ -297,6 +305,11 @@ int phx_master_http_start(phx_master_t *m, const char *addr, phx_error_t *err)
     evhttp_set_max_headers_size(m->http, 128 * 1024);
     evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
     evhttp_set_gencb(m->http, on_request, m);
+    if (!(m->http_limit = phx_http_limit_create(
+              m->http, m->base, "master.max_http_connections",
+              (size_t)phx_conf_int(m->conf, "master.max_http_connections"),
+              phx_conf_double(m->conf, "master.http_timeout"), err)))
+        return -1;
     if (!evhttp_bind_socket_with_handle(m->http, host, (unsigned short)port))
         return phx_error_set(err, "could not listen for HTTP on %s: %s", addr,
                              strerror(errno ? errno : EADDRINUSE));

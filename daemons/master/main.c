@@ -17,6 +17,7 @@
 #include "db/db.h"
 #include "db/migrate.h"
 #include "lib/daemon.h"
+#include "lib/http_limit.h"
 #include "lib/log.h"
 
 static void usage(FILE *out)
@@ -194,6 +195,7 @@ static void stop(phx_master_t *m)
         }
         evhttp_free(m->http);
     }
+    phx_http_limit_destroy(m->http_limit); /* after evhttp_free: counts its closes */
     /* The store delivers its last callbacks, which may touch connections,
      * frameworks and tasks. */
     phx_db_store_destroy(m->store);

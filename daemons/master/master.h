@@ -30,11 +30,16 @@ typedef enum phx_agent_state {
 
 typedef struct phx_master phx_master_t;
 
+/* The longest framework id (FrameworkID.value of SUBSCRIBE; the agents take
+ * up to 256).  Ids were once kept in 40 bytes: a longer one was cut, and the
+ * framework answered to an id it never chose. */
+#define PHX_FW_ID_MAX 128
+
 /* A SUBSCRIBE whose database write is in flight: counted by policy.c as a
  * framework already (parallel SUBSCRIBEs once passed the caps together). */
 typedef struct phx_sub_inflight {
     struct phx_sub_inflight *next;
-    char id[40];
+    char id[PHX_FW_ID_MAX + 1];
     uid_t uid;
     bool authenticated;
 } phx_sub_inflight_t;
@@ -70,6 +75,7 @@ struct phx_master {
     phx_db_store_t *store;
     struct evconnlistener *agent_listener;
     struct evhttp *http;
+    struct phx_http_limit *http_limit; /* master.max_http_connections */
     struct event *tick;
     struct event *sigint, *sigterm, *sighup;
     const char *conf_file; /* for reloading: -c FILE (NULL: none) */

@@ -5,6 +5,7 @@
  * resources are allocated again in its agent's tracker.  Numbered steps
  * that were running are closed CANCELLED: a step lives in the master's
  * memory only, and the agents killed its ranks when they lost the master. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,11 @@ static int load_frameworks(phx_master_t *m, phx_db_conn_t *db, phx_error_t *err)
     for (int r = 0; r < phx_db_result_rows(res); r++) {
         phx_fw_t *fw = phx_fw_create(m, phx_db_result_get(res, r, 0));
         if (!fw) {
+            phx_error_set(err, "framework %.*s: %s", PHX_FW_ID_MAX,
+                          phx_db_result_get(res, r, 0),
+                          errno == ENAMETOOLONG ? "id too long" : "out of memory");
             phx_db_result_destroy(res);
-            return phx_error_set(err, "out of memory");
+            return -1;
         }
         fw->name = strdup(phx_db_result_get(res, r, 1));
         fw->user = strdup(phx_db_result_get(res, r, 2));

@@ -12,6 +12,7 @@
 #include "daemons/master/sched.h"
 #include "lib/daemon.h"
 #include "lib/hmap.h"
+#include "lib/http_limit.h"
 #include "lib/log.h"
 
 static void reweigh(phx_master_t *m)
@@ -62,6 +63,8 @@ void phx_master_reload(phx_master_t *m)
     free(m->operator_uids);
     m->operator_uids = ops;
     m->noperator_uids = nops;
+    phx_http_limit_set_max(
+        m->http_limit, (size_t)phx_conf_int(m->conf, "master.max_http_connections"));
     reweigh(m);
     phx_master_policy_audit(m);
 }

@@ -22,7 +22,7 @@ typedef struct phx_stream phx_stream_t;
 
 struct phx_fw {
     phx_master_t *master;
-    char id[40];
+    char id[PHX_FW_ID_MAX + 1];
     char *name, *user, *role;
     uid_t uid; /* from munge; meaningful if authenticated */
     bool authenticated;
@@ -88,6 +88,7 @@ void phx_stream_heartbeat_all(phx_master_t *m);
 
 /* frameworks.c */
 phx_fw_t *phx_fw_find(phx_master_t *m, const char *id);
+/* NULL with ENAMETOOLONG for an id above PHX_FW_ID_MAX, ENOMEM. */
 phx_fw_t *phx_fw_create(phx_master_t *m, const char *id);
 /* The stream went away: rescind its offers, start the failover timer. */
 void phx_fw_disconnected(phx_master_t *m, phx_fw_t *fw);

@@ -45,8 +45,9 @@ static int id_value(const json_t *obj, const char *key, bool required, const cha
         return 0;
     if (phx_json_str(o, "value", true, out, err) < 0)
         return phx_error_prefix(err, "%s", key);
-    if (!**out || strlen(*out) > 128)
-        return phx_error_set(err, "field \"%s.value\" must be 1-128 characters", key);
+    if (!**out || strlen(*out) > PHX_FW_ID_MAX)
+        return phx_error_set(err, "field \"%s.value\" must be 1-%d characters", key,
+                             PHX_FW_ID_MAX);
     return 0;
 }
 
@@ -70,7 +71,7 @@ typedef struct sub_op {
     bool linked;
     phx_master_t *m;
     phx_http_deferred_t *reply;
-    char id[40];
+    char id[PHX_FW_ID_MAX + 1];
     char *name, *user, *role;
     uid_t uid;
     bool authenticated;

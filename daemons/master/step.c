@@ -18,6 +18,9 @@
 #include "topology/free.h"
 
 static phx_hmap_t *steps; /* decimal id → phx_step_t (owned); NULL when empty */
+/* decimal gang id → its steps in `steps` (a count, not a pointer); NULL when
+ * empty: master.max_steps_per_job */
+static phx_hmap_t *per_gang;
 static uint64_t next_step;
 static struct event *check_ev; /* lost agents, while there are steps */
 
@@ -47,12 +50,39 @@ static void step_free(phx_step_t *s)
     free(s);
 }
 
+static uintptr_t gang_steps(int64_t gang_id)
+{
+    char key[24];
+    snprintf(key, sizeof(key), "%lld", (long long)gang_id);
+    return per_gang ? (uintptr_t)phx_hmap_get(per_gang, key) : 0;
+}
+
+/* Count the gang's steps up (+1) or down (-1); -1 with ENOMEM. */
+static int gang_steps_add(int64_t gang_id, int delta)
+{
+    char key[24];
+    snprintf(key, sizeof(key), "%lld", (long long)gang_id);
+    uintptr_t n = gang_steps(gang_id) + (uintptr_t)(intptr_t)delta;
+    if (n > 0)
+        return (per_gang || (per_gang = phx_hmap_create())) &&
+                       phx_hmap_put(per_gang, key, (void *)n) == 0
+                   ? 0
+                   : -1;
+    if (per_gang)
+        phx_hmap_del(per_gang, key);
+    if (per_gang && phx_hmap_count(per_gang) == 0) {
+        phx_hmap_destroy(per_gang);
+        per_gang = NULL;
+    }
+    return 0;
+}
+
 static void step_forget(phx_step_t *s)
 {
     char key[24];
     snprintf(key, sizeof(key), "%llu", (unsigned long long)s->id);
-    if (steps)
-        phx_hmap_del(steps, key);
+    if (steps && phx_hmap_del(steps, key))
+        gang_steps_add(s->gang_id, -1);
     step_free(s);
     if (steps && phx_hmap_count(steps) == 0) {
         phx_hmap_destroy(steps);
@@ -308,15 +338,10 @@ static phx_task_t *caller_task(phx_master_t *m, phx_master_agent_t *a, const jso
                                phx_error_t *err)
 {
     const char *fw_id, *task_id;
-    json_t *argv;
     if (phx_json_str(h, "framework_id", true, &fw_id, err) < 0 ||
         phx_json_str(h, "task_id", true, &task_id, err) < 0 ||
-        phx_json_arr(h, "argv", true, &argv, err) < 0)
+        phx_step_check_command(h, err) < 0)
         return NULL;
-    if (json_array_size(argv) == 0) {
-        phx_error_set(err, "no program to run");
-        return NULL;
-    }
     phx_fw_t *fw = phx_fw_find(m, fw_id);
     phx_task_t *t = fw ? phx_task_find(fw, task_id) : NULL;
     if (!t || t->agent != a || !t->gang || t->gang->id <= 0 || !t->grant ||
@@ -340,6 +365,15 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
         return;
     }
     r.max_per_node = (int)phx_conf_int(m->conf, "master.max_step_tasks_per_node");
+    long long max_steps = phx_conf_int(m->conf, "master.max_steps_per_job");
+    if (max_steps > 0 && gang_steps(t->gang->id) >= (uintptr_t)max_steps) {
+        phx_error_set(&err,
+                      "job already runs %llu steps: at most %lld at once "
+                      "(master.max_steps_per_job)",
+                      (unsigned long long)gang_steps(t->gang->id), max_steps);
+        refuse(a, req, err.text);
+        return;
+    }
     int nnodes = 0, n = -1, *rank_node = NULL;
     phx_task_t **nodes = gang_nodes(t, &nnodes);
     int *counts = calloc((size_t)nnodes + 1, sizeof(int));
@@ -382,7 +416,12 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
         }
     }
     snprintf(key, sizeof(key), "%llu", (unsigned long long)s->id);
+    if (gang_steps_add(s->gang_id, +1) < 0) {
+        phx_error_set(&err, "out of memory");
+        goto refused;
+    }
     if ((!steps && !(steps = phx_hmap_create())) || phx_hmap_put(steps, key, s) < 0) {
+        gang_steps_add(s->gang_id, -1);
         phx_error_set(&err, "out of memory");
         goto refused;
     }

@@ -106,6 +106,12 @@ int phx_step_pick_nodes(void **nodes, const char *const *names, int *n,
                         char *const *want, size_t nwant, char *const *skip,
                         size_t nskip, phx_step_req_t *req, phx_error_t *err);
 
+/* step_check.c: pure: the request's command: argv a non-empty array of
+ * strings, env (optional) an object of "NAME": "value" strings, cwd
+ * (optional) a string; none with a NUL inside.  -1 with err naming the
+ * field ("argv[2]: not a string", "env[\"HOME\"]: not a string"). */
+int phx_step_check_command(const json_t *h, phx_error_t *err);
+
 /* step.c: the agent frames, dispatched by type. */
 void phx_step_on_frame(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
 void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);

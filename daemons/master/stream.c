@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "daemons/master/sched.h"
+#include "lib/http_limit.h"
 #include "lib/json.h"
 #include "lib/log.h"
 
@@ -65,7 +66,16 @@ phx_stream_t *phx_stream_open(phx_master_t *m, phx_fw_t *fw, struct evhttp_reque
     evhttp_add_header(h, "Mesos-Stream-Id", fw->stream_id);
     evhttp_add_header(h, "Cache-Control", "no-cache");
     evhttp_send_reply_start(req, 200, "OK");
-    evhttp_connection_set_closecb(s->conn, stream_closed, s);
+    phx_http_conn_closecb(s->conn, stream_closed, s);
+    /* The stream's HEARTBEATs are what keeps it from master.http_timeout
+     * (libevent times out its read side, watching for a close, whenever
+     * nothing is written): keep it longer than a few of them. */
+    double hb = phx_conf_double(m->conf, "master.framework_heartbeat");
+    double idle = phx_conf_double(m->conf, "master.http_timeout");
+    if (s->conn && idle < 3 * hb) {
+        struct timeval tv = {(time_t)(3 * hb), 0};
+        evhttp_connection_set_timeout_tv(s->conn, &tv);
+    }
     return s;
 }
 

@@ -6,7 +6,9 @@
 # environment it is given: a program only in the user's PATH was "not
 # found".  And an argv whose first element is not a string (the step
 # socket takes any JSON) made the rank's process crash (exit 139) in
-# execvpe(NULL); now it fails to execute, with a message.
+# execvpe(NULL); the agent now fails to execute it, with a message, and
+# the master refuses such a request before any launch (step_check.c,
+# t0763), naming the field.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -43,6 +45,6 @@ timeout 30 python3 $D/argv.py
 out=$(cat "$D/out")
 assert_contains "$out" "mine from $D/ubin/phx-only-here"
 assert_contains "$out" "path rc=0"
-assert_contains "$out" "could not execute"
-assert_contains "$out" '"exit_code":127'
+assert_contains "$out" '{"type":"ERROR","message":"argv[0]: not a string"}'
+assert_not_contains "$out" '"exit_code":139'
 note ok

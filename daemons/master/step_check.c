@@ -1,0 +1,73 @@
+/* What a step request asks to run, checked before anything is made of it.
+ *
+ * The agent of `phx run` forwards the request as its caller wrote it, and
+ * the caller is any user inside a job: the master once took argv, env and
+ * cwd as they came and copied them into every STEP_LAUNCH, so an argv of
+ * numbers, an env of arrays or a cwd object reached the agents, which read
+ * them as NULL strings (an argv of NULLs ends at the first one; execvp of
+ * NULL).  Pure: no sockets, no state. */
+#include <string.h>
+
+#include "daemons/master/step.h"
+
+/* A JSON string that is one C string (no NUL inside). */
+static bool c_string(const json_t *v)
+{
+    return json_is_string(v) && strlen(json_string_value(v)) == json_string_length(v);
+}
+
+static int check_argv(const json_t *argv, phx_error_t *err)
+{
+    if (!json_is_array(argv))
+        return phx_error_set(err, "argv: %s", argv ? "not an array" : "missing");
+    if (json_array_size(argv) == 0)
+        return phx_error_set(err, "argv: empty (no program to run)");
+    size_t i;
+    const json_t *v;
+    json_array_foreach(argv, i, v)
+    {
+        if (!json_is_string(v))
+            return phx_error_set(err, "argv[%zu]: not a string", i);
+        if (!c_string(v))
+            return phx_error_set(err, "argv[%zu]: contains a NUL byte", i);
+    }
+    if (!*json_string_value(json_array_get(argv, 0)))
+        return phx_error_set(err, "argv[0]: empty program name");
+    return 0;
+}
+
+/* env is {"NAME": "value", ...} (what `phx run` sends: its environment). */
+static int check_env(const json_t *env, phx_error_t *err)
+{
+    if (!env || json_is_null(env))
+        return 0;
+    if (!json_is_object(env))
+        return phx_error_set(err, "env: not an object of \"NAME\": \"value\"");
+    const char *k;
+    const json_t *v;
+    json_object_foreach((json_t *)env, k, v)
+    {
+        if (!*k)
+            return phx_error_set(err, "env: a variable with an empty name");
+        if (strchr(k, '='))
+            return phx_error_set(err, "env[\"%.64s\"]: \"=\" in a variable name", k);
+        if (!json_is_string(v))
+            return phx_error_set(err, "env[\"%.64s\"]: not a string", k);
+        if (!c_string(v))
+            return phx_error_set(err, "env[\"%.64s\"]: contains a NUL byte", k);
+    }
+    return 0;
+}
+
+int phx_step_check_command(const json_t *h, phx_error_t *err)
+{
+    const json_t *cwd = json_object_get(h, "cwd");
+    if (check_argv(json_object_get(h, "argv"), err) < 0 ||
+        check_env(json_object_get(h, "env"), err) < 0)
+        return -1;
+    if (cwd && !json_is_null(cwd) && !json_is_string(cwd))
+        return phx_error_set(err, "cwd: not a string");
+    if (cwd && json_is_string(cwd) && !c_string(cwd))
+        return phx_error_set(err, "cwd: contains a NUL byte");
+    return 0;
+}
