@@ -13,6 +13,7 @@
 #include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"
+#include "daemons/batchd/kill.c"
 #include "daemons/batchd/order.c"
 #include "daemons/batchd/outpath.c"
 #include "daemons/batchd/partition.c"

@@ -10,6 +10,7 @@
 #include "daemons/batchd/jobnodes.c"
 #include "daemons/batchd/jobsig.c"
 #include "daemons/batchd/jobspec.c"
+#include "daemons/batchd/kill.c"
 #include "daemons/batchd/outpath.c"
 #include "daemons/batchd/priority.c"
 #include "daemons/batchd/queue.c"
