@@ -83,6 +83,8 @@ typedef struct bjob {
     uint8_t requeue_asked; /* batchd_requeue_t: requeue.c, by a user */
     uint16_t mail_sent;    /* TIME_LIMIT* mails of this run sent (mail.h bits) */
     int64_t mail_limit;    /* the time limit they were for (phx update) */
+    int64_t requeued_run;  /* seconds of the run requeue.c requeued (its
+                              REQUEUE mail: the times are gone), -1: none */
     bool cancel_requested;
     /* writes recording a change of its run (cancel, requeue, a lowered
      * time limit) not yet committed: nothing kills it for them (kill.c) */

@@ -29,7 +29,7 @@ bjob_t *batchd_job_new(void)
     phx_jobspec_init(&j->spec);
     j->array_task_id = -1;
     j->submit_time = j->eligible_time = j->start_time = j->end_time = -1;
-    j->expected_start = -1;
+    j->expected_start = j->requeued_run = -1;
     return j;
 }
 
@@ -330,6 +330,13 @@ static bjob_t *job_from_row(const phx_db_result_t *r, int i, phx_error_t *err)
     j->args = json_incref(json_object_get(extra, "args"));
     j->array_max_run = (uint32_t)json_integer_value(json_object_get(extra, "max_run"));
     j->limit_start = json_integer_value(json_object_get(extra, "limit_start"));
+    /* the TIME_LIMIT* mails of a run sent (mail.c): [start, limit, bits] */
+    json_t *ms = json_object_get(extra, "mail");
+    int64_t mail_run = json_integer_value(json_array_get(ms, 0));
+    if (json_array_size(ms) == 3) {
+        j->mail_limit = json_integer_value(json_array_get(ms, 1));
+        j->mail_sent = (uint16_t)json_integer_value(json_array_get(ms, 2));
+    }
     json_decref(extra);
     json_t *tasks = json_loads(phx_db_result_get(r, i, 25), 0, NULL);
     load_tasks(j, tasks);
@@ -341,6 +348,8 @@ static bjob_t *job_from_row(const phx_db_result_t *r, int i, phx_error_t *err)
     j->submit_time = num(r, i, 14, -1);
     j->eligible_time = num(r, i, 15, -1);
     j->start_time = num(r, i, 16, -1);
+    if (j->mail_sent && (j->start_time < 0 || j->start_time != mail_run))
+        j->mail_sent = 0; /* of an earlier run */
     j->end_time = num(r, i, 17, -1);
     j->exit_code = (int)num(r, i, 18, 0);
     j->exit_signal = (int)num(r, i, 19, 0);

@@ -83,6 +83,8 @@ void batchd_requeue_now(batchd_t *b, bjob_t *j)
     cancel_clear(b, j);
     batchd_requeue_dep_clear(b, j);
     j->requeue_count++;
+    int64_t end = j->end_time >= j->start_time ? j->end_time : batchd_now();
+    j->requeued_run = j->start_time >= 0 ? end - j->start_time : -1; /* mailed */
     j->start_time = j->end_time = -1; /* its run is in the jobs row's history */
     j->eligible_time = -1;            /* its age starts again (order.c sets it) */
     j->ending = j->node_fail = j->cancel_requested = false;

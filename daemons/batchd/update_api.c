@@ -66,6 +66,10 @@ static char *spec_text(const bjob_t *j, phx_jobspec_t *s)
                               (int)j->array_max_run);
     if (extra && j->limit_start > 0)
         json_object_set_new(extra, "limit_start", json_integer(j->limit_start));
+    if (extra && j->mail_sent && j->state == PHX_JOB_RUNNING) /* kept (mail.c) */
+        json_object_set_new(extra, "mail",
+                            json_pack("[I, I, i]", (json_int_t)j->start_time,
+                                      (json_int_t)j->mail_limit, (int)j->mail_sent));
     json_object_set_new(o, "batchd", extra);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
