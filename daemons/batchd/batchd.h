@@ -11,7 +11,8 @@
  *   sched.c    offers → plan (priority, EASY backfill) → ACCEPT, REQUEST
  *   place.c    topology-aware packing of one job's share into one offer
  *   launch.c   TaskInfos of a job (batch step, holders), environment
- *   end.c      status updates → job end, requeue, accounting */
+ *   end.c      status updates → job end, requeue, accounting
+ *   kill.c     cancel; a change's kill sent once its write committed */
 #ifndef PHX_BATCHD_BATCHD_H
 #define PHX_BATCHD_BATCHD_H
 
