@@ -11,7 +11,8 @@
  *   sched.c    offers → plan (priority, EASY backfill) → ACCEPT, REQUEST
  *   place.c    topology-aware packing of one job's share into one offer
  *   launch.c   TaskInfos of a job (batch step, holders), environment
- *   end.c      status updates → job end, requeue, accounting */
+ *   end.c      status updates → job end, requeue, accounting
+ *   kill.c     cancel; a change's kill sent once its write committed */
 #ifndef PHX_BATCHD_BATCHD_H
 #define PHX_BATCHD_BATCHD_H
 
@@ -84,7 +85,12 @@ typedef struct bjob {
     uint8_t requeue_asked; /* batchd_requeue_t: requeue.c, by a user */
     uint16_t mail_sent;    /* TIME_LIMIT* mails of this run sent (mail.h bits) */
     int64_t mail_limit;    /* the time limit they were for (phx update) */
+    int64_t requeued_run;  /* seconds of the run requeue.c requeued (its
+                              REQUEUE mail: the times are gone), -1: none */
     bool cancel_requested;
+    /* writes recording a change of its run (cancel, requeue, a lowered
+     * time limit) not yet committed: nothing kills it for them (kill.c) */
+    uint16_t kill_wait;
     /* with batchd.enforce_accounts, its user is not a member of its account
      * (accounts_db.c, at each read of account_users): not started while
      * pending, reason InvalidAccount (order.c) */
@@ -360,6 +366,9 @@ void batchd_queue_expire(batchd_t *b, int64_t now);
 json_t *batchd_job_json(const batchd_t *b, const bjob_t *j, bool full);
 /* Persist the job's state, reason, times, allocation and exit. */
 void batchd_job_persist(batchd_t *b, bjob_t *j);
+/* The same with cb (arg) for the write's callback: 0, or -1 (logged) and
+ * cb never runs. */
+int batchd_job_persist_cb(batchd_t *b, bjob_t *j, phx_db_done_f cb, void *arg);
 /* A store callback for a write of job (uint64_t)(uintptr_t)arg: logs a
  * failure. */
 void batchd_job_written(const phx_error_t *err, phx_db_result_t *const *r, int n,
@@ -368,11 +377,22 @@ void batchd_job_set_state(batchd_t *b, bjob_t *j, phx_job_state_t st,
                           phx_job_reason_t why);
 /* Fill the job's dependency environment for depend.c. */
 void batchd_dep_env(batchd_t *b, bjob_t *j, phx_dep_env_t *env);
-/* Cancel: pending → CANCELLED now; running → kill its tasks. */
-/* Ask the master to kill the job's tasks that have not ended (none while
- * batchd is not connected). */
+/* kill.c.  Ask the master to kill the job's tasks that have not ended
+ * (none while batchd is not connected). */
 void batchd_job_kill_live(batchd_t *b, const bjob_t *j);
+/* Cancel: pending → CANCELLED now; running → its tasks killed once
+ * jobs.cancel_uid is committed. */
 void batchd_job_cancel(batchd_t *b, bjob_t *j, uid_t by);
+/* A write recording a change of running j that kills it: *cb and *arg
+ * (the write's callback) wrapped so that j is killed for no change until
+ * it is done, then for its cancel or requeue (if asked): true; false (no
+ * memory) leaves them as they were.  When the write could not be queued,
+ * batchd_kill_unwrap(cb, arg) (a no-op for an unwrapped cb). */
+bool batchd_kill_wrap(batchd_t *b, bjob_t *j, phx_db_done_f *cb, void **arg);
+void batchd_kill_unwrap(batchd_t *b, phx_db_done_f cb, void *arg);
+/* batchd_job_persist of running j whose requeue was asked: its tasks
+ * killed once committed. */
+void batchd_job_persist_kill(batchd_t *b, bjob_t *j);
 /* Number of running tasks of an array. */
 uint32_t batchd_array_running(const batchd_t *b, uint64_t array_job_id);
 void batchd_usage_add(batchd_t *b, const char *user, double cpu_s, int64_t now);
@@ -567,9 +587,10 @@ static inline batchd_requeue_t batchd_requeue_parse(const char *name)
             return (batchd_requeue_t)r;
     return BATCHD_REQUEUE_NO;
 }
-/* After (re)subscribing: kill again the live tasks of the running jobs
- * whose requeue or cancel was asked (the kills may not have reached the
- * master before a restart of batchd). */
+/* kill.c: after (re)subscribing, kill again the live tasks of the running
+ * jobs whose requeue or cancel was asked (the kills may not have reached
+ * the master before a restart of batchd), but for those whose change is
+ * not committed yet (its commit kills them). */
 void batchd_kills_resume(batchd_t *b);
 /* POST /api/v1/jobs/ID/requeue (hold: /requeuehold): idtext (len bytes) N,
  * A_T or A. */

@@ -19,7 +19,7 @@
 #define MAIL_RUNNING 8    /* mail programs at once */
 #define MAIL_QUEUED  1000 /* waiting for one of them; more are dropped */
 #define MAIL_TIMEOUT 60   /* seconds a mail program may take: then killed */
-#define MAIL_ARGS    36   /* prog -s subject, up to 32 recipients, NULL */
+#define MAIL_ARGS    (3 + PHX_MAIL_RCPT_MAX + 1) /* prog -s subject, rcpts, NULL */
 #define MAIL_ENV     12
 
 typedef struct mail_msg {
@@ -247,6 +247,10 @@ static void queue_mail(batchd_t *b, const bjob_t *j, const phx_mail_job_t *mj,
         }
         p += len + (p[len] == ',');
     }
+    if (phx_mail_rcpt_count(to) > PHX_MAIL_RCPT_MAX) /* a row from before the check */
+        phx_log_warnx("job %" PRIu64 ": its mail goes to the first %d of its "
+                      "recipients only",
+                      j->id, PHX_MAIL_RCPT_MAX);
     if (n == 3) {
         free(m->argv[0]);
         free(m->argv[1]);
@@ -338,9 +342,17 @@ static bool same_array(const bjob_t *o, const bjob_t *j)
     return o != j && o->array_job_id == j->array_job_id;
 }
 
+static bool invalid_depend(const bjob_t *j)
+{
+    return j->state == PHX_JOB_CANCELLED && j->reason == PHX_REASON_DEPENDENCY_NEVER;
+}
+
 /* An array mailed as a whole (no ARRAY_TASKS): its BEGIN with its first
  * task to start, its end with its last task to end, as the worst state of
- * its tasks kept in memory and their highest exit code.  False: not now.
+ * its tasks kept in memory and their highest exit code, and the end event
+ * of the worst of them (INVALID_DEPEND when a task was cancelled for a
+ * dependency never met, else FAIL, else END: phx_mail_end_event), as
+ * Slurm's summary carries the array's worst state.  False: not now.
  * Called at each task's start or end: it looks at the array's part of
  * b->order only and stops at the first task that says "not now", else the
  * end of an array of thousands of tasks would scan the queue thousands of
@@ -362,6 +374,7 @@ static bool array_summary(batchd_t *b, const bjob_t *j, unsigned *event,
     for (size_t i = b->njobs; i-- > from;)
         if (same_array(b->order[i], j) && !phx_job_state_is_final(b->order[i]->state))
             return false;
+    bool invalid = invalid_depend(j);
     for (size_t i = from; i < b->njobs; i++) {
         const bjob_t *o = b->order[i];
         if (!same_array(o, j))
@@ -370,17 +383,10 @@ static bool array_summary(batchd_t *b, const bjob_t *j, unsigned *event,
             mj->state = o->state;
         if ((o->exit_code & 255) > mj->exit_code)
             mj->exit_code = o->exit_code & 255;
+        invalid = invalid || invalid_depend(o);
     }
-    unsigned mask = phx_mail_mask(j->spec.mail_type);
-    bool failed = mj->state == PHX_JOB_FAILED || mj->state == PHX_JOB_TIMEOUT ||
-                  mj->state == PHX_JOB_NODE_FAIL || mj->state == PHX_JOB_OUT_OF_MEMORY;
-    if (failed && (mask & PHX_MAIL_FAIL))
-        *event = PHX_MAIL_FAIL;
-    else if (mask & PHX_MAIL_END)
-        *event = PHX_MAIL_END;
-    else if (mask & PHX_MAIL_FAIL)
-        return false; /* FAIL alone, and none failed */
-    return true;
+    *event = phx_mail_end_event(phx_mail_mask(j->spec.mail_type), mj->state, invalid);
+    return *event != 0; /* 0: say FAIL alone, and none failed */
 }
 
 void batchd_mail_state(batchd_t *b, bjob_t *j, phx_job_state_t from)
@@ -397,14 +403,41 @@ void batchd_mail_state(batchd_t *b, bjob_t *j, phx_job_state_t from)
         j->mail_sent = 0;
         j->mail_limit = j->spec.time_limit;
     }
+    bool summary = j->array_job_id && !(mask & PHX_MAIL_ARRAY_TASKS);
+    if (summary && phx_job_state_is_final(j->state) && !phx_job_state_is_final(from) &&
+        (mask & (PHX_MAIL_END | PHX_MAIL_FAIL | PHX_MAIL_INVALID_DEPEND)))
+        event = PHX_MAIL_END; /* a task's end: the summary says which, if any */
     if (!event)
         return;
     phx_mail_job_t mj;
     mail_job(j, batchd_now(), &mj);
-    if (j->array_job_id && !(mask & PHX_MAIL_ARRAY_TASKS) &&
-        !array_summary(b, j, &event, &mj))
+    if (event == PHX_MAIL_REQUEUE && j->start_time < 0 && j->requeued_run >= 0) {
+        mj.start_time = mj.now - j->requeued_run; /* the run requeued (requeue.c) */
+        mj.end_time = mj.now;
+    }
+    if (summary && !array_summary(b, j, &event, &mj))
         return;
     queue_mail(b, j, &mj, event);
+}
+
+/* The shares mailed of j's run, in jobs.spec ("batchd": {"mail": [start,
+ * limit, bits]}): a restarted batchd sends none of them again (queue.c
+ * reads them back for the same run and limit). */
+static void shares_persist(batchd_t *b, const bjob_t *j)
+{
+    char id[24], v[96];
+    snprintf(id, sizeof(id), "%" PRIu64, j->id);
+    snprintf(v, sizeof(v), "[%" PRId64 ", %" PRId64 ", %u]", j->start_time,
+             j->mail_limit, (unsigned)j->mail_sent);
+    const char *p[] = {id, v};
+    phx_error_t err;
+    if (batchd_write(b,
+                     "UPDATE jobs SET spec = jsonb_set(spec, '{batchd}', "
+                     "coalesce(spec->'batchd', '{}') || jsonb_build_object('mail', "
+                     "$2::jsonb)) WHERE id = $1",
+                     2, p, batchd_job_written, (void *)(uintptr_t)j->id, &err) < 0)
+        phx_log_errx("job %" PRIu64 ": could not record its mails: %s", j->id,
+                     err.text);
 }
 
 void batchd_mail_tick(batchd_t *b, int64_t now)
@@ -440,5 +473,6 @@ void batchd_mail_tick(batchd_t *b, int64_t now)
         phx_mail_job_t mj;
         mail_job(j, now, &mj);
         queue_mail(b, j, &mj, due);
+        shares_persist(b, j);
     }
 }

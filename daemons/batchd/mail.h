@@ -50,6 +50,13 @@ unsigned phx_mail_mask(const char *mail_type);
 unsigned phx_mail_event(unsigned mask, phx_job_state_t from, phx_job_state_t to,
                         phx_job_reason_t reason);
 
+/* The end event of a job asking mask that ended in state, or 0:
+ * INVALID_DEPEND (invalid_depend: cancelled for a dependency that can
+ * never be met), FAIL (FAILED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY), END,
+ * the first it asks for in that order.  An array's summary (mail.c) gives
+ * its tasks' worst state, and invalid_depend when one of them was. */
+unsigned phx_mail_end_event(unsigned mask, phx_job_state_t state, bool invalid_depend);
+
 /* The TIME_LIMIT* event now due for a job running since start with limit
  * seconds whose mails in sent (bits) went out, or 0: the highest share of
  * its limit reached (100, 90, 80, 50 %) that it asks for and was not sent.
@@ -59,7 +66,17 @@ unsigned phx_mail_timed_due(unsigned mask, unsigned sent, int64_t start, int64_t
                             int64_t now, unsigned *reached);
 
 /* --mail-user is checked at submission: phx_jobspec_mail_user_valid
- * (jobspec.h). */
+ * (jobspec.h), and its addresses counted (submit.c): at most
+ * PHX_MAIL_RCPT_MAX, as many as the mail program's arguments take. */
+#define PHX_MAIL_RCPT_MAX 32
+/* The addresses of a --mail-user list (commas + 1; 0 for NULL or ""). */
+static inline size_t phx_mail_rcpt_count(const char *mail_user)
+{
+    size_t n = mail_user && *mail_user ? 1 : 0;
+    for (const char *p = mail_user; n && *p; p++)
+        n += *p == ',';
+    return n;
+}
 
 /* What a mail says of a job, for the subject. */
 typedef struct phx_mail_job {

@@ -59,11 +59,16 @@ unsigned phx_mail_event(unsigned mask, phx_job_state_t from, phx_job_state_t to,
                    : 0;
     if (!is_final(to) || is_final(from))
         return 0;
-    if (to == PHX_JOB_CANCELLED && reason == PHX_REASON_DEPENDENCY_NEVER &&
-        (mask & PHX_MAIL_INVALID_DEPEND))
+    return phx_mail_end_event(
+        mask, to, to == PHX_JOB_CANCELLED && reason == PHX_REASON_DEPENDENCY_NEVER);
+}
+
+unsigned phx_mail_end_event(unsigned mask, phx_job_state_t state, bool invalid_depend)
+{
+    if (invalid_depend && (mask & PHX_MAIL_INVALID_DEPEND))
         return PHX_MAIL_INVALID_DEPEND;
-    bool failed = to == PHX_JOB_FAILED || to == PHX_JOB_TIMEOUT ||
-                  to == PHX_JOB_NODE_FAIL || to == PHX_JOB_OUT_OF_MEMORY;
+    bool failed = state == PHX_JOB_FAILED || state == PHX_JOB_TIMEOUT ||
+                  state == PHX_JOB_NODE_FAIL || state == PHX_JOB_OUT_OF_MEMORY;
     if (failed && (mask & PHX_MAIL_FAIL))
         return PHX_MAIL_FAIL;
     return mask & PHX_MAIL_END;

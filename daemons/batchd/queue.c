@@ -29,7 +29,7 @@ bjob_t *batchd_job_new(void)
     phx_jobspec_init(&j->spec);
     j->array_task_id = -1;
     j->submit_time = j->eligible_time = j->start_time = j->end_time = -1;
-    j->expected_start = -1;
+    j->expected_start = j->requeued_run = -1;
     return j;
 }
 
@@ -330,6 +330,13 @@ static bjob_t *job_from_row(const phx_db_result_t *r, int i, phx_error_t *err)
     j->args = json_incref(json_object_get(extra, "args"));
     j->array_max_run = (uint32_t)json_integer_value(json_object_get(extra, "max_run"));
     j->limit_start = json_integer_value(json_object_get(extra, "limit_start"));
+    /* the TIME_LIMIT* mails of a run sent (mail.c): [start, limit, bits] */
+    json_t *ms = json_object_get(extra, "mail");
+    int64_t mail_run = json_integer_value(json_array_get(ms, 0));
+    if (json_array_size(ms) == 3) {
+        j->mail_limit = json_integer_value(json_array_get(ms, 1));
+        j->mail_sent = (uint16_t)json_integer_value(json_array_get(ms, 2));
+    }
     json_decref(extra);
     json_t *tasks = json_loads(phx_db_result_get(r, i, 25), 0, NULL);
     load_tasks(j, tasks);
@@ -341,6 +348,8 @@ static bjob_t *job_from_row(const phx_db_result_t *r, int i, phx_error_t *err)
     j->submit_time = num(r, i, 14, -1);
     j->eligible_time = num(r, i, 15, -1);
     j->start_time = num(r, i, 16, -1);
+    if (j->mail_sent && (j->start_time < 0 || j->start_time != mail_run))
+        j->mail_sent = 0; /* of an earlier run */
     j->end_time = num(r, i, 17, -1);
     j->exit_code = (int)num(r, i, 18, 0);
     j->exit_signal = (int)num(r, i, 19, 0);
@@ -571,6 +580,11 @@ static void tparam(char *buf, size_t len, int64_t t, const char **p)
 
 void batchd_job_persist(batchd_t *b, bjob_t *j)
 {
+    batchd_job_persist_cb(b, j, batchd_job_written, (void *)(uintptr_t)j->id);
+}
+
+int batchd_job_persist_cb(batchd_t *b, bjob_t *j, phx_db_done_f cb, void *arg)
+{
     char id[24], prio[16], el[24], st[24], en[24], ec[8], es[8], rq[8], cpus[24],
         nn[16], mem[24];
     snprintf(id, sizeof(id), "%" PRIu64, j->id);
@@ -626,11 +640,12 @@ void batchd_job_persist(batchd_t *b, bjob_t *j)
     /* kept until the requeue is carried out (requeue.c) */
     p[21] = batchd_requeue_name((batchd_requeue_t)j->requeue_asked);
     phx_error_t err;
-    if (batchd_write_row(b, &batchd_job_state_rows, p, batchd_job_written,
-                         (void *)(uintptr_t)j->id, &err) < 0)
+    int rc = batchd_write_row(b, &batchd_job_state_rows, p, cb, arg, &err);
+    if (rc < 0)
         phx_log_errx("job %" PRIu64 ": could not queue its state: %s", j->id, err.text);
     free(tasks);
     free(tpn);
+    return rc;
 }
 
 void batchd_job_set_state(batchd_t *b, bjob_t *j, phx_job_state_t st,
@@ -737,42 +752,4 @@ uint32_t batchd_array_running(const batchd_t *b, uint64_t array_job_id)
             b->order[i]->state == PHX_JOB_RUNNING)
             n++;
     return n;
-}
-
-void batchd_job_cancel(batchd_t *b, bjob_t *j, uid_t by)
-{
-    char id[24], uid[16], now[24];
-    snprintf(id, sizeof(id), "%" PRIu64, j->id);
-    snprintf(uid, sizeof(uid), "%u", (unsigned)by);
-    /* batchd's clock, as start_time: the loader compares them */
-    snprintf(now, sizeof(now), "%" PRId64, batchd_now());
-    const char *p[] = {id, uid, now};
-    phx_error_t err;
-    if (batchd_write(b,
-                     "UPDATE jobs SET cancel_uid = $2, cancel_time = "
-                     "to_timestamp($3::bigint) WHERE id = $1",
-                     3, p, batchd_job_written, (void *)(uintptr_t)j->id, &err) < 0)
-        phx_log_errx("job %" PRIu64 ": could not queue its cancel: %s", j->id,
-                     err.text);
-    if (j->state == PHX_JOB_PENDING) {
-        j->end_time = batchd_now();
-        batchd_job_set_state(b, j, PHX_JOB_CANCELLED, PHX_REASON_NONE);
-        batchd_sched_job_done(b, j);
-        return;
-    }
-    if (j->state != PHX_JOB_RUNNING)
-        return;
-    j->cancel_requested = true;
-    if (j->requeue_asked) { /* a cancel after it wins, across a restart too */
-        j->requeue_asked = BATCHD_REQUEUE_NO;
-        batchd_job_persist(b, j);
-    }
-    batchd_job_kill_live(b, j);
-}
-
-void batchd_job_kill_live(batchd_t *b, const bjob_t *j)
-{
-    for (size_t i = 0; i < j->ntasks; i++)
-        if (!j->tasks[i].ended && b->fwc)
-            phx_fwc_kill(b->fwc, j->tasks[i].id, j->tasks[i].agent_id);
 }

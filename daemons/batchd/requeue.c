@@ -25,7 +25,8 @@
  * (requeue_asked, migration 011) until it is carried out, so that a
  * restarted batchd still carries it out when the batch step ends (and
  * kills the job's tasks again once subscribed: batchd_kills_resume, which
- * does the same for a cancel kept in jobs.cancel_uid).  A requeue clears
+ * does the same for a cancel kept in jobs.cancel_uid); its tasks are
+ * killed once that is committed (kill.c).  A requeue clears
  * jobs.cancel_uid: it names who cancelled the job's current run.  The
  * answer comes once the change is committed (batchd_reply). */
 #include <errno.h>
@@ -48,21 +49,6 @@ static phx_job_reason_t requeued_reason(const bjob_t *j)
     case BATCHD_REQUEUE_HOLD_ADMIN: return PHX_REASON_HELD_ADMIN;
     default:
         return j->account_invalid ? PHX_REASON_INVALID_ACCOUNT : PHX_REASON_PRIORITY;
-    }
-}
-
-void batchd_kills_resume(batchd_t *b)
-{
-    for (size_t i = 0; i < b->njobs; i++) {
-        bjob_t *j = b->order[i];
-        if (j->state != PHX_JOB_RUNNING || j->ending ||
-            !(j->requeue_asked || j->cancel_requested))
-            continue;
-        phx_log_info("job %" PRIu64 ": its %s, asked before a restart, goes on", j->id,
-                     j->cancel_requested                      ? "cancel"
-                     : j->requeue_asked == BATCHD_REQUEUE_YES ? "requeue"
-                                                              : "requeuehold");
-        batchd_job_kill_live(b, j);
     }
 }
 
@@ -97,6 +83,8 @@ void batchd_requeue_now(batchd_t *b, bjob_t *j)
     cancel_clear(b, j);
     batchd_requeue_dep_clear(b, j);
     j->requeue_count++;
+    int64_t end = j->end_time >= j->start_time ? j->end_time : batchd_now();
+    j->requeued_run = j->start_time >= 0 ? end - j->start_time : -1; /* mailed */
     j->start_time = j->end_time = -1; /* its run is in the jobs row's history */
     j->eligible_time = -1;            /* its age starts again (order.c sets it) */
     j->ending = j->node_fail = j->cancel_requested = false;
@@ -149,9 +137,9 @@ static int requeue_job(batchd_t *b, bjob_t *j, uid_t by, bool hold, int *status,
         return 1;
     }
     /* end.c requeues it once the batch step has ended; kept in its row
-     * until then, for a restart of batchd meanwhile */
-    batchd_job_persist(b, j);
-    batchd_job_kill_live(b, j);
+     * until then, for a restart of batchd meanwhile, and its tasks killed
+     * once that is committed (kill.c) */
+    batchd_job_persist_kill(b, j);
     return 1;
 }
 

@@ -22,6 +22,7 @@
 #include "daemons/batchd/array.h"
 #include "daemons/batchd/batchd.h"
 #include "daemons/batchd/jobsig.h"
+#include "daemons/batchd/mail.h"
 #include "daemons/batchd/rows.h"
 #include "daemons/batchd/timefmt.h"
 #include "daemons/batchd/script.h"
@@ -354,6 +355,11 @@ static int build(batchd_t *b, const json_t *body, uid_t uid, gid_t gid, submissi
                       "(a negative nice); use --nice=0 or above",
                       sp->nice);
         return located(&o, offsetof(phx_jobspec_t, nice), err);
+    }
+    if (phx_mail_rcpt_count(sp->mail_user) > PHX_MAIL_RCPT_MAX) {
+        phx_error_set(err, "--mail-user has %zu addresses: at most %d are allowed",
+                      phx_mail_rcpt_count(sp->mail_user), PHX_MAIL_RCPT_MAX);
+        return located(&o, offsetof(phx_jobspec_t, mail_user), err);
     }
     /* the account first: the partitions' AllowAccounts check it */
     if (b->enforce_accounts &&

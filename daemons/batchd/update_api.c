@@ -66,6 +66,10 @@ static char *spec_text(const bjob_t *j, phx_jobspec_t *s)
                               (int)j->array_max_run);
     if (extra && j->limit_start > 0)
         json_object_set_new(extra, "limit_start", json_integer(j->limit_start));
+    if (extra && j->mail_sent && j->state == PHX_JOB_RUNNING) /* kept (mail.c) */
+        json_object_set_new(extra, "mail",
+                            json_pack("[I, I, i]", (json_int_t)j->start_time,
+                                      (json_int_t)j->mail_limit, (int)j->mail_sent));
     json_object_set_new(o, "batchd", extra);
     char *text = json_dumps(o, JSON_COMPACT);
     json_decref(o);
@@ -119,6 +123,11 @@ void batchd_job_persist_spec(batchd_t *b, bjob_t *j)
         num(s->mem_per_cpu, mpc, sizeof(mpc)),
     };
     phx_error_t err;
+    phx_db_done_f cb = written;
+    void *arg = (void *)(uintptr_t)j->id;
+    /* a lowered time limit: batchd_update_tick kills at it once committed */
+    if (j->state == PHX_JOB_RUNNING)
+        batchd_kill_wrap(b, j, &cb, &arg);
     if (batchd_write(
             b,
             "UPDATE jobs SET name = $2, account = $3, partition = coalesce($4, "
@@ -126,9 +135,11 @@ void batchd_job_persist_spec(batchd_t *b, bjob_t *j)
             "time_limit = $9::int, nodes_min = $10::int, nodes_max = $11::int, "
             "ntasks = $12::int, ntasks_per_node = $13::int, mem_per_node = "
             "$14::bigint, mem_per_cpu = $15::bigint, updated_at = now() WHERE id = $1",
-            15, p, written, (void *)(uintptr_t)j->id, &err) < 0)
+            15, p, cb, arg, &err) < 0) {
+        batchd_kill_unwrap(b, cb, arg);
         phx_log_errx("job %" PRIu64 ": could not queue its change: %s", j->id,
                      err.text);
+    }
     free(text);
 }
 
@@ -445,9 +456,12 @@ void batchd_update_tick(batchd_t *b, int64_t now)
             continue;
         }
         /* not subscribed (a master restart): the kill would be lost, so
-         * it waits for the link, as a kill that failed waits a tick */
-        if (j->cancel_requested || j->ending || j->spec.time_limit <= 0 ||
-            now < j->start_time + j->spec.time_limit || !b->fwc || !b->subscribed) {
+         * it waits for the link, as a kill that failed waits a tick; nor
+         * before the lowered limit is committed (kill.c): a restarted
+         * batchd would count the kill as a failure, not the TIMEOUT */
+        if (j->cancel_requested || j->ending || j->kill_wait > 0 ||
+            j->spec.time_limit <= 0 || now < j->start_time + j->spec.time_limit ||
+            !b->fwc || !b->subscribed) {
             n++;
             continue;
         }

@@ -5,9 +5,11 @@
 # PHX_JOB_* it is given) as `mail -s SUBJECT RCPT`: BEGIN and END of a job
 # to its owner; FAIL alone to another address; an array's summary (one mail
 # for its end) and, with ARRAY_TASKS, one per task; TIME_LIMIT_50 while the
-# job runs; none without --mail-type; a requeued run mails REQUEUE, not its
-# end; a --mail-user that would be an option of the mail program is refused
-# at submission.
+# job runs; none without --mail-type; a requeued run mails REQUEUE (with
+# that run's time), not its end; an array one of whose tasks is cancelled
+# for a dependency never met mails its summary as INVALID_DEPEND; a
+# --mail-user that would be an option of the mail program, or of more than
+# 32 addresses, is refused at submission.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -71,6 +73,7 @@ job rq "--mail-type=ALL" '[ -e rq.flag ] && exit 0; touch rq.flag; exec sleep 30
 rm -f "$home/rq.flag"
 rq=$(as_user phxu1 phx submit --parsable rq.sh)
 wait_for 60 test -e "$home/rq.flag"
+sleep 2 # a run of 2 s or more: its REQUEUE mail says so
 run_ok as_user phxu1 phx requeue "$rq"
 wait_job "$rq" COMPLETED 90
 wait_for 30 grep -q "Job_id=$rq Name=rq Ended" "$mlog"
@@ -78,6 +81,7 @@ sleep 1
 note "$(grep "Job_id=$rq " "$mlog")"
 assert_eq 2 "$(mails "Job_id=$rq Name=rq Began")" "BEGIN of rq, per run"
 assert_eq 1 "$(mails "Job_id=$rq Name=rq Requeued.*type=REQUEUE id=$rq state=PENDING")" "REQUEUE of rq"
+assert_eq 1 "$(mails "Job_id=$rq Name=rq Requeued, Run time 00:00:0[2-9]")" "REQUEUE of rq: its run's time"
 assert_eq 4 "$(mails "Job_id=$rq ")" "mails of rq: no end of the requeued run"
 
 # a recipient the mail program would take for an option
@@ -85,3 +89,24 @@ job evil "--mail-type=END --mail-user=-oQ/tmp/x" "true"
 expect_fail as_user phxu1 phx submit evil.sh
 assert_contains "$PHX_OUT" "invalid mail-user \"-oQ/tmp/x\""
 assert_contains "$PHX_OUT" "evil.sh:2"
+
+# more recipients than the mail program takes: refused, nothing stored
+many=$(seq -s, -f "u%g@example.org" 33)
+job many "--mail-type=END --mail-user=$many" "true"
+expect_fail as_user phxu1 phx submit many.sh
+assert_contains "$PHX_OUT" "--mail-user has 33 addresses: at most 32 are allowed"
+assert_contains "$PHX_OUT" "many.sh:2"
+assert_eq 0 "$(psql_q "SELECT count(*) FROM jobs WHERE name = 'many'")"
+job enough "--mail-type=END --mail-user=$(seq -s, -f "u%g@example.org" 32)" "true"
+enough=$(as_user phxu1 phx submit --parsable enough.sh)
+wait_job "$enough" COMPLETED 60
+
+# an array whose tasks never run (their dependency failed): its summary
+# is INVALID_DEPEND, the worst end of its tasks, not "Ended"
+job dep "--mail-type=END,INVALID_DEPEND -a 1-2 --dependency=afterok:$bad" "true"
+dep=$(as_user phxu1 phx submit --parsable dep.sh)
+wait_for 30 grep -q "Array Summary Job_id=${dep}_\*" "$mlog"
+sleep 1
+note "$(grep "Job_id=${dep}_" "$mlog")"
+assert_eq 1 "$(mails "Array Summary Job_id=${dep}_\* ($dep) Name=dep Failed, dependency never met.*CANCELLED.*type=INVALID_DEPEND")" "INVALID_DEPEND summary of dep"
+assert_eq 1 "$(mails "Job_id=${dep}_")" "mails of the array dep"

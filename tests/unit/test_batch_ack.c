@@ -13,6 +13,7 @@
 #include "daemons/batchd/jobspec.c"
 #include "daemons/batchd/jobstate.c"
 #include "daemons/batchd/gpuspec.c"
+#include "daemons/batchd/kill.c"
 #include "daemons/batchd/outpath.c"
 #include "daemons/batchd/priority.c"
 #include "daemons/batchd/queue.c"
@@ -92,7 +93,9 @@ void batchd_job_persist_spec(batchd_t *b, bjob_t *j)
     (void)j; /* no job here has a dependency to drop */
 }
 
-static int kills; /* KILL calls asked of the master */
+static int kills;            /* KILL calls asked of the master */
+static long kill_check = -1; /* check's count at the last of them */
+static long count_check(void);
 
 int phx_fwc_kill(phx_fwc_t *c, const char *task_id, const char *agent_id)
 {
@@ -100,6 +103,7 @@ int phx_fwc_kill(phx_fwc_t *c, const char *task_id, const char *agent_id)
     (void)task_id;
     (void)agent_id;
     kills++;
+    kill_check = count_check();
     return 0;
 }
 
@@ -117,10 +121,15 @@ static int reply_code;
 static char reply_text[512];
 static long reply_check = -1;
 
+static long count_check(void)
+{
+    return check ? store_count(env, check) : -1;
+}
+
 static void answered(int code)
 {
     reply_code = code;
-    reply_check = check ? store_count(env, check) : -1;
+    reply_check = count_check();
 }
 
 void phx_http_reply_json(struct evhttp_request *req, int code, json_t *body)
@@ -227,6 +236,7 @@ static void setup_db(void)
     reply_check = -1;
     check = NULL;
     kills = 0;
+    kill_check = -1;
     now_s = 1793456100;
 }
 
@@ -318,8 +328,9 @@ static void test_requeue_write_failed(void **state)
 }
 
 /* A cancel (api.c's handlers: batchd_job_cancel, then batchd_reply) is
- * answered once jobs.cancel_uid is committed; the job (pointers) may be gone
- * by then: the answer holds none. */
+ * answered once jobs.cancel_uid is committed; the answer holds no job
+ * pointer (a job may leave memory before; batchd itself outlives every
+ * store callback: main.c's stop destroys the store first). */
 static void test_cancel_answered_after_commit(void **state)
 {
     (void)state;
@@ -336,11 +347,108 @@ static void test_cancel_answered_after_commit(void **state)
     batchd_reply(b, REQ, 200, json_pack("{s:i}", "cancelled", 2));
     batchd_ack_end(b);
     assert_int_equal(reply_code, 0);
-    batchd_free(b); /* the jobs leave memory before the commit */
     wait_answer();
     assert_int_equal(reply_code, 200);
     assert_int_equal(reply_check, 2);
     drain();
+    batchd_free(b);
+    store_env_free(env);
+}
+
+/* --- the kill of a change goes after its commit --- */
+
+/* A running job cancelled: its tasks are killed only once jobs.cancel_uid
+ * is committed (killed first, a batchd dying before the commit ended the
+ * job FAILED after its restart, not CANCELLED).  A subscription meanwhile
+ * (batchd_kills_resume) leaves it to the commit too. */
+static void test_cancel_killed_after_commit(void **state)
+{
+    (void)state;
+    setup_db();
+    add_job(26, "RUNNING", NULL);
+    batchd_t *b = batchd_new();
+    b->fwc = (phx_fwc_t *)&token; /* subscribed */
+    check = "SELECT count(*) FROM jobs WHERE id = 26 AND cancel_uid = 77";
+    batchd_ack_begin(b);
+    batchd_job_cancel(b, batchd_job_find(b, 26), 77);
+    batchd_reply(b, REQ, 200, json_pack("{s:i}", "cancelled", 1));
+    batchd_ack_end(b);
+    assert_int_equal(kills, 0); /* not before the commit */
+    batchd_kills_resume(b);
+    assert_int_equal(kills, 0);
+    wait_answer();
+    assert_int_equal(reply_code, 200);
+    assert_int_equal(kills, 1);
+    assert_int_equal(kill_check, 1); /* committed when killed */
+    batchd_kills_resume(b);          /* once committed: killed again on subscribing */
+    assert_int_equal(kills, 2);
+    b->fwc = NULL;
+    drain();
+    batchd_free(b);
+    store_env_free(env);
+}
+
+/* phx requeue of a running job: killed once requeue_asked is committed;
+ * a cancel of a job whose requeue is not committed yet kills it once both
+ * are (one kill) */
+static void test_requeue_killed_after_commit(void **state)
+{
+    (void)state;
+    setup_db();
+    add_job(27, "RUNNING", NULL);
+    add_job(28, "RUNNING", NULL);
+    batchd_t *b = batchd_new();
+    b->fwc = (phx_fwc_t *)&token;
+    check = "SELECT count(*) FROM jobs WHERE id = 27 AND requeue_asked = 'requeue'";
+    batchd_ack_begin(b);
+    batchd_api_requeue(b, REQ, 0, "27", 2, false);
+    batchd_ack_end(b);
+    assert_int_equal(kills, 0);
+    wait_answer();
+    assert_int_equal(reply_code, 200);
+    assert_int_equal(kills, 1);
+    assert_int_equal(kill_check, 1);
+
+    kills = 0;
+    reply_code = 0;
+    check = "SELECT count(*) FROM jobs WHERE id = 28 AND cancel_uid = 5";
+    batchd_ack_begin(b);
+    batchd_api_requeue(b, REQ, 0, "28", 2, false);
+    batchd_ack_end(b);
+    batchd_job_cancel(b, batchd_job_find(b, 28), 5); /* a cancel right after */
+    assert_int_equal(kills, 0);
+    drain();
+    assert_int_equal(kills, 1);
+    assert_int_equal(kill_check, 1);
+    b->fwc = NULL;
+    batchd_free(b);
+    store_env_free(env);
+}
+
+/* A cancel whose write fails is answered 503, and its kill still goes:
+ * the change holds in memory until batchd restarts, as the answer says */
+static void test_cancel_write_failed_kills(void **state)
+{
+    (void)state;
+    setup_db();
+    add_job(29, "RUNNING", NULL);
+    batchd_t *b = batchd_new();
+    b->fwc = (phx_fwc_t *)&token;
+    phx_error_t err = {{0}};
+    assert_int_equal(
+        phx_db_store_set_fence(env->store, "SELECT 1 WHERE false", 0, NULL, &err), 0);
+    batchd_ack_begin(b);
+    batchd_job_cancel(b, batchd_job_find(b, 29), 77);
+    batchd_reply(b, REQ, 200, json_pack("{s:i}", "cancelled", 1));
+    batchd_ack_end(b);
+    assert_int_equal(kills, 0);
+    wait_answer();
+    assert_int_equal(reply_code, 503);
+    assert_int_equal(kills, 1);
+    drain();
+    assert_int_equal(phx_db_store_set_fence(env->store, NULL, 0, NULL, &err), 0);
+    b->fwc = NULL;
+    batchd_free(b);
     store_env_free(env);
 }
 
@@ -483,6 +591,9 @@ int main(void)
         cmocka_unit_test(test_requeue_answered_after_commit),
         cmocka_unit_test(test_requeue_write_failed),
         cmocka_unit_test(test_cancel_answered_after_commit),
+        cmocka_unit_test(test_cancel_killed_after_commit),
+        cmocka_unit_test(test_requeue_killed_after_commit),
+        cmocka_unit_test(test_cancel_write_failed_kills),
         cmocka_unit_test(test_cancel_survives_restart),
         cmocka_unit_test(test_requeue_clears_cancel),
         cmocka_unit_test(test_stale_cancel_not_this_run),

@@ -27,6 +27,7 @@
 #include "daemons/batchd/jobspec.c"
 #include "daemons/batchd/jobstate.c"
 #include "daemons/batchd/gpuspec.c"
+#include "daemons/batchd/kill.c"
 #include "daemons/batchd/nodesel.c"
 #include "daemons/batchd/order.c"
 #include "daemons/batchd/outpath.c"

@@ -37,6 +37,32 @@ size_t batchd_live_from(batchd_t *b)
     return 0;
 }
 
+/* the store: the TIME_LIMIT* shares' writes (mail.c), counted */
+static int writes;
+static char write_param[128];
+
+int batchd_write(batchd_t *b, const char *sql, int nparams, const char *const *params,
+                 phx_db_done_f cb, void *arg, phx_error_t *err)
+{
+    (void)b;
+    (void)sql;
+    (void)cb;
+    (void)arg;
+    (void)err;
+    writes++;
+    snprintf(write_param, sizeof(write_param), "%s", nparams > 1 ? params[1] : "");
+    return 0;
+}
+
+void batchd_job_written(const phx_error_t *err, phx_db_result_t *const *r, int n,
+                        void *arg)
+{
+    (void)err;
+    (void)r;
+    (void)n;
+    (void)arg;
+}
+
 /* b with mail to prog; busy: every slot taken, so mails stay queued */
 static void mail_on(batchd_t *b, const char *prog, bool busy)
 {
@@ -364,6 +390,114 @@ static void test_array_summary_once_and_fast(void **state)
     free(jobs);
 }
 
+/* an array's summary carries its worst end: a task cancelled for a
+ * dependency never met makes it INVALID_DEPEND (asked with END: not
+ * "Ended"; asked alone: mailed although the last task to end completed) */
+static void test_array_summary_invalid_depend(void **state)
+{
+    (void)state;
+    const char *masks[] = {"END,INVALID_DEPEND", "INVALID_DEPEND", "END"};
+    const char *want[] = {"Failed, dependency never met",
+                          "Failed, dependency never met", "Ended"};
+    for (int k = 0; k < 3; k++) {
+        batchd_t b = {0};
+        mail_on(&b, "/bin/true", true);
+        bjob_t t1 = job(51, masks[k]), t2 = job(52, masks[k]);
+        t1.array_job_id = t2.array_job_id = 51;
+        t1.array_task_id = 1;
+        t2.array_task_id = 2;
+        t1.state = PHX_JOB_CANCELLED; /* never ran: its dependency failed */
+        t1.reason = PHX_REASON_DEPENDENCY_NEVER;
+        t1.start_time = -1;
+        t1.end_time = 1001;
+        bjob_t *order[] = {&t1, &t2};
+        b.order = order;
+        b.njobs = 2;
+        t2.state = PHX_JOB_COMPLETED; /* the last to end */
+        t2.end_time = 1010;
+        batchd_mail_state(&b, &t2, PHX_JOB_RUNNING);
+        assert_int_equal(b.mail->queued, 1);
+        const char *subj = nth(&b, 0)->argv[2];
+        assert_non_null(strstr(subj, "Array Summary Job_id=51_* (51)"));
+        assert_non_null(strstr(subj, want[k]));
+        assert_non_null(strstr(subj, "CANCELLED"));
+        mail_off(&b);
+    }
+}
+
+/* FAIL alone: an array whose last task completed but another failed is
+ * mailed its summary, FAILED; none when no task failed */
+static void test_array_summary_fail_alone(void **state)
+{
+    (void)state;
+    batchd_t b = {0};
+    mail_on(&b, "/bin/true", true);
+    bjob_t t1 = job(61, "FAIL"), t2 = job(62, "FAIL");
+    t1.array_job_id = t2.array_job_id = 61;
+    t1.array_task_id = 1;
+    t2.array_task_id = 2;
+    t1.state = PHX_JOB_FAILED;
+    t1.exit_code = 4;
+    t1.end_time = 1003;
+    bjob_t *order[] = {&t1, &t2};
+    b.order = order;
+    b.njobs = 2;
+    t2.state = PHX_JOB_COMPLETED;
+    t2.end_time = 1010;
+    batchd_mail_state(&b, &t2, PHX_JOB_RUNNING);
+    assert_int_equal(b.mail->queued, 1);
+    assert_non_null(strstr(nth(&b, 0)->argv[2], "Failed, Run time 00:00:10, FAILED, "
+                                                "ExitCode 4"));
+    t1.state = PHX_JOB_COMPLETED;
+    batchd_mail_state(&b, &t2, PHX_JOB_RUNNING);
+    assert_int_equal(b.mail->queued, 1);
+    mail_off(&b);
+}
+
+/* a requeued job's REQUEUE mail shows the run requeued (requeue.c keeps
+ * its length: the run's times are cleared before the mail) */
+static void test_requeue_mail_run_time(void **state)
+{
+    (void)state;
+    batchd_t b = {0};
+    mail_on(&b, "/bin/true", true);
+    bjob_t j = job(13, "REQUEUE");
+    j.state = PHX_JOB_PENDING;
+    j.start_time = j.end_time = -1;
+    j.requeued_run = 75;
+    batchd_mail_state(&b, &j, PHX_JOB_FAILED);
+    assert_int_equal(b.mail->queued, 1);
+    assert_non_null(strstr(nth(&b, 0)->argv[2], "Requeued, Run time 00:01:15"));
+    mail_off(&b);
+}
+
+/* a TIME_LIMIT* mail records the shares sent in jobs.spec, for a restart */
+static void test_time_limit_shares_written(void **state)
+{
+    (void)state;
+    batchd_t b = {0};
+    mail_on(&b, "/bin/true", true);
+    bjob_t j = job(14, "TIME_LIMIT_80,TIME_LIMIT");
+    j.spec.time_limit = 100;
+    bjob_t *order[] = {&j};
+    b.order = order;
+    b.njobs = 1;
+    batchd_mail_state(&b, &j, PHX_JOB_PENDING);
+    writes = 0;
+    batchd_mail_tick(&b, 1050);
+    assert_int_equal(writes, 0);
+    batchd_mail_tick(&b, 1085);
+    assert_int_equal(b.mail->queued, 1);
+    assert_int_equal(writes, 1);
+    char want[64];
+    snprintf(want, sizeof(want), "[1000, 100, %u]",
+             PHX_MAIL_TIME_LIMIT_80 | PHX_MAIL_TIME_LIMIT_50);
+    assert_string_equal(write_param, want);
+    batchd_mail_tick(&b, 1086);
+    assert_int_equal(writes, 1);
+    mail_off(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +510,10 @@ int main(void)
         cmocka_unit_test(test_sigchld_reaps_only_mail),
         cmocka_unit_test(test_mail_prog_gets_no_fd),
         cmocka_unit_test(test_array_summary_once_and_fast),
+        cmocka_unit_test(test_array_summary_invalid_depend),
+        cmocka_unit_test(test_array_summary_fail_alone),
+        cmocka_unit_test(test_requeue_mail_run_time),
+        cmocka_unit_test(test_time_limit_shares_written),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include "daemons/batchd/jobspec.c"
 #include "daemons/batchd/jobstate.c"
 #include "daemons/batchd/gpuspec.c"
+#include "daemons/batchd/kill.c"
 #include "daemons/batchd/outpath.c"
 #include "daemons/batchd/priority.c"
 #include "daemons/batchd/queue.c"

@@ -11,6 +11,7 @@
 #include "daemons/batchd/jobspec.c"
 #include "daemons/batchd/jobstate.c"
 #include "daemons/batchd/gpuspec.c"
+#include "daemons/batchd/kill.c"
 #include "daemons/batchd/order.c"
 #include "daemons/batchd/outpath.c"
 #include "daemons/batchd/partition.c"
@@ -311,6 +312,39 @@ static void lowered_limit_kill_lost(void **state)
     queue_free(b);
 }
 
+/* A lowered limit is enforced only once it is committed (kill.c): killed
+ * before, a batchd dying ahead of the commit would find the job's batch
+ * step killed with its old limit in the row, and end it FAILED, not
+ * TIMEOUT.  Here the store takes the spec's write and holds it (no store:
+ * a write never queued releases the job at once). */
+static void lowered_limit_waits_commit(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    bjob_t *j = add(b, 2, ALICE, PHX_JOB_RUNNING);
+    j->tasks = calloc(1, sizeof(*j->tasks));
+    j->ntasks = 1;
+    snprintf(j->tasks[0].id, sizeof(j->tasks[0].id), "job-2-batch");
+    b->fwc = (phx_fwc_t *)b;
+    b->subscribed = true;
+    kills = 0;
+    phx_error_t err = {{0}};
+    assert_int_equal(update(b, j, ALICE, "TimeLimit=5", &err), 1);
+    batchd_update_tick(b, now_is);
+    assert_int_equal(kills, 1); /* the write was never queued: nothing waits */
+    j->limit_start = 99500;     /* lowered again */
+    b->limits_lowered = 1;
+    j->kill_wait = 1; /* as while the spec's write is outstanding */
+    kills = 0;
+    batchd_update_tick(b, now_is + 1);
+    assert_int_equal(kills, 0);
+    assert_int_equal(j->limit_start, 99500);
+    j->kill_wait = 0; /* committed */
+    batchd_update_tick(b, now_is + 2);
+    assert_int_equal(kills, 1);
+    queue_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +352,7 @@ int main(void)
         cmocka_unit_test(owner_undoes_operator_cut),
         cmocka_unit_test(array_first_task_gone),
         cmocka_unit_test(lowered_limit_kill_lost),
+        cmocka_unit_test(lowered_limit_waits_commit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
