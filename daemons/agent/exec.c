@@ -124,12 +124,8 @@ static int plan_env(plan_t *pl, const phx_user_t *pw)
                  ? -1
                  : 0;
     /* Its GPUs by index in the node's GPU order, which is PCI order (doc/agent.md). */
-    static const char *const gpu_vars[] = {"CUDA_VISIBLE_DEVICES",
-                                           "ROCR_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL",
-                                           "PHX_GPUS"};
-    for (size_t i = 0; rc == 0 && t->gpus && i < sizeof(gpu_vars) / sizeof(*gpu_vars);
-         i++)
-        rc = env_set(pl, gpu_vars[i], t->gpus);
+    for (size_t i = 0; rc == 0 && t->gpus && i < PHX_GPU_ENV_VARS; i++)
+        rc = env_set(pl, phx_gpu_env_vars[i], t->gpus);
     if (rc == 0 && t->gpus)
         rc = env_set(pl, "CUDA_DEVICE_ORDER", "PCI_BUS_ID");
     free(cores);

@@ -12,6 +12,9 @@
 
 #include "daemons/agent/task.h"
 
+const char *const phx_gpu_env_vars[PHX_GPU_ENV_VARS] = {
+    "CUDA_VISIBLE_DEVICES", "ROCR_VISIBLE_DEVICES", "GPU_DEVICE_ORDINAL", "PHX_GPUS"};
+
 int phx_task_parse_gpus(phx_task_t *t, phx_error_t *err)
 {
     const phx_topo_t *topo = t->a->topo;

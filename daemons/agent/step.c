@@ -333,7 +333,12 @@ static char **env_of(phx_lstep_t *s, const phx_task_t *t, const json_t *launch,
             phx_pmix_env_set(&env, n, k, json_string_value(v)) < 0)
             goto error;
     }
-    /* The caller's PHX_* describe its node: these describe this one. */
+    /* The caller's PHX_* and GPUs describe its node: these describe this one. */
+    for (size_t i = 0; t->gpus && i < PHX_GPU_ENV_VARS; i++)
+        if (phx_pmix_env_set(&env, n, phx_gpu_env_vars[i], t->gpus) < 0)
+            goto error;
+    if (t->gpus && phx_pmix_env_set(&env, n, "CUDA_DEVICE_ORDER", "PCI_BUS_ID") < 0)
+        goto error;
     if (phx_pmix_env_set(&env, n, "PHX_NODE", st.a->name) < 0 ||
         phx_pmix_env_set(&env, n, "PHX_TASK_ID", t->id) < 0 ||
         phx_pmix_env_set(&env, n, "PHX_FRAMEWORK_ID", t->framework_id) < 0 ||

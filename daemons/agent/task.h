@@ -117,6 +117,10 @@ int phx_task_parse(phx_task_t *t, phx_error_t *err);
 /* gpu.c: the spec's "gpus" ([{"id": device id, ...}], doc/agent.md), checked
  * against this node's topology, into t->gpus; -1 with err. */
 int phx_task_parse_gpus(phx_task_t *t, phx_error_t *err);
+/* The variables that name a task's GPUs (t->gpus) to it and to the ranks
+ * of its steps, besides CUDA_DEVICE_ORDER=PCI_BUS_ID. */
+#define PHX_GPU_ENV_VARS 4
+extern const char *const phx_gpu_env_vars[PHX_GPU_ENV_VARS];
 /* The task's v1 devices cgroup, denying the device files of the node's
  * GPUs that are not the task's (t->gpu_cg, joined by the shim); 0 without
  * one (no GPU, no such file, no v1 devices hierarchy), -1 with err. */

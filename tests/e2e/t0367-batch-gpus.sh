@@ -21,6 +21,7 @@ start_batchd
 
 as() { as_user "$@"; }
 home=$(getent passwd phxg1 | cut -d: -f6)
+rm -f "$home"/go.* "$home"/phx-*.out # a user's home outlives a run
 
 # Each job prints what it sees and holds its GPUs until its file appears.
 cat >"$home/gpu.sh" <<'S'
@@ -65,10 +66,21 @@ out=$(as phxg1 phx submit --gres=gpu:4 gpu.sh 2>&1) && fail "gpu:4 accepted: $ou
 assert_contains "$out" "has 4 GPUs (the most on one: 3)"
 out=$(as phxg1 phx submit --gres=fpga:1 gpu.sh 2>&1) && fail "fpga accepted: $out"
 assert_contains "$out" 'generic resource "fpga" is not supported'
-assert_eq 5 "$(psql_q "SELECT count(*) FROM jobs")"
+assert_eq 4 "$(psql_q "SELECT count(*) FROM jobs")"
 
 # The master recorded the GPUs of the jobs' tasks.
 assert_eq "0-1" "$(psql_q "SELECT gpus FROM tasks WHERE task_id = '$two.0'")"
 for id in "$two" "$none" "$wait3"; do touch "$home/go.$id"; done
 for id in "$two" "$none" "$wait3"; do wait_job "$id" COMPLETED 30; done
+
+# A step of a GPU job (srun) sees the job's GPUs of its node.
+cat >"$home/step.sh" <<'S'
+#!/bin/bash
+#SBATCH --gres=gpu:2 -t 1
+srun -n1 sh -c 'echo "step CVD=$CUDA_VISIBLE_DEVICES PHX_GPUS=$PHX_GPUS"'
+S
+chown phxg1 "$home/step.sh"
+step=$(as phxg1 phx submit --parsable step.sh)
+wait_job "$step" COMPLETED 30
+assert_eq "step CVD=0,1 PHX_GPUS=0,1" "$(cat "$home/phx-$step.out")"
 note ok
