@@ -9,6 +9,7 @@
 typedef struct caps {
     uint32_t *cores;
     uint64_t *mem;
+    uint32_t *gpus;
 } caps_t;
 
 typedef struct cand {
@@ -28,14 +29,15 @@ typedef struct pool_state {
 typedef struct shape_key {
     uint32_t nodes_min, nodes_max, ntasks, cpus_per_task, ntasks_per_node,
         ntasks_per_socket, min_sockets, min_cores_per_socket, min_threads_per_core,
-        flags; /* 1: exclusive, 2: mem_whole_node */
+        flags, /* 1: exclusive, 2: mem_whole_node */
+        gpus_per_node, gpus_per_task;
     uint64_t mem_per_node, mem_per_cpu, parts;
     uint64_t only; /* a hash of r->only's bits (0: none); equal bits checked */
 } shape_key_t;
 
-_Static_assert(sizeof(shape_key_t) == 72, "shape_key_t has padding");
+_Static_assert(sizeof(shape_key_t) == 80, "shape_key_t has padding");
 /* A field added to the request that fit() reads belongs in shape_key_t. */
-_Static_assert(sizeof(phx_bf_request_t) == 96,
+_Static_assert(sizeof(phx_bf_request_t) == 104,
                "phx_bf_request_t changed: add the new field to shape_key_t if fit() "
                "reads it, then this size");
 
@@ -75,42 +77,11 @@ typedef struct planner {
      * (free cores only go down in a plan: a stale value is a weaker bound) */
     uint32_t most_free[65];
     bool most_stale[65];
+    /* the same for free GPUs, asked by GPU requests only: stale when a
+     * placement took GPUs there since */
+    uint32_t most_gpus[65];
+    bool gpus_stale[65];
 } planner_t;
-
-uint32_t phx_bf_socket_tasks(const uint32_t *free, size_t nsockets,
-                             uint32_t cpus_per_task, uint32_t per_socket, bool spread)
-{
-    uint64_t within = 0, total = 0;
-    if (cpus_per_task == 0)
-        return 0;
-    for (size_t s = 0; s < nsockets; s++) {
-        uint32_t k = free[s] / cpus_per_task;
-        within += per_socket && k > per_socket ? per_socket : k;
-        total += free[s];
-    }
-    if (spread && !per_socket)
-        within = total / cpus_per_task;
-    return within > UINT32_MAX ? UINT32_MAX : (uint32_t)within;
-}
-
-bool phx_bf_node_qualifies(const phx_bf_request_t *r, uint64_t parts, uint32_t sockets,
-                           uint32_t cores, uint32_t threads_per_core)
-{
-    if (r->parts && !(r->parts & parts))
-        return false;
-    sockets = sockets ? sockets : 1;
-    threads_per_core = threads_per_core ? threads_per_core : 1;
-    return sockets >= r->min_sockets && cores / sockets >= r->min_cores_per_socket &&
-           threads_per_core >= r->min_threads_per_core;
-}
-
-static bool request_sane(const phx_bf_request_t *r)
-{
-    return r->nodes_min >= 1 && r->nodes_max >= r->nodes_min && r->cpus_per_task >= 1 &&
-           r->ntasks >= r->nodes_min &&
-           (r->ntasks_per_node == 0 ||
-            (uint64_t)r->ntasks <= (uint64_t)r->ntasks_per_node * r->nodes_max);
-}
 
 /* Tasks of r that node i can take within caps c. */
 static uint32_t node_capacity(planner_t *p, const phx_bf_request_t *r, const caps_t *c,
@@ -154,6 +125,10 @@ static uint32_t node_capacity(planner_t *p, const phx_bf_request_t *r, const cap
     }
     if (r->mem_per_node && mem < r->mem_per_node)
         return 0;
+    if (r->gpus_per_node | r->gpus_per_task | r->exclusive) {
+        uint32_t kg = phx_bf_gpu_tasks(r, c->gpus[i], n->gpus_total);
+        k = kg < k ? kg : k;
+    }
     if (r->ntasks_per_node && k > r->ntasks_per_node)
         k = r->ntasks_per_node;
     if (k > r->ntasks)
@@ -263,6 +238,9 @@ static size_t fit(planner_t *p, const phx_bf_request_t *r, const caps_t *c)
             s->mem = r->mem_per_cpu * s->cores;
         else
             s->mem = r->mem_per_node;
+        s->gpus = r->exclusive       ? node->gpus_total
+                  : r->gpus_per_node ? r->gpus_per_node
+                                     : tasks * r->gpus_per_task;
     }
     return use;
 }
@@ -295,6 +273,8 @@ static void take(caps_t *c, const phx_bf_share_t *s, size_t n)
             s[i].cores < c->cores[s[i].node] ? s[i].cores : c->cores[s[i].node];
         c->mem[s[i].node] -=
             s[i].mem < c->mem[s[i].node] ? s[i].mem : c->mem[s[i].node];
+        c->gpus[s[i].node] -=
+            s[i].gpus < c->gpus[s[i].node] ? s[i].gpus : c->gpus[s[i].node];
     }
 }
 
@@ -304,9 +284,12 @@ static void give(const planner_t *p, caps_t *c, const phx_bf_share_t *s, size_t 
         const phx_bf_node_t *node = &p->in->nodes[s[i].node];
         uint64_t cores = (uint64_t)c->cores[s[i].node] + s[i].cores;
         uint64_t mem = c->mem[s[i].node] + s[i].mem;
+        uint64_t gpus = (uint64_t)c->gpus[s[i].node] + s[i].gpus;
         c->cores[s[i].node] =
             cores > node->cores_total ? node->cores_total : (uint32_t)cores;
         c->mem[s[i].node] = mem > node->mem_total ? node->mem_total : mem;
+        c->gpus[s[i].node] =
+            gpus > node->gpus_total ? node->gpus_total : (uint32_t)gpus;
     }
 }
 
@@ -381,6 +364,7 @@ static int64_t find_shadow(planner_t *p, const phx_bf_request_t *r,
     qsort(ev, n, sizeof(*ev), cmp_event);
     memcpy(p->tmp.cores, p->free.cores, in->nnodes * sizeof(*p->tmp.cores));
     memcpy(p->tmp.mem, p->free.mem, in->nnodes * sizeof(*p->tmp.mem));
+    memcpy(p->tmp.gpus, p->free.gpus, in->nnodes * sizeof(*p->tmp.gpus));
     /* a fit at the first release, when it is another pool's (the planner
      * asks only for jobs that do not fit now, but its answer is then) */
     if (first != INT64_MAX && (n == 0 || first < ev[0].at) &&
@@ -416,6 +400,8 @@ static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
                        r->min_cores_per_socket,
                        r->min_threads_per_core,
                        (r->exclusive ? 1u : 0u) | (r->mem_whole_node ? 2u : 0u),
+                       r->gpus_per_node,
+                       r->gpus_per_task,
                        r->mem_per_node,
                        r->mem_per_cpu,
                        r->parts,
@@ -433,25 +419,44 @@ static bool fits_empty(planner_t *p, const phx_bf_request_t *r)
     return m->fits;
 }
 
+/* The most of free[] on a node of r's nodes (its partition's, or any). */
+static uint32_t most_of(const planner_t *p, const phx_bf_request_t *r,
+                        const uint32_t *free)
+{
+    size_t nn;
+    const uint32_t *idx = nodes_of(p, r->parts, &nn);
+    uint32_t most = 0;
+    for (size_t x = 0; x < nn; x++)
+        if (free[idx[x]] > most)
+            most = free[idx[x]];
+    return most;
+}
+
 /* A node takes at most its free cores / cpus_per_task tasks of r (at most
- * ntasks_per_node): when nodes_max nodes of the most free cores among r's
- * could not hold r, fit() on p->free (or on less) fails; a full cluster's
- * wide jobs are refused without a look at each node. */
+ * ntasks_per_node; for GPU requests only, its free GPUs / gpus_per_task, or
+ * none without gpus_per_node free): when nodes_max nodes of the most free
+ * among r's could not hold r, fit() on p->free (or on less) fails; a full
+ * cluster's wide jobs are refused without a look at each node. */
 static bool cannot_fit_now(planner_t *p, const phx_bf_request_t *r)
 {
     size_t slot = r->parts && !(r->parts & (r->parts - 1))
                       ? (size_t)__builtin_ctzll(r->parts)
                       : 64;
     if (p->most_stale[slot]) {
-        size_t nn;
-        const uint32_t *idx = nodes_of(p, r->parts, &nn);
-        p->most_free[slot] = 0;
-        for (size_t x = 0; x < nn; x++)
-            if (p->free.cores[idx[x]] > p->most_free[slot])
-                p->most_free[slot] = p->free.cores[idx[x]];
+        p->most_free[slot] = most_of(p, r, p->free.cores);
         p->most_stale[slot] = false;
     }
     uint64_t per = p->most_free[slot] / r->cpus_per_task;
+    if (r->gpus_per_node | r->gpus_per_task) {
+        if (p->gpus_stale[slot]) {
+            p->most_gpus[slot] = most_of(p, r, p->free.gpus);
+            p->gpus_stale[slot] = false;
+        }
+        if (p->most_gpus[slot] < r->gpus_per_node)
+            return true;
+        if (r->gpus_per_task && per > p->most_gpus[slot] / r->gpus_per_task)
+            per = p->most_gpus[slot] / r->gpus_per_task;
+    }
     if (r->ntasks_per_node && per > r->ntasks_per_node)
         per = r->ntasks_per_node;
     return per * r->nodes_max < r->ntasks;
@@ -487,27 +492,14 @@ static phx_bf_verdict_t try_now(planner_t *p, const phx_bf_params_t *params,
         p->tmp.mem[j] =
             p->free.mem[j] < p->spare.mem[j] ? p->free.mem[j] : p->spare.mem[j];
     }
+    if (r->gpus_per_node | r->gpus_per_task | r->exclusive) /* else unread */
+        for (size_t x = 0; x < nn; x++) {
+            uint32_t j = idx[x];
+            p->tmp.gpus[j] =
+                p->free.gpus[j] < p->spare.gpus[j] ? p->free.gpus[j] : p->spare.gpus[j];
+        }
     *spare = true;
     return (*nsh = fit(p, r, &p->tmp)) ? PHX_BF_BACKFILL : PHX_BF_WAIT;
-}
-
-/* The partitions of r, one at a time (-p a,b: each bit; else its mask, 0
- * included): *one is r within the next; false at the end. */
-static bool next_part(const phx_bf_request_t *r, uint64_t *left, bool *first,
-                      phx_bf_request_t *one)
-{
-    *one = *r;
-    if (!(r->parts & (r->parts - 1))) { /* one partition, or none */
-        bool go = *first;
-        *first = false;
-        return go;
-    }
-    *first = false;
-    if (!*left)
-        return false;
-    one->parts = *left & (~*left + 1);
-    *left &= *left - 1;
-    return true;
 }
 
 /* Reserve r (nothing of it can start now) in the one of its pools without
@@ -526,7 +518,7 @@ static int reserve(planner_t *p, const phx_bf_request_t *r, phx_bf_plan_t *plan,
     bool first = true, any = false;
     int64_t best = -1;
     size_t nsh;
-    while (next_part(r, &left, &first, &one)) {
+    while (phx_bf_next_part(r, &left, &first, &one)) {
         uint32_t pool = phx_bf_pool_of(&p->pl, one.parts);
         if (p->pools[pool].reserved || p->pools[pool].blocked || !fits_empty(p, &one))
             continue;
@@ -541,7 +533,7 @@ static int reserve(planner_t *p, const phx_bf_request_t *r, phx_bf_plan_t *plan,
         return 0;
     if (best < 0) {
         left = r->parts, first = true;
-        while (next_part(r, &left, &first, &one))
+        while (phx_bf_next_part(r, &left, &first, &one))
             if (!r->parts || (one.parts & open))
                 p->pools[phx_bf_pool_of(&p->pl, one.parts)].blocked = true;
         return 0;
@@ -558,6 +550,7 @@ static int reserve(planner_t *p, const phx_bf_request_t *r, phx_bf_plan_t *plan,
         if (p->node_pool[k] == pool) {
             p->spare.cores[k] = p->tmp.cores[k];
             p->spare.mem[k] = p->tmp.mem[k];
+            p->spare.gpus[k] = p->tmp.gpus[k];
         }
     take(&p->spare, p->shares, nsh);
     /* The reservation is counted in cores, not which: with tasks capped per
@@ -589,7 +582,7 @@ static bool examine(planner_t *p, const phx_bf_params_t *params,
     phx_bf_request_t one;
     uint64_t left = r->parts, room = 0;
     bool first = true, any = false, counted[PHX_BF_POOLS] = {false};
-    while (next_part(r, &left, &first, &one)) {
+    while (phx_bf_next_part(r, &left, &first, &one)) {
         uint32_t pool = phx_bf_pool_of(&p->pl, one.parts);
         pool_state_t *ps = &p->pools[pool];
         if (!counted[pool]) { /* once per pool, as pass_select counts */
@@ -624,7 +617,7 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
         if (!examine(p, params, r, &rr))
             continue; /* stays NOT_TESTED */
         plan->tested++;
-        if (!request_sane(r) || !fits_empty(p, r)) {
+        if (!phx_bf_request_sane(r) || !fits_empty(p, r)) {
             d->verdict = PHX_BF_NEVER;
             continue;
         }
@@ -634,15 +627,20 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
         uint64_t left = r->parts;
         bool first = true, spare, started = false;
         size_t nsh;
-        while (!started && next_part(r, &left, &first, &one)) {
+        while (!started && phx_bf_next_part(r, &left, &first, &one)) {
             uint32_t pool = phx_bf_pool_of(&p->pl, one.parts);
             phx_bf_verdict_t v = try_now(p, params, &one, pool, &nsh, &spare);
             if (v == PHX_BF_WAIT)
                 continue;
             take(&p->free, p->shares, nsh);
-            for (size_t k = 0; k < nsh; k++)
-                for (uint64_t m = in->nodes[p->shares[k].node].parts; m; m &= m - 1)
+            for (size_t k = 0; k < nsh; k++) {
+                bool g = p->shares[k].gpus != 0;
+                p->gpus_stale[64] |= g;
+                for (uint64_t m = in->nodes[p->shares[k].node].parts; m; m &= m - 1) {
                     p->most_stale[__builtin_ctzll(m)] = true;
+                    p->gpus_stale[__builtin_ctzll(m)] |= g;
+                }
+            }
             p->most_stale[64] = true;
             if (spare)
                 take(&p->spare, p->shares, nsh);
@@ -658,6 +656,21 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
             d->parts = r->parts; /* where placement may try it */
     }
     return 0;
+}
+
+static bool caps_alloc(caps_t *c, size_t n)
+{
+    c->cores = calloc(n, sizeof(*c->cores));
+    c->mem = calloc(n, sizeof(*c->mem));
+    c->gpus = calloc(n, sizeof(*c->gpus));
+    return c->cores && c->mem && c->gpus;
+}
+
+static void caps_free(caps_t *c)
+{
+    free(c->cores);
+    free(c->mem);
+    free(c->gpus);
 }
 
 int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
@@ -678,14 +691,8 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
                     err, "running job %" PRIu64 " names node %" PRIu32 " of %zu",
                     in->running[i].job_id, in->running[i].shares[j].node, in->nnodes);
     plan->decisions = calloc(in->npending ? in->npending : 1, sizeof(*plan->decisions));
-    p.free.cores = calloc(nn, sizeof(uint32_t));
-    p.spare.cores = calloc(nn, sizeof(uint32_t));
-    p.tmp.cores = calloc(nn, sizeof(uint32_t));
-    p.free.mem = calloc(nn, sizeof(uint64_t));
-    p.spare.mem = calloc(nn, sizeof(uint64_t));
-    p.tmp.mem = calloc(nn, sizeof(uint64_t));
-    p.empty.cores = calloc(nn, sizeof(uint32_t));
-    p.empty.mem = calloc(nn, sizeof(uint64_t));
+    bool caps = caps_alloc(&p.free, nn) & caps_alloc(&p.spare, nn) &
+                caps_alloc(&p.tmp, nn) & caps_alloc(&p.empty, nn);
     p.cands = calloc(nn, sizeof(*p.cands));
     p.sorted = calloc(nn, sizeof(*p.sorted));
     p.shares = calloc(nn, sizeof(*p.shares));
@@ -702,6 +709,7 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
         p.kmax = 65536; /* larger counts: qsort */
     p.kcount = calloc((size_t)p.kmax + 2, sizeof(*p.kcount));
     memset(p.most_stale, 1, sizeof(p.most_stale));
+    memset(p.gpus_stale, 1, sizeof(p.gpus_stale));
     for (p.memo_n = 64; p.memo_n < EMPTY_MEMO && p.memo_n < 2 * in->npending;)
         p.memo_n *= 2;
     p.memo = calloc(p.memo_n, sizeof(*p.memo));
@@ -710,10 +718,9 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
     p.sockets = calloc(most, sizeof(*p.sockets));
     p.node_pool = calloc(nn, sizeof(*p.node_pool));
     ev = calloc(in->nrunning + in->npending + 1, sizeof(*ev));
-    if (!plan->decisions || !p.free.cores || !p.spare.cores || !p.tmp.cores ||
-        !p.free.mem || !p.spare.mem || !p.tmp.mem || !p.cands || !p.shares ||
-        !p.sockets || !p.node_pool || !ev || !p.empty.cores || !p.empty.mem ||
-        !p.sorted || !p.kcount || !p.memo || !p.part_nodes || !p.all_nodes) {
+    if (!plan->decisions || !caps || !p.cands || !p.shares || !p.sockets ||
+        !p.node_pool || !ev || !p.sorted || !p.kcount || !p.memo || !p.part_nodes ||
+        !p.all_nodes) {
         phx_error_set(err, "out of memory");
         goto out;
     }
@@ -730,8 +737,10 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
         p.free.cores[i] =
             n->cores_free < n->cores_total ? n->cores_free : n->cores_total;
         p.free.mem[i] = n->mem_free < n->mem_total ? n->mem_free : n->mem_total;
+        p.free.gpus[i] = n->gpus_free < n->gpus_total ? n->gpus_free : n->gpus_total;
         p.empty.cores[i] = n->cores_total;
         p.empty.mem[i] = n->mem_total;
+        p.empty.gpus[i] = n->gpus_total;
         p.all_nodes[i] = (uint32_t)i;
     }
     /* each partition's nodes, in index order (a counting sort by bit) */
@@ -753,14 +762,10 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
 out:
     if (rc < 0)
         phx_backfill_plan_clear(plan);
-    free(p.free.cores);
-    free(p.spare.cores);
-    free(p.tmp.cores);
-    free(p.free.mem);
-    free(p.spare.mem);
-    free(p.tmp.mem);
-    free(p.empty.cores);
-    free(p.empty.mem);
+    caps_free(&p.free);
+    caps_free(&p.spare);
+    caps_free(&p.tmp);
+    caps_free(&p.empty);
     free(p.cands);
     free(p.sorted);
     free(p.kcount);

@@ -14,7 +14,7 @@
  * job, its own backfill window and its own budget of jobs examined
  * (max_job_test), so that one partition's blocked job holds up no other
  * partition's jobs.  Without partitions there is one pool.  Placement here
- * is by cores and memory per node, and by sockets as far as the planner can
+ * is by cores, memory and GPUs per node, and by sockets as far as the planner can
  * tell (phx_bf_socket_tasks): it knows how many cores of a node are free,
  * not which, and counts them as favourably split over the sockets as they
  * could be; topology-aware packing happens later against offers. */
@@ -39,6 +39,8 @@ typedef struct phx_bf_node {
     uint32_t sockets;          /* 0: one; cores split evenly over them */
     uint32_t threads_per_core; /* 0: one */
     uint64_t parts;            /* the partitions it is in (bit i: partition i) */
+    uint32_t gpus_total;       /* its GPUs (0: none) */
+    uint32_t gpus_free;        /* less what running jobs hold, as cores_free */
 } phx_bf_node_t;
 
 /* A job's part of one node. */
@@ -47,6 +49,7 @@ typedef struct phx_bf_share {
     uint32_t tasks;
     uint32_t cores;
     uint64_t mem;
+    uint32_t gpus; /* gpus_per_node, gpus_per_task x tasks, or (exclusive) all */
 } phx_bf_share_t;
 
 typedef struct phx_bf_running {
@@ -71,19 +74,54 @@ typedef struct phx_bf_request {
     uint64_t mem_per_node; /* MiB; 0: none (see mem_whole_node) */
     uint64_t mem_per_cpu;  /* MiB; 0: none */
     bool mem_whole_node;   /* --mem=0: all of each node's memory */
-    bool exclusive;        /* whole nodes */
-    int64_t time_limit;    /* seconds; 0: none */
-    uint64_t parts;        /* nodes of one of these partitions only, all in the
-                              same one (the first that can start it, else the
-                              one that can the soonest); 0: any */
-    const uint64_t *only;  /* the nodes it may use (-w, -x, -C), bit i: node i
-                              of the input; NULL: any */
+    bool exclusive;        /* whole nodes, all their GPUs included */
+    /* GPUs, at most one non-zero: on each node used (a node without them
+     * free takes no task), or per task (a node takes at most its free
+     * GPUs / gpus_per_task tasks); 0/0: none */
+    uint32_t gpus_per_node;
+    uint32_t gpus_per_task;
+    int64_t time_limit;   /* seconds; 0: none */
+    uint64_t parts;       /* nodes of one of these partitions only, all in the
+                             same one (the first that can start it, else the
+                             one that can the soonest); 0: any */
+    const uint64_t *only; /* the nodes it may use (-w, -x, -C), bit i: node i
+                             of the input; NULL: any */
 } phx_bf_request_t;
 
 /* May r use node i (its -w, -x, -C)? */
 static inline bool phx_bf_node_allowed(const phx_bf_request_t *r, size_t i)
 {
     return !r->only || (r->only[i >> 6] >> (i & 63) & 1);
+}
+
+/* Tasks of r that a node with gpus free GPUs of its total can hold by its
+ * GPUs: free / gpus_per_task; without gpus_per_node free, or (exclusive)
+ * with one of them taken, none; else no limit (UINT32_MAX). */
+static inline uint32_t phx_bf_gpu_tasks(const phx_bf_request_t *r, uint32_t gpus,
+                                        uint32_t total)
+{
+    if ((r->exclusive && gpus < total) || gpus < r->gpus_per_node)
+        return 0;
+    return r->gpus_per_task ? gpus / r->gpus_per_task : UINT32_MAX;
+}
+
+/* The partitions of r, one at a time (-p a,b: each bit; else its mask, 0
+ * included): *one is r within the next; false at the end. */
+static inline bool phx_bf_next_part(const phx_bf_request_t *r, uint64_t *left,
+                                    bool *first, phx_bf_request_t *one)
+{
+    *one = *r;
+    if (!(r->parts & (r->parts - 1))) { /* one partition, or none */
+        bool go = *first;
+        *first = false;
+        return go;
+    }
+    *first = false;
+    if (!*left)
+        return false;
+    one->parts = *left & (~*left + 1);
+    *left &= *left - 1;
+    return true;
 }
 
 typedef struct phx_bf_params {
@@ -170,6 +208,10 @@ uint32_t phx_bf_socket_tasks(const uint32_t *free, size_t nsockets,
  * Cores per socket: cores / sockets. */
 bool phx_bf_node_qualifies(const phx_bf_request_t *r, uint64_t parts, uint32_t sockets,
                            uint32_t cores, uint32_t threads_per_core);
+
+/* Is r well formed (node range, tasks, cpus per task, GPUs per node or per
+ * task, not both)?  Else it never runs. */
+bool phx_bf_request_sane(const phx_bf_request_t *r);
 
 /* Plan one pass.  0 with plan filled (release with phx_backfill_plan_clear),
  * or -1 with err (ENOMEM, or a running share naming a node out of range). */

@@ -20,6 +20,7 @@
  * main.c, launch.c, and the two of jobspec.c the pass calls: that file
  * needs many more). */
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/pools.c"
 #include "daemons/batchd/cluster.c"
 #include "daemons/batchd/depend.c"
@@ -352,8 +353,8 @@ static void plan_input(batchd_t *b, phx_bf_node_t *nodes, phx_bf_running_t *run,
 {
     for (size_t i = 0; i < b->nnodes; i++) {
         const bnode_t *n = &b->nodes[i];
-        nodes[i] = (phx_bf_node_t){n->cores,  n->cores,   n->mem,     n->mem,
-                                   n->usable, n->sockets, n->threads, n->parts};
+        nodes[i] = (phx_bf_node_t){n->cores,   n->cores,   n->mem,   n->mem, n->usable,
+                                   n->sockets, n->threads, n->parts, 0,      0};
     }
     *nrun = 0;
     for (size_t i = 0; i < b->njobs; i++) {
@@ -364,7 +365,7 @@ static void plan_input(batchd_t *b, phx_bf_node_t *nodes, phx_bf_running_t *run,
         nodes[x].cores_free -= j->tasks[0].cpus;
         nodes[x].mem_free -= j->tasks[0].mem;
         shares[*nrun] = (phx_bf_share_t){(uint32_t)x, j->tasks[0].tasks,
-                                         j->tasks[0].cpus, j->tasks[0].mem};
+                                         j->tasks[0].cpus, j->tasks[0].mem, 0};
         run[*nrun] = (phx_bf_running_t){j->id, j->start_time + j->spec.time_limit,
                                         &shares[*nrun], 1};
         (*nrun)++;

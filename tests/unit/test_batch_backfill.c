@@ -4,6 +4,7 @@
  *
  * Unit tests cannot link daemon objects, so the source is included. */
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/pools.c"
 
 #include <setjmp.h>
@@ -98,7 +99,7 @@ static void test_reservation_and_backfill(void **state)
     (void)state;
     phx_bf_node_t nodes[4] = {node(4, 0, 100, 100), node(4, 0, 100, 100),
                               node(4, 0, 100, 100), node(4, 4, 100, 100)};
-    phx_bf_share_t rs[3] = {{0, 4, 4, 0}, {1, 4, 4, 0}, {2, 4, 4, 0}};
+    phx_bf_share_t rs[3] = {{0, 4, 4, 0, 0}, {1, 4, 4, 0, 0}, {2, 4, 4, 0, 0}};
     phx_bf_running_t run = {.job_id = 7, .end_time = 100, .shares = rs, .nshares = 3};
     phx_bf_request_t pend[4] = {req(1, 4, 16, 600), req(2, 1, 1, 3600),
                                 req(3, 1, 4, 50), req(4, 1, 1, 30)};
@@ -142,7 +143,7 @@ static void test_backfill_on_spare_nodes(void **state)
     (void)state;
     phx_bf_node_t nodes[3] = {node(4, 0, 100, 100), node(4, 0, 100, 100),
                               node(4, 4, 100, 100)};
-    phx_bf_share_t rs[2] = {{0, 4, 4, 0}, {1, 4, 4, 0}};
+    phx_bf_share_t rs[2] = {{0, 4, 4, 0, 0}, {1, 4, 4, 0, 0}};
     phx_bf_running_t run = {.job_id = 7, .end_time = 500, .shares = rs, .nshares = 2};
     phx_bf_request_t pend[3] = {req(1, 2, 8, 600), req(2, 1, 4, 100000),
                                 req(3, 1, 1, 10)};
@@ -183,7 +184,7 @@ static void test_memory_exclusive_never(void **state)
 {
     (void)state;
     phx_bf_node_t nodes[2] = {node(8, 6, 1000, 900), node(8, 8, 1000, 1000)};
-    phx_bf_share_t rs[1] = {{0, 2, 2, 100}};
+    phx_bf_share_t rs[1] = {{0, 2, 2, 100, 0}};
     phx_bf_running_t run = {.job_id = 7, .end_time = 1000, .shares = rs, .nshares = 1};
     phx_bf_request_t pend[6] = {
         req(1, 1, 1, 60), req(2, 1, 1, 60), req(3, 1, 1, 60),
@@ -312,7 +313,7 @@ static void test_unlimited_blocker_and_bad_input(void **state)
 {
     (void)state;
     phx_bf_node_t nodes[2] = {node(4, 0, 10, 10), node(4, 4, 10, 10)};
-    phx_bf_share_t rs[1] = {{0, 4, 4, 0}};
+    phx_bf_share_t rs[1] = {{0, 4, 4, 0, 0}};
     phx_bf_running_t run = {
         .job_id = 7, .end_time = PHX_BF_NO_END, .shares = rs, .nshares = 1};
     phx_bf_request_t pend[2] = {req(1, 2, 8, 60), req(2, 1, 4, 0)};
@@ -380,6 +381,7 @@ typedef struct stats {
     int multi_part; /* starts of jobs of two partitions */
     int moved;      /* jobs that moved to another pool than reserved in */
     int resets;     /* reservations counted again behind them */
+    int gpu_starts; /* shares of GPUs started */
 } stats_t;
 
 /* With parts, the nodes make two partitions of their own halves, and in
@@ -390,6 +392,7 @@ typedef struct sim_opts {
     uint32_t max_job_test; /* 0: 500 */
     int64_t window;
     uint32_t unlimited; /* 1 job in so many has no time limit; 0: none */
+    bool gpus;          /* nodes of 0, 2 or 4 GPUs, a third of the jobs use them */
 } sim_opts_t;
 
 static void simulate(uint64_t seed, stats_t *st, const sim_opts_t *o)
@@ -403,6 +406,8 @@ static void simulate(uint64_t seed, stats_t *st, const sim_opts_t *o)
         uint32_t c = 4 << rnd(3);
         uint64_t m = 1000 * (1 + rnd(4));
         nodes[i] = node(c, c, m, m);
+        if (o->gpus)
+            nodes[i].gpus_total = nodes[i].gpus_free = rnd(3) ? 2u << rnd(2) : 0;
         if (nparts)
             nodes[i].parts = (i < nn / 2 ? 1u : 2u) | (nparts == 3 ? 4u : 0u);
     }
@@ -432,6 +437,12 @@ static void simulate(uint64_t seed, stats_t *st, const sim_opts_t *o)
             s->r.ntasks_per_node = tasks / n + rnd(2);
         if (nparts)
             s->r.parts = rnd(3) == 0 ? 3 : UINT64_C(1) << rnd(nparts);
+        if (o->gpus && rnd(3) == 0) {
+            if (rnd(2))
+                s->r.gpus_per_node = 1 + rnd(4);
+            else
+                s->r.gpus_per_task = 1 + rnd(2);
+        }
         s->arrive = j == 0 ? 0 : jobs[j - 1].arrive + rnd(40);
         s->runtime = 1 + rnd((uint32_t)s->r.time_limit);
         if (o->unlimited && rnd(o->unlimited) == 0)
@@ -449,6 +460,7 @@ static void simulate(uint64_t seed, stats_t *st, const sim_opts_t *o)
                     phx_bf_node_t *nd = &nodes[jobs[j].shares[k].node];
                     nd->cores_free += jobs[j].shares[k].cores;
                     nd->mem_free += jobs[j].shares[k].mem;
+                    nd->gpus_free += jobs[j].shares[k].gpus;
                 }
             }
         phx_bf_request_t pend[MAXJ];
@@ -538,17 +550,28 @@ static void simulate(uint64_t seed, stats_t *st, const sim_opts_t *o)
                 for (size_t k = 0; k < d->nshares; k++) {
                     phx_bf_node_t *nd = &nodes[d->shares[k].node];
                     if (d->shares[k].cores > nd->cores_free ||
-                        d->shares[k].mem > nd->mem_free)
+                        d->shares[k].mem > nd->mem_free ||
+                        d->shares[k].gpus > nd->gpus_free)
                         fail_msg("seed %llu: node %u over-committed by job %llu",
                                  (unsigned long long)seed, d->shares[k].node,
                                  (unsigned long long)s->r.job_id);
-                    if (s->r.exclusive)
+                    if (s->r.exclusive) {
                         assert_int_equal(nd->cores_free, nd->cores_total);
+                        assert_int_equal(nd->gpus_free, nd->gpus_total);
+                        assert_int_equal(d->shares[k].gpus, nd->gpus_total);
+                    } else if (s->r.gpus_per_node) {
+                        assert_int_equal(d->shares[k].gpus, s->r.gpus_per_node);
+                    } else {
+                        assert_int_equal(d->shares[k].gpus,
+                                         d->shares[k].tasks * s->r.gpus_per_task);
+                    }
+                    st->gpu_starts += d->shares[k].gpus > 0;
                     if (s->r.ntasks_per_node)
                         assert_true(d->shares[k].tasks <= s->r.ntasks_per_node);
                     assert_true(d->shares[k].tasks >= 1);
                     nd->cores_free -= d->shares[k].cores;
                     nd->mem_free -= d->shares[k].mem;
+                    nd->gpus_free -= d->shares[k].gpus;
                     tasks += d->shares[k].tasks;
                     s->shares[k] = d->shares[k];
                 }
@@ -596,20 +619,26 @@ static void simulate(uint64_t seed, stats_t *st, const sim_opts_t *o)
     fail_msg("seed %llu: simulation did not finish", (unsigned long long)seed);
 }
 
+/* Also with GPUs: no node's GPUs over-committed, the reserved job's start
+ * kept (the GPUs it waits for are counted in its reservation). */
 static void test_easy_never_delays_reserved_job(void **state)
 {
     (void)state;
-    stats_t st = {0};
-    sim_opts_t o = {.parts = false};
-    for (uint64_t seed = 1; seed <= 300; seed++)
-        simulate(seed, &st, &o);
-    /* The property was exercised, not vacuous. */
-    print_message("%d starts, %d backfills, %d reservations, %d reserved starts "
-                  "checked\n",
-                  st.starts, st.backfills, st.reservations, st.checked);
-    assert_true(st.backfills > 100);
-    assert_true(st.reservations > 100);
-    assert_true(st.checked > 100);
+    static const sim_opts_t runs[] = {{.parts = false}, {.gpus = true}};
+    for (size_t k = 0; k < sizeof(runs) / sizeof(runs[0]); k++) {
+        stats_t st = {0};
+        for (uint64_t seed = 1; seed <= 300; seed++)
+            simulate(seed, &st, &runs[k]);
+        /* The property was exercised, not vacuous. */
+        print_message("%d starts, %d backfills, %d reservations, %d reserved starts "
+                      "checked, %d GPU shares\n",
+                      st.starts, st.backfills, st.reservations, st.checked,
+                      st.gpu_starts);
+        assert_true(st.backfills > 100);
+        assert_true(st.reservations > 100);
+        assert_true(st.checked > 100);
+        assert_true(!runs[k].gpus || st.gpu_starts > 100);
+    }
 }
 
 /* The same with partitions: every pool's reserved job keeps its start while
@@ -654,7 +683,7 @@ static void test_reservation_by_sockets(void **state)
     (void)state;
     phx_bf_node_t nodes[1] = {node(8, 2, 1000, 1000)};
     nodes[0].sockets = 2;
-    phx_bf_share_t s1 = {0, 1, 4, 0}, s2 = {0, 1, 2, 0};
+    phx_bf_share_t s1 = {0, 1, 4, 0, 0}, s2 = {0, 1, 2, 0, 0};
     phx_bf_running_t run[2] = {{1, 100, &s1, 1}, {2, 10000, &s2, 1}};
     phx_bf_request_t pend[3] = {req(10, 1, 2, 100), req(11, 1, 1, 10000),
                                 req(12, 1, 1, 50)};

@@ -16,6 +16,7 @@
 #include "daemons/batchd/accounts_db.c"
 #include "daemons/batchd/array.c"
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/cluster.c"
 #include "daemons/batchd/depend.c"
 #include "daemons/batchd/features.c"
