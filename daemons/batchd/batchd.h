@@ -510,6 +510,10 @@ uint32_t batchd_gpu_tasks(const bnode_t *n, const boffer_t *o, const struct bjob
 /* The GPUs of j's share of tasks tasks on cores (placed on o): those local
  * to the cores' NUMA domains first; 0 when j asks for none or they are not
  * free. */
+/* The GPUs j's task t holds on node n: those it was given, or for a job
+ * loaded from the database (its tasks' GPUs are the master's) what its
+ * request gives a node. */
+uint32_t batchd_task_gpus(const bnode_t *n, const struct bjob *j, const bj_task_t *t);
 uint64_t batchd_gpu_pick(const bnode_t *n, const boffer_t *o, const struct bjob *j,
                          uint32_t tasks, const int *cores, uint32_t ncores);
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "daemons/batchd/batchd.h"
+#include "daemons/batchd/gpuspec.h"
 
 /* MiB a job takes on a node of `cores` cores holding `total` MiB. */
 uint64_t batchd_job_mem(const batchd_t *b, const bjob_t *j, uint32_t cores,
@@ -41,6 +42,10 @@ void batchd_bf_request_shape(const batchd_t *b, const phx_jobspec_t *s,
                                                    : b->default_mem_per_cpu);
     }
     r->exclusive = s->exclusive == 1;
+    phx_gpureq_t g;
+    phx_gpuspec_get(s, &g);
+    r->gpus_per_node = (uint32_t)g.per_node;
+    r->gpus_per_task = (uint32_t)g.per_task;
     r->time_limit = s->time_limit;
 }
 

@@ -125,3 +125,14 @@ uint64_t batchd_gpu_pick(const bnode_t *n, const boffer_t *o, const bjob_t *j,
         got |= m & (~m + 1);
     return (uint64_t)__builtin_popcountll(got) == want ? got : 0;
 }
+
+uint32_t batchd_task_gpus(const bnode_t *n, const bjob_t *j, const bj_task_t *t)
+{
+    if (t->gpus)
+        return (uint32_t)__builtin_popcountll(t->gpus);
+    if (j->spec.exclusive == 1)
+        return n->ngpus;
+    phx_gpureq_t g;
+    phx_gpuspec_get(&j->spec, &g);
+    return (uint32_t)phx_gpuspec_node(&g, t->tasks);
+}

@@ -182,6 +182,10 @@ void batchd_request_send(batchd_t *b, bjob_t *j, uint32_t pool,
     if ((j->request_id[0] && now < j->request_until && j->request_pool == pool) ||
         now < j->request_after)
         return;
+    /* the master's gang requests hold no GPUs yet: a GPU job is reserved
+     * by the planner only (doc/batchd.md) */
+    if (batchd_job_wants_gpus(j))
+        return;
     char id[sizeof(j->request_id)];
     snprintf(id, sizeof(id), "job-%" PRIu64 "-%" PRIu64, j->id, ++b->request_seq);
     json_t *call = request_call(b, j, pool, d, id);

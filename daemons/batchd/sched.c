@@ -445,8 +445,9 @@ static void pass_run(pass_t *p)
     for (size_t i = 0; i < b->nnodes; i++) {
         pnodes[i] = &b->nodes[i];
         const bnode_t *bn = &b->nodes[i];
-        nodes[i] = (phx_bf_node_t){bn->cores,  bn->cores,   bn->mem,     bn->mem,
-                                   bn->usable, bn->sockets, bn->threads, bn->parts};
+        nodes[i] =
+            (phx_bf_node_t){bn->cores,   bn->cores,   bn->mem,   bn->mem,   bn->usable,
+                            bn->sockets, bn->threads, bn->parts, bn->ngpus, bn->ngpus};
     }
     size_t test = pass_select(p, nodes, cand, prio, &reqs, &rjob);
     if (!reqs || !rjob)
@@ -472,9 +473,11 @@ static void pass_run(pass_t *p)
                 uint64_t m = j->tasks[k].mem;
                 nodes[x].cores_free -=
                     c < nodes[x].cores_free ? c : nodes[x].cores_free;
+                uint32_t g = batchd_task_gpus(bn, j, &j->tasks[k]);
                 nodes[x].mem_free -= m < nodes[x].mem_free ? m : nodes[x].mem_free;
+                nodes[x].gpus_free -= g < nodes[x].gpus_free ? g : nodes[x].gpus_free;
                 shares[nshares++] =
-                    (phx_bf_share_t){(uint32_t)x, j->tasks[k].tasks, c, m};
+                    (phx_bf_share_t){(uint32_t)x, j->tasks[k].tasks, c, m, g};
             }
         }
         /* it frees what it holds at its end: the planner gives the shares

@@ -57,6 +57,24 @@ wait_job "$wait3" RUNNING 30
 wait_for 10 test -s "$home/phx-$wait3.out"
 assert_eq "node=n1 CVD=2 PHX_GPUS=2" "$(cat "$home/phx-$wait3.out")"
 
+# EASY with GPUs: a job of all 3 GPUs waits for them, reserved at the end of
+# the jobs holding them; a later 1-GPU job that would run past that start
+# does not take the GPU freed meanwhile, though it is free and first.
+big=$(as phxg1 phx submit --parsable --gres=gpu:3 -t 1 gpu.sh)
+small=$(as phxg1 phx submit --parsable --gres=gpu:1 -t 10 gpu.sh)
+touch "$home/go.$wait3"
+wait_job "$wait3" COMPLETED 30
+sleep 3
+assert_eq "PENDING PENDING" "$(job_field "$big" state) $(job_field "$small" state)"
+touch "$home/go.$two"
+wait_job "$big" RUNNING 30
+wait_for 10 test -s "$home/phx-$big.out"
+assert_eq "node=n1 CVD=0,1,2 PHX_GPUS=0,1,2" "$(cat "$home/phx-$big.out")"
+assert_eq PENDING "$(job_field "$small" state)"
+touch "$home/go.$big"
+wait_job "$small" RUNNING 30
+touch "$home/go.$small"
+
 # What no node has is refused at submit, naming the directive.
 printf '#!/bin/sh\n#SBATCH --gres=gpu:h100:1\ntrue\n' >"$home/h100.sh"
 out=$(as phxg1 phx submit h100.sh 2>&1) && fail "h100 accepted: $out"
@@ -66,12 +84,12 @@ out=$(as phxg1 phx submit --gres=gpu:4 gpu.sh 2>&1) && fail "gpu:4 accepted: $ou
 assert_contains "$out" "has 4 GPUs (the most on one: 3)"
 out=$(as phxg1 phx submit --gres=fpga:1 gpu.sh 2>&1) && fail "fpga accepted: $out"
 assert_contains "$out" 'generic resource "fpga" is not supported'
-assert_eq 4 "$(psql_q "SELECT count(*) FROM jobs")"
+assert_eq 6 "$(psql_q "SELECT count(*) FROM jobs")"
 
 # The master recorded the GPUs of the jobs' tasks.
 assert_eq "0-1" "$(psql_q "SELECT gpus FROM tasks WHERE task_id = '$two.0'")"
-for id in "$two" "$none" "$wait3"; do touch "$home/go.$id"; done
-for id in "$two" "$none" "$wait3"; do wait_job "$id" COMPLETED 30; done
+touch "$home/go.$none"
+for id in "$two" "$none" "$wait3" "$big" "$small"; do wait_job "$id" COMPLETED 30; done
 
 # A step of a GPU job (srun) sees the job's GPUs of its node.
 cat >"$home/step.sh" <<'S'
