@@ -92,6 +92,17 @@ int phx_cmd_show(int argc, char **argv)
            s(spec, "exclude"), s(spec, "constraint"));
     printf("   NumNodes=%lld NumTasks=%lld CPUs/Task=%lld AllocCPUs=%lld\n",
            n(j, "nodes"), n(j, "ntasks"), n(j, "cpus_per_task"), n(j, "alloc_cpus"));
+    /* GPUs, as Slurm's TRES per node, task or job */
+    const char *gres = json_string_value(json_object_get(spec, "gres"));
+    const char *tres[3][2] = {
+        {"Node", gres ? gres + 4 : NULL}, {"Task", NULL}, {"Job", NULL}};
+    if (!gres)
+        tres[0][1] = json_string_value(json_object_get(spec, "gpus_per_node"));
+    tres[1][1] = json_string_value(json_object_get(spec, "gpus_per_task"));
+    tres[2][1] = json_string_value(json_object_get(spec, "gpus"));
+    for (int i = 0; i < 3; i++)
+        if (tres[i][1])
+            printf("   TresPer%s=gres/gpu:%s\n", tres[i][0], tres[i][1]);
     printf("   Exclusive=%s\n",
            json_is_true(json_object_get(j, "exclusive")) ? "1" : "0");
     printf("   Command=%s\n", s(j, "submit_line"));

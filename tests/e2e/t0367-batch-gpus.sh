@@ -36,6 +36,8 @@ two=$(as phxg1 phx submit --parsable --gres=gpu:a100:2 gpu.sh)
 wait_job "$two" RUNNING 30
 wait_for 10 test -s "$home/phx-$two.out"
 assert_eq "node=n1 CVD=0,1 PHX_GPUS=0,1" "$(cat "$home/phx-$two.out")"
+show=$(as phxg1 phx show "$two")
+assert_contains "$show" "TresPerNode=gres/gpu:a100:2"
 
 # One GPU left on n1: -G 1 gets it (index 2); a job without GPUs gets none.
 one=$(as phxg1 phx submit --parsable -G 1 gpu.sh)
