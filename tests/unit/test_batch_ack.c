@@ -5,113 +5,15 @@
  * applied.  The HTTP answer functions are stubs that record the answer and
  * what the database held when it was sent; the e2e t0361 has the real
  * daemons. */
-#include "daemons/batchd/ack.c"
-#include "daemons/batchd/array.c"
-#include "daemons/batchd/depend.c"
-#include "daemons/batchd/jobnodes.c"
-#include "daemons/batchd/jobsig.c"
-#include "daemons/batchd/jobspec.c"
-#include "daemons/batchd/jobstate.c"
-#include "daemons/batchd/gpuspec.c"
-#include "daemons/batchd/kill.c"
-#include "daemons/batchd/outpath.c"
-#include "daemons/batchd/priority.c"
-#include "daemons/batchd/queue.c"
-#include "daemons/batchd/usage.c"
-#include "daemons/batchd/mail.c"
-#include "daemons/batchd/mail_fmt.c"
-#include "daemons/batchd/requeue.c"
-#include "daemons/batchd/rows.c"
-#include "daemons/batchd/timefmt.c"
+#define QUEUE_WORLD_NOW 1793456100 /* batchd's clock */
+#define QUEUE_WORLD_PG
+#include "tests/unit/queue_world.h"
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
+#include "daemons/batchd/requeue.c"
 
 #include <event2/event.h>
 
-#include "db/migrate.h"
-#include "tests/unit/support/paths.h"
-#include "tests/unit/support/storetest.h"
-
-/* --- stubs --- */
-
-static int64_t now_s = 1793456100; /* batchd's clock */
-
-int64_t batchd_now(void)
-{
-    return now_s;
-}
-
-void batchd_sched_job_done(batchd_t *b, bjob_t *j)
-{
-    (void)b;
-    (void)j;
-}
-
-void batchd_sched_dirty(batchd_t *b)
-{
-    (void)b;
-}
-
-void batchd_request_forget(batchd_t *b, bjob_t *j)
-{
-    (void)b;
-    j->request_id[0] = 0;
-}
-
-void batchd_request_drop(batchd_t *b, bjob_t *j)
-{
-    batchd_request_forget(b, j);
-}
-
-void batchd_request_clear(batchd_t *b)
-{
-    free(b->requested);
-    b->requested = NULL;
-}
-
-bool batchd_is_operator(const batchd_t *b, uid_t uid)
-{
-    (void)b;
-    return uid == 0;
-}
-
-bool batchd_accounts_member(const baccounts_t *a, const char *user, const char *account)
-{
-    (void)a;
-    (void)user;
-    (void)account;
-    return true;
-}
-
-void batchd_job_persist_spec(batchd_t *b, bjob_t *j)
-{
-    (void)b;
-    (void)j; /* no job here has a dependency to drop */
-}
-
-static int kills;            /* KILL calls asked of the master */
-static long kill_check = -1; /* check's count at the last of them */
-static long count_check(void);
-
-int phx_fwc_kill(phx_fwc_t *c, const char *task_id, const char *agent_id)
-{
-    (void)c;
-    (void)task_id;
-    (void)agent_id;
-    kills++;
-    kill_check = count_check();
-    return 0;
-}
-
-const char *phx_fwc_id(const phx_fwc_t *c)
-{
-    (void)c;
-    return "fw-test";
-}
+/* --- stubs of the HTTP answers --- */
 
 /* The answer: its status and text, and what check (an SQL count) gave
  * from another connection when it was sent. */
@@ -124,6 +26,13 @@ static long reply_check = -1;
 static long count_check(void)
 {
     return check ? store_count(env, check) : -1;
+}
+
+static long kill_check = -1; /* check's count at the last KILL */
+
+static void kill_checked(void)
+{
+    kill_check = count_check();
 }
 
 static void answered(int code)
@@ -174,21 +83,10 @@ void phx_http_deferred_free(phx_http_deferred_t *d)
 
 /* --- a database, a batchd --- */
 
-static phx_test_pg_t pg;
-
-PHX_TEST_PG_GROUP_FIXTURES(pg)
-
+/* batchd (re)started on env's database: its queue loaded */
 static batchd_t *batchd_new(void)
 {
-    batchd_t *b = calloc(1, sizeof(*b));
-    assert_non_null(b);
-    b->jobs = phx_hmap_create();
-    b->array_tasks = phx_hmap_create();
-    b->tasks = phx_hmap_create();
-    b->usage = phx_hmap_create();
-    b->keep_ended = 1000000000; /* the ended jobs too */
-    b->store = env->store;
-    b->dsn = env->dsn;
+    batchd_t *b = batchd_on(env);
     b->max_requeue = 5;
     phx_error_t err = {{0}};
     if (batchd_queue_load(b, &err) < 0)
@@ -196,48 +94,19 @@ static batchd_t *batchd_new(void)
     return b;
 }
 
-static void batchd_free(batchd_t *b)
-{
-    batchd_queue_destroy(b);
-    phx_hmap_destroy(b->usage);
-    phx_hmap_destroy(b->tasks);
-    phx_hmap_destroy(b->array_tasks);
-    phx_hmap_destroy(b->jobs);
-    free(b);
-}
-
-/* Run the loop until the store has done everything queued. */
-static void drain(void)
-{
-    for (int i = 0; i < 1000; i++) {
-        phx_db_store_stats_t st;
-        phx_db_store_stats(env->store, &st);
-        if (st.queued == 0)
-            return;
-        event_base_loop(env->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
-        usleep(10000);
-    }
-    fail_msg("the store did not drain");
-}
-
 /* A fresh database with the project's migrations, and job id in state
  * (RUNNING: on one task "t<id>" of n01; an ended state: ended too). */
 static void setup_db(void)
 {
-    env = store_env_new(&pg, NULL);
-    char repo[1024], dir[1200];
-    assert_int_equal(phx_test_repo_dir(repo, sizeof(repo)), 0);
-    snprintf(dir, sizeof(dir), "%s/db/migrations", repo);
-    phx_error_t err = {{0}};
-    if (phx_db_migrate(env->conn, dir, &err) < 0)
-        fail_msg("migrate: %s", err.text);
+    env = migrated_env();
     reply_code = 0;
     reply_text[0] = 0;
     reply_check = -1;
     check = NULL;
-    kills = 0;
+    world.kills = 0;
+    world.on_kill = kill_checked;
     kill_check = -1;
-    now_s = 1793456100;
+    world.now = QUEUE_WORLD_NOW;
 }
 
 static void add_job(int id, const char *state, const char *cancel_uid)
@@ -298,8 +167,8 @@ static void test_requeue_answered_after_commit(void **state)
     batchd_api_requeue(b, REQ, 0, "20", 2, false);
     batchd_ack_end(b);
     assert_int_equal(reply_code, 409);
-    drain();
-    batchd_free(b);
+    store_drain(env);
+    queue_free(b);
     store_env_free(env);
 }
 
@@ -321,9 +190,9 @@ static void test_requeue_write_failed(void **state)
     wait_answer();
     assert_int_equal(reply_code, 503);
     assert_non_null(strstr(reply_text, "could not record the change"));
-    drain();
+    store_drain(env);
     assert_int_equal(phx_db_store_set_fence(env->store, NULL, 0, NULL, &err), 0);
-    batchd_free(b);
+    queue_free(b);
     store_env_free(env);
 }
 
@@ -350,8 +219,8 @@ static void test_cancel_answered_after_commit(void **state)
     wait_answer();
     assert_int_equal(reply_code, 200);
     assert_int_equal(reply_check, 2);
-    drain();
-    batchd_free(b);
+    store_drain(env);
+    queue_free(b);
     store_env_free(env);
 }
 
@@ -373,23 +242,23 @@ static void test_cancel_killed_after_commit(void **state)
     batchd_job_cancel(b, batchd_job_find(b, 26), 77);
     batchd_reply(b, REQ, 200, json_pack("{s:i}", "cancelled", 1));
     batchd_ack_end(b);
-    assert_int_equal(kills, 0); /* not before the commit */
+    assert_int_equal(world.kills, 0); /* not before the commit */
     batchd_kills_resume(b);
-    assert_int_equal(kills, 0);
+    assert_int_equal(world.kills, 0);
     wait_answer();
     assert_int_equal(reply_code, 200);
-    assert_int_equal(kills, 1);
+    assert_int_equal(world.kills, 1);
     assert_int_equal(kill_check, 1); /* committed when killed */
     batchd_kills_resume(b);          /* once committed: killed again on subscribing */
-    assert_int_equal(kills, 2);
+    assert_int_equal(world.kills, 2);
     b->fwc = NULL;
-    drain();
-    batchd_free(b);
+    store_drain(env);
+    queue_free(b);
     store_env_free(env);
 }
 
 /* phx requeue of a running job: killed once requeue_asked is committed;
- * a cancel of a job whose requeue is not committed yet kills it once both
+ * a cancel of a job whose requeue is not committed yet world.kills it once both
  * are (one kill) */
 static void test_requeue_killed_after_commit(void **state)
 {
@@ -403,25 +272,25 @@ static void test_requeue_killed_after_commit(void **state)
     batchd_ack_begin(b);
     batchd_api_requeue(b, REQ, 0, "27", 2, false);
     batchd_ack_end(b);
-    assert_int_equal(kills, 0);
+    assert_int_equal(world.kills, 0);
     wait_answer();
     assert_int_equal(reply_code, 200);
-    assert_int_equal(kills, 1);
+    assert_int_equal(world.kills, 1);
     assert_int_equal(kill_check, 1);
 
-    kills = 0;
+    world.kills = 0;
     reply_code = 0;
     check = "SELECT count(*) FROM jobs WHERE id = 28 AND cancel_uid = 5";
     batchd_ack_begin(b);
     batchd_api_requeue(b, REQ, 0, "28", 2, false);
     batchd_ack_end(b);
     batchd_job_cancel(b, batchd_job_find(b, 28), 5); /* a cancel right after */
-    assert_int_equal(kills, 0);
-    drain();
-    assert_int_equal(kills, 1);
+    assert_int_equal(world.kills, 0);
+    store_drain(env);
+    assert_int_equal(world.kills, 1);
     assert_int_equal(kill_check, 1);
     b->fwc = NULL;
-    batchd_free(b);
+    queue_free(b);
     store_env_free(env);
 }
 
@@ -441,14 +310,14 @@ static void test_cancel_write_failed_kills(void **state)
     batchd_job_cancel(b, batchd_job_find(b, 29), 77);
     batchd_reply(b, REQ, 200, json_pack("{s:i}", "cancelled", 1));
     batchd_ack_end(b);
-    assert_int_equal(kills, 0);
+    assert_int_equal(world.kills, 0);
     wait_answer();
     assert_int_equal(reply_code, 503);
-    assert_int_equal(kills, 1);
-    drain();
+    assert_int_equal(world.kills, 1);
+    store_drain(env);
     assert_int_equal(phx_db_store_set_fence(env->store, NULL, 0, NULL, &err), 0);
     b->fwc = NULL;
-    batchd_free(b);
+    queue_free(b);
     store_env_free(env);
 }
 
@@ -470,8 +339,8 @@ static void test_cancel_survives_restart(void **state)
     batchd_job_persist(b, j);
     batchd_job_cancel(b, j, 1234);
     batchd_job_cancel(b, batchd_job_find(b, 31), 1235);
-    drain();
-    batchd_free(b);
+    store_drain(env);
+    queue_free(b);
 
     b = batchd_new(); /* restarted */
     j = batchd_job_find(b, 30);
@@ -482,13 +351,13 @@ static void test_cancel_survives_restart(void **state)
     assert_int_equal(batchd_job_find(b, 31)->state, PHX_JOB_CANCELLED);
     b->fwc = (phx_fwc_t *)&token; /* subscribed: its live task killed again */
     batchd_kills_resume(b);
-    assert_int_equal(kills, 1);
+    assert_int_equal(world.kills, 1);
     b->fwc = NULL;
     assert_int_equal(store_count(env, "SELECT count(*) FROM jobs WHERE (id = 30 AND "
                                       "cancel_uid = 1234) OR (id = 31 AND "
                                       "cancel_uid = 1235 AND state = 'CANCELLED')"),
                      2);
-    batchd_free(b);
+    queue_free(b);
     store_env_free(env);
 }
 
@@ -510,14 +379,14 @@ static void test_requeue_clears_cancel(void **state)
     /* it runs again (as sched.c starts it) */
     j->start_time = batchd_now();
     batchd_job_set_state(b, j, PHX_JOB_RUNNING, PHX_REASON_NONE);
-    drain();
+    store_drain(env);
     assert_int_equal(store_count(env, "SELECT count(*) FROM jobs WHERE id = 40 AND "
                                       "state = 'RUNNING' AND cancel_uid IS NULL"),
                      1);
-    batchd_free(b);
+    queue_free(b);
     b = batchd_new();
     assert_false(batchd_job_find(b, 40)->cancel_requested);
-    batchd_free(b);
+    queue_free(b);
     store_env_free(env);
 }
 
@@ -543,8 +412,8 @@ static void test_stale_cancel_not_this_run(void **state)
     batchd_ack_end(b);
     wait_answer();
     assert_int_equal(reply_code, 503); /* the cancel was not recorded */
-    drain();
-    batchd_free(b);
+    store_drain(env);
+    queue_free(b);
     store_exec(env, "DROP TRIGGER no_cancelled ON jobs");
     assert_int_equal(store_count(env, "SELECT count(*) FROM jobs WHERE id = 50 AND "
                                       "state = 'PENDING' AND cancel_uid = 1234"),
@@ -553,7 +422,7 @@ static void test_stale_cancel_not_this_run(void **state)
     b = batchd_new(); /* restarted: the job is pending, and starts later */
     bjob_t *j = batchd_job_find(b, 50);
     assert_int_equal(j->state, PHX_JOB_PENDING);
-    now_s += 60;
+    world.now += 60;
     j->start_time = batchd_now(); /* as sched.c starts it, on n01 */
     assert_non_null(j->tasks = calloc(1, sizeof(*j->tasks)));
     j->ntasks = 1;
@@ -564,8 +433,8 @@ static void test_stale_cancel_not_this_run(void **state)
     j->node_list = strdup("n01");
     j->alloc_cpus = 1;
     batchd_job_set_state(b, j, PHX_JOB_RUNNING, PHX_REASON_NONE);
-    drain();
-    batchd_free(b);
+    store_drain(env);
+    queue_free(b);
 
     b = batchd_new(); /* restarted while it runs: not being cancelled */
     j = batchd_job_find(b, 50);
@@ -573,15 +442,15 @@ static void test_stale_cancel_not_this_run(void **state)
     assert_false(j->cancel_requested);
     b->fwc = (phx_fwc_t *)&token;
     batchd_kills_resume(b);
-    assert_int_equal(kills, 0);
+    assert_int_equal(world.kills, 0);
     b->fwc = NULL;
     /* a cancel of this run is one */
     batchd_job_cancel(b, j, 77);
-    drain();
-    batchd_free(b);
+    store_drain(env);
+    queue_free(b);
     b = batchd_new();
     assert_true(batchd_job_find(b, 50)->cancel_requested);
-    batchd_free(b);
+    queue_free(b);
     store_env_free(env);
 }
 

@@ -11,70 +11,34 @@
  * The queue, the order, holds, accounts and the pass are the daemon's own
  * sources (included: unit tests cannot link daemon objects); the master
  * link is a fake that writes down each call's type. */
-#include "daemons/batchd/ack.c"
+#define QUEUE_WORLD_SCHED
+#define QUEUE_WORLD_ACCOUNTS
+#include "tests/unit/queue_world.h"
+
 #include "daemons/batchd/accounts.c"
 #include "daemons/batchd/accounts_db.c"
-#include "daemons/batchd/array.c"
 #include "daemons/batchd/backfill.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/cluster.c"
-#include "daemons/batchd/depend.c"
 #include "daemons/batchd/features.c"
 #include "daemons/batchd/gang.c"
 #include "daemons/batchd/hold.c"
 #include "daemons/batchd/jobs_named.c"
-#include "daemons/batchd/jobnodes.c"
-#include "daemons/batchd/jobsig.c"
-#include "daemons/batchd/jobspec.c"
-#include "daemons/batchd/jobstate.c"
-#include "daemons/batchd/gpuspec.c"
-#include "daemons/batchd/kill.c"
 #include "daemons/batchd/nodesel.c"
 #include "daemons/batchd/order.c"
-#include "daemons/batchd/outpath.c"
 #include "daemons/batchd/partition.c"
 #include "daemons/batchd/place.c"
 #include "daemons/batchd/pools.c"
-#include "daemons/batchd/priority.c"
-#include "daemons/batchd/queue.c"
-#include "daemons/batchd/usage.c"
-#include "daemons/batchd/mail.c"
-#include "daemons/batchd/mail_fmt.c"
 #include "daemons/batchd/requeue.c"
 #include "daemons/batchd/request.c"
-#include "daemons/batchd/rows.c"
 #include "daemons/batchd/sched.c"
 #include "daemons/batchd/bfreq.c"
 #include "daemons/batchd/gpus.c"
-#include "daemons/batchd/timefmt.c"
-
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
 
 #define ALICE 1001
 #define BOB   1002
 
 /* --- stubs of the daemon's other files --- */
-
-int64_t batchd_now(void)
-{
-    return 100000;
-}
-
-void batchd_job_persist_spec(batchd_t *b, bjob_t *j) /* update_api.c */
-{
-    (void)b;
-    (void)j;
-}
-
-bool batchd_is_operator(const batchd_t *b, uid_t uid)
-{
-    (void)b;
-    return uid == 0;
-}
 
 json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
                           const uint32_t *ncores)
@@ -134,18 +98,9 @@ int phx_fwc_suppress(phx_fwc_t *c)
     return called("SUPPRESS");
 }
 
-int phx_fwc_kill(phx_fwc_t *c, const char *task_id, const char *agent_id)
+static void kill_called(void) /* world.on_kill */
 {
-    (void)c;
-    (void)task_id;
-    (void)agent_id;
-    return called("KILL");
-}
-
-const char *phx_fwc_id(const phx_fwc_t *c)
-{
-    (void)c;
-    return "fw-1";
+    called("KILL");
 }
 
 /* The calls since the last look, then none. */
@@ -159,16 +114,9 @@ static void calls_are(const char *want)
 
 static batchd_t *world_new(void)
 {
-    batchd_t *b = calloc(1, sizeof(*b));
-    assert_non_null(b);
-    b->jobs = phx_hmap_create();
-    b->array_tasks = phx_hmap_create();
-    b->tasks = phx_hmap_create();
-    b->usage = phx_hmap_create();
+    batchd_t *b = queue_new();
     b->node_index = phx_hmap_create();
-    b->keep_ended = 600;
     b->refuse_seconds = 1;
-    b->limits.max_array_index = 1000;
     b->nodes = calloc(1, sizeof(*b->nodes));
     assert_non_null(b->nodes);
     b->nnodes = 1;
@@ -185,6 +133,7 @@ static batchd_t *world_new(void)
     assert_non_null(b->base);
     b->fwc = (phx_fwc_t *)b; /* only ever passed to the fake */
     b->subscribed = true;
+    world.on_kill = kill_called;
     calls[0] = 0;
     return b;
 }
@@ -192,20 +141,12 @@ static batchd_t *world_new(void)
 static void world_free(batchd_t *b)
 {
     batchd_request_clear(b);
-    batchd_queue_destroy(b);
-    batchd_accounts_destroy(b->accounts);
     if (b->sched_ev)
         event_free(b->sched_ev);
     event_base_free(b->base);
     phx_hmap_destroy(b->node_index);
-    phx_hmap_destroy(b->usage);
-    phx_hmap_destroy(b->tasks);
-    phx_hmap_destroy(b->array_tasks);
-    phx_hmap_destroy(b->jobs);
-    free(b->prio_order);
-    free(b->prio_value);
     free(b->nodes);
-    free(b);
+    queue_free(b);
 }
 
 /* The pass batchd_sched_dirty asked for, as the loop runs it. */
@@ -214,18 +155,15 @@ static void run_pass(batchd_t *b)
     event_base_loop(b->base, EVLOOP_NONBLOCK);
 }
 
-static bjob_t *add(batchd_t *b, uint64_t id, uid_t uid, const char *account,
-                   phx_job_state_t state, phx_job_reason_t reason)
+/* Job id of uid in account (NULL: none), one task of one cpu for a
+ * minute, pending for reason (or not pending: PHX_REASON_NONE). */
+static bjob_t *add_by(batchd_t *b, uint64_t id, uid_t uid, const char *account,
+                      phx_job_state_t state, phx_job_reason_t reason)
 {
-    bjob_t *j = batchd_job_new();
-    assert_non_null(j);
-    j->id = id;
-    j->array_task_id = -1;
-    j->state = state;
+    bjob_t *j = job_new(id, 0, -1, state);
     j->reason = reason;
     j->uid = uid;
     j->user = strdup(uid == ALICE ? "alice" : "bob");
-    j->spec.job_name = strdup("job");
     j->spec.account = account ? strdup(account) : NULL;
     j->spec.nodes_min = j->spec.nodes_max = 1;
     j->spec.ntasks = j->spec.cpus_per_task = 1;
@@ -237,7 +175,7 @@ static bjob_t *add(batchd_t *b, uint64_t id, uid_t uid, const char *account,
     j->spec.exclusive = j->spec.requeue = -1;
     j->spec.time_limit = 60;
     j->submit_time = 99000;
-    assert_int_equal(batchd_queue_add(b, j), 0);
+    queue_put(b, j);
     b->prio_dirty = true;
     return j;
 }
@@ -291,8 +229,8 @@ static void held_queue_suppresses(void **state)
 {
     (void)state;
     batchd_t *b = world_new();
-    bjob_t *j1 = add(b, 1, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_HELD);
-    bjob_t *j2 = add(b, 2, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_HELD_ADMIN);
+    bjob_t *j1 = add_by(b, 1, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_HELD);
+    bjob_t *j2 = add_by(b, 2, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_HELD_ADMIN);
     batchd_sched_dirty(b);
     run_pass(b);
     calls_are("SUPPRESS");
@@ -324,8 +262,8 @@ static void dependency_met_revives(void **state)
 {
     (void)state;
     batchd_t *b = world_new();
-    bjob_t *a = add(b, 1, ALICE, "chem", PHX_JOB_RUNNING, PHX_REASON_NONE);
-    bjob_t *d = add(b, 2, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_DEPENDENCY);
+    bjob_t *a = add_by(b, 1, ALICE, "chem", PHX_JOB_RUNNING, PHX_REASON_NONE);
+    bjob_t *d = add_by(b, 2, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_DEPENDENCY);
     assert_int_equal(phx_depend_parse("afterok:1", &d->dep, NULL), 0);
     batchd_sched_dirty(b);
     run_pass(b);
@@ -347,11 +285,11 @@ static void submission_revives(void **state)
 {
     (void)state;
     batchd_t *b = world_new();
-    add(b, 1, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_HELD);
+    add_by(b, 1, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_HELD);
     batchd_sched_dirty(b);
     run_pass(b);
     calls_are("SUPPRESS");
-    bjob_t *j = add(b, 2, BOB, "bio", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
+    bjob_t *j = add_by(b, 2, BOB, "bio", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
     batchd_sched_dirty(b);
     run_pass(b);
     calls_are("REVIVE");
@@ -368,7 +306,7 @@ static void subscribed_suppresses_or_revives(void **state)
 {
     (void)state;
     batchd_t *b = world_new();
-    bjob_t *j = add(b, 1, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_HELD);
+    bjob_t *j = add_by(b, 1, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_HELD);
     batchd_sched_subscribed(b);
     run_pass(b);
     calls_are("SUPPRESS");
@@ -392,9 +330,9 @@ static void invalid_account_waits(void **state)
     (void)state;
     batchd_t *b = world_new();
     assert_false(read_table(b, "alice:chem*,bob:bio*"));
-    bjob_t *p = add(b, 1, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
-    bjob_t *h = add(b, 2, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_HELD);
-    bjob_t *r = add(b, 3, BOB, "bio", PHX_JOB_RUNNING, PHX_REASON_NONE);
+    bjob_t *p = add_by(b, 1, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
+    bjob_t *h = add_by(b, 2, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_HELD);
+    bjob_t *r = add_by(b, 3, BOB, "bio", PHX_JOB_RUNNING, PHX_REASON_NONE);
     batchd_sched_dirty(b);
     run_pass(b);
     assert_int_equal(b->neligible, 1);
@@ -451,8 +389,8 @@ static void no_account_and_enforcement_off(void **state)
 {
     (void)state;
     batchd_t *b = world_new();
-    bjob_t *j = add(b, 1, ALICE, NULL, PHX_JOB_PENDING, PHX_REASON_PRIORITY);
-    bjob_t *k = add(b, 2, ALICE, "gone", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
+    bjob_t *j = add_by(b, 1, ALICE, NULL, PHX_JOB_PENDING, PHX_REASON_PRIORITY);
+    bjob_t *k = add_by(b, 2, ALICE, "gone", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
     assert_true(read_table(b, "alice:chem*"));
     batchd_sched_dirty(b);
     run_pass(b);
@@ -481,9 +419,9 @@ static void suppress_while_eligible_left(void **state)
     (void)state;
     batchd_t *b = world_new();
     b->bf.max_job_test = 1;
-    bjob_t *j1 = add(b, 1, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
-    bjob_t *j2 = add(b, 2, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
-    bjob_t *j3 = add(b, 3, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
+    bjob_t *j1 = add_by(b, 1, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
+    bjob_t *j2 = add_by(b, 2, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
+    bjob_t *j3 = add_by(b, 3, ALICE, "chem", PHX_JOB_PENDING, PHX_REASON_PRIORITY);
     batchd_sched_dirty(b);
     run_pass(b);
     assert_int_equal(b->neligible, 3);
@@ -507,7 +445,7 @@ static void requeued_ended_job_skips_invalid_account(void **state)
     (void)state;
     batchd_t *b = world_new();
     assert_false(read_table(b, "alice:chem*"));
-    bjob_t *j = add(b, 1, ALICE, "chem", PHX_JOB_COMPLETED, PHX_REASON_NONE);
+    bjob_t *j = add_by(b, 1, ALICE, "chem", PHX_JOB_COMPLETED, PHX_REASON_NONE);
     j->start_time = 99500;
     j->end_time = 99600;
     assert_false(read_table(b, "alice:physics*")); /* ended: skipped */

@@ -2,140 +2,29 @@
  * pass (order.c) until released, a hold drops the job's gang request, a
  * user may not release an operator's hold, a job that is not pending is
  * refused by name with its state, an array job id holds its pending tasks.
- *
- * Unit tests cannot link daemon objects, so the sources are included; the
- * daemon functions they call from other files are stubbed below. */
-#include "daemons/batchd/ack.c"
-#include "daemons/batchd/array.c"
-#include "daemons/batchd/depend.c"
+ * The queue and the stubs around it: queue_world.h. */
+#include "tests/unit/queue_world.h"
+
 #include "daemons/batchd/hold.c"
 #include "daemons/batchd/jobs_named.c"
-#include "daemons/batchd/jobnodes.c"
-#include "daemons/batchd/jobsig.c"
-#include "daemons/batchd/jobspec.c"
-#include "daemons/batchd/jobstate.c"
-#include "daemons/batchd/gpuspec.c"
-#include "daemons/batchd/kill.c"
 #include "daemons/batchd/order.c"
-#include "daemons/batchd/outpath.c"
 #include "daemons/batchd/partition.c"
-#include "daemons/batchd/priority.c"
-#include "daemons/batchd/queue.c"
-#include "daemons/batchd/usage.c"
-#include "daemons/batchd/mail.c"
-#include "daemons/batchd/mail_fmt.c"
-#include "daemons/batchd/rows.c"
-#include "daemons/batchd/timefmt.c"
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-/* --- stubs of the daemon's other files --- */
-
-#define OPERATOR 500
+#define OPERATOR 500 /* world.operator_uid */
 #define ALICE    1001
 #define BOB      1002
 
-int64_t batchd_now(void)
+/* Job id of uid, pending for reason (or not pending: PHX_REASON_NONE). */
+static bjob_t *add_by(batchd_t *b, uint64_t id, uint64_t array_id, int64_t task,
+                      phx_job_state_t state, uid_t uid, phx_job_reason_t reason)
 {
-    return 100000;
-}
-
-bool batchd_is_operator(const batchd_t *b, uid_t uid)
-{
-    (void)b;
-    return uid == 0 || uid == OPERATOR;
-}
-
-int64_t batchd_cluster_cpus(const batchd_t *b)
-{
-    (void)b;
-    return 64;
-}
-
-static int drops, flushes, dirty;
-
-void batchd_sched_job_done(batchd_t *b, bjob_t *j)
-{
-    (void)b;
-    (void)j;
-}
-
-void batchd_request_forget(batchd_t *b, bjob_t *j)
-{
-    (void)b;
-    j->request_id[0] = 0;
-}
-
-void batchd_request_drop(batchd_t *b, bjob_t *j)
-{
-    drops++;
-    batchd_request_forget(b, j);
-}
-
-void batchd_request_flush(batchd_t *b)
-{
-    (void)b;
-    flushes++;
-}
-
-void batchd_request_clear(batchd_t *b)
-{
-    (void)b;
-}
-
-void batchd_sched_dirty(batchd_t *b)
-{
-    (void)b;
-    dirty++;
-}
-
-/* --- a queue --- */
-
-static batchd_t *queue_new(void)
-{
-    batchd_t *b = calloc(1, sizeof(*b));
-    assert_non_null(b);
-    b->jobs = phx_hmap_create();
-    b->array_tasks = phx_hmap_create();
-    b->tasks = phx_hmap_create();
-    b->usage = phx_hmap_create();
-    b->keep_ended = 600;
-    b->limits.max_array_index = 1000;
-    drops = flushes = dirty = 0;
-    return b;
-}
-
-static void queue_free(batchd_t *b)
-{
-    batchd_queue_destroy(b);
-    phx_hmap_destroy(b->usage);
-    phx_hmap_destroy(b->tasks);
-    phx_hmap_destroy(b->array_tasks);
-    phx_hmap_destroy(b->jobs);
-    free(b);
-}
-
-static bjob_t *add(batchd_t *b, uint64_t id, uint64_t array_id, int64_t task,
-                   phx_job_state_t state, uid_t uid, phx_job_reason_t reason)
-{
-    bjob_t *j = batchd_job_new();
-    assert_non_null(j);
-    j->id = id;
-    j->array_job_id = array_id;
-    j->array_task_id = array_id ? task : -1;
-    j->state = state;
+    bjob_t *j = job_new(id, array_id, task, state);
     j->reason = reason;
     j->uid = uid;
     j->user = strdup(uid == ALICE ? "alice" : "bob");
-    j->spec.job_name = strdup("job");
     j->spec.ntasks = j->spec.cpus_per_task = 1;
     j->submit_time = 99000;
-    assert_int_equal(batchd_queue_add(b, j), 0);
-    return j;
+    return queue_put(b, j);
 }
 
 /* The ids batchd_order gives, in order, as "1,2". */
@@ -161,8 +50,8 @@ static void held_jobs_wait_until_released(void **state)
 {
     (void)state;
     batchd_t *b = queue_new();
-    bjob_t *held = add(b, 1, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
-    bjob_t *free_ = add(b, 2, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    bjob_t *held = add_by(b, 1, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
+    bjob_t *free_ = add_by(b, 2, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
     char got[64];
     candidates(b, got, sizeof(got));
     assert_string_equal(got, "2");
@@ -177,7 +66,7 @@ static void held_jobs_wait_until_released(void **state)
     assert_int_equal(batchd_hold_job(b, held, ALICE, BATCHD_RELEASE, &err), 1);
     assert_int_equal(held->reason, PHX_REASON_PRIORITY);
     assert_false(batchd_job_held(held));
-    assert_true(dirty > 0);
+    assert_true(world.dirty > 0);
     candidates(b, got, sizeof(got));
     assert_string_equal(got, "1,2");
     assert_int_equal(held->eligible_time, batchd_now());
@@ -198,12 +87,12 @@ static void hold_drops_the_gang_request(void **state)
 {
     (void)state;
     batchd_t *b = queue_new();
-    bjob_t *j = add(b, 7, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_RESOURCES);
+    bjob_t *j = add_by(b, 7, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_RESOURCES);
     snprintf(j->request_id, sizeof(j->request_id), "job-7-3");
     phx_error_t err = {{0}};
     assert_int_equal(batchd_hold_job(b, j, ALICE, BATCHD_HOLD, &err), 1);
-    assert_int_equal(drops, 1);
-    assert_int_equal(flushes, 1);
+    assert_int_equal(world.drops, 1);
+    assert_int_equal(world.flushes, 1);
     assert_string_equal(j->request_id, "");
     queue_free(b);
 }
@@ -214,7 +103,7 @@ static void admin_holds(void **state)
 {
     (void)state;
     batchd_t *b = queue_new();
-    bjob_t *j = add(b, 3, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    bjob_t *j = add_by(b, 3, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
     phx_error_t err = {{0}};
     assert_int_equal(batchd_hold_job(b, j, OPERATOR, BATCHD_HOLD, &err), 1);
     assert_int_equal(j->reason, PHX_REASON_HELD_ADMIN);
@@ -244,8 +133,8 @@ static void only_pending_jobs(void **state)
 {
     (void)state;
     batchd_t *b = queue_new();
-    bjob_t *r = add(b, 5, 0, -1, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
-    bjob_t *t = add(b, 9, 8, 1, PHX_JOB_COMPLETED, ALICE, PHX_REASON_NONE);
+    bjob_t *r = add_by(b, 5, 0, -1, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
+    bjob_t *t = add_by(b, 9, 8, 1, PHX_JOB_COMPLETED, ALICE, PHX_REASON_NONE);
     phx_error_t err = {{0}};
     assert_int_equal(batchd_hold_job(b, r, ALICE, BATCHD_HOLD, &err), -1);
     assert_int_equal(errno, EBUSY);
@@ -264,7 +153,7 @@ static void released_to_its_dependency(void **state)
 {
     (void)state;
     batchd_t *b = queue_new();
-    bjob_t *j = add(b, 4, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
+    bjob_t *j = add_by(b, 4, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
     phx_error_t err = {{0}};
     assert_int_equal(phx_depend_parse("afterok:3", &j->dep, &err), 0);
     assert_int_equal(batchd_hold_job(b, j, ALICE, BATCHD_RELEASE, &err), 1);
@@ -278,7 +167,7 @@ static void released_to_its_begin_time(void **state)
 {
     (void)state;
     batchd_t *b = queue_new();
-    bjob_t *j = add(b, 6, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
+    bjob_t *j = add_by(b, 6, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
     j->spec.begin_time = batchd_now() + 600;
     phx_error_t err = {{0}};
     assert_int_equal(batchd_hold_job(b, j, ALICE, BATCHD_RELEASE, &err), 1);
@@ -289,7 +178,7 @@ static void released_to_its_begin_time(void **state)
     assert_int_equal(j->reason, PHX_REASON_BEGIN_TIME);
     assert_int_equal(j->eligible_time, -1);
 
-    bjob_t *k = add(b, 7, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
+    bjob_t *k = add_by(b, 7, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_HELD);
     k->spec.begin_time = batchd_now() - 1; /* passed: no longer waited for */
     assert_int_equal(batchd_hold_job(b, k, ALICE, BATCHD_RELEASE, &err), 1);
     assert_int_equal(k->reason, PHX_REASON_PRIORITY);
@@ -303,11 +192,11 @@ static void request_ids(void **state)
 {
     (void)state;
     batchd_t *b = queue_new();
-    bjob_t *t0 = add(b, 100, 100, 0, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
-    bjob_t *t1 = add(b, 101, 100, 1, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
-    bjob_t *t2 = add(b, 102, 100, 2, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
-    bjob_t *t3 = add(b, 103, 100, 3, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
-    bjob_t *other = add(b, 200, 0, -1, PHX_JOB_PENDING, BOB, PHX_REASON_PRIORITY);
+    bjob_t *t0 = add_by(b, 100, 100, 0, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    bjob_t *t1 = add_by(b, 101, 100, 1, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
+    bjob_t *t2 = add_by(b, 102, 100, 2, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    bjob_t *t3 = add_by(b, 103, 100, 3, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    bjob_t *other = add_by(b, 200, 0, -1, PHX_JOB_PENDING, BOB, PHX_REASON_PRIORITY);
 
     hold_run_t r = {.b = b, .uid = ALICE, .op = BATCHD_HOLD};
     assert_int_equal(apply_text(&r, "100"), 0);
@@ -331,7 +220,7 @@ static void request_ids(void **state)
     assert_int_equal(r.status, 409);
 
     /* an array of no pending task: refused, 409 */
-    bjob_t *done = add(b, 300, 300, 0, PHX_JOB_COMPLETED, ALICE, PHX_REASON_NONE);
+    bjob_t *done = add_by(b, 300, 300, 0, PHX_JOB_COMPLETED, ALICE, PHX_REASON_NONE);
     r = (hold_run_t){.b = b, .uid = ALICE, .op = BATCHD_HOLD};
     assert_int_equal(apply_text(&r, "300"), 0);
     assert_int_equal(r.matched, 1);
@@ -371,8 +260,8 @@ static void array_id_after_first_task_left(void **state)
 {
     (void)state;
     batchd_t *b = queue_new();
-    bjob_t *t1 = add(b, 101, 100, 1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
-    bjob_t *t2 = add(b, 102, 100, 2, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    bjob_t *t1 = add_by(b, 101, 100, 1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    bjob_t *t2 = add_by(b, 102, 100, 2, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
     hold_run_t r = {.b = b, .uid = ALICE, .op = BATCHD_HOLD};
     assert_int_equal(apply_text(&r, "100"), 0);
     assert_int_equal(r.changed, 2);
@@ -399,7 +288,7 @@ static void held_time_not_aged(void **state)
 {
     (void)state;
     batchd_t *b = queue_new();
-    bjob_t *j = add(b, 1, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    bjob_t *j = add_by(b, 1, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
     j->eligible_time = 1000; /* eligible long before, then held */
     phx_error_t err = {{0}};
     assert_int_equal(batchd_hold_job(b, j, ALICE, BATCHD_HOLD, &err), 1);
@@ -417,9 +306,9 @@ static void refusals_name_all(void **state)
 {
     (void)state;
     batchd_t *b = queue_new();
-    add(b, 100, 100, 0, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
-    add(b, 101, 100, 1, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
-    add(b, 102, 100, 2, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
+    add_by(b, 100, 100, 0, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    add_by(b, 101, 100, 1, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
+    add_by(b, 102, 100, 2, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
     hold_run_t r = {.b = b, .uid = ALICE, .op = BATCHD_HOLD};
     assert_int_equal(apply_text(&r, "100_0-2"), 0);
     assert_int_equal(r.refused, 2);
@@ -430,7 +319,7 @@ static void refusals_name_all(void **state)
     json_decref(w);
 
     for (uint64_t i = 3; i < 30; i++)
-        add(b, 100 + i, 100, (int64_t)i, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
+        add_by(b, 100 + i, 100, (int64_t)i, PHX_JOB_RUNNING, ALICE, PHX_REASON_NONE);
     r = (hold_run_t){.b = b, .uid = ALICE, .op = BATCHD_HOLD};
     assert_int_equal(apply_text(&r, "100_0-29"), 0);
     assert_int_equal(r.refused, 29);
@@ -450,9 +339,9 @@ static void release_satisfied_dependency(void **state)
 {
     (void)state;
     batchd_t *b = queue_new();
-    bjob_t *d = add(b, 3, 0, -1, PHX_JOB_COMPLETED, ALICE, PHX_REASON_NONE);
+    bjob_t *d = add_by(b, 3, 0, -1, PHX_JOB_COMPLETED, ALICE, PHX_REASON_NONE);
     d->end_time = batchd_now() - 10;
-    bjob_t *j = add(b, 4, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
+    bjob_t *j = add_by(b, 4, 0, -1, PHX_JOB_PENDING, ALICE, PHX_REASON_PRIORITY);
     phx_error_t err = {{0}};
     assert_int_equal(phx_depend_parse("afterok:3", &j->dep, &err), 0);
     j->eligible_time = 50000;
@@ -467,6 +356,7 @@ static void release_satisfied_dependency(void **state)
 
 int main(void)
 {
+    world.operator_uid = OPERATOR;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(held_jobs_wait_until_released),
         cmocka_unit_test(hold_drops_the_gang_request),

@@ -32,18 +32,6 @@ typedef struct rowset {
     const char *params[NJOBS][MAXP];
 } rowset_t;
 
-static store_env_t *migrated_env(void)
-{
-    store_env_t *e = store_env_new(&pg, NULL);
-    char repo[1024], dir[1200];
-    assert_int_equal(phx_test_repo_dir(repo, sizeof(repo)), 0);
-    snprintf(dir, sizeof(dir), "%s/db/migrations", repo);
-    phx_error_t err = {{0}};
-    if (phx_db_migrate(e->conn, dir, &err) < 0)
-        fail_msg("migrate: %s", err.text);
-    return e;
-}
-
 /* Each row alone, with the one-row statement. */
 static void write_one_by_one(store_env_t *e, const rowset_t *set)
 {
@@ -124,7 +112,7 @@ static void write_both(store_env_t *a, store_env_t *b, const rowset_t *set,
 static void test_a_jobs_life_same_either_way(void **state)
 {
     (void)state;
-    store_env_t *a = migrated_env(), *b = migrated_env();
+    store_env_t *a = store_env_migrated(&pg), *b = store_env_migrated(&pg);
     static const char *const names[NJOBS] = {
         "plain", "it's \"quoted\"", "back\\slash\\", "a,b {braces}",
         "NULL",  "ünïcødé €",

@@ -2,27 +2,14 @@
  * a circular dependency refused, an owner may not raise an operator's cut,
  * an array id once its task 0 left memory, a lowered limit's kill not lost
  * while the master's link is down. */
-#include "daemons/batchd/ack.c"
+#define QUEUE_WORLD_ACCOUNTS
+#define QUEUE_WORLD_UPDATE_API
+#include "tests/unit/queue_world.h"
+
 #include "daemons/batchd/accounts.c"
-#include "daemons/batchd/array.c"
-#include "daemons/batchd/depend.c"
-#include "daemons/batchd/jobnodes.c"
-#include "daemons/batchd/jobsig.c"
-#include "daemons/batchd/jobspec.c"
-#include "daemons/batchd/jobstate.c"
-#include "daemons/batchd/gpuspec.c"
-#include "daemons/batchd/kill.c"
 #include "daemons/batchd/order.c"
-#include "daemons/batchd/outpath.c"
 #include "daemons/batchd/partition.c"
-#include "daemons/batchd/priority.c"
-#include "daemons/batchd/queue.c"
-#include "daemons/batchd/usage.c"
-#include "daemons/batchd/mail.c"
-#include "daemons/batchd/mail_fmt.c"
-#include "daemons/batchd/rows.c"
 #include "daemons/batchd/script.c"
-#include "daemons/batchd/timefmt.c"
 #define key_of upd_key_of
 #include "daemons/batchd/update.c"
 #undef key_of
@@ -33,74 +20,9 @@
 #undef num
 #undef given
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-
 #define ALICE 1001
 #define BOB   1002
 
-static int64_t now_is = 100000;
-int64_t batchd_now(void)
-{
-    return now_is;
-}
-bool batchd_is_operator(const batchd_t *b, uid_t uid)
-{
-    (void)b;
-    return uid == 0;
-}
-int64_t batchd_cluster_cpus(const batchd_t *b)
-{
-    (void)b;
-    return 64;
-}
-void batchd_sched_job_done(batchd_t *b, bjob_t *j)
-{
-    (void)b;
-    (void)j;
-}
-void batchd_request_forget(batchd_t *b, bjob_t *j)
-{
-    (void)b;
-    j->request_id[0] = 0;
-}
-void batchd_request_drop(batchd_t *b, bjob_t *j)
-{
-    batchd_request_forget(b, j);
-}
-void batchd_request_flush(batchd_t *b)
-{
-    (void)b;
-}
-void batchd_request_clear(batchd_t *b)
-{
-    (void)b;
-}
-void batchd_sched_dirty(batchd_t *b)
-{
-    (void)b;
-}
-static int kills, kill_fails;
-int phx_fwc_kill(phx_fwc_t *c, const char *task_id, const char *agent_id)
-{
-    (void)c;
-    (void)task_id;
-    (void)agent_id;
-    if (kill_fails) {
-        errno = ENOTCONN;
-        return -1;
-    } /* not subscribed */
-    kills++;
-    return 0;
-}
-const char *phx_fwc_id(const phx_fwc_t *c)
-{
-    (void)c;
-    return "fw-1";
-}
 int batchd_nodesel_check(const batchd_t *b, const phx_jobspec_t *s, size_t *field,
                          phx_error_t *err)
 {
@@ -125,46 +47,24 @@ int batchd_resolve_partitions(const batchd_t *b, phx_jobspec_t *sp, uid_t uid,
     return 0;
 }
 
-static batchd_t *queue_new(void)
+/* A queue whose jobs may ask 64 nodes at most. */
+static batchd_t *update_queue_new(void)
 {
-    batchd_t *b = calloc(1, sizeof(*b));
-    assert_non_null(b);
-    b->jobs = phx_hmap_create();
-    b->array_tasks = phx_hmap_create();
-    b->tasks = phx_hmap_create();
-    b->usage = phx_hmap_create();
-    b->keep_ended = 600;
-    b->limits.max_array_index = 1000;
+    batchd_t *b = queue_new();
     b->limits.max_nodes = 64;
     return b;
 }
 
-static void queue_free(batchd_t *b)
+/* Job id of uid in state, its spec finalized (one node, 30 minutes, in
+ * partition "batch"); a running one started at 99500. */
+static bjob_t *add_by(batchd_t *b, uint64_t id, uid_t uid, phx_job_state_t state)
 {
-    batchd_queue_destroy(b);
-    batchd_accounts_destroy(b->accounts);
-    phx_hmap_destroy(b->usage);
-    phx_hmap_destroy(b->tasks);
-    phx_hmap_destroy(b->array_tasks);
-    phx_hmap_destroy(b->jobs);
-    free(b->prio_order);
-    free(b->prio_value);
-    free(b);
-}
-
-static bjob_t *add(batchd_t *b, uint64_t id, uid_t uid, phx_job_state_t state)
-{
-    bjob_t *j = batchd_job_new();
-    assert_non_null(j);
-    j->id = id;
-    j->state = state;
+    bjob_t *j = job_new(id, 0, -1, state);
     j->reason = state == PHX_JOB_PENDING ? PHX_REASON_PRIORITY : PHX_REASON_NONE;
     j->uid = uid;
     j->user = strdup(uid == ALICE ? "alice" : "bob");
-    phx_jobspec_init(&j->spec);
     j->spec.nodes_min = 1;
     j->spec.time_limit = 1800;
-    j->spec.job_name = strdup("job");
     j->spec.partition = strdup("batch");
     phx_jobspec_defaults_t def = {.job_name = "x", .work_dir = "/home/a"};
     phx_error_t err;
@@ -172,8 +72,7 @@ static bjob_t *add(batchd_t *b, uint64_t id, uid_t uid, phx_job_state_t state)
     j->submit_time = 99000;
     if (state == PHX_JOB_RUNNING)
         j->start_time = 99500;
-    assert_int_equal(batchd_queue_add(b, j), 0);
-    return j;
+    return queue_put(b, j);
 }
 
 static int update(batchd_t *b, bjob_t *j, uid_t by, const char *field, phx_error_t *err)
@@ -195,17 +94,17 @@ static int update(batchd_t *b, bjob_t *j, uid_t by, const char *field, phx_error
 static void dependency_cycle_refused(void **state)
 {
     (void)state;
-    batchd_t *b = queue_new();
-    bjob_t *x = add(b, 1, ALICE, PHX_JOB_PENDING);
-    bjob_t *y = add(b, 2, ALICE, PHX_JOB_PENDING);
+    batchd_t *b = update_queue_new();
+    bjob_t *x = add_by(b, 1, ALICE, PHX_JOB_PENDING);
+    bjob_t *y = add_by(b, 2, ALICE, PHX_JOB_PENDING);
     phx_error_t err = {{0}};
     assert_int_equal(update(b, x, ALICE, "Dependency=afterok:2", &err), 1);
     int rc = update(b, y, ALICE, "Dependency=afterok:1", &err);
     if (rc == 1) { /* accepted: neither is ever a candidate */
         bjob_t *cand[4];
         phx_prio_job_t prio[4];
-        for (int pass = 0; pass < 3; pass++, now_is += 3600)
-            assert_int_equal(batchd_order(b, now_is, 0, cand, prio), 0);
+        for (int pass = 0; pass < 3; pass++, world.now += 3600)
+            assert_int_equal(batchd_order(b, world.now, 0, cand, prio), 0);
         assert_string_equal(phx_job_reason_name(x->reason), "Dependency");
         assert_string_equal(phx_job_reason_name(y->reason), "Dependency");
         assert_int_equal(x->state, PHX_JOB_PENDING);
@@ -220,8 +119,8 @@ static void dependency_cycle_refused(void **state)
 static void owner_undoes_operator_cut(void **state)
 {
     (void)state;
-    batchd_t *b = queue_new();
-    bjob_t *x = add(b, 1, ALICE, PHX_JOB_PENDING);
+    batchd_t *b = update_queue_new();
+    bjob_t *x = add_by(b, 1, ALICE, PHX_JOB_PENDING);
     phx_error_t err = {{0}};
     assert_int_equal(update(b, x, 0, "TimeLimit=10", &err), 1);
     assert_int_equal(x->spec.time_limit, 600);
@@ -235,7 +134,7 @@ static void owner_undoes_operator_cut(void **state)
 static void array_first_task_gone(void **state)
 {
     (void)state;
-    batchd_t *b = queue_new();
+    batchd_t *b = update_queue_new();
     for (uint64_t id = 101; id <= 102; id++) {
         bjob_t *x = batchd_job_new();
         x->id = id;
@@ -285,8 +184,8 @@ static void array_first_task_gone(void **state)
 static void lowered_limit_kill_lost(void **state)
 {
     (void)state;
-    batchd_t *b = queue_new();
-    bjob_t *j = add(b, 1, ALICE, PHX_JOB_RUNNING); /* started 500 s ago */
+    batchd_t *b = update_queue_new();
+    bjob_t *j = add_by(b, 1, ALICE, PHX_JOB_RUNNING); /* started 500 s ago */
     j->tasks = calloc(1, sizeof(*j->tasks));
     j->ntasks = 1;
     snprintf(j->tasks[0].id, sizeof(j->tasks[0].id), "job-1-batch");
@@ -295,19 +194,19 @@ static void lowered_limit_kill_lost(void **state)
     assert_int_equal(update(b, j, ALICE, "TimeLimit=5", &err), 1);
     assert_int_equal(j->limit_start, 99500);
     b->subscribed = false;
-    batchd_update_tick(b, now_is);
-    assert_int_equal(kills, 0);
+    batchd_update_tick(b, world.now);
+    assert_int_equal(world.kills, 0);
     assert_int_equal(j->limit_start, 99500); /* kept for later */
     b->subscribed = true;
-    kill_fails = 1;
-    batchd_update_tick(b, now_is + 1);
+    world.kill_fails = 1;
+    batchd_update_tick(b, world.now + 1);
     assert_int_equal(j->limit_start, 99500); /* the kill failed: again */
-    kill_fails = 0;
-    kills = 0;
+    world.kill_fails = 0;
+    world.kills = 0;
     for (int i = 2; i <= 4; i++)
-        batchd_update_tick(b, now_is + i);
+        batchd_update_tick(b, world.now + i);
     assert_int_equal(j->state, PHX_JOB_RUNNING);
-    assert_int_equal(kills, 1);
+    assert_int_equal(world.kills, 1);
     assert_int_equal(j->limit_start, 0);
     queue_free(b);
 }
@@ -320,28 +219,28 @@ static void lowered_limit_kill_lost(void **state)
 static void lowered_limit_waits_commit(void **state)
 {
     (void)state;
-    batchd_t *b = queue_new();
-    bjob_t *j = add(b, 2, ALICE, PHX_JOB_RUNNING);
+    batchd_t *b = update_queue_new();
+    bjob_t *j = add_by(b, 2, ALICE, PHX_JOB_RUNNING);
     j->tasks = calloc(1, sizeof(*j->tasks));
     j->ntasks = 1;
     snprintf(j->tasks[0].id, sizeof(j->tasks[0].id), "job-2-batch");
     b->fwc = (phx_fwc_t *)b;
     b->subscribed = true;
-    kills = 0;
+    world.kills = 0;
     phx_error_t err = {{0}};
     assert_int_equal(update(b, j, ALICE, "TimeLimit=5", &err), 1);
-    batchd_update_tick(b, now_is);
-    assert_int_equal(kills, 1); /* the write was never queued: nothing waits */
-    j->limit_start = 99500;     /* lowered again */
+    batchd_update_tick(b, world.now);
+    assert_int_equal(world.kills, 1); /* the write was never queued: nothing waits */
+    j->limit_start = 99500;           /* lowered again */
     b->limits_lowered = 1;
     j->kill_wait = 1; /* as while the spec's write is outstanding */
-    kills = 0;
-    batchd_update_tick(b, now_is + 1);
-    assert_int_equal(kills, 0);
+    world.kills = 0;
+    batchd_update_tick(b, world.now + 1);
+    assert_int_equal(world.kills, 0);
     assert_int_equal(j->limit_start, 99500);
     j->kill_wait = 0; /* committed */
-    batchd_update_tick(b, now_is + 2);
-    assert_int_equal(kills, 1);
+    batchd_update_tick(b, world.now + 2);
+    assert_int_equal(world.kills, 1);
     queue_free(b);
 }
 

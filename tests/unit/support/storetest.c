@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "db/migrate.h"
+#include "tests/unit/support/paths.h"
 #include "tests/unit/support/storetest.h"
 
 void store_rec_done(const phx_error_t *err, phx_db_result_t *const *results, int n,
@@ -69,6 +71,19 @@ void store_run_until(store_env_t *e, int *counter, int target)
     }
 }
 
+void store_drain(store_env_t *e)
+{
+    for (int i = 0; i < 1000; i++) {
+        phx_db_store_stats_t st;
+        phx_db_store_stats(e->store, &st);
+        if (st.queued == 0)
+            return;
+        event_base_loop(e->base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+        usleep(10000);
+    }
+    fail_msg("the store did not drain");
+}
+
 store_env_t *store_env_new(phx_test_pg_t *pg, const phx_db_store_opts_t *opts)
 {
     static int serial;
@@ -86,6 +101,18 @@ store_env_t *store_env_new(phx_test_pg_t *pg, const phx_db_store_opts_t *opts)
     e->store = phx_db_store_create(e->base, e->dsn, opts, &err);
     if (!e->store)
         fail_msg("store: %s", err.text);
+    return e;
+}
+
+store_env_t *store_env_migrated(phx_test_pg_t *pg)
+{
+    store_env_t *e = store_env_new(pg, NULL);
+    char repo[1024], dir[1200];
+    assert_int_equal(phx_test_repo_dir(repo, sizeof(repo)), 0);
+    snprintf(dir, sizeof(dir), "%s/db/migrations", repo);
+    phx_error_t err = {{0}};
+    if (phx_db_migrate(e->conn, dir, &err) < 0)
+        fail_msg("migrate: %s", err.text);
     return e;
 }
 

@@ -37,6 +37,8 @@ typedef struct store_rec {
 
 /* A new database of pg with table t and a store on it (opts may be NULL). */
 store_env_t *store_env_new(phx_test_pg_t *pg, const phx_db_store_opts_t *opts);
+/* store_env_new, then the project's migrations (db/migrations) applied. */
+store_env_t *store_env_migrated(phx_test_pg_t *pg);
 void store_env_free(store_env_t *e);
 /* phx_db_done_f: arg is a store_rec_t. */
 void store_rec_done(const phx_error_t *err, phx_db_result_t *const *results, int n,
@@ -46,6 +48,8 @@ void store_exec(store_env_t *e, const char *sql);
 long store_count(store_env_t *e, const char *sql);
 /* Run the loop until *counter reaches target (10 s at most). */
 void store_run_until(store_env_t *e, int *counter, int target);
+/* Run the loop until the store has done everything queued (10 s at most). */
+void store_drain(store_env_t *e);
 /* A write that keeps the DB thread busy for seconds, so that the next ones
  * queue up and meet in one group. */
 void store_hold_thread(store_env_t *e, store_rec_t *r, const char *seconds);
