@@ -47,8 +47,8 @@ static void test_refused_scripts(void **state)
     expect_refused("bad_time.sh", "bad_time.sh:4: ", "field out of range");
     expect_refused("bad_mem_conflict.sh",
                    "bad_mem_conflict.sh:3: ", "mutually exclusive");
-    expect_refused("bad_gres.sh", "bad_gres.sh:3: ",
-                   "generic resource \"fpga\" is not supported");
+    expect_refused("bad_gres.sh",
+                   "bad_gres.sh:3: ", "generic resource \"fpga\" is not supported");
     expect_refused("bad_dos.sh", "bad_dos.sh: ", "DOS line breaks");
     expect_refused("bad_no_shebang.sh", "bad_no_shebang.sh:1: ", "#!");
     expect_refused("bad_ntasks_nodes.sh", "bad_ntasks_nodes.sh:3: ",
