@@ -14,12 +14,17 @@
  * honours, not the planner's choice of nodes.  --mem is asked per node
  * (agent_mem: a node given one task needs all of it), --mem=0 as all of
  * each node's memory (whole_mem).  An exclusive job asks for whole nodes
- * (whole_agent): one bundle per node the planner gave it.  A job with
- * a node shape (-B, --sockets-per-node, --cores-per-socket,
- * --threads-per-core) lists the nodes that have it (agents). */
+ * (whole_agent, all of a node's GPUs included): one bundle per node the
+ * planner gave it.  GPUs are asked as placement counts them: --gpus-per-task
+ * per bundle (gpus), --gres/--gpus-per-node/-G per node used (agent_gpus).
+ * A job with a node shape (-B, --sockets-per-node, --cores-per-socket,
+ * --threads-per-core), a node list, features or GPUs lists the nodes that
+ * may hold it (agents: for GPUs those with enough of the type asked, which
+ * the master cannot tell apart). */
 #include <inttypes.h>
 
 #include "daemons/batchd/batchd.h"
+#include "daemons/batchd/gpuspec.h"
 
 /* Bounded by the master's limit on "agents" (daemons/master/requests.c). */
 #define GANG_AGENTS_MAX 65536
@@ -121,6 +126,13 @@ json_t *batchd_gang_request(const batchd_t *b, bjob_t *j, const phx_bf_decision_
         if (rc == 0 && r.ntasks_per_socket)
             rc = json_object_set_new(req, "per_socket",
                                      json_integer(r.ntasks_per_socket));
+        /* GPUs: per task in each bundle, or per node on each node used */
+        phx_gpureq_t g;
+        phx_gpuspec_get(s, &g);
+        if (rc == 0 && g.per_task > 0)
+            rc = json_object_set_new(req, "gpus", json_integer(g.per_task));
+        else if (rc == 0 && g.per_node > 0)
+            rc = json_object_set_new(req, "agent_gpus", json_integer(g.per_node));
     }
     /* a node shape, nodes by name or feature, or a partition of some nodes
      * only: the nodes that may hold it (else the master held nodes the job

@@ -182,10 +182,6 @@ void batchd_request_send(batchd_t *b, bjob_t *j, uint32_t pool,
     if ((j->request_id[0] && now < j->request_until && j->request_pool == pool) ||
         now < j->request_after)
         return;
-    /* the master's gang requests hold no GPUs yet: a GPU job is reserved
-     * by the planner only (doc/batchd.md) */
-    if (batchd_job_wants_gpus(j))
-        return;
     char id[sizeof(j->request_id)];
     snprintf(id, sizeof(id), "job-%" PRIu64 "-%" PRIu64, j->id, ++b->request_seq);
     json_t *call = request_call(b, j, pool, d, id);
@@ -211,12 +207,20 @@ void batchd_request_send(batchd_t *b, bjob_t *j, uint32_t pool,
     snprintf(j->request_id, sizeof(j->request_id), "%s", id);
     j->request_until = now + REQUEST_EXPIRES;
     j->request_pool = pool;
-    char what[96]; /* for the log, once sent (the call goes with req) */
-    snprintf(what, sizeof(what),
-             "%" JSON_INTEGER_FORMAT " %s bundles of %" JSON_INTEGER_FORMAT " cores",
-             json_integer_value(json_object_get(req, "bundles")),
-             json_string_value(json_object_get(req, "kind")),
-             json_integer_value(json_object_get(req, "cpus")));
+    char what[160]; /* for the log, once sent (the call goes with req) */
+    int len = snprintf(what, sizeof(what),
+                       "%" JSON_INTEGER_FORMAT " %s bundles of %" JSON_INTEGER_FORMAT
+                       " cores",
+                       json_integer_value(json_object_get(req, "bundles")),
+                       json_string_value(json_object_get(req, "kind")),
+                       json_integer_value(json_object_get(req, "cpus")));
+    json_int_t gpus = json_integer_value(json_object_get(req, "gpus"));
+    json_int_t agent_gpus = json_integer_value(json_object_get(req, "agent_gpus"));
+    if (len > 0 && (size_t)len < sizeof(what) && (gpus || agent_gpus))
+        snprintf(what + len, sizeof(what) - (size_t)len,
+                 " and %" JSON_INTEGER_FORMAT " GPUs each, %" JSON_INTEGER_FORMAT
+                 " GPUs per node",
+                 gpus, agent_gpus);
     request_ctx_t *ctx = calloc(1, sizeof(*ctx));
     if (ctx) {
         ctx->b = b;

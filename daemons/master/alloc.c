@@ -625,6 +625,7 @@ int phx_alloc_agent_info(const phx_alloc_t *a, int64_t agent_id,
         .free_cores = phx_topo_free_ncores(ag->free),
         .held_cores = ag->held.ncores,
         .held_mem = ag->held.total_mem,
+        .held_gpus = ag->held.ngpus,
     };
     for (int i = 0; i < ag->nslots; i++) {
         const struct alloc_slot *s = &ag->slots[i];

@@ -6,7 +6,7 @@
  *
  * Times are seconds (double) on one clock of the caller's choosing, the same
  * for every call (now, filter expiry, task end times, request expiry,
- * release_by).  Resources are cores ("cpus") and bytes of memory.
+ * release_by).  Resources are cores ("cpus"), bytes of memory and GPUs.
  *
  * Ownership of the free trackers: once an agent is added, the allocator is
  * the only writer of its phx_topo_free_t.  It allocates offers from it,
@@ -35,15 +35,17 @@ typedef enum phx_alloc_bundle_kind {
     PHX_ALLOC_BUNDLE_ANY,    /* ... anywhere on one agent */
 } phx_alloc_bundle_kind_t;
 
-/* A gang request's shape: nbundles bundles of `cores` cores and `mem` bytes
- * each, each bundle on one agent (several bundles may share an agent, at
- * most per_agent of them; at most per_socket in one socket), over at least
- * min_agents and at most max_agents agents, on the listed agents only when
- * `agents` is set.  Memory a job needs per node rather than per task
+/* A gang request's shape: nbundles bundles of `cores` cores, `mem` bytes and
+ * `gpus` GPUs each, each bundle on one agent (several bundles may share an
+ * agent, at most per_agent of them; at most per_socket in one socket), over
+ * at least min_agents and at most max_agents agents, on the listed agents
+ * only when `agents` is set.  Memory a job needs per node rather than per task
  * (Slurm's --mem) is agent_mem: held on each agent used, besides its
- * bundles' own, from any of its NUMA domains.  whole_mem: an agent counts
- * only once none of its memory is allocated (--mem=0); whole_agent: only
- * once nothing of it is (an exclusive job's nodes).  A
+ * bundles' own, from any of its NUMA domains; GPUs a job needs per node
+ * (--gpus-per-node) are agent_gpus, likewise.  A bundle's GPUs may be any
+ * of its agent's (not only those near its cores).  whole_mem: an agent
+ * counts only once none of its memory is allocated (--mem=0); whole_agent:
+ * only once nothing of it is, GPUs included (an exclusive job's nodes).  A
  * framework describes its tasks this way (an MPI job of 8 ranks of 2 cores
  * on 2 nodes, one per socket: 8 socket bundles of 2 cores, per_agent 4,
  * per_socket 1, min_agents 2, max_agents 2), so that what the allocator
@@ -61,7 +63,9 @@ typedef struct phx_alloc_shape {
     size_t nagents;
     uint64_t agent_mem; /* bytes on each agent used, besides the bundles' */
     bool whole_mem;     /* agents with all of their memory free only */
-    bool whole_agent;   /* agents with all of their cores and memory free only */
+    bool whole_agent;   /* agents with all of their cores, memory, GPUs free only */
+    int gpus;           /* per bundle, >= 0 */
+    int agent_gpus;     /* on each agent used, besides the bundles', >= 0 */
 } phx_alloc_shape_t;
 
 /* One offer made by a pass.  Everything is borrowed for the callback's
@@ -69,7 +73,7 @@ typedef struct phx_alloc_shape {
 typedef struct phx_alloc_offer {
     const char *framework;
     int64_t agent_id;
-    phx_topo_grant_t *grant; /* the offered cores and memory, allocated */
+    phx_topo_grant_t *grant; /* the offered cores, memory and GPUs, allocated */
     int cores;               /* cores in grant */
     uint64_t mem;            /* bytes in grant */
     double release_by;       /* lent resources: tasks must end by then; 0: none */
@@ -211,6 +215,7 @@ typedef struct phx_alloc_agent_info {
     int free_cores; /* in the tracker */
     int held_cores; /* held for that request (not in the tracker) */
     uint64_t held_mem;
+    int held_gpus;
     int offered_cores; /* to all frameworks */
     int lent_cores;    /* offered with a release_by, or tasks launched in them */
     int used_cores;    /* by tasks */

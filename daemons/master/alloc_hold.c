@@ -66,7 +66,8 @@ void alloc_hold_release(phx_alloc_t *a, struct alloc_agent *ag)
 /* Move the agent's free resources into its hold. */
 static void hold_take(struct alloc_agent *ag)
 {
-    if (phx_topo_free_ncores(ag->free) == 0 && phx_topo_free_memory(ag->free) == 0)
+    if (phx_topo_free_ncores(ag->free) == 0 && phx_topo_free_memory(ag->free) == 0 &&
+        phx_topo_free_ngpus(ag->free) == 0)
         return;
     phx_topo_grant_t *g = alloc_grant_get(ag);
     if (!g)
@@ -135,8 +136,9 @@ static int agent_timeline(phx_alloc_t *a, struct alloc_agent *ag,
         nc[n] = phx_topo_free_numa_ncores(ag->free, n);
         nm[n] = phx_topo_free_numa_memory(ag->free, n);
     }
-    alloc_res_count(&ag->held, t, nc, nm);
-    ag->fit_now = ag->fit_t = alloc_fit(t, s, nc, nm, a->sock_cores, a->sock_mem);
+    int ng = phx_topo_free_ngpus(ag->free);
+    alloc_res_count(&ag->held, t, nc, nm, &ng);
+    ag->fit_now = ag->fit_t = alloc_fit(t, s, nc, nm, ng, a->sock_cores, a->sock_mem);
     ag->t_reach = now;
 
     size_t nev = 0, need = (size_t)ag->ntasks + (size_t)ag->nslots;
@@ -156,8 +158,8 @@ static int agent_timeline(phx_alloc_t *a, struct alloc_agent *ag,
     for (size_t i = 0; i < nev;) {
         double when = ev[i].t;
         for (; i < nev && ev[i].t == when; i++)
-            alloc_res_count(ev[i].res, t, nc, nm);
-        int f = alloc_fit(t, s, nc, nm, a->sock_cores, a->sock_mem);
+            alloc_res_count(ev[i].res, t, nc, nm, &ng);
+        int f = alloc_fit(t, s, nc, nm, ng, a->sock_cores, a->sock_mem);
         if (f <= prev)
             continue;
         if (alloc_grow(&a->points, &a->cap_points, *npoints + 1, sizeof(struct point)) <

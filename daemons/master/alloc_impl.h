@@ -167,13 +167,14 @@ void alloc_res_sub(struct alloc_res *r, const phx_topo_t *t, const phx_topo_gran
 void alloc_res_to_grant(const struct alloc_res *r, const phx_topo_t *t,
                         phx_topo_grant_t *g);
 void alloc_grant_from_free(phx_topo_grant_t *g, const phx_topo_free_t *f);
-/* Add r's cores per NUMA domain and memory per domain into nc / nm. */
+/* Add r's cores per NUMA domain, memory per domain and GPUs into nc / nm /
+ * *ng. */
 void alloc_res_count(const struct alloc_res *r, const phx_topo_t *t, int *nc,
-                     uint64_t *nm);
-/* Bundles of a shape that fit in nc / nm (per NUMA domain of t); sc, sm are
- * scratch [nsockets]. */
+                     uint64_t *nm, int *ng);
+/* Bundles of a shape that fit in nc / nm (per NUMA domain of t) and ng GPUs
+ * (of the agent); sc, sm are scratch [nsockets]. */
 int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
-              const uint64_t *nm, int *sc, uint64_t *sm);
+              const uint64_t *nm, int ng, int *sc, uint64_t *sm);
 /* Whether the shape's agent list (if any) names the agent. */
 bool alloc_shape_allows(const phx_alloc_shape_t *s, int64_t agent_id);
 /* The shape's agent ids, sorted (for alloc_shape_allows); NULL on ENOMEM. */

@@ -1,6 +1,7 @@
 /* Allocator: the gang request queue (add, cancel, expiry, removal, the
  * getter).  Serving the requests is alloc_hold.c's. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,7 +57,8 @@ static int fit_empty(const phx_topo_t *t, const phx_alloc_shape_t *s, phx_alloc_
         a->numa_cores[n] = phx_topo_numa_ncores(t, n);
         a->numa_mem[n] = phx_topo_numa_memory(t, n);
     }
-    return alloc_fit(t, s, a->numa_cores, a->numa_mem, a->sock_cores, a->sock_mem);
+    return alloc_fit(t, s, a->numa_cores, a->numa_mem, phx_topo_ngpus(t), a->sock_cores,
+                     a->sock_mem);
 }
 
 /* ---- API ---- */
@@ -77,6 +79,10 @@ static int shape_ok(const phx_alloc_shape_t *s, phx_error_t *err)
         s->kind != PHX_ALLOC_BUNDLE_ANY) {
         errno = EINVAL;
         return phx_error_set(err, "gang request has an unknown bundle kind");
+    }
+    if (s->gpus < 0 || s->agent_gpus < 0) {
+        errno = EINVAL;
+        return phx_error_set(err, "gang request has a negative GPU count");
     }
     if (s->per_agent < 0 || s->per_socket < 0 || s->min_agents < 0) {
         errno = EINVAL;
@@ -147,6 +153,7 @@ int phx_alloc_request_add(phx_alloc_t *a, const char *framework, const char *req
                              request_id);
     }
     long capacity = 0, agents = 0;
+    int most_gpus = 0; /* on one available (listed) agent */
     int *fits = calloc(a->nagents + 1, sizeof(*fits));
     if (!fits) {
         free((void *)sorted.agents);
@@ -157,6 +164,8 @@ int phx_alloc_request_add(phx_alloc_t *a, const char *framework, const char *req
     for (size_t i = 0; i < a->nagents; i++)
         if (a->agents[i]->available && alloc_shape_allows(&sorted, a->agents[i]->id)) {
             int fit = fit_empty(a->agents[i]->topo, &sorted, a);
+            int ng = phx_topo_ngpus(a->agents[i]->topo);
+            most_gpus = ng > most_gpus ? ng : most_gpus;
             fits[agents] = fit;
             agents += fit > 0;
         }
@@ -167,6 +176,18 @@ int phx_alloc_request_add(phx_alloc_t *a, const char *framework, const char *req
          i++)
         capacity += fits[i];
     free(fits);
+    if (agents == 0 && (shape->gpus > 0 || shape->agent_gpus > 0) &&
+        (long)shape->gpus + shape->agent_gpus > most_gpus) {
+        free((void *)sorted.agents);
+        errno = ENOSPC;
+        return phx_error_set(err,
+                             "gang request %s needs %ld GPUs on an agent (%d per "
+                             "bundle, %d more per agent) but the available%s agents "
+                             "have at most %d",
+                             request_id, (long)shape->gpus + shape->agent_gpus,
+                             shape->gpus, shape->agent_gpus,
+                             shape->agents ? " listed" : "", most_gpus);
+    }
     if (agents < shape->min_agents) {
         free((void *)sorted.agents);
         errno = ENOSPC;
@@ -178,17 +199,22 @@ int phx_alloc_request_add(phx_alloc_t *a, const char *framework, const char *req
     }
     if (capacity < shape->nbundles) {
         free((void *)sorted.agents);
+        char gpus[80] = "";
+        if (shape->gpus > 0 || shape->agent_gpus > 0)
+            snprintf(gpus, sizeof(gpus),
+                     "; %d GPUs per bundle and %d more on each agent", shape->gpus,
+                     shape->agent_gpus);
         errno = ENOSPC;
         return phx_error_set(
             err,
             "gang request %s needs %d %s bundles of %d cores and %llu bytes (at most "
             "%d per agent, %d per socket, on at most %d agents, 0: any; on %s agents; "
-            "%llu bytes more on each agent%s) but the available cluster can hold at "
+            "%llu bytes more on each agent%s%s) but the available cluster can hold at "
             "most %ld",
             request_id, shape->nbundles, phx_alloc_bundle_kind_name(shape->kind),
             shape->cores, (unsigned long long)shape->mem, shape->per_agent,
             shape->per_socket, shape->max_agents, shape->agents ? "the listed" : "any",
-            (unsigned long long)shape->agent_mem,
+            (unsigned long long)shape->agent_mem, gpus,
             shape->whole_agent ? ", whole agents"
             : shape->whole_mem ? ", all of its memory"
                                : "",

@@ -1,6 +1,6 @@
 /* Allocator: resource sets (cores + memory per NUMA domain + GPUs of one
- * agent) and
- * counting how many bundles of a shape fit in some free resources. */
+ * agent) and counting how many bundles of a shape fit in some free
+ * resources. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,10 +186,11 @@ void alloc_grant_from_free(phx_topo_grant_t *g, const phx_topo_free_t *f)
 }
 
 void alloc_res_count(const struct alloc_res *r, const phx_topo_t *t, int *nc,
-                     uint64_t *nm)
+                     uint64_t *nm, int *ng)
 {
     if (!r->cores)
         return;
+    *ng += r->ngpus;
     for (int c = phx_topo_coreset_next(r->cores, -1); c >= 0;
          c = phx_topo_coreset_next(r->cores, c))
         nc[phx_topo_core_numa(t, c)]++;
@@ -232,8 +233,20 @@ static int agent_share(const phx_topo_t *t, const phx_alloc_shape_t *s, const in
     return fit;
 }
 
+/* The bundles left by ng free GPUs: agent_gpus come off first, then gpus
+ * per bundle, from any of them (a bundle's GPUs need not be near its
+ * cores); whole_agent needs all of them free. */
+static int gpu_share(const phx_topo_t *t, const phx_alloc_shape_t *s, int ng, int fit)
+{
+    if ((s->whole_agent && ng < phx_topo_ngpus(t)) || ng < s->agent_gpus)
+        return 0;
+    if (s->gpus > 0 && (ng - s->agent_gpus) / s->gpus < fit)
+        return (ng - s->agent_gpus) / s->gpus;
+    return fit;
+}
+
 int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
-              const uint64_t *nm, int *sc, uint64_t *sm)
+              const uint64_t *nm, int ng, int *sc, uint64_t *sm)
 {
     int nnumas = phx_topo_nnumas(t), nsockets = phx_topo_nsockets(t), fit = 0;
     int cores = 0;
@@ -273,6 +286,8 @@ int alloc_fit(const phx_topo_t *t, const phx_alloc_shape_t *s, const int *nc,
     fit = cap(fit, s->per_agent);
     if (fit > 0 && (s->agent_mem > 0 || s->whole_mem || s->whole_agent))
         fit = agent_share(t, s, nc, nm, fit);
+    if (fit > 0 && (s->gpus > 0 || s->agent_gpus > 0 || s->whole_agent))
+        fit = gpu_share(t, s, ng, fit);
     return fit;
 }
 

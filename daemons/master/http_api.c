@@ -65,10 +65,13 @@ static void get_state(phx_master_t *m, struct evhttp_request *req)
     json_t *agents = json_array();
     for (size_t i = 0; i < m->nagents; i++) {
         json_t *a = phx_master_agent_json(m->agents[i]);
-        /* cores held for a gang request: why an idle node takes no work */
+        /* cores and GPUs held for a gang request: why an idle node takes no
+         * work */
         phx_alloc_agent_info_t info = {0};
-        if (a && phx_alloc_agent_info(m->alloc, m->agents[i]->id, &info) == 0)
+        if (a && phx_alloc_agent_info(m->alloc, m->agents[i]->id, &info) == 0) {
             json_object_set_new(a, "held_cores", json_integer(info.held_cores));
+            json_object_set_new(a, "held_gpus", json_integer(info.held_gpus));
+        }
         json_array_append_new(agents, a);
     }
     phx_http_reply_json(req, 200,

@@ -4,6 +4,7 @@
  *    "mem": 16384 (MB per bundle), "per_agent": 2, "per_socket": 1,
  *    "min_agents": 2, "max_agents": 2, "agents": ["3", "7"],
  *    "agent_mem": 4096 (MB per agent used), "whole_mem": false, "whole_agent": false,
+ *    "gpus": 1 (per bundle), "agent_gpus": 2 (per agent used),
  *    "duration_seconds": 3600, "expires_in_seconds": 600}
  *
  * The allocator then holds resources for the request as they free up (see
@@ -60,7 +61,7 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
 {
     const char *id = NULL, *kind = "numa";
     long long bundles = 0, cpus = 0, per_agent = 0, per_socket = 0, min_agents = 0,
-              max_agents = 0;
+              max_agents = 0, gpus = 0, agent_gpus = 0;
     double mem = 0, agent_mem = 0, duration = 0, expires_in = 0;
     bool whole_mem = false, whole_agent = false;
     if (phx_json_str(req, "id", true, &id, err) < 0 ||
@@ -71,6 +72,8 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
         phx_json_num(req, "agent_mem", false, 0, 1e12, &agent_mem, err) < 0 ||
         phx_json_bool(req, "whole_mem", false, &whole_mem, err) < 0 ||
         phx_json_bool(req, "whole_agent", false, &whole_agent, err) < 0 ||
+        phx_json_int(req, "gpus", false, 0, 1 << 20, &gpus, err) < 0 ||
+        phx_json_int(req, "agent_gpus", false, 0, 1 << 20, &agent_gpus, err) < 0 ||
         phx_json_int(req, "per_agent", false, 0, 1 << 20, &per_agent, err) < 0 ||
         phx_json_int(req, "per_socket", false, 0, 1 << 20, &per_socket, err) < 0 ||
         phx_json_int(req, "min_agents", false, 0, 1 << 20, &min_agents, err) < 0 ||
@@ -93,6 +96,8 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
         .agent_mem = (uint64_t)(agent_mem * 1024 * 1024),
         .whole_mem = whole_mem,
         .whole_agent = whole_agent,
+        .gpus = (int)gpus,
+        .agent_gpus = (int)agent_gpus,
     };
     if (strcmp(kind, "numa") == 0)
         shape.kind = PHX_ALLOC_BUNDLE_NUMA;
@@ -117,11 +122,11 @@ int phx_sched_request_add(phx_master_t *m, phx_fw_t *fw, const json_t *req,
     char where[48] = "any agents";
     if (listed)
         snprintf(where, sizeof(where), "%zu listed agents", shape.nagents);
-    phx_log_info("framework %s: gang request %s for %d %s bundles of %d cores "
-                 "and %.0f MB (per agent %d and %.0f MB%s, per socket %d, agents %d "
-                 "to %d of %s)",
-                 fw->id, id, shape.nbundles, kind, shape.cores, mem, shape.per_agent,
-                 agent_mem,
+    phx_log_info("framework %s: gang request %s for %d %s bundles of %d cores, "
+                 "%.0f MB and %d GPUs (per agent %d bundles, %.0f MB and %d GPUs "
+                 "more%s, per socket %d, agents %d to %d of %s)",
+                 fw->id, id, shape.nbundles, kind, shape.cores, mem, shape.gpus,
+                 shape.per_agent, agent_mem, shape.agent_gpus,
                  whole_agent ? ", whole"
                  : whole_mem ? ", all its memory"
                              : "",

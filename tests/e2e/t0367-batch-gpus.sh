@@ -3,7 +3,9 @@
 # GPUs in batch jobs: Slurm's --gres=gpu[:TYPE]:N, --gpus-per-node and -G
 # place jobs only where the GPUs are free, and the script sees its GPUs in
 # CUDA_VISIBLE_DEVICES (node-local indexes); a type names the GPUs' model;
-# what no node has is refused at submit; a job without GPUs gets none.
+# what no node has is refused at submit; a job without GPUs gets none; a
+# job blocked on GPUs sends a gang request for them and the master holds
+# them for it.
 # n1 is loaded from an XML topology with 3 GPUs (NVIDIA A100, two on NUMA
 # domain 0 and one on 1) and a co-processor; n2 has no GPU.
 . "$(dirname "$0")/lib.sh"
@@ -68,6 +70,25 @@ touch "$home/go.$wait3"
 wait_job "$wait3" COMPLETED 30
 sleep 3
 assert_eq "PENDING PENDING" "$(job_field "$big" state) $(job_field "$small" state)"
+# The big job asks the master for its GPUs (a gang request of 3 GPUs on a
+# node: n1 only), and the master holds n1's free GPU for it, not only cores
+# (/state's held_gpus; lent to batchd now and then, so asked a few times).
+wait_for 20 grep -q "job $big: gang request job-$big-[0-9]* for 1 any bundles of 1 cores and 0 GPUs each, 3 GPUs per node" "$PHX_TEST_DIR/batchd.log"
+req=$(grep "gang request job-$big-" "$PHX_TEST_DIR/master.log" | tail -1)
+assert_contains "$req" "MB and 3 GPUs more"
+assert_contains "$req" "of 1 listed agents"
+held_gpus() {
+    master_state | python3 -c '
+import json, sys
+print(" ".join(f"{a['"'"'name'"'"']}:{a.get('"'"'held_gpus'"'"')}" for a in sorted(json.load(sys.stdin)["agents"], key=lambda a: a["name"])))'
+}
+got=
+for _ in $(seq 50); do
+    got=$(held_gpus)
+    [[ $got == "n1:1 n2:0" ]] && break
+    sleep 0.2
+done
+assert_eq "n1:1 n2:0" "$got" "GPUs held for job $big by node"
 touch "$home/go.$two"
 wait_job "$big" RUNNING 30
 wait_for 10 test -s "$home/phx-$big.out"

@@ -1,6 +1,7 @@
 /* GPUs through the master: offers carry an agent's free GPUs, a task keeps
- * the GPUs it used until it ends, an offer's GPU-only rest goes back, and an
- * ACCEPT's GPUs (by device id or by count) must lie within the offer.
+ * the GPUs it used until it ends, an offer's GPU-only rest goes back, an
+ * ACCEPT's GPUs (by device id or by count) must lie within the offer, and
+ * gang requests hold GPUs (per bundle, per agent, whole agents).
  *
  * The allocator's sources and accept_gpu.c are compiled in directly, as in
  * test_alloc.c (the master's sources are linked into phx-master only). */
@@ -264,6 +265,217 @@ static void test_accept_gpus(void **state)
     phx_topo_grant_destroy(taken);
 }
 
+/* ---- gang requests with GPUs ---- */
+
+/* Agent 1 (the gpu fixture) and agent 2 (4 cores, no GPU); frameworks fw
+ * and g, both suppressed: only requests are offered, every offer kept. */
+struct gx {
+    struct fx fx;
+    phx_topo_t *plain;
+    phx_topo_free_t *f2;
+    struct gx_offer {
+        int64_t agent;
+        char fw[8], req[16];
+        phx_topo_grant_t *g;
+    } o[8];
+    int n;
+};
+
+static int setup_gang(void **state)
+{
+    if (setup(state) < 0)
+        return -1;
+    struct gx *gx = calloc(1, sizeof(*gx));
+    phx_error_t err = {{0}};
+    gx->fx = *(struct fx *)*state;
+    free(*state);
+    *state = gx;
+    gx->plain = phx_topo_load_synthetic("pack:1 numa:1(memory=4GiB) core:4 pu:1", &err);
+    gx->f2 = gx->plain ? phx_topo_free_create(gx->plain) : NULL;
+    if (!gx->f2 || phx_alloc_agent_add(gx->fx.a, 2, gx->f2, &err) < 0 ||
+        phx_alloc_framework_add(gx->fx.a, "g", "*", &err) < 0 ||
+        phx_alloc_suppress(gx->fx.a, "fw") < 0 || phx_alloc_suppress(gx->fx.a, "g") < 0)
+        return -1;
+    return 0;
+}
+
+static int teardown_gang(void **state)
+{
+    struct gx *gx = *state;
+    for (int i = 0; i < gx->n; i++)
+        phx_topo_grant_destroy(gx->o[i].g);
+    phx_alloc_destroy(gx->fx.a);
+    gx->fx.a = NULL;
+    phx_topo_free_destroy(gx->f2);
+    phx_topo_destroy(gx->plain);
+    struct fx *fx = malloc(sizeof(*fx));
+    *fx = gx->fx;
+    free(gx);
+    *state = fx;
+    return teardown(state);
+}
+
+static int on_gang_offer(const phx_alloc_offer_t *o, void *arg)
+{
+    struct gx *gx = arg;
+    assert_true(gx->n < 8);
+    struct gx_offer *x = &gx->o[gx->n++];
+    x->agent = o->agent_id;
+    snprintf(x->fw, sizeof(x->fw), "%s", o->framework);
+    snprintf(x->req, sizeof(x->req), "%s", o->request_id ? o->request_id : "");
+    x->g = o->grant;
+    return 0;
+}
+
+/* One pass at now: the offers it made. */
+static int gang_cycle(struct gx *gx, double now)
+{
+    int before = gx->n;
+    int n = phx_alloc_cycle(gx->fx.a, now, on_gang_offer, gx);
+    assert_int_equal(gx->n - before, n);
+    return n;
+}
+
+/* A task of fw on agent 1 (recovered: never offered) with these cores and
+ * GPUs, ending at end (0: unknown). */
+static void task_on_1(struct gx *gx, const char *id, int c0, int c1, const char *gpus,
+                      double end)
+{
+    phx_error_t err = {{0}};
+    phx_topo_grant_t *g = phx_topo_grant_create(gx->fx.t);
+    for (int c = c0; c <= c1; c++)
+        phx_topo_grant_add_core(g, c);
+    assert_int_equal(phx_gpus_parse(g, gx->fx.t, gpus, &err), 0);
+    assert_int_equal(phx_alloc_usage_add(gx->fx.a, 1, "fw", id, g, end, &err), 0);
+    phx_topo_grant_destroy(g);
+}
+
+/* The request's offer (the last one made): g's, on agent 1, with its id,
+ * all 8 cores and the GPUs listed. */
+static void request_offered(struct gx *gx, const char *req, const char *gpus)
+{
+    struct gx_offer *x = &gx->o[gx->n - 1];
+    assert_string_equal(x->fw, "g");
+    assert_string_equal(x->req, req);
+    assert_int_equal(x->agent, 1);
+    assert_int_equal(phx_topo_coreset_count(phx_topo_grant_cores(x->g)), 8);
+    assert_string_equal(gpus_of(&gx->fx, x->g), gpus);
+}
+
+/* GPUs on each agent used (agent_gpus, --gpus-per-node) are held like its
+ * cores: a request for 3 GPUs on an agent waits while a task has 2 of
+ * them, though 6 cores are free (before, it was satisfied at once with the
+ * one free GPU), holding the free GPU; once the task ends its offer
+ * carries all 3.  Agent 2, without GPU, never holds.  More GPUs than an
+ * agent has is refused, saying so. */
+static void test_request_agent_gpus(void **state)
+{
+    struct gx *gx = *state;
+    phx_error_t err = {{0}};
+    task_on_1(gx, "t1", 0, 1, "0,1", 0);
+    phx_alloc_shape_t sh = {
+        .nbundles = 1, .cores = 1, .kind = PHX_ALLOC_BUNDLE_ANY, .agent_gpus = 4};
+    assert_int_equal(phx_alloc_request_add(gx->fx.a, "g", "big", &sh, 60, 0, 1, &err),
+                     -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_string_equal(err.text, "gang request big needs 4 GPUs on an agent (0 per "
+                                  "bundle, 4 more per agent) but the available agents "
+                                  "have at most 3");
+    sh.agent_gpus = 3;
+    assert_int_equal(phx_alloc_request_add(gx->fx.a, "g", "r", &sh, 60, 0, 1, &err), 0);
+    assert_int_equal(gang_cycle(gx, 2), 0);
+    phx_alloc_request_info_t ri;
+    assert_int_equal(phx_alloc_request_info(gx->fx.a, "g", "r", &ri), 0);
+    assert_int_equal(ri.state, PHX_ALLOC_REQUEST_HOLDING);
+    assert_int_equal(ri.hold_agents, 1);
+    assert_int_equal(ri.held_bundles, 0);
+    assert_int_equal(ri.shape.agent_gpus, 3);
+    phx_alloc_agent_info_t ai;
+    assert_int_equal(phx_alloc_agent_info(gx->fx.a, 1, &ai), 0);
+    assert_int_equal(ai.held_cores, 6);
+    assert_int_equal(ai.held_gpus, 1);
+    assert_int_equal(phx_alloc_agent_info(gx->fx.a, 2, &ai), 0);
+    assert_false(ai.holding);
+    assert_int_equal(ai.held_cores, 0);
+
+    assert_int_equal(phx_alloc_usage_sub(gx->fx.a, 1, "fw", "t1"), 0);
+    assert_int_equal(gang_cycle(gx, 3), 1);
+    request_offered(gx, "r", "0-2");
+}
+
+/* GPUs per bundle (gpus, --gpus-per-task): 3 bundles of 1 core and 1 GPU
+ * fit agent 1 only when its 3 GPUs are free; a task with one of them makes
+ * the request hold, expecting the task's end.  4 such bundles are more
+ * than the cluster holds. */
+static void test_request_gpus_per_bundle(void **state)
+{
+    struct gx *gx = *state;
+    phx_error_t err = {{0}};
+    task_on_1(gx, "t1", 4, 4, "2", 10);
+    phx_alloc_shape_t sh = {
+        .nbundles = 4, .cores = 1, .kind = PHX_ALLOC_BUNDLE_NUMA, .gpus = 1};
+    assert_int_equal(phx_alloc_request_add(gx->fx.a, "g", "x", &sh, 60, 0, 1, &err),
+                     -1);
+    assert_int_equal(errno, ENOSPC);
+    assert_non_null(strstr(err.text, "bundles of 1 cores and 0 bytes"));
+    assert_non_null(strstr(err.text, "; 1 GPUs per bundle and 0 more on each agent) "
+                                     "but the available cluster can hold at most 3"));
+    sh.nbundles = 3;
+    assert_int_equal(phx_alloc_request_add(gx->fx.a, "g", "r", &sh, 60, 0, 1, &err), 0);
+    assert_int_equal(gang_cycle(gx, 2), 0);
+    phx_alloc_request_info_t ri;
+    assert_int_equal(phx_alloc_request_info(gx->fx.a, "g", "r", &ri), 0);
+    assert_int_equal(ri.state, PHX_ALLOC_REQUEST_HOLDING);
+    assert_int_equal(ri.held_bundles, 2);
+    assert_true(ri.satisfiable_at == 10);
+    phx_alloc_agent_info_t ai;
+    assert_int_equal(phx_alloc_agent_info(gx->fx.a, 1, &ai), 0);
+    assert_int_equal(ai.held_gpus, 2);
+
+    assert_int_equal(phx_alloc_usage_sub(gx->fx.a, 1, "fw", "t1"), 0);
+    assert_int_equal(gang_cycle(gx, 3), 1);
+    request_offered(gx, "r", "0-2");
+}
+
+/* whole_agent needs all of the agent's GPUs free too: GPU 2 still offered
+ * to fw keeps agent 1 from a whole-agent request, though its cores and
+ * memory are all free. */
+static void test_request_whole_agent_gpus(void **state)
+{
+    struct gx *gx = *state;
+    phx_error_t err = {{0}};
+    assert_int_equal(phx_alloc_revive(gx->fx.a, "fw"), 0);
+    assert_int_equal(gang_cycle(gx, 1), 2); /* fw gets both agents */
+    assert_int_equal(gx->o[0].agent, 1);
+    phx_topo_grant_t *rest = phx_topo_grant_create(gx->fx.t);
+    for (int c = 0; c < 8; c++)
+        phx_topo_grant_add_core(rest, c);
+    for (int n = 0; n < 2; n++)
+        phx_topo_grant_set_memory(rest, n, phx_topo_grant_memory(gx->o[0].g, n));
+    phx_topo_grant_add_gpu(rest, 0);
+    phx_topo_grant_add_gpu(rest, 1);
+    assert_int_equal(phx_alloc_offer_return(gx->fx.a, 1, "fw", rest, &err), 0);
+
+    phx_alloc_shape_t sh = {.nbundles = 1,
+                            .cores = 8,
+                            .kind = PHX_ALLOC_BUNDLE_ANY,
+                            .per_agent = 1,
+                            .whole_agent = true};
+    assert_int_equal(phx_alloc_request_add(gx->fx.a, "g", "w", &sh, 60, 0, 1, &err), 0);
+    assert_int_equal(gang_cycle(gx, 2), 0);
+    phx_alloc_request_info_t ri;
+    assert_int_equal(phx_alloc_request_info(gx->fx.a, "g", "w", &ri), 0);
+    assert_int_equal(ri.state, PHX_ALLOC_REQUEST_HOLDING);
+    assert_int_equal(ri.held_bundles, 0);
+
+    phx_topo_grant_clear(rest);
+    phx_topo_grant_add_gpu(rest, 2);
+    assert_int_equal(phx_alloc_offer_return(gx->fx.a, 1, "fw", rest, &err), 0);
+    assert_int_equal(gang_cycle(gx, 3), 1);
+    request_offered(gx, "w", "0-2");
+    phx_topo_grant_destroy(rest);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -271,6 +483,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_gpu_only_rest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_recovered_task, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_gpus, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_request_agent_gpus, setup_gang,
+                                        teardown_gang),
+        cmocka_unit_test_setup_teardown(test_request_gpus_per_bundle, setup_gang,
+                                        teardown_gang),
+        cmocka_unit_test_setup_teardown(test_request_whole_agent_gpus, setup_gang,
+                                        teardown_gang),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

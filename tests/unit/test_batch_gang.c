@@ -126,6 +126,82 @@ static void gang_request_describes_the_job(void **state)
     world_clear(&w);
 }
 
+/* A GPU job asks its GPUs as placement counts them: --gres (and
+ * --gpus-per-node, -G) per node used, --gpus-per-task per bundle, an
+ * exclusive job every GPU of its whole nodes; only on the nodes with enough
+ * GPUs of its type (the master counts GPUs, not their models). */
+static void gang_request_gpus(void **state)
+{
+    (void)state;
+    shape_t nodes[3] = {
+        {"1", 2, 4, 1, 0xFF}, {"2", 2, 4, 1, 0xFF}, {"3", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 3);
+    const char *models[3][4] = {
+        {"NVIDIA A100", "NVIDIA A100"},
+        {"NVIDIA A100", "NVIDIA A100", "Tesla V100", "Tesla V100"},
+        {NULL}};
+    for (size_t i = 0; i < 2; i++) {
+        bnode_t *n = &w.b.nodes[i];
+        n->ngpus = i ? 4 : 2;
+        n->gpu = calloc(n->ngpus, sizeof(*n->gpu));
+        assert_non_null(n->gpu);
+        for (uint32_t g = 0; g < n->ngpus; g++) {
+            n->gpu[g].id = (int)g;
+            snprintf(n->gpu[g].model, sizeof(n->gpu[g].model), "%s", models[i][g]);
+        }
+    }
+    bjob_t j;
+    spec(&j, 2, 1, 2);
+    j.spec.gres = "gpu:2";
+    json_t *r = batchd_gang_request(&w.b, &j, NULL, "x");
+    assert_int_equal(req_int(r, "agent_gpus"), 2);
+    assert_null(json_object_get(r, "gpus"));
+    const json_t *agents = json_object_get(r, "agents");
+    assert_int_equal(json_array_size(agents), 2); /* not node 3 */
+    assert_string_equal(json_string_value(json_array_get(agents, 0)), "1");
+    assert_string_equal(json_string_value(json_array_get(agents, 1)), "2");
+    json_decref(r);
+    free(j.nodes_ok);
+
+    /* a type: node 2 only; 3 GPUs per task: the node with 4 */
+    spec(&j, 2, 1, 2);
+    j.spec.gres = "gpu:v100:2";
+    r = batchd_gang_request(&w.b, &j, NULL, "x");
+    assert_int_equal(req_int(r, "agent_gpus"), 2);
+    agents = json_object_get(r, "agents");
+    assert_int_equal(json_array_size(agents), 1);
+    assert_string_equal(json_string_value(json_array_get(agents, 0)), "2");
+    json_decref(r);
+    free(j.nodes_ok);
+    spec(&j, 2, 1, 2);
+    j.spec.gpus_per_task = "3";
+    r = batchd_gang_request(&w.b, &j, NULL, "x");
+    assert_int_equal(req_int(r, "gpus"), 3);
+    assert_int_equal(req_int(r, "bundles"), 2);
+    assert_null(json_object_get(r, "agent_gpus"));
+    agents = json_object_get(r, "agents");
+    assert_int_equal(json_array_size(agents), 1);
+    assert_string_equal(json_string_value(json_array_get(agents, 0)), "2");
+    json_decref(r);
+    free(j.nodes_ok);
+
+    /* exclusive: whole nodes, every GPU of them (whole_agent) */
+    spec(&j, 1, 1, 1);
+    j.spec.gres = "gpu:1";
+    j.spec.exclusive = 1;
+    r = batchd_gang_request(&w.b, &j, NULL, "x");
+    assert_true(json_is_true(json_object_get(r, "whole_agent")));
+    assert_null(json_object_get(r, "gpus"));
+    assert_null(json_object_get(r, "agent_gpus"));
+    assert_int_equal(json_array_size(json_object_get(r, "agents")), 2);
+    json_decref(r);
+    free(j.nodes_ok);
+    for (size_t i = 0; i < 3; i++)
+        free(w.b.nodes[i].gpu);
+    world_clear(&w);
+}
+
 /* The master refused a gang request: batchd forgets it and asks again in
  * 30 s (it stood for 300 s); a late answer to an older request or a 202
  * changes nothing. */
@@ -165,6 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(gang_request_describes_the_job),
         cmocka_unit_test(gang_request_refused),
+        cmocka_unit_test(gang_request_gpus),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -166,12 +166,48 @@ static void unanswered_request_cancelled(void **state)
     rworld_clear(&rw);
 }
 
+/* A GPU job asks the master too (it asked nothing while the master's
+ * requests held no GPUs): its GPUs per node, on the nodes that have them. */
+static void gpu_job_asks_the_master(void **state)
+{
+    (void)state;
+    rworld_t rw;
+    rworld_init(&rw);
+    bnode_t *n = &rw.w.b.nodes[1];
+    n->gpu = calloc(2, sizeof(*n->gpu));
+    assert_non_null(n->gpu);
+    n->ngpus = 2;
+    n->gpu[1].id = 1;
+    rw.j[0].spec.gres = "gpu:2";
+    ask(&rw, &rw.j[0], 0, 1000, "job-42-1");
+    json_t *calls = master_take(); /* none more: ask took the call */
+    assert_int_equal(json_array_size(calls), 0);
+    json_decref(calls);
+    /* what it asked, as the log line says it */
+    rw.j[0].request_until = 0;
+    batchd_request_send(&rw.w.b, &rw.j[0], 0, NULL, 1300);
+    calls = master_take();
+    json_t *req = json_array_get(
+        json_object_get(json_object_get(json_array_get(calls, 0), "request"),
+                        "requests"),
+        0);
+    assert_int_equal(json_integer_value(json_object_get(req, "agent_gpus")), 2);
+    const json_t *agents = json_object_get(req, "agents");
+    assert_int_equal(json_array_size(agents), 1);
+    assert_string_equal(json_string_value(json_array_get(agents, 0)), "2");
+    json_decref(calls);
+    free(rw.j[0].nodes_ok);
+    free(n->gpu);
+    rworld_clear(&rw);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(unbuilt_request_cancels_the_old),
         cmocka_unit_test(forgotten_while_unsubscribed_cancelled_later),
         cmocka_unit_test(unanswered_request_cancelled),
+        cmocka_unit_test(gpu_job_asks_the_master),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
