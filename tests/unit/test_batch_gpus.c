@@ -133,6 +133,39 @@ static void type_names_the_model(void **state)
     gpus_clear(&w);
 }
 
+/* A type is a whole word of the model (its letters and digits not run on):
+ * a10 is not an A100, v100 not a V100S; a model's part with its dashes is. */
+static void type_is_a_whole_word(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 4, 1, 0xFF}, {"a2", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    gpus_on(&w, 0, 2, "NVIDIA A100-SXM4-40GB", 0x3);
+    gpus_on(&w, 1, 2, "NVIDIA A10", 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "a10"), 0);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "a100"), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "A100-SXM4"), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "nvidia"), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "sxm4-40gb"), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "40"), 0);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], ""), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[1], "a10"), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[1], "a100"), 0);
+    bjob_t j;
+    spec(&j, 1, 1, 1);
+    j.spec.gres = "gpu:a10:2";
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a2:1");
+    job_clear(&w, &j);
+    free(j.nodes_ok);
+    gpus_clear(&w);
+    bnode_t v = {.ngpus = 1, .gpu = &(struct bgpu){0, "Tesla V100S-PCIE-32GB"}};
+    assert_int_equal(batchd_node_gpus(&v, "v100"), 0);
+    assert_int_equal(batchd_node_gpus(&v, "v100s"), 1);
+}
+
 /* --gpus-per-task=1 with 2 free GPUs a node: 4 tasks take 2 nodes; 5 do
  * not fit the cluster's 4 GPUs, at submit either. */
 static void per_task_caps_tasks(void **state)
@@ -188,6 +221,7 @@ int main(void)
         cmocka_unit_test(per_node_passes_over_busy_gpus),
         cmocka_unit_test(gpus_near_the_cores),
         cmocka_unit_test(type_names_the_model),
+        cmocka_unit_test(type_is_a_whole_word),
         cmocka_unit_test(per_task_caps_tasks),
         cmocka_unit_test(exclusive_takes_all),
     };
