@@ -77,6 +77,17 @@ static int gpus_from(bnode_t *n, const char *text)
     return 0;
 }
 
+/* The same GPUs: ids and models (a type names the model: nodesel.c). */
+static bool same_gpus(const bnode_t *a, const bnode_t *b)
+{
+    if (a->ngpus != b->ngpus)
+        return false;
+    for (uint32_t i = 0; i < a->ngpus; i++)
+        if (a->gpu[i].id != b->gpu[i].id || strcmp(a->gpu[i].model, b->gpu[i].model))
+            return false;
+    return true;
+}
+
 static int nodes_from(batchd_t *b, const phx_db_result_t *res)
 {
     int all = phx_db_result_rows(res), rows = 0;
@@ -122,7 +133,7 @@ static int nodes_from(batchd_t *b, const phx_db_result_t *res)
     for (int i = 0; same && i < rows; i++)
         same = !strcmp(b->nodes[i].name, nodes[i].name) &&
                b->nodes[i].features == nodes[i].features &&
-               batchd_node_gpus(&b->nodes[i], "") == batchd_node_gpus(&nodes[i], "");
+               same_gpus(&b->nodes[i], &nodes[i]);
     bool had = b->nodes != NULL;
     phx_hmap_destroy(b->node_index);
     phx_hmap_destroy(b->node_names);
