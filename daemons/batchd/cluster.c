@@ -9,10 +9,13 @@
 #include "db/db.h"
 #include "lib/log.h"
 
+/* A node's GPUs as "id=model" lines; a model is the agent's text: its
+ * control characters (a newline would start a line) become spaces. */
 #define NODES_SQL                                                                      \
     "SELECT id::text, name, cores, sockets, memory_bytes / 1048576, "                  \
     "state = 'up' AND NOT drained, pus, state = 'lost', "                              \
-    "(SELECT coalesce(string_agg((d->>'id') || '=' || coalesce(d->>'model', ''), "     \
+    "(SELECT coalesce(string_agg((d->>'id') || '=' || "                                \
+    "regexp_replace(coalesce(d->>'model', ''), '[[:cntrl:]]', ' ', 'g'), "             \
     "E'\\n' ORDER BY (d->>'id')::int), '') FROM jsonb_array_elements(CASE WHEN "       \
     "jsonb_typeof(topology->'devices') = 'array' THEN topology->'devices' ELSE "       \
     "'[]' END) d WHERE d->>'kind' = 'gpu') FROM agents ORDER BY id"
