@@ -9,10 +9,13 @@
 #include "db/db.h"
 #include "lib/log.h"
 
+/* A node's GPUs as "id=model" lines; a model is the agent's text: its
+ * control characters (a newline would start a line) become spaces. */
 #define NODES_SQL                                                                      \
     "SELECT id::text, name, cores, sockets, memory_bytes / 1048576, "                  \
     "state = 'up' AND NOT drained, pus, state = 'lost', "                              \
-    "(SELECT coalesce(string_agg((d->>'id') || '=' || coalesce(d->>'model', ''), "     \
+    "(SELECT coalesce(string_agg((d->>'id') || '=' || "                                \
+    "regexp_replace(coalesce(d->>'model', ''), '[[:cntrl:]]', ' ', 'g'), "             \
     "E'\\n' ORDER BY (d->>'id')::int), '') FROM jsonb_array_elements(CASE WHEN "       \
     "jsonb_typeof(topology->'devices') = 'array' THEN topology->'devices' ELSE "       \
     "'[]' END) d WHERE d->>'kind' = 'gpu') FROM agents ORDER BY id"
@@ -77,6 +80,17 @@ static int gpus_from(bnode_t *n, const char *text)
     return 0;
 }
 
+/* The same GPUs: ids and models (a type names the model: nodesel.c). */
+static bool same_gpus(const bnode_t *a, const bnode_t *b)
+{
+    if (a->ngpus != b->ngpus)
+        return false;
+    for (uint32_t i = 0; i < a->ngpus; i++)
+        if (a->gpu[i].id != b->gpu[i].id || strcmp(a->gpu[i].model, b->gpu[i].model))
+            return false;
+    return true;
+}
+
 static int nodes_from(batchd_t *b, const phx_db_result_t *res)
 {
     int all = phx_db_result_rows(res), rows = 0;
@@ -122,7 +136,7 @@ static int nodes_from(batchd_t *b, const phx_db_result_t *res)
     for (int i = 0; same && i < rows; i++)
         same = !strcmp(b->nodes[i].name, nodes[i].name) &&
                b->nodes[i].features == nodes[i].features &&
-               batchd_node_gpus(&b->nodes[i], "") == batchd_node_gpus(&nodes[i], "");
+               same_gpus(&b->nodes[i], &nodes[i]);
     bool had = b->nodes != NULL;
     phx_hmap_destroy(b->node_index);
     phx_hmap_destroy(b->node_names);
@@ -359,25 +373,38 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, size_t *blam
     size_t choice = s->nodelist  ? offsetof(phx_jobspec_t, nodelist)
                     : s->exclude ? offsetof(phx_jobspec_t, exclude)
                                  : offsetof(phx_jobspec_t, constraint);
-    if (phx_gpuspec_any(s) && gpu_nodes == 0) {
-        *blame = s->gres            ? offsetof(phx_jobspec_t, gres)
-                 : s->gpus_per_node ? offsetof(phx_jobspec_t, gpus_per_node)
-                 : s->gpus_per_task ? offsetof(phx_jobspec_t, gpus_per_task)
-                                    : offsetof(phx_jobspec_t, gpus);
+    /* the GPU option to blame; -w, -x and -C before it when they are given */
+    bool gpus = phx_gpuspec_any(s),
+         choosing = s->nodelist || s->exclude || s->constraint;
+    size_t gpu_opt = s->gres            ? offsetof(phx_jobspec_t, gres)
+                     : s->gpus_per_node ? offsetof(phx_jobspec_t, gpus_per_node)
+                     : s->gpus_per_task ? offsetof(phx_jobspec_t, gpus_per_task)
+                                        : offsetof(phx_jobspec_t, gpus);
+    long long gneed = (long long)(g.per_node ? g.per_node : g.per_task);
+    if (gpus && gpu_nodes == 0) {
+        *blame = gpu_opt;
         return phx_error_set(
             err,
             "requested node configuration is not available: no node of "
             "%s has %lld GPU%s%s%s%s (the most on one: %u)",
-            where, (long long)(g.per_node ? g.per_node : g.per_task),
-            (g.per_node ? g.per_node : g.per_task) == 1 ? "" : "s",
-            *g.type ? " of type \"" : "", g.type, *g.type ? "\"" : "", most_gpus);
+            where, gneed, gneed == 1 ? "" : "s", *g.type ? " of type \"" : "", g.type,
+            *g.type ? "\"" : "", most_gpus);
+    }
+    if (gpus && (int64_t)gpu_nodes < nodes) {
+        *blame = gpu_opt;
+        return phx_error_set(
+            err,
+            "requested node configuration is not available: %lld nodes "
+            "asked, %s has %zu with %lld GPU%s%s%s%s",
+            (long long)nodes, where, gpu_nodes, gneed, gneed == 1 ? "" : "s",
+            *g.type ? " of type \"" : "", g.type, *g.type ? "\"" : "");
     }
     if (chosen == 0) {
-        *blame = choice;
+        *blame = choosing || !gpus ? choice : gpu_opt;
         return chosen_refused(s, where, err);
     }
     if (nodes > (int64_t)shaped && chosen < in_part)
-        *blame = choice;
+        *blame = choosing || !gpus ? choice : gpu_opt;
     if (shaped == 0)
         return shape_refused(b, &r, err);
     if (nodes > (int64_t)shaped)
@@ -385,7 +412,10 @@ int batchd_cluster_check(const batchd_t *b, const phx_jobspec_t *s, size_t *blam
                              "requested node configuration is not available: %lld "
                              "nodes asked, %s has %zu%s",
                              (long long)nodes, where, shaped,
-                             chosen < in_part   ? " that its -w, -x and -C allow"
+                             chosen < in_part && choosing && gpus
+                                 ? " that its -w, -x, -C and GPUs allow"
+                             : chosen < in_part && gpus ? " with the GPUs asked"
+                             : chosen < in_part ? " that its -w, -x and -C allow"
                              : shaped < in_part ? " of the shape asked"
                                                 : "");
     if (cpt > biggest)

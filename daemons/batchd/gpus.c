@@ -32,12 +32,15 @@ bool batchd_job_wants_gpus(const bjob_t *j)
     return phx_gpuspec_any(&j->spec);
 }
 
-/* type occurs in model, ignoring case ("a100" in "NVIDIA A100-SXM4-40GB"). */
+/* type occurs in model as a whole word, ignoring case ("a100" in "NVIDIA
+ * A100-SXM4-40GB"): no letter or digit right before or after it, so that
+ * a10 is not an A100 nor v100 a V100S. */
 static bool model_is(const char *model, const char *type)
 {
     size_t n = strlen(type);
-    for (const char *p = model; *p; p++)
-        if (strncasecmp(p, type, n) == 0)
+    for (const char *p = model; *type && *p; p++)
+        if ((p == model || !isalnum((unsigned char)p[-1])) &&
+            strncasecmp(p, type, n) == 0 && !isalnum((unsigned char)p[n]))
             return true;
     return !*type;
 }

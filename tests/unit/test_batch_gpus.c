@@ -133,6 +133,82 @@ static void type_names_the_model(void **state)
     gpus_clear(&w);
 }
 
+/* A type is a whole word of the model (its letters and digits not run on):
+ * a10 is not an A100, v100 not a V100S; a model's part with its dashes is. */
+static void type_is_a_whole_word(void **state)
+{
+    (void)state;
+    shape_t nodes[2] = {{"a1", 2, 4, 1, 0xFF}, {"a2", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 2);
+    gpus_on(&w, 0, 2, "NVIDIA A100-SXM4-40GB", 0x3);
+    gpus_on(&w, 1, 2, "NVIDIA A10", 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "a10"), 0);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "a100"), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "A100-SXM4"), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "nvidia"), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "sxm4-40gb"), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], "40"), 0);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[0], ""), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[1], "a10"), 0x3);
+    assert_int_equal(batchd_node_gpus(&w.b.nodes[1], "a100"), 0);
+    bjob_t j;
+    spec(&j, 1, 1, 1);
+    j.spec.gres = "gpu:a10:2";
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(got, "a2:1");
+    job_clear(&w, &j);
+    free(j.nodes_ok);
+    gpus_clear(&w);
+    bnode_t v = {.ngpus = 1, .gpu = &(struct bgpu){0, "Tesla V100S-PCIE-32GB"}};
+    assert_int_equal(batchd_node_gpus(&v, "v100"), 0);
+    assert_int_equal(batchd_node_gpus(&v, "v100s"), 1);
+}
+
+/* -N 2 --gres=gpu:2 where one node has 2 GPUs: refused naming the GPUs,
+ * not a -w/-x/-C the job does not have; with -w too, both are named. */
+static void too_few_gpu_nodes(void **state)
+{
+    (void)state;
+    shape_t nodes[3] = {
+        {"a1", 2, 4, 1, 0xFF}, {"a2", 2, 4, 1, 0xFF}, {"a3", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 3);
+    gpus_on(&w, 0, 2, "NVIDIA A100", 0x3);
+    gpus_on(&w, 1, 1, "NVIDIA A100", 0x1);
+    gpus_on(&w, 2, 2, "NVIDIA A100", 0x3);
+    bjob_t j;
+    spec(&j, 2, 1, 2);
+    j.spec.nodes_min = 2;
+    j.spec.gres = "gpu:2";
+    phx_error_t err = {{0}};
+    size_t blame;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &blame, &err), 0);
+    j.spec.gres = NULL;
+    j.spec.gpus_per_node = "a100:2";
+    j.spec.nodes_min = j.spec.nodes_max = 3;
+    j.spec.ntasks = 3;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &blame, &err), -1);
+    assert_string_equal(err.text, "requested node configuration is not available: 3 "
+                                  "nodes asked, the cluster has 2 with 2 GPUs of type "
+                                  "\"a100\"");
+    assert_int_equal(blame, offsetof(phx_jobspec_t, gpus_per_node));
+    /* -w a1,a2 allows the one with 1 GPU: -w is to blame */
+    j.spec.gpus_per_node = "1";
+    j.spec.nodelist = "a1,a2";
+    j.spec.nodes_min = j.spec.nodes_max = 2;
+    j.spec.ntasks = 2;
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &blame, &err), 0);
+    j.spec.gpus_per_node = "2";
+    assert_int_equal(batchd_cluster_check(&w.b, &j.spec, &blame, &err), -1);
+    assert_string_equal(err.text, "requested node configuration is not available: 2 "
+                                  "nodes asked, the cluster has 1 that its -w, -x, -C "
+                                  "and GPUs allow");
+    assert_int_equal(blame, offsetof(phx_jobspec_t, nodelist));
+    gpus_clear(&w);
+}
+
 /* --gpus-per-task=1 with 2 free GPUs a node: 4 tasks take 2 nodes; 5 do
  * not fit the cluster's 4 GPUs, at submit either. */
 static void per_task_caps_tasks(void **state)
@@ -188,6 +264,8 @@ int main(void)
         cmocka_unit_test(per_node_passes_over_busy_gpus),
         cmocka_unit_test(gpus_near_the_cores),
         cmocka_unit_test(type_names_the_model),
+        cmocka_unit_test(type_is_a_whole_word),
+        cmocka_unit_test(too_few_gpu_nodes),
         cmocka_unit_test(per_task_caps_tasks),
         cmocka_unit_test(exclusive_takes_all),
     };

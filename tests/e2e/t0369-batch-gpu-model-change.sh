@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# timeout: 120
+# A node whose GPUs change model, their ids the same (a GPU swapped, the
+# agent restarted): batchd's node refresh sees it, and a pending job of the
+# new type may then run there (its nodes of the type are made again).
+# n1 starts with 3 NVIDIA A100, n2 with 3 NVIDIA H100 (the same XML with
+# the model renamed).  A model is the agent's text: n3's first GPU has a
+# model with a newline in it ("NVIDIA L4\n7=NVIDIA L4"), which must not
+# make a second L4 (a GPU 7) appear.
+. "$(dirname "$0")/lib.sh"
+. "$PHX_SRC/tests/e2e/phx.sh"
+
+test_user phxg1
+phx_setup
+chmod a+x "$PHX_TEST_DIR"
+a100="$PHX_SRC/tests/unit/fixtures/topo/gpu-2s2n8c-3gpu.xml"
+h100="$PHX_TEST_DIR/h100.xml"
+sed 's/A100-SXM4-40GB/H100-SXM5-80GB/g; s/A100 SXM4 40GB/H100 SXM5 80GB/g' "$a100" >"$h100"
+nl="$PHX_TEST_DIR/nl.xml"
+sed '0,/NVIDIA A100-SXM4-40GB/s//NVIDIA L4\&#10;7=NVIDIA L4/' "$a100" >"$nl"
+start_master
+start_agent n1 "xml:$a100"
+start_agent n2 "xml:$h100"
+start_agent n3 "xml:$nl"
+wait_node n1 up
+wait_node n2 up
+wait_node n3 up
+start_batchd
+
+as() { as_user "$@"; }
+home=$(getent passwd phxg1 | cut -d: -f6)
+rm -f "$home"/go.* "$home"/phx-*.out
+
+cat >"$home/gpu.sh" <<'S'
+#!/bin/bash
+#SBATCH -t 2
+echo "node=$PHX_JOB_NODELIST CVD=${CUDA_VISIBLE_DEVICES-unset}"
+while [ ! -e "$HOME/go.$PHX_JOB_ID" ]; do sleep 0.2; done
+S
+chown phxg1 "$home/gpu.sh"
+
+# n3 has one L4: 2 are refused at submit, 1 runs.
+out=$(as phxg1 phx submit --gres=gpu:l4:2 gpu.sh 2>&1) && fail "2 L4 accepted: $out"
+assert_contains "$out" 'no node of the cluster has 2 GPUs of type "l4" (the most on one: 1)'
+l4=$(as phxg1 phx submit --parsable --gres=gpu:l4:1 gpu.sh)
+wait_job "$l4" RUNNING 30
+touch "$home/go.$l4"
+wait_job "$l4" COMPLETED 30
+
+# n2's H100s all taken; a 1-H100 job waits (n1 has none).
+hold=$(as phxg1 phx submit --parsable --gres=gpu:h100:3 gpu.sh)
+wait_job "$hold" RUNNING 30
+one=$(as phxg1 phx submit --parsable --gres=gpu:h100:1 gpu.sh)
+sleep 3
+assert_eq PENDING "$(job_field "$one" state)"
+
+# n1's GPUs become H100s (same ids): the job runs there.
+stop_daemon agent-n1
+start_agent n1 "xml:$h100"
+wait_node n1 up
+wait_job "$one" RUNNING 30
+wait_for 10 test -s "$home/phx-$one.out"
+assert_eq "node=n1 CVD=0" "$(cat "$home/phx-$one.out")"
+touch "$home/go.$one" "$home/go.$hold"
+wait_job "$one" COMPLETED 30
+wait_job "$hold" COMPLETED 30
+note ok
