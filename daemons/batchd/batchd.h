@@ -503,10 +503,11 @@ bool batchd_job_wants_gpus(const struct bjob *j);
 uint64_t batchd_node_gpus(const bnode_t *n, const char *type);
 /* The node has the GPUs of one node's share (or one task's) of s. */
 bool batchd_node_gpus_fit(const bnode_t *n, const phx_jobspec_t *s);
-/* Of t tasks of j, those the offer's free GPUs hold (an exclusive job: all
- * or none, a whole node having all of its GPUs free). */
+/* Of t tasks of j (its request r), those the offer's free GPUs hold, by
+ * the planner's rule (phx_bf_gpu_tasks; an exclusive job: all or none, a
+ * whole node having all of its GPUs free). */
 uint32_t batchd_gpu_tasks(const bnode_t *n, const boffer_t *o, const struct bjob *j,
-                          uint32_t t);
+                          const phx_bf_request_t *r, uint32_t t);
 /* The GPUs of j's share of tasks tasks on cores (placed on o): those local
  * to the cores' NUMA domains first; 0 when j asks for none or they are not
  * free. */

@@ -63,24 +63,19 @@ bool batchd_node_gpus_fit(const bnode_t *n, const phx_jobspec_t *s)
 }
 
 uint32_t batchd_gpu_tasks(const bnode_t *n, const boffer_t *o, const bjob_t *j,
-                          uint32_t t)
+                          const phx_bf_request_t *r, uint32_t t)
 {
-    if (!batchd_job_wants_gpus(j) && j->spec.exclusive != 1)
+    if (!r->gpus_per_node && !r->gpus_per_task && !r->exclusive)
         return t;
     if (!n)
         return 0; /* a node not yet read: its GPUs are not known */
     phx_gpureq_t g;
     phx_gpuspec_get(&j->spec, &g);
-    uint64_t free_typed = o->gpus & batchd_node_gpus(n, g.type);
-    uint32_t k = (uint32_t)__builtin_popcountll(free_typed);
-    if (j->spec.exclusive == 1 &&
-        (o->gpus & batchd_node_gpus(n, "")) != batchd_node_gpus(n, ""))
-        return 0; /* a whole node has all of its GPUs free */
-    if (g.per_node)
-        return k >= g.per_node ? t : 0;
-    if (g.per_task && k / g.per_task < t)
-        return (uint32_t)(k / g.per_task);
-    return t;
+    /* an exclusive job counts every GPU of the node, of any type */
+    uint64_t mine = batchd_node_gpus(n, r->exclusive ? "" : g.type);
+    uint32_t k = phx_bf_gpu_tasks(r, (uint32_t)__builtin_popcountll(o->gpus & mine),
+                                  (uint32_t)__builtin_popcountll(mine));
+    return k < t ? k : t;
 }
 
 /* The offer's NUMA domain of core c, -1 when none. */

@@ -112,7 +112,7 @@ static uint32_t capacity(pass_t *p, const boffer_t *o, const bjob_t *j,
                                    1, 1))
         return 0; /* an unknown node: its shape too */
     uint32_t t = batchd_offer_tasks(o, r->cpus_per_task, r->ntasks_per_socket, spread);
-    t = batchd_gpu_tasks(n, o, j, t > cap ? cap : t);
+    t = batchd_gpu_tasks(n, o, j, r, t > cap ? cap : t);
     if (s->exclusive == 1)
         return n && o->cpus >= n->cores ? t : 0;
     while (t > 0 &&
