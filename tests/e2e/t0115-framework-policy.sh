@@ -58,8 +58,11 @@ assert_contains "$out" "max_frameworks_per_user"
 kill "$first"
 wait "$first" 2>/dev/null || true
 # a framework that goes away without TEARDOWN stays until its failover
-# timeout (10 s for simple-framework); "*" stays open though weighted
-wait_for 30 sh -c "runuser -u phxu1 -- env PHX_MASTER=$PHX_MASTER PHX_MUNGE_SOCKET=$PHX_MUNGE_SOCKET timeout 10 $fw --agents 1 --cmd true 2>&1 | grep -q TASK_FINISHED"
+# timeout (10 s for simple-framework); "*" stays open though weighted.
+# The output goes to a file, not a pipe into grep -q: grep leaving at the
+# first match killed the framework (SIGPIPE) before its TEARDOWN, and its
+# failover then refused all 8 SUBSCRIBEs below.
+wait_for 30 sh -c "runuser -u phxu1 -- env PHX_MASTER=$PHX_MASTER PHX_MUNGE_SOCKET=$PHX_MUNGE_SOCKET timeout 10 $fw --agents 1 --cmd true >$PHX_TEST_DIR/again.out 2>&1; grep -q TASK_FINISHED $PHX_TEST_DIR/again.out"
 # SUBSCRIBEs at once: the cap counts those still being written (8 in
 # parallel once gave 4 frameworks to a user allowed 1)
 pids=()
