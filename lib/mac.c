@@ -196,15 +196,22 @@ int phx_mac_from_hex(const char *hex, unsigned char *bin, size_t len)
     return 0;
 }
 
-int phx_sha256_hex(const void *data, size_t len, char hex[PHX_MAC_HEX_LEN + 1])
+int phx_sha256(const void *data, size_t len, unsigned char out[PHX_MAC_LEN])
 {
-    unsigned char md[PHX_MAC_LEN];
     unsigned int n = 0;
-    if (EVP_Digest(data ? data : "", len, md, &n, EVP_sha256(), NULL) != 1 ||
+    if (EVP_Digest(data ? data : "", len, out, &n, EVP_sha256(), NULL) != 1 ||
         n != PHX_MAC_LEN) {
         errno = EIO;
         return -1;
     }
+    return 0;
+}
+
+int phx_sha256_hex(const void *data, size_t len, char hex[PHX_MAC_HEX_LEN + 1])
+{
+    unsigned char md[PHX_MAC_LEN];
+    if (phx_sha256(data, len, md) < 0)
+        return -1;
     phx_mac_to_hex(md, sizeof(md), hex);
     return 0;
 }

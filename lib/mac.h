@@ -30,7 +30,9 @@ phx_mac_t *phx_mac_create(const void *key, size_t len, phx_error_t *err);
 /* Wipes the key; NULL is a no-op; errno preserved. */
 void phx_mac_destroy(phx_mac_t *m);
 
-/* SHA-256 of data (len bytes; NULL with 0: nothing) in lowercase hex. */
+/* SHA-256 of data (len bytes; NULL with 0: nothing); 0, or -1 with errno. */
+int phx_sha256(const void *data, size_t len, unsigned char out[PHX_MAC_LEN]);
+/* The same in lowercase hex. */
 int phx_sha256_hex(const void *data, size_t len, char hex[PHX_MAC_HEX_LEN + 1]);
 
 /* HMAC-SHA256(key, parts joined) into out; 0, or -1 with errno. */

@@ -1,31 +1,37 @@
 /* Sealed frames: lib/wire_seal.h. */
 #include "lib/wire_seal.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define LABEL_MAX 32
 
-/* "phx-frame <dir>": the label of phx_mac_*_seq, which adds " <seq>\n". */
-static int label(const char *dir, char buf[LABEL_MAX], phx_error_t *err)
+/* "phx-frame <dir>", or "phx-framed <dir>" when the MAC covers the
+ * attachment's digest: the label of phx_mac_*_seq, which adds " <seq>\n". */
+static int label(const char *dir, bool digest, char buf[LABEL_MAX], phx_error_t *err)
 {
     if (!dir || (strcmp(dir, PHX_SEAL_M2A) != 0 && strcmp(dir, PHX_SEAL_A2M) != 0)) {
         errno = EINVAL;
         return phx_error_set(err, "unknown sealing direction");
     }
-    strcpy(buf, "phx-frame ");
-    strcat(buf, dir);
+    snprintf(buf, LABEL_MAX, "%s %s", digest ? "phx-framed" : "phx-frame", dir);
     return 0;
 }
 
-int phx_wire_seal_head(phx_mac_t *key, const char *dir, uint64_t seq,
-                       const json_t *header, const void *attach, size_t attach_len,
-                       size_t max_frame, uint8_t **out, size_t *out_len,
-                       phx_error_t *err)
+/* The bytes of a sealed frame up to the inner frame's attachment, the MAC
+ * covering the inner head followed by tail: the attachment itself, or its
+ * digest (then marked in the outer header). */
+static int seal_head(phx_mac_t *key, const char *dir, uint64_t seq,
+                     const json_t *header, phx_mac_part_t tail, bool digest,
+                     size_t attach_len, size_t max_frame, uint8_t **out,
+                     size_t *out_len, phx_error_t *err)
 {
     char lab[LABEL_MAX];
-    if (label(dir, lab, err) < 0)
+    if (label(dir, digest, lab, err) < 0)
         return -1;
     if (!key || seq < 1 || seq > INT64_MAX || max_frame <= PHX_WIRE_SEAL_OVERHEAD) {
         errno = EINVAL;
@@ -45,14 +51,15 @@ int phx_wire_seal_head(phx_mac_t *key, const char *dir, uint64_t seq,
     char hex[PHX_MAC_HEX_LEN + 1];
     json_t *outer = NULL;
     int rc = -1;
-    phx_mac_part_t text[] = {{inner, inner_len}, {attach, attach_len}};
+    phx_mac_part_t text[] = {{inner, inner_len}, tail};
     if (phx_mac_compute_seq_parts(key, lab, seq, text, 2, mac) < 0) {
         phx_error_set(err, "could not compute a frame MAC");
         goto out;
     }
     phx_mac_to_hex(mac, sizeof(mac), hex);
     if (!(outer = json_pack("{s:s, s:I, s:s}", "type", "SEALED", "seq", (json_int_t)seq,
-                            "mac", hex))) {
+                            "mac", hex)) ||
+        (digest && json_object_set_new(outer, "digest", json_string("sha256")) < 0)) {
         errno = ENOMEM;
         phx_error_set(err, "out of memory");
         goto out;
@@ -78,14 +85,25 @@ out:
     return rc;
 }
 
+int phx_wire_seal_head(phx_mac_t *key, const char *dir, uint64_t seq,
+                       const json_t *header, const unsigned char digest[PHX_MAC_LEN],
+                       size_t attach_len, size_t max_frame, uint8_t **out,
+                       size_t *out_len, phx_error_t *err)
+{
+    phx_mac_part_t tail = {digest, PHX_MAC_LEN};
+    return seal_head(key, dir, seq, header, tail, true, attach_len, max_frame, out,
+                     out_len, err);
+}
+
 int phx_wire_seal(phx_mac_t *key, const char *dir, uint64_t seq, const json_t *header,
                   const void *attach, size_t attach_len, size_t max_frame,
                   uint8_t **out, size_t *out_len, phx_error_t *err)
 {
     uint8_t *head;
     size_t head_len;
-    if (phx_wire_seal_head(key, dir, seq, header, attach, attach_len, max_frame, &head,
-                           &head_len, err) < 0)
+    phx_mac_part_t tail = {attach, attach_len};
+    if (seal_head(key, dir, seq, header, tail, false, attach_len, max_frame, &head,
+                  &head_len, err) < 0)
         return -1;
     if (attach_len == 0) {
         *out = head;
@@ -110,14 +128,38 @@ static int refuse(int e, phx_error_t *err, const char *what)
     return phx_error_set(err, "%s", what);
 }
 
+/* Whether mac is that of the inner frame (sealed's attachment), or with
+ * digest of its head and its attachment's SHA-256. */
+static bool mac_matches(phx_mac_t *key, const char *lab, uint64_t seq, bool digest,
+                        const phx_frame_t *sealed, const unsigned char mac[PHX_MAC_LEN])
+{
+    if (!digest)
+        return phx_mac_verify_seq(key, lab, seq, sealed->attach, sealed->attach_len,
+                                  mac);
+    const uint8_t *p = sealed->attach;
+    size_t len = sealed->attach_len, hlen, alen;
+    uint32_t n[2];
+    if (len < sizeof(n))
+        return false;
+    memcpy(n, p, sizeof(n));
+    hlen = ntohl(n[0]);
+    alen = ntohl(n[1]);
+    if (hlen > len - sizeof(n) || alen != len - sizeof(n) - hlen)
+        return false;
+    unsigned char md[PHX_MAC_LEN], want[PHX_MAC_LEN];
+    phx_mac_part_t text[] = {{p, sizeof(n) + hlen}, {md, sizeof(md)}};
+    bool ok = phx_sha256(p + sizeof(n) + hlen, alen, md) == 0 &&
+              phx_mac_compute_seq_parts(key, lab, seq, text, 2, want) == 0 &&
+              phx_mac_equal(want, mac, PHX_MAC_LEN);
+    phx_mac_wipe(want, sizeof(want));
+    return ok;
+}
+
 int phx_wire_unseal(phx_mac_t *key, const char *dir, uint64_t *last_seq,
                     const phx_frame_t *sealed, size_t max_frame, phx_frame_t *inner,
                     phx_error_t *err)
 {
     memset(inner, 0, sizeof(*inner));
-    char lab[LABEL_MAX];
-    if (label(dir, lab, err) < 0)
-        return -1;
     if (!key)
         return refuse(EINVAL, err, "no session key to check a sealed frame");
     if (!sealed->type || strcmp(sealed->type, "SEALED") != 0) {
@@ -137,8 +179,16 @@ int phx_wire_unseal(phx_mac_t *key, const char *dir, uint64_t *last_seq,
         return refuse(EPROTO, err, "sealed frame's MAC is not 64 hex digits");
     if (sealed->attach_len == 0)
         return refuse(EPROTO, err, "sealed frame without an inner frame");
+    json_t *jdigest = json_object_get(sealed->header, "digest");
+    const char *digest = json_string_value(jdigest);
+    if (jdigest && (!digest || strcmp(digest, "sha256") != 0))
+        return refuse(EPROTO, err,
+                      "sealed frame with an unknown digest (not \"sha256\")");
+    char lab[LABEL_MAX];
+    if (label(dir, jdigest != NULL, lab, err) < 0)
+        return -1;
     uint64_t seq = (uint64_t)json_integer_value(jseq);
-    if (!phx_mac_verify_seq(key, lab, seq, sealed->attach, sealed->attach_len, mac))
+    if (!mac_matches(key, lab, seq, jdigest != NULL, sealed, mac))
         return refuse(EBADMSG, err,
                       "sealed frame's MAC refused (another key or direction, or the "
                       "frame or its number changed)");

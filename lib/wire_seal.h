@@ -37,15 +37,20 @@ int phx_wire_seal(phx_mac_t *key, const char *dir, uint64_t seq, const json_t *h
                   const void *attach, size_t attach_len, size_t max_frame,
                   uint8_t **out, size_t *out_len, phx_error_t *err);
 
-/* phx_wire_seal without the inner frame's attachment: *out holds every byte
- * of the sealed frame before it (outer prefix and header, inner prefix and
- * header), and the caller sends attach's attach_len bytes right after them;
- * the MAC covers them.  One attachment may so be shared by the frames of
- * many connections (STEP_LAUNCH, doc/steps.md). */
+/* phx_wire_seal without the inner frame's attachment, for an attachment
+ * shared by the frames of many connections (STEP_LAUNCH, doc/steps.md):
+ * *out holds every byte of the sealed frame before the attachment (outer
+ * prefix and header, inner prefix and header), and the caller sends the
+ * attachment's attach_len bytes right after them.  The MAC then covers
+ * digest, the attachment's SHA-256 (phx_sha256, computed once by the
+ * caller), instead of its bytes: the outer header says so with
+ * "digest": "sha256", the label is "phx-framed <dir>", and the receiver
+ * hashes the attachment it got.  Hashing a large attachment once instead
+ * of once per connection (each has its own key) is the point. */
 int phx_wire_seal_head(phx_mac_t *key, const char *dir, uint64_t seq,
-                       const json_t *header, const void *attach, size_t attach_len,
-                       size_t max_frame, uint8_t **out, size_t *out_len,
-                       phx_error_t *err);
+                       const json_t *header, const unsigned char digest[PHX_MAC_LEN],
+                       size_t attach_len, size_t max_frame, uint8_t **out,
+                       size_t *out_len, phx_error_t *err);
 
 /* Check a received frame: it must be SEALED, in direction dir, with a MAC
  * under key and the number *last_seq + 1, and hold one well-formed frame

@@ -284,6 +284,7 @@ struct phx_master_blob {
     int refs;
     size_t len;
     void *data;
+    unsigned char digest[PHX_MAC_LEN]; /* SHA-256 of data: what frames seal */
 };
 
 phx_master_blob_t *phx_master_blob_create(void *data, size_t len)
@@ -291,6 +292,10 @@ phx_master_blob_t *phx_master_blob_create(void *data, size_t len)
     phx_master_blob_t *b = calloc(1, sizeof(*b));
     if (!b)
         return NULL;
+    if (phx_sha256(data, len, b->digest) < 0) {
+        free(b);
+        return NULL;
+    }
     b->refs = 1;
     b->len = len;
     b->data = data;
@@ -324,7 +329,7 @@ int phx_master_conn_send_shared(phx_master_conn_t *c, json_t *hdr, phx_master_bl
     uint8_t *head;
     size_t len;
     int rc = phx_wire_seal_head(c->session, PHX_SEAL_M2A, c->seal_sent + 1, hdr,
-                                b->data, b->len, c->m->max_frame, &head, &len, err);
+                                b->digest, b->len, c->m->max_frame, &head, &len, err);
     json_decref(hdr);
     if (rc < 0)
         return -1;

@@ -241,7 +241,10 @@ int phx_master_conn_send(phx_master_conn_t *c, json_t *hdr, const void *attach,
  * doc/steps.md): its bytes are queued on each by reference, never copied.
  * create takes data (malloc'd, len bytes) with one reference, the
  * caller's; each queued frame holds another until written or dropped with
- * its connection; the last release frees it.  NULL with errno. */
+ * its connection; the last release frees it.  Its SHA-256 is computed once,
+ * here: each frame's MAC covers that digest instead of the bytes
+ * (phx_wire_seal_head), so a launch to 1,000 agents is hashed once, not
+ * 1,000 times.  NULL with errno. */
 typedef struct phx_master_blob phx_master_blob_t;
 phx_master_blob_t *phx_master_blob_create(void *data, size_t len);
 void phx_master_blob_release(phx_master_blob_t *b);

@@ -88,39 +88,99 @@ static void test_roundtrip(void **state)
 
 /* The sealed frame's header: type, seq, mac (64 hex). */
 /* A frame sealed without its attachment, which the caller sends after it
- * (one attachment shared by many frames): the same bytes as sealed whole. */
+ * (one attachment shared by many frames): its MAC covers the attachment's
+ * SHA-256, which the receiver computes from the bytes it got. */
+static void seal_head_frame(phx_mac_t *k, uint64_t seq, const uint8_t *att, size_t n,
+                            const uint8_t *sent, uint8_t **buf, size_t *len)
+{
+    json_t *h = json_pack("{s:s, s:[s,s]}", "type", "STEP_LAUNCH", "argv", "id", "-u");
+    unsigned char md[PHX_MAC_LEN];
+    phx_error_t err;
+    uint8_t *head;
+    size_t head_len;
+    assert_int_equal(phx_sha256(att, n, md), 0);
+    assert_int_equal(
+        phx_wire_seal_head(k, PHX_SEAL_M2A, seq, h, md, n, MAX, &head, &head_len, &err),
+        0);
+    json_decref(h);
+    *buf = realloc(head, head_len + n);
+    memcpy(*buf + head_len, sent, n);
+    *len = head_len + n;
+}
+
 static void test_seal_head(void **state)
 {
     fixture_t *fx = *state;
-    json_t *h = json_pack("{s:s, s:[s,s]}", "type", "STEP_LAUNCH", "argv", "id", "-u");
-    static const uint8_t att[] = {0, 1, 2, 0xff, 0};
+    static const uint8_t att[] = {0, 1, 2, 0xff, 0}, bad[] = {0, 1, 2, 0xfe, 0};
     phx_error_t err;
-    uint8_t *whole, *head;
-    size_t whole_len, head_len;
-    phx_frame_t inner;
+    uint8_t *buf;
+    size_t len;
+    phx_frame_t inner, outer;
     uint64_t last = 0;
-    assert_int_equal(phx_wire_seal(fx->a, PHX_SEAL_M2A, 1, h, att, sizeof(att), MAX,
-                                   &whole, &whole_len, &err),
-                     0);
-    assert_int_equal(phx_wire_seal_head(fx->a, PHX_SEAL_M2A, 1, h, att, sizeof(att),
-                                        MAX, &head, &head_len, &err),
-                     0);
-    assert_int_equal(head_len + sizeof(att), whole_len);
-    assert_memory_equal(head, whole, head_len);
-    assert_memory_equal(whole + head_len, att, sizeof(att));
-    assert_int_equal(unseal(fx->a, PHX_SEAL_M2A, &last, whole, whole_len, &inner, &err),
-                     0);
+    seal_head_frame(fx->a, 1, att, sizeof(att), att, &buf, &len);
+    assert_int_equal(phx_wire_decode(buf, len, MAX, &outer, &err), 0);
+    assert_string_equal(json_string_value(json_object_get(outer.header, "digest")),
+                        "sha256");
+    phx_frame_clear(&outer);
+    assert_int_equal(unseal(fx->a, PHX_SEAL_M2A, &last, buf, len, &inner, &err), 0);
+    assert_string_equal(inner.type, "STEP_LAUNCH");
     assert_int_equal(inner.attach_len, sizeof(att));
+    assert_memory_equal(inner.attach, att, sizeof(att));
     phx_frame_clear(&inner);
-    free(whole);
-    free(head);
+    free(buf);
+    /* an attachment other than the one digested, another key, or a
+     * whole-frame MAC passed off as a digest one are refused */
+    seal_head_frame(fx->a, 2, att, sizeof(att), bad, &buf, &len);
+    assert_int_equal(unseal(fx->a, PHX_SEAL_M2A, &last, buf, len, &inner, &err), -1);
+    assert_int_equal(errno, EBADMSG);
+    free(buf);
+    seal_head_frame(fx->b, 2, att, sizeof(att), att, &buf, &len);
+    assert_int_equal(unseal(fx->a, PHX_SEAL_M2A, &last, buf, len, &inner, &err), -1);
+    assert_int_equal(errno, EBADMSG);
+    free(buf);
+    assert_int_equal(last, 1);
     /* the attachment counts towards the maximum */
-    assert_int_equal(phx_wire_seal_head(fx->a, PHX_SEAL_M2A, 1, h, att, MAX, MAX, &head,
+    json_t *h = json_pack("{s:s}", "type", "STEP_LAUNCH");
+    unsigned char md[PHX_MAC_LEN] = {0};
+    uint8_t *head;
+    size_t head_len;
+    assert_int_equal(phx_wire_seal_head(fx->a, PHX_SEAL_M2A, 1, h, md, MAX, MAX, &head,
                                         &head_len, &err),
                      -1);
     assert_int_equal(errno, EMSGSIZE);
     assert_non_null(strstr(err.text, "exceeds the maximum"));
     json_decref(h);
+}
+
+/* The digest mark changes what the MAC covers: adding it to a frame sealed
+ * whole, or removing it, or naming another digest is refused. */
+static void test_digest_mark(void **state)
+{
+    fixture_t *fx = *state;
+    const char *marks[] = {"sha256", "md5", NULL};
+    for (int i = 0; i < 3; i++) {
+        uint8_t *buf;
+        size_t len;
+        phx_frame_t outer, inner;
+        phx_error_t err;
+        uint64_t last = 0;
+        if (i < 2)
+            seal(fx->a, PHX_SEAL_M2A, 1, &buf, &len);
+        else
+            seal_head_frame(fx->a, 1, (const uint8_t *)"abc", 3, (const uint8_t *)"abc",
+                            &buf, &len);
+        assert_int_equal(phx_wire_decode(buf, len, MAX, &outer, &err), 0);
+        if (marks[i])
+            json_object_set_new(outer.header, "digest", json_string(marks[i]));
+        else
+            json_object_del(outer.header, "digest");
+        assert_int_equal(
+            phx_wire_unseal(fx->a, PHX_SEAL_M2A, &last, &outer, MAX, &inner, &err), -1);
+        assert_int_equal(errno, i == 1 ? EPROTO : EBADMSG);
+        assert_int_equal(last, 0);
+        phx_frame_clear(&outer);
+        free(buf);
+    }
 }
 
 static void test_outer_header(void **state)
@@ -414,6 +474,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_head, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_digest_mark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outer_header, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_inner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tampered_seq, setup, teardown),
