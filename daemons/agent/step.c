@@ -138,20 +138,20 @@ static void lstep_end(phx_lstep_t *s)
     phx_task_t *t = phx_task_find(st.a, s->framework_id, s->task_id);
     if (!t || t->phase > PHX_TASK_RUNNING || t->kill != PHX_KILL_NONE)
         phx_lstep_abort(s, 137, true, "the job's task ended");
-    json_t *ranks = json_array();
+    phx_step_exits_t ex = {0};
     for (int i = 0; i < s->nlocal; i++) {
         phx_step_rank_t *r = &s->local[i];
-        int code = WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 0;
-        int sig = WIFSIGNALED(r->status) ? WTERMSIG(r->status) : 0;
-        json_array_append_new(ranks, json_pack("{s:i, s:i, s:i}", "rank", r->rank,
-                                               "exit_code", code, "signal", sig));
+        phx_step_exits_add(&ex, r->rank,
+                           WIFEXITED(r->status) ? WEXITSTATUS(r->status) : 0,
+                           WIFSIGNALED(r->status) ? WTERMSIG(r->status) : 0);
     }
-    phx_agentd_send(st.a,
-                    json_pack("{s:s, s:I, s:o, s:f, s:f, s:I}", "type", "STEP_EXIT",
-                              "step", (json_int_t)s->id, "ranks", ranks, "user_cpu_s",
-                              s->user_s, "system_cpu_s", s->system_s, "max_rss_bytes",
-                              (json_int_t)s->max_rss),
-                    NULL, 0);
+    json_t *h = phx_step_exits_json(&ex, s->id);
+    if (h) {
+        json_object_set_new(h, "user_cpu_s", json_real(s->user_s));
+        json_object_set_new(h, "system_cpu_s", json_real(s->system_s));
+        json_object_set_new(h, "max_rss_bytes", json_integer((json_int_t)s->max_rss));
+    }
+    phx_agentd_send(st.a, h, NULL, 0);
     lstep_free(s);
 }
 
@@ -548,22 +548,18 @@ static void launch_failed(phx_agentd_t *a, uint64_t id, const json_t *h,
     phx_log_warnx("step %llu: %s", (unsigned long long)id, why);
     json_t *rl = json_array_get(json_object_get(h, "ranks"),
                                 (size_t)json_integer_value(json_object_get(h, "node")));
-    json_t *ranks = json_array();
+    phx_step_exits_t ex = {0};
     size_t i;
     json_t *v;
     json_array_foreach(rl, i, v)
     {
-        json_array_append_new(ranks, json_pack("{s:O, s:i, s:i}", "rank", v,
-                                               "exit_code", 127, "signal", 0));
+        phx_step_exits_add(&ex, (int)json_integer_value(v), 127, 0);
     }
     phx_agentd_send(a,
                     json_pack("{s:s, s:I, s:i, s:s}", "type", "STEP_ABORT", "step",
                               (json_int_t)id, "status", 127, "message", why),
                     NULL, 0);
-    phx_agentd_send(a,
-                    json_pack("{s:s, s:I, s:o}", "type", "STEP_EXIT", "step",
-                              (json_int_t)id, "ranks", ranks),
-                    NULL, 0);
+    phx_agentd_send(a, phx_step_exits_json(&ex, id), NULL, 0);
 }
 
 /* Local ranks started per loop pass: a fork of the agent and a rank's

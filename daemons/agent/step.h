@@ -79,6 +79,20 @@ phx_lstep_t *phx_lstep_by_id(uint64_t id);
 phx_lstep_t *phx_lstep_by_nspace(const char *nspace);
 /* Ask the master to kill the step everywhere (once); cancel: not the step's
  * own failure (its `phx run` or its job went away). */
+/* What a step's local ranks ended with, for STEP_EXIT (step_exit.c):
+ * zeroed, then phx_step_exits_add per rank. */
+typedef struct phx_step_exits {
+    int nranks;
+    int worst;        /* highest of exit code, or 128 + signal */
+    int max_code;     /* highest exit code */
+    int max_signal;   /* highest signal */
+    int failed;       /* ranks with a code or a signal */
+    int first_failed; /* the lowest of them (when failed > 0) */
+} phx_step_exits_t;
+void phx_step_exits_add(phx_step_exits_t *e, int rank, int code, int sig);
+/* The STEP_EXIT header of step; NULL if out of memory. */
+json_t *phx_step_exits_json(const phx_step_exits_t *e, uint64_t step);
+
 void phx_lstep_abort(phx_lstep_t *s, int status, bool cancel, const char *why);
 void phx_lstep_launch(phx_agentd_t *a, const phx_frame_t *f);
 /* step_launch.c: pure: a STEP_LAUNCH whole: its header's fields and, when

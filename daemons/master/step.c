@@ -520,6 +520,13 @@ static void add_usage(phx_step_t *s, const json_t *h)
         s->rec.max_rss = json_integer_value(rss);
 }
 
+/* An exit number of a STEP_EXIT within [0, max]: 0 when absent. */
+static int exit_field(const json_t *h, const char *name, int max)
+{
+    json_int_t v = json_integer_value(json_object_get(h, name));
+    return v < 0 ? 0 : v > max ? max : (int)v;
+}
+
 void phx_step_on_exit(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
 {
     phx_step_t *s = phx_step_find(f->header);
@@ -528,20 +535,24 @@ void phx_step_on_exit(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t 
         return;
     p->exited = true;
     s->exited++;
-    size_t i;
-    json_t *e;
-    json_array_foreach(json_object_get(f->header, "ranks"), i, e)
-    {
-        int code = (int)json_integer_value(json_object_get(e, "exit_code"));
-        int sig = (int)json_integer_value(json_object_get(e, "signal"));
-        int c = sig > 0 ? 128 + sig : code;
-        if (c > s->exit_code)
-            s->exit_code = c;
-        if (code > s->max_code)
-            s->max_code = code;
-        if (sig > s->max_signal)
-            s->max_signal = sig;
-    }
+    /* the agent's summary of its ranks (daemons/agent/step_exit.c); the
+     * numbers are bounded to what exits can be */
+    int c = exit_field(f->header, "exit_code", 128 + 127);
+    int code = exit_field(f->header, "max_code", 255);
+    int sig = exit_field(f->header, "max_signal", 127);
+    if (c > s->exit_code)
+        s->exit_code = c;
+    if (code > s->max_code)
+        s->max_code = code;
+    if (sig > s->max_signal)
+        s->max_signal = sig;
+    if (json_integer_value(json_object_get(f->header, "failed")) > 0)
+        phx_log_info(
+            "step %s: %lld of %lld ranks on %s failed, the first rank %lld", s->nspace,
+            (long long)json_integer_value(json_object_get(f->header, "failed")),
+            (long long)json_integer_value(json_object_get(f->header, "nranks")),
+            a->name,
+            (long long)json_integer_value(json_object_get(f->header, "first_failed")));
     add_usage(s, f->header);
     step_maybe_done(m, s);
 }
