@@ -229,6 +229,10 @@ typedef struct batchd {
     phx_hmap_t *tasks; /* task id → bjob_t */
     phx_hmap_t *usage; /* user name → phx_usage_t (decayed cpu-seconds) */
     size_t npending, nrunning;
+    /* per-user limits (userlim.c; 0: none) and the counts they read */
+    uint32_t max_jobs, max_jobs_per_user, max_running_per_user;
+    phx_hmap_t *users; /* uid text → counts (userlim.c), made on first use */
+    size_t inflight;   /* jobs of submissions not committed yet */
     /* eligible pending jobs (order.c) as of the last pass, less those it
      * started: 0 while every pending job waits (held, dependency,
      * InvalidAccount, ...), so that batchd SUPPRESSes offers (sched.c) */
@@ -396,6 +400,23 @@ void batchd_job_persist_kill(batchd_t *b, bjob_t *j);
 /* Number of running tasks of an array. */
 uint32_t batchd_array_running(const batchd_t *b, uint64_t array_job_id);
 void batchd_usage_add(batchd_t *b, const char *user, double cpu_s, int64_t now);
+
+/* userlim.c: batchd.max_jobs, max_jobs_per_user (jobs pending or running,
+ * every array task one) and max_running_jobs_per_user, Slurm's
+ * MaxJobCount, a QOS's MaxSubmitJobsPerUser and MaxJobsPerUser.  Operators
+ * are not held to the per-user ones. */
+/* A job entered the queue (from = PHX_JOB_STATE_COUNT) or changed state. */
+void batchd_userlim_move(batchd_t *b, uid_t uid, phx_job_state_t from,
+                         phx_job_state_t to);
+/* Room for a submission of n jobs by uid, taken until batchd_userlim_release
+ * (the submission's end: by then its jobs are in the queue, or refused):
+ * 0, or -1 with *status (the HTTP status) and err naming the limit. */
+int batchd_userlim_reserve(batchd_t *b, uid_t uid, const char *user, uint32_t n,
+                           int *status, phx_error_t *err);
+void batchd_userlim_release(batchd_t *b, uid_t uid, uint32_t n);
+/* Whether another job of uid may start now (max_running_jobs_per_user). */
+bool batchd_userlim_may_run(const batchd_t *b, uid_t uid);
+void batchd_userlim_clear(batchd_t *b);
 double batchd_usage_get(batchd_t *b, const char *user, int64_t now);
 
 /* accounts_db.c: account_users into b->accounts, per

@@ -61,9 +61,10 @@ typedef enum phx_job_reason {
     PHX_REASON_HELD_ADMIN,         /* JobHeldAdmin: held by an operator */
     PHX_REASON_NODE_FAIL_REQUEUED, /* requeued after NODE_FAIL */
     PHX_REASON_PARTITION_NODE_LIMIT,
-    PHX_REASON_PARTITION_DOWN,     /* its partition is State=DOWN */
-    PHX_REASON_PARTITION_INACTIVE, /* State=INACTIVE */
-    PHX_REASON_INVALID_ACCOUNT,    /* its user may no longer use its account */
+    PHX_REASON_PARTITION_DOWN,        /* its partition is State=DOWN */
+    PHX_REASON_PARTITION_INACTIVE,    /* State=INACTIVE */
+    PHX_REASON_INVALID_ACCOUNT,       /* its user may no longer use its account */
+    PHX_REASON_QOS_MAX_JOBS_PER_USER, /* batchd.max_running_jobs_per_user */
     PHX_REASON_COUNT
 } phx_job_reason_t;
 

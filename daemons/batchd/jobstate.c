@@ -26,6 +26,7 @@ static const char *const reason_names[PHX_REASON_COUNT] = {
     "PartitionDown",
     "PartitionInactive",
     "InvalidAccount",
+    "QOSMaxJobsPerUserLimit",
 };
 
 const char *phx_job_state_name(phx_job_state_t state)

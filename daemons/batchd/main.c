@@ -73,6 +73,12 @@ const phx_conf_key_t batchd_schema[] = {
      "highest array index"},
     {"batchd.max_array_tasks", PHX_CONF_INT, "10000", 1, 1000000, false,
      "most tasks in one array"},
+    {"batchd.max_jobs", PHX_CONF_INT, "100000", 0, 100000000, true,
+     "most jobs pending or running in the queue (0: no limit)"},
+    {"batchd.max_jobs_per_user", PHX_CONF_INT, "0", 0, 100000000, true,
+     "most jobs pending or running of one user, operators apart (0: no limit)"},
+    {"batchd.max_running_jobs_per_user", PHX_CONF_INT, "0", 0, 100000000, true,
+     "most running jobs of one user, operators apart (0: no limit)"},
     {"batchd.compat_dir", PHX_CONF_STRING, NULL, 0, 0, false,
      "directory put first on jobs' PATH (srun, sbatch, squeue, scancel, sinfo, "
      "scontrol, sacct wrappers); "

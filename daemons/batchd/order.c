@@ -1,6 +1,7 @@
 /* The eligible pending jobs in priority order, for a pass (sched.c): who
  * may start (eligibility: not held, begin time, dependencies, an account
- * its user may use (InvalidAccount), an array's %N), and the multifactor
+ * its user may use (InvalidAccount), an array's %N, its user's running jobs
+ * (userlim.c)), and the multifactor
  * order of priority.h, kept for up to a second between passes. */
 #include <inttypes.h>
 #include <stdlib.h>
@@ -55,6 +56,10 @@ static bool eligible(batchd_t *b, bjob_t *j, int64_t now, uint32_t *arr_running)
             j->reason = PHX_REASON_JOB_ARRAY_TASK_LIMIT;
             goto wait;
         }
+    }
+    if (!batchd_userlim_may_run(b, j->uid)) { /* batchd.max_running_jobs_per_user */
+        j->reason = PHX_REASON_QOS_MAX_JOBS_PER_USER;
+        goto wait;
     }
     return true;
 wait:

@@ -102,6 +102,7 @@ int batchd_queue_add(batchd_t *b, bjob_t *j)
         b->npending++;
     else if (j->state == PHX_JOB_RUNNING)
         b->nrunning++;
+    batchd_userlim_move(b, j->uid, PHX_JOB_STATE_COUNT, j->state);
     for (size_t k = 0; k < j->ntasks; k++)
         if (!j->tasks[k].ended)
             phx_hmap_put(b->tasks, j->tasks[k].id, j);
@@ -240,6 +241,7 @@ void batchd_queue_destroy(batchd_t *b)
     for (size_t i = 0; i < b->njobs; i++)
         batchd_job_free(b->order[i]);
     batchd_request_clear(b);
+    batchd_userlim_clear(b);
     free(b->order);
     b->order = NULL;
     b->njobs = 0;
@@ -659,6 +661,7 @@ void batchd_job_set_state(batchd_t *b, bjob_t *j, phx_job_state_t st,
         b->npending++;
     else if (st == PHX_JOB_RUNNING)
         b->nrunning++;
+    batchd_userlim_move(b, j->uid, j->state, st);
     if (phx_job_state_is_final(j->state) && !phx_job_state_is_final(st))
         live_again(b, j);
     if (st == PHX_JOB_PENDING && j->state != PHX_JOB_PENDING) {

@@ -1,6 +1,6 @@
 /* The settings batchd applies while running (batchd.operators, the priority
- * weights, the backfill bounds, the partitions, batchd.enforce_accounts and
- * batchd.accounts_refresh (account_users is read again), batchd.log_level), read at
+ * weights, the backfill bounds, the job limits, the partitions, batchd.enforce_accounts
+ * and batchd.accounts_refresh (account_users is read again), batchd.log_level), read at
  * start and again on SIGHUP.  A file that cannot be read, is wrong, names an unknown
  * user or a time limit batchd cannot parse changes nothing; keys read only at start are
  * reported, not applied (lib/daemon.h). */
@@ -29,6 +29,10 @@ void batchd_conf_reloadable(batchd_t *b)
     b->weights.half_life = phx_conf_int(c, "batchd.fairshare_half_life");
     b->bf.window = phx_conf_int(c, "batchd.bf_window");
     b->bf.max_job_test = (uint32_t)phx_conf_int(c, "batchd.bf_max_job_test");
+    b->max_jobs = (uint32_t)phx_conf_int(c, "batchd.max_jobs");
+    b->max_jobs_per_user = (uint32_t)phx_conf_int(c, "batchd.max_jobs_per_user");
+    b->max_running_per_user =
+        (uint32_t)phx_conf_int(c, "batchd.max_running_jobs_per_user");
 }
 
 int batchd_conf_check(const phx_conf_t *conf, phx_error_t *err)

@@ -511,6 +511,10 @@ static void pass_run(pass_t *p)
             j->reason = PHX_REASON_JOB_ARRAY_TASK_LIMIT;
             continue;
         }
+        if (!batchd_userlim_may_run(b, j->uid)) { /* another of the user's started */
+            j->reason = PHX_REASON_QOS_MAX_JOBS_PER_USER;
+            continue;
+        }
         size_t nch = 0;
         p->cur = d;
         if (unused > 0 && d->verdict != PHX_BF_NEVER &&

@@ -38,6 +38,7 @@ typedef struct submission {
     bjob_t *proto; /* the job; copied per array task */
     phx_array_t array;
     json_t *warnings;
+    uint32_t reserved; /* jobs counted against the limits (userlim.c) */
 } submission_t;
 
 static void warn_cb(void *arg, const char *msg)
@@ -47,6 +48,8 @@ static void warn_cb(void *arg, const char *msg)
 
 static void submission_free(submission_t *s)
 {
+    if (s->reserved)
+        batchd_userlim_release(s->b, s->proto->uid, s->reserved);
     phx_http_deferred_free(s->reply);
     batchd_job_free(s->proto);
     phx_array_clear(&s->array);
@@ -606,6 +609,15 @@ void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t
         return;
     }
     json_decref(body);
+    int status;
+    uint32_t n = s->proto->spec.array ? (uint32_t)s->array.count : 1;
+    if (batchd_userlim_reserve(b, uid, s->proto->user, n, &status, &err) < 0) {
+        phx_log_notice("submission of %s refused: %s", s->proto->user, err.text);
+        submission_free(s);
+        phx_http_reply_error(req, status, "%s", err.text);
+        return;
+    }
+    s->reserved = n;
     if (!(s->reply = phx_http_defer(req))) {
         submission_free(s);
         phx_http_reply_error(req, 500, "out of memory");

@@ -32,6 +32,7 @@
 #include "daemons/batchd/outpath.c"
 #include "daemons/batchd/priority.c"
 #include "daemons/batchd/queue.c"
+#include "daemons/batchd/userlim.c"
 #include "daemons/batchd/usage.c"
 #include "daemons/batchd/mail.c"
 #include "daemons/batchd/mail_fmt.c"
