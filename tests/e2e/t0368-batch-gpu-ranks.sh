@@ -7,7 +7,8 @@
 # of them; a step asking more GPUs than the job has on a node is refused;
 # other --gpu-bind values are refused by name.  acct_jobs records the
 # GPUs (alloc_gpus, AllocTRES's gres/gpu, gpu_time_s), usage_daily the GPU
-# seconds, and phx acct / sacct show them.
+# seconds, and phx acct / sacct show them.  phx run outside a job asks its
+# allocation for --gpus-per-task too.
 # n1 has 4 GPUs: the 3-GPU XML fixture (two on NUMA domain 0, one on 1)
 # with a fourth A100 added on NUMA domain 1 (PCI 0000:84:00.0).
 . "$(dirname "$0")/lib.sh"
@@ -67,6 +68,13 @@ assert_contains "$out" "0: none CVD=0,1
 1: none CVD=0,1"
 assert_contains "$out" 'phx run: --gpus-per-task=2: 2 tasks on "n1" need 4 GPUs, the job has 2 there'
 assert_contains "$out" "srun: --gpu-bind=single:1 is not supported (closest or none)"
+
+# phx run outside a job: its allocation asks --gpus-per-task (a job of its
+# own, counted in the accounting below), and its ranks split the GPUs.
+out=$(as phxgr1 "phx run -n 2 -l --gpus-per-task=1 sh -c 'echo \"alone CVD=\$CUDA_VISIBLE_DEVICES\"' 2>&1 | sort")
+note "$out"
+assert_contains "$out" "0: alone CVD=0
+1: alone CVD=1"
 
 # 2. closest: ranks on NUMA domains 0 and 1 of a job with all 4 GPUs get
 #    GPU 0 (domain 0) and GPU 2 (domain 1), not 0 and 1; without
