@@ -4,8 +4,10 @@
  * Without --gpus-per-task every local rank of a step sees all of them, as
  * Slurm's do.  With --gpus-per-task=K each rank gets K of them, its own:
  * under --gpu-bind=closest (the default) first those local to the NUMA
- * domains of the rank's cores, then the lowest left, in rank order; under
- * --gpu-bind=none every rank sees all of them.  An explicit closest
+ * domains of the rank's cores (to their sockets, for a GPU local to a
+ * socket but to no single domain of it), then the lowest left, in rank
+ * order; under --gpu-bind=none every rank sees all of them.  An explicit
+ * closest
  * without K gives each rank the job's GPUs near its cores (all of them
  * when none is).  The master has refused a step whose ranks need more GPUs
  * than the job has here (step_check.c); a launch that does anyway fails. */
@@ -16,26 +18,32 @@
 #include "daemons/agent/step.h"
 #include "daemons/agent/task.h"
 
-/* The NUMA domain of the GPU of node-local index idx, -1 if none. */
-static int gpu_numa(const phx_topo_t *topo, int idx)
+/* Where the GPU of node-local index idx is: its NUMA domain, else (local
+ * to a socket but no single domain of it) -2 - its socket; -1: neither. */
+static int gpu_place(const phx_topo_t *topo, int idx)
 {
     for (int d = 0; d < phx_topo_ndevs(topo); d++)
-        if (phx_topo_is_gpu(topo, d) && phx_topo_gpu_index(topo, d) == idx)
-            return phx_topo_dev_numa(topo, d);
+        if (phx_topo_is_gpu(topo, d) && phx_topo_gpu_index(topo, d) == idx) {
+            int numa = phx_topo_dev_numa(topo, d),
+                socket = phx_topo_dev_socket(topo, d);
+            return numa >= 0 ? numa : socket >= 0 ? -2 - socket : -1;
+        }
     return -1;
 }
 
-/* Is a GPU of NUMA domain numa near the cores (a JSON array of core ids)? */
-static bool near(const phx_topo_t *topo, int numa, const json_t *cores)
+/* Is a GPU at place (gpu_place) near the cores (a JSON array of core ids):
+ * on the NUMA domain (else the socket) of one of them? */
+static bool near(const phx_topo_t *topo, int place, const json_t *cores)
 {
     size_t i;
     const json_t *c;
-    if (numa < 0)
+    if (place == -1)
         return false;
     json_array_foreach(cores, i, c)
     {
-        if (json_is_integer(c) &&
-            phx_topo_core_numa(topo, (int)json_integer_value(c)) == numa)
+        int core = json_is_integer(c) ? (int)json_integer_value(c) : -1;
+        if (core >= 0 && (place >= 0 ? phx_topo_core_numa(topo, core) == place
+                                     : phx_topo_core_socket(topo, core) == -2 - place))
             return true;
     }
     return false;
@@ -64,11 +72,11 @@ void phx_gpu_split_free(char **sets, int nlocal)
 
 /* Give rank r up to per_task of the free GPUs, those near its cores only
  * when near_only. */
-static void take(const phx_topo_t *topo, int *owner, const int *numa, int n,
+static void take(const phx_topo_t *topo, int *owner, const int *place, int n,
                  int per_task, int r, int *have, const json_t *cores, bool near_only)
 {
     for (int k = 0; k < n && have[r] < per_task; k++)
-        if (owner[k] < 0 && (!near_only || near(topo, numa[k], cores))) {
+        if (owner[k] < 0 && (!near_only || near(topo, place[k], cores))) {
             owner[k] = r;
             have[r]++;
         }
@@ -83,7 +91,7 @@ char **phx_gpu_split(const phx_topo_t *topo, const char *gpus, int per_task,
     int n = 0, cap = 1;
     for (const char *c = list; *c; c++)
         cap += *c == ',';
-    int *gpu = malloc(sizeof(int) * (size_t)cap), *numa = NULL, *owner = NULL,
+    int *gpu = malloc(sizeof(int) * (size_t)cap), *place = NULL, *owner = NULL,
         *have = calloc((size_t)nlocal + 1, sizeof(int));
     char **sets = calloc((size_t)nlocal + 1, sizeof(char *));
     for (const char *p = list; gpu && *p && n < cap;) {
@@ -91,7 +99,7 @@ char **phx_gpu_split(const phx_topo_t *topo, const char *gpus, int per_task,
         gpu[n++] = (int)strtol(p, &end, 10);
         p = *end == ',' ? end + 1 : end + strlen(end);
     }
-    if (!gpu || !have || !sets || !(numa = calloc((size_t)n + 1, sizeof(int))) ||
+    if (!gpu || !have || !sets || !(place = calloc((size_t)n + 1, sizeof(int))) ||
         !(owner = calloc((size_t)n + 1, sizeof(int)))) {
         phx_error_set(err, "out of memory");
         goto error;
@@ -104,16 +112,16 @@ char **phx_gpu_split(const phx_topo_t *topo, const char *gpus, int per_task,
         goto error;
     }
     for (int k = 0; k < n; k++) {
-        numa[k] = gpu_numa(topo, gpu[k]);
+        place[k] = gpu_place(topo, gpu[k]);
         owner[k] = -1;
     }
     for (int r = 0; r < nlocal; r++) {
         const json_t *rc = json_array_get(cores, (size_t)r);
         if (per_task > 0 && closest) {
-            take(topo, owner, numa, n, per_task, r, have, rc, true);
+            take(topo, owner, place, n, per_task, r, have, rc, true);
         } else if (closest && bind) { /* explicit closest, no K: all near */
             for (int k = 0; k < n; k++)
-                owner[k] = near(topo, numa[k], rc) ? r : -1;
+                owner[k] = near(topo, place[k], rc) ? r : -1;
             int near_ones = 0;
             for (int k = 0; k < n; k++)
                 near_ones += owner[k] == r;
@@ -124,7 +132,7 @@ char **phx_gpu_split(const phx_topo_t *topo, const char *gpus, int per_task,
     }
     if (per_task > 0 && closest) /* the rest in order, then each rank's list */
         for (int r = 0; r < nlocal; r++)
-            take(topo, owner, numa, n, per_task, r, have, NULL, false);
+            take(topo, owner, place, n, per_task, r, have, NULL, false);
     for (int r = 0; per_task > 0 && closest && r < nlocal; r++)
         sets[r] = list_of(gpu, owner, n, r);
     for (int r = 0; r < nlocal; r++)
@@ -133,14 +141,14 @@ char **phx_gpu_split(const phx_topo_t *topo, const char *gpus, int per_task,
             goto error;
         }
     free(gpu);
-    free(numa);
+    free(place);
     free(owner);
     free(have);
     return sets;
 error:
     phx_gpu_split_free(sets, nlocal);
     free(gpu);
-    free(numa);
+    free(place);
     free(owner);
     free(have);
     return NULL;

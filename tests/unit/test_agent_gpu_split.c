@@ -95,6 +95,37 @@ static void test_closest_by_numa(void **state)
     assert_string_equal(split("0,2", 1, NULL, 2, "[[2], [3]]"), "0|2");
 }
 
+/* A GPU local to a socket but to none of its NUMA domains is near the
+ * cores of that socket. */
+static void test_closest_by_socket(void **state)
+{
+    (void)state;
+    phx_error_t err = {{0}};
+    json_t *j = json_loads(
+        "{\"version\":1,\"sockets\":["
+        "{\"id\":0,\"numa\":[{\"id\":0,\"memory\":1,\"cores\":[{\"id\":0,\"pus\":[0]}]}"
+        "]},"
+        "{\"id\":1,\"numa\":[{\"id\":1,\"memory\":1,\"cores\":[{\"id\":1,\"pus\":[1]}]}"
+        ","
+        "{\"id\":2,\"memory\":1,\"cores\":[{\"id\":2,\"pus\":[2]}]}]}],\"devices\":["
+        "{\"id\":0,\"kind\":\"gpu\",\"name\":\"cuda0\",\"numa\":0,\"socket\":0},"
+        "{\"id\":1,\"kind\":\"gpu\",\"name\":\"cuda1\",\"socket\":1},"
+        "{\"id\":2,\"kind\":\"gpu\",\"name\":\"cuda2\"}]}",
+        0, NULL);
+    phx_topo_t *t = j ? phx_topo_from_json(j, &err) : NULL, *saved = topo;
+    json_decref(j);
+    if (!t)
+        fail_msg("%s", err.text);
+    topo = t;
+    /* rank 0 on NUMA 2 (socket 1): GPU 1; rank 1 on NUMA 0: GPU 0 */
+    assert_string_equal(split("0,1,2", 1, NULL, 2, "[[2], [0]]"), "1|0");
+    /* GPU 2 is local to nothing: near no rank */
+    assert_string_equal(split("0,1,2", 0, "closest", 2, "[[2], [0]]"), "1|0");
+    assert_string_equal(split("2", 1, NULL, 1, "[[1]]"), "2");
+    topo = saved;
+    phx_topo_destroy(t);
+}
+
 /* Without --gpus-per-task, or with --gpu-bind=none: every rank all. */
 static void test_all(void **state)
 {
@@ -141,8 +172,11 @@ static void test_env(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_in_order), cmocka_unit_test(test_closest_by_numa),
-        cmocka_unit_test(test_all),      cmocka_unit_test(test_too_few),
+        cmocka_unit_test(test_in_order),
+        cmocka_unit_test(test_closest_by_numa),
+        cmocka_unit_test(test_closest_by_socket),
+        cmocka_unit_test(test_all),
+        cmocka_unit_test(test_too_few),
         cmocka_unit_test(test_env),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
