@@ -2,10 +2,12 @@
  *
  *   phx run [-N nodes] [-n ntasks] [--ntasks-per-node N] [-c cpus-per-task]
  *           [--cpu-bind=cores|sockets|none] [--distribution=block|cyclic]
- *           [--label] [-i|--input=all|none|RANK] prog args...
+ *           [--label] [-i|--input=all|none|RANK]
+ *           [--gpus-per-task=N] [--gpu-bind=closest|none] prog args...
  *
  * Inside a batch job, PHX_CPU_BIND and PHX_DISTRIBUTION (the job's --cpu-bind
- * and -m) are the defaults of the two options, as sbatch's are srun's.
+ * and -m) are the defaults of the two options, as sbatch's are srun's, and
+ * PHX_GPUS_PER_TASK (the job's --gpus-per-task) that of --gpus-per-task.
  *
  * It asks the agent of its node (PHX_AGENT_SOCKET, set in every task's
  * environment) to launch the step over the job's nodes, streams the ranks'
@@ -37,6 +39,7 @@ static void usage(FILE *f)
                "[--distribution=block|cyclic] [--label]\n"
                "               [-w|--nodelist LIST] [-x|--exclude LIST] "
                "[-i|--input=all|none|RANK]\n"
+               "               [--gpus-per-task=N] [--gpu-bind=closest|none]\n"
                "               prog [args...]\n");
 }
 
@@ -184,6 +187,19 @@ static const char *job_distribution(void)
     return NULL;
 }
 
+/* The job's --gpus-per-task (its count), 0 without one. */
+static long job_gpus_per_task(void)
+{
+    const char *v = getenv("PHX_GPUS_PER_TASK");
+    long n;
+    if (!v || !*v)
+        return 0;
+    if (parse_long(v, 1, &n) && n <= 1024)
+        return n;
+    fprintf(stderr, "phx run: warning: ignoring PHX_GPUS_PER_TASK=%s\n", v);
+    return 0;
+}
+
 /* Read frames until DONE or ERROR, writing the input (in->fd >= 0) as the
  * agent takes it; the exit code. */
 static int serve(int fd, bool label, phx_run_in_t *in)
@@ -272,10 +288,13 @@ int phx_cmd_run(int argc, char **argv)
         {"nodelist", required_argument, NULL, 'w'},
         {"exclude", required_argument, NULL, 'x'},
         {"input", required_argument, NULL, 'i'},
+        {"gpus-per-task", required_argument, NULL, 'G'},
+        {"gpu-bind", required_argument, NULL, 'g'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    long nodes = 0, ntasks = 0, ntpn = 0, cpt = 1;
+    long nodes = 0, ntasks = 0, ntpn = 0, cpt = 1, gpt = 0;
+    const char *gpu_bind = NULL;
     const char *want = NULL, *skip = NULL;
     const char *bind = NULL, *dist = NULL;
     bool label = false;
@@ -294,6 +313,8 @@ int phx_cmd_run(int argc, char **argv)
         case 'l': label = true; break;
         case 'w': want = optarg; break;
         case 'x': skip = optarg; break;
+        case 'G': ok = parse_long(optarg, 1, &gpt) && gpt <= 1024; break;
+        case 'g': gpu_bind = optarg; break;
         case 'i':
             input_opt = optarg;
             if ((input = phx_run_input_parse(optarg)) == PHX_RUN_INPUT_BAD) {
@@ -328,6 +349,13 @@ int phx_cmd_run(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (!gpt)
+        gpt = job_gpus_per_task();
+    if (gpu_bind && strcmp(gpu_bind, "closest") && strcmp(gpu_bind, "none")) {
+        fprintf(stderr, "phx run: --gpu-bind=%s is not supported (closest or none)\n",
+                gpu_bind);
+        return 2;
+    }
     if ((want && !host_list_ok(want)) || (skip && !host_list_ok(skip))) {
         fprintf(stderr,
                 "phx run: invalid node list \"%s\" (a host list like "
@@ -335,7 +363,7 @@ int phx_cmd_run(int argc, char **argv)
                 want && !host_list_ok(want) ? want : skip);
         return 2;
     }
-    phx_run_opts_t o = {nodes, ntasks, ntpn, cpt, want, skip};
+    phx_run_opts_t o = {nodes, ntasks, ntpn, cpt, want, skip, gpt};
     const char *path = getenv("PHX_AGENT_SOCKET");
     if (!path || !*path || !getenv("PHX_TASK_ID") || !getenv("PHX_FRAMEWORK_ID")) {
         /* Not inside a job: an allocation from batchd for this step, which
@@ -362,6 +390,10 @@ int phx_cmd_run(int argc, char **argv)
         return 1;
     }
     json_t *req = request(argc, argv, optind, &o, bind, dist, label, input);
+    if (req && gpt)
+        json_object_set_new(req, "gpus_per_task", json_integer(gpt));
+    if (req && gpu_bind)
+        json_object_set_new(req, "gpu_bind", json_string(gpu_bind));
     uint8_t *buf = NULL;
     size_t len;
     phx_error_t err;

@@ -10,6 +10,7 @@
 typedef struct phx_run_opts {
     long nodes, ntasks, ntasks_per_node, cpus_per_task;
     const char *nodelist, *exclude; /* -w, -x: host lists (NULL: none) */
+    long gpus_per_task;             /* --gpus-per-task, 0: none */
 } phx_run_opts_t;
 
 /* Outside a job: run argv (phx run's own argv) as a batch job of batchd,

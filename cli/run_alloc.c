@@ -74,6 +74,9 @@ static char *make_script(const phx_run_opts_t *o, int argc, char **argv,
         len += snprintf(s + len, cap - (size_t)len, "#PHX -w %s\n", o->nodelist);
     if (o->exclude)
         len += snprintf(s + len, cap - (size_t)len, "#PHX -x %s\n", o->exclude);
+    if (o->gpus_per_task > 0)
+        len += snprintf(s + len, cap - (size_t)len, "#PHX --gpus-per-task=%ld\n",
+                        o->gpus_per_task);
     snprintf(s + len, cap - (size_t)len, "exec");
     quote(s, cap, self);
     for (int i = 0; i < argc; i++) /* "run" and the same arguments, in the job */

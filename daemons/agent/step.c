@@ -88,6 +88,7 @@ static void lstep_free(phx_lstep_t *s)
     phx_lstep_input_end(s);
     for (int i = 0; s->local && i < s->nlocal; i++) {
         phx_step_rank_t *r = &s->local[i];
+        free(r->gpus);
         if (r->exit_ev)
             event_free(r->exit_ev);
         if (r->pidfd >= 0)
@@ -319,7 +320,7 @@ static void run_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
 }
 
 static char **env_of(phx_lstep_t *s, const phx_task_t *t, const json_t *launch,
-                     int rank, int *n, phx_error_t *err)
+                     const phx_step_rank_t *r, int *n, phx_error_t *err)
 {
     char **env = calloc(1, sizeof(*env));
     *n = 0;
@@ -333,13 +334,10 @@ static char **env_of(phx_lstep_t *s, const phx_task_t *t, const json_t *launch,
             phx_pmix_env_set(&env, n, k, json_string_value(v)) < 0)
             goto error;
     }
-    /* The caller's PHX_* and GPUs describe its node: these describe this one. */
-    for (size_t i = 0; t->gpus && i < PHX_GPU_ENV_VARS; i++)
-        if (phx_pmix_env_set(&env, n, phx_gpu_env_vars[i], t->gpus) < 0)
-            goto error;
-    if (t->gpus && phx_pmix_env_set(&env, n, "CUDA_DEVICE_ORDER", "PCI_BUS_ID") < 0)
-        goto error;
-    if (phx_pmix_env_set(&env, n, "PHX_NODE", st.a->name) < 0 ||
+    /* The caller's PHX_* and GPUs describe its node: these describe this
+     * one (the rank's GPUs: gpu_split.c). */
+    if (phx_gpu_env_put(&env, n, t->gpus ? r->gpus : NULL) < 0 ||
+        phx_pmix_env_set(&env, n, "PHX_NODE", st.a->name) < 0 ||
         phx_pmix_env_set(&env, n, "PHX_TASK_ID", t->id) < 0 ||
         phx_pmix_env_set(&env, n, "PHX_FRAMEWORK_ID", t->framework_id) < 0 ||
         phx_pmix_env_set(&env, n, "PHX_AGENT_SOCKET", st.socket) < 0)
@@ -348,7 +346,7 @@ static char **env_of(phx_lstep_t *s, const phx_task_t *t, const json_t *launch,
     snprintf(num, sizeof(num), "%d", s->number);
     if (s->number >= 0 && phx_pmix_env_set(&env, n, "PHX_STEP_ID", num) < 0)
         goto error;
-    if (phx_pmix_rank_env(st.pmix, &s->map, rank, &env, n, err) < 0)
+    if (phx_pmix_rank_env(st.pmix, &s->map, r->rank, &env, n, err) < 0)
         goto error;
     return env;
 error:
@@ -365,7 +363,7 @@ static int spawn_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
     size_t argc = json_array_size(jargv);
     char **argv = calloc(argc + 1, sizeof(*argv));
     int nenv = 0, out[2] = {-1, -1}, errp[2] = {-1, -1}, inp[2] = {-1, -1}, rc = -1;
-    char **env = argv ? env_of(s, t, launch, r->rank, &nenv, err) : NULL;
+    char **env = argv ? env_of(s, t, launch, r, &nenv, err) : NULL;
     phx_topo_coreset_t *set = NULL;
     struct passwd *pw = getpwuid(t->uid);
     gid_t groups[1024];
@@ -662,7 +660,8 @@ static void launch(phx_agentd_t *a, const json_t *h)
     for (int i = 0; !bad && i <= s->nlocal; i++) /* none open: none closed on failure */
         s->local[i].pidfd = s->local[i].fds[0] = s->local[i].fds[1] =
             s->local[i].in_fd = -1;
-    if (bad || phx_pmix_step_register(st.pmix, &s->map, &err) < 0) {
+    if (bad || phx_lstep_gpus(s, t, h, &err) < 0 ||
+        phx_pmix_step_register(st.pmix, &s->map, &err) < 0) {
         launch_failed(a, s->id, h, err.text);
         lstep_free(s);
         return;

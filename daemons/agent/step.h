@@ -33,6 +33,7 @@ typedef struct phx_step_rank {
     uint64_t in_off;     /* bytes of the step's input written into it */
     bool exited, connected, finalized;
     int status; /* wait status */
+    char *gpus; /* the GPUs it sees, "0,1" (gpu_split.c); NULL: none */
 } phx_step_rank_t;
 
 /* A step with ranks on this agent. */
@@ -122,6 +123,26 @@ void phx_step_on_fence_done(phx_agentd_t *a, const phx_frame_t *f);
 void phx_step_on_dmodex_req(phx_agentd_t *a, const phx_frame_t *f);
 void phx_step_on_dmodex_done(phx_agentd_t *a, const phx_frame_t *f);
 void phx_step_pmix_clear(void);
+
+/* gpu_split.c: the GPUs each of nlocal local ranks sees, out of the job
+ * task's here (gpus: node-local indexes, "0,1,3"): per_task > 0 gives each
+ * its own per_task of them, under bind "closest" (or NULL) those near its
+ * cores (cores[r]: the JSON array of its core ids; NULL or none: in order)
+ * first; bind "none", or per_task 0, all of them; an explicit "closest"
+ * without per_task those near its cores (all when none is).  An array of
+ * nlocal strings ("0,1", "" for none; phx_gpu_split_free), or NULL with err
+ * (too few GPUs for per_task each). */
+char **phx_gpu_split(const phx_topo_t *topo, const char *gpus, int per_task,
+                     const char *bind, int nlocal, const json_t *cores,
+                     phx_error_t *err);
+void phx_gpu_split_free(char **sets, int nlocal);
+/* The step's ranks here (s->local[].gpus) from the STEP_LAUNCH h
+ * ("gpus_per_task", "gpu_bind", "cores") and the task's GPUs; -1 with err. */
+int phx_lstep_gpus(phx_lstep_t *s, const struct phx_task *t, const json_t *h,
+                   phx_error_t *err);
+/* Name the GPUs (NULL: none, nothing set) to a rank: its environment's
+ * CUDA_VISIBLE_DEVICES and the others (phx_gpu_env_vars); -1 on ENOMEM. */
+int phx_gpu_env_put(char ***env, int *n, const char *gpus);
 
 /* step_input.c: the ranks' stdin (step_inq.h). */
 /* Before fork: a pipe for r's stdin in p (-1s when r gets /dev/null);

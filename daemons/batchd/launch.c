@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "daemons/batchd/batchd.h"
+#include "daemons/batchd/gpuspec.h"
 #include "daemons/batchd/jobsig.h"
 #include "daemons/batchd/outpath.h"
 #include "daemons/batchd/timefmt.h"
@@ -257,6 +258,11 @@ static json_t *job_env(batchd_t *b, const bjob_t *j, size_t node)
     /* sbatch's --cpu-bind and -m are srun's defaults in the job (phx run) */
     var(vars, "PHX_CPU_BIND", s->cpu_bind);
     var(vars, "PHX_DISTRIBUTION", s->distribution);
+    /* and its --gpus-per-task that of phx run, which splits the GPUs */
+    phx_gpureq_t g;
+    phx_gpuspec_get(s, &g);
+    if (g.per_task > 0)
+        vari(vars, "PHX_GPUS_PER_TASK", (long long)g.per_task);
     var(vars, "PHX_SUBMIT_DIR", j->submit_dir);
     var(vars, "PHX_SUBMIT_HOST", j->submit_host);
     var(vars, "PHX_JOB_ACCOUNT", s->account);

@@ -266,6 +266,16 @@ static char *str(const phx_db_result_t *r, int row, int col)
     return strdup(phx_db_result_get(r, row, col));
 }
 
+/* A task's GPUs in run_tasks: their device ids, [0, 1] (bit i: device i). */
+static json_t *gpu_ids(uint64_t gpus)
+{
+    json_t *a = json_array();
+    for (int i = 0; a && i < 64; i++)
+        if (gpus & (UINT64_C(1) << i))
+            json_array_append_new(a, json_integer(i));
+    return a;
+}
+
 static int load_tasks(bjob_t *j, const json_t *tasks)
 {
     size_t n = json_array_size(tasks);
@@ -289,6 +299,14 @@ static int load_tasks(bjob_t *j, const json_t *tasks)
         bt->tasks = (uint32_t)json_integer_value(json_object_get(t, "tasks"));
         bt->mem = (uint64_t)json_integer_value(json_object_get(t, "mem"));
         bt->ended = json_is_true(json_object_get(t, "ended"));
+        size_t k;
+        json_t *g;
+        json_array_foreach(json_object_get(t, "gpus"), k, g)
+        {
+            json_int_t d = json_integer_value(g);
+            if (d >= 0 && d < 64)
+                bt->gpus |= UINT64_C(1) << d;
+        }
         if (!bt->ended)
             j->tasks_live++;
     }
@@ -553,9 +571,10 @@ static json_t *tasks_json(const bjob_t *j)
     for (size_t i = 0; a && i < j->ntasks; i++) {
         const bj_task_t *t = &j->tasks[i];
         json_array_append_new(
-            a, json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:b}", "id", t->id, "agent_id",
-                         t->agent_id, "host", t->host, "cpus", (int)t->cpus, "tasks",
-                         (int)t->tasks, "mem", (json_int_t)t->mem, "ended", t->ended));
+            a, json_pack("{s:s, s:s, s:s, s:i, s:i, s:I, s:b, s:o}", "id", t->id,
+                         "agent_id", t->agent_id, "host", t->host, "cpus", (int)t->cpus,
+                         "tasks", (int)t->tasks, "mem", (json_int_t)t->mem, "ended",
+                         t->ended, "gpus", gpu_ids(t->gpus)));
     }
     return a;
 }

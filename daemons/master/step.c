@@ -148,7 +148,7 @@ static int parse_req(const json_t *h, phx_step_req_t *r, phx_error_t *err)
         return phx_error_set(err, "unknown cpu binding \"%s\"", bind);
     r->bind_cores = !bind || strcmp(bind, "none") != 0;
     r->bind_sockets = bind && strcmp(bind, "sockets") == 0;
-    return 0;
+    return phx_step_check_gpu_opts(h, r, err);
 }
 
 #define STEP_NODES_MAX 65536 /* names a step's -w or -x may expand to */
@@ -387,6 +387,10 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
         (n = phx_step_layout(&r, nnodes, NULL, counts, &rank_node, &err)) < 0 ||
         parse_input(h, n, &s->input, &err) < 0)
         goto refused;
+    for (int i = 0; i < nnodes && counts[i] > 0; i++) /* its GPUs per task there */
+        if (phx_step_check_gpus(&r, nodes[i]->agent->name, counts[i],
+                                phx_topo_grant_ngpus(nodes[i]->grant), &err) < 0)
+            goto refused;
     s->id = ++next_step;
     s->size = n;
     s->cpus_per_task = r.cpus_per_task;

@@ -85,6 +85,7 @@ typedef struct phx_step_req {
     bool bind_cores;   /* --cpu-bind=cores (or sockets); none: the task's cores */
     bool bind_sockets; /* --cpu-bind=sockets: the task's cores on the sockets
                           of the rank's cores */
+    int gpus_per_task; /* --gpus-per-task (0: the ranks share the node's GPUs) */
 } phx_step_req_t;
 
 /* step_layout.c: pure: lay ranks out over nnodes nodes of ncores[i] cores.
@@ -111,6 +112,14 @@ int phx_step_pick_nodes(void **nodes, const char *const *names, int *n,
  * (optional) a string; none with a NUL inside.  -1 with err naming the
  * field ("argv[2]: not a string", "env[\"HOME\"]: not a string"). */
 int phx_step_check_command(const json_t *h, phx_error_t *err);
+
+/* step_check.c: pure: the request's "gpus_per_task" (0 to 1024, absent 0)
+ * into r and its "gpu_bind" (absent, "closest" or "none"); -1 with err. */
+int phx_step_check_gpu_opts(const json_t *h, phx_step_req_t *r, phx_error_t *err);
+/* step_check.c: pure: ntasks ranks on agent, where the job has ngpus GPUs,
+ * with r's GPUs per task: -1 with err when they need more than ngpus. */
+int phx_step_check_gpus(const phx_step_req_t *r, const char *agent, int ntasks,
+                        int ngpus, phx_error_t *err);
 
 /* step.c: the agent frames, dispatched by type. */
 void phx_step_on_frame(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "daemons/master/step.h"
+#include "lib/json.h"
 
 /* A JSON string that is one C string (no NUL inside). */
 static bool c_string(const json_t *v)
@@ -70,4 +71,34 @@ int phx_step_check_command(const json_t *h, phx_error_t *err)
     if (cwd && json_is_string(cwd) && !c_string(cwd))
         return phx_error_set(err, "cwd: contains a NUL byte");
     return 0;
+}
+
+int phx_step_check_gpu_opts(const json_t *h, phx_step_req_t *r, phx_error_t *err)
+{
+    long long per_task = 0;
+    const char *bind = NULL;
+    if (phx_json_int(h, "gpus_per_task", false, 0, 1024, &per_task, err) < 0 ||
+        phx_json_str(h, "gpu_bind", false, &bind, err) < 0)
+        return -1;
+    if (bind && strcmp(bind, "closest") != 0 && strcmp(bind, "none") != 0)
+        return phx_error_set(err, "unknown gpu binding \"%s\" (closest or none)", bind);
+    r->gpus_per_task = (int)per_task;
+    return 0;
+}
+
+int phx_step_check_gpus(const phx_step_req_t *r, const char *agent, int ntasks,
+                        int ngpus, phx_error_t *err)
+{
+    long long need = (long long)r->gpus_per_task * ntasks;
+    if (need <= ngpus)
+        return 0;
+    if (r->gpus_per_task > ngpus)
+        return phx_error_set(err,
+                             "--gpus-per-task=%d: the job has %d GPU%s on \"%s\", "
+                             "fewer than one task asks",
+                             r->gpus_per_task, ngpus, ngpus == 1 ? "" : "s", agent);
+    return phx_error_set(err,
+                         "--gpus-per-task=%d: %d tasks on \"%s\" need %lld GPUs, the "
+                         "job has %d there",
+                         r->gpus_per_task, ntasks, agent, need, ngpus);
 }

@@ -1,5 +1,6 @@
 /* The command of a step request (argv, env, cwd): refused with the field
- * named when it is not what the agents exec. */
+ * named when it is not what the agents exec; its GPU options, and its GPUs
+ * per task against the job's GPUs on a node. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -81,13 +82,60 @@ static void test_cwd(void **state)
                         "cwd: contains a NUL byte");
 }
 
+static const char *gpu_opts(const char *text, int *per_task)
+{
+    static phx_error_t err;
+    json_t *h = json_loads(text, 0, NULL);
+    phx_step_req_t r = {.gpus_per_task = -1};
+    assert_non_null(h);
+    err.text[0] = '\0';
+    int rc = phx_step_check_gpu_opts(h, &r, &err);
+    json_decref(h);
+    *per_task = r.gpus_per_task;
+    return rc == 0 ? "" : err.text;
+}
+
+static void test_gpu_opts(void **state)
+{
+    (void)state;
+    int k;
+    assert_string_equal(gpu_opts("{}", &k), "");
+    assert_int_equal(k, 0);
+    assert_string_equal(
+        gpu_opts("{\"gpus_per_task\": 2, \"gpu_bind\": \"closest\"}", &k), "");
+    assert_int_equal(k, 2);
+    assert_string_equal(gpu_opts("{\"gpus_per_task\": 1, \"gpu_bind\": \"none\"}", &k),
+                        "");
+    assert_string_equal(gpu_opts("{\"gpu_bind\": \"single:1\"}", &k),
+                        "unknown gpu binding \"single:1\" (closest or none)");
+    assert_string_not_equal(gpu_opts("{\"gpus_per_task\": 2000}", &k), "");
+    assert_string_not_equal(gpu_opts("{\"gpus_per_task\": \"2\"}", &k), "");
+}
+
+/* A step asking more GPUs than the job has on a node is refused. */
+static void test_gpu_counts(void **state)
+{
+    (void)state;
+    phx_error_t err;
+    phx_step_req_t r = {.gpus_per_task = 0};
+    assert_int_equal(phx_step_check_gpus(&r, "n1", 4, 0, &err), 0);
+    r.gpus_per_task = 1;
+    assert_int_equal(phx_step_check_gpus(&r, "n1", 4, 4, &err), 0);
+    assert_int_equal(phx_step_check_gpus(&r, "n1", 1, 0, &err), -1);
+    assert_string_equal(err.text, "--gpus-per-task=1: the job has 0 GPUs on \"n1\", "
+                                  "fewer than one task asks");
+    r.gpus_per_task = 2;
+    assert_int_equal(phx_step_check_gpus(&r, "n1", 3, 4, &err), -1);
+    assert_string_equal(err.text, "--gpus-per-task=2: 3 tasks on \"n1\" need 6 GPUs, "
+                                  "the job has 4 there");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good),
-        cmocka_unit_test(test_argv),
-        cmocka_unit_test(test_env),
-        cmocka_unit_test(test_cwd),
+        cmocka_unit_test(test_good),     cmocka_unit_test(test_argv),
+        cmocka_unit_test(test_env),      cmocka_unit_test(test_cwd),
+        cmocka_unit_test(test_gpu_opts), cmocka_unit_test(test_gpu_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
