@@ -78,12 +78,24 @@ bool phx_alloc_env_wanted(const char *name)
     static const char *const local[] = {
         "PHX_AGENT_SOCKET", "PHX_CONFIG",       "PHX_MASTER", "PHX_BATCHD",
         "PHX_DSN",          "PHX_MUNGE_SOCKET", NULL};
+    /* the first node's own, PHX_ or SLURM_: not the allocation's (salloc
+     * gives no SLURM_NODEID nor SLURM_PROCID) */
+    static const char *const node[] = {
+        "NODE",   "NODEID", "PROCID",       "LOCALID",       "CORES",
+        "CPUSET", "NUMAS",  "CPUS_ON_NODE", "TOPOLOGY_ADDR", NULL};
     for (const char *const *l = local; *l; l++)
         if (strcmp(name, *l) == 0)
             return false;
-    return strncmp(name, "PHX_", 4) == 0 || strncmp(name, "SLURM_", 6) == 0 ||
-           strncmp(name, "OMPI_MCA_plm_rsh_", 17) == 0 ||
-           strncmp(name, "OMPI_MCA_orte_", 14) == 0;
+    const char *rest = strncmp(name, "PHX_", 4) == 0     ? name + 4
+                       : strncmp(name, "SLURM_", 6) == 0 ? name + 6
+                                                         : NULL;
+    if (!rest)
+        return strncmp(name, "OMPI_MCA_plm_rsh_", 17) == 0 ||
+               strncmp(name, "OMPI_MCA_orte_", 14) == 0;
+    for (const char *const *l = node; *l; l++)
+        if (strcmp(rest, *l) == 0)
+            return false;
+    return true;
 }
 
 int phx_alloc_payload_parse(const char *p, size_t len, long long job, int *code)

@@ -75,9 +75,10 @@ static char *relay_script(void)
 }
 
 /* Follow the job's output file until the relay's announcement: 0 (a
- * filled), or -1: the job ended first, a signal, or batchd is gone. */
+ * filled), -2 the job ended first (*code: its exit code), or -1: a signal,
+ * no announcement, or batchd is gone. */
 static int wait_relay(const char *prog, long long id, const char *out, off_t *off,
-                      phx_alloc_announce_t *a)
+                      phx_alloc_announce_t *a, int *code)
 {
     char *buf = malloc(PHX_ALLOC_LINE_MAX + 1);
     size_t len = 0;
@@ -114,14 +115,14 @@ static int wait_relay(const char *prog, long long id, const char *out, off_t *of
             break;
         }
         char st[32];
-        int code;
-        int ended = tick % 5 == 0 ? phx_cli_job_poll(id, st, sizeof(st), &code) : 0;
+        int ended = tick % 5 == 0 ? phx_cli_job_poll(id, st, sizeof(st), code) : 0;
         if (ended < 0)
             break;
         if (ended) {
+            fprintf(stderr, "%.*s", (int)len, buf);
             fprintf(stderr, "%s: job %lld ended %s before its relay started\n", prog,
                     id, st);
-            fprintf(stderr, "%.*s", (int)len, buf);
+            rc = -2;
             break;
         }
         usleep(100000);
@@ -181,12 +182,14 @@ static int allocate(const char *prog, json_t *opts, char **cmd, const char *out)
                              .out = out,
                              .out_off = &off,
                              .signalled = &signalled};
-    int rc = 1;
-    if (wait_relay(prog, id, out, &off, &relay) == 0) {
+    int rc = 1, code = 1, waited = wait_relay(prog, id, out, &off, &relay, &code);
+    if (waited == 0) {
         fprintf(stderr, "%s: Granted job allocation %lld\n", prog, id);
         rc = phx_alloc_session_run(&s, cmd);
     }
-    if (rc >= 0 && relay.env && relay_exit(&s, rc > 255 ? 255 : rc)) {
+    if (waited == -2) {
+        rc = code ? code : 1;
+    } else if (rc >= 0 && relay.env && relay_exit(&s, rc > 255 ? 255 : rc)) {
         fprintf(stderr, "%s: Relinquishing job allocation %lld\n", prog, id);
     } else {
         phx_cli_job_cancel(id);

@@ -32,7 +32,7 @@ long long phx_cli_submit_script(const char *script, json_t *opts, const char *fi
  * batchd did not answer (it said why). */
 int phx_cli_job_poll(long long id, char *state, size_t cap, int *rc);
 
-/* Ask batchd to cancel the job (quietly: it may have ended). */
+/* Ask batchd to cancel the job (a refusal is printed). */
 void phx_cli_job_cancel(long long id);
 
 /* Copy what the file at path grew by since *off to fd. */

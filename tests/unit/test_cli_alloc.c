@@ -93,6 +93,13 @@ static void test_env_wanted(void **state)
     assert_false(phx_alloc_env_wanted("PATH"));
     assert_false(phx_alloc_env_wanted("HOME"));
     assert_false(phx_alloc_env_wanted("OMPI_MCA_btl"));
+    /* the first node's, not the allocation's */
+    assert_false(phx_alloc_env_wanted("PHX_NODEID"));
+    assert_false(phx_alloc_env_wanted("SLURM_PROCID"));
+    assert_false(phx_alloc_env_wanted("PHX_CPUSET"));
+    assert_false(phx_alloc_env_wanted("SLURM_TOPOLOGY_ADDR"));
+    assert_true(phx_alloc_env_wanted("PHX_NNODES"));
+    assert_true(phx_alloc_env_wanted("SLURM_NODELIST"));
 }
 
 static void test_payload(void **state)
