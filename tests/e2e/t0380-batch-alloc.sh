@@ -5,8 +5,8 @@
 # steps on the job's nodes through the relay that the job runs on its
 # first node; the job ends COMPLETED/FAILED with the command's exit code.
 # The relay refuses junk, a credential of another user, a replayed one and
-# one for another job, and goes on serving; SIGTERM to phx alloc cancels
-# the job; the private socket directory and the output file are removed.
+# one for another job, and goes on serving; SIGTERM to phx alloc, or SIGINT
+# while the job is pending, cancels the job; the private socket directory and the output file are removed.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -106,6 +106,21 @@ note "$(cat "$PHX_TEST_DIR/a4.err")"
 wait_job "$id" CANCELLED 30
 [[ ! -e $(dirname "$(cat "$home1/allocsock")") ]] || fail "private directory left after SIGTERM"
 assert_contains "$(cat "$PHX_TEST_DIR/a4.err")" "revoked"
+
+# SIGINT while the job is pending (held): phx alloc cancels it.
+as phxu1 "phx alloc -H -N 1 -t 2 true" >/dev/null 2>"$PHX_TEST_DIR/a6.err" &
+apid=$!
+pending() { grep -q 'Pending job allocation' "$PHX_TEST_DIR/a6.err"; }
+wait_for 30 pending
+id=$(sed -n 's/^.*Pending job allocation \([0-9]*\)$/\1/p' "$PHX_TEST_DIR/a6.err")
+for p in $(descendants "$apid"); do
+    [[ $(cat "/proc/$p/comm" 2>/dev/null) == phx ]] && kill -INT "$p"
+done
+rc=0
+wait "$apid" || rc=$?
+[[ $rc != 0 ]] || fail "phx alloc exited 0 after SIGINT"
+wait_job "$id" CANCELLED 30
+assert_contains "$(cat "$PHX_TEST_DIR/a6.err")" "Job allocation $id has been revoked."
 
 # mpirun in the command: its daemons started as steps by phx-rsh.  (Without
 # the SLURM_* names of slurm_env: OpenMPI would launch with Slurm's srun,
