@@ -159,6 +159,12 @@ static void wait_end(long long id)
 static int allocate(const char *prog, json_t *opts, char **cmd, const char *out)
 {
     char *script = relay_script();
+    if (!script) {
+        fprintf(stderr, "%s: could not find the phx program: %s\n", prog,
+                strerror(errno));
+        json_decref(opts);
+        return 1;
+    }
     const char *base = cmd && cmd[0] ? cmd[0] : getenv("SHELL");
     base = base && *base ? base : "sh";
     base = strrchr(base, '/') ? strrchr(base, '/') + 1 : base;
@@ -169,7 +175,7 @@ static int allocate(const char *prog, json_t *opts, char **cmd, const char *out)
                  json_string_value(json_array_get(opts, k)));
     json_array_append_new(opts, json_string("-o"));
     json_array_append_new(opts, json_string(out));
-    long long id = script ? phx_cli_submit_script(script, opts, base, line) : -1;
+    long long id = phx_cli_submit_script(script, opts, base, line);
     free(script);
     if (id < 0)
         return 1;
