@@ -52,6 +52,14 @@ static phx_conf_t *client_conf(void)
     return conf;
 }
 
+phx_munge_t *phx_cli_munge(phx_error_t *err)
+{
+    const char *sock = getenv("PHX_MUNGE_SOCKET");
+    if (!sock)
+        sock = phx_conf_str(client_conf(), "client.munge_socket");
+    return phx_munge_create(sock, err);
+}
+
 /* The masters, the one that answered last current. */
 static phx_masters_t *masters(void)
 {
@@ -108,14 +116,9 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
         return NULL;
     }
     phx_munge_t *munge = NULL;
-    if (authenticated) {
-        const char *sock = getenv("PHX_MUNGE_SOCKET");
-        if (!sock)
-            sock = phx_conf_str(conf, "client.munge_socket");
-        if (!(munge = phx_munge_create(sock, &err))) {
-            fprintf(stderr, "phx: %s\n", err.text);
-            return NULL;
-        }
+    if (authenticated && !(munge = phx_cli_munge(&err))) {
+        fprintf(stderr, "phx: %s\n", err.text);
+        return NULL;
     }
     char *text = body ? phx_json_dump(body) : NULL;
     phx_http_response_t resp;

@@ -28,6 +28,10 @@ const char *phx_cli_address(phx_cli_target_t target);
  * client.dsn of the configuration (default "dbname=phalanx").  Borrowed. */
 const char *phx_cli_dsn(void);
 
+/* A munge context on PHX_MUNGE_SOCKET, client.munge_socket or munge's
+ * default socket; the caller destroys it. */
+phx_munge_t *phx_cli_munge(phx_error_t *err);
+
 /* Human sizes: "512M", "15.6G". */
 void phx_cli_format_bytes(unsigned long long bytes, char *buf, size_t len);
 

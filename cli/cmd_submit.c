@@ -18,53 +18,10 @@
 
 #include "cli/client.h"
 #include "cli/commands.h"
+#include "cli/job_submit.h"
 #include "lib/json.h"
 
-extern char **environ;
-
 #define SCRIPT_MAX (16u << 20)
-
-/* Options that take no value (all others do, unless given with '='). */
-static const char *const flags[] = {
-    "--exclusive",
-    "--requeue",
-    "--no-requeue",
-    "-W",
-    "--wait",
-    "--parsable",
-    "-Q",
-    "--quiet",
-    "-v",
-    "--verbose",
-    "-H",
-    "--hold",
-    "-s",
-    "--oversubscribe",
-    "-O",
-    "--overcommit",
-    "--contiguous",
-    "--spread-job",
-    "--use-min-nodes",
-    "--nice",
-    "--test-only",
-    "--ignore-pbs",
-    "--get-user-env",
-    "-k",
-    "--no-kill",
-    "--no-requeue",
-    NULL,
-};
-
-static bool is_flag(const char *a)
-{
-    if (strchr(a, '='))
-        return true;
-    for (const char *const *f = flags; *f; f++)
-        if (strcmp(a, *f) == 0)
-            return true;
-    /* -N2: a short option with its value attached */
-    return a[1] != '-' && a[2] != 0;
-}
 
 static char *read_all(FILE *f, size_t *len)
 {
@@ -202,7 +159,7 @@ int phx_cmd_submit(int argc, char **argv)
         if (strcmp(a, "-W") == 0 || strcmp(a, "--wait") == 0)
             wait = true;
         json_array_append_new(opts, json_string(a));
-        if (!is_flag(a) && i + 1 < argc)
+        if (!phx_cli_opt_complete(a) && i + 1 < argc)
             json_array_append_new(opts, json_string(argv[++i]));
     }
     if (wrap && !*wrap) {
@@ -224,23 +181,9 @@ int phx_cmd_submit(int argc, char **argv)
         json_decref(opts);
         return 1;
     }
-    json_t *args = json_array(), *env = json_object();
+    json_t *args = json_array(), *env = phx_cli_environ();
     for (; i < argc; i++)
         json_array_append_new(args, json_string(argv[i]));
-    for (char **e = environ; *e; e++) {
-        const char *eq = strchr(*e, '=');
-        if (!eq || eq == *e)
-            continue;
-        char name[256];
-        size_t n = (size_t)(eq - *e);
-        if (n >= sizeof(name))
-            continue;
-        memcpy(name, *e, n);
-        name[n] = 0;
-        json_t *v = json_string(eq + 1);
-        if (v)
-            json_object_set_new(env, name, v);
-    }
     char cwd[4096], host[256] = "", line[8192] = "";
     if (!getcwd(cwd, sizeof(cwd))) {
         fprintf(stderr, "phx submit: could not read the current directory: %s\n",

@@ -4,6 +4,8 @@
 #define PHX_CLI_COMMANDS_H
 
 int phx_cmd_topo(int argc, char **argv);
+int phx_cmd_alloc(int argc, char **argv);
+int phx_cmd_relay(int argc, char **argv); /* phx _relay: phx alloc's, in the job */
 int phx_cmd_nodes(int argc, char **argv);
 int phx_cmd_submit(int argc, char **argv);
 int phx_cmd_queue(int argc, char **argv);

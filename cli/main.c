@@ -12,6 +12,8 @@ typedef struct command {
 
 static const command_t commands[] = {
     {"acct", phx_cmd_acct, "accounting records of jobs and steps, like sacct"},
+    {"alloc", phx_cmd_alloc,
+     "get an allocation and run a command (a shell) with it here, like salloc"},
     {"cancel", phx_cmd_cancel, "cancel jobs, like scancel"},
     {"hold", phx_cmd_hold, "hold pending jobs, like scontrol hold (--user: uhold)"},
     {"hostlist", phx_cmd_hostlist,
@@ -55,6 +57,8 @@ int main(int argc, char **argv)
         printf("phx %s\n", PHX_VERSION);
         return 0;
     }
+    if (strcmp(argv[1], "_relay") == 0) /* hidden: the job side of phx alloc */
+        return phx_cmd_relay(argc - 1, argv + 1);
     for (const command_t *c = commands; c->name; c++)
         if (strcmp(argv[1], c->name) == 0)
             return c->run(argc - 1, argv + 1);
