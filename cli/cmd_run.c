@@ -3,7 +3,7 @@
  *   phx run [-N nodes] [-n ntasks] [--ntasks-per-node N] [-c cpus-per-task]
  *           [--cpu-bind=cores|sockets|none] [--distribution=block|cyclic]
  *           [--label] [-i|--input=all|none|RANK]
- *           [--gpus-per-task=N] [--gpu-bind=closest|none] prog args...
+ *           [--gpus-per-task=N] [--gpu-bind=closest|none] [--pty] prog args...
  *
  * Inside a batch job, PHX_CPU_BIND and PHX_DISTRIBUTION (the job's --cpu-bind
  * and -m) are the defaults of the two options, as sbatch's are srun's, and
@@ -13,7 +13,8 @@
  * environment) to launch the step over the job's nodes, streams the ranks'
  * output, forwards its standard input to the ranks (run_input.c) and exits
  * with the highest rank exit code, or 128+signal.  Outside a job it asks
- * phx-batchd for an allocation first (run_alloc.c). */
+ * phx-batchd for an allocation first (run_alloc.c).  --pty runs rank 0 on a
+ * terminal of its node (run_pty.c). */
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
@@ -40,7 +41,7 @@ static void usage(FILE *f)
                "               [-w|--nodelist LIST] [-x|--exclude LIST] "
                "[-i|--input=all|none|RANK]\n"
                "               [--gpus-per-task=N] [--gpu-bind=closest|none]\n"
-               "               prog [args...]\n");
+               "               [--pty] prog [args...]\n");
 }
 
 static int connect_agent(const char *path)
@@ -202,8 +203,9 @@ static long job_gpus_per_task(void)
 
 /* Read frames until DONE or ERROR, writing the input (in->fd >= 0) as the
  * agent takes it; the exit code. */
-static int serve(int fd, bool label, phx_run_in_t *in)
+static int serve(int fd, bool label, phx_run_in_t *in, phx_winsize_t *pty)
 {
+    bool resize = false; /* a new size to send once the step started */
     phx_wire_decoder_t *dec = phx_wire_decoder_create(PHX_WIRE_DEFAULT_MAX);
     phx_run_out_t *out = phx_run_out_create(0, label, 1, 2);
     phx_error_t err;
@@ -212,14 +214,19 @@ static int serve(int fd, bool label, phx_run_in_t *in)
     if (!dec || !out)
         fprintf(stderr, "phx run: out of memory\n");
     while (dec && out && rc < 0) {
+        /* between frames, and before stdin is read (not meanwhile) */
+        if (resize && in->started && phx_run_pty_frame(in, pty) == 0)
+            resize = false;
         struct pollfd p[2] = {
             {fd, POLLIN | (phx_run_in_want_write(in) ? POLLOUT : 0), 0},
             {phx_run_in_want_read(in) ? in->fd : -1, POLLIN, 0},
         };
-        if (poll(p, 2, -1) < 0) {
-            if (errno == EINTR)
+        if (ppoll(p, 2, NULL, phx_run_pty_poll_mask()) < 0) {
+            int e = errno;
+            resize = resize || (pty && phx_run_pty_resized(pty)); /* SIGWINCH */
+            if (e == EINTR)
                 continue;
-            fprintf(stderr, "phx run: poll: %s\n", strerror(errno));
+            fprintf(stderr, "phx run: poll: %s\n", strerror(e));
             rc = 1;
             break;
         }
@@ -245,9 +252,11 @@ static int serve(int fd, bool label, phx_run_in_t *in)
         phx_frame_t f;
         while (rc < 0 && phx_wire_decoder_next(dec, &f, &err) == 1) {
             json_t *h = f.header;
-            if (strcmp(f.type, "OUTPUT") == 0) {
-                phx_run_out_data(out,
-                                 (int)json_integer_value(json_object_get(h, "rank")),
+            int rank = (int)json_integer_value(json_object_get(h, "rank"));
+            if (strcmp(f.type, "OUTPUT") == 0 && pty && rank == 0) {
+                phx_run_pty_write(f.attach, f.attach_len); /* the terminal's */
+            } else if (strcmp(f.type, "OUTPUT") == 0) {
+                phx_run_out_data(out, rank,
                                  (int)json_integer_value(json_object_get(h, "stream")),
                                  f.attach, f.attach_len);
             } else if (strcmp(f.type, "STEP_STARTED") == 0) {
@@ -290,6 +299,7 @@ int phx_cmd_run(int argc, char **argv)
         {"input", required_argument, NULL, 'i'},
         {"gpus-per-task", required_argument, NULL, 'G'},
         {"gpu-bind", required_argument, NULL, 'g'},
+        {"pty", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -297,7 +307,7 @@ int phx_cmd_run(int argc, char **argv)
     const char *gpu_bind = NULL;
     const char *want = NULL, *skip = NULL;
     const char *bind = NULL, *dist = NULL;
-    bool label = false;
+    bool label = false, pty = false;
     int c, input = PHX_RUN_INPUT_ALL; /* srun's default */
     const char *input_opt = NULL;
     optind = 1;
@@ -325,6 +335,7 @@ int phx_cmd_run(int argc, char **argv)
                 return 2;
             }
             break;
+        case 'P': pty = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -363,12 +374,24 @@ int phx_cmd_run(int argc, char **argv)
                 want && !host_list_ok(want) ? want : skip);
         return 2;
     }
+    if (pty && (input_opt || label)) {
+        /* rank 0 reads the terminal and the others /dev/null; the
+         * terminal's output is not lines to label */
+        fprintf(stderr, "phx run: %s is incompatible with --pty\n",
+                input_opt ? "--input" : "--label");
+        return 2;
+    }
     phx_run_opts_t o = {nodes, ntasks, ntpn, cpt, want, skip, gpt};
     const char *path = getenv("PHX_AGENT_SOCKET");
     if (!path || !*path || !getenv("PHX_TASK_ID") || !getenv("PHX_FRAMEWORK_ID")) {
         /* Not inside a job: an allocation from batchd for this step, which
          * runs as a batch job with /dev/null as its stdin.  A file given
-         * as stdin (or -i) would be silently lost: refused. */
+         * as stdin (or -i) would be silently lost: refused, and so is a
+         * terminal nothing would be typed into. */
+        if (pty) {
+            fprintf(stderr, "phx run: --pty needs a job: run it inside one\n");
+            return 2;
+        }
         if (input != PHX_RUN_INPUT_NONE && (input_opt || phx_run_stdin_is_file(0))) {
             fprintf(stderr,
                     "phx run: standard input is not forwarded outside a job (the "
@@ -380,8 +403,10 @@ int phx_cmd_run(int argc, char **argv)
     }
     /* stdin /dev/null (a batch script's, a command in its background):
      * the ranks get /dev/null themselves, nothing is read */
-    if (phx_run_stdin_is_null(0))
+    if (phx_run_stdin_is_null(0) && !pty)
         input = PHX_RUN_INPUT_NONE;
+    if (pty) /* rank 0's terminal gets stdin; its end is ^D there */
+        input = 0;
     phx_run_in_t in = {.fd = input == PHX_RUN_INPUT_NONE ? -1 : 0};
     int fd = connect_agent(path);
     if (fd < 0) {
@@ -394,6 +419,11 @@ int phx_cmd_run(int argc, char **argv)
         json_object_set_new(req, "gpus_per_task", json_integer(gpt));
     if (req && gpu_bind)
         json_object_set_new(req, "gpu_bind", json_string(gpu_bind));
+    phx_winsize_t ws;
+    if (req && pty) {
+        phx_run_pty_start(&ws); /* raw mode from here on, if a terminal */
+        json_object_set_new(req, "pty", phx_winsize_json(&ws));
+    }
     uint8_t *buf = NULL;
     size_t len;
     phx_error_t err;
@@ -404,7 +434,8 @@ int phx_cmd_run(int argc, char **argv)
     else if (write_all(fd, buf, len) < 0 && errno != EPIPE && errno != ECONNRESET)
         fprintf(stderr, "phx run: could not write to the agent: %s\n", strerror(errno));
     else /* an agent that turned us away left an ERROR to read */
-        rc = serve(fd, label, &in);
+        rc = serve(fd, label, &in, pty ? &ws : NULL);
+    phx_run_pty_restore();
     phx_run_in_clear(&in);
     json_decref(req);
     free(buf);

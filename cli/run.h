@@ -6,6 +6,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
+
+#include "lib/winsize.h"
 
 typedef struct phx_run_opts {
     long nodes, ntasks, ntasks_per_node, cpus_per_task;
@@ -56,5 +59,24 @@ void phx_run_in_read(phx_run_in_t *in);
 /* Write what the socket takes without blocking; -1 when it is gone. */
 int phx_run_in_write(phx_run_in_t *in, int sock);
 void phx_run_in_clear(phx_run_in_t *in);
+
+/* --pty (run_pty.c): rank 0 on a terminal of its node. */
+/* The size: fd's terminal's (fd >= 0 and a terminal), else lines x columns
+ * (LINES, COLUMNS; NULL or invalid: 24 x 80). */
+void phx_run_pty_size(int fd, const char *lines, const char *columns,
+                      phx_winsize_t *ws);
+/* *ws the size to ask for; if stdin is a terminal, put it in raw mode until
+ * exit (or a signal that ends phx run) and watch SIGWINCH: true then. */
+bool phx_run_pty_start(phx_winsize_t *ws);
+void phx_run_pty_restore(void);
+/* The signal mask for ppoll while in raw mode (SIGWINCH let in), else NULL. */
+const sigset_t *phx_run_pty_poll_mask(void);
+/* Did the terminal's size change since the last call?  *ws the new one. */
+bool phx_run_pty_resized(phx_winsize_t *ws);
+/* A WINSIZE frame as in's frame to write; -1 while another is being
+ * written (or ENOMEM). */
+int phx_run_pty_frame(phx_run_in_t *in, const phx_winsize_t *ws);
+/* Rank 0's bytes to stdout as they are. */
+void phx_run_pty_write(const uint8_t *data, size_t len);
 
 #endif

@@ -196,6 +196,7 @@ static const struct {
     {"STEP_OUTPUT", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"STEP_INPUT", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"STEP_INPUT_ACK", PHX_LINK_REGISTERED, phx_agentd_on_step},
+    {"STEP_WINSIZE", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"FENCE_DONE", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"DMODEX_REQ", PHX_LINK_REGISTERED, phx_agentd_on_step},
     {"DMODEX_DONE", PHX_LINK_REGISTERED, phx_agentd_on_step},

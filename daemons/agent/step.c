@@ -189,7 +189,7 @@ static bool read_output(phx_step_rank_t *r, int k, bool all)
         if (n < 0 && errno == EAGAIN)
             return true;
         event_del(r->out_ev[k]);
-        close(r->fds[k]);
+        close(r->fds[k]); /* a terminal's master: EIO once the slave closed */
         r->fds[k] = -1;
         return false;
     }
@@ -267,58 +267,6 @@ static void on_rank_exit(evutil_socket_t fd, short what, void *arg)
         lstep_end(s);
 }
 
-/* The rank's process, from fork to exec; never returns. */
-static void run_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
-                     phx_topo_coreset_t *cores, char **argv, char **env,
-                     const char *cwd, const gid_t *groups, int ngroups, int out[2],
-                     int err[2], int inp[2])
-{
-    (void)s;
-    sigset_t none;
-    sigemptyset(&none);
-    for (int sig = 1; sig < NSIG; sig++)
-        signal(sig, SIG_DFL);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    setpgid(0, 0);
-    close(out[0]);
-    close(err[0]);
-    int in = inp[0] >= 0 ? inp[0] : open("/dev/null", O_RDONLY);
-    if (in < 0 || dup2(in, 0) < 0 || dup2(out[1], 1) < 0 || dup2(err[1], 2) < 0)
-        _exit(127);
-    phx_agentd_t *a = st.a;
-    if (t->has_cgroup && a->cg->ops->join(a->cg, t->key, getpid()) < 0) {
-        dprintf(2, "phx: rank %d: could not join the job's cgroup: %s\n", r->rank,
-                strerror(errno));
-        _exit(127);
-    }
-    phx_error_t e;
-    if (phx_topo_bind(a->topo, cores ? cores : t->cores, &e) < 0) {
-        dprintf(2, "phx: rank %d: could not bind: %s\n", r->rank, e.text);
-        _exit(127);
-    }
-    if (setgroups((size_t)ngroups, groups) < 0 || setgid(t->gid) < 0 ||
-        setuid(t->uid) < 0 || (t->uid != 0 && setuid(0) == 0)) {
-        dprintf(2, "phx: rank %d: could not become uid %d\n", r->rank, (int)t->uid);
-        _exit(127);
-    }
-    if (cwd && *cwd && chdir(cwd) < 0)
-        dprintf(2, "phx: rank %d: could not change to \"%s\": %s\n", r->rank, cwd,
-                strerror(errno));
-    /* a rank gets 0, 1 and 2 only: not the agent's connection to the
-     * master, its step socket or PMIx's (a rank once wrote into the
-     * master connection and cut the node off) */
-    phx_daemon_close_inherited();
-    /* glibc's execvpe searches the PATH of our own environment, the
-     * agent's: the rank's is the user's (srun's ranks find what the
-     * user's PATH does).  This process is a copy of the agent's: ours to
-     * change. */
-    environ = env;
-    execvp(argv[0] ? argv[0] : "", argv);
-    dprintf(2, "phx: rank %d: could not execute \"%s\": %s\n", r->rank,
-            argv[0] ? argv[0] : "", strerror(errno));
-    _exit(127);
-}
-
 static char **env_of(phx_lstep_t *s, const phx_task_t *t, const json_t *launch,
                      const phx_step_rank_t *r, int *n, phx_error_t *err)
 {
@@ -385,11 +333,18 @@ static int spawn_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
                 phx_topo_coreset_add(set, (int)json_integer_value(c));
         }
     }
-    if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
+    r->tty = s->pty.rows > 0 && r->rank == 0;
+    if (r->tty) { /* out: the terminal's master and slave; inp[1] the master */
+        if (phx_lstep_pty_open(s, t->uid, out, err) < 0)
+            goto out;
+        if ((inp[1] = fcntl(out[0], F_DUPFD_CLOEXEC, 3)) < 0) {
+            phx_error_set(err, "could not dup: %s", strerror(errno));
+            goto out;
+        }
+    } else if (pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
         phx_error_set(err, "could not make a pipe: %s", strerror(errno));
         goto out;
-    }
-    if (phx_lstep_input_pipe(s, r, inp, err) < 0)
+    } else if (phx_lstep_input_pipe(s, r, inp, err) < 0)
         goto out;
     const char *cwd = json_string_value(json_object_get(launch, "cwd"));
     pid_t pid = fork();
@@ -398,15 +353,19 @@ static int spawn_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
         goto out;
     }
     if (pid == 0)
-        run_rank(s, r, t, set, argv, env, cwd, groups, ngroups, out, errp, inp);
-    setpgid(pid, pid); /* as the child does: its group exists for kill(-pid) */
+        phx_lstep_exec_rank(s, r, t, set, argv, env, cwd, groups, ngroups, out, errp,
+                            inp);
+    if (!r->tty) /* as the child does: its group exists for kill(-pid); a
+                  * terminal's rank makes its own session (setsid would
+                  * fail in a group made here) */
+        setpgid(pid, pid);
     phx_lstep_input_started(r, inp);
     r->pid = pid;
     r->fds[0] = out[0];
     r->fds[1] = errp[0];
     out[0] = errp[0] = -1;
     r->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-    for (int k = 0; k < 2; k++) {
+    for (int k = 0; k < 2 && r->fds[k] >= 0; k++) { /* a terminal: one */
         fcntl(r->fds[k], F_SETFL, O_NONBLOCK);
         r->out_ev[k] =
             event_new(st.a->base, r->fds[k], EV_READ | EV_PERSIST, on_output, r);
@@ -641,6 +600,9 @@ static void launch(phx_agentd_t *a, const json_t *h)
     s->id = (uint64_t)id;
     s->number = -1;
     s->input = PHX_STEP_INPUT_NONE;
+    if (json_object_get(h, "pty") && !json_is_null(json_object_get(h, "pty")) &&
+        phx_winsize_parse(json_object_get(h, "pty"), &s->pty, &err) < 0)
+        phx_log_warnx("step %lld: rank 0 gets no terminal: %s", id, err.text);
     if (json_is_integer(json_object_get(h, "input")))
         s->input = (int)json_integer_value(json_object_get(h, "input"));
     if (json_is_integer(json_object_get(h, "number")))
@@ -728,6 +690,7 @@ void phx_agentd_on_step(phx_agentd_t *a, const phx_frame_t *f)
         {"STEP_OUTPUT", phx_step_on_output},
         {"STEP_INPUT", phx_step_on_input},
         {"STEP_INPUT_ACK", phx_step_on_input_ack},
+        {"STEP_WINSIZE", phx_step_on_winsize},
         {"FENCE_DONE", phx_step_on_fence_done},
         {"DMODEX_REQ", phx_step_on_dmodex_req},
         {"DMODEX_DONE", phx_step_on_dmodex_done},

@@ -16,8 +16,10 @@
 
 #include "daemons/agent/agent.h"
 #include "daemons/agent/step_inq.h"
+#include "lib/winsize.h"
 #include "lib/wire.h"
 #include "pmix/pmix.h"
+#include "topology/coreset.h"
 
 /* One local rank of a step. */
 typedef struct phx_step_rank {
@@ -31,6 +33,8 @@ typedef struct phx_step_rank {
     int in_fd;           /* stdin's write end, -1: none or closed */
     struct event *in_ev; /* in_fd writable (while behind) */
     uint64_t in_off;     /* bytes of the step's input written into it */
+    bool tty;            /* on a terminal (--pty): fds[0] and in_fd its master */
+    bool in_partial;     /* tty: the last byte written did not end a line */
     bool exited, connected, finalized;
     int status; /* wait status */
     char *gpus; /* the GPUs it sees, "0,1" (gpu_split.c); NULL: none */
@@ -65,6 +69,7 @@ typedef struct phx_lstep {
     double user_s, system_s;                /* CPU times of the exited local ranks */
     int64_t max_rss;    /* the highest max RSS of one of them, bytes */
     int input;          /* who gets the input: PHX_STEP_INPUT_* or a rank */
+    phx_winsize_t pty;  /* rank 0's terminal's size (--pty); rows 0: none */
     phx_step_inq_t inq; /* input not yet written into every local rank */
     uint64_t in_acked;  /* told the origin (another agent) */
     uint64_t in_limit;  /* and what it may send (0: PHX_STEP_INPUT_CHUNK) */
@@ -116,6 +121,26 @@ int phx_signal_pid_as(uid_t uid, gid_t gid, pid_t pid, int sig);
 /* Read the local ranks' output again (its client has room, or waited too
  * long for it: see step_bound.h). */
 void phx_lstep_output_resume(uint64_t step);
+
+/* step_exec.c: the rank's process, from fork to exec; never returns. */
+void phx_lstep_exec_rank(phx_lstep_t *s, phx_step_rank_t *r, const struct phx_task *t,
+                         phx_topo_coreset_t *cores, char **argv, char **env,
+                         const char *cwd, const gid_t *groups, int ngroups, int out[2],
+                         int err[2], int inp[2]);
+
+/* step_pty.c: rank 0 on a terminal (--pty). */
+/* Before fork: fds[0] the master, fds[1] the slave, given to uid (0620),
+ * sized s->pty; -1 with err. */
+int phx_lstep_pty_open(const phx_lstep_t *s, uid_t uid, int fds[2], phx_error_t *err);
+/* In the child: its own session, the slave its controlling terminal and
+ * 0, 1, 2; the master closed.  -1 on failure. */
+int phx_lstep_pty_child(int fds[2]);
+/* The input ended: end-of-file on the terminal. */
+void phx_lstep_pty_eof(phx_step_rank_t *r);
+/* A new size from `phx run` (step_svc.c): here, and through the master
+ * to rank 0's agent when elsewhere. */
+void phx_step_pty_resize(uint64_t step, bool elsewhere, const phx_winsize_t *ws);
+void phx_step_on_winsize(phx_agentd_t *a, const phx_frame_t *f);
 
 /* step_pmix.c: PMIx callbacks and the fence/dmodex frames. */
 extern const phx_pmix_ops_t phx_step_pmix_ops;

@@ -1,5 +1,6 @@
 /* phx-agent: the standard input of a step's local ranks (doc/steps.md,
- * "Standard input").  A rank that gets input has a pipe as its stdin; the
+ * "Standard input").  A rank that gets input has a pipe as its stdin (or,
+ * under --pty, rank 0 a terminal: step_pty.c); the
  * agent writes the step's queue (step_inq.h) into it without ever blocking
  * (a rank that does not read only stops its own pipe, and the queue then
  * holds at most the window), closes it once the input ended and was
@@ -124,6 +125,8 @@ static bool write_rank(phx_lstep_t *s, phx_step_rank_t *r)
         const uint8_t *p = phx_step_inq_at(&s->inq, r->in_off, &n);
         if (n == 0) {
             if (s->inq.eof) { /* all of it written: EOF for the rank */
+                if (r->tty)   /* its end-of-file character: ^D */
+                    phx_lstep_pty_eof(r);
                 close_rank(r);
                 return false;
             }
@@ -133,6 +136,7 @@ static bool write_rank(phx_lstep_t *s, phx_step_rank_t *r)
         ssize_t w = write(r->in_fd, p, n);
         if (w > 0) {
             r->in_off += (uint64_t)w;
+            r->in_partial = p[w - 1] != '\n';
             continue;
         }
         if (w < 0 && errno == EINTR)

@@ -27,7 +27,9 @@
  * socket is not read, and `phx run` stops reading its stdin.  The same goes
  * while the agent's input budget, shared by every step, has no room for
  * another chunk (unless the step holds nothing): a window's bytes not yet
- * acknowledged are charged to it (c->in_charge). */
+ * acknowledged are charged to it (c->in_charge).  Under --pty the client
+ * also sends WINSIZE {rows, cols} when its terminal's size changes: applied
+ * to rank 0's terminal here, or sent to its agent (STEP_WINSIZE). */
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/listener.h>
@@ -70,6 +72,7 @@ typedef struct client {
     phx_step_window_t win;  /* the other agents that get the input */
     char **win_agents;      /* their names */
     bool in_eof;            /* the input ended */
+    bool pty;               /* rank 0 on a terminal (--pty): WINSIZE taken */
     bool in_blocked;        /* its socket is not read: no room for input */
     struct event *in_gone;  /* the client closing while not read */
     uint64_t in_charge;     /* the window's, in the input budget */
@@ -323,6 +326,8 @@ static void on_request(client_t *c, const phx_frame_t *f)
         return;
     }
     json_t *fwd = json_deep_copy(h);
+    c->pty = json_object_get(h, "pty") && /* the master checks it */
+             !json_is_null(json_object_get(h, "pty"));
     c->req = ++svc.next_req;
     evtimer_del(c->deadline); /* a step runs as long as it may */
     json_object_set_new(fwd, "type", json_string("STEP_REQUEST"));
@@ -376,6 +381,19 @@ static void on_input(client_t *c, const phx_frame_t *f)
     phx_lstep_input_local(c->step, f->attach, f->attach_len, eof);
 }
 
+/* WINSIZE {rows, cols}: the size of `phx run`'s terminal changed. */
+static void on_winsize(client_t *c, const phx_frame_t *f)
+{
+    phx_winsize_t ws;
+    phx_error_t err;
+    if (!c->step)
+        client_error(c, "WINSIZE before the step started");
+    else if (phx_winsize_parse(f->header, &ws, &err) < 0)
+        client_error(c, err.text);
+    else if (c->pty) /* rank 0's agent: the one its input goes to */
+        phx_step_pty_resize(c->step, c->win.n > 0, &ws);
+}
+
 static void on_gone(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
@@ -416,6 +434,8 @@ static void on_read(struct bufferevent *bev, void *arg)
         if (r == 1) {
             if (strcmp(f.type, "INPUT") == 0)
                 on_input(c, &f);
+            else if (strcmp(f.type, "WINSIZE") == 0)
+                on_winsize(c, &f);
             else
                 on_request(c, &f);
             phx_frame_clear(&f);

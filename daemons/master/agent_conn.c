@@ -67,6 +67,7 @@ static const struct {
     {"STEP_OUTPUT", on_step},
     {"STEP_INPUT", on_step},
     {"STEP_INPUT_ACK", on_step},
+    {"STEP_WINSIZE", on_step},
     {"FENCE", on_step},
     {"DMODEX", on_step},
     {"DMODEX_DATA", on_step},

@@ -295,12 +295,20 @@ static int build_parts(phx_step_t *s, phx_task_t **nodes, int nnodes, const int 
 }
 
 /* The request's "input": "all", "none" (or none given: a `phx run` whose
- * stdin is /dev/null, or an older one) or a rank number below size. */
+ * stdin is /dev/null, or an older one) or a rank number below size.  With
+ * "pty" (--pty: rank 0 on a terminal of this size) it must be 0. */
 static int parse_input(const json_t *h, int size, int *input, phx_error_t *err)
 {
-    json_t *v = json_object_get(h, "input");
+    json_t *v = json_object_get(h, "input"), *pty = json_object_get(h, "pty");
     const char *str = json_string_value(v);
+    phx_winsize_t ws;
     *input = PHX_STEP_IN_NONE;
+    if (pty && !json_is_null(pty)) {
+        if (phx_winsize_parse(pty, &ws, err) < 0)
+            return -1;
+        if (!json_is_integer(v) || json_integer_value(v) != 0)
+            return phx_error_set(err, "pty: rank 0 must get the input (input 0)");
+    }
     if (!v || json_is_null(v) || (str && strcmp(str, "none") == 0))
         return 0;
     if (str && strcmp(str, "all") == 0) {
@@ -636,6 +644,7 @@ void phx_step_on_frame(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t
         {"STEP_OUTPUT", phx_step_on_output},
         {"STEP_INPUT", phx_step_on_input},
         {"STEP_INPUT_ACK", phx_step_on_input_ack},
+        {"STEP_WINSIZE", phx_step_on_winsize},
         {"FENCE", phx_step_on_fence},
         {"DMODEX", phx_step_on_dmodex},
         {"DMODEX_DATA", phx_step_on_dmodex_data},

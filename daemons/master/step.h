@@ -21,6 +21,7 @@
 #include "daemons/master/master.h"
 #include "daemons/master/step_record.h"
 #include "lib/error.h"
+#include "lib/winsize.h"
 #include "lib/wire.h"
 #include "lib/wire_seal.h"
 
@@ -181,6 +182,9 @@ void phx_step_on_output(phx_master_t *m, phx_master_agent_t *a, const phx_frame_
 void phx_step_on_input(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
 void phx_step_on_input_ack(phx_master_t *m, phx_master_agent_t *a,
                            const phx_frame_t *f);
+/* STEP_WINSIZE {step, rows, cols} from the origin (--pty: its terminal's
+ * new size): to the other agents whose ranks get input (rank 0's). */
+void phx_step_on_winsize(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
 /* Do the part's ranks get the step's input? */
 bool phx_step_part_gets_input(const phx_step_t *s, const phx_step_part_t *p);
 

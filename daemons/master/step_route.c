@@ -238,3 +238,23 @@ void phx_step_on_input_ack(phx_master_t *m, phx_master_agent_t *a, const phx_fra
                             "agent", a->name, "window", (json_int_t)window),
                   NULL, 0);
 }
+
+void phx_step_on_winsize(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+{
+    phx_step_t *s = phx_step_find(f->header);
+    phx_winsize_t ws;
+    phx_error_t err;
+    if (!s || strcmp(a->name, s->origin) != 0 || a->links != s->origin_link ||
+        phx_winsize_parse(f->header, &ws, &err) < 0)
+        return; /* only the agent of `phx run` speaks for its terminal */
+    for (int i = 0; i < s->nparts; i++) {
+        phx_step_part_t *p = &s->parts[i];
+        if (strcmp(p->agent, s->origin) != 0 && !p->exited &&
+            phx_step_part_gets_input(s, p))
+            phx_step_send(m, p->agent,
+                          json_pack("{s:s, s:I, s:i, s:i}", "type", "STEP_WINSIZE",
+                                    "step", (json_int_t)s->id, "rows", (int)ws.rows,
+                                    "cols", (int)ws.cols),
+                          NULL, 0);
+    }
+}

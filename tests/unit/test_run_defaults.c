@@ -13,6 +13,7 @@
 
 #include "cli/cmd_run.c"
 #include "cli/run_input.c"
+#include "cli/run_pty.c"
 
 phx_run_out_t *phx_run_out_create(int size, bool label, int fd_out, int fd_err)
 {

@@ -323,12 +323,36 @@ static void test_partial(void **state)
     teardown(&m, &s, req);
 }
 
+/* --pty: the request's terminal size goes to every agent in the common
+ * part (rank 0's agent applies it); none without it. */
+static void test_pty(void **state)
+{
+    (void)state;
+    phx_master_t m;
+    phx_step_t s;
+    json_t *req;
+    setup(&m, 1u << 20, &s, &req);
+    json_t *common = phx_step_launch_common(&s, req);
+    assert_null(json_object_get(common, "pty"));
+    json_decref(common);
+    json_object_set_new(req, "pty", json_pack("{s:i, s:i}", "rows", 40, "cols", 100));
+    common = phx_step_launch_common(&s, req);
+    phx_winsize_t ws;
+    phx_error_t err;
+    assert_int_equal(phx_winsize_parse(json_object_get(common, "pty"), &ws, &err), 0);
+    assert_int_equal(ws.rows, 40);
+    assert_int_equal(ws.cols, 100);
+    json_decref(common);
+    teardown(&m, &s, req);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shared),
         cmocka_unit_test(test_too_big),
         cmocka_unit_test(test_partial),
+        cmocka_unit_test(test_pty),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

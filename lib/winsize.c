@@ -1,0 +1,32 @@
+/* A terminal's size on the wire (winsize.h). */
+#include "lib/winsize.h"
+
+static int dimension(const json_t *v, const char *key, unsigned *out, phx_error_t *err)
+{
+    json_t *n = json_object_get(v, key);
+    if (!json_is_integer(n))
+        return phx_error_set(err, "pty.%s: not an integer", key);
+    json_int_t x = json_integer_value(n);
+    if (x < 1 || x > PHX_WINSIZE_MAX)
+        return phx_error_set(err, "pty.%s: %lld is not between 1 and %d", key,
+                             (long long)x, PHX_WINSIZE_MAX);
+    *out = (unsigned)x;
+    return 0;
+}
+
+int phx_winsize_parse(const json_t *v, phx_winsize_t *ws, phx_error_t *err)
+{
+    phx_winsize_t w;
+    if (!json_is_object(v))
+        return phx_error_set(err, "pty: not an object");
+    if (dimension(v, "rows", &w.rows, err) < 0 ||
+        dimension(v, "cols", &w.cols, err) < 0)
+        return -1;
+    *ws = w;
+    return 0;
+}
+
+json_t *phx_winsize_json(const phx_winsize_t *ws)
+{
+    return json_pack("{s:i, s:i}", "rows", (int)ws->rows, "cols", (int)ws->cols);
+}
