@@ -83,10 +83,14 @@ const char *phx_cli_address(phx_cli_target_t target)
 }
 
 /* After a failed attempt at the list's current one: the next to ask, or
- * false when every one was asked.  leader: a standby named it. */
-static bool next_daemon(phx_masters_t *l, const char *leader, size_t *tried)
+ * false when every one was asked.  leader: a standby named it.  A lone
+ * batchd is asked once, as before there were lists: a request that timed
+ * out may have been done (a submission sent again would be a second job). */
+static bool next_daemon(phx_cli_target_t target, phx_masters_t *l, const char *leader,
+                        size_t *tried)
 {
-    if (++*tried >= l->n + 1)
+    size_t most = target == PHX_CLI_BATCHD && l->n == 1 ? 1 : l->n + 1;
+    if (++*tried >= most)
         return false;
     if (!(leader && *leader && phx_masters_follow(l, leader)))
         phx_masters_next(l);
@@ -130,7 +134,7 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
                          phx_masters_refusal_text(resp.body, resp.len, leader,
                                                   sizeof(leader)) == 1))
             break;
-        if (!next_daemon(l, leader, &tried))
+        if (!next_daemon(target, l, leader, &tried))
             break;
         if (rc == 0)
             phx_http_response_clear(&resp);
