@@ -9,7 +9,8 @@
 # resumes the same framework at the master, adopts the running job (not
 # killed, completes) and runs the queued ones.  The old leader started
 # again stands by.  A leader that hangs (SIGSTOP) loses the lock after
-# batchd.leader_lease; continued, it exits without writing.
+# batchd.leader_lease; continued, it exits without writing.  A leader
+# whose write the epoch fence refuses (PXL02) exits before answering.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -114,3 +115,21 @@ wait_job "$id4" COMPLETED 60
 assert_contains "$(cat "$home/phx-$id4.out")" "survived"
 wait_job "$id5" COMPLETED 60
 assert_eq 0 "$(psql_q "SELECT count(*) FROM jobs WHERE state <> 'COMPLETED'")"
+
+# A leader whose write the fence refuses (another epoch: as if another
+# batchd had been elected) exits at once without answering; the job it
+# was writing does not exist; B, started again, takes over.
+start_b
+wait_for 30 stands_by "$B"
+njobs=$(psql_q "SELECT count(*) FROM jobs")
+psql_q "UPDATE batchd_leader SET epoch = epoch + 1"
+a=$(daemon_pid batchd)
+PHX_BATCHD=$A expect_fail as_user phxu1 phx submit --parsable short.sh
+wait_for 10 gone "$a"
+assert_contains "$(cat "$PHX_TEST_DIR/batchd.log")" "no longer the leader: "
+assert_contains "$(cat "$PHX_TEST_DIR/batchd.log")" "(SQLSTATE PXL02)"
+assert_eq "$njobs" "$(psql_q "SELECT count(*) FROM jobs")"
+wait_for 15 subscribed "$B"
+assert_eq "5 $B" "$(leader_row)"
+id6=$(as_user phxu1 phx submit --parsable short.sh)
+wait_job "$id6" COMPLETED 60
