@@ -5,9 +5,11 @@
  * PHX_MUNGE_SOCKET, client.munge_socket, munge's default.  The accounting
  * database (phx acct): PHX_DSN, else client.dsn, else "dbname=phalanx".
  *
- * Several masters (PHX_MASTER=a:1,b:2 or a list in client.master): tried
- * in turn; a standby's refusal names the leader, asked next if it is in
- * the list (doc/admin.md, "High availability"). */
+ * Several masters (PHX_MASTER=a:1,b:2 or a list in client.master), or
+ * several batchd (PHX_BATCHD, client.batchd): tried in turn; a standby's
+ * refusal (503) names the leader, asked next if it is in the list, and a
+ * refused connection moves to the next one (doc/admin.md, "High
+ * availability"). */
 #include "cli/client.h"
 
 #include <stdio.h>
@@ -23,8 +25,8 @@
 static const phx_conf_key_t client_schema[] = {
     {"client.master", PHX_CONF_STRLIST, "127.0.0.1:6050", 0, 0, false,
      "host:port of the masters' HTTP API (several: tried in turn)"},
-    {"client.batchd", PHX_CONF_STRING, "127.0.0.1:6060", 0, 0, false,
-     "host:port of batchd's HTTP API"},
+    {"client.batchd", PHX_CONF_STRLIST, "127.0.0.1:6060", 0, 0, false,
+     "host:port of batchd's HTTP API (several: tried in turn)"},
     {"client.munge_socket", PHX_CONF_STRING, NULL, 0, 0, false, "munged socket"},
     {"client.timeout", PHX_CONF_DOUBLE, "30", 1, 3600, false, "seconds per request"},
     {"client.dsn", PHX_CONF_STRING, "dbname=phalanx", 0, 0, false,
@@ -60,39 +62,43 @@ phx_munge_t *phx_cli_munge(phx_error_t *err)
     return phx_munge_create(sock, err);
 }
 
-/* The masters, the one that answered last current. */
-static phx_masters_t *masters(void)
+/* The masters or the batchd, the one that answered last current. */
+static phx_masters_t *daemons(phx_cli_target_t target)
 {
-    static phx_masters_t list;
-    static bool loaded;
-    if (loaded)
-        return &list;
-    const char *env = getenv("PHX_MASTER");
+    static phx_masters_t lists[2];
+    static bool loaded[2];
+    int t = target == PHX_CLI_MASTER ? 0 : 1;
+    if (loaded[t])
+        return &lists[t];
+    const char *var = t ? "PHX_BATCHD" : "PHX_MASTER";
+    const char *env = getenv(var);
     phx_error_t err;
-    int rc = env ? phx_masters_add(&list, env, &err)
-                 : phx_masters_from_conf(&list, client_conf(), "client.master", &err);
+    int rc = env ? phx_masters_add(&lists[t], env, &err)
+                 : phx_masters_from_conf(&lists[t], client_conf(),
+                                         t ? "client.batchd" : "client.master", &err);
     if (rc < 0) {
-        fprintf(stderr, "phx: %s%s\n", env ? "PHX_MASTER: " : "", err.text);
+        fprintf(stderr, "phx: %s%s%s\n", env ? var : "", env ? ": " : "", err.text);
         exit(1);
     }
-    loaded = true;
-    return &list;
+    loaded[t] = true;
+    return &lists[t];
 }
 
 const char *phx_cli_address(phx_cli_target_t target)
 {
     static char addr[PHX_MASTER_ADDR_MAX];
-    if (target == PHX_CLI_MASTER)
-        return phx_masters_addr(masters(), addr, sizeof(addr));
-    const char *env = getenv("PHX_BATCHD");
-    return env ? env : phx_conf_str(client_conf(), "client.batchd");
+    return phx_masters_addr(daemons(target), addr, sizeof(addr));
 }
 
-/* After a failed attempt at the master list's current one: the next to
- * ask, or false when every one was asked.  leader: a standby named it. */
-static bool next_master(phx_masters_t *l, const char *leader, size_t *tried)
+/* After a failed attempt at the list's current one: the next to ask, or
+ * false when every one was asked.  leader: a standby named it.  A lone
+ * batchd is asked once, as before there were lists: a request that timed
+ * out may have been done (a submission sent again would be a second job). */
+static bool next_daemon(phx_cli_target_t target, phx_masters_t *l, const char *leader,
+                        size_t *tried)
 {
-    if (++*tried >= l->n + 1)
+    size_t most = target == PHX_CLI_BATCHD && l->n == 1 ? 1 : l->n + 1;
+    if (++*tried >= most)
         return false;
     if (!(leader && *leader && phx_masters_follow(l, leader)))
         phx_masters_next(l);
@@ -109,12 +115,6 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
     phx_error_t err;
     if (status)
         *status = 0;
-    if (target == PHX_CLI_BATCHD &&
-        phx_http_parse_addr(phx_cli_address(target), host, sizeof(host), &port, &err) <
-            0) {
-        fprintf(stderr, "phx: %s address: %s\n", who, err.text);
-        return NULL;
-    }
     phx_munge_t *munge = NULL;
     if (authenticated && !(munge = phx_cli_munge(&err))) {
         fprintf(stderr, "phx: %s\n", err.text);
@@ -125,23 +125,19 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
     int rc;
     size_t tried = 0;
     for (;;) {
-        if (target == PHX_CLI_MASTER) {
-            phx_masters_t *l = masters();
-            snprintf(host, sizeof(host), "%s", phx_masters_host(l));
-            port = phx_masters_port(l);
-        }
+        phx_masters_t *l = daemons(target);
+        snprintf(host, sizeof(host), "%s", phx_masters_host(l));
+        port = phx_masters_port(l);
         rc = phx_http_call(host, port, method, path, text, munge,
                            phx_conf_double(conf, "client.timeout"), &resp, &err);
-        if (target != PHX_CLI_MASTER)
-            break;
         /* a standby's refusal, or no answer: the leader it names, or the
-         * next master of the list */
+         * next one of the list */
         char leader[PHX_MASTER_ADDR_MAX] = "";
         if (rc == 0 && !(resp.status == 503 &&
                          phx_masters_refusal_text(resp.body, resp.len, leader,
                                                   sizeof(leader)) == 1))
             break;
-        if (!next_master(masters(), leader, &tried))
+        if (!next_daemon(target, l, leader, &tried))
             break;
         if (rc == 0)
             phx_http_response_clear(&resp);

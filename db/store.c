@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,9 @@ struct phx_db_store {
     bool destroy_pending;
     bool destroying;
     int in_dispatch;
+    char refused_state[6]; /* phx_db_store_on_refused */
+    phx_db_refused_f refused;
+    void *refused_arg;
 
     pthread_t thread;
     bool thread_started;
@@ -359,6 +363,10 @@ static void deliver(phx_db_store_t *store, request_t *list)
     while (list) {
         request_t *r = list;
         list = r->next;
+        char state[6];
+        if (r->failed && store->refused && phx_db_error_sqlstate(&r->err, state) &&
+            strcmp(state, store->refused_state) == 0)
+            store->refused(&r->err, store->refused_arg);
         if (r->failed)
             r->cb(&r->err, NULL, 0, r->arg);
         else if (r->rows)
@@ -519,6 +527,15 @@ int phx_db_store_set_fence(phx_db_store_t *store, const char *sql, int nparams,
         free(old);
     }
     return 0;
+}
+
+void phx_db_store_on_refused(phx_db_store_t *store, const char *sqlstate,
+                             phx_db_refused_f cb, void *arg)
+{
+    snprintf(store->refused_state, sizeof(store->refused_state), "%s",
+             cb && sqlstate ? sqlstate : "");
+    store->refused = cb;
+    store->refused_arg = arg;
 }
 
 void phx_db_store_stats(phx_db_store_t *store, phx_db_store_stats_t *out)

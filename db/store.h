@@ -75,6 +75,13 @@ void phx_db_store_destroy(phx_db_store_t *store);
 int phx_db_store_set_fence(phx_db_store_t *store, const char *sql, int nparams,
                            const char *const *params, phx_error_t *err);
 
+/* Call cb(err, arg) on the loop thread before the callback of every
+ * request that failed with SQLSTATE sqlstate (5 characters: a fence's
+ * refusal, db/leader.h); cb NULL: none.  cb may exit the process. */
+typedef void (*phx_db_refused_f)(const phx_error_t *err, void *arg);
+void phx_db_store_on_refused(phx_db_store_t *store, const char *sqlstate,
+                             phx_db_refused_f cb, void *arg);
+
 /* Queue one statement to be committed in the next group.  sql and params
  * (text; NULL is SQL NULL) are copied.  Returns 0, or -1 with errno and err:
  * EAGAIN when the queue is full, ESHUTDOWN after destroy, EINVAL, ENOMEM. */

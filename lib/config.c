@@ -25,13 +25,15 @@ struct phx_conf {
 };
 
 /* The list keys that also take one string, comma-separated ("a:1,b:2"):
- * the master addresses.  Not the others: a partition or feature line
+ * the master addresses, and client.batchd (the batchd addresses).  Not the
+ * others: a partition or feature line
  * holds commas of its own (Nodes=n01,n02), and a string there stays the
  * clear "must be a list of strings" error. */
 static bool one_string_list(const char *path)
 {
     size_t n = strlen(path);
-    return n >= 7 && strcmp(path + n - 7, ".master") == 0;
+    return (n >= 7 && strcmp(path + n - 7, ".master") == 0) ||
+           strcmp(path, "client.batchd") == 0;
 }
 
 static const char *type_name(phx_conf_type_t t)

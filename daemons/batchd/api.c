@@ -403,6 +403,8 @@ static void route(struct evhttp_request *req, void *arg)
     phx_http_nodelay(req);
     const char *uri = evhttp_request_get_uri(req);
     const char *method = phx_http_method(req);
+    if (batchd_standby_http(b, req)) /* another batchd leads: name it */
+        return;
     if (strcmp(uri, "/health") == 0) {
         phx_http_reply_json(
             req, 200,

@@ -271,6 +271,11 @@ typedef struct batchd {
     bool limits_scanned;
     /* the POST being handled: its writes, answered once committed (ack.c) */
     struct batchd_ack *ack;
+    /* leader.c: the election (db/leader.h) */
+    struct phx_db_leader *leader;
+    bool standby;        /* another batchd leads: refuse every request */
+    bool failed;         /* exit with 1 when the loop ends */
+    bool reload_pending; /* SIGHUP while standing by: reload once leading */
 } batchd_t;
 
 /* ack.c: a change is answered once committed.  Between begin and end (the
@@ -290,7 +295,20 @@ int batchd_write_row(batchd_t *b, const phx_db_rows_t *kind, const char *const *
 void batchd_reply(batchd_t *b, struct evhttp_request *req, int code, json_t *body);
 
 /* main.c */
+/* Elected (leader.c): load the queue and the nodes, open the store fenced
+ * with our epoch, subscribe.  Blocking. */
+int batchd_start_leading(batchd_t *b, phx_error_t *err);
 int64_t batchd_now(void);
+
+/* leader.c: elect takes the leader lock (batchd_start_leading runs) or
+ * stands by (0), or fails (-1).  standby_http answers req with the
+ * standby's refusal (503) and returns true while standing by. */
+int batchd_elect(batchd_t *b, phx_error_t *err);
+int batchd_fence_store(batchd_t *b, phx_error_t *err);
+/* From the tick: after a stall, exits if another batchd leads. */
+void batchd_leader_check(batchd_t *b);
+void batchd_leader_stop(batchd_t *b);
+bool batchd_standby_http(batchd_t *b, struct evhttp_request *req);
 bool batchd_is_operator(const batchd_t *b, uid_t uid);
 
 /* cluster.c */

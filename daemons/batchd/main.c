@@ -28,6 +28,14 @@
 const phx_conf_key_t batchd_schema[] = {
     {"batchd.http_listen", PHX_CONF_STRING, "127.0.0.1:6060", 0, 0, false,
      "host:port of the user API"},
+    {"batchd.advertise_http", PHX_CONF_STRING, "", 0, 0, false,
+     "host:port users reach this batchd at, which standbys name while it leads "
+     "(default: batchd.http_listen)"},
+    {"batchd.standby_poll", PHX_CONF_DOUBLE, "1.0", 0.05, 60, false,
+     "seconds between a standby's attempts to take the leader lock"},
+    {"batchd.leader_lease", PHX_CONF_DOUBLE, "10", 1, 3600, false,
+     "seconds a leader that does not run (stopped, hung) keeps the lock before its "
+     "session ends and a standby takes over"},
     {"batchd.master", PHX_CONF_STRLIST, "127.0.0.1:6050", 0, 0, false,
      "host:port of the masters' HTTP API (several: tried in turn)"},
     {"batchd.dsn", PHX_CONF_STRING, "dbname=phalanx", 0, 0, false,
@@ -241,6 +249,9 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     batchd_t *b = arg;
+    if (b->standby)
+        return;
+    batchd_leader_check(b); /* after a stall: still the leader? */
     int64_t now = batchd_now();
     batchd_queue_expire(b, now);
     batchd_accounts_tick(b, now);
@@ -264,7 +275,14 @@ static void on_sighup(evutil_socket_t sig, short what, void *arg)
 {
     (void)sig;
     (void)what;
-    batchd_reload(arg);
+    batchd_t *b = arg;
+    if (b->standby) {
+        phx_log_notice("standing by: the configuration is read again once this batchd "
+                       "leads");
+        b->reload_pending = true;
+        return;
+    }
+    batchd_reload(b);
 }
 
 /* The framework id the master keeps for us, to resubscribe with. */
@@ -391,6 +409,35 @@ static int framework_start(batchd_t *b, phx_error_t *err)
     return 0;
 }
 
+/* Elected (leader.c): the database's state, writes fenced with our epoch,
+ * the framework.  Blocking, before the loop runs or from the standby's
+ * timer. */
+int batchd_start_leading(batchd_t *b, phx_error_t *err)
+{
+    if (batchd_nodes_load_sync(b, err) < 0)
+        return phx_error_prefix(err, "could not load the nodes");
+    if (batchd_queue_load(b, err) < 0)
+        return phx_error_prefix(err, "could not load the queue");
+    if (batchd_accounts_start(b, err) < 0)
+        return -1;
+    phx_db_store_opts_t so = {.max_queue = 200000, .max_batch = 2000};
+    if (!(b->store = phx_db_store_create(b->base, b->dsn, &so, err)) ||
+        batchd_fence_store(b, err) < 0)
+        return -1;
+    if (batchd_jobids_init(b) < 0)
+        return phx_error_set(err, "out of memory");
+    if (batchd_mail_start(b, err) < 0)
+        return -1;
+    if (framework_start(b, err) < 0)
+        return -1;
+    if (b->reload_pending) {
+        b->reload_pending = false;
+        batchd_reload(b);
+    }
+    phx_log_notice("leading: %zu jobs loaded", b->njobs);
+    return 0;
+}
+
 static int start(batchd_t *b, phx_error_t *err)
 {
     if (settings(b, err) < 0)
@@ -402,33 +449,26 @@ static int start(batchd_t *b, phx_error_t *err)
     if (!(b->munge =
               phx_munge_create(phx_conf_str(b->conf, "batchd.munge_socket"), err)))
         return -1;
-    if (!(b->base = event_base_new()))
+    /* Two priorities: the leader lock's connection (db/leader.c) and the
+     * tick go before everything else, the default (1). */
+    if (!(b->base = event_base_new()) || event_base_priority_init(b->base, 2) < 0)
         return phx_error_set(err, "could not create the event loop");
-    if (batchd_nodes_load_sync(b, err) < 0)
-        return phx_error_prefix(err, "could not load the nodes");
-    if (batchd_queue_load(b, err) < 0)
-        return phx_error_prefix(err, "could not load the queue");
-    if (batchd_accounts_start(b, err) < 0)
-        return -1;
-    phx_db_store_opts_t so = {.max_queue = 200000, .max_batch = 2000};
-    if (!(b->store = phx_db_store_create(b->base, b->dsn, &so, err)))
-        return -1;
-    if (batchd_jobids_init(b) < 0)
-        return phx_error_set(err, "out of memory");
-    if (batchd_mail_start(b, err) < 0)
-        return -1;
     if (batchd_api_start(b, phx_conf_str(b->conf, "batchd.http_listen"), err) < 0)
         return -1;
-    if (framework_start(b, err) < 0)
+    /* Leader: loads and subscribes here; standby: when it wins the lock. */
+    if (batchd_elect(b, err) < 0)
         return -1;
     b->tick = event_new(b->base, -1, EV_PERSIST, on_tick, b);
     b->sigint = evsignal_new(b->base, SIGINT, on_signal, b);
     b->sigterm = evsignal_new(b->base, SIGTERM, on_signal, b);
     b->sighup = evsignal_new(b->base, SIGHUP, on_sighup, b);
     struct timeval tv = {1, 0};
+    /* The tick first (priority 0), as the leader lock's watch: after a
+     * stall its leader check runs before any other timer acts. */
     if (!b->tick || !b->sigint || !b->sigterm || !b->sighup ||
-        event_add(b->tick, &tv) < 0 || event_add(b->sigint, NULL) < 0 ||
-        event_add(b->sigterm, NULL) < 0 || event_add(b->sighup, NULL) < 0)
+        event_priority_set(b->tick, 0) < 0 || event_add(b->tick, &tv) < 0 ||
+        event_add(b->sigint, NULL) < 0 || event_add(b->sigterm, NULL) < 0 ||
+        event_add(b->sighup, NULL) < 0)
         return phx_error_set(err, "could not set up timers and signals");
     return 0;
 }
@@ -452,6 +492,7 @@ static void stop(batchd_t *b)
     phx_http_limit_destroy(b->http_limit); /* after evhttp_free: counts its closes */
     /* The store delivers its last callbacks, which touch jobs. */
     phx_db_store_destroy(b->store);
+    batchd_leader_stop(b); /* after the last write: the lock goes */
     batchd_jobids_destroy(b);
     batchd_queue_destroy(b);
     if (b->usage) {
@@ -545,14 +586,17 @@ int main(int argc, char **argv)
         char masters[1024];
         phx_masters_t ml;
         phx_masters_from_conf(&ml, b.conf, "batchd.master", NULL);
-        phx_log_notice("phx-batchd %s: users on %s, master at %s, %zu jobs loaded",
+        phx_log_notice("phx-batchd %s: users on %s, master at %s, %zu jobs loaded%s",
                        PHX_VERSION, phx_conf_str(b.conf, "batchd.http_listen"),
-                       phx_masters_all(&ml, masters, sizeof(masters)), b.njobs);
+                       phx_masters_all(&ml, masters, sizeof(masters)), b.njobs,
+                       b.standby ? " (standing by)" : "");
         if (event_base_dispatch(b.base) < 0) {
             phx_log_errx("event loop failed");
             rc = 1;
         }
     }
+    if (b.failed)
+        rc = 1;
     stop(&b);
     free(sets);
     return rc;

@@ -157,11 +157,8 @@ int phx_master_start_leading(phx_master_t *m, phx_error_t *err)
         return phx_error_prefix(err, "could not recover frameworks and tasks");
     if (!(m->store = phx_db_store_create(m->base, dsn, NULL, err)))
         return -1;
-    char epoch[24];
-    snprintf(epoch, sizeof(epoch), "%lld", (long long)m->epoch);
-    const char *p[] = {epoch};
-    if (phx_db_store_set_fence(m->store, phx_master_fence_sql, 1, p, err) < 0)
-        return phx_error_prefix(err, "could not fence the store");
+    if (phx_master_fence_store(m, err) < 0)
+        return -1;
     phx_master_recover_start_timers(m);
     phx_master_policy_audit(m);
     return 0;

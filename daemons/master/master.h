@@ -117,18 +117,11 @@ struct phx_master {
     int64_t web_session_ttl;
     char *metrics_token; /* master.metrics_token_file's, or NULL */
 
-    /* leader.c: the election. */
-    phx_db_conn_t *lock_db; /* holds the leader lock (or tries it: standby) */
-    struct event *lock_ev;  /* leader: lock_db readable; standby: the poll */
-    struct event *ping_ev;  /* leader: keeps lock_db's session busy */
-    double standby_poll;
-    double leader_lease;
-    double last_tick;       /* monotonic: the leader's last phx_master_leader_check */
-    bool standby;           /* another master leads: refuse everyone */
-    bool failed;            /* exit with 1 when the loop ends */
-    int64_t epoch;          /* ours once elected (the store's fence) */
-    char leader_agent[264]; /* the leader's addresses (ours once elected) */
-    char leader_http[264];
+    /* leader.c: the election (db/leader.h). */
+    struct phx_db_leader *leader;
+    bool standby;  /* another master leads: refuse everyone */
+    bool failed;   /* exit with 1 when the loop ends */
+    int64_t epoch; /* ours once elected (the store's fence) */
 
     /* signal_wait.c: SIGNAL calls waiting for their agent's SIGNAL_DONE */
     phx_sigwait_t *sigwaits;
@@ -192,7 +185,8 @@ void phx_master_leader_check(phx_master_t *m, double now);
 /* A store callback's error: exits at once if the fence refused the write
  * (another master leads now). */
 void phx_master_fenced(const phx_error_t *err);
-extern const char phx_master_fence_sql[];
+/* Fence the store's writes with our epoch (a refused one exits). */
+int phx_master_fence_store(phx_master_t *m, phx_error_t *err);
 /* One statement on a connection of its own (db), in a transaction fenced
  * with our epoch, as the store's are: for the writes made before the store
  * exists.  Exits if the fence refuses it; else as phx_db_query. */

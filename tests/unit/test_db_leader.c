@@ -1,7 +1,8 @@
-/* The masters' leader election in the database: migration 009's fence
- * (PXL01 unless the epoch is the current one; a new epoch waits for the old
- * leader's transaction in flight), and watching the lock connection
- * (phx_db_conn_check sees a session the server ended; pings keep it busy). */
+/* The leader election in the database: migration 009's fence (PXL01
+ * unless the epoch is the current one; a new epoch waits for the old
+ * leader's transaction in flight), 015's for batchd (PXL02), watching the
+ * lock connection (phx_db_conn_check sees a session the server ended;
+ * pings keep it busy), and db/leader.c's election of two processes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,7 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "db/db.h"
+#include "db/leader.h"
 #include "db/migrate.h"
 #include "tests/unit/support/paths.h"
 #include "tests/unit/support/pgtest.h"
@@ -119,6 +123,131 @@ static void test_watch(void **state)
     phx_db_conn_close(c);
 }
 
+static void test_batchd_fence(void **state)
+{
+    (void)state;
+    char dsn[256], st[6];
+    phx_db_conn_t *c = migrated_db(dsn, sizeof(dsn));
+    phx_error_t err = {{0}};
+    assert_int_equal(run(c, "SELECT phx_batchd_fence(0)", &err), 0);
+    assert_int_equal(run(c, "UPDATE batchd_leader SET epoch = epoch + 1", &err), 0);
+    assert_int_equal(run(c, "SELECT phx_batchd_fence(0)", &err), -1);
+    assert_true(phx_db_error_sqlstate(&err, st));
+    assert_string_equal(st, "PXL02");
+    assert_non_null(strstr(err.text, "batchd epoch 0 is not the current one (1)"));
+    assert_int_equal(run(c, "SELECT phx_batchd_fence(1)", &err), 0);
+    /* the masters' epoch is another one */
+    assert_int_equal(run(c, "SELECT phx_master_fence(0)", &err), 0);
+    assert_int_equal(run(c, "INSERT INTO batchd_leader (id) VALUES (2)", &err), -1);
+    phx_db_conn_close(c);
+}
+
+typedef struct candidate {
+    phx_db_leader_t *l;
+    int led;
+    int64_t epoch;
+} candidate_t;
+
+static int cand_lead(phx_db_leader_t *l, void *arg, phx_error_t *err)
+{
+    (void)err;
+    candidate_t *c = arg;
+    c->led++;
+    c->epoch = phx_db_leader_epoch(l);
+    return 0;
+}
+
+static void cand_deposed(const char *why, void *arg)
+{
+    (void)arg;
+    fail_msg("deposed: %s", why);
+}
+
+static void cand_failed(const phx_error_t *err, void *arg)
+{
+    (void)arg;
+    fail_msg("could not lead: %s", err->text);
+}
+
+static phx_db_leader_t *candidate(struct event_base *base, const char *dsn,
+                                  const char *addr, candidate_t *c)
+{
+    phx_db_leader_opts_t o = {
+        .dsn = dsn,
+        .lock_key = "31640063647511652",
+        .table = "batchd_leader",
+        .fence_fn = "phx_batchd_fence",
+        .deposed_sqlstate = "PXL02",
+        .naddrs = 1,
+        .addr_cols = {"http_address"},
+        .addr_labels = {"users on"},
+        .addrs = {addr},
+        .standby_poll = 0.1,
+        .lease = 5,
+        .lead = cand_lead,
+        .deposed = cand_deposed,
+        .failed = cand_failed,
+        .arg = c,
+    };
+    phx_error_t err = {{0}};
+    c->l = phx_db_leader_create(base, &o, &err);
+    if (!c->l)
+        fail_msg("create: %s", err.text);
+    if (phx_db_leader_elect(c->l, &err) < 0)
+        fail_msg("elect: %s", err.text);
+    return c->l;
+}
+
+/* Two candidates on one database: the first leads (epoch 1, its address
+ * recorded), the second stands by naming it; the first gone, the second
+ * leads with epoch 2 at its next poll. */
+static void test_election(void **state)
+{
+    (void)state;
+    char dsn[256];
+    phx_db_conn_t *c = migrated_db(dsn, sizeof(dsn));
+    struct event_base *base = event_base_new();
+    assert_non_null(base);
+    candidate_t a = {0}, b = {0};
+    candidate(base, dsn, "10.0.0.1:6060", &a);
+    assert_int_equal(a.led, 1);
+    assert_int_equal(a.epoch, 1);
+    assert_false(phx_db_leader_standby(a.l));
+    candidate(base, dsn, "10.0.0.2:6060", &b);
+    assert_int_equal(b.led, 0);
+    assert_true(phx_db_leader_standby(b.l));
+    assert_string_equal(phx_db_leader_addr(b.l, 0), "10.0.0.1:6060");
+    assert_string_equal(phx_db_leader_addr(b.l, 1), ""); /* out of range */
+    /* a fenced query of the leader commits */
+    phx_error_t err = {{0}};
+    assert_int_equal(
+        phx_db_leader_fenced_query(a.l, c, "SELECT 1", 0, NULL, NULL, &err), 0);
+    /* polls while a leads change nothing */
+    struct timeval tv = {0, 300 * 1000};
+    event_base_loopexit(base, &tv);
+    event_base_dispatch(base);
+    assert_int_equal(b.led, 0);
+    phx_db_leader_destroy(a.l);
+    for (int i = 0; i < 50 && !b.led; i++) {
+        struct timeval t = {0, 100 * 1000};
+        event_base_loopexit(base, &t);
+        event_base_dispatch(base);
+    }
+    assert_int_equal(b.led, 1);
+    assert_int_equal(b.epoch, 2);
+    assert_false(phx_db_leader_standby(b.l));
+    phx_db_result_t *res = NULL;
+    assert_int_equal(phx_db_query(c, "SELECT epoch, http_address FROM batchd_leader", 0,
+                                  NULL, &res, &err),
+                     0);
+    assert_string_equal(phx_db_result_get(res, 0, 0), "2");
+    assert_string_equal(phx_db_result_get(res, 0, 1), "10.0.0.2:6060");
+    phx_db_result_destroy(res);
+    phx_db_leader_destroy(b.l);
+    event_base_free(base);
+    phx_db_conn_close(c);
+}
+
 PHX_TEST_PG_GROUP_FIXTURES(pg)
 
 int main(void)
@@ -126,6 +255,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_fence),
         cmocka_unit_test(test_watch),
+        cmocka_unit_test(test_batchd_fence),
+        cmocka_unit_test(test_election),
     };
     return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
 }
