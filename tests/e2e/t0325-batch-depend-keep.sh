@@ -21,13 +21,16 @@ printf '#!/bin/sh\n#SBATCH -t 5\necho "$PHX_JOB_NAME ran"\n' >"$home/j.sh"
 chown phxu1 "$home/j.sh"
 a=$(as phx submit --parsable -J A j.sh)
 arr=$(as phx submit --parsable -J R --array=0-1 j.sh)
+# B waits for A, the array and its begin time, long after keep_ended.
+# Submitted at once: submitted once A had ended (as before), it was
+# refused when a loaded machine took past keep_ended (1 s) to get there
+# ("dependency on job A which does not exist": nothing named A yet).  Its
+# begin time outlasts the waits below even on a slow machine (B started
+# meanwhile would make "B still waits" fail).
+b=$(as phx submit --parsable -J B -d "afterok:$a:$arr" --begin=now+30 j.sh)
 wait_job "$a" COMPLETED 20
 wait_job "${arr}_1" COMPLETED 20
 wait_job "${arr}_0" COMPLETED 20
-# B waits for A, the array and its begin time, long after keep_ended.
-# (Its begin time outlasts the waits below even on a slow machine: B
-# started meanwhile would make "B still waits" fail.)
-b=$(as phx submit --parsable -J B -d "afterok:$a:$arr" --begin=now+25 j.sh)
 other=$(as phx submit --parsable -J O j.sh)
 wait_job "$other" COMPLETED 20
 # A, the array and O are past keep_ended once batchd's tick expired O (a
