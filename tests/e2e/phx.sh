@@ -120,7 +120,11 @@ wait_job() {
     *) return 0 ;;
     esac
     local id=$1
-    [[ $id =~ ^[0-9]+$ ]] || id=$(job_field "$1" job_id)
+    # an array task A_T: its own job id (gone from batchd's memory already,
+    # keep_ended: its row is not waited for, as before)
+    if [[ ! $id =~ ^[0-9]+$ ]]; then
+        id=$(job_field "$1" job_id 2>/dev/null) || return 0
+    fi
     wait_for "${3:-30}" job_row_state_is "$id" "$2"
 }
 
