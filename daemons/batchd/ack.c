@@ -10,7 +10,14 @@
  * error if one of them failed (the change was made in memory but may not
  * survive a restart of batchd).  A write's own callback runs first,
  * unchanged.  Writes queued outside a request, or by handlers that answer
- * by themselves (submit, signal), are not counted. */
+ * by themselves (submit, signal), are not counted.
+ *
+ * A change is acted on once committed too: kill.c kills for a cancel or
+ * requeue after its commit, and a pending job released or updated is not
+ * placed before its change is committed (kill.c: batchd_job_persist_placed, read
+ * by order.c through bjob_t.place_wait): started first, a batchd that dies
+ * before the commit would leave a job running that the database says is
+ * held (or of another shape). */
 #include <stdlib.h>
 
 #include "daemons/batchd/batchd.h"

@@ -91,6 +91,11 @@ typedef struct bjob {
     /* writes recording a change of its run (cancel, requeue, a lowered
      * time limit) not yet committed: nothing kills it for them (kill.c) */
     uint16_t kill_wait;
+    /* writes recording a change that may let it start (a release, an
+     * update of a pending job) not yet committed: not placed (order.c) until
+     * they are, so that no start follows a change the database does not
+     * know (kill.c: batchd_job_persist_placed) */
+    uint16_t place_wait;
     /* with batchd.enforce_accounts, its user is not a member of its account
      * (accounts_db.c, at each read of account_users): not started while
      * pending, reason InvalidAccount (order.c) */
@@ -391,6 +396,11 @@ void batchd_job_persist(batchd_t *b, bjob_t *j);
 /* The same with cb (arg) for the write's callback: 0, or -1 (logged) and
  * cb never runs. */
 int batchd_job_persist_cb(batchd_t *b, bjob_t *j, phx_db_done_f cb, void *arg);
+/* kill.c: batchd_job_persist for a change of a pending job that may let it
+ * start (release, update): j is not placed (order.c) until that write has
+ * committed; then a pass is asked.  The store commits its writes in order:
+ * writes queued before (update_api.c's spec) are committed by then too. */
+void batchd_job_persist_placed(batchd_t *b, bjob_t *j);
 /* A store callback for a write of job (uint64_t)(uintptr_t)arg: logs a
  * failure. */
 void batchd_job_written(const phx_error_t *err, phx_db_result_t *const *r, int n,
@@ -643,6 +653,10 @@ void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,
 /* j (running, its batch step ended, or ended) PENDING again as
  * j->requeue_asked says, its restart count up by one. */
 void batchd_requeue_now(batchd_t *b, bjob_t *j);
+/* What both requeues (asked: batchd_requeue_now; after a node failure:
+ * end.c) reset: restart count up, the run's times (start, end: -1), age,
+ * flags and dependency; the state is the caller's to set. */
+void batchd_requeue_reset(batchd_t *b, bjob_t *j);
 
 /* mail.c: --mail-type (mail.h).  start reads batchd.mail_prog (none: no
  * mail); state is told every state change of a job (from: its state

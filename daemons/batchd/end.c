@@ -97,12 +97,12 @@ void batchd_job_finish(batchd_t *b, bjob_t *j, phx_job_state_t st, phx_job_reaso
                    j->requeue_count < b->max_requeue && !j->cancel_requested &&
                    !j->requeue_asked;
     if (requeue) {
-        j->requeue_count++;
-        j->end_time = -1;
-        j->eligible_time = now;
+        /* as a requeue asked (requeue.c): no start time (was: the failed
+         * run's, shown by phx show and acct_jobs while pending), its age
+         * and its run's flags anew */
+        batchd_requeue_reset(b, j);
         phx_log_notice("job %" PRIu64 ": node failure; requeued (%d of %d)", j->id,
                        j->requeue_count, b->max_requeue);
-        batchd_requeue_dep_clear(b, j);
         batchd_job_set_state(b, j, PHX_JOB_PENDING, PHX_REASON_NODE_FAIL_REQUEUED);
     } else {
         /* a requeue asked (requeue.c) records the run as it ended first

@@ -86,7 +86,10 @@ int batchd_hold_job(batchd_t *b, bjob_t *j, uid_t by, batchd_hold_op_t op,
             batchd_request_flush(b);
         }
     }
-    batchd_job_persist(b, j);
+    if (op == BATCHD_RELEASE) /* placed once the release is committed */
+        batchd_job_persist_placed(b, j);
+    else
+        batchd_job_persist(b, j);
     batchd_sched_dirty(b); /* other jobs may take its place, or it theirs */
     phx_log_info("job %s: %s by uid %u (%s, was %s)", name, op_names[op], (unsigned)by,
                  phx_job_reason_name(j->reason), phx_job_reason_name(was));

@@ -12,7 +12,13 @@
  * runs after the commit, sends the kill of a cancel or requeue.  A write
  * that failed sends it too: the change was made in memory and holds until
  * batchd restarts, as the 503 answer says.  A kill that cannot go (not
- * subscribed) goes on subscribing (batchd_kills_resume). */
+ * subscribed) goes on subscribing (batchd_kills_resume).
+ *
+ * Likewise a pending job released or updated is not placed until the write
+ * recording its change has committed (batchd_job_persist_placed:
+ * bjob_t.place_wait, read by order.c): started first, a batchd that dies
+ * before the commit would leave it running while the database says it is
+ * held (or of its old shape), a wasted start. */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -159,4 +165,41 @@ void batchd_job_cancel(batchd_t *b, bjob_t *j, uid_t by)
     }
     if (running && !waits)
         kill_unwaited(b, j);
+}
+
+typedef struct place_wait {
+    batchd_t *b;
+    uint64_t id; /* found again: the job may have left memory meanwhile */
+} place_wait_t;
+
+static void place_written(const phx_error_t *err, phx_db_result_t *const *r, int n,
+                          void *arg)
+{
+    place_wait_t *w = arg;
+    batchd_job_written(err, r, n, (void *)(uintptr_t)w->id);
+    bjob_t *j = batchd_job_find(w->b, w->id);
+    /* committed (or failed: the change holds in memory, as the 503 answer
+     * says): the job may be placed, by a pass asked now; the priority
+     * order, made without it, is made again */
+    if (j && j->place_wait > 0 && --j->place_wait == 0 && j->state == PHX_JOB_PENDING) {
+        w->b->prio_n = 0;
+        w->b->prio_dirty = true;
+        batchd_sched_dirty(w->b);
+    }
+    free(w);
+}
+
+void batchd_job_persist_placed(batchd_t *b, bjob_t *j)
+{
+    place_wait_t *w = malloc(sizeof(*w));
+    if (!w) { /* no memory to wait: placed at once, as before */
+        batchd_job_persist(b, j);
+        return;
+    }
+    *w = (place_wait_t){b, j->id};
+    j->place_wait++;
+    if (batchd_job_persist_cb(b, j, place_written, w) < 0) { /* never written */
+        j->place_wait--;
+        free(w);
+    }
 }

@@ -15,6 +15,8 @@ static bool eligible(batchd_t *b, bjob_t *j, int64_t now, uint32_t *arr_running)
     phx_job_reason_t was = j->reason;
     if (batchd_job_held(j))
         return false; /* until released (hold.c) */
+    if (j->place_wait > 0)
+        return false; /* its release or update is not committed yet (ack.c) */
     if (j->spec.begin_time != PHX_UNSET && j->spec.begin_time > now) {
         j->reason = PHX_REASON_BEGIN_TIME;
         goto wait;

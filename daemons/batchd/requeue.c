@@ -78,9 +78,8 @@ static void cancel_clear(batchd_t *b, const bjob_t *j)
                      err.text);
 }
 
-void batchd_requeue_now(batchd_t *b, bjob_t *j)
+void batchd_requeue_reset(batchd_t *b, bjob_t *j)
 {
-    cancel_clear(b, j);
     batchd_requeue_dep_clear(b, j);
     j->requeue_count++;
     int64_t end = j->end_time >= j->start_time ? j->end_time : batchd_now();
@@ -91,10 +90,16 @@ void batchd_requeue_now(batchd_t *b, bjob_t *j)
     /* an ended job was not re-checked when its user left the account */
     j->account_invalid = b->enforce_accounts &&
                          !batchd_accounts_member(b->accounts, j->user, j->spec.account);
-    phx_job_reason_t why = requeued_reason(j);
-    j->requeue_asked = BATCHD_REQUEUE_NO;
     b->prio_n = 0; /* the priority order left it out: made again */
     b->prio_dirty = true;
+}
+
+void batchd_requeue_now(batchd_t *b, bjob_t *j)
+{
+    cancel_clear(b, j);
+    batchd_requeue_reset(b, j);
+    phx_job_reason_t why = requeued_reason(j);
+    j->requeue_asked = BATCHD_REQUEUE_NO;
     batchd_job_set_state(b, j, PHX_JOB_PENDING, why);
     phx_log_notice("job %" PRIu64 ": requeued (restart %d)%s", j->id, j->requeue_count,
                    batchd_job_held(j) ? ", held" : "");

@@ -284,7 +284,10 @@ static void commit(batchd_t *b, bjob_t *j, phx_jobspec_t *s, phx_depend_t *dep,
         }
     }
     batchd_job_persist_spec(b, j);
-    batchd_job_persist(b, j);
+    if (j->state == PHX_JOB_PENDING) /* placed once the change is committed */
+        batchd_job_persist_placed(b, j);
+    else
+        batchd_job_persist(b, j);
     batchd_sched_dirty(b);
 }
 

@@ -8,7 +8,8 @@
 #   wait_node NAME STATE [S] wait until NAME's state is STATE (S seconds, default 20)
 #   psql_q SQL               run SQL in the test database, print unaligned rows
 #   start_batchd             start phx-batchd and wait until it subscribed
-#   wait_job ID STATE [S]    wait until job ID is in STATE; job_field ID FIELD
+#   wait_job ID STATE [S]    wait until job ID is in STATE (a final one: its row
+#                            too); job_field ID FIELD
 #   test_user NAME           useradd --create-home NAME unless it exists
 #   step_job SCRIPT          run SCRIPT in a job on n1 and n2 ($PHX_TEST_DIR/out, rc)
 #
@@ -79,7 +80,11 @@ start_batchd() {
 
 batchd_subscribed() {
     alive "$1" || fail "batchd exited; see $PHX_TEST_DIR/batchd.log"
-    curl -sf "http://$PHX_BATCHD/health" | grep -q '"subscribed": *true'
+    # not curl | grep -q: under pipefail, curl killed by SIGPIPE (grep left
+    # at the first match) would fail the pipeline although the line was there
+    local h
+    h=$(curl -sf "http://$PHX_BATCHD/health") || return 1
+    grep -q '"subscribed": *true' <<<"$h"
 }
 
 # as_user USER CMD...: run the shell command line CMD as USER in their home,
@@ -103,9 +108,29 @@ job_state_is() {
     [[ $(job_field "$1" state 2>/dev/null) == "$2" ]]
 }
 
-# wait_job ID STATE [S]: wait until job ID is in STATE.
+# wait_job ID STATE [S]: wait until job ID is in STATE.  A final STATE is
+# also waited for in the job's row: batchd answers from memory and commits
+# the row (its job_events, the accounting that its triggers make) a moment
+# later, and a test reading them right after would race with that commit.
+# (Not the other states: the row may have moved past them meanwhile.)
 wait_job() {
     wait_for "${3:-30}" job_state_is "$1" "$2"
+    case $2 in
+    COMPLETED | FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY) ;;
+    *) return 0 ;;
+    esac
+    local id=$1
+    # an array task A_T: its own job id (gone from batchd's memory already,
+    # keep_ended: its row is not waited for, as before)
+    if [[ ! $id =~ ^[0-9]+$ ]]; then
+        id=$(job_field "$1" job_id 2>/dev/null) || return 0
+    fi
+    wait_for "${3:-30}" job_row_state_is "$id" "$2"
+}
+
+# job_row_state_is ID STATE: the jobs row of job ID (a number) says STATE.
+job_row_state_is() {
+    [[ $(psql_q "SELECT state FROM jobs WHERE id = $1") == "$2" ]]
 }
 
 # big_behind_stream USER BIG_DIRECTIVES SMALL_SECONDS BEFORE DURING TIMEOUT

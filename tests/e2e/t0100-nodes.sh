@@ -103,7 +103,8 @@ start=$(date +%s.%N)
 wait_node n2 lost 10
 elapsed=$(python3 -c "import time; print(round(time.time() - $start, 2))")
 note "n2 lost after $elapsed s"
-assert_eq lost "$(psql_q "SELECT state FROM agents WHERE name = 'n2'")"
+# (the master's memory first, its row once the store committed)
+wait_for 10 eval "[[ \$(psql_q \"SELECT state FROM agents WHERE name = 'n2'\") == lost ]]"
 assert_contains "$(cat "$PHX_TEST_DIR/master.log")" 'agent "n2": unreachable -> lost (no heartbeat for'
 
 # Restarted, it comes back with the same id.

@@ -21,12 +21,14 @@ start_agent n1 "synthetic:pack:1 numa:1 core:2 pu:1"
 wait_node n1 up
 fw=$PHX_BUILD/examples/simple-framework
 
-# fw_as USER ROLE [ARGS...]: run simple-framework as USER for at most 5 s
+# fw_as USER ROLE [ARGS...]: run simple-framework as USER for at most 30 s
+# (a refused one ends at once; one killed by the timeout would leave no
+# TEARDOWN and hold its user's place for its failover timeout)
 fw_as() {
     local u=$1 role=$2
     shift 2
     runuser -u "$u" -- env PHX_MASTER="$PHX_MASTER" PHX_MUNGE_SOCKET="$PHX_MUNGE_SOCKET" \
-        timeout 5 "$fw" --agents 1 --role "$role" "$@" 2>&1 || true
+        timeout 30 "$fw" --agents 1 --role "$role" "$@" 2>&1 || true
 }
 
 out=$(fw_as phxu1 batch --cmd true)
@@ -64,12 +66,20 @@ wait "$first" 2>/dev/null || true
 # failover then refused all 8 SUBSCRIBEs below.
 wait_for 30 sh -c "runuser -u phxu1 -- env PHX_MASTER=$PHX_MASTER PHX_MUNGE_SOCKET=$PHX_MUNGE_SOCKET timeout 10 $fw --agents 1 --cmd true >$PHX_TEST_DIR/again.out 2>&1; grep -q TASK_FINISHED $PHX_TEST_DIR/again.out"
 # SUBSCRIBEs at once: the cap counts those still being written (8 in
-# parallel once gave 4 frameworks to a user allowed 1)
+# parallel once gave 4 frameworks to a user allowed 1).  The one let in
+# runs until all 8 were answered (a "sleep 2" task let a SUBSCRIBE that a
+# loaded machine sent 2 s late in after it, a second success).
+par_answered() {
+    [[ $(grep -l "subscribed as framework\|max_frameworks_per_user" "$PHX_TEST_DIR"/par.[1-8] | wc -l) == 8 ]]
+}
 pids=()
 for i in 1 2 3 4 5 6 7 8; do
-    fw_as phxu1 "*" --cmd "sleep 2" >"$PHX_TEST_DIR/par.$i" &
+    fw_as phxu1 "*" --cmd "while [ ! -e $PHX_TEST_DIR/par.go ]; do sleep 0.1; done" \
+        >"$PHX_TEST_DIR/par.$i" &
     pids+=($!)
 done
+wait_for 25 par_answered
+touch "$PHX_TEST_DIR/par.go"
 wait "${pids[@]}" # not the daemons
 assert_eq 1 "$(cat "$PHX_TEST_DIR"/par.* | grep -c "subscribed as framework")"
 assert_contains "$(cat "$PHX_TEST_DIR"/par.*)" "max_frameworks_per_user"

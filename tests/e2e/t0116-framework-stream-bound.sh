@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 150
+# timeout: 240
 # Any munge user may subscribe a framework, and the master queued every
 # event for it (OFFERS, RESCIND, HEARTBEAT) without bound: one that never
 # read its stream grew the master for as long as it stayed connected.
@@ -33,12 +33,13 @@ s.sendall(b"POST /api/v1/scheduler HTTP/1.1\r\nHost: x\r\n"
           + body)
 time.sleep(float(sys.argv[2]))  # never reads
 PY
-python3 "$PHX_TEST_DIR/mute.py" "$PHX_MASTER" 100 &
+# (mute outlives the wait: had it gone first, its stream would close
+# without the overflow)
+python3 "$PHX_TEST_DIR/mute.py" "$PHX_MASTER" 600 &
 mute=$!
-for _ in $(seq 1 90); do
-    grep -q "not reading its event stream" "$PHX_TEST_DIR/master.log" && break
-    sleep 1
-done
+wait_for 180 grep -q "(mute): not reading its event stream" "$PHX_TEST_DIR/master.log"
+# the close is logged when libevent sees the shutdown, a loop turn later
+wait_for 10 grep -q "(mute): event stream closed" "$PHX_TEST_DIR/master.log"
 rss=$(awk '/^VmHWM/ { print $2 }' "/proc/$master_pid/status")
 note "master peak RSS: $rss kB"
 kill "$mute" 2>/dev/null || true

@@ -67,6 +67,9 @@ wait_for 30 batchd_subscribed "$PHX_LAST_PID"
 assert_contains "$(cat "$PHX_TEST_DIR/batchd.log")" "SUBSCRIBE answered 503 from $B_HTTP"
 
 home=$(getent passwd phxu1 | cut -d: -f6)
+# outputs of an earlier run (job ids start again with each database) would
+# be read before the job's own truncates them
+rm -f "$home"/phx-*.out
 printf '#!/bin/sh\n#SBATCH -t 2\necho start $$\nsleep 12\necho survived\n' >"$home/long.sh"
 printf '#!/bin/sh\n#SBATCH -t 1\necho after failover\n' >"$home/short.sh"
 chown phxu1 "$home/long.sh" "$home/short.sh"

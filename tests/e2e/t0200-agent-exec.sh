@@ -75,11 +75,16 @@ wait_for 10 sh -c '! pgrep -u phxu1 -f "[s]leep 777" && ! pgrep -u phxu1 -f "[s]
 script seven.sh $'#PHX -t 2\nsleep 4\nexit 7'
 id=$(as phx submit --parsable seven.sh)
 wait_job "$id" RUNNING 30
+# (RUNNING comes before the script has run its sleep)
+wait_for 10 pgrep -u phxu1 -f "^sleep 4$"
 stop_daemon agent-n1 KILL || true
 pgrep -u phxu1 -f "^sleep 4$" >/dev/null || fail "the task died with its agent"
 start_agent n1 "synthetic:pack:1 numa:1 core:4 pu:1"
 wait_job "$id" FAILED 40
 assert_eq "7|0" "$(psql_q "SELECT exit_code, exit_signal FROM jobs WHERE id = $id")"
 assert_eq 1 "$(psql_q "SELECT count(*) FROM job_events WHERE job_id = $id AND to_state = 'FAILED'")" "one terminal transition"
-assert_eq "TASK_FAILED|7" "$(psql_q "SELECT state, exit_code FROM tasks WHERE task_id LIKE '$id.%' AND task_id NOT LIKE '%.1'")"
+# (the master writes the tasks row as it passes the update on: committed
+# maybe after batchd's)
+task_row() { psql_q "SELECT state, exit_code FROM tasks WHERE task_id LIKE '$id.%' AND task_id NOT LIKE '%.1'"; }
+wait_for 10 eval '[[ $(task_row) == "TASK_FAILED|7" ]]' || assert_eq "TASK_FAILED|7" "$(task_row)"
 note ok

@@ -54,7 +54,9 @@ as phx cancel "$k"
 x=$(as phx submit --parsable short.sh)
 a=$(as phx submit --parsable --dependency=afterok:"$x" long.sh)
 wait_for 30 eval "[[ \$(st $a) == RUNNING* ]]"
-sleep 5 # x ended more than keep_ended ago: gone from memory
+# x ended more than keep_ended ago: gone from memory (batchd's tick, every
+# second, counting whole seconds: a fixed sleep could come first)
+wait_for 15 eval "! as phx show $x >/dev/null 2>&1"
 expect_fail as phx show "$x"
 run_ok as phx requeue "$a"
 wait_for 20 eval "[[ \$(job_field $a requeue_count) == 1 && \$(job_field $a state) == RUNNING ]]"

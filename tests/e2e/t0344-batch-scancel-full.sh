@@ -17,6 +17,9 @@ for n in n1 n2; do start_agent $n "synthetic:pack:1 numa:1 core:2 pu:1"; done
 for n in n1 n2; do wait_node $n up; done
 start_batchd
 home=$(getent passwd phxu1 | cut -d: -f6)
+# outputs of an earlier run (job ids start again with each database) would
+# be read before the job's own truncates them
+rm -f "$home"/phx-*.out
 as() { as_user phxu1 "$@"; }
 scancel=$PHX_SRC/scripts/compat/scancel
 d=$PHX_TEST_DIR/shared

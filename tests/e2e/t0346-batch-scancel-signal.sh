@@ -21,6 +21,9 @@ wait_node n1 up
 wait_node n2 up
 start_batchd
 home=$(getent passwd phxu1 | cut -d: -f6)
+# outputs of an earlier run (job ids start again with each database) would
+# be read before the job's own truncates them
+rm -f "$home"/phx-*.out
 as() { as_user phxu1 "$@"; }
 scancel=$PHX_SRC/scripts/compat/scancel
 d=$home/t0346.$$ # the ranks' and the shell's marks

@@ -144,7 +144,18 @@ phx cancel "$h1" "$h2" "$h3"
 # -w may not; a choice that leaves no node names its line.
 stop_daemon agent-n4 KILL || true
 wait_node n4 lost 20
-sleep 6 # batchd reads the nodes every 5 s
+# batchd reads the nodes every 5 s: wait until it knows n4 is lost (a
+# fixed sleep could end before its read on a loaded machine).  A held
+# probe: should batchd still take n4 for up, the job is cancelled.
+n4_lost_for_batchd() {
+    local out
+    if out=$(as phx submit --parsable -H -w n4 where.sh 2>&1); then
+        phx cancel "$out" >/dev/null
+        return 1
+    fi
+    [[ $out == *"node n4 is lost"* ]]
+}
+wait_for 30 n4_lost_for_batchd
 id=$(as phx submit --parsable -x n4 -w n1 where.sh)
 wait_job "$id" COMPLETED 30
 expect_fail as phx submit -w n4 where.sh

@@ -20,13 +20,18 @@ start_batchd
 home=$(getent passwd phxu1 | cut -d: -f6)
 as() { as_user phxu1 "$@"; }
 reason() { job_field "$1" reason; }
+# outputs of an earlier run (job ids start again with each database) would
+# be read before the task's own truncates them
+rm -f "$home"/phx-*.out
 printf '#!/bin/sh\n#SBATCH -t 5\necho "task $PHX_ARRAY_TASK_ID"\n' >"$home/j.sh"
 chown phxu1 "$home/j.sh"
 
 a=$(as phx submit --parsable -H --array=0-2 j.sh)
 as phx release "${a}_0"
 wait_job "${a}_0" COMPLETED 20
-sleep 3 # past keep_ended: batchd's tick expires job A
+# past keep_ended: batchd's tick expires job A (every second, counting whole
+# seconds: a fixed sleep could come first, and show A itself)
+wait_for 15 sh -c "! phx show ${a}_0 >/dev/null 2>&1"
 # show: the array's first task still known (was: invalid job id)
 run_ok phx show "$a"
 assert_contains "$PHX_OUT" "ArrayJobId=$a ArrayTaskId=1"
@@ -74,8 +79,8 @@ chown phxu1 "$home/s.sh"
 s=$(as phx submit --parsable --array=0-1 s.sh)
 wait_job "${s}_0" COMPLETED 20
 wait_for 20 test -e "$d/ready.1"
-sleep 3 # past keep_ended: job A goes
-wait_for 10 sh -c "! phx show ${s}_0 >/dev/null 2>&1"
+# past keep_ended: job A goes
+wait_for 15 sh -c "! phx show ${s}_0 >/dev/null 2>&1"
 expect_fail as_user phxu2 phx cancel -b -s USR1 "$s"
 assert_contains "$PHX_OUT" "invalid job id $s"
 run_ok as phx cancel -b -s USR1 "$s"

@@ -57,6 +57,10 @@ except socket.timeout:
 print("%s -> %s" % (sys.argv[1], " | ".join(seen)))
 PY
 
+# The two steps run until the third was asked (a fixed "sleep 4" for them
+# and "sleep 2" before the third: on a slow machine the third could come
+# before both had started, or after one had ended, and be accepted)
+rm -f "$PHX_TEST_DIR"/up.a "$PHX_TEST_DIR"/up.b "$PHX_TEST_DIR/stop"
 STEP_MEM=64 step_job "
 raw() { /usr/bin/python3 $PHX_TEST_DIR/raw.py \"\$1\"; }
 raw '{}'
@@ -68,10 +72,14 @@ raw '{\"argv\": \"DROP\"}'
 raw '{\"env\": {\"PATH\": \"/bin\", \"HOME\": 3}}'
 raw '{\"env\": [\"PATH=/bin\"]}'
 raw '{\"cwd\": {\"path\": \"/\"}}'
-$phx run -n 1 sleep 4 & a=\$!
-$phx run -n 1 sleep 4 & b=\$!
-sleep 2
+$phx run -n 1 sh -c 'touch $PHX_TEST_DIR/up.a; while [ ! -e $PHX_TEST_DIR/stop ]; do sleep 0.1; done' & a=\$!
+$phx run -n 1 sh -c 'touch $PHX_TEST_DIR/up.b; while [ ! -e $PHX_TEST_DIR/stop ]; do sleep 0.1; done' & b=\$!
+n=0
+while [ ! -e $PHX_TEST_DIR/up.a ] || [ ! -e $PHX_TEST_DIR/up.b ]; do
+    n=\$((n + 1)); [ \$n -lt 600 ] || break; sleep 0.1
+done
 $phx run -n 1 true; echo \"third rc=\$?\"
+touch $PHX_TEST_DIR/stop
 wait \$a; echo \"first rc=\$?\"
 wait \$b; echo \"second rc=\$?\"
 $phx run -n 1 true; echo \"after rc=\$?\"
