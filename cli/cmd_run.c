@@ -2,7 +2,7 @@
  *
  *   phx run [-N nodes] [-n ntasks] [--ntasks-per-node N] [-c cpus-per-task]
  *           [--cpu-bind=cores|sockets|none] [--distribution=block|cyclic]
- *           [--label] [-i|--input=all|none|RANK]
+ *           [--label] [-i|--input=all|none|RANK] [-K|--kill-on-bad-exit]
  *           [--gpus-per-task=N] [--gpu-bind=closest|none] [--pty] prog args...
  *
  * Inside a batch job, PHX_CPU_BIND and PHX_DISTRIBUTION (the job's --cpu-bind
@@ -41,7 +41,7 @@ static void usage(FILE *f)
                "               [-w|--nodelist LIST] [-x|--exclude LIST] "
                "[-i|--input=all|none|RANK]\n"
                "               [--gpus-per-task=N] [--gpu-bind=closest|none]\n"
-               "               [--pty] prog [args...]\n");
+               "               [--pty] [-K|--kill-on-bad-exit] prog [args...]\n");
 }
 
 static int connect_agent(const char *path)
@@ -300,6 +300,7 @@ int phx_cmd_run(int argc, char **argv)
         {"gpus-per-task", required_argument, NULL, 'G'},
         {"gpu-bind", required_argument, NULL, 'g'},
         {"pty", no_argument, NULL, 'P'},
+        {"kill-on-bad-exit", no_argument, NULL, 'K'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -307,11 +308,11 @@ int phx_cmd_run(int argc, char **argv)
     const char *gpu_bind = NULL;
     const char *want = NULL, *skip = NULL;
     const char *bind = NULL, *dist = NULL;
-    bool label = false, pty = false;
+    bool label = false, pty = false, kill_bad = false;
     int c, input = PHX_RUN_INPUT_ALL; /* srun's default */
     const char *input_opt = NULL;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "+N:n:c:m:lw:x:i:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+N:n:c:m:lw:x:i:Kh", opts, NULL)) != -1) {
         bool ok = true;
         switch (c) {
         case 'N': ok = parse_long(optarg, 1, &nodes); break;
@@ -336,6 +337,7 @@ int phx_cmd_run(int argc, char **argv)
             }
             break;
         case 'P': pty = true; break;
+        case 'K': kill_bad = true; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -419,6 +421,8 @@ int phx_cmd_run(int argc, char **argv)
         json_object_set_new(req, "gpus_per_task", json_integer(gpt));
     if (req && gpu_bind)
         json_object_set_new(req, "gpu_bind", json_string(gpu_bind));
+    if (req && kill_bad) /* a rank failing ends the step everywhere */
+        json_object_set_new(req, "kill_on_bad_exit", json_true());
     phx_winsize_t ws;
     if (req && pty) {
         phx_run_pty_start(&ws); /* raw mode from here on, if a terminal */

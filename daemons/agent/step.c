@@ -257,11 +257,17 @@ static void on_rank_exit(evutil_socket_t fd, short what, void *arg)
         }
     phx_lstep_input_close(r); /* the others read on */
     s->live--;
+    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     if (!s->killed && r->connected && !r->finalized) {
         char why[160];
         snprintf(why, sizeof(why), "rank %d exited without MPI_Finalize", r->rank);
-        int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         phx_lstep_abort(s, code ? code : 1, false, why);
+    } else if (!s->killed && s->kill_on_bad_exit && got == r->pid && code != 0) {
+        char why[160]; /* srun -K: OpenMPI's mpirun asks it for its daemons */
+        snprintf(why, sizeof(why), "rank %d exited with %s %d (--kill-on-bad-exit)",
+                 r->rank, WIFEXITED(status) ? "code" : "signal",
+                 WIFEXITED(status) ? code : WTERMSIG(status));
+        phx_lstep_abort(s, code, false, why);
     }
     if (s->live == 0 && s->spawned == s->nlocal)
         lstep_end(s);
@@ -605,6 +611,7 @@ static void launch(phx_agentd_t *a, const json_t *h)
         phx_log_warnx("step %lld: rank 0 gets no terminal: %s", id, err.text);
     if (json_is_integer(json_object_get(h, "input")))
         s->input = (int)json_integer_value(json_object_get(h, "input"));
+    s->kill_on_bad_exit = json_is_true(json_object_get(h, "kill_on_bad_exit"));
     if (json_is_integer(json_object_get(h, "number")))
         s->number = (int)json_integer_value(json_object_get(h, "number"));
     snprintf(s->nspace, sizeof(s->nspace), "%s", nspace);

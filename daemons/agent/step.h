@@ -76,6 +76,7 @@ typedef struct phx_lstep {
     uint64_t in_charge; /* in the agent's input budget */
     bool registered;    /* namespace registered */
     bool killed, abort_sent;
+    bool kill_on_bad_exit; /* -K: a rank ending badly ends the step everywhere */
 } phx_lstep_t;
 
 /* step.c */

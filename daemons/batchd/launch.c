@@ -59,10 +59,12 @@ static bool passed_through(const char *name)
 }
 
 /* OpenMPI's settings of batchd.mpirun_env (mpirun_env below). */
-static const char *const mpirun_vars[] = {
-    "OMPI_MCA_plm_rsh_agent", "OMPI_MCA_orte_default_dash_host",
-    "OMPI_MCA_plm_rsh_no_tree_spawn", "OMPI_MCA_orte_leave_session_attached",
-    "OMPI_MCA_orte_keep_fqdn_hostnames"};
+static const char *const mpirun_vars[] = {"OMPI_MCA_plm_rsh_agent",
+                                          "OMPI_MCA_orte_default_dash_host",
+                                          "OMPI_MCA_plm_rsh_no_tree_spawn",
+                                          "OMPI_MCA_orte_leave_session_attached",
+                                          "OMPI_MCA_orte_keep_fqdn_hostnames",
+                                          "OMPI_MCA_plm"};
 #define NMPIRUN_VARS (sizeof(mpirun_vars) / sizeof(mpirun_vars[0]))
 
 static bool from_a_job(const bjob_t *j)
@@ -222,6 +224,12 @@ static void mpirun_env(batchd_t *b, const bjob_t *j, json_t *vars)
          * "n1.example", which is no node of the job */
         if (dotted && !has_var(vars, mpirun_vars[4]))
             var(vars, mpirun_vars[4], "1");
+        /* with batchd.slurm_env mpirun sees SLURM_JOB_ID and would pick its
+         * Slurm launcher, whose daemons need what only Slurm's srun gives a
+         * task (SLURM_NODEID, SLURMD_NODENAME); it reads the allocation
+         * from SLURM_* alike, but starts them through phx-rsh */
+        if (b->slurm_env && !has_var(vars, mpirun_vars[5]))
+            var(vars, mpirun_vars[5], "rsh");
         free(agent);
     }
     free(hosts);

@@ -41,13 +41,14 @@ json_t *phx_step_launch_common(const phx_step_t *s, const json_t *h)
     }
     /* the ranks' GPUs: checked by parse_req (step.c), split by each agent */
     return json_pack(
-        "{s:i, s:s, s:s, s:s, s:O, s:O?, s:O?, s:b, s:i, s:o, s:o, s:i, "
+        "{s:i, s:s, s:s, s:s, s:O, s:O?, s:O?, s:b, s:b, s:i, s:o, s:o, s:i, "
         "s:O?, s:O?, s:O*}",
         "number", s->rec.number, "nspace", s->nspace, "origin", s->origin,
         "framework_id", s->fw_id, "argv", json_object_get(h, "argv"), "env",
         json_object_get(h, "env"), "cwd", json_object_get(h, "cwd"), "label",
-        json_is_true(json_object_get(h, "label")), "size", s->size, "nodes", nodes,
-        "ranks", ranks, "input", s->input, "gpus_per_task",
+        json_is_true(json_object_get(h, "label")), "kill_on_bad_exit",
+        json_is_true(json_object_get(h, "kill_on_bad_exit")), "size", s->size, "nodes",
+        nodes, "ranks", ranks, "input", s->input, "gpus_per_task",
         json_object_get(h, "gpus_per_task"), "gpu_bind", json_object_get(h, "gpu_bind"),
         "pty",
         json_is_null(json_object_get(h, "pty")) ? NULL : json_object_get(h, "pty"));

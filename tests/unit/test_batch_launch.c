@@ -285,6 +285,21 @@ static void test_mpirun_env(void **state)
     assert_int_equal(env_count(ops, "OMPI_MCA_orte_keep_fqdn_hostnames"), 1);
     assert_string_equal(env_of(ops, "OMPI_MCA_orte_keep_fqdn_hostnames"), "0");
     json_decref(ops);
+    /* batchd.slurm_env: mpirun would see SLURM_JOB_ID and take its Slurm
+     * launcher (its daemons need Slurm's task variables): rsh is asked,
+     * unless the user asked another */
+    ops = launch2(NULL);
+    assert_null(env_of(ops, "OMPI_MCA_plm"));
+    json_decref(ops);
+    b.slurm_env = true;
+    ops = launch2(NULL);
+    assert_string_equal(env_of(ops, "OMPI_MCA_plm"), "rsh");
+    json_decref(ops);
+    ops = launch2("{\"OMPI_MCA_plm\": \"slurm\"}");
+    assert_int_equal(env_count(ops, "OMPI_MCA_plm"), 1);
+    assert_string_equal(env_of(ops, "OMPI_MCA_plm"), "slurm");
+    json_decref(ops);
+    b.slurm_env = false;
     /* no compat_dir: nothing (no phx-rsh to point at) */
     b.compat_dir = NULL;
     ops = launch2(NULL);
