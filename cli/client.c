@@ -138,7 +138,7 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
         port = phx_masters_port(l);
         rc = phx_http_call(host, port, method, path, text, munge,
                            phx_conf_double(conf, "client.timeout"), &resp, &err);
-        maybe_done = rc < 0 && errno != ECONNREFUSED && strcmp(method, "GET") != 0;
+        maybe_done = rc < 0 && errno == ECONNRESET && strcmp(method, "GET") != 0;
         /* a standby's refusal, or no answer: the leader it names, or the
          * next one of the list */
         char leader[PHX_MASTER_ADDR_MAX] = "";
