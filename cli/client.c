@@ -12,6 +12,7 @@
  * availability"). */
 #include "cli/client.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,11 +94,17 @@ const char *phx_cli_address(phx_cli_target_t target)
 /* After a failed attempt at the list's current one: the next to ask, or
  * false when every one was asked.  leader: a standby named it.  A lone
  * batchd is asked once, as before there were lists: a request that timed
- * out may have been done (a submission sent again would be a second job). */
+ * out may have been done (a submission sent again would be a second job).
+ * For the same reason a batchd that got a request other than a GET and
+ * gave no answer (maybe_done: it closed the connection or timed out) is
+ * not followed by the next one: only a refused connection or a standby's
+ * refusal are. */
 static bool next_daemon(phx_cli_target_t target, phx_masters_t *l, const char *leader,
-                        size_t *tried)
+                        bool maybe_done, size_t *tried)
 {
     size_t most = target == PHX_CLI_BATCHD && l->n == 1 ? 1 : l->n + 1;
+    if (target == PHX_CLI_BATCHD && maybe_done)
+        return false;
     if (++*tried >= most)
         return false;
     if (!(leader && *leader && phx_masters_follow(l, leader)))
@@ -124,12 +131,14 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
     phx_http_response_t resp;
     int rc;
     size_t tried = 0;
+    bool maybe_done = false; /* a request that changes something, unanswered */
     for (;;) {
         phx_masters_t *l = daemons(target);
         snprintf(host, sizeof(host), "%s", phx_masters_host(l));
         port = phx_masters_port(l);
         rc = phx_http_call(host, port, method, path, text, munge,
                            phx_conf_double(conf, "client.timeout"), &resp, &err);
+        maybe_done = rc < 0 && errno == ECONNRESET && strcmp(method, "GET") != 0;
         /* a standby's refusal, or no answer: the leader it names, or the
          * next one of the list */
         char leader[PHX_MASTER_ADDR_MAX] = "";
@@ -137,13 +146,20 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
                          phx_masters_refusal_text(resp.body, resp.len, leader,
                                                   sizeof(leader)) == 1))
             break;
-        if (!next_daemon(target, l, leader, &tried))
+        if (!next_daemon(target, l, leader, maybe_done, &tried))
             break;
         if (rc == 0)
             phx_http_response_clear(&resp);
     }
     free(text);
     phx_munge_destroy(munge);
+    if (rc < 0 && maybe_done && target == PHX_CLI_BATCHD) {
+        fprintf(stderr,
+                "phx: %s; the request may have been carried out: check (phx queue) "
+                "before asking again\n",
+                err.text);
+        return NULL;
+    }
     if (rc < 0) {
         fprintf(stderr, "phx: %s (is phx-%s running? set PHX_%s=host:port)\n", err.text,
                 who, target == PHX_CLI_MASTER ? "MASTER" : "BATCHD");

@@ -206,8 +206,20 @@ typedef struct call_state {
     phx_http_response_t *resp;
     int done;
     int failed;
+    int reached; /* connected: evhttp reports a failure after it (error_cb) */
     char why[256];
 } call_state_t;
+
+/* evhttp calls it for a failure once connected (EOF, timeout), not for a
+ * connection refused or never made. */
+static void call_error(enum evhttp_request_error what, void *arg)
+{
+    call_state_t *st = arg;
+    st->reached = 1;
+    snprintf(st->why, sizeof(st->why), "%s",
+             what == EVREQ_HTTP_TIMEOUT ? "no answer in time"
+                                        : "the connection closed before an answer");
+}
 
 static void call_done(struct evhttp_request *req, void *arg)
 {
@@ -215,6 +227,8 @@ static void call_done(struct evhttp_request *req, void *arg)
     st->done = 1;
     if (!req || evhttp_request_get_response_code(req) == 0) {
         st->failed = 1;
+        if (st->reached) /* call_error said why */
+            return;
         int e = EVUTIL_SOCKET_ERROR();
         snprintf(st->why, sizeof(st->why), "%s",
                  e ? evutil_socket_error_to_string(e) : "no response");
@@ -258,7 +272,7 @@ int phx_http_call(const char *host, int port, const char *method, const char *pa
         if (phx_munge_encode(munge, payload, strlen(payload), 0, &cred, err) < 0)
             return -1;
     }
-    int rc = -1;
+    int rc = -1, fail_errno = 0;
     call_state_t st = {.resp = resp};
     struct event_base *base = event_base_new();
     struct evhttp_connection *conn =
@@ -269,6 +283,7 @@ int phx_http_call(const char *host, int port, const char *method, const char *pa
         phx_error_set(err, "out of memory");
         goto out;
     }
+    evhttp_request_set_error_cb(req, call_error);
     evhttp_connection_set_timeout(conn, (int)(timeout_s > 1 ? timeout_s : 1));
     evhttp_connection_set_retries(conn, 0);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
@@ -293,7 +308,7 @@ int phx_http_call(const char *host, int port, const char *method, const char *pa
         phx_error_set(err, "could not reach %s:%d: %s", host, port,
                       st.why[0] ? st.why : "no response");
         phx_http_response_clear(resp);
-        errno = ECONNREFUSED;
+        fail_errno = st.reached ? ECONNRESET : ECONNREFUSED;
         goto out;
     }
     rc = 0;
@@ -303,6 +318,8 @@ out:
     if (base)
         event_base_free(base);
     free(cred);
+    if (fail_errno) /* the frees above may change errno */
+        errno = fail_errno;
     return rc;
 }
 

@@ -76,7 +76,11 @@ typedef struct phx_http_response {
 
 /* One request to http://host:port/path.  munge: if not NULL, a credential
  * over phx_http_auth_payload is attached.  body may be NULL.  0 once any HTTP
- * answer arrived (check resp->status), -1 with err if none did. */
+ * answer arrived (check resp->status), -1 with err if none did.  Once the
+ * request was handed to evhttp, errno tells which: ECONNREFUSED when no
+ * connection was made (the server never saw the request), ECONNRESET when
+ * the connection was made and closed or timed out before an answer (the
+ * server may have carried the request out). */
 int phx_http_call(const char *host, int port, const char *method, const char *path,
                   const char *body, phx_munge_t *munge, double timeout_s,
                   phx_http_response_t *resp, phx_error_t *err);

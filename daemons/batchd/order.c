@@ -60,6 +60,8 @@ static bool eligible(batchd_t *b, bjob_t *j, int64_t now, uint32_t *arr_running)
         }
     }
     if (!batchd_userlim_may_run(b, j->uid)) { /* batchd.max_running_jobs_per_user */
+        if (j->request_id[0]) /* the master stops holding nodes for it */
+            batchd_request_drop(b, j);
         j->reason = PHX_REASON_QOS_MAX_JOBS_PER_USER;
         goto wait;
     }

@@ -512,6 +512,8 @@ static void pass_run(pass_t *p)
             continue;
         }
         if (!batchd_userlim_may_run(b, j->uid)) { /* another of the user's started */
+            if (j->request_id[0])                 /* cancelled after the ACCEPT */
+                batchd_request_drop(b, j);
             j->reason = PHX_REASON_QOS_MAX_JOBS_PER_USER;
             continue;
         }

@@ -152,12 +152,44 @@ static void test_running_limit(void **state)
     queue_free(b);
 }
 
+/* A job whose gang request the master holds nodes for (it was its pool's
+ * reserved job) and whose user then reaches max_running_jobs_per_user (a
+ * smaller job of hers backfilled) cannot start: its request is dropped, or
+ * the master keeps those nodes for it, offered to it alone (sched.c:
+ * offer_allows), until the request expires. */
+static void test_running_limit_drops_request(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    char ids[64];
+    b->max_running_per_user = 1;
+    world.drops = 0;
+    bjob_t *big = add_by(b, 1, PHX_JOB_PENDING, ALICE);
+    snprintf(big->request_id, sizeof(big->request_id), "job-1-1");
+    bjob_t *small = add_by(b, 2, PHX_JOB_PENDING, ALICE);
+    add_by(b, 3, PHX_JOB_PENDING, BOB);
+    /* alice has room: the request stands */
+    candidates(b, ids, sizeof(ids));
+    assert_string_equal(ids, "1,2,3");
+    assert_string_equal(big->request_id, "job-1-1");
+    assert_int_equal(world.drops, 0);
+    /* her small job starts: the big one waits for the limit, not nodes */
+    batchd_job_set_state(b, small, PHX_JOB_RUNNING, PHX_REASON_NONE);
+    candidates(b, ids, sizeof(ids));
+    assert_string_equal(ids, "3");
+    assert_string_equal(phx_job_reason_name(big->reason), "QOSMaxJobsPerUserLimit");
+    assert_string_equal(big->request_id, "");
+    assert_int_equal(world.drops, 1);
+    queue_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_submit_limit),
         cmocka_unit_test(test_queue_limit),
         cmocka_unit_test(test_running_limit),
+        cmocka_unit_test(test_running_limit_drops_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

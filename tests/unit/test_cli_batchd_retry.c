@@ -1,0 +1,146 @@
+/* phx with several batchd (cli/client.c, PHX_BATCHD=a,b): a request that
+ * reached a batchd and got no answer (it closed the connection, or timed
+ * out) may have been carried out there -- a submission committed before
+ * its batchd died.  A GET is asked of the next one; anything else is not
+ * sent again (a second job), only after a refused connection or a
+ * standby's refusal (503), which did nothing. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "cli/client.c"
+
+/* A batchd: mute (reads the request, closes without an answer) or answers
+ * 200 {} to every request; counts the requests it read. */
+typedef struct fake {
+    int fd, port;
+    bool mute;
+    int requests;
+    pthread_t thread;
+} fake_t;
+
+static void *serve(void *arg)
+{
+    fake_t *f = arg;
+    for (;;) {
+        int c = accept(f->fd, NULL, NULL);
+        if (c < 0)
+            return NULL;
+        char buf[8192];
+        size_t got = 0;
+        ssize_t n;
+        /* the headers, then the body Content-Length names (small here) */
+        while (got < sizeof(buf) - 1 &&
+               (n = read(c, buf + got, sizeof(buf) - 1 - got)) > 0) {
+            got += (size_t)n;
+            buf[got] = '\0';
+            char *end = strstr(buf, "\r\n\r\n");
+            char *cl = strcasestr(buf, "Content-Length:");
+            if (end && (!cl || strlen(end + 4) >= (size_t)atoi(cl + 15)))
+                break;
+        }
+        __atomic_add_fetch(&f->requests, 1, __ATOMIC_SEQ_CST);
+        if (!f->mute) {
+            const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                              "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+            (void)!write(c, ok, sizeof(ok) - 1);
+        }
+        close(c);
+    }
+}
+
+static void fake_start(fake_t *f, bool mute)
+{
+    memset(f, 0, sizeof(*f));
+    f->mute = mute;
+    f->fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(f->fd >= 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(f->fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(listen(f->fd, 8), 0);
+    assert_int_equal(getsockname(f->fd, (struct sockaddr *)&a, &len), 0);
+    f->port = ntohs(a.sin_port);
+    assert_int_equal(pthread_create(&f->thread, NULL, serve, f), 0);
+}
+
+/* A port nothing listens on: a refused connection. */
+static int closed_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void use(int first, int second)
+{
+    char list[64];
+    snprintf(list, sizeof(list), "127.0.0.1:%d,127.0.0.1:%d", first, second);
+    setenv("PHX_BATCHD", list, 1);
+    /* the list is read once per process: start it again */
+    phx_masters_t *l = daemons(PHX_CLI_BATCHD);
+    phx_error_t err;
+    memset(l, 0, sizeof(*l));
+    assert_int_equal(phx_masters_add(l, list, &err), 0);
+}
+
+static int requests(fake_t *f)
+{
+    return __atomic_load_n(&f->requests, __ATOMIC_SEQ_CST);
+}
+
+static void test_post_not_sent_again(void **state)
+{
+    (void)state;
+    fake_t mute, ok;
+    fake_start(&mute, true);
+    fake_start(&ok, false);
+    use(mute.port, ok.port);
+    json_t *body = json_pack("{s:s}", "script", "#!/bin/sh\n");
+    int status = -1;
+    json_t *r =
+        phx_cli_call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, false, &status);
+    /* the mute batchd read it: it may have stored the job */
+    assert_int_equal(requests(&mute), 1);
+    assert_int_equal(requests(&ok), 0);
+    assert_null(r);
+    /* a GET is asked of the next one */
+    use(mute.port, ok.port);
+    r = phx_cli_call(PHX_CLI_BATCHD, "GET", "/api/v1/jobs", NULL, false, &status);
+    assert_non_null(r);
+    assert_int_equal(status, 200);
+    assert_int_equal(requests(&ok), 1);
+    json_decref(r);
+    /* a refused connection did nothing: the POST goes to the next one */
+    use(closed_port(), ok.port);
+    r = phx_cli_call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, false, &status);
+    assert_non_null(r);
+    assert_int_equal(requests(&ok), 2);
+    json_decref(r);
+    json_decref(body);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_post_not_sent_again),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
