@@ -55,6 +55,8 @@ static bool eligible(batchd_t *b, bjob_t *j, int64_t now, uint32_t *arr_running)
         if (*arr_running == UINT32_MAX)
             *arr_running = batchd_array_running(b, j->array_job_id);
         if (*arr_running >= j->array_max_run) {
+            if (j->request_id[0]) /* the master stops holding nodes for it */
+                batchd_request_drop(b, j);
             j->reason = PHX_REASON_JOB_ARRAY_TASK_LIMIT;
             goto wait;
         }

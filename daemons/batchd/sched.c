@@ -425,6 +425,19 @@ static size_t pass_select(pass_t *p, const phx_bf_node_t *nodes, bjob_t **cand,
     return test;
 }
 
+/* Another task of its array or another job of its user started earlier in
+ * this pass: j waits, and its gang request (cancelled after the ACCEPT)
+ * stops the master holding nodes for it; the reason is written. */
+static void held_back(batchd_t *b, bjob_t *j, phx_job_reason_t why)
+{
+    if (j->request_id[0])
+        batchd_request_drop(b, j);
+    if (j->reason != why) {
+        j->reason = why;
+        batchd_job_persist(b, j);
+    }
+}
+
 static void pass_run(pass_t *p)
 {
     batchd_t *b = p->b;
@@ -508,13 +521,11 @@ static void pass_run(pass_t *p)
         const phx_bf_decision_t *d = &plan.decisions[i];
         if (j->array_job_id && j->array_max_run &&
             batchd_array_running(b, j->array_job_id) >= j->array_max_run) {
-            j->reason = PHX_REASON_JOB_ARRAY_TASK_LIMIT;
+            held_back(b, j, PHX_REASON_JOB_ARRAY_TASK_LIMIT);
             continue;
         }
         if (!batchd_userlim_may_run(b, j->uid)) { /* another of the user's started */
-            if (j->request_id[0])                 /* cancelled after the ACCEPT */
-                batchd_request_drop(b, j);
-            j->reason = PHX_REASON_QOS_MAX_JOBS_PER_USER;
+            held_back(b, j, PHX_REASON_QOS_MAX_JOBS_PER_USER);
             continue;
         }
         size_t nch = 0;

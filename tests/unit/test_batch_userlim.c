@@ -183,6 +183,33 @@ static void test_running_limit_drops_request(void **state)
     queue_free(b);
 }
 
+/* The same for an array's %N: a task held by the throttle stops the master
+ * holding nodes for it (it kept them for 300 s before). */
+static void test_array_throttle_drops_request(void **state)
+{
+    (void)state;
+    batchd_t *b = queue_new();
+    char ids[64];
+    world.drops = 0;
+    bjob_t *t0 = queue_put(b, job_new(10, 10, 0, PHX_JOB_PENDING));
+    bjob_t *t1 = queue_put(b, job_new(11, 10, 1, PHX_JOB_PENDING));
+    for (bjob_t *t = t0; t; t = t == t0 ? t1 : NULL) {
+        t->uid = ALICE;
+        t->user = strdup("alice");
+        t->spec.ntasks = t->spec.cpus_per_task = 1;
+        t->submit_time = 99000;
+        t->array_max_run = 1;
+    }
+    snprintf(t1->request_id, sizeof(t1->request_id), "job-11-1");
+    /* task 0 is counted as if it started: task 1 waits for the %1 */
+    candidates(b, ids, sizeof(ids));
+    assert_string_equal(ids, "10");
+    assert_string_equal(phx_job_reason_name(t1->reason), "JobArrayTaskLimit");
+    assert_string_equal(t1->request_id, "");
+    assert_int_equal(world.drops, 1);
+    queue_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +217,7 @@ int main(void)
         cmocka_unit_test(test_queue_limit),
         cmocka_unit_test(test_running_limit),
         cmocka_unit_test(test_running_limit_drops_request),
+        cmocka_unit_test(test_array_throttle_drops_request),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
