@@ -260,6 +260,10 @@ int phx_cmd_alloc(int argc, char **argv)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    /* a closed stderr (phx alloc ... 2>&1 | head) must not end phx alloc
+     * before it ends the job: it would hold its nodes until its time
+     * limit (the command gets SIGPIPE back: alloc_session.c) */
+    signal(SIGPIPE, SIG_IGN);
     int rc = allocate(prog, opts, i < argc ? argv + i : NULL, out);
     unlink(out);
     return rc;
