@@ -43,6 +43,8 @@ typedef struct relay {
     int lfd;
     rconn_t *conns[PHX_ALLOC_CONN_MAX];
     size_t nconns, npending;
+    time_t log_since;       /* refusals logged since then (a minute)... */
+    unsigned logged, quiet; /* ...and how many were not */
 } relay_t;
 
 static void logmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -51,6 +53,38 @@ static void logmsg(const char *fmt, ...)
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "phx alloc: relay: ");
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* A refused connection, logged: at most PHX_ALLOC_REFUSALS_LOGGED a
+ * minute, so that anyone who can connect cannot fill the output file nor
+ * the user's terminal (then how many were not, once the minute is over). */
+#define PHX_ALLOC_REFUSALS_LOGGED 20
+static void refusal(relay_t *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static void refusals_minute(relay_t *r, time_t now)
+{
+    if (now - r->log_since >= 60) {
+        if (r->quiet)
+            logmsg("%u more refused connections not logged", r->quiet);
+        r->log_since = now;
+        r->logged = r->quiet = 0;
+    }
+}
+
+static void refusal(relay_t *r, const char *fmt, ...)
+{
+    refusals_minute(r, time(NULL));
+    if (r->logged >= PHX_ALLOC_REFUSALS_LOGGED) {
+        r->quiet++;
+        return;
+    }
+    r->logged++;
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "phx alloc: relay: refused a connection from ");
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -149,10 +183,23 @@ static void accept_one(relay_t *r)
         inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, peer, sizeof(peer));
         port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
     }
+    /* all the unauthenticated slots taken: the oldest goes, not the new one
+     * (whoever holds them idle would otherwise lock the user out; a client
+     * sends its credential at once, before PHX_ALLOC_PENDING_MAX more
+     * connections are accepted, one a turn) */
+    if (r->npending >= PHX_ALLOC_PENDING_MAX) {
+        size_t old = 0;
+        for (size_t i = 0; i < r->nconns; i++)
+            if (!r->conns[i]->sp &&
+                (r->conns[old]->sp || r->conns[i]->deadline < r->conns[old]->deadline))
+                old = i;
+        refusal(r, "%s: too many connections waiting for their credential",
+                r->conns[old]->peer);
+        drop(r, old);
+    }
     rconn_t *c = NULL;
-    if (r->nconns >= PHX_ALLOC_CONN_MAX || r->npending >= PHX_ALLOC_PENDING_MAX ||
-        !(c = calloc(1, sizeof(*c)))) {
-        logmsg("refused a connection from %s: too many connections", peer);
+    if (r->nconns >= PHX_ALLOC_CONN_MAX || !(c = calloc(1, sizeof(*c)))) {
+        refusal(r, "%s: too many connections", peer);
         close(fd);
         return;
     }
@@ -196,15 +243,14 @@ static int authenticate(relay_t *r, size_t i, char *nl, int *code)
     phx_munge_cred_t cred;
     phx_error_t err;
     if (phx_munge_decode(r->munge, c->line, &pol, time(NULL), &cred, &err) < 0) {
-        logmsg("refused a connection from %s: %s", c->peer, err.text);
+        refusal(r, "%s: %s", c->peer, err.text);
         drop(r, i);
         return -1;
     }
     int what = phx_alloc_payload_parse(cred.payload, cred.len, r->job, code);
     phx_munge_cred_clear(&cred);
     if (what < 0) {
-        logmsg("refused a connection from %s: its credential is not for job %lld",
-               c->peer, r->job);
+        refusal(r, "%s: its credential is not for job %lld", c->peer, r->job);
         drop(r, i);
         return -1;
     }
@@ -236,7 +282,7 @@ static int read_cred(relay_t *r, size_t i, int *code)
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return 0;
     if (n <= 0) {
-        logmsg("refused a connection from %s: closed before its credential", c->peer);
+        refusal(r, "%s: closed before its credential", c->peer);
         drop(r, i);
         return -1;
     }
@@ -246,8 +292,8 @@ static int read_cred(relay_t *r, size_t i, int *code)
     if (nl)
         return authenticate(r, i, nl, code);
     if (c->n >= sizeof(c->line) - 1) {
-        logmsg("refused a connection from %s: no credential in its first %d bytes",
-               c->peer, PHX_ALLOC_CRED_MAX);
+        refusal(r, "%s: no credential in its first %d bytes", c->peer,
+                PHX_ALLOC_CRED_MAX);
         drop(r, i);
         return -1;
     }
@@ -285,13 +331,14 @@ static int serve(relay_t *r)
                 return code;
             } else if (i < r->nconns && r->conns[i] == c && !c->sp &&
                        now > c->deadline) {
-                logmsg("refused a connection from %s: no credential within %d s",
-                       c->peer, PHX_ALLOC_AUTH_SECS);
+                refusal(r, "%s: no credential within %d s", c->peer,
+                        PHX_ALLOC_AUTH_SECS);
                 drop(r, i);
             }
         }
         if (p[0].revents & POLLIN)
             accept_one(r);
+        refusals_minute(r, now);
     }
 }
 

@@ -93,6 +93,7 @@ static pid_t start(const phx_alloc_session_t *s, char **argv, const char *sock)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     signal(SIGHUP, SIG_DFL);
+    signal(SIGPIPE, SIG_DFL);
     const char *k;
     json_t *v;
     json_object_foreach(s->relay->env, k, v)

@@ -147,6 +147,11 @@ void phx_splice_events(const phx_splice_t *s, struct pollfd p[2])
          * 1 - i sent */
         p[i].events = (!s->eof[i] && s->off[i] == s->len[i] ? POLLIN : 0) |
                       (s->off[1 - i] < s->len[1 - i] ? POLLOUT : 0);
+        /* nothing wanted of it: not polled, or its hang-up (always
+         * reported) would wake the loop at once until the other side
+         * takes what it sent */
+        if (!p[i].events)
+            p[i].fd = -1;
     }
 }
 

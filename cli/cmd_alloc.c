@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/alloc.h"
@@ -74,20 +75,34 @@ static char *relay_script(void)
     return s;
 }
 
-/* Follow the job's output file until the relay's announcement: 0 (a
+/* Is the job's output file, out, still the file that fd (phx alloc's own,
+ * made with O_EXCL) is?  Whoever may write in its directory could put a
+ * file of theirs there, with an announcement of their own: variables and a
+ * PATH for the user's command. */
+static bool same_file(int fd, const char *out)
+{
+    struct stat a, b;
+    return fstat(fd, &a) == 0 && stat(out, &b) == 0 && a.st_dev == b.st_dev &&
+           a.st_ino == b.st_ino;
+}
+
+/* Follow the job's output file (fd) until the relay's announcement: 0 (a
  * filled), -2 the job ended first (*code: its exit code), or -1: a signal,
- * no announcement, or batchd is gone. */
-static int wait_relay(const char *prog, long long id, const char *out, off_t *off,
-                      phx_alloc_announce_t *a, int *code)
+ * no announcement, the file replaced, or batchd is gone. */
+static int wait_relay(const char *prog, long long id, int fd, const char *out,
+                      off_t *off, phx_alloc_announce_t *a, int *code)
 {
     char *buf = malloc(PHX_ALLOC_LINE_MAX + 1);
     size_t len = 0;
     int rc = -1;
     for (int tick = 0; buf && !signalled; tick++) {
-        int fd = open(out, O_RDONLY | O_CLOEXEC);
-        ssize_t n = fd < 0 ? 0 : pread(fd, buf + len, PHX_ALLOC_LINE_MAX - len, *off);
-        if (fd >= 0)
-            close(fd);
+        if (!same_file(fd, out)) {
+            fprintf(stderr,
+                    "%s: the job's output file \"%s\" was replaced or removed\n", prog,
+                    out);
+            break;
+        }
+        ssize_t n = pread(fd, buf + len, PHX_ALLOC_LINE_MAX - len, *off);
         if (n > 0) {
             len += (size_t)n;
             *off += n;
@@ -156,7 +171,7 @@ static void wait_end(long long id)
     }
 }
 
-static int allocate(const char *prog, json_t *opts, char **cmd, const char *out)
+static int allocate(const char *prog, json_t *opts, char **cmd, const char *out, int fd)
 {
     char *script = relay_script();
     if (!script) {
@@ -181,14 +196,16 @@ static int allocate(const char *prog, json_t *opts, char **cmd, const char *out)
         return 1;
     fprintf(stderr, "%s: Pending job allocation %lld\n", prog, id);
     off_t off = 0;
+    char own[64]; /* the relay's messages: from the file made here */
+    snprintf(own, sizeof(own), "/proc/self/fd/%d", fd);
     phx_alloc_announce_t relay = {0};
     phx_alloc_session_t s = {.job = id,
                              .relay = &relay,
                              .prog = prog,
-                             .out = out,
+                             .out = own,
                              .out_off = &off,
                              .signalled = &signalled};
-    int rc = 1, code = 1, waited = wait_relay(prog, id, out, &off, &relay, &code);
+    int rc = 1, code = 1, waited = wait_relay(prog, id, fd, out, &off, &relay, &code);
     if (waited == 0) {
         fprintf(stderr, "%s: Granted job allocation %lld\n", prog, id);
         rc = phx_alloc_session_run(&s, cmd);
@@ -248,20 +265,25 @@ int phx_cmd_alloc(int argc, char **argv)
         return 1;
     }
     snprintf(out, sizeof(out), "%s/.phx-alloc-%d.out", cwd, (int)getpid());
-    int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int fd = open(out, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
         fprintf(stderr, "%s: could not create \"%s\": %s\n", prog, out,
                 strerror(errno));
         json_decref(opts);
         return 1;
     }
-    close(fd);
     struct sigaction sa = {.sa_handler = on_signal};
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
-    int rc = allocate(prog, opts, i < argc ? argv + i : NULL, out);
-    unlink(out);
+    /* a closed stderr (phx alloc ... 2>&1 | head) must not end phx alloc
+     * before it ends the job: it would hold its nodes until its time
+     * limit (the command gets SIGPIPE back: alloc_session.c) */
+    signal(SIGPIPE, SIG_IGN);
+    int rc = allocate(prog, opts, i < argc ? argv + i : NULL, out, fd);
+    if (same_file(fd, out)) /* else not ours to remove */
+        unlink(out);
+    close(fd);
     return rc;
 }
 

@@ -170,6 +170,42 @@ static void test_splice(void **state)
     close(b[1]);
 }
 
+/* A side that hung up while what it sent waits for the other side (that
+ * reads nothing): the splice waits for that side to take it, without
+ * spinning on the hang-up (poll reported POLLHUP at once, again and again:
+ * a core busy in the relay and in phx alloc on the login node). */
+static void test_splice_hangup_waits(void **state)
+{
+    (void)state;
+    int a[2], b[2];
+    assert_int_equal(0, socketpair(AF_UNIX, SOCK_STREAM, 0, a));
+    assert_int_equal(0, socketpair(AF_UNIX, SOCK_STREAM, 0, b));
+    phx_alloc_set_nonblock(a[1]);
+    phx_alloc_set_nonblock(b[0]);
+    static char fill[65536];
+    while (send(b[0], fill, sizeof(fill), MSG_DONTWAIT) > 0) /* b[1] reads nothing */
+        ;
+    phx_splice_t *s = phx_splice_create(a[1], b[0], NULL, 0);
+    assert_non_null(s);
+    assert_int_equal(5, write(a[0], "hello", 5));
+    close(a[0]);
+    struct pollfd p[2];
+    phx_splice_events(s, p);
+    assert_int_equal(1, poll(p, 2, 1000));
+    assert_true(phx_splice_step(s, p)); /* read, not written: b[0] is full */
+    assert_int_equal(5, s->len[0] - s->off[0]);
+    phx_splice_events(s, p);
+    assert_int_equal(0, poll(p, 2, 100)); /* nothing to do until b[1] reads */
+    char buf[65536];
+    while (read(b[1], buf, sizeof(buf)) == sizeof(buf) && s->off[0] < s->len[0]) {
+        phx_splice_events(s, p);
+        if (poll(p, 2, 100) > 0 && !phx_splice_step(s, p))
+            break;
+    }
+    phx_splice_close(s);
+    close(b[1]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_env_wanted),
         cmocka_unit_test(test_payload),
         cmocka_unit_test(test_splice),
+        cmocka_unit_test(test_splice_hangup_waits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
