@@ -72,8 +72,6 @@ void phx_splice_events(const phx_splice_t *s, struct pollfd p[2]);
 bool phx_splice_step(phx_splice_t *s, const struct pollfd p[2]);
 void phx_splice_close(phx_splice_t *s);
 
-/* Write all of buf to a blocking socket (no SIGPIPE); -1 with errno. */
-int phx_alloc_write_all(int fd, const void *buf, size_t len);
 int phx_alloc_set_nonblock(int fd);
 
 /* The command's side (alloc_session.c). */

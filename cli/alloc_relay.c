@@ -24,6 +24,7 @@
 
 #include "cli/alloc.h"
 #include "cli/client.h"
+#include "cli/sock.h"
 
 extern char **environ;
 
@@ -215,21 +216,14 @@ static void accept_one(relay_t *r)
 
 static int connect_agent(const char *path)
 {
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        errno = ENAMETOOLONG;
+    int fd = phx_cli_connect_unix(path);
+    if (fd >= 0 && phx_alloc_set_nonblock(fd) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
         return -1;
     }
-    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 &&
-        phx_alloc_set_nonblock(fd) == 0)
-        return fd;
-    int e = errno;
-    if (fd >= 0)
-        close(fd);
-    errno = e;
-    return -1;
+    return fd;
 }
 
 /* The credential line of connection i arrived: -1 dropped, 0 spliced, or

@@ -17,6 +17,7 @@
 #include "cli/alloc.h"
 #include "cli/client.h"
 #include "cli/job_submit.h"
+#include "cli/sock.h"
 
 int phx_alloc_dial(const phx_alloc_session_t *s, const char *payload)
 {
@@ -54,8 +55,8 @@ int phx_alloc_dial(const phx_alloc_session_t *s, const char *payload)
         }
     }
     freeaddrinfo(ai);
-    if (fd >= 0 && (phx_alloc_write_all(fd, cred, strlen(cred)) < 0 ||
-                    phx_alloc_write_all(fd, "\n", 1) < 0)) {
+    if (fd >= 0 && (phx_cli_send_all(fd, cred, strlen(cred)) < 0 ||
+                    phx_cli_send_all(fd, "\n", 1) < 0)) {
         close(fd);
         fd = -1;
     }

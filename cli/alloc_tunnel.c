@@ -200,21 +200,6 @@ void phx_splice_close(phx_splice_t *s)
     free(s);
 }
 
-int phx_alloc_write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 int phx_alloc_set_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFL);

@@ -28,6 +28,7 @@
 
 #include "cli/commands.h"
 #include "cli/run.h"
+#include "cli/sock.h"
 #include "lib/wire.h"
 
 extern char **environ;
@@ -42,41 +43,6 @@ static void usage(FILE *f)
                "[-i|--input=all|none|RANK]\n"
                "               [--gpus-per-task=N] [--gpu-bind=closest|none]\n"
                "               [--pty] [-K|--kill-on-bad-exit] prog [args...]\n");
-}
-
-static int connect_agent(const char *path)
-{
-    struct sockaddr_un sun = {.sun_family = AF_UNIX};
-    if (strlen(path) >= sizeof(sun.sun_path)) {
-        errno = ENAMETOOLONG;
-        return -1;
-    }
-    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-        int e = errno;
-        close(fd);
-        errno = e;
-        return -1;
-    }
-    return fd;
-}
-
-static int write_all(int fd, const void *buf, size_t len)
-{
-    const char *p = buf;
-    while (len > 0) {
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
 }
 
 static json_t *request(int argc, char **argv, int first, const phx_run_opts_t *o,
@@ -410,7 +376,7 @@ int phx_cmd_run(int argc, char **argv)
     if (pty) /* rank 0's terminal gets stdin; its end is ^D there */
         input = 0;
     phx_run_in_t in = {.fd = input == PHX_RUN_INPUT_NONE ? -1 : 0};
-    int fd = connect_agent(path);
+    int fd = phx_cli_connect_unix(path);
     if (fd < 0) {
         fprintf(stderr, "phx run: could not connect to the agent at \"%s\": %s\n", path,
                 strerror(errno));
@@ -435,7 +401,8 @@ int phx_cmd_run(int argc, char **argv)
     if (!req ||
         phx_wire_encode(req, NULL, 0, PHX_WIRE_DEFAULT_MAX, &buf, &len, &err) < 0)
         fprintf(stderr, "phx run: %s\n", req ? err.text : "out of memory");
-    else if (write_all(fd, buf, len) < 0 && errno != EPIPE && errno != ECONNRESET)
+    else if (phx_cli_send_all(fd, buf, len) < 0 && errno != EPIPE &&
+             errno != ECONNRESET)
         fprintf(stderr, "phx run: could not write to the agent: %s\n", strerror(errno));
     else /* an agent that turned us away left an ERROR to read */
         rc = serve(fd, label, &in, pty ? &ws : NULL);

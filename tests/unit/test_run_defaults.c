@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cli/cmd_run.c"
+#include "cli/sock.c"
 #include "cli/run_input.c"
 #include "cli/run_pty.c"
 
