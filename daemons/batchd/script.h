@@ -70,10 +70,4 @@ int phx_script_build(const char *text, size_t len, int argc, char *const argv[],
 int phx_script_blame(const phx_script_opts_t *opts, const phx_script_origin_t *origin,
                      const phx_jobspec_blame_t *blame, phx_error_t *err);
 
-/* sbatch --begin: "now[+N[seconds|minutes|hours|days|weeks]]",
- * "YYYY-MM-DD[THH:MM[:SS]]", "HH:MM[:SS]" (next such time), "midnight",
- * "noon", "teatime", "today", "tomorrow"; local time.  0 or -1 with err. */
-int phx_script_parse_begin(const char *text, int64_t now, int64_t *when,
-                           phx_error_t *err);
-
 #endif

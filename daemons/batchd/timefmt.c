@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define NUMBER_MAX 1000000000LL /* one field of a time or size */
 
@@ -135,4 +136,120 @@ int phx_mem_format(uint64_t mib, char *buf, size_t len)
     if (mib && mib % 1024 == 0)
         return snprintf(buf, len, "%" PRIu64 "G", mib / 1024);
     return snprintf(buf, len, "%" PRIu64 "M", mib);
+}
+
+/* ---- sbatch --begin ---- */
+
+static int64_t local_mktime(struct tm *tm)
+{
+    tm->tm_isdst = -1;
+    return (int64_t)mktime(tm);
+}
+
+int phx_begin_parse(const char *text, int64_t now, int64_t *when, phx_error_t *err)
+{
+    time_t t = (time_t)now;
+    struct tm tm;
+    int y, mo, d, h = 0, mi = 0, s = 0, used = 0;
+    if (!localtime_r(&t, &tm))
+        return phx_error_set(err, "invalid current time");
+    if (!strncasecmp(text, "now", 3)) {
+        const char *p = text + 3;
+        if (!*p) {
+            *when = now;
+            return 0;
+        }
+        char *end;
+        if (*p != '+' || !isdigit((unsigned char)p[1]))
+            goto bad;
+        errno = 0;
+        long long n = strtoll(p + 1, &end, 10);
+        static const struct {
+            const char *unit;
+            int64_t secs;
+        } units[] = {{"", 1},          {"s", 1},         {"sec", 1},
+                     {"second", 1},    {"seconds", 1},   {"min", 60},
+                     {"minute", 60},   {"minutes", 60},  {"hour", 3600},
+                     {"hours", 3600},  {"day", 86400},   {"days", 86400},
+                     {"week", 604800}, {"weeks", 604800}};
+        if (errno || n > 100LL * 366 * 86400)
+            goto bad;
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+            if (!strcasecmp(end, units[i].unit)) {
+                *when = now + n * units[i].secs;
+                return 0;
+            }
+        goto bad;
+    }
+    struct {
+        const char *word;
+        int hour, add_day;
+    } words[] = {{"midnight", 0, 1}, {"noon", 12, 0}, {"fika", 15, 0},
+                 {"teatime", 16, 0}, {"today", 0, 0}, {"tomorrow", 0, 1}};
+    for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+        if (!strcasecmp(text, words[i].word)) {
+            tm.tm_hour = words[i].hour;
+            tm.tm_min = tm.tm_sec = 0;
+            tm.tm_mday += words[i].add_day;
+            int64_t v = local_mktime(&tm);
+            if (words[i].hour && v < now) {
+                tm.tm_mday++;
+                v = local_mktime(&tm);
+            }
+            *when = v;
+            return 0;
+        }
+    if (sscanf(text, "%4d-%2d-%2d%n", &y, &mo, &d, &used) == 3 && used == 10) {
+        const char *p = text + used;
+        if (*p == 'T') {
+            int u2 = 0;
+            if (sscanf(p + 1, "%2d:%2d%n", &h, &mi, &u2) != 2)
+                goto bad;
+            p += 1 + u2;
+            if (*p == ':') {
+                if (sscanf(p + 1, "%2d%n", &s, &u2) != 1)
+                    goto bad;
+                p += 1 + u2;
+            }
+        }
+        if (*p || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59 ||
+            y < 1970)
+            goto bad;
+        struct tm b = {.tm_year = y - 1900,
+                       .tm_mon = mo - 1,
+                       .tm_mday = d,
+                       .tm_hour = h,
+                       .tm_min = mi,
+                       .tm_sec = s};
+        *when = local_mktime(&b);
+        return 0;
+    }
+    used = 0;
+    if (sscanf(text, "%2d:%2d%n", &h, &mi, &used) == 2) {
+        const char *p = text + used;
+        if (*p == ':') {
+            int u2 = 0;
+            if (sscanf(p + 1, "%2d%n", &s, &u2) != 1)
+                goto bad;
+            p += 1 + u2;
+        }
+        if (*p || h < 0 || h > 23 || mi < 0 || mi > 59 || s < 0 || s > 59)
+            goto bad;
+        tm.tm_hour = h;
+        tm.tm_min = mi;
+        tm.tm_sec = s;
+        int64_t v = local_mktime(&tm);
+        if (v < now) {
+            tm.tm_mday++;
+            v = local_mktime(&tm);
+        }
+        *when = v;
+        return 0;
+    }
+bad:
+    return phx_error_set(
+        err,
+        "invalid begin time \"%s\" (now+N[units], YYYY-MM-DD[THH:MM[:SS]], "
+        "HH:MM[:SS], midnight, noon, teatime, today, tomorrow)",
+        text);
 }

@@ -1,7 +1,8 @@
 /* Slurm-compatible text formats: time limits and memory sizes; host lists
  * and tasks-per-node strings are in lib/hostlist.h.
  *
- * Pure functions: no clock, no I/O.  Errors fill an optional phx_error_t. */
+ * Pure functions: no clock (the current time is given), no I/O; --begin
+ * reads the local time zone.  Errors fill an optional phx_error_t. */
 #ifndef PHX_BATCHD_TIMEFMT_H
 #define PHX_BATCHD_TIMEFMT_H
 
@@ -31,5 +32,10 @@ int phx_time_format(int64_t secs, char *buf, size_t len);
 int phx_mem_parse(const char *text, uint64_t *mib, phx_error_t *err);
 /* Format MiB with the largest exact unit: 4096 -> "4G", 1500 -> "1500M". */
 int phx_mem_format(uint64_t mib, char *buf, size_t len);
+
+/* sbatch --begin: "now[+N[seconds|minutes|hours|days|weeks]]",
+ * "YYYY-MM-DD[THH:MM[:SS]]", "HH:MM[:SS]" (next such time), "midnight",
+ * "noon", "teatime", "today", "tomorrow"; local time.  0 or -1 with err. */
+int phx_begin_parse(const char *text, int64_t now, int64_t *when, phx_error_t *err);
 
 #endif

@@ -169,41 +169,35 @@ static void test_begin_formats(void **state)
     int64_t t;
     phx_error_t err = {{0}};
     /* PHX_SCRIPTTEST_NOW is 2023-11-14 22:13:20 UTC; TZ is UTC in this binary. */
-    assert_int_equal(phx_script_parse_begin("now", PHX_SCRIPTTEST_NOW, &t, &err), 0);
+    assert_int_equal(phx_begin_parse("now", PHX_SCRIPTTEST_NOW, &t, &err), 0);
     assert_int_equal(t, PHX_SCRIPTTEST_NOW);
-    assert_int_equal(phx_script_parse_begin("now+90", PHX_SCRIPTTEST_NOW, &t, &err), 0);
+    assert_int_equal(phx_begin_parse("now+90", PHX_SCRIPTTEST_NOW, &t, &err), 0);
     assert_int_equal(t, PHX_SCRIPTTEST_NOW + 90);
-    assert_int_equal(phx_script_parse_begin("now+2days", PHX_SCRIPTTEST_NOW, &t, &err),
-                     0);
+    assert_int_equal(phx_begin_parse("now+2days", PHX_SCRIPTTEST_NOW, &t, &err), 0);
     assert_int_equal(t, PHX_SCRIPTTEST_NOW + 2 * 86400);
-    assert_int_equal(
-        phx_script_parse_begin("now+3minutes", PHX_SCRIPTTEST_NOW, &t, &err), 0);
+    assert_int_equal(phx_begin_parse("now+3minutes", PHX_SCRIPTTEST_NOW, &t, &err), 0);
     assert_int_equal(t, PHX_SCRIPTTEST_NOW + 180);
     assert_int_equal(
-        phx_script_parse_begin("2024-01-02T03:04:05", PHX_SCRIPTTEST_NOW, &t, &err), 0);
+        phx_begin_parse("2024-01-02T03:04:05", PHX_SCRIPTTEST_NOW, &t, &err), 0);
     assert_int_equal(t, 1704164645);
-    assert_int_equal(phx_script_parse_begin("2024-01-02", PHX_SCRIPTTEST_NOW, &t, &err),
-                     0);
+    assert_int_equal(phx_begin_parse("2024-01-02", PHX_SCRIPTTEST_NOW, &t, &err), 0);
     assert_int_equal(t, 1704153600);
-    assert_int_equal(phx_script_parse_begin("23:00", PHX_SCRIPTTEST_NOW, &t, &err), 0);
+    assert_int_equal(phx_begin_parse("23:00", PHX_SCRIPTTEST_NOW, &t, &err), 0);
     assert_int_equal(t, 1700002800); /* later today */
-    assert_int_equal(phx_script_parse_begin("06:30:15", PHX_SCRIPTTEST_NOW, &t, &err),
-                     0);
+    assert_int_equal(phx_begin_parse("06:30:15", PHX_SCRIPTTEST_NOW, &t, &err), 0);
     assert_int_equal(t, 1700029815); /* tomorrow: 06:30 has passed */
-    assert_int_equal(phx_script_parse_begin("midnight", PHX_SCRIPTTEST_NOW, &t, &err),
-                     0);
+    assert_int_equal(phx_begin_parse("midnight", PHX_SCRIPTTEST_NOW, &t, &err), 0);
     assert_int_equal(t, 1700006400);
-    assert_int_equal(phx_script_parse_begin("noon", PHX_SCRIPTTEST_NOW, &t, &err), 0);
+    assert_int_equal(phx_begin_parse("noon", PHX_SCRIPTTEST_NOW, &t, &err), 0);
     assert_int_equal(t, 1700049600); /* tomorrow's noon */
-    assert_int_equal(phx_script_parse_begin("today", PHX_SCRIPTTEST_NOW, &t, &err), 0);
+    assert_int_equal(phx_begin_parse("today", PHX_SCRIPTTEST_NOW, &t, &err), 0);
     assert_int_equal(t, 1699920000);
-    assert_int_equal(
-        phx_script_parse_begin("now+5fortnights", PHX_SCRIPTTEST_NOW, &t, &err), -1);
-    assert_int_equal(phx_script_parse_begin("2024-13-01", PHX_SCRIPTTEST_NOW, &t, &err),
+    assert_int_equal(phx_begin_parse("now+5fortnights", PHX_SCRIPTTEST_NOW, &t, &err),
                      -1);
-    assert_int_equal(phx_script_parse_begin("25:00", PHX_SCRIPTTEST_NOW, &t, &err), -1);
-    assert_int_equal(
-        phx_script_parse_begin("2024-01-02T03", PHX_SCRIPTTEST_NOW, &t, &err), -1);
+    assert_int_equal(phx_begin_parse("2024-13-01", PHX_SCRIPTTEST_NOW, &t, &err), -1);
+    assert_int_equal(phx_begin_parse("25:00", PHX_SCRIPTTEST_NOW, &t, &err), -1);
+    assert_int_equal(phx_begin_parse("2024-01-02T03", PHX_SCRIPTTEST_NOW, &t, &err),
+                     -1);
 }
 
 int main(void)
