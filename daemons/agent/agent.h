@@ -70,8 +70,10 @@ typedef struct phx_agentd {
     bool verbose; /* -v: debug whatever the configuration says */
 
     /* Task execution (task.c and friends). */
-    char records_dir[512];   /* agent.run_dir: one folder of records per task */
-    char outputs_dir[512];   /* <state_dir>/tasks: default stdout/stderr */
+    char records_dir[512]; /* agent.run_dir: one folder of records per task */
+    char outputs_dir[512]; /* <state_dir>/tasks: default stdout/stderr */
+    int dir_locks[2];      /* run_dir's and state_dir's (recover.c) */
+    int ndir_locks;
     struct phx_cg *cg;       /* cgroup flavour detected at start */
     struct phx_users *users; /* user lookups, cached PHX_USERS_TTL s (users.h) */
     uid_t *master_uids;      /* agent.master_users, resolved */

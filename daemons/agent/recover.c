@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -229,6 +230,49 @@ static void on_resend(evutil_socket_t fd, short what, void *arg)
     phx_agentd_status_resend(arg);
 }
 
+/* One agent per folder: two agents given the same run_dir would adopt and
+ * kill each other's tasks at start, and the same state_dir would have the
+ * second take over the first's step socket.  The lock (flock on
+ * <dir>/.agent.lock, which holds the pid) goes with the process: a restarted
+ * agent takes it again while its predecessor's shims still run (the fd is
+ * close-on-exec, so they never hold it). */
+static int lock_dir(phx_agentd_t *a, const char *dir, const char *key, phx_error_t *err)
+{
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof(path), "%s/.agent.lock", dir) >= (int)sizeof(path))
+        return phx_error_set(err, "%s \"%s\" is too long", key, dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return phx_error_set(err, "%s: cannot open \"%s\": %s", key, path,
+                             strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        char pid[24] = "";
+        ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(fd);
+        if (e == EWOULDBLOCK)
+            return phx_error_set(err,
+                                 "%s \"%s\" is in use by another phx-agent (pid %s): "
+                                 "give each agent its own (-r, -d)",
+                                 key, dir, *pid ? pid : "unknown");
+        return phx_error_set(err, "%s: cannot lock \"%s\": %s", key, path, strerror(e));
+    }
+    char pid[24];
+    int len = snprintf(pid, sizeof(pid), "%ld\n", (long)getpid());
+    if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len)
+        phx_log_warn("%s: could not write the pid into \"%s\"", key, path);
+    a->dir_locks[a->ndir_locks++] = fd;
+    return 0;
+}
+
+static void unlock_dirs(phx_agentd_t *a)
+{
+    while (a->ndir_locks > 0)
+        close(a->dir_locks[--a->ndir_locks]);
+}
+
 int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
 {
     const phx_conf_t *conf = a->conf;
@@ -259,6 +303,10 @@ int phx_agentd_tasks_start(phx_agentd_t *a, phx_error_t *err)
             "agent.run_dir \"%s\" must be a directory (not a symbolic "
             "link) owned by the agent's user that no one else may write",
             a->records_dir);
+    if (lock_dir(a, a->records_dir, "agent.run_dir", err) < 0 ||
+        (strcmp(state, a->records_dir) != 0 &&
+         lock_dir(a, state, "agent.state_dir", err) < 0))
+        return -1;
     if (phx_rec_set_base(a->records_dir) < 0 || phx_rec_set_base(a->outputs_dir) < 0)
         return phx_error_set(err, "could not open \"%s\" or \"%s\": %s", a->records_dir,
                              a->outputs_dir, strerror(errno));
@@ -307,4 +355,5 @@ void phx_agentd_tasks_stop(phx_agentd_t *a)
     phx_users_destroy(a->users);
     a->users = NULL;
     phx_rec_clear_bases();
+    unlock_dirs(a);
 }
