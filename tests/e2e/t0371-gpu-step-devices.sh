@@ -111,4 +111,32 @@ wait_job "$job2" COMPLETED 60
 out=$(cat "$home/phx-$job2.out")
 note "$out"
 assert_contains "$out" "adopted CVD=0 g0=ok g1=denied g2=denied"
+
+# 4. Fail closed: the job's devices cgroup gone (its script moved out of
+#    it by hand), a rank that cannot join it, or make its own child of it,
+#    does not run.
+cat >"$home/gone.sh" <<S
+#!/bin/bash
+#SBATCH -n 1 --gres=gpu:1 -t 1
+while [ ! -e "\$HOME/go.\$PHX_JOB_ID" ]; do sleep 0.2; done
+srun -n 1 $probe 2>&1; echo "rc=\$?"
+S
+chown phxgi "$home/gone.sh"
+job3=$(as phxgi phx submit --parsable gone.sh)
+wait_job "$job3" RUNNING 30
+wait_for 10 sh -c "find '$devroot' -mindepth 2 -maxdepth 2 -type d | grep -q ."
+cg=$(find "$devroot" -mindepth 2 -maxdepth 2 -type d | head -1)
+for _ in $(seq 50); do
+    pids=$(cat "$cg/cgroup.procs")
+    [[ -z $pids ]] && break
+    for p in $pids; do echo "$p" >/sys/fs/cgroup/devices/cgroup.procs 2>/dev/null || true; done
+done
+rmdir "$cg"
+touch "$home/go.$job3"
+wait_job "$job3" COMPLETED 60
+out=$(cat "$home/phx-$job3.out")
+note "$out"
+assert_contains "$out" "could not join the devices cgroup of its GPUs"
+assert_contains "$out" "rc=127"
+case $out in *g0=*) fail "a rank ran outside its job's devices cgroup" ;; esac
 note ok
