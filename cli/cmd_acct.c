@@ -71,10 +71,10 @@ static const column_t columns[] = {
     {"AllocNodes", "alloc_nodes", "alloc_nodes", KIND_INT, 10, true},
     {"AllocCPUS", "alloc_cpus", "alloc_cpus", KIND_INT, 10, true},
     {"AllocMem", "alloc_mem", "alloc_mem", KIND_MIB, 10, false},
-    {"AllocTRES", "alloc_tres", "alloc_tres", KIND_TEXT, 30, false},
-    {"AllocGPUS", "alloc_gpus", "alloc_gpus", KIND_INT, 9, false}, /* not sacct's */
-    {"GPUTime", "gpu_time", "gpu_time_s", KIND_DURATION, 10, false},
-    {"GPUTimeRAW", "gpu_time_s", "gpu_time_s", KIND_INT, 10, false},
+    {"AllocTRES", "alloc_tres", "alloc_tres", KIND_TEXT, 30, true},
+    {"AllocGPUS", "alloc_gpus", "alloc_gpus", KIND_INT, 9, true}, /* not sacct's */
+    {"GPUTime", "gpu_time", "gpu_time_s", KIND_DURATION, 10, true},
+    {"GPUTimeRAW", "gpu_time_s", "gpu_time_s", KIND_INT, 10, true},
     /* sacct's other names of the same figures */
     {"NNodes", "alloc_nodes", "alloc_nodes", KIND_INT, 8, true},
     {"NCPUS", "alloc_cpus", "alloc_cpus", KIND_INT, 10, true},

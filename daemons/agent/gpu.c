@@ -113,24 +113,27 @@ int phx_gpu_dev_numbers(const char *root, const char *pci, char (*out)[24], int 
     return n;
 }
 
-static bool task_has_gpu(const phx_task_t *t, int dev)
+/* Is index idx in the list "0,2"? */
+static bool in_list(const char *list, int idx)
 {
-    size_t i;
-    json_t *g;
-    json_array_foreach(json_object_get(t->spec, "gpus"), i, g)
-    {
-        if (json_integer_value(json_object_get(g, "id")) == dev)
+    for (const char *p = list; p && *p;) {
+        char *end;
+        long v = strtol(p, &end, 10);
+        if (end == p)
+            return false;
+        if (v == idx)
             return true;
+        p = *end == ',' ? end + 1 : end;
     }
     return false;
 }
 
-int phx_gpu_deny_list(const phx_task_t *t, const char *root, char (*out)[24], int max)
+int phx_gpu_deny_list(const phx_topo_t *topo, const char *keep, const char *root,
+                      char (*out)[24], int max)
 {
-    const phx_topo_t *topo = t->a->topo;
     int n = 0;
     for (int d = 0; d < phx_topo_ndevs(topo); d++)
-        if (phx_topo_is_gpu(topo, d) && !task_has_gpu(t, d))
+        if (phx_topo_is_gpu(topo, d) && !in_list(keep, phx_topo_gpu_index(topo, d)))
             n += phx_gpu_dev_numbers(root, phx_topo_dev_pci(topo, d), out + n, max - n);
     return n;
 }

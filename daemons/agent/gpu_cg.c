@@ -1,13 +1,17 @@
 /* phx-agent: a task's v1 devices cgroup, denying the device files of the
  * node's GPUs that are not the task's (doc/agent.md, "GPUs").  Made before
  * the shim starts, joined by the shim with the task's other cgroups,
- * removed when the task ends.  Not pooled: only tasks with GPUs have one. */
+ * removed when the task ends.  Not pooled: only tasks with GPUs have one.
+ * Its steps' ranks join it, or a child of it that denies more when a rank
+ * sees only some of the task's GPUs (--gpus-per-task). */
+#include <dirent.h>
 #include <errno.h>
 #include <mntent.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemons/agent/cgroup.h"
@@ -61,7 +65,7 @@ int phx_task_gpu_cgroup(phx_task_t *t, phx_error_t *err)
     t->gpu_cg = NULL;
     if (!t->gpus)
         return 0;
-    int n = phx_gpu_deny_list(t, sysroot(), deny, PHX_GPU_DEV_MAX);
+    int n = phx_gpu_deny_list(t->a->topo, t->gpus, sysroot(), deny, PHX_GPU_DEV_MAX);
     if (n == 0 || gpu_cg_dir(t, dir, sizeof(dir)) < 0) {
         if (!said)
             phx_log_info("tasks' GPUs are named in their environment only: %s",
@@ -100,6 +104,17 @@ void phx_task_gpu_cgroup_remove(phx_task_t *t)
     t->gpu_cg = NULL;
     if (!t->gpus || gpu_cg_dir(t, dir, sizeof(dir)) < 0)
         return;
+    DIR *d = opendir(dir); /* its steps' first */
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char sub[PHX_CG_PATH + 300];
+        snprintf(sub, sizeof(sub), "%s/%s", dir, e->d_name);
+        if (strncmp(e->d_name, "gpus-", 5) == 0 && rmdir(sub) < 0 && errno != ENOENT)
+            phx_log_warn("task %s: could not remove the devices cgroup %s", t->label,
+                         sub);
+    }
+    if (d)
+        closedir(d);
     if (rmdir(dir) < 0 && errno != ENOENT)
         phx_log_warn("task %s: could not remove the devices cgroup %s", t->label, dir);
     /* The agent's folder and the root's, when no other task has one there. */
@@ -111,4 +126,65 @@ void phx_task_gpu_cgroup_remove(phx_task_t *t)
         if (rmdir(dir) < 0)
             break;
     }
+}
+
+void phx_task_gpu_cgroup_adopt(phx_task_t *t)
+{
+    char dir[PHX_CG_PATH];
+    struct stat st;
+    free(t->gpu_cg);
+    t->gpu_cg = NULL;
+    if (t->gpus && gpu_cg_dir(t, dir, sizeof(dir)) == 0 && stat(dir, &st) == 0 &&
+        S_ISDIR(st.st_mode) && asprintf(&t->gpu_cg, "%s/cgroup.procs", dir) < 0)
+        t->gpu_cg = NULL;
+}
+
+/* The child of the task's devices cgroup for a rank that sees gpus:
+ * <dir>/gpus-0_2, with the node's other GPUs denied (again: a write that
+ * fails leaves no half-made child trusted later). */
+static int rank_cg(const phx_task_t *t, const char *gpus, char *procs, size_t len,
+                   phx_error_t *err)
+{
+    char deny[PHX_GPU_DEV_MAX][24], dir[PHX_CG_PATH], name[PHX_CG_PATH];
+    if (gpu_cg_dir(t, dir, sizeof(dir)) < 0)
+        return phx_error_set(err, "the task's devices cgroup is gone");
+    size_t k = 0;
+    for (const char *c = *gpus ? gpus : "none"; *c && k + 1 < sizeof(name); c++)
+        name[k++] = *c == ',' ? '_' : *c;
+    name[k] = '\0';
+    size_t dl = strlen(dir);
+    if (k + 1 >= sizeof(name) || dl + k + 7 >= sizeof(dir) ||
+        snprintf(dir + dl, sizeof(dir) - dl, "/gpus-%s", name) >=
+            (int)(sizeof(dir) - dl))
+        return phx_error_set(err, "the devices cgroup path of GPUs %s is too long",
+                             gpus);
+    if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+        return phx_error_set(err, "could not make the devices cgroup %s: %s", dir,
+                             strerror(errno));
+    int n = phx_gpu_deny_list(t->a->topo, gpus, sysroot(), deny, PHX_GPU_DEV_MAX);
+    for (int i = 0; i < n; i++) {
+        char line[40];
+        snprintf(line, sizeof(line), "c %.23s rwm", deny[i]);
+        if (phx_cg_write(dir, "devices.deny", line) < 0)
+            return phx_error_set(err, "could not deny device %s in %s: %s", deny[i],
+                                 dir, strerror(errno));
+    }
+    if (snprintf(procs, len, "%s/cgroup.procs", dir) >= (int)len)
+        return phx_error_set(err, "the devices cgroup path of GPUs %s is too long",
+                             gpus);
+    return 0;
+}
+
+int phx_task_gpu_cg_rank(const phx_task_t *t, const char *gpus, char *procs, size_t len,
+                         phx_error_t *err)
+{
+    procs[0] = '\0';
+    if (!t->gpu_cg)
+        return 0;
+    if (!gpus || strcmp(gpus, t->gpus ? t->gpus : "") == 0) {
+        if (snprintf(procs, len, "%s", t->gpu_cg) >= (int)len)
+            return phx_error_set(err, "the devices cgroup path is too long");
+        return 0;
+    }
+    return rank_cg(t, gpus, procs, len, err);
 }

@@ -74,6 +74,7 @@ static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec,
         phx_status_emit(t, "TASK_ERROR", "REASON_TASK_INVALID", err.text, -1, -1, NULL);
         return;
     }
+    phx_task_gpu_cgroup_adopt(t); /* its steps' ranks join it */
     json_t *shim = phx_rec_read(t->dir, "shim");
     t->shim = (pid_t)json_integer_value(json_object_get(shim, "pid"));
     t->shim_start =

@@ -353,14 +353,17 @@ static int spawn_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
     } else if (phx_lstep_input_pipe(s, r, inp, err) < 0)
         goto out;
     const char *cwd = json_string_value(json_object_get(launch, "cwd"));
+    char devices[PHX_CG_PATH];
+    if (phx_task_gpu_cg_rank(t, r->gpus, devices, sizeof(devices), err) < 0)
+        goto out;
     pid_t pid = fork();
     if (pid < 0) {
         phx_error_set(err, "could not fork: %s", strerror(errno));
         goto out;
     }
     if (pid == 0)
-        phx_lstep_exec_rank(s, r, t, set, argv, env, cwd, groups, ngroups, out, errp,
-                            inp);
+        phx_lstep_exec_rank(s, r, t, devices, set, argv, env, cwd, groups, ngroups, out,
+                            errp, inp);
     if (!r->tty) /* as the child does: its group exists for kill(-pid); a
                   * terminal's rank makes its own session (setsid would
                   * fail in a group made here) */

@@ -123,11 +123,14 @@ int phx_signal_pid_as(uid_t uid, gid_t gid, pid_t pid, int sig);
  * long for it: see step_bound.h). */
 void phx_lstep_output_resume(uint64_t step);
 
-/* step_exec.c: the rank's process, from fork to exec; never returns. */
+/* step_exec.c: the rank's process, from fork to exec; never returns.
+ * devices: the cgroup.procs of the devices cgroup it joins after the job's
+ * other cgroups (phx_task_gpu_cg_rank), "" for none; failing to join it
+ * ends the rank before the exec. */
 void phx_lstep_exec_rank(phx_lstep_t *s, phx_step_rank_t *r, const struct phx_task *t,
-                         phx_topo_coreset_t *cores, char **argv, char **env,
-                         const char *cwd, const gid_t *groups, int ngroups, int out[2],
-                         int err[2], int inp[2]);
+                         const char *devices, phx_topo_coreset_t *cores, char **argv,
+                         char **env, const char *cwd, const gid_t *groups, int ngroups,
+                         int out[2], int err[2], int inp[2]);
 
 /* step_pty.c: rank 0 on a terminal (--pty). */
 /* Before fork: fds[0] the master, fds[1] the slave, given to uid (0620),

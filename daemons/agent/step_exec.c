@@ -1,5 +1,6 @@
 /* phx-agent: a step's rank from fork to exec: its standard streams (pipes,
- * or a terminal under --pty: step_pty.c), the job's cgroup, its cores, the
+ * or a terminal under --pty: step_pty.c), the job's cgroup, its GPUs' devices
+ * cgroup (gpu_cg.c), its cores, the
  * user's identity, its directory, the descriptors it must not keep. */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,9 +17,9 @@
 #include "topology/bind.h"
 
 void phx_lstep_exec_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t,
-                         phx_topo_coreset_t *cores, char **argv, char **env,
-                         const char *cwd, const gid_t *groups, int ngroups, int out[2],
-                         int err[2], int inp[2])
+                         const char *devices, phx_topo_coreset_t *cores, char **argv,
+                         char **env, const char *cwd, const gid_t *groups, int ngroups,
+                         int out[2], int err[2], int inp[2])
 {
     (void)s;
     sigset_t none;
@@ -44,6 +45,18 @@ void phx_lstep_exec_rank(phx_lstep_t *s, phx_step_rank_t *r, const phx_task_t *t
                 strerror(errno));
         _exit(127);
     }
+    /* the devices restriction of the job's task (its GPUs), or a narrower
+     * one (the rank's own): never run with more GPUs than that */
+    char pid[24];
+    snprintf(pid, sizeof(pid), "%d", (int)getpid());
+    int fd = *devices ? open(devices, O_WRONLY | O_CLOEXEC) : -1;
+    if (*devices && (fd < 0 || write(fd, pid, strlen(pid)) != (ssize_t)strlen(pid))) {
+        dprintf(2, "phx: rank %d: could not join the devices cgroup of its GPUs: %s\n",
+                r->rank, strerror(errno));
+        _exit(127);
+    }
+    if (fd >= 0)
+        close(fd);
     phx_error_t e;
     if (phx_topo_bind(a->topo, cores ? cores : t->cores, &e) < 0) {
         dprintf(2, "phx: rank %d: could not bind: %s\n", r->rank, e.text);

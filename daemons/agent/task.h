@@ -126,14 +126,29 @@ extern const char *const phx_gpu_env_vars[PHX_GPU_ENV_VARS];
  * one (no GPU, no such file, no v1 devices hierarchy), -1 with err. */
 #define PHX_GPU_DEV_MAX 256
 int phx_task_gpu_cgroup(phx_task_t *t, phx_error_t *err);
-/* Remove it (also an adopted task's), once nothing runs in it. */
+/* Remove it and its steps' (below; also an adopted task's), once nothing
+ * runs in them. */
 void phx_task_gpu_cgroup_remove(phx_task_t *t);
+/* An adopted task: t->gpu_cg again if its devices cgroup is there (its
+ * steps' ranks must join it). */
+void phx_task_gpu_cgroup_adopt(phx_task_t *t);
+/* The cgroup.procs a step's rank that sees the GPUs gpus ("0,2", node-local
+ * indexes; NULL: the task's) joins, into procs: "" when the task has no
+ * devices cgroup (the rank is restricted as the task is: not at all); the
+ * task's when gpus are all of its GPUs; else a child of it,
+ * "gpus-<i>_<j>..." (made here, kept for the task's later steps), that also
+ * denies the task's GPUs that are not the rank's.  -1 with err: the rank
+ * must not start (it would see GPUs that are not its own). */
+int phx_task_gpu_cg_rank(const phx_task_t *t, const char *gpus, char *procs, size_t len,
+                         phx_error_t *err);
 /* Device numbers "MAJ:MIN" of the files of the GPU at PCI bus id pci, under
  * root ("" for /): NVIDIA's /dev/nvidia<minor>, DRM's card and renderD
  * nodes.  Their number (at most max). */
 int phx_gpu_dev_numbers(const char *root, const char *pci, char (*out)[24], int max);
-/* Those of every GPU of the node that is not the task's. */
-int phx_gpu_deny_list(const phx_task_t *t, const char *root, char (*out)[24], int max);
+/* Those of every GPU of the node whose index is not in keep ("0,2"; NULL:
+ * none is kept). */
+int phx_gpu_deny_list(const phx_topo_t *topo, const char *keep, const char *root,
+                      char (*out)[24], int max);
 /* The shim ended (or was found dead): sweep the cgroup, then finish. */
 void phx_task_shim_gone(phx_task_t *t);
 /* Called by the sweep once the cgroup is empty in phase ENDING. */

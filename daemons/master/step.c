@@ -281,6 +281,8 @@ static int build_parts(phx_step_t *s, phx_task_t **nodes, int nnodes, const int 
         /* the cores its ranks occupy: at most the job's cores on that node */
         s->rec.alloc_cpus += p->oversubscribed ? (ncores > 0 ? ncores : p->nranks)
                                                : p->nranks * r->cpus_per_task;
+        s->rec.alloc_gpus +=
+            phx_step_gpus_on_node(r, p->nranks, phx_topo_grant_ngpus(nodes[i]->grant));
         phx_step_rec_add_node(&s->rec, p->agent);
         if (r->bind_cores && ncores > 0 &&
             (p->cores = calloc((size_t)p->nranks, sizeof(*p->cores))) &&

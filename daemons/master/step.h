@@ -83,10 +83,11 @@ typedef struct phx_step_req {
     int max_per_node; /* ranks one node may get (master.max_step_tasks_per_node);
                          0: no bound */
     bool cyclic;
-    bool bind_cores;   /* --cpu-bind=cores (or sockets); none: the task's cores */
-    bool bind_sockets; /* --cpu-bind=sockets: the task's cores on the sockets
-                          of the rank's cores */
-    int gpus_per_task; /* --gpus-per-task (0: the ranks share the node's GPUs) */
+    bool bind_cores;    /* --cpu-bind=cores (or sockets); none: the task's cores */
+    bool bind_sockets;  /* --cpu-bind=sockets: the task's cores on the sockets
+                           of the rank's cores */
+    int gpus_per_task;  /* --gpus-per-task (0: the ranks share the node's GPUs) */
+    bool gpu_bind_none; /* --gpu-bind=none: every rank sees the node's GPUs */
 } phx_step_req_t;
 
 /* step_layout.c: pure: lay ranks out over nnodes nodes of ncores[i] cores.
@@ -117,6 +118,13 @@ int phx_step_check_command(const json_t *h, phx_error_t *err);
 /* step_check.c: pure: the request's "gpus_per_task" (0 to 1024, absent 0)
  * into r and its "gpu_bind" (absent, "closest" or "none"); -1 with err. */
 int phx_step_check_gpu_opts(const json_t *h, phx_step_req_t *r, phx_error_t *err);
+/* step_check.c: pure: the GPUs the step's nranks ranks on a node where the
+ * job has ngpus are given, for its accounting (job_steps.alloc_gpus): K
+ * each under --gpus-per-task=K (the agent's split, gpu_split.c), else all
+ * of them (every rank sees the job's GPUs there; an explicit
+ * --gpu-bind=closest without K, which gives each rank those near its cores,
+ * is counted so too). */
+int phx_step_gpus_on_node(const phx_step_req_t *r, int nranks, int ngpus);
 /* step_check.c: pure: ntasks ranks on agent, where the job has ngpus GPUs,
  * with r's GPUs per task: -1 with err when they need more than ngpus. */
 int phx_step_check_gpus(const phx_step_req_t *r, const char *agent, int ntasks,

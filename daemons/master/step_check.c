@@ -83,7 +83,18 @@ int phx_step_check_gpu_opts(const json_t *h, phx_step_req_t *r, phx_error_t *err
     if (bind && strcmp(bind, "closest") != 0 && strcmp(bind, "none") != 0)
         return phx_error_set(err, "unknown gpu binding \"%s\" (closest or none)", bind);
     r->gpus_per_task = (int)per_task;
+    r->gpu_bind_none = bind && strcmp(bind, "none") == 0;
     return 0;
+}
+
+int phx_step_gpus_on_node(const phx_step_req_t *r, int nranks, int ngpus)
+{
+    if (ngpus <= 0 || nranks <= 0)
+        return 0;
+    if (r->gpus_per_task <= 0 || r->gpu_bind_none)
+        return ngpus;
+    long long need = (long long)r->gpus_per_task * nranks;
+    return need < ngpus ? (int)need : ngpus;
 }
 
 int phx_step_check_gpus(const phx_step_req_t *r, const char *agent, int ntasks,

@@ -13,17 +13,18 @@ const char phx_step_rec_sql[] =
     "ORDER BY j.id LIMIT 1), "
     "rec AS (INSERT INTO job_steps AS s (job_id, step_id, name, state, start_time, "
     "end_time, ntasks, nnodes, node_list, alloc_cpus, exit_code, exit_signal, "
-    "user_cpu_s, system_cpu_s, max_rss_bytes, gang_id) "
+    "user_cpu_s, system_cpu_s, max_rss_bytes, gang_id, alloc_gpus) "
     "SELECT job.id, $2, $3, $4, to_timestamp($5::float8), to_timestamp($6::float8), "
     "$7::int, $8::int, $9, $10::int, $11::int, $12::int, $13::float8, $14::float8, "
-    "$15::bigint, $1::bigint FROM job "
+    "$15::bigint, $1::bigint, $16::int FROM job "
     "ON CONFLICT (job_id, step_id) DO UPDATE SET name = EXCLUDED.name, "
     "state = EXCLUDED.state, start_time = EXCLUDED.start_time, "
     "end_time = EXCLUDED.end_time, ntasks = EXCLUDED.ntasks, nnodes = EXCLUDED.nnodes, "
     "node_list = EXCLUDED.node_list, alloc_cpus = EXCLUDED.alloc_cpus, "
     "exit_code = EXCLUDED.exit_code, exit_signal = EXCLUDED.exit_signal, "
     "user_cpu_s = EXCLUDED.user_cpu_s, system_cpu_s = EXCLUDED.system_cpu_s, "
-    "max_rss_bytes = EXCLUDED.max_rss_bytes, gang_id = EXCLUDED.gang_id "
+    "max_rss_bytes = EXCLUDED.max_rss_bytes, gang_id = EXCLUDED.gang_id, "
+    "alloc_gpus = EXCLUDED.alloc_gpus "
     "WHERE s.end_time IS NULL OR s.gang_id IS DISTINCT FROM EXCLUDED.gang_id) "
     "SELECT (SELECT id FROM job), coalesce((SELECT f.name = '" PHX_STEP_REC_BATCHD
     "' OR EXISTS (SELECT 1 FROM jobs j WHERE j.framework_id = f.id AND "
@@ -181,4 +182,5 @@ void phx_step_rec_params(const phx_step_rec_t *r, phx_step_rec_params_t *o)
         o->p[13] = num(o, 13, r->system_s < 0 ? 0 : r->system_s);
         o->p[14] = r->max_rss >= 0 ? inum(o, 14, (long long)r->max_rss) : NULL;
     }
+    o->p[15] = inum(o, 15, r->alloc_gpus > 0 ? r->alloc_gpus : 0);
 }

@@ -26,6 +26,7 @@ typedef struct phx_step_rec {
     char name[64];
     double start, end; /* wall clock seconds; end < 0 while running */
     int ntasks, nnodes, alloc_cpus;
+    int alloc_gpus;       /* the GPUs its ranks were given (phx_step_gpus_on_node) */
     char node_list[1024]; /* the step's nodes, in rank order; "+" ends a cut list */
     const char *state;    /* static: RUNNING, COMPLETED, FAILED, ... */
     int exit_code, exit_signal;
@@ -57,7 +58,8 @@ void phx_step_rec_add_node(phx_step_rec_t *r, const char *node);
 
 /* The upsert: $1 gang, $2 step number, $3 name, $4 state, $5 start, $6 end,
  * $7 ntasks, $8 nnodes, $9 node list, $10 alloc cpus, $11 exit code, $12
- * exit signal, $13 user CPU s, $14 system CPU s, $15 max RSS bytes.  Returns
+ * exit signal, $13 user CPU s, $14 system CPU s, $15 max RSS bytes, $16
+ * alloc GPUs.  Returns
  * one row: the job's id, NULL when no job of the gang is visible yet; and
  * whether a job may still be linked to the gang: "f" when the gang's
  * framework has never run a batch job (no jobs row names it) and is not
@@ -78,7 +80,7 @@ extern const char phx_step_rec_close_sql[];
  * classes 22 (data exception) and 23 (integrity constraint violation). */
 bool phx_step_rec_permanent(const char *sqlstate);
 
-#define PHX_STEP_REC_NPARAMS 15
+#define PHX_STEP_REC_NPARAMS 16
 
 typedef struct phx_step_rec_params {
     char buf[PHX_STEP_REC_NPARAMS][32];

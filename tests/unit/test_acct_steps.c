@@ -108,13 +108,16 @@ static void test_step_outcome(void **state)
     assert_null(p.p[5]);
     assert_null(p.p[10]);
     assert_null(p.p[12]);
-    r.end = 99; /* a clock step back: never before the start */
+    assert_string_equal(p.p[15], "0"); /* no GPU */
+    r.end = 99;                        /* a clock step back: never before the start */
     r.state = "FAILED";
     r.exit_code = 3;
     r.have_usage = true;
     r.user_s = 1.25;
     r.max_rss = 4096;
+    r.alloc_gpus = 2;
     phx_step_rec_params(&r, &p);
+    assert_string_equal(p.p[15], "2");
     assert_string_equal(p.p[5], "100.500000");
     assert_string_equal(p.p[10], "3");
     assert_string_equal(p.p[11], "0");
@@ -142,6 +145,7 @@ static const char *record_named(phx_db_conn_t *c, int64_t gang, int number,
                         .ntasks = 4,
                         .nnodes = 2,
                         .alloc_cpus = 4,
+                        .alloc_gpus = 3,
                         .state = state};
     phx_step_rec_set_name(&r, argv0);
     phx_step_rec_add_node(&r, "n01");
@@ -298,6 +302,25 @@ static void test_step_records(void **state)
                          "NULL, user_name) FROM acct_steps WHERE job_id = 10",
                          buf, sizeof(buf)),
         "10.0|lmp|RUNNING|0:0|4|2|n[01-02]|4|t|bob");
+    /* Its GPUs (017): alloc_gpus and sacct's AllocTRES of the step. */
+    assert_string_equal(
+        phx_sqltest_rows(
+            c,
+            "SELECT concat_ws('|', alloc_gpus, alloc_tres) FROM acct_steps "
+            "WHERE job_id = 10",
+            buf, sizeof(buf)),
+        "3|cpu=4,node=2,gres/gpu=3");
+    /* A batch step's: those of the run's task on its node, else the first's. */
+    assert_string_equal(
+        phx_sqltest_rows(
+            c,
+            "SELECT concat_ws('|', acct_batch_gpus(t, 'n02'), "
+            "acct_batch_gpus(t, 'n09'), acct_batch_gpus(NULL, 'n01'), "
+            "acct_batch_gpus('[{\"host\": \"n01\"}]', 'n01')) FROM (SELECT "
+            "'[{\"host\": \"n01\", \"gpus\": [0]}, {\"host\": \"n02\", "
+            "\"gpus\": [1, 2]}]'::jsonb AS t) v",
+            buf, sizeof(buf)),
+        "2|1|0|0");
     /* Not the job's: the other framework's gang, or no gang at all. */
     assert_string_equal(record_step(c, 2, 1, "RUNNING", 0, buf, sizeof(buf)), "");
     assert_string_equal(record_step(c, 3, 1, "RUNNING", 0, buf, sizeof(buf)), "");
@@ -322,6 +345,12 @@ static void test_step_records(void **state)
                          "WHERE job_id = 10",
                          buf, sizeof(buf)),
         "10.0|FAILED|0:0|60|240|2.5|1048576");
+    assert_string_equal(
+        phx_sqltest_rows(c,
+                         "SELECT concat_ws('|', alloc_gpus, gpu_time_s) "
+                         "FROM acct_steps WHERE job_id = 10",
+                         buf, sizeof(buf)),
+        "3|180");
     assert_string_equal(
         phx_sqltest_rows(c,
                          "SELECT concat_ws('|', nsteps, total_cpu_s) FROM acct_jobs "

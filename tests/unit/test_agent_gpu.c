@@ -160,17 +160,29 @@ static void test_device_files(void **state)
 
     /* A task with GPUs 0 and 2 denies GPU 1's file; with GPU 1, the others'. */
     parse("{\"gpus\": [{\"id\": 0}, {\"id\": 2}]}");
-    assert_int_equal(phx_gpu_deny_list(&task, root, out, 8), 1);
+    assert_int_equal(phx_gpu_deny_list(agent.topo, task.gpus, root, out, 8), 1);
     assert_string_equal(out[0], "195:1");
     parse("{\"gpus\": [{\"id\": 1}]}");
-    n = phx_gpu_deny_list(&task, root, out, 8);
+    n = phx_gpu_deny_list(agent.topo, task.gpus, root, out, 8);
     assert_int_equal(n, 3);
     qsort(out, (size_t)n, sizeof(out[0]), cmp_str);
     assert_string_equal(out[0], "195:0");
     assert_string_equal(out[1], "226:130");
     assert_string_equal(out[2], "226:2");
+    /* A step's rank that sees GPU 0 only (--gpus-per-task) of a task's 0,2:
+     * GPU 2's files too; keeping none denies them all. */
+    n = phx_gpu_deny_list(agent.topo, "0", root, out, 8);
+    assert_int_equal(n, 3);
+    qsort(out, (size_t)n, sizeof(out[0]), cmp_str);
+    assert_string_equal(out[0], "195:1");
+    assert_string_equal(out[1], "226:130");
+    assert_string_equal(out[2], "226:2");
+    assert_int_equal(phx_gpu_deny_list(agent.topo, "2,0", root, out, 8), 1);
+    assert_int_equal(phx_gpu_deny_list(agent.topo, NULL, root, out, 8), 4);
+    assert_int_equal(phx_gpu_deny_list(agent.topo, "", root, out, 8), 4);
     /* Nothing on a machine without the files. */
-    assert_int_equal(phx_gpu_deny_list(&task, "/nonexistent", out, 8), 0);
+    assert_int_equal(phx_gpu_deny_list(agent.topo, task.gpus, "/nonexistent", out, 8),
+                     0);
     char cmd[256];
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", root);
     assert_int_equal(system(cmd), 0);

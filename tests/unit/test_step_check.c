@@ -130,12 +130,34 @@ static void test_gpu_counts(void **state)
                                   "the job has 4 there");
 }
 
+/* The GPUs a step's ranks on a node are given (its accounting): K each
+ * under --gpus-per-task=K, else the job's GPUs there; --gpu-bind=none
+ * shows every rank all of them. */
+static void test_gpus_on_node(void **state)
+{
+    (void)state;
+    phx_error_t err;
+    phx_step_req_t r = {.gpus_per_task = 0};
+    assert_int_equal(phx_step_gpus_on_node(&r, 2, 4), 4);
+    assert_int_equal(phx_step_gpus_on_node(&r, 2, 0), 0);
+    assert_int_equal(phx_step_gpus_on_node(&r, 0, 4), 0);
+    r.gpus_per_task = 1;
+    assert_int_equal(phx_step_gpus_on_node(&r, 3, 4), 3);
+    assert_int_equal(phx_step_gpus_on_node(&r, 6, 4), 4);
+    json_t *h = json_loads("{\"gpus_per_task\": 1, \"gpu_bind\": \"none\"}", 0, NULL);
+    assert_int_equal(phx_step_check_gpu_opts(h, &r, &err), 0);
+    json_decref(h);
+    assert_true(r.gpu_bind_none);
+    assert_int_equal(phx_step_gpus_on_node(&r, 1, 4), 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good),     cmocka_unit_test(test_argv),
-        cmocka_unit_test(test_env),      cmocka_unit_test(test_cwd),
-        cmocka_unit_test(test_gpu_opts), cmocka_unit_test(test_gpu_counts),
+        cmocka_unit_test(test_good),         cmocka_unit_test(test_argv),
+        cmocka_unit_test(test_env),          cmocka_unit_test(test_cwd),
+        cmocka_unit_test(test_gpu_opts),     cmocka_unit_test(test_gpu_counts),
+        cmocka_unit_test(test_gpus_on_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
