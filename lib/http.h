@@ -17,6 +17,12 @@
 #include "lib/munge.h"
 
 #define PHX_HTTP_BODY_MAX (4u << 20)
+/* The request line and headers a server buffers (evhttp_set_max_headers_size):
+ * room for a munge credential of PHX_MUNGE_CRED_MAX and a long URI.  evhttp's
+ * own default is SIZE_MAX, and its timeout an idle one: without the bound a
+ * client that keeps sending one header is buffered without end, before any
+ * credential is checked. */
+#define PHX_HTTP_HEADERS_MAX (2u * PHX_MUNGE_CRED_MAX)
 
 /* --- server side --- */
 

@@ -496,6 +496,7 @@ int batchd_api_start(batchd_t *b, const char *listen, phx_error_t *err)
     if (!(b->http = evhttp_new(b->base)))
         return phx_error_set(err, "out of memory");
     evhttp_set_max_body_size(b->http, PHX_HTTP_BODY_MAX);
+    evhttp_set_max_headers_size(b->http, PHX_HTTP_HEADERS_MAX);
     evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
     evhttp_set_gencb(b->http, route, b);
     if (!(b->http_limit = phx_http_limit_create(

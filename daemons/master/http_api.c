@@ -305,7 +305,7 @@ int phx_master_http_start(phx_master_t *m, const char *addr, phx_error_t *err)
     if (!(m->http = evhttp_new(m->base)))
         return phx_error_set(err, "out of memory");
     evhttp_set_max_body_size(m->http, PHX_HTTP_BODY_MAX);
-    evhttp_set_max_headers_size(m->http, 128 * 1024);
+    evhttp_set_max_headers_size(m->http, PHX_HTTP_HEADERS_MAX);
     evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
     evhttp_set_gencb(m->http, on_request, m);
     if (!(m->http_limit = phx_http_limit_create(
