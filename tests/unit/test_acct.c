@@ -449,6 +449,54 @@ static void test_accountant_reads_all_writes_nothing(void **state)
     phx_db_conn_close(c);
 }
 
+/* Migration 018: the accountant reads every column of jobs and tasks but the
+ * private ones (a job's script and environment, a task's command); the
+ * owner reads them, and so does a user for their own jobs.  The column
+ * list comes from the catalog, so a later migration that adds a column and
+ * forgets to grant it fails here. */
+static void test_accountant_not_private(void **state)
+{
+    (void)state;
+    char buf[8192], sql[8400];
+    phx_db_conn_t *c = phx_acctfixture_db();
+    static const struct {
+        const char *table, *private_cols;
+    } tables[] = {{"jobs", "'spec', 'script'"}, {"tasks", "'command'"}};
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+        snprintf(sql, sizeof(sql),
+                 "SELECT string_agg(quote_ident(attname), ', ' ORDER BY attnum) FROM "
+                 "pg_attribute WHERE attrelid = '%s'::regclass AND attnum > 0 AND NOT "
+                 "attisdropped AND attname NOT IN (%s)",
+                 tables[i].table, tables[i].private_cols);
+        char cols[4096];
+        snprintf(cols, sizeof(cols), "%s", phx_sqltest_rows(c, sql, buf, sizeof(buf)));
+        assert_true(strlen(cols) > 100); /* the catalog query found the columns */
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM (SELECT %s FROM %s) t", cols,
+                 tables[i].table);
+        phx_sqltest_as_role(c, "phx_accountant");
+        phx_sqltest_rows(c, sql, buf, sizeof(buf));
+        snprintf(sql, sizeof(sql), "SELECT * FROM %s", tables[i].table);
+        phx_sqltest_exec_refused(c, sql, "42501");
+        phx_sqltest_as_role(c, NULL);
+    }
+    phx_sqltest_as_role(c, "phx_accountant");
+    assert_string_equal(
+        phx_sqltest_rows(c, "SELECT count(*) FROM jobs", buf, sizeof(buf)), "10");
+    phx_sqltest_exec_refused(c, "SELECT spec FROM jobs", "42501");
+    phx_sqltest_exec_refused(c, "SELECT script FROM jobs WHERE id = 1", "42501");
+    phx_sqltest_exec_refused(c, "SELECT command FROM tasks", "42501");
+    phx_sqltest_exec_refused(c, "SELECT phx_accountant_grant_columns()", "42501");
+    phx_sqltest_as_role(c, "alice"); /* her own jobs' scripts */
+    assert_string_equal(
+        phx_sqltest_rows(c,
+                         "SELECT count(*) FROM jobs WHERE script <> '' "
+                         "AND spec IS NOT NULL",
+                         buf, sizeof(buf)),
+        phx_sqltest_rows(c, "SELECT count(*) FROM jobs", buf + 4096, 4096));
+    phx_sqltest_as_role(c, NULL);
+    phx_db_conn_close(c);
+}
+
 static void test_daemon_role(void **state)
 {
     (void)state;
@@ -559,6 +607,7 @@ int main(void)
         cmocka_unit_test(test_usage_requeued_runs),
         cmocka_unit_test(test_users_see_their_own),
         cmocka_unit_test(test_accountant_reads_all_writes_nothing),
+        cmocka_unit_test(test_accountant_not_private),
         cmocka_unit_test(test_daemon_role),
         cmocka_unit_test(test_doc_examples),
     };
