@@ -9,10 +9,10 @@
  * reason → NODE_FAIL, requeued batchd.requeue_count times unless the job
  * said --no-requeue: the run lost is recorded first, as a run ended for
  * phx requeue is (its jobs row NODE_FAIL, charged in usage_daily, its
- * batch step), then the job is PENDING (NodeFailRequeued).  The other nodes' holders
- * are killed when the script ends.  The job's end and a job_steps row "batch" (CPU
- * times, max RSS from the update's usage) are written; the user's fair-share usage
- * grows by the job's cpus × elapsed. */
+ * batch step), then the job is PENDING (NodeFailRequeued).  The other
+ * nodes' holders are killed when the script ends.  The job's end and a
+ * job_steps row "batch" (CPU times, max RSS from the update's usage) are
+ * written; the user's fair-share usage grows by the job's cpus × elapsed. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
