@@ -8,6 +8,9 @@
  * Inside a batch job, PHX_CPU_BIND and PHX_DISTRIBUTION (the job's --cpu-bind
  * and -m) are the defaults of the two options, as sbatch's are srun's, and
  * PHX_GPUS_PER_TASK (the job's --gpus-per-task) that of --gpus-per-task.
+ * Without -n, -N, --ntasks-per-node, -w or -x it starts the job's tasks
+ * (PHX_TASKS_PER_NODE, PHX_NTASKS: run_tasks.c), as srun does in a job;
+ * with -N alone, one task per node.
  *
  * It asks the agent of its node (PHX_AGENT_SOCKET, set in every task's
  * environment) to launch the step over the job's nodes, streams the ranks'
@@ -369,6 +372,9 @@ int phx_cmd_run(int argc, char **argv)
         }
         return phx_run_alloc(&o, argc, argv);
     }
+    /* without -n, the job's tasks, as srun's (run_tasks.c) */
+    o.ntasks =
+        phx_run_job_ntasks(&o, getenv("PHX_NTASKS"), getenv("PHX_TASKS_PER_NODE"));
     /* stdin /dev/null (a batch script's, a command in its background):
      * the ranks get /dev/null themselves, nothing is read */
     if (phx_run_stdin_is_null(0) && !pty)

@@ -16,6 +16,18 @@ typedef struct phx_run_opts {
     long gpus_per_task;             /* --gpus-per-task, 0: none */
 } phx_run_opts_t;
 
+/* Inside a job, the task count to ask for (0: the master's default, one
+ * task on each node of the step, or --ntasks-per-node on each), as srun's
+ * inside a Slurm job: -n if given; else, when neither -N, --ntasks-per-node,
+ * -w nor -x shapes the step by its nodes, the job's tasks: the sum of its
+ * layout job_tasks_per_node (PHX_TASKS_PER_NODE, "2(x3),1"), else
+ * job_ntasks (PHX_NTASKS); 0 when neither is a count (NULL: not set).  The
+ * master lays them out over the job's nodes as evenly as it can, the
+ * larger shares first: the job's own layout when its nodes have the same
+ * number of tasks or one more on the first ones (-n over -N). */
+long phx_run_job_ntasks(const phx_run_opts_t *o, const char *job_ntasks,
+                        const char *job_tasks_per_node);
+
 /* Outside a job: run argv (phx run's own argv) as a batch job of batchd,
  * following its output; the job's exit code. */
 int phx_run_alloc(const phx_run_opts_t *o, int argc, char **argv);

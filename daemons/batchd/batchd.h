@@ -621,6 +621,9 @@ typedef enum batchd_requeue {
     BATCHD_REQUEUE_YES,
     BATCHD_REQUEUE_HOLD,       /* requeuehold by its owner: JobHeldUser */
     BATCHD_REQUEUE_HOLD_ADMIN, /* by an operator: JobHeldAdmin */
+    BATCHD_REQUEUE_NODE_FAIL,  /* by end.c after a node failure
+                                  (batchd.requeue_count): NodeFailRequeued;
+                                  never stored (its run ends at once) */
 } batchd_requeue_t;
 /* Its jobs.requeue_asked ("requeue", "hold", "hold_admin"; NULL for NO),
  * and back (NULL or unknown: NO). */
@@ -651,7 +654,10 @@ void batchd_kills_resume(batchd_t *b);
 void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,
                         const char *idtext, size_t len, bool hold);
 /* j (running, its batch step ended, or ended) PENDING again as
- * j->requeue_asked says, its restart count up by one. */
+ * j->requeue_asked says, its restart count up by one.  A running job's
+ * run is recorded first (end.c's batch_ended: its final state, charged,
+ * its batch step), whether the requeue was asked (requeue.c) or follows a
+ * node failure (BATCHD_REQUEUE_NODE_FAIL). */
 void batchd_requeue_now(batchd_t *b, bjob_t *j);
 /* What both requeues (asked: batchd_requeue_now; after a node failure:
  * end.c) reset: restart count up, the run's times (start, end: -1), age,

@@ -7,10 +7,12 @@
  * signal; TASK_KILLED → CANCELLED after a cancel, else NODE_FAIL when a node
  * of the job was lost, else FAILED; TASK_LOST/TASK_DROPPED or an agent
  * reason → NODE_FAIL, requeued batchd.requeue_count times unless the job
- * said --no-requeue.  The other nodes' holders are killed when the script
- * ends.  The job's end and a job_steps row "batch" (CPU times, max RSS from
- * the update's usage) are written; the user's fair-share usage grows by the
- * job's cpus × elapsed. */
+ * said --no-requeue: the run lost is recorded first, as a run ended for
+ * phx requeue is (its jobs row NODE_FAIL, charged in usage_daily, its
+ * batch step), then the job is PENDING (NodeFailRequeued).  The other
+ * nodes' holders are killed when the script ends.  The job's end and a
+ * job_steps row "batch" (CPU times, max RSS from the update's usage) are
+ * written; the user's fair-share usage grows by the job's cpus × elapsed. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,21 +98,14 @@ void batchd_job_finish(batchd_t *b, bjob_t *j, phx_job_state_t st, phx_job_reaso
     bool requeue = st == PHX_JOB_NODE_FAIL && j->spec.requeue != 0 &&
                    j->requeue_count < b->max_requeue && !j->cancel_requested &&
                    !j->requeue_asked;
-    if (requeue) {
-        /* as a requeue asked (requeue.c): no start time (was: the failed
-         * run's, shown by phx show and acct_jobs while pending), its age
-         * and its run's flags anew */
-        batchd_requeue_reset(b, j);
-        phx_log_notice("job %" PRIu64 ": node failure; requeued (%d of %d)", j->id,
-                       j->requeue_count, b->max_requeue);
-        batchd_job_set_state(b, j, PHX_JOB_PENDING, PHX_REASON_NODE_FAIL_REQUEUED);
-    } else {
-        /* a requeue asked (requeue.c) records the run as it ended first
-         * (charged, its batch step written: batch_ended), then requeues */
-        batchd_job_set_state(b, j, st, why);
-        phx_log_info("job %" PRIu64 ": %s, exit %d:%d", j->id, phx_job_state_name(st),
-                     j->exit_code, j->exit_signal);
-    }
+    if (requeue) /* recorded as it ended, then requeued, as a requeue asked */
+        j->requeue_asked = BATCHD_REQUEUE_NODE_FAIL;
+    /* a requeue (asked: requeue.c; after a node failure, above) records the
+     * run as it ended first (its jobs row final, so charged in usage_daily;
+     * its batch step written: batch_ended), then requeues it */
+    batchd_job_set_state(b, j, st, why);
+    phx_log_info("job %" PRIu64 ": %s, exit %d:%d%s", j->id, phx_job_state_name(st),
+                 j->exit_code, j->exit_signal, requeue ? " (to be requeued)" : "");
     b->ended++;
     if (!j->requeue_asked) /* else batch_ended, once the run is recorded */
         batchd_sched_job_done(b, j);

@@ -47,6 +47,7 @@ static phx_job_reason_t requeued_reason(const bjob_t *j)
     switch (j->requeue_asked) {
     case BATCHD_REQUEUE_HOLD: return PHX_REASON_HELD;
     case BATCHD_REQUEUE_HOLD_ADMIN: return PHX_REASON_HELD_ADMIN;
+    case BATCHD_REQUEUE_NODE_FAIL: return PHX_REASON_NODE_FAIL_REQUEUED;
     default:
         return j->account_invalid ? PHX_REASON_INVALID_ACCOUNT : PHX_REASON_PRIORITY;
     }
@@ -99,10 +100,15 @@ void batchd_requeue_now(batchd_t *b, bjob_t *j)
     cancel_clear(b, j);
     batchd_requeue_reset(b, j);
     phx_job_reason_t why = requeued_reason(j);
+    bool node_fail = j->requeue_asked == BATCHD_REQUEUE_NODE_FAIL;
     j->requeue_asked = BATCHD_REQUEUE_NO;
     batchd_job_set_state(b, j, PHX_JOB_PENDING, why);
-    phx_log_notice("job %" PRIu64 ": requeued (restart %d)%s", j->id, j->requeue_count,
-                   batchd_job_held(j) ? ", held" : "");
+    if (node_fail)
+        phx_log_notice("job %" PRIu64 ": node failure; requeued (%d of %d)", j->id,
+                       j->requeue_count, b->max_requeue);
+    else
+        phx_log_notice("job %" PRIu64 ": requeued (restart %d)%s", j->id,
+                       j->requeue_count, batchd_job_held(j) ? ", held" : "");
 }
 
 /* Requeue j for by: 1 done or under way, -1 with err (and the HTTP status

@@ -82,7 +82,7 @@ assert_eq b "$(job_field "$id" partition)"
 assert_eq b "$(psql_q "SELECT partition FROM jobs WHERE id = $id")"
 # (the output file is truncated at each start: doc/jobs.md, --open-mode)
 assert_eq "second run in b on n2" "$(cat "$home/phx-$id.out")"
-assert_eq "PENDING>RUNNING|RUNNING>PENDING:NodeFailRequeued|PENDING>RUNNING|RUNNING>COMPLETED" \
+assert_eq "PENDING>RUNNING|RUNNING>NODE_FAIL|NODE_FAIL>PENDING:NodeFailRequeued|PENDING>RUNNING|RUNNING>COMPLETED" \
     "$(psql_q "SELECT string_agg(coalesce(from_state::text, '') || '>' || to_state ||
                     CASE WHEN to_state = 'PENDING' THEN ':' || coalesce(reason, '') ELSE '' END,
                     '|' ORDER BY id)

@@ -8,7 +8,9 @@
  *   - a job requeued after a node failure (end.c) is PENDING with no start
  *     time, as one requeued on demand (requeue.c): before, it kept the lost
  *     run's, which phx show, phx queue and acct_jobs (start, an elapsed time
- *     growing while it waits) showed. */
+ *     growing while it waits) showed; and the lost run is recorded as one
+ *     ended for phx requeue (NODE_FAIL in job_events, its batch step, its
+ *     charge in usage_daily): before, it left no trace but its PENDING. */
 #define QUEUE_WORLD_NOW 1793456100 /* batchd's clock */
 #define QUEUE_WORLD_PG
 #define QUEUE_WORLD_UPDATE_API
@@ -226,6 +228,28 @@ static void test_node_fail_requeue_has_no_start(void **state)
     assert_int_equal(store_count(env,
                                  "SELECT count(*) FROM acct_jobs WHERE job_id = 32 "
                                  "AND start IS NULL AND elapsed_s = 0"),
+                     1);
+    /* the lost run recorded as phx requeue records the run it ends: its
+     * end NODE_FAIL (at batchd's clock), then PENDING; its batch step; its
+     * 100 s on 1 core charged in usage_daily, one job run */
+    assert_int_equal(store_count(env,
+                                 "SELECT count(*) FROM job_events WHERE job_id = 32 "
+                                 "AND from_state = 'RUNNING' AND to_state = "
+                                 "'NODE_FAIL' AND time = to_timestamp(1793456100)"),
+                     1);
+    assert_int_equal(store_count(env,
+                                 "SELECT count(*) FROM job_events WHERE job_id = 32 "
+                                 "AND from_state = 'NODE_FAIL' AND to_state = "
+                                 "'PENDING' AND reason = 'NodeFailRequeued'"),
+                     1);
+    assert_int_equal(store_count(env,
+                                 "SELECT count(*) FROM job_steps WHERE job_id = 32 "
+                                 "AND step_id = 'batch' AND state = 'NODE_FAIL' "
+                                 "AND end_time = to_timestamp(1793456100)"),
+                     1);
+    assert_int_equal(store_count(env,
+                                 "SELECT count(*) FROM usage_daily WHERE user_name "
+                                 "= 'root' AND jobs = 1 AND cpu_seconds = 100"),
                      1);
     queue_free(b);
     store_env_free(env);

@@ -15,6 +15,7 @@
 #include "cli/sock.c"
 #include "cli/run_input.c"
 #include "cli/run_pty.c"
+#include "cli/run_tasks.c"
 
 phx_run_out_t *phx_run_out_create(int size, bool label, int fd_out, int fd_err)
 {
