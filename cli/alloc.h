@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "lib/error.h"
 
@@ -81,8 +82,26 @@ typedef struct phx_alloc_session {
     const char *prog; /* "phx alloc" or "salloc": messages' prefix */
     const char *out;  /* the job's output file, copied to stderr as it grows */
     off_t *out_off;
-    volatile sig_atomic_t *signalled; /* the signal that arrived, 0: none */
+    /* SIGTERM or SIGHUP, the first that came (0: none): set by the handler
+     * and never cleared.  SIGINT has a flag of its own (the command's,
+     * once it runs): one slot for "the last signal" was overwritten by a
+     * SIGINT after a SIGTERM, or cleared as a SIGINT just after a SIGTERM
+     * came, and the job went on holding its nodes (tests/e2e/t0383). */
+    volatile sig_atomic_t *terminated;
 } phx_alloc_session_t;
+/* batchd through a failover (a standby answers 503 naming the leader;
+ * the next one leads within seconds): the job's state as
+ * phx_cli_job_poll, no answer taken as still waiting (0) until
+ * PHX_ALLOC_BATCHD_WAIT seconds without one (then -1).  *since: when the
+ * silence began (0: batchd answered last); told once each way. */
+#define PHX_ALLOC_BATCHD_WAIT 600
+#define PHX_ALLOC_CANCEL_WAIT 60 /* to cancel the job, likewise */
+int phx_alloc_job_poll(const char *prog, long long job, char *state, size_t cap,
+                       int *code, time_t *since);
+/* Cancel the job, asking again while no batchd answers (up to
+ * PHX_ALLOC_CANCEL_WAIT seconds): false when none did (said). */
+bool phx_alloc_job_cancel(const char *prog, long long job);
+
 /* Connect to the relay and send a credential over payload; the socket
  * (blocking), or -1 after a message. */
 int phx_alloc_dial(const phx_alloc_session_t *s, const char *payload);

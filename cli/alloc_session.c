@@ -19,6 +19,59 @@
 #include "cli/job_submit.h"
 #include "cli/sock.h"
 
+int phx_alloc_job_poll(const char *prog, long long job, char *state, size_t cap,
+                       int *code, time_t *since)
+{
+    phx_cli_set_quiet(true);
+    int rc = phx_cli_job_poll(job, state, cap, code);
+    phx_cli_set_quiet(false);
+    time_t now = time(NULL);
+    if (rc != -2) {
+        if (*since)
+            fprintf(stderr, "%s: batchd answers again (%s)\n", prog,
+                    phx_cli_address(PHX_CLI_BATCHD));
+        *since = 0;
+        return rc;
+    }
+    if (!*since) {
+        *since = now;
+        fprintf(stderr,
+                "%s: no batchd answers (a failover?): still waiting for job %lld, up "
+                "to %d s\n",
+                prog, job, PHX_ALLOC_BATCHD_WAIT);
+    }
+    if (now - *since < PHX_ALLOC_BATCHD_WAIT)
+        return 0;
+    fprintf(stderr, "%s: no batchd answered for %d s\n", prog, PHX_ALLOC_BATCHD_WAIT);
+    *since = now; /* a caller that goes on hears it again a wait later */
+    return -1;
+}
+
+bool phx_alloc_job_cancel(const char *prog, long long job)
+{
+    time_t until = time(NULL) + PHX_ALLOC_CANCEL_WAIT;
+    bool told = false;
+    for (;;) {
+        phx_cli_set_quiet(true);
+        int rc = phx_cli_job_cancel(job);
+        phx_cli_set_quiet(false);
+        if (rc != -2) /* done, or refused (ended already): said */
+            return true;
+        if (time(NULL) >= until) {
+            fprintf(stderr,
+                    "%s: no batchd answered: job %lld is not cancelled (phx cancel "
+                    "%lld)\n",
+                    prog, job, job);
+            return false;
+        }
+        if (!told)
+            fprintf(stderr, "%s: no batchd answers (a failover?): asking again\n",
+                    prog);
+        told = true;
+        sleep(1);
+    }
+}
+
 int phx_alloc_dial(const phx_alloc_session_t *s, const char *payload)
 {
     phx_error_t err;
@@ -161,7 +214,7 @@ static int serve(const phx_alloc_session_t *s, int lfd, pid_t child)
     phx_splice_t *sp[PHX_ALLOC_CONN_MAX];
     size_t n = 0;
     struct pollfd p[1 + 2 * PHX_ALLOC_CONN_MAX];
-    time_t checked = time(NULL);
+    time_t checked = time(NULL), silent = 0;
     bool ended = false;
     int rc = -1, status;
     time_t grace = 0;
@@ -179,14 +232,13 @@ static int serve(const phx_alloc_session_t *s, int lfd, pid_t child)
             }
         if ((p[0].revents & POLLIN) && (sp[n] = tunnel(s, lfd)))
             n++;
-        int sig = *s->signalled;
-        if (sig == SIGTERM || sig == SIGHUP) {
+        /* SIGINT: the command's (the terminal's), as salloc: not ours */
+        if (*s->terminated) {
             if (rc == -1)
                 kill(child, SIGHUP);
             rc = -1;
             break;
         }
-        *s->signalled = 0; /* SIGINT: the command's (the terminal's), as salloc */
         if (rc == -1 && waitpid(child, &status, WNOHANG) == child) {
             rc = exit_code(status);
             grace = time(NULL) + PHX_ALLOC_GRACE;
@@ -197,7 +249,8 @@ static int serve(const phx_alloc_session_t *s, int lfd, pid_t child)
             char st[32];
             int code;
             checked = now;
-            if (phx_cli_job_poll(s->job, st, sizeof(st), &code) == 1) {
+            if (phx_alloc_job_poll(s->prog, s->job, st, sizeof(st), &code, &silent) ==
+                1) {
                 fprintf(stderr, "%s: job %lld ended %s: the allocation is gone\n",
                         s->prog, s->job, st);
                 ended = true;
@@ -225,6 +278,8 @@ int phx_alloc_session_run(const phx_alloc_session_t *s, char **argv)
     if (lfd < 0) {
         fprintf(stderr, "%s: could not listen on \"%s\": %s\n", s->prog, sock,
                 strerror(errno));
+    } else if (*s->terminated) { /* while the relay was being reached */
+        rc = -1;
     } else {
         pid_t child = start(s, argv, sock);
         if (child < 0)

@@ -85,6 +85,13 @@ static phx_masters_t *daemons(phx_cli_target_t target)
     return &lists[t];
 }
 
+static bool quiet;
+
+void phx_cli_set_quiet(bool q)
+{
+    quiet = q;
+}
+
 const char *phx_cli_address(phx_cli_target_t target)
 {
     static char addr[PHX_MASTER_ADDR_MAX];
@@ -161,8 +168,9 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
         return NULL;
     }
     if (rc < 0) {
-        fprintf(stderr, "phx: %s (is phx-%s running? set PHX_%s=host:port)\n", err.text,
-                who, target == PHX_CLI_MASTER ? "MASTER" : "BATCHD");
+        if (!quiet)
+            fprintf(stderr, "phx: %s (is phx-%s running? set PHX_%s=host:port)\n",
+                    err.text, who, target == PHX_CLI_MASTER ? "MASTER" : "BATCHD");
         return NULL;
     }
     if (status)
@@ -173,7 +181,8 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
         const char *msg = NULL;
         if (v)
             phx_json_str(v, "error", false, &msg, NULL);
-        fprintf(stderr, "phx: %s: %s\n", who, msg ? msg : resp.body);
+        if (!quiet || resp.status != 503)
+            fprintf(stderr, "phx: %s: %s\n", who, msg ? msg : resp.body);
         json_decref(v);
         phx_http_response_clear(&resp);
         return NULL;

@@ -20,6 +20,11 @@ typedef enum phx_cli_target {
 json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *path,
                      const json_t *body, bool authenticated, int *status);
 
+/* Quiet: phx_cli_call says nothing when no daemon answered, or only
+ * standbys did (its caller, phx alloc, waits through a failover and says
+ * so once).  Off by default. */
+void phx_cli_set_quiet(bool quiet);
+
 /* The daemon's host:port (PHX_MASTER/PHX_BATCHD, the configuration, the
  * default).  Borrowed. */
 const char *phx_cli_address(phx_cli_target_t target);

@@ -26,11 +26,15 @@
 #include "cli/commands.h"
 #include "cli/job_submit.h"
 
-static volatile sig_atomic_t signalled;
+/* Each flag written once by its handler and never cleared (alloc.h). */
+static volatile sig_atomic_t terminated, interrupted;
 
 static void on_signal(int sig)
 {
-    signalled = sig;
+    if (sig == SIGINT)
+        interrupted = 1;
+    else if (!terminated)
+        terminated = sig;
 }
 
 static void usage(FILE *f)
@@ -88,14 +92,16 @@ static bool same_file(int fd, const char *out)
 
 /* Follow the job's output file (fd) until the relay's announcement: 0 (a
  * filled), -2 the job ended first (*code: its exit code), or -1: a signal,
- * no announcement, the file replaced, or batchd is gone. */
+ * no announcement, the file replaced, or batchd refused or stayed silent
+ * (a failover is waited through: phx_alloc_job_poll). */
 static int wait_relay(const char *prog, long long id, int fd, const char *out,
                       off_t *off, phx_alloc_announce_t *a, int *code)
 {
     char *buf = malloc(PHX_ALLOC_LINE_MAX + 1);
     size_t len = 0;
     int rc = -1;
-    for (int tick = 0; buf && !signalled; tick++) {
+    time_t silent = 0; /* batchd has not answered since then */
+    for (int tick = 0; buf && !terminated && !interrupted; tick++) {
         if (!same_file(fd, out)) {
             fprintf(stderr,
                     "%s: the job's output file \"%s\" was replaced or removed\n", prog,
@@ -130,7 +136,9 @@ static int wait_relay(const char *prog, long long id, int fd, const char *out,
             break;
         }
         char st[32];
-        int ended = tick % 5 == 0 ? phx_cli_job_poll(id, st, sizeof(st), code) : 0;
+        int ended = tick % 5 == 0
+                        ? phx_alloc_job_poll(prog, id, st, sizeof(st), code, &silent)
+                        : 0;
         if (ended < 0)
             break;
         if (ended) {
@@ -160,12 +168,13 @@ static bool relay_exit(const phx_alloc_session_t *s, int code)
 }
 
 /* The job's end, waited for (bounded) so that its record is final. */
-static void wait_end(long long id)
+static void wait_end(const char *prog, long long id)
 {
     char st[32];
     int code;
+    time_t silent = 0;
     for (int i = 0; i < 300; i++) {
-        if (phx_cli_job_poll(id, st, sizeof(st), &code) != 0)
+        if (phx_alloc_job_poll(prog, id, st, sizeof(st), &code, &silent) != 0)
             return;
         usleep(100000);
     }
@@ -204,7 +213,7 @@ static int allocate(const char *prog, json_t *opts, char **cmd, const char *out,
                              .prog = prog,
                              .out = own,
                              .out_off = &off,
-                             .signalled = &signalled};
+                             .terminated = &terminated};
     int rc = 1, code = 1, waited = wait_relay(prog, id, fd, out, &off, &relay, &code);
     if (waited == 0) {
         fprintf(stderr, "%s: Granted job allocation %lld\n", prog, id);
@@ -215,12 +224,12 @@ static int allocate(const char *prog, json_t *opts, char **cmd, const char *out,
     } else if (rc >= 0 && relay.env && relay_exit(&s, rc > 255 ? 255 : rc)) {
         fprintf(stderr, "%s: Relinquishing job allocation %lld\n", prog, id);
     } else {
-        phx_cli_job_cancel(id);
-        fprintf(stderr, "%s: Job allocation %lld has been revoked.\n", prog, id);
+        if (phx_alloc_job_cancel(prog, id))
+            fprintf(stderr, "%s: Job allocation %lld has been revoked.\n", prog, id);
         if (rc < 0)
             rc = 1;
     }
-    wait_end(id);
+    wait_end(prog, id);
     phx_alloc_announce_clear(&relay);
     return rc > 255 ? 255 : rc;
 }

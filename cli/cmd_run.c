@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/commands.h"
@@ -174,7 +175,10 @@ static long job_gpus_per_task(void)
  * agent takes it; the exit code. */
 static int serve(int fd, bool label, phx_run_in_t *in, phx_winsize_t *pty)
 {
-    bool resize = false; /* a new size to send once the step started */
+    /* new sizes: the latest, at most PHX_WINSIZE_RATE a second, once the
+     * step started (a terminal resized without end sent a frame for each
+     * SIGWINCH) */
+    phx_winsize_gate_t resize = {0};
     phx_wire_decoder_t *dec = phx_wire_decoder_create(PHX_WIRE_DEFAULT_MAX);
     phx_run_out_t *out = phx_run_out_create(0, label, 1, 2);
     phx_error_t err;
@@ -184,15 +188,27 @@ static int serve(int fd, bool label, phx_run_in_t *in, phx_winsize_t *pty)
         fprintf(stderr, "phx run: out of memory\n");
     while (dec && out && rc < 0) {
         /* between frames, and before stdin is read (not meanwhile) */
-        if (resize && in->started && phx_run_pty_frame(in, pty) == 0)
-            resize = false;
+        struct timespec wait, *timeout = NULL;
+        int64_t wait_ms = 0;
+        phx_winsize_t ws;
+        int due =
+            in->started && !phx_run_in_want_write(in)
+                ? phx_winsize_gate_take(&resize, phx_winsize_now_ms(), &ws, &wait_ms)
+                : -1;
+        if (due == 1 && phx_run_pty_frame(in, &ws) < 0)
+            phx_winsize_gate_put(&resize, &ws); /* no memory: later */
+        if (due == 0) {
+            wait = (struct timespec){wait_ms / 1000, wait_ms % 1000 * 1000000};
+            timeout = &wait;
+        }
         struct pollfd p[2] = {
             {fd, POLLIN | (phx_run_in_want_write(in) ? POLLOUT : 0), 0},
             {phx_run_in_want_read(in) ? in->fd : -1, POLLIN, 0},
         };
-        if (ppoll(p, 2, NULL, phx_run_pty_poll_mask()) < 0) {
+        if (ppoll(p, 2, timeout, phx_run_pty_poll_mask()) < 0) {
             int e = errno;
-            resize = resize || (pty && phx_run_pty_resized(pty)); /* SIGWINCH */
+            if (pty && phx_run_pty_resized(pty)) /* SIGWINCH */
+                phx_winsize_gate_put(&resize, pty);
             if (e == EINTR)
                 continue;
             fprintf(stderr, "phx run: poll: %s\n", strerror(e));

@@ -111,9 +111,10 @@ int phx_cli_job_poll(long long id, char *state, size_t cap, int *rc)
 {
     char path[64];
     snprintf(path, sizeof(path), "/api/v1/jobs/%lld", id);
-    json_t *j = phx_cli_call(PHX_CLI_BATCHD, "GET", path, NULL, true, NULL);
+    int status = 0;
+    json_t *j = phx_cli_call(PHX_CLI_BATCHD, "GET", path, NULL, true, &status);
     if (!j)
-        return -1;
+        return status == 0 || status == 503 ? -2 : -1;
     const char *st = json_string_value(json_object_get(j, "state"));
     json_t *ec = json_object_get(j, "exit_code");
     snprintf(state, cap, "%s", st ? st : "?");
@@ -129,11 +130,14 @@ int phx_cli_job_poll(long long id, char *state, size_t cap, int *rc)
     return ended;
 }
 
-void phx_cli_job_cancel(long long id)
+int phx_cli_job_cancel(long long id)
 {
     char path[80];
+    int status = 0;
     snprintf(path, sizeof(path), "/api/v1/jobs/%lld/cancel", id);
-    json_decref(phx_cli_call(PHX_CLI_BATCHD, "POST", path, NULL, true, NULL));
+    json_t *r = phx_cli_call(PHX_CLI_BATCHD, "POST", path, NULL, true, &status);
+    json_decref(r);
+    return r ? 0 : status == 0 || status == 503 ? -2 : -1;
 }
 
 void phx_cli_copy_new(const char *path, off_t *off, int fd)

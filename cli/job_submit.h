@@ -29,11 +29,13 @@ long long phx_cli_submit_script(const char *script, json_t *opts, const char *fi
 
 /* The job's state: 1 and *rc (its exit code, 1 for an ended job with none)
  * when it ended, 0 when pending or running (its state in state), -1 when
- * batchd did not answer (it said why). */
+ * batchd refused (it said why), -2 when no batchd answered, or only
+ * standbys did (a failover: the next leader may answer soon). */
 int phx_cli_job_poll(long long id, char *state, size_t cap, int *rc);
 
-/* Ask batchd to cancel the job (a refusal is printed). */
-void phx_cli_job_cancel(long long id);
+/* Ask batchd to cancel the job: 0, or -1 and -2 as phx_cli_job_poll (a
+ * refusal is printed). */
+int phx_cli_job_cancel(long long id);
 
 /* Copy what the file at path grew by since *off to fd. */
 void phx_cli_copy_new(const char *path, off_t *off, int fd);

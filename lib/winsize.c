@@ -1,6 +1,8 @@
 /* A terminal's size on the wire (winsize.h). */
 #include "lib/winsize.h"
 
+#include <time.h>
+
 static int dimension(const json_t *v, const char *key, unsigned *out, phx_error_t *err)
 {
     json_t *n = json_object_get(v, key);
@@ -29,4 +31,32 @@ int phx_winsize_parse(const json_t *v, phx_winsize_t *ws, phx_error_t *err)
 json_t *phx_winsize_json(const phx_winsize_t *ws)
 {
     return json_pack("{s:i, s:i}", "rows", (int)ws->rows, "cols", (int)ws->cols);
+}
+
+void phx_winsize_gate_put(phx_winsize_gate_t *g, const phx_winsize_t *ws)
+{
+    g->held = *ws;
+    g->holding = true;
+}
+
+int phx_winsize_gate_take(phx_winsize_gate_t *g, int64_t now_ms, phx_winsize_t *ws,
+                          int64_t *wait_ms)
+{
+    if (!g->holding)
+        return -1;
+    if (now_ms < g->next_ms) {
+        *wait_ms = g->next_ms - now_ms;
+        return 0;
+    }
+    *ws = g->held;
+    g->holding = false;
+    g->next_ms = now_ms + 1000 / PHX_WINSIZE_RATE;
+    return 1;
+}
+
+int64_t phx_winsize_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }

@@ -141,9 +141,11 @@ int phx_lstep_pty_open(const phx_lstep_t *s, uid_t uid, int fds[2], phx_error_t 
 int phx_lstep_pty_child(int fds[2]);
 /* The input ended: end-of-file on the terminal. */
 void phx_lstep_pty_eof(phx_step_rank_t *r);
-/* A new size from `phx run` (step_svc.c): here, and through the master
- * to rank 0's agent when elsewhere. */
+/* A new size of the terminal of step's `phx run`: applied to rank 0's
+ * here, and elsewhere: held (the latest) for rank 0's agent, sent at most
+ * PHX_WINSIZE_RATE a second.  forget: the step's client is gone. */
 void phx_step_pty_resize(uint64_t step, bool elsewhere, const phx_winsize_t *ws);
+void phx_step_pty_forget(uint64_t step);
 void phx_step_on_winsize(phx_agentd_t *a, const phx_frame_t *f);
 
 /* step_pmix.c: PMIx callbacks and the fence/dmodex frames. */

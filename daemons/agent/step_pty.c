@@ -19,6 +19,9 @@
  * read waits for the kernel's flush of what the slave wrote) and the master
  * closed, as a pipe is. */
 #include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <stdlib.h>
@@ -107,17 +110,96 @@ static void apply(phx_lstep_t *s, const phx_winsize_t *size)
     }
 }
 
+/* The resizes of `phx run` on their way to rank 0's agent (STEP_WINSIZE
+ * through the master), one per step: the latest size held, at most
+ * PHX_WINSIZE_RATE a second, and none while the link to the master has
+ * more than PHX_WINSIZE_BACKLOG bytes to write.  A client writing WINSIZE
+ * frames in a loop made the agent queue a frame for each. */
+#define PHX_WINSIZE_BACKLOG (256u << 10)
+typedef struct resize_fwd {
+    struct resize_fwd *next;
+    uint64_t step;
+    phx_winsize_gate_t gate;
+    struct event *ev;
+} resize_fwd_t;
+static resize_fwd_t *fwds;
+
+static void fwd_try(resize_fwd_t *f);
+
+static void on_fwd_due(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    fwd_try(arg);
+}
+
+static void fwd_try(resize_fwd_t *f)
+{
+    phx_agentd_t *a = phx_step_agent();
+    phx_winsize_t ws;
+    int64_t wait = 0;
+    int due = phx_winsize_gate_take(&f->gate, phx_winsize_now_ms(), &ws, &wait);
+    if (due == 1 && a->bev &&
+        evbuffer_get_length(bufferevent_get_output(a->bev)) > PHX_WINSIZE_BACKLOG) {
+        phx_winsize_gate_put(&f->gate, &ws); /* the link is behind: later */
+        due = 0;
+        wait = 1000 / PHX_WINSIZE_RATE;
+    }
+    if (due == 1)
+        phx_agentd_send(a,
+                        json_pack("{s:s, s:I, s:i, s:i}", "type", "STEP_WINSIZE",
+                                  "step", (json_int_t)f->step, "rows", (int)ws.rows,
+                                  "cols", (int)ws.cols),
+                        NULL, 0);
+    else if (due == 0 && !evtimer_pending(f->ev, NULL)) {
+        struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000 * 1000)};
+        evtimer_add(f->ev, &tv);
+    }
+}
+
+static resize_fwd_t *fwd_of(uint64_t step)
+{
+    for (resize_fwd_t *f = fwds; f; f = f->next)
+        if (f->step == step)
+            return f;
+    resize_fwd_t *f = calloc(1, sizeof(*f));
+    if (!f || !(f->ev = evtimer_new(phx_step_agent()->base, on_fwd_due, f))) {
+        free(f);
+        return NULL;
+    }
+    f->step = step;
+    f->next = fwds;
+    fwds = f;
+    return f;
+}
+
+void phx_step_pty_forget(uint64_t step)
+{
+    for (resize_fwd_t **pp = &fwds; *pp; pp = &(*pp)->next)
+        if ((*pp)->step == step) {
+            resize_fwd_t *f = *pp;
+            *pp = f->next;
+            event_free(f->ev);
+            free(f);
+            return;
+        }
+}
+
 void phx_step_pty_resize(uint64_t step, bool elsewhere, const phx_winsize_t *ws)
 {
     phx_lstep_t *s = phx_lstep_by_id(step);
     if (s && s->pty.rows > 0)
-        apply(s, ws);
-    if (elsewhere) /* to the agent of rank 0, through the master */
-        phx_agentd_send(phx_step_agent(),
-                        json_pack("{s:s, s:I, s:i, s:i}", "type", "STEP_WINSIZE",
-                                  "step", (json_int_t)step, "rows", (int)ws->rows,
-                                  "cols", (int)ws->cols),
-                        NULL, 0);
+        apply(s, ws); /* at once: nothing waits (the kernel keeps one size) */
+    resize_fwd_t *f = elsewhere ? fwd_of(step) : NULL;
+    if (elsewhere && !f) {
+        phx_log_warnx("step %llu: out of memory: a resize of its terminal is lost",
+                      (unsigned long long)step);
+        return;
+    }
+    if (f) { /* to the agent of rank 0, through the master */
+        phx_winsize_gate_put(&f->gate, ws);
+        fwd_try(f);
+    }
 }
 
 void phx_step_on_winsize(phx_agentd_t *a, const phx_frame_t *f)

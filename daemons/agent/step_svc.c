@@ -109,6 +109,8 @@ static void client_free(evutil_socket_t fd, short what, void *arg)
         }
     if (c->in_gone) /* before its socket closes with bev */
         event_free(c->in_gone);
+    if (c->step)
+        phx_step_pty_forget(c->step);
     if (c->bev)
         bufferevent_free(c->bev);
     if (c->deadline)

@@ -241,6 +241,11 @@ void phx_master_conn_close(phx_master_conn_t *c, const char *why)
         schedule_free(c);
 }
 
+size_t phx_master_conn_backlog(const phx_master_conn_t *c)
+{
+    return c->closed ? 0 : evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
 int phx_master_conn_send(phx_master_conn_t *c, json_t *hdr, const void *attach,
                          size_t attach_len)
 {

@@ -228,6 +228,8 @@ int phx_master_conn_listen(phx_master_t *m, const char *addr, phx_error_t *err);
 void phx_master_conn_close(phx_master_conn_t *c, const char *why);
 void phx_master_conns_destroy(phx_master_t *m);
 const char *phx_master_conn_peer(const phx_master_conn_t *c);
+/* Bytes queued for the agent, not written yet. */
+size_t phx_master_conn_backlog(const phx_master_conn_t *c);
 /* Queue a frame; steals hdr.  A failure closes the connection. */
 int phx_master_conn_send(phx_master_conn_t *c, json_t *hdr, const void *attach,
                          size_t attach_len);

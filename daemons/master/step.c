@@ -5,6 +5,7 @@
  * struct belongs to other files, and steps are transient (in memory only;
  * a master restart loses them and their agents kill them). */
 #include <errno.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,6 +44,8 @@ static void step_free(phx_step_t *s)
         free(p->fence);
     }
     free(s->parts);
+    if (s->resize_ev)
+        event_free(s->resize_ev);
     free(s->failed);
     free(s->origin);
     free(s->fw_id);

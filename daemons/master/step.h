@@ -67,11 +67,14 @@ struct phx_step {
     int max_signal; /* highest signal that killed a rank */
     bool aborted;
     int abort_code;
-    phx_step_cause_t cause; /* why the master killed it, if it did */
-    char *failed;           /* why it could not launch everywhere (STEP_DONE's
-                               message), or NULL */
-    int input;              /* who gets `phx run`'s stdin: PHX_STEP_IN_* or a rank */
-    phx_step_rec_t rec;     /* its accounting record (job_steps) */
+    phx_step_cause_t cause;    /* why the master killed it, if it did */
+    char *failed;              /* why it could not launch everywhere (STEP_DONE's
+                                  message), or NULL */
+    int input;                 /* who gets `phx run`'s stdin: PHX_STEP_IN_* or a rank */
+    phx_step_rec_t rec;        /* its accounting record (job_steps) */
+    phx_winsize_gate_t resize; /* --pty: the origin's latest size, not sent */
+    struct event *resize_ev;   /* when it may go (step_route.c) */
+    phx_master_t *m;           /* resize_ev's */
 };
 
 /* The ranks of one step, at most. */
@@ -191,7 +194,11 @@ void phx_step_on_input(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t
 void phx_step_on_input_ack(phx_master_t *m, phx_master_agent_t *a,
                            const phx_frame_t *f);
 /* STEP_WINSIZE {step, rows, cols} from the origin (--pty: its terminal's
- * new size): to the other agents whose ranks get input (rank 0's). */
+ * new size): to the other agents whose ranks get input (rank 0's).  The
+ * step holds the latest size only and sends at most PHX_WINSIZE_RATE a
+ * second, none while an agent it goes to has more than
+ * PHX_STEP_WINSIZE_BACKLOG bytes to read: nothing else queues. */
+#define PHX_STEP_WINSIZE_BACKLOG (256u << 10)
 void phx_step_on_winsize(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f);
 /* Do the part's ranks get the step's input? */
 bool phx_step_part_gets_input(const phx_step_t *s, const phx_step_part_t *p);

@@ -2,6 +2,7 @@
  * every agent's contribution in, their plain concatenation out to all),
  * direct-modex requests and answers, rank output, and the input of `phx run`
  * with its acknowledgements. */
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -239,15 +240,34 @@ void phx_step_on_input_ack(phx_master_t *m, phx_master_agent_t *a, const phx_fra
                   NULL, 0);
 }
 
-void phx_step_on_winsize(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+static void resize_send(phx_step_t *s);
+
+static void on_resize_due(evutil_socket_t fd, short what, void *arg)
 {
-    phx_step_t *s = phx_step_find(f->header);
+    (void)fd;
+    (void)what;
+    resize_send(arg);
+}
+
+/* The held size to the agents of rank 0 (the input's), when it may go. */
+static void resize_send(phx_step_t *s)
+{
+    phx_master_t *m = s->m;
     phx_winsize_t ws;
-    phx_error_t err;
-    if (!s || strcmp(a->name, s->origin) != 0 || a->links != s->origin_link ||
-        phx_winsize_parse(f->header, &ws, &err) < 0)
-        return; /* only the agent of `phx run` speaks for its terminal */
-    for (int i = 0; i < s->nparts; i++) {
+    int64_t wait = 0;
+    int due = phx_winsize_gate_take(&s->resize, phx_winsize_now_ms(), &ws, &wait);
+    for (int i = 0; due == 1 && i < s->nparts; i++) {
+        phx_step_part_t *p = &s->parts[i];
+        phx_master_agent_t *a = phx_master_agent_find(m, p->agent);
+        if (strcmp(p->agent, s->origin) != 0 && !p->exited &&
+            phx_step_part_gets_input(s, p) && a && a->conn &&
+            phx_master_conn_backlog(a->conn) > PHX_STEP_WINSIZE_BACKLOG) {
+            phx_winsize_gate_put(&s->resize, &ws); /* an agent behind: later */
+            due = 0;
+            wait = 1000 / PHX_WINSIZE_RATE;
+        }
+    }
+    for (int i = 0; due == 1 && i < s->nparts; i++) {
         phx_step_part_t *p = &s->parts[i];
         if (strcmp(p->agent, s->origin) != 0 && !p->exited &&
             phx_step_part_gets_input(s, p))
@@ -257,4 +277,26 @@ void phx_step_on_winsize(phx_master_t *m, phx_master_agent_t *a, const phx_frame
                                     "cols", (int)ws.cols),
                           NULL, 0);
     }
+    if (due == 0 && !evtimer_pending(s->resize_ev, NULL)) {
+        struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000 * 1000)};
+        evtimer_add(s->resize_ev, &tv);
+    }
+}
+
+void phx_step_on_winsize(phx_master_t *m, phx_master_agent_t *a, const phx_frame_t *f)
+{
+    phx_step_t *s = phx_step_find(f->header);
+    phx_winsize_t ws;
+    phx_error_t err;
+    if (!s || strcmp(a->name, s->origin) != 0 || a->links != s->origin_link ||
+        phx_winsize_parse(f->header, &ws, &err) < 0)
+        return; /* only the agent of `phx run` speaks for its terminal */
+    if (!s->resize_ev && !(s->resize_ev = evtimer_new(m->base, on_resize_due, s))) {
+        phx_log_warnx("step %s: out of memory: a resize of its terminal is lost",
+                      s->nspace);
+        return;
+    }
+    s->m = m;
+    phx_winsize_gate_put(&s->resize, &ws);
+    resize_send(s);
 }

@@ -119,13 +119,49 @@ static void test_parse(void **state)
     assert_int_equal(phx_winsize_parse(NULL, &ws, &err), -1);
 }
 
+/* The gate every hop keeps per step (lib/winsize.h): the first size goes
+ * at once, then the latest only, at most PHX_WINSIZE_RATE a second, so a
+ * flood of resizes queues nothing (one held at most) and the last size
+ * still arrives. */
+static void test_gate(void **state)
+{
+    (void)state;
+    phx_winsize_gate_t g = {0};
+    phx_winsize_t ws = {1, 1}, out = {0, 0};
+    int64_t wait = -1, now = 1000000;
+    assert_int_equal(phx_winsize_gate_take(&g, now, &out, &wait), -1);
+    phx_winsize_gate_put(&g, &ws);
+    assert_int_equal(phx_winsize_gate_take(&g, now, &out, &wait), 1);
+    assert_int_equal(out.rows, 1);
+    assert_int_equal(phx_winsize_gate_take(&g, now, &out, &wait), -1);
+    /* 10,000 resizes over 2 s, taken as a loop would after each one */
+    int sent = 0;
+    for (int i = 0; i < 10000; i++) {
+        phx_winsize_t w = {(unsigned)(i % 500) + 1, (unsigned)i + 1};
+        phx_winsize_gate_put(&g, &w);
+        int r = phx_winsize_gate_take(&g, now + i / 5, &out, &wait);
+        if (r == 1)
+            sent++;
+        else {
+            assert_int_equal(r, 0);
+            assert_true(wait > 0 && wait <= 1000 / PHX_WINSIZE_RATE);
+        }
+    }
+    assert_in_range(sent, 2 * PHX_WINSIZE_RATE - 1, 2 * PHX_WINSIZE_RATE + 1);
+    /* the last one is held, and goes once its time came */
+    assert_int_equal(phx_winsize_gate_take(&g, now + 1999, &out, &wait), 0);
+    assert_int_equal(phx_winsize_gate_take(&g, now + 1999 + wait, &out, &wait), 1);
+    assert_int_equal(out.cols, 10000);
+    assert_int_equal(out.rows, 9999 % 500 + 1);
+    assert_int_equal(phx_winsize_gate_take(&g, now + 5000, &out, &wait), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_size_env),
-        cmocka_unit_test(test_size_terminal),
-        cmocka_unit_test(test_frame),
-        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_size_env), cmocka_unit_test(test_size_terminal),
+        cmocka_unit_test(test_frame),    cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_gate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
