@@ -65,11 +65,16 @@ int phx_task_gpu_cgroup(phx_task_t *t, phx_error_t *err)
     t->gpu_cg = NULL;
     if (!t->gpus)
         return 0;
+    /* A task with all of the node's GPUs denies nothing itself, but its
+     * cgroup is the parent of its ranks' (--gpus-per-task): made too.  None
+     * only when no GPU of the node has a device file found. */
     int n = phx_gpu_deny_list(t->a->topo, t->gpus, sysroot(), deny, PHX_GPU_DEV_MAX);
-    if (n == 0 || gpu_cg_dir(t, dir, sizeof(dir)) < 0) {
+    bool files = n > 0 || phx_gpu_deny_list(t->a->topo, NULL, sysroot(), deny,
+                                            PHX_GPU_DEV_MAX) > 0;
+    if (!files || gpu_cg_dir(t, dir, sizeof(dir)) < 0) {
         if (!said)
             phx_log_info("tasks' GPUs are named in their environment only: %s",
-                         n == 0 ? "no device file of another GPU of the node was found"
+                         !files ? "no device file of a GPU of the node was found"
                                 : "no cgroup v1 devices hierarchy");
         said = true;
         return 0;
@@ -128,14 +133,20 @@ void phx_task_gpu_cgroup_remove(phx_task_t *t)
     }
 }
 
+/* Made as at the launch, again: a folder found there (it should be) gets
+ * its deny lines written again, not trusted as it is; one gone while the
+ * agent was away, or never made (an older agent's task), is made, so that
+ * the steps' ranks never see more than the task's GPUs.  One that cannot be
+ * made is still named: its ranks then fail to join it and do not start. */
 void phx_task_gpu_cgroup_adopt(phx_task_t *t)
 {
     char dir[PHX_CG_PATH];
-    struct stat st;
-    free(t->gpu_cg);
-    t->gpu_cg = NULL;
-    if (t->gpus && gpu_cg_dir(t, dir, sizeof(dir)) == 0 && stat(dir, &st) == 0 &&
-        S_ISDIR(st.st_mode) && asprintf(&t->gpu_cg, "%s/cgroup.procs", dir) < 0)
+    phx_error_t err;
+    if (phx_task_gpu_cgroup(t, &err) == 0)
+        return;
+    phx_log_warnx("task %s: %s: its steps' ranks will not start", t->label, err.text);
+    if (gpu_cg_dir(t, dir, sizeof(dir)) == 0 &&
+        asprintf(&t->gpu_cg, "%s/cgroup.procs", dir) < 0)
         t->gpu_cg = NULL;
 }
 

@@ -122,15 +122,18 @@ int phx_task_parse_gpus(phx_task_t *t, phx_error_t *err);
 #define PHX_GPU_ENV_VARS 4
 extern const char *const phx_gpu_env_vars[PHX_GPU_ENV_VARS];
 /* The task's v1 devices cgroup, denying the device files of the node's
- * GPUs that are not the task's (t->gpu_cg, joined by the shim); 0 without
- * one (no GPU, no such file, no v1 devices hierarchy), -1 with err. */
+ * GPUs that are not the task's (t->gpu_cg, joined by the shim; also made,
+ * denying nothing, for a task with all of them: its ranks' are below it);
+ * 0 without one (no GPU, no device file of any GPU of the node, no v1
+ * devices hierarchy), -1 with err. */
 #define PHX_GPU_DEV_MAX 256
 int phx_task_gpu_cgroup(phx_task_t *t, phx_error_t *err);
 /* Remove it and its steps' (below; also an adopted task's), once nothing
  * runs in them. */
 void phx_task_gpu_cgroup_remove(phx_task_t *t);
-/* An adopted task: t->gpu_cg again if its devices cgroup is there (its
- * steps' ranks must join it). */
+/* An adopted task: its devices cgroup made (or its deny lines written)
+ * again, t->gpu_cg as at its launch (its steps' ranks must join it); when
+ * that fails t->gpu_cg still names it, so that they fail closed. */
 void phx_task_gpu_cgroup_adopt(phx_task_t *t);
 /* The cgroup.procs a step's rank that sees the GPUs gpus ("0,2", node-local
  * indexes; NULL: the task's) joins, into procs: "" when the task has no
