@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "cli/alloc.h"
 #include "cli/client.h"
 #include "cli/job_submit.h"
 #include "cli/run.h"
@@ -98,13 +100,14 @@ int phx_run_alloc(const phx_run_opts_t *o, int argc, char **argv)
     off_t off = 0;
     int rc = 1;
     bool cancelled = false;
+    time_t silent = 0; /* since when no batchd answers (a failover) */
     for (;;) {
         if (interrupted && !cancelled) {
-            phx_cli_job_cancel(id);
+            phx_alloc_job_cancel("phx run", id);
             cancelled = true;
         }
-        char st[32];
-        int ended = phx_cli_job_poll(id, st, sizeof(st), &rc);
+        char st[32] = "";
+        int ended = phx_alloc_job_poll("phx run", id, st, sizeof(st), &rc, &silent);
         phx_cli_copy_new(out, &off, 1);
         if (ended < 0) {
             rc = 1;

@@ -27,6 +27,15 @@ rm -f "$home1"/.phx-alloc-*.out
 granted() { sed -n 's/^.*Granted job allocation \([0-9]*\)$/\1/p' "$1"; }
 pending_id() { sed -n 's/^.*Pending job allocation \([0-9]*\)$/\1/p' "$1"; }
 gone() { ! alive "$1"; }
+# resume PID: SIGCONT to PID and to its parent.  runuser (as_user), like su,
+# stops itself when it sees its child stop, and nothing resumes it: it would
+# never reap phx alloc, and `wait` on the test's subshell would hang.
+resume() {
+    local parent
+    parent=$(awk '{ print $4 }' "/proc/$1/stat" 2>/dev/null) || parent=
+    kill -CONT "$1"
+    [[ -z $parent || $parent == 1 ]] || kill -CONT "$parent" 2>/dev/null || true
+}
 
 # signals SIG...: sent to phx alloc (the command's parent) while it is
 # stopped, then it goes on; it must end and its job be cancelled.
@@ -41,7 +50,7 @@ for sigs in "TERM INT" "HUP INT"; do
     p=$(cat "$home1/allocpid")
     kill -STOP "$p"
     for s in $sigs; do kill -"$s" "$p"; done
-    kill -CONT "$p"
+    resume "$p"
     if ! wait_for 20 gone "$p"; then
         kill -TERM "$p" 2>/dev/null || true # not to hold the job for the rest
         fail "phx alloc still runs 20 s after SIG${sigs// / and SIG} (the first lost): $(cat "$err")"
@@ -70,7 +79,7 @@ done
 kill -STOP "$p"
 kill -TERM "$p"
 kill -INT "$p"
-kill -CONT "$p"
+resume "$p"
 wait_for 20 gone "$p"
 rc=0
 wait "$apid" || rc=$?

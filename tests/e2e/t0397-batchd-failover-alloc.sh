@@ -8,7 +8,8 @@
 # connections.  phx alloc used to take that as batchd gone, cancel the job
 # and give up; now it says so once and goes on waiting.  The holder is
 # released, the standby leads, starts the allocation, and phx alloc's
-# command runs (srun in it too) and the job completes.
+# command runs (srun in it too) and the job completes.  `phx run` outside
+# a job (its own allocation, pending likewise) waits through it too.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -53,8 +54,14 @@ as_user phxu1 "phx alloc -n 2 -t 2 sh -c 'echo alloc-ran \$PHX_JOB_ID; srun -n1 
 apid=$!
 wait_for 30 grep -q 'Pending job allocation' "$PHX_TEST_DIR/a.err"
 id=$(sed -n 's/^.*Pending job allocation \([0-9]*\)$/\1/p' "$PHX_TEST_DIR/a.err")
+# phx run outside a job: its own job, pending behind both.
+as_user phxu1 "phx run -n 2 echo run-ran" >"$PHX_TEST_DIR/r.out" 2>"$PHX_TEST_DIR/r.err" &
+rpid=$!
+wait_for 30 grep -q 'holds the allocation of this step' "$PHX_TEST_DIR/r.err"
+rid=$(sed -n 's/^phx run: job \([0-9]*\) holds.*$/\1/p' "$PHX_TEST_DIR/r.err")
 sleep 1
 assert_eq PENDING "$(job_field "$id" state)"
+assert_eq PENDING "$(job_field "$rid" state)"
 
 # The lock taken by this test as soon as the leader lets it go, held 5 s.
 psql_q "SELECT pg_advisory_lock($LOCK_KEY); SELECT pg_sleep(5)" >/dev/null &
@@ -81,6 +88,14 @@ assert_not_contains "$err" "revoked"
 assert_contains "$(cat "$PHX_TEST_DIR/a.out")" "alloc-ran $id"
 assert_contains "$(cat "$PHX_TEST_DIR/a.out")" "via-srun"
 wait_job "$id" COMPLETED 30
+rc=0
+wait "$rpid" || rc=$?
+note "$(cat "$PHX_TEST_DIR/r.err")"
+assert_eq 0 "$rc" "phx run's exit code"
+assert_contains "$(cat "$PHX_TEST_DIR/r.err")" "phx run: no batchd answers (a failover?): still waiting for job $rid"
+assert_eq "run-ran
+run-ran" "$(cat "$PHX_TEST_DIR/r.out")" "phx run's output"
+wait_job "$rid" COMPLETED 30
 wait_job "$holder" COMPLETED 30
 assert_contains "$(cat "$home/phx-$holder.out")" "released"
 assert_eq "" "$(ls -A "$home" | grep '^.phx-alloc-' || true)" "output files left"
