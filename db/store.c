@@ -97,6 +97,7 @@ static int check_stmt_args(const char *sql, int nparams, const char *const *para
 
 void phx_db_request_clear_results(request_t *req)
 {
+    req->written = false;
     for (int i = 0; i < req->nstmts; i++) {
         if (req->resv && req->resv[i].pg) {
             PQclear(req->resv[i].pg);
@@ -370,7 +371,7 @@ static void deliver(phx_db_store_t *store, request_t *list)
         if (r->failed)
             r->cb(&r->err, NULL, 0, r->arg);
         else if (r->rows)
-            r->cb(NULL, NULL, 0, r->arg);
+            r->cb(NULL, NULL, r->rows->returns && r->written ? 1 : 0, r->arg);
         else
             r->cb(NULL, r->results, r->nstmts, r->arg);
         request_free(r);

@@ -17,6 +17,7 @@
 #ifndef PHX_DB_STORE_H
 #define PHX_DB_STORE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -110,12 +111,20 @@ int phx_db_store_write(phx_db_store_t *store, const char *sql, int nparams,
  * If `many` fails, the group's rows of its kind are retried one by one with
  * `one`: a bad row fails alone, as with phx_db_store_write.  The callback runs after
  * the commit with no results (nresults 0).  kind is kept by pointer: it must outlive
- * the store (make it static const). */
+ * the store (make it static const).
+ *
+ * returns: both statements may leave rows out (INSERT ... ON CONFLICT DO
+ * NOTHING) and return, in their first column, the $1 (as text, in the
+ * canonical form of the key) of every row they wrote (RETURNING).  A row's
+ * callback then tells it with nresults: 1 if its row was written, 0 if not
+ * (results stay NULL).  With nkeys 1 and $1 unique within a run, so that a
+ * returned key names one row. */
 typedef struct phx_db_rows {
     const char *one;
     const char *many;
     int nparams; /* 1..PHX_DB_ROWS_MAX_PARAMS */
     int nkeys;   /* 1..nparams: the leading parameters that name the row */
+    bool returns;
 } phx_db_rows_t;
 
 #define PHX_DB_ROWS_MAX_PARAMS 64

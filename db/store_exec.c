@@ -307,6 +307,27 @@ static void describe_failure(outcome_t *o, const op_t *op, const PGresult *r,
     o->culprit = op->req;
 }
 
+/* A returning kind's many-row statement: mark the rows whose key came back
+ * (usually in the run's order: each search starts after the last found). */
+static void mark_written(const row_run_t *run, const PGresult *r)
+{
+    if (!run->kind->returns || run->n == 0)
+        return;
+    size_t at = 0;
+    for (int t = 0; t < PQntuples(r); t++) {
+        const char *key = PQgetvalue(r, t, 0);
+        for (size_t k = 0; k < run->n; k++) {
+            request_t *row = run->rows[(at + k) % run->n];
+            const char *mine = row->stmts[0].params[0];
+            if (mine && strcmp(mine, key) == 0) {
+                row->written = true;
+                at = (at + k + 1) % run->n;
+                break;
+            }
+        }
+    }
+}
+
 /* Read the results of every op.  Statement results go to their requests;
  * the first failure is described in o.  Returns false if the connection was
  * lost. */
@@ -336,9 +357,13 @@ static bool read_results(db_session_t *s, pipeline_t *p, outcome_t *o)
             }
         }
         if (op->run >= 0 && op->kind == OP_STMT) {
+            if (ok)
+                mark_written(&s->plan.runs[op->run], r);
             PQclear(r); /* the rows' callbacks get no results */
             continue;
         }
+        if (op->kind == OP_STMT && ok && op->req->rows)
+            op->req->written = PQntuples(r) > 0;
         if (op->kind == OP_FENCE && ok && PQntuples(r) == 0 && o->status == SEG_OK) {
             char excerpt[72];
             o->status = SEG_ALL_FAIL;

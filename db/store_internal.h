@@ -40,6 +40,7 @@ struct phx_db_txn {
     const phx_db_rows_t *rows;
     bool unmerged; /* DB thread: its many-row statement failed; write it alone */
     int run;       /* DB thread: its run in the current plan, -1 if none */
+    bool written;  /* rows->returns: its row was returned (written) */
 };
 typedef struct phx_db_txn request_t;
 

@@ -32,7 +32,7 @@ void store_rec_done(const phx_error_t *err, phx_db_result_t *const *results, int
         assert_null(results);
         return;
     }
-    if (n == 0) /* row writes: no results */
+    if (n == 0 || !results) /* row writes: no results (returns: nresults only) */
         return;
     r->rows = phx_db_result_rows(results[0]);
     if (r->rows > 0 && phx_db_result_cols(results[0]) > 0)
