@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "lib/config.h"
@@ -105,12 +106,15 @@ const char *phx_cli_address(phx_cli_target_t target)
  * For the same reason a batchd that got a request other than a GET and
  * gave no answer (maybe_done: it closed the connection or timed out) is
  * not followed by the next one: only a refused connection or a standby's
- * refusal are. */
+ * refusal are.  Unless the request is idempotent (a submission with its
+ * key): then it is sent again, PHX_CLI_SUBMIT_SENDS times at most in all. */
 static bool next_daemon(phx_cli_target_t target, phx_masters_t *l, const char *leader,
-                        bool maybe_done, size_t *tried)
+                        bool maybe_done, bool idempotent, size_t *tried)
 {
     size_t most = target == PHX_CLI_BATCHD && l->n == 1 ? 1 : l->n + 1;
-    if (target == PHX_CLI_BATCHD && maybe_done)
+    if (idempotent)
+        most = most > PHX_CLI_SUBMIT_SENDS ? most : PHX_CLI_SUBMIT_SENDS;
+    if (target == PHX_CLI_BATCHD && maybe_done && !idempotent)
         return false;
     if (++*tried >= most)
         return false;
@@ -119,8 +123,9 @@ static bool next_daemon(phx_cli_target_t target, phx_masters_t *l, const char *l
     return true;
 }
 
-json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *path,
-                     const json_t *body, bool authenticated, int *status)
+static json_t *call(phx_cli_target_t target, const char *method, const char *path,
+                    const json_t *body, bool authenticated, const char *key,
+                    int *status)
 {
     const phx_conf_t *conf = client_conf();
     const char *who = target == PHX_CLI_MASTER ? "master" : "batchd";
@@ -143,8 +148,9 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
         phx_masters_t *l = daemons(target);
         snprintf(host, sizeof(host), "%s", phx_masters_host(l));
         port = phx_masters_port(l);
-        rc = phx_http_call(host, port, method, path, text, munge,
-                           phx_conf_double(conf, "client.timeout"), &resp, &err);
+        const char *hdr[] = {"Idempotency-Key", key, NULL};
+        rc = phx_http_call_with(host, port, method, path, text, key ? hdr : NULL, munge,
+                                phx_conf_double(conf, "client.timeout"), &resp, &err);
         maybe_done = rc < 0 && errno == ECONNRESET && strcmp(method, "GET") != 0;
         /* a standby's refusal, or no answer: the leader it names, or the
          * next one of the list */
@@ -153,13 +159,22 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
                          phx_masters_refusal_text(resp.body, resp.len, leader,
                                                   sizeof(leader)) == 1))
             break;
-        if (!next_daemon(target, l, leader, maybe_done, &tried))
+        if (!next_daemon(target, l, leader, maybe_done, key != NULL, &tried))
             break;
         if (rc == 0)
             phx_http_response_clear(&resp);
+        if (key && tried >= l->n) /* round the list: a moment to restart or elect */
+            usleep(500000);
     }
     free(text);
     phx_munge_destroy(munge);
+    if (rc < 0 && maybe_done && key) {
+        fprintf(stderr,
+                "phx: %s; the submission may have been stored: submit it again with "
+                "PHX_SUBMIT_KEY=%s to get its job id without a second job\n",
+                err.text, key);
+        return NULL;
+    }
     if (rc < 0 && maybe_done && target == PHX_CLI_BATCHD) {
         fprintf(stderr,
                 "phx: %s; the request may have been carried out: check (phx queue) "
@@ -191,6 +206,42 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
         fprintf(stderr, "phx: %s sent invalid JSON: %s\n", who, jerr.text);
     phx_http_response_clear(&resp);
     return v;
+}
+
+json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *path,
+                     const json_t *body, bool authenticated, int *status)
+{
+    return call(target, method, path, body, authenticated, NULL, status);
+}
+
+int phx_cli_submit_key(char key[33])
+{
+    unsigned char r[16];
+    size_t got = 0;
+    while (got < sizeof(r)) {
+        ssize_t n = getrandom(r + got, sizeof(r) - got, 0);
+        if (n < 0 && errno != EINTR)
+            return -1;
+        got += n > 0 ? (size_t)n : 0;
+    }
+    for (size_t i = 0; i < sizeof(r); i++)
+        snprintf(key + 2 * i, 3, "%02x", r[i]);
+    return 0;
+}
+
+json_t *phx_cli_submit(const json_t *body, int *status)
+{
+    char key[33];
+    const char *k = getenv("PHX_SUBMIT_KEY");
+    if (!k || !*k) {
+        if (phx_cli_submit_key(key) < 0) {
+            fprintf(stderr, "phx: could not make a submission key: %s\n",
+                    strerror(errno));
+            return NULL;
+        }
+        k = key;
+    }
+    return call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, true, k, status);
 }
 
 const char *phx_cli_dsn(void)

@@ -25,6 +25,19 @@ json_t *phx_cli_call(phx_cli_target_t target, const char *method, const char *pa
  * so once).  Off by default. */
 void phx_cli_set_quiet(bool quiet);
 
+/* A submission to batchd (POST /api/v1/jobs), sent with an Idempotency-Key
+ * header: PHX_SUBMIT_KEY if set, else a new random key (128 bits, hex).
+ * With the key a submission that got no answer (a timeout, a cut
+ * connection) is sent again, to the next batchd of the list or to the lone
+ * one, at most PHX_CLI_SUBMIT_SENDS times in all: batchd answers a key it
+ * stored with the job it stored (doc/batchd.md).  As phx_cli_call
+ * otherwise. */
+#define PHX_CLI_SUBMIT_SENDS 4
+json_t *phx_cli_submit(const json_t *body, int *status);
+
+/* A new submission key into key: 32 hex digits from getrandom.  0, or -1. */
+int phx_cli_submit_key(char key[33]);
+
 /* The daemon's host:port (PHX_MASTER/PHX_BATCHD, the configuration, the
  * default).  Borrowed. */
 const char *phx_cli_address(phx_cli_target_t target);

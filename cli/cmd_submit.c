@@ -200,7 +200,7 @@ int phx_cmd_submit(int argc, char **argv)
                              "filename", strcmp(file, "-") == 0 ? "stdin" : file,
                              "argv", opts, "args", args, "cwd", cwd, "env", env,
                              "submit_line", line, "submit_host", host);
-    json_t *r = phx_cli_call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, true, NULL);
+    json_t *r = phx_cli_submit(body, NULL);
     json_decref(body);
     if (!r)
         return 1;

@@ -100,7 +100,7 @@ long long phx_cli_submit_script(const char *script, json_t *opts, const char *fi
         "{s:s, s:s, s:o, s:[], s:s, s:o, s:s, s:s}", "script", script, "filename",
         filename, "argv", opts ? opts : json_array(), "args", "cwd", cwd, "env",
         phx_cli_environ(), "submit_line", submit_line, "submit_host", host);
-    json_t *r = phx_cli_call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, true, NULL);
+    json_t *r = phx_cli_submit(body, NULL);
     json_decref(body);
     long long id = r ? json_integer_value(json_object_get(r, "job_id")) : -1;
     json_decref(r);

@@ -252,6 +252,14 @@ int phx_http_call(const char *host, int port, const char *method, const char *pa
                   const char *body, phx_munge_t *munge, double timeout_s,
                   phx_http_response_t *resp, phx_error_t *err)
 {
+    return phx_http_call_with(host, port, method, path, body, NULL, munge, timeout_s,
+                              resp, err);
+}
+
+int phx_http_call_with(const char *host, int port, const char *method, const char *path,
+                       const char *body, const char *const *headers, phx_munge_t *munge,
+                       double timeout_s, phx_http_response_t *resp, phx_error_t *err)
+{
     memset(resp, 0, sizeof(*resp));
     enum evhttp_cmd_type cmd;
     if (strcmp(method, "GET") == 0)
@@ -294,6 +302,8 @@ int phx_http_call(const char *host, int port, const char *method, const char *pa
         snprintf(auth, sizeof(auth), "Munge %s", cred);
         evhttp_add_header(h, "Authorization", auth);
     }
+    for (size_t i = 0; headers && headers[i] && headers[i + 1]; i += 2)
+        evhttp_add_header(h, headers[i], headers[i + 1]);
     if (body) {
         evhttp_add_header(h, "Content-Type", "application/json");
         evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));

@@ -90,6 +90,11 @@ typedef struct phx_http_response {
 int phx_http_call(const char *host, int port, const char *method, const char *path,
                   const char *body, phx_munge_t *munge, double timeout_s,
                   phx_http_response_t *resp, phx_error_t *err);
+/* The same with extra request headers: headers is {name, value, ...,
+ * NULL} (NULL: none); they are not covered by the munge credential. */
+int phx_http_call_with(const char *host, int port, const char *method, const char *path,
+                       const char *body, const char *const *headers, phx_munge_t *munge,
+                       double timeout_s, phx_http_response_t *resp, phx_error_t *err);
 void phx_http_response_clear(phx_http_response_t *resp);
 
 /* Split "host:port" (port required); host is copied into host (hostlen). */

@@ -276,6 +276,8 @@ typedef struct batchd {
     bool limits_scanned;
     /* the POST being handled: its writes, answered once committed (ack.c) */
     struct batchd_ack *ack;
+    /* submissions with an Idempotency-Key not yet answered (submit.c) */
+    struct submission *submit_inflight;
     /* leader.c: the election (db/leader.h) */
     struct phx_db_leader *leader;
     bool standby;        /* another batchd leads: refuse every request */
@@ -462,6 +464,16 @@ uint64_t batchd_parts_visible(const batchd_t *b, uid_t uid, gid_t gid);
 
 /* submit.c / api.c */
 void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid);
+
+/* submit_key.c: an Idempotency-Key is 16 to 64 letters, digits, '-' or
+ * '_' (doc/batchd.md).  0, or -1 with err naming the header (a 400). */
+#define BATCHD_SUBMIT_KEY_MIN    16
+#define BATCHD_SUBMIT_KEY_MAX    64
+#define BATCHD_SUBMIT_DIGEST_LEN 64
+int batchd_submit_key_check(const char *key, phx_error_t *err);
+/* SHA-256 (hex) of the submission body in a canonical form (compact, keys
+ * sorted): equal for a body sent again.  0, or -1 (ENOMEM). */
+int batchd_submit_digest(const json_t *body, char hex[BATCHD_SUBMIT_DIGEST_LEN + 1]);
 /* The job's partition (none: the default) or list of them, as at
  * submission: each must exist; those that cannot take the job (state,
  * AllowGroups, AllowAccounts/DenyAccounts, MaxTime, the cluster fit) are

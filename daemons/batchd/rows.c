@@ -1,6 +1,10 @@
 /* phx-batchd: the statements of its row writes (rows.h). */
 #include "daemons/batchd/rows.h"
 
+/* A key already stored for the uid: nothing written, the row not returned
+ * (submit.c then reads the job that has it). */
+#define JOB_KEYED " ON CONFLICT (uid, submit_key) DO NOTHING RETURNING id::text"
+
 const phx_db_rows_t batchd_job_insert_rows = {
     .one =
         "INSERT INTO jobs (id, " BATCHD_JOB_COLS ") VALUES ($1::bigint, $2, $3::int, "
@@ -8,24 +12,26 @@ const phx_db_rows_t batchd_job_insert_rows = {
         "$15, $16, $17, $18, $19::int, $20::int, $21::int, $22::int, $23::int, "
         "$24::int, $25::bigint, $26::bigint, $27::boolean, $28::boolean, "
         "to_timestamp($29::bigint), to_timestamp($30::bigint), "
-        "to_timestamp($31::bigint))",
+        "to_timestamp($31::bigint), $32, $33)" JOB_KEYED,
     .many =
         "INSERT INTO jobs (id, " BATCHD_JOB_COLS ") SELECT u.id, u.name, u.uid, u.gid, "
         "u.un, u.gn, u.acct, u.part, u.qos, 'PENDING', u.reason, u.nice, u.spec, "
         "u.script, u.wd, u.sd, u.sl, u.sh, u.dep, u.tl, u.nmin, u.nmax, u.nt, "
         "u.tpn, u.cpt, u.mpn, u.mpc, u.ex, u.rq, to_timestamp(u.bt), "
-        "to_timestamp(u.el), to_timestamp(u.sub) "
+        "to_timestamp(u.el), to_timestamp(u.sub), u.key, u.digest "
         "FROM unnest($1::bigint[], $2::text[], $3::int[], $4::int[], $5::text[], "
         "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], "
         "$12::jsonb[], $13::text[], $14::text[], $15::text[], $16::text[], "
         "$17::text[], $18::text[], $19::int[], $20::int[], $21::int[], $22::int[], "
         "$23::int[], $24::int[], $25::bigint[], $26::bigint[], $27::boolean[], "
-        "$28::boolean[], $29::bigint[], $30::bigint[], $31::bigint[]) "
+        "$28::boolean[], $29::bigint[], $30::bigint[], $31::bigint[], $32::text[], "
+        "$33::text[]) "
         "AS u (id, name, uid, gid, un, gn, acct, part, qos, reason, nice, spec, "
         "script, wd, sd, sl, sh, dep, tl, nmin, nmax, nt, tpn, cpt, mpn, mpc, ex, "
-        "rq, bt, el, sub)",
-    .nparams = 31,
+        "rq, bt, el, sub, key, digest)" JOB_KEYED,
+    .nparams = 33,
     .nkeys = 1,
+    .returns = true,
 };
 
 const phx_db_rows_t batchd_job_state_rows = {

@@ -14,7 +14,7 @@
     "nice, spec, script, work_dir, submit_dir, submit_line, submit_host, dependency, " \
     "time_limit, nodes_min, nodes_max, ntasks, ntasks_per_node, cpus_per_task, "       \
     "mem_per_node, mem_per_cpu, exclusive, requeue, begin_time, eligible_time, "       \
-    "submit_time"
+    "submit_time, submit_key, submit_digest"
 
 /* A new single job (PENDING): $1 id, then the columns of BATCHD_JOB_COLS
  * but state: $2 name, $3 uid, $4 gid, $5 user_name, $6 group_name, $7
@@ -22,7 +22,10 @@
  * script, $14 work_dir, $15 submit_dir, $16 submit_line, $17 submit_host, $18
  * dependency, $19 time_limit, $20 nodes_min, $21 nodes_max, $22 ntasks, $23
  * ntasks_per_node, $24 cpus_per_task, $25 mem_per_node, $26 mem_per_cpu, $27
- * exclusive, $28 requeue, $29 begin_time, $30 eligible_time, $31 submit_time. */
+ * exclusive, $28 requeue, $29 begin_time, $30 eligible_time, $31 submit_time,
+ * $32 submit_key, $33 submit_digest (NULL: none).  A returning kind: a row
+ * whose uid already has its submit_key is not written (the callback's
+ * nresults is 0, else 1). */
 extern const phx_db_rows_t batchd_job_insert_rows;
 
 /* A job's state and allocation: $1 id, $2 state, $3 reason, $4 priority, $5

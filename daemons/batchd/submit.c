@@ -12,6 +12,7 @@
  * {"job_id": N, "warnings": [...], "wait": bool, "parsable": bool} (the
  * submission's -W and --parsable, from the script or argv), leaves only after the job's
  * rows are committed (an array: every task's row, N = the array job id). */
+#include <event2/http.h>
 #include <grp.h>
 #include <inttypes.h>
 #include <pwd.h>
@@ -39,6 +40,16 @@ typedef struct submission {
     phx_array_t array;
     json_t *warnings;
     uint32_t reserved; /* jobs counted against the limits (userlim.c) */
+    /* With an Idempotency-Key (submit_key.c): the key, the body's digest;
+     * in b->submit_inflight until answered, with the same key's later
+     * submissions waiting for its answer (they store nothing). */
+    char key[BATCHD_SUBMIT_KEY_MAX + 1];
+    char digest[BATCHD_SUBMIT_DIGEST_LEN + 1];
+    bool inflight;
+    int refused;             /* the limits refused it (a status): unless sent again */
+    phx_error_t refusal;     /* why */
+    struct submission *next; /* in b->submit_inflight, or among waiters */
+    struct submission *waiters; /* same uid and key, arrived meanwhile */
 } submission_t;
 
 static void warn_cb(void *arg, const char *msg)
@@ -55,6 +66,102 @@ static void submission_free(submission_t *s)
     phx_array_clear(&s->array);
     json_decref(s->warnings);
     free(s);
+}
+
+/* Answer s: 200 with job id (digest: of the body that stored it; another
+ * one is a key used twice for different submissions, 409), or status with
+ * why. */
+static void answer(submission_t *s, int status, uint64_t id, const char *digest,
+                   const char *why)
+{
+    struct evhttp_request *req = phx_http_deferred_req(s->reply);
+    if (!req)
+        return;
+    if (status != 200) {
+        phx_http_reply_error(req, status, "%s", why);
+    } else if (strcmp(digest, s->digest) != 0) {
+        phx_http_reply_error(req, 409,
+                             "Idempotency-Key \"%s\" was already used for another "
+                             "submission (job %" PRIu64 "): send a new submission with "
+                             "a new key",
+                             s->key, id);
+    } else {
+        /* wait and parsable: phx submit honours them from the script too */
+        json_t *o = json_pack("{s:I, s:O, s:b, s:b}", "job_id", (json_int_t)id,
+                              "warnings", s->warnings, "wait", s->proto->spec.wait == 1,
+                              "parsable", s->proto->spec.parsable == 1);
+        phx_http_reply_json(req, 200, o);
+    }
+}
+
+/* The end of s: answered, with its waiters (the same uid and key), and
+ * freed. */
+static void settle(submission_t *s, int status, uint64_t id, const char *digest,
+                   const char *why)
+{
+    char text[PHX_ERROR_TEXT_MAX + 64];
+    if (status == 503) {
+        snprintf(text, sizeof(text), "could not store the job: %s", why);
+        why = text;
+    }
+    answer(s, status, id, digest, why);
+    if (s->inflight) {
+        submission_t **at = &s->b->submit_inflight;
+        while (*at && *at != s)
+            at = &(*at)->next;
+        if (*at)
+            *at = s->next;
+        s->inflight = false;
+    }
+    for (submission_t *w = s->waiters, *next; w; w = next) {
+        next = w->next;
+        answer(w, status, id, digest, why);
+        submission_free(w);
+    }
+    s->waiters = NULL;
+    submission_free(s);
+}
+
+static submission_t *inflight_find(const batchd_t *b, uid_t uid, const char *key)
+{
+    for (submission_t *s = b->submit_inflight; s; s = s->next)
+        if (s->proto->uid == uid && strcmp(s->key, key) == 0)
+            return s;
+    return NULL;
+}
+
+static void key_read(const phx_error_t *err, phx_db_result_t *const *res, int n,
+                     void *arg)
+{
+    submission_t *s = arg;
+    if (err || n < 1) {
+        settle(s, 503, 0, NULL, err ? err->text : "no result");
+    } else if (phx_db_result_rows(res[0]) < 1 && s->refused) {
+        settle(s, s->refused, 0, NULL, s->refusal.text); /* not sent before */
+    } else if (phx_db_result_rows(res[0]) < 1) {
+        /* its job's row went in between: nothing is known of it now */
+        settle(s, 503, 0, NULL, "the job of this Idempotency-Key is gone: send again");
+    } else {
+        uint64_t id = strtoull(phx_db_result_get(res[0], 0, 0), NULL, 10);
+        phx_log_info("submission of %s sent again (Idempotency-Key %s): job %" PRIu64,
+                     s->proto->user, s->key, id);
+        settle(s, 200, id, phx_db_result_get(res[0], 0, 1), NULL);
+    }
+}
+
+/* Its uid stored s->key already (the insert wrote nothing): answer with
+ * that job. */
+static void lookup_key(submission_t *s)
+{
+    char uid[16];
+    snprintf(uid, sizeof(uid), "%u", (unsigned)s->proto->uid);
+    const char *p[] = {uid, s->key};
+    phx_error_t err;
+    if (phx_db_store_read(s->b->store,
+                          "SELECT coalesce(array_job_id, id), submit_digest FROM jobs "
+                          "WHERE uid = $1::int AND submit_key = $2::text",
+                          2, p, key_read, s, &err) < 0)
+        settle(s, 503, 0, NULL, err.text);
 }
 
 static bjob_t *job_copy(const bjob_t *p)
@@ -94,16 +201,21 @@ static void inserted(const phx_error_t *err, phx_db_result_t *const *res, int n,
 {
     submission_t *s = arg;
     batchd_t *b = s->b;
-    struct evhttp_request *req = phx_http_deferred_req(s->reply);
     /* a single job's id is its own (jobids.c); an array's come back */
     bool single = s->proto->id != 0;
     if (err || (!single && n < 1)) {
         phx_log_errx("could not store a job of %s: %s", s->proto->user,
                      err ? err->text : "no result");
-        if (req)
-            phx_http_reply_error(req, 503, "could not store the job: %s",
-                                 err ? err->text : "no result");
-        submission_free(s);
+        settle(s, 503, 0, NULL, err ? err->text : "no result");
+        return;
+    }
+    /* nothing written: its uid has the key already (rows.h, insert_array) */
+    if (single ? n == 0 : phx_db_result_rows(res[0]) == 0) {
+        if (s->key[0]) {
+            lookup_key(s);
+            return;
+        }
+        settle(s, 503, 0, NULL, "no row written");
         return;
     }
     int rows = single ? 1 : phx_db_result_rows(res[0]);
@@ -124,16 +236,9 @@ static void inserted(const phx_error_t *err, phx_db_result_t *const *res, int n,
         if (batchd_queue_add(b, j) < 0)
             batchd_job_free(j);
     }
-    if (req) {
-        /* wait and parsable: phx submit honours them from the script too */
-        json_t *o = json_pack("{s:I, s:O, s:b, s:b}", "job_id", (json_int_t)first,
-                              "warnings", s->warnings, "wait", s->proto->spec.wait == 1,
-                              "parsable", s->proto->spec.parsable == 1);
-        phx_http_reply_json(req, 200, o);
-    }
     phx_log_debug("job %" PRIu64 " of %s submitted", first, s->proto->user);
     batchd_sched_dirty(b);
-    submission_free(s);
+    settle(s, 200, first, s->digest, NULL);
 }
 
 static int argv_of(const json_t *arr, char **argv, int *argc, phx_error_t *err)
@@ -515,9 +620,11 @@ static int insert_array(batchd_t *b, submission_t *s, cols_t *c, phx_error_t *er
         off += (size_t)snprintf(ids + off, cap - off, "%s%u", i ? "," : "{",
                                 s->array.ids[i]);
     snprintf(ids + off, cap - off, "}");
-    const char *p[NCOLS + 1];
+    const char *p[NCOLS + 3];
     memcpy(p, c->p, sizeof(c->p));
     p[NCOLS] = ids;
+    p[NCOLS + 1] = s->key[0] ? s->key : NULL;
+    p[NCOLS + 2] = s->key[0] ? s->digest : NULL;
     int rc = phx_db_store_write(
         b->store,
         "WITH a AS (SELECT nextval('jobs_id_seq') AS first) "
@@ -530,10 +637,14 @@ static int insert_array(batchd_t *b, submission_t *s, cols_t *c, phx_error_t *er
         "$22::int, "
         "$23::int, $24::bigint, $25::bigint, $26::boolean, $27::boolean, "
         "to_timestamp($28::bigint), to_timestamp($29::bigint), "
-        "to_timestamp($30::bigint), $31"
+        "to_timestamp($30::bigint), CASE WHEN t.ord = 1 THEN $33::text END, "
+        "CASE WHEN t.ord = 1 THEN $34::text END, $31"
         " FROM a, unnest($32::int[]) WITH ORDINALITY AS t(task, ord) "
+        /* its uid has the key: no task written (submit_key.c) */
+        "WHERE $33::text IS NULL OR NOT EXISTS (SELECT 1 FROM jobs k WHERE "
+        "k.uid = $2::int AND k.submit_key = $33::text) "
         "ORDER BY t.ord RETURNING id, array_job_id, array_task_id",
-        NCOLS + 1, p, inserted, s, err);
+        NCOLS + 3, p, inserted, s, err);
     free(ids);
     return rc;
 }
@@ -550,8 +661,10 @@ static void id_taken(batchd_t *b, uint64_t id, const phx_error_t *taken, void *a
     } else if (cols_make(b, s->proto, c, &err) == 0) {
         char key[24];
         snprintf(key, sizeof(key), "%" PRIu64, id);
-        const char *p[NCOLS] = {key};
+        const char *p[NCOLS + 2] = {key};
         memcpy(p + 1, c->p, (NCOLS - 1) * sizeof(*p)); /* no array_spec */
+        p[NCOLS] = s->key[0] ? s->key : NULL;
+        p[NCOLS + 1] = s->key[0] ? s->digest : NULL;
         s->proto->id = id;
         if (phx_db_store_write_row(b->store, &batchd_job_insert_rows, p, inserted, s,
                                    &err) == 0) {
@@ -563,10 +676,7 @@ static void id_taken(batchd_t *b, uint64_t id, const phx_error_t *taken, void *a
     if (c)
         free(c->spec_text);
     free(c);
-    struct evhttp_request *req = phx_http_deferred_req(s->reply);
-    if (req)
-        phx_http_reply_error(req, 503, "could not store the job: %s", err.text);
-    submission_free(s);
+    settle(s, 503, 0, NULL, err.text);
 }
 
 static int insert(batchd_t *b, submission_t *s, phx_error_t *err)
@@ -588,13 +698,20 @@ static int insert(batchd_t *b, submission_t *s, phx_error_t *err)
 void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid)
 {
     phx_error_t err;
+    const char *key =
+        evhttp_find_header(evhttp_request_get_input_headers(req), "Idempotency-Key");
+    if (key && batchd_submit_key_check(key, &err) < 0) {
+        phx_http_reply_error(req, 400, "%s", err.text);
+        return;
+    }
     json_t *body = phx_http_body_json(req, PHX_HTTP_BODY_MAX, &err);
     if (!body) {
         phx_http_reply_error(req, 400, "%s", err.text);
         return;
     }
     submission_t *s = calloc(1, sizeof(*s));
-    if (!s || !(s->proto = batchd_job_new()) || !(s->warnings = json_array())) {
+    if (!s || !(s->proto = batchd_job_new()) || !(s->warnings = json_array()) ||
+        (key && batchd_submit_digest(body, s->digest) < 0)) {
         json_decref(body);
         if (s)
             submission_free(s);
@@ -602,6 +719,8 @@ void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t
         return;
     }
     s->b = b;
+    if (key)
+        snprintf(s->key, sizeof(s->key), "%s", key);
     if (build(b, body, uid, gid, s, &err) < 0) {
         json_decref(body);
         submission_free(s);
@@ -609,22 +728,41 @@ void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t
         return;
     }
     json_decref(body);
-    int status;
-    uint32_t n = s->proto->spec.array ? (uint32_t)s->array.count : 1;
-    if (batchd_userlim_reserve(b, uid, s->proto->user, n, &status, &err) < 0) {
-        phx_log_notice("submission of %s refused: %s", s->proto->user, err.text);
-        submission_free(s);
-        phx_http_reply_error(req, status, "%s", err.text);
-        return;
-    }
-    s->reserved = n;
     if (!(s->reply = phx_http_defer(req))) {
         submission_free(s);
         phx_http_reply_error(req, 500, "out of memory");
         return;
     }
-    if (insert(b, s, &err) < 0) {
-        phx_http_reply_error(req, 503, "%s", err.text);
-        submission_free(s);
+    /* the same key on its way in: its answer is this one's too */
+    submission_t *first = key ? inflight_find(b, uid, key) : NULL;
+    if (first) {
+        phx_log_info("submission of %s (Idempotency-Key %s) waits for the same one "
+                     "in flight",
+                     s->proto->user, key);
+        s->next = first->waiters;
+        first->waiters = s;
+        return;
     }
+    int status;
+    uint32_t n = s->proto->spec.array ? (uint32_t)s->array.count : 1;
+    if (batchd_userlim_reserve(b, uid, s->proto->user, n, &status, &err) < 0) {
+        phx_log_notice("submission of %s refused: %s", s->proto->user, err.text);
+        if (key) { /* unless it was stored before (sent again): its job */
+            s->refused = status;
+            s->refusal = err;
+            lookup_key(s);
+            return;
+        }
+        phx_http_reply_error(req, status, "%s", err.text);
+        submission_free(s);
+        return;
+    }
+    s->reserved = n;
+    if (key) {
+        s->inflight = true;
+        s->next = b->submit_inflight;
+        b->submit_inflight = s;
+    }
+    if (insert(b, s, &err) < 0)
+        settle(s, 503, 0, NULL, err.text);
 }

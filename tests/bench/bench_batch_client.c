@@ -4,9 +4,10 @@
  *   bench_batch_client --wait-ended HOST:PORT N TIMEOUT_S
  *
  * CLIENTS threads submit JOBS jobs in all through batchd's HTTP API (POST
- * /api/v1/jobs, a fresh munge credential per request, one connection per
- * request as the phx command does) and print the durable submission rate:
- * batchd answers only after the job's row is committed.
+ * /api/v1/jobs, a fresh munge credential and a new Idempotency-Key per
+ * request, one connection per request as the phx command does) and print
+ * the durable submission rate: batchd answers only after the job's row (and
+ * its key) is committed.
  *
  * --wait-ended polls GET /health (no credential) every 20 ms over one
  * kept-alive connection until its "ended" counter reaches N: exit 0 then, 1
@@ -24,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -54,8 +56,18 @@ static void *worker(void *arg)
     }
     while (atomic_fetch_add(&next, 1) < total) {
         phx_http_response_t r;
-        if (phx_http_call(host, port, "POST", "/api/v1/jobs", body, m, 30, &r, &err) <
-            0) {
+        /* as phx submit does (cli/client.c): 128 random bits in hex */
+        unsigned char rnd[16];
+        char key[33];
+        if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+            atomic_fetch_add(&failed, 1);
+            continue;
+        }
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            snprintf(key + 2 * i, 3, "%02x", rnd[i]);
+        const char *hdr[] = {"Idempotency-Key", key, NULL};
+        if (phx_http_call_with(host, port, "POST", "/api/v1/jobs", body, hdr, m, 30, &r,
+                               &err) < 0) {
             atomic_fetch_add(&failed, 1);
             fprintf(stderr, "bench_batch_client: %s\n", err.text);
             continue;

@@ -24,7 +24,7 @@
 
 static phx_test_pg_t pg;
 
-enum { NJOBS = 6, MAXP = 31 };
+enum { NJOBS = 6, MAXP = 33 };
 
 /* Rows of one kind: NJOBS of them, params[i][k]. */
 typedef struct rowset {
@@ -133,6 +133,9 @@ static void test_a_jobs_life_same_either_way(void **state)
         "{\"u\": \"ünï\"}",
         "{\"nested\": {\"deep\": {\"x\": \"NULL\"}}}",
     };
+    static const char *const keys[NJOBS] = {
+        NULL, "k-1", "k,\"2\"", NULL, "k-4", "k-5",
+    };
     rowset_t ins = {.kind = &batchd_job_insert_rows};
     char ids[NJOBS][8];
     for (int i = 0; i < NJOBS; i++) {
@@ -169,6 +172,8 @@ static void test_a_jobs_life_same_either_way(void **state)
             i == 0 ? "1893456000" : NULL,
             i == 1 ? NULL : "1793456000",
             "1793456000",
+            i % 3 == 0 ? NULL : keys[i],
+            i % 3 == 0 ? NULL : "0123456789abcdef\"{,}",
         };
         memcpy(ins.params[i], p, sizeof(p));
     }
@@ -277,6 +282,53 @@ static void test_a_jobs_life_same_either_way(void **state)
     store_env_free(b);
 }
 
+/* A submission key is stored once per uid: a row whose uid has its key is
+ * not written, and its callback says so (nresults 0, else 1), in the
+ * many-row form (the same key twice in one statement too) and alone. */
+static void test_insert_keyed_once(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_migrated(&pg);
+    enum { N = 4 };
+    static const char *const ids[N + 1] = {"200", "201", "202", "203", "204"};
+    static const char *const uids[N + 1] = {"1000", "1000", "1001", "1000", "1000"};
+    static const char *const keys[N + 1] = {"key-a", "key-a", "key-a", NULL, "key-a"};
+    int done = 0;
+    store_rec_t hold = {.done = &done}, r[N + 1] = {{0}};
+    store_hold_thread(e, &hold, "0.3");
+    for (int i = 0; i <= N; i++) {
+        const char *p[MAXP] = {ids[i],        "j",     uids[i],
+                               "100",         "u",     NULL,
+                               NULL,          "batch", NULL,
+                               "Priority",    "0",     "{}",
+                               "#!/bin/sh\n", "/tmp",  "/tmp",
+                               "phx submit",  NULL,    NULL,
+                               NULL,          "1",     "1",
+                               "1",           NULL,    "1",
+                               NULL,          NULL,    "false",
+                               "true",        NULL,    "1793456000",
+                               "1793456000",  keys[i], keys[i] ? "d" : NULL};
+        r[i].done = &done;
+        phx_error_t err = {{0}};
+        assert_int_equal(phx_db_store_write_row(e->store, &batchd_job_insert_rows, p,
+                                                store_rec_done, &r[i], &err),
+                         0);
+        if (i == N - 1) /* the last one alone, in a later group */
+            store_run_until(e, &done, N + 1);
+    }
+    store_run_until(e, &done, N + 2);
+    static const int written[N + 1] = {1, 0, 1, 1, 0};
+    for (int i = 0; i <= N; i++) {
+        assert_false(r[i].failed);
+        assert_int_equal(r[i].nresults, written[i]);
+    }
+    assert_int_equal(store_count(e, "SELECT count(*) FROM jobs"), 3);
+    assert_int_equal(store_count(e, "SELECT id FROM jobs WHERE uid = 1000 AND "
+                                    "submit_key = 'key-a'"),
+                     200);
+    store_env_free(e);
+}
+
 /* Migrations up to 005, a job as batchd wrote it then (its run's tasks in
  * spec.batchd.tasks), then 006: the tasks are in run_tasks, spec keeps the
  * rest; a job without them gets []. */
@@ -333,6 +385,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_jobs_life_same_either_way),
         cmocka_unit_test(test_migration_moves_run_tasks),
+        cmocka_unit_test(test_insert_keyed_once),
     };
     return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
 }

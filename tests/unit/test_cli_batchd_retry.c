@@ -27,6 +27,8 @@ typedef struct fake {
     int fd, port;
     bool mute;
     int requests;
+    int keyed; /* requests with the Idempotency-Key of key */
+    char key[80];
     pthread_t thread;
 } fake_t;
 
@@ -49,6 +51,15 @@ static void *serve(void *arg)
             char *cl = strcasestr(buf, "Content-Length:");
             if (end && (!cl || strlen(end + 4) >= (size_t)atoi(cl + 15)))
                 break;
+        }
+        char *k = strcasestr(buf, "\r\nIdempotency-Key: ");
+        if (k) {
+            k += strlen("\r\nIdempotency-Key: ");
+            size_t len = strcspn(k, "\r");
+            if (!f->key[0] && len < sizeof(f->key))
+                memcpy(f->key, k, len);
+            if (len == strlen(f->key) && strncmp(k, f->key, len) == 0)
+                __atomic_add_fetch(&f->keyed, 1, __ATOMIC_SEQ_CST);
         }
         __atomic_add_fetch(&f->requests, 1, __ATOMIC_SEQ_CST);
         if (!f->mute) {
@@ -137,10 +148,86 @@ static void test_post_not_sent_again(void **state)
     json_decref(body);
 }
 
+/* A submission with its key: the batchd that read it and gave no answer
+ * may have stored it, and a resend with the same key gets that job, not a
+ * second one: it goes to the next batchd with the same key. */
+static void test_keyed_submission_sent_again(void **state)
+{
+    (void)state;
+    fake_t mute, ok;
+    fake_start(&mute, true);
+    fake_start(&ok, false);
+    use(mute.port, ok.port);
+    json_t *body = json_pack("{s:s}", "script", "#!/bin/sh\n");
+    int status = -1;
+    json_t *r = call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, false,
+                     "0123456789abcdef0123456789abcdef", &status);
+    assert_non_null(r);
+    assert_int_equal(status, 200);
+    assert_int_equal(requests(&mute), 1);
+    assert_int_equal(requests(&ok), 1);
+    assert_string_equal(mute.key, "0123456789abcdef0123456789abcdef");
+    assert_string_equal(ok.key, mute.key);
+    json_decref(r);
+    /* every batchd mute: sent again, a bounded number of times */
+    fake_t mute2;
+    fake_start(&mute2, true);
+    use(mute.port, mute2.port);
+    r = call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, false,
+             "0123456789abcdef0123456789abcdef", &status);
+    assert_null(r);
+    assert_int_equal(requests(&mute) - 1 + requests(&mute2), PHX_CLI_SUBMIT_SENDS);
+    assert_int_equal(mute.keyed - 1 + mute2.keyed, PHX_CLI_SUBMIT_SENDS);
+    json_decref(body);
+}
+
+/* A lone batchd: a keyed submission that got no answer is sent again to
+ * it (a restarted batchd), PHX_CLI_SUBMIT_SENDS times at most. */
+static void test_keyed_submission_lone_batchd(void **state)
+{
+    (void)state;
+    fake_t mute;
+    fake_start(&mute, true);
+    char list[64];
+    snprintf(list, sizeof(list), "127.0.0.1:%d", mute.port);
+    phx_masters_t *l = daemons(PHX_CLI_BATCHD);
+    phx_error_t err;
+    memset(l, 0, sizeof(*l));
+    assert_int_equal(phx_masters_add(l, list, &err), 0);
+    json_t *body = json_pack("{s:s}", "script", "#!/bin/sh\n");
+    int status = -1;
+    assert_null(call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, false,
+                     "fedcba9876543210fedcba9876543210", &status));
+    assert_int_equal(requests(&mute), PHX_CLI_SUBMIT_SENDS);
+    assert_int_equal(mute.keyed, PHX_CLI_SUBMIT_SENDS);
+    /* without a key: once */
+    memset(l, 0, sizeof(*l));
+    assert_int_equal(phx_masters_add(l, list, &err), 0);
+    assert_null(
+        phx_cli_call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, false, &status));
+    assert_int_equal(requests(&mute), PHX_CLI_SUBMIT_SENDS + 1);
+    json_decref(body);
+}
+
+/* The keys phx makes: 32 hex digits (128 random bits), new each time. */
+static void test_submit_key(void **state)
+{
+    (void)state;
+    char a[33], b[33];
+    assert_int_equal(phx_cli_submit_key(a), 0);
+    assert_int_equal(phx_cli_submit_key(b), 0);
+    assert_int_equal(strlen(a), 32);
+    assert_int_equal(strspn(a, "0123456789abcdef"), 32);
+    assert_string_not_equal(a, b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_post_not_sent_again),
+        cmocka_unit_test(test_keyed_submission_sent_again),
+        cmocka_unit_test(test_keyed_submission_lone_batchd),
+        cmocka_unit_test(test_submit_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
