@@ -449,7 +449,7 @@ static void test_accountant_reads_all_writes_nothing(void **state)
     phx_db_conn_close(c);
 }
 
-/* Migration 018: the accountant reads every column of jobs and tasks but the
+/* Migration 017: the accountant reads every column of jobs and tasks but the
  * private ones (a job's script and environment, a task's command); the
  * owner reads them, and so does a user for their own jobs.  The column
  * list comes from the catalog, so a later migration that adds a column and

@@ -302,7 +302,7 @@ static void test_step_records(void **state)
                          "NULL, user_name) FROM acct_steps WHERE job_id = 10",
                          buf, sizeof(buf)),
         "10.0|lmp|RUNNING|0:0|4|2|n[01-02]|4|t|bob");
-    /* Its GPUs (017): alloc_gpus and sacct's AllocTRES of the step. */
+    /* Its GPUs (016): alloc_gpus and sacct's AllocTRES of the step. */
     assert_string_equal(
         phx_sqltest_rows(
             c,

@@ -22,7 +22,7 @@ CREATE UNIQUE INDEX jobs_uid_submit_key ON jobs (uid, submit_key);
 COMMENT ON COLUMN jobs.submit_key IS 'The Idempotency-Key of the submission (unique per uid), NULL: none';
 COMMENT ON COLUMN jobs.submit_digest IS 'SHA-256 (hex) of the submission body sent with submit_key';
 
--- The accountant reads every column of jobs but spec and script (018):
+-- The accountant reads every column of jobs but spec and script (017):
 -- these two as well (the digest tells nothing of the body it hashes that
 -- the columns the accountant reads do not, short of guessing the body).
 SELECT phx_accountant_grant_columns();

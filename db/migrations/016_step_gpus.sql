@@ -80,7 +80,7 @@ SELECT
     j.submit_line,
     CASE s.step_id WHEN 'batch' THEN -2 WHEN 'extern' THEN -1
                    ELSE s.step_id::bigint END AS step_order,
-    -- 017: appended (a view's columns may only be added at its end)
+    -- 016: appended (a view's columns may only be added at its end)
     g.alloc_gpus,
     make_interval(secs => t.elapsed_s * g.alloc_gpus) AS gpu_time,
     t.elapsed_s * g.alloc_gpus AS gpu_time_s,
