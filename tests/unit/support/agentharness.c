@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -119,6 +120,7 @@ void phx_agentharness_agent_start(void)
     /* What the last agent sent stays with it: a wait after a restart sees
      * what the new agent sends. */
     json_array_clear(H->backlog);
+    pid_t self = getpid();
     H->agent = fork();
     assert_true(H->agent >= 0);
     if (H->agent == 0) {
@@ -128,6 +130,11 @@ void phx_agentharness_agent_start(void)
         dup2(fd, 1);
         dup2(fd, 2);
         setsid(); /* like the e2e harness: killing its group must spare tasks */
+        /* but not outlive the test: a test killed by its timeout left an
+         * agent running for good (its tasks are the teardown's) */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != self)
+            _exit(127);
         /* as nohup would: the agent must not pass it on to its tasks */
         signal(SIGHUP, SIG_IGN);
         execl(H->bin, "phx-agent", "-n", PHX_AGENTHARNESS_NODE, "-m", master, "-t",

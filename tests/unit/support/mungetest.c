@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -53,10 +54,14 @@ int phx_test_munged_start(phx_test_munged_t *m)
     snprintf(a_pid, sizeof(a_pid), "--pid-file=%s", pid);
     snprintf(a_log, sizeof(a_log), "--log-file=%s", log);
     snprintf(a_seed, sizeof(a_seed), "--seed-file=%s", seed);
+    pid_t self = getpid();
     m->pid = fork();
     if (m->pid < 0)
         return -1;
     if (m->pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+        if (getppid() != self)
+            _exit(127);
         int devnull = open("/dev/null", O_WRONLY);
         if (devnull >= 0) { /* munged -F also logs to stderr; its log file has it all */
             dup2(devnull, STDERR_FILENO);
