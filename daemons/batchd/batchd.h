@@ -344,14 +344,16 @@ int batchd_nodesel_check(const batchd_t *b, const phx_jobspec_t *s, size_t *fiel
                          phx_error_t *err);
 
 /* jobids.c */
-/* A job id (err NULL), or err and id 0 when none could be taken. */
-typedef void batchd_jobid_f(batchd_t *b, uint64_t id, const phx_error_t *err,
-                            void *arg);
+/* n job ids, in increasing order (err NULL), or err, NULL and 0 when none
+ * could be taken.  ids is valid during the call only. */
+typedef void batchd_jobids_f(batchd_t *b, const uint64_t *ids, size_t n,
+                             const phx_error_t *err, void *arg);
 int batchd_jobids_init(batchd_t *b);
-/* Call ready with the next job id: before returning when one is at hand (or
- * none can be asked for), else once the database gave the next block; in
- * call order.  -1 (ENOMEM) and ready is never called. */
-int batchd_jobid_take(batchd_t *b, batchd_jobid_f *ready, void *arg);
+/* Call ready with the next n (> 0) job ids: before returning when they are
+ * at hand (or none can be asked for), else once the database gave the next
+ * block; in call order, so that job ids follow the order of submission.
+ * -1 (ENOMEM, or n 0) and ready is never called. */
+int batchd_jobids_take(batchd_t *b, size_t n, batchd_jobids_f *ready, void *arg);
 /* Fail every waiter; after the store is destroyed.  NULL-safe. */
 void batchd_jobids_destroy(batchd_t *b);
 

@@ -608,29 +608,45 @@ static int cols_make(batchd_t *b, const bjob_t *j, cols_t *c, phx_error_t *err)
     return 0;
 }
 
-/* An array: every task in one statement, ids from the sequence there; the
- * array job id is the first task's. */
-static int insert_array(batchd_t *b, submission_t *s, cols_t *c, phx_error_t *err)
+/* A comma-separated PostgreSQL array literal of n numbers; NULL: no memory. */
+static char *array_text(size_t n, const uint64_t *u64, const uint32_t *u32)
 {
-    size_t cap = s->array.count * 12 + 3, off = 0;
-    char *ids = malloc(cap);
-    if (!ids)
+    size_t cap = n * 21 + 3, off = 0;
+    char *text = malloc(cap);
+    if (!text)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        off += (size_t)snprintf(text + off, cap - off, "%s%" PRIu64, i ? "," : "{",
+                                u64 ? u64[i] : (uint64_t)u32[i]);
+    snprintf(text + off, cap - off, n ? "}" : "{}");
+    return text;
+}
+
+/* An array: every task in one statement, with the ids taken for it (in
+ * order: the array job id is the first task's). */
+static int insert_array(batchd_t *b, submission_t *s, cols_t *c, const uint64_t *jobids,
+                        phx_error_t *err)
+{
+    char first[24];
+    snprintf(first, sizeof(first), "%" PRIu64, jobids[0]);
+    char *tasks = array_text(s->array.count, NULL, s->array.ids);
+    char *ids = array_text(s->array.count, jobids, NULL);
+    if (!tasks || !ids) {
+        free(tasks);
+        free(ids);
         return phx_error_set(err, "out of memory");
-    for (size_t i = 0; i < s->array.count; i++)
-        off += (size_t)snprintf(ids + off, cap - off, "%s%u", i ? "," : "{",
-                                s->array.ids[i]);
-    snprintf(ids + off, cap - off, "}");
-    const char *p[NCOLS + 3];
+    }
+    const char *p[NCOLS + 5];
     memcpy(p, c->p, sizeof(c->p));
-    p[NCOLS] = ids;
+    p[NCOLS] = tasks;
     p[NCOLS + 1] = s->key[0] ? s->key : NULL;
     p[NCOLS + 2] = s->key[0] ? s->digest : NULL;
+    p[NCOLS + 3] = ids;
+    p[NCOLS + 4] = first;
     int rc = phx_db_store_write(
         b->store,
-        "WITH a AS (SELECT nextval('jobs_id_seq') AS first) "
         "INSERT INTO jobs (id, array_job_id, array_task_id, " BATCHD_JOB_COLS
-        ", array_spec) SELECT CASE WHEN t.ord = 1 THEN a.first ELSE "
-        "nextval('jobs_id_seq') END, a.first, t.task, "
+        ", array_spec) SELECT t.id, $36::bigint, t.task, "
         "$1, $2::int, $3::int, $4, $5, $6, $7, $8, 'PENDING', $9, $10::int, "
         "$11::jsonb, "
         "$12, $13, $14, $15, $16, $17, $18::int, $19::int, $20::int, $21::int, "
@@ -639,17 +655,19 @@ static int insert_array(batchd_t *b, submission_t *s, cols_t *c, phx_error_t *er
         "to_timestamp($28::bigint), to_timestamp($29::bigint), "
         "to_timestamp($30::bigint), CASE WHEN t.ord = 1 THEN $33::text END, "
         "CASE WHEN t.ord = 1 THEN $34::text END, $31"
-        " FROM a, unnest($32::int[]) WITH ORDINALITY AS t(task, ord) "
+        " FROM unnest($32::int[], $35::bigint[]) WITH ORDINALITY AS t(task, id, ord) "
         /* its uid has the key: no task written (submit_key.c) */
         "WHERE $33::text IS NULL OR NOT EXISTS (SELECT 1 FROM jobs k WHERE "
         "k.uid = $2::int AND k.submit_key = $33::text) "
         "ORDER BY t.ord RETURNING id, array_job_id, array_task_id",
-        NCOLS + 3, p, inserted, s, err);
+        NCOLS + 5, p, inserted, s, err);
+    free(tasks);
     free(ids);
     return rc;
 }
 
-static void id_taken(batchd_t *b, uint64_t id, const phx_error_t *taken, void *arg)
+static void ids_taken(batchd_t *b, const uint64_t *ids, size_t n,
+                      const phx_error_t *taken, void *arg)
 {
     submission_t *s = arg;
     phx_error_t err;
@@ -659,15 +677,23 @@ static void id_taken(batchd_t *b, uint64_t id, const phx_error_t *taken, void *a
     } else if (!(c = calloc(1, sizeof(*c)))) {
         phx_error_set(&err, "out of memory");
     } else if (cols_make(b, s->proto, c, &err) == 0) {
-        char key[24];
-        snprintf(key, sizeof(key), "%" PRIu64, id);
-        const char *p[NCOLS + 2] = {key};
-        memcpy(p + 1, c->p, (NCOLS - 1) * sizeof(*p)); /* no array_spec */
-        p[NCOLS] = s->key[0] ? s->key : NULL;
-        p[NCOLS + 1] = s->key[0] ? s->digest : NULL;
-        s->proto->id = id;
-        if (phx_db_store_write_row(b->store, &batchd_job_insert_rows, p, inserted, s,
-                                   &err) == 0) {
+        int rc;
+        if (s->proto->spec.array) {
+            rc = n == s->array.count ? insert_array(b, s, c, ids, &err)
+                                     : phx_error_set(&err, "job ids: %zu for %zu tasks",
+                                                     n, s->array.count);
+        } else {
+            char key[24];
+            snprintf(key, sizeof(key), "%" PRIu64, ids[0]);
+            const char *p[NCOLS + 2] = {key};
+            memcpy(p + 1, c->p, (NCOLS - 1) * sizeof(*p)); /* no array_spec */
+            p[NCOLS] = s->key[0] ? s->key : NULL;
+            p[NCOLS + 1] = s->key[0] ? s->digest : NULL;
+            s->proto->id = ids[0];
+            rc = phx_db_store_write_row(b->store, &batchd_job_insert_rows, p, inserted,
+                                        s, &err);
+        }
+        if (rc == 0) {
             free(c->spec_text);
             free(c);
             return;
@@ -679,20 +705,15 @@ static void id_taken(batchd_t *b, uint64_t id, const phx_error_t *taken, void *a
     settle(s, 503, 0, NULL, err.text);
 }
 
+/* Job ids first (in submission order), then the INSERT (ids_taken). */
 static int insert(batchd_t *b, submission_t *s, phx_error_t *err)
 {
-    if (!s->proto->spec.array)
-        return batchd_jobid_take(b, id_taken, s) < 0
-                   ? phx_error_set(err, "out of memory")
-                   : 0;
-    cols_t *c = calloc(1, sizeof(*c));
-    int rc = !c                                   ? phx_error_set(err, "out of memory")
-             : cols_make(b, s->proto, c, err) < 0 ? -1
-                                                  : insert_array(b, s, c, err);
-    if (c)
-        free(c->spec_text);
-    free(c);
-    return rc;
+    size_t n = s->proto->spec.array ? s->array.count : 1;
+    if (n == 0)
+        return phx_error_set(err, "an array of no task");
+    return batchd_jobids_take(b, n, ids_taken, s) < 0
+               ? phx_error_set(err, "out of memory")
+               : 0;
 }
 
 void batchd_api_submit(batchd_t *b, struct evhttp_request *req, uid_t uid, gid_t gid)

@@ -3,7 +3,9 @@
 # An array of 10 with %2 never runs more than 2 tasks at once (times
 # recorded from inside the jobs); every task completes with its own output.
 # Array tasks see PHX_ARRAY_TASK_COUNT/MIN/MAX/STEP, and PHX_MEM_PER_CPU when
-# --mem-per-cpu was asked.
+# --mem-per-cpu was asked.  Job ids follow the order of submission, arrays
+# included (an array larger than batchd's block of ids too), and an array's
+# tasks are numbered consecutively.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
 
@@ -72,4 +74,17 @@ PHX_ARRAY_TASK_STEP=3
 PHX_MEM_PER_CPU=100
 PHX_MEM_PER_NODE=200" "$(cat "$home/phx-${id}_$t.out")" "task $t's environment"
 done
+# Job ids in submission order: a single job, an array of 300 (more than a
+# block of 128 ids), a single job; held, never run.
+printf '#!/bin/sh\n#SBATCH -t 1 -o /dev/null\ntrue\n' >"$PHX_TEST_DIR/t.sh"
+before=$(phx submit --parsable -H "$PHX_TEST_DIR/t.sh")
+big=$(phx submit --parsable -H --array=0-299 "$PHX_TEST_DIR/t.sh")
+after=$(phx submit --parsable -H "$PHX_TEST_DIR/t.sh")
+note "ids: $before, array $big, $after"
+assert_eq "$big|$((big + 299))|300|t" \
+    "$(psql_q "SELECT min(id), max(id), count(*), bool_and(id = $big + array_task_id) FROM jobs WHERE array_job_id = $big")" \
+    "the array's ids: its tasks', consecutive from the array job id"
+((before < big)) || fail "job $before, submitted before the array, has an id above it ($big)"
+((after > big + 299)) || fail "job $after, submitted after the array $big, has an id among or below its tasks'"
+phx cancel "$before" "$big" "$after"
 note ok
