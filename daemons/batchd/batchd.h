@@ -637,23 +637,26 @@ typedef enum batchd_requeue {
     BATCHD_REQUEUE_HOLD_ADMIN, /* by an operator: JobHeldAdmin */
     BATCHD_REQUEUE_NODE_FAIL,  /* by end.c after a node failure
                                   (batchd.requeue_count): NodeFailRequeued;
-                                  never stored (its run ends at once) */
+                                  stored with the run's NODE_FAIL only */
 } batchd_requeue_t;
-/* Its jobs.requeue_asked ("requeue", "hold", "hold_admin"; NULL for NO),
- * and back (NULL or unknown: NO). */
-/* jobs.requeue_asked (migration 011): the name stored, NULL for none. */
+/* jobs.requeue_asked (migrations 011, 019): the name stored ("requeue",
+ * "hold", "hold_admin", "node_fail"), NULL for none; and back (NULL or
+ * unknown: NO).  A running job's is a requeue asked; a job in a final
+ * state has one only if batchd stopped between the write recording its
+ * run and the one making it PENDING: batchd_requeue_resume finishes it. */
 static inline const char *batchd_requeue_name(batchd_requeue_t r)
 {
     static const char *const names[] = {
         [BATCHD_REQUEUE_YES] = "requeue",
         [BATCHD_REQUEUE_HOLD] = "hold",
         [BATCHD_REQUEUE_HOLD_ADMIN] = "hold_admin",
+        [BATCHD_REQUEUE_NODE_FAIL] = "node_fail",
     };
-    return r > BATCHD_REQUEUE_NO && r <= BATCHD_REQUEUE_HOLD_ADMIN ? names[r] : NULL;
+    return r > BATCHD_REQUEUE_NO && r <= BATCHD_REQUEUE_NODE_FAIL ? names[r] : NULL;
 }
 static inline batchd_requeue_t batchd_requeue_parse(const char *name)
 {
-    for (int r = BATCHD_REQUEUE_YES; name && r <= BATCHD_REQUEUE_HOLD_ADMIN; r++)
+    for (int r = BATCHD_REQUEUE_YES; name && r <= BATCHD_REQUEUE_NODE_FAIL; r++)
         if (strcmp(name, batchd_requeue_name((batchd_requeue_t)r)) == 0)
             return (batchd_requeue_t)r;
     return BATCHD_REQUEUE_NO;
@@ -673,6 +676,11 @@ void batchd_api_requeue(batchd_t *b, struct evhttp_request *req, uid_t uid,
  * its batch step), whether the requeue was asked (requeue.c) or follows a
  * node failure (BATCHD_REQUEUE_NODE_FAIL). */
 void batchd_requeue_now(batchd_t *b, bjob_t *j);
+/* At start, once the store is up and before any pass: the jobs loaded in
+ * a final state with a requeue recorded (requeue_asked: a batchd that
+ * stopped between recording the run and making the job PENDING, the two
+ * writes may commit apart) are requeued as batchd_requeue_now would have. */
+void batchd_requeue_resume(batchd_t *b);
 /* What both requeues (asked: batchd_requeue_now; after a node failure:
  * end.c) reset: restart count up, the run's times (start, end: -1), age,
  * flags and dependency; the state is the caller's to set. */

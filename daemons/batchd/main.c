@@ -428,6 +428,7 @@ int batchd_start_leading(batchd_t *b, phx_error_t *err)
         return phx_error_set(err, "out of memory");
     if (batchd_mail_start(b, err) < 0)
         return -1;
+    batchd_requeue_resume(b); /* its writes fenced, before any pass */
     if (framework_start(b, err) < 0)
         return -1;
     if (b->reload_pending) {

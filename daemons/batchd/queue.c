@@ -392,7 +392,8 @@ static bjob_t *job_from_row(const phx_db_result_t *r, int i, phx_error_t *err)
      * while it ran, before a restart: killed again once subscribed */
     const char *by = phx_db_result_get(r, i, 28);
     j->cancel_requested = j->state == PHX_JOB_RUNNING && by && *by;
-    if (j->state == PHX_JOB_RUNNING && !j->cancel_requested)
+    if ((j->state == PHX_JOB_RUNNING && !j->cancel_requested) ||
+        phx_job_state_is_final(j->state)) /* recorded, not requeued yet */
         j->requeue_asked = (uint8_t)batchd_requeue_parse(phx_db_result_get(r, i, 27));
     if (j->spec.dependency && phx_depend_parse(j->spec.dependency, &j->dep, err) < 0) {
         batchd_job_free(j);
@@ -468,6 +469,8 @@ int batchd_queue_load(batchd_t *b, phx_error_t *err)
         "CASE WHEN cancel_time >= start_time THEN cancel_uid END FROM jobs "
         "WHERE state IN ('PENDING', 'RUNNING') "
         "OR end_time > now() - make_interval(secs => $1::bigint) "
+        /* a run recorded whose requeue did not commit: batchd_requeue_resume */
+        "OR requeue_asked IS NOT NULL "
         /* and the jobs pending jobs depend on, however old (queue_expire) */
         "OR id IN (SELECT id FROM deps) OR array_job_id IN (SELECT id FROM deps) "
         "ORDER BY id",

@@ -111,6 +111,23 @@ void batchd_requeue_now(batchd_t *b, bjob_t *j)
                        j->requeue_count, batchd_job_held(j) ? ", held" : "");
 }
 
+void batchd_requeue_resume(batchd_t *b)
+{
+    bool any = false;
+    for (size_t i = 0; i < b->njobs; i++) {
+        bjob_t *j = b->order[i];
+        if (!phx_job_state_is_final(j->state) || !j->requeue_asked)
+            continue;
+        phx_log_notice("job %" PRIu64 ": its %s run was recorded, not its requeue: "
+                       "requeued now",
+                       j->id, phx_job_state_name(j->state));
+        batchd_requeue_now(b, j);
+        any = true;
+    }
+    if (any)
+        batchd_sched_dirty(b);
+}
+
 /* Requeue j for by: 1 done or under way, -1 with err (and the HTTP status
  * in *status). */
 static int requeue_job(batchd_t *b, bjob_t *j, uid_t by, bool hold, int *status,

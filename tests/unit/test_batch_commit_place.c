@@ -255,12 +255,79 @@ static void test_node_fail_requeue_has_no_start(void **state)
     store_env_free(env);
 }
 
+/* batchd stops (killed, or deposed by a failover) between the write that
+ * records the lost run and the one that makes the job PENDING: they may
+ * commit in two transactions (the DB thread takes what is queued when it
+ * wakes).  Made certain here by a trigger refusing the second.  The job
+ * must be requeued by the next batchd, even when its end is older than
+ * batchd.keep_ended: before, it stayed NODE_FAIL for good (and was not
+ * even loaded), where the RUNNING -> PENDING write before reqrun could not
+ * be cut in two. */
+static void test_node_fail_requeue_survives_restart(void **state)
+{
+    (void)state;
+    env = migrated_env();
+    add_job(33, "RUNNING", "None");
+    store_exec(env, "CREATE FUNCTION t_stop() RETURNS trigger LANGUAGE plpgsql AS "
+                    "$$ BEGIN RAISE EXCEPTION 'batchd stopped'; END $$");
+    store_exec(env, "CREATE TRIGGER t_stop BEFORE UPDATE ON jobs FOR EACH ROW WHEN "
+                    "(OLD.state::text <> 'PENDING' AND NEW.state::text = 'PENDING') "
+                    "EXECUTE FUNCTION t_stop()");
+    batchd_t *b = batchd_new();
+    json_t *st = lost_status("t");
+    batchd_on_update(b, st);
+    json_decref(st);
+    store_drain(env);
+    queue_free(b); /* the batchd that stopped */
+    store_exec(env, "DROP TRIGGER t_stop ON jobs");
+    assert_int_equal(store_count(env, "SELECT count(*) FROM jobs WHERE id = 33 AND "
+                                      "state = 'NODE_FAIL'"),
+                     1);
+    /* the next batchd, keeping ended jobs 60 s (the run ended long ago) */
+    b = batchd_on(env);
+    b->max_requeue = 1;
+    b->keep_ended = 60;
+    phx_error_t err = {{0}};
+    if (batchd_queue_load(b, &err) < 0)
+        fail_msg("load: %s", err.text);
+    batchd_requeue_resume(b);
+    bjob_t *j = batchd_job_find(b, 33);
+    assert_non_null(j);
+    assert_int_equal(j->state, PHX_JOB_PENDING);
+    assert_int_equal(j->reason, PHX_REASON_NODE_FAIL_REQUEUED);
+    assert_int_equal(j->requeue_count, 1);
+    assert_int_equal(j->start_time, -1);
+    store_drain(env);
+    assert_int_equal(store_count(env, "SELECT count(*) FROM jobs WHERE id = 33 AND "
+                                      "state = 'PENDING' AND requeue_count = 1 AND "
+                                      "requeue_asked IS NULL AND start_time IS NULL"),
+                     1);
+    assert_int_equal(store_count(env,
+                                 "SELECT count(*) FROM job_events WHERE job_id = 33 "
+                                 "AND from_state = 'NODE_FAIL' AND to_state = "
+                                 "'PENDING' AND reason = 'NodeFailRequeued'"),
+                     1);
+    /* the lost run charged once */
+    assert_int_equal(store_count(env,
+                                 "SELECT count(*) FROM usage_daily WHERE user_name "
+                                 "= 'root' AND jobs = 1 AND cpu_seconds = 100"),
+                     1);
+    queue_free(b);
+    /* and a third batchd has nothing left to finish */
+    b = batchd_new();
+    batchd_requeue_resume(b);
+    assert_int_equal(batchd_job_find(b, 33)->requeue_count, 1);
+    queue_free(b);
+    store_env_free(env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_release_placed_after_commit),
         cmocka_unit_test(test_update_placed_after_commit),
         cmocka_unit_test(test_node_fail_requeue_has_no_start),
+        cmocka_unit_test(test_node_fail_requeue_survives_restart),
     };
     return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
 }

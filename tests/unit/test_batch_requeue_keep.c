@@ -2,11 +2,14 @@
  * phx-batchd (daemons/batchd/requeue.c, migration 011): batchd_job_persist
  * writes j->requeue_asked to jobs.requeue_asked through the store, and
  * batchd_queue_load gives it back to the running job, against a private
- * PostgreSQL with every migration applied.  The e2e t0360 restarts a real
- * batchd in between. */
+ * PostgreSQL with every migration applied; a run recorded whose requeue
+ * did not commit is requeued at start (batchd_requeue_resume).  The e2e
+ * t0360 restarts a real batchd in between. */
 #define QUEUE_WORLD_NOW 1793456100
 #define QUEUE_WORLD_PG
 #include "tests/unit/queue_world.h"
+
+#include "daemons/batchd/requeue.c"
 
 static void test_requeue_asked_kept(void **state)
 {
@@ -57,15 +60,25 @@ static void test_requeue_asked_kept(void **state)
                                     "requeue_asked = 'requeue'"),
                      1);
     /* an ended job (the row written as batch_ended does, the request still
-     * set) says nothing to a restarted batchd */
+     * set: batchd stopped before the write making it PENDING committed) is
+     * requeued by a restarted batchd (batchd_requeue_resume); before, it
+     * stayed FAILED though its requeue had been answered */
     j8->end_time = batchd_now();
     batchd_job_set_state(b, j8, PHX_JOB_FAILED, PHX_REASON_NONE);
     store_drain(e);
     queue_free(b);
     b = batchd_on(e);
     assert_int_equal(batchd_queue_load(b, &err), 0);
-    assert_int_equal(batchd_job_find(b, 8)->requeue_asked, BATCHD_REQUEUE_NO);
+    assert_int_equal(batchd_job_find(b, 8)->requeue_asked, BATCHD_REQUEUE_YES);
     assert_int_equal(batchd_job_find(b, 7)->requeue_asked, BATCHD_REQUEUE_NO);
+    batchd_requeue_resume(b);
+    assert_int_equal(batchd_job_find(b, 8)->state, PHX_JOB_PENDING);
+    assert_int_equal(batchd_job_find(b, 8)->requeue_asked, BATCHD_REQUEUE_NO);
+    assert_int_equal(batchd_job_find(b, 8)->requeue_count, 1);
+    store_drain(e);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM jobs WHERE id = 8 AND "
+                                    "requeue_asked IS NULL AND state = 'PENDING'"),
+                     1);
     queue_free(b);
     store_env_free(e);
 }
