@@ -20,6 +20,7 @@
  * main.c, launch.c, and the two of jobspec.c the pass calls: that file
  * needs many more). */
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_fit.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/pools.c"
 #include "daemons/batchd/cluster.c"

@@ -6,6 +6,7 @@
  *
  * Unit tests cannot link daemon objects, so the source is included. */
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_fit.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/pools.c"
 

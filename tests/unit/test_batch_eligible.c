@@ -18,6 +18,7 @@
 #include "daemons/batchd/accounts.c"
 #include "daemons/batchd/accounts_db.c"
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_fit.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/cluster.c"
 #include "daemons/batchd/features.c"
