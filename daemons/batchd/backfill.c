@@ -76,7 +76,7 @@ static int64_t find_shadow(planner_t *p, const phx_bf_request_t *r,
     qsort(ev, n, sizeof(*ev), cmp_event);
     memcpy(p->tmp.cores, p->free.cores, in->nnodes * sizeof(*p->tmp.cores));
     memcpy(p->tmp.mem, p->free.mem, in->nnodes * sizeof(*p->tmp.mem));
-    memcpy(p->tmp.gpus, p->free.gpus, in->nnodes * sizeof(*p->tmp.gpus));
+    memcpy(p->tmp.gpus, p->free.gpus, in->nnodes * p->ngc * sizeof(*p->tmp.gpus));
     /* a fit at the first release, when it is another pool's (the planner
      * asks only for jobs that do not fit now, but its answer is then) */
     if (first != INT64_MAX && (n == 0 || first < ev[0].at) &&
@@ -122,11 +122,10 @@ static phx_bf_verdict_t try_now(planner_t *p, const phx_bf_params_t *params,
             p->free.mem[j] < p->spare.mem[j] ? p->free.mem[j] : p->spare.mem[j];
     }
     if (r->gpus_per_node | r->gpus_per_task | r->exclusive) /* else unread */
-        for (size_t x = 0; x < nn; x++) {
-            uint32_t j = idx[x];
-            p->tmp.gpus[j] =
-                p->free.gpus[j] < p->spare.gpus[j] ? p->free.gpus[j] : p->spare.gpus[j];
-        }
+        for (size_t x = 0; x < nn; x++)
+            for (size_t j = idx[x] * (size_t)p->ngc, e = j + p->ngc; j < e; j++)
+                p->tmp.gpus[j] = p->free.gpus[j] < p->spare.gpus[j] ? p->free.gpus[j]
+                                                                    : p->spare.gpus[j];
     *spare = true;
     return (*nsh = phx_bf_fit(p, r, &p->tmp)) ? PHX_BF_BACKFILL : PHX_BF_WAIT;
 }
@@ -180,9 +179,10 @@ static int reserve(planner_t *p, const phx_bf_request_t *r, phx_bf_plan_t *plan,
         if (p->node_pool[k] == pool) {
             p->spare.cores[k] = p->tmp.cores[k];
             p->spare.mem[k] = p->tmp.mem[k];
-            p->spare.gpus[k] = p->tmp.gpus[k];
+            memcpy(p->spare.gpus + k * p->ngc, p->tmp.gpus + k * p->ngc,
+                   p->ngc * sizeof(*p->spare.gpus));
         }
-    phx_bf_take(&p->spare, p->shares, nsh);
+    phx_bf_take(p, &p->spare, p->shares, nsh);
     /* The reservation is counted in cores, not which: with tasks capped per
      * socket it needs room in given sockets, which a job running past the
      * shadow time could take while leaving as many cores.  Its nodes are
@@ -262,7 +262,7 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
             phx_bf_verdict_t v = try_now(p, params, &one, pool, &nsh, &spare);
             if (v == PHX_BF_WAIT)
                 continue;
-            phx_bf_take(&p->free, p->shares, nsh);
+            phx_bf_take(p, &p->free, p->shares, nsh);
             for (size_t k = 0; k < nsh; k++) {
                 bool g = p->shares[k].gpus != 0;
                 p->gpus_stale[64] |= g;
@@ -273,7 +273,7 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
             }
             p->most_stale[64] = true;
             if (spare)
-                phx_bf_take(&p->spare, p->shares, nsh);
+                phx_bf_take(p, &p->spare, p->shares, nsh);
             if (record(d, v, in->now, p->shares, nsh) < 0)
                 return -1;
             d->pool = pool;
@@ -288,11 +288,11 @@ static int plan_pass(planner_t *p, const phx_bf_params_t *params, phx_bf_plan_t 
     return 0;
 }
 
-static bool caps_alloc(caps_t *c, size_t n)
+static bool caps_alloc(caps_t *c, size_t n, uint32_t ngc)
 {
     c->cores = calloc(n, sizeof(*c->cores));
     c->mem = calloc(n, sizeof(*c->mem));
-    c->gpus = calloc(n, sizeof(*c->gpus));
+    c->gpus = calloc(n * ngc, sizeof(*c->gpus));
     return c->cores && c->mem && c->gpus;
 }
 
@@ -321,8 +321,11 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
                     err, "running job %" PRIu64 " names node %" PRIu32 " of %zu",
                     in->running[i].job_id, in->running[i].shares[j].node, in->nnodes);
     plan->decisions = calloc(in->npending ? in->npending : 1, sizeof(*plan->decisions));
-    bool caps = caps_alloc(&p.free, nn) & caps_alloc(&p.spare, nn) &
-                caps_alloc(&p.tmp, nn) & caps_alloc(&p.empty, nn);
+    p.ngc = in->gpu_classes ? in->gpu_classes : 1;
+    if (p.ngc > PHX_BF_GPU_CLASSES)
+        p.ngc = PHX_BF_GPU_CLASSES;
+    bool caps = caps_alloc(&p.free, nn, p.ngc) & caps_alloc(&p.spare, nn, p.ngc) &
+                caps_alloc(&p.tmp, nn, p.ngc) & caps_alloc(&p.empty, nn, p.ngc);
     p.cands = calloc(nn, sizeof(*p.cands));
     p.sorted = calloc(nn, sizeof(*p.sorted));
     p.shares = calloc(nn, sizeof(*p.shares));
@@ -367,10 +370,18 @@ int phx_backfill_plan(const phx_bf_input_t *in, const phx_bf_params_t *params,
         p.free.cores[i] =
             n->cores_free < n->cores_total ? n->cores_free : n->cores_total;
         p.free.mem[i] = n->mem_free < n->mem_total ? n->mem_free : n->mem_total;
-        p.free.gpus[i] = n->gpus_free < n->gpus_total ? n->gpus_free : n->gpus_total;
+        for (uint32_t k = 0; k < p.ngc && in->gpu_classes; k++) {
+            uint32_t t = n->gpus_class_total[k], f = n->gpus_class_free[k];
+            p.free.gpus[i * p.ngc + k] = f < t ? f : t;
+            p.empty.gpus[i * p.ngc + k] = t;
+        }
+        if (!in->gpu_classes) {
+            p.free.gpus[i] =
+                n->gpus_free < n->gpus_total ? n->gpus_free : n->gpus_total;
+            p.empty.gpus[i] = n->gpus_total;
+        }
         p.empty.cores[i] = n->cores_total;
         p.empty.mem[i] = n->mem_total;
-        p.empty.gpus[i] = n->gpus_total;
         p.all_nodes[i] = (uint32_t)i;
     }
     /* each partition's nodes, in index order (a counting sort by bit) */

@@ -50,7 +50,10 @@ static uint32_t node_capacity(planner_t *p, const phx_bf_request_t *r, const cap
     if (r->mem_per_node && mem < r->mem_per_node)
         return 0;
     if (r->gpus_per_node | r->gpus_per_task | r->exclusive) {
-        uint32_t kg = phx_bf_gpu_tasks(r, c->gpus[i], n->gpus_total);
+        /* of its classes; an exclusive job's: all of the node's */
+        uint32_t other = r->exclusive ? 0 : r->gpu_other;
+        uint32_t kg = phx_bf_gpu_tasks(r, phx_bf_gpus(p, c, i, other),
+                                       phx_bf_gpus(p, &p->empty, i, 0));
         k = kg < k ? kg : k;
     }
     if (r->ntasks_per_node && k > r->ntasks_per_node)
@@ -100,6 +103,25 @@ static void sort_cands(planner_t *p, size_t n, uint32_t kmax)
     cand_t *t = p->cands;
     p->cands = p->sorted;
     p->sorted = t;
+}
+
+/* With GPU classes: which classes share s's GPUs are of: all of the
+ * node's for an exclusive job, else the lowest classes r may use first,
+ * as c has them free. */
+static void split_gpus(const planner_t *p, const phx_bf_request_t *r, const caps_t *c,
+                       phx_bf_share_t *s)
+{
+    const caps_t *from = r->exclusive ? &p->empty : c;
+    const uint32_t *g = from->gpus + (size_t)s->node * p->ngc;
+    uint32_t left = s->gpus;
+    memset(s->gpus_class, 0, sizeof(s->gpus_class));
+    for (uint32_t k = 0; k < p->ngc && left; k++) {
+        if (!r->exclusive && (r->gpu_other >> k & 1))
+            continue;
+        uint32_t t = g[k] < left ? g[k] : left;
+        s->gpus_class[k] = (uint8_t)t;
+        left -= t;
+    }
 }
 
 /* Place r within caps c: the nodes that can take the fewest tasks while
@@ -162,9 +184,11 @@ size_t phx_bf_fit(planner_t *p, const phx_bf_request_t *r, const caps_t *c)
             s->mem = r->mem_per_cpu * s->cores;
         else
             s->mem = r->mem_per_node;
-        s->gpus = r->exclusive       ? node->gpus_total
+        s->gpus = r->exclusive       ? phx_bf_gpus(p, &p->empty, cd->node, 0)
                   : r->gpus_per_node ? r->gpus_per_node
                                      : tasks * r->gpus_per_task;
+        if (p->ngc > 1)
+            split_gpus(p, r, c, s);
     }
     return use;
 }
@@ -190,15 +214,20 @@ static size_t fit_part(planner_t *p, const phx_bf_request_t *r, const caps_t *c,
     return 0;
 }
 
-void phx_bf_take(caps_t *c, const phx_bf_share_t *s, size_t n)
+void phx_bf_take(const planner_t *p, caps_t *c, const phx_bf_share_t *s, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
+        uint32_t *g = c->gpus + (size_t)s[i].node * p->ngc;
+        if (p->ngc > 1) {
+            for (uint32_t k = 0; k < p->ngc; k++)
+                g[k] -= s[i].gpus_class[k] < g[k] ? s[i].gpus_class[k] : g[k];
+        } else {
+            g[0] -= s[i].gpus < g[0] ? s[i].gpus : g[0];
+        }
         c->cores[s[i].node] -=
             s[i].cores < c->cores[s[i].node] ? s[i].cores : c->cores[s[i].node];
         c->mem[s[i].node] -=
             s[i].mem < c->mem[s[i].node] ? s[i].mem : c->mem[s[i].node];
-        c->gpus[s[i].node] -=
-            s[i].gpus < c->gpus[s[i].node] ? s[i].gpus : c->gpus[s[i].node];
     }
 }
 
@@ -208,12 +237,15 @@ void phx_bf_give(const planner_t *p, caps_t *c, const phx_bf_share_t *s, size_t 
         const phx_bf_node_t *node = &p->in->nodes[s[i].node];
         uint64_t cores = (uint64_t)c->cores[s[i].node] + s[i].cores;
         uint64_t mem = c->mem[s[i].node] + s[i].mem;
-        uint64_t gpus = (uint64_t)c->gpus[s[i].node] + s[i].gpus;
         c->cores[s[i].node] =
             cores > node->cores_total ? node->cores_total : (uint32_t)cores;
         c->mem[s[i].node] = mem > node->mem_total ? node->mem_total : mem;
-        c->gpus[s[i].node] =
-            gpus > node->gpus_total ? node->gpus_total : (uint32_t)gpus;
+        uint32_t *g = c->gpus + (size_t)s[i].node * p->ngc;
+        const uint32_t *all = p->empty.gpus + (size_t)s[i].node * p->ngc;
+        for (uint32_t k = 0; k < p->ngc; k++) {
+            uint64_t v = (uint64_t)g[k] + (p->ngc > 1 ? s[i].gpus_class[k] : s[i].gpus);
+            g[k] = v > all[k] ? all[k] : (uint32_t)v;
+        }
     }
 }
 
@@ -236,7 +268,8 @@ bool phx_bf_fits_empty(planner_t *p, const phx_bf_request_t *r)
                        r->min_sockets,
                        r->min_cores_per_socket,
                        r->min_threads_per_core,
-                       (r->exclusive ? 1u : 0u) | (r->mem_whole_node ? 2u : 0u),
+                       (r->exclusive ? 1u : 0u) | (r->mem_whole_node ? 2u : 0u) |
+                           (r->gpu_other & 0xffffff) << 8,
                        r->gpus_per_node,
                        r->gpus_per_task,
                        r->mem_per_node,
@@ -269,8 +302,24 @@ static uint32_t most_of(const planner_t *p, const phx_bf_request_t *r,
     return most;
 }
 
+/* The most free GPUs (p->free) of the classes not in other on a node of
+ * r's nodes. */
+static uint32_t most_gpus_of(const planner_t *p, const phx_bf_request_t *r,
+                             uint32_t other)
+{
+    size_t nn;
+    const uint32_t *idx = phx_bf_nodes_of(p, r->parts, &nn);
+    uint32_t most = 0;
+    for (size_t x = 0; x < nn; x++) {
+        uint32_t g = phx_bf_gpus(p, &p->free, idx[x], other);
+        most = g > most ? g : most;
+    }
+    return most;
+}
+
 /* A node takes at most its free cores / cpus_per_task tasks of r (at most
- * ntasks_per_node; for GPU requests only, its free GPUs / gpus_per_task, or
+ * ntasks_per_node; for GPU requests only, its free GPUs of the classes
+ * it may use / gpus_per_task, or
  * none without gpus_per_node free): when nodes_max nodes of the most free
  * among r's could not hold r, phx_bf_fit() on p->free (or on less) fails; a full
  * cluster's wide jobs are refused without a look at each node. */
@@ -285,8 +334,11 @@ bool phx_bf_cannot_fit_now(planner_t *p, const phx_bf_request_t *r)
     }
     uint64_t per = p->most_free[slot] / r->cpus_per_task;
     if (r->gpus_per_node | r->gpus_per_task) {
-        if (p->gpus_stale[slot]) {
-            p->most_gpus[slot] = most_of(p, r, p->free.gpus);
+        uint32_t other = r->exclusive ? 0 : r->gpu_other;
+        if (p->gpus_stale[slot] || p->gpus_of[slot] != other) {
+            p->most_gpus[slot] = p->ngc == 1 && !other ? most_of(p, r, p->free.gpus)
+                                                       : most_gpus_of(p, r, other);
+            p->gpus_of[slot] = other;
             p->gpus_stale[slot] = false;
         }
         if (p->most_gpus[slot] < r->gpus_per_node)

@@ -361,8 +361,9 @@ static void plan_input(batchd_t *b, phx_bf_node_t *nodes, phx_bf_running_t *run,
 {
     for (size_t i = 0; i < b->nnodes; i++) {
         const bnode_t *n = &b->nodes[i];
-        nodes[i] = (phx_bf_node_t){n->cores,   n->cores,   n->mem,   n->mem, n->usable,
-                                   n->sockets, n->threads, n->parts, 0,      0};
+        nodes[i] =
+            (phx_bf_node_t){n->cores,   n->cores, n->mem, n->mem, n->usable, n->sockets,
+                            n->threads, n->parts, 0,      0,      {0},       {0}};
     }
     *nrun = 0;
     for (size_t i = 0; i < b->njobs; i++) {
@@ -372,8 +373,8 @@ static void plan_input(batchd_t *b, phx_bf_node_t *nodes, phx_bf_running_t *run,
         size_t x = (size_t)(batchd_node_by_agent(b, j->tasks[0].agent_id) - b->nodes);
         nodes[x].cores_free -= j->tasks[0].cpus;
         nodes[x].mem_free -= j->tasks[0].mem;
-        shares[*nrun] = (phx_bf_share_t){(uint32_t)x, j->tasks[0].tasks,
-                                         j->tasks[0].cpus, j->tasks[0].mem, 0};
+        shares[*nrun] = (phx_bf_share_t){
+            (uint32_t)x, j->tasks[0].tasks, j->tasks[0].cpus, j->tasks[0].mem, 0, {0}};
         run[*nrun] = (phx_bf_running_t){j->id, j->start_time + j->spec.time_limit,
                                         &shares[*nrun], 1};
         (*nrun)++;
@@ -422,7 +423,7 @@ static void run_case(const bcase_t *c)
     size_t npools = phx_bf_pools_count(&p.pools, nodes, b.nnodes);
     walked = batchd_order(&b, NOW, npools > 1 ? 0 : b.bf.max_job_test, cand, prio);
 
-    phx_bf_input_t in = {NOW, nodes, b.nnodes, run, nrun, reqs, selected};
+    phx_bf_input_t in = {NOW, nodes, b.nnodes, run, nrun, reqs, selected, 0};
     phx_bf_plan_t plan;
     phx_error_t err;
     t0 = now_ms();
