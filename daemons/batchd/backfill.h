@@ -30,6 +30,14 @@
 
 #define PHX_BF_NO_END INT64_MAX /* a job without a time limit */
 
+/* GPU classes: the planner counts GPUs by class, a class being one GPU
+ * model (the caller's grouping: batchd makes each distinct model of the
+ * cluster a class, and when there are more than this many, the models
+ * past the last but one share the last class).  A request may use the
+ * classes its type matches (phx_bf_request_t.gpu_other: those it may not);
+ * an untyped one any.  At most 255 GPUs of a class on a node. */
+#define PHX_BF_GPU_CLASSES 8
+
 typedef struct phx_bf_node {
     uint32_t cores_total;
     uint32_t cores_free;
@@ -41,6 +49,10 @@ typedef struct phx_bf_node {
     uint64_t parts;            /* the partitions it is in (bit i: partition i) */
     uint32_t gpus_total;       /* its GPUs (0: none) */
     uint32_t gpus_free;        /* less what running jobs hold, as cores_free */
+    /* with GPU classes (phx_bf_input_t.gpu_classes > 0): its GPUs of each
+     * class, and those free; gpus_total and gpus_free are then unread */
+    uint8_t gpus_class_total[PHX_BF_GPU_CLASSES];
+    uint8_t gpus_class_free[PHX_BF_GPU_CLASSES];
 } phx_bf_node_t;
 
 /* A job's part of one node. */
@@ -50,6 +62,10 @@ typedef struct phx_bf_share {
     uint32_t cores;
     uint64_t mem;
     uint32_t gpus; /* gpus_per_node, gpus_per_task x tasks, or (exclusive) all */
+    /* with GPU classes: gpus by class (a running job's: which it holds; the
+     * planner's: lowest class first among those the job may use, a guess
+     * as which cores are: placement against offers picks them) */
+    uint8_t gpus_class[PHX_BF_GPU_CLASSES];
 } phx_bf_share_t;
 
 typedef struct phx_bf_running {
@@ -80,6 +96,9 @@ typedef struct phx_bf_request {
      * GPUs / gpus_per_task tasks); 0/0: none */
     uint32_t gpus_per_node;
     uint32_t gpus_per_task;
+    uint32_t gpu_other;   /* GPU classes it may not use (bit c: class c), not
+                             of its type; 0: any.  An exclusive job takes
+                             every GPU of its nodes whatever their class */
     int64_t time_limit;   /* seconds; 0: none */
     uint64_t parts;       /* nodes of one of these partitions only, all in the
                              same one (the first that can start it, else the
@@ -183,6 +202,9 @@ typedef struct phx_bf_input {
     size_t nrunning;
     const phx_bf_request_t *pending; /* highest priority first */
     size_t npending;
+    uint32_t gpu_classes; /* 0: GPUs are one class (the nodes' gpus_total and
+                             gpus_free, the shares' gpus); else this many
+                             (at most PHX_BF_GPU_CLASSES: gpus_class_*) */
 } phx_bf_input_t;
 
 typedef struct phx_bf_plan {

@@ -148,6 +148,8 @@ typedef struct bnode {
     struct bgpu {
         int id;         /* device id in its topology */
         char model[64]; /* "NVIDIA A100-SXM4-40GB" */
+        uint8_t cls;    /* its class in the last scheduling pass's planner
+                           (batchd_gpu_classes) */
     } * gpu;            /* ngpus of them (cluster.c) */
 } bnode_t;
 
@@ -580,6 +582,29 @@ uint32_t batchd_gpu_tasks(const bnode_t *n, const boffer_t *o, const struct bjob
 uint32_t batchd_task_gpus(const bnode_t *n, const struct bjob *j, const bj_task_t *t);
 uint64_t batchd_gpu_pick(const bnode_t *n, const boffer_t *o, const struct bjob *j,
                          uint32_t tasks, const int *cores, uint32_t ncores);
+/* The planner's GPU classes (backfill.h) in one pass: each distinct model
+ * of the nodes' GPUs a class, in node order, up to PHX_BF_GPU_CLASSES; the
+ * models past the last but one share the last.  Models are borrowed from
+ * the nodes (valid while they are not refreshed). */
+#define BATCHD_GPU_MODELS 64 /* models told apart for a type's classes */
+typedef struct batchd_gclasses {
+    uint32_t n;       /* classes (0: no GPU) */
+    uint32_t nmodels; /* distinct models seen, at most BATCHD_GPU_MODELS */
+    bool overflow;    /* more models than that: the last class may be any */
+    const char *model[BATCHD_GPU_MODELS]; /* model i's class: min(i, n - 1) */
+    char type[32];                        /* the last type asked of batchd_gpu_other, */
+    uint32_t other;                       /* and its answer */
+} batchd_gclasses_t;
+/* Make the classes of b's nodes' GPUs (each GPU's cls) and fill the
+ * planner nodes' (nodes[i] of b->nodes[i]) GPUs by class, all free. */
+void batchd_gpu_classes(batchd_t *b, batchd_gclasses_t *gc, phx_bf_node_t *nodes);
+/* The classes a job of j's GPU type may not use (phx_bf_request_t's
+ * gpu_other): 0 for a job without a type or without GPUs. */
+uint32_t batchd_gpu_other(batchd_gclasses_t *gc, const struct bjob *j);
+/* Task t of j holds its GPUs on n: taken off the planner node x's free
+ * GPUs (by class with classes) and recorded in its share s. */
+void batchd_gpu_hold(batchd_gclasses_t *gc, const bnode_t *n, const struct bjob *j,
+                     const bj_task_t *t, phx_bf_node_t *x, phx_bf_share_t *s);
 
 /* launch.c: the ACCEPT operations for a placed job (new reference). */
 json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,

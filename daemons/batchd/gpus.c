@@ -134,3 +134,79 @@ uint32_t batchd_task_gpus(const bnode_t *n, const bjob_t *j, const bj_task_t *t)
     phx_gpuspec_get(&j->spec, &g);
     return (uint32_t)phx_gpuspec_node(&g, t->tasks);
 }
+
+void batchd_gpu_classes(batchd_t *b, batchd_gclasses_t *gc, phx_bf_node_t *nodes)
+{
+    memset(gc, 0, sizeof(*gc));
+    uint32_t last = 0; /* nodes are mostly alike: the last model found first */
+    for (size_t i = 0; i < b->nnodes; i++) {
+        bnode_t *n = &b->nodes[i];
+        for (uint32_t k = 0; k < n->ngpus; k++) {
+            const char *m = n->gpu[k].model;
+            uint32_t c = last;
+            if (c >= gc->nmodels || strcmp(gc->model[c], m) != 0)
+                for (c = 0; c < gc->nmodels && strcmp(gc->model[c], m) != 0; c++)
+                    ;
+            if (c == gc->nmodels && c < BATCHD_GPU_MODELS)
+                gc->model[gc->nmodels++] = m;
+            gc->overflow |= c == BATCHD_GPU_MODELS;
+            last = c;
+            n->gpu[k].cls =
+                (uint8_t)(c < PHX_BF_GPU_CLASSES - 1 ? c : PHX_BF_GPU_CLASSES - 1);
+            if (nodes[i].gpus_class_total[n->gpu[k].cls] < UINT8_MAX)
+                nodes[i].gpus_class_total[n->gpu[k].cls]++;
+        }
+        memcpy(nodes[i].gpus_class_free, nodes[i].gpus_class_total,
+               sizeof(nodes[i].gpus_class_free));
+    }
+    gc->n = gc->nmodels < PHX_BF_GPU_CLASSES ? gc->nmodels : PHX_BF_GPU_CLASSES;
+    gc->n = gc->overflow ? PHX_BF_GPU_CLASSES : gc->n;
+}
+
+uint32_t batchd_gpu_other(batchd_gclasses_t *gc, const bjob_t *j)
+{
+    if (!gc->n || !phx_gpuspec_any(&j->spec))
+        return 0;
+    phx_gpureq_t g;
+    phx_gpuspec_get(&j->spec, &g);
+    if (!g.type[0])
+        return 0;
+    if (strcmp(gc->type, g.type) == 0)
+        return gc->other;
+    uint32_t may = 0;
+    for (uint32_t i = 0; i < gc->nmodels; i++)
+        if (model_is(gc->model[i], g.type))
+            may |= 1u << (i < gc->n - 1 ? i : gc->n - 1);
+    if (gc->overflow) /* models not kept: the last class may hold the type */
+        may |= 1u << (gc->n - 1);
+    snprintf(gc->type, sizeof(gc->type), "%s", g.type);
+    gc->other = ((1u << gc->n) - 1) & ~may;
+    return gc->other;
+}
+
+void batchd_gpu_hold(batchd_gclasses_t *gc, const bnode_t *n, const bjob_t *j,
+                     const bj_task_t *t, phx_bf_node_t *x, phx_bf_share_t *s)
+{
+    uint32_t g = batchd_task_gpus(n, j, t);
+    s->gpus = g;
+    x->gpus_free -= g < x->gpus_free ? g : x->gpus_free;
+    if (!gc->n || !g)
+        return;
+    uint8_t *free = x->gpus_class_free;
+    if (t->gpus) { /* which it holds */
+        for (uint32_t k = 0; k < n->ngpus; k++)
+            if (n->gpu[k].id >= 0 && n->gpu[k].id < 64 && (t->gpus & BIT(n->gpu[k].id)))
+                s->gpus_class[n->gpu[k].cls]++;
+    } else if (j->spec.exclusive == 1) { /* all of the node's */
+        memcpy(s->gpus_class, x->gpus_class_total, sizeof(s->gpus_class));
+    } else { /* loaded from the database: as many of its type, lowest class first */
+        uint32_t other = batchd_gpu_other(gc, j), left = g;
+        for (uint32_t c = 0; c < gc->n && left; c++) {
+            uint32_t k = other >> c & 1 ? 0 : free[c] < left ? free[c] : left;
+            s->gpus_class[c] = (uint8_t)k;
+            left -= k;
+        }
+    }
+    for (uint32_t c = 0; c < gc->n; c++)
+        free[c] -= s->gpus_class[c] < free[c] ? s->gpus_class[c] : free[c];
+}

@@ -42,6 +42,7 @@ typedef struct pass {
     uint64_t part;                /* the partition try_job placed it in */
     const phx_bf_input_t *in;
     const bnode_t *const *pnodes; /* planner node i → node */
+    batchd_gclasses_t gc;         /* the planner's GPU classes */
     /* the pass's ACCEPT: every job started is one operation (one gang) */
     json_t *acc_ops;
     bjob_t **acc_jobs;
@@ -420,6 +421,7 @@ static size_t pass_select(pass_t *p, const phx_bf_node_t *nodes, bjob_t **cand,
         (*reqs)[test].parts = job_run_mask(b, j);
         (*reqs)[test].only = batchd_job_nodes(b, j);
         (*reqs)[test].job_id = j->id;
+        (*reqs)[test].gpu_other = batchd_gpu_other(&p->gc, j);
         (*rjob)[test++] = j;
     }
     return test;
@@ -458,10 +460,18 @@ static void pass_run(pass_t *p)
     for (size_t i = 0; i < b->nnodes; i++) {
         pnodes[i] = &b->nodes[i];
         const bnode_t *bn = &b->nodes[i];
-        nodes[i] =
-            (phx_bf_node_t){bn->cores,   bn->cores,   bn->mem,   bn->mem,   bn->usable,
-                            bn->sockets, bn->threads, bn->parts, bn->ngpus, bn->ngpus};
+        nodes[i] = (phx_bf_node_t){.cores_total = bn->cores,
+                                   .cores_free = bn->cores,
+                                   .mem_total = bn->mem,
+                                   .mem_free = bn->mem,
+                                   .usable = bn->usable,
+                                   .sockets = bn->sockets,
+                                   .threads_per_core = bn->threads,
+                                   .parts = bn->parts,
+                                   .gpus_total = bn->ngpus,
+                                   .gpus_free = bn->ngpus};
     }
+    batchd_gpu_classes(b, &p->gc, nodes); /* GPUs by model */
     size_t test = pass_select(p, nodes, cand, prio, &reqs, &rjob);
     if (!reqs || !rjob)
         goto out_plan;
@@ -486,11 +496,13 @@ static void pass_run(pass_t *p)
                 uint64_t m = j->tasks[k].mem;
                 nodes[x].cores_free -=
                     c < nodes[x].cores_free ? c : nodes[x].cores_free;
-                uint32_t g = batchd_task_gpus(bn, j, &j->tasks[k]);
                 nodes[x].mem_free -= m < nodes[x].mem_free ? m : nodes[x].mem_free;
-                nodes[x].gpus_free -= g < nodes[x].gpus_free ? g : nodes[x].gpus_free;
-                shares[nshares++] =
-                    (phx_bf_share_t){(uint32_t)x, j->tasks[k].tasks, c, m, g};
+                shares[nshares] = (phx_bf_share_t){.node = (uint32_t)x,
+                                                   .tasks = j->tasks[k].tasks,
+                                                   .cores = c,
+                                                   .mem = m};
+                batchd_gpu_hold(&p->gc, bn, j, &j->tasks[k], &nodes[x],
+                                &shares[nshares++]);
             }
         }
         /* it frees what it holds at its end: the planner gives the shares
@@ -501,7 +513,7 @@ static void pass_run(pass_t *p)
             (phx_bf_running_t){j->id, end < now && end != PHX_BF_NO_END ? now : end,
                                shares + first, nshares - first};
     }
-    phx_bf_input_t in = {now, nodes, b->nnodes, run, nrun, reqs, test};
+    phx_bf_input_t in = {now, nodes, b->nnodes, run, nrun, reqs, test, p->gc.n};
     phx_error_t err;
     /* Reset at out_plan, before this frame goes. */
     // cppcheck-suppress autoVariables

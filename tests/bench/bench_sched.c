@@ -4,6 +4,9 @@
  * jobs on 1024 nodes (and a few cases on 64), bf_max_job_test and bf_window
  * at their defaults.  Every node runs a job holding 24 of its 32 cores, so
  * most pending jobs wait and small ones backfill, as in a full cluster.
+ * Two cases have GPUs of two models (2 A100 and 2 V100 a node, the running
+ * jobs holding the A100s, a third of the pending jobs asking for an A100,
+ * two V100s or one GPU of any model): the planner counts them by model.
  *
  * One line per case, medians of several passes:
  *   order   batchd_order rebuilding the priority order (once a second)
@@ -20,6 +23,7 @@
  * main.c, launch.c, and the two of jobspec.c the pass calls: that file
  * needs many more). */
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_fit.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/pools.c"
 #include "daemons/batchd/cluster.c"
@@ -155,6 +159,7 @@ static uint32_t rnd(uint32_t n)
 typedef struct bcase {
     size_t pools, pending, nodes;
     bool span; /* a quarter of the jobs: -p of two pools' partitions */
+    bool gpus; /* GPUs of two models (see above) */
 } bcase_t;
 
 static void spec_init(phx_jobspec_t *s)
@@ -229,6 +234,9 @@ static void pending_job(batchd_t *b, const bcase_t *c)
     if (s->ntasks > s->nodes_max * CORES)
         s->ntasks = s->nodes_max * CORES;
     s->time_limit = 600 + 60 * rnd(230);
+    static const char *const gres[3] = {"gpu:a100:1", "gpu:v100:2", "gpu:1"};
+    if (c->gpus && rnd(3) == 0)
+        s->gres = strdup(gres[rnd(3)]);
     j->uid = 1000 + rnd(NUSERS);
     char user[16];
     snprintf(user, sizeof(user), "u%u", j->uid % 10);
@@ -247,7 +255,7 @@ static void pending_job(batchd_t *b, const bcase_t *c)
 }
 
 /* Each node runs one job of BUSY cores, ending within 4 hours. */
-static void running_job(batchd_t *b, size_t node)
+static void running_job(batchd_t *b, size_t node, bool gpus)
 {
     bjob_t *j = job_new(b, PHX_JOB_RUNNING);
     j->spec.nodes_min = j->spec.nodes_max = 1;
@@ -262,6 +270,10 @@ static void running_job(batchd_t *b, size_t node)
              b->nodes[node].agent_id);
     j->tasks[0].cpus = j->tasks[0].tasks = BUSY;
     j->tasks[0].mem = (uint64_t)BUSY * 512;
+    if (gpus) { /* the node's A100s */
+        j->spec.gres = strdup("gpu:a100:2");
+        j->tasks[0].gpus = 0x3;
+    }
     j->ntasks = j->tasks_live = 1;
     b->nrunning++;
 }
@@ -292,11 +304,19 @@ static void world_init(batchd_t *b, const bcase_t *c)
         n->mem = NODE_MEM;
         n->usable = true;
         n->parts = batchd_parts_node_mask(&b->parts, n->name);
+        if (c->gpus && !(n->gpu = calloc(4, sizeof(*n->gpu))))
+            exit(1);
+        for (int g = 0; c->gpus && g < 4; g++) {
+            n->gpu[g].id = g;
+            snprintf(n->gpu[g].model, sizeof(n->gpu[g].model), "%s",
+                     g < 2 ? "NVIDIA A100-SXM4-40GB" : "Tesla V100-SXM2-16GB");
+            n->ngpus++;
+        }
         if (phx_hmap_put(b->node_index, n->agent_id, n) < 0)
             exit(1);
     }
     for (size_t i = 0; i < c->nodes; i++)
-        running_job(b, i);
+        running_job(b, i, c->gpus);
     for (size_t i = 0; i < c->pending; i++)
         pending_job(b, c);
     b->cap = b->njobs;
@@ -307,11 +327,14 @@ static void world_clear(batchd_t *b)
     for (size_t i = 0; i < b->njobs; i++) {
         bjob_t *j = b->order[i];
         free(j->spec.partition);
+        free(j->spec.gres);
         free(j->user);
         free(j->tasks);
         free(j);
     }
     free(b->order);
+    for (size_t i = 0; i < b->nnodes; i++)
+        free(b->nodes[i].gpu);
     free(b->nodes);
     free(b->prio_order);
     free(b->prio_value);
@@ -354,15 +377,24 @@ static int passes_for(double ms)
 }
 
 /* The planner's input as pass_run builds it: nodes less what the running
- * jobs hold, the running jobs ending at their limits. */
-static void plan_input(batchd_t *b, phx_bf_node_t *nodes, phx_bf_running_t *run,
-                       phx_bf_share_t *shares, size_t *nrun)
+ * jobs hold (GPUs by class: gc), the running jobs ending at their limits. */
+static void plan_input(batchd_t *b, batchd_gclasses_t *gc, phx_bf_node_t *nodes,
+                       phx_bf_running_t *run, phx_bf_share_t *shares, size_t *nrun)
 {
     for (size_t i = 0; i < b->nnodes; i++) {
         const bnode_t *n = &b->nodes[i];
-        nodes[i] = (phx_bf_node_t){n->cores,   n->cores,   n->mem,   n->mem, n->usable,
-                                   n->sockets, n->threads, n->parts, 0,      0};
+        nodes[i] = (phx_bf_node_t){.cores_total = n->cores,
+                                   .cores_free = n->cores,
+                                   .mem_total = n->mem,
+                                   .mem_free = n->mem,
+                                   .usable = n->usable,
+                                   .sockets = n->sockets,
+                                   .threads_per_core = n->threads,
+                                   .parts = n->parts,
+                                   .gpus_total = n->ngpus,
+                                   .gpus_free = n->ngpus};
     }
+    batchd_gpu_classes(b, gc, nodes);
     *nrun = 0;
     for (size_t i = 0; i < b->njobs; i++) {
         bjob_t *j = b->order[i];
@@ -371,8 +403,9 @@ static void plan_input(batchd_t *b, phx_bf_node_t *nodes, phx_bf_running_t *run,
         size_t x = (size_t)(batchd_node_by_agent(b, j->tasks[0].agent_id) - b->nodes);
         nodes[x].cores_free -= j->tasks[0].cpus;
         nodes[x].mem_free -= j->tasks[0].mem;
-        shares[*nrun] = (phx_bf_share_t){(uint32_t)x, j->tasks[0].tasks,
-                                         j->tasks[0].cpus, j->tasks[0].mem, 0};
+        shares[*nrun] = (phx_bf_share_t){
+            (uint32_t)x, j->tasks[0].tasks, j->tasks[0].cpus, j->tasks[0].mem, 0, {0}};
+        batchd_gpu_hold(gc, &b->nodes[x], j, &j->tasks[0], &nodes[x], &shares[*nrun]);
         run[*nrun] = (phx_bf_running_t){j->id, j->start_time + j->spec.time_limit,
                                         &shares[*nrun], 1};
         (*nrun)++;
@@ -394,7 +427,7 @@ static void run_case(const bcase_t *c)
     size_t walked = 0, selected = 0, tested = 0, nrun;
     if (!cand || !prio || !nodes || !run || !shares)
         exit(1);
-    plan_input(&b, nodes, run, shares, &nrun);
+    plan_input(&b, &p.gc, nodes, run, shares, &nrun);
 
     /* the order rebuilt: the first pass of each second */
     double t0 = now_ms();
@@ -421,7 +454,7 @@ static void run_case(const bcase_t *c)
     size_t npools = phx_bf_pools_count(&p.pools, nodes, b.nnodes);
     walked = batchd_order(&b, NOW, npools > 1 ? 0 : b.bf.max_job_test, cand, prio);
 
-    phx_bf_input_t in = {NOW, nodes, b.nnodes, run, nrun, reqs, selected};
+    phx_bf_input_t in = {NOW, nodes, b.nnodes, run, nrun, reqs, selected, p.gc.n};
     phx_bf_plan_t plan;
     phx_error_t err;
     t0 = now_ms();
@@ -452,8 +485,12 @@ static void run_case(const bcase_t *c)
     printf("sched: %2zu pools%s %6zu pending %5zu nodes: order %7.2f ms | select "
            "%6.2f ms, %5zu walked, %4zu selected | plan %7.2f ms, %4zu examined | "
            "pass %7.2f ms\n",
-           c->pools, c->span ? " (-p a,b)" : "         ", c->pending, c->nodes,
-           order_ms, select_ms, walked, selected, plan_ms, tested, pass_ms);
+           c->pools,
+           c->span   ? " (-p a,b)"
+           : c->gpus ? " (GPUs)  "
+                     : "         ",
+           c->pending, c->nodes, order_ms, select_ms, walked, selected, plan_ms, tested,
+           pass_ms);
     fflush(stdout);
     free(reqs);
     free(rjob);
@@ -468,20 +505,26 @@ static void run_case(const bcase_t *c)
 int main(int argc, char **argv)
 {
     static const bcase_t cases[] = {
-        {1, 1000, 1024, false},   {4, 1000, 1024, false},   {16, 1000, 1024, false},
-        {16, 1000, 1024, true},   {1, 10000, 1024, false},  {4, 10000, 1024, false},
-        {16, 10000, 1024, false}, {16, 10000, 1024, true},  {1, 50000, 1024, false},
-        {4, 50000, 1024, false},  {16, 50000, 1024, false}, {16, 50000, 1024, true},
-        {1, 10000, 64, false},    {4, 10000, 64, false},    {16, 10000, 64, false},
-        {1, 50000, 64, false},    {16, 50000, 64, false},
+        {1, 1000, 1024, false, false},   {4, 1000, 1024, false, false},
+        {16, 1000, 1024, false, false},  {16, 1000, 1024, true, false},
+        {1, 10000, 1024, false, false},  {4, 10000, 1024, false, false},
+        {16, 10000, 1024, false, false}, {16, 10000, 1024, true, false},
+        {1, 50000, 1024, false, false},  {4, 50000, 1024, false, false},
+        {16, 50000, 1024, false, false}, {16, 50000, 1024, true, false},
+        {1, 10000, 64, false, false},    {4, 10000, 64, false, false},
+        {16, 10000, 64, false, false},   {1, 50000, 64, false, false},
+        {16, 50000, 64, false, false},   {1, 10000, 1024, false, true},
+        {16, 10000, 1024, false, true},
     };
     phx_log_init("bench_sched", PHX_LOG_STDERR, LOG_WARNING);
-    /* bench_sched POOLS PENDING NODES [span]: one case (for perf) */
+    /* bench_sched POOLS PENDING NODES [span|gpus]: one case (for perf) */
     if (argc >= 4) {
         bcase_t c = {strtoul(argv[1], NULL, 10), strtoul(argv[2], NULL, 10),
-                     strtoul(argv[3], NULL, 10), argc > 4};
+                     strtoul(argv[3], NULL, 10),
+                     argc > 4 && strcmp(argv[4], "span") == 0,
+                     argc > 4 && strcmp(argv[4], "gpus") == 0};
         if (c.pools < 1 || c.pools > 63 || c.nodes < c.pools || !c.pending) {
-            fprintf(stderr, "usage: bench_sched [POOLS PENDING NODES [span]]\n");
+            fprintf(stderr, "usage: bench_sched [POOLS PENDING NODES [span|gpus]]\n");
             return 2;
         }
         run_case(&c);

@@ -6,6 +6,7 @@
 #define PHX_TEST_BATCH_WORLD_H
 
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_fit.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/pools.c"
 #include "daemons/batchd/cluster.c"

@@ -4,6 +4,7 @@
  *
  * Unit tests cannot link daemon objects, so the source is included. */
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_fit.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/pools.c"
 
@@ -99,7 +100,8 @@ static void test_reservation_and_backfill(void **state)
     (void)state;
     phx_bf_node_t nodes[4] = {node(4, 0, 100, 100), node(4, 0, 100, 100),
                               node(4, 0, 100, 100), node(4, 4, 100, 100)};
-    phx_bf_share_t rs[3] = {{0, 4, 4, 0, 0}, {1, 4, 4, 0, 0}, {2, 4, 4, 0, 0}};
+    phx_bf_share_t rs[3] = {
+        {0, 4, 4, 0, 0, {0}}, {1, 4, 4, 0, 0, {0}}, {2, 4, 4, 0, 0, {0}}};
     phx_bf_running_t run = {.job_id = 7, .end_time = 100, .shares = rs, .nshares = 3};
     phx_bf_request_t pend[4] = {req(1, 4, 16, 600), req(2, 1, 1, 3600),
                                 req(3, 1, 4, 50), req(4, 1, 1, 30)};
@@ -143,7 +145,7 @@ static void test_backfill_on_spare_nodes(void **state)
     (void)state;
     phx_bf_node_t nodes[3] = {node(4, 0, 100, 100), node(4, 0, 100, 100),
                               node(4, 4, 100, 100)};
-    phx_bf_share_t rs[2] = {{0, 4, 4, 0, 0}, {1, 4, 4, 0, 0}};
+    phx_bf_share_t rs[2] = {{0, 4, 4, 0, 0, {0}}, {1, 4, 4, 0, 0, {0}}};
     phx_bf_running_t run = {.job_id = 7, .end_time = 500, .shares = rs, .nshares = 2};
     phx_bf_request_t pend[3] = {req(1, 2, 8, 600), req(2, 1, 4, 100000),
                                 req(3, 1, 1, 10)};
@@ -184,7 +186,7 @@ static void test_memory_exclusive_never(void **state)
 {
     (void)state;
     phx_bf_node_t nodes[2] = {node(8, 6, 1000, 900), node(8, 8, 1000, 1000)};
-    phx_bf_share_t rs[1] = {{0, 2, 2, 100, 0}};
+    phx_bf_share_t rs[1] = {{0, 2, 2, 100, 0, {0}}};
     phx_bf_running_t run = {.job_id = 7, .end_time = 1000, .shares = rs, .nshares = 1};
     phx_bf_request_t pend[6] = {
         req(1, 1, 1, 60), req(2, 1, 1, 60), req(3, 1, 1, 60),
@@ -313,7 +315,7 @@ static void test_unlimited_blocker_and_bad_input(void **state)
 {
     (void)state;
     phx_bf_node_t nodes[2] = {node(4, 0, 10, 10), node(4, 4, 10, 10)};
-    phx_bf_share_t rs[1] = {{0, 4, 4, 0, 0}};
+    phx_bf_share_t rs[1] = {{0, 4, 4, 0, 0, {0}}};
     phx_bf_running_t run = {
         .job_id = 7, .end_time = PHX_BF_NO_END, .shares = rs, .nshares = 1};
     phx_bf_request_t pend[2] = {req(1, 2, 8, 60), req(2, 1, 4, 0)};
@@ -683,7 +685,7 @@ static void test_reservation_by_sockets(void **state)
     (void)state;
     phx_bf_node_t nodes[1] = {node(8, 2, 1000, 1000)};
     nodes[0].sockets = 2;
-    phx_bf_share_t s1 = {0, 1, 4, 0, 0}, s2 = {0, 1, 2, 0, 0};
+    phx_bf_share_t s1 = {0, 1, 4, 0, 0, {0}}, s2 = {0, 1, 2, 0, 0, {0}};
     phx_bf_running_t run[2] = {{1, 100, &s1, 1}, {2, 10000, &s2, 1}};
     phx_bf_request_t pend[3] = {req(10, 1, 2, 100), req(11, 1, 1, 10000),
                                 req(12, 1, 1, 50)};

@@ -6,6 +6,7 @@
  *
  * Unit tests cannot link daemon objects, so the source is included. */
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_fit.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/pools.c"
 
@@ -255,6 +256,183 @@ static void test_memo_keys_gpus(void **state)
     phx_backfill_plan_clear(&plan);
 }
 
+/* --- GPUs by model: class 0 is A100, class 1 V100 --- */
+#define A100 0x2u /* gpu_other of an a100 job: not class 1 */
+#define V100 0x1u
+
+static phx_bf_node_t mnode(uint32_t cores, uint8_t a100, uint8_t a100_free,
+                           uint8_t v100, uint8_t v100_free)
+{
+    phx_bf_node_t n = gnode(cores, cores, 0, 0);
+    n.gpus_class_total[0] = a100;
+    n.gpus_class_free[0] = a100_free;
+    n.gpus_class_total[1] = v100;
+    n.gpus_class_free[1] = v100_free;
+    return n;
+}
+
+static phx_bf_share_t held(uint32_t node, uint8_t a100, uint8_t v100)
+{
+    return (phx_bf_share_t){
+        .node = node, .tasks = 1, .gpus = a100 + v100, .gpus_class = {a100, v100}};
+}
+
+static void classes_are(const phx_bf_share_t *s, uint8_t a100, uint8_t v100)
+{
+    assert_int_equal(s->gpus_class[0], a100);
+    assert_int_equal(s->gpus_class[1], v100);
+    assert_int_equal(s->gpus, a100 + v100);
+}
+
+/* A node of 2 A100 and 2 V100, its A100s held until 100.  --gpus=a100:2
+ * does not start now on the free V100s (it did when the planner counted 2
+ * GPUs free of any model, and then had no reservation, no gang request,
+ * and showed no start time): it is reserved at 100.  An untyped 1-GPU job
+ * running past 100 backfills on a V100 (the reservation leaves them), so
+ * does a v100:1 job; a v100:2 one then finds one V100 left and waits. */
+static void typed_job_reserved_not_started(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[1] = {mnode(8, 2, 0, 2, 2)};
+    phx_bf_share_t r = held(0, 2, 0);
+    phx_bf_running_t run = {.job_id = 9, .end_time = 100, .shares = &r, .nshares = 1};
+    phx_bf_request_t pend[4] = {req(1, 1, 500), req(2, 1, 5000), req(3, 1, 5000),
+                                req(4, 1, 5000)};
+    pend[0].gpus_per_node = 2, pend[0].gpu_other = A100;
+    pend[1].gpus_per_node = 1;
+    pend[2].gpus_per_node = 1, pend[2].gpu_other = V100;
+    pend[3].gpus_per_node = 2, pend[3].gpu_other = V100;
+    phx_bf_input_t in = {.now = 10,
+                         .nodes = nodes,
+                         .nnodes = 1,
+                         .running = &run,
+                         .nrunning = 1,
+                         .pending = pend,
+                         .npending = 4,
+                         .gpu_classes = 2};
+    phx_bf_plan_t plan;
+    plan_ok(&in, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[0].start_time, 100);
+    classes_are(&plan.decisions[0].shares[0], 2, 0);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_BACKFILL);
+    classes_are(&plan.decisions[1].shares[0], 0, 1);
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_BACKFILL);
+    classes_are(&plan.decisions[2].shares[0], 0, 1);
+    assert_int_equal(plan.decisions[3].verdict, PHX_BF_WAIT);
+    phx_backfill_plan_clear(&plan);
+    /* The A100s back at 100: it starts, on them. */
+    nodes[0].gpus_class_free[0] = 2;
+    in.now = 100;
+    in.nrunning = 0;
+    in.npending = 1;
+    plan_ok(&in, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_START);
+    classes_are(&plan.decisions[0].shares[0], 2, 0);
+    phx_backfill_plan_clear(&plan);
+}
+
+/* The reservation waits for GPUs of its model: the V100s free at 50, the
+ * A100s at 200: an a100:2 job is reserved at 200, not at 50. */
+static void reservation_timed_by_model(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[1] = {mnode(8, 2, 0, 2, 0)};
+    phx_bf_share_t v = held(0, 0, 2), a = held(0, 2, 0);
+    phx_bf_running_t run[2] = {
+        {.job_id = 8, .end_time = 50, .shares = &v, .nshares = 1},
+        {.job_id = 9, .end_time = 200, .shares = &a, .nshares = 1}};
+    phx_bf_request_t pend[1] = {req(1, 1, 500)};
+    pend[0].gpus_per_node = 2, pend[0].gpu_other = A100;
+    phx_bf_input_t in = {.now = 10,
+                         .nodes = nodes,
+                         .nnodes = 1,
+                         .running = run,
+                         .nrunning = 2,
+                         .pending = pend,
+                         .npending = 1,
+                         .gpu_classes = 2};
+    phx_bf_plan_t plan;
+    plan_ok(&in, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[0].start_time, 200);
+    classes_are(&plan.decisions[0].shares[0], 2, 0);
+    phx_backfill_plan_clear(&plan);
+}
+
+/* --gpus-per-task=a100:1: a node takes as many tasks as it has A100s free,
+ * whatever its V100s: node 0 (1 A100, 3 V100) one, node 1 (2 and 2) two;
+ * 3 tasks take both nodes (by any model's GPUs, one would do), 4 never fit.
+ * The shape memo tells the types apart: v100:1 x 4 fits node 0 and 1. */
+static void typed_per_task_caps_tasks(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[2] = {mnode(16, 1, 1, 3, 3), mnode(16, 2, 2, 2, 2)};
+    phx_bf_request_t pend[3] = {req(1, 4, 60), req(2, 3, 60), req(3, 4, 60)};
+    for (size_t i = 0; i < 3; i++)
+        pend[i].nodes_max = 2, pend[i].gpus_per_task = 1, pend[i].gpu_other = A100;
+    pend[2].gpu_other = V100;
+    phx_bf_input_t in = {.now = 0,
+                         .nodes = nodes,
+                         .nnodes = 2,
+                         .pending = pend,
+                         .npending = 3,
+                         .gpu_classes = 2};
+    phx_bf_plan_t plan;
+    plan_ok(&in, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_NEVER);
+    const phx_bf_decision_t *d = &plan.decisions[1];
+    assert_int_equal(d->verdict, PHX_BF_START);
+    assert_int_equal(d->nshares, 2);
+    assert_int_equal(d->shares[0].node, 1);
+    assert_int_equal(d->shares[0].tasks, 2);
+    classes_are(&d->shares[0], 2, 0);
+    assert_int_equal(d->shares[1].node, 0);
+    assert_int_equal(d->shares[1].tasks, 1);
+    classes_are(&d->shares[1], 1, 0);
+    d = &plan.decisions[2];
+    assert_int_equal(d->verdict, PHX_BF_START);
+    assert_int_equal(d->nshares, 2);
+    assert_int_equal(d->shares[0].tasks + d->shares[1].tasks, 4);
+    assert_int_equal(d->shares[0].gpus_class[0] + d->shares[1].gpus_class[0], 0);
+    phx_backfill_plan_clear(&plan);
+}
+
+/* An untyped job takes GPUs of any model, across models on a node: 2 GPUs
+ * on a node of one A100 and one V100 free start now (one of each); an
+ * a100:1 job behind it is reserved at its end (60), on the A100, and an
+ * untyped 1-GPU job then waits (none free). */
+static void untyped_uses_any_model(void **state)
+{
+    (void)state;
+    phx_bf_node_t nodes[1] = {mnode(8, 1, 1, 1, 1)};
+    phx_bf_request_t pend[3] = {req(1, 1, 60), req(2, 1, 500), req(3, 1, 5000)};
+    pend[0].gpus_per_node = 2;
+    pend[1].gpus_per_node = 1, pend[1].gpu_other = A100;
+    pend[2].gpus_per_node = 1;
+    phx_bf_input_t in = {.now = 0,
+                         .nodes = nodes,
+                         .nnodes = 1,
+                         .pending = pend,
+                         .npending = 3,
+                         .gpu_classes = 2};
+    phx_bf_plan_t plan;
+    plan_ok(&in, &plan);
+    assert_int_equal(plan.decisions[0].verdict, PHX_BF_START);
+    classes_are(&plan.decisions[0].shares[0], 1, 1);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_RESERVED);
+    assert_int_equal(plan.decisions[1].start_time, 60);
+    classes_are(&plan.decisions[1].shares[0], 1, 0);
+    assert_int_equal(plan.decisions[2].verdict, PHX_BF_WAIT);
+    phx_backfill_plan_clear(&plan);
+    /* A type no node has (all classes other): never. */
+    pend[1].gpu_other = A100 | V100;
+    in.npending = 2;
+    plan_ok(&in, &plan);
+    assert_int_equal(plan.decisions[1].verdict, PHX_BF_NEVER);
+    phx_backfill_plan_clear(&plan);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -263,6 +441,10 @@ int main(void)
         cmocka_unit_test(test_gpus_per_task),
         cmocka_unit_test(test_exclusive_takes_all_gpus),
         cmocka_unit_test(test_memo_keys_gpus),
+        cmocka_unit_test(typed_job_reserved_not_started),
+        cmocka_unit_test(reservation_timed_by_model),
+        cmocka_unit_test(typed_per_task_caps_tasks),
+        cmocka_unit_test(untyped_uses_any_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,7 +6,8 @@
  * runs on; and batchd SUPPRESSes offers while no pending job is eligible
  * (all held, waiting on a dependency, InvalidAccount), and REVIVEs when a
  * release, a job's end or an account restored makes one so (sched.c); a
- * requeued ended job is checked against its account (requeue.c).
+ * requeued ended job is checked against its account (requeue.c); a job
+ * waiting for GPUs of its model is reserved, not planned to start.
  *
  * The queue, the order, holds, accounts and the pass are the daemon's own
  * sources (included: unit tests cannot link daemon objects); the master
@@ -18,6 +19,7 @@
 #include "daemons/batchd/accounts.c"
 #include "daemons/batchd/accounts_db.c"
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_fit.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/cluster.c"
 #include "daemons/batchd/features.c"
@@ -461,6 +463,54 @@ static void requeued_ended_job_skips_invalid_account(void **state)
     world_free(b);
 }
 
+/* GPUs by model in the pass's plan: the node has 2 A100 and 2 V100, a
+ * running job holds the A100s.  A pending --gres=gpu:a100:2 job is not
+ * planned to start now on the free V100s (it was: the plan counted GPUs
+ * of any model, the offers then refused it, and a job planned to start
+ * gets no gang request and no start time, so others could pass it for
+ * ever): it is reserved at the running job's end, asks the master for its
+ * GPUs and shows that start. */
+static void typed_gpu_job_reserved(void **state)
+{
+    (void)state;
+    batchd_t *b = world_new();
+    bnode_t *n = &b->nodes[0];
+    n->gpu = calloc(4, sizeof(*n->gpu));
+    assert_non_null(n->gpu);
+    n->ngpus = 4;
+    for (int g = 0; g < 4; g++) {
+        n->gpu[g].id = g;
+        snprintf(n->gpu[g].model, sizeof(n->gpu[g].model), "%s",
+                 g < 2 ? "NVIDIA A100-SXM4-40GB" : "Tesla V100-SXM2-16GB");
+    }
+    bjob_t *run = add_by(b, 1, ALICE, NULL, PHX_JOB_RUNNING, PHX_REASON_NONE);
+    run->spec.gres = strdup("gpu:a100:2");
+    run->tasks = calloc(1, sizeof(*run->tasks));
+    assert_non_null(run->tasks);
+    run->ntasks = run->tasks_live = 1;
+    snprintf(run->tasks[0].id, sizeof(run->tasks[0].id), "1.0");
+    snprintf(run->tasks[0].agent_id, sizeof(run->tasks[0].agent_id), "a1");
+    run->tasks[0].cpus = run->tasks[0].tasks = 1;
+    run->tasks[0].gpus = 0x3;
+    run->start_time = batchd_now() - 10;
+    bjob_t *j = add_by(b, 2, BOB, NULL, PHX_JOB_PENDING, PHX_REASON_NONE);
+    j->spec.gres = strdup("gpu:a100:2");
+    batchd_sched_dirty(b);
+    run_pass(b);
+    assert_int_equal(j->state, PHX_JOB_PENDING);
+    assert_int_equal(j->expected_start, run->start_time + 60);
+    assert_non_null(strstr(calls, "REQUEST"));
+    assert_non_null(j->request_id[0] ? j->request_id : NULL);
+    /* an untyped job asking for 2 GPUs may use the V100s: planned now */
+    j->spec.gres[4] = 0;
+    strcat(j->spec.gres, "2");
+    batchd_sched_dirty(b);
+    run_pass(b);
+    assert_int_equal(j->expected_start, -1);
+    free(n->gpu);
+    world_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -472,6 +522,7 @@ int main(void)
         cmocka_unit_test(no_account_and_enforcement_off),
         cmocka_unit_test(suppress_while_eligible_left),
         cmocka_unit_test(requeued_ended_job_skips_invalid_account),
+        cmocka_unit_test(typed_gpu_job_reserved),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

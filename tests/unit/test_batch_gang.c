@@ -28,7 +28,7 @@ static void gang_request_describes_the_job(void **state)
     spec(&j, 4, 1, 2);
     j.spec.nodes_min = 2;
     j.spec.ntasks_per_socket = 1;
-    phx_bf_share_t sh[2] = {{1, 2, 2, 200, 0}, {2, 2, 2, 200, 0}};
+    phx_bf_share_t sh[2] = {{1, 2, 2, 200, 0, {0}}, {2, 2, 2, 200, 0, {0}}};
     phx_bf_decision_t d = {PHX_BF_RESERVED, 1100, sh, 2, 0, 0};
     json_t *r = batchd_gang_request(&w.b, &j, &d, "job-42-1");
     assert_non_null(r);
@@ -72,7 +72,7 @@ static void gang_request_describes_the_job(void **state)
      * gave 4 and 2 tasks: its own limits, 2 nodes, not the planner's 4 */
     spec(&j, 6, 1, 2);
     j.spec.nodes_min = 2;
-    phx_bf_share_t uneven[2] = {{0, 4, 4, 400, 0}, {1, 2, 2, 200, 0}};
+    phx_bf_share_t uneven[2] = {{0, 4, 4, 400, 0, {0}}, {1, 2, 2, 200, 0, {0}}};
     d.shares = uneven;
     r = batchd_gang_request(&w.b, &j, &d, "x");
     assert_string_equal(json_string_value(json_object_get(r, "kind")), "any");
@@ -101,7 +101,7 @@ static void gang_request_describes_the_job(void **state)
     j.spec.nodes_min = 2;
     j.spec.ntasks_per_socket = 1;
     j.spec.exclusive = 1;
-    phx_bf_share_t whole[2] = {{0, 1, 4, 65536, 0}, {1, 1, 2, 32768, 0}};
+    phx_bf_share_t whole[2] = {{0, 1, 4, 65536, 0, {0}}, {1, 1, 2, 32768, 0, {0}}};
     d.shares = whole;
     r = batchd_gang_request(&w.b, &j, &d, "x");
     assert_string_equal(json_string_value(json_object_get(r, "kind")), "any");

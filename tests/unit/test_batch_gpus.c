@@ -161,7 +161,7 @@ static void type_is_a_whole_word(void **state)
     job_clear(&w, &j);
     free(j.nodes_ok);
     gpus_clear(&w);
-    bnode_t v = {.ngpus = 1, .gpu = &(struct bgpu){0, "Tesla V100S-PCIE-32GB"}};
+    bnode_t v = {.ngpus = 1, .gpu = &(struct bgpu){0, "Tesla V100S-PCIE-32GB", 0}};
     assert_int_equal(batchd_node_gpus(&v, "v100"), 0);
     assert_int_equal(batchd_node_gpus(&v, "v100s"), 1);
 }
@@ -258,6 +258,60 @@ static void exclusive_takes_all(void **state)
     gpus_clear(&w);
 }
 
+/* The planner's GPU classes (batchd_gpu_classes): each model a class, in
+ * node order, a node's GPUs counted by class; a type may use the classes
+ * of the models it names (a100: both A100 models).  Past 8 models the
+ * rest share the last class, which a type of any of them may use (so
+ * would a type of a model past the 64 told apart); a task's GPUs come off
+ * their classes (batchd_gpu_hold). */
+static void gpu_classes_by_model(void **state)
+{
+    (void)state;
+    shape_t nodes[3] = {
+        {"a1", 2, 4, 1, 0xFF}, {"a2", 2, 4, 1, 0xFF}, {"a3", 2, 4, 1, 0xFF}};
+    world_t w;
+    world_init(&w, nodes, 3);
+    gpus_on(&w, 0, 4, "NVIDIA A100-SXM4-40GB", 0xF);
+    snprintf(w.b.nodes[0].gpu[3].model, sizeof(w.b.nodes[0].gpu[3].model),
+             "Tesla V100-SXM2-16GB");
+    gpus_on(&w, 1, 2, "NVIDIA A100-SXM4-80GB", 0x3);
+    gpus_on(&w, 2, 10, "gpu", 0x3FF);
+    for (int g = 0; g < 10; g++) /* 10 models: m0 .. m9 */
+        snprintf(w.b.nodes[2].gpu[g].model, sizeof(w.b.nodes[2].gpu[g].model), "m%d",
+                 g);
+    phx_bf_node_t pn[3] = {{0}};
+    batchd_gclasses_t gc;
+    batchd_gpu_classes(&w.b, &gc, pn);
+    assert_int_equal(gc.n, PHX_BF_GPU_CLASSES);
+    assert_int_equal(gc.nmodels, 13);
+    assert_int_equal(pn[0].gpus_class_total[0], 3); /* A100 40GB */
+    assert_int_equal(pn[0].gpus_class_total[1], 1); /* V100 */
+    assert_int_equal(pn[1].gpus_class_total[2], 2); /* A100 80GB */
+    assert_int_equal(pn[2].gpus_class_total[3], 1); /* m0 */
+    assert_int_equal(pn[2].gpus_class_total[7], 6); /* m4 .. m9 */
+    assert_int_equal(pn[2].gpus_class_free[7], 6);
+    bjob_t j;
+    spec(&j, 1, 1, 1);
+    j.spec.gres = "gpu:a100:1";
+    assert_int_equal(batchd_gpu_other(&gc, &j), 0xFF & ~0x5u);
+    j.spec.gres = "gpu:m1:1";
+    assert_int_equal(batchd_gpu_other(&gc, &j), 0xFF & ~0x10u);
+    j.spec.gres = "gpu:m8:1";
+    assert_int_equal(batchd_gpu_other(&gc, &j), 0x7F);
+    j.spec.gres = "gpu:1";
+    assert_int_equal(batchd_gpu_other(&gc, &j), 0);
+    /* a task holding GPUs 2 and 3 of a1: an A100 and the V100 */
+    bj_task_t t = {.tasks = 1, .gpus = 0xC};
+    phx_bf_share_t sh = {0};
+    batchd_gpu_hold(&gc, &w.b.nodes[0], &j, &t, &pn[0], &sh);
+    assert_int_equal(sh.gpus, 2);
+    assert_int_equal(sh.gpus_class[0], 1);
+    assert_int_equal(sh.gpus_class[1], 1);
+    assert_int_equal(pn[0].gpus_class_free[0], 2);
+    assert_int_equal(pn[0].gpus_class_free[1], 0);
+    gpus_clear(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -268,6 +322,7 @@ int main(void)
         cmocka_unit_test(too_few_gpu_nodes),
         cmocka_unit_test(per_task_caps_tasks),
         cmocka_unit_test(exclusive_takes_all),
+        cmocka_unit_test(gpu_classes_by_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

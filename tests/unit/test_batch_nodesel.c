@@ -321,7 +321,7 @@ static void planner_reserves_on_allowed_nodes(void **state)
                                .mem_total = 100,
                                .mem_free = 100,
                                .usable = true}};
-    phx_bf_share_t held = {0, 1, 4, 0, 0};
+    phx_bf_share_t held = {0, 1, 4, 0, 0, {0}};
     phx_bf_running_t run = {1, 1000 + 600, &held, 1};
     uint64_t node0 = 1, node1 = 2;
     phx_bf_request_t pending[3] = {{.job_id = 2,
@@ -344,7 +344,7 @@ static void planner_reserves_on_allowed_nodes(void **state)
                                     .cpus_per_task = 1,
                                     .time_limit = 100,
                                     .only = &node1}};
-    phx_bf_input_t in = {1000, nodes, 2, &run, 1, pending, 3};
+    phx_bf_input_t in = {1000, nodes, 2, &run, 1, pending, 3, 0};
     phx_bf_plan_t plan;
     phx_error_t err = {{0}};
     assert_int_equal(phx_backfill_plan(&in, NULL, &plan, &err), 0);
@@ -383,7 +383,7 @@ static void planner_memo_not_shared(void **state)
                                .mem_total = 100,
                                .mem_free = 100,
                                .usable = true}};
-    phx_bf_share_t held = {1, 1, 8, 0, 0};
+    phx_bf_share_t held = {1, 1, 8, 0, 0, {0}};
     phx_bf_running_t run = {1, 1000 + 600, &held, 1};
     uint64_t small = 1;
     phx_bf_request_t pending[2] = {{.job_id = 2,
@@ -399,7 +399,7 @@ static void planner_memo_not_shared(void **state)
                                     .ntasks = 4,
                                     .cpus_per_task = 1,
                                     .time_limit = 100}};
-    phx_bf_input_t in = {1000, nodes, 2, &run, 1, pending, 2};
+    phx_bf_input_t in = {1000, nodes, 2, &run, 1, pending, 2, 0};
     phx_bf_plan_t plan;
     phx_error_t err = {{0}};
     assert_int_equal(phx_backfill_plan(&in, NULL, &plan, &err), 0);

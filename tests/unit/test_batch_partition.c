@@ -2,6 +2,7 @@
  * each partition has, and the planner keeping a job on its partition's
  * nodes (a reservation too). */
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_fit.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/pools.c"
 #include "daemons/batchd/partition.c"

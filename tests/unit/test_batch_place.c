@@ -3,6 +3,7 @@
  * before new ones open; --ntasks-per-socket caps; cyclic alternates sockets;
  * exclusive takes every core; no room fails. */
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_fit.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/pools.c"
 #include "daemons/batchd/place.c"

@@ -5,6 +5,7 @@
  *
  * Unit tests cannot link daemon objects, so the source is included. */
 #include "daemons/batchd/backfill.c"
+#include "daemons/batchd/bf_fit.c"
 #include "daemons/batchd/bf_node.c"
 #include "daemons/batchd/pools.c"
 
@@ -81,8 +82,10 @@ static void test_reservation_in_each_pool(void **state)
     (void)state;
     phx_bf_node_t nodes[4] = {node(4, 0, 1), node(4, 0, 1), node(4, 0, 2),
                               node(4, 0, 2)};
-    phx_bf_share_t busy[4] = {
-        {0, 4, 4, 0, 0}, {1, 4, 4, 0, 0}, {2, 4, 4, 0, 0}, {3, 4, 4, 0, 0}};
+    phx_bf_share_t busy[4] = {{0, 4, 4, 0, 0, {0}},
+                              {1, 4, 4, 0, 0, {0}},
+                              {2, 4, 4, 0, 0, {0}},
+                              {3, 4, 4, 0, 0, {0}}};
     phx_bf_running_t run[2] = {
         {.job_id = 90, .end_time = 100, .shares = busy, .nshares = 2},
         {.job_id = 91, .end_time = 200, .shares = busy + 2, .nshares = 2}};
@@ -131,7 +134,7 @@ static void test_window_stays_in_its_pool(void **state)
 {
     (void)state;
     phx_bf_node_t nodes[2] = {node(4, 0, 1), node(4, 4, 2)};
-    phx_bf_share_t busy = {0, 4, 4, 0, 0};
+    phx_bf_share_t busy = {0, 4, 4, 0, 0, {0}};
     phx_bf_running_t run = {
         .job_id = 90, .end_time = 1000, .shares = &busy, .nshares = 1};
     phx_bf_request_t pend[3] = {req(1, 1, 4, 60, 1), req(2, 1, 2, 86400, 2),
@@ -167,7 +170,7 @@ static void test_budget_per_pool(void **state)
 {
     (void)state;
     phx_bf_node_t nodes[2] = {node(4, 0, 1), node(4, 4, 2)};
-    phx_bf_share_t busy = {0, 4, 4, 0, 0};
+    phx_bf_share_t busy = {0, 4, 4, 0, 0, {0}};
     phx_bf_running_t run = {
         .job_id = 90, .end_time = 1000, .shares = &busy, .nshares = 1};
     phx_bf_request_t pend[5] = {req(1, 1, 4, 60, 1), req(2, 1, 4, 60, 1),
@@ -200,8 +203,10 @@ static void test_one_of_several_partitions(void **state)
     (void)state;
     phx_bf_node_t nodes[4] = {node(4, 4, 1), node(4, 0, 1), node(4, 4, 2),
                               node(4, 4, 2)};
-    phx_bf_share_t busy[4] = {
-        {1, 4, 4, 0, 0}, {0, 4, 4, 0, 0}, {2, 4, 4, 0, 0}, {3, 4, 4, 0, 0}};
+    phx_bf_share_t busy[4] = {{1, 4, 4, 0, 0, {0}},
+                              {0, 4, 4, 0, 0, {0}},
+                              {2, 4, 4, 0, 0, {0}},
+                              {3, 4, 4, 0, 0, {0}}};
     phx_bf_running_t run[3] = {
         {.job_id = 90, .end_time = 300, .shares = busy, .nshares = 1}};
     phx_bf_request_t pend[2] = {req(1, 2, 2, 60, 3), req(2, 1, 1, 60, 3)};
@@ -251,7 +256,7 @@ static void test_several_partitions_keep_reservations(void **state)
 {
     (void)state;
     phx_bf_node_t nodes[2] = {node(8, 4, 1), node(4, 0, 2)};
-    phx_bf_share_t busy[2] = {{0, 4, 4, 0, 0}, {1, 4, 4, 0, 0}};
+    phx_bf_share_t busy[2] = {{0, 4, 4, 0, 0, {0}}, {1, 4, 4, 0, 0, {0}}};
     phx_bf_running_t run[2] = {
         {.job_id = 90, .end_time = 100, .shares = busy, .nshares = 1},
         {.job_id = 91, .end_time = 300, .shares = busy + 1, .nshares = 1}};
@@ -289,7 +294,7 @@ static void test_budget_of_several_partitions(void **state)
 {
     (void)state;
     phx_bf_node_t nodes[2] = {node(8, 8, 1), node(8, 0, 2)};
-    phx_bf_share_t busy = {1, 8, 8, 0, 0};
+    phx_bf_share_t busy = {1, 8, 8, 0, 0, {0}};
     phx_bf_running_t run = {
         .job_id = 90, .end_time = 300, .shares = &busy, .nshares = 1};
     phx_bf_request_t pend[3] = {req(1, 1, 2, 60, 1), req(2, 1, 6, 60, 1),
@@ -387,7 +392,7 @@ static uint64_t random_plan(uint64_t h, bool huge)
                             .threads_per_core = 1 + rnd(2),
                             .parts = random_parts(k, false)};
         if (nodes[i].cores_free < c && rnd(2)) {
-            shares[nr] = (phx_bf_share_t){i, 1, c - nodes[i].cores_free, 100, 0};
+            shares[nr] = (phx_bf_share_t){i, 1, c - nodes[i].cores_free, 100, 0, {0}};
             run[nr] = (phx_bf_running_t){.job_id = 1000 + nr,
                                          .end_time = rnd(5) ? 60 * (1 + rnd(20))
                                                             : PHX_BF_NO_END,
@@ -535,7 +540,7 @@ static void test_shadow_release_across_pools(void **state)
 {
     (void)state;
     phx_bf_node_t nodes[2] = {node(4, 0, 0x1), node(4, 0, 0x2)};
-    phx_bf_share_t sh[2] = {{0, 1, 4, 0, 0}, {1, 1, 4, 0, 0}};
+    phx_bf_share_t sh[2] = {{0, 1, 4, 0, 0, {0}}, {1, 1, 4, 0, 0, {0}}};
     phx_bf_running_t run[2] = {
         {.job_id = 100, .end_time = 100, .shares = sh, .nshares = 2},
         {.job_id = 101, .end_time = 50, .shares = sh, .nshares = 1}};
