@@ -134,10 +134,9 @@ static void test_release_placed_after_commit(void **state)
     phx_error_t err = {{0}};
     assert_int_equal(batchd_hold_job(b, j, 0, BATCHD_RELEASE, &err), 1);
     assert_false(batchd_job_held(j)); /* released in memory at once */
-    /* not committed yet: a pass now must not place it */
-    assert_int_equal(store_count(env, "SELECT count(*) FROM jobs WHERE id = 30 "
-                                      "AND reason = 'JobHeldUser'"),
-                     1);
+    /* its commit not acknowledged yet (the store's thread may have written
+     * the row already: what counts is that its callback, which runs on the
+     * loop in store_drain, has not): a pass now must not place it */
     assert_false(placeable(b, 30));
     /* committed: a pass is asked, and places it */
     int dirty = world.dirty;
@@ -170,10 +169,7 @@ static void test_update_placed_after_commit(void **state)
     json_decref(w);
     batchd_update_clear(&u);
     assert_int_equal(j->spec.time_limit, 600);
-    /* the new shape is not committed: not placed with it */
-    assert_int_equal(store_count(env, "SELECT count(*) FROM jobs WHERE id = 31 "
-                                      "AND time_limit = 600"),
-                     0);
+    /* the new shape's commit not acknowledged (as above): not placed */
     assert_false(placeable(b, 31));
     store_drain(env);
     assert_int_equal(store_count(env, "SELECT count(*) FROM jobs WHERE id = 31 "
