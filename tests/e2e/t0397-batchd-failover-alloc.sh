@@ -41,7 +41,7 @@ wait_for 30 stands_by "$B"
 export PHX_BATCHD="$A,$B"
 
 home=$(getent passwd phxu1 | cut -d: -f6)
-rm -f "$home"/.phx-alloc-*.out "$home/release"
+rm -f "$home"/.phx-alloc-*.out "$home"/.phx-run-*.out "$home/release"
 printf '#!/bin/sh\n#SBATCH -t 2\n#SBATCH -n 2\nwhile [ ! -e release ]; do sleep 0.2; done\necho released\n' \
     >"$home/hold.sh"
 chown phxu1 "$home/hold.sh"
@@ -96,6 +96,7 @@ assert_contains "$(cat "$PHX_TEST_DIR/r.err")" "phx run: no batchd answers (a fa
 assert_eq "run-ran
 run-ran" "$(cat "$PHX_TEST_DIR/r.out")" "phx run's output"
 wait_job "$rid" COMPLETED 30
+assert_eq "" "$(ls -A "$home" | grep '^.phx-run-' || true)" "phx run's output file left"
 wait_job "$holder" COMPLETED 30
 assert_contains "$(cat "$home/phx-$holder.out")" "released"
 assert_eq "" "$(ls -A "$home" | grep '^.phx-alloc-' || true)" "output files left"
