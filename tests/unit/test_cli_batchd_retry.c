@@ -209,6 +209,54 @@ static void test_keyed_submission_lone_batchd(void **state)
     json_decref(body);
 }
 
+/* stderr of fn(arg) into out (cap bytes). */
+static void stderr_of(void (*fn)(void *), void *arg, char *out, size_t cap)
+{
+    char path[] = "/tmp/test_cli_batchd_retry.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t n = pread(fd, out, cap - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+}
+
+static void keyed_call(void *arg)
+{
+    json_t *body = json_pack("{s:s}", "script", "#!/bin/sh\n");
+    int status = -1;
+    *(json_t **)arg = call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, false,
+                           "00112233445566778899aabbccddeeff", &status);
+    json_decref(body);
+}
+
+/* The first send reached a batchd that died without an answer (it may have
+ * stored the job); the later ones find no batchd listening.  phx must still
+ * say that the submission may be stored, and its key: a user told only "is
+ * phx-batchd running?" submits again with a new key, a second job. */
+static void test_keyed_key_told_after_refusals(void **state)
+{
+    (void)state;
+    fake_t mute;
+    fake_start(&mute, true);
+    use(mute.port, closed_port());
+    json_t *r = NULL;
+    char out[4096];
+    stderr_of(keyed_call, &r, out, sizeof(out));
+    assert_null(r);
+    /* mute, refused, mute, refused: the last send found no batchd */
+    assert_int_equal(requests(&mute), PHX_CLI_SUBMIT_SENDS / 2);
+    if (!strstr(out, "PHX_SUBMIT_KEY=00112233445566778899aabbccddeeff"))
+        fail_msg("the key is not told: %s", out);
+}
+
 /* The keys phx makes: 32 hex digits (128 random bits), new each time. */
 static void test_submit_key(void **state)
 {
@@ -228,6 +276,7 @@ int main(void)
         cmocka_unit_test(test_keyed_submission_sent_again),
         cmocka_unit_test(test_keyed_submission_lone_batchd),
         cmocka_unit_test(test_submit_key),
+        cmocka_unit_test(test_keyed_key_told_after_refusals),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
