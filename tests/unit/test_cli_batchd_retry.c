@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "cli/client.c"
+#include "cli/job_submit.c"
 
 /* A batchd: mute (reads the request, closes without an answer) or answers
  * 200 {} to every request; counts the requests it read. */
@@ -257,6 +258,25 @@ static void test_keyed_key_told_after_refusals(void **state)
         fail_msg("the key is not told: %s", out);
 }
 
+/* The environment sent with a submission (the job's) leaves PHX_SUBMIT_KEY
+ * out: it is in the body's digest, so a submission sent again by hand with
+ * PHX_SUBMIT_KEY (as phx advises) after a first send with a random key
+ * would be another body (409); and the job would inherit the key, so that
+ * a phx submit inside it reuses its job's key (409, or its job's id). */
+static void test_environ_without_submit_key(void **state)
+{
+    (void)state;
+    setenv("PHX_SUBMIT_KEY", "0123456789abcdef0123", 1);
+    setenv("PHX_TEST_ENV_KEPT", "1", 1);
+    json_t *env = phx_cli_environ();
+    assert_non_null(env);
+    assert_non_null(json_object_get(env, "PHX_TEST_ENV_KEPT"));
+    assert_null(json_object_get(env, "PHX_SUBMIT_KEY"));
+    json_decref(env);
+    unsetenv("PHX_SUBMIT_KEY");
+    unsetenv("PHX_TEST_ENV_KEPT");
+}
+
 /* The keys phx makes: 32 hex digits (128 random bits), new each time. */
 static void test_submit_key(void **state)
 {
@@ -277,6 +297,7 @@ int main(void)
         cmocka_unit_test(test_keyed_submission_lone_batchd),
         cmocka_unit_test(test_submit_key),
         cmocka_unit_test(test_keyed_key_told_after_refusals),
+        cmocka_unit_test(test_environ_without_submit_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
