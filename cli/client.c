@@ -206,6 +206,13 @@ static json_t *call(phx_cli_target_t target, const char *method, const char *pat
             phx_json_str(v, "error", false, &msg, NULL);
         if (!quiet || resp.status != 503)
             fprintf(stderr, "phx: %s: %s\n", who, msg ? msg : resp.body);
+        if (unsure && resp.status >= 500) /* this send failed, not an earlier one */
+            fprintf(
+                stderr,
+                "phx: an earlier send of the submission may have stored it: submit "
+                "it again with PHX_SUBMIT_KEY=%s to get its job id without a second "
+                "job\n",
+                key);
         json_decref(v);
         phx_http_response_clear(&resp);
         return NULL;

@@ -27,6 +27,7 @@
 typedef struct fake {
     int fd, port;
     bool mute;
+    int status; /* not mute: the status of its answers (0: 200 {}) */
     int requests;
     int keyed; /* requests with the Idempotency-Key of key */
     char key[80];
@@ -63,7 +64,15 @@ static void *serve(void *arg)
                 __atomic_add_fetch(&f->keyed, 1, __ATOMIC_SEQ_CST);
         }
         __atomic_add_fetch(&f->requests, 1, __ATOMIC_SEQ_CST);
-        if (!f->mute) {
+        if (!f->mute && f->status) {
+            char no[256];
+            int len = snprintf(no, sizeof(no),
+                               "HTTP/1.1 %d No\r\nContent-Type: application/json\r\n"
+                               "Content-Length: 20\r\nConnection: close\r\n\r\n"
+                               "{\"error\": \"db down\"}",
+                               f->status);
+            (void)!write(c, no, (size_t)len);
+        } else if (!f->mute) {
             const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                               "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
             (void)!write(c, ok, sizeof(ok) - 1);
@@ -258,6 +267,26 @@ static void test_keyed_key_told_after_refusals(void **state)
         fail_msg("the key is not told: %s", out);
 }
 
+/* The same when the last send got a batchd's failure (503, not a
+ * standby's refusal: it could not store the job): an earlier one may have. */
+static void test_keyed_key_told_after_failure(void **state)
+{
+    (void)state;
+    fake_t mute, down;
+    fake_start(&mute, true);
+    fake_start(&down, false);
+    down.status = 503;
+    use(mute.port, down.port);
+    json_t *r = NULL;
+    char out[4096];
+    stderr_of(keyed_call, &r, out, sizeof(out));
+    assert_null(r);
+    assert_int_equal(requests(&down), 1);
+    if (!strstr(out, "db down") ||
+        !strstr(out, "PHX_SUBMIT_KEY=00112233445566778899aabbccddeeff"))
+        fail_msg("the failure or the key is not told: %s", out);
+}
+
 /* The environment sent with a submission (the job's) leaves PHX_SUBMIT_KEY
  * out: it is in the body's digest, so a submission sent again by hand with
  * PHX_SUBMIT_KEY (as phx advises) after a first send with a random key
@@ -297,6 +326,7 @@ int main(void)
         cmocka_unit_test(test_keyed_submission_lone_batchd),
         cmocka_unit_test(test_submit_key),
         cmocka_unit_test(test_keyed_key_told_after_refusals),
+        cmocka_unit_test(test_keyed_key_told_after_failure),
         cmocka_unit_test(test_environ_without_submit_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
