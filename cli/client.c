@@ -144,6 +144,8 @@ static json_t *call(phx_cli_target_t target, const char *method, const char *pat
     int rc;
     size_t tried = 0;
     bool maybe_done = false; /* a request that changes something, unanswered */
+    bool unsure = false;     /* keyed: a send that may have stored it, so far */
+    bool refused = false;    /* the last answer: a standby's refusal */
     for (;;) {
         phx_masters_t *l = daemons(target);
         snprintf(host, sizeof(host), "%s", phx_masters_host(l));
@@ -152,12 +154,14 @@ static json_t *call(phx_cli_target_t target, const char *method, const char *pat
         rc = phx_http_call_with(host, port, method, path, text, key ? hdr : NULL, munge,
                                 phx_conf_double(conf, "client.timeout"), &resp, &err);
         maybe_done = rc < 0 && errno == ECONNRESET && strcmp(method, "GET") != 0;
+        unsure = unsure || (key && maybe_done);
         /* a standby's refusal, or no answer: the leader it names, or the
          * next one of the list */
         char leader[PHX_MASTER_ADDR_MAX] = "";
-        if (rc == 0 && !(resp.status == 503 &&
-                         phx_masters_refusal_text(resp.body, resp.len, leader,
-                                                  sizeof(leader)) == 1))
+        refused =
+            rc == 0 && resp.status == 503 &&
+            phx_masters_refusal_text(resp.body, resp.len, leader, sizeof(leader)) == 1;
+        if (rc == 0 && !refused)
             break;
         if (!next_daemon(target, l, leader, maybe_done, key != NULL, &tried))
             break;
@@ -168,7 +172,11 @@ static json_t *call(phx_cli_target_t target, const char *method, const char *pat
     }
     free(text);
     phx_munge_destroy(munge);
-    if (rc < 0 && maybe_done && key) {
+    /* Any send of the submission may have stored it, not only the last
+     * (the next ones found no batchd, or a standby): tell its key. */
+    if (unsure && (rc < 0 || refused)) {
+        if (rc == 0)
+            phx_http_response_clear(&resp);
         fprintf(stderr,
                 "phx: %s; the submission may have been stored: submit it again with "
                 "PHX_SUBMIT_KEY=%s to get its job id without a second job\n",
@@ -198,6 +206,13 @@ static json_t *call(phx_cli_target_t target, const char *method, const char *pat
             phx_json_str(v, "error", false, &msg, NULL);
         if (!quiet || resp.status != 503)
             fprintf(stderr, "phx: %s: %s\n", who, msg ? msg : resp.body);
+        if (unsure && resp.status >= 500) /* this send failed, not an earlier one */
+            fprintf(
+                stderr,
+                "phx: an earlier send of the submission may have stored it: submit "
+                "it again with PHX_SUBMIT_KEY=%s to get its job id without a second "
+                "job\n",
+                key);
         json_decref(v);
         phx_http_response_clear(&resp);
         return NULL;

@@ -82,6 +82,10 @@ json_t *phx_cli_environ(void)
             continue;
         memcpy(name, *e, n);
         name[n] = '\0';
+        /* the key of this submission, not of the job's own ones (nor part of
+         * the body: the first send may have had none, doc/batchd.md) */
+        if (strcmp(name, "PHX_SUBMIT_KEY") == 0)
+            continue;
         json_t *v = json_string(eq + 1);
         if (v)
             json_object_set_new(env, name, v);

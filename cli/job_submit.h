@@ -18,7 +18,8 @@ void phx_cli_shell_quote(char *buf, size_t cap, const char *s);
 bool phx_cli_opt_complete(const char *a);
 
 /* The process's environment as a JSON object (names of 255 bytes at most,
- * values not valid UTF-8 left out).  NULL on ENOMEM. */
+ * values not valid UTF-8 left out; without PHX_SUBMIT_KEY, the key of this
+ * submission only).  NULL on ENOMEM. */
 json_t *phx_cli_environ(void);
 
 /* Submit script with the options opts (an array of argv words, may be NULL;

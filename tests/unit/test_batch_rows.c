@@ -329,6 +329,50 @@ static void test_insert_keyed_once(void **state)
     store_env_free(e);
 }
 
+/* The same when the many-row statement fails (a bad row: its rows are
+ * written one by one): the bad row fails alone, each other row's callback
+ * still tells whether it was written (a key its uid has: 0). */
+static void test_insert_keyed_one_by_one(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_migrated(&pg);
+    enum { N = 4 };
+    static const char *const ids[N] = {"300", "301", "302", "303"};
+    static const char *const keys[N] = {"key-b", "key-b", "key-c", NULL};
+    static const char *const tl[N] = {"1", "1", "not-a-number", "1"};
+    int done = 0;
+    store_rec_t hold = {.done = &done}, r[N] = {{0}};
+    store_hold_thread(e, &hold, "0.3");
+    for (int i = 0; i < N; i++) {
+        const char *p[MAXP] = {ids[i],        "j",     "1000",
+                               "100",         "u",     NULL,
+                               NULL,          "batch", NULL,
+                               "Priority",    "0",     "{}",
+                               "#!/bin/sh\n", "/tmp",  "/tmp",
+                               "phx submit",  NULL,    NULL,
+                               tl[i],         "1",     "1",
+                               "1",           NULL,    "1",
+                               NULL,          NULL,    "false",
+                               "true",        NULL,    "1793456000",
+                               "1793456000",  keys[i], keys[i] ? "d" : NULL};
+        r[i].done = &done;
+        phx_error_t err = {{0}};
+        assert_int_equal(phx_db_store_write_row(e->store, &batchd_job_insert_rows, p,
+                                                store_rec_done, &r[i], &err),
+                         0);
+    }
+    store_run_until(e, &done, N + 1);
+    assert_false(r[0].failed);
+    assert_int_equal(r[0].nresults, 1);
+    assert_false(r[1].failed);
+    assert_int_equal(r[1].nresults, 0);
+    assert_true(r[2].failed);
+    assert_false(r[3].failed);
+    assert_int_equal(r[3].nresults, 1);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM jobs"), 2);
+    store_env_free(e);
+}
+
 /* Migrations up to 005, a job as batchd wrote it then (its run's tasks in
  * spec.batchd.tasks), then 006: the tasks are in run_tasks, spec keeps the
  * rest; a job without them gets []. */
@@ -386,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_a_jobs_life_same_either_way),
         cmocka_unit_test(test_migration_moves_run_tasks),
         cmocka_unit_test(test_insert_keyed_once),
+        cmocka_unit_test(test_insert_keyed_one_by_one),
     };
     return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
 }

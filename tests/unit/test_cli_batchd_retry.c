@@ -20,12 +20,14 @@
 #include <unistd.h>
 
 #include "cli/client.c"
+#include "cli/job_submit.c"
 
 /* A batchd: mute (reads the request, closes without an answer) or answers
  * 200 {} to every request; counts the requests it read. */
 typedef struct fake {
     int fd, port;
     bool mute;
+    int status; /* not mute: the status of its answers (0: 200 {}) */
     int requests;
     int keyed; /* requests with the Idempotency-Key of key */
     char key[80];
@@ -62,7 +64,15 @@ static void *serve(void *arg)
                 __atomic_add_fetch(&f->keyed, 1, __ATOMIC_SEQ_CST);
         }
         __atomic_add_fetch(&f->requests, 1, __ATOMIC_SEQ_CST);
-        if (!f->mute) {
+        if (!f->mute && f->status) {
+            char no[256];
+            int len = snprintf(no, sizeof(no),
+                               "HTTP/1.1 %d No\r\nContent-Type: application/json\r\n"
+                               "Content-Length: 20\r\nConnection: close\r\n\r\n"
+                               "{\"error\": \"db down\"}",
+                               f->status);
+            (void)!write(c, no, (size_t)len);
+        } else if (!f->mute) {
             const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                               "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
             (void)!write(c, ok, sizeof(ok) - 1);
@@ -209,6 +219,93 @@ static void test_keyed_submission_lone_batchd(void **state)
     json_decref(body);
 }
 
+/* stderr of fn(arg) into out (cap bytes). */
+static void stderr_of(void (*fn)(void *), void *arg, char *out, size_t cap)
+{
+    char path[] = "/tmp/test_cli_batchd_retry.XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    unlink(path);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    fn(arg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ssize_t n = pread(fd, out, cap - 1, 0);
+    out[n > 0 ? n : 0] = '\0';
+    close(fd);
+}
+
+static void keyed_call(void *arg)
+{
+    json_t *body = json_pack("{s:s}", "script", "#!/bin/sh\n");
+    int status = -1;
+    *(json_t **)arg = call(PHX_CLI_BATCHD, "POST", "/api/v1/jobs", body, false,
+                           "00112233445566778899aabbccddeeff", &status);
+    json_decref(body);
+}
+
+/* The first send reached a batchd that died without an answer (it may have
+ * stored the job); the later ones find no batchd listening.  phx must still
+ * say that the submission may be stored, and its key: a user told only "is
+ * phx-batchd running?" submits again with a new key, a second job. */
+static void test_keyed_key_told_after_refusals(void **state)
+{
+    (void)state;
+    fake_t mute;
+    fake_start(&mute, true);
+    use(mute.port, closed_port());
+    json_t *r = NULL;
+    char out[4096];
+    stderr_of(keyed_call, &r, out, sizeof(out));
+    assert_null(r);
+    /* mute, refused, mute, refused: the last send found no batchd */
+    assert_int_equal(requests(&mute), PHX_CLI_SUBMIT_SENDS / 2);
+    if (!strstr(out, "PHX_SUBMIT_KEY=00112233445566778899aabbccddeeff"))
+        fail_msg("the key is not told: %s", out);
+}
+
+/* The same when the last send got a batchd's failure (503, not a
+ * standby's refusal: it could not store the job): an earlier one may have. */
+static void test_keyed_key_told_after_failure(void **state)
+{
+    (void)state;
+    fake_t mute, down;
+    fake_start(&mute, true);
+    fake_start(&down, false);
+    down.status = 503;
+    use(mute.port, down.port);
+    json_t *r = NULL;
+    char out[4096];
+    stderr_of(keyed_call, &r, out, sizeof(out));
+    assert_null(r);
+    assert_int_equal(requests(&down), 1);
+    if (!strstr(out, "db down") ||
+        !strstr(out, "PHX_SUBMIT_KEY=00112233445566778899aabbccddeeff"))
+        fail_msg("the failure or the key is not told: %s", out);
+}
+
+/* The environment sent with a submission (the job's) leaves PHX_SUBMIT_KEY
+ * out: it is in the body's digest, so a submission sent again by hand with
+ * PHX_SUBMIT_KEY (as phx advises) after a first send with a random key
+ * would be another body (409); and the job would inherit the key, so that
+ * a phx submit inside it reuses its job's key (409, or its job's id). */
+static void test_environ_without_submit_key(void **state)
+{
+    (void)state;
+    setenv("PHX_SUBMIT_KEY", "0123456789abcdef0123", 1);
+    setenv("PHX_TEST_ENV_KEPT", "1", 1);
+    json_t *env = phx_cli_environ();
+    assert_non_null(env);
+    assert_non_null(json_object_get(env, "PHX_TEST_ENV_KEPT"));
+    assert_null(json_object_get(env, "PHX_SUBMIT_KEY"));
+    json_decref(env);
+    unsetenv("PHX_SUBMIT_KEY");
+    unsetenv("PHX_TEST_ENV_KEPT");
+}
+
 /* The keys phx makes: 32 hex digits (128 random bits), new each time. */
 static void test_submit_key(void **state)
 {
@@ -228,6 +325,9 @@ int main(void)
         cmocka_unit_test(test_keyed_submission_sent_again),
         cmocka_unit_test(test_keyed_submission_lone_batchd),
         cmocka_unit_test(test_submit_key),
+        cmocka_unit_test(test_keyed_key_told_after_refusals),
+        cmocka_unit_test(test_keyed_key_told_after_failure),
+        cmocka_unit_test(test_environ_without_submit_key),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
