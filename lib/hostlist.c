@@ -423,7 +423,8 @@ int phx_hostlist_order(const char *const *names, size_t count, size_t *order)
     size_t n = 0;
     phx_error_t err;
     int rc = -1, e = ENOMEM;
-    if (!list || !index || !got || phx_hostlist_expand(list, count, &sorted, &n, &err) < 0)
+    if (!list || !index || !got ||
+        phx_hostlist_expand(list, count, &sorted, &n, &err) < 0)
         goto out;
     for (size_t i = 0; i < count; i++)
         if (phx_hmap_put(index, names[i], (void *)(uintptr_t)(i + 1)) < 0)

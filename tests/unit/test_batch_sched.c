@@ -417,8 +417,8 @@ static void submit_check_node_range(void **state)
 static void nodes_in_list_order(void **state)
 {
     (void)state;
-    shape_t nodes[3] = {{"n10", 1, 4, 1, 0x0F}, {"login1", 1, 2, 1, 0x03},
-                        {"n9", 1, 4, 1, 0x0F}};
+    shape_t nodes[3] = {
+        {"n10", 1, 4, 1, 0x0F}, {"login1", 1, 2, 1, 0x03}, {"n9", 1, 4, 1, 0x0F}};
     world_t w;
     world_init(&w, nodes, 3);
     bjob_t j;
