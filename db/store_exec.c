@@ -11,9 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#define CACHE_BUCKETS 256
-#define CACHE_MAX     4096 /* beyond this, statements run unnamed */
-#define SPLIT_ROUNDS  4    /* then one transaction per request */
+#define CACHE_BUCKETS    256
+#define CACHE_MAX        4096 /* beyond this, statements run unnamed */
+#define SPLIT_ROUNDS     4    /* then one transaction per request */
+#define PLANS_MAX_AGE_MS 1000
 
 /* ---- prepared statement cache ---- */
 
@@ -105,6 +106,17 @@ int phx_db_session_open(db_session_t *s, const char *dsn, phx_error_t *err)
     if (!s->pg)
         return -1;
     PQsetNoticeProcessor(s->pg, quiet_notices, NULL);
+    /* Generic plans for every prepared statement, made again each second
+     * (plans_refresh): the many-row statements used to be planned at every
+     * execution (a custom plan, sized by their arrays), 0.14 ms of the
+     * 0.3 ms of six jobs' UPDATE (measured; 0.025 ms with a generic plan).
+     * The store's statements name rows by key, where a generic plan is as
+     * good as a custom one. */
+    PGresult *gp = PQexec(s->pg, "SET plan_cache_mode = force_generic_plan");
+    if (PQresultStatus(gp) != PGRES_COMMAND_OK)
+        phx_log_warnx("database: could not set plan_cache_mode: %s",
+                      PQresultErrorMessage(gp));
+    PQclear(gp);
     if (PQenterPipelineMode(s->pg) != 1 || PQsetnonblocking(s->pg, 1) != 0) {
         phx_db_set_pg_error(err, "could not enter pipeline mode", NULL, s->pg, "08000");
         PQfinish(s->pg);
@@ -194,14 +206,14 @@ static void send_plain(db_session_t *s, pipeline_t *p, const char *sql, op_kind_
     push_op(p, kind, NULL, 0, NULL);
 }
 
-/* Prepared once per SQL text (cached) unless unnamed: then planned at every
- * execution with its parameters' values. */
-static void send_stmt_as(db_session_t *s, pipeline_t *p, const stmt_t *st,
-                         op_kind_t kind, request_t *req, int idx, bool unnamed)
+/* Prepared once per SQL text (cached; beyond CACHE_MAX, unnamed: planned at
+ * every execution). */
+static void send_stmt(db_session_t *s, pipeline_t *p, const stmt_t *st, op_kind_t kind,
+                      request_t *req, int idx)
 {
     const char *const *params = (const char *const *)st->params;
-    cache_entry_t *e = unnamed ? NULL : cache_find(s->cache, st->sql);
-    if (!e && !unnamed && (e = cache_add(s->cache, st->sql)) != NULL) {
+    cache_entry_t *e = cache_find(s->cache, st->sql);
+    if (!e && (e = cache_add(s->cache, st->sql)) != NULL) {
         if (!PQsendPrepare(s->pg, e->name, st->sql, st->nparams, NULL))
             p->send_failed = true;
         push_op(p, OP_PREPARE, req, idx, e);
@@ -212,12 +224,6 @@ static void send_stmt_as(db_session_t *s, pipeline_t *p, const stmt_t *st,
     if (!ok)
         p->send_failed = true;
     push_op(p, kind, req, idx, NULL);
-}
-
-static void send_stmt(db_session_t *s, pipeline_t *p, const stmt_t *st, op_kind_t kind,
-                      request_t *req, int idx)
-{
-    send_stmt_as(s, p, st, kind, req, idx, false);
 }
 
 static void send_sync(db_session_t *s, pipeline_t *p)
@@ -425,6 +431,22 @@ static void finish_txn(db_session_t *s, pipeline_t *p, outcome_t *o)
     }
 }
 
+/* The session's plans are made again (DISCARD PLANS, in the transaction's
+ * pipeline) when older than PLANS_MAX_AGE_MS: generic plans
+ * (phx_db_session_open) follow the tables' sizes, which the planner reads
+ * at planning time; a replan a second costs far less than the custom plan
+ * of every many-row statement did. */
+static void plans_refresh(db_session_t *s, pipeline_t *p)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    long now = (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (s->plans_at && now - s->plans_at < PLANS_MAX_AGE_MS)
+        return;
+    s->plans_at = now;
+    send_plain(s, p, "DISCARD PLANS", OP_BEGIN);
+}
+
 /* The many-row statement of a run, written where its last row is. */
 static void send_run(db_session_t *s, pipeline_t *p, int run, outcome_t *o)
 {
@@ -441,12 +463,11 @@ static void send_run(db_session_t *s, pipeline_t *p, int run, outcome_t *o)
             send_stmt(s, p, &r->rows[i]->stmts[0], OP_STMT, r->rows[i], 0);
         return;
     }
-    /* Unnamed: a cached generic plan would be made for a guessed number of
-     * rows and for the table's size when first run (a seq scan of a table
-     * that was empty then, kept as it grows); planned with the arrays'
-     * lengths it uses the index, at a cost shared by the rows. */
+    /* Prepared, its generic plan made for the table's size at most
+     * PLANS_MAX_AGE_MS ago (plans_refresh): a plan made once for a table
+     * that was empty then (a seq scan) is not kept as it grows. */
     size_t first = p->n;
-    send_stmt_as(s, p, &many, OP_STMT, last, 0, true);
+    send_stmt(s, p, &many, OP_STMT, last, 0);
     for (size_t i = first; i < p->n; i++)
         p->ops[i].run = run; /* its PREPARE too: a failure is the run's */
     phx_db_stmt_free(&many); /* libpq has copied it */
@@ -463,6 +484,7 @@ static void run_write_txn(db_session_t *s, pipeline_t *p, request_t **reqs, size
     reset_pipeline(p);
     phx_db_rows_plan(&s->plan, reqs, n); /* on ENOMEM every row goes alone */
     send_plain(s, p, "BEGIN", OP_BEGIN);
+    plans_refresh(s, p);
     if (s->fence)
         send_stmt(s, p, s->fence, OP_FENCE, NULL, 0);
     for (size_t i = 0; i < n; i++) {

@@ -78,6 +78,7 @@ typedef struct db_session {
     phx_db_store_stats_t delta; /* counters to merge into the store's */
     row_plan_t plan;            /* of the write transaction being run */
     long run_warned_at;         /* CLOCK_MONOTONIC s of the last such warning */
+    long plans_at;              /* CLOCK_MONOTONIC ms of the last DISCARD PLANS */
 } db_session_t;
 
 void phx_db_stmt_free(stmt_t *s);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "db/db.h"
 #include "db/store.h"
@@ -269,6 +270,86 @@ static void test_rows_broken_many_one_retry(void **state)
     store_env_free(e);
 }
 
+/* PER rows of kind with keys first.. written by one many-row statement. */
+static void merged_round(store_env_t *e, const phx_db_rows_t *kind, int first)
+{
+    enum { PER = 3 };
+    int done = 0;
+    store_rec_t r[PER + 1];
+    memset(r, 0, sizeof(r));
+    r[PER].done = &done;
+    store_hold_thread(e, &r[PER], "0.05");
+    for (int k = 0; k < PER; k++) {
+        r[k].done = &done;
+        row(e, kind, first + k, "v", &r[k]);
+    }
+    store_run_until(e, &done, PER + 1);
+    for (int k = 0; k < PER; k++)
+        assert_false(r[k].failed);
+}
+
+/* The first column of sql's first row, read through the store (its own
+ * session). */
+static void store_value(store_env_t *e, const char *sql, char *buf, size_t len)
+{
+    int done = 0;
+    store_rec_t r = {.done = &done};
+    phx_error_t err = {{0}};
+    assert_int_equal(
+        phx_db_store_read(e->store, sql, 0, NULL, store_rec_done, &r, &err), 0);
+    store_run_until(e, &done, 1);
+    assert_false(r.failed);
+    snprintf(buf, len, "%s", r.rows > 0 ? r.value : "<none>");
+}
+
+/* The many-row statement is prepared and runs its generic plan: it was once
+ * planned anew at every execution (PostgreSQL kept custom plans for array
+ * parameters). */
+static void test_rows_generic_plans(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_new(&pg, NULL);
+    for (int i = 0; i < 8; i++)
+        merged_round(e, &insert_kv, 3 * i);
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t"), 24);
+    phx_db_store_stats_t st;
+    phx_db_store_stats(e->store, &st);
+    assert_int_equal(st.rows_merged, 24);
+    char got[64];
+    store_value(
+        e,
+        "SELECT generic_plans || '/' || custom_plans FROM pg_prepared_statements "
+        "WHERE statement LIKE 'INSERT INTO t (k, v) SELECT%'",
+        got, sizeof(got));
+    assert_string_equal(got, "8/0");
+    store_env_free(e);
+}
+
+/* A generic plan made while t was nearly empty (a scan of t) is made again
+ * once t has grown: within a second the many-row UPDATE finds its rows by
+ * t's index, not by scanning 100,000 rows each time. */
+static void test_rows_plans_follow_growth(void **state)
+{
+    (void)state;
+    store_env_t *e = store_env_new(&pg, NULL);
+    merged_round(e, &insert_kv, 0);
+    merged_round(e, &update_kv, 0); /* planned now, over 3 rows */
+    store_exec(
+        e, "INSERT INTO t (k, v) SELECT g, 'x' FROM generate_series(100, 100099) g");
+    usleep(1100 * 1000);
+    char before[64], after[64];
+    store_value(e, "SELECT pg_stat_force_next_flush()::text", before, sizeof(before));
+    store_value(e, "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 't'",
+                before, sizeof(before));
+    for (int i = 0; i < 5; i++)
+        merged_round(e, &update_kv, 100 + 3 * i);
+    store_value(e, "SELECT pg_stat_force_next_flush()::text", after, sizeof(after));
+    store_value(e, "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 't'",
+                after, sizeof(after));
+    assert_string_equal(after, before);
+    store_env_free(e);
+}
+
 static void test_rows_bad_calls(void **state)
 {
     (void)state;
@@ -305,6 +386,8 @@ int main(void)
         cmocka_unit_test(test_rows_bad_row_fails_alone),
         cmocka_unit_test(test_rows_key_order_after_a_failed_run),
         cmocka_unit_test(test_rows_broken_many_one_retry),
+        cmocka_unit_test(test_rows_generic_plans),
+        cmocka_unit_test(test_rows_plans_follow_growth),
         cmocka_unit_test(test_rows_bad_calls),
     };
     return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
