@@ -179,7 +179,9 @@ static void handle_event(phx_fwc_t *c, const json_t *ev)
             return;
         if (c->cbs.update)
             c->cbs.update(c, st, c->arg);
-        if (!c->destroyed && c->opts.auto_ack && json_object_get(st, "uuid"))
+        /* a reconciliation's answer has a null uuid: nothing to acknowledge */
+        if (!c->destroyed && c->opts.auto_ack &&
+            json_is_string(json_object_get(st, "uuid")))
             phx_fwc_acknowledge(c, st);
     } else if (strcmp(type, "ERROR") == 0) {
         const char *msg =
@@ -554,7 +556,7 @@ int phx_fwc_acknowledge(phx_fwc_t *c, const json_t *status)
     json_t *task = json_object_get(status, "task_id");
     json_t *agent = json_object_get(status, "agent_id");
     json_t *uuid = json_object_get(status, "uuid");
-    if (!task || !uuid)
+    if (!task || !json_is_string(uuid))
         return -1;
     json_t *ack = json_pack("{s:O, s:O}", "task_id", task, "uuid", uuid);
     if (agent)

@@ -87,6 +87,15 @@ batchd_subscribed() {
     grep -q '"subscribed": *true' <<<"$h"
 }
 
+# batchd_nodes N: batchd knows at least N nodes (lost ones do not count).
+# It reads them every 5 s: after a master failover its last read may have
+# seen a node lost that the new master has up again.
+batchd_nodes() {
+    local h
+    h=$(curl -sf "http://$PHX_BATCHD/health") || return 1
+    [[ $h =~ \"nodes\":\ *([0-9]+) ]] && ((BASH_REMATCH[1] >= $1))
+}
+
 # as_user USER CMD...: run the shell command line CMD as USER in their home,
 # with the appliance's settings (PATH, PHX_CONFIG, PHX_BATCHD, munged) and
 # without the test's PostgreSQL ones (PGUSER & co, PHX_DSN: libpq's default

@@ -128,6 +128,7 @@ wait_for 10 gone "$a"
 assert_contains "$(cat "$PHX_TEST_DIR/master.log")" "no longer the leader: the connection holding the leader lock failed"
 wait_for 10 leads "$B_HTTP"
 wait_node n1 up 30
+wait_for 15 batchd_nodes 1
 id3=$(as_user phxu1 phx submit --parsable short.sh)
 wait_job "$id3" COMPLETED 60
 
@@ -135,6 +136,7 @@ wait_job "$id3" COMPLETED 60
 # leads; continued, B writes nothing (fenced) and exits; nothing is killed.
 start_a
 wait_for 30 stands_by "$A_HTTP"
+wait_for 15 batchd_nodes 1
 id4=$(as_user phxu1 phx submit --parsable long.sh)
 wait_job "$id4" RUNNING 30
 b=$(daemon_pid master-b)
@@ -154,3 +156,7 @@ wait_node n1 up 30
 wait_job "$id4" COMPLETED 60
 assert_contains "$(cat "$home/phx-$id4.out")" "survived"
 assert_eq 0 "$(psql_q "SELECT count(*) FROM jobs WHERE state <> 'COMPLETED'")"
+# Reconciliation's answers carry no uuid (null): nothing to acknowledge (the
+# master once answered batchd's ACKNOWLEDGE of them 400, missing "uuid").
+assert_contains "$(cat "$PHX_TEST_DIR/batchd.log")" "reconciling"
+assert_not_contains "$(cat "$PHX_TEST_DIR/batchd.log")" 'missing field \"uuid\"'
