@@ -58,27 +58,28 @@ BEGIN
     END IF;
     s := date_trunc('second', NEW.start_time);
     e := date_trunc('second', NEW.end_time);
-    IF (s AT TIME ZONE 'UTC')::date <> (e AT TIME ZONE 'UTC')::date THEN
+    IF (s AT TIME ZONE 'UTC')::date = (e AT TIME ZONE 'UTC')::date THEN
+        -- acct_usage_add's same-day INSERT for sign +1, with acct_run_cpu's sum
+        INSERT INTO usage_daily AS u (day, user_name, account, jobs, cpu_seconds,
+                                      total_cpu_s, gpu_seconds)
+        VALUES ((e AT TIME ZONE 'UTC')::date, NEW.user_name, coalesce(NEW.account, ''), 1,
+                extract(epoch FROM e - s)::bigint * coalesce(NEW.alloc_cpus, 0),
+                (SELECT coalesce(sum(coalesce(st.user_cpu_s, 0)
+                                     + coalesce(st.system_cpu_s, 0)), 0)
+                 FROM job_steps st
+                 WHERE st.job_id = NEW.id AND st.start_time >= NEW.start_time),
+                extract(epoch FROM e - s)::bigint * acct_run_gpus(NEW.run_tasks))
+        ON CONFLICT (day, user_name, account) DO UPDATE
+            SET jobs = u.jobs + excluded.jobs,
+                cpu_seconds = u.cpu_seconds + excluded.cpu_seconds,
+                total_cpu_s = u.total_cpu_s + excluded.total_cpu_s,
+                gpu_seconds = u.gpu_seconds + excluded.gpu_seconds;
+    ELSE
         PERFORM acct_usage_add(NEW.user_name, NEW.account, NEW.start_time, NEW.end_time,
                                1, coalesce(NEW.alloc_cpus, 0),
                                acct_run_cpu(NEW.id, NEW.start_time), true,
                                acct_run_gpus(NEW.run_tasks));
-        RETURN NULL;
     END IF;
-    -- acct_usage_add's same-day INSERT for sign +1, with acct_run_cpu's sum
-    INSERT INTO usage_daily AS u (day, user_name, account, jobs, cpu_seconds,
-                                  total_cpu_s, gpu_seconds)
-    VALUES ((e AT TIME ZONE 'UTC')::date, NEW.user_name, coalesce(NEW.account, ''), 1,
-            extract(epoch FROM e - s)::bigint * coalesce(NEW.alloc_cpus, 0),
-            (SELECT coalesce(sum(coalesce(st.user_cpu_s, 0) + coalesce(st.system_cpu_s, 0)), 0)
-             FROM job_steps st
-             WHERE st.job_id = NEW.id AND st.start_time >= NEW.start_time),
-            extract(epoch FROM e - s)::bigint * acct_run_gpus(NEW.run_tasks))
-    ON CONFLICT (day, user_name, account) DO UPDATE
-        SET jobs = u.jobs + excluded.jobs,
-            cpu_seconds = u.cpu_seconds + excluded.cpu_seconds,
-            total_cpu_s = u.total_cpu_s + excluded.total_cpu_s,
-            gpu_seconds = u.gpu_seconds + excluded.gpu_seconds;
     RETURN NULL;
 END
 $$;
