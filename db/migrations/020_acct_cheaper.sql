@@ -5,7 +5,7 @@
 --    (jsonb_array_elements): PostgreSQL inlines no such function and, before
 --    version 18, plans its body again at every call.  The jobs_usage_update
 --    trigger called it three times per job end (twice in its WHEN, once in
---    acct_usage_on_job): about 55 us of the ~150 us a job end cost.  It is
+--    acct_usage_on_job): about 50 us of the ~140 us a job end cost.  It is
 --    now one expression (a jsonpath over the tasks), which the planner
 --    inlines into the trigger's WHEN, the trigger function's statements, the
 --    rebuild and acct_jobs.  Its answers are unchanged on every input: 0 for
