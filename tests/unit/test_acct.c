@@ -310,6 +310,40 @@ static void test_usage_requeued_runs(void **state)
     phx_db_conn_close(c);
 }
 
+/* Steps of a finished job written late, with little CPU time, none, or
+ * theirs written after (020: a step written without CPU time does not call
+ * the trigger's function): each one's CPU time charged once. */
+#define LATE_STEP(id, cpu)                                                             \
+    "INSERT INTO job_steps (job_id, step_id, state, start_time, end_time, ntasks, "    \
+    "nnodes, node_list, alloc_cpus, user_cpu_s, system_cpu_s) SELECT 2, '" id "', "    \
+    "'COMPLETED', start_time, end_time, 1, 1, 'n01', 1, " cpu                          \
+    " FROM jobs WHERE id = 2"
+#define ALICE_PHYSICS_CPU                                                              \
+    "SELECT round(total_cpu_s::numeric, 3) FROM usage_daily "                          \
+    "WHERE user_name = 'alice' AND account = 'physics'"
+
+static void test_usage_late_steps(void **state)
+{
+    (void)state;
+    char buf[256];
+    phx_db_conn_t *c = phx_acctfixture_db();
+    assert_string_equal(phx_sqltest_rows(c, ALICE_PHYSICS_CPU, buf, sizeof(buf)),
+                        "25422.000");
+    phx_sqltest_exec_ok(c, LATE_STEP("7", "0, 0.5"));
+    phx_sqltest_exec_ok(c, LATE_STEP("8", "NULL, 0"));
+    phx_sqltest_exec_ok(c, LATE_STEP("9", "0, NULL"));
+    assert_string_equal(phx_sqltest_rows(c, ALICE_PHYSICS_CPU, buf, sizeof(buf)),
+                        "25422.500");
+    phx_sqltest_exec_ok(c, "UPDATE job_steps SET user_cpu_s = 2 WHERE job_id = 2 "
+                           "AND step_id IN ('8', '9')");
+    assert_string_equal(phx_sqltest_rows(c, ALICE_PHYSICS_CPU, buf, sizeof(buf)),
+                        "25426.500");
+    phx_sqltest_exec_ok(c, "SELECT phx_acct_usage_rebuild()");
+    assert_string_equal(phx_sqltest_rows(c, ALICE_PHYSICS_CPU, buf, sizeof(buf)),
+                        "25426.500");
+    phx_db_conn_close(c);
+}
+
 static void test_users_see_their_own(void **state)
 {
     (void)state;
@@ -605,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_acct_steps),
         cmocka_unit_test(test_usage_daily),
         cmocka_unit_test(test_usage_requeued_runs),
+        cmocka_unit_test(test_usage_late_steps),
         cmocka_unit_test(test_users_see_their_own),
         cmocka_unit_test(test_accountant_reads_all_writes_nothing),
         cmocka_unit_test(test_accountant_not_private),

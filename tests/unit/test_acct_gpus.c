@@ -3,7 +3,8 @@
  * them) has alloc_gpus, gpu_time_s and sacct's AllocTRES in acct_jobs, and
  * its GPU seconds split by day in usage_daily, kept by the triggers and
  * given again by phx_acct_usage_rebuild; a job without GPUs has none.  The
- * e2e test t0368 checks it with real jobs. */
+ * e2e test t0368 checks it with real jobs.  acct_run_gpus' answers on odd
+ * run_tasks are pinned too (020 rewrote it). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,10 +100,39 @@ static void test_gpu_accounting(void **state)
     phx_db_conn_close(c);
 }
 
+/* acct_run_gpus (014, rewritten by 020) on every shape run_tasks may take:
+ * only the "gpus" arrays of the array's object elements count, each by its
+ * number of elements. */
+static void test_run_gpus_answers(void **state)
+{
+    (void)state;
+    char buf[1024];
+    phx_db_conn_t *c = phx_sqltest_fresh_db();
+    assert_string_equal(
+        phx_sqltest_rows(
+            c,
+            "SELECT string_agg(coalesce(acct_run_gpus(j)::text, 'NULL'), ' ' ORDER BY "
+            "i) "
+            "FROM (VALUES (1, NULL::jsonb), (2, 'null'), (3, '5'), (4, '\"x\"'), "
+            "(5, '{}'), (6, '{\"gpus\": [0, 1]}'), (7, '[]'), (8, '[null, 3, \"a\"]'), "
+            "(9, '[{}]'), (10, '[{\"gpus\": null}]'), (11, '[{\"gpus\": 3}]'), "
+            "(12, '[{\"gpus\": \"01\"}]'), (13, '[{\"gpus\": {\"a\": 1}}]'), "
+            "(14, '[{\"gpus\": []}]'), (15, '[{\"gpus\": [0]}]'), "
+            "(16, '[{\"gpus\": [0, 1]}, {\"gpus\": [2]}]'), "
+            "(17, '[{\"gpus\": [[0, 1], [2]]}]'), (18, '[[{\"gpus\": [1]}]]'), "
+            "(19, '[{\"x\": {\"gpus\": [1]}}]'), "
+            "(20, '[{\"gpus\": [0, 1]}, {\"id\": \"a\"}, {\"gpus\": 5}, 7, null, "
+            "[{\"gpus\": [1]}], {\"gpus\": [null, {}]}, {\"GPUS\": [1]}]')) v (i, j)",
+            buf, sizeof(buf)),
+        "0 0 0 0 0 0 0 0 0 0 0 0 0 0 1 3 2 0 0 4");
+    phx_db_conn_close(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gpu_accounting),
+        cmocka_unit_test(test_run_gpus_answers),
     };
     return cmocka_run_group_tests(tests, phx_sqltest_setup, phx_sqltest_teardown);
 }
