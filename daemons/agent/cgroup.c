@@ -154,14 +154,21 @@ int phx_cg_read_at(int at, const char *dir, const char *file, char *buf, size_t 
     int fd = openat(at, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
+    /* The files read so (one value, or lines made by one show function)
+     * come whole in the first read when they fit: a shorter read than
+     * asked is the end, no second read to learn it (cgroup.procs, a list,
+     * is read whole by phx_cg_pids; here only whether it is empty). */
     size_t got = 0;
     while (got + 1 < len) {
-        ssize_t n = read(fd, buf + got, len - 1 - got);
+        size_t want = len - 1 - got;
+        ssize_t n = read(fd, buf + got, want);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
             break;
         got += (size_t)n;
+        if ((size_t)n < want)
+            break;
     }
     buf[got] = '\0';
     close(fd);
@@ -304,7 +311,7 @@ int phx_cg_take(phx_cg_t *cg, const char *id, phx_cg_base_t *base, phx_cg_set_t 
 }
 
 int phx_cg_release(phx_cg_t *cg, const char *id, const char *cpus, const char *mems,
-                   long long memory)
+                   long long memory, bool idle)
 {
     if (cg->mode == PHX_CG_NONE)
         return 0;
@@ -312,7 +319,7 @@ int phx_cg_release(phx_cg_t *cg, const char *id, const char *cpus, const char *m
         char name[32];
         unsigned n = cg->pool_next++; /* never again, even if put fails */
         pool_name(name, sizeof(name), n);
-        if (cg->ops->pool_put(cg, id, name) == 0) {
+        if (cg->ops->pool_put(cg, id, name, idle) == 0) {
             phx_cg_set_t *set = &cg->pool_set[cg->npool];
             memset(set, 0, sizeof(*set));
             if (cpus && mems &&

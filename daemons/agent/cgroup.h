@@ -98,9 +98,11 @@ typedef struct phx_cg_ops {
     /* Reuse, NULL where the flavour cannot rename a cgroup (v2).  put:
      * if no process is left in any hierarchy and nothing needs a reclaim,
      * reset what the next task must not inherit and rename the cgroups of id
-     * to name; -1 if not (nothing renamed).  take: rename name to id and
-     * read the counters it keeps in base; -1 if not (nothing renamed). */
-    int (*pool_put)(const phx_cg_t *cg, const char *id, const char *name);
+     * to name; -1 if not (nothing renamed); idle: the caller has just
+     * read the freezer's cgroup.procs empty and never froze the cgroup
+     * (neither is read again).  take: rename name to id and read the
+     * counters it keeps in base; -1 if not (nothing renamed). */
+    int (*pool_put)(const phx_cg_t *cg, const char *id, const char *name, bool idle);
     int (*pool_take)(const phx_cg_t *cg, const char *name, const char *id,
                      phx_cg_base_t *base);
     /* The memory nodes a child may use, list format (caller frees). */
@@ -162,9 +164,9 @@ int phx_cg_take(phx_cg_t *cg, const char *id, phx_cg_base_t *base, phx_cg_set_t 
 /* The task's cgroups are done with: pooled when reusable and the pool has
  * room, else removed; 0, or -1 if they could not be removed.  cpus, mems,
  * memory: what create wrote, to be kept with a pooled cgroup (cpus NULL:
- * not known). */
+ * not known).  idle: as pool_put's (false: checked). */
 int phx_cg_release(phx_cg_t *cg, const char *id, const char *cpus, const char *mems,
-                   long long memory);
+                   long long memory, bool idle);
 /* Remove the pooled cgroups, also those a previous agent left (at start
  * and at a clean stop). */
 void phx_cg_pool_clear(phx_cg_t *cg);

@@ -431,18 +431,20 @@ static int rename_all(const phx_cg_t *cg, const char *from, const char *to)
  * as a new cgroup's first charge makes one: the peak of `sh -c true` is
  * 512 KiB in either.  The peak is reset (to that); the limits are
  * rewritten by create. */
-static int pool_put(const phx_cg_t *cg, const char *id, const char *name)
+static int pool_put(const phx_cg_t *cg, const char *id, const char *name, bool idle)
 {
     char dir[PHX_CG_PATH], buf[4096];
     int at;
-    for (int i = 0; i < cg->nmounts; i++) {
+    /* mounts[0] is the freezer's (probe): with idle, read just now, and
+     * thawed as it came (new, or pooled so) since nothing froze it. */
+    for (int i = idle ? 1 : 0; i < cg->nmounts; i++) {
         dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir), &at);
         if (phx_cg_read_at(at, dir, "cgroup.procs", buf, sizeof(buf)) < 0 || *buf)
             return -1;
     }
     dir_of(cg, "freezer", id, dir, sizeof(dir), &at);
-    if (phx_cg_read_at(at, dir, "freezer.state", buf, sizeof(buf)) < 0 ||
-        strcmp(buf, "THAWED\n") != 0)
+    if (!idle && (phx_cg_read_at(at, dir, "freezer.state", buf, sizeof(buf)) < 0 ||
+                  strcmp(buf, "THAWED\n") != 0))
         return -1;
     dir_of(cg, "memory", id, dir, sizeof(dir), &at);
     if (phx_cg_read_at(at, dir, "memory.stat", buf, sizeof(buf)) < 0)

@@ -27,6 +27,9 @@
 #include "daemons/agent/users.h"
 #include "lib/json.h"
 
+#define PLAN_FD   3 /* the shim's descriptors (shim.c) */
+#define NOTIFY_FD 4
+
 /* Everything the forked processes need, made before fork. */
 typedef struct plan {
     phx_task_t *t;
@@ -325,8 +328,12 @@ static int spawn_shim(const char *shim, int planfd, int notify, pid_t *pid,
                       phx_error_t *err)
 {
     /* Both above 2..4 first, so that neither dup2 below overwrites the other
-     * (dup2 clears close-on-exec on the copies: the shim gets fds 3 and 4). */
-    int p = fcntl(planfd, F_DUPFD_CLOEXEC, 10), n = fcntl(notify, F_DUPFD_CLOEXEC, 10);
+     * (dup2 clears close-on-exec on the copies: the shim gets fds 3 and 4);
+     * in the running agent they are above already (its event loop's and
+     * connections' descriptors come first): no copies then. */
+    bool above = planfd > NOTIFY_FD && notify > NOTIFY_FD;
+    int p = above ? planfd : fcntl(planfd, F_DUPFD_CLOEXEC, 10);
+    int n = above ? notify : fcntl(notify, F_DUPFD_CLOEXEC, 10);
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t at;
     sigset_t none, all;
@@ -335,8 +342,8 @@ static int spawn_shim(const char *shim, int planfd, int notify, pid_t *pid,
     int rc = p < 0 || n < 0 ? errno : 0;
     if (rc == 0 && (rc = posix_spawn_file_actions_init(&fa)) == 0) {
         if ((rc = posix_spawnattr_init(&at)) == 0) {
-            if ((rc = posix_spawn_file_actions_adddup2(&fa, p, 3)) == 0 &&
-                (rc = posix_spawn_file_actions_adddup2(&fa, n, 4)) == 0 &&
+            if ((rc = posix_spawn_file_actions_adddup2(&fa, p, PLAN_FD)) == 0 &&
+                (rc = posix_spawn_file_actions_adddup2(&fa, n, NOTIFY_FD)) == 0 &&
                 (rc = posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSID |
                                                         POSIX_SPAWN_SETSIGMASK |
                                                         POSIX_SPAWN_SETSIGDEF)) == 0 &&
@@ -349,9 +356,9 @@ static int spawn_shim(const char *shim, int planfd, int notify, pid_t *pid,
         }
         posix_spawn_file_actions_destroy(&fa);
     }
-    if (p >= 0)
+    if (p >= 0 && !above)
         close(p);
-    if (n >= 0)
+    if (n >= 0 && !above)
         close(n);
     if (rc != 0)
         return phx_error_set(err, "could not start the shim %s: %s", shim,
@@ -367,7 +374,9 @@ int phx_exec_spawn(phx_task_t *t, const phx_user_t *pw, phx_error_t *err)
     pid_t pid;
     if (!shim || plan_make(&pl, t, pw, err) < 0 || (planfd = plan_fd(&pl, err)) < 0)
         goto error;
-    if (pipe2(nfd, O_CLOEXEC) < 0) {
+    /* Non-blocking for the agent's loop (the shim writes one line to it,
+     * never more than the pipe holds): no fcntl to make it so. */
+    if (pipe2(nfd, O_CLOEXEC | O_NONBLOCK) < 0) {
         phx_error_set(err, "could not make a pipe: %s", strerror(errno));
         goto error;
     }

@@ -82,6 +82,7 @@ static void sweep_tick(phx_task_t *t)
     if (t->sweep_step == 0) {
         /* Frozen, nobody forks while we read the list and kill it. */
         cg->ops->freeze(cg, t->key, true);
+        t->froze = true;
         t->sweep_step = 1;
         later(t, 0.005);
         return;

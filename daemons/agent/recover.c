@@ -45,6 +45,7 @@ static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec,
     snprintf(t->dir, sizeof(t->dir), "%s", dir); /* where its shim writes */
     t->spec = json_incref(spec);
     t->started_at = json_number_value(json_object_get(rec, "started_at"));
+    t->status_recorded = true; /* replaced, if there, never made anew */
     json_t *st = phx_rec_read(t->dir, "status");
     if (json_is_array(json_object_get(st, "pending"))) {
         json_array_extend(t->pending, json_object_get(st, "pending"));
@@ -52,6 +53,7 @@ static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec,
     }
     json_decref(st);
     t->has_cgroup = a->cg->mode != PHX_CG_NONE;
+    t->froze = true; /* the agent before may have: its freezer is read */
     json_t *base = json_object_get(rec, "cgroup_base");
     if (json_is_object(base)) {
         t->cg_reused = true;
@@ -63,7 +65,7 @@ static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec,
     }
     if (phx_status_is_terminal(phx_status_state(t))) {
         t->phase = PHX_TASK_DONE;
-        if (t->has_cgroup && phx_cg_release(a->cg, t->key, NULL, NULL, 0) == 0)
+        if (t->has_cgroup && phx_cg_release(a->cg, t->key, NULL, NULL, 0, false) == 0)
             t->has_cgroup = false;
         phx_log_info("task %s: %s, waiting for the master's acknowledgement", t->label,
                      phx_status_state(t));
@@ -86,7 +88,9 @@ static void adopt(phx_agentd_t *a, const char *fw, const char *id, json_t *rec,
                  phx_exec_proc_start(t->shim) == t->shim_start;
     phx_limits_arm(t);
     phx_limits_load_kill(t);
-    if (alive && !phx_rec_exists(t->dir, "exit")) {
+    /* Alive: watched until it is gone, its "exit" read only then (the shim
+     * writes it in place: it may be writing it now). */
+    if (alive) {
         t->phase = exec ? PHX_TASK_RUNNING : PHX_TASK_STARTING;
         if (exec && strcmp(phx_status_state(t), "TASK_RUNNING") != 0)
             phx_status_emit(t, "TASK_RUNNING", NULL, NULL, -1, -1, NULL);

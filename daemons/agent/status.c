@@ -62,8 +62,13 @@ static int persist(phx_task_t *t)
 {
     json_t *rec = json_pack("{s:O, s:O?}", "pending", t->pending, "last", t->last);
     phx_error_t err;
-    int rc = rec ? phx_rec_write(t->dir, "status", rec, &err)
-                 : phx_error_set(&err, "out of memory");
+    /* The first status (TASK_RUNNING, or a refusal) makes the file: no
+     * rename (phx_rec_create); later ones replace it atomically. */
+    int rc = !rec                 ? phx_error_set(&err, "out of memory")
+             : t->status_recorded ? phx_rec_write(t->dir, "status", rec, &err)
+                                  : phx_rec_create(t->dir, "status", rec, &err);
+    if (rc == 0)
+        t->status_recorded = true;
     json_decref(rec);
     if (rc < 0)
         phx_log_errx("task %s: could not record its status: %s", t->label, err.text);

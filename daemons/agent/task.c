@@ -564,8 +564,9 @@ void phx_task_finish(phx_task_t *t)
     phx_status_emit(t, state, reason, msg, code, sig, usage);
     json_decref(exit);
     phx_task_gpu_cgroup_remove(t);
+    /* The sweep read its processes (none) just before calling us. */
     if (t->has_cgroup && phx_cg_release(t->a->cg, t->key, t->cg_wrote ? t->cpus : NULL,
-                                        t->mems, t->memory) < 0)
+                                        t->mems, t->memory, !t->froze) < 0)
         phx_log_warn("task %s: could not remove its cgroup", t->label);
     else
         t->has_cgroup = false; /* pooled or removed: another task's now */
@@ -598,7 +599,7 @@ static void launch(phx_task_t *t)
         t->label, pw->name, (unsigned)t->uid,
         json_string_value(json_object_get(t->spec, "cores")), t->cpus, t->mems,
         (int)t->shim);
-    evutil_make_socket_nonblocking(t->notify_fd);
+    /* notify_fd is non-blocking already (exec.c) */
     t->notify_ev = event_new(a->base, t->notify_fd, EV_READ | EV_PERSIST, on_notify, t);
     if (!t->notify_ev || event_add(t->notify_ev, NULL) < 0 ||
         phx_task_watch_shim(t) < 0 || phx_limits_arm(t) < 0)
@@ -607,7 +608,7 @@ static void launch(phx_task_t *t)
 refuse:
     phx_task_gpu_cgroup_remove(t);
     if (t->has_cgroup || t->cg_reused) /* nothing ran in it */
-        phx_cg_release(a->cg, t->key, NULL, NULL, 0);
+        phx_cg_release(a->cg, t->key, NULL, NULL, 0, false);
     t->has_cgroup = t->cg_reused = false;
     phx_status_emit(t, "TASK_ERROR", reason, err.text, -1, -1, NULL);
 }
@@ -693,13 +694,13 @@ void phx_agentd_on_launch(phx_agentd_t *a, const phx_frame_t *f)
     if (!rec)
         phx_error_set(&err, "out of memory");
     if (!rec || phx_rec_mkdir(t->dir, 0700, &err) < 0 ||
-        phx_rec_write(t->dir, "task", rec, &err) < 0) {
+        phx_rec_create(t->dir, "task", rec, &err) < 0) {
         json_decref(rec);
         phx_log_errx("task %s: %s", t->label, err.text);
         phx_status_send_unrecorded(a, fw, id, "TASK_ERROR",
                                    "REASON_COMMAND_EXECUTOR_FAILED", err.text);
         if (t->cg_reused)
-            phx_cg_release(a->cg, t->key, NULL, NULL, 0);
+            phx_cg_release(a->cg, t->key, NULL, NULL, 0, false);
         phx_rec_remove_dir(t->dir);
         phx_task_free(t);
         return;

@@ -80,6 +80,7 @@ typedef struct phx_task {
     phx_task_kill_t kill;
     double kill_deadline; /* wall clock of the SIGKILL phase */
     bool sweeping;        /* SIGKILL phase: kill everything, repeatedly */
+    bool froze;           /* its cgroup was frozen (or may have been: adopted) */
     int sweep_step;
     int sweep_ticks;
     struct event *limit_ev; /* time limit */
@@ -92,8 +93,9 @@ typedef struct phx_task {
     struct event *warn_ev;
 
     /* Statuses (status.c). */
-    json_t *pending; /* array of unacknowledged STATUS objects, oldest first */
-    json_t *last;    /* the latest STATUS made (a reference) */
+    json_t *pending;      /* array of unacknowledged STATUS objects, oldest first */
+    json_t *last;         /* the latest STATUS made (a reference) */
+    bool status_recorded; /* its "status" record exists (or may: adopted) */
 
     /* CPU times of MPI step ranks that ran in its cgroup (step.c): they are
      * the steps', taken out of the task's own usage. */
@@ -205,6 +207,11 @@ int phx_rec_mkdirs(const char *path, mode_t mode, phx_error_t *err);
 void phx_rec_set_sync(bool on);
 bool phx_rec_get_sync(void);
 int phx_rec_write(const char *dir, const char *name, const json_t *v, phx_error_t *err);
+/* The first version of a record: written in place (no temporary file, no
+ * rename); a crash leaves no file or one that does not parse, which
+ * phx_rec_read takes for none.  Atomic replace if name exists. */
+int phx_rec_create(const char *dir, const char *name, const json_t *v,
+                   phx_error_t *err);
 json_t *phx_rec_read(const char *dir, const char *name); /* NULL if absent/bad */
 bool phx_rec_exists(const char *dir, const char *name);
 int phx_rec_unlink(const char *dir, const char *name);

@@ -165,6 +165,50 @@ static void test_status_written_once_per_state(void **state)
     free(uuid);
 }
 
+/* First versions of records are created in place, not renamed (doc/agent.md,
+ * Reliable statuses): a crash while one is written leaves it cut, and the
+ * next agent reads a cut record as none.  A cut "task" record: the folder
+ * is removed, the task not adopted (its shim never started).  A cut
+ * "status": the task is adopted from its other records, its TASK_RUNNING
+ * made again from the shim record, its end reported with its exit code. */
+static void test_cut_records_read_as_none(void **state)
+{
+    (void)state;
+    phx_agentharness_launch(phx_agentharness_go_task("c-cut", 5),
+                            PHX_AGENTHARNESS_SIGNED);
+    json_decref(phx_agentharness_wait_status("c-cut", "TASK_RUNNING", 10));
+    phx_agentharness_agent_kill9();
+    char path[512];
+    snprintf(path, sizeof(path), "%s/run/%s/status", H->state,
+             PHX_AGENTHARNESS_KEY("c-cut"));
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"last\":{\"exit_code\":null,\"framework_id\":\"fw-1\",\"mess", f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/run/%s", H->state, PHX_AGENTHARNESS_KEY("c-new"));
+    assert_int_equal(mkdir(path, 0700), 0);
+    snprintf(path, sizeof(path), "%s/run/%s/task", H->state,
+             PHX_AGENTHARNESS_KEY("c-new"));
+    assert_non_null(f = fopen(path, "w"));
+    fputs("{\"started_at\":1.5,\"task\":{\"framework_id\":\"fw-1\",\"ta", f);
+    fclose(f);
+    phx_agentharness_go("c-cut");
+    phx_agentharness_wait_exit_record(PHX_AGENTHARNESS_KEY("c-cut"), 20);
+    phx_agentharness_agent_start();
+    json_t *tasks = json_object_get(H->reg, "tasks");
+    assert_int_equal(json_array_size(tasks), 1);
+    assert_string_equal(phx_agentharness_jstr(json_array_get(tasks, 0), "task_id"),
+                        "c-cut");
+    assert_false(phx_agentharness_records_exist(PHX_AGENTHARNESS_KEY("c-new")));
+    json_decref(phx_agentharness_wait_status("c-cut", "TASK_RUNNING", 10));
+    json_t *s = phx_agentharness_wait_status("c-cut", "TASK_FAILED", 10);
+    phx_agentharness_assert_exit(s, "TASK_FAILED", 5);
+    json_decref(s);
+    phx_agentharness_wait_forgotten(PHX_AGENTHARNESS_KEY("c-cut"), 10);
+    phx_agentharness_drain(0.3);
+    assert_int_equal(phx_agentharness_count_states("c-cut", "TASK_FAILED"), 1);
+}
+
 /* The records of an acknowledged task are removed by name ("task" first),
  * then the folder; anything else in it (the temporary file of a write cut
  * short) still goes, by a listing. */
@@ -442,6 +486,7 @@ int main(void)
         TEST(test_upgrade_adopts_old_records),
         TEST(test_unacked_status_resent),
         TEST(test_status_written_once_per_state),
+        TEST(test_cut_records_read_as_none),
         TEST(test_records_removed_with_strays),
         TEST(test_agent_sigterm_keeps_tasks),
         TEST(test_same_task_id_two_frameworks),

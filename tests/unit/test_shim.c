@@ -2,6 +2,7 @@
  * agent runs it (daemons/agent/exec.c): the plan on fd 3, the notify pipe on
  * fd 4, its records in a temporary folder.  Real processes, as user nobody;
  * needs root. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -152,6 +153,44 @@ static void test_program_as_nobody(void **state)
     assert_non_null(shim_rec);
     assert_true(json_is_true(json_object_get(shim_rec, "exec")));
     json_decref(shim_rec);
+}
+
+/* The program's stdin is /dev/null, read-only (the shim's own fd 0, handed
+ * down: a write to it fails), its stdout and stderr the files asked for;
+ * the shim's records are whole JSON and no temporary file is left (the
+ * first ones are created in place, the second "shim" renamed). */
+static void test_std_streams(void **state)
+{
+    (void)state;
+    plan_t p;
+    char note[64];
+    plan_base(&p, "streams.out");
+    put(&p, "arg", "/bin/sh");
+    put(&p, "arg", "-c");
+    put(&p, "arg",
+        "echo in=$(readlink /proc/self/fd/0); "
+        "if (echo x >&0) 2>/dev/null; then echo stdin-writable; else echo stdin-ro; "
+        "fi; "
+        "read line && echo read-something; echo err >&2");
+    json_t *rec = run(&p, note, sizeof(note));
+    assert_int_equal(WEXITSTATUS(status_of(rec)), 0);
+    char *out = slurp("streams.out");
+    assert_non_null(strstr(out, "in=/dev/null\n"));
+    assert_non_null(strstr(out, "stdin-ro\n"));
+    assert_null(strstr(out, "read-something"));
+    assert_non_null(strstr(out, "err\n"));
+    json_decref(rec);
+    json_t *shim_rec = json_load_file(at("shim"), 0, NULL);
+    assert_non_null(shim_rec);
+    assert_true(json_is_true(json_object_get(shim_rec, "exec")));
+    json_decref(shim_rec);
+    DIR *d = opendir(dir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".tmp"))
+            fail_msg("a temporary record is left: %s", de->d_name);
+    closedir(d);
 }
 
 /* The script from memory, by fexecve and by its interpreter: $0 is
@@ -317,6 +356,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_program_as_nobody),
+        cmocka_unit_test(test_std_streams),
         cmocka_unit_test(test_script_fexecve),
         cmocka_unit_test(test_script_interpreter),
         cmocka_unit_test(test_errors),

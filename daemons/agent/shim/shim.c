@@ -88,9 +88,12 @@ typedef struct plan {
 } plan_t;
 
 /* ------------------------------------------------------------------------ */
-/* Records: JSON written to a temporary file and renamed into place. */
+/* Records: JSON; a fresh one created in place, a replacement renamed. */
 
-static pid_t self; /* getpid(), once: the shim never forks but its child */
+/* openat(AT_FDCWD, ...), not open: musl's open adds an fcntl(F_SETFD)
+ * after an O_CLOEXEC open (for kernels before 2.6.23), its openat not. */
+static pid_t self;      /* getpid(), once: the shim never forks but its child */
+static bool null_stdin; /* fd 0 is /dev/null, read-only, not close-on-exec */
 
 /* The task's records folder, opened at the first record: the records are
  * then made and renamed relative to it (one path component to walk, not
@@ -100,7 +103,7 @@ static int records_at(const plan_t *p, char *buf, size_t len, const char *name)
 {
     static int fd = -2;
     if (fd == -2)
-        fd = open(p->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+        fd = openat(AT_FDCWD, p->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         snprintf(buf, len, "%s", name);
         return fd;
@@ -109,13 +112,25 @@ static int records_at(const plan_t *p, char *buf, size_t len, const char *name)
     return AT_FDCWD;
 }
 
-static void record(const plan_t *p, const char *name, const char *json)
+/* A fresh record (the first "shim", "exit") is created in place, no
+ * rename: "exit" is read once the shim is gone, "shim" by an agent
+ * restarted meanwhile, which takes a cut one (no JSON) for none, as before
+ * it was written.  The second "shim" is renamed into place. */
+static void record(const plan_t *p, const char *name, const char *json, bool fresh)
 {
     char path[4200], tmp[4200], tmpname[300];
-    snprintf(tmpname, sizeof(tmpname), ".%s.%d.tmp", name, (int)self);
     int at = records_at(p, path, sizeof(path), name);
-    records_at(p, tmp, sizeof(tmp), tmpname);
-    int fd = openat(at, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int fd = -1;
+    if (fresh) {
+        fd = openat(at, path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        snprintf(tmp, sizeof(tmp), "%s", path);
+    }
+    if (fd < 0) { /* not fresh, or there after all */
+        fresh = false;
+        snprintf(tmpname, sizeof(tmpname), ".%s.%d.tmp", name, (int)self);
+        records_at(p, tmp, sizeof(tmp), tmpname);
+        fd = openat(at, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    }
     if (fd < 0)
         return;
     size_t len = strlen(json), off = 0;
@@ -133,12 +148,12 @@ static void record(const plan_t *p, const char *name, const char *json)
         return;
     }
     close(fd);
-    if (renameat(at, tmp, at, path) < 0) {
+    if (!fresh && renameat(at, tmp, at, path) < 0) {
         unlinkat(at, tmp, 0);
         return;
     }
     if (p->sync) {
-        int d = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int d = openat(AT_FDCWD, p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (d >= 0) {
             fsync(d);
             close(d);
@@ -187,7 +202,7 @@ static void record_error(const plan_t *p, const char *msg)
         c += len;
     }
     snprintf(json + n, sizeof(json) - n, "\"}");
-    record(p, "exit", json);
+    record(p, "exit", json, true);
 }
 
 static double now(void)
@@ -343,7 +358,7 @@ static void fail(int fd, const char *fmt, ...)
 
 static int write_file(const char *path, const char *text)
 {
-    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    int fd = openat(AT_FDCWD, path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
     ssize_t n = write(fd, text, strlen(text));
@@ -476,9 +491,10 @@ static void run_interpreter(const plan_t *p, int sfd, int errfd)
 
 static int open_output(const char *path, bool append)
 {
-    return open(
-        path, O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC | O_NOCTTY,
-        0644);
+    return openat(AT_FDCWD, path,
+                  O_WRONLY | O_CREAT | (append ? O_APPEND : O_TRUNC) | O_CLOEXEC |
+                      O_NOCTTY,
+                  0644);
 }
 
 /* The signals the shim ignores (main), which its child must not: every
@@ -616,14 +632,16 @@ static void run_child(const plan_t *p, int errfd)
     if (p->cwd && chdir(p->cwd) < 0)
         fail(errfd, "could not change to directory \"%s\": %s", p->cwd,
              strerror(errno));
-    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    /* stdin: the shim's own /dev/null (fd 0, read-only), else opened */
+    int in = null_stdin ? 0 : openat(AT_FDCWD, "/dev/null", O_RDONLY | O_CLOEXEC);
     int out = open_output(p->out, p->append);
     if (out < 0)
         fail(errfd, "could not open stdout \"%s\": %s", p->out, strerror(errno));
     int errout = strcmp(p->out, p->err) == 0 ? out : open_output(p->err, p->append);
     if (errout < 0)
         fail(errfd, "could not open stderr \"%s\": %s", p->err, strerror(errno));
-    if (in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(errout, 2) < 0)
+    if (in < 0 || (in != 0 && dup2(in, 0) < 0) || dup2(out, 1) < 0 ||
+        dup2(errout, 2) < 0)
         fail(errfd, "could not set up standard streams: %s", strerror(errno));
     char *const *argv = (char *const *)p->argv;
     char *const *envp = (char *const *)p->envp;
@@ -698,11 +716,11 @@ int main(void)
     size_t len = 0;
     char *buf = read_all(PLAN_FD, &len);
     close(PLAN_FD);
-    int null = open("/dev/null", O_RDWR);
+    /* Read-only: fd 0 is the task's stdin too (run_child). */
+    int null = open("/dev/null", O_RDONLY);
     if (null >= 0) {
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(null, 2);
+        null_stdin = (null == 0 || dup2(null, 0) == 0) && dup2(null, 1) == 1 &&
+                     dup2(null, 2) == 2;
         if (null > 2)
             close(null);
     }
@@ -724,7 +742,7 @@ int main(void)
     char json[512];
     unsigned long long start = phx_proc_start(self);
     snprintf(json, sizeof(json), "{\"pid\":%d,\"start\":%llu}", (int)self, start);
-    record(&p, "shim", json);
+    record(&p, "shim", json, true);
     if (p.cpus)
         p.cpuset = parse_cpus(p.cpus, &p.cpuset_size); /* NULL: the child says */
     if (!(p.exec_argv = calloc((size_t)p.nargv + 3, sizeof(*p.exec_argv)))) {
@@ -758,7 +776,7 @@ int main(void)
     snprintf(json, sizeof(json),
              "{\"child\":%d,\"exec\":true,\"pid\":%d,\"start\":%llu}", (int)child,
              (int)self, start);
-    record(&p, "shim", json);
+    record(&p, "shim", json, false);
     char note[32];
     int nn = snprintf(note, sizeof(note), "R %d\n", (int)child);
     ssize_t w = write(NOTIFY_FD, note, (size_t)nn); /* the agent may be gone */
@@ -775,6 +793,6 @@ int main(void)
              now(), (long long)ru.ru_maxrss * 1024, st,
              (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6,
              (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6);
-    record(&p, "exit", json);
+    record(&p, "exit", json, true);
     return done(&p, buf);
 }
