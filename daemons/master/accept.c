@@ -265,13 +265,13 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
     json_array_foreach(vars, i, v)
     {
         const char *n = json_string_value(json_object_get(v, "name"));
-        const char *val = json_string_value(json_object_get(v, "value"));
-        if (!n || !val || !*n || strchr(n, '='))
+        json_t *val = json_object_get(v, "value");
+        if (!n || !json_is_string(val) || !*n || strchr(n, '='))
             return json_decref(argv), json_decref(env),
                    phx_error_set(err, "command.environment.variables[%zu] is malformed",
                                  i),
                    NULL;
-        json_object_set_new(env, n, json_string(val));
+        json_object_set(env, n, val); /* the call's string, shared, not copied */
     }
     const char *cwd = pw->pw_dir, *out = NULL, *errp = NULL, *script = NULL;
     long long grace = 30;
@@ -322,7 +322,7 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
         "kill_grace", (json_int_t)grace);
     free(cores);
     free(numa_list);
-    if (o && script && json_object_set_new(o, "script", json_string(script)) < 0)
+    if (o && script && json_object_set(o, "script", json_object_get(phx, "script")) < 0)
         json_decref(o), o = NULL;
     if (o && append && json_object_set_new(o, "append", json_true()) < 0)
         json_decref(o), o = NULL;
