@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -147,6 +149,12 @@ static void fixup(evutil_socket_t fd, short what, void *arg)
         } else if (track(l, conn) < 0) {
             phx_log_errx("out of memory: an HTTP connection closed");
             evhttp_connection_free(conn);
+        } else {
+            /* replies go out at once (no Nagle delay), set once per
+             * connection rather than per request (phx_http_nodelay) */
+            int one = 1, sock = (int)bufferevent_getfd(bev);
+            if (sock >= 0)
+                setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         }
         bufferevent_decref(bev);
     }

@@ -250,25 +250,30 @@ int phx_wire_encode_head(const json_t *header, size_t attach_len, size_t max_fra
     char *text = json_dumps(header, JSON_COMPACT);
     if (!text)
         return phx_error_set(err, "could not serialise frame header");
-    size_t hlen = strlen(text);
+    int rc = phx_wire_encode_head_text(json_string_value(type), text, strlen(text),
+                                       attach_len, max_frame, out, out_len, err);
+    free(text);
+    return rc;
+}
+
+int phx_wire_encode_head_text(const char *type, const char *text, size_t hlen,
+                              size_t attach_len, size_t max_frame, uint8_t **out,
+                              size_t *out_len, phx_error_t *err)
+{
     size_t total = PHX_WIRE_PREFIX + hlen + attach_len;
     if (hlen > UINT32_MAX || attach_len > UINT32_MAX || total > max_frame) {
-        free(text);
         errno = EMSGSIZE;
         return phx_error_set(err,
                              "frame \"%s\" of %zu bytes exceeds the maximum of %zu",
-                             json_string_value(type), total, max_frame);
+                             type, total, max_frame);
     }
     uint8_t *buf = malloc(PHX_WIRE_PREFIX + hlen);
-    if (!buf) {
-        free(text);
+    if (!buf)
         return phx_error_set(err, "out of memory");
-    }
     uint32_t h = htonl((uint32_t)hlen), a = htonl((uint32_t)attach_len);
     memcpy(buf, &h, 4);
     memcpy(buf + 4, &a, 4);
     memcpy(buf + PHX_WIRE_PREFIX, text, hlen);
-    free(text);
     *out = buf;
     *out_len = PHX_WIRE_PREFIX + hlen;
     return 0;

@@ -68,4 +68,12 @@ int phx_wire_encode(const json_t *header, const void *attach, size_t attach_len,
 int phx_wire_encode_head(const json_t *header, size_t attach_len, size_t max_frame,
                          uint8_t **out, size_t *out_len, phx_error_t *err);
 
+/* phx_wire_encode_head of a header the caller serialised already (hlen
+ * bytes of text, not parsed here: it must be a JSON object with a string
+ * "type", named type in errors), for a large header that would otherwise
+ * be serialised twice. */
+int phx_wire_encode_head_text(const char *type, const char *text, size_t hlen,
+                              size_t attach_len, size_t max_frame, uint8_t **out,
+                              size_t *out_len, phx_error_t *err);
+
 #endif

@@ -22,6 +22,11 @@ static int label(const char *dir, bool digest, char buf[LABEL_MAX], phx_error_t 
     return 0;
 }
 
+static int seal_inner(phx_mac_t *key, const char *lab, uint64_t seq, uint8_t *inner,
+                      size_t inner_len, phx_mac_part_t tail, bool digest,
+                      size_t attach_len, size_t max_frame, uint8_t **out,
+                      size_t *out_len, phx_error_t *err);
+
 /* The bytes of a sealed frame up to the inner frame's attachment, the MAC
  * covering the inner head followed by tail: the attachment itself, or its
  * digest (then marked in the outer header). */
@@ -42,11 +47,23 @@ static int seal_head(phx_mac_t *key, const char *dir, uint64_t seq,
         errno = EINVAL;
         return phx_error_set(err, "cannot seal a sealed frame");
     }
-    uint8_t *inner, *outer_head = NULL;
-    size_t inner_len, outer_len;
+    uint8_t *inner;
+    size_t inner_len;
     if (phx_wire_encode_head(header, attach_len, max_frame - PHX_WIRE_SEAL_OVERHEAD,
                              &inner, &inner_len, err) < 0)
         return -1;
+    return seal_inner(key, lab, seq, inner, inner_len, tail, digest, attach_len,
+                      max_frame, out, out_len, err);
+}
+
+/* seal_head once the inner frame's head is made (inner: consumed). */
+static int seal_inner(phx_mac_t *key, const char *lab, uint64_t seq, uint8_t *inner,
+                      size_t inner_len, phx_mac_part_t tail, bool digest,
+                      size_t attach_len, size_t max_frame, uint8_t **out,
+                      size_t *out_len, phx_error_t *err)
+{
+    uint8_t *outer_head = NULL;
+    size_t outer_len;
     unsigned char mac[PHX_MAC_LEN];
     char hex[PHX_MAC_HEX_LEN + 1];
     json_t *outer = NULL;
@@ -120,6 +137,32 @@ int phx_wire_seal(phx_mac_t *key, const char *dir, uint64_t seq, const json_t *h
     *out = buf;
     *out_len = head_len + attach_len;
     return 0;
+}
+
+int phx_wire_seal_text(phx_mac_t *key, const char *dir, uint64_t seq, const char *type,
+                       const char *text, size_t len, size_t max_frame, uint8_t **out,
+                       size_t *out_len, phx_error_t *err)
+{
+    char lab[LABEL_MAX];
+    if (label(dir, false, lab, err) < 0)
+        return -1;
+    if (!key || seq < 1 || seq > INT64_MAX || max_frame <= PHX_WIRE_SEAL_OVERHEAD) {
+        errno = EINVAL;
+        return phx_error_set(err, "cannot seal: no key, or a bad number or maximum");
+    }
+    if (!type || strcmp(type, "SEALED") == 0) {
+        errno = EINVAL;
+        return phx_error_set(err, "cannot seal a sealed frame");
+    }
+    uint8_t *inner;
+    size_t inner_len;
+    if (phx_wire_encode_head_text(type, text, len, 0,
+                                  max_frame - PHX_WIRE_SEAL_OVERHEAD, &inner,
+                                  &inner_len, err) < 0)
+        return -1;
+    phx_mac_part_t none = {NULL, 0};
+    return seal_inner(key, lab, seq, inner, inner_len, none, false, 0, max_frame, out,
+                      out_len, err);
 }
 
 static int refuse(int e, phx_error_t *err, const char *what)

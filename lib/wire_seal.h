@@ -37,6 +37,14 @@ int phx_wire_seal(phx_mac_t *key, const char *dir, uint64_t seq, const json_t *h
                   const void *attach, size_t attach_len, size_t max_frame,
                   uint8_t **out, size_t *out_len, phx_error_t *err);
 
+/* phx_wire_seal of a frame without attachment whose header the caller
+ * serialised already: text (len bytes, not parsed here) must be a JSON
+ * object whose "type" is the string type (not "SEALED").  For a large
+ * header that would otherwise be serialised twice (the master's LAUNCH). */
+int phx_wire_seal_text(phx_mac_t *key, const char *dir, uint64_t seq, const char *type,
+                       const char *text, size_t len, size_t max_frame, uint8_t **out,
+                       size_t *out_len, phx_error_t *err);
+
 /* phx_wire_seal without the inner frame's attachment, for an attachment
  * shared by the frames of many connections (STEP_LAUNCH, doc/steps.md):
  * *out holds every byte of the sealed frame before the attachment (outer

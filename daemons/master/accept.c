@@ -33,6 +33,12 @@ typedef struct gang_build {
     size_t ntasks;
     size_t nalloc; /* tasks[0..nalloc) hold resources of the offers' views */
     json_t *rows;  /* for the database */
+    /* The user last looked up in this ACCEPT (its tasks mostly run as one
+     * user): one passwd lookup per call, not per task (a lookup read and
+     * parsed /etc/passwd, 3 % of the master's CPU with phx-batchd). */
+    char pw_asked[64]; /* "" : none */
+    struct passwd pw;
+    char pwbuf[4096];
 } gang_build_t;
 
 static bool valid_task_id(const char *s)
@@ -63,13 +69,22 @@ static used_offer_t *offer_of_agent(gang_build_t *g, const char *agent_id)
     return NULL;
 }
 
-/* Who the task runs as; the framework must be allowed to run as that user. */
-static int task_user(phx_master_t *m, phx_fw_t *fw, const char *user,
-                     struct passwd *out, char *buf, size_t buflen, phx_error_t *err)
+/* Who the task runs as (*out, borrowed from g); the framework must be
+ * allowed to run as that user. */
+static int task_user(gang_build_t *g, const char *user, const struct passwd **out,
+                     phx_error_t *err)
 {
-    struct passwd *pw = NULL;
-    if (getpwnam_r(user, out, buf, buflen, &pw) != 0 || !pw)
-        return phx_error_set(err, "unknown user \"%s\"", user);
+    phx_master_t *m = g->m;
+    phx_fw_t *fw = g->fw;
+    if (!*g->pw_asked || strcmp(g->pw_asked, user) != 0) {
+        struct passwd *found = NULL;
+        g->pw_asked[0] = '\0';
+        if (getpwnam_r(user, &g->pw, g->pwbuf, sizeof(g->pwbuf), &found) != 0 || !found)
+            return phx_error_set(err, "unknown user \"%s\"", user);
+        if (strlen(user) < sizeof(g->pw_asked))
+            strcpy(g->pw_asked, user);
+    }
+    const struct passwd *pw = *out = &g->pw;
     if (fw->authenticated) {
         if (fw->uid != 0 && fw->uid != pw->pw_uid)
             return phx_error_set(err, "framework of uid %u may not run tasks as \"%s\"",
@@ -250,13 +265,13 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
     json_array_foreach(vars, i, v)
     {
         const char *n = json_string_value(json_object_get(v, "name"));
-        const char *val = json_string_value(json_object_get(v, "value"));
-        if (!n || !val || !*n || strchr(n, '='))
+        json_t *val = json_object_get(v, "value");
+        if (!n || !json_is_string(val) || !*n || strchr(n, '='))
             return json_decref(argv), json_decref(env),
                    phx_error_set(err, "command.environment.variables[%zu] is malformed",
                                  i),
                    NULL;
-        json_object_set_new(env, n, json_string(val));
+        json_object_set(env, n, val); /* the call's string, shared, not copied */
     }
     const char *cwd = pw->pw_dir, *out = NULL, *errp = NULL, *script = NULL;
     long long grace = 30;
@@ -307,7 +322,7 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
         "kill_grace", (json_int_t)grace);
     free(cores);
     free(numa_list);
-    if (o && script && json_object_set_new(o, "script", json_string(script)) < 0)
+    if (o && script && json_object_set(o, "script", json_object_get(phx, "script")) < 0)
         json_decref(o), o = NULL;
     if (o && append && json_object_set_new(o, "append", json_true()) < 0)
         json_decref(o), o = NULL;
@@ -326,7 +341,6 @@ static json_t *launch_object(phx_fw_t *fw, phx_task_t *t, const json_t *ti,
 
 static int build_task(gang_build_t *g, const json_t *ti, size_t index, phx_error_t *err)
 {
-    phx_master_t *m = g->m;
     const char *task_id = id_of(ti, "task_id"), *agent_id = id_of(ti, "agent_id");
     if (!task_id || !valid_task_id(task_id))
         return phx_error_set(err,
@@ -352,9 +366,8 @@ static int build_task(gang_build_t *g, const json_t *ti, size_t index, phx_error
     const char *user = json_string_value(json_object_get(cmd, "user"));
     if (!user)
         user = g->fw->user;
-    struct passwd pw;
-    char pwbuf[4096];
-    if (task_user(m, g->fw, user, &pw, pwbuf, sizeof(pwbuf), err) < 0)
+    const struct passwd *pw = NULL;
+    if (task_user(g, user, &pw, err) < 0)
         return phx_error_prefix(err, "task %s", task_id);
     long long max_ns = 0;
     if (phx_json_int(json_object_get(ti, "max_completion_time"), "nanoseconds", false,
@@ -394,7 +407,8 @@ static int build_task(gang_build_t *g, const json_t *ti, size_t index, phx_error
         phx_topo_free_alloc(uo->view, t->grant, &perr) < 0)
         return phx_error_set(err, "task %s on agent \"%s\": %s", task_id,
                              of->agent->name, perr.text);
-    if (!(t->launch = launch_object(g->fw, t, ti, &pw, err))) {
+    if (!(t->launch = launch_object(g->fw, t, ti, pw, err)) ||
+        (phx_task_canon(t) < 0 && phx_error_set(err, "out of memory"))) {
         phx_topo_free_release(uo->view, t->grant, NULL);
         return phx_error_prefix(err, "task %s", task_id);
     }
@@ -404,12 +418,13 @@ static int build_task(gang_build_t *g, const json_t *ti, size_t index, phx_error
     json_t *name = json_object_get(ti, "name");
     json_array_append_new(
         g->rows,
-        json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:s, s:i, s:I, s:O}", "task_id",
-                  t->id, "agent_id", (json_int_t)of->agent->id, "name",
+        json_pack("{s:s, s:I, s:s, s:s, s:I, s:s, s:s, s:i, s:I}", "task_id", t->id,
+                  "agent_id", (json_int_t)of->agent->id, "name",
                   json_is_string(name) ? json_string_value(name) : "", "user_name",
-                  pw.pw_name, "uid", (json_int_t)pw.pw_uid, "cores", cores ? cores : "",
-                  "gpus", gpu_list ? gpu_list : "", "cpus", cpus, "memory_bytes",
-                  (json_int_t)t->memory, "command", t->launch));
+                  pw->pw_name, "uid", (json_int_t)pw->pw_uid, "cores",
+                  cores ? cores : "", "gpus", gpu_list ? gpu_list : "", "cpus", cpus,
+                  "memory_bytes",
+                  (json_int_t)t->memory)); /* and its command: phx_gang_start */
     free(cores);
     free(gpu_list);
     return 0;

@@ -286,6 +286,30 @@ int phx_master_conn_send(phx_master_conn_t *c, json_t *hdr, const void *attach,
     return rc;
 }
 
+int phx_master_conn_send_text(phx_master_conn_t *c, const char *type, const char *text,
+                              size_t len)
+{
+    if (c->closed || !c->sealing) { /* LAUNCH and the like: sealed only */
+        errno = ENOTCONN;
+        return -1;
+    }
+    uint8_t *buf;
+    size_t n;
+    phx_error_t err;
+    if (phx_wire_seal_text(c->session, PHX_SEAL_M2A, c->seal_sent + 1, type, text, len,
+                           c->m->max_frame, &buf, &n, &err) < 0) {
+        phx_log_errx("could not send to %s: %s", c->peer, err.text);
+        return -1;
+    }
+    int rc = bufferevent_write(c->bev, buf, n);
+    free(buf);
+    if (rc < 0)
+        phx_master_conn_close(c, "could not queue a frame");
+    else
+        c->seal_sent++;
+    return rc;
+}
+
 struct phx_master_blob {
     int refs;
     size_t len;

@@ -88,6 +88,50 @@ static void gang_committed(const phx_error_t *err, phx_db_result_t *const *res,
     }
 }
 
+/* The rows' JSON, each task's "command" being its LAUNCH object (gang_id 0)
+ * made of the text phx_task_canon made, not serialised again. */
+static char *rows_text(phx_task_t **tasks, size_t n, const json_t *rows)
+{
+    size_t cap = 256, len = 0;
+    char *out = malloc(cap);
+    if (out)
+        out[len++] = '[';
+    for (size_t i = 0; out && i < n; i++) {
+        size_t lc = 0;
+        char *row = json_dumps(json_array_get(rows, i), JSON_COMPACT);
+        char *cmd = row ? phx_task_launch_text(tasks[i], 0, &lc) : NULL;
+        size_t lr = row ? strlen(row) : 0;
+        static const char key[] = ",\"command\":";
+        size_t need = len + lr + sizeof(key) + lc + 3;
+        char *grown = out;
+        if (cmd && lr > 2 && need > cap && (grown = realloc(out, 2 * need)))
+            cap = 2 * need;
+        if (!cmd || lr <= 2 || !grown) {
+            free(row);
+            free(cmd);
+            free(out); /* still ours when realloc failed */
+            return NULL;
+        }
+        out = grown;
+        if (i > 0)
+            out[len++] = ',';
+        memcpy(out + len, row, lr - 1); /* without its "}" */
+        len += lr - 1;
+        memcpy(out + len, key, sizeof(key) - 1);
+        len += sizeof(key) - 1;
+        memcpy(out + len, cmd, lc);
+        len += lc;
+        out[len++] = '}';
+        free(row);
+        free(cmd);
+    }
+    if (out) {
+        out[len++] = ']';
+        out[len] = '\0';
+    }
+    return out;
+}
+
 int phx_gang_start(phx_master_t *m, phx_fw_t *fw, phx_task_t **tasks, size_t n,
                    json_t *rows, phx_error_t *err)
 {
@@ -106,7 +150,7 @@ int phx_gang_start(phx_master_t *m, phx_fw_t *fw, phx_task_t **tasks, size_t n,
             seen |= tasks[k]->agent == tasks[i]->agent;
         nagents += !seen;
     }
-    char *text = json_dumps(rows, JSON_COMPACT);
+    char *text = rows_text(tasks, n, rows);
     char ntext[16], atext[16];
     snprintf(ntext, sizeof(ntext), "%zu", n);
     snprintf(atext, sizeof(atext), "%d", nagents);
@@ -135,6 +179,16 @@ int phx_gang_start(phx_master_t *m, phx_fw_t *fw, phx_task_t **tasks, size_t n,
     return 0;
 }
 
+/* A gang's end: the ends that meet in a group commit are one statement
+ * (they were one each, a statement per job for phx-batchd). */
+static const phx_db_rows_t gang_end_rows = {
+    .one = "UPDATE gangs SET ended_at = now() WHERE id = $1::bigint",
+    .many = "UPDATE gangs SET ended_at = now() FROM unnest($1::bigint[]) AS u (id) "
+            "WHERE gangs.id = u.id",
+    .nparams = 1,
+    .nkeys = 1,
+};
+
 void phx_gang_task_ended(phx_master_t *m, phx_task_t *t, bool abnormal)
 {
     phx_gang_t *g = t->gang;
@@ -156,8 +210,7 @@ void phx_gang_task_ended(phx_master_t *m, phx_task_t *t, bool abnormal)
         char id[32];
         snprintf(id, sizeof(id), "%lld", (long long)g->id);
         const char *params[] = {id};
-        phx_master_write(m, "the end of a gang",
-                         "UPDATE gangs SET ended_at = now() WHERE id = $1", 1, params);
+        phx_master_write_row(m, "the end of a gang", &gang_end_rows, params);
     }
 }
 

@@ -269,7 +269,8 @@ static const struct {
 static void on_request(struct evhttp_request *req, void *arg)
 {
     phx_master_t *m = arg;
-    phx_http_nodelay(req);
+    /* TCP_NODELAY: set once per connection when accepted (lib/http_limit.c),
+     * not by a system call per request */
     if (m->standby) { /* another master leads: say where (leader.c) */
         phx_master_standby_http(m, req);
         return;

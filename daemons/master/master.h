@@ -233,6 +233,11 @@ size_t phx_master_conn_backlog(const phx_master_conn_t *c);
 /* Queue a frame; steals hdr.  A failure closes the connection. */
 int phx_master_conn_send(phx_master_conn_t *c, json_t *hdr, const void *attach,
                          size_t attach_len);
+/* A sealed frame without attachment whose header the caller serialised
+ * (len bytes: a JSON object with the string "type" type, not parsed here),
+ * for a large header serialised once (LAUNCH).  As phx_master_conn_send. */
+int phx_master_conn_send_text(phx_master_conn_t *c, const char *type, const char *text,
+                              size_t len);
 /* An attachment shared by the frames of many connections (a step's launch,
  * doc/steps.md): its bytes are queued on each by reference, never copied.
  * create takes data (malloc'd, len bytes) with one reference, the

@@ -60,6 +60,8 @@ struct phx_task {
     bool killing;          /* a KILL was requested by the framework */
     bool in_alloc;         /* its resources are allocated through the allocator */
     json_t *launch;        /* the LAUNCH task object, until the agent took it */
+    char *canon;           /* its canonical JSON without gang_id (phx_task_canon) */
+    size_t canon_split;    /* where gang_id goes in canon */
     json_t *pending;       /* the last UPDATE status not yet acknowledged */
     char *last_agent_uuid; /* dedupe agent status resends */
 };
@@ -170,6 +172,12 @@ void phx_task_update(phx_master_t *m, phx_task_t *t, const char *state,
 bool phx_task_state_terminal(const char *state);
 /* Ask the task's agent to kill it. */
 void phx_task_kill(phx_master_t *m, phx_task_t *t, const char *why);
+/* Serialise t->launch once (canonical JSON, gang_id left out): the gang's
+ * row and the LAUNCH are both made of that text.  -1 with ENOMEM. */
+int phx_task_canon(phx_task_t *t);
+/* The canonical JSON of t->launch with gang_id (what the LAUNCH signs and
+ * carries): malloc'd, *len its length; NULL if out of memory. */
+char *phx_task_launch_text(const phx_task_t *t, long long gang_id, size_t *len);
 /* Send the task's LAUNCH to its agent (signed). */
 int phx_task_send_launch(phx_master_t *m, phx_task_t *t);
 /* Send again every update not acknowledged yet (each heartbeat interval). */

@@ -1,6 +1,7 @@
 /* Tasks in the master: status updates (from agents or made here), kills,
  * agent loss and reconciliation, forgetting acknowledged terminal tasks.
  * A task never reports two different terminal states. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,7 @@ void phx_task_free(phx_task_t *t)
         return;
     phx_topo_grant_destroy(t->grant);
     json_decref(t->launch);
+    free(t->canon);
     json_decref(t->pending);
     free(t->last_agent_uuid);
     free(t->id);
@@ -103,8 +105,70 @@ static const phx_db_rows_t task_state_rows = {
     .nkeys = 2,
 };
 
+/* A status row being written: what its callback needs, in one allocation
+ * (the log line naming it is made only if the write fails).  uuid: the
+ * agent's uuid of the status, acknowledged to agent once the row committed
+ * (doc/scheduler-api.md: STATUS_ACK only after the status is committed);
+ * NULL for a status made here. */
+typedef struct status_op {
+    phx_master_t *m;
+    const char *state;                          /* static */
+    const char *fw_id, *task_id, *agent, *uuid; /* into text */
+    char text[];
+} status_op_t;
+
+static status_op_t *status_op_new(phx_master_t *m, const char *fw_id,
+                                  const char *task_id, const char *state,
+                                  const char *agent, const char *uuid)
+{
+    size_t lf = strlen(fw_id) + 1, lt = strlen(task_id) + 1;
+    size_t la = agent ? strlen(agent) + 1 : 0, lu = uuid ? strlen(uuid) + 1 : 0;
+    status_op_t *op = malloc(sizeof(*op) + lf + lt + la + lu);
+    if (!op)
+        return NULL;
+    char *p = op->text;
+    op->m = m;
+    op->state = state;
+    op->fw_id = memcpy(p, fw_id, lf);
+    op->task_id = memcpy(p += lf, task_id, lt);
+    p += lt;
+    op->agent = agent ? memcpy(p, agent, la) : NULL;
+    op->uuid = uuid ? memcpy(p + la, uuid, lu) : NULL;
+    return op;
+}
+
+static void send_status_ack(phx_master_t *m, const char *agent, const char *task_id,
+                            const char *uuid)
+{
+    phx_master_agent_t *a = phx_master_agent_find(m, agent);
+    if (a && a->conn) /* durable here: the agent may forget it */
+        phx_master_conn_send(a->conn,
+                             json_pack("{s:s, s:s, s:s}", "type", "STATUS_ACK",
+                                       "task_id", task_id, "uuid", uuid),
+                             NULL, 0);
+}
+
+static void status_written(const phx_error_t *err, phx_db_result_t *const *res,
+                           int nres, void *arg)
+{
+    phx_master_fenced(err); /* another master leads: exits */
+    (void)res;
+    (void)nres;
+    status_op_t *op = arg;
+    if (err)
+        phx_log_errx("could not record task %s of framework %s as %s: %s", op->task_id,
+                     op->fw_id, op->state, err->text);
+    else if (op->uuid)
+        send_status_ack(op->m, op->agent, op->task_id, op->uuid);
+    free(op);
+}
+
+/* Queue the task's new state; with agent and uuid, STATUS_ACK them once it
+ * committed.  Rows go together once the gang's insert has committed (a row
+ * write may be delayed past later writes, never moved before earlier ones). */
 static void persist(phx_master_t *m, phx_task_t *t, const char *state,
-                    const char *reason, const char *message, const json_t *extra)
+                    const char *reason, const char *message, const json_t *extra,
+                    const char *agent, const char *uuid)
 {
     char code[16] = "", sig[16] = "", ucpu[32] = "", scpu[32] = "", rss[32] = "";
     json_t *ec = json_object_get(extra, "exit_code"),
@@ -135,33 +199,58 @@ static void persist(phx_master_t *m, phx_task_t *t, const char *state,
                             *scpu ? scpu : NULL,
                             *rss ? rss : NULL,
                             phx_task_state_terminal(state) ? "t" : "f"};
-    char what[200];
-    snprintf(what, sizeof(what), "task %s of framework %s as %s", t->id, t->fw->id,
-             state);
-    /* Rows go together once the gang's insert has committed (a row write may
-     * be delayed past later writes, never moved before earlier ones). */
-    if (t->gang && t->gang->id > 0)
-        phx_master_write_row(m, what, &task_state_rows, params);
-    else
-        phx_master_write(m, what, task_state_rows.one, 11, params);
+    status_op_t *op = status_op_new(m, t->fw->id, t->id, state, agent, uuid);
+    phx_error_t err;
+    int rc = !op ? phx_error_set(&err, "out of memory")
+             : t->gang && t->gang->id > 0
+                 ? phx_db_store_write_row(m->store, &task_state_rows, params,
+                                          status_written, op, &err)
+                 : phx_db_store_write(m->store, task_state_rows.one, 11, params,
+                                      status_written, op, &err);
+    if (rc < 0) {
+        phx_log_errx("could not record task %s of framework %s as %s: %s", t->id,
+                     t->fw->id, state, err.text);
+        free(op);
+    }
 }
 
-void phx_task_update(phx_master_t *m, phx_task_t *t, const char *state,
-                     const char *reason, const char *message, const json_t *extra)
+/* The update's uuid: 128 random bits in hex, drawn from a pool that one
+ * getrandom call fills for 16 of them (a call per update cost a system call
+ * per status). */
+static void random_uuid(char out[33])
+{
+    static unsigned char pool[256]; /* getrandom never cuts up to 256 bytes */
+    static size_t used = sizeof(pool);
+    static const char hex[] = "0123456789abcdef";
+    if (used + 16 > sizeof(pool)) {
+        if (getrandom(pool, sizeof(pool), 0) != (ssize_t)sizeof(pool))
+            abort(); /* the kernel's CSPRNG does not fail after boot */
+        used = 0;
+    }
+    for (size_t i = 0; i < 16; i++) {
+        out[2 * i] = hex[pool[used + i] >> 4];
+        out[2 * i + 1] = hex[pool[used + i] & 15];
+    }
+    memset(pool + used, 0, 16); /* handed out once */
+    used += 16;
+    out[32] = '\0';
+}
+
+/* phx_task_update; with agent and uuid (a status from that agent), false if
+ * nothing was written, so that the caller acknowledges it otherwise. */
+static bool update(phx_master_t *m, phx_task_t *t, const char *state,
+                   const char *reason, const char *message, const json_t *extra,
+                   const char *agent, const char *agent_uuid)
 {
     if (phx_task_state_terminal(t->state))
-        return; /* one outcome only */
+        return false; /* one outcome only */
     const char *s = state_of(state);
     if (!s)
-        return;
+        return false;
     t->state = s;
-    persist(m, t, s, reason, message, extra);
-    unsigned char raw[16];
+    persist(m, t, s, reason, message, extra, agent, agent_uuid);
     char uuid[33];
-    if (getrandom(raw, sizeof(raw), 0) != (ssize_t)sizeof(raw))
-        abort();
-    for (size_t i = 0; i < sizeof(raw); i++)
-        snprintf(uuid + 2 * i, 3, "%02x", raw[i]);
+    random_uuid(uuid);
     json_t *st = phx_task_status_json(t, s, reason, message, uuid);
     if (st && extra)
         json_object_set(st, "phx", (json_t *)extra);
@@ -171,7 +260,7 @@ void phx_task_update(phx_master_t *m, phx_task_t *t, const char *state,
         phx_fw_send(t->fw, json_pack("{s:s, s:{s:O}}", "type", "UPDATE", "update",
                                      "status", st));
     if (!phx_task_state_terminal(s))
-        return;
+        return true;
     if (t->in_alloc &&
         phx_alloc_usage_sub(m->alloc, t->agent->id, t->fw->id, t->id) < 0)
         phx_log_errx("task %s on agent \"%s\": could not release its resources", t->id,
@@ -181,35 +270,118 @@ void phx_task_update(phx_master_t *m, phx_task_t *t, const char *state,
     phx_gang_task_ended(m, t, abnormal(t, s));
     if (t->fw->removed) /* nobody will acknowledge */
         phx_task_forget(m, t);
+    return true;
+}
+
+void phx_task_update(phx_master_t *m, phx_task_t *t, const char *state,
+                     const char *reason, const char *message, const json_t *extra)
+{
+    update(m, t, state, reason, message, extra, NULL, NULL);
+}
+
+/* The LAUNCH object's canonical JSON (json_dumps with JSON_COMPACT |
+ * JSON_SORT_KEYS, which the agent makes again to check the MAC) is made
+ * once per task, when it is accepted, without its gang_id (known at the
+ * commit): as the keys before "gang_id" and those after it, each half
+ * dumped sorted.  canon is the first half without its "}" followed by the
+ * second without its "{"; the gang's row (gang_id 0) and the LAUNCH put
+ * ,"gang_id":N, between them.  The task was dumped twice more before (for
+ * its row and for the frame), the master's largest cost per job. */
+int phx_task_canon(phx_task_t *t)
+{
+    json_t *lo = json_object(), *hi = json_object();
+    const char *key;
+    json_t *v;
+    int rc = lo && hi ? 0 : -1;
+    json_object_foreach(t->launch, key, v)
+    {
+        int c = strcmp(key, "gang_id");
+        if (rc == 0 && c != 0 && json_object_set(c < 0 ? lo : hi, key, v) < 0)
+            rc = -1;
+    }
+    char *a = rc == 0 ? json_dumps(lo, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    char *b = rc == 0 ? json_dumps(hi, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+    json_decref(lo);
+    json_decref(hi);
+    size_t la = a ? strlen(a) : 0, lb = b ? strlen(b) : 0;
+    /* both halves hold keys (argv, env ... / task_id, uid ...): else the
+     * LAUNCH is dumped whole when sent */
+    char *c = la > 2 && lb > 2 ? malloc(la + lb - 1) : NULL;
+    if (c) {
+        memcpy(c, a, la - 1);
+        memcpy(c + la - 1, b + 1, lb); /* with the NUL */
+        free(t->canon);
+        t->canon = c;
+        t->canon_split = la - 1;
+    }
+    free(a);
+    free(b);
+    if (!c && rc < 0)
+        errno = ENOMEM;
+    return c || rc == 0 ? 0 : -1;
+}
+
+char *phx_task_launch_text(const phx_task_t *t, long long gang_id, size_t *len)
+{
+    if (!t->canon) {
+        char *text = json_dumps(t->launch, JSON_COMPACT | JSON_SORT_KEYS);
+        *len = text ? strlen(text) : 0;
+        return text;
+    }
+    char mid[48];
+    int lm = snprintf(mid, sizeof(mid), ",\"gang_id\":%lld,", gang_id);
+    size_t lc = strlen(t->canon), split = t->canon_split;
+    char *text = malloc(lc + (size_t)lm + 1);
+    if (!text)
+        return NULL;
+    memcpy(text, t->canon, split);
+    memcpy(text + split, mid, (size_t)lm);
+    memcpy(text + split + (size_t)lm, t->canon + split, lc - split + 1);
+    *len = lc + (size_t)lm;
+    return text;
 }
 
 /* Signed with the connection's session key (doc/agent.md): the MAC covers
  * the sequence number and the canonical JSON of the task, which the agent
- * makes again from the task it receives. */
+ * makes again from the task it receives.  That text is also the frame's
+ * "task" as sent, not serialised once more. */
 int phx_task_send_launch(phx_master_t *m, phx_task_t *t)
 {
     (void)m;
     if (!t->agent->conn || !t->launch)
         return -1;
-    char *payload = json_dumps(t->launch, JSON_COMPACT | JSON_SORT_KEYS);
+    size_t len = 0;
+    char *payload = phx_task_launch_text(t, t->gang ? (long long)t->gang->id : 0, &len);
     uint64_t seq;
     char mac[PHX_MAC_HEX_LEN + 1];
-    if (!payload || phx_master_conn_sign_launch(t->agent->conn, payload,
-                                                strlen(payload), &seq, mac) < 0) {
+    if (!payload ||
+        phx_master_conn_sign_launch(t->agent->conn, payload, len, &seq, mac) < 0) {
         phx_log_errx("could not sign the launch of task %s: %s", t->id,
                      payload ? "no session key with its agent" : "out of memory");
         free(payload);
         return -1;
     }
+    static const char head[] = "{\"type\":\"LAUNCH\",\"task\":";
+    size_t cap = sizeof(head) + len + 128;
+    char *text = malloc(cap);
+    int rc = -1;
+    if (text) {
+        memcpy(text, head, sizeof(head) - 1);
+        memcpy(text + sizeof(head) - 1, payload, len);
+        size_t n = sizeof(head) - 1 + len;
+        n += (size_t)snprintf(text + n, cap - n, ",\"seq\":%llu,\"mac\":\"%s\"}",
+                              (unsigned long long)seq, mac);
+        rc = phx_master_conn_send_text(t->agent->conn, "LAUNCH", text, n);
+    } else {
+        phx_log_errx("could not send the launch of task %s: out of memory", t->id);
+    }
+    free(text);
     free(payload);
-    int rc =
-        phx_master_conn_send(t->agent->conn,
-                             json_pack("{s:s, s:O, s:I, s:s}", "type", "LAUNCH", "task",
-                                       t->launch, "seq", (json_int_t)seq, "mac", mac),
-                             NULL, 0);
     if (rc == 0) {
         json_decref(t->launch);
         t->launch = NULL;
+        free(t->canon);
+        t->canon = NULL;
     }
     return rc;
 }
@@ -274,22 +446,20 @@ static void status_recorded(const phx_error_t *err, phx_db_result_t *const *res,
     (void)res;
     (void)nres;
     ack_op_t *op = arg;
-    phx_master_agent_t *a = phx_master_agent_find(op->m, op->agent);
     if (err)
         phx_log_errx("could not record a status of task %s: %s", op->task_id,
                      err->text);
-    else if (a && a->conn) /* durable here: the agent may forget it */
-        phx_master_conn_send(a->conn,
-                             json_pack("{s:s, s:s, s:s}", "type", "STATUS_ACK",
-                                       "task_id", op->task_id, "uuid", op->uuid),
-                             NULL, 0);
+    else
+        send_status_ack(op->m, op->agent, op->task_id, op->uuid);
     free(op->agent);
     free(op->task_id);
     free(op->uuid);
     free(op);
 }
 
-/* Acknowledge to the agent once whatever was written before has committed. */
+/* Acknowledge to the agent once whatever was written before has committed:
+ * for a status that writes nothing (a resend, an unknown task, a task that
+ * already ended); a status written is acknowledged by its row's commit. */
 static void ack_after_commit(phx_master_t *m, phx_master_agent_t *a,
                              const char *task_id, const char *uuid)
 {
@@ -346,9 +516,10 @@ void phx_tasks_on_status(phx_master_t *m, phx_master_agent_t *a, const json_t *h
         if (v && !json_is_null(v))
             json_object_set(extra, keys[i], v);
     }
-    phx_task_update(m, t, state, reason, message, extra);
+    bool written = update(m, t, state, reason, message, extra, a->name, uuid);
     json_decref(extra);
-    ack_after_commit(m, a, task_id, uuid);
+    if (!written)
+        ack_after_commit(m, a, task_id, uuid);
 }
 
 void phx_tasks_reconcile_agent(phx_master_t *m, phx_master_agent_t *a,

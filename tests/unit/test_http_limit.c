@@ -14,7 +14,9 @@
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/http.h>
+#include <event2/bufferevent.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -28,7 +30,8 @@ typedef struct world {
     struct evhttp *http;
     phx_http_limit_t *limit;
     uint16_t port;
-    int closed; /* close callbacks of the code run */
+    int closed;  /* close callbacks of the code run */
+    int nodelay; /* TCP_NODELAY of the last request's connection */
 } world_t;
 
 static void on_close(struct evhttp_connection *conn, void *arg)
@@ -40,7 +43,12 @@ static void on_close(struct evhttp_connection *conn, void *arg)
 static void on_request(struct evhttp_request *req, void *arg)
 {
     world_t *w = arg;
-    phx_http_conn_closecb(evhttp_request_get_connection(req), on_close, w);
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    int fd = (int)bufferevent_getfd(evhttp_connection_get_bufferevent(conn));
+    socklen_t len = sizeof(w->nodelay);
+    w->nodelay = -1;
+    getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &w->nodelay, &len);
+    phx_http_conn_closecb(conn, on_close, w);
     phx_http_reply_text(req, 200, "text/plain", "ok\n");
 }
 
@@ -126,8 +134,10 @@ static void test_bound(void **state)
     assert_string_equal(peek(c), "EOF");
     assert_int_equal(phx_http_limit_refused(w.limit), 1);
     assert_int_equal(phx_http_limit_open(w.limit), 2);
-    /* the ones open still work, and again (keep-alive) */
+    /* the ones open still work, and again (keep-alive); replies are not
+     * held back by Nagle's algorithm */
     assert_non_null(strstr(get(&w, a), "HTTP/1.1 200"));
+    assert_int_equal(w.nodelay, 1);
     assert_non_null(strstr(get(&w, b), "HTTP/1.1 200"));
     assert_non_null(strstr(get(&w, a), "HTTP/1.1 200"));
     /* a close makes room, and the code's close callback runs */

@@ -205,6 +205,53 @@ static void test_outer_header(void **state)
     free(buf);
 }
 
+/* A header serialised by the caller seals to the very bytes phx_wire_seal
+ * makes of it, and unseals; "SEALED" and an inner frame past the maximum
+ * are refused as there. */
+static void test_seal_text(void **state)
+{
+    fixture_t *fx = *state;
+    json_t *h = json_pack("{s:s, s:{s:s, s:[i,i]}, s:i}", "type", "LAUNCH", "task",
+                          "task_id", "t1", "cores", 4, 5, "seq", 7);
+    char *text = json_dumps(h, JSON_COMPACT);
+    uint8_t *a, *b;
+    size_t alen, blen;
+    phx_error_t err;
+    assert_int_equal(
+        phx_wire_seal(fx->a, PHX_SEAL_M2A, 3, h, NULL, 0, MAX, &a, &alen, &err), 0);
+    assert_int_equal(phx_wire_seal_text(fx->a, PHX_SEAL_M2A, 3, "LAUNCH", text,
+                                        strlen(text), MAX, &b, &blen, &err),
+                     0);
+    assert_int_equal(alen, blen);
+    assert_memory_equal(a, b, alen);
+    uint64_t last = 2;
+    phx_frame_t f;
+    assert_int_equal(unseal(fx->a, PHX_SEAL_M2A, &last, b, blen, &f, &err), 0);
+    assert_string_equal(f.type, "LAUNCH");
+    assert_true(json_equal(f.header, h));
+    assert_int_equal(last, 3);
+    phx_frame_clear(&f);
+    free(a);
+    free(b);
+    errno = 0;
+    assert_int_equal(phx_wire_seal_text(fx->a, PHX_SEAL_M2A, 1, "SEALED", text,
+                                        strlen(text), MAX, &b, &blen, &err),
+                     -1);
+    assert_int_equal(errno, EINVAL);
+    size_t big_len = MAX;
+    char *big = malloc(big_len);
+    memset(big, ' ', big_len);
+    memcpy(big, text, strlen(text));
+    errno = 0;
+    assert_int_equal(phx_wire_seal_text(fx->a, PHX_SEAL_M2A, 1, "LAUNCH", big, big_len,
+                                        MAX, &b, &blen, &err),
+                     -1);
+    assert_int_equal(errno, EMSGSIZE);
+    free(big);
+    free(text);
+    json_decref(h);
+}
+
 static void expect_refused(phx_mac_t *k, const char *dir, uint64_t last,
                            const uint8_t *buf, size_t len, int want_errno,
                            const char *want_text)
@@ -473,6 +520,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_seal_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seal_head, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_mark, setup, teardown),
         cmocka_unit_test_setup_teardown(test_outer_header, setup, teardown),
