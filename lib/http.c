@@ -4,7 +4,6 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <event2/event.h>
 #include <event2/keyvalq_struct.h>
@@ -99,16 +98,6 @@ void phx_http_reply_error(struct evhttp_request *req, int code, const char *fmt,
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     phx_http_reply_json(req, code, json_pack("{s:s}", "error", msg));
-}
-
-void phx_http_nodelay(struct evhttp_request *req)
-{
-    struct evhttp_connection *conn = evhttp_request_get_connection(req);
-    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
-    int fd = bev ? (int)bufferevent_getfd(bev) : -1;
-    int one = 1;
-    if (fd >= 0)
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
 const char *phx_http_method(struct evhttp_request *req)

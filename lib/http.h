@@ -41,10 +41,6 @@ void phx_http_reply_error(struct evhttp_request *req, int code, const char *fmt,
 void phx_http_reply_text(struct evhttp_request *req, int code, const char *content_type,
                          const char *text);
 
-/* TCP_NODELAY on the request's connection: replies and event-stream chunks
- * are small writes that Nagle's algorithm would hold back until the peer's
- * delayed ACK (~40 ms).  Servers call it first thing for every request. */
-void phx_http_nodelay(struct evhttp_request *req);
 
 /* The request's method name ("GET", "POST", ...). */
 const char *phx_http_method(struct evhttp_request *req);

@@ -150,8 +150,9 @@ static void fixup(evutil_socket_t fd, short what, void *arg)
             phx_log_errx("out of memory: an HTTP connection closed");
             evhttp_connection_free(conn);
         } else {
-            /* replies go out at once (no Nagle delay), set once per
-             * connection rather than per request (phx_http_nodelay) */
+            /* replies and event-stream chunks go out at once: small
+             * writes that Nagle's algorithm would hold back until the
+             * peer's delayed ACK (~40 ms); set once per connection */
             int one = 1, sock = (int)bufferevent_getfd(bev);
             if (sock >= 0)
                 setsockopt(sock, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));

@@ -400,7 +400,6 @@ static void cancel_user(batchd_t *b, struct evhttp_request *req, uid_t uid)
 static void route(struct evhttp_request *req, void *arg)
 {
     batchd_t *b = arg;
-    phx_http_nodelay(req);
     const char *uri = evhttp_request_get_uri(req);
     const char *method = phx_http_method(req);
     if (batchd_standby_http(b, req)) /* another batchd leads: name it */
