@@ -16,6 +16,8 @@
 #define SPLIT_ROUNDS     4    /* then one transaction per request */
 #define PLANS_MAX_AGE_MS 1000
 
+const char *phx_db_plans_sql = "DISCARD PLANS";
+
 /* ---- prepared statement cache ---- */
 
 typedef struct cache_entry {
@@ -162,6 +164,7 @@ bool phx_db_session_check(db_session_t *s)
 /* ---- one pipeline ---- */
 
 typedef enum op_kind {
+    OP_DISCARD, /* DISCARD PLANS, in a segment of its own: a failure only logged */
     OP_BEGIN,
     OP_FENCE,
     OP_PREPARE,
@@ -349,6 +352,13 @@ static bool read_results(db_session_t *s, pipeline_t *p, outcome_t *o)
         }
         ExecStatusType st = PQresultStatus(r);
         bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+        if (op->kind == OP_DISCARD) {
+            if (!ok) /* the plans stay as they were; the writes go on */
+                phx_log_warnx("database: DISCARD PLANS failed: %s",
+                              PQresultErrorMessage(r));
+            PQclear(r);
+            continue;
+        }
         if (op->kind == OP_PREPARE) {
             if (ok)
                 op->entry->ready = true;
@@ -431,8 +441,9 @@ static void finish_txn(db_session_t *s, pipeline_t *p, outcome_t *o)
     }
 }
 
-/* The session's plans are made again (DISCARD PLANS, in the transaction's
- * pipeline) when older than PLANS_MAX_AGE_MS: generic plans
+/* The session's plans are made again (DISCARD PLANS, ahead of the
+ * transaction in the same pipeline, in a segment of its own so that its
+ * failure fails no write) when older than PLANS_MAX_AGE_MS: generic plans
  * (phx_db_session_open) follow the tables' sizes, which the planner reads
  * at planning time; a replan a second costs far less than the custom plan
  * of every many-row statement did. */
@@ -440,11 +451,12 @@ static void plans_refresh(db_session_t *s, pipeline_t *p)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    long now = (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
     if (s->plans_at && now - s->plans_at < PLANS_MAX_AGE_MS)
         return;
     s->plans_at = now;
-    send_plain(s, p, "DISCARD PLANS", OP_BEGIN);
+    send_plain(s, p, phx_db_plans_sql, OP_DISCARD);
+    send_sync(s, p);
 }
 
 /* The many-row statement of a run, written where its last row is. */
@@ -483,8 +495,8 @@ static void run_write_txn(db_session_t *s, pipeline_t *p, request_t **reqs, size
     memset(o, 0, sizeof(*o));
     reset_pipeline(p);
     phx_db_rows_plan(&s->plan, reqs, n); /* on ENOMEM every row goes alone */
-    send_plain(s, p, "BEGIN", OP_BEGIN);
     plans_refresh(s, p);
+    send_plain(s, p, "BEGIN", OP_BEGIN);
     if (s->fence)
         send_stmt(s, p, s->fence, OP_FENCE, NULL, 0);
     for (size_t i = 0; i < n; i++) {

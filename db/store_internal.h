@@ -78,8 +78,12 @@ typedef struct db_session {
     phx_db_store_stats_t delta; /* counters to merge into the store's */
     row_plan_t plan;            /* of the write transaction being run */
     long run_warned_at;         /* CLOCK_MONOTONIC s of the last such warning */
-    long plans_at;              /* CLOCK_MONOTONIC ms of the last DISCARD PLANS */
+    int64_t plans_at;           /* CLOCK_MONOTONIC ms of the last DISCARD PLANS */
 } db_session_t;
+
+/* The statement that makes the session's plans again ("DISCARD PLANS";
+ * tests set a failing one: it must fail no write). */
+extern const char *phx_db_plans_sql;
 
 void phx_db_stmt_free(stmt_t *s);
 /* Deep copy into dst; -1 with errno on ENOMEM (dst then holds nothing). */

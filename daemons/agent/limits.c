@@ -68,6 +68,7 @@ static void sweep_tick(phx_task_t *t)
     }
     pid_t pids[8];
     int n = phx_cg_pids(cg, t->key, pids, 8);
+    t->swept_empty = n == 0; /* not a failed read (-1) */
     if (n <= 0 && t->sweep_step == 0) {
         if (t->phase == PHX_TASK_ENDING)
             phx_task_finish(t);

@@ -564,9 +564,11 @@ void phx_task_finish(phx_task_t *t)
     phx_status_emit(t, state, reason, msg, code, sig, usage);
     json_decref(exit);
     phx_task_gpu_cgroup_remove(t);
-    /* The sweep read its processes (none) just before calling us. */
-    if (t->has_cgroup && phx_cg_release(t->a->cg, t->key, t->cg_wrote ? t->cpus : NULL,
-                                        t->mems, t->memory, !t->froze) < 0)
+    /* The sweep read its processes (none) just before calling us: the pool
+     * need not read them again, unless that read failed. */
+    if (t->has_cgroup &&
+        phx_cg_release(t->a->cg, t->key, t->cg_wrote ? t->cpus : NULL, t->mems,
+                       t->memory, !t->froze && t->swept_empty) < 0)
         phx_log_warn("task %s: could not remove its cgroup", t->label);
     else
         t->has_cgroup = false; /* pooled or removed: another task's now */

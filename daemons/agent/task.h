@@ -81,6 +81,7 @@ typedef struct phx_task {
     double kill_deadline; /* wall clock of the SIGKILL phase */
     bool sweeping;        /* SIGKILL phase: kill everything, repeatedly */
     bool froze;           /* its cgroup was frozen (or may have been: adopted) */
+    bool swept_empty;     /* the sweep's last read of its processes found none */
     int sweep_step;
     int sweep_ticks;
     struct event *limit_ev; /* time limit */

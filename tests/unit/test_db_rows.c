@@ -16,6 +16,7 @@
 
 #include "db/db.h"
 #include "db/store.h"
+#include "db/store_internal.h"
 #include "tests/unit/support/storetest.h"
 
 static phx_test_pg_t pg;
@@ -350,6 +351,25 @@ static void test_rows_plans_follow_growth(void **state)
     store_env_free(e);
 }
 
+/* A refresh of the plans that fails (a pooler that refuses DISCARD, say)
+ * is only logged: the writes of its group commit. */
+static void test_rows_plans_refresh_fails_alone(void **state)
+{
+    (void)state;
+    const char *was = phx_db_plans_sql;
+    phx_db_plans_sql = "DISCARD PLANZ";
+    store_env_t *e = store_env_new(&pg, NULL);
+    merged_round(e, &insert_kv, 0);
+    usleep(1100 * 1000);
+    merged_round(e, &update_kv, 0); /* a second refresh, inside a group */
+    phx_db_plans_sql = was;
+    assert_int_equal(store_count(e, "SELECT count(*) FROM t WHERE v = 'v'"), 3);
+    phx_db_store_stats_t st;
+    phx_db_store_stats(e->store, &st);
+    assert_int_equal(st.failed, 0);
+    store_env_free(e);
+}
+
 static void test_rows_bad_calls(void **state)
 {
     (void)state;
@@ -388,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_rows_broken_many_one_retry),
         cmocka_unit_test(test_rows_generic_plans),
         cmocka_unit_test(test_rows_plans_follow_growth),
+        cmocka_unit_test(test_rows_plans_refresh_fails_alone),
         cmocka_unit_test(test_rows_bad_calls),
     };
     return cmocka_run_group_tests(tests, pg_group_setup, pg_group_teardown);
