@@ -41,7 +41,6 @@ void phx_http_reply_error(struct evhttp_request *req, int code, const char *fmt,
 void phx_http_reply_text(struct evhttp_request *req, int code, const char *content_type,
                          const char *text);
 
-
 /* The request's method name ("GET", "POST", ...). */
 const char *phx_http_method(struct evhttp_request *req);
 
