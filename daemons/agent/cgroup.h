@@ -78,8 +78,9 @@ typedef struct phx_cg_ops {
     /* Move pid into every hierarchy of the task (async-signal-safe enough
      * for a forked child: open, write, close). */
     int (*join)(const phx_cg_t *cg, const char *id, pid_t pid);
-    /* The cgroup.procs files a process writes its pid to, to join the
-     * task's cgroups (one per hierarchy): their number, at most max. */
+    /* The files a single-threaded process writes "0" to, to join the
+     * task's cgroups by itself (one per hierarchy: v1's "tasks", v2's
+     * "cgroup.procs"): their number, at most max. */
     int (*procs_files)(const phx_cg_t *cg, const char *id, char (*files)[PHX_CG_PATH],
                        int max);
     /* Path of the task's cgroup.procs that lists every process. */

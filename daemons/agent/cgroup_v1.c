@@ -275,18 +275,28 @@ static int create(phx_cg_t *cg, const char *id, bool reused, const phx_cg_set_t 
     return 0;
 }
 
+/* A process joining by itself, single-threaded as a fork's or vfork's child
+ * is, writes "0" to "tasks": that moves its one thread, all of it, and the
+ * kernel then skips its global lock against every fork and exit of the
+ * machine (cgroup_threadgroup_rwsem), which a pid in "cgroup.procs" takes:
+ * under a stream of short tasks, the joins queued behind each other and
+ * held up every fork and exit (doc/agent.md). */
 static int join(const phx_cg_t *cg, const char *id, pid_t pid)
 {
     char dir[PHX_CG_PATH], num[32];
-    snprintf(num, sizeof(num), "%d", (int)pid);
+    bool self = pid == getpid();
+    snprintf(num, sizeof(num), "%d", self ? 0 : (int)pid);
     int at;
     for (int i = 0; i < cg->nmounts; i++) {
         dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir), &at);
-        if (phx_cg_write_at(at, dir, "cgroup.procs", num) < 0)
+        if (phx_cg_write_at(at, dir, self ? "tasks" : "cgroup.procs", num) < 0)
             return -1;
     }
     return 0;
 }
+
+/* The files the task's process, the shim's single-threaded vfork child,
+ * writes "0" to: "tasks", as join above. */
 
 static int procs_files(const phx_cg_t *cg, const char *id, char (*files)[PHX_CG_PATH],
                        int max)
@@ -295,7 +305,7 @@ static int procs_files(const phx_cg_t *cg, const char *id, char (*files)[PHX_CG_
     int n = 0;
     for (int i = 0; i < cg->nmounts && n < max; i++) {
         dir_of(cg, cg->mounts[i].ctrl, id, dir, sizeof(dir), NULL); /* for the shim */
-        if (snprintf(files[n], PHX_CG_PATH, "%s/cgroup.procs", dir) < PHX_CG_PATH)
+        if (snprintf(files[n], PHX_CG_PATH, "%s/tasks", dir) < PHX_CG_PATH)
             n++;
     }
     return n;

@@ -607,10 +607,12 @@ static void run_child(const plan_t *p, int errfd)
     sigprocmask(SIG_SETMASK, &none, NULL);
     close(NOTIFY_FD); /* the child's copy: the agent's pipe stays the shim's */
     setpgid(0, 0);
-    char pid[32];
-    snprintf(pid, sizeof(pid), "%d", (int)getpid()); /* the child's */
+    /* "0": the writer itself.  In a v1 hierarchy's "tasks" (what the plan
+     * names there) that moves this one thread, the whole of this process,
+     * without the kernel's global lock against every fork and exit that a
+     * pid written to "cgroup.procs" takes (doc/agent.md). */
     for (int i = 0; i < p->ncgroups; i++)
-        if (write_file(p->cgroups[i], pid) < 0)
+        if (write_file(p->cgroups[i], "0") < 0)
             fail(errfd, "could not join cgroup %s: %s", p->cgroups[i], strerror(errno));
     if (p->cpus && !p->cpuset)
         fail(errfd, "bad PU list \"%s\"", p->cpus);
