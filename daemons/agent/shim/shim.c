@@ -18,12 +18,11 @@
  * execs it, so the interpreter reads /dev/fd/N, the script's $0, and
  * nothing is written to or removed from a file system.
  *
- * The plan (daemons/agent/exec.c writes it) is a sequence of NUL-terminated
- * key and value strings: dir, sync, uid, gid, group*, cpus, cgroup*, cwd,
- * out, err, script?, arg+, env*, and interpreter=1 to run a script through
- * its "#!" interpreter (what the shim does by itself when a memfd may not
- * be executed, vm.memfd_noexec = 2; tests use it to reach that path).  The shim uses
- * libc only and is linked statically: it starts in a fraction of a millisecond. */
+ * The plan (daemons/agent/exec.c writes it): NUL-terminated keys and values
+ * dir, sync, uid, gid, group*, cpus, cgroup*, cwd, out, err, script?, arg+,
+ * env*, and interpreter=1 to run a script through its "#!" interpreter (as
+ * the shim does when a memfd may not be executed, vm.memfd_noexec = 2; tests
+ * use it).  libc only, linked statically: it starts in a fraction of a ms. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -503,11 +502,9 @@ static int open_output(const char *path, bool append)
  * the caught ones.  Four syscalls instead of one per signal (64). */
 static const int shim_ignores[] = {SIGTERM, SIGINT, SIGHUP, SIGPIPE};
 
-/* posix_spawn ignores glibc's own signals (32 and 33, SIGCANCEL and
- * SIGSETXID) in the child it execs, the shim, and glibc's sigaction
- * refuses to touch them: the kernel's does.  Left so, every task started
- * with them ignored (a program of another libc, or one that uses
- * SIGRTMIN-2.., would see it). */
+/* posix_spawn ignores glibc's own signals (32 and 33, SIGCANCEL, SIGSETXID)
+ * in the shim it execs, and glibc's sigaction refuses to touch them: the
+ * kernel's does.  Else every task starts with them ignored. */
 static void default_libc_signals(void)
 {
     struct {
@@ -607,15 +604,17 @@ static void run_child(const plan_t *p, int errfd)
     sigprocmask(SIG_SETMASK, &none, NULL);
     close(NOTIFY_FD); /* the child's copy: the agent's pipe stays the shim's */
     setpgid(0, 0);
-    /* "0": the writer itself.  In a v1 hierarchy's "tasks" (what the plan
-     * names there) that moves this one thread, the whole of this process,
-     * without the kernel's global lock against every fork and exit that a
-     * pid written to "cgroup.procs" takes (doc/agent.md). */
+    if (p->cpus && !p->cpuset)
+        fail(errfd, "bad PU list \"%s\"", p->cpus);
+    /* Bound before the joins too: a move to another PU is made here, not in
+     * the v1 cpuset's join under the kernel's cgroup mutex.  A join writes
+     * "0", itself: in v1's "tasks" without the global lock that a pid in
+     * "cgroup.procs" takes against every fork and exit (doc/agent.md). */
+    if (p->cpuset && p->ncgroups > 0)
+        (void)sched_setaffinity(0, p->cpuset_size, p->cpuset);
     for (int i = 0; i < p->ncgroups; i++)
         if (write_file(p->cgroups[i], "0") < 0)
             fail(errfd, "could not join cgroup %s: %s", p->cgroups[i], strerror(errno));
-    if (p->cpus && !p->cpuset)
-        fail(errfd, "bad PU list \"%s\"", p->cpus);
     if (p->cpuset && sched_setaffinity(0, p->cpuset_size, p->cpuset) < 0)
         fail(errfd, "could not bind to cores: %s", strerror(errno));
     /* The system calls themselves: a libc's wrappers may synchronise every
