@@ -2,8 +2,11 @@
 
 #include <errno.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -317,6 +320,20 @@ static void retire_conns(phx_fwc_t *c)
     }
 }
 
+/* Nagle off on a connection's socket, once made (evhttp makes it in
+ * evhttp_make_request, or again after a reconnect: set at each call, one
+ * system call).  With it on, the tail of a call longer than a TCP segment
+ * (an ACCEPT of a hundred jobs is ~100 KB) waited for the master's ACK of
+ * the segments before it, which the master delayed (up to 40 ms) as it
+ * had no answer to send before the whole body: every core idle meanwhile. */
+static void call_nodelay(struct evhttp_connection *conn)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(conn);
+    int fd = bev ? (int)bufferevent_getfd(bev) : -1, one = 1;
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
 static int subscribe(phx_fwc_t *c, phx_error_t *err)
 {
     if (c->stream_conn)
@@ -376,6 +393,7 @@ static int subscribe(phx_fwc_t *c, phx_error_t *err)
     if (evhttp_make_request(c->stream_conn, req, EVHTTP_REQ_POST, "/api/v1/scheduler") <
         0)
         return phx_error_set(err, "could not send SUBSCRIBE");
+    call_nodelay(c->stream_conn);
     c->stream_req = req;
     return 0;
 }
@@ -509,6 +527,7 @@ static int send_call(phx_fwc_t *c, json_t *call, int lane, phx_fwc_done_f done,
         free(ctx); /* the request was freed by libevent */
         return -1;
     }
+    call_nodelay(conn);
     if (slot >= 0)
         c->ack_busy[slot]++;
     else if (slot == LANE_SIGNAL_SLOT)
