@@ -9,8 +9,9 @@
  * and -m) are the defaults of the two options, as sbatch's are srun's, and
  * PHX_GPUS_PER_TASK (the job's --gpus-per-task) that of --gpus-per-task.
  * Without -n, -N, --ntasks-per-node, -w or -x it starts the job's tasks
- * (PHX_TASKS_PER_NODE, PHX_NTASKS: run_tasks.c), as srun does in a job;
- * with -N alone, one task per node.
+ * laid out as the job's (PHX_TASKS_PER_NODE over PHX_JOB_NODELIST, sent
+ * as "job_layout"; PHX_NTASKS: run_tasks.c), as srun does in a job; with
+ * -N alone, one task per node.
  *
  * It asks the agent of its node (PHX_AGENT_SOCKET, set in every task's
  * environment) to launch the step over the job's nodes, streams the ranks'
@@ -169,6 +170,22 @@ static long job_gpus_per_task(void)
         return n;
     fprintf(stderr, "phx run: warning: ignoring PHX_GPUS_PER_TASK=%s\n", v);
     return 0;
+}
+
+/* The job's task count, node list and tasks per node (in that list's
+ * order): PHX_NTASKS, PHX_JOB_NODELIST, PHX_TASKS_PER_NODE, else Slurm's
+ * names (a script that kept only those); NULL when not set.  The three of
+ * one family, never mixed. */
+static void job_vars(const char **ntasks, const char **list, const char **tpn)
+{
+    *ntasks = getenv("PHX_NTASKS");
+    *list = getenv("PHX_JOB_NODELIST");
+    *tpn = getenv("PHX_TASKS_PER_NODE");
+    if (*ntasks || *list || *tpn)
+        return;
+    *ntasks = getenv("SLURM_NTASKS");
+    *list = getenv("SLURM_JOB_NODELIST");
+    *tpn = getenv("SLURM_TASKS_PER_NODE");
 }
 
 /* Read frames until DONE or ERROR, writing the input (in->fd >= 0) as the
@@ -388,9 +405,12 @@ int phx_cmd_run(int argc, char **argv)
         }
         return phx_run_alloc(&o, argc, argv);
     }
-    /* without -n, the job's tasks, as srun's (run_tasks.c) */
-    o.ntasks =
-        phx_run_job_ntasks(&o, getenv("PHX_NTASKS"), getenv("PHX_TASKS_PER_NODE"));
+    /* without -n, the job's tasks, as srun's (run_tasks.c), and with no
+     * option that shapes the step, the job's layout itself */
+    const char *job_n, *job_list, *job_tpn;
+    job_vars(&job_n, &job_list, &job_tpn);
+    bool layout = phx_run_job_layout(&o, job_list, job_tpn);
+    o.ntasks = phx_run_job_ntasks(&o, job_n, job_tpn);
     /* stdin /dev/null (a batch script's, a command in its background):
      * the ranks get /dev/null themselves, nothing is read */
     if (phx_run_stdin_is_null(0) && !pty)
@@ -405,6 +425,10 @@ int phx_cmd_run(int argc, char **argv)
         return 1;
     }
     json_t *req = request(argc, argv, optind, &o, bind, dist, label, input);
+    if (req && layout)
+        json_object_set_new(
+            req, "job_layout",
+            json_pack("{s:s, s:s}", "nodelist", job_list, "tasks_per_node", job_tpn));
     if (req && gpt)
         json_object_set_new(req, "gpus_per_task", json_integer(gpt));
     if (req && gpu_bind)

@@ -21,11 +21,19 @@ typedef struct phx_run_opts {
  * inside a Slurm job: -n if given; else, when neither -N, --ntasks-per-node,
  * -w nor -x shapes the step by its nodes, the job's tasks: the sum of its
  * layout job_tasks_per_node (PHX_TASKS_PER_NODE, "2(x3),1"), else
- * job_ntasks (PHX_NTASKS); 0 when neither is a count (NULL: not set).  The
- * master lays them out over the job's nodes as evenly as it can, the
- * larger shares first: the job's own layout when its nodes have the same
- * number of tasks or one more on the first ones (-n over -N). */
+ * job_ntasks (PHX_NTASKS); 0 when neither is a count (NULL: not set).
+ * With the layout, phx_run_job_layout: the job's tasks on each node;
+ * otherwise (-n given, or PHX_NTASKS alone) the master lays them out over
+ * the job's nodes as evenly as it can, the larger shares first. */
 long phx_run_job_ntasks(const phx_run_opts_t *o, const char *job_ntasks,
+                        const char *job_tasks_per_node);
+/* Does the step take the job's own layout: no option shapes it (none of
+ * -n, -N, --ntasks-per-node, -w, -x) and the job's node list
+ * (PHX_JOB_NODELIST) and its tasks on each (job_tasks_per_node, in that
+ * list's order) are set?  phx run then sends both ("job_layout"), and the
+ * master gives each node the job's tasks there, as srun in a Slurm job
+ * takes SLURM_TASKS_PER_NODE; the count is phx_run_job_ntasks's. */
+bool phx_run_job_layout(const phx_run_opts_t *o, const char *job_nodelist,
                         const char *job_tasks_per_node);
 
 /* Outside a job: run argv (phx run's own argv) as a batch job of batchd,

@@ -48,3 +48,11 @@ long phx_run_job_ntasks(const phx_run_opts_t *o, const char *job_ntasks,
     long n = layout_tasks(job_tasks_per_node);
     return n > 0 ? n : count_of(job_ntasks);
 }
+
+bool phx_run_job_layout(const phx_run_opts_t *o, const char *job_nodelist,
+                        const char *job_tasks_per_node)
+{
+    return o->ntasks <= 0 && o->nodes <= 0 && o->ntasks_per_node <= 0 && !o->nodelist &&
+           !o->exclude && job_nodelist && *job_nodelist &&
+           layout_tasks(job_tasks_per_node) > 0;
+}

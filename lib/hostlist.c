@@ -1,5 +1,7 @@
 #include "lib/hostlist.h"
 
+#include "lib/hmap.h"
+
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -408,4 +410,42 @@ int phx_tasks_per_node_parse(const char *text, uint32_t **counts, size_t *count,
 bad:
     free(v);
     return phx_error_set(err, "invalid tasks per node \"%s\"", text ? text : "");
+}
+
+int phx_hostlist_order(const char *const *names, size_t count, size_t *order)
+{
+    if (count == 0)
+        return 0;
+    char *list = phx_hostlist_compress(names, count);
+    phx_hmap_t *index = phx_hmap_create();
+    size_t *got = calloc(count, sizeof(*got));
+    char **sorted = NULL;
+    size_t n = 0;
+    phx_error_t err;
+    int rc = -1, e = ENOMEM;
+    if (!list || !index || !got ||
+        phx_hostlist_expand(list, count, &sorted, &n, &err) < 0)
+        goto out;
+    for (size_t i = 0; i < count; i++)
+        if (phx_hmap_put(index, names[i], (void *)(uintptr_t)(i + 1)) < 0)
+            goto out;
+    e = EINVAL;
+    if (n != count || phx_hmap_count(index) != count) /* duplicates */
+        goto out;
+    for (size_t k = 0; k < n; k++) {
+        uintptr_t at = (uintptr_t)phx_hmap_get(index, sorted[k]);
+        if (!at)
+            goto out;
+        got[k] = at - 1;
+    }
+    memcpy(order, got, count * sizeof(*order));
+    rc = 0;
+out:
+    phx_hostlist_free(sorted, n);
+    phx_hmap_destroy(index);
+    free(got);
+    free(list);
+    if (rc < 0)
+        errno = e;
+    return rc;
 }

@@ -20,6 +20,11 @@ void phx_hostlist_free(char **names, size_t count);
  * and duplicates dropped, groups in order of first appearance.  Returns a
  * malloc'd string the caller frees, or NULL (errno ENOMEM). */
 char *phx_hostlist_compress(const char *const *names, size_t count);
+/* The order of names in their compressed list (phx_hostlist_compress, then
+ * expanded): order[k] is the index in names of the k-th name of the list.
+ * -1 with errno EINVAL when two names are equal (the list drops one), or
+ * ENOMEM; order is then untouched. */
+int phx_hostlist_order(const char *const *names, size_t count, size_t *order);
 
 /* Format per-node task counts: {2,2,2,1} -> "2(x3),1".  Malloc'd or NULL. */
 char *phx_tasks_per_node_format(const uint32_t *counts, size_t count);

@@ -607,6 +607,10 @@ void batchd_gpu_hold(batchd_gclasses_t *gc, const bnode_t *n, const struct bjob 
                      const bj_task_t *t, phx_bf_node_t *x, phx_bf_share_t *s);
 
 /* launch.c: the ACCEPT operations for a placed job (new reference). */
+/* A job of several partitions (-p a,b) runs in one, part (its bit): it is
+ * of that one from now on.  The list it had, to put back if it does not
+ * start, or NULL (nodesel.c). */
+char *batchd_run_partition(batchd_t *b, bjob_t *j, uint64_t part);
 json_t *batchd_launch_ops(batchd_t *b, bjob_t *j, int *const *cores,
                           const uint32_t *ncores);
 

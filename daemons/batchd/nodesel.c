@@ -161,3 +161,21 @@ const uint64_t *batchd_job_nodes(const batchd_t *b, bjob_t *j)
     j->nodes_ok_gen = b->nodes_gen;
     return j->nodes_ok;
 }
+
+/* A job of several partitions (-p a,b) runs in one, part (its bit): the
+ * job is of that one from now on, as in Slurm (its PHX_JOB_PARTITION, its
+ * row).  The list it had, to put back if it does not start, or NULL. */
+char *batchd_run_partition(batchd_t *b, bjob_t *j, uint64_t part)
+{
+    if (!j->spec.partition || !strchr(j->spec.partition, ',') || !part ||
+        (part & (part - 1)))
+        return NULL;
+    unsigned i = (unsigned)__builtin_ctzll(part);
+    char *name = i < b->parts.n ? strdup(b->parts.v[i].name) : NULL;
+    if (!name)
+        return NULL;
+    char *list = j->spec.partition;
+    j->spec.partition = name;
+    j->run_mask_gen = 0;
+    return list;
+}

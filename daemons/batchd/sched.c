@@ -23,6 +23,7 @@
 
 #include "daemons/batchd/batchd.h"
 #include "daemons/batchd/timefmt.h"
+#include "lib/hostlist.h"
 #include "lib/log.h"
 
 typedef struct pass {
@@ -233,27 +234,30 @@ static void accepted(phx_fwc_t *c, int status, const char *body, void *arg)
                  n == 1 ? "" : "s", status, body ? body : "");
 }
 
-/* A job of several partitions (-p a,b) runs in one, part (its bit): the
- * job is of that one from now on, as in Slurm (its PHX_JOB_PARTITION, its
- * row).  The list it had, to put back if it does not start, or NULL. */
-static char *run_partition(batchd_t *b, bjob_t *j, uint64_t part)
+/* The nodes in the order of their list (PHX_JOB_NODELIST, compressed):
+ * node 0, where the script runs, PHX_NODEID and PHX_TASKS_PER_NODE follow
+ * it, as in Slurm.  As chosen when the names cannot be ordered. */
+static void in_list_order(const pass_t *p, choice_t *ch, size_t nch)
 {
-    if (!j->spec.partition || !strchr(j->spec.partition, ',') || !part ||
-        (part & (part - 1)))
-        return NULL;
-    unsigned i = (unsigned)__builtin_ctzll(part);
-    char *name = i < b->parts.n ? strdup(b->parts.v[i].name) : NULL;
-    if (!name)
-        return NULL;
-    char *list = j->spec.partition;
-    j->spec.partition = name;
-    j->run_mask_gen = 0;
-    return list;
+    const char **h = calloc(nch + 1, sizeof(*h));
+    size_t *ord = calloc(nch + 1, sizeof(*ord));
+    choice_t *was = calloc(nch + 1, sizeof(*was));
+    for (size_t i = 0; h && i < nch; i++)
+        h[i] = p->offers[ch[i].offer].host;
+    if (h && ord && was && phx_hostlist_order(h, nch, ord) == 0) {
+        memcpy(was, ch, nch * sizeof(*was));
+        for (size_t k = 0; k < nch; k++)
+            ch[k] = was[ord[k]];
+    }
+    free(h);
+    free(ord);
+    free(was);
 }
 
-static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
+static int start_job(pass_t *p, bjob_t *j, choice_t *ch, size_t nch)
 {
     batchd_t *b = p->b;
+    in_list_order(p, ch, nch);
     const phx_jobspec_t *s = &j->spec;
     uint32_t cpt = (uint32_t)s->cpus_per_task;
     uint32_t per_sock = batchd_job_per_socket(s);
@@ -263,7 +267,7 @@ static int start_job(pass_t *p, bjob_t *j, const choice_t *ch, size_t nch)
     uint32_t *ncores = calloc(nch, sizeof(*ncores));
     const char **hosts = calloc(nch, sizeof(*hosts));
     int rc = -1;
-    char *list = run_partition(b, j, p->part);
+    char *list = batchd_run_partition(b, j, p->part);
     if (!tasks || !cores || !ncores || !hosts)
         goto out;
     int64_t cpus = 0;

@@ -140,6 +140,7 @@ static int parse_req(const json_t *h, phx_step_req_t *r, phx_error_t *err)
         phx_json_str(h, "distribution", false, &dist, err) < 0)
         return -1;
     r->nodes = (int)nodes;
+    r->job_counts = NULL;
     r->ntasks = (int)ntasks;
     r->ntasks_per_node = (int)ntpn;
     r->cpus_per_task = (int)cpt;
@@ -191,6 +192,24 @@ out:
     phx_hostlist_free(x, nx);
     free(names);
     return rc;
+}
+
+/* The job's layout when the request has one (phx_step_job_layout): the
+ * nodes in its order, r->job_counts = counts, each node's ranks.  0 or -1
+ * with err. */
+static int job_layout(const json_t *h, phx_task_t **nodes, int n, phx_step_req_t *r,
+                      int *counts, phx_error_t *err)
+{
+    const char **names = calloc((size_t)n + 1, sizeof(*names));
+    if (!names)
+        return phx_error_set(err, "out of memory");
+    for (int i = 0; i < n; i++)
+        names[i] = nodes[i]->agent->name;
+    int rc = phx_step_job_layout(h, (void **)nodes, names, n, counts, err);
+    free(names);
+    if (rc > 0)
+        r->job_counts = counts;
+    return rc < 0 ? -1 : 0;
 }
 
 /* The gang's live tasks, the caller's first. */
@@ -390,13 +409,15 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
     int nnodes = 0, n = -1, *rank_node = NULL;
     phx_task_t **nodes = gang_nodes(t, &nnodes);
     int *counts = calloc((size_t)nnodes + 1, sizeof(int));
+    int *job = calloc((size_t)nnodes + 1, sizeof(int));
     phx_step_t *s = calloc(1, sizeof(*s));
     char key[24];
-    if (!nodes || !counts || !s) {
+    if (!nodes || !counts || !job || !s) {
         phx_error_set(&err, "out of memory");
         goto refused;
     }
     if (pick_nodes(h, nodes, &nnodes, &r, &err) < 0 ||
+        job_layout(h, nodes, nnodes, &r, job, &err) < 0 ||
         (n = phx_step_layout(&r, nnodes, NULL, counts, &rank_node, &err)) < 0 ||
         parse_input(h, n, &s->input, &err) < 0)
         goto refused;
@@ -467,6 +488,7 @@ void phx_step_on_request(phx_master_t *m, phx_master_agent_t *a, const phx_frame
     phx_step_acct_write(m, &s->rec);
     free(nodes);
     free(counts);
+    free(job);
     free(rank_node);
     if (!launched)
         launch_failed(m, s, err.text); /* may free s */
@@ -476,6 +498,7 @@ refused:
     step_free(s);
     free(nodes);
     free(counts);
+    free(job);
     free(rank_node);
 }
 

@@ -83,8 +83,10 @@ struct phx_step {
 /* The step request of a job's task, as the agent forwarded it. */
 typedef struct phx_step_req {
     int nodes, ntasks, ntasks_per_node, cpus_per_task;
-    int max_per_node; /* ranks one node may get (master.max_step_tasks_per_node);
-                         0: no bound */
+    int max_per_node;      /* ranks one node may get (master.max_step_tasks_per_node);
+                              0: no bound */
+    const int *job_counts; /* the job's layout (phx_step_job_layout): the ranks
+                              of node i, for every node; NULL: none */
     bool cyclic;
     bool bind_cores;    /* --cpu-bind=cores (or sockets); none: the task's cores */
     bool bind_sockets;  /* --cpu-bind=sockets: the task's cores on the sockets
@@ -96,8 +98,11 @@ typedef struct phx_step_req {
 /* step_layout.c: pure: lay ranks out over nnodes nodes of ncores[i] cores.
  * Returns the number of ranks n; counts[i] gets the ranks of node i and
  * *rank_node (malloc'd, n entries, caller frees) the node of each rank.
- * -1 with err when the request cannot fit its shape or would put more than
- * req->max_per_node ranks on a node. */
+ * With req->job_counts, node i gets job_counts[i] (the job's layout; not
+ * with nodes or ntasks_per_node, and ntasks 0 or their sum), else the
+ * ranks spread evenly, the larger shares first.  -1 with err when the
+ * request cannot fit its shape or would put more than req->max_per_node
+ * ranks on a node. */
 int phx_step_layout(const phx_step_req_t *req, int nnodes, const int *ncores,
                     int *counts, int **rank_node, phx_error_t *err);
 
@@ -111,6 +116,19 @@ int phx_step_layout(const phx_step_req_t *req, int nnodes, const int *ncores,
 int phx_step_pick_nodes(void **nodes, const char *const *names, int *n,
                         char *const *want, size_t nwant, char *const *skip,
                         size_t nskip, phx_step_req_t *req, phx_error_t *err);
+
+/* step_layout.c: pure: the request's "job_layout" {"nodelist": the job's
+ * host list (PHX_JOB_NODELIST), "tasks_per_node": its tasks on each in
+ * that list's order ("2(x3),1", PHX_TASKS_PER_NODE)}: what `phx run` sends
+ * when no option shapes the step, for the ranks to take the job's layout.
+ * The list must name each of the gang's nodes names[0 .. n) once, and no
+ * other, each with 1 to PHX_STEP_TASKS_MAX tasks; it comes with no
+ * "nodelist" or "exclude" (-w, -x).  nodes (names[i] is that of nodes[i])
+ * are reordered into the list's order and counts[i] gets node i's tasks
+ * there (n entries).  1 when applied, 0 when the request has none, -1
+ * with err. */
+int phx_step_job_layout(const json_t *h, void **nodes, const char *const *names, int n,
+                        int *counts, phx_error_t *err);
 
 /* step_check.c: pure: the request's command: argv a non-empty array of
  * strings, env (optional) an object of "NAME": "value" strings, cwd

@@ -144,6 +144,27 @@ static void test_hostlist_expand(void **state)
     assert_int_equal(phx_hostlist_expand("a[1-40]b[1-40]", 1000, &names, &n, &err), -1);
 }
 
+/* The order of names in their compressed list: groups as they first
+ * appear, numbers sorted; equal names cannot be ordered. */
+static void test_hostlist_order(void **state)
+{
+    (void)state;
+    const char *names[] = {"n10", "login1", "n9", "n010", "n2"};
+    size_t order[5] = {0};
+    assert_int_equal(phx_hostlist_order(names, 5, order), 0);
+    /* n[2,9-10],login1,n010 */
+    size_t want[5] = {4, 2, 0, 1, 3};
+    for (size_t k = 0; k < 5; k++)
+        assert_int_equal(order[k], want[k]);
+    const char *dup[] = {"n1", "n2", "n1"};
+    size_t keep[3] = {7, 7, 7};
+    errno = 0;
+    assert_int_equal(phx_hostlist_order(dup, 3, keep), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(keep[0], 7);
+    assert_int_equal(phx_hostlist_order(names, 0, order), 0);
+}
+
 static void expect_compress(const char *const *names, size_t n, const char *want)
 {
     char *got = phx_hostlist_compress(names, n);
@@ -331,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_time_round_trip),
         cmocka_unit_test(test_mem),
         cmocka_unit_test(test_hostlist_expand),
+        cmocka_unit_test(test_hostlist_order),
         cmocka_unit_test(test_hostlist_compress),
         cmocka_unit_test(test_tasks_per_node),
         cmocka_unit_test(test_outpath),

@@ -171,7 +171,7 @@ static void prefers_tasks_inside_sockets(void **state)
 /* 2 tasks of 4 cores, -N 1-2, sockets of 6 cores: a1 has 5 + 3 free (both
  * tasks by core count, one of them spanning its sockets), a2 4 + 0.  Each
  * node holds one task inside a socket: the job takes both rather than
- * split a task on a1. */
+ * split a task on a1 (node 0 a1, the first of its list a[1-2]). */
 static void two_nodes_rather_than_span(void **state)
 {
     (void)state;
@@ -182,7 +182,7 @@ static void two_nodes_rather_than_span(void **state)
     spec(&j, 2, 4, 2);
     char got[128];
     assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
-    assert_string_equal(got, "a2:1,a1:1");
+    assert_string_equal(got, "a1:1,a2:1");
     cores_are(0, (int[]){0, 1, 2, 3}, 4);
     cores_are(1, (int[]){0, 1, 2, 3}, 4);
     job_clear(&w, &j);
@@ -410,6 +410,30 @@ static void submit_check_node_range(void **state)
     world_clear(&w);
 }
 
+/* Offers of n10 before n9: the job's nodes are in the order of its list
+ * n[9-10], node 0 (the script's, task id 42.0) n9, as PHX_NODEID and
+ * PHX_TASKS_PER_NODE count them (they once followed the offers: n10 first
+ * under a list that names n9 first). */
+static void nodes_in_list_order(void **state)
+{
+    (void)state;
+    shape_t nodes[3] = {
+        {"n10", 1, 4, 1, 0x0F}, {"login1", 1, 2, 1, 0x03}, {"n9", 1, 4, 1, 0x0F}};
+    world_t w;
+    world_init(&w, nodes, 3);
+    bjob_t j;
+    spec(&j, 10, 1, 3);
+    char got[128];
+    assert_int_equal(start(&w, &j, got, sizeof(got)), 0);
+    assert_string_equal(j.node_list, "n[9-10],login1");
+    assert_string_equal(got, "n9:4,n10:4,login1:2");
+    assert_string_equal(j.tasks[0].id, "42.0");
+    assert_string_equal(j.tasks[0].host, "n9");
+    assert_string_equal(j.tasks[2].id, "42.2");
+    job_clear(&w, &j);
+    world_clear(&w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -426,6 +450,7 @@ int main(void)
         cmocka_unit_test(easy_offers_never_delay_the_reservation),
         cmocka_unit_test(submit_check_node_range),
         cmocka_unit_test(exact_nodes_even_else_as_they_fit),
+        cmocka_unit_test(nodes_in_list_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

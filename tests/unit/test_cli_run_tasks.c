@@ -57,12 +57,38 @@ static void test_no_job_count(void **state)
     assert_int_equal(ntasks(0, 0, 0, NULL, NULL, "99999999999999999999", NULL), 0);
 }
 
+/* The job's layout goes with the step when nothing shapes it and the job
+ * has a node list and a layout that parses */
+static void test_job_layout(void **state)
+{
+    (void)state;
+    phx_run_opts_t o = {0, 0, 0, 1, NULL, NULL, 0};
+    assert_true(phx_run_job_layout(&o, "n[1-2]", "1,2"));
+    assert_true(phx_run_job_layout(&o, "n1", "4"));
+    assert_false(phx_run_job_layout(&o, NULL, "1,2"));
+    assert_false(phx_run_job_layout(&o, "", "1,2"));
+    assert_false(phx_run_job_layout(&o, "n[1-2]", NULL));
+    assert_false(phx_run_job_layout(&o, "n[1-2]", "2(x"));
+    /* any option that says how many or where: the master's even spread */
+    phx_run_opts_t shaped[] = {
+        {0, 3, 0, 1, NULL, NULL, 0}, {2, 0, 0, 1, NULL, NULL, 0},
+        {0, 0, 1, 1, NULL, NULL, 0}, {0, 0, 0, 1, "n1", NULL, 0},
+        {0, 0, 0, 1, NULL, "n1", 0},
+    };
+    for (size_t i = 0; i < sizeof(shaped) / sizeof(shaped[0]); i++)
+        assert_false(phx_run_job_layout(&shaped[i], "n[1-2]", "1,2"));
+    /* -c does not shape the step */
+    o.cpus_per_task = 2;
+    assert_true(phx_run_job_layout(&o, "n[1-2]", "1,2"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_job_tasks),
         cmocka_unit_test(test_options_win),
         cmocka_unit_test(test_no_job_count),
+        cmocka_unit_test(test_job_layout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
