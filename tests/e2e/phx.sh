@@ -251,3 +251,9 @@ wait_node() {
 psql_q() {
     "$(pg_bindir)/psql" -X -q -A -t -v ON_ERROR_STOP=1 "$PHX_DSN" -c "$1"
 }
+
+# per_node WHAT BODY: a step's "WHAT rank node" output lines counted per
+# node ("1 n1 2 n2").
+per_node() {
+    sed -n "s/^$1 [0-9]* //p" <<<"$2" | sort | uniq -c | awk '{printf "%s%s %s", s, $1, $2; s=" "}'
+}

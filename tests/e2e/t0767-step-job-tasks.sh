@@ -21,10 +21,6 @@ start_batchd
 home=$(getent passwd phxu1 | cut -d: -f6)
 bin=$PHX_BUILD/bin
 
-# WHAT BODY: the "WHAT node" lines of the ranks, counted per node ("2 n1 2 n2")
-per_node() {
-    sed -n "s/^$1 [0-9]* //p" <<<"$2" | sort | uniq -c | awk '{printf "%s%s %s", s, $1, $2; s=" "}'
-}
 # WHAT BODY: the ranks of the step, in order ("0 1 2 3")
 ranks() {
     sed -n "s/^$1 \([0-9]*\) .*/\1/p" <<<"$2" | sort -n | xargs

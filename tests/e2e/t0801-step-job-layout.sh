@@ -25,10 +25,6 @@ start_batchd
 home=$(getent passwd phxu1 | cut -d: -f6)
 bin=$PHX_BUILD/bin
 
-# WHAT BODY: the "WHAT rank node" lines counted per node ("1 n1 2 n2")
-per_node() {
-    sed -n "s/^$1 [0-9]* //p" <<<"$2" | sort | uniq -c | awk '{printf "%s%s %s", s, $1, $2; s=" "}'
-}
 # WHAT BODY: "rank:node" of each rank, by rank ("0:n1 1:n2 2:n2")
 rank_nodes() {
     sed -n "s/^$1 \([0-9]*\) \(.*\)/\1:\2/p" <<<"$2" | sort -n | xargs
