@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/http_guard.h"
 #include "lib/http_limit.h"
 #include "lib/json.h"
 #include "lib/mac.h"
@@ -147,6 +148,11 @@ int phx_http_auth(struct evhttp_request *req, phx_munge_t *m,
     phx_munge_policy_t bound = p ? *p : (phx_munge_policy_t){0};
     bound.expect = expect;
     bound.expect_len = strlen(expect);
+    /* decoded when the request's head came (lib/http_guard.h): munged
+     * would call a second decode a replay */
+    int rc;
+    if (phx_http_guard_take(req, h + 6, out, &rc, err))
+        return rc < 0 ? -1 : phx_munge_check(out, &bound, time(NULL), err);
     return phx_munge_decode(m, h + 6, &bound, time(NULL), out, err);
 }
 

@@ -5,7 +5,9 @@
  * Requests are authenticated with `Authorization: Munge <credential>`; the
  * credential's payload must be "<METHOD> <PATH>" of the request it rides on,
  * so a credential captured from one request cannot authorise another, and
- * munged refuses its replay. */
+ * munged refuses its replay.  A request of a large body has its credential
+ * decoded when its head arrives (lib/http_guard.h); phx_http_auth takes
+ * that decode.  doc/http.md. */
 #ifndef PHX_HTTP_H
 #define PHX_HTTP_H
 

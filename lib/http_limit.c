@@ -25,6 +25,7 @@ struct phx_http_limit {
     time_t logged_at;
     struct bufferevent **pending; /* accepted, not yet counted (a reference each) */
     size_t npending, cap;
+    phx_http_conn_hooks_t hooks;
 };
 
 /* A connection counted by a limit. */
@@ -33,6 +34,7 @@ typedef struct conn_rec {
     struct evhttp_connection *conn;
     void (*cb)(struct evhttp_connection *, void *); /* the code's own close callback */
     void *arg;
+    void *data; /* the hooks' (phx_http_limit_set_hooks) */
 } conn_rec_t;
 
 /* evhttp_connection → conn_rec_t, for phx_http_conn_closecb: evhttp 2.1 has
@@ -56,6 +58,8 @@ static void conn_closed(struct evhttp_connection *conn, void *arg)
         recs = NULL;
     }
     r->limit->open--;
+    if (r->data && r->limit->hooks.detach)
+        r->limit->hooks.detach(r->data);
     void (*cb)(struct evhttp_connection *, void *) = r->cb;
     void *cbarg = r->arg;
     free(r);
@@ -111,14 +115,29 @@ static void refuse(phx_http_limit_t *l, struct evhttp_connection *conn, int fd)
     evhttp_connection_free(conn); /* the request it was to read goes too */
 }
 
+void *phx_http_conn_data(struct evhttp_connection *conn)
+{
+    char key[32];
+    conn_key(conn, key);
+    conn_rec_t *r = recs && conn ? phx_hmap_get(recs, key) : NULL;
+    return r ? r->data : NULL;
+}
+
 /* Count conn and take its close callback; -1 with ENOMEM. */
-static int track(phx_http_limit_t *l, struct evhttp_connection *conn)
+static int track(phx_http_limit_t *l, struct evhttp_connection *conn,
+                 struct bufferevent *bev)
 {
     char key[32];
     conn_key(conn, key);
     conn_rec_t *r = calloc(1, sizeof(*r));
     if (!r || (!recs && !(recs = phx_hmap_create())) ||
         phx_hmap_put(recs, key, r) < 0) {
+        free(r);
+        errno = ENOMEM;
+        return -1;
+    }
+    if (l->hooks.attach && !(r->data = l->hooks.attach(l->hooks.arg, conn, bev))) {
+        phx_hmap_del(recs, key);
         free(r);
         errno = ENOMEM;
         return -1;
@@ -146,7 +165,7 @@ static void fixup(evutil_socket_t fd, short what, void *arg)
             /* evhttp dropped it already (no memory) */
         } else if (l->open >= l->max) {
             refuse(l, conn, (int)bufferevent_getfd(bev));
-        } else if (track(l, conn) < 0) {
+        } else if (track(l, conn, bev) < 0) {
             phx_log_errx("out of memory: an HTTP connection closed");
             evhttp_connection_free(conn);
         } else {
@@ -218,8 +237,15 @@ void phx_http_limit_destroy(phx_http_limit_t *l)
         bufferevent_decref(l->pending[i]);
     free(l->pending);
     event_free(l->fixup);
+    if (l->hooks.destroy)
+        l->hooks.destroy(l->hooks.arg);
     free(l);
     errno = saved;
+}
+
+void phx_http_limit_set_hooks(phx_http_limit_t *l, const phx_http_conn_hooks_t *hooks)
+{
+    l->hooks = *hooks;
 }
 
 void phx_http_limit_set_max(phx_http_limit_t *l, size_t max)

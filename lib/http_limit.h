@@ -20,6 +20,7 @@
 #ifndef PHX_HTTP_LIMIT_H
 #define PHX_HTTP_LIMIT_H
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
 #include <stddef.h>
@@ -45,6 +46,20 @@ void phx_http_limit_set_max(phx_http_limit_t *l, size_t max);
 /* Connections open now, and refused since the start. */
 size_t phx_http_limit_open(const phx_http_limit_t *l);
 uint64_t phx_http_limit_refused(const phx_http_limit_t *l);
+
+/* State another layer keeps per connection (lib/http_guard.c): attach(arg,
+ * conn, bev) when a connection is counted, before any of its I/O (NULL:
+ * no memory, the connection is closed), detach(data) when it closes,
+ * destroy(arg) with the limit. */
+typedef struct phx_http_conn_hooks {
+    void *(*attach)(void *arg, struct evhttp_connection *conn, struct bufferevent *bev);
+    void (*detach)(void *data);
+    void (*destroy)(void *arg);
+    void *arg;
+} phx_http_conn_hooks_t;
+void phx_http_limit_set_hooks(phx_http_limit_t *l, const phx_http_conn_hooks_t *hooks);
+/* What attach returned for conn (NULL: none, or not counted). */
+void *phx_http_conn_data(struct evhttp_connection *conn);
 
 /* evhttp_connection_set_closecb for servers' connections (any connection:
  * one the limit does not count gets evhttp's own).  cb NULL: none. */

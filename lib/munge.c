@@ -98,13 +98,6 @@ int phx_munge_encode_for(phx_munge_t *m, const void *payload, size_t len, int tt
     return encode(m, payload, len, ttl, uid, MUNGE_CIPHER_AES128, cred, err);
 }
 
-static void drop_payload(void *buf, int len)
-{
-    if (buf && len > 0)
-        explicit_bzero(buf, (size_t)len);
-    free(buf);
-}
-
 static bool uid_allowed(const phx_munge_policy_t *p, uid_t uid)
 {
     if (!p || !p->uids) /* an empty list allows nobody, not everybody */
@@ -164,24 +157,6 @@ int phx_munge_decode(phx_munge_t *m, const char *cred, const phx_munge_policy_t 
         errno = ENOMEM;
         return phx_error_set(err, "out of memory");
     }
-    errno = EACCES;
-    if (!uid_allowed(policy, uid)) {
-        drop_payload(buf, len);
-        return phx_error_set(err, "munge credential from uid %u, which is not allowed",
-                             (unsigned)uid);
-    }
-    if (policy && policy->max_age > 0 && now - encoded > policy->max_age) {
-        drop_payload(buf, len);
-        return phx_error_set(err, "munge credential is %lld s old, more than %d s",
-                             (long long)(now - encoded), policy->max_age);
-    }
-    if (policy && policy->expect &&
-        ((size_t)len != policy->expect_len ||
-         memcmp(buf, policy->expect, (size_t)len))) {
-        drop_payload(buf, len);
-        return phx_error_set(err,
-                             "munge credential payload does not match the request");
-    }
     out->uid = uid;
     out->gid = gid;
     out->encoded = encoded;
@@ -189,6 +164,34 @@ int phx_munge_decode(phx_munge_t *m, const char *cred, const phx_munge_policy_t 
     out->encrypted = cipher != MUNGE_CIPHER_NONE;
     out->payload = buf;
     out->len = (size_t)len;
+    return phx_munge_check(out, policy, now, err);
+}
+
+int phx_munge_check(phx_munge_cred_t *c, const phx_munge_policy_t *policy, time_t now,
+                    phx_error_t *err)
+{
+    errno = EACCES;
+    if (!uid_allowed(policy, c->uid)) {
+        uid_t uid = c->uid;
+        phx_munge_cred_clear(c);
+        errno = EACCES;
+        return phx_error_set(err, "munge credential from uid %u, which is not allowed",
+                             (unsigned)uid);
+    }
+    if (policy && policy->max_age > 0 && now - c->encoded > policy->max_age) {
+        time_t encoded = c->encoded;
+        phx_munge_cred_clear(c);
+        errno = EACCES;
+        return phx_error_set(err, "munge credential is %lld s old, more than %d s",
+                             (long long)(now - encoded), policy->max_age);
+    }
+    if (policy && policy->expect &&
+        (c->len != policy->expect_len || memcmp(c->payload, policy->expect, c->len))) {
+        phx_munge_cred_clear(c);
+        errno = EACCES;
+        return phx_error_set(err,
+                             "munge credential payload does not match the request");
+    }
     errno = 0;
     return 0;
 }

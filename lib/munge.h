@@ -51,6 +51,11 @@ int phx_munge_encode_for(phx_munge_t *m, const void *payload, size_t len, int tt
 /* Decode cred; 0 and *out filled only if every check of policy passed. */
 int phx_munge_decode(phx_munge_t *m, const char *cred, const phx_munge_policy_t *policy,
                      time_t now, phx_munge_cred_t *out, phx_error_t *err);
+/* The checks of policy that phx_munge_decode makes once munged decoded c
+ * (for a credential decoded earlier, with policy NULL): 0, or -1 with err
+ * and c cleared. */
+int phx_munge_check(phx_munge_cred_t *c, const phx_munge_policy_t *policy, time_t now,
+                    phx_error_t *err);
 void phx_munge_cred_clear(phx_munge_cred_t *c);
 
 #endif

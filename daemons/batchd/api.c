@@ -43,6 +43,7 @@
 #include "daemons/batchd/array.h"
 #include "daemons/batchd/batchd.h"
 #include "lib/http.h"
+#include "lib/http_guard.h"
 #include "lib/http_limit.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -497,11 +498,14 @@ int batchd_api_start(batchd_t *b, const char *listen, phx_error_t *err)
     evhttp_set_max_body_size(b->http, PHX_HTTP_BODY_MAX);
     evhttp_set_max_headers_size(b->http, PHX_HTTP_HEADERS_MAX);
     evhttp_set_allowed_methods(b->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-    evhttp_set_gencb(b->http, route, b);
     if (!(b->http_limit = phx_http_limit_create(
               b->http, b->base, "batchd.max_http_connections",
               (size_t)phx_conf_int(b->conf, "batchd.max_http_connections"),
               phx_conf_double(b->conf, "batchd.http_timeout"), err)))
+        return -1;
+    /* a body past 16 KiB only with a credential: lib/http_guard.h */
+    if (!phx_http_guard_create(b->http, b->http_limit, b->base, b->munge,
+                               PHX_HTTP_HEADERS_MAX, PHX_HTTP_BODY_MAX, route, b, err))
         return -1;
     if (evhttp_bind_socket(b->http, host, (ev_uint16_t)port) < 0)
         return phx_error_set(err, "could not listen on %s", listen);

@@ -10,6 +10,7 @@
 #include "daemons/master/master.h"
 #include "daemons/master/sched.h"
 #include "lib/http.h"
+#include "lib/http_guard.h"
 #include "lib/http_limit.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -297,6 +298,25 @@ static void on_request(struct evhttp_request *req, void *arg)
         phx_http_reply_error(req, 404, "no such endpoint: %s", path);
 }
 
+/* A request past 16 KiB of body without a munge credential (lib/http_guard.h):
+ * a framework's call, whose Mesos-Stream-Id must be that of a subscribed
+ * framework (sched_api.c checks it is the caller's), or any request when
+ * the master takes unauthenticated frameworks. */
+static bool admit_call(void *arg, const char *sid)
+{
+    phx_master_t *m = arg;
+    if (m->allow_unauthenticated)
+        return true;
+    size_t pos = 0;
+    void *v;
+    while (sid && *sid && phx_hmap_next(m->frameworks, &pos, NULL, &v)) {
+        const phx_fw_t *fw = v;
+        if (fw->stream && !fw->removed && strcmp(fw->stream_id, sid) == 0)
+            return true;
+    }
+    return false;
+}
+
 int phx_master_http_start(phx_master_t *m, const char *addr, phx_error_t *err)
 {
     char host[256];
@@ -308,12 +328,18 @@ int phx_master_http_start(phx_master_t *m, const char *addr, phx_error_t *err)
     evhttp_set_max_body_size(m->http, PHX_HTTP_BODY_MAX);
     evhttp_set_max_headers_size(m->http, PHX_HTTP_HEADERS_MAX);
     evhttp_set_allowed_methods(m->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST);
-    evhttp_set_gencb(m->http, on_request, m);
     if (!(m->http_limit = phx_http_limit_create(
               m->http, m->base, "master.max_http_connections",
               (size_t)phx_conf_int(m->conf, "master.max_http_connections"),
               phx_conf_double(m->conf, "master.http_timeout"), err)))
         return -1;
+    /* a body past 16 KiB only with a credential: lib/http_guard.h */
+    phx_http_guard_t *g = phx_http_guard_create(m->http, m->http_limit, m->base,
+                                                m->munge, PHX_HTTP_HEADERS_MAX,
+                                                PHX_HTTP_BODY_MAX, on_request, m, err);
+    if (!g)
+        return -1;
+    phx_http_guard_set_admit(g, "Mesos-Stream-Id", admit_call, m);
     if (!evhttp_bind_socket_with_handle(m->http, host, (unsigned short)port))
         return phx_error_set(err, "could not listen for HTTP on %s: %s", addr,
                              strerror(errno ? errno : EADDRINUSE));
