@@ -436,12 +436,21 @@ static void on_call_done(struct evhttp_request *req, void *arg)
 {
     call_ctx_t *ctx = arg;
     phx_fwc_t *c = ctx->c;
+    bool live = true; /* one of our connections, not one retired */
     if (ctx->ack_slot >= 0 && ctx->conn == c->ack_conn[ctx->ack_slot])
         c->ack_busy[ctx->ack_slot]--;
     else if (ctx->ack_slot == LANE_CALL_SLOT && ctx->conn == c->call_conn)
         c->call_busy--;
     else if (ctx->ack_slot == LANE_SIGNAL_SLOT && ctx->conn == c->sig_conn)
         c->sig_busy--;
+    else
+        live = false;
+    /* An answer that closed the connection with calls queued behind it:
+     * evhttp has made its socket again, before this callback, and the
+     * queued calls go out on it (send_call's call_nodelay was for the old
+     * one). */
+    if (live)
+        call_nodelay(ctx->conn);
     int status = req ? evhttp_request_get_response_code(req) : 0;
     char *body = NULL;
     if (req) {
