@@ -76,7 +76,9 @@ typedef struct phx_cg_ops {
                   const char *cpus, const char *mems, long long memory,
                   phx_error_t *err);
     /* Move pid into every hierarchy of the task (async-signal-safe enough
-     * for a forked child: open, write, close). */
+     * for a forked child: open, write, close).  pid the caller's own: v1
+     * moves the calling thread only ("0" to "tasks"), so the caller must be
+     * single-threaded, as a fork's child is; never a threaded process. */
     int (*join)(const phx_cg_t *cg, const char *id, pid_t pid);
     /* The files a single-threaded process writes "0" to, to join the
      * task's cgroups by itself (one per hierarchy: v1's "tasks", v2's
