@@ -408,12 +408,15 @@ static void route(struct evhttp_request *req, void *arg)
     if (strcmp(uri, "/health") == 0) {
         phx_http_reply_json(
             req, 200,
-            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f}", "status", "ok",
-                      "subscribed", b->subscribed, "nodes", (json_int_t)b->nnodes,
+            json_pack("{s:s, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:I}", "status",
+                      "ok", "subscribed", b->subscribed, "nodes", (json_int_t)b->nnodes,
                       "pending", (json_int_t)b->npending, "running",
                       (json_int_t)b->nrunning, "launched", (json_int_t)b->launched,
                       "ended", (json_int_t)b->ended, "offer_passes",
-                      (json_int_t)b->passes, "offer_pass_seconds", b->pass_time));
+                      (json_int_t)b->passes, "offer_pass_seconds", b->pass_time,
+                      "http_refused_before_body",
+                      (json_int_t)(b->http_guard ? phx_http_guard_refused(b->http_guard)
+                                                 : 0)));
         return;
     }
     bool parts = strcmp(uri, "/api/v1/partitions") == 0 ||
@@ -504,8 +507,9 @@ int batchd_api_start(batchd_t *b, const char *listen, phx_error_t *err)
               phx_conf_double(b->conf, "batchd.http_timeout"), err)))
         return -1;
     /* a body past 16 KiB only with a credential: lib/http_guard.h */
-    if (!phx_http_guard_create(b->http, b->http_limit, b->base, b->munge,
-                               PHX_HTTP_HEADERS_MAX, PHX_HTTP_BODY_MAX, route, b, err))
+    if (!(b->http_guard = phx_http_guard_create(b->http, b->http_limit, b->base,
+                                                b->munge, PHX_HTTP_HEADERS_MAX,
+                                                PHX_HTTP_BODY_MAX, route, b, err)))
         return -1;
     if (evhttp_bind_socket(b->http, host, (ev_uint16_t)port) < 0)
         return phx_error_set(err, "could not listen on %s", listen);

@@ -190,6 +190,7 @@ typedef struct batchd {
     phx_munge_t *munge;
     struct evhttp *http;
     struct phx_http_limit *http_limit; /* batchd.max_http_connections */
+    struct phx_http_guard *http_guard; /* credentials before bodies; the limit's */
     phx_fwc_t *fwc;
     char *dsn;
     struct event *tick, *sigint, *sigterm, *sighup, *sched_ev;

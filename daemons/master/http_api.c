@@ -126,13 +126,19 @@ static void get_metrics(phx_master_t *m, struct evhttp_request *req)
         "# HELP phx_http_connections_refused_total Past "
         "master.max_http_connections.\n"
         "# TYPE phx_http_connections_refused_total counter\n"
-        "phx_http_connections_refused_total %llu\n",
+        "phx_http_connections_refused_total %llu\n"
+        "# HELP phx_http_refused_before_body_total Requests of a large body "
+        "refused at their head: no valid credential (doc/http.md).\n"
+        "# TYPE phx_http_refused_before_body_total counter\n"
+        "phx_http_refused_before_body_total %llu\n",
         by_state[PHX_AGENT_UP], by_state[PHX_AGENT_UNREACHABLE],
         by_state[PHX_AGENT_LOST], drained, cores, cores_free, mem, mem_free,
         phx_hmap_count(m->frameworks), phx_hmap_count(m->offers), tasks,
         (unsigned long long)st.transactions, (unsigned long long)st.committed,
         (unsigned long long)st.failed, st.queued, phx_http_limit_open(m->http_limit),
-        (unsigned long long)phx_http_limit_refused(m->http_limit));
+        (unsigned long long)phx_http_limit_refused(m->http_limit),
+        (unsigned long long)(m->http_guard ? phx_http_guard_refused(m->http_guard)
+                                           : 0));
     phx_http_reply_text(req, 200, "text/plain; version=0.0.4", text);
 }
 
@@ -339,6 +345,7 @@ int phx_master_http_start(phx_master_t *m, const char *addr, phx_error_t *err)
                                                 PHX_HTTP_BODY_MAX, on_request, m, err);
     if (!g)
         return -1;
+    m->http_guard = g;
     phx_http_guard_set_admit(g, "Mesos-Stream-Id", admit_call, m);
     if (!evhttp_bind_socket_with_handle(m->http, host, (unsigned short)port))
         return phx_error_set(err, "could not listen for HTTP on %s: %s", addr,

@@ -76,6 +76,7 @@ struct phx_master {
     struct evconnlistener *agent_listener;
     struct evhttp *http;
     struct phx_http_limit *http_limit; /* master.max_http_connections */
+    struct phx_http_guard *http_guard; /* credentials before bodies; the limit's */
     struct event *tick;
     struct event *sigint, *sigterm, *sighup;
     const char *conf_file; /* for reloading: -c FILE (NULL: none) */

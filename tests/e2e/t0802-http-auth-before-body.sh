@@ -11,6 +11,9 @@
 # served (a job of a 200 KiB script is submitted); the master likewise.
 . "$(dirname "$0")/lib.sh"
 . "$PHX_SRC/tests/e2e/phx.sh"
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$PHX_TEST_DIR/metrics.token"
+chmod 600 "$PHX_TEST_DIR/metrics.token"
+PHX_MASTER_EXTRA="metrics_token_file = \"$PHX_TEST_DIR/metrics.token\";"
 phx_setup
 start_master
 master_pid=$PHX_LAST_PID
@@ -103,8 +106,14 @@ assert_contains "$out" "munge credential replayed"
 grep -q "refused before its body" "$PHX_TEST_DIR/batchd.log" ||
     fail "batchd did not log the refusal"
 
+refused=$(curl -sf "http://$PHX_BATCHD/health" |
+    python3 -c 'import json, sys; print(json.load(sys.stdin)["http_refused_before_body"])')
+assert_eq 36 "$refused" "batchd's /health counts the 16 + 16 + 4 refusals"
+
 # the master's scheduler API, without a credential or a stream id
 out=$(flood "$PHX_MASTER" "$master_pid" /api/v1/scheduler 4 -)
+assert_contains "$(curl -sf -H "Authorization: Bearer $(cat "$PHX_TEST_DIR/metrics.token")" \
+    "http://$PHX_MASTER/metrics")" "phx_http_refused_before_body_total 4"
 
 # a good credential: decoded at the head, and the job submitted (a script
 # of 200 KiB: its body is past 16 KiB)
