@@ -38,7 +38,7 @@ void phx_http_head_reset(phx_http_head_t *h)
     h->method_done = false;
     h->text = h->bytes = h->line_len = 0;
     h->first_line = true;
-    h->cr = false;
+    h->cr = h->nul = false;
     h->state = NAME;
     h->name_len = 0;
     h->cur = h->last = -1;
@@ -138,6 +138,11 @@ static int content(phx_http_head_t *h, char c)
         }
         return 0;
     }
+    if (h->line_len == 1 && c == '\0') { /* evhttp reads the line as empty */
+        h->nul = true;
+        h->state = SKIP;
+        return 0;
+    }
     if (h->line_len == 1 && (c == ' ' || c == '\t')) { /* continues a header */
         h->cur = h->last;
         if (h->cur < 0) {
@@ -186,7 +191,7 @@ static int line_end(phx_http_head_t *h)
 {
     if (h->first_line) {
         h->first_line = false;
-    } else if (h->line_len == 0) {
+    } else if (h->line_len == 0 || h->nul) { /* evhttp: `*line == '\0'` */
         return 1;
     } else {
         if (h->state == VALUE && h->cur >= 0)
@@ -196,6 +201,7 @@ static int line_end(phx_http_head_t *h)
     }
     h->text += h->line_len;
     h->line_len = 0;
+    h->nul = false;
     h->state = NAME;
     h->name_len = 0;
     h->cur = -1;

@@ -6,8 +6,10 @@
  * caller names), not the head itself, and reads them as libevent 2.1's
  * evhttp does: lines end at LF with an optional CR before it, a header's
  * name is what comes before its first ':' (matched without case), a line
- * that starts with a space or tab continues the header before it, and the
- * first of several headers of a name is the one that counts.
+ * that starts with a space or tab continues the header before it, one that
+ * starts with a NUL ends the head as an empty one does (evhttp tests the
+ * line's first char), and the first of several headers of a name is the
+ * one that counts.
  *
  * Bounded: the head's text (its lines without their ends, as evhttp
  * counts) may not pass max, nor its bytes 2 * max; a value kept is cut at
@@ -53,6 +55,7 @@ typedef struct phx_http_head {
     size_t line_len;      /* bytes of the current line, its end excluded */
     bool first_line;      /* reading the request line */
     bool cr;              /* the last byte was a CR not yet known to end the line */
+    bool nul;             /* the current header line starts with a NUL: evhttp's end */
     int state;            /* NAME, VALUE, SKIP (lib/http_head.c) */
     char name[64];        /* the current header's name so far */
     size_t name_len;      /* (past sizeof(name): a name of no interest) */

@@ -421,6 +421,38 @@ static void test_admit_and_head_bound(void **state)
     stop(&w);
 }
 
+/* A header line that starts with a NUL ends the head for evhttp (it tests
+ * the line's first char): the guard must judge the head there too, or a
+ * body of short lines (none empty) passes as more head, unrefused. */
+static void test_nul_line_ends_head(void **state)
+{
+    (void)state;
+    world_t w;
+    start(&w);
+    size_t len = 200000;
+    char h[256];
+    int n = snprintf(h, sizeof(h),
+                     "POST /x HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n", len);
+    size_t head = (size_t)n + 3, total = head + len;
+    char *r = malloc(total);
+    assert_non_null(r);
+    memcpy(r, h, (size_t)n);
+    memcpy(r + n, "\0\r\n", 3);
+    for (size_t i = 0; i < len; i += 2)
+        memcpy(r + head + i, "x\n", 2);
+    int fd = dial(&w);
+    size_t sent = send_some(&w, fd, r, total, 4096);
+    bool eof;
+    const char *a = answer(&w, fd, 200, &eof);
+    assert_non_null(strstr(a, "HTTP/1.1 401 Unauthorized\r\n"));
+    assert_int_equal(w.handled, 0);
+    assert_true(sent < head + (128u << 10));
+    assert_true(eof);
+    close(fd);
+    free(r);
+    stop(&w);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -443,6 +475,7 @@ int main(void)
         cmocka_unit_test(test_small_body_untouched),
         cmocka_unit_test(test_keepalive_pipelined_split),
         cmocka_unit_test(test_admit_and_head_bound),
+        cmocka_unit_test(test_nul_line_ends_head),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

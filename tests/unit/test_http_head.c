@@ -138,12 +138,38 @@ static void test_bounds(void **state)
     phx_http_head_free(&h);
 }
 
+/* evhttp ends the head at a line whose first byte is NUL (`*line == '\0'`):
+ * so must the reader, or it reads the body that follows as head */
+static void test_nul_line_ends_head(void **state)
+{
+    (void)state;
+    static const char text[] = "POST / HTTP/1.1\r\nContent-Length: 5000\r\n"
+                               "\0junk\r\nxx\nyy\n";
+    size_t len = sizeof(text) - 1, head = len - 6;
+    for (size_t step = 1; step <= len; step++) {
+        phx_http_head_t h;
+        phx_http_head_init(&h, 4096, NULL);
+        phx_http_head_status_t st = PHX_HTTP_HEAD_MORE;
+        size_t off = 0;
+        while (off < len && st == PHX_HTTP_HEAD_MORE) {
+            size_t n = len - off < step ? len - off : step, u = 0;
+            st = phx_http_head_feed(&h, text + off, n, &u);
+            off += u;
+        }
+        assert_int_equal(st, PHX_HTTP_HEAD_DONE);
+        assert_int_equal(off, head);
+        assert_true(phx_http_head_body_large(&h, 1000));
+        phx_http_head_free(&h);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_values_any_split),
         cmocka_unit_test(test_body_as_evhttp),
         cmocka_unit_test(test_bounds),
+        cmocka_unit_test(test_nul_line_ends_head),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
