@@ -99,10 +99,10 @@ static void refuse(gconn_t *c, int code, const char *fmt, ...)
     va_end(ap);
     c->state = REFUSED;
     c->code = code;
-    if (c->handing) {
-        /* a head that came behind the request evhttp hands over: evhttp
-         * reads it once it answered that one; closing now would drop the
-         * answer */
+    if (c->handing || evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+        /* a head that came behind the request evhttp hands over, or while
+         * its answer is still being written: evhttp reads it once it
+         * answered that one; closing now would drop (or cut) the answer */
         c->later = true;
         return;
     }

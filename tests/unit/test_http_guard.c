@@ -65,6 +65,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     w->handled++;
     phx_munge_cred_t cred;
     phx_error_t err;
+    if (strcmp(evhttp_request_get_uri(req), "/big") == 0) { /* a long answer */
+        char *text = malloc(BIG + 1);
+        assert_non_null(text);
+        memset(text, 'a', BIG);
+        text[BIG] = '\0';
+        phx_http_reply_text(req, 200, "text/plain", text);
+        free(text);
+        return;
+    }
     if (evhttp_find_header(evhttp_request_get_input_headers(req), "Mesos-Stream-Id")) {
         phx_http_reply_text(req, 202, "text/plain", "call\n");
         return;
@@ -453,6 +462,51 @@ static void test_nul_line_ends_head(void **state)
     stop(&w);
 }
 
+/* A refused head that comes while the answer before it is still being
+ * written: that answer goes out whole, then the refusal (doc/http.md). */
+static void test_refused_behind_long_answer(void **state)
+{
+    (void)state;
+    world_t w;
+    start(&w);
+    int fd = dial(&w);
+    const char *get = "GET /big HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_int_equal(send_some(&w, fd, get, strlen(get), 4096), strlen(get));
+    pump(&w, 50); /* answered: most of it waits in the server's buffer */
+    size_t total, head;
+    char *r = request("/x", BIG, NULL, NULL, &total, &head);
+    assert_int_equal(send_some(&w, fd, r, head, 4096), head);
+    pump(&w, 50);
+    size_t cap = BIG + 65536, got = 0;
+    char *buf = malloc(cap + 1);
+    assert_non_null(buf);
+    for (int i = 0; i < 2000 && got < cap; i++) {
+        pump(&w, 1);
+        ssize_t n = recv(fd, buf + got, cap - got, MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+            break;
+        if (n > 0)
+            got += (size_t)n;
+    }
+    buf[got] = '\0';
+    if (got <= BIG)
+        fail_msg("%zu bytes read, the answer cut: %.60s", got,
+                 strstr(buf, "HTTP/1.1 401") ? strstr(buf, "HTTP/1.1 401") : "");
+    assert_memory_equal(buf, "HTTP/1.1 200 OK\r\n", 17);
+    const char *body = strstr(buf, "\r\n\r\n");
+    assert_non_null(body);
+    body += 4;
+    assert_true((size_t)(body - buf) + BIG <= got);
+    for (size_t i = 0; i < BIG; i++)
+        if (body[i] != 'a')
+            fail_msg("the answer cut at byte %zu of %u", i, BIG);
+    assert_non_null(strstr(body + BIG, "HTTP/1.1 401 Unauthorized\r\n"));
+    free(buf);
+    free(r);
+    close(fd);
+    stop(&w);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -476,6 +530,7 @@ int main(void)
         cmocka_unit_test(test_keepalive_pipelined_split),
         cmocka_unit_test(test_admit_and_head_bound),
         cmocka_unit_test(test_nul_line_ends_head),
+        cmocka_unit_test(test_refused_behind_long_answer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
