@@ -27,6 +27,7 @@
 
 #include "lib/framework.h"
 #include "lib/json.h"
+#include "tests/unit/support/httptest.h"
 
 typedef struct world {
     struct event_base *base;
@@ -128,14 +129,7 @@ static phx_fwc_t *start(world_t *w)
 {
     assert_non_null(w->base = event_base_new());
     assert_non_null(w->http = evhttp_new(w->base));
-    struct evhttp_bound_socket *s =
-        evhttp_bind_socket_with_handle(w->http, "127.0.0.1", 0);
-    assert_non_null(s);
-    struct sockaddr_in a;
-    socklen_t len = sizeof(a);
-    assert_int_equal(
-        getsockname(evhttp_bound_socket_get_fd(s), (struct sockaddr *)&a, &len), 0);
-    w->port = ntohs(a.sin_port);
+    assert_int_not_equal(w->port = phx_test_http_listen(w->http), 0);
     evhttp_set_cb(w->http, "/api/v1/scheduler", on_api, w);
 
     phx_fwc_opts_t o = {.host = "127.0.0.1",

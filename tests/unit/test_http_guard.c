@@ -29,6 +29,7 @@
 #include "lib/http_guard.h"
 #include "lib/http_limit.h"
 #include "tests/unit/support/mungetest.h"
+#include "tests/unit/support/httptest.h"
 
 #define BIG (4u << 20)
 
@@ -116,14 +117,7 @@ static void start(world_t *w)
                         PHX_HTTP_BODY_MAX, on_request, w, &err));
     phx_http_guard_set_decoder(w->guard, counting_decode, w);
     phx_http_guard_set_admit(w->guard, "Mesos-Stream-Id", admit_sid, w);
-    struct evhttp_bound_socket *bs =
-        evhttp_bind_socket_with_handle(w->http, "127.0.0.1", 0);
-    assert_non_null(bs);
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    assert_int_equal(
-        getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &len), 0);
-    w->port = ntohs(sa.sin_port);
+    assert_int_not_equal(w->port = phx_test_http_listen(w->http), 0);
 }
 
 static void stop(world_t *w)

@@ -24,6 +24,7 @@
 
 #include "lib/http.h"
 #include "lib/http_limit.h"
+#include "tests/unit/support/httptest.h"
 
 typedef struct world {
     struct event_base *base;
@@ -72,14 +73,7 @@ static void start(world_t *w, size_t max, double timeout)
     phx_error_t err;
     w->limit = phx_http_limit_create(w->http, w->base, "test.max", max, timeout, &err);
     assert_non_null(w->limit);
-    struct evhttp_bound_socket *bs =
-        evhttp_bind_socket_with_handle(w->http, "127.0.0.1", 0);
-    assert_non_null(bs);
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    assert_int_equal(
-        getsockname(evhttp_bound_socket_get_fd(bs), (struct sockaddr *)&sa, &len), 0);
-    w->port = ntohs(sa.sin_port);
+    assert_int_not_equal(w->port = phx_test_http_listen(w->http), 0);
 }
 
 static void stop(world_t *w)

@@ -5,6 +5,7 @@
  * nothing or went away first; an answer for another agent or an unknown
  * wait is ignored.  The agent's side is test_agent_signal. */
 #include "daemons/master/signal_wait.c"
+#include "tests/unit/support/httptest.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -85,14 +86,7 @@ static void test_answers(void **state)
     w.n2.name = "n2";
     assert_non_null(w.m.base = event_base_new());
     assert_non_null(w.http = evhttp_new(w.m.base));
-    struct evhttp_bound_socket *s =
-        evhttp_bind_socket_with_handle(w.http, "127.0.0.1", 0);
-    assert_non_null(s);
-    struct sockaddr_in sa;
-    socklen_t len = sizeof(sa);
-    assert_int_equal(
-        getsockname(evhttp_bound_socket_get_fd(s), (struct sockaddr *)&sa, &len), 0);
-    w.port = ntohs(sa.sin_port);
+    assert_int_not_equal(w.port = phx_test_http_listen(w.http), 0);
     evhttp_set_gencb(w.http, on_call, &w);
 
     /* signalled: 202 with the count */
