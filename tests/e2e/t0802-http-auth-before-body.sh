@@ -126,6 +126,8 @@ home1=$(getent passwd phxu1 | cut -d: -f6)
 } >"$home1/big.sh"
 chown phxu1 "$home1/big.sh"
 (($(stat -c %s "$home1/big.sh") > 200000)) || fail "script too small"
+# batchd reads the nodes every 5 s: before its first read it refuses jobs
+wait_for 15 batchd_nodes 1
 out=$(as phxu1 phx submit big.sh)
 note "$out"
 [[ $out =~ ^Submitted\ job\ ([0-9]+)$ ]] || fail "unexpected answer: $out"
